@@ -1,0 +1,129 @@
+using System.Globalization;
+
+namespace MailPipe;
+
+/// <summary>One service extension advertised in the reply to EHLO: a keyword and its parameters (RFC 5321 §4.1.1.1).</summary>
+/// <param name="Keyword">The EHLO keyword, such as <c>SIZE</c> or <c>AUTH</c>, as the server spelled it.</param>
+/// <param name="Parameters">The parameters after the keyword, split on spaces (for <c>AUTH PLAIN LOGIN</c>: <c>PLAIN</c>, <c>LOGIN</c>).</param>
+/// <param name="Line">The whole reply line, the seed's <c>CapabilityAt()</c> item.</param>
+public sealed record SmtpCapability(string Keyword, IReadOnlyList<string> Parameters, string Line)
+{
+    /// <inheritdoc/>
+    public override string ToString() => Line;
+}
+
+/// <summary>
+/// The service extensions a server advertised in its reply to EHLO (RFC 5321 §4.1.1.1, §2.2): an ordered list with
+/// case-insensitive look-up, and typed accessors for the extensions MailPipe uses. Empty before EHLO, after HELO, and
+/// after STARTTLS until EHLO is sent again (RFC 3207 §4.2).
+/// </summary>
+public sealed class SmtpCapabilities
+{
+    private readonly SmtpCapability[] _items;
+    private readonly Dictionary<string, SmtpCapability> _byKeyword;
+
+    /// <summary>No extensions (before EHLO, or after HELO).</summary>
+    public static SmtpCapabilities None { get; } = new(null, []);
+
+    private SmtpCapabilities(string? domain, SmtpCapability[] items)
+    {
+        Domain = domain;
+        _items = items;
+        _byKeyword = new Dictionary<string, SmtpCapability>(items.Length, StringComparer.OrdinalIgnoreCase);
+        foreach (var item in items)
+        {
+            _byKeyword.TryAdd(item.Keyword, item);
+        }
+    }
+
+    /// <summary>Reads the extensions from a positive reply to EHLO: the first line is the server's domain and greeting, each further line an extension.</summary>
+    /// <param name="ehloReply">The reply to EHLO.</param>
+    /// <returns>The capabilities, or <see cref="None"/> when the reply is not 250.</returns>
+    public static SmtpCapabilities FromEhloReply(SmtpReply ehloReply)
+    {
+        ArgumentNullException.ThrowIfNull(ehloReply);
+        if (!ehloReply.IsPositiveCompletion)
+        {
+            return None;
+        }
+
+        var lines = ehloReply.Lines;
+        var items = new List<SmtpCapability>(lines.Count);
+        for (var i = 1; i < lines.Count; i++)
+        {
+            var parts = lines[i].Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (parts.Length == 0)
+            {
+                continue;
+            }
+
+            items.Add(new SmtpCapability(parts[0], parts[1..], lines[i]));
+        }
+
+        var domain = lines[0].Split(' ', 2)[0];
+        return new SmtpCapabilities(domain, [.. items]);
+    }
+
+    /// <summary>The server's domain from the first line of the EHLO reply, or <see langword="null"/> before EHLO.</summary>
+    public string? Domain { get; }
+
+    /// <summary>The number of extensions (the seed's <c>NumCapabilities()</c>).</summary>
+    public int Count => _items.Length;
+
+    /// <summary>The extension at <paramref name="index"/>, in the server's order (the seed's <c>CapabilityAt()</c>).</summary>
+    /// <param name="index">0 to <see cref="Count"/> - 1.</param>
+    /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> is out of range.</exception>
+    public SmtpCapability this[int index] => _items[index];
+
+    /// <summary>Every extension, in the server's order.</summary>
+    public IReadOnlyList<SmtpCapability> Items => _items;
+
+    /// <summary>Whether the keyword was advertised, case-insensitively (the seed's <c>HasCapability()</c>).</summary>
+    /// <param name="keyword">An EHLO keyword such as <c>PIPELINING</c>.</param>
+    /// <returns><see langword="true"/> when advertised.</returns>
+    public bool Contains(string keyword) => _byKeyword.ContainsKey(keyword);
+
+    /// <summary>Looks up an extension by keyword, case-insensitively.</summary>
+    /// <param name="keyword">An EHLO keyword.</param>
+    /// <param name="capability">The extension, when advertised.</param>
+    /// <returns><see langword="true"/> when advertised.</returns>
+    public bool TryGet(string keyword, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out SmtpCapability? capability) =>
+        _byKeyword.TryGetValue(keyword, out capability);
+
+    /// <summary>The SIZE extension's maximum message size in bytes (RFC 1870 §4); 0 when SIZE is advertised without a limit; <see langword="null"/> when not advertised or not a number.</summary>
+    public long? MaxMessageSize =>
+        TryGet("SIZE", out var size)
+            ? size.Parameters.Count == 0 ? 0 : long.TryParse(size.Parameters[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null
+            : null;
+
+    /// <summary>PIPELINING (RFC 2920).</summary>
+    public bool SupportsPipelining => Contains("PIPELINING");
+
+    /// <summary>CHUNKING, the BDAT command (RFC 3030).</summary>
+    public bool SupportsChunking => Contains("CHUNKING");
+
+    /// <summary>BINARYMIME (RFC 3030 §3).</summary>
+    public bool SupportsBinaryMime => Contains("BINARYMIME");
+
+    /// <summary>8BITMIME (RFC 6152).</summary>
+    public bool Supports8BitMime => Contains("8BITMIME");
+
+    /// <summary>SMTPUTF8 (RFC 6531).</summary>
+    public bool SupportsSmtpUtf8 => Contains("SMTPUTF8");
+
+    /// <summary>DSN (RFC 3461).</summary>
+    public bool SupportsDsn => Contains("DSN");
+
+    /// <summary>STARTTLS (RFC 3207).</summary>
+    public bool SupportsStartTls => Contains("STARTTLS");
+
+    /// <summary>ENHANCEDSTATUSCODES (RFC 2034).</summary>
+    public bool SupportsEnhancedStatusCodes => Contains("ENHANCEDSTATUSCODES");
+
+    /// <summary>REQUIRETLS (RFC 8689).</summary>
+    public bool SupportsRequireTls => Contains("REQUIRETLS");
+
+    /// <summary>The SASL mechanisms of the AUTH extension (RFC 4954 §3), upper-case, in the server's order; empty when AUTH is not advertised.</summary>
+    public IReadOnlyList<string> AuthenticationMechanisms =>
+        TryGet("AUTH", out var auth) ? auth.Parameters.Select(static m => m.ToUpperInvariant()).ToArray() : [];
+}

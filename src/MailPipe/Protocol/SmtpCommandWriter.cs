@@ -1,0 +1,104 @@
+using System.Buffers;
+using System.Text;
+
+namespace MailPipe;
+
+/// <summary>
+/// Writes SMTP command lines (RFC 5321 §4.1) into an <see cref="IBufferWriter{T}"/>. Every argument is checked for
+/// CR, LF and NUL <b>before</b> a byte is written, so a hostile address or parameter can never inject a command.
+/// </summary>
+internal static class SmtpCommandWriter
+{
+    private static ReadOnlySpan<byte> Crlf => "\r\n"u8;
+
+    /// <summary>Throws when <paramref name="value"/> holds CR, LF or NUL (CRLF injection, RFC 5321 §4.1.1).</summary>
+    /// <param name="value">The argument.</param>
+    /// <param name="parameterName">The caller's parameter name, for the exception.</param>
+    /// <exception cref="ArgumentException">The value holds CR, LF or NUL.</exception>
+    public static void ValidateArgument(string? value, string parameterName)
+    {
+        if (value is not null && value.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+        {
+            throw new ArgumentException("An SMTP command argument must not contain CR, LF or NUL (command injection).", parameterName);
+        }
+    }
+
+    /// <summary>Checks a mailbox for a reverse-path or forward-path, with or without angle brackets.</summary>
+    /// <exception cref="ArgumentException">CR, LF or NUL, or angle brackets inside the address.</exception>
+    public static void ValidatePath(string path, string parameterName)
+    {
+        ValidateArgument(path, parameterName);
+        var inner = StripBrackets(path);
+        if (inner.IndexOfAny('<', '>') >= 0)
+        {
+            throw new ArgumentException("A mailbox must not contain '<' or '>' inside its angle brackets.", parameterName);
+        }
+    }
+
+    /// <summary>Writes <c>VERB</c> CRLF.</summary>
+    public static void Write(IBufferWriter<byte> output, ReadOnlySpan<byte> verb)
+    {
+        WriteBytes(output, verb);
+        WriteBytes(output, Crlf);
+    }
+
+    /// <summary>Writes <c>VERB argument</c> CRLF; the argument must already be validated.</summary>
+    public static void Write(IBufferWriter<byte> output, ReadOnlySpan<byte> verb, string argument)
+    {
+        WriteBytes(output, verb);
+        WriteBytes(output, " "u8);
+        WriteText(output, argument);
+        WriteBytes(output, Crlf);
+    }
+
+    /// <summary>Writes <c>prefix&lt;path&gt;[ parameters]</c> CRLF, as in <c>MAIL FROM:&lt;a@b&gt; SIZE=10</c> (RFC 5321 §4.1.1.2, §4.1.1.3).</summary>
+    public static void WritePathCommand(IBufferWriter<byte> output, ReadOnlySpan<byte> prefix, string path, string? parameters)
+    {
+        WriteBytes(output, prefix);
+        WriteBytes(output, "<"u8);
+        WriteText(output, StripBrackets(path));
+        WriteBytes(output, ">"u8);
+        if (!string.IsNullOrWhiteSpace(parameters))
+        {
+            WriteBytes(output, " "u8);
+            WriteText(output, parameters.Trim());
+        }
+
+        WriteBytes(output, Crlf);
+    }
+
+    /// <summary>Writes a caller-supplied command line and CRLF; a single trailing CRLF in the text is dropped first.</summary>
+    public static void WriteLine(IBufferWriter<byte> output, string line)
+    {
+        WriteText(output, line);
+        WriteBytes(output, Crlf);
+    }
+
+    /// <summary>The text of a caller's command line without one trailing CRLF, as the seed's <c>SendCommand("XFOO\r\n")</c> took it.</summary>
+    public static string TrimLineEnd(string line) => line.EndsWith("\r\n", StringComparison.Ordinal) ? line[..^2] : line;
+
+    /// <summary>The mailbox without surrounding angle brackets.</summary>
+    public static ReadOnlySpan<char> StripBrackets(string path)
+    {
+        var span = path.AsSpan().Trim();
+        return span.Length >= 2 && span[0] == '<' && span[^1] == '>' ? span[1..^1] : span;
+    }
+
+    private static void WriteText(IBufferWriter<byte> output, ReadOnlySpan<char> text)
+    {
+        if (text.IsEmpty)
+        {
+            return;
+        }
+
+        var span = output.GetSpan(Encoding.UTF8.GetMaxByteCount(text.Length));
+        var count = Encoding.UTF8.GetBytes(text, span);
+        output.Advance(count);
+    }
+
+    private static void WriteBytes(IBufferWriter<byte> output, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(output.GetSpan(bytes.Length));
+        output.Advance(bytes.Length);
+    }
+}

@@ -1,0 +1,207 @@
+using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
+using System.Text;
+
+namespace MailPipe;
+
+/// <summary>
+/// Incremental parser of SMTP replies (RFC 5321 §4.2) over a <see cref="SequenceReader{T}"/>. No I/O.
+/// </summary>
+/// <remarks>
+/// <para>It consumes only complete lines and keeps the lines of an unfinished multi-line reply in its own buffer, so
+/// its state survives partial input: the caller advances its <c>PipeReader</c> to the reader's position whether or not
+/// a reply was completed. Text is decoded once, when the final line arrives.</para>
+/// <para>Lines end in CRLF; a bare LF is accepted as a line end (its CR, if any, removed). Every limit of
+/// <see cref="SmtpProtocolLimits"/> is enforced before data is buffered, so a hostile server cannot make it grow
+/// without end.</para>
+/// </remarks>
+internal sealed class SmtpReplyParser
+{
+    private const byte LineFeed = (byte)'\n';
+    private const byte CarriageReturn = (byte)'\r';
+
+    private readonly SmtpProtocolLimits _limits;
+    private byte[] _text = new byte[256];
+    private int _textLength;
+    private int[] _lineEnds = new int[8];
+    private int _lineCount;
+    private int _replyBytes;
+    private int _code;
+
+    public SmtpReplyParser(SmtpProtocolLimits limits)
+    {
+        limits.Validate();
+        _limits = limits;
+    }
+
+    /// <summary>Whether lines of an unfinished reply are held.</summary>
+    public bool HasPartialReply => _lineCount > 0;
+
+    /// <summary>Forgets any partial reply.</summary>
+    public void Reset()
+    {
+        _textLength = 0;
+        _lineCount = 0;
+        _replyBytes = 0;
+        _code = 0;
+    }
+
+    /// <summary>
+    /// Consumes complete lines from <paramref name="reader"/> until a reply is complete or no complete line is left.
+    /// </summary>
+    /// <param name="reader">The input; advanced past every line consumed.</param>
+    /// <param name="reply">The reply, when complete.</param>
+    /// <returns><see langword="true"/> when a reply was completed.</returns>
+    /// <exception cref="SmtpProtocolException">A malformed line, lines that disagree on the code, or a limit exceeded.</exception>
+    public bool TryParse(ref SequenceReader<byte> reader, [NotNullWhen(true)] out SmtpReply? reply)
+    {
+        reply = null;
+        while (true)
+        {
+            if (!reader.TryReadTo(out ReadOnlySequence<byte> line, LineFeed, advancePastDelimiter: true))
+            {
+                if (reader.Remaining >= _limits.MaxReplyLineLength)
+                {
+                    throw TooLong($"a reply line is longer than {_limits.MaxReplyLineLength} bytes");
+                }
+
+                return false;
+            }
+
+            if (line.Length + 1 > _limits.MaxReplyLineLength)
+            {
+                throw TooLong($"a reply line is longer than {_limits.MaxReplyLineLength} bytes");
+            }
+
+            if (AcceptLine(line))
+            {
+                reply = BuildReply();
+                return true;
+            }
+        }
+    }
+
+    /// <summary>Takes one line (without its LF); returns true when it was the last line of a reply.</summary>
+    private bool AcceptLine(ReadOnlySequence<byte> line)
+    {
+        var length = (int)line.Length;
+        _replyBytes += length + 1;
+        if (_replyBytes > _limits.MaxReplyBytes)
+        {
+            throw TooLong($"a reply is longer than {_limits.MaxReplyBytes} bytes");
+        }
+
+        if (_lineCount == _limits.MaxReplyLines)
+        {
+            throw TooLong($"a reply has more than {_limits.MaxReplyLines} lines");
+        }
+
+        // Copy the whole line after the current text; the 4-byte prefix is then overwritten by the next line's copy.
+        EnsureTextCapacity(length);
+        var destination = _text.AsSpan(_textLength, length);
+        line.CopyTo(destination);
+        if (length > 0 && destination[length - 1] == CarriageReturn)
+        {
+            length--;
+            destination = destination[..length];
+        }
+
+        if (length < 3 || !IsDigit(destination[0]) || !IsDigit(destination[1]) || !IsDigit(destination[2]))
+        {
+            throw Malformed(destination, "a reply line must start with a three-digit reply code");
+        }
+
+        var code = ((destination[0] - '0') * 100) + ((destination[1] - '0') * 10) + (destination[2] - '0');
+        if (code is < 200 or > 599)
+        {
+            throw Malformed(destination, "a reply code must start with 2, 3, 4 or 5");
+        }
+
+        if (_lineCount > 0 && code != _code)
+        {
+            throw Malformed(destination, $"the lines of one reply disagree on the reply code ({_code} then {code})");
+        }
+
+        var isLast = true;
+        var textStart = 3;
+        if (length > 3)
+        {
+            switch (destination[3])
+            {
+                case (byte)' ':
+                    textStart = 4;
+                    break;
+                case (byte)'-':
+                    textStart = 4;
+                    isLast = false;
+                    break;
+                default:
+                    throw Malformed(destination, "the reply code must be followed by a space, a hyphen or the end of the line");
+            }
+        }
+
+        // Keep only the text: shift it over the code and separator.
+        var text = destination[textStart..];
+        text.CopyTo(_text.AsSpan(_textLength));
+        _textLength += text.Length;
+        if (_lineCount == _lineEnds.Length)
+        {
+            Array.Resize(ref _lineEnds, _lineEnds.Length * 2);
+        }
+
+        _lineEnds[_lineCount++] = _textLength;
+        _code = code;
+        return isLast;
+    }
+
+    private SmtpReply BuildReply()
+    {
+        var lines = new string[_lineCount];
+        var start = 0;
+        for (var i = 0; i < _lineCount; i++)
+        {
+            var end = _lineEnds[i];
+            lines[i] = end == start ? string.Empty : Encoding.UTF8.GetString(_text, start, end - start);
+            start = end;
+        }
+
+        var reply = SmtpReply.FromParsedLines(_code, lines);
+        Reset();
+        return reply;
+    }
+
+    private void EnsureTextCapacity(int extra)
+    {
+        var needed = _textLength + extra;
+        if (needed > _text.Length)
+        {
+            Array.Resize(ref _text, Math.Max(needed, _text.Length * 2));
+        }
+    }
+
+    private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
+
+    private SmtpProtocolException Malformed(ReadOnlySpan<byte> line, string what)
+    {
+        Reset();
+        var shown = line.Length > 80 ? line[..80] : line;
+        return new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"Malformed SMTP reply: {what} (RFC 5321 §4.2). Line: \"{Printable(shown)}\"");
+    }
+
+    private SmtpProtocolException TooLong(string what)
+    {
+        Reset();
+        return new SmtpProtocolException(SmtpErrorCode.ReplyTooLong, $"SMTP reply rejected: {what} (SmtpProtocolLimits).");
+    }
+
+    private static string Printable(ReadOnlySpan<byte> bytes)
+    {
+        var builder = new StringBuilder(bytes.Length);
+        foreach (var b in bytes)
+        {
+            builder.Append(b is >= 0x20 and < 0x7F ? (char)b : '?');
+        }
+
+        return builder.ToString();
+    }
+}

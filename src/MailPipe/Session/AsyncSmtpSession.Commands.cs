@@ -1,0 +1,200 @@
+namespace MailPipe;
+
+/// <summary>The commands of RFC 5321 §4.1.1 that need neither TLS nor AUTH.</summary>
+public sealed partial class AsyncSmtpSession
+{
+    /// <summary>Sends EHLO (RFC 5321 §4.1.1.1) and, on a 250 reply, stores the server's extensions in <see cref="Capabilities"/>. The seed's <c>Ehlo()</c>.</summary>
+    /// <param name="domain">The client's fully qualified domain name or address literal (such as <c>[127.0.0.1]</c>).</param>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply: 250 with the extension list, or a negative reply (500/502 from a server without ESMTP: fall back to <see cref="HeloAsync"/>).</returns>
+    /// <exception cref="ArgumentException"><paramref name="domain"/> is empty or holds CR, LF or NUL.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout (<see cref="SmtpSessionOptions.ReceiveTimeout"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> EhloAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        ValidateDomain(domain);
+        BeginOperation(cancellationToken);
+        try
+        {
+            WriteCommand("EHLO"u8, "EHLO", domain, maskArgument: false);
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending EHLO").ConfigureAwait(false);
+            Capabilities = SmtpCapabilities.FromEhloReply(reply);
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Sends HELO (RFC 5321 §4.1.1.1), for servers without ESMTP; clears <see cref="Capabilities"/>. The seed's <c>Helo()</c>.</summary>
+    /// <param name="domain">The client's fully qualified domain name or address literal.</param>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply (250 on success).</returns>
+    /// <exception cref="ArgumentException"><paramref name="domain"/> is empty or holds CR, LF or NUL.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> HeloAsync(string domain, CancellationToken cancellationToken = default)
+    {
+        ValidateDomain(domain);
+        BeginOperation(cancellationToken);
+        try
+        {
+            WriteCommand("HELO"u8, "HELO", domain, maskArgument: false);
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending HELO").ConfigureAwait(false);
+            Capabilities = SmtpCapabilities.None;
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Sends <c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c>, starting a mail transaction (RFC 5321 §4.1.1.2). The seed's <c>MailFrom()</c>.</summary>
+    /// <param name="reversePath">The sender's mailbox, such as <c>jdoe@example.org</c> (angle brackets optional); empty for the null reverse-path <c>&lt;&gt;</c> of bounces.</param>
+    /// <param name="parameters">MAIL parameters as they go on the line, such as <c>SIZE=1024 BODY=8BITMIME</c> (RFC 1870, RFC 6152, RFC 3461); <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply: 250 when the sender is accepted, or a negative reply.</returns>
+    /// <exception cref="ArgumentException">An argument holds CR, LF or NUL, or the path holds angle brackets inside; nothing was sent.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> MailFromAsync(string reversePath, string? parameters = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reversePath);
+        SmtpCommandWriter.ValidatePath(reversePath, nameof(reversePath));
+        SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
+        BeginOperation(cancellationToken);
+        try
+        {
+            WritePathCommand("MAIL FROM:"u8, "MAIL FROM", reversePath, parameters);
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Sends <c>RCPT TO:&lt;forward-path&gt; [parameters]</c>, adding one recipient (RFC 5321 §4.1.1.3). The seed's <c>RcptTo()</c>.</summary>
+    /// <param name="forwardPath">The recipient's mailbox (angle brackets optional).</param>
+    /// <param name="parameters">RCPT parameters, such as <c>NOTIFY=SUCCESS,FAILURE</c> (RFC 3461); <see langword="null"/> for none.</param>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply: 250/251 accepted, or a negative reply such as 550 (unknown user) or 450/452 (try later).</returns>
+    /// <exception cref="ArgumentException"><paramref name="forwardPath"/> is empty, or an argument holds CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> RcptToAsync(string forwardPath, string? parameters = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(forwardPath);
+        SmtpCommandWriter.ValidatePath(forwardPath, nameof(forwardPath));
+        SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
+        BeginOperation(cancellationToken);
+        try
+        {
+            WritePathCommand("RCPT TO:"u8, "RCPT TO", forwardPath, parameters);
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false);
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Sends RSET, aborting the current mail transaction (RFC 5321 §4.1.1.5). The seed's <c>Rset()</c>.</summary>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply (250).</returns>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<SmtpReply> RsetAsync(CancellationToken cancellationToken = default) => SimpleCommandAsync(RsetVerb, "RSET", "sending RSET", cancellationToken);
+
+    /// <summary>Sends NOOP (RFC 5321 §4.1.1.9), for example to keep an idle connection alive. The seed's <c>Noop()</c>.</summary>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply (250).</returns>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<SmtpReply> NoopAsync(CancellationToken cancellationToken = default) => SimpleCommandAsync(NoopVerb, "NOOP", "sending NOOP", cancellationToken);
+
+    /// <summary>Sends <c>VRFY string</c> (RFC 5321 §4.1.1.6, §3.5). The seed's <c>Vrfy()</c>.</summary>
+    /// <param name="address">The user name or mailbox to verify.</param>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply: 250/251 verified, 252 cannot verify but will accept, 550/551/553 not valid, 502 not implemented.</returns>
+    /// <exception cref="ArgumentException"><paramref name="address"/> is empty or holds CR, LF or NUL.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> VrfyAsync(string address, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(address);
+        SmtpCommandWriter.ValidateArgument(address, nameof(address));
+        BeginOperation(cancellationToken);
+        try
+        {
+            WriteCommand("VRFY"u8, "VRFY", address, maskArgument: true);
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending VRFY").ConfigureAwait(false);
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the connection (whatever the reply). The seed's <c>Quit()</c> followed by <c>Disconnect()</c>.</summary>
+    /// <param name="cancellationToken">Cancels the command; the connection is closed either way.</param>
+    /// <returns>The reply (221).</returns>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> QuitAsync(CancellationToken cancellationToken = default)
+    {
+        BeginOperation(cancellationToken);
+        try
+        {
+            WriteCommand("QUIT"u8, "QUIT");
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending QUIT").ConfigureAwait(false);
+            await DisconnectAsync().ConfigureAwait(false);
+            return reply;
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    private static readonly byte[] NoopVerb = "NOOP"u8.ToArray();
+    private static readonly byte[] RsetVerb = "RSET"u8.ToArray();
+
+    private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string activity, CancellationToken cancellationToken)
+    {
+        BeginOperation(cancellationToken);
+        try
+        {
+            WriteCommand(verb, name);
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, activity).ConfigureAwait(false);
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    private static void ValidateDomain(string domain)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
+        SmtpCommandWriter.ValidateArgument(domain, nameof(domain));
+        if (domain.AsSpan().IndexOfAny(' ', '\t') >= 0)
+        {
+            throw new ArgumentException("A domain for EHLO/HELO must not contain white space.", nameof(domain));
+        }
+    }
+}

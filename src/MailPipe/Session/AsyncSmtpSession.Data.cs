@@ -1,0 +1,271 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace MailPipe;
+
+/// <summary>DATA and message content (RFC 5321 §4.1.1.4, §4.5.2): the seed's <c>Data()</c> and <c>SendLines(CONVERT_EOL)</c>.</summary>
+public sealed partial class AsyncSmtpSession
+{
+    private static readonly byte[] DataVerb = "DATA"u8.ToArray();
+
+    /// <summary>Whether the end-of-data line of the current message has started to go out (for the outcome of a lost connection: unknown, not "not sent").</summary>
+    internal bool EndOfDataWritten { get; private set; }
+
+    /// <summary>
+    /// Sends DATA (RFC 5321 §4.1.1.4). On 354 the session enters <see cref="SmtpSessionState.SendingData"/>: send the
+    /// content with <see cref="WriteMessageDataAsync"/> then <see cref="EndMessageDataAsync"/>, or in one call with a
+    /// <c>SendMessageDataAsync</c> overload. The seed's <c>Data()</c>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
+    /// <returns>The reply: 354 to go ahead, or a negative reply (such as 554 when no recipient was accepted).</returns>
+    /// <exception cref="InvalidOperationException">Not connected, already sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> DataAsync(CancellationToken cancellationToken = default)
+    {
+        BeginOperation(cancellationToken);
+        try
+        {
+            WriteCommand(DataVerb, "DATA");
+            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false);
+            if (reply.Code == 354)
+            {
+                EnterDataMode();
+            }
+
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>
+    /// Sends a piece of message content as text lines: line ends normalised to CRLF (LF → CRLF, bare CR → CRLF), a
+    /// leading <c>.</c> doubled (dot-stuffing, RFC 5321 §4.5.2). Pieces may be split anywhere, even between CR and LF.
+    /// The seed's <c>SendLines(…, CONVERT_EOL)</c> without LAST. Data is flushed to the network every
+    /// <see cref="SmtpSessionOptions.DataFlushThreshold"/> bytes.
+    /// </summary>
+    /// <param name="data">The next bytes of the message (headers, blank line, body), in any line-ending convention.</param>
+    /// <param name="cancellationToken">Cancels the write; the connection is then closed and the end of data is never sent.</param>
+    /// <returns>A task that completes when the bytes are buffered or sent.</returns>
+    /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure or send timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task WriteMessageDataAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
+    {
+        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        try
+        {
+            _dataEncoder.Write(data.Span, Connection.Output);
+            _dataBytes += data.Length;
+            await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>
+    /// Ends the message: adds a CRLF if the content did not end with a line end, sends <c>.</c> CRLF and reads the
+    /// reply within <see cref="SmtpSessionOptions.DataTerminationTimeout"/> (RFC 5321 §4.1.1.4). The seed's
+    /// <c>SendLines(…, LAST)</c>.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait; the connection is then closed and the outcome of the message is unknown.</param>
+    /// <returns>The reply: 250 when the message is accepted, or a negative reply.</returns>
+    /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout: the message may or may not have been delivered.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> EndMessageDataAsync(CancellationToken cancellationToken = default)
+    {
+        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        try
+        {
+            return await EndDataCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Sends a whole message held in memory as text lines (see <see cref="WriteMessageDataAsync"/>), then ends the data and returns the reply.</summary>
+    /// <param name="content">The whole message.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed and the end of data is never sent.</param>
+    /// <returns>The reply to the end of data (250 when accepted).</returns>
+    /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public Task<SmtpReply> SendMessageDataAsync(ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default) =>
+        SendMessageDataAsync(new ReadOnlySequence<byte>(content), cancellationToken);
+
+    /// <summary>Sends a whole message held in a (possibly multi-segment) sequence as text lines, then ends the data and returns the reply.</summary>
+    /// <param name="content">The whole message.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed and the end of data is never sent.</param>
+    /// <returns>The reply to the end of data (250 when accepted).</returns>
+    /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> SendMessageDataAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken = default)
+    {
+        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        try
+        {
+            foreach (var segment in content)
+            {
+                var memory = segment;
+                while (!memory.IsEmpty)
+                {
+                    var piece = memory.Length > _options.DataFlushThreshold ? memory[.._options.DataFlushThreshold] : memory;
+                    _dataEncoder.Write(piece.Span, Connection.Output);
+                    _dataBytes += piece.Length;
+                    memory = memory[piece.Length..];
+                    await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
+                }
+            }
+
+            return await EndDataCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Streams a message from <paramref name="content"/> (read to its end, never buffered whole) as text lines, then ends the data and returns the reply.</summary>
+    /// <param name="content">A readable stream positioned at the start of the message; not disposed.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed and the end of data is never sent.</param>
+    /// <returns>The reply to the end of data (250 when accepted).</returns>
+    /// <exception cref="ArgumentException">The stream cannot be read.</exception>
+    /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="IOException">Reading <paramref name="content"/> failed; the connection is closed and the end of data was not sent.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> SendMessageDataAsync(Stream content, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        if (!content.CanRead)
+        {
+            throw new ArgumentException("The content stream must be readable.", nameof(content));
+        }
+
+        var reader = PipeReader.Create(content, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
+        try
+        {
+            return await SendMessageDataAsync(reader, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await reader.CompleteAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Streams a message from <paramref name="content"/> until it completes, as text lines, then ends the data and returns the reply. The reader is advanced but not completed.</summary>
+    /// <param name="content">The message source.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed and the end of data is never sent.</param>
+    /// <returns>The reply to the end of data (250 when accepted).</returns>
+    /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="IOException">Reading <paramref name="content"/> failed; the connection is closed and the end of data was not sent.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> SendMessageDataAsync(PipeReader content, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(content);
+        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        try
+        {
+            await CopyContentAsync(content, cancellationToken).ConfigureAwait(false);
+            return await EndDataCoreAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>
+    /// Sends bytes exactly as given: no line-end conversion, no dot-stuffing (the seed's <c>SendBytes</c>); for content the
+    /// caller already prepared, or for extensions. Read a reply afterwards with <see cref="ReceiveReplyAsync"/> where one is due
+    /// (the seed's LAST option).
+    /// </summary>
+    /// <param name="bytes">The bytes.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>A task that completes when the bytes are sent.</returns>
+    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure or send timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task SendBytesAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
+    {
+        BeginOperation(cancellationToken, allowData: true);
+        try
+        {
+            await Connection.Output.WriteAsync(bytes, _operationCts.Token).ConfigureAwait(false);
+            Log.MessageData(_protocolLog, bytes.Length);
+            await FlushAsync("sending bytes").ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not SmtpException and not OperationCanceledException)
+        {
+            throw Fail(ex, "sending bytes");
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    private void EnterDataMode()
+    {
+        State = SmtpSessionState.SendingData;
+        _dataEncoder.Reset();
+        _dataBytes = 0;
+        EndOfDataWritten = false;
+    }
+
+    /// <summary>Copies a content reader through the encoder with bounded buffering; a read failure breaks the session so that no end of data follows.</summary>
+    private async Task CopyContentAsync(PipeReader content, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            ReadResult result;
+            try
+            {
+                result = await content.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                // The message is incomplete: close the connection so that it can never be ended and delivered.
+                Break("reading the message content failed");
+                if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
+                {
+                    throw;
+                }
+
+                throw;
+            }
+
+            var buffer = result.Buffer;
+            _dataEncoder.Write(buffer, Connection.Output);
+            _dataBytes += buffer.Length;
+            content.AdvanceTo(buffer.End);
+            await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
+            if (result.IsCompleted || result.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task<SmtpReply> EndDataCoreAsync()
+    {
+        _dataEncoder.Complete(Connection.Output);
+        Log.MessageData(_protocolLog, _dataBytes);
+        Log.ClientLine(_protocolLog, ".");
+        _pendingReplies.Enqueue("end of data");
+        State = SmtpSessionState.Connected;
+        EndOfDataWritten = true;
+        var reply = await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false);
+        return CloseIfServiceClosing(reply);
+    }
+}

@@ -1,0 +1,85 @@
+namespace MailPipe;
+
+/// <summary>The seed's extension points: <c>SendCommand</c> and <c>ReceiveResponse</c>.</summary>
+public sealed partial class AsyncSmtpSession
+{
+    /// <summary>
+    /// Sends one command line for a command MailPipe has no method for (the seed's <c>SendCommand</c>), without reading
+    /// a reply: read it with <see cref="ReceiveReplyAsync"/>. Several commands may be sent before their replies are
+    /// read, where the server allows it (PIPELINING, RFC 2920).
+    /// </summary>
+    /// <param name="commandLine">The command, such as <c>XFOO arg</c>; one trailing CRLF is allowed and dropped.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>A task that completes when the line is sent.</returns>
+    /// <exception cref="ArgumentException"><paramref name="commandLine"/> is empty or holds CR, LF or NUL other than one trailing CRLF; nothing was sent.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure or send timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task SendCommandAsync(string commandLine, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(commandLine);
+        var line = SmtpCommandWriter.TrimLineEnd(commandLine);
+        ArgumentException.ThrowIfNullOrWhiteSpace(line, nameof(commandLine));
+        SmtpCommandWriter.ValidateArgument(line, nameof(commandLine));
+        BeginOperation(cancellationToken);
+        try
+        {
+            SmtpCommandWriter.WriteLine(Connection.Output, line);
+            var space = line.IndexOf(' ', StringComparison.Ordinal);
+            _pendingReplies.Enqueue(space < 0 ? line : line[..space]);
+            if (_protocolLog.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Trace))
+            {
+                Log.ClientLine(_protocolLog, RedactForTranscript(line));
+            }
+
+            await FlushAsync("sending a command").ConfigureAwait(false);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Reads the next reply from the server (the seed's <c>ReceiveResponse</c>), within <see cref="SmtpSessionOptions.ReceiveTimeout"/>.</summary>
+    /// <param name="cancellationToken">Cancels the wait; the connection is then closed.</param>
+    /// <returns>The reply; a negative reply is returned, not thrown.</returns>
+    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply> ReceiveReplyAsync(CancellationToken cancellationToken = default)
+    {
+        BeginOperation(cancellationToken, allowData: true);
+        try
+        {
+            var reply = await ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
+            if (Greeting is null && State == SmtpSessionState.Connected && _pendingReplies.Count == 0)
+            {
+                Greeting ??= reply;
+            }
+
+            return CloseIfServiceClosing(reply);
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>What the transcript shows of a caller's raw command: AUTH arguments are always redacted, addresses masked.</summary>
+    private string RedactForTranscript(string line)
+    {
+        if (line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase))
+        {
+            var parts = line.Split(' ', 3);
+            return parts.Length > 2 ? $"{parts[0]} {parts[1]} <redacted>" : line;
+        }
+
+        if (!_options.LogAddresses && (line.StartsWith("MAIL ", StringComparison.OrdinalIgnoreCase)
+            || line.StartsWith("RCPT ", StringComparison.OrdinalIgnoreCase) || line.StartsWith("VRFY ", StringComparison.OrdinalIgnoreCase)))
+        {
+            return line[..5] + "<masked>";
+        }
+
+        return line;
+    }
+}

@@ -1,0 +1,383 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MailPipe;
+
+/// <summary>
+/// One SMTP connection, driven command by command (RFC 5321). Every command that has a reply returns
+/// <see cref="Task{SmtpReply}"/>; every call takes a <see cref="CancellationToken"/>.
+/// </summary>
+/// <remarks>
+/// <para><b>Negative replies are data.</b> A 4yz or 5yz reply is returned, never thrown; check
+/// <see cref="SmtpReply.Code"/>. Only transport failures, protocol violations and timeouts throw
+/// (<see cref="SmtpException"/>), and the caller's cancellation throws <see cref="OperationCanceledException"/>.</para>
+/// <para><b>Failure closes the connection.</b> After any such exception the connection is closed and
+/// <see cref="State"/> is <see cref="SmtpSessionState.Disconnected"/>; the same object may <c>ConnectAsync</c> again
+/// (a fresh connection; nothing of the broken one is reused). A cancelled or failed message-data operation never sends
+/// the end-of-data line, so a truncated message is never delivered.</para>
+/// <para><b>One operation at a time.</b> A second call while one runs throws <see cref="InvalidOperationException"/>;
+/// only <see cref="DisconnectAsync"/> may be called from another thread at any time (it aborts what is running).</para>
+/// <para>The seed's <c>Cancel()</c> is the <see cref="CancellationToken"/> of each call.</para>
+/// </remarks>
+public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
+{
+    private readonly SmtpSessionOptions _options;
+    private readonly ILogger _protocolLog;
+    private readonly ILogger _sessionLog;
+    private readonly SmtpReplyParser _parser;
+    private readonly SmtpDataEncoder _dataEncoder = new();
+    private readonly Queue<string> _pendingReplies = new();
+    private SmtpConnection? _connection;
+    private CancellationTokenSource _operationCts;
+    private CancellationTokenRegistration _callerRegistration;
+    private CancellationToken _callerToken;
+    private TimeSpan _currentTimeout;
+    private int _busy;
+    private long _dataBytes;
+
+    /// <summary>Creates a disconnected session.</summary>
+    /// <param name="options">Settings; <see langword="null"/> for the defaults. Copied: later changes have no effect.</param>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range (see <see cref="SmtpSessionOptions"/>).</exception>
+    public AsyncSmtpSession(SmtpSessionOptions? options = null)
+    {
+        _options = (options ?? new SmtpSessionOptions()).Clone();
+        _options.Validate();
+        var loggerFactory = _options.LoggerFactory ?? NullLoggerFactory.Instance;
+        _protocolLog = loggerFactory.CreateLogger("MailPipe.Protocol");
+        _sessionLog = loggerFactory.CreateLogger("MailPipe.Session");
+        _parser = new SmtpReplyParser(_options.Limits);
+        _operationCts = NewOperationSource();
+    }
+
+    /// <summary>Where the session stands.</summary>
+    public SmtpSessionState State { get; private set; }
+
+    /// <summary>Whether a connection is open (the state is not <see cref="SmtpSessionState.Disconnected"/>).</summary>
+    public bool IsConnected => State != SmtpSessionState.Disconnected;
+
+    /// <summary>The extensions from the last positive EHLO reply (RFC 5321 §4.1.1.1); <see cref="SmtpCapabilities.None"/> before EHLO, after HELO, after STARTTLS and after a disconnect.</summary>
+    public SmtpCapabilities Capabilities { get; private set; } = SmtpCapabilities.None;
+
+    /// <summary>The server's greeting (RFC 5321 §4.2, usually 220) on this connection, once read.</summary>
+    public SmtpReply? Greeting { get; private set; }
+
+    /// <summary>The last reply received on this session, for code written in the seed's style (<c>ReplyCode()</c>, <c>ReplyText()</c>, <c>EnhancedStatusCode()</c>).</summary>
+    public SmtpReply? LastReply { get; private set; }
+
+    /// <summary>The host name given to <c>ConnectAsync</c>, used for TLS server-name checks; <see langword="null"/> for a caller's stream.</summary>
+    public string? Host { get; private set; }
+
+    /// <summary>The number of commands written whose replies have not been read yet.</summary>
+    public int PendingReplyCount => _pendingReplies.Count;
+
+    /// <summary>The settings in force.</summary>
+    internal SmtpSessionOptions Options => _options;
+
+    /// <summary>
+    /// Opens a TCP connection to <paramref name="host"/>:<paramref name="port"/> and, when
+    /// <paramref name="waitForGreeting"/>, reads the greeting (RFC 5321 §3.1). The seed's <c>Connect(address, port, wait)</c>.
+    /// </summary>
+    /// <param name="host">A host name, an IPv4 literal or an IPv6 literal (with or without brackets).</param>
+    /// <param name="port">The TCP port, 1 to 65535; 25 by default (587 for submission, 465 for implicit TLS).</param>
+    /// <param name="waitForGreeting"><see langword="false"/> to return as soon as TCP is up, as before implicit TLS (read the greeting later with <see cref="ReceiveReplyAsync"/>).</param>
+    /// <param name="cancellationToken">Cancels the connect or the wait for the greeting.</param>
+    /// <returns>The greeting (a negative one, such as 554, is returned too), or <see langword="null"/> when not waiting.</returns>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty or holds CR, LF or NUL.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 1 to 65535.</exception>
+    /// <exception cref="InvalidOperationException">The session is already connected, or another operation is running.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.HostNotFound"/>, <see cref="SmtpErrorCode.ConnectionRefused"/>, <see cref="SmtpErrorCode.TimedOut"/> (after <see cref="SmtpSessionOptions.ConnectTimeout"/> or, for the greeting, <see cref="SmtpSessionOptions.ReceiveTimeout"/>), <see cref="SmtpErrorCode.SystemError"/>, or a protocol error in the greeting.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply?> ConnectAsync(string host, int port = 25, bool waitForGreeting = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        SmtpCommandWriter.ValidateArgument(host, nameof(host));
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
+        var address = host.Length > 2 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host;
+
+        BeginOperation(cancellationToken, requiredState: SmtpSessionState.Disconnected);
+        try
+        {
+            Log.Connecting(_sessionLog, address, port);
+            SmtpConnection connection;
+            StartTimer(_options.ConnectTimeout);
+            try
+            {
+                connection = await SmtpConnection.ConnectAsync(address, port, _operationCts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not SmtpException)
+            {
+                throw Fail(ex, $"connecting to {address}:{port}");
+            }
+
+            StopTimer();
+            Attach(connection, address);
+            return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>
+    /// Starts a session over a stream the caller has connected (a proxy tunnel, an in-memory test server); with
+    /// <paramref name="waitForGreeting"/> it reads the greeting. The session owns the stream from now on and disposes it.
+    /// </summary>
+    /// <param name="stream">A readable, writable, connected stream.</param>
+    /// <param name="waitForGreeting">Whether to read the greeting now.</param>
+    /// <param name="cancellationToken">Cancels the wait for the greeting.</param>
+    /// <returns>The greeting, or <see langword="null"/> when not waiting.</returns>
+    /// <exception cref="ArgumentException">The stream cannot read or write.</exception>
+    /// <exception cref="InvalidOperationException">The session is already connected, or another operation is running.</exception>
+    /// <exception cref="SmtpException">Reading the greeting failed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<SmtpReply?> ConnectAsync(Stream stream, bool waitForGreeting = true, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead || !stream.CanWrite)
+        {
+            throw new ArgumentException("The stream must be readable and writable.", nameof(stream));
+        }
+
+        BeginOperation(cancellationToken, requiredState: SmtpSessionState.Disconnected);
+        try
+        {
+            Attach(SmtpConnection.FromStream(stream), host: null);
+            return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>Closes the connection at once, without QUIT (the seed's <c>Disconnect()</c>; send <see cref="QuitAsync"/> first for an orderly end). Safe from any thread; an operation in progress fails with <see cref="SmtpErrorCode.ConnectionClosed"/>.</summary>
+    /// <returns>A completed task.</returns>
+    public ValueTask DisconnectAsync()
+    {
+        var connection = Interlocked.Exchange(ref _connection, null);
+        if (connection is not null)
+        {
+            connection.Abort();
+            Log.Disconnected(_sessionLog);
+        }
+
+        ResetConnectionState();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Sends QUIT with a 5-second limit when the session is connected and idle, then closes the connection. Never throws for the server's or the network's sake.</summary>
+    /// <returns>A task that completes when the connection is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        if (State == SmtpSessionState.Connected && Volatile.Read(ref _busy) == 0)
+        {
+            using var quitLimit = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
+            try
+            {
+                await QuitAsync(quitLimit.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SmtpException or OperationCanceledException or InvalidOperationException)
+            {
+                // Best effort: the connection is closed below either way.
+            }
+        }
+
+        await DisconnectAsync().ConfigureAwait(false);
+        _operationCts.Dispose();
+    }
+
+    /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>.</summary>
+    public void Dispose()
+    {
+        _connection?.Abort();
+        _connection = null;
+        ResetConnectionState();
+    }
+
+    private void Attach(SmtpConnection connection, string? host)
+    {
+        _connection = connection;
+        Host = host;
+        State = SmtpSessionState.Connected;
+        Greeting = null;
+        _parser.Reset();
+        _pendingReplies.Clear();
+        _pendingReplies.Enqueue("(greeting)");
+        if (_sessionLog.IsEnabled(LogLevel.Debug))
+        {
+            Log.Connected(_sessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");
+        }
+    }
+
+    private async Task<SmtpReply> ReadGreetingAsync()
+    {
+        var greeting = await ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
+        Greeting = greeting;
+        return greeting;
+    }
+
+    private void ResetConnectionState()
+    {
+        State = SmtpSessionState.Disconnected;
+        Capabilities = SmtpCapabilities.None;
+        _pendingReplies.Clear();
+        _parser.Reset();
+        _dataEncoder.Reset();
+        ResetTlsState();
+    }
+
+    /// <summary>Closes the connection after a failure; the exception that explains it goes to the caller.</summary>
+    private void Break(string reason)
+    {
+        var connection = Interlocked.Exchange(ref _connection, null);
+        if (connection is not null)
+        {
+            connection.Abort();
+            Log.ConnectionBroken(_sessionLog, reason);
+        }
+
+        ResetConnectionState();
+    }
+
+    private CancellationTokenSource NewOperationSource() => new(Timeout.InfiniteTimeSpan, _options.TimeProvider);
+
+    /// <summary>The operation guard: one operation at a time, in the right state, with the caller's token linked to the timeout source.</summary>
+    /// <exception cref="InvalidOperationException">Another operation runs, or the state is wrong.</exception>
+    /// <exception cref="OperationCanceledException">The token is already cancelled (the connection is closed, as for any cancellation).</exception>
+    private void BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false)
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+        {
+            throw new InvalidOperationException("Another operation is in progress on this SMTP session; await it first (one operation at a time).");
+        }
+
+        var state = State;
+        var stateOk = state == requiredState || (allowData && state == SmtpSessionState.SendingData);
+        if (!stateOk)
+        {
+            Volatile.Write(ref _busy, 0);
+            throw new InvalidOperationException(state switch
+            {
+                SmtpSessionState.Disconnected => "The SMTP session is not connected; call ConnectAsync first.",
+                SmtpSessionState.SendingData when requiredState == SmtpSessionState.Connected => "The SMTP session is sending message data; finish it with EndMessageDataAsync (or a SendMessageDataAsync overload) first.",
+                SmtpSessionState.Connected when requiredState == SmtpSessionState.SendingData => "Message data can only be sent after DataAsync returned 354.",
+                _ => "The SMTP session is already connected; call DisconnectAsync or QuitAsync first.",
+            });
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            if (state != SmtpSessionState.Disconnected)
+            {
+                Break("cancelled before the operation started");
+            }
+
+            Volatile.Write(ref _busy, 0);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        _callerToken = cancellationToken;
+        if (cancellationToken.CanBeCanceled)
+        {
+            _callerRegistration = cancellationToken.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), _operationCts);
+        }
+    }
+
+    private void EndOperation()
+    {
+        _callerRegistration.Dispose();
+        _callerRegistration = default;
+        _callerToken = default;
+        if (!_operationCts.TryReset())
+        {
+            _operationCts.Dispose();
+            _operationCts = NewOperationSource();
+        }
+
+        Volatile.Write(ref _busy, 0);
+    }
+
+    private void StartTimer(TimeSpan timeout)
+    {
+        _currentTimeout = timeout;
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            _operationCts.CancelAfter(timeout);
+        }
+    }
+
+    private void StopTimer()
+    {
+        if (_currentTimeout != Timeout.InfiniteTimeSpan && !_operationCts.IsCancellationRequested)
+        {
+            _operationCts.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Turns a failure during I/O into the exception the caller gets, and closes the connection.</summary>
+    private Exception Fail(Exception exception, string activity)
+    {
+        if (_callerToken.IsCancellationRequested)
+        {
+            Break($"cancelled while {activity}");
+            return new OperationCanceledException($"The SMTP operation was cancelled while {activity}; the connection was closed.", exception, _callerToken);
+        }
+
+        if (_operationCts.IsCancellationRequested)
+        {
+            Break($"timed out while {activity}");
+            return new SmtpException(
+                SmtpErrorCode.TimedOut,
+                $"Timed out after {_currentTimeout.TotalSeconds:0.###} s while {activity}; the connection was closed.",
+                new TimeoutException($"No progress within {_currentTimeout}.", exception));
+        }
+
+        if (exception is SmtpException smtpException)
+        {
+            Break(smtpException.Message);
+            return smtpException;
+        }
+
+        var socketError = FindSocketError(exception);
+        var code = socketError switch
+        {
+            SocketError.ConnectionRefused => SmtpErrorCode.ConnectionRefused,
+            SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => SmtpErrorCode.HostNotFound,
+            SocketError.TimedOut => SmtpErrorCode.TimedOut,
+            SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown or SocketError.NotConnected
+                or SocketError.OperationAborted or SocketError.Disconnecting => SmtpErrorCode.ConnectionClosed,
+            null when exception is IOException or ObjectDisposedException or OperationCanceledException => SmtpErrorCode.ConnectionClosed,
+            _ => SmtpErrorCode.SystemError,
+        };
+        Break($"{code} while {activity}");
+        return new SmtpException(code, $"{Describe(code)} while {activity}: {exception.Message}", exception);
+    }
+
+    private static SocketError? FindSocketError(Exception exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException socketException)
+            {
+                return socketException.SocketErrorCode;
+            }
+        }
+
+        return null;
+    }
+
+    private static string Describe(SmtpErrorCode code) => code switch
+    {
+        SmtpErrorCode.ConnectionRefused => "Connection refused",
+        SmtpErrorCode.HostNotFound => "Host not found",
+        SmtpErrorCode.TimedOut => "Timed out",
+        SmtpErrorCode.ConnectionClosed => "Connection closed",
+        _ => "Network error",
+    };
+
+    /// <summary>Throws when the session is in the middle of another operation; for <see cref="DisposeAsync"/> style checks.</summary>
+    private SmtpConnection Connection => _connection ?? throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed.");
+}

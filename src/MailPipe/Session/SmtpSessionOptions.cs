@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe;
+
+/// <summary>
+/// Settings of an <see cref="AsyncSmtpSession"/>: timeouts, protocol limits, logging. Read when the session is
+/// created; later changes to this object have no effect on it.
+/// </summary>
+public sealed class SmtpSessionOptions
+{
+    /// <summary>How long a TCP connect may take. Default 60 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// How long one send (a flush of commands or of a block of message data) may take. Default 3 minutes, the
+    /// "data block" time of RFC 5321 §4.5.3.2.5. The seed's <c>SetSendTimeout</c>.
+    /// </summary>
+    public TimeSpan SendTimeout { get; set; } = TimeSpan.FromMinutes(3);
+
+    /// <summary>
+    /// How long the client waits for a reply. Default 5 minutes: RFC 5321 §4.5.3.2.1-3 (greeting, MAIL, RCPT; DATA
+    /// initiation asks 2). The seed's <c>SetReceiveTimeout</c>.
+    /// </summary>
+    public TimeSpan ReceiveTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>How long the client waits for the reply to the end of message data. Default 10 minutes (RFC 5321 §4.5.3.2.6).</summary>
+    public TimeSpan DataTerminationTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Limits on reply size that guard against hostile servers.</summary>
+    public SmtpProtocolLimits Limits { get; set; } = SmtpProtocolLimits.Default;
+
+    /// <summary>
+    /// Where the transcript (<c>C:</c>/<c>S:</c> lines at Trace, category <c>MailPipe.Protocol</c>) and life-cycle
+    /// events (Debug, category <c>MailPipe.Session</c>) go; the seed's <c>SetTraceOutput</c>. Default: none.
+    /// </summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>
+    /// Whether the transcript shows mail addresses (personal data). Default <see langword="false"/>: the local part
+    /// is masked (<c>MAIL FROM:&lt;***@example.com&gt;</c>). Message bodies and AUTH data are never logged.
+    /// </summary>
+    public bool LogAddresses { get; set; }
+
+    /// <summary>The clock of every timeout. Default <see cref="TimeProvider.System"/>; tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Flush the message data to the network each time this many bytes are buffered. Default 65,536 bytes.</summary>
+    public int DataFlushThreshold { get; set; } = 64 * 1024;
+
+    /// <summary>Checks every setting.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">A timeout is zero or negative (other than infinite), or a size is below its minimum.</exception>
+    internal void Validate()
+    {
+        ValidateTimeout(ConnectTimeout, nameof(ConnectTimeout));
+        ValidateTimeout(SendTimeout, nameof(SendTimeout));
+        ValidateTimeout(ReceiveTimeout, nameof(ReceiveTimeout));
+        ValidateTimeout(DataTerminationTimeout, nameof(DataTerminationTimeout));
+        ArgumentNullException.ThrowIfNull(Limits, nameof(Limits));
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        Limits.Validate();
+        ArgumentOutOfRangeException.ThrowIfLessThan(DataFlushThreshold, 1024, nameof(DataFlushThreshold));
+    }
+
+    private static void ValidateTimeout(TimeSpan value, string name)
+    {
+        if (value != Timeout.InfiniteTimeSpan && value <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(name, value, "A timeout must be positive or Timeout.InfiniteTimeSpan.");
+        }
+    }
+
+    internal SmtpSessionOptions Clone() => (SmtpSessionOptions)MemberwiseClone();
+}

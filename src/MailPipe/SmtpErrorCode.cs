@@ -1,0 +1,50 @@
+namespace MailPipe;
+
+/// <summary>
+/// Platform-independent error codes of <see cref="SmtpException"/>: what went wrong in the transport or the protocol,
+/// never what the server refused (a refusal is a returned <see cref="SmtpReply"/>). The seed's <c>Error</c> enumeration.
+/// </summary>
+public enum SmtpErrorCode
+{
+    /// <summary>An operating-system error on the socket; <see cref="SmtpException.OsErrorCode"/> has the OS code (the seed's SYSTEM_ERROR).</summary>
+    SystemError = 1,
+
+    /// <summary>The host name could not be resolved to an address.</summary>
+    HostNotFound = 2,
+
+    /// <summary>The server refused the TCP connection (nothing listens on that port).</summary>
+    ConnectionRefused = 3,
+
+    /// <summary>The server closed the connection while a reply was expected, or a write found it closed.</summary>
+    ConnectionClosed = 4,
+
+    /// <summary>A connect, send or receive did not complete within its timeout (the seed's TIMED_OUT_ERROR).</summary>
+    TimedOut = 5,
+
+    /// <summary>The server broke the protocol: a malformed reply, a reply whose lines disagree on the code, a reply nobody asked for.</summary>
+    ProtocolError = 6,
+
+    /// <summary>A reply exceeded a limit of <see cref="SmtpProtocolLimits"/> (line length, lines per reply or bytes per reply).</summary>
+    ReplyTooLong = 7,
+
+    /// <summary>The server sent bytes after its reply to STARTTLS and before the TLS handshake: a response-injection attempt (RFC 3207 §5; CVE-2011-0411 class).</summary>
+    StartTlsResponseInjection = 8,
+
+    /// <summary>The TLS handshake failed for a reason other than the certificate's name (protocol, cipher or I/O failure).</summary>
+    TlsHandshakeFailed = 9,
+
+    /// <summary>The certificate is otherwise valid but does not name the host that was asked for (the seed's BAD_CERTIFICATE_NAME_ERROR); a caller may choose to accept it.</summary>
+    BadCertificateName = 10,
+
+    /// <summary>The certificate is not trusted: untrusted root, expired, revoked or otherwise invalid (not a name mismatch).</summary>
+    BadCertificate = 11,
+
+    /// <summary>TLS was required but the server does not offer STARTTLS: nothing further was sent (no silent downgrade).</summary>
+    StartTlsNotOffered = 12,
+
+    /// <summary>The server lacks an extension that the request needs (for example SMTPUTF8 for a non-ASCII address).</summary>
+    ExtensionNotSupported = 13,
+
+    /// <summary>An authentication mechanism could not run (not offered, not available on this platform, or a malformed challenge).</summary>
+    AuthenticationError = 14,
+}

@@ -1,0 +1,123 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+
+namespace MailPipe;
+
+/// <summary>
+/// One transport connection: the socket (or a caller's stream), an optional <see cref="SslStream"/> over it, and the
+/// <see cref="PipeReader"/>/<see cref="PipeWriter"/> pair the session reads and writes. STARTTLS swaps the pipes for
+/// new ones over TLS; nothing above this class knows about sockets.
+/// </summary>
+internal sealed class SmtpConnection : IAsyncDisposable
+{
+    private const int MinimumReadSize = 4096;
+    private const int MinimumWriteBufferSize = 16 * 1024;
+
+    private readonly Socket? _socket;
+    private readonly Stream _baseStream;
+    private SslStream? _tlsStream;
+    private int _disposed;
+
+    private SmtpConnection(Socket? socket, Stream baseStream)
+    {
+        _socket = socket;
+        _baseStream = baseStream;
+        (Input, Output) = CreatePipes(baseStream);
+    }
+
+    /// <summary>What the server sends.</summary>
+    public PipeReader Input { get; private set; }
+
+    /// <summary>What is sent to the server.</summary>
+    public PipeWriter Output { get; private set; }
+
+    /// <summary>The TLS stream once TLS is active.</summary>
+    public SslStream? TlsStream => _tlsStream;
+
+    /// <summary>The remote end point, when this is a socket connection.</summary>
+    public EndPoint? RemoteEndPoint => _socket?.RemoteEndPoint;
+
+    /// <summary>Opens a TCP connection. <paramref name="cancellationToken"/> carries both the caller's cancellation and the connect timeout.</summary>
+    /// <exception cref="SocketException">The connect failed.</exception>
+    public static async Task<SmtpConnection> ConnectAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            // DnsEndPoint resolves the name and tries every address; an IP literal is used as is.
+            EndPoint endPoint = IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, port) : new DnsEndPoint(host, port);
+            await socket.ConnectAsync(endPoint, cancellationToken).ConfigureAwait(false);
+            return new SmtpConnection(socket, new NetworkStream(socket, ownsSocket: true));
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Wraps a caller's connected stream (a proxy tunnel, an in-memory test server).</summary>
+    public static SmtpConnection FromStream(Stream stream) => new(null, stream);
+
+    /// <summary>
+    /// Starts TLS over the current stream and swaps the pipes. The caller must have checked that no byte is buffered
+    /// in <see cref="Input"/> (STARTTLS response injection): the old reader is dropped with whatever it holds.
+    /// </summary>
+    public async Task UpgradeToTlsAsync(SslClientAuthenticationOptions options, CancellationToken cancellationToken)
+    {
+        var tls = new SslStream(_baseStream, leaveInnerStreamOpen: true);
+        try
+        {
+            await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+
+        await Input.CompleteAsync().ConfigureAwait(false);
+        await Output.CompleteAsync().ConfigureAwait(false);
+        _tlsStream = tls;
+        (Input, Output) = CreatePipes(tls);
+    }
+
+    /// <summary>Closes the connection at once (no QUIT); pending reads and writes fail.</summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _socket?.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+            // Already reset by the peer: nothing to shut down.
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        _tlsStream?.Dispose();
+        _baseStream.Dispose();
+        _socket?.Dispose();
+        Input.CancelPendingRead();
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync()
+    {
+        Abort();
+        return ValueTask.CompletedTask;
+    }
+
+    private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream stream) =>
+        (PipeReader.Create(stream, new StreamPipeReaderOptions(minimumReadSize: MinimumReadSize, leaveOpen: true, useZeroByteReads: true)),
+         PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: MinimumWriteBufferSize, leaveOpen: true)));
+}
