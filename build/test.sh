@@ -67,6 +67,7 @@ SLN=${MAILPIPE_TEST_SOLUTION:-MailPipe.sln}
 if [[ -z ${MAILPIPE_TEST_SOLUTION:-} && ! -e $SLN && -e MailPipe.slnx ]]; then SLN=MailPipe.slnx; fi
 
 LOG=${MAILPIPE_TEST_LOG:-$(mktemp /tmp/mailpipe-test.XXXXXX.log)}
+extra=()
 eval "extra=(${MAILPIPE_TEST_ARGS:-})" || { echo "test.sh: cannot parse MAILPIPE_TEST_ARGS" >&2; exit 2; }
 
 echo "test.sh: dotnet test $SLN -c Release ${extra[*]} (output also in $LOG)"
@@ -105,4 +106,4 @@ stop_servers
 line="$passed passed, $failed failed"
 ((skipped > 0)) && line+=", $skipped skipped"
 echo "$line"
-exit $status
+exit "$status"
