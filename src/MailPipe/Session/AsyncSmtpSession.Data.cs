@@ -262,7 +262,7 @@ public sealed partial class AsyncSmtpSession
         _dataEncoder.Complete(Connection.Output);
         Log.MessageData(_protocolLog, _dataBytes);
         Log.ClientLine(_protocolLog, ".");
-        _pendingReplies.Enqueue("end of data");
+        ExpectReply("end of data");
         State = SmtpSessionState.Connected;
         EndOfDataWritten = true;
         var reply = await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false);

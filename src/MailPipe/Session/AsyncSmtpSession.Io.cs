@@ -10,7 +10,7 @@ public sealed partial class AsyncSmtpSession
     private void WriteCommand(ReadOnlySpan<byte> verb, string name)
     {
         SmtpCommandWriter.Write(Connection.Output, verb);
-        _pendingReplies.Enqueue(name);
+        ExpectReply(name);
         Log.ClientLine(_protocolLog, name);
     }
 
@@ -18,7 +18,7 @@ public sealed partial class AsyncSmtpSession
     private void WriteCommand(ReadOnlySpan<byte> verb, string name, string argument, bool maskArgument)
     {
         SmtpCommandWriter.Write(Connection.Output, verb, argument);
-        _pendingReplies.Enqueue(name);
+        ExpectReply(name);
         if (_protocolLog.IsEnabled(LogLevel.Trace))
         {
             Log.ClientLine(_protocolLog, string.Concat(name, " ", maskArgument ? MaskAddress(argument) : argument));
@@ -29,11 +29,20 @@ public sealed partial class AsyncSmtpSession
     private void WritePathCommand(ReadOnlySpan<byte> prefix, string name, string path, string? parameters)
     {
         SmtpCommandWriter.WritePathCommand(Connection.Output, prefix, path, parameters);
-        _pendingReplies.Enqueue(name);
+        ExpectReply(name);
         if (_protocolLog.IsEnabled(LogLevel.Trace))
         {
             var shownParameters = string.IsNullOrWhiteSpace(parameters) ? string.Empty : " " + parameters.Trim();
             Log.ClientLine(_protocolLog, $"{name}:<{MaskAddress(SmtpCommandWriter.StripBrackets(path).ToString())}>{shownParameters}");
+        }
+    }
+
+    /// <summary>Queues the pending-reply entry of a command just written; the queue is shared with a concurrent reply reader.</summary>
+    private void ExpectReply(string name)
+    {
+        lock (_pendingReplies)
+        {
+            _pendingReplies.Enqueue(name);
         }
     }
 
@@ -90,13 +99,18 @@ public sealed partial class AsyncSmtpSession
     private async Task<SmtpReply> ReadReplyAsync(TimeSpan timeout)
     {
         var input = Connection.Input;
-        var waitingFor = _pendingReplies.Count > 0 ? _pendingReplies.Peek() : "(unsolicited)";
-        StartTimer(timeout);
+        string waitingFor;
+        lock (_pendingReplies)
+        {
+            waitingFor = _pendingReplies.TryPeek(out var next) ? next : "(unsolicited)";
+        }
+
+        StartReadTimer(timeout);
         try
         {
             while (true)
             {
-                var result = await input.ReadAsync(_operationCts.Token).ConfigureAwait(false);
+                var result = await input.ReadAsync(_readCts.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var reader = new SequenceReader<byte>(buffer);
                 var complete = false;
@@ -113,7 +127,7 @@ public sealed partial class AsyncSmtpSession
 
                 if (complete)
                 {
-                    StopTimer();
+                    StopReadTimer();
                     OnReply(reply!);
                     return reply!;
                 }
@@ -134,15 +148,15 @@ public sealed partial class AsyncSmtpSession
         }
         catch (Exception ex)
         {
-            throw Fail(ex, $"waiting for the reply to {waitingFor}");
+            throw Fail(ex, $"waiting for the reply to {waitingFor}", reading: true);
         }
     }
 
     private void OnReply(SmtpReply reply)
     {
-        if (_pendingReplies.Count > 0)
+        lock (_pendingReplies)
         {
-            _pendingReplies.Dequeue();
+            _pendingReplies.TryDequeue(out _);
         }
 
         LastReply = reply;

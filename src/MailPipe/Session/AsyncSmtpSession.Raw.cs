@@ -26,7 +26,7 @@ public sealed partial class AsyncSmtpSession
         {
             SmtpCommandWriter.WriteLine(Connection.Output, line);
             var space = line.IndexOf(' ', StringComparison.Ordinal);
-            _pendingReplies.Enqueue(space < 0 ? line : line[..space]);
+            ExpectReply(space < 0 ? line : line[..space]);
             if (_protocolLog.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Trace))
             {
                 Log.ClientLine(_protocolLog, RedactForTranscript(line));

@@ -30,9 +30,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private readonly Queue<string> _pendingReplies = new();
     private SmtpConnection? _connection;
     private CancellationTokenSource _operationCts;
+    private CancellationTokenSource _readCts;
     private CancellationTokenRegistration _callerRegistration;
+    private CancellationTokenRegistration _callerReadRegistration;
     private CancellationToken _callerToken;
     private TimeSpan _currentTimeout;
+    private TimeSpan _currentReadTimeout;
     private int _busy;
     private long _dataBytes;
 
@@ -48,6 +51,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         _sessionLog = loggerFactory.CreateLogger("MailPipe.Session");
         _parser = new SmtpReplyParser(_options.Limits);
         _operationCts = NewOperationSource();
+        _readCts = NewOperationSource();
     }
 
     /// <summary>Where the session stands.</summary>
@@ -187,6 +191,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
         await DisconnectAsync().ConfigureAwait(false);
         _operationCts.Dispose();
+        _readCts.Dispose();
     }
 
     /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>.</summary>
@@ -283,6 +288,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         if (cancellationToken.CanBeCanceled)
         {
             _callerRegistration = cancellationToken.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), _operationCts);
+            _callerReadRegistration = cancellationToken.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), _readCts);
         }
     }
 
@@ -290,11 +296,19 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         _callerRegistration.Dispose();
         _callerRegistration = default;
+        _callerReadRegistration.Dispose();
+        _callerReadRegistration = default;
         _callerToken = default;
         if (!_operationCts.TryReset())
         {
             _operationCts.Dispose();
             _operationCts = NewOperationSource();
+        }
+
+        if (!_readCts.TryReset())
+        {
+            _readCts.Dispose();
+            _readCts = NewOperationSource();
         }
 
         Volatile.Write(ref _busy, 0);
@@ -317,22 +331,48 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         }
     }
 
-    /// <summary>Turns a failure during I/O into the exception the caller gets, and closes the connection.</summary>
-    private Exception Fail(Exception exception, string activity)
+    /// <summary>Starts the receive timer; separate from the send timer so that replies can be read while a long group is still being written (RFC 2920 §3.1 deadlock avoidance).</summary>
+    private void StartReadTimer(TimeSpan timeout)
     {
+        _currentReadTimeout = timeout;
+        if (timeout != Timeout.InfiniteTimeSpan)
+        {
+            _readCts.CancelAfter(timeout);
+        }
+    }
+
+    private void StopReadTimer()
+    {
+        if (_currentReadTimeout != Timeout.InfiniteTimeSpan && !_readCts.IsCancellationRequested)
+        {
+            _readCts.CancelAfter(Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Turns a failure during I/O into the exception the caller gets, and closes the connection.</summary>
+    private Exception Fail(Exception exception, string activity, bool reading = false)
+    {
+        var timerSource = reading ? _readCts : _operationCts;
+        var timeout = reading ? _currentReadTimeout : _currentTimeout;
+        if (exception is SmtpException { ErrorCode: SmtpErrorCode.TimedOut } alreadyTimedOut)
+        {
+            Break(alreadyTimedOut.Message);
+            return alreadyTimedOut;
+        }
+
         if (_callerToken.IsCancellationRequested)
         {
             Break($"cancelled while {activity}");
             return new OperationCanceledException($"The SMTP operation was cancelled while {activity}; the connection was closed.", exception, _callerToken);
         }
 
-        if (_operationCts.IsCancellationRequested)
+        if (timerSource.IsCancellationRequested)
         {
             Break($"timed out while {activity}");
             return new SmtpException(
                 SmtpErrorCode.TimedOut,
-                $"Timed out after {_currentTimeout.TotalSeconds:0.###} s while {activity}; the connection was closed.",
-                new TimeoutException($"No progress within {_currentTimeout}.", exception));
+                $"Timed out after {timeout.TotalSeconds:0.###} s while {activity}; the connection was closed.",
+                new TimeoutException($"No progress within {timeout}.", exception));
         }
 
         if (exception is SmtpException smtpException)
