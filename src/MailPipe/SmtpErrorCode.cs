@@ -47,4 +47,7 @@ public enum SmtpErrorCode
 
     /// <summary>An authentication mechanism could not run (not offered, not available on this platform, or a malformed challenge).</summary>
     AuthenticationError = 14,
+
+    /// <summary>The message is larger than the server's SIZE limit (RFC 1870 §4); it was not sent.</summary>
+    MessageTooLarge = 15,
 }

@@ -25,6 +25,9 @@ internal sealed class SmtpDataEncoder
     private bool _atLineStart = true;
     private bool _skipLineFeed;
 
+    /// <summary>Whether a leading <c>.</c> is doubled: true for DATA, false for BDAT chunks (RFC 3030 §2: no dot-stuffing).</summary>
+    public bool DotStuffing { get; set; } = true;
+
     /// <summary>Whether the next input byte starts a line.</summary>
     public bool AtLineStart => _atLineStart;
 
@@ -71,6 +74,19 @@ internal sealed class SmtpDataEncoder
         Reset();
     }
 
+    /// <summary>Writes a CRLF if the data did not end with a line end (BDAT content of a text message), and resets the state.</summary>
+    /// <param name="output">Where the wire bytes go.</param>
+    public void CompleteLine(IBufferWriter<byte> output)
+    {
+        if (!_atLineStart)
+        {
+            "\r\n"u8.CopyTo(output.GetSpan(2));
+            output.Advance(2);
+        }
+
+        Reset();
+    }
+
     /// <summary>The transform itself, span to span.</summary>
     /// <param name="input">Input bytes.</param>
     /// <param name="destination">At least twice as long as <paramref name="input"/>.</param>
@@ -95,7 +111,7 @@ internal sealed class SmtpDataEncoder
             if (atLineStart)
             {
                 atLineStart = false;
-                if (input[0] == (byte)'.')
+                if (input[0] == (byte)'.' && DotStuffing)
                 {
                     destination[written++] = (byte)'.';
                 }

@@ -231,6 +231,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         _pendingReplies.Clear();
         _parser.Reset();
         _dataEncoder.Reset();
+        _resetBeforeNextMail = false;
         ResetTlsState();
     }
 

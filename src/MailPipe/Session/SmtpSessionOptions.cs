@@ -47,6 +47,21 @@ public sealed class SmtpSessionOptions
     /// <summary>Flush the message data to the network each time this many bytes are buffered. Default 65,536 bytes.</summary>
     public int DataFlushThreshold { get; set; } = 64 * 1024;
 
+    /// <summary>Whether <c>SendAsync</c> pipelines commands when the server offers PIPELINING (RFC 2920). Default <see langword="true"/>; switch off for servers that advertise it and misbehave.</summary>
+    public bool UsePipelining { get; set; } = true;
+
+    /// <summary>Whether <c>SendAsync</c> uses BDAT when the server offers CHUNKING (RFC 3030). Default <see langword="true"/>; off means DATA with dot-stuffing.</summary>
+    public bool UseChunking { get; set; } = true;
+
+    /// <summary>The size of a BDAT chunk in bytes (RFC 3030 §2). Default 262,144 (256 KiB); minimum 1,024.</summary>
+    public int ChunkSize { get; set; } = 256 * 1024;
+
+    /// <summary>
+    /// With PIPELINING and CHUNKING, how many mail transactions of a batch may be written before the first of them
+    /// has its final reply. Default 16; 1 disables overlapping.
+    /// </summary>
+    public int MaxTransactionsInFlight { get; set; } = 16;
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A timeout is zero or negative (other than infinite), or a size is below its minimum.</exception>
     internal void Validate()
@@ -59,6 +74,8 @@ public sealed class SmtpSessionOptions
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         Limits.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(DataFlushThreshold, 1024, nameof(DataFlushThreshold));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxTransactionsInFlight, 1, nameof(MaxTransactionsInFlight));
     }
 
     private static void ValidateTimeout(TimeSpan value, string name)

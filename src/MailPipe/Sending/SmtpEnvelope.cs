@@ -1,0 +1,149 @@
+namespace MailPipe;
+
+/// <summary>The BODY parameter of MAIL (RFC 6152, RFC 3030 §3).</summary>
+public enum SmtpBodyType
+{
+    /// <summary>Decide from the content: <c>BODY=8BITMIME</c> when the content is in memory, holds 8-bit bytes and the server offers 8BITMIME; otherwise no BODY parameter.</summary>
+    Auto,
+
+    /// <summary>No BODY parameter (7-bit content, RFC 5321).</summary>
+    SevenBit,
+
+    /// <summary><c>BODY=8BITMIME</c> (RFC 6152); the server must offer 8BITMIME.</summary>
+    EightBitMime,
+
+    /// <summary><c>BODY=BINARYMIME</c> (RFC 3030 §3): content sent unchanged with BDAT; the server must offer BINARYMIME and CHUNKING.</summary>
+    BinaryMime,
+}
+
+/// <summary>What a delivery status notification returns of the message: the RET parameter of MAIL (RFC 3461 §4.3).</summary>
+public enum DsnReturn
+{
+    /// <summary><c>RET=FULL</c>: the whole message.</summary>
+    Full,
+
+    /// <summary><c>RET=HDRS</c>: the headers only.</summary>
+    Headers,
+}
+
+/// <summary>When to send a delivery status notification: the NOTIFY parameter of RCPT (RFC 3461 §4.1).</summary>
+[Flags]
+public enum DsnNotify
+{
+    /// <summary>No NOTIFY parameter: the server's default.</summary>
+    Default = 0,
+
+    /// <summary><c>NOTIFY=NEVER</c>; cannot be combined with the others.</summary>
+    Never = 1,
+
+    /// <summary><c>SUCCESS</c>.</summary>
+    Success = 2,
+
+    /// <summary><c>FAILURE</c>.</summary>
+    Failure = 4,
+
+    /// <summary><c>DELAY</c>.</summary>
+    Delay = 8,
+}
+
+/// <summary>One forward-path of an envelope, with its RCPT parameters (RFC 5321 §4.1.1.3, RFC 3461 §4).</summary>
+public sealed record SmtpRecipient
+{
+    /// <summary>Creates a recipient.</summary>
+    /// <param name="address">The mailbox, such as <c>jdoe@example.org</c> (angle brackets optional; UTF-8 allowed with SMTPUTF8).</param>
+    /// <exception cref="ArgumentException">The address is empty, or holds CR, LF, NUL or angle brackets inside.</exception>
+    public SmtpRecipient(string address)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(address);
+        SmtpCommandWriter.ValidatePath(address, nameof(address));
+        Address = SmtpCommandWriter.StripBrackets(address).ToString();
+    }
+
+    /// <summary>The mailbox without angle brackets.</summary>
+    public string Address { get; }
+
+    /// <summary>DSN NOTIFY (RFC 3461 §4.1); sent only when the server offers DSN.</summary>
+    public DsnNotify Notify { get; init; }
+
+    /// <summary>DSN ORCPT, the original recipient (RFC 3461 §4.2), sent as <c>rfc822;</c> + xtext; only when the server offers DSN.</summary>
+    public string? OriginalRecipient { get; init; }
+
+    /// <summary>Further RCPT parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
+    public string? Parameters { get; init; }
+
+    /// <summary>A recipient with no parameters.</summary>
+    /// <param name="address">The mailbox.</param>
+    public static implicit operator SmtpRecipient(string address) => new(address);
+
+    /// <summary>A recipient with no parameters.</summary>
+    /// <param name="address">The mailbox.</param>
+    /// <returns>The recipient.</returns>
+    public static SmtpRecipient FromString(string address) => new(address);
+}
+
+/// <summary>
+/// The envelope of a mail transaction (RFC 5321 §2.3.1): the reverse-path, the forward-paths and the MAIL/RCPT
+/// parameters as typed options. Validated on construction: nothing with CR, LF or NUL can reach the wire.
+/// </summary>
+public sealed record SmtpEnvelope
+{
+    /// <summary>Creates an envelope.</summary>
+    /// <param name="reversePath">The sender's mailbox; empty for the null reverse-path <c>&lt;&gt;</c> (bounces).</param>
+    /// <param name="recipients">At least one forward-path.</param>
+    /// <exception cref="ArgumentException">No recipient, or an address holds CR, LF, NUL or angle brackets inside.</exception>
+    public SmtpEnvelope(string reversePath, IEnumerable<SmtpRecipient> recipients)
+    {
+        ArgumentNullException.ThrowIfNull(reversePath);
+        ArgumentNullException.ThrowIfNull(recipients);
+        SmtpCommandWriter.ValidatePath(reversePath, nameof(reversePath));
+        ReversePath = SmtpCommandWriter.StripBrackets(reversePath).ToString();
+        Recipients = [.. recipients];
+        if (Recipients.Count == 0)
+        {
+            throw new ArgumentException("An envelope needs at least one recipient.", nameof(recipients));
+        }
+    }
+
+    /// <summary>Creates an envelope from plain addresses.</summary>
+    /// <param name="reversePath">The sender's mailbox; empty for <c>&lt;&gt;</c>.</param>
+    /// <param name="recipients">At least one recipient mailbox.</param>
+    /// <exception cref="ArgumentException">No recipient, or an invalid address.</exception>
+    public SmtpEnvelope(string reversePath, params string[] recipients)
+        : this(reversePath, (recipients ?? throw new ArgumentNullException(nameof(recipients))).Select(static r => new SmtpRecipient(r)))
+    {
+    }
+
+    /// <summary>The reverse-path without angle brackets (empty for the null reverse-path).</summary>
+    public string ReversePath { get; }
+
+    /// <summary>The forward-paths, in the order the RCPT commands go out.</summary>
+    public IReadOnlyList<SmtpRecipient> Recipients { get; }
+
+    /// <summary>The BODY parameter (RFC 6152, RFC 3030). Default <see cref="SmtpBodyType.Auto"/>.</summary>
+    public SmtpBodyType Body { get; init; }
+
+    /// <summary>The message size in bytes to declare with SIZE (RFC 1870 §3); <see langword="null"/> to use the content's length when it is known.</summary>
+    public long? Size { get; init; }
+
+    /// <summary>
+    /// Ask for SMTPUTF8 (RFC 6531) even when every address is ASCII (for a message with UTF-8 headers). It is used
+    /// anyway when an address is not ASCII; the send is then not attempted on a server without SMTPUTF8.
+    /// </summary>
+    public bool SmtpUtf8 { get; init; }
+
+    /// <summary>DSN RET (RFC 3461 §4.3); sent only when the server offers DSN.</summary>
+    public DsnReturn? Return { get; init; }
+
+    /// <summary>DSN ENVID (RFC 3461 §4.4), sent as xtext; only when the server offers DSN.</summary>
+    public string? EnvelopeId { get; init; }
+
+    /// <summary>REQUIRETLS (RFC 8689): the send is not attempted unless the session is encrypted and the server offers REQUIRETLS.</summary>
+    public bool RequireTls { get; init; }
+
+    /// <summary>Further MAIL parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
+    public string? MailParameters { get; init; }
+
+    /// <summary>Whether an address needs SMTPUTF8 (a byte outside ASCII).</summary>
+    internal bool HasNonAsciiAddress =>
+        !System.Text.Ascii.IsValid(ReversePath) || Recipients.Any(static r => !System.Text.Ascii.IsValid(r.Address));
+}
