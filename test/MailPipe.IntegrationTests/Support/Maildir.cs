@@ -97,3 +97,34 @@ public static class Maildir
         return false;
     }
 }
+
+/// <summary>Reads what aiosmtpd stored: &lt;stem&gt;.eml (exact bytes after dot-unstuffing) and &lt;stem&gt;.json (envelope), the .json written last.</summary>
+public static class AiosmtpdStore
+{
+    public static async Task<byte[]> WaitForAsync(string recipient, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        var directory = TestServers.AiosmtpdMessages;
+        while (true)
+        {
+            if (Directory.Exists(directory))
+            {
+                foreach (var json in Directory.GetFiles(directory, "*.json"))
+                {
+                    var text = await File.ReadAllTextAsync(json);
+                    if (text.Contains($"\"{recipient}\"", StringComparison.Ordinal))
+                    {
+                        return await File.ReadAllBytesAsync(Path.ChangeExtension(json, ".eml"));
+                    }
+                }
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"No message for {recipient} in {directory}.");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+}
