@@ -92,6 +92,7 @@ public sealed partial class AsyncSmtpSession
     private async Task<SmtpReply> FlushAndReadAsync(TimeSpan replyTimeout, string activity)
     {
         await FlushAsync(activity).ConfigureAwait(false);
+        RoundTrips++;
         return await ReadReplyAsync(replyTimeout).ConfigureAwait(false);
     }
 

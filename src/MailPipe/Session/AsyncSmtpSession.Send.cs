@@ -287,6 +287,9 @@ public sealed partial class AsyncSmtpSession
         public OperationCanceledException? Cancellation { get; set; }
 
         public bool Stopped => Failure is not null || Cancellation is not null;
+
+        /// <summary>Replies expected since the writer last waited: when the batch ends with some, that last wait is a round trip too.</summary>
+        public int ExpectedSinceWait { get; set; }
     }
 
     private async Task<SmtpException?> SendPipelinedAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
@@ -340,8 +343,14 @@ public sealed partial class AsyncSmtpSession
                     inFlight.Enqueue(tx);
                     if (inFlight.Count >= _options.MaxTransactionsInFlight)
                     {
+                        // The window is full: one wait for all of it, so a batch costs one round trip per window.
                         await FlushAsync("sending pipelined commands").ConfigureAwait(false);
-                        await inFlight.Dequeue().Ready!.Task.ConfigureAwait(false);
+                        RoundTrips++;
+                        pump.ExpectedSinceWait = 0;
+                        while (inFlight.TryDequeue(out var written))
+                        {
+                            await written.Ready!.Task.ConfigureAwait(false);
+                        }
                     }
 
                     continue;
@@ -351,6 +360,8 @@ public sealed partial class AsyncSmtpSession
                 WriteCommand(DataVerb, "DATA");
                 Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
                 await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                RoundTrips++;
+                pump.ExpectedSinceWait = 0;
                 await tx.Ready.Task.ConfigureAwait(false);
                 if (pump.Stopped)
                 {
@@ -408,6 +419,11 @@ public sealed partial class AsyncSmtpSession
         finally
         {
             pump.Expected.Writer.TryComplete();
+            if (pump.ExpectedSinceWait > 0)
+            {
+                RoundTrips++;
+            }
+
             await pump.Completion.ConfigureAwait(false);
         }
 
@@ -427,6 +443,7 @@ public sealed partial class AsyncSmtpSession
 
     private static void Expect(ReplyPump pump, ExpectedReply expected)
     {
+        pump.ExpectedSinceWait++;
         if (!pump.Expected.Writer.TryWrite(expected))
         {
             throw new InvalidOperationException("The reply pump has stopped.");

@@ -75,6 +75,13 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <summary>The number of commands written whose replies have not been read yet.</summary>
     public int PendingReplyCount => _pendingReplies.Count;
 
+    /// <summary>
+    /// How many times this session has waited for the server with nothing more to send: the protocol round trips
+    /// since it was created (RFC 2920 §3.1 counts the cost of a transaction in these). Connects and greetings are not
+    /// counted. A diagnostic: with PIPELINING a transaction costs 2 with DATA and 1 with BDAT.
+    /// </summary>
+    public long RoundTrips { get; private set; }
+
     /// <summary>The settings in force.</summary>
     internal SmtpSessionOptions Options => _options;
 
