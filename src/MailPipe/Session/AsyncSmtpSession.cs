@@ -227,6 +227,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         _parser.Reset();
         _dataEncoder.Reset();
         ResetTlsState();
+        ResetAuthState();
     }
 
     /// <summary>Closes the connection after a failure; the exception that explains it goes to the caller.</summary>
