@@ -139,4 +139,43 @@ public sealed class AuthRedactionTests
             text.Should().Contain("C: <redacted>");
         }
     }
+
+    [Fact]
+    public async Task A_seed_style_raw_AUTH_LOGIN_through_SendCommandAsync_is_redacted_too()
+    {
+        var userLine = B64(User);
+        var passwordLine = B64(Password);
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH LOGIN");
+            (await c.ReadLineAsync()).Should().Be("AUTH LOGIN");
+            await c.ReplyAsync("334 VXNlcm5hbWU6");
+            (await c.ReadLineAsync()).Should().Be(userLine);
+            await c.ReplyAsync("334 UGFzc3dvcmQ6");
+            (await c.ReadLineAsync()).Should().Be(passwordLine);
+            await c.ReplyAsync("235 2.7.0 Authentication successful");
+            await c.ExpectAsync("NOOP");
+            await c.ReplyAsync("250 2.0.0 Ok");
+        });
+        var log = new AuthTestLoggerFactory();
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { LoggerFactory = log });
+        await session.ConnectAsync(server.Host, server.Port);
+        await session.EhloAsync("client.test");
+
+        await session.SendCommandAsync("AUTH LOGIN");
+        (await session.ReceiveReplyAsync()).Code.Should().Be(334);
+        await session.SendCommandAsync(userLine);
+        (await session.ReceiveReplyAsync()).Code.Should().Be(334);
+        await session.SendCommandAsync(passwordLine);
+        (await session.ReceiveReplyAsync()).Code.Should().Be(235);
+        await session.SendCommandAsync("NOOP");
+        (await session.ReceiveReplyAsync()).Code.Should().Be(250);
+        await server.Completion;
+
+        var text = log.Text;
+        text.Should().NotContain(passwordLine).And.NotContain(Password).And.NotContain("UGFzc3dvcmQ6");
+        text.Should().Contain("C: AUTH LOGIN").And.Contain("S: 334 <redacted>").And.Contain("C: <redacted>");
+        text.Should().Contain("S: 235 2.7.0 Authentication successful", "the exchange is over: replies show again");
+        text.Should().Contain("C: NOOP").And.Contain("S: 250 2.0.0 Ok");
+    }
 }
