@@ -253,7 +253,7 @@ public sealed partial class AsyncSmtpSession
     private SaslOAuth CreateOAuthMechanism(string name, string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider)
     {
         var port = (_connection?.RemoteEndPoint as IPEndPoint)?.Port;
-        return new SaslOAuth(name, userName, accessTokenProvider, Host, port);
+        return new SaslOAuth(name, userName, accessTokenProvider, _options.Tls.TargetHost ?? Host, port);
     }
 
     private string DefaultNtlmTargetName() => "SMTPSVC/" + (_options.Tls.TargetHost ?? Host ?? "localhost");
@@ -279,8 +279,7 @@ public sealed partial class AsyncSmtpSession
         var message = offered.Count == 0
             ? "The server does not advertise AUTH (send EHLO first; some servers offer AUTH only after STARTTLS). Nothing was sent; the connection was closed."
             : $"No AUTH mechanism that both sides support may run here: the server offers {string.Join(' ', offered)}; MailPipe would use {string.Join(' ', supported)}.{cleartextNote} Nothing was sent; the connection was closed.";
-        Break("no common AUTH mechanism");
-        return new SmtpException(SmtpErrorCode.AuthenticationError, message);
+        return FailBetweenOperations(new SmtpException(SmtpErrorCode.AuthenticationError, message), "choosing an AUTH mechanism");
     }
 
     /// <summary>The AUTH exchange (RFC 4954 §4) for one mechanism; disposes it.</summary>

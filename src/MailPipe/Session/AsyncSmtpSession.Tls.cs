@@ -192,12 +192,12 @@ public sealed partial class AsyncSmtpSession
                 return ehlo;
             }
 
-            Break("STARTTLS is required but the server does not offer it");
-            throw new SmtpException(
+            throw FailBetweenOperations(new SmtpException(
                 SmtpErrorCode.StartTlsNotOffered,
                 ehlo.IsPositiveCompletion
                     ? $"TLS is required but {host}:{port} does not offer STARTTLS in its EHLO reply; nothing more was sent and the connection was closed."
-                    : $"TLS is required but {host}:{port} answered EHLO with {ehlo.Code}; nothing more was sent and the connection was closed.");
+                    : $"TLS is required but {host}:{port} answered EHLO with {ehlo.Code}; nothing more was sent and the connection was closed."),
+                "checking for STARTTLS");
         }
 
         var startTls = await StartTlsAsync(cancellationToken).ConfigureAwait(false);
@@ -208,10 +208,9 @@ public sealed partial class AsyncSmtpSession
                 return startTls.IsServiceClosing ? startTls : ehlo;
             }
 
-            Break("STARTTLS is required but the server refused it");
-            throw new SmtpException(
-                SmtpErrorCode.StartTlsNotOffered,
-                $"TLS is required but {host}:{port} refused STARTTLS ({startTls}); the connection was closed.");
+            throw FailBetweenOperations(
+                new SmtpException(SmtpErrorCode.StartTlsNotOffered, $"TLS is required but {host}:{port} refused STARTTLS ({startTls}); the connection was closed."),
+                "starting TLS");
         }
 
         return await EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
@@ -346,6 +345,24 @@ public sealed partial class AsyncSmtpSession
         }
 
         return Fail(error, Activity);
+    }
+
+    /// <summary>
+    /// Closes the connection for a failure found between two operations (a policy decision, not I/O), under the
+    /// operation guard so that an operation started meanwhile on another thread is not torn down: that case throws
+    /// <see cref="InvalidOperationException"/> instead.
+    /// </summary>
+    private SmtpException FailBetweenOperations(SmtpException error, string activity)
+    {
+        BeginOperation(CancellationToken.None);
+        try
+        {
+            return (SmtpException)Fail(error, activity);
+        }
+        finally
+        {
+            EndOperation();
+        }
     }
 
     private void ResetTlsState()
