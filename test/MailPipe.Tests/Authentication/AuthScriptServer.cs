@@ -158,6 +158,13 @@ public sealed class AuthScriptConnection(Stream stream, List<string> received) :
         }
     }
 
+    /// <summary>Reads whatever the client has sent (at least one byte, at most 4 KiB); 0 at end of stream.</summary>
+    public async Task<int> ReadSomeAsync()
+    {
+        var buffer = new byte[4096];
+        return await _stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(20));
+    }
+
     /// <summary>Reads until the client closes; returns the number of bytes it sent meanwhile.</summary>
     public async Task<int> DrainAsync()
     {

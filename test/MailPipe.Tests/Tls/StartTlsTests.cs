@@ -365,7 +365,7 @@ public sealed class StartTlsTests
             await c.GreetAndEhloAsync("STARTTLS");
             await c.ExpectAsync("STARTTLS");
             await c.ReplyAsync("220 go");
-            await c.ReadLineAsync(); // swallow part of the ClientHello
+            (await c.ReadSomeAsync()).Should().BePositive(); // the ClientHello (or its start)
             await c.SendAsync("this is not a TLS record\r\n");
             await c.DrainAsync();
         });
