@@ -167,7 +167,7 @@ public sealed partial class AsyncSmtpSession
             for (var i = 0; i < lines.Count; i++)
             {
                 var separator = i == lines.Count - 1 ? " " : "-";
-                Log.ServerLine(_protocolLog, string.Concat(reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture), separator, _redactServerText ? "<redacted>" : lines[i]));
+                Log.ServerLine(_protocolLog, string.Concat(reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture), separator, _redactServerText && reply.Code == 334 ? "<redacted>" : lines[i]));
             }
         }
     }

@@ -26,11 +26,15 @@ public sealed partial class AsyncSmtpSession
         {
             SmtpCommandWriter.WriteLine(Connection.Output, line);
             var space = line.IndexOf(' ', StringComparison.Ordinal);
-            ExpectReply(space < 0 ? line : line[..space]);
+            // A raw AUTH (the seed's way) starts an exchange whose continuation lines are secrets: name them "AUTH".
+            var inAuthExchange = _redactServerText || line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase);
+            ExpectReply(inAuthExchange ? "AUTH" : space < 0 ? line : line[..space]);
             if (_protocolLog.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Trace))
             {
                 Log.ClientLine(_protocolLog, RedactForTranscript(line));
             }
+
+            _redactServerText = inAuthExchange;
 
             await FlushAsync("sending a command").ConfigureAwait(false);
         }
@@ -52,6 +56,11 @@ public sealed partial class AsyncSmtpSession
         try
         {
             var reply = await ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
+            if (reply.Code != 334)
+            {
+                _redactServerText = false; // a raw AUTH exchange is over
+            }
+
             if (Greeting is null && State == SmtpSessionState.Connected && _pendingReplies.Count == 0)
             {
                 Greeting ??= reply;
@@ -68,6 +77,11 @@ public sealed partial class AsyncSmtpSession
     /// <summary>What the transcript shows of a caller's raw command: AUTH arguments are always redacted, addresses masked.</summary>
     private string RedactForTranscript(string line)
     {
+        if (_redactServerText && !line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase))
+        {
+            return line == "*" ? line : "<redacted>"; // a continuation line of a raw AUTH exchange
+        }
+
         if (line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase))
         {
             var parts = line.Split(' ', 3);

@@ -240,6 +240,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         _dataEncoder.Reset();
         _resetBeforeNextMail = false;
         ResetTlsState();
+        ResetAuthState();
     }
 
     /// <summary>Closes the connection after a failure; the exception that explains it goes to the caller.</summary>

@@ -62,6 +62,21 @@ public sealed class SmtpSessionOptions
     /// </summary>
     public int MaxTransactionsInFlight { get; set; } = 16;
 
+    /// <summary>
+    /// TLS settings for implicit TLS and STARTTLS: server name, certificate policy, extra trusted roots, the caller's
+    /// <see cref="System.Net.Security.SslClientAuthenticationOptions"/>. Copied with these options; a method that takes
+    /// its own <see cref="SmtpTlsOptions"/> uses that one instead for its handshake.
+    /// </summary>
+    public SmtpTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// Whether mechanisms that send the password or a bearer token itself (AUTH PLAIN, LOGIN, XOAUTH2, OAUTHBEARER;
+    /// RFC 4954 §4, RFC 4616 §6) may run on a connection without TLS. Default <see langword="false"/>: they throw
+    /// <see cref="InvalidOperationException"/> before anything is sent, and the automatic choice skips them.
+    /// Challenge-response mechanisms (SCRAM, CRAM-MD5, NTLM) are not affected.
+    /// </summary>
+    public bool AllowCleartextAuthentication { get; set; }
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentOutOfRangeException">A timeout is zero or negative (other than infinite), or a size is below its minimum.</exception>
     internal void Validate()
@@ -76,6 +91,9 @@ public sealed class SmtpSessionOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(DataFlushThreshold, 1024, nameof(DataFlushThreshold));
         ArgumentOutOfRangeException.ThrowIfLessThan(ChunkSize, 1024, nameof(ChunkSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxTransactionsInFlight, 1, nameof(MaxTransactionsInFlight));
+
+        ArgumentNullException.ThrowIfNull(Tls, nameof(Tls));
+        Tls.Validate();
     }
 
     private static void ValidateTimeout(TimeSpan value, string name)
@@ -86,5 +104,10 @@ public sealed class SmtpSessionOptions
         }
     }
 
-    internal SmtpSessionOptions Clone() => (SmtpSessionOptions)MemberwiseClone();
+    internal SmtpSessionOptions Clone()
+    {
+        var clone = (SmtpSessionOptions)MemberwiseClone();
+        clone.Tls = Tls?.Clone()!;
+        return clone;
+    }
 }

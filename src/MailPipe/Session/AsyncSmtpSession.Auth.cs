@@ -1,0 +1,465 @@
+using System.Buffers.Text;
+using System.Net;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe;
+
+/// <summary>
+/// AUTH (RFC 4954): the raw exchange with 334 continuations, the typed mechanisms, and the automatic choice. A refused
+/// password is a returned reply (535), never an exception. The transcript never shows secrets: <c>C: AUTH PLAIN
+/// &lt;redacted&gt;</c>, <c>S: 334 &lt;redacted&gt;</c>, <c>C: &lt;redacted&gt;</c>.
+/// </summary>
+public sealed partial class AsyncSmtpSession
+{
+    /// <summary>Upper bound on 334 rounds in one exchange, against a server that never ends it.</summary>
+    private const int MaxAuthRounds = 16;
+
+    /// <summary>RFC 4954 §4: the AUTH command line, initial response included, may be at most 12,288 octets; a longer initial response waits for an empty 334.</summary>
+    private const int MaxAuthLineLength = 12288;
+
+    private static readonly byte[] AuthVerb = "AUTH "u8.ToArray();
+
+    /// <summary>The mechanism of the last successful AUTH on this connection (235), or <see langword="null"/>; cleared by a disconnect.</summary>
+    public string? AuthenticatedMechanism { get; private set; }
+
+    /// <summary>Whether AUTH succeeded on this connection (RFC 4954 §4: a 235 reply); cleared by a disconnect.</summary>
+    public bool IsAuthenticated => AuthenticatedMechanism is not null;
+
+    /// <summary>
+    /// Runs one AUTH exchange for any SASL mechanism (RFC 4954 §4, RFC 4422): the seed's <c>Auth()</c>. Sends
+    /// <c>AUTH mechanism [initial-response]</c>; for each 334 reply decodes the base64 challenge, calls
+    /// <paramref name="onChallenge"/> and sends its answer in base64 (or <c>*</c>, cancelling the exchange, when it
+    /// returns <see langword="null"/>); returns the first reply that is not 334.
+    /// </summary>
+    /// <param name="mechanism">The SASL mechanism name, such as <c>PLAIN</c> (RFC 4422 §3.1: 1-20 of A-Z 0-9 - _; lower case is upper-cased).</param>
+    /// <param name="initialResponse">The initial response, raw bytes (base64 is applied here); <see langword="null"/> for none; empty is sent as <c>=</c>. One longer than the AUTH line allows (12,288 octets) is sent after an empty 334 instead.</param>
+    /// <param name="onChallenge">Gets each decoded challenge (empty for an empty 334) and the operation's token; returns the raw answer (empty for an empty line), or <see langword="null"/> to send <c>*</c>. Note that a <see langword="null"/> <c>byte[]</c> converts to an <i>empty</i> answer, not to <see langword="null"/>: return <c>(ReadOnlyMemory&lt;byte&gt;?)null</c>.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>The final reply: 235 on success, 535 for rejected credentials, 501 after <c>*</c>, 504 for an unknown mechanism, 530/538 when TLS is needed first, or any other reply.</returns>
+    /// <exception cref="ArgumentException"><paramref name="mechanism"/> is not a valid SASL name.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, replies pending, another operation is running, or the mechanism is PLAIN, LOGIN, XOAUTH2 or OAUTHBEARER on a connection without TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64 or too many rounds; transport failures and timeouts. The connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    /// <remarks>An exception thrown by <paramref name="onChallenge"/> closes the connection (the exchange is half done) and reaches the caller unchanged.</remarks>
+    public Task<SmtpReply> AuthenticateAsync(
+        string mechanism,
+        ReadOnlyMemory<byte>? initialResponse,
+        Func<ReadOnlyMemory<byte>, CancellationToken, ValueTask<ReadOnlyMemory<byte>?>> onChallenge,
+        CancellationToken cancellationToken = default)
+    {
+        var name = SmtpAuthenticationMechanisms.Normalize(mechanism, nameof(mechanism));
+        ArgumentNullException.ThrowIfNull(onChallenge);
+        return RunMechanismAsync(new SaslCallbackMechanism(name, initialResponse, onChallenge), cancellationToken);
+    }
+
+    /// <summary>
+    /// Authenticates with a password using the strongest mechanism both sides support (RFC 4954), or the one pinned in
+    /// <see cref="SmtpAuthenticationOptions.Mechanism"/>. Order: <see cref="SmtpAuthenticationMechanisms.PasswordPreferenceOrder"/>
+    /// (SCRAM-SHA-256, SCRAM-SHA-1, CRAM-MD5, NTLM, PLAIN, LOGIN), skipping PLAIN and LOGIN without TLS (unless
+    /// <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/>) and NTLM when the platform cannot do it. The
+    /// server's list comes from <see cref="Capabilities"/> (send EHLO first, and again after STARTTLS).
+    /// </summary>
+    /// <param name="credential">User name and password; <see cref="NetworkCredential.Domain"/> is used by NTLM only.</param>
+    /// <param name="options">The pinned mechanism, authorization identity, NTLM target name; <see langword="null"/> for the defaults.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>The final reply: 235 on success, 535 when the server rejects the credentials, or another negative reply.</returns>
+    /// <exception cref="ArgumentException">The credential has no user name, a value holds characters the mechanism cannot carry, or the pinned mechanism is not a password mechanism MailPipe implements.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the pinned mechanism reveals the password on a connection without TLS (nothing was sent).</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: no mechanism both sides support may run here (nothing was sent), the pinned NTLM is not available on this platform, or the server failed SCRAM's mutual authentication; or a transport failure. The connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthenticateAsync(NetworkCredential credential, SmtpAuthenticationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        ArgumentException.ThrowIfNullOrEmpty(credential.UserName, nameof(credential));
+        ThrowIfDisconnected();
+        options ??= new SmtpAuthenticationOptions();
+        if (options.Mechanism is not null)
+        {
+            var pinned = SmtpAuthenticationMechanisms.Normalize(options.Mechanism, nameof(options));
+            if (!SmtpAuthenticationMechanisms.PasswordPreferenceOrder.Contains(pinned))
+            {
+                throw new ArgumentException($"AUTH {pinned} is not a password mechanism MailPipe implements; use the raw AuthenticateAsync(mechanism, initialResponse, onChallenge).", nameof(options));
+            }
+
+            return RunMechanismAsync(CreatePasswordMechanism(pinned, credential, options), cancellationToken);
+        }
+
+        var offered = Capabilities.AuthenticationMechanisms;
+        foreach (var name in SmtpAuthenticationMechanisms.PasswordPreferenceOrder)
+        {
+            if (!offered.Contains(name) || !MayRevealSecret(name))
+            {
+                continue;
+            }
+
+            var mechanism = CreatePasswordMechanism(name, credential, options);
+            if (mechanism is SaslNtlm ntlm && !ntlm.TryStart())
+            {
+                ntlm.Dispose();
+                continue;
+            }
+
+            return RunMechanismAsync(mechanism, cancellationToken);
+        }
+
+        throw NoCommonMechanism(offered, SmtpAuthenticationMechanisms.PasswordPreferenceOrder);
+    }
+
+    /// <summary>
+    /// Authenticates with an OAuth 2.0 access token using OAUTHBEARER (RFC 7628) when the server offers it, else
+    /// XOAUTH2, or the mechanism pinned in <see cref="SmtpAuthenticationOptions.Mechanism"/>.
+    /// </summary>
+    /// <param name="userName">The mailbox the token is for, such as <c>user@example.org</c>.</param>
+    /// <param name="accessTokenProvider">Returns a current access token; called once per attempt, so a refreshed token is used each time. Its exceptions reach the caller (nothing has been sent then).</param>
+    /// <param name="options">The pinned mechanism; <see langword="null"/> for the automatic choice.</param>
+    /// <param name="cancellationToken">Cancels (also passed to the provider); the connection is then closed.</param>
+    /// <returns>The final reply: 235 on success; after a refused token (the server's 334 error JSON is acknowledged as the mechanism requires) the server's 5yz, such as 535 or 334-then-535.</returns>
+    /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds control characters, or the pinned mechanism is not XOAUTH2 or OAUTHBEARER.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: the server offers neither mechanism (nothing was sent); or a transport failure. The connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthenticateAsync(
+        string userName,
+        Func<CancellationToken, ValueTask<string>> accessTokenProvider,
+        SmtpAuthenticationOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(userName);
+        ArgumentNullException.ThrowIfNull(accessTokenProvider);
+        ThrowIfDisconnected();
+        string? name = null;
+        if (options?.Mechanism is not null)
+        {
+            name = SmtpAuthenticationMechanisms.Normalize(options.Mechanism, nameof(options));
+            if (!SmtpAuthenticationMechanisms.TokenPreferenceOrder.Contains(name))
+            {
+                throw new ArgumentException($"AUTH {name} does not take an OAuth token; use XOAUTH2 or OAUTHBEARER.", nameof(options));
+            }
+        }
+        else
+        {
+            var offered = Capabilities.AuthenticationMechanisms;
+            name = SmtpAuthenticationMechanisms.TokenPreferenceOrder.FirstOrDefault(m => offered.Contains(m) && MayRevealSecret(m))
+                ?? throw NoCommonMechanism(offered, SmtpAuthenticationMechanisms.TokenPreferenceOrder);
+        }
+
+        return RunMechanismAsync(CreateOAuthMechanism(name, userName, accessTokenProvider), cancellationToken);
+    }
+
+    /// <summary>AUTH PLAIN (RFC 4616) with the credentials as initial response. The seed's <c>AuthPlain()</c>.</summary>
+    /// <param name="userName">The authentication identity.</param>
+    /// <param name="password">The password.</param>
+    /// <param name="authorizationId">The identity to act as (RFC 4616 §2), or <see langword="null"/> for the same as <paramref name="userName"/>.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>235 on success, 535 for a rejected password, 530/538 when TLS is needed first, or another reply.</returns>
+    /// <exception cref="ArgumentException"><paramref name="userName"/> is empty, or a value holds NUL.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
+    /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthPlainAsync(string userName, string password, string? authorizationId = null, CancellationToken cancellationToken = default) =>
+        RunMechanismAsync(new SaslPlain(userName, password, authorizationId), cancellationToken);
+
+    /// <summary>AUTH LOGIN: the user name, then the password, each answering a 334 prompt. The seed's <c>AuthLogin()</c>.</summary>
+    /// <param name="userName">The user name.</param>
+    /// <param name="password">The password.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
+    /// <exception cref="ArgumentException"><paramref name="userName"/> is empty.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
+    /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthLoginAsync(string userName, string password, CancellationToken cancellationToken = default) =>
+        RunMechanismAsync(new SaslLogin(userName, password), cancellationToken);
+
+    /// <summary>AUTH CRAM-MD5 (RFC 2195): answers the server's challenge with the HMAC-MD5 digest; the password never crosses the wire. The seed's <c>AuthCramMd5()</c>.</summary>
+    /// <param name="userName">The user name (no spaces).</param>
+    /// <param name="password">The password (the HMAC key, UTF-8).</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
+    /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds spaces or control characters.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for an empty or non-base64 challenge; transport failure or timeout. The connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthCramMd5Async(string userName, string password, CancellationToken cancellationToken = default) =>
+        RunMechanismAsync(new SaslCramMd5(userName, password), cancellationToken);
+
+    /// <summary>
+    /// AUTH NTLM through the platform's <see cref="System.Net.Security.NegotiateAuthentication"/> (MS-NLMP). The seed's
+    /// <c>AuthNtlm()</c>. On Linux it needs GSSAPI's NTLM mechanism: Debian's <c>gss-ntlmssp</c> package.
+    /// </summary>
+    /// <param name="credential">User name, password and domain (empty for Cyrus SASL servers such as Postfix's).</param>
+    /// <param name="targetName">The service principal name; <see langword="null"/> for <c>SMTPSVC/</c> + the connected host.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
+    /// <exception cref="ArgumentException">The credential has no user name, or <paramref name="targetName"/> is white space.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: NTLM is not available on this platform (the message says to install gss-ntlmssp on Linux; nothing was sent) or the platform rejected the server's challenge; transport failure or timeout. The connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthNtlmAsync(NetworkCredential credential, string? targetName = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(credential);
+        return RunMechanismAsync(new SaslNtlm(credential, targetName ?? DefaultNtlmTargetName()), cancellationToken);
+    }
+
+    /// <summary>AUTH SCRAM-SHA-256 (RFC 7677) or SCRAM-SHA-1 (RFC 5802), without channel binding; the server's signature is verified.</summary>
+    /// <param name="userName">The user name (SASLprep'd, RFC 4013).</param>
+    /// <param name="password">The password (SASLprep'd).</param>
+    /// <param name="hashAlgorithm"><see cref="HashAlgorithmName.SHA256"/> for SCRAM-SHA-256 or <see cref="HashAlgorithmName.SHA1"/> for SCRAM-SHA-1.</param>
+    /// <param name="authorizationId">The identity to act as, or <see langword="null"/>.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>235 on success (only after the server proved it knows the password), 535 for a rejected password, or another reply.</returns>
+    /// <exception cref="ArgumentException">Another hash algorithm, an empty user name, or a character SASLprep prohibits.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: a malformed server message, a wrong server signature, or success without one; transport failure or timeout. The connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthScramAsync(string userName, string password, HashAlgorithmName hashAlgorithm, string? authorizationId = null, CancellationToken cancellationToken = default) =>
+        RunMechanismAsync(new SaslScram(hashAlgorithm, userName, password, authorizationId), cancellationToken);
+
+    /// <summary>AUTH XOAUTH2 (Google, Microsoft): <c>user=…^Aauth=Bearer …^A^A</c> as the initial response.</summary>
+    /// <param name="userName">The mailbox the token is for.</param>
+    /// <param name="accessTokenProvider">Returns a current access token; called once per call.</param>
+    /// <param name="cancellationToken">Cancels (also passed to the provider); the connection is then closed.</param>
+    /// <returns>235 on success; for a refused token the server's error JSON (334) is answered with an empty line and its final reply (such as 535) is returned.</returns>
+    /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds control characters.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
+    /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthXOAuth2Async(string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider, CancellationToken cancellationToken = default) =>
+        RunMechanismAsync(CreateOAuthMechanism(SmtpAuthenticationMechanisms.XOAuth2, userName, accessTokenProvider), cancellationToken);
+
+    /// <summary>AUTH OAUTHBEARER (RFC 7628 §3.1): <c>n,a=user,^Ahost=…^Aport=…^Aauth=Bearer …^A^A</c> as the initial response.</summary>
+    /// <param name="userName">The mailbox the token is for (the GS2 authorization identity).</param>
+    /// <param name="accessTokenProvider">Returns a current access token; called once per call.</param>
+    /// <param name="cancellationToken">Cancels (also passed to the provider); the connection is then closed.</param>
+    /// <returns>235 on success; for a refused token the server's error JSON (334) is answered with %x01 (RFC 7628 §3.2.3) and its final reply (such as 535) is returned.</returns>
+    /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds control characters.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
+    /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
+    public Task<SmtpReply> AuthOAuthBearerAsync(string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider, CancellationToken cancellationToken = default) =>
+        RunMechanismAsync(CreateOAuthMechanism(SmtpAuthenticationMechanisms.OAuthBearer, userName, accessTokenProvider), cancellationToken);
+
+    private SaslMechanism CreatePasswordMechanism(string name, NetworkCredential credential, SmtpAuthenticationOptions options) => name switch
+    {
+        SmtpAuthenticationMechanisms.ScramSha256 => new SaslScram(HashAlgorithmName.SHA256, credential.UserName, credential.Password, options.AuthorizationId),
+        SmtpAuthenticationMechanisms.ScramSha1 => new SaslScram(HashAlgorithmName.SHA1, credential.UserName, credential.Password, options.AuthorizationId),
+        SmtpAuthenticationMechanisms.CramMd5 => new SaslCramMd5(credential.UserName, credential.Password),
+        SmtpAuthenticationMechanisms.Ntlm => new SaslNtlm(credential, options.NtlmTargetName ?? DefaultNtlmTargetName()),
+        SmtpAuthenticationMechanisms.Plain => new SaslPlain(credential.UserName, credential.Password, options.AuthorizationId),
+        _ => new SaslLogin(credential.UserName, credential.Password),
+    };
+
+    private SaslOAuth CreateOAuthMechanism(string name, string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider)
+    {
+        var port = (_connection?.RemoteEndPoint as IPEndPoint)?.Port;
+        return new SaslOAuth(name, userName, accessTokenProvider, _options.Tls.TargetHost ?? Host, port);
+    }
+
+    private string DefaultNtlmTargetName() => "SMTPSVC/" + (_options.Tls.TargetHost ?? Host ?? "localhost");
+
+    /// <summary>Whether a mechanism may run on this connection under the cleartext policy.</summary>
+    private bool MayRevealSecret(string mechanism) =>
+        IsEncrypted || _options.AllowCleartextAuthentication || !SmtpAuthenticationMechanisms.RevealsSecret(mechanism);
+
+    private void ThrowIfDisconnected()
+    {
+        if (State == SmtpSessionState.Disconnected)
+        {
+            throw new InvalidOperationException("The SMTP session is not connected; call ConnectAsync first.");
+        }
+    }
+
+    /// <summary>No usable mechanism: nothing was sent; the connection is closed as after any <see cref="SmtpException"/>.</summary>
+    private SmtpException NoCommonMechanism(IReadOnlyList<string> offered, IReadOnlyList<string> supported)
+    {
+        var cleartextNote = IsEncrypted || _options.AllowCleartextAuthentication
+            ? string.Empty
+            : " PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER are not used without TLS (start TLS first, or set SmtpSessionOptions.AllowCleartextAuthentication).";
+        var message = offered.Count == 0
+            ? "The server does not advertise AUTH (send EHLO first; some servers offer AUTH only after STARTTLS). Nothing was sent; the connection was closed."
+            : $"No AUTH mechanism that both sides support may run here: the server offers {string.Join(' ', offered)}; MailPipe would use {string.Join(' ', supported)}.{cleartextNote} Nothing was sent; the connection was closed.";
+        return FailBetweenOperations(new SmtpException(SmtpErrorCode.AuthenticationError, message), "choosing an AUTH mechanism");
+    }
+
+    /// <summary>The AUTH exchange (RFC 4954 §4) for one mechanism; disposes it.</summary>
+    private async Task<SmtpReply> RunMechanismAsync(SaslMechanism mechanism, CancellationToken cancellationToken)
+    {
+        using var owned = mechanism;
+        if (mechanism.RevealsSecret && !IsEncrypted && !_options.AllowCleartextAuthentication && State != SmtpSessionState.Disconnected)
+        {
+            throw new InvalidOperationException(
+                $"AUTH {mechanism.Name} would send the secret itself over a connection without TLS; nothing was sent. Start TLS first (StartTlsAsync or implicit TLS), or set SmtpSessionOptions.AllowCleartextAuthentication for a trusted network.");
+        }
+
+        BeginOperation(cancellationToken);
+        try
+        {
+            if (_pendingReplies.Count > 0)
+            {
+                throw new InvalidOperationException($"{_pendingReplies.Count} repl(ies) are still pending; read them with ReceiveReplyAsync before AUTH.");
+            }
+
+            var token = _operationCts.Token;
+            ReadOnlyMemory<byte>? initial;
+            try
+            {
+                initial = await mechanism.GetInitialResponseAsync(token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && _callerToken.IsCancellationRequested))
+            {
+                throw Fail(ex, $"preparing AUTH {mechanism.Name}");
+            }
+
+            // Nothing is sent yet: any other failure of the mechanism (the token provider's) leaves the connection as it was.
+            ReadOnlyMemory<byte>? deferred = null;
+            if (initial is { } ir && Base64.GetMaxEncodedToUtf8Length(ir.Length) + mechanism.Name.Length + 7 > MaxAuthLineLength)
+            {
+                deferred = ir;
+                initial = null;
+            }
+
+            WriteAuthCommand(mechanism.Name, initial);
+            _redactServerText = true;
+            await FlushAsync("sending AUTH").ConfigureAwait(false);
+            for (var round = 0; ; round++)
+            {
+                var reply = await ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
+                if (reply.Code != 334)
+                {
+                    if (reply.IsPositiveCompletion)
+                    {
+                        var refusal = mechanism.CheckSuccess();
+                        if (refusal is not null)
+                        {
+                            throw Fail(new SmtpException(SmtpErrorCode.AuthenticationError, refusal), $"authenticating with {mechanism.Name}");
+                        }
+
+                        AuthenticatedMechanism = mechanism.Name;
+                    }
+
+                    return CloseIfServiceClosing(reply);
+                }
+
+                if (round >= MaxAuthRounds)
+                {
+                    throw Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism.Name}: the server sent more than {MaxAuthRounds} challenges."), "authenticating");
+                }
+
+                var challenge = DecodeChallenge(reply, mechanism.Name);
+                ReadOnlyMemory<byte>? response;
+                if (deferred is not null && challenge.Length == 0)
+                {
+                    response = deferred;
+                    deferred = null;
+                }
+                else
+                {
+                    try
+                    {
+                        response = await mechanism.RespondAsync(challenge, token).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && _callerToken.IsCancellationRequested))
+                    {
+                        throw Fail(ex, $"authenticating with {mechanism.Name}");
+                    }
+                    catch (Exception)
+                    {
+                        Break($"the AUTH {mechanism.Name} challenge handler failed");
+                        throw;
+                    }
+                }
+
+                WriteAuthResponse(response);
+                await FlushAsync("sending an AUTH response").ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _redactServerText = false;
+            EndOperation();
+        }
+    }
+
+    /// <summary>Writes <c>AUTH mechanism [base64 | =]</c> (not flushed); the transcript shows the initial response as <c>&lt;redacted&gt;</c>.</summary>
+    private void WriteAuthCommand(string mechanism, ReadOnlyMemory<byte>? initialResponse)
+    {
+        var output = Connection.Output;
+        WriteAscii(output, AuthVerb);
+        WriteAscii(output, System.Text.Encoding.ASCII.GetBytes(mechanism));
+        if (initialResponse is not { } response)
+        {
+            WriteAscii(output, "\r\n"u8);
+        }
+        else if (response.IsEmpty)
+        {
+            WriteAscii(output, " =\r\n"u8);
+        }
+        else
+        {
+            WriteAscii(output, " "u8);
+            WriteBase64Line(output, response.Span);
+        }
+
+        ExpectReply("AUTH");
+        if (_protocolLog.IsEnabled(LogLevel.Trace))
+        {
+            Log.ClientLine(_protocolLog, initialResponse is null ? "AUTH " + mechanism : $"AUTH {mechanism} <redacted>");
+        }
+    }
+
+    /// <summary>Writes one continuation line: base64 of the response, or <c>*</c> to cancel (RFC 4954 §4).</summary>
+    private void WriteAuthResponse(ReadOnlyMemory<byte>? response)
+    {
+        var output = Connection.Output;
+        if (response is null)
+        {
+            WriteAscii(output, "*\r\n"u8);
+        }
+        else
+        {
+            WriteBase64Line(output, response.Value.Span);
+        }
+
+        ExpectReply("AUTH");
+        if (_protocolLog.IsEnabled(LogLevel.Trace))
+        {
+            Log.ClientLine(_protocolLog, response is null ? "*" : "<redacted>");
+        }
+    }
+
+    private static void WriteBase64Line(System.IO.Pipelines.PipeWriter output, ReadOnlySpan<byte> data)
+    {
+        var span = output.GetSpan(Base64.GetMaxEncodedToUtf8Length(data.Length) + 2);
+        Base64.EncodeToUtf8(data, span, out _, out var written);
+        span[written++] = (byte)'\r';
+        span[written++] = (byte)'\n';
+        output.Advance(written);
+    }
+
+    private static void WriteAscii(System.IO.Pipelines.PipeWriter output, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(output.GetSpan(bytes.Length));
+        output.Advance(bytes.Length);
+    }
+
+    /// <summary>The base64 text of a 334 reply, decoded (RFC 4954 §4); empty for <c>334</c> or <c>334 </c> alone.</summary>
+    private ReadOnlyMemory<byte> DecodeChallenge(SmtpReply reply, string mechanism)
+    {
+        var text = reply.Lines[0].AsSpan().Trim();
+        if (text.IsEmpty || text is "=")
+        {
+            return ReadOnlyMemory<byte>.Empty;
+        }
+
+        var bytes = new byte[Base64.GetMaxDecodedFromUtf8Length(text.Length)];
+        if (!Convert.TryFromBase64Chars(text, bytes, out var length))
+        {
+            throw Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism}: the server's 334 challenge is not base64 (RFC 4954 §4)."), "authenticating");
+        }
+
+        return bytes.AsMemory(0, length);
+    }
+
+    private void ResetAuthState() => AuthenticatedMechanism = null;
+}
