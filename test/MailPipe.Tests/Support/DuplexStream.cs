@@ -11,12 +11,16 @@ internal sealed class DuplexStream : Stream
     private readonly Stream _input;
     private readonly Stream _output;
     private int _disposed;
+    private long _bytesRead;
 
     public DuplexStream(PipeReader input, PipeWriter output)
     {
         _input = input.AsStream();
         _output = output.AsStream();
     }
+
+    /// <summary>How many bytes the client has read so far.</summary>
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
 
     /// <summary>Whether the client side has been disposed (the connection closed by the client).</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
@@ -35,13 +39,13 @@ internal sealed class DuplexStream : Stream
         set => throw new NotSupportedException();
     }
 
-    public override int Read(byte[] buffer, int offset, int count) => _input.Read(buffer, offset, count);
+    public override int Read(byte[] buffer, int offset, int count) => Count(_input.Read(buffer, offset, count));
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        _input.ReadAsync(buffer, cancellationToken);
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Count(await _input.ReadAsync(buffer, cancellationToken));
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        _input.ReadAsync(buffer, offset, count, cancellationToken);
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override void Write(byte[] buffer, int offset, int count) => _output.Write(buffer, offset, count);
 
@@ -58,6 +62,12 @@ internal sealed class DuplexStream : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
 
     public override void SetLength(long value) => throw new NotSupportedException();
+
+    private int Count(int read)
+    {
+        Interlocked.Add(ref _bytesRead, read);
+        return read;
+    }
 
     protected override void Dispose(bool disposing)
     {

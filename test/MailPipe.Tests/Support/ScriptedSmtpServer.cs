@@ -168,6 +168,7 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
     private readonly Lock _recordLock = new();
     private readonly List<byte> _received = [];
     private int _clientClosed;
+    private long _bytesSent;
 
     private ScriptedSmtpServer(SmtpScript script, long clientWriteLimit)
     {
@@ -235,8 +236,11 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
 
     internal async Task SendAsync(byte[] bytes, CancellationToken cancellationToken)
     {
+        _bytesSent += bytes.Length;
         var result = await _toClient.Writer.WriteAsync(bytes, cancellationToken);
-        if (result.IsCompleted)
+
+        // Completed: the client has closed its end. That is fine if it read everything first (as after QUIT).
+        if (result.IsCompleted && ClientStream.BytesRead < _bytesSent)
         {
             throw new ScriptMismatchException($"could not send \"{SmtpScript.Printable(Encoding.UTF8.GetString(bytes))}\": the client closed the connection");
         }
