@@ -201,13 +201,10 @@ public sealed partial class AsyncSmtpSession
         BeginOperation(cancellationToken, allowData: true);
         try
         {
-            await Connection.Output.WriteAsync(bytes, _operationCts.Token).ConfigureAwait(false);
+            // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
+            Connection.Output.Write(bytes.Span);
             Log.MessageData(_protocolLog, bytes.Length);
             await FlushAsync("sending bytes").ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not SmtpException and not OperationCanceledException)
-        {
-            throw Fail(ex, "sending bytes");
         }
         finally
         {
