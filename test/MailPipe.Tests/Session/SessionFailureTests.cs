@@ -457,6 +457,23 @@ public class SessionFailureTests
         await fresh.WaitAsync();
     }
 
+    [Fact]
+    public async Task Timer_of_an_operation_that_failed_does_not_fire_into_the_next_connection()
+    {
+        var clock = new ObservableTimeProvider();
+        await using var broken = ScriptedSmtpServer.Start(Greeting, "C: NOOP", "S: 25x broken");
+        await using var fresh = ScriptedSmtpServer.Start("S: 220 fresh", "C: NOOP", "S: 250 ok");
+        using var session = await ConnectedAsync(broken, FakeClockOptions(clock));
+        await FluentActions.Awaiting(() => session.NoopAsync().Safe()).Should().ThrowAsync<SmtpProtocolException>();
+
+        // The receive timer was running when the protocol error struck; time passes while the session is idle.
+        clock.Advance(ReceiveTimeout * 2);
+
+        (await session.ConnectAsync(fresh.ClientStream).Safe())!.Text.Should().Be("fresh");
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await fresh.WaitAsync();
+    }
+
     /// <summary>A content stream that gives some bytes and then fails, like a file on a broken disk.</summary>
     private sealed class FailingStream(byte[] prefix) : Stream
     {
