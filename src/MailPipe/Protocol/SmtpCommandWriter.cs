@@ -42,18 +42,23 @@ internal static class SmtpCommandWriter
         WriteBytes(output, Crlf);
     }
 
-    /// <summary>Writes <c>VERB argument</c> CRLF; the argument must already be validated.</summary>
+    /// <summary>Writes <c>VERB argument</c> CRLF; the argument is checked first (nothing is written when it holds CR, LF or NUL).</summary>
+    /// <exception cref="ArgumentException"><paramref name="argument"/> holds CR, LF or NUL.</exception>
     public static void Write(IBufferWriter<byte> output, ReadOnlySpan<byte> verb, string argument)
     {
+        ValidateArgument(argument, nameof(argument));
         WriteBytes(output, verb);
         WriteBytes(output, " "u8);
         WriteText(output, argument);
         WriteBytes(output, Crlf);
     }
 
-    /// <summary>Writes <c>prefix&lt;path&gt;[ parameters]</c> CRLF, as in <c>MAIL FROM:&lt;a@b&gt; SIZE=10</c> (RFC 5321 §4.1.1.2, §4.1.1.3).</summary>
+    /// <summary>Writes <c>prefix&lt;path&gt;[ parameters]</c> CRLF, as in <c>MAIL FROM:&lt;a@b&gt; SIZE=10</c> (RFC 5321 §4.1.1.2, §4.1.1.3); both are checked first.</summary>
+    /// <exception cref="ArgumentException">The path or the parameters hold CR, LF or NUL, or the path holds angle brackets inside; nothing was written.</exception>
     public static void WritePathCommand(IBufferWriter<byte> output, ReadOnlySpan<byte> prefix, string path, string? parameters)
     {
+        ValidatePath(path, nameof(path));
+        ValidateArgument(parameters, nameof(parameters));
         WriteBytes(output, prefix);
         WriteBytes(output, "<"u8);
         WriteText(output, StripBrackets(path));
@@ -67,9 +72,11 @@ internal static class SmtpCommandWriter
         WriteBytes(output, Crlf);
     }
 
-    /// <summary>Writes a caller-supplied command line and CRLF; a single trailing CRLF in the text is dropped first.</summary>
+    /// <summary>Writes a caller-supplied command line and CRLF; the line (already without its trailing CRLF, see <see cref="TrimLineEnd"/>) is checked first.</summary>
+    /// <exception cref="ArgumentException"><paramref name="line"/> holds CR, LF or NUL; nothing was written.</exception>
     public static void WriteLine(IBufferWriter<byte> output, string line)
     {
+        ValidateArgument(line, nameof(line));
         WriteText(output, line);
         WriteBytes(output, Crlf);
     }

@@ -169,7 +169,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="IOException">Reading <paramref name="content"/> failed; the connection is closed and the end of data was not sent.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled, or a read of <paramref name="content"/> was cancelled (<see cref="PipeReader.CancelPendingRead"/>); the connection is closed and the end of data was not sent.</exception>
     public async Task<SmtpReply> SendMessageDataAsync(PipeReader content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
@@ -201,13 +201,10 @@ public sealed partial class AsyncSmtpSession
         BeginOperation(cancellationToken, allowData: true);
         try
         {
-            await Connection.Output.WriteAsync(bytes, _operationCts.Token).ConfigureAwait(false);
+            // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
+            Connection.Output.Write(bytes.Span);
             Log.MessageData(_protocolLog, bytes.Length);
             await FlushAsync("sending bytes").ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not SmtpException and not OperationCanceledException)
-        {
-            throw Fail(ex, "sending bytes");
         }
         finally
         {
@@ -246,11 +243,19 @@ public sealed partial class AsyncSmtpSession
             }
 
             var buffer = result.Buffer;
+            if (result.IsCanceled)
+            {
+                // CancelPendingRead on the content is not its end: the message is incomplete and must never be ended.
+                content.AdvanceTo(buffer.Start);
+                Break("reading the message content was cancelled");
+                throw new OperationCanceledException("Reading the message content was cancelled (PipeReader.CancelPendingRead); the connection was closed so that the incomplete message is never delivered.");
+            }
+
             _dataEncoder.Write(buffer, Connection.Output);
             _dataBytes += buffer.Length;
             content.AdvanceTo(buffer.End);
             await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
-            if (result.IsCompleted || result.IsCanceled)
+            if (result.IsCompleted)
             {
                 return;
             }

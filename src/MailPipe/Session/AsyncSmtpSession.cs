@@ -228,7 +228,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         var greeting = await ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
         Greeting = greeting;
-        return greeting;
+        return CloseIfServiceClosing(greeting);
     }
 
     private void ResetConnectionState()
