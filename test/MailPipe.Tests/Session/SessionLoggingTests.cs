@@ -171,12 +171,14 @@ public class SessionLoggingTests
             "S: 220 mx",
             "C: MAIL FROM:<sender@example.test>",
             "C: AUTH PLAIN AHVzZXIAcGFzc3dvcmQ=",
+            "S: 235 2.7.0 ok",
             "C: XFOO visible");
         using var session = new AsyncSmtpSession(new SmtpSessionOptions { LoggerFactory = logs, LogAddresses = true });
         await session.ConnectAsync(server.ClientStream).Safe();
 
         await session.SendCommandAsync("MAIL FROM:<sender@example.test>").Safe();
         await session.SendCommandAsync("AUTH PLAIN AHVzZXIAcGFzc3dvcmQ=").Safe();
+        (await session.ReceiveReplyAsync().Safe()).Code.Should().Be(235, "the exchange ends with the first reply that is not 334");
         await session.SendCommandAsync("XFOO visible").Safe();
         await server.WaitAsync();
 
