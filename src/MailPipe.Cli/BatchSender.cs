@@ -1,12 +1,14 @@
-using System.Globalization;
-using System.Text;
-
 namespace MailPipe.Cli;
 
 /// <summary>
-/// Sends a batch of messages over one SMTP connection: greeting, EHLO once (HELO when EHLO is not understood), then
-/// MAIL, RCPT, DATA and the content for each message, RSET after a refused transaction, QUIT at the end.
+/// Sends a batch of messages over one SMTP connection: the greeting, EHLO once (HELO when EHLO is not understood),
+/// then each message as one mail transaction with <see cref="AsyncSmtpSession.SendAsync(SmtpMessage, CancellationToken)"/>
+/// (pipelined when the server offers PIPELINING, BDAT with CHUNKING), QUIT at the end.
 /// </summary>
+/// <remarks>
+/// Messages go one transaction at a time rather than through <c>SendBatchAsync</c>: a file that fails to read
+/// mid-message then costs only that message, and each result is reported as soon as it is known.
+/// </remarks>
 internal sealed class BatchSender
 {
     private readonly ServerAddress _server;
@@ -33,12 +35,11 @@ internal sealed class BatchSender
     {
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(report);
-        var pending = new Queue<OutgoingMessage>(messages);
         if (messages.All(m => m.InputError is not null))
         {
-            while (pending.Count > 0)
+            foreach (var message in messages)
             {
-                report(InputFailure(pending.Dequeue()));
+                report(NotSent(message, ExitCodes.UsageOrInput, message.InputError!));
             }
 
             return;
@@ -48,41 +49,46 @@ internal sealed class BatchSender
         await using (session.ConfigureAwait(false))
         {
             var failure = await OpenAsync(session, cancellationToken).ConfigureAwait(false);
-            while (pending.Count > 0)
+            foreach (var message in messages)
             {
-                var message = pending.Dequeue();
                 if (message.InputError is not null)
                 {
-                    report(InputFailure(message));
+                    report(NotSent(message, ExitCodes.UsageOrInput, message.InputError));
+                    continue;
                 }
-                else if (failure is not null)
+
+                if (failure is null && !session.IsConnected)
                 {
-                    report(NotSent(message, failure.Value.ExitCode, failure.Value.Reason));
+                    failure = (ExitCodes.ConnectionFailed, "not sent: the connection was lost during an earlier message");
                 }
-                else
-                {
-                    var result = await SendOneAsync(session, message, cancellationToken).ConfigureAwait(false);
-                    report(result);
-                    if (!session.IsConnected)
-                    {
-                        var code = result.Outcome == MessageOutcome.NotSent && result.ExitCode != ExitCodes.UsageOrInput ? result.ExitCode : ExitCodes.ConnectionFailed;
-                        failure = (code, "not sent: the connection was lost during an earlier message");
-                    }
-                }
+
+                report(failure is { } why
+                    ? NotSent(message, why.ExitCode, why.Reason)
+                    : await SendOneAsync(session, message, cancellationToken).ConfigureAwait(false));
             }
 
             if (session.State == SmtpSessionState.Connected)
             {
-                try
-                {
-                    await session.QuitAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (SmtpException)
-                {
-                    // Every message already has its outcome; a failed QUIT changes none of them.
-                }
+                await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>The exit code and outcome of a library result.</summary>
+    /// <param name="result">What <c>SendAsync</c> returned.</param>
+    /// <returns>The code (see <see cref="ExitCodes"/>) and the CLI's outcome.</returns>
+    public static (int ExitCode, MessageOutcome Outcome) Classify(SmtpSendResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        return result.Outcome switch
+        {
+            SmtpSendOutcome.Accepted => (ExitCodes.Success, MessageOutcome.Accepted),
+            SmtpSendOutcome.Refused when result.MailReply is { IsPositiveCompletion: false } => (ExitCodes.SenderRefused, MessageOutcome.Refused),
+            SmtpSendOutcome.Refused when !result.Recipients.Any(r => r.Accepted) => (ExitCodes.NoRecipientAccepted, MessageOutcome.Refused),
+            SmtpSendOutcome.Refused => (ExitCodes.MessageRefused, MessageOutcome.Refused),
+            SmtpSendOutcome.Unknown => (ExitCodes.OutcomeUnknown, MessageOutcome.Unknown),
+            _ => (result.Exception is { } ex ? ExitCodes.ForError(ex.ErrorCode) : ExitCodes.ConnectionFailed, MessageOutcome.NotSent),
+        };
     }
 
     /// <summary>Connects, reads the greeting and introduces the client; returns why the connection is unusable, or <see langword="null"/>.</summary>
@@ -97,12 +103,7 @@ internal sealed class BatchSender
                 return (ExitCodes.ConnectionFailed, $"the server at {_server} refused the session: {ReplyInfo.From(greeting)}");
             }
 
-            var hello = await session.EhloAsync(_heloName, cancellationToken).ConfigureAwait(false);
-            if (hello.Code is 500 or 502 && session.IsConnected)
-            {
-                hello = await session.HeloAsync(_heloName, cancellationToken).ConfigureAwait(false);
-            }
-
+            var hello = await session.HelloAsync(_heloName, cancellationToken).ConfigureAwait(false);
             if (!hello.IsPositiveCompletion)
             {
                 await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
@@ -119,165 +120,72 @@ internal sealed class BatchSender
 
     private static async Task<MessageResult> SendOneAsync(AsyncSmtpSession session, OutgoingMessage message, CancellationToken cancellationToken)
     {
-        var content = message.Content!;
-        var result = new MessageResult
+        SmtpEnvelope envelope;
+        try
+        {
+            envelope = new SmtpEnvelope(message.ReversePath ?? string.Empty, message.Recipients.Select(r => new SmtpRecipient(r)));
+        }
+        catch (ArgumentException ex)
+        {
+            return NotSent(message, ExitCodes.UsageOrInput, $"not a usable envelope: {ex.Message}");
+        }
+
+        SmtpMessage smtpMessage;
+        try
+        {
+            smtpMessage = await message.Content!.OpenAsync(envelope, session.Capabilities, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return NotSent(message, ExitCodes.UsageOrInput, $"cannot read {message.File}: {ex.Message}");
+        }
+
+        SmtpSendResult result;
+        try
+        {
+            result = await session.SendAsync(smtpMessage, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The session closed the connection without ending the data: nothing was delivered.
+            return NotSent(message, ExitCodes.UsageOrInput, $"cannot read {message.File}: {ex.Message}; the connection was closed without ending the message");
+        }
+
+        var (exitCode, outcome) = Classify(result);
+        return new MessageResult
         {
             Index = message.Index,
             File = message.File,
-            From = message.ReversePath,
-            Outcome = MessageOutcome.NotSent,
-            ExitCode = ExitCodes.UsageOrInput,
+            From = result.Envelope.ReversePath,
+            Recipients = [.. result.Recipients.Select(r => new RecipientResult(r.Recipient.Address, r.Reply is null ? null : ReplyInfo.From(r.Reply)))],
+            MailReply = result.MailReply is null ? null : ReplyInfo.From(result.MailReply),
+            DataReply = result.DataReply is null ? null : ReplyInfo.From(result.DataReply),
+            FinalReply = result.FinalReply is null ? null : ReplyInfo.From(result.FinalReply),
+            Outcome = outcome,
+            ExitCode = exitCode,
+            Error = result.Exception?.Message,
         };
-
-        ContentInfo info;
-        try
-        {
-            info = await content.OpenAsync(session.Capabilities, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            return result with { Error = $"cannot read {message.File}: {ex.Message}" };
-        }
-
-        var recipients = new List<RecipientResult>();
-        try
-        {
-            var mailReply = await session.MailFromAsync(message.ReversePath ?? string.Empty, MailParameters(session.Capabilities, message, info), cancellationToken).ConfigureAwait(false);
-            result = result with { MailReply = ReplyInfo.From(mailReply) };
-            if (!mailReply.IsPositiveCompletion)
-            {
-                await ResetAsync(session, cancellationToken).ConfigureAwait(false);
-                return result with { Outcome = MessageOutcome.Refused, ExitCode = ExitCodes.SenderRefused };
-            }
-
-            foreach (var recipient in message.Recipients)
-            {
-                var reply = await session.RcptToAsync(recipient, parameters: null, cancellationToken).ConfigureAwait(false);
-                recipients.Add(new RecipientResult(recipient, ReplyInfo.From(reply)));
-                if (!session.IsConnected)
-                {
-                    break;
-                }
-            }
-
-            result = result with { Recipients = recipients };
-            if (!session.IsConnected)
-            {
-                return result with { ExitCode = ExitCodes.ConnectionFailed, Error = $"the server closed the connection: {recipients[^1].Reply}" };
-            }
-
-            if (!recipients.Exists(r => r.Accepted))
-            {
-                await ResetAsync(session, cancellationToken).ConfigureAwait(false);
-                return result with { Outcome = MessageOutcome.Refused, ExitCode = ExitCodes.NoRecipientAccepted };
-            }
-
-            var dataReply = await session.DataAsync(cancellationToken).ConfigureAwait(false);
-            result = result with { DataReply = ReplyInfo.From(dataReply) };
-            if (dataReply.Code != 354)
-            {
-                await ResetAsync(session, cancellationToken).ConfigureAwait(false);
-                return result with { Outcome = MessageOutcome.Refused, ExitCode = ExitCodes.MessageRefused };
-            }
-        }
-        catch (SmtpException ex)
-        {
-            return result with { Recipients = recipients, ExitCode = ExitCodes.ForError(ex.ErrorCode), Error = ex.Message };
-        }
-
-        try
-        {
-            var finalReply = await content.SendAsync(session, cancellationToken).ConfigureAwait(false);
-            result = result with { FinalReply = ReplyInfo.From(finalReply) };
-            return finalReply.IsPositiveCompletion
-                ? result with { Outcome = MessageOutcome.Accepted, ExitCode = ExitCodes.Success }
-                : result with { Outcome = MessageOutcome.Refused, ExitCode = ExitCodes.MessageRefused };
-        }
-        catch (SmtpException ex)
-        {
-            // Once the data has started, a lost connection may have come before or after the server took the message.
-            return result with { Outcome = MessageOutcome.Unknown, ExitCode = ExitCodes.OutcomeUnknown, Error = ex.Message };
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            // The file failed mid-way: the session closed the connection without ending the data, so nothing was delivered.
-            return result with { Error = $"cannot read {message.File}: {ex.Message}; the connection was closed without ending the message" };
-        }
-    }
-
-    /// <summary>The MAIL FROM parameters the content and the server call for: SIZE (RFC 1870), BODY=8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531).</summary>
-    private static string? MailParameters(SmtpCapabilities capabilities, OutgoingMessage message, ContentInfo info)
-    {
-        var parameters = new StringBuilder();
-        if (capabilities.Contains("SIZE"))
-        {
-            parameters.Append(CultureInfo.InvariantCulture, $"SIZE={info.Size} ");
-        }
-
-        if (info.EightBit && capabilities.Supports8BitMime)
-        {
-            parameters.Append("BODY=8BITMIME ");
-        }
-
-        var international = !Ascii.IsValid(message.ReversePath ?? string.Empty) || message.Recipients.Any(r => !Ascii.IsValid(r));
-        if (international && capabilities.SupportsSmtpUtf8)
-        {
-            parameters.Append("SMTPUTF8 ");
-        }
-
-        return parameters.Length == 0 ? null : parameters.ToString().TrimEnd();
-    }
-
-    /// <summary>Ends a refused transaction with RSET; a failure here only closes the connection, the refusal stands.</summary>
-    private static async Task ResetAsync(AsyncSmtpSession session, CancellationToken cancellationToken)
-    {
-        if (session.State != SmtpSessionState.Connected)
-        {
-            return;
-        }
-
-        try
-        {
-            await session.RsetAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (SmtpException)
-        {
-            // The session is disconnected now; the messages after this one are reported as not sent.
-        }
     }
 
     private static async Task QuietQuitAsync(AsyncSmtpSession session, CancellationToken cancellationToken)
     {
-        if (session.State != SmtpSessionState.Connected)
-        {
-            return;
-        }
-
         try
         {
             await session.QuitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (SmtpException)
         {
+            // Every message already has its outcome; a failed QUIT changes none of them.
             await session.DisconnectAsync().ConfigureAwait(false);
         }
     }
-
-    private static MessageResult InputFailure(OutgoingMessage message) => new()
-    {
-        Index = message.Index,
-        File = message.File,
-        From = message.ReversePath,
-        Outcome = MessageOutcome.NotSent,
-        ExitCode = ExitCodes.UsageOrInput,
-        Error = message.InputError,
-    };
 
     private static MessageResult NotSent(OutgoingMessage message, int exitCode, string reason) => new()
     {
         Index = message.Index,
         File = message.File,
         From = message.ReversePath,
+        Recipients = [.. message.Recipients.Select(r => new RecipientResult(r, null))],
         Outcome = MessageOutcome.NotSent,
         ExitCode = exitCode,
         Error = reason,

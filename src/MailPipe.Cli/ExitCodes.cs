@@ -24,7 +24,7 @@ internal static class ExitCodes
     /// <summary>Every RCPT TO was refused.</summary>
     public const int NoRecipientAccepted = 5;
 
-    /// <summary>DATA, or the message after the end of data, was refused.</summary>
+    /// <summary>DATA, or the message after the end of data, was refused; or the server cannot take it as it is (larger than its SIZE limit, or needing an extension it lacks).</summary>
     public const int MessageRefused = 6;
 
     /// <summary>The connection failed once the message data had started: the server may or may not have taken the message.</summary>
@@ -35,11 +35,12 @@ internal static class ExitCodes
 
     /// <summary>The exit code for an <see cref="SmtpException"/> met outside the message data (inside it, the outcome is <see cref="OutcomeUnknown"/>).</summary>
     /// <param name="errorCode">The exception's code.</param>
-    /// <returns><see cref="ProtocolOrTimeout"/> for protocol violations and timeouts, <see cref="AuthenticationFailed"/> for an authentication mechanism that could not run, <see cref="ConnectionFailed"/> otherwise (network, connection loss, TLS).</returns>
+    /// <returns><see cref="ProtocolOrTimeout"/> for protocol violations and timeouts, <see cref="AuthenticationFailed"/> for an authentication mechanism that could not run, <see cref="MessageRefused"/> for a message the server cannot take (SIZE, a missing extension), <see cref="ConnectionFailed"/> otherwise (network, connection loss, TLS).</returns>
     public static int ForError(SmtpErrorCode errorCode) => errorCode switch
     {
         SmtpErrorCode.ProtocolError or SmtpErrorCode.ReplyTooLong or SmtpErrorCode.TimedOut => ProtocolOrTimeout,
         SmtpErrorCode.AuthenticationError => AuthenticationFailed,
+        SmtpErrorCode.MessageTooLarge or SmtpErrorCode.ExtensionNotSupported => MessageRefused,
         _ => ConnectionFailed,
     };
 

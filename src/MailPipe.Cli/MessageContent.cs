@@ -2,39 +2,29 @@ using MimeKit;
 
 namespace MailPipe.Cli;
 
-/// <summary>What the sender learns from the content before MAIL FROM: its size and whether it holds 8-bit bytes.</summary>
-/// <param name="Size">The size in bytes (for the SIZE parameter, RFC 1870).</param>
-/// <param name="EightBit">Whether any byte is above 127 (for BODY=8BITMIME, RFC 6152).</param>
-internal readonly record struct ContentInfo(long Size, bool EightBit);
-
-/// <summary>The content of one message, opened after EHLO (so it can fit the server) and sent after DATA returned 354.</summary>
+/// <summary>The content of one message, opened after EHLO (so it can fit the server) and handed to <see cref="AsyncSmtpSession.SendAsync(SmtpMessage, CancellationToken)"/>.</summary>
 internal interface IMessageContent : IDisposable
 {
-    /// <summary>Opens or renders the content; called before MAIL FROM, so a failure here leaves no transaction open.</summary>
+    /// <summary>Opens or renders the content and completes the envelope with what it implies (SIZE, BODY).</summary>
+    /// <param name="envelope">The envelope's addresses.</param>
     /// <param name="capabilities">The server's extensions.</param>
     /// <param name="cancellationToken">Cancels.</param>
-    /// <returns>The size and 8-bit flag.</returns>
+    /// <returns>The message to send.</returns>
     /// <exception cref="IOException">The file cannot be read.</exception>
     /// <exception cref="UnauthorizedAccessException">The file cannot be opened.</exception>
-    Task<ContentInfo> OpenAsync(SmtpCapabilities capabilities, CancellationToken cancellationToken);
-
-    /// <summary>Sends the content and the end of data; returns the server's reply.</summary>
-    /// <param name="session">A session whose DATA returned 354.</param>
-    /// <param name="cancellationToken">Cancels.</param>
-    /// <returns>The reply to the end of data.</returns>
-    Task<SmtpReply> SendAsync(AsyncSmtpSession session, CancellationToken cancellationToken);
+    Task<SmtpMessage> OpenAsync(SmtpEnvelope envelope, SmtpCapabilities capabilities, CancellationToken cancellationToken);
 }
 
 /// <summary>
-/// A message file sent as it is (<see cref="AsyncSmtpSession.SendMessageDataAsync(Stream, CancellationToken)"/>), or
-/// with its header section replaced by one without blind copies (the body still streamed from the file).
+/// A message file, streamed as it is, or with its header section replaced by one without blind copies (the body
+/// still streamed from the file). With 8-bit bytes and a server that offers 8BITMIME it is declared BODY=8BITMIME.
 /// </summary>
 internal sealed class FileContent : IMessageContent
 {
     private readonly string _path;
     private readonly byte[]? _replacementHeader;
     private readonly int _bodyOffset;
-    private FileStream? _stream;
+    private Stream? _stream;
 
     /// <summary>Creates the content of a file.</summary>
     /// <param name="path">The file.</param>
@@ -48,28 +38,29 @@ internal sealed class FileContent : IMessageContent
     }
 
     /// <inheritdoc/>
-    public async Task<ContentInfo> OpenAsync(SmtpCapabilities capabilities, CancellationToken cancellationToken)
+    public async Task<SmtpMessage> OpenAsync(SmtpEnvelope envelope, SmtpCapabilities capabilities, CancellationToken cancellationToken)
     {
-        _stream?.Dispose();
-        _stream = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        var size = _replacementHeader is null ? _stream.Length : _replacementHeader.Length + Math.Max(0, _stream.Length - _bodyOffset);
-        var eightBit = capabilities.Supports8BitMime && await HasEightBitAsync(_stream, cancellationToken).ConfigureAwait(false);
-        return new ContentInfo(size, eightBit);
-    }
-
-    /// <inheritdoc/>
-    public async Task<SmtpReply> SendAsync(AsyncSmtpSession session, CancellationToken cancellationToken)
-    {
-        var stream = _stream ?? throw new InvalidOperationException("OpenAsync first.");
+        ArgumentNullException.ThrowIfNull(envelope);
+        ArgumentNullException.ThrowIfNull(capabilities);
+        Dispose();
+        var file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+        _stream = file;
+        var eightBit = capabilities.Supports8BitMime && await HasEightBitAsync(file, cancellationToken).ConfigureAwait(false);
+        long size;
         if (_replacementHeader is null)
         {
-            stream.Position = 0;
-            return await session.SendMessageDataAsync(stream, cancellationToken).ConfigureAwait(false);
+            file.Position = 0;
+            size = file.Length;
+        }
+        else
+        {
+            file.Position = Math.Min(_bodyOffset, file.Length);
+            size = _replacementHeader.Length + (file.Length - file.Position);
+            _stream = new PrefixedStream(_replacementHeader, file);
         }
 
-        await session.WriteMessageDataAsync(_replacementHeader, cancellationToken).ConfigureAwait(false);
-        stream.Position = Math.Min(_bodyOffset, stream.Length);
-        return await session.SendMessageDataAsync(stream, cancellationToken).ConfigureAwait(false);
+        var completed = envelope with { Size = size, Body = eightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit };
+        return SmtpMessage.FromStream(completed, _stream);
     }
 
     /// <inheritdoc/>
@@ -100,26 +91,25 @@ internal sealed class FileContent : IMessageContent
 internal sealed class ComposedContent : IMessageContent
 {
     private readonly MessageBuilder _builder;
-    private byte[]? _bytes;
 
     /// <summary>Creates the content.</summary>
     /// <param name="builder">The message.</param>
     public ComposedContent(MessageBuilder builder) => _builder = builder;
 
     /// <summary>The bytes rendered by the last <see cref="OpenAsync"/>.</summary>
-    public byte[]? RenderedBytes => _bytes;
+    public byte[]? RenderedBytes { get; private set; }
 
     /// <inheritdoc/>
-    public Task<ContentInfo> OpenAsync(SmtpCapabilities capabilities, CancellationToken cancellationToken)
+    public Task<SmtpMessage> OpenAsync(SmtpEnvelope envelope, SmtpCapabilities capabilities, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(envelope);
+        ArgumentNullException.ThrowIfNull(capabilities);
         var encoding = _builder.ChooseEncoding(capabilities.Supports8BitMime);
-        _bytes = _builder.Render(encoding);
-        return Task.FromResult(new ContentInfo(_bytes.Length, encoding == ContentEncoding.EightBit));
+        var bytes = _builder.Render(encoding);
+        RenderedBytes = bytes;
+        var body = encoding == ContentEncoding.EightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
+        return Task.FromResult(SmtpMessage.FromBytes(envelope with { Body = body }, bytes));
     }
-
-    /// <inheritdoc/>
-    public Task<SmtpReply> SendAsync(AsyncSmtpSession session, CancellationToken cancellationToken) =>
-        session.SendMessageDataAsync(_bytes ?? throw new InvalidOperationException("OpenAsync first."), cancellationToken);
 
     /// <inheritdoc/>
     public void Dispose()

@@ -48,13 +48,13 @@ internal sealed record ReplyInfo(int Code, string? EnhancedStatus, string Text)
     }
 }
 
-/// <summary>The reply to one RCPT TO.</summary>
+/// <summary>One recipient of a message and the reply to its RCPT TO.</summary>
 /// <param name="Address">The forward-path.</param>
-/// <param name="Reply">The server's reply.</param>
-internal sealed record RecipientResult(string Address, ReplyInfo Reply)
+/// <param name="Reply">The server's reply, or <see langword="null"/> when RCPT was not sent or its reply never came.</param>
+internal sealed record RecipientResult(string Address, ReplyInfo? Reply)
 {
     /// <summary>Whether the server accepted the recipient (250 or 251).</summary>
-    public bool Accepted => Reply.IsPositive;
+    public bool Accepted => Reply is { IsPositive: true };
 }
 
 /// <summary>Everything the CLI reports about one message.</summary>
@@ -69,7 +69,7 @@ internal sealed record MessageResult
     /// <summary>The reverse-path used (or that would have been), empty for the null reverse-path.</summary>
     public string? From { get; init; }
 
-    /// <summary>The reply to each RCPT TO sent, in order.</summary>
+    /// <summary>Each recipient with the reply to its RCPT TO, in envelope order.</summary>
     public IReadOnlyList<RecipientResult> Recipients { get; init; } = [];
 
     /// <summary>The reply to MAIL FROM, when sent.</summary>

@@ -53,7 +53,17 @@ internal sealed class ResultPrinter
             {
                 json.WriteStartObject();
                 json.WriteString("address", recipient.Address);
-                WriteReplyFields(json, recipient.Reply);
+                if (recipient.Reply is null)
+                {
+                    json.WriteNull("code");
+                    json.WriteNull("enhancedStatus");
+                    json.WriteNull("text");
+                }
+                else
+                {
+                    WriteReplyFields(json, recipient.Reply);
+                }
+
                 json.WriteBoolean("accepted", recipient.Accepted);
                 json.WriteEndObject();
             }
@@ -95,8 +105,9 @@ internal sealed class ResultPrinter
 
         foreach (var recipient in result.Recipients)
         {
-            var mark = recipient.Accepted ? string.Empty : " (refused)";
-            text.Append(CultureInfo.InvariantCulture, $"  to <{recipient.Address}>: {recipient.Reply}{mark}\n");
+            var reply = recipient.Reply is null ? "no reply" : recipient.Reply.ToString();
+            var mark = recipient.Accepted || recipient.Reply is null ? string.Empty : " (refused)";
+            text.Append(CultureInfo.InvariantCulture, $"  to <{recipient.Address}>: {reply}{mark}\n");
         }
 
         if (result.DataReply is { Code: not 354 } data)

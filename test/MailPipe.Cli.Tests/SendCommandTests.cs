@@ -226,6 +226,43 @@ public class SendCommandTests
     }
 
     [Fact]
+    public async Task Message_over_the_server_size_limit_is_not_sent_exit_6()
+    {
+        await using var server = new ScriptedSmtpServer(
+            "220 small.test",
+            command => command.StartsWith("EHLO", StringComparison.Ordinal) ? "250-small.test\r\n250 SIZE 100" : ScriptedSmtpServer.AcceptAll(command));
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", "--from", "a@example.test", "--to", "b@example.test", "--body", new string('x', 500));
+
+        run.ExitCode.Should().Be(6, run.Output + run.Error);
+        using var document = JsonDocument.Parse(run.OutputLines.Single());
+        document.RootElement.GetProperty("outcome").GetString().Should().Be("notSent");
+        document.RootElement.GetProperty("error").GetString().Should().Contain("SIZE");
+        server.Commands.Should().NotContain(c => c.StartsWith("MAIL", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_421_ends_the_session_and_the_rest_is_not_sent()
+    {
+        await using var server = new ScriptedSmtpServer(
+            "220 closing.test",
+            command => command.StartsWith("MAIL", StringComparison.Ordinal) ? "421 4.3.2 shutting down" : ScriptedSmtpServer.AcceptAll(command));
+        using var dir = new TempDirectory();
+        var file = dir.File("m.eml", Message);
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", file, file);
+
+        run.ExitCode.Should().Be(4, run.Output + run.Error);
+        using var first = JsonDocument.Parse(run.OutputLines[0]);
+        first.RootElement.GetProperty("outcome").GetString().Should().Be("refused");
+        first.RootElement.GetProperty("mailReply").GetProperty("code").GetInt32().Should().Be(421);
+        using var second = JsonDocument.Parse(run.OutputLines[1]);
+        second.RootElement.GetProperty("outcome").GetString().Should().Be("notSent");
+        second.RootElement.GetProperty("exitCode").GetInt32().Should().Be(2);
+        server.Commands.Count(c => c.StartsWith("MAIL", StringComparison.Ordinal)).Should().Be(1);
+    }
+
+    [Fact]
     public async Task Trace_writes_the_transcript_to_stderr_with_masked_addresses_unless_asked()
     {
         await using var server = await TestSmtpServer.StartAsync();
