@@ -35,9 +35,6 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     /// <summary>Where the server listens.</summary>
     public ServerAddress Address { get; }
 
-    /// <summary>The folder the messages are saved to, as given.</summary>
-    public string SaveDirectory => _store.Directory;
-
     /// <summary>Creates the folder and starts listening; returns once the port is open.</summary>
     /// <param name="saveDirectory">Where to save the messages (created if missing).</param>
     /// <param name="cancellationToken">Cancels the start.</param>

@@ -96,9 +96,6 @@ internal sealed class ComposedContent : IMessageContent
     /// <param name="builder">The message.</param>
     public ComposedContent(MessageBuilder builder) => _builder = builder;
 
-    /// <summary>The bytes rendered by the last <see cref="OpenAsync"/>.</summary>
-    public byte[]? RenderedBytes { get; private set; }
-
     /// <inheritdoc/>
     public Task<SmtpMessage> OpenAsync(SmtpEnvelope envelope, SmtpCapabilities capabilities, CancellationToken cancellationToken)
     {
@@ -106,7 +103,6 @@ internal sealed class ComposedContent : IMessageContent
         ArgumentNullException.ThrowIfNull(capabilities);
         var encoding = _builder.ChooseEncoding(capabilities.Supports8BitMime);
         var bytes = _builder.Render(encoding);
-        RenderedBytes = bytes;
         var body = encoding == ContentEncoding.EightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         return Task.FromResult(SmtpMessage.FromBytes(envelope with { Body = body }, bytes));
     }

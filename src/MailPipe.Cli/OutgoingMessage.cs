@@ -29,9 +29,6 @@ internal sealed class OutgoingMessage : IDisposable
     /// <summary>Why the message cannot be sent, or <see langword="null"/>.</summary>
     public string? InputError { get; private init; }
 
-    /// <summary>Whether <c>Bcc</c>/<c>Resent-Bcc</c> fields were removed from the bytes to send.</summary>
-    public bool BlindCopiesRemoved { get; private init; }
-
     /// <summary>A message built from the options.</summary>
     /// <param name="index">The position, from 1.</param>
     /// <param name="builder">The message.</param>
@@ -107,7 +104,6 @@ internal sealed class OutgoingMessage : IDisposable
             ReversePath = reversePath,
             Recipients = recipients,
             Content = new FileContent(path, replacement, headers.BodyOffset),
-            BlindCopiesRemoved = removeBlindCopies,
         };
     }
 
