@@ -6,6 +6,9 @@ namespace MailPipe.Cli;
 /// </summary>
 internal static class ExitCodes
 {
+    /// <summary>The codes in one sentence, for the help text.</summary>
+    public const string Summary = "Exit codes: 0 every message accepted, 1 usage or input error, 2 connection or TLS failure, 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused (or too large for the server), 7 outcome unknown (connection lost after the data), 8 protocol violation or timeout; for several messages the highest.";
+
     /// <summary>Every message accepted: a 2yz reply to the end of data, with at least one recipient accepted.</summary>
     public const int Success = 0;
 

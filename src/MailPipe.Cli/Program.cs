@@ -32,7 +32,7 @@ internal static class Program
     /// <remarks>A <see cref="Command"/> named <see cref="CommandName"/> rather than a <see cref="RootCommand"/>, whose name would be the assembly's (<c>MailPipe.Cli</c>) in help and errors.</remarks>
     public static Command CreateRootCommand()
     {
-        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe. Exit codes: 0 all accepted, 1 usage or input error, 2 connection or TLS failure, 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused, 7 outcome unknown, 8 protocol violation or timeout; for several messages the highest.");
+        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe. " + ExitCodes.Summary);
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(new SendCommand().Command);

@@ -70,7 +70,7 @@ internal sealed class SendCommand
     /// <summary>Creates the command and its checks.</summary>
     public SendCommand()
     {
-        Command = new Command("send", "Send .eml files, or a message built from --from/--to/--subject/--body, over one SMTP connection.")
+        Command = new Command("send", "Send .eml files, or a message built from --from/--to/--subject/--body, over one SMTP connection. " + ExitCodes.Summary)
         {
             _files, _from, _to, _subject, _body, _server, _heloName, _saveDirectory, _json, _trace, _logAddresses, _caFile, _timeout,
         };
