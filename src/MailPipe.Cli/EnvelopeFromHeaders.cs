@@ -1,0 +1,107 @@
+using MimeKit;
+
+namespace MailPipe.Cli;
+
+/// <summary>The envelope read from a message's header fields, as <c>sendmail -t</c> reads it.</summary>
+/// <param name="ReversePath">The sender's address, or <see langword="null"/> when no usable sender field exists.</param>
+/// <param name="Recipients">The recipients' addresses, each once, in header order.</param>
+/// <param name="UsedResentFields">Whether the <c>Resent-*</c> fields were used (the message is being re-sent, RFC 5322 §3.6.6).</param>
+internal sealed record HeaderEnvelope(string? ReversePath, IReadOnlyList<string> Recipients, bool UsedResentFields);
+
+/// <summary>
+/// Reads the envelope from the header fields of a message and removes the blind-copy fields, as <c>sendmail -t</c>
+/// does. Address lists are parsed by MimeKit (folded lines, display names, groups, comments, quoted strings, encoded words).
+/// </summary>
+/// <remarks>
+/// <para>Recipients: every mailbox of <c>To</c>, <c>Cc</c> and <c>Bcc</c> (every occurrence of each); but when the
+/// message carries <c>Resent-To</c>, <c>Resent-Cc</c> or <c>Resent-Bcc</c> it is being re-sent and only those count.</para>
+/// <para>Sender: <c>Sender</c> when present (the mailbox responsible for the transmission, RFC 5322 §3.6.2), else the
+/// first mailbox of <c>From</c>; for a re-sent message <c>Resent-Sender</c>, else <c>Resent-From</c>.</para>
+/// </remarks>
+internal static class EnvelopeFromHeaders
+{
+    private static readonly string[] NormalRecipientFields = ["To", "Cc", "Bcc"];
+    private static readonly string[] ResentRecipientFields = ["Resent-To", "Resent-Cc", "Resent-Bcc"];
+
+    /// <summary>Reads the envelope from the header fields.</summary>
+    /// <param name="headers">The header section.</param>
+    /// <returns>The envelope (the sender may be missing, the recipient list may be empty: the caller decides).</returns>
+    /// <exception cref="FormatException">An address field cannot be parsed.</exception>
+    public static HeaderEnvelope Extract(HeaderSection headers)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        var resent = headers.Fields.Any(f => IsAny(f, ResentRecipientFields));
+        var recipientFields = resent ? ResentRecipientFields : NormalRecipientFields;
+
+        var recipients = new List<string>();
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var field in headers.Fields)
+        {
+            if (!IsAny(field, recipientFields))
+            {
+                continue;
+            }
+
+            foreach (var mailbox in ParseList(headers, field).Mailboxes)
+            {
+                if (!string.IsNullOrEmpty(mailbox.Address) && seen.Add(mailbox.Address))
+                {
+                    recipients.Add(mailbox.Address);
+                }
+            }
+        }
+
+        var reversePath = resent
+            ? FirstMailbox(headers, "Resent-Sender") ?? FirstMailbox(headers, "Resent-From")
+            : FirstMailbox(headers, "Sender") ?? FirstMailbox(headers, "From");
+        return new HeaderEnvelope(reversePath, recipients, resent);
+    }
+
+    /// <summary>Whether a field is a blind-copy field, whose presence must not reach the recipients (<c>Bcc</c>, <c>Resent-Bcc</c>).</summary>
+    /// <param name="field">A header field.</param>
+    /// <returns>Whether to remove it before sending.</returns>
+    public static bool IsBlindCopy(RawHeaderField field) =>
+        field.Name.Equals("Bcc", StringComparison.OrdinalIgnoreCase) || field.Name.Equals("Resent-Bcc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The header section without its <c>Bcc</c> and <c>Resent-Bcc</c> fields; every other byte unchanged.</summary>
+    /// <param name="headers">The header section.</param>
+    /// <returns>The bytes to send in place of the header section.</returns>
+    public static byte[] RemoveBlindCopies(HeaderSection headers)
+    {
+        ArgumentNullException.ThrowIfNull(headers);
+        return headers.Without(IsBlindCopy);
+    }
+
+    private static bool IsAny(RawHeaderField field, string[] names) =>
+        Array.Exists(names, n => n.Equals(field.Name, StringComparison.OrdinalIgnoreCase));
+
+    private static string? FirstMailbox(HeaderSection headers, string name)
+    {
+        foreach (var field in headers.Fields)
+        {
+            if (field.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            {
+                var mailbox = ParseList(headers, field).Mailboxes.FirstOrDefault(m => !string.IsNullOrEmpty(m.Address));
+                if (mailbox is not null)
+                {
+                    return mailbox.Address;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static InternetAddressList ParseList(HeaderSection headers, RawHeaderField field)
+    {
+        var value = headers.UnfoldedValue(field);
+        if (value.AsSpan().Trim(" \t"u8).IsEmpty)
+        {
+            return [];
+        }
+
+        return InternetAddressList.TryParse(ParserOptions.Default, value, 0, value.Length, out var list)
+            ? list
+            : throw new FormatException($"the {field.Name} header field cannot be parsed as an address list");
+    }
+}

@@ -1,0 +1,130 @@
+using System.Text;
+using MimeKit;
+using MimeKit.Utils;
+
+namespace MailPipe.Cli;
+
+/// <summary>
+/// A simple text message built from <c>--from</c>, <c>--to</c>, <c>--subject</c> and <c>--body</c> (RFC 5322 with one
+/// MIME text/plain part, RFC 2045): From, To, Subject, Date, Message-ID, MIME-Version, Content-Type
+/// <c>text/plain; charset=utf-8</c> and a Content-Transfer-Encoding chosen for the body and the server.
+/// </summary>
+internal sealed class MessageBuilder
+{
+    /// <summary>The longest line SMTP carries, without its CRLF (RFC 5321 §4.5.3.1.6).</summary>
+    private const int MaxLineOctets = 998;
+
+    /// <summary>Creates a builder; the Date and Message-ID are fixed now, so each rendering is the same message.</summary>
+    /// <param name="from">The author.</param>
+    /// <param name="to">The recipients shown in the To field.</param>
+    /// <param name="subject">The subject, or <see langword="null"/> for an empty one.</param>
+    /// <param name="body">The body text, in any line-ending convention, or <see langword="null"/> for an empty body.</param>
+    /// <param name="date">The Date field.</param>
+    public MessageBuilder(MailboxAddress from, IReadOnlyList<MailboxAddress> to, string? subject, string? body, DateTimeOffset date)
+    {
+        ArgumentNullException.ThrowIfNull(from);
+        ArgumentNullException.ThrowIfNull(to);
+        From = from;
+        To = to;
+        Subject = subject ?? string.Empty;
+        Body = NormalizeLineEnds(body ?? string.Empty);
+        Date = date;
+        var at = from.Address.LastIndexOf('@');
+        var domain = at >= 0 && at < from.Address.Length - 1 ? from.Address[(at + 1)..] : "localhost";
+        MessageId = MimeUtils.GenerateMessageId(domain);
+    }
+
+    /// <summary>The author.</summary>
+    public MailboxAddress From { get; }
+
+    /// <summary>The To recipients.</summary>
+    public IReadOnlyList<MailboxAddress> To { get; }
+
+    /// <summary>The subject.</summary>
+    public string Subject { get; }
+
+    /// <summary>The body, with CRLF line ends and a final line end.</summary>
+    public string Body { get; }
+
+    /// <summary>The Date field.</summary>
+    public DateTimeOffset Date { get; }
+
+    /// <summary>The Message-ID, without angle brackets.</summary>
+    public string MessageId { get; }
+
+    /// <summary>
+    /// The transfer encoding the body needs: <c>7bit</c> for short lines of ASCII, <c>8bit</c> for other text with
+    /// short lines when the server takes 8-bit data (8BITMIME, RFC 6152), otherwise <c>quoted-printable</c>.
+    /// </summary>
+    /// <param name="server8BitMime">Whether the server announced 8BITMIME.</param>
+    /// <returns>The encoding.</returns>
+    public ContentEncoding ChooseEncoding(bool server8BitMime)
+    {
+        var ascii = true;
+        var fits = true;
+        foreach (var line in Body.Split("\r\n"))
+        {
+            if (Encoding.UTF8.GetByteCount(line) > MaxLineOctets)
+            {
+                fits = false;
+            }
+
+            foreach (var c in line)
+            {
+                if (c > 0x7F)
+                {
+                    ascii = false;
+                }
+                else if (char.IsControl(c) && c != '\t')
+                {
+                    // Control characters other than TAB survive neither 7bit nor 8bit reliably (RFC 2045 §2.7, §2.8).
+                    fits = false;
+                }
+            }
+        }
+
+        if (!fits)
+        {
+            return ContentEncoding.QuotedPrintable;
+        }
+
+        if (ascii)
+        {
+            return ContentEncoding.SevenBit;
+        }
+
+        return server8BitMime ? ContentEncoding.EightBit : ContentEncoding.QuotedPrintable;
+    }
+
+    /// <summary>Renders the message with CRLF line ends.</summary>
+    /// <param name="encoding">The body's Content-Transfer-Encoding (see <see cref="ChooseEncoding"/>).</param>
+    /// <returns>The message bytes.</returns>
+    public byte[] Render(ContentEncoding encoding)
+    {
+        using var message = new MimeMessage();
+        message.From.Add(From);
+        message.To.AddRange(To);
+        message.Subject = Subject;
+        message.Date = Date;
+        message.MessageId = MessageId;
+        var part = new TextPart(MimeKit.Text.TextFormat.Plain);
+        part.SetText(Encoding.UTF8, Body);
+        part.ContentType.Charset = "utf-8";
+        part.ContentTransferEncoding = encoding;
+        message.Body = part;
+
+        var format = FormatOptions.Default.Clone();
+        format.NewLineFormat = NewLineFormat.Dos;
+        format.International = false;
+        using var output = new MemoryStream();
+        message.WriteTo(format, output);
+        return output.ToArray();
+    }
+
+    /// <summary>CRLF line ends, and a final one so the body is whole lines (RFC 5322 §2.3).</summary>
+    private static string NormalizeLineEnds(string text)
+    {
+        var crlf = text.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\r', '\n').Replace("\n", "\r\n", StringComparison.Ordinal);
+        return crlf.Length == 0 || crlf.EndsWith("\r\n", StringComparison.Ordinal) ? crlf : crlf + "\r\n";
+    }
+}

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using System.CommandLine.Help;
+
+namespace MailPipe.Cli;
+
+/// <summary>The <c>mailpipe</c> command line.</summary>
+internal static class Program
+{
+    /// <summary>The process entry point.</summary>
+    /// <param name="args">The arguments.</param>
+    /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
+    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error, CancellationToken.None);
+
+    /// <summary>Runs the command line in-process, with the given writers as standard output and standard error.</summary>
+    /// <param name="args">The arguments, as after the program name.</param>
+    /// <param name="output">Standard output.</param>
+    /// <param name="error">Standard error.</param>
+    /// <param name="cancellationToken">Cancels the run.</param>
+    /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        var root = CreateRootCommand();
+        var configuration = new InvocationConfiguration { Output = output, Error = error };
+        return root.Parse(args).InvokeAsync(configuration, cancellationToken);
+    }
+
+    /// <summary>The name of the command, as installed by <c>dotnet tool install MailPipe.Cli</c>.</summary>
+    public const string CommandName = "mailpipe";
+
+    /// <summary>The root command with its subcommands.</summary>
+    /// <returns>The command tree.</returns>
+    /// <remarks>A <see cref="Command"/> named <see cref="CommandName"/> rather than a <see cref="RootCommand"/>, whose name would be the assembly's (<c>MailPipe.Cli</c>) in help and errors.</remarks>
+    public static Command CreateRootCommand()
+    {
+        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe. " + ExitCodes.Summary);
+        root.Options.Add(new HelpOption());
+        root.Options.Add(new VersionOption());
+        root.Subcommands.Add(new SendCommand().Command);
+        return root;
+    }
+}

@@ -1,0 +1,163 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace MailPipe.Cli;
+
+/// <summary>Writes each message's result: a few readable lines, or with <c>--json</c> one JSON object per line.</summary>
+internal sealed class ResultPrinter
+{
+    private static readonly JsonWriterOptions JsonOptions = new()
+    {
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        Indented = false,
+    };
+
+    private readonly TextWriter _output;
+    private readonly bool _json;
+
+    /// <summary>Creates a printer.</summary>
+    /// <param name="output">Standard output.</param>
+    /// <param name="json">Whether to write JSON lines.</param>
+    public ResultPrinter(TextWriter output, bool json)
+    {
+        _output = output;
+        _json = json;
+    }
+
+    /// <summary>Writes one result.</summary>
+    /// <param name="result">The result.</param>
+    public void Print(MessageResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        _output.Write(_json ? ToJson(result) + "\n" : ToText(result));
+        _output.Flush();
+    }
+
+    /// <summary>The result as one line of JSON (no line break).</summary>
+    /// <param name="result">The result.</param>
+    /// <returns>A JSON object: file, index, from, recipients [{address, code, enhancedStatus, text, accepted}], mailReply, dataReply, finalReply, outcome, exitCode, error, savedTo.</returns>
+    public static string ToJson(MessageResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("file", result.File);
+            json.WriteNumber("index", result.Index);
+            json.WriteString("from", result.From);
+            json.WriteStartArray("recipients");
+            foreach (var recipient in result.Recipients)
+            {
+                json.WriteStartObject();
+                json.WriteString("address", recipient.Address);
+                if (recipient.Reply is null)
+                {
+                    json.WriteNull("code");
+                    json.WriteNull("enhancedStatus");
+                    json.WriteNull("text");
+                }
+                else
+                {
+                    WriteReplyFields(json, recipient.Reply);
+                }
+
+                json.WriteBoolean("accepted", recipient.Accepted);
+                json.WriteEndObject();
+            }
+
+            json.WriteEndArray();
+            WriteReply(json, "mailReply", result.MailReply);
+            WriteReply(json, "dataReply", result.DataReply);
+            WriteReply(json, "finalReply", result.FinalReply);
+            json.WriteString("outcome", OutcomeName(result.Outcome));
+            json.WriteNumber("exitCode", result.ExitCode);
+            json.WriteString("error", result.Error);
+            json.WriteString("savedTo", result.SavedTo);
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>The result as readable lines, each ending with a line break.</summary>
+    /// <param name="result">The result.</param>
+    /// <returns>The text.</returns>
+    public static string ToText(MessageResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        var text = new StringBuilder();
+        var name = result.File ?? string.Create(CultureInfo.InvariantCulture, $"message {result.Index}");
+        var verdict = result.Outcome switch
+        {
+            MessageOutcome.Accepted => "accepted",
+            MessageOutcome.Refused => "refused",
+            MessageOutcome.Unknown => "outcome unknown",
+            _ => "not sent",
+        };
+        text.Append(CultureInfo.InvariantCulture, $"{name}: {verdict} (exit {result.ExitCode})\n");
+        if (result.MailReply is { } mail)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  from <{result.From}>: {mail}\n");
+        }
+
+        foreach (var recipient in result.Recipients)
+        {
+            var reply = recipient.Reply is null ? "no reply" : recipient.Reply.ToString();
+            var mark = recipient.Accepted || recipient.Reply is null ? string.Empty : " (refused)";
+            text.Append(CultureInfo.InvariantCulture, $"  to <{recipient.Address}>: {reply}{mark}\n");
+        }
+
+        if (result.DataReply is { Code: not 354 } data)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  data: {data}\n");
+        }
+
+        if (result.FinalReply is { } final)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  final: {final}\n");
+        }
+
+        if (result.Error is { } error)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  error: {error}\n");
+        }
+
+        if (result.SavedTo is { } saved)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  saved to {saved}\n");
+        }
+
+        return text.ToString();
+    }
+
+    private static string OutcomeName(MessageOutcome outcome) => outcome switch
+    {
+        MessageOutcome.Accepted => "accepted",
+        MessageOutcome.Refused => "refused",
+        MessageOutcome.Unknown => "unknown",
+        _ => "notSent",
+    };
+
+    private static void WriteReply(Utf8JsonWriter json, string name, ReplyInfo? reply)
+    {
+        if (reply is null)
+        {
+            json.WriteNull(name);
+            return;
+        }
+
+        json.WriteStartObject(name);
+        WriteReplyFields(json, reply);
+        json.WriteEndObject();
+    }
+
+    private static void WriteReplyFields(Utf8JsonWriter json, ReplyInfo reply)
+    {
+        json.WriteNumber("code", reply.Code);
+        json.WriteString("enhancedStatus", reply.EnhancedStatus);
+        json.WriteString("text", reply.Text);
+    }
+}

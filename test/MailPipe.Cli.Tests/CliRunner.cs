@@ -1,0 +1,53 @@
+using System.Text;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>Runs <c>mailpipe</c> in-process and captures what it prints.</summary>
+internal static class CliRunner
+{
+    public sealed record Run(int ExitCode, string Output, string Error)
+    {
+        public string[] OutputLines => Output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
+
+    public static async Task<Run> RunAsync(params string[] args)
+    {
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var code = await Program.RunAsync(args, output, error, timeout.Token);
+        return new Run(code, output.ToString(), error.ToString());
+    }
+}
+
+/// <summary>A temporary folder, deleted at the end of the test.</summary>
+internal sealed class TempDirectory : IDisposable
+{
+    public TempDirectory()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "mailpipe-cli-tests-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string File(string name, byte[] content)
+    {
+        var path = System.IO.Path.Combine(Path, name);
+        System.IO.File.WriteAllBytes(path, content);
+        return path;
+    }
+
+    public string File(string name, string content) => File(name, Encoding.UTF8.GetBytes(content));
+
+    public void Dispose()
+    {
+        try
+        {
+            Directory.Delete(Path, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}

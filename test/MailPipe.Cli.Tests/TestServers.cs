@@ -1,0 +1,227 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using SmtpServer;
+using SmtpServer.ComponentModel;
+using SmtpServer.Mail;
+using SmtpServer.Net;
+using SmtpServer.Protocol;
+using SmtpServer.Storage;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>A message as an SmtpServer-based test server received it.</summary>
+internal sealed record ReceivedMessage(string From, IReadOnlyList<string> To, byte[] Data)
+{
+    /// <summary>The data with the final CRLF that SmtpServer strips along with the terminating dot.</summary>
+    public byte[] DataWithFinalLineEnd => [.. Data, (byte)'\r', (byte)'\n'];
+}
+
+/// <summary>An in-process SMTP server (the SmtpServer package) on 127.0.0.1 with policies that can refuse.</summary>
+internal sealed class TestSmtpServer : IAsyncDisposable
+{
+    private readonly SmtpServer.SmtpServer _server;
+    private readonly CancellationTokenSource _stop;
+    private readonly Task _run;
+
+    private TestSmtpServer(SmtpServer.SmtpServer server, CancellationTokenSource stop, Task run, int port, ConcurrentQueue<ReceivedMessage> messages)
+    {
+        _server = server;
+        _stop = stop;
+        _run = run;
+        Port = port;
+        Messages = messages;
+    }
+
+    public int Port { get; }
+
+    public string Address => $"127.0.0.1:{Port}";
+
+    public ConcurrentQueue<ReceivedMessage> Messages { get; }
+
+    public static async Task<TestSmtpServer> StartAsync(
+        Func<string, bool>? acceptSender = null,
+        Func<string, bool>? acceptRecipient = null,
+        SmtpResponse? dataResponse = null)
+    {
+        var messages = new ConcurrentQueue<ReceivedMessage>();
+        var options = new SmtpServerOptionsBuilder()
+            .ServerName("test.example")
+            .Endpoint(b => b.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)))
+            .Build();
+        var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listeners = new EndpointListenerFactory();
+        listeners.EndpointStarted += (_, e) => started.TrySetResult(((IPEndPoint)e.LocalEndPoint).Port);
+        var services = new ServiceProvider();
+        services.Add(listeners);
+        services.Add(new Filter(acceptSender ?? (_ => true), acceptRecipient ?? (_ => true)));
+        services.Add(new Store(messages, dataResponse));
+        var server = new SmtpServer.SmtpServer(options, services);
+        var stop = new CancellationTokenSource();
+        var run = server.StartAsync(stop.Token);
+        var port = await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        return new TestSmtpServer(server, stop, run, port, messages);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _server.Shutdown();
+        await Task.WhenAny(_server.ShutdownTask, Task.Delay(TimeSpan.FromSeconds(5)));
+        _stop.Cancel();
+        try
+        {
+            await _run;
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    private sealed class Filter(Func<string, bool> acceptSender, Func<string, bool> acceptRecipient) : IMailboxFilter
+    {
+        public Task<bool> CanAcceptFromAsync(ISessionContext context, IMailbox from, int size, CancellationToken cancellationToken) =>
+            Task.FromResult(acceptSender(from.AsAddress()));
+
+        public Task<bool> CanDeliverToAsync(ISessionContext context, IMailbox to, IMailbox from, CancellationToken cancellationToken) =>
+            Task.FromResult(acceptRecipient(to.AsAddress()));
+    }
+
+    private sealed class Store(ConcurrentQueue<ReceivedMessage> messages, SmtpResponse? response) : MessageStore
+    {
+        public override Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction, ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+        {
+            if (response is not null)
+            {
+                return Task.FromResult(response);
+            }
+
+            messages.Enqueue(new ReceivedMessage(transaction.From.AsAddress(), [.. transaction.To.Select(t => t.AsAddress())], buffer.ToArray()));
+            return Task.FromResult(SmtpResponse.Ok);
+        }
+    }
+}
+
+/// <summary>
+/// A one-connection SMTP server on 127.0.0.1 driven by a script, for what a real server rarely does: no greeting,
+/// no EHLO, a connection dropped after the data. A reply of <see langword="null"/> closes the connection.
+/// </summary>
+internal sealed class ScriptedSmtpServer : IAsyncDisposable
+{
+    private readonly TcpListener _listener;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Task _run;
+
+    public ScriptedSmtpServer(string? greeting, Func<string, string?> onCommand, Func<byte[], string?>? onData = null)
+    {
+        _listener = new TcpListener(IPAddress.Loopback, 0);
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _run = Task.Run(() => ServeAsync(greeting, onCommand, onData ?? (_ => "250 2.0.0 queued"), _stop.Token));
+    }
+
+    public int Port { get; }
+
+    public string Address => $"127.0.0.1:{Port}";
+
+    public ConcurrentQueue<string> Commands { get; } = new();
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        try
+        {
+            await _run;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+
+        _stop.Dispose();
+    }
+
+    private async Task ServeAsync(string? greeting, Func<string, string?> onCommand, Func<byte[], string?> onData, CancellationToken cancellationToken)
+    {
+        using var client = await _listener.AcceptTcpClientAsync(cancellationToken);
+        await using var stream = client.GetStream();
+        if (greeting is null)
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+            return;
+        }
+
+        await WriteAsync(stream, greeting, cancellationToken);
+        var buffer = new List<byte>();
+        var inData = false;
+        var chunk = new byte[4096];
+        while (true)
+        {
+            var read = await stream.ReadAsync(chunk, cancellationToken);
+            if (read == 0)
+            {
+                return;
+            }
+
+            buffer.AddRange(chunk.AsSpan(0, read).ToArray());
+            while (true)
+            {
+                var bytes = buffer.ToArray();
+                if (inData)
+                {
+                    var end = bytes.AsSpan().IndexOf("\r\n.\r\n"u8);
+                    if (end < 0)
+                    {
+                        break;
+                    }
+
+                    buffer.RemoveRange(0, end + 5);
+                    inData = false;
+                    var reply = onData(bytes[..(end + 2)]);
+                    if (reply is null)
+                    {
+                        return;
+                    }
+
+                    await WriteAsync(stream, reply, cancellationToken);
+                }
+                else
+                {
+                    var lineEnd = bytes.AsSpan().IndexOf("\r\n"u8);
+                    if (lineEnd < 0)
+                    {
+                        break;
+                    }
+
+                    buffer.RemoveRange(0, lineEnd + 2);
+                    var line = Encoding.UTF8.GetString(bytes, 0, lineEnd);
+                    Commands.Enqueue(line);
+                    var reply = onCommand(line);
+                    if (reply is null)
+                    {
+                        return;
+                    }
+
+                    await WriteAsync(stream, reply, cancellationToken);
+                    inData = line.Equals("DATA", StringComparison.OrdinalIgnoreCase) && reply.StartsWith("354", StringComparison.Ordinal);
+                }
+            }
+        }
+    }
+
+    private static Task WriteAsync(NetworkStream stream, string reply, CancellationToken cancellationToken) =>
+        stream.WriteAsync(Encoding.UTF8.GetBytes(reply.EndsWith("\r\n", StringComparison.Ordinal) ? reply : reply + "\r\n"), cancellationToken).AsTask();
+
+    /// <summary>A script that accepts everything, as a plain SMTP server would.</summary>
+    public static string? AcceptAll(string command) => command.ToUpperInvariant() switch
+    {
+        var c when c.StartsWith("EHLO", StringComparison.Ordinal) => "250-scripted.test\r\n250 8BITMIME",
+        var c when c.StartsWith("HELO", StringComparison.Ordinal) => "250 scripted.test",
+        "DATA" => "354 go ahead",
+        "QUIT" => "221 bye",
+        _ => "250 ok",
+    };
+}
