@@ -38,7 +38,7 @@ public sealed class SmtpCapabilities
 
     /// <summary>Reads the extensions from a positive reply to EHLO: the first line is the server's domain and greeting, each further line an extension.</summary>
     /// <param name="ehloReply">The reply to EHLO.</param>
-    /// <returns>The capabilities, or <see cref="None"/> when the reply is not 250.</returns>
+    /// <returns>The capabilities, or <see cref="None"/> when the reply is not positive (2yz).</returns>
     public static SmtpCapabilities FromEhloReply(SmtpReply ehloReply)
     {
         ArgumentNullException.ThrowIfNull(ehloReply);

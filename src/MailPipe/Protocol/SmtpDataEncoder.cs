@@ -74,6 +74,19 @@ internal sealed class SmtpDataEncoder
         Reset();
     }
 
+    /// <summary>Takes note of bytes the caller sent unchanged (the seed's SendBytes inside DATA): the next byte starts a line only if they ended with CRLF.</summary>
+    /// <param name="raw">The raw bytes just sent.</param>
+    public void NoteRawBytes(ReadOnlySpan<byte> raw)
+    {
+        if (raw.IsEmpty)
+        {
+            return;
+        }
+
+        _atLineStart = raw.EndsWith("\r\n"u8);
+        _skipLineFeed = false;
+    }
+
     /// <summary>Writes a CRLF if the data did not end with a line end (BDAT content of a text message), and resets the state.</summary>
     /// <param name="output">Where the wire bytes go.</param>
     public void CompleteLine(IBufferWriter<byte> output)

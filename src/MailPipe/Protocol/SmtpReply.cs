@@ -123,7 +123,17 @@ public sealed class SmtpReply
         var builder = new System.Text.StringBuilder();
         for (var i = 0; i < _lines.Length; i++)
         {
-            builder.Append(code).Append(i == _lines.Length - 1 ? ' ' : '-').Append(_lines[i]);
+            builder.Append(code);
+            if (i < _lines.Length - 1)
+            {
+                builder.Append('-');
+            }
+            else if (_lines[i].Length > 0)
+            {
+                builder.Append(' ');
+            }
+
+            builder.Append(_lines[i]);
             if (i < _lines.Length - 1)
             {
                 builder.Append('\n');

@@ -203,6 +203,12 @@ public sealed partial class AsyncSmtpSession
         {
             // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
             Connection.Output.Write(bytes.Span);
+            if (State == SmtpSessionState.SendingData)
+            {
+                // Raw bytes inside message data: remember whether they ended a line, so that the end of data is right.
+                _dataEncoder.NoteRawBytes(bytes.Span);
+            }
+
             Log.MessageData(_protocolLog, bytes.Length);
             await FlushAsync("sending bytes").ConfigureAwait(false);
         }
@@ -230,15 +236,10 @@ public sealed partial class AsyncSmtpSession
             {
                 result = await content.ReadAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex)
+            catch
             {
                 // The message is incomplete: close the connection so that it can never be ended and delivered.
                 Break("reading the message content failed");
-                if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
-                {
-                    throw;
-                }
-
                 throw;
             }
 

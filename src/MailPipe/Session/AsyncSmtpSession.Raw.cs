@@ -55,15 +55,27 @@ public sealed partial class AsyncSmtpSession
         BeginOperation(cancellationToken, allowData: true);
         try
         {
-            var reply = await ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
+            bool isGreeting;
+            lock (_pendingReplies)
+            {
+                isGreeting = Greeting is null && _pendingReplies.TryPeek(out var next) && next == GreetingEntry;
+            }
+
+            var reply = await ReadReplyAsync(State == SmtpSessionState.SendingData ? _options.DataTerminationTimeout : _options.ReceiveTimeout).ConfigureAwait(false);
+            if (State == SmtpSessionState.SendingData)
+            {
+                // A reply during message data means the data phase is over (the caller sent the end of data with SendBytesAsync, or the server gave up).
+                State = SmtpSessionState.Connected;
+            }
+
             if (reply.Code != 334)
             {
                 _redactServerText = false; // a raw AUTH exchange is over
             }
 
-            if (Greeting is null && State == SmtpSessionState.Connected && _pendingReplies.Count == 0)
+            if (isGreeting)
             {
-                Greeting ??= reply;
+                Greeting = reply;
             }
 
             return CloseIfServiceClosing(reply);

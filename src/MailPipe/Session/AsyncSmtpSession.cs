@@ -27,6 +27,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private readonly ILogger _sessionLog;
     private readonly SmtpReplyParser _parser;
     private readonly SmtpDataEncoder _dataEncoder = new();
+    private const string GreetingEntry = "(greeting)";
     private readonly Queue<string> _pendingReplies = new();
     private SmtpConnection? _connection;
     private CancellationTokenSource _operationCts;
@@ -217,7 +218,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         Greeting = null;
         _parser.Reset();
         _pendingReplies.Clear();
-        _pendingReplies.Enqueue("(greeting)");
+        _pendingReplies.Enqueue(GreetingEntry);
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
             Log.Connected(_sessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");

@@ -118,6 +118,6 @@ internal sealed class SmtpConnection : IAsyncDisposable
     }
 
     private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream stream) =>
-        (PipeReader.Create(stream, new StreamPipeReaderOptions(minimumReadSize: MinimumReadSize, leaveOpen: true, useZeroByteReads: true)),
+        (PipeReader.Create(stream, new StreamPipeReaderOptions(minimumReadSize: MinimumReadSize, leaveOpen: true, useZeroByteReads: false)),
          PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: MinimumWriteBufferSize, leaveOpen: true)));
 }

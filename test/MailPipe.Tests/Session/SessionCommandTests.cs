@@ -591,3 +591,60 @@ public class SessionCommandTests
         await server.WaitAsync();
     }
 }
+
+public sealed class RawDataEdgeTests
+{
+    private const string Greeting = "S: 220 mx ESMTP";
+
+    [Fact]
+    public async Task Raw_bytes_without_a_final_line_end_inside_DATA_get_one_before_the_end_of_data()
+    {
+        var script = new SmtpScript()
+            .Then(Greeting, "C: DATA", "S: 354 go")
+            .ExpectRaw("Subject: raw\r\n\r\nno line end\r\n.\r\n")
+            .Send("250 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+        await session.DataAsync().Safe();
+
+        await session.SendBytesAsync("Subject: raw\r\n\r\nno line end"u8.ToArray()).Safe();
+        (await session.EndMessageDataAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task A_reply_read_during_DATA_ends_the_data_phase()
+    {
+        var script = new SmtpScript()
+            .Then(Greeting, "C: DATA", "S: 354 go")
+            .ExpectRaw("x\r\n.\r\n")
+            .Send("250 ok")
+            .Then("C: NOOP", "S: 250 still here");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+        await session.DataAsync().Safe();
+
+        await session.SendBytesAsync("x\r\n.\r\n"u8.ToArray()).Safe();
+        (await session.ReceiveReplyAsync().Safe()).Code.Should().Be(250);
+        session.State.Should().Be(SmtpSessionState.Connected);
+        (await session.NoopAsync().Safe()).Text.Should().Be("still here");
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task Greeting_read_after_a_command_was_sent_is_still_the_greeting()
+    {
+        await using var server = ScriptedSmtpServer.Start(Greeting, "C: NOOP", "S: 250 noop");
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream, waitForGreeting: false).Safe();
+
+        await session.SendCommandAsync("NOOP").Safe();
+        (await session.ReceiveReplyAsync().Safe()).Code.Should().Be(220);
+        (await session.ReceiveReplyAsync().Safe()).Code.Should().Be(250);
+
+        session.Greeting!.Code.Should().Be(220);
+        await server.WaitAsync();
+    }
+}
