@@ -272,12 +272,19 @@ public sealed partial class AsyncSmtpSession
 
     private readonly record struct ExpectedReply(MailTransaction? Transaction, ReplyKind Kind, int Index);
 
-    /// <summary>Reads replies in wire order while the writer goes on writing, and files each where it belongs.</summary>
+    /// <summary>
+    /// The replies a pipelined batch waits for, in wire order. Small groups are read by the writer itself at its wait
+    /// points (no extra thread, no hand-off). When more than <see cref="ConcurrentReadThreshold"/> replies pile up
+    /// before a wait (thousands of RCPTs, many BDAT chunks), a reader starts that reads while the writer goes on
+    /// writing, so that a server blocked on unread replies can never deadlock the connection (RFC 2920 §3.1).
+    /// </summary>
     private sealed class ReplyPump
     {
-        public ReplyPump() => Expected = Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        /// <summary>Unread replies that the writer will read itself at its next wait (until <see cref="Expected"/> exists).</summary>
+        public Queue<ExpectedReply> Direct { get; } = new();
 
-        public Channel<ExpectedReply> Expected { get; }
+        /// <summary>The concurrent reader's queue, once it runs.</summary>
+        public Channel<ExpectedReply>? Expected { get; set; }
 
         public Task Completion { get; set; } = Task.CompletedTask;
 
@@ -292,10 +299,12 @@ public sealed partial class AsyncSmtpSession
         public int ExpectedSinceWait { get; set; }
     }
 
+    /// <summary>Pending replies beyond which they are read concurrently with writing.</summary>
+    private const int ConcurrentReadThreshold = 64;
+
     private async Task<SmtpException?> SendPipelinedAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
     {
         var pump = new ReplyPump();
-        pump.Completion = PumpRepliesAsync(pump);
         var inFlight = new Queue<MailTransaction>();
         SmtpException? writerFailure = null;
         OperationCanceledException? writerCancellation = null;
@@ -347,6 +356,7 @@ public sealed partial class AsyncSmtpSession
                         await FlushAsync("sending pipelined commands").ConfigureAwait(false);
                         RoundTrips++;
                         pump.ExpectedSinceWait = 0;
+                        await DrainDirectAsync(pump).ConfigureAwait(false);
                         while (inFlight.TryDequeue(out var written))
                         {
                             await written.Ready!.Task.ConfigureAwait(false);
@@ -362,6 +372,7 @@ public sealed partial class AsyncSmtpSession
                 await FlushAsync("sending pipelined commands").ConfigureAwait(false);
                 RoundTrips++;
                 pump.ExpectedSinceWait = 0;
+                await DrainDirectAsync(pump).ConfigureAwait(false);
                 await tx.Ready.Task.ConfigureAwait(false);
                 if (pump.Stopped)
                 {
@@ -418,12 +429,17 @@ public sealed partial class AsyncSmtpSession
         }
         finally
         {
-            pump.Expected.Writer.TryComplete();
             if (pump.ExpectedSinceWait > 0)
             {
                 RoundTrips++;
             }
 
+            if (writerCancellation is null)
+            {
+                await DrainDirectAsync(pump).ConfigureAwait(false);
+            }
+
+            pump.Expected?.Writer.TryComplete();
             await pump.Completion.ConfigureAwait(false);
         }
 
@@ -441,57 +457,90 @@ public sealed partial class AsyncSmtpSession
         return writerFailure ?? pump.Failure;
     }
 
-    private static void Expect(ReplyPump pump, ExpectedReply expected)
+    private void Expect(ReplyPump pump, ExpectedReply expected)
     {
         pump.ExpectedSinceWait++;
-        if (!pump.Expected.Writer.TryWrite(expected))
+        if (pump.Expected is { } channel)
         {
-            throw new InvalidOperationException("The reply pump has stopped.");
+            if (!channel.Writer.TryWrite(expected))
+            {
+                throw new InvalidOperationException("The reply reader has stopped.");
+            }
+
+            return;
+        }
+
+        pump.Direct.Enqueue(expected);
+        if (pump.Direct.Count > ConcurrentReadThreshold)
+        {
+            // A long group: from now on read while writing (the replies could otherwise fill both TCP windows).
+            var concurrent = Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            while (pump.Direct.TryDequeue(out var queued))
+            {
+                concurrent.Writer.TryWrite(queued);
+            }
+
+            pump.Expected = concurrent;
+            pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
+        }
+    }
+
+    /// <summary>Reads, on the writer's own flow, the replies queued while no concurrent reader runs.</summary>
+    private async Task DrainDirectAsync(ReplyPump pump)
+    {
+        while (pump.Direct.TryDequeue(out var expected))
+        {
+            await ReadExpectedReplyAsync(pump, expected).ConfigureAwait(false);
         }
     }
 
     private async Task PumpRepliesAsync(ReplyPump pump)
     {
-        await Task.Yield();
-        var reader = pump.Expected.Reader;
+        var reader = pump.Expected!.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
             while (reader.TryRead(out var expected))
             {
-                if (pump.Stopped)
-                {
-                    expected.Transaction?.Ready?.TrySetResult();
-                    continue;
-                }
+                await ReadExpectedReplyAsync(pump, expected).ConfigureAwait(false);
+            }
+        }
+    }
 
-                try
-                {
-                    var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
-                    var reply = await ReadReplyAsync(timeout).ConfigureAwait(false);
-                    File(expected, reply);
-                    if (reply.IsServiceClosing)
-                    {
-                        Break("the server sent 421 (service closing transmission channel)");
-                        var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
-                        closing.Data[MailTransaction.ServiceClosingKey] = true;
-                        pump.Failure = closing;
-                    }
-                }
-                catch (SmtpException ex)
-                {
-                    pump.Failure = ex;
-                }
-                catch (OperationCanceledException ex)
-                {
-                    pump.Cancellation = ex;
-                }
-                finally
-                {
-                    if (pump.Stopped || expected.Kind is ReplyKind.Data or ReplyKind.LastChunk)
-                    {
-                        expected.Transaction?.Ready?.TrySetResult();
-                    }
-                }
+    /// <summary>Reads one expected reply and files it; a failure, a timeout, a cancellation or a 421 stops the reading (the rest stay unanswered).</summary>
+    private async Task ReadExpectedReplyAsync(ReplyPump pump, ExpectedReply expected)
+    {
+        if (pump.Stopped)
+        {
+            expected.Transaction?.Ready?.TrySetResult();
+            return;
+        }
+
+        try
+        {
+            var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
+            var reply = await ReadReplyAsync(timeout).ConfigureAwait(false);
+            File(expected, reply);
+            if (reply.IsServiceClosing)
+            {
+                Break("the server sent 421 (service closing transmission channel)");
+                var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
+                closing.Data[MailTransaction.ServiceClosingKey] = true;
+                pump.Failure = closing;
+            }
+        }
+        catch (SmtpException ex)
+        {
+            pump.Failure = ex;
+        }
+        catch (OperationCanceledException ex)
+        {
+            pump.Cancellation = ex;
+        }
+        finally
+        {
+            if (pump.Stopped || expected.Kind is ReplyKind.Data or ReplyKind.LastChunk)
+            {
+                expected.Transaction?.Ready?.TrySetResult();
             }
         }
     }
