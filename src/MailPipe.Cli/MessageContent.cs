@@ -5,6 +5,11 @@ namespace MailPipe.Cli;
 /// <summary>The content of one message, opened after EHLO (so it can fit the server) and handed to <see cref="AsyncSmtpSession.SendAsync(SmtpMessage, CancellationToken)"/>.</summary>
 internal interface IMessageContent : IDisposable
 {
+    /// <summary>Opens the content's source now, so that a file that cannot be opened is found before anything is sent.</summary>
+    /// <exception cref="IOException">The file cannot be opened.</exception>
+    /// <exception cref="UnauthorizedAccessException">The file cannot be opened.</exception>
+    void Open();
+
     /// <summary>Opens or renders the content and completes the envelope with what it implies (SIZE, BODY).</summary>
     /// <param name="envelope">The envelope's addresses.</param>
     /// <param name="capabilities">The server's extensions.</param>
@@ -24,6 +29,7 @@ internal sealed class FileContent : IMessageContent
     private readonly string _path;
     private readonly byte[]? _replacementHeader;
     private readonly int _bodyOffset;
+    private FileStream? _file;
     private Stream? _stream;
 
     /// <summary>Creates the content of a file.</summary>
@@ -38,19 +44,23 @@ internal sealed class FileContent : IMessageContent
     }
 
     /// <inheritdoc/>
+    public void Open() =>
+        _file ??= new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
+
+    /// <inheritdoc/>
     public async Task<SmtpMessage> OpenAsync(SmtpEnvelope envelope, SmtpCapabilities capabilities, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(capabilities);
-        Dispose();
-        var file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
-        _stream = file;
+        Open();
+        var file = _file!;
         var eightBit = capabilities.Supports8BitMime && await HasEightBitAsync(file, cancellationToken).ConfigureAwait(false);
         long size;
         if (_replacementHeader is null)
         {
             file.Position = 0;
             size = file.Length;
+            _stream = file;
         }
         else
         {
@@ -66,8 +76,14 @@ internal sealed class FileContent : IMessageContent
     /// <inheritdoc/>
     public void Dispose()
     {
-        _stream?.Dispose();
+        if (!ReferenceEquals(_stream, _file))
+        {
+            _stream?.Dispose();
+        }
+
         _stream = null;
+        _file?.Dispose();
+        _file = null;
     }
 
     private static async Task<bool> HasEightBitAsync(FileStream stream, CancellationToken cancellationToken)
@@ -97,6 +113,11 @@ internal sealed class ComposedContent : IMessageContent
     public ComposedContent(MessageBuilder builder) => _builder = builder;
 
     /// <inheritdoc/>
+    public void Open()
+    {
+    }
+
+    /// <inheritdoc/>
     public Task<SmtpMessage> OpenAsync(SmtpEnvelope envelope, SmtpCapabilities capabilities, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(envelope);
@@ -104,7 +125,7 @@ internal sealed class ComposedContent : IMessageContent
         var encoding = _builder.ChooseEncoding(capabilities.Supports8BitMime);
         var bytes = _builder.Render(encoding);
         var body = encoding == ContentEncoding.EightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
-        return Task.FromResult(SmtpMessage.FromBytes(envelope with { Body = body }, bytes));
+        return Task.FromResult(SmtpMessage.FromBytes(envelope with { Size = bytes.Length, Body = body }, bytes));
     }
 
     /// <inheritdoc/>

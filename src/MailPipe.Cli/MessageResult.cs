@@ -93,3 +93,71 @@ internal sealed record MessageResult
     /// <summary>Where the embedded server saved the message, when it did.</summary>
     public string? SavedTo { get; init; }
 }
+
+/// <summary>The totals of one <c>mailpipe send</c> run, printed last.</summary>
+internal sealed record BatchSummary
+{
+    /// <summary>The messages of the run, input errors included.</summary>
+    public required int Messages { get; init; }
+
+    /// <summary>How many the server accepted.</summary>
+    public int Accepted { get; init; }
+
+    /// <summary>How many it refused.</summary>
+    public int Refused { get; init; }
+
+    /// <summary>How many have an unknown outcome.</summary>
+    public int Unknown { get; init; }
+
+    /// <summary>How many were not sent.</summary>
+    public int NotSent { get; init; }
+
+    /// <summary>The size of the accepted messages, as read (before SMTP's line-end and dot encoding).</summary>
+    public long Bytes { get; init; }
+
+    /// <summary>From the start of the connect to the last reply of the batch (QUIT not included); zero when nothing was sent.</summary>
+    public TimeSpan Elapsed { get; init; }
+
+    /// <summary>The run's exit code.</summary>
+    public int ExitCode { get; init; }
+
+    /// <summary>The server, when a connection was tried.</summary>
+    public ServerAddress? Server { get; init; }
+
+    /// <summary>The TLS parameters of the connection, or <see langword="null"/>.</summary>
+    public TlsInfo? Tls { get; init; }
+
+    /// <summary>The user name when AUTH succeeded.</summary>
+    public string? AuthenticatedAs { get; init; }
+
+    /// <summary>The mechanism AUTH succeeded with.</summary>
+    public string? AuthMechanism { get; init; }
+
+    /// <summary>Why the connection could not be used (connection, TLS, authentication), or <see langword="null"/>.</summary>
+    public string? Error { get; init; }
+
+    /// <summary>Accepted messages per second of <see cref="Elapsed"/>; 0 when nothing was timed.</summary>
+    public double MessagesPerSecond => Elapsed > TimeSpan.Zero ? Accepted / Elapsed.TotalSeconds : 0;
+
+    /// <summary>Counts the results.</summary>
+    /// <param name="results">Every message's result.</param>
+    /// <param name="report">What the connection did, or <see langword="null"/> when none was made.</param>
+    /// <param name="server">The server, or <see langword="null"/>.</param>
+    /// <returns>The summary.</returns>
+    public static BatchSummary From(IReadOnlyCollection<MessageResult> results, BatchReport? report, ServerAddress? server) => new()
+    {
+        Messages = results.Count,
+        Accepted = results.Count(r => r.Outcome == MessageOutcome.Accepted),
+        Refused = results.Count(r => r.Outcome == MessageOutcome.Refused),
+        Unknown = results.Count(r => r.Outcome == MessageOutcome.Unknown),
+        NotSent = results.Count(r => r.Outcome == MessageOutcome.NotSent),
+        Bytes = report?.AcceptedBytes ?? 0,
+        Elapsed = report?.Elapsed ?? TimeSpan.Zero,
+        ExitCode = ExitCodes.Combine(results.Select(r => r.ExitCode)),
+        Server = report is null ? null : server,
+        Tls = report?.Tls,
+        AuthenticatedAs = report?.AuthenticatedAs,
+        AuthMechanism = report?.AuthMechanism,
+        Error = report?.SessionError,
+    };
+}

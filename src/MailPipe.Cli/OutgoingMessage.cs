@@ -27,7 +27,46 @@ internal sealed class OutgoingMessage : IDisposable
     public IMessageContent? Content { get; private init; }
 
     /// <summary>Why the message cannot be sent, or <see langword="null"/>.</summary>
-    public string? InputError { get; private init; }
+    public string? InputError { get; private set; }
+
+    /// <summary>The envelope, once <see cref="Prepare"/> has built it.</summary>
+    public SmtpEnvelope? Envelope { get; private set; }
+
+    /// <summary>
+    /// Builds the envelope and opens the content's source (the file) before anything is sent; when either fails,
+    /// sets <see cref="InputError"/> and releases the content.
+    /// </summary>
+    /// <returns>Whether the message can be sent.</returns>
+    public bool Prepare()
+    {
+        if (InputError is not null)
+        {
+            return false;
+        }
+
+        try
+        {
+            Envelope = new SmtpEnvelope(ReversePath ?? string.Empty, Recipients.Select(r => new SmtpRecipient(r)));
+        }
+        catch (ArgumentException ex)
+        {
+            InputError = $"{File ?? "the message"}: not a usable envelope: {ex.Message}";
+            Content?.Dispose();
+            return false;
+        }
+
+        try
+        {
+            Content!.Open();
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            InputError = $"cannot read {File}: {ex.Message}";
+            Content!.Dispose();
+            return false;
+        }
+    }
 
     /// <summary>A message built from the options.</summary>
     /// <param name="index">The position, from 1.</param>

@@ -17,11 +17,22 @@ internal static class Program
     /// <param name="error">Standard error.</param>
     /// <param name="cancellationToken">Cancels the run.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(error);
+        if (Array.Exists(args, IsPasswordOption))
+        {
+            // Said before parsing, so that the parser's "unrecognized argument" message never echoes the password.
+            await error.WriteLineAsync(
+                $"{CommandName}: there is no --password option: a password on the command line shows in the process list and the shell history. " +
+                "Put it in an environment variable and give its name: --password-env VARIABLE.").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
         var root = CreateRootCommand();
         var configuration = new InvocationConfiguration { Output = output, Error = error };
-        return root.Parse(args).InvokeAsync(configuration, cancellationToken);
+        return await root.Parse(args).InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>The name of the command, as installed by <c>dotnet tool install MailPipe.Cli</c>.</summary>
@@ -32,10 +43,16 @@ internal static class Program
     /// <remarks>A <see cref="Command"/> named <see cref="CommandName"/> rather than a <see cref="RootCommand"/>, whose name would be the assembly's (<c>MailPipe.Cli</c>) in help and errors.</remarks>
     public static Command CreateRootCommand()
     {
-        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe. " + ExitCodes.Summary);
+        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe, or probe a server. " + ExitCodes.Summary);
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(new SendCommand().Command);
+        root.Subcommands.Add(new ProbeCommand().Command);
         return root;
     }
+
+    private static bool IsPasswordOption(string argument) =>
+        argument == "--password"
+        || argument.StartsWith("--password=", StringComparison.Ordinal)
+        || argument.StartsWith("--password:", StringComparison.Ordinal);
 }

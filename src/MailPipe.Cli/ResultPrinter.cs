@@ -37,7 +37,7 @@ internal sealed class ResultPrinter
 
     /// <summary>The result as one line of JSON (no line break).</summary>
     /// <param name="result">The result.</param>
-    /// <returns>A JSON object: file, index, from, recipients [{address, code, enhancedStatus, text, accepted}], mailReply, dataReply, finalReply, outcome, exitCode, error, savedTo.</returns>
+    /// <returns>A JSON object: type ("message"), file, index, from, recipients [{address, code, enhancedStatus, text, accepted}], mailReply, dataReply, finalReply, outcome, exitCode, error, savedTo.</returns>
     public static string ToJson(MessageResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
@@ -45,6 +45,7 @@ internal sealed class ResultPrinter
         using (var json = new Utf8JsonWriter(buffer, JsonOptions))
         {
             json.WriteStartObject();
+            json.WriteString("type", "message");
             json.WriteString("file", result.File);
             json.WriteNumber("index", result.Index);
             json.WriteString("from", result.From);
@@ -80,6 +81,88 @@ internal sealed class ResultPrinter
         }
 
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>Writes the summary of the run, last.</summary>
+    /// <param name="summary">The summary.</param>
+    public void Print(BatchSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        _output.Write(_json ? ToJson(summary) + "\n" : ToText(summary));
+        _output.Flush();
+    }
+
+    /// <summary>The summary as one line of JSON (no line break).</summary>
+    /// <param name="summary">The summary.</param>
+    /// <returns>A JSON object: type ("summary"), messages, accepted, refused, unknown, notSent, bytes, elapsedSeconds, messagesPerSecond, exitCode, server, tls ({protocol, cipherSuite, nameMatched} or null), authenticatedAs, authMechanism, error (why the connection could not be used).</returns>
+    public static string ToJson(BatchSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        {
+            json.WriteStartObject();
+            json.WriteString("type", "summary");
+            json.WriteNumber("messages", summary.Messages);
+            json.WriteNumber("accepted", summary.Accepted);
+            json.WriteNumber("refused", summary.Refused);
+            json.WriteNumber("unknown", summary.Unknown);
+            json.WriteNumber("notSent", summary.NotSent);
+            json.WriteNumber("bytes", summary.Bytes);
+            json.WriteNumber("elapsedSeconds", Math.Round(summary.Elapsed.TotalSeconds, 6));
+            json.WriteNumber("messagesPerSecond", Math.Round(summary.MessagesPerSecond, 3));
+            json.WriteNumber("exitCode", summary.ExitCode);
+            json.WriteString("server", summary.Server?.ToString());
+            if (summary.Tls is { } tls)
+            {
+                json.WriteStartObject("tls");
+                json.WriteString("protocol", tls.Protocol);
+                json.WriteString("cipherSuite", tls.CipherSuite);
+                json.WriteBoolean("nameMatched", tls.NameMatched);
+                json.WriteEndObject();
+            }
+            else
+            {
+                json.WriteNull("tls");
+            }
+
+            json.WriteString("authenticatedAs", summary.AuthenticatedAs);
+            json.WriteString("authMechanism", summary.AuthMechanism);
+            json.WriteString("error", summary.Error);
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>The summary as readable lines, each ending with a line break.</summary>
+    /// <param name="summary">The summary.</param>
+    /// <returns>The text.</returns>
+    public static string ToText(BatchSummary summary)
+    {
+        ArgumentNullException.ThrowIfNull(summary);
+        var text = new StringBuilder();
+        var messages = summary.Messages == 1 ? "1 message" : string.Create(CultureInfo.InvariantCulture, $"{summary.Messages} messages");
+        text.Append(CultureInfo.InvariantCulture, $"summary: {messages}: {summary.Accepted} accepted, {summary.Refused} refused, {summary.NotSent} not sent, {summary.Unknown} unknown; ");
+        text.Append(CultureInfo.InvariantCulture, $"{summary.Bytes:N0} bytes accepted in {summary.Elapsed.TotalSeconds:0.000} s, {summary.MessagesPerSecond:0.00} messages/s (exit {summary.ExitCode})\n");
+        if (summary.Server is { } server)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"  connection: {server}");
+            text.Append(summary.Tls is { } tls ? $", {tls}" : summary.Error is null ? ", no TLS" : string.Empty);
+            if (summary.AuthenticatedAs is { } user)
+            {
+                text.Append(CultureInfo.InvariantCulture, $", authenticated as {user} ({summary.AuthMechanism})");
+            }
+
+            if (summary.Error is not null)
+            {
+                text.Append(", not usable (see the error above)");
+            }
+
+            text.Append('\n');
+        }
+
+        return text.ToString();
     }
 
     /// <summary>The result as readable lines, each ending with a line break.</summary>

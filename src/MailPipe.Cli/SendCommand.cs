@@ -1,10 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using MimeKit;
 
 namespace MailPipe.Cli;
@@ -12,11 +8,9 @@ namespace MailPipe.Cli;
 /// <summary><c>mailpipe send</c>: its options, their checks, and the run.</summary>
 internal sealed class SendCommand
 {
-    private const double MaxTimeoutSeconds = 24 * 60 * 60;
-
     private readonly Argument<string[]> _files = new("files")
     {
-        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection.",
+        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches.",
         Arity = ArgumentArity.ZeroOrMore,
         HelpName = "FILE",
     };
@@ -38,14 +32,9 @@ internal sealed class SendCommand
 
     private readonly Option<string?> _body = new("--body") { Description = "The text of a message built from the options.", HelpName = "TEXT" };
 
-    private readonly Option<ServerAddress?> _server = new("--server")
-    {
-        Description = "The SMTP server, host[:port] or [IPv6]:port (port 25 by default). Without it, an embedded server on 127.0.0.1 saves the messages to --save-dir.",
-        HelpName = "HOST[:PORT]",
-        CustomParser = ParseServer,
-    };
-
-    private readonly Option<string?> _heloName = new("--helo-name") { Description = "The name the client gives in EHLO/HELO (default: this machine's host name).", HelpName = "NAME" };
+    private readonly ConnectionOptions _connection = new(
+        "The SMTP server, host[:port] or [IPv6]:port (port 25 by default). Without it, an embedded server on 127.0.0.1 saves the messages to --save-dir.",
+        serverRequired: false);
 
     private readonly Option<string?> _saveDirectory = new("--save-dir")
     {
@@ -53,27 +42,47 @@ internal sealed class SendCommand
         HelpName = "DIR",
     };
 
-    private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object per message, one per line." };
-
-    private readonly Option<bool> _trace = new("--trace") { Description = "Print the SMTP transcript (C:/S: lines) to standard error; addresses are masked unless --log-addresses." };
-
-    private readonly Option<bool> _logAddresses = new("--log-addresses") { Description = "Show mail addresses unmasked in the --trace transcript." };
-
-    private readonly Option<FileInfo> _caFile = new("--ca-file")
+    private readonly Option<string?> _auth = new("--auth")
     {
-        Description = "A certificate authority (PEM or DER) to trust besides the system store for the server's TLS certificate.",
-        HelpName = "PATH",
+        Description = "Authenticate (RFC 4954) with this mechanism: " + string.Join(", ", AuthSettings.Mechanisms) + ", or auto for the strongest password mechanism both sides support (the default with --user).",
+        HelpName = "MECHANISM",
     };
 
-    private readonly Option<double?> _timeout = new("--timeout") { Description = "Seconds allowed for the connect, each send and each reply.", HelpName = "SECONDS" };
+    private readonly Option<string?> _user = new("--user") { Description = "The user name to authenticate as (the mailbox, for XOAUTH2 and OAUTHBEARER).", HelpName = "USER" };
+
+    private readonly Option<string?> _passwordEnvironment = new("--password-env")
+    {
+        Description = "The environment variable that holds the password (the OAuth access token for XOAUTH2 and OAUTHBEARER). Secrets are never taken from the command line.",
+        HelpName = "VARIABLE",
+    };
+
+    private readonly Option<bool> _allowCleartextAuth = new("--allow-cleartext-auth")
+    {
+        Description = "Let PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER send the secret on a connection without TLS (test servers only).",
+    };
+
+    private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object per message, one per line, then a summary object." };
 
     /// <summary>Creates the command and its checks.</summary>
     public SendCommand()
     {
-        Command = new Command("send", "Send .eml files, or a message built from --from/--to/--subject/--body, over one SMTP connection. " + ExitCodes.Summary)
+        Command = new Command(
+            "send",
+            "Send .eml files (a directory, a wildcard), or a message built from --from/--to/--subject/--body, over one SMTP connection; the transactions are pipelined, and a summary with messages per second ends the output. " + ExitCodes.Summary)
         {
-            _files, _from, _to, _subject, _body, _server, _heloName, _saveDirectory, _json, _trace, _logAddresses, _caFile, _timeout,
+            _files, _from, _to, _subject, _body,
         };
+        foreach (var option in _connection.All)
+        {
+            Command.Options.Add(option);
+        }
+
+        Command.Options.Add(_auth);
+        Command.Options.Add(_user);
+        Command.Options.Add(_passwordEnvironment);
+        Command.Options.Add(_allowCleartextAuth);
+        Command.Options.Add(_saveDirectory);
+        Command.Options.Add(_json);
 
         _from.Validators.Add(result =>
         {
@@ -92,21 +101,27 @@ internal sealed class SendCommand
                 }
             }
         });
-        _heloName.Validators.Add(result =>
+        _auth.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<string?>() is { } name && !IsValidHeloName(name))
+            if (!AuthSettings.TryParseMechanism(result.GetValueOrDefault<string?>(), out _))
             {
-                result.AddError($"--helo-name: '{name}' is not a domain name or address literal");
+                result.AddError($"--auth: '{result.GetValueOrDefault<string?>()}' is not one of {string.Join(", ", AuthSettings.Mechanisms)}, auto");
             }
         });
-        _timeout.Validators.Add(result =>
+        _user.Validators.Add(result =>
         {
-            if (result.GetValueOrDefault<double?>() is { } seconds && !(seconds > 0 && seconds <= MaxTimeoutSeconds))
+            if (result.GetValueOrDefault<string?>() is { } user && (user.Length == 0 || user.AsSpan().IndexOfAny("\r\n\0") >= 0))
             {
-                result.AddError($"--timeout: {seconds} is not a number of seconds above 0 and at most {MaxTimeoutSeconds}");
+                result.AddError("--user: the user name is empty or holds a line break or NUL");
             }
         });
-        _caFile.AcceptExistingOnly();
+        _passwordEnvironment.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } name && (name.Length == 0 || name.AsSpan().IndexOfAny("=\0") >= 0))
+            {
+                result.AddError($"--password-env: '{name}' is not an environment variable name (give the variable's name, not the password)");
+            }
+        });
         Command.Validators.Add(CheckCombination);
         Command.SetAction(RunAsync);
     }
@@ -114,45 +129,9 @@ internal sealed class SendCommand
     /// <summary>The command.</summary>
     public Command Command { get; }
 
-    /// <summary>The host name the client announces when <c>--helo-name</c> is not given: this machine's, or <c>localhost</c>.</summary>
-    /// <returns>The name.</returns>
-    public static string DefaultHeloName()
-    {
-        try
-        {
-            var name = Dns.GetHostName();
-            return IsValidHeloName(name) ? name : "localhost";
-        }
-        catch (SocketException)
-        {
-            return "localhost";
-        }
-    }
-
-    /// <summary>Loads <c>--ca-file</c>: one DER certificate, or one or more PEM certificates.</summary>
-    /// <param name="path">The file.</param>
-    /// <returns>The certificates.</returns>
-    /// <exception cref="CryptographicException">The file holds no certificate that loads.</exception>
-    /// <exception cref="IOException">The file cannot be read.</exception>
-    public static X509Certificate2Collection LoadCertificateAuthorities(string path)
-    {
-        var bytes = File.ReadAllBytes(path);
-        var certificates = new X509Certificate2Collection();
-        if (bytes.AsSpan().IndexOf("-----BEGIN"u8) >= 0)
-        {
-            certificates.ImportFromPem(Encoding.ASCII.GetString(bytes));
-        }
-        else
-        {
-            certificates.Add(X509CertificateLoader.LoadCertificate(bytes));
-        }
-
-        return certificates.Count > 0 ? certificates : throw new CryptographicException("the file holds no PEM certificate");
-    }
-
     /// <summary>Runs <c>mailpipe send</c> with checked options.</summary>
     /// <param name="options">The options.</param>
-    /// <param name="output">Standard output: the results.</param>
+    /// <param name="output">Standard output: the results and the summary.</param>
     /// <param name="error">Standard error: diagnostics and the transcript.</param>
     /// <param name="cancellationToken">Cancels the run.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
@@ -164,53 +143,81 @@ internal sealed class SendCommand
         var messages = await LoadMessagesAsync(options, cancellationToken).ConfigureAwait(false);
         try
         {
-            EmbeddedServer? embedded = null;
-            var server = options.Server;
-            if (server is null && messages.Exists(m => m.InputError is null))
+            var printer = new ResultPrinter(output, options.Json);
+            var results = new List<MessageResult>(messages.Count);
+
+            // Every file is opened before the connection is made: one that cannot be is reported now and costs nothing else.
+            var sendable = new List<OutgoingMessage>(messages.Count);
+            foreach (var message in messages)
             {
+                if (message.Prepare())
+                {
+                    sendable.Add(message);
+                    continue;
+                }
+
+                var result = BatchSender.NotSent(message, ExitCodes.UsageOrInput, message.InputError!);
+                printer.Print(result);
+                results.Add(result);
+            }
+
+            BatchReport? report = null;
+            var server = options.Connection.Server;
+            if (sendable.Count > 0)
+            {
+                EmbeddedServer? embedded = null;
+                if (server is null)
+                {
+                    try
+                    {
+                        embedded = await EmbeddedServer.StartAsync(options.SaveDirectory, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SocketException)
+                    {
+                        await error.WriteLineAsync($"mailpipe: cannot start the embedded SMTP server with --save-dir {options.SaveDirectory}: {ex.Message}").ConfigureAwait(false);
+                        return ExitCodes.UsageOrInput;
+                    }
+
+                    server = embedded.Address;
+                    await error.WriteLineAsync($"mailpipe: no --server given: delivering to an embedded SMTP server on {server}, saving to {options.SaveDirectory}").ConfigureAwait(false);
+                }
+
                 try
                 {
-                    embedded = await EmbeddedServer.StartAsync(options.SaveDirectory, cancellationToken).ConfigureAwait(false);
+                    using var loggerFactory = options.Connection.Trace ? TranscriptLoggerProvider.CreateFactory(error) : null;
+                    var sessionOptions = options.Connection.CreateSessionOptions(loggerFactory, options.AllowCleartextAuthentication);
+                    var sender = new BatchSender(server, options.Connection.HeloName, options.Connection.TlsMode, options.Auth, sessionOptions);
+                    report = await sender.SendAsync(sendable, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SocketException)
+                finally
                 {
-                    await error.WriteLineAsync($"mailpipe: cannot start the embedded SMTP server with --save-dir {options.SaveDirectory}: {ex.Message}").ConfigureAwait(false);
-                    return ExitCodes.UsageOrInput;
-                }
-
-                server = embedded.Address;
-                await error.WriteLineAsync($"mailpipe: no --server given: delivering to an embedded SMTP server on {server}, saving to {options.SaveDirectory}").ConfigureAwait(false);
-            }
-
-            var codes = new List<int>();
-            try
-            {
-                using var loggerFactory = options.Trace ? TranscriptLoggerProvider.CreateFactory(error) : null;
-                var printer = new ResultPrinter(output, options.Json);
-                var sender = new BatchSender(server ?? new ServerAddress("localhost", ServerAddress.DefaultPort), options.HeloName, options.CreateSessionOptions(loggerFactory));
-                await sender.SendAsync(
-                    messages,
-                    result =>
+                    if (embedded is not null)
                     {
-                        if (embedded is not null && result.Outcome == MessageOutcome.Accepted && embedded.TryTakeSaved(out var path))
-                        {
-                            result = result with { SavedTo = path };
-                        }
+                        await embedded.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
 
-                        printer.Print(result);
-                        codes.Add(result.ExitCode);
-                    },
-                    cancellationToken).ConfigureAwait(false);
-            }
-            finally
-            {
-                if (embedded is not null)
+                if (report.SessionError is { } sessionError)
                 {
-                    await embedded.DisposeAsync().ConfigureAwait(false);
+                    await error.WriteLineAsync($"mailpipe send: {sessionError}").ConfigureAwait(false);
+                }
+
+                foreach (var sent in report.Results)
+                {
+                    var result = sent;
+                    if (embedded is not null && result.Outcome == MessageOutcome.Accepted && embedded.TryTakeSaved(out var path))
+                    {
+                        result = result with { SavedTo = path };
+                    }
+
+                    printer.Print(result);
+                    results.Add(result);
                 }
             }
 
-            return ExitCodes.Combine(codes);
+            var summary = BatchSummary.From(results, report, server);
+            printer.Print(summary);
+            return summary.ExitCode;
         }
         finally
         {
@@ -239,42 +246,6 @@ internal sealed class SendCommand
         return messages;
     }
 
-    private static ServerAddress? ParseServer(ArgumentResult result)
-    {
-        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
-        if (ServerAddress.TryParse(text, out var address, out var problem))
-        {
-            return address;
-        }
-
-        result.AddError($"--server: {problem}");
-        return null;
-    }
-
-    private static bool IsValidHeloName(string name)
-    {
-        if (name.Length is 0 or > 255)
-        {
-            return false;
-        }
-
-        if (name[0] == '[' && name[^1] == ']')
-        {
-            var literal = name[1..^1];
-            return IPAddress.TryParse(literal.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase) ? literal[5..] : literal, out _);
-        }
-
-        foreach (var c in name)
-        {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_'))
-            {
-                return false;
-            }
-        }
-
-        return true;
-    }
-
     private void CheckCombination(CommandResult result)
     {
         var files = result.GetValue(_files) ?? [];
@@ -296,9 +267,39 @@ internal sealed class SendCommand
             result.AddError("--from: a built message needs a sender address (\"<>\" is only for files)");
         }
 
-        if (result.GetResult(_server) is not null && result.GetResult(_saveDirectory) is not null)
+        var server = result.GetResult(_connection.Server) is not null;
+        if (server && result.GetResult(_saveDirectory) is not null)
         {
             result.AddError("--save-dir is for the embedded server; it cannot be used with --server");
+        }
+
+        _connection.Validate(result, tlsByDefault: false);
+        var tls = result.GetValue(_connection.ImplicitTls) || result.GetValue(_connection.StartTls);
+        if (tls && !server)
+        {
+            result.AddError("--tls and --starttls need --server: the embedded server speaks plain SMTP only");
+        }
+
+        var auth = result.GetResult(_auth) is not null;
+        var user = result.GetResult(_user) is not null;
+        var passwordEnvironment = result.GetResult(_passwordEnvironment) is not null;
+        if (auth || user || passwordEnvironment)
+        {
+            if (!user || !passwordEnvironment)
+            {
+                result.AddError("authentication needs both --user and --password-env (the name of the environment variable that holds the password or token)");
+            }
+
+            if (!server)
+            {
+                result.AddError("--auth, --user and --password-env need --server: the embedded server does not authenticate");
+            }
+
+            var mechanism = AuthSettings.TryParseMechanism(result.GetValue(_auth) ?? AuthSettings.Automatic, out var name) ? name : AuthSettings.Automatic;
+            if (AuthSettings.RevealsSecret(mechanism) && !tls && !result.GetValue(_allowCleartextAuth))
+            {
+                result.AddError($"--auth {mechanism} sends the secret itself: use --tls or --starttls, or --allow-cleartext-auth to send it without TLS anyway");
+            }
         }
     }
 
@@ -306,51 +307,64 @@ internal sealed class SendCommand
     {
         var output = parseResult.InvocationConfiguration.Output;
         var error = parseResult.InvocationConfiguration.Error;
-        X509Certificate2Collection? authorities = null;
-        if (parseResult.GetValue(_caFile) is { } caFile)
+        if (!_connection.TryRead(parseResult, SmtpTlsMode.None, out var connection, out var connectionError))
         {
-            try
+            await error.WriteLineAsync($"mailpipe send: {connectionError}").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
+        using (connection)
+        {
+            if (!FileArguments.TryExpand(parseResult.GetValue(_files) ?? [], out var files, out var filesError))
             {
-                authorities = LoadCertificateAuthorities(caFile.FullName);
-            }
-            catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
-            {
-                await error.WriteLineAsync($"mailpipe send: --ca-file {caFile}: not a certificate: {ex.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync($"mailpipe send: {filesError}").ConfigureAwait(false);
                 return ExitCodes.UsageOrInput;
             }
-        }
 
-        var fromText = parseResult.GetValue(_from);
-        MailboxAddress? fromMailbox = null;
-        if (fromText is not null)
-        {
-            _ = OutgoingMessage.TryParseSender(fromText, out fromMailbox); // checked by the option's validator
-        }
+            AuthSettings? auth = null;
+            if (parseResult.GetValue(_user) is { } user)
+            {
+                var variable = parseResult.GetValue(_passwordEnvironment)!;
+                var secret = Environment.GetEnvironmentVariable(variable);
+                if (string.IsNullOrEmpty(secret))
+                {
+                    await error.WriteLineAsync($"mailpipe send: --password-env {variable}: the environment variable is not set or empty").ConfigureAwait(false);
+                    return ExitCodes.UsageOrInput;
+                }
 
-        var to = new List<MailboxAddress>();
-        foreach (var value in parseResult.GetValue(_to) ?? [])
-        {
-            _ = OutgoingMessage.TryParseRecipients(value, out var mailboxes); // checked by the option's validator
-            to.AddRange(mailboxes);
-        }
+                _ = AuthSettings.TryParseMechanism(parseResult.GetValue(_auth) ?? AuthSettings.Automatic, out var mechanism); // checked by the option's validator
+                auth = new AuthSettings(mechanism, user, secret);
+            }
 
-        using var options = new SendOptions
-        {
-            Files = parseResult.GetValue(_files) ?? [],
-            FromGiven = fromText is not null,
-            FromMailbox = fromMailbox,
-            To = to,
-            Subject = parseResult.GetValue(_subject),
-            Body = parseResult.GetValue(_body),
-            Server = parseResult.GetValue(_server),
-            HeloName = parseResult.GetValue(_heloName) ?? DefaultHeloName(),
-            SaveDirectory = parseResult.GetValue(_saveDirectory) ?? SendOptions.DefaultSaveDirectory,
-            Json = parseResult.GetValue(_json),
-            Trace = parseResult.GetValue(_trace),
-            LogAddresses = parseResult.GetValue(_logAddresses),
-            Timeout = parseResult.GetValue(_timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
-            TrustedCertificateAuthorities = authorities,
-        };
-        return await RunAsync(options, output, error, cancellationToken).ConfigureAwait(false);
+            var fromText = parseResult.GetValue(_from);
+            MailboxAddress? fromMailbox = null;
+            if (fromText is not null)
+            {
+                _ = OutgoingMessage.TryParseSender(fromText, out fromMailbox); // checked by the option's validator
+            }
+
+            var to = new List<MailboxAddress>();
+            foreach (var value in parseResult.GetValue(_to) ?? [])
+            {
+                _ = OutgoingMessage.TryParseRecipients(value, out var mailboxes); // checked by the option's validator
+                to.AddRange(mailboxes);
+            }
+
+            var options = new SendOptions
+            {
+                Files = files,
+                FromGiven = fromText is not null,
+                FromMailbox = fromMailbox,
+                To = to,
+                Subject = parseResult.GetValue(_subject),
+                Body = parseResult.GetValue(_body),
+                Connection = connection!,
+                Auth = auth,
+                AllowCleartextAuthentication = parseResult.GetValue(_allowCleartextAuth),
+                SaveDirectory = parseResult.GetValue(_saveDirectory) ?? SendOptions.DefaultSaveDirectory,
+                Json = parseResult.GetValue(_json),
+            };
+            return await RunAsync(options, output, error, cancellationToken).ConfigureAwait(false);
+        }
     }
 }

@@ -103,9 +103,11 @@ public class SendCommandTests
         var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", good, noRecipients, Path.Combine(dir.Path, "missing.eml"));
 
         run.ExitCode.Should().Be(1, "a file without recipients and a missing file are input errors");
-        run.OutputLines.Should().HaveCount(3);
-        using var first = JsonDocument.Parse(run.OutputLines[0]);
-        var root = first.RootElement;
+        run.OutputLines.Should().HaveCount(4, "one object per message, then the summary");
+        var objects = run.OutputLines.Select(line => JsonDocument.Parse(line).RootElement).ToArray();
+        objects[..3].Select(o => o.GetProperty("type").GetString()).Should().AllBe("message");
+        objects[..2].Select(o => o.GetProperty("index").GetInt32()).Should().Equal([2, 3], "input errors are reported before anything is sent");
+        var root = objects[2];
         root.GetProperty("file").GetString().Should().Be(good);
         root.GetProperty("from").GetString().Should().Be("jane@example.test");
         root.GetProperty("outcome").GetString().Should().Be("accepted");
@@ -120,13 +122,20 @@ public class SendCommandTests
         recipients[1].TryGetProperty("enhancedStatus", out _).Should().BeTrue();
         recipients[1].GetProperty("text").GetString().Should().NotBeNullOrEmpty();
 
-        foreach (var line in run.OutputLines[1..])
+        foreach (var notSent in objects[..2])
         {
-            using var document = JsonDocument.Parse(line);
-            document.RootElement.GetProperty("outcome").GetString().Should().Be("notSent");
-            document.RootElement.GetProperty("exitCode").GetInt32().Should().Be(1);
-            document.RootElement.GetProperty("error").GetString().Should().NotBeNullOrEmpty();
+            notSent.GetProperty("outcome").GetString().Should().Be("notSent");
+            notSent.GetProperty("exitCode").GetInt32().Should().Be(1);
+            notSent.GetProperty("error").GetString().Should().NotBeNullOrEmpty();
         }
+
+        var summary = objects[3];
+        summary.GetProperty("type").GetString().Should().Be("summary");
+        summary.GetProperty("messages").GetInt32().Should().Be(3);
+        summary.GetProperty("accepted").GetInt32().Should().Be(1);
+        summary.GetProperty("notSent").GetInt32().Should().Be(2);
+        summary.GetProperty("bytes").GetInt64().Should().Be(Encoding.ASCII.GetByteCount(Message));
+        summary.GetProperty("exitCode").GetInt32().Should().Be(1);
     }
 
     [Fact]
@@ -154,9 +163,13 @@ public class SendCommandTests
         var run = await CliRunner.RunAsync("send", "--server", $"127.0.0.1:{port}", "--json", "--from", "a@example.test", "--to", "b@example.test");
 
         run.ExitCode.Should().Be(2, run.Output + run.Error);
-        using var document = JsonDocument.Parse(run.OutputLines.Single());
+        run.OutputLines.Should().HaveCount(2);
+        using var document = JsonDocument.Parse(run.OutputLines[0]);
         document.RootElement.GetProperty("outcome").GetString().Should().Be("notSent");
         document.RootElement.GetProperty("error").GetString().Should().Contain("refused");
+        using var summary = JsonDocument.Parse(run.OutputLines[1]);
+        summary.RootElement.GetProperty("error").GetString().Should().Contain("refused");
+        run.Error.Should().Contain("refused");
     }
 
     [Fact]
@@ -235,7 +248,8 @@ public class SendCommandTests
         var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", "--from", "a@example.test", "--to", "b@example.test", "--body", new string('x', 500));
 
         run.ExitCode.Should().Be(6, run.Output + run.Error);
-        using var document = JsonDocument.Parse(run.OutputLines.Single());
+        run.OutputLines.Should().HaveCount(2);
+        using var document = JsonDocument.Parse(run.OutputLines[0]);
         document.RootElement.GetProperty("outcome").GetString().Should().Be("notSent");
         document.RootElement.GetProperty("error").GetString().Should().Contain("SIZE");
         server.Commands.Should().NotContain(c => c.StartsWith("MAIL", StringComparison.Ordinal));
@@ -287,7 +301,7 @@ public class SendCommandTests
     [InlineData("send|--from|a@example.test|--to|b@example.test|--helo-name|two words")]
     [InlineData("send|--from|a@example.test|--to|b@example.test|--server|localhost|--save-dir|x")]
     [InlineData("send|some.eml|--subject|s")]
-    [InlineData("send|--from|a@example.test|--to|b@example.test|--ca-file|/nonexistent/ca.pem")]
+    [InlineData("send|--from|a@example.test|--to|b@example.test|--server|localhost|--starttls|--ca-file|/nonexistent/ca.pem")]
     public async Task Usage_errors_exit_1(string args)
     {
         var run = await CliRunner.RunAsync(args.Length == 0 ? [] : args.Split('|'));
@@ -319,13 +333,13 @@ public class SendCommandTests
         var pem = dir.File("ca.pem", certificate.ExportCertificatePem());
         var der = dir.File("ca.der", certificate.Export(X509ContentType.Cert));
 
-        var bad = await CliRunner.RunAsync("send", "--from", "a@example.test", "--to", "b@example.test", "--ca-file", garbage, "--save-dir", Path.Combine(dir.Path, "out"));
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        var bad = await CliRunner.RunAsync("send", "--server", server.Address, "--starttls", "--from", "a@example.test", "--to", "b@example.test", "--ca-file", garbage);
         bad.ExitCode.Should().Be(1);
         bad.Error.Should().Contain("--ca-file");
+        server.Commands.Should().BeEmpty("a bad --ca-file is found before connecting");
 
-        SendCommand.LoadCertificateAuthorities(pem).Should().ContainSingle().Which.Subject.Should().Be("CN=MailPipe Test CA");
-        SendCommand.LoadCertificateAuthorities(der).Should().ContainSingle();
-        var good = await CliRunner.RunAsync("send", "--from", "a@example.test", "--to", "b@example.test", "--ca-file", pem, "--save-dir", Path.Combine(dir.Path, "out"));
-        good.ExitCode.Should().Be(0, good.Output + good.Error);
+        ConnectionOptions.LoadCertificateAuthorities(pem).Should().ContainSingle().Which.Subject.Should().Be("CN=MailPipe Test CA");
+        ConnectionOptions.LoadCertificateAuthorities(der).Should().ContainSingle();
     }
 }

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using SmtpServer;
 using SmtpServer.ComponentModel;
@@ -44,12 +46,22 @@ internal sealed class TestSmtpServer : IAsyncDisposable
     public static async Task<TestSmtpServer> StartAsync(
         Func<string, bool>? acceptSender = null,
         Func<string, bool>? acceptRecipient = null,
-        SmtpResponse? dataResponse = null)
+        SmtpResponse? dataResponse = null,
+        X509Certificate2? certificate = null,
+        bool implicitTls = false)
     {
         var messages = new ConcurrentQueue<ReceivedMessage>();
         var options = new SmtpServerOptionsBuilder()
             .ServerName("test.example")
-            .Endpoint(b => b.Endpoint(new IPEndPoint(IPAddress.Loopback, 0)))
+            .Endpoint(b =>
+            {
+                b.Endpoint(new IPEndPoint(IPAddress.Loopback, 0));
+                if (certificate is not null)
+                {
+                    // With a certificate: STARTTLS is offered, or TLS from the first byte (implicit TLS).
+                    b.Certificate(certificate).IsSecure(implicitTls);
+                }
+            })
             .Build();
         var started = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         var listeners = new EndpointListenerFactory();
@@ -224,4 +236,40 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
         "QUIT" => "221 bye",
         _ => "250 ok",
     };
+}
+
+/// <summary>A self-signed server certificate for the in-process TLS servers, and its PEM file for --ca-file.</summary>
+internal sealed class TestCertificate : IDisposable
+{
+    private readonly TempDirectory _directory = new();
+
+    public TestCertificate(string dnsName, bool withLoopbackAddress = false)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest($"CN={dnsName}", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddDnsName(dnsName);
+        if (withLoopbackAddress)
+        {
+            names.AddIpAddress(IPAddress.Loopback);
+        }
+
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        using var ephemeral = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        Certificate = X509CertificateLoader.LoadPkcs12(ephemeral.Export(X509ContentType.Pfx), null);
+        PemFile = _directory.File("ca.pem", Certificate.ExportCertificatePem());
+    }
+
+    public X509Certificate2 Certificate { get; }
+
+    /// <summary>The certificate as PEM, to trust with --ca-file.</summary>
+    public string PemFile { get; }
+
+    public void Dispose()
+    {
+        Certificate.Dispose();
+        _directory.Dispose();
+    }
 }

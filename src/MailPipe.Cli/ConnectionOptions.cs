@@ -1,0 +1,258 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+namespace MailPipe.Cli;
+
+/// <summary>
+/// The options <c>mailpipe send</c> and <c>mailpipe probe</c> share: the server, TLS (<c>--tls</c>, <c>--starttls</c>,
+/// <c>--tls-name</c>, <c>--ca-file</c>, <c>--accept-name-mismatch</c>), the EHLO name, the timeout and the transcript.
+/// </summary>
+internal sealed class ConnectionOptions
+{
+    private const double MaxTimeoutSeconds = 24 * 60 * 60;
+
+    private static readonly System.Buffers.SearchValues<char> NotInHostName = System.Buffers.SearchValues.Create(" \t\r\n\0/");
+
+    /// <summary>Creates the options.</summary>
+    /// <param name="serverDescription">The help text of <c>--server</c>.</param>
+    /// <param name="serverRequired">Whether <c>--server</c> must be given.</param>
+    public ConnectionOptions(string serverDescription, bool serverRequired)
+    {
+        Server = new Option<ServerAddress?>("--server")
+        {
+            Description = serverDescription,
+            HelpName = "HOST[:PORT]",
+            CustomParser = ParseServer,
+            Required = serverRequired,
+        };
+        HeloName.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } name && !IsValidHeloName(name))
+            {
+                result.AddError($"--helo-name: '{name}' is not a domain name or address literal");
+            }
+        });
+        TlsName.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } name && (name.Length == 0 || name.AsSpan().IndexOfAny(NotInHostName) >= 0))
+            {
+                result.AddError($"--tls-name: '{name}' is not a host name");
+            }
+        });
+        Timeout.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<double?>() is { } seconds && !(seconds > 0 && seconds <= MaxTimeoutSeconds))
+            {
+                result.AddError($"--timeout: {seconds} is not a number of seconds above 0 and at most {MaxTimeoutSeconds}");
+            }
+        });
+        CaFile.AcceptExistingOnly();
+    }
+
+    /// <summary><c>--server</c>.</summary>
+    public Option<ServerAddress?> Server { get; }
+
+    /// <summary><c>--tls</c>: implicit TLS (RFC 8314), as on port 465.</summary>
+    public Option<bool> ImplicitTls { get; } = new("--tls")
+    {
+        Description = "Implicit TLS (RFC 8314): TLS from the first byte, as on port 465. The certificate must be trusted and name the server.",
+    };
+
+    /// <summary><c>--starttls</c>: STARTTLS required (RFC 3207).</summary>
+    public Option<bool> StartTls { get; } = new("--starttls")
+    {
+        Description = "STARTTLS is required (RFC 3207), as on port 587: when the server does not offer it, or refuses it, nothing more is sent (exit 2).",
+    };
+
+    /// <summary><c>--tls-name</c>: the name the certificate must carry.</summary>
+    public Option<string?> TlsName { get; } = new("--tls-name")
+    {
+        Description = "The name the server's certificate must carry, also sent as SNI (default: the --server host).",
+        HelpName = "NAME",
+    };
+
+    /// <summary><c>--ca-file</c>: extra trusted roots.</summary>
+    public Option<FileInfo> CaFile { get; } = new("--ca-file")
+    {
+        Description = "A certificate authority (PEM, one or more, or DER) to trust besides the system store for the server's TLS certificate.",
+        HelpName = "PATH",
+    };
+
+    /// <summary><c>--accept-name-mismatch</c>.</summary>
+    public Option<bool> AcceptNameMismatch { get; } = new("--accept-name-mismatch")
+    {
+        Description = "Accept a trusted certificate that does not name the server (RFC 6125); any other certificate fault still fails.",
+    };
+
+    /// <summary><c>--helo-name</c>.</summary>
+    public Option<string?> HeloName { get; } = new("--helo-name")
+    {
+        Description = "The name the client gives in EHLO/HELO (default: this machine's host name).",
+        HelpName = "NAME",
+    };
+
+    /// <summary><c>--timeout</c>.</summary>
+    public Option<double?> Timeout { get; } = new("--timeout")
+    {
+        Description = "Seconds allowed for the connect, the TLS handshake, each send and each reply.",
+        HelpName = "SECONDS",
+    };
+
+    /// <summary><c>--trace</c>.</summary>
+    public Option<bool> Trace { get; } = new("--trace")
+    {
+        Description = "Print the SMTP transcript (C:/S: lines) to standard error; addresses are masked unless --log-addresses, secrets are always redacted.",
+    };
+
+    /// <summary><c>--log-addresses</c>.</summary>
+    public Option<bool> LogAddresses { get; } = new("--log-addresses") { Description = "Show mail addresses unmasked in the --trace transcript." };
+
+    /// <summary>Every option, in help order.</summary>
+    public IEnumerable<Option> All => [Server, ImplicitTls, StartTls, TlsName, CaFile, AcceptNameMismatch, HeloName, Timeout, Trace, LogAddresses];
+
+    /// <summary>The host name the client announces when <c>--helo-name</c> is not given: this machine's, or <c>localhost</c>.</summary>
+    /// <returns>The name.</returns>
+    public static string DefaultHeloName()
+    {
+        try
+        {
+            var name = Dns.GetHostName();
+            return IsValidHeloName(name) ? name : "localhost";
+        }
+        catch (SocketException)
+        {
+            return "localhost";
+        }
+    }
+
+    /// <summary>Loads <c>--ca-file</c>: one DER certificate, or one or more PEM certificates.</summary>
+    /// <param name="path">The file.</param>
+    /// <returns>The certificates.</returns>
+    /// <exception cref="CryptographicException">The file holds no certificate that loads.</exception>
+    /// <exception cref="IOException">The file cannot be read.</exception>
+    public static X509Certificate2Collection LoadCertificateAuthorities(string path)
+    {
+        var bytes = File.ReadAllBytes(path);
+        var certificates = new X509Certificate2Collection();
+        if (bytes.AsSpan().IndexOf("-----BEGIN"u8) >= 0)
+        {
+            certificates.ImportFromPem(Encoding.ASCII.GetString(bytes));
+        }
+        else
+        {
+            certificates.Add(X509CertificateLoader.LoadCertificate(bytes));
+        }
+
+        return certificates.Count > 0 ? certificates : throw new CryptographicException("the file holds no PEM certificate");
+    }
+
+    /// <summary>The checks across options: one TLS mode at most; the TLS settings only with a TLS mode.</summary>
+    /// <param name="result">The command's result.</param>
+    /// <param name="tlsByDefault">Whether the command uses TLS without <c>--tls</c>/<c>--starttls</c> (probe tries STARTTLS when offered).</param>
+    public void Validate(CommandResult result, bool tlsByDefault)
+    {
+        var implicitTls = result.GetValue(ImplicitTls);
+        var startTls = result.GetValue(StartTls);
+        if (implicitTls && startTls)
+        {
+            result.AddError("--tls (implicit TLS) and --starttls cannot be used together: choose the one the server's port speaks");
+        }
+
+        if (!implicitTls && !startTls && !tlsByDefault)
+        {
+            foreach (var (option, name) in new (Option, string)[] { (CaFile, "--ca-file"), (AcceptNameMismatch, "--accept-name-mismatch"), (TlsName, "--tls-name") })
+            {
+                if (result.GetResult(option) is not null)
+                {
+                    result.AddError($"{name} is a TLS setting: it needs --tls or --starttls");
+                }
+            }
+        }
+    }
+
+    /// <summary>Reads the checked options; loads <c>--ca-file</c>.</summary>
+    /// <param name="parseResult">The parse result.</param>
+    /// <param name="defaultMode">The TLS mode without <c>--tls</c>/<c>--starttls</c>.</param>
+    /// <param name="settings">The settings, when <c>--ca-file</c> loads.</param>
+    /// <param name="error">Why <c>--ca-file</c> does not load, otherwise <see langword="null"/>.</param>
+    /// <returns>Whether the settings could be read.</returns>
+    public bool TryRead(ParseResult parseResult, SmtpTlsMode defaultMode, out ConnectionSettings? settings, out string? error)
+    {
+        settings = null;
+        error = null;
+        X509Certificate2Collection? authorities = null;
+        if (parseResult.GetValue(CaFile) is { } caFile)
+        {
+            try
+            {
+                authorities = LoadCertificateAuthorities(caFile.FullName);
+            }
+            catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException)
+            {
+                error = $"--ca-file {caFile}: not a certificate: {ex.Message}";
+                return false;
+            }
+        }
+
+        var mode = parseResult.GetValue(ImplicitTls) ? SmtpTlsMode.Implicit
+            : parseResult.GetValue(StartTls) ? SmtpTlsMode.StartTlsRequired
+            : defaultMode;
+        settings = new ConnectionSettings
+        {
+            Server = parseResult.GetValue(Server),
+            HeloName = parseResult.GetValue(HeloName) ?? DefaultHeloName(),
+            TlsMode = mode,
+            TlsName = parseResult.GetValue(TlsName),
+            AcceptNameMismatch = parseResult.GetValue(AcceptNameMismatch),
+            TrustedCertificateAuthorities = authorities,
+            Timeout = parseResult.GetValue(Timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+            Trace = parseResult.GetValue(Trace),
+            LogAddresses = parseResult.GetValue(LogAddresses),
+        };
+        return true;
+    }
+
+    /// <summary>Whether a name may follow EHLO/HELO: a domain (letters, digits, '-', '.', '_') or an address literal.</summary>
+    /// <param name="name">The name.</param>
+    /// <returns>Whether it is usable.</returns>
+    public static bool IsValidHeloName(string name)
+    {
+        if (name.Length is 0 or > 255)
+        {
+            return false;
+        }
+
+        if (name[0] == '[' && name[^1] == ']')
+        {
+            var literal = name[1..^1];
+            return IPAddress.TryParse(literal.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase) ? literal[5..] : literal, out _);
+        }
+
+        foreach (var c in name)
+        {
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static ServerAddress? ParseServer(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (ServerAddress.TryParse(text, out var address, out var problem))
+        {
+            return address;
+        }
+
+        result.AddError($"--server: {problem}");
+        return null;
+    }
+}

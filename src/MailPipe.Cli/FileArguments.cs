@@ -1,0 +1,78 @@
+namespace MailPipe.Cli;
+
+/// <summary>
+/// Turns the FILE arguments of <c>mailpipe send</c> into a list of files: a file stands for itself (a missing one is
+/// reported when it is read); a directory for its <c>*.eml</c> files; a name with <c>*</c> or <c>?</c> in its last
+/// part (as a shell that does not expand wildcards passes it) for the files it matches. Each expansion is sorted
+/// by name (ordinal) so that the order is the same on every run.
+/// </summary>
+internal static class FileArguments
+{
+    private static readonly EnumerationOptions Matching = new()
+    {
+        MatchType = MatchType.Simple,
+        RecurseSubdirectories = false,
+        IgnoreInaccessible = true,
+        AttributesToSkip = FileAttributes.Directory,
+    };
+
+    /// <summary>Expands the arguments.</summary>
+    /// <param name="arguments">The FILE arguments, in order.</param>
+    /// <param name="files">The files, in order.</param>
+    /// <param name="error">Why the arguments cannot be used (a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
+    /// <returns>Whether the arguments could be expanded.</returns>
+    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out string? error)
+    {
+        files = [];
+        error = null;
+        foreach (var argument in arguments)
+        {
+            if (Directory.Exists(argument))
+            {
+                var found = Find(argument, "*.eml");
+                if (found.Length == 0)
+                {
+                    error = $"the directory {argument} holds no .eml file";
+                    return false;
+                }
+
+                files.AddRange(found);
+                continue;
+            }
+
+            var name = Path.GetFileName(argument);
+            var directory = Path.GetDirectoryName(argument);
+            if (directory is not null && directory.AsSpan().IndexOfAny('*', '?') >= 0)
+            {
+                error = $"{argument}: wildcards are only understood in the file name, not in the directories";
+                return false;
+            }
+
+            if (name.AsSpan().IndexOfAny('*', '?') < 0)
+            {
+                files.Add(argument);
+                continue;
+            }
+
+            var directoryToSearch = string.IsNullOrEmpty(directory) ? "." : directory;
+            var matches = Directory.Exists(directoryToSearch) ? Find(directoryToSearch, name) : [];
+            if (matches.Length == 0)
+            {
+                error = $"no file matches {argument}";
+                return false;
+            }
+
+            // Keep the paths as the user wrote them ("*.eml" gives "a.eml", not "./a.eml").
+            files.AddRange(string.IsNullOrEmpty(directory) ? matches.Select(m => Path.GetFileName(m)) : matches);
+        }
+
+        return true;
+    }
+
+    private static string[] Find(string directory, string pattern)
+    {
+        var found = Directory.GetFiles(directory, pattern, Matching);
+        Array.Sort(found, StringComparer.Ordinal);
+        return found;
+    }
+}
