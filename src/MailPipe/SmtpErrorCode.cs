@@ -50,4 +50,7 @@ public enum SmtpErrorCode
 
     /// <summary>The message is larger than the server's SIZE limit (RFC 1870 §4); it was not sent.</summary>
     MessageTooLarge = 15,
+
+    /// <summary>Reading the caller's message content (a stream or pipe) failed; the message was not ended, so nothing of it can have been delivered. The inner exception is the reader's.</summary>
+    ContentReadFailed = 16,
 }

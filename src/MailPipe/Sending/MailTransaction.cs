@@ -28,6 +28,9 @@ internal sealed class MailTransaction
     /// <summary>Why the transaction was not attempted (a check before any byte was written).</summary>
     public SmtpException? NotAttempted { get; set; }
 
+    /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
+    public SmtpException? ContentFailure { get; set; }
+
     /// <summary>Completed when the reply the writer waits for has arrived (DATA's reply, or the final reply), or when replies stop.</summary>
     public TaskCompletionSource? Ready { get; set; }
 
@@ -61,10 +64,10 @@ internal sealed class MailTransaction
 
         SmtpSendOutcome outcome;
         SmtpException? exception = null;
-        if (NotAttempted is not null)
+        if ((NotAttempted ?? ContentFailure) is { } notSent)
         {
             outcome = SmtpSendOutcome.NotSent;
-            exception = NotAttempted;
+            exception = notSent;
         }
         else if (FinalReply is not null)
         {

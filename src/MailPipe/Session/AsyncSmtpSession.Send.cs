@@ -166,79 +166,102 @@ public sealed partial class AsyncSmtpSession
 
     private async Task<SmtpException?> SendSequentiallyAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
     {
+        SmtpException? failure = null;
         try
         {
             await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
             {
                 var tx = new MailTransaction(message);
                 transactions.Add(tx);
-                if (!IsConnected)
+                try
                 {
-                    continue;
-                }
-
-                var (mailParameters, rcptParameters) = Prepare(tx, chunking);
-                if (tx.NotAttempted is not null)
-                {
-                    continue;
-                }
-
-                if (_resetBeforeNextMail)
-                {
-                    await ResetTransactionAsync().ConfigureAwait(false);
-                }
-
-                _resetBeforeNextMail = true;
-                WriteMail(tx, mailParameters);
-                tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
-                if (!tx.MailReply.IsPositiveCompletion)
-                {
-                    BreakIfServiceClosing(tx.MailReply);
-                    continue;
-                }
-
-                for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
-                {
-                    WriteRcpt(tx, i, rcptParameters);
-                    tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
-                }
-
-                if (!IsConnected)
-                {
-                    continue;
-                }
-
-                if (tx.AcceptedRecipientCount == 0)
-                {
-                    continue;
-                }
-
-                if (chunking)
-                {
-                    await WriteChunksAsync(tx, pump: null, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    WriteCommand(DataVerb, "DATA");
-                    tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
-                    if (tx.DataReply.Code != 354)
+                    if (failure is not null || !IsConnected)
                     {
                         continue;
                     }
 
-                    await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
-                    tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
-                }
+                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+                    if (tx.NotAttempted is not null)
+                    {
+                        continue;
+                    }
 
-                _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
+                    if (_resetBeforeNextMail)
+                    {
+                        await ResetTransactionAsync().ConfigureAwait(false);
+                    }
+
+                    _resetBeforeNextMail = true;
+                    WriteMail(tx, mailParameters);
+                    tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
+                    if (!tx.MailReply.IsPositiveCompletion)
+                    {
+                        BreakIfServiceClosing(tx.MailReply);
+                        continue;
+                    }
+
+                    for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
+                    {
+                        WriteRcpt(tx, i, rcptParameters);
+                        tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
+                    }
+
+                    if (!IsConnected)
+                    {
+                        continue;
+                    }
+
+                    if (tx.AcceptedRecipientCount == 0)
+                    {
+                        continue;
+                    }
+
+                    if (chunking)
+                    {
+                        await WriteChunksAsync(tx, pump: null, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        WriteCommand(DataVerb, "DATA");
+                        tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
+                        if (tx.DataReply.Code != 354)
+                        {
+                            continue;
+                        }
+
+                        await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
+                        tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
+                    }
+
+                    _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
+                }
+                catch (SmtpException ex)
+                {
+                    failure ??= ex;
+                }
+                catch (Exception ex) when (IsContentFailure(ex))
+                {
+                    failure ??= ContentFailure(ex);
+                }
             }
 
-            return null;
+            return failure;
         }
         catch (SmtpException ex)
         {
-            return ex;
+            return failure ?? ex;
         }
+    }
+
+    /// <summary>An exception from the caller's content source (not ours, not a cancellation, not bad arguments).</summary>
+    private static bool IsContentFailure(Exception exception) =>
+        exception is not (OperationCanceledException or ArgumentException or InvalidOperationException or SmtpException);
+
+    /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
+    private SmtpException ContentFailure(Exception exception)
+    {
+        Break("reading the message content failed");
+        return new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; the message was not ended and the connection was closed.", exception);
     }
 
     private async Task ResetTransactionAsync()
@@ -315,95 +338,106 @@ public sealed partial class AsyncSmtpSession
             {
                 var tx = new MailTransaction(message);
                 transactions.Add(tx);
-                if (pump.Stopped || !IsConnected)
+                try
                 {
-                    continue;
-                }
-
-                var (mailParameters, rcptParameters) = Prepare(tx, chunking);
-                if (tx.NotAttempted is not null)
-                {
-                    continue;
-                }
-
-                tx.Ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                if (needsReset)
-                {
-                    WriteCommand(RsetVerb, "RSET");
-                    Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
-                }
-
-                // The next pipelined transaction is written before this one's final reply is known: start it clean.
-                needsReset = true;
-
-                WriteMail(tx, mailParameters);
-                Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
-                for (var i = 0; i < tx.RecipientReplies.Length; i++)
-                {
-                    WriteRcpt(tx, i, rcptParameters);
-                    Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
-                }
-
-                if (chunking)
-                {
-                    // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting,
-                    // up to the window.
-                    await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
-                    inFlight.Enqueue(tx);
-                    if (inFlight.Count >= _options.MaxTransactionsInFlight)
+                    if (writerFailure is not null || pump.Stopped || !IsConnected)
                     {
-                        // The window is full: one wait for all of it, so a batch costs one round trip per window.
-                        await FlushAsync("sending pipelined commands").ConfigureAwait(false);
-                        RoundTrips++;
-                        pump.ExpectedSinceWait = 0;
-                        await DrainDirectAsync(pump).ConfigureAwait(false);
-                        while (inFlight.TryDequeue(out var written))
-                        {
-                            await written.Ready!.Task.ConfigureAwait(false);
-                        }
+                        continue;
                     }
 
-                    continue;
-                }
+                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+                    if (tx.NotAttempted is not null)
+                    {
+                        continue;
+                    }
 
-                // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
-                WriteCommand(DataVerb, "DATA");
-                Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
-                await FlushAsync("sending pipelined commands").ConfigureAwait(false);
-                RoundTrips++;
-                pump.ExpectedSinceWait = 0;
-                await DrainDirectAsync(pump).ConfigureAwait(false);
-                await tx.Ready.Task.ConfigureAwait(false);
-                if (pump.Stopped)
+                    tx.Ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    if (needsReset)
+                    {
+                        WriteCommand(RsetVerb, "RSET");
+                        Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+                    }
+
+                    // The next pipelined transaction is written before this one's final reply is known: start it clean.
+                    needsReset = true;
+
+                    WriteMail(tx, mailParameters);
+                    Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
+                    for (var i = 0; i < tx.RecipientReplies.Length; i++)
+                    {
+                        WriteRcpt(tx, i, rcptParameters);
+                        Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
+                    }
+
+                    if (chunking)
+                    {
+                        // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting,
+                        // up to the window.
+                        await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
+                        inFlight.Enqueue(tx);
+                        if (inFlight.Count >= _options.MaxTransactionsInFlight)
+                        {
+                            // The window is full: one wait for all of it, so a batch costs one round trip per window.
+                            await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                            RoundTrips++;
+                            pump.ExpectedSinceWait = 0;
+                            await DrainDirectAsync(pump).ConfigureAwait(false);
+                            while (inFlight.TryDequeue(out var written))
+                            {
+                                await written.Ready!.Task.ConfigureAwait(false);
+                            }
+                        }
+
+                        continue;
+                    }
+
+                    // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
+                    WriteCommand(DataVerb, "DATA");
+                    Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
+                    await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                    RoundTrips++;
+                    pump.ExpectedSinceWait = 0;
+                    await DrainDirectAsync(pump).ConfigureAwait(false);
+                    await tx.Ready.Task.ConfigureAwait(false);
+                    if (pump.Stopped)
+                    {
+                        continue;
+                    }
+
+                    if (tx.DataReply!.Code != 354)
+                    {
+                        continue;
+                    }
+
+                    if (tx.MailReply is not { IsPositiveCompletion: true })
+                    {
+                        // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte
+                        // more, even a lone dot, could deliver mail that is not this envelope's: close the connection.
+                        writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
+                        Break(writerFailure.Message);
+                        continue;
+                    }
+
+                    if (tx.AcceptedRecipientCount == 0)
+                    {
+                        // 354 although no recipient was accepted: end the data at once, then RSET (RFC 2920 §3.1).
+                        _dataEncoder.Reset();
+                        _dataEncoder.Complete(Connection.Output);
+                        ExpectReply("end of data");
+                        Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+                        continue;
+                    }
+
+                    await WriteDataContentAsync(tx, cancellationToken, pump).ConfigureAwait(false);
+                }
+                catch (SmtpException ex)
                 {
-                    break;
+                    writerFailure ??= ex;
                 }
-
-                if (tx.DataReply!.Code != 354)
+                catch (Exception ex) when (IsContentFailure(ex))
                 {
-                    continue;
+                    writerFailure ??= ContentFailure(ex);
                 }
-
-                if (tx.MailReply is not { IsPositiveCompletion: true })
-                {
-                    // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte
-                    // more, even a lone dot, could deliver mail that is not this envelope's: close the connection.
-                    writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
-                    Break(writerFailure.Message);
-                    break;
-                }
-
-                if (tx.AcceptedRecipientCount == 0)
-                {
-                    // 354 although no recipient was accepted: end the data at once, then RSET (RFC 2920 §3.1).
-                    _dataEncoder.Reset();
-                    _dataEncoder.Complete(Connection.Output);
-                    ExpectReply("end of data");
-                    Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
-                    continue;
-                }
-
-                await WriteDataContentAsync(tx, cancellationToken, pump).ConfigureAwait(false);
             }
 
             if (IsConnected && !pump.Stopped)
@@ -422,6 +456,10 @@ public sealed partial class AsyncSmtpSession
         catch (SmtpException ex)
         {
             writerFailure ??= ex;
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            writerFailure ??= ContentFailure(ex);
         }
         catch (OperationCanceledException ex)
         {
@@ -820,43 +858,69 @@ public sealed partial class AsyncSmtpSession
                 await AppendAsync(segment).ConfigureAwait(false);
             }
         }
-        else if (message.Stream is { } stream)
-        {
-            var rented = ArrayPool<byte>.Shared.Rent(64 * 1024);
-            try
-            {
-                int read;
-                while (!stopped && (read = await stream.ReadAsync(rented.AsMemory(), cancellationToken).ConfigureAwait(false)) > 0)
-                {
-                    await AppendAsync(rented.AsMemory(0, read)).ConfigureAwait(false);
-                }
-            }
-            catch (Exception ex) when (ex is IOException or NotSupportedException or ObjectDisposedException)
-            {
-                Break("reading the message content failed");
-                throw;
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
         else
         {
-            var reader = message.Reader!;
-            while (!stopped)
+            try
             {
-                var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-                foreach (var segment in result.Buffer)
+                if (message.Stream is { } stream)
                 {
-                    await AppendAsync(segment).ConfigureAwait(false);
+                    var rented = ArrayPool<byte>.Shared.Rent(64 * 1024);
+                    try
+                    {
+                        int read;
+                        while (!stopped && (read = await stream.ReadAsync(rented.AsMemory(), cancellationToken).ConfigureAwait(false)) > 0)
+                        {
+                            await AppendAsync(rented.AsMemory(0, read)).ConfigureAwait(false);
+                        }
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(rented);
+                    }
+                }
+                else
+                {
+                    var reader = message.Reader!;
+                    while (!stopped)
+                    {
+                        var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                        if (result.IsCanceled)
+                        {
+                            // CancelPendingRead is not the end of the content: never send BDAT LAST for an incomplete message.
+                            reader.AdvanceTo(result.Buffer.Start);
+                            throw new OperationCanceledException("Reading the message content was cancelled (PipeReader.CancelPendingRead).");
+                        }
+
+                        foreach (var segment in result.Buffer)
+                        {
+                            await AppendAsync(segment).ConfigureAwait(false);
+                        }
+
+                        reader.AdvanceTo(result.Buffer.End);
+                        if (result.IsCompleted)
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (IsContentFailure(ex))
+            {
+                // Between chunks the wire is at a command boundary: abort this transaction with RSET (RFC 3030 §2
+                // chunks already sent are discarded) and carry on with the rest of the batch.
+                tx.ContentFailure = new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {ex.Message}; the transaction was reset and nothing was delivered.", ex);
+                buffer.ResetWrittenCount();
+                if (pump is not null)
+                {
+                    WriteCommand(RsetVerb, "RSET");
+                    Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+                }
+                else
+                {
+                    await ResetTransactionAsync().ConfigureAwait(false);
                 }
 
-                reader.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    break;
-                }
+                return;
             }
         }
 
