@@ -166,79 +166,86 @@ public sealed partial class AsyncSmtpSession
 
     private async Task<SmtpException?> SendSequentiallyAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
     {
-        try
+        SmtpException? failure = null;
+        await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
         {
-            await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
+            var tx = new MailTransaction(message);
+            transactions.Add(tx);
+            if (failure is not null || !IsConnected)
             {
-                var tx = new MailTransaction(message);
-                transactions.Add(tx);
-                if (!IsConnected)
-                {
-                    continue;
-                }
-
-                var (mailParameters, rcptParameters) = Prepare(tx, chunking);
-                if (tx.NotAttempted is not null)
-                {
-                    continue;
-                }
-
-                if (_resetBeforeNextMail)
-                {
-                    await ResetTransactionAsync().ConfigureAwait(false);
-                }
-
-                _resetBeforeNextMail = true;
-                WriteMail(tx, mailParameters);
-                tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
-                if (!tx.MailReply.IsPositiveCompletion)
-                {
-                    BreakIfServiceClosing(tx.MailReply);
-                    continue;
-                }
-
-                for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
-                {
-                    WriteRcpt(tx, i, rcptParameters);
-                    tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
-                }
-
-                if (!IsConnected)
-                {
-                    continue;
-                }
-
-                if (tx.AcceptedRecipientCount == 0)
-                {
-                    continue;
-                }
-
-                if (chunking)
-                {
-                    await WriteChunksAsync(tx, pump: null, cancellationToken).ConfigureAwait(false);
-                }
-                else
-                {
-                    WriteCommand(DataVerb, "DATA");
-                    tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
-                    if (tx.DataReply.Code != 354)
-                    {
-                        continue;
-                    }
-
-                    await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
-                    tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
-                }
-
-                _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
+                // After a lost connection every further message is enumerated, and NotSent.
+                continue;
             }
 
-            return null;
+            try
+            {
+                await SendOneSequentiallyAsync(tx, chunking, cancellationToken).ConfigureAwait(false);
+            }
+            catch (SmtpException ex)
+            {
+                failure = ex;
+            }
         }
-        catch (SmtpException ex)
+
+        return failure;
+    }
+
+    private async Task SendOneSequentiallyAsync(MailTransaction tx, bool chunking, CancellationToken cancellationToken)
+    {
+        var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+        if (tx.NotAttempted is not null)
         {
-            return ex;
+            return;
         }
+
+        if (_resetBeforeNextMail)
+        {
+            await ResetTransactionAsync().ConfigureAwait(false);
+        }
+
+        _resetBeforeNextMail = true;
+        WriteMail(tx, mailParameters);
+        tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
+        if (!tx.MailReply.IsPositiveCompletion)
+        {
+            BreakIfServiceClosing(tx.MailReply);
+            return;
+        }
+
+        for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
+        {
+            WriteRcpt(tx, i, rcptParameters);
+            tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
+        }
+
+        if (!IsConnected)
+        {
+            return;
+        }
+
+        if (tx.AcceptedRecipientCount == 0)
+        {
+            return;
+        }
+
+        if (chunking)
+        {
+            await WriteChunksAsync(tx, pump: null, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            WriteCommand(DataVerb, "DATA");
+            tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
+            if (tx.DataReply.Code != 354)
+            {
+                return;
+            }
+
+            await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
+            tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
+        }
+
+        _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
     }
 
     private async Task ResetTransactionAsync()
@@ -306,93 +313,101 @@ public sealed partial class AsyncSmtpSession
             {
                 var tx = new MailTransaction(message);
                 transactions.Add(tx);
-                if (pump.Stopped || !IsConnected)
+                if (writerFailure is not null || pump.Stopped || !IsConnected)
                 {
+                    // After a lost connection every further message is enumerated, and NotSent.
                     continue;
                 }
 
-                var (mailParameters, rcptParameters) = Prepare(tx, chunking);
-                if (tx.NotAttempted is not null)
+                try
                 {
-                    continue;
-                }
-
-                tx.Ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                if (needsReset)
-                {
-                    WriteCommand(RsetVerb, "RSET");
-                    Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
-                }
-
-                // The next pipelined transaction is written before this one's final reply is known: start it clean.
-                needsReset = true;
-
-                WriteMail(tx, mailParameters);
-                Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
-                for (var i = 0; i < tx.RecipientReplies.Length; i++)
-                {
-                    WriteRcpt(tx, i, rcptParameters);
-                    Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
-                }
-
-                if (chunking)
-                {
-                    // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting,
-                    // up to the window.
-                    await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
-                    inFlight.Enqueue(tx);
-                    if (inFlight.Count >= _options.MaxTransactionsInFlight)
+                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+                    if (tx.NotAttempted is not null)
                     {
-                        // The window is full: one wait for all of it, so a batch costs one round trip per window.
-                        await FlushAsync("sending pipelined commands").ConfigureAwait(false);
-                        RoundTrips++;
-                        pump.ExpectedSinceWait = 0;
-                        while (inFlight.TryDequeue(out var written))
-                        {
-                            await written.Ready!.Task.ConfigureAwait(false);
-                        }
+                        continue;
                     }
 
-                    continue;
-                }
+                    tx.Ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    if (needsReset)
+                    {
+                        WriteCommand(RsetVerb, "RSET");
+                        Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+                    }
 
-                // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
-                WriteCommand(DataVerb, "DATA");
-                Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
-                await FlushAsync("sending pipelined commands").ConfigureAwait(false);
-                RoundTrips++;
-                pump.ExpectedSinceWait = 0;
-                await tx.Ready.Task.ConfigureAwait(false);
-                if (pump.Stopped)
+                    // The next pipelined transaction is written before this one's final reply is known: start it clean.
+                    needsReset = true;
+
+                    WriteMail(tx, mailParameters);
+                    Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
+                    for (var i = 0; i < tx.RecipientReplies.Length; i++)
+                    {
+                        WriteRcpt(tx, i, rcptParameters);
+                        Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
+                    }
+
+                    if (chunking)
+                    {
+                        // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting,
+                        // up to the window.
+                        await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
+                        inFlight.Enqueue(tx);
+                        if (inFlight.Count >= _options.MaxTransactionsInFlight)
+                        {
+                            // The window is full: one wait for all of it, so a batch costs one round trip per window.
+                            await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                            RoundTrips++;
+                            pump.ExpectedSinceWait = 0;
+                            while (inFlight.TryDequeue(out var written))
+                            {
+                                await written.Ready!.Task.ConfigureAwait(false);
+                            }
+                        }
+
+                        continue;
+                    }
+
+                    // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
+                    WriteCommand(DataVerb, "DATA");
+                    Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
+                    await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                    RoundTrips++;
+                    pump.ExpectedSinceWait = 0;
+                    await tx.Ready.Task.ConfigureAwait(false);
+                    if (pump.Stopped)
+                    {
+                        continue;
+                    }
+
+                    if (tx.DataReply!.Code != 354)
+                    {
+                        continue;
+                    }
+
+                    if (tx.MailReply is not { IsPositiveCompletion: true })
+                    {
+                        // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte
+                        // more, even a lone dot, could deliver mail that is not this envelope's: close the connection.
+                        writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
+                        Break(writerFailure.Message);
+                        continue;
+                    }
+
+                    if (tx.AcceptedRecipientCount == 0)
+                    {
+                        // 354 although no recipient was accepted: end the data at once, then RSET (RFC 2920 §3.1).
+                        _dataEncoder.Reset();
+                        _dataEncoder.Complete(Connection.Output);
+                        ExpectReply("end of data");
+                        Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+                        continue;
+                    }
+
+                    await WriteDataContentAsync(tx, cancellationToken, pump).ConfigureAwait(false);
+                }
+                catch (SmtpException ex)
                 {
-                    break;
+                    writerFailure = ex;
                 }
-
-                if (tx.DataReply!.Code != 354)
-                {
-                    continue;
-                }
-
-                if (tx.MailReply is not { IsPositiveCompletion: true })
-                {
-                    // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte
-                    // more, even a lone dot, could deliver mail that is not this envelope's: close the connection.
-                    writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
-                    Break(writerFailure.Message);
-                    break;
-                }
-
-                if (tx.AcceptedRecipientCount == 0)
-                {
-                    // 354 although no recipient was accepted: end the data at once, then RSET (RFC 2920 §3.1).
-                    _dataEncoder.Reset();
-                    _dataEncoder.Complete(Connection.Output);
-                    ExpectReply("end of data");
-                    Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
-                    continue;
-                }
-
-                await WriteDataContentAsync(tx, cancellationToken, pump).ConfigureAwait(false);
             }
 
             if (IsConnected && !pump.Stopped)
