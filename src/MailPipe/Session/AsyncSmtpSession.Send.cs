@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
 using System.Text;
 using System.Threading.Channels;
 
@@ -306,6 +307,7 @@ public sealed partial class AsyncSmtpSession
         var inFlight = new Queue<MailTransaction>();
         SmtpException? writerFailure = null;
         OperationCanceledException? writerCancellation = null;
+        ArgumentException? invalidMessage = null;
         var needsReset = _resetBeforeNextMail;
         try
         {
@@ -321,7 +323,20 @@ public sealed partial class AsyncSmtpSession
 
                 try
                 {
-                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+                    string? mailParameters;
+                    string?[] rcptParameters;
+                    try
+                    {
+                        (mailParameters, rcptParameters) = Prepare(tx, chunking);
+                    }
+                    catch (ArgumentException ex)
+                    {
+                        // Thrown once the messages before it are finished: their end of data may not be flushed yet.
+                        transactions.Remove(tx);
+                        invalidMessage = ex;
+                        break;
+                    }
+
                     if (tx.NotAttempted is not null)
                     {
                         continue;
@@ -451,6 +466,11 @@ public sealed partial class AsyncSmtpSession
         if (lastTransaction is not null)
         {
             _resetBeforeNextMail = needsReset && lastTransaction.FinalReply is not { IsPositiveCompletion: true };
+        }
+
+        if (invalidMessage is not null)
+        {
+            ExceptionDispatchInfo.Throw(invalidMessage);
         }
 
         return writerFailure ?? pump.Failure;
