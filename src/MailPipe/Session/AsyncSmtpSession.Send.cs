@@ -817,8 +817,9 @@ public sealed partial class AsyncSmtpSession
                     await AppendAsync(rented.AsMemory(0, read)).ConfigureAwait(false);
                 }
             }
-            catch (Exception ex) when (ex is IOException or NotSupportedException or ObjectDisposedException)
+            catch (Exception ex) when (ex is not SmtpException)
             {
+                // The message is incomplete (a failed or cancelled read): close the connection so that it is never ended.
                 Break("reading the message content failed");
                 throw;
             }
@@ -830,19 +831,35 @@ public sealed partial class AsyncSmtpSession
         else
         {
             var reader = message.Reader!;
-            while (!stopped)
+            try
             {
-                var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-                foreach (var segment in result.Buffer)
+                while (!stopped)
                 {
-                    await AppendAsync(segment).ConfigureAwait(false);
-                }
+                    var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                    if (result.IsCanceled)
+                    {
+                        // CancelPendingRead on the content is not its end: the message is incomplete and must never be ended.
+                        reader.AdvanceTo(result.Buffer.Start);
+                        throw new OperationCanceledException("Reading the message content was cancelled (PipeReader.CancelPendingRead); the connection was closed so that the incomplete message is never delivered.");
+                    }
 
-                reader.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted || result.IsCanceled)
-                {
-                    break;
+                    foreach (var segment in result.Buffer)
+                    {
+                        await AppendAsync(segment).ConfigureAwait(false);
+                    }
+
+                    reader.AdvanceTo(result.Buffer.End);
+                    if (result.IsCompleted)
+                    {
+                        break;
+                    }
                 }
+            }
+            catch (Exception ex) when (ex is not SmtpException)
+            {
+                // As for a stream: a failed or cancelled read leaves the message incomplete, and it is never ended.
+                Break("reading the message content failed");
+                throw;
             }
         }
 
