@@ -209,14 +209,15 @@ public sealed partial class AsyncSmtpSession
         tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
         if (!tx.MailReply.IsPositiveCompletion)
         {
-            BreakIfServiceClosing(tx.MailReply);
+            ThrowIfServiceClosing(tx.MailReply);
             return;
         }
 
         for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
         {
             WriteRcpt(tx, i, rcptParameters);
-            tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
+            tx.RecipientReplies[i] = await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false);
+            ThrowIfServiceClosing(tx.RecipientReplies[i]!);
         }
 
         if (!IsConnected)
@@ -236,14 +237,16 @@ public sealed partial class AsyncSmtpSession
         else
         {
             WriteCommand(DataVerb, "DATA");
-            tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
+            tx.DataReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false);
+            ThrowIfServiceClosing(tx.DataReply);
             if (tx.DataReply.Code != 354)
             {
                 return;
             }
 
             await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
-            tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
+            tx.FinalReply = await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false);
+            ThrowIfServiceClosing(tx.FinalReply);
         }
 
         _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
@@ -252,17 +255,25 @@ public sealed partial class AsyncSmtpSession
     private async Task ResetTransactionAsync()
     {
         WriteCommand(RsetVerb, "RSET");
-        BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET").ConfigureAwait(false));
+        ThrowIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET").ConfigureAwait(false));
     }
 
-    private SmtpReply BreakIfServiceClosing(SmtpReply reply)
+    /// <summary>After a 421 (filed by the caller first) the server closes the channel: close ours, and stop the batch as the pump does.</summary>
+    /// <exception cref="SmtpException">The reply is 421: <see cref="SmtpErrorCode.ConnectionClosed"/>, marked as the server's closing.</exception>
+    private void ThrowIfServiceClosing(SmtpReply reply)
     {
         if (reply.IsServiceClosing)
         {
             Break("the server sent 421 (service closing transmission channel)");
+            throw ServiceClosing(reply);
         }
+    }
 
-        return reply;
+    private static SmtpException ServiceClosing(SmtpReply reply)
+    {
+        var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
+        closing.Data[MailTransaction.ServiceClosingKey] = true;
+        return closing;
     }
 
     // ---- PIPELINING (RFC 2920) ----
@@ -507,9 +518,7 @@ public sealed partial class AsyncSmtpSession
                     if (reply.IsServiceClosing)
                     {
                         Break("the server sent 421 (service closing transmission channel)");
-                        var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
-                        closing.Data[MailTransaction.ServiceClosingKey] = true;
-                        pump.Failure = closing;
+                        pump.Failure = ServiceClosing(reply);
                     }
                 }
                 catch (SmtpException ex)
@@ -896,10 +905,11 @@ public sealed partial class AsyncSmtpSession
             return !pump.Stopped;
         }
 
-        var reply = BreakIfServiceClosing(await FlushAndReadAsync(last ? _options.DataTerminationTimeout : _options.ReceiveTimeout, "sending BDAT").ConfigureAwait(false));
+        var reply = await FlushAndReadAsync(last ? _options.DataTerminationTimeout : _options.ReceiveTimeout, "sending BDAT").ConfigureAwait(false);
         if (last)
         {
             tx.FinalReply = reply;
+            ThrowIfServiceClosing(reply);
             return true;
         }
 
@@ -907,6 +917,7 @@ public sealed partial class AsyncSmtpSession
         {
             // RFC 3030 §2: after a negative reply to BDAT, no further chunk of this transaction may be sent.
             tx.DataReply ??= reply;
+            ThrowIfServiceClosing(reply);
             return false;
         }
 
