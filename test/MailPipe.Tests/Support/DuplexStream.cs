@@ -9,7 +9,8 @@ namespace MailPipe.Tests.Support;
 /// <remarks>
 /// It records where the client flushed (so that a server can tell which commands went out together, RFC 2920) and,
 /// for each write, how many bytes the client had read by then (so that a server can tell whether a command was written
-/// before or after the client read a reply). <see cref="Reset"/> makes every later write fail like a reset connection.
+/// before or after the client read a reply). <see cref="Reset"/> makes every later write fail like a reset connection;
+/// a write after disposal fails with <see cref="ObjectDisposedException"/>, as on a closed network stream.
 /// </remarks>
 internal sealed class DuplexStream : Stream
 {
@@ -124,6 +125,8 @@ internal sealed class DuplexStream : Stream
 
     private void RecordWrite(int count)
     {
+        // As a network stream: writing after the client closed its end fails (not the pipe's InvalidOperationException).
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
         ThrowIfReset();
         lock (_recordLock)
         {
