@@ -73,17 +73,36 @@ public sealed class SmtpSendResult
     public bool IsAccepted => Outcome == SmtpSendOutcome.Accepted;
 
     /// <summary>
-    /// Whether sending the same message again later could succeed: a refusal with only transient (4yz) replies, or
-    /// <see cref="SmtpSendOutcome.NotSent"/> with a transient exception. Never true for <see cref="SmtpSendOutcome.Unknown"/>.
+    /// Whether sending the same message again later could succeed: a refusal whose deciding reply is transient (4yz:
+    /// the reply to MAIL when it was refused, else those of the recipients when all were refused, else the refusal of
+    /// DATA or of a BDAT chunk, else the final reply), or <see cref="SmtpSendOutcome.NotSent"/> with a transient exception. Never true for <see cref="SmtpSendOutcome.Unknown"/>.
     /// </summary>
     public bool IsTransientFailure => Outcome switch
     {
         SmtpSendOutcome.NotSent => Exception?.IsTransient ?? false,
-        SmtpSendOutcome.Refused => (FinalReply ?? DataReply ?? MailReply) is { } decisive
-            ? decisive.IsTransientNegative || (decisive.IsPositive && Recipients.All(static r => r.Reply is null || r.Reply.IsTransientNegative))
-            : false,
+        SmtpSendOutcome.Refused => IsTransientRefusal(),
         _ => false,
     };
+
+    /// <summary>
+    /// The first refusal decides: a refused MAIL, else every recipient refused, else the reply to the data. With
+    /// PIPELINING the replies to what followed (503 or 554 to DATA, a reply to a lone dot) only follow from it.
+    /// </summary>
+    private bool IsTransientRefusal()
+    {
+        if (MailReply is { IsNegative: true } mail)
+        {
+            return mail.IsTransientNegative;
+        }
+
+        if (!Recipients.Any(static r => r.Accepted))
+        {
+            return Recipients.All(static r => r.Reply is null || r.Reply.IsTransientNegative);
+        }
+
+        // A refused BDAT chunk comes before the final reply, which only follows from it.
+        return (DataReply is { IsNegative: true } ? DataReply : FinalReply) is { IsTransientNegative: true };
+    }
 
     /// <inheritdoc/>
     public override string ToString() =>

@@ -198,7 +198,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task SendBytesAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, allowData: true);
+        BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
         try
         {
             // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.

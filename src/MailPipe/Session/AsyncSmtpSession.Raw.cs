@@ -21,7 +21,7 @@ public sealed partial class AsyncSmtpSession
         var line = SmtpCommandWriter.TrimLineEnd(commandLine);
         ArgumentException.ThrowIfNullOrWhiteSpace(line, nameof(commandLine));
         SmtpCommandWriter.ValidateArgument(line, nameof(commandLine));
-        BeginOperation(cancellationToken);
+        BeginOperation(cancellationToken, allowPendingReplies: true);
         try
         {
             SmtpCommandWriter.WriteLine(Connection.Output, line);
@@ -52,7 +52,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> ReceiveReplyAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, allowData: true);
+        BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
         try
         {
             bool isGreeting;

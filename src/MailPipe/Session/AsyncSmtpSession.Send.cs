@@ -25,6 +25,9 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     private bool _resetBeforeNextMail;
 
+    /// <summary>Set when a 421 closed the session during a one-command-at-a-time send.</summary>
+    private SmtpException? _serviceClosing;
+
     /// <summary>Sends EHLO and, when the server refuses it as unknown (500, 502; RFC 5321 §4.1.4, §3.2), HELO.</summary>
     /// <param name="domain">The client's fully qualified domain name or address literal.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
@@ -104,7 +107,16 @@ public sealed partial class AsyncSmtpSession
     public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        return SendBatchAsync(ToAsync(messages), cancellationToken);
+
+        // A list can be checked whole before anything is sent (an async sequence is checked message by message).
+        var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
+        foreach (var message in list)
+        {
+            ArgumentNullException.ThrowIfNull(message, nameof(messages));
+            Validate(message.Envelope);
+        }
+
+        return SendBatchAsync(ToAsync(list), cancellationToken);
     }
 
     /// <summary>
@@ -138,6 +150,13 @@ public sealed partial class AsyncSmtpSession
                 failure = await SendSequentiallyAsync(messages, transactions, chunking, cancellationToken).ConfigureAwait(false);
             }
         }
+        catch (OperationCanceledException)
+        {
+            // Whatever was cancelled (our I/O, the caller's content source), a transaction may be half-sent: close
+            // the connection so that it can never be completed, as for every cancellation.
+            Break("cancelled while sending");
+            throw;
+        }
         finally
         {
             EndOperation();
@@ -167,6 +186,7 @@ public sealed partial class AsyncSmtpSession
     private async Task<SmtpException?> SendSequentiallyAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
     {
         SmtpException? failure = null;
+        _serviceClosing = null;
         try
         {
             await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
@@ -245,7 +265,7 @@ public sealed partial class AsyncSmtpSession
                 }
             }
 
-            return failure;
+            return failure ?? _serviceClosing;
         }
         catch (SmtpException ex)
         {
@@ -275,9 +295,18 @@ public sealed partial class AsyncSmtpSession
         if (reply.IsServiceClosing)
         {
             Break("the server sent 421 (service closing transmission channel)");
+            _serviceClosing ??= ServiceClosingException(reply);
         }
 
         return reply;
+    }
+
+    /// <summary>What stands for "the server sent 421 and closed": commands after it were never processed, so what they carried was not sent.</summary>
+    private static SmtpException ServiceClosingException(SmtpReply reply)
+    {
+        var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
+        closing.Data[MailTransaction.ServiceClosingKey] = true;
+        return closing;
     }
 
     // ---- PIPELINING (RFC 2920) ----
@@ -331,6 +360,7 @@ public sealed partial class AsyncSmtpSession
         var inFlight = new Queue<MailTransaction>();
         SmtpException? writerFailure = null;
         OperationCanceledException? writerCancellation = null;
+        ArgumentException? argumentError = null;
         var needsReset = _resetBeforeNextMail;
         try
         {
@@ -463,7 +493,27 @@ public sealed partial class AsyncSmtpSession
         }
         catch (OperationCanceledException ex)
         {
+            // The caller's cancellation (or a cancelled content read) in the middle of a transaction: close the
+            // connection, as for every cancellation, so that a half-sent message can never be completed.
             writerCancellation = ex;
+            Break("cancelled while sending");
+        }
+        catch (ArgumentException ex)
+        {
+            // A later message is invalid: finish the earlier ones (their end of data may still sit in the buffer),
+            // then report the bad input.
+            argumentError = ex;
+            if (IsConnected && !pump.Stopped)
+            {
+                try
+                {
+                    await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                }
+                catch (SmtpException flushFailure)
+                {
+                    writerFailure ??= flushFailure;
+                }
+            }
         }
         finally
         {
@@ -484,6 +534,11 @@ public sealed partial class AsyncSmtpSession
         if (writerCancellation is not null || pump.Cancellation is not null)
         {
             throw writerCancellation ?? pump.Cancellation!;
+        }
+
+        if (argumentError is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(argumentError);
         }
 
         var lastTransaction = transactions.FindLast(static t => t.NotAttempted is null);
@@ -561,9 +616,7 @@ public sealed partial class AsyncSmtpSession
             if (reply.IsServiceClosing)
             {
                 Break("the server sent 421 (service closing transmission channel)");
-                var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
-                closing.Data[MailTransaction.ServiceClosingKey] = true;
-                pump.Failure = closing;
+                pump.Failure = ServiceClosingException(reply);
             }
         }
         catch (SmtpException ex)
@@ -624,13 +677,7 @@ public sealed partial class AsyncSmtpSession
     {
         var envelope = tx.Envelope;
         var capabilities = Capabilities;
-        SmtpCommandWriter.ValidateArgument(envelope.MailParameters, nameof(SmtpEnvelope.MailParameters));
-        SmtpCommandWriter.ValidateArgument(envelope.EnvelopeId, nameof(SmtpEnvelope.EnvelopeId));
-        foreach (var recipient in envelope.Recipients)
-        {
-            SmtpCommandWriter.ValidateArgument(recipient.Parameters, nameof(SmtpRecipient.Parameters));
-            SmtpCommandWriter.ValidateArgument(recipient.OriginalRecipient, nameof(SmtpRecipient.OriginalRecipient));
-        }
+        Validate(envelope);
 
         var mail = new StringBuilder();
         var size = envelope.Size ?? tx.Message.ContentLength;
@@ -708,6 +755,19 @@ public sealed partial class AsyncSmtpSession
         }
 
         return (mail.Length == 0 ? null : mail.ToString(1, mail.Length - 1), recipients);
+    }
+
+    /// <summary>The checks on raw parameter strings (the typed parts were checked when the envelope was made).</summary>
+    /// <exception cref="ArgumentException">CR, LF or NUL in a parameter string.</exception>
+    private static void Validate(SmtpEnvelope envelope)
+    {
+        SmtpCommandWriter.ValidateArgument(envelope.MailParameters, nameof(SmtpEnvelope.MailParameters));
+        SmtpCommandWriter.ValidateArgument(envelope.EnvelopeId, nameof(SmtpEnvelope.EnvelopeId));
+        foreach (var recipient in envelope.Recipients)
+        {
+            SmtpCommandWriter.ValidateArgument(recipient.Parameters, nameof(SmtpRecipient.Parameters));
+            SmtpCommandWriter.ValidateArgument(recipient.OriginalRecipient, nameof(SmtpRecipient.OriginalRecipient));
+        }
     }
 
     private static (string?, string?[]) NotSupported(MailTransaction tx, string what)

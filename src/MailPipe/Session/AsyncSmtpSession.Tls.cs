@@ -218,7 +218,7 @@ public sealed partial class AsyncSmtpSession
 
     private async Task<SmtpReply?> ConnectTlsCoreAsync(SmtpTlsOptions tls, string? serverHostName, bool waitForGreeting, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken);
+        BeginOperation(cancellationToken, allowPendingReplies: true);
         try
         {
             var targetHost = PrepareTls(tls, serverHostName, greetingMayBePending: true);
@@ -233,7 +233,7 @@ public sealed partial class AsyncSmtpSession
 
     private async Task<SmtpReply> StartTlsCoreAsync(SmtpTlsOptions tls, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken);
+        BeginOperation(cancellationToken, allowPendingReplies: true);
         try
         {
             var targetHost = PrepareTls(tls, serverHostName: null, greetingMayBePending: false);
@@ -354,7 +354,7 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     private SmtpException FailBetweenOperations(SmtpException error, string activity)
     {
-        BeginOperation(CancellationToken.None);
+        BeginOperation(CancellationToken.None, allowPendingReplies: true);
         try
         {
             return (SmtpException)Fail(error, activity);

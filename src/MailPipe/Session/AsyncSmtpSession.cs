@@ -198,8 +198,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         }
 
         await DisconnectAsync().ConfigureAwait(false);
-        _operationCts.Dispose();
-        _readCts.Dispose();
+        if (Volatile.Read(ref _busy) == 0)
+        {
+            // Only when idle: an operation still running (it fails now that the connection is closed) uses them until it ends.
+            _operationCts.Dispose();
+            _readCts.Dispose();
+        }
     }
 
     /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>.</summary>
@@ -262,7 +266,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <summary>The operation guard: one operation at a time, in the right state, with the caller's token linked to the timeout source.</summary>
     /// <exception cref="InvalidOperationException">Another operation runs, or the state is wrong.</exception>
     /// <exception cref="OperationCanceledException">The token is already cancelled (the connection is closed, as for any cancellation).</exception>
-    private void BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false)
+    private void BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false, bool allowPendingReplies = false)
     {
         if (Interlocked.Exchange(ref _busy, 1) != 0)
         {
@@ -281,6 +285,22 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
                 SmtpSessionState.Connected when requiredState == SmtpSessionState.SendingData => "Message data can only be sent after DataAsync returned 354.",
                 _ => "The SMTP session is already connected; call DisconnectAsync or QuitAsync first.",
             });
+        }
+
+        if (!allowPendingReplies && state != SmtpSessionState.Disconnected)
+        {
+            int pending;
+            lock (_pendingReplies)
+            {
+                pending = _pendingReplies.Count;
+            }
+
+            if (pending > 0)
+            {
+                Volatile.Write(ref _busy, 0);
+                throw new InvalidOperationException(
+                    $"{pending} repl(ies) to earlier commands (or the greeting) have not been read; read them with ReceiveReplyAsync first, or every later reply would be taken for the wrong command.");
+            }
         }
 
         if (cancellationToken.IsCancellationRequested)

@@ -181,3 +181,53 @@ public class SessionStateTests
         session.State.Should().Be(SmtpSessionState.Disconnected);
     }
 }
+
+public sealed class PendingReplyGuardTests
+{
+    [Fact]
+    public async Task A_typed_command_refuses_to_run_while_an_earlier_reply_is_unread()
+    {
+        await using var server = ScriptedSmtpServer.Start("S: 220 mx", "C: XFOO", "S: 500 unknown", "C: NOOP", "S: 250 ok");
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+        await session.SendCommandAsync("XFOO").Safe();
+
+        await FluentActions.Awaiting(() => session.NoopAsync()).Should().ThrowAsync<InvalidOperationException>().WithMessage("*ReceiveReplyAsync*");
+
+        (await session.ReceiveReplyAsync().Safe()).Code.Should().Be(500);
+        (await session.NoopAsync().Safe()).Code.Should().Be(250, "the NOOP reply is not mistaken for XFOO's");
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task Ehlo_refuses_to_run_before_the_greeting_is_read()
+    {
+        await using var server = ScriptedSmtpServer.Start("S: 220 mx", "C: EHLO client.test", "S: 250 mx");
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream, waitForGreeting: false).Safe();
+
+        await FluentActions.Awaiting(() => session.EhloAsync("client.test")).Should().ThrowAsync<InvalidOperationException>();
+
+        (await session.ReceiveReplyAsync().Safe()).Code.Should().Be(220);
+        (await session.EhloAsync("client.test").Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task DisposeAsync_during_an_operation_leaves_the_object_reusable()
+    {
+        await using var first = ScriptedSmtpServer.Start(new SmtpScript().Then("S: 220 mx", "C: NOOP").ReadUntilClosed());
+        var session = new AsyncSmtpSession();
+        await session.ConnectAsync(first.ClientStream).Safe();
+        var stalled = session.NoopAsync();
+
+        await session.DisposeAsync();
+
+        await FluentActions.Awaiting(() => stalled.Safe()).Should().ThrowAsync<SmtpException>();
+        await using var second = ScriptedSmtpServer.Start("S: 220 again", "C: NOOP", "S: 250 ok");
+        (await session.ConnectAsync(second.ClientStream).Safe())!.Text.Should().Be("again");
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await second.WaitAsync();
+        session.Dispose();
+    }
+}

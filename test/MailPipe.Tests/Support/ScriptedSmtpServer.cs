@@ -16,8 +16,11 @@ internal sealed class SmtpScript
 
     /// <summary>
     /// Reads a transcript: <c>S: text</c> (the server sends text and CRLF), <c>C: text</c> (the server expects exactly
-    /// text and CRLF), <c>CLOSE</c> (the server closes the connection), <c>EXPECT CLOSE</c> (the client must close the
-    /// connection without sending anything more).
+    /// text and CRLF), <c>C+ text</c> (as <c>C:</c>, and the line must have gone out in the same flush as the bytes
+    /// before it: pipelined, RFC 2920), <c>C&gt; text</c> (as <c>C:</c>, and the client must have written the line only
+    /// after it had read every byte the server sent so far: one command at a time), <c>CLOSE</c> (the server closes the
+    /// connection), <c>DROP</c> (the connection breaks: the client reads end of stream and its writes fail from now on),
+    /// <c>EXPECT CLOSE</c> (the client must close the connection without sending anything more).
     /// </summary>
     public static SmtpScript Parse(params string[] transcript) => new SmtpScript().Then(transcript);
 
@@ -34,9 +37,21 @@ internal sealed class SmtpScript
             {
                 Expect(TextAfterPrefix(line));
             }
+            else if (line.StartsWith("C+", StringComparison.Ordinal))
+            {
+                Expect(TextAfterPrefix(line), ClientArrival.WithPrevious);
+            }
+            else if (line.StartsWith("C>", StringComparison.Ordinal))
+            {
+                Expect(TextAfterPrefix(line), ClientArrival.AfterReplies);
+            }
             else if (line == "CLOSE")
             {
                 Close();
+            }
+            else if (line == "DROP")
+            {
+                Drop();
             }
             else if (line == "EXPECT CLOSE")
             {
@@ -44,7 +59,7 @@ internal sealed class SmtpScript
             }
             else
             {
-                throw new ArgumentException($"Not a transcript line: \"{line}\" (use \"S: …\", \"C: …\", CLOSE or EXPECT CLOSE).", nameof(transcript));
+                throw new ArgumentException($"Not a transcript line: \"{line}\" (use \"S: …\", \"C: …\", \"C+ …\", \"C> …\", CLOSE, DROP or EXPECT CLOSE).", nameof(transcript));
             }
         }
 
@@ -68,9 +83,10 @@ internal sealed class SmtpScript
         return this;
     }
 
-    /// <summary>The server reads one line and requires it to be exactly <paramref name="line"/> and CRLF.</summary>
-    public SmtpScript Expect(string line) => Add($"C: {line}", async (server, ct) =>
+    /// <summary>The server reads one line and requires it to be exactly <paramref name="line"/> and CRLF, arriving as <paramref name="arrival"/> says.</summary>
+    public SmtpScript Expect(string line, ClientArrival arrival = ClientArrival.Any) => Add($"{Prefix(arrival)} {line}", async (server, ct) =>
     {
+        var offset = server.ReceivedCount;
         var received = await server.ReadLineAsync(ct);
         var expected = line + "\r\n";
         if (received is null)
@@ -83,21 +99,45 @@ internal sealed class SmtpScript
         {
             throw new ScriptMismatchException($"expected \"{Printable(expected)}\" but received \"{Printable(actual)}\"");
         }
+
+        server.CheckArrival(offset, arrival, expected);
     });
 
-    /// <summary>The server reads exactly as many bytes as <paramref name="text"/> has (UTF-8) and requires them to be equal.</summary>
-    public SmtpScript ExpectRaw(string text) => Add($"C(raw): {Printable(text)}", async (server, ct) =>
+    /// <summary>The server reads exactly as many bytes as <paramref name="text"/> has (UTF-8) and requires them to be equal, arriving as <paramref name="arrival"/> says.</summary>
+    public SmtpScript ExpectRaw(string text, ClientArrival arrival = ClientArrival.Any) => ExpectBytes(Encoding.UTF8.GetBytes(text), arrival, $"{Prefix(arrival)}(raw) {Printable(text)}");
+
+    /// <summary>The server reads exactly <paramref name="expected"/>.Length bytes and requires them to be equal (binary message data, BDAT chunks), arriving as <paramref name="arrival"/> says.</summary>
+    public SmtpScript ExpectBytes(byte[] expected, ClientArrival arrival = ClientArrival.Any) =>
+        ExpectBytes(expected, arrival, $"{Prefix(arrival)}(bytes) {expected.Length} bytes");
+
+    /// <summary>The server reads <paramref name="count"/> bytes, whatever they are (the part of a large message a test does not care about).</summary>
+    public SmtpScript Skip(int count) => Add($"SKIP {count}", async (server, ct) =>
     {
-        var expected = Encoding.UTF8.GetBytes(text);
+        var received = await server.ReadExactlyAsync(count, ct);
+        if (received.Length < count)
+        {
+            throw new ScriptMismatchException($"expected {count} bytes but the client closed the connection after {received.Length}");
+        }
+    });
+
+    private SmtpScript ExpectBytes(byte[] expected, ClientArrival arrival, string description) => Add(description, async (server, ct) =>
+    {
+        var offset = server.ReceivedCount;
         var received = await server.ReadExactlyAsync(expected.Length, ct);
         if (!received.AsSpan().SequenceEqual(expected))
         {
-            throw new ScriptMismatchException($"expected \"{Printable(text)}\" but received \"{Printable(Encoding.UTF8.GetString(received))}\"");
+            var at = received.AsSpan().CommonPrefixLength(expected);
+            throw new ScriptMismatchException($"expected \"{Printable(Encoding.Latin1.GetString(expected))}\" but received \"{Printable(Encoding.Latin1.GetString(received))}\" (first difference at byte {at})");
         }
+
+        server.CheckArrival(offset, arrival, Encoding.Latin1.GetString(expected));
     });
 
     /// <summary>The server closes its side of the connection (the client reads end of stream).</summary>
     public SmtpScript Close() => Add("CLOSE", (server, _) => server.CloseAsync());
+
+    /// <summary>The connection breaks: the client reads end of stream, its writes fail with <see cref="IOException"/>, and the server reads nothing more.</summary>
+    public SmtpScript Drop() => Add("DROP", (server, _) => server.DropAsync());
 
     /// <summary>The client must close the connection without sending another byte.</summary>
     public SmtpScript ExpectClosed() => Add("EXPECT CLOSE", async (server, ct) =>
@@ -114,6 +154,9 @@ internal sealed class SmtpScript
 
     /// <summary>The server does nothing until <paramref name="gate"/> completes (a delay the test controls).</summary>
     public SmtpScript WaitFor(Task gate) => Add("WAIT", (_, ct) => gate.WaitAsync(ct));
+
+    /// <summary>A step the test writes itself (for exchanges a transcript cannot state, such as BDAT chunks of unknown sizes).</summary>
+    public SmtpScript Do(string description, Func<ScriptedSmtpServer, CancellationToken, Task> step) => Add(description, step);
 
     /// <summary>The server tells the test that it reached this point.</summary>
     public SmtpScript Signal(TaskCompletionSource reached) => Add("SIGNAL", (_, _) =>
@@ -138,9 +181,29 @@ internal sealed class SmtpScript
         return this;
     }
 
+    private static string Prefix(ClientArrival arrival) => arrival switch
+    {
+        ClientArrival.WithPrevious => "C+",
+        ClientArrival.AfterReplies => "C>",
+        _ => "C:",
+    };
+
     private static string TextAfterPrefix(string line) => line.Length > 2 && line[2] == ' ' ? line[3..] : line[2..];
 
     internal static string Printable(string text) => text.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal);
+}
+
+/// <summary>How client bytes a script expects must have been sent, besides being the right bytes.</summary>
+internal enum ClientArrival
+{
+    /// <summary>However the client sent them.</summary>
+    Any,
+
+    /// <summary>In the same flush as the bytes before them (no flush in between): pipelined with what came before (RFC 2920).</summary>
+    WithPrevious,
+
+    /// <summary>Written only after the client had read every byte the server sent before: the client waited for the reply.</summary>
+    AfterReplies,
 }
 
 internal sealed record ScriptStep(string Description, Func<ScriptedSmtpServer, CancellationToken, Task> Run);
@@ -247,6 +310,37 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
     }
 
     internal async Task CloseAsync() => await _toClient.Writer.CompleteAsync();
+
+    internal async Task DropAsync()
+    {
+        ClientStream.Reset();
+        await _toClient.Writer.CompleteAsync();
+        await _toServer.Reader.CompleteAsync();
+    }
+
+    /// <summary>How many bytes the server has read from the client so far: the offset of the next byte it reads.</summary>
+    internal long ReceivedCount
+    {
+        get
+        {
+            lock (_recordLock)
+            {
+                return _received.Count;
+            }
+        }
+    }
+
+    /// <summary>Checks how the bytes that started at <paramref name="offset"/> were sent.</summary>
+    internal void CheckArrival(long offset, ClientArrival arrival, string what)
+    {
+        switch (arrival)
+        {
+            case ClientArrival.WithPrevious when offset == 0 || ClientStream.FlushedAt(offset):
+                throw new ScriptMismatchException($"expected \"{SmtpScript.Printable(what)}\" in the same flush as the bytes before it, but the client flushed before it");
+            case ClientArrival.AfterReplies when ClientStream.BytesReadBeforeWriting(offset) < _bytesSent:
+                throw new ScriptMismatchException($"expected \"{SmtpScript.Printable(what)}\" to be written after the client read the replies ({_bytesSent} bytes), but it was written when the client had read {ClientStream.BytesReadBeforeWriting(offset)}");
+        }
+    }
 
     /// <summary>Reads one line up to and including LF; at end of stream, whatever is left (or null when nothing).</summary>
     internal async Task<byte[]?> ReadLineAsync(CancellationToken cancellationToken)

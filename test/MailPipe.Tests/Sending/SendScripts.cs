@@ -1,0 +1,110 @@
+using System.Text;
+using MailPipe.Tests.Support;
+
+namespace MailPipe.Tests.Sending;
+
+/// <summary>Shared pieces of the envelope-API tests: the EHLO exchange, a connected session, message content, BDAT framing.</summary>
+internal static class SendScripts
+{
+    public const string Sender = "sender@example.test";
+    public const string Greeting = "S: 220 mail.example.test ESMTP ready";
+
+    /// <summary>A small text message: 21 bytes, CRLF line ends.</summary>
+    public const string SmallText = "Subject: hi\r\n\r\nbody\r\n";
+
+    /// <summary>The greeting, then EHLO answered with these extensions (none: a one-line 250).</summary>
+    public static string[] Ehlo(params string[] extensions)
+    {
+        List<string> lines = [Greeting, "C: EHLO client.example.test"];
+        if (extensions.Length == 0)
+        {
+            lines.Add("S: 250 mail.example.test");
+            return [.. lines];
+        }
+
+        lines.Add("S: 250-mail.example.test");
+        for (var i = 0; i < extensions.Length; i++)
+        {
+            lines.Add((i == extensions.Length - 1 ? "S: 250 " : "S: 250-") + extensions[i]);
+        }
+
+        return [.. lines];
+    }
+
+    /// <summary>The EHLO exchange followed by <paramref name="transcript"/>.</summary>
+    public static SmtpScript Script(string[] ehlo, params string[] transcript) => SmtpScript.Parse([.. ehlo, .. transcript]);
+
+    /// <summary>The transcript lines of a CRLF text message as it arrives after DATA: each line dot-stuffed, then the dot. The first line waits for the 354 (<c>C&gt;</c>), the rest follow in the same flush (<c>C+</c>).</summary>
+    public static string[] DataLines(string content, bool firstAfterReply = true)
+    {
+        var lines = content.EndsWith("\r\n", StringComparison.Ordinal) ? content[..^2].Split("\r\n") : content.Split("\r\n");
+        var transcript = new List<string>();
+        for (var i = 0; i < lines.Length; i++)
+        {
+            var stuffed = lines[i].StartsWith('.') ? "." + lines[i] : lines[i];
+            transcript.Add((i == 0 ? (firstAfterReply ? "C> " : "C: ") : "C+ ") + stuffed);
+        }
+
+        transcript.Add("C+ .");
+        return [.. transcript];
+    }
+
+    /// <summary>Connects to the scripted server and sends EHLO.</summary>
+    public static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server, SmtpSessionOptions? options = null)
+    {
+        var session = new AsyncSmtpSession(options);
+        await session.ConnectAsync(server.ClientStream).Safe();
+        var ehlo = await session.EhloAsync("client.example.test").Safe();
+        ehlo.Code.Should().Be(250);
+        return session;
+    }
+
+    public static byte[] Ascii(string text) => Encoding.ASCII.GetBytes(text);
+
+    public static SmtpEnvelope Envelope(params string[] recipients) => new(Sender, recipients);
+
+    /// <summary>A BDAT chunk as it goes on the wire: <c>BDAT n[ LAST]</c> CRLF and the bytes.</summary>
+    public static byte[] Bdat(ReadOnlySpan<byte> chunk, bool last) =>
+        [.. Encoding.ASCII.GetBytes(last ? $"BDAT {chunk.Length} LAST\r\n" : $"BDAT {chunk.Length}\r\n"), .. chunk];
+
+    /// <summary>A BDAT chunk of text.</summary>
+    public static byte[] Bdat(string chunk, bool last) => Bdat(Encoding.UTF8.GetBytes(chunk), last);
+
+    /// <summary>Text lines of exactly <paramref name="lineLength"/> bytes each (CRLF included), <paramref name="count"/> of them.</summary>
+    public static string Lines(int count, int lineLength, char fill = 'x')
+    {
+        var builder = new StringBuilder(count * lineLength);
+        for (var i = 0; i < count; i++)
+        {
+            var label = i.ToString("D4");
+            builder.Append(label).Append(fill, lineLength - 2 - label.Length).Append("\r\n");
+        }
+
+        return builder.ToString();
+    }
+
+    /// <summary>The server side of a BDAT exchange of unknown chunking: reads chunks until LAST, answering each with <paramref name="reply"/>; collects the chunk sizes and the bytes.</summary>
+    public static SmtpScript ReadChunks(this SmtpScript script, List<int> sizes, List<byte> data, string reply = "250 2.0.0 chunk ok") =>
+        script.Do("READ BDAT CHUNKS", async (server, ct) =>
+        {
+            while (true)
+            {
+                var header = await server.ReadLineAsync(ct) ?? throw new ScriptMismatchException("expected BDAT but the client closed the connection");
+                var text = Encoding.ASCII.GetString(header);
+                var parts = text.TrimEnd('\r', '\n').Split(' ');
+                if (parts.Length < 2 || parts[0] != "BDAT" || !int.TryParse(parts[1], out var size) || (parts.Length == 3 && parts[2] != "LAST") || parts.Length > 3)
+                {
+                    throw new ScriptMismatchException($"expected a BDAT header but received \"{SmtpScript.Printable(text)}\"");
+                }
+
+                var bytes = await server.ReadExactlyAsync(size, ct);
+                sizes.Add(size);
+                data.AddRange(bytes);
+                await server.SendAsync(Encoding.ASCII.GetBytes(reply + "\r\n"), ct);
+                if (parts.Length == 3)
+                {
+                    return;
+                }
+            }
+        });
+}
