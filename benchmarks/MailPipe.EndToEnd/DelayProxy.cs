@@ -34,8 +34,11 @@ internal sealed class DelayProxy : IAsyncDisposable
 
     public int Port { get; }
 
-    /// <summary>How late, on average, a held chunk was sent after its due time (timer precision).</summary>
-    public TimeSpan MeanLateness => _chunks == 0 ? TimeSpan.Zero : TimeSpan.FromTicks(Interlocked.Read(ref _lateTicks) / Interlocked.Read(ref _chunks));
+    /// <summary>How late, on average, a held chunk was sent after its due time (timer precision, scheduling under load).</summary>
+    public TimeSpan MeanLateness => Snapshot().MeanLatenessSince(default);
+
+    /// <summary>The counters now, to compute the lateness of one run.</summary>
+    public ProxyCounters Snapshot() => new(Interlocked.Read(ref _chunks), Interlocked.Read(ref _lateTicks));
 
     public async ValueTask DisposeAsync()
     {
@@ -168,5 +171,16 @@ internal sealed class DelayProxy : IAsyncDisposable
             var sent = await to.SendAsync(data, SocketFlags.None, _stop.Token).ConfigureAwait(false);
             data = data[sent..];
         }
+    }
+}
+
+/// <summary>Chunks held and their total lateness, at one moment.</summary>
+internal readonly record struct ProxyCounters(long Chunks, long LateTicks)
+{
+    /// <summary>Mean lateness of the chunks sent between <paramref name="earlier"/> and this snapshot.</summary>
+    public TimeSpan MeanLatenessSince(ProxyCounters earlier)
+    {
+        var chunks = Chunks - earlier.Chunks;
+        return chunks == 0 ? TimeSpan.Zero : TimeSpan.FromTicks((LateTicks - earlier.LateTicks) / chunks);
     }
 }

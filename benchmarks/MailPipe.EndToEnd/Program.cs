@@ -135,10 +135,15 @@ async Task RunAsync(CaseResult result, int messages, bool record)
     GC.Collect();
     try
     {
+        var countersBefore = proxy?.Snapshot() ?? default;
         var measurement = await result.Client.RunAsync(result.Workload, port, messages, options.TimeLimit, stop.Token);
         if (record)
         {
             result.Runs.Add(measurement);
+            if (proxy is not null)
+            {
+                result.Holds.Add(TimeSpan.FromMilliseconds(options.RttMs) + proxy.Snapshot().MeanLatenessSince(countersBefore));
+            }
         }
 
         if (options.Verbose)
