@@ -32,7 +32,7 @@ internal sealed class Options
     public bool Help { get; private set; }
 
     /// <summary>Messages per run for a message size: enough for ≈ 0.3–1 s with a fast client, fewer through the delay proxy.</summary>
-    public int MessagesFor(int size) => Messages ?? (RttMs > 0 ? 20 : size switch
+    public int MessagesFor(int size) => Messages ?? (RttMs > 0 ? 50 : size switch
     {
         <= 4096 => 2000,
         <= 128 * 1024 => 500,
@@ -45,7 +45,7 @@ internal sealed class Options
         dotnet run -c Release --project benchmarks/MailPipe.EndToEnd -- [options]
 
           --rounds N          rounds per case (default 3); medians and min-max over rounds
-          --messages N        messages per run (default: 2000 for <= 4 KiB, 500 for <= 128 KiB, 100 above; 20 with --rtt-ms)
+          --messages N        messages per run (default: 2000 for <= 4 KiB, 500 for <= 128 KiB, 100 above; 50 with --rtt-ms)
           --sizes LIST        message sizes, e.g. 1k,64k,1m (default 1k,64k,1m)
           --recipients LIST   recipients per message, e.g. 1,10 (default 1,10)
           --clients LIST      among: {string.Join(", ", clients)} (default: all)
