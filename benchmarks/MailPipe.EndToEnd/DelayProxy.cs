@@ -20,6 +20,7 @@ internal sealed class DelayProxy : IAsyncDisposable
     private readonly Task _acceptLoop;
     private long _chunks;
     private long _lateTicks;
+    private long _connections;
 
     public DelayProxy(int upstreamPort, TimeSpan delay)
     {
@@ -38,7 +39,7 @@ internal sealed class DelayProxy : IAsyncDisposable
     public TimeSpan MeanLateness => Snapshot().MeanLatenessSince(default);
 
     /// <summary>The counters now, to compute the lateness of one run.</summary>
-    public ProxyCounters Snapshot() => new(Interlocked.Read(ref _chunks), Interlocked.Read(ref _lateTicks));
+    public ProxyCounters Snapshot() => new(Interlocked.Read(ref _chunks), Interlocked.Read(ref _lateTicks), Interlocked.Read(ref _connections));
 
     public async ValueTask DisposeAsync()
     {
@@ -69,6 +70,7 @@ internal sealed class DelayProxy : IAsyncDisposable
                 return;
             }
 
+            Interlocked.Increment(ref _connections);
             _ = Task.Run(() => RelayAsync(client));
         }
     }
@@ -174,8 +176,8 @@ internal sealed class DelayProxy : IAsyncDisposable
     }
 }
 
-/// <summary>Chunks held and their total lateness, at one moment.</summary>
-internal readonly record struct ProxyCounters(long Chunks, long LateTicks)
+/// <summary>Chunks held, their total lateness and the connections accepted, at one moment.</summary>
+internal readonly record struct ProxyCounters(long Chunks, long LateTicks, long Connections)
 {
     /// <summary>Mean lateness of the chunks sent between <paramref name="earlier"/> and this snapshot.</summary>
     public TimeSpan MeanLatenessSince(ProxyCounters earlier)

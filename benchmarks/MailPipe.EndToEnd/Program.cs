@@ -137,6 +137,7 @@ async Task RunAsync(CaseResult result, int messages, bool record)
     {
         var countersBefore = proxy?.Snapshot() ?? default;
         var measurement = await result.Client.RunAsync(result.Workload, port, messages, options.TimeLimit, stop.Token);
+        var connections = proxy is null ? string.Empty : $", {proxy.Snapshot().Connections - countersBefore.Connections} connection(s)";
         if (record)
         {
             result.Runs.Add(measurement);
@@ -149,7 +150,7 @@ async Task RunAsync(CaseResult result, int messages, bool record)
         if (options.Verbose)
         {
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"   {(record ? "run   " : "warmup")} {result.Client.Name,-24} {measurement.Messages,6} msgs {measurement.Elapsed.TotalMilliseconds,9:0.0} ms {measurement.Messages / measurement.Elapsed.TotalSeconds,9:N0} msgs/s {(measurement.AllocatedBytes < 0 ? "—" : (measurement.AllocatedBytes / (double)measurement.Messages).ToString("N0", CultureInfo.InvariantCulture)),9} B/msg {measurement.Cpu.TotalMicroseconds / measurement.Messages,7:N0} µs CPU/msg"));
+                $"   {(record ? "run   " : "warmup")} {result.Client.Name,-24} {measurement.Messages,6} msgs {measurement.Elapsed.TotalMilliseconds,9:0.0} ms {measurement.Messages / measurement.Elapsed.TotalSeconds,9:N0} msgs/s {(measurement.AllocatedBytes < 0 ? "—" : (measurement.AllocatedBytes / (double)measurement.Messages).ToString("N0", CultureInfo.InvariantCulture)),9} B/msg {measurement.Cpu.TotalMicroseconds / measurement.Messages,7:N0} µs CPU/msg{connections}"));
         }
     }
     catch (Exception ex) when (ex is not OperationCanceledException || !stop.IsCancellationRequested)

@@ -6,14 +6,14 @@ namespace MailPipe.EndToEnd.Clients;
 
 /// <summary>
 /// System.Net.Mail.SmtpClient, <c>SendMailAsync</c> per message. It builds the MIME itself from a
-/// <see cref="MailMessage"/> holding the same body text. It keeps no connection between sends on .NET (Core): every
-/// message is connect, EHLO, MAIL, RCPT…, DATA, content, QUIT, and that is what this measures.
+/// <see cref="MailMessage"/> holding the same body text. It keeps its connection between sends (EHLO once), sends
+/// MAIL, RCPT… and DATA one at a time, and writes the content in several small writes.
 /// </summary>
 internal sealed class SystemNetMailClient : InProcessClientRunner
 {
     public override string Name => "sysnetmail";
 
-    public override string Description => "System.Net.Mail.SmtpClient.SendMailAsync(MailMessage) (a new connection per message: its design)";
+    public override string Description => "System.Net.Mail.SmtpClient.SendMailAsync(MailMessage), same body text; it builds the MIME itself";
 
     protected override Task<IClientSession> OpenAsync(Workload workload, int port, CancellationToken cancellationToken)
     {
