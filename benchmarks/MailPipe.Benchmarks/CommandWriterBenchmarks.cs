@@ -61,7 +61,10 @@ public class CommandWriterBenchmarks
         return _output.WrittenCount;
     }
 
-    /// <summary>What <c>MailFromAsync</c> does before its flush: validation (CR/LF/NUL, brackets) and the write.</summary>
+    /// <summary>
+    /// What <c>MailFromAsync</c> does before its flush: it validates the path and parameters (CR/LF/NUL, brackets),
+    /// then <c>WritePathCommand</c> checks them again and writes. The other methods include that second check only.
+    /// </summary>
     [Benchmark(Description = "MAIL FROM validated + written (as MailFromAsync)")]
     public int MailFrom_ValidatedAndWritten()
     {
