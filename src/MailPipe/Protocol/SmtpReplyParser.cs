@@ -28,6 +28,14 @@ internal sealed class SmtpReplyParser
     private int _replyBytes;
     private int _code;
 
+    /// <summary>
+    /// Recent one-line replies. <see cref="SmtpReply"/> is immutable, so a reply whose bytes equal a recent one's
+    /// ("250 2.1.0 Ok", "354 …" on every message) is returned as that same object: no allocation at all.
+    /// </summary>
+    private readonly SmtpReply?[] _recent = new SmtpReply?[8];
+    private int _recentNext;
+    private const int MaxRecentLength = 128;
+
     public SmtpReplyParser(SmtpProtocolLimits limits)
     {
         limits.Validate();
@@ -156,6 +164,25 @@ internal sealed class SmtpReplyParser
 
     private SmtpReply BuildReply()
     {
+        if (_lineCount == 1 && _lineEnds[0] <= MaxRecentLength)
+        {
+            var text = _text.AsSpan(0, _lineEnds[0]);
+            foreach (var recent in _recent)
+            {
+                if (recent is not null && recent.Code == _code && EqualsAscii(text, recent.Lines[0]))
+                {
+                    Reset();
+                    return recent;
+                }
+            }
+
+            var single = SmtpReply.FromParsedLines(_code, [text.IsEmpty ? string.Empty : Encoding.UTF8.GetString(text)]);
+            _recent[_recentNext] = single;
+            _recentNext = (_recentNext + 1) % _recent.Length;
+            Reset();
+            return single;
+        }
+
         var lines = new string[_lineCount];
         var start = 0;
         for (var i = 0; i < _lineCount; i++)
@@ -180,6 +207,25 @@ internal sealed class SmtpReplyParser
     }
 
     private static bool IsDigit(byte b) => (uint)(b - '0') <= 9;
+
+    /// <summary>Whether the bytes are exactly the ASCII characters of <paramref name="text"/> (non-ASCII never matches: no cache).</summary>
+    private static bool EqualsAscii(ReadOnlySpan<byte> bytes, string text)
+    {
+        if (bytes.Length != text.Length)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < bytes.Length; i++)
+        {
+            if (bytes[i] != text[i] || bytes[i] >= 0x80)
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     private SmtpProtocolException Malformed(ReadOnlySpan<byte> line, string what)
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 
 namespace MailPipe;
@@ -59,6 +60,7 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Sends everything written so far, within <see cref="SmtpSessionOptions.SendTimeout"/>.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushAsync(string activity)
     {
         var output = Connection.Output;
@@ -89,7 +91,8 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Flushes, then reads the next reply.</summary>
-    private async Task<SmtpReply> FlushAndReadAsync(TimeSpan replyTimeout, string activity)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpReply> FlushAndReadAsync(TimeSpan replyTimeout, string activity)
     {
         await FlushAsync(activity).ConfigureAwait(false);
         RoundTrips++;
@@ -97,7 +100,8 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Reads one complete reply within <paramref name="timeout"/>; dequeues its pending entry; logs it.</summary>
-    private async Task<SmtpReply> ReadReplyAsync(TimeSpan timeout)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout)
     {
         var input = Connection.Input;
         string waitingFor;

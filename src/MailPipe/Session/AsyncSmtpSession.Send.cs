@@ -579,7 +579,8 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Reads, on the writer's own flow, the replies queued while no concurrent reader runs.</summary>
-    private async Task DrainDirectAsync(ReplyPump pump)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask DrainDirectAsync(ReplyPump pump)
     {
         while (pump.Direct.TryDequeue(out var expected))
         {
@@ -600,7 +601,8 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Reads one expected reply and files it; a failure, a timeout, a cancellation or a 421 stops the reading (the rest stay unanswered).</summary>
-    private async Task ReadExpectedReplyAsync(ReplyPump pump, ExpectedReply expected)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadExpectedReplyAsync(ReplyPump pump, ExpectedReply expected)
     {
         if (pump.Stopped)
         {
@@ -778,6 +780,12 @@ public sealed partial class AsyncSmtpSession
 
     private static string? RecipientParameters(SmtpRecipient recipient, bool dsn)
     {
+        if ((!dsn || (recipient.Notify == DsnNotify.Default && string.IsNullOrEmpty(recipient.OriginalRecipient)))
+            && string.IsNullOrWhiteSpace(recipient.Parameters))
+        {
+            return null;
+        }
+
         var parameters = new StringBuilder();
         if (dsn && recipient.Notify != DsnNotify.Default)
         {
@@ -819,7 +827,8 @@ public sealed partial class AsyncSmtpSession
         WritePathCommand(RcptVerb, "RCPT TO", tx.Envelope.Recipients[index].Address, parameters[index]);
 
     /// <summary>Writes the content with dot-stuffing and the end-of-data line (DATA). Sets <see cref="MailTransaction.EndOfDataWritten"/> before the end goes out.</summary>
-    private async Task WriteDataContentAsync(MailTransaction tx, CancellationToken cancellationToken, ReplyPump? pump = null)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteDataContentAsync(MailTransaction tx, CancellationToken cancellationToken, ReplyPump? pump = null)
     {
         _dataEncoder.Reset();
         _dataEncoder.DotStuffing = true;
@@ -856,7 +865,8 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
-    private async Task WriteEncodedAsync(ReadOnlySequence<byte> content)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteEncodedAsync(ReadOnlySequence<byte> content)
     {
         foreach (var segment in content)
         {
