@@ -25,6 +25,12 @@ internal sealed class Options
 
     public int Port { get; private set; } = 2529;
 
+    /// <summary>Use the in-process <see cref="ChunkingSink"/> (PIPELINING + CHUNKING) instead of smtp-sink.</summary>
+    public bool BuiltinSink { get; private set; }
+
+    /// <summary>Send to a server already listening on 127.0.0.1 (e.g. the test Postfix on 2525, which offers CHUNKING) instead of starting smtp-sink.</summary>
+    public int ServerPort { get; private set; }
+
     public string? OutputFile { get; private set; }
 
     public bool Verbose { get; private set; }
@@ -53,6 +59,10 @@ internal sealed class Options
           --rtt-ms N          put a loopback proxy in front of smtp-sink that holds every server-to-client chunk N ms;
                               reports round trips per message (elapsed / N ms)
           --port N            smtp-sink port on 127.0.0.1 (default 2529; another free port if taken)
+          --sink builtin      use the harness's own minimal sink offering PIPELINING + CHUNKING (smtp-sink has no
+                              CHUNKING): for round trips with BDAT; smtp-source is skipped
+          --server-port N     send to a server already on 127.0.0.1:N instead of smtp-sink (e.g. Postfix 2525
+                              from build/servers, which offers CHUNKING; unique recipients are not needed)
           --output FILE       also write the markdown report to FILE
           --verbose           print every run
         """;
@@ -89,6 +99,12 @@ internal sealed class Options
                     break;
                 case "--port":
                     options.Port = PositiveInt(Value(), name);
+                    break;
+                case "--sink":
+                    options.BuiltinSink = Value() == "builtin" ? true : throw new ArgumentException("--sink takes 'builtin' (smtp-sink is the default)");
+                    break;
+                case "--server-port":
+                    options.ServerPort = PositiveInt(Value(), name);
                     break;
                 case "--output":
                     options.OutputFile = Value();

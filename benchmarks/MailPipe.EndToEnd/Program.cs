@@ -59,10 +59,12 @@ Console.CancelKeyPress += (_, e) =>
 };
 
 var loadBefore = LoadAverage();
-using var sink = await SmtpSinkServer.StartAsync(options.Port);
-Console.Error.WriteLine($"smtp-sink listening on 127.0.0.1:{sink.Port} ({sink.CommandLine})");
-await using var proxy = options.RttMs > 0 ? new DelayProxy(sink.Port, TimeSpan.FromMilliseconds(options.RttMs)) : null;
-var port = proxy?.Port ?? sink.Port;
+await using var builtin = options.BuiltinSink ? new ChunkingSink() : null;
+using var sink = options.ServerPort > 0 || builtin is not null ? null : await SmtpSinkServer.StartAsync(options.Port);
+var serverPort = sink?.Port ?? builtin?.Port ?? options.ServerPort;
+Console.Error.WriteLine(sink is null ? $"sending to the server on 127.0.0.1:{serverPort}" : $"smtp-sink listening on 127.0.0.1:{sink.Port} ({sink.CommandLine})");
+await using var proxy = options.RttMs > 0 ? new DelayProxy(serverPort, TimeSpan.FromMilliseconds(options.RttMs)) : null;
+var port = proxy?.Port ?? serverPort;
 if (proxy is not null)
 {
     Console.Error.WriteLine($"delay proxy on 127.0.0.1:{proxy.Port}: server-to-client chunks held {options.RttMs} ms");
@@ -110,7 +112,7 @@ var header = string.Join(Environment.NewLine,
     $"- date: {started:yyyy-MM-dd HH:mm} UTC; {options.Rounds} interleaved rounds; time limit per in-process run {options.TimeLimit.TotalSeconds:0.#} s",
     $"- machine: {CpuModel()}, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}",
     $"- load average (1/5/15 min) before: {loadBefore}; after: {LoadAverage()}",
-    $"- server: `{sink.CommandLine}` on 127.0.0.1, one connection per run; connect, EHLO and QUIT untimed",
+    $"- server: `{sink?.CommandLine ?? $"existing server 127.0.0.1:{serverPort}"}` on 127.0.0.1, one connection per run; connect, EHLO and QUIT untimed",
     proxy is null ? string.Empty : $"- delay proxy: mean lateness of held chunks {proxy.MeanLateness.TotalMilliseconds:0.000} ms",
 ]).TrimEnd();
 var report = Report.Markdown(results, options, header);
