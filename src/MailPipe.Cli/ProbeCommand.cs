@@ -176,7 +176,7 @@ internal sealed class ProbeCommand
         using (settings)
         {
             var report = await ProbeAsync(settings!, error, cancellationToken).ConfigureAwait(false);
-            await output.WriteAsync(parseResult.GetValue(_json) ? report.ToJson() + "\n" : report.ToText()).ConfigureAwait(false);
+            await output.WriteAsync(parseResult.GetValue(_json) ? report.ToJson() + "\n" : TerminalText.Sanitize(report.ToText())).ConfigureAwait(false);
             await output.FlushAsync(cancellationToken).ConfigureAwait(false);
             if (report.Error is { } reason)
             {

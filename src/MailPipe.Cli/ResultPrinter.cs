@@ -31,7 +31,7 @@ internal sealed class ResultPrinter
     public void Print(MessageResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        _output.Write(_json ? ToJson(result) + "\n" : ToText(result));
+        _output.Write(_json ? ToJson(result) + "\n" : TerminalText.Sanitize(ToText(result)));
         _output.Flush();
     }
 
@@ -88,7 +88,7 @@ internal sealed class ResultPrinter
     public void Print(BatchSummary summary)
     {
         ArgumentNullException.ThrowIfNull(summary);
-        _output.Write(_json ? ToJson(summary) + "\n" : ToText(summary));
+        _output.Write(_json ? ToJson(summary) + "\n" : TerminalText.Sanitize(ToText(summary)));
         _output.Flush();
     }
 

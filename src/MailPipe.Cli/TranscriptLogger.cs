@@ -38,7 +38,7 @@ internal sealed class TranscriptLoggerProvider : ILoggerProvider
     {
         lock (_lock)
         {
-            _writer.WriteLine(line);
+            _writer.WriteLine(TerminalText.Sanitize(line));
             _writer.Flush();
         }
     }

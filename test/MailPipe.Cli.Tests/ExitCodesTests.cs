@@ -32,3 +32,21 @@ public class ExitCodesTests
         ExitCodes.Combine([1, 7, 0]).Should().Be(7);
     }
 }
+
+public sealed class TerminalTextTests
+{
+    [Fact]
+    public void Escape_sequences_from_a_server_never_reach_the_terminal()
+    {
+        var hostile = "550 no such user\u001b]0;pwned\u0007\u001b[2J\r\u009b31m";
+        var shown = MailPipe.Cli.TerminalText.Sanitize(hostile);
+        shown.Should().NotContain("\u001b").And.NotContain("\u0007").And.NotContain("\r").And.NotContain("\u009b");
+        shown.Should().StartWith("550 no such user?]0;pwned??[2J??31m");
+    }
+
+    [Fact]
+    public void Ordinary_text_and_line_breaks_are_kept()
+    {
+        MailPipe.Cli.TerminalText.Sanitize("250-first\n250 café\tok").Should().Be("250-first\n250 café\tok");
+    }
+}
