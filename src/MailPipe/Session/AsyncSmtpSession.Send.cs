@@ -101,9 +101,12 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Sends many messages on this session. See <see cref="SendBatchAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/>.</summary>
-    /// <param name="messages">The messages, sent in order.</param>
+    /// <param name="messages">The messages, sent in order; every envelope is checked before anything is sent.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order.</returns>
+    /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -128,7 +131,12 @@ public sealed partial class AsyncSmtpSession
     /// <param name="messages">The messages, sent in order; enumerated once.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order; after a lost connection the rest are <see cref="SmtpSendOutcome.NotSent"/>.</returns>
-    /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL (checked before that message is written).</exception>
+    /// <exception cref="ArgumentException">
+    /// A message's parameters hold CR, LF or NUL. An async sequence is checked message by message: the messages before
+    /// the bad one are finished first (never left half-sent), but their results are not returned; check the envelopes
+    /// first, or pass a list to <see cref="SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/>, which is
+    /// checked whole before anything is sent.
+    /// </exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
