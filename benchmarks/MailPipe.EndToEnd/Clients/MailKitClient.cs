@@ -51,8 +51,8 @@ internal sealed class MailKitClient(bool noDelay) : InProcessClientRunner
 
     private sealed class Session(MailKitSmtpClient client, MimeMessage message, MailboxAddress sender, MailboxAddress[] recipients) : IClientSession
     {
-        public Task SendAsync(int index, bool isLast, CancellationToken cancellationToken) =>
-            client.SendAsync(message, sender, recipients, cancellationToken);
+        public ValueTask SendAsync(int index, bool isLast, CancellationToken cancellationToken) =>
+            new(client.SendAsync(message, sender, recipients, cancellationToken));
 
         public async ValueTask DisposeAsync()
         {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace MailPipe.EndToEnd.Clients;
@@ -77,7 +78,8 @@ internal sealed class MailPipeRawPipelinedClient : InProcessClientRunner
             _contentAndNextEnvelope = (byte[])[.. content, .. envelopeBytes];
         }
 
-        public async Task SendAsync(int index, bool isLast, CancellationToken cancellationToken)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        public async ValueTask SendAsync(int index, bool isLast, CancellationToken cancellationToken)
         {
             if (!_dataAccepted)
             {

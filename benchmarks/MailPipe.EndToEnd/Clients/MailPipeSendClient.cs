@@ -1,4 +1,6 @@
 #if MAILPIPE_HAS_SEND
+using System.Runtime.CompilerServices;
+
 namespace MailPipe.EndToEnd.Clients;
 
 /// <summary>
@@ -40,7 +42,8 @@ internal sealed class MailPipeSendClient(bool batch) : InProcessClientRunner
 
         protected ReadOnlyMemory<byte> Content => content;
 
-        public async Task SendAsync(int index, bool isLast, CancellationToken cancellationToken) =>
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        public async ValueTask SendAsync(int index, bool isLast, CancellationToken cancellationToken) =>
             Check(await session.SendAsync(envelope, content, cancellationToken));
 
         public async ValueTask DisposeAsync()

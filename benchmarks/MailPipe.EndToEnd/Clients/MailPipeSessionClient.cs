@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace MailPipe.EndToEnd.Clients;
 
 /// <summary>MailPipe's <see cref="AsyncSmtpSession"/> command by command: MAIL, RCPT…, DATA, then the content from memory.</summary>
@@ -20,12 +22,14 @@ internal sealed class MailPipeSessionClient : InProcessClientRunner
     {
         private readonly ReadOnlyMemory<byte> _message = workload.Message;
 
-        public async Task SendAsync(int index, bool isLast, CancellationToken cancellationToken)
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+        public async ValueTask SendAsync(int index, bool isLast, CancellationToken cancellationToken)
         {
             Expect(250, (await session.MailFromAsync(Workload.Sender, cancellationToken: cancellationToken)).Code, "MAIL");
-            foreach (var recipient in workload.Recipients)
+            var recipients = workload.Recipients;
+            for (var i = 0; i < recipients.Count; i++)
             {
-                Expect(250, (await session.RcptToAsync(recipient, cancellationToken: cancellationToken)).Code, "RCPT");
+                Expect(250, (await session.RcptToAsync(recipients[i], cancellationToken: cancellationToken)).Code, "RCPT");
             }
 
             Expect(354, (await session.DataAsync(cancellationToken)).Code, "DATA");

@@ -41,7 +41,7 @@ internal sealed class SystemNetMailClient : InProcessClientRunner
 
     private sealed class Session(SmtpClient client, MailMessage message) : IClientSession
     {
-        public Task SendAsync(int index, bool isLast, CancellationToken cancellationToken) => client.SendMailAsync(message, cancellationToken);
+        public ValueTask SendAsync(int index, bool isLast, CancellationToken cancellationToken) => new(client.SendMailAsync(message, cancellationToken));
 
         public ValueTask DisposeAsync()
         {
