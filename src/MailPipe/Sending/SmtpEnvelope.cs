@@ -144,6 +144,24 @@ public sealed record SmtpEnvelope
     public string? MailParameters { get; init; }
 
     /// <summary>Whether an address needs SMTPUTF8 (a byte outside ASCII).</summary>
-    internal bool HasNonAsciiAddress =>
-        !System.Text.Ascii.IsValid(ReversePath) || Recipients.Any(static r => !System.Text.Ascii.IsValid(r.Address));
+    internal bool HasNonAsciiAddress
+    {
+        get
+        {
+            if (!System.Text.Ascii.IsValid(ReversePath))
+            {
+                return true;
+            }
+
+            for (var i = 0; i < Recipients.Count; i++)
+            {
+                if (!System.Text.Ascii.IsValid(Recipients[i].Address))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 }

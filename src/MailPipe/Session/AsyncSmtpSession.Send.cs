@@ -582,9 +582,12 @@ public sealed partial class AsyncSmtpSession
             }
 
             pump.Expected = concurrent;
-            pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
+            StartConcurrentReader(pump);
         }
     }
+
+    /// <summary>In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
+    private void StartConcurrentReader(ReplyPump pump) => pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
 
     /// <summary>Reads, on the writer's own flow, the replies queued while no concurrent reader runs.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -773,8 +776,10 @@ public sealed partial class AsyncSmtpSession
     {
         SmtpCommandWriter.ValidateArgument(envelope.MailParameters, nameof(SmtpEnvelope.MailParameters));
         SmtpCommandWriter.ValidateArgument(envelope.EnvelopeId, nameof(SmtpEnvelope.EnvelopeId));
-        foreach (var recipient in envelope.Recipients)
+        var recipients = envelope.Recipients;
+        for (var i = 0; i < recipients.Count; i++)
         {
+            var recipient = recipients[i];
             SmtpCommandWriter.ValidateArgument(recipient.Parameters, nameof(SmtpRecipient.Parameters));
             SmtpCommandWriter.ValidateArgument(recipient.OriginalRecipient, nameof(SmtpRecipient.OriginalRecipient));
         }
