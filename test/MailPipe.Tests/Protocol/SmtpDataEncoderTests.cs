@@ -372,6 +372,174 @@ public class SmtpDataEncoderTests
         Encoding.ASCII.GetString(output.WrittenSpan).Should().Be("..x");
     }
 
+    /// <summary>The body of <see cref="Reference"/> alone (no final CRLF, no end-of-data line), with dot-stuffing optional.</summary>
+    private static byte[] ReferenceBody(byte[] input, bool dotStuffing)
+    {
+        var normalised = new List<byte>(input.Length * 2);
+        for (var i = 0; i < input.Length; i++)
+        {
+            if (input[i] is (byte)'\r' or (byte)'\n')
+            {
+                normalised.Add((byte)'\r');
+                normalised.Add((byte)'\n');
+                if (input[i] == (byte)'\r' && i + 1 < input.Length && input[i + 1] == (byte)'\n')
+                {
+                    i++;
+                }
+            }
+            else
+            {
+                normalised.Add(input[i]);
+            }
+        }
+
+        var output = new List<byte>(normalised.Count * 2);
+        var lines = SplitCrlf([.. normalised]);
+        for (var i = 0; i < lines.Count; i++)
+        {
+            if (dotStuffing && lines[i].Length > 0 && lines[i][0] == (byte)'.')
+            {
+                output.Add((byte)'.');
+            }
+
+            output.AddRange(lines[i]);
+            if (i < lines.Count - 1)
+            {
+                output.Add((byte)'\r');
+                output.Add((byte)'\n');
+            }
+        }
+
+        return [.. output];
+    }
+
+    /// <summary>Runs <see cref="SmtpDataEncoder.Transform"/> chunk by chunk, each into a destination exactly twice the chunk's length.</summary>
+    private static byte[] TransformChunks(IEnumerable<byte[]> chunks, bool dotStuffing)
+    {
+        var encoder = new SmtpDataEncoder { DotStuffing = dotStuffing };
+        var output = new List<byte>();
+        foreach (var chunk in chunks)
+        {
+            var destination = new byte[chunk.Length * 2];
+            var written = encoder.Transform(chunk, destination);
+            output.AddRange(destination.AsSpan(0, written).ToArray());
+        }
+
+        return [.. output];
+    }
+
+    /// <summary>Well-formed CRLF text (lines of 0–80 bytes, no leading dots) with a few special bytes, often at vector boundaries.</summary>
+    private static byte[] CrlfTextWithRareSpecials(Random random, int length)
+    {
+        ReadOnlySpan<byte> letters = "abcdefgh ij.k\t\u00e9"u8;
+        var input = new byte[length];
+        var lineLeft = random.Next(81);
+        for (var i = 0; i < length; i++)
+        {
+            if (lineLeft == 0 && i + 1 < length)
+            {
+                input[i] = (byte)'\r';
+                input[i + 1] = (byte)'\n';
+                i++;
+                lineLeft = random.Next(81);
+                continue;
+            }
+
+            var b = letters[random.Next(letters.Length)];
+            input[i] = b == (byte)'.' && i > 0 && input[i - 1] == (byte)'\n' ? (byte)'x' : b;
+            lineLeft--;
+        }
+
+        int[] boundaries = [0, 1, 14, 15, 16, 17, 30, 31, 32, 33, 34, 47, 48, 49, 62, 63, 64, 65, 66, 95, 96, 97, 127, 128, 129];
+        var specials = random.Next(4);
+        for (var s = 0; s < specials && length > 0; s++)
+        {
+            var position = random.Next(2) == 0 ? boundaries[random.Next(boundaries.Length)] % length : random.Next(length);
+            var special = random.Next(6) switch
+            {
+                0 => "\r"u8,
+                1 => "\n"u8,
+                2 => "."u8,
+                3 => "\r\n."u8,
+                4 => "\n."u8,
+                _ => "\r\r\n"u8,
+            };
+            special[..Math.Min(special.Length, length - position)].CopyTo(input.AsSpan(position));
+        }
+
+        return input;
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Long_CRLF_runs_with_rare_specials_at_vector_boundaries_match_the_reference(bool dotStuffing)
+    {
+        var random = new Random(dotStuffing ? 5150 : 5151);
+        int[] lengths = [1, 2, 3, 15, 16, 17, 18, 31, 32, 33, 34, 35, 63, 64, 65, 66, 67, 95, 96, 97, 98, 127, 128, 129, 130, 1000, 9000];
+        for (var n = 0; n < 600; n++)
+        {
+            var length = random.Next(3) == 0 ? random.Next(300) : lengths[random.Next(lengths.Length)];
+            var input = CrlfTextWithRareSpecials(random, length);
+            var expected = ReferenceBody(input, dotStuffing);
+            var because = $"case {n}, dot-stuffing {dotStuffing}, input \"{SmtpScript.Printable(Encoding.Latin1.GetString(input))}\"";
+
+            TransformChunks([input], dotStuffing).Should().Equal(expected, because);
+
+            var split = random.Next(input.Length + 1);
+            TransformChunks([input[..split], input[split..]], dotStuffing).Should().Equal(expected, $"{because}, split at {split}");
+
+            var chunks = new List<byte[]>();
+            for (var offset = 0; offset < input.Length;)
+            {
+                var size = Math.Min(input.Length - offset, random.Next(4) == 0 ? random.Next(1, 5) : random.Next(1, 100));
+                chunks.Add(input[offset..(offset + size)]);
+                offset += size;
+            }
+
+            TransformChunks(chunks, dotStuffing).Should().Equal(expected, $"{because}, {chunks.Count} chunks");
+
+            if (dotStuffing)
+            {
+                Encode([input]).Should().Equal(Reference(input), because);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void A_special_sequence_at_every_position_of_CRLF_text_matches_the_reference(bool dotStuffing)
+    {
+        var text = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("Lorem ipsum dolor sit amet, x.y\r\n", 5)));
+        string[] specials = ["\r", "\n", ".", "\r\n.", "\n.", "\r.", "\r\r\n", "\n\n", "\r\n\r\n.\r\n"];
+        foreach (var special in specials)
+        {
+            var bytes = Encoding.ASCII.GetBytes(special);
+            for (var position = 0; position <= text.Length - bytes.Length; position++)
+            {
+                var input = (byte[])text.Clone();
+                bytes.CopyTo(input, position);
+                var because = $"\"{SmtpScript.Printable(special)}\" at {position}, dot-stuffing {dotStuffing}";
+
+                TransformChunks([input], dotStuffing).Should().Equal(ReferenceBody(input, dotStuffing), because);
+                TransformChunks([input[..position], input[position..]], dotStuffing).Should().Equal(ReferenceBody(input, dotStuffing), because);
+            }
+        }
+    }
+
+    [Fact]
+    public void Transform_fills_a_destination_of_exactly_twice_the_input()
+    {
+        var input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(".\n", 100)));
+        var encoder = new SmtpDataEncoder();
+        var destination = new byte[input.Length * 2];
+
+        encoder.Transform(input, destination).Should().Be(destination.Length);
+
+        destination.Should().Equal(ReferenceBody(input, dotStuffing: true));
+    }
+
     [Fact]
     public void Transform_writes_span_to_span()
     {
