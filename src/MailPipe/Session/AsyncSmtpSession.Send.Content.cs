@@ -1,0 +1,227 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+
+namespace MailPipe;
+
+/// <summary>Message content for DATA (dot-stuffed) and for BDAT (chunked, RFC 3030).</summary>
+public sealed partial class AsyncSmtpSession
+{
+    /// <summary>Writes the content with dot-stuffing and the end-of-data line (DATA). Sets <see cref="MailTransaction.EndOfDataWritten"/> before the end goes out.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteDataContentAsync(MailTransaction tx, CancellationToken cancellationToken, ReplyPump? pump = null)
+    {
+        _dataEncoder.Reset();
+        _dataEncoder.DotStuffing = true;
+        _dataBytes = 0;
+        var message = tx.Message;
+        if (message.Bytes is { } bytes)
+        {
+            await WriteEncodedAsync(bytes).ConfigureAwait(false);
+        }
+        else
+        {
+            var reader = message.Reader ?? PipeReader.Create(message.Stream!, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
+            try
+            {
+                await CopyContentAsync(reader, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (message.Reader is null)
+                {
+                    await reader.CompleteAsync().ConfigureAwait(false);
+                }
+            }
+        }
+
+        tx.EndOfDataWritten = true;
+        _dataEncoder.Complete(Connection.Output);
+        Log.MessageData(_protocolLog, _dataBytes);
+        Log.ClientLine(_protocolLog, ".");
+        ExpectReply("end of data");
+        if (pump is not null)
+        {
+            Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteEncodedAsync(ReadOnlySequence<byte> content)
+    {
+        foreach (var segment in content)
+        {
+            var memory = segment;
+            while (!memory.IsEmpty)
+            {
+                var piece = memory.Length > _options.DataFlushThreshold ? memory[.._options.DataFlushThreshold] : memory;
+                _dataEncoder.Write(piece.Span, Connection.Output);
+                _dataBytes += piece.Length;
+                memory = memory[piece.Length..];
+                await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes the content as BDAT chunks (RFC 3030 §2): line ends normalised to CRLF and a final CRLF added (no
+    /// dot-stuffing), or bytes unchanged for BINARYMIME. Chunks are formed as the content streams in; the last one
+    /// carries LAST (possibly <c>BDAT 0 LAST</c>). With a pump the replies are read concurrently; without one each
+    /// chunk's reply is awaited and a negative one stops the chunks.
+    /// </summary>
+    private async Task WriteChunksAsync(MailTransaction tx, ReplyPump? pump, CancellationToken cancellationToken)
+    {
+        var buffer = _chunkBuffer ??= new ArrayBufferWriter<byte>(_options.ChunkSize + 1024);
+        buffer.ResetWrittenCount();
+        var binary = tx.Envelope.Body == SmtpBodyType.BinaryMime;
+        _dataEncoder.Reset();
+        _dataEncoder.DotStuffing = false;
+        var message = tx.Message;
+        var stopped = false;
+
+        async ValueTask AppendAsync(ReadOnlyMemory<byte> input)
+        {
+            while (!input.IsEmpty && !stopped)
+            {
+                var room = Math.Max(1, _options.ChunkSize - buffer.WrittenCount);
+                var piece = input.Length > room ? input[..room] : input;
+                if (binary)
+                {
+                    buffer.Write(piece.Span);
+                }
+                else
+                {
+                    _dataEncoder.Write(piece.Span, buffer);
+                }
+
+                input = input[piece.Length..];
+                if (buffer.WrittenCount >= _options.ChunkSize)
+                {
+                    stopped = !await EmitChunkAsync(tx, buffer, last: false, pump).ConfigureAwait(false);
+                }
+            }
+        }
+
+        if (message.Bytes is { } bytes)
+        {
+            foreach (var segment in bytes)
+            {
+                await AppendAsync(segment).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            try
+            {
+                if (message.Stream is { } stream)
+                {
+                    var rented = ArrayPool<byte>.Shared.Rent(64 * 1024);
+                    try
+                    {
+                        int read;
+                        while (!stopped && (read = await stream.ReadAsync(rented.AsMemory(), cancellationToken).ConfigureAwait(false)) > 0)
+                        {
+                            await AppendAsync(rented.AsMemory(0, read)).ConfigureAwait(false);
+                        }
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(rented);
+                    }
+                }
+                else
+                {
+                    var reader = message.Reader!;
+                    while (!stopped)
+                    {
+                        var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                        if (result.IsCanceled)
+                        {
+                            // CancelPendingRead is not the end of the content: never send BDAT LAST for an incomplete message.
+                            reader.AdvanceTo(result.Buffer.Start);
+                            throw new OperationCanceledException("Reading the message content was cancelled (PipeReader.CancelPendingRead).");
+                        }
+
+                        foreach (var segment in result.Buffer)
+                        {
+                            await AppendAsync(segment).ConfigureAwait(false);
+                        }
+
+                        reader.AdvanceTo(result.Buffer.End);
+                        if (result.IsCompleted)
+                        {
+                            break;
+                        }
+                    }
+                }
+            }
+            catch (Exception ex) when (IsContentFailure(ex))
+            {
+                // Between chunks the wire is at a command boundary: abort this transaction with RSET (RFC 3030 §2
+                // chunks already sent are discarded) and carry on with the rest of the batch.
+                tx.ContentFailure = new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {ex.Message}; the transaction was reset and nothing was delivered.", ex);
+                buffer.ResetWrittenCount();
+                if (pump is not null)
+                {
+                    WriteCommand(RsetVerb, "RSET");
+                    Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+                }
+                else
+                {
+                    await ResetTransactionAsync().ConfigureAwait(false);
+                }
+
+                return;
+            }
+        }
+
+        if (stopped)
+        {
+            return;
+        }
+
+        if (!binary)
+        {
+            _dataEncoder.CompleteLine(buffer);
+        }
+
+        tx.EndOfDataWritten = true;
+        await EmitChunkAsync(tx, buffer, last: true, pump).ConfigureAwait(false);
+    }
+
+    /// <summary>Writes one BDAT chunk; without a pump, reads its reply and returns false when it is negative.</summary>
+    private async ValueTask<bool> EmitChunkAsync(MailTransaction tx, ArrayBufferWriter<byte> buffer, bool last, ReplyPump? pump)
+    {
+        var output = Connection.Output;
+        var length = buffer.WrittenCount;
+        var header = last ? $"BDAT {length} LAST" : $"BDAT {length}";
+        SmtpCommandWriter.WriteLine(output, header);
+        output.Write(buffer.WrittenSpan);
+        buffer.ResetWrittenCount();
+        ExpectReply("BDAT");
+        Log.ClientLine(_protocolLog, header);
+        Log.MessageData(_protocolLog, length);
+        if (pump is not null)
+        {
+            Expect(pump, new ExpectedReply(tx, last ? ReplyKind.LastChunk : ReplyKind.Chunk, 0));
+            await FlushIfNeededAsync("sending BDAT chunks").ConfigureAwait(false);
+            return !pump.Stopped;
+        }
+
+        var reply = BreakIfServiceClosing(await FlushAndReadAsync(last ? _options.DataTerminationTimeout : _options.ReceiveTimeout, "sending BDAT").ConfigureAwait(false));
+        if (last)
+        {
+            tx.FinalReply = reply;
+            return true;
+        }
+
+        if (reply.IsNegative)
+        {
+            // RFC 3030 §2: after a negative reply to BDAT, no further chunk of this transaction may be sent.
+            tx.DataReply ??= reply;
+            return false;
+        }
+
+        return true;
+    }
+}

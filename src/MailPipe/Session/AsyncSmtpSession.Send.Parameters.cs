@@ -1,0 +1,163 @@
+using System.Globalization;
+using System.Text;
+
+namespace MailPipe;
+
+/// <summary>MAIL and RCPT parameters from the envelope and the capabilities (SIZE, BODY, SMTPUTF8, DSN, REQUIRETLS), and the checks made before anything is written.</summary>
+public sealed partial class AsyncSmtpSession
+{
+    /// <summary>Checks a message against the server's capabilities and builds its MAIL and RCPT parameters; sets <see cref="MailTransaction.NotAttempted"/> instead of sending what cannot succeed.</summary>
+    /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
+    private (string? Mail, string?[] Recipients) Prepare(MailTransaction tx, bool chunking)
+    {
+        var envelope = tx.Envelope;
+        var capabilities = Capabilities;
+        Validate(envelope);
+
+        var mail = new StringBuilder();
+        var size = envelope.Size ?? tx.Message.ContentLength;
+        if (size is { } declared && capabilities.MaxMessageSize is { } limit)
+        {
+            if (limit > 0 && declared > limit)
+            {
+                tx.NotAttempted = new SmtpException(SmtpErrorCode.MessageTooLarge, $"The message ({declared} bytes) is larger than the server's SIZE limit ({limit} bytes, RFC 1870); it was not sent.");
+                return default;
+            }
+
+            mail.Append(CultureInfo.InvariantCulture, $" SIZE={declared}");
+        }
+
+        var body = envelope.Body;
+        if (body == SmtpBodyType.Auto)
+        {
+            body = tx.Message.HasEightBitContent == true && capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
+        }
+
+        switch (body)
+        {
+            case SmtpBodyType.EightBitMime when !capabilities.Supports8BitMime:
+                return NotSupported(tx, "8BITMIME (RFC 6152)");
+            case SmtpBodyType.EightBitMime:
+                mail.Append(" BODY=8BITMIME");
+                break;
+            case SmtpBodyType.BinaryMime when !(capabilities.SupportsBinaryMime && chunking):
+                return NotSupported(tx, "BINARYMIME with CHUNKING (RFC 3030)");
+            case SmtpBodyType.BinaryMime:
+                mail.Append(" BODY=BINARYMIME");
+                break;
+        }
+
+        if (envelope.SmtpUtf8 || envelope.HasNonAsciiAddress)
+        {
+            if (!capabilities.SupportsSmtpUtf8)
+            {
+                return NotSupported(tx, "SMTPUTF8 (RFC 6531), needed for a non-ASCII address");
+            }
+
+            mail.Append(" SMTPUTF8");
+        }
+
+        if (envelope.RequireTls)
+        {
+            if (_connection?.TlsStream is null || !capabilities.SupportsRequireTls)
+            {
+                return NotSupported(tx, "REQUIRETLS (RFC 8689) over TLS");
+            }
+
+            mail.Append(" REQUIRETLS");
+        }
+
+        var dsn = capabilities.SupportsDsn;
+        if (dsn && envelope.Return is { } ret)
+        {
+            mail.Append(ret == DsnReturn.Full ? " RET=FULL" : " RET=HDRS");
+        }
+
+        if (dsn && envelope.EnvelopeId is { Length: > 0 } envelopeId)
+        {
+            mail.Append(" ENVID=").Append(Xtext.Encode(envelopeId));
+        }
+
+        if (!string.IsNullOrWhiteSpace(envelope.MailParameters))
+        {
+            mail.Append(' ').Append(envelope.MailParameters.Trim());
+        }
+
+        var recipients = new string?[envelope.Recipients.Count];
+        for (var i = 0; i < recipients.Length; i++)
+        {
+            recipients[i] = RecipientParameters(envelope.Recipients[i], dsn);
+        }
+
+        return (mail.Length == 0 ? null : mail.ToString(1, mail.Length - 1), recipients);
+    }
+
+    /// <summary>The checks on raw parameter strings (the typed parts were checked when the envelope was made).</summary>
+    /// <exception cref="ArgumentException">CR, LF or NUL in a parameter string.</exception>
+    private static void Validate(SmtpEnvelope envelope)
+    {
+        SmtpCommandWriter.ValidateArgument(envelope.MailParameters, nameof(SmtpEnvelope.MailParameters));
+        SmtpCommandWriter.ValidateArgument(envelope.EnvelopeId, nameof(SmtpEnvelope.EnvelopeId));
+        var recipients = envelope.Recipients;
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            var recipient = recipients[i];
+            SmtpCommandWriter.ValidateArgument(recipient.Parameters, nameof(SmtpRecipient.Parameters));
+            SmtpCommandWriter.ValidateArgument(recipient.OriginalRecipient, nameof(SmtpRecipient.OriginalRecipient));
+        }
+    }
+
+    private static (string?, string?[]) NotSupported(MailTransaction tx, string what)
+    {
+        tx.NotAttempted = new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"The message needs {what}, which the server does not offer (or the session lacks); it was not sent.");
+        return default;
+    }
+
+    private static string? RecipientParameters(SmtpRecipient recipient, bool dsn)
+    {
+        if ((!dsn || (recipient.Notify == DsnNotify.Default && string.IsNullOrEmpty(recipient.OriginalRecipient)))
+            && string.IsNullOrWhiteSpace(recipient.Parameters))
+        {
+            return null;
+        }
+
+        var parameters = new StringBuilder();
+        if (dsn && recipient.Notify != DsnNotify.Default)
+        {
+            parameters.Append(" NOTIFY=");
+            if (recipient.Notify.HasFlag(DsnNotify.Never))
+            {
+                parameters.Append("NEVER");
+            }
+            else
+            {
+                var first = true;
+                foreach (var (flag, word) in new[] { (DsnNotify.Success, "SUCCESS"), (DsnNotify.Failure, "FAILURE"), (DsnNotify.Delay, "DELAY") })
+                {
+                    if (recipient.Notify.HasFlag(flag))
+                    {
+                        parameters.Append(first ? string.Empty : ",").Append(word);
+                        first = false;
+                    }
+                }
+            }
+        }
+
+        if (dsn && recipient.OriginalRecipient is { Length: > 0 } original)
+        {
+            parameters.Append(" ORCPT=rfc822;").Append(Xtext.Encode(original));
+        }
+
+        if (!string.IsNullOrWhiteSpace(recipient.Parameters))
+        {
+            parameters.Append(' ').Append(recipient.Parameters.Trim());
+        }
+
+        return parameters.Length == 0 ? null : parameters.ToString(1, parameters.Length - 1);
+    }
+
+    private void WriteMail(MailTransaction tx, string? parameters) => WritePathCommand(MailVerb, "MAIL FROM", tx.Envelope.ReversePath, parameters);
+
+    private void WriteRcpt(MailTransaction tx, int index, string?[] parameters) =>
+        WritePathCommand(RcptVerb, "RCPT TO", tx.Envelope.Recipients[index].Address, parameters[index]);
+}

@@ -1,0 +1,371 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+
+namespace MailPipe;
+
+/// <summary>Sending with PIPELINING (RFC 2920): groups in one flush, replies filed in wire order, read concurrently only for long groups.</summary>
+public sealed partial class AsyncSmtpSession
+{
+    private enum ReplyKind : byte
+    {
+        Mail,
+        Recipient,
+        Data,
+        Chunk,
+        LastChunk,
+        EndOfData,
+        Reset,
+    }
+
+    private readonly record struct ExpectedReply(MailTransaction? Transaction, ReplyKind Kind, int Index);
+
+    /// <summary>
+    /// The replies a pipelined batch waits for, in wire order. Small groups are read by the writer itself at its wait
+    /// points (no extra thread, no hand-off). When more than <see cref="ConcurrentReadThreshold"/> replies pile up
+    /// before a wait (thousands of RCPTs, many BDAT chunks), a reader starts that reads while the writer goes on
+    /// writing, so that a server blocked on unread replies can never deadlock the connection (RFC 2920 §3.1).
+    /// </summary>
+    private sealed class ReplyPump
+    {
+        /// <summary>Unread replies that the writer will read itself at its next wait (until <see cref="Expected"/> exists).</summary>
+        public Queue<ExpectedReply> Direct { get; } = new();
+
+        /// <summary>The concurrent reader's queue, once it runs.</summary>
+        public Channel<ExpectedReply>? Expected { get; set; }
+
+        public Task Completion { get; set; } = Task.CompletedTask;
+
+        /// <summary>Why replies stopped: a transport failure, a timeout, or a 421.</summary>
+        public SmtpException? Failure { get; set; }
+
+        public OperationCanceledException? Cancellation { get; set; }
+
+        public bool Stopped => Failure is not null || Cancellation is not null;
+
+        /// <summary>Replies expected since the writer last waited: when the batch ends with some, that last wait is a round trip too.</summary>
+        public int ExpectedSinceWait { get; set; }
+    }
+
+    /// <summary>Pending replies beyond which they are read concurrently with writing.</summary>
+    private const int ConcurrentReadThreshold = 64;
+
+    private async Task<SmtpException?> SendPipelinedAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
+    {
+        var pump = new ReplyPump();
+        var inFlight = new Queue<MailTransaction>();
+        SmtpException? writerFailure = null;
+        OperationCanceledException? writerCancellation = null;
+        ArgumentException? argumentError = null;
+        var needsReset = _resetBeforeNextMail;
+        try
+        {
+            await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                var tx = new MailTransaction(message);
+                transactions.Add(tx);
+                try
+                {
+                    if (writerFailure is not null || pump.Stopped || !IsConnected)
+                    {
+                        continue;
+                    }
+
+                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+                    if (tx.NotAttempted is not null)
+                    {
+                        continue;
+                    }
+
+                    tx.Ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    if (needsReset)
+                    {
+                        WriteCommand(RsetVerb, "RSET");
+                        Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+                    }
+
+                    // The next pipelined transaction is written before this one's final reply is known: start it clean.
+                    needsReset = true;
+
+                    WriteMail(tx, mailParameters);
+                    Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
+                    for (var i = 0; i < tx.RecipientReplies.Length; i++)
+                    {
+                        WriteRcpt(tx, i, rcptParameters);
+                        Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
+                    }
+
+                    if (chunking)
+                    {
+                        // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting,
+                        // up to the window.
+                        await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
+                        inFlight.Enqueue(tx);
+                        if (inFlight.Count >= _options.MaxTransactionsInFlight)
+                        {
+                            // The window is full: one wait for all of it, so a batch costs one round trip per window.
+                            await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                            RoundTrips++;
+                            pump.ExpectedSinceWait = 0;
+                            await DrainDirectAsync(pump).ConfigureAwait(false);
+                            while (inFlight.TryDequeue(out var written))
+                            {
+                                await written.Ready!.Task.ConfigureAwait(false);
+                            }
+                        }
+
+                        continue;
+                    }
+
+                    // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
+                    WriteCommand(DataVerb, "DATA");
+                    Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
+                    await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                    RoundTrips++;
+                    pump.ExpectedSinceWait = 0;
+                    await DrainDirectAsync(pump).ConfigureAwait(false);
+                    await tx.Ready.Task.ConfigureAwait(false);
+                    if (pump.Stopped)
+                    {
+                        continue;
+                    }
+
+                    if (tx.DataReply!.Code != 354)
+                    {
+                        continue;
+                    }
+
+                    if (tx.MailReply is not { IsPositiveCompletion: true })
+                    {
+                        // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte
+                        // more, even a lone dot, could deliver mail that is not this envelope's: close the connection.
+                        writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
+                        Break(writerFailure.Message);
+                        continue;
+                    }
+
+                    if (tx.AcceptedRecipientCount == 0)
+                    {
+                        // 354 although no recipient was accepted: end the data at once, then RSET (RFC 2920 §3.1).
+                        _dataEncoder.Reset();
+                        _dataEncoder.Complete(Connection.Output);
+                        ExpectReply("end of data");
+                        Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+                        continue;
+                    }
+
+                    await WriteDataContentAsync(tx, cancellationToken, pump).ConfigureAwait(false);
+                }
+                catch (SmtpException ex)
+                {
+                    writerFailure ??= ex;
+                }
+                catch (Exception ex) when (IsContentFailure(ex))
+                {
+                    writerFailure ??= ContentFailure(ex);
+                }
+            }
+
+            if (IsConnected && !pump.Stopped)
+            {
+                var last = transactions.Count > 0 ? transactions[^1] : null;
+                if (last is { DataReply.Code: 354 } && last.AcceptedRecipientCount == 0)
+                {
+                    WriteCommand(RsetVerb, "RSET");
+                    Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+                    needsReset = false;
+                }
+
+                await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+            }
+        }
+        catch (SmtpException ex)
+        {
+            writerFailure ??= ex;
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            writerFailure ??= ContentFailure(ex);
+        }
+        catch (OperationCanceledException ex)
+        {
+            // The caller's cancellation (or a cancelled content read) in the middle of a transaction: close the
+            // connection, as for every cancellation, so that a half-sent message can never be completed.
+            writerCancellation = ex;
+            Break("cancelled while sending");
+        }
+        catch (ArgumentException ex)
+        {
+            // A later message is invalid: finish the earlier ones (their end of data may still sit in the buffer),
+            // then report the bad input.
+            argumentError = ex;
+            if (IsConnected && !pump.Stopped)
+            {
+                try
+                {
+                    await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                }
+                catch (SmtpException flushFailure)
+                {
+                    writerFailure ??= flushFailure;
+                }
+            }
+        }
+        finally
+        {
+            if (pump.ExpectedSinceWait > 0)
+            {
+                RoundTrips++;
+            }
+
+            if (writerCancellation is null)
+            {
+                await DrainDirectAsync(pump).ConfigureAwait(false);
+            }
+
+            pump.Expected?.Writer.TryComplete();
+            await pump.Completion.ConfigureAwait(false);
+        }
+
+        if (writerCancellation is not null || pump.Cancellation is not null)
+        {
+            throw writerCancellation ?? pump.Cancellation!;
+        }
+
+        if (argumentError is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(argumentError);
+        }
+
+        var lastTransaction = transactions.FindLast(static t => t.NotAttempted is null);
+        if (lastTransaction is not null)
+        {
+            _resetBeforeNextMail = needsReset && lastTransaction.FinalReply is not { IsPositiveCompletion: true };
+        }
+
+        return writerFailure ?? pump.Failure;
+    }
+
+    private void Expect(ReplyPump pump, ExpectedReply expected)
+    {
+        pump.ExpectedSinceWait++;
+        if (pump.Expected is { } channel)
+        {
+            if (!channel.Writer.TryWrite(expected))
+            {
+                throw new InvalidOperationException("The reply reader has stopped.");
+            }
+
+            return;
+        }
+
+        pump.Direct.Enqueue(expected);
+        if (pump.Direct.Count > ConcurrentReadThreshold)
+        {
+            // A long group: from now on read while writing (the replies could otherwise fill both TCP windows).
+            var concurrent = Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            while (pump.Direct.TryDequeue(out var queued))
+            {
+                concurrent.Writer.TryWrite(queued);
+            }
+
+            pump.Expected = concurrent;
+            StartConcurrentReader(pump);
+        }
+    }
+
+    /// <summary>In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
+    private void StartConcurrentReader(ReplyPump pump) => pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
+
+    /// <summary>Reads, on the writer's own flow, the replies queued while no concurrent reader runs.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask DrainDirectAsync(ReplyPump pump)
+    {
+        while (pump.Direct.TryDequeue(out var expected))
+        {
+            await ReadExpectedReplyAsync(pump, expected).ConfigureAwait(false);
+        }
+    }
+
+    private async Task PumpRepliesAsync(ReplyPump pump)
+    {
+        var reader = pump.Expected!.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var expected))
+            {
+                await ReadExpectedReplyAsync(pump, expected).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Reads one expected reply and files it; a failure, a timeout, a cancellation or a 421 stops the reading (the rest stay unanswered).</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadExpectedReplyAsync(ReplyPump pump, ExpectedReply expected)
+    {
+        if (pump.Stopped)
+        {
+            expected.Transaction?.Ready?.TrySetResult();
+            return;
+        }
+
+        try
+        {
+            var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
+            var reply = await ReadReplyAsync(timeout).ConfigureAwait(false);
+            File(expected, reply);
+            if (reply.IsServiceClosing)
+            {
+                Break("the server sent 421 (service closing transmission channel)");
+                pump.Failure = ServiceClosingException(reply);
+            }
+        }
+        catch (SmtpException ex)
+        {
+            pump.Failure = ex;
+        }
+        catch (OperationCanceledException ex)
+        {
+            pump.Cancellation = ex;
+        }
+        finally
+        {
+            if (pump.Stopped || expected.Kind is ReplyKind.Data or ReplyKind.LastChunk)
+            {
+                expected.Transaction?.Ready?.TrySetResult();
+            }
+        }
+    }
+
+    private static void File(ExpectedReply expected, SmtpReply reply)
+    {
+        var tx = expected.Transaction;
+        if (tx is null)
+        {
+            return;
+        }
+
+        switch (expected.Kind)
+        {
+            case ReplyKind.Mail:
+                tx.MailReply = reply;
+                break;
+            case ReplyKind.Recipient:
+                tx.RecipientReplies[expected.Index] = reply;
+                break;
+            case ReplyKind.Data:
+                tx.DataReply = reply;
+                break;
+            case ReplyKind.Chunk:
+                if (reply.IsNegative)
+                {
+                    tx.DataReply ??= reply;
+                }
+
+                break;
+            case ReplyKind.LastChunk:
+            case ReplyKind.EndOfData:
+                tx.FinalReply = reply;
+                break;
+        }
+    }
+}

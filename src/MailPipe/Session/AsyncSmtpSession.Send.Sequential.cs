@@ -1,0 +1,131 @@
+namespace MailPipe;
+
+/// <summary>Sending without PIPELINING: one command at a time, and the failure helpers shared by both paths.</summary>
+public sealed partial class AsyncSmtpSession
+{
+    private async Task<SmtpException?> SendSequentiallyAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
+    {
+        SmtpException? failure = null;
+        _serviceClosing = null;
+        try
+        {
+            await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                var tx = new MailTransaction(message);
+                transactions.Add(tx);
+                try
+                {
+                    if (failure is not null || !IsConnected)
+                    {
+                        continue;
+                    }
+
+                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+                    if (tx.NotAttempted is not null)
+                    {
+                        continue;
+                    }
+
+                    if (_resetBeforeNextMail)
+                    {
+                        await ResetTransactionAsync().ConfigureAwait(false);
+                    }
+
+                    _resetBeforeNextMail = true;
+                    WriteMail(tx, mailParameters);
+                    tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
+                    if (!tx.MailReply.IsPositiveCompletion)
+                    {
+                        BreakIfServiceClosing(tx.MailReply);
+                        continue;
+                    }
+
+                    for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
+                    {
+                        WriteRcpt(tx, i, rcptParameters);
+                        tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
+                    }
+
+                    if (!IsConnected)
+                    {
+                        continue;
+                    }
+
+                    if (tx.AcceptedRecipientCount == 0)
+                    {
+                        continue;
+                    }
+
+                    if (chunking)
+                    {
+                        await WriteChunksAsync(tx, pump: null, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        WriteCommand(DataVerb, "DATA");
+                        tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
+                        if (tx.DataReply.Code != 354)
+                        {
+                            continue;
+                        }
+
+                        await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
+                        tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
+                    }
+
+                    _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
+                }
+                catch (SmtpException ex)
+                {
+                    failure ??= ex;
+                }
+                catch (Exception ex) when (IsContentFailure(ex))
+                {
+                    failure ??= ContentFailure(ex);
+                }
+            }
+
+            return failure ?? _serviceClosing;
+        }
+        catch (SmtpException ex)
+        {
+            return failure ?? ex;
+        }
+    }
+
+    /// <summary>An exception from the caller's content source (not ours, not a cancellation, not bad arguments).</summary>
+    private static bool IsContentFailure(Exception exception) =>
+        exception is not (OperationCanceledException or ArgumentException or InvalidOperationException or SmtpException);
+
+    /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
+    private SmtpException ContentFailure(Exception exception)
+    {
+        Break("reading the message content failed");
+        return new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; the message was not ended and the connection was closed.", exception);
+    }
+
+    private async Task ResetTransactionAsync()
+    {
+        WriteCommand(RsetVerb, "RSET");
+        BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET").ConfigureAwait(false));
+    }
+
+    private SmtpReply BreakIfServiceClosing(SmtpReply reply)
+    {
+        if (reply.IsServiceClosing)
+        {
+            Break("the server sent 421 (service closing transmission channel)");
+            _serviceClosing ??= ServiceClosingException(reply);
+        }
+
+        return reply;
+    }
+
+    /// <summary>What stands for "the server sent 421 and closed": commands after it were never processed, so what they carried was not sent.</summary>
+    private static SmtpException ServiceClosingException(SmtpReply reply)
+    {
+        var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
+        closing.Data[MailTransaction.ServiceClosingKey] = true;
+        return closing;
+    }
+}
