@@ -148,10 +148,8 @@ internal sealed class ProbeReport
     /// <returns>An object: server, tlsMode, targetHost, greeting, ehlo, helo, startTlsOffered, startTls, tls, ehloAfterStartTls, exitCode, error.</returns>
     public string ToJson()
     {
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        return JsonLine.Object(JsonOptions, json =>
         {
-            json.WriteStartObject();
             json.WriteString("type", "probe");
             json.WriteString("server", Server.ToString());
             json.WriteString("tlsMode", TlsMode);
@@ -173,10 +171,7 @@ internal sealed class ProbeReport
             WriteEhlo(json, "ehloAfterStartTls", EhloAfterStartTls);
             json.WriteNumber("exitCode", ExitCode);
             json.WriteString("error", Error);
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        });
     }
 
     /// <summary>The report as readable lines, each ending with a line break.</summary>

@@ -41,10 +41,8 @@ internal sealed class ResultPrinter
     public static string ToJson(MessageResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        return JsonLine.Object(JsonOptions, json =>
         {
-            json.WriteStartObject();
             json.WriteString("type", "message");
             json.WriteString("file", result.File);
             json.WriteNumber("index", result.Index);
@@ -77,10 +75,7 @@ internal sealed class ResultPrinter
             json.WriteNumber("exitCode", result.ExitCode);
             json.WriteString("error", result.Error);
             json.WriteString("savedTo", result.SavedTo);
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        });
     }
 
     /// <summary>Writes the summary of the run, last.</summary>
@@ -98,10 +93,8 @@ internal sealed class ResultPrinter
     public static string ToJson(BatchSummary summary)
     {
         ArgumentNullException.ThrowIfNull(summary);
-        using var buffer = new MemoryStream();
-        using (var json = new Utf8JsonWriter(buffer, JsonOptions))
+        return JsonLine.Object(JsonOptions, json =>
         {
-            json.WriteStartObject();
             json.WriteString("type", "summary");
             json.WriteNumber("messages", summary.Messages);
             json.WriteNumber("accepted", summary.Accepted);
@@ -129,10 +122,7 @@ internal sealed class ResultPrinter
             json.WriteString("authenticatedAs", summary.AuthenticatedAs);
             json.WriteString("authMechanism", summary.AuthMechanism);
             json.WriteString("error", summary.Error);
-            json.WriteEndObject();
-        }
-
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+        });
     }
 
     /// <summary>The summary as readable lines, each ending with a line break.</summary>

@@ -1,0 +1,25 @@
+using System.Text;
+using System.Text.Json;
+
+namespace MailPipe.Cli;
+
+/// <summary>One JSON object on one line, as every --json output of the CLI prints it.</summary>
+internal static class JsonLine
+{
+    /// <summary>Writes an object whose members <paramref name="members"/> writes, and returns it as text (no line break).</summary>
+    /// <param name="options">Writer options (encoder, no indentation).</param>
+    /// <param name="members">Writes the members between the braces.</param>
+    /// <returns>The JSON text.</returns>
+    public static string Object(JsonWriterOptions options, Action<Utf8JsonWriter> members)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer, options))
+        {
+            json.WriteStartObject();
+            members(json);
+            json.WriteEndObject();
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+}
