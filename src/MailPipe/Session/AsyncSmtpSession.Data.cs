@@ -113,19 +113,7 @@ public sealed partial class AsyncSmtpSession
         BeginOperation(cancellationToken, SmtpSessionState.SendingData);
         try
         {
-            foreach (var segment in content)
-            {
-                var memory = segment;
-                while (!memory.IsEmpty)
-                {
-                    var piece = memory.Length > _options.DataFlushThreshold ? memory[.._options.DataFlushThreshold] : memory;
-                    _dataEncoder.Write(piece.Span, Connection.Output);
-                    _dataBytes += piece.Length;
-                    memory = memory[piece.Length..];
-                    await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
-                }
-            }
-
+            await WriteEncodedAsync(content).ConfigureAwait(false);
             return await EndDataCoreAsync().ConfigureAwait(false);
         }
         finally

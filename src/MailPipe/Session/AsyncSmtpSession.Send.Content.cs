@@ -46,6 +46,7 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
+    /// <summary>Dot-stuffs an in-memory content into the output, flushing every <see cref="SmtpSessionOptions.DataFlushThreshold"/> bytes (DATA; shared by <c>SendMessageDataAsync</c> and <c>SendAsync</c>).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteEncodedAsync(ReadOnlySequence<byte> content)
     {
