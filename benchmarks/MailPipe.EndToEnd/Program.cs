@@ -112,6 +112,7 @@ var header = string.Join(Environment.NewLine,
     $"- date: {started:yyyy-MM-dd HH:mm} UTC; {options.Rounds} interleaved rounds; time limit per in-process run {options.TimeLimit.TotalSeconds:0.#} s",
     $"- machine: {CpuModel()}, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}",
     $"- load average (1/5/15 min) before: {loadBefore}; after: {LoadAverage()}",
+    $"- runtime settings: {RuntimeSettings()}",
     $"- server: `{sink?.CommandLine ?? $"existing server 127.0.0.1:{serverPort}"}` on 127.0.0.1, one connection per run; connect, EHLO and QUIT untimed",
     proxy is null ? string.Empty : $"- delay proxy: mean lateness of held chunks {proxy.MeanLateness.TotalMilliseconds:0.000} ms",
 ]).TrimEnd();
@@ -160,6 +161,17 @@ async Task RunAsync(CaseResult result, int messages, bool record)
         result.Failure = $"{ex.GetType().Name}: {ex.Message}";
         Console.Error.WriteLine($"   {result.Client.Name} failed: {result.Failure}");
     }
+}
+
+// Process-wide knobs that change where the CPU time goes (the thread pool's idle spinning, the socket completion hop);
+// shown so that a report says which configuration it measured.
+static string RuntimeSettings()
+{
+    static string Variable(string name) => $"{name}={Environment.GetEnvironmentVariable(name) ?? "(unset)"}";
+    return string.Join(", ",
+        Variable("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS"),
+        Variable("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit"),
+        $"{(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} GC");
 }
 
 static string LoadAverage()
