@@ -31,8 +31,30 @@ internal sealed class MailTransaction
     /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
     public SmtpException? ContentFailure { get; set; }
 
-    /// <summary>Completed when the reply the writer waits for has arrived (DATA's reply, or the final reply), or when replies stop.</summary>
-    public TaskCompletionSource? Ready { get; set; }
+    /// <summary>
+    /// Stands in <see cref="_ready"/> for "ready before anyone waited": the usual case, where the writer reads the
+    /// replies itself before it waits, and needs no completion source of its own.
+    /// </summary>
+    private static readonly TaskCompletionSource ReadyBeforeWait = CompletedSource();
+
+    /// <summary>Null until <see cref="SetReady"/> or <see cref="WhenReady"/>, whichever comes first.</summary>
+    private TaskCompletionSource? _ready;
+
+    /// <summary>The reply the writer waits for has arrived (DATA's reply, or the final reply), or replies stopped. Safe from the concurrent reader; idempotent.</summary>
+    public void SetReady() => Interlocked.CompareExchange(ref _ready, ReadyBeforeWait, null)?.TrySetResult();
+
+    /// <summary>Completes on <see cref="SetReady"/>; a completion source is made only when the writer waits first (a concurrent reader has yet to read the reply).</summary>
+    public Task WhenReady()
+    {
+        var ready = Volatile.Read(ref _ready);
+        if (ready is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            ready = Interlocked.CompareExchange(ref _ready, created, null) ?? created;
+        }
+
+        return ready.Task;
+    }
 
     public int AcceptedRecipientCount
     {
@@ -92,6 +114,13 @@ internal sealed class MailTransaction
         }
 
         return new SmtpSendResult(Envelope, outcome, MailReply, recipients, DataReply, FinalReply, exception);
+    }
+
+    private static TaskCompletionSource CompletedSource()
+    {
+        var source = new TaskCompletionSource();
+        source.SetResult();
+        return source;
     }
 
     /// <summary>Marks the exception that stands for "the server sent 421 and closed": replies after it were never processed.</summary>

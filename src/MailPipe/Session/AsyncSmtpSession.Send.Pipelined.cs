@@ -219,7 +219,6 @@ public sealed partial class AsyncSmtpSession
                 return;
             }
 
-            tx.Ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             if (pump.NeedsReset)
             {
                 WriteCommand(RsetVerb, "RSET");
@@ -253,7 +252,7 @@ public sealed partial class AsyncSmtpSession
                     await DrainDirectAsync(pump).ConfigureAwait(false);
                     while (inFlight.TryDequeue(out var written))
                     {
-                        await written.Ready!.Task.ConfigureAwait(false);
+                        await written.WhenReady().ConfigureAwait(false);
                     }
                 }
 
@@ -267,7 +266,7 @@ public sealed partial class AsyncSmtpSession
             RoundTrips++;
             pump.ExpectedSinceWait = 0;
             await DrainDirectAsync(pump).ConfigureAwait(false);
-            await tx.Ready.Task.ConfigureAwait(false);
+            await tx.WhenReady().ConfigureAwait(false);
             if (pump.Stopped)
             {
                 return;
@@ -375,7 +374,7 @@ public sealed partial class AsyncSmtpSession
     {
         if (pump.Stopped)
         {
-            expected.Transaction?.Ready?.TrySetResult();
+            expected.Transaction?.SetReady();
             return;
         }
 
@@ -402,7 +401,7 @@ public sealed partial class AsyncSmtpSession
         {
             if (pump.Stopped || expected.Kind is ReplyKind.Data or ReplyKind.LastChunk)
             {
-                expected.Transaction?.Ready?.TrySetResult();
+                expected.Transaction?.SetReady();
             }
         }
     }
