@@ -6,7 +6,7 @@ internal sealed class MailTransaction
     public MailTransaction(SmtpMessage message)
     {
         Message = message;
-        RecipientReplies = new SmtpReply?[message.Envelope.Recipients.Count];
+        _recipients = new SmtpRecipientResult?[message.Envelope.Recipients.Count];
     }
 
     public SmtpMessage Message { get; }
@@ -15,7 +15,13 @@ internal sealed class MailTransaction
 
     public SmtpReply? MailReply { get; set; }
 
-    public SmtpReply?[] RecipientReplies { get; }
+    /// <summary>
+    /// Each recipient's result, made when its reply arrives (null until then): the very array the result hands out,
+    /// so that a transaction keeps no array of replies beside it.
+    /// </summary>
+    private readonly SmtpRecipientResult?[] _recipients;
+
+    public int RecipientCount => _recipients.Length;
 
     /// <summary>The reply to DATA, or the first negative reply to a non-final BDAT.</summary>
     public SmtpReply? DataReply { get; set; }
@@ -61,9 +67,9 @@ internal sealed class MailTransaction
         get
         {
             var count = 0;
-            foreach (var reply in RecipientReplies)
+            foreach (var recipient in _recipients)
             {
-                if (reply is { IsPositiveCompletion: true })
+                if (recipient is { Reply.IsPositiveCompletion: true })
                 {
                     count++;
                 }
@@ -73,17 +79,14 @@ internal sealed class MailTransaction
         }
     }
 
-    public bool AllRecipientRepliesIn => Array.TrueForAll(RecipientReplies, static r => r is not null);
+    public bool AllRecipientRepliesIn => Array.TrueForAll(_recipients, static r => r?.Reply is not null);
+
+    /// <summary>Files the reply to the RCPT of recipient <paramref name="index"/>.</summary>
+    public void SetRecipientReply(int index, SmtpReply reply) => _recipients[index] = new SmtpRecipientResult(Envelope.Recipients[index], reply);
 
     /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did.</summary>
     public SmtpSendResult ToResult(SmtpException? failure)
     {
-        var recipients = new SmtpRecipientResult[RecipientReplies.Length];
-        for (var i = 0; i < recipients.Length; i++)
-        {
-            recipients[i] = new SmtpRecipientResult(Envelope.Recipients[i], RecipientReplies[i]);
-        }
-
         SmtpSendOutcome outcome;
         SmtpException? exception = null;
         if ((NotAttempted ?? ContentFailure) is { } notSent)
@@ -113,7 +116,14 @@ internal sealed class MailTransaction
             exception = failure;
         }
 
-        return new SmtpSendResult(Envelope, outcome, MailReply, recipients, DataReply, FinalReply, exception);
+        // The recipients without a reply get their results now; the array is the result's from here on (one result per transaction).
+        var recipients = _recipients;
+        for (var i = 0; i < recipients.Length; i++)
+        {
+            recipients[i] ??= new SmtpRecipientResult(Envelope.Recipients[i], null);
+        }
+
+        return new SmtpSendResult(Envelope, outcome, MailReply, recipients!, DataReply, FinalReply, exception);
     }
 
     private static TaskCompletionSource CompletedSource()

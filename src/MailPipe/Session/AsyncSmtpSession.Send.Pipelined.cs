@@ -230,7 +230,7 @@ public sealed partial class AsyncSmtpSession
 
             WriteMail(tx, mailParameters);
             Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
-            for (var i = 0; i < tx.RecipientReplies.Length; i++)
+            for (var i = 0; i < tx.RecipientCount; i++)
             {
                 WriteRcpt(tx, i, rcptParameters);
                 Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
@@ -420,7 +420,7 @@ public sealed partial class AsyncSmtpSession
                 tx.MailReply = reply;
                 break;
             case ReplyKind.Recipient:
-                tx.RecipientReplies[expected.Index] = reply;
+                tx.SetRecipientReply(expected.Index, reply);
                 break;
             case ReplyKind.Data:
                 tx.DataReply = reply;

@@ -77,10 +77,10 @@ public sealed partial class AsyncSmtpSession
                 return null;
             }
 
-            for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
+            for (var i = 0; i < tx.RecipientCount && IsConnected; i++)
             {
                 WriteRcpt(tx, i, rcptParameters);
-                tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
+                tx.SetRecipientReply(i, BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false)));
             }
 
             if (!IsConnected)
