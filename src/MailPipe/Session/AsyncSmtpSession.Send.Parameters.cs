@@ -6,6 +6,9 @@ namespace MailPipe;
 /// <summary>MAIL and RCPT parameters from the envelope and the capabilities (SIZE, BODY, SMTPUTF8, DSN, REQUIRETLS), and the checks made before anything is written.</summary>
 public sealed partial class AsyncSmtpSession
 {
+    /// <summary>The NOTIFY keywords in the order they are written (RFC 3461 §4.1); one array, not one per recipient.</summary>
+    private static readonly (DsnNotify Flag, string Word)[] NotifyWords = [(DsnNotify.Success, "SUCCESS"), (DsnNotify.Failure, "FAILURE"), (DsnNotify.Delay, "DELAY")];
+
     /// <summary>Where <see cref="Prepare"/> builds the MAIL parameters.</summary>
     private StringBuilder? _mailParameterBuilder;
 
@@ -170,7 +173,7 @@ public sealed partial class AsyncSmtpSession
             else
             {
                 var first = true;
-                foreach (var (flag, word) in new[] { (DsnNotify.Success, "SUCCESS"), (DsnNotify.Failure, "FAILURE"), (DsnNotify.Delay, "DELAY") })
+                foreach (var (flag, word) in NotifyWords)
                 {
                     if (recipient.Notify.HasFlag(flag))
                     {

@@ -117,13 +117,14 @@ public sealed partial class AsyncSmtpSession
 
         // A list can be checked whole before anything is sent (an async sequence is checked message by message).
         var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
-        foreach (var message in list)
+        for (var i = 0; i < list.Count; i++)
         {
+            var message = list[i];
             ArgumentNullException.ThrowIfNull(message, nameof(messages));
             Validate(message.Envelope);
         }
 
-        return SendBatchAsync(ToAsync(list), cancellationToken);
+        return SendBatchCoreAsync(ToAsync(list), list.Count, cancellationToken);
     }
 
     /// <summary>
@@ -143,10 +144,14 @@ public sealed partial class AsyncSmtpSession
     /// </exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
+        SendBatchCoreAsync(messages, count: 0, cancellationToken);
+
+    /// <summary>A batch; <paramref name="count"/>, when known, sizes the list of transactions (a large one would otherwise be copied as it grows).</summary>
+    private async Task<IReadOnlyList<SmtpSendResult>> SendBatchCoreAsync(IAsyncEnumerable<SmtpMessage> messages, int count, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var transactions = new List<MailTransaction>();
+        var transactions = new List<MailTransaction>(count);
         var failure = await SendCoreAsync(single: null, messages, transactions, cancellationToken).ConfigureAwait(false);
         var results = new SmtpSendResult[transactions.Count];
         for (var i = 0; i < results.Length; i++)
