@@ -1,4 +1,3 @@
-using System.Text;
 using MailPipe.Tests.Support;
 using static MailPipe.Tests.Sending.SendScripts;
 
@@ -7,15 +6,10 @@ namespace MailPipe.Tests.Sending;
 /// <summary>
 /// What one send call leaves to the next on the same session: RSET after a refused transaction across SendAsync and
 /// SendBatchAsync, the reply pump the session keeps (after a concurrent reader; after a cancellation: see
-/// <c>SendFaultTests</c>), and the MAIL
-/// and RCPT parameters of consecutive messages.
+/// <c>SendFaultTests</c>), and the MAIL and RCPT parameters of consecutive messages.
 /// </summary>
 public class SendSessionStateTests
 {
-    private static string Content(int i) => $"Subject: message {i}\r\n\r\nbody {i}\r\n";
-
-    private static SmtpMessage Message(int i) => SmtpMessage.FromBytes(Envelope($"m{i}@example.test"), Encoding.ASCII.GetBytes(Content(i)));
-
     [Fact]
     public async Task SendAsync_then_SendBatchAsync_then_SendAsync_with_PIPELINING_and_DATA_reset_only_after_a_refusal()
     {
