@@ -23,7 +23,9 @@ public sealed partial class AsyncSmtpSession
     /// The replies a pipelined batch waits for, in wire order. Small groups are read by the writer itself at its wait
     /// points (no extra thread, no hand-off). When more than <see cref="ConcurrentReadThreshold"/> replies pile up
     /// before a wait (thousands of RCPTs, many BDAT chunks), a reader starts that reads while the writer goes on
-    /// writing, so that a server blocked on unread replies can never deadlock the connection (RFC 2920 §3.1).
+    /// writing, so that a server blocked on unread replies can never deadlock the connection (RFC 2920 §3.1). It also
+    /// carries the writer's state from one message to the next (its failure, whether the next transaction starts with
+    /// RSET, the CHUNKING window), so that one per-message step serves the batch loop and <c>SendAsync</c> alike.
     /// </summary>
     private sealed class ReplyPump
     {
