@@ -72,6 +72,25 @@ internal static class SmtpCommandWriter
         WriteBytes(output, Crlf);
     }
 
+    /// <summary>Writes <c>BDAT size[ LAST]</c> CRLF (RFC 3030 §2) without making a string of it.</summary>
+    public static void WriteBdat(IBufferWriter<byte> output, int size, bool last)
+    {
+        // "BDAT " + at most 10 digits + " LAST" + CRLF.
+        var line = output.GetSpan(32);
+        "BDAT "u8.CopyTo(line);
+        var length = 5;
+        size.TryFormat(line[length..], out var digits, default, System.Globalization.CultureInfo.InvariantCulture);
+        length += digits;
+        if (last)
+        {
+            " LAST"u8.CopyTo(line[length..]);
+            length += 5;
+        }
+
+        Crlf.CopyTo(line[length..]);
+        output.Advance(length + 2);
+    }
+
     /// <summary>Writes a caller-supplied command line and CRLF; the line (already without its trailing CRLF, see <see cref="TrimLineEnd"/>) is checked first.</summary>
     /// <exception cref="ArgumentException"><paramref name="line"/> holds CR, LF or NUL; nothing was written.</exception>
     public static void WriteLine(IBufferWriter<byte> output, string line)

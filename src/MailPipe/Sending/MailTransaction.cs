@@ -6,7 +6,7 @@ internal sealed class MailTransaction
     public MailTransaction(SmtpMessage message)
     {
         Message = message;
-        RecipientReplies = new SmtpReply?[message.Envelope.Recipients.Count];
+        _recipients = new SmtpRecipientResult?[message.Envelope.Recipients.Count];
     }
 
     public SmtpMessage Message { get; }
@@ -15,7 +15,13 @@ internal sealed class MailTransaction
 
     public SmtpReply? MailReply { get; set; }
 
-    public SmtpReply?[] RecipientReplies { get; }
+    /// <summary>
+    /// Each recipient's result, made when its reply arrives (null until then): the very array the result hands out,
+    /// so that a transaction keeps no array of replies beside it.
+    /// </summary>
+    private readonly SmtpRecipientResult?[] _recipients;
+
+    public int RecipientCount => _recipients.Length;
 
     /// <summary>The reply to DATA, or the first negative reply to a non-final BDAT.</summary>
     public SmtpReply? DataReply { get; set; }
@@ -31,17 +37,39 @@ internal sealed class MailTransaction
     /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
     public SmtpException? ContentFailure { get; set; }
 
-    /// <summary>Completed when the reply the writer waits for has arrived (DATA's reply, or the final reply), or when replies stop.</summary>
-    public TaskCompletionSource? Ready { get; set; }
+    /// <summary>
+    /// Stands in <see cref="_ready"/> for "ready before anyone waited": the usual case, where the writer reads the
+    /// replies itself before it waits, and needs no completion source of its own.
+    /// </summary>
+    private static readonly TaskCompletionSource ReadyBeforeWait = CompletedSource();
+
+    /// <summary>Null until <see cref="SetReady"/> or <see cref="WhenReady"/>, whichever comes first.</summary>
+    private TaskCompletionSource? _ready;
+
+    /// <summary>The reply the writer waits for has arrived (DATA's reply, or the final reply), or replies stopped. Safe from the concurrent reader; idempotent.</summary>
+    public void SetReady() => Interlocked.CompareExchange(ref _ready, ReadyBeforeWait, null)?.TrySetResult();
+
+    /// <summary>Completes on <see cref="SetReady"/>; a completion source is made only when the writer waits first (a concurrent reader has yet to read the reply).</summary>
+    public Task WhenReady()
+    {
+        var ready = Volatile.Read(ref _ready);
+        if (ready is null)
+        {
+            var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            ready = Interlocked.CompareExchange(ref _ready, created, null) ?? created;
+        }
+
+        return ready.Task;
+    }
 
     public int AcceptedRecipientCount
     {
         get
         {
             var count = 0;
-            foreach (var reply in RecipientReplies)
+            foreach (var recipient in _recipients)
             {
-                if (reply is { IsPositiveCompletion: true })
+                if (recipient is { Reply.IsPositiveCompletion: true })
                 {
                     count++;
                 }
@@ -51,17 +79,14 @@ internal sealed class MailTransaction
         }
     }
 
-    public bool AllRecipientRepliesIn => Array.TrueForAll(RecipientReplies, static r => r is not null);
+    public bool AllRecipientRepliesIn => Array.TrueForAll(_recipients, static r => r?.Reply is not null);
+
+    /// <summary>Files the reply to the RCPT of recipient <paramref name="index"/>.</summary>
+    public void SetRecipientReply(int index, SmtpReply reply) => _recipients[index] = new SmtpRecipientResult(Envelope.Recipients[index], reply);
 
     /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did.</summary>
     public SmtpSendResult ToResult(SmtpException? failure)
     {
-        var recipients = new SmtpRecipientResult[RecipientReplies.Length];
-        for (var i = 0; i < recipients.Length; i++)
-        {
-            recipients[i] = new SmtpRecipientResult(Envelope.Recipients[i], RecipientReplies[i]);
-        }
-
         SmtpSendOutcome outcome;
         SmtpException? exception = null;
         if ((NotAttempted ?? ContentFailure) is { } notSent)
@@ -91,7 +116,21 @@ internal sealed class MailTransaction
             exception = failure;
         }
 
-        return new SmtpSendResult(Envelope, outcome, MailReply, recipients, DataReply, FinalReply, exception);
+        // The recipients without a reply get their results now; the array is the result's from here on (one result per transaction).
+        var recipients = _recipients;
+        for (var i = 0; i < recipients.Length; i++)
+        {
+            recipients[i] ??= new SmtpRecipientResult(Envelope.Recipients[i], null);
+        }
+
+        return new SmtpSendResult(Envelope, outcome, MailReply, recipients!, DataReply, FinalReply, exception);
+    }
+
+    private static TaskCompletionSource CompletedSource()
+    {
+        var source = new TaskCompletionSource();
+        source.SetResult();
+        return source;
     }
 
     /// <summary>Marks the exception that stands for "the server sent 421 and closed": replies after it were never processed.</summary>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
 
 namespace MailPipe;
 
@@ -70,7 +71,8 @@ public sealed partial class AsyncSmtpSession
     /// carries LAST (possibly <c>BDAT 0 LAST</c>). With a pump the replies are read concurrently; without one each
     /// chunk's reply is awaited and a negative one stops the chunks.
     /// </summary>
-    private async Task WriteChunksAsync(MailTransaction tx, ReplyPump? pump, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteChunksAsync(MailTransaction tx, ReplyPump? pump, CancellationToken cancellationToken)
     {
         var buffer = _chunkBuffer ??= new ArrayBufferWriter<byte>(_options.ChunkSize + 1024);
         buffer.ResetWrittenCount();
@@ -78,36 +80,17 @@ public sealed partial class AsyncSmtpSession
         _dataEncoder.Reset();
         _dataEncoder.DotStuffing = false;
         var message = tx.Message;
+
+        // Set when a chunk was refused (without PIPELINING): no further chunk of this transaction may be sent.
         var stopped = false;
-
-        async ValueTask AppendAsync(ReadOnlyMemory<byte> input)
-        {
-            while (!input.IsEmpty && !stopped)
-            {
-                var room = Math.Max(1, _options.ChunkSize - buffer.WrittenCount);
-                var piece = input.Length > room ? input[..room] : input;
-                if (binary)
-                {
-                    buffer.Write(piece.Span);
-                }
-                else
-                {
-                    _dataEncoder.Write(piece.Span, buffer);
-                }
-
-                input = input[piece.Length..];
-                if (buffer.WrittenCount >= _options.ChunkSize)
-                {
-                    stopped = !await EmitChunkAsync(tx, buffer, last: false, pump).ConfigureAwait(false);
-                }
-            }
-        }
-
         if (message.Bytes is { } bytes)
         {
             foreach (var segment in bytes)
             {
-                await AppendAsync(segment).ConfigureAwait(false);
+                if (!stopped)
+                {
+                    stopped = await AppendChunkedAsync(tx, buffer, segment, binary, pump).ConfigureAwait(false);
+                }
             }
         }
         else
@@ -122,7 +105,7 @@ public sealed partial class AsyncSmtpSession
                         int read;
                         while (!stopped && (read = await stream.ReadAsync(rented.AsMemory(), cancellationToken).ConfigureAwait(false)) > 0)
                         {
-                            await AppendAsync(rented.AsMemory(0, read)).ConfigureAwait(false);
+                            stopped = await AppendChunkedAsync(tx, buffer, rented.AsMemory(0, read), binary, pump).ConfigureAwait(false);
                         }
                     }
                     finally
@@ -145,7 +128,10 @@ public sealed partial class AsyncSmtpSession
 
                         foreach (var segment in result.Buffer)
                         {
-                            await AppendAsync(segment).ConfigureAwait(false);
+                            if (!stopped)
+                            {
+                                stopped = await AppendChunkedAsync(tx, buffer, segment, binary, pump).ConfigureAwait(false);
+                            }
                         }
 
                         reader.AdvanceTo(result.Buffer.End);
@@ -190,17 +176,54 @@ public sealed partial class AsyncSmtpSession
         await EmitChunkAsync(tx, buffer, last: true, pump).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Adds content to the chunk being formed (line ends normalised unless <paramref name="binary"/>), writing a chunk
+    /// each time it is full. A method of its own rather than a local function, whose captured state would be
+    /// allocated on every message.
+    /// </summary>
+    /// <returns>Whether a chunk was refused, so that no further chunk of this transaction may be sent.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> AppendChunkedAsync(MailTransaction tx, ArrayBufferWriter<byte> buffer, ReadOnlyMemory<byte> input, bool binary, ReplyPump? pump)
+    {
+        while (!input.IsEmpty)
+        {
+            var room = Math.Max(1, _options.ChunkSize - buffer.WrittenCount);
+            var piece = input.Length > room ? input[..room] : input;
+            if (binary)
+            {
+                buffer.Write(piece.Span);
+            }
+            else
+            {
+                _dataEncoder.Write(piece.Span, buffer);
+            }
+
+            input = input[piece.Length..];
+            if (buffer.WrittenCount >= _options.ChunkSize && !await EmitChunkAsync(tx, buffer, last: false, pump).ConfigureAwait(false))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     /// <summary>Writes one BDAT chunk; without a pump, reads its reply and returns false when it is negative.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> EmitChunkAsync(MailTransaction tx, ArrayBufferWriter<byte> buffer, bool last, ReplyPump? pump)
     {
         var output = Connection.Output;
         var length = buffer.WrittenCount;
-        var header = last ? $"BDAT {length} LAST" : $"BDAT {length}";
-        SmtpCommandWriter.WriteLine(output, header);
+        SmtpCommandWriter.WriteBdat(output, length, last);
         output.Write(buffer.WrittenSpan);
         buffer.ResetWrittenCount();
         ExpectReply("BDAT");
-        Log.ClientLine(_protocolLog, header);
+        if (_protocolLog.IsEnabled(LogLevel.Trace))
+        {
+            // The header as a string only for the transcript.
+            Log.ClientLine(_protocolLog, last ? $"BDAT {length} LAST" : $"BDAT {length}");
+        }
+
         Log.MessageData(_protocolLog, length);
         if (pump is not null)
         {

@@ -6,6 +6,15 @@ namespace MailPipe;
 /// <summary>MAIL and RCPT parameters from the envelope and the capabilities (SIZE, BODY, SMTPUTF8, DSN, REQUIRETLS), and the checks made before anything is written.</summary>
 public sealed partial class AsyncSmtpSession
 {
+    /// <summary>The NOTIFY keywords in the order they are written (RFC 3461 §4.1); one array, not one per recipient.</summary>
+    private static readonly (DsnNotify Flag, string Word)[] NotifyWords = [(DsnNotify.Success, "SUCCESS"), (DsnNotify.Failure, "FAILURE"), (DsnNotify.Delay, "DELAY")];
+
+    /// <summary>Where <see cref="Prepare"/> builds the MAIL parameters.</summary>
+    private StringBuilder? _mailParameterBuilder;
+
+    /// <summary>The last MAIL parameter string, given again while the parameters stay the same.</summary>
+    private string? _lastMailParameters;
+
     /// <summary>Checks a message against the server's capabilities and builds its MAIL and RCPT parameters; sets <see cref="MailTransaction.NotAttempted"/> instead of sending what cannot succeed.</summary>
     /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
     private (string? Mail, string?[] Recipients) Prepare(MailTransaction tx, bool chunking)
@@ -14,7 +23,9 @@ public sealed partial class AsyncSmtpSession
         var capabilities = Capabilities;
         Validate(envelope);
 
-        var mail = new StringBuilder();
+        // One builder per session (one operation at a time): most messages have no parameter, or the same ones.
+        var mail = _mailParameterBuilder ??= new StringBuilder();
+        mail.Clear();
         var size = envelope.Size ?? tx.Message.ContentLength;
         if (size is { } declared && capabilities.MaxMessageSize is { } limit)
         {
@@ -83,13 +94,43 @@ public sealed partial class AsyncSmtpSession
             mail.Append(' ').Append(envelope.MailParameters.Trim());
         }
 
-        var recipients = new string?[envelope.Recipients.Count];
-        for (var i = 0; i < recipients.Length; i++)
+        // Allocated only once a recipient has parameters: most have none.
+        string?[] recipients = [];
+        var count = envelope.Recipients.Count;
+        for (var i = 0; i < count; i++)
         {
-            recipients[i] = RecipientParameters(envelope.Recipients[i], dsn);
+            if (RecipientParameters(envelope.Recipients[i], dsn) is { } parameters)
+            {
+                if (recipients.Length == 0)
+                {
+                    recipients = new string?[count];
+                }
+
+                recipients[i] = parameters;
+            }
         }
 
-        return (mail.Length == 0 ? null : mail.ToString(1, mail.Length - 1), recipients);
+        return (MailParameterText(mail), recipients);
+    }
+
+    /// <summary>
+    /// The MAIL parameters built (each with a leading space) as one string without the first space; the same text as
+    /// the last message's is the same string, so a run of messages with equal parameters (SIZE of one size) makes one.
+    /// </summary>
+    private string? MailParameterText(StringBuilder mail)
+    {
+        if (mail.Length == 0)
+        {
+            return null;
+        }
+
+        mail.Remove(0, 1);
+        if (_lastMailParameters is { } last && mail.Equals(last.AsSpan()))
+        {
+            return last;
+        }
+
+        return _lastMailParameters = mail.ToString();
     }
 
     /// <summary>The checks on raw parameter strings (the typed parts were checked when the envelope was made).</summary>
@@ -132,7 +173,7 @@ public sealed partial class AsyncSmtpSession
             else
             {
                 var first = true;
-                foreach (var (flag, word) in new[] { (DsnNotify.Success, "SUCCESS"), (DsnNotify.Failure, "FAILURE"), (DsnNotify.Delay, "DELAY") })
+                foreach (var (flag, word) in NotifyWords)
                 {
                     if (recipient.Notify.HasFlag(flag))
                     {
@@ -158,6 +199,7 @@ public sealed partial class AsyncSmtpSession
 
     private void WriteMail(MailTransaction tx, string? parameters) => WritePathCommand(MailVerb, "MAIL FROM", tx.Envelope.ReversePath, parameters);
 
+    /// <summary>Writes RCPT for one recipient; <paramref name="parameters"/> (from <see cref="Prepare"/>) is empty when no recipient has any.</summary>
     private void WriteRcpt(MailTransaction tx, int index, string?[] parameters) =>
-        WritePathCommand(RcptVerb, "RCPT TO", tx.Envelope.Recipients[index].Address, parameters[index]);
+        WritePathCommand(RcptVerb, "RCPT TO", tx.Envelope.Recipients[index].Address, parameters.Length == 0 ? null : parameters[index]);
 }

@@ -23,7 +23,9 @@ public sealed partial class AsyncSmtpSession
     /// The replies a pipelined batch waits for, in wire order. Small groups are read by the writer itself at its wait
     /// points (no extra thread, no hand-off). When more than <see cref="ConcurrentReadThreshold"/> replies pile up
     /// before a wait (thousands of RCPTs, many BDAT chunks), a reader starts that reads while the writer goes on
-    /// writing, so that a server blocked on unread replies can never deadlock the connection (RFC 2920 §3.1).
+    /// writing, so that a server blocked on unread replies can never deadlock the connection (RFC 2920 §3.1). It also
+    /// carries the writer's state from one message to the next (its failure, whether the next transaction starts with
+    /// RSET, the CHUNKING window), so that one per-message step serves the batch loop and <c>SendAsync</c> alike.
     /// </summary>
     private sealed class ReplyPump
     {
@@ -44,135 +46,86 @@ public sealed partial class AsyncSmtpSession
 
         /// <summary>Replies expected since the writer last waited: when the batch ends with some, that last wait is a round trip too.</summary>
         public int ExpectedSinceWait { get; set; }
+
+        /// <summary>With CHUNKING: the transactions written whose final replies the writer has not yet waited for (the window).</summary>
+        public Queue<MailTransaction> InFlight { get; } = new();
+
+        /// <summary>Why the writer stopped writing (a failed flush, a protocol violation, a failed content read); the rest of the call is not sent.</summary>
+        public SmtpException? WriterFailure { get; set; }
+
+        /// <summary>Whether the next transaction written starts with RSET.</summary>
+        public bool NeedsReset { get; set; }
+
+        /// <summary>The call's last transaction: a 354 to it with no recipient accepted leaves a transaction that the call ends with RSET.</summary>
+        public MailTransaction? Last { get; set; }
+
+        /// <summary>The call's last transaction that passed the checks before sending: its final reply decides whether the next call starts with RSET.</summary>
+        public MailTransaction? LastChecked { get; set; }
+
+        /// <summary>
+        /// Makes the pump ready for a new call. The session keeps one pump (one call at a time), so that a call does
+        /// not allocate a pump, a window and a queue that grows again from empty.
+        /// </summary>
+        public void Reset(bool needsReset)
+        {
+            Release();
+            Completion = Task.CompletedTask;
+            Failure = null;
+            Cancellation = null;
+            ExpectedSinceWait = 0;
+            WriterFailure = null;
+            NeedsReset = needsReset;
+        }
+
+        /// <summary>Drops what refers to the call's messages, so that a session kept between calls does not keep their content alive.</summary>
+        public void Release()
+        {
+            Direct.Clear();
+            Expected = null;
+            InFlight.Clear();
+            Last = null;
+            LastChecked = null;
+        }
     }
 
     /// <summary>Pending replies beyond which they are read concurrently with writing.</summary>
     private const int ConcurrentReadThreshold = 64;
 
-    private async Task<SmtpException?> SendPipelinedAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends with PIPELINING: <paramref name="single"/> alone (<c>SendAsync</c>: no list, no async iterator), or every
+    /// message of <paramref name="messages"/>, each one's transaction added to <paramref name="transactions"/>.
+    /// </summary>
+    /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpException?> SendPipelinedAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, List<MailTransaction>? transactions, bool chunking, CancellationToken cancellationToken)
     {
-        var pump = new ReplyPump();
-        var inFlight = new Queue<MailTransaction>();
-        SmtpException? writerFailure = null;
+        var pump = _replyPump ??= new ReplyPump();
+        pump.Reset(_resetBeforeNextMail);
         OperationCanceledException? writerCancellation = null;
         ArgumentException? argumentError = null;
-        var needsReset = _resetBeforeNextMail;
         try
         {
-            await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
+            if (single is not null)
             {
-                var tx = new MailTransaction(message);
-                transactions.Add(tx);
-                try
+                await SendPipelinedTransactionAsync(single, pump, chunking, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await foreach (var message in messages!.WithCancellation(cancellationToken).ConfigureAwait(false))
                 {
-                    if (writerFailure is not null || pump.Stopped || !IsConnected)
-                    {
-                        continue;
-                    }
-
-                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
-                    if (tx.NotAttempted is not null)
-                    {
-                        continue;
-                    }
-
-                    tx.Ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                    if (needsReset)
-                    {
-                        WriteCommand(RsetVerb, "RSET");
-                        Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
-                    }
-
-                    // The next pipelined transaction is written before this one's final reply is known: start it clean.
-                    needsReset = true;
-
-                    WriteMail(tx, mailParameters);
-                    Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
-                    for (var i = 0; i < tx.RecipientReplies.Length; i++)
-                    {
-                        WriteRcpt(tx, i, rcptParameters);
-                        Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
-                    }
-
-                    if (chunking)
-                    {
-                        // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting,
-                        // up to the window.
-                        await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
-                        inFlight.Enqueue(tx);
-                        if (inFlight.Count >= _options.MaxTransactionsInFlight)
-                        {
-                            // The window is full: one wait for all of it, so a batch costs one round trip per window.
-                            await FlushAsync("sending pipelined commands").ConfigureAwait(false);
-                            RoundTrips++;
-                            pump.ExpectedSinceWait = 0;
-                            await DrainDirectAsync(pump).ConfigureAwait(false);
-                            while (inFlight.TryDequeue(out var written))
-                            {
-                                await written.Ready!.Task.ConfigureAwait(false);
-                            }
-                        }
-
-                        continue;
-                    }
-
-                    // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
-                    WriteCommand(DataVerb, "DATA");
-                    Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
-                    await FlushAsync("sending pipelined commands").ConfigureAwait(false);
-                    RoundTrips++;
-                    pump.ExpectedSinceWait = 0;
-                    await DrainDirectAsync(pump).ConfigureAwait(false);
-                    await tx.Ready.Task.ConfigureAwait(false);
-                    if (pump.Stopped)
-                    {
-                        continue;
-                    }
-
-                    if (tx.DataReply!.Code != 354)
-                    {
-                        continue;
-                    }
-
-                    if (tx.MailReply is not { IsPositiveCompletion: true })
-                    {
-                        // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte
-                        // more, even a lone dot, could deliver mail that is not this envelope's: close the connection.
-                        writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
-                        Break(writerFailure.Message);
-                        continue;
-                    }
-
-                    if (tx.AcceptedRecipientCount == 0)
-                    {
-                        // 354 although no recipient was accepted: end the data at once, then RSET (RFC 2920 §3.1).
-                        _dataEncoder.Reset();
-                        _dataEncoder.Complete(Connection.Output);
-                        ExpectReply("end of data");
-                        Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
-                        continue;
-                    }
-
-                    await WriteDataContentAsync(tx, cancellationToken, pump).ConfigureAwait(false);
-                }
-                catch (SmtpException ex)
-                {
-                    writerFailure ??= ex;
-                }
-                catch (Exception ex) when (IsContentFailure(ex))
-                {
-                    writerFailure ??= ContentFailure(ex);
+                    var tx = new MailTransaction(message);
+                    transactions!.Add(tx);
+                    await SendPipelinedTransactionAsync(tx, pump, chunking, cancellationToken).ConfigureAwait(false);
                 }
             }
 
             if (IsConnected && !pump.Stopped)
             {
-                var last = transactions.Count > 0 ? transactions[^1] : null;
-                if (last is { DataReply.Code: 354 } && last.AcceptedRecipientCount == 0)
+                if (pump.Last is { DataReply.Code: 354 } last && last.AcceptedRecipientCount == 0)
                 {
                     WriteCommand(RsetVerb, "RSET");
                     Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
-                    needsReset = false;
+                    pump.NeedsReset = false;
                 }
 
                 await FlushAsync("sending pipelined commands").ConfigureAwait(false);
@@ -180,11 +133,11 @@ public sealed partial class AsyncSmtpSession
         }
         catch (SmtpException ex)
         {
-            writerFailure ??= ex;
+            pump.WriterFailure ??= ex;
         }
         catch (Exception ex) when (IsContentFailure(ex))
         {
-            writerFailure ??= ContentFailure(ex);
+            pump.WriterFailure ??= ContentFailure(ex);
         }
         catch (OperationCanceledException ex)
         {
@@ -206,7 +159,7 @@ public sealed partial class AsyncSmtpSession
                 }
                 catch (SmtpException flushFailure)
                 {
-                    writerFailure ??= flushFailure;
+                    pump.WriterFailure ??= flushFailure;
                 }
             }
         }
@@ -226,6 +179,8 @@ public sealed partial class AsyncSmtpSession
             await pump.Completion.ConfigureAwait(false);
         }
 
+        var lastChecked = pump.LastChecked;
+        pump.Release();
         if (writerCancellation is not null || pump.Cancellation is not null)
         {
             throw writerCancellation ?? pump.Cancellation!;
@@ -236,13 +191,130 @@ public sealed partial class AsyncSmtpSession
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(argumentError);
         }
 
-        var lastTransaction = transactions.FindLast(static t => t.NotAttempted is null);
-        if (lastTransaction is not null)
+        if (lastChecked is not null)
         {
-            _resetBeforeNextMail = needsReset && lastTransaction.FinalReply is not { IsPositiveCompletion: true };
+            _resetBeforeNextMail = pump.NeedsReset && lastChecked.FinalReply is not { IsPositiveCompletion: true };
         }
 
-        return writerFailure ?? pump.Failure;
+        return pump.WriterFailure ?? pump.Failure;
+    }
+
+    /// <summary>
+    /// Writes one message's transaction in a pipelined call, reading replies as far as its group needs: the body of
+    /// the batch loop, and all of <c>SendAsync</c>. Transport failures, 421 and content failures are recorded on the
+    /// pump (the rest of the call is then not sent), not thrown; cancellation and bad arguments are thrown.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendPipelinedTransactionAsync(MailTransaction tx, ReplyPump pump, bool chunking, CancellationToken cancellationToken)
+    {
+        pump.Last = tx;
+        try
+        {
+            if (pump.WriterFailure is not null || pump.Stopped || !IsConnected)
+            {
+                return;
+            }
+
+            var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+            if (tx.NotAttempted is not null)
+            {
+                return;
+            }
+
+            if (pump.NeedsReset)
+            {
+                WriteCommand(RsetVerb, "RSET");
+                Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+            }
+
+            // The next pipelined transaction is written before this one's final reply is known: start it clean.
+            pump.NeedsReset = true;
+
+            WriteMail(tx, mailParameters);
+            Expect(pump, new ExpectedReply(tx, ReplyKind.Mail, 0));
+            for (var i = 0; i < tx.RecipientCount; i++)
+            {
+                WriteRcpt(tx, i, rcptParameters);
+                Expect(pump, new ExpectedReply(tx, ReplyKind.Recipient, i));
+            }
+
+            if (chunking)
+            {
+                // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting,
+                // up to the window.
+                await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
+                var inFlight = pump.InFlight;
+                inFlight.Enqueue(tx);
+                if (inFlight.Count >= _options.MaxTransactionsInFlight)
+                {
+                    // The window is full: one wait for all of it, so a batch costs one round trip per window.
+                    await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                    RoundTrips++;
+                    pump.ExpectedSinceWait = 0;
+                    await DrainDirectAsync(pump).ConfigureAwait(false);
+                    while (inFlight.TryDequeue(out var written))
+                    {
+                        await written.WhenReady().ConfigureAwait(false);
+                    }
+                }
+
+                return;
+            }
+
+            // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
+            WriteCommand(DataVerb, "DATA");
+            Expect(pump, new ExpectedReply(tx, ReplyKind.Data, 0));
+            await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+            RoundTrips++;
+            pump.ExpectedSinceWait = 0;
+            await DrainDirectAsync(pump).ConfigureAwait(false);
+            await tx.WhenReady().ConfigureAwait(false);
+            if (pump.Stopped)
+            {
+                return;
+            }
+
+            if (tx.DataReply!.Code != 354)
+            {
+                return;
+            }
+
+            if (tx.MailReply is not { IsPositiveCompletion: true })
+            {
+                // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte
+                // more, even a lone dot, could deliver mail that is not this envelope's: close the connection.
+                pump.WriterFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
+                Break(pump.WriterFailure.Message);
+                return;
+            }
+
+            if (tx.AcceptedRecipientCount == 0)
+            {
+                // 354 although no recipient was accepted: end the data at once, then RSET (RFC 2920 §3.1).
+                _dataEncoder.Reset();
+                _dataEncoder.Complete(Connection.Output);
+                ExpectReply("end of data");
+                Expect(pump, new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+                return;
+            }
+
+            await WriteDataContentAsync(tx, cancellationToken, pump).ConfigureAwait(false);
+        }
+        catch (SmtpException ex)
+        {
+            pump.WriterFailure ??= ex;
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            pump.WriterFailure ??= ContentFailure(ex);
+        }
+        finally
+        {
+            if (tx.NotAttempted is null)
+            {
+                pump.LastChecked = tx;
+            }
+        }
     }
 
     private void Expect(ReplyPump pump, ExpectedReply expected)
@@ -304,7 +376,7 @@ public sealed partial class AsyncSmtpSession
     {
         if (pump.Stopped)
         {
-            expected.Transaction?.Ready?.TrySetResult();
+            expected.Transaction?.SetReady();
             return;
         }
 
@@ -331,7 +403,7 @@ public sealed partial class AsyncSmtpSession
         {
             if (pump.Stopped || expected.Kind is ReplyKind.Data or ReplyKind.LastChunk)
             {
-                expected.Transaction?.Ready?.TrySetResult();
+                expected.Transaction?.SetReady();
             }
         }
     }
@@ -350,7 +422,7 @@ public sealed partial class AsyncSmtpSession
                 tx.MailReply = reply;
                 break;
             case ReplyKind.Recipient:
-                tx.RecipientReplies[expected.Index] = reply;
+                tx.SetRecipientReply(expected.Index, reply);
                 break;
             case ReplyKind.Data:
                 tx.DataReply = reply;

@@ -1,87 +1,36 @@
+using System.Runtime.CompilerServices;
+
 namespace MailPipe;
 
 /// <summary>Sending without PIPELINING: one command at a time, and the failure helpers shared by both paths.</summary>
 public sealed partial class AsyncSmtpSession
 {
-    private async Task<SmtpException?> SendSequentiallyAsync(IAsyncEnumerable<SmtpMessage> messages, List<MailTransaction> transactions, bool chunking, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends one command at a time: <paramref name="single"/> alone, or every message of <paramref name="messages"/>,
+    /// each one's transaction added to <paramref name="transactions"/>.
+    /// </summary>
+    /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpException?> SendSequentiallyAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, List<MailTransaction>? transactions, bool chunking, CancellationToken cancellationToken)
     {
         SmtpException? failure = null;
         _serviceClosing = null;
         try
         {
-            await foreach (var message in messages.WithCancellation(cancellationToken).ConfigureAwait(false))
+            if (single is not null)
             {
-                var tx = new MailTransaction(message);
-                transactions.Add(tx);
-                try
+                failure = await SendTransactionSequentiallyAsync(single, chunking, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                await foreach (var message in messages!.WithCancellation(cancellationToken).ConfigureAwait(false))
                 {
-                    if (failure is not null || !IsConnected)
+                    var tx = new MailTransaction(message);
+                    transactions!.Add(tx);
+                    if (failure is null)
                     {
-                        continue;
+                        failure = await SendTransactionSequentiallyAsync(tx, chunking, cancellationToken).ConfigureAwait(false);
                     }
-
-                    var (mailParameters, rcptParameters) = Prepare(tx, chunking);
-                    if (tx.NotAttempted is not null)
-                    {
-                        continue;
-                    }
-
-                    if (_resetBeforeNextMail)
-                    {
-                        await ResetTransactionAsync().ConfigureAwait(false);
-                    }
-
-                    _resetBeforeNextMail = true;
-                    WriteMail(tx, mailParameters);
-                    tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
-                    if (!tx.MailReply.IsPositiveCompletion)
-                    {
-                        BreakIfServiceClosing(tx.MailReply);
-                        continue;
-                    }
-
-                    for (var i = 0; i < tx.RecipientReplies.Length && IsConnected; i++)
-                    {
-                        WriteRcpt(tx, i, rcptParameters);
-                        tx.RecipientReplies[i] = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false));
-                    }
-
-                    if (!IsConnected)
-                    {
-                        continue;
-                    }
-
-                    if (tx.AcceptedRecipientCount == 0)
-                    {
-                        continue;
-                    }
-
-                    if (chunking)
-                    {
-                        await WriteChunksAsync(tx, pump: null, cancellationToken).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        WriteCommand(DataVerb, "DATA");
-                        tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
-                        if (tx.DataReply.Code != 354)
-                        {
-                            continue;
-                        }
-
-                        await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
-                        tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
-                    }
-
-                    _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
-                }
-                catch (SmtpException ex)
-                {
-                    failure ??= ex;
-                }
-                catch (Exception ex) when (IsContentFailure(ex))
-                {
-                    failure ??= ContentFailure(ex);
                 }
             }
 
@@ -90,6 +39,87 @@ public sealed partial class AsyncSmtpSession
         catch (SmtpException ex)
         {
             return failure ?? ex;
+        }
+    }
+
+    /// <summary>
+    /// One message's transaction, one command at a time: the body of the batch loop, and all of <c>SendAsync</c>.
+    /// Nothing is sent once the connection is gone.
+    /// </summary>
+    /// <returns>The transport or content failure that stops the rest of the call, if any (not thrown).</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpException?> SendTransactionSequentiallyAsync(MailTransaction tx, bool chunking, CancellationToken cancellationToken)
+    {
+        try
+        {
+            if (!IsConnected)
+            {
+                return null;
+            }
+
+            var (mailParameters, rcptParameters) = Prepare(tx, chunking);
+            if (tx.NotAttempted is not null)
+            {
+                return null;
+            }
+
+            if (_resetBeforeNextMail)
+            {
+                await ResetTransactionAsync().ConfigureAwait(false);
+            }
+
+            _resetBeforeNextMail = true;
+            WriteMail(tx, mailParameters);
+            tx.MailReply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
+            if (!tx.MailReply.IsPositiveCompletion)
+            {
+                BreakIfServiceClosing(tx.MailReply);
+                return null;
+            }
+
+            for (var i = 0; i < tx.RecipientCount && IsConnected; i++)
+            {
+                WriteRcpt(tx, i, rcptParameters);
+                tx.SetRecipientReply(i, BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false)));
+            }
+
+            if (!IsConnected)
+            {
+                return null;
+            }
+
+            if (tx.AcceptedRecipientCount == 0)
+            {
+                return null;
+            }
+
+            if (chunking)
+            {
+                await WriteChunksAsync(tx, pump: null, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                WriteCommand(DataVerb, "DATA");
+                tx.DataReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false));
+                if (tx.DataReply.Code != 354)
+                {
+                    return null;
+                }
+
+                await WriteDataContentAsync(tx, cancellationToken).ConfigureAwait(false);
+                tx.FinalReply = BreakIfServiceClosing(await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false));
+            }
+
+            _resetBeforeNextMail = tx.FinalReply is not { IsPositiveCompletion: true };
+            return null;
+        }
+        catch (SmtpException ex)
+        {
+            return ex;
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            return ContentFailure(ex);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 
 namespace MailPipe;
 
@@ -13,6 +14,9 @@ public sealed partial class AsyncSmtpSession
     private static readonly byte[] MailVerb = "MAIL FROM:"u8.ToArray();
     private static readonly byte[] RcptVerb = "RCPT TO:"u8.ToArray();
     private ArrayBufferWriter<byte>? _chunkBuffer;
+
+    /// <summary>The pipelined paths' reply pump, kept from call to call (one operation at a time) and reset by each.</summary>
+    private ReplyPump? _replyPump;
 
     /// <summary>
     /// Whether the server may still hold a mail transaction (the last one did not end with a positive final reply):
@@ -92,8 +96,12 @@ public sealed partial class AsyncSmtpSession
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var results = await SendBatchAsync([message], cancellationToken).ConfigureAwait(false);
-        return results[0];
+        Validate(message.Envelope);
+
+        // The batch path for one message, without the one-element list, the async iterator and the results array.
+        var tx = new MailTransaction(message);
+        var failure = await SendCoreAsync(tx, messages: null, transactions: null, cancellationToken).ConfigureAwait(false);
+        return tx.ToResult(failure);
     }
 
     /// <summary>Sends many messages on this session. See <see cref="SendBatchAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/>.</summary>
@@ -109,13 +117,14 @@ public sealed partial class AsyncSmtpSession
 
         // A list can be checked whole before anything is sent (an async sequence is checked message by message).
         var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
-        foreach (var message in list)
+        for (var i = 0; i < list.Count; i++)
         {
+            var message = list[i];
             ArgumentNullException.ThrowIfNull(message, nameof(messages));
             Validate(message.Envelope);
         }
 
-        return SendBatchAsync(ToAsync(list), cancellationToken);
+        return SendBatchCoreAsync(ToAsync(list), list.Count, cancellationToken);
     }
 
     /// <summary>
@@ -135,24 +144,40 @@ public sealed partial class AsyncSmtpSession
     /// </exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
+        SendBatchCoreAsync(messages, count: 0, cancellationToken);
+
+    /// <summary>A batch; <paramref name="count"/>, when known, sizes the list of transactions (a large one would otherwise be copied as it grows).</summary>
+    private async Task<IReadOnlyList<SmtpSendResult>> SendBatchCoreAsync(IAsyncEnumerable<SmtpMessage> messages, int count, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
+        var transactions = new List<MailTransaction>(count);
+        var failure = await SendCoreAsync(single: null, messages, transactions, cancellationToken).ConfigureAwait(false);
+        var results = new SmtpSendResult[transactions.Count];
+        for (var i = 0; i < results.Length; i++)
+        {
+            results[i] = transactions[i].ToResult(failure);
+        }
+
+        return results;
+    }
+
+    /// <summary>
+    /// One send call, as an operation: <paramref name="single"/> alone, or every message of
+    /// <paramref name="messages"/>, each one's transaction added to <paramref name="transactions"/>.
+    /// </summary>
+    /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpException?> SendCoreAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, List<MailTransaction>? transactions, CancellationToken cancellationToken)
+    {
         BeginOperation(cancellationToken);
-        var transactions = new List<MailTransaction>();
-        SmtpException? failure = null;
         try
         {
             var capabilities = Capabilities;
             var chunking = _options.UseChunking && capabilities.SupportsChunking;
-            if (_options.UsePipelining && capabilities.SupportsPipelining)
-            {
-                failure = await SendPipelinedAsync(messages, transactions, chunking, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                failure = await SendSequentiallyAsync(messages, transactions, chunking, cancellationToken).ConfigureAwait(false);
-            }
+            return _options.UsePipelining && capabilities.SupportsPipelining
+                ? await SendPipelinedAsync(single, messages, transactions, chunking, cancellationToken).ConfigureAwait(false)
+                : await SendSequentiallyAsync(single, messages, transactions, chunking, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -165,14 +190,6 @@ public sealed partial class AsyncSmtpSession
         {
             EndOperation();
         }
-
-        var results = new SmtpSendResult[transactions.Count];
-        for (var i = 0; i < results.Length; i++)
-        {
-            results[i] = transactions[i].ToResult(failure);
-        }
-
-        return results;
     }
 
     private static async IAsyncEnumerable<SmtpMessage> ToAsync(IEnumerable<SmtpMessage> messages)

@@ -7,10 +7,6 @@ namespace MailPipe.Tests.Sending;
 /// <summary>SendBatchAsync: overlapping transactions, one result per message in order, round trips, lost connections.</summary>
 public class SendBatchTests
 {
-    private static string Content(int i) => $"Subject: message {i}\r\n\r\nbody {i}\r\n";
-
-    private static SmtpMessage Message(int i) => SmtpMessage.FromBytes(Envelope($"m{i}@example.test"), Encoding.ASCII.GetBytes(Content(i)));
-
     private static async IAsyncEnumerable<SmtpMessage> AsyncMessages(params SmtpMessage[] messages)
     {
         foreach (var message in messages)

@@ -428,6 +428,22 @@ public class SendFaultTests
         session.IsConnected.Should().BeFalse("a cancelled send closes the connection");
         await server.WaitAsync();
         ShouldNotHaveEndedTheData(server);
+
+        // The session keeps its reply pump from call to call: nothing of the cancelled send (replies it never read)
+        // is waited for on a new connection.
+        var next = chunking
+            ? Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<two@example.test>")
+                .ExpectBytes(Bdat(SmallText, last: true), ClientArrival.WithPrevious)
+                .Then("S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued")
+            : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<two@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+                .Then(DataLines(SmallText))
+                .Then("S: 250 2.0.0 queued");
+        await using var nextServer = ScriptedSmtpServer.Start(next);
+        await session.ConnectAsync(nextServer.ClientStream).Safe();
+        await session.EhloAsync("client.example.test").Safe();
+        (await session.SendAsync(Envelope("two@example.test"), Ascii(SmallText)).Safe()).FinalReply!.Text.Should().Be("queued");
+        session.PendingReplyCount.Should().Be(0);
+        await nextServer.WaitAsync();
     }
 
     [Theory]

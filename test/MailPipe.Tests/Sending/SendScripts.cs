@@ -63,6 +63,12 @@ internal static class SendScripts
 
     public static SmtpEnvelope Envelope(params string[] recipients) => new(Sender, recipients);
 
+    /// <summary>The content of the <paramref name="i"/>th message of a batch.</summary>
+    public static string Content(int i) => $"Subject: message {i}\r\n\r\nbody {i}\r\n";
+
+    /// <summary>The <paramref name="i"/>th message of a batch: <see cref="Content"/> for m<paramref name="i"/>@example.test.</summary>
+    public static SmtpMessage Message(int i) => SmtpMessage.FromBytes(Envelope($"m{i}@example.test"), Encoding.ASCII.GetBytes(Content(i)));
+
     /// <summary>A BDAT chunk as it goes on the wire: <c>BDAT n[ LAST]</c> CRLF and the bytes.</summary>
     public static byte[] Bdat(ReadOnlySpan<byte> chunk, bool last) =>
         [.. Encoding.ASCII.GetBytes(last ? $"BDAT {chunk.Length} LAST\r\n" : $"BDAT {chunk.Length}\r\n"), .. chunk];

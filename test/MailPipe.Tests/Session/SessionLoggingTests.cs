@@ -151,6 +151,37 @@ public class SessionLoggingTests
     }
 
     [Fact]
+    public async Task BDAT_headers_are_in_the_transcript_and_the_chunks_are_not()
+    {
+        // A first chunk of exactly 1,024 bytes (the smallest ChunkSize), then the secret line in the last one.
+        var first = "Subject: x\r\n\r\n" + new string('a', 1024 - 16) + "\r\n";
+        var last = SecretBody + "\r\n";
+        var logs = new ListLoggerProvider();
+        var script = SmtpScript.Parse(
+                "S: 220 mx",
+                "C: EHLO client.example.test",
+                "S: 250-mx",
+                "S: 250-PIPELINING",
+                "S: 250 CHUNKING",
+                "C: MAIL FROM:<sender@example.test>",
+                "C+ RCPT TO:<rcpt@example.test>")
+            .ExpectRaw("BDAT 1024\r\n" + first, ClientArrival.WithPrevious)
+            .ExpectRaw($"BDAT {last.Length} LAST\r\n" + last, ClientArrival.WithPrevious)
+            .Then("S: 250 ok", "S: 250 ok", "S: 250 chunk ok", "S: 250 2.0.0 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession(new SmtpSessionOptions { LoggerFactory = logs, ChunkSize = 1024 });
+        await session.ConnectAsync(server.ClientStream).Safe();
+        await session.EhloAsync("client.example.test").Safe();
+
+        var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", "rcpt@example.test"), Encoding.ASCII.GetBytes(first + last)).Safe();
+
+        result.IsAccepted.Should().BeTrue();
+        logs.Messages.Should().ContainInConsecutiveOrder("C: BDAT 1024", "C: <message data, 1024 bytes>", $"C: BDAT {last.Length} LAST", $"C: <message data, {last.Length} bytes>");
+        logs.Messages.Should().NotContain(m => m.Contains(SecretBody, StringComparison.Ordinal));
+        await server.WaitAsync();
+    }
+
+    [Fact]
     public async Task Null_reverse_path_is_shown_as_is()
     {
         var logs = new ListLoggerProvider();
