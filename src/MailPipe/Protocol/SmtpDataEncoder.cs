@@ -253,8 +253,6 @@ internal sealed class SmtpDataEncoder
         const int Width = 32;
         ref var source = ref MemoryMarshal.GetReference(input);
         ref var target = ref MemoryMarshal.GetReference(destination);
-        var lastInput = (nint)input.Length - (3 * Width) + 1;
-        var lastOutput = (nint)destination.Length - (5 * Width);
         var lf = Vector256.Create((byte)'\n');
         var cr = Vector256.Create((byte)'\r');
         var dot = Vector256.Create((byte)'.');
@@ -264,11 +262,17 @@ internal sealed class SmtpDataEncoder
         var beforeDot = dotStuffing ? lf : cr;
         var offset = shift;
 
-        // A step looks at the 64 input bytes from index - 1 and the byte after each: bit b of a mask says whether the
+        // A step looks at the 64 input bytes from index - 1 and the byte after each: bit b of the mask says whether the
         // byte after byte index - 1 + b is a stop. Loading at and after the stored bytes (not before them) keeps the
         // next step's loads clear of this step's stores when the two arrays sit at the same offset in their pages.
+        // A stop re-stores two vectors from itself, which covers the rest of the step wherever the stop is.
+        // Bounds: the re-store reads 64 bytes from a stop up to index + 64; a step writes at most 2 * 64 + 1 bytes
+        // (the 2x bound, plus one for an LF and a '.' before the first byte) and 64 bytes of scratch past them.
+        const int InputNeeded = 4 * Width;
+        const int OutputNeeded = (6 * Width) + 1;
         index--;
-        while (index < lastInput && index + offset < lastOutput)
+        var limit = Math.Min((nint)input.Length - InputNeeded, (nint)destination.Length - OutputNeeded - offset);
+        while (index <= limit)
         {
             var current0 = Vector256.LoadUnsafe(ref source, (nuint)index);
             var next0 = Vector256.LoadUnsafe(ref source, (nuint)(index + 1));
@@ -280,25 +284,18 @@ internal sealed class SmtpDataEncoder
             var stops1 = (Vector256.Equals(next1, lf) ^ Vector256.Equals(current1, cr)) | (Vector256.Equals(next1, dot) & Vector256.Equals(current1, beforeDot));
             if ((stops0 | stops1) != Vector256<byte>.Zero)
             {
-                var mask = stops0.ExtractMostSignificantBits();
-                while (mask != 0)
+                var mask = stops0.ExtractMostSignificantBits() | ((ulong)stops1.ExtractMostSignificantBits() << Width);
+                do
                 {
                     var stop = index + 1 + BitOperations.TrailingZeroCount(mask);
                     offset = Insert(ref source, ref target, stop, offset, dotStuffing);
                     Vector256.LoadUnsafe(ref source, (nuint)stop).StoreUnsafe(ref target, (nuint)(stop + offset));
+                    Vector256.LoadUnsafe(ref source, (nuint)(stop + Width)).StoreUnsafe(ref target, (nuint)(stop + Width + offset));
                     mask &= mask - 1; // the lowest set bit cleared (BLSR)
                 }
+                while (mask != 0);
 
-                // The second vector again, after what the first one's stops inserted.
-                current1.StoreUnsafe(ref target, (nuint)(index + Width + offset));
-                mask = stops1.ExtractMostSignificantBits();
-                while (mask != 0)
-                {
-                    var stop = index + Width + 1 + BitOperations.TrailingZeroCount(mask);
-                    offset = Insert(ref source, ref target, stop, offset, dotStuffing);
-                    Vector256.LoadUnsafe(ref source, (nuint)stop).StoreUnsafe(ref target, (nuint)(stop + offset));
-                    mask &= mask - 1;
-                }
+                limit = Math.Min((nint)input.Length - InputNeeded, (nint)destination.Length - OutputNeeded - offset);
             }
 
             index += 2 * Width;
