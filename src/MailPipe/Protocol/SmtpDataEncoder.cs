@@ -109,244 +109,281 @@ internal sealed class SmtpDataEncoder
     /// <param name="destination">At least twice as long as <paramref name="input"/>.</param>
     /// <returns>The number of bytes written to <paramref name="destination"/>.</returns>
     /// <remarks>
-    /// The fast path copies, a vector at a time, every run of input that passes through unchanged: ordinary bytes and
-    /// well-formed CRLF pairs not followed by a <c>.</c> that needs doubling. It stops only where the output differs
-    /// from the input (a bare LF, a bare CR, a CR at the end of the input, a <c>.</c> after a line end when
-    /// <see cref="DotStuffing"/> is on), which the scalar code handles. Bytes of <paramref name="destination"/> past
-    /// the returned count may have been overwritten.
+    /// The output is the input with bytes inserted before some input bytes, the "stops": a CR before a bare LF, an LF
+    /// before the byte after a bare CR (and a <c>.</c> too if that byte is a <c>.</c>), a <c>.</c> before a <c>.</c>
+    /// after an LF. The vector paths find the stops of a whole vector at once and handle them without leaving the
+    /// loop. Bytes of <paramref name="destination"/> past the returned count may have been overwritten.
     /// </remarks>
-    public int Transform(ReadOnlySpan<byte> input, Span<byte> destination)
+    public int Transform(ReadOnlySpan<byte> input, Span<byte> destination) => Transform(input, destination, HardwareVectorWidth);
+
+    /// <summary>The widest vector path this machine accelerates; <see cref="Transform(ReadOnlySpan{byte}, Span{byte})"/> uses it.</summary>
+    internal static VectorWidth HardwareVectorWidth { get; } =
+        Vector256.IsHardwareAccelerated ? VectorWidth.Bits256 : Vector128.IsHardwareAccelerated ? VectorWidth.Bits128 : VectorWidth.None;
+
+    /// <summary>
+    /// <see cref="Transform(ReadOnlySpan{byte}, Span{byte})"/> using vectors no wider than <paramref name="width"/>, so
+    /// that tests on an AVX2 machine also run the paths other hardware takes.
+    /// </summary>
+    /// <param name="input">Input bytes.</param>
+    /// <param name="destination">At least twice as long as <paramref name="input"/>.</param>
+    /// <param name="width">The widest vectors to use (never wider than the hardware accelerates).</param>
+    /// <returns>The number of bytes written to <paramref name="destination"/>.</returns>
+    internal int Transform(ReadOnlySpan<byte> input, Span<byte> destination, VectorWidth width)
     {
-        var written = 0;
-        var atLineStart = _atLineStart;
-        var skipLineFeed = _skipLineFeed;
-        var dotStuffing = DotStuffing;
-        while (!input.IsEmpty)
+        if (destination.Length < 2L * input.Length)
         {
-            if (skipLineFeed)
+            throw new ArgumentException("The destination must be at least twice as long as the input.", nameof(destination));
+        }
+
+        if (input.IsEmpty)
+        {
+            return 0;
+        }
+
+        var dotStuffing = DotStuffing;
+        var index = 0;
+        if (_skipLineFeed)
+        {
+            // The previous input ended with a CR, already written as CRLF: an LF here completes that line end.
+            _skipLineFeed = false;
+            if (input[0] == (byte)'\n')
             {
-                skipLineFeed = false;
-                if (input[0] == (byte)'\n')
+                if (input.Length == 1)
                 {
-                    input = input[1..];
-                    continue;
+                    return 0;
                 }
+
+                index = 1;
+            }
+        }
+
+        // The first byte has no predecessor in this input; the state says what it was.
+        var written = 0;
+        var first = input[index];
+        if (first == (byte)'.' && _atLineStart && dotStuffing)
+        {
+            destination[written++] = (byte)'.';
+        }
+        else if (first == (byte)'\n')
+        {
+            // Bare: a CR before it ended the previous input and was skipped above, or it is at the start of the data.
+            destination[written++] = (byte)'\r';
+        }
+
+        destination[written++] = first;
+        index++;
+
+        written = TransformBody(input, index, destination, written, dotStuffing, width);
+
+        // A final CR is written as CRLF now; an LF at the start of the next input belongs to it.
+        var last = input[^1];
+        if (last == (byte)'\r')
+        {
+            destination[written++] = (byte)'\n';
+            _skipLineFeed = true;
+        }
+
+        _atLineStart = last is (byte)'\r' or (byte)'\n';
+        return written;
+    }
+
+    /// <summary>Transforms <paramref name="input"/> from <paramref name="index"/> (at least 1: every byte has its predecessor here).</summary>
+    /// <returns>The new count of bytes in <paramref name="destination"/>.</returns>
+    private static int TransformBody(ReadOnlySpan<byte> input, int index, Span<byte> destination, int written, bool dotStuffing, VectorWidth width)
+    {
+        if (width != VectorWidth.None && Vector128.IsHardwareAccelerated)
+        {
+            // Input byte i goes to i + shift in the destination until the next stop.
+            var shift = (nint)written - index;
+            var at = (nint)index;
+            if (width == VectorWidth.Bits256 && Vector256.IsHardwareAccelerated)
+            {
+                at = Run256(input, destination, at, ref shift, dotStuffing);
             }
 
-            if (atLineStart)
+            at = Run128(input, destination, at, ref shift, dotStuffing);
+            index = (int)at;
+            written = (int)(at + shift);
+        }
+
+        // Scalar tail (and everything where vectors are not accelerated), the same rules a byte at a time.
+        var length = input.Length;
+        for (; index < length; index++)
+        {
+            var current = input[index];
+            var previous = input[index - 1];
+            if (current == (byte)'\n')
             {
-                atLineStart = false;
-                if (input[0] == (byte)'.' && dotStuffing)
+                if (previous != (byte)'\r')
+                {
+                    destination[written++] = (byte)'\r';
+                }
+            }
+            else
+            {
+                if (previous == (byte)'\r')
+                {
+                    destination[written++] = (byte)'\n';
+                    previous = (byte)'\n';
+                }
+
+                if (current == (byte)'.' && previous == (byte)'\n' && dotStuffing)
                 {
                     destination[written++] = (byte)'.';
                 }
             }
 
-            var run = CopyUnchangedRun(input, destination[written..], dotStuffing);
-            written += run;
-            if (run == input.Length)
-            {
-                // The run ends the input; it ends a line only with a CRLF pair (a bare LF or a final CR stops it).
-                atLineStart = input[^1] == (byte)'\n';
-                break;
-            }
-
-            var stop = input[run];
-            if (stop == (byte)'.')
-            {
-                // A '.' after a CRLF: the next pass doubles it.
-                atLineStart = true;
-                input = input[run..];
-                continue;
-            }
-
-            // A bare LF, a bare CR, or a CR at the end of the input.
-            destination[written] = (byte)'\r';
-            destination[written + 1] = (byte)'\n';
-            written += 2;
-            atLineStart = true;
-            skipLineFeed = stop == (byte)'\r';
-            input = input[(run + 1)..];
+            destination[written++] = current;
         }
 
-        _atLineStart = atLineStart;
-        _skipLineFeed = skipLineFeed;
         return written;
     }
 
-    /// <summary>
-    /// Copies the longest prefix of <paramref name="input"/> that the transform leaves unchanged, given that its first
-    /// byte needs no line-start or skipped-LF handling (the caller has done that).
-    /// </summary>
-    /// <param name="input">Input bytes, not empty.</param>
-    /// <param name="destination">Where the prefix goes; bytes past it may be overwritten.</param>
-    /// <param name="dotStuffing">Whether a <c>.</c> after a line end stops the run.</param>
-    /// <returns>
-    /// The prefix length: the index of the first bare LF (an LF not preceded by CR; an LF at index 0 is bare), bare CR
-    /// (a CR not followed by LF, or the last byte), or, with <paramref name="dotStuffing"/>, a <c>.</c> right after an
-    /// LF at index 1 or later; the input length if there is none.
-    /// </returns>
-    private static int CopyUnchangedRun(ReadOnlySpan<byte> input, Span<byte> destination, bool dotStuffing)
-    {
-        var length = input.Length;
-        var first = input[0];
-        if (first == (byte)'\n' || (first == (byte)'\r' && (length == 1 || input[1] != (byte)'\n')))
-        {
-            return 0;
-        }
+    // The vector loops store each vector of input where it goes if nothing is inserted, then, for each stop in it
+    // (a set bit of the mask), write the inserted byte and store the input again from the stop on, one byte further
+    // along: a stop costs a few instructions inside the loop instead of a trip through scalar code.
+    //
+    // Bounds: the re-store after a stop reads a whole vector from the stop, so a step needs a vector of input past
+    // its own. A step writes at most twice its input bytes (the transform's 2x bound), plus a vector of scratch past
+    // them that later steps overwrite, so the output check keeps the unchecked stores inside the destination.
 
-        // Each vector step looks at the bytes before and after the vector too, so it starts at index 1 and needs one
-        // byte past its end; it stores the whole vector, so the destination must hold it.
-        var index = 1;
+    /// <summary>The Vector256 loop, two vectors a step with one branch for both; returns the first input index not done.</summary>
+    private static nint Run256(ReadOnlySpan<byte> input, Span<byte> destination, nint index, ref nint shift, bool dotStuffing)
+    {
+        const int Width = 32;
         ref var source = ref MemoryMarshal.GetReference(input);
         ref var target = ref MemoryMarshal.GetReference(destination);
-        if (Vector256.IsHardwareAccelerated)
+        var lf = Vector256.Create((byte)'\n');
+        var cr = Vector256.Create((byte)'\r');
+        var dot = Vector256.Create((byte)'.');
+
+        // Without dot-stuffing, "a '.' after a CR" replaces "a '.' after an LF": a stop already (bare CR), so the dot
+        // term adds nothing and needs no mask of its own.
+        var beforeDot = dotStuffing ? lf : cr;
+        var offset = shift;
+
+        // A step looks at the 64 input bytes from index - 1 and the byte after each: bit b of the mask says whether the
+        // byte after byte index - 1 + b is a stop. Loading at and after the stored bytes (not before them) keeps the
+        // next step's loads clear of this step's stores when the two arrays sit at the same offset in their pages.
+        // A stop re-stores two vectors from itself, which covers the rest of the step wherever the stop is.
+        // Bounds: the re-store reads 64 bytes from a stop up to index + 64; a step writes at most 2 * 64 + 1 bytes
+        // (the 2x bound, plus one for an LF and a '.' before the first byte) and 64 bytes of scratch past them.
+        const int InputNeeded = 4 * Width;
+        const int OutputNeeded = (6 * Width) + 1;
+        index--;
+        var limit = Math.Min((nint)input.Length - InputNeeded, (nint)destination.Length - OutputNeeded - offset);
+        while (index <= limit)
         {
-            var last = Math.Min(length - Vector256<byte>.Count - 1, destination.Length - Vector256<byte>.Count);
-            var cr = Vector256.Create((byte)'\r');
-            var lf = Vector256.Create((byte)'\n');
-            var dot = Vector256.Create((byte)'.');
-            var dotMask = dotStuffing ? Vector256<byte>.AllBitsSet : Vector256<byte>.Zero;
-
-            // Two vectors a step, one branch for both, with a cheaper test that may flag a position one early: a CR
-            // whose next byte is not LF or an LF whose previous byte is not CR (flagged at the byte before it), an LF
-            // followed by '.'. A flag is resolved with the exact test; a flag at a vector's last byte may point at
-            // the first byte of the next vector, so the test never checks a vector's first byte by itself (the
-            // previous step, or the check of index 1 below, did).
-            if (length > 1 && input[1] == (byte)'\n' && first != (byte)'\r')
+            var current0 = Vector256.LoadUnsafe(ref source, (nuint)index);
+            var next0 = Vector256.LoadUnsafe(ref source, (nuint)(index + 1));
+            var current1 = Vector256.LoadUnsafe(ref source, (nuint)(index + Width));
+            var next1 = Vector256.LoadUnsafe(ref source, (nuint)(index + Width + 1));
+            current0.StoreUnsafe(ref target, (nuint)(index + offset));
+            current1.StoreUnsafe(ref target, (nuint)(index + Width + offset));
+            var stops0 = (Vector256.Equals(next0, lf) ^ Vector256.Equals(current0, cr)) | (Vector256.Equals(next0, dot) & Vector256.Equals(current0, beforeDot));
+            var stops1 = (Vector256.Equals(next1, lf) ^ Vector256.Equals(current1, cr)) | (Vector256.Equals(next1, dot) & Vector256.Equals(current1, beforeDot));
+            if ((stops0 | stops1) != Vector256<byte>.Zero)
             {
-                destination[0] = first;
-                return 1;
-            }
-
-            while (index <= last - Vector256<byte>.Count)
-            {
-                var flags0 = Flags256(ref source, ref target, index, cr, lf, dot, dotMask);
-                var flags1 = Flags256(ref source, ref target, index + Vector256<byte>.Count, cr, lf, dot, dotMask);
-                if ((flags0 | flags1) != Vector256<byte>.Zero)
+                var mask = stops0.ExtractMostSignificantBits() | ((ulong)stops1.ExtractMostSignificantBits() << Width);
+                do
                 {
-                    target = first;
-                    var stops = Stops256(ref source, ref target, index, cr, lf, dot, dotMask);
-                    if (stops != Vector256<byte>.Zero)
-                    {
-                        return index + BitOperations.TrailingZeroCount(stops.ExtractMostSignificantBits());
-                    }
-
-                    stops = Stops256(ref source, ref target, index + Vector256<byte>.Count, cr, lf, dot, dotMask);
-                    if (stops != Vector256<byte>.Zero)
-                    {
-                        return index + Vector256<byte>.Count + BitOperations.TrailingZeroCount(stops.ExtractMostSignificantBits());
-                    }
-
-                    // Only the last byte of the second vector was flagged: the stop is the byte after it.
-                    return index + (2 * Vector256<byte>.Count);
+                    var stop = index + 1 + BitOperations.TrailingZeroCount(mask);
+                    offset = Insert(ref source, ref target, stop, offset, dotStuffing);
+                    Vector256.LoadUnsafe(ref source, (nuint)stop).StoreUnsafe(ref target, (nuint)(stop + offset));
+                    Vector256.LoadUnsafe(ref source, (nuint)(stop + Width)).StoreUnsafe(ref target, (nuint)(stop + Width + offset));
+                    mask &= mask - 1; // the lowest set bit cleared (BLSR)
                 }
+                while (mask != 0);
 
-                index += 2 * Vector256<byte>.Count;
+                limit = Math.Min((nint)input.Length - InputNeeded, (nint)destination.Length - OutputNeeded - offset);
             }
 
-            while (index <= last)
-            {
-                var stops = Stops256(ref source, ref target, index, cr, lf, dot, dotMask);
-                if (stops != Vector256<byte>.Zero)
-                {
-                    var run = index + BitOperations.TrailingZeroCount(stops.ExtractMostSignificantBits());
-                    target = first;
-                    return run;
-                }
-
-                index += Vector256<byte>.Count;
-            }
+            index += 2 * Width;
         }
 
-        if (Vector128.IsHardwareAccelerated)
-        {
-            var last = Math.Min(length - Vector128<byte>.Count - 1, destination.Length - Vector128<byte>.Count);
-            var cr = Vector128.Create((byte)'\r');
-            var lf = Vector128.Create((byte)'\n');
-            var dot = Vector128.Create((byte)'.');
-            var dotMask = dotStuffing ? Vector128<byte>.AllBitsSet : Vector128<byte>.Zero;
-            while (index <= last)
-            {
-                var previous = Vector128.LoadUnsafe(ref source, (nuint)(index - 1));
-                var current = Vector128.LoadUnsafe(ref source, (nuint)index);
-                var next = Vector128.LoadUnsafe(ref source, (nuint)(index + 1));
-                current.StoreUnsafe(ref target, (nuint)index);
-                var previousIsLf = Vector128.Equals(previous, lf);
-                var stops = Vector128.AndNot(Vector128.Equals(current, lf), Vector128.Equals(previous, cr))
-                    | Vector128.AndNot(Vector128.Equals(current, cr), Vector128.Equals(next, lf))
-                    | (Vector128.Equals(current, dot) & previousIsLf & dotMask);
-                if (stops != Vector128<byte>.Zero)
-                {
-                    var run = index + BitOperations.TrailingZeroCount(stops.ExtractMostSignificantBits());
-                    target = first;
-                    return run;
-                }
-
-                index += Vector128<byte>.Count;
-            }
-        }
-
-        // Scalar tail (and the whole run where vectors are not accelerated).
-        var start = index;
-        for (; index < length; index++)
-        {
-            var b = input[index];
-            if (b == (byte)'\n')
-            {
-                if (input[index - 1] != (byte)'\r')
-                {
-                    break;
-                }
-            }
-            else if (b == (byte)'\r')
-            {
-                if (index + 1 == length || input[index + 1] != (byte)'\n')
-                {
-                    break;
-                }
-            }
-            else if (b == (byte)'.' && dotStuffing && input[index - 1] == (byte)'\n')
-            {
-                break;
-            }
-        }
-
-        destination[0] = first;
-        input[start..index].CopyTo(destination[start..]);
+        // The stop before byte index is done but the byte itself is not stored yet (when no step ran, it is the byte
+        // before the first, already written there).
+        Unsafe.Add(ref target, index + offset) = Unsafe.Add(ref source, index);
+        index++;
+        shift = offset;
         return index;
     }
 
-    /// <summary>
-    /// Stores the 32 input bytes at <paramref name="index"/> to the same index of the destination and returns a mask of
-    /// those that stop an unchanged run: a bare LF, a CR not followed by LF, a <c>.</c> after an LF (when
-    /// <paramref name="dotMask"/> is all ones). Reads one byte before and one after the 32.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Stops256(ref byte source, ref byte target, int index, Vector256<byte> cr, Vector256<byte> lf, Vector256<byte> dot, Vector256<byte> dotMask)
+    /// <summary>The Vector128 loop (the whole run without AVX2, the last bytes with it); returns the first input index not done.</summary>
+    private static nint Run128(ReadOnlySpan<byte> input, Span<byte> destination, nint index, ref nint shift, bool dotStuffing)
     {
-        var previous = Vector256.LoadUnsafe(ref source, (nuint)(index - 1));
-        var current = Vector256.LoadUnsafe(ref source, (nuint)index);
-        var next = Vector256.LoadUnsafe(ref source, (nuint)(index + 1));
-        current.StoreUnsafe(ref target, (nuint)index);
-        return Vector256.AndNot(Vector256.Equals(current, lf), Vector256.Equals(previous, cr))
-            | Vector256.AndNot(Vector256.Equals(current, cr), Vector256.Equals(next, lf))
-            | (Vector256.Equals(current, dot) & Vector256.Equals(previous, lf) & dotMask);
+        const int Width = 16;
+        ref var source = ref MemoryMarshal.GetReference(input);
+        ref var target = ref MemoryMarshal.GetReference(destination);
+        var lastInput = (nint)input.Length - (2 * Width) + 1;
+        var lastOutput = (nint)destination.Length - (3 * Width);
+        var lf = Vector128.Create((byte)'\n');
+        var cr = Vector128.Create((byte)'\r');
+        var dot = Vector128.Create((byte)'.');
+        var beforeDot = dotStuffing ? lf : cr;
+        var offset = shift;
+        while (index <= lastInput && index + offset <= lastOutput)
+        {
+            var previous = Vector128.LoadUnsafe(ref source, (nuint)(index - 1));
+            var current = Vector128.LoadUnsafe(ref source, (nuint)index);
+            current.StoreUnsafe(ref target, (nuint)(index + offset));
+            var stops = (Vector128.Equals(current, lf) ^ Vector128.Equals(previous, cr)) | (Vector128.Equals(current, dot) & Vector128.Equals(previous, beforeDot));
+            var mask = stops.ExtractMostSignificantBits();
+            while (mask != 0)
+            {
+                var stop = index + BitOperations.TrailingZeroCount(mask);
+                offset = Insert(ref source, ref target, stop, offset, dotStuffing);
+                Vector128.LoadUnsafe(ref source, (nuint)stop).StoreUnsafe(ref target, (nuint)(stop + offset));
+                mask &= mask - 1;
+            }
+
+            index += Width;
+        }
+
+        shift = offset;
+        return index;
     }
 
+    /// <summary>What goes before a stop, by (previous is CR) * 2 + (stop is LF); a CRLF pair is never a stop.</summary>
+    private static ReadOnlySpan<byte> Inserted => ".\r\n"u8;
+
     /// <summary>
-    /// Stores the 32 input bytes at <paramref name="index"/> to the same index of the destination and returns a cheap
-    /// superset of <see cref="Stops256"/>, each stop flagged at its own position or the one before (see the caller).
-    /// Reads one byte after the 32.
+    /// Writes what goes before the stop at <paramref name="stop"/>, where the input byte there was stored, and returns
+    /// the new shift. The caller then stores the input from the stop on, past the inserted bytes.
     /// </summary>
+    /// <param name="source">The input.</param>
+    /// <param name="target">The destination.</param>
+    /// <param name="stop">The input index of the stop, at least 1.</param>
+    /// <param name="shift">Where input bytes go in the destination, relative to their index.</param>
+    /// <param name="dotStuffing">Whether a <c>.</c> after a bare CR is doubled as well.</param>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<byte> Flags256(ref byte source, ref byte target, int index, Vector256<byte> cr, Vector256<byte> lf, Vector256<byte> dot, Vector256<byte> dotMask)
+    private static nint Insert(ref byte source, ref byte target, nint stop, nint shift, bool dotStuffing)
     {
-        var current = Vector256.LoadUnsafe(ref source, (nuint)index);
-        var next = Vector256.LoadUnsafe(ref source, (nuint)(index + 1));
-        current.StoreUnsafe(ref target, (nuint)index);
-        var currentIsLf = Vector256.Equals(current, lf);
-        return (Vector256.Equals(current, cr) ^ Vector256.Equals(next, lf))
-            | (currentIsLf & Vector256.Equals(next, dot) & dotMask);
+        var current = Unsafe.Add(ref source, stop);
+        var afterCr = Unsafe.Add(ref source, stop - 1) == (byte)'\r';
+        var kind = (afterCr ? 2 : 0) | (current == (byte)'\n' ? 1 : 0);
+        Unsafe.Add(ref target, stop + shift) = Unsafe.Add(ref MemoryMarshal.GetReference(Inserted), kind);
+        shift++;
+        if (afterCr && current == (byte)'.' && dotStuffing)
+        {
+            // A '.' after a bare CR starts a line too: the LF just written, then the doubling.
+            Unsafe.Add(ref target, stop + shift) = (byte)'.';
+            shift++;
+        }
+
+        return shift;
     }
+}
+
+/// <summary>The vector paths of <see cref="SmtpDataEncoder"/>.</summary>
+internal enum VectorWidth
+{
+    /// <summary>Scalar code only.</summary>
+    None = 0,
+
+    /// <summary>Up to <see cref="Vector128{T}"/>.</summary>
+    Bits128 = 128,
+
+    /// <summary>Up to <see cref="Vector256{T}"/>.</summary>
+    Bits256 = 256,
 }

@@ -66,22 +66,39 @@ internal sealed class SmtpReplyParser
         reply = null;
         while (true)
         {
-            if (!reader.TryReadTo(out ReadOnlySequence<byte> line, LineFeed, advancePastDelimiter: true))
+            // Fast path: the whole line is in the current segment (almost always: replies are short), so it is read
+            // in place, with no ReadOnlySequence slicing and no copy of the code and separator.
+            var unread = reader.UnreadSpan;
+            var lineFeed = unread.IndexOf(LineFeed);
+            bool isLast;
+            if (lineFeed >= 0)
             {
-                if (reader.Remaining >= _limits.MaxReplyLineLength)
+                reader.Advance(lineFeed + 1);
+                CheckLineLength(lineFeed);
+                isLast = AcceptLine(unread[..lineFeed]);
+            }
+            else
+            {
+                if (!reader.TryReadTo(out ReadOnlySequence<byte> line, LineFeed, advancePastDelimiter: true))
                 {
-                    throw TooLong($"a reply line is longer than {_limits.MaxReplyLineLength} bytes");
+                    if (reader.Remaining >= _limits.MaxReplyLineLength)
+                    {
+                        throw TooLong($"a reply line is longer than {_limits.MaxReplyLineLength} bytes");
+                    }
+
+                    return false;
                 }
 
-                return false;
+                // A line across segments: copied once, after the text so far, and read from there.
+                CheckLineLength(line.Length);
+                var length = (int)line.Length;
+                EnsureTextCapacity(length);
+                var copy = _text.AsSpan(_textLength, length);
+                line.CopyTo(copy);
+                isLast = AcceptLine(copy);
             }
 
-            if (line.Length + 1 > _limits.MaxReplyLineLength)
-            {
-                throw TooLong($"a reply line is longer than {_limits.MaxReplyLineLength} bytes");
-            }
-
-            if (AcceptLine(line))
+            if (isLast)
             {
                 reply = BuildReply();
                 return true;
@@ -89,11 +106,19 @@ internal sealed class SmtpReplyParser
         }
     }
 
-    /// <summary>Takes one line (without its LF); returns true when it was the last line of a reply.</summary>
-    private bool AcceptLine(ReadOnlySequence<byte> line)
+    private void CheckLineLength(long lengthWithoutLineFeed)
     {
-        var length = (int)line.Length;
-        _replyBytes += length + 1;
+        if (lengthWithoutLineFeed + 1 > _limits.MaxReplyLineLength)
+        {
+            throw TooLong($"a reply line is longer than {_limits.MaxReplyLineLength} bytes");
+        }
+    }
+
+    /// <summary>Takes one line (without its LF, perhaps with its CR); returns true when it was the last line of a reply.</summary>
+    /// <param name="line">The line; it may lie in <see cref="_text"/> past the text so far (then the text moves down over the code).</param>
+    private bool AcceptLine(ReadOnlySpan<byte> line)
+    {
+        _replyBytes += line.Length + 1;
         if (_replyBytes > _limits.MaxReplyBytes)
         {
             throw TooLong($"a reply is longer than {_limits.MaxReplyBytes} bytes");
@@ -104,37 +129,32 @@ internal sealed class SmtpReplyParser
             throw TooLong($"a reply has more than {_limits.MaxReplyLines} lines");
         }
 
-        // Copy the whole line after the current text; the 4-byte prefix is then overwritten by the next line's copy.
-        EnsureTextCapacity(length);
-        var destination = _text.AsSpan(_textLength, length);
-        line.CopyTo(destination);
-        if (length > 0 && destination[length - 1] == CarriageReturn)
+        if (!line.IsEmpty && line[^1] == CarriageReturn)
         {
-            length--;
-            destination = destination[..length];
+            line = line[..^1];
         }
 
-        if (length < 3 || !IsDigit(destination[0]) || !IsDigit(destination[1]) || !IsDigit(destination[2]))
+        if (line.Length < 3 || !IsDigit(line[0]) || !IsDigit(line[1]) || !IsDigit(line[2]))
         {
-            throw Malformed(destination, "a reply line must start with a three-digit reply code");
+            throw Malformed(line, "a reply line must start with a three-digit reply code");
         }
 
-        var code = ((destination[0] - '0') * 100) + ((destination[1] - '0') * 10) + (destination[2] - '0');
+        var code = ((line[0] - '0') * 100) + ((line[1] - '0') * 10) + (line[2] - '0');
         if (code is < 200 or > 599)
         {
-            throw Malformed(destination, "a reply code must start with 2, 3, 4 or 5");
+            throw Malformed(line, "a reply code must start with 2, 3, 4 or 5");
         }
 
         if (_lineCount > 0 && code != _code)
         {
-            throw Malformed(destination, $"the lines of one reply disagree on the reply code ({_code} then {code})");
+            throw Malformed(line, $"the lines of one reply disagree on the reply code ({_code} then {code})");
         }
 
         var isLast = true;
         var textStart = 3;
-        if (length > 3)
+        if (line.Length > 3)
         {
-            switch (destination[3])
+            switch (line[3])
             {
                 case (byte)' ':
                     textStart = 4;
@@ -144,12 +164,13 @@ internal sealed class SmtpReplyParser
                     isLast = false;
                     break;
                 default:
-                    throw Malformed(destination, "the reply code must be followed by a space, a hyphen or the end of the line");
+                    throw Malformed(line, "the reply code must be followed by a space, a hyphen or the end of the line");
             }
         }
 
-        // Keep only the text: shift it over the code and separator.
-        var text = destination[textStart..];
+        // Keep only the text (CopyTo allows the overlap when the line was copied into _text).
+        var text = line[textStart..];
+        EnsureTextCapacity(text.Length);
         text.CopyTo(_text.AsSpan(_textLength));
         _textLength += text.Length;
         if (_lineCount == _lineEnds.Length)

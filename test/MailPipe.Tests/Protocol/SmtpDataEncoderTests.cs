@@ -413,15 +413,15 @@ public class SmtpDataEncoderTests
         return [.. output];
     }
 
-    /// <summary>Runs <see cref="SmtpDataEncoder.Transform"/> chunk by chunk, each into a destination exactly twice the chunk's length.</summary>
-    private static byte[] TransformChunks(IEnumerable<byte[]> chunks, bool dotStuffing)
+    /// <summary>Runs <see cref="SmtpDataEncoder.Transform(ReadOnlySpan{byte}, Span{byte})"/> chunk by chunk, each into a destination exactly twice the chunk's length.</summary>
+    private static byte[] TransformChunks(IEnumerable<byte[]> chunks, bool dotStuffing, VectorWidth? width = null)
     {
         var encoder = new SmtpDataEncoder { DotStuffing = dotStuffing };
         var output = new List<byte>();
         foreach (var chunk in chunks)
         {
             var destination = new byte[chunk.Length * 2];
-            var written = encoder.Transform(chunk, destination);
+            var written = encoder.Transform(chunk, destination, width ?? SmtpDataEncoder.HardwareVectorWidth);
             output.AddRange(destination.AsSpan(0, written).ToArray());
         }
 
@@ -471,10 +471,14 @@ public class SmtpDataEncoderTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Long_CRLF_runs_with_rare_specials_at_vector_boundaries_match_the_reference(bool dotStuffing)
+    [InlineData(true, 256)]
+    [InlineData(false, 256)]
+    [InlineData(true, 128)]
+    [InlineData(false, 128)]
+    [InlineData(true, 0)]
+    public void Long_CRLF_runs_with_rare_specials_at_vector_boundaries_match_the_reference(bool dotStuffing, int vectorBits)
     {
+        var width = (VectorWidth)vectorBits;
         var random = new Random(dotStuffing ? 5150 : 5151);
         int[] lengths = [1, 2, 3, 15, 16, 17, 18, 31, 32, 33, 34, 35, 63, 64, 65, 66, 67, 95, 96, 97, 98, 127, 128, 129, 130, 1000, 9000];
         for (var n = 0; n < 600; n++)
@@ -484,10 +488,10 @@ public class SmtpDataEncoderTests
             var expected = ReferenceBody(input, dotStuffing);
             var because = $"case {n}, dot-stuffing {dotStuffing}, input \"{SmtpScript.Printable(Encoding.Latin1.GetString(input))}\"";
 
-            TransformChunks([input], dotStuffing).Should().Equal(expected, because);
+            TransformChunks([input], dotStuffing, width).Should().Equal(expected, because);
 
             var split = random.Next(input.Length + 1);
-            TransformChunks([input[..split], input[split..]], dotStuffing).Should().Equal(expected, $"{because}, split at {split}");
+            TransformChunks([input[..split], input[split..]], dotStuffing, width).Should().Equal(expected, $"{because}, split at {split}");
 
             var chunks = new List<byte[]>();
             for (var offset = 0; offset < input.Length;)
@@ -497,7 +501,7 @@ public class SmtpDataEncoderTests
                 offset += size;
             }
 
-            TransformChunks(chunks, dotStuffing).Should().Equal(expected, $"{because}, {chunks.Count} chunks");
+            TransformChunks(chunks, dotStuffing, width).Should().Equal(expected, $"{because}, {chunks.Count} chunks");
 
             if (dotStuffing)
             {
@@ -507,10 +511,14 @@ public class SmtpDataEncoderTests
     }
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void A_special_sequence_at_every_position_of_CRLF_text_matches_the_reference(bool dotStuffing)
+    [InlineData(true, 256)]
+    [InlineData(false, 256)]
+    [InlineData(true, 128)]
+    [InlineData(false, 128)]
+    [InlineData(true, 0)]
+    public void A_special_sequence_at_every_position_of_CRLF_text_matches_the_reference(bool dotStuffing, int vectorBits)
     {
+        var width = (VectorWidth)vectorBits;
         var text = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("Lorem ipsum dolor sit amet, x.y\r\n", 5)));
         string[] specials = ["\r", "\n", ".", "\r\n.", "\n.", "\r.", "\r\r\n", "\n\n", "\r\n\r\n.\r\n"];
         foreach (var special in specials)
@@ -522,10 +530,112 @@ public class SmtpDataEncoderTests
                 bytes.CopyTo(input, position);
                 var because = $"\"{SmtpScript.Printable(special)}\" at {position}, dot-stuffing {dotStuffing}";
 
-                TransformChunks([input], dotStuffing).Should().Equal(ReferenceBody(input, dotStuffing), because);
-                TransformChunks([input[..position], input[position..]], dotStuffing).Should().Equal(ReferenceBody(input, dotStuffing), because);
+                TransformChunks([input], dotStuffing, width).Should().Equal(ReferenceBody(input, dotStuffing), because);
+                TransformChunks([input[..position], input[position..]], dotStuffing, width).Should().Equal(ReferenceBody(input, dotStuffing), because);
             }
         }
+    }
+
+    /// <summary>
+    /// Input where most vectors hold several stops of mixed kinds (bare CR, bare LF, '.' after either, CR at a vector's
+    /// last byte with LF or '.' as the next vector's first), long enough for every vector loop to run several steps.
+    /// </summary>
+    [Theory]
+    [InlineData(true, 256)]
+    [InlineData(false, 256)]
+    [InlineData(true, 128)]
+    [InlineData(false, 128)]
+    [InlineData(true, 0)]
+    [InlineData(false, 0)]
+    public void Dense_stops_in_every_vector_match_the_reference(bool dotStuffing, int vectorBits)
+    {
+        var width = (VectorWidth)vectorBits;
+        var random = new Random(4242 + vectorBits + (dotStuffing ? 1 : 0));
+        string[] alphabets = ["ab.\r\n", ".\r\n", "abcdefgh\r\n.", "\r.", "\n."];
+        for (var n = 0; n < 300; n++)
+        {
+            var alphabet = Encoding.ASCII.GetBytes(alphabets[random.Next(alphabets.Length)]);
+            var input = new byte[random.Next(700)];
+            for (var i = 0; i < input.Length; i++)
+            {
+                input[i] = alphabet[random.Next(alphabet.Length)];
+            }
+
+            var expected = ReferenceBody(input, dotStuffing);
+            var because = $"case {n}, width {vectorBits}, dot-stuffing {dotStuffing}, input \"{SmtpScript.Printable(Encoding.Latin1.GetString(input))}\"";
+
+            TransformChunks([input], dotStuffing, width).Should().Equal(expected, because);
+
+            var split = random.Next(input.Length + 1);
+            TransformChunks([input[..split], input[split..]], dotStuffing, width).Should().Equal(expected, $"{because}, split at {split}");
+
+            var chunks = new List<byte[]>();
+            for (var offset = 0; offset < input.Length;)
+            {
+                var size = Math.Min(input.Length - offset, random.Next(1, 200));
+                chunks.Add(input[offset..(offset + size)]);
+                offset += size;
+            }
+
+            TransformChunks(chunks, dotStuffing, width).Should().Equal(expected, $"{because}, {chunks.Count} chunks");
+        }
+    }
+
+    [Theory]
+    [InlineData(256)]
+    [InlineData(128)]
+    [InlineData(0)]
+    public void Runs_of_one_repeated_stop_pattern_match_the_reference(int vectorBits)
+    {
+        // Every byte or every other byte a stop: the most stops a vector can hold, and the 2x output bound.
+        string[] patterns = ["\n", "\r", ".\n", ".\r", "\r.", "\n.", "\r\r\n", "\r\n.", "a\r", "\ra\n"];
+        foreach (var pattern in patterns)
+        {
+            foreach (var length in new[] { 31, 32, 33, 63, 64, 65, 95, 96, 97, 127, 128, 129, 300 })
+            {
+                var input = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(pattern, (length / pattern.Length) + 1)))[..length];
+                foreach (var dotStuffing in new[] { true, false })
+                {
+                    TransformChunks([input], dotStuffing, (VectorWidth)vectorBits).Should().Equal(
+                        ReferenceBody(input, dotStuffing),
+                        $"\"{SmtpScript.Printable(pattern)}\" x {length} bytes, dot-stuffing {dotStuffing}");
+                }
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(256)]
+    [InlineData(128)]
+    [InlineData(0)]
+    public void CR_as_the_last_byte_of_a_vector_pairs_with_the_next_vectors_first_byte(int vectorBits)
+    {
+        // CR at index 31, 32, 63, 64, ... (vector ends with the loops' different starting points), then LF, '.', or 'x'.
+        var width = (VectorWidth)vectorBits;
+        foreach (var crAt in new[] { 14, 15, 16, 30, 31, 32, 33, 62, 63, 64, 65, 94, 95, 96, 97, 126, 127, 128 })
+        {
+            foreach (var after in "\n.x\r")
+            {
+                var input = Encoding.ASCII.GetBytes(new string('a', 200));
+                input[crAt] = (byte)'\r';
+                input[crAt + 1] = (byte)after;
+                foreach (var dotStuffing in new[] { true, false })
+                {
+                    TransformChunks([input], dotStuffing, width).Should().Equal(
+                        ReferenceBody(input, dotStuffing), $"CR at {crAt} then \"{SmtpScript.Printable(after.ToString())}\", dot-stuffing {dotStuffing}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void Transform_rejects_a_destination_shorter_than_twice_the_input()
+    {
+        var encoder = new SmtpDataEncoder();
+
+        var act = () => encoder.Transform("abc"u8, new byte[5]);
+
+        act.Should().Throw<ArgumentException>();
     }
 
     [Fact]

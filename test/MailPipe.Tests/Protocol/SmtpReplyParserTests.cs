@@ -324,6 +324,37 @@ public class SmtpReplyParserTests
         ParseFails(text).ErrorCode.Should().Be(SmtpErrorCode.ProtocolError);
     }
 
+    [Theory]
+    [InlineData("25a ok\r\n")]
+    [InlineData("250-first\r\n251 second\r\n")]
+    [InlineData("600 x\r\n")]
+    [InlineData("250x ok\r\n")]
+    [InlineData("25\r\n")]
+    public void Malformed_line_across_segments_is_the_same_protocol_error(string text)
+    {
+        // One byte per segment: every line takes the path that copies a line spanning segments.
+        var parser = new SmtpReplyParser(SmtpProtocolLimits.Default);
+        var act = () => ParseAll(parser, ReadOnlySequenceFactory.OneBytePerSegment(Bytes(text)));
+
+        act.Should().Throw<SmtpProtocolException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ProtocolError);
+        parser.HasPartialReply.Should().BeFalse();
+    }
+
+    [Fact]
+    public void Lines_in_place_and_lines_across_segments_mix_in_one_reply()
+    {
+        // The first segment holds whole lines (read in place) and the start of a line finished in the next segment.
+        var bytes = Bytes(EhloReply);
+        foreach (var split in new[] { 5, 20, 40, 60, 75 })
+        {
+            var (replies, consumed) = ParseAll(new SmtpReplyParser(SmtpProtocolLimits.Default), ReadOnlySequenceFactory.SplitAt(bytes, split));
+
+            replies.Should().ContainSingle($"split at {split}");
+            ShouldBeEhloReply(replies[0]);
+            consumed.Should().Be(bytes.Length);
+        }
+    }
+
     [Fact]
     public void Protocol_error_message_shows_the_line_printable()
     {
