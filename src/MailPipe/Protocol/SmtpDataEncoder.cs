@@ -21,8 +21,12 @@ namespace MailPipe;
 /// </remarks>
 internal sealed class SmtpDataEncoder
 {
-    /// <summary>Input processed per output reservation; the output of one piece is at most twice its size.</summary>
-    private const int PieceSize = 8192;
+    /// <summary>
+    /// Input processed per output reservation; the output of one piece is at most twice its size. Each piece ends with
+    /// up to ≈ 150 bytes through the narrow and scalar paths (the wide loop needs input past what it stores), so a
+    /// larger piece spends less of its time there: ≈ 1 % of the bytes at 32 KiB against ≈ 4 % at 8 KiB.
+    /// </summary>
+    private const int PieceSize = 32 * 1024;
 
     private static ReadOnlySpan<byte> EndOfData => "\r\n.\r\n"u8;
 
