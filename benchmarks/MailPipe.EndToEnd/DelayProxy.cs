@@ -15,7 +15,7 @@ internal sealed class DelayProxy : IAsyncDisposable
 {
     private readonly Socket _listener;
     private readonly IPEndPoint _upstream;
-    private readonly TimeSpan _delay;
+    private long _delayTicks;
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _acceptLoop;
     private long _chunks;
@@ -25,7 +25,7 @@ internal sealed class DelayProxy : IAsyncDisposable
     public DelayProxy(int upstreamPort, TimeSpan delay)
     {
         _upstream = new IPEndPoint(IPAddress.Loopback, upstreamPort);
-        _delay = delay;
+        Delay = delay;
         _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         _listener.Listen(128);
@@ -34,6 +34,16 @@ internal sealed class DelayProxy : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>
+    /// The hold of server-to-client chunks; changeable between runs. A run at zero hold measures what the relay itself,
+    /// the client and the server cost per message, which the harness subtracts to count the delays a client pays.
+    /// </summary>
+    public TimeSpan Delay
+    {
+        get => TimeSpan.FromTicks(Interlocked.Read(ref _delayTicks));
+        set => Interlocked.Exchange(ref _delayTicks, value.Ticks);
+    }
 
     /// <summary>How late, on average, a held chunk was sent after its due time (timer precision, scheduling under load).</summary>
     public TimeSpan MeanLateness => Snapshot().MeanLatenessSince(default);
@@ -131,7 +141,7 @@ internal sealed class DelayProxy : IAsyncDisposable
                     break;
                 }
 
-                var due = Stopwatch.GetTimestamp() + (long)(_delay.TotalSeconds * Stopwatch.Frequency);
+                var due = Stopwatch.GetTimestamp() + (long)(Delay.TotalSeconds * Stopwatch.Frequency);
                 queue.Writer.TryWrite((due, buffer.AsSpan(0, read).ToArray()));
             }
         }

@@ -138,6 +138,22 @@ async Task RunAsync(CaseResult result, int messages, bool record)
     GC.Collect();
     try
     {
+        TimeSpan? unheld = null;
+        if (proxy is not null && record)
+        {
+            // The same run with the chunks not held: what the relay, the client and the server cost without the delay.
+            proxy.Delay = TimeSpan.Zero;
+            try
+            {
+                var baseline = await result.Client.RunAsync(result.Workload, port, messages, options.TimeLimit, stop.Token);
+                unheld = baseline.Elapsed * ((double)messages / baseline.Messages);
+            }
+            finally
+            {
+                proxy.Delay = TimeSpan.FromMilliseconds(options.RttMs);
+            }
+        }
+
         var countersBefore = proxy?.Snapshot() ?? default;
         var measurement = await result.Client.RunAsync(result.Workload, port, messages, options.TimeLimit, stop.Token);
         var connections = proxy is null ? string.Empty : $", {proxy.Snapshot().Connections - countersBefore.Connections} connection(s)";
@@ -146,6 +162,7 @@ async Task RunAsync(CaseResult result, int messages, bool record)
             result.Runs.Add(measurement);
             if (proxy is not null)
             {
+                result.Unheld.Add(unheld!.Value * ((double)measurement.Messages / messages));
                 result.Holds.Add(TimeSpan.FromMilliseconds(options.RttMs) + proxy.Snapshot().MeanLatenessSince(countersBefore));
             }
         }

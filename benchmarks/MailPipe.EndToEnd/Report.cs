@@ -16,6 +16,9 @@ internal sealed class CaseResult(Workload workload, ClientRunner client)
     /// <summary>With the delay proxy: per run, the delay plus the mean lateness of the chunks held during that run.</summary>
     public List<TimeSpan> Holds { get; } = [];
 
+    /// <summary>With the delay proxy: per run, the elapsed time of the same run through the proxy at zero hold.</summary>
+    public List<TimeSpan> Unheld { get; } = [];
+
     public string? Failure { get; set; }
 
     public double[] Rates => [.. Runs.Select(r => r.Messages / r.Elapsed.TotalSeconds)];
@@ -34,9 +37,11 @@ internal static class Report
             text.AppendLine($"Server replies are held {options.RttMs} ms by the proxy. Round trips per message = elapsed / ({options.RttMs} ms × messages);");
             text.AppendLine("\"held\" divides by the hold each chunk really got in that run instead (the delay plus the proxy's mean lateness: timer");
             text.AppendLine("precision and scheduling), which removes most of the proxy's own error. Allocation and CPU are not shown in this mode");
-            text.AppendLine("(the proxy runs in the same process).").AppendLine();
-            text.AppendLine("| message | rcpts | client | msgs/s median (min–max) | round trips / msg: elapsed / delay, median (min–max) | elapsed / held | mean hold ms | msgs / run |");
-            text.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|");
+            text.AppendLine("(the proxy runs in the same process). \"delays paid\" = (elapsed − elapsed of the same run through the proxy at");
+            text.AppendLine("0 ms) / (delay × messages): the relay's own hops, the client's and the server's processing cancel out, leaving the");
+            text.AppendLine("number of times the client waited for the link, as on a real link with this round-trip time.").AppendLine();
+            text.AppendLine("| message | rcpts | client | msgs/s median (min–max) | round trips / msg: elapsed / delay, median (min–max) | elapsed / held | delays paid / msg | ms / msg at 0 ms | mean hold ms | msgs / run |");
+            text.AppendLine("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
         }
         else
         {
@@ -66,7 +71,9 @@ internal static class Report
                     var trips = result.Runs.Select(r => r.Elapsed.TotalMilliseconds / r.Messages / options.RttMs).ToArray();
                     var held = result.Runs.Select((r, i) => r.Elapsed / result.Holds[i] / r.Messages).ToArray();
                     var hold = result.Holds.Select(h => h.TotalMilliseconds).ToArray();
-                    text.AppendLine($"| {size} | {recipients} | {result.Client.Name} | {Summary(rates, "N0")} | {Summary(trips, "0.00")} | {Summary(held, "0.00")} | {Report.Median(hold).ToString("0.00", Invariant)} | {messages} |");
+                    var paid = result.Runs.Select((r, i) => (r.Elapsed - result.Unheld[i]).TotalMilliseconds / r.Messages / options.RttMs).ToArray();
+                    var unheld = result.Runs.Select((r, i) => result.Unheld[i].TotalMilliseconds / r.Messages).ToArray();
+                    text.AppendLine($"| {size} | {recipients} | {result.Client.Name} | {Summary(rates, "N0")} | {Summary(trips, "0.00")} | {Summary(held, "0.00")} | {Summary(paid, "0.00")} | {Summary(unheld, "0.000")} | {Report.Median(hold).ToString("0.00", Invariant)} | {messages} |");
                     continue;
                 }
 
