@@ -1,5 +1,6 @@
 using System.Text;
 using MailPipe.Tests.Support;
+using Microsoft.Extensions.Logging;
 using static MailPipe.Tests.Sending.SendScripts;
 
 namespace MailPipe.Tests.Sending;
@@ -223,6 +224,55 @@ public class SendReviewTests
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
         result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task The_transcript_of_two_chunked_SendAsync_calls_masks_addresses_and_shows_each_BDAT_header_and_no_content()
+    {
+        var envelope = new SmtpEnvelope(Sender, [new SmtpRecipient("rcpt@example.test") { Notify = DsnNotify.Never }]);
+        var script = Script(Ehlo("PIPELINING", "CHUNKING", "DSN"));
+        foreach (var text in new[] { SmallText, "Subject: hi\r\n\r\nlonger body\r\n" })
+        {
+            script.Then("C> MAIL FROM:<sender@example.test>", "C+ RCPT TO:<rcpt@example.test> NOTIFY=NEVER")
+                .ExpectBytes(Bdat(text, last: true), ClientArrival.WithPrevious)
+                .Then("S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued");
+        }
+
+        var logs = new ListLoggerProvider();
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server, new SmtpSessionOptions { LoggerFactory = logs });
+
+        await session.SendAsync(envelope, Ascii(SmallText)).Safe();
+        await session.SendAsync(envelope, Ascii("Subject: hi\r\n\r\nlonger body\r\n")).Safe();
+
+        var transcript = logs.Entries.Where(e => e.Category == "MailPipe.Protocol" && e.Message.StartsWith("C: ", StringComparison.Ordinal)).Select(e => e.Message).Skip(1).ToList();
+        transcript.Should().Equal(
+            "C: MAIL FROM:<***@example.test>",
+            "C: RCPT TO:<***@example.test> NOTIFY=NEVER",
+            "C: BDAT 21 LAST",
+            "C: <message data, 21 bytes>",
+            "C: MAIL FROM:<***@example.test>",
+            "C: RCPT TO:<***@example.test> NOTIFY=NEVER",
+            "C: BDAT 28 LAST",
+            "C: <message data, 28 bytes>");
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task The_transcript_does_not_show_the_ORCPT_address_unless_LogAddresses()
+    {
+        var envelope = new SmtpEnvelope(Sender, [new SmtpRecipient("rcpt@example.test") { OriginalRecipient = "private.person@example.test" }]);
+        var script = Script(Ehlo("PIPELINING", "DSN"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<rcpt@example.test> ORCPT=rfc822;private.person@example.test", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            .Then(DataLines(SmallText))
+            .Then("S: 250 2.0.0 queued");
+        var logs = new ListLoggerProvider();
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server, new SmtpSessionOptions { LoggerFactory = logs });
+
+        (await session.SendAsync(envelope, Ascii(SmallText)).Safe()).IsAccepted.Should().BeTrue();
+
+        logs.Entries.Where(e => e.Category == "MailPipe.Protocol").Select(e => e.Message).Should().NotContain(m => m.Contains("private.person", StringComparison.Ordinal), "LogAddresses is false: addresses are personal data");
         await server.WaitAsync();
     }
 
