@@ -71,6 +71,9 @@ public sealed partial class AsyncSmtpSession
         try
         {
             WritePathCommand("MAIL FROM:"u8, "MAIL FROM", reversePath, parameters);
+
+            // The server may now hold a transaction that the envelope API does not know the end of: its next one starts with RSET.
+            _resetBeforeNextMail = true;
             var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
             return CloseIfServiceClosing(reply);
         }

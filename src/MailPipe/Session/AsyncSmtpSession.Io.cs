@@ -33,7 +33,7 @@ public sealed partial class AsyncSmtpSession
         ExpectReply(name);
         if (_protocolLog.IsEnabled(LogLevel.Trace))
         {
-            var shownParameters = string.IsNullOrWhiteSpace(parameters) ? string.Empty : " " + parameters.Trim();
+            var shownParameters = string.IsNullOrWhiteSpace(parameters) ? string.Empty : " " + MaskParameters(parameters.Trim());
             Log.ClientLine(_protocolLog, $"{name}:<{MaskAddress(SmtpCommandWriter.StripBrackets(path).ToString())}>{shownParameters}");
         }
     }
@@ -45,6 +45,28 @@ public sealed partial class AsyncSmtpSession
         {
             _pendingReplies.Enqueue(name);
         }
+    }
+
+    /// <summary>Parameters as the transcript shows them: the address of DSN ORCPT (RFC 3461 §4.2, <c>ORCPT=type;address</c>) masked like the path's.</summary>
+    private string MaskParameters(string parameters)
+    {
+        if (_options.LogAddresses || parameters.IndexOf("ORCPT=", StringComparison.OrdinalIgnoreCase) < 0)
+        {
+            return parameters;
+        }
+
+        var words = parameters.Split(' ');
+        for (var i = 0; i < words.Length; i++)
+        {
+            var word = words[i];
+            var semicolon = word.IndexOf(';');
+            if (word.StartsWith("ORCPT=", StringComparison.OrdinalIgnoreCase) && semicolon > 0)
+            {
+                words[i] = string.Concat(word.AsSpan(0, semicolon + 1), MaskAddress(word[(semicolon + 1)..]));
+            }
+        }
+
+        return string.Join(' ', words);
     }
 
     /// <summary>The address as the transcript shows it: whole when the caller opted in, else with the local part masked.</summary>

@@ -103,6 +103,9 @@ public sealed partial class AsyncSmtpSession
         pump.Reset(_resetBeforeNextMail);
         OperationCanceledException? writerCancellation = null;
         ArgumentException? argumentError = null;
+
+        // Whether everything written has been flushed: until then, no reply to it can be waited for.
+        var flushed = false;
         try
         {
             if (single is not null)
@@ -129,6 +132,7 @@ public sealed partial class AsyncSmtpSession
                 }
 
                 await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                flushed = true;
             }
         }
         catch (SmtpException ex)
@@ -148,11 +152,16 @@ public sealed partial class AsyncSmtpSession
         }
         catch (ArgumentException ex)
         {
-            // A later message is invalid: finish the earlier ones (their end of data may still sit in the buffer),
-            // then report the bad input.
+            // A later message is invalid: finish the earlier ones (below), then report the bad input.
             argumentError = ex;
-            if (IsConnected && !pump.Stopped)
+        }
+        finally
+        {
+            if (!flushed && writerCancellation is null && IsConnected && !pump.Stopped)
             {
+                // The call stopped between transactions (a bad message, or an exception from the caller's sequence
+                // that is not a content failure): the earlier ones' end of data may still sit in the buffer. Send it,
+                // or the wait for its reply below would last until the timeout, and the message would never be ended.
                 try
                 {
                     await FlushAsync("sending pipelined commands").ConfigureAwait(false);
@@ -162,9 +171,7 @@ public sealed partial class AsyncSmtpSession
                     pump.WriterFailure ??= flushFailure;
                 }
             }
-        }
-        finally
-        {
+
             if (pump.ExpectedSinceWait > 0)
             {
                 RoundTrips++;
@@ -244,7 +251,14 @@ public sealed partial class AsyncSmtpSession
                 // up to the window.
                 await WriteChunksAsync(tx, pump, cancellationToken).ConfigureAwait(false);
                 var inFlight = pump.InFlight;
-                inFlight.Enqueue(tx);
+
+                // Only a transaction whose BDAT LAST went out has a final reply to wait for: one whose content failed
+                // (reset with RSET) or whose chunks stopped has none, and waiting for it would never end.
+                if (tx.EndOfDataWritten)
+                {
+                    inFlight.Enqueue(tx);
+                }
+
                 if (inFlight.Count >= _options.MaxTransactionsInFlight)
                 {
                     // The window is full: one wait for all of it, so a batch costs one round trip per window.
