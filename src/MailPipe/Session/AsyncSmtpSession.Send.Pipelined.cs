@@ -193,14 +193,15 @@ public sealed partial class AsyncSmtpSession
             throw writerCancellation ?? pump.Cancellation!;
         }
 
-        if (argumentError is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(argumentError);
-        }
-
+        // Before a bad message's exception: the transactions sent ahead of it decide whether the next call starts with RSET.
         if (lastChecked is not null)
         {
             _resetBeforeNextMail = pump.NeedsReset && lastChecked.FinalReply is not { IsPositiveCompletion: true };
+        }
+
+        if (argumentError is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(argumentError);
         }
 
         return pump.WriterFailure ?? pump.Failure;

@@ -276,6 +276,35 @@ public class SendReviewTests
         await server.WaitAsync();
     }
 
+    [Fact]
+    public async Task A_bad_message_after_a_refused_one_in_an_async_batch_still_makes_the_next_call_start_with_RSET()
+    {
+        var bad = SmtpMessage.FromBytes(new SmtpEnvelope(Sender, "m2@example.test") { MailParameters = "X=1\r\nRSET" }, Ascii(SmallText));
+        var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m1@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            .Then(DataLines(Content(1)))
+            .Then("S: 554 5.7.1 refused")
+
+            // The refused transaction may still be open at the server (Postfix keeps it): the next call resets first.
+            .Then("C> RSET", "C+ MAIL FROM:<sender@example.test>", "C+ RCPT TO:<b@example.test>", "C+ DATA", "S: 250 reset", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            .Then(DataLines(SmallText))
+            .Then("S: 250 2.0.0 queued b");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        await FluentActions.Awaiting(() => session.SendBatchAsync(Sequence(Message(1), bad)).Safe()).Should().ThrowAsync<ArgumentException>();
+        (await session.SendAsync(Envelope("b@example.test"), Ascii(SmallText)).Safe()).FinalReply!.Text.Should().Be("queued b");
+        await server.WaitAsync();
+    }
+
+    private static async IAsyncEnumerable<SmtpMessage> Sequence(params SmtpMessage[] messages)
+    {
+        foreach (var message in messages)
+        {
+            await Task.Yield();
+            yield return message;
+        }
+    }
+
     private static async IAsyncEnumerable<SmtpMessage> Throwing(SmtpMessage first)
     {
         await Task.Yield();
