@@ -1,7 +1,7 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
 
 namespace MailPipe.EndToEnd;
 
@@ -85,6 +85,11 @@ internal sealed class DelayProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Relays one connection on three dedicated threads with blocking calls (client to server; server to the queue;
+    /// the queue to the client when due). Thread-pool continuations would add a wake-up of a sleeping worker to every
+    /// chunk after each idle 10 ms, which a real link does not have and which would count against every client alike.
+    /// </summary>
     private async Task RelayAsync(Socket client)
     {
         using (client)
@@ -95,74 +100,100 @@ internal sealed class DelayProxy : IAsyncDisposable
             try
             {
                 await server.ConnectAsync(_upstream, _stop.Token).ConfigureAwait(false);
-                var toServer = PumpAsync(client, server);
-                var toClient = DelayedPumpAsync(server, client);
-                await Task.WhenAny(toServer, toClient).ConfigureAwait(false);
-                client.Shutdown(SocketShutdown.Both);
-                server.Shutdown(SocketShutdown.Both);
-                await Task.WhenAll(toServer, toClient).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException or ChannelClosedException)
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
             {
-                // The connection ended.
-            }
-        }
-    }
-
-    private async Task PumpAsync(Socket from, Socket to)
-    {
-        var buffer = new byte[64 * 1024];
-        while (true)
-        {
-            var read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
-            if (read == 0)
-            {
-                to.Shutdown(SocketShutdown.Send);
                 return;
             }
 
-            await SendAllAsync(to, buffer.AsMemory(0, read)).ConfigureAwait(false);
+            using var held = new BlockingCollection<(long Due, byte[] Data)>();
+            var threads = new[]
+            {
+                StartThread(() => Forward(client, server), "proxy: to server"),
+                StartThread(() => Hold(server, held), "proxy: from server"),
+                StartThread(() => SendWhenDue(held, client), "proxy: to client"),
+            };
+            using var registration = _stop.Token.Register(() =>
+            {
+                Shutdown(client);
+                Shutdown(server);
+            });
+            // Until the client stops sending, or every held chunk has reached it after the server closed (the reply
+            // to QUIT among them).
+            await Task.WhenAny(threads[0], threads[2]).ConfigureAwait(false);
+            Shutdown(client);
+            Shutdown(server);
+            held.CompleteAdding();
+            await Task.WhenAll(threads).ConfigureAwait(false);
         }
     }
 
-    /// <summary>Reads server chunks as they come; a second task sends each one when its time is due.</summary>
-    private async Task DelayedPumpAsync(Socket from, Socket to)
+    private static Task StartThread(Action body, string name)
     {
-        var queue = Channel.CreateUnbounded<(long Due, byte[] Data)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        var sender = SendDueAsync(queue.Reader, to);
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                body();
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException or InvalidOperationException)
+            {
+                // The connection ended (or the queue was closed).
+            }
+            finally
+            {
+                done.TrySetResult();
+            }
+        })
+        {
+            IsBackground = true,
+            Name = name,
+        };
+        thread.Start();
+        return done.Task;
+    }
+
+    private static void Forward(Socket from, Socket to)
+    {
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = from.Receive(buffer)) > 0)
+        {
+            SendAll(to, buffer.AsSpan(0, read));
+        }
+
+        to.Shutdown(SocketShutdown.Send);
+    }
+
+    /// <summary>Reads server chunks as they come and queues each with its due time.</summary>
+    private void Hold(Socket from, BlockingCollection<(long Due, byte[] Data)> held)
+    {
         var buffer = new byte[16 * 1024];
         try
         {
-            while (true)
+            int read;
+            while ((read = from.Receive(buffer)) > 0)
             {
-                var read = await from.ReceiveAsync(buffer, SocketFlags.None, _stop.Token).ConfigureAwait(false);
-                if (read == 0)
-                {
-                    break;
-                }
-
                 var due = Stopwatch.GetTimestamp() + (long)(Delay.TotalSeconds * Stopwatch.Frequency);
-                queue.Writer.TryWrite((due, buffer.AsSpan(0, read).ToArray()));
+                held.Add((due, buffer.AsSpan(0, read).ToArray()));
             }
         }
         finally
         {
-            queue.Writer.TryComplete();
+            held.CompleteAdding();
         }
-
-        await sender.ConfigureAwait(false);
-        to.Shutdown(SocketShutdown.Send);
     }
 
-    private async Task SendDueAsync(ChannelReader<(long Due, byte[] Data)> queue, Socket to)
+    private void SendWhenDue(BlockingCollection<(long Due, byte[] Data)> held, Socket to)
     {
-        await foreach (var (due, data) in queue.ReadAllAsync(_stop.Token).ConfigureAwait(false))
+        foreach (var (due, data) in held.GetConsumingEnumerable())
         {
-            // Sleep most of the wait, then spin the last stretch: timers are only ~1 ms precise.
+            // Sleep most of the wait, then spin the last stretch: sleeps are only ~1 ms precise.
             var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), due);
             if (remaining > TimeSpan.FromMilliseconds(2))
             {
-                await Task.Delay(remaining - TimeSpan.FromMilliseconds(1.5), _stop.Token).ConfigureAwait(false);
+                Thread.Sleep(remaining - TimeSpan.FromMilliseconds(1.5));
             }
 
             while (Stopwatch.GetTimestamp() < due)
@@ -172,16 +203,28 @@ internal sealed class DelayProxy : IAsyncDisposable
 
             Interlocked.Add(ref _lateTicks, Stopwatch.GetElapsedTime(due).Ticks);
             Interlocked.Increment(ref _chunks);
-            await SendAllAsync(to, data).ConfigureAwait(false);
+            SendAll(to, data);
         }
+
+        to.Shutdown(SocketShutdown.Send);
     }
 
-    private async Task SendAllAsync(Socket to, ReadOnlyMemory<byte> data)
+    private static void SendAll(Socket to, ReadOnlySpan<byte> data)
     {
         while (!data.IsEmpty)
         {
-            var sent = await to.SendAsync(data, SocketFlags.None, _stop.Token).ConfigureAwait(false);
-            data = data[sent..];
+            data = data[to.Send(data)..];
+        }
+    }
+
+    private static void Shutdown(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
         }
     }
 }

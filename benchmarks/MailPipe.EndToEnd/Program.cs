@@ -46,11 +46,6 @@ if (unknown.Count > 0 || clients.Count == 0)
     return 1;
 }
 
-if (ClientCatalog.MissingRunnerNote() is { } note)
-{
-    Console.Error.WriteLine(note);
-}
-
 using var stop = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) =>
 {

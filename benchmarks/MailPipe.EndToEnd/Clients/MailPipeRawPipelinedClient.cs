@@ -4,11 +4,11 @@ using System.Text;
 namespace MailPipe.EndToEnd.Clients;
 
 /// <summary>
-/// What MailPipe's I/O core can do with RFC 2920 pipelining before a pipelined sending API exists: the public raw API
+/// What MailPipe's I/O core does with RFC 2920 pipelining and the least work per message: the public raw API
 /// (<see cref="AsyncSmtpSession.SendBytesAsync"/> + <see cref="AsyncSmtpSession.ReceiveReplyAsync"/>) sends each
 /// message's content and end-of-data together with the next message's MAIL, RCPT… and DATA in one write, then reads
 /// the replies: one wait per message. The content is dot-stuffed once, up front (SendBytes takes prepared bytes).
-/// Not an API to use: an upper bound for the coming <c>SendAsync</c>.
+/// Not an API to use: what the I/O core can do with one wait per message, to compare <c>SendBatchAsync</c> with.
 /// </summary>
 internal sealed class MailPipeRawPipelinedClient : InProcessClientRunner
 {

@@ -1,4 +1,3 @@
-#if MAILPIPE_HAS_SEND
 using System.Runtime.CompilerServices;
 
 namespace MailPipe.EndToEnd.Clients;
@@ -7,7 +6,6 @@ namespace MailPipe.EndToEnd.Clients;
 /// MailPipe's envelope API: <c>AsyncSmtpSession.SendAsync(SmtpEnvelope, ReadOnlyMemory&lt;byte&gt;)</c> per message
 /// (MAIL, RCPT… and DATA pipelined in one flush when the server offers PIPELINING), or with <paramref name="batch"/>
 /// <c>SendBatchAsync</c> over the whole run (each message's end of data goes out with the next one's envelope).
-/// Compiled only when the library has it (MAILPIPE_HAS_SEND, set in the project file).
 /// </summary>
 internal sealed class MailPipeSendClient(bool batch) : InProcessClientRunner
 {
@@ -67,4 +65,3 @@ internal sealed class MailPipeSendClient(bool batch) : InProcessClientRunner
         }
     }
 }
-#endif
