@@ -56,7 +56,7 @@ public class DataWriterBenchmarks
         return _encoder.Transform(_input, _destination);
     }
 
-    /// <summary>The session's path: 8 KiB pieces, each into a span reserved from an <see cref="IBufferWriter{T}"/>, then the end-of-data line.</summary>
+    /// <summary>The session's path: 32 KiB pieces, each into a span reserved from an <see cref="IBufferWriter{T}"/>, then the end-of-data line.</summary>
     [Benchmark(Description = "MailPipe SmtpDataEncoder.Write(IBufferWriter)+Complete")]
     public int MailPipe_WriteToBufferWriter()
     {
