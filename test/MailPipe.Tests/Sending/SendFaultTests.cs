@@ -518,54 +518,6 @@ public class SendFaultTests
         ShouldNotHaveEndedTheData(server);
     }
 
-    /// <summary>A non-seekable stream that returns some bytes, then fails.</summary>
-    private sealed class FailingStream(byte[] first) : Stream
-    {
-        private bool _served;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            if (_served)
-            {
-                throw new IOException("disk gone");
-            }
-
-            _served = true;
-            first.CopyTo(buffer);
-            return first.Length;
-        }
-
-        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => ValueTask.FromResult(Read(buffer.Span));
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Task.FromResult(Read(buffer.AsSpan(offset, count)));
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
     [Fact]
     public async Task Cancellation_before_the_send_starts_throws_and_closes_the_connection()
     {
