@@ -485,23 +485,8 @@ public class SmtpDataEncoderTests
         {
             var length = random.Next(3) == 0 ? random.Next(300) : lengths[random.Next(lengths.Length)];
             var input = CrlfTextWithRareSpecials(random, length);
-            var expected = ReferenceBody(input, dotStuffing);
             var because = $"case {n}, dot-stuffing {dotStuffing}, input \"{SmtpScript.Printable(Encoding.Latin1.GetString(input))}\"";
-
-            TransformChunks([input], dotStuffing, width).Should().Equal(expected, because);
-
-            var split = random.Next(input.Length + 1);
-            TransformChunks([input[..split], input[split..]], dotStuffing, width).Should().Equal(expected, $"{because}, split at {split}");
-
-            var chunks = new List<byte[]>();
-            for (var offset = 0; offset < input.Length;)
-            {
-                var size = Math.Min(input.Length - offset, random.Next(4) == 0 ? random.Next(1, 5) : random.Next(1, 100));
-                chunks.Add(input[offset..(offset + size)]);
-                offset += size;
-            }
-
-            TransformChunks(chunks, dotStuffing, width).Should().Equal(expected, $"{because}, {chunks.Count} chunks");
+            ShouldMatchReferenceWholeAndInChunks(input, dotStuffing, width, random, () => random.Next(4) == 0 ? random.Next(1, 5) : random.Next(1, 100), because);
 
             if (dotStuffing)
             {
@@ -561,23 +546,8 @@ public class SmtpDataEncoderTests
                 input[i] = alphabet[random.Next(alphabet.Length)];
             }
 
-            var expected = ReferenceBody(input, dotStuffing);
             var because = $"case {n}, width {vectorBits}, dot-stuffing {dotStuffing}, input \"{SmtpScript.Printable(Encoding.Latin1.GetString(input))}\"";
-
-            TransformChunks([input], dotStuffing, width).Should().Equal(expected, because);
-
-            var split = random.Next(input.Length + 1);
-            TransformChunks([input[..split], input[split..]], dotStuffing, width).Should().Equal(expected, $"{because}, split at {split}");
-
-            var chunks = new List<byte[]>();
-            for (var offset = 0; offset < input.Length;)
-            {
-                var size = Math.Min(input.Length - offset, random.Next(1, 200));
-                chunks.Add(input[offset..(offset + size)]);
-                offset += size;
-            }
-
-            TransformChunks(chunks, dotStuffing, width).Should().Equal(expected, $"{because}, {chunks.Count} chunks");
+            ShouldMatchReferenceWholeAndInChunks(input, dotStuffing, width, random, () => random.Next(1, 200), because);
         }
     }
 
@@ -659,5 +629,25 @@ public class SmtpDataEncoderTests
         var written = encoder.Transform(".a\nb"u8, destination);
 
         Encoding.ASCII.GetString(destination, 0, written).Should().Be("..a\r\nb");
+    }
+
+    /// <summary>The transform of <paramref name="input"/> equals the reference whole, split once at random, and in random chunks.</summary>
+    private static void ShouldMatchReferenceWholeAndInChunks(byte[] input, bool dotStuffing, VectorWidth width, Random random, Func<int> chunkSize, string because)
+    {
+        var expected = ReferenceBody(input, dotStuffing);
+        TransformChunks([input], dotStuffing, width).Should().Equal(expected, because);
+
+        var split = random.Next(input.Length + 1);
+        TransformChunks([input[..split], input[split..]], dotStuffing, width).Should().Equal(expected, $"{because}, split at {split}");
+
+        var chunks = new List<byte[]>();
+        for (var offset = 0; offset < input.Length;)
+        {
+            var size = Math.Min(input.Length - offset, chunkSize());
+            chunks.Add(input[offset..(offset + size)]);
+            offset += size;
+        }
+
+        TransformChunks(chunks, dotStuffing, width).Should().Equal(expected, $"{because}, {chunks.Count} chunks");
     }
 }
