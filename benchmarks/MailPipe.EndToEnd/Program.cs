@@ -100,15 +100,16 @@ catch (OperationCanceledException) when (stop.IsCancellationRequested)
     Console.Error.WriteLine("Interrupted: reporting what was measured.");
 }
 
+var serverName = sink is not null ? "smtp-sink" : builtin is not null ? "the built-in CHUNKING sink" : $"127.0.0.1:{serverPort}";
 var header = string.Join(Environment.NewLine,
 [
-    $"### MailPipe end-to-end vs smtp-sink{(options.RttMs > 0 ? $", {options.RttMs} ms delay proxy" : string.Empty)}",
+    $"### MailPipe end-to-end vs {serverName}{(options.RttMs > 0 ? $", {options.RttMs} ms delay proxy" : string.Empty)}",
     string.Empty,
     $"- date: {started:yyyy-MM-dd HH:mm} UTC; {options.Rounds} interleaved rounds; time limit per in-process run {options.TimeLimit.TotalSeconds:0.#} s",
     $"- machine: {CpuModel()}, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}",
     $"- load average (1/5/15 min) before: {loadBefore}; after: {LoadAverage()}",
     $"- runtime settings: {RuntimeSettings()}",
-    $"- server: `{sink?.CommandLine ?? $"existing server 127.0.0.1:{serverPort}"}` on 127.0.0.1, one connection per run; connect, EHLO and QUIT untimed",
+    $"- server: {(sink is not null ? $"`{sink.CommandLine}`" : builtin is not null ? $"the harness's own PIPELINING + CHUNKING sink on port {serverPort}" : $"the server already listening on port {serverPort}")} on 127.0.0.1, one connection per run; connect, EHLO and QUIT untimed",
     proxy is null ? string.Empty : $"- delay proxy: mean lateness of held chunks {proxy.MeanLateness.TotalMilliseconds:0.000} ms",
 ]).TrimEnd();
 var report = Report.Markdown(results, options, header);

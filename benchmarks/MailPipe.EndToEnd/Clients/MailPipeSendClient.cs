@@ -13,7 +13,7 @@ internal sealed class MailPipeSendClient(bool batch) : InProcessClientRunner
 
     public override string Description => batch
         ? "MailPipe AsyncSmtpSession.SendBatchAsync(IEnumerable<SmtpMessage>) over the whole run (pipelined across messages)"
-        : "MailPipe AsyncSmtpSession.SendAsync(SmtpEnvelope, ReadOnlyMemory<byte>) per message (pipelined MAIL/RCPT/DATA)";
+        : "MailPipe AsyncSmtpSession.SendAsync(SmtpEnvelope, ReadOnlyMemory<byte>) per message (MAIL, RCPTs and DATA or the first BDAT in one flush)";
 
     protected override async Task<IClientSession> OpenAsync(Workload workload, int port, CancellationToken cancellationToken)
     {
