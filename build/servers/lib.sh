@@ -1,5 +1,6 @@
-# lib.sh - helpers sourced by the build/servers/*-up.sh scripts. Not a program.
-# Provides: apt_install, pkg_missing, listening, port_busy_report, now, MAILPIPE_APT_OPTS.
+# lib.sh - helpers sourced by the build/servers scripts. Not a program.
+# Provides: apt_install, pkg_missing, listening, port_busy_report, now, stop_by_pidfile, purge_state,
+#   MAILPIPE_APT_OPTS. (Also sourced by the *-down.sh scripts that stop a process by its PID file.)
 # shellcheck shell=bash
 
 # Options for every apt-get run: wait for another apt/dpkg instead of failing on the lock.
@@ -42,3 +43,27 @@ port_busy_report() {
 }
 
 now() { date +%s.%N; }
+
+# stop_by_pidfile NAME PIDFILE CMDLINE_REGEX : stop the process whose PID is in PIDFILE, only if its
+# command line matches CMDLINE_REGEX (a reused PID is never killed); TERM, then KILL after 5 s.
+stop_by_pidfile() {
+  local name=$1 pidfile=$2 pattern=$3 pid
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  if [[ -n $pid ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$pattern"; then
+    kill "$pid"
+    for _ in $(seq 1 50); do _alive "$pid" || break; sleep 0.1; done
+    if _alive "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+    echo "$name: stopped pid $pid"
+  else
+    echo "$name: not running"
+  fi
+  rm -f "$pidfile"
+}
+
+# A killed child of an exited shell may linger as a zombie until PID 1 reaps it: not alive.
+_alive() { [[ -r /proc/$1/stat ]] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+
+# purge_state NAME DIR : delete a server's state directory, only under /tmp, /var/tmp or /run.
+purge_state() {
+  case $2 in /tmp/?*|/var/tmp/?*|/run/?*) rm -rf "$2"; echo "$1: purged $2";; esac
+}
