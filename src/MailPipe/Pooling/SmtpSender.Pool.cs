@@ -399,7 +399,7 @@ public sealed partial class SmtpSender
         }
 
         if (result.Outcome == SmtpSendOutcome.NotSent
-            && result.Exception is { IsTransient: true }
+            && result.Exception is SmtpException { IsTransient: true } retryable
             && !connection.Session.IsConnected
             && _options.RetryOnFreshConnection
             && request.Attempts < 2
@@ -416,7 +416,7 @@ public sealed partial class SmtpSender
                     _waiting++;
                     Interlocked.Increment(ref _retries);
                     _metrics.Retried();
-                    Log.PoolRetry(_log, Name, result.Exception.ErrorCode);
+                    Log.PoolRetry(_log, Name, retryable.ErrorCode);
                     Dispatch(start);
                 }
             }

@@ -1,13 +1,8 @@
-using System.Net;
-
 namespace MailPipe;
 
 /// <summary>What the shared sender (<c>Pooling/</c>) needs to know of an idle session, without a round trip.</summary>
 public sealed partial class AsyncSmtpSession
 {
-    /// <summary>The local end of the connection, when it is a socket.</summary>
-    internal EndPoint? LocalEndPoint => _connection?.LocalEndPoint;
-
     /// <summary>Checks an envelope as <c>SendAsync</c> does, before the sender queues it.</summary>
     /// <exception cref="ArgumentException">A parameter holds CR, LF or NUL.</exception>
     internal static void ValidateEnvelope(SmtpEnvelope envelope) => Validate(envelope);

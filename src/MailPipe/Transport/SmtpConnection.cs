@@ -39,9 +39,6 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// <summary>The remote end point, when this is a socket connection.</summary>
     public EndPoint? RemoteEndPoint => _socket?.RemoteEndPoint;
 
-    /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
-    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
-
     /// <summary>
     /// Whether anything arrived while no reply was expected, without waiting: bytes buffered in <see cref="Input"/>,
     /// or the socket readable (an unsolicited reply such as 421, or the end of the stream). Used by the pool before
