@@ -11,6 +11,12 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class SmtpSender
 {
+    /// <summary>After a failed connect while other connections work, no new connect is tried for this long.</summary>
+    private const long OpenBackoffMilliseconds = 1000;
+
+    /// <summary>The timestamp before which no new connection is opened (0: none).</summary>
+    private long _openBackoffUntil;
+
     internal int MaxConnections => _options.MaxConnections;
 
     private void Enqueue(params SendRequest[] requests)
@@ -86,7 +92,8 @@ public sealed partial class SmtpSender
             start.Add(new Work(connection, batch));
         }
 
-        while (_waiting > (_busy + _opening) * _options.MaxBatchSize && _open < _options.MaxConnections && !_disposed)
+        while (_waiting > (_busy + _opening) * _options.MaxBatchSize && _open < _options.MaxConnections && !_disposed
+            && (_busy == 0 || _openBackoffUntil == 0 || _time.GetTimestamp() >= _openBackoffUntil))
         {
             _open++;
             _opening++;
@@ -145,10 +152,16 @@ public sealed partial class SmtpSender
                             _open--;
                             failed.AddRange(batch ?? []);
 
-                            // Nobody else can serve the waiting messages: tell them now rather than at their acquire timeout.
-                            if (_busy + _opening == 0)
+                            // No open connection can serve the waiting messages (others being opened most likely fail
+                            // alike): tell them now rather than at their acquire timeout. While open connections work,
+                            // the messages wait for them, and no new connect is tried for a second.
+                            if (_busy == 0)
                             {
                                 failed.AddRange(TakeAll());
+                            }
+                            else
+                            {
+                                _openBackoffUntil = _time.GetTimestamp() + (_time.TimestampFrequency * OpenBackoffMilliseconds / 1000);
                             }
                         }
                         else
