@@ -601,7 +601,7 @@ public sealed partial class SmtpSender
                 }
                 else
                 {
-                    _open--;
+                    // Its slot is given back only once it is closed (a server counting connections must not see one too many).
                     close.Add((connection, reason));
                 }
             }
@@ -614,8 +614,21 @@ public sealed partial class SmtpSender
 
         foreach (var (connection, reason) in close)
         {
-            _ = CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale);
+            _ = CloseAndReleaseAsync(connection, reason);
         }
+    }
+
+    private async Task CloseAndReleaseAsync(PooledConnection connection, string reason)
+    {
+        await CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale).ConfigureAwait(false);
+        List<Work> start = [];
+        lock (_lock)
+        {
+            _open--;
+            Dispatch(start);
+        }
+
+        Start(start);
     }
 
     private readonly record struct Work(PooledConnection? Connection, List<SendRequest>? Batch);
