@@ -53,4 +53,11 @@ public enum SmtpErrorCode
 
     /// <summary>Reading the caller's message content (a stream or pipe) failed; the message was not ended, so nothing of it can have been delivered. The inner exception is the reader's.</summary>
     ContentReadFailed = 16,
+
+    /// <summary>
+    /// The message's content cannot be read again: a non-seekable stream or a pipe reader that an earlier send of the
+    /// same <see cref="SmtpMessage"/> already read from. Detected before MAIL: nothing was sent. Not transient (the
+    /// same message fails the same way); make a new message from content that can be replayed.
+    /// </summary>
+    ContentNotReplayable = 17,
 }

@@ -37,6 +37,9 @@ internal sealed class MailTransaction
     /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
     public SmtpException? ContentFailure { get; set; }
 
+    /// <summary>This send's run of the message's content writer (<see cref="SmtpMessage.FromWriter"/>), released when the result is made.</summary>
+    public WriterContent? WriterRun { get; set; }
+
     /// <summary>
     /// Stands in <see cref="_ready"/> for "ready before anyone waited": the usual case, where the writer reads the
     /// replies itself before it waits, and needs no completion source of its own.
@@ -87,6 +90,7 @@ internal sealed class MailTransaction
     /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did.</summary>
     public SmtpSendResult ToResult(SmtpException? failure)
     {
+        WriterRun?.Release();
         SmtpSendOutcome outcome;
         SmtpException? exception = null;
         if ((NotAttempted ?? ContentFailure) is { } notSent)

@@ -22,6 +22,11 @@ public sealed partial class AsyncSmtpSession
         var envelope = tx.Envelope;
         var capabilities = Capabilities;
         Validate(envelope);
+        if (tx.Message.BeginSend(tx) is { } notReplayable)
+        {
+            tx.NotAttempted = notReplayable;
+            return default;
+        }
 
         // One builder per session (one operation at a time): most messages have no parameter, or the same ones.
         var mail = _mailParameterBuilder ??= new StringBuilder();
