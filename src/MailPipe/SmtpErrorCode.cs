@@ -59,5 +59,5 @@ public enum SmtpErrorCode
     /// same <see cref="SmtpMessage"/> already read from. Detected before MAIL: nothing was sent. Not transient (the
     /// same message fails the same way); make a new message from content that can be replayed.
     /// </summary>
-    ContentNotReplayable = 17,
+    ContentNotReplayable = 18,
 }

@@ -9,7 +9,8 @@ internal sealed class MailTransaction
         _recipients = new SmtpRecipientResult?[message.Envelope.Recipients.Count];
     }
 
-    public SmtpMessage Message { get; }
+    /// <summary>The message; before MAIL, one made with <see cref="SmtpMessage.ForConnection"/> is replaced by the message it chose for this connection.</summary>
+    public SmtpMessage Message { get; set; }
 
     public SmtpEnvelope Envelope => Message.Envelope;
 

@@ -17,6 +17,9 @@ public sealed partial class SmtpMessage
     /// <summary>The content writer of <see cref="FromWriter"/>.</summary>
     private readonly Func<Stream, CancellationToken, Task>? _writer;
 
+    /// <summary>The selector of <see cref="ForConnection"/>.</summary>
+    private Func<SmtpCapabilities, SmtpMessage>? _select;
+
     /// <summary>The content writer's run for the current send.</summary>
     private WriterContent? _run;
 
@@ -56,13 +59,58 @@ public sealed partial class SmtpMessage
     }
 
     /// <summary>
-    /// Makes the content ready for one send, before MAIL: seeks a seekable stream back to its start, starts a fresh run
-    /// of a content writer (kept on <paramref name="tx"/> so that its end releases it), or finds that a one-pass
-    /// source was already read.
+    /// A message made for the connection that carries it: <paramref name="select"/> is called before MAIL of every
+    /// send, a retry included, with the capabilities that the server announced on that connection (its EHLO reply),
+    /// and returns the message to send there: for example its body type (<c>BODY=8BITMIME</c>, <c>BINARYMIME</c>, or
+    /// content prepared for 7-bit), <c>SMTPUTF8</c>, or domains in A-label form. This is how an adapter that builds
+    /// content (such as MailPipe.MimeKit) learns the capabilities of a pooled connection it did not choose.
+    /// </summary>
+    /// <remarks>
+    /// The message returned must have as many recipients as <paramref name="envelope"/>, in the same order (the
+    /// result reports them by position), and must not be made with <see cref="ForConnection"/> itself. If
+    /// <paramref name="select"/> throws, or breaks these rules, the send returns <see cref="SmtpSendOutcome.NotSent"/>
+    /// with <see cref="SmtpErrorCode.ContentReadFailed"/> and the exception inside, before anything of it is written.
+    /// <paramref name="envelope"/> is what the message is known by before a connection is chosen (checks of the
+    /// envelope, a pool's bookkeeping).
+    /// </remarks>
+    /// <param name="envelope">The envelope as known before the connection is chosen.</param>
+    /// <param name="select">Makes the message for a connection from its capabilities; called on the sending flow.</param>
+    /// <returns>The message.</returns>
+    public static SmtpMessage ForConnection(SmtpEnvelope envelope, Func<SmtpCapabilities, SmtpMessage> select)
+    {
+        ArgumentNullException.ThrowIfNull(select);
+        return new(envelope, null, null, null) { _select = select };
+    }
+
+    /// <summary>
+    /// Makes the content ready for one send, before MAIL: lets a <see cref="ForConnection"/> message choose (and puts
+    /// the chosen message on <paramref name="tx"/>), seeks a seekable stream back to its start, starts a fresh run of a
+    /// content writer (kept on <paramref name="tx"/> so that its end releases it), or finds that a one-pass source
+    /// was already read.
     /// </summary>
     /// <returns>Why the message cannot be sent (nothing was written), or <see langword="null"/>.</returns>
-    internal SmtpException? BeginSend(MailTransaction tx)
+    internal SmtpException? BeginSend(MailTransaction tx, SmtpCapabilities capabilities)
     {
+        if (_select is not null)
+        {
+            SmtpMessage chosen;
+            try
+            {
+                chosen = _select(capabilities) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
+                if (chosen._select is not null || chosen.Envelope.Recipients.Count != Envelope.Recipients.Count)
+                {
+                    throw new InvalidOperationException($"The message chosen for the connection must have as many recipients as the envelope ({Envelope.Recipients.Count}) and must not be made with SmtpMessage.ForConnection.");
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The message could not be made for this connection: {ex.Message}; it was not sent.", ex);
+            }
+
+            tx.Message = chosen;
+            return chosen.BeginSend(tx, capabilities);
+        }
+
         if (_writer is not null)
         {
             _run?.Release();

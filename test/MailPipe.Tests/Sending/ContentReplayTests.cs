@@ -111,8 +111,8 @@ public class ContentReplayTests
 
         first.Outcome.Should().Be(SmtpSendOutcome.Accepted);
         second.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        second.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
-        second.Exception.IsTransient.Should().BeFalse();
+        second.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
+        second.Exception.Should().BeAssignableTo<SmtpException>().Which.IsTransient.Should().BeFalse();
         second.IsTransientFailure.Should().BeFalse();
         second.MailReply.Should().BeNull();
     }
@@ -192,8 +192,8 @@ public class ContentReplayTests
         await server.WaitAsync();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
-        (result.Exception.InnerException is { } inner && (inner == failure || inner.InnerException == failure)).Should().BeTrue("the writer's exception is inside");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        (result.Exception!.InnerException is { } inner && (inner == failure || inner.InnerException == failure)).Should().BeTrue("the writer's exception is inside");
         var wire = server.ReceivedText;
         wire.Should().Contain(Lines(400, 60)[..1000], "part of the content went out");
         wire.Should().NotContain("\r\n.\r\n", "the data is never ended");
@@ -276,8 +276,8 @@ public class ContentReplayTests
         await server.WaitAsync();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
-        result.Exception.InnerException.Should().BeOfType<NotSupportedException>();
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        result.Exception!.InnerException.Should().BeOfType<NotSupportedException>();
     }
 
     /// <summary>Sends <paramref name="message"/> to a server that drops the connection after about 20 KB of its content, then again, on a new connection of the same session, to one that stores it.</summary>
