@@ -141,6 +141,13 @@ public sealed partial class SmtpMessage
         return null;
     }
 
+    /// <summary>
+    /// Whether another send of this message would send it whole: in-memory content, a seekable stream, a content
+    /// writer, a <see cref="ForConnection"/> message (its selector makes the content anew), or a one-pass source not
+    /// yet read. For a pool deciding whether a retry on a fresh connection is safe.
+    /// </summary>
+    internal bool IsReplayable => Bytes is not null || _writer is not null || _select is not null || _startPosition >= 0 || Volatile.Read(ref _oneShotRead) == 0;
+
     /// <summary>Notes that a one-pass source has been read from.</summary>
     private void MarkRead() => Volatile.Write(ref _oneShotRead, 1);
 

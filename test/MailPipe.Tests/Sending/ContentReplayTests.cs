@@ -182,7 +182,7 @@ public class ContentReplayTests
                         await server.SendAsync("250 chunk ok\r\n"u8.ToArray(), ct);
                     }
                 })
-                .ReadUntilClosed()
+                .Then("C: QUIT", "S: 221 bye")
             : Script(Ehlo("PIPELINING"), [.. Transaction()]).ReadUntilClosed();
         await using var server = ScriptedSmtpServer.Start(script);
         var session = await ConnectedAsync(server, new SmtpSessionOptions { ChunkSize = 4096 });
