@@ -60,4 +60,11 @@ public enum SmtpErrorCode
     /// reply is on <see cref="SmtpException.Reply"/>. Commands after it were not processed, so what they carried was not sent.
     /// </summary>
     ServiceNotAvailable = 17,
+
+    /// <summary>
+    /// The message's content cannot be read again: a non-seekable stream or a pipe reader that an earlier send of the
+    /// same <see cref="SmtpMessage"/> already read from. Detected before MAIL: nothing was sent. Not transient (the
+    /// same message fails the same way); make a new message from content that can be replayed.
+    /// </summary>
+    ContentNotReplayable = 18,
 }

@@ -19,8 +19,15 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
     private (string? Mail, string?[] Recipients) Prepare(MailTransaction tx, bool chunking)
     {
-        var envelope = tx.Envelope;
         var capabilities = Capabilities;
+        if (tx.Message.BeginSend(tx, capabilities) is { } notSendable)
+        {
+            // Content that cannot be replayed, or a message for the connection that could not be made: nothing written.
+            tx.NotAttempted = notSendable;
+            return default;
+        }
+
+        var envelope = tx.Envelope;
         Validate(envelope);
 
         // One builder per session (one operation at a time): most messages have no parameter, or the same ones.
