@@ -14,8 +14,6 @@ namespace MailPipe.Cli;
 /// </summary>
 internal sealed class ConnectionOptions
 {
-    private const double MaxTimeoutSeconds = 24 * 60 * 60;
-
     private static readonly System.Buffers.SearchValues<char> NotInHostName = System.Buffers.SearchValues.Create(" \t\r\n\0/");
 
     /// <summary>Creates the options.</summary>
@@ -42,13 +40,6 @@ internal sealed class ConnectionOptions
             if (result.GetValueOrDefault<string?>() is { } name && (name.Length == 0 || name.AsSpan().IndexOfAny(NotInHostName) >= 0))
             {
                 result.AddError($"--tls-name: '{name}' is not a host name");
-            }
-        });
-        Timeout.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<double?>() is { } seconds && !(seconds > 0 && seconds <= MaxTimeoutSeconds))
-            {
-                result.AddError($"--timeout: {seconds} is not a number of seconds above 0 and at most {MaxTimeoutSeconds}");
             }
         });
         CaFile.AcceptExistingOnly();
@@ -97,10 +88,11 @@ internal sealed class ConnectionOptions
     };
 
     /// <summary><c>--timeout</c>.</summary>
-    public Option<double?> Timeout { get; } = new("--timeout")
+    public Option<TimeSpan?> Timeout { get; } = new("--timeout")
     {
-        Description = "Seconds allowed for the connect, the TLS handshake, each send and each reply.",
-        HelpName = "SECONDS",
+        Description = "The time allowed for the connect, the TLS handshake, each send and each reply: " + DurationArgument.Forms + ", above 0 and at most 1 day (default: MailPipe's: 60 s to connect, 3 min per send, 5 min per reply, 10 min for the reply to the end of data; RFC 5321 §4.5.3.2).",
+        HelpName = "DURATION",
+        CustomParser = ParseTimeout,
     };
 
     /// <summary><c>--trace</c>.</summary>
@@ -210,7 +202,7 @@ internal sealed class ConnectionOptions
             TlsName = parseResult.GetValue(TlsName),
             AcceptNameMismatch = parseResult.GetValue(AcceptNameMismatch),
             TrustedCertificateAuthorities = authorities,
-            Timeout = parseResult.GetValue(Timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+            Timeout = parseResult.GetValue(Timeout),
             Trace = parseResult.GetValue(Trace),
             LogAddresses = parseResult.GetValue(LogAddresses),
         };
@@ -242,6 +234,18 @@ internal sealed class ConnectionOptions
         }
 
         return true;
+    }
+
+    private static TimeSpan? ParseTimeout(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (DurationArgument.TryParse(text, out var duration))
+        {
+            return duration;
+        }
+
+        result.AddError($"--timeout: '{text}' is not a duration: give {DurationArgument.Forms}, above 0 and at most 1 day");
+        return null;
     }
 
     private static ServerAddress? ParseServer(ArgumentResult result)

@@ -155,38 +155,6 @@ internal sealed class OutgoingMessage : IDisposable
     public static OutgoingMessage Failed(int index, string? file, string? reversePath, string error) =>
         new(index, file) { ReversePath = reversePath, InputError = error };
 
-    /// <summary>Parses one <c>--from</c> value: an address, <c>Name &lt;address&gt;</c>, or <c>&lt;&gt;</c> / empty for the null reverse-path.</summary>
-    /// <param name="value">The value.</param>
-    /// <param name="mailbox">The mailbox, or <see langword="null"/> for the null reverse-path.</param>
-    /// <returns>Whether the value is valid.</returns>
-    public static bool TryParseSender(string value, out MailboxAddress? mailbox)
-    {
-        mailbox = null;
-        var trimmed = value.Trim();
-        if (trimmed.Length == 0 || trimmed == "<>")
-        {
-            return true;
-        }
-
-        return MailboxAddress.TryParse(trimmed, out mailbox) && !string.IsNullOrEmpty(mailbox.Address);
-    }
-
-    /// <summary>Parses one <c>--to</c> value: an address, <c>Name &lt;address&gt;</c>, or a comma-separated list of them.</summary>
-    /// <param name="value">The value.</param>
-    /// <param name="mailboxes">The mailboxes.</param>
-    /// <returns>Whether the value is valid and names at least one mailbox.</returns>
-    public static bool TryParseRecipients(string value, out IReadOnlyList<MailboxAddress> mailboxes)
-    {
-        mailboxes = [];
-        if (!InternetAddressList.TryParse(value, out var list))
-        {
-            return false;
-        }
-
-        mailboxes = [.. list.Mailboxes.Where(m => !string.IsNullOrEmpty(m.Address))];
-        return mailboxes.Count > 0;
-    }
-
     /// <inheritdoc/>
     public void Dispose() => Content?.Dispose();
 }

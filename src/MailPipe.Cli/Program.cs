@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.CommandLine.Parsing;
 
 namespace MailPipe.Cli;
 
@@ -32,7 +33,96 @@ internal static class Program
 
         var root = CreateRootCommand();
         var configuration = new InvocationConfiguration { Output = output, Error = error };
-        return await root.Parse(args).InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
+        var parseResult = root.Parse(args);
+        if (parseResult.Action is not HelpAction && UsageProblems(parseResult) is { Count: > 0 } problems)
+        {
+            // One line per problem, then where the options are listed; not the whole help text.
+            var command = parseResult.CommandResult.Command;
+            var prefix = command == root ? CommandName : $"{CommandName} {command.Name}";
+            foreach (var problem in problems)
+            {
+                await error.WriteLineAsync($"{prefix}: {problem}").ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync($"{prefix}: see '{prefix} --help' for the options").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
+        return await parseResult.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// What is wrong with the command line, one entry per problem: first any token that looks like an option but is
+    /// none (the FILE argument would otherwise take <c>--bogus</c> for a file name), with the closest option when one is
+    /// near; otherwise the parser's and the validators' errors, each once.
+    /// </summary>
+    /// <param name="parseResult">The parse result.</param>
+    /// <returns>The problems; empty when the command line is usable.</returns>
+    internal static List<string> UsageProblems(ParseResult parseResult)
+    {
+        ArgumentNullException.ThrowIfNull(parseResult);
+        var command = parseResult.CommandResult.Command;
+        var positional = new HashSet<Token>(ReferenceEqualityComparer.Instance);
+        foreach (var argument in parseResult.CommandResult.Children.OfType<ArgumentResult>())
+        {
+            positional.UnionWith(argument.Tokens);
+        }
+
+        var unknown = new List<string>();
+        foreach (var token in parseResult.Tokens)
+        {
+            if (token.Type == TokenType.DoubleDash)
+            {
+                break; // after "--" everything is a file, even "-x.eml"
+            }
+
+            if (token.Value.Length > 1 && token.Value[0] == '-' && (positional.Contains(token) || parseResult.UnmatchedTokens.Contains(token.Value)))
+            {
+                unknown.Add(UnknownOption(token.Value, command));
+            }
+        }
+
+        if (unknown.Count > 0)
+        {
+            return [.. unknown.Distinct(StringComparer.Ordinal)];
+        }
+
+        return [.. parseResult.Errors.Select(e => e.Message.TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+    }
+
+    private static string UnknownOption(string token, Command command)
+    {
+        var name = token.Split('=', ':')[0];
+        var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith('-')).ToList();
+        var closest = names.MinBy(n => Distance(n, name));
+        var hint = closest is not null && Distance(closest, name) <= Math.Max(1, name.Length / 4) ? $" (did you mean {closest}?)" : string.Empty;
+        var files = command.Arguments.Count > 0 ? "; a file whose name starts with '-' goes after -- or as ./-name" : string.Empty;
+        return $"unknown option '{name}'{hint}{files}";
+    }
+
+    /// <summary>The Levenshtein distance of two short strings.</summary>
+    private static int Distance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
     }
 
     /// <summary>The name of the command, as installed by <c>dotnet tool install MailPipe.Cli</c>.</summary>

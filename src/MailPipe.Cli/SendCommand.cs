@@ -17,13 +17,13 @@ internal sealed class SendCommand
 
     private readonly Option<string?> _from = new("--from")
     {
-        Description = "The sender (MAIL FROM). With files it overrides the From/Sender field; \"<>\" sends with the null reverse-path.",
+        Description = "The sender (MAIL FROM): exactly one address (RFC 5321 mailbox, or Name <mailbox>). With files it overrides the From/Sender field; \"<>\" sends with the null reverse-path.",
         HelpName = "ADDRESS",
     };
 
     private readonly Option<string[]> _to = new("--to")
     {
-        Description = "A recipient (RCPT TO); repeat for more. With files it overrides the To/Cc/Bcc fields.",
+        Description = "A recipient (RCPT TO): exactly one address (RFC 5321 mailbox, or Name <mailbox>); repeat the option for more. With files it overrides the To/Cc/Bcc fields.",
         HelpName = "ADDRESS",
         Arity = ArgumentArity.OneOrMore,
     };
@@ -84,23 +84,8 @@ internal sealed class SendCommand
         Command.Options.Add(_saveDirectory);
         Command.Options.Add(_json);
 
-        _from.Validators.Add(result =>
-        {
-            if (!OutgoingMessage.TryParseSender(result.GetValueOrDefault<string?>() ?? string.Empty, out _))
-            {
-                result.AddError($"--from: '{result.GetValueOrDefault<string?>()}' is not a mail address");
-            }
-        });
-        _to.Validators.Add(result =>
-        {
-            foreach (var value in result.GetValueOrDefault<string[]>() ?? [])
-            {
-                if (!OutgoingMessage.TryParseRecipients(value, out _))
-                {
-                    result.AddError($"--to: '{value}' is not a mail address");
-                }
-            }
-        });
+        _from.Validators.Add(result => CheckAddress(result, "--from", allowNullPath: true));
+        _to.Validators.Add(result => CheckAddress(result, "--to", allowNullPath: false));
         _auth.Validators.Add(result =>
         {
             if (!AuthSettings.TryParseMechanism(result.GetValueOrDefault<string?>(), out _))
@@ -246,6 +231,25 @@ internal sealed class SendCommand
         return messages;
     }
 
+    private static void CheckAddress(OptionResult result, string option, bool allowNullPath)
+    {
+        foreach (var token in result.Tokens)
+        {
+            if (!MailboxArgument.TryParse(token.Value, allowNullPath, out _, out _, out var problem))
+            {
+                var shown = token.Value.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal);
+                result.AddError($"{option}: '{TerminalText.Sanitize(shown)}' {problem}");
+            }
+        }
+    }
+
+    /// <summary>The mailbox of a checked address value; <see langword="null"/> for the null reverse-path.</summary>
+    private static MailboxAddress? ToMailbox(string value)
+    {
+        _ = MailboxArgument.TryParse(value, allowNullPath: true, out var address, out var name, out _); // checked by the option's validator
+        return address.Length == 0 ? null : new MailboxAddress(name, address);
+    }
+
     private void CheckCombination(CommandResult result)
     {
         var files = result.GetValue(_files) ?? [];
@@ -258,11 +262,19 @@ internal sealed class SendCommand
                 result.AddError("--subject and --body build a message of their own; they cannot be used with files");
             }
         }
-        else if (from is null || to.Length == 0)
+        else if (from is null && to.Length == 0)
         {
-            result.AddError("give .eml files to send, or --from and --to (with --subject and --body) to build a message");
+            result.AddError("nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message");
         }
-        else if (OutgoingMessage.TryParseSender(from, out var mailbox) && mailbox is null)
+        else if (from is null)
+        {
+            result.AddError("--from is missing: a built message needs a sender (--from ADDRESS)");
+        }
+        else if (to.Length == 0)
+        {
+            result.AddError("--to is missing: a built message needs at least one recipient (--to ADDRESS, repeat for more)");
+        }
+        else if (MailboxArgument.TryParse(from, allowNullPath: true, out var address, out _, out _) && address.Length == 0)
         {
             result.AddError("--from: a built message needs a sender address (\"<>\" is only for files)");
         }
@@ -337,18 +349,8 @@ internal sealed class SendCommand
             }
 
             var fromText = parseResult.GetValue(_from);
-            MailboxAddress? fromMailbox = null;
-            if (fromText is not null)
-            {
-                _ = OutgoingMessage.TryParseSender(fromText, out fromMailbox); // checked by the option's validator
-            }
-
-            var to = new List<MailboxAddress>();
-            foreach (var value in parseResult.GetValue(_to) ?? [])
-            {
-                _ = OutgoingMessage.TryParseRecipients(value, out var mailboxes); // checked by the option's validator
-                to.AddRange(mailboxes);
-            }
+            var fromMailbox = fromText is null ? null : ToMailbox(fromText);
+            var to = (parseResult.GetValue(_to) ?? []).Select(v => ToMailbox(v)!).ToList();
 
             var options = new SendOptions
             {
