@@ -21,7 +21,7 @@ internal sealed class ConnectionOptions
     /// <param name="serverRequired">Whether <c>--server</c> must be given.</param>
     public ConnectionOptions(string serverDescription, bool serverRequired)
     {
-        Server = new Option<ServerAddress?>("--server")
+        Server = new Option<ServerAddress?>("--server", "-s")
         {
             Description = serverDescription,
             HelpName = "HOST[:PORT]",
@@ -43,6 +43,8 @@ internal sealed class ConnectionOptions
             }
         });
         CaFile.AcceptExistingOnly();
+        TlsCertificate.AcceptExistingOnly();
+        TlsKey.AcceptExistingOnly();
     }
 
     /// <summary><c>--server</c>.</summary>
@@ -83,7 +85,7 @@ internal sealed class ConnectionOptions
     /// <summary><c>--helo-name</c>.</summary>
     public Option<string?> HeloName { get; } = new("--helo-name")
     {
-        Description = "The name the client gives in EHLO/HELO (default: this machine's host name).",
+        Description = "The name the client gives in EHLO/HELO (default: this machine's fully qualified name when it has a dot and is not localhost, otherwise the address literal of the connection's local end, such as [127.0.0.1]).",
         HelpName = "NAME",
     };
 
@@ -104,23 +106,22 @@ internal sealed class ConnectionOptions
     /// <summary><c>--log-addresses</c>.</summary>
     public Option<bool> LogAddresses { get; } = new("--log-addresses") { Description = "Show mail addresses unmasked in the --trace transcript." };
 
-    /// <summary>Every option, in help order.</summary>
-    public IEnumerable<Option> All => [Server, ImplicitTls, StartTls, TlsName, CaFile, AcceptNameMismatch, HeloName, Timeout, Trace, LogAddresses];
-
-    /// <summary>The host name the client announces when <c>--helo-name</c> is not given: this machine's, or <c>localhost</c>.</summary>
-    /// <returns>The name.</returns>
-    public static string DefaultHeloName()
+    /// <summary><c>--tls-cert</c>: the client certificate (PEM).</summary>
+    public Option<FileInfo> TlsCertificate { get; } = new("--tls-cert")
     {
-        try
-        {
-            var name = Dns.GetHostName();
-            return IsValidHeloName(name) ? name : "localhost";
-        }
-        catch (SocketException)
-        {
-            return "localhost";
-        }
-    }
+        Description = "A client certificate (PEM) to present in the TLS handshake, with --tls-key (default: none).",
+        HelpName = "PATH",
+    };
+
+    /// <summary><c>--tls-key</c>: the client certificate's private key (PEM).</summary>
+    public Option<FileInfo> TlsKey { get; } = new("--tls-key")
+    {
+        Description = "The private key (PEM, unencrypted) of --tls-cert; default: the key in the --tls-cert file.",
+        HelpName = "PATH",
+    };
+
+    /// <summary>Every option, in help order.</summary>
+    public IEnumerable<Option> All => [Server, ImplicitTls, StartTls, TlsName, CaFile, AcceptNameMismatch, TlsCertificate, TlsKey, HeloName, Timeout, Trace, LogAddresses];
 
     /// <summary>Loads <c>--ca-file</c>: one DER certificate, or one or more PEM certificates.</summary>
     /// <param name="path">The file.</param>
@@ -148,6 +149,11 @@ internal sealed class ConnectionOptions
     /// <param name="tlsByDefault">Whether the command uses TLS without <c>--tls</c>/<c>--starttls</c> (probe tries STARTTLS when offered).</param>
     public void Validate(CommandResult result, bool tlsByDefault)
     {
+        if (result.GetResult(TlsKey) is not null && result.GetResult(TlsCertificate) is null)
+        {
+            result.AddError("--tls-key is the key of --tls-cert: give --tls-cert too");
+        }
+
         var implicitTls = result.GetValue(ImplicitTls);
         var startTls = result.GetValue(StartTls);
         if (implicitTls && startTls)
@@ -157,7 +163,7 @@ internal sealed class ConnectionOptions
 
         if (!implicitTls && !startTls && !tlsByDefault)
         {
-            foreach (var (option, name) in new (Option, string)[] { (CaFile, "--ca-file"), (AcceptNameMismatch, "--accept-name-mismatch"), (TlsName, "--tls-name") })
+            foreach (var (option, name) in new (Option, string)[] { (CaFile, "--ca-file"), (AcceptNameMismatch, "--accept-name-mismatch"), (TlsName, "--tls-name"), (TlsCertificate, "--tls-cert"), (TlsKey, "--tls-key") })
             {
                 if (result.GetResult(option) is not null)
                 {
@@ -191,13 +197,29 @@ internal sealed class ConnectionOptions
             }
         }
 
+        X509Certificate2? certificate = null;
+        if (parseResult.GetValue(TlsCertificate) is { } certificateFile)
+        {
+            var keyFile = parseResult.GetValue(TlsKey);
+            try
+            {
+                certificate = X509Certificate2.CreateFromPemFile(certificateFile.FullName, keyFile?.FullName);
+            }
+            catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                error = $"--tls-cert {certificateFile}{(keyFile is null ? string.Empty : $" --tls-key {keyFile}")}: not a PEM certificate with its private key: {ex.Message}";
+                return false;
+            }
+        }
+
         var mode = parseResult.GetValue(ImplicitTls) ? SmtpTlsMode.Implicit
             : parseResult.GetValue(StartTls) ? SmtpTlsMode.StartTlsRequired
             : defaultMode;
         settings = new ConnectionSettings
         {
             Server = parseResult.GetValue(Server),
-            HeloName = parseResult.GetValue(HeloName) ?? DefaultHeloName(),
+            HeloName = parseResult.GetValue(HeloName),
+            ClientCertificate = certificate,
             TlsMode = mode,
             TlsName = parseResult.GetValue(TlsName),
             AcceptNameMismatch = parseResult.GetValue(AcceptNameMismatch),

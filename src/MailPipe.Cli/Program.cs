@@ -10,7 +10,7 @@ internal static class Program
     /// <summary>The process entry point.</summary>
     /// <param name="args">The arguments.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error, CancellationToken.None);
+    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error, CliEnvironment.FromConsole(), CancellationToken.None);
 
     /// <summary>Runs the command line in-process, with the given writers as standard output and standard error.</summary>
     /// <param name="args">The arguments, as after the program name.</param>
@@ -18,7 +18,17 @@ internal static class Program
     /// <param name="error">Standard error.</param>
     /// <param name="cancellationToken">Cancels the run.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        RunAsync(args, output, error, CliEnvironment.Redirected, cancellationToken);
+
+    /// <summary>Runs the command line in-process, with the given standard streams.</summary>
+    /// <param name="args">The arguments, as after the program name.</param>
+    /// <param name="output">Standard output.</param>
+    /// <param name="error">Standard error.</param>
+    /// <param name="environment">Standard input, and whether standard output and error are terminals.</param>
+    /// <param name="cancellationToken">Cancels the run.</param>
+    /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CliEnvironment environment, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(error);
@@ -31,7 +41,7 @@ internal static class Program
             return ExitCodes.UsageOrInput;
         }
 
-        var root = CreateRootCommand();
+        var root = CreateRootCommand(environment);
         var configuration = new InvocationConfiguration { Output = output, Error = error };
         var parseResult = root.Parse(args);
         if (parseResult.Action is not HelpAction && UsageProblems(parseResult) is { Count: > 0 } problems)
@@ -131,12 +141,13 @@ internal static class Program
     /// <summary>The root command with its subcommands.</summary>
     /// <returns>The command tree.</returns>
     /// <remarks>A <see cref="Command"/> named <see cref="CommandName"/> rather than a <see cref="RootCommand"/>, whose name would be the assembly's (<c>MailPipe.Cli</c>) in help and errors.</remarks>
-    public static Command CreateRootCommand()
+    /// <param name="environment">Standard input and the terminals, or <see langword="null"/> for none (<see cref="CliEnvironment.Redirected"/>).</param>
+    public static Command CreateRootCommand(CliEnvironment? environment = null)
     {
         var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe, or probe a server. " + ExitCodes.Summary);
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
-        root.Subcommands.Add(new SendCommand().Command);
+        root.Subcommands.Add(new SendCommand { Environment = environment ?? CliEnvironment.Redirected }.Command);
         root.Subcommands.Add(new ProbeCommand().Command);
         return root;
     }
