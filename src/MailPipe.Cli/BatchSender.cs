@@ -361,11 +361,13 @@ internal sealed class BatchSender
                 }
                 else if (_tlsMode == SmtpTlsMode.StartTlsRequired || !session.IsConnected)
                 {
+                    await session.DisconnectAsync().ConfigureAwait(false); // no fallback to clear text: nothing more, not even QUIT
                     return (ExitCodes.ConnectionFailed, $"--starttls: {_server} refused STARTTLS ({ReplyInfo.From(startTls)}); nothing more was sent");
                 }
             }
             else if (_tlsMode == SmtpTlsMode.StartTlsRequired)
             {
+                await session.DisconnectAsync().ConfigureAwait(false);
                 return (ExitCodes.ConnectionFailed, $"--starttls: {_server} does not offer STARTTLS in its EHLO reply; nothing more was sent (--tls-optional sends without TLS then)");
             }
 

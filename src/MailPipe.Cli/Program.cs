@@ -43,7 +43,7 @@ internal static class Program
 
         var root = CreateRootCommand(environment);
         var configuration = new InvocationConfiguration { Output = output, Error = error };
-        var parseResult = root.Parse(args);
+        var parseResult = root.Parse(args, ParserConfiguration);
         if (parseResult.Action is not HelpAction && UsageProblems(parseResult) is { Count: > 0 } problems)
         {
             // One line per problem, then where the options are listed; not the whole help text.
@@ -134,6 +134,9 @@ internal static class Program
 
         return previous[b.Length];
     }
+
+    /// <summary>No response files: an argument starting with '@' (an address such as <c>@example.test</c>, a file name) is taken as written.</summary>
+    internal static ParserConfiguration ParserConfiguration { get; } = new() { ResponseFileTokenReplacer = null };
 
     /// <summary>The name of the command, as installed by <c>dotnet tool install MailPipe.Cli</c>.</summary>
     public const string CommandName = "mailpipe";

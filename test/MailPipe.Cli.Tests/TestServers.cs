@@ -141,6 +141,11 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
 
     public ConcurrentQueue<string> Commands { get; } = new();
 
+    /// <summary>Whether a client connected.</summary>
+    public bool Connected => Volatile.Read(ref _connected) != 0;
+
+    private int _connected;
+
     public async ValueTask DisposeAsync()
     {
         _stop.Cancel();
@@ -159,6 +164,7 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
     private async Task ServeAsync(string? greeting, Func<string, string?> onCommand, Func<byte[], string?> onData, CancellationToken cancellationToken)
     {
         using var client = await _listener.AcceptTcpClientAsync(cancellationToken);
+        Interlocked.Exchange(ref _connected, 1);
         await using var stream = client.GetStream();
         if (greeting is null)
         {
