@@ -167,7 +167,8 @@ internal sealed class BatchSender
         var reported = 0;
         try
         {
-            await foreach (var sent in StreamAsync(session, Produce(), cancellationToken).ConfigureAwait(false))
+            // Each result as soon as MailPipe knows it, the whole batch pipelined.
+            await foreach (var sent in session.SendBatchStreamingAsync(Produce(), cancellationToken).ConfigureAwait(false))
             {
                 var (message, size) = handedOver[reported];
                 var result = ToMessageResult(message, sent);
@@ -197,15 +198,6 @@ internal sealed class BatchSender
         }
 
         return acceptedBytes;
-    }
-
-    /// <summary>Each result as soon as MailPipe knows it.</summary>
-    private static async IAsyncEnumerable<SmtpSendResult> StreamAsync(AsyncSmtpSession session, IEnumerable<SmtpMessage> messages, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        foreach (var result in await session.SendBatchAsync(messages, cancellationToken).ConfigureAwait(false))
-        {
-            yield return result;
-        }
     }
 
     /// <summary><c>--quit-after mail|rcpt</c>: MAIL FROM and, for rcpt, every RCPT TO of the first message, then QUIT; nothing is sent.</summary>

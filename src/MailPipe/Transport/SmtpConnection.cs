@@ -39,8 +39,8 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// <summary>The remote end point, when this is a socket connection.</summary>
     public EndPoint? RemoteEndPoint => _socket?.RemoteEndPoint;
 
-    /// <summary>The local end point: of the socket, or of a caller's <see cref="NetworkStream"/>; otherwise <see langword="null"/>.</summary>
-    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint ?? (_baseStream as NetworkStream)?.Socket.LocalEndPoint;
+    /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
+    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
 
     /// <summary>Opens a TCP connection. <paramref name="cancellationToken"/> carries both the caller's cancellation and the connect timeout.</summary>
     /// <exception cref="SocketException">The connect failed.</exception>
