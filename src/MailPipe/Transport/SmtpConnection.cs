@@ -71,6 +71,9 @@ internal sealed class SmtpConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
+    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
+
     /// <summary>Opens a TCP connection. <paramref name="cancellationToken"/> carries both the caller's cancellation and the connect timeout.</summary>
     /// <exception cref="SocketException">The connect failed.</exception>
     public static async Task<SmtpConnection> ConnectAsync(string host, int port, CancellationToken cancellationToken)
