@@ -43,11 +43,12 @@ internal static class Program
     /// <remarks>A <see cref="Command"/> named <see cref="CommandName"/> rather than a <see cref="RootCommand"/>, whose name would be the assembly's (<c>MailPipe.Cli</c>) in help and errors.</remarks>
     public static Command CreateRootCommand()
     {
-        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe, or probe a server. " + ExitCodes.Summary);
+        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe, probe a server, or run a local SMTP server that saves what it receives. " + ExitCodes.Summary);
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(new SendCommand().Command);
         root.Subcommands.Add(new ProbeCommand().Command);
+        root.Subcommands.Add(new ServeCommand().Command);
         return root;
     }
 
