@@ -53,4 +53,7 @@ public enum SmtpErrorCode
 
     /// <summary>Reading the caller's message content (a stream or pipe) failed; the message was not ended, so nothing of it can have been delivered. The inner exception is the reader's.</summary>
     ContentReadFailed = 16,
+
+    /// <summary>The server is not ready or is closing the transmission channel (a 421 reply, or a greeting other than 220 such as 221; RFC 5321 §3.1, §3.8); transient. The reply is on <see cref="SmtpException.Reply"/>.</summary>
+    ServiceNotAvailable = 17,
 }
