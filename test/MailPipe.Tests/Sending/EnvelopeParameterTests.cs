@@ -180,8 +180,8 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync([], SmtpMessage.FromBytes(Envelope("one@example.test"), content));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
-        result.Exception.Message.Should().Contain("8BITMIME");
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("8BITMIME");
     }
 
     [Fact]
