@@ -300,6 +300,11 @@ public sealed partial class AsyncSmtpSession
                 throw new InvalidOperationException($"{_pendingReplies.Count} repl(ies) are still pending; read them with ReceiveReplyAsync before AUTH.");
             }
 
+            if (await ResetOpenTransactionAsync("AUTH").ConfigureAwait(false) is { } closing)
+            {
+                return closing;
+            }
+
             var token = _operationCts.Token;
             ReadOnlyMemory<byte>? initial;
             try

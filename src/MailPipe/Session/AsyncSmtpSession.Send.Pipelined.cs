@@ -243,6 +243,9 @@ public sealed partial class AsyncSmtpSession
     private async ValueTask SendPipelinedTransactionAsync(MailTransaction tx, ReplyPump pump, bool chunking, CancellationToken cancellationToken)
     {
         pump.Last = tx;
+
+        // Set before the transaction's first byte is written: from then on an unexpected exception leaves the wire in an unknown state.
+        var started = false;
         try
         {
             if (pump.WriterFailure is not null || pump.Stopped || !IsConnected)
@@ -261,6 +264,7 @@ public sealed partial class AsyncSmtpSession
                 return;
             }
 
+            started = true;
             if (pump.NeedsReset)
             {
                 WriteCommand(RsetVerb, "RSET");
@@ -354,6 +358,11 @@ public sealed partial class AsyncSmtpSession
         catch (Exception ex) when (IsContentFailure(ex))
         {
             pump.WriterFailure ??= ContentFailure(ex);
+        }
+        catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
+        {
+            Break($"unexpected {ex.GetType().Name} while sending");
+            throw;
         }
         finally
         {

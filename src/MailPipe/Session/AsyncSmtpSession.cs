@@ -38,6 +38,9 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private TimeSpan _currentTimeout;
     private TimeSpan _currentReadTimeout;
     private int _busy;
+
+    /// <summary><see cref="NotDisposed"/>, <see cref="DisposeStarted"/> (QUIT of <see cref="DisposeAsync"/> in progress) or <see cref="Disposed"/>.</summary>
+    private int _disposeState;
     private long _dataBytes;
 
     /// <summary>Creates a disconnected session.</summary>
@@ -169,6 +172,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <returns>A completed task.</returns>
     public ValueTask DisconnectAsync()
     {
+        AbortConnection();
+        return ValueTask.CompletedTask;
+    }
+
+    private void AbortConnection()
+    {
         var connection = Interlocked.Exchange(ref _connection, null);
         if (connection is not null)
         {
@@ -177,13 +186,17 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         }
 
         ResetConnectionState();
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>Sends QUIT with a 5-second limit when the session is connected and idle, then closes the connection. Never throws for the server's or the network's sake.</summary>
     /// <returns>A task that completes when the connection is closed.</returns>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposeState, DisposeStarted) != NotDisposed)
+        {
+            return;
+        }
+
         if (State == SmtpSessionState.Connected && Volatile.Read(ref _busy) == 0)
         {
             using var quitLimit = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
@@ -197,21 +210,44 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             }
         }
 
+        Volatile.Write(ref _disposeState, Disposed);
         await DisconnectAsync().ConfigureAwait(false);
-        if (Volatile.Read(ref _busy) == 0)
+        ForgetConnection();
+        ReleaseTokenSources();
+    }
+
+    /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>. From now on every operation throws <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        Volatile.Write(ref _disposeState, Disposed);
+        AbortConnection();
+        ForgetConnection();
+        ReleaseTokenSources();
+    }
+
+    /// <summary>
+    /// Disposes the token sources when no operation runs, taking the busy flag for good (every later call fails on the
+    /// disposed check first). An operation still running (it fails now that the connection is closed) keeps them.
+    /// </summary>
+    private void ReleaseTokenSources()
+    {
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) == 0)
         {
-            // Only when idle: an operation still running (it fails now that the connection is closed) uses them until it ends.
             _operationCts.Dispose();
             _readCts.Dispose();
         }
     }
 
-    /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>.</summary>
-    public void Dispose()
+    private const int NotDisposed = 0;
+    private const int DisposeStarted = 1;
+    private const int Disposed = 2;
+
+    /// <summary>After <see cref="Dispose"/> or <see cref="DisposeAsync"/>: what the properties say of the closed connection is cleared too.</summary>
+    private void ForgetConnection()
     {
-        _connection?.Abort();
-        _connection = null;
-        ResetConnectionState();
+        Greeting = null;
+        LastReply = null;
+        Host = null;
     }
 
     private void Attach(SmtpConnection connection, string? host)
@@ -268,8 +304,10 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <exception cref="OperationCanceledException">The token is already cancelled (the connection is closed, as for any cancellation).</exception>
     private void BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false, bool allowPendingReplies = false)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposeState) == Disposed, this);
         if (Interlocked.Exchange(ref _busy, 1) != 0)
         {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposeState) == Disposed, this);
             throw new InvalidOperationException("Another operation is in progress on this SMTP session; await it first (one operation at a time).");
         }
 
