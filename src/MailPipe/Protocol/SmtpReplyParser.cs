@@ -134,6 +134,13 @@ internal sealed class SmtpReplyParser
             line = line[..^1];
         }
 
+        if (line.IsEmpty && _lineCount == 0)
+        {
+            // An empty line between replies is no reply (some servers send one before a reply): skipped, never counted.
+            _replyBytes = 0;
+            return false;
+        }
+
         if (line.Length < 3 || !IsDigit(line[0]) || !IsDigit(line[1]) || !IsDigit(line[2]))
         {
             throw Malformed(line, "a reply line must start with a three-digit reply code");

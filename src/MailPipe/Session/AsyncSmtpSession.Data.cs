@@ -258,6 +258,7 @@ public sealed partial class AsyncSmtpSession
 
     private async Task<SmtpReply> EndDataCoreAsync()
     {
+        CheckUnsolicited();
         _dataEncoder.Complete(Connection.Output);
         Log.MessageData(_protocolLog, _dataBytes);
         Log.ClientLine(_protocolLog, ".");

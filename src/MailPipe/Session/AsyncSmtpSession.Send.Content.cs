@@ -36,6 +36,7 @@ public sealed partial class AsyncSmtpSession
             }
         }
 
+        CheckUnsolicited();
         tx.EndOfDataWritten = true;
         _dataEncoder.Complete(Connection.Output);
         Log.MessageData(_protocolLog, _dataBytes);
@@ -237,6 +238,7 @@ public sealed partial class AsyncSmtpSession
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> EmitChunkAsync(MailTransaction tx, ArrayBufferWriter<byte> buffer, bool last, ReplyPump? pump)
     {
+        CheckUnsolicited();
         var output = Connection.Output;
         var length = buffer.WrittenCount;
         SmtpCommandWriter.WriteBdat(output, length, last);

@@ -211,6 +211,7 @@ public sealed partial class AsyncSmtpSession
 
             pump.Expected?.Writer.TryComplete();
             await pump.Completion.ConfigureAwait(false);
+            _concurrentReading = false;
         }
 
         var lastChecked = pump.LastChecked;
@@ -435,7 +436,7 @@ public sealed partial class AsyncSmtpSession
         if (pump.Direct.Count > ConcurrentReadThreshold)
         {
             // A long group: from now on read while writing (the replies could otherwise fill both TCP windows).
-            var concurrent = Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var concurrent = System.Threading.Channels.Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             while (pump.Direct.TryDequeue(out var queued))
             {
                 concurrent.Writer.TryWrite(queued);
@@ -447,7 +448,11 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
-    private void StartConcurrentReader(ReplyPump pump) => pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
+    private void StartConcurrentReader(ReplyPump pump)
+    {
+        _concurrentReading = true;
+        pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
+    }
 
     /// <summary>Reads, on the writer's own flow, the replies queued while no concurrent reader runs.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

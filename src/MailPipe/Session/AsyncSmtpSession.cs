@@ -62,7 +62,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     public SmtpSessionState State { get; private set; }
 
     /// <summary>Whether a connection is open (the state is not <see cref="SmtpSessionState.Disconnected"/>).</summary>
-    public bool IsConnected => State != SmtpSessionState.Disconnected;
+    public bool IsConnected => State != SmtpSessionState.Disconnected && Volatile.Read(ref _connection) is not null;
 
     /// <summary>The extensions from the last positive EHLO reply (RFC 5321 §4.1.1.1); <see cref="SmtpCapabilities.None"/> before EHLO, after HELO, after STARTTLS and after a disconnect.</summary>
     public SmtpCapabilities Capabilities { get; private set; } = SmtpCapabilities.None;
@@ -77,7 +77,16 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     public string? Host { get; private set; }
 
     /// <summary>The number of commands written whose replies have not been read yet.</summary>
-    public int PendingReplyCount => _pendingReplies.Count;
+    public int PendingReplyCount
+    {
+        get
+        {
+            lock (_pendingReplies)
+            {
+                return _pendingReplies.Count;
+            }
+        }
+    }
 
     /// <summary>
     /// How many times this session has waited for the server with nothing more to send: the protocol round trips
@@ -185,7 +194,11 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             Log.Disconnected(_sessionLog);
         }
 
-        ResetConnectionState();
+        if (Volatile.Read(ref _busy) == 0)
+        {
+            // Idle: reset now. Otherwise the running operation resets the session state when it ends, on its own flow.
+            ResetConnectionState();
+        }
     }
 
     /// <summary>Sends QUIT with a 5-second limit when the session is connected and idle, then closes the connection. Never throws for the server's or the network's sake.</summary>
@@ -257,8 +270,14 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         State = SmtpSessionState.Connected;
         Greeting = null;
         _parser.Reset();
-        _pendingReplies.Clear();
-        _pendingReplies.Enqueue(GreetingEntry);
+        _readAheadPending = false;
+        _readAhead = default;
+        lock (_pendingReplies)
+        {
+            _pendingReplies.Clear();
+            _pendingReplies.Enqueue(GreetingEntry);
+        }
+
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
             Log.Connected(_sessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");
@@ -276,15 +295,25 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         State = SmtpSessionState.Disconnected;
         Capabilities = SmtpCapabilities.None;
-        _pendingReplies.Clear();
+        lock (_pendingReplies)
+        {
+            _pendingReplies.Clear();
+        }
+
         _parser.Reset();
+        _readAheadPending = false;
+        _readAhead = default;
         _dataEncoder.Reset();
         _resetBeforeNextMail = false;
         ResetTlsState();
         ResetAuthState();
     }
 
-    /// <summary>Closes the connection after a failure; the exception that explains it goes to the caller.</summary>
+    /// <summary>
+    /// Closes the connection after a failure; the exception that explains it goes to the caller. Safe from the
+    /// concurrent reply reader: it only aborts the connection; the session's state is reset when the operation ends,
+    /// on the caller's flow (<see cref="EndOperation"/>).
+    /// </summary>
     private void Break(string reason)
     {
         var connection = Interlocked.Exchange(ref _connection, null);
@@ -293,8 +322,6 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             connection.Abort();
             Log.ConnectionBroken(_sessionLog, reason);
         }
-
-        ResetConnectionState();
     }
 
     private CancellationTokenSource NewOperationSource() => new(Timeout.InfiniteTimeSpan, _options.TimeProvider);
@@ -346,6 +373,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             if (state != SmtpSessionState.Disconnected)
             {
                 Break("cancelled before the operation started");
+                ResetConnectionState();
             }
 
             Volatile.Write(ref _busy, 0);
@@ -362,6 +390,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     private void EndOperation()
     {
+        if (Volatile.Read(ref _connection) is null && State != SmtpSessionState.Disconnected)
+        {
+            // The connection was broken during the operation: reset the public state here, on the caller's flow.
+            ResetConnectionState();
+        }
+
         _callerRegistration.Dispose();
         _callerRegistration = default;
         _callerReadRegistration.Dispose();

@@ -293,13 +293,31 @@ public class SmtpReplyParserTests
     [InlineData("abc\r\n")]
     [InlineData("2 50 ok\r\n")]
     [InlineData("25\r\n")]
-    [InlineData("\r\n")]
-    [InlineData("\n")]
+    [InlineData("250-first\r\n\r\n250 last\r\n")]
     [InlineData(" 250 ok\r\n")]
     [InlineData("２５０ ok\r\n")]
     public void Non_digit_or_short_code_is_a_protocol_error(string text)
     {
         ParseFails(text).ErrorCode.Should().Be(SmtpErrorCode.ProtocolError);
+    }
+
+    [Theory]
+    [InlineData("\r\n250 ok\r\n")]
+    [InlineData("\n\n250 ok\r\n")]
+    [InlineData("\r\n\r\n250 ok\r\n")]
+    public void Empty_lines_between_replies_are_skipped(string text)
+    {
+        var reply = ParseOne(text);
+        reply.Code.Should().Be(250);
+        reply.Lines.Should().Equal("ok");
+    }
+
+    [Fact]
+    public void An_empty_line_alone_is_no_reply_and_leaves_nothing_partial()
+    {
+        var parser = new SmtpReplyParser(SmtpProtocolLimits.Default);
+        Feed(parser, "\r\n").Should().BeFalse();
+        parser.HasPartialReply.Should().BeFalse();
     }
 
     [Theory]
