@@ -249,6 +249,9 @@ public sealed partial class AsyncSmtpSession
 
     private bool _readAheadPending;
 
+    /// <summary>The <see cref="_operationNumber"/> the read-ahead was started in.</summary>
+    private int _readAheadOperation;
+
     /// <summary>Set while a concurrent reply reader runs: then the writer never reads (no read-ahead).</summary>
     private volatile bool _concurrentReading;
 
@@ -270,9 +273,11 @@ public sealed partial class AsyncSmtpSession
         var input = connection.Input;
         if (!_readAheadPending)
         {
+            // With the operation's read token, as the read it stands for would have (its deadline and the caller's token apply).
 #pragma warning disable CA2012 // Kept on purpose: the read-ahead is consumed exactly once, here or by the next read (TakeReadAheadAsync).
-            _readAhead = input.ReadAsync(CancellationToken.None);
+            _readAhead = input.ReadAsync(_readCts.Token);
 #pragma warning restore CA2012
+            _readAheadOperation = _operationNumber;
             _readAheadPending = true;
         }
 
@@ -323,10 +328,13 @@ public sealed partial class AsyncSmtpSession
         var ahead = _readAhead;
         _readAhead = default;
         _readAheadPending = false;
-        if (ahead.IsCompleted)
+        if (ahead.IsCompleted || _readAheadOperation == _operationNumber)
         {
-            return ahead.Result;
+            // Started in this operation, with this operation's read token: a read like any other.
+            return await ahead.ConfigureAwait(false);
         }
+
+        // Started by an earlier operation (a raw command whose reply is read now): its token no longer applies.
 
         ReadResult result;
         using (_readCts.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), input))

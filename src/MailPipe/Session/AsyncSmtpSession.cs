@@ -39,6 +39,9 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private TimeSpan _currentReadTimeout;
     private int _busy;
 
+    /// <summary>Counts operations, so that a read started in one can be told from one started in an earlier one.</summary>
+    private int _operationNumber;
+
     /// <summary><see cref="NotDisposed"/>, <see cref="DisposeStarted"/> (QUIT of <see cref="DisposeAsync"/> in progress) or <see cref="Disposed"/>.</summary>
     private int _disposeState;
     private long _dataBytes;
@@ -381,6 +384,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         }
 
         _callerToken = cancellationToken;
+        _operationNumber++;
         if (cancellationToken.CanBeCanceled)
         {
             _callerRegistration = cancellationToken.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), _operationCts);
