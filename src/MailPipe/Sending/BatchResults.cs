@@ -20,7 +20,7 @@ internal sealed class BatchResults
         _published = new List<SmtpSendResult>(capacity);
         if (streaming)
         {
-            _stream = Channel.CreateUnbounded<SmtpSendResult>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+            _stream = System.Threading.Channels.Channel.CreateUnbounded<SmtpSendResult>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
         }
     }
 

@@ -117,6 +117,13 @@ internal sealed class MailTransaction
             outcome = SmtpSendOutcome.NotSent;
             exception = notSent;
         }
+        else if (failure is SmtpProtocolException && FinalReply is null && EndOfDataWritten)
+        {
+            // The replies could no longer be matched to their commands: those filed may belong to other commands, so
+            // no refusal is read from them once the end of data went out (the server may have accepted the message).
+            outcome = SmtpSendOutcome.Unknown;
+            exception = failure;
+        }
         else if (FinalReply is not null)
         {
             outcome = FinalReply.IsPositiveCompletion && AcceptedRecipientCount > 0 ? SmtpSendOutcome.Accepted : SmtpSendOutcome.Refused;

@@ -71,9 +71,10 @@ public sealed record SmtpRecipient
     /// <summary>Further RCPT parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
     public string? Parameters { get; init; }
 
-    /// <summary>A recipient with no parameters.</summary>
+    /// <summary>A recipient with no parameters. Explicit, because it checks the address and can throw (an implicit conversion must not).</summary>
     /// <param name="address">The mailbox.</param>
-    public static implicit operator SmtpRecipient(string address) => new(address);
+    /// <exception cref="ArgumentException"><paramref name="address"/> is empty, holds CR, LF or NUL, or angle brackets inside.</exception>
+    public static explicit operator SmtpRecipient(string address) => new(address);
 
     /// <summary>A recipient with no parameters.</summary>
     /// <param name="address">The mailbox.</param>

@@ -305,6 +305,11 @@ public sealed partial class AsyncSmtpSession
                 throw new InvalidOperationException($"{_pendingReplies.Count} repl(ies) are still pending; read them with ReceiveReplyAsync before AUTH.");
             }
 
+            if (await ResetOpenTransactionAsync("AUTH").ConfigureAwait(false) is { } closing)
+            {
+                return closing;
+            }
+
             var token = _operationCts.Token;
             ReadOnlyMemory<byte>? initial;
             try
@@ -389,6 +394,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>Writes <c>AUTH mechanism [base64 | =]</c> (not flushed); the transcript shows the initial response as <c>&lt;redacted&gt;</c>.</summary>
     private void WriteAuthCommand(string mechanism, ReadOnlyMemory<byte>? initialResponse)
     {
+        CheckUnsolicited();
         var output = Connection.Output;
         WriteAscii(output, AuthVerb);
         WriteAscii(output, System.Text.Encoding.ASCII.GetBytes(mechanism));
@@ -416,6 +422,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>Writes one continuation line: base64 of the response, or <c>*</c> to cancel (RFC 4954 §4).</summary>
     private void WriteAuthResponse(ReadOnlyMemory<byte>? response)
     {
+        CheckUnsolicited();
         var output = Connection.Output;
         if (response is null)
         {

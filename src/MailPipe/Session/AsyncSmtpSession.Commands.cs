@@ -116,7 +116,39 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public Task<SmtpReply> RsetAsync(CancellationToken cancellationToken = default) => SimpleCommandAsync(RsetVerb, "RSET", "sending RSET", cancellationToken);
+    public async Task<SmtpReply> RsetAsync(CancellationToken cancellationToken = default)
+    {
+        var reply = await SimpleCommandAsync(RsetVerb, "RSET", "sending RSET", cancellationToken).ConfigureAwait(false);
+        if (reply.IsPositiveCompletion)
+        {
+            _resetBeforeNextMail = false;
+        }
+
+        return reply;
+    }
+
+    /// <summary>
+    /// AUTH (RFC 4954 §4) and STARTTLS (RFC 3207 §4) are not allowed inside a mail transaction: one that may still be
+    /// open (MAIL accepted and the transaction not ended, such as every recipient refused) is ended with RSET first.
+    /// </summary>
+    /// <returns>A 421 to the RSET (the session is then closed, and the caller returns it), else <see langword="null"/>.</returns>
+    private async ValueTask<SmtpReply?> ResetOpenTransactionAsync(string before)
+    {
+        if (!_resetBeforeNextMail)
+        {
+            return null;
+        }
+
+        WriteCommand(RsetVerb, "RSET");
+        var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET before " + before).ConfigureAwait(false);
+        if (reply.IsServiceClosing)
+        {
+            return CloseIfServiceClosing(reply);
+        }
+
+        _resetBeforeNextMail = false;
+        return null;
+    }
 
     /// <summary>Sends NOOP (RFC 5321 §4.1.1.9), for example to keep an idle connection alive. The seed's <c>Noop()</c>.</summary>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>

@@ -215,7 +215,7 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Copies a content reader through the encoder with bounded buffering; a read failure breaks the session so that no end of data follows.</summary>
-    private async Task CopyContentAsync(PipeReader content, CancellationToken cancellationToken)
+    private async Task CopyContentAsync(PipeReader content, CancellationToken cancellationToken, bool markSourceFailures = false)
     {
         while (true)
         {
@@ -224,10 +224,15 @@ public sealed partial class AsyncSmtpSession
             {
                 result = await content.ReadAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch
+            catch (Exception ex)
             {
                 // The message is incomplete: close the connection so that it can never be ended and delivered.
                 Break("reading the message content failed");
+                if (markSourceFailures && ex is not OperationCanceledException)
+                {
+                    throw new ContentSourceException(ex);
+                }
+
                 throw;
             }
 
@@ -253,6 +258,7 @@ public sealed partial class AsyncSmtpSession
 
     private async Task<SmtpReply> EndDataCoreAsync()
     {
+        CheckUnsolicited();
         _dataEncoder.Complete(Connection.Output);
         Log.MessageData(_protocolLog, _dataBytes);
         Log.ClientLine(_protocolLog, ".");

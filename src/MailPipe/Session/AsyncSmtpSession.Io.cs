@@ -1,5 +1,7 @@
 using System.Buffers;
+using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
+using MailPipe.Channel;
 using Microsoft.Extensions.Logging;
 
 namespace MailPipe;
@@ -10,6 +12,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>Writes one command line (not flushed) and queues its pending reply; queue order is wire order.</summary>
     private void WriteCommand(ReadOnlySpan<byte> verb, string name)
     {
+        CheckUnsolicited();
         SmtpCommandWriter.Write(Connection.Output, verb);
         ExpectReply(name);
         Log.ClientLine(_protocolLog, name);
@@ -18,6 +21,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>Writes <c>VERB argument</c> (not flushed); with <paramref name="maskArgument"/> the transcript masks the argument as an address.</summary>
     private void WriteCommand(ReadOnlySpan<byte> verb, string name, string argument, bool maskArgument)
     {
+        CheckUnsolicited();
         SmtpCommandWriter.Write(Connection.Output, verb, argument);
         ExpectReply(name);
         if (_protocolLog.IsEnabled(LogLevel.Trace))
@@ -29,6 +33,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>Writes <c>MAIL FROM:&lt;path&gt; params</c> or <c>RCPT TO:…</c> (not flushed).</summary>
     private void WritePathCommand(ReadOnlySpan<byte> prefix, string name, string path, string? parameters)
     {
+        CheckUnsolicited();
         SmtpCommandWriter.WritePathCommand(Connection.Output, prefix, path, parameters);
         ExpectReply(name);
         if (_protocolLog.IsEnabled(LogLevel.Trace))
@@ -137,7 +142,9 @@ public sealed partial class AsyncSmtpSession
         {
             while (true)
             {
-                var result = await input.ReadAsync(_readCts.Token).ConfigureAwait(false);
+                var result = _readAheadPending
+                    ? await TakeReadAheadAsync(input).ConfigureAwait(false)
+                    : await input.ReadAsync(_readCts.Token).ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var reader = new SequenceReader<byte>(buffer);
                 var complete = false;
@@ -155,7 +162,11 @@ public sealed partial class AsyncSmtpSession
                 if (complete)
                 {
                     StopReadTimer();
-                    OnReply(reply!);
+                    if (OnReply(reply!) is { } command)
+                    {
+                        CheckNothingMoreBuffered(input, command, reply!);
+                    }
+
                     return reply!;
                 }
 
@@ -179,13 +190,37 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
-    private void OnReply(SmtpReply reply)
+    /// <summary>Matches a reply to the oldest pending command, logs it and checks that the command can get it.</summary>
+    /// <returns>The pending-reply name of the command, or <see langword="null"/> when none was pending (a reply read on purpose).</returns>
+    private string? OnReply(SmtpReply reply)
     {
+        string? command;
         lock (_pendingReplies)
         {
-            _pendingReplies.TryDequeue(out _);
+            _pendingReplies.TryDequeue(out command);
         }
 
+        LogReply(reply);
+        if (command is null)
+        {
+            return null; // read on purpose with nothing pending (ReceiveReplyAsync): the caller asked for whatever comes
+        }
+
+        if (ReplyRules.Check(command, reply) is { } violation)
+        {
+            throw new SmtpProtocolException(violation);
+        }
+
+        if (reply.Code == 221 && ReplyRules.IsClosing(command, reply))
+        {
+            throw ServiceClosingException(reply);
+        }
+
+        return command;
+    }
+
+    private void LogReply(SmtpReply reply)
+    {
         LastReply = reply;
         if (_protocolLog.IsEnabled(LogLevel.Trace))
         {
@@ -208,4 +243,149 @@ public sealed partial class AsyncSmtpSession
 
         return reply;
     }
+
+    /// <summary>A read of the input started before a command was written with no reply pending (<see cref="CheckUnsolicited"/>); the next read takes it.</summary>
+    private ValueTask<ReadResult> _readAhead;
+
+    private bool _readAheadPending;
+
+    /// <summary>The <see cref="_operationNumber"/> the read-ahead was started in.</summary>
+    private int _readAheadOperation;
+
+    /// <summary>Set while a concurrent reply reader runs: then the writer never reads (no read-ahead).</summary>
+    private volatile bool _concurrentReading;
+
+    /// <summary>
+    /// Before a command is written with no reply pending: data the server sent unprompted is looked for through the
+    /// (decrypted) input, by a read started now and kept for the next reply (a read-ahead; never
+    /// <c>Socket.Available</c>, which counts TLS records such as TLS 1.3 session tickets). Blank lines are skipped by the
+    /// parser; only a complete reply counts: 421 (or 221) means the service is closing — <see cref="SmtpErrorCode.ServiceNotAvailable"/>
+    /// — and anything else is a protocol violation. Either way the command is not written and the connection is closed.
+    /// </summary>
+    /// <exception cref="SmtpException">A complete reply or the end of the stream was already there.</exception>
+    private void CheckUnsolicited()
+    {
+        if (_concurrentReading || PendingReplyCount > 0 || _connection is not { } connection)
+        {
+            return;
+        }
+
+        var input = connection.Input;
+        if (!_readAheadPending)
+        {
+            // With the operation's read token, as the read it stands for would have (its deadline and the caller's token apply).
+#pragma warning disable CA2012 // Kept on purpose: the read-ahead is consumed exactly once, here or by the next read (TakeReadAheadAsync).
+            _readAhead = input.ReadAsync(_readCts.Token);
+#pragma warning restore CA2012
+            _readAheadOperation = _operationNumber;
+            _readAheadPending = true;
+        }
+
+        if (!_readAhead.IsCompleted)
+        {
+            return;
+        }
+
+        _readAheadPending = false;
+        var result = _readAhead.Result;
+        _readAhead = default;
+        var buffer = result.Buffer;
+        var reader = new SequenceReader<byte>(buffer);
+        var complete = false;
+        SmtpReply? reply = null;
+        try
+        {
+            try
+            {
+                complete = _parser.TryParse(ref reader, out reply);
+            }
+            finally
+            {
+                input.AdvanceTo(reader.Position, complete ? reader.Position : buffer.End);
+            }
+
+            if (complete)
+            {
+                LogReply(reply!);
+                throw UnsolicitedReply(reply!, "before the next command was written");
+            }
+
+            if (result.IsCanceled || (result.IsCompleted && !_parser.HasPartialReply))
+            {
+                throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The server closed the connection while the session was idle; nothing more was written.");
+            }
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex, "checking for replies nobody asked for");
+        }
+    }
+
+    /// <summary>Takes the read started by <see cref="CheckUnsolicited"/>, within the read deadline and the caller's token.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<ReadResult> TakeReadAheadAsync(PipeReader input)
+    {
+        var ahead = _readAhead;
+        _readAhead = default;
+        _readAheadPending = false;
+        if (ahead.IsCompleted || _readAheadOperation == _operationNumber)
+        {
+            // Started in this operation, with this operation's read token: a read like any other.
+            return await ahead.ConfigureAwait(false);
+        }
+
+        // Started by an earlier operation (a raw command whose reply is read now): its token no longer applies.
+
+        ReadResult result;
+        using (_readCts.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), input))
+        {
+            result = await ahead.ConfigureAwait(false);
+        }
+
+        if (result.IsCanceled && _readCts.IsCancellationRequested)
+        {
+            input.AdvanceTo(result.Buffer.Start);
+            throw new OperationCanceledException(_readCts.Token);
+        }
+
+        return result;
+    }
+
+    /// <summary>
+    /// After the reply that leaves nothing pending: a further complete reply already received answers no command (a
+    /// doubled or stray reply); the one just read may then belong to another command too, so it is not returned.
+    /// </summary>
+    private void CheckNothingMoreBuffered(PipeReader input, string command, SmtpReply reply)
+    {
+        // After STARTTLS the handshake's own check reports any byte that follows (response injection).
+        if (command == "STARTTLS" || PendingReplyCount > 0 || reply.IsServiceClosing || !input.TryRead(out var more))
+        {
+            return;
+        }
+
+        var buffer = more.Buffer;
+        var reader = new SequenceReader<byte>(buffer);
+        var complete = false;
+        SmtpReply? extra = null;
+        try
+        {
+            complete = _parser.TryParse(ref reader, out extra);
+        }
+        finally
+        {
+            input.AdvanceTo(reader.Position, complete ? reader.Position : buffer.End);
+        }
+
+        if (complete)
+        {
+            LogReply(extra!);
+            throw UnsolicitedReply(extra!, $"right after the reply {reply.Code} to {command}, with no command left to answer");
+        }
+    }
+
+    /// <summary>What an unsolicited complete reply means: the service closing (421, 221), or a protocol violation.</summary>
+    private static SmtpException UnsolicitedReply(SmtpReply reply, string when) =>
+        ReplyRules.IsClosing(null, reply)
+            ? new SmtpException(SmtpErrorCode.ServiceNotAvailable, $"The server closed the transmission channel ({when}): {reply}") { Reply = reply }
+            : new SmtpProtocolException($"The server sent a reply nobody asked for ({when}): {reply}. Replies can no longer be matched to commands; the connection was closed.");
 }

@@ -24,6 +24,7 @@ public sealed partial class AsyncSmtpSession
         BeginOperation(cancellationToken, allowPendingReplies: true);
         try
         {
+            CheckUnsolicited();
             SmtpCommandWriter.WriteLine(Connection.Output, line);
             var space = line.IndexOf(' ', StringComparison.Ordinal);
             // A raw AUTH (the seed's way) starts an exchange whose continuation lines are secrets: name them "AUTH".

@@ -28,7 +28,7 @@ public sealed partial class AsyncSmtpSession
             var reader = SmtpContentRules.Plan(tx.Envelope.Body, null, chunking: false, Capabilities).Guard.Wrap(message.Reader ?? PipeReader.Create(message.Stream!, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true)));
             try
             {
-                await CopyContentAsync(reader, cancellationToken).ConfigureAwait(false);
+                await CopyContentAsync(reader, cancellationToken, markSourceFailures: true).ConfigureAwait(false);
             }
             finally
             {
@@ -39,6 +39,7 @@ public sealed partial class AsyncSmtpSession
             }
         }
 
+        CheckUnsolicited();
         tx.EndOfDataWritten = true;
         _dataEncoder.Complete(Connection.Output);
         Log.MessageData(_protocolLog, _dataBytes);
@@ -106,9 +107,23 @@ public sealed partial class AsyncSmtpSession
                     var rented = ArrayPool<byte>.Shared.Rent(64 * 1024);
                     try
                     {
-                        int read;
-                        while (!stopped && (read = await stream.ReadAsync(rented.AsMemory(), cancellationToken).ConfigureAwait(false)) > 0)
+                        while (!stopped)
                         {
+                            int read;
+                            try
+                            {
+                                read = await stream.ReadAsync(rented.AsMemory(), cancellationToken).ConfigureAwait(false);
+                            }
+                            catch (Exception ex) when (ex is not OperationCanceledException)
+                            {
+                                throw new ContentSourceException(ex);
+                            }
+
+                            if (read <= 0)
+                            {
+                                break;
+                            }
+
                             stopped = await AppendChunkedAsync(tx, buffer, rented.AsMemory(0, read), binary, pump).ConfigureAwait(false);
                         }
                     }
@@ -122,7 +137,16 @@ public sealed partial class AsyncSmtpSession
                     var reader = message.Reader!;
                     while (!stopped)
                     {
-                        var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                        ReadResult result;
+                        try
+                        {
+                            result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (ex is not OperationCanceledException)
+                        {
+                            throw new ContentSourceException(ex);
+                        }
+
                         if (result.IsCanceled)
                         {
                             // CancelPendingRead is not the end of the content: never send BDAT LAST for an incomplete message.
@@ -146,13 +170,13 @@ public sealed partial class AsyncSmtpSession
                     }
                 }
             }
-            catch (Exception ex) when (ex is not (OperationCanceledException or SmtpException))
+            catch (ContentSourceException ex)
             {
-                // Any failure of the caller's content source (ObjectDisposedException and other InvalidOperationExceptions
-                // included: nothing of ours in this block throws one) leaves the transaction half-sent.
+                // Any failure of the caller's content source (ObjectDisposedException and InvalidOperationException
+                // included) leaves the transaction half-sent; an exception of MailPipe's own is never taken for one.
                 // Between chunks the wire is at a command boundary: abort this transaction with RSET (RFC 3030 §2
                 // chunks already sent are discarded) and carry on with the rest of the batch.
-                tx.ContentFailure = new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {ex.Message}; the transaction was reset and nothing was delivered.", ex);
+                tx.ContentFailure = new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {ex.Message}; the transaction was reset and nothing was delivered.", ex.SourceException);
                 buffer.ResetWrittenCount();
                 if (pump is not null)
                 {
@@ -219,6 +243,7 @@ public sealed partial class AsyncSmtpSession
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> EmitChunkAsync(MailTransaction tx, ArrayBufferWriter<byte> buffer, bool last, ReplyPump? pump)
     {
+        CheckUnsolicited();
         var output = Connection.Output;
         var length = buffer.WrittenCount;
         SmtpCommandWriter.WriteBdat(output, length, last);

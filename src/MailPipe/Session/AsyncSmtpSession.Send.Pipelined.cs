@@ -211,6 +211,7 @@ public sealed partial class AsyncSmtpSession
 
             pump.Expected?.Writer.TryComplete();
             await pump.Completion.ConfigureAwait(false);
+            _concurrentReading = false;
         }
 
         var lastChecked = pump.LastChecked;
@@ -243,6 +244,9 @@ public sealed partial class AsyncSmtpSession
     private async ValueTask SendPipelinedTransactionAsync(MailTransaction tx, ReplyPump pump, bool chunking, CancellationToken cancellationToken)
     {
         pump.Last = tx;
+
+        // Set before the transaction's first byte is written: from then on an unexpected exception leaves the wire in an unknown state.
+        var started = false;
         try
         {
             if (pump.WriterFailure is not null || pump.Stopped || !IsConnected)
@@ -261,6 +265,7 @@ public sealed partial class AsyncSmtpSession
                 return;
             }
 
+            started = true;
             if (pump.NeedsReset)
             {
                 WriteCommand(RsetVerb, "RSET");
@@ -355,6 +360,11 @@ public sealed partial class AsyncSmtpSession
         {
             pump.WriterFailure ??= ContentFailure(ex);
         }
+        catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
+        {
+            Break($"unexpected {ex.GetType().Name} while sending");
+            throw;
+        }
         finally
         {
             if (tx.NotAttempted is null)
@@ -426,7 +436,7 @@ public sealed partial class AsyncSmtpSession
         if (pump.Direct.Count > ConcurrentReadThreshold)
         {
             // A long group: from now on read while writing (the replies could otherwise fill both TCP windows).
-            var concurrent = Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var concurrent = System.Threading.Channels.Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             while (pump.Direct.TryDequeue(out var queued))
             {
                 concurrent.Writer.TryWrite(queued);
@@ -438,7 +448,11 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
-    private void StartConcurrentReader(ReplyPump pump) => pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
+    private void StartConcurrentReader(ReplyPump pump)
+    {
+        _concurrentReading = true;
+        pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
+    }
 
     /// <summary>Reads, on the writer's own flow, the replies queued while no concurrent reader runs.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

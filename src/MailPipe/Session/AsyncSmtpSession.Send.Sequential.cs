@@ -57,6 +57,8 @@ public sealed partial class AsyncSmtpSession
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<SmtpException?> SendTransactionSequentiallyAsync(MailTransaction tx, bool chunking, CancellationToken cancellationToken)
     {
+        // Set before the transaction's first byte is written: from then on an unexpected exception leaves the wire in an unknown state.
+        var started = false;
         try
         {
             if (!IsConnected)
@@ -75,6 +77,7 @@ public sealed partial class AsyncSmtpSession
                 return null;
             }
 
+            started = true;
             if (_resetBeforeNextMail)
             {
                 await ResetTransactionAsync().ConfigureAwait(false);
@@ -133,6 +136,11 @@ public sealed partial class AsyncSmtpSession
         {
             return ContentFailure(ex);
         }
+        catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
+        {
+            Break($"unexpected {ex.GetType().Name} while sending");
+            throw;
+        }
     }
 
     /// <summary>The message's own token (<see cref="SmtpMessage.WithCancellation"/>) is cancelled: the transaction is not attempted, nothing of it is written.</summary>
@@ -148,16 +156,24 @@ public sealed partial class AsyncSmtpSession
         return true;
     }
 
-    /// <summary>An exception from the caller's content source (not ours, not a cancellation, not bad arguments).</summary>
-    private static bool IsContentFailure(Exception exception) =>
-        exception is not (OperationCanceledException or ArgumentException or InvalidOperationException or SmtpException);
+    /// <summary>An exception from the caller's content source: only those are marked so (never one of MailPipe's own, never a cancellation).</summary>
+    private static bool IsContentFailure(Exception exception) => exception is ContentSourceException;
 
     /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
     private SmtpException ContentFailure(Exception exception)
     {
         Break("reading the message content failed");
-        return new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; the message was not ended and the connection was closed.", exception);
+        var source = exception is ContentSourceException marked ? marked.SourceException : exception;
+        return new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {source.Message}; the message was not ended and the connection was closed.", source);
     }
+
+    /// <summary>
+    /// An exception that is neither the server's nor the caller's (a defect of MailPipe's own, or a misbehaving
+    /// source's contract broken inside MailPipe's code): once anything of the transaction may have been written the
+    /// connection's state is unknown, so it is closed; the exception goes to the caller unchanged.
+    /// </summary>
+    private static bool IsUnexpected(Exception exception) =>
+        exception is not (SmtpException or ContentSourceException or OperationCanceledException or ArgumentException);
 
     private async Task ResetTransactionAsync()
     {

@@ -247,6 +247,11 @@ public sealed partial class AsyncSmtpSession
         try
         {
             var targetHost = PrepareTls(tls, serverHostName: null, greetingMayBePending: false);
+            if (await ResetOpenTransactionAsync("STARTTLS").ConfigureAwait(false) is { } closing)
+            {
+                return closing;
+            }
+
             WriteCommand(StartTlsVerb, "STARTTLS");
             var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
             if (reply.Code != 220)

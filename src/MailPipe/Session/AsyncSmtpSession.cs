@@ -38,6 +38,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private TimeSpan _currentTimeout;
     private TimeSpan _currentReadTimeout;
     private int _busy;
+
+    /// <summary>Counts operations, so that a read started in one can be told from one started in an earlier one.</summary>
+    private int _operationNumber;
+
+    /// <summary><see cref="NotDisposed"/>, <see cref="DisposeStarted"/> (QUIT of <see cref="DisposeAsync"/> in progress) or <see cref="Disposed"/>.</summary>
+    private int _disposeState;
     private long _dataBytes;
 
     /// <summary>Creates a disconnected session.</summary>
@@ -59,7 +65,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     public SmtpSessionState State { get; private set; }
 
     /// <summary>Whether a connection is open (the state is not <see cref="SmtpSessionState.Disconnected"/>).</summary>
-    public bool IsConnected => State != SmtpSessionState.Disconnected;
+    public bool IsConnected => State != SmtpSessionState.Disconnected && Volatile.Read(ref _connection) is not null;
 
     /// <summary>The extensions from the last positive EHLO reply (RFC 5321 §4.1.1.1); <see cref="SmtpCapabilities.None"/> before EHLO, after HELO, after STARTTLS and after a disconnect.</summary>
     public SmtpCapabilities Capabilities { get; private set; } = SmtpCapabilities.None;
@@ -74,7 +80,16 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     public string? Host { get; private set; }
 
     /// <summary>The number of commands written whose replies have not been read yet.</summary>
-    public int PendingReplyCount => _pendingReplies.Count;
+    public int PendingReplyCount
+    {
+        get
+        {
+            lock (_pendingReplies)
+            {
+                return _pendingReplies.Count;
+            }
+        }
+    }
 
     /// <summary>
     /// How many times this session has waited for the server with nothing more to send: the protocol round trips
@@ -169,6 +184,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <returns>A completed task.</returns>
     public ValueTask DisconnectAsync()
     {
+        AbortConnection();
+        return ValueTask.CompletedTask;
+    }
+
+    private void AbortConnection()
+    {
         var connection = Interlocked.Exchange(ref _connection, null);
         if (connection is not null)
         {
@@ -176,14 +197,22 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             Log.Disconnected(_sessionLog);
         }
 
-        ResetConnectionState();
-        return ValueTask.CompletedTask;
+        if (Volatile.Read(ref _busy) == 0)
+        {
+            // Idle: reset now. Otherwise the running operation resets the session state when it ends, on its own flow.
+            ResetConnectionState();
+        }
     }
 
     /// <summary>Sends QUIT with a 5-second limit when the session is connected and idle, then closes the connection. Never throws for the server's or the network's sake.</summary>
     /// <returns>A task that completes when the connection is closed.</returns>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposeState, DisposeStarted) != NotDisposed)
+        {
+            return;
+        }
+
         if (State == SmtpSessionState.Connected && Volatile.Read(ref _busy) == 0)
         {
             using var quitLimit = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
@@ -197,21 +226,44 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             }
         }
 
+        Volatile.Write(ref _disposeState, Disposed);
         await DisconnectAsync().ConfigureAwait(false);
-        if (Volatile.Read(ref _busy) == 0)
+        ForgetConnection();
+        ReleaseTokenSources();
+    }
+
+    /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>. From now on every operation throws <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        Volatile.Write(ref _disposeState, Disposed);
+        AbortConnection();
+        ForgetConnection();
+        ReleaseTokenSources();
+    }
+
+    /// <summary>
+    /// Disposes the token sources when no operation runs, taking the busy flag for good (every later call fails on the
+    /// disposed check first). An operation still running (it fails now that the connection is closed) keeps them.
+    /// </summary>
+    private void ReleaseTokenSources()
+    {
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) == 0)
         {
-            // Only when idle: an operation still running (it fails now that the connection is closed) uses them until it ends.
             _operationCts.Dispose();
             _readCts.Dispose();
         }
     }
 
-    /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>.</summary>
-    public void Dispose()
+    private const int NotDisposed = 0;
+    private const int DisposeStarted = 1;
+    private const int Disposed = 2;
+
+    /// <summary>After <see cref="Dispose"/> or <see cref="DisposeAsync"/>: what the properties say of the closed connection is cleared too.</summary>
+    private void ForgetConnection()
     {
-        _connection?.Abort();
-        _connection = null;
-        ResetConnectionState();
+        Greeting = null;
+        LastReply = null;
+        Host = null;
     }
 
     private void Attach(SmtpConnection connection, string? host)
@@ -221,8 +273,14 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         State = SmtpSessionState.Connected;
         Greeting = null;
         _parser.Reset();
-        _pendingReplies.Clear();
-        _pendingReplies.Enqueue(GreetingEntry);
+        _readAheadPending = false;
+        _readAhead = default;
+        lock (_pendingReplies)
+        {
+            _pendingReplies.Clear();
+            _pendingReplies.Enqueue(GreetingEntry);
+        }
+
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
             Log.Connected(_sessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");
@@ -240,15 +298,25 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         State = SmtpSessionState.Disconnected;
         Capabilities = SmtpCapabilities.None;
-        _pendingReplies.Clear();
+        lock (_pendingReplies)
+        {
+            _pendingReplies.Clear();
+        }
+
         _parser.Reset();
+        _readAheadPending = false;
+        _readAhead = default;
         _dataEncoder.Reset();
         _resetBeforeNextMail = false;
         ResetTlsState();
         ResetAuthState();
     }
 
-    /// <summary>Closes the connection after a failure; the exception that explains it goes to the caller.</summary>
+    /// <summary>
+    /// Closes the connection after a failure; the exception that explains it goes to the caller. Safe from the
+    /// concurrent reply reader: it only aborts the connection; the session's state is reset when the operation ends,
+    /// on the caller's flow (<see cref="EndOperation"/>).
+    /// </summary>
     private void Break(string reason)
     {
         var connection = Interlocked.Exchange(ref _connection, null);
@@ -257,8 +325,6 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             connection.Abort();
             Log.ConnectionBroken(_sessionLog, reason);
         }
-
-        ResetConnectionState();
     }
 
     private CancellationTokenSource NewOperationSource() => new(Timeout.InfiniteTimeSpan, _options.TimeProvider);
@@ -268,8 +334,10 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <exception cref="OperationCanceledException">The token is already cancelled (nothing was written: the connection stays open and usable).</exception>
     private void BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false, bool allowPendingReplies = false)
     {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposeState) == Disposed, this);
         if (Interlocked.Exchange(ref _busy, 1) != 0)
         {
+            ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposeState) == Disposed, this);
             throw new InvalidOperationException("Another operation is in progress on this SMTP session; await it first (one operation at a time).");
         }
 
@@ -311,6 +379,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         }
 
         _callerToken = cancellationToken;
+        _operationNumber++;
         if (cancellationToken.CanBeCanceled)
         {
             _callerRegistration = cancellationToken.UnsafeRegister(static source => ((CancellationTokenSource)source!).Cancel(), _operationCts);
@@ -320,6 +389,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     private void EndOperation()
     {
+        if (Volatile.Read(ref _connection) is null && State != SmtpSessionState.Disconnected)
+        {
+            // The connection was broken during the operation: reset the public state here, on the caller's flow.
+            ResetConnectionState();
+        }
+
         _callerRegistration.Dispose();
         _callerRegistration = default;
         _callerReadRegistration.Dispose();

@@ -131,6 +131,32 @@ public sealed class AuthIntegrationTests
         await WaitForPostfixAsync(recipient);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AUTH_after_a_send_refused_for_want_of_authentication_goes_out_after_RSET_and_the_second_send_is_accepted(bool pipelining)
+    {
+        // One command at a time, no DATA follows the refused RCPT: Postfix keeps the transaction that MAIL opened, and
+        // AUTH inside it would get 503 (RFC 4954 §4). With PIPELINING Postfix ends it itself on the refused DATA.
+        TestServers.RequireListening(TestServers.PostfixSubmissionPort);
+        var recipient = TestServers.UniqueRecipient("auth-rset-5870");
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { Tls = TrustTestCertificate(), UsePipelining = pipelining, ReceiveTimeout = TimeSpan.FromSeconds(30) });
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixSubmissionPort, SmtpTlsMode.StartTlsRequired, EhloDomain)).Code.Should().Be(250);
+        var envelope = new SmtpEnvelope("sender@example.test", recipient);
+        var content = System.Text.Encoding.ASCII.GetBytes($"Subject: after RSET\r\nTo: <{recipient}>\r\n\r\nbody\r\n");
+
+        var refused = await session.SendAsync(envelope, content);
+
+        refused.Outcome.Should().Be(SmtpSendOutcome.Refused, refused.ToString());
+        refused.MailReply!.Code.Should().Be(250);
+        refused.Recipients[0].Reply!.Code.Should().Be(554, "relaying needs authentication here");
+        (await session.AuthPlainAsync(TestServers.User, TestServers.Password)).Code.Should().Be(235, "AUTH went out after RSET, outside the transaction");
+        var accepted = await session.SendAsync(envelope, content);
+        accepted.Outcome.Should().Be(SmtpSendOutcome.Accepted, accepted.ToString());
+        await session.QuitAsync();
+        (await WaitForPostfixAsync(recipient)).Should().Contain("Subject: after RSET");
+    }
+
     [Fact]
     public async Task PLAIN_is_refused_locally_without_TLS_unless_allowed()
     {

@@ -20,6 +20,9 @@ public static class TestServers
     public static int AiosmtpdPort => Port("MAILPIPE_AIOSMTPD_PORT", 2527);
     public static int SinkPort => Port("MAILPIPE_SINK_PORT", 2528);
 
+    /// <summary>Postfix with smtpd_timeout=2s: an idle session gets a real 421.</summary>
+    public static int PostfixIdlePort => Port("MAILPIPE_POSTFIX_IDLE_PORT", 2540);
+
     public static string TlsCertificate => Environment.GetEnvironmentVariable("MAILPIPE_TLS_CERT") ?? "/tmp/mailpipe-tls/cert.pem";
     public static string PostfixMaildir => Environment.GetEnvironmentVariable("MAILPIPE_MAILDIR") ?? "/tmp/mailpipe-maildir";
     public static string EximMaildir => Environment.GetEnvironmentVariable("MAILPIPE_EXIM_MAILDIR") ?? "/tmp/mailpipe-exim/maildir";

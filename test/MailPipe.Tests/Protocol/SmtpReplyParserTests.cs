@@ -301,6 +301,25 @@ public class SmtpReplyParserTests
     }
 
     [Theory]
+    [InlineData("\r\n250 ok\r\n")]
+    [InlineData("\n\n250 ok\r\n")]
+    [InlineData("\r\n\r\n250 ok\r\n")]
+    public void Empty_lines_between_replies_are_skipped(string text)
+    {
+        var reply = ParseOne(text);
+        reply.Code.Should().Be(250);
+        reply.Lines.Should().Equal("ok");
+    }
+
+    [Fact]
+    public void An_empty_line_alone_is_no_reply_and_leaves_nothing_partial()
+    {
+        var parser = new SmtpReplyParser(SmtpProtocolLimits.Default);
+        Feed(parser, "\r\n").Should().BeFalse();
+        parser.HasPartialReply.Should().BeFalse();
+    }
+
+    [Theory]
     [InlineData("100 continue\r\n")]
     [InlineData("199 x\r\n")]
     [InlineData("600 x\r\n")]

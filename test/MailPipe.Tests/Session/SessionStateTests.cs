@@ -214,8 +214,9 @@ public sealed class PendingReplyGuardTests
     }
 
     [Fact]
-    public async Task DisposeAsync_during_an_operation_leaves_the_object_reusable()
+    public async Task DisposeAsync_during_an_operation_fails_it_and_every_later_call_throws_ObjectDisposedException()
     {
+        // Issue #9 changed this contract: a disposed session was reusable before; now it is disposed for good.
         await using var first = ScriptedSmtpServer.Start(new SmtpScript().Then("S: 220 mx", "C: NOOP").ReadUntilClosed());
         var session = new AsyncSmtpSession();
         await session.ConnectAsync(first.ClientStream).Safe();
@@ -224,10 +225,14 @@ public sealed class PendingReplyGuardTests
         await session.DisposeAsync();
 
         await FluentActions.Awaiting(() => stalled.Safe()).Should().ThrowAsync<SmtpException>();
-        await using var second = ScriptedSmtpServer.Start("S: 220 again", "C: NOOP", "S: 250 ok");
-        (await session.ConnectAsync(second.ClientStream).Safe())!.Text.Should().Be("again");
-        (await session.NoopAsync().Safe()).Code.Should().Be(250);
-        await second.WaitAsync();
+        await using var second = ScriptedSmtpServer.Start("S: 220 again");
+        for (var i = 0; i < 2; i++)
+        {
+            await FluentActions.Awaiting(() => session.ConnectAsync(second.ClientStream).Safe()).Should().ThrowAsync<ObjectDisposedException>();
+            await FluentActions.Awaiting(() => session.NoopAsync().Safe()).Should().ThrowAsync<ObjectDisposedException>();
+        }
+
+        session.State.Should().Be(SmtpSessionState.Disconnected);
         session.Dispose();
     }
 }
