@@ -152,7 +152,7 @@ public sealed partial class AsyncSmtpSession
                 // included: nothing of ours in this block throws one) leaves the transaction half-sent.
                 // Between chunks the wire is at a command boundary: abort this transaction with RSET (RFC 3030 §2
                 // chunks already sent are discarded) and carry on with the rest of the batch.
-                tx.ContentFailure = new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {ex.Message}; the transaction was reset and nothing was delivered.", ex);
+                tx.ContentFailure = SmtpContentRules.Failure(ex, "the transaction was reset and nothing was delivered.");
                 buffer.ResetWrittenCount();
                 if (pump is not null)
                 {

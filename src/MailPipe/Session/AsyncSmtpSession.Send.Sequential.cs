@@ -131,7 +131,7 @@ public sealed partial class AsyncSmtpSession
     private SmtpException ContentFailure(Exception exception)
     {
         Break("reading the message content failed");
-        return new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; the message was not ended and the connection was closed.", exception);
+        return SmtpContentRules.Failure(exception, "the message was not ended and the connection was closed.");
     }
 
     private async Task ResetTransactionAsync()

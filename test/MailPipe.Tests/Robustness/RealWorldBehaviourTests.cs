@@ -338,6 +338,7 @@ public class RealWorldBehaviourTests
         var result = await session.SendAsync(new SmtpEnvelope("a@example.test", "b@example.test"), content).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
         result.Exception!.InnerException.Should().BeOfType<SmtpContentRefusedException>().Which.Octet.Should().Be(0xC3);
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
@@ -361,6 +362,7 @@ public class RealWorldBehaviourTests
         var result = await session.SendAsync(new SmtpEnvelope("a@example.test", "b@example.test"), new MemoryStream(content)).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
         result.Exception!.InnerException.Should().BeOfType<SmtpContentRefusedException>().Which.Offset.Should().Be(1524);
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
@@ -408,6 +410,7 @@ public class RealWorldBehaviourTests
         var result = await session.SendAsync(new SmtpEnvelope("a@example.test", "b@example.test"), new MemoryStream("Subject: x\r\n\r\na\0b\r\n"u8.ToArray())).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
         result.Exception!.InnerException.Should().BeOfType<SmtpContentRefusedException>().Which.Octet.Should().Be(0);
         await server.WaitAsync();
     }
