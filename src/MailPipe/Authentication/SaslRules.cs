@@ -29,7 +29,8 @@ internal static class SaslAdvertisement
     /// Why <paramref name="mechanism"/> must not be sent, or <see langword="null"/>: a typed mechanism the server's
     /// current EHLO reply does not list (after STARTTLS the list may differ from before). The raw
     /// <c>AuthenticateAsync(mechanism, initialResponse, onChallenge)</c> is never checked, nor a session whose
-    /// capabilities are unknown (no EHLO, or HELO).
+    /// capabilities are unknown (no EHLO, or HELO). The session throws it as an <see cref="InvalidOperationException"/>
+    /// before anything is written, like its cleartext check, and stays usable (STARTTLS, EHLO, then AUTH again).
     /// </summary>
     public static string? Refusal(SaslMechanism mechanism, SmtpCapabilities capabilities)
     {
@@ -45,8 +46,8 @@ internal static class SaslAdvertisement
         }
 
         return offered.Count == 0
-            ? $"AUTH {mechanism.Name} was not sent: the server's EHLO reply does not advertise AUTH (RFC 4954 §3; some servers offer it only after STARTTLS, then send EHLO again). Nothing was sent; the connection was closed."
-            : $"AUTH {mechanism.Name} was not sent: the server advertises only AUTH {string.Join(' ', offered)} (RFC 4954 §3). Nothing was sent; the connection was closed.";
+            ? $"AUTH {mechanism.Name} was not sent: the server's EHLO reply does not advertise AUTH (RFC 4954 §3; some servers offer it only after STARTTLS, then send EHLO again). Nothing was sent; the session is unchanged."
+            : $"AUTH {mechanism.Name} was not sent: the server advertises only AUTH {string.Join(' ', offered)} (RFC 4954 §3). Nothing was sent; the session is unchanged.";
     }
 }
 

@@ -67,6 +67,17 @@ internal static class SmtpContentRules
             : new(SmtpBodyType.SevenBit, null, SmtpContentGuard.None);
     }
 
+    /// <summary>
+    /// Why a transaction stopped inside its content: <see cref="SmtpErrorCode.ExtensionNotSupported"/> for an octet the
+    /// server cannot take (<see cref="SmtpContentRefusedException"/>), else <see cref="SmtpErrorCode.ContentReadFailed"/>
+    /// for a failure of the caller's content source.
+    /// </summary>
+    /// <param name="exception">What stopped the content.</param>
+    /// <param name="consequence">What the sender did about it, as a sentence.</param>
+    public static SmtpException Failure(Exception exception, string consequence) => exception is SmtpContentRefusedException
+        ? new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"{exception.Message} ({consequence})", exception)
+        : new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; {consequence}", exception);
+
     /// <summary>Whether the content has octets above 127, and NUL octets; one vectorised pass for the usual 7-bit content.</summary>
     public static (bool EightBit, bool Nul) Scan(ReadOnlySequence<byte> content)
     {

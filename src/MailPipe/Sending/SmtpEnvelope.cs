@@ -3,7 +3,13 @@ namespace MailPipe;
 /// <summary>The BODY parameter of MAIL (RFC 6152, RFC 3030 §3).</summary>
 public enum SmtpBodyType
 {
-    /// <summary>Decide from the content: <c>BODY=8BITMIME</c> when the content is in memory, holds 8-bit bytes and the server offers 8BITMIME; otherwise no BODY parameter.</summary>
+    /// <summary>
+    /// Decide from the content (RFC 6152, RFC 3030): in-memory content is scanned before MAIL — 8-bit bytes go with
+    /// <c>BODY=8BITMIME</c> or, without it, the message is not sent; NUL bytes go with <c>BODY=BINARYMIME</c> when the
+    /// server offers CHUNKING and BINARYMIME, else the message is not sent. Streamed content declares
+    /// <c>BODY=8BITMIME</c> whenever the server offers it; otherwise it is checked as it is sent, and the first 8-bit
+    /// (or NUL) byte aborts the transaction without ending the data (<see cref="SmtpContentRefusedException"/>).
+    /// </summary>
     Auto,
 
     /// <summary>No BODY parameter (7-bit content, RFC 5321).</summary>

@@ -65,7 +65,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>The final reply: 235 on success, 535 when the server rejects the credentials, or another negative reply.</returns>
     /// <exception cref="ArgumentException">The credential has no user name, a value holds characters the mechanism cannot carry, or the pinned mechanism is not a password mechanism MailPipe implements.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the pinned mechanism reveals the password on a connection without TLS (nothing was sent).</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, the pinned mechanism is not in the server's AUTH list (nothing was sent), or the pinned mechanism reveals the password on a connection without TLS (nothing was sent).</exception>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: no mechanism both sides support may run here (nothing was sent), the pinned NTLM is not available on this platform, or the server failed SCRAM's mutual authentication; or a transport failure. The connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthenticateAsync(NetworkCredential credential, SmtpAuthenticationOptions? options = null, CancellationToken cancellationToken = default)
@@ -116,7 +116,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels (also passed to the provider); the connection is then closed.</param>
     /// <returns>The final reply: 235 on success; after a refused token (the server's 334 error JSON is acknowledged as the mechanism requires) the server's 5yz, such as 535 or 334-then-535.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds control characters, or the pinned mechanism is not XOAUTH2 or OAUTHBEARER.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, another operation is running, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, the pinned mechanism is not in the server's AUTH list, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: the server offers neither mechanism (nothing was sent); or a transport failure. The connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthenticateAsync(
@@ -154,7 +154,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>235 on success, 535 for a rejected password, 530/538 when TLS is needed first, or another reply.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty, or a value holds NUL.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, the mechanism is not in the server's AUTH list, or no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
     /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthPlainAsync(string userName, string password, string? authorizationId = null, CancellationToken cancellationToken = default) =>
@@ -166,7 +166,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, the mechanism is not in the server's AUTH list, or no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
     /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthLoginAsync(string userName, string password, CancellationToken cancellationToken = default) =>
@@ -178,7 +178,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds spaces or control characters.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the mechanism is not in the server's AUTH list (nothing was sent).</exception>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for an empty or non-base64 challenge; transport failure or timeout. The connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthCramMd5Async(string userName, string password, CancellationToken cancellationToken = default) =>
@@ -193,7 +193,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException">The credential has no user name, or <paramref name="targetName"/> is white space.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the mechanism is not in the server's AUTH list (nothing was sent).</exception>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: NTLM is not available on this platform (the message says to install gss-ntlmssp on Linux; nothing was sent) or the platform rejected the server's challenge; transport failure or timeout. The connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthNtlmAsync(NetworkCredential credential, string? targetName = null, CancellationToken cancellationToken = default)
@@ -210,7 +210,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>235 on success (only after the server proved it knows the password), 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException">Another hash algorithm, an empty user name, or a character SASLprep prohibits.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the mechanism is not in the server's AUTH list (nothing was sent).</exception>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: a malformed server message, a wrong server signature, or success without one; transport failure or timeout. The connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthScramAsync(string userName, string password, HashAlgorithmName hashAlgorithm, string? authorizationId = null, CancellationToken cancellationToken = default) =>
@@ -222,7 +222,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels (also passed to the provider); the connection is then closed.</param>
     /// <returns>235 on success; for a refused token the server's error JSON (334) is answered with an empty line and its final reply (such as 535) is returned.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds control characters.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, another operation is running, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, the mechanism is not in the server's AUTH list, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
     /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthXOAuth2Async(string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider, CancellationToken cancellationToken = default) =>
@@ -234,7 +234,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels (also passed to the provider); the connection is then closed.</param>
     /// <returns>235 on success; for a refused token the server's error JSON (334) is answered with %x01 (RFC 7628 §3.2.3) and its final reply (such as 535) is returned.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds control characters.</exception>
-    /// <exception cref="InvalidOperationException">Not connected, another operation is running, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
+    /// <exception cref="InvalidOperationException">Not connected, another operation is running, the mechanism is not in the server's AUTH list, no TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off, or the provider returned an empty token (nothing was sent).</exception>
     /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthOAuthBearerAsync(string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider, CancellationToken cancellationToken = default) =>
@@ -288,7 +288,7 @@ public sealed partial class AsyncSmtpSession
         using var owned = mechanism;
         if (SaslAdvertisement.Refusal(mechanism, Capabilities) is { } notOffered)
         {
-            throw FailBetweenOperations(new SmtpException(SmtpErrorCode.AuthenticationError, notOffered), "choosing an AUTH mechanism");
+            throw new InvalidOperationException(notOffered);
         }
 
         if (mechanism.RevealsSecret && !IsEncrypted && !_options.AllowCleartextAuthentication && State != SmtpSessionState.Disconnected)

@@ -287,14 +287,16 @@ public sealed partial class AsyncSmtpSession
         }
 
         _readAheadPending = false;
-        var result = _readAhead.Result;
+        var ahead = _readAhead;
         _readAhead = default;
-        var buffer = result.Buffer;
-        var reader = new SequenceReader<byte>(buffer);
         var complete = false;
         SmtpReply? reply = null;
         try
         {
+            // A read that ended in a transport failure (a reset while idle) is mapped like any other read's failure.
+            var result = ahead.Result;
+            var buffer = result.Buffer;
+            var reader = new SequenceReader<byte>(buffer);
             try
             {
                 complete = _parser.TryParse(ref reader, out reply);

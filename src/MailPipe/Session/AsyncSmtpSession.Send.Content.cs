@@ -170,13 +170,14 @@ public sealed partial class AsyncSmtpSession
                     }
                 }
             }
-            catch (ContentSourceException ex)
+            catch (Exception ex) when (ex is ContentSourceException or SmtpContentRefusedException)
             {
                 // Any failure of the caller's content source (ObjectDisposedException and InvalidOperationException
                 // included) leaves the transaction half-sent; an exception of MailPipe's own is never taken for one.
                 // Between chunks the wire is at a command boundary: abort this transaction with RSET (RFC 3030 §2
                 // chunks already sent are discarded) and carry on with the rest of the batch.
-                tx.ContentFailure = new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {ex.Message}; the transaction was reset and nothing was delivered.", ex.SourceException);
+                // The content guard's refusal of an octet the server cannot take (#17) is handled the same way.
+                tx.ContentFailure = SmtpContentRules.Failure(ex is ContentSourceException marked ? marked.SourceException : ex, "the transaction was reset and nothing was delivered.");
                 buffer.ResetWrittenCount();
                 if (pump is not null)
                 {

@@ -157,14 +157,14 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>An exception from the caller's content source: only those are marked so (never one of MailPipe's own, never a cancellation).</summary>
-    private static bool IsContentFailure(Exception exception) => exception is ContentSourceException;
+    private static bool IsContentFailure(Exception exception) => exception is ContentSourceException or SmtpContentRefusedException;
 
     /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
     private SmtpException ContentFailure(Exception exception)
     {
         Break("reading the message content failed");
         var source = exception is ContentSourceException marked ? marked.SourceException : exception;
-        return new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {source.Message}; the message was not ended and the connection was closed.", source);
+        return SmtpContentRules.Failure(source, "the message was not ended and the connection was closed.");
     }
 
     /// <summary>
@@ -173,7 +173,7 @@ public sealed partial class AsyncSmtpSession
     /// connection's state is unknown, so it is closed; the exception goes to the caller unchanged.
     /// </summary>
     private static bool IsUnexpected(Exception exception) =>
-        exception is not (SmtpException or ContentSourceException or OperationCanceledException or ArgumentException);
+        exception is not (SmtpException or ContentSourceException or SmtpContentRefusedException or OperationCanceledException or ArgumentException);
 
     private async Task ResetTransactionAsync()
     {

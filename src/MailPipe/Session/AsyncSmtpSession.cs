@@ -15,7 +15,8 @@ namespace MailPipe;
 /// <para><b>Failure closes the connection.</b> After any such exception the connection is closed and
 /// <see cref="State"/> is <see cref="SmtpSessionState.Disconnected"/>; the same object may <c>ConnectAsync</c> again
 /// (a fresh connection; nothing of the broken one is reused). A cancelled or failed message-data operation never sends
-/// the end-of-data line, so a truncated message is never delivered.</para>
+/// the end-of-data line, so a truncated message is never delivered. A token already cancelled when a call starts
+/// throws <see cref="OperationCanceledException"/> before anything is written and leaves the connection open.</para>
 /// <para><b>One operation at a time.</b> A second call while one runs throws <see cref="InvalidOperationException"/>;
 /// only <see cref="DisconnectAsync"/> may be called from another thread at any time (it aborts what is running).</para>
 /// <para>The seed's <c>Cancel()</c> is the <see cref="CancellationToken"/> of each call.</para>

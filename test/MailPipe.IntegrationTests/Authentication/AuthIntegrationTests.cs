@@ -116,9 +116,9 @@ public sealed class AuthIntegrationTests
         (await session.ConnectAsync(TestServers.Host, TestServers.PostfixSubmissionPort, SmtpTlsMode.None, EhloDomain)).Code.Should().Be(250);
         session.Capabilities.AuthenticationMechanisms.Should().BeEmpty("AUTH is advertised only after STARTTLS here");
 
-        // Raw AUTH goes out as asked and the server refuses it; a typed AUTH method checks the advertised list first.
-        var before = await session.AuthenticateAsync(
-            "PLAIN", Encoding.UTF8.GetBytes($"\0{TestServers.User}\0{TestServers.Password}"), static (_, _) => ValueTask.FromResult<ReadOnlyMemory<byte>?>(null));
+        // #17: the typed method checks the current list and refuses locally; the raw exchange shows the server's 530.
+        await FluentActions.Awaiting(() => session.AuthPlainAsync(TestServers.User, TestServers.Password)).Should().ThrowAsync<InvalidOperationException>();
+        var before = await session.AuthenticateAsync("PLAIN", Encoding.UTF8.GetBytes($"\0{TestServers.User}\0{TestServers.Password}"), static (_, _) => ValueTask.FromResult<ReadOnlyMemory<byte>?>(null));
 
         before.Code.Should().Be(530, before.ToString());
         session.IsConnected.Should().BeTrue();

@@ -44,6 +44,23 @@ public class InteropPostfixTests
     }
 
     [Fact]
+    public async Task The_CLI_auth_option_with_a_mechanism_the_server_does_not_advertise_fails_locally_with_a_clear_error()
+    {
+        // Port 5870 advertises AUTH only after STARTTLS: CRAM-MD5 named before it is refused before anything is sent.
+        TestServers.RequireListening(TestServers.PostfixSubmissionPort);
+        var recipient = TestServers.UniqueRecipient("cli-unadvertised");
+        using var password = new Cli.PasswordVariable(TestServers.Password);
+
+        var run = await Cli.CliProcess.RunAsync(
+            "send", "--server", Cli.CliProcess.Server(TestServers.PostfixSubmissionPort), "--auth", "CRAM-MD5", "--user", TestServers.User,
+            "--password-env", password.Name, "--from", "sender@example.test", "--to", recipient, "--body", "x");
+
+        run.ExitCode.Should().Be(3, run.ToString());
+        run.Error.Should().Contain("does not advertise AUTH");
+        Directory.Exists(Path.Combine(TestServers.PostfixMaildir, recipient)).Should().BeFalse();
+    }
+
+    [Fact]
     public async Task A_non_ASCII_local_part_on_a_server_without_SMTPUTF8_is_NotSent()
     {
         await using var session = await ConnectAsync(NoSmtpUtf8Port);
