@@ -14,8 +14,10 @@ public sealed partial class SmtpSender
     /// <summary>After a failed connect while other connections work, no new connect is tried for this long.</summary>
     private const long OpenBackoffMilliseconds = 1000;
 
-    /// <summary>How often a batch waiting for results checks that its connection is still up.</summary>
-    private static readonly TimeSpan LivenessPoll = TimeSpan.FromMilliseconds(20);
+    /// <summary>The period of the housekeeping tick while messages wait or batches run.</summary>
+    private static readonly TimeSpan HousekeepingPeriod = TimeSpan.FromMilliseconds(50);
+
+    private bool _housekeeping;
 
     /// <summary>The timestamp before which no new connection is opened (0: none).</summary>
     private long _openBackoffUntil;
@@ -28,18 +30,24 @@ public sealed partial class SmtpSender
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            var now = _time.GetTimestamp();
             foreach (var request in requests)
             {
+                request.EnqueuedAt = now;
                 _queue.Enqueue(request);
                 _waiting++;
             }
 
             Dispatch(start);
+            if (_waiting > 0)
+            {
+                ArmHousekeeping();
+            }
         }
 
         foreach (var request in requests)
         {
-            request.StartWaiting(this, _time, _options.AcquireTimeout);
+            request.StartWaiting(this);
         }
 
         Start(start);
@@ -59,19 +67,79 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>No connection took the message within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut.</summary>
-    internal void OnAcquireTimeout(SendRequest request)
+    /// <summary>A message that no connection took within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut.</summary>
+    private SmtpSendResult AcquireTimedOut(SendRequest request) => SmtpSendResult.NotSent(
+        request.Message.Envelope,
+        new SmtpException(SmtpErrorCode.TimedOut, $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.", new TimeoutException()));
+
+    /// <summary>Starts the housekeeping tick (acquire timeouts, lost connections of waiting batches) if it is not running. Under the lock.</summary>
+    private void ArmHousekeeping()
     {
-        if (request.TryClaim(SendRequest.Dropped))
+        if (!_housekeeping)
         {
-            lock (_lock)
+            _housekeeping = true;
+            _housekeeper.Change(HousekeepingPeriod, HousekeepingPeriod);
+        }
+    }
+
+    /// <summary>
+    /// The housekeeping tick, while messages wait or batches run: messages past their acquire timeout are completed
+    /// NotSent (the queue is in arrival order: only its head is looked at), and a batch waiting on a connection that
+    /// was lost is woken (the session reports a lost batch's results only once its sequence ends).
+    /// </summary>
+    private void Housekeep()
+    {
+        List<SendRequest> expired = [];
+        lock (_lock)
+        {
+            if (_options.AcquireTimeout != Timeout.InfiniteTimeSpan)
             {
-                _waiting--;
+                ExpireHead(_retryQueue, expired);
+                ExpireHead(_queue, expired);
             }
 
-            request.TrySetResult(SmtpSendResult.NotSent(
-                request.Message.Envelope,
-                new SmtpException(SmtpErrorCode.TimedOut, $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.", new TimeoutException())));
+            var feeding = false;
+            foreach (var connection in _all)
+            {
+                if (connection.Feeding)
+                {
+                    feeding = true;
+                    if (!connection.Session.IsConnected)
+                    {
+                        connection.Wake();
+                    }
+                }
+            }
+
+            if (_waiting == 0 && !feeding && _housekeeping)
+            {
+                _housekeeping = false;
+                _housekeeper.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        foreach (var request in expired)
+        {
+            request.TrySetResult(AcquireTimedOut(request));
+        }
+    }
+
+    private void ExpireHead(Queue<SendRequest> queue, List<SendRequest> expired)
+    {
+        while (queue.TryPeek(out var head))
+        {
+            if (head.IsWaiting)
+            {
+                if (_time.GetElapsedTime(head.EnqueuedAt) < _options.AcquireTimeout || !head.TryClaim(SendRequest.Dropped))
+                {
+                    return;
+                }
+
+                _waiting--;
+                expired.Add(head);
+            }
+
+            queue.Dequeue();
         }
     }
 
@@ -126,7 +194,6 @@ public sealed partial class SmtpSender
             if (request.TryClaim(SendRequest.Taken))
             {
                 _waiting--;
-                request.StopAcquireTimer();
                 batch.Add(request);
             }
         }
@@ -453,6 +520,7 @@ public sealed partial class SmtpSender
                     // Results are due: wait for one of them, or for a new message (the session reads replies meanwhile).
                     connection.Feeding = true;
                     wake = connection.ArmWake();
+                    ArmHousekeeping();
                 }
             }
 
@@ -462,12 +530,8 @@ public sealed partial class SmtpSender
             }
             else
             {
-                // A lost connection wakes nobody: the session reports the batch's results only once this sequence
-                // ends, so look at the connection now and then (a liveness poll on the wall clock, not a timeout).
-                while (!wake!.IsCompleted && connection.Session.IsConnected)
-                {
-                    await Task.WhenAny(wake, Task.Delay(LivenessPoll, TimeProvider.System)).ConfigureAwait(false);
-                }
+                // A lost connection is noticed by the housekeeping tick, which wakes this wait.
+                await wake!.ConfigureAwait(false);
             }
         }
     }
@@ -546,6 +610,7 @@ public sealed partial class SmtpSender
                 if (!_disposed)
                 {
                     request.Requeue();
+                    request.EnqueuedAt = _time.GetTimestamp();
                     _retryQueue.Enqueue(request);
                     _waiting++;
                     requeued = true;
