@@ -635,7 +635,7 @@ public sealed partial class SmtpSender
     private async Task<(PooledConnection? Connection, SmtpException? Error)> OpenAsync()
     {
         var session = new AsyncSmtpSession(_sessionOptions);
-        var token = _disposeCts.Token;
+        var token = _openCts.Token;
         try
         {
             SmtpReply reply;
