@@ -113,4 +113,19 @@ public sealed class SmtpSenderCoalescingTests
         server.CountOf(id).Should().Be(1, "it was delivered once, and never sent again");
         sender.GetStatistics().Retries.Should().Be(0);
     }
+    /// <summary>Without PIPELINING (switched off here) a batch is one transaction at a time: still every caller gets its own result.</summary>
+    [Fact]
+    public async Task Without_pipelining_concurrent_callers_are_served_one_transaction_at_a_time()
+    {
+        await using var server = new LoopbackSmtpServer();
+        var options = PoolTestMessages.Options(server.Port, maxConnections: 2);
+        options.Session = new SmtpSessionOptions { UsePipelining = false };
+        await using var sender = new SmtpSender(options);
+        var messages = Enumerable.Range(0, 20).Select(i => PoolTestMessages.Create("no-pipelining", i)).ToArray();
+
+        var results = await Task.WhenAll(messages.Select(m => sender.SendAsync(m.Message))).WaitAsync(TimeSpan.FromSeconds(30));
+
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
+        messages.Should().OnlyContain(m => server.CountOf(m.MessageId) == 1);
+    }
 }
