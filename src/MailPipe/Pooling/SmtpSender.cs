@@ -37,8 +37,12 @@ public sealed partial class SmtpSender : ISmtpSender
     private readonly Stack<PooledConnection> _idle = new();
     private readonly HashSet<PooledConnection> _all = [];
     private readonly CancellationTokenSource _disposeCts = new();
+
+    /// <summary>Cancels connections being opened as soon as disposal starts (no transaction is at stake there).</summary>
+    private readonly CancellationTokenSource _openCts = new();
     private readonly TaskCompletionSource _workersDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ITimer _sweeper;
+    private readonly ITimer _housekeeper;
     private string? _ehloName;
     private int _waiting;
     private int _busy;
@@ -72,6 +76,7 @@ public sealed partial class SmtpSender : ISmtpSender
         _metrics = new SmtpSenderMetrics(this, _options.MeterFactory);
         var period = SweepPeriod(_options.IdleTimeout);
         _sweeper = _time.CreateTimer(static s => ((SmtpSender)s!).Sweep(), this, period, period);
+        _housekeeper = _time.CreateTimer(static s => ((SmtpSender)s!).Housekeep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>The name in logs and metrics (<see cref="SmtpSenderOptions.Name"/>, or <c>host:port</c>).</summary>
@@ -202,6 +207,7 @@ public sealed partial class SmtpSender : ISmtpSender
         }
 
         _sweeper.Dispose();
+        await _openCts.CancelAsync().ConfigureAwait(false);
         foreach (var request in dropped)
         {
             request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for a connection; it was not sent."));
@@ -218,7 +224,9 @@ public sealed partial class SmtpSender : ISmtpSender
             await _workersDone.Task.ConfigureAwait(false);
         }
 
+        _housekeeper.Dispose();
         _disposeCts.Dispose();
+        _openCts.Dispose();
         _metrics.Dispose();
     }
 

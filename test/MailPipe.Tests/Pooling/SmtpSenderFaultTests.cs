@@ -117,6 +117,51 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
         server.Connections.Should().Be(2);
     }
 
+    /// <summary>
+    /// The server says 421 in the middle of a batch (in place of its reply to a MAIL) and closes: the connection is
+    /// discarded (never lent again), the message refused with 421 and those not yet answered go to a fresh connection,
+    /// and nothing is lost or doubled.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_421_in_the_middle_of_a_batch_discards_the_connection_and_loses_nothing(bool chunking)
+    {
+        await using var server = new LoopbackSmtpServer(chunking);
+        await using var proxy = new FaultProxy(server.Port);
+        await using var sender = new SmtpSender(PoolTestMessages.Options(proxy.Port, maxConnections: 1, maxBatchSize: 32));
+        await SendAndCheckAsync(sender, "warm-421", 1, server);
+        proxy.DropNext(DropPoint.BeforeNthMail, 3, "421 4.3.2 Service shutting down");
+
+        var results = await SendAndCheckAsync(sender, "mid-batch-421", 24, server);
+
+        Report(sender.GetStatistics(), results);
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted || r.Outcome == SmtpSendOutcome.Unknown);
+        server.Connections.Should().Be(2, "the 421-ed connection was replaced once");
+        sender.GetStatistics().Discarded.Should().Be(1);
+        sender.GetStatistics().Retries.Should().BeGreaterThan(0);
+    }
+
+    /// <summary>Disposal lets the batch in flight finish (within DisposeTimeout): its callers get their real results.</summary>
+    [Fact]
+    public async Task DisposeAsync_lets_the_batch_in_flight_finish()
+    {
+        await using var server = new LoopbackSmtpServer(chunking: false) { DataDelay = TimeSpan.FromMilliseconds(20) };
+        var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 16));
+        var messages = Enumerable.Range(0, 10).Select(i => PoolTestMessages.Create("dispose-inflight", i)).ToArray();
+        var tasks = messages.Select(m => sender.SendAsync(m.Message)).ToArray();
+        for (var i = 0; i < 500 && sender.GetStatistics().PendingRequests > 0; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        await sender.DisposeAsync();
+
+        (await Task.WhenAll(tasks)).Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
+        messages.Should().OnlyContain(m => server.CountOf(m.MessageId) == 1);
+        server.Quits.Should().Be(1);
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
