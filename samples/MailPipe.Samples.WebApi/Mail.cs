@@ -13,7 +13,10 @@ public sealed record MailRequest(string? From, string[]? To, string? Subject, st
 
 /// <summary>The answer of <c>POST /mail</c>: the outcome by name, the deciding reply code, and each recipient.</summary>
 /// <param name="Outcome">Accepted, Refused, NotSent or Unknown.</param>
-/// <param name="ReplyCode">The reply that decided the outcome (250 for Accepted), or null when none did (NotSent, Unknown).</param>
+/// <param name="ReplyCode">
+/// The reply that decided the outcome: the final reply (250) for Accepted; for Refused the MAIL refusal, else the last
+/// RCPT refusal when no recipient was accepted, else the refusal of DATA or of the end of data; null for NotSent and Unknown.
+/// </param>
 /// <param name="Recipients">Each recipient with its RCPT reply.</param>
 public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<RecipientResponse> Recipients)
 {
@@ -23,10 +26,10 @@ public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<
         var deciding = result.Outcome switch
         {
             SmtpSendOutcome.Accepted => result.FinalReply,
-            SmtpSendOutcome.Refused => result.FinalReply
-                ?? (result.DataReply is { IsNegative: true } data ? data : null)
-                ?? (result.MailReply is { IsNegative: true } mail ? mail : null)
-                ?? result.Recipients.LastOrDefault(static r => r.Reply is { IsNegative: true })?.Reply,
+            SmtpSendOutcome.Refused => result.MailReply is { IsNegative: true } mail ? mail
+                : !result.Recipients.Any(static r => r.Accepted) ? result.Recipients.LastOrDefault(static r => r.Reply is { IsNegative: true })?.Reply
+                : result.DataReply is { IsNegative: true } data ? data
+                : result.FinalReply,
             _ => null,
         };
         return new MailResponse(

@@ -43,30 +43,35 @@ public sealed class MailQueue
 public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sender, IOptions<HostOptions> hostOptions, ILogger<MailQueueConsumer> logger) : BackgroundService
 {
     private readonly CancellationTokenSource _abort = new();
+    private int _stopped;
 
     /// <inheritdoc/>
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        queue.Close();
-
-        // The message in progress gets until 80 % of the shutdown timeout, or until the host gives up: then it is cancelled.
-        var timeout = hostOptions.Value.ShutdownTimeout;
-        if (timeout != Timeout.InfiniteTimeSpan)
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
         {
-            _abort.CancelAfter(timeout * 0.8);
+            return; // a host may stop its services twice
         }
 
-        await using var registration = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort);
+        queue.Close();
+        try
+        {
+            // The message in progress gets until 80 % of the shutdown timeout, or until the host gives up: then it is cancelled.
+            var timeout = hostOptions.Value.ShutdownTimeout;
+            if (timeout != Timeout.InfiniteTimeSpan)
+            {
+                _abort.CancelAfter(timeout * 0.8);
+            }
 
-        // The stopping token ends the loop once the message in progress is done; wait for that (and the log of the rest).
-        await base.StopAsync(CancellationToken.None);
-    }
+            await using var registration = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort);
 
-    /// <inheritdoc/>
-    public override void Dispose()
-    {
-        _abort.Dispose();
-        base.Dispose();
+            // The stopping token ends the loop once the message in progress is done; wait for that (and the log of the rest).
+            await base.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            _abort.Dispose();
+        }
     }
 
     /// <inheritdoc/>

@@ -41,7 +41,8 @@ internal static class MailPipeConfiguration
 
         foreach (var (key, value) in section.AsEnumerable(makePathsRelative: true))
         {
-            if (value is not null && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+            // A section (Tls, Pool, Timeouts) may show up with an empty value; only keys with a value are checked.
+            if (!string.IsNullOrEmpty(value) && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
             {
                 options.BindingErrors.Add($"{prefix}{key} is not a MailPipe setting. The settings are: {string.Join(", ", s_knownKeys)}.");
             }

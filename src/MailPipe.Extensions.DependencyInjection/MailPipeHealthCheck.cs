@@ -36,7 +36,7 @@ public static class MailPipeHealthChecksBuilderExtensions
             sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout),
             failureStatus,
             [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
-            checkTimeout));
+            checkTimeout == Timeout.InfiniteTimeSpan ? null : checkTimeout + TimeSpan.FromSeconds(1))); // the check reports its own timeout first
     }
 }
 

@@ -18,7 +18,7 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         List<string> errors = [.. options.BindingErrors];
         if (string.IsNullOrWhiteSpace(options.Host))
         {
-            errors.Add($"{at}Host is required: the SMTP server's host name or IP address (environment variable {EnvironmentName(at)}Host).");
+            errors.Add($"{at}Host is required: the SMTP server's host name or IP address{EnvironmentHint(at, "Host")}.");
         }
         else if (options.Host.AsSpan().IndexOfAny("\r\n\0 ") >= 0)
         {
@@ -34,7 +34,7 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         {
             if (!options.BindingErrors.Exists(static e => e.Contains("TlsMode", StringComparison.Ordinal)))
             {
-                errors.Add($"{at}TlsMode is required, with no default: one of {TlsModeNames} (environment variable {EnvironmentName(at)}TlsMode).");
+                errors.Add($"{at}TlsMode is required, with no default: one of {TlsModeNames}{EnvironmentHint(at, "TlsMode")}.");
             }
         }
         else if (!Enum.IsDefined(options.TlsMode.Value))
@@ -70,8 +70,9 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
-    private static string EnvironmentName(string source) =>
-        source.EndsWith(':') ? source.Replace(":", "__", StringComparison.Ordinal) : source;
+    /// <summary>For a configuration section, the environment variable of a key: " (environment variable Smtp__Host)".</summary>
+    private static string EnvironmentHint(string source, string key) =>
+        source.EndsWith(':') ? $" (environment variable {source.Replace(":", "__", StringComparison.Ordinal)}{key})" : string.Empty;
 
     private static void Positive(List<string> errors, string key, TimeSpan value)
     {

@@ -16,37 +16,42 @@ public sealed partial class SmtpSender
     /// <returns>Whether the pool can lend, and why (or why not).</returns>
     /// <exception cref="ObjectDisposedException">The sender is disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
-    internal Task<SmtpSenderCheck> CheckConnectionAsync(CancellationToken cancellationToken)
+    internal async Task<SmtpSenderCheck> CheckConnectionAsync(CancellationToken cancellationToken)
     {
-        Task<SmtpSenderCheck> check;
-        lock (_lock)
+        while (true)
         {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            if (_idle.TryPop(out var idle))
+            Task<SmtpSenderCheck>? check = null;
+            lock (_lock)
             {
-                idle.IsIdle = false;
-                _busy++;
-                _workers++;
-                check = CheckIdleAsync(idle);
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_idle.TryPop(out var idle))
+                {
+                    idle.IsIdle = false;
+                    _busy++;
+                    _workers++;
+                    check = CheckIdleAsync(idle);
+                }
+                else if (_open < _options.MaxConnections)
+                {
+                    _open++;
+                    _opening++;
+                    _workers++;
+                    check = CheckByOpeningAsync();
+                }
+                else if (_busy > 0)
+                {
+                    return new SmtpSenderCheck(true, $"All {_busy} connections to {Name} are sending.", null);
+                }
             }
-            else if (_open < _options.MaxConnections)
-            {
-                _open++;
-                _opening++;
-                _workers++;
-                check = CheckByOpeningAsync();
-            }
-            else if (_busy > 0)
-            {
-                return Task.FromResult(new SmtpSenderCheck(true, $"All {_busy} connections to {Name} are sending.", null));
-            }
-            else
-            {
-                return Task.FromResult(new SmtpSenderCheck(false, $"All {_opening} connections to {Name} are still being opened.", null));
-            }
-        }
 
-        return check.WaitAsync(cancellationToken);
+            if (check is not null)
+            {
+                return await check.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // Every slot is a connection being opened: its outcome is the answer (or frees a slot for our own).
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     private async Task<SmtpSenderCheck> CheckIdleAsync(PooledConnection connection)
