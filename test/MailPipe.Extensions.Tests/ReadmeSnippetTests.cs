@@ -7,7 +7,7 @@ namespace MailPipe.Extensions.Tests;
 
 /// <summary>
 /// Every C# block (<c>```csharp</c> or <c>```cs</c>) of README.md and of each NuGet README (src/*/README.md) either
-/// compiles, or appears verbatim in a compiled file of the sample or the tests. A block is compiled on its own as a
+/// compiles, or appears verbatim (up to indentation) in a compiled file of the samples or the tests. A block is compiled on its own as a
 /// program (top-level statements) against the MailPipe assemblies and the ASP.NET Core shared framework, with the
 /// global usings of an ASP.NET Core project and the few names a README takes as given (see <see cref="Ambient"/>).
 /// </summary>
@@ -92,7 +92,8 @@ public sealed partial class ReadmeSnippetTests
     public void Each_CSharp_block_compiles_or_is_in_a_compiled_file(string readme, int index)
     {
         var block = ExtractBlocks(File.ReadAllText(Path.Combine(Root, readme)))[index];
-        if (CompiledFiles.Value.Any(file => file.Contains(block, StringComparison.Ordinal)))
+        var normalized = Normalize(block);
+        if (CompiledFiles.Value.Any(file => file.Contains(normalized, StringComparison.Ordinal)))
         {
             return;
         }
@@ -147,12 +148,20 @@ public sealed partial class ReadmeSnippetTests
                 .Order(StringComparer.Ordinal),
         ];
 
-    /// <summary>The .cs files of the sample and of this test project (compiled by the build that runs this test).</summary>
+    /// <summary>
+    /// The .cs files of the samples and of the test projects (all in MailPipe.sln, compiled by the build that runs the
+    /// tests), normalised as <see cref="Normalize"/> does: a README example may sit indented in a method there (as
+    /// the shared-sender example of README.md does in MailPipe.Tests' ReadmeSenderExampleTests).
+    /// </summary>
     private static readonly Lazy<string[]> CompiledFiles = new(() =>
-        [.. new[] { "samples/MailPipe.Samples.WebApi", "test/MailPipe.Extensions.Tests" }
+        [.. new[] { "samples", "test" }
             .SelectMany(d => Directory.GetFiles(Path.Combine(Root, d), "*.cs", SearchOption.AllDirectories))
             .Where(f => !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal))
-            .Select(f => File.ReadAllText(f).Replace("\r\n", "\n", StringComparison.Ordinal))]);
+            .Select(f => Normalize(File.ReadAllText(f)))]);
+
+    /// <summary>Verbatim up to indentation and trailing white space: every line trimmed, LF line ends.</summary>
+    private static string Normalize(string code) =>
+        string.Join('\n', code.Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n').Select(l => l.Trim())).Trim('\n');
 
     [GeneratedRegex(@"^```(?:csharp|cs|c#)[ \t]*\n(?<code>.*?)^```[ \t]*$", RegexOptions.Multiline | RegexOptions.Singleline | RegexOptions.CultureInvariant)]
     private static partial Regex FencedCSharp();

@@ -709,7 +709,7 @@ public sealed partial class SmtpSender
         var id = Interlocked.Increment(ref _nextConnectionId);
         using var scope = Log.BeginConnectionScope(_log, id, Server, Name);
         var session = new AsyncSmtpSession(_sessionOptions);
-        var token = _disposeCts.Token;
+        var token = _openCts.Token;
         try
         {
             SmtpReply reply;

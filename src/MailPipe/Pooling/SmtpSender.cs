@@ -37,6 +37,9 @@ public sealed partial class SmtpSender : ISmtpSender
     private readonly Stack<PooledConnection> _idle = new();
     private readonly HashSet<PooledConnection> _all = [];
     private readonly CancellationTokenSource _disposeCts = new();
+
+    /// <summary>Cancels connections being opened as soon as disposal starts (no transaction is at stake there).</summary>
+    private readonly CancellationTokenSource _openCts = new();
     private readonly TaskCompletionSource _workersDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ITimer _sweeper;
     private readonly ITimer _housekeeper;
@@ -204,6 +207,7 @@ public sealed partial class SmtpSender : ISmtpSender
         }
 
         _sweeper.Dispose();
+        await _openCts.CancelAsync().ConfigureAwait(false);
         foreach (var request in dropped)
         {
             request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for a connection; it was not sent."));
@@ -222,6 +226,7 @@ public sealed partial class SmtpSender : ISmtpSender
 
         _housekeeper.Dispose();
         _disposeCts.Dispose();
+        _openCts.Dispose();
         _metrics.Dispose();
     }
 

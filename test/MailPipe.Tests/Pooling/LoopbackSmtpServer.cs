@@ -34,6 +34,8 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     private readonly Task _accepting;
     private readonly bool _chunking;
     private int _connections;
+    private int _noops;
+    private int _quits;
 
     public LoopbackSmtpServer(bool chunking = true)
     {
@@ -46,6 +48,18 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     public int Port { get; }
 
     public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>NOOP commands received.</summary>
+    public int Noops => Volatile.Read(ref _noops);
+
+    /// <summary>QUIT commands received.</summary>
+    public int Quits => Volatile.Read(ref _quits);
+
+    /// <summary>How long the server waits before its 354 to DATA (a slow server: a batch with DATA takes a while).</summary>
+    public TimeSpan DataDelay { get; set; }
+
+    /// <summary>When set, accepted connections get no greeting (a server that hangs).</summary>
+    public bool Silent { get; set; }
 
     public ConcurrentQueue<ReceivedMessage> Received { get; } = new();
 
@@ -100,6 +114,11 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
         var reader = PipeReader.Create(stream);
         try
         {
+            if (Silent)
+            {
+                await Task.Delay(Timeout.Infinite, _stop.Token);
+            }
+
             await WriteAsync(stream, "220 loopback ESMTP\r\n");
             string? from = null;
             List<string> recipients = [];
@@ -118,8 +137,11 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                     case "EHLO":
                         await WriteAsync(stream, "250-loopback\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" + (_chunking ? "250-CHUNKING\r\n" : string.Empty) + "250 SIZE 10485760\r\n");
                         break;
-                    case "HELO":
                     case "NOOP":
+                        Interlocked.Increment(ref _noops);
+                        await WriteAsync(stream, "250 2.0.0 Ok\r\n");
+                        break;
+                    case "HELO":
                         await WriteAsync(stream, "250 2.0.0 Ok\r\n");
                         break;
                     case "RSET":
@@ -162,6 +184,11 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                         {
                             await WriteAsync(stream, "554 5.5.1 Error: no valid recipients\r\n");
                             break;
+                        }
+
+                        if (DataDelay > TimeSpan.Zero)
+                        {
+                            await Task.Delay(DataDelay);
                         }
 
                         await WriteAsync(stream, "354 End data with <CR><LF>.<CR><LF>\r\n");
@@ -215,6 +242,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
 
                         break;
                     case "QUIT":
+                        Interlocked.Increment(ref _quits);
                         await WriteAsync(stream, "221 2.0.0 Bye\r\n");
                         return;
                     default:

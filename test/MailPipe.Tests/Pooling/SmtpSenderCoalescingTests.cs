@@ -60,4 +60,57 @@ public sealed class SmtpSenderCoalescingTests
         server.CountOf(messages[3].MessageId).Should().Be(0);
         server.Received.Should().HaveCount(7);
     }
+    /// <summary>Taken into the running batch but not yet written: its transaction is skipped (WithCancellation), the others go on.</summary>
+    [Fact]
+    public async Task A_caller_cancelled_after_its_message_joined_a_batch_but_before_its_first_byte_is_skipped_alone()
+    {
+        await using var server = new LoopbackSmtpServer(chunking: false) { DataDelay = TimeSpan.FromMilliseconds(30) };
+        await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 32));
+        var messages = Enumerable.Range(0, 24).Select(i => PoolTestMessages.Create("cancel-taken", i)).ToArray();
+        using var cts = new CancellationTokenSource();
+
+        var tasks = messages.Select((m, i) => sender.SendAsync(m.Message, i == 20 ? cts.Token : default)).ToArray();
+        for (var i = 0; i < 500 && sender.GetStatistics().PendingRequests > 0; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        sender.GetStatistics().PendingRequests.Should().Be(0, "every message is in the batch");
+        server.Received.Count.Should().BeLessThan(15, "the batch is still at its beginning (each DATA waits 30 ms)");
+        await cts.CancelAsync();
+
+        await tasks[20].Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            if (i != 20)
+            {
+                (await tasks[i]).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+            }
+        }
+
+        server.CountOf(messages[20].MessageId).Should().Be(0);
+        server.Received.Should().HaveCount(23);
+        server.Connections.Should().Be(1, "the connection was kept");
+    }
+
+    /// <summary>Cancelled after its end of data was written, and the reply never came: Unknown, thrown as SmtpOutcomeUnknownException.</summary>
+    [Fact]
+    public async Task A_caller_cancelled_after_its_end_of_data_learns_the_outcome_is_unknown()
+    {
+        await using var server = new LoopbackSmtpServer(chunking: false);
+        await using var proxy = new FaultProxy(server.Port);
+        await using var sender = new SmtpSender(PoolTestMessages.Options(proxy.Port, maxConnections: 1));
+        var (message, id) = PoolTestMessages.Create("cancel-after-dot", 0);
+        using var cts = new CancellationTokenSource();
+        proxy.DropNext(DropPoint.AfterFinalDot);
+
+        var send = sender.SendAsync(message, cts.Token);
+        await server.WaitUntilAsync(s => s.CountOf(id) == 1);
+        await cts.CancelAsync();
+
+        var thrown = await send.Awaiting(t => t).Should().ThrowAsync<SmtpOutcomeUnknownException>();
+        thrown.Which.Result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
+        server.CountOf(id).Should().Be(1, "it was delivered once, and never sent again");
+        sender.GetStatistics().Retries.Should().Be(0);
+    }
 }
