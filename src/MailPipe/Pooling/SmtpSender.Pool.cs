@@ -22,7 +22,13 @@ public sealed partial class SmtpSender
     /// <summary>The timestamp before which no new connection is opened (0: none).</summary>
     private long _openBackoffUntil;
 
+    private long _nextConnectionId;
+    private string? _server;
+
     internal int MaxConnections => _options.MaxConnections;
+
+    /// <summary>host:port, for the connection log scope.</summary>
+    private string Server => _server ??= $"{_options.Host}:{_options.Port}";
 
     private void Enqueue(params SendRequest[] requests)
     {
@@ -53,7 +59,11 @@ public sealed partial class SmtpSender
         Start(start);
     }
 
-    /// <summary>The caller's token fired: a message still waiting is dropped; one already taken is left to its batch.</summary>
+    /// <summary>
+    /// The caller's token fired: a message still waiting is dropped; one already taken is left to its batch, unless it
+    /// is alone on its connection: then that batch is cancelled (the session closes the connection and never writes
+    /// the end of data after the cancellation; the caller learns NotSent or Unknown as for any cancellation).
+    /// </summary>
     internal void OnCancelled(SendRequest request)
     {
         if (request.TryClaim(SendRequest.Dropped))
@@ -64,6 +74,30 @@ public sealed partial class SmtpSender
             }
 
             request.TrySetCanceled();
+            return;
+        }
+
+        CancellationTokenSource? cancel = null;
+        lock (_lock)
+        {
+            foreach (var connection in _all)
+            {
+                if (connection.InFlight.Count == 1 && connection.InFlight.Peek() == request && connection.BatchCancellation is { } batch)
+                {
+                    connection.CancelledByCaller = true; // takes no more messages into this batch
+                    cancel = batch;
+                    break;
+                }
+            }
+        }
+
+        try
+        {
+            cancel?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The batch ended meanwhile.
         }
     }
 
@@ -308,6 +342,12 @@ public sealed partial class SmtpSender
                     : null;
                 if (closeReason is not null)
                 {
+                    if (closeReason is SmtpSenderDiscardReason.Broken or SmtpSenderDiscardReason.ServiceClosing && !connection.CancelledByCaller)
+                    {
+                        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
+                        Log.PoolConnectionLost(_log, Name, connection.Id, closeReason, connection.Messages, connection.BrokenException);
+                    }
+
                     await CloseAsync(connection, closeReason, quit: connection.Session.IsConnected).ConfigureAwait(false);
                     connection = null;
                     List<Work> start = [];
@@ -405,7 +445,7 @@ public sealed partial class SmtpSender
         _options.MaxLifetime != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.CreatedAt) >= _options.MaxLifetime;
 
     /// <summary>Whether an idle connection may be lent: null when it may, else why not.</summary>
-    private async ValueTask<string?> CheckBeforeLendingAsync(PooledConnection connection)
+    private async ValueTask<string?> CheckBeforeLendingAsync(PooledConnection connection, bool forceNoop = false)
     {
         if (IsPastLifetime(connection))
         {
@@ -417,11 +457,12 @@ public sealed partial class SmtpSender
             return SmtpSenderDiscardReason.Stale;
         }
 
-        if (_options.NoopAfterIdle == Timeout.InfiniteTimeSpan || _time.GetElapsedTime(connection.IdleSince) < _options.NoopAfterIdle)
+        if (!forceNoop && (_options.NoopAfterIdle == Timeout.InfiniteTimeSpan || _time.GetElapsedTime(connection.IdleSince) < _options.NoopAfterIdle))
         {
             return null;
         }
 
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
         try
         {
             var reply = await connection.Session.NoopAsync(_disposeCts.Token).ConfigureAwait(false);
@@ -441,12 +482,19 @@ public sealed partial class SmtpSender
     /// </summary>
     private async Task SendBatchAsync(PooledConnection connection, List<SendRequest> batch)
     {
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
         var session = connection.Session;
         Interlocked.Increment(ref _batches);
         var taken = 0;
+        using var batchCancellation = CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token);
+        lock (_lock)
+        {
+            connection.BatchCancellation = batchCancellation;
+        }
+
         try
         {
-            await foreach (var result in session.SendBatchStreamingAsync(FeedAsync(connection, batch), _disposeCts.Token).ConfigureAwait(false))
+            await foreach (var result in session.SendBatchStreamingAsync(FeedAsync(connection, batch), batchCancellation.Token).ConfigureAwait(false))
             {
                 SendRequest request;
                 lock (_lock)
@@ -464,6 +512,23 @@ public sealed partial class SmtpSender
             // Disposal cancelled the batch after DisposeTimeout; the results decided before were yielded above.
             FailInFlight(connection, request => SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while the message was being sent; it may have been delivered.", ex)));
         }
+        catch (OperationCanceledException ex) when (batchCancellation.IsCancellationRequested)
+        {
+            // The only caller in flight cancelled (OnCancelled): the session yielded the results it could decide; any
+            // other is treated as possibly delivered (the caller gets SmtpOutcomeUnknownException).
+            List<SendRequest> rest;
+            lock (_lock)
+            {
+                rest = [.. connection.InFlight];
+                connection.InFlight.Clear();
+                connection.Feeding = false;
+            }
+
+            foreach (var request in rest)
+            {
+                Complete(connection, request, SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The message was cancelled while it was being sent; it may have been delivered.", ex)));
+            }
+        }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or SmtpException)
         {
             // Checked before queueing; reaching here is a bug: never leave a caller waiting.
@@ -472,6 +537,11 @@ public sealed partial class SmtpSender
         }
         finally
         {
+            lock (_lock)
+            {
+                connection.BatchCancellation = null;
+            }
+
             _metrics.Batch(taken);
         }
     }
@@ -496,6 +566,7 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 var room = connection.InFlight.Count < _options.MaxBatchSize
+                    && !connection.CancelledByCaller
                     && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
                     && connection.Session.IsConnected
                     && !_disposed;
@@ -572,6 +643,7 @@ public sealed partial class SmtpSender
     {
         if (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown && result.Exception is SmtpException failure && !connection.Session.IsConnected)
         {
+            connection.BrokenException ??= failure;
             connection.BrokenReason ??= failure.ErrorCode == SmtpErrorCode.ServiceNotAvailable
                 || result.FinalReply?.IsServiceClosing == true || result.MailReply?.IsServiceClosing == true || result.DataReply?.IsServiceClosing == true
                 || result.Recipients.Any(static r => r.Reply?.IsServiceClosing == true)
@@ -644,6 +716,8 @@ public sealed partial class SmtpSender
     /// <summary>Opens a ready connection: connect, TLS, EHLO, AUTH. Never throws (but for disposal): a failure is returned.</summary>
     private async Task<(PooledConnection? Connection, SmtpException? Error)> OpenAsync()
     {
+        var id = Interlocked.Increment(ref _nextConnectionId);
+        using var scope = Log.BeginConnectionScope(_log, id, Server, Name);
         var session = new AsyncSmtpSession(_sessionOptions);
         var token = _openCts.Token;
         try
@@ -670,7 +744,7 @@ public sealed partial class SmtpSender
             }
 
             await AuthenticateAsync(session, token).ConfigureAwait(false);
-            var connection = new PooledConnection(session, _time.GetTimestamp());
+            var connection = new PooledConnection(session, _time.GetTimestamp()) { Id = id };
             Interlocked.Increment(ref _opened);
             _metrics.Opened();
             Log.PoolConnectionOpened(_log, Name);
@@ -760,6 +834,7 @@ public sealed partial class SmtpSender
             _all.Remove(connection);
         }
 
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
         Interlocked.Add(ref _roundTripsOfClosed, connection.Session.RoundTrips);
         Interlocked.Increment(ref _discarded);
         _metrics.Discarded(reason);
@@ -835,6 +910,18 @@ public sealed partial class SmtpSender
 internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
 {
     public AsyncSmtpSession Session { get; } = session;
+
+    /// <summary>The number of the connection within its sender (from 1), in the log scope.</summary>
+    public long Id { get; init; }
+
+    /// <summary>The failure that broke it, when a result told.</summary>
+    public Exception? BrokenException { get; set; }
+
+    /// <summary>Cancels the running batch (the only caller in flight cancelled). Under the pool's lock.</summary>
+    public CancellationTokenSource? BatchCancellation { get; set; }
+
+    /// <summary>Whether its batch was cancelled by its only caller: it takes no more messages, and is closed without a lost-connection warning.</summary>
+    public bool CancelledByCaller { get; set; }
 
     /// <summary>When it was opened (a <see cref="TimeProvider"/> timestamp).</summary>
     public long CreatedAt { get; } = createdAt;
