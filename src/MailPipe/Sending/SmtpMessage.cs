@@ -46,6 +46,26 @@ public sealed partial class SmtpMessage
     /// <summary>The reader to read: the caller's (behind its read-tracking wrapper), or the current send's end of a content writer's pipe.</summary>
     internal PipeReader? Reader => (PipeReader?)_reader ?? _run;
 
+    /// <summary>The token of <see cref="WithCancellation"/>, checked before this message's transaction writes its first byte.</summary>
+    internal CancellationToken CancellationToken { get; private set; }
+
+    /// <summary>
+    /// A copy of this message whose transaction is skipped when <paramref name="cancellationToken"/> is cancelled
+    /// before its first byte (MAIL, or the RSET before it) is written: its result is then
+    /// <see cref="SmtpSendOutcome.NotSent"/> with an <see cref="OperationCanceledException"/> in
+    /// <see cref="SmtpSendResult.Exception"/>, and the other transactions of the call go on untouched. Once the
+    /// transaction has started the token is not looked at again (cancel the call's own token to stop it).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels this message only.</param>
+    /// <returns>The copy; the content source is shared, not copied.</returns>
+    public SmtpMessage WithCancellation(CancellationToken cancellationToken)
+    {
+        // A member-wise copy, so that every content source (present and future) is carried over as it is.
+        var copy = (SmtpMessage)MemberwiseClone();
+        copy.CancellationToken = cancellationToken;
+        return copy;
+    }
+
     /// <summary>A message whose content is in memory.</summary>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">The message bytes.</param>

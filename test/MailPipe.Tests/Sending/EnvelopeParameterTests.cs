@@ -137,8 +137,8 @@ public class EnvelopeParameterTests
     {
         var result = await SendNotAttemptedAsync(["SIZE 100"], SmtpMessage.FromBytes(Envelope("one@example.test"), new byte[101]));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
-        result.Exception.Message.Should().Contain("101").And.Contain("100");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        result.Exception!.Message.Should().Contain("101").And.Contain("100");
     }
 
     [Fact]
@@ -148,7 +148,7 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync(["SIZE 100"], SmtpMessage.FromBytes(envelope, Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
     }
 
     [Fact]
@@ -200,8 +200,8 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync(["SIZE 1000"], SmtpMessage.FromBytes(envelope, Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
-        result.Exception.Message.Should().Contain("8BITMIME");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("8BITMIME");
     }
 
     // ---- SMTPUTF8 (RFC 6531) ----
@@ -239,8 +239,8 @@ public class EnvelopeParameterTests
     {
         var result = await SendNotAttemptedAsync(["8BITMIME"], SmtpMessage.FromBytes(new SmtpEnvelope(sender, recipient), Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
-        result.Exception.Message.Should().Contain("SMTPUTF8");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("SMTPUTF8");
     }
 
     // ---- DSN (RFC 3461) ----
@@ -300,8 +300,8 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync([extension], SmtpMessage.FromBytes(envelope, Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
-        result.Exception.Message.Should().Contain("REQUIRETLS");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("REQUIRETLS");
     }
 
     // ---- Raw parameters ----
