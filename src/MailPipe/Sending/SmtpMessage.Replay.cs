@@ -23,8 +23,12 @@ public sealed partial class SmtpMessage
     /// <summary>The content writer's run for the current send.</summary>
     private WriterContent? _run;
 
-    /// <summary>Non-zero once a send read from a one-pass source (a non-seekable stream or a pipe reader).</summary>
-    private int _oneShotRead;
+    /// <summary>
+    /// Non-zero once a send read from a one-pass source (a non-seekable stream or a pipe reader). A box, so that the
+    /// copies made by <see cref="WithCancellation"/> and <see cref="WithRecipients"/> share it with this message (they
+    /// share its source).
+    /// </summary>
+    private readonly System.Runtime.CompilerServices.StrongBox<int> _oneShotRead = new();
 
     /// <summary>
     /// A message whose content is written by <paramref name="writer"/> while it is sent (a push source, for content
@@ -131,7 +135,7 @@ public sealed partial class SmtpMessage
             }
         }
 
-        if ((_stream is not null || _reader is not null) && Volatile.Read(ref _oneShotRead) != 0)
+        if ((_stream is not null || _reader is not null) && Volatile.Read(ref _oneShotRead.Value) != 0)
         {
             return new SmtpException(
                 SmtpErrorCode.ContentNotReplayable,
@@ -142,7 +146,7 @@ public sealed partial class SmtpMessage
     }
 
     /// <summary>Notes that a one-pass source has been read from.</summary>
-    private void MarkRead() => Volatile.Write(ref _oneShotRead, 1);
+    private void MarkRead() => Volatile.Write(ref _oneShotRead.Value, 1);
 
     /// <summary>A non-seekable stream that tells its message when it is first read.</summary>
     private sealed class ReadTrackingStream(Stream inner, SmtpMessage owner) : Stream

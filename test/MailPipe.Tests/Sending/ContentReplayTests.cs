@@ -117,6 +117,36 @@ public class ContentReplayTests
         second.MailReply.Should().BeNull();
     }
 
+    [Theory]
+    [InlineData("stream", "WithCancellation")]
+    [InlineData("pipe", "WithCancellation")]
+    [InlineData("stream", "WithRecipients")]
+    [InlineData("pipe", "WithRecipients")]
+    public async Task A_copy_of_a_one_pass_message_knows_that_its_source_was_read(string factory, string copy)
+    {
+        // Failed before: the copy (MemberwiseClone) kept its own read flag while the source's tracker set the
+        // original's, so the copy sent again went on from the middle of the spent source.
+        var bytes = Encoding.ASCII.GetBytes(SmallText);
+        var original = factory == "stream"
+            ? SmtpMessage.FromStream(Envelope(Recipient), new NonSeekableStream(bytes))
+            : SmtpMessage.FromPipeReader(Envelope(Recipient), PipeReader.Create(new ReadOnlySequence<byte>(bytes)));
+        var message = copy == "WithCancellation" ? original.WithCancellation(CancellationToken.None) : original.WithRecipients([Recipient]);
+
+        var script = Script(Ehlo("PIPELINING"), [.. Transaction(), .. DataLines(SmallText), "S: 250 queued", "C: QUIT", "S: 221 bye"]);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var first = await session.SendAsync(message).Safe();
+        var again = await session.SendAsync(message).Safe();
+        var originalAgain = await session.SendAsync(original).Safe();
+        await session.QuitAsync().Safe();
+        await server.WaitAsync();
+
+        first.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        again.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
+        originalAgain.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
+    }
+
     [Fact]
     public async Task A_non_seekable_stream_not_read_by_a_refused_send_is_sent_whole_by_the_next()
     {
