@@ -172,7 +172,8 @@ internal sealed class RemainderSend
         {
             var p = positions[j];
             var rcpt = result.Recipients[j].Reply;
-            (_states[p], _replies[p]) = result.Outcome switch
+            SmtpReply? reply;
+            (_states[p], reply) = result.Outcome switch
             {
                 SmtpSendOutcome.Accepted => rcpt is null ? (State.Pending, null) : ByReply(rcpt),
                 SmtpSendOutcome.Refused => result.MailReply is { IsNegative: true } mail ? ByReply(mail)
@@ -184,6 +185,9 @@ internal sealed class RemainderSend
                     : failure == SmtpFailureKind.Transient ? (State.Pending, rcpt is { IsPositive: true } ? null : rcpt)
                     : (State.Permanent, rcpt is { IsPositive: true } ? null : rcpt),
             };
+
+            // An attempt that got no reply for the recipient (not sent) leaves the reply of the attempt before it.
+            _replies[p] = reply ?? _replies[p];
         }
     }
 
