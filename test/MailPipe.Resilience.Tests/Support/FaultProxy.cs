@@ -73,6 +73,10 @@ internal sealed class FaultProxy : IAsyncDisposable
         return count;
     }
 
+    /// <summary>How many lines of the client transcript start with <paramref name="prefix"/>.</summary>
+    public int CountLinesStartingWith(string prefix) =>
+        ClientTranscript.Split("\r\n").Count(line => line.StartsWith(prefix, StringComparison.Ordinal));
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
