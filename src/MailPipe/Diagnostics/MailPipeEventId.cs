@@ -41,4 +41,7 @@ public static class MailPipeEventId
 
     /// <summary>A message is sent again on a fresh connection after its first one failed before anything could be delivered, at Debug.</summary>
     public const int PoolRetry = 1203;
+
+    /// <summary>A connection in use was lost (broken, timed out, or closed by the server with 421) and is replaced, at Warning.</summary>
+    public const int PoolConnectionLost = 1204;
 }

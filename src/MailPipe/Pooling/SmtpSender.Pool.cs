@@ -11,7 +11,13 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class SmtpSender
 {
+    private long _nextConnectionId;
+    private string? _server;
+
     internal int MaxConnections => _options.MaxConnections;
+
+    /// <summary>host:port, for the connection log scope.</summary>
+    private string Server => _server ??= $"{_options.Host}:{_options.Port}";
 
     private void Enqueue(params SendRequest[] requests)
     {
@@ -212,6 +218,12 @@ public sealed partial class SmtpSender
                     : null;
                 if (closeReason is not null)
                 {
+                    if (closeReason is SmtpSenderDiscardReason.Broken or SmtpSenderDiscardReason.ServiceClosing)
+                    {
+                        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
+                        Log.PoolConnectionLost(_log, Name, connection.Id, closeReason, connection.Messages, connection.BrokenException);
+                    }
+
                     await CloseAsync(connection, closeReason, quit: connection.Session.IsConnected).ConfigureAwait(false);
                     connection = null;
                     List<Work> start = [];
@@ -309,7 +321,7 @@ public sealed partial class SmtpSender
         _options.MaxLifetime != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.CreatedAt) >= _options.MaxLifetime;
 
     /// <summary>Whether an idle connection may be lent: null when it may, else why not.</summary>
-    private async ValueTask<string?> CheckBeforeLendingAsync(PooledConnection connection)
+    private async ValueTask<string?> CheckBeforeLendingAsync(PooledConnection connection, bool forceNoop = false)
     {
         if (IsPastLifetime(connection))
         {
@@ -321,11 +333,12 @@ public sealed partial class SmtpSender
             return SmtpSenderDiscardReason.Stale;
         }
 
-        if (_options.NoopAfterIdle == Timeout.InfiniteTimeSpan || _time.GetElapsedTime(connection.IdleSince) < _options.NoopAfterIdle)
+        if (!forceNoop && (_options.NoopAfterIdle == Timeout.InfiniteTimeSpan || _time.GetElapsedTime(connection.IdleSince) < _options.NoopAfterIdle))
         {
             return null;
         }
 
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
         try
         {
             var reply = await connection.Session.NoopAsync(_disposeCts.Token).ConfigureAwait(false);
@@ -340,6 +353,12 @@ public sealed partial class SmtpSender
     /// <summary>Sends one batch on a connection and completes (or, for a retry, re-queues) each of its messages.</summary>
     private async Task SendBatchAsync(PooledConnection connection, List<SendRequest> batch)
     {
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
+
+        // A batch of one follows its caller's token while on the wire (the session then closes the connection and
+        // never writes the end of data after the cancellation); a shared batch is never cancelled for one caller.
+        using var callerCts = batch.Count == 1 && batch[0].Token.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token, batch[0].Token) : null;
+        var token = callerCts?.Token ?? _disposeCts.Token;
         var session = connection.Session;
         var messages = new SmtpMessage[batch.Count];
         for (var i = 0; i < messages.Length; i++)
@@ -356,7 +375,7 @@ public sealed partial class SmtpSender
         {
             if (messages.Length == 1)
             {
-                var result = await session.SendAsync(messages[0], _disposeCts.Token).ConfigureAwait(false);
+                var result = await session.SendAsync(messages[0], token).ConfigureAwait(false);
                 Complete(connection, batch[0], result);
             }
             else
@@ -367,6 +386,13 @@ public sealed partial class SmtpSender
                     Complete(connection, batch[i], results[i]);
                 }
             }
+        }
+        catch (OperationCanceledException ex) when (callerCts is not null && !_disposeCts.IsCancellationRequested)
+        {
+            // The caller cancelled while its message was on the wire: the connection is closed; the end of data may
+            // have been written before the cancellation, so the outcome is not known.
+            connection.BrokenReason ??= SmtpSenderDiscardReason.Broken;
+            batch[0].TrySetResult(SmtpSendResult.Unknown(batch[0].Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The message was cancelled while it was being sent and its connection was closed; it may have been delivered.", ex)));
         }
         catch (OperationCanceledException ex) when (_disposeCts.IsCancellationRequested)
         {
@@ -392,6 +418,7 @@ public sealed partial class SmtpSender
     {
         if (result.Exception is { } exception && (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown) && !connection.Session.IsConnected)
         {
+            connection.BrokenException ??= exception;
             connection.BrokenReason ??= result.FinalReply?.IsServiceClosing == true || result.MailReply?.IsServiceClosing == true || result.DataReply?.IsServiceClosing == true
                 || result.Recipients.Any(static r => r.Reply?.IsServiceClosing == true)
                 ? SmtpSenderDiscardReason.ServiceClosing
@@ -434,6 +461,8 @@ public sealed partial class SmtpSender
     /// <summary>Opens a ready connection: connect, TLS, EHLO, AUTH. Never throws (but for disposal): a failure is returned.</summary>
     private async Task<(PooledConnection? Connection, SmtpException? Error)> OpenAsync()
     {
+        var id = Interlocked.Increment(ref _nextConnectionId);
+        using var scope = Log.BeginConnectionScope(_log, id, Server, Name);
         var session = new AsyncSmtpSession(_sessionOptions);
         var token = _disposeCts.Token;
         try
@@ -460,7 +489,7 @@ public sealed partial class SmtpSender
             }
 
             await AuthenticateAsync(session, token).ConfigureAwait(false);
-            var connection = new PooledConnection(session, _time.GetTimestamp());
+            var connection = new PooledConnection(session, _time.GetTimestamp()) { Id = id };
             Interlocked.Increment(ref _opened);
             _metrics.Opened();
             Log.PoolConnectionOpened(_log, Name);
@@ -550,6 +579,7 @@ public sealed partial class SmtpSender
             _all.Remove(connection);
         }
 
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
         Interlocked.Add(ref _roundTripsOfClosed, connection.Session.RoundTrips);
         Interlocked.Increment(ref _discarded);
         _metrics.Discarded(reason);
@@ -612,6 +642,12 @@ public sealed partial class SmtpSender
 internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
 {
     public AsyncSmtpSession Session { get; } = session;
+
+    /// <summary>The number of the connection within its sender (from 1), in the log scope.</summary>
+    public long Id { get; init; }
+
+    /// <summary>The failure that broke it, when a result told.</summary>
+    public Exception? BrokenException { get; set; }
 
     /// <summary>When it was opened (a <see cref="TimeProvider"/> timestamp).</summary>
     public long CreatedAt { get; } = createdAt;

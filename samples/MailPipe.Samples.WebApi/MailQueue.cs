@@ -1,0 +1,140 @@
+using Microsoft.Extensions.Options;
+using System.Threading.Channels;
+
+namespace MailPipe.Samples.WebApi;
+
+/// <summary>A message waiting in the queue, with the id that <c>POST /mail/queue</c> answered.</summary>
+/// <param name="Id">The id.</param>
+/// <param name="Message">The message.</param>
+public sealed record QueuedMail(string Id, SmtpMessage Message);
+
+/// <summary>
+/// The bounded in-memory queue between <c>POST /mail/queue</c> and <see cref="MailQueueConsumer"/>. In memory means lost
+/// on a crash: a service that must not lose mail puts a durable queue it already runs in front (see the README's
+/// scale-out section). Thread-safe.
+/// </summary>
+public sealed class MailQueue
+{
+    /// <summary>How many messages may wait; a request beyond that gets 503.</summary>
+    public const int Capacity = 100;
+
+    private readonly Channel<QueuedMail> _channel = Channel.CreateBounded<QueuedMail>(new BoundedChannelOptions(Capacity)
+    {
+        FullMode = BoundedChannelFullMode.Wait,
+        SingleReader = true,
+    });
+
+    /// <summary>The consumer's end.</summary>
+    public ChannelReader<QueuedMail> Reader => _channel.Reader;
+
+    /// <summary>Queues a message; false when the queue is full or closed (the application is stopping).</summary>
+    public bool TryEnqueue(QueuedMail mail) => _channel.Writer.TryWrite(mail);
+
+    /// <summary>Closes the queue: from now on <see cref="TryEnqueue"/> is false.</summary>
+    public void Close() => _channel.Writer.TryComplete();
+}
+
+/// <summary>
+/// Sends the queued messages one at a time through the shared <see cref="ISmtpSender"/>. On shutdown it stops taking
+/// messages, lets the one in progress finish until shortly before the host's shutdown timeout and then cancels it (the
+/// sender closes the connection without ending the data: never half-sent), and logs every message left in the
+/// queue at Warning with its id.
+/// </summary>
+public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sender, IOptions<HostOptions> hostOptions, ILogger<MailQueueConsumer> logger) : BackgroundService
+{
+    private readonly CancellationTokenSource _abort = new();
+    private int _stopped;
+
+    /// <inheritdoc/>
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return; // a host may stop its services twice
+        }
+
+        queue.Close();
+        try
+        {
+            // The message in progress gets until 80 % of the shutdown timeout, or until the host gives up: then it is cancelled.
+            var timeout = hostOptions.Value.ShutdownTimeout;
+            if (timeout != Timeout.InfiniteTimeSpan)
+            {
+                _abort.CancelAfter(timeout * 0.8);
+            }
+
+            await using var registration = cancellationToken.Register(static s => ((CancellationTokenSource)s!).Cancel(), _abort);
+
+            // The stopping token ends the loop once the message in progress is done; wait for that (and the log of the rest).
+            await base.StopAsync(CancellationToken.None);
+        }
+        finally
+        {
+            _abort.Dispose();
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        try
+        {
+            while (await queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                while (!stoppingToken.IsCancellationRequested && queue.Reader.TryRead(out var mail))
+                {
+                    await SendAsync(mail);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // Stopping: take no more.
+        }
+        finally
+        {
+            queue.Close();
+            while (queue.Reader.TryRead(out var left))
+            {
+                LogNotSentAtShutdown(logger, left.Id);
+            }
+        }
+    }
+
+    private async Task SendAsync(QueuedMail mail)
+    {
+        try
+        {
+            var result = await sender.SendAsync(mail.Message, _abort.Token);
+            if (result.Outcome == SmtpSendOutcome.Accepted)
+            {
+                LogSent(logger, mail.Id, result.FinalReply?.Code);
+            }
+            else
+            {
+                // Unknown after a cancellation at shutdown: the connection was closed, the data never ended by MailPipe after it.
+                LogNotAccepted(logger, mail.Id, result.Outcome, result.ToString());
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            LogCancelled(logger, mail.Id);
+        }
+        catch (ObjectDisposedException)
+        {
+            LogCancelled(logger, mail.Id);
+        }
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Queued message {Id} accepted ({ReplyCode})")]
+    private static partial void LogSent(ILogger logger, string id, int? replyCode);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Queued message {Id} not accepted: {Outcome} ({Result})")]
+    private static partial void LogNotAccepted(ILogger logger, string id, SmtpSendOutcome outcome, string result);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Queued message {Id} was not sent: cancelled at shutdown before its first byte")]
+    private static partial void LogCancelled(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Queued message {Id} was not sent: the application stopped before its turn")]
+    private static partial void LogNotSentAtShutdown(ILogger logger, string id);
+}

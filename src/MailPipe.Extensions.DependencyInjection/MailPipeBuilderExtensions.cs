@@ -1,0 +1,63 @@
+using MailPipe;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Configures a sender registered with <c>AddMailPipe</c> or <c>AddKeyedMailPipe</c>.</summary>
+public static class MailPipeBuilderExtensions
+{
+    /// <summary>
+    /// Changes the core's <see cref="SmtpSenderOptions"/> after the configuration keys are applied and before the
+    /// sender is created (once, at its first use): settings with no configuration key, such as
+    /// <see cref="SmtpSenderOptions.CredentialsProvider"/>, <see cref="SmtpSenderOptions.AccessTokenProvider"/>,
+    /// <see cref="SmtpSenderOptions.MaxBatchSize"/> or <see cref="SmtpSenderOptions.Session"/>.
+    /// </summary>
+    /// <param name="builder">The sender's builder.</param>
+    /// <param name="configure">Called with the container and the options.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static IMailPipeBuilder ConfigureSender(this IMailPipeBuilder builder, Action<IServiceProvider, SmtpSenderOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(configure);
+        builder.Services.Configure<MailPipeSenderSetup>(builder.Name, s => s.SenderActions.Add(configure));
+        return builder;
+    }
+
+    /// <summary>
+    /// Wraps the registered <see cref="ISmtpSender"/> (retry, telemetry, an outbox): the first decorator added wraps the
+    /// <see cref="SmtpSender"/>, the next wraps that, and the outermost is what <see cref="ISmtpSender"/> resolves to.
+    /// The <see cref="SmtpSender"/> itself stays registered (and is what the health check probes). This is the hook of
+    /// packages that extend <see cref="IMailPipeBuilder"/>, such as MailPipe.Resilience.
+    /// </summary>
+    /// <param name="builder">The sender's builder.</param>
+    /// <param name="decorator">Returns the wrapper of the sender it is given; a singleton, thread-safe as the sender is.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static IMailPipeBuilder AddSenderDecorator(this IMailPipeBuilder builder, Func<IServiceProvider, ISmtpSender, ISmtpSender> decorator)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(decorator);
+        builder.Services.Configure<MailPipeSenderSetup>(builder.Name, s => s.Decorators.Add(decorator));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a health check of this sender (see <see cref="MailPipeHealthChecksBuilderExtensions.AddMailPipe"/>): healthy
+    /// when the pool can lend a connection (an idle one answers NOOP, or a new one opens and answers EHLO, within the
+    /// pool's limit), unhealthy otherwise or after <paramref name="timeout"/>.
+    /// </summary>
+    /// <param name="builder">The sender's builder.</param>
+    /// <param name="name">The check's name; default <c>mailpipe</c>, or <c>mailpipe-{key}</c> for a keyed sender.</param>
+    /// <param name="failureStatus">The status when the check fails; default <see cref="HealthStatus.Unhealthy"/>.</param>
+    /// <param name="tags">Tags to select the check by (such as <c>ready</c>); <c>mailpipe</c> and <c>smtp</c> are always added.</param>
+    /// <param name="timeout">How long the check may take; default 10 seconds.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    public static IMailPipeBuilder AddHealthCheck(this IMailPipeBuilder builder, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        builder.Services.AddHealthChecks().AddMailPipe(builder.Name.Length == 0 ? null : builder.Name, name, failureStatus, tags, timeout);
+        return builder;
+    }
+}

@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Configuration;
+
+namespace MailPipe;
+
+/// <summary>
+/// Reads a configuration section into <see cref="MailPipeOptions"/>, key by key (no reflection binder: trimming and
+/// AOT stay safe). A value that cannot be read, or a key MailPipe does not know (a typo such as
+/// <c>Pool:MaxConnection</c>), becomes a message of <see cref="MailPipeOptions.BindingErrors"/>, reported at start-up
+/// with the other validation failures.
+/// </summary>
+internal static class MailPipeConfiguration
+{
+    private static readonly string[] s_knownKeys =
+    [
+        "Host", "Port", "TlsMode", "UserName", "Password", "EhloName",
+        "Tls:CaFile", "Tls:AcceptCertificateNameMismatch",
+        "Pool:MaxConnections", "Pool:MaxMessagesPerConnection", "Pool:IdleTimeout", "Pool:MaxLifetime",
+        "Timeouts:Connect", "Timeouts:Reply",
+    ];
+
+    public static void Bind(IConfigurationSection section, MailPipeOptions options)
+    {
+        var prefix = section.Path + ":";
+        options.Source = prefix;
+        options.Host = String(section, "Host") ?? options.Host;
+        options.Port = Int(section, "Port", options) ?? options.Port;
+        options.TlsMode = TlsMode(section, options) ?? options.TlsMode;
+        options.UserName = String(section, "UserName") ?? options.UserName;
+        options.Password = String(section, "Password") ?? options.Password;
+        options.EhloName = String(section, "EhloName") ?? options.EhloName;
+        options.Tls.CaFile = String(section, "Tls:CaFile") ?? options.Tls.CaFile;
+        options.Tls.AcceptCertificateNameMismatch = Bool(section, "Tls:AcceptCertificateNameMismatch", options) ?? options.Tls.AcceptCertificateNameMismatch;
+        options.Pool.MaxConnections = Int(section, "Pool:MaxConnections", options) ?? options.Pool.MaxConnections;
+        options.Pool.MaxMessagesPerConnection = Int(section, "Pool:MaxMessagesPerConnection", options) ?? options.Pool.MaxMessagesPerConnection;
+        options.Pool.IdleTimeout = Time(section, "Pool:IdleTimeout", options) ?? options.Pool.IdleTimeout;
+        options.Pool.MaxLifetime = Time(section, "Pool:MaxLifetime", options) ?? options.Pool.MaxLifetime;
+        options.Timeouts.Connect = Time(section, "Timeouts:Connect", options) ?? options.Timeouts.Connect;
+        options.Timeouts.Reply = Time(section, "Timeouts:Reply", options) ?? options.Timeouts.Reply;
+
+        foreach (var (key, value) in section.AsEnumerable(makePathsRelative: true))
+        {
+            // A section (Tls, Pool, Timeouts) may show up with an empty value; only keys with a value are checked.
+            if (!string.IsNullOrEmpty(value) && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+            {
+                options.BindingErrors.Add($"{prefix}{key} is not a MailPipe setting. The settings are: {string.Join(", ", s_knownKeys)}.");
+            }
+        }
+    }
+
+    /// <summary>The core's settings from validated options.</summary>
+    public static SmtpSenderOptions ToSenderOptions(MailPipeOptions options)
+    {
+        var sender = new SmtpSenderOptions
+        {
+            Host = options.Host!,
+            Port = options.Port,
+            TlsMode = options.TlsMode!.Value,
+            EhloName = string.IsNullOrWhiteSpace(options.EhloName) ? null : options.EhloName,
+            Credentials = options.UserName is null ? null : new NetworkCredential(options.UserName, options.Password),
+            MaxConnections = options.Pool.MaxConnections,
+            MaxMessagesPerConnection = options.Pool.MaxMessagesPerConnection,
+            IdleTimeout = options.Pool.IdleTimeout,
+            MaxLifetime = options.Pool.MaxLifetime,
+            Timeouts = SmtpTimeouts.Interactive with
+            {
+                Connect = options.Timeouts.Connect,
+                Reply = options.Timeouts.Reply,
+                DataTermination = options.Timeouts.Reply == Timeout.InfiniteTimeSpan || options.Timeouts.Reply > SmtpTimeouts.Interactive.DataTermination
+                    ? options.Timeouts.Reply
+                    : SmtpTimeouts.Interactive.DataTermination,
+            },
+        };
+        sender.Tls.AcceptCertificateNameMismatch = options.Tls.AcceptCertificateNameMismatch;
+        if (!string.IsNullOrWhiteSpace(options.Tls.CaFile))
+        {
+            sender.Tls.AddTrustedRootCertificatesFromPemFile(options.Tls.CaFile);
+        }
+
+        return sender;
+    }
+
+    private static string? String(IConfigurationSection section, string key)
+    {
+        var value = section[key];
+        return string.IsNullOrEmpty(value) ? null : value;
+    }
+
+    private static int? Int(IConfigurationSection section, string key, MailPipeOptions options)
+    {
+        var value = String(section, key);
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))
+        {
+            return number;
+        }
+
+        options.BindingErrors.Add($"{options.Source}{key} must be a whole number; '{value}' is not one.");
+        return null;
+    }
+
+    private static bool? Bool(IConfigurationSection section, string key, MailPipeOptions options)
+    {
+        var value = String(section, key);
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (bool.TryParse(value, out var flag))
+        {
+            return flag;
+        }
+
+        options.BindingErrors.Add($"{options.Source}{key} must be true or false; '{value}' is neither.");
+        return null;
+    }
+
+    private static TimeSpan? Time(IConfigurationSection section, string key, MailPipeOptions options)
+    {
+        var value = String(section, key);
+        if (value is null)
+        {
+            return null;
+        }
+
+        if (TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out var time))
+        {
+            return time;
+        }
+
+        options.BindingErrors.Add($"{options.Source}{key} must be a time span such as 00:00:30 (hh:mm:ss) or 1.00:00:00 (d.hh:mm:ss); '{value}' is not one.");
+        return null;
+    }
+
+    private static SmtpTlsMode? TlsMode(IConfigurationSection section, MailPipeOptions options)
+    {
+        var value = String(section, "TlsMode");
+        if (value is null)
+        {
+            return null;
+        }
+
+        // By name only: a number would silently pick a mode nobody reading the file can see.
+        foreach (var mode in Enum.GetValues<SmtpTlsMode>())
+        {
+            if (string.Equals(value.Trim(), mode.ToString(), StringComparison.OrdinalIgnoreCase))
+            {
+                return mode;
+            }
+        }
+
+        options.BindingErrors.Add($"{options.Source}TlsMode '{value}' is not a TLS mode. Use one of: {MailPipeOptionsValidator.TlsModeNames}.");
+        return null;
+    }
+}

@@ -1,0 +1,74 @@
+using MailPipe;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Adds the health check of a MailPipe sender to <see cref="IHealthChecksBuilder"/>.</summary>
+public static class MailPipeHealthChecksBuilderExtensions
+{
+    /// <summary>The tags every MailPipe health check carries.</summary>
+    public static readonly IReadOnlyList<string> DefaultTags = ["mailpipe", "smtp"];
+
+    /// <summary>
+    /// Adds a health check of the sender registered by <c>AddMailPipe</c> (or <c>AddKeyedMailPipe</c> with
+    /// <paramref name="serviceKey"/>). Healthy when the pool can lend a connection: an idle connection answers NOOP
+    /// (RFC 5321 §4.1.1.9), or, with a free slot, a new connection opens and answers EHLO (after TLS and AUTH) and stays
+    /// in the pool for the next message; when every slot is sending, the server is answering. The check takes one of
+    /// the pool's slots, never a connection beyond <see cref="MailPipeOptions.Pool"/>'s <c>MaxConnections</c>, so a
+    /// server's per-client connection limit does not refuse it. Unhealthy (or <paramref name="failureStatus"/>) when
+    /// the connect, TLS, EHLO or AUTH fails, or after <paramref name="timeout"/>.
+    /// </summary>
+    /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
+    /// <param name="serviceKey">The key of a keyed sender; <see langword="null"/> for the one of <c>AddMailPipe</c>.</param>
+    /// <param name="name">The check's name; default <c>mailpipe</c>, or <c>mailpipe-{key}</c>.</param>
+    /// <param name="failureStatus">The status when the check fails; default <see cref="HealthStatus.Unhealthy"/>.</param>
+    /// <param name="tags">Tags to select the check by (such as <c>ready</c>); <see cref="DefaultTags"/> are always added.</param>
+    /// <param name="timeout">How long the check may take; default 10 seconds. A connection still opening then joins the pool when done.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    public static IHealthChecksBuilder AddMailPipe(this IHealthChecksBuilder builder, string? serviceKey = null, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var senderName = serviceKey ?? string.Empty;
+        var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);
+        return builder.Add(new HealthCheckRegistration(
+            name ?? (serviceKey is null ? "mailpipe" : $"mailpipe-{serviceKey}"),
+            sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout),
+            failureStatus,
+            [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
+            checkTimeout == Timeout.InfiniteTimeSpan ? null : checkTimeout + TimeSpan.FromSeconds(1))); // the check reports its own timeout first
+    }
+}
+
+/// <summary>The check: <c>SmtpSender.CheckConnectionAsync</c> within a timeout.</summary>
+internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var statistics = sender.GetStatistics();
+        var data = new Dictionary<string, object>
+        {
+            ["sender"] = sender.Name,
+            ["idle"] = statistics.Idle,
+            ["inUse"] = statistics.InUse,
+            ["opening"] = statistics.Opening,
+            ["pendingRequests"] = statistics.PendingRequests,
+        };
+        try
+        {
+            var check = await sender.CheckConnectionAsync(cancellationToken).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return check.IsHealthy
+                ? HealthCheckResult.Healthy(check.Description, data)
+                : new HealthCheckResult(context.Registration.FailureStatus, check.Description, check.Exception, data);
+        }
+        catch (TimeoutException ex)
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus, $"No connection to {sender.Name} could be lent or opened within {timeout.TotalSeconds:0.###} s.", ex, data);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            return new HealthCheckResult(context.Registration.FailureStatus, $"The sender {sender.Name} is disposed (the application is stopping).", ex, data);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+using Microsoft.Extensions.Options;
+
+namespace MailPipe;
+
+/// <summary>
+/// Checks <see cref="MailPipeOptions"/> when the application starts (<c>ValidateOnStart</c>), with one message per
+/// problem that names the configuration key (<c>Smtp:Port</c>), the value found and what is expected, so that a
+/// deployment with a wrong setting fails at once instead of at the first message.
+/// </summary>
+internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOptions>
+{
+    public static readonly string TlsModeNames = string.Join(", ", Enum.GetNames<SmtpTlsMode>());
+
+    public ValidateOptionsResult Validate(string? name, MailPipeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var at = options.Source;
+        List<string> errors = [.. options.BindingErrors];
+        if (string.IsNullOrWhiteSpace(options.Host))
+        {
+            errors.Add($"{at}Host is required: the SMTP server's host name or IP address{EnvironmentHint(at, "Host")}.");
+        }
+        else if (options.Host.AsSpan().IndexOfAny("\r\n\0 ") >= 0)
+        {
+            errors.Add($"{at}Host '{options.Host}' holds a space or a control character; give only the host name or IP address.");
+        }
+
+        if (options.Port is < 1 or > 65535)
+        {
+            errors.Add($"{at}Port must be between 1 and 65535; it is {options.Port}.");
+        }
+
+        if (options.TlsMode is null)
+        {
+            if (!options.BindingErrors.Exists(static e => e.Contains("TlsMode", StringComparison.Ordinal)))
+            {
+                errors.Add($"{at}TlsMode is required, with no default: one of {TlsModeNames}{EnvironmentHint(at, "TlsMode")}.");
+            }
+        }
+        else if (!Enum.IsDefined(options.TlsMode.Value))
+        {
+            errors.Add($"{at}TlsMode {(int)options.TlsMode.Value} is not a TLS mode. Use one of: {TlsModeNames}.");
+        }
+
+        if (options.UserName is null != options.Password is null)
+        {
+            errors.Add($"{at}UserName and {at}Password go together: set both for AUTH, or neither.");
+        }
+
+        if (options.Tls.CaFile is { Length: > 0 } caFile && !File.Exists(caFile))
+        {
+            errors.Add($"{at}Tls:CaFile '{caFile}' does not exist (a PEM file of trusted root certificates is expected).");
+        }
+
+        if (options.Pool.MaxConnections < 1)
+        {
+            errors.Add($"{at}Pool:MaxConnections must be at least 1; it is {options.Pool.MaxConnections}.");
+        }
+
+        if (options.Pool.MaxMessagesPerConnection < 0)
+        {
+            errors.Add($"{at}Pool:MaxMessagesPerConnection must be 0 (no limit) or more; it is {options.Pool.MaxMessagesPerConnection}.");
+        }
+
+        Positive(errors, at + "Pool:IdleTimeout", options.Pool.IdleTimeout);
+        Positive(errors, at + "Pool:MaxLifetime", options.Pool.MaxLifetime);
+        Positive(errors, at + "Timeouts:Connect", options.Timeouts.Connect);
+        Positive(errors, at + "Timeouts:Reply", options.Timeouts.Reply);
+
+        return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+    }
+
+    /// <summary>For a configuration section, the environment variable of a key: " (environment variable Smtp__Host)".</summary>
+    private static string EnvironmentHint(string source, string key) =>
+        source.EndsWith(':') ? $" (environment variable {source.Replace(":", "__", StringComparison.Ordinal)}{key})" : string.Empty;
+
+    private static void Positive(List<string> errors, string key, TimeSpan value)
+    {
+        if (value != Timeout.InfiniteTimeSpan && value <= TimeSpan.Zero)
+        {
+            errors.Add($"{key} must be a positive time span such as 00:00:30; it is {value:c}.");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+using System.Diagnostics.Metrics;
+using MailPipe;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>
+/// Registers MailPipe's shared sender: one <see cref="SmtpSender"/> (a pool of connections) per SMTP server, as a
+/// singleton <see cref="ISmtpSender"/>, the way <c>AddNpgsqlDataSource</c> registers a data source.
+/// </summary>
+public static class MailPipeServiceCollectionExtensions
+{
+    /// <summary>
+    /// Registers a singleton <see cref="ISmtpSender"/> (and the <see cref="SmtpSender"/> behind it) configured from a
+    /// configuration section, such as <c>configuration.GetSection("Smtp")</c>. The settings are checked when the
+    /// host starts: a missing or wrong setting stops the start with an <see cref="OptionsValidationException"/> whose
+    /// messages name the key. The sender gets <see cref="ILoggerFactory"/>, <see cref="TimeProvider"/> and
+    /// <see cref="IMeterFactory"/> from the container when they are registered. Calling it again for the same sender
+    /// adds configuration; the sender is still one.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configuration">The section: <c>Host</c>, <c>Port</c>, <c>TlsMode</c>, ... (see <see cref="MailPipeOptions"/>).</param>
+    /// <param name="configure">Changes after the section is read; <see langword="null"/> for none.</param>
+    /// <returns>A builder to add a health check, decorators and other packages' extensions.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="configuration"/> is null.</exception>
+    public static IMailPipeBuilder AddMailPipe(this IServiceCollection services, IConfigurationSection configuration, Action<MailPipeOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return Add(services, Options.Options.DefaultName, configuration, configure);
+    }
+
+    /// <summary>Registers a singleton <see cref="ISmtpSender"/> configured in code (see <see cref="AddMailPipe(IServiceCollection, IConfigurationSection, Action{MailPipeOptions}?)"/>).</summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Sets <see cref="MailPipeOptions.Host"/>, <see cref="MailPipeOptions.TlsMode"/> and the rest.</param>
+    /// <returns>A builder to add a health check, decorators and other packages' extensions.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="services"/> or <paramref name="configure"/> is null.</exception>
+    public static IMailPipeBuilder AddMailPipe(this IServiceCollection services, Action<MailPipeOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        return Add(services, Options.Options.DefaultName, null, configure);
+    }
+
+    /// <summary>
+    /// Registers a keyed singleton <see cref="ISmtpSender"/> (and <see cref="SmtpSender"/>) for one of several SMTP
+    /// servers, configured from a section; inject it with <c>[FromKeyedServices("key")] ISmtpSender sender</c>. Its
+    /// logs and metrics carry the key as the sender's name.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="serviceKey">The key, such as <c>"transactional"</c>; also the name of its <see cref="MailPipeOptions"/>.</param>
+    /// <param name="configuration">The section, such as <c>configuration.GetSection("Smtp:Transactional")</c>.</param>
+    /// <param name="configure">Changes after the section is read; <see langword="null"/> for none.</param>
+    /// <returns>A builder to add a health check, decorators and other packages' extensions.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="serviceKey"/> is empty.</exception>
+    public static IMailPipeBuilder AddKeyedMailPipe(this IServiceCollection services, string serviceKey, IConfigurationSection configuration, Action<MailPipeOptions>? configure = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(serviceKey);
+        ArgumentNullException.ThrowIfNull(configuration);
+        return Add(services, serviceKey, configuration, configure);
+    }
+
+    /// <summary>Registers a keyed singleton <see cref="ISmtpSender"/> configured in code (see <see cref="AddKeyedMailPipe(IServiceCollection, string, IConfigurationSection, Action{MailPipeOptions}?)"/>).</summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="serviceKey">The key; also the name of its <see cref="MailPipeOptions"/>.</param>
+    /// <param name="configure">Sets <see cref="MailPipeOptions.Host"/>, <see cref="MailPipeOptions.TlsMode"/> and the rest.</param>
+    /// <returns>A builder to add a health check, decorators and other packages' extensions.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="serviceKey"/> is empty.</exception>
+    public static IMailPipeBuilder AddKeyedMailPipe(this IServiceCollection services, string serviceKey, Action<MailPipeOptions> configure)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(serviceKey);
+        ArgumentNullException.ThrowIfNull(configure);
+        return Add(services, serviceKey, null, configure);
+    }
+
+    private static MailPipeBuilder Add(IServiceCollection services, string name, IConfigurationSection? configuration, Action<MailPipeOptions>? configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        var builder = new MailPipeBuilder(services, name);
+        var options = services.AddOptions<MailPipeOptions>(name);
+        if (configuration is not null)
+        {
+            options.Configure(o => MailPipeConfiguration.Bind(configuration, o));
+        }
+
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        options.ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MailPipeOptions>, MailPipeOptionsValidator>());
+        services.AddOptions<MailPipeSenderSetup>(name);
+
+        if (builder.ServiceKey is { } key)
+        {
+            services.TryAddKeyedSingleton(key, (sp, _) => CreateSender(sp, key));
+            services.TryAddKeyedSingleton(key, (sp, _) => Decorate(sp, key, sp.GetRequiredKeyedService<SmtpSender>(key)));
+        }
+        else
+        {
+            services.TryAddSingleton(sp => CreateSender(sp, name));
+            services.TryAddSingleton(sp => Decorate(sp, name, sp.GetRequiredService<SmtpSender>()));
+        }
+
+        return builder;
+    }
+
+    /// <summary>The sender behind a builder's name (for the health check, which goes around decorators).</summary>
+    internal static SmtpSender GetSender(IServiceProvider services, string name) =>
+        name.Length == 0 ? services.GetRequiredService<SmtpSender>() : services.GetRequiredKeyedService<SmtpSender>(name);
+
+    private static SmtpSender CreateSender(IServiceProvider services, string name)
+    {
+        // Get validates (OptionsValidationException): a sender is never made from settings that failed.
+        var options = services.GetRequiredService<IOptionsMonitor<MailPipeOptions>>().Get(name);
+        var sender = MailPipeConfiguration.ToSenderOptions(options);
+        sender.Name = name.Length == 0 ? null : name;
+        sender.LoggerFactory = services.GetService<ILoggerFactory>();
+        sender.TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;
+        sender.MeterFactory = services.GetService<IMeterFactory>();
+        foreach (var action in services.GetRequiredService<IOptionsMonitor<MailPipeSenderSetup>>().Get(name).SenderActions)
+        {
+            action(services, sender);
+        }
+
+        return new SmtpSender(sender);
+    }
+
+    private static ISmtpSender Decorate(IServiceProvider services, string name, SmtpSender sender)
+    {
+        ISmtpSender result = sender;
+        foreach (var decorator in services.GetRequiredService<IOptionsMonitor<MailPipeSenderSetup>>().Get(name).Decorators)
+        {
+            result = decorator(services, result);
+        }
+
+        return result;
+    }
+}

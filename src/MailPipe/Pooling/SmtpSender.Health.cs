@@ -1,0 +1,160 @@
+namespace MailPipe;
+
+/// <summary>
+/// The check behind the health check of MailPipe.Extensions.DependencyInjection: can the pool lend a connection?
+/// It goes through the pool's own slots, so that it never opens a connection beyond
+/// <see cref="SmtpSenderOptions.MaxConnections"/> (a server's connection limit would refuse it).
+/// </summary>
+public sealed partial class SmtpSender
+{
+    /// <summary>
+    /// Checks that the pool can lend a connection: an idle one answers NOOP (RFC 5321 §4.1.1.9), or, with a free slot,
+    /// a new one opens (connect, TLS, EHLO, AUTH) and joins the pool as idle; when every slot is lent, the server is
+    /// answering the messages on them. The check itself is never cancelled: <paramref name="cancellationToken"/> only
+    /// stops the wait, and a connection being opened still joins the pool.
+    /// </summary>
+    /// <returns>Whether the pool can lend, and why (or why not).</returns>
+    /// <exception cref="ObjectDisposedException">The sender is disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
+    internal async Task<SmtpSenderCheck> CheckConnectionAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task<SmtpSenderCheck>? check = null;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_idle.TryPop(out var idle))
+                {
+                    idle.IsIdle = false;
+                    _busy++;
+                    _workers++;
+                    check = CheckIdleAsync(idle);
+                }
+                else if (_open < _options.MaxConnections)
+                {
+                    _open++;
+                    _opening++;
+                    _workers++;
+                    check = CheckByOpeningAsync();
+                }
+                else if (_busy > 0)
+                {
+                    return new SmtpSenderCheck(true, $"All {_busy} connections to {Name} are sending.", null);
+                }
+            }
+
+            if (check is not null)
+            {
+                return await check.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // Every slot is a connection being opened: its outcome is the answer (or frees a slot for our own).
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<SmtpSenderCheck> CheckIdleAsync(PooledConnection connection)
+    {
+        try
+        {
+            connection.LentFromIdle = false;
+            var reason = await CheckBeforeLendingAsync(connection, forceNoop: true).ConfigureAwait(false);
+            if (reason is null)
+            {
+                List<Work> start = [];
+                lock (_lock)
+                {
+                    _busy--;
+                    if (_disposed)
+                    {
+                        _open--;
+                    }
+                    else
+                    {
+                        ReturnIdle(connection);
+                        Dispatch(start);
+                    }
+                }
+
+                if (Volatile.Read(ref _disposed))
+                {
+                    await CloseAsync(connection, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
+                }
+
+                Start(start);
+                return new SmtpSenderCheck(true, $"An idle connection to {Name} answered NOOP.", null);
+            }
+
+            await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
+            lock (_lock)
+            {
+                _busy--;
+                _opening++;
+                _workers++;
+            }
+
+            return await CheckByOpeningAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            WorkerDone();
+        }
+    }
+
+    private async Task<SmtpSenderCheck> CheckByOpeningAsync()
+    {
+        try
+        {
+            var (opened, error) = await OpenAsync().ConfigureAwait(false);
+            List<Work> start = [];
+            var close = false;
+            lock (_lock)
+            {
+                _opening--;
+                if (opened is null || _disposed)
+                {
+                    _open--;
+                    close = opened is not null;
+                }
+                else
+                {
+                    _all.Add(opened);
+                    ReturnIdle(opened);
+                    Dispatch(start);
+                }
+            }
+
+            Start(start);
+            if (close)
+            {
+                await CloseAsync(opened!, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
+            }
+
+            return opened is null
+                ? new SmtpSenderCheck(false, $"Opening a connection to {Name} failed ({error!.ErrorCode}): {error.Message}", error)
+                : new SmtpSenderCheck(true, $"A new connection to {Name} opened and answered EHLO.", null);
+        }
+        finally
+        {
+            WorkerDone();
+        }
+    }
+
+    private void WorkerDone()
+    {
+        lock (_lock)
+        {
+            if (--_workers == 0 && _disposed)
+            {
+                _workersDone.TrySetResult();
+            }
+        }
+    }
+}
+
+/// <summary>The answer of <see cref="SmtpSender.CheckConnectionAsync"/>.</summary>
+/// <param name="IsHealthy">Whether the pool can lend a connection.</param>
+/// <param name="Description">What was found, for a health report.</param>
+/// <param name="Exception">Why a connection could not be opened, when that was the finding.</param>
+internal readonly record struct SmtpSenderCheck(bool IsHealthy, string Description, Exception? Exception);

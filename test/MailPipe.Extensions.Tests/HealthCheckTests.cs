@@ -1,0 +1,82 @@
+using System.Net;
+using MailPipe.Extensions.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+
+namespace MailPipe.Extensions.Tests;
+
+/// <summary>GET /health of the sample: 200 against Postfix, 503 with the server stopped or refusing.</summary>
+public sealed class HealthCheckTests
+{
+    [Fact]
+    public async Task Healthy_against_Postfix_opening_a_connection_that_stays_in_the_pool()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var app = SampleApp.ForPostfix(TestServers.PostfixPort);
+        using var client = app.CreateClient();
+
+        var response = await client.GetAsync("/health");
+
+        response.StatusCode.Should().Be(HttpStatusCode.OK);
+        (await response.Content.ReadAsStringAsync()).Should().Be("Healthy");
+        var statistics = app.Services.GetRequiredService<SmtpSender>().GetStatistics();
+        statistics.Opened.Should().Be(1);
+        statistics.Idle.Should().Be(1, "the connection the check opened is lent to the next message");
+
+        // The second check uses the idle connection (NOOP) instead of opening another.
+        var report = await app.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+        report.Entries["mailpipe"].Status.Should().Be(HealthStatus.Healthy);
+        report.Entries["mailpipe"].Description.Should().Be("An idle connection to 127.0.0.1:2525 answered NOOP.");
+        report.Entries["mailpipe"].Tags.Should().BeEquivalentTo("mailpipe", "smtp", "ready");
+        app.Services.GetRequiredService<SmtpSender>().GetStatistics().Opened.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task Unhealthy_503_when_nobody_listens()
+    {
+        await using var app = SampleApp.ForPostfix(TestServers.UnusedPort(), ("Smtp:TlsMode", "None"));
+        using var client = app.CreateClient();
+
+        var response = await client.GetAsync("/health");
+
+        response.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        (await response.Content.ReadAsStringAsync()).Should().Be("Unhealthy");
+        var report = await app.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+        report.Entries["mailpipe"].Description.Should().StartWith("Opening a connection to 127.0.0.1:").And.Contain("(ConnectionRefused)");
+    }
+
+    [Fact]
+    public async Task Unhealthy_503_when_the_server_refuses_the_session()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "554 5.3.2 No SMTP service here" };
+        await using var app = SampleApp.ForPostfix(proxy.Port, ("Smtp:TlsMode", "None"));
+        using var client = app.CreateClient();
+
+        var response = await client.GetAsync("/health");
+
+        response.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        proxy.Accepted.Should().BeGreaterThan(0);
+    }
+
+    [Fact]
+    public async Task Unhealthy_after_its_timeout_when_the_server_never_answers()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "EHLO" };
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(o =>
+        {
+            o.Host = "127.0.0.1";
+            o.Port = proxy.Port;
+            o.TlsMode = SmtpTlsMode.None;
+        }).AddHealthCheck(timeout: TimeSpan.FromMilliseconds(500));
+        await using var provider = services.BuildServiceProvider();
+
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        report.Status.Should().Be(HealthStatus.Unhealthy);
+        report.Entries["mailpipe"].Description.Should().Contain("within 0.5 s");
+    }
+}

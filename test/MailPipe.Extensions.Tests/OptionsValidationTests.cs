@@ -1,0 +1,162 @@
+using MailPipe.Extensions.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace MailPipe.Extensions.Tests;
+
+/// <summary>Each invalid configuration stops the host's start with the message a user sees (no server needed).</summary>
+public sealed class OptionsValidationTests
+{
+    private static readonly Dictionary<string, string?> Valid = new()
+    {
+        ["Smtp:Host"] = "127.0.0.1",
+        ["Smtp:Port"] = "2525",
+        ["Smtp:TlsMode"] = "StartTlsRequired",
+    };
+
+    [Fact]
+    public async Task Missing_host()
+    {
+        var failures = await StartFailuresAsync(("Smtp:Host", null));
+        failures.Should().Equal("Smtp:Host is required: the SMTP server's host name or IP address (environment variable Smtp__Host).");
+    }
+
+    [Fact]
+    public async Task Missing_tls_mode()
+    {
+        var failures = await StartFailuresAsync(("Smtp:TlsMode", null));
+        failures.Should().Equal("Smtp:TlsMode is required, with no default: one of None, Implicit, StartTlsRequired, StartTlsWhenAvailable (environment variable Smtp__TlsMode).");
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("65536")]
+    [InlineData("-25")]
+    public async Task Port_out_of_range(string port)
+    {
+        var failures = await StartFailuresAsync(("Smtp:Port", port));
+        failures.Should().Equal($"Smtp:Port must be between 1 and 65535; it is {port}.");
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("-1")]
+    public async Task Max_connections_below_one(string value)
+    {
+        var failures = await StartFailuresAsync(("Smtp:Pool:MaxConnections", value));
+        failures.Should().Equal($"Smtp:Pool:MaxConnections must be at least 1; it is {value}.");
+    }
+
+    [Theory]
+    [InlineData("Timeouts:Connect")]
+    [InlineData("Timeouts:Reply")]
+    [InlineData("Pool:IdleTimeout")]
+    [InlineData("Pool:MaxLifetime")]
+    public async Task Negative_timeout(string key)
+    {
+        var failures = await StartFailuresAsync(("Smtp:" + key, "-00:00:05"));
+        failures.Should().Equal($"Smtp:{key} must be a positive time span such as 00:00:30; it is -00:00:05.");
+    }
+
+    [Fact]
+    public async Task Tls_mode_is_taken_by_name_only()
+    {
+        (await StartFailuresAsync(("Smtp:TlsMode", "1"))).Should().Equal("Smtp:TlsMode '1' is not a TLS mode. Use one of: None, Implicit, StartTlsRequired, StartTlsWhenAvailable.");
+        (await StartFailuresAsync(("Smtp:TlsMode", "starttls"))).Should().Equal("Smtp:TlsMode 'starttls' is not a TLS mode. Use one of: None, Implicit, StartTlsRequired, StartTlsWhenAvailable.");
+    }
+
+    [Fact]
+    public async Task Unreadable_values_and_unknown_keys_are_named()
+    {
+        var failures = await StartFailuresAsync(("Smtp:Port", "smtp"), ("Smtp:Pool:MaxConection", "4"), ("Smtp:Timeouts:Reply", "30s"), ("Smtp:Tls:AcceptCertificateNameMismatch", "yes"));
+        failures.Should().BeEquivalentTo(
+            "Smtp:Port must be a whole number; 'smtp' is not one.",
+            "Smtp:Tls:AcceptCertificateNameMismatch must be true or false; 'yes' is neither.",
+            "Smtp:Timeouts:Reply must be a time span such as 00:00:30 (hh:mm:ss) or 1.00:00:00 (d.hh:mm:ss); '30s' is not one.",
+            "Smtp:Pool:MaxConection is not a MailPipe setting. The settings are: Host, Port, TlsMode, UserName, Password, EhloName, Tls:CaFile, Tls:AcceptCertificateNameMismatch, Pool:MaxConnections, Pool:MaxMessagesPerConnection, Pool:IdleTimeout, Pool:MaxLifetime, Timeouts:Connect, Timeouts:Reply.");
+    }
+
+    [Fact]
+    public async Task Every_problem_is_reported_at_once()
+    {
+        var failures = await StartFailuresAsync(("Smtp:Host", null), ("Smtp:TlsMode", null), ("Smtp:Port", "0"), ("Smtp:Pool:MaxConnections", "0"), ("Smtp:Timeouts:Connect", "-00:00:01"), ("Smtp:UserName", "me"), ("Smtp:Tls:CaFile", "/nonexistent/ca.pem"));
+        failures.Should().HaveCount(7);
+        failures.Should().Contain("Smtp:UserName and Smtp:Password go together: set both for AUTH, or neither.");
+        failures.Should().Contain("Smtp:Tls:CaFile '/nonexistent/ca.pem' does not exist (a PEM file of trusted root certificates is expected).");
+    }
+
+    [Fact]
+    public async Task Options_set_in_code_are_named_as_properties()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddMailPipe(o => o.Port = 70000);
+        using var host = builder.Build();
+        var start = () => host.StartAsync();
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        failure.Failures.Should().BeEquivalentTo(
+            "MailPipeOptions.Host is required: the SMTP server's host name or IP address.",
+            "MailPipeOptions.Port must be between 1 and 65535; it is 70000.",
+            "MailPipeOptions.TlsMode is required, with no default: one of None, Implicit, StartTlsRequired, StartTlsWhenAvailable.");
+    }
+
+    [Fact]
+    public async Task A_keyed_sender_is_validated_under_its_own_section()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Smtp:Bulk:Host"] = "127.0.0.1", ["Smtp:Bulk:Port"] = "99999" });
+        builder.Services.AddKeyedMailPipe("bulk", builder.Configuration.GetSection("Smtp:Bulk"));
+        using var host = builder.Build();
+        var start = () => host.StartAsync();
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        failure.OptionsName.Should().Be("bulk");
+        failure.Failures.Should().Contain("Smtp:Bulk:Port must be between 1 and 65535; it is 99999.");
+    }
+
+    [Fact]
+    public async Task A_valid_configuration_starts_and_opens_no_connection()
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(Valid);
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        using var host = builder.Build();
+        await host.StartAsync();
+        var sender = host.Services.GetRequiredService<SmtpSender>();
+        sender.GetStatistics().Opened.Should().Be(0);
+        await host.StopAsync();
+    }
+
+    [Fact]
+    public void The_sample_does_not_start_without_a_host()
+    {
+        using var app = new SampleApp(new Dictionary<string, string?> { ["Smtp:Host"] = "", ["Smtp:TlsMode"] = "None" });
+        var start = () => app.CreateClient();
+        start.Should().Throw<OptionsValidationException>().Which.Failures.Should().Equal(
+            "Smtp:Host is required: the SMTP server's host name or IP address (environment variable Smtp__Host).");
+    }
+
+    private static async Task<IReadOnlyList<string>> StartFailuresAsync(params (string Key, string? Value)[] changes)
+    {
+        var settings = new Dictionary<string, string?>(Valid);
+        foreach (var (key, value) in changes)
+        {
+            if (value is null)
+            {
+                settings.Remove(key);
+            }
+            else
+            {
+                settings[key] = value;
+            }
+        }
+
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(settings);
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        using var host = builder.Build();
+        var start = () => host.StartAsync();
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        return failure.Failures.ToList();
+    }
+}

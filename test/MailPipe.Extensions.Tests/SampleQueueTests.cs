@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using MailPipe.Extensions.Tests.Support;
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe.Extensions.Tests;
+
+/// <summary>POST /mail/queue and the consumer's shutdown.</summary>
+public sealed class SampleQueueTests
+{
+    private const string Consumer = "MailPipe.Samples.WebApi.MailQueueConsumer";
+
+    [Fact]
+    public async Task A_queued_message_is_accepted_202_and_arrives()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var app = SampleApp.ForPostfix(TestServers.PostfixPort);
+        using var client = app.CreateClient();
+        var recipient = TestServers.UniqueRecipient("queue");
+
+        var response = await client.PostAsJsonAsync("/mail/queue", new { from = "alice@example.test", to = new[] { recipient }, subject = "queued", body = "later" });
+
+        response.StatusCode.Should().Be(HttpStatusCode.Accepted);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        id.Should().NotBeNullOrEmpty();
+        await TestServers.WaitForMaildirAsync(recipient);
+        await WaitUntilAsync(() => app.Logs.Entries.Any(e => e.Category == Consumer && e.Message == $"Queued message {id} accepted (250)"));
+    }
+
+    /// <summary>
+    /// The server holds the first message (the proxy stops relaying at its MAIL command), the queue fills up (100 × 202,
+    /// then 503), and the host stops with a 3 s shutdown timeout: the consumer takes nothing more, cancels the message
+    /// in progress before the timeout (nothing of it reaches Postfix), and logs each of the 100 queued ids at Warning.
+    /// </summary>
+    [Fact]
+    public async Task Shutdown_with_a_full_queue_cancels_the_message_in_progress_and_logs_every_queued_id()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "MAIL FROM:<held@" };
+        var app = new SampleApp(
+            new Dictionary<string, string?>
+            {
+                ["Smtp:Host"] = TestServers.Host,
+                ["Smtp:Port"] = proxy.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["Smtp:TlsMode"] = "None",
+                ["Smtp:Tls:CaFile"] = "",
+                ["Smtp:Timeouts:Reply"] = "00:02:00",
+            },
+            shutdownTimeout: TimeSpan.FromSeconds(3));
+        using var client = app.CreateClient();
+        var heldRecipient = TestServers.UniqueRecipient("held");
+
+        var first = await client.PostAsJsonAsync("/mail/queue", new { from = "held@example.test", to = new[] { heldRecipient }, subject = "held", body = "held by the proxy" });
+        first.StatusCode.Should().Be(HttpStatusCode.Accepted);
+        var firstId = (await first.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        await WaitUntilAsync(() => proxy.Held == 1);
+
+        var queuedIds = new List<string>();
+        var queuedRecipients = new List<string>();
+        HttpResponseMessage response;
+        while (true)
+        {
+            var recipient = TestServers.UniqueRecipient("queued");
+            response = await client.PostAsJsonAsync("/mail/queue", new { from = "alice@example.test", to = new[] { recipient }, subject = "waiting", body = "never sent" });
+            if (response.StatusCode != HttpStatusCode.Accepted)
+            {
+                break;
+            }
+
+            queuedIds.Add((await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString()!);
+            queuedRecipients.Add(recipient);
+            queuedIds.Count.Should().BeLessThanOrEqualTo(100);
+        }
+
+        response.StatusCode.Should().Be(HttpStatusCode.ServiceUnavailable);
+        response.Headers.RetryAfter.Should().NotBeNull();
+        queuedIds.Should().HaveCount(100, "the queue holds 100 (MailQueue.Capacity) while the first message is in progress");
+
+        var stopwatch = Stopwatch.StartNew();
+        await app.DisposeAsync();
+        stopwatch.Stop();
+
+        stopwatch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(3), "the message in progress is cancelled within the host's shutdown timeout");
+        var warnings = app.Logs.Entries.Where(e => e.Category == Consumer && e.Level == LogLevel.Warning).Select(e => e.Message).ToList();
+        warnings.Should().Contain(m => m.StartsWith($"Queued message {firstId} not accepted: Unknown", StringComparison.Ordinal));
+        foreach (var id in queuedIds)
+        {
+            warnings.Should().Contain($"Queued message {id} was not sent: the application stopped before its turn");
+        }
+
+        warnings.Should().HaveCount(101, "one warning per message not sent, nothing else");
+        app.Logs.Entries.Should().NotContain(e => e.Category == Consumer && e.Level == LogLevel.Information && e.Message.Contains("accepted", StringComparison.Ordinal));
+
+        // Nothing of the held message reached the server (the proxy held its MAIL), and no queued message was sent.
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        TestServers.MaildirFiles(heldRecipient).Should().BeEmpty();
+        queuedRecipients.Should().OnlyContain(r => TestServers.MaildirFiles(r).Length == 0);
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (!condition())
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "the condition should hold within 20 s");
+            await Task.Delay(20);
+        }
+    }
+}
