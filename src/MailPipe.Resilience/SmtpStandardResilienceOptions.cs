@@ -28,6 +28,9 @@ public sealed class SmtpStandardResilienceOptions
     /// <value>The default is 90 seconds.</value>
     public TimeoutStrategyOptions AttemptTimeout { get; set; } = new() { Name = "SmtpAttemptTimeout", Timeout = TimeSpan.FromSeconds(90) };
 
+    /// <summary>Problems found while reading a configuration section (reported at start-up).</summary>
+    internal List<string> BindingErrors { get; } = [];
+
     /// <summary>Checks what Polly does not: the four strategies are set, and the retry's throttled delay is in range.</summary>
     internal void Validate()
     {
