@@ -125,6 +125,52 @@ public class PostfixRetryTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Acceptance_2_through_the_pooled_sender_with_the_standard_pipeline(bool retryUnknown)
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldRepliesAfterEndOfData = connection => connection == 1 };
+        var recipient = TestServers.UniqueRecipient("held-pool");
+        var time = new FakeTimeProvider();
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = proxy.Port,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            Session = new SmtpSessionOptions { UseChunking = false },
+        }).WithStandardResilience(
+            options =>
+            {
+                options.AttemptTimeout.Timeout = TimeSpan.FromSeconds(30);
+                options.Retry.MaxRetryAttempts = 2;
+                options.Retry.Delay = TimeSpan.Zero;
+                options.Retry.RetryUnknownOutcome = retryUnknown;
+            },
+            time);
+
+        var send = sender.SendAsync(Message("acceptance 2 (sender)", recipient));
+        await Task.WhenAny(proxy.EndOfDataHeld.Task, send).WaitAsync(Wait);
+        send.IsCompleted.Should().BeFalse("the sender waits for the held reply; transcript: " + proxy.ClientTranscript);
+        time.Advance(TimeSpan.FromSeconds(31));
+        var result = await send.WaitAsync(Wait);
+
+        if (!retryUnknown)
+        {
+            proxy.CountLinesStartingWith("MAIL FROM:").Should().Be(1, proxy.ClientTranscript);
+            result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
+            result.Attempts.Should().Be(1);
+        }
+        else
+        {
+            proxy.CountLinesStartingWith("MAIL FROM:").Should().Be(2, proxy.ClientTranscript);
+            result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+            result.Attempts.Should().Be(2);
+        }
+    }
+
     [Fact]
     public async Task A_bare_session_reconnects_after_a_dropped_connection_and_delivers_exactly_once()
     {
