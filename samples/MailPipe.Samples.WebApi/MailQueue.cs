@@ -112,9 +112,13 @@ public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sende
             }
             else
             {
-                // Unknown after a cancellation at shutdown: the connection was closed, the data never ended by MailPipe after it.
                 LogNotAccepted(logger, mail.Id, result.Outcome, result.ToString());
             }
+        }
+        catch (SmtpOutcomeUnknownException)
+        {
+            // Cancelled at shutdown after its end of data was written: the server may have accepted it.
+            LogCancelledUnknown(logger, mail.Id);
         }
         catch (OperationCanceledException)
         {
@@ -132,8 +136,11 @@ public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sende
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Queued message {Id} not accepted: {Outcome} ({Result})")]
     private static partial void LogNotAccepted(ILogger logger, string id, SmtpSendOutcome outcome, string result);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Queued message {Id} was not sent: cancelled at shutdown before its first byte")]
+    [LoggerMessage(EventId = 3, Level = LogLevel.Warning, Message = "Queued message {Id} was not sent: cancelled at shutdown before its end of data, so nothing of it was delivered")]
     private static partial void LogCancelled(ILogger logger, string id);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Queued message {Id} was cancelled at shutdown after its end of data was written: it may have been delivered")]
+    private static partial void LogCancelledUnknown(ILogger logger, string id);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Queued message {Id} was not sent: the application stopped before its turn")]
     private static partial void LogNotSentAtShutdown(ILogger logger, string id);

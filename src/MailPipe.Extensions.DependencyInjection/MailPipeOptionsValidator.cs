@@ -20,9 +20,14 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         {
             errors.Add($"{at}Host is required: the SMTP server's host name or IP address{EnvironmentHint(at, "Host")}.");
         }
-        else if (options.Host.AsSpan().IndexOfAny("\r\n\0 ") >= 0)
+        else if (options.Host.AsSpan().IndexOfAny("\r\n\0\t ") >= 0)
         {
             errors.Add($"{at}Host '{options.Host}' holds a space or a control character; give only the host name or IP address.");
+        }
+        else if (options.Host.Contains('/', StringComparison.Ordinal)
+            || (options.Host.Contains(':', StringComparison.Ordinal) && !System.Net.IPAddress.TryParse(options.Host.Trim('[', ']'), out _)))
+        {
+            errors.Add($"{at}Host '{options.Host}' is not a host name or IP address: give the name alone, such as smtp.example.com, and the port in {at}Port.");
         }
 
         if (options.Port is < 1 or > 65535)
@@ -40,6 +45,11 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         else if (!Enum.IsDefined(options.TlsMode.Value))
         {
             errors.Add($"{at}TlsMode {(int)options.TlsMode.Value} is not a TLS mode. Use one of: {TlsModeNames}.");
+        }
+
+        if (options.EhloName is { } ehlo && ehlo.AsSpan().IndexOfAny("\r\n\0\t ") >= 0)
+        {
+            errors.Add($"{at}EhloName '{ehlo}' holds a space or a control character; give a fully qualified domain name or an address literal such as [192.0.2.1].");
         }
 
         if (options.UserName is null != options.Password is null)

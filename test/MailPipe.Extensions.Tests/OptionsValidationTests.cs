@@ -60,6 +60,22 @@ public sealed class OptionsValidationTests
         failures.Should().Equal($"Smtp:{key} must be a positive time span such as 00:00:30; it is -00:00:05.");
     }
 
+    [Theory]
+    [InlineData("smtp.example.com:587")]
+    [InlineData("smtp://smtp.example.com")]
+    public async Task Host_with_a_port_or_a_scheme(string host)
+    {
+        var failures = await StartFailuresAsync(("Smtp:Host", host));
+        failures.Should().Equal($"Smtp:Host '{host}' is not a host name or IP address: give the name alone, such as smtp.example.com, and the port in Smtp:Port.");
+    }
+
+    [Fact]
+    public async Task An_IPv6_literal_host_is_valid()
+    {
+        (await StartFailuresAsync(("Smtp:Host", "::1"))).Should().BeEmpty();
+        (await StartFailuresAsync(("Smtp:Host", "[::1]"))).Should().BeEmpty();
+    }
+
     [Fact]
     public async Task Tls_mode_is_taken_by_name_only()
     {
@@ -155,8 +171,16 @@ public sealed class OptionsValidationTests
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
         using var host = builder.Build();
-        var start = () => host.StartAsync();
-        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
-        return failure.Failures.ToList();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch (OptionsValidationException failure)
+        {
+            return failure.Failures.ToList();
+        }
+
+        await host.StopAsync();
+        return [];
     }
 }

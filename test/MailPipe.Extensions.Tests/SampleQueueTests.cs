@@ -84,7 +84,9 @@ public sealed class SampleQueueTests
 
         stopwatch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(3), "the message in progress is cancelled within the host's shutdown timeout");
         var warnings = app.Logs.Entries.Where(e => e.Category == Consumer && e.Level == LogLevel.Warning).Select(e => e.Message).ToList();
-        warnings.Should().Contain(m => m.StartsWith($"Queued message {firstId} not accepted: Unknown", StringComparison.Ordinal));
+        // Postfix offers PIPELINING and CHUNKING: MAIL, RCPT and BDAT LAST with the whole content went out in one write
+        // (held by the proxy), so for the client the end of data was written: cancelled with an unknown outcome.
+        warnings.Should().Contain($"Queued message {firstId} was cancelled at shutdown after its end of data was written: it may have been delivered");
         foreach (var id in queuedIds)
         {
             warnings.Should().Contain($"Queued message {id} was not sent: the application stopped before its turn");

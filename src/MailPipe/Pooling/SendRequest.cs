@@ -18,7 +18,6 @@ internal sealed class SendRequest
     private readonly ReadTrackingStream? _tracker;
     private int _state;
     private CancellationTokenRegistration _registration;
-    private ITimer? _acquireTimer;
 
     public SendRequest(SmtpMessage message, CancellationToken cancellationToken)
     {
@@ -70,25 +69,16 @@ internal sealed class SendRequest
         Volatile.Write(ref _state, Waiting);
     }
 
-    /// <summary>Watches the caller's token and the acquire timeout while the request waits.</summary>
-    public void StartWaiting(SmtpSender sender, TimeProvider time, TimeSpan acquireTimeout)
+    /// <summary>When it (last) joined the queue: the start of its acquire timeout (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long EnqueuedAt { get; set; }
+
+    /// <summary>Watches the caller's token while the request waits.</summary>
+    public void StartWaiting(SmtpSender sender)
     {
         if (Token.CanBeCanceled)
         {
             _registration = Token.UnsafeRegister(static (s, _) => ((SmtpSender)((object[])s!)[0]).OnCancelled((SendRequest)((object[])s!)[1]), new object[] { sender, this });
         }
-
-        if (acquireTimeout != Timeout.InfiniteTimeSpan)
-        {
-            _acquireTimer = time.CreateTimer(static s => ((SmtpSender)((object[])s!)[0]).OnAcquireTimeout((SendRequest)((object[])s!)[1]), new object[] { sender, this }, acquireTimeout, Timeout.InfiniteTimeSpan);
-        }
-    }
-
-    /// <summary>Stops the acquire timeout once a connection took the request.</summary>
-    public void StopAcquireTimer()
-    {
-        _acquireTimer?.Dispose();
-        _acquireTimer = null;
     }
 
     public bool TrySetResult(SmtpSendResult result)
@@ -109,11 +99,7 @@ internal sealed class SendRequest
         return _completion.TrySetCanceled(Token);
     }
 
-    private void Cleanup()
-    {
-        _acquireTimer?.Dispose();
-        _registration.Dispose();
-    }
+    private void Cleanup() => _registration.Dispose();
 }
 
 /// <summary>A read-only pass-through that counts the bytes read, so that a retry can tell whether a fragment was consumed.</summary>

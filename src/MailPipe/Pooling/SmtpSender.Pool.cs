@@ -11,6 +11,17 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class SmtpSender
 {
+    /// <summary>After a failed connect while other connections work, no new connect is tried for this long.</summary>
+    private const long OpenBackoffMilliseconds = 1000;
+
+    /// <summary>The period of the housekeeping tick while messages wait or batches run.</summary>
+    private static readonly TimeSpan HousekeepingPeriod = TimeSpan.FromMilliseconds(50);
+
+    private bool _housekeeping;
+
+    /// <summary>The timestamp before which no new connection is opened (0: none).</summary>
+    private long _openBackoffUntil;
+
     private long _nextConnectionId;
     private string? _server;
 
@@ -25,24 +36,34 @@ public sealed partial class SmtpSender
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
+            var now = _time.GetTimestamp();
             foreach (var request in requests)
             {
+                request.EnqueuedAt = now;
                 _queue.Enqueue(request);
                 _waiting++;
             }
 
             Dispatch(start);
+            if (_waiting > 0)
+            {
+                ArmHousekeeping();
+            }
         }
 
         foreach (var request in requests)
         {
-            request.StartWaiting(this, _time, _options.AcquireTimeout);
+            request.StartWaiting(this);
         }
 
         Start(start);
     }
 
-    /// <summary>The caller's token fired: a message still waiting is dropped; one already taken is left to its batch.</summary>
+    /// <summary>
+    /// The caller's token fired: a message still waiting is dropped; one already taken is left to its batch, unless it
+    /// is alone on its connection: then that batch is cancelled (the session closes the connection and never writes
+    /// the end of data after the cancellation; the caller learns NotSent or Unknown as for any cancellation).
+    /// </summary>
     internal void OnCancelled(SendRequest request)
     {
         if (request.TryClaim(SendRequest.Dropped))
@@ -53,22 +74,106 @@ public sealed partial class SmtpSender
             }
 
             request.TrySetCanceled();
+            return;
+        }
+
+        CancellationTokenSource? cancel = null;
+        lock (_lock)
+        {
+            foreach (var connection in _all)
+            {
+                if (connection.InFlight.Count == 1 && connection.InFlight.Peek() == request && connection.BatchCancellation is { } batch)
+                {
+                    connection.CancelledByCaller = true; // takes no more messages into this batch
+                    cancel = batch;
+                    break;
+                }
+            }
+        }
+
+        try
+        {
+            cancel?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The batch ended meanwhile.
         }
     }
 
-    /// <summary>No connection took the message within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut.</summary>
-    internal void OnAcquireTimeout(SendRequest request)
+    /// <summary>A message that no connection took within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut.</summary>
+    private SmtpSendResult AcquireTimedOut(SendRequest request) => SmtpSendResult.NotSent(
+        request.Message.Envelope,
+        new SmtpException(SmtpErrorCode.TimedOut, $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.", new TimeoutException()));
+
+    /// <summary>Starts the housekeeping tick (acquire timeouts, lost connections of waiting batches) if it is not running. Under the lock.</summary>
+    private void ArmHousekeeping()
     {
-        if (request.TryClaim(SendRequest.Dropped))
+        if (!_housekeeping)
         {
-            lock (_lock)
+            _housekeeping = true;
+            _housekeeper.Change(HousekeepingPeriod, HousekeepingPeriod);
+        }
+    }
+
+    /// <summary>
+    /// The housekeeping tick, while messages wait or batches run: messages past their acquire timeout are completed
+    /// NotSent (the queue is in arrival order: only its head is looked at), and a batch waiting on a connection that
+    /// was lost is woken (the session reports a lost batch's results only once its sequence ends).
+    /// </summary>
+    private void Housekeep()
+    {
+        List<SendRequest> expired = [];
+        lock (_lock)
+        {
+            if (_options.AcquireTimeout != Timeout.InfiniteTimeSpan)
             {
-                _waiting--;
+                ExpireHead(_retryQueue, expired);
+                ExpireHead(_queue, expired);
             }
 
-            request.TrySetResult(SmtpSendResult.NotSent(
-                request.Message.Envelope,
-                new SmtpException(SmtpErrorCode.TimedOut, $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.", new TimeoutException())));
+            var feeding = false;
+            foreach (var connection in _all)
+            {
+                if (connection.Feeding)
+                {
+                    feeding = true;
+                    if (!connection.Session.IsConnected)
+                    {
+                        connection.Wake();
+                    }
+                }
+            }
+
+            if (_waiting == 0 && !feeding && _housekeeping)
+            {
+                _housekeeping = false;
+                _housekeeper.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        foreach (var request in expired)
+        {
+            request.TrySetResult(AcquireTimedOut(request));
+        }
+    }
+
+    private void ExpireHead(Queue<SendRequest> queue, List<SendRequest> expired)
+    {
+        while (queue.TryPeek(out var head))
+        {
+            if (head.IsWaiting)
+            {
+                if (_time.GetElapsedTime(head.EnqueuedAt) < _options.AcquireTimeout || !head.TryClaim(SendRequest.Dropped))
+                {
+                    return;
+                }
+
+                _waiting--;
+                expired.Add(head);
+            }
+
+            queue.Dequeue();
         }
     }
 
@@ -92,7 +197,20 @@ public sealed partial class SmtpSender
             start.Add(new Work(connection, batch));
         }
 
-        while (_waiting > (_busy + _opening) * _options.MaxBatchSize && _open < _options.MaxConnections && !_disposed)
+        if (_waiting > 0)
+        {
+            // Connections in the middle of a batch take waiting messages while they have room.
+            foreach (var feeding in _all)
+            {
+                if (feeding.Feeding)
+                {
+                    feeding.Wake();
+                }
+            }
+        }
+
+        while (_waiting > (_busy + _opening) * _options.MaxBatchSize && _open < _options.MaxConnections && !_disposed
+            && (_busy == 0 || _openBackoffUntil == 0 || _time.GetTimestamp() >= _openBackoffUntil))
         {
             _open++;
             _opening++;
@@ -100,16 +218,16 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>Takes up to a batch of waiting messages, retries first. Under the lock.</summary>
-    private List<SendRequest> TakeBatch()
+    /// <summary>Takes up to a batch of waiting messages (or <paramref name="max"/>), retries first. Under the lock.</summary>
+    private List<SendRequest> TakeBatch(int max = 0)
     {
-        var batch = new List<SendRequest>(Math.Min(_waiting, _options.MaxBatchSize));
-        while (batch.Count < _options.MaxBatchSize && (_retryQueue.TryDequeue(out var request) || _queue.TryDequeue(out request)))
+        max = max > 0 ? max : _options.MaxBatchSize;
+        var batch = new List<SendRequest>(Math.Min(_waiting, max));
+        while (batch.Count < max && (_retryQueue.TryDequeue(out var request) || _queue.TryDequeue(out request)))
         {
             if (request.TryClaim(SendRequest.Taken))
             {
                 _waiting--;
-                request.StopAcquireTimer();
                 batch.Add(request);
             }
         }
@@ -151,10 +269,16 @@ public sealed partial class SmtpSender
                             _open--;
                             failed.AddRange(batch ?? []);
 
-                            // Nobody else can serve the waiting messages: tell them now rather than at their acquire timeout.
-                            if (_busy + _opening == 0)
+                            // No open connection can serve the waiting messages (others being opened most likely fail
+                            // alike): tell them now rather than at their acquire timeout. While open connections work,
+                            // the messages wait for them, and no new connect is tried for a second.
+                            if (_busy == 0)
                             {
                                 failed.AddRange(TakeAll());
+                            }
+                            else
+                            {
+                                _openBackoffUntil = _time.GetTimestamp() + (_time.TimestampFrequency * OpenBackoffMilliseconds / 1000);
                             }
                         }
                         else
@@ -218,7 +342,7 @@ public sealed partial class SmtpSender
                     : null;
                 if (closeReason is not null)
                 {
-                    if (closeReason is SmtpSenderDiscardReason.Broken or SmtpSenderDiscardReason.ServiceClosing)
+                    if (closeReason is SmtpSenderDiscardReason.Broken or SmtpSenderDiscardReason.ServiceClosing && !connection.CancelledByCaller)
                     {
                         using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
                         Log.PoolConnectionLost(_log, Name, connection.Id, closeReason, connection.Messages, connection.BrokenException);
@@ -350,63 +474,164 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>Sends one batch on a connection and completes (or, for a retry, re-queues) each of its messages.</summary>
+    /// <summary>
+    /// Sends a batch on a connection: the messages taken, then every message that comes to wait while the batch runs
+    /// and the connection has room (fewer than <see cref="SmtpSenderOptions.MaxBatchSize"/> in flight), all as one
+    /// pipelined batch (<see cref="AsyncSmtpSession.SendBatchStreamingAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/>).
+    /// Each caller is completed as soon as its own result is known. The batch ends when nothing is in flight and nothing waits.
+    /// </summary>
     private async Task SendBatchAsync(PooledConnection connection, List<SendRequest> batch)
     {
         using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
-
-        // A batch of one follows its caller's token while on the wire (the session then closes the connection and
-        // never writes the end of data after the cancellation); a shared batch is never cancelled for one caller.
-        using var callerCts = batch.Count == 1 && batch[0].Token.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token, batch[0].Token) : null;
-        var token = callerCts?.Token ?? _disposeCts.Token;
         var session = connection.Session;
-        var messages = new SmtpMessage[batch.Count];
-        for (var i = 0; i < messages.Length; i++)
+        Interlocked.Increment(ref _batches);
+        var taken = 0;
+        using var batchCancellation = CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token);
+        lock (_lock)
         {
-            batch[i].Attempts++;
-            messages[i] = batch[i].Message;
+            connection.BatchCancellation = batchCancellation;
         }
 
-        connection.Messages += messages.Length;
-        Interlocked.Add(ref _messages, messages.Length);
-        Interlocked.Increment(ref _batches);
-        _metrics.Batch(messages.Length);
         try
         {
-            if (messages.Length == 1)
+            await foreach (var result in session.SendBatchStreamingAsync(FeedAsync(connection, batch), batchCancellation.Token).ConfigureAwait(false))
             {
-                var result = await session.SendAsync(messages[0], token).ConfigureAwait(false);
-                Complete(connection, batch[0], result);
-            }
-            else
-            {
-                var results = await session.SendBatchAsync(messages, _disposeCts.Token).ConfigureAwait(false);
-                for (var i = 0; i < results.Count; i++)
+                SendRequest request;
+                lock (_lock)
                 {
-                    Complete(connection, batch[i], results[i]);
+                    request = connection.InFlight.Dequeue();
+                    connection.Wake();
                 }
+
+                taken++;
+                Complete(connection, request, result);
             }
-        }
-        catch (OperationCanceledException ex) when (callerCts is not null && !_disposeCts.IsCancellationRequested)
-        {
-            // The caller cancelled while its message was on the wire: the connection is closed; the end of data may
-            // have been written before the cancellation, so the outcome is not known.
-            connection.BrokenReason ??= SmtpSenderDiscardReason.Broken;
-            batch[0].TrySetResult(SmtpSendResult.Unknown(batch[0].Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The message was cancelled while it was being sent and its connection was closed; it may have been delivered.", ex)));
         }
         catch (OperationCanceledException ex) when (_disposeCts.IsCancellationRequested)
         {
-            // Disposal cancelled the batch after DisposeTimeout: whatever was written may have been delivered.
-            foreach (var request in batch)
+            // Disposal cancelled the batch after DisposeTimeout; the results decided before were yielded above.
+            FailInFlight(connection, request => SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while the message was being sent; it may have been delivered.", ex)));
+        }
+        catch (OperationCanceledException ex) when (batchCancellation.IsCancellationRequested)
+        {
+            // The only caller in flight cancelled (OnCancelled): the session yielded the results it could decide; any
+            // other is treated as possibly delivered (the caller gets SmtpOutcomeUnknownException).
+            List<SendRequest> rest;
+            lock (_lock)
             {
-                request.TrySetResult(SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while the message was being sent; it may have been delivered.", ex)));
+                rest = [.. connection.InFlight];
+                connection.InFlight.Clear();
+                connection.Feeding = false;
+            }
+
+            foreach (var request in rest)
+            {
+                Complete(connection, request, SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The message was cancelled while it was being sent; it may have been delivered.", ex)));
             }
         }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or SmtpException)
         {
             // Checked before queueing; reaching here is a bug: never leave a caller waiting.
             await session.DisconnectAsync().ConfigureAwait(false);
-            foreach (var request in batch)
+            FailInFlight(connection, request => throw new InvalidOperationException("The pooled connection failed unexpectedly.", ex));
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                connection.BatchCancellation = null;
+            }
+
+            _metrics.Batch(taken);
+        }
+    }
+
+    /// <summary>The batch's messages: the ones taken, then more from the queue while there is room, waiting only while results are due.</summary>
+    private async IAsyncEnumerable<SmtpMessage> FeedAsync(PooledConnection connection, List<SendRequest> first)
+    {
+        foreach (var request in first)
+        {
+            lock (_lock)
+            {
+                connection.InFlight.Enqueue(request);
+            }
+
+            yield return Attempt(connection, request);
+        }
+
+        while (true)
+        {
+            SendRequest? next = null;
+            Task? wake = null;
+            lock (_lock)
+            {
+                var room = connection.InFlight.Count < _options.MaxBatchSize
+                    && !connection.CancelledByCaller
+                    && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
+                    && connection.Session.IsConnected
+                    && !_disposed;
+                if (room && _waiting > 0)
+                {
+                    var one = TakeBatch(1);
+                    if (one.Count == 1)
+                    {
+                        next = one[0];
+                        connection.InFlight.Enqueue(next);
+                    }
+                }
+
+                if (next is null)
+                {
+                    if (connection.InFlight.Count == 0 || !connection.Session.IsConnected || _disposed)
+                    {
+                        connection.Feeding = false;
+                        yield break;
+                    }
+
+                    // Results are due: wait for one of them, or for a new message (the session reads replies meanwhile).
+                    connection.Feeding = true;
+                    wake = connection.ArmWake();
+                    ArmHousekeeping();
+                }
+            }
+
+            if (next is not null)
+            {
+                yield return Attempt(connection, next);
+            }
+            else
+            {
+                // A lost connection is noticed by the housekeeping tick, which wakes this wait.
+                await wake!.ConfigureAwait(false);
+            }
+        }
+    }
+
+    private SmtpMessage Attempt(PooledConnection connection, SendRequest request)
+    {
+        request.Attempts++;
+        connection.Messages++;
+        Interlocked.Increment(ref _messages);
+        return request.Token.CanBeCanceled ? request.Message.WithCancellation(request.Token) : request.Message;
+    }
+
+    private void FailInFlight(PooledConnection connection, Func<SendRequest, SmtpSendResult> result)
+    {
+        List<SendRequest> rest;
+        lock (_lock)
+        {
+            rest = [.. connection.InFlight];
+            connection.InFlight.Clear();
+            connection.Feeding = false;
+        }
+
+        foreach (var request in rest)
+        {
+            try
+            {
+                request.TrySetResult(result(request));
+            }
+            catch (InvalidOperationException ex)
             {
                 request.TrySetException(ex);
             }
@@ -416,13 +641,31 @@ public sealed partial class SmtpSender
     /// <summary>Completes one message, or re-queues it for one more attempt on a fresh connection when that cannot deliver it twice or in part.</summary>
     private void Complete(PooledConnection connection, SendRequest request, SmtpSendResult result)
     {
-        if (result.Exception is { } exception && (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown) && !connection.Session.IsConnected)
+        if (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown && result.Exception is SmtpException failure && !connection.Session.IsConnected)
         {
-            connection.BrokenException ??= exception;
-            connection.BrokenReason ??= result.FinalReply?.IsServiceClosing == true || result.MailReply?.IsServiceClosing == true || result.DataReply?.IsServiceClosing == true
+            connection.BrokenException ??= failure;
+            connection.BrokenReason ??= failure.ErrorCode == SmtpErrorCode.ServiceNotAvailable
+                || result.FinalReply?.IsServiceClosing == true || result.MailReply?.IsServiceClosing == true || result.DataReply?.IsServiceClosing == true
                 || result.Recipients.Any(static r => r.Reply?.IsServiceClosing == true)
                 ? SmtpSenderDiscardReason.ServiceClosing
                 : SmtpSenderDiscardReason.Broken;
+        }
+
+        // The caller's cancellation: before its first byte the message was skipped (NotSent); after its end of data
+        // the outcome is unknown. A decided outcome (accepted, refused) is the truth and is returned.
+        if (request.Token.IsCancellationRequested)
+        {
+            if (result.Outcome == SmtpSendOutcome.NotSent)
+            {
+                request.TrySetCanceled();
+                return;
+            }
+
+            if (result.Outcome == SmtpSendOutcome.Unknown)
+            {
+                request.TrySetException(new SmtpOutcomeUnknownException(result, result.Exception, request.Token));
+                return;
+            }
         }
 
         if (result.Outcome == SmtpSendOutcome.NotSent
@@ -430,17 +673,19 @@ public sealed partial class SmtpSender
             && !connection.Session.IsConnected
             && _options.RetryOnFreshConnection
             && request.Attempts < 2
-            && request.IsReplayable
-            && !request.Token.IsCancellationRequested)
+            && request.IsReplayable)
         {
             List<Work> start = [];
+            var requeued = false;
             lock (_lock)
             {
                 if (!_disposed)
                 {
                     request.Requeue();
+                    request.EnqueuedAt = _time.GetTimestamp();
                     _retryQueue.Enqueue(request);
                     _waiting++;
+                    requeued = true;
                     Interlocked.Increment(ref _retries);
                     _metrics.Retried();
                     Log.PoolRetry(_log, Name, retryable.ErrorCode);
@@ -448,7 +693,7 @@ public sealed partial class SmtpSender
                 }
             }
 
-            if (request.IsWaiting)
+            if (requeued)
             {
                 Start(start);
                 return;
@@ -618,7 +863,7 @@ public sealed partial class SmtpSender
                 }
                 else
                 {
-                    _open--;
+                    // Its slot is given back only once it is closed (a server counting connections must not see one too many).
                     close.Add((connection, reason));
                 }
             }
@@ -631,8 +876,21 @@ public sealed partial class SmtpSender
 
         foreach (var (connection, reason) in close)
         {
-            _ = CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale);
+            _ = CloseAndReleaseAsync(connection, reason);
         }
+    }
+
+    private async Task CloseAndReleaseAsync(PooledConnection connection, string reason)
+    {
+        await CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale).ConfigureAwait(false);
+        List<Work> start = [];
+        lock (_lock)
+        {
+            _open--;
+            Dispatch(start);
+        }
+
+        Start(start);
     }
 
     private readonly record struct Work(PooledConnection? Connection, List<SendRequest>? Batch);
@@ -648,6 +906,12 @@ internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
 
     /// <summary>The failure that broke it, when a result told.</summary>
     public Exception? BrokenException { get; set; }
+
+    /// <summary>Cancels the running batch (the only caller in flight cancelled). Under the pool's lock.</summary>
+    public CancellationTokenSource? BatchCancellation { get; set; }
+
+    /// <summary>Whether its batch was cancelled by its only caller: it takes no more messages, and is closed without a lost-connection warning.</summary>
+    public bool CancelledByCaller { get; set; }
 
     /// <summary>When it was opened (a <see cref="TimeProvider"/> timestamp).</summary>
     public long CreatedAt { get; } = createdAt;
@@ -666,4 +930,26 @@ internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
 
     /// <summary>Why it broke, when a result told (421 or not).</summary>
     public string? BrokenReason { get; set; }
+
+    /// <summary>The messages of the running batch whose results are not known yet, in batch order. Under the pool's lock.</summary>
+    public Queue<SendRequest> InFlight { get; } = new();
+
+    /// <summary>Whether the running batch waits for a result or a new message (it can take more). Under the pool's lock.</summary>
+    public bool Feeding { get; set; }
+
+    private TaskCompletionSource? _wake;
+
+    /// <summary>A task that completes at the next <see cref="Wake"/>. Under the pool's lock.</summary>
+    public Task ArmWake()
+    {
+        _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _wake.Task;
+    }
+
+    /// <summary>Wakes the batch's feeder, if it waits. Under the pool's lock.</summary>
+    public void Wake()
+    {
+        _wake?.TrySetResult();
+        _wake = null;
+    }
 }

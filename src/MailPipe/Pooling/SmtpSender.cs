@@ -39,6 +39,7 @@ public sealed partial class SmtpSender : ISmtpSender
     private readonly CancellationTokenSource _disposeCts = new();
     private readonly TaskCompletionSource _workersDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ITimer _sweeper;
+    private readonly ITimer _housekeeper;
     private string? _ehloName;
     private int _waiting;
     private int _busy;
@@ -72,6 +73,7 @@ public sealed partial class SmtpSender : ISmtpSender
         _metrics = new SmtpSenderMetrics(this, _options.MeterFactory);
         var period = SweepPeriod(_options.IdleTimeout);
         _sweeper = _time.CreateTimer(static s => ((SmtpSender)s!).Sweep(), this, period, period);
+        _housekeeper = _time.CreateTimer(static s => ((SmtpSender)s!).Housekeep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>The name in logs and metrics (<see cref="SmtpSenderOptions.Name"/>, or <c>host:port</c>).</summary>
@@ -218,6 +220,7 @@ public sealed partial class SmtpSender : ISmtpSender
             await _workersDone.Task.ConfigureAwait(false);
         }
 
+        _housekeeper.Dispose();
         _disposeCts.Dispose();
         _metrics.Dispose();
     }
