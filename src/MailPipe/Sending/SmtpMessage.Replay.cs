@@ -60,7 +60,8 @@ public sealed partial class SmtpMessage
 
     /// <summary>
     /// A message made for the connection that carries it: <paramref name="select"/> is called before MAIL of every
-    /// send, a retry included, with the capabilities that the server announced on that connection (its EHLO reply),
+    /// send, a retry included, with the capabilities that the server announced on that connection (its EHLO reply;
+    /// without CHUNKING when the session's options do not use it, see <see cref="SmtpSessionOptions.UseChunking"/>),
     /// and returns the message to send there: for example its body type (<c>BODY=8BITMIME</c>, <c>BINARYMIME</c>, or
     /// content prepared for 7-bit), <c>SMTPUTF8</c>, or domains in A-label form. This is how an adapter that builds
     /// content (such as MailPipe.MimeKit) learns the capabilities of a pooled connection it did not choose.
@@ -89,14 +90,17 @@ public sealed partial class SmtpMessage
     /// was already read.
     /// </summary>
     /// <returns>Why the message cannot be sent (nothing was written), or <see langword="null"/>.</returns>
-    internal SmtpException? BeginSend(MailTransaction tx, SmtpCapabilities capabilities)
+    /// <param name="tx">The transaction of this send.</param>
+    /// <param name="capabilities">The connection's capabilities.</param>
+    /// <param name="chunking">Whether this send uses CHUNKING (the server offers it and the session's options allow it).</param>
+    internal SmtpException? BeginSend(MailTransaction tx, SmtpCapabilities capabilities, bool chunking)
     {
         if (_select is not null)
         {
             SmtpMessage chosen;
             try
             {
-                chosen = _select(capabilities) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
+                chosen = _select(chunking || !capabilities.SupportsChunking ? capabilities : WithoutChunking(capabilities)) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
                 if (chosen._select is not null || chosen.Envelope.Recipients.Count != Envelope.Recipients.Count)
                 {
                     throw new InvalidOperationException($"The message chosen for the connection must have as many recipients as the envelope ({Envelope.Recipients.Count}) and must not be made with SmtpMessage.ForConnection.");
@@ -108,7 +112,7 @@ public sealed partial class SmtpMessage
             }
 
             tx.Message = chosen;
-            return chosen.BeginSend(tx, capabilities);
+            return chosen.BeginSend(tx, capabilities, chunking);
         }
 
         if (_writer is not null)
@@ -147,6 +151,21 @@ public sealed partial class SmtpMessage
     /// yet read. For a pool deciding whether a retry on a fresh connection is safe.
     /// </summary>
     internal bool IsReplayable => Bytes is not null || _writer is not null || _select is not null || _startPosition >= 0 || Volatile.Read(ref _oneShotRead) == 0;
+
+    /// <summary>The capabilities without CHUNKING, for a session whose options turn it off: a message chosen for BINARYMIME would not be sendable.</summary>
+    private static SmtpCapabilities WithoutChunking(SmtpCapabilities capabilities)
+    {
+        List<string> lines = [capabilities.Domain ?? "server"];
+        foreach (var item in capabilities.Items)
+        {
+            if (!item.Keyword.Equals("CHUNKING", StringComparison.OrdinalIgnoreCase))
+            {
+                lines.Add(item.Line);
+            }
+        }
+
+        return SmtpCapabilities.FromEhloReply(new SmtpReply(250, lines));
+    }
 
     /// <summary>Notes that a one-pass source has been read from.</summary>
     private void MarkRead() => Volatile.Write(ref _oneShotRead, 1);
