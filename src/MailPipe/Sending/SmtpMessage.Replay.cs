@@ -14,13 +14,13 @@ public sealed partial class SmtpMessage
     /// <summary>The caller's pipe reader behind its read-tracking wrapper.</summary>
     private readonly ReadTrackingPipeReader? _reader;
 
-    /// <summary>The content writer of <see cref="FromWriter"/>.</summary>
-    private readonly Func<Stream, CancellationToken, Task>? _writer;
+    /// <summary>The content writer of <see cref="FromWriter"/> (null in a send's copy, which has its run instead).</summary>
+    private Func<Stream, CancellationToken, Task>? _writer;
 
     /// <summary>The selector of <see cref="ForConnection"/>.</summary>
     private Func<SmtpCapabilities, SmtpMessage>? _select;
 
-    /// <summary>The content writer's run for the current send.</summary>
+    /// <summary>In the copy that one send of a <see cref="FromWriter"/> message reads: that send's run of the writer.</summary>
     private WriterContent? _run;
 
     /// <summary>Non-zero once a send read from a one-pass source (a non-seekable stream or a pipe reader).</summary>
@@ -85,9 +85,9 @@ public sealed partial class SmtpMessage
 
     /// <summary>
     /// Makes the content ready for one send, before MAIL: lets a <see cref="ForConnection"/> message choose (and puts
-    /// the chosen message on <paramref name="tx"/>), seeks a seekable stream back to its start, starts a fresh run of a
-    /// content writer (kept on <paramref name="tx"/> so that its end releases it), or finds that a one-pass source
-    /// was already read.
+    /// the chosen message on <paramref name="tx"/>), seeks a seekable stream back to its start, makes a fresh run of a
+    /// content writer (on <paramref name="tx"/>: a copy of this message that reads it, and the run, released with the
+    /// result), or finds that a one-pass source was already read.
     /// </summary>
     /// <returns>Why the message cannot be sent (nothing was written), or <see langword="null"/>.</returns>
     /// <param name="tx">The transaction of this send.</param>
@@ -117,8 +117,14 @@ public sealed partial class SmtpMessage
 
         if (_writer is not null)
         {
-            _run?.Release();
-            tx.WriterRun = _run = new WriterContent(_writer);
+            // Each send reads a copy that holds its own run: two sends of one message (a batch, two sessions) never
+            // share a pipe, and the message itself keeps no state of a send.
+            var run = new WriterContent(_writer);
+            var copy = (SmtpMessage)MemberwiseClone();
+            copy._writer = null;
+            copy._run = run;
+            tx.WriterRun = run;
+            tx.Message = copy;
             return null;
         }
 

@@ -240,6 +240,47 @@ public class ContentReplayTests
     }
 
     [Fact]
+    public async Task One_writer_message_sent_on_two_sessions_at_once_is_sent_whole_by_each()
+    {
+        var bytes = Encoding.ASCII.GetBytes(LargeMessage);
+        var calls = 0;
+        var firstWaiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), async (stream, ct) =>
+        {
+            var call = Interlocked.Increment(ref calls);
+            await stream.WriteAsync(bytes.AsMemory(0, 1000), ct);
+            if (call == 1)
+            {
+                // The first send stops mid-content while the second one runs whole.
+                firstWaiting.SetResult();
+                await release.Task;
+            }
+
+            await stream.WriteAsync(bytes.AsMemory(1000), ct);
+        });
+        var receivedA = new StringBuilder();
+        var receivedB = new StringBuilder();
+        await using var serverA = ScriptedSmtpServer.Start(ReadData(Script(Ehlo("PIPELINING"), Transaction()), receivedA).Then("S: 250 queued"));
+        await using var serverB = ScriptedSmtpServer.Start(ReadData(Script(Ehlo("PIPELINING"), Transaction()), receivedB).Then("S: 250 queued"));
+        using var sessionA = await ConnectedAsync(serverA);
+        using var sessionB = await ConnectedAsync(serverB);
+
+        var sendingA = sessionA.SendAsync(message);
+        await firstWaiting.Task.Safe();
+        var resultB = await sessionB.SendAsync(message).Safe();
+        release.SetResult();
+        var resultA = await sendingA.Safe();
+        await serverA.WaitAsync();
+        await serverB.WaitAsync();
+
+        resultA.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        resultB.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        receivedA.ToString().Should().Be(LargeMessage);
+        receivedB.ToString().Should().Be(LargeMessage);
+    }
+
+    [Fact]
     public async Task A_content_writer_is_not_called_when_the_transaction_is_refused_before_its_content()
     {
         var calls = 0;
