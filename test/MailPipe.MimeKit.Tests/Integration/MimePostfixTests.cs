@@ -78,6 +78,25 @@ public sealed class MimePostfixTests
     }
 
     [Fact]
+    public async Task Without_SMTPUTF8_a_Unicode_domain_goes_as_an_A_label_and_is_delivered()
+    {
+        const int NoSmtpUtf8Port = 2544;
+        TestServers.RequireListening(NoSmtpUtf8Port);
+        var local = $"idn-{Guid.NewGuid():N}";
+        var message = MimeTestMessages.EightBitText($"{local}@bücher.example");
+        var expected = MimeTestMessages.ExpectedData(message);
+        await using var session = await ConnectAsync(NoSmtpUtf8Port, chunking: true);
+        session.Capabilities.SupportsSmtpUtf8.Should().BeFalse();
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        result.Envelope.Recipients.Should().ContainSingle().Which.Address.Should().Be($"{local}@xn--bcher-kva.example");
+        var stored = await Maildir.WaitForPostfixAsync($"{local}@xn--bcher-kva.example");
+        Maildir.StripTraceHeaders(stored[0]).Should().Equal(expected);
+    }
+
+    [Fact]
     public async Task Through_the_pooled_sender_each_server_gets_the_body_type_its_connection_offers()
     {
         var (onEightBit, eightBitRecipients, _) = Make("8bit");
