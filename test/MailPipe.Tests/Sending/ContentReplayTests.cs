@@ -212,7 +212,7 @@ public class ContentReplayTests
                         await server.SendAsync("250 chunk ok\r\n"u8.ToArray(), ct);
                     }
                 })
-                .ReadUntilClosed()
+                .Then("C: QUIT", "S: 221 bye")
             : Script(Ehlo("PIPELINING"), [.. Transaction()]).ReadUntilClosed();
         await using var server = ScriptedSmtpServer.Start(script);
         var session = await ConnectedAsync(server, new SmtpSessionOptions { ChunkSize = 4096 });
@@ -267,6 +267,47 @@ public class ContentReplayTests
         written.Should().BeLessThan(2 * 1024 * 1024, "the writer waits once about 256 KiB are written and unsent");
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
         received.Length.Should().BeGreaterThan(Total);
+    }
+
+    [Fact]
+    public async Task One_writer_message_sent_on_two_sessions_at_once_is_sent_whole_by_each()
+    {
+        var bytes = Encoding.ASCII.GetBytes(LargeMessage);
+        var calls = 0;
+        var firstWaiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), async (stream, ct) =>
+        {
+            var call = Interlocked.Increment(ref calls);
+            await stream.WriteAsync(bytes.AsMemory(0, 1000), ct);
+            if (call == 1)
+            {
+                // The first send stops mid-content while the second one runs whole.
+                firstWaiting.SetResult();
+                await release.Task;
+            }
+
+            await stream.WriteAsync(bytes.AsMemory(1000), ct);
+        });
+        var receivedA = new StringBuilder();
+        var receivedB = new StringBuilder();
+        await using var serverA = ScriptedSmtpServer.Start(ReadData(Script(Ehlo("PIPELINING"), Transaction()), receivedA).Then("S: 250 queued"));
+        await using var serverB = ScriptedSmtpServer.Start(ReadData(Script(Ehlo("PIPELINING"), Transaction()), receivedB).Then("S: 250 queued"));
+        using var sessionA = await ConnectedAsync(serverA);
+        using var sessionB = await ConnectedAsync(serverB);
+
+        var sendingA = sessionA.SendAsync(message);
+        await firstWaiting.Task.Safe();
+        var resultB = await sessionB.SendAsync(message).Safe();
+        release.SetResult();
+        var resultA = await sendingA.Safe();
+        await serverA.WaitAsync();
+        await serverB.WaitAsync();
+
+        resultA.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        resultB.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        receivedA.ToString().Should().Be(LargeMessage);
+        receivedB.ToString().Should().Be(LargeMessage);
     }
 
     [Fact]
