@@ -17,8 +17,9 @@ public sealed record MailRequest(string? From, string[]? To, string? Subject, st
 /// The reply that decided the outcome: the final reply (250) for Accepted; for Refused the MAIL refusal, else the last
 /// RCPT refusal when no recipient was accepted, else the refusal of DATA or of the end of data; null for NotSent and Unknown.
 /// </param>
-/// <param name="Recipients">Each recipient with its RCPT reply.</param>
-public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<RecipientResponse> Recipients)
+/// <param name="Recipients">Each recipient with the RCPT reply that decided it (with retries: that of the attempt that decided it).</param>
+/// <param name="Attempts">How many mail transactions the standard pipeline's retries took (1 without a retry).</param>
+public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<RecipientResponse> Recipients, int Attempts)
 {
     /// <summary>Maps a result: the outcome is data, answered with 200 whatever it is.</summary>
     public static MailResponse From(SmtpSendResult result)
@@ -35,7 +36,8 @@ public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<
         return new MailResponse(
             result.Outcome.ToString(),
             deciding?.Code,
-            [.. result.Recipients.Select(static r => new RecipientResponse(r.Recipient.Address, r.Reply?.Code, r.Accepted))]);
+            [.. result.Recipients.Select(static r => new RecipientResponse(r.Recipient.Address, r.Reply?.Code, r.Accepted))],
+            result.Attempts);
     }
 }
 

@@ -4,7 +4,10 @@ using MailPipe.Samples.WebApi;
 var builder = WebApplication.CreateBuilder(args);
 
 // The whole SMTP set-up: the section "Smtp" of appsettings.json, or environment variables Smtp__Host, Smtp__TlsMode, ...
+// The standard resilience pipeline (MailPipe.Resilience): total timeout, retries only to the recipients still to do,
+// circuit breaker, attempt timeout; tuned by the section "SmtpResilience" (SmtpResilience__Retry__MaxRetryAttempts, ...).
 builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"))
+    .AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"))
     .AddHealthCheck(tags: ["ready"]);
 
 builder.Services.AddProblemDetails();
@@ -14,7 +17,8 @@ builder.Services.AddHostedService<MailQueueConsumer>();
 var app = builder.Build();
 app.UseStatusCodePages();
 
-// Sends now, with the request's CancellationToken; 200 for every outcome (the outcome is data, not an HTTP error).
+// Sends now, with the request's CancellationToken; 200 for every outcome (the outcome is data, not an HTTP error);
+// "attempts" says how many mail transactions the retries took.
 app.MapPost("/mail", async (MailRequest request, ISmtpSender sender, CancellationToken cancellationToken) =>
 {
     if (!MailRequestValidator.TryCreateMessage(request, out var message, out var errors))

@@ -17,10 +17,10 @@ internal static class MimeEnvelope
     public static SmtpEnvelope Create(MimeMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
+
+        // Index loops over the address lists rather than their Mailboxes iterators: this runs once per message sent.
         var resent = message.ResentSender is not null || message.ResentFrom.Count > 0;
-        var sender = resent
-            ? message.ResentSender ?? message.ResentFrom.Mailboxes.FirstOrDefault()
-            : message.Sender ?? message.From.Mailboxes.FirstOrDefault();
+        var sender = resent ? message.ResentSender ?? FirstMailbox(message.ResentFrom) : message.Sender ?? FirstMailbox(message.From);
         if (sender is null || string.IsNullOrEmpty(sender.Address))
         {
             throw new ArgumentException(
@@ -29,25 +29,62 @@ internal static class MimeEnvelope
         }
 
         var recipients = new List<SmtpRecipient>();
-        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        var lists = resent ? new[] { message.ResentTo, message.ResentCc, message.ResentBcc } : new[] { message.To, message.Cc, message.Bcc };
-        foreach (var list in lists)
-        {
-            foreach (var mailbox in list.Mailboxes)
-            {
-                if (!string.IsNullOrEmpty(mailbox.Address) && seen.Add(mailbox.Address))
-                {
-                    recipients.Add(new SmtpRecipient(mailbox.Address));
-                }
-            }
-        }
-
+        AddRecipients(recipients, resent ? message.ResentTo : message.To);
+        AddRecipients(recipients, resent ? message.ResentCc : message.Cc);
+        AddRecipients(recipients, resent ? message.ResentBcc : message.Bcc);
         if (recipients.Count == 0)
         {
             throw new ArgumentException(resent ? "The message was resent but has no Resent-To, Resent-Cc or Resent-Bcc address." : "The message has no To, Cc or Bcc address.", nameof(message));
         }
 
         return new SmtpEnvelope(sender.Address, recipients);
+    }
+
+    private static MailboxAddress? FirstMailbox(InternetAddressList list)
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            switch (list[i])
+            {
+                case MailboxAddress mailbox:
+                    return mailbox;
+                case GroupAddress { Members: var members } when FirstMailbox(members) is { } member:
+                    return member;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Adds each mailbox of <paramref name="list"/> (groups flattened) whose address is not there yet (compared without case).</summary>
+    private static void AddRecipients(List<SmtpRecipient> recipients, InternetAddressList list)
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            switch (list[i])
+            {
+                case MailboxAddress { Address: { Length: > 0 } address } when !Contains(recipients, address):
+                    recipients.Add(new SmtpRecipient(address));
+                    break;
+                case GroupAddress group:
+                    AddRecipients(recipients, group.Members);
+                    break;
+            }
+        }
+    }
+
+    private static bool Contains(List<SmtpRecipient> recipients, string address)
+    {
+        // A linear search: a message has a handful of recipients (a thousand cost a few milliseconds).
+        foreach (var recipient in recipients)
+        {
+            if (string.Equals(recipient.Address, address, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether an address of the envelope holds a character outside ASCII.</summary>

@@ -55,6 +55,8 @@ public sealed partial class ReadmeSnippetTests
         // The test's own context: the .NET and ASP.NET Core shared frameworks, MailPipe, its DI package, the sample.
         _ = typeof(SmtpSender).Assembly;
         _ = typeof(Microsoft.Extensions.DependencyInjection.IMailPipeBuilder).Assembly;
+        _ = typeof(MailPipe.Resilience.SmtpResiliencePredicates).Assembly;
+        _ = typeof(Polly.ResiliencePipeline).Assembly;
         var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic && a.Location.Length > 0).Select(a => a.Location))
             .Distinct(StringComparer.Ordinal);

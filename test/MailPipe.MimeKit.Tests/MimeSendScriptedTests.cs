@@ -35,6 +35,26 @@ public class MimeSendScriptedTests
     }
 
     [Fact]
+    public async Task A_binary_part_on_a_session_that_does_not_use_CHUNKING_is_prepared_for_8BITMIME_and_sent_with_DATA()
+    {
+        var message = MimeTestMessages.BinaryAttachment("bob@example.test");
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "CHUNKING", "BINARYMIME", "8BITMIME")
+            .Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server, new SmtpSessionOptions { UseChunking = false });
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        result.Envelope.Body.Should().Be(SmtpBodyType.EightBitMime);
+        data.ToArray().Should().Equal(MimeTestMessages.ExpectedData(message), "the data is the message as prepared for 8-bit");
+        ((MimePart)((Multipart)message.Body!).Last()).ContentTransferEncoding.Should().Be(ContentEncoding.Base64);
+    }
+
+    [Fact]
     public async Task An_8bit_part_goes_with_BODY_8BITMIME_and_arrives_as_WriteTo_wrote_it()
     {
         var message = MimeTestMessages.EightBitText("bob@example.test");
@@ -194,9 +214,9 @@ public class MimeSendScriptedTests
         return SmtpScript.Parse([.. lines]);
     }
 
-    private static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server)
+    private static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server, SmtpSessionOptions? options = null)
     {
-        var session = new AsyncSmtpSession(new SmtpSessionOptions { ChunkSize = 16 * 1024 });
+        var session = new AsyncSmtpSession(options ?? new SmtpSessionOptions { ChunkSize = 16 * 1024 });
         await session.ConnectAsync(server.ClientStream).Safe();
         (await session.EhloAsync("client.example.test").Safe()).Code.Should().Be(250);
         return session;

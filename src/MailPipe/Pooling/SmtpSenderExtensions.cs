@@ -31,6 +31,12 @@ public static class SmtpSenderExtensions
     }
 
     /// <summary>Sends one message read from a stream to its end; retried on a fresh connection only when not a byte of it was read, or when the stream can seek back.</summary>
+    /// <remarks>
+    /// For a retry of your own (a policy around this call), make the message once with
+    /// <see cref="SmtpMessage.FromStream"/> and send that same <see cref="SmtpMessage"/> again: it seeks the stream back
+    /// to where the message starts, or returns <see cref="SmtpErrorCode.ContentNotReplayable"/> for a non-seekable stream
+    /// already read. Calling this overload again with the same stream sends what is left of it.
+    /// </remarks>
     /// <param name="sender">The sender.</param>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">A readable stream; not disposed.</param>
@@ -43,6 +49,11 @@ public static class SmtpSenderExtensions
     }
 
     /// <summary>Sends one message read from a pipe until it completes; retried on a fresh connection only when not a byte of it was read.</summary>
+    /// <remarks>
+    /// A pipe cannot be replayed: for a retry of your own, make the message once with
+    /// <see cref="SmtpMessage.FromPipeReader"/> and send that same <see cref="SmtpMessage"/> again (it returns
+    /// <see cref="SmtpErrorCode.ContentNotReplayable"/> once the pipe was read), or use <see cref="SmtpMessage.FromWriter"/>.
+    /// </remarks>
     /// <param name="sender">The sender.</param>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">The reader; advanced, not completed.</param>

@@ -9,7 +9,11 @@ internal sealed class MailTransaction
         _recipients = new SmtpRecipientResult?[message.Envelope.Recipients.Count];
     }
 
-    /// <summary>The message; before MAIL, one made with <see cref="SmtpMessage.ForConnection"/> is replaced by the message it chose for this connection.</summary>
+    /// <summary>
+    /// The message; before MAIL (<see cref="SmtpMessage.BeginSend"/>) one made with <see cref="SmtpMessage.ForConnection"/>
+    /// is replaced by the message it chose for this connection, and one made with <see cref="SmtpMessage.FromWriter"/> by
+    /// a copy that reads this send's run of its writer.
+    /// </summary>
     public SmtpMessage Message { get; set; }
 
     public SmtpEnvelope Envelope => Message.Envelope;

@@ -150,6 +150,16 @@ public sealed record SmtpEnvelope
     /// <summary>Further MAIL parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
     public string? MailParameters { get; init; }
 
+    /// <summary>A copy of this envelope (reverse-path and parameters) with other forward-paths, already checked.</summary>
+    private SmtpEnvelope(SmtpEnvelope original, IReadOnlyList<SmtpRecipient> recipients)
+        : this(original)
+    {
+        Recipients = recipients;
+    }
+
+    /// <summary>A copy of this envelope with <paramref name="recipients"/> (a non-empty subset of its own, already valid).</summary>
+    internal SmtpEnvelope WithRecipients(IReadOnlyList<SmtpRecipient> recipients) => new(this, recipients);
+
     /// <summary>Whether an address needs SMTPUTF8 (a byte outside ASCII).</summary>
     internal bool HasNonAsciiAddress
     {

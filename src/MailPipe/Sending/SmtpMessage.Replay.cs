@@ -14,17 +14,21 @@ public sealed partial class SmtpMessage
     /// <summary>The caller's pipe reader behind its read-tracking wrapper.</summary>
     private readonly ReadTrackingPipeReader? _reader;
 
-    /// <summary>The content writer of <see cref="FromWriter"/>.</summary>
-    private readonly Func<Stream, CancellationToken, Task>? _writer;
+    /// <summary>The content writer of <see cref="FromWriter"/> (null in a send's copy, which has its run instead).</summary>
+    private Func<Stream, CancellationToken, Task>? _writer;
 
     /// <summary>The selector of <see cref="ForConnection"/>.</summary>
     private Func<SmtpCapabilities, SmtpMessage>? _select;
 
-    /// <summary>The content writer's run for the current send.</summary>
+    /// <summary>In the copy that one send of a <see cref="FromWriter"/> message reads: that send's run of the writer.</summary>
     private WriterContent? _run;
 
-    /// <summary>Non-zero once a send read from a one-pass source (a non-seekable stream or a pipe reader).</summary>
-    private int _oneShotRead;
+    /// <summary>
+    /// Non-zero once a send read from a one-pass source (a non-seekable stream or a pipe reader). A box, so that the
+    /// copies made by <see cref="WithCancellation"/> and <see cref="WithRecipients"/> share it with this message (they
+    /// share its source).
+    /// </summary>
+    private readonly System.Runtime.CompilerServices.StrongBox<int> _oneShotRead = new();
 
     /// <summary>
     /// A message whose content is written by <paramref name="writer"/> while it is sent (a push source, for content
@@ -60,7 +64,8 @@ public sealed partial class SmtpMessage
 
     /// <summary>
     /// A message made for the connection that carries it: <paramref name="select"/> is called before MAIL of every
-    /// send, a retry included, with the capabilities that the server announced on that connection (its EHLO reply),
+    /// send, a retry included, with the capabilities that the server announced on that connection (its EHLO reply;
+    /// without CHUNKING when the session's options do not use it, see <see cref="SmtpSessionOptions.UseChunking"/>),
     /// and returns the message to send there: for example its body type (<c>BODY=8BITMIME</c>, <c>BINARYMIME</c>, or
     /// content prepared for 7-bit), <c>SMTPUTF8</c>, or domains in A-label form. This is how an adapter that builds
     /// content (such as MailPipe.MimeKit) learns the capabilities of a pooled connection it did not choose.
@@ -84,19 +89,22 @@ public sealed partial class SmtpMessage
 
     /// <summary>
     /// Makes the content ready for one send, before MAIL: lets a <see cref="ForConnection"/> message choose (and puts
-    /// the chosen message on <paramref name="tx"/>), seeks a seekable stream back to its start, starts a fresh run of a
-    /// content writer (kept on <paramref name="tx"/> so that its end releases it), or finds that a one-pass source
-    /// was already read.
+    /// the chosen message on <paramref name="tx"/>), seeks a seekable stream back to its start, makes a fresh run of a
+    /// content writer (on <paramref name="tx"/>: a copy of this message that reads it, and the run, released with the
+    /// result), or finds that a one-pass source was already read.
     /// </summary>
     /// <returns>Why the message cannot be sent (nothing was written), or <see langword="null"/>.</returns>
-    internal SmtpException? BeginSend(MailTransaction tx, SmtpCapabilities capabilities)
+    /// <param name="tx">The transaction of this send.</param>
+    /// <param name="capabilities">The connection's capabilities.</param>
+    /// <param name="chunking">Whether this send uses CHUNKING (the server offers it and the session's options allow it).</param>
+    internal SmtpException? BeginSend(MailTransaction tx, SmtpCapabilities capabilities, bool chunking)
     {
         if (_select is not null)
         {
             SmtpMessage chosen;
             try
             {
-                chosen = _select(capabilities) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
+                chosen = _select(chunking || !capabilities.SupportsChunking ? capabilities : WithoutChunking(capabilities)) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
                 if (chosen._select is not null || chosen.Envelope.Recipients.Count != Envelope.Recipients.Count)
                 {
                     throw new InvalidOperationException($"The message chosen for the connection must have as many recipients as the envelope ({Envelope.Recipients.Count}) and must not be made with SmtpMessage.ForConnection.");
@@ -108,13 +116,19 @@ public sealed partial class SmtpMessage
             }
 
             tx.Message = chosen;
-            return chosen.BeginSend(tx, capabilities);
+            return chosen.BeginSend(tx, capabilities, chunking);
         }
 
         if (_writer is not null)
         {
-            _run?.Release();
-            tx.WriterRun = _run = new WriterContent(_writer);
+            // Each send reads a copy that holds its own run: two sends of one message (a batch, two sessions) never
+            // share a pipe, and the message itself keeps no state of a send.
+            var run = new WriterContent(_writer);
+            var copy = (SmtpMessage)MemberwiseClone();
+            copy._writer = null;
+            copy._run = run;
+            tx.WriterRun = run;
+            tx.Message = copy;
             return null;
         }
 
@@ -131,7 +145,7 @@ public sealed partial class SmtpMessage
             }
         }
 
-        if ((_stream is not null || _reader is not null) && Volatile.Read(ref _oneShotRead) != 0)
+        if ((_stream is not null || _reader is not null) && Volatile.Read(ref _oneShotRead.Value) != 0)
         {
             return new SmtpException(
                 SmtpErrorCode.ContentNotReplayable,
@@ -146,10 +160,25 @@ public sealed partial class SmtpMessage
     /// writer, a <see cref="ForConnection"/> message (its selector makes the content anew), or a one-pass source not
     /// yet read. For a pool deciding whether a retry on a fresh connection is safe.
     /// </summary>
-    internal bool IsReplayable => Bytes is not null || _writer is not null || _select is not null || _startPosition >= 0 || Volatile.Read(ref _oneShotRead) == 0;
+    internal bool IsReplayable => Bytes is not null || _writer is not null || _select is not null || _startPosition >= 0 || Volatile.Read(ref _oneShotRead.Value) == 0;
+
+    /// <summary>The capabilities without CHUNKING, for a session whose options turn it off: a message chosen for BINARYMIME would not be sendable.</summary>
+    private static SmtpCapabilities WithoutChunking(SmtpCapabilities capabilities)
+    {
+        List<string> lines = [capabilities.Domain ?? "server"];
+        foreach (var item in capabilities.Items)
+        {
+            if (!item.Keyword.Equals("CHUNKING", StringComparison.OrdinalIgnoreCase))
+            {
+                lines.Add(item.Line);
+            }
+        }
+
+        return SmtpCapabilities.FromEhloReply(new SmtpReply(250, lines));
+    }
 
     /// <summary>Notes that a one-pass source has been read from.</summary>
-    private void MarkRead() => Volatile.Write(ref _oneShotRead, 1);
+    private void MarkRead() => Volatile.Write(ref _oneShotRead.Value, 1);
 
     /// <summary>A non-seekable stream that tells its message when it is first read.</summary>
     private sealed class ReadTrackingStream(Stream inner, SmtpMessage owner) : Stream

@@ -33,7 +33,7 @@ public sealed partial class SmtpMessage
     }
 
     /// <summary>The envelope.</summary>
-    public SmtpEnvelope Envelope { get; }
+    public SmtpEnvelope Envelope { get; private set; }
 
     /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made), else <see langword="null"/>.</summary>
     public long? ContentLength => Bytes?.Length ?? (_stream is { CanSeek: true } s ? s.Length - _startPosition : null);

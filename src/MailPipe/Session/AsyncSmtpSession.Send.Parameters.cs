@@ -20,7 +20,7 @@ public sealed partial class AsyncSmtpSession
     private (string? Mail, string?[] Recipients) Prepare(MailTransaction tx, bool chunking)
     {
         var capabilities = Capabilities;
-        if (tx.Message.BeginSend(tx, capabilities) is { } notSendable)
+        if (tx.Message.BeginSend(tx, capabilities, chunking) is { } notSendable)
         {
             // Content that cannot be replayed, or a message for the connection that could not be made: nothing written.
             tx.NotAttempted = notSendable;

@@ -117,6 +117,36 @@ public class ContentReplayTests
         second.MailReply.Should().BeNull();
     }
 
+    [Theory]
+    [InlineData("stream", "WithCancellation")]
+    [InlineData("pipe", "WithCancellation")]
+    [InlineData("stream", "WithRecipients")]
+    [InlineData("pipe", "WithRecipients")]
+    public async Task A_copy_of_a_one_pass_message_knows_that_its_source_was_read(string factory, string copy)
+    {
+        // Failed before: the copy (MemberwiseClone) kept its own read flag while the source's tracker set the
+        // original's, so the copy sent again went on from the middle of the spent source.
+        var bytes = Encoding.ASCII.GetBytes(SmallText);
+        var original = factory == "stream"
+            ? SmtpMessage.FromStream(Envelope(Recipient), new NonSeekableStream(bytes))
+            : SmtpMessage.FromPipeReader(Envelope(Recipient), PipeReader.Create(new ReadOnlySequence<byte>(bytes)));
+        var message = copy == "WithCancellation" ? original.WithCancellation(CancellationToken.None) : original.WithRecipients([Recipient]);
+
+        var script = Script(Ehlo("PIPELINING"), [.. Transaction(), .. DataLines(SmallText), "S: 250 queued", "C: QUIT", "S: 221 bye"]);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var first = await session.SendAsync(message).Safe();
+        var again = await session.SendAsync(message).Safe();
+        var originalAgain = await session.SendAsync(original).Safe();
+        await session.QuitAsync().Safe();
+        await server.WaitAsync();
+
+        first.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        again.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
+        originalAgain.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
+    }
+
     [Fact]
     public async Task A_non_seekable_stream_not_read_by_a_refused_send_is_sent_whole_by_the_next()
     {
@@ -237,6 +267,47 @@ public class ContentReplayTests
         written.Should().BeLessThan(2 * 1024 * 1024, "the writer waits once about 256 KiB are written and unsent");
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
         received.Length.Should().BeGreaterThan(Total);
+    }
+
+    [Fact]
+    public async Task One_writer_message_sent_on_two_sessions_at_once_is_sent_whole_by_each()
+    {
+        var bytes = Encoding.ASCII.GetBytes(LargeMessage);
+        var calls = 0;
+        var firstWaiting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), async (stream, ct) =>
+        {
+            var call = Interlocked.Increment(ref calls);
+            await stream.WriteAsync(bytes.AsMemory(0, 1000), ct);
+            if (call == 1)
+            {
+                // The first send stops mid-content while the second one runs whole.
+                firstWaiting.SetResult();
+                await release.Task;
+            }
+
+            await stream.WriteAsync(bytes.AsMemory(1000), ct);
+        });
+        var receivedA = new StringBuilder();
+        var receivedB = new StringBuilder();
+        await using var serverA = ScriptedSmtpServer.Start(ReadData(Script(Ehlo("PIPELINING"), Transaction()), receivedA).Then("S: 250 queued"));
+        await using var serverB = ScriptedSmtpServer.Start(ReadData(Script(Ehlo("PIPELINING"), Transaction()), receivedB).Then("S: 250 queued"));
+        using var sessionA = await ConnectedAsync(serverA);
+        using var sessionB = await ConnectedAsync(serverB);
+
+        var sendingA = sessionA.SendAsync(message);
+        await firstWaiting.Task.Safe();
+        var resultB = await sessionB.SendAsync(message).Safe();
+        release.SetResult();
+        var resultA = await sendingA.Safe();
+        await serverA.WaitAsync();
+        await serverB.WaitAsync();
+
+        resultA.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        resultB.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        receivedA.ToString().Should().Be(LargeMessage);
+        receivedB.ToString().Should().Be(LargeMessage);
     }
 
     [Fact]

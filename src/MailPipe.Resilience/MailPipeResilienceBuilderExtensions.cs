@@ -1,0 +1,171 @@
+using System.Globalization;
+using MailPipe;
+using MailPipe.Resilience;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Polly;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>
+/// Attaches MailPipe.Resilience to a sender registered with <c>AddMailPipe</c>/<c>AddKeyedMailPipe</c>:
+/// <c>services.AddMailPipe(configuration.GetSection("Smtp")).AddStandardResilience();</c>
+/// </summary>
+public static class MailPipeResilienceBuilderExtensions
+{
+    private static readonly string[] s_knownKeys =
+    [
+        "TotalRequestTimeout:Timeout", "AttemptTimeout:Timeout",
+        "Retry:MaxRetryAttempts", "Retry:Delay", "Retry:MaxDelay", "Retry:BackoffType", "Retry:UseJitter", "Retry:ThrottledDelay", "Retry:RetryUnknownOutcome",
+        "CircuitBreaker:FailureRatio", "CircuitBreaker:MinimumThroughput", "CircuitBreaker:SamplingDuration", "CircuitBreaker:BreakDuration",
+    ];
+
+    /// <summary>
+    /// Wraps the registered <see cref="ISmtpSender"/> in the standard pipeline (total timeout, retry only to the
+    /// recipients still to do, circuit breaker for this server, attempt timeout; see
+    /// <see cref="SmtpStandardResilienceOptions"/>). Results carry <see cref="SmtpSendResult.Attempts"/>. The options are
+    /// named after the sender (<c>IOptionsMonitor&lt;SmtpStandardResilienceOptions&gt;.Get(builder.Name)</c>) and
+    /// checked at start-up; the container's <see cref="TimeProvider"/> and <see cref="ILoggerFactory"/> are used when
+    /// registered (Polly's telemetry: a log entry per retry and timeout).
+    /// </summary>
+    /// <param name="builder">The sender's builder.</param>
+    /// <param name="configure">Changes the defaults; <see langword="null"/> for the defaults.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    public static IMailPipeBuilder AddStandardResilience(this IMailPipeBuilder builder, Action<SmtpStandardResilienceOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var options = builder.Services.AddOptions<SmtpStandardResilienceOptions>(builder.Name);
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        return AddDecorator(builder, options);
+    }
+
+    /// <summary>
+    /// As <see cref="AddStandardResilience(IMailPipeBuilder, Action{SmtpStandardResilienceOptions}?)"/>, with the options
+    /// read from a configuration section, key by key: <c>TotalRequestTimeout:Timeout</c>, <c>AttemptTimeout:Timeout</c>,
+    /// <c>Retry:MaxRetryAttempts</c>, <c>Retry:Delay</c>, <c>Retry:MaxDelay</c>, <c>Retry:BackoffType</c>
+    /// (Constant, Linear, Exponential), <c>Retry:UseJitter</c>, <c>Retry:ThrottledDelay</c>,
+    /// <c>Retry:RetryUnknownOutcome</c>, <c>CircuitBreaker:FailureRatio</c>, <c>CircuitBreaker:MinimumThroughput</c>,
+    /// <c>CircuitBreaker:SamplingDuration</c>, <c>CircuitBreaker:BreakDuration</c> (times as <c>hh:mm:ss</c>). A key
+    /// that is not one of these, or a value that cannot be read, fails at start-up with a message naming it.
+    /// </summary>
+    /// <param name="builder">The sender's builder.</param>
+    /// <param name="section">The section, such as <c>configuration.GetSection("SmtpResilience")</c>.</param>
+    /// <param name="configure">Changes applied after the section; <see langword="null"/> for none.</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="builder"/> or <paramref name="section"/> is null.</exception>
+    public static IMailPipeBuilder AddStandardResilience(this IMailPipeBuilder builder, IConfigurationSection section, Action<SmtpStandardResilienceOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(section);
+        var options = builder.Services.AddOptions<SmtpStandardResilienceOptions>(builder.Name).Configure(o => Bind(section, o));
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        return AddDecorator(builder, options);
+    }
+
+    private static IMailPipeBuilder AddDecorator(IMailPipeBuilder builder, OptionsBuilder<SmtpStandardResilienceOptions> options)
+    {
+        var name = builder.Name;
+        builder.Services.AddSingleton<IValidateOptions<SmtpStandardResilienceOptions>>(new Validator(name));
+        options.ValidateOnStart();
+        return builder.AddSenderDecorator((services, inner) =>
+        {
+            var settings = services.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(name);
+            var pipeline = new ResiliencePipelineBuilder<SmtpSendResult>
+            {
+                Name = name.Length == 0 ? "MailPipe" : $"MailPipe-{name}",
+                TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System,
+            };
+            if (services.GetService<ILoggerFactory>() is { } loggerFactory)
+            {
+                pipeline.ConfigureTelemetry(loggerFactory);
+            }
+
+            return new ResilientSmtpSender(inner, pipeline.AddSmtpStandardResilience(settings).Build());
+        });
+    }
+
+    /// <summary>The first problem of the options (the binding's included), or <see langword="null"/>.</summary>
+    private static string? Check(SmtpStandardResilienceOptions options)
+    {
+        if (options.BindingErrors.Count > 0)
+        {
+            return string.Join(" ", options.BindingErrors);
+        }
+
+        try
+        {
+            options.Validate();
+            _ = new ResiliencePipelineBuilder<SmtpSendResult>().AddSmtpStandardResilience(options).Build();
+            return null;
+        }
+        catch (Exception ex) when (ex is ArgumentException or System.ComponentModel.DataAnnotations.ValidationException)
+        {
+            return $"MailPipe.Resilience: {ex.Message}";
+        }
+    }
+
+    private static void Bind(IConfigurationSection section, SmtpStandardResilienceOptions options)
+    {
+        var errors = options.BindingErrors;
+        var prefix = section.Path + ":";
+        Read<TimeSpan>(section, "TotalRequestTimeout:Timeout", prefix, errors, TimeSpan.TryParse, v => options.TotalRequestTimeout.Timeout = v);
+        Read<TimeSpan>(section, "AttemptTimeout:Timeout", prefix, errors, TimeSpan.TryParse, v => options.AttemptTimeout.Timeout = v);
+        Read<int>(section, "Retry:MaxRetryAttempts", prefix, errors, int.TryParse, v => options.Retry.MaxRetryAttempts = v);
+        Read<TimeSpan>(section, "Retry:Delay", prefix, errors, TimeSpan.TryParse, v => options.Retry.Delay = v);
+        Read<TimeSpan>(section, "Retry:MaxDelay", prefix, errors, TimeSpan.TryParse, v => options.Retry.MaxDelay = v);
+        Read<DelayBackoffType>(section, "Retry:BackoffType", prefix, errors, static (string s, IFormatProvider _, out DelayBackoffType v) => Enum.TryParse(s, ignoreCase: true, out v) && Enum.IsDefined(v), v => options.Retry.BackoffType = v);
+        Read<bool>(section, "Retry:UseJitter", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.UseJitter = v);
+        Read<TimeSpan>(section, "Retry:ThrottledDelay", prefix, errors, TimeSpan.TryParse, v => options.Retry.ThrottledDelay = v);
+        Read<bool>(section, "Retry:RetryUnknownOutcome", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.RetryUnknownOutcome = v);
+        Read<double>(section, "CircuitBreaker:FailureRatio", prefix, errors, double.TryParse, v => options.CircuitBreaker.FailureRatio = v);
+        Read<int>(section, "CircuitBreaker:MinimumThroughput", prefix, errors, int.TryParse, v => options.CircuitBreaker.MinimumThroughput = v);
+        Read<TimeSpan>(section, "CircuitBreaker:SamplingDuration", prefix, errors, TimeSpan.TryParse, v => options.CircuitBreaker.SamplingDuration = v);
+        Read<TimeSpan>(section, "CircuitBreaker:BreakDuration", prefix, errors, TimeSpan.TryParse, v => options.CircuitBreaker.BreakDuration = v);
+        foreach (var (key, value) in section.AsEnumerable(makePathsRelative: true))
+        {
+            if (!string.IsNullOrEmpty(value) && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+            {
+                errors.Add($"{prefix}{key} is not a MailPipe.Resilience setting. The settings are: {string.Join(", ", s_knownKeys)}.");
+            }
+        }
+    }
+
+    /// <summary>Fails start-up with the first problem of the named options, in words.</summary>
+    private sealed class Validator(string name) : IValidateOptions<SmtpStandardResilienceOptions>
+    {
+        public ValidateOptionsResult Validate(string? optionsName, SmtpStandardResilienceOptions options) =>
+            optionsName != name ? ValidateOptionsResult.Skip
+            : Check(options) is { } error ? ValidateOptionsResult.Fail(error)
+            : ValidateOptionsResult.Success;
+    }
+
+    private delegate bool TryParse<T>(string text, IFormatProvider provider, out T value);
+
+    private static void Read<T>(IConfigurationSection section, string key, string prefix, List<string> errors, TryParse<T> parse, Action<T> set)
+    {
+        var text = section[key];
+        if (string.IsNullOrEmpty(text))
+        {
+            return;
+        }
+
+        if (parse(text, CultureInfo.InvariantCulture, out var value))
+        {
+            set(value);
+        }
+        else
+        {
+            errors.Add($"{prefix}{key} = '{text}' cannot be read as {typeof(T).Name}.");
+        }
+    }
+}

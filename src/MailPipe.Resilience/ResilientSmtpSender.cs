@@ -1,0 +1,57 @@
+using Polly;
+
+namespace MailPipe.Resilience;
+
+/// <summary>
+/// An <see cref="ISmtpSender"/> that sends every message through a Polly pipeline, each retry only to the recipients
+/// still to do (<see cref="SmtpResilienceExtensions.SendWithRetryAsync(ResiliencePipeline{SmtpSendResult}, SmtpMessage, Func{SmtpMessage, CancellationToken, Task{SmtpSendResult}}, CancellationToken)"/>).
+/// Results carry <see cref="SmtpSendResult.Attempts"/>. Made by <see cref="SmtpResilienceExtensions.WithResilience"/>
+/// and <see cref="SmtpResilienceExtensions.WithStandardResilience"/>, or by the DI registration.
+/// </summary>
+public sealed class ResilientSmtpSender : ISmtpSender
+{
+    private readonly ISmtpSender _inner;
+
+    /// <summary>Wraps a sender.</summary>
+    /// <param name="inner">The sender (one server); disposed with this one.</param>
+    /// <param name="pipeline">The pipeline.</param>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public ResilientSmtpSender(ISmtpSender inner, ResiliencePipeline<SmtpSendResult> pipeline)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(pipeline);
+        _inner = inner;
+        Pipeline = pipeline;
+    }
+
+    /// <summary>The pipeline every send runs through.</summary>
+    public ResiliencePipeline<SmtpSendResult> Pipeline { get; }
+
+    /// <summary>The wrapped sender.</summary>
+    public ISmtpSender InnerSender => _inner;
+
+    /// <inheritdoc/>
+    /// <remarks>The result merges the attempts (see <see cref="SmtpSendResult.Attempts"/>); a message whose outcome is unknown is not sent again unless the retry opts in.</remarks>
+    public Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        return Pipeline.SendWithRetryAsync(message, _inner.SendAsync, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Each message is sent as by <see cref="SendAsync"/>, all at once, so that the inner sender still batches them on its connections.</remarks>
+    public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
+        foreach (var message in list)
+        {
+            ArgumentNullException.ThrowIfNull(message, nameof(messages));
+        }
+
+        return await Task.WhenAll(list.Select(m => SendAsync(m, cancellationToken))).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => _inner.DisposeAsync();
+}
