@@ -13,6 +13,8 @@ internal static class ClientCatalog
         new MailPipeRawPipelinedClient(),
         new MailPipeSendClient(batch: false),
         new MailPipeSendClient(batch: true),
+        new MailPipeCliClient(wholeProcess: false),
+        new MailPipeCliClient(wholeProcess: true),
         new MailKitClient(noDelay: false),
         new MailKitClient(noDelay: true),
         new SystemNetMailClient(),
