@@ -46,7 +46,8 @@ public sealed class CliTlsAuthTests
             "--from", Sender, "--to", recipient, "--body", "x");
 
         run.ExitCode.Should().Be(3, run.ToString());
-        run.Output.Should().Contain("535");
+        run.Output.Should().Contain("not sent (exit 3)");
+        run.Error.Should().Contain("535");
         run.Error.Should().Contain("authentication failed");
         (run.Output + run.Error).Should().NotContain("not-the-password");
         Directory.Exists(Path.Combine(TestServers.PostfixMaildir, recipient)).Should().BeFalse();
