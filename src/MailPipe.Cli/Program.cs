@@ -163,11 +163,12 @@ internal static class Program
     /// <param name="environment">Standard input and the terminals, or <see langword="null"/> for none (<see cref="CliEnvironment.Redirected"/>).</param>
     public static Command CreateRootCommand(CliEnvironment? environment = null)
     {
-        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe, or probe a server. " + ExitCodes.Summary);
+        var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe, probe a server, or run a local SMTP server that saves what it receives. " + ExitCodes.Summary);
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(new SendCommand { Environment = environment ?? CliEnvironment.Redirected }.Command);
         root.Subcommands.Add(new ProbeCommand().Command);
+        root.Subcommands.Add(new ServeCommand().Command);
         return root;
     }
 

@@ -64,7 +64,7 @@ public class SmtpException : Exception
     /// </summary>
     public bool IsTransient { get; init; }
 
-    /// <summary>The server's reply behind the failure, when there is one: the 421 (or unsolicited 221) of <see cref="SmtpErrorCode.ServiceNotAvailable"/>; otherwise <see langword="null"/>.</summary>
+    /// <summary>The server's reply behind the failure (for <see cref="SmtpErrorCode.ServiceNotAvailable"/>: the 421 or the greeting that was not 220), or <see langword="null"/>.</summary>
     public SmtpReply? Reply { get; init; }
 
     internal static bool IsTransientByDefault(SmtpErrorCode code) => code switch

@@ -19,6 +19,9 @@ internal static class ClientCatalog
         new MailKitClient(noDelay: true),
         new SystemNetMailClient(),
         new SmtpSourceClient(),
+        new MailPipeSenderClient(),
+        new MailKitPoolClient(),
+        new MailPipeBatch2Client(),
     ];
 
     /// <summary>The reference for the "× MailKit" column.</summary>

@@ -9,7 +9,8 @@ internal sealed class MailTransaction
         _recipients = new SmtpRecipientResult?[message.Envelope.Recipients.Count];
     }
 
-    public SmtpMessage Message { get; }
+    /// <summary>The message; before MAIL, one made with <see cref="SmtpMessage.ForConnection"/> is replaced by the message it chose for this connection.</summary>
+    public SmtpMessage Message { get; set; }
 
     public SmtpEnvelope Envelope => Message.Envelope;
 
@@ -54,6 +55,9 @@ internal sealed class MailTransaction
 
     /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
     public SmtpException? ContentFailure { get; set; }
+
+    /// <summary>This send's run of the message's content writer (<see cref="SmtpMessage.FromWriter"/>), released when the result is made.</summary>
+    public WriterContent? WriterRun { get; set; }
 
     /// <summary>
     /// Stands in <see cref="_ready"/> for "ready before anyone waited": the usual case, where the writer reads the
@@ -105,6 +109,7 @@ internal sealed class MailTransaction
     /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did.</summary>
     public SmtpSendResult ToResult(Exception? failure)
     {
+        WriterRun?.Release();
         SmtpSendOutcome outcome;
         Exception? exception = null;
         if ((NotAttempted ?? ContentFailure) is { } notSent)

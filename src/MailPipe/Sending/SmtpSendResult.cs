@@ -29,7 +29,7 @@ public sealed record SmtpRecipientResult(SmtpRecipient Recipient, SmtpReply? Rep
 /// The result of one mail transaction: the reply to MAIL, each recipient's reply, the final reply and the outcome.
 /// It never lies: <see cref="SmtpSendOutcome.Unknown"/> is reported whenever delivery cannot be ruled out.
 /// </summary>
-public sealed class SmtpSendResult
+public sealed partial class SmtpSendResult
 {
     internal SmtpSendResult(SmtpEnvelope envelope, SmtpSendOutcome outcome, SmtpReply? mailReply, IReadOnlyList<SmtpRecipientResult> recipients, SmtpReply? dataReply, SmtpReply? finalReply, Exception? exception)
     {

@@ -51,6 +51,12 @@ public sealed partial class AsyncSmtpSession
         SendAsync(SmtpMessage.FromBytes(envelope, content), cancellationToken);
 
     /// <summary>Sends one message read from a stream to its end. See <see cref="SendAsync(SmtpMessage, CancellationToken)"/>.</summary>
+    /// <remarks>
+    /// To be able to retry, make the message once with <see cref="SmtpMessage.FromStream"/> and send that same
+    /// <see cref="SmtpMessage"/> again: it seeks the stream back to where the message starts (or, for a non-seekable
+    /// stream already read, returns <see cref="SmtpErrorCode.ContentNotReplayable"/>). Calling this overload again with
+    /// the same stream sends whatever is left of it from its current position.
+    /// </remarks>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">A readable stream; not disposed.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
@@ -67,6 +73,12 @@ public sealed partial class AsyncSmtpSession
         SendAsync(SmtpMessage.FromSequence(envelope, content), cancellationToken);
 
     /// <summary>Sends one message read from a pipe until it completes. See <see cref="SendAsync(SmtpMessage, CancellationToken)"/>.</summary>
+    /// <remarks>
+    /// A pipe is read once and cannot be replayed: to retry, make the message once with
+    /// <see cref="SmtpMessage.FromPipeReader"/> and send that same <see cref="SmtpMessage"/> again, which returns
+    /// <see cref="SmtpErrorCode.ContentNotReplayable"/> (nothing sent) once the pipe was read; for content that must
+    /// survive a retry use <see cref="SmtpMessage.FromWriter"/>.
+    /// </remarks>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">The reader; advanced, not completed.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>

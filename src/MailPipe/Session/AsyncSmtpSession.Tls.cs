@@ -182,6 +182,11 @@ public sealed partial class AsyncSmtpSession
             return greeting;
         }
 
+        if (SmtpGreetingRules.NotReady(greeting) is { } notReady)
+        {
+            throw FailBetweenOperations(notReady, "reading the greeting");
+        }
+
         ehloDomain ??= await GetDefaultClientDomainAsync(cancellationToken).ConfigureAwait(false);
         var ehlo = await EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
         if (tlsMode is not (SmtpTlsMode.StartTlsRequired or SmtpTlsMode.StartTlsWhenAvailable) || ehlo.IsServiceClosing)

@@ -411,7 +411,7 @@ public class SendFaultTests
         {
             script = pipelining
                 ? Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go ahead")
-                : Script(Ehlo("8BITMIME"), "C: MAIL FROM:<sender@example.test>", "S: 250 ok", "C> RCPT TO:<one@example.test>", "S: 250 ok", "C> DATA", "S: 354 go ahead");
+                : Script(Ehlo("8BITMIME"), "C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "S: 250 ok", "C> RCPT TO:<one@example.test>", "S: 250 ok", "C> DATA", "S: 354 go ahead");
             script.ExpectRaw(firstPart);
         }
 
@@ -520,15 +520,17 @@ public class SendFaultTests
     }
 
     [Fact]
-    public async Task Cancellation_before_the_send_starts_throws_and_closes_the_connection()
+    public async Task Cancellation_before_the_send_starts_throws_writes_nothing_and_keeps_the_session_usable()
     {
-        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING"), "EXPECT CLOSE"));
+        // #17: nothing was written, so there is nothing to abort (before, the connection was closed).
+        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING"), "C: NOOP", "S: 250 Ok"));
         using var session = await ConnectedAsync(server);
 
         await FluentActions.Awaiting(() => session.SendAsync(Envelope("one@example.test"), Ascii(SmallText), new CancellationToken(true)).Safe())
             .Should().ThrowAsync<OperationCanceledException>();
 
-        session.IsConnected.Should().BeFalse();
+        session.IsConnected.Should().BeTrue();
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
     }
 }

@@ -224,7 +224,9 @@ public class StreamingAndCancellationTests
             .ExpectBytes(Bdat(Content(1), last: true), ClientArrival.WithPrevious)
             .Then("C+ RSET", "C+ MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m2@example.test>")
             .ExpectBytes(Bdat(Content(2), last: true), ClientArrival.WithPrevious)
-            .Then("S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued 1", "S: 250 reset", "S: 250 ok", "S: 250 ok")
+            // Only the first transaction's replies: the test cancels once it has that result, so the second one's
+            // BDAT LAST is on the wire with no reply (nothing else may be sent: the client closes at any moment).
+            .Then("S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued 1")
             .ExpectClosed();
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server);

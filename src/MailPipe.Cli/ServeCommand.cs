@@ -1,0 +1,604 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+
+namespace MailPipe.Cli;
+
+/// <summary>
+/// <c>mailpipe serve</c>: the embedded SMTP server on its own, a local development inbox. It saves every message to
+/// <c>--save-dir</c> and prints one line per message (the envelope, the size, the file) until Ctrl+C or SIGTERM.
+/// </summary>
+internal sealed class ServeCommand
+{
+    /// <summary>The address listened on when <c>--listen</c> is not given.</summary>
+    public const string DefaultListen = "127.0.0.1:2525";
+
+    /// <summary>The port of a <c>--listen</c> value without one.</summary>
+    public const int DefaultPort = 2525;
+
+    /// <summary>The folder the messages are saved in when <c>--save-dir</c> is not given.</summary>
+    public const string DefaultSaveDirectory = "./mailpipe-inbox";
+
+    private static readonly System.Buffers.SearchValues<char> NotInHost = System.Buffers.SearchValues.Create(" \t\r\n\0/[]");
+
+    private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private readonly Option<string> _listen = new("--listen")
+    {
+        Description = $"Where to listen: host:port, [IPv6]:port, or :port for 127.0.0.1; port 0 picks a free port (printed at the start).",
+        HelpName = "HOST:PORT",
+        DefaultValueFactory = _ => DefaultListen,
+    };
+
+    private readonly Option<string> _saveDirectory = new("--save-dir")
+    {
+        Description = $"Where each message is saved, as <timestamp>-<n>.eml, before the 250 reply.",
+        HelpName = "DIR",
+        DefaultValueFactory = _ => DefaultSaveDirectory,
+    };
+
+    private readonly Option<bool> _startTls = new("--starttls")
+    {
+        Description = "Offer STARTTLS (RFC 3207) with a self-signed certificate generated in memory for localhost, 127.0.0.1, ::1 and the --listen host (or with --tls-cert). Default off.",
+    };
+
+    private readonly Option<string?> _tlsCertificate = new("--tls-cert")
+    {
+        Description = "The certificate for STARTTLS (PEM; implies --starttls). Default: generated.",
+        HelpName = "FILE",
+    };
+
+    private readonly Option<string?> _tlsKey = new("--tls-key")
+    {
+        Description = "The private key of --tls-cert (PEM, unencrypted). Default: in the --tls-cert file.",
+        HelpName = "FILE",
+    };
+
+    private readonly Option<string?> _tlsCertificateOut = new("--tls-cert-out")
+    {
+        Description = "Write the generated certificate (PEM, without its key) to this file, for clients to trust: mailpipe send --starttls --ca-file FILE. Default: not written.",
+        HelpName = "FILE",
+    };
+
+    private readonly Option<bool> _auth = new("--auth")
+    {
+        Description = "Offer AUTH PLAIN and LOGIN (RFC 4954) and accept any user name and password (only --auth-user's with it). With --starttls, only after STARTTLS. Default off.",
+    };
+
+    private readonly Option<string?> _authUser = new("--auth-user")
+    {
+        Description = "Accept only this user name, with the password in --auth-password-env (implies --auth). Default: any.",
+        HelpName = "USER",
+    };
+
+    private readonly Option<string?> _authPasswordEnvironment = new("--auth-password-env")
+    {
+        Description = "The environment variable that holds --auth-user's password (never on the command line).",
+        HelpName = "VARIABLE",
+    };
+
+    private readonly Option<bool> _authRequired = new("--auth-required")
+    {
+        Description = "Refuse MAIL with 530 until the client has authenticated (implies --auth). Default off.",
+    };
+
+    private readonly Option<string> _maxSize = new("--max-size")
+    {
+        Description = $"The largest message taken, in bytes (K, M suffixes: KiB, MiB), advertised as SIZE; a larger one gets 552 and the connection is closed.",
+        HelpName = "BYTES",
+        DefaultValueFactory = _ => $"{EmbeddedServerOptions.DefaultMaxMessageSize / 1024 / 1024}M",
+    };
+
+    private readonly Option<int> _maxRecipients = new("--max-recipients")
+    {
+        Description = $"The most recipients per message; more get 452.",
+        HelpName = "N",
+        DefaultValueFactory = _ => EmbeddedServerOptions.DefaultMaxRecipients,
+    };
+
+    private readonly Option<double> _idleTimeout = new("--idle-timeout")
+    {
+        Description = $"Seconds the server waits for a client's next bytes (a command, more of a message) before it answers 421 and closes.",
+        HelpName = "SECONDS",
+        DefaultValueFactory = _ => EmbeddedServerOptions.DefaultIdleTimeout.TotalSeconds,
+    };
+
+    private readonly Option<int> _maxConnections = new("--max-connections")
+    {
+        Description = $"The most connections open at once; one more gets 421.",
+        HelpName = "N",
+        DefaultValueFactory = _ => EmbeddedServerOptions.DefaultMaxConnections,
+    };
+
+    private readonly Option<bool> _json = new("--json")
+    {
+        Description = "Print one JSON object per line: {\"event\":\"listening\",...} at the start, {\"event\":\"message\",...} per message, {\"event\":\"stopped\",...} at the end. Default: text.",
+    };
+
+    /// <summary>Creates the command and its checks.</summary>
+    public ServeCommand()
+    {
+        Command = new Command(
+            "serve",
+            "Run a local SMTP server that saves every message it receives to a folder and prints one line per message (envelope, size, file): a development inbox. " +
+            "It offers PIPELINING, 8BITMIME, SMTPUTF8 and SIZE; STARTTLS and AUTH when asked. Ctrl+C or SIGTERM stops it (exit 0). Exit codes: 0 stopped, 1 usage error, 2 cannot listen.")
+        {
+            _listen, _saveDirectory, _startTls, _tlsCertificate, _tlsKey, _tlsCertificateOut, _auth, _authUser, _authPasswordEnvironment, _authRequired,
+            _maxSize, _maxRecipients, _idleTimeout, _maxConnections, _json,
+        };
+        _listen.Validators.Add(result =>
+        {
+            if (!TryParseListen(result.GetValueOrDefault<string>(), out _, out _, out var error))
+            {
+                result.AddError($"--listen: {error}");
+            }
+        });
+        _maxSize.Validators.Add(result =>
+        {
+            if (!TryParseSize(result.GetValueOrDefault<string>(), out _))
+            {
+                result.AddError($"--max-size: '{result.GetValueOrDefault<string>()}' is not a size from 1 byte to 2047M (a number, with K or M for KiB or MiB)");
+            }
+        });
+        _maxRecipients.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 1)
+            {
+                result.AddError("--max-recipients: give at least 1 (RFC 5321 §4.5.3.1.8 asks for 100)");
+            }
+        });
+        _idleTimeout.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<double>() is not (> 0 and <= 86_400))
+            {
+                result.AddError("--idle-timeout: give seconds from more than 0 to 86400");
+            }
+        });
+        _maxConnections.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 10_000)
+            {
+                result.AddError("--max-connections: give 1 to 10000");
+            }
+        });
+        _authUser.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } user && (user.Length == 0 || user.AsSpan().IndexOfAny("\r\n\0") >= 0))
+            {
+                result.AddError("--auth-user: the user name is empty or holds a line break or NUL");
+            }
+        });
+        Command.Validators.Add(CheckCombination);
+        Command.SetAction(RunAsync);
+    }
+
+    /// <summary>The command.</summary>
+    public Command Command { get; }
+
+    /// <summary>Parses a <c>--listen</c> value: <c>host:port</c>, <c>[IPv6]:port</c>, <c>:port</c>, <c>host</c>.</summary>
+    /// <param name="text">The value.</param>
+    /// <param name="host">The host (127.0.0.1 when empty), without brackets.</param>
+    /// <param name="port">The port, 0 to 65535 (0: a free port); <see cref="DefaultPort"/> when not given.</param>
+    /// <param name="error">Why the value is invalid.</param>
+    /// <returns>Whether the value is valid.</returns>
+    public static bool TryParseListen(string? text, out string host, out int port, out string? error)
+    {
+        host = "127.0.0.1";
+        port = DefaultPort;
+        error = null;
+        var value = text?.Trim() ?? string.Empty;
+        string? portText = null;
+        if (value.StartsWith('['))
+        {
+            var close = value.IndexOf(']', StringComparison.Ordinal);
+            if (close < 0 || !IPAddress.TryParse(value[1..close], out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
+            {
+                error = $"'{value}' is not [IPv6]:port";
+                return false;
+            }
+
+            host = value[1..close];
+            if (close + 1 < value.Length)
+            {
+                if (value[close + 1] != ':')
+                {
+                    error = $"'{value}' has text after ']' that is not ':port'";
+                    return false;
+                }
+
+                portText = value[(close + 2)..];
+            }
+        }
+        else
+        {
+            var colon = value.LastIndexOf(':');
+            if (colon >= 0 && value.IndexOf(':', StringComparison.Ordinal) != colon)
+            {
+                error = $"'{value}': write an IPv6 address in brackets, as [::1]:2525";
+                return false;
+            }
+
+            var hostPart = colon >= 0 ? value[..colon] : value;
+            portText = colon >= 0 ? value[(colon + 1)..] : null;
+            if (hostPart.Length > 0)
+            {
+                if (hostPart.AsSpan().IndexOfAny(NotInHost) >= 0)
+                {
+                    error = $"'{hostPart}' is not a host name or address";
+                    return false;
+                }
+
+                host = hostPart;
+            }
+        }
+
+        if (portText is not null
+            && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535))
+        {
+            error = $"the port '{portText}' is not a number from 0 to 65535";
+            return false;
+        }
+
+        return true;
+    }
+
+    /// <summary>Parses a <c>--max-size</c> value: bytes, or a number with <c>K</c> (KiB) or <c>M</c> (MiB).</summary>
+    /// <param name="text">The value.</param>
+    /// <param name="bytes">The size in bytes, 1 to <see cref="int.MaxValue"/>.</param>
+    /// <returns>Whether the value is valid.</returns>
+    public static bool TryParseSize(string? text, out int bytes)
+    {
+        bytes = 0;
+        var value = text?.Trim() ?? string.Empty;
+        long unit = 1;
+        if (value.EndsWith('K') || value.EndsWith('k'))
+        {
+            unit = 1024;
+            value = value[..^1];
+        }
+        else if (value.EndsWith('M') || value.EndsWith('m'))
+        {
+            unit = 1024 * 1024;
+            value = value[..^1];
+        }
+
+        if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < 1 || number > int.MaxValue / unit)
+        {
+            return false;
+        }
+
+        bytes = (int)(number * unit);
+        return true;
+    }
+
+    /// <summary>Runs the server until <paramref name="cancellationToken"/> is cancelled.</summary>
+    /// <param name="options">The server options, <see cref="EmbeddedServerOptions.Received"/> left unset (the command prints).</param>
+    /// <param name="json">Whether to print JSON lines.</param>
+    /// <param name="certificateOut">Where to write the generated certificate, or <see langword="null"/>.</param>
+    /// <param name="output">Standard output: the lines.</param>
+    /// <param name="error">Standard error: why it could not start.</param>
+    /// <param name="cancellationToken">Stops the server (Ctrl+C, SIGTERM).</param>
+    /// <returns>The exit code: 0 stopped, 2 cannot listen or save.</returns>
+    public static async Task<int> RunAsync(EmbeddedServerOptions options, bool json, string? certificateOut, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(output);
+        ArgumentNullException.ThrowIfNull(error);
+        var printer = new Printer(output, json);
+        var count = 0;
+        options = options with
+        {
+            Received = message =>
+            {
+                Interlocked.Increment(ref count);
+                printer.Message(message);
+            },
+        };
+
+        if (options.Certificate is not null && certificateOut is not null)
+        {
+            try
+            {
+                await File.WriteAllTextAsync(certificateOut, ServerCertificate.ToPem(options.Certificate), cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                await error.WriteLineAsync($"mailpipe serve: cannot write --tls-cert-out {certificateOut}: {ex.Message}").ConfigureAwait(false);
+                return ExitCodes.UsageOrInput;
+            }
+        }
+
+        EmbeddedServer server;
+        try
+        {
+            server = await EmbeddedServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex)
+        {
+            await error.WriteLineAsync($"mailpipe serve: cannot listen on {Display(options.EndPoint)}: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.ConnectionFailed;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"mailpipe serve: cannot use --save-dir {options.SaveDirectory}: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+        catch (OperationCanceledException)
+        {
+            return ExitCodes.Success;
+        }
+
+        await using (server.ConfigureAwait(false))
+        {
+            printer.Listening(server.EndPoint, options, certificateOut);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl+C or SIGTERM: stop below.
+            }
+        }
+
+        printer.Stopped(Volatile.Read(ref count));
+        return ExitCodes.Success;
+    }
+
+    private static string Display(EndPoint? endPoint) => endPoint switch
+    {
+        IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"[{ip.Address}]:{ip.Port.ToString(CultureInfo.InvariantCulture)}",
+        IPEndPoint ip => $"{ip.Address}:{ip.Port.ToString(CultureInfo.InvariantCulture)}",
+        null => "?",
+        _ => endPoint.ToString() ?? "?",
+    };
+
+    private static IPAddress? Resolve(string host)
+    {
+        if (IPAddress.TryParse(host, out var literal))
+        {
+            return literal;
+        }
+
+        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return IPAddress.Loopback;
+        }
+
+        try
+        {
+            return Dns.GetHostAddresses(host).OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).FirstOrDefault();
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+
+    private void CheckCombination(CommandResult result)
+    {
+        var user = result.GetResult(_authUser) is not null;
+        var password = result.GetResult(_authPasswordEnvironment) is not null;
+        if (user != password)
+        {
+            result.AddError("--auth-user and --auth-password-env go together (the name of the environment variable that holds the password)");
+        }
+
+        if (result.GetResult(_tlsKey) is not null && result.GetResult(_tlsCertificate) is null)
+        {
+            result.AddError("--tls-key needs --tls-cert");
+        }
+
+        if (result.GetResult(_tlsCertificateOut) is not null && result.GetResult(_tlsCertificate) is not null)
+        {
+            result.AddError("--tls-cert-out writes the generated certificate; with --tls-cert the clients can trust that file itself");
+        }
+
+        if (result.GetResult(_tlsCertificateOut) is not null && !result.GetValue(_startTls))
+        {
+            result.AddError("--tls-cert-out needs --starttls");
+        }
+    }
+
+    private async Task<int> RunAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        // SIGTERM (a service manager, docker stop, kill) stops the server as Ctrl+C does: cleanly, exit 0.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Stop(context, stop));
+        using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => Stop(context, stop));
+        return await RunUntilStoppedAsync(parseResult, stop.Token).ConfigureAwait(false);
+
+        static void Stop(PosixSignalContext context, CancellationTokenSource stop)
+        {
+            context.Cancel = true;
+            stop.Cancel();
+        }
+    }
+
+    private async Task<int> RunUntilStoppedAsync(ParseResult parseResult, CancellationToken cancellationToken)
+    {
+        var output = parseResult.InvocationConfiguration.Output;
+        var error = parseResult.InvocationConfiguration.Error;
+        // Checked by the validator already.
+        _ = TryParseListen(parseResult.GetValue(_listen), out var host, out var port, out _);
+        var address = Resolve(host);
+        if (address is null)
+        {
+            await error.WriteLineAsync($"mailpipe serve: --listen: cannot resolve '{host}'").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
+        EmbeddedServer.Authenticator? authenticator = null;
+        var authUser = parseResult.GetValue(_authUser);
+        if (authUser is not null)
+        {
+            var variable = parseResult.GetValue(_authPasswordEnvironment)!;
+            var password = Environment.GetEnvironmentVariable(variable);
+            if (string.IsNullOrEmpty(password))
+            {
+                await error.WriteLineAsync($"mailpipe serve: --auth-password-env: the environment variable {variable} is not set or empty").ConfigureAwait(false);
+                return ExitCodes.UsageOrInput;
+            }
+
+            authenticator = new EmbeddedServer.Authenticator(authUser, password);
+        }
+        else if (parseResult.GetValue(_auth) || parseResult.GetValue(_authRequired))
+        {
+            authenticator = new EmbeddedServer.Authenticator(null, null);
+        }
+
+        X509Certificate2? certificate = null;
+        var certificatePath = parseResult.GetValue(_tlsCertificate);
+        try
+        {
+            if (certificatePath is not null)
+            {
+                certificate = ServerCertificate.Load(certificatePath, parseResult.GetValue(_tlsKey));
+            }
+            else if (parseResult.GetValue(_startTls))
+            {
+                certificate = ServerCertificate.Generate(host);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
+        {
+            await error.WriteLineAsync($"mailpipe serve: --tls-cert {certificatePath}: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
+        using (certificate)
+        {
+            _ = TryParseSize(parseResult.GetValue(_maxSize), out var maxSize);
+            var options = new EmbeddedServerOptions
+            {
+                EndPoint = new IPEndPoint(address, port),
+                SaveDirectory = parseResult.GetValue(_saveDirectory) ?? DefaultSaveDirectory,
+                MaxMessageSize = maxSize,
+                MaxRecipients = parseResult.GetValue(_maxRecipients),
+                IdleTimeout = TimeSpan.FromSeconds(parseResult.GetValue(_idleTimeout)),
+                MaxConnections = parseResult.GetValue(_maxConnections),
+                Certificate = certificate,
+                Authenticator = authenticator,
+                AuthenticationRequired = parseResult.GetValue(_authRequired),
+            };
+            return await RunAsync(options, parseResult.GetValue(_json), parseResult.GetValue(_tlsCertificateOut), output, error, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Prints the lines of <c>mailpipe serve</c>, one at a time from any session.</summary>
+    private sealed class Printer(TextWriter output, bool json)
+    {
+        private readonly Lock _lock = new();
+
+        public void Listening(IPEndPoint endPoint, EmbeddedServerOptions options, string? certificateOut)
+        {
+            var auth = options.Authenticator is null ? "off" : options.Authenticator.AcceptsAny ? "any credentials" : "one user";
+            string line;
+            if (json)
+            {
+                line = JsonLine.Object(JsonOptions, w =>
+                {
+                    w.WriteString("event", "listening");
+                    w.WriteString("address", endPoint.Address.ToString());
+                    w.WriteNumber("port", endPoint.Port);
+                    w.WriteString("saveDir", options.SaveDirectory);
+                    w.WriteNumber("maxSize", options.MaxMessageSize);
+                    w.WriteNumber("maxRecipients", options.MaxRecipients);
+                    w.WriteBoolean("starttls", options.Certificate is not null);
+                    if (options.Certificate is { } certificate)
+                    {
+                        w.WriteString("certificateSha256", certificate.GetCertHashString(HashAlgorithmName.SHA256));
+                        if (certificateOut is not null)
+                        {
+                            w.WriteString("certificateFile", certificateOut);
+                        }
+                    }
+
+                    w.WriteString("auth", options.Authenticator is null ? "off" : options.Authenticator.AcceptsAny ? "any" : "user");
+                    w.WriteBoolean("authRequired", options.AuthenticationRequired && options.Authenticator is not null);
+                });
+            }
+            else
+            {
+                var tls = options.Certificate is { } certificate
+                    ? $"STARTTLS (certificate SHA-256 {certificate.GetCertHashString(HashAlgorithmName.SHA256)}{(certificateOut is null ? string.Empty : ", written to " + certificateOut)})"
+                    : "no STARTTLS";
+                var required = options.AuthenticationRequired && options.Authenticator is not null ? ", required" : string.Empty;
+                line = string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"mailpipe serve: listening on {Display(endPoint)}, saving to {options.SaveDirectory}; SIZE {options.MaxMessageSize}, {tls}, AUTH {auth}{required}. Ctrl+C stops.");
+            }
+
+            Write(line);
+        }
+
+        public void Message(ReceivedMessage message)
+        {
+            string line;
+            if (json)
+            {
+                line = JsonLine.Object(JsonOptions, w =>
+                {
+                    w.WriteString("event", "message");
+                    w.WriteString("time", message.Time.ToString("O", CultureInfo.InvariantCulture));
+                    w.WriteString("from", message.From);
+                    w.WriteStartArray("to");
+                    foreach (var to in message.To)
+                    {
+                        w.WriteStringValue(to);
+                    }
+
+                    w.WriteEndArray();
+                    w.WriteNumber("size", message.Size);
+                    w.WriteString("file", message.Path);
+                    w.WriteString("client", Display(message.Remote));
+                    w.WriteBoolean("tls", message.Tls);
+                    if (message.User is null)
+                    {
+                        w.WriteNull("user");
+                    }
+                    else
+                    {
+                        w.WriteString("user", message.User);
+                    }
+                });
+            }
+            else
+            {
+                var extra = (message.Tls ? ", TLS" : string.Empty) + (message.User is null ? string.Empty : ", AUTH " + message.User);
+                line = string.Create(
+                    CultureInfo.InvariantCulture,
+                    $"{message.Time:HH:mm:ss} from <{message.From}> to {string.Join(", ", message.To.Select(t => $"<{t}>"))}: {message.Size} bytes saved to {message.Path} ({Display(message.Remote)}{extra})");
+            }
+
+            Write(line);
+        }
+
+        public void Stopped(int count)
+        {
+            Write(json
+                ? JsonLine.Object(JsonOptions, w =>
+                {
+                    w.WriteString("event", "stopped");
+                    w.WriteNumber("messages", count);
+                })
+                : string.Create(CultureInfo.InvariantCulture, $"mailpipe serve: stopped; {count} messages saved"));
+        }
+
+        private void Write(string line)
+        {
+            lock (_lock)
+            {
+                output.WriteLine(line);
+                output.Flush();
+            }
+        }
+    }
+}

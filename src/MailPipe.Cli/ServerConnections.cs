@@ -1,0 +1,459 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using SmtpServer;
+using SmtpServer.IO;
+using SmtpServer.Net;
+
+namespace MailPipe.Cli;
+
+/// <summary>
+/// The embedded server's listener, in place of the SmtpServer package's own: it turns Nagle's algorithm off on every
+/// accepted socket, wraps each connection in a <see cref="ReplyCoalescingPipe"/>, limits the connections open at once
+/// and the time a client may stay silent.
+/// </summary>
+/// <remarks>
+/// Why: SmtpServer writes and flushes every reply on its own (<c>WriteReplyAsync</c> = one line, one
+/// <c>FlushAsync</c>), on a socket that keeps Nagle on. To a pipelined MAIL/RCPT/DATA group it answers with three small
+/// segments; Nagle holds the second until the first is acknowledged, and the client's delayed ACK takes ~40 ms: the
+/// 45 ms per message of issue #16. NoDelay removes the wait; coalescing sends the group's replies in one segment.
+/// </remarks>
+internal sealed class ServerListenerFactory : EndpointListenerFactory
+{
+    private readonly ServerLimits _limits;
+
+    /// <summary>Creates the factory.</summary>
+    /// <param name="limits">The idle timeout and the connection limit.</param>
+    public ServerListenerFactory(ServerLimits limits) => _limits = limits;
+
+    /// <inheritdoc/>
+    /// <exception cref="SocketException">The address cannot be bound (in use, not local).</exception>
+    public override IEndpointListener CreateListener(IEndpointDefinition endpointDefinition)
+    {
+        ArgumentNullException.ThrowIfNull(endpointDefinition);
+        var socket = new Socket(endpointDefinition.Endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(endpointDefinition.Endpoint);
+            socket.Listen(512);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var args = new EndpointEventArgs(endpointDefinition, socket.LocalEndPoint!);
+        OnEndpointStarted(args);
+        return new Listener(socket, _limits, () => OnEndpointStopped(args));
+    }
+
+    private sealed class Listener : IEndpointListener
+    {
+        private static readonly byte[] TooManyConnections = "421 4.7.0 too many connections, try again later\r\n"u8.ToArray();
+
+        private readonly Socket _socket;
+        private readonly ServerLimits _limits;
+        private readonly Action _stopped;
+        private readonly SemaphoreSlim _slots;
+
+        public Listener(Socket socket, ServerLimits limits, Action stopped)
+        {
+            _socket = socket;
+            _limits = limits;
+            _stopped = stopped;
+            _slots = new SemaphoreSlim(limits.MaxConnections, limits.MaxConnections);
+        }
+
+        public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var accepted = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                if (!_slots.Wait(0, CancellationToken.None))
+                {
+                    // Over the limit: say so and close, without a session (RFC 5321 §3.1 allows a 421 greeting).
+                    try
+                    {
+                        accepted.Blocking = false;
+                        accepted.Send(TooManyConnections, SocketFlags.None, out _);
+                    }
+                    finally
+                    {
+                        accepted.Dispose();
+                    }
+
+                    continue;
+                }
+
+                accepted.NoDelay = true;
+                context.Properties[EndpointListener.LocalEndPointKey] = _socket.LocalEndPoint!;
+                context.Properties[EndpointListener.RemoteEndPointKey] = accepted.RemoteEndPoint!;
+                return new ReplyCoalescingPipe(accepted, _limits.IdleTimeout, () => _slots.Release());
+            }
+        }
+
+        public void Dispose()
+        {
+            _socket.Dispose();
+            _stopped();
+        }
+    }
+}
+
+/// <summary>The limits of the embedded server's connections.</summary>
+/// <param name="IdleTimeout">How long the server waits for the client's next bytes (a command, or more of the message) before it answers 421 and closes.</param>
+/// <param name="MaxConnections">How many connections may be open at once; one more gets a 421 greeting and is closed.</param>
+internal sealed record ServerLimits(TimeSpan IdleTimeout, int MaxConnections);
+
+/// <summary>
+/// One accepted connection as SmtpServer sees it. Replies are written at once but sent only when the server would
+/// otherwise wait for the client (Postfix's rule): while the input already holds the client's next command, the reply
+/// stays in the buffer, so the replies to a pipelined group leave in one segment (RFC 2920 §3.1 asks servers to do
+/// this), and a reply is never held back while the server waits. Every read waits at most the idle timeout; then the
+/// client gets a 421 and the connection is closed, and SmtpServer sees the end of the input.
+/// </summary>
+internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
+{
+    /// <summary>Unsent replies above this many bytes are sent even when more commands wait (a flood of pipelined commands).</summary>
+    private const int MaxHeldBytes = 16 * 1024;
+
+    private static readonly TimeSpan ClosingWriteLimit = TimeSpan.FromSeconds(2);
+    private static readonly byte[] IdleTimeoutReply = "421 4.4.2 idle timeout, closing the connection\r\n"u8.ToArray();
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _network;
+    private readonly TimeSpan _idleTimeout;
+    private readonly Action _closed;
+    private readonly InputReader _input;
+    private readonly HeldOutputWriter _output;
+    private SslStream? _tls;
+    private int _disposed;
+    private bool _aborted;
+
+    /// <summary>Wraps an accepted socket.</summary>
+    /// <param name="socket">The socket; owned from now on.</param>
+    /// <param name="idleTimeout">How long a read may wait for the client.</param>
+    /// <param name="closed">Called once when the connection is disposed.</param>
+    public ReplyCoalescingPipe(Socket socket, TimeSpan idleTimeout, Action closed)
+    {
+        _socket = socket;
+        _network = new NetworkStream(socket, ownsSocket: true);
+        _idleTimeout = idleTimeout;
+        _closed = closed;
+        _output = new HeldOutputWriter(CreateWriter(_network));
+        _input = new InputReader(this, CreateReader(_network));
+    }
+
+    /// <inheritdoc/>
+    public PipeReader Input => _input;
+
+    /// <inheritdoc/>
+    public PipeWriter Output => _output;
+
+    /// <inheritdoc/>
+    public bool IsSecure => _tls is not null;
+
+    /// <inheritdoc/>
+    public SslProtocols SslProtocol => _tls?.SslProtocol ?? SslProtocols.None;
+
+    /// <summary>Whether the connection was closed for the idle timeout (or a STARTTLS injection).</summary>
+    private bool Aborted
+    {
+        get => Volatile.Read(ref _aborted);
+        set => Volatile.Write(ref _aborted, value);
+    }
+
+    /// <summary>
+    /// Sends the replies held so far (the 220 to STARTTLS), then runs the TLS handshake. Bytes the client sent after
+    /// STARTTLS and before the handshake are an injection attempt (RFC 3207 §5, CVE-2011-0411): the connection is
+    /// closed and none of them is executed.
+    /// </summary>
+    /// <param name="certificate">The server certificate, with its private key.</param>
+    /// <param name="protocols">The TLS versions allowed.</param>
+    /// <param name="cancellationToken">Cancels the handshake.</param>
+    /// <returns>A task that completes when TLS is up.</returns>
+    /// <exception cref="IOException">Bytes followed STARTTLS in the same read, or the handshake failed.</exception>
+    public async Task UpgradeAsync(X509Certificate certificate, SslProtocols protocols, CancellationToken cancellationToken = default)
+    {
+        await _output.SendHeldAsync(cancellationToken).ConfigureAwait(false);
+        if (_input.Inner.TryRead(out var pending))
+        {
+            var injected = !pending.Buffer.IsEmpty;
+            _input.Inner.AdvanceTo(pending.Buffer.Start);
+            if (injected)
+            {
+                Abort();
+                throw new IOException("the client sent commands after STARTTLS before the TLS handshake; the connection is closed");
+            }
+        }
+
+        using var handshakeLimit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        handshakeLimit.CancelAfter(_idleTimeout);
+        var tls = new SslStream(_network, leaveInnerStreamOpen: true);
+        try
+        {
+            await tls.AuthenticateAsServerAsync(
+                new SslServerAuthenticationOptions
+                {
+                    ServerCertificate = certificate,
+                    ClientCertificateRequired = false,
+                    EnabledSslProtocols = protocols,
+                    CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+                },
+                handshakeLimit.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            Abort();
+            throw new IOException($"the TLS handshake failed: {ex.Message}", ex);
+        }
+
+        await _input.Inner.CompleteAsync().ConfigureAwait(false);
+        await _output.Inner.CompleteAsync().ConfigureAwait(false);
+        _tls = tls;
+        _input.Inner = CreateReader(tls);
+        _output.Inner = CreateWriter(tls);
+    }
+
+    /// <summary>Closes the connection.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        Aborted = true;
+        try
+        {
+            _output.Inner.Complete();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Nothing was held (CompleteAsync sent it); the stream may be gone already.
+        }
+
+        _tls?.Dispose();
+        _network.Dispose();
+        _closed();
+    }
+
+    private static PipeReader CreateReader(Stream stream) =>
+        PipeReader.Create(stream, new StreamPipeReaderOptions(bufferSize: 16 * 1024, minimumReadSize: 4 * 1024, leaveOpen: true));
+
+    private static PipeWriter CreateWriter(Stream stream) =>
+        PipeWriter.Create(stream, new StreamPipeWriterOptions(minimumBufferSize: 4 * 1024, leaveOpen: true));
+
+    /// <summary>Closes the socket at once; later reads see the end of the input and replies go nowhere.</summary>
+    private void Abort()
+    {
+        Aborted = true;
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            // Already gone.
+        }
+
+        _socket.Close();
+    }
+
+    /// <summary>Says 421 (best effort, within a short limit), then aborts.</summary>
+    private async ValueTask CloseForIdleTimeoutAsync()
+    {
+        try
+        {
+            using var limit = new CancellationTokenSource(ClosingWriteLimit);
+            await _output.Inner.WriteAsync(IdleTimeoutReply, limit.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+        {
+            // The client may be gone or not reading: close anyway.
+        }
+
+        Abort();
+    }
+
+    /// <summary>The reader SmtpServer reads commands and messages from.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A PipeReader ends with Complete/CompleteAsync, which dispose the timer source.")]
+    private sealed class InputReader : PipeReader
+    {
+        private static readonly ReadResult EndOfInput = new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+
+        private readonly ReplyCoalescingPipe _pipe;
+        private CancellationTokenSource _idle = new();
+
+        public InputReader(ReplyCoalescingPipe pipe, PipeReader inner)
+        {
+            _pipe = pipe;
+            Inner = inner;
+        }
+
+        public PipeReader Inner { get; set; }
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            if (_pipe.Aborted)
+            {
+                return EndOfInput;
+            }
+
+            if (_pipe._output.HasHeld)
+            {
+                // The client's next command is already here: answer it before the held replies leave.
+                if (Inner.TryRead(out var buffered))
+                {
+                    return buffered;
+                }
+
+                try
+                {
+                    await _pipe._output.SendHeldAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+                {
+                    _pipe.Abort();
+                    return EndOfInput;
+                }
+            }
+
+            _idle.CancelAfter(_pipe._idleTimeout);
+            try
+            {
+                using (cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _idle))
+                {
+                    return await Inner.ReadAsync(_idle.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_pipe.Aborted)
+            {
+                await _pipe.CloseForIdleTimeoutAsync().ConfigureAwait(false);
+                return EndOfInput;
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException || (ex is OperationCanceledException && _pipe.Aborted))
+            {
+                _pipe.Abort();
+                return EndOfInput;
+            }
+            finally
+            {
+                if (!_idle.TryReset())
+                {
+                    _idle.Dispose();
+                    _idle = new CancellationTokenSource();
+                }
+            }
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (_pipe.Aborted)
+            {
+                result = EndOfInput;
+                return true;
+            }
+
+            return Inner.TryRead(out result);
+        }
+
+        public override void AdvanceTo(SequencePosition consumed)
+        {
+            if (!_pipe.Aborted)
+            {
+                Inner.AdvanceTo(consumed);
+            }
+        }
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            if (!_pipe.Aborted)
+            {
+                Inner.AdvanceTo(consumed, examined);
+            }
+        }
+
+        public override void CancelPendingRead() => Inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            // SmtpServer ends every session with CompleteAsync; this path only completes the reader.
+            Inner.Complete(exception);
+            _idle.Dispose();
+        }
+
+        /// <summary>SmtpServer's last call on a session: the held replies (221 to QUIT, a 421) leave before the close.</summary>
+        public override async ValueTask CompleteAsync(Exception? exception = null)
+        {
+            if (!_pipe.Aborted && _pipe._output.HasHeld)
+            {
+                try
+                {
+                    using var limit = new CancellationTokenSource(ClosingWriteLimit);
+                    await _pipe._output.SendHeldAsync(limit.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+                {
+                    // The client is gone or not reading.
+                }
+            }
+
+            await Inner.CompleteAsync(exception).ConfigureAwait(false);
+            _idle.Dispose();
+        }
+    }
+
+    /// <summary>The writer SmtpServer writes replies to: <see cref="FlushAsync"/> holds them until <see cref="SendHeldAsync"/>.</summary>
+    private sealed class HeldOutputWriter : PipeWriter
+    {
+        private long _held;
+
+        public HeldOutputWriter(PipeWriter inner) => Inner = inner;
+
+        public PipeWriter Inner { get; set; }
+
+        /// <summary>Whether replies were written and not sent yet.</summary>
+        public bool HasHeld => _held > 0;
+
+        public override void Advance(int bytes)
+        {
+            Inner.Advance(bytes);
+            _held += bytes;
+        }
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => Inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => Inner.GetSpan(sizeHint);
+
+        public override void CancelPendingFlush() => Inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => Inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => Inner.CompleteAsync(exception);
+
+        /// <summary>Holds the replies (sent by the next read that would wait), unless too many are held already.</summary>
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) =>
+            _held > MaxHeldBytes ? SendHeldCoreAsync(cancellationToken) : ValueTask.FromResult(new FlushResult(isCanceled: false, isCompleted: false));
+
+        /// <summary>Sends the held replies.</summary>
+        public async ValueTask SendHeldAsync(CancellationToken cancellationToken) => await SendHeldCoreAsync(cancellationToken).ConfigureAwait(false);
+
+        private ValueTask<FlushResult> SendHeldCoreAsync(CancellationToken cancellationToken)
+        {
+            if (_held == 0)
+            {
+                return ValueTask.FromResult(new FlushResult(isCanceled: false, isCompleted: false));
+            }
+
+            _held = 0;
+            return Inner.FlushAsync(cancellationToken);
+        }
+    }
+}
