@@ -97,9 +97,10 @@ internal sealed class BatchSender
     /// <summary>Sends the batch.</summary>
     /// <param name="messages">The messages, each without an input error.</param>
     /// <param name="onResult">Called with each message's result, in batch order, as soon as it is known.</param>
+    /// <param name="onWait">Called whenever the batch is about to wait for the server with results reported (the caller flushes its output then).</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed (a message in flight is never completed).</param>
     /// <returns>The results, in batch order, and what the connection was.</returns>
-    public async Task<BatchReport> SendAsync(IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> onResult, CancellationToken cancellationToken)
+    public async Task<BatchReport> SendAsync(IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> onResult, Action onWait, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(onResult);
@@ -138,7 +139,7 @@ internal sealed class BatchSender
             }
             else
             {
-                acceptedBytes = await SendBatchAsync(session, messages, Report, cancellationToken).ConfigureAwait(false);
+                acceptedBytes = await SendBatchAsync(session, messages, Report, onWait, cancellationToken).ConfigureAwait(false);
             }
 
             stopwatch.Stop();
@@ -149,7 +150,7 @@ internal sealed class BatchSender
 
     private IReadOnlyList<SessionStep>? Steps() => _quitAfter == QuitAfter.None ? null : [.. _steps];
 
-    private static async Task<long> SendBatchAsync(AsyncSmtpSession session, IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> report, CancellationToken cancellationToken)
+    private static async Task<long> SendBatchAsync(AsyncSmtpSession session, IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> report, Action onWait, CancellationToken cancellationToken)
     {
         var capabilities = session.Capabilities;
         var handedOver = new List<(OutgoingMessage Message, long Size)>(messages.Count);
@@ -167,9 +168,25 @@ internal sealed class BatchSender
         var reported = 0;
         try
         {
-            // Each result as soon as MailPipe knows it, the whole batch pipelined.
-            await foreach (var sent in session.SendBatchStreamingAsync(Produce(), cancellationToken).ConfigureAwait(false))
+            // Each result as soon as MailPipe knows it, the whole batch pipelined. The results that one read of the
+            // server's replies completes come together; the caller's output is flushed only before a real wait, so
+            // that a line is never held back while the batch waits, and a burst costs one write.
+            var results = session.SendBatchStreamingAsync(Produce(), cancellationToken).GetAsyncEnumerator(cancellationToken);
+            await using var resultsScope = results.ConfigureAwait(false);
+            while (true)
             {
+                var next = results.MoveNextAsync();
+                if (!next.IsCompleted && reported > 0)
+                {
+                    onWait();
+                }
+
+                if (!await next.ConfigureAwait(false))
+                {
+                    break;
+                }
+
+                var sent = results.Current;
                 var (message, size) = handedOver[reported];
                 var result = ToMessageResult(message, sent);
                 if (result.Outcome == MessageOutcome.Accepted)

@@ -53,13 +53,13 @@ internal sealed class ConnectionOptions
     /// <summary><c>--tls</c>: implicit TLS (RFC 8314), as on port 465.</summary>
     public Option<bool> ImplicitTls { get; } = new("--tls")
     {
-        Description = "Implicit TLS (RFC 8314): TLS from the first byte, as on port 465. The certificate must be trusted and name the server.",
+        Description = "Implicit TLS (RFC 8314): TLS from the first byte, as on port 465. The certificate must be trusted and name the server. Default: off.",
     };
 
     /// <summary><c>--starttls</c>: STARTTLS required (RFC 3207).</summary>
     public Option<bool> StartTls { get; } = new("--starttls")
     {
-        Description = "STARTTLS is required (RFC 3207), as on port 587: when the server does not offer it, or refuses it, nothing more is sent (exit 2).",
+        Description = "STARTTLS is required (RFC 3207), as on port 587: when the server does not offer it, or refuses it, nothing more is sent (exit 2). Default: off.",
     };
 
     /// <summary><c>--tls-name</c>: the name the certificate must carry.</summary>
@@ -72,14 +72,14 @@ internal sealed class ConnectionOptions
     /// <summary><c>--ca-file</c>: extra trusted roots.</summary>
     public Option<FileInfo> CaFile { get; } = new("--ca-file")
     {
-        Description = "A certificate authority (PEM, one or more, or DER) to trust besides the system store for the server's TLS certificate.",
+        Description = "A certificate authority (PEM, one or more, or DER) to trust besides the system store for the server's TLS certificate. Default: the system store only.",
         HelpName = "PATH",
     };
 
     /// <summary><c>--accept-name-mismatch</c>.</summary>
     public Option<bool> AcceptNameMismatch { get; } = new("--accept-name-mismatch")
     {
-        Description = "Accept a trusted certificate that does not name the server (RFC 6125); any other certificate fault still fails.",
+        Description = "Accept a trusted certificate that does not name the server (RFC 6125); any other certificate fault still fails. Default: off.",
     };
 
     /// <summary><c>--helo-name</c>.</summary>
@@ -100,11 +100,11 @@ internal sealed class ConnectionOptions
     /// <summary><c>--trace</c>.</summary>
     public Option<bool> Trace { get; } = new("--trace")
     {
-        Description = "Print the SMTP transcript (C:/S: lines) to standard error; addresses are masked unless --log-addresses, secrets are always redacted.",
+        Description = "Print the SMTP transcript (C:/S: lines) to standard error; addresses are masked unless --log-addresses, secrets are always redacted. Default: off.",
     };
 
     /// <summary><c>--log-addresses</c>.</summary>
-    public Option<bool> LogAddresses { get; } = new("--log-addresses") { Description = "Show mail addresses unmasked in the --trace transcript." };
+    public Option<bool> LogAddresses { get; } = new("--log-addresses") { Description = "Show mail addresses unmasked in the --trace transcript. Default: off (masked)." };
 
     /// <summary><c>--tls-cert</c>: the client certificate (PEM).</summary>
     public Option<FileInfo> TlsCertificate { get; } = new("--tls-cert")

@@ -118,20 +118,21 @@ internal sealed class OutgoingMessage : IDisposable
     public static OutgoingMessage LoadFile(int index, string path, MessageDefaults defaults)
     {
         ArgumentNullException.ThrowIfNull(defaults);
+        SafeFileHandle? handle = null;
         FileStream? file = null;
         try
         {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
-            var length = file.Length;
+            handle = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            var length = RandomAccess.GetLength(handle);
             if (length <= SmallFileLimit)
             {
                 var bytes = new byte[length];
-                ReadWhole(file.SafeFileHandle, bytes);
-                file.Dispose();
-                file = null;
+                ReadWhole(handle, bytes);
                 return FromBytes(index, path, bytes, defaults);
             }
 
+            file = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+            handle = null; // owned by the stream now
             var headers = HeaderSection.Read(file);
             var message = FromHeaders(index, path, headers, defaults, out var header);
             if (message.InputError is null)
@@ -149,6 +150,7 @@ internal sealed class OutgoingMessage : IDisposable
         finally
         {
             file?.Dispose();
+            handle?.Dispose();
         }
     }
 

@@ -13,7 +13,7 @@ internal sealed class ProbeCommand
 {
     private readonly ConnectionOptions _connection = new("The SMTP server to probe, host[:port] or [IPv6]:port (port 25 by default).", serverRequired: true);
 
-    private readonly Option<bool> _json = new("--json") { Description = "Print the report as one JSON object." };
+    private readonly Option<bool> _json = new("--json") { Description = "Print the report as one JSON object. Default: readable text." };
 
     /// <summary>Creates the command.</summary>
     public ProbeCommand()

@@ -10,7 +10,23 @@ internal static class Program
     /// <summary>The process entry point.</summary>
     /// <param name="args">The arguments.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error, CliEnvironment.FromConsole(), CancellationToken.None);
+    public static async Task<int> Main(string[] args)
+    {
+        // Standard output buffered (Console.Out writes through on every call): the send command flushes it whenever it
+        // is about to wait for the server, so each result is out as soon as it is known, and a burst costs one write.
+        var output = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
+        await using (output.ConfigureAwait(false))
+        {
+            try
+            {
+                return await RunAsync(args, output, Console.Error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
+            }
+            finally
+            {
+                await output.FlushAsync().ConfigureAwait(false);
+            }
+        }
+    }
 
     /// <summary>Runs the command line in-process, with the given writers as standard output and standard error.</summary>
     /// <param name="args">The arguments, as after the program name.</param>

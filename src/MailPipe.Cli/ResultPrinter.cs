@@ -26,14 +26,16 @@ internal sealed class ResultPrinter
         _json = json;
     }
 
-    /// <summary>Writes one result.</summary>
+    /// <summary>Writes one result (buffered: see <see cref="Flush"/>).</summary>
     /// <param name="result">The result.</param>
     public void Print(MessageResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
         _output.Write(_json ? ToJson(result) + "\n" : TerminalText.Sanitize(ToText(result)));
-        _output.Flush();
     }
+
+    /// <summary>Flushes what was printed: called before the run waits for the server, so that every result known so far is out.</summary>
+    public void Flush() => _output.Flush();
 
     /// <summary>The result as one line of JSON (no line break).</summary>
     /// <param name="result">The result.</param>

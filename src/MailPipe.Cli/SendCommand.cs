@@ -10,20 +10,20 @@ internal sealed class SendCommand
 {
     private readonly Argument<string[]> _files = new("files")
     {
-        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches, - for a message read from standard input.",
+        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches, - for a message read from standard input. Default: none (a message built from the options).",
         Arity = ArgumentArity.ZeroOrMore,
         HelpName = "FILE",
     };
 
     private readonly Option<string?> _from = new("--from", "-f")
     {
-        Description = "The sender (MAIL FROM): exactly one address (RFC 5321 mailbox, or Name <mailbox>). With files it overrides the From/Sender field; \"<>\" sends with the null reverse-path.",
+        Description = "The sender (MAIL FROM): exactly one address (RFC 5321 mailbox, or Name <mailbox>). With files it overrides the From/Sender field; \"<>\" sends with the null reverse-path. Default: each file's Sender or From field; required for a built message.",
         HelpName = "ADDRESS",
     };
 
     private readonly Option<string[]> _to = new("--to", "-t")
     {
-        Description = "A recipient (RCPT TO): exactly one address (RFC 5321 mailbox, or Name <mailbox>); repeat the option for more. With files it overrides the To/Cc/Bcc fields.",
+        Description = "A recipient (RCPT TO): exactly one address (RFC 5321 mailbox, or Name <mailbox>); repeat the option for more. With files it overrides the To/Cc/Bcc fields. Default: each file's To, Cc and Bcc fields (Bcc then removed); required for a built message.",
         HelpName = "ADDRESS",
         Arity = ArgumentArity.OneOrMore,
     };
@@ -48,7 +48,7 @@ internal sealed class SendCommand
 
     private readonly Option<string?> _quitAfter = new("--quit-after")
     {
-        Description = "End the session with QUIT after this step: connect, banner, ehlo, tls, auth, mail or rcpt (MAIL and RCPT of the first message: does the server take these recipients? exit 5 when it refuses all). Nothing is sent. Default: send the messages.",
+        Description = "End the session with QUIT after this step: connect, banner, ehlo, tls, auth, mail or rcpt (MAIL and RCPT of the first message: does the server take these recipients? exit 5 when it refuses all). No message is sent. Default: none (send the messages).",
         HelpName = "STEP",
     };
 
@@ -77,7 +77,7 @@ internal sealed class SendCommand
 
     private readonly Option<bool> _requireTls = new("--requiretls")
     {
-        Description = "REQUIRETLS (RFC 8689): the message must travel over TLS all the way; needs --tls or --starttls and a server that offers REQUIRETLS (otherwise not sent, exit 6).",
+        Description = "REQUIRETLS (RFC 8689): the message must travel over TLS all the way; needs --tls or --starttls and a server that offers REQUIRETLS (otherwise not sent, exit 6). Default: off.",
     };
 
     private readonly Option<bool> _smtpUtf8 = new("--smtputf8")
@@ -86,7 +86,7 @@ internal sealed class SendCommand
     };
 
     private readonly ConnectionOptions _connection = new(
-        "The SMTP server, host[:port] or [IPv6]:port (port 25 by default). Without it, an embedded server on 127.0.0.1 saves the messages to --save-dir.",
+        "The SMTP server, host[:port] or [IPv6]:port (port 25 by default). Default: an embedded server on 127.0.0.1 that saves the messages to --save-dir.",
         serverRequired: false);
 
     private readonly Option<string?> _saveDirectory = new("--save-dir")
@@ -97,21 +97,21 @@ internal sealed class SendCommand
 
     private readonly Option<string?> _auth = new("--auth")
     {
-        Description = "Authenticate (RFC 4954) with this mechanism: " + string.Join(", ", AuthSettings.Mechanisms) + ", or auto for the strongest password mechanism both sides support (the default with --user).",
+        Description = "Authenticate (RFC 4954) with this mechanism: " + string.Join(", ", AuthSettings.Mechanisms) + ", or auto for the strongest password mechanism both sides support. Default: no authentication; auto with --user.",
         HelpName = "MECHANISM",
     };
 
-    private readonly Option<string?> _user = new("--user") { Description = "The user name to authenticate as (the mailbox, for XOAUTH2 and OAUTHBEARER).", HelpName = "USER" };
+    private readonly Option<string?> _user = new("--user") { Description = "The user name to authenticate as (the mailbox, for XOAUTH2 and OAUTHBEARER). Default: none (no authentication).", HelpName = "USER" };
 
     private readonly Option<string?> _passwordEnvironment = new("--password-env")
     {
-        Description = "The environment variable that holds the password (the OAuth access token for XOAUTH2 and OAUTHBEARER). Secrets are never taken from the command line.",
+        Description = "The environment variable that holds the password (the OAuth access token for XOAUTH2 and OAUTHBEARER). Secrets are never taken from the command line. Default: none.",
         HelpName = "VARIABLE",
     };
 
     private readonly Option<bool> _allowCleartextAuth = new("--allow-cleartext-auth")
     {
-        Description = "Let PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER send the secret on a connection without TLS (test servers only).",
+        Description = "Let PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER send the secret on a connection without TLS (test servers only). Default: off.",
     };
 
     private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object per line for each message as soon as its outcome is known, then a summary object (default: readable text)." };
@@ -256,6 +256,8 @@ internal sealed class SendCommand
                 results.Add(result);
             }
 
+            printer.Flush();
+
             BatchReport? report = null;
             var server = options.Connection.Server;
             if (sendable.Count > 0)
@@ -290,9 +292,14 @@ internal sealed class SendCommand
                     if (clearBeforeOutput)
                     {
                         progress!.Clear();
+                        printer.Print(result);
+                        printer.Flush();
+                    }
+                    else
+                    {
+                        printer.Print(result);
                     }
 
-                    printer.Print(result);
                     results.Add(result);
                     progress?.Advance();
                 }
@@ -302,7 +309,7 @@ internal sealed class SendCommand
                     using var loggerFactory = options.Connection.Trace ? TranscriptLoggerProvider.CreateFactory(error) : null;
                     var sessionOptions = options.Connection.CreateSessionOptions(loggerFactory, options.AllowCleartextAuthentication);
                     var sender = new BatchSender(server, options.Connection.HeloName, options.Connection.TlsMode, options.Auth, sessionOptions, options.QuitAfter);
-                    report = await sender.SendAsync(sendable, OnResult, cancellationToken).ConfigureAwait(false);
+                    report = await sender.SendAsync(sendable, OnResult, printer.Flush, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -312,6 +319,7 @@ internal sealed class SendCommand
                     }
                 }
 
+                printer.Flush();
                 progress?.Complete();
                 if (report.SessionError is { } sessionError)
                 {
@@ -352,17 +360,28 @@ internal sealed class SendCommand
             Headers = options.Headers,
             Envelope = options.Envelope,
         };
-        var messages = new List<OutgoingMessage>(options.Files.Count);
-        for (var i = 0; i < options.Files.Count; i++)
+        var messages = new OutgoingMessage[options.Files.Count];
+        OutgoingMessage Load(int i) => options.Files[i] == OutgoingMessage.StandardInputName
+            ? OutgoingMessage.FromBytes(i + 1, OutgoingMessage.StandardInputName, ReadAll(environment.OpenInput()), defaults)
+            : OutgoingMessage.LoadFile(i + 1, options.Files[i], defaults);
+        if (messages.Length >= ParallelLoadThreshold && System.Environment.ProcessorCount > 1)
         {
-            var file = options.Files[i];
-            messages.Add(file == OutgoingMessage.StandardInputName
-                ? OutgoingMessage.FromBytes(i + 1, file, ReadAll(environment.OpenInput()), defaults)
-                : OutgoingMessage.LoadFile(i + 1, file, defaults));
+            // Many small files: read on every core (each file is still opened once and read in one call).
+            Parallel.For(0, messages.Length, new ParallelOptions { MaxDegreeOfParallelism = System.Environment.ProcessorCount }, i => messages[i] = Load(i));
+        }
+        else
+        {
+            for (var i = 0; i < messages.Length; i++)
+            {
+                messages[i] = Load(i);
+            }
         }
 
-        return messages;
+        return [.. messages];
     }
+
+    /// <summary>From this many files on, they are read in parallel.</summary>
+    private const int ParallelLoadThreshold = 64;
 
     private static byte[] ReadAll(Stream input)
     {

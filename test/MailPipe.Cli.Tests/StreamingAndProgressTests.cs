@@ -44,6 +44,44 @@ public class StreamingAndProgressTests
     }
 
     [Fact]
+    public async Task The_built_tool_flushes_each_json_line_before_it_waits_for_the_server()
+    {
+        var firstLineRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var dataSeen = 0;
+        var heldUntilFirstLine = false;
+        await using var server = ScriptedSmtpServer.WithAsyncData("220 scripted.test", Pipelining, async _ =>
+        {
+            if (Interlocked.Increment(ref dataSeen) == 3)
+            {
+                heldUntilFirstLine = await Task.WhenAny(firstLineRead.Task, Task.Delay(TimeSpan.FromSeconds(20))) == firstLineRead.Task;
+            }
+
+            return "250 2.0.0 queued";
+        });
+        using var dir = new TempDirectory();
+        var file = dir.File("m.eml", Message);
+        var info = new ProcessStartInfo(DotnetHost()) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { CliDll, "send", "--server", server.Address, "--json", file, file, file })
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        using var process = Process.Start(info)!;
+        var error = process.StandardError.ReadToEndAsync();
+        var first = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        firstLineRead.SetResult();
+        var rest = await process.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+
+        process.ExitCode.Should().Be(0, await error);
+        heldUntilFirstLine.Should().BeTrue("the tool's standard output is flushed before the batch waits for the last reply");
+        using var document = JsonDocument.Parse(first!);
+        document.RootElement.GetProperty("index").GetInt32().Should().Be(1);
+        rest.Split('\n', StringSplitOptions.RemoveEmptyEntries).Should().HaveCount(3, "two more messages and the summary");
+    }
+
+    [Fact]
     public async Task Progress_shows_on_a_terminal()
     {
         await using var server = await TestSmtpServer.StartAsync();

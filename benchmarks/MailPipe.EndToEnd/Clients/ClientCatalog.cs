@@ -15,6 +15,8 @@ internal static class ClientCatalog
         new MailPipeSendClient(batch: true),
         new MailPipeMimeKitClient(batch: false),
         new MailPipeMimeKitClient(batch: true),
+        new MailPipeCliClient(wholeProcess: false),
+        new MailPipeCliClient(wholeProcess: true),
         new MailKitClient(noDelay: false),
         new MailKitClient(noDelay: true),
         new SystemNetMailClient(),
