@@ -218,10 +218,10 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     private sealed class OutboxMessageStore : MessageStore
     {
         private static readonly byte[] Crlf = "\r\n"u8.ToArray();
-        private readonly Action<ReceivedMessage>? _received;
+        private readonly Action<SavedMessage>? _received;
         private int _count;
 
-        public OutboxMessageStore(string directory, Action<ReceivedMessage>? received)
+        public OutboxMessageStore(string directory, Action<SavedMessage>? received)
         {
             Directory = directory;
             _received = received;
@@ -289,7 +289,7 @@ internal sealed class EmbeddedServer : IAsyncDisposable
                 }
 
                 Saved.Enqueue(path);
-                _received?.Invoke(new ReceivedMessage(
+                _received?.Invoke(new SavedMessage(
                     DateTimeOffset.UtcNow,
                     transaction.From?.AsAddress() ?? string.Empty,
                     [.. transaction.To.Select(t => t.AsAddress() ?? string.Empty)],
@@ -362,7 +362,7 @@ internal sealed record EmbeddedServerOptions
     public bool AuthenticationRequired { get; init; }
 
     /// <summary>Called for each message once it is saved, before its 250; from the session's thread, so it must be quick and thread-safe.</summary>
-    public Action<ReceivedMessage>? Received { get; init; }
+    public Action<SavedMessage>? Received { get; init; }
 }
 
 /// <summary>A message the embedded server saved.</summary>
@@ -374,4 +374,4 @@ internal sealed record EmbeddedServerOptions
 /// <param name="Remote">The client's address and port.</param>
 /// <param name="Tls">Whether the message came over TLS.</param>
 /// <param name="User">The user name the client authenticated as, or <see langword="null"/>.</param>
-internal sealed record ReceivedMessage(DateTimeOffset Time, string From, IReadOnlyList<string> To, long Size, string Path, EndPoint? Remote, bool Tls, string? User);
+internal sealed record SavedMessage(DateTimeOffset Time, string From, IReadOnlyList<string> To, long Size, string Path, EndPoint? Remote, bool Tls, string? User);

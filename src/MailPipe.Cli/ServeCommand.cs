@@ -539,7 +539,7 @@ internal sealed class ServeCommand
             Write(line);
         }
 
-        public void Message(ReceivedMessage message)
+        public void Message(SavedMessage message)
         {
             string line;
             if (json)
