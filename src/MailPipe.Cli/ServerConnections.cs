@@ -161,6 +161,9 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
     /// <inheritdoc/>
     public SslProtocols SslProtocol => _tls?.SslProtocol ?? SslProtocols.None;
 
+    /// <summary>Whether Nagle's algorithm is off on the socket (it must be: see <see cref="ServerListenerFactory"/>).</summary>
+    internal bool NoDelay => _socket.NoDelay;
+
     /// <summary>Whether the connection was closed for the idle timeout (or a STARTTLS injection).</summary>
     private bool Aborted
     {
