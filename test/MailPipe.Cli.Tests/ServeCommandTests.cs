@@ -135,12 +135,12 @@ public class ServeCommandTests
 
         var run = await CliRunner.RunAsync("send", "--server", serve.Address, "--from", "a@example.test", "--to", "b@example.test", "--to", "c@example.test", "--subject", "s", "--body", "hello");
         run.ExitCode.Should().Be(0, run.Output + run.Error);
-        var line = (await serve.WaitForLinesAsync("\"event\":\"message\"", 1)).Should().ContainSingle().Subject;
+        var line = (await serve.WaitForLinesAsync("\"type\":\"message\"", 1)).Should().ContainSingle().Subject;
         (await serve.StopAsync()).Should().Be(0);
 
         using (var listening = JsonDocument.Parse(serve.Lines[0]))
         {
-            listening.RootElement.GetProperty("event").GetString().Should().Be("listening");
+            listening.RootElement.GetProperty("type").GetString().Should().Be("listening");
             listening.RootElement.GetProperty("port").GetInt32().Should().Be(serve.Port);
             listening.RootElement.GetProperty("starttls").GetBoolean().Should().BeFalse();
         }
@@ -157,7 +157,7 @@ public class ServeCommandTests
         }
 
         using var stopped = JsonDocument.Parse(serve.Lines[^1]);
-        stopped.RootElement.GetProperty("event").GetString().Should().Be("stopped");
+        stopped.RootElement.GetProperty("type").GetString().Should().Be("stopped");
         stopped.RootElement.GetProperty("messages").GetInt32().Should().Be(1);
     }
 
