@@ -128,6 +128,42 @@ public class ServeCommandTests
     }
 
     [Fact]
+    public async Task Mailpipe_send_pipelines_its_transactions_to_serve()
+    {
+        using var dir = new TempDirectory();
+        var first = dir.File("a.eml", "From: a@example.test\r\nTo: b@example.test\r\nSubject: 1\r\n\r\none\r\n");
+        var second = dir.File("b.eml", "From: a@example.test\r\nTo: c@example.test, d@example.test\r\nSubject: 2\r\n\r\ntwo\r\n");
+        await using var serve = await ServeHost.StartAsync(dir.Path + "/inbox");
+
+        var run = await CliRunner.RunAsync("send", "--server", serve.Address, "--trace", first, second);
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        var transcript = run.Error.Split('\n').Select(l => l.TrimEnd('\r')).Where(l => l.StartsWith("C: ", StringComparison.Ordinal) || l.StartsWith("S: ", StringComparison.Ordinal)).ToList();
+        var mail = transcript.FindIndex(l => l.StartsWith("C: MAIL FROM", StringComparison.Ordinal));
+        transcript.Skip(mail).Take(4).Should().Equal(transcript[mail], "C: RCPT TO:<***@example.test>", "C: DATA", "S: 250 Ok");
+        var secondMail = transcript.FindIndex(mail + 1, l => l.StartsWith("C: MAIL FROM", StringComparison.Ordinal));
+        transcript.Skip(secondMail).Take(4).Should().Equal(transcript[secondMail], "C: RCPT TO:<***@example.test>", "C: RCPT TO:<***@example.test>", "C: DATA");
+        (await serve.WaitForLinesAsync("saved to", 2)).Should().HaveCount(2);
+    }
+
+    [Fact]
+    public async Task A_connection_over_the_limit_gets_421_and_the_others_go_on()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--max-connections", "1");
+        await using var first = await RawSmtpClient.ConnectAsync(serve.Port);
+        (await first.ReadReplyAsync()).Should().StartWith("220 ");
+
+        await using (var second = await RawSmtpClient.ConnectAsync(serve.Port))
+        {
+            (await second.ReadRepliesToEndAsync()).Should().Equal("421 4.7.0 too many connections, try again later");
+        }
+
+        await first.SendAsync("NOOP\r\n");
+        (await first.ReadReplyAsync()).Should().StartWith("250");
+    }
+
+    [Fact]
     public async Task Json_prints_one_object_per_line()
     {
         using var dir = new TempDirectory();
