@@ -35,6 +35,9 @@ internal sealed class Options
 
     public bool Verbose { get; private set; }
 
+    /// <summary>Concurrent callers of the multi-caller clients (mailpipe-sender, mailkit-pool, mailpipe-batch2).</summary>
+    public int Callers { get; private set; } = 32;
+
     public bool Help { get; private set; }
 
     /// <summary>Messages per run for a message size: enough for ≈ 0.3–1 s with a fast client, fewer through the delay proxy.</summary>
@@ -63,6 +66,8 @@ internal sealed class Options
                               CHUNKING): for round trips with BDAT; smtp-source is skipped
           --server-port N     send to a server already on 127.0.0.1:N instead of smtp-sink (e.g. Postfix 2525
                               from build/servers, which offers CHUNKING; unique recipients are not needed)
+          --callers N         concurrent callers of the shared-client clients mailpipe-sender, mailkit-pool and
+                              mailpipe-batch2 (default 32), e.g. --clients mailpipe-sender,mailkit-pool,mailpipe-batch2
           --output FILE       also write the markdown report to FILE
           --verbose           print every run
         """;
@@ -105,6 +110,9 @@ internal sealed class Options
                     break;
                 case "--server-port":
                     options.ServerPort = PositiveInt(Value(), name);
+                    break;
+                case "--callers":
+                    options.Callers = PositiveInt(Value(), name);
                     break;
                 case "--output":
                     options.OutputFile = Value();

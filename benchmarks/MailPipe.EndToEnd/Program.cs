@@ -21,6 +21,8 @@ if (options.Help)
     return 0;
 }
 
+MultiCaller.Callers = options.Callers;
+
 if (!SmtpSinkServer.IsInstalled)
 {
     Console.Error.WriteLine(SmtpSinkServer.InstallHint);
@@ -109,6 +111,7 @@ var header = string.Join(Environment.NewLine,
     $"- machine: {CpuModel()}, {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}",
     $"- load average (1/5/15 min) before: {loadBefore}; after: {LoadAverage()}",
     $"- runtime settings: {RuntimeSettings()}",
+    clients.Any(c => c is MailPipeSenderClient or MailKitPoolClient or MailPipeBatch2Client) ? $"- callers: {options.Callers} concurrent callers share the mailpipe-sender, mailkit-pool and mailpipe-batch2 clients (connections: 2, 8 and 2)" : string.Empty,
     $"- server: {(sink is not null ? $"`{sink.CommandLine}`" : builtin is not null ? $"the harness's own PIPELINING + CHUNKING sink on port {serverPort}" : $"the server already listening on port {serverPort}")} on 127.0.0.1, one connection per run; connect, EHLO and QUIT untimed",
     proxy is null ? string.Empty : $"- delay proxy: mean lateness of held chunks {proxy.MeanLateness.TotalMilliseconds:0.000} ms",
 ]).TrimEnd();

@@ -14,8 +14,6 @@ namespace MailPipe.Cli;
 /// </summary>
 internal sealed class ConnectionOptions
 {
-    private const double MaxTimeoutSeconds = 24 * 60 * 60;
-
     private static readonly System.Buffers.SearchValues<char> NotInHostName = System.Buffers.SearchValues.Create(" \t\r\n\0/");
 
     /// <summary>Creates the options.</summary>
@@ -23,7 +21,7 @@ internal sealed class ConnectionOptions
     /// <param name="serverRequired">Whether <c>--server</c> must be given.</param>
     public ConnectionOptions(string serverDescription, bool serverRequired)
     {
-        Server = new Option<ServerAddress?>("--server")
+        Server = new Option<ServerAddress?>("--server", "-s")
         {
             Description = serverDescription,
             HelpName = "HOST[:PORT]",
@@ -44,14 +42,9 @@ internal sealed class ConnectionOptions
                 result.AddError($"--tls-name: '{name}' is not a host name");
             }
         });
-        Timeout.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<double?>() is { } seconds && !(seconds > 0 && seconds <= MaxTimeoutSeconds))
-            {
-                result.AddError($"--timeout: {seconds} is not a number of seconds above 0 and at most {MaxTimeoutSeconds}");
-            }
-        });
         CaFile.AcceptExistingOnly();
+        TlsCertificate.AcceptExistingOnly();
+        TlsKey.AcceptExistingOnly();
     }
 
     /// <summary><c>--server</c>.</summary>
@@ -92,15 +85,16 @@ internal sealed class ConnectionOptions
     /// <summary><c>--helo-name</c>.</summary>
     public Option<string?> HeloName { get; } = new("--helo-name")
     {
-        Description = "The name the client gives in EHLO/HELO (default: this machine's host name).",
+        Description = "The name the client gives in EHLO/HELO (default: this machine's fully qualified name when it has a dot and is not localhost, otherwise the address literal of the connection's local end, such as [127.0.0.1]).",
         HelpName = "NAME",
     };
 
     /// <summary><c>--timeout</c>.</summary>
-    public Option<double?> Timeout { get; } = new("--timeout")
+    public Option<TimeSpan?> Timeout { get; } = new("--timeout")
     {
-        Description = "Seconds allowed for the connect, the TLS handshake, each send and each reply.",
-        HelpName = "SECONDS",
+        Description = "The time allowed for the connect, the TLS handshake, each send and each reply: " + DurationArgument.Forms + ", above 0 and at most 1 day (default: MailPipe's: 60 s to connect, 3 min per send, 5 min per reply, 10 min for the reply to the end of data; RFC 5321 §4.5.3.2).",
+        HelpName = "DURATION",
+        CustomParser = ParseTimeout,
     };
 
     /// <summary><c>--trace</c>.</summary>
@@ -112,23 +106,22 @@ internal sealed class ConnectionOptions
     /// <summary><c>--log-addresses</c>.</summary>
     public Option<bool> LogAddresses { get; } = new("--log-addresses") { Description = "Show mail addresses unmasked in the --trace transcript." };
 
-    /// <summary>Every option, in help order.</summary>
-    public IEnumerable<Option> All => [Server, ImplicitTls, StartTls, TlsName, CaFile, AcceptNameMismatch, HeloName, Timeout, Trace, LogAddresses];
-
-    /// <summary>The host name the client announces when <c>--helo-name</c> is not given: this machine's, or <c>localhost</c>.</summary>
-    /// <returns>The name.</returns>
-    public static string DefaultHeloName()
+    /// <summary><c>--tls-cert</c>: the client certificate (PEM).</summary>
+    public Option<FileInfo> TlsCertificate { get; } = new("--tls-cert")
     {
-        try
-        {
-            var name = Dns.GetHostName();
-            return IsValidHeloName(name) ? name : "localhost";
-        }
-        catch (SocketException)
-        {
-            return "localhost";
-        }
-    }
+        Description = "A client certificate (PEM) to present in the TLS handshake, with --tls-key (default: none).",
+        HelpName = "PATH",
+    };
+
+    /// <summary><c>--tls-key</c>: the client certificate's private key (PEM).</summary>
+    public Option<FileInfo> TlsKey { get; } = new("--tls-key")
+    {
+        Description = "The private key (PEM, unencrypted) of --tls-cert; default: the key in the --tls-cert file.",
+        HelpName = "PATH",
+    };
+
+    /// <summary>Every option, in help order.</summary>
+    public IEnumerable<Option> All => [Server, ImplicitTls, StartTls, TlsName, CaFile, AcceptNameMismatch, TlsCertificate, TlsKey, HeloName, Timeout, Trace, LogAddresses];
 
     /// <summary>Loads <c>--ca-file</c>: one DER certificate, or one or more PEM certificates.</summary>
     /// <param name="path">The file.</param>
@@ -156,6 +149,11 @@ internal sealed class ConnectionOptions
     /// <param name="tlsByDefault">Whether the command uses TLS without <c>--tls</c>/<c>--starttls</c> (probe tries STARTTLS when offered).</param>
     public void Validate(CommandResult result, bool tlsByDefault)
     {
+        if (result.GetResult(TlsKey) is not null && result.GetResult(TlsCertificate) is null)
+        {
+            result.AddError("--tls-key is the key of --tls-cert: give --tls-cert too");
+        }
+
         var implicitTls = result.GetValue(ImplicitTls);
         var startTls = result.GetValue(StartTls);
         if (implicitTls && startTls)
@@ -165,7 +163,7 @@ internal sealed class ConnectionOptions
 
         if (!implicitTls && !startTls && !tlsByDefault)
         {
-            foreach (var (option, name) in new (Option, string)[] { (CaFile, "--ca-file"), (AcceptNameMismatch, "--accept-name-mismatch"), (TlsName, "--tls-name") })
+            foreach (var (option, name) in new (Option, string)[] { (CaFile, "--ca-file"), (AcceptNameMismatch, "--accept-name-mismatch"), (TlsName, "--tls-name"), (TlsCertificate, "--tls-cert"), (TlsKey, "--tls-key") })
             {
                 if (result.GetResult(option) is not null)
                 {
@@ -199,18 +197,34 @@ internal sealed class ConnectionOptions
             }
         }
 
+        X509Certificate2? certificate = null;
+        if (parseResult.GetValue(TlsCertificate) is { } certificateFile)
+        {
+            var keyFile = parseResult.GetValue(TlsKey);
+            try
+            {
+                certificate = X509Certificate2.CreateFromPemFile(certificateFile.FullName, keyFile?.FullName);
+            }
+            catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                error = $"--tls-cert {certificateFile}{(keyFile is null ? string.Empty : $" --tls-key {keyFile}")}: not a PEM certificate with its private key: {ex.Message}";
+                return false;
+            }
+        }
+
         var mode = parseResult.GetValue(ImplicitTls) ? SmtpTlsMode.Implicit
             : parseResult.GetValue(StartTls) ? SmtpTlsMode.StartTlsRequired
             : defaultMode;
         settings = new ConnectionSettings
         {
             Server = parseResult.GetValue(Server),
-            HeloName = parseResult.GetValue(HeloName) ?? DefaultHeloName(),
+            HeloName = parseResult.GetValue(HeloName),
+            ClientCertificate = certificate,
             TlsMode = mode,
             TlsName = parseResult.GetValue(TlsName),
             AcceptNameMismatch = parseResult.GetValue(AcceptNameMismatch),
             TrustedCertificateAuthorities = authorities,
-            Timeout = parseResult.GetValue(Timeout) is { } seconds ? TimeSpan.FromSeconds(seconds) : null,
+            Timeout = parseResult.GetValue(Timeout),
             Trace = parseResult.GetValue(Trace),
             LogAddresses = parseResult.GetValue(LogAddresses),
         };
@@ -242,6 +256,18 @@ internal sealed class ConnectionOptions
         }
 
         return true;
+    }
+
+    private static TimeSpan? ParseTimeout(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (DurationArgument.TryParse(text, out var duration))
+        {
+            return duration;
+        }
+
+        result.AddError($"--timeout: '{text}' is not a duration: give {DurationArgument.Forms}, above 0 and at most 1 day");
+        return null;
     }
 
     private static ServerAddress? ParseServer(ArgumentResult result)

@@ -12,8 +12,11 @@ internal sealed class ConnectionSettings : IDisposable
     /// <summary>The server; <see langword="null"/> for send's embedded one.</summary>
     public ServerAddress? Server { get; init; }
 
-    /// <summary>The name the client gives in EHLO/HELO.</summary>
-    public required string HeloName { get; init; }
+    /// <summary>The name the client gives in EHLO/HELO, or <see langword="null"/> for MailPipe's default (<see cref="AsyncSmtpSession.GetDefaultClientDomainAsync"/>).</summary>
+    public string? HeloName { get; init; }
+
+    /// <summary>The client certificate of <c>--tls-cert</c>, with its private key, or <see langword="null"/>.</summary>
+    public X509Certificate2? ClientCertificate { get; init; }
 
     /// <summary>How the connection is protected.</summary>
     public SmtpTlsMode TlsMode { get; init; } = SmtpTlsMode.None;
@@ -68,9 +71,13 @@ internal sealed class ConnectionSettings : IDisposable
             tls.TrustedRootCertificates.AddRange(authorities);
         }
 
-        if (validationCallback is not null)
+        if (validationCallback is not null || ClientCertificate is not null)
         {
             tls.ClientAuthenticationOptions = new SslClientAuthenticationOptions { RemoteCertificateValidationCallback = validationCallback };
+            if (ClientCertificate is not null)
+            {
+                tls.ClientAuthenticationOptions.ClientCertificates = [ClientCertificate];
+            }
         }
 
         var options = new SmtpSessionOptions
@@ -102,6 +109,7 @@ internal sealed class ConnectionSettings : IDisposable
     /// <inheritdoc/>
     public void Dispose()
     {
+        ClientCertificate?.Dispose();
         if (TrustedCertificateAuthorities is { } certificates)
         {
             foreach (var certificate in certificates)

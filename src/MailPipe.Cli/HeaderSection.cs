@@ -75,6 +75,39 @@ internal sealed class HeaderSection
         }
     }
 
+    /// <summary>Reads the header section from the start of <paramref name="stream"/>; the stream is left somewhere after it.</summary>
+    /// <param name="stream">A readable stream at the start of the message.</param>
+    /// <returns>The header section.</returns>
+    /// <exception cref="InvalidDataException">The header section is larger than <see cref="MaxHeaderBytes"/>.</exception>
+    public static HeaderSection Read(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        var buffer = new byte[16 * 1024];
+        var length = 0;
+        var scanFrom = 0;
+        while (true)
+        {
+            if (length == buffer.Length)
+            {
+                if (buffer.Length >= MaxHeaderBytes)
+                {
+                    throw new InvalidDataException($"the header section is larger than {MaxHeaderBytes / (1024 * 1024)} MiB, or the file is not a message");
+                }
+
+                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxHeaderBytes));
+            }
+
+            var read = stream.Read(buffer.AsSpan(length));
+            length += read;
+            var atEnd = read == 0;
+            var found = FindEnd(buffer.AsSpan(0, length), atEnd, ref scanFrom, out var fieldsEnd, out var sectionEnd);
+            if (found)
+            {
+                return Parse(buffer.AsSpan(0, sectionEnd).ToArray(), fieldsEnd);
+            }
+        }
+    }
+
     /// <summary>Parses a header section held in memory (the whole message, or its start).</summary>
     /// <param name="message">The message bytes.</param>
     /// <returns>The header section.</returns>

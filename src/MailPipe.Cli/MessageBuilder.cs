@@ -4,6 +4,11 @@ using MimeKit.Utils;
 
 namespace MailPipe.Cli;
 
+/// <summary>A file given with <c>--attach</c>, read before the connection is made.</summary>
+/// <param name="FileName">The file's name, without its directory (the attachment's filename parameter).</param>
+/// <param name="Content">The file's bytes.</param>
+internal sealed record Attachment(string FileName, byte[] Content);
+
 /// <summary>
 /// A simple text message built from <c>--from</c>, <c>--to</c>, <c>--subject</c> and <c>--body</c> (RFC 5322 with one
 /// MIME text/plain part, RFC 2045): From, To, Subject, Date, Message-ID, MIME-Version, Content-Type
@@ -13,6 +18,8 @@ internal sealed class MessageBuilder
 {
     /// <summary>The longest line SMTP carries, without its CRLF (RFC 5321 §4.5.3.1.6).</summary>
     private const int MaxLineOctets = 998;
+
+    private static readonly HashSet<string> OwnFields = new(["From", "To", "Subject", "Date", "Message-ID", "MIME-Version"], StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Creates a builder; the Date and Message-ID are fixed now, so each rendering is the same message.</summary>
     /// <param name="from">The author.</param>
@@ -51,6 +58,15 @@ internal sealed class MessageBuilder
 
     /// <summary>The Message-ID, without angle brackets.</summary>
     public string MessageId { get; }
+
+    /// <summary>
+    /// <c>--header</c> fields, in order: one the builder writes itself (From, To, Subject, Date, Message-ID, MIME-Version)
+    /// replaces it; any other is added, so a name given twice appears twice.
+    /// </summary>
+    public IReadOnlyList<HeaderArgument> Headers { get; init; } = [];
+
+    /// <summary><c>--attach</c> files, in order: with any, the message is <c>multipart/mixed</c>: the text, then each file as a base64 attachment (RFC 2046 §5.1.3, RFC 2183).</summary>
+    public IReadOnlyList<Attachment> Attachments { get; init; } = [];
 
     /// <summary>
     /// The transfer encoding the body needs: <c>7bit</c> for short lines of ASCII, <c>8bit</c> for other text with
@@ -111,7 +127,38 @@ internal sealed class MessageBuilder
         part.SetText(Encoding.UTF8, Body);
         part.ContentType.Charset = "utf-8";
         part.ContentTransferEncoding = encoding;
-        message.Body = part;
+        if (Attachments.Count == 0)
+        {
+            message.Body = part;
+        }
+        else
+        {
+            var mixed = new Multipart("mixed") { part };
+            foreach (var attachment in Attachments)
+            {
+                mixed.Add(new MimePart(MimeTypes.GetMimeType(attachment.FileName))
+                {
+                    Content = new MimeContent(new MemoryStream(attachment.Content, writable: false)),
+                    ContentDisposition = new ContentDisposition(ContentDisposition.Attachment),
+                    ContentTransferEncoding = ContentEncoding.Base64,
+                    FileName = attachment.FileName,
+                });
+            }
+
+            message.Body = mixed;
+        }
+
+        foreach (var header in Headers)
+        {
+            if (OwnFields.Contains(header.Name))
+            {
+                message.Headers.Replace(header.Name, Encoding.UTF8, header.Value);
+            }
+            else
+            {
+                message.Headers.Add(header.Name, Encoding.UTF8, header.Value);
+            }
+        }
 
         var format = FormatOptions.Default.Clone();
         format.NewLineFormat = NewLineFormat.Dos;

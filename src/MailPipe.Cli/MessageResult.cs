@@ -92,6 +92,9 @@ internal sealed record MessageResult
 
     /// <summary>Where the embedded server saved the message, when it did.</summary>
     public string? SavedTo { get; init; }
+
+    /// <summary>Whether <see cref="Error"/> is the connection's (said once on standard error, not again per message in text).</summary>
+    public bool SessionFailure { get; init; }
 }
 
 /// <summary>The totals of one <c>mailpipe send</c> run, printed last.</summary>
@@ -136,6 +139,9 @@ internal sealed record BatchSummary
     /// <summary>Why the connection could not be used (connection, TLS, authentication), or <see langword="null"/>.</summary>
     public string? Error { get; init; }
 
+    /// <summary>The session's steps with <c>--quit-after</c>, else <see langword="null"/>.</summary>
+    public IReadOnlyList<SessionStep>? Steps { get; init; }
+
     /// <summary>Accepted messages per second of <see cref="Elapsed"/>; 0 when nothing was timed.</summary>
     public double MessagesPerSecond => Elapsed > TimeSpan.Zero ? Accepted / Elapsed.TotalSeconds : 0;
 
@@ -159,5 +165,6 @@ internal sealed record BatchSummary
         AuthenticatedAs = report?.AuthenticatedAs,
         AuthMechanism = report?.AuthMechanism,
         Error = report?.SessionError,
+        Steps = report?.Steps,
     };
 }

@@ -1,10 +1,66 @@
+using Microsoft.Win32.SafeHandles;
 using MimeKit;
 
 namespace MailPipe.Cli;
 
+/// <summary>What every message of a run shares: the envelope options and the <c>--header</c> fields.</summary>
+internal sealed record MessageDefaults
+{
+    /// <summary>The <c>--from</c> address (empty for <c>&lt;&gt;</c>), or <see langword="null"/> to read it from each file.</summary>
+    public string? ReversePath { get; init; }
+
+    /// <summary>The <c>--to</c> addresses, or empty to read them from each file.</summary>
+    public IReadOnlyList<string> Recipients { get; init; } = [];
+
+    /// <summary>The <c>--header</c> fields, put in front of each file's header section.</summary>
+    public IReadOnlyList<HeaderArgument> Headers { get; init; } = [];
+
+    /// <summary>The envelope parameters (<c>--notify</c>, <c>--ret</c>, <c>--envid</c>, <c>--requiretls</c>, <c>--smtputf8</c>).</summary>
+    public EnvelopeSettings Envelope { get; init; } = new();
+}
+
+/// <summary>The MAIL and RCPT parameters given on the command line.</summary>
+internal sealed record EnvelopeSettings
+{
+    /// <summary><c>--notify</c> (RFC 3461 §4.1), for every recipient.</summary>
+    public DsnNotify Notify { get; init; }
+
+    /// <summary><c>--ret</c> (RFC 3461 §4.3).</summary>
+    public DsnReturn? Return { get; init; }
+
+    /// <summary><c>--envid</c> (RFC 3461 §4.4).</summary>
+    public string? EnvelopeId { get; init; }
+
+    /// <summary><c>--requiretls</c> (RFC 8689).</summary>
+    public bool RequireTls { get; init; }
+
+    /// <summary><c>--smtputf8</c> (RFC 6531).</summary>
+    public bool SmtpUtf8 { get; init; }
+
+    /// <summary>The envelope for a sender and recipients.</summary>
+    /// <param name="reversePath">The reverse-path.</param>
+    /// <param name="recipients">The forward-paths.</param>
+    /// <returns>The envelope.</returns>
+    /// <exception cref="ArgumentException">An address or parameter cannot be sent.</exception>
+    public SmtpEnvelope Create(string reversePath, IEnumerable<string> recipients) =>
+        new(reversePath, recipients.Select(r => new SmtpRecipient(r) { Notify = Notify }))
+        {
+            Return = Return,
+            EnvelopeId = EnvelopeId,
+            RequireTls = RequireTls,
+            SmtpUtf8 = SmtpUtf8,
+        };
+}
+
 /// <summary>One message of the batch: its envelope and content, or why it cannot be sent.</summary>
 internal sealed class OutgoingMessage : IDisposable
 {
+    /// <summary>Files up to this size are read whole, in one call; larger ones are streamed while they are sent.</summary>
+    public const int SmallFileLimit = 1024 * 1024;
+
+    /// <summary>The name that stands for standard input among the files.</summary>
+    public const string StandardInputName = "-";
+
     private OutgoingMessage(int index, string? file)
     {
         Index = index;
@@ -14,7 +70,7 @@ internal sealed class OutgoingMessage : IDisposable
     /// <summary>The position in the batch, from 1.</summary>
     public int Index { get; }
 
-    /// <summary>The file, or <see langword="null"/> for a built message.</summary>
+    /// <summary>The file (<c>-</c> for standard input), or <see langword="null"/> for a built message.</summary>
     public string? File { get; }
 
     /// <summary>The reverse-path (empty for the null reverse-path <c>&lt;&gt;</c>).</summary>
@@ -24,126 +80,105 @@ internal sealed class OutgoingMessage : IDisposable
     public IReadOnlyList<string> Recipients { get; private init; } = [];
 
     /// <summary>The content; <see langword="null"/> when <see cref="InputError"/> is set.</summary>
-    public IMessageContent? Content { get; private init; }
+    public IMessageContent? Content { get; private set; }
 
     /// <summary>Why the message cannot be sent, or <see langword="null"/>.</summary>
     public string? InputError { get; private set; }
 
-    /// <summary>The envelope, once <see cref="Prepare"/> has built it.</summary>
+    /// <summary>The envelope; <see langword="null"/> when <see cref="InputError"/> is set.</summary>
     public SmtpEnvelope? Envelope { get; private set; }
-
-    /// <summary>
-    /// Builds the envelope and opens the content's source (the file) before anything is sent; when either fails,
-    /// sets <see cref="InputError"/> and releases the content.
-    /// </summary>
-    /// <returns>Whether the message can be sent.</returns>
-    public bool Prepare()
-    {
-        if (InputError is not null)
-        {
-            return false;
-        }
-
-        try
-        {
-            Envelope = new SmtpEnvelope(ReversePath ?? string.Empty, Recipients.Select(r => new SmtpRecipient(r)));
-        }
-        catch (ArgumentException ex)
-        {
-            InputError = $"{File ?? "the message"}: not a usable envelope: {ex.Message}";
-            Content?.Dispose();
-            return false;
-        }
-
-        try
-        {
-            Content!.Open();
-            return true;
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
-            InputError = $"cannot read {File}: {ex.Message}";
-            Content!.Dispose();
-            return false;
-        }
-    }
 
     /// <summary>A message built from the options.</summary>
     /// <param name="index">The position, from 1.</param>
     /// <param name="builder">The message.</param>
+    /// <param name="envelope">The envelope parameters.</param>
     /// <returns>The message.</returns>
-    public static OutgoingMessage Composed(int index, MessageBuilder builder) => new(index, file: null)
+    public static OutgoingMessage Composed(int index, MessageBuilder builder, EnvelopeSettings envelope)
     {
-        ReversePath = builder.From.Address,
-        Recipients = [.. builder.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
-        Content = new ComposedContent(builder),
-    };
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(envelope);
+        var message = new OutgoingMessage(index, file: null)
+        {
+            ReversePath = builder.From.Address,
+            Recipients = [.. builder.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
+        };
+        return message.Complete(new ComposedContent(builder), envelope);
+    }
 
     /// <summary>
-    /// Loads a message file: reads its header section, and takes the envelope from the options where given and from the
-    /// header fields otherwise (<see cref="EnvelopeFromHeaders"/>); when the recipients come from the fields, the blind
-    /// copies are removed from what is sent.
+    /// Loads a message file: a small one is read whole in one call, a large one has its header section read and stays
+    /// open to be streamed (no file is ever opened twice). The envelope comes from <paramref name="defaults"/> where
+    /// given and from the header fields otherwise (<see cref="EnvelopeFromHeaders"/>); when the recipients come from
+    /// the fields, the blind copies are removed from what is sent.
     /// </summary>
     /// <param name="index">The position, from 1.</param>
     /// <param name="path">The file.</param>
-    /// <param name="reversePath">The <c>--from</c> address, or <see langword="null"/> to read it from the file.</param>
-    /// <param name="recipients">The <c>--to</c> addresses, or empty to read them from the file.</param>
-    /// <param name="cancellationToken">Cancels the read.</param>
+    /// <param name="defaults">The envelope options and <c>--header</c> fields.</param>
     /// <returns>The message, with <see cref="InputError"/> set when it cannot be sent.</returns>
-    public static async Task<OutgoingMessage> LoadFileAsync(int index, string path, string? reversePath, IReadOnlyList<string> recipients, CancellationToken cancellationToken)
+    public static OutgoingMessage LoadFile(int index, string path, MessageDefaults defaults)
     {
-        HeaderSection headers;
+        ArgumentNullException.ThrowIfNull(defaults);
+        FileStream? file = null;
         try
         {
-            var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 16 * 1024, FileOptions.Asynchronous | FileOptions.SequentialScan);
-            await using (stream.ConfigureAwait(false))
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
+            var length = file.Length;
+            if (length <= SmallFileLimit)
             {
-                headers = await HeaderSection.ReadAsync(stream, cancellationToken).ConfigureAwait(false);
+                var bytes = new byte[length];
+                ReadWhole(file.SafeFileHandle, bytes);
+                file.Dispose();
+                file = null;
+                return FromBytes(index, path, bytes, defaults);
             }
+
+            var headers = HeaderSection.Read(file);
+            var message = FromHeaders(index, path, headers, defaults, out var header);
+            if (message.InputError is null)
+            {
+                message.Complete(new StreamedFileContent(file, header, headers.BodyOffset), defaults.Envelope);
+                file = null; // owned by the content now
+            }
+
+            return message;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            return Failed(index, path, reversePath, $"cannot read {path}: {ex.Message}");
+            return Failed(index, path, defaults.ReversePath, $"cannot read {path}: {ex.Message}");
+        }
+        finally
+        {
+            file?.Dispose();
+        }
+    }
+
+    /// <summary>A message whose bytes are in memory (a small file, standard input).</summary>
+    /// <param name="index">The position, from 1.</param>
+    /// <param name="name">The file name, or <c>-</c>.</param>
+    /// <param name="bytes">The message.</param>
+    /// <param name="defaults">The envelope options and <c>--header</c> fields.</param>
+    /// <returns>The message, with <see cref="InputError"/> set when it cannot be sent.</returns>
+    public static OutgoingMessage FromBytes(int index, string name, byte[] bytes, MessageDefaults defaults)
+    {
+        ArgumentNullException.ThrowIfNull(bytes);
+        ArgumentNullException.ThrowIfNull(defaults);
+        var headers = HeaderSection.Parse(bytes);
+        var message = FromHeaders(index, name, headers, defaults, out var header);
+        if (message.InputError is not null)
+        {
+            return message;
         }
 
-        var fromHeaders = recipients.Count == 0;
-        if (reversePath is null || fromHeaders)
+        ReadOnlyMemory<byte> content = bytes;
+        if (!ReferenceEquals(header, headers.Bytes))
         {
-            HeaderEnvelope envelope;
-            try
-            {
-                envelope = EnvelopeFromHeaders.Extract(headers);
-            }
-            catch (FormatException ex)
-            {
-                return Failed(index, path, reversePath, $"{path}: {ex.Message}");
-            }
-
-            reversePath ??= envelope.ReversePath;
-            if (fromHeaders)
-            {
-                recipients = envelope.Recipients;
-            }
+            var joined = new byte[header.Length + bytes.Length - headers.BodyOffset];
+            header.CopyTo(joined, 0);
+            bytes.AsSpan(headers.BodyOffset).CopyTo(joined.AsSpan(header.Length));
+            content = joined;
         }
 
-        if (reversePath is null)
-        {
-            return Failed(index, path, null, $"{path}: no sender: the file has no From or Sender field with an address; give --from");
-        }
-
-        if (recipients.Count == 0)
-        {
-            return Failed(index, path, reversePath, $"{path}: no recipients: the file has no To, Cc or Bcc field with an address; give --to");
-        }
-
-        var removeBlindCopies = fromHeaders && headers.Fields.Any(EnvelopeFromHeaders.IsBlindCopy);
-        var replacement = removeBlindCopies ? EnvelopeFromHeaders.RemoveBlindCopies(headers) : null;
-        return new OutgoingMessage(index, path)
-        {
-            ReversePath = reversePath,
-            Recipients = recipients,
-            Content = new FileContent(path, replacement, headers.BodyOffset),
-        };
+        return message.Complete(new MemoryContent(content), defaults.Envelope);
     }
 
     /// <summary>A message that cannot be sent.</summary>
@@ -155,38 +190,116 @@ internal sealed class OutgoingMessage : IDisposable
     public static OutgoingMessage Failed(int index, string? file, string? reversePath, string error) =>
         new(index, file) { ReversePath = reversePath, InputError = error };
 
-    /// <summary>Parses one <c>--from</c> value: an address, <c>Name &lt;address&gt;</c>, or <c>&lt;&gt;</c> / empty for the null reverse-path.</summary>
-    /// <param name="value">The value.</param>
-    /// <param name="mailbox">The mailbox, or <see langword="null"/> for the null reverse-path.</param>
-    /// <returns>Whether the value is valid.</returns>
-    public static bool TryParseSender(string value, out MailboxAddress? mailbox)
-    {
-        mailbox = null;
-        var trimmed = value.Trim();
-        if (trimmed.Length == 0 || trimmed == "<>")
-        {
-            return true;
-        }
+    /// <inheritdoc/>
+    public void Dispose() => Content?.Dispose();
 
-        return MailboxAddress.TryParse(trimmed, out mailbox) && !string.IsNullOrEmpty(mailbox.Address);
+    private static void ReadWhole(SafeFileHandle handle, byte[] buffer)
+    {
+        var offset = 0;
+        while (offset < buffer.Length)
+        {
+            var read = RandomAccess.Read(handle, buffer.AsSpan(offset), offset);
+            if (read == 0)
+            {
+                throw new IOException("the file became shorter while it was read");
+            }
+
+            offset += read;
+        }
     }
 
-    /// <summary>Parses one <c>--to</c> value: an address, <c>Name &lt;address&gt;</c>, or a comma-separated list of them.</summary>
-    /// <param name="value">The value.</param>
-    /// <param name="mailboxes">The mailboxes.</param>
-    /// <returns>Whether the value is valid and names at least one mailbox.</returns>
-    public static bool TryParseRecipients(string value, out IReadOnlyList<MailboxAddress> mailboxes)
+    /// <summary>The envelope from the options and the header fields, and the header section to send (the file's own array when unchanged).</summary>
+    private static OutgoingMessage FromHeaders(int index, string name, HeaderSection headers, MessageDefaults defaults, out byte[] header)
     {
-        mailboxes = [];
-        if (!InternetAddressList.TryParse(value, out var list))
+        header = headers.Bytes;
+        var reversePath = defaults.ReversePath;
+        var recipients = defaults.Recipients;
+        var fromHeaders = recipients.Count == 0;
+        if (reversePath is null || fromHeaders)
         {
-            return false;
+            HeaderEnvelope envelope;
+            try
+            {
+                envelope = EnvelopeFromHeaders.Extract(headers);
+            }
+            catch (FormatException ex)
+            {
+                return Failed(index, name, reversePath, $"{name}: {ex.Message}");
+            }
+
+            reversePath ??= envelope.ReversePath;
+            if (fromHeaders)
+            {
+                recipients = envelope.Recipients;
+            }
         }
 
-        mailboxes = [.. list.Mailboxes.Where(m => !string.IsNullOrEmpty(m.Address))];
-        return mailboxes.Count > 0;
+        if (reversePath is null)
+        {
+            return Failed(index, name, null, $"{name}: no sender: the message has no From or Sender field with an address; give --from");
+        }
+
+        if (recipients.Count == 0)
+        {
+            return Failed(index, name, reversePath, $"{name}: no recipients: the message has no To, Cc or Bcc field with an address; give --to");
+        }
+
+        if (fromHeaders && headers.Fields.Any(EnvelopeFromHeaders.IsBlindCopy))
+        {
+            header = EnvelopeFromHeaders.RemoveBlindCopies(headers);
+        }
+
+        if (defaults.Headers.Count > 0)
+        {
+            header = [.. defaults.Headers.SelectMany(h => h.ToLine()), .. header];
+        }
+
+        return new OutgoingMessage(index, name) { ReversePath = reversePath, Recipients = recipients };
+    }
+
+    private OutgoingMessage Complete(IMessageContent content, EnvelopeSettings settings)
+    {
+        try
+        {
+            Envelope = settings.Create(ReversePath ?? string.Empty, Recipients);
+            Content = content;
+        }
+        catch (ArgumentException ex)
+        {
+            InputError = $"{File ?? "the message"}: not a usable envelope: {ex.Message}";
+            content.Dispose();
+        }
+
+        return this;
+    }
+}
+
+/// <summary>A message built from the options (<see cref="MessageBuilder"/>), rendered once the server's 8BITMIME support is known.</summary>
+internal sealed class ComposedContent : IMessageContent
+{
+    private readonly MessageBuilder _builder;
+
+    /// <summary>Creates the content.</summary>
+    /// <param name="builder">The message.</param>
+    public ComposedContent(MessageBuilder builder) => _builder = builder;
+
+    /// <inheritdoc/>
+    public long Size { get; private set; }
+
+    /// <inheritdoc/>
+    public SmtpMessage ToSmtpMessage(SmtpEnvelope envelope, SmtpCapabilities capabilities)
+    {
+        ArgumentNullException.ThrowIfNull(envelope);
+        ArgumentNullException.ThrowIfNull(capabilities);
+        var encoding = _builder.ChooseEncoding(capabilities.Supports8BitMime);
+        var bytes = _builder.Render(encoding);
+        Size = bytes.Length;
+        var body = encoding == ContentEncoding.EightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
+        return SmtpMessage.FromBytes(envelope with { Size = bytes.Length, Body = body }, bytes);
     }
 
     /// <inheritdoc/>
-    public void Dispose() => Content?.Dispose();
+    public void Dispose()
+    {
+    }
 }

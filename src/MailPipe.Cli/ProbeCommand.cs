@@ -104,21 +104,22 @@ internal sealed class ProbeCommand
             return;
         }
 
-        var ehlo = await session.EhloAsync(settings.HeloName, cancellationToken).ConfigureAwait(false);
+        var heloName = settings.HeloName ?? await session.GetDefaultClientDomainAsync(cancellationToken).ConfigureAwait(false);
+        var ehlo = await session.EhloAsync(heloName, cancellationToken).ConfigureAwait(false);
         report.Ehlo = EhloReport.From(ehlo);
         if (ehlo.Code is 500 or 502 && session.IsConnected)
         {
-            var helo = await session.HeloAsync(settings.HeloName, cancellationToken).ConfigureAwait(false);
+            var helo = await session.HeloAsync(heloName, cancellationToken).ConfigureAwait(false);
             report.Helo = ReplyInfo.From(helo);
             if (!helo.IsPositiveCompletion)
             {
-                report.Fail(ExitCodes.ConnectionFailed, $"the server at {server} refused EHLO and HELO {settings.HeloName}");
+                report.Fail(ExitCodes.ConnectionFailed, $"the server at {server} refused EHLO and HELO {heloName}");
                 return;
             }
         }
         else if (!ehlo.IsPositiveCompletion)
         {
-            report.Fail(ExitCodes.ConnectionFailed, $"the server at {server} refused EHLO {settings.HeloName}");
+            report.Fail(ExitCodes.ConnectionFailed, $"the server at {server} refused EHLO {heloName}");
             return;
         }
 
@@ -160,7 +161,7 @@ internal sealed class ProbeCommand
             return;
         }
 
-        report.EhloAfterStartTls = EhloReport.From(await session.EhloAsync(settings.HeloName, cancellationToken).ConfigureAwait(false));
+        report.EhloAfterStartTls = EhloReport.From(await session.EhloAsync(heloName, cancellationToken).ConfigureAwait(false));
     }
 
     private async Task<int> RunAsync(ParseResult parseResult, CancellationToken cancellationToken)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Help;
+using System.CommandLine.Parsing;
 
 namespace MailPipe.Cli;
 
@@ -9,7 +10,7 @@ internal static class Program
     /// <summary>The process entry point.</summary>
     /// <param name="args">The arguments.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error, CancellationToken.None);
+    public static Task<int> Main(string[] args) => RunAsync(args, Console.Out, Console.Error, CliEnvironment.FromConsole(), CancellationToken.None);
 
     /// <summary>Runs the command line in-process, with the given writers as standard output and standard error.</summary>
     /// <param name="args">The arguments, as after the program name.</param>
@@ -17,7 +18,17 @@ internal static class Program
     /// <param name="error">Standard error.</param>
     /// <param name="cancellationToken">Cancels the run.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken) =>
+        RunAsync(args, output, error, CliEnvironment.Redirected, cancellationToken);
+
+    /// <summary>Runs the command line in-process, with the given standard streams.</summary>
+    /// <param name="args">The arguments, as after the program name.</param>
+    /// <param name="output">Standard output.</param>
+    /// <param name="error">Standard error.</param>
+    /// <param name="environment">Standard input, and whether standard output and error are terminals.</param>
+    /// <param name="cancellationToken">Cancels the run.</param>
+    /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
+    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CliEnvironment environment, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(error);
@@ -30,10 +41,102 @@ internal static class Program
             return ExitCodes.UsageOrInput;
         }
 
-        var root = CreateRootCommand();
+        var root = CreateRootCommand(environment);
         var configuration = new InvocationConfiguration { Output = output, Error = error };
-        return await root.Parse(args).InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
+        var parseResult = root.Parse(args, ParserConfiguration);
+        if (parseResult.Action is not HelpAction && UsageProblems(parseResult) is { Count: > 0 } problems)
+        {
+            // One line per problem, then where the options are listed; not the whole help text.
+            var command = parseResult.CommandResult.Command;
+            var prefix = command == root ? CommandName : $"{CommandName} {command.Name}";
+            foreach (var problem in problems)
+            {
+                await error.WriteLineAsync($"{prefix}: {problem}").ConfigureAwait(false);
+            }
+
+            await error.WriteLineAsync($"{prefix}: see '{prefix} --help' for the options").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
+        return await parseResult.InvokeAsync(configuration, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// What is wrong with the command line, one entry per problem: first any token that looks like an option but is
+    /// none (the FILE argument would otherwise take <c>--bogus</c> for a file name), with the closest option when one is
+    /// near; otherwise the parser's and the validators' errors, each once.
+    /// </summary>
+    /// <param name="parseResult">The parse result.</param>
+    /// <returns>The problems; empty when the command line is usable.</returns>
+    internal static List<string> UsageProblems(ParseResult parseResult)
+    {
+        ArgumentNullException.ThrowIfNull(parseResult);
+        var command = parseResult.CommandResult.Command;
+        var positional = new HashSet<Token>(ReferenceEqualityComparer.Instance);
+        foreach (var argument in parseResult.CommandResult.Children.OfType<ArgumentResult>())
+        {
+            positional.UnionWith(argument.Tokens);
+        }
+
+        var unknown = new List<string>();
+        foreach (var token in parseResult.Tokens)
+        {
+            if (token.Type == TokenType.DoubleDash)
+            {
+                break; // after "--" everything is a file, even "-x.eml"
+            }
+
+            if (token.Value.Length > 1 && token.Value[0] == '-' && (positional.Contains(token) || parseResult.UnmatchedTokens.Contains(token.Value)))
+            {
+                unknown.Add(UnknownOption(token.Value, command));
+            }
+        }
+
+        if (unknown.Count > 0)
+        {
+            return [.. unknown.Distinct(StringComparer.Ordinal)];
+        }
+
+        return [.. parseResult.Errors.Select(e => e.Message.TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+    }
+
+    private static string UnknownOption(string token, Command command)
+    {
+        var name = token.Split('=', ':')[0];
+        var names = command.Options.SelectMany(o => o.Aliases.Prepend(o.Name)).Where(n => n.StartsWith('-')).ToList();
+        var closest = names.MinBy(n => Distance(n, name));
+        var hint = closest is not null && Distance(closest, name) <= Math.Max(1, name.Length / 4) ? $" (did you mean {closest}?)" : string.Empty;
+        var files = command.Arguments.Count > 0 ? "; a file whose name starts with '-' goes after -- or as ./-name" : string.Empty;
+        return $"unknown option '{name}'{hint}{files}";
+    }
+
+    /// <summary>The Levenshtein distance of two short strings.</summary>
+    private static int Distance(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (var j = 0; j <= b.Length; j++)
+        {
+            previous[j] = j;
+        }
+
+        for (var i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                current[j] = Math.Min(Math.Min(current[j - 1] + 1, previous[j] + 1), previous[j - 1] + cost);
+            }
+
+            (previous, current) = (current, previous);
+        }
+
+        return previous[b.Length];
+    }
+
+    /// <summary>No response files: an argument starting with '@' (an address such as <c>@example.test</c>, a file name) is taken as written.</summary>
+    internal static ParserConfiguration ParserConfiguration { get; } = new() { ResponseFileTokenReplacer = null };
 
     /// <summary>The name of the command, as installed by <c>dotnet tool install MailPipe.Cli</c>.</summary>
     public const string CommandName = "mailpipe";
@@ -41,12 +144,13 @@ internal static class Program
     /// <summary>The root command with its subcommands.</summary>
     /// <returns>The command tree.</returns>
     /// <remarks>A <see cref="Command"/> named <see cref="CommandName"/> rather than a <see cref="RootCommand"/>, whose name would be the assembly's (<c>MailPipe.Cli</c>) in help and errors.</remarks>
-    public static Command CreateRootCommand()
+    /// <param name="environment">Standard input and the terminals, or <see langword="null"/> for none (<see cref="CliEnvironment.Redirected"/>).</param>
+    public static Command CreateRootCommand(CliEnvironment? environment = null)
     {
         var root = new Command(CommandName, "mailpipe: send mail over SMTP with MailPipe, probe a server, or run a local SMTP server that saves what it receives. " + ExitCodes.Summary);
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
-        root.Subcommands.Add(new SendCommand().Command);
+        root.Subcommands.Add(new SendCommand { Environment = environment ?? CliEnvironment.Redirected }.Command);
         root.Subcommands.Add(new ProbeCommand().Command);
         root.Subcommands.Add(new ServeCommand().Command);
         return root;

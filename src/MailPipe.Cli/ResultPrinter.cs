@@ -122,6 +122,23 @@ internal sealed class ResultPrinter
             json.WriteString("authenticatedAs", summary.AuthenticatedAs);
             json.WriteString("authMechanism", summary.AuthMechanism);
             json.WriteString("error", summary.Error);
+            if (summary.Steps is { } steps)
+            {
+                json.WriteStartArray("steps");
+                foreach (var step in steps)
+                {
+                    json.WriteStartObject();
+                    json.WriteString("step", step.Step);
+                    if (step.Reply is { } reply)
+                    {
+                        WriteReplyFields(json, reply);
+                    }
+
+                    json.WriteEndObject();
+                }
+
+                json.WriteEndArray();
+            }
         });
     }
 
@@ -132,6 +149,11 @@ internal sealed class ResultPrinter
     {
         ArgumentNullException.ThrowIfNull(summary);
         var text = new StringBuilder();
+        foreach (var step in summary.Steps ?? [])
+        {
+            text.Append(CultureInfo.InvariantCulture, $"{step.Step}: {step.Reply?.ToString() ?? "connected"}\n");
+        }
+
         var messages = summary.Messages == 1 ? "1 message" : string.Create(CultureInfo.InvariantCulture, $"{summary.Messages} messages");
         text.Append(CultureInfo.InvariantCulture, $"summary: {messages}: {summary.Accepted} accepted, {summary.Refused} refused, {summary.NotSent} not sent, {summary.Unknown} unknown; ");
         text.Append(CultureInfo.InvariantCulture, $"{summary.Bytes:N0} bytes accepted in {summary.Elapsed.TotalSeconds:0.000} s, {summary.MessagesPerSecond:0.00} messages/s (exit {summary.ExitCode})\n");
@@ -178,6 +200,11 @@ internal sealed class ResultPrinter
 
         foreach (var recipient in result.Recipients)
         {
+            if (recipient.Reply is null && result.Outcome == MessageOutcome.NotSent)
+            {
+                continue; // never sent: "no reply" would say nothing
+            }
+
             var reply = recipient.Reply is null ? "no reply" : recipient.Reply.ToString();
             var mark = recipient.Accepted || recipient.Reply is null ? string.Empty : " (refused)";
             text.Append(CultureInfo.InvariantCulture, $"  to <{recipient.Address}>: {reply}{mark}\n");
@@ -193,7 +220,7 @@ internal sealed class ResultPrinter
             text.Append(CultureInfo.InvariantCulture, $"  final: {final}\n");
         }
 
-        if (result.Error is { } error)
+        if (result.Error is { } error && !result.SessionFailure)
         {
             text.Append(CultureInfo.InvariantCulture, $"  error: {error}\n");
         }

@@ -10,27 +10,80 @@ internal sealed class SendCommand
 {
     private readonly Argument<string[]> _files = new("files")
     {
-        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches.",
+        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches, - for a message read from standard input.",
         Arity = ArgumentArity.ZeroOrMore,
         HelpName = "FILE",
     };
 
-    private readonly Option<string?> _from = new("--from")
+    private readonly Option<string?> _from = new("--from", "-f")
     {
-        Description = "The sender (MAIL FROM). With files it overrides the From/Sender field; \"<>\" sends with the null reverse-path.",
+        Description = "The sender (MAIL FROM): exactly one address (RFC 5321 mailbox, or Name <mailbox>). With files it overrides the From/Sender field; \"<>\" sends with the null reverse-path.",
         HelpName = "ADDRESS",
     };
 
-    private readonly Option<string[]> _to = new("--to")
+    private readonly Option<string[]> _to = new("--to", "-t")
     {
-        Description = "A recipient (RCPT TO); repeat for more. With files it overrides the To/Cc/Bcc fields.",
+        Description = "A recipient (RCPT TO): exactly one address (RFC 5321 mailbox, or Name <mailbox>); repeat the option for more. With files it overrides the To/Cc/Bcc fields.",
         HelpName = "ADDRESS",
         Arity = ArgumentArity.OneOrMore,
     };
 
-    private readonly Option<string?> _subject = new("--subject") { Description = "The subject of a message built from the options.", HelpName = "TEXT" };
+    private readonly Option<string?> _subject = new("--subject") { Description = "The subject of a message built from the options (default: empty).", HelpName = "TEXT" };
 
-    private readonly Option<string?> _body = new("--body") { Description = "The text of a message built from the options.", HelpName = "TEXT" };
+    private readonly Option<string?> _body = new("--body") { Description = "The text of a message built from the options (default: empty).", HelpName = "TEXT" };
+
+    private readonly Option<string[]> _header = new("--header")
+    {
+        Description = "A header field \"Name: value\"; repeat for more. A built message gets it (replacing its own From, To, Subject, Date, Message-ID or MIME-Version field of that name); a file or standard input gets it in front of its header section, unchanged otherwise. Default: none.",
+        HelpName = "\"NAME: VALUE\"",
+        Arity = ArgumentArity.OneOrMore,
+    };
+
+    private readonly Option<string[]> _attach = new("--attach")
+    {
+        Description = "Attach a file to the built message (multipart/mixed, base64, type from the file name); repeat for more. Not with files. Default: none.",
+        HelpName = "FILE",
+        Arity = ArgumentArity.OneOrMore,
+    };
+
+    private readonly Option<string?> _quitAfter = new("--quit-after")
+    {
+        Description = "End the session with QUIT after this step: connect, banner, ehlo, tls, auth, mail or rcpt (MAIL and RCPT of the first message: does the server take these recipients? exit 5 when it refuses all). Nothing is sent. Default: send the messages.",
+        HelpName = "STEP",
+    };
+
+    private readonly Option<bool> _tlsOptional = new("--tls-optional")
+    {
+        Description = "STARTTLS when the server offers it and accepts it, plain SMTP otherwise (default: plain SMTP unless --tls or --starttls).",
+    };
+
+    private readonly Option<string?> _notify = new("--notify")
+    {
+        Description = "Ask for delivery status notifications (DSN, RFC 3461) for every recipient: NEVER, or a comma list of SUCCESS, FAILURE, DELAY. Sent when the server offers DSN. Default: the server's.",
+        HelpName = "WHEN",
+    };
+
+    private readonly Option<string?> _ret = new("--ret")
+    {
+        Description = "What a DSN returns of the message: FULL or HDRS (RFC 3461 §4.3). Default: the server's.",
+        HelpName = "FULL|HDRS",
+    };
+
+    private readonly Option<string?> _envid = new("--envid")
+    {
+        Description = "The envelope identifier a DSN carries (RFC 3461 §4.4; printable ASCII, at most 100 characters). Default: none.",
+        HelpName = "ID",
+    };
+
+    private readonly Option<bool> _requireTls = new("--requiretls")
+    {
+        Description = "REQUIRETLS (RFC 8689): the message must travel over TLS all the way; needs --tls or --starttls and a server that offers REQUIRETLS (otherwise not sent, exit 6).",
+    };
+
+    private readonly Option<bool> _smtpUtf8 = new("--smtputf8")
+    {
+        Description = "Declare SMTPUTF8 (RFC 6531) on every message (default: only when an address is not ASCII); the server must offer it (otherwise not sent, exit 6).",
+    };
 
     private readonly ConnectionOptions _connection = new(
         "The SMTP server, host[:port] or [IPv6]:port (port 25 by default). Without it, an embedded server on 127.0.0.1 saves the messages to --save-dir.",
@@ -61,7 +114,7 @@ internal sealed class SendCommand
         Description = "Let PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER send the secret on a connection without TLS (test servers only).",
     };
 
-    private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object per message, one per line, then a summary object." };
+    private readonly Option<bool> _json = new("--json") { Description = "Print one JSON object per line for each message as soon as its outcome is known, then a summary object (default: readable text)." };
 
     /// <summary>Creates the command and its checks.</summary>
     public SendCommand()
@@ -83,24 +136,51 @@ internal sealed class SendCommand
         Command.Options.Add(_allowCleartextAuth);
         Command.Options.Add(_saveDirectory);
         Command.Options.Add(_json);
-
-        _from.Validators.Add(result =>
+        Command.Options.Add(_header);
+        Command.Options.Add(_attach);
+        Command.Options.Add(_quitAfter);
+        Command.Options.Add(_tlsOptional);
+        Command.Options.Add(_notify);
+        Command.Options.Add(_ret);
+        Command.Options.Add(_envid);
+        Command.Options.Add(_requireTls);
+        Command.Options.Add(_smtpUtf8);
+        _quitAfter.AcceptOnlyFromAmong(QuitSteps);
+        _ret.AcceptOnlyFromAmong("FULL", "HDRS", "full", "hdrs");
+        _header.Validators.Add(result =>
         {
-            if (!OutgoingMessage.TryParseSender(result.GetValueOrDefault<string?>() ?? string.Empty, out _))
+            foreach (var token in result.Tokens)
             {
-                result.AddError($"--from: '{result.GetValueOrDefault<string?>()}' is not a mail address");
-            }
-        });
-        _to.Validators.Add(result =>
-        {
-            foreach (var value in result.GetValueOrDefault<string[]>() ?? [])
-            {
-                if (!OutgoingMessage.TryParseRecipients(value, out _))
+                if (!HeaderArgument.TryParse(token.Value, out _, out var problem))
                 {
-                    result.AddError($"--to: '{value}' is not a mail address");
+                    result.AddError($"--header: '{Shown(token.Value)}' {problem}");
                 }
             }
         });
+        _attach.Validators.Add(result =>
+        {
+            foreach (var token in result.Tokens.Where(t => !File.Exists(t.Value)))
+            {
+                result.AddError($"--attach: '{Shown(token.Value)}' is not a file");
+            }
+        });
+        _notify.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && !TryParseNotify(result.Tokens[0].Value, out _))
+            {
+                result.AddError($"--notify: '{Shown(result.Tokens[0].Value)}' is not NEVER or a comma list of SUCCESS, FAILURE, DELAY");
+            }
+        });
+        _envid.Validators.Add(result =>
+        {
+            if (result.Tokens.Count > 0 && result.Tokens[0].Value is var id && (id.Length is 0 or > 100 || id.Any(c => c is < '!' or > '~')))
+            {
+                result.AddError($"--envid: '{Shown(id)}' is not 1 to 100 printable ASCII characters without spaces (RFC 3461 §4.4)");
+            }
+        });
+
+        _from.Validators.Add(result => CheckAddress(result, "--from", allowNullPath: true));
+        _to.Validators.Add(result => CheckAddress(result, "--to", allowNullPath: false));
         _auth.Validators.Add(result =>
         {
             if (!AuthSettings.TryParseMechanism(result.GetValueOrDefault<string?>(), out _))
@@ -129,34 +209,49 @@ internal sealed class SendCommand
     /// <summary>The command.</summary>
     public Command Command { get; }
 
+    /// <summary>Standard input and whether the standard streams are terminals.</summary>
+    public CliEnvironment Environment { get; init; } = CliEnvironment.Redirected;
+
     /// <summary>Runs <c>mailpipe send</c> with checked options.</summary>
     /// <param name="options">The options.</param>
     /// <param name="output">Standard output: the results and the summary.</param>
-    /// <param name="error">Standard error: diagnostics and the transcript.</param>
+    /// <param name="error">Standard error: diagnostics, the progress and the transcript.</param>
+    /// <param name="environment">Standard input and whether the standard streams are terminals.</param>
     /// <param name="cancellationToken">Cancels the run.</param>
     /// <returns>The exit code (see <see cref="ExitCodes"/>).</returns>
-    public static async Task<int> RunAsync(SendOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(SendOptions options, TextWriter output, TextWriter error, CliEnvironment environment, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
-        var messages = await LoadMessagesAsync(options, cancellationToken).ConfigureAwait(false);
+        ArgumentNullException.ThrowIfNull(environment);
+        List<OutgoingMessage> messages;
+        try
+        {
+            messages = LoadMessages(options, environment);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            await error.WriteLineAsync($"mailpipe send: {ex.Message}").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
         try
         {
             var printer = new ResultPrinter(output, options.Json);
             var results = new List<MessageResult>(messages.Count);
 
-            // Every file is opened before the connection is made: one that cannot be is reported now and costs nothing else.
+            // Every message is read (a large file opened) before the connection is made: one that cannot be is reported now and costs nothing else.
             var sendable = new List<OutgoingMessage>(messages.Count);
             foreach (var message in messages)
             {
-                if (message.Prepare())
+                if (message.InputError is null)
                 {
                     sendable.Add(message);
                     continue;
                 }
 
-                var result = BatchSender.NotSent(message, ExitCodes.UsageOrInput, message.InputError!);
+                var result = BatchSender.NotSent(message, ExitCodes.UsageOrInput, message.InputError);
                 printer.Print(result);
                 results.Add(result);
             }
@@ -174,20 +269,40 @@ internal sealed class SendCommand
                     }
                     catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or SocketException)
                     {
-                        await error.WriteLineAsync($"mailpipe: cannot start the embedded SMTP server with --save-dir {options.SaveDirectory}: {ex.Message}").ConfigureAwait(false);
+                        await error.WriteLineAsync($"mailpipe send: cannot start the embedded SMTP server with --save-dir {options.SaveDirectory}: {ex.Message}").ConfigureAwait(false);
                         return ExitCodes.UsageOrInput;
                     }
 
                     server = embedded.Address;
-                    await error.WriteLineAsync($"mailpipe: no --server given: delivering to an embedded SMTP server on {server}, saving to {options.SaveDirectory}").ConfigureAwait(false);
+                    await error.WriteLineAsync($"mailpipe send: no --server given: delivering to an embedded SMTP server on {server}, saving to {options.SaveDirectory}").ConfigureAwait(false);
+                }
+
+                var progress = ProgressLine.Wanted(environment.ErrorIsTerminal, sendable.Count) ? new ProgressLine(error, sendable.Count) : null;
+                var clearBeforeOutput = progress is not null && environment.OutputIsTerminal;
+                void OnResult(MessageResult sent)
+                {
+                    var result = sent;
+                    if (embedded is not null && result.Outcome == MessageOutcome.Accepted && embedded.TryTakeSaved(out var path))
+                    {
+                        result = result with { SavedTo = path };
+                    }
+
+                    if (clearBeforeOutput)
+                    {
+                        progress!.Clear();
+                    }
+
+                    printer.Print(result);
+                    results.Add(result);
+                    progress?.Advance();
                 }
 
                 try
                 {
                     using var loggerFactory = options.Connection.Trace ? TranscriptLoggerProvider.CreateFactory(error) : null;
                     var sessionOptions = options.Connection.CreateSessionOptions(loggerFactory, options.AllowCleartextAuthentication);
-                    var sender = new BatchSender(server, options.Connection.HeloName, options.Connection.TlsMode, options.Auth, sessionOptions);
-                    report = await sender.SendAsync(sendable, cancellationToken).ConfigureAwait(false);
+                    var sender = new BatchSender(server, options.Connection.HeloName, options.Connection.TlsMode, options.Auth, sessionOptions, options.QuitAfter);
+                    report = await sender.SendAsync(sendable, OnResult, cancellationToken).ConfigureAwait(false);
                 }
                 finally
                 {
@@ -197,21 +312,10 @@ internal sealed class SendCommand
                     }
                 }
 
+                progress?.Complete();
                 if (report.SessionError is { } sessionError)
                 {
                     await error.WriteLineAsync($"mailpipe send: {sessionError}").ConfigureAwait(false);
-                }
-
-                foreach (var sent in report.Results)
-                {
-                    var result = sent;
-                    if (embedded is not null && result.Outcome == MessageOutcome.Accepted && embedded.TryTakeSaved(out var path))
-                    {
-                        result = result with { SavedTo = path };
-                    }
-
-                    printer.Print(result);
-                    results.Add(result);
                 }
             }
 
@@ -228,22 +332,88 @@ internal sealed class SendCommand
         }
     }
 
-    private static async Task<List<OutgoingMessage>> LoadMessagesAsync(SendOptions options, CancellationToken cancellationToken)
+    private static List<OutgoingMessage> LoadMessages(SendOptions options, CliEnvironment environment)
     {
         if (options.Files.Count == 0)
         {
-            var builder = new MessageBuilder(options.FromMailbox!, options.To, options.Subject, options.Body, DateTimeOffset.Now);
-            return [OutgoingMessage.Composed(1, builder)];
+            var attachments = options.Attachments.Select(path => new Attachment(Path.GetFileName(path), File.ReadAllBytes(path))).ToList();
+            var builder = new MessageBuilder(options.FromMailbox!, options.To, options.Subject, options.Body, DateTimeOffset.Now)
+            {
+                Headers = options.Headers,
+                Attachments = attachments,
+            };
+            return [OutgoingMessage.Composed(1, builder, options.Envelope)];
         }
 
-        var recipients = options.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var defaults = new MessageDefaults
+        {
+            ReversePath = options.FromAddress,
+            Recipients = [.. options.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
+            Headers = options.Headers,
+            Envelope = options.Envelope,
+        };
         var messages = new List<OutgoingMessage>(options.Files.Count);
         for (var i = 0; i < options.Files.Count; i++)
         {
-            messages.Add(await OutgoingMessage.LoadFileAsync(i + 1, options.Files[i], options.FromAddress, recipients, cancellationToken).ConfigureAwait(false));
+            var file = options.Files[i];
+            messages.Add(file == OutgoingMessage.StandardInputName
+                ? OutgoingMessage.FromBytes(i + 1, file, ReadAll(environment.OpenInput()), defaults)
+                : OutgoingMessage.LoadFile(i + 1, file, defaults));
         }
 
         return messages;
+    }
+
+    private static byte[] ReadAll(Stream input)
+    {
+        using (input)
+        {
+            using var buffer = new MemoryStream();
+            input.CopyTo(buffer);
+            return buffer.ToArray();
+        }
+    }
+
+    private static void CheckAddress(OptionResult result, string option, bool allowNullPath)
+    {
+        foreach (var token in result.Tokens)
+        {
+            if (!MailboxArgument.TryParse(token.Value, allowNullPath, out _, out _, out var problem))
+            {
+                result.AddError($"{option}: '{Shown(token.Value)}' {problem}");
+            }
+        }
+    }
+
+    /// <summary>A value as an error message shows it: line breaks and NUL escaped, other control characters replaced.</summary>
+    private static string Shown(string value) => TerminalText.Sanitize(
+        value.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal));
+
+    private static readonly string[] QuitSteps = ["connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt"];
+
+    private static bool TryParseNotify(string value, out DsnNotify notify)
+    {
+        notify = DsnNotify.Default;
+        foreach (var word in value.Split(',', StringSplitOptions.TrimEntries))
+        {
+            notify |= word.ToUpperInvariant() switch
+            {
+                "NEVER" => DsnNotify.Never,
+                "SUCCESS" => DsnNotify.Success,
+                "FAILURE" => DsnNotify.Failure,
+                "DELAY" => DsnNotify.Delay,
+                _ => (DsnNotify)(-1),
+            };
+        }
+
+        return notify != DsnNotify.Default && (int)notify > 0 && (notify == DsnNotify.Never || !notify.HasFlag(DsnNotify.Never));
+    }
+
+    /// <summary>The mailbox of a checked address value; <see langword="null"/> for the null reverse-path.</summary>
+    private static MailboxAddress? ToMailbox(string value)
+    {
+        _ = MailboxArgument.TryParse(value, allowNullPath: true, out var address, out var name, out _); // checked by the option's validator
+        return address.Length == 0 ? null : new MailboxAddress(name, address);
     }
 
     private void CheckCombination(CommandResult result)
@@ -253,16 +423,29 @@ internal sealed class SendCommand
         var to = result.GetValue(_to) ?? [];
         if (files.Length > 0)
         {
-            if (result.GetValue(_subject) is not null || result.GetValue(_body) is not null)
+            if (result.GetValue(_subject) is not null || result.GetValue(_body) is not null || result.GetResult(_attach) is not null)
             {
-                result.AddError("--subject and --body build a message of their own; they cannot be used with files");
+                result.AddError("--subject, --body and --attach build a message of their own; they cannot be used with files or - (standard input)");
+            }
+
+            if (files.Count(f => f == OutgoingMessage.StandardInputName) > 1)
+            {
+                result.AddError("- (standard input) can be given once");
             }
         }
-        else if (from is null || to.Length == 0)
+        else if (from is null && to.Length == 0)
         {
-            result.AddError("give .eml files to send, or --from and --to (with --subject and --body) to build a message");
+            result.AddError("nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message");
         }
-        else if (OutgoingMessage.TryParseSender(from, out var mailbox) && mailbox is null)
+        else if (from is null)
+        {
+            result.AddError("--from is missing: a built message needs a sender (--from ADDRESS)");
+        }
+        else if (to.Length == 0)
+        {
+            result.AddError("--to is missing: a built message needs at least one recipient (--to ADDRESS, repeat for more)");
+        }
+        else if (MailboxArgument.TryParse(from, allowNullPath: true, out var address, out _, out _) && address.Length == 0)
         {
             result.AddError("--from: a built message needs a sender address (\"<>\" is only for files)");
         }
@@ -273,11 +456,22 @@ internal sealed class SendCommand
             result.AddError("--save-dir is for the embedded server; it cannot be used with --server");
         }
 
-        _connection.Validate(result, tlsByDefault: false);
+        var tlsOptional = result.GetValue(_tlsOptional);
+        _connection.Validate(result, tlsByDefault: tlsOptional);
         var tls = result.GetValue(_connection.ImplicitTls) || result.GetValue(_connection.StartTls);
-        if (tls && !server)
+        if (tlsOptional && tls)
         {
-            result.AddError("--tls and --starttls need --server: the embedded server speaks plain SMTP only");
+            result.AddError("--tls-optional cannot be used with --tls or --starttls: choose whether TLS is required");
+        }
+
+        if ((tls || tlsOptional) && !server)
+        {
+            result.AddError("--tls, --starttls and --tls-optional need --server: the embedded server speaks plain SMTP only");
+        }
+
+        if (result.GetValue(_requireTls) && !tls)
+        {
+            result.AddError("--requiretls needs --tls or --starttls: a REQUIRETLS message is never sent without TLS");
         }
 
         var auth = result.GetResult(_auth) is not null;
@@ -307,7 +501,8 @@ internal sealed class SendCommand
     {
         var output = parseResult.InvocationConfiguration.Output;
         var error = parseResult.InvocationConfiguration.Error;
-        if (!_connection.TryRead(parseResult, SmtpTlsMode.None, out var connection, out var connectionError))
+        var defaultMode = parseResult.GetValue(_tlsOptional) ? SmtpTlsMode.StartTlsWhenAvailable : SmtpTlsMode.None;
+        if (!_connection.TryRead(parseResult, defaultMode, out var connection, out var connectionError))
         {
             await error.WriteLineAsync($"mailpipe send: {connectionError}").ConfigureAwait(false);
             return ExitCodes.UsageOrInput;
@@ -325,7 +520,7 @@ internal sealed class SendCommand
             if (parseResult.GetValue(_user) is { } user)
             {
                 var variable = parseResult.GetValue(_passwordEnvironment)!;
-                var secret = Environment.GetEnvironmentVariable(variable);
+                var secret = System.Environment.GetEnvironmentVariable(variable);
                 if (string.IsNullOrEmpty(secret))
                 {
                     await error.WriteLineAsync($"mailpipe send: --password-env {variable}: the environment variable is not set or empty").ConfigureAwait(false);
@@ -337,18 +532,8 @@ internal sealed class SendCommand
             }
 
             var fromText = parseResult.GetValue(_from);
-            MailboxAddress? fromMailbox = null;
-            if (fromText is not null)
-            {
-                _ = OutgoingMessage.TryParseSender(fromText, out fromMailbox); // checked by the option's validator
-            }
-
-            var to = new List<MailboxAddress>();
-            foreach (var value in parseResult.GetValue(_to) ?? [])
-            {
-                _ = OutgoingMessage.TryParseRecipients(value, out var mailboxes); // checked by the option's validator
-                to.AddRange(mailboxes);
-            }
+            var fromMailbox = fromText is null ? null : ToMailbox(fromText);
+            var to = (parseResult.GetValue(_to) ?? []).Select(v => ToMailbox(v)!).ToList();
 
             var options = new SendOptions
             {
@@ -363,8 +548,19 @@ internal sealed class SendCommand
                 AllowCleartextAuthentication = parseResult.GetValue(_allowCleartextAuth),
                 SaveDirectory = parseResult.GetValue(_saveDirectory) ?? SendOptions.DefaultSaveDirectory,
                 Json = parseResult.GetValue(_json),
+                Headers = [.. (parseResult.GetValue(_header) ?? []).Select(h => HeaderArgument.TryParse(h, out var header, out _) ? header! : throw new InvalidOperationException(h))],
+                Attachments = parseResult.GetValue(_attach) ?? [],
+                QuitAfter = parseResult.GetValue(_quitAfter) is { } step ? Enum.Parse<QuitAfter>(step, ignoreCase: true) : QuitAfter.None,
+                Envelope = new EnvelopeSettings
+                {
+                    Notify = parseResult.GetValue(_notify) is { } notify && TryParseNotify(notify, out var when) ? when : DsnNotify.Default,
+                    Return = parseResult.GetValue(_ret)?.ToUpperInvariant() switch { "FULL" => DsnReturn.Full, "HDRS" => DsnReturn.Headers, _ => null },
+                    EnvelopeId = parseResult.GetValue(_envid),
+                    RequireTls = parseResult.GetValue(_requireTls),
+                    SmtpUtf8 = parseResult.GetValue(_smtpUtf8),
+                },
             };
-            return await RunAsync(options, output, error, cancellationToken).ConfigureAwait(false);
+            return await RunAsync(options, output, error, Environment, cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -41,6 +41,18 @@ internal sealed class SendOptions : IDisposable
     /// <summary>Whether to print one JSON object per message and a summary object.</summary>
     public bool Json { get; init; }
 
+    /// <summary>The <c>--header</c> fields.</summary>
+    public IReadOnlyList<HeaderArgument> Headers { get; init; } = [];
+
+    /// <summary>The <c>--attach</c> files.</summary>
+    public IReadOnlyList<string> Attachments { get; init; } = [];
+
+    /// <summary>Where <c>--quit-after</c> ends the session.</summary>
+    public QuitAfter QuitAfter { get; init; }
+
+    /// <summary>The MAIL and RCPT parameters.</summary>
+    public EnvelopeSettings Envelope { get; init; } = new();
+
     /// <summary>The reverse-path given by <c>--from</c>: its address, empty for <c>&lt;&gt;</c>, <see langword="null"/> when not given.</summary>
     public string? FromAddress => FromGiven ? FromMailbox?.Address ?? string.Empty : null;
 

@@ -53,4 +53,18 @@ public enum SmtpErrorCode
 
     /// <summary>Reading the caller's message content (a stream or pipe) failed; the message was not ended, so nothing of it can have been delivered. The inner exception is the reader's.</summary>
     ContentReadFailed = 16,
+
+    /// <summary>
+    /// The server said it is closing the transmission channel (RFC 5321 §3.8: 421, or a 221 nobody asked for) in
+    /// reply to a command or unprompted, or a greeting other than 220 (RFC 5321 §3.1); the connection was closed. Transient: a new connection may succeed later. The
+    /// reply is on <see cref="SmtpException.Reply"/>. Commands after it were not processed, so what they carried was not sent.
+    /// </summary>
+    ServiceNotAvailable = 17,
+
+    /// <summary>
+    /// The message's content cannot be read again: a non-seekable stream or a pipe reader that an earlier send of the
+    /// same <see cref="SmtpMessage"/> already read from. Detected before MAIL: nothing was sent. Not transient (the
+    /// same message fails the same way); make a new message from content that can be replayed.
+    /// </summary>
+    ContentNotReplayable = 18,
 }

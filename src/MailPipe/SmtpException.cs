@@ -64,10 +64,13 @@ public class SmtpException : Exception
     /// </summary>
     public bool IsTransient { get; init; }
 
+    /// <summary>The server's reply behind the failure (for <see cref="SmtpErrorCode.ServiceNotAvailable"/>: the 421 or the greeting that was not 220), or <see langword="null"/>.</summary>
+    public SmtpReply? Reply { get; init; }
+
     internal static bool IsTransientByDefault(SmtpErrorCode code) => code switch
     {
         SmtpErrorCode.SystemError or SmtpErrorCode.HostNotFound or SmtpErrorCode.ConnectionRefused
-            or SmtpErrorCode.ConnectionClosed or SmtpErrorCode.TimedOut => true,
+            or SmtpErrorCode.ConnectionClosed or SmtpErrorCode.TimedOut or SmtpErrorCode.ServiceNotAvailable => true,
         _ => false,
     };
 

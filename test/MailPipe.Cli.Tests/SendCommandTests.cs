@@ -180,7 +180,8 @@ public class SendCommandTests
         var run = await CliRunner.RunAsync("send", "--server", server.Address, "--from", "a@example.test", "--to", "b@example.test");
 
         run.ExitCode.Should().Be(2, run.Output + run.Error);
-        run.Output.Should().Contain("554 5.3.2 go away");
+        run.Output.Should().Contain("not sent (exit 2)");
+        run.Error.Should().Contain("554 5.3.2 go away");
     }
 
     [Fact]
@@ -191,7 +192,8 @@ public class SendCommandTests
         var run = await CliRunner.RunAsync("send", "--server", server.Address, "--timeout", "0.5", "--from", "a@example.test", "--to", "b@example.test");
 
         run.ExitCode.Should().Be(8, run.Output + run.Error);
-        run.Output.Should().Contain("not sent").And.Contain("Timed out");
+        run.Output.Should().Contain("not sent");
+        run.Error.Should().Contain("Timed out");
     }
 
     [Fact]

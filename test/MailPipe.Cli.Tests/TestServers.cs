@@ -128,18 +128,33 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
     private readonly Task _run;
 
     public ScriptedSmtpServer(string? greeting, Func<string, string?> onCommand, Func<byte[], string?>? onData = null)
+        : this(greeting, onCommand, onData is null ? null : data => Task.FromResult(onData(data)), asynchronous: true)
     {
+    }
+
+    private ScriptedSmtpServer(string? greeting, Func<string, string?> onCommand, Func<byte[], Task<string?>>? onData, bool asynchronous)
+    {
+        _ = asynchronous;
         _listener = new TcpListener(IPAddress.Loopback, 0);
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _run = Task.Run(() => ServeAsync(greeting, onCommand, onData ?? (_ => "250 2.0.0 queued"), _stop.Token));
+        _run = Task.Run(() => ServeAsync(greeting, onCommand, onData ?? (_ => Task.FromResult<string?>("250 2.0.0 queued")), _stop.Token));
     }
 
     public int Port { get; }
 
     public string Address => $"127.0.0.1:{Port}";
 
+    /// <summary>A server whose reply to the end of data may wait (for the client's output, say).</summary>
+    public static ScriptedSmtpServer WithAsyncData(string greeting, Func<string, string?> onCommand, Func<byte[], Task<string?>> onData) =>
+        new(greeting, onCommand, onData, asynchronous: true);
+
     public ConcurrentQueue<string> Commands { get; } = new();
+
+    /// <summary>Whether a client connected.</summary>
+    public bool Connected => Volatile.Read(ref _connected) != 0;
+
+    private int _connected;
 
     public async ValueTask DisposeAsync()
     {
@@ -156,9 +171,10 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task ServeAsync(string? greeting, Func<string, string?> onCommand, Func<byte[], string?> onData, CancellationToken cancellationToken)
+    private async Task ServeAsync(string? greeting, Func<string, string?> onCommand, Func<byte[], Task<string?>> onData, CancellationToken cancellationToken)
     {
         using var client = await _listener.AcceptTcpClientAsync(cancellationToken);
+        Interlocked.Exchange(ref _connected, 1);
         await using var stream = client.GetStream();
         if (greeting is null)
         {
@@ -192,7 +208,7 @@ internal sealed class ScriptedSmtpServer : IAsyncDisposable
 
                     buffer.RemoveRange(0, end + 5);
                     inData = false;
-                    var reply = onData(bytes[..(end + 2)]);
+                    var reply = await onData(bytes[..(end + 2)]);
                     if (reply is null)
                     {
                         return;

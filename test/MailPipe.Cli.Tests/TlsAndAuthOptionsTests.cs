@@ -160,7 +160,7 @@ public sealed class TlsAndAuthOptionsTests
 
         run.ExitCode.Should().Be(3, run.Output + run.Error);
         server.Commands.Should().NotContain(c => c.StartsWith("AUTH", StringComparison.Ordinal));
-        run.Output.Should().Contain("authentication failed");
+        run.Error.Should().Contain("authentication failed");
     }
 
     [Fact]
@@ -204,7 +204,7 @@ public sealed class TlsAndAuthOptionsTests
         var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--tls", "--timeout", "10", .. Message]);
 
         run.ExitCode.Should().Be(2, run.Output + run.Error);
-        run.Output.Should().Contain("TLS");
+        run.Error.Should().Contain("TLS");
     }
 
     [Fact]

@@ -17,6 +17,9 @@ internal static class ClientCatalog
         new MailKitClient(noDelay: true),
         new SystemNetMailClient(),
         new SmtpSourceClient(),
+        new MailPipeSenderClient(),
+        new MailKitPoolClient(),
+        new MailPipeBatch2Client(),
     ];
 
     /// <summary>The reference for the "× MailKit" column.</summary>

@@ -30,6 +30,8 @@ internal sealed class SaslNtlm : SaslMechanism
     {
         ArgumentNullException.ThrowIfNull(credential);
         ArgumentException.ThrowIfNullOrEmpty(credential.UserName, nameof(credential));
+        SaslIdentity.Validate(credential.UserName, SmtpAuthenticationMechanisms.Ntlm, nameof(credential));
+        SaslIdentity.Validate(credential.Domain, SmtpAuthenticationMechanisms.Ntlm, nameof(credential));
         ArgumentException.ThrowIfNullOrWhiteSpace(targetName);
         _authentication = new NegotiateAuthentication(new NegotiateAuthenticationClientOptions
         {

@@ -15,6 +15,8 @@ internal sealed class SaslPlain : SaslMechanism
     {
         ArgumentException.ThrowIfNullOrEmpty(userName);
         ArgumentNullException.ThrowIfNull(password);
+        SaslIdentity.Validate(userName, SmtpAuthenticationMechanisms.Plain, nameof(userName));
+        SaslIdentity.Validate(authorizationId, SmtpAuthenticationMechanisms.Plain, nameof(authorizationId));
         if (userName.Contains('\0', StringComparison.Ordinal) || password.Contains('\0', StringComparison.Ordinal)
             || (authorizationId?.Contains('\0', StringComparison.Ordinal) ?? false))
         {
@@ -64,6 +66,7 @@ internal sealed class SaslLogin : SaslMechanism
     {
         ArgumentException.ThrowIfNullOrEmpty(userName);
         ArgumentNullException.ThrowIfNull(password);
+        SaslIdentity.Validate(userName, SmtpAuthenticationMechanisms.Login, nameof(userName));
         _userName = Encoding.UTF8.GetBytes(userName);
         _password = Encoding.UTF8.GetBytes(password);
     }

@@ -13,7 +13,7 @@ namespace MailPipe;
 internal sealed class SaslScram : SaslMechanism
 {
     /// <summary>Upper bound on the server's iteration count, so that a hostile server cannot make the client spin (RFC 7677 §4 asks at least 4096).</summary>
-    internal const int MaxIterations = 10_000_000;
+    internal const int MaxIterations = ScramDerivation.MaxIterations;
 
     private readonly HashAlgorithmName _hash;
     private readonly string _userName;
@@ -55,7 +55,7 @@ internal sealed class SaslScram : SaslMechanism
         switch (_step++)
         {
             case 0:
-                return Result(ClientFinal(Decode(challenge)));
+                return Result(ClientFinal(Decode(challenge), cancellationToken));
             case 1:
                 VerifyServerFinal(Decode(challenge));
                 return Result(ReadOnlyMemory<byte>.Empty);
@@ -74,7 +74,7 @@ internal sealed class SaslScram : SaslMechanism
     }
 
     /// <summary>Computes client-final-message from server-first-message (RFC 5802 §3, §7).</summary>
-    private byte[] ClientFinal(string serverFirst)
+    private byte[] ClientFinal(string serverFirst, CancellationToken cancellationToken)
     {
         if (_clientFirstBare is null)
         {
@@ -127,8 +127,7 @@ internal sealed class SaslScram : SaslMechanism
 
         var withoutProof = $"c={Convert.ToBase64String(Encoding.UTF8.GetBytes(_gs2Header))},r={nonce}";
         var authMessage = Encoding.UTF8.GetBytes($"{_clientFirstBare},{serverFirst},{withoutProof}");
-        var hashLength = _hash == HashAlgorithmName.SHA256 ? 32 : 20;
-        var saltedPassword = Rfc2898DeriveBytes.Pbkdf2(_password, saltBytes, count, _hash, hashLength);
+        var saltedPassword = ScramDerivation.Hi(_password, saltBytes, count, _hash, cancellationToken);
         try
         {
             var clientKey = Hmac(saltedPassword, "Client Key"u8);

@@ -2,7 +2,7 @@ namespace MailPipe;
 
 /// <summary>
 /// The stable <see cref="Microsoft.Extensions.Logging.EventId"/> numbers MailPipe logs with, so that log pipelines
-/// can filter on them. 1000-1099: protocol transcript; 1100-1199: session life cycle.
+/// can filter on them. 1000-1099: protocol transcript; 1100-1199: session life cycle; 1200-1299: the shared sender's pool (<see cref="SmtpSender"/>).
 /// </summary>
 public static class MailPipeEventId
 {
@@ -29,4 +29,16 @@ public static class MailPipeEventId
 
     /// <summary>TLS is active, at Debug.</summary>
     public const int TlsEstablished = 1104;
+
+    /// <summary>The pool opened a connection, at Debug.</summary>
+    public const int PoolConnectionOpened = 1200;
+
+    /// <summary>The pool could not open a connection (the waiting messages get NotSent), at Warning.</summary>
+    public const int PoolConnectionOpenFailed = 1201;
+
+    /// <summary>The pool closed a connection (idle, lifetime, broken, stale, ...), at Debug.</summary>
+    public const int PoolConnectionDiscarded = 1202;
+
+    /// <summary>A message is sent again on a fresh connection after its first one failed before anything could be delivered, at Debug.</summary>
+    public const int PoolRetry = 1203;
 }

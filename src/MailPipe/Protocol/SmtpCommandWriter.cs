@@ -24,11 +24,12 @@ internal static class SmtpCommandWriter
     }
 
     /// <summary>Checks a mailbox for a reverse-path or forward-path, with or without angle brackets.</summary>
-    /// <exception cref="ArgumentException">CR, LF or NUL, or angle brackets inside the address.</exception>
+    /// <exception cref="ArgumentException">CR, LF or NUL, angle brackets inside the address, or a path over 256 octets (RFC 5321 §4.5.3.1.3).</exception>
     public static void ValidatePath(string path, string parameterName)
     {
         ValidateArgument(path, parameterName);
         var inner = StripBrackets(path);
+        SmtpAddressRules.ValidatePathLength(inner, parameterName);
         if (inner.IndexOfAny('<', '>') >= 0)
         {
             throw new ArgumentException("A mailbox must not contain '<' or '>' inside its angle brackets.", parameterName);

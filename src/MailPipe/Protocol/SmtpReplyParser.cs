@@ -26,6 +26,7 @@ internal sealed class SmtpReplyParser
     private int[] _lineEnds = new int[8];
     private int _lineCount;
     private int _replyBytes;
+    private int _blankLines;
     private int _code;
 
     /// <summary>
@@ -51,6 +52,7 @@ internal sealed class SmtpReplyParser
         _textLength = 0;
         _lineCount = 0;
         _replyBytes = 0;
+        _blankLines = 0;
         _code = 0;
     }
 
@@ -124,7 +126,7 @@ internal sealed class SmtpReplyParser
             throw TooLong($"a reply is longer than {_limits.MaxReplyBytes} bytes");
         }
 
-        if (_lineCount == _limits.MaxReplyLines)
+        if (_lineCount + _blankLines >= _limits.MaxReplyLines)
         {
             throw TooLong($"a reply has more than {_limits.MaxReplyLines} lines");
         }
@@ -132,6 +134,14 @@ internal sealed class SmtpReplyParser
         if (!line.IsEmpty && line[^1] == CarriageReturn)
         {
             line = line[..^1];
+        }
+
+        if (line.IsEmpty)
+        {
+            // A blank line carries no reply (some servers send one after a greeting or a multi-line reply): skipped,
+            // but counted toward the limits of the reply that follows.
+            _blankLines++;
+            return false;
         }
 
         if (line.Length < 3 || !IsDigit(line[0]) || !IsDigit(line[1]) || !IsDigit(line[2]))

@@ -9,7 +9,8 @@ internal sealed class MailTransaction
         _recipients = new SmtpRecipientResult?[message.Envelope.Recipients.Count];
     }
 
-    public SmtpMessage Message { get; }
+    /// <summary>The message; before MAIL, one made with <see cref="SmtpMessage.ForConnection"/> is replaced by the message it chose for this connection.</summary>
+    public SmtpMessage Message { get; set; }
 
     public SmtpEnvelope Envelope => Message.Envelope;
 
@@ -31,11 +32,32 @@ internal sealed class MailTransaction
     /// <summary>Set before the bytes of the end of data go to the network: from then on a lost connection means Unknown.</summary>
     public bool EndOfDataWritten { get; set; }
 
-    /// <summary>Why the transaction was not attempted (a check before any byte was written).</summary>
-    public SmtpException? NotAttempted { get; set; }
+    /// <summary>Why the transaction was not attempted (a check before any byte was written, or the message's own cancellation).</summary>
+    public Exception? NotAttempted { get; set; }
+
+    /// <summary>Replies expected for this transaction and not filed yet (written by the writer, filed by whoever reads).</summary>
+    private int _unfiledReplies;
+
+    /// <summary>Set when the writer will write nothing more for this transaction.</summary>
+    private volatile bool _writerDone;
+
+    /// <summary>A reply to one of this transaction's commands is expected (called in the call that writes the command).</summary>
+    public void ExpectReply() => Interlocked.Increment(ref _unfiledReplies);
+
+    /// <summary>One of the expected replies was filed.</summary>
+    public void ReplyFiled() => Interlocked.Decrement(ref _unfiledReplies);
+
+    /// <summary>The writer is done with this transaction.</summary>
+    public void WriterDone() => _writerDone = true;
+
+    /// <summary>Whether the result can no longer change: the writer is done and every reply it expected has been filed.</summary>
+    public bool IsDecided => _writerDone && Volatile.Read(ref _unfiledReplies) == 0;
 
     /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
     public SmtpException? ContentFailure { get; set; }
+
+    /// <summary>This send's run of the message's content writer (<see cref="SmtpMessage.FromWriter"/>), released when the result is made.</summary>
+    public WriterContent? WriterRun { get; set; }
 
     /// <summary>
     /// Stands in <see cref="_ready"/> for "ready before anyone waited": the usual case, where the writer reads the
@@ -85,10 +107,11 @@ internal sealed class MailTransaction
     public void SetRecipientReply(int index, SmtpReply reply) => _recipients[index] = new SmtpRecipientResult(Envelope.Recipients[index], reply);
 
     /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did.</summary>
-    public SmtpSendResult ToResult(SmtpException? failure)
+    public SmtpSendResult ToResult(Exception? failure)
     {
+        WriterRun?.Release();
         SmtpSendOutcome outcome;
-        SmtpException? exception = null;
+        Exception? exception = null;
         if ((NotAttempted ?? ContentFailure) is { } notSent)
         {
             outcome = SmtpSendOutcome.NotSent;
@@ -111,7 +134,8 @@ internal sealed class MailTransaction
         }
         else
         {
-            var serverClosed = failure.ErrorCode == SmtpErrorCode.ConnectionClosed && failure.Data.Contains(ServiceClosingKey);
+            // After a 421 the server processed nothing more: what was not acknowledged was not delivered.
+            var serverClosed = failure is SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable };
             outcome = EndOfDataWritten && !serverClosed ? SmtpSendOutcome.Unknown : SmtpSendOutcome.NotSent;
             exception = failure;
         }
@@ -132,7 +156,4 @@ internal sealed class MailTransaction
         source.SetResult();
         return source;
     }
-
-    /// <summary>Marks the exception that stands for "the server sent 421 and closed": replies after it were never processed.</summary>
-    internal const string ServiceClosingKey = "MailPipe.ServiceClosing";
 }

@@ -5,30 +5,66 @@ namespace MailPipe;
 
 /// <summary>
 /// A message to send: an envelope and content (the RFC 5322 message: headers, blank line, body). The content is
-/// read once, streamed, never copied whole; a stream or reader is not disposed.
+/// read once per send, streamed, never copied whole; a stream or reader is not disposed.
 /// </summary>
-public sealed class SmtpMessage
+/// <remarks>
+/// To retry a send, send the same <see cref="SmtpMessage"/> again: in-memory content and a content writer
+/// (<see cref="FromWriter"/>) are replayed whole, a seekable stream is read again from the position it had when the
+/// message was made; a non-seekable stream or a pipe reader that an earlier send read from cannot be replayed, and
+/// the send returns <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/>
+/// before anything is written (never part of a message).
+/// </remarks>
+public sealed partial class SmtpMessage
 {
-    private SmtpMessage(SmtpEnvelope envelope, ReadOnlySequence<byte>? bytes, Stream? stream, PipeReader? reader)
+    private SmtpMessage(SmtpEnvelope envelope, ReadOnlySequence<byte>? bytes, Stream? stream, PipeReader? reader, Func<Stream, CancellationToken, Task>? writer = null)
     {
         ArgumentNullException.ThrowIfNull(envelope);
         Envelope = envelope;
         Bytes = bytes;
-        Stream = stream;
-        Reader = reader;
+        if (stream is not null)
+        {
+            // A seekable stream is replayed from here; any other is watched for its first read (see BeginSend).
+            _startPosition = stream.CanSeek ? stream.Position : -1;
+            _stream = stream.CanSeek ? stream : new ReadTrackingStream(stream, this);
+        }
+
+        _reader = reader is null ? null : new ReadTrackingPipeReader(reader, this);
+        _writer = writer;
     }
 
     /// <summary>The envelope.</summary>
     public SmtpEnvelope Envelope { get; }
 
-    /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position), else <see langword="null"/>.</summary>
-    public long? ContentLength => Bytes?.Length ?? (Stream is { CanSeek: true } s ? s.Length - s.Position : null);
+    /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made), else <see langword="null"/>.</summary>
+    public long? ContentLength => Bytes?.Length ?? (_stream is { CanSeek: true } s ? s.Length - _startPosition : null);
 
     internal ReadOnlySequence<byte>? Bytes { get; }
 
-    internal Stream? Stream { get; }
+    /// <summary>The stream to read (a non-seekable one behind its read-tracking wrapper).</summary>
+    internal Stream? Stream => _stream;
 
-    internal PipeReader? Reader { get; }
+    /// <summary>The reader to read: the caller's (behind its read-tracking wrapper), or the current send's end of a content writer's pipe.</summary>
+    internal PipeReader? Reader => (PipeReader?)_reader ?? _run;
+
+    /// <summary>The token of <see cref="WithCancellation"/>, checked before this message's transaction writes its first byte.</summary>
+    internal CancellationToken CancellationToken { get; private set; }
+
+    /// <summary>
+    /// A copy of this message whose transaction is skipped when <paramref name="cancellationToken"/> is cancelled
+    /// before its first byte (MAIL, or the RSET before it) is written: its result is then
+    /// <see cref="SmtpSendOutcome.NotSent"/> with an <see cref="OperationCanceledException"/> in
+    /// <see cref="SmtpSendResult.Exception"/>, and the other transactions of the call go on untouched. Once the
+    /// transaction has started the token is not looked at again (cancel the call's own token to stop it).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels this message only.</param>
+    /// <returns>The copy; the content source is shared, not copied.</returns>
+    public SmtpMessage WithCancellation(CancellationToken cancellationToken)
+    {
+        // A member-wise copy, so that every content source (present and future) is carried over as it is.
+        var copy = (SmtpMessage)MemberwiseClone();
+        copy.CancellationToken = cancellationToken;
+        return copy;
+    }
 
     /// <summary>A message whose content is in memory.</summary>
     /// <param name="envelope">The envelope.</param>
@@ -43,6 +79,11 @@ public sealed class SmtpMessage
     public static SmtpMessage FromSequence(SmtpEnvelope envelope, ReadOnlySequence<byte> content) => new(envelope, content, null, null);
 
     /// <summary>A message read from a stream, from its current position to its end.</summary>
+    /// <remarks>
+    /// The position is recorded now: every send of this message, a retry included, seeks back to it first. A
+    /// non-seekable stream is read once: a later send of this message after one that read from it returns
+    /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/> before MAIL.
+    /// </remarks>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">A readable stream; not disposed.</param>
     /// <returns>The message.</returns>
@@ -54,6 +95,11 @@ public sealed class SmtpMessage
     }
 
     /// <summary>A message read from a pipe until it completes.</summary>
+    /// <remarks>
+    /// A pipe is read once: a later send of this message after one that read from it returns
+    /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/> before MAIL. For
+    /// content that can be produced again, use <see cref="FromWriter"/>.
+    /// </remarks>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">The reader; advanced, not completed.</param>
     /// <returns>The message.</returns>

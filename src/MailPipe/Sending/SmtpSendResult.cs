@@ -29,9 +29,9 @@ public sealed record SmtpRecipientResult(SmtpRecipient Recipient, SmtpReply? Rep
 /// The result of one mail transaction: the reply to MAIL, each recipient's reply, the final reply and the outcome.
 /// It never lies: <see cref="SmtpSendOutcome.Unknown"/> is reported whenever delivery cannot be ruled out.
 /// </summary>
-public sealed class SmtpSendResult
+public sealed partial class SmtpSendResult
 {
-    internal SmtpSendResult(SmtpEnvelope envelope, SmtpSendOutcome outcome, SmtpReply? mailReply, IReadOnlyList<SmtpRecipientResult> recipients, SmtpReply? dataReply, SmtpReply? finalReply, SmtpException? exception)
+    internal SmtpSendResult(SmtpEnvelope envelope, SmtpSendOutcome outcome, SmtpReply? mailReply, IReadOnlyList<SmtpRecipientResult> recipients, SmtpReply? dataReply, SmtpReply? finalReply, Exception? exception)
     {
         Envelope = envelope;
         Outcome = outcome;
@@ -66,8 +66,13 @@ public sealed class SmtpSendResult
     /// <summary>The reply to the end of data (the final dot, or BDAT LAST), or <see langword="null"/> when none arrived.</summary>
     public SmtpReply? FinalReply { get; }
 
-    /// <summary>The transport or protocol failure behind <see cref="SmtpSendOutcome.NotSent"/> or <see cref="SmtpSendOutcome.Unknown"/>; <see langword="null"/> otherwise.</summary>
-    public SmtpException? Exception { get; }
+    /// <summary>
+    /// Why the outcome is <see cref="SmtpSendOutcome.NotSent"/> or <see cref="SmtpSendOutcome.Unknown"/>: an
+    /// <see cref="SmtpException"/> (transport failure, protocol violation, timeout, 421, a check before sending, a
+    /// failed content source) or an <see cref="OperationCanceledException"/> (the message's own token of
+    /// <see cref="SmtpMessage.WithCancellation"/>, or the call's cancellation); <see langword="null"/> otherwise.
+    /// </summary>
+    public Exception? Exception { get; }
 
     /// <summary>Whether the message was accepted.</summary>
     public bool IsAccepted => Outcome == SmtpSendOutcome.Accepted;
@@ -79,7 +84,7 @@ public sealed class SmtpSendResult
     /// </summary>
     public bool IsTransientFailure => Outcome switch
     {
-        SmtpSendOutcome.NotSent => Exception?.IsTransient ?? false,
+        SmtpSendOutcome.NotSent => Exception is SmtpException { IsTransient: true },
         SmtpSendOutcome.Refused => IsTransientRefusal(),
         _ => false,
     };
@@ -107,5 +112,10 @@ public sealed class SmtpSendResult
     /// <inheritdoc/>
     public override string ToString() =>
         $"{Outcome}: {AcceptedRecipients.Count()} of {Recipients.Count} recipient(s) accepted; final reply {FinalReply?.ToString() ?? "none"}"
-        + (Exception is null ? string.Empty : $"; {Exception.ErrorCode}: {Exception.Message}");
+        + Exception switch
+        {
+            null => string.Empty,
+            SmtpException smtp => $"; {smtp.ErrorCode}: {smtp.Message}",
+            _ => $"; {Exception.GetType().Name}: {Exception.Message}",
+        };
 }

@@ -100,7 +100,7 @@ public sealed partial class AsyncSmtpSession
                 continue;
             }
 
-            return RunMechanismAsync(mechanism, cancellationToken);
+            return SaslFallback.RunAsync(mechanism, offered, IsEncrypted, n => MayRevealSecret(n) ? SaslFallback.Usable(CreatePasswordMechanism(n, credential, options)) : null, RunMechanismAsync, cancellationToken);
         }
 
         throw NoCommonMechanism(offered, SmtpAuthenticationMechanisms.PasswordPreferenceOrder);
@@ -286,6 +286,11 @@ public sealed partial class AsyncSmtpSession
     private async Task<SmtpReply> RunMechanismAsync(SaslMechanism mechanism, CancellationToken cancellationToken)
     {
         using var owned = mechanism;
+        if (SaslAdvertisement.Refusal(mechanism, Capabilities) is { } notOffered)
+        {
+            throw FailBetweenOperations(new SmtpException(SmtpErrorCode.AuthenticationError, notOffered), "choosing an AUTH mechanism");
+        }
+
         if (mechanism.RevealsSecret && !IsEncrypted && !_options.AllowCleartextAuthentication && State != SmtpSessionState.Disconnected)
         {
             throw new InvalidOperationException(

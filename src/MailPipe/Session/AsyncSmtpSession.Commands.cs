@@ -17,7 +17,7 @@ public sealed partial class AsyncSmtpSession
         BeginOperation(cancellationToken);
         try
         {
-            WriteCommand("EHLO"u8, "EHLO", domain, maskArgument: false);
+            WriteCommand("EHLO"u8, "EHLO", SmtpHelloName.ToArgument(domain), maskArgument: false);
             var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending EHLO").ConfigureAwait(false);
             Capabilities = SmtpCapabilities.FromEhloReply(reply);
             return CloseIfServiceClosing(reply);
@@ -42,7 +42,7 @@ public sealed partial class AsyncSmtpSession
         BeginOperation(cancellationToken);
         try
         {
-            WriteCommand("HELO"u8, "HELO", domain, maskArgument: false);
+            WriteCommand("HELO"u8, "HELO", SmtpHelloName.ToArgument(domain), maskArgument: false);
             var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending HELO").ConfigureAwait(false);
             Capabilities = SmtpCapabilities.None;
             return CloseIfServiceClosing(reply);

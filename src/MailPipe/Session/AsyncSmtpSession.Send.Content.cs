@@ -8,6 +8,9 @@ namespace MailPipe;
 /// <summary>Message content for DATA (dot-stuffed) and for BDAT (chunked, RFC 3030).</summary>
 public sealed partial class AsyncSmtpSession
 {
+    /// <summary>What streamed BDAT content is checked for (8-bit without 8BITMIME, NUL without BINARYMIME); set per message by <see cref="WriteChunksAsync"/>.</summary>
+    private SmtpContentGuard _contentGuard;
+
     /// <summary>Writes the content with dot-stuffing and the end-of-data line (DATA). Sets <see cref="MailTransaction.EndOfDataWritten"/> before the end goes out.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteDataContentAsync(MailTransaction tx, CancellationToken cancellationToken, ReplyPump? pump = null)
@@ -22,7 +25,7 @@ public sealed partial class AsyncSmtpSession
         }
         else
         {
-            var reader = message.Reader ?? PipeReader.Create(message.Stream!, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
+            var reader = SmtpContentRules.Plan(tx.Envelope.Body, null, chunking: false, Capabilities).Guard.Wrap(message.Reader ?? PipeReader.Create(message.Stream!, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true)));
             try
             {
                 await CopyContentAsync(reader, cancellationToken).ConfigureAwait(false);
@@ -76,7 +79,8 @@ public sealed partial class AsyncSmtpSession
     {
         var buffer = _chunkBuffer ??= new ArrayBufferWriter<byte>(_options.ChunkSize + 1024);
         buffer.ResetWrittenCount();
-        var binary = tx.Envelope.Body == SmtpBodyType.BinaryMime;
+        var plan = SmtpContentRules.Plan(tx.Envelope.Body, tx.Message.Bytes, chunking: true, Capabilities);
+        (var binary, _contentGuard) = (plan.Body == SmtpBodyType.BinaryMime, plan.Guard);
         _dataEncoder.Reset();
         _dataEncoder.DotStuffing = false;
         var message = tx.Message;
@@ -191,6 +195,7 @@ public sealed partial class AsyncSmtpSession
         {
             var room = Math.Max(1, _options.ChunkSize - buffer.WrittenCount);
             var piece = input.Length > room ? input[..room] : input;
+            _contentGuard.Check(piece.Span);
             if (binary)
             {
                 buffer.Write(piece.Span);

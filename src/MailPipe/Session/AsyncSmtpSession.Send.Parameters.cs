@@ -19,8 +19,15 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
     private (string? Mail, string?[] Recipients) Prepare(MailTransaction tx, bool chunking)
     {
-        var envelope = tx.Envelope;
         var capabilities = Capabilities;
+        if (tx.Message.BeginSend(tx, capabilities) is { } notSendable)
+        {
+            // Content that cannot be replayed, or a message for the connection that could not be made: nothing written.
+            tx.NotAttempted = notSendable;
+            return default;
+        }
+
+        var envelope = tx.Envelope;
         Validate(envelope);
 
         // One builder per session (one operation at a time): most messages have no parameter, or the same ones.
@@ -38,13 +45,13 @@ public sealed partial class AsyncSmtpSession
             mail.Append(CultureInfo.InvariantCulture, $" SIZE={declared}");
         }
 
-        var body = envelope.Body;
-        if (body == SmtpBodyType.Auto)
+        var plan = SmtpContentRules.Plan(envelope.Body, tx.Message.Bytes, chunking, capabilities);
+        if (plan.NotSentReason is { } contentReason)
         {
-            body = tx.Message.HasEightBitContent == true && capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
+            return NotSupported(tx, contentReason);
         }
 
-        switch (body)
+        switch (plan.Body)
         {
             case SmtpBodyType.EightBitMime when !capabilities.Supports8BitMime:
                 return NotSupported(tx, "8BITMIME (RFC 6152)");
@@ -58,11 +65,11 @@ public sealed partial class AsyncSmtpSession
                 break;
         }
 
-        if (envelope.SmtpUtf8 || envelope.HasNonAsciiAddress)
+        if (envelope.SmtpUtf8 || (envelope.HasNonAsciiAddress && (capabilities.SupportsSmtpUtf8 || SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) is not null)))
         {
             if (!capabilities.SupportsSmtpUtf8)
             {
-                return NotSupported(tx, "SMTPUTF8 (RFC 6531), needed for a non-ASCII address");
+                return NotSupported(tx, SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) ?? "SMTPUTF8 (RFC 6531), asked for by the envelope");
             }
 
             mail.Append(" SMTPUTF8");
@@ -197,9 +204,9 @@ public sealed partial class AsyncSmtpSession
         return parameters.Length == 0 ? null : parameters.ToString(1, parameters.Length - 1);
     }
 
-    private void WriteMail(MailTransaction tx, string? parameters) => WritePathCommand(MailVerb, "MAIL FROM", tx.Envelope.ReversePath, parameters);
+    private void WriteMail(MailTransaction tx, string? parameters) => WritePathCommand(MailVerb, "MAIL FROM", SmtpAddressRules.ForServer(tx.Envelope.ReversePath, Capabilities.SupportsSmtpUtf8), parameters);
 
     /// <summary>Writes RCPT for one recipient; <paramref name="parameters"/> (from <see cref="Prepare"/>) is empty when no recipient has any.</summary>
     private void WriteRcpt(MailTransaction tx, int index, string?[] parameters) =>
-        WritePathCommand(RcptVerb, "RCPT TO", tx.Envelope.Recipients[index].Address, parameters.Length == 0 ? null : parameters[index]);
+        WritePathCommand(RcptVerb, "RCPT TO", SmtpAddressRules.ForServer(tx.Envelope.Recipients[index].Address, Capabilities.SupportsSmtpUtf8), parameters.Length == 0 ? null : parameters[index]);
 }

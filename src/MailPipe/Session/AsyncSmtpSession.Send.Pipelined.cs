@@ -53,6 +53,9 @@ public sealed partial class AsyncSmtpSession
         /// <summary>Why the writer stopped writing (a failed flush, a protocol violation, a failed content read); the rest of the call is not sent.</summary>
         public SmtpException? WriterFailure { get; set; }
 
+        /// <summary>The batch call's transactions and results (null for <c>SendAsync</c>): a transaction's result is published there once decided.</summary>
+        public BatchResults? Results { get; set; }
+
         /// <summary>Whether the next transaction written starts with RSET.</summary>
         public bool NeedsReset { get; set; }
 
@@ -85,6 +88,7 @@ public sealed partial class AsyncSmtpSession
             InFlight.Clear();
             Last = null;
             LastChecked = null;
+            Results = null;
         }
     }
 
@@ -93,14 +97,15 @@ public sealed partial class AsyncSmtpSession
 
     /// <summary>
     /// Sends with PIPELINING: <paramref name="single"/> alone (<c>SendAsync</c>: no list, no async iterator), or every
-    /// message of <paramref name="messages"/>, each one's transaction added to <paramref name="transactions"/>.
+    /// message of <paramref name="messages"/>, each one's transaction added to <paramref name="batch"/>.
     /// </summary>
     /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<SmtpException?> SendPipelinedAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, List<MailTransaction>? transactions, bool chunking, CancellationToken cancellationToken)
+    private async ValueTask<SmtpException?> SendPipelinedAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, BatchResults? batch, bool chunking, CancellationToken cancellationToken)
     {
         var pump = _replyPump ??= new ReplyPump();
         pump.Reset(_resetBeforeNextMail);
+        pump.Results = batch;
         OperationCanceledException? writerCancellation = null;
         ArgumentException? argumentError = null;
 
@@ -114,11 +119,33 @@ public sealed partial class AsyncSmtpSession
             }
             else
             {
-                await foreach (var message in messages!.WithCancellation(cancellationToken).ConfigureAwait(false))
+                var streaming = batch!.IsStreaming;
+                var enumerator = messages!.GetAsyncEnumerator(cancellationToken);
+                try
                 {
-                    var tx = new MailTransaction(message);
-                    transactions!.Add(tx);
-                    await SendPipelinedTransactionAsync(tx, pump, chunking, cancellationToken).ConfigureAwait(false);
+                    while (true)
+                    {
+                        var next = enumerator.MoveNextAsync();
+                        if (streaming && !next.IsCompleted)
+                        {
+                            // The sequence waits (for a producer that may wait for these very results): send what is
+                            // written and read the replies due, so that their results are out before the next message.
+                            await SettleAsync(pump).ConfigureAwait(false);
+                        }
+
+                        if (!await next.ConfigureAwait(false))
+                        {
+                            break;
+                        }
+
+                        var tx = new MailTransaction(enumerator.Current);
+                        batch.Add(tx);
+                        await SendPipelinedTransactionAsync(tx, pump, chunking, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                finally
+                {
+                    await enumerator.DisposeAsync().ConfigureAwait(false);
                 }
             }
 
@@ -219,6 +246,11 @@ public sealed partial class AsyncSmtpSession
         try
         {
             if (pump.WriterFailure is not null || pump.Stopped || !IsConnected)
+            {
+                return;
+            }
+
+            if (IsCancelledBeforeStart(tx))
             {
                 return;
             }
@@ -329,12 +361,57 @@ public sealed partial class AsyncSmtpSession
             {
                 pump.LastChecked = tx;
             }
+
+            if (pump.WriterFailure is null && pump.Results is { } results)
+            {
+                // Nothing that stops the call concerns this transaction: its result is final once its replies are filed.
+                tx.WriterDone();
+                results.Publish();
+            }
+        }
+    }
+
+    /// <summary>Flushes what is written and reads every reply due (the writer's own queue), so that the results of the transactions written are known.</summary>
+    private async ValueTask SettleAsync(ReplyPump pump)
+    {
+        if (!IsConnected || pump.Stopped || pump.WriterFailure is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+        }
+        catch (SmtpException ex)
+        {
+            pump.WriterFailure ??= ex;
+            return;
+        }
+
+        if (pump.ExpectedSinceWait > 0)
+        {
+            RoundTrips++;
+            pump.ExpectedSinceWait = 0;
+        }
+
+        await DrainDirectAsync(pump).ConfigureAwait(false);
+        if (pump.Expected is null)
+        {
+            // Every final reply of the window has been read.
+            pump.InFlight.Clear();
+            if (pump.LastChecked is { FinalReply.IsPositiveCompletion: true })
+            {
+                // The last transaction ended well: the next one needs no RSET.
+                pump.NeedsReset = false;
+            }
         }
     }
 
     private void Expect(ReplyPump pump, ExpectedReply expected)
     {
         pump.ExpectedSinceWait++;
+        expected.Transaction?.ExpectReply();
         if (pump.Expected is { } channel)
         {
             if (!channel.Writer.TryWrite(expected))
@@ -400,6 +477,12 @@ public sealed partial class AsyncSmtpSession
             var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
             var reply = await ReadReplyAsync(timeout).ConfigureAwait(false);
             File(expected, reply);
+            if (expected.Transaction is { } tx)
+            {
+                tx.ReplyFiled();
+                pump.Results?.Publish();
+            }
+
             if (reply.IsServiceClosing)
             {
                 Break("the server sent 421 (service closing transmission channel)");

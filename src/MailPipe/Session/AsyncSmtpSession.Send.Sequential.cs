@@ -7,11 +7,11 @@ public sealed partial class AsyncSmtpSession
 {
     /// <summary>
     /// Sends one command at a time: <paramref name="single"/> alone, or every message of <paramref name="messages"/>,
-    /// each one's transaction added to <paramref name="transactions"/>.
+    /// each one's transaction added to <paramref name="batch"/>.
     /// </summary>
     /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<SmtpException?> SendSequentiallyAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, List<MailTransaction>? transactions, bool chunking, CancellationToken cancellationToken)
+    private async ValueTask<SmtpException?> SendSequentiallyAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, BatchResults? batch, bool chunking, CancellationToken cancellationToken)
     {
         SmtpException? failure = null;
         _serviceClosing = null;
@@ -26,10 +26,17 @@ public sealed partial class AsyncSmtpSession
                 await foreach (var message in messages!.WithCancellation(cancellationToken).ConfigureAwait(false))
                 {
                     var tx = new MailTransaction(message);
-                    transactions!.Add(tx);
+                    batch!.Add(tx);
                     if (failure is null)
                     {
                         failure = await SendTransactionSequentiallyAsync(tx, chunking, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    if (failure is null && _serviceClosing is null)
+                    {
+                        // Every reply of this transaction is in, and nothing that stops the call touches it: its result is final.
+                        tx.WriterDone();
+                        batch.Publish();
                     }
                 }
             }
@@ -53,6 +60,11 @@ public sealed partial class AsyncSmtpSession
         try
         {
             if (!IsConnected)
+            {
+                return null;
+            }
+
+            if (IsCancelledBeforeStart(tx))
             {
                 return null;
             }
@@ -123,6 +135,19 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
+    /// <summary>The message's own token (<see cref="SmtpMessage.WithCancellation"/>) is cancelled: the transaction is not attempted, nothing of it is written.</summary>
+    private static bool IsCancelledBeforeStart(MailTransaction tx)
+    {
+        var token = tx.Message.CancellationToken;
+        if (!token.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) before its transaction started; nothing of it was sent.", token);
+        return true;
+    }
+
     /// <summary>An exception from the caller's content source (not ours, not a cancellation, not bad arguments).</summary>
     private static bool IsContentFailure(Exception exception) =>
         exception is not (OperationCanceledException or ArgumentException or InvalidOperationException or SmtpException);
@@ -152,10 +177,6 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>What stands for "the server sent 421 and closed": commands after it were never processed, so what they carried was not sent.</summary>
-    private static SmtpException ServiceClosingException(SmtpReply reply)
-    {
-        var closing = new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the transmission channel: {reply}") { IsTransient = true };
-        closing.Data[MailTransaction.ServiceClosingKey] = true;
-        return closing;
-    }
+    private static SmtpException ServiceClosingException(SmtpReply reply) =>
+        new(SmtpErrorCode.ServiceNotAvailable, $"The server closed the transmission channel: {reply}") { Reply = reply };
 }

@@ -51,6 +51,12 @@ public sealed partial class AsyncSmtpSession
         SendAsync(SmtpMessage.FromBytes(envelope, content), cancellationToken);
 
     /// <summary>Sends one message read from a stream to its end. See <see cref="SendAsync(SmtpMessage, CancellationToken)"/>.</summary>
+    /// <remarks>
+    /// To be able to retry, make the message once with <see cref="SmtpMessage.FromStream"/> and send that same
+    /// <see cref="SmtpMessage"/> again: it seeks the stream back to where the message starts (or, for a non-seekable
+    /// stream already read, returns <see cref="SmtpErrorCode.ContentNotReplayable"/>). Calling this overload again with
+    /// the same stream sends whatever is left of it from its current position.
+    /// </remarks>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">A readable stream; not disposed.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
@@ -67,6 +73,12 @@ public sealed partial class AsyncSmtpSession
         SendAsync(SmtpMessage.FromSequence(envelope, content), cancellationToken);
 
     /// <summary>Sends one message read from a pipe until it completes. See <see cref="SendAsync(SmtpMessage, CancellationToken)"/>.</summary>
+    /// <remarks>
+    /// A pipe is read once and cannot be replayed: to retry, make the message once with
+    /// <see cref="SmtpMessage.FromPipeReader"/> and send that same <see cref="SmtpMessage"/> again, which returns
+    /// <see cref="SmtpErrorCode.ContentNotReplayable"/> (nothing sent) once the pipe was read; for content that must
+    /// survive a retry use <see cref="SmtpMessage.FromWriter"/>.
+    /// </remarks>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">The reader; advanced, not completed.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
@@ -92,7 +104,8 @@ public sealed partial class AsyncSmtpSession
     /// <returns>The result: replies to MAIL and each RCPT, the final reply, and the outcome.</returns>
     /// <exception cref="ArgumentException">A parameter string holds CR, LF or NUL; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="SmtpOutcomeUnknownException"><paramref name="cancellationToken"/> was cancelled after the end of data was written: the message may have been delivered (the exception's result is <see cref="SmtpSendOutcome.Unknown"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the end of data was written: nothing was delivered.</exception>
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
@@ -100,7 +113,16 @@ public sealed partial class AsyncSmtpSession
 
         // The batch path for one message, without the one-element list, the async iterator and the results array.
         var tx = new MailTransaction(message);
-        var failure = await SendCoreAsync(tx, messages: null, transactions: null, cancellationToken).ConfigureAwait(false);
+        SmtpException? failure;
+        try
+        {
+            failure = await SendCoreAsync(tx, messages: null, batch: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (tx.EndOfDataWritten && tx.FinalReply is null)
+        {
+            throw new SmtpOutcomeUnknownException(tx.ToResult(ex), ex, ex.CancellationToken);
+        }
+
         return tx.ToResult(failure);
     }
 
@@ -110,7 +132,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>One result per message, in order.</returns>
     /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; the exception holds the results so far.</exception>
     public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -143,7 +165,7 @@ public sealed partial class AsyncSmtpSession
     /// checked whole before anything is sent.
     /// </exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
-    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; the exception holds the results so far (decided outcomes kept, Unknown where the end of data was written).</exception>
     public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
         SendBatchCoreAsync(messages, count: 0, cancellationToken);
 
@@ -151,24 +173,117 @@ public sealed partial class AsyncSmtpSession
     private async Task<IReadOnlyList<SmtpSendResult>> SendBatchCoreAsync(IAsyncEnumerable<SmtpMessage> messages, int count, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var transactions = new List<MailTransaction>(count);
-        var failure = await SendCoreAsync(single: null, messages, transactions, cancellationToken).ConfigureAwait(false);
-        var results = new SmtpSendResult[transactions.Count];
-        for (var i = 0; i < results.Length; i++)
+        return await RunBatchAsync(messages, new BatchResults(count, streaming: false), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends many messages like <see cref="SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/> (the list is
+    /// checked whole first, the pipelining of the whole batch is kept) and yields each message's result, in message
+    /// order, as soon as it is known: the final reply has arrived, or the transaction was refused or not attempted.
+    /// </summary>
+    /// <param name="messages">The messages, sent in order.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped).</returns>
+    /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
+    /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
+    public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
+        for (var i = 0; i < list.Count; i++)
         {
-            results[i] = transactions[i].ToResult(failure);
+            var message = list[i];
+            ArgumentNullException.ThrowIfNull(message, nameof(messages));
+            Validate(message.Envelope);
         }
 
-        return results;
+        return StreamBatchAsync(ToAsync(list), list.Count, cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends many messages like <see cref="SendBatchAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/> and
+    /// yields each message's result, in message order, as soon as it is known. When the sequence has no next message
+    /// ready (its <c>MoveNextAsync</c> does not complete at once), what was written is flushed and the replies due are
+    /// read first, so that the results of the messages already written are yielded while the sequence waits: a
+    /// producer that waits for those results cannot deadlock the batch.
+    /// </summary>
+    /// <param name="messages">The messages, sent in order; enumerated once.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped).</returns>
+    /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL (the results before it are yielded first).</exception>
+    /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
+    /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
+    public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        return StreamBatchAsync(messages, 0, cancellationToken);
+    }
+
+    private async IAsyncEnumerable<SmtpSendResult> StreamBatchAsync(IAsyncEnumerable<SmtpMessage> messages, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var batch = new BatchResults(count, streaming: true);
+        var run = RunBatchAsync(messages, batch, cancellationToken);
+        var reader = batch.Stream;
+        var finished = false;
+        try
+        {
+            while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var result))
+                {
+                    yield return result;
+                }
+            }
+
+            finished = true;
+        }
+        finally
+        {
+            if (!finished)
+            {
+                // The caller left early: the batch still ends properly (never half-sent); its outcome is no longer asked for.
+                try
+                {
+                    await run.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or SmtpException or ArgumentException or InvalidOperationException)
+                {
+                    // Nobody reads the rest of this enumeration.
+                }
+            }
+        }
+
+        // The results are all out; what ended the call (a cancellation, bad input, misuse) is thrown now.
+        await run.ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a batch into <paramref name="batch"/>; a cancellation comes out as <see cref="SmtpBatchCanceledException"/> with every result so far.</summary>
+    private async Task<IReadOnlyList<SmtpSendResult>> RunBatchAsync(IAsyncEnumerable<SmtpMessage> messages, BatchResults batch, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var failure = await SendCoreAsync(single: null, messages, batch, cancellationToken).ConfigureAwait(false);
+            return batch.Complete(failure);
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new SmtpBatchCanceledException(batch.Complete(ex), ex, ex.CancellationToken);
+        }
+        finally
+        {
+            // Bad input or misuse: the results decided so far are out; the rest end with the call.
+            batch.Complete(null);
+        }
     }
 
     /// <summary>
     /// One send call, as an operation: <paramref name="single"/> alone, or every message of
-    /// <paramref name="messages"/>, each one's transaction added to <paramref name="transactions"/>.
+    /// <paramref name="messages"/>, each one's transaction added to <paramref name="batch"/>.
     /// </summary>
     /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<SmtpException?> SendCoreAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, List<MailTransaction>? transactions, CancellationToken cancellationToken)
+    private async ValueTask<SmtpException?> SendCoreAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, BatchResults? batch, CancellationToken cancellationToken)
     {
         BeginOperation(cancellationToken);
         try
@@ -176,8 +291,8 @@ public sealed partial class AsyncSmtpSession
             var capabilities = Capabilities;
             var chunking = _options.UseChunking && capabilities.SupportsChunking;
             return _options.UsePipelining && capabilities.SupportsPipelining
-                ? await SendPipelinedAsync(single, messages, transactions, chunking, cancellationToken).ConfigureAwait(false)
-                : await SendSequentiallyAsync(single, messages, transactions, chunking, cancellationToken).ConfigureAwait(false);
+                ? await SendPipelinedAsync(single, messages, batch, chunking, cancellationToken).ConfigureAwait(false)
+                : await SendSequentiallyAsync(single, messages, batch, chunking, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {

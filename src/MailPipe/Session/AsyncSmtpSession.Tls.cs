@@ -137,7 +137,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="host">A host name or IP literal; also the name the certificate must carry unless <see cref="SmtpTlsOptions.TargetHost"/> says otherwise.</param>
     /// <param name="port">The TCP port, 1 to 65535: usually 465 for <see cref="SmtpTlsMode.Implicit"/>, 587 or 25 for STARTTLS.</param>
     /// <param name="tlsMode">How to use TLS; there is no default on purpose.</param>
-    /// <param name="ehloDomain">The client's domain or address literal for EHLO, such as <c>client.example.org</c> or <c>[192.0.2.1]</c>.</param>
+    /// <param name="ehloDomain">The client's domain or address literal for EHLO, such as <c>client.example.org</c> or <c>[192.0.2.1]</c>; <see langword="null"/> for <see cref="GetDefaultClientDomainAsync"/> (computed after connect).</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>
     /// The last EHLO reply (its extensions are in <see cref="Capabilities"/>); the greeting instead when it was not
@@ -154,9 +154,13 @@ public sealed partial class AsyncSmtpSession
     /// <see cref="ConnectTlsAsync(bool, CancellationToken)"/>, or a connect/transport failure. The connection is closed.
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<SmtpReply> ConnectAsync(string host, int port, SmtpTlsMode tlsMode, string ehloDomain, CancellationToken cancellationToken = default)
+    public async Task<SmtpReply> ConnectAsync(string host, int port, SmtpTlsMode tlsMode, string? ehloDomain, CancellationToken cancellationToken = default)
     {
-        ValidateDomain(ehloDomain);
+        if (ehloDomain is not null)
+        {
+            ValidateDomain(ehloDomain);
+        }
+
         if (!Enum.IsDefined(tlsMode))
         {
             throw new ArgumentOutOfRangeException(nameof(tlsMode), tlsMode, "Unknown TLS mode.");
@@ -178,6 +182,12 @@ public sealed partial class AsyncSmtpSession
             return greeting;
         }
 
+        if (SmtpGreetingRules.NotReady(greeting) is { } notReady)
+        {
+            throw FailBetweenOperations(notReady, "reading the greeting");
+        }
+
+        ehloDomain ??= await GetDefaultClientDomainAsync(cancellationToken).ConfigureAwait(false);
         var ehlo = await EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
         if (tlsMode is not (SmtpTlsMode.StartTlsRequired or SmtpTlsMode.StartTlsWhenAvailable) || ehlo.IsServiceClosing)
         {

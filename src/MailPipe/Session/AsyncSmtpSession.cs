@@ -265,7 +265,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     /// <summary>The operation guard: one operation at a time, in the right state, with the caller's token linked to the timeout source.</summary>
     /// <exception cref="InvalidOperationException">Another operation runs, or the state is wrong.</exception>
-    /// <exception cref="OperationCanceledException">The token is already cancelled (the connection is closed, as for any cancellation).</exception>
+    /// <exception cref="OperationCanceledException">The token is already cancelled (nothing was written: the connection stays open and usable).</exception>
     private void BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false, bool allowPendingReplies = false)
     {
         if (Interlocked.Exchange(ref _busy, 1) != 0)
@@ -305,11 +305,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
         if (cancellationToken.IsCancellationRequested)
         {
-            if (state != SmtpSessionState.Disconnected)
-            {
-                Break("cancelled before the operation started");
-            }
-
+            // Nothing was written: nothing to abort, the session stays usable (#17).
             Volatile.Write(ref _busy, 0);
             cancellationToken.ThrowIfCancellationRequested();
         }

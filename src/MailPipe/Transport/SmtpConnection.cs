@@ -39,6 +39,41 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// <summary>The remote end point, when this is a socket connection.</summary>
     public EndPoint? RemoteEndPoint => _socket?.RemoteEndPoint;
 
+    /// <summary>
+    /// Whether anything arrived while no reply was expected, without waiting: bytes buffered in <see cref="Input"/>,
+    /// or the socket readable (an unsolicited reply such as 421, or the end of the stream). Used by the pool before
+    /// lending an idle connection. True once aborted.
+    /// </summary>
+    public bool HasUnsolicitedInput()
+    {
+        if (Volatile.Read(ref _disposed) != 0)
+        {
+            return true;
+        }
+
+        if (Input.TryRead(out var result))
+        {
+            var any = !result.Buffer.IsEmpty || result.IsCompleted || result.IsCanceled;
+            Input.AdvanceTo(result.Buffer.Start);
+            if (any)
+            {
+                return true;
+            }
+        }
+
+        try
+        {
+            return _socket is not null && _socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
+    /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
+    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
+
     /// <summary>Opens a TCP connection. <paramref name="cancellationToken"/> carries both the caller's cancellation and the connect timeout.</summary>
     /// <exception cref="SocketException">The connect failed.</exception>
     public static async Task<SmtpConnection> ConnectAsync(string host, int port, CancellationToken cancellationToken)

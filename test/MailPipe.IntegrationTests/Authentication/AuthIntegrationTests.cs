@@ -1,5 +1,6 @@
 using System.Net;
 using System.Security.Cryptography;
+using System.Text;
 using MailPipe.IntegrationTests.Support;
 using static MailPipe.IntegrationTests.Tls.TlsTestSupport;
 
@@ -115,7 +116,9 @@ public sealed class AuthIntegrationTests
         (await session.ConnectAsync(TestServers.Host, TestServers.PostfixSubmissionPort, SmtpTlsMode.None, EhloDomain)).Code.Should().Be(250);
         session.Capabilities.AuthenticationMechanisms.Should().BeEmpty("AUTH is advertised only after STARTTLS here");
 
-        var before = await session.AuthPlainAsync(TestServers.User, TestServers.Password);
+        // Raw AUTH goes out as asked and the server refuses it; a typed AUTH method checks the advertised list first.
+        var before = await session.AuthenticateAsync(
+            "PLAIN", Encoding.UTF8.GetBytes($"\0{TestServers.User}\0{TestServers.Password}"), static (_, _) => ValueTask.FromResult<ReadOnlyMemory<byte>?>(null));
 
         before.Code.Should().Be(530, before.ToString());
         session.IsConnected.Should().BeTrue();

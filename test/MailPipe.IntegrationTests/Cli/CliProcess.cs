@@ -26,6 +26,17 @@ public static class CliProcess
         return new Run(code, output.ToString(), error.ToString());
     }
 
+    /// <summary>Runs with <paramref name="input"/> as standard input (for the file argument <c>-</c>).</summary>
+    public static async Task<Run> RunWithInputAsync(byte[] input, params string[] args)
+    {
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        var environment = new global::MailPipe.Cli.CliEnvironment(() => new MemoryStream(input), OutputIsTerminal: false, ErrorIsTerminal: false);
+        var code = await global::MailPipe.Cli.Program.RunAsync(args, output, error, environment, timeout.Token);
+        return new Run(code, output.ToString(), error.ToString());
+    }
+
     /// <summary>--server for a test server port.</summary>
     public static string Server(int port) => $"{TestServers.Host}:{port}";
 }

@@ -46,8 +46,7 @@ public sealed class CliTlsAuthTests
             "--from", Sender, "--to", recipient, "--body", "x");
 
         run.ExitCode.Should().Be(3, run.ToString());
-        run.Output.Should().Contain("535");
-        run.Error.Should().Contain("authentication failed");
+        run.Error.Should().Contain("535", "the server's refusal is said once, on standard error").And.Contain("authentication failed");
         (run.Output + run.Error).Should().NotContain("not-the-password");
         Directory.Exists(Path.Combine(TestServers.PostfixMaildir, recipient)).Should().BeFalse();
     }

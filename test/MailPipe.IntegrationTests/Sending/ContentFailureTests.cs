@@ -24,7 +24,7 @@ public sealed class ContentFailureTests
         ]);
 
         results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Accepted, SmtpSendOutcome.NotSent, SmtpSendOutcome.Accepted);
-        results[1].Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        results[1].Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
         results[1].Exception!.InnerException.Should().BeOfType<IOException>();
         session.IsConnected.Should().BeTrue();
         await Maildir.WaitForPostfixAsync(recipients[2]);
@@ -47,7 +47,7 @@ public sealed class ContentFailureTests
         ]);
 
         results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Accepted, SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent);
-        results[1].Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        results[1].Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
         session.IsConnected.Should().BeFalse("a message cut off inside DATA can only be abandoned by closing the connection");
         await Maildir.WaitForPostfixAsync(recipients[0]);
         await Task.Delay(500);

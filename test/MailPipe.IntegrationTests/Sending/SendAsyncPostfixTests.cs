@@ -107,7 +107,7 @@ public sealed class SendAsyncPostfixTests
         var big = new byte[10485760 + 1];
         var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", TestServers.UniqueRecipient()), big);
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
         result.MailReply.Should().BeNull("nothing may be sent");
         (await session.NoopAsync()).Code.Should().Be(250);
     }

@@ -293,8 +293,6 @@ public class SmtpReplyParserTests
     [InlineData("abc\r\n")]
     [InlineData("2 50 ok\r\n")]
     [InlineData("25\r\n")]
-    [InlineData("\r\n")]
-    [InlineData("\n")]
     [InlineData(" 250 ok\r\n")]
     [InlineData("２５０ ok\r\n")]
     public void Non_digit_or_short_code_is_a_protocol_error(string text)

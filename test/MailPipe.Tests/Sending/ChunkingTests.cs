@@ -276,7 +276,7 @@ public class ChunkingTests
         var result = await session.SendAsync(new SmtpEnvelope(Sender, "one@example.test") { Body = SmtpBodyType.BinaryMime }, new byte[] { 0, 1, 2 }).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
         result.IsTransientFailure.Should().BeFalse();
         result.MailReply.Should().BeNull();
         result.Recipients.Should().OnlyContain(r => r.Reply == null);

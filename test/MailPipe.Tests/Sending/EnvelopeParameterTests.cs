@@ -72,7 +72,7 @@ public class EnvelopeParameterTests
     [Fact]
     public async Task SIZE_without_a_limit_still_declares_the_length()
     {
-        await SendExpectingAsync(["SIZE"], Envelope("one@example.test"), new byte[5000], "MAIL FROM:<sender@example.test> SIZE=5000", "RCPT TO:<one@example.test>");
+        await SendExpectingAsync(["SIZE"], Envelope("one@example.test"), Enumerable.Repeat((byte)'a', 5000).ToArray(), "MAIL FROM:<sender@example.test> SIZE=5000", "RCPT TO:<one@example.test>");
     }
 
     [Fact]
@@ -137,8 +137,8 @@ public class EnvelopeParameterTests
     {
         var result = await SendNotAttemptedAsync(["SIZE 100"], SmtpMessage.FromBytes(Envelope("one@example.test"), new byte[101]));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
-        result.Exception.Message.Should().Contain("101").And.Contain("100");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        result.Exception!.Message.Should().Contain("101").And.Contain("100");
     }
 
     [Fact]
@@ -148,7 +148,7 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync(["SIZE 100"], SmtpMessage.FromBytes(envelope, Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
     }
 
     [Fact]
@@ -173,10 +173,15 @@ public class EnvelopeParameterTests
     }
 
     [Fact]
-    public async Task No_BODY_for_8bit_content_when_the_server_lacks_8BITMIME_and_the_body_type_is_Auto()
+    public async Task In_memory_8bit_content_is_NotSent_when_the_server_lacks_8BITMIME_and_the_body_type_is_Auto()
     {
+        // RFC 6152 forbids 8-bit data without BODY=8BITMIME; before #17 it went out as is.
         var content = "Subject: caf\u00e9\r\n\r\nx\r\n"u8.ToArray();
-        await SendExpectingAsync([], Envelope("one@example.test"), content, "MAIL FROM:<sender@example.test>", "RCPT TO:<one@example.test>");
+
+        var result = await SendNotAttemptedAsync([], SmtpMessage.FromBytes(Envelope("one@example.test"), content));
+
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("8BITMIME");
     }
 
     [Fact]
@@ -190,7 +195,17 @@ public class EnvelopeParameterTests
     public async Task Explicit_SevenBit_sends_no_BODY()
     {
         var envelope = new SmtpEnvelope(Sender, "one@example.test") { Body = SmtpBodyType.SevenBit };
-        await SendExpectingAsync(["8BITMIME"], envelope, "x\u00e9\r\n"u8.ToArray(), "MAIL FROM:<sender@example.test>", "RCPT TO:<one@example.test>");
+        await SendExpectingAsync(["8BITMIME"], envelope, "x\r\n"u8.ToArray(), "MAIL FROM:<sender@example.test>", "RCPT TO:<one@example.test>");
+    }
+
+    [Fact]
+    public async Task Explicit_SevenBit_with_8bit_content_is_NotSent()
+    {
+        var envelope = new SmtpEnvelope(Sender, "one@example.test") { Body = SmtpBodyType.SevenBit };
+
+        var result = await SendNotAttemptedAsync(["8BITMIME"], SmtpMessage.FromBytes(envelope, "x\u00e9\r\n"u8.ToArray()));
+
+        result.Exception!.Message.Should().Contain("BODY is 7BIT");
     }
 
     [Fact]
@@ -200,8 +215,8 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync(["SIZE 1000"], SmtpMessage.FromBytes(envelope, Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
-        result.Exception.Message.Should().Contain("8BITMIME");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("8BITMIME");
     }
 
     // ---- SMTPUTF8 (RFC 6531) ----
@@ -239,8 +254,8 @@ public class EnvelopeParameterTests
     {
         var result = await SendNotAttemptedAsync(["8BITMIME"], SmtpMessage.FromBytes(new SmtpEnvelope(sender, recipient), Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
-        result.Exception.Message.Should().Contain("SMTPUTF8");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("SMTPUTF8");
     }
 
     // ---- DSN (RFC 3461) ----
@@ -300,8 +315,8 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync([extension], SmtpMessage.FromBytes(envelope, Ascii(SmallText)));
 
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
-        result.Exception.Message.Should().Contain("REQUIRETLS");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        result.Exception!.Message.Should().Contain("REQUIRETLS");
     }
 
     // ---- Raw parameters ----

@@ -156,7 +156,7 @@ public class SendBatchTests
         var results = await session.SendBatchAsync([Message(1), tooLarge, Message(3)]).Safe();
 
         results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Accepted, SmtpSendOutcome.NotSent, SmtpSendOutcome.Accepted);
-        results[1].Exception!.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        results[1].Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
         await server.WaitAsync();
     }
 
@@ -210,7 +210,7 @@ public class SendBatchTests
         var results = await session.SendBatchAsync([Message(1), Message(2), Message(3), Message(4)]).Safe();
 
         results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Accepted, SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent);
-        results.Skip(1).Should().OnlyContain(r => r.Exception != null && r.Exception.ErrorCode == SmtpErrorCode.ConnectionClosed);
+        results.Skip(1).Should().OnlyContain(r => r.Exception != null && ((SmtpException)r.Exception).ErrorCode == SmtpErrorCode.ConnectionClosed);
         results.Skip(2).Should().OnlyContain(r => r.MailReply == null);
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
@@ -232,7 +232,7 @@ public class SendBatchTests
         var results = await session.SendBatchAsync(AsyncMessages(Message(1), large, Message(3))).Safe();
 
         results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Accepted, SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent);
-        results.Skip(1).Should().OnlyContain(r => r.Exception != null && r.Exception.ErrorCode == SmtpErrorCode.ConnectionClosed);
+        results.Skip(1).Should().OnlyContain(r => r.Exception != null && ((SmtpException)r.Exception).ErrorCode == SmtpErrorCode.ConnectionClosed);
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
     }
@@ -249,7 +249,7 @@ public class SendBatchTests
         var results = await session.SendBatchAsync([Message(1), Message(2), Message(3)]).Safe();
 
         results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Unknown, SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent);
-        results.Should().OnlyContain(r => r.Exception != null && r.Exception.ErrorCode == SmtpErrorCode.ConnectionClosed);
+        results.Should().OnlyContain(r => r.Exception != null && ((SmtpException)r.Exception).ErrorCode == SmtpErrorCode.ConnectionClosed);
         results[0].DataReply!.Code.Should().Be(354);
         results[0].FinalReply.Should().BeNull();
         await server.WaitAsync();
@@ -287,7 +287,7 @@ public class SendBatchTests
         var results = await session.SendBatchAsync([Message(1), Message(2), Message(3)]).Safe();
 
         results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Accepted, SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent);
-        results.Skip(1).Should().OnlyContain(r => r.Exception != null && r.Exception.ErrorCode == SmtpErrorCode.ConnectionClosed);
+        results.Skip(1).Should().OnlyContain(r => r.Exception != null && ((SmtpException)r.Exception).ErrorCode == SmtpErrorCode.ConnectionClosed);
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
     }

@@ -77,7 +77,7 @@ public class SendFaultTests
 
         result.Outcome.Should().Be(SmtpSendOutcome.Unknown, "the server has the whole message and may deliver it");
         result.Exception.Should().NotBeNull();
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
         result.FinalReply.Should().BeNull();
         result.IsTransientFailure.Should().BeFalse("retrying an Unknown message risks a duplicate");
         result.IsAccepted.Should().BeFalse();
@@ -139,7 +139,7 @@ public class SendFaultTests
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
         result.Exception.Should().NotBeNull();
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
         result.IsTransientFailure.Should().BeTrue();
         result.FinalReply.Should().BeNull();
         session.IsConnected.Should().BeFalse();
@@ -187,7 +187,7 @@ public class SendFaultTests
         result.Recipients[1].Reply.Should().BeNull();
         result.DataReply.Should().BeNull();
         result.FinalReply.Should().BeNull();
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable);
         result.IsTransientFailure.Should().BeTrue();
         session.IsConnected.Should().BeFalse();
         session.State.Should().Be(SmtpSessionState.Disconnected);
@@ -208,7 +208,8 @@ public class SendFaultTests
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent, "the whole message went out, but a 421 means the server closes without processing the rest");
         result.Recipients[0].Reply!.Code.Should().Be(421);
         result.Recipients[1].Reply.Should().BeNull();
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable);
+        ((SmtpException)result.Exception!).Reply!.Code.Should().Be(421, "the 421 is carried on the exception");
         result.IsTransientFailure.Should().BeTrue();
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
@@ -256,7 +257,7 @@ public class SendFaultTests
         result.Recipients[0].Reply!.Code.Should().Be(421);
         result.Recipients[1].Reply.Should().BeNull();
         result.Exception.Should().NotBeNull("NotSent always says why");
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable);
         result.IsTransientFailure.Should().BeTrue();
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
@@ -302,7 +303,7 @@ public class SendFaultTests
 
         results.Select(r => r.Outcome).Should().Equal(outcome, SmtpSendOutcome.NotSent);
         results[0].IsTransientFailure.Should().BeTrue("421 is transient");
-        results[1].Exception!.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        results[1].Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable);
         results[1].IsTransientFailure.Should().BeTrue();
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
@@ -332,7 +333,7 @@ public class SendFaultTests
         var result = await send.Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
         result.IsTransientFailure.Should().BeFalse();
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
@@ -357,7 +358,7 @@ public class SendFaultTests
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
         result.Recipients[0].Reply!.Code.Should().Be(250);
         result.DataReply.Should().BeNull();
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
         result.IsTransientFailure.Should().BeTrue();
         await server.WaitAsync();
         ShouldNotHaveEndedTheData(server);
@@ -410,7 +411,7 @@ public class SendFaultTests
         {
             script = pipelining
                 ? Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go ahead")
-                : Script(Ehlo("8BITMIME"), "C: MAIL FROM:<sender@example.test>", "S: 250 ok", "C> RCPT TO:<one@example.test>", "S: 250 ok", "C> DATA", "S: 354 go ahead");
+                : Script(Ehlo("8BITMIME"), "C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "S: 250 ok", "C> RCPT TO:<one@example.test>", "S: 250 ok", "C> DATA", "S: 354 go ahead");
             script.ExpectRaw(firstPart);
         }
 
@@ -511,23 +512,25 @@ public class SendFaultTests
         var result = await session.SendAsync(Envelope("one@example.test"), new FailingStream(Encoding.ASCII.GetBytes(firstPart))).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
-        result.Exception.InnerException!.Message.Should().Be("disk gone");
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        result.Exception!.InnerException!.Message.Should().Be("disk gone");
         session.IsConnected.Should().Be(chunking, "a message cut off inside DATA can only be abandoned by closing the connection");
         await server.WaitAsync();
         ShouldNotHaveEndedTheData(server);
     }
 
     [Fact]
-    public async Task Cancellation_before_the_send_starts_throws_and_closes_the_connection()
+    public async Task Cancellation_before_the_send_starts_throws_writes_nothing_and_keeps_the_session_usable()
     {
-        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING"), "EXPECT CLOSE"));
+        // #17: nothing was written, so there is nothing to abort (before, the connection was closed).
+        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING"), "C: NOOP", "S: 250 Ok"));
         using var session = await ConnectedAsync(server);
 
         await FluentActions.Awaiting(() => session.SendAsync(Envelope("one@example.test"), Ascii(SmallText), new CancellationToken(true)).Safe())
             .Should().ThrowAsync<OperationCanceledException>();
 
-        session.IsConnected.Should().BeFalse();
+        session.IsConnected.Should().BeTrue();
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
     }
 }

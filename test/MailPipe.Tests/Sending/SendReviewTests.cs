@@ -136,7 +136,7 @@ public class SendReviewTests
         var result = await session.SendAsync(Envelope("one@example.test"), new FailingStream(Encoding.ASCII.GetBytes(firstPart))).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
         await server.WaitAsync();
     }
 
@@ -222,7 +222,7 @@ public class SendReviewTests
         var result = await session.SendAsync(Envelope("one@example.test"), new FailingStream(Encoding.ASCII.GetBytes(firstPart), new ObjectDisposedException("content"))).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        result.Exception!.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
     }

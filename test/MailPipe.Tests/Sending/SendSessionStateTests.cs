@@ -121,7 +121,7 @@ public class SendSessionStateTests
         var again = await session.SendAsync(Envelope("one@example.test"), Ascii(SmallText)).Safe();
 
         tooLarge.Outcome.Should().Be(SmtpSendOutcome.NotSent);
-        tooLarge.Exception!.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        tooLarge.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
         accepted.FinalReply!.Text.Should().Be("queued 28");
         again.FinalReply!.Text.Should().Be("queued 21");
         await server.WaitAsync();

@@ -277,17 +277,19 @@ public class SessionFailureTests
     }
 
     [Fact]
-    public async Task Already_cancelled_token_sends_nothing_and_closes_the_connection()
+    public async Task Already_cancelled_token_sends_nothing_and_leaves_the_session_usable()
     {
-        await using var server = ScriptedSmtpServer.Start(Greeting, "EXPECT CLOSE");
+        // #17: nothing was written, so there is nothing to abort (before, the connection was closed).
+        await using var server = ScriptedSmtpServer.Start(Greeting, "C: NOOP", "S: 250 Ok");
         using var session = await ConnectedAsync(server);
 
         var act = () => session.MailFromAsync("a@example.test", cancellationToken: new CancellationToken(canceled: true)).Safe();
 
         await act.Should().ThrowAsync<OperationCanceledException>();
-        session.State.Should().Be(SmtpSessionState.Disconnected);
+        session.State.Should().Be(SmtpSessionState.Connected);
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
-        server.Received.Should().BeEmpty();
+        server.ReceivedText.Should().Be("NOOP\r\n");
     }
 
     [Fact]
@@ -327,7 +329,8 @@ public class SessionFailureTests
         var act = () => session.EndMessageDataAsync(cts.Token).Safe();
 
         await act.Should().ThrowAsync<OperationCanceledException>();
-        session.State.Should().Be(SmtpSessionState.Disconnected);
+        session.State.Should().Be(SmtpSessionState.SendingData, "a token cancelled before the call writes nothing (#17)");
+        session.Dispose();
         await server.WaitAsync();
         ShouldNotHaveEndedTheData(server);
     }

@@ -1,0 +1,41 @@
+using System.Text;
+
+namespace MailPipe.Cli;
+
+/// <summary>One <c>--header "Name: value"</c> field (RFC 5322 §2.2: a name of printable ASCII without ':', a value without line breaks).</summary>
+/// <param name="Name">The field name.</param>
+/// <param name="Value">The value, leading and trailing white space removed.</param>
+internal sealed record HeaderArgument(string Name, string Value)
+{
+    /// <summary>Parses a value of <c>--header</c>.</summary>
+    /// <param name="text">The text, <c>Name: value</c>.</param>
+    /// <param name="header">The field.</param>
+    /// <param name="problem">Why it is not one, otherwise <see langword="null"/>.</param>
+    /// <returns>Whether the text is a field.</returns>
+    public static bool TryParse(string text, out HeaderArgument? header, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        header = null;
+        problem = null;
+        if (text.AsSpan().IndexOfAny('\r', '\n', '\0') >= 0)
+        {
+            problem = "holds a line break (CR or LF) or NUL; give one field per --header";
+            return false;
+        }
+
+        var colon = text.IndexOf(':', StringComparison.Ordinal);
+        var name = colon > 0 ? text[..colon].TrimEnd(' ', '\t') : string.Empty;
+        if (name.Length == 0 || name.Any(c => c is < '!' or > '~'))
+        {
+            problem = "is not \"Name: value\" (a field name of printable ASCII without spaces, then a colon)";
+            return false;
+        }
+
+        header = new HeaderArgument(name, text[(colon + 1)..].Trim(' ', '\t'));
+        return true;
+    }
+
+    /// <summary>The field as a header line, <c>Name: value</c> and CRLF, in UTF-8 (the value as given).</summary>
+    /// <returns>The bytes.</returns>
+    public byte[] ToLine() => Encoding.UTF8.GetBytes($"{Name}: {Value}\r\n");
+}

@@ -1,0 +1,173 @@
+using MimeKit;
+
+namespace MailPipe;
+
+/// <summary>
+/// Sends MimeKit <see cref="MimeMessage"/>s with MailPipe: on an <see cref="AsyncSmtpSession"/> or through the shared
+/// <see cref="ISmtpSender"/>. The message is written by MimeKit straight into the SMTP data as it is sent, never
+/// buffered whole (a <see cref="SmtpMessage.FromWriter"/> content source), and is prepared for the connection that
+/// carries it (<see cref="SmtpMessage.ForConnection"/>), before MAIL:
+/// </summary>
+/// <remarks>
+/// <list type="bullet">
+/// <item><description><b>Envelope</b> (<see cref="GetSmtpEnvelope"/>): the reverse path is <c>Sender</c>, else the first
+/// <c>From</c>; the recipients are <c>To</c>, <c>Cc</c> and <c>Bcc</c>, each address once. When the message carries
+/// <c>Resent-Sender</c> or <c>Resent-From</c> (RFC 5322 §3.6.6) it is a resent message: <c>Resent-Sender</c>, else the
+/// first <c>Resent-From</c>, to <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c>.</description></item>
+/// <item><description><b>Bcc never on the wire</b>: the <c>Bcc</c> and <c>Resent-Bcc</c> fields are left out of the data
+/// (their addresses are in the envelope only); line ends are CRLF. Otherwise the data is byte for byte what
+/// <see cref="MimeMessage.WriteTo(FormatOptions, Stream, CancellationToken)"/> writes.</description></item>
+/// <item><description><b>Body type</b>, from the MIME structure (the parts' declared Content-Transfer-Encoding, not
+/// their bytes) and declared explicitly: a binary part (or a non-text part with no encoding) goes as
+/// <c>BODY=BINARYMIME</c> with BDAT when the server offers BINARYMIME and CHUNKING; an 8bit part (or a text part with no
+/// encoding) as <c>BODY=8BITMIME</c> when the server offers 8BITMIME. Otherwise the message is prepared first with
+/// MimeKit's <see cref="MimeMessage.Prepare(EncodingConstraint, int)"/> (7-bit, lines of at most 78 characters; or
+/// 8-bit, 998, for binary parts on an 8BITMIME server). <b>That preparation modifies the caller's message</b> (the
+/// transfer encodings of those parts, as MailKit's <c>SmtpClient</c> does): what is sent is still the same
+/// message.</description></item>
+/// <item><description><b>Addresses</b>: a non-ASCII address goes with <c>SMTPUTF8</c> when the server offers it;
+/// otherwise its domain goes in A-label form (IDNA), and a non-ASCII local part makes the send return
+/// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ExtensionNotSupported"/> before MAIL.</description></item>
+/// <item><description><b>Failures</b>: an exception while MimeKit writes the message (a failing attachment stream)
+/// is a content failure: the message is never ended, the result is <see cref="SmtpSendOutcome.NotSent"/> with
+/// <see cref="SmtpErrorCode.ContentReadFailed"/>. A retry of the same <see cref="SmtpMessage"/> (or a new send of the
+/// same <see cref="MimeMessage"/>) writes the message again, whole.</description></item>
+/// </list>
+/// <para>A <see cref="MimeMessage"/> is not thread-safe: do not change it, or send it on two connections at once, while
+/// it is being sent. Attachment streams are read once per send and must be seekable to be sent again.</para>
+/// </remarks>
+public static class MimeMessageSmtpExtensions
+{
+    /// <summary>The format of the data: CRLF line ends, <c>Bcc</c> and <c>Resent-Bcc</c> left out; otherwise MimeKit's defaults.</summary>
+    private static readonly FormatOptions DataFormat = CreateDataFormat();
+
+    /// <summary>
+    /// The envelope that <see cref="ToSmtpMessage"/> sends a message with, as written in its headers (addresses as they
+    /// are, Unicode included; the body type <see cref="SmtpBodyType.Auto"/> until a connection is known). See the class
+    /// remarks for the rules.
+    /// </summary>
+    /// <param name="message">The message.</param>
+    /// <returns>The envelope.</returns>
+    /// <exception cref="ArgumentException">The message has no sender address (Sender, From, or Resent-Sender/Resent-From) or no recipient.</exception>
+    public static SmtpEnvelope GetSmtpEnvelope(this MimeMessage message) => MimeEnvelope.Create(message);
+
+    /// <summary>
+    /// A MailPipe message that sends <paramref name="message"/>: its envelope and body type are chosen for each
+    /// connection that carries it, before MAIL, and MimeKit writes the data as it is sent. Send it with
+    /// <see cref="AsyncSmtpSession.SendAsync(SmtpMessage, CancellationToken)"/>, a batch, or an
+    /// <see cref="ISmtpSender"/>; send the same <see cref="SmtpMessage"/> again to retry.
+    /// </summary>
+    /// <param name="message">The message; see the class remarks for how it is sent (and when it is prepared in place).</param>
+    /// <param name="envelope">
+    /// The envelope to use instead of the one in the headers (for example a bounce address as reverse path); its
+    /// body type and SMTPUTF8 flag are still chosen per connection. <see langword="null"/>: <see cref="GetSmtpEnvelope"/>.
+    /// </param>
+    /// <returns>The message to send.</returns>
+    /// <exception cref="ArgumentException"><paramref name="envelope"/> is null and the headers give no sender or no recipient.</exception>
+    public static SmtpMessage ToSmtpMessage(this MimeMessage message, SmtpEnvelope? envelope = null)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        var baseEnvelope = envelope ?? MimeEnvelope.Create(message);
+        return SmtpMessage.ForConnection(baseEnvelope, capabilities => ForConnection(message, baseEnvelope, capabilities));
+    }
+
+    /// <summary>Sends one <see cref="MimeMessage"/> as one mail transaction; see the class remarks. Send EHLO first.</summary>
+    /// <param name="session">A connected session after EHLO.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed and an unfinished message is never ended.</param>
+    /// <returns>The result (see <see cref="AsyncSmtpSession.SendAsync(SmtpMessage, CancellationToken)"/>): negative replies are in it, not thrown.</returns>
+    /// <exception cref="ArgumentException">The headers give no sender or no recipient; nothing was sent.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<SmtpSendResult> SendAsync(this AsyncSmtpSession session, MimeMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        return session.SendAsync(message.ToSmtpMessage(), cancellationToken);
+    }
+
+    /// <summary>Sends many <see cref="MimeMessage"/>s on one session, transactions pipelined as <see cref="AsyncSmtpSession.SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/> does; see the class remarks.</summary>
+    /// <param name="session">A connected session after EHLO.</param>
+    /// <param name="messages">The messages, sent in order; every envelope is made before anything is sent.</param>
+    /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
+    /// <returns>One result per message, in order.</returns>
+    /// <exception cref="ArgumentException">A message's headers give no sender or no recipient; nothing was sent.</exception>
+    /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(this AsyncSmtpSession session, IEnumerable<MimeMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        return session.SendBatchAsync(ToSmtpMessages(messages), cancellationToken);
+    }
+
+    /// <summary>
+    /// Sends one <see cref="MimeMessage"/> through the shared sender: the envelope and body type are chosen for the
+    /// pooled connection that carries it, from that connection's capabilities, before MAIL; see the class remarks.
+    /// </summary>
+    /// <param name="sender">The sender.</param>
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Cancels the wait and the send (see <see cref="ISmtpSender.SendAsync"/>).</param>
+    /// <returns>The result: negative replies are in it, not thrown.</returns>
+    /// <exception cref="ArgumentException">The headers give no sender or no recipient; nothing was sent.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<SmtpSendResult> SendAsync(this ISmtpSender sender, MimeMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        return sender.SendAsync(message.ToSmtpMessage(), cancellationToken);
+    }
+
+    /// <summary>Sends many <see cref="MimeMessage"/>s through the shared sender; see <see cref="SendAsync(ISmtpSender, MimeMessage, CancellationToken)"/>.</summary>
+    /// <param name="sender">The sender.</param>
+    /// <param name="messages">The messages; every envelope is made before anything is sent.</param>
+    /// <param name="cancellationToken">Cancels the wait and the sends.</param>
+    /// <returns>One result per message, in order.</returns>
+    /// <exception cref="ArgumentException">A message's headers give no sender or no recipient; nothing was sent.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public static Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(this ISmtpSender sender, IEnumerable<MimeMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(sender);
+        return sender.SendBatchAsync(ToSmtpMessages(messages), cancellationToken);
+    }
+
+    /// <summary>The message made for one connection (the selector of <see cref="SmtpMessage.ForConnection"/>).</summary>
+    internal static SmtpMessage ForConnection(MimeMessage message, SmtpEnvelope envelope, SmtpCapabilities capabilities)
+    {
+        var body = SmtpBodyType.SevenBit;
+        switch (MimeBody.Need(message))
+        {
+            case MimeBodyNeed.Binary when capabilities.SupportsBinaryMime && capabilities.SupportsChunking:
+                body = SmtpBodyType.BinaryMime;
+                break;
+            case MimeBodyNeed.Binary when capabilities.Supports8BitMime:
+                message.Prepare(EncodingConstraint.EightBit, 998);
+                body = SmtpBodyType.EightBitMime;
+                break;
+            case MimeBodyNeed.EightBit when capabilities.Supports8BitMime:
+                body = SmtpBodyType.EightBitMime;
+                break;
+            case MimeBodyNeed.Binary or MimeBodyNeed.EightBit:
+                message.Prepare(EncodingConstraint.SevenBit);
+                break;
+        }
+
+        // SMTPUTF8 follows from a non-ASCII address when the server offers it (the core adds the parameter); without
+        // it, domains go as A-labels.
+        var sent = capabilities.SupportsSmtpUtf8 ? envelope : MimeEnvelope.ToALabels(envelope);
+        sent = sent with { Body = body };
+        return SmtpMessage.FromWriter(sent, (stream, ct) => message.WriteToAsync(DataFormat, stream, ct));
+    }
+
+    private static SmtpMessage[] ToSmtpMessages(IEnumerable<MimeMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        return [.. messages.Select(static m => m.ToSmtpMessage())];
+    }
+
+    private static FormatOptions CreateDataFormat()
+    {
+        var format = FormatOptions.Default.Clone();
+        format.NewLineFormat = NewLineFormat.Dos;
+        format.HiddenHeaders.Add(HeaderId.Bcc);
+        format.HiddenHeaders.Add(HeaderId.ResentBcc);
+        return format;
+    }
+}

@@ -1,0 +1,45 @@
+namespace MailPipe;
+
+/// <summary>
+/// Sends mail through a shared, thread-safe pool of SMTP connections: the abstraction of <see cref="SmtpSender"/>,
+/// for applications' tests and decorators (retry, telemetry). Meant to be a singleton, like <c>HttpClient</c>.
+/// </summary>
+/// <remarks>
+/// <para><b>Failure model.</b> A server's refusal, a lost connection, a failed connect, TLS handshake or AUTH, and an
+/// acquire timeout are never thrown: they are the returned <see cref="SmtpSendResult"/> (<see cref="SmtpSendOutcome.NotSent"/>
+/// with an <see cref="SmtpException"/> carrying <see cref="SmtpException.ErrorCode"/> and <see cref="SmtpException.IsTransient"/>,
+/// or <see cref="SmtpSendOutcome.Unknown"/> when the end of data was written and no reply came). Only bad arguments
+/// (<see cref="ArgumentException"/>), disposal (<see cref="ObjectDisposedException"/>) and the caller's cancellation
+/// (<see cref="OperationCanceledException"/>) throw.</para>
+/// <para>The content overloads (<c>SendAsync(envelope, bytes)</c> and others) are extension methods of
+/// <see cref="SmtpSenderExtensions"/>, so that a fake implements two methods.</para>
+/// </remarks>
+public interface ISmtpSender : IAsyncDisposable
+{
+    /// <summary>Sends one message as one mail transaction (RFC 5321 §3.3) on a pooled connection.</summary>
+    /// <param name="message">The envelope and content.</param>
+    /// <param name="cancellationToken">
+    /// Cancels this message only. Before its first byte is written the message is dropped and
+    /// <see cref="OperationCanceledException"/> is thrown; after its end of data was written the outcome is unknown and
+    /// an <see cref="OperationCanceledException"/> whose <c>Result</c> has <see cref="SmtpSendOutcome.Unknown"/> is thrown.
+    /// </param>
+    /// <returns>The result: which recipients were accepted, and whether the message was accepted, refused, not sent or of unknown outcome.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>
+    /// <exception cref="ArgumentException">The envelope cannot be written (nothing was sent).</exception>
+    /// <exception cref="ObjectDisposedException">The sender is disposed, or was disposed while the message waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Sends many messages, pipelined on pooled connections; each message is its own mail transaction with its own
+    /// result. A message that could not be sent does not stop the others.
+    /// </summary>
+    /// <param name="messages">The messages; each is checked before anything is sent.</param>
+    /// <param name="cancellationToken">Cancels the messages not yet written (see <see cref="SendAsync(SmtpMessage, CancellationToken)"/>).</param>
+    /// <returns>One result per message, in order.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="messages"/> or one of them is null.</exception>
+    /// <exception cref="ArgumentException">An envelope cannot be written (nothing was sent).</exception>
+    /// <exception cref="ObjectDisposedException">The sender is disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default);
+}

@@ -1,0 +1,161 @@
+namespace MailPipe;
+
+/// <summary>One caller's message in the pool: its state (waiting, taken by a connection, done), its completion and its attempts.</summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The tracker wraps the caller's stream, which the caller owns and disposes.")]
+internal sealed class SendRequest
+{
+    /// <summary>In the queue, waiting for a connection.</summary>
+    public const int Waiting = 0;
+
+    /// <summary>Taken by a connection: in a batch being sent.</summary>
+    public const int Taken = 1;
+
+    /// <summary>Dropped before it was taken (cancelled, acquire timeout, disposal); the completion is set by whoever dropped it.</summary>
+    public const int Dropped = 2;
+
+    private readonly TaskCompletionSource<SmtpSendResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly long? _streamStart;
+    private readonly ReadTrackingStream? _tracker;
+    private int _state;
+    private CancellationTokenRegistration _registration;
+    private ITimer? _acquireTimer;
+
+    public SendRequest(SmtpMessage message, CancellationToken cancellationToken)
+    {
+        Token = cancellationToken;
+        if (message.Stream is { } stream)
+        {
+            if (stream.CanSeek)
+            {
+                _streamStart = stream.Position;
+            }
+            else
+            {
+                _tracker = new ReadTrackingStream(stream);
+                message = SmtpMessage.FromStream(message.Envelope, _tracker);
+            }
+        }
+
+        Message = message;
+    }
+
+    /// <summary>The message as handed to a session (a non-seekable stream is wrapped so that its reads are seen).</summary>
+    public SmtpMessage Message { get; }
+
+    /// <summary>The caller's token.</summary>
+    public CancellationToken Token { get; }
+
+    /// <summary>How many times a connection took this message.</summary>
+    public int Attempts { get; set; }
+
+    /// <summary>The caller's task.</summary>
+    public Task<SmtpSendResult> Task => _completion.Task;
+
+    /// <summary>Whether the message can be sent again without sending a fragment: in memory, a stream that can seek back, or a stream not a byte of which was read.</summary>
+    public bool IsReplayable => Message.Bytes is not null || _streamStart is not null || _tracker is { BytesRead: 0 };
+
+    public bool IsWaiting => Volatile.Read(ref _state) == Waiting;
+
+    /// <summary>Moves a waiting request to <paramref name="state"/>; false when someone else moved it first.</summary>
+    public bool TryClaim(int state) => Interlocked.CompareExchange(ref _state, state, Waiting) == Waiting;
+
+    /// <summary>Puts a taken request back to waiting (for its retry), its stream rewound.</summary>
+    public void Requeue()
+    {
+        if (_streamStart is { } start)
+        {
+            Message.Stream!.Position = start;
+        }
+
+        Volatile.Write(ref _state, Waiting);
+    }
+
+    /// <summary>Watches the caller's token and the acquire timeout while the request waits.</summary>
+    public void StartWaiting(SmtpSender sender, TimeProvider time, TimeSpan acquireTimeout)
+    {
+        if (Token.CanBeCanceled)
+        {
+            _registration = Token.UnsafeRegister(static (s, _) => ((SmtpSender)((object[])s!)[0]).OnCancelled((SendRequest)((object[])s!)[1]), new object[] { sender, this });
+        }
+
+        if (acquireTimeout != Timeout.InfiniteTimeSpan)
+        {
+            _acquireTimer = time.CreateTimer(static s => ((SmtpSender)((object[])s!)[0]).OnAcquireTimeout((SendRequest)((object[])s!)[1]), new object[] { sender, this }, acquireTimeout, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Stops the acquire timeout once a connection took the request.</summary>
+    public void StopAcquireTimer()
+    {
+        _acquireTimer?.Dispose();
+        _acquireTimer = null;
+    }
+
+    public bool TrySetResult(SmtpSendResult result)
+    {
+        Cleanup();
+        return _completion.TrySetResult(result);
+    }
+
+    public bool TrySetException(Exception exception)
+    {
+        Cleanup();
+        return _completion.TrySetException(exception);
+    }
+
+    public bool TrySetCanceled()
+    {
+        Cleanup();
+        return _completion.TrySetCanceled(Token);
+    }
+
+    private void Cleanup()
+    {
+        _acquireTimer?.Dispose();
+        _registration.Dispose();
+    }
+}
+
+/// <summary>A read-only pass-through that counts the bytes read, so that a retry can tell whether a fragment was consumed.</summary>
+internal sealed class ReadTrackingStream(Stream inner) : Stream
+{
+    private long _bytesRead;
+
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public override void Flush()
+    {
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Count(inner.Read(buffer, offset, count));
+
+    public override int Read(Span<byte> buffer) => Count(inner.Read(buffer));
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        Count(await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false));
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    private int Count(int read)
+    {
+        Interlocked.Add(ref _bytesRead, read);
+        return read;
+    }
+}

@@ -1,0 +1,238 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace MailPipe;
+
+/// <summary>
+/// The shared, thread-safe way to send mail: one object per relay for the whole application (a singleton, as an
+/// <c>HttpClient</c> or an <c>NpgsqlDataSource</c>), holding a pool of ready connections (connected, TLS, EHLO and AUTH
+/// done). Messages of concurrent callers that wait for a connection are sent together as one pipelined batch
+/// (RFC 2920), so that they share round trips; each caller still gets its own result as soon as it is known.
+/// </summary>
+/// <remarks>
+/// <para><b>Never throws for the server's or the network's sake</b>: see <see cref="ISmtpSender"/>.</para>
+/// <para><b>Pool hygiene.</b> A connection goes back to the pool only when clean; one that broke, got 421 or has an
+/// unsolicited reply waiting is closed and never lent again. Before an idle connection is lent it is checked without
+/// a round trip (end of stream, unsolicited reply) and, after <see cref="SmtpSenderOptions.NoopAfterIdle"/>, with
+/// NOOP: a connection that went stale while idle (a server restart, an idle timeout) is replaced without costing the
+/// message an attempt. A message that was <see cref="SmtpSendOutcome.NotSent"/> because its connection failed is sent
+/// once more on a fresh connection when that cannot send a fragment (<see cref="SmtpSenderOptions.RetryOnFreshConnection"/>).</para>
+/// <para><b>Connections.</b> A new connection is opened only when every open one already has
+/// <see cref="SmtpSenderOptions.MaxBatchSize"/> messages waiting, and never more than
+/// <see cref="SmtpSenderOptions.MaxConnections"/>.</para>
+/// </remarks>
+public sealed partial class SmtpSender : ISmtpSender
+{
+    /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> of the pool's instruments.</summary>
+    public const string MeterName = "MailPipe";
+
+    private readonly SmtpSenderOptions _options;
+    private readonly SmtpSessionOptions _sessionOptions;
+    private readonly TimeProvider _time;
+    private readonly ILogger _log;
+    private readonly SmtpSenderMetrics _metrics;
+    private readonly Lock _lock = new();
+    private readonly Queue<SendRequest> _retryQueue = new();
+    private readonly Queue<SendRequest> _queue = new();
+    private readonly Stack<PooledConnection> _idle = new();
+    private readonly HashSet<PooledConnection> _all = [];
+    private readonly CancellationTokenSource _disposeCts = new();
+    private readonly TaskCompletionSource _workersDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ITimer _sweeper;
+    private string? _ehloName;
+    private int _waiting;
+    private int _busy;
+    private int _opening;
+    private int _open;
+    private int _workers;
+    private bool _disposed;
+    private long _opened;
+    private long _openFailures;
+    private long _discarded;
+    private long _messages;
+    private long _batches;
+    private long _roundTripsOfClosed;
+    private long _retries;
+
+    /// <summary>Creates a sender; no connection is opened until the first message.</summary>
+    /// <param name="options">Where to connect, who to be, the pool and the timeouts; copied.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentException"><see cref="SmtpSenderOptions.Host"/> is empty, or a setting is inconsistent.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
+    public SmtpSender(SmtpSenderOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _options = options.Clone();
+        _options.Validate();
+        _sessionOptions = _options.CreateSessionOptions();
+        _time = _options.TimeProvider;
+        _log = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("MailPipe.Pool");
+        _ehloName = _options.EhloName;
+        Name = _options.Name ?? $"{_options.Host}:{_options.Port}";
+        _metrics = new SmtpSenderMetrics(this, _options.MeterFactory);
+        var period = SweepPeriod(_options.IdleTimeout);
+        _sweeper = _time.CreateTimer(static s => ((SmtpSender)s!).Sweep(), this, period, period);
+    }
+
+    /// <summary>The name in logs and metrics (<see cref="SmtpSenderOptions.Name"/>, or <c>host:port</c>).</summary>
+    public string Name { get; }
+
+    /// <inheritdoc/>
+    public Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        AsyncSmtpSession.ValidateEnvelope(message.Envelope);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return Task.FromCanceled<SmtpSendResult>(cancellationToken);
+        }
+
+        var request = new SendRequest(message, cancellationToken);
+        Enqueue(request);
+        return request.Task;
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The messages join the queue of the pool as if sent by as many callers, so they share batches and connections with
+    /// everyone else. When <paramref name="cancellationToken"/> is cancelled, the messages not yet taken by a
+    /// connection are dropped and <see cref="OperationCanceledException"/> is thrown once the others are done; the
+    /// results of those are then lost, so cancel per message with
+    /// <see cref="SendAsync(SmtpMessage, CancellationToken)"/> when that matters.
+    /// </remarks>
+    public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
+        foreach (var message in list)
+        {
+            ArgumentNullException.ThrowIfNull(message, nameof(messages));
+            AsyncSmtpSession.ValidateEnvelope(message.Envelope);
+        }
+
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        cancellationToken.ThrowIfCancellationRequested();
+        var requests = new SendRequest[list.Count];
+        for (var i = 0; i < requests.Length; i++)
+        {
+            requests[i] = new SendRequest(list[i], cancellationToken);
+        }
+
+        Enqueue(requests);
+        var results = new SmtpSendResult[requests.Length];
+        Exception? first = null;
+        for (var i = 0; i < requests.Length; i++)
+        {
+            try
+            {
+                results[i] = await requests[i].Task.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
+            {
+                first ??= ex;
+            }
+        }
+
+        if (first is not null)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+        }
+
+        return results;
+    }
+
+    /// <summary>A snapshot of the pool: connections idle, in use and opening, messages waiting, and counters since creation.</summary>
+    /// <returns>The numbers.</returns>
+    public SmtpSenderStatistics GetStatistics()
+    {
+        lock (_lock)
+        {
+            var roundTrips = Interlocked.Read(ref _roundTripsOfClosed);
+            foreach (var connection in _all)
+            {
+                roundTrips += connection.Session.RoundTrips;
+            }
+
+            return new SmtpSenderStatistics
+            {
+                Idle = _idle.Count,
+                InUse = _busy,
+                Opening = _opening,
+                PendingRequests = _waiting,
+                Opened = Interlocked.Read(ref _opened),
+                OpenFailures = Interlocked.Read(ref _openFailures),
+                Discarded = Interlocked.Read(ref _discarded),
+                Messages = Interlocked.Read(ref _messages),
+                Batches = Interlocked.Read(ref _batches),
+                RoundTrips = roundTrips,
+                Retries = Interlocked.Read(ref _retries),
+            };
+        }
+    }
+
+    /// <summary>
+    /// Closes the pool: messages still waiting for a connection fail with <see cref="ObjectDisposedException"/>, idle
+    /// connections get QUIT, batches in flight get <see cref="SmtpSenderOptions.DisposeTimeout"/> to finish and are
+    /// then cancelled (their callers learn <see cref="SmtpSendOutcome.Unknown"/> for a message whose end of data was
+    /// written). Never throws for the server's or the network's sake.
+    /// </summary>
+    /// <returns>A task that completes when every connection is closed.</returns>
+    public async ValueTask DisposeAsync()
+    {
+        List<SendRequest> dropped = [];
+        List<PooledConnection> idle;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            DrainQueue(_retryQueue, dropped);
+            DrainQueue(_queue, dropped);
+            _waiting = 0;
+            idle = [.. _idle];
+            _idle.Clear();
+            if (_workers == 0)
+            {
+                _workersDone.TrySetResult();
+            }
+        }
+
+        _sweeper.Dispose();
+        foreach (var request in dropped)
+        {
+            request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for a connection; it was not sent."));
+        }
+
+        await Task.WhenAll(idle.Select(c => CloseAsync(c, SmtpSenderDiscardReason.Disposed, quit: true))).ConfigureAwait(false);
+        try
+        {
+            await _workersDone.Task.WaitAsync(_options.DisposeTimeout, _time).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            await _disposeCts.CancelAsync().ConfigureAwait(false);
+            await _workersDone.Task.ConfigureAwait(false);
+        }
+
+        _disposeCts.Dispose();
+        _metrics.Dispose();
+    }
+
+    private static TimeSpan SweepPeriod(TimeSpan idleTimeout) =>
+        idleTimeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromSeconds(5) : TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond * 5));
+
+    private static void DrainQueue(Queue<SendRequest> queue, List<SendRequest> into)
+    {
+        while (queue.TryDequeue(out var request))
+        {
+            if (request.TryClaim(SendRequest.Dropped))
+            {
+                into.Add(request);
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+namespace MailPipe;
+
+/// <summary>Why the pool closed a connection: the values of the <c>reason</c> tag of <c>mailpipe.sender.connection.discarded</c>.</summary>
+public static class SmtpSenderDiscardReason
+{
+    /// <summary>The connection failed during a send (transport failure, protocol violation, timeout).</summary>
+    public const string Broken = "broken";
+
+    /// <summary>The server said 421 (service not available, closing the channel; RFC 5321 §3.8).</summary>
+    public const string ServiceClosing = "service_closing";
+
+    /// <summary>An idle connection had something waiting that nobody asked for (an unsolicited reply, or the end of the stream).</summary>
+    public const string Stale = "stale";
+
+    /// <summary>An idle connection did not answer NOOP with 250 before being lent.</summary>
+    public const string NoopFailed = "noop_failed";
+
+    /// <summary>The connection was idle for longer than <see cref="SmtpSenderOptions.IdleTimeout"/>.</summary>
+    public const string IdleTimeout = "idle_timeout";
+
+    /// <summary>The connection lived longer than <see cref="SmtpSenderOptions.MaxLifetime"/>.</summary>
+    public const string Lifetime = "lifetime";
+
+    /// <summary>The connection sent <see cref="SmtpSenderOptions.MaxMessagesPerConnection"/> messages.</summary>
+    public const string MaxMessages = "max_messages";
+
+    /// <summary>The sender was disposed.</summary>
+    public const string Disposed = "disposed";
+}

@@ -1,0 +1,188 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe;
+
+/// <summary>
+/// Settings of an <see cref="SmtpSender"/>: where to connect and who to be, the pool, the timeouts. Read when the
+/// sender is created (copied); later changes have no effect on it.
+/// </summary>
+public sealed class SmtpSenderOptions
+{
+    /// <summary>The server: a host name, an IPv4 literal or an IPv6 literal. Required.</summary>
+    public string Host { get; set; } = string.Empty;
+
+    /// <summary>The TCP port. Default 587 (submission, RFC 6409); 465 for implicit TLS, 25 for relay.</summary>
+    public int Port { get; set; } = 587;
+
+    /// <summary>How connections are protected. Default <see cref="SmtpTlsMode.StartTlsRequired"/> (no silent downgrade).</summary>
+    public SmtpTlsMode TlsMode { get; set; } = SmtpTlsMode.StartTlsRequired;
+
+    /// <summary>TLS settings: server name, certificate policy, extra trusted roots (<see cref="SmtpTlsOptions"/>).</summary>
+    public SmtpTlsOptions Tls { get; set; } = new();
+
+    /// <summary>
+    /// The name in EHLO (RFC 5321 §4.1.1.1): a fully qualified domain name or an address literal. Default
+    /// <see langword="null"/>: the machine's name when it is fully qualified (has a dot, is not <c>localhost</c>),
+    /// else the address literal of the connection's local end, such as <c>[127.0.0.1]</c>.
+    /// </summary>
+    public string? EhloName { get; set; }
+
+    /// <summary>A user name and password for AUTH (RFC 4954), used on every new connection; <see langword="null"/> (default) for none.</summary>
+    public NetworkCredential? Credentials { get; set; }
+
+    /// <summary>
+    /// Returns the user name and password for AUTH, called for each new connection (so that a rotated secret is used);
+    /// takes precedence over <see cref="Credentials"/>. An exception it throws makes the waiting messages
+    /// <see cref="SmtpSendOutcome.NotSent"/> (<see cref="SmtpErrorCode.AuthenticationError"/>, not transient).
+    /// </summary>
+    public Func<CancellationToken, ValueTask<NetworkCredential>>? CredentialsProvider { get; set; }
+
+    /// <summary>The mailbox an OAuth 2.0 token is for (XOAUTH2, OAUTHBEARER; RFC 7628); used with <see cref="AccessTokenProvider"/>.</summary>
+    public string? OAuthUserName { get; set; }
+
+    /// <summary>Returns a current OAuth 2.0 access token, called for each new connection; takes precedence over the password settings.</summary>
+    public Func<CancellationToken, ValueTask<string>>? AccessTokenProvider { get; set; }
+
+    /// <summary>The AUTH mechanism choice (<see cref="SmtpAuthenticationOptions"/>); <see langword="null"/> for the automatic choice.</summary>
+    public SmtpAuthenticationOptions? Authentication { get; set; }
+
+    /// <summary>The most connections open at once (opening ones included). Default 4; minimum 1.</summary>
+    public int MaxConnections { get; set; } = 4;
+
+    /// <summary>
+    /// How many messages one connection sends before it is closed with QUIT and replaced (providers cap messages
+    /// per connection). Default 100; 0 for no limit.
+    /// </summary>
+    public int MaxMessagesPerConnection { get; set; } = 100;
+
+    /// <summary>
+    /// How many waiting messages one connection takes at a time as one pipelined batch; a new connection is opened
+    /// only when every open one already has this many queued. Default 16; 1 disables coalescing.
+    /// </summary>
+    public int MaxBatchSize { get; set; } = 16;
+
+    /// <summary>How long a connection may stay idle in the pool before it is closed with QUIT. Default 30 seconds.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long a connection may live (from its connect) before it is closed when next idle. Default 10 minutes; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</summary>
+    public TimeSpan MaxLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// A connection idle for longer than this is checked with NOOP (RFC 5321 §4.1.1.9) before it is lent; a dead one
+    /// is replaced without costing the message an attempt. Default 5 seconds; <see cref="Timeout.InfiniteTimeSpan"/>
+    /// to check only for a closed connection or an unsolicited reply (always done, without a round trip).
+    /// </summary>
+    public TimeSpan NoopAfterIdle { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long a message may wait for a connection (opening included) before it is
+    /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.TimedOut"/>. Default 30 seconds;
+    /// <see cref="Timeout.InfiniteTimeSpan"/> to wait for as long as the caller's token allows.
+    /// </summary>
+    public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Whether a message that was <see cref="SmtpSendOutcome.NotSent"/> because its connection failed is sent once more
+    /// on a fresh connection: always when not a byte of its content was read or the content is in memory; never
+    /// after part of a stream or pipe was read. Default <see langword="true"/>.
+    /// </summary>
+    public bool RetryOnFreshConnection { get; set; } = true;
+
+    /// <summary>How long <see cref="SmtpSender.DisposeAsync"/> waits for transactions in flight before it cancels them. Default 5 seconds.</summary>
+    public TimeSpan DisposeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The connection timeouts. Default <see cref="SmtpTimeouts.Interactive"/>; <see cref="SmtpTimeouts.Rfc5321"/> for the RFC's MTA values.</summary>
+    public SmtpTimeouts Timeouts { get; set; } = SmtpTimeouts.Interactive;
+
+    /// <summary>
+    /// Protocol settings of each connection (pipelining, chunking, limits, cleartext AUTH); <see langword="null"/>
+    /// (default) for the defaults. Its timeouts, <see cref="SmtpSessionOptions.Tls"/>,
+    /// <see cref="SmtpSessionOptions.TimeProvider"/> and <see cref="SmtpSessionOptions.LoggerFactory"/> are replaced
+    /// by this object's <see cref="Timeouts"/>, <see cref="Tls"/>, <see cref="TimeProvider"/> and <see cref="LoggerFactory"/>.
+    /// </summary>
+    public SmtpSessionOptions? Session { get; set; }
+
+    /// <summary>A name for logs and the <c>mailpipe.sender.name</c> tag of the metrics (several senders in one process). Default <see langword="null"/>: <c>host:port</c>.</summary>
+    public string? Name { get; set; }
+
+    /// <summary>The clock of every timeout and pool lifetime. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Where the pool's events (category <c>MailPipe.Pool</c>) and each connection's transcript go. Default: none.</summary>
+    public ILoggerFactory? LoggerFactory { get; set; }
+
+    /// <summary>Creates the <see cref="Meter"/> named <c>MailPipe</c> of the pool's instruments (see <see cref="SmtpSender.MeterName"/>); <see langword="null"/> (default): a meter owned by the sender.</summary>
+    public IMeterFactory? MeterFactory { get; set; }
+
+    /// <summary>Opens the transport for tests (a loopback proxy, an in-memory server) instead of a TCP connect.</summary>
+    internal Func<CancellationToken, ValueTask<Stream>>? ConnectStream { get; set; }
+
+    /// <summary>Checks every setting.</summary>
+    /// <exception cref="ArgumentException"><see cref="Host"/> is empty.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A number or time is out of range.</exception>
+    internal void Validate()
+    {
+        if (ConnectStream is null)
+        {
+            ArgumentException.ThrowIfNullOrWhiteSpace(Host, nameof(Host));
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(Port, 1, nameof(Port));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(Port, 65535, nameof(Port));
+        if (!Enum.IsDefined(TlsMode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(TlsMode), TlsMode, "Unknown TLS mode.");
+        }
+
+        ArgumentNullException.ThrowIfNull(Tls, nameof(Tls));
+        ArgumentNullException.ThrowIfNull(Timeouts, nameof(Timeouts));
+        ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxMessagesPerConnection, nameof(MaxMessagesPerConnection));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatchSize, 1, nameof(MaxBatchSize));
+        Positive(IdleTimeout, nameof(IdleTimeout));
+        Positive(MaxLifetime, nameof(MaxLifetime));
+        Positive(NoopAfterIdle, nameof(NoopAfterIdle));
+        Positive(AcquireTimeout, nameof(AcquireTimeout));
+        Positive(DisposeTimeout, nameof(DisposeTimeout));
+        if (OAuthUserName is null != AccessTokenProvider is null)
+        {
+            throw new ArgumentException("OAuthUserName and AccessTokenProvider go together.", nameof(AccessTokenProvider));
+        }
+
+        _ = CreateSessionOptions();
+    }
+
+    /// <summary>The settings of each connection's session (validated).</summary>
+    internal SmtpSessionOptions CreateSessionOptions()
+    {
+        var session = Session?.Clone() ?? new SmtpSessionOptions();
+        session.ConnectTimeout = Timeouts.Connect;
+        session.SendTimeout = Timeouts.Send;
+        session.ReceiveTimeout = Timeouts.Reply;
+        session.DataTerminationTimeout = Timeouts.DataTermination;
+        session.Tls = Tls.Clone();
+        session.TimeProvider = TimeProvider;
+        session.LoggerFactory = LoggerFactory;
+        session.Validate();
+        return session;
+    }
+
+    internal SmtpSenderOptions Clone()
+    {
+        var clone = (SmtpSenderOptions)MemberwiseClone();
+        clone.Tls = Tls?.Clone()!;
+        clone.Session = Session?.Clone();
+        return clone;
+    }
+
+    private static void Positive(TimeSpan value, string name)
+    {
+        if (value != Timeout.InfiniteTimeSpan && value <= TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(name, value, "Must be positive or Timeout.InfiniteTimeSpan.");
+        }
+    }
+}

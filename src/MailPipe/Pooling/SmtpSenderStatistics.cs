@@ -1,0 +1,38 @@
+namespace MailPipe;
+
+/// <summary>A snapshot of an <see cref="SmtpSender"/>'s pool (the same numbers as its metrics).</summary>
+public sealed record SmtpSenderStatistics
+{
+    /// <summary>Connections open and idle in the pool.</summary>
+    public int Idle { get; init; }
+
+    /// <summary>Connections sending a batch.</summary>
+    public int InUse { get; init; }
+
+    /// <summary>Connections being opened (connect, TLS, EHLO, AUTH).</summary>
+    public int Opening { get; init; }
+
+    /// <summary>Messages waiting for a connection.</summary>
+    public int PendingRequests { get; init; }
+
+    /// <summary>Connections opened since the sender was created (successfully: greeting, EHLO, TLS and AUTH done).</summary>
+    public long Opened { get; init; }
+
+    /// <summary>Connection attempts that failed (connect, TLS, EHLO or AUTH).</summary>
+    public long OpenFailures { get; init; }
+
+    /// <summary>Connections closed since the sender was created, for any reason (see <see cref="SmtpSenderDiscardReason"/>).</summary>
+    public long Discarded { get; init; }
+
+    /// <summary>Messages handed to connections (a retried message counts twice).</summary>
+    public long Messages { get; init; }
+
+    /// <summary>Batches sent: the number of times a connection took waiting messages; far below <see cref="Messages"/> when callers are coalesced.</summary>
+    public long Batches { get; init; }
+
+    /// <summary>Protocol round trips of every connection (see <see cref="AsyncSmtpSession.RoundTrips"/>), closed ones included.</summary>
+    public long RoundTrips { get; init; }
+
+    /// <summary>Messages sent a second time on a fresh connection after a NotSent failure of their first one.</summary>
+    public long Retries { get; init; }
+}

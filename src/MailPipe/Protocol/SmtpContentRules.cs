@@ -1,0 +1,266 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace MailPipe;
+
+/// <summary>What the content of one message may hold on the wire, decided before MAIL (RFC 6152, RFC 3030, RFC 5321 §4.5.2).</summary>
+/// <param name="Body">The BODY parameter to declare (<see cref="SmtpBodyType.SevenBit"/> for none).</param>
+/// <param name="NotSentReason">Why the message must not be sent at all (in-memory content the server cannot take), or <see langword="null"/>.</param>
+/// <param name="Guard">What streamed content is checked for while it is sent.</param>
+internal readonly record struct SmtpContentPlan(SmtpBodyType Body, string? NotSentReason, SmtpContentGuard Guard);
+
+/// <summary>
+/// The content rules: 8-bit octets only with <c>BODY=8BITMIME</c> (RFC 6152) or BINARYMIME; NUL octets only with
+/// <c>BODY=BINARYMIME</c> over BDAT (RFC 3030 §3; RFC 2045 §2.8 excludes NUL from 8bit data). In-memory content is
+/// checked whole before MAIL; streamed content is checked as it is sent (<see cref="SmtpContentGuard"/>).
+/// </summary>
+internal static class SmtpContentRules
+{
+    /// <summary>Decides the BODY parameter and the checks for one message.</summary>
+    /// <param name="requested">The envelope's BODY choice.</param>
+    /// <param name="inMemory">The content when it is in memory (scanned once), else <see langword="null"/> for a stream.</param>
+    /// <param name="chunking">Whether the message goes with BDAT.</param>
+    /// <param name="capabilities">The server's extensions.</param>
+    /// <returns>The plan; <see cref="SmtpContentPlan.NotSentReason"/> set when the server lacks what the content needs.</returns>
+    public static SmtpContentPlan Plan(SmtpBodyType requested, ReadOnlySequence<byte>? inMemory, bool chunking, SmtpCapabilities capabilities)
+    {
+        var eightBitOffered = capabilities.Supports8BitMime;
+        var binaryOffered = chunking && capabilities.SupportsBinaryMime;
+        if (requested == SmtpBodyType.BinaryMime)
+        {
+            return binaryOffered
+                ? new(SmtpBodyType.BinaryMime, null, SmtpContentGuard.None)
+                : new(SmtpBodyType.BinaryMime, "BINARYMIME with CHUNKING (RFC 3030)", SmtpContentGuard.None);
+        }
+
+        if (inMemory is not { } bytes)
+        {
+            // Streamed: declare 8BITMIME whenever offered (valid for 7-bit data too), else refuse 8-bit octets as they come.
+            var declare8Bit = requested == SmtpBodyType.EightBitMime || (requested == SmtpBodyType.Auto && eightBitOffered);
+            if (declare8Bit && !eightBitOffered)
+            {
+                return new(SmtpBodyType.EightBitMime, "8BITMIME (RFC 6152)", SmtpContentGuard.None);
+            }
+
+            return declare8Bit
+                ? new(SmtpBodyType.EightBitMime, null, new SmtpContentGuard(refuseEightBit: false, refuseNul: true))
+                : new(SmtpBodyType.SevenBit, null, new SmtpContentGuard(refuseEightBit: true, refuseNul: true));
+        }
+
+        var (eightBit, nul) = Scan(bytes);
+        if (nul)
+        {
+            return requested == SmtpBodyType.Auto && binaryOffered
+                ? new(SmtpBodyType.BinaryMime, null, SmtpContentGuard.None)
+                : new(requested == SmtpBodyType.Auto ? SmtpBodyType.SevenBit : requested, "BINARYMIME with CHUNKING (RFC 3030 §3), needed for content with NUL octets", SmtpContentGuard.None);
+        }
+
+        if (requested == SmtpBodyType.EightBitMime || (eightBit && requested == SmtpBodyType.Auto))
+        {
+            return eightBitOffered
+                ? new(SmtpBodyType.EightBitMime, null, SmtpContentGuard.None)
+                : new(SmtpBodyType.EightBitMime, "8BITMIME (RFC 6152), needed for content with 8-bit octets", SmtpContentGuard.None);
+        }
+
+        return eightBit
+            ? new(SmtpBodyType.SevenBit, "8BITMIME (RFC 6152): the content has 8-bit octets but BODY is 7BIT", SmtpContentGuard.None)
+            : new(SmtpBodyType.SevenBit, null, SmtpContentGuard.None);
+    }
+
+    /// <summary>Whether the content has octets above 127, and NUL octets; one vectorised pass for the usual 7-bit content.</summary>
+    public static (bool EightBit, bool Nul) Scan(ReadOnlySequence<byte> content)
+    {
+        bool eightBit = false, nul = false;
+        foreach (var segment in content)
+        {
+            var span = segment.Span;
+            while (!span.IsEmpty)
+            {
+                var at = span.IndexOfAnyExceptInRange((byte)1, (byte)0x7F);
+                if (at < 0)
+                {
+                    break;
+                }
+
+                if (span[at] == 0)
+                {
+                    nul = true;
+                }
+                else
+                {
+                    eightBit = true;
+                }
+
+                if (eightBit && nul)
+                {
+                    return (true, true);
+                }
+
+                span = span[(at + 1)..];
+            }
+        }
+
+        return (eightBit, nul);
+    }
+}
+
+/// <summary>
+/// Checks streamed content as it is sent: the first refused octet throws <see cref="SmtpContentRefusedException"/>,
+/// before any byte of the piece that holds it is written, so that the sender aborts the transaction without ending the
+/// data (BDAT: RSET between chunks; DATA: the connection is closed, never the final dot).
+/// </summary>
+internal struct SmtpContentGuard
+{
+    /// <summary>No check (in-memory content, checked before MAIL; BINARYMIME).</summary>
+    public static SmtpContentGuard None => default;
+
+    private readonly bool _refuseEightBit;
+    private readonly bool _refuseNul;
+    private long _offset;
+
+    public SmtpContentGuard(bool refuseEightBit, bool refuseNul)
+    {
+        _refuseEightBit = refuseEightBit;
+        _refuseNul = refuseNul;
+        _offset = 0;
+    }
+
+    /// <summary>Whether anything is checked.</summary>
+    public readonly bool IsActive => _refuseEightBit || _refuseNul;
+
+    /// <summary>Checks the next piece of the content.</summary>
+    /// <exception cref="SmtpContentRefusedException">The piece holds an octet the server cannot take.</exception>
+    public void Check(ReadOnlySpan<byte> piece)
+    {
+        if (!IsActive)
+        {
+            return;
+        }
+
+        var at = _refuseEightBit ? piece.IndexOfAnyExceptInRange((byte)1, (byte)0x7F) : piece.IndexOf((byte)0);
+        if (at >= 0 && (piece[at] == 0 ? _refuseNul : _refuseEightBit))
+        {
+            throw new SmtpContentRefusedException(piece[at], _offset + at);
+        }
+
+        if (at >= 0 && _refuseNul)
+        {
+            // An 8-bit octet that is allowed came first: look for NUL past it.
+            var nul = piece.IndexOf((byte)0);
+            if (nul >= 0)
+            {
+                throw new SmtpContentRefusedException(0, _offset + nul);
+            }
+        }
+
+        _offset += piece.Length;
+    }
+
+    /// <summary>Checks every segment of a sequence.</summary>
+    public void Check(in ReadOnlySequence<byte> pieces)
+    {
+        foreach (var segment in pieces)
+        {
+            Check(segment.Span);
+        }
+    }
+
+    /// <summary>A reader that checks what it hands out (DATA with streamed content); the reader itself when nothing is checked.</summary>
+    public readonly PipeReader Wrap(PipeReader reader) => IsActive ? new GuardedPipeReader(reader, this) : reader;
+
+    private sealed class GuardedPipeReader(PipeReader inner, SmtpContentGuard guard) : PipeReader
+    {
+        private SmtpContentGuard _guard = guard;
+        private ReadOnlySequence<byte> _last;
+        private long _checkedUpTo;
+        private long _consumed;
+
+        public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            _consumed += _last.Slice(0, consumed).Length;
+            inner.AdvanceTo(consumed, examined);
+        }
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            var result = await inner.ReadAsync(cancellationToken).ConfigureAwait(false);
+            CheckNew(result.Buffer);
+            return result;
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (!inner.TryRead(out result))
+            {
+                return false;
+            }
+
+            CheckNew(result.Buffer);
+            return true;
+        }
+
+        /// <summary>Checks the bytes of <paramref name="buffer"/> not checked yet (a reader hands out unconsumed bytes again).</summary>
+        private void CheckNew(ReadOnlySequence<byte> buffer)
+        {
+            _last = buffer;
+            var alreadyChecked = _checkedUpTo - _consumed;
+            if (alreadyChecked < buffer.Length)
+            {
+                _guard.Check(buffer.Slice(Math.Max(0, alreadyChecked)));
+                _checkedUpTo = _consumed + buffer.Length;
+            }
+        }
+    }
+}
+
+/// <summary>
+/// Streamed content held an octet the server cannot take (8-bit without 8BITMIME, RFC 6152; NUL without BINARYMIME,
+/// RFC 3030 §3): the transaction was aborted before its end, so nothing of the message was delivered. Reaches the
+/// caller as the inner exception of the <see cref="SmtpSendResult"/>'s exception (outcome NotSent).
+/// </summary>
+public sealed class SmtpContentRefusedException : Exception
+{
+    /// <summary>Creates the exception for the refused octet.</summary>
+    /// <param name="octet">The octet's value.</param>
+    /// <param name="offset">Its offset in the content, in bytes from 0.</param>
+    public SmtpContentRefusedException(byte octet, long offset)
+        : base(octet == 0
+            ? $"The message content has a NUL octet at offset {offset}; NUL is sent only with BODY=BINARYMIME over BDAT (RFC 3030 §3), so the transaction was aborted before its end and nothing was delivered."
+            : $"The message content has an 8-bit octet (0x{octet:X2}) at offset {offset} and the server does not offer 8BITMIME (RFC 6152), so the transaction was aborted before its end and nothing was delivered.")
+    {
+        Octet = octet;
+        Offset = offset;
+    }
+
+    /// <summary>Creates the exception with a message.</summary>
+    public SmtpContentRefusedException()
+    {
+    }
+
+    /// <summary>Creates the exception with a message.</summary>
+    /// <param name="message">The message.</param>
+    public SmtpContentRefusedException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>Creates the exception with a message and an inner exception.</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="innerException">The cause.</param>
+    public SmtpContentRefusedException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>The refused octet: 0 for NUL, else a value from 0x80 to 0xFF.</summary>
+    public byte Octet { get; }
+
+    /// <summary>The octet's offset in the message content, in bytes from 0.</summary>
+    public long Offset { get; }
+}

@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace MailPipe;
+
+/// <summary>
+/// The argument of EHLO and HELO (RFC 5321 §4.1.1.1, §4.1.3): a domain, or an address literal in brackets. A bare IP
+/// address is not valid syntax there, so it is written as its address literal: <c>127.0.0.1</c> → <c>[127.0.0.1]</c>,
+/// <c>::1</c> → <c>[IPv6:::1]</c>, an IPv4-mapped IPv6 address → its IPv4 literal.
+/// </summary>
+internal static class SmtpHelloName
+{
+    /// <summary>The argument as it goes on the EHLO/HELO line; the same string when it is already a domain or a literal in RFC 5321 form.</summary>
+    /// <param name="domain">A checked domain (no CR, LF, NUL or white space).</param>
+    /// <returns>The domain, or the address literal of a bare or bracketed IP address.</returns>
+    public static string ToArgument(string domain)
+    {
+        var inner = domain;
+        var bracketed = domain.Length > 2 && domain[0] == '[' && domain[^1] == ']';
+        if (bracketed)
+        {
+            inner = domain[1..^1];
+            if (inner.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase))
+            {
+                return domain;
+            }
+        }
+
+        if (!TryParseAddress(inner, out var address))
+        {
+            return domain;
+        }
+
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        return address.AddressFamily == AddressFamily.InterNetworkV6
+            ? string.Concat("[IPv6:", new IPAddress(address.GetAddressBytes()).ToString(), "]")
+            : string.Concat("[", address.ToString(), "]");
+    }
+
+    /// <summary>Only the full textual forms: four dotted decimal parts, or an IPv6 address (with a colon); never a bare number.</summary>
+    private static bool TryParseAddress(string text, out IPAddress address)
+    {
+        address = IPAddress.None;
+        if (text.Contains(':', StringComparison.Ordinal))
+        {
+            return IPAddress.TryParse(text, out address!) && address.AddressFamily == AddressFamily.InterNetworkV6;
+        }
+
+        var parts = text.Split('.');
+        if (parts.Length != 4)
+        {
+            return false;
+        }
+
+        foreach (var part in parts)
+        {
+            if (part.Length is 0 or > 3 || !byte.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                return false;
+            }
+        }
+
+        return IPAddress.TryParse(text, out address!);
+    }
+}
+
+/// <summary>What the greeting must be for a session to go on (RFC 5321 §3.1, §4.2): only 220 means "ready".</summary>
+internal static class SmtpGreetingRules
+{
+    /// <summary>
+    /// The error for a positive greeting that is not 220 (a <c>221</c> "closing" banner, a stray 250): the server is
+    /// not ready, and its text is kept. <see langword="null"/> for 220 and for negative greetings (which are returned as data).
+    /// </summary>
+    /// <param name="greeting">The greeting.</param>
+    /// <returns>The exception to throw, or <see langword="null"/>.</returns>
+    public static SmtpException? NotReady(SmtpReply greeting)
+    {
+        if (greeting.Code == 220 || !greeting.IsPositiveCompletion)
+        {
+            return null;
+        }
+
+        return new SmtpException(
+            SmtpErrorCode.ServiceNotAvailable,
+            $"The server is not ready: its greeting is {greeting.Code}, not 220 (RFC 5321 §3.1); nothing was sent and the connection was closed. The server said: {greeting}")
+        {
+            IsTransient = true,
+            Reply = greeting,
+        };
+    }
+}

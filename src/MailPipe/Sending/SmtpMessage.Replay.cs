@@ -1,0 +1,233 @@
+using System.IO.Pipelines;
+
+namespace MailPipe;
+
+/// <summary>Content that can be sent again (issue #12): the start of a seekable stream, the first read of a one-pass source, a content writer run once per send.</summary>
+public sealed partial class SmtpMessage
+{
+    /// <summary>The caller's stream when seekable, else its read-tracking wrapper.</summary>
+    private readonly Stream? _stream;
+
+    /// <summary>Where a seekable stream stood when the message was made (every send seeks back to it); -1 for a non-seekable stream.</summary>
+    private readonly long _startPosition = -1;
+
+    /// <summary>The caller's pipe reader behind its read-tracking wrapper.</summary>
+    private readonly ReadTrackingPipeReader? _reader;
+
+    /// <summary>The content writer of <see cref="FromWriter"/>.</summary>
+    private readonly Func<Stream, CancellationToken, Task>? _writer;
+
+    /// <summary>The selector of <see cref="ForConnection"/>.</summary>
+    private Func<SmtpCapabilities, SmtpMessage>? _select;
+
+    /// <summary>The content writer's run for the current send.</summary>
+    private WriterContent? _run;
+
+    /// <summary>Non-zero once a send read from a one-pass source (a non-seekable stream or a pipe reader).</summary>
+    private int _oneShotRead;
+
+    /// <summary>
+    /// A message whose content is written by <paramref name="writer"/> while it is sent (a push source, for content
+    /// produced on the fly such as a MIME serializer): the writer is called, once per send, with a stream whose bytes
+    /// go to the server as they are written. The content is never held whole: a write waits while about 256 KiB are
+    /// written but not yet sent.
+    /// </summary>
+    /// <remarks>
+    /// <para>
+    /// The writer is called only once the server is ready for the content (after 354 to DATA, or with the first BDAT
+    /// chunk), on the sending flow, with the send's cancellation token. The stream accepts <c>WriteAsync</c> (and
+    /// <c>FlushAsync</c>); a synchronous <c>Write</c> throws <see cref="NotSupportedException"/>, because it would
+    /// block a thread while the server reads. The content ends when the writer's task completes: the stream need not
+    /// be disposed.
+    /// </para>
+    /// <para>
+    /// An exception from the writer is a content failure, as for a stream that fails: the message is never ended, the
+    /// send returns <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentReadFailed"/> and the
+    /// writer's exception inside (cancellation by the send's token stays a cancellation). When the send stops reading
+    /// early (the connection was lost, or the server refused the message), the stream's writes throw
+    /// <see cref="IOException"/>. Each send of this message, a retry included, calls the writer again, so the content
+    /// is replayed whole. Send one message object on one session at a time.
+    /// </para>
+    /// </remarks>
+    /// <param name="envelope">The envelope.</param>
+    /// <param name="writer">Writes the whole message (headers, blank line, body) into the stream it is given.</param>
+    /// <returns>The message.</returns>
+    public static SmtpMessage FromWriter(SmtpEnvelope envelope, Func<Stream, CancellationToken, Task> writer)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        return new(envelope, null, null, null, writer);
+    }
+
+    /// <summary>
+    /// A message made for the connection that carries it: <paramref name="select"/> is called before MAIL of every
+    /// send, a retry included, with the capabilities that the server announced on that connection (its EHLO reply),
+    /// and returns the message to send there: for example its body type (<c>BODY=8BITMIME</c>, <c>BINARYMIME</c>, or
+    /// content prepared for 7-bit), <c>SMTPUTF8</c>, or domains in A-label form. This is how an adapter that builds
+    /// content (such as MailPipe.MimeKit) learns the capabilities of a pooled connection it did not choose.
+    /// </summary>
+    /// <remarks>
+    /// The message returned must have as many recipients as <paramref name="envelope"/>, in the same order (the
+    /// result reports them by position), and must not be made with <see cref="ForConnection"/> itself. If
+    /// <paramref name="select"/> throws, or breaks these rules, the send returns <see cref="SmtpSendOutcome.NotSent"/>
+    /// with <see cref="SmtpErrorCode.ContentReadFailed"/> and the exception inside, before anything of it is written.
+    /// <paramref name="envelope"/> is what the message is known by before a connection is chosen (checks of the
+    /// envelope, a pool's bookkeeping).
+    /// </remarks>
+    /// <param name="envelope">The envelope as known before the connection is chosen.</param>
+    /// <param name="select">Makes the message for a connection from its capabilities; called on the sending flow.</param>
+    /// <returns>The message.</returns>
+    public static SmtpMessage ForConnection(SmtpEnvelope envelope, Func<SmtpCapabilities, SmtpMessage> select)
+    {
+        ArgumentNullException.ThrowIfNull(select);
+        return new(envelope, null, null, null) { _select = select };
+    }
+
+    /// <summary>
+    /// Makes the content ready for one send, before MAIL: lets a <see cref="ForConnection"/> message choose (and puts
+    /// the chosen message on <paramref name="tx"/>), seeks a seekable stream back to its start, starts a fresh run of a
+    /// content writer (kept on <paramref name="tx"/> so that its end releases it), or finds that a one-pass source
+    /// was already read.
+    /// </summary>
+    /// <returns>Why the message cannot be sent (nothing was written), or <see langword="null"/>.</returns>
+    internal SmtpException? BeginSend(MailTransaction tx, SmtpCapabilities capabilities)
+    {
+        if (_select is not null)
+        {
+            SmtpMessage chosen;
+            try
+            {
+                chosen = _select(capabilities) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
+                if (chosen._select is not null || chosen.Envelope.Recipients.Count != Envelope.Recipients.Count)
+                {
+                    throw new InvalidOperationException($"The message chosen for the connection must have as many recipients as the envelope ({Envelope.Recipients.Count}) and must not be made with SmtpMessage.ForConnection.");
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The message could not be made for this connection: {ex.Message}; it was not sent.", ex);
+            }
+
+            tx.Message = chosen;
+            return chosen.BeginSend(tx, capabilities);
+        }
+
+        if (_writer is not null)
+        {
+            _run?.Release();
+            tx.WriterRun = _run = new WriterContent(_writer);
+            return null;
+        }
+
+        if (_startPosition >= 0)
+        {
+            try
+            {
+                _stream!.Position = _startPosition;
+                return null;
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException or NotSupportedException)
+            {
+                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The content stream could not be set back to the start of the message (position {_startPosition}): {ex.Message}; the message was not sent.", ex);
+            }
+        }
+
+        if ((_stream is not null || _reader is not null) && Volatile.Read(ref _oneShotRead) != 0)
+        {
+            return new SmtpException(
+                SmtpErrorCode.ContentNotReplayable,
+                $"The message's content ({(_reader is null ? "a non-seekable stream" : "a pipe reader")}) was already read by an earlier send and cannot be read again; the message was not sent. Retry with content that can be replayed (bytes, a seekable stream, or SmtpMessage.FromWriter).");
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Whether another send of this message would send it whole: in-memory content, a seekable stream, a content
+    /// writer, a <see cref="ForConnection"/> message (its selector makes the content anew), or a one-pass source not
+    /// yet read. For a pool deciding whether a retry on a fresh connection is safe.
+    /// </summary>
+    internal bool IsReplayable => Bytes is not null || _writer is not null || _select is not null || _startPosition >= 0 || Volatile.Read(ref _oneShotRead) == 0;
+
+    /// <summary>Notes that a one-pass source has been read from.</summary>
+    private void MarkRead() => Volatile.Write(ref _oneShotRead, 1);
+
+    /// <summary>A non-seekable stream that tells its message when it is first read.</summary>
+    private sealed class ReadTrackingStream(Stream inner, SmtpMessage owner) : Stream
+    {
+        public override bool CanRead => inner.CanRead;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            owner.MarkRead();
+            return inner.Read(buffer, offset, count);
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            owner.MarkRead();
+            return inner.Read(buffer);
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+        {
+            owner.MarkRead();
+            return inner.ReadAsync(buffer, offset, count, cancellationToken);
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            owner.MarkRead();
+            return inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        // The caller's stream is the caller's: disposing the wrapper (the session never does) leaves it open.
+    }
+
+    /// <summary>A pipe reader that tells its message when it is first read.</summary>
+    private sealed class ReadTrackingPipeReader(PipeReader inner, SmtpMessage owner) : PipeReader
+    {
+        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+
+        public override void CancelPendingRead() => inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            owner.MarkRead();
+            return inner.ReadAsync(cancellationToken);
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            owner.MarkRead();
+            return inner.TryRead(out result);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+using System.Buffers;
+using System.IO.Pipelines;
+
+namespace MailPipe;
+
+/// <summary>
+/// One send's run of a content writer (<see cref="SmtpMessage.FromWriter"/>): a pipe whose writing end is a stream
+/// given to the caller's writer and whose reading end is this reader, read by the session like any content pipe. The
+/// writer starts on the first read (so a transaction refused before its content never calls it) and is held back by
+/// the pipe's thresholds while the server reads: the content is never buffered whole.
+/// </summary>
+internal sealed class WriterContent : PipeReader
+{
+    /// <summary>Bytes written and not yet read at which the writer's next flush waits (and at which it resumes).</summary>
+    private const int PauseThreshold = 256 * 1024, ResumeThreshold = 128 * 1024;
+
+    /// <summary>Written bytes handed to the reader at the latest when this many have gathered.</summary>
+    internal const int HandOverThreshold = 16 * 1024;
+
+    private readonly Func<Stream, CancellationToken, Task> _writer;
+    private readonly Pipe _pipe = new(new PipeOptions(
+        pauseWriterThreshold: PauseThreshold,
+        resumeWriterThreshold: ResumeThreshold,
+        minimumSegmentSize: 16 * 1024,
+        useSynchronizationContext: false));
+
+    private Task? _writing;
+
+    public WriterContent(Func<Stream, CancellationToken, Task> writer) => _writer = writer;
+
+    public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+    {
+        // Started inline: a small message is written whole before the first read returns, without a thread hop.
+        _writing ??= RunAsync(cancellationToken);
+        return _pipe.Reader.ReadAsync(cancellationToken);
+    }
+
+    public override bool TryRead(out ReadResult result)
+    {
+        _writing ??= RunAsync(CancellationToken.None);
+        return _pipe.Reader.TryRead(out result);
+    }
+
+    public override void AdvanceTo(SequencePosition consumed) => _pipe.Reader.AdvanceTo(consumed);
+
+    public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => _pipe.Reader.AdvanceTo(consumed, examined);
+
+    public override void CancelPendingRead() => _pipe.Reader.CancelPendingRead();
+
+    /// <summary>The session never completes a content reader it did not make; <see cref="Release"/> does, at the end of the transaction.</summary>
+    public override void Complete(Exception? exception = null) => _pipe.Reader.Complete(exception);
+
+    /// <summary>
+    /// The send is over (its result is made): stop reading, so that a writer still writing (the send stopped early)
+    /// gets an <see cref="IOException"/> from its next write instead of waiting for ever. Idempotent.
+    /// </summary>
+    public void Release() => _pipe.Reader.Complete();
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var output = _pipe.Writer;
+        var stream = new WriterStream(output, cancellationToken);
+        try
+        {
+            await _writer(stream, cancellationToken).ConfigureAwait(false);
+            stream.Finished = true;
+            await output.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            // The send's own cancellation: the session sees it as a cancellation, as for any content source.
+            await output.CompleteAsync(ex).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // Whatever the writer threw is a content failure (the session never ends a message whose content failed).
+            // The exceptions the session would take for its own (bad arguments, wrong state, cancellation, SMTP)
+            // are wrapped so that they are reported as the content failure they are.
+            await output.CompleteAsync(ex is ArgumentException or InvalidOperationException or OperationCanceledException or SmtpException
+                ? new IOException($"The message content writer failed: {ex.Message}", ex)
+                : ex).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The stream the caller's writer writes into: bytes go into the pipe and are handed over every <see cref="HandOverThreshold"/> bytes, a hand-over waiting while the pipe is full.</summary>
+    private sealed class WriterStream(PipeWriter output, CancellationToken sendCancellation) : Stream
+    {
+        /// <summary>Set when the writer's task completed: writes after that would be lost.</summary>
+        public bool Finished { get; set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => !Finished;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => throw SynchronousWrite();
+
+        public override void Write(ReadOnlySpan<byte> buffer) => throw SynchronousWrite();
+
+        public override void WriteByte(byte value) => throw SynchronousWrite();
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            ObjectDisposedException.ThrowIf(Finished, this);
+            output.Write(buffer.Span);
+            return output.UnflushedBytes >= HandOverThreshold ? HandOverAsync(cancellationToken) : ValueTask.CompletedTask;
+        }
+
+        /// <summary>Nothing to do: the bytes are handed over as they gather and when the writer's task completes.</summary>
+        public override void Flush()
+        {
+        }
+
+        public override Task FlushAsync(CancellationToken cancellationToken) =>
+            output.UnflushedBytes > 0 ? HandOverAsync(cancellationToken).AsTask() : Task.CompletedTask;
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        private async ValueTask HandOverAsync(CancellationToken cancellationToken)
+        {
+            // The writer's token, or the send's: either stops a write that waits for the server.
+            var token = cancellationToken.CanBeCanceled ? cancellationToken : sendCancellation;
+            var result = await output.FlushAsync(token).ConfigureAwait(false);
+            if (result.IsCompleted)
+            {
+                throw new IOException("The send stopped reading the message content (the transaction ended or failed); the rest of the content is not sent.");
+            }
+        }
+
+        private static NotSupportedException SynchronousWrite() =>
+            new("The content stream of SmtpMessage.FromWriter is written with WriteAsync: a synchronous Write would block a thread while the server reads.");
+    }
+}

@@ -1,0 +1,19 @@
+namespace MailPipe;
+
+/// <summary>What the shared sender (<c>Pooling/</c>) needs to know of an idle session, without a round trip.</summary>
+public sealed partial class AsyncSmtpSession
+{
+    /// <summary>Checks an envelope as <c>SendAsync</c> does, before the sender queues it.</summary>
+    /// <exception cref="ArgumentException">A parameter holds CR, LF or NUL.</exception>
+    internal static void ValidateEnvelope(SmtpEnvelope envelope) => Validate(envelope);
+
+    /// <summary>
+    /// Whether an idle session is unfit to lend: disconnected, replies pending, or something arrived that nobody asked
+    /// for (an unsolicited reply such as 421 after an idle timeout, or the end of the stream).
+    /// </summary>
+    internal bool IsStaleWhileIdle =>
+        _connection is not { } connection
+        || State != SmtpSessionState.Connected
+        || PendingReplyCount != 0
+        || connection.HasUnsolicitedInput();
+}

@@ -1,0 +1,256 @@
+using System.Text;
+using MailPipe.Tests.Support;
+using MimeKit;
+
+namespace MailPipe.MimeKit.Tests;
+
+/// <summary>
+/// Issue #14 against the scripted in-memory server: MAIL parameters chosen from the MIME structure and the capabilities
+/// (BINARYMIME with BDAT, 8BITMIME, 7-bit preparation, SMTPUTF8 or A-labels), the data byte for byte, and a failing
+/// writer that never ends the data.
+/// </summary>
+public class MimeSendScriptedTests
+{
+    private const string Greeting = "S: 220 mail.example.test ESMTP";
+
+    [Fact]
+    public async Task A_binary_part_goes_as_BINARYMIME_in_BDAT_chunks_byte_for_byte_when_the_server_offers_it()
+    {
+        var message = MimeTestMessages.BinaryAttachment("bob@example.test");
+        var expected = MimeTestMessages.ExpectedData(message);
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "CHUNKING", "BINARYMIME", "8BITMIME")
+            .Then("C: MAIL FROM:<sender@example.test> BODY=BINARYMIME", "C: RCPT TO:<bob@example.test>", "S: 250 ok", "S: 250 ok");
+        ReadChunks(script, data);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        result.Envelope.Body.Should().Be(SmtpBodyType.BinaryMime);
+        data.ToArray().Should().Equal(expected, "BINARYMIME data is the MIME bytes unchanged (NUL, bare CR and LF included)");
+        expected.AsSpan().IndexOf((byte)0).Should().BeGreaterThan(0, "the attachment really is binary");
+    }
+
+    [Fact]
+    public async Task An_8bit_part_goes_with_BODY_8BITMIME_and_arrives_as_WriteTo_wrote_it()
+    {
+        var message = MimeTestMessages.EightBitText("bob@example.test");
+        var expected = MimeTestMessages.ExpectedData(message);
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        data.ToArray().Should().Equal(expected);
+    }
+
+    [Fact]
+    public async Task Without_8BITMIME_the_message_is_prepared_for_7_bit_and_sent_without_a_BODY_parameter()
+    {
+        var message = MimeTestMessages.BinaryAttachment("bob@example.test");
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        var reference = MimeTestMessages.BinaryAttachment("bob@example.test");
+        reference.MessageId = message.MessageId!;
+        ((Multipart)reference.Body!).Boundary = ((Multipart)message.Body!).Boundary!;
+        reference.Prepare(EncodingConstraint.SevenBit);
+        data.ToArray().Should().Equal(MimeTestMessages.ExpectedData(reference), "the data is what Prepare(SevenBit) makes of the message");
+        data.Should().OnlyContain(b => b < 0x80);
+        ((MimePart)((Multipart)message.Body!).Last()).ContentTransferEncoding.Should().Be(ContentEncoding.Base64, "the caller's message was prepared in place, as documented");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_UTF8_address_goes_with_SMTPUTF8_when_offered_else_its_domain_as_an_A_label(bool smtpUtf8)
+    {
+        var message = MimeTestMessages.EightBitText("bob@bücher.example");
+        var script = (smtpUtf8 ? Ehlo("PIPELINING", "8BITMIME", "SMTPUTF8") : Ehlo("PIPELINING", "8BITMIME"))
+            .Then(
+                smtpUtf8 ? "C: MAIL FROM:<sender@example.test> BODY=8BITMIME SMTPUTF8" : "C: MAIL FROM:<sender@example.test> BODY=8BITMIME",
+                smtpUtf8 ? "C: RCPT TO:<bob@bücher.example>" : "C: RCPT TO:<bob@xn--bcher-kva.example>",
+                "C: DATA",
+                "S: 250 ok",
+                "S: 250 ok",
+                "S: 354 go");
+        ReadData(script, []).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+    }
+
+    [Fact]
+    public async Task A_non_ASCII_local_part_without_SMTPUTF8_is_NotSent_before_MAIL()
+    {
+        var message = MimeTestMessages.EightBitText("jürgen@example.test");
+        var script = Ehlo("PIPELINING", "8BITMIME").Then("C: QUIT", "S: 221 bye");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await session.QuitAsync().Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_attachment_that_fails_mid_message_never_ends_the_data_and_is_NotSent_ContentReadFailed(bool chunking)
+    {
+        var message = MimeTestMessages.MultipartWithAttachments("bob@example.test", "carol@example.test", "dave@example.test");
+        var failing = new MimePart("application", "octet-stream")
+        {
+            Content = new MimeContent(new BrokenStream(MimeTestMessages.BinaryBytes(2_000_000))),
+            ContentTransferEncoding = ContentEncoding.Base64,
+            FileName = "broken.bin",
+        };
+        ((Multipart)message.Body!).Add(failing);
+        var script = chunking
+            ? Ehlo("PIPELINING", "CHUNKING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: RCPT TO:<carol@example.test>", "C: RCPT TO:<dave@example.test>", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 250 ok")
+            : Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: RCPT TO:<carol@example.test>", "C: RCPT TO:<dave@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        if (chunking)
+        {
+            script.Do("CHUNKS UNTIL RSET", async (server, ct) =>
+            {
+                while (true)
+                {
+                    var line = Encoding.ASCII.GetString(await server.ReadLineAsync(ct) ?? throw new ScriptMismatchException("closed before RSET"));
+                    if (line == "RSET\r\n")
+                    {
+                        await server.SendAsync("250 reset\r\n"u8.ToArray(), ct);
+                        return;
+                    }
+
+                    var parts = line.TrimEnd().Split(' ');
+                    if (parts is not ["BDAT", _])
+                    {
+                        throw new ScriptMismatchException($"expected BDAT without LAST, or RSET: {line}");
+                    }
+
+                    await server.ReadExactlyAsync(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), ct);
+                    await server.SendAsync("250 chunk\r\n"u8.ToArray(), ct);
+                }
+            }).Then("C: QUIT", "S: 221 bye");
+        }
+        else
+        {
+            script.ReadUntilClosed();
+        }
+
+        await using var server = ScriptedSmtpServer.Start(script);
+        var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await session.DisposeAsync();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        var exception = result.Exception.Should().BeAssignableTo<SmtpException>().Which;
+        exception.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        exception.InnerException.Should().BeOfType<IOException>().Which.Message.Should().Be(BrokenStream.FailureMessage);
+        var wire = server.ReceivedText;
+        wire.Should().Contain("Two attachments follow.", "the message was partly sent before the attachment broke");
+        if (chunking)
+        {
+            wire.Should().NotContain(" LAST", "no last chunk");
+        }
+        else
+        {
+            wire.Should().NotMatchRegex(@"\r\n\.\r\n", "no final dot (a dot line of the content goes dot-stuffed)");
+        }
+    }
+
+    private static SmtpScript Ehlo(params string[] extensions)
+    {
+        var lines = new List<string> { Greeting, "C: EHLO client.example.test", "S: 250-mail.example.test" };
+        for (var i = 0; i < extensions.Length; i++)
+        {
+            lines.Add((i == extensions.Length - 1 ? "S: 250 " : "S: 250-") + extensions[i]);
+        }
+
+        return SmtpScript.Parse([.. lines]);
+    }
+
+    private static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server)
+    {
+        var session = new AsyncSmtpSession(new SmtpSessionOptions { ChunkSize = 16 * 1024 });
+        await session.ConnectAsync(server.ClientStream).Safe();
+        (await session.EhloAsync("client.example.test").Safe()).Code.Should().Be(250);
+        return session;
+    }
+
+    /// <summary>The server reads message data to the final dot, undoing dot-stuffing, into <paramref name="data"/>.</summary>
+    private static SmtpScript ReadData(SmtpScript script, List<byte> data) => script.Do("READ DATA", async (server, ct) =>
+    {
+        while (true)
+        {
+            var line = await server.ReadLineAsync(ct) ?? throw new ScriptMismatchException("closed inside DATA");
+            if (line.AsSpan().SequenceEqual(".\r\n"u8))
+            {
+                return;
+            }
+
+            data.AddRange(line.Length > 0 && line[0] == (byte)'.' ? line[1..] : line);
+        }
+    });
+
+    /// <summary>The server reads BDAT chunks until LAST, answering each, into <paramref name="data"/>.</summary>
+    private static SmtpScript ReadChunks(SmtpScript script, List<byte> data) => script.Do("READ BDAT", async (server, ct) =>
+    {
+        while (true)
+        {
+            var header = Encoding.ASCII.GetString(await server.ReadLineAsync(ct) ?? throw new ScriptMismatchException("closed inside BDAT")).TrimEnd();
+            var parts = header.Split(' ');
+            if (parts is not (["BDAT", _] or ["BDAT", _, "LAST"]))
+            {
+                throw new ScriptMismatchException($"expected BDAT: {header}");
+            }
+
+            data.AddRange(await server.ReadExactlyAsync(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), ct));
+            await server.SendAsync("250 ok\r\n"u8.ToArray(), ct);
+            if (parts.Length == 3)
+            {
+                return;
+            }
+        }
+    });
+
+    /// <summary>Gives its bytes, then fails.</summary>
+    private sealed class BrokenStream(byte[] prefix) : MemoryStream(prefix, writable: false)
+    {
+        public const string FailureMessage = "attachment storage went away";
+
+        public override int Read(byte[] buffer, int offset, int count) => Position >= 300_000 ? throw new IOException(FailureMessage) : base.Read(buffer, offset, count);
+
+        public override int Read(Span<byte> buffer) => Position >= 300_000 ? throw new IOException(FailureMessage) : base.Read(buffer);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            Position >= 300_000 ? throw new IOException(FailureMessage) : base.ReadAsync(buffer, offset, count, cancellationToken);
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Position >= 300_000 ? throw new IOException(FailureMessage) : base.ReadAsync(buffer, cancellationToken);
+    }
+}

@@ -1,0 +1,352 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Text;
+using MailPipe.Tests.Support;
+using static MailPipe.Tests.Sending.SendScripts;
+
+namespace MailPipe.Tests.Sending;
+
+/// <summary>
+/// Issue #12 (the defect, acceptance 3) and issue #14 (the push content source): sending the same
+/// <see cref="SmtpMessage"/> again replays its content whole, or returns <see cref="SmtpErrorCode.ContentNotReplayable"/>
+/// before MAIL; never a message that starts in the middle. Every content factory is checked.
+/// </summary>
+public class ContentReplayTests
+{
+    private const string Recipient = "one@example.test";
+
+    /// <summary>About 208 KB of CRLF lines, headers first, as in the report of issue #12.</summary>
+    private static readonly string LargeMessage = "Subject: replay\r\nFrom: sender@example.test\r\n\r\n" + Lines(3200, 65);
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stream_message_sent_again_after_the_connection_was_lost_mid_data_delivers_the_whole_message(bool chunking)
+    {
+        // The defect of issue #12: the second send went on from where the first stopped reading (mid-line, no headers).
+        var content = new MemoryStream(Encoding.ASCII.GetBytes(LargeMessage));
+        var message = SmtpMessage.FromStream(Envelope(Recipient), content);
+
+        var (first, second, received) = await SendTwiceAsync(message, chunking);
+
+        first.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        second.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        received.Should().Be(LargeMessage);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_seekable_stream_is_replayed_from_its_position_when_the_message_was_made(bool chunking)
+    {
+        const string Prefix = "not part of the message\r\n";
+        var content = new MemoryStream(Encoding.ASCII.GetBytes(Prefix + LargeMessage));
+        content.Position = Prefix.Length;
+        var message = SmtpMessage.FromStream(Envelope(Recipient), content);
+        message.ContentLength.Should().Be(LargeMessage.Length);
+
+        var (first, second, received) = await SendTwiceAsync(message, chunking);
+
+        first.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        second.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        received.Should().Be(LargeMessage);
+        message.ContentLength.Should().Be(LargeMessage.Length);
+    }
+
+    [Theory]
+    [InlineData("bytes", false)]
+    [InlineData("bytes", true)]
+    [InlineData("sequence", false)]
+    [InlineData("sequence", true)]
+    [InlineData("writer", false)]
+    [InlineData("writer", true)]
+    public async Task Bytes_sequences_and_content_writers_are_replayed_whole(string factory, bool chunking)
+    {
+        var bytes = Encoding.ASCII.GetBytes(LargeMessage);
+        var calls = 0;
+        var message = factory switch
+        {
+            "bytes" => SmtpMessage.FromBytes(Envelope(Recipient), bytes),
+            "sequence" => SmtpMessage.FromSequence(Envelope(Recipient), ReadOnlySequenceFactory.SplitAt(bytes, 4096)),
+            _ => SmtpMessage.FromWriter(Envelope(Recipient), async (stream, ct) =>
+            {
+                calls++;
+                for (var offset = 0; offset < bytes.Length; offset += 1000)
+                {
+                    await stream.WriteAsync(bytes.AsMemory(offset, Math.Min(1000, bytes.Length - offset)), ct);
+                }
+            }),
+        };
+
+        var (first, second, received) = await SendTwiceAsync(message, chunking);
+
+        first.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        second.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        received.Should().Be(LargeMessage);
+        if (factory == "writer")
+        {
+            calls.Should().Be(2, "each send calls the content writer again");
+        }
+    }
+
+    [Theory]
+    [InlineData("stream")]
+    [InlineData("pipe")]
+    public async Task A_one_pass_source_read_by_an_earlier_send_is_ContentNotReplayable_before_MAIL(string factory)
+    {
+        var bytes = Encoding.ASCII.GetBytes(SmallText);
+        var message = factory == "stream"
+            ? SmtpMessage.FromStream(Envelope(Recipient), new NonSeekableStream(bytes))
+            : SmtpMessage.FromPipeReader(Envelope(Recipient), PipeReader.Create(new ReadOnlySequence<byte>(bytes)));
+
+        // The first send delivers; the second finds the source spent and writes nothing (the script ends with QUIT).
+        var script = Script(Ehlo("PIPELINING"), [.. Transaction(), .. DataLines(SmallText), "S: 250 queued", "C: QUIT", "S: 221 bye"]);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var first = await session.SendAsync(message).Safe();
+        var second = await session.SendAsync(message).Safe();
+        await session.QuitAsync().Safe();
+        await server.WaitAsync();
+
+        first.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        second.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        second.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
+        second.Exception.Should().BeAssignableTo<SmtpException>().Which.IsTransient.Should().BeFalse();
+        second.IsTransientFailure.Should().BeFalse();
+        second.MailReply.Should().BeNull();
+    }
+
+    [Fact]
+    public async Task A_non_seekable_stream_not_read_by_a_refused_send_is_sent_whole_by_the_next()
+    {
+        var bytes = Encoding.ASCII.GetBytes(SmallText);
+        var message = SmtpMessage.FromStream(Envelope(Recipient), new NonSeekableStream(bytes));
+        var script = Script(
+            Ehlo("PIPELINING"),
+            [
+                "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 451 try later", "S: 503 no", "S: 503 no",
+                "C: RSET", "S: 250 ok", .. Transaction(), .. DataLines(SmallText), "S: 250 queued",
+            ]);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var first = await session.SendAsync(message).Safe();
+        var second = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        first.Outcome.Should().Be(SmtpSendOutcome.Refused);
+        second.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+    }
+
+    [Theory]
+    [InlineData(false, "io")]
+    [InlineData(true, "io")]
+    [InlineData(false, "invalid-operation")]
+    [InlineData(true, "invalid-operation")]
+    public async Task A_content_writer_that_fails_mid_message_is_NotSent_ContentReadFailed_and_never_ends_the_data(bool chunking, string kind)
+    {
+        Exception failure = kind == "io" ? new IOException("generator broke") : new InvalidOperationException("generator broke");
+        var part = Encoding.ASCII.GetBytes(Lines(400, 60));
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), async (stream, ct) =>
+        {
+            // Far more than the pipe holds: the session has read and sent part of it when the writer fails.
+            for (var i = 0; i < 30; i++)
+            {
+                await stream.WriteAsync(part, ct);
+            }
+
+            await stream.FlushAsync(ct);
+            throw failure;
+        });
+        var script = chunking
+            ? Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<one@example.test>", "S: 250 ok", "S: 250 ok")
+                .Do("READ BDAT CHUNKS UNTIL RSET", async (server, ct) =>
+                {
+                    while (true)
+                    {
+                        var text = Encoding.ASCII.GetString(await server.ReadLineAsync(ct) ?? throw new ScriptMismatchException("closed before RSET"));
+                        if (text == "RSET\r\n")
+                        {
+                            await server.SendAsync("250 reset\r\n"u8.ToArray(), ct);
+                            return;
+                        }
+
+                        var parts = text.TrimEnd().Split(' ');
+                        if (parts is not ["BDAT", _])
+                        {
+                            throw new ScriptMismatchException($"expected BDAT (never LAST) or RSET but received {SmtpScript.Printable(text)}");
+                        }
+
+                        await server.ReadExactlyAsync(int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), ct);
+                        await server.SendAsync("250 chunk ok\r\n"u8.ToArray(), ct);
+                    }
+                })
+                .Then("C: QUIT", "S: 221 bye")
+            : Script(Ehlo("PIPELINING"), [.. Transaction()]).ReadUntilClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        var session = await ConnectedAsync(server, new SmtpSessionOptions { ChunkSize = 4096 });
+
+        var result = await session.SendAsync(message).Safe();
+        await session.DisposeAsync();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        (result.Exception!.InnerException is { } inner && (inner == failure || inner.InnerException == failure)).Should().BeTrue("the writer's exception is inside");
+        var wire = server.ReceivedText;
+        wire.Should().Contain(Lines(400, 60)[..1000], "part of the content went out");
+        wire.Should().NotContain("\r\n.\r\n", "the data is never ended");
+        wire.Should().NotContain("LAST");
+    }
+
+    [Fact]
+    public async Task A_content_writer_waits_while_the_server_does_not_read_and_is_never_buffered_whole()
+    {
+        const int Total = 8 * 1024 * 1024;
+        var piece = Encoding.ASCII.GetBytes(Lines(64, 64));
+        var blockedAt = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), async (stream, ct) =>
+        {
+            long written = 0;
+            await stream.WriteAsync("Subject: big\r\n\r\n"u8.ToArray(), ct);
+            while (written < Total)
+            {
+                var write = stream.WriteAsync(piece, 0, piece.Length, ct);
+                if (!write.IsCompleted)
+                {
+                    blockedAt.TrySetResult(written);
+                }
+
+                await write;
+                written += piece.Length;
+            }
+        });
+        var gate = new TaskCompletionSource();
+        var received = new StringBuilder();
+        var script = ReadData(Script(Ehlo("PIPELINING"), [.. Transaction()]).WaitFor(gate.Task), received).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script, clientWriteLimit: 64 * 1024);
+        using var session = await ConnectedAsync(server);
+
+        var sending = session.SendAsync(message);
+        var written = await blockedAt.Task.Safe();
+        gate.SetResult();
+        var result = await sending.Safe();
+        await server.WaitAsync();
+
+        written.Should().BeLessThan(2 * 1024 * 1024, "the writer waits once about 256 KiB are written and unsent");
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        received.Length.Should().BeGreaterThan(Total);
+    }
+
+    [Fact]
+    public async Task A_content_writer_is_not_called_when_the_transaction_is_refused_before_its_content()
+    {
+        var calls = 0;
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), (_, _) =>
+        {
+            calls++;
+            return Task.CompletedTask;
+        });
+        var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 550 no such user", "S: 554 no valid recipients");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused);
+        calls.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task A_synchronous_write_into_a_content_writer_stream_is_a_content_failure()
+    {
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), (stream, _) =>
+        {
+            stream.Write("Subject: x\r\n\r\nbody\r\n"u8);
+            return Task.CompletedTask;
+        });
+        var script = Script(Ehlo("PIPELINING"), [.. Transaction()]).ReadUntilClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await session.DisposeAsync();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        result.Exception!.InnerException.Should().BeOfType<NotSupportedException>();
+    }
+
+    /// <summary>Sends <paramref name="message"/> to a server that drops the connection after about 20 KB of its content, then again, on a new connection of the same session, to one that stores it.</summary>
+    private static async Task<(SmtpSendResult First, SmtpSendResult Second, string Received)> SendTwiceAsync(SmtpMessage message, bool chunking)
+    {
+        string[] ehlo = chunking ? Ehlo("PIPELINING", "CHUNKING") : Ehlo("PIPELINING");
+        var options = new SmtpSessionOptions { ChunkSize = 4096, DataFlushThreshold = 4096 };
+
+        // With BDAT the server answers nothing: the client writes chunks until the connection's buffer is full.
+        var dropping = chunking
+            ? Script(ehlo, "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<one@example.test>")
+            : Script(ehlo, Transaction());
+        dropping.Skip(20_000).Drop();
+        SmtpSendResult first;
+        await using (var server = ScriptedSmtpServer.Start(dropping, clientWriteLimit: 8192))
+        {
+            using var session = await ConnectedAsync(server, options);
+            first = await session.SendAsync(message).Safe();
+            await server.WaitAsync();
+        }
+
+        var received = new StringBuilder();
+        SmtpScript storing;
+        if (chunking)
+        {
+            var data = new List<byte>();
+            storing = Script(ehlo, "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<one@example.test>", "S: 250 ok", "S: 250 ok")
+                .ReadChunks([], data, "250 2.0.0 stored")
+                .Do("COLLECT", (_, _) =>
+                {
+                    received.Append(Encoding.ASCII.GetString([.. data]));
+                    return Task.CompletedTask;
+                });
+        }
+        else
+        {
+            storing = ReadData(Script(ehlo, Transaction()), received).Then("S: 250 queued");
+        }
+
+        await using var storingServer = ScriptedSmtpServer.Start(storing);
+        using var again = await ConnectedAsync(storingServer, options);
+        var second = await again.SendAsync(message).Safe();
+        await storingServer.WaitAsync();
+        return (first, second, received.ToString());
+    }
+
+    /// <summary>MAIL, RCPT and DATA pipelined, answered with 250, 250, 354.</summary>
+    private static string[] Transaction() =>
+        ["C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go ahead"];
+
+    /// <summary>The server reads message data up to the final dot, undoing the dot-stuffing, into <paramref name="received"/>.</summary>
+    private static SmtpScript ReadData(SmtpScript script, StringBuilder received) => script.Do("READ DATA", async (server, ct) =>
+    {
+        while (true)
+        {
+            var line = await server.ReadLineAsync(ct) ?? throw new ScriptMismatchException("the client closed the connection inside DATA");
+            var text = Encoding.ASCII.GetString(line);
+            if (text == ".\r\n")
+            {
+                return;
+            }
+
+            received.Append(text.StartsWith('.') ? text[1..] : text);
+        }
+    });
+
+    /// <summary>A stream that cannot seek: read once.</summary>
+    private sealed class NonSeekableStream(byte[] content) : MemoryStream(content, writable: false)
+    {
+        public override bool CanSeek => false;
+    }
+}
