@@ -51,14 +51,18 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     /// <summary>Where the server listens, as bound (the port chosen when 0 was asked for).</summary>
     public IPEndPoint EndPoint { get; }
 
-    /// <summary>Creates the folder and starts listening on 127.0.0.1 on a free port, with the default limits; returns once the port is open.</summary>
+    /// <summary>
+    /// The outbox of <c>mailpipe send</c>: creates the folder and starts listening on 127.0.0.1 on a free port; returns
+    /// once the port is open. Its only client is the same process, so messages and recipients are not limited (as
+    /// before <c>serve</c> existed); the idle timeout and connection limit are the defaults.
+    /// </summary>
     /// <param name="saveDirectory">Where to save the messages (created if missing).</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The running server.</returns>
     /// <exception cref="IOException">The folder cannot be created.</exception>
     /// <exception cref="UnauthorizedAccessException">The folder cannot be created.</exception>
     public static Task<EmbeddedServer> StartAsync(string saveDirectory, CancellationToken cancellationToken) =>
-        StartAsync(new EmbeddedServerOptions { SaveDirectory = saveDirectory }, cancellationToken);
+        StartAsync(new EmbeddedServerOptions { SaveDirectory = saveDirectory, MaxMessageSize = int.MaxValue, MaxRecipients = int.MaxValue }, cancellationToken);
 
     /// <summary>Creates the folder and starts listening; returns once the port is open.</summary>
     /// <param name="options">Where to listen and save, the limits, TLS and AUTH.</param>
