@@ -329,20 +329,20 @@ public class ServeCommandTests
     }
 
     [Fact]
-    public async Task An_endless_line_gets_552_or_a_closed_connection_and_the_server_goes_on()
+    public async Task An_endless_command_line_gets_500_and_a_closed_connection_and_the_server_goes_on()
     {
         using var dir = new TempDirectory();
-        await using var serve = await ServeHost.StartAsync(dir.Path, "--max-size", "64K");
+        await using var serve = await ServeHost.StartAsync(dir.Path);
         await using (var client = await RawSmtpClient.ConnectAsync(serve.Port))
         {
             await client.ReadReplyAsync();
-            await client.SendAsync("MAIL FROM:<");
+            await client.SendAsync("EHLO raw.example\r\nMAIL FROM:<");
             var chunk = Encoding.ASCII.GetBytes(new string('a', 16 * 1024));
-            var sent = 0;
             try
             {
-                // Far more than the limit: the server must stop reading long before (or the test's sends would block).
-                for (; sent < 4 * 1024 * 1024; sent += chunk.Length)
+                // Far more than the 32 KiB line limit (the 25 MiB message limit would take SmtpServer alone to the end):
+                // the server must stop reading long before, or these sends would block.
+                for (var sent = 0; sent < 16 * 1024 * 1024; sent += chunk.Length)
                 {
                     await client.SendAsync(chunk);
                 }
@@ -353,10 +353,33 @@ public class ServeCommandTests
             }
 
             var replies = await client.ReadRepliesToEndAsync();
-            replies.Should().OnlyContain(r => r.StartsWith("552", StringComparison.Ordinal));
+            replies.Should().NotBeEmpty();
+            replies[0].Should().StartWith("250-localhost");
+            replies.Skip(1).Should().OnlyContain(r => r == "500 5.5.2 line too long, closing the connection");
         }
 
         await AssertStillServesAsync(serve);
+    }
+
+    [Fact]
+    public async Task A_line_longer_than_a_command_may_be_is_taken_inside_a_message()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
+        await client.ReadReplyAsync();
+        await client.SendAsync("EHLO raw.example\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+        for (var i = 0; i < 4; i++)
+        {
+            await client.ReadReplyAsync();
+        }
+
+        var longLine = new string('z', 100 * 1024);
+        await client.SendAsync("Subject: long\r\n\r\n" + longLine + "\r\n.\r\nQUIT\r\n");
+
+        (await client.ReadReplyAsync()).Should().StartWith("250 2.0.0 saved as");
+        (await client.ReadReplyAsync()).Should().StartWith("221");
+        (await File.ReadAllTextAsync(SavedFiles(dir.Path).Single())).Should().Be("Subject: long\r\n\r\n" + longLine + "\r\n");
     }
 
     [Fact]
