@@ -18,7 +18,7 @@ public sealed class MailQueue
     /// <summary>How many messages may wait; a request beyond that gets 503.</summary>
     public const int Capacity = 100;
 
-    private readonly Channel<QueuedMail> _channel = Channel.CreateBounded<QueuedMail>(new BoundedChannelOptions(Capacity)
+    private readonly Channel<QueuedMail> _channel = System.Threading.Channels.Channel.CreateBounded<QueuedMail>(new BoundedChannelOptions(Capacity)
     {
         FullMode = BoundedChannelFullMode.Wait,
         SingleReader = true,

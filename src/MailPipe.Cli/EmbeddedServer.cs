@@ -51,14 +51,18 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     /// <summary>Where the server listens, as bound (the port chosen when 0 was asked for).</summary>
     public IPEndPoint EndPoint { get; }
 
-    /// <summary>Creates the folder and starts listening on 127.0.0.1 on a free port, with the default limits; returns once the port is open.</summary>
+    /// <summary>
+    /// The outbox of <c>mailpipe send</c>: creates the folder and starts listening on 127.0.0.1 on a free port; returns
+    /// once the port is open. Its only client is the same process, so messages and recipients are not limited (as
+    /// before <c>serve</c> existed); the idle timeout and connection limit are the defaults.
+    /// </summary>
     /// <param name="saveDirectory">Where to save the messages (created if missing).</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The running server.</returns>
     /// <exception cref="IOException">The folder cannot be created.</exception>
     /// <exception cref="UnauthorizedAccessException">The folder cannot be created.</exception>
     public static Task<EmbeddedServer> StartAsync(string saveDirectory, CancellationToken cancellationToken) =>
-        StartAsync(new EmbeddedServerOptions { SaveDirectory = saveDirectory }, cancellationToken);
+        StartAsync(new EmbeddedServerOptions { SaveDirectory = saveDirectory, MaxMessageSize = int.MaxValue, MaxRecipients = int.MaxValue }, cancellationToken);
 
     /// <summary>Creates the folder and starts listening; returns once the port is open.</summary>
     /// <param name="options">Where to listen and save, the limits, TLS and AUTH.</param>
@@ -218,10 +222,10 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     private sealed class OutboxMessageStore : MessageStore
     {
         private static readonly byte[] Crlf = "\r\n"u8.ToArray();
-        private readonly Action<ReceivedMessage>? _received;
+        private readonly Action<SavedMessage>? _received;
         private int _count;
 
-        public OutboxMessageStore(string directory, Action<ReceivedMessage>? received)
+        public OutboxMessageStore(string directory, Action<SavedMessage>? received)
         {
             Directory = directory;
             _received = received;
@@ -289,7 +293,7 @@ internal sealed class EmbeddedServer : IAsyncDisposable
                 }
 
                 Saved.Enqueue(path);
-                _received?.Invoke(new ReceivedMessage(
+                _received?.Invoke(new SavedMessage(
                     DateTimeOffset.UtcNow,
                     transaction.From?.AsAddress() ?? string.Empty,
                     [.. transaction.To.Select(t => t.AsAddress() ?? string.Empty)],
@@ -362,7 +366,7 @@ internal sealed record EmbeddedServerOptions
     public bool AuthenticationRequired { get; init; }
 
     /// <summary>Called for each message once it is saved, before its 250; from the session's thread, so it must be quick and thread-safe.</summary>
-    public Action<ReceivedMessage>? Received { get; init; }
+    public Action<SavedMessage>? Received { get; init; }
 }
 
 /// <summary>A message the embedded server saved.</summary>
@@ -374,4 +378,4 @@ internal sealed record EmbeddedServerOptions
 /// <param name="Remote">The client's address and port.</param>
 /// <param name="Tls">Whether the message came over TLS.</param>
 /// <param name="User">The user name the client authenticated as, or <see langword="null"/>.</param>
-internal sealed record ReceivedMessage(DateTimeOffset Time, string From, IReadOnlyList<string> To, long Size, string Path, EndPoint? Remote, bool Tls, string? User);
+internal sealed record SavedMessage(DateTimeOffset Time, string From, IReadOnlyList<string> To, long Size, string Path, EndPoint? Remote, bool Tls, string? User);

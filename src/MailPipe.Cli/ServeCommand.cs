@@ -119,7 +119,7 @@ internal sealed class ServeCommand
 
     private readonly Option<bool> _json = new("--json")
     {
-        Description = "Print one JSON object per line: {\"event\":\"listening\",...} at the start, {\"event\":\"message\",...} per message, {\"event\":\"stopped\",...} at the end. Default: text.",
+        Description = "Print one JSON object per line: {\"type\":\"listening\",...} at the start, {\"type\":\"message\",...} per message, {\"type\":\"stopped\",...} at the end. Default: text.",
     };
 
     /// <summary>Creates the command and its checks.</summary>
@@ -505,7 +505,7 @@ internal sealed class ServeCommand
             {
                 line = JsonLine.Object(JsonOptions, w =>
                 {
-                    w.WriteString("event", "listening");
+                    w.WriteString("type", "listening");
                     w.WriteString("address", endPoint.Address.ToString());
                     w.WriteNumber("port", endPoint.Port);
                     w.WriteString("saveDir", options.SaveDirectory);
@@ -539,14 +539,14 @@ internal sealed class ServeCommand
             Write(line);
         }
 
-        public void Message(ReceivedMessage message)
+        public void Message(SavedMessage message)
         {
             string line;
             if (json)
             {
                 line = JsonLine.Object(JsonOptions, w =>
                 {
-                    w.WriteString("event", "message");
+                    w.WriteString("type", "message");
                     w.WriteString("time", message.Time.ToString("O", CultureInfo.InvariantCulture));
                     w.WriteString("from", message.From);
                     w.WriteStartArray("to");
@@ -586,7 +586,7 @@ internal sealed class ServeCommand
             Write(json
                 ? JsonLine.Object(JsonOptions, w =>
                 {
-                    w.WriteString("event", "stopped");
+                    w.WriteString("type", "stopped");
                     w.WriteNumber("messages", count);
                 })
                 : string.Create(CultureInfo.InvariantCulture, $"mailpipe serve: stopped; {count} messages saved"));

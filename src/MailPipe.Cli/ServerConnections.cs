@@ -123,7 +123,11 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
     private const int MaxHeldBytes = 16 * 1024;
 
     private static readonly TimeSpan ClosingWriteLimit = TimeSpan.FromSeconds(2);
+    /// <summary>The longest command line taken (RFC 5321 §4.5.3.1.4 sets 512 octets; RFC 4954 §4 asks for 12,288 for AUTH).</summary>
+    private const int MaxCommandLine = 32 * 1024;
+
     private static readonly byte[] IdleTimeoutReply = "421 4.4.2 idle timeout, closing the connection\r\n"u8.ToArray();
+    private static readonly byte[] LineTooLongReply = "500 5.5.2 line too long, closing the connection\r\n"u8.ToArray();
 
     private readonly Socket _socket;
     private readonly NetworkStream _network;
@@ -160,6 +164,9 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
 
     /// <inheritdoc/>
     public SslProtocols SslProtocol => _tls?.SslProtocol ?? SslProtocols.None;
+
+    /// <summary>Whether Nagle's algorithm is off on the socket (it must be: see <see cref="ServerListenerFactory"/>).</summary>
+    internal bool NoDelay => _socket.NoDelay;
 
     /// <summary>Whether the connection was closed for the idle timeout (or a STARTTLS injection).</summary>
     private bool Aborted
@@ -266,13 +273,13 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
         _socket.Close();
     }
 
-    /// <summary>Says 421 (best effort, within a short limit), then aborts.</summary>
-    private async ValueTask CloseForIdleTimeoutAsync()
+    /// <summary>Sends what is held and a last reply (best effort, within a short limit), then aborts.</summary>
+    private async ValueTask CloseWithReplyAsync(byte[] reply)
     {
         try
         {
             using var limit = new CancellationTokenSource(ClosingWriteLimit);
-            await _output.Inner.WriteAsync(IdleTimeoutReply, limit.Token).ConfigureAwait(false);
+            await _output.Inner.WriteAsync(reply, limit.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
         {
@@ -290,6 +297,8 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
 
         private readonly ReplyCoalescingPipe _pipe;
         private CancellationTokenSource _idle = new();
+        private ReadOnlySequence<byte> _last;
+        private bool _inMessage;
 
         public InputReader(ReplyCoalescingPipe pipe, PipeReader inner)
         {
@@ -311,7 +320,7 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
                 // The client's next command is already here: answer it before the held replies leave.
                 if (Inner.TryRead(out var buffered))
                 {
-                    return buffered;
+                    return await CheckAsync(buffered).ConfigureAwait(false);
                 }
 
                 try
@@ -326,16 +335,17 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
             }
 
             _idle.CancelAfter(_pipe._idleTimeout);
+            ReadResult result;
             try
             {
                 using (cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _idle))
                 {
-                    return await Inner.ReadAsync(_idle.Token).ConfigureAwait(false);
+                    result = await Inner.ReadAsync(_idle.Token).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_pipe.Aborted)
             {
-                await _pipe.CloseForIdleTimeoutAsync().ConfigureAwait(false);
+                await _pipe.CloseWithReplyAsync(IdleTimeoutReply).ConfigureAwait(false);
                 return EndOfInput;
             }
             catch (Exception ex) when (ex is IOException or ObjectDisposedException || (ex is OperationCanceledException && _pipe.Aborted))
@@ -351,6 +361,53 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
                     _idle = new CancellationTokenSource();
                 }
             }
+
+            return await CheckAsync(result).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Outside a message, a line that has not ended within <see cref="MaxCommandLine"/> bytes gets 500 and the
+        /// close (SmtpServer alone would hold it up to the message size limit). Inside a message, SmtpServer's size
+        /// limit holds.
+        /// </summary>
+        private async ValueTask<ReadResult> CheckAsync(ReadResult result)
+        {
+            _last = result.Buffer;
+            if (!_inMessage && result.Buffer.Length > MaxCommandLine && result.Buffer.Slice(0, MaxCommandLine).PositionOf((byte)'\n') is null)
+            {
+                await _pipe.CloseWithReplyAsync(LineTooLongReply).ConfigureAwait(false);
+                return EndOfInput;
+            }
+
+            return result;
+        }
+
+        /// <summary>
+        /// Follows SmtpServer through its input: a consumed <c>DATA</c> line starts a message, and the next consumption
+        /// (the message up to its terminating dot, or the next command when DATA was refused) ends it.
+        /// </summary>
+        private void Consumed(SequencePosition consumed)
+        {
+            var line = _last.Slice(_last.Start, consumed);
+            if (line.IsEmpty)
+            {
+                return;
+            }
+
+            if (_inMessage)
+            {
+                _inMessage = false;
+                return;
+            }
+
+            Span<byte> text = stackalloc byte[16];
+            if (line.Length > text.Length)
+            {
+                return;
+            }
+
+            line.CopyTo(text);
+            _inMessage = System.Text.Ascii.EqualsIgnoreCase(text[..(int)line.Length].TrimEnd("\r\n "u8), "DATA"u8);
         }
 
         public override bool TryRead(out ReadResult result)
@@ -368,6 +425,7 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
         {
             if (!_pipe.Aborted)
             {
+                Consumed(consumed);
                 Inner.AdvanceTo(consumed);
             }
         }
@@ -376,6 +434,7 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
         {
             if (!_pipe.Aborted)
             {
+                Consumed(consumed);
                 Inner.AdvanceTo(consumed, examined);
             }
         }

@@ -130,7 +130,7 @@ public class ContentReplayTests
         var original = factory == "stream"
             ? SmtpMessage.FromStream(Envelope(Recipient), new NonSeekableStream(bytes))
             : SmtpMessage.FromPipeReader(Envelope(Recipient), PipeReader.Create(new ReadOnlySequence<byte>(bytes)));
-        var message = copy == "WithCancellation" ? original.WithCancellation(CancellationToken.None) : original.WithRecipients([Recipient]);
+        var message = copy == "WithCancellation" ? original.WithCancellation(CancellationToken.None) : original.WithRecipients([new SmtpRecipient(Recipient)]);
 
         var script = Script(Ehlo("PIPELINING"), [.. Transaction(), .. DataLines(SmallText), "S: 250 queued", "C: QUIT", "S: 221 bye"]);
         await using var server = ScriptedSmtpServer.Start(script);
