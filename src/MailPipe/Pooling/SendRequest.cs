@@ -41,6 +41,9 @@ internal sealed class SendRequest
     /// <summary>The message as handed to a session (a non-seekable stream is wrapped so that its reads are seen).</summary>
     public SmtpMessage Message { get; }
 
+    /// <summary>The caller's activity when it called SendAsync: the parent of the transaction span, whichever flow writes it.</summary>
+    public System.Diagnostics.ActivityContext TelemetryParent { get; } = MailPipeTelemetry.CaptureParent();
+
     /// <summary>The caller's token.</summary>
     public CancellationToken Token { get; }
 

@@ -612,7 +612,7 @@ public sealed partial class SmtpSender
         request.Attempts++;
         connection.Messages++;
         Interlocked.Increment(ref _messages);
-        return request.Token.CanBeCanceled ? request.Message.WithCancellation(request.Token) : request.Message;
+        return MailPipeTelemetry.WithParent(request.Token.CanBeCanceled ? request.Message.WithCancellation(request.Token) : request.Message, request.TelemetryParent);
     }
 
     private void FailInFlight(PooledConnection connection, Func<SendRequest, SmtpSendResult> result)

@@ -166,6 +166,7 @@ public sealed class SmtpSenderOptions
         session.Tls = Tls.Clone();
         session.TimeProvider = TimeProvider;
         session.LoggerFactory = LoggerFactory;
+        session.MeterFactory = MeterFactory;
         session.Validate();
         return session;
     }

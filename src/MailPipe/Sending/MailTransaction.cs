@@ -1,7 +1,7 @@
 namespace MailPipe;
 
 /// <summary>The replies of one mail transaction as they arrive, filled in order by whoever reads the replies.</summary>
-internal sealed class MailTransaction
+internal sealed partial class MailTransaction
 {
     public MailTransaction(SmtpMessage message)
     {
@@ -158,7 +158,7 @@ internal sealed class MailTransaction
             recipients[i] ??= new SmtpRecipientResult(Envelope.Recipients[i], null);
         }
 
-        return new SmtpSendResult(Envelope, outcome, MailReply, recipients!, DataReply, FinalReply, exception);
+        return MailPipeTelemetry.StopTransaction(this, new SmtpSendResult(Envelope, outcome, MailReply, recipients!, DataReply, FinalReply, exception));
     }
 
     private static TaskCompletionSource CompletedSource()

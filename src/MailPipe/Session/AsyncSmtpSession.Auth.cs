@@ -310,6 +310,7 @@ public sealed partial class AsyncSmtpSession
                 return closing;
             }
 
+            using var telemetry = MailPipeTelemetry.StartAuth(this, mechanism.Name);
             var token = _operationCts.Token;
             ReadOnlyMemory<byte>? initial;
             try
@@ -348,7 +349,7 @@ public sealed partial class AsyncSmtpSession
                         AuthenticatedMechanism = mechanism.Name;
                     }
 
-                    return CloseIfServiceClosing(reply);
+                    return CloseIfServiceClosing(telemetry?.Reply(reply) ?? reply);
                 }
 
                 if (round >= MaxAuthRounds)

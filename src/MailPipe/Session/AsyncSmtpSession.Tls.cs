@@ -289,6 +289,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>The response-injection check, then the handshake over the same transport; swaps the pipes. Every failure closes the connection.</summary>
     private async Task HandshakeAsync(SmtpTlsOptions tls, string targetHost)
     {
+        using var telemetry = MailPipeTelemetry.StartTls(this);
         var connection = Connection;
         var injected = _parser.HasPartialReply ? 1L : 0L;
         if (connection.Input.TryRead(out var buffered))
@@ -321,6 +322,7 @@ public sealed partial class AsyncSmtpSession
         StopTimer();
         var stream = connection.TlsStream!;
         _tls = new TlsSnapshot(stream.SslProtocol, stream.NegotiatedCipherSuite, check.Certificate, check.Errors);
+        telemetry?.Ok(stream.SslProtocol);
         Capabilities = SmtpCapabilities.None;
         ResetAuthState();
         _parser.Reset();

@@ -128,6 +128,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         try
         {
             Log.Connecting(_sessionLog, address, port);
+            using var telemetry = MailPipeTelemetry.StartConnect(this, address, port);
             SmtpConnection connection;
             StartTimer(_options.ConnectTimeout);
             try
@@ -141,6 +142,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
             StopTimer();
             Attach(connection, address);
+            telemetry?.Ok();
             return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
         }
         finally
@@ -282,6 +284,8 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             _pendingReplies.Enqueue(GreetingEntry);
         }
 
+        MailPipeTelemetry.Attached(this, connection.RemoteEndPoint, host);
+
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
             Log.Connected(_sessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");
@@ -297,6 +301,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     private void ResetConnectionState()
     {
+        MailPipeTelemetry.ConnectionEnded(this);
         State = SmtpSessionState.Disconnected;
         Capabilities = SmtpCapabilities.None;
         lock (_pendingReplies)
@@ -452,7 +457,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Turns a failure during I/O into the exception the caller gets, and closes the connection.</summary>
-    private Exception Fail(Exception exception, string activity, bool reading = false)
+    private Exception FailCore(Exception exception, string activity, bool reading = false)
     {
         var timerSource = reading ? _readCts : _operationCts;
         var timeout = reading ? _currentReadTimeout : _currentTimeout;

@@ -41,6 +41,12 @@ public sealed class SmtpSessionOptions
     /// </summary>
     public bool LogAddresses { get; set; }
 
+    /// <summary>
+    /// Makes the <c>MailPipe</c> meter of the session's instruments (<see cref="MailPipeDiagnostics.MeterName"/>); null (the
+    /// default) uses one process-wide meter. The DI package passes the container's factory.
+    /// </summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; set; }
+
     /// <summary>The clock of every timeout. Default <see cref="TimeProvider.System"/>; tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 

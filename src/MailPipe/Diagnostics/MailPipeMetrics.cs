@@ -1,0 +1,133 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+
+namespace MailPipe;
+
+/// <summary>
+/// The instruments of the <c>MailPipe</c> meter: one set per <see cref="IMeterFactory"/> (the meter is made by the
+/// factory), or one process-wide set when no factory is given. Sessions and pooled senders share it, so that each
+/// instrument exists once per meter.
+/// </summary>
+internal sealed class MailPipeMetrics
+{
+    private static readonly ConditionalWeakTable<IMeterFactory, MailPipeMetrics> ByFactory = new();
+    private static MailPipeMetrics? _default;
+    private readonly List<SmtpSenderMetrics> _senders = [];
+
+    private MailPipeMetrics(Meter meter)
+    {
+        Meter = meter;
+        Messages = meter.CreateCounter<long>("mailpipe.smtp.messages", "{message}", "Mail transactions finished, by smtp.outcome (accepted, refused, not_sent, unknown).");
+        Recipients = meter.CreateCounter<long>("mailpipe.smtp.recipients", "{recipient}", "Recipients of finished transactions, by smtp.recipient.status (accepted, refused).");
+        BytesSent = meter.CreateCounter<long>("mailpipe.smtp.bytes_sent", "By", "Message content bytes sent (before dot-stuffing), for transactions whose end of data was written and whose length is known.");
+        TransactionDuration = meter.CreateHistogram<double>("mailpipe.smtp.transaction.duration", "s", "From MAIL FROM to the transaction's result.");
+        ConnectionDuration = meter.CreateHistogram<double>("mailpipe.smtp.connection.duration", "s", "From the connect to the close of a connection.");
+        ConnectDuration = meter.CreateHistogram<double>("mailpipe.smtp.connect.duration", "s", "TCP connect; error.type on failure.");
+        TlsDuration = meter.CreateHistogram<double>("mailpipe.smtp.tls.duration", "s", "TLS handshake (implicit or after STARTTLS); error.type on failure.");
+        AuthDuration = meter.CreateHistogram<double>("mailpipe.smtp.auth.duration", "s", "AUTH exchange; error.type on failure (the reply code of a refusal).");
+        ConnectFailures = meter.CreateCounter<long>("mailpipe.smtp.connect.failures", "{connection}", "Failed TCP connects, by error.type.");
+        TlsFailures = meter.CreateCounter<long>("mailpipe.smtp.tls.failures", "{connection}", "Failed TLS handshakes, by error.type.");
+        AuthFailures = meter.CreateCounter<long>("mailpipe.smtp.auth.failures", "{connection}", "Failed or refused AUTH exchanges, by error.type.");
+
+        // The pool's instruments (tag mailpipe.sender.name), reported for every live sender on this meter.
+        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.count", () => Observe(static (s, list) => s.ObserveConnections(list)), "{connection}", "Connections of the pool by state.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.max", () => Observe(static (s, list) => s.ObserveMax(list)), "{connection}", "The most connections the pool opens.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.pending_requests", () => Observe(static (s, list) => s.ObservePending(list)), "{message}", "Messages waiting for a connection.");
+        PoolOpened = meter.CreateCounter<long>("mailpipe.sender.connection.opened", "{connection}", "Connections opened (greeting, EHLO, TLS and AUTH done).");
+        PoolOpenFailures = meter.CreateCounter<long>("mailpipe.sender.connection.open_failures", "{connection}", "Connection attempts that failed.");
+        PoolDiscarded = meter.CreateCounter<long>("mailpipe.sender.connection.discarded", "{connection}", "Connections closed by the pool, by reason.");
+        PoolRetries = meter.CreateCounter<long>("mailpipe.sender.retries", "{message}", "Messages sent again on a fresh connection after their connection failed before anything could be delivered.");
+        PoolBatchSize = meter.CreateHistogram<int>("mailpipe.sender.batch.size", "{message}", "Messages a connection took at once (callers coalesced into one pipelined batch).");
+    }
+
+    /// <summary>The process-wide set (a <see cref="System.Diagnostics.Metrics.Meter"/> made with <c>new</c>), used when no factory is given.</summary>
+    public static MailPipeMetrics Default => Volatile.Read(ref _default) ?? CreateDefault();
+
+    public Meter Meter { get; }
+
+    public Counter<long> Messages { get; }
+
+    public Counter<long> Recipients { get; }
+
+    public Counter<long> BytesSent { get; }
+
+    public Histogram<double> TransactionDuration { get; }
+
+    public Histogram<double> ConnectionDuration { get; }
+
+    public Histogram<double> ConnectDuration { get; }
+
+    public Histogram<double> TlsDuration { get; }
+
+    public Histogram<double> AuthDuration { get; }
+
+    public Counter<long> ConnectFailures { get; }
+
+    public Counter<long> TlsFailures { get; }
+
+    public Counter<long> AuthFailures { get; }
+
+    public Counter<long> PoolOpened { get; }
+
+    public Counter<long> PoolOpenFailures { get; }
+
+    public Counter<long> PoolDiscarded { get; }
+
+    public Counter<long> PoolRetries { get; }
+
+    public Histogram<int> PoolBatchSize { get; }
+
+    /// <summary>Whether any per-transaction instrument has a listener.</summary>
+    public bool TransactionsObserved => Messages.Enabled || TransactionDuration.Enabled || Recipients.Enabled || BytesSent.Enabled;
+
+    /// <summary>Whether any per-connection instrument has a listener.</summary>
+    public bool ConnectionsObserved => ConnectionDuration.Enabled || ConnectDuration.Enabled || TlsDuration.Enabled || AuthDuration.Enabled
+        || ConnectFailures.Enabled || TlsFailures.Enabled || AuthFailures.Enabled;
+
+    /// <summary>The set of <paramref name="factory"/> (its meter <c>MailPipe</c>), or <see cref="Default"/>.</summary>
+    public static MailPipeMetrics For(IMeterFactory? factory) =>
+        factory is null ? Default : ByFactory.GetValue(factory, static f => new MailPipeMetrics(f.Create(MailPipeDiagnostics.MeterName)));
+
+    public void Register(SmtpSenderMetrics sender)
+    {
+        lock (_senders)
+        {
+            _senders.Add(sender);
+        }
+    }
+
+    public void Unregister(SmtpSenderMetrics sender)
+    {
+        lock (_senders)
+        {
+            _senders.Remove(sender);
+        }
+    }
+
+    private List<Measurement<int>> Observe(Action<SmtpSenderMetrics, List<Measurement<int>>> each)
+    {
+        var list = new List<Measurement<int>>();
+        lock (_senders)
+        {
+            foreach (var sender in _senders)
+            {
+                each(sender, list);
+            }
+        }
+
+        return list;
+    }
+
+    private static MailPipeMetrics CreateDefault()
+    {
+        var created = new MailPipeMetrics(new Meter(MailPipeDiagnostics.MeterName));
+        var existing = Interlocked.CompareExchange(ref _default, created, null);
+        if (existing is not null)
+        {
+            created.Meter.Dispose();
+            return existing;
+        }
+
+        return created;
+    }
+}

@@ -1,0 +1,47 @@
+using System.Diagnostics;
+
+namespace MailPipe;
+
+/// <summary>The session's telemetry state (Diagnostics/MailPipeTelemetry.cs does the work).</summary>
+public sealed partial class AsyncSmtpSession
+{
+    private MailPipeMetrics? _metrics;
+
+    /// <summary>The instruments of <see cref="SmtpSessionOptions.MeterFactory"/>'s meter (or the process-wide one).</summary>
+    internal MailPipeMetrics Metrics => _metrics ??= MailPipeMetrics.For(_options.MeterFactory);
+
+    /// <summary>The open connection's span and tags; null when nothing listened when it opened.</summary>
+    internal ConnectionTelemetry? TelemetryConnection { get; set; }
+
+    /// <summary>The error.type of the last failure (set by <see cref="Fail"/>), read by an operation's span when it ends without success.</summary>
+    internal string? TelemetryError { get; set; }
+
+    /// <summary>Every I/O failure goes through here: the error type is kept for the operation's span and instruments.</summary>
+    private Exception Fail(Exception exception, string activity, bool reading = false)
+    {
+        var failure = FailCore(exception, activity, reading);
+        TelemetryError = MailPipeTelemetry.ErrorType(failure);
+        return failure;
+    }
+}
+
+/// <summary>The transaction's span and start (<see cref="MailPipeTelemetry.StartTransaction"/>).</summary>
+internal sealed partial class MailTransaction
+{
+    public TransactionTelemetry? Telemetry { get; set; }
+}
+
+/// <summary>The caller's activity carried with a message through the pool.</summary>
+public sealed partial class SmtpMessage
+{
+    /// <summary>The parent of this send's transaction span: captured at the pooled sender's <c>SendAsync</c> (default = a root span); null = <see cref="Activity.Current"/> where the transaction starts.</summary>
+    internal ActivityContext? TelemetryParent { get; private set; }
+
+    /// <summary>A copy whose transaction span goes under <paramref name="parent"/>.</summary>
+    internal SmtpMessage WithTelemetryParent(ActivityContext parent)
+    {
+        var copy = (SmtpMessage)MemberwiseClone();
+        copy.TelemetryParent = parent;
+        return copy;
+    }
+}
