@@ -60,7 +60,7 @@ internal static class MailPipeTelemetry
 
         if (connection.Activity is { IsAllDataRequested: true } activity && remote is IPEndPoint ip)
         {
-            activity.SetTag("network.peer.address", ip.Address.ToString());
+            activity.SetTag("network.peer.address", (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString());
             activity.SetTag("network.peer.port", ip.Port);
         }
     }
