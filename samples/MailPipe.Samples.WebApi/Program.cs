@@ -3,6 +3,9 @@ using MailPipe.Samples.WebApi;
 
 var builder = WebApplication.CreateBuilder(args);
 
+// Traces and metrics (MailPipe's and ASP.NET Core's) to the exporter of "Telemetry:Exporter": console, inmemory or none.
+builder.AddSampleTelemetry();
+
 // The whole SMTP set-up: the section "Smtp" of appsettings.json, or environment variables Smtp__Host, Smtp__TlsMode, ...
 // The standard resilience pipeline (MailPipe.Resilience): total timeout, retries only to the recipients still to do,
 // circuit breaker, attempt timeout; tuned by the section "SmtpResilience" (SmtpResilience__Retry__MaxRetryAttempts, ...).
