@@ -13,6 +13,7 @@ internal static class ClientCatalog
         new MailPipeRawPipelinedClient(),
         new MailPipeSendClient(batch: false),
         new MailPipeSendClient(batch: true),
+        new MailPipeOtelClient(),
         new MailPipeMimeKitClient(batch: false),
         new MailPipeMimeKitClient(batch: true),
         new MailPipeCliClient(wholeProcess: false),

@@ -22,6 +22,18 @@ internal static class MailPipeTelemetry
     private static readonly KeyValuePair<string, object?> Protocol = new("network.protocol.name", "smtp");
     private static readonly object[] BoxedPorts = [25, 465, 587, 2525];
 
+    /// <summary>Boxed small counts, so that a span's integer tags allocate no box per transaction.</summary>
+    private static readonly object[] SmallInts = [.. Enumerable.Range(0, 65).Select(static i => (object)i)];
+
+    /// <summary>Boxed reply codes 200-599.</summary>
+    private static readonly object[] ReplyCodes = [.. Enumerable.Range(200, 400).Select(static i => (object)i)];
+
+    private static object Box(int value) => (uint)value < (uint)SmallInts.Length ? SmallInts[value] : value;
+
+    private static object Box(long value) => (ulong)value < (ulong)SmallInts.Length ? SmallInts[value] : value;
+
+    private static object BoxCode(int code) => code is >= 200 and < 600 ? ReplyCodes[code - 200] : code;
+
     /// <summary>A message for a session, carrying the caller's activity captured at <c>SendAsync</c> (the pool).</summary>
     public static SmtpMessage WithParent(SmtpMessage message, ActivityContext parent) =>
         Source.HasListeners() ? message.WithTelemetryParent(parent) : message;
@@ -78,7 +90,7 @@ internal static class MailPipeTelemetry
         var metrics = session.Metrics;
         if (metrics.ConnectionDuration.Enabled)
         {
-            metrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(connection.Start).TotalSeconds, connection.Tags);
+            metrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(connection.Start).TotalSeconds, connection.MetricTags);
         }
 
         if (connection.Activity is { } activity)
@@ -133,7 +145,7 @@ internal static class MailPipeTelemetry
             if (activity is { IsAllDataRequested: true })
             {
                 activity.SetTag("smtp.transfer", chunking ? "BDAT" : "DATA");
-                activity.SetTag("smtp.recipients", tx.RecipientCount);
+                activity.SetTag("smtp.recipients", Box(tx.RecipientCount));
                 if (session.Options.LogAddresses)
                 {
                     activity.SetTag("smtp.mail_from", tx.Envelope.ReversePath);
@@ -182,7 +194,7 @@ internal static class MailPipeTelemetry
             : deciding is not null ? CodeName(deciding.Code) : "_OTHER";
 
         var metrics = telemetry.Metrics;
-        var tags = new TagList(telemetry.Connection.Tags) { { "smtp.outcome", outcome } };
+        var tags = new TagList(telemetry.Connection.MetricTags) { { "smtp.outcome", outcome } };
         if (errorType is not null)
         {
             tags.Add("error.type", errorType);
@@ -196,7 +208,7 @@ internal static class MailPipeTelemetry
 
         if (metrics.Recipients.Enabled)
         {
-            var recipientTags = new TagList(telemetry.Connection.Tags) { { "smtp.recipient.status", "accepted" } };
+            var recipientTags = new TagList(telemetry.Connection.MetricTags) { { "smtp.recipient.status", "accepted" } };
             if (accepted > 0)
             {
                 metrics.Recipients.Add(accepted, recipientTags);
@@ -211,7 +223,7 @@ internal static class MailPipeTelemetry
 
         if (bytes is { } sent)
         {
-            metrics.BytesSent.Add(sent, telemetry.Connection.Tags);
+            metrics.BytesSent.Add(sent, telemetry.Connection.MetricTags);
         }
 
         if (telemetry.Activity is { } activity)
@@ -219,9 +231,9 @@ internal static class MailPipeTelemetry
             if (activity.IsAllDataRequested)
             {
                 activity.SetTag("smtp.outcome", outcome);
-                activity.SetTag("smtp.recipients.accepted", accepted);
-                activity.SetTag("smtp.recipients.refused", refused);
-                activity.SetTag("smtp.round_trips", roundTrips);
+                activity.SetTag("smtp.recipients.accepted", Box(accepted));
+                activity.SetTag("smtp.recipients.refused", Box(refused));
+                activity.SetTag("smtp.round_trips", Box(roundTrips));
                 if (bytes is { } b)
                 {
                     activity.SetTag("smtp.message.bytes", b);
@@ -229,7 +241,7 @@ internal static class MailPipeTelemetry
 
                 if (deciding is not null)
                 {
-                    activity.SetTag("smtp.reply.code", deciding.Code);
+                    activity.SetTag("smtp.reply.code", BoxCode(deciding.Code));
                     if (deciding.EnhancedStatusCode is { } enhanced)
                     {
                         activity.SetTag("smtp.reply.enhanced_status_code", enhanced.ToString());
@@ -364,7 +376,11 @@ internal enum OperationKind
 /// <summary>One connection's span, metric tags and start.</summary>
 internal sealed class ConnectionTelemetry(KeyValuePair<string, object?>[] tags, Activity? activity, long start)
 {
+    /// <summary>The span attributes: network.protocol.name, server.address, server.port (those known).</summary>
     public KeyValuePair<string, object?>[] Tags { get; } = tags;
+
+    /// <summary>The metric dimensions: server.address and server.port (the protocol is always smtp).</summary>
+    public KeyValuePair<string, object?>[] MetricTags { get; } = tags[1..];
 
     public Activity? Activity { get; } = activity;
 
@@ -467,7 +483,7 @@ internal sealed class OperationScope : IDisposable
             OperationKind.Tls => (metrics.TlsDuration, metrics.TlsFailures),
             _ => (metrics.AuthDuration, metrics.AuthFailures),
         };
-        var tags = new TagList(_connection.Tags);
+        var tags = new TagList(_connection.MetricTags);
         if (errorType is not null)
         {
             tags.Add("error.type", errorType);
