@@ -30,8 +30,6 @@ internal static class MailPipeTelemetry
 
     private static object Box(int value) => (uint)value < (uint)SmallInts.Length ? SmallInts[value] : value;
 
-    private static object Box(long value) => (ulong)value < (ulong)SmallInts.Length ? SmallInts[value] : value;
-
     private static object BoxCode(int code) => code is >= 200 and < 600 ? ReplyCodes[code - 200] : code;
 
     /// <summary>A message for a session, carrying the caller's activity captured at <c>SendAsync</c> (the pool).</summary>
@@ -233,7 +231,7 @@ internal static class MailPipeTelemetry
                 activity.SetTag("smtp.outcome", outcome);
                 activity.SetTag("smtp.recipients.accepted", Box(accepted));
                 activity.SetTag("smtp.recipients.refused", Box(refused));
-                activity.SetTag("smtp.round_trips", Box(roundTrips));
+                activity.SetTag("smtp.round_trips", Box((int)Math.Min(roundTrips, int.MaxValue)));
                 if (bytes is { } b)
                 {
                     activity.SetTag("smtp.message.bytes", b);
