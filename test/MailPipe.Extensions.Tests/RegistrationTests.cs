@@ -91,6 +91,11 @@ public sealed class RegistrationTests
         lock (published)
         {
             published.Should().Contain(i => i.Meter.Name == SmtpSender.MeterName && i.Meter.Scope == meterFactory);
+
+            // #13: the sessions' instruments live on the same meter of the container's factory, each instrument once.
+            var ours = published.Where(i => i.Meter.Scope == meterFactory).ToList();
+            ours.Select(i => i.Meter).Distinct().Should().ContainSingle().Which.Name.Should().Be(MailPipeDiagnostics.MeterName);
+            ours.Select(i => i.Name).Should().Contain(["mailpipe.smtp.connect.failures", "mailpipe.smtp.transaction.duration", "mailpipe.sender.connection.opened"]).And.OnlyHaveUniqueItems();
         }
     }
 
