@@ -180,6 +180,36 @@ public sealed class TelemetryTests
         (await session.SendAsync(PoolTestMessages.Create("quiet", 1).Message)).IsAccepted.Should().BeTrue();
     }
 
+    [Fact]
+    public void Without_listeners_the_telemetry_entry_points_allocate_nothing()
+    {
+        using var session = new AsyncSmtpSession();
+        var message = PoolTestMessages.Create("alloc", 1).Message;
+        var tx = new MailTransaction(message);
+        var result = SmtpSendResult.Accepted(message.Envelope);
+        var parent = default(ActivityContext);
+        void Run()
+        {
+            MailPipeTelemetry.StartTransaction(session, tx, chunking: true);
+            MailPipeTelemetry.StopTransaction(tx, result);
+            using var tls = MailPipeTelemetry.StartTls(session);
+            MailPipeTelemetry.Attached(session, null, "127.0.0.1");
+            MailPipeTelemetry.ConnectionEnded(session);
+            _ = MailPipeTelemetry.WithParent(message, parent);
+            parent = MailPipeTelemetry.CaptureParent();
+        }
+
+        Run(); // the session's instrument set is looked up once
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 100; i++)
+        {
+            Run();
+        }
+
+        (GC.GetAllocatedBytesForCurrentThread() - before).Should().Be(0);
+        tx.Telemetry.Should().BeNull();
+    }
+
     /// <summary>Collects the MailPipe spans and measurements of one test.</summary>
     internal sealed class Capture : IDisposable
     {
