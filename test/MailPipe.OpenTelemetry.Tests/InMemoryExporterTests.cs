@@ -128,6 +128,34 @@ public sealed class InMemoryExporterTests
         }
     }
 
+    [Fact]
+    public async Task A_refused_transaction_has_its_reply_code_as_error_type_and_counts_as_refused()
+    {
+        var spans = new List<Activity>();
+        var metrics = new List<Metric>();
+        using (var tracer = Sdk.CreateTracerProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(spans).Build())
+        using (var meter = Sdk.CreateMeterProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(metrics).Build())
+        {
+            await using (var sender = new SmtpSender(SubmissionOptions("otel-refused-" + Guid.NewGuid().ToString("N"))))
+            {
+                var result = await sender.SendAsync(Message("unknown-otel-" + Guid.NewGuid().ToString("N") + "@example.test"));
+                result.Outcome.Should().Be(SmtpSendOutcome.Refused, result.ToString());
+            }
+
+            meter.ForceFlush();
+            tracer.ForceFlush();
+        }
+
+        var tx = spans.Single(s => s.OperationName == "smtp transaction");
+        tx.Status.Should().Be(ActivityStatusCode.Error);
+        tx.GetTagItem("smtp.outcome").Should().Be("refused");
+        tx.GetTagItem("error.type").Should().Be("550");
+        tx.GetTagItem("smtp.reply.code").Should().Be(550);
+        tx.GetTagItem("smtp.recipients.refused").Should().Be(1);
+        Sum(metrics, "mailpipe.smtp.messages", ("smtp.outcome", "refused")).Should().Be(1);
+        Sum(metrics, "mailpipe.smtp.recipients", ("smtp.recipient.status", "refused")).Should().Be(1);
+    }
+
     private static double Sum(List<Metric> metrics, string name, (string Key, object Value) tag)
     {
         double sum = 0;

@@ -185,8 +185,10 @@ internal static class MailPipeTelemetry
         var outcome = OutcomeName(result.Outcome);
         long? bytes = tx.EndOfDataWritten ? tx.Message.ContentLength : null;
         var roundTrips = telemetry.Session.RoundTrips - telemetry.RoundTrips;
-        var deciding = result.FinalReply ?? result.DataReply ?? (result.MailReply is { IsNegative: true } ? result.MailReply : null)
-            ?? FirstRefusal(result);
+        // The reply that decided: a refused MAIL, else every recipient refused (the 554 to DATA that follows is its echo), else the end of data's.
+        var deciding = result.MailReply is { IsNegative: true } ? result.MailReply
+            : accepted == 0 && refused > 0 ? FirstRefusal(result)
+            : result.FinalReply ?? result.DataReply;
         string? errorType = result.Outcome == SmtpSendOutcome.Accepted ? null
             : result.Exception is { } ex ? ErrorType(ex)
             : deciding is not null ? CodeName(deciding.Code) : "_OTHER";
