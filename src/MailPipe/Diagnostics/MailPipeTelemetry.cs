@@ -30,6 +30,22 @@ internal static class MailPipeTelemetry
 
     private static object Box(int value) => (uint)value < (uint)SmallInts.Length ? SmallInts[value] : value;
 
+    /// <summary>The last enhanced status code's text (most transactions of a run end with the same one, such as 2.0.0).</summary>
+    private static Tuple<EnhancedStatusCode, string>? _lastEnhanced;
+
+    private static string EnhancedName(EnhancedStatusCode code)
+    {
+        var last = Volatile.Read(ref _lastEnhanced);
+        if (last is not null && last.Item1 == code)
+        {
+            return last.Item2;
+        }
+
+        var text = code.ToString();
+        Volatile.Write(ref _lastEnhanced, Tuple.Create(code, text));
+        return text;
+    }
+
     private static object BoxCode(int code) => code is >= 200 and < 600 ? ReplyCodes[code - 200] : code;
 
     /// <summary>A message for a session, carrying the caller's activity captured at <c>SendAsync</c> (the pool).</summary>
@@ -138,16 +154,21 @@ internal static class MailPipeTelemetry
             }
 
             ActivityLink[]? links = connection.Activity is { } c ? [new ActivityLink(c.Context)] : null;
-            activity = Source.StartActivity(TransactionSpan, ActivityKind.Client, parent ?? default, connection.Tags, links);
+            activity = Source.StartActivity(TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
             Activity.Current = previous;
             if (activity is { IsAllDataRequested: true })
             {
-                activity.SetTag("smtp.transfer", chunking ? "BDAT" : "DATA");
-                activity.SetTag("smtp.recipients", Box(tx.RecipientCount));
+                foreach (var tag in connection.Tags)
+                {
+                    activity.AddTag(tag.Key, tag.Value);
+                }
+
+                activity.AddTag("smtp.transfer", chunking ? "BDAT" : "DATA");
+                activity.AddTag("smtp.recipients", Box(tx.RecipientCount));
                 if (session.Options.LogAddresses)
                 {
-                    activity.SetTag("smtp.mail_from", tx.Envelope.ReversePath);
-                    activity.SetTag("smtp.rcpt_to", string.Join(",", tx.Envelope.Recipients.Select(static r => r.Address)));
+                    activity.AddTag("smtp.mail_from", tx.Envelope.ReversePath);
+                    activity.AddTag("smtp.rcpt_to", string.Join(",", tx.Envelope.Recipients.Select(static r => r.Address)));
                 }
             }
         }
@@ -230,27 +251,27 @@ internal static class MailPipeTelemetry
         {
             if (activity.IsAllDataRequested)
             {
-                activity.SetTag("smtp.outcome", outcome);
-                activity.SetTag("smtp.recipients.accepted", Box(accepted));
-                activity.SetTag("smtp.recipients.refused", Box(refused));
-                activity.SetTag("smtp.round_trips", Box((int)Math.Min(roundTrips, int.MaxValue)));
+                activity.AddTag("smtp.outcome", outcome);
+                activity.AddTag("smtp.recipients.accepted", Box(accepted));
+                activity.AddTag("smtp.recipients.refused", Box(refused));
+                activity.AddTag("smtp.round_trips", Box((int)Math.Min(roundTrips, int.MaxValue)));
                 if (bytes is { } b)
                 {
-                    activity.SetTag("smtp.message.bytes", b);
+                    activity.AddTag("smtp.message.bytes", b);
                 }
 
                 if (deciding is not null)
                 {
-                    activity.SetTag("smtp.reply.code", BoxCode(deciding.Code));
+                    activity.AddTag("smtp.reply.code", BoxCode(deciding.Code));
                     if (deciding.EnhancedStatusCode is { } enhanced)
                     {
-                        activity.SetTag("smtp.reply.enhanced_status_code", enhanced.ToString());
+                        activity.AddTag("smtp.reply.enhanced_status_code", EnhancedName(enhanced));
                     }
                 }
 
                 if (errorType is not null)
                 {
-                    activity.SetTag("error.type", errorType);
+                    activity.AddTag("error.type", errorType);
                     activity.SetStatus(ActivityStatusCode.Error);
                 }
             }
