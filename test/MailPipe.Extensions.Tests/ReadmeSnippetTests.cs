@@ -57,6 +57,9 @@ public sealed partial class ReadmeSnippetTests
         _ = typeof(Microsoft.Extensions.DependencyInjection.IMailPipeBuilder).Assembly;
         _ = typeof(MailPipe.Resilience.SmtpResiliencePredicates).Assembly;
         _ = typeof(Polly.ResiliencePipeline).Assembly;
+        _ = typeof(MailPipe.MimeMessageSmtpExtensions).Assembly;
+        _ = typeof(MimeKit.MimeMessage).Assembly;
+        _ = typeof(MimeKit.MimeMessage).Assembly.GetReferencedAssemblies().Select(System.Reflection.Assembly.Load).ToList();
         var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic && a.Location.Length > 0).Select(a => a.Location))
             .Distinct(StringComparer.Ordinal);
