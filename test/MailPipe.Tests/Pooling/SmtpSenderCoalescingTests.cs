@@ -1,7 +1,9 @@
+using Xunit.Abstractions;
+
 namespace MailPipe.Tests.Pooling;
 
 /// <summary>Acceptance 3 of issue #10: concurrent callers on one connection share round trips, each with its own result.</summary>
-public sealed class SmtpSenderCoalescingTests
+public sealed class SmtpSenderCoalescingTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData(true)]
@@ -16,6 +18,7 @@ public sealed class SmtpSenderCoalescingTests
         var results = await Task.WhenAll(tasks);
 
         var statistics = sender.GetStatistics();
+        output.WriteLine($"{(chunking ? "BDAT" : "DATA")}: {statistics}");
         for (var i = 0; i < messages.Length; i++)
         {
             results[i].Outcome.Should().Be(SmtpSendOutcome.Accepted);
