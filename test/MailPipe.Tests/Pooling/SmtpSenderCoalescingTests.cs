@@ -131,4 +131,16 @@ public sealed class SmtpSenderCoalescingTests(ITestOutputHelper output)
         results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
         messages.Should().OnlyContain(m => server.CountOf(m.MessageId) == 1);
     }
+    /// <summary>A new connection only when every open one already has a full batch waiting: 40 callers at once with batches of 16 need 3.</summary>
+    [Fact]
+    public async Task A_new_connection_is_opened_only_when_every_open_one_has_a_full_batch_waiting()
+    {
+        await using var server = new LoopbackSmtpServer();
+        await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 8, maxBatchSize: 16));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => sender.SendAsync(PoolTestMessages.Create("open-rule", i).Message)));
+
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
+        server.Connections.Should().Be(3, "40 waiting messages fill two batches of 16 and start a third");
+    }
 }
