@@ -142,9 +142,20 @@ public sealed partial class AsyncSmtpSession
         {
             while (true)
             {
-                var result = _readAheadPending
-                    ? await TakeReadAheadAsync(input).ConfigureAwait(false)
-                    : await input.ReadAsync(_readCts.Token).ConfigureAwait(false);
+                ValueTask<ReadResult> read;
+                if (_readAheadPending)
+                {
+                    // The read CheckUnsolicited started; one started in an earlier operation needs this one's token.
+                    read = _readAhead.IsCompleted || _readAheadOperation == _operationNumber ? _readAhead : TakeEarlierReadAheadAsync(input, _readAhead);
+                    _readAhead = default;
+                    _readAheadPending = false;
+                }
+                else
+                {
+                    read = input.ReadAsync(_readCts.Token);
+                }
+
+                var result = await read.ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var reader = new SequenceReader<byte>(buffer);
                 var complete = false;
@@ -323,21 +334,9 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
-    /// <summary>Takes the read started by <see cref="CheckUnsolicited"/>, within the read deadline and the caller's token.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> TakeReadAheadAsync(PipeReader input)
+    /// <summary>Takes a read-ahead started by an earlier operation (a raw command whose reply is read now), within this operation's deadline and token.</summary>
+    private async ValueTask<ReadResult> TakeEarlierReadAheadAsync(PipeReader input, ValueTask<ReadResult> ahead)
     {
-        var ahead = _readAhead;
-        _readAhead = default;
-        _readAheadPending = false;
-        if (ahead.IsCompleted || _readAheadOperation == _operationNumber)
-        {
-            // Started in this operation, with this operation's read token: a read like any other.
-            return await ahead.ConfigureAwait(false);
-        }
-
-        // Started by an earlier operation (a raw command whose reply is read now): its token no longer applies.
-
         ReadResult result;
         using (_readCts.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), input))
         {

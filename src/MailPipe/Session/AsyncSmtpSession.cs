@@ -1,4 +1,4 @@
-using System.Net.Sockets;
+using MailPipe.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -483,42 +483,10 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             return smtpException;
         }
 
-        var socketError = FindSocketError(exception);
-        var code = socketError switch
-        {
-            SocketError.ConnectionRefused => SmtpErrorCode.ConnectionRefused,
-            SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => SmtpErrorCode.HostNotFound,
-            SocketError.TimedOut => SmtpErrorCode.TimedOut,
-            SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown or SocketError.NotConnected
-                or SocketError.OperationAborted or SocketError.Disconnecting => SmtpErrorCode.ConnectionClosed,
-            null when exception is IOException or ObjectDisposedException or OperationCanceledException => SmtpErrorCode.ConnectionClosed,
-            _ => SmtpErrorCode.SystemError,
-        };
+        var code = TransportErrors.Classify(exception);
         Break($"{code} while {activity}");
-        return new SmtpException(code, $"{Describe(code)} while {activity}: {exception.Message}", exception);
+        return new SmtpException(code, $"{TransportErrors.Describe(code)} while {activity}: {exception.Message}", exception);
     }
-
-    private static SocketError? FindSocketError(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is SocketException socketException)
-            {
-                return socketException.SocketErrorCode;
-            }
-        }
-
-        return null;
-    }
-
-    private static string Describe(SmtpErrorCode code) => code switch
-    {
-        SmtpErrorCode.ConnectionRefused => "Connection refused",
-        SmtpErrorCode.HostNotFound => "Host not found",
-        SmtpErrorCode.TimedOut => "Timed out",
-        SmtpErrorCode.ConnectionClosed => "Connection closed",
-        _ => "Network error",
-    };
 
     /// <summary>Throws when the session is in the middle of another operation; for <see cref="DisposeAsync"/> style checks.</summary>
     private SmtpConnection Connection => _connection ?? throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed.");

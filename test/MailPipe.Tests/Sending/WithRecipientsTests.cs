@@ -16,7 +16,7 @@ public class WithRecipientsTests
         var envelope = new SmtpEnvelope(Sender, "a@example.test", "b@example.test", "c@example.test") { EnvelopeId = "id-1", Size = 21, RequireTls = true };
         var message = SmtpMessage.FromBytes(envelope, Encoding.ASCII.GetBytes(SmallText));
 
-        var copy = message.WithRecipients(["a@example.test", "c@example.test"]);
+        var copy = message.WithRecipients([new SmtpRecipient("a@example.test"), new SmtpRecipient("c@example.test")]);
 
         copy.Envelope.Recipients.Select(r => r.Address).Should().Equal("a@example.test", "c@example.test");
         copy.Envelope.ReversePath.Should().Be(Sender);
@@ -32,8 +32,8 @@ public class WithRecipientsTests
     {
         var message = SmtpMessage.FromBytes(Envelope("a@example.test", "b@example.test"), Encoding.ASCII.GetBytes(SmallText));
 
-        FluentActions.Invoking(() => message.WithRecipients(["b@example.test", "a@example.test"])).Should().Throw<ArgumentException>().WithParameterName("recipients");
-        FluentActions.Invoking(() => message.WithRecipients(["x@example.test"])).Should().Throw<ArgumentException>().WithParameterName("recipients");
+        FluentActions.Invoking(() => message.WithRecipients([new SmtpRecipient("b@example.test"), new SmtpRecipient("a@example.test")])).Should().Throw<ArgumentException>().WithParameterName("recipients");
+        FluentActions.Invoking(() => message.WithRecipients([new SmtpRecipient("x@example.test")])).Should().Throw<ArgumentException>().WithParameterName("recipients");
         FluentActions.Invoking(() => message.WithRecipients([])).Should().Throw<ArgumentException>().WithParameterName("recipients");
         FluentActions.Invoking(() => message.WithRecipients(null!)).Should().Throw<ArgumentNullException>();
     }
