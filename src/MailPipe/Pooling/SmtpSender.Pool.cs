@@ -668,8 +668,10 @@ public sealed partial class SmtpSender
             }
         }
 
-        if (result.Outcome == SmtpSendOutcome.NotSent
-            && result.Exception is SmtpException { IsTransient: true } retryable
+        // NotSent because the connection failed, or refused with 421 (the service closing the connection, not a verdict
+        // on the message): nothing was delivered, so another connection may try once.
+        var closing = IsServiceClosingRefusal(result);
+        if ((closing || (result.Outcome == SmtpSendOutcome.NotSent && result.Exception is SmtpException { IsTransient: true }))
             && !connection.Session.IsConnected
             && _options.RetryOnFreshConnection
             && request.Attempts < 2
@@ -688,7 +690,7 @@ public sealed partial class SmtpSender
                     requeued = true;
                     Interlocked.Increment(ref _retries);
                     _metrics.Retried();
-                    Log.PoolRetry(_log, Name, retryable.ErrorCode);
+                    Log.PoolRetry(_log, Name, (result.Exception as SmtpException)?.ErrorCode ?? SmtpErrorCode.ServiceNotAvailable);
                     Dispatch(start);
                 }
             }
@@ -702,6 +704,14 @@ public sealed partial class SmtpSender
 
         request.TrySetResult(result);
     }
+
+    /// <summary>Whether a refusal came from a 421 (RFC 5321 §3.8: the server closes the channel) rather than from the message.</summary>
+    private static bool IsServiceClosingRefusal(SmtpSendResult result) =>
+        result.Outcome == SmtpSendOutcome.Refused
+        && (result.MailReply?.Code == 421
+            || result.DataReply?.Code == 421
+            || result.FinalReply?.Code == 421
+            || (result.Recipients.Count > 0 && result.Recipients.All(static r => r.Reply is null || r.Reply.Code == 421) && result.Recipients.Any(static r => r.Reply?.Code == 421)));
 
     /// <summary>Opens a ready connection: connect, TLS, EHLO, AUTH. Never throws (but for disposal): a failure is returned.</summary>
     private async Task<(PooledConnection? Connection, SmtpException? Error)> OpenAsync()

@@ -33,6 +33,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     private Task? _accepting;
     private DropPoint _drop;
     private int _dropN;
+    private string? _dropReply;
     private int _connections;
 
     public FaultProxy(int targetPort)
@@ -64,12 +65,24 @@ internal sealed class FaultProxy : IAsyncDisposable
     }
 
     /// <summary>Arms a drop for the next connection that reaches the point (one connection only).</summary>
-    public void DropNext(DropPoint point, int n = 1)
+    public void DropNext(DropPoint point, int n = 1, string? reply = null)
     {
         lock (_lock)
         {
             _drop = point;
             _dropN = n;
+            _dropReply = reply;
+        }
+    }
+
+    /// <summary>What the proxy says to the client before it drops the connection (such as a 421), if anything.</summary>
+    private string? TakeDropReply()
+    {
+        lock (_lock)
+        {
+            var reply = _dropReply;
+            _dropReply = null;
+            return reply;
         }
     }
 
@@ -314,17 +327,24 @@ internal sealed class FaultProxy : IAsyncDisposable
                     var drop = proxy.CheckDrop(this, buffer.AsSpan(0, read));
                     if (drop >= 0)
                     {
-                        // Stop the replies first, so that the client never learns what the server did with what gets through.
-                        Interlocked.Exchange(ref _closed, 2);
+                        // A plain drop stops the replies first, so that the client never learns what the server did with
+                        // what gets through. A drop with a reply (a server shutting down: 421) lets the server's replies
+                        // to what got through reach the client, then says the reply in place of the next one and closes.
+                        var reply = proxy.TakeDropReply();
+                        if (reply is null)
+                        {
+                            Interlocked.Exchange(ref _closed, 2);
+                        }
+
                         if (drop > 0)
                         {
                             await server.SendAsync(buffer.AsMemory(0, drop));
                         }
 
-                        // Let the server read what got through before the connection goes.
+                        // Let the server read (and answer) what got through before the connection goes.
                         await Task.Delay(200);
                         Volatile.Write(ref _closed, 0);
-                        await CloseAsync(null);
+                        await CloseAsync(reply);
                         return;
                     }
 

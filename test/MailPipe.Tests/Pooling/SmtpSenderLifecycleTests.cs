@@ -98,7 +98,7 @@ public sealed class SmtpSenderLifecycleTests
         await using var server = new LoopbackSmtpServer();
         var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 2));
         await Task.WhenAll(Enumerable.Range(0, 40).Select(i => sender.SendAsync(PoolTestMessages.Create("quit", i).Message)));
-        var open = sender.GetStatistics().Idle;
+        var open = (int)sender.GetStatistics().Opened;
 
         await sender.DisposeAsync();
 

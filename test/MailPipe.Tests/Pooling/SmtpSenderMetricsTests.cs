@@ -1,0 +1,62 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace MailPipe.Tests.Pooling;
+
+/// <summary>The pool's instruments on the "MailPipe" meter, as a telemetry exporter sees them.</summary>
+public sealed class SmtpSenderMetricsTests
+{
+    [Fact]
+    public async Task The_pool_reports_connections_by_state_pending_requests_opened_and_discarded_by_reason()
+    {
+        await using var server = new LoopbackSmtpServer();
+        var options = PoolTestMessages.Options(server.Port, maxConnections: 1);
+        options.Name = "metrics-test-" + Guid.NewGuid().ToString("N");
+        options.MaxMessagesPerConnection = 2;
+        var measurements = new ConcurrentBag<(string Instrument, long Value, Dictionary<string, object?> Tags)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == SmtpSender.MeterName && instrument.Name.StartsWith("mailpipe.sender.", StringComparison.Ordinal))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        void Record(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            var dictionary = new Dictionary<string, object?>();
+            foreach (var tag in tags)
+            {
+                dictionary[tag.Key] = tag.Value;
+            }
+
+            if (Equals(dictionary.GetValueOrDefault("mailpipe.sender.name"), options.Name))
+            {
+                measurements.Add((instrument.Name, value, dictionary));
+            }
+        }
+
+        listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
+        listener.SetMeasurementEventCallback<int>((i, v, t, _) => Record(i, v, t));
+        listener.Start();
+
+        await using (var sender = new SmtpSender(options))
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                (await sender.SendAsync(PoolTestMessages.Create("metrics", i).Message)).IsAccepted.Should().BeTrue();
+            }
+
+            await Task.Delay(100);
+            listener.RecordObservableInstruments();
+        }
+
+        measurements.Where(m => m.Instrument == "mailpipe.sender.connection.opened").Sum(m => m.Value).Should().Be(2);
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.discarded" && (string?)m.Tags["reason"] == SmtpSenderDiscardReason.MaxMessages);
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.count" && (string?)m.Tags["state"] == "idle" && m.Value == 1);
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.count" && (string?)m.Tags["state"] == "used");
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.pending_requests" && m.Value == 0);
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.max" && m.Value == 1);
+        measurements.Where(m => m.Instrument == "mailpipe.sender.batch.size").Sum(m => m.Value).Should().Be(3);
+    }
+}
