@@ -54,6 +54,7 @@ public class LayeringTests
         ["SaslOAuth"] = "Authentication",
         ["SaslPrep"] = "Authentication",
         ["AsyncSmtpSession"] = "Session",
+        ["ClientDomain"] = "Session",
     };
 
     private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes)
