@@ -46,10 +46,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>Queues the pending-reply entry of a command just written; the queue is shared with a concurrent reply reader.</summary>
     private void ExpectReply(string name)
     {
-        lock (_pendingReplies)
-        {
-            _pendingReplies.Enqueue(name);
-        }
+        _pendingReplies.Add(name);
     }
 
     /// <summary>Parameters as the transcript shows them: the address of DSN ORCPT (RFC 3461 §4.2, <c>ORCPT=type;address</c>) masked like the path's.</summary>
@@ -132,10 +129,7 @@ public sealed partial class AsyncSmtpSession
     {
         var input = Connection.Input;
         string waitingFor;
-        lock (_pendingReplies)
-        {
-            waitingFor = _pendingReplies.TryPeek(out var next) ? next : "(unsolicited)";
-        }
+        waitingFor = _pendingReplies.TryPeek(out var next) ? next.Name : "(unsolicited)";
 
         StartReadTimer(timeout);
         try
@@ -205,11 +199,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>The pending-reply name of the command, or <see langword="null"/> when none was pending (a reply read on purpose).</returns>
     private string? OnReply(SmtpReply reply)
     {
-        string? command;
-        lock (_pendingReplies)
-        {
-            _pendingReplies.TryDequeue(out command);
-        }
+        var command = _pendingReplies.TryTake(out var entry) ? entry.Name : null;
 
         LogReply(reply);
         if (command is null)

@@ -1,3 +1,4 @@
+using MailPipe.Channel;
 using MailPipe.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -29,7 +30,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private readonly SmtpReplyParser _parser;
     private readonly SmtpDataEncoder _dataEncoder = new();
     private const string GreetingEntry = "(greeting)";
-    private readonly Queue<string> _pendingReplies = new();
+    private readonly ExpectedReplyQueue<ExpectedReply> _pendingReplies = new();
     private SmtpConnection? _connection;
     private CancellationTokenSource _operationCts;
     private CancellationTokenSource _readCts;
@@ -85,10 +86,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         get
         {
-            lock (_pendingReplies)
-            {
-                return _pendingReplies.Count;
-            }
+            return _pendingReplies.Count;
         }
     }
 
@@ -276,11 +274,8 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         _parser.Reset();
         _readAheadPending = false;
         _readAhead = default;
-        lock (_pendingReplies)
-        {
-            _pendingReplies.Clear();
-            _pendingReplies.Enqueue(GreetingEntry);
-        }
+        _pendingReplies.Clear();
+        _pendingReplies.Add(GreetingEntry);
 
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
@@ -299,10 +294,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         State = SmtpSessionState.Disconnected;
         Capabilities = SmtpCapabilities.None;
-        lock (_pendingReplies)
-        {
-            _pendingReplies.Clear();
-        }
+        _pendingReplies.Clear();
 
         _parser.Reset();
         _readAheadPending = false;
@@ -358,11 +350,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
         if (!allowPendingReplies && state != SmtpSessionState.Disconnected)
         {
-            int pending;
-            lock (_pendingReplies)
-            {
-                pending = _pendingReplies.Count;
-            }
+            var pending = _pendingReplies.Count;
 
             if (pending > 0)
             {
