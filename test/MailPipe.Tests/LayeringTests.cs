@@ -55,6 +55,22 @@ public class LayeringTests
         ["SaslPrep"] = "Authentication",
         ["AsyncSmtpSession"] = "Session",
         ["ClientDomain"] = "Session",
+        ["SmtpAddressRules"] = "Protocol",
+        ["SmtpContentGuard"] = "Protocol",
+        ["SmtpContentRules"] = "Protocol",
+        ["SmtpContentPlan"] = "Protocol",
+        ["SmtpGreetingRules"] = "Protocol",
+        ["SmtpHelloName"] = "Protocol",
+        ["SaslAdvertisement"] = "Authentication",
+        ["SaslFallback"] = "Authentication",
+        ["SaslIdentity"] = "Authentication",
+        ["ScramDerivation"] = "Authentication",
+        ["WriterContent"] = "Sending",
+        ["PooledConnection"] = "Pooling",
+        ["ReadTrackingStream"] = "Pooling",
+        ["SendRequest"] = "Pooling",
+        ["SmtpSenderMetrics"] = "Pooling",
+        ["SmtpSenderCheck"] = "Pooling",
     };
 
     private static readonly Dictionary<short, OpCode> OpCodesByValue = typeof(OpCodes)
