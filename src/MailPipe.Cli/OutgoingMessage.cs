@@ -164,6 +164,12 @@ internal sealed class OutgoingMessage : IDisposable
     {
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(defaults);
+        if (bytes.Length == 0)
+        {
+            // An empty file or standard input is a mistake (a failed pipe, a truncated file), never a message to send.
+            return Failed(index, name, defaults.ReversePath, $"{name}: empty: there is no message to send");
+        }
+
         var headers = HeaderSection.Parse(bytes);
         var message = FromHeaders(index, name, headers, defaults, out var header);
         if (message.InputError is not null)
