@@ -18,3 +18,21 @@ public class ReviewDefectTests
         server.Messages.Should().BeEmpty();
     }
 }
+
+/// <summary>Usage errors of the parser itself (an enumeration value) are one line, as the README says.</summary>
+public class ReviewUsageLineTests
+{
+    [Theory]
+    [InlineData("--quit-after", "foo", "'connect', 'banner', 'ehlo', 'tls', 'auth', 'mail', 'rcpt'")]
+    [InlineData("--ret", "foo", "'FULL', 'HDRS'")]
+    public async Task A_bad_enumeration_value_is_one_line_naming_each_choice_once(string option, string value, string choices)
+    {
+        var run = await CliRunner.RunAsync("send", "--server", "127.0.0.1:1", "--from", "a@example.test", "--to", "b@example.test", option, value);
+
+        run.ExitCode.Should().Be(1);
+        var lines = run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        lines.Should().HaveCount(2, run.Error);
+        lines[0].Should().Contain($"'{value}'").And.EndWith(choices);
+        lines[1].Should().Contain("--help");
+    }
+}
