@@ -17,6 +17,20 @@ public class ReviewDefectTests
         (run.Output + run.Error).Should().Contain("empty");
         server.Messages.Should().BeEmpty();
     }
+
+    [Fact]
+    public async Task A_built_message_to_a_non_ascii_address_goes_as_8bitmime_with_smtputf8()
+    {
+        // `mailpipe send -f a@example.test -t ünï@example.test --body x` to a server with SMTPUTF8 and 8BITMIME (Postfix,
+        // the embedded server) was not sent (exit 6): the To field is UTF-8 but the ASCII body made BODY=7BIT.
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync("send", "--from", "a@example.test", "--to", "ünï@example.test", "--body", "x", "--save-dir", dir.Path, "--json");
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        var saved = Directory.GetFiles(dir.Path, "*.eml").Should().ContainSingle().Subject;
+        File.ReadAllText(saved).Should().Contain("To: ünï@example.test");
+    }
 }
 
 /// <summary>Usage errors of the parser itself (an enumeration value) are one line, as the README says.</summary>
