@@ -33,6 +33,25 @@ public class ReviewDefectTests
     }
 }
 
+/// <summary>A --subject with a line break is refused, as a --header with one is.</summary>
+public class ReviewSubjectTests
+{
+    [Theory]
+    [InlineData("hi\r\nBcc: evil@example.test")]
+    [InlineData("hi\nthere")]
+    public async Task A_subject_with_a_line_break_is_a_usage_error_and_nothing_is_sent(string subject)
+    {
+        // It used to be sent with the lines joined ("hiBcc: evil@example.test"), exit 0.
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync("send", "--from", "a@example.test", "--to", "b@example.test", "--subject", subject, "--body", "x", "--save-dir", dir.Path);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Should().Contain("--subject").And.Contain("line break");
+        Directory.GetFiles(dir.Path, "*.eml").Should().BeEmpty();
+    }
+}
+
 /// <summary>Usage errors of the parser itself (an enumeration value) are one line, as the README says.</summary>
 public class ReviewUsageLineTests
 {
