@@ -113,7 +113,19 @@ internal static class Program
             return [.. unknown.Distinct(StringComparer.Ordinal)];
         }
 
-        return [.. parseResult.Errors.Select(e => e.Message.TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+        return [.. parseResult.Errors.Select(e => OneLine(e.Message).TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// A parser message on one line: System.CommandLine lists the allowed values of an enumeration on lines of their
+    /// own (<c>Must be one of:</c>, then one per line, each name in both cases); they are joined, each name once.
+    /// </summary>
+    private static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length <= 1
+            ? message.Trim()
+            : $"{lines[0]} {string.Join(", ", lines.Skip(1).Distinct(StringComparer.OrdinalIgnoreCase))}";
     }
 
     private static string UnknownOption(string token, Command command)
