@@ -287,6 +287,11 @@ internal sealed class SendCommand
                     await error.WriteLineAsync($"mailpipe send: no --server given: delivering to an embedded SMTP server on {server}, saving to {options.SaveDirectory}").ConfigureAwait(false);
                 }
 
+                if (embedded is null)
+                {
+                    Program.PreferInlineSocketCompletions();
+                }
+
                 var progress = ProgressLine.Wanted(environment.ErrorIsTerminal, sendable.Count) ? new ProgressLine(error, sendable.Count) : null;
                 var clearBeforeOutput = progress is not null && environment.OutputIsTerminal;
                 void OnResult(MessageResult sent)
