@@ -7,7 +7,8 @@
 #
 # Usage: bash benchmarks/scripts/serve-speed.sh [ROUNDS] [SINK_PORT]     (defaults: 5, 2528)
 # Env:   SAVE_ROOT=DIR  where the servers save (default: a temporary folder under $TMPDIR or /tmp; /dev/shm
-#        takes the file system out of the figure), MESSAGES=N (default 1000), SIZE=BYTES (default 1024).
+#        takes the file system out of the figure), MESSAGES=N (default 1000), SIZE=BYTES (default 1024),
+#        MAILPIPE_CLI=PATH  run that build of the tool (e.g. a precompiled publish's MailPipe.Cli) instead of building.
 set -euo pipefail
 
 ROUNDS=${1:-5}
@@ -16,8 +17,12 @@ MESSAGES=${MESSAGES:-1000}
 SIZE=${SIZE:-1024}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
-dotnet build "$ROOT/src/MailPipe.Cli" -c Release -v quiet -nologo >/dev/null
-CLI=(dotnet "$ROOT/src/MailPipe.Cli/bin/Release/net10.0/MailPipe.Cli.dll")
+if [[ -n "${MAILPIPE_CLI:-}" ]]; then
+    CLI=("$MAILPIPE_CLI")    # another build of the tool, e.g. the precompiled publish (benchmarks/README.md, issue #15)
+else
+    dotnet build "$ROOT/src/MailPipe.Cli" -c Release -v quiet -nologo >/dev/null
+    CLI=(dotnet "$ROOT/src/MailPipe.Cli/bin/Release/net10.0/MailPipe.Cli.dll")
+fi
 
 WORK=$(mktemp -d "${SAVE_ROOT:-${TMPDIR:-/tmp}}/mailpipe-serve-speed.XXXXXX")
 SERVE_PID=

@@ -43,16 +43,21 @@ public sealed class MailQueue
 public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sender, IOptions<HostOptions> hostOptions, ILogger<MailQueueConsumer> logger) : BackgroundService
 {
     private readonly CancellationTokenSource _abort = new();
-    private int _stopped;
+    private readonly Lock _gate = new();
+    private Task? _stopping;
 
     /// <inheritdoc/>
-    public override async Task StopAsync(CancellationToken cancellationToken)
+    public override Task StopAsync(CancellationToken cancellationToken)
     {
-        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        // A host may stop its services twice (WebApplicationFactory does): the second call waits for the first.
+        lock (_gate)
         {
-            return; // a host may stop its services twice
+            return _stopping ??= StopOnceAsync(cancellationToken);
         }
+    }
 
+    private async Task StopOnceAsync(CancellationToken cancellationToken)
+    {
         queue.Close();
         try
         {

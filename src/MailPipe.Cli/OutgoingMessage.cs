@@ -164,6 +164,12 @@ internal sealed class OutgoingMessage : IDisposable
     {
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(defaults);
+        if (bytes.Length == 0)
+        {
+            // An empty file or standard input is a mistake (a failed pipe, a truncated file), never a message to send.
+            return Failed(index, name, defaults.ReversePath, $"{name}: empty: there is no message to send");
+        }
+
         var headers = HeaderSection.Parse(bytes);
         var message = FromHeaders(index, name, headers, defaults, out var header);
         if (message.InputError is not null)
@@ -296,7 +302,11 @@ internal sealed class ComposedContent : IMessageContent
         var encoding = _builder.ChooseEncoding(capabilities.Supports8BitMime);
         var bytes = _builder.Render(encoding);
         Size = bytes.Length;
-        var body = encoding == ContentEncoding.EightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
+        // The header section is 8-bit too when an address is not ASCII (RFC 6532: UTF-8 in the fields, with SMTPUTF8),
+        // even when the body is plain ASCII: such a message goes as 8BITMIME when the server offers it.
+        var eightBit = encoding == ContentEncoding.EightBit
+            || (capabilities.Supports8BitMime && bytes.AsSpan().IndexOfAnyExceptInRange((byte)0, (byte)0x7F) >= 0);
+        var body = eightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         return SmtpMessage.FromBytes(envelope with { Size = bytes.Length, Body = body }, bytes);
     }
 

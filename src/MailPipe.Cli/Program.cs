@@ -14,6 +14,7 @@ internal static class Program
     {
         // Standard output buffered (Console.Out writes through on every call): the send command flushes it whenever it
         // is about to wait for the server, so each result is out as soon as it is known, and a burst costs one write.
+        _isProcess = true;
         var output = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
         await using (output.ConfigureAwait(false))
         {
@@ -25,6 +26,26 @@ internal static class Program
             {
                 await output.FlushAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Whether this is the tool's own process (<see cref="Main"/>), not a host that runs <see cref="RunAsync(string[], TextWriter, TextWriter, CancellationToken)"/> in-process.</summary>
+    private static bool _isProcess;
+
+    /// <summary>
+    /// In the tool's own process, and only there, lets the runtime run socket continuations on its epoll thread rather
+    /// than handing each one to the thread pool (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, read once, when
+    /// the process's first socket is registered). <c>send</c> to a <c>--server</c> has one connection and nothing that
+    /// blocks on another socket, so the hop costs a thread-pool wake-up per read and buys nothing (measured in
+    /// benchmarks/README.md, issue #15). Not done when an embedded server shares the process, and a value already in
+    /// the environment is kept (<c>=0</c> turns it off).
+    /// </summary>
+    internal static void PreferInlineSocketCompletions()
+    {
+        const string Name = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+        if (_isProcess && Environment.GetEnvironmentVariable(Name) is null)
+        {
+            Environment.SetEnvironmentVariable(Name, "1");
         }
     }
 
@@ -113,7 +134,19 @@ internal static class Program
             return [.. unknown.Distinct(StringComparer.Ordinal)];
         }
 
-        return [.. parseResult.Errors.Select(e => e.Message.TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+        return [.. parseResult.Errors.Select(e => OneLine(e.Message).TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+    }
+
+    /// <summary>
+    /// A parser message on one line: System.CommandLine lists the allowed values of an enumeration on lines of their
+    /// own (<c>Must be one of:</c>, then one per line, each name in both cases); they are joined, each name once.
+    /// </summary>
+    private static string OneLine(string message)
+    {
+        var lines = message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        return lines.Length <= 1
+            ? message.Trim()
+            : $"{lines[0]} {string.Join(", ", lines.Skip(1).Distinct(StringComparer.OrdinalIgnoreCase))}";
     }
 
     private static string UnknownOption(string token, Command command)

@@ -188,6 +188,14 @@ internal sealed class SendCommand
                 result.AddError($"--auth: '{result.GetValueOrDefault<string?>()}' is not one of {string.Join(", ", AuthSettings.Mechanisms)}, auto");
             }
         });
+        _subject.Validators.Add(result =>
+        {
+            // As --header: a line break would be silently dropped by the message builder, joining the lines.
+            if (result.GetValueOrDefault<string?>() is { } subject && subject.AsSpan().IndexOfAny("\r\n\0") >= 0)
+            {
+                result.AddError("--subject: the subject holds a line break (CR or LF) or NUL; give it on one line");
+            }
+        });
         _user.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<string?>() is { } user && (user.Length == 0 || user.AsSpan().IndexOfAny("\r\n\0") >= 0))
@@ -277,6 +285,11 @@ internal sealed class SendCommand
 
                     server = embedded.Address;
                     await error.WriteLineAsync($"mailpipe send: no --server given: delivering to an embedded SMTP server on {server}, saving to {options.SaveDirectory}").ConfigureAwait(false);
+                }
+
+                if (embedded is null)
+                {
+                    Program.PreferInlineSocketCompletions();
                 }
 
                 var progress = ProgressLine.Wanted(environment.ErrorIsTerminal, sendable.Count) ? new ProgressLine(error, sendable.Count) : null;

@@ -80,7 +80,7 @@ internal sealed class ServeCommand
 
     private readonly Option<string?> _authPasswordEnvironment = new("--auth-password-env")
     {
-        Description = "The environment variable that holds --auth-user's password (never on the command line).",
+        Description = "The environment variable that holds --auth-user's password (never on the command line). Default: none (any password); goes with --auth-user.",
         HelpName = "VARIABLE",
     };
 

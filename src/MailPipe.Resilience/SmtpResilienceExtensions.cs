@@ -32,6 +32,9 @@ public static class SmtpResilienceExtensions
     /// retried by default. When the total timeout or an open circuit stops the retries, the result merges the attempts
     /// made; when no attempt could be made, the result is <see cref="SmtpSendOutcome.NotSent"/> with a transient
     /// <see cref="SmtpErrorCode.TimedOut"/> or <see cref="SmtpErrorCode.ServiceNotAvailable"/>.</para>
+    /// <para>One limit of a single merged result: when an attempt after an accepted one ends with an unknown outcome
+    /// (its end of data written, no reply), its recipients keep their 250 to RCPT and the merged outcome stays
+    /// <see cref="SmtpSendOutcome.Accepted"/>; they may or may not have the message, and are not retried.</para>
     /// </remarks>
     /// <param name="pipeline">The pipeline (for example <see cref="SmtpResiliencePipelines.CreateStandard"/>); its retry strategy should be an <see cref="SmtpRetryStrategyOptions"/>.</param>
     /// <param name="message">The message; its content must be replayable for a retry (bytes, a seekable stream, <see cref="SmtpMessage.FromWriter"/>), else a retry returns <see cref="SmtpErrorCode.ContentNotReplayable"/>, which is not retried.</param>

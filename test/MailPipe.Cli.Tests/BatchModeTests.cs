@@ -10,6 +10,23 @@ public sealed class BatchModeTests
         $"From: jane@example.test\r\nTo: bob{n}@example.test\r\nSubject: message {n}\r\n\r\nbody {n}\r\n";
 
     [Fact]
+    public async Task Send_run_in_process_leaves_the_hosts_socket_completion_setting_alone()
+    {
+        // The tool's own process runs socket continuations inline (Program.PreferInlineSocketCompletions); a host that
+        // runs the command line in-process (these tests, with their scripted servers) must keep the runtime's default.
+        const string Name = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+        var before = Environment.GetEnvironmentVariable(Name);
+        await using var server = await TestSmtpServer.StartAsync();
+        using var dir = new TempDirectory();
+        dir.File("a.eml", Message(1));
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, dir.Path);
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        Environment.GetEnvironmentVariable(Name).Should().Be(before);
+    }
+
+    [Fact]
     public async Task A_directory_sends_its_eml_files_in_name_order_and_the_json_ends_with_a_summary()
     {
         await using var server = await TestSmtpServer.StartAsync();

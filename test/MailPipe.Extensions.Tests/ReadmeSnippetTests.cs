@@ -52,16 +52,20 @@ public sealed partial class ReadmeSnippetTests
 
     private static readonly Lazy<MetadataReference[]> References = new(() =>
     {
-        // The test's own context: the .NET and ASP.NET Core shared frameworks, MailPipe, its DI package, the sample.
+        // The test's own context: the .NET and ASP.NET Core shared frameworks, MailPipe and its packages (DI, MimeKit), the sample.
         _ = typeof(SmtpSender).Assembly;
         _ = typeof(Microsoft.Extensions.DependencyInjection.IMailPipeBuilder).Assembly;
         _ = typeof(MailPipe.Resilience.SmtpResiliencePredicates).Assembly;
         _ = typeof(Polly.ResiliencePipeline).Assembly;
+        _ = typeof(MailPipe.MimeMessageSmtpExtensions).Assembly;
+        _ = typeof(MimeKit.MimeMessage).Assembly;
+        _ = typeof(MimeKit.MimeMessage).Assembly.GetReferencedAssemblies().Select(System.Reflection.Assembly.Load).ToList();
         _ = typeof(OpenTelemetry.Trace.MailPipeTracerProviderBuilderExtensions).Assembly;
         _ = typeof(OpenTelemetry.Trace.TracerProviderBuilder).Assembly;
         _ = typeof(OpenTelemetry.OpenTelemetryBuilder).Assembly;
         var paths = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
             .Concat(AppDomain.CurrentDomain.GetAssemblies().Where(a => !a.IsDynamic && a.Location.Length > 0).Select(a => a.Location))
+            .Concat(Directory.GetFiles(AppContext.BaseDirectory, "*.dll"))
             .Distinct(StringComparer.Ordinal);
         return [.. paths.Where(File.Exists).Select(p => MetadataReference.CreateFromFile(p))];
     });

@@ -134,12 +134,15 @@ public sealed class SampleMailTests
         {
             response.StatusCode.Should().Be(HttpStatusCode.OK);
             var json = await response.Content.ReadFromJsonAsync<JsonElement>();
-            json.GetProperty("outcome").GetString().Should().Be("Accepted", json.ToString());
+            json.GetProperty("outcome").GetString().Should().Be("Accepted", $"{json} ({sender.GetStatistics()}; at most {maxSockets} sockets of ours)");
         }
 
         healthResponses.Should().OnlyContain(r => r.StatusCode == HttpStatusCode.OK);
         var statistics = sender.GetStatistics();
-        statistics.OpenFailures.Should().Be(0, "Postfix refuses a 5th connection: a failed open would show here");
+
+        // Postfix counts connections per client address, and every helper on this machine is 127.0.0.1: a refused open
+        // with at most 4 of our own sockets means someone else used port 2542 at the same time.
+        statistics.OpenFailures.Should().Be(0, $"Postfix refuses a 5th connection from 127.0.0.1: a failed open would show here ({statistics}; at most {maxSockets} sockets of ours)");
         maxPool.Should().BeInRange(1, 4);
         maxSockets.Should().BeInRange(1, 4);
 

@@ -199,6 +199,12 @@ public sealed partial class AsyncSmtpSession
             await DisconnectAsync().ConfigureAwait(false);
             return reply;
         }
+        catch (SmtpException ex) when (ex.ErrorCode == SmtpErrorCode.ServiceNotAvailable && ex.Reply is { } closing)
+        {
+            // The server had already said it is closing the channel (an idle 421, a 221) before QUIT went out: what
+            // QUIT asks for is done, so its reply is the server's (RFC 5321 §3.8); the connection is closed.
+            return closing;
+        }
         finally
         {
             EndOperation();

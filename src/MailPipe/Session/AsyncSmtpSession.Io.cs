@@ -46,10 +46,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>Queues the pending-reply entry of a command just written; the queue is shared with a concurrent reply reader.</summary>
     private void ExpectReply(string name)
     {
-        lock (_pendingReplies)
-        {
-            _pendingReplies.Enqueue(name);
-        }
+        _pendingReplies.Add(name);
     }
 
     /// <summary>Parameters as the transcript shows them: the address of DSN ORCPT (RFC 3461 §4.2, <c>ORCPT=type;address</c>) masked like the path's.</summary>
@@ -132,19 +129,27 @@ public sealed partial class AsyncSmtpSession
     {
         var input = Connection.Input;
         string waitingFor;
-        lock (_pendingReplies)
-        {
-            waitingFor = _pendingReplies.TryPeek(out var next) ? next : "(unsolicited)";
-        }
+        waitingFor = _pendingReplies.TryPeek(out var next) ? next.Name : "(unsolicited)";
 
         StartReadTimer(timeout);
         try
         {
             while (true)
             {
-                var result = _readAheadPending
-                    ? await TakeReadAheadAsync(input).ConfigureAwait(false)
-                    : await input.ReadAsync(_readCts.Token).ConfigureAwait(false);
+                ValueTask<ReadResult> read;
+                if (_readAheadPending)
+                {
+                    // The read CheckUnsolicited started; one started in an earlier operation needs this one's token.
+                    read = _readAhead.IsCompleted || _readAheadOperation == _operationNumber ? _readAhead : TakeEarlierReadAheadAsync(input, _readAhead);
+                    _readAhead = default;
+                    _readAheadPending = false;
+                }
+                else
+                {
+                    read = input.ReadAsync(_readCts.Token);
+                }
+
+                var result = await read.ConfigureAwait(false);
                 var buffer = result.Buffer;
                 var reader = new SequenceReader<byte>(buffer);
                 var complete = false;
@@ -194,11 +199,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>The pending-reply name of the command, or <see langword="null"/> when none was pending (a reply read on purpose).</returns>
     private string? OnReply(SmtpReply reply)
     {
-        string? command;
-        lock (_pendingReplies)
-        {
-            _pendingReplies.TryDequeue(out command);
-        }
+        var command = _pendingReplies.TryTake(out var entry) ? entry.Name : null;
 
         LogReply(reply);
         if (command is null)
@@ -323,21 +324,9 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
-    /// <summary>Takes the read started by <see cref="CheckUnsolicited"/>, within the read deadline and the caller's token.</summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<ReadResult> TakeReadAheadAsync(PipeReader input)
+    /// <summary>Takes a read-ahead started by an earlier operation (a raw command whose reply is read now), within this operation's deadline and token.</summary>
+    private async ValueTask<ReadResult> TakeEarlierReadAheadAsync(PipeReader input, ValueTask<ReadResult> ahead)
     {
-        var ahead = _readAhead;
-        _readAhead = default;
-        _readAheadPending = false;
-        if (ahead.IsCompleted || _readAheadOperation == _operationNumber)
-        {
-            // Started in this operation, with this operation's read token: a read like any other.
-            return await ahead.ConfigureAwait(false);
-        }
-
-        // Started by an earlier operation (a raw command whose reply is read now): its token no longer applies.
-
         ReadResult result;
         using (_readCts.Token.UnsafeRegister(static state => ((PipeReader)state!).CancelPendingRead(), input))
         {

@@ -57,10 +57,7 @@ public sealed partial class AsyncSmtpSession
         try
         {
             bool isGreeting;
-            lock (_pendingReplies)
-            {
-                isGreeting = Greeting is null && _pendingReplies.TryPeek(out var next) && next == GreetingEntry;
-            }
+            isGreeting = Greeting is null && _pendingReplies.TryPeek(out var next) && next.Name == GreetingEntry;
 
             var reply = await ReadReplyAsync(State == SmtpSessionState.SendingData ? _options.DataTerminationTimeout : _options.ReceiveTimeout).ConfigureAwait(false);
             if (State == SmtpSessionState.SendingData)

@@ -1,14 +1,12 @@
 using System.Globalization;
 using System.Text;
+using MailPipe.Protocol;
 
 namespace MailPipe;
 
 /// <summary>MAIL and RCPT parameters from the envelope and the capabilities (SIZE, BODY, SMTPUTF8, DSN, REQUIRETLS), and the checks made before anything is written.</summary>
 public sealed partial class AsyncSmtpSession
 {
-    /// <summary>The NOTIFY keywords in the order they are written (RFC 3461 §4.1); one array, not one per recipient.</summary>
-    private static readonly (DsnNotify Flag, string Word)[] NotifyWords = [(DsnNotify.Success, "SUCCESS"), (DsnNotify.Failure, "FAILURE"), (DsnNotify.Delay, "DELAY")];
-
     /// <summary>Where <see cref="Prepare"/> builds the MAIL parameters.</summary>
     private StringBuilder? _mailParameterBuilder;
 
@@ -107,7 +105,7 @@ public sealed partial class AsyncSmtpSession
         var count = envelope.Recipients.Count;
         for (var i = 0; i < count; i++)
         {
-            if (RecipientParameters(envelope.Recipients[i], dsn) is { } parameters)
+            if (MailParameters.ForRecipient(envelope.Recipients[i], dsn) is { } parameters)
             {
                 if (recipients.Length == 0)
                 {
@@ -160,49 +158,6 @@ public sealed partial class AsyncSmtpSession
     {
         tx.NotAttempted = new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"The message needs {what}, which the server does not offer (or the session lacks); it was not sent.");
         return default;
-    }
-
-    private static string? RecipientParameters(SmtpRecipient recipient, bool dsn)
-    {
-        if ((!dsn || (recipient.Notify == DsnNotify.Default && string.IsNullOrEmpty(recipient.OriginalRecipient)))
-            && string.IsNullOrWhiteSpace(recipient.Parameters))
-        {
-            return null;
-        }
-
-        var parameters = new StringBuilder();
-        if (dsn && recipient.Notify != DsnNotify.Default)
-        {
-            parameters.Append(" NOTIFY=");
-            if (recipient.Notify.HasFlag(DsnNotify.Never))
-            {
-                parameters.Append("NEVER");
-            }
-            else
-            {
-                var first = true;
-                foreach (var (flag, word) in NotifyWords)
-                {
-                    if (recipient.Notify.HasFlag(flag))
-                    {
-                        parameters.Append(first ? string.Empty : ",").Append(word);
-                        first = false;
-                    }
-                }
-            }
-        }
-
-        if (dsn && recipient.OriginalRecipient is { Length: > 0 } original)
-        {
-            parameters.Append(" ORCPT=rfc822;").Append(Xtext.Encode(original));
-        }
-
-        if (!string.IsNullOrWhiteSpace(recipient.Parameters))
-        {
-            parameters.Append(' ').Append(recipient.Parameters.Trim());
-        }
-
-        return parameters.Length == 0 ? null : parameters.ToString(1, parameters.Length - 1);
     }
 
     private void WriteMail(MailTransaction tx, string? parameters) => WritePathCommand(MailVerb, "MAIL FROM", SmtpAddressRules.ForServer(tx.Envelope.ReversePath, Capabilities.SupportsSmtpUtf8), parameters);

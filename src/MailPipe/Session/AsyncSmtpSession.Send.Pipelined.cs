@@ -29,11 +29,11 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     private sealed class ReplyPump
     {
-        /// <summary>Unread replies that the writer will read itself at its next wait (until <see cref="Expected"/> exists).</summary>
-        public Queue<ExpectedReply> Direct { get; } = new();
+        /// <summary>How many of the expected replies (entries of the session's one queue) the writer reads itself at its next wait, until <see cref="Signals"/> exists.</summary>
+        public int Unread { get; set; }
 
-        /// <summary>The concurrent reader's queue, once it runs.</summary>
-        public Channel<ExpectedReply>? Expected { get; set; }
+        /// <summary>Once the concurrent reader runs: one signal per reply for it to read (the entries stay in the session's queue).</summary>
+        public Channel<bool>? Signals { get; set; }
 
         public Task Completion { get; set; } = Task.CompletedTask;
 
@@ -83,8 +83,8 @@ public sealed partial class AsyncSmtpSession
         /// <summary>Drops what refers to the call's messages, so that a session kept between calls does not keep their content alive.</summary>
         public void Release()
         {
-            Direct.Clear();
-            Expected = null;
+            Unread = 0;
+            Signals = null;
             InFlight.Clear();
             Last = null;
             LastChecked = null;
@@ -209,7 +209,7 @@ public sealed partial class AsyncSmtpSession
                 await DrainDirectAsync(pump).ConfigureAwait(false);
             }
 
-            pump.Expected?.Writer.TryComplete();
+            pump.Signals?.Writer.TryComplete();
             await pump.Completion.ConfigureAwait(false);
             _concurrentReading = false;
         }
@@ -406,7 +406,7 @@ public sealed partial class AsyncSmtpSession
         }
 
         await DrainDirectAsync(pump).ConfigureAwait(false);
-        if (pump.Expected is null)
+        if (pump.Signals is null)
         {
             // Every final reply of the window has been read.
             pump.InFlight.Clear();
@@ -418,13 +418,15 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
+    /// <summary>Gives the command just written (the last entry of the session's queue) what its reply is filed with, and counts it for the reader.</summary>
     private void Expect(ReplyPump pump, ExpectedReply expected)
     {
+        _pendingReplies.AttachToLast(expected);
         pump.ExpectedSinceWait++;
         expected.Transaction?.ExpectReply();
-        if (pump.Expected is { } channel)
+        if (pump.Signals is { } signals)
         {
-            if (!channel.Writer.TryWrite(expected))
+            if (!signals.Writer.TryWrite(true))
             {
                 throw new InvalidOperationException("The reply reader has stopped.");
             }
@@ -432,17 +434,17 @@ public sealed partial class AsyncSmtpSession
             return;
         }
 
-        pump.Direct.Enqueue(expected);
-        if (pump.Direct.Count > ConcurrentReadThreshold)
+        pump.Unread++;
+        if (pump.Unread > ConcurrentReadThreshold)
         {
             // A long group: from now on read while writing (the replies could otherwise fill both TCP windows).
-            var concurrent = System.Threading.Channels.Channel.CreateUnbounded<ExpectedReply>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            while (pump.Direct.TryDequeue(out var queued))
+            var concurrent = System.Threading.Channels.Channel.CreateUnbounded<bool>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            for (; pump.Unread > 0; pump.Unread--)
             {
-                concurrent.Writer.TryWrite(queued);
+                concurrent.Writer.TryWrite(true);
             }
 
-            pump.Expected = concurrent;
+            pump.Signals = concurrent;
             StartConcurrentReader(pump);
         }
     }
@@ -454,38 +456,45 @@ public sealed partial class AsyncSmtpSession
         pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
     }
 
-    /// <summary>Reads, on the writer's own flow, the replies queued while no concurrent reader runs.</summary>
+    /// <summary>Reads, on the writer's own flow, the replies expected while no concurrent reader runs.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask DrainDirectAsync(ReplyPump pump)
     {
-        while (pump.Direct.TryDequeue(out var expected))
+        while (pump.Unread > 0)
         {
-            await ReadExpectedReplyAsync(pump, expected).ConfigureAwait(false);
+            pump.Unread--;
+            await ReadExpectedReplyAsync(pump).ConfigureAwait(false);
         }
     }
 
     private async Task PumpRepliesAsync(ReplyPump pump)
     {
-        var reader = pump.Expected!.Reader;
+        var reader = pump.Signals!.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            while (reader.TryRead(out var expected))
+            while (reader.TryRead(out _))
             {
-                await ReadExpectedReplyAsync(pump, expected).ConfigureAwait(false);
+                await ReadExpectedReplyAsync(pump).ConfigureAwait(false);
             }
         }
     }
 
     /// <summary>Reads one expected reply and files it; a failure, a timeout, a cancellation or a 421 stops the reading (the rest stay unanswered).</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask ReadExpectedReplyAsync(ReplyPump pump, ExpectedReply expected)
+    private async ValueTask ReadExpectedReplyAsync(ReplyPump pump)
     {
+        // The oldest entry of the session's queue is the one this read answers (one reader at a time).
+        _pendingReplies.TryPeek(out var head);
+        var expected = head.Payload;
         if (pump.Stopped)
         {
+            // No reply will be read any more: drop the entry, release a writer waiting on it.
+            _pendingReplies.TryTake(out _);
             expected.Transaction?.SetReady();
             return;
         }
 
+        var takenBefore = _pendingReplies.TakenCount;
         try
         {
             var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
@@ -513,6 +522,13 @@ public sealed partial class AsyncSmtpSession
         }
         finally
         {
+            if (_pendingReplies.TakenCount == takenBefore)
+            {
+                // The read failed before its reply was matched: the entry is done with all the same, so that every
+                // later read (or drop) meets its own entry.
+                _pendingReplies.TryTake(out _);
+            }
+
             if (pump.Stopped || expected.Kind is ReplyKind.Data or ReplyKind.LastChunk)
             {
                 expected.Transaction?.SetReady();

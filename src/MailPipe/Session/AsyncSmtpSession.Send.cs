@@ -187,6 +187,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
     /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
+#pragma warning disable RS0026 // The agreed shape, as SendBatchAsync's pair: the two overloads differ in the sequence type, never ambiguous.
     public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -219,6 +220,7 @@ public sealed partial class AsyncSmtpSession
         ArgumentNullException.ThrowIfNull(messages);
         return StreamBatchAsync(messages, 0, cancellationToken);
     }
+#pragma warning restore RS0026
 
     private async IAsyncEnumerable<SmtpSendResult> StreamBatchAsync(IAsyncEnumerable<SmtpMessage> messages, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
     {

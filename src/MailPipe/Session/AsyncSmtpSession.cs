@@ -1,4 +1,5 @@
-using System.Net.Sockets;
+using MailPipe.Channel;
+using MailPipe.Transport;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,7 +30,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private readonly SmtpReplyParser _parser;
     private readonly SmtpDataEncoder _dataEncoder = new();
     private const string GreetingEntry = "(greeting)";
-    private readonly Queue<string> _pendingReplies = new();
+    private readonly ExpectedReplyQueue<ExpectedReply> _pendingReplies = new();
     private SmtpConnection? _connection;
     private CancellationTokenSource _operationCts;
     private CancellationTokenSource _readCts;
@@ -85,10 +86,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         get
         {
-            lock (_pendingReplies)
-            {
-                return _pendingReplies.Count;
-            }
+            return _pendingReplies.Count;
         }
     }
 
@@ -278,11 +276,8 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         _parser.Reset();
         _readAheadPending = false;
         _readAhead = default;
-        lock (_pendingReplies)
-        {
-            _pendingReplies.Clear();
-            _pendingReplies.Enqueue(GreetingEntry);
-        }
+        _pendingReplies.Clear();
+        _pendingReplies.Add(GreetingEntry);
 
         MailPipeTelemetry.Attached(this, connection.RemoteEndPoint, host);
 
@@ -304,10 +299,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         MailPipeTelemetry.ConnectionEnded(this);
         State = SmtpSessionState.Disconnected;
         Capabilities = SmtpCapabilities.None;
-        lock (_pendingReplies)
-        {
-            _pendingReplies.Clear();
-        }
+        _pendingReplies.Clear();
 
         _parser.Reset();
         _readAheadPending = false;
@@ -363,11 +355,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
         if (!allowPendingReplies && state != SmtpSessionState.Disconnected)
         {
-            int pending;
-            lock (_pendingReplies)
-            {
-                pending = _pendingReplies.Count;
-            }
+            var pending = _pendingReplies.Count;
 
             if (pending > 0)
             {
@@ -488,42 +476,10 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
             return smtpException;
         }
 
-        var socketError = FindSocketError(exception);
-        var code = socketError switch
-        {
-            SocketError.ConnectionRefused => SmtpErrorCode.ConnectionRefused,
-            SocketError.HostNotFound or SocketError.NoData or SocketError.TryAgain => SmtpErrorCode.HostNotFound,
-            SocketError.TimedOut => SmtpErrorCode.TimedOut,
-            SocketError.ConnectionReset or SocketError.ConnectionAborted or SocketError.Shutdown or SocketError.NotConnected
-                or SocketError.OperationAborted or SocketError.Disconnecting => SmtpErrorCode.ConnectionClosed,
-            null when exception is IOException or ObjectDisposedException or OperationCanceledException => SmtpErrorCode.ConnectionClosed,
-            _ => SmtpErrorCode.SystemError,
-        };
+        var code = TransportErrors.Classify(exception);
         Break($"{code} while {activity}");
-        return new SmtpException(code, $"{Describe(code)} while {activity}: {exception.Message}", exception);
+        return new SmtpException(code, $"{TransportErrors.Describe(code)} while {activity}: {exception.Message}", exception);
     }
-
-    private static SocketError? FindSocketError(Exception exception)
-    {
-        for (var e = exception; e is not null; e = e.InnerException)
-        {
-            if (e is SocketException socketException)
-            {
-                return socketException.SocketErrorCode;
-            }
-        }
-
-        return null;
-    }
-
-    private static string Describe(SmtpErrorCode code) => code switch
-    {
-        SmtpErrorCode.ConnectionRefused => "Connection refused",
-        SmtpErrorCode.HostNotFound => "Host not found",
-        SmtpErrorCode.TimedOut => "Timed out",
-        SmtpErrorCode.ConnectionClosed => "Connection closed",
-        _ => "Network error",
-    };
 
     /// <summary>Throws when the session is in the middle of another operation; for <see cref="DisposeAsync"/> style checks.</summary>
     private SmtpConnection Connection => _connection ?? throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed.");

@@ -86,6 +86,41 @@ public sealed class SmtpSenderPostfixTests(ITestOutputHelper output)
         peakInUse.Should().BeLessThanOrEqualTo(8);
     }
 
+    /// <summary>
+    /// Postfix 2540 (smtpd_timeout = 2s) sends a real "421 4.4.2 ... timeout exceeded" to an idle client and closes:
+    /// the pool finds the stale connections before lending them, so the next messages cost no failed attempt.
+    /// </summary>
+    [Fact]
+    public async Task Connections_closed_by_Postfix_idle_timeout_are_replaced_without_a_failed_attempt()
+    {
+        var port = int.TryParse(Environment.GetEnvironmentVariable("MAILPIPE_POSTFIX_IDLE_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : 2540;
+        TestServers.RequireListening(port);
+        var recipient = TestServers.UniqueRecipient("pool-idle");
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = port,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "pool-test.example.test",
+            MaxConnections = 2,
+            NoopAfterIdle = Timeout.InfiniteTimeSpan, // only the check without a round trip
+        });
+        var envelope = new SmtpEnvelope("sender@example.test", recipient);
+        byte[] Message(int i) => Encoding.ASCII.GetBytes($"Subject: idle {i}\r\nMessage-Id: <idle-{i}-{Guid.NewGuid():N}@example.test>\r\n\r\nHello.\r\n");
+
+        (await Task.WhenAll(Enumerable.Range(0, 20).Select(i => sender.SendAsync(envelope, Message(i))))).Should().OnlyContain(r => r.IsAccepted);
+        await Task.Delay(TimeSpan.FromSeconds(3.5)); // Postfix says 421 and closes after 2 s idle
+
+        var after = await Task.WhenAll(Enumerable.Range(20, 20).Select(i => sender.SendAsync(envelope, Message(i))));
+
+        after.Should().OnlyContain(r => r.IsAccepted, "stale connections are replaced before a message is given to them");
+        var statistics = sender.GetStatistics();
+        output.WriteLine(statistics.ToString());
+        statistics.Retries.Should().Be(0);
+        statistics.Discarded.Should().BeGreaterThan(0);
+        (await Maildir.WaitForPostfixAsync(recipient, 40)).Should().HaveCount(40);
+    }
+
     private static List<string> ReadLogFrom(long offset)
     {
         using var stream = new FileStream(MailLog, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);

@@ -114,6 +114,22 @@ public class ReplyMatchingTests
     }
 
     [Fact]
+    public async Task QUIT_after_an_unsolicited_421_returns_that_reply_instead_of_throwing_and_closes()
+    {
+        await using var peer = new LoopbackPeer();
+        using var session = await LoopbackSessionAsync(peer);
+
+        await peer.SendAsync("421 4.4.2 loopback.test Error: timeout exceeded");
+        await Task.Delay(50);
+        var reply = await session.QuitAsync().Safe();
+
+        reply.Code.Should().Be(421, "the server had already closed the channel: QUIT's purpose is met");
+        session.IsConnected.Should().BeFalse();
+        await peer.WaitForCloseAsync();
+        peer.ReceivedText.Should().Be("EHLO client.example.test\r\n", "QUIT was not written after the 421");
+    }
+
+    [Fact]
     public async Task A_stray_250_over_a_real_socket_is_a_protocol_error_and_the_next_command_is_never_written()
     {
         await using var peer = new LoopbackPeer();

@@ -1,7 +1,9 @@
+using Xunit.Abstractions;
+
 namespace MailPipe.Tests.Pooling;
 
 /// <summary>Acceptance 3 of issue #10: concurrent callers on one connection share round trips, each with its own result.</summary>
-public sealed class SmtpSenderCoalescingTests
+public sealed class SmtpSenderCoalescingTests(ITestOutputHelper output)
 {
     [Theory]
     [InlineData(true)]
@@ -16,6 +18,7 @@ public sealed class SmtpSenderCoalescingTests
         var results = await Task.WhenAll(tasks);
 
         var statistics = sender.GetStatistics();
+        output.WriteLine($"{(chunking ? "BDAT" : "DATA")}: {statistics}");
         for (var i = 0; i < messages.Length; i++)
         {
             results[i].Outcome.Should().Be(SmtpSendOutcome.Accepted);
@@ -64,7 +67,7 @@ public sealed class SmtpSenderCoalescingTests
     [Fact]
     public async Task A_caller_cancelled_after_its_message_joined_a_batch_but_before_its_first_byte_is_skipped_alone()
     {
-        await using var server = new LoopbackSmtpServer(chunking: false) { DataDelay = TimeSpan.FromMilliseconds(30) };
+        await using var server = new LoopbackSmtpServer(chunking: false) { DataDelay = TimeSpan.FromMilliseconds(100) };
         await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 32));
         var messages = Enumerable.Range(0, 24).Select(i => PoolTestMessages.Create("cancel-taken", i)).ToArray();
         using var cts = new CancellationTokenSource();
@@ -76,7 +79,7 @@ public sealed class SmtpSenderCoalescingTests
         }
 
         sender.GetStatistics().PendingRequests.Should().Be(0, "every message is in the batch");
-        server.Received.Count.Should().BeLessThan(15, "the batch is still at its beginning (each DATA waits 30 ms)");
+        server.Received.Count.Should().BeLessThan(15, "the batch is still at its beginning (each DATA waits 100 ms)");
         await cts.CancelAsync();
 
         await tasks[20].Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
@@ -127,5 +130,20 @@ public sealed class SmtpSenderCoalescingTests
 
         results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
         messages.Should().OnlyContain(m => server.CountOf(m.MessageId) == 1);
+    }
+    /// <summary>
+    /// A new connection only when every open one already has a full batch waiting: 40 callers at once with batches of 16
+    /// need at most 3 (2 when the first connection is up and has taken its 16 before the 33rd caller arrives), never 8.
+    /// </summary>
+    [Fact]
+    public async Task A_new_connection_is_opened_only_when_every_open_one_has_a_full_batch_waiting()
+    {
+        await using var server = new LoopbackSmtpServer();
+        await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 8, maxBatchSize: 16));
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 40).Select(i => sender.SendAsync(PoolTestMessages.Create("open-rule", i).Message)));
+
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
+        server.Connections.Should().BeInRange(2, 3, "40 waiting messages fill two batches of 16 and at most start a third");
     }
 }

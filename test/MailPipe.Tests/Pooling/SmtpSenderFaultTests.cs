@@ -182,6 +182,87 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
         next.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted, "the pool recovers");
     }
 
+    /// <summary>
+    /// Many callers, some cancelling at random moments, while connections are dropped mid-batch and after a final dot:
+    /// every caller's fate matches the server's store (cancelled before its first byte: not stored; Unknown: at most
+    /// once; Accepted: exactly once), nothing is stored twice, and the pool keeps serving.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Random_cancellations_and_drops_never_lose_track_of_a_message(bool chunking)
+    {
+        await using var server = new LoopbackSmtpServer(chunking);
+        await using var proxy = new FaultProxy(server.Port);
+        await using var sender = new SmtpSender(PoolTestMessages.Options(proxy.Port, maxConnections: 3, maxBatchSize: 8));
+        var random = new Random(1234);
+        var messages = Enumerable.Range(0, 300).Select(i => PoolTestMessages.Create("chaos", i)).ToArray();
+        var outcomes = new string[messages.Length];
+        var next = -1;
+
+        var callers = Enumerable.Range(0, 24).Select(_ => Task.Run(async () =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < messages.Length)
+            {
+                using var cts = new CancellationTokenSource();
+                int delay;
+                lock (random)
+                {
+                    delay = random.Next(0, 10) < 2 ? random.Next(0, 3) : -1;
+                    if (random.Next(0, 40) == 0)
+                    {
+                        proxy.DropNext(random.Next(0, 2) == 0 ? DropPoint.BeforeNthMail : DropPoint.AfterFinalDot, random.Next(1, 4));
+                    }
+                }
+
+                if (delay >= 0)
+                {
+                    cts.CancelAfter(delay);
+                }
+
+                try
+                {
+                    outcomes[i] = (await sender.SendAsync(messages[i].Message, cts.Token)).Outcome.ToString();
+                }
+                catch (SmtpOutcomeUnknownException)
+                {
+                    outcomes[i] = "CancelledUnknown";
+                }
+                catch (OperationCanceledException)
+                {
+                    outcomes[i] = "Cancelled";
+                }
+            }
+        }));
+        await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(120));
+        await Task.Delay(500);
+
+        for (var i = 0; i < messages.Length; i++)
+        {
+            var copies = server.CountOf(messages[i].MessageId);
+            switch (outcomes[i])
+            {
+                case "Accepted":
+                    copies.Should().Be(1, $"message {i} was Accepted");
+                    break;
+                case "Unknown" or "CancelledUnknown":
+                    copies.Should().BeLessThanOrEqualTo(1);
+                    break;
+                case "Cancelled" or "NotSent" or "Refused":
+                    copies.Should().Be(0, $"message {i} was {outcomes[i]}");
+                    break;
+                default:
+                    throw new InvalidOperationException($"message {i}: no outcome");
+            }
+        }
+
+        server.Received.GroupBy(m => m.MessageId).Should().OnlyContain(g => g.Count() == 1);
+        outcomes.Count(o => o == "Accepted").Should().BeGreaterThan(messages.Length / 2);
+        output.WriteLine(string.Join(", ", outcomes.GroupBy(o => o).Select(g => $"{g.Key}: {g.Count()}")) + "; " + sender.GetStatistics());
+        (await sender.SendAsync(PoolTestMessages.Create("chaos-after", 0).Message)).Outcome.Should().Be(SmtpSendOutcome.Accepted, "the pool recovers");
+    }
+
     private static async Task WaitAsync(Func<bool> condition)
     {
         for (var i = 0; i < 500 && !condition(); i++)
