@@ -70,6 +70,15 @@ public class LayeringTests
         ["ReadTrackingStream"] = "Pooling",
         ["SendRequest"] = "Pooling",
         ["SmtpSenderMetrics"] = "Pooling",
+        ["MailPipeTelemetry"] = "Diagnostics",
+        ["MailPipeMetrics"] = "Diagnostics",
+        ["ConnectionTelemetry"] = "Diagnostics",
+        ["TransactionTelemetry"] = "Diagnostics",
+        ["IRoundTripCounter"] = "Diagnostics",
+        ["IObservedPool"] = "Diagnostics",
+        ["OperationKind"] = "Diagnostics",
+        ["SessionTelemetry"] = "Session",
+        ["OperationScope"] = "Session",
         ["SmtpSenderCheck"] = "Pooling",
     };
 

@@ -12,7 +12,7 @@ internal sealed class MailPipeMetrics
 {
     private static readonly ConditionalWeakTable<IMeterFactory, MailPipeMetrics> ByFactory = new();
     private static MailPipeMetrics? _default;
-    private readonly List<SmtpSenderMetrics> _senders = [];
+    private readonly List<IObservedPool> _senders = [];
 
     private MailPipeMetrics(Meter meter)
     {
@@ -88,7 +88,7 @@ internal sealed class MailPipeMetrics
     public static MailPipeMetrics For(IMeterFactory? factory) =>
         factory is null ? Default : ByFactory.GetValue(factory, static f => new MailPipeMetrics(f.Create(MailPipeDiagnostics.MeterName)));
 
-    public void Register(SmtpSenderMetrics sender)
+    public void Register(IObservedPool sender)
     {
         lock (_senders)
         {
@@ -96,7 +96,7 @@ internal sealed class MailPipeMetrics
         }
     }
 
-    public void Unregister(SmtpSenderMetrics sender)
+    public void Unregister(IObservedPool sender)
     {
         lock (_senders)
         {
@@ -104,7 +104,7 @@ internal sealed class MailPipeMetrics
         }
     }
 
-    private List<Measurement<int>> Observe(Action<SmtpSenderMetrics, List<Measurement<int>>> each)
+    private List<Measurement<int>> Observe(Action<IObservedPool, List<Measurement<int>>> each)
     {
         var list = new List<Measurement<int>>();
         lock (_senders)
@@ -130,4 +130,14 @@ internal sealed class MailPipeMetrics
 
         return created;
     }
+}
+
+/// <summary>A pooled sender's observable state, reported by the <c>mailpipe.sender.*</c> observable instruments.</summary>
+internal interface IObservedPool
+{
+    void ObserveConnections(List<Measurement<int>> list);
+
+    void ObserveMax(List<Measurement<int>> list);
+
+    void ObservePending(List<Measurement<int>> list);
 }

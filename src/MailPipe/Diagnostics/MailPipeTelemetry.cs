@@ -28,12 +28,12 @@ internal static class MailPipeTelemetry
     /// <summary>Boxed reply codes 200-599.</summary>
     private static readonly object[] ReplyCodes = [.. Enumerable.Range(200, 400).Select(static i => (object)i)];
 
-    private static object Box(int value) => (uint)value < (uint)SmallInts.Length ? SmallInts[value] : value;
+    public static object Box(int value) => (uint)value < (uint)SmallInts.Length ? SmallInts[value] : value;
 
     /// <summary>The last enhanced status code's text (most transactions of a run end with the same one, such as 2.0.0).</summary>
     private static Tuple<EnhancedStatusCode, string>? _lastEnhanced;
 
-    private static string EnhancedName(EnhancedStatusCode code)
+    public static string EnhancedName(EnhancedStatusCode code)
     {
         var last = Volatile.Read(ref _lastEnhanced);
         if (last is not null && last.Item1 == code)
@@ -46,7 +46,7 @@ internal static class MailPipeTelemetry
         return text;
     }
 
-    private static object BoxCode(int code) => code is >= 200 and < 600 ? ReplyCodes[code - 200] : code;
+    public static object BoxCode(int code) => code is >= 200 and < 600 ? ReplyCodes[code - 200] : code;
 
     /// <summary>A message for a session, carrying the caller's activity captured at <c>SendAsync</c> (the pool).</summary>
     public static SmtpMessage WithParent(SmtpMessage message, ActivityContext parent) =>
@@ -55,137 +55,9 @@ internal static class MailPipeTelemetry
     /// <summary>The caller's activity now (the pool captures it when a request is made).</summary>
     public static ActivityContext CaptureParent() => Activity.Current?.Context ?? default;
 
-    /// <summary>Starts the connection span (a root) and its connect child; null when nothing listens.</summary>
-    public static OperationScope? StartConnect(AsyncSmtpSession session, string host, int port)
-    {
-        var trace = Source.HasListeners();
-        var metrics = session.Metrics;
-        if (!trace && !metrics.ConnectionsObserved && !metrics.TransactionsObserved)
-        {
-            return null;
-        }
-
-        var connection = BeginConnection(session, host, port, trace);
-        return new OperationScope(session, OperationKind.Connect, connection, trace ? StartChild(connection, ConnectSpan) : null);
-    }
-
-    /// <summary>The TCP connection (or the caller's stream) is attached: a connection span when none was started, and the peer's address.</summary>
-    public static void Attached(AsyncSmtpSession session, EndPoint? remote, string? host)
-    {
-        var connection = session.TelemetryConnection;
-        if (connection is null)
-        {
-            var trace = Source.HasListeners();
-            if (!trace && !session.Metrics.ConnectionsObserved && !session.Metrics.TransactionsObserved)
-            {
-                return;
-            }
-
-            connection = BeginConnection(session, host, (remote as IPEndPoint)?.Port, trace);
-        }
-
-        if (connection.Activity is { IsAllDataRequested: true } activity && remote is IPEndPoint ip)
-        {
-            activity.SetTag("network.peer.address", (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address).ToString());
-            activity.SetTag("network.peer.port", ip.Port);
-        }
-    }
-
-    /// <summary>The connection is gone: its span stops and its duration is recorded.</summary>
-    public static void ConnectionEnded(AsyncSmtpSession session, string? errorType = null)
-    {
-        var connection = session.TelemetryConnection;
-        if (connection is null)
-        {
-            return;
-        }
-
-        session.TelemetryConnection = null;
-        var metrics = session.Metrics;
-        if (metrics.ConnectionDuration.Enabled)
-        {
-            metrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(connection.Start).TotalSeconds, connection.MetricTags);
-        }
-
-        if (connection.Activity is { } activity)
-        {
-            if (errorType is not null)
-            {
-                activity.SetTag("error.type", errorType);
-                activity.SetStatus(ActivityStatusCode.Error);
-            }
-
-            activity.SetTag("smtp.transactions", connection.Transactions);
-            activity.Stop();
-        }
-    }
-
-    /// <summary>Starts the TLS handshake's span; null when nothing listens.</summary>
-    public static OperationScope? StartTls(AsyncSmtpSession session) => StartOperation(session, OperationKind.Tls, TlsSpan);
-
-    /// <summary>Starts the AUTH exchange's span; null when nothing listens.</summary>
-    public static OperationScope? StartAuth(AsyncSmtpSession session, string mechanism)
-    {
-        var scope = StartOperation(session, OperationKind.Auth, AuthSpan);
-        scope?.Activity?.SetTag("smtp.auth.mechanism", mechanism);
-        return scope;
-    }
-
-    /// <summary>Starts a transaction's span (under the caller's activity, linked to the connection's span) at its MAIL FROM.</summary>
-    public static void StartTransaction(AsyncSmtpSession session, MailTransaction tx, bool chunking)
-    {
-        var trace = Source.HasListeners();
-        var metrics = session.Metrics;
-        if (!trace && !metrics.TransactionsObserved)
-        {
-            return;
-        }
-
-        var connection = session.TelemetryConnection ?? BeginConnection(session, session.Host, null, trace);
-        connection.Transactions++;
-        Activity? activity = null;
-        if (trace)
-        {
-            var parent = tx.Message.TelemetryParent;
-            var previous = Activity.Current;
-            if (parent is { } p && p == default)
-            {
-                Activity.Current = null; // captured without a caller's activity: a root, not whatever flows here
-            }
-
-            ActivityLink[]? links = connection.Activity is { } c ? [new ActivityLink(c.Context)] : null;
-            activity = Source.StartActivity(TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
-            Activity.Current = previous;
-            if (activity is { IsAllDataRequested: true })
-            {
-                foreach (var tag in connection.Tags)
-                {
-                    activity.AddTag(tag.Key, tag.Value);
-                }
-
-                activity.AddTag("smtp.transfer", chunking ? "BDAT" : "DATA");
-                activity.AddTag("smtp.recipients", Box(tx.RecipientCount));
-                if (session.Options.LogAddresses)
-                {
-                    activity.AddTag("smtp.mail_from", tx.Envelope.ReversePath);
-                    activity.AddTag("smtp.rcpt_to", string.Join(",", tx.Envelope.Recipients.Select(static r => r.Address)));
-                }
-            }
-        }
-
-        tx.Telemetry = new TransactionTelemetry(metrics, connection, activity, Stopwatch.GetTimestamp(), session);
-    }
-
     /// <summary>Stops a transaction's span and records its measurements; returns <paramref name="result"/>.</summary>
-    public static SmtpSendResult StopTransaction(MailTransaction tx, SmtpSendResult result)
+    public static SmtpSendResult StopTransaction(TransactionTelemetry telemetry, SmtpSendResult result, long? bytes)
     {
-        var telemetry = tx.Telemetry;
-        if (telemetry is null)
-        {
-            return result;
-        }
-
-        tx.Telemetry = null;
         var accepted = 0;
         var refused = 0;
         foreach (var recipient in result.Recipients)
@@ -204,7 +76,6 @@ internal static class MailPipeTelemetry
         }
 
         var outcome = OutcomeName(result.Outcome);
-        long? bytes = tx.EndOfDataWritten ? tx.Message.ContentLength : null;
         var roundTrips = telemetry.Session.RoundTrips - telemetry.RoundTrips;
         // The reply that decided: a refused MAIL, else every recipient refused (the 554 to DATA that follows is its echo), else the end of data's.
         var deciding = result.MailReply is { IsNegative: true } ? result.MailReply
@@ -334,20 +205,7 @@ internal static class MailPipeTelemetry
         return null;
     }
 
-    private static OperationScope? StartOperation(AsyncSmtpSession session, OperationKind kind, string name)
-    {
-        var trace = Source.HasListeners();
-        var metrics = session.Metrics;
-        if (!trace && !metrics.ConnectionsObserved)
-        {
-            return null;
-        }
-
-        var connection = session.TelemetryConnection ?? BeginConnection(session, session.Host, null, trace);
-        return new OperationScope(session, kind, connection, trace ? StartChild(connection, name) : null);
-    }
-
-    private static ConnectionTelemetry BeginConnection(AsyncSmtpSession session, string? host, int? port, bool trace)
+    public static ConnectionTelemetry BeginConnection(string? host, int? port, bool trace)
     {
         var tags = new List<KeyValuePair<string, object?>>(3) { Protocol };
         if (host is not null)
@@ -371,12 +229,10 @@ internal static class MailPipeTelemetry
             Activity.Current = previous;
         }
 
-        var connection = new ConnectionTelemetry(array, activity, Stopwatch.GetTimestamp());
-        session.TelemetryConnection = connection;
-        return connection;
+        return new ConnectionTelemetry(array, activity, Stopwatch.GetTimestamp());
     }
 
-    private static Activity? StartChild(ConnectionTelemetry connection, string name)
+    public static Activity? StartChild(ConnectionTelemetry connection, string name)
     {
         var previous = Activity.Current;
         var activity = connection.Activity is { } parent
@@ -411,7 +267,7 @@ internal sealed class ConnectionTelemetry(KeyValuePair<string, object?>[] tags, 
 }
 
 /// <summary>One transaction's span and start.</summary>
-internal sealed class TransactionTelemetry(MailPipeMetrics metrics, ConnectionTelemetry connection, Activity? activity, long start, AsyncSmtpSession session)
+internal sealed class TransactionTelemetry(MailPipeMetrics metrics, ConnectionTelemetry connection, Activity? activity, long start, IRoundTripCounter session)
 {
     public MailPipeMetrics Metrics { get; } = metrics;
 
@@ -421,115 +277,13 @@ internal sealed class TransactionTelemetry(MailPipeMetrics metrics, ConnectionTe
 
     public long Start { get; } = start;
 
-    public AsyncSmtpSession Session { get; } = session;
+    public IRoundTripCounter Session { get; } = session;
 
     public long RoundTrips { get; } = session.RoundTrips;
 }
 
-/// <summary>
-/// The span and measurements of connect, TLS or AUTH: <see cref="Ok"/> or <see cref="Reply"/> on success; disposed
-/// without either, it is a failure whose error.type is the session's last failure.
-/// </summary>
-internal sealed class OperationScope : IDisposable
+/// <summary>The session's count of round trips (for smtp.round_trips), without a dependency on the session.</summary>
+internal interface IRoundTripCounter
 {
-    private readonly AsyncSmtpSession _session;
-    private readonly OperationKind _kind;
-    private readonly ConnectionTelemetry _connection;
-    private readonly long _start = Stopwatch.GetTimestamp();
-    private bool _done;
-
-    public OperationScope(AsyncSmtpSession session, OperationKind kind, ConnectionTelemetry connection, Activity? activity)
-    {
-        _session = session;
-        _kind = kind;
-        _connection = connection;
-        Activity = activity;
-        session.TelemetryError = null;
-    }
-
-    public Activity? Activity { get; }
-
-    /// <summary>The operation succeeded (TLS: with the negotiated protocol).</summary>
-    public void Ok(SslProtocols? tls = null)
-    {
-        if (_done)
-        {
-            return;
-        }
-
-        if (tls is { } protocol && Activity is { } activity)
-        {
-            activity.SetTag("tls.protocol.name", "tls");
-            activity.SetTag("tls.protocol.version", MailPipeTelemetry.TlsVersion(protocol));
-            _connection.Activity?.SetTag("tls.protocol.version", MailPipeTelemetry.TlsVersion(protocol));
-        }
-
-        End(null);
-    }
-
-    /// <summary>The operation's final reply: positive is success, else a failure with the reply code as error.type.</summary>
-    public SmtpReply Reply(SmtpReply reply)
-    {
-        if (!_done)
-        {
-            Activity?.SetTag("smtp.reply.code", reply.Code);
-            if (reply.IsPositiveCompletion)
-            {
-                End(null);
-            }
-            else
-            {
-                End(MailPipeTelemetry.CodeName(reply.Code));
-            }
-        }
-
-        return reply;
-    }
-
-    public void Dispose()
-    {
-        if (!_done)
-        {
-            End(_session.TelemetryError ?? "_OTHER");
-        }
-    }
-
-    private void End(string? errorType)
-    {
-        _done = true;
-        var metrics = _session.Metrics;
-        var (duration, failures) = _kind switch
-        {
-            OperationKind.Connect => (metrics.ConnectDuration, metrics.ConnectFailures),
-            OperationKind.Tls => (metrics.TlsDuration, metrics.TlsFailures),
-            _ => (metrics.AuthDuration, metrics.AuthFailures),
-        };
-        var tags = new TagList(_connection.MetricTags);
-        if (errorType is not null)
-        {
-            tags.Add("error.type", errorType);
-            failures.Add(1, tags);
-        }
-
-        if (duration.Enabled)
-        {
-            duration.Record(Stopwatch.GetElapsedTime(_start).TotalSeconds, tags);
-        }
-
-        if (Activity is { } activity)
-        {
-            if (errorType is not null)
-            {
-                activity.SetTag("error.type", errorType);
-                activity.SetStatus(ActivityStatusCode.Error);
-            }
-
-            activity.Stop();
-        }
-
-        if (errorType is not null && _kind == OperationKind.Connect)
-        {
-            MailPipeTelemetry.ConnectionEnded(_session, errorType);
-        }
-    }
+    long RoundTrips { get; }
 }

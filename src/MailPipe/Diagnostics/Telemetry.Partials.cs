@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace MailPipe;
 
 /// <summary>The session's telemetry state (Diagnostics/MailPipeTelemetry.cs does the work).</summary>
-public sealed partial class AsyncSmtpSession
+public sealed partial class AsyncSmtpSession : IRoundTripCounter
 {
     private MailPipeMetrics? _metrics;
 
@@ -25,10 +25,23 @@ public sealed partial class AsyncSmtpSession
     }
 }
 
-/// <summary>The transaction's span and start (<see cref="MailPipeTelemetry.StartTransaction"/>).</summary>
+/// <summary>The transaction's span and start (<see cref="SessionTelemetry.StartTransaction"/>).</summary>
 internal sealed partial class MailTransaction
 {
     public TransactionTelemetry? Telemetry { get; set; }
+
+    /// <summary>Stops the transaction's span and records its measurements (once); returns <paramref name="result"/>.</summary>
+    public SmtpSendResult StopTelemetry(SmtpSendResult result)
+    {
+        var telemetry = Telemetry;
+        if (telemetry is null)
+        {
+            return result;
+        }
+
+        Telemetry = null;
+        return MailPipeTelemetry.StopTransaction(telemetry, result, EndOfDataWritten ? Message.ContentLength : null);
+    }
 }
 
 /// <summary>The caller's activity carried with a message through the pool.</summary>

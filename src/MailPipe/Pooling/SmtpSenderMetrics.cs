@@ -12,7 +12,7 @@ namespace MailPipe;
 /// The instruments are made once per meter (<see cref="MailPipeMetrics"/>); a sender registers for the observable ones
 /// and leaves at disposal.
 /// </summary>
-internal sealed class SmtpSenderMetrics : IDisposable
+internal sealed class SmtpSenderMetrics : IObservedPool, IDisposable
 {
     private static readonly KeyValuePair<string, object?> Idle = new("state", "idle");
     private static readonly KeyValuePair<string, object?> Used = new("state", "used");

@@ -158,7 +158,7 @@ internal sealed partial class MailTransaction
             recipients[i] ??= new SmtpRecipientResult(Envelope.Recipients[i], null);
         }
 
-        return MailPipeTelemetry.StopTransaction(this, new SmtpSendResult(Envelope, outcome, MailReply, recipients!, DataReply, FinalReply, exception));
+        return StopTelemetry(new SmtpSendResult(Envelope, outcome, MailReply, recipients!, DataReply, FinalReply, exception));
     }
 
     private static TaskCompletionSource CompletedSource()

@@ -310,7 +310,7 @@ public sealed partial class AsyncSmtpSession
                 return closing;
             }
 
-            using var telemetry = MailPipeTelemetry.StartAuth(this, mechanism.Name);
+            using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
             var token = _operationCts.Token;
             ReadOnlyMemory<byte>? initial;
             try

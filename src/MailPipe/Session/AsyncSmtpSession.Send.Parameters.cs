@@ -17,7 +17,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
     private (string? Mail, string?[] Recipients) Prepare(MailTransaction tx, bool chunking)
     {
-        MailPipeTelemetry.StartTransaction(this, tx, chunking);
+        SessionTelemetry.StartTransaction(this, tx, chunking);
         var capabilities = Capabilities;
         if (tx.Message.BeginSend(tx, capabilities, chunking) is { } notSendable)
         {

@@ -290,7 +290,7 @@ public sealed partial class AsyncSmtpSession
     /// <summary>The response-injection check, then the handshake over the same transport; swaps the pipes. Every failure closes the connection.</summary>
     private async Task HandshakeAsync(SmtpTlsOptions tls, string targetHost)
     {
-        using var telemetry = MailPipeTelemetry.StartTls(this);
+        using var telemetry = SessionTelemetry.StartTls(this);
         var connection = Connection;
         var injected = _parser.HasPartialReply ? 1L : 0L;
         if (connection.Input.TryRead(out var buffered))

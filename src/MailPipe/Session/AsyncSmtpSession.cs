@@ -126,7 +126,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         try
         {
             Log.Connecting(_sessionLog, address, port);
-            using var telemetry = MailPipeTelemetry.StartConnect(this, address, port);
+            using var telemetry = SessionTelemetry.StartConnect(this, address, port);
             SmtpConnection connection;
             StartTimer(_options.ConnectTimeout);
             try
@@ -279,7 +279,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         _pendingReplies.Clear();
         _pendingReplies.Add(GreetingEntry);
 
-        MailPipeTelemetry.Attached(this, connection.RemoteEndPoint, host);
+        SessionTelemetry.Attached(this, connection.RemoteEndPoint, host);
 
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
@@ -296,7 +296,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     private void ResetConnectionState()
     {
-        MailPipeTelemetry.ConnectionEnded(this);
+        SessionTelemetry.ConnectionEnded(this);
         State = SmtpSessionState.Disconnected;
         Capabilities = SmtpCapabilities.None;
         _pendingReplies.Clear();

@@ -190,11 +190,11 @@ public sealed class TelemetryTests
         var parent = default(ActivityContext);
         void Run()
         {
-            MailPipeTelemetry.StartTransaction(session, tx, chunking: true);
-            MailPipeTelemetry.StopTransaction(tx, result);
-            using var tls = MailPipeTelemetry.StartTls(session);
-            MailPipeTelemetry.Attached(session, null, "127.0.0.1");
-            MailPipeTelemetry.ConnectionEnded(session);
+            SessionTelemetry.StartTransaction(session, tx, chunking: true);
+            tx.StopTelemetry(result);
+            using var tls = SessionTelemetry.StartTls(session);
+            SessionTelemetry.Attached(session, null, "127.0.0.1");
+            SessionTelemetry.ConnectionEnded(session);
             _ = MailPipeTelemetry.WithParent(message, parent);
             parent = MailPipeTelemetry.CaptureParent();
         }
