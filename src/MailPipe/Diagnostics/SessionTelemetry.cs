@@ -102,15 +102,10 @@ internal static class SessionTelemetry
         if (trace)
         {
             var parent = tx.Message.TelemetryParent;
-            var previous = Activity.Current;
-            if (parent is { } p && p == default)
-            {
-                Activity.Current = null; // captured without a caller's activity: a root, not whatever flows here
-            }
-
             ActivityLink[]? links = connection.Activity is { } c ? [new ActivityLink(c.Context)] : null;
-            activity = MailPipeTelemetry.Source.StartActivity(MailPipeTelemetry.TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
-            Activity.Current = previous;
+            var started = StartTransactionActivityAsync(parent, links);
+            Debug.Assert(started.IsCompleted, "completes synchronously");
+            activity = started.IsCompleted ? started.Result : null;
             if (activity is { IsAllDataRequested: true })
             {
                 foreach (var tag in connection.Tags)
@@ -129,6 +124,23 @@ internal static class SessionTelemetry
         }
 
         tx.Telemetry = new TransactionTelemetry(metrics, connection, activity, Stopwatch.GetTimestamp(), session);
+    }
+
+    /// <summary>
+    /// Starts the transaction span without leaving it in <see cref="Activity.Current"/>: an async method that completes
+    /// synchronously gets the caller's execution context back from its builder for free (no second async-local change),
+    /// so that the next transaction of a batch is not parented under this one.
+    /// </summary>
+#pragma warning disable CS1998 // completes synchronously on purpose
+    private static async ValueTask<Activity?> StartTransactionActivityAsync(ActivityContext? parent, ActivityLink[]? links)
+#pragma warning restore CS1998
+    {
+        if (parent is { } p && p == default)
+        {
+            Activity.Current = null; // captured without a caller's activity: a root, not whatever flows here
+        }
+
+        return MailPipeTelemetry.Source.StartActivity(MailPipeTelemetry.TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
     }
 
     private static OperationScope? StartOperation(AsyncSmtpSession session, OperationKind kind, string name)

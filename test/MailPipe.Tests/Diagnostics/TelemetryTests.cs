@@ -170,6 +170,22 @@ public sealed class TelemetryTests
     }
 
     [Fact]
+    public async Task A_session_batch_puts_every_transaction_under_the_caller_not_under_the_previous_transaction()
+    {
+        await using var server = new LoopbackSmtpServer();
+        using var capture = new Capture();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync("127.0.0.1", server.Port, SmtpTlsMode.None, "client.test");
+        using var caller = new Activity("caller").Start();
+        var results = await session.SendBatchAsync([.. Enumerable.Range(0, 4).Select(i => PoolTestMessages.Create("chain", i).Message)]);
+        Activity.Current.Should().BeSameAs(caller, "a transaction span never stays in Activity.Current");
+        caller.Stop();
+        results.Should().OnlyContain(r => r.IsAccepted);
+        var transactions = capture.Activities.Where(a => a.OperationName == MailPipeTelemetry.TransactionSpan && Equals(a.GetTagItem("server.port"), server.Port)).ToList();
+        transactions.Should().HaveCount(4).And.OnlyContain(t => t.ParentSpanId == caller.SpanId);
+    }
+
+    [Fact]
     public async Task Without_listeners_no_span_is_made_and_a_send_works()
     {
         await using var server = new LoopbackSmtpServer();
