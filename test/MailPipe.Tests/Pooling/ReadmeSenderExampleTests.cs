@@ -1,5 +1,4 @@
 using System.Net;
-using System.Runtime.CompilerServices;
 using System.Text;
 
 namespace MailPipe.Tests.Pooling;
@@ -70,16 +69,17 @@ public sealed class ReadmeSenderExampleTests
         return [.. lines.Select(l => l.Trim().Length == 0 ? string.Empty : l[indent..].TrimEnd())];
     }
 
-    private static string SourcePath([CallerFilePath] string path = "") => path;
+    // Not [CallerFilePath]: with CI=true the build maps source paths to /_/ (deterministic builds).
+    private static string SourcePath() => Path.Combine(RepositoryRoot(), "test", "MailPipe.Tests", "Pooling", "ReadmeSenderExampleTests.cs");
 
     private static string RepositoryRoot()
     {
-        var directory = Path.GetDirectoryName(SourcePath());
+        var directory = AppContext.BaseDirectory;
         while (directory is not null && !File.Exists(Path.Combine(directory, "MailPipe.sln")))
         {
             directory = Path.GetDirectoryName(directory);
         }
 
-        return directory ?? throw new InvalidOperationException("MailPipe.sln not found above the test source.");
+        return directory ?? throw new InvalidOperationException("MailPipe.sln not found above the test assembly.");
     }
 }
