@@ -103,9 +103,7 @@ internal static class SessionTelemetry
         {
             var parent = tx.Message.TelemetryParent;
             ActivityLink[]? links = connection.Activity is { } c ? [new ActivityLink(c.Context)] : null;
-            var started = StartTransactionActivityAsync(parent, links);
-            Debug.Assert(started.IsCompleted, "completes synchronously");
-            activity = started.IsCompleted ? started.Result : null;
+            activity = StartTransactionActivity(parent, links);
             if (activity is { IsAllDataRequested: true })
             {
                 foreach (var tag in connection.Tags)
@@ -127,20 +125,20 @@ internal static class SessionTelemetry
     }
 
     /// <summary>
-    /// Starts the transaction span without leaving it in <see cref="Activity.Current"/>: an async method that completes
-    /// synchronously gets the caller's execution context back from its builder for free (no second async-local change),
-    /// so that the next transaction of a batch is not parented under this one.
+    /// Starts the transaction span without leaving it in <see cref="Activity.Current"/> (the caller's current activity is
+    /// put back), so that the next transaction of a batch is not parented under this one. Only runs with a listener.
     /// </summary>
-#pragma warning disable CS1998 // completes synchronously on purpose
-    private static async ValueTask<Activity?> StartTransactionActivityAsync(ActivityContext? parent, ActivityLink[]? links)
-#pragma warning restore CS1998
+    private static Activity? StartTransactionActivity(ActivityContext? parent, ActivityLink[]? links)
     {
+        var current = Activity.Current;
         if (parent is { } p && p == default)
         {
             Activity.Current = null; // captured without a caller's activity: a root, not whatever flows here
         }
 
-        return MailPipeTelemetry.Source.StartActivity(MailPipeTelemetry.TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
+        var activity = MailPipeTelemetry.Source.StartActivity(MailPipeTelemetry.TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
+        Activity.Current = current;
+        return activity;
     }
 
     private static OperationScope? StartOperation(AsyncSmtpSession session, OperationKind kind, string name)
