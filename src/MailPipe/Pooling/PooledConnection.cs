@@ -1,0 +1,59 @@
+namespace MailPipe;
+
+/// <summary>One pooled connection and what the pool knows of it.</summary>
+internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
+{
+    public AsyncSmtpSession Session { get; } = session;
+
+    /// <summary>The number of the connection within its sender (from 1), in the log scope.</summary>
+    public long Id { get; init; }
+
+    /// <summary>The failure that broke it, when a result told.</summary>
+    public Exception? BrokenException { get; set; }
+
+    /// <summary>Cancels the running batch (the only caller in flight cancelled). Under the pool's lock.</summary>
+    public CancellationTokenSource? BatchCancellation { get; set; }
+
+    /// <summary>Whether its batch was cancelled by its only caller: it takes no more messages, and is closed without a lost-connection warning.</summary>
+    public bool CancelledByCaller { get; set; }
+
+    /// <summary>When it was opened (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long CreatedAt { get; } = createdAt;
+
+    /// <summary>When it last went idle.</summary>
+    public long IdleSince { get; set; }
+
+    /// <summary>Whether it sits in the idle stack.</summary>
+    public bool IsIdle { get; set; }
+
+    /// <summary>Whether it comes from the idle stack and must be checked before its batch.</summary>
+    public bool LentFromIdle { get; set; }
+
+    /// <summary>Messages handed to it.</summary>
+    public int Messages { get; set; }
+
+    /// <summary>Why it broke, when a result told (421 or not).</summary>
+    public string? BrokenReason { get; set; }
+
+    /// <summary>The messages of the running batch whose results are not known yet, in batch order. Under the pool's lock.</summary>
+    public Queue<SendRequest> InFlight { get; } = new();
+
+    /// <summary>Whether the running batch waits for a result or a new message (it can take more). Under the pool's lock.</summary>
+    public bool Feeding { get; set; }
+
+    private TaskCompletionSource? _wake;
+
+    /// <summary>A task that completes at the next <see cref="Wake"/>. Under the pool's lock.</summary>
+    public Task ArmWake()
+    {
+        _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _wake.Task;
+    }
+
+    /// <summary>Wakes the batch's feeder, if it waits. Under the pool's lock.</summary>
+    public void Wake()
+    {
+        _wake?.TrySetResult();
+        _wake = null;
+    }
+}

@@ -1,0 +1,229 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe;
+
+/// <summary>The pool's connections: opening (connect, TLS, EHLO, AUTH), the check before lending an idle one, closing and the sweep of idle ones.</summary>
+public sealed partial class SmtpSender
+{
+    /// <summary>Whether an idle connection may be lent: null when it may, else why not.</summary>
+    private async ValueTask<string?> CheckBeforeLendingAsync(PooledConnection connection, bool forceNoop = false)
+    {
+        if (IsPastLifetime(connection))
+        {
+            return SmtpSenderDiscardReason.Lifetime;
+        }
+
+        if (connection.Session.IsStaleWhileIdle)
+        {
+            return SmtpSenderDiscardReason.Stale;
+        }
+
+        if (!forceNoop && (_options.NoopAfterIdle == Timeout.InfiniteTimeSpan || _time.GetElapsedTime(connection.IdleSince) < _options.NoopAfterIdle))
+        {
+            return null;
+        }
+
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
+        try
+        {
+            var reply = await connection.Session.NoopAsync(_disposeCts.Token).ConfigureAwait(false);
+            return reply.Code == 250 ? null : SmtpSenderDiscardReason.NoopFailed;
+        }
+        catch (Exception ex) when (ex is SmtpException or OperationCanceledException or InvalidOperationException)
+        {
+            return SmtpSenderDiscardReason.NoopFailed;
+        }
+    }
+
+    /// <summary>Opens a ready connection: connect, TLS, EHLO, AUTH. Never throws (but for disposal): a failure is returned.</summary>
+    private async Task<(PooledConnection? Connection, SmtpException? Error)> OpenAsync()
+    {
+        var id = Interlocked.Increment(ref _nextConnectionId);
+        using var scope = Log.BeginConnectionScope(_log, id, Server, Name);
+        var session = new AsyncSmtpSession(_sessionOptions);
+        var token = _openCts.Token;
+        try
+        {
+            SmtpReply reply;
+            if (_options.ConnectStream is { } connect)
+            {
+                var stream = await connect(token).ConfigureAwait(false);
+                reply = (await session.ConnectAsync(stream, waitForGreeting: true, token).ConfigureAwait(false))!;
+                if (reply.IsPositiveCompletion)
+                {
+                    reply = await session.HelloAsync(_options.EhloName ?? "[127.0.0.1]", token).ConfigureAwait(false);
+                }
+            }
+            else
+            {
+                var ehlo = _ehloName ??= await DefaultEhloNameAsync(_options.Host, _options.Port, token).ConfigureAwait(false);
+                reply = await session.ConnectAsync(_options.Host, _options.Port, _options.TlsMode, ehlo, token).ConfigureAwait(false);
+            }
+
+            if (!reply.IsPositiveCompletion)
+            {
+                throw new SmtpException(SmtpErrorCode.ConnectionRefused, $"{Name} refused the session: {reply}") { IsTransient = !reply.IsPermanentNegative };
+            }
+
+            await AuthenticateAsync(session, token).ConfigureAwait(false);
+            var connection = new PooledConnection(session, _time.GetTimestamp()) { Id = id };
+            Interlocked.Increment(ref _opened);
+            _metrics.Opened();
+            Log.PoolConnectionOpened(_log, Name);
+            return (connection, null);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            var error = ex as SmtpException ?? new SmtpException(
+                ex is OperationCanceledException ? SmtpErrorCode.TimedOut : SmtpErrorCode.AuthenticationError,
+                $"Opening a connection to {Name} failed: {ex.Message}",
+                ex);
+            Interlocked.Increment(ref _openFailures);
+            _metrics.OpenFailed();
+            Log.PoolConnectionOpenFailed(_log, Name, error.ErrorCode, error);
+            return (null, error);
+        }
+        catch (OperationCanceledException ex)
+        {
+            await session.DisposeAsync().ConfigureAwait(false);
+            Interlocked.Increment(ref _openFailures);
+            return (null, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while a connection was being opened.", ex));
+        }
+    }
+
+    private async Task AuthenticateAsync(AsyncSmtpSession session, CancellationToken token)
+    {
+        SmtpReply? reply = null;
+        if (_options.AccessTokenProvider is { } tokenProvider)
+        {
+            reply = await session.AuthenticateAsync(_options.OAuthUserName!, tokenProvider, _options.Authentication, token).ConfigureAwait(false);
+        }
+        else
+        {
+            var credentials = _options.CredentialsProvider is { } provider ? await provider(token).ConfigureAwait(false) : _options.Credentials;
+            if (credentials is not null)
+            {
+                reply = await session.AuthenticateAsync(credentials, _options.Authentication, token).ConfigureAwait(false);
+            }
+        }
+
+        if (reply is { IsPositiveCompletion: false })
+        {
+            throw new SmtpException(SmtpErrorCode.AuthenticationError, $"{Name} refused AUTH: {reply}") { IsTransient = reply.IsTransientNegative };
+        }
+    }
+
+    /// <summary>
+    /// The EHLO name when none is set (RFC 5321 §4.1.1.1, §4.1.3): the machine's name when fully qualified, else the
+    /// address literal of the local address that reaches the server.
+    /// </summary>
+    internal static async ValueTask<string> DefaultEhloNameAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        var machine = Dns.GetHostName();
+        if (machine.Contains('.', StringComparison.Ordinal) && !machine.StartsWith("localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return machine;
+        }
+
+        try
+        {
+            var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+            if (addresses.Length > 0)
+            {
+                // A UDP "connect" sends nothing; it only picks the route and so the local address.
+                using var probe = new Socket(addresses[0].AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+                probe.Connect(addresses[0], port);
+                if (probe.LocalEndPoint is IPEndPoint local)
+                {
+                    return local.AddressFamily == AddressFamily.InterNetworkV6 ? $"[IPv6:{local.Address}]" : $"[{local.Address}]";
+                }
+            }
+        }
+        catch (SocketException)
+        {
+            // Fall through: the connect itself will report what is wrong with the host.
+        }
+
+        return "[127.0.0.1]";
+    }
+
+    /// <summary>Closes a connection (QUIT when asked and possible) and counts it. Never throws.</summary>
+    private async Task CloseAsync(PooledConnection connection, string reason, bool quit)
+    {
+        lock (_lock)
+        {
+            _all.Remove(connection);
+        }
+
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
+        Interlocked.Add(ref _roundTripsOfClosed, connection.Session.RoundTrips);
+        Interlocked.Increment(ref _discarded);
+        _metrics.Discarded(reason);
+        Log.PoolConnectionDiscarded(_log, Name, reason);
+        if (quit)
+        {
+            await connection.Session.DisposeAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            connection.Session.Dispose();
+        }
+    }
+
+    /// <summary>The periodic sweep: closes idle connections past their idle timeout or lifetime, or gone stale.</summary>
+    private void Sweep()
+    {
+        List<(PooledConnection Connection, string Reason)> close = [];
+        lock (_lock)
+        {
+            if (_disposed || _idle.Count == 0)
+            {
+                return;
+            }
+
+            var keep = new List<PooledConnection>(_idle.Count);
+            while (_idle.TryPop(out var connection))
+            {
+                var reason = _options.IdleTimeout != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.IdleSince) >= _options.IdleTimeout ? SmtpSenderDiscardReason.IdleTimeout
+                    : IsPastLifetime(connection) ? SmtpSenderDiscardReason.Lifetime
+                    : connection.Session.IsStaleWhileIdle ? SmtpSenderDiscardReason.Stale
+                    : null;
+                if (reason is null)
+                {
+                    keep.Add(connection);
+                }
+                else
+                {
+                    // Its slot is given back only once it is closed (a server counting connections must not see one too many).
+                    close.Add((connection, reason));
+                }
+            }
+
+            for (var i = keep.Count - 1; i >= 0; i--)
+            {
+                _idle.Push(keep[i]);
+            }
+        }
+
+        foreach (var (connection, reason) in close)
+        {
+            _ = CloseAndReleaseAsync(connection, reason);
+        }
+    }
+
+    private async Task CloseAndReleaseAsync(PooledConnection connection, string reason)
+    {
+        await CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale).ConfigureAwait(false);
+        List<Work> start = [];
+        lock (_lock)
+        {
+            _open--;
+            Dispatch(start);
+        }
+
+        Start(start);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe;
+
+/// <summary>The pool's results: each caller completed with its own transaction's result, retried once on a fresh connection when nothing of it can have been delivered.</summary>
+public sealed partial class SmtpSender
+{
+    private void FailInFlight(PooledConnection connection, Func<SendRequest, SmtpSendResult> result)
+    {
+        List<SendRequest> rest;
+        lock (_lock)
+        {
+            rest = [.. connection.InFlight];
+            connection.InFlight.Clear();
+            connection.Feeding = false;
+        }
+
+        foreach (var request in rest)
+        {
+            try
+            {
+                request.TrySetResult(result(request));
+            }
+            catch (InvalidOperationException ex)
+            {
+                request.TrySetException(ex);
+            }
+        }
+    }
+
+    /// <summary>Completes one message, or re-queues it for one more attempt on a fresh connection when that cannot deliver it twice or in part.</summary>
+    private void Complete(PooledConnection connection, SendRequest request, SmtpSendResult result)
+    {
+        if (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown && result.Exception is SmtpException failure && !connection.Session.IsConnected)
+        {
+            connection.BrokenException ??= failure;
+            connection.BrokenReason ??= failure.ErrorCode == SmtpErrorCode.ServiceNotAvailable
+                || result.FinalReply?.IsServiceClosing == true || result.MailReply?.IsServiceClosing == true || result.DataReply?.IsServiceClosing == true
+                || result.Recipients.Any(static r => r.Reply?.IsServiceClosing == true)
+                ? SmtpSenderDiscardReason.ServiceClosing
+                : SmtpSenderDiscardReason.Broken;
+        }
+
+        // The caller's cancellation: before its first byte the message was skipped (NotSent); after its end of data
+        // the outcome is unknown. A decided outcome (accepted, refused) is the truth and is returned.
+        if (request.Token.IsCancellationRequested)
+        {
+            if (result.Outcome == SmtpSendOutcome.NotSent)
+            {
+                request.TrySetCanceled();
+                return;
+            }
+
+            if (result.Outcome == SmtpSendOutcome.Unknown)
+            {
+                request.TrySetException(new SmtpOutcomeUnknownException(result, result.Exception, request.Token));
+                return;
+            }
+        }
+
+        // NotSent because the connection failed, or refused with 421 (the service closing the connection, not a verdict
+        // on the message): nothing was delivered, so another connection may try once.
+        var closing = IsServiceClosingRefusal(result);
+        if ((closing || (result.Outcome == SmtpSendOutcome.NotSent && result.Exception is SmtpException { IsTransient: true }))
+            && !connection.Session.IsConnected
+            && _options.RetryOnFreshConnection
+            && request.Attempts < 2
+            && request.IsReplayable)
+        {
+            List<Work> start = [];
+            var requeued = false;
+            lock (_lock)
+            {
+                if (!_disposed)
+                {
+                    request.Requeue();
+                    request.EnqueuedAt = _time.GetTimestamp();
+                    _retryQueue.Enqueue(request);
+                    _waiting++;
+                    requeued = true;
+                    Interlocked.Increment(ref _retries);
+                    _metrics.Retried();
+                    Log.PoolRetry(_log, Name, (result.Exception as SmtpException)?.ErrorCode ?? SmtpErrorCode.ServiceNotAvailable);
+                    Dispatch(start);
+                }
+            }
+
+            if (requeued)
+            {
+                Start(start);
+                return;
+            }
+        }
+
+        request.TrySetResult(result);
+    }
+
+    /// <summary>Whether a refusal came from a 421 (RFC 5321 §3.8: the server closes the channel) rather than from the message.</summary>
+    private static bool IsServiceClosingRefusal(SmtpSendResult result) =>
+        result.Outcome == SmtpSendOutcome.Refused
+        && (result.MailReply?.Code == 421
+            || result.DataReply?.Code == 421
+            || result.FinalReply?.Code == 421
+            || (result.Recipients.Count > 0 && result.Recipients.All(static r => r.Reply is null || r.Reply.Code == 421) && result.Recipients.Any(static r => r.Reply?.Code == 421)));
+}

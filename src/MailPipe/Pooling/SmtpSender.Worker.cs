@@ -1,0 +1,317 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe;
+
+/// <summary>The pool's workers: one per busy connection, feeding waiting messages into one pipelined batch and completing each caller with its own result.</summary>
+public sealed partial class SmtpSender
+{
+    /// <summary>One connection's life while it is busy: open it if needed, check it if it was idle, send batches until no message waits.</summary>
+    private async Task RunWorkerAsync(PooledConnection? connection, List<SendRequest>? batch)
+    {
+        await Task.Yield();
+        try
+        {
+            while (true)
+            {
+                if (connection is null)
+                {
+                    var (opened, error) = await OpenAsync().ConfigureAwait(false);
+                    List<Work> start = [];
+                    List<SendRequest> failed = [];
+                    lock (_lock)
+                    {
+                        _opening--;
+                        if (opened is null)
+                        {
+                            _open--;
+                            failed.AddRange(batch ?? []);
+
+                            // No open connection can serve the waiting messages (others being opened most likely fail
+                            // alike): tell them now rather than at their acquire timeout. While open connections work,
+                            // the messages wait for them, and no new connect is tried for a second.
+                            if (_busy == 0)
+                            {
+                                failed.AddRange(TakeAll());
+                            }
+                            else
+                            {
+                                _openBackoffUntil = _time.GetTimestamp() + (_time.TimestampFrequency * OpenBackoffMilliseconds / 1000);
+                            }
+                        }
+                        else
+                        {
+                            _all.Add(opened);
+                            _busy++;
+                            if (batch is null || batch.Count == 0)
+                            {
+                                batch = TakeBatch();
+                            }
+
+                            if (batch.Count == 0)
+                            {
+                                _busy--;
+                                ReturnIdle(opened);
+                                return;
+                            }
+                        }
+
+                        Dispatch(start);
+                    }
+
+                    Start(start);
+                    if (opened is null)
+                    {
+                        foreach (var request in failed)
+                        {
+                            request.TrySetResult(SmtpSendResult.NotSent(request.Message.Envelope, error!));
+                        }
+
+                        return;
+                    }
+
+                    connection = opened;
+                }
+                else if (connection.LentFromIdle)
+                {
+                    connection.LentFromIdle = false;
+                    var reason = await CheckBeforeLendingAsync(connection).ConfigureAwait(false);
+                    if (reason is not null)
+                    {
+                        await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
+                        connection = null;
+                        lock (_lock)
+                        {
+                            _busy--;
+                            _opening++;
+                        }
+
+                        continue;
+                    }
+                }
+
+                await SendBatchAsync(connection, batch!).ConfigureAwait(false);
+                batch = null;
+
+                string? closeReason = !connection.Session.IsConnected ? connection.BrokenReason ?? SmtpSenderDiscardReason.Broken
+                    : _options.MaxMessagesPerConnection > 0 && connection.Messages >= _options.MaxMessagesPerConnection ? SmtpSenderDiscardReason.MaxMessages
+                    : IsPastLifetime(connection) ? SmtpSenderDiscardReason.Lifetime
+                    : Volatile.Read(ref _disposed) ? SmtpSenderDiscardReason.Disposed
+                    : null;
+                if (closeReason is not null)
+                {
+                    if (closeReason is SmtpSenderDiscardReason.Broken or SmtpSenderDiscardReason.ServiceClosing && !connection.CancelledByCaller)
+                    {
+                        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
+                        Log.PoolConnectionLost(_log, Name, connection.Id, closeReason, connection.Messages, connection.BrokenException);
+                    }
+
+                    await CloseAsync(connection, closeReason, quit: connection.Session.IsConnected).ConfigureAwait(false);
+                    connection = null;
+                    List<Work> start = [];
+                    bool reopen;
+                    lock (_lock)
+                    {
+                        _busy--;
+
+                        // Keep the slot when messages wait (retries among them): open a fresh connection for them.
+                        reopen = _waiting > 0 && !_disposed;
+                        if (reopen)
+                        {
+                            _opening++;
+                        }
+                        else
+                        {
+                            _open--;
+                            Dispatch(start);
+                        }
+                    }
+
+                    Start(start);
+                    if (!reopen)
+                    {
+                        return;
+                    }
+
+                    continue;
+                }
+
+                lock (_lock)
+                {
+                    batch = _disposed ? [] : TakeBatch();
+                    if (batch.Count == 0)
+                    {
+                        _busy--;
+                        if (_disposed)
+                        {
+                            _open--;
+                        }
+                        else
+                        {
+                            ReturnIdle(connection);
+                            return;
+                        }
+                    }
+                }
+
+                if (batch.Count == 0)
+                {
+                    await CloseAsync(connection, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
+                    return;
+                }
+            }
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                if (--_workers == 0 && _disposed)
+                {
+                    _workersDone.TrySetResult();
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sends a batch on a connection: the messages taken, then every message that comes to wait while the batch runs
+    /// and the connection has room (fewer than <see cref="SmtpSenderOptions.MaxBatchSize"/> in flight), all as one
+    /// pipelined batch (<see cref="AsyncSmtpSession.SendBatchStreamingAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/>).
+    /// Each caller is completed as soon as its own result is known. The batch ends when nothing is in flight and nothing waits.
+    /// </summary>
+    private async Task SendBatchAsync(PooledConnection connection, List<SendRequest> batch)
+    {
+        using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
+        var session = connection.Session;
+        Interlocked.Increment(ref _batches);
+        var taken = 0;
+        using var batchCancellation = CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token);
+        lock (_lock)
+        {
+            connection.BatchCancellation = batchCancellation;
+        }
+
+        try
+        {
+            await foreach (var result in session.SendBatchStreamingAsync(FeedAsync(connection, batch), batchCancellation.Token).ConfigureAwait(false))
+            {
+                SendRequest request;
+                lock (_lock)
+                {
+                    request = connection.InFlight.Dequeue();
+                    connection.Wake();
+                }
+
+                taken++;
+                Complete(connection, request, result);
+            }
+        }
+        catch (OperationCanceledException ex) when (_disposeCts.IsCancellationRequested)
+        {
+            // Disposal cancelled the batch after DisposeTimeout; the results decided before were yielded above.
+            FailInFlight(connection, request => SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while the message was being sent; it may have been delivered.", ex)));
+        }
+        catch (OperationCanceledException ex) when (batchCancellation.IsCancellationRequested)
+        {
+            // The only caller in flight cancelled (OnCancelled): the session yielded the results it could decide; any
+            // other is treated as possibly delivered (the caller gets SmtpOutcomeUnknownException).
+            List<SendRequest> rest;
+            lock (_lock)
+            {
+                rest = [.. connection.InFlight];
+                connection.InFlight.Clear();
+                connection.Feeding = false;
+            }
+
+            foreach (var request in rest)
+            {
+                Complete(connection, request, SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The message was cancelled while it was being sent; it may have been delivered.", ex)));
+            }
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or SmtpException)
+        {
+            // Checked before queueing; reaching here is a bug: never leave a caller waiting.
+            await session.DisconnectAsync().ConfigureAwait(false);
+            FailInFlight(connection, request => throw new InvalidOperationException("The pooled connection failed unexpectedly.", ex));
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                connection.BatchCancellation = null;
+            }
+
+            _metrics.Batch(taken);
+        }
+    }
+
+    /// <summary>The batch's messages: the ones taken, then more from the queue while there is room, waiting only while results are due.</summary>
+    private async IAsyncEnumerable<SmtpMessage> FeedAsync(PooledConnection connection, List<SendRequest> first)
+    {
+        foreach (var request in first)
+        {
+            lock (_lock)
+            {
+                connection.InFlight.Enqueue(request);
+            }
+
+            yield return Attempt(connection, request);
+        }
+
+        while (true)
+        {
+            SendRequest? next = null;
+            Task? wake = null;
+            lock (_lock)
+            {
+                var room = connection.InFlight.Count < _options.MaxBatchSize
+                    && !connection.CancelledByCaller
+                    && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
+                    && connection.Session.IsConnected
+                    && !_disposed;
+                if (room && _waiting > 0)
+                {
+                    var one = TakeBatch(1);
+                    if (one.Count == 1)
+                    {
+                        next = one[0];
+                        connection.InFlight.Enqueue(next);
+                    }
+                }
+
+                if (next is null)
+                {
+                    if (connection.InFlight.Count == 0 || !connection.Session.IsConnected || _disposed)
+                    {
+                        connection.Feeding = false;
+                        yield break;
+                    }
+
+                    // Results are due: wait for one of them, or for a new message (the session reads replies meanwhile).
+                    connection.Feeding = true;
+                    wake = connection.ArmWake();
+                    ArmHousekeeping();
+                }
+            }
+
+            if (next is not null)
+            {
+                yield return Attempt(connection, next);
+            }
+            else
+            {
+                // A lost connection is noticed by the housekeeping tick, which wakes this wait.
+                await wake!.ConfigureAwait(false);
+            }
+        }
+    }
+
+    private SmtpMessage Attempt(PooledConnection connection, SendRequest request)
+    {
+        request.Attempts++;
+        connection.Messages++;
+        Interlocked.Increment(ref _messages);
+        return MailPipeTelemetry.WithParent(request.Token.CanBeCanceled ? request.Message.WithCancellation(request.Token) : request.Message, request.TelemetryParent);
+    }
+}
