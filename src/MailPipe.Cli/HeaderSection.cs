@@ -43,40 +43,6 @@ internal sealed class HeaderSection
 
     /// <summary>Reads the header section from the start of <paramref name="stream"/>; the stream is left somewhere after it.</summary>
     /// <param name="stream">A readable stream at the start of the message.</param>
-    /// <param name="cancellationToken">Cancels the reads.</param>
-    /// <returns>The header section.</returns>
-    /// <exception cref="InvalidDataException">The header section is larger than <see cref="MaxHeaderBytes"/>.</exception>
-    public static async Task<HeaderSection> ReadAsync(Stream stream, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(stream);
-        var buffer = new byte[16 * 1024];
-        var length = 0;
-        var scanFrom = 0;
-        while (true)
-        {
-            if (length == buffer.Length)
-            {
-                if (buffer.Length >= MaxHeaderBytes)
-                {
-                    throw new InvalidDataException($"the header section is larger than {MaxHeaderBytes / (1024 * 1024)} MiB, or the file is not a message");
-                }
-
-                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxHeaderBytes));
-            }
-
-            var read = await stream.ReadAsync(buffer.AsMemory(length), cancellationToken).ConfigureAwait(false);
-            length += read;
-            var atEnd = read == 0;
-            var found = FindEnd(buffer.AsSpan(0, length), atEnd, ref scanFrom, out var fieldsEnd, out var sectionEnd);
-            if (found)
-            {
-                return Parse(buffer.AsSpan(0, sectionEnd).ToArray(), fieldsEnd);
-            }
-        }
-    }
-
-    /// <summary>Reads the header section from the start of <paramref name="stream"/>; the stream is left somewhere after it.</summary>
-    /// <param name="stream">A readable stream at the start of the message.</param>
     /// <returns>The header section.</returns>
     /// <exception cref="InvalidDataException">The header section is larger than <see cref="MaxHeaderBytes"/>.</exception>
     public static HeaderSection Read(Stream stream)

@@ -110,13 +110,13 @@ public class HeaderEnvelopeTests
     }
 
     [Fact]
-    public async Task Reading_from_a_stream_stops_at_the_empty_line_even_across_buffers()
+    public void Reading_from_a_stream_stops_at_the_empty_line_even_across_buffers()
     {
         var longValue = new string('x', 40_000);
         var message = $"From: a@example.test\r\nX-Long: {longValue}\r\nTo: b@example.test\r\n\r\nbody\r\n";
         using var stream = new MemoryStream(Encoding.ASCII.GetBytes(message));
 
-        var headers = await HeaderSection.ReadAsync(stream, CancellationToken.None);
+        var headers = HeaderSection.Read(stream);
 
         headers.BodyOffset.Should().Be(message.IndexOf("body", StringComparison.Ordinal));
         headers.Fields.Select(f => f.Name).Should().Equal("From", "X-Long", "To");
