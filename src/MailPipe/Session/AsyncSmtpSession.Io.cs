@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using MailPipe.Channel;
@@ -150,29 +151,15 @@ public sealed partial class AsyncSmtpSession
                 }
 
                 var result = await read.ConfigureAwait(false);
-                var buffer = result.Buffer;
-                var reader = new SequenceReader<byte>(buffer);
-                var complete = false;
-                SmtpReply? reply = null;
-                try
-                {
-                    complete = _parser.TryParse(ref reader, out reply);
-                }
-                finally
-                {
-                    // Consumed: every complete line (the parser keeps them); examined: all, unless a reply ended here.
-                    input.AdvanceTo(reader.Position, complete ? reader.Position : buffer.End);
-                }
-
-                if (complete)
+                if (TryParseBuffered(input, result.Buffer, out var reply, out var partialLine))
                 {
                     StopReadTimer();
-                    if (OnReply(reply!) is { } command)
+                    if (OnReply(reply) is { } command)
                     {
-                        CheckNothingMoreBuffered(input, command, reply!);
+                        CheckNothingMoreBuffered(input, command, reply);
                     }
 
-                    return reply!;
+                    return reply;
                 }
 
                 if (result.IsCanceled)
@@ -182,7 +169,7 @@ public sealed partial class AsyncSmtpSession
 
                 if (result.IsCompleted)
                 {
-                    var partial = _parser.HasPartialReply || !reader.End;
+                    var partial = _parser.HasPartialReply || partialLine;
                     throw partial
                         ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for the reply to {waitingFor}).")
                         : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {waitingFor}).");
@@ -290,27 +277,14 @@ public sealed partial class AsyncSmtpSession
         _readAheadPending = false;
         var ahead = _readAhead;
         _readAhead = default;
-        var complete = false;
-        SmtpReply? reply = null;
         try
         {
             // A read that ended in a transport failure (a reset while idle) is mapped like any other read's failure.
             var result = ahead.Result;
-            var buffer = result.Buffer;
-            var reader = new SequenceReader<byte>(buffer);
-            try
+            if (TryParseBuffered(input, result.Buffer, out var reply, out _))
             {
-                complete = _parser.TryParse(ref reader, out reply);
-            }
-            finally
-            {
-                input.AdvanceTo(reader.Position, complete ? reader.Position : buffer.End);
-            }
-
-            if (complete)
-            {
-                LogReply(reply!);
-                throw UnsolicitedReply(reply!, "before the next command was written");
+                LogReply(reply);
+                throw UnsolicitedReply(reply, "before the next command was written");
             }
 
             if (result.IsCanceled || (result.IsCompleted && !_parser.HasPartialReply))
@@ -354,24 +328,33 @@ public sealed partial class AsyncSmtpSession
             return;
         }
 
-        var buffer = more.Buffer;
+        if (TryParseBuffered(input, more.Buffer, out var extra, out _))
+        {
+            LogReply(extra);
+            throw UnsolicitedReply(extra, $"right after the reply {reply.Code} to {command}, with no command left to answer");
+        }
+    }
+
+    /// <summary>
+    /// Parses what <paramref name="input"/> returned: consumed is every complete line (the parser keeps them), examined
+    /// is all of it unless a reply ended there. Parser state carries over to the next read. <paramref name="partialLine"/>
+    /// says whether bytes of a line without its end are left.
+    /// </summary>
+    private bool TryParseBuffered(PipeReader input, in ReadOnlySequence<byte> buffer, [NotNullWhen(true)] out SmtpReply? reply, out bool partialLine)
+    {
         var reader = new SequenceReader<byte>(buffer);
         var complete = false;
-        SmtpReply? extra = null;
         try
         {
-            complete = _parser.TryParse(ref reader, out extra);
+            complete = _parser.TryParse(ref reader, out reply);
         }
         finally
         {
+            partialLine = !reader.End;
             input.AdvanceTo(reader.Position, complete ? reader.Position : buffer.End);
         }
 
-        if (complete)
-        {
-            LogReply(extra!);
-            throw UnsolicitedReply(extra!, $"right after the reply {reply.Code} to {command}, with no command left to answer");
-        }
+        return complete;
     }
 
     /// <summary>What an unsolicited complete reply means: the service closing (421, 221), or a protocol violation.</summary>
