@@ -15,7 +15,7 @@ namespace MailPipe.Cli;
 /// <c>mailpipe serve</c>: the embedded SMTP server on its own, a local development inbox. It saves every message to
 /// <c>--save-dir</c> and prints one line per message (the envelope, the size, the file) until Ctrl+C or SIGTERM.
 /// </summary>
-internal sealed class ServeCommand
+internal sealed partial class ServeCommand
 {
     /// <summary>The address listened on when <c>--listen</c> is not given.</summary>
     public const string DefaultListen = "127.0.0.1:2525";
@@ -182,102 +182,6 @@ internal sealed class ServeCommand
     /// <summary>The command.</summary>
     public Command Command { get; }
 
-    /// <summary>Parses a <c>--listen</c> value: <c>host:port</c>, <c>[IPv6]:port</c>, <c>:port</c>, <c>host</c>.</summary>
-    /// <param name="text">The value.</param>
-    /// <param name="host">The host (127.0.0.1 when empty), without brackets.</param>
-    /// <param name="port">The port, 0 to 65535 (0: a free port); <see cref="DefaultPort"/> when not given.</param>
-    /// <param name="error">Why the value is invalid.</param>
-    /// <returns>Whether the value is valid.</returns>
-    public static bool TryParseListen(string? text, out string host, out int port, out string? error)
-    {
-        host = "127.0.0.1";
-        port = DefaultPort;
-        error = null;
-        var value = text?.Trim() ?? string.Empty;
-        string? portText = null;
-        if (value.StartsWith('['))
-        {
-            var close = value.IndexOf(']', StringComparison.Ordinal);
-            if (close < 0 || !IPAddress.TryParse(value[1..close], out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
-            {
-                error = $"'{value}' is not [IPv6]:port";
-                return false;
-            }
-
-            host = value[1..close];
-            if (close + 1 < value.Length)
-            {
-                if (value[close + 1] != ':')
-                {
-                    error = $"'{value}' has text after ']' that is not ':port'";
-                    return false;
-                }
-
-                portText = value[(close + 2)..];
-            }
-        }
-        else
-        {
-            var colon = value.LastIndexOf(':');
-            if (colon >= 0 && value.IndexOf(':', StringComparison.Ordinal) != colon)
-            {
-                error = $"'{value}': write an IPv6 address in brackets, as [::1]:2525";
-                return false;
-            }
-
-            var hostPart = colon >= 0 ? value[..colon] : value;
-            portText = colon >= 0 ? value[(colon + 1)..] : null;
-            if (hostPart.Length > 0)
-            {
-                if (hostPart.AsSpan().IndexOfAny(NotInHost) >= 0)
-                {
-                    error = $"'{hostPart}' is not a host name or address";
-                    return false;
-                }
-
-                host = hostPart;
-            }
-        }
-
-        if (portText is not null
-            && (!int.TryParse(portText, NumberStyles.None, CultureInfo.InvariantCulture, out port) || port > 65535))
-        {
-            error = $"the port '{portText}' is not a number from 0 to 65535";
-            return false;
-        }
-
-        return true;
-    }
-
-    /// <summary>Parses a <c>--max-size</c> value: bytes, or a number with <c>K</c> (KiB) or <c>M</c> (MiB).</summary>
-    /// <param name="text">The value.</param>
-    /// <param name="bytes">The size in bytes, 1 to <see cref="int.MaxValue"/>.</param>
-    /// <returns>Whether the value is valid.</returns>
-    public static bool TryParseSize(string? text, out int bytes)
-    {
-        bytes = 0;
-        var value = text?.Trim() ?? string.Empty;
-        long unit = 1;
-        if (value.EndsWith('K') || value.EndsWith('k'))
-        {
-            unit = 1024;
-            value = value[..^1];
-        }
-        else if (value.EndsWith('M') || value.EndsWith('m'))
-        {
-            unit = 1024 * 1024;
-            value = value[..^1];
-        }
-
-        if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < 1 || number > int.MaxValue / unit)
-        {
-            return false;
-        }
-
-        bytes = (int)(number * unit);
-        return true;
-    }
-
     /// <summary>Runs the server until <paramref name="cancellationToken"/> is cancelled.</summary>
     /// <param name="options">The server options, <see cref="EmbeddedServerOptions.Received"/> left unset (the command prints).</param>
     /// <param name="json">Whether to print JSON lines.</param>
@@ -350,36 +254,6 @@ internal sealed class ServeCommand
 
         printer.Stopped(Volatile.Read(ref count));
         return ExitCodes.Success;
-    }
-
-    private static string Display(EndPoint? endPoint) => endPoint switch
-    {
-        IPEndPoint { AddressFamily: AddressFamily.InterNetworkV6 } ip => $"[{ip.Address}]:{ip.Port.ToString(CultureInfo.InvariantCulture)}",
-        IPEndPoint ip => $"{ip.Address}:{ip.Port.ToString(CultureInfo.InvariantCulture)}",
-        null => "?",
-        _ => endPoint.ToString() ?? "?",
-    };
-
-    private static IPAddress? Resolve(string host)
-    {
-        if (IPAddress.TryParse(host, out var literal))
-        {
-            return literal;
-        }
-
-        if (string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase))
-        {
-            return IPAddress.Loopback;
-        }
-
-        try
-        {
-            return Dns.GetHostAddresses(host).OrderBy(a => a.AddressFamily == AddressFamily.InterNetwork ? 0 : 1).FirstOrDefault();
-        }
-        catch (SocketException)
-        {
-            return null;
-        }
     }
 
     private void CheckCombination(CommandResult result)
@@ -489,116 +363,6 @@ internal sealed class ServeCommand
                 AuthenticationRequired = parseResult.GetValue(_authRequired),
             };
             return await RunAsync(options, parseResult.GetValue(_json), parseResult.GetValue(_tlsCertificateOut), output, error, cancellationToken).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>Prints the lines of <c>mailpipe serve</c>, one at a time from any session.</summary>
-    private sealed class Printer(TextWriter output, bool json)
-    {
-        private readonly Lock _lock = new();
-
-        public void Listening(IPEndPoint endPoint, EmbeddedServerOptions options, string? certificateOut)
-        {
-            var auth = options.Authenticator is null ? "off" : options.Authenticator.AcceptsAny ? "any credentials" : "one user";
-            string line;
-            if (json)
-            {
-                line = JsonLine.Object(JsonOptions, w =>
-                {
-                    w.WriteString("type", "listening");
-                    w.WriteString("address", endPoint.Address.ToString());
-                    w.WriteNumber("port", endPoint.Port);
-                    w.WriteString("saveDir", options.SaveDirectory);
-                    w.WriteNumber("maxSize", options.MaxMessageSize);
-                    w.WriteNumber("maxRecipients", options.MaxRecipients);
-                    w.WriteBoolean("starttls", options.Certificate is not null);
-                    if (options.Certificate is { } certificate)
-                    {
-                        w.WriteString("certificateSha256", certificate.GetCertHashString(HashAlgorithmName.SHA256));
-                        if (certificateOut is not null)
-                        {
-                            w.WriteString("certificateFile", certificateOut);
-                        }
-                    }
-
-                    w.WriteString("auth", options.Authenticator is null ? "off" : options.Authenticator.AcceptsAny ? "any" : "user");
-                    w.WriteBoolean("authRequired", options.AuthenticationRequired && options.Authenticator is not null);
-                });
-            }
-            else
-            {
-                var tls = options.Certificate is { } certificate
-                    ? $"STARTTLS (certificate SHA-256 {certificate.GetCertHashString(HashAlgorithmName.SHA256)}{(certificateOut is null ? string.Empty : ", written to " + certificateOut)})"
-                    : "no STARTTLS";
-                var required = options.AuthenticationRequired && options.Authenticator is not null ? ", required" : string.Empty;
-                line = string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"mailpipe serve: listening on {Display(endPoint)}, saving to {options.SaveDirectory}; SIZE {options.MaxMessageSize}, {tls}, AUTH {auth}{required}. Ctrl+C stops.");
-            }
-
-            Write(line);
-        }
-
-        public void Message(SavedMessage message)
-        {
-            string line;
-            if (json)
-            {
-                line = JsonLine.Object(JsonOptions, w =>
-                {
-                    w.WriteString("type", "message");
-                    w.WriteString("time", message.Time.ToString("O", CultureInfo.InvariantCulture));
-                    w.WriteString("from", message.From);
-                    w.WriteStartArray("to");
-                    foreach (var to in message.To)
-                    {
-                        w.WriteStringValue(to);
-                    }
-
-                    w.WriteEndArray();
-                    w.WriteNumber("size", message.Size);
-                    w.WriteString("file", message.Path);
-                    w.WriteString("client", Display(message.Remote));
-                    w.WriteBoolean("tls", message.Tls);
-                    if (message.User is null)
-                    {
-                        w.WriteNull("user");
-                    }
-                    else
-                    {
-                        w.WriteString("user", message.User);
-                    }
-                });
-            }
-            else
-            {
-                var extra = (message.Tls ? ", TLS" : string.Empty) + (message.User is null ? string.Empty : ", AUTH " + message.User);
-                line = string.Create(
-                    CultureInfo.InvariantCulture,
-                    $"{message.Time:HH:mm:ss} from <{message.From}> to {string.Join(", ", message.To.Select(t => $"<{t}>"))}: {message.Size} bytes saved to {message.Path} ({Display(message.Remote)}{extra})");
-            }
-
-            Write(line);
-        }
-
-        public void Stopped(int count)
-        {
-            Write(json
-                ? JsonLine.Object(JsonOptions, w =>
-                {
-                    w.WriteString("type", "stopped");
-                    w.WriteNumber("messages", count);
-                })
-                : string.Create(CultureInfo.InvariantCulture, $"mailpipe serve: stopped; {count} messages saved"));
-        }
-
-        private void Write(string line)
-        {
-            lock (_lock)
-            {
-                output.WriteLine(line);
-                output.Flush();
-            }
         }
     }
 }

@@ -1,0 +1,186 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Net.Sockets;
+using MimeKit;
+
+namespace MailPipe.Cli;
+
+/// <summary>Loading the messages and checking send's option values (addresses, NOTIFY, combinations).</summary>
+internal sealed partial class SendCommand
+{
+    private static List<OutgoingMessage> LoadMessages(SendOptions options, CliEnvironment environment)
+    {
+        if (options.Files.Count == 0)
+        {
+            var attachments = options.Attachments.Select(path => new Attachment(Path.GetFileName(path), File.ReadAllBytes(path))).ToList();
+            var builder = new MessageBuilder(options.FromMailbox!, options.To, options.Subject, options.Body, DateTimeOffset.Now)
+            {
+                Headers = options.Headers,
+                Attachments = attachments,
+            };
+            return [OutgoingMessage.Composed(1, builder, options.Envelope)];
+        }
+
+        var defaults = new MessageDefaults
+        {
+            ReversePath = options.FromAddress,
+            Recipients = [.. options.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
+            Headers = options.Headers,
+            Envelope = options.Envelope,
+        };
+        var messages = new OutgoingMessage[options.Files.Count];
+        OutgoingMessage Load(int i) => options.Files[i] == OutgoingMessage.StandardInputName
+            ? OutgoingMessage.FromBytes(i + 1, OutgoingMessage.StandardInputName, ReadAll(environment.OpenInput()), defaults)
+            : OutgoingMessage.LoadFile(i + 1, options.Files[i], defaults);
+        if (messages.Length >= ParallelLoadThreshold && System.Environment.ProcessorCount > 1)
+        {
+            // Many small files: read on every core (each file is still opened once and read in one call).
+            Parallel.For(0, messages.Length, new ParallelOptions { MaxDegreeOfParallelism = System.Environment.ProcessorCount }, i => messages[i] = Load(i));
+        }
+        else
+        {
+            for (var i = 0; i < messages.Length; i++)
+            {
+                messages[i] = Load(i);
+            }
+        }
+
+        return [.. messages];
+    }
+
+    /// <summary>From this many files on, they are read in parallel.</summary>
+    private const int ParallelLoadThreshold = 64;
+
+    private static byte[] ReadAll(Stream input)
+    {
+        using (input)
+        {
+            using var buffer = new MemoryStream();
+            input.CopyTo(buffer);
+            return buffer.ToArray();
+        }
+    }
+
+    private static void CheckAddress(OptionResult result, string option, bool allowNullPath)
+    {
+        foreach (var token in result.Tokens)
+        {
+            if (!MailboxArgument.TryParse(token.Value, allowNullPath, out _, out _, out var problem))
+            {
+                result.AddError($"{option}: '{Shown(token.Value)}' {problem}");
+            }
+        }
+    }
+
+    /// <summary>A value as an error message shows it: line breaks and NUL escaped, other control characters replaced.</summary>
+    private static string Shown(string value) => TerminalText.Sanitize(
+        value.Replace("\r", "\\r", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal).Replace("\0", "\\0", StringComparison.Ordinal));
+
+    private static readonly string[] QuitSteps = ["connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt"];
+
+    private static bool TryParseNotify(string value, out DsnNotify notify)
+    {
+        notify = DsnNotify.Default;
+        foreach (var word in value.Split(',', StringSplitOptions.TrimEntries))
+        {
+            notify |= word.ToUpperInvariant() switch
+            {
+                "NEVER" => DsnNotify.Never,
+                "SUCCESS" => DsnNotify.Success,
+                "FAILURE" => DsnNotify.Failure,
+                "DELAY" => DsnNotify.Delay,
+                _ => (DsnNotify)(-1),
+            };
+        }
+
+        return notify != DsnNotify.Default && (int)notify > 0 && (notify == DsnNotify.Never || !notify.HasFlag(DsnNotify.Never));
+    }
+
+    /// <summary>The mailbox of a checked address value; <see langword="null"/> for the null reverse-path.</summary>
+    private static MailboxAddress? ToMailbox(string value)
+    {
+        _ = MailboxArgument.TryParse(value, allowNullPath: true, out var address, out var name, out _); // checked by the option's validator
+        return address.Length == 0 ? null : new MailboxAddress(name, address);
+    }
+
+    private void CheckCombination(CommandResult result)
+    {
+        var files = result.GetValue(_files) ?? [];
+        var from = result.GetValue(_from);
+        var to = result.GetValue(_to) ?? [];
+        if (files.Length > 0)
+        {
+            if (result.GetValue(_subject) is not null || result.GetValue(_body) is not null || result.GetResult(_attach) is not null)
+            {
+                result.AddError("--subject, --body and --attach build a message of their own; they cannot be used with files or - (standard input)");
+            }
+
+            if (files.Count(f => f == OutgoingMessage.StandardInputName) > 1)
+            {
+                result.AddError("- (standard input) can be given once");
+            }
+        }
+        else if (from is null && to.Length == 0)
+        {
+            result.AddError("nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message");
+        }
+        else if (from is null)
+        {
+            result.AddError("--from is missing: a built message needs a sender (--from ADDRESS)");
+        }
+        else if (to.Length == 0)
+        {
+            result.AddError("--to is missing: a built message needs at least one recipient (--to ADDRESS, repeat for more)");
+        }
+        else if (MailboxArgument.TryParse(from, allowNullPath: true, out var address, out _, out _) && address.Length == 0)
+        {
+            result.AddError("--from: a built message needs a sender address (\"<>\" is only for files)");
+        }
+
+        var server = result.GetResult(_connection.Server) is not null;
+        if (server && result.GetResult(_saveDirectory) is not null)
+        {
+            result.AddError("--save-dir is for the embedded server; it cannot be used with --server");
+        }
+
+        var tlsOptional = result.GetValue(_tlsOptional);
+        _connection.Validate(result, tlsByDefault: tlsOptional);
+        var tls = result.GetValue(_connection.ImplicitTls) || result.GetValue(_connection.StartTls);
+        if (tlsOptional && tls)
+        {
+            result.AddError("--tls-optional cannot be used with --tls or --starttls: choose whether TLS is required");
+        }
+
+        if ((tls || tlsOptional) && !server)
+        {
+            result.AddError("--tls, --starttls and --tls-optional need --server: the embedded server speaks plain SMTP only");
+        }
+
+        if (result.GetValue(_requireTls) && !tls)
+        {
+            result.AddError("--requiretls needs --tls or --starttls: a REQUIRETLS message is never sent without TLS");
+        }
+
+        var auth = result.GetResult(_auth) is not null;
+        var user = result.GetResult(_user) is not null;
+        var passwordEnvironment = result.GetResult(_passwordEnvironment) is not null;
+        if (auth || user || passwordEnvironment)
+        {
+            if (!user || !passwordEnvironment)
+            {
+                result.AddError("authentication needs both --user and --password-env (the name of the environment variable that holds the password or token)");
+            }
+
+            if (!server)
+            {
+                result.AddError("--auth, --user and --password-env need --server: the embedded server does not authenticate");
+            }
+
+            var mechanism = AuthSettings.TryParseMechanism(result.GetValue(_auth) ?? AuthSettings.Automatic, out var name) ? name : AuthSettings.Automatic;
+            if (AuthSettings.RevealsSecret(mechanism) && !tls && !result.GetValue(_allowCleartextAuth))
+            {
+                result.AddError($"--auth {mechanism} sends the secret itself: use --tls or --starttls, or --allow-cleartext-auth to send it without TLS anyway");
+            }
+        }
+    }
+}
