@@ -1,4 +1,5 @@
 using MailPipe.Transmission;
+using MailPipe.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace MailPipe;

@@ -1,4 +1,5 @@
 using MailPipe.Transmission;
+using MailPipe.Transport;
 
 namespace MailPipe;
 

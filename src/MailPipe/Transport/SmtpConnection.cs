@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 
-namespace MailPipe;
+namespace MailPipe.Transport;
 
 /// <summary>
 /// One transport connection: the socket (or a caller's stream), an optional <see cref="SslStream"/> over it, and the
@@ -39,6 +39,9 @@ internal sealed class SmtpConnection : IAsyncDisposable
 
     /// <summary>The TLS stream once TLS is active.</summary>
     public SslStream? TlsStream => _tlsStream;
+
+    /// <summary>Whether TLS is active (implicit TLS or after STARTTLS).</summary>
+    public bool IsEncrypted => _tlsStream is not null;
 
     /// <summary>The remote end point, when this is a socket connection (as it was when the connection opened).</summary>
     public EndPoint? RemoteEndPoint { get; }
