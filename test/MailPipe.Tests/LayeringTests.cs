@@ -54,7 +54,6 @@ public class LayeringTests
         ["SaslOAuth"] = "Authentication",
         ["SaslPrep"] = "Authentication",
         ["AsyncSmtpSession"] = "Session",
-        ["ClientDomain"] = "Session",
         ["SmtpAddressRules"] = "Protocol",
         ["SmtpContentGuard"] = "Protocol",
         ["SmtpContentRules"] = "Protocol",

@@ -1,3 +1,5 @@
+using MailPipe.Transport;
+
 namespace MailPipe;
 
 /// <summary>The commands of RFC 5321 §4.1.1 that need neither TLS nor AUTH.</summary>
@@ -13,7 +15,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> EhloAsync(string domain, CancellationToken cancellationToken = default)
     {
-        ValidateDomain(domain);
+        SmtpHelloName.Validate(domain);
         BeginOperation(cancellationToken);
         try
         {
@@ -28,6 +30,25 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
+    /// <summary>
+    /// The name this client gives in EHLO/HELO when the caller has none (RFC 5321 §4.1.1.1, §4.1.4): this machine's
+    /// fully qualified domain name when it has one (a name with a dot that is not <c>localhost</c> or
+    /// <c>localhost.*</c>), otherwise the address literal of the local end of this connection (§4.1.3):
+    /// <c>[192.0.2.1]</c> or <c>[IPv6:2001:db8::1]</c>. A bare host name such as <c>vm</c> is never used: servers with
+    /// <c>reject_non_fqdn_helo_hostname</c> and large providers refuse it.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait for the host name lookup (done once per process, at most 2 s).</param>
+    /// <returns>The name; on a caller's stream that is not a socket and without a fully qualified name, <c>[127.0.0.1]</c>.</returns>
+    /// <exception cref="InvalidOperationException">The session is not connected: the local address is only known after connect.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<string> GetDefaultClientDomainAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = _connection ?? throw new InvalidOperationException("The default client domain is computed after connect: the session is not connected.");
+        var localEndPoint = connection.LocalEndPoint;
+        var fullyQualified = await LocalHostName.FullyQualifiedAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        return SmtpHelloName.ForClient(fullyQualified, localEndPoint);
+    }
+
     /// <summary>Sends HELO (RFC 5321 §4.1.1.1), for servers without ESMTP; clears <see cref="Capabilities"/>. The seed's <c>Helo()</c>.</summary>
     /// <param name="domain">The client's fully qualified domain name or address literal.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
@@ -38,7 +59,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> HeloAsync(string domain, CancellationToken cancellationToken = default)
     {
-        ValidateDomain(domain);
+        SmtpHelloName.Validate(domain);
         BeginOperation(cancellationToken);
         try
         {
@@ -226,16 +247,6 @@ public sealed partial class AsyncSmtpSession
         finally
         {
             EndOperation();
-        }
-    }
-
-    private static void ValidateDomain(string domain)
-    {
-        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
-        SmtpCommandWriter.ValidateArgument(domain, nameof(domain));
-        if (domain.AsSpan().IndexOfAny(' ', '\t') >= 0)
-        {
-            throw new ArgumentException("A domain for EHLO/HELO must not contain white space.", nameof(domain));
         }
     }
 }

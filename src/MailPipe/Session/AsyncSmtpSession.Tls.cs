@@ -14,7 +14,7 @@ public sealed partial class AsyncSmtpSession
 
     /// <summary>While an AUTH exchange runs: the transcript shows 334 replies as <c>334 &lt;redacted&gt;</c>.</summary>
     private bool _redactServerText;
-    private TlsSnapshot? _tls;
+    private TlsParameters? _tls;
 
     /// <summary>Whether TLS is active on this connection (after <see cref="ConnectTlsAsync(bool, CancellationToken)"/> or a successful <see cref="StartTlsAsync(CancellationToken)"/>).</summary>
     public bool IsEncrypted => _tls is not null;
@@ -159,7 +159,7 @@ public sealed partial class AsyncSmtpSession
     {
         if (ehloDomain is not null)
         {
-            ValidateDomain(ehloDomain);
+            SmtpHelloName.Validate(ehloDomain);
         }
 
         if (!Enum.IsDefined(tlsMode))
@@ -283,8 +283,7 @@ public sealed partial class AsyncSmtpSession
             throw new InvalidOperationException($"{_pendingReplies.Count} repl(ies) are still pending; read them with ReceiveReplyAsync before starting TLS (RFC 3207 §4.2).");
         }
 
-        return serverHostName ?? tls.TargetHost ?? tls.ClientAuthenticationOptions?.TargetHost ?? Host
-            ?? throw new InvalidOperationException("No server name to check the certificate against: the session was connected over a stream; set SmtpTlsOptions.TargetHost or pass serverHostName.");
+        return TlsHandshake.TargetHost(tls, serverHostName, Host);
     }
 
     /// <summary>The response-injection check, then the handshake over the same transport; swaps the pipes. Every failure closes the connection.</summary>
@@ -308,68 +307,27 @@ public sealed partial class AsyncSmtpSession
                 "starting TLS");
         }
 
-        var check = new CertificateCheck(tls, targetHost);
-        var sslOptions = check.CreateClientOptions();
         StartTimer(tls.HandshakeTimeout);
         try
         {
-            await connection.UpgradeToTlsAsync(sslOptions, _operationCts.Token).ConfigureAwait(false);
+            _tls = await TlsHandshake.RunAsync(connection, tls, targetHost, _operationCts.Token).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
-            throw FailTls(ex, check);
+            throw Fail(ex, "negotiating TLS");
         }
 
         StopTimer();
-        var stream = connection.TlsStream!;
-        _tls = new TlsSnapshot(stream.SslProtocol, stream.NegotiatedCipherSuite, check.Certificate, check.Errors);
-        telemetry?.Ok(stream.SslProtocol);
+        telemetry?.Ok(_tls.Protocol);
         Capabilities = SmtpCapabilities.None;
         ResetAuthState();
         _parser.Reset();
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
-            Log.TlsEstablished(_sessionLog, stream.SslProtocol.ToString(), stream.NegotiatedCipherSuite.ToString());
+            Log.TlsEstablished(_sessionLog, _tls.Protocol.ToString(), _tls.CipherSuite.ToString());
         }
     }
 
-    /// <summary>Classifies a handshake failure: the certificate decision, else a TLS/IO failure; cancellation and timeouts go through <c>Fail</c> as usual.</summary>
-    private Exception FailTls(Exception exception, CertificateCheck check)
-    {
-        const string Activity = "negotiating TLS";
-        if (exception is SmtpException || _callerToken.IsCancellationRequested || _operationCts.IsCancellationRequested)
-        {
-            return Fail(exception, Activity);
-        }
-
-        SmtpException error;
-        if (check.Rejected && check.Errors == SslPolicyErrors.RemoteCertificateNameMismatch)
-        {
-            error = new SmtpException(
-                SmtpErrorCode.BadCertificateName,
-                $"The server's certificate ({check.Certificate?.Subject}) does not name '{check.TargetHost}'; the connection was closed. Set SmtpTlsOptions.AcceptCertificateNameMismatch to accept it.",
-                exception);
-        }
-        else if (check.Rejected)
-        {
-            error = new SmtpException(
-                SmtpErrorCode.BadCertificate,
-                $"The server's certificate ({check.Certificate?.Subject ?? "none"}) was rejected ({check.Errors}); the connection was closed. Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.",
-                exception);
-        }
-        else
-        {
-            error = new SmtpException(SmtpErrorCode.TlsHandshakeFailed, $"The TLS handshake with '{check.TargetHost}' failed: {exception.Message}", exception);
-        }
-
-        return Fail(error, Activity);
-    }
-
-    /// <summary>
-    /// Closes the connection for a failure found between two operations (a policy decision, not I/O), under the
-    /// operation guard so that an operation started meanwhile on another thread is not torn down: that case throws
-    /// <see cref="InvalidOperationException"/> instead.
-    /// </summary>
     private SmtpException FailBetweenOperations(SmtpException error, string activity)
     {
         BeginOperation(CancellationToken.None, allowPendingReplies: true);
@@ -388,6 +346,4 @@ public sealed partial class AsyncSmtpSession
         _redactServerText = false;
         _tls = null;
     }
-
-    private sealed record TlsSnapshot(SslProtocols Protocol, TlsCipherSuite CipherSuite, X509Certificate2? RemoteCertificate, SslPolicyErrors Errors);
 }
