@@ -16,18 +16,9 @@ public sealed partial class AsyncSmtpSession
     public async Task<SmtpReply> EhloAsync(string domain, CancellationToken cancellationToken = default)
     {
         SmtpHelloName.Validate(domain);
-        BeginOperation(cancellationToken);
-        try
-        {
-            WriteCommand("EHLO"u8, "EHLO", SmtpHelloName.ToArgument(domain), maskArgument: false);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending EHLO").ConfigureAwait(false);
-            Capabilities = SmtpCapabilities.FromEhloReply(reply);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        var reply = await SimpleCommandAsync(EhloVerb, "EHLO", SmtpHelloName.ToArgument(domain), cancellationToken).ConfigureAwait(false);
+        Capabilities = SmtpCapabilities.FromEhloReply(reply);
+        return reply;
     }
 
     /// <summary>
@@ -60,18 +51,9 @@ public sealed partial class AsyncSmtpSession
     public async Task<SmtpReply> HeloAsync(string domain, CancellationToken cancellationToken = default)
     {
         SmtpHelloName.Validate(domain);
-        BeginOperation(cancellationToken);
-        try
-        {
-            WriteCommand("HELO"u8, "HELO", SmtpHelloName.ToArgument(domain), maskArgument: false);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending HELO").ConfigureAwait(false);
-            Capabilities = SmtpCapabilities.None;
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        var reply = await SimpleCommandAsync(HeloVerb, "HELO", SmtpHelloName.ToArgument(domain), cancellationToken).ConfigureAwait(false);
+        Capabilities = SmtpCapabilities.None;
+        return reply;
     }
 
     /// <summary>Sends <c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c>, starting a mail transaction (RFC 5321 §4.1.1.2). The seed's <c>MailFrom()</c>.</summary>
@@ -88,20 +70,11 @@ public sealed partial class AsyncSmtpSession
         ArgumentNullException.ThrowIfNull(reversePath);
         SmtpCommandWriter.ValidatePath(reversePath, nameof(reversePath));
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
-        BeginOperation(cancellationToken);
-        try
-        {
-            WritePathCommand("MAIL FROM:"u8, "MAIL FROM", reversePath, parameters);
+        var reply = await PathCommandAsync(MailPrefix, "MAIL FROM", reversePath, parameters, cancellationToken).ConfigureAwait(false);
 
-            // The server may now hold a transaction that the envelope API does not know the end of: its next one starts with RSET.
-            _resetBeforeNextMail = true;
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        // The server may now hold a transaction that the envelope API does not know the end of: its next one starts with RSET.
+        _resetBeforeNextMail = IsConnected;
+        return reply;
     }
 
     /// <summary>Sends <c>RCPT TO:&lt;forward-path&gt; [parameters]</c>, adding one recipient (RFC 5321 §4.1.1.3). The seed's <c>RcptTo()</c>.</summary>
@@ -118,17 +91,7 @@ public sealed partial class AsyncSmtpSession
         ArgumentException.ThrowIfNullOrWhiteSpace(forwardPath);
         SmtpCommandWriter.ValidatePath(forwardPath, nameof(forwardPath));
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
-        BeginOperation(cancellationToken);
-        try
-        {
-            WritePathCommand("RCPT TO:"u8, "RCPT TO", forwardPath, parameters);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return await PathCommandAsync(RcptPrefix, "RCPT TO", forwardPath, parameters, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends RSET, aborting the current mail transaction (RFC 5321 §4.1.1.5). The seed's <c>Rset()</c>.</summary>
@@ -139,12 +102,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> RsetAsync(CancellationToken cancellationToken = default)
     {
-        var reply = await SimpleCommandAsync(RsetVerb, "RSET", "sending RSET", cancellationToken).ConfigureAwait(false);
-        if (reply.IsPositiveCompletion)
-        {
-            _resetBeforeNextMail = false;
-        }
-
+        var reply = await SimpleCommandAsync(RsetVerb, "RSET", argument: null, cancellationToken).ConfigureAwait(false);
+        _resetBeforeNextMail &= !reply.IsPositiveCompletion;
         return reply;
     }
 
@@ -177,7 +136,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public Task<SmtpReply> NoopAsync(CancellationToken cancellationToken = default) => SimpleCommandAsync(NoopVerb, "NOOP", "sending NOOP", cancellationToken);
+    public Task<SmtpReply> NoopAsync(CancellationToken cancellationToken = default) => SimpleCommandAsync(NoopVerb, "NOOP", argument: null, cancellationToken);
 
     /// <summary>Sends <c>VRFY string</c> (RFC 5321 §4.1.1.6, §3.5). The seed's <c>Vrfy()</c>.</summary>
     /// <param name="address">The user name or mailbox to verify.</param>
@@ -191,17 +150,7 @@ public sealed partial class AsyncSmtpSession
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(address);
         SmtpCommandWriter.ValidateArgument(address, nameof(address));
-        BeginOperation(cancellationToken);
-        try
-        {
-            WriteCommand("VRFY"u8, "VRFY", address, maskArgument: true);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending VRFY").ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return await SimpleCommandAsync(VrfyVerb, "VRFY", address, cancellationToken, maskArgument: true).ConfigureAwait(false);
     }
 
     /// <summary>Sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the connection (whatever the reply). The seed's <c>Quit()</c> followed by <c>Disconnect()</c>.</summary>
@@ -232,17 +181,45 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
+    private static readonly byte[] EhloVerb = "EHLO"u8.ToArray();
+    private static readonly byte[] HeloVerb = "HELO"u8.ToArray();
+    private static readonly byte[] VrfyVerb = "VRFY"u8.ToArray();
+    private static readonly byte[] MailPrefix = "MAIL FROM:"u8.ToArray();
+    private static readonly byte[] RcptPrefix = "RCPT TO:"u8.ToArray();
     private static readonly byte[] NoopVerb = "NOOP"u8.ToArray();
     private static readonly byte[] RsetVerb = "RSET"u8.ToArray();
 
-    private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string activity, CancellationToken cancellationToken)
+    /// <summary>One command and its reply in one operation; a 421 breaks the connection.</summary>
+    private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string? argument, CancellationToken cancellationToken, bool maskArgument = false)
     {
         BeginOperation(cancellationToken);
         try
         {
-            WriteCommand(verb, name);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, activity).ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
+            if (argument is null)
+            {
+                WriteCommand(verb, name);
+            }
+            else
+            {
+                WriteCommand(verb, name, argument, maskArgument);
+            }
+
+            return CloseIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name).ConfigureAwait(false));
+        }
+        finally
+        {
+            EndOperation();
+        }
+    }
+
+    /// <summary>MAIL or RCPT with a checked path and parameters in one operation.</summary>
+    private async Task<SmtpReply> PathCommandAsync(byte[] prefix, string name, string path, string? parameters, CancellationToken cancellationToken)
+    {
+        BeginOperation(cancellationToken);
+        try
+        {
+            WritePathCommand(prefix, name, path, parameters);
+            return CloseIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name[..4]).ConfigureAwait(false));
         }
         finally
         {
