@@ -77,6 +77,7 @@ public class LayeringTests
         ["IObservedPool"] = "Diagnostics",
         ["OperationKind"] = "Diagnostics",
         ["SessionTelemetry"] = "Session",
+        ["SubmissionStart"] = "Session",
         ["OperationScope"] = "Session",
         ["SmtpSenderCheck"] = "Pooling",
     };

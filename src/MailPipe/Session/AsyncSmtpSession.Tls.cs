@@ -155,77 +155,8 @@ public sealed partial class AsyncSmtpSession
     /// <see cref="ConnectTlsAsync(bool, CancellationToken)"/>, or a connect/transport failure. The connection is closed.
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<SmtpReply> ConnectAsync(string host, int port, SmtpTlsMode tlsMode, string? ehloDomain, CancellationToken cancellationToken = default)
-    {
-        if (ehloDomain is not null)
-        {
-            SmtpHelloName.Validate(ehloDomain);
-        }
-
-        if (!Enum.IsDefined(tlsMode))
-        {
-            throw new ArgumentOutOfRangeException(nameof(tlsMode), tlsMode, "Unknown TLS mode.");
-        }
-
-        SmtpReply greeting;
-        if (tlsMode == SmtpTlsMode.Implicit)
-        {
-            await ConnectAsync(host, port, waitForGreeting: false, cancellationToken).ConfigureAwait(false);
-            greeting = (await ConnectTlsAsync(waitForGreeting: true, cancellationToken).ConfigureAwait(false))!;
-        }
-        else
-        {
-            greeting = (await ConnectAsync(host, port, waitForGreeting: true, cancellationToken).ConfigureAwait(false))!;
-        }
-
-        if (!greeting.IsPositiveCompletion || !IsConnected)
-        {
-            return greeting;
-        }
-
-        if (SmtpGreetingRules.NotReady(greeting) is { } notReady)
-        {
-            throw FailBetweenOperations(notReady, "reading the greeting");
-        }
-
-        ehloDomain ??= await GetDefaultClientDomainAsync(cancellationToken).ConfigureAwait(false);
-        var ehlo = await EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
-        if (tlsMode is not (SmtpTlsMode.StartTlsRequired or SmtpTlsMode.StartTlsWhenAvailable) || ehlo.IsServiceClosing)
-        {
-            return ehlo;
-        }
-
-        var required = tlsMode == SmtpTlsMode.StartTlsRequired;
-        if (!ehlo.IsPositiveCompletion || !Capabilities.SupportsStartTls)
-        {
-            if (!required)
-            {
-                return ehlo;
-            }
-
-            throw FailBetweenOperations(new SmtpException(
-                SmtpErrorCode.StartTlsNotOffered,
-                ehlo.IsPositiveCompletion
-                    ? $"TLS is required but {host}:{port} does not offer STARTTLS in its EHLO reply; nothing more was sent and the connection was closed."
-                    : $"TLS is required but {host}:{port} answered EHLO with {ehlo.Code}; nothing more was sent and the connection was closed."),
-                "checking for STARTTLS");
-        }
-
-        var startTls = await StartTlsAsync(cancellationToken).ConfigureAwait(false);
-        if (startTls.Code != 220)
-        {
-            if (!required || startTls.IsServiceClosing)
-            {
-                return startTls.IsServiceClosing ? startTls : ehlo;
-            }
-
-            throw FailBetweenOperations(
-                new SmtpException(SmtpErrorCode.StartTlsNotOffered, $"TLS is required but {host}:{port} refused STARTTLS ({startTls}); the connection was closed."),
-                "starting TLS");
-        }
-
-        return await EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<SmtpReply> ConnectAsync(string host, int port, SmtpTlsMode tlsMode, string? ehloDomain, CancellationToken cancellationToken = default) =>
+        SubmissionStart.RunAsync(this, host, port, tlsMode, ehloDomain, cancellationToken);
 
     private async Task<SmtpReply?> ConnectTlsCoreAsync(SmtpTlsOptions tls, string? serverHostName, bool waitForGreeting, CancellationToken cancellationToken)
     {
@@ -328,7 +259,8 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
-    private SmtpException FailBetweenOperations(SmtpException error, string activity)
+    /// <summary>Breaks the connection between operations (nothing is being sent) and returns the error to throw.</summary>
+    internal SmtpException FailBetweenOperations(SmtpException error, string activity)
     {
         BeginOperation(CancellationToken.None, allowPendingReplies: true);
         try
