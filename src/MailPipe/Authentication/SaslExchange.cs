@@ -1,4 +1,5 @@
 using MailPipe.Protocol;
+using MailPipe.Transmission;
 
 namespace MailPipe.Authentication;
 
@@ -13,22 +14,35 @@ internal static class SaslExchange
     /// <summary>Upper bound on 334 rounds in one exchange, against a server that never ends it.</summary>
     public const int MaxRounds = 16;
 
-    /// <summary>Runs the exchange; the caller has started the operation and owns (disposes) the mechanism.</summary>
+    /// <summary>Runs the exchange; the caller has started the operation and owns (disposes) the mechanism. The transcript shows 334 challenges as <c>334 &lt;redacted&gt;</c> while it runs.</summary>
     /// <param name="channel">The channel, inside the caller's operation.</param>
     /// <param name="mechanism">The mechanism to run.</param>
+    /// <param name="replyTimeout">The time each reply may take (<see cref="SmtpSessionOptions.ReceiveTimeout"/>).</param>
     /// <returns>The final reply: 235 on success, 535, 501 after <c>*</c>, 504, 530/538, or any other reply.</returns>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64, too many rounds, or a success the mechanism cannot accept (SCRAM without a verified server signature); transport failures and timeouts. The connection is broken.</exception>
     /// <exception cref="OperationCanceledException">The caller's token fired; the connection is broken.</exception>
     /// <remarks>An exception of the mechanism before anything was written (a token provider's) leaves the connection as it was; one thrown while answering a challenge breaks it (the exchange is half done) and reaches the caller unchanged.</remarks>
-    public static async Task<SmtpReply> RunAsync(ISaslChannel channel, SaslMechanism mechanism)
+    public static async Task<SmtpReply> RunAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
     {
-        var token = channel.Token;
+        try
+        {
+            return await ExchangeAsync(channel, mechanism, replyTimeout).ConfigureAwait(false);
+        }
+        finally
+        {
+            channel.RedactServerText = false;
+        }
+    }
+
+    private static async Task<SmtpReply> ExchangeAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
+    {
+        var token = channel.SendToken;
         ReadOnlyMemory<byte>? initial;
         try
         {
             initial = await mechanism.GetInitialResponseAsync(token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerCancelled))
+        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerToken.IsCancellationRequested))
         {
             throw channel.Fail(ex, $"preparing AUTH {mechanism.Name}");
         }
@@ -40,11 +54,12 @@ internal static class SaslExchange
             initial = null;
         }
 
-        channel.EndAuthLine(SmtpAuthLines.WriteCommand(channel.BeginAuthLine(), mechanism.Name, initial));
+        channel.CheckUnsolicited();
+        Expect(channel, SmtpAuthLines.WriteCommand(channel.Output, mechanism.Name, initial));
         await channel.FlushAsync("sending AUTH").ConfigureAwait(false);
         for (var round = 0; ; round++)
         {
-            var reply = await channel.ReadReplyAsync().ConfigureAwait(false);
+            var reply = await channel.ReadReplyAsync(replyTimeout).ConfigureAwait(false);
             if (reply.Code != 334)
             {
                 if (reply.IsPositiveCompletion && mechanism.CheckSuccess() is { } refusal)
@@ -75,18 +90,27 @@ internal static class SaslExchange
                 response = await RespondAsync(channel, mechanism, challenge, token).ConfigureAwait(false);
             }
 
-            channel.EndAuthLine(SmtpAuthLines.WriteResponse(channel.BeginAuthLine(), response));
+            channel.CheckUnsolicited();
+            Expect(channel, SmtpAuthLines.WriteResponse(channel.Output, response));
             await channel.FlushAsync("sending an AUTH response").ConfigureAwait(false);
         }
     }
 
-    private static async ValueTask<ReadOnlyMemory<byte>?> RespondAsync(ISaslChannel channel, SaslMechanism mechanism, ReadOnlyMemory<byte> challenge, CancellationToken token)
+    /// <summary>A line was written: its reply is expected as AUTH's, the server's 334 lines are redacted from now on, and the line is logged in its transcript form.</summary>
+    private static void Expect(SmtpChannel channel, string transcript)
+    {
+        channel.ExpectReply(SmtpAuthLines.Command);
+        channel.RedactServerText = true;
+        Log.ClientLine(channel.ProtocolLog, transcript);
+    }
+
+    private static async ValueTask<ReadOnlyMemory<byte>?> RespondAsync(SmtpChannel channel, SaslMechanism mechanism, ReadOnlyMemory<byte> challenge, CancellationToken token)
     {
         try
         {
             return await mechanism.RespondAsync(challenge, token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerCancelled))
+        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerToken.IsCancellationRequested))
         {
             throw channel.Fail(ex, $"authenticating with {mechanism.Name}");
         }
@@ -96,41 +120,4 @@ internal static class SaslExchange
             throw;
         }
     }
-}
-
-/// <summary>What the AUTH exchange needs of the channel inside the caller's operation.</summary>
-internal interface ISaslChannel
-{
-    /// <summary>The operation's token (the caller's token and the deadlines).</summary>
-    CancellationToken Token { get; }
-
-    /// <summary>Whether the caller's own token fired (as opposed to a deadline).</summary>
-    bool CallerCancelled { get; }
-
-    /// <summary>Checks for unsolicited replies and returns where the next AUTH line goes.</summary>
-    /// <returns>The output.</returns>
-    System.Buffers.IBufferWriter<byte> BeginAuthLine();
-
-    /// <summary>Expects the line's reply (as AUTH) and logs its transcript form.</summary>
-    /// <param name="transcript">The line as the transcript shows it.</param>
-    void EndAuthLine(string transcript);
-
-    /// <summary>Sends what was written.</summary>
-    /// <param name="activity">For messages.</param>
-    /// <returns>A task.</returns>
-    ValueTask FlushAsync(string activity);
-
-    /// <summary>Reads the next reply within the receive timeout.</summary>
-    /// <returns>The reply.</returns>
-    ValueTask<SmtpReply> ReadReplyAsync();
-
-    /// <summary>Breaks the connection and returns the exception to throw (the one failure funnel).</summary>
-    /// <param name="exception">What happened.</param>
-    /// <param name="activity">For messages.</param>
-    /// <returns>The exception to throw.</returns>
-    Exception Fail(Exception exception, string activity);
-
-    /// <summary>Breaks the connection.</summary>
-    /// <param name="reason">For the log.</param>
-    void Break(string reason);
 }

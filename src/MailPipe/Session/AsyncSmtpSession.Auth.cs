@@ -9,7 +9,7 @@ namespace MailPipe;
 /// password is a returned reply (535), never an exception. The transcript never shows secrets: <c>C: AUTH PLAIN
 /// &lt;redacted&gt;</c>, <c>S: 334 &lt;redacted&gt;</c>, <c>C: &lt;redacted&gt;</c>.
 /// </summary>
-public sealed partial class AsyncSmtpSession : ISaslChannel
+public sealed partial class AsyncSmtpSession
 {
     /// <summary>The mechanism of the last successful AUTH on this connection (235), or <see langword="null"/>; cleared by a disconnect.</summary>
     public string? AuthenticatedMechanism { get; private set; }
@@ -191,7 +191,7 @@ public sealed partial class AsyncSmtpSession : ISaslChannel
     public Task<SmtpReply> AuthOAuthBearerAsync(string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider, CancellationToken cancellationToken = default) =>
         RunMechanismAsync(Sasl().CreateOAuth(SmtpAuthenticationMechanisms.OAuthBearer, userName, accessTokenProvider), cancellationToken);
 
-    private SaslPolicy Sasl() => new(Capabilities, IsEncrypted, _options.AllowCleartextAuthentication, _options.Tls.TargetHost ?? Host, (_connection?.RemoteEndPoint as IPEndPoint)?.Port);
+    private SaslPolicy Sasl() => new(Capabilities, IsEncrypted, _options.AllowCleartextAuthentication, _options.Tls.TargetHost ?? Host, (_channel.Connection?.RemoteEndPoint as IPEndPoint)?.Port);
 
     private void ThrowIfDisconnected()
     {
@@ -214,50 +214,17 @@ public sealed partial class AsyncSmtpSession : ISaslChannel
             throw new InvalidOperationException(refusal);
         }
 
-        BeginOperation(cancellationToken);
-        try
+        using var operation = BeginOperation(cancellationToken);
+        if (await ResetOpenTransactionAsync("AUTH").ConfigureAwait(false) is { } closing)
         {
-            if (await ResetOpenTransactionAsync("AUTH").ConfigureAwait(false) is { } closing)
-            {
-                return closing;
-            }
+            return closing;
+        }
 
-            using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
-            var reply = await SaslExchange.RunAsync(this, mechanism).ConfigureAwait(false);
-            AuthenticatedMechanism = reply.IsPositiveCompletion ? mechanism.Name : AuthenticatedMechanism;
-            return CloseIfServiceClosing(telemetry?.Reply(reply) ?? reply);
-        }
-        finally
-        {
-            _redactServerText = false;
-            EndOperation();
-        }
+        using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
+        var reply = await SaslExchange.RunAsync(_channel, mechanism, _options.ReceiveTimeout).ConfigureAwait(false);
+        AuthenticatedMechanism = reply.IsPositiveCompletion ? mechanism.Name : AuthenticatedMechanism;
+        return _channel.CloseIfServiceClosing(telemetry?.Reply(reply) ?? reply);
     }
 
     private void ResetAuthState() => AuthenticatedMechanism = null;
-
-    CancellationToken ISaslChannel.Token => _operationCts.Token;
-
-    bool ISaslChannel.CallerCancelled => _callerToken.IsCancellationRequested;
-
-    System.Buffers.IBufferWriter<byte> ISaslChannel.BeginAuthLine()
-    {
-        CheckUnsolicited();
-        return Connection.Output;
-    }
-
-    void ISaslChannel.EndAuthLine(string transcript)
-    {
-        ExpectReply("AUTH");
-        _redactServerText = true;
-        Log.ClientLine(_protocolLog, transcript);
-    }
-
-    ValueTask ISaslChannel.FlushAsync(string activity) => FlushAsync(activity);
-
-    ValueTask<SmtpReply> ISaslChannel.ReadReplyAsync() => ReadReplyAsync(_options.ReceiveTimeout);
-
-    Exception ISaslChannel.Fail(Exception exception, string activity) => Fail(exception, activity);
-
-    void ISaslChannel.Break(string reason) => Break(reason);
 }

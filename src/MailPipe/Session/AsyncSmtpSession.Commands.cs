@@ -34,7 +34,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<string> GetDefaultClientDomainAsync(CancellationToken cancellationToken = default)
     {
-        var connection = _connection ?? throw new InvalidOperationException("The default client domain is computed after connect: the session is not connected.");
+        var connection = _channel.Connection ?? throw new InvalidOperationException("The default client domain is computed after connect: the session is not connected.");
         var localEndPoint = connection.LocalEndPoint;
         var fullyQualified = await LocalHostName.FullyQualifiedAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         return SmtpHelloName.ForClient(fullyQualified, localEndPoint);
@@ -119,15 +119,10 @@ public sealed partial class AsyncSmtpSession
             return null;
         }
 
-        WriteCommand(RsetVerb, "RSET");
-        var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET before " + before).ConfigureAwait(false);
-        if (reply.IsServiceClosing)
-        {
-            return CloseIfServiceClosing(reply);
-        }
-
-        _resetBeforeNextMail = false;
-        return null;
+        _channel.WriteCommand(RsetVerb, "RSET");
+        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET before " + before).ConfigureAwait(false);
+        _resetBeforeNextMail = reply.IsServiceClosing;
+        return reply.IsServiceClosing ? _channel.CloseIfServiceClosing(reply) : null;
     }
 
     /// <summary>Sends NOOP (RFC 5321 §4.1.1.9), for example to keep an idle connection alive. The seed's <c>Noop()</c>.</summary>
@@ -161,11 +156,11 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> QuitAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken);
+        using var operation = BeginOperation(cancellationToken);
         try
         {
-            WriteCommand("QUIT"u8, "QUIT");
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending QUIT").ConfigureAwait(false);
+            _channel.WriteCommand("QUIT"u8, "QUIT");
+            var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending QUIT").ConfigureAwait(false);
             await DisconnectAsync().ConfigureAwait(false);
             return reply;
         }
@@ -174,10 +169,6 @@ public sealed partial class AsyncSmtpSession
             // The server had already said it is closing the channel (an idle 421, a 221) before QUIT went out: what
             // QUIT asks for is done, so its reply is the server's (RFC 5321 §3.8); the connection is closed.
             return closing;
-        }
-        finally
-        {
-            EndOperation();
         }
     }
 
@@ -192,38 +183,24 @@ public sealed partial class AsyncSmtpSession
     /// <summary>One command and its reply in one operation; a 421 breaks the connection.</summary>
     private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string? argument, CancellationToken cancellationToken, bool maskArgument = false)
     {
-        BeginOperation(cancellationToken);
-        try
+        using var operation = BeginOperation(cancellationToken);
+        if (argument is null)
         {
-            if (argument is null)
-            {
-                WriteCommand(verb, name);
-            }
-            else
-            {
-                WriteCommand(verb, name, argument, maskArgument);
-            }
+            _channel.WriteCommand(verb, name);
+        }
+        else
+        {
+            _channel.WriteCommand(verb, name, argument, maskArgument);
+        }
 
-            return CloseIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name).ConfigureAwait(false));
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return _channel.CloseIfServiceClosing(await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name).ConfigureAwait(false));
     }
 
     /// <summary>MAIL or RCPT with a checked path and parameters in one operation.</summary>
     private async Task<SmtpReply> PathCommandAsync(byte[] prefix, string name, string path, string? parameters, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken);
-        try
-        {
-            WritePathCommand(prefix, name, path, parameters);
-            return CloseIfServiceClosing(await FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name[..4]).ConfigureAwait(false));
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken);
+        _channel.WritePathCommand(prefix, name, path, parameters);
+        return _channel.CloseIfServiceClosing(await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name[..4]).ConfigureAwait(false));
     }
 }

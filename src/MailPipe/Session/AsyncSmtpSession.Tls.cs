@@ -12,8 +12,6 @@ public sealed partial class AsyncSmtpSession
 {
     private static readonly byte[] StartTlsVerb = "STARTTLS"u8.ToArray();
 
-    /// <summary>While an AUTH exchange runs: the transcript shows 334 replies as <c>334 &lt;redacted&gt;</c>.</summary>
-    private bool _redactServerText;
     private TlsParameters? _tls;
 
     /// <summary>Whether TLS is active on this connection (after <see cref="ConnectTlsAsync(bool, CancellationToken)"/> or a successful <see cref="StartTlsAsync(CancellationToken)"/>).</summary>
@@ -160,47 +158,33 @@ public sealed partial class AsyncSmtpSession
 
     private async Task<SmtpReply?> ConnectTlsCoreAsync(SmtpTlsOptions tls, string? serverHostName, bool waitForGreeting, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken, allowPendingReplies: true);
-        try
-        {
-            var targetHost = PrepareTls(tls, serverHostName, greetingMayBePending: true);
-            await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
-            return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
+        var targetHost = PrepareTls(tls, serverHostName, greetingMayBePending: true);
+        await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
+        return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
     }
 
     private async Task<SmtpReply> StartTlsCoreAsync(SmtpTlsOptions tls, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken, allowPendingReplies: true);
-        try
+        using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
+        var targetHost = PrepareTls(tls, serverHostName: null, greetingMayBePending: false);
+        if (await ResetOpenTransactionAsync("STARTTLS").ConfigureAwait(false) is { } closing)
         {
-            var targetHost = PrepareTls(tls, serverHostName: null, greetingMayBePending: false);
-            if (await ResetOpenTransactionAsync("STARTTLS").ConfigureAwait(false) is { } closing)
-            {
-                return closing;
-            }
-
-            WriteCommand(StartTlsVerb, "STARTTLS");
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
-            if (reply.Code != 220)
-            {
-                return CloseIfServiceClosing(reply);
-            }
-
-            await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
-            return reply;
+            return closing;
         }
-        finally
+
+        _channel.WriteCommand(StartTlsVerb, "STARTTLS");
+        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
+        if (reply.Code != 220)
         {
-            EndOperation();
+            return _channel.CloseIfServiceClosing(reply);
         }
+
+        await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
+        return reply;
     }
 
-    /// <summary>Checks that TLS may start now and finds the server name; throws before anything is sent.</summary>
+    /// <summary>TLS not active yet, no reply pending (but the greeting before implicit TLS); the name the certificate must carry.</summary>
     private string PrepareTls(SmtpTlsOptions tls, string? serverHostName, bool greetingMayBePending)
     {
         if (_tls is not null)
@@ -208,74 +192,31 @@ public sealed partial class AsyncSmtpSession
             throw new InvalidOperationException("TLS is already active on this SMTP connection.");
         }
 
-        var greetingPending = greetingMayBePending && Greeting is null && _pendingReplies.Count == 1;
-        if (_pendingReplies.Count > 0 && !greetingPending)
+        var pending = _channel.PendingReplyCount;
+        if (pending > 0 && !(greetingMayBePending && Greeting is null && pending == 1))
         {
-            throw new InvalidOperationException($"{_pendingReplies.Count} repl(ies) are still pending; read them with ReceiveReplyAsync before starting TLS (RFC 3207 §4.2).");
+            throw new InvalidOperationException($"{pending} repl(ies) are still pending; read them with ReceiveReplyAsync before starting TLS (RFC 3207 §4.2).");
         }
 
         return TlsHandshake.TargetHost(tls, serverHostName, Host);
     }
 
-    /// <summary>The response-injection check, then the handshake over the same transport; swaps the pipes. Every failure closes the connection.</summary>
+    /// <summary>The handshake on the channel; then the capabilities and the AUTH state are forgotten (RFC 3207 §4.2).</summary>
     private async Task HandshakeAsync(SmtpTlsOptions tls, string targetHost)
     {
         using var telemetry = SessionTelemetry.StartTls(this);
-        var connection = Connection;
-        var injected = _parser.HasPartialReply ? 1L : 0L;
-        if (connection.Input.TryRead(out var buffered))
-        {
-            injected += buffered.Buffer.Length;
-            connection.Input.AdvanceTo(buffered.Buffer.Start);
-        }
-
-        if (injected > 0)
-        {
-            throw Fail(
-                new SmtpProtocolException(
-                    SmtpErrorCode.StartTlsResponseInjection,
-                    $"The server sent {injected} byte(s) after its reply to STARTTLS and before the TLS handshake (response injection, RFC 3207 §5); they were discarded and the connection was closed."),
-                "starting TLS");
-        }
-
-        StartTimer(tls.HandshakeTimeout);
-        try
-        {
-            _tls = await TlsHandshake.RunAsync(connection, tls, targetHost, _operationCts.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            throw Fail(ex, "negotiating TLS");
-        }
-
-        StopTimer();
+        _tls = await _channel.UpgradeToTlsAsync(tls, targetHost, tls.HandshakeTimeout).ConfigureAwait(false);
         telemetry?.Ok(_tls.Protocol);
         Capabilities = SmtpCapabilities.None;
         ResetAuthState();
-        _parser.Reset();
-        if (_sessionLog.IsEnabled(LogLevel.Debug))
-        {
-            Log.TlsEstablished(_sessionLog, _tls.Protocol.ToString(), _tls.CipherSuite.ToString());
-        }
     }
 
     /// <summary>Breaks the connection between operations (nothing is being sent) and returns the error to throw.</summary>
     internal SmtpException FailBetweenOperations(SmtpException error, string activity)
     {
-        BeginOperation(CancellationToken.None, allowPendingReplies: true);
-        try
-        {
-            return (SmtpException)Fail(error, activity);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(CancellationToken.None, allowPendingReplies: true);
+        return (SmtpException)Fail(error, activity);
     }
 
-    private void ResetTlsState()
-    {
-        _redactServerText = false;
-        _tls = null;
-    }
+    private void ResetTlsState() => _tls = null;
 }
