@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using MailPipe.Transmission;
 
 namespace MailPipe;
 
@@ -17,7 +18,12 @@ public sealed partial class AsyncSmtpSession
         Reset,
     }
 
-    private readonly record struct ExpectedReply(MailTransaction? Transaction, ReplyKind Kind, int Index);
+    private readonly record struct ExpectedReply(MailTransaction? Transaction, ReplyKind Kind, int Index)
+    {
+        public static implicit operator ReplyTag(ExpectedReply expected) => new(expected.Transaction, (byte)expected.Kind, expected.Index);
+
+        public static implicit operator ExpectedReply(ReplyTag tag) => new((MailTransaction?)tag.Owner, (ReplyKind)tag.Kind, tag.Index);
+    }
 
     /// <summary>
     /// The replies a pipelined batch waits for, in wire order. Small groups are read by the writer itself at its wait
@@ -555,7 +561,7 @@ public sealed partial class AsyncSmtpSession
     {
         // The oldest entry of the session's queue is the one this read answers (one reader at a time).
         _pendingReplies.TryPeek(out var head);
-        var expected = head.Payload;
+        ExpectedReply expected = head.Payload;
         if (pump.Stopped)
         {
             // No reply will be read any more: drop the entry, release a writer waiting on it.
