@@ -54,7 +54,6 @@ public class LayeringTests
         ["SaslOAuth"] = "Authentication",
         ["SaslPrep"] = "Authentication",
         ["AsyncSmtpSession"] = "Session",
-        ["ClientDomain"] = "Session",
         ["SmtpAddressRules"] = "Protocol",
         ["SmtpContentGuard"] = "Protocol",
         ["SmtpContentRules"] = "Protocol",
@@ -78,6 +77,7 @@ public class LayeringTests
         ["IObservedPool"] = "Diagnostics",
         ["OperationKind"] = "Diagnostics",
         ["SessionTelemetry"] = "Session",
+        ["SubmissionStart"] = "Session",
         ["TelemetryScope"] = "Session",
         ["SmtpSenderCheck"] = "Pooling",
     };
