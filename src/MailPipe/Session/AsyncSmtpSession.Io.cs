@@ -9,8 +9,6 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class AsyncSmtpSession
 {
-    private const string GreetingEntry = ReplyRules.Greeting;
-
     private ILogger _protocolLog => _channel.ProtocolLog;
 
     private ILogger _sessionLog => _channel.SessionLog;

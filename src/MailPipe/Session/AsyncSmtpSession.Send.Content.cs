@@ -11,9 +11,61 @@ public sealed partial class AsyncSmtpSession
     /// <summary>What streamed BDAT content is checked for (8-bit without 8BITMIME, NUL without BINARYMIME); set per message by <see cref="WriteChunksAsync"/>.</summary>
     private SmtpContentGuard _contentGuard;
 
-    /// <summary>Writes the content with dot-stuffing and the end-of-data line (DATA). Sets <see cref="MailTransaction.EndOfDataWritten"/> before the end goes out.</summary>
+    /// <summary>The transaction whose content is being written, when its message has a token of its own (<see cref="SmtpMessage.WithCancellation"/>).</summary>
+    private volatile MailTransaction? _contentOf;
+
+    /// <summary>
+    /// Whether the content of the message carrying <paramref name="token"/> (<see cref="SmtpMessage.WithCancellation"/>)
+    /// is being written, its end of data not yet (or its cancellation there was already handled): its cancellation is
+    /// then handled by the send itself (BDAT: RSET between chunks; DATA: the connection closed). Safe from any thread
+    /// (the shared sender asks it).
+    /// </summary>
+    internal bool IsWritingContentOf(CancellationToken token) => _contentOf is { } tx && tx.Message.CancellationToken == token;
+
+    /// <summary>
+    /// Writes the content with dot-stuffing and the end-of-data line (DATA). When the message's own token
+    /// (<see cref="SmtpMessage.WithCancellation"/>) is cancelled while the content is written, the message cannot be
+    /// abandoned but by closing the connection (never the final dot): its result is NotSent with an
+    /// <see cref="OperationCanceledException"/>, and the <see cref="SmtpException"/> thrown stops the rest of the call
+    /// (the transactions after it are NotSent, transient).
+    /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteDataContentAsync(MailTransaction tx, CancellationToken cancellationToken, ReplyPump? pump = null)
+    {
+        var messageToken = tx.Message.CancellationToken;
+        if (!messageToken.CanBeCanceled)
+        {
+            _contentOf = null;
+            await WriteDataContentCoreAsync(tx, pump, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // The content source is read with the message's token too (in-memory content is checked before its end).
+        using var linked = tx.Message.Bytes is null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, messageToken) : null;
+        _contentOf = tx;
+        try
+        {
+            await WriteDataContentCoreAsync(tx, pump, linked?.Token ?? cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (messageToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested && !tx.EndOfDataWritten)
+        {
+            tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the connection was closed without ending it (DATA allows no other way), so nothing of it was delivered.", ex, messageToken);
+            Break("a message was cancelled while its content was being written (DATA)");
+            throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed because a message before this one was cancelled while its content was being written (with DATA the only way to abandon it); this message was not sent.", ex);
+        }
+        finally
+        {
+            if (tx.NotAttempted is null)
+            {
+                // Ended (or failed otherwise); a message cancelled here stays known as handled, for the sender's question.
+                _contentOf = null;
+            }
+        }
+    }
+
+    /// <summary>Writes the content with dot-stuffing and the end-of-data line (DATA). Sets <see cref="MailTransaction.EndOfDataWritten"/> before the end goes out.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteDataContentCoreAsync(MailTransaction tx, ReplyPump? pump, CancellationToken cancellationToken)
     {
         _dataEncoder.Reset();
         _dataEncoder.DotStuffing = true;
@@ -39,6 +91,8 @@ public sealed partial class AsyncSmtpSession
             }
         }
 
+        // Never the final dot for a message cancelled meanwhile.
+        tx.Message.CancellationToken.ThrowIfCancellationRequested();
         CheckUnsolicited();
         tx.EndOfDataWritten = true;
         _dataEncoder.Complete(Connection.Output);
@@ -70,13 +124,62 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>
+    /// Writes the content as BDAT chunks. When the message's own token (<see cref="SmtpMessage.WithCancellation"/>)
+    /// is cancelled while the content is written, the transaction is reset with RSET between chunks (RFC 3030 §2: the
+    /// chunks sent are discarded; never BDAT LAST) and the connection is kept: its result is NotSent with an
+    /// <see cref="OperationCanceledException"/>, the other transactions of the call go on untouched.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteChunksAsync(MailTransaction tx, ReplyPump? pump, CancellationToken cancellationToken)
+    {
+        var messageToken = tx.Message.CancellationToken;
+        if (!messageToken.CanBeCanceled)
+        {
+            _contentOf = null;
+            await WriteChunksCoreAsync(tx, pump, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // The content source is read with the message's token too (in-memory content is checked between chunks).
+        using var linked = tx.Message.Bytes is null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, messageToken) : null;
+        _contentOf = tx;
+        try
+        {
+            await WriteChunksCoreAsync(tx, pump, linked?.Token ?? cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (messageToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested && !tx.EndOfDataWritten)
+        {
+            // Between chunks the wire is at a command boundary.
+            tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the transaction was reset with RSET between chunks and nothing of it was delivered.", ex, messageToken);
+            _chunkBuffer?.ResetWrittenCount();
+            if (pump is not null)
+            {
+                WriteCommand(RsetVerb, "RSET");
+                Expect(pump, new ExpectedReply(null, ReplyKind.Reset, 0));
+            }
+            else
+            {
+                await ResetTransactionAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            if (tx.NotAttempted is null)
+            {
+                // Ended (or failed otherwise); a message cancelled here stays known as handled, for the sender's question.
+                _contentOf = null;
+            }
+        }
+    }
+
+    /// <summary>
     /// Writes the content as BDAT chunks (RFC 3030 §2): line ends normalised to CRLF and a final CRLF added (no
     /// dot-stuffing), or bytes unchanged for BINARYMIME. Chunks are formed as the content streams in; the last one
     /// carries LAST (possibly <c>BDAT 0 LAST</c>). With a pump the replies are read concurrently; without one each
     /// chunk's reply is awaited and a negative one stops the chunks.
     /// </summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WriteChunksAsync(MailTransaction tx, ReplyPump? pump, CancellationToken cancellationToken)
+    private async ValueTask WriteChunksCoreAsync(MailTransaction tx, ReplyPump? pump, CancellationToken cancellationToken)
     {
         var buffer = _chunkBuffer ??= new ArrayBufferWriter<byte>(_options.ChunkSize + 1024);
         buffer.ResetWrittenCount();
@@ -203,6 +306,8 @@ public sealed partial class AsyncSmtpSession
             _dataEncoder.CompleteLine(buffer);
         }
 
+        // Never BDAT LAST for a message cancelled meanwhile.
+        tx.Message.CancellationToken.ThrowIfCancellationRequested();
         tx.EndOfDataWritten = true;
         await EmitChunkAsync(tx, buffer, last: true, pump).ConfigureAwait(false);
     }
@@ -231,9 +336,14 @@ public sealed partial class AsyncSmtpSession
             }
 
             input = input[piece.Length..];
-            if (buffer.WrittenCount >= _options.ChunkSize && !await EmitChunkAsync(tx, buffer, last: false, pump).ConfigureAwait(false))
+            if (buffer.WrittenCount >= _options.ChunkSize)
             {
-                return true;
+                // A message cancelled meanwhile is reset before its next chunk.
+                tx.Message.CancellationToken.ThrowIfCancellationRequested();
+                if (!await EmitChunkAsync(tx, buffer, last: false, pump).ConfigureAwait(false))
+                {
+                    return true;
+                }
             }
         }
 

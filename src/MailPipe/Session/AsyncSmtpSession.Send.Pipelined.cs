@@ -65,6 +65,12 @@ public sealed partial class AsyncSmtpSession
         /// <summary>Whether the next transaction written starts with RSET.</summary>
         public bool NeedsReset { get; set; }
 
+        /// <summary>
+        /// Set when a streaming batch with CHUNKING found its sequence waiting: from then on replies are read
+        /// concurrently and the window slides (a transaction is written as soon as the sequence has it).
+        /// </summary>
+        public bool ReadsWhileWaiting { get; set; }
+
         /// <summary>The call's last transaction: a 354 to it with no recipient accepted leaves a transaction that the call ends with RSET.</summary>
         public MailTransaction? Last { get; set; }
 
@@ -84,6 +90,7 @@ public sealed partial class AsyncSmtpSession
             ExpectedSinceWait = 0;
             WriterFailure = null;
             NeedsReset = needsReset;
+            ReadsWhileWaiting = false;
         }
 
         /// <summary>Drops what refers to the call's messages, so that a session kept between calls does not keep their content alive.</summary>
@@ -136,7 +143,16 @@ public sealed partial class AsyncSmtpSession
                         {
                             // The sequence waits (for a producer that may wait for these very results): send what is
                             // written and read the replies due, so that their results are out before the next message.
-                            await SettleAsync(pump).ConfigureAwait(false);
+                            // With CHUNKING they are read concurrently, so that the next message is written as soon as
+                            // it comes instead of after the whole window's replies (the window stays full).
+                            if (chunking)
+                            {
+                                await ReadWhileWaitingAsync(pump).ConfigureAwait(false);
+                            }
+                            else
+                            {
+                                await SettleAsync(pump).ConfigureAwait(false);
+                            }
                         }
 
                         if (!await next.ConfigureAwait(false))
@@ -303,6 +319,25 @@ public sealed partial class AsyncSmtpSession
                     inFlight.Enqueue(tx);
                 }
 
+                if (pump.ReadsWhileWaiting)
+                {
+                    // Replies are read concurrently: the window slides (one final reply waited for when it is full).
+                    while (inFlight.TryPeek(out var head) && head.IsDecided)
+                    {
+                        inFlight.Dequeue();
+                    }
+
+                    if (inFlight.Count >= _options.MaxTransactionsInFlight)
+                    {
+                        await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                        RoundTrips++;
+                        pump.ExpectedSinceWait = 0;
+                        await inFlight.Dequeue().WhenReady().ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+
                 if (inFlight.Count >= _options.MaxTransactionsInFlight)
                 {
                     // The window is full: one wait for all of it, so a batch costs one round trip per window.
@@ -424,6 +459,41 @@ public sealed partial class AsyncSmtpSession
         }
     }
 
+    /// <summary>
+    /// With CHUNKING, while the sequence of a streaming batch waits: flushes what is written and has the replies due
+    /// read concurrently from now on, so that each result comes out as its reply arrives while the writer is free to
+    /// write the next message at once (reading every reply due first would drain the window before the next message).
+    /// </summary>
+    private async ValueTask ReadWhileWaitingAsync(ReplyPump pump)
+    {
+        if (!IsConnected || pump.Stopped || pump.WriterFailure is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            await FlushAsync("sending pipelined commands").ConfigureAwait(false);
+        }
+        catch (SmtpException ex)
+        {
+            pump.WriterFailure ??= ex;
+            return;
+        }
+
+        if (pump.ExpectedSinceWait > 0)
+        {
+            RoundTrips++;
+            pump.ExpectedSinceWait = 0;
+        }
+
+        pump.ReadsWhileWaiting = true;
+        if (pump.Signals is null)
+        {
+            StartConcurrentReader(pump);
+        }
+    }
+
     /// <summary>Gives the command just written (the last entry of the session's queue) what its reply is filed with, and counts it for the reader.</summary>
     private void Expect(ReplyPump pump, ExpectedReply expected)
     {
@@ -444,20 +514,20 @@ public sealed partial class AsyncSmtpSession
         if (pump.Unread > ConcurrentReadThreshold)
         {
             // A long group: from now on read while writing (the replies could otherwise fill both TCP windows).
-            var concurrent = System.Threading.Channels.Channel.CreateUnbounded<bool>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            for (; pump.Unread > 0; pump.Unread--)
-            {
-                concurrent.Writer.TryWrite(true);
-            }
-
-            pump.Signals = concurrent;
             StartConcurrentReader(pump);
         }
     }
 
-    /// <summary>In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
+    /// <summary>Hands the replies not read yet to a concurrent reader, which reads them and every later one. In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
     private void StartConcurrentReader(ReplyPump pump)
     {
+        var concurrent = System.Threading.Channels.Channel.CreateUnbounded<bool>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        for (; pump.Unread > 0; pump.Unread--)
+        {
+            concurrent.Writer.TryWrite(true);
+        }
+
+        pump.Signals = concurrent;
         _concurrentReading = true;
         pump.Completion = Task.Run(() => PumpRepliesAsync(pump));
     }

@@ -25,6 +25,10 @@ internal sealed class SmtpConnection : IAsyncDisposable
         _socket = socket;
         _baseStream = baseStream;
         (Input, Output) = CreatePipes(baseStream);
+
+        // Read once now: after a reset by the peer the socket no longer knows them (getpeername fails with ENOTCONN).
+        RemoteEndPoint = EndPointOf(socket, static s => s.RemoteEndPoint);
+        LocalEndPoint = EndPointOf(socket, static s => s.LocalEndPoint);
     }
 
     /// <summary>What the server sends.</summary>
@@ -36,8 +40,8 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// <summary>The TLS stream once TLS is active.</summary>
     public SslStream? TlsStream => _tlsStream;
 
-    /// <summary>The remote end point, when this is a socket connection.</summary>
-    public EndPoint? RemoteEndPoint => _socket?.RemoteEndPoint;
+    /// <summary>The remote end point, when this is a socket connection (as it was when the connection opened).</summary>
+    public EndPoint? RemoteEndPoint { get; }
 
     /// <summary>
     /// Whether anything arrived while no reply was expected, without waiting: bytes buffered in <see cref="Input"/>,
@@ -72,7 +76,7 @@ internal sealed class SmtpConnection : IAsyncDisposable
     }
 
     /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
-    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
+    public EndPoint? LocalEndPoint { get; }
 
     /// <summary>Opens a TCP connection. <paramref name="cancellationToken"/> carries both the caller's cancellation and the connect timeout.</summary>
     /// <exception cref="SocketException">The connect failed.</exception>
@@ -150,6 +154,18 @@ internal sealed class SmtpConnection : IAsyncDisposable
     {
         Abort();
         return ValueTask.CompletedTask;
+    }
+
+    private static EndPoint? EndPointOf(Socket? socket, Func<Socket, EndPoint?> which)
+    {
+        try
+        {
+            return socket is null ? null : which(socket);
+        }
+        catch (SocketException)
+        {
+            return null; // already reset by the peer: the read that follows reports it
+        }
     }
 
     private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream stream) =>
