@@ -30,7 +30,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private readonly SmtpReplyParser _parser;
     private readonly SmtpDataEncoder _dataEncoder = new();
     private const string GreetingEntry = "(greeting)";
-    private readonly ExpectedReplyQueue<ExpectedReply> _pendingReplies = new();
+    private readonly ExpectedReplyQueue<Sending.ExpectedReply> _pendingReplies = new();
     private SmtpConnection? _connection;
     private CancellationTokenSource _operationCts;
     private CancellationTokenSource _readCts;
@@ -46,7 +46,6 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     /// <summary><see cref="NotDisposed"/>, <see cref="DisposeStarted"/> (QUIT of <see cref="DisposeAsync"/> in progress) or <see cref="Disposed"/>.</summary>
     private int _disposeState;
-    private long _dataBytes;
 
     /// <summary>Creates a disconnected session.</summary>
     /// <param name="options">Settings; <see langword="null"/> for the defaults. Copied: later changes have no effect.</param>
