@@ -80,6 +80,7 @@ internal abstract class MessageBody
 
     /// <summary>Takes what one read of a pipe gave; by default segment by segment.</summary>
     /// <returns>False to stop the copy.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     protected virtual async ValueTask<bool> WriteAsync(ReadOnlySequence<byte> pieces)
     {
         foreach (var segment in pieces)
@@ -93,6 +94,7 @@ internal abstract class MessageBody
         return true;
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> CopyStreamAsync(Stream stream, CancellationToken cancellationToken)
     {
         var rented = ArrayPool<byte>.Shared.Rent(StreamBufferSize);
@@ -127,6 +129,7 @@ internal abstract class MessageBody
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> CopyReaderAsync(PipeReader reader, CancellationToken cancellationToken)
     {
         while (true)

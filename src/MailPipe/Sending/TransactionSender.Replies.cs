@@ -37,6 +37,7 @@ internal sealed partial class TransactionSender
     private bool Stopped => _failure is not null || _cancellation is not null;
 
     /// <summary>Writes RSET (a transaction may be open) and waits for its reply unless pipelining.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ResetAsync()
     {
         _wire.WriteCommand(RsetVerb, "RSET");
@@ -86,6 +87,7 @@ internal sealed partial class TransactionSender
     }
 
     /// <summary>The end of a call: what is written is flushed (unless cancelled), the replies due are read, the concurrent reader is stopped.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask EndCallAsync(bool flushed, bool cancelled)
     {
         if (!flushed && !cancelled && _wire.IsConnected && !Stopped)
@@ -120,6 +122,7 @@ internal sealed partial class TransactionSender
 
     /// <summary>A group ends: flush, one round trip, the replies due read.</summary>
     /// <returns>Whether the call may go on (replies did not stop, the connection is there).</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> WaitAsync(string activity)
     {
         await _wire.FlushAsync(activity).ConfigureAwait(false);
@@ -130,6 +133,7 @@ internal sealed partial class TransactionSender
     }
 
     /// <summary>With PIPELINING, a transaction whose BDAT LAST went out joins the window; a full window is one wait for all of it.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WindowAsync(MailTransaction tx)
     {
         // Only a transaction whose BDAT LAST went out has a final reply to wait for: one whose content failed (reset
@@ -151,6 +155,7 @@ internal sealed partial class TransactionSender
     }
 
     /// <summary>Flushes what is written and reads every reply due, so that the results of the transactions written are known.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SettleAsync()
     {
         if (!_wire.IsConnected || Stopped || _writerFailure is not null)
