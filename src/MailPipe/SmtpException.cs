@@ -86,12 +86,6 @@ public class SmtpException : Exception
 
         return null;
     }
-
-    /// <summary>What stands for "the server sent 421 and closed" (RFC 5321 §3.8): commands after it were never processed, so what they carried was not sent.</summary>
-    /// <param name="reply">The 421 (or unsolicited 221) reply.</param>
-    /// <returns>A transient <see cref="SmtpErrorCode.ServiceNotAvailable"/> exception carrying <paramref name="reply"/>.</returns>
-    internal static SmtpException ServiceClosing(SmtpReply reply) =>
-        new(SmtpErrorCode.ServiceNotAvailable, $"The server closed the transmission channel: {reply}") { Reply = reply };
 }
 
 /// <summary>The server broke the SMTP protocol (malformed or unexpected reply, limit exceeded, STARTTLS response injection).</summary>

@@ -13,16 +13,15 @@ public sealed partial class AsyncSmtpSession : IRoundTripCounter
     /// <summary>The open connection's span and tags; null when nothing listened when it opened.</summary>
     internal ConnectionTelemetry? TelemetryConnection { get; set; }
 
-    /// <summary>The error.type of the last failure (set by <see cref="Fail"/>), read by an operation's span when it ends without success.</summary>
-    internal string? TelemetryError { get; set; }
-
-    /// <summary>Every I/O failure goes through here: the error type is kept for the operation's span and instruments.</summary>
-    private Exception Fail(Exception exception, string activity, bool reading = false)
+    /// <summary>The error.type of the last failure (set by the channel's failure funnel, <see cref="Fail"/>), read by an operation's span when it ends without success.</summary>
+    internal string? TelemetryError
     {
-        var failure = FailCore(exception, activity, reading);
-        TelemetryError = MailPipeTelemetry.ErrorType(failure);
-        return failure;
+        get => _channel.TelemetryError;
+        set => _channel.TelemetryError = value;
     }
+
+    /// <summary>Every I/O failure goes through the channel's funnel: the error type is kept for the operation's span and instruments.</summary>
+    private Exception Fail(Exception exception, string activity, bool reading = false) => _channel.Fail(exception, activity, reading);
 }
 
 /// <summary>The transaction's span and start (<see cref="SessionTelemetry.StartTransaction"/>).</summary>

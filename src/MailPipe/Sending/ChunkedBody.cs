@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 
+using MailPipe.Transmission;
+
 namespace MailPipe.Sending;
 
 /// <summary>
@@ -10,7 +12,7 @@ namespace MailPipe.Sending;
 /// the last one carrying LAST (possibly <c>BDAT 0 LAST</c>). What happens after each chunk (its reply read at once, or
 /// later) is the transaction sender's.
 /// </summary>
-internal sealed class ChunkedBody(TransactionSender sender, ISmtpWire wire, SmtpSessionOptions options) : MessageBody
+internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel, SmtpSessionOptions options) : MessageBody
 {
     private ArrayBufferWriter<byte>? _buffer;
     private MailTransaction? _tx;
@@ -90,21 +92,21 @@ internal sealed class ChunkedBody(TransactionSender sender, ISmtpWire wire, Smtp
     /// <returns>Whether further chunks may follow.</returns>
     private ValueTask<bool> EmitAsync(MailTransaction tx, bool last)
     {
-        wire.CheckUnsolicited();
+        channel.CheckUnsolicited();
         var buffer = _buffer!;
-        var output = wire.Output;
+        var output = channel.Output;
         var length = buffer.WrittenCount;
         SmtpCommandWriter.WriteBdat(output, length, last);
         output.Write(buffer.WrittenSpan);
         buffer.ResetWrittenCount();
-        wire.ExpectReply("BDAT");
-        if (wire.ProtocolLog.IsEnabled(LogLevel.Trace))
+        channel.ExpectReply("BDAT");
+        if (channel.ProtocolLog.IsEnabled(LogLevel.Trace))
         {
             // The header as a string only for the transcript.
-            Log.ClientLine(wire.ProtocolLog, last ? $"BDAT {length} LAST" : $"BDAT {length}");
+            Log.ClientLine(channel.ProtocolLog, last ? $"BDAT {length} LAST" : $"BDAT {length}");
         }
 
-        Log.MessageData(wire.ProtocolLog, length);
+        Log.MessageData(channel.ProtocolLog, length);
         return sender.ChunkWrittenAsync(tx, last);
     }
 }

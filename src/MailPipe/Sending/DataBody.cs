@@ -2,6 +2,8 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 
+using MailPipe.Transmission;
+
 namespace MailPipe.Sending;
 
 /// <summary>
@@ -9,7 +11,7 @@ namespace MailPipe.Sending;
 /// <c>.</c> CRLF; flushed every <see cref="SmtpSessionOptions.DataFlushThreshold"/> bytes. Used by the transaction
 /// sender after 354, and by the session's own DATA commands (<c>WriteMessageDataAsync</c>, <c>SendMessageDataAsync</c>).
 /// </summary>
-internal sealed class DataBody(ISmtpWire wire, SmtpSessionOptions options) : MessageBody
+internal sealed class DataBody(SmtpChannel channel, SmtpSessionOptions options) : MessageBody
 {
     /// <summary>The content bytes given since <see cref="Begin"/> (for the transcript).</summary>
     private long _bytes;
@@ -28,16 +30,16 @@ internal sealed class DataBody(ISmtpWire wire, SmtpSessionOptions options) : Mes
     /// <summary>Writes the end of data (a CRLF first when the content did not end a line) and appends its queue entry; <paramref name="tx"/>'s <see cref="MailTransaction.EndOfDataWritten"/> is set before the end goes out.</summary>
     public void WriteEnd(MailTransaction? tx)
     {
-        wire.CheckUnsolicited();
+        channel.CheckUnsolicited();
         if (tx is not null)
         {
             tx.EndOfDataWritten = true;
         }
 
-        Encoder.Complete(wire.Output);
-        Log.MessageData(wire.ProtocolLog, _bytes);
-        Log.ClientLine(wire.ProtocolLog, ".");
-        wire.ExpectReply("end of data");
+        Encoder.Complete(channel.Output);
+        Log.MessageData(channel.ProtocolLog, _bytes);
+        Log.ClientLine(channel.ProtocolLog, ".");
+        channel.ExpectReply("end of data");
     }
 
     /// <inheritdoc/>
@@ -48,9 +50,9 @@ internal sealed class DataBody(ISmtpWire wire, SmtpSessionOptions options) : Mes
     protected override async ValueTask<bool> WriteAsync(ReadOnlyMemory<byte> piece)
     {
         Check(piece.Span);
-        Encoder.Write(piece.Span, wire.Output);
+        Encoder.Write(piece.Span, channel.Output);
         _bytes += piece.Length;
-        await wire.FlushIfNeededAsync("sending message data").ConfigureAwait(false);
+        await channel.FlushIfNeededAsync("sending message data").ConfigureAwait(false);
         return true;
     }
 
@@ -59,9 +61,9 @@ internal sealed class DataBody(ISmtpWire wire, SmtpSessionOptions options) : Mes
     protected override async ValueTask<bool> WriteAsync(ReadOnlySequence<byte> pieces)
     {
         Check(pieces);
-        Encoder.Write(pieces, wire.Output);
+        Encoder.Write(pieces, channel.Output);
         _bytes += pieces.Length;
-        await wire.FlushIfNeededAsync("sending message data").ConfigureAwait(false);
+        await channel.FlushIfNeededAsync("sending message data").ConfigureAwait(false);
         return true;
     }
 }

@@ -84,16 +84,16 @@ internal sealed partial class TransactionSender
                 }
             }
 
-            if (_wire.IsConnected && !Stopped)
+            if (_channel.IsOpen && !Stopped)
             {
                 if (_last is { DataReply.Code: 354 } last && last.AcceptedRecipientCount == 0)
                 {
-                    _wire.WriteCommand(RsetVerb, "RSET");
+                    _channel.WriteCommand(RsetVerb, "RSET");
                     Expect(new ExpectedReply(null, ReplyKind.Reset, 0));
                     NeedsReset = false;
                 }
 
-                await _wire.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
                 flushed = true;
             }
         }
@@ -110,7 +110,7 @@ internal sealed partial class TransactionSender
             // The caller's cancellation (or a cancelled content read) in the middle of a transaction: close the
             // connection, as for every cancellation, so that a half-sent message can never be completed.
             writerCancellation = ex;
-            _wire.Break("cancelled while sending");
+            _channel.Break("cancelled while sending");
         }
         catch (ArgumentException ex)
         {
@@ -157,7 +157,7 @@ internal sealed partial class TransactionSender
         var started = false;
         try
         {
-            if (_writerFailure is not null || Stopped || !_wire.IsConnected || IsCancelledBeforeStart(tx))
+            if (_writerFailure is not null || Stopped || !_channel.IsOpen || IsCancelledBeforeStart(tx))
             {
                 return;
             }
@@ -207,7 +207,7 @@ internal sealed partial class TransactionSender
             }
 
             // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
-            _wire.WriteCommand(DataVerb, "DATA");
+            _channel.WriteCommand(DataVerb, "DATA");
             Expect(new ExpectedReply(tx, ReplyKind.Data, 0));
             await WaitAsync(_pipelining ? "sending pipelined commands" : "sending DATA").ConfigureAwait(false);
             await tx.WhenReady().ConfigureAwait(false);
@@ -236,7 +236,7 @@ internal sealed partial class TransactionSender
         }
         catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
         {
-            _wire.Break($"unexpected {ex.GetType().Name} while sending");
+            _channel.Break($"unexpected {ex.GetType().Name} while sending");
             throw;
         }
         finally
@@ -253,7 +253,7 @@ internal sealed partial class TransactionSender
             // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte more,
             // even a lone dot, could deliver mail that is not this envelope's: close the connection.
             _writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
-            _wire.Break(_writerFailure.Message);
+            _channel.Break(_writerFailure.Message);
             return false;
         }
 
@@ -263,8 +263,8 @@ internal sealed partial class TransactionSender
         }
 
         Data.Begin();
-        Data.Encoder.Complete(_wire.Output);
-        _wire.ExpectReply("end of data");
+        Data.Encoder.Complete(_channel.Output);
+        _channel.ExpectReply("end of data");
         Expect(new ExpectedReply(tx, ReplyKind.EndOfData, 0));
         return false;
     }
@@ -309,7 +309,7 @@ internal sealed partial class TransactionSender
     /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
     private SmtpException ContentFailure(Exception exception)
     {
-        _wire.Break("reading the message content failed");
+        _channel.Break("reading the message content failed");
         var source = exception is ContentSourceException marked ? marked.SourceException : exception;
         return SmtpContentRules.Failure(source, "the message was not ended and the connection was closed.");
     }

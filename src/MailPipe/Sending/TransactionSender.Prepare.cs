@@ -23,8 +23,8 @@ internal sealed partial class TransactionSender
     /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
     private (string? Mail, string?[] Recipients, SmtpContentPlan Plan) Prepare(MailTransaction tx)
     {
-        _wire.TransactionStarting(tx, _chunking);
-        var capabilities = _wire.Capabilities;
+        _host.TransactionStarting(tx, _chunking);
+        var capabilities = _host.Capabilities;
         var checkedEnvelope = _validated ? tx.Envelope : null;
         if (tx.Message.BeginSend(tx, capabilities, _chunking) is { } notSendable)
         {
@@ -60,7 +60,7 @@ internal sealed partial class TransactionSender
             unsupported = SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) ?? "SMTPUTF8 (RFC 6531), asked for by the envelope";
         }
 
-        if (unsupported is null && envelope.RequireTls && !(_wire.IsTls && capabilities.SupportsRequireTls))
+        if (unsupported is null && envelope.RequireTls && !(_host.IsTls && capabilities.SupportsRequireTls))
         {
             unsupported = "REQUIRETLS (RFC 8689) over TLS";
         }
@@ -115,9 +115,9 @@ internal sealed partial class TransactionSender
     }
 
     private void WriteMail(MailTransaction tx, string? parameters) =>
-        _wire.WritePathCommand(MailVerb, "MAIL FROM", SmtpAddressRules.ForServer(tx.Envelope.ReversePath, _wire.Capabilities.SupportsSmtpUtf8), parameters);
+        _channel.WritePathCommand(MailVerb, "MAIL FROM", SmtpAddressRules.ForServer(tx.Envelope.ReversePath, _host.Capabilities.SupportsSmtpUtf8), parameters);
 
     /// <summary>Writes RCPT for one recipient; <paramref name="parameters"/> (from <see cref="Prepare"/>) is empty when no recipient has any.</summary>
     private void WriteRcpt(MailTransaction tx, int index, string?[] parameters) =>
-        _wire.WritePathCommand(RcptVerb, "RCPT TO", SmtpAddressRules.ForServer(tx.Envelope.Recipients[index].Address, _wire.Capabilities.SupportsSmtpUtf8), parameters.Length == 0 ? null : parameters[index]);
+        _channel.WritePathCommand(RcptVerb, "RCPT TO", SmtpAddressRules.ForServer(tx.Envelope.Recipients[index].Address, _host.Capabilities.SupportsSmtpUtf8), parameters.Length == 0 ? null : parameters[index]);
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using MailPipe.Transmission;
 
 namespace MailPipe.Sending;
 
@@ -40,7 +41,7 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ResetAsync()
     {
-        _wire.WriteCommand(RsetVerb, "RSET");
+        _channel.WriteCommand(RsetVerb, "RSET");
         Expect(new ExpectedReply(null, ReplyKind.Reset, 0));
         if (!_pipelining)
         {
@@ -56,7 +57,7 @@ internal sealed partial class TransactionSender
         Expect(new ExpectedReply(tx, last ? ReplyKind.LastChunk : ReplyKind.Chunk, 0));
         if (_pipelining)
         {
-            await _wire.FlushIfNeededAsync("sending BDAT chunks").ConfigureAwait(false);
+            await _channel.FlushIfNeededAsync("sending BDAT chunks").ConfigureAwait(false);
             return !Stopped;
         }
 
@@ -90,14 +91,14 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask EndCallAsync(bool flushed, bool cancelled)
     {
-        if (!flushed && !cancelled && _wire.IsConnected && !Stopped)
+        if (!flushed && !cancelled && _channel.IsOpen && !Stopped)
         {
             // The call stopped between transactions (a bad message, or an exception from the caller's sequence that
             // is not a content failure): the earlier ones' end of data may still sit in the buffer. Send it, or the
             // wait for its reply below would last until the timeout, and the message would never be ended.
             try
             {
-                await _wire.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
             }
             catch (SmtpException flushFailure)
             {
@@ -107,7 +108,7 @@ internal sealed partial class TransactionSender
 
         if (_expectedSinceWait > 0)
         {
-            _wire.CountRoundTrip();
+            _channel.RoundTrips++;
         }
 
         if (!cancelled)
@@ -117,7 +118,7 @@ internal sealed partial class TransactionSender
 
         _signals?.Writer.TryComplete();
         await _readerCompletion.ConfigureAwait(false);
-        _wire.ConcurrentReading = false;
+        _channel.EndConcurrentReading();
     }
 
     /// <summary>A group ends: flush, one round trip, the replies due read.</summary>
@@ -125,11 +126,11 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> WaitAsync(string activity)
     {
-        await _wire.FlushAsync(activity).ConfigureAwait(false);
-        _wire.CountRoundTrip();
+        await _channel.FlushAsync(activity).ConfigureAwait(false);
+        _channel.RoundTrips++;
         _expectedSinceWait = 0;
         await DrainDirectAsync().ConfigureAwait(false);
-        return !Stopped && _wire.IsConnected;
+        return !Stopped && _channel.IsOpen;
     }
 
     /// <summary>With PIPELINING, a transaction whose BDAT LAST went out joins the window; a full window is one wait for all of it.</summary>
@@ -158,14 +159,14 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SettleAsync()
     {
-        if (!_wire.IsConnected || Stopped || _writerFailure is not null)
+        if (!_channel.IsOpen || Stopped || _writerFailure is not null)
         {
             return;
         }
 
         try
         {
-            await _wire.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+            await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
         }
         catch (SmtpException ex)
         {
@@ -175,7 +176,7 @@ internal sealed partial class TransactionSender
 
         if (_expectedSinceWait > 0)
         {
-            _wire.CountRoundTrip();
+            _channel.RoundTrips++;
             _expectedSinceWait = 0;
         }
 
@@ -195,7 +196,7 @@ internal sealed partial class TransactionSender
     /// <summary>Gives the command just written (the last entry of the channel's queue) what its reply is filed with, and counts it for the reader.</summary>
     private void Expect(ExpectedReply expected)
     {
-        _wire.Replies.AttachToLast(expected);
+        _channel.Replies.AttachToLast(expected);
         _expectedSinceWait++;
         expected.Transaction?.ExpectReply();
         if (_signals is { } signals)
@@ -224,11 +225,7 @@ internal sealed partial class TransactionSender
     }
 
     /// <summary>In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
-    private void StartConcurrentReader()
-    {
-        _wire.ConcurrentReading = true;
-        _readerCompletion = Task.Run(PumpRepliesAsync);
-    }
+    private void StartConcurrentReader() => _readerCompletion = _channel.StartConcurrentReader(static sender => sender.PumpRepliesAsync(), this);
 
     /// <summary>Reads, on the writer's own flow, the replies expected while no concurrent reader runs.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
@@ -258,9 +255,9 @@ internal sealed partial class TransactionSender
     private async ValueTask ReadExpectedReplyAsync()
     {
         // The oldest entry of the channel's queue is the one this read answers (one reader at a time).
-        var replies = _wire.Replies;
+        var replies = _channel.Replies;
         replies.TryPeek(out var head);
-        var expected = head.Payload;
+        ExpectedReply expected = head.Payload;
         if (Stopped)
         {
             // No reply will be read any more: drop the entry, release a writer waiting on it.
@@ -273,7 +270,7 @@ internal sealed partial class TransactionSender
         try
         {
             var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
-            var reply = await _wire.ReadReplyAsync(timeout).ConfigureAwait(false);
+            var reply = await _channel.ReadReplyAsync(timeout).ConfigureAwait(false);
             expected.File(reply);
             if (expected.Transaction is { } tx)
             {
@@ -283,8 +280,8 @@ internal sealed partial class TransactionSender
 
             if (reply.IsServiceClosing)
             {
-                _wire.Break("the server sent 421 (service closing transmission channel)");
-                _failure = SmtpException.ServiceClosing(reply);
+                _channel.Break("the server sent 421 (service closing transmission channel)");
+                _failure = SmtpChannel.ServiceClosing(reply);
             }
         }
         catch (SmtpException ex)

@@ -1,27 +1,30 @@
 using System.Runtime.CompilerServices;
 using MailPipe.Protocol;
+using MailPipe.Transmission;
 
 namespace MailPipe.Sending;
 
 /// <summary>
 /// THE transaction sender: one loop for pipelined (RFC 2920) and one-command-at-a-time sending (a window of one), over
-/// the channel (<see cref="ISmtpWire"/>). It owns the window, "the next transaction starts with RSET", the reusable
+/// the channel (<see cref="SmtpChannel"/>). It owns the window, "the next transaction starts with RSET", the reusable
 /// buffers and bodies, and why a call stopped; it reports each transaction's result as soon as it is decided and checks
 /// each message's own cancellation before that transaction's first byte. The session's <c>SendAsync</c>,
 /// <c>SendBatchAsync</c> and <c>SendBatchStreamingAsync</c> are calls into it. One per session, one call at a time.
 /// </summary>
 internal sealed partial class TransactionSender
 {
-    private readonly ISmtpWire _wire;
+    private readonly ITransactionHost _host;
+    private readonly SmtpChannel _channel;
     private readonly SmtpSessionOptions _options;
     private readonly ChunkedBody _chunks;
 
-    public TransactionSender(ISmtpWire wire, SmtpSessionOptions options)
+    public TransactionSender(ITransactionHost host, SmtpSessionOptions options)
     {
-        _wire = wire;
+        _host = host;
+        _channel = host.Channel;
         _options = options;
-        Data = new DataBody(wire, options);
-        _chunks = new ChunkedBody(this, wire, options);
+        Data = new DataBody(_channel, options);
+        _chunks = new ChunkedBody(this, _channel, options);
     }
 
     /// <summary>The DATA body, also used by the session's own DATA commands.</summary>
@@ -142,10 +145,10 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<SmtpException?> RunAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, BatchResults? batch, bool validated, CancellationToken cancellationToken)
     {
-        _wire.BeginOperation(cancellationToken);
+        using var operation = _host.BeginSend(cancellationToken);
         try
         {
-            var capabilities = _wire.Capabilities;
+            var capabilities = _host.Capabilities;
             _chunking = _options.UseChunking && capabilities.SupportsChunking;
             _pipelining = _options.UsePipelining && capabilities.SupportsPipelining;
             _validated = validated;
@@ -155,12 +158,8 @@ internal sealed partial class TransactionSender
         {
             // Whatever was cancelled (our I/O, the caller's content source), a transaction may be half-sent: close
             // the connection so that it can never be completed, as for every cancellation.
-            _wire.Break("cancelled while sending");
+            _channel.Break("cancelled while sending");
             throw;
-        }
-        finally
-        {
-            _wire.EndOperation();
         }
     }
 

@@ -311,7 +311,7 @@ public sealed partial class AsyncSmtpSession
             }
 
             using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
-            var token = _operationCts.Token;
+            var token = _channel.SendToken;
             ReadOnlyMemory<byte>? initial;
             try
             {

@@ -21,22 +21,15 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> DataAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken);
-        try
+        using var operation = BeginOperation(cancellationToken);
+        _channel.WriteCommand(DataVerb, "DATA");
+        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false);
+        if (reply.Code == 354)
         {
-            WriteCommand(DataVerb, "DATA");
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false);
-            if (reply.Code == 354)
-            {
-                EnterDataMode();
-            }
+            EnterDataMode();
+        }
 
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return _channel.CloseIfServiceClosing(reply);
     }
 
     /// <summary>
@@ -53,15 +46,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task WriteMessageDataAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
-        try
-        {
-            await Sender.Data.WriteContentAsync(new ReadOnlySequence<byte>(data), null, null, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        await Sender.Data.WriteContentAsync(new ReadOnlySequence<byte>(data), null, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -76,15 +62,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> EndMessageDataAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
-        try
-        {
-            return await EndDataCoreAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        return await EndDataCoreAsync().ConfigureAwait(false);
     }
 
     /// <summary>Sends a whole message held in memory as text lines (see <see cref="WriteMessageDataAsync"/>), then ends the data and returns the reply.</summary>
@@ -149,24 +128,17 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task SendBytesAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
-        try
+        using var operation = BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
+        // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
+        _channel.Output.Write(bytes.Span);
+        if (State == SmtpSessionState.SendingData)
         {
-            // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
-            Connection.Output.Write(bytes.Span);
-            if (State == SmtpSessionState.SendingData)
-            {
-                // Raw bytes inside message data: remember whether they ended a line, so that the end of data is right.
-                Sender.Data.Encoder.NoteRawBytes(bytes.Span);
-            }
+            // Raw bytes inside message data: remember whether they ended a line, so that the end of data is right.
+            Sender.Data.Encoder.NoteRawBytes(bytes.Span);
+        }
 
-            Log.MessageData(_protocolLog, bytes.Length);
-            await FlushAsync("sending bytes").ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        Log.MessageData(_channel.ProtocolLog, bytes.Length);
+        await _channel.FlushAsync("sending bytes").ConfigureAwait(false);
     }
 
     private void EnterDataMode()
@@ -178,32 +150,25 @@ public sealed partial class AsyncSmtpSession
     /// <summary>The content through the DATA body, then the end of data; a failed or cancelled read closes the connection so that the incomplete message is never ended.</summary>
     private async Task<SmtpReply> SendContentAsync(ReadOnlySequence<byte>? bytes, Stream? stream, PipeReader? reader, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        using var operation = BeginOperation(cancellationToken, SmtpSessionState.SendingData);
         try
         {
-            try
-            {
-                await Sender.Data.WriteContentAsync(bytes, stream, reader, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is ContentSourceException or OperationCanceledException)
-            {
-                Break("reading the message content failed");
-                ExceptionDispatchInfo.Throw(ex is ContentSourceException marked ? marked.SourceException : ex);
-            }
-
-            return await EndDataCoreAsync().ConfigureAwait(false);
+            await Sender.Data.WriteContentAsync(bytes, stream, reader, cancellationToken).ConfigureAwait(false);
         }
-        finally
+        catch (Exception ex) when (ex is ContentSourceException or OperationCanceledException)
         {
-            EndOperation();
+            _channel.Break("reading the message content failed");
+            ExceptionDispatchInfo.Throw(ex is ContentSourceException marked ? marked.SourceException : ex);
         }
+
+        return await EndDataCoreAsync().ConfigureAwait(false);
     }
 
     private async Task<SmtpReply> EndDataCoreAsync()
     {
         Sender.Data.WriteEnd(null);
         State = SmtpSessionState.Connected;
-        var reply = await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false);
-        return CloseIfServiceClosing(reply);
+        var reply = await _channel.FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false);
+        return _channel.CloseIfServiceClosing(reply);
     }
 }

@@ -178,6 +178,4 @@ public sealed partial class AsyncSmtpSession
 
     /// <summary>The one check of an envelope's parameter strings (<see cref="MailParameters.Validate"/>).</summary>
     private static void Validate(SmtpEnvelope envelope) => MailParameters.Validate(envelope);
-
-    private static SmtpException ServiceClosingException(SmtpReply reply) => SmtpException.ServiceClosing(reply);
 }

@@ -13,7 +13,6 @@ public sealed partial class AsyncSmtpSession
     private static readonly byte[] StartTlsVerb = "STARTTLS"u8.ToArray();
 
     /// <summary>While an AUTH exchange runs: the transcript shows 334 replies as <c>334 &lt;redacted&gt;</c>.</summary>
-    private bool _redactServerText;
     private TlsSnapshot? _tls;
 
     /// <summary>Whether TLS is active on this connection (after <see cref="ConnectTlsAsync(bool, CancellationToken)"/> or a successful <see cref="StartTlsAsync(CancellationToken)"/>).</summary>
@@ -313,7 +312,7 @@ public sealed partial class AsyncSmtpSession
         StartTimer(tls.HandshakeTimeout);
         try
         {
-            await connection.UpgradeToTlsAsync(sslOptions, _operationCts.Token).ConfigureAwait(false);
+            await connection.UpgradeToTlsAsync(sslOptions, _channel.SendToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
@@ -337,7 +336,7 @@ public sealed partial class AsyncSmtpSession
     private Exception FailTls(Exception exception, CertificateCheck check)
     {
         const string Activity = "negotiating TLS";
-        if (exception is SmtpException || _callerToken.IsCancellationRequested || _operationCts.IsCancellationRequested)
+        if (exception is SmtpException || _callerToken.IsCancellationRequested || _channel.SendCancelled)
         {
             return Fail(exception, Activity);
         }
