@@ -55,9 +55,14 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
             Encoder.CompleteLine(buffer);
         }
 
+        // Never BDAT LAST for a message cancelled meanwhile.
+        message.CancellationToken.ThrowIfCancellationRequested();
         tx.EndOfDataWritten = true;
         await EmitAsync(tx, last: true).ConfigureAwait(false);
     }
+
+    /// <summary>Drops the chunk being formed (the transaction is reset).</summary>
+    public void Discard() => _buffer?.ResetWrittenCount();
 
     /// <inheritdoc/>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -79,9 +84,14 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
             }
 
             piece = piece[part.Length..];
-            if (buffer.WrittenCount >= options.ChunkSize && !await EmitAsync(_tx!, last: false).ConfigureAwait(false))
+            if (buffer.WrittenCount >= options.ChunkSize)
             {
-                return false;
+                // A message cancelled meanwhile (its own token) is reset before its next chunk.
+                _tx!.Message.CancellationToken.ThrowIfCancellationRequested();
+                if (!await EmitAsync(_tx, last: false).ConfigureAwait(false))
+                {
+                    return false;
+                }
             }
         }
 

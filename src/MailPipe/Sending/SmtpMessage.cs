@@ -46,15 +46,21 @@ public sealed partial class SmtpMessage
     /// <summary>The reader to read: the caller's (behind its read-tracking wrapper), or the current send's end of a content writer's pipe.</summary>
     internal PipeReader? Reader => (PipeReader?)_reader ?? _run;
 
-    /// <summary>The token of <see cref="WithCancellation"/>, checked before this message's transaction writes its first byte.</summary>
+    /// <summary>The token of <see cref="WithCancellation"/>, checked before this message's transaction writes its first byte and while its content is written.</summary>
     internal CancellationToken CancellationToken { get; private set; }
 
     /// <summary>
     /// A copy of this message whose transaction is skipped when <paramref name="cancellationToken"/> is cancelled
     /// before its first byte (MAIL, or the RSET before it) is written: its result is then
     /// <see cref="SmtpSendOutcome.NotSent"/> with an <see cref="OperationCanceledException"/> in
-    /// <see cref="SmtpSendResult.Exception"/>, and the other transactions of the call go on untouched. Once the
-    /// transaction has started the token is not looked at again (cancel the call's own token to stop it).
+    /// <see cref="SmtpSendResult.Exception"/>, and the other transactions of the call go on untouched. While its
+    /// content is being written (the token also cancels reading a content stream or pipe; in-memory content is checked
+    /// between chunks and before its end), the message is never ended and its result is the same: with BDAT
+    /// (RFC 3030) the transaction is reset with RSET between chunks and the connection kept, the other transactions
+    /// untouched; with DATA the connection is closed (the only way to abandon a message without its final dot) and
+    /// the transactions after it are <see cref="SmtpSendOutcome.NotSent"/> with a transient
+    /// <see cref="SmtpErrorCode.ConnectionClosed"/>. Once its end of data is written the token is not looked at again
+    /// (cancel the call's own token to stop waiting).
     /// </summary>
     /// <param name="cancellationToken">Cancels this message only.</param>
     /// <returns>The copy; the content source is shared, not copied.</returns>

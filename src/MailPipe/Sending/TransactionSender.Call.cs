@@ -61,7 +61,16 @@ internal sealed partial class TransactionSender
                         {
                             // The sequence waits (for a producer that may wait for these very results): send what is
                             // written and read the replies due, so that their results are out before the next message.
-                            await SettleAsync().ConfigureAwait(false);
+                            // With CHUNKING they are read concurrently, so that the next message is written as soon as
+                            // it comes instead of after the whole window's replies (the window stays full).
+                            if (_chunking && _pipelining)
+                            {
+                                await ReadWhileWaitingAsync().ConfigureAwait(false);
+                            }
+                            else
+                            {
+                                await SettleAsync().ConfigureAwait(false);
+                            }
                         }
 
                         if (!await next.ConfigureAwait(false))
@@ -201,7 +210,7 @@ internal sealed partial class TransactionSender
             if (_chunking)
             {
                 // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting, up to the window.
-                await _chunks.WriteAsync(tx, plan, cancellationToken).ConfigureAwait(false);
+                await WriteBodyAsync(tx, plan, cancellationToken).ConfigureAwait(false);
                 await WindowAsync(tx).ConfigureAwait(false);
                 return;
             }
@@ -216,11 +225,7 @@ internal sealed partial class TransactionSender
                 return;
             }
 
-            Data.Begin(plan.Guard);
-            var message = tx.Message;
-            await Data.WriteContentAsync(message.Bytes, message.Stream, message.Reader, cancellationToken).ConfigureAwait(false);
-            Data.WriteEnd(tx);
-            Expect(new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+            await WriteBodyAsync(tx, plan, cancellationToken).ConfigureAwait(false);
             if (!_pipelining)
             {
                 await WaitAsync("sending the end of message data").ConfigureAwait(false);

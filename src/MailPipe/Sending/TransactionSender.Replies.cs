@@ -35,6 +35,12 @@ internal sealed partial class TransactionSender
     /// <summary>Replies expected since the writer last waited: when the call ends with some, that last wait is a round trip too.</summary>
     private int _expectedSinceWait;
 
+    /// <summary>
+    /// Set when a streaming batch with CHUNKING found its sequence waiting: from then on replies are read concurrently
+    /// and the window slides (a transaction is written as soon as the sequence has it).
+    /// </summary>
+    private bool _readsWhileWaiting;
+
     private bool Stopped => _failure is not null || _cancellation is not null;
 
     /// <summary>Writes RSET (a transaction may be open) and waits for its reply unless pipelining.</summary>
@@ -74,6 +80,7 @@ internal sealed partial class TransactionSender
         _expectedSinceWait = 0;
         _writerFailure = null;
         _results = batch;
+        _readsWhileWaiting = false;
     }
 
     /// <summary>Drops what refers to the call's messages, so that a session kept between calls does not keep their content alive.</summary>
@@ -145,6 +152,25 @@ internal sealed partial class TransactionSender
         }
 
         _inFlight.Enqueue(tx);
+        if (_readsWhileWaiting)
+        {
+            // Replies are read concurrently: the window slides (one final reply waited for when it is full).
+            while (_inFlight.TryPeek(out var head) && head.IsDecided)
+            {
+                _inFlight.Dequeue();
+            }
+
+            if (_inFlight.Count >= _options.MaxTransactionsInFlight)
+            {
+                await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                _channel.RoundTrips++;
+                _expectedSinceWait = 0;
+                await _inFlight.Dequeue().WhenReady().ConfigureAwait(false);
+            }
+
+            return;
+        }
+
         if (_inFlight.Count >= _options.MaxTransactionsInFlight)
         {
             await WaitAsync("sending pipelined commands").ConfigureAwait(false);
@@ -193,6 +219,42 @@ internal sealed partial class TransactionSender
         }
     }
 
+    /// <summary>
+    /// With CHUNKING, while the sequence of a streaming batch waits: flushes what is written and has the replies due
+    /// read concurrently from now on, so that each result comes out as its reply arrives while the writer is free to
+    /// write the next message at once (reading every reply due first would drain the window before the next message).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadWhileWaitingAsync()
+    {
+        if (!_channel.IsOpen || Stopped || _writerFailure is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+        }
+        catch (SmtpException ex)
+        {
+            _writerFailure ??= ex;
+            return;
+        }
+
+        if (_expectedSinceWait > 0)
+        {
+            _channel.RoundTrips++;
+            _expectedSinceWait = 0;
+        }
+
+        _readsWhileWaiting = true;
+        if (_signals is null)
+        {
+            StartConcurrentReader();
+        }
+    }
+
     /// <summary>Gives the command just written (the last entry of the channel's queue) what its reply is filed with, and counts it for the reader.</summary>
     private void Expect(ExpectedReply expected)
     {
@@ -213,19 +275,22 @@ internal sealed partial class TransactionSender
         if (_unread > ConcurrentReadThreshold)
         {
             // A long group: from now on read while writing (the replies could otherwise fill both TCP windows).
-            var concurrent = System.Threading.Channels.Channel.CreateUnbounded<bool>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-            for (; _unread > 0; _unread--)
-            {
-                concurrent.Writer.TryWrite(true);
-            }
-
-            _signals = concurrent;
             StartConcurrentReader();
         }
     }
 
     /// <summary>In its own method so that the lambda's closure is allocated only when a concurrent reader starts.</summary>
-    private void StartConcurrentReader() => _readerCompletion = _channel.StartConcurrentReader(static sender => sender.PumpRepliesAsync(), this);
+    private void StartConcurrentReader()
+    {
+        var concurrent = System.Threading.Channels.Channel.CreateUnbounded<bool>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        for (; _unread > 0; _unread--)
+        {
+            concurrent.Writer.TryWrite(true);
+        }
+
+        _signals = concurrent;
+        _readerCompletion = _channel.StartConcurrentReader(static sender => sender.PumpRepliesAsync(), this);
+    }
 
     /// <summary>Reads, on the writer's own flow, the replies expected while no concurrent reader runs.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]

@@ -176,6 +176,9 @@ public sealed partial class AsyncSmtpSession
     }
 #pragma warning restore RS0026
 
+    /// <summary>Whether the content of the message carrying <paramref name="token"/> (<see cref="SmtpMessage.WithCancellation"/>) is being written (see <see cref="TransactionSender.IsWritingContentOf"/>); safe from any thread.</summary>
+    internal bool IsWritingContentOf(CancellationToken token) => _sender?.IsWritingContentOf(token) ?? false;
+
     /// <summary>The one check of an envelope's parameter strings (<see cref="MailParameters.Validate"/>).</summary>
     private static void Validate(SmtpEnvelope envelope) => MailParameters.Validate(envelope);
 }
