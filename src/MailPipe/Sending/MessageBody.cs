@@ -38,30 +38,10 @@ internal abstract class MessageBody
     /// Reads the content from whichever source is given to its end, handing each piece to <see cref="WriteAsync(ReadOnlyMemory{byte})"/>.
     /// </summary>
     /// <returns>False when <see cref="WriteAsync(ReadOnlyMemory{byte})"/> stopped the copy (a refused chunk).</returns>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    protected async ValueTask<bool> CopyAsync(ReadOnlySequence<byte>? bytes, Stream? stream, PipeReader? reader, CancellationToken cancellationToken)
-    {
-        if (bytes is { } content)
-        {
-            // In memory: pieces of at most MaxPiece, so that a large segment is never buffered whole.
-            foreach (var segment in content)
-            {
-                for (var rest = segment; !rest.IsEmpty; rest = rest[Math.Min(rest.Length, MaxPiece)..])
-                {
-                    if (!await WriteAsync(rest[..Math.Min(rest.Length, MaxPiece)]).ConfigureAwait(false))
-                    {
-                        return false;
-                    }
-                }
-            }
-
-            return true;
-        }
-
-        return stream is not null
-            ? await CopyStreamAsync(stream, cancellationToken).ConfigureAwait(false)
-            : await CopyReaderAsync(reader!, cancellationToken).ConfigureAwait(false);
-    }
+    protected ValueTask<bool> CopyAsync(ReadOnlySequence<byte>? bytes, Stream? stream, PipeReader? reader, CancellationToken cancellationToken) =>
+        bytes is { } content ? CopyBytesAsync(content)
+        : stream is not null ? CopyStreamAsync(stream, cancellationToken)
+        : CopyReaderAsync(reader!, cancellationToken);
 
     /// <summary>The largest piece of in-memory content handed to <see cref="WriteAsync(ReadOnlyMemory{byte})"/> at once.</summary>
     protected virtual int MaxPiece => int.MaxValue;
@@ -88,6 +68,24 @@ internal abstract class MessageBody
             if (!await WriteAsync(segment).ConfigureAwait(false))
             {
                 return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>In memory: pieces of at most <see cref="MaxPiece"/>, so that a large segment is never buffered whole.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> CopyBytesAsync(ReadOnlySequence<byte> content)
+    {
+        foreach (var segment in content)
+        {
+            for (var rest = segment; !rest.IsEmpty; rest = rest[Math.Min(rest.Length, MaxPiece)..])
+            {
+                if (!await WriteAsync(rest[..Math.Min(rest.Length, MaxPiece)]).ConfigureAwait(false))
+                {
+                    return false;
+                }
             }
         }
 

@@ -218,7 +218,10 @@ internal sealed partial class TransactionSender
             // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
             _channel.WriteCommand(DataVerb, "DATA");
             Expect(new ExpectedReply(tx, ReplyKind.Data, 0));
-            await WaitAsync(_pipelining ? "sending pipelined commands" : "sending DATA").ConfigureAwait(false);
+            await _channel.FlushAsync(_pipelining ? "sending pipelined commands" : "sending DATA").ConfigureAwait(false);
+            _channel.RoundTrips++;
+            _expectedSinceWait = 0;
+            await DrainDirectAsync().ConfigureAwait(false);
             await tx.WhenReady().ConfigureAwait(false);
             if (Stopped || tx.DataReply!.Code != 354 || !IsDataAccepted(tx))
             {

@@ -25,16 +25,21 @@ internal sealed partial class TransactionSender
     /// connection is closed (the only way to abandon a message without its final dot) and the
     /// <see cref="SmtpException"/> thrown stops the rest of the call (NotSent, transient).
     /// </summary>
+    private ValueTask WriteBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
+    {
+        if (tx.Message.CancellationToken.CanBeCanceled)
+        {
+            return WriteCancellableBodyAsync(tx, plan, cancellationToken);
+        }
+
+        _contentOf = null;
+        return WriteBodyCoreAsync(tx, plan, cancellationToken);
+    }
+
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask WriteBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
+    private async ValueTask WriteCancellableBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
     {
         var messageToken = tx.Message.CancellationToken;
-        if (!messageToken.CanBeCanceled)
-        {
-            _contentOf = null;
-            await WriteBodyCoreAsync(tx, plan, cancellationToken).ConfigureAwait(false);
-            return;
-        }
 
         // The content source is read with the message's token too (in-memory content is checked between chunks and before its end).
         using var linked = tx.Message.Bytes is null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, messageToken) : null;
