@@ -71,6 +71,36 @@ internal sealed class SmtpConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether a read of <see cref="Input"/> could not complete now, known without starting one: a plaintext socket
+    /// connection (no TLS, so the socket's bytes are the input's, and no TLS record such as a session ticket can make
+    /// the socket readable without input), nothing unexamined in <see cref="Input"/>, and the socket neither readable
+    /// nor closed. False whenever unsure (TLS, a caller's stream, a failure): then only a read tells.
+    /// </summary>
+    public bool NothingToRead()
+    {
+        if (_tlsStream is not null || _socket is null || Volatile.Read(ref _disposed) != 0)
+        {
+            return false;
+        }
+
+        if (Input.TryRead(out var result))
+        {
+            // Unexamined bytes (or the end): a read would complete at once.
+            Input.AdvanceTo(result.Buffer.Start);
+            return false;
+        }
+
+        try
+        {
+            return !_socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
     public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
 
