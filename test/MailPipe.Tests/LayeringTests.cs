@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using MailPipe.Transport;
 
 namespace MailPipe.Tests;
 
@@ -39,7 +40,6 @@ public class LayeringTests
         ["SmtpDataEncoder"] = "Protocol",
         ["VectorWidth"] = "Protocol",
         ["Xtext"] = "Protocol",
-        ["SmtpConnection"] = "Transport",
         ["Log"] = "Diagnostics",
         ["MailTransaction"] = "Sending",
         ["BatchResults"] = "Sending",

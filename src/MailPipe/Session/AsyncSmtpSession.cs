@@ -1,4 +1,5 @@
 using MailPipe.Transmission;
+using MailPipe.Transport;
 
 namespace MailPipe;
 
@@ -23,8 +24,6 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 {
     private readonly SmtpSessionOptions _options;
     private readonly SmtpChannel _channel;
-    private readonly SmtpDataEncoder _dataEncoder = new();
-    private long _dataBytes;
 
     /// <summary>Creates a disconnected session.</summary>
     /// <param name="options">Settings; <see langword="null"/> for the defaults. Copied: later changes have no effect.</param>
@@ -207,7 +206,6 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         SessionTelemetry.ConnectionEnded(this);
         Capabilities = SmtpCapabilities.None;
         _channel.Reset();
-        _dataEncoder.Reset();
         _resetBeforeNextMail = false;
         ResetTlsState();
         ResetAuthState();

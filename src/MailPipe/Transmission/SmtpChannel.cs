@@ -54,6 +54,9 @@ internal sealed partial class SmtpChannel
     /// <summary>Whether a connection is open.</summary>
     public bool IsOpen => Volatile.Read(ref _connection) is not null;
 
+    /// <summary>Whether the open connection runs over TLS (for REQUIRETLS, RFC 8689, and the cleartext AUTH policy).</summary>
+    public bool IsEncrypted => Volatile.Read(ref _connection) is { IsEncrypted: true };
+
     /// <summary>Where the connection stands; <see cref="SmtpSessionState.Disconnected"/> again only once the closed connection is forgotten (<see cref="Reset"/>), on the operation's flow.</summary>
     public SmtpSessionState State { get; set; }
 

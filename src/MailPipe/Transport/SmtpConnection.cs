@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 
-namespace MailPipe;
+namespace MailPipe.Transport;
 
 /// <summary>
 /// One transport connection: the socket (or a caller's stream), an optional <see cref="SslStream"/> over it, and the
@@ -40,6 +40,9 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// <summary>The TLS stream once TLS is active.</summary>
     public SslStream? TlsStream => _tlsStream;
 
+    /// <summary>Whether TLS is active (implicit TLS or after STARTTLS).</summary>
+    public bool IsEncrypted => _tlsStream is not null;
+
     /// <summary>The remote end point, when this is a socket connection (as it was when the connection opened).</summary>
     public EndPoint? RemoteEndPoint { get; }
 
@@ -72,6 +75,36 @@ internal sealed class SmtpConnection : IAsyncDisposable
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Whether a read of <see cref="Input"/> could not complete now, known without starting one: a plaintext socket
+    /// connection (no TLS, so the socket's bytes are the input's, and no TLS record such as a session ticket can make
+    /// the socket readable without input), nothing unexamined in <see cref="Input"/>, and the socket neither readable
+    /// nor closed. False whenever unsure (TLS, a caller's stream, a failure): then only a read tells.
+    /// </summary>
+    public bool NothingToRead()
+    {
+        if (_tlsStream is not null || _socket is null || Volatile.Read(ref _disposed) != 0)
+        {
+            return false;
+        }
+
+        if (Input.TryRead(out var result))
+        {
+            // Unexamined bytes (or the end): a read would complete at once.
+            Input.AdvanceTo(result.Buffer.Start);
+            return false;
+        }
+
+        try
+        {
+            return !_socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
         }
     }
 

@@ -2,6 +2,7 @@ using System.IO.Pipelines;
 using System.Text;
 using MailPipe.Tests.Support;
 using MailPipe.Transmission;
+using MailPipe.Transport;
 
 namespace MailPipe.Tests.Transmission;
 

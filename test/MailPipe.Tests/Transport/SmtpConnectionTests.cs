@@ -1,5 +1,6 @@
 using System.Net;
 using MailPipe.Tests.Support;
+using MailPipe.Transport;
 
 namespace MailPipe.Tests.Transport;
 
