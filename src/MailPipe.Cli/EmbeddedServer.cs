@@ -6,6 +6,7 @@ using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using Microsoft.Win32.SafeHandles;
 using SmtpServer;
 using SmtpServer.Authentication;
 using SmtpServer.ComponentModel;
@@ -219,10 +220,19 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     }
 
     /// <summary>Saves each message to <c>&lt;timestamp&gt;-&lt;n&gt;.eml</c>, never over an existing file, before the 250.</summary>
+    /// <remarks>
+    /// Per message: one <c>open</c> (create, never over an existing file), one <c>pwritev</c> with the whole message,
+    /// one <c>close</c>. No <see cref="FileStream"/> (its position and length calls), no advisory lock: the lock that
+    /// <see cref="FileShare.None"/> asks for costs two <c>flock</c> calls and protects nothing here, as every file is
+    /// new and only ever written by this server.
+    /// </remarks>
     private sealed class OutboxMessageStore : MessageStore
     {
-        private static readonly byte[] Crlf = "\r\n"u8.ToArray();
+        private static readonly ReadOnlyMemory<byte> Crlf = "\r\n"u8.ToArray();
         private readonly Action<SavedMessage>? _received;
+        private readonly Lock _stampLock = new();
+        private long _stampSecond = -1;
+        private string _stamp = string.Empty;
         private int _count;
 
         public OutboxMessageStore(string directory, Action<SavedMessage>? received)
@@ -244,17 +254,31 @@ internal sealed class EmbeddedServer : IAsyncDisposable
                 buffer = buffer.Slice(1);
             }
 
-            var stamp = DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+            // SmtpServer hands over the data without the CRLF that ends its last line (it takes it as part of
+            // CRLF "." CRLF); RFC 5321 §4.1.1.4 counts it as the message's, so it goes back in.
+            var parts = new List<ReadOnlyMemory<byte>>(buffer.IsSingleSegment ? 2 : 8);
+            foreach (var segment in buffer)
+            {
+                parts.Add(segment);
+            }
+
+            if (!buffer.IsEmpty)
+            {
+                parts.Add(Crlf);
+            }
+
+            var size = buffer.IsEmpty ? 0 : buffer.Length + Crlf.Length;
+            var stamp = Stamp();
             while (true)
             {
                 var n = Interlocked.Increment(ref _count);
                 var name = string.Create(CultureInfo.InvariantCulture, $"{stamp}-{n}.eml");
                 var path = Path.Combine(Directory, name);
-                FileStream file;
+                SafeFileHandle file;
                 try
                 {
                     // A small file is written at once: an asynchronous write would cost a thread-pool hop per message.
-                    file = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 0);
+                    file = File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.ReadWrite);
                 }
                 catch (IOException) when (File.Exists(path))
                 {
@@ -266,24 +290,11 @@ internal sealed class EmbeddedServer : IAsyncDisposable
                     return Task.FromResult(new SmtpResponse(SmtpReplyCode.TransactionFailed, $"4.3.0 cannot save the message: {ex.Message}"));
                 }
 
-                long size;
                 try
                 {
                     using (file)
                     {
-                        foreach (var segment in buffer)
-                        {
-                            file.Write(segment.Span);
-                        }
-
-                        // SmtpServer hands over the data without the CRLF that ends its last line (it takes it as part
-                        // of CRLF "." CRLF); RFC 5321 §4.1.1.4 counts it as the message's, so it goes back in.
-                        if (!buffer.IsEmpty)
-                        {
-                            file.Write(Crlf);
-                        }
-
-                        size = file.Length;
+                        RandomAccess.Write(file, parts, fileOffset: 0);
                     }
                 }
                 catch (IOException ex)
@@ -303,6 +314,23 @@ internal sealed class EmbeddedServer : IAsyncDisposable
                     context.Pipe.IsSecure,
                     context.Authentication.IsAuthenticated ? context.Authentication.User : null));
                 return Task.FromResult(new SmtpResponse(SmtpReplyCode.Ok, $"2.0.0 saved as {name}"));
+            }
+        }
+
+        /// <summary>The current second as the file names' timestamp, formatted once per second.</summary>
+        private string Stamp()
+        {
+            var now = DateTime.UtcNow;
+            var second = now.Ticks / TimeSpan.TicksPerSecond;
+            lock (_stampLock)
+            {
+                if (second != _stampSecond)
+                {
+                    _stamp = now.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture);
+                    _stampSecond = second;
+                }
+
+                return _stamp;
             }
         }
 

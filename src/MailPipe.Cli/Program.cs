@@ -33,12 +33,15 @@ internal static class Program
     private static bool _isProcess;
 
     /// <summary>
-    /// In the tool's own process, and only there, lets the runtime run socket continuations on its epoll thread rather
+    /// In the tool's own process, and only there, lets the runtime run socket continuations on its epoll threads rather
     /// than handing each one to the thread pool (<c>DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1</c>, read once, when
-    /// the process's first socket is registered). <c>send</c> to a <c>--server</c> has one connection and nothing that
-    /// blocks on another socket, so the hop costs a thread-pool wake-up per read and buys nothing (measured in
-    /// benchmarks/README.md, issue #15). Not done when an embedded server shares the process, and a value already in
-    /// the environment is kept (<c>=0</c> turns it off).
+    /// the process's first socket is registered; the runtime then runs one epoll thread per core). Each hop costs a
+    /// thread-pool wake-up (and the pool's spinning, <c>sched_yield</c>) per read and buys nothing here: <c>send</c>
+    /// has one connection; the embedded server and <c>serve</c> do nothing on a socket's thread that waits for another
+    /// socket (a message is written to its file synchronously, in one call, and every socket wait is asynchronous), so
+    /// a connection waits for another only while that one's work runs, as on a thread pool of one thread per core.
+    /// Measured in benchmarks/README.md (issues #15 and #16). A value already in the environment is kept (<c>=0</c>
+    /// turns it off); a host that runs the command line in-process keeps the runtime's default.
     /// </summary>
     internal static void PreferInlineSocketCompletions()
     {

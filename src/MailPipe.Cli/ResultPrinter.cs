@@ -31,7 +31,15 @@ internal sealed class ResultPrinter
     public void Print(MessageResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        _output.Write(_json ? ToJson(result) + "\n" : TerminalText.Sanitize(ToText(result)));
+        if (_json)
+        {
+            _output.Write(ToJson(result));
+            _output.Write('\n');
+        }
+        else
+        {
+            _output.Write(TerminalText.Sanitize(ToText(result)));
+        }
     }
 
     /// <summary>Flushes what was printed: called before the run waits for the server, so that every result known so far is out.</summary>

@@ -271,6 +271,7 @@ internal sealed partial class SendCommand
             if (sendable.Count > 0)
             {
                 EmbeddedServer? embedded = null;
+                Program.PreferInlineSocketCompletions();
                 if (server is null)
                 {
                     try
@@ -285,11 +286,6 @@ internal sealed partial class SendCommand
 
                     server = embedded.Address;
                     await error.WriteLineAsync($"mailpipe send: no --server given: delivering to an embedded SMTP server on {server}, saving to {options.SaveDirectory}").ConfigureAwait(false);
-                }
-
-                if (embedded is null)
-                {
-                    Program.PreferInlineSocketCompletions();
                 }
 
                 var progress = ProgressLine.Wanted(environment.ErrorIsTerminal, sendable.Count) ? new ProgressLine(error, sendable.Count) : null;

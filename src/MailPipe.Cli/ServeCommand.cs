@@ -220,6 +220,7 @@ internal sealed partial class ServeCommand
         }
 
         EmbeddedServer server;
+        Program.PreferInlineSocketCompletions();
         try
         {
             server = await EmbeddedServer.StartAsync(options, cancellationToken).ConfigureAwait(false);

@@ -557,6 +557,55 @@ public class ServeCommandTests
         rest.Should().Contain("mailpipe serve: stopped; 1 messages saved");
     }
 
+    [Fact]
+    public async Task As_its_own_process_a_client_stopped_mid_data_holds_up_no_other_client()
+    {
+        // The tool's own process runs socket continuations on the runtime's epoll threads (Program.PreferInlineSocketCompletions):
+        // nothing done there may wait for another socket. One client stops in the middle of its message; another sends
+        // a batch through the same server meanwhile, and the first one's message is still taken when it goes on.
+        using var dir = new TempDirectory();
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var arg in new[] { typeof(ServeCommand).Assembly.Location, "serve", "--listen", "127.0.0.1:0", "--save-dir", dir.Path })
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment.Remove("DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS");
+        using var process = Process.Start(start)!;
+        try
+        {
+            var first = await process.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            var port = int.Parse(Regex.Match(first!, @":(\d+),").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            await using var stalled = await RawSmtpClient.ConnectAsync(port);
+            await stalled.ReadReplyAsync();
+            await stalled.SendAsync("EHLO raw.example\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<stalled@example.test>\r\nDATA\r\n");
+            for (var i = 0; i < 4; i++)
+            {
+                await stalled.ReadReplyAsync();
+            }
+
+            await stalled.SendAsync("Subject: stalled\r\n\r\nhalf a mess");
+
+            using var messages = new TempDirectory();
+            for (var i = 0; i < 20; i++)
+            {
+                messages.File($"m{i:D2}.eml", $"From: a@example.test\r\nTo: r{i}@example.test\r\nSubject: {i}\r\n\r\nbody {i}\r\n");
+            }
+
+            var send = await CliRunner.RunAsync("send", "--server", $"127.0.0.1:{port}", messages.Path).WaitAsync(TimeSpan.FromSeconds(60));
+            send.ExitCode.Should().Be(0, send.Output + send.Error);
+
+            await stalled.SendAsync("age\r\n.\r\n");
+            (await stalled.ReadReplyAsync()).Should().StartWith("250 ");
+            Directory.GetFiles(dir.Path).Should().HaveCount(21);
+        }
+        finally
+        {
+            process.Kill();
+            await process.WaitForExitAsync();
+        }
+    }
+
     private static async Task<(int ExitCode, string Error)> RunPythonAsync(string script)
     {
         var start = new ProcessStartInfo("python3") { RedirectStandardInput = true, RedirectStandardError = true };

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using MailPipe.Transport;
 
 namespace MailPipe.Tests;
 
@@ -39,32 +40,17 @@ public class LayeringTests
         ["SmtpDataEncoder"] = "Protocol",
         ["VectorWidth"] = "Protocol",
         ["Xtext"] = "Protocol",
-        ["SmtpConnection"] = "Transport",
         ["Log"] = "Diagnostics",
         ["MailTransaction"] = "Sending",
         ["BatchResults"] = "Sending",
         ["ContentSourceException"] = "Sending",
-        ["SaslMechanism"] = "Authentication",
-        ["SaslCallbackMechanism"] = "Authentication",
-        ["SaslPlain"] = "Authentication",
-        ["SaslLogin"] = "Authentication",
-        ["SaslCramMd5"] = "Authentication",
-        ["SaslNtlm"] = "Authentication",
-        ["SaslScram"] = "Authentication",
-        ["SaslOAuth"] = "Authentication",
-        ["SaslPrep"] = "Authentication",
         ["AsyncSmtpSession"] = "Session",
-        ["ClientDomain"] = "Session",
         ["SmtpAddressRules"] = "Protocol",
         ["SmtpContentGuard"] = "Protocol",
         ["SmtpContentRules"] = "Protocol",
         ["SmtpContentPlan"] = "Protocol",
         ["SmtpGreetingRules"] = "Protocol",
         ["SmtpHelloName"] = "Protocol",
-        ["SaslAdvertisement"] = "Authentication",
-        ["SaslFallback"] = "Authentication",
-        ["SaslIdentity"] = "Authentication",
-        ["ScramDerivation"] = "Authentication",
         ["WriterContent"] = "Sending",
         ["PooledConnection"] = "Pooling",
         ["ReadTrackingStream"] = "Pooling",
@@ -78,6 +64,7 @@ public class LayeringTests
         ["IObservedPool"] = "Diagnostics",
         ["OperationKind"] = "Diagnostics",
         ["SessionTelemetry"] = "Session",
+        ["SubmissionStart"] = "Session",
         ["TelemetryScope"] = "Session",
         ["SmtpSenderCheck"] = "Pooling",
     };

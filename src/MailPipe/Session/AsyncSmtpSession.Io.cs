@@ -1,4 +1,5 @@
 using MailPipe.Transmission;
+using MailPipe.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace MailPipe;
@@ -9,27 +10,13 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class AsyncSmtpSession
 {
-    private const string GreetingEntry = ReplyRules.Greeting;
-
     private ILogger _protocolLog => _channel.ProtocolLog;
-
-    private ILogger _sessionLog => _channel.SessionLog;
-
-    private SmtpReplyParser _parser => _channel.Parser;
 
     private ExpectedReplyQueue<ReplyTag> _pendingReplies => _channel.Replies;
 
     private SmtpConnection? _connection => _channel.Connection;
 
     private SmtpConnection Connection => _channel.OpenConnection;
-
-    private CancellationToken _callerToken => _channel.CallerToken;
-
-    private bool _redactServerText
-    {
-        get => _channel.RedactServerText;
-        set => _channel.RedactServerText = value;
-    }
 
     private bool _concurrentReading
     {
@@ -58,10 +45,6 @@ public sealed partial class AsyncSmtpSession
     private SmtpReply CloseIfServiceClosing(SmtpReply reply) => _channel.CloseIfServiceClosing(reply);
 
     private void Break(string reason) => _channel.Break(reason);
-
-    private void StartTimer(TimeSpan timeout) => _channel.StartSendDeadline(timeout);
-
-    private void StopTimer() => _channel.StopSendDeadline();
 
     private void EndOperation() => _channel.EndOperation();
 }

@@ -1,5 +1,5 @@
 using MailPipe.Transmission;
-using Microsoft.Extensions.Logging;
+using MailPipe.Transport;
 
 namespace MailPipe;
 
@@ -36,7 +36,11 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Where the session stands.</summary>
-    public SmtpSessionState State { get; private set; }
+    public SmtpSessionState State
+    {
+        get => _channel.State;
+        private set => _channel.State = value;
+    }
 
     /// <summary>Whether a connection is open (the state is not <see cref="SmtpSessionState.Disconnected"/>).</summary>
     public bool IsConnected => State != SmtpSessionState.Disconnected && _channel.IsOpen;
@@ -96,21 +100,8 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         var address = host.Length > 2 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host;
 
         using var operation = BeginOperation(cancellationToken, requiredState: SmtpSessionState.Disconnected);
-        Log.Connecting(_sessionLog, address, port);
         using var telemetry = SessionTelemetry.StartConnect(this, address, port);
-        SmtpConnection connection;
-        _channel.StartSendDeadline(_options.ConnectTimeout);
-        try
-        {
-            connection = await SmtpConnection.ConnectAsync(address, port, _channel.SendToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not SmtpException)
-        {
-            throw Fail(ex, $"connecting to {address}:{port}");
-        }
-
-        _channel.StopSendDeadline();
-        Attach(connection, address);
+        Attach(await _channel.ConnectAsync(address, port).ConfigureAwait(false), address);
         telemetry?.Ok();
         return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
     }
@@ -198,13 +189,8 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     {
         _channel.Attach(connection);
         Host = host;
-        State = SmtpSessionState.Connected;
         Greeting = null;
         SessionTelemetry.Attached(this, connection.RemoteEndPoint, host);
-        if (_channel.SessionLog.IsEnabled(LogLevel.Debug))
-        {
-            Log.Connected(_channel.SessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");
-        }
     }
 
     private async Task<SmtpReply> ReadGreetingAsync()
@@ -218,7 +204,6 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private void ResetConnectionState()
     {
         SessionTelemetry.ConnectionEnded(this);
-        State = SmtpSessionState.Disconnected;
         Capabilities = SmtpCapabilities.None;
         _channel.Reset();
         _resetBeforeNextMail = false;
@@ -226,34 +211,8 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         ResetAuthState();
     }
 
-    /// <summary>The operation guard: one operation at a time, in the right state, with the caller's token linked to the deadlines.</summary>
+    /// <summary>The operation guard (<see cref="SmtpChannel.StartOperation"/>): one operation at a time, in the right state, with the caller's token linked to the deadlines.</summary>
     /// <returns>The operation's scope; disposing it ends the operation.</returns>
-    /// <exception cref="ObjectDisposedException">The session was disposed.</exception>
-    /// <exception cref="InvalidOperationException">Another operation runs, or the state is wrong.</exception>
-    /// <exception cref="OperationCanceledException">The token is already cancelled (nothing was written: the connection stays open and usable).</exception>
-    private OperationScope BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false, bool allowPendingReplies = false)
-    {
-        _channel.TakeGuard();
-        var state = State;
-        var refusal = state == requiredState || (allowData && state == SmtpSessionState.SendingData) ? null : state switch
-        {
-            SmtpSessionState.Disconnected => "The SMTP session is not connected; call ConnectAsync first.",
-            SmtpSessionState.SendingData when requiredState == SmtpSessionState.Connected => "The SMTP session is sending message data; finish it with EndMessageDataAsync (or a SendMessageDataAsync overload) first.",
-            SmtpSessionState.Connected when requiredState == SmtpSessionState.SendingData => "Message data can only be sent after DataAsync returned 354.",
-            _ => "The SMTP session is already connected; call DisconnectAsync or QuitAsync first.",
-        };
-        var pending = refusal is null && !allowPendingReplies && state != SmtpSessionState.Disconnected ? _channel.PendingReplyCount : 0;
-        if (pending > 0)
-        {
-            refusal = $"{pending} repl(ies) to earlier commands (or the greeting) have not been read; read them with ReceiveReplyAsync first, or every later reply would be taken for the wrong command.";
-        }
-
-        if (refusal is not null)
-        {
-            _channel.ReleaseGuard();
-            throw new InvalidOperationException(refusal);
-        }
-
-        return _channel.StartOperation(cancellationToken);
-    }
+    private OperationScope BeginOperation(CancellationToken cancellationToken, SmtpSessionState requiredState = SmtpSessionState.Connected, bool allowData = false, bool allowPendingReplies = false) =>
+        _channel.StartOperation(requiredState, allowData, allowPendingReplies, cancellationToken);
 }

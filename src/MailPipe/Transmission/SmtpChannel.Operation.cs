@@ -40,12 +40,19 @@ internal sealed partial class SmtpChannel
     public bool SendCancelled => _sendCts.IsCancellationRequested;
 
     /// <summary>
-    /// Takes the guard: the disposed check, then one operation at a time. Nothing is registered yet: the layer above
-    /// checks its state, then calls <see cref="StartOperation"/>, or <see cref="ReleaseGuard"/> to refuse.
+    /// Starts one public operation (the guard): the disposed check, one operation at a time, the required state, no
+    /// replies left unread (unless allowed), the caller's token not already cancelled; then the token is linked to
+    /// both deadlines and the operation is counted.
     /// </summary>
+    /// <param name="requiredState">The state the operation needs.</param>
+    /// <param name="allowData">Whether <see cref="SmtpSessionState.SendingData"/> will do too.</param>
+    /// <param name="allowPendingReplies">Whether replies may still be unread (raw commands).</param>
+    /// <param name="cancellationToken">The caller's token.</param>
+    /// <returns>The scope; disposing it ends the operation.</returns>
     /// <exception cref="ObjectDisposedException">The session was disposed.</exception>
-    /// <exception cref="InvalidOperationException">Another operation runs.</exception>
-    public void TakeGuard()
+    /// <exception cref="InvalidOperationException">Another operation runs, the state is wrong, or replies are unread.</exception>
+    /// <exception cref="OperationCanceledException">The token is already cancelled (nothing was written: the connection stays open and usable).</exception>
+    public OperationScope StartOperation(SmtpSessionState requiredState, bool allowData, bool allowPendingReplies, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(IsDisposed, _owner);
         if (Interlocked.Exchange(ref _busy, 1) != 0)
@@ -53,20 +60,16 @@ internal sealed partial class SmtpChannel
             ObjectDisposedException.ThrowIf(IsDisposed, _owner);
             throw new InvalidOperationException("Another operation is in progress on this SMTP session; await it first (one operation at a time).");
         }
-    }
 
-    /// <summary>Releases the guard of an operation that was refused before it started.</summary>
-    public void ReleaseGuard() => Volatile.Write(ref _busy, 0);
+        if (Refusal(requiredState, allowData, allowPendingReplies) is { } refusal)
+        {
+            Volatile.Write(ref _busy, 0);
+            throw new InvalidOperationException(refusal);
+        }
 
-    /// <summary>Starts the operation whose guard is taken: the caller's token is linked to both deadlines.</summary>
-    /// <param name="cancellationToken">The caller's token.</param>
-    /// <returns>The scope that ends it.</returns>
-    /// <exception cref="OperationCanceledException">The token is already cancelled (nothing was written: the connection stays open and usable).</exception>
-    public OperationScope StartOperation(CancellationToken cancellationToken)
-    {
         if (cancellationToken.IsCancellationRequested)
         {
-            ReleaseGuard();
+            Volatile.Write(ref _busy, 0);
             cancellationToken.ThrowIfCancellationRequested();
         }
 
@@ -81,11 +84,32 @@ internal sealed partial class SmtpChannel
         return new OperationScope(this);
     }
 
+    private string? Refusal(SmtpSessionState requiredState, bool allowData, bool allowPendingReplies)
+    {
+        var state = State;
+        if (state != requiredState && !(allowData && state == SmtpSessionState.SendingData))
+        {
+            return state switch
+            {
+                SmtpSessionState.Disconnected => "The SMTP session is not connected; call ConnectAsync first.",
+                SmtpSessionState.SendingData when requiredState == SmtpSessionState.Connected => "The SMTP session is sending message data; finish it with EndMessageDataAsync (or a SendMessageDataAsync overload) first.",
+                SmtpSessionState.Connected when requiredState == SmtpSessionState.SendingData => "Message data can only be sent after DataAsync returned 354.",
+                _ => "The SMTP session is already connected; call DisconnectAsync or QuitAsync first.",
+            };
+        }
+
+        var pending = !allowPendingReplies && state != SmtpSessionState.Disconnected ? _replies.Count : 0;
+        return pending > 0
+            ? $"{pending} repl(ies) to earlier commands (or the greeting) have not been read; read them with ReceiveReplyAsync first, or every later reply would be taken for the wrong command."
+            : null;
+    }
+
     /// <summary>Ends the operation: the layer above's connection state is reset when the connection was closed under it (on this flow), the deadlines are reset, the guard released.</summary>
     public void EndOperation()
     {
-        if (_attached && !IsOpen)
+        if (State != SmtpSessionState.Disconnected && !IsOpen)
         {
+            // The connection was closed during the operation: the layer above resets its state here, on the operation's flow.
             _connectionLost();
         }
 

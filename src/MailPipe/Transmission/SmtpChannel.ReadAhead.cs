@@ -59,6 +59,13 @@ internal sealed partial class SmtpChannel
         }
 
         var input = connection.Input;
+        if (!_readAheadPending && connection.NothingToRead())
+        {
+            // Plaintext with nothing received: a read started now could not complete, so none is (it would make the
+            // next reply's read always complete through the socket engine instead of at once; issue #9 acceptance 5).
+            return;
+        }
+
         if (!_readAheadPending)
         {
             // With the operation's read token, as the read it stands for would have (its deadline and the caller's token apply).

@@ -27,9 +27,6 @@ internal sealed partial class SmtpChannel
     private SmtpConnection? _connection;
     private string? _closeReason;
 
-    /// <summary>Whether a connection was attached and the layer above has not been told of its end yet (<see cref="Reset"/>).</summary>
-    private bool _attached;
-
     /// <summary>Creates the channel of a session; no connection yet.</summary>
     /// <param name="owner">The session, for <see cref="ObjectDisposedException"/>.</param>
     /// <param name="options">The session's settings (timeouts, limits, transcript).</param>
@@ -56,6 +53,15 @@ internal sealed partial class SmtpChannel
 
     /// <summary>Whether a connection is open.</summary>
     public bool IsOpen => Volatile.Read(ref _connection) is not null;
+
+    /// <summary>Whether the open connection runs over TLS (for REQUIRETLS, RFC 8689, and the cleartext AUTH policy).</summary>
+    public bool IsEncrypted => Volatile.Read(ref _connection) is { IsEncrypted: true };
+
+    /// <summary>Where the connection stands; <see cref="SmtpSessionState.Disconnected"/> again only once the closed connection is forgotten (<see cref="Reset"/>), on the operation's flow.</summary>
+    public SmtpSessionState State { get; set; }
+
+    /// <summary>Whether the next reply expected is the greeting.</summary>
+    public bool GreetingExpected => _replies.TryPeek(out var next) && next.Name == ReplyRules.Greeting;
 
     /// <summary>What is sent to the server (the open connection's writer).</summary>
     public PipeWriter Output => OpenConnection.Output;
@@ -90,7 +96,35 @@ internal sealed partial class SmtpChannel
     /// <summary>The transcript logger (<c>MailPipe.Protocol</c>).</summary>
     public ILogger ProtocolLog => _protocolLog;
 
-    /// <summary>Starts using a new connection: the greeting is the first reply expected.</summary>
+    /// <summary>
+    /// Opens a TCP connection within <see cref="SmtpSessionOptions.ConnectTimeout"/> (and the operation's token);
+    /// socket failures are mapped by <see cref="Fail"/>. Not attached yet.
+    /// </summary>
+    /// <param name="host">A host name or an address literal (without brackets).</param>
+    /// <param name="port">The port.</param>
+    /// <returns>The connection.</returns>
+    /// <exception cref="SmtpException">The connect failed or timed out.</exception>
+    /// <exception cref="OperationCanceledException">The operation's token was cancelled.</exception>
+    public async Task<SmtpConnection> ConnectAsync(string host, int port)
+    {
+        Log.Connecting(_sessionLog, host, port);
+        SmtpConnection connection;
+        StartSendDeadline(_options.ConnectTimeout);
+        try
+        {
+            connection = await SmtpConnection.ConnectAsync(host, port, _sendCts.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not SmtpException)
+        {
+            throw Fail(ex, $"connecting to {host}:{port}");
+        }
+
+        StopSendDeadline();
+        return connection;
+    }
+
+    /// <summary>Starts using a new connection (<see cref="SmtpSessionState.Connected"/>): the greeting is the first reply expected.</summary>
+    /// <param name="connection">The connection.</param>
     public void Attach(SmtpConnection connection)
     {
         Volatile.Write(ref _closeReason, null);
@@ -98,14 +132,18 @@ internal sealed partial class SmtpChannel
         ForgetReadAhead();
         _replies.Clear();
         _replies.Add(ReplyRules.Greeting);
-        _attached = true;
+        State = SmtpSessionState.Connected;
         Volatile.Write(ref _connection, connection);
+        if (_sessionLog.IsEnabled(LogLevel.Debug))
+        {
+            Log.Connected(_sessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");
+        }
     }
 
-    /// <summary>Forgets what belonged to the closed connection (on the operation's flow, or when idle).</summary>
+    /// <summary>Forgets what belonged to the closed connection (<see cref="SmtpSessionState.Disconnected"/>; on the operation's flow, or when idle).</summary>
     public void Reset()
     {
-        _attached = false;
+        State = SmtpSessionState.Disconnected;
         _replies.Clear();
         _parser.Reset();
         ForgetReadAhead();
