@@ -65,11 +65,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// since it was created (RFC 2920 §3.1 counts the cost of a transaction in these). Connects and greetings are not
     /// counted. A diagnostic: with PIPELINING a transaction costs 2 with DATA and 1 with BDAT.
     /// </summary>
-    public long RoundTrips
-    {
-        get => _channel.RoundTrips;
-        private set => _channel.RoundTrips = value;
-    }
+    public long RoundTrips => _channel.RoundTrips;
 
     /// <summary>The settings in force.</summary>
     internal SmtpSessionOptions Options => _options;
