@@ -23,7 +23,13 @@ public sealed partial class AsyncSmtpSession
 #pragma warning restore IDE1006, SA1300
     {
         get => _sender?.NeedsReset ?? false;
-        set => Sender.NeedsReset = value;
+        set
+        {
+            if (value || _sender is not null)
+            {
+                Sender.NeedsReset = value; // a session that never sends makes no sender
+            }
+        }
     }
 
     /// <summary>Sends EHLO and, when the server refuses it as unknown (500, 502; RFC 5321 §4.1.4, §3.2), HELO.</summary>
