@@ -47,13 +47,13 @@ internal sealed partial class MailTransaction
 public sealed partial class SmtpMessage
 {
     /// <summary>The parent of this send's transaction span: captured at the pooled sender's <c>SendAsync</c> (default = a root span); null = <see cref="Activity.Current"/> where the transaction starts.</summary>
-    internal ActivityContext? TelemetryParent { get; private set; }
+    internal ActivityContext? TelemetryParent => _extras.TelemetryParent;
 
     /// <summary>A copy whose transaction span goes under <paramref name="parent"/>.</summary>
     internal SmtpMessage WithTelemetryParent(ActivityContext parent)
     {
         var copy = (SmtpMessage)MemberwiseClone();
-        copy.TelemetryParent = parent;
+        copy._extras = _extras with { TelemetryParent = parent };
         return copy;
     }
 }

@@ -24,30 +24,41 @@ public sealed partial class SmtpMessage
         if (stream is not null)
         {
             // A seekable stream is replayed from here; any other is watched for its first read (see BeginSend).
-            _startPosition = stream.CanSeek ? stream.Position : -1;
-            _stream = stream.CanSeek ? stream : new ReadTrackingStream(stream, this);
+            if (stream.CanSeek)
+            {
+                _source = stream;
+                _extras = Extras.None with { StartPosition = stream.Position };
+            }
+            else
+            {
+                _source = new ReadTrackingStream(stream);
+            }
         }
-
-        _reader = reader is null ? null : new ReadTrackingPipeReader(reader, this);
-        _writer = writer;
+        else
+        {
+            _source = reader is null ? writer : new ReadTrackingPipeReader(reader);
+        }
     }
 
     /// <summary>The envelope.</summary>
     public SmtpEnvelope Envelope { get; private set; }
 
     /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made), else <see langword="null"/>.</summary>
-    public long? ContentLength => Bytes?.Length ?? (_stream is { CanSeek: true } s ? s.Length - _startPosition : null);
+    public long? ContentLength => Bytes?.Length ?? (_source is Stream { CanSeek: true } s ? s.Length - StartPosition : null);
 
     internal ReadOnlySequence<byte>? Bytes { get; }
 
     /// <summary>The stream to read (a non-seekable one behind its read-tracking wrapper).</summary>
-    internal Stream? Stream => _stream;
+    internal Stream? Stream => _source as Stream;
 
     /// <summary>The reader to read: the caller's (behind its read-tracking wrapper), or the current send's end of a content writer's pipe.</summary>
-    internal PipeReader? Reader => (PipeReader?)_reader ?? _run;
+    internal PipeReader? Reader => _source as PipeReader;
+
+    /// <summary>In the copy that one send of a <see cref="FromWriter"/> message reads: that send's run of the writer (released with the send's result).</summary>
+    internal WriterContent? WriterRun => _source as WriterContent;
 
     /// <summary>The token of <see cref="WithCancellation"/>, checked before this message's transaction writes its first byte and while its content is written.</summary>
-    internal CancellationToken CancellationToken { get; private set; }
+    internal CancellationToken CancellationToken => _extras.CancellationToken;
 
     /// <summary>
     /// A copy of this message whose transaction is skipped when <paramref name="cancellationToken"/> is cancelled
@@ -68,7 +79,7 @@ public sealed partial class SmtpMessage
     {
         // A member-wise copy, so that every content source (present and future) is carried over as it is.
         var copy = (SmtpMessage)MemberwiseClone();
-        copy.CancellationToken = cancellationToken;
+        copy._extras = _extras with { CancellationToken = cancellationToken };
         return copy;
     }
 

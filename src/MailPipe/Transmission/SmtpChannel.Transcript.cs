@@ -1,3 +1,4 @@
+using MailPipe.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace MailPipe.Transmission;
@@ -16,8 +17,8 @@ internal sealed partial class SmtpChannel
         CheckUnsolicited();
         SmtpCommandWriter.WriteLine(OpenConnection.Output, line);
         var space = line.IndexOf(' ', StringComparison.Ordinal);
-        var inAuthExchange = RedactServerText || line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase);
-        _replies.Add(inAuthExchange ? "AUTH" : space < 0 ? line : line[..space]);
+        var inAuthExchange = RedactServerText || SmtpAuthLines.IsAuthCommand(line);
+        _replies.Add(inAuthExchange ? SmtpAuthLines.Command : space < 0 ? line : line[..space]);
         if (_protocolLog.IsEnabled(LogLevel.Trace))
         {
             Log.ClientLine(_protocolLog, RedactForTranscript(line));
@@ -35,7 +36,7 @@ internal sealed partial class SmtpChannel
             for (var i = 0; i < lines.Count; i++)
             {
                 var separator = i == lines.Count - 1 ? " " : "-";
-                Log.ServerLine(_protocolLog, string.Concat(reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture), separator, RedactServerText && reply.Code == 334 ? "<redacted>" : lines[i]));
+                Log.ServerLine(_protocolLog, string.Concat(reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture), separator, RedactServerText && reply.Code == 334 ? SmtpAuthLines.Redacted : lines[i]));
             }
         }
     }
@@ -79,15 +80,9 @@ internal sealed partial class SmtpChannel
     /// <summary>What the transcript shows of a caller's raw command: AUTH arguments are always redacted, addresses masked.</summary>
     private string RedactForTranscript(string line)
     {
-        if (RedactServerText && !line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase))
+        if (SmtpAuthLines.RedactRawLine(line, inExchange: RedactServerText) is { } authLine)
         {
-            return line == "*" ? line : "<redacted>"; // a continuation line of a raw AUTH exchange
-        }
-
-        if (line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase))
-        {
-            var parts = line.Split(' ', 3);
-            return parts.Length > 2 ? $"{parts[0]} {parts[1]} <redacted>" : line;
+            return authLine; // AUTH with its initial response hidden, or a continuation line of a raw AUTH exchange
         }
 
         if (!_options.LogAddresses && (line.StartsWith("MAIL ", StringComparison.OrdinalIgnoreCase)
