@@ -20,8 +20,12 @@ public interface ISmtpSender : IAsyncDisposable
     /// <param name="message">The envelope and content.</param>
     /// <param name="cancellationToken">
     /// Cancels this message only. Before its first byte is written the message is dropped and
-    /// <see cref="OperationCanceledException"/> is thrown; after its end of data was written the outcome is unknown and
-    /// an <see cref="OperationCanceledException"/> whose <c>Result</c> has <see cref="SmtpSendOutcome.Unknown"/> is thrown.
+    /// <see cref="OperationCanceledException"/> is thrown. While its content is being written it is never ended and
+    /// <see cref="OperationCanceledException"/> is thrown: with BDAT its transaction is reset with RSET between chunks
+    /// and the connection kept; with DATA the connection is closed (never the final dot), the other messages on it whose
+    /// end of data was written are <see cref="SmtpSendOutcome.Unknown"/> and those not yet written are sent on another
+    /// connection. After its end of data was written the outcome is unknown and an
+    /// <see cref="OperationCanceledException"/> whose <c>Result</c> has <see cref="SmtpSendOutcome.Unknown"/> is thrown.
     /// </param>
     /// <returns>The result: which recipients were accepted, and whether the message was accepted, refused, not sent or of unknown outcome.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>

@@ -1,3 +1,5 @@
+using MailPipe.Tests.Support;
+
 namespace MailPipe.Tests.Pooling;
 
 /// <summary>
@@ -85,7 +87,10 @@ public sealed class SmtpSenderContentCancellationTests
     {
         var greeting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = new LoopbackSmtpServer(chunking: false) { GreetingGate = greeting.Task };
-        await using var sender = new SmtpSender(SmallChunkOptions(server.Port));
+        using var logs = new ListLoggerProvider();
+        var options = SmallChunkOptions(server.Port);
+        options.LoggerFactory = logs;
+        await using var sender = new SmtpSender(options);
         var before = Enumerable.Range(0, 3).Select(i => PoolTestMessages.Create("data-cut-before", i)).ToArray();
         var after = Enumerable.Range(0, 3).Select(i => PoolTestMessages.Create("data-cut-after", i)).ToArray();
         var (gated, gatedId, content) = GatedContentStream.Create("data-cut");
@@ -121,6 +126,7 @@ public sealed class SmtpSenderContentCancellationTests
         var statistics = sender.GetStatistics();
         statistics.Retries.Should().Be(3, "the three were taken by the first connection and retried once");
         statistics.Discarded.Should().Be(1);
+        logs.Entries.Should().NotContain(e => e.EventId.Id == MailPipeEventId.PoolConnectionLost, "the caller closed it, it was not lost");
     }
 
     [Fact]
