@@ -8,7 +8,7 @@ public sealed partial class AsyncSmtpSession : ITransactionHost
 {
     SmtpChannel ITransactionHost.Channel => _channel;
 
-    bool ITransactionHost.IsTls => _channel.Connection?.TlsStream is not null;
+    bool ITransactionHost.IsTls => _channel.IsEncrypted;
 
     OperationScope ITransactionHost.BeginSend(CancellationToken cancellationToken) => BeginOperation(cancellationToken);
 

@@ -36,9 +36,6 @@ internal sealed partial class SmtpChannel
     /// <summary>Cancelled by the send deadline (<see cref="StartSendDeadline"/>) or the caller's token: for writes, connects and handshakes.</summary>
     public CancellationToken SendToken => _sendCts.Token;
 
-    /// <summary>Whether the send deadline passed or the caller cancelled.</summary>
-    public bool SendCancelled => _sendCts.IsCancellationRequested;
-
     /// <summary>
     /// Starts one public operation (the guard): the disposed check, one operation at a time, the required state, no
     /// replies left unread (unless allowed), the caller's token not already cancelled; then the token is linked to

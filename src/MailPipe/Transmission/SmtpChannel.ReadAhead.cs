@@ -18,13 +18,6 @@ internal sealed partial class SmtpChannel
     /// <summary>Set while a concurrent reply reader runs: then the writer never reads (no read-ahead).</summary>
     private volatile bool _concurrentReading;
 
-    /// <summary>Whether a concurrent reader runs (<see cref="StartConcurrentReader"/>).</summary>
-    public bool ConcurrentReading
-    {
-        get => _concurrentReading;
-        set => _concurrentReading = value;
-    }
-
     /// <summary>
     /// Hands the reading of replies to one concurrent reader while the operation's flow keeps writing (a long
     /// pipelined group, RFC 2920 §3.1): the writer does no read-ahead until <see cref="EndConcurrentReading"/>. The

@@ -72,9 +72,6 @@ internal sealed partial class SmtpChannel
     /// <summary>Commands written (and the greeting) whose replies have not been matched yet.</summary>
     public int PendingReplyCount => _replies.Count;
 
-    /// <summary>The reply parser (its state carries over between reads; STARTTLS checks it for injected bytes and resets it).</summary>
-    public SmtpReplyParser Parser => _parser;
-
     /// <summary>Protocol round trips: waits for the server with nothing more to send (RFC 2920 §3.1).</summary>
     public long RoundTrips { get; set; }
 
@@ -89,9 +86,6 @@ internal sealed partial class SmtpChannel
 
     /// <summary>The <c>error.type</c> of the last failure that went through <see cref="Fail"/>, for telemetry.</summary>
     public string? TelemetryError { get; set; }
-
-    /// <summary>The session-level logger (<c>MailPipe.Session</c>).</summary>
-    public ILogger SessionLog => _sessionLog;
 
     /// <summary>The transcript logger (<c>MailPipe.Protocol</c>).</summary>
     public ILogger ProtocolLog => _protocolLog;
