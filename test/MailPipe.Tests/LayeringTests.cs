@@ -1,17 +1,18 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using MailPipe.Transport;
 
 namespace MailPipe.Tests;
 
 /// <summary>
 /// The layers of the core depend strictly downward (issue #9, ../shared/STYLE.md): Protocol → nothing; Transport → the
-/// public root types only; Channel → Transport, Protocol, Diagnostics; Authentication and Sending → Channel, Protocol,
-/// Diagnostics; Session → all of these; Pooling → Session and below. An edge between internal types that is not in
+/// public root types only; Transmission (the channel: RFC 5321's transmission channel) → Transport, Protocol,
+/// Diagnostics; Authentication and Sending → Transmission, Protocol, Diagnostics; Session → all of these; Pooling → Session and below. An edge between internal types that is not in
 /// this list fails. Public types (the root <c>MailPipe</c> namespace: replies, exceptions, envelopes, options) may be
 /// used by every layer; the façade <see cref="AsyncSmtpSession"/> counts as Session.
 /// </summary>
 /// <remarks>
-/// An internal type's layer is its namespace (<c>MailPipe.Channel</c>, <c>MailPipe.Pooling</c>, …) or, for the
+/// An internal type's layer is its namespace (<c>MailPipe.Transmission</c>, <c>MailPipe.Pooling</c>, …) or, for the
 /// internal types still in the root namespace, the table <see cref="RootTypeLayers"/> (by the folder they live in);
 /// an internal root type missing from the table fails the test, so that every new type gets a layer. Dependencies
 /// are read from signatures and from the IL of every method, nested (compiler-generated) types counting as their
@@ -24,11 +25,11 @@ public class LayeringTests
         ["Protocol"] = [],
         ["Transport"] = [],
         ["Diagnostics"] = [],
-        ["Channel"] = ["Transport", "Protocol", "Diagnostics"],
-        ["Authentication"] = ["Channel", "Protocol", "Diagnostics"],
-        ["Sending"] = ["Channel", "Protocol", "Diagnostics"],
-        ["Session"] = ["Channel", "Transport", "Protocol", "Diagnostics", "Authentication", "Sending"],
-        ["Pooling"] = ["Session", "Channel", "Transport", "Protocol", "Diagnostics", "Authentication", "Sending"],
+        ["Transmission"] = ["Transport", "Protocol", "Diagnostics"],
+        ["Authentication"] = ["Transmission", "Protocol", "Diagnostics"],
+        ["Sending"] = ["Transmission", "Protocol", "Diagnostics"],
+        ["Session"] = ["Transmission", "Transport", "Protocol", "Diagnostics", "Authentication", "Sending"],
+        ["Pooling"] = ["Session", "Transmission", "Transport", "Protocol", "Diagnostics", "Authentication", "Sending"],
     };
 
     /// <summary>Internal types still in the root namespace, by the folder (layer) they live in.</summary>
@@ -39,32 +40,17 @@ public class LayeringTests
         ["SmtpDataEncoder"] = "Protocol",
         ["VectorWidth"] = "Protocol",
         ["Xtext"] = "Protocol",
-        ["SmtpConnection"] = "Transport",
         ["Log"] = "Diagnostics",
         ["MailTransaction"] = "Sending",
         ["BatchResults"] = "Sending",
         ["ContentSourceException"] = "Sending",
-        ["SaslMechanism"] = "Authentication",
-        ["SaslCallbackMechanism"] = "Authentication",
-        ["SaslPlain"] = "Authentication",
-        ["SaslLogin"] = "Authentication",
-        ["SaslCramMd5"] = "Authentication",
-        ["SaslNtlm"] = "Authentication",
-        ["SaslScram"] = "Authentication",
-        ["SaslOAuth"] = "Authentication",
-        ["SaslPrep"] = "Authentication",
         ["AsyncSmtpSession"] = "Session",
-        ["ClientDomain"] = "Session",
         ["SmtpAddressRules"] = "Protocol",
         ["SmtpContentGuard"] = "Protocol",
         ["SmtpContentRules"] = "Protocol",
         ["SmtpContentPlan"] = "Protocol",
         ["SmtpGreetingRules"] = "Protocol",
         ["SmtpHelloName"] = "Protocol",
-        ["SaslAdvertisement"] = "Authentication",
-        ["SaslFallback"] = "Authentication",
-        ["SaslIdentity"] = "Authentication",
-        ["ScramDerivation"] = "Authentication",
         ["WriterContent"] = "Sending",
         ["PooledConnection"] = "Pooling",
         ["ReadTrackingStream"] = "Pooling",
@@ -78,7 +64,8 @@ public class LayeringTests
         ["IObservedPool"] = "Diagnostics",
         ["OperationKind"] = "Diagnostics",
         ["SessionTelemetry"] = "Session",
-        ["OperationScope"] = "Session",
+        ["SubmissionStart"] = "Session",
+        ["TelemetryScope"] = "Session",
         ["SmtpSenderCheck"] = "Pooling",
     };
 

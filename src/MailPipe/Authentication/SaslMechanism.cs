@@ -1,4 +1,4 @@
-namespace MailPipe;
+namespace MailPipe.Authentication;
 
 /// <summary>
 /// The client side of one SASL mechanism (RFC 4422) for one AUTH exchange (RFC 4954): an optional initial response,

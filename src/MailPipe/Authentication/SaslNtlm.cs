@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Security;
 
-namespace MailPipe;
+namespace MailPipe.Authentication;
 
 /// <summary>
 /// NTLM (MS-NLMP; the AUTH NTLM exchange of MS-SMTPNTLM) through the platform's <see cref="NegotiateAuthentication"/>

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MailPipe;
+namespace MailPipe.Authentication;
 
 /// <summary>
 /// OAuth 2.0 bearer-token mechanisms: XOAUTH2 (Google/Microsoft) and OAUTHBEARER (RFC 7628). The token comes from the

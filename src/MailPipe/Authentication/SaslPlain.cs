@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 
-namespace MailPipe;
+namespace MailPipe.Authentication;
 
 /// <summary>PLAIN (RFC 4616 §2): <c>[authzid] NUL authcid NUL passwd</c>, UTF-8, sent as the initial response.</summary>
 internal sealed class SaslPlain : SaslMechanism

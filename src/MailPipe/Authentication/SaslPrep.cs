@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace MailPipe;
+namespace MailPipe.Authentication;
 
 /// <summary>
 /// A reduced SASLprep (RFC 4013, stringprep RFC 3454 profile) for SCRAM user names and passwords (RFC 5802 §2.2):

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 
-namespace MailPipe;
+namespace MailPipe.Authentication;
 
 /// <summary>Checks on SASL identities shared by every mechanism.</summary>
 internal static class SaslIdentity

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 
-namespace MailPipe;
+namespace MailPipe.Authentication;
 
 /// <summary>
 /// SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677) without channel binding (GS2 header <c>n,</c>). The server's

@@ -11,7 +11,7 @@ namespace MailPipe;
 internal static class SessionTelemetry
 {
     /// <summary>Starts the connection span (a root) and its connect child; null when nothing listens.</summary>
-    public static OperationScope? StartConnect(AsyncSmtpSession session, string host, int port)
+    public static TelemetryScope? StartConnect(AsyncSmtpSession session, string host, int port)
     {
         var trace = MailPipeTelemetry.Source.HasListeners();
         var metrics = session.Metrics;
@@ -21,7 +21,7 @@ internal static class SessionTelemetry
         }
 
         var connection = session.TelemetryConnection = MailPipeTelemetry.BeginConnection(host, port, trace);
-        return new OperationScope(session, OperationKind.Connect, connection, trace ? MailPipeTelemetry.StartChild(connection, MailPipeTelemetry.ConnectSpan) : null);
+        return new TelemetryScope(session, OperationKind.Connect, connection, trace ? MailPipeTelemetry.StartChild(connection, MailPipeTelemetry.ConnectSpan) : null);
     }
 
     /// <summary>The TCP connection (or the caller's stream) is attached: a connection span when none was started, and the peer's address.</summary>
@@ -76,10 +76,10 @@ internal static class SessionTelemetry
     }
 
     /// <summary>Starts the TLS handshake's span; null when nothing listens.</summary>
-    public static OperationScope? StartTls(AsyncSmtpSession session) => StartOperation(session, OperationKind.Tls, MailPipeTelemetry.TlsSpan);
+    public static TelemetryScope? StartTls(AsyncSmtpSession session) => StartOperation(session, OperationKind.Tls, MailPipeTelemetry.TlsSpan);
 
     /// <summary>Starts the AUTH exchange's span; null when nothing listens.</summary>
-    public static OperationScope? StartAuth(AsyncSmtpSession session, string mechanism)
+    public static TelemetryScope? StartAuth(AsyncSmtpSession session, string mechanism)
     {
         var scope = StartOperation(session, OperationKind.Auth, MailPipeTelemetry.AuthSpan);
         scope?.Activity?.SetTag("smtp.auth.mechanism", mechanism);
@@ -141,7 +141,7 @@ internal static class SessionTelemetry
         return activity;
     }
 
-    private static OperationScope? StartOperation(AsyncSmtpSession session, OperationKind kind, string name)
+    private static TelemetryScope? StartOperation(AsyncSmtpSession session, OperationKind kind, string name)
     {
         var trace = MailPipeTelemetry.Source.HasListeners();
         var metrics = session.Metrics;
@@ -151,7 +151,7 @@ internal static class SessionTelemetry
         }
 
         var connection = session.TelemetryConnection ??= MailPipeTelemetry.BeginConnection(session.Host, null, trace);
-        return new OperationScope(session, kind, connection, trace ? MailPipeTelemetry.StartChild(connection, name) : null);
+        return new TelemetryScope(session, kind, connection, trace ? MailPipeTelemetry.StartChild(connection, name) : null);
     }
 }
 
@@ -159,7 +159,7 @@ internal static class SessionTelemetry
 /// The span and measurements of connect, TLS or AUTH: <see cref="Ok"/> or <see cref="Reply"/> on success; disposed
 /// without either, it is a failure whose error.type is the session's last failure.
 /// </summary>
-internal sealed class OperationScope : IDisposable
+internal sealed class TelemetryScope : IDisposable
 {
     private readonly AsyncSmtpSession _session;
     private readonly OperationKind _kind;
@@ -167,7 +167,7 @@ internal sealed class OperationScope : IDisposable
     private readonly long _start = Stopwatch.GetTimestamp();
     private bool _done;
 
-    public OperationScope(AsyncSmtpSession session, OperationKind kind, ConnectionTelemetry connection, Activity? activity)
+    public TelemetryScope(AsyncSmtpSession session, OperationKind kind, ConnectionTelemetry connection, Activity? activity)
     {
         _session = session;
         _kind = kind;

@@ -13,16 +13,15 @@ public sealed partial class AsyncSmtpSession : IRoundTripCounter
     /// <summary>The open connection's span and tags; null when nothing listened when it opened.</summary>
     internal ConnectionTelemetry? TelemetryConnection { get; set; }
 
-    /// <summary>The error.type of the last failure (set by <see cref="Fail"/>), read by an operation's span when it ends without success.</summary>
-    internal string? TelemetryError { get; set; }
-
-    /// <summary>Every I/O failure goes through here: the error type is kept for the operation's span and instruments.</summary>
-    private Exception Fail(Exception exception, string activity, bool reading = false)
+    /// <summary>The error.type of the last failure (set by the channel's failure funnel, <see cref="Fail"/>), read by an operation's span when it ends without success.</summary>
+    internal string? TelemetryError
     {
-        var failure = FailCore(exception, activity, reading);
-        TelemetryError = MailPipeTelemetry.ErrorType(failure);
-        return failure;
+        get => _channel.TelemetryError;
+        set => _channel.TelemetryError = value;
     }
+
+    /// <summary>Every I/O failure goes through the channel's funnel: the error type is kept for the operation's span and instruments.</summary>
+    private Exception Fail(Exception exception, string activity, bool reading = false) => _channel.Fail(exception, activity, reading);
 }
 
 /// <summary>The transaction's span and start (<see cref="SessionTelemetry.StartTransaction"/>).</summary>
@@ -48,13 +47,13 @@ internal sealed partial class MailTransaction
 public sealed partial class SmtpMessage
 {
     /// <summary>The parent of this send's transaction span: captured at the pooled sender's <c>SendAsync</c> (default = a root span); null = <see cref="Activity.Current"/> where the transaction starts.</summary>
-    internal ActivityContext? TelemetryParent { get; private set; }
+    internal ActivityContext? TelemetryParent => _extras.TelemetryParent;
 
     /// <summary>A copy whose transaction span goes under <paramref name="parent"/>.</summary>
     internal SmtpMessage WithTelemetryParent(ActivityContext parent)
     {
         var copy = (SmtpMessage)MemberwiseClone();
-        copy.TelemetryParent = parent;
+        copy._extras = _extras with { TelemetryParent = parent };
         return copy;
     }
 }

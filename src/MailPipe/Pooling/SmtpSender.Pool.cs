@@ -60,9 +60,12 @@ public sealed partial class SmtpSender
     }
 
     /// <summary>
-    /// The caller's token fired: a message still waiting is dropped; one already taken is left to its batch, unless it
-    /// is alone on its connection: then that batch is cancelled (the session closes the connection and never writes
-    /// the end of data after the cancellation; the caller learns NotSent or Unknown as for any cancellation).
+    /// The caller's token fired: a message still waiting is dropped; one already taken is left to its batch (the
+    /// session sees the token too: before the first byte the transaction is skipped; while its content is written it
+    /// is reset with RSET between BDAT chunks, or with DATA the connection is closed, never the final dot), unless it
+    /// is alone on its connection and its content is not being written: then that batch is cancelled (the session
+    /// closes the connection and never writes the end of data after the cancellation; the caller learns NotSent or
+    /// Unknown as for any cancellation).
     /// </summary>
     internal void OnCancelled(SendRequest request)
     {
@@ -82,7 +85,8 @@ public sealed partial class SmtpSender
         {
             foreach (var connection in _all)
             {
-                if (connection.InFlight.Count == 1 && connection.InFlight.Peek() == request && connection.BatchCancellation is { } batch)
+                if (connection.InFlight.Count == 1 && connection.InFlight.Peek() == request && connection.BatchCancellation is { } batch
+                    && !connection.Session.IsWritingContentOf(request.Token))
                 {
                     connection.CancelledByCaller = true; // takes no more messages into this batch
                     cancel = batch;

@@ -49,6 +49,16 @@ public sealed partial class SmtpSender
         {
             if (result.Outcome == SmtpSendOutcome.NotSent)
             {
+                if (result.Exception is OperationCanceledException && !connection.Session.IsConnected)
+                {
+                    // Its content was being written with DATA: the session closed the connection (never the final
+                    // dot); that is the caller's doing, not a lost connection.
+                    lock (_lock)
+                    {
+                        connection.CancelledByCaller = true;
+                    }
+                }
+
                 request.TrySetCanceled();
                 return;
             }

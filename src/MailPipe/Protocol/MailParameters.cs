@@ -1,10 +1,67 @@
+using System.Globalization;
 using System.Text;
 
 namespace MailPipe.Protocol;
 
-/// <summary>Wire formatting of MAIL and RCPT parameters (RFC 3461 DSN parameters with xtext); the decisions about which to send stay with the sender.</summary>
+/// <summary>
+/// MAIL and RCPT parameters: the one check of the caller's parameter strings, and their wire formatting (RFC 1870 SIZE,
+/// RFC 6152/3030 BODY, RFC 6531 SMTPUTF8, RFC 8689 REQUIRETLS, RFC 3461 DSN parameters with xtext); the decisions
+/// about which to send stay with the sender.
+/// </summary>
 internal static class MailParameters
 {
+    /// <summary>
+    /// The one check of an envelope's raw parameter strings before anything of its transaction is written (the typed
+    /// parts were checked when the envelope was made); what passes is written as is.
+    /// </summary>
+    /// <param name="envelope">The envelope.</param>
+    /// <exception cref="ArgumentException">CR, LF or NUL in a parameter string.</exception>
+    public static void Validate(SmtpEnvelope envelope)
+    {
+        SmtpCommandWriter.ValidateArgument(envelope.MailParameters, nameof(SmtpEnvelope.MailParameters));
+        SmtpCommandWriter.ValidateArgument(envelope.EnvelopeId, nameof(SmtpEnvelope.EnvelopeId));
+        var recipients = envelope.Recipients;
+        for (var i = 0; i < recipients.Count; i++)
+        {
+            var recipient = recipients[i];
+            SmtpCommandWriter.ValidateArgument(recipient.Parameters, nameof(SmtpRecipient.Parameters));
+            SmtpCommandWriter.ValidateArgument(recipient.OriginalRecipient, nameof(SmtpRecipient.OriginalRecipient));
+        }
+    }
+
+    /// <summary>Appends the MAIL parameters decided by the sender, each with a leading space, in the order they go on the line.</summary>
+    /// <param name="mail">Where the parameters go.</param>
+    /// <param name="size">SIZE (RFC 1870), or null.</param>
+    /// <param name="body">BODY=8BITMIME or BODY=BINARYMIME; nothing for the other body types.</param>
+    /// <param name="smtpUtf8">SMTPUTF8 (RFC 6531).</param>
+    /// <param name="requireTls">REQUIRETLS (RFC 8689).</param>
+    /// <param name="dsn">Whether RET and ENVID may be sent (the server offers DSN).</param>
+    /// <param name="envelope">The envelope: RET, ENVID (xtext) and the caller's own parameters.</param>
+    public static void AppendMail(StringBuilder mail, long? size, SmtpBodyType body, bool smtpUtf8, bool requireTls, bool dsn, SmtpEnvelope envelope)
+    {
+        if (size is { } declared)
+        {
+            mail.Append(CultureInfo.InvariantCulture, $" SIZE={declared}");
+        }
+
+        mail.Append(body switch { SmtpBodyType.EightBitMime => " BODY=8BITMIME", SmtpBodyType.BinaryMime => " BODY=BINARYMIME", _ => string.Empty });
+        mail.Append(smtpUtf8 ? " SMTPUTF8" : string.Empty).Append(requireTls ? " REQUIRETLS" : string.Empty);
+        if (dsn && envelope.Return is { } ret)
+        {
+            mail.Append(ret == DsnReturn.Full ? " RET=FULL" : " RET=HDRS");
+        }
+
+        if (dsn && envelope.EnvelopeId is { Length: > 0 } envelopeId)
+        {
+            mail.Append(" ENVID=").Append(Xtext.Encode(envelopeId));
+        }
+
+        if (!string.IsNullOrWhiteSpace(envelope.MailParameters))
+        {
+            mail.Append(' ').Append(envelope.MailParameters.Trim());
+        }
+    }
+
     /// <summary>The NOTIFY keywords in the order they are written (RFC 3461 §4.1); one array, not one per recipient.</summary>
     private static readonly (DsnNotify Flag, string Word)[] NotifyWords = [(DsnNotify.Success, "SUCCESS"), (DsnNotify.Failure, "FAILURE"), (DsnNotify.Delay, "DELAY")];
 

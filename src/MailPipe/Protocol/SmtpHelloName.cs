@@ -27,11 +27,35 @@ internal static class SmtpHelloName
             }
         }
 
-        if (!TryParseAddress(inner, out var address))
-        {
-            return domain;
-        }
+        return TryParseAddress(inner, out var address) ? AddressLiteral(address) : domain;
+    }
 
+    /// <summary>Checks a caller's EHLO/HELO name before anything is written.</summary>
+    /// <param name="domain">The domain or address literal.</param>
+    /// <exception cref="ArgumentException">It is empty, or holds CR, LF, NUL or white space.</exception>
+    public static void Validate(string domain)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
+        SmtpCommandWriter.ValidateArgument(domain, nameof(domain));
+        if (domain.AsSpan().IndexOfAny(' ', '\t') >= 0)
+        {
+            throw new ArgumentException("A domain for EHLO/HELO must not contain white space.", nameof(domain));
+        }
+    }
+
+    /// <summary>The name this client gives when the caller has none (RFC 5321 §4.1.4): this machine's fully qualified name, else the address literal of the local end of the connection (§4.1.3).</summary>
+    /// <param name="fullyQualifiedName">This machine's fully qualified name (see <c>Transport.LocalHostName</c>), or <see langword="null"/>.</param>
+    /// <param name="localEndPoint">The local end of the connection, or <see langword="null"/> when unknown (a caller's stream).</param>
+    /// <returns>The name without a trailing dot, the literal of the local address, or <c>[127.0.0.1]</c>.</returns>
+    public static string ForClient(string? fullyQualifiedName, EndPoint? localEndPoint) =>
+        fullyQualifiedName is not null ? fullyQualifiedName.TrimEnd('.')
+        : localEndPoint is IPEndPoint { Address: var address } ? AddressLiteral(address) : "[127.0.0.1]";
+
+    /// <summary>The address literal of RFC 5321 §4.1.3: <c>[192.0.2.1]</c>, <c>[IPv6:2001:db8::1]</c>; an IPv4-mapped IPv6 address as IPv4; an IPv6 scope (<c>%eth0</c>, local to this machine) left out.</summary>
+    /// <param name="address">The address.</param>
+    /// <returns>The literal.</returns>
+    public static string AddressLiteral(IPAddress address)
+    {
         if (address.IsIPv4MappedToIPv6)
         {
             address = address.MapToIPv4();

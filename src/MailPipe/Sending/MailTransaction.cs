@@ -37,7 +37,19 @@ internal sealed partial class MailTransaction
     public bool EndOfDataWritten { get; set; }
 
     /// <summary>Why the transaction was not attempted (a check before any byte was written, or the message's own cancellation).</summary>
-    public Exception? NotAttempted { get; set; }
+    public Exception? NotAttempted
+    {
+        get => _contentFailed ? null : _notSent;
+        set => (_notSent, _contentFailed) = (value, false);
+    }
+
+    /// <summary>
+    /// <see cref="NotAttempted"/> or, when <see cref="_contentFailed"/>, <see cref="ContentFailure"/>: one field for
+    /// both (a transaction has at most one reason not to be sent; the one not attempted wins), to keep the object small.
+    /// </summary>
+    private Exception? _notSent;
+
+    private bool _contentFailed;
 
     /// <summary>Replies expected for this transaction and not filed yet (written by the writer, filed by whoever reads).</summary>
     private int _unfiledReplies;
@@ -58,10 +70,17 @@ internal sealed partial class MailTransaction
     public bool IsDecided => _writerDone && Volatile.Read(ref _unfiledReplies) == 0;
 
     /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
-    public SmtpException? ContentFailure { get; set; }
-
-    /// <summary>This send's run of the message's content writer (<see cref="SmtpMessage.FromWriter"/>), released when the result is made.</summary>
-    public WriterContent? WriterRun { get; set; }
+    public SmtpException? ContentFailure
+    {
+        get => _contentFailed ? (SmtpException?)_notSent : null;
+        set
+        {
+            if (_notSent is null || _contentFailed)
+            {
+                (_notSent, _contentFailed) = (value, value is not null);
+            }
+        }
+    }
 
     /// <summary>
     /// Stands in <see cref="_ready"/> for "ready before anyone waited": the usual case, where the writer reads the
@@ -113,10 +132,11 @@ internal sealed partial class MailTransaction
     /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did.</summary>
     public SmtpSendResult ToResult(Exception? failure)
     {
-        WriterRun?.Release();
+        // This send's run of the message's content writer (SmtpMessage.FromWriter), if any, is done with.
+        Message.WriterRun?.Release();
         SmtpSendOutcome outcome;
         Exception? exception = null;
-        if ((NotAttempted ?? ContentFailure) is { } notSent)
+        if (_notSent is { } notSent)
         {
             outcome = SmtpSendOutcome.NotSent;
             exception = notSent;

@@ -51,9 +51,9 @@ public sealed partial class SmtpMessage
 
         var copy = (SmtpMessage)MemberwiseClone();
         copy.Envelope = Envelope.WithRecipients([.. positions.Select(p => all[p])]);
-        if (_select is { } select)
+        if (Selector is { } select)
         {
-            copy._select = capabilities => select(capabilities).AtPositions(positions, all.Count);
+            copy._source = (Func<SmtpCapabilities, SmtpMessage>)(capabilities => select(capabilities).AtPositions(positions, all.Count));
         }
 
         return copy;

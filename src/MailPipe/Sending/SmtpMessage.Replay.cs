@@ -5,30 +5,35 @@ namespace MailPipe;
 /// <summary>Content that can be sent again (issue #12): the start of a seekable stream, the first read of a one-pass source, a content writer run once per send.</summary>
 public sealed partial class SmtpMessage
 {
-    /// <summary>The caller's stream when seekable, else its read-tracking wrapper.</summary>
-    private readonly Stream? _stream;
+    /// <summary>
+    /// The content source when it is not in memory, one field for all kinds (a message has one, and most messages are
+    /// in memory, so that the object stays small): the caller's stream when seekable, else its read-tracking wrapper; the
+    /// caller's pipe reader behind its read-tracking wrapper; the content writer of <see cref="FromWriter"/> (replaced,
+    /// in a send's copy, by that send's run, a <see cref="WriterContent"/>); or the selector of <see cref="ForConnection"/>.
+    /// Copies share it, and with it whether a one-pass source was read (the wrappers keep that).
+    /// </summary>
+    private object? _source;
 
-    /// <summary>Where a seekable stream stood when the message was made (every send seeks back to it); -1 for a non-seekable stream.</summary>
-    private readonly long _startPosition = -1;
+    /// <summary>What few messages carry (a seekable stream's start, <see cref="WithCancellation"/>'s token, the telemetry parent): shared by copies, replaced (never changed) by one that sets a value.</summary>
+    private Extras _extras = Extras.None;
 
-    /// <summary>The caller's pipe reader behind its read-tracking wrapper.</summary>
-    private readonly ReadTrackingPipeReader? _reader;
+    /// <summary>Where a seekable stream stood when the message was made (every send seeks back to it); -1 for any other content.</summary>
+    private long StartPosition => _extras.StartPosition;
 
     /// <summary>The content writer of <see cref="FromWriter"/> (null in a send's copy, which has its run instead).</summary>
-    private Func<Stream, CancellationToken, Task>? _writer;
+    private Func<Stream, CancellationToken, Task>? Writer => _source as Func<Stream, CancellationToken, Task>;
 
     /// <summary>The selector of <see cref="ForConnection"/>.</summary>
-    private Func<SmtpCapabilities, SmtpMessage>? _select;
+    private Func<SmtpCapabilities, SmtpMessage>? Selector => _source as Func<SmtpCapabilities, SmtpMessage>;
 
-    /// <summary>In the copy that one send of a <see cref="FromWriter"/> message reads: that send's run of the writer.</summary>
-    private WriterContent? _run;
+    /// <summary>Whether a send read from a one-pass source (a non-seekable stream or a pipe reader).</summary>
+    private bool OneShotRead => _source is ReadTrackingStream { WasRead: true } or ReadTrackingPipeReader { WasRead: true };
 
-    /// <summary>
-    /// Non-zero once a send read from a one-pass source (a non-seekable stream or a pipe reader). A box, so that the
-    /// copies made by <see cref="WithCancellation"/> and <see cref="WithRecipients"/> share it with this message (they
-    /// share its source).
-    /// </summary>
-    private readonly System.Runtime.CompilerServices.StrongBox<int> _oneShotRead = new();
+    /// <summary>Copies share an instance: <see cref="StartPosition"/>, and the per-send settings of <see cref="WithCancellation"/> and the pooled sender's telemetry parent.</summary>
+    private sealed record Extras(long StartPosition, System.Diagnostics.ActivityContext? TelemetryParent, CancellationToken CancellationToken)
+    {
+        public static readonly Extras None = new(-1, null, default);
+    }
 
     /// <summary>
     /// A message whose content is written by <paramref name="writer"/> while it is sent (a push source, for content
@@ -84,7 +89,7 @@ public sealed partial class SmtpMessage
     public static SmtpMessage ForConnection(SmtpEnvelope envelope, Func<SmtpCapabilities, SmtpMessage> select)
     {
         ArgumentNullException.ThrowIfNull(select);
-        return new(envelope, null, null, null) { _select = select };
+        return new(envelope, null, null, null) { _source = select };
     }
 
     /// <summary>
@@ -99,13 +104,13 @@ public sealed partial class SmtpMessage
     /// <param name="chunking">Whether this send uses CHUNKING (the server offers it and the session's options allow it).</param>
     internal SmtpException? BeginSend(MailTransaction tx, SmtpCapabilities capabilities, bool chunking)
     {
-        if (_select is not null)
+        if (Selector is { } select)
         {
             SmtpMessage chosen;
             try
             {
-                chosen = _select(chunking || !capabilities.SupportsChunking ? capabilities : WithoutChunking(capabilities)) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
-                if (chosen._select is not null || chosen.Envelope.Recipients.Count != Envelope.Recipients.Count)
+                chosen = select(chunking || !capabilities.SupportsChunking ? capabilities : WithoutChunking(capabilities)) ?? throw new InvalidOperationException("The message selector of SmtpMessage.ForConnection returned null.");
+                if (chosen.Selector is not null || chosen.Envelope.Recipients.Count != Envelope.Recipients.Count)
                 {
                     throw new InvalidOperationException($"The message chosen for the connection must have as many recipients as the envelope ({Envelope.Recipients.Count}) and must not be made with SmtpMessage.ForConnection.");
                 }
@@ -119,37 +124,34 @@ public sealed partial class SmtpMessage
             return chosen.BeginSend(tx, capabilities, chunking);
         }
 
-        if (_writer is not null)
+        if (Writer is { } writer)
         {
             // Each send reads a copy that holds its own run: two sends of one message (a batch, two sessions) never
             // share a pipe, and the message itself keeps no state of a send.
-            var run = new WriterContent(_writer);
             var copy = (SmtpMessage)MemberwiseClone();
-            copy._writer = null;
-            copy._run = run;
-            tx.WriterRun = run;
+            copy._source = new WriterContent(writer);
             tx.Message = copy;
             return null;
         }
 
-        if (_startPosition >= 0)
+        if (StartPosition >= 0)
         {
             try
             {
-                _stream!.Position = _startPosition;
+                ((Stream)_source!).Position = StartPosition;
                 return null;
             }
             catch (Exception ex) when (ex is IOException or ObjectDisposedException or NotSupportedException)
             {
-                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The content stream could not be set back to the start of the message (position {_startPosition}): {ex.Message}; the message was not sent.", ex);
+                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The content stream could not be set back to the start of the message (position {StartPosition}): {ex.Message}; the message was not sent.", ex);
             }
         }
 
-        if ((_stream is not null || _reader is not null) && Volatile.Read(ref _oneShotRead.Value) != 0)
+        if (OneShotRead)
         {
             return new SmtpException(
                 SmtpErrorCode.ContentNotReplayable,
-                $"The message's content ({(_reader is null ? "a non-seekable stream" : "a pipe reader")}) was already read by an earlier send and cannot be read again; the message was not sent. Retry with content that can be replayed (bytes, a seekable stream, or SmtpMessage.FromWriter).");
+                $"The message's content ({(_source is ReadTrackingStream ? "a non-seekable stream" : "a pipe reader")}) was already read by an earlier send and cannot be read again; the message was not sent. Retry with content that can be replayed (bytes, a seekable stream, or SmtpMessage.FromWriter).");
         }
 
         return null;
@@ -160,7 +162,7 @@ public sealed partial class SmtpMessage
     /// writer, a <see cref="ForConnection"/> message (its selector makes the content anew), or a one-pass source not
     /// yet read. For a pool deciding whether a retry on a fresh connection is safe.
     /// </summary>
-    internal bool IsReplayable => Bytes is not null || _writer is not null || _select is not null || _startPosition >= 0 || Volatile.Read(ref _oneShotRead.Value) == 0;
+    internal bool IsReplayable => !OneShotRead;
 
     /// <summary>The capabilities without CHUNKING, for a session whose options turn it off: a message chosen for BINARYMIME would not be sendable.</summary>
     private static SmtpCapabilities WithoutChunking(SmtpCapabilities capabilities)
@@ -177,12 +179,13 @@ public sealed partial class SmtpMessage
         return SmtpCapabilities.FromEhloReply(new SmtpReply(250, lines));
     }
 
-    /// <summary>Notes that a one-pass source has been read from.</summary>
-    private void MarkRead() => Volatile.Write(ref _oneShotRead.Value, 1);
-
-    /// <summary>A non-seekable stream that tells its message when it is first read.</summary>
-    private sealed class ReadTrackingStream(Stream inner, SmtpMessage owner) : Stream
+    /// <summary>A non-seekable stream that notes when it is first read (for every copy of its message, which share it).</summary>
+    private sealed class ReadTrackingStream(Stream inner) : Stream
     {
+        private volatile bool _read;
+
+        public bool WasRead => _read;
+
         public override bool CanRead => inner.CanRead;
 
         public override bool CanSeek => false;
@@ -199,25 +202,25 @@ public sealed partial class SmtpMessage
 
         public override int Read(byte[] buffer, int offset, int count)
         {
-            owner.MarkRead();
+            _read = true;
             return inner.Read(buffer, offset, count);
         }
 
         public override int Read(Span<byte> buffer)
         {
-            owner.MarkRead();
+            _read = true;
             return inner.Read(buffer);
         }
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
         {
-            owner.MarkRead();
+            _read = true;
             return inner.ReadAsync(buffer, offset, count, cancellationToken);
         }
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
-            owner.MarkRead();
+            _read = true;
             return inner.ReadAsync(buffer, cancellationToken);
         }
 
@@ -234,9 +237,13 @@ public sealed partial class SmtpMessage
         // The caller's stream is the caller's: disposing the wrapper (the session never does) leaves it open.
     }
 
-    /// <summary>A pipe reader that tells its message when it is first read.</summary>
-    private sealed class ReadTrackingPipeReader(PipeReader inner, SmtpMessage owner) : PipeReader
+    /// <summary>A pipe reader that notes when it is first read (for every copy of its message, which share it).</summary>
+    private sealed class ReadTrackingPipeReader(PipeReader inner) : PipeReader
     {
+        private volatile bool _read;
+
+        public bool WasRead => _read;
+
         public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
 
         public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
@@ -249,13 +256,13 @@ public sealed partial class SmtpMessage
 
         public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
-            owner.MarkRead();
+            _read = true;
             return inner.ReadAsync(cancellationToken);
         }
 
         public override bool TryRead(out ReadResult result)
         {
-            owner.MarkRead();
+            _read = true;
             return inner.TryRead(out result);
         }
     }

@@ -24,37 +24,54 @@ public sealed partial class SmtpMessage
         if (stream is not null)
         {
             // A seekable stream is replayed from here; any other is watched for its first read (see BeginSend).
-            _startPosition = stream.CanSeek ? stream.Position : -1;
-            _stream = stream.CanSeek ? stream : new ReadTrackingStream(stream, this);
+            if (stream.CanSeek)
+            {
+                _source = stream;
+                _extras = Extras.None with { StartPosition = stream.Position };
+            }
+            else
+            {
+                _source = new ReadTrackingStream(stream);
+            }
         }
-
-        _reader = reader is null ? null : new ReadTrackingPipeReader(reader, this);
-        _writer = writer;
+        else
+        {
+            _source = reader is null ? writer : new ReadTrackingPipeReader(reader);
+        }
     }
 
     /// <summary>The envelope.</summary>
     public SmtpEnvelope Envelope { get; private set; }
 
     /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made), else <see langword="null"/>.</summary>
-    public long? ContentLength => Bytes?.Length ?? (_stream is { CanSeek: true } s ? s.Length - _startPosition : null);
+    public long? ContentLength => Bytes?.Length ?? (_source is Stream { CanSeek: true } s ? s.Length - StartPosition : null);
 
     internal ReadOnlySequence<byte>? Bytes { get; }
 
     /// <summary>The stream to read (a non-seekable one behind its read-tracking wrapper).</summary>
-    internal Stream? Stream => _stream;
+    internal Stream? Stream => _source as Stream;
 
     /// <summary>The reader to read: the caller's (behind its read-tracking wrapper), or the current send's end of a content writer's pipe.</summary>
-    internal PipeReader? Reader => (PipeReader?)_reader ?? _run;
+    internal PipeReader? Reader => _source as PipeReader;
 
-    /// <summary>The token of <see cref="WithCancellation"/>, checked before this message's transaction writes its first byte.</summary>
-    internal CancellationToken CancellationToken { get; private set; }
+    /// <summary>In the copy that one send of a <see cref="FromWriter"/> message reads: that send's run of the writer (released with the send's result).</summary>
+    internal WriterContent? WriterRun => _source as WriterContent;
+
+    /// <summary>The token of <see cref="WithCancellation"/>, checked before this message's transaction writes its first byte and while its content is written.</summary>
+    internal CancellationToken CancellationToken => _extras.CancellationToken;
 
     /// <summary>
     /// A copy of this message whose transaction is skipped when <paramref name="cancellationToken"/> is cancelled
     /// before its first byte (MAIL, or the RSET before it) is written: its result is then
     /// <see cref="SmtpSendOutcome.NotSent"/> with an <see cref="OperationCanceledException"/> in
-    /// <see cref="SmtpSendResult.Exception"/>, and the other transactions of the call go on untouched. Once the
-    /// transaction has started the token is not looked at again (cancel the call's own token to stop it).
+    /// <see cref="SmtpSendResult.Exception"/>, and the other transactions of the call go on untouched. While its
+    /// content is being written (the token also cancels reading a content stream or pipe; in-memory content is checked
+    /// between chunks and before its end), the message is never ended and its result is the same: with BDAT
+    /// (RFC 3030) the transaction is reset with RSET between chunks and the connection kept, the other transactions
+    /// untouched; with DATA the connection is closed (the only way to abandon a message without its final dot) and
+    /// the transactions after it are <see cref="SmtpSendOutcome.NotSent"/> with a transient
+    /// <see cref="SmtpErrorCode.ConnectionClosed"/>. Once its end of data is written the token is not looked at again
+    /// (cancel the call's own token to stop waiting).
     /// </summary>
     /// <param name="cancellationToken">Cancels this message only.</param>
     /// <returns>The copy; the content source is shared, not copied.</returns>
@@ -62,7 +79,7 @@ public sealed partial class SmtpMessage
     {
         // A member-wise copy, so that every content source (present and future) is carried over as it is.
         var copy = (SmtpMessage)MemberwiseClone();
-        copy.CancellationToken = cancellationToken;
+        copy._extras = _extras with { CancellationToken = cancellationToken };
         return copy;
     }
 

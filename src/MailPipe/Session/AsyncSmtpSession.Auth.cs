@@ -1,7 +1,6 @@
-using System.Buffers.Text;
 using System.Net;
 using System.Security.Cryptography;
-using Microsoft.Extensions.Logging;
+using MailPipe.Authentication;
 
 namespace MailPipe;
 
@@ -12,14 +11,6 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class AsyncSmtpSession
 {
-    /// <summary>Upper bound on 334 rounds in one exchange, against a server that never ends it.</summary>
-    private const int MaxAuthRounds = 16;
-
-    /// <summary>RFC 4954 §4: the AUTH command line, initial response included, may be at most 12,288 octets; a longer initial response waits for an empty 334.</summary>
-    private const int MaxAuthLineLength = 12288;
-
-    private static readonly byte[] AuthVerb = "AUTH "u8.ToArray();
-
     /// <summary>The mechanism of the last successful AUTH on this connection (235), or <see langword="null"/>; cleared by a disconnect.</summary>
     public string? AuthenticatedMechanism { get; private set; }
 
@@ -74,36 +65,10 @@ public sealed partial class AsyncSmtpSession
         ArgumentException.ThrowIfNullOrEmpty(credential.UserName, nameof(credential));
         ThrowIfDisconnected();
         options ??= new SmtpAuthenticationOptions();
-        if (options.Mechanism is not null)
-        {
-            var pinned = SmtpAuthenticationMechanisms.Normalize(options.Mechanism, nameof(options));
-            if (!SmtpAuthenticationMechanisms.PasswordPreferenceOrder.Contains(pinned))
-            {
-                throw new ArgumentException($"AUTH {pinned} is not a password mechanism MailPipe implements; use the raw AuthenticateAsync(mechanism, initialResponse, onChallenge).", nameof(options));
-            }
-
-            return RunMechanismAsync(CreatePasswordMechanism(pinned, credential, options), cancellationToken);
-        }
-
-        var offered = Capabilities.AuthenticationMechanisms;
-        foreach (var name in SmtpAuthenticationMechanisms.PasswordPreferenceOrder)
-        {
-            if (!offered.Contains(name) || !MayRevealSecret(name))
-            {
-                continue;
-            }
-
-            var mechanism = CreatePasswordMechanism(name, credential, options);
-            if (mechanism is SaslNtlm ntlm && !ntlm.TryStart())
-            {
-                ntlm.Dispose();
-                continue;
-            }
-
-            return SaslFallback.RunAsync(mechanism, offered, IsEncrypted, n => MayRevealSecret(n) ? SaslFallback.Usable(CreatePasswordMechanism(n, credential, options)) : null, RunMechanismAsync, cancellationToken);
-        }
-
-        throw NoCommonMechanism(offered, SmtpAuthenticationMechanisms.PasswordPreferenceOrder);
+        var sasl = Sasl();
+        var first = sasl.ChoosePassword(credential, options, out var pinned) ?? throw NoCommonMechanism(sasl, SmtpAuthenticationMechanisms.PasswordPreferenceOrder);
+        return pinned ? RunMechanismAsync(first, cancellationToken)
+            : SaslFallback.RunAsync(first, sasl.Offered, IsEncrypted, n => sasl.UsablePassword(n, credential, options), RunMechanismAsync, cancellationToken);
     }
 
     /// <summary>
@@ -128,23 +93,9 @@ public sealed partial class AsyncSmtpSession
         ArgumentException.ThrowIfNullOrEmpty(userName);
         ArgumentNullException.ThrowIfNull(accessTokenProvider);
         ThrowIfDisconnected();
-        string? name = null;
-        if (options?.Mechanism is not null)
-        {
-            name = SmtpAuthenticationMechanisms.Normalize(options.Mechanism, nameof(options));
-            if (!SmtpAuthenticationMechanisms.TokenPreferenceOrder.Contains(name))
-            {
-                throw new ArgumentException($"AUTH {name} does not take an OAuth token; use XOAUTH2 or OAUTHBEARER.", nameof(options));
-            }
-        }
-        else
-        {
-            var offered = Capabilities.AuthenticationMechanisms;
-            name = SmtpAuthenticationMechanisms.TokenPreferenceOrder.FirstOrDefault(m => offered.Contains(m) && MayRevealSecret(m))
-                ?? throw NoCommonMechanism(offered, SmtpAuthenticationMechanisms.TokenPreferenceOrder);
-        }
-
-        return RunMechanismAsync(CreateOAuthMechanism(name, userName, accessTokenProvider), cancellationToken);
+        var sasl = Sasl();
+        var name = sasl.ChooseToken(options?.Mechanism, nameof(options)) ?? throw NoCommonMechanism(sasl, SmtpAuthenticationMechanisms.TokenPreferenceOrder);
+        return RunMechanismAsync(sasl.CreateOAuth(name, userName, accessTokenProvider), cancellationToken);
     }
 
     /// <summary>AUTH PLAIN (RFC 4616) with the credentials as initial response. The seed's <c>AuthPlain()</c>.</summary>
@@ -199,7 +150,7 @@ public sealed partial class AsyncSmtpSession
     public Task<SmtpReply> AuthNtlmAsync(NetworkCredential credential, string? targetName = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(credential);
-        return RunMechanismAsync(new SaslNtlm(credential, targetName ?? DefaultNtlmTargetName()), cancellationToken);
+        return RunMechanismAsync(new SaslNtlm(credential, Sasl().NtlmTargetName(targetName)), cancellationToken);
     }
 
     /// <summary>AUTH SCRAM-SHA-256 (RFC 7677) or SCRAM-SHA-1 (RFC 5802), without channel binding; the server's signature is verified.</summary>
@@ -226,7 +177,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthXOAuth2Async(string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider, CancellationToken cancellationToken = default) =>
-        RunMechanismAsync(CreateOAuthMechanism(SmtpAuthenticationMechanisms.XOAuth2, userName, accessTokenProvider), cancellationToken);
+        RunMechanismAsync(Sasl().CreateOAuth(SmtpAuthenticationMechanisms.XOAuth2, userName, accessTokenProvider), cancellationToken);
 
     /// <summary>AUTH OAUTHBEARER (RFC 7628 §3.1): <c>n,a=user,^Ahost=…^Aport=…^Aauth=Bearer …^A^A</c> as the initial response.</summary>
     /// <param name="userName">The mailbox the token is for (the GS2 authorization identity).</param>
@@ -238,29 +189,9 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="SmtpException">Transport failure or timeout; the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthOAuthBearerAsync(string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider, CancellationToken cancellationToken = default) =>
-        RunMechanismAsync(CreateOAuthMechanism(SmtpAuthenticationMechanisms.OAuthBearer, userName, accessTokenProvider), cancellationToken);
+        RunMechanismAsync(Sasl().CreateOAuth(SmtpAuthenticationMechanisms.OAuthBearer, userName, accessTokenProvider), cancellationToken);
 
-    private SaslMechanism CreatePasswordMechanism(string name, NetworkCredential credential, SmtpAuthenticationOptions options) => name switch
-    {
-        SmtpAuthenticationMechanisms.ScramSha256 => new SaslScram(HashAlgorithmName.SHA256, credential.UserName, credential.Password, options.AuthorizationId),
-        SmtpAuthenticationMechanisms.ScramSha1 => new SaslScram(HashAlgorithmName.SHA1, credential.UserName, credential.Password, options.AuthorizationId),
-        SmtpAuthenticationMechanisms.CramMd5 => new SaslCramMd5(credential.UserName, credential.Password),
-        SmtpAuthenticationMechanisms.Ntlm => new SaslNtlm(credential, options.NtlmTargetName ?? DefaultNtlmTargetName()),
-        SmtpAuthenticationMechanisms.Plain => new SaslPlain(credential.UserName, credential.Password, options.AuthorizationId),
-        _ => new SaslLogin(credential.UserName, credential.Password),
-    };
-
-    private SaslOAuth CreateOAuthMechanism(string name, string userName, Func<CancellationToken, ValueTask<string>> accessTokenProvider)
-    {
-        var port = (_connection?.RemoteEndPoint as IPEndPoint)?.Port;
-        return new SaslOAuth(name, userName, accessTokenProvider, _options.Tls.TargetHost ?? Host, port);
-    }
-
-    private string DefaultNtlmTargetName() => "SMTPSVC/" + (_options.Tls.TargetHost ?? Host ?? "localhost");
-
-    /// <summary>Whether a mechanism may run on this connection under the cleartext policy.</summary>
-    private bool MayRevealSecret(string mechanism) =>
-        IsEncrypted || _options.AllowCleartextAuthentication || !SmtpAuthenticationMechanisms.RevealsSecret(mechanism);
+    private SaslPolicy Sasl() => new(Capabilities, IsEncrypted, _options.AllowCleartextAuthentication, _options.Tls.TargetHost ?? Host, (_channel.Connection?.RemoteEndPoint as IPEndPoint)?.Port);
 
     private void ThrowIfDisconnected()
     {
@@ -271,207 +202,28 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>No usable mechanism: nothing was sent; the connection is closed as after any <see cref="SmtpException"/>.</summary>
-    private SmtpException NoCommonMechanism(IReadOnlyList<string> offered, IReadOnlyList<string> supported)
-    {
-        var cleartextNote = IsEncrypted || _options.AllowCleartextAuthentication
-            ? string.Empty
-            : " PLAIN, LOGIN, XOAUTH2 and OAUTHBEARER are not used without TLS (start TLS first, or set SmtpSessionOptions.AllowCleartextAuthentication).";
-        var message = offered.Count == 0
-            ? "The server does not advertise AUTH (send EHLO first; some servers offer AUTH only after STARTTLS). Nothing was sent; the connection was closed."
-            : $"No AUTH mechanism that both sides support may run here: the server offers {string.Join(' ', offered)}; MailPipe would use {string.Join(' ', supported)}.{cleartextNote} Nothing was sent; the connection was closed.";
-        return FailBetweenOperations(new SmtpException(SmtpErrorCode.AuthenticationError, message), "choosing an AUTH mechanism");
-    }
+    private SmtpException NoCommonMechanism(SaslPolicy sasl, IReadOnlyList<string> supported) =>
+        FailBetweenOperations(new SmtpException(SmtpErrorCode.AuthenticationError, sasl.NoCommonMechanism(supported)), "choosing an AUTH mechanism");
 
-    /// <summary>The AUTH exchange (RFC 4954 §4) for one mechanism; disposes it.</summary>
+    /// <summary>One AUTH exchange (RFC 4954 §4), after RSET when a transaction may be open; disposes the mechanism.</summary>
     private async Task<SmtpReply> RunMechanismAsync(SaslMechanism mechanism, CancellationToken cancellationToken)
     {
         using var owned = mechanism;
-        if (SaslAdvertisement.Refusal(mechanism, Capabilities) is { } notOffered)
+        if (State != SmtpSessionState.Disconnected && Sasl().Refusal(mechanism) is { } refusal)
         {
-            throw new InvalidOperationException(notOffered);
+            throw new InvalidOperationException(refusal);
         }
 
-        if (mechanism.RevealsSecret && !IsEncrypted && !_options.AllowCleartextAuthentication && State != SmtpSessionState.Disconnected)
+        using var operation = BeginOperation(cancellationToken);
+        if (await ResetOpenTransactionAsync("AUTH").ConfigureAwait(false) is { } closing)
         {
-            throw new InvalidOperationException(
-                $"AUTH {mechanism.Name} would send the secret itself over a connection without TLS; nothing was sent. Start TLS first (StartTlsAsync or implicit TLS), or set SmtpSessionOptions.AllowCleartextAuthentication for a trusted network.");
+            return closing;
         }
 
-        BeginOperation(cancellationToken);
-        try
-        {
-            if (_pendingReplies.Count > 0)
-            {
-                throw new InvalidOperationException($"{_pendingReplies.Count} repl(ies) are still pending; read them with ReceiveReplyAsync before AUTH.");
-            }
-
-            if (await ResetOpenTransactionAsync("AUTH").ConfigureAwait(false) is { } closing)
-            {
-                return closing;
-            }
-
-            using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
-            var token = _operationCts.Token;
-            ReadOnlyMemory<byte>? initial;
-            try
-            {
-                initial = await mechanism.GetInitialResponseAsync(token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && _callerToken.IsCancellationRequested))
-            {
-                throw Fail(ex, $"preparing AUTH {mechanism.Name}");
-            }
-
-            // Nothing is sent yet: any other failure of the mechanism (the token provider's) leaves the connection as it was.
-            ReadOnlyMemory<byte>? deferred = null;
-            if (initial is { } ir && Base64.GetMaxEncodedToUtf8Length(ir.Length) + mechanism.Name.Length + 7 > MaxAuthLineLength)
-            {
-                deferred = ir;
-                initial = null;
-            }
-
-            WriteAuthCommand(mechanism.Name, initial);
-            _redactServerText = true;
-            await FlushAsync("sending AUTH").ConfigureAwait(false);
-            for (var round = 0; ; round++)
-            {
-                var reply = await ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
-                if (reply.Code != 334)
-                {
-                    if (reply.IsPositiveCompletion)
-                    {
-                        var refusal = mechanism.CheckSuccess();
-                        if (refusal is not null)
-                        {
-                            throw Fail(new SmtpException(SmtpErrorCode.AuthenticationError, refusal), $"authenticating with {mechanism.Name}");
-                        }
-
-                        AuthenticatedMechanism = mechanism.Name;
-                    }
-
-                    return CloseIfServiceClosing(telemetry?.Reply(reply) ?? reply);
-                }
-
-                if (round >= MaxAuthRounds)
-                {
-                    throw Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism.Name}: the server sent more than {MaxAuthRounds} challenges."), "authenticating");
-                }
-
-                var challenge = DecodeChallenge(reply, mechanism.Name);
-                ReadOnlyMemory<byte>? response;
-                if (deferred is not null && challenge.Length == 0)
-                {
-                    response = deferred;
-                    deferred = null;
-                }
-                else
-                {
-                    try
-                    {
-                        response = await mechanism.RespondAsync(challenge, token).ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && _callerToken.IsCancellationRequested))
-                    {
-                        throw Fail(ex, $"authenticating with {mechanism.Name}");
-                    }
-                    catch (Exception)
-                    {
-                        Break($"the AUTH {mechanism.Name} challenge handler failed");
-                        throw;
-                    }
-                }
-
-                WriteAuthResponse(response);
-                await FlushAsync("sending an AUTH response").ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _redactServerText = false;
-            EndOperation();
-        }
-    }
-
-    /// <summary>Writes <c>AUTH mechanism [base64 | =]</c> (not flushed); the transcript shows the initial response as <c>&lt;redacted&gt;</c>.</summary>
-    private void WriteAuthCommand(string mechanism, ReadOnlyMemory<byte>? initialResponse)
-    {
-        CheckUnsolicited();
-        var output = Connection.Output;
-        WriteAscii(output, AuthVerb);
-        WriteAscii(output, System.Text.Encoding.ASCII.GetBytes(mechanism));
-        if (initialResponse is not { } response)
-        {
-            WriteAscii(output, "\r\n"u8);
-        }
-        else if (response.IsEmpty)
-        {
-            WriteAscii(output, " =\r\n"u8);
-        }
-        else
-        {
-            WriteAscii(output, " "u8);
-            WriteBase64Line(output, response.Span);
-        }
-
-        ExpectReply("AUTH");
-        if (_protocolLog.IsEnabled(LogLevel.Trace))
-        {
-            Log.ClientLine(_protocolLog, initialResponse is null ? "AUTH " + mechanism : $"AUTH {mechanism} <redacted>");
-        }
-    }
-
-    /// <summary>Writes one continuation line: base64 of the response, or <c>*</c> to cancel (RFC 4954 §4).</summary>
-    private void WriteAuthResponse(ReadOnlyMemory<byte>? response)
-    {
-        CheckUnsolicited();
-        var output = Connection.Output;
-        if (response is null)
-        {
-            WriteAscii(output, "*\r\n"u8);
-        }
-        else
-        {
-            WriteBase64Line(output, response.Value.Span);
-        }
-
-        ExpectReply("AUTH");
-        if (_protocolLog.IsEnabled(LogLevel.Trace))
-        {
-            Log.ClientLine(_protocolLog, response is null ? "*" : "<redacted>");
-        }
-    }
-
-    private static void WriteBase64Line(System.IO.Pipelines.PipeWriter output, ReadOnlySpan<byte> data)
-    {
-        var span = output.GetSpan(Base64.GetMaxEncodedToUtf8Length(data.Length) + 2);
-        Base64.EncodeToUtf8(data, span, out _, out var written);
-        span[written++] = (byte)'\r';
-        span[written++] = (byte)'\n';
-        output.Advance(written);
-    }
-
-    private static void WriteAscii(System.IO.Pipelines.PipeWriter output, ReadOnlySpan<byte> bytes)
-    {
-        bytes.CopyTo(output.GetSpan(bytes.Length));
-        output.Advance(bytes.Length);
-    }
-
-    /// <summary>The base64 text of a 334 reply, decoded (RFC 4954 §4); empty for <c>334</c> or <c>334 </c> alone.</summary>
-    private ReadOnlyMemory<byte> DecodeChallenge(SmtpReply reply, string mechanism)
-    {
-        var text = reply.Lines[0].AsSpan().Trim();
-        if (text.IsEmpty || text is "=")
-        {
-            return ReadOnlyMemory<byte>.Empty;
-        }
-
-        var bytes = new byte[Base64.GetMaxDecodedFromUtf8Length(text.Length)];
-        if (!Convert.TryFromBase64Chars(text, bytes, out var length))
-        {
-            throw Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism}: the server's 334 challenge is not base64 (RFC 4954 §4)."), "authenticating");
-        }
-
-        return bytes.AsMemory(0, length);
+        using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
+        var reply = await SaslExchange.RunAsync(_channel, mechanism, _options.ReceiveTimeout).ConfigureAwait(false);
+        AuthenticatedMechanism = reply.IsPositiveCompletion ? mechanism.Name : AuthenticatedMechanism;
+        return _channel.CloseIfServiceClosing(telemetry?.Reply(reply) ?? reply);
     }
 
     private void ResetAuthState() => AuthenticatedMechanism = null;

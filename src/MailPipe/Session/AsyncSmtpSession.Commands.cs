@@ -1,3 +1,5 @@
+using MailPipe.Transport;
+
 namespace MailPipe;
 
 /// <summary>The commands of RFC 5321 §4.1.1 that need neither TLS nor AUTH.</summary>
@@ -13,19 +15,29 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> EhloAsync(string domain, CancellationToken cancellationToken = default)
     {
-        ValidateDomain(domain);
-        BeginOperation(cancellationToken);
-        try
-        {
-            WriteCommand("EHLO"u8, "EHLO", SmtpHelloName.ToArgument(domain), maskArgument: false);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending EHLO").ConfigureAwait(false);
-            Capabilities = SmtpCapabilities.FromEhloReply(reply);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        SmtpHelloName.Validate(domain);
+        var reply = await SimpleCommandAsync(EhloVerb, "EHLO", SmtpHelloName.ToArgument(domain), cancellationToken).ConfigureAwait(false);
+        Capabilities = SmtpCapabilities.FromEhloReply(reply);
+        return reply;
+    }
+
+    /// <summary>
+    /// The name this client gives in EHLO/HELO when the caller has none (RFC 5321 §4.1.1.1, §4.1.4): this machine's
+    /// fully qualified domain name when it has one (a name with a dot that is not <c>localhost</c> or
+    /// <c>localhost.*</c>), otherwise the address literal of the local end of this connection (§4.1.3):
+    /// <c>[192.0.2.1]</c> or <c>[IPv6:2001:db8::1]</c>. A bare host name such as <c>vm</c> is never used: servers with
+    /// <c>reject_non_fqdn_helo_hostname</c> and large providers refuse it.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the wait for the host name lookup (done once per process, at most 2 s).</param>
+    /// <returns>The name; on a caller's stream that is not a socket and without a fully qualified name, <c>[127.0.0.1]</c>.</returns>
+    /// <exception cref="InvalidOperationException">The session is not connected: the local address is only known after connect.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    public async Task<string> GetDefaultClientDomainAsync(CancellationToken cancellationToken = default)
+    {
+        var connection = _channel.Connection ?? throw new InvalidOperationException("The default client domain is computed after connect: the session is not connected.");
+        var localEndPoint = connection.LocalEndPoint;
+        var fullyQualified = await LocalHostName.FullyQualifiedAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
+        return SmtpHelloName.ForClient(fullyQualified, localEndPoint);
     }
 
     /// <summary>Sends HELO (RFC 5321 §4.1.1.1), for servers without ESMTP; clears <see cref="Capabilities"/>. The seed's <c>Helo()</c>.</summary>
@@ -38,19 +50,10 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> HeloAsync(string domain, CancellationToken cancellationToken = default)
     {
-        ValidateDomain(domain);
-        BeginOperation(cancellationToken);
-        try
-        {
-            WriteCommand("HELO"u8, "HELO", SmtpHelloName.ToArgument(domain), maskArgument: false);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending HELO").ConfigureAwait(false);
-            Capabilities = SmtpCapabilities.None;
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        SmtpHelloName.Validate(domain);
+        var reply = await SimpleCommandAsync(HeloVerb, "HELO", SmtpHelloName.ToArgument(domain), cancellationToken).ConfigureAwait(false);
+        Capabilities = SmtpCapabilities.None;
+        return reply;
     }
 
     /// <summary>Sends <c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c>, starting a mail transaction (RFC 5321 §4.1.1.2). The seed's <c>MailFrom()</c>.</summary>
@@ -67,20 +70,11 @@ public sealed partial class AsyncSmtpSession
         ArgumentNullException.ThrowIfNull(reversePath);
         SmtpCommandWriter.ValidatePath(reversePath, nameof(reversePath));
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
-        BeginOperation(cancellationToken);
-        try
-        {
-            WritePathCommand("MAIL FROM:"u8, "MAIL FROM", reversePath, parameters);
+        var reply = await PathCommandAsync(MailPrefix, "MAIL FROM", reversePath, parameters, cancellationToken).ConfigureAwait(false);
 
-            // The server may now hold a transaction that the envelope API does not know the end of: its next one starts with RSET.
-            _resetBeforeNextMail = true;
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        // The server may now hold a transaction that the envelope API does not know the end of: its next one starts with RSET.
+        _resetBeforeNextMail = IsConnected;
+        return reply;
     }
 
     /// <summary>Sends <c>RCPT TO:&lt;forward-path&gt; [parameters]</c>, adding one recipient (RFC 5321 §4.1.1.3). The seed's <c>RcptTo()</c>.</summary>
@@ -97,17 +91,7 @@ public sealed partial class AsyncSmtpSession
         ArgumentException.ThrowIfNullOrWhiteSpace(forwardPath);
         SmtpCommandWriter.ValidatePath(forwardPath, nameof(forwardPath));
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
-        BeginOperation(cancellationToken);
-        try
-        {
-            WritePathCommand("RCPT TO:"u8, "RCPT TO", forwardPath, parameters);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending RCPT").ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return await PathCommandAsync(RcptPrefix, "RCPT TO", forwardPath, parameters, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends RSET, aborting the current mail transaction (RFC 5321 §4.1.1.5). The seed's <c>Rset()</c>.</summary>
@@ -118,12 +102,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> RsetAsync(CancellationToken cancellationToken = default)
     {
-        var reply = await SimpleCommandAsync(RsetVerb, "RSET", "sending RSET", cancellationToken).ConfigureAwait(false);
-        if (reply.IsPositiveCompletion)
-        {
-            _resetBeforeNextMail = false;
-        }
-
+        var reply = await SimpleCommandAsync(RsetVerb, "RSET", argument: null, cancellationToken).ConfigureAwait(false);
+        _resetBeforeNextMail &= !reply.IsPositiveCompletion;
         return reply;
     }
 
@@ -139,15 +119,10 @@ public sealed partial class AsyncSmtpSession
             return null;
         }
 
-        WriteCommand(RsetVerb, "RSET");
-        var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET before " + before).ConfigureAwait(false);
-        if (reply.IsServiceClosing)
-        {
-            return CloseIfServiceClosing(reply);
-        }
-
-        _resetBeforeNextMail = false;
-        return null;
+        _channel.WriteCommand(RsetVerb, "RSET");
+        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending RSET before " + before).ConfigureAwait(false);
+        _resetBeforeNextMail = reply.IsServiceClosing;
+        return reply.IsServiceClosing ? _channel.CloseIfServiceClosing(reply) : null;
     }
 
     /// <summary>Sends NOOP (RFC 5321 §4.1.1.9), for example to keep an idle connection alive. The seed's <c>Noop()</c>.</summary>
@@ -156,7 +131,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public Task<SmtpReply> NoopAsync(CancellationToken cancellationToken = default) => SimpleCommandAsync(NoopVerb, "NOOP", "sending NOOP", cancellationToken);
+    public Task<SmtpReply> NoopAsync(CancellationToken cancellationToken = default) => SimpleCommandAsync(NoopVerb, "NOOP", argument: null, cancellationToken);
 
     /// <summary>Sends <c>VRFY string</c> (RFC 5321 §4.1.1.6, §3.5). The seed's <c>Vrfy()</c>.</summary>
     /// <param name="address">The user name or mailbox to verify.</param>
@@ -170,17 +145,7 @@ public sealed partial class AsyncSmtpSession
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(address);
         SmtpCommandWriter.ValidateArgument(address, nameof(address));
-        BeginOperation(cancellationToken);
-        try
-        {
-            WriteCommand("VRFY"u8, "VRFY", address, maskArgument: true);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending VRFY").ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return await SimpleCommandAsync(VrfyVerb, "VRFY", address, cancellationToken, maskArgument: true).ConfigureAwait(false);
     }
 
     /// <summary>Sends QUIT (RFC 5321 §4.1.1.10), reads the reply and closes the connection (whatever the reply). The seed's <c>Quit()</c> followed by <c>Disconnect()</c>.</summary>
@@ -191,11 +156,11 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> QuitAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken);
+        using var operation = BeginOperation(cancellationToken);
         try
         {
-            WriteCommand("QUIT"u8, "QUIT");
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending QUIT").ConfigureAwait(false);
+            _channel.WriteCommand("QUIT"u8, "QUIT");
+            var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending QUIT").ConfigureAwait(false);
             await DisconnectAsync().ConfigureAwait(false);
             return reply;
         }
@@ -205,37 +170,37 @@ public sealed partial class AsyncSmtpSession
             // QUIT asks for is done, so its reply is the server's (RFC 5321 §3.8); the connection is closed.
             return closing;
         }
-        finally
-        {
-            EndOperation();
-        }
     }
 
+    private static readonly byte[] EhloVerb = "EHLO"u8.ToArray();
+    private static readonly byte[] HeloVerb = "HELO"u8.ToArray();
+    private static readonly byte[] VrfyVerb = "VRFY"u8.ToArray();
+    private static readonly byte[] MailPrefix = "MAIL FROM:"u8.ToArray();
+    private static readonly byte[] RcptPrefix = "RCPT TO:"u8.ToArray();
     private static readonly byte[] NoopVerb = "NOOP"u8.ToArray();
     private static readonly byte[] RsetVerb = "RSET"u8.ToArray();
 
-    private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string activity, CancellationToken cancellationToken)
+    /// <summary>One command and its reply in one operation; a 421 breaks the connection.</summary>
+    private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string? argument, CancellationToken cancellationToken, bool maskArgument = false)
     {
-        BeginOperation(cancellationToken);
-        try
+        using var operation = BeginOperation(cancellationToken);
+        if (argument is null)
         {
-            WriteCommand(verb, name);
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, activity).ConfigureAwait(false);
-            return CloseIfServiceClosing(reply);
+            _channel.WriteCommand(verb, name);
         }
-        finally
+        else
         {
-            EndOperation();
+            _channel.WriteCommand(verb, name, argument, maskArgument);
         }
+
+        return _channel.CloseIfServiceClosing(await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name).ConfigureAwait(false));
     }
 
-    private static void ValidateDomain(string domain)
+    /// <summary>MAIL or RCPT with a checked path and parameters in one operation.</summary>
+    private async Task<SmtpReply> PathCommandAsync(byte[] prefix, string name, string path, string? parameters, CancellationToken cancellationToken)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(domain);
-        SmtpCommandWriter.ValidateArgument(domain, nameof(domain));
-        if (domain.AsSpan().IndexOfAny(' ', '\t') >= 0)
-        {
-            throw new ArgumentException("A domain for EHLO/HELO must not contain white space.", nameof(domain));
-        }
+        using var operation = BeginOperation(cancellationToken);
+        _channel.WritePathCommand(prefix, name, path, parameters);
+        return _channel.CloseIfServiceClosing(await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name[..4]).ConfigureAwait(false));
     }
 }

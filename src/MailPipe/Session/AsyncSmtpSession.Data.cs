@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 
 namespace MailPipe;
 
@@ -7,9 +8,6 @@ namespace MailPipe;
 public sealed partial class AsyncSmtpSession
 {
     private static readonly byte[] DataVerb = "DATA"u8.ToArray();
-
-    /// <summary>Whether the end-of-data line of the current message has started to go out (for the outcome of a lost connection: unknown, not "not sent").</summary>
-    internal bool EndOfDataWritten { get; private set; }
 
     /// <summary>
     /// Sends DATA (RFC 5321 §4.1.1.4). On 354 the session enters <see cref="SmtpSessionState.SendingData"/>: send the
@@ -23,22 +21,15 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> DataAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken);
-        try
+        using var operation = BeginOperation(cancellationToken);
+        _channel.WriteCommand(DataVerb, "DATA");
+        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false);
+        if (reply.Code == 354)
         {
-            WriteCommand(DataVerb, "DATA");
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending DATA").ConfigureAwait(false);
-            if (reply.Code == 354)
-            {
-                EnterDataMode();
-            }
+            EnterDataMode();
+        }
 
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return _channel.CloseIfServiceClosing(reply);
     }
 
     /// <summary>
@@ -55,17 +46,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task WriteMessageDataAsync(ReadOnlyMemory<byte> data, CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
-        try
-        {
-            _dataEncoder.Write(data.Span, Connection.Output);
-            _dataBytes += data.Length;
-            await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        await Sender.Data.WriteContentAsync(new ReadOnlySequence<byte>(data), null, null, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -80,15 +62,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> EndMessageDataAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
-        try
-        {
-            return await EndDataCoreAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        return await EndDataCoreAsync().ConfigureAwait(false);
     }
 
     /// <summary>Sends a whole message held in memory as text lines (see <see cref="WriteMessageDataAsync"/>), then ends the data and returns the reply.</summary>
@@ -108,19 +83,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">DATA has not returned 354, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<SmtpReply> SendMessageDataAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken = default)
-    {
-        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
-        try
-        {
-            await WriteEncodedAsync(content).ConfigureAwait(false);
-            return await EndDataCoreAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
-    }
+    public Task<SmtpReply> SendMessageDataAsync(ReadOnlySequence<byte> content, CancellationToken cancellationToken = default) =>
+        SendContentAsync(content, null, null, cancellationToken);
 
     /// <summary>Streams a message from <paramref name="content"/> (read to its end, never buffered whole) as text lines, then ends the data and returns the reply.</summary>
     /// <param name="content">A readable stream positioned at the start of the message; not disposed.</param>
@@ -131,23 +95,10 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="IOException">Reading <paramref name="content"/> failed; the connection is closed and the end of data was not sent.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<SmtpReply> SendMessageDataAsync(Stream content, CancellationToken cancellationToken = default)
+    public Task<SmtpReply> SendMessageDataAsync(Stream content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
-        if (!content.CanRead)
-        {
-            throw new ArgumentException("The content stream must be readable.", nameof(content));
-        }
-
-        var reader = PipeReader.Create(content, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
-        try
-        {
-            return await SendMessageDataAsync(reader, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            await reader.CompleteAsync().ConfigureAwait(false);
-        }
+        return content.CanRead ? SendContentAsync(null, content, null, cancellationToken) : throw new ArgumentException("The content stream must be readable.", nameof(content));
     }
 
     /// <summary>Streams a message from <paramref name="content"/> until it completes, as text lines, then ends the data and returns the reply. The reader is advanced but not completed.</summary>
@@ -158,19 +109,10 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="IOException">Reading <paramref name="content"/> failed; the connection is closed and the end of data was not sent.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled, or a read of <paramref name="content"/> was cancelled (<see cref="PipeReader.CancelPendingRead"/>); the connection is closed and the end of data was not sent.</exception>
-    public async Task<SmtpReply> SendMessageDataAsync(PipeReader content, CancellationToken cancellationToken = default)
+    public Task<SmtpReply> SendMessageDataAsync(PipeReader content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(content);
-        BeginOperation(cancellationToken, SmtpSessionState.SendingData);
-        try
-        {
-            await CopyContentAsync(content, cancellationToken).ConfigureAwait(false);
-            return await EndDataCoreAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        return SendContentAsync(null, null, content, cancellationToken);
     }
 
     /// <summary>
@@ -186,86 +128,47 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task SendBytesAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
-        try
+        using var operation = BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
+        // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
+        _channel.Output.Write(bytes.Span);
+        if (State == SmtpSessionState.SendingData)
         {
-            // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
-            Connection.Output.Write(bytes.Span);
-            if (State == SmtpSessionState.SendingData)
-            {
-                // Raw bytes inside message data: remember whether they ended a line, so that the end of data is right.
-                _dataEncoder.NoteRawBytes(bytes.Span);
-            }
+            // Raw bytes inside message data: remember whether they ended a line, so that the end of data is right.
+            Sender.Data.Encoder.NoteRawBytes(bytes.Span);
+        }
 
-            Log.MessageData(_protocolLog, bytes.Length);
-            await FlushAsync("sending bytes").ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        Log.MessageData(_channel.ProtocolLog, bytes.Length);
+        await _channel.FlushAsync("sending bytes").ConfigureAwait(false);
     }
 
     private void EnterDataMode()
     {
         State = SmtpSessionState.SendingData;
-        _dataEncoder.Reset();
-        _dataBytes = 0;
-        EndOfDataWritten = false;
+        Sender.Data.Begin();
     }
 
-    /// <summary>Copies a content reader through the encoder with bounded buffering; a read failure breaks the session so that no end of data follows.</summary>
-    private async Task CopyContentAsync(PipeReader content, CancellationToken cancellationToken, bool markSourceFailures = false)
+    /// <summary>The content through the DATA body, then the end of data; a failed or cancelled read closes the connection so that the incomplete message is never ended.</summary>
+    private async Task<SmtpReply> SendContentAsync(ReadOnlySequence<byte>? bytes, Stream? stream, PipeReader? reader, CancellationToken cancellationToken)
     {
-        while (true)
+        using var operation = BeginOperation(cancellationToken, SmtpSessionState.SendingData);
+        try
         {
-            ReadResult result;
-            try
-            {
-                result = await content.ReadAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception ex)
-            {
-                // The message is incomplete: close the connection so that it can never be ended and delivered.
-                Break("reading the message content failed");
-                if (markSourceFailures && ex is not OperationCanceledException)
-                {
-                    throw new ContentSourceException(ex);
-                }
-
-                throw;
-            }
-
-            var buffer = result.Buffer;
-            if (result.IsCanceled)
-            {
-                // CancelPendingRead on the content is not its end: the message is incomplete and must never be ended.
-                content.AdvanceTo(buffer.Start);
-                Break("reading the message content was cancelled");
-                throw new OperationCanceledException("Reading the message content was cancelled (PipeReader.CancelPendingRead); the connection was closed so that the incomplete message is never delivered.");
-            }
-
-            _dataEncoder.Write(buffer, Connection.Output);
-            _dataBytes += buffer.Length;
-            content.AdvanceTo(buffer.End);
-            await FlushIfNeededAsync("sending message data").ConfigureAwait(false);
-            if (result.IsCompleted)
-            {
-                return;
-            }
+            await Sender.Data.WriteContentAsync(bytes, stream, reader, cancellationToken).ConfigureAwait(false);
         }
+        catch (Exception ex) when (ex is ContentSourceException or OperationCanceledException)
+        {
+            _channel.Break("reading the message content failed");
+            ExceptionDispatchInfo.Throw(ex is ContentSourceException marked ? marked.SourceException : ex);
+        }
+
+        return await EndDataCoreAsync().ConfigureAwait(false);
     }
 
     private async Task<SmtpReply> EndDataCoreAsync()
     {
-        CheckUnsolicited();
-        _dataEncoder.Complete(Connection.Output);
-        Log.MessageData(_protocolLog, _dataBytes);
-        Log.ClientLine(_protocolLog, ".");
-        ExpectReply("end of data");
+        Sender.Data.WriteEnd(null);
         State = SmtpSessionState.Connected;
-        EndOfDataWritten = true;
-        var reply = await FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false);
-        return CloseIfServiceClosing(reply);
+        var reply = await _channel.FlushAndReadAsync(_options.DataTerminationTimeout, "sending the end of message data").ConfigureAwait(false);
+        return _channel.CloseIfServiceClosing(reply);
     }
 }

@@ -12,7 +12,7 @@ public sealed partial class AsyncSmtpSession
     /// for (an unsolicited reply such as 421 after an idle timeout, or the end of the stream).
     /// </summary>
     internal bool IsStaleWhileIdle =>
-        _connection is not { } connection
+        _channel.Connection is not { } connection
         || State != SmtpSessionState.Connected
         || PendingReplyCount != 0
         || connection.HasUnsolicitedInput();

@@ -21,28 +21,9 @@ public sealed partial class AsyncSmtpSession
         var line = SmtpCommandWriter.TrimLineEnd(commandLine);
         ArgumentException.ThrowIfNullOrWhiteSpace(line, nameof(commandLine));
         SmtpCommandWriter.ValidateArgument(line, nameof(commandLine));
-        BeginOperation(cancellationToken, allowPendingReplies: true);
-        try
-        {
-            CheckUnsolicited();
-            SmtpCommandWriter.WriteLine(Connection.Output, line);
-            var space = line.IndexOf(' ', StringComparison.Ordinal);
-            // A raw AUTH (the seed's way) starts an exchange whose continuation lines are secrets: name them "AUTH".
-            var inAuthExchange = _redactServerText || line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase);
-            ExpectReply(inAuthExchange ? "AUTH" : space < 0 ? line : line[..space]);
-            if (_protocolLog.IsEnabled(Microsoft.Extensions.Logging.LogLevel.Trace))
-            {
-                Log.ClientLine(_protocolLog, RedactForTranscript(line));
-            }
-
-            _redactServerText = inAuthExchange;
-
-            await FlushAsync("sending a command").ConfigureAwait(false);
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
+        _channel.WriteRawCommand(line);
+        await _channel.FlushAsync("sending a command").ConfigureAwait(false);
     }
 
     /// <summary>Reads the next reply from the server (the seed's <c>ReceiveResponse</c>), within <see cref="SmtpSessionOptions.ReceiveTimeout"/>.</summary>
@@ -53,57 +34,26 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> ReceiveReplyAsync(CancellationToken cancellationToken = default)
     {
-        BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
-        try
+        using var operation = BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
+        var isGreeting = Greeting is null && _channel.GreetingExpected;
+        var dataPhase = State == SmtpSessionState.SendingData;
+        var reply = await _channel.ReadReplyAsync(dataPhase ? _options.DataTerminationTimeout : _options.ReceiveTimeout).ConfigureAwait(false);
+        if (dataPhase)
         {
-            bool isGreeting;
-            isGreeting = Greeting is null && _pendingReplies.TryPeek(out var next) && next.Name == GreetingEntry;
-
-            var reply = await ReadReplyAsync(State == SmtpSessionState.SendingData ? _options.DataTerminationTimeout : _options.ReceiveTimeout).ConfigureAwait(false);
-            if (State == SmtpSessionState.SendingData)
-            {
-                // A reply during message data means the data phase is over (the caller sent the end of data with SendBytesAsync, or the server gave up).
-                State = SmtpSessionState.Connected;
-            }
-
-            if (reply.Code != 334)
-            {
-                _redactServerText = false; // a raw AUTH exchange is over
-            }
-
-            if (isGreeting)
-            {
-                Greeting = reply;
-            }
-
-            return CloseIfServiceClosing(reply);
-        }
-        finally
-        {
-            EndOperation();
-        }
-    }
-
-    /// <summary>What the transcript shows of a caller's raw command: AUTH arguments are always redacted, addresses masked.</summary>
-    private string RedactForTranscript(string line)
-    {
-        if (_redactServerText && !line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase))
-        {
-            return line == "*" ? line : "<redacted>"; // a continuation line of a raw AUTH exchange
+            // A reply during message data means the data phase is over (the caller sent the end of data with SendBytesAsync, or the server gave up).
+            State = SmtpSessionState.Connected;
         }
 
-        if (line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase))
+        if (reply.Code != 334)
         {
-            var parts = line.Split(' ', 3);
-            return parts.Length > 2 ? $"{parts[0]} {parts[1]} <redacted>" : line;
+            _channel.RedactServerText = false; // a raw AUTH exchange is over
         }
 
-        if (!_options.LogAddresses && (line.StartsWith("MAIL ", StringComparison.OrdinalIgnoreCase)
-            || line.StartsWith("RCPT ", StringComparison.OrdinalIgnoreCase) || line.StartsWith("VRFY ", StringComparison.OrdinalIgnoreCase)))
+        if (isGreeting)
         {
-            return line[..5] + "<masked>";
+            Greeting = reply;
         }
 
-        return line;
+        return _channel.CloseIfServiceClosing(reply);
     }
 }

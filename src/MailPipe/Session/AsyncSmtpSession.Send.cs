@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Runtime.CompilerServices;
+using MailPipe.Protocol;
+using MailPipe.Sending;
 
 namespace MailPipe;
 
@@ -11,22 +12,19 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class AsyncSmtpSession
 {
-    private static readonly byte[] MailVerb = "MAIL FROM:"u8.ToArray();
-    private static readonly byte[] RcptVerb = "RCPT TO:"u8.ToArray();
-    private ArrayBufferWriter<byte>? _chunkBuffer;
+    /// <summary>The transaction sender (one per session), made at the first send.</summary>
+    private TransactionSender? _sender;
 
-    /// <summary>The pipelined paths' reply pump, kept from call to call (one operation at a time) and reset by each.</summary>
-    private ReplyPump? _replyPump;
+    private TransactionSender Sender => _sender ??= new TransactionSender(this, _options);
 
-    /// <summary>
-    /// Whether the server may still hold a mail transaction (the last one did not end with a positive final reply):
-    /// the next transaction starts with RSET. Postfix, for one, keeps the transaction open after a refusal at the end
-    /// of data, answering the next MAIL with 503 (and its 3.7 smtpd crashes on MAIL after a refused BDAT LAST).
-    /// </summary>
-    private bool _resetBeforeNextMail;
-
-    /// <summary>Set when a 421 closed the session during a one-command-at-a-time send.</summary>
-    private SmtpException? _serviceClosing;
+    /// <summary>Whether the next transaction starts with RSET (the sender's; MAIL and RSET commands set it too).</summary>
+#pragma warning disable IDE1006, SA1300 // The name the other partials use until the channel's move.
+    private bool _resetBeforeNextMail
+#pragma warning restore IDE1006, SA1300
+    {
+        get => _sender?.NeedsReset ?? false;
+        set => Sender.NeedsReset = value;
+    }
 
     /// <summary>Sends EHLO and, when the server refuses it as unknown (500, 502; RFC 5321 §4.1.4, §3.2), HELO.</summary>
     /// <param name="domain">The client's fully qualified domain name or address literal.</param>
@@ -106,24 +104,11 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpOutcomeUnknownException"><paramref name="cancellationToken"/> was cancelled after the end of data was written: the message may have been delivered (the exception's result is <see cref="SmtpSendOutcome.Unknown"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the end of data was written: nothing was delivered.</exception>
-    public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
+    public Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        Validate(message.Envelope);
-
-        // The batch path for one message, without the one-element list, the async iterator and the results array.
-        var tx = new MailTransaction(message);
-        SmtpException? failure;
-        try
-        {
-            failure = await SendCoreAsync(tx, messages: null, batch: null, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException ex) when (tx.EndOfDataWritten && tx.FinalReply is null)
-        {
-            throw new SmtpOutcomeUnknownException(tx.ToResult(ex), ex, ex.CancellationToken);
-        }
-
-        return tx.ToResult(failure);
+        MailParameters.Validate(message.Envelope);
+        return Sender.SendAsync(message, cancellationToken);
     }
 
     /// <summary>Sends many messages on this session. See <see cref="SendBatchAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/>.</summary>
@@ -133,21 +118,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; the exception holds the results so far.</exception>
-    public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(messages);
-
-        // A list can be checked whole before anything is sent (an async sequence is checked message by message).
-        var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
-        for (var i = 0; i < list.Count; i++)
-        {
-            var message = list[i];
-            ArgumentNullException.ThrowIfNull(message, nameof(messages));
-            Validate(message.Envelope);
-        }
-
-        return SendBatchCoreAsync(ToAsync(list), list.Count, cancellationToken);
-    }
+    public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
+        Sender.SendBatchAsync(TransactionSender.Checked(messages), null, cancellationToken);
 
     /// <summary>
     /// Sends many messages on this session with overlapping mail transactions. With PIPELINING and DATA, each message's
@@ -167,14 +139,7 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; the exception holds the results so far (decided outcomes kept, Unknown where the end of data was written).</exception>
     public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
-        SendBatchCoreAsync(messages, count: 0, cancellationToken);
-
-    /// <summary>A batch; <paramref name="count"/>, when known, sizes the list of transactions (a large one would otherwise be copied as it grows).</summary>
-    private async Task<IReadOnlyList<SmtpSendResult>> SendBatchCoreAsync(IAsyncEnumerable<SmtpMessage> messages, int count, CancellationToken cancellationToken)
-    {
-        ArgumentNullException.ThrowIfNull(messages);
-        return await RunBatchAsync(messages, new BatchResults(count, streaming: false), cancellationToken).ConfigureAwait(false);
-    }
+        Sender.SendBatchAsync(null, messages, cancellationToken);
 
     /// <summary>
     /// Sends many messages like <see cref="SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/> (the list is
@@ -188,19 +153,8 @@ public sealed partial class AsyncSmtpSession
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
     /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
 #pragma warning disable RS0026 // The agreed shape, as SendBatchAsync's pair: the two overloads differ in the sequence type, never ambiguous.
-    public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
-    {
-        ArgumentNullException.ThrowIfNull(messages);
-        var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
-        for (var i = 0; i < list.Count; i++)
-        {
-            var message = list[i];
-            ArgumentNullException.ThrowIfNull(message, nameof(messages));
-            Validate(message.Envelope);
-        }
-
-        return StreamBatchAsync(ToAsync(list), list.Count, cancellationToken);
-    }
+    public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
+        Sender.StreamAsync(TransactionSender.Checked(messages), null, cancellationToken);
 
     /// <summary>
     /// Sends many messages like <see cref="SendBatchAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/> and
@@ -218,104 +172,13 @@ public sealed partial class AsyncSmtpSession
     public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        return StreamBatchAsync(messages, 0, cancellationToken);
+        return Sender.StreamAsync(null, messages, cancellationToken);
     }
 #pragma warning restore RS0026
 
-    private async IAsyncEnumerable<SmtpSendResult> StreamBatchAsync(IAsyncEnumerable<SmtpMessage> messages, int count, [EnumeratorCancellation] CancellationToken cancellationToken)
-    {
-        var batch = new BatchResults(count, streaming: true);
-        var run = RunBatchAsync(messages, batch, cancellationToken);
-        var reader = batch.Stream;
-        var finished = false;
-        try
-        {
-            while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                while (reader.TryRead(out var result))
-                {
-                    yield return result;
-                }
-            }
+    /// <summary>Whether the content of the message carrying <paramref name="token"/> (<see cref="SmtpMessage.WithCancellation"/>) is being written (see <see cref="TransactionSender.IsWritingContentOf"/>); safe from any thread.</summary>
+    internal bool IsWritingContentOf(CancellationToken token) => _sender?.IsWritingContentOf(token) ?? false;
 
-            finished = true;
-        }
-        finally
-        {
-            if (!finished)
-            {
-                // The caller left early: the batch still ends properly (never half-sent); its outcome is no longer asked for.
-                try
-                {
-                    await run.ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or SmtpException or ArgumentException or InvalidOperationException)
-                {
-                    // Nobody reads the rest of this enumeration.
-                }
-            }
-        }
-
-        // The results are all out; what ended the call (a cancellation, bad input, misuse) is thrown now.
-        await run.ConfigureAwait(false);
-    }
-
-    /// <summary>Sends a batch into <paramref name="batch"/>; a cancellation comes out as <see cref="SmtpBatchCanceledException"/> with every result so far.</summary>
-    private async Task<IReadOnlyList<SmtpSendResult>> RunBatchAsync(IAsyncEnumerable<SmtpMessage> messages, BatchResults batch, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var failure = await SendCoreAsync(single: null, messages, batch, cancellationToken).ConfigureAwait(false);
-            return batch.Complete(failure);
-        }
-        catch (OperationCanceledException ex)
-        {
-            throw new SmtpBatchCanceledException(batch.Complete(ex), ex, ex.CancellationToken);
-        }
-        finally
-        {
-            // Bad input or misuse: the results decided so far are out; the rest end with the call.
-            batch.Complete(null);
-        }
-    }
-
-    /// <summary>
-    /// One send call, as an operation: <paramref name="single"/> alone, or every message of
-    /// <paramref name="messages"/>, each one's transaction added to <paramref name="batch"/>.
-    /// </summary>
-    /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<SmtpException?> SendCoreAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, BatchResults? batch, CancellationToken cancellationToken)
-    {
-        BeginOperation(cancellationToken);
-        try
-        {
-            var capabilities = Capabilities;
-            var chunking = _options.UseChunking && capabilities.SupportsChunking;
-            return _options.UsePipelining && capabilities.SupportsPipelining
-                ? await SendPipelinedAsync(single, messages, batch, chunking, cancellationToken).ConfigureAwait(false)
-                : await SendSequentiallyAsync(single, messages, batch, chunking, cancellationToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            // Whatever was cancelled (our I/O, the caller's content source), a transaction may be half-sent: close
-            // the connection so that it can never be completed, as for every cancellation.
-            Break("cancelled while sending");
-            throw;
-        }
-        finally
-        {
-            EndOperation();
-        }
-    }
-
-    private static async IAsyncEnumerable<SmtpMessage> ToAsync(IEnumerable<SmtpMessage> messages)
-    {
-        foreach (var message in messages)
-        {
-            yield return message;
-        }
-
-        await Task.CompletedTask.ConfigureAwait(false);
-    }
+    /// <summary>The one check of an envelope's parameter strings (<see cref="MailParameters.Validate"/>).</summary>
+    private static void Validate(SmtpEnvelope envelope) => MailParameters.Validate(envelope);
 }

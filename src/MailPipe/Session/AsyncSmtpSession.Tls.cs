@@ -12,9 +12,7 @@ public sealed partial class AsyncSmtpSession
 {
     private static readonly byte[] StartTlsVerb = "STARTTLS"u8.ToArray();
 
-    /// <summary>While an AUTH exchange runs: the transcript shows 334 replies as <c>334 &lt;redacted&gt;</c>.</summary>
-    private bool _redactServerText;
-    private TlsSnapshot? _tls;
+    private TlsParameters? _tls;
 
     /// <summary>Whether TLS is active on this connection (after <see cref="ConnectTlsAsync(bool, CancellationToken)"/> or a successful <see cref="StartTlsAsync(CancellationToken)"/>).</summary>
     public bool IsEncrypted => _tls is not null;
@@ -155,121 +153,38 @@ public sealed partial class AsyncSmtpSession
     /// <see cref="ConnectTlsAsync(bool, CancellationToken)"/>, or a connect/transport failure. The connection is closed.
     /// </exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
-    public async Task<SmtpReply> ConnectAsync(string host, int port, SmtpTlsMode tlsMode, string? ehloDomain, CancellationToken cancellationToken = default)
-    {
-        if (ehloDomain is not null)
-        {
-            ValidateDomain(ehloDomain);
-        }
-
-        if (!Enum.IsDefined(tlsMode))
-        {
-            throw new ArgumentOutOfRangeException(nameof(tlsMode), tlsMode, "Unknown TLS mode.");
-        }
-
-        SmtpReply greeting;
-        if (tlsMode == SmtpTlsMode.Implicit)
-        {
-            await ConnectAsync(host, port, waitForGreeting: false, cancellationToken).ConfigureAwait(false);
-            greeting = (await ConnectTlsAsync(waitForGreeting: true, cancellationToken).ConfigureAwait(false))!;
-        }
-        else
-        {
-            greeting = (await ConnectAsync(host, port, waitForGreeting: true, cancellationToken).ConfigureAwait(false))!;
-        }
-
-        if (!greeting.IsPositiveCompletion || !IsConnected)
-        {
-            return greeting;
-        }
-
-        if (SmtpGreetingRules.NotReady(greeting) is { } notReady)
-        {
-            throw FailBetweenOperations(notReady, "reading the greeting");
-        }
-
-        ehloDomain ??= await GetDefaultClientDomainAsync(cancellationToken).ConfigureAwait(false);
-        var ehlo = await EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
-        if (tlsMode is not (SmtpTlsMode.StartTlsRequired or SmtpTlsMode.StartTlsWhenAvailable) || ehlo.IsServiceClosing)
-        {
-            return ehlo;
-        }
-
-        var required = tlsMode == SmtpTlsMode.StartTlsRequired;
-        if (!ehlo.IsPositiveCompletion || !Capabilities.SupportsStartTls)
-        {
-            if (!required)
-            {
-                return ehlo;
-            }
-
-            throw FailBetweenOperations(new SmtpException(
-                SmtpErrorCode.StartTlsNotOffered,
-                ehlo.IsPositiveCompletion
-                    ? $"TLS is required but {host}:{port} does not offer STARTTLS in its EHLO reply; nothing more was sent and the connection was closed."
-                    : $"TLS is required but {host}:{port} answered EHLO with {ehlo.Code}; nothing more was sent and the connection was closed."),
-                "checking for STARTTLS");
-        }
-
-        var startTls = await StartTlsAsync(cancellationToken).ConfigureAwait(false);
-        if (startTls.Code != 220)
-        {
-            if (!required || startTls.IsServiceClosing)
-            {
-                return startTls.IsServiceClosing ? startTls : ehlo;
-            }
-
-            throw FailBetweenOperations(
-                new SmtpException(SmtpErrorCode.StartTlsNotOffered, $"TLS is required but {host}:{port} refused STARTTLS ({startTls}); the connection was closed."),
-                "starting TLS");
-        }
-
-        return await EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
-    }
+    public Task<SmtpReply> ConnectAsync(string host, int port, SmtpTlsMode tlsMode, string? ehloDomain, CancellationToken cancellationToken = default) =>
+        SubmissionStart.RunAsync(this, host, port, tlsMode, ehloDomain, cancellationToken);
 
     private async Task<SmtpReply?> ConnectTlsCoreAsync(SmtpTlsOptions tls, string? serverHostName, bool waitForGreeting, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken, allowPendingReplies: true);
-        try
-        {
-            var targetHost = PrepareTls(tls, serverHostName, greetingMayBePending: true);
-            await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
-            return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
-        }
-        finally
-        {
-            EndOperation();
-        }
+        using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
+        var targetHost = PrepareTls(tls, serverHostName, greetingMayBePending: true);
+        await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
+        return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
     }
 
     private async Task<SmtpReply> StartTlsCoreAsync(SmtpTlsOptions tls, CancellationToken cancellationToken)
     {
-        BeginOperation(cancellationToken, allowPendingReplies: true);
-        try
+        using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
+        var targetHost = PrepareTls(tls, serverHostName: null, greetingMayBePending: false);
+        if (await ResetOpenTransactionAsync("STARTTLS").ConfigureAwait(false) is { } closing)
         {
-            var targetHost = PrepareTls(tls, serverHostName: null, greetingMayBePending: false);
-            if (await ResetOpenTransactionAsync("STARTTLS").ConfigureAwait(false) is { } closing)
-            {
-                return closing;
-            }
-
-            WriteCommand(StartTlsVerb, "STARTTLS");
-            var reply = await FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
-            if (reply.Code != 220)
-            {
-                return CloseIfServiceClosing(reply);
-            }
-
-            await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
-            return reply;
+            return closing;
         }
-        finally
+
+        _channel.WriteCommand(StartTlsVerb, "STARTTLS");
+        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
+        if (reply.Code != 220)
         {
-            EndOperation();
+            return _channel.CloseIfServiceClosing(reply);
         }
+
+        await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
+        return reply;
     }
 
-    /// <summary>Checks that TLS may start now and finds the server name; throws before anything is sent.</summary>
+    /// <summary>TLS not active yet, no reply pending (but the greeting before implicit TLS); the name the certificate must carry.</summary>
     private string PrepareTls(SmtpTlsOptions tls, string? serverHostName, bool greetingMayBePending)
     {
         if (_tls is not null)
@@ -277,117 +192,31 @@ public sealed partial class AsyncSmtpSession
             throw new InvalidOperationException("TLS is already active on this SMTP connection.");
         }
 
-        var greetingPending = greetingMayBePending && Greeting is null && _pendingReplies.Count == 1;
-        if (_pendingReplies.Count > 0 && !greetingPending)
+        var pending = _channel.PendingReplyCount;
+        if (pending > 0 && !(greetingMayBePending && Greeting is null && pending == 1))
         {
-            throw new InvalidOperationException($"{_pendingReplies.Count} repl(ies) are still pending; read them with ReceiveReplyAsync before starting TLS (RFC 3207 §4.2).");
+            throw new InvalidOperationException($"{pending} repl(ies) are still pending; read them with ReceiveReplyAsync before starting TLS (RFC 3207 §4.2).");
         }
 
-        return serverHostName ?? tls.TargetHost ?? tls.ClientAuthenticationOptions?.TargetHost ?? Host
-            ?? throw new InvalidOperationException("No server name to check the certificate against: the session was connected over a stream; set SmtpTlsOptions.TargetHost or pass serverHostName.");
+        return TlsHandshake.TargetHost(tls, serverHostName, Host);
     }
 
-    /// <summary>The response-injection check, then the handshake over the same transport; swaps the pipes. Every failure closes the connection.</summary>
+    /// <summary>The handshake on the channel; then the capabilities and the AUTH state are forgotten (RFC 3207 §4.2).</summary>
     private async Task HandshakeAsync(SmtpTlsOptions tls, string targetHost)
     {
         using var telemetry = SessionTelemetry.StartTls(this);
-        var connection = Connection;
-        var injected = _parser.HasPartialReply ? 1L : 0L;
-        if (connection.Input.TryRead(out var buffered))
-        {
-            injected += buffered.Buffer.Length;
-            connection.Input.AdvanceTo(buffered.Buffer.Start);
-        }
-
-        if (injected > 0)
-        {
-            throw Fail(
-                new SmtpProtocolException(
-                    SmtpErrorCode.StartTlsResponseInjection,
-                    $"The server sent {injected} byte(s) after its reply to STARTTLS and before the TLS handshake (response injection, RFC 3207 §5); they were discarded and the connection was closed."),
-                "starting TLS");
-        }
-
-        var check = new CertificateCheck(tls, targetHost);
-        var sslOptions = check.CreateClientOptions();
-        StartTimer(tls.HandshakeTimeout);
-        try
-        {
-            await connection.UpgradeToTlsAsync(sslOptions, _operationCts.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            throw FailTls(ex, check);
-        }
-
-        StopTimer();
-        var stream = connection.TlsStream!;
-        _tls = new TlsSnapshot(stream.SslProtocol, stream.NegotiatedCipherSuite, check.Certificate, check.Errors);
-        telemetry?.Ok(stream.SslProtocol);
+        _tls = await _channel.UpgradeToTlsAsync(tls, targetHost, tls.HandshakeTimeout).ConfigureAwait(false);
+        telemetry?.Ok(_tls.Protocol);
         Capabilities = SmtpCapabilities.None;
         ResetAuthState();
-        _parser.Reset();
-        if (_sessionLog.IsEnabled(LogLevel.Debug))
-        {
-            Log.TlsEstablished(_sessionLog, stream.SslProtocol.ToString(), stream.NegotiatedCipherSuite.ToString());
-        }
     }
 
-    /// <summary>Classifies a handshake failure: the certificate decision, else a TLS/IO failure; cancellation and timeouts go through <c>Fail</c> as usual.</summary>
-    private Exception FailTls(Exception exception, CertificateCheck check)
+    /// <summary>Breaks the connection between operations (nothing is being sent) and returns the error to throw.</summary>
+    internal SmtpException FailBetweenOperations(SmtpException error, string activity)
     {
-        const string Activity = "negotiating TLS";
-        if (exception is SmtpException || _callerToken.IsCancellationRequested || _operationCts.IsCancellationRequested)
-        {
-            return Fail(exception, Activity);
-        }
-
-        SmtpException error;
-        if (check.Rejected && check.Errors == SslPolicyErrors.RemoteCertificateNameMismatch)
-        {
-            error = new SmtpException(
-                SmtpErrorCode.BadCertificateName,
-                $"The server's certificate ({check.Certificate?.Subject}) does not name '{check.TargetHost}'; the connection was closed. Set SmtpTlsOptions.AcceptCertificateNameMismatch to accept it.",
-                exception);
-        }
-        else if (check.Rejected)
-        {
-            error = new SmtpException(
-                SmtpErrorCode.BadCertificate,
-                $"The server's certificate ({check.Certificate?.Subject ?? "none"}) was rejected ({check.Errors}); the connection was closed. Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.",
-                exception);
-        }
-        else
-        {
-            error = new SmtpException(SmtpErrorCode.TlsHandshakeFailed, $"The TLS handshake with '{check.TargetHost}' failed: {exception.Message}", exception);
-        }
-
-        return Fail(error, Activity);
+        using var operation = BeginOperation(CancellationToken.None, allowPendingReplies: true);
+        return (SmtpException)Fail(error, activity);
     }
 
-    /// <summary>
-    /// Closes the connection for a failure found between two operations (a policy decision, not I/O), under the
-    /// operation guard so that an operation started meanwhile on another thread is not torn down: that case throws
-    /// <see cref="InvalidOperationException"/> instead.
-    /// </summary>
-    private SmtpException FailBetweenOperations(SmtpException error, string activity)
-    {
-        BeginOperation(CancellationToken.None, allowPendingReplies: true);
-        try
-        {
-            return (SmtpException)Fail(error, activity);
-        }
-        finally
-        {
-            EndOperation();
-        }
-    }
-
-    private void ResetTlsState()
-    {
-        _redactServerText = false;
-        _tls = null;
-    }
-
-    private sealed record TlsSnapshot(SslProtocols Protocol, TlsCipherSuite CipherSuite, X509Certificate2? RemoteCertificate, SslPolicyErrors Errors);
+    private void ResetTlsState() => _tls = null;
 }

@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 
-namespace MailPipe;
+namespace MailPipe.Transport;
 
 /// <summary>
 /// One transport connection: the socket (or a caller's stream), an optional <see cref="SslStream"/> over it, and the
@@ -25,6 +25,10 @@ internal sealed class SmtpConnection : IAsyncDisposable
         _socket = socket;
         _baseStream = baseStream;
         (Input, Output) = CreatePipes(baseStream);
+
+        // Read once now: after a reset by the peer the socket no longer knows them (getpeername fails with ENOTCONN).
+        RemoteEndPoint = EndPointOf(socket, static s => s.RemoteEndPoint);
+        LocalEndPoint = EndPointOf(socket, static s => s.LocalEndPoint);
     }
 
     /// <summary>What the server sends.</summary>
@@ -36,8 +40,11 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// <summary>The TLS stream once TLS is active.</summary>
     public SslStream? TlsStream => _tlsStream;
 
-    /// <summary>The remote end point, when this is a socket connection.</summary>
-    public EndPoint? RemoteEndPoint => _socket?.RemoteEndPoint;
+    /// <summary>Whether TLS is active (implicit TLS or after STARTTLS).</summary>
+    public bool IsEncrypted => _tlsStream is not null;
+
+    /// <summary>The remote end point, when this is a socket connection (as it was when the connection opened).</summary>
+    public EndPoint? RemoteEndPoint { get; }
 
     /// <summary>
     /// Whether anything arrived while no reply was expected, without waiting: bytes buffered in <see cref="Input"/>,
@@ -71,8 +78,38 @@ internal sealed class SmtpConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Whether a read of <see cref="Input"/> could not complete now, known without starting one: a plaintext socket
+    /// connection (no TLS, so the socket's bytes are the input's, and no TLS record such as a session ticket can make
+    /// the socket readable without input), nothing unexamined in <see cref="Input"/>, and the socket neither readable
+    /// nor closed. False whenever unsure (TLS, a caller's stream, a failure): then only a read tells.
+    /// </summary>
+    public bool NothingToRead()
+    {
+        if (_tlsStream is not null || _socket is null || Volatile.Read(ref _disposed) != 0)
+        {
+            return false;
+        }
+
+        if (Input.TryRead(out var result))
+        {
+            // Unexamined bytes (or the end): a read would complete at once.
+            Input.AdvanceTo(result.Buffer.Start);
+            return false;
+        }
+
+        try
+        {
+            return !_socket.Poll(0, SelectMode.SelectRead);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
-    public EndPoint? LocalEndPoint => _socket?.LocalEndPoint;
+    public EndPoint? LocalEndPoint { get; }
 
     /// <summary>Opens a TCP connection. <paramref name="cancellationToken"/> carries both the caller's cancellation and the connect timeout.</summary>
     /// <exception cref="SocketException">The connect failed.</exception>
@@ -150,6 +187,18 @@ internal sealed class SmtpConnection : IAsyncDisposable
     {
         Abort();
         return ValueTask.CompletedTask;
+    }
+
+    private static EndPoint? EndPointOf(Socket? socket, Func<Socket, EndPoint?> which)
+    {
+        try
+        {
+            return socket is null ? null : which(socket);
+        }
+        catch (SocketException)
+        {
+            return null; // already reset by the peer: the read that follows reports it
+        }
     }
 
     private static (PipeReader Input, PipeWriter Output) CreatePipes(Stream stream) =>

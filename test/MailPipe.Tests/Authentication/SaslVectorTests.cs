@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using MailPipe.Authentication;
 
 namespace MailPipe.Tests.Authentication;
 

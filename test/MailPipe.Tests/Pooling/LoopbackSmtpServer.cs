@@ -36,6 +36,8 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     private int _connections;
     private int _noops;
     private int _quits;
+    private long _contentBytes;
+    private int _endedInContent;
 
     public LoopbackSmtpServer(bool chunking = true)
     {
@@ -58,10 +60,25 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     /// <summary>How long the server waits before its 354 to DATA (a slow server: a batch with DATA takes a while).</summary>
     public TimeSpan DataDelay { get; set; }
 
+    /// <summary>When set, the greeting waits for this task (a test lets callers queue up before the first connection is ready).</summary>
+    public Task? GreetingGate { get; set; }
+
     /// <summary>When set, accepted connections get no greeting (a server that hangs).</summary>
     public bool Silent { get; set; }
 
     public ConcurrentQueue<ReceivedMessage> Received { get; } = new();
+
+    /// <summary>Every command line received (data excluded), with the number of its connection, in arrival order per connection.</summary>
+    public ConcurrentQueue<(int Connection, string Line)> Commands { get; } = new();
+
+    /// <summary>Content octets received so far (DATA lines and BDAT chunks), stored or not.</summary>
+    public long ContentBytes => Interlocked.Read(ref _contentBytes);
+
+    /// <summary>Connections that ended in the middle of DATA content (before the final dot) or of a BDAT chunk.</summary>
+    public int EndedInContent => Volatile.Read(ref _endedInContent);
+
+    /// <summary>The command lines of connection <paramref name="connection"/>.</summary>
+    public IReadOnlyList<string> CommandsOf(int connection) => [.. Commands.Where(c => c.Connection == connection).Select(c => c.Line)];
 
     /// <summary>Messages stored whose Message-Id is <paramref name="messageId"/>.</summary>
     public int CountOf(string messageId) => Received.Count(m => m.MessageId == messageId);
@@ -112,11 +129,17 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     {
         await using var stream = new NetworkStream(socket, ownsSocket: true);
         var reader = PipeReader.Create(stream);
+        var inContent = false;
         try
         {
             if (Silent)
             {
                 await Task.Delay(Timeout.Infinite, _stop.Token);
+            }
+
+            if (GreetingGate is { } gate)
+            {
+                await gate.WaitAsync(_stop.Token);
             }
 
             await WriteAsync(stream, "220 loopback ESMTP\r\n");
@@ -131,6 +154,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                     return;
                 }
 
+                Commands.Enqueue((number, line));
                 var verb = (line.Length >= 4 ? line[..4] : line).ToUpperInvariant();
                 switch (verb)
                 {
@@ -192,6 +216,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                         }
 
                         await WriteAsync(stream, "354 End data with <CR><LF>.<CR><LF>\r\n");
+                        inContent = true;
                         while (true)
                         {
                             var dataLine = await ReadLineAsync(reader);
@@ -200,8 +225,11 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                                 return;
                             }
 
+                            Interlocked.Add(ref _contentBytes, dataLine.Length + 2);
+
                             if (dataLine == ".")
                             {
+                                inContent = false;
                                 break;
                             }
 
@@ -217,10 +245,15 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                         var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                         var size = long.Parse(words[1], System.Globalization.CultureInfo.InvariantCulture);
                         var last = words.Length > 2 && words[2].Equals("LAST", StringComparison.OrdinalIgnoreCase);
+                        inContent = true;
                         if (!await ReadBytesAsync(reader, size, data))
                         {
                             return;
                         }
+
+                        inContent = false;
+
+                        Interlocked.Add(ref _contentBytes, size);
 
                         if (from is null || recipients.Count == 0)
                         {
@@ -257,6 +290,11 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
         }
         finally
         {
+            if (inContent)
+            {
+                Interlocked.Increment(ref _endedInContent);
+            }
+
             await reader.CompleteAsync();
         }
     }

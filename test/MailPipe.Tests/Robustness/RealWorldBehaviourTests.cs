@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using MailPipe.Authentication;
 using MailPipe.Tests.Support;
 
 namespace MailPipe.Tests.Robustness;

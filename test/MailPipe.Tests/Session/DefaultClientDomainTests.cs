@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using MailPipe.Transport;
 
 namespace MailPipe.Tests.Session;
 
@@ -20,11 +21,11 @@ public sealed class DefaultClientDomainTests
     [InlineData("vm", "::ffff:127.0.0.1", "[127.0.0.1]")]
     [InlineData("vm", "fe80::1%2", "[IPv6:fe80::1]")]
     public void Fully_qualified_name_else_the_local_address_literal(string? name, string local, string expected) =>
-        ClientDomain.Choose(name, new IPEndPoint(IPAddress.Parse(local), 12345)).Should().Be(expected);
+        Choose(name, new IPEndPoint(IPAddress.Parse(local), 12345)).Should().Be(expected);
 
     [Fact]
     public void Without_a_local_address_the_IPv4_loopback_literal() =>
-        ClientDomain.Choose("vm", localEndPoint: null).Should().Be("[127.0.0.1]");
+        Choose("vm", localEndPoint: null).Should().Be("[127.0.0.1]");
 
     [Fact]
     public async Task Before_connect_there_is_no_default()
@@ -72,8 +73,12 @@ public sealed class DefaultClientDomainTests
         var ehloLine = await server.WaitAsync(TimeSpan.FromSeconds(30));
 
         ehloLine.Should().Be("EHLO " + expected);
-        var fullyQualified = await ClientDomain.FullyQualifiedHostNameAsync();
+        var fullyQualified = await LocalHostName.FullyQualifiedAsync();
         expected.Should().Be(fullyQualified ?? (address.AddressFamily == AddressFamily.InterNetworkV6 ? "[IPv6:::1]" : "[127.0.0.1]"));
         expected.Should().Match(e => e.StartsWith('[') || (e.Contains('.') && !e.StartsWith("localhost", StringComparison.OrdinalIgnoreCase)), "a bare host name is refused by servers");
     }
+
+    /// <summary>What the session does with a name: the transport's lookup keeps it only when fully qualified, the protocol writes the name or the literal.</summary>
+    private static string Choose(string? name, EndPoint? localEndPoint) =>
+        SmtpHelloName.ForClient(LocalHostName.IsFullyQualified(name) ? name : null, localEndPoint);
 }

@@ -1,6 +1,6 @@
-using MailPipe.Channel;
+using MailPipe.Transmission;
 
-namespace MailPipe.Tests.Channel;
+namespace MailPipe.Tests.Transmission;
 
 /// <summary>The one queue of expected replies: wire order, the payload on the last entry, growth across the wrap.</summary>
 public class ExpectedReplyQueueTests

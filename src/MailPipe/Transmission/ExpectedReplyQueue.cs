@@ -1,4 +1,4 @@
-namespace MailPipe.Channel;
+namespace MailPipe.Transmission;
 
 /// <summary>
 /// THE queue of replies the connection expects, in wire order: an entry is added in the call that writes its command

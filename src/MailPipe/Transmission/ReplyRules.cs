@@ -1,4 +1,4 @@
-namespace MailPipe.Channel;
+namespace MailPipe.Transmission;
 
 /// <summary>
 /// Which replies a command can get (RFC 5321 §4.3.2, RFC 3030 §2, RFC 3207 §4, RFC 4954 §4), checked for every reply

@@ -1,7 +1,7 @@
 using MailPipe.Tests.Support;
 using static MailPipe.Tests.Sending.SendScripts;
 
-namespace MailPipe.Tests.Channel;
+namespace MailPipe.Tests.Transmission;
 
 /// <summary>
 /// Every reply is checked against the command it is matched to (RFC 5321 §4.3.2), and a reply nobody asked for is

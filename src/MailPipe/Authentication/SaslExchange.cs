@@ -1,0 +1,123 @@
+using MailPipe.Protocol;
+using MailPipe.Transmission;
+
+namespace MailPipe.Authentication;
+
+/// <summary>
+/// The AUTH exchange of RFC 4954 §4 for one SASL mechanism over the channel: <c>AUTH mechanism [initial-response]</c>
+/// (an initial response too long for the 12,288-octet line waits for an empty 334), then for each 334 reply the
+/// decoded challenge goes to the mechanism and its answer goes back in base64, or <c>*</c> to cancel; the first reply
+/// that is not 334 ends it. A refused password is a returned reply (535), never an exception.
+/// </summary>
+internal static class SaslExchange
+{
+    /// <summary>Upper bound on 334 rounds in one exchange, against a server that never ends it.</summary>
+    public const int MaxRounds = 16;
+
+    /// <summary>Runs the exchange; the caller has started the operation and owns (disposes) the mechanism. The transcript shows 334 challenges as <c>334 &lt;redacted&gt;</c> while it runs.</summary>
+    /// <param name="channel">The channel, inside the caller's operation.</param>
+    /// <param name="mechanism">The mechanism to run.</param>
+    /// <param name="replyTimeout">The time each reply may take (<see cref="SmtpSessionOptions.ReceiveTimeout"/>).</param>
+    /// <returns>The final reply: 235 on success, 535, 501 after <c>*</c>, 504, 530/538, or any other reply.</returns>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64, too many rounds, or a success the mechanism cannot accept (SCRAM without a verified server signature); transport failures and timeouts. The connection is broken.</exception>
+    /// <exception cref="OperationCanceledException">The caller's token fired; the connection is broken.</exception>
+    /// <remarks>An exception of the mechanism before anything was written (a token provider's) leaves the connection as it was; one thrown while answering a challenge breaks it (the exchange is half done) and reaches the caller unchanged.</remarks>
+    public static async Task<SmtpReply> RunAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
+    {
+        try
+        {
+            return await ExchangeAsync(channel, mechanism, replyTimeout).ConfigureAwait(false);
+        }
+        finally
+        {
+            channel.RedactServerText = false;
+        }
+    }
+
+    private static async Task<SmtpReply> ExchangeAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
+    {
+        var token = channel.SendToken;
+        ReadOnlyMemory<byte>? initial;
+        try
+        {
+            initial = await mechanism.GetInitialResponseAsync(token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerToken.IsCancellationRequested))
+        {
+            throw channel.Fail(ex, $"preparing AUTH {mechanism.Name}");
+        }
+
+        ReadOnlyMemory<byte>? deferred = null;
+        if (initial is { } ir && !SmtpAuthLines.FitsOnCommandLine(mechanism.Name, ir.Length))
+        {
+            deferred = ir;
+            initial = null;
+        }
+
+        channel.CheckUnsolicited();
+        Expect(channel, SmtpAuthLines.WriteCommand(channel.Output, mechanism.Name, initial));
+        await channel.FlushAsync("sending AUTH").ConfigureAwait(false);
+        for (var round = 0; ; round++)
+        {
+            var reply = await channel.ReadReplyAsync(replyTimeout).ConfigureAwait(false);
+            if (reply.Code != 334)
+            {
+                if (reply.IsPositiveCompletion && mechanism.CheckSuccess() is { } refusal)
+                {
+                    throw channel.Fail(new SmtpException(SmtpErrorCode.AuthenticationError, refusal), $"authenticating with {mechanism.Name}");
+                }
+
+                return reply;
+            }
+
+            if (round >= MaxRounds)
+            {
+                throw channel.Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism.Name}: the server sent more than {MaxRounds} challenges."), "authenticating");
+            }
+
+            if (!SmtpAuthLines.TryDecodeChallenge(reply, out var challenge))
+            {
+                throw channel.Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism.Name}: the server's 334 challenge is not base64 (RFC 4954 §4)."), "authenticating");
+            }
+
+            ReadOnlyMemory<byte>? response;
+            if (deferred is not null && challenge.Length == 0)
+            {
+                (response, deferred) = (deferred, null);
+            }
+            else
+            {
+                response = await RespondAsync(channel, mechanism, challenge, token).ConfigureAwait(false);
+            }
+
+            channel.CheckUnsolicited();
+            Expect(channel, SmtpAuthLines.WriteResponse(channel.Output, response));
+            await channel.FlushAsync("sending an AUTH response").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A line was written: its reply is expected as AUTH's, the server's 334 lines are redacted from now on, and the line is logged in its transcript form.</summary>
+    private static void Expect(SmtpChannel channel, string transcript)
+    {
+        channel.ExpectReply(SmtpAuthLines.Command);
+        channel.RedactServerText = true;
+        Log.ClientLine(channel.ProtocolLog, transcript);
+    }
+
+    private static async ValueTask<ReadOnlyMemory<byte>?> RespondAsync(SmtpChannel channel, SaslMechanism mechanism, ReadOnlyMemory<byte> challenge, CancellationToken token)
+    {
+        try
+        {
+            return await mechanism.RespondAsync(challenge, token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerToken.IsCancellationRequested))
+        {
+            throw channel.Fail(ex, $"authenticating with {mechanism.Name}");
+        }
+        catch (Exception)
+        {
+            channel.Break($"the AUTH {mechanism.Name} challenge handler failed");
+            throw;
+        }
+    }
+}

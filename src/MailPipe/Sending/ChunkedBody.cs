@@ -1,0 +1,122 @@
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+
+using MailPipe.Transmission;
+
+namespace MailPipe.Sending;
+
+/// <summary>
+/// The BDAT body (RFC 3030 §2): line ends normalised to CRLF and a final CRLF added (no dot-stuffing), or bytes
+/// unchanged for BINARYMIME; chunks of <see cref="SmtpSessionOptions.ChunkSize"/> formed as the content streams in,
+/// the last one carrying LAST (possibly <c>BDAT 0 LAST</c>). What happens after each chunk (its reply read at once, or
+/// later) is the transaction sender's.
+/// </summary>
+internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel, SmtpSessionOptions options) : MessageBody
+{
+    private ArrayBufferWriter<byte>? _buffer;
+    private MailTransaction? _tx;
+    private bool _binary;
+
+    /// <summary>
+    /// Writes <paramref name="tx"/>'s content as chunks. A failure of the caller's content source (or the guard's
+    /// refusal of an octet the server cannot take) between chunks resets the transaction with RSET: chunks already
+    /// sent are discarded (RFC 3030 §2), nothing is delivered, and the rest of the batch goes on.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask WriteAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
+    {
+        var buffer = _buffer ??= new ArrayBufferWriter<byte>(options.ChunkSize + 1024);
+        buffer.ResetWrittenCount();
+        (_tx, _binary) = (tx, plan.Body == SmtpBodyType.BinaryMime);
+        Begin(plan.Guard, dotStuffing: false);
+        var message = tx.Message;
+        try
+        {
+            if (!await CopyAsync(message.Bytes, message.Stream, message.Reader, cancellationToken).ConfigureAwait(false))
+            {
+                return; // a chunk was refused: no further chunk of this transaction may be sent
+            }
+        }
+        catch (Exception ex) when (ex is ContentSourceException or SmtpContentRefusedException)
+        {
+            tx.ContentFailure = SmtpContentRules.Failure(ex is ContentSourceException marked ? marked.SourceException : ex, "the transaction was reset and nothing was delivered.");
+            buffer.ResetWrittenCount();
+            await sender.ResetAsync().ConfigureAwait(false);
+            return;
+        }
+        finally
+        {
+            _tx = null;
+        }
+
+        if (!_binary)
+        {
+            Encoder.CompleteLine(buffer);
+        }
+
+        // Never BDAT LAST for a message cancelled meanwhile.
+        message.CancellationToken.ThrowIfCancellationRequested();
+        tx.EndOfDataWritten = true;
+        await EmitAsync(tx, last: true).ConfigureAwait(false);
+    }
+
+    /// <summary>Drops the chunk being formed (the transaction is reset).</summary>
+    public void Discard() => _buffer?.ResetWrittenCount();
+
+    /// <inheritdoc/>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    protected override async ValueTask<bool> WriteAsync(ReadOnlyMemory<byte> piece)
+    {
+        var buffer = _buffer!;
+        while (!piece.IsEmpty)
+        {
+            var room = Math.Max(1, options.ChunkSize - buffer.WrittenCount);
+            var part = piece.Length > room ? piece[..room] : piece;
+            Check(part.Span);
+            if (_binary)
+            {
+                buffer.Write(part.Span);
+            }
+            else
+            {
+                Encoder.Write(part.Span, buffer);
+            }
+
+            piece = piece[part.Length..];
+            if (buffer.WrittenCount >= options.ChunkSize)
+            {
+                // A message cancelled meanwhile (its own token) is reset before its next chunk.
+                _tx!.Message.CancellationToken.ThrowIfCancellationRequested();
+                if (!await EmitAsync(_tx, last: false).ConfigureAwait(false))
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Writes one chunk (header, then the bytes) and appends its queue entry.</summary>
+    /// <returns>Whether further chunks may follow.</returns>
+    private ValueTask<bool> EmitAsync(MailTransaction tx, bool last)
+    {
+        channel.CheckUnsolicited();
+        var buffer = _buffer!;
+        var output = channel.Output;
+        var length = buffer.WrittenCount;
+        SmtpCommandWriter.WriteBdat(output, length, last);
+        output.Write(buffer.WrittenSpan);
+        buffer.ResetWrittenCount();
+        channel.ExpectReply("BDAT");
+        if (channel.ProtocolLog.IsEnabled(LogLevel.Trace))
+        {
+            // The header as a string only for the transcript.
+            Log.ClientLine(channel.ProtocolLog, last ? $"BDAT {length} LAST" : $"BDAT {length}");
+        }
+
+        Log.MessageData(channel.ProtocolLog, length);
+        return sender.ChunkWrittenAsync(tx, last);
+    }
+}

@@ -1,0 +1,332 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+
+namespace MailPipe.Sending;
+
+/// <summary>The call loop and one transaction: pipelined groups, or one command at a time (a window of one).</summary>
+internal sealed partial class TransactionSender
+{
+    private static readonly byte[] DataVerb = "DATA"u8.ToArray();
+    private static readonly byte[] RsetVerb = "RSET"u8.ToArray();
+
+    /// <summary>With PIPELINING: groups in one flush and a CHUNKING window; without, every command waits for its reply.</summary>
+    private bool _pipelining;
+
+    private bool _chunking;
+
+    /// <summary>Whether the call's messages were checked before it started (a list), or are checked one by one (a sequence).</summary>
+    private bool _validated;
+
+    /// <summary>Why the writer stopped writing (a failed flush, a protocol violation, a failed content read); the rest of the call is not sent.</summary>
+    private SmtpException? _writerFailure;
+
+    /// <summary>The batch call's transactions and results (null for <c>SendAsync</c>): a transaction's result is published there once decided.</summary>
+    private BatchResults? _results;
+
+    /// <summary>The call's last transaction: a 354 to it with no recipient accepted leaves a transaction that the call ends with RSET.</summary>
+    private MailTransaction? _last;
+
+    /// <summary>The call's last transaction that passed the checks before sending: its final reply decides whether the next call starts with RSET.</summary>
+    private MailTransaction? _lastChecked;
+
+    /// <summary>
+    /// Sends <paramref name="single"/> alone (<c>SendAsync</c>: no list, no async iterator), or every message of
+    /// <paramref name="messages"/>, each one's transaction added to <paramref name="batch"/>.
+    /// </summary>
+    /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpException?> SendCallAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, BatchResults? batch, CancellationToken cancellationToken)
+    {
+        BeginCall(batch);
+        OperationCanceledException? writerCancellation = null;
+        ArgumentException? argumentError = null;
+
+        // Whether everything written has been flushed: until then, no reply to it can be waited for.
+        var flushed = false;
+        try
+        {
+            if (single is not null)
+            {
+                await SendTransactionAsync(single, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var enumerator = messages!.GetAsyncEnumerator(cancellationToken);
+                try
+                {
+                    while (true)
+                    {
+                        var next = enumerator.MoveNextAsync();
+                        if (batch!.IsStreaming && !next.IsCompleted)
+                        {
+                            // The sequence waits (for a producer that may wait for these very results): send what is
+                            // written and read the replies due, so that their results are out before the next message.
+                            // With CHUNKING they are read concurrently, so that the next message is written as soon as
+                            // it comes instead of after the whole window's replies (the window stays full).
+                            if (_chunking && _pipelining)
+                            {
+                                await ReadWhileWaitingAsync().ConfigureAwait(false);
+                            }
+                            else
+                            {
+                                await SettleAsync().ConfigureAwait(false);
+                            }
+                        }
+
+                        if (!await next.ConfigureAwait(false))
+                        {
+                            break;
+                        }
+
+                        var tx = new MailTransaction(enumerator.Current);
+                        batch.Add(tx);
+                        await SendTransactionAsync(tx, cancellationToken).ConfigureAwait(false);
+                        if (_cancellation is not null)
+                        {
+                            break; // cancelled while reading replies: the messages not taken yet stay with the caller
+                        }
+                    }
+                }
+                finally
+                {
+                    await enumerator.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
+            if (_channel.IsOpen && !Stopped)
+            {
+                if (_last is { DataReply.Code: 354 } last && last.AcceptedRecipientCount == 0)
+                {
+                    _channel.WriteCommand(RsetVerb, "RSET");
+                    Expect(new ExpectedReply(null, ReplyKind.Reset, 0));
+                    NeedsReset = false;
+                }
+
+                await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                flushed = true;
+            }
+        }
+        catch (SmtpException ex)
+        {
+            _writerFailure ??= ex;
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            _writerFailure ??= ContentFailure(ex);
+        }
+        catch (OperationCanceledException ex)
+        {
+            // The caller's cancellation (or a cancelled content read) in the middle of a transaction: close the
+            // connection, as for every cancellation, so that a half-sent message can never be completed.
+            writerCancellation = ex;
+            _channel.Break("cancelled while sending");
+        }
+        catch (ArgumentException ex)
+        {
+            // A later message is invalid: finish the earlier ones (below), then report the bad input.
+            argumentError = ex;
+        }
+        finally
+        {
+            await EndCallAsync(flushed, writerCancellation is not null).ConfigureAwait(false);
+        }
+
+        var lastChecked = _lastChecked;
+        ReleaseCall();
+        if (writerCancellation is not null || _cancellation is not null)
+        {
+            throw writerCancellation ?? _cancellation!;
+        }
+
+        // Before a bad message's exception: the transactions sent ahead of it decide whether the next call starts with RSET.
+        if (lastChecked is not null)
+        {
+            NeedsReset = NeedsReset && lastChecked.FinalReply is not { IsPositiveCompletion: true };
+        }
+
+        if (argumentError is not null)
+        {
+            ExceptionDispatchInfo.Throw(argumentError);
+        }
+
+        return _writerFailure ?? _failure;
+    }
+
+    /// <summary>
+    /// Writes one message's transaction, reading replies as far as its group needs (every reply at once without
+    /// PIPELINING). Transport failures, 421 and content failures are recorded (the rest of the call is then not
+    /// sent), not thrown; cancellation and bad arguments are thrown.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendTransactionAsync(MailTransaction tx, CancellationToken cancellationToken)
+    {
+        _last = tx;
+
+        // Set before the transaction's first byte is written: from then on an unexpected exception leaves the wire in an unknown state.
+        var started = false;
+        try
+        {
+            if (_writerFailure is not null || Stopped || !_channel.IsOpen || IsCancelledBeforeStart(tx))
+            {
+                return;
+            }
+
+            var (mailParameters, rcptParameters, plan) = Prepare(tx);
+            if (tx.NotAttempted is not null)
+            {
+                return;
+            }
+
+            started = true;
+            if (NeedsReset)
+            {
+                await ResetAsync().ConfigureAwait(false);
+            }
+
+            // The next transaction may be written before this one's final reply is known: start it clean.
+            NeedsReset = true;
+            WriteMail(tx, mailParameters);
+            Expect(new ExpectedReply(tx, ReplyKind.Mail, 0));
+            if (!_pipelining && (!await WaitAsync("sending MAIL").ConfigureAwait(false) || tx.MailReply is not { IsPositiveCompletion: true }))
+            {
+                return;
+            }
+
+            for (var i = 0; i < tx.RecipientCount; i++)
+            {
+                WriteRcpt(tx, i, rcptParameters);
+                Expect(new ExpectedReply(tx, ReplyKind.Recipient, i));
+                if (!_pipelining && !await WaitAsync("sending RCPT").ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+
+            if (!_pipelining && tx.AcceptedRecipientCount == 0)
+            {
+                return;
+            }
+
+            if (_chunking)
+            {
+                // MAIL, the RCPTs and the first BDAT share a flush; the next transaction follows without waiting, up to the window.
+                await WriteBodyAsync(tx, plan, cancellationToken).ConfigureAwait(false);
+                await WindowAsync(tx).ConfigureAwait(false);
+                return;
+            }
+
+            // DATA ends the group (RFC 2920 §3.1); the previous message's content and dot went in the same flush.
+            _channel.WriteCommand(DataVerb, "DATA");
+            Expect(new ExpectedReply(tx, ReplyKind.Data, 0));
+            await _channel.FlushAsync(_pipelining ? "sending pipelined commands" : "sending DATA").ConfigureAwait(false);
+            _channel.RoundTrips++;
+            _expectedSinceWait = 0;
+            await DrainDirectAsync().ConfigureAwait(false);
+            await tx.WhenReady().ConfigureAwait(false);
+            if (Stopped || tx.DataReply!.Code != 354 || !IsDataAccepted(tx))
+            {
+                return;
+            }
+
+            await WriteBodyAsync(tx, plan, cancellationToken).ConfigureAwait(false);
+            if (!_pipelining)
+            {
+                await WaitAsync("sending the end of message data").ConfigureAwait(false);
+            }
+        }
+        catch (SmtpException ex)
+        {
+            _writerFailure ??= ex;
+        }
+        catch (Exception ex) when (IsContentFailure(ex))
+        {
+            _writerFailure ??= ContentFailure(ex);
+        }
+        catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
+        {
+            _channel.Break($"unexpected {ex.GetType().Name} while sending");
+            throw;
+        }
+        finally
+        {
+            EndTransaction(tx, started);
+        }
+    }
+
+    /// <summary>After 354: whether the content may follow. With no recipient accepted the data is ended at once (a lone dot, then RSET at the end of the call; RFC 2920 §3.1).</summary>
+    private bool IsDataAccepted(MailTransaction tx)
+    {
+        if (tx.MailReply is not { IsPositiveCompletion: true })
+        {
+            // DATA was accepted although our MAIL was not: the server is in some other transaction. Any byte more,
+            // even a lone dot, could deliver mail that is not this envelope's: close the connection.
+            _writerFailure = new SmtpProtocolException("The server accepted DATA (354) although it refused MAIL; the connection was closed so that nothing is delivered in another transaction (RFC 2920 §3.1).");
+            _channel.Break(_writerFailure.Message);
+            return false;
+        }
+
+        if (tx.AcceptedRecipientCount > 0)
+        {
+            return true;
+        }
+
+        Data.Begin();
+        Data.Encoder.Complete(_channel.Output);
+        _channel.ExpectReply("end of data");
+        Expect(new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+        return false;
+    }
+
+    /// <summary>The writer is done with <paramref name="tx"/>: its result is published once its replies are filed, unless what stops the call concerns it.</summary>
+    private void EndTransaction(MailTransaction tx, bool started)
+    {
+        if (tx.NotAttempted is null)
+        {
+            _lastChecked = tx;
+        }
+
+        if (started && !_pipelining)
+        {
+            // One command at a time: every reply of the transaction is in.
+            NeedsReset = tx.FinalReply is not { IsPositiveCompletion: true };
+        }
+
+        if (_writerFailure is null && (_pipelining || !Stopped) && _results is { } results)
+        {
+            tx.WriterDone();
+            results.Publish();
+        }
+    }
+
+    /// <summary>The message's own token (<see cref="SmtpMessage.WithCancellation"/>) is cancelled: the transaction is not attempted, nothing of it is written.</summary>
+    private static bool IsCancelledBeforeStart(MailTransaction tx)
+    {
+        var token = tx.Message.CancellationToken;
+        if (!token.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) before its transaction started; nothing of it was sent.", token);
+        return true;
+    }
+
+    /// <summary>An exception from the caller's content source: only those are marked so (never one of MailPipe's own, never a cancellation).</summary>
+    private static bool IsContentFailure(Exception exception) => exception is ContentSourceException or SmtpContentRefusedException;
+
+    /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
+    private SmtpException ContentFailure(Exception exception)
+    {
+        _channel.Break("reading the message content failed");
+        var source = exception is ContentSourceException marked ? marked.SourceException : exception;
+        return SmtpContentRules.Failure(source, "the message was not ended and the connection was closed.");
+    }
+
+    /// <summary>
+    /// An exception that is neither the server's nor the caller's (a defect of MailPipe's own, or a misbehaving
+    /// source's contract broken inside MailPipe's code): once anything of the transaction may have been written the
+    /// connection's state is unknown, so it is closed; the exception goes to the caller unchanged.
+    /// </summary>
+    private static bool IsUnexpected(Exception exception) =>
+        exception is not (SmtpException or ContentSourceException or SmtpContentRefusedException or OperationCanceledException or ArgumentException);
+}

@@ -1,0 +1,93 @@
+using System.Runtime.CompilerServices;
+
+namespace MailPipe.Sending;
+
+/// <summary>
+/// The body of a transaction (DATA or BDAT, chosen by the call) and the message's own cancellation while it is written
+/// (<see cref="SmtpMessage.WithCancellation"/>): never the end of data for a cancelled message.
+/// </summary>
+internal sealed partial class TransactionSender
+{
+    /// <summary>The transaction whose content is being written, when its message has a token of its own.</summary>
+    private volatile MailTransaction? _contentOf;
+
+    /// <summary>
+    /// Whether the content of the message carrying <paramref name="token"/> is being written, its end of data not yet
+    /// (or its cancellation there was already handled): its cancellation is then handled by the send itself (BDAT: RSET
+    /// between chunks; DATA: the connection closed). Safe from any thread (the shared sender asks it).
+    /// </summary>
+    public bool IsWritingContentOf(CancellationToken token) => _contentOf is { } tx && tx.Message.CancellationToken == token;
+
+    /// <summary>
+    /// Writes <paramref name="tx"/>'s content with the framing of the call. When the message's own token is cancelled
+    /// meanwhile, the message is never ended and its result is NotSent with an <see cref="OperationCanceledException"/>:
+    /// with BDAT the transaction is reset with RSET between chunks (RFC 3030 §2) and the connection kept; with DATA the
+    /// connection is closed (the only way to abandon a message without its final dot) and the
+    /// <see cref="SmtpException"/> thrown stops the rest of the call (NotSent, transient).
+    /// </summary>
+    private ValueTask WriteBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
+    {
+        if (tx.Message.CancellationToken.CanBeCanceled)
+        {
+            return WriteCancellableBodyAsync(tx, plan, cancellationToken);
+        }
+
+        _contentOf = null;
+        return WriteBodyCoreAsync(tx, plan, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteCancellableBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
+    {
+        var messageToken = tx.Message.CancellationToken;
+
+        // The content source is read with the message's token too (in-memory content is checked between chunks and before its end).
+        using var linked = tx.Message.Bytes is null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, messageToken) : null;
+        _contentOf = tx;
+        try
+        {
+            await WriteBodyCoreAsync(tx, plan, linked?.Token ?? cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (messageToken.IsCancellationRequested && !cancellationToken.IsCancellationRequested && !tx.EndOfDataWritten)
+        {
+            if (!_chunking)
+            {
+                tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the connection was closed without ending it (DATA allows no other way), so nothing of it was delivered.", ex, messageToken);
+                _channel.Break("a message was cancelled while its content was being written (DATA)");
+                throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed because a message before this one was cancelled while its content was being written (with DATA the only way to abandon it); this message was not sent.", ex);
+            }
+
+            // Between chunks the wire is at a command boundary.
+            tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the transaction was reset with RSET between chunks and nothing of it was delivered.", ex, messageToken);
+            _chunks.Discard();
+            await ResetAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            if (tx.NotAttempted is null)
+            {
+                // Ended (or failed otherwise); a message cancelled here stays known as handled, for the sender's question.
+                _contentOf = null;
+            }
+        }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteBodyCoreAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
+    {
+        if (_chunking)
+        {
+            await _chunks.WriteAsync(tx, plan, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        Data.Begin(plan.Guard);
+        var message = tx.Message;
+        await Data.WriteContentAsync(message.Bytes, message.Stream, message.Reader, cancellationToken).ConfigureAwait(false);
+
+        // Never the final dot for a message cancelled meanwhile.
+        message.CancellationToken.ThrowIfCancellationRequested();
+        Data.WriteEnd(tx);
+        Expect(new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+    }
+}

@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text;
+using MailPipe.Protocol;
+
+namespace MailPipe.Sending;
+
+/// <summary>Before MAIL: the message checked against the capabilities, its body type and MAIL/RCPT parameters decided.</summary>
+internal sealed partial class TransactionSender
+{
+    private static readonly byte[] MailVerb = "MAIL FROM:"u8.ToArray();
+    private static readonly byte[] RcptVerb = "RCPT TO:"u8.ToArray();
+
+    /// <summary>Where <see cref="Prepare"/> builds the MAIL parameters (one call at a time).</summary>
+    private readonly StringBuilder _mailParameters = new();
+
+    /// <summary>The last MAIL parameter string, given again while the parameters stay the same.</summary>
+    private string? _lastMailParameters;
+
+    /// <summary>
+    /// Checks a message against the server's capabilities and builds its MAIL and RCPT parameters and its content plan;
+    /// sets <see cref="MailTransaction.NotAttempted"/> instead of sending what cannot succeed.
+    /// </summary>
+    /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
+    private (string? Mail, string?[] Recipients, SmtpContentPlan Plan) Prepare(MailTransaction tx)
+    {
+        _host.TransactionStarting(tx, _chunking);
+        var capabilities = _host.Capabilities;
+        var checkedEnvelope = _validated ? tx.Envelope : null;
+        if (tx.Message.BeginSend(tx, capabilities, _chunking) is { } notSendable)
+        {
+            // Content that cannot be replayed, or a message for the connection that could not be made: nothing written.
+            tx.NotAttempted = notSendable;
+            return default;
+        }
+
+        var envelope = tx.Envelope;
+        if (!ReferenceEquals(envelope, checkedEnvelope))
+        {
+            // A sequence's message, or the message a ForConnection selector chose: checked here, once.
+            MailParameters.Validate(envelope);
+        }
+
+        var size = envelope.Size ?? tx.Message.ContentLength;
+        if (size is { } declared && capabilities.MaxMessageSize is { } limit && limit > 0 && declared > limit)
+        {
+            tx.NotAttempted = new SmtpException(SmtpErrorCode.MessageTooLarge, $"The message ({declared} bytes) is larger than the server's SIZE limit ({limit} bytes, RFC 1870); it was not sent.");
+            return default;
+        }
+
+        var plan = SmtpContentRules.Plan(envelope.Body, tx.Message.Bytes, _chunking, capabilities);
+        var unsupported = plan.NotSentReason ?? plan.Body switch
+        {
+            SmtpBodyType.EightBitMime when !capabilities.Supports8BitMime => "8BITMIME (RFC 6152)",
+            SmtpBodyType.BinaryMime when !(capabilities.SupportsBinaryMime && _chunking) => "BINARYMIME with CHUNKING (RFC 3030)",
+            _ => null,
+        };
+        var smtpUtf8 = envelope.SmtpUtf8 || (envelope.HasNonAsciiAddress && (capabilities.SupportsSmtpUtf8 || SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) is not null));
+        if (unsupported is null && smtpUtf8 && !capabilities.SupportsSmtpUtf8)
+        {
+            unsupported = SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) ?? "SMTPUTF8 (RFC 6531), asked for by the envelope";
+        }
+
+        if (unsupported is null && envelope.RequireTls && !(_host.IsTls && capabilities.SupportsRequireTls))
+        {
+            unsupported = "REQUIRETLS (RFC 8689) over TLS";
+        }
+
+        if (unsupported is not null)
+        {
+            tx.NotAttempted = new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"The message needs {unsupported}, which the server does not offer (or the session lacks); it was not sent.");
+            return default;
+        }
+
+        var dsn = capabilities.SupportsDsn;
+        var mail = _mailParameters.Clear();
+        MailParameters.AppendMail(mail, capabilities.MaxMessageSize is null ? null : size, plan.Body, smtpUtf8, envelope.RequireTls, dsn, envelope);
+
+        // Allocated only once a recipient has parameters: most have none.
+        string?[] recipients = [];
+        var count = envelope.Recipients.Count;
+        for (var i = 0; i < count; i++)
+        {
+            if (MailParameters.ForRecipient(envelope.Recipients[i], dsn) is { } parameters)
+            {
+                if (recipients.Length == 0)
+                {
+                    recipients = new string?[count];
+                }
+
+                recipients[i] = parameters;
+            }
+        }
+
+        return (MailParameterText(mail), recipients, plan);
+    }
+
+    /// <summary>
+    /// The MAIL parameters built (each with a leading space) as one string without the first space; the same text as
+    /// the last message's is the same string, so a run of messages with equal parameters (SIZE of one size) makes one.
+    /// </summary>
+    private string? MailParameterText(StringBuilder mail)
+    {
+        if (mail.Length == 0)
+        {
+            return null;
+        }
+
+        mail.Remove(0, 1);
+        if (_lastMailParameters is { } last && mail.Equals(last.AsSpan()))
+        {
+            return last;
+        }
+
+        return _lastMailParameters = mail.ToString();
+    }
+
+    private void WriteMail(MailTransaction tx, string? parameters) =>
+        _channel.WritePathCommand(MailVerb, "MAIL FROM", SmtpAddressRules.ForServer(tx.Envelope.ReversePath, _host.Capabilities.SupportsSmtpUtf8), parameters);
+
+    /// <summary>Writes RCPT for one recipient; <paramref name="parameters"/> (from <see cref="Prepare"/>) is empty when no recipient has any.</summary>
+    private void WriteRcpt(MailTransaction tx, int index, string?[] parameters) =>
+        _channel.WritePathCommand(RcptVerb, "RCPT TO", SmtpAddressRules.ForServer(tx.Envelope.Recipients[index].Address, _host.Capabilities.SupportsSmtpUtf8), parameters.Length == 0 ? null : parameters[index]);
+}

@@ -1,0 +1,134 @@
+using System.Runtime.CompilerServices;
+
+namespace MailPipe.Sending;
+
+/// <summary>
+/// The CHUNKING window (transactions whose BDAT LAST went out and whose final replies are not waited for yet: it
+/// counts transactions, it never matches replies) and what a streaming call does while its sequence waits.
+/// </summary>
+internal sealed partial class TransactionSender
+{
+    /// <summary>With CHUNKING and PIPELINING: the transactions written whose final replies the writer has not yet waited for (the window).</summary>
+    private readonly Queue<MailTransaction> _inFlight = new();
+
+    /// <summary>
+    /// Set when a streaming batch with CHUNKING found its sequence waiting: from then on replies are read concurrently
+    /// and the window slides (a transaction is written as soon as the sequence has it).
+    /// </summary>
+    private bool _readsWhileWaiting;
+
+    /// <summary>With PIPELINING, a transaction whose BDAT LAST went out joins the window; a full window is one wait for all of it.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WindowAsync(MailTransaction tx)
+    {
+        // Only a transaction whose BDAT LAST went out has a final reply to wait for: one whose content failed (reset
+        // with RSET) or whose chunks stopped has none, and waiting for it would never end.
+        if (!_pipelining || !tx.EndOfDataWritten)
+        {
+            return;
+        }
+
+        _inFlight.Enqueue(tx);
+        if (_readsWhileWaiting)
+        {
+            // Replies are read concurrently: the window slides (one final reply waited for when it is full).
+            while (_inFlight.TryPeek(out var head) && head.IsDecided)
+            {
+                _inFlight.Dequeue();
+            }
+
+            if (_inFlight.Count >= _options.MaxTransactionsInFlight)
+            {
+                await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+                _channel.RoundTrips++;
+                _expectedSinceWait = 0;
+                await _inFlight.Dequeue().WhenReady().ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        if (_inFlight.Count >= _options.MaxTransactionsInFlight)
+        {
+            await WaitAsync("sending pipelined commands").ConfigureAwait(false);
+            while (_inFlight.TryDequeue(out var written))
+            {
+                await written.WhenReady().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Flushes what is written and reads every reply due, so that the results of the transactions written are known.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SettleAsync()
+    {
+        if (!_channel.IsOpen || Stopped || _writerFailure is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+        }
+        catch (SmtpException ex)
+        {
+            _writerFailure ??= ex;
+            return;
+        }
+
+        if (_expectedSinceWait > 0)
+        {
+            _channel.RoundTrips++;
+            _expectedSinceWait = 0;
+        }
+
+        await DrainDirectAsync().ConfigureAwait(false);
+        if (_signals is null)
+        {
+            // Every final reply of the window has been read.
+            _inFlight.Clear();
+            if (_lastChecked is { FinalReply.IsPositiveCompletion: true })
+            {
+                // The last transaction ended well: the next one needs no RSET.
+                NeedsReset = false;
+            }
+        }
+    }
+
+    /// <summary>
+    /// With CHUNKING, while the sequence of a streaming batch waits: flushes what is written and has the replies due
+    /// read concurrently from now on, so that each result comes out as its reply arrives while the writer is free to
+    /// write the next message at once (reading every reply due first would drain the window before the next message).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask ReadWhileWaitingAsync()
+    {
+        if (!_channel.IsOpen || Stopped || _writerFailure is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+        }
+        catch (SmtpException ex)
+        {
+            _writerFailure ??= ex;
+            return;
+        }
+
+        if (_expectedSinceWait > 0)
+        {
+            _channel.RoundTrips++;
+            _expectedSinceWait = 0;
+        }
+
+        _readsWhileWaiting = true;
+        if (_signals is null)
+        {
+            StartConcurrentReader();
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using System.Runtime.CompilerServices;
+using MailPipe.Protocol;
+using MailPipe.Transmission;
+
+namespace MailPipe.Sending;
+
+/// <summary>
+/// THE transaction sender: one loop for pipelined (RFC 2920) and one-command-at-a-time sending (a window of one), over
+/// the channel (<see cref="SmtpChannel"/>). It owns the window, "the next transaction starts with RSET", the reusable
+/// buffers and bodies, and why a call stopped; it reports each transaction's result as soon as it is decided and checks
+/// each message's own cancellation before that transaction's first byte. The session's <c>SendAsync</c>,
+/// <c>SendBatchAsync</c> and <c>SendBatchStreamingAsync</c> are calls into it. One per session, one call at a time.
+/// </summary>
+internal sealed partial class TransactionSender
+{
+    private readonly ITransactionHost _host;
+    private readonly SmtpChannel _channel;
+    private readonly SmtpSessionOptions _options;
+    private readonly ChunkedBody _chunks;
+
+    public TransactionSender(ITransactionHost host, SmtpSessionOptions options)
+    {
+        _host = host;
+        _channel = host.Channel;
+        _options = options;
+        Data = new DataBody(_channel, options);
+        _chunks = new ChunkedBody(this, _channel, options);
+    }
+
+    /// <summary>The DATA body, also used by the session's own DATA commands.</summary>
+    public DataBody Data { get; }
+
+    /// <summary>
+    /// Whether the server may still hold a mail transaction (the last one did not end with a positive final reply): the
+    /// next transaction starts with RSET. Postfix, for one, keeps the transaction open after a refusal at the end of
+    /// data, answering the next MAIL with 503 (and its 3.7 smtpd crashes on MAIL after a refused BDAT LAST). The
+    /// session's own MAIL and RSET commands set it too.
+    /// </summary>
+    public bool NeedsReset { get; set; }
+
+    /// <summary>Sends one message (checked by the caller); a cancellation after its end of data is <see cref="SmtpOutcomeUnknownException"/>.</summary>
+    public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken)
+    {
+        // The batch path for one message, without the one-element list, the async iterator and the results array.
+        var tx = new MailTransaction(message);
+        SmtpException? failure;
+        try
+        {
+            failure = await RunAsync(tx, messages: null, batch: null, validated: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (tx.EndOfDataWritten && tx.FinalReply is null)
+        {
+            throw new SmtpOutcomeUnknownException(tx.ToResult(ex), ex, ex.CancellationToken);
+        }
+
+        return tx.ToResult(failure);
+    }
+
+    /// <summary>
+    /// Checks every message of a batch before anything is sent: the one place the raw parameter strings of a list are
+    /// checked (an async sequence's are checked as each message is prepared).
+    /// </summary>
+    /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL.</exception>
+    public static IReadOnlyList<SmtpMessage> Checked(IEnumerable<SmtpMessage> messages)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
+        for (var i = 0; i < list.Count; i++)
+        {
+            var message = list[i];
+            ArgumentNullException.ThrowIfNull(message, nameof(messages));
+            MailParameters.Validate(message.Envelope);
+        }
+
+        return list;
+    }
+
+    /// <summary>Sends a batch: a list from <see cref="Checked"/>, or an async sequence; the results when the call ends.</summary>
+    public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IReadOnlyList<SmtpMessage>? list, IAsyncEnumerable<SmtpMessage>? messages, CancellationToken cancellationToken)
+    {
+        var source = messages ?? ToAsync(list ?? throw new ArgumentNullException(nameof(messages)));
+        return await RunBatchAsync(source, new BatchResults(list?.Count ?? 0, streaming: false), validated: list is not null, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a batch and yields each result, in message order, as soon as it is known.</summary>
+    public async IAsyncEnumerable<SmtpSendResult> StreamAsync(IReadOnlyList<SmtpMessage>? list, IAsyncEnumerable<SmtpMessage>? messages, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var batch = new BatchResults(list?.Count ?? 0, streaming: true);
+        var run = RunBatchAsync(messages ?? ToAsync(list!), batch, validated: list is not null, cancellationToken);
+        var reader = batch.Stream;
+        var finished = false;
+        try
+        {
+            while (await reader.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
+            {
+                while (reader.TryRead(out var result))
+                {
+                    yield return result;
+                }
+            }
+
+            finished = true;
+        }
+        finally
+        {
+            if (!finished)
+            {
+                // The caller left early: the batch still ends properly (never half-sent); its outcome is no longer asked for.
+                try
+                {
+                    await run.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or SmtpException or ArgumentException or InvalidOperationException)
+                {
+                    // Nobody reads the rest of this enumeration.
+                }
+            }
+        }
+
+        // The results are all out; what ended the call (a cancellation, bad input, misuse) is thrown now.
+        await run.ConfigureAwait(false);
+    }
+
+    /// <summary>Sends a batch into <paramref name="batch"/>; a cancellation comes out as <see cref="SmtpBatchCanceledException"/> with every result so far.</summary>
+    private async Task<IReadOnlyList<SmtpSendResult>> RunBatchAsync(IAsyncEnumerable<SmtpMessage> messages, BatchResults batch, bool validated, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var failure = await RunAsync(single: null, messages, batch, validated, cancellationToken).ConfigureAwait(false);
+            return batch.Complete(failure);
+        }
+        catch (OperationCanceledException ex)
+        {
+            throw new SmtpBatchCanceledException(batch.Complete(ex), ex, ex.CancellationToken);
+        }
+        finally
+        {
+            // Bad input or misuse: the results decided so far are out; the rest end with the call.
+            batch.Complete(null);
+        }
+    }
+
+    /// <summary>One send call as one operation of the channel, pipelined when the server and the options allow.</summary>
+    /// <returns>Why the call stopped early (transport failure, 421, content read failure), if it did.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<SmtpException?> RunAsync(MailTransaction? single, IAsyncEnumerable<SmtpMessage>? messages, BatchResults? batch, bool validated, CancellationToken cancellationToken)
+    {
+        using var operation = _host.BeginSend(cancellationToken);
+        try
+        {
+            var capabilities = _host.Capabilities;
+            _chunking = _options.UseChunking && capabilities.SupportsChunking;
+            _pipelining = _options.UsePipelining && capabilities.SupportsPipelining;
+            _validated = validated;
+            return await SendCallAsync(single, messages, batch, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Whatever was cancelled (our I/O, the caller's content source), a transaction may be half-sent: close
+            // the connection so that it can never be completed, as for every cancellation.
+            _channel.Break("cancelled while sending");
+            throw;
+        }
+    }
+
+    private static async IAsyncEnumerable<SmtpMessage> ToAsync(IEnumerable<SmtpMessage> messages)
+    {
+        foreach (var message in messages)
+        {
+            yield return message;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,165 @@
+using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.Logging;
+
+namespace MailPipe.Transmission;
+
+/// <summary>Writing command lines, flushing, reading and matching replies; every failure funnels through <see cref="Fail"/>.</summary>
+internal sealed partial class SmtpChannel
+{
+    /// <summary>Writes one command line (not flushed) and queues its expected reply; queue order is wire order.</summary>
+    /// <param name="verb">The command line's bytes without CRLF (<c>"RSET"u8</c>).</param>
+    /// <param name="name">The expected reply's name (see <see cref="ReplyRules"/>).</param>
+    public void WriteCommand(ReadOnlySpan<byte> verb, string name)
+    {
+        CheckUnsolicited();
+        SmtpCommandWriter.Write(OpenConnection.Output, verb);
+        _replies.Add(name);
+        Log.ClientLine(_protocolLog, name);
+    }
+
+    /// <summary>Writes <c>VERB argument</c> (not flushed); with <paramref name="maskArgument"/> the transcript masks the argument as an address.</summary>
+    public void WriteCommand(ReadOnlySpan<byte> verb, string name, string argument, bool maskArgument)
+    {
+        CheckUnsolicited();
+        SmtpCommandWriter.Write(OpenConnection.Output, verb, argument);
+        _replies.Add(name);
+        if (_protocolLog.IsEnabled(LogLevel.Trace))
+        {
+            Log.ClientLine(_protocolLog, string.Concat(name, " ", maskArgument ? MaskAddress(argument) : argument));
+        }
+    }
+
+    /// <summary>Writes <c>MAIL FROM:&lt;path&gt; params</c> or <c>RCPT TO:…</c> (not flushed).</summary>
+    public void WritePathCommand(ReadOnlySpan<byte> prefix, string name, string path, string? parameters)
+    {
+        CheckUnsolicited();
+        SmtpCommandWriter.WritePathCommand(OpenConnection.Output, prefix, path, parameters);
+        _replies.Add(name);
+        if (_protocolLog.IsEnabled(LogLevel.Trace))
+        {
+            var shownParameters = string.IsNullOrWhiteSpace(parameters) ? string.Empty : " " + MaskParameters(parameters.Trim());
+            Log.ClientLine(_protocolLog, $"{name}:<{MaskAddress(SmtpCommandWriter.StripBrackets(path).ToString())}>{shownParameters}");
+        }
+    }
+
+    /// <summary>Queues the expected reply of a command the caller has just written to <see cref="Output"/> itself (after <see cref="CheckUnsolicited"/>).</summary>
+    /// <param name="name">The expected reply's name.</param>
+    public void ExpectReply(string name) => _replies.Add(name);
+
+    /// <summary>Sends everything written so far, within <see cref="SmtpSessionOptions.SendTimeout"/>.</summary>
+    /// <param name="activity">What is being done, for a failure's message.</param>
+    /// <returns>A task that completes when the bytes are handed to the transport.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    public async ValueTask FlushAsync(string activity)
+    {
+        var output = OpenConnection.Output;
+        StartSendDeadline(_options.SendTimeout);
+        try
+        {
+            var result = await output.FlushAsync(_sendCts.Token).ConfigureAwait(false);
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                throw new SmtpException(SmtpErrorCode.ConnectionClosed, $"The connection was closed while {activity}.");
+            }
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex, activity);
+        }
+
+        StopSendDeadline();
+    }
+
+    /// <summary>Flushes when at least <see cref="SmtpSessionOptions.DataFlushThreshold"/> bytes are buffered, so memory stays bounded for large messages.</summary>
+    /// <param name="activity">What is being done, for a failure's message.</param>
+    /// <returns>A task that completes when the flush (if any) is done.</returns>
+    public ValueTask FlushIfNeededAsync(string activity)
+    {
+        var output = OpenConnection.Output;
+        return output.CanGetUnflushedBytes && output.UnflushedBytes < _options.DataFlushThreshold
+            ? ValueTask.CompletedTask
+            : FlushAsync(activity);
+    }
+
+    /// <summary>Flushes, counts a round trip, then reads the next reply.</summary>
+    /// <param name="replyTimeout">The receive deadline of the reply.</param>
+    /// <param name="activity">What is being done, for a failure's message.</param>
+    /// <returns>The reply.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<SmtpReply> FlushAndReadAsync(TimeSpan replyTimeout, string activity)
+    {
+        await FlushAsync(activity).ConfigureAwait(false);
+        RoundTrips++;
+        return await ReadReplyAsync(replyTimeout).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads one complete reply within <paramref name="timeout"/>, matches it to the oldest expected entry (checked by <see cref="ReplyRules"/>) and logs it.</summary>
+    /// <param name="timeout">The receive deadline.</param>
+    /// <returns>The reply.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout)
+    {
+        var input = OpenConnection.Input;
+        var waitingFor = _replies.TryPeek(out var next) ? next.Name : "(unsolicited)";
+        StartReadDeadline(timeout);
+        try
+        {
+            while (true)
+            {
+                var result = await NextReadAsync(input).ConfigureAwait(false);
+                if (TryParseBuffered(input, result.Buffer, out var reply, out var partialLine))
+                {
+                    StopReadDeadline();
+                    if (OnReply(reply) is { } command)
+                    {
+                        CheckNothingMoreBuffered(input, command, reply);
+                    }
+
+                    return reply;
+                }
+
+                if (result.IsCanceled)
+                {
+                    throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed locally.");
+                }
+
+                if (result.IsCompleted)
+                {
+                    var partial = _parser.HasPartialReply || partialLine;
+                    throw partial
+                        ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for the reply to {waitingFor}).")
+                        : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {waitingFor}).");
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex, $"waiting for the reply to {waitingFor}", reading: true);
+        }
+    }
+
+    /// <summary>Matches a reply to the oldest expected entry, logs it and checks that the command can get it.</summary>
+    /// <returns>The entry's name, or <see langword="null"/> when none was expected (a reply read on purpose).</returns>
+    private string? OnReply(SmtpReply reply)
+    {
+        var command = _replies.TryTake(out var entry) ? entry.Name : null;
+        LogReply(reply);
+        if (command is null)
+        {
+            return null; // read on purpose with nothing pending (ReceiveReplyAsync): the caller asked for whatever comes
+        }
+
+        if (ReplyRules.Check(command, reply) is { } violation)
+        {
+            throw new SmtpProtocolException(violation);
+        }
+
+        if (reply.Code == 221 && ReplyRules.IsClosing(command, reply))
+        {
+            throw ServiceClosing(reply);
+        }
+
+        return command;
+    }
+}

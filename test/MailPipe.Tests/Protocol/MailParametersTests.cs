@@ -1,0 +1,74 @@
+using System.Text;
+using MailPipe.Protocol;
+
+namespace MailPipe.Tests.Protocol;
+
+/// <summary>The MAIL/RCPT parameter formatting and the one check of the caller's parameter strings (issue #9: wire formatting in Protocol/).</summary>
+public class MailParametersTests
+{
+    private static readonly SmtpEnvelope Plain = new("a@example.test", "b@example.test");
+
+    [Fact]
+    public void Mail_parameters_go_on_the_line_in_their_order_each_with_a_leading_space()
+    {
+        var envelope = Plain with { Return = DsnReturn.Headers, EnvelopeId = "id+1=x", MailParameters = "  X-ONE=1 " };
+        var mail = new StringBuilder();
+
+        MailParameters.AppendMail(mail, 1234, SmtpBodyType.EightBitMime, smtpUtf8: true, requireTls: true, dsn: true, envelope);
+
+        mail.ToString().Should().Be(" SIZE=1234 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id+2B1+3Dx X-ONE=1");
+    }
+
+    [Fact]
+    public void Without_DSN_neither_RET_nor_ENVID_is_written_and_7BIT_writes_no_BODY()
+    {
+        var envelope = Plain with { Return = DsnReturn.Full, EnvelopeId = "id" };
+        var mail = new StringBuilder();
+
+        MailParameters.AppendMail(mail, null, SmtpBodyType.SevenBit, smtpUtf8: false, requireTls: false, dsn: false, envelope);
+
+        mail.ToString().Should().BeEmpty();
+    }
+
+    [Fact]
+    public void BINARYMIME_is_written_as_BODY()
+    {
+        var mail = new StringBuilder();
+
+        MailParameters.AppendMail(mail, null, SmtpBodyType.BinaryMime, smtpUtf8: false, requireTls: false, dsn: false, Plain);
+
+        mail.ToString().Should().Be(" BODY=BINARYMIME");
+    }
+
+    [Fact]
+    public void Recipient_parameters_NOTIFY_ORCPT_in_xtext_then_the_callers_own()
+    {
+        var recipient = new SmtpRecipient("b@example.test") { Notify = DsnNotify.Failure | DsnNotify.Delay, OriginalRecipient = "b+x@example.test", Parameters = "X-TWO=2" };
+
+        MailParameters.ForRecipient(recipient, dsn: true).Should().Be("NOTIFY=FAILURE,DELAY ORCPT=rfc822;b+2Bx@example.test X-TWO=2");
+        MailParameters.ForRecipient(recipient, dsn: false).Should().Be("X-TWO=2");
+        MailParameters.ForRecipient(new SmtpRecipient("c@example.test"), dsn: true).Should().BeNull();
+    }
+
+    [Theory]
+    [InlineData("X=1\r\nRSET", null, null, null)]
+    [InlineData(null, "a\rb", null, null)]
+    [InlineData(null, null, "X=1\nDATA", null)]
+    [InlineData(null, null, null, "x\0y")]
+    public void Every_raw_parameter_string_is_checked_for_CR_LF_NUL(string? mailParameters, string? envelopeId, string? recipientParameters, string? originalRecipient)
+    {
+        var envelope = new SmtpEnvelope("a@example.test", [new SmtpRecipient("b@example.test"), new SmtpRecipient("c@example.test") { Parameters = recipientParameters, OriginalRecipient = originalRecipient }])
+        {
+            MailParameters = mailParameters,
+            EnvelopeId = envelopeId,
+        };
+
+        FluentActions.Invoking(() => MailParameters.Validate(envelope)).Should().Throw<ArgumentException>();
+    }
+
+    [Fact]
+    public void A_clean_envelope_passes_the_check()
+    {
+        FluentActions.Invoking(() => MailParameters.Validate(Plain with { MailParameters = "X=1", EnvelopeId = "id" })).Should().NotThrow();
+    }
+}
