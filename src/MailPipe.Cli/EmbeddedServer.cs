@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -31,6 +32,10 @@ internal sealed class EmbeddedServer : IAsyncDisposable
 {
     private static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(5);
 
+    /// <summary>The session of <see cref="WarmUpAsync"/>, after the greeting: pipelined, ended with RSET (nothing to save).</summary>
+    private static readonly byte[] WarmUpCommands =
+        "EHLO warm-up.invalid\r\nMAIL FROM:<warm-up@warm-up.invalid>\r\nRCPT TO:<warm-up@warm-up.invalid>\r\nRSET\r\nQUIT\r\n"u8.ToArray();
+
     private readonly SmtpServer.SmtpServer _server;
     private readonly OutboxMessageStore _store;
     private readonly CancellationTokenSource _stop;
@@ -54,7 +59,7 @@ internal sealed class EmbeddedServer : IAsyncDisposable
 
     /// <summary>
     /// The outbox of <c>mailpipe send</c>: creates the folder and starts listening on 127.0.0.1 on a free port; returns
-    /// once the port is open. Its only client is the same process, so messages and recipients are not limited (as
+    /// once the port is open and a warm-up session (nothing saved) has run through it. Its only client is the same process, so messages and recipients are not limited (as
     /// before <c>serve</c> existed); the idle timeout and connection limit are the defaults.
     /// </summary>
     /// <param name="saveDirectory">Where to save the messages (created if missing).</param>
@@ -65,7 +70,7 @@ internal sealed class EmbeddedServer : IAsyncDisposable
     public static Task<EmbeddedServer> StartAsync(string saveDirectory, CancellationToken cancellationToken) =>
         StartAsync(new EmbeddedServerOptions { SaveDirectory = saveDirectory, MaxMessageSize = int.MaxValue, MaxRecipients = int.MaxValue }, cancellationToken);
 
-    /// <summary>Creates the folder and starts listening; returns once the port is open.</summary>
+    /// <summary>Creates the folder and starts listening; returns once the port is open and a warm-up session (nothing saved) has run through it.</summary>
     /// <param name="options">Where to listen and save, the limits, TLS and AUTH.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     /// <returns>The running server.</returns>
@@ -120,7 +125,52 @@ internal sealed class EmbeddedServer : IAsyncDisposable
             throw new IOException("the embedded SMTP server stopped as it started");
         }
 
-        return new EmbeddedServer(server, store, stop, run, await started.Task.ConfigureAwait(false));
+        var embedded = new EmbeddedServer(server, store, stop, run, await started.Task.ConfigureAwait(false));
+        await embedded.WarmUpAsync(cancellationToken).ConfigureAwait(false);
+        return embedded;
+    }
+
+    /// <summary>
+    /// Runs one session through the server before it is reported ready: the greeting, then EHLO, MAIL, RCPT, RSET and
+    /// QUIT; nothing is saved or reported. A fresh process runs the server's session code for the first time there
+    /// (precompiled code bound on its first call, the rest compiled by the JIT): tens of milliseconds that the first
+    /// client's session would otherwise wait for. Best effort: a failure is ignored (the server works the same without).
+    /// </summary>
+    private async Task WarmUpAsync(CancellationToken cancellationToken)
+    {
+        var address = EndPoint.Address.Equals(IPAddress.Any) ? IPAddress.Loopback
+            : EndPoint.Address.Equals(IPAddress.IPv6Any) ? IPAddress.IPv6Loopback
+            : EndPoint.Address;
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(StopGrace);
+        try
+        {
+            using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            await socket.ConnectAsync(new IPEndPoint(address, EndPoint.Port), limit.Token).ConfigureAwait(false);
+            var buffer = new byte[4096];
+            var received = 0;
+            while (buffer.AsSpan(0, received).IndexOf("\r\n"u8) < 0 && received < buffer.Length)
+            {
+                var n = await socket.ReceiveAsync(buffer.AsMemory(received), SocketFlags.None, limit.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    return;
+                }
+
+                received += n;
+            }
+
+            await socket.SendAsync(WarmUpCommands, SocketFlags.None, limit.Token).ConfigureAwait(false);
+
+            // The server closes after its 221 (and only then frees the connection's slot: see ReplyCoalescingPipe.Dispose).
+            while (await socket.ReceiveAsync(buffer, SocketFlags.None, limit.Token).ConfigureAwait(false) > 0)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or IOException or ObjectDisposedException || (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            // Only a warm-up: the first client pays what it did not.
+        }
     }
 
     /// <summary>Takes the path of the next message saved, in the order they were received.</summary>

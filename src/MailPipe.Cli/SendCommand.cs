@@ -233,6 +233,11 @@ internal sealed partial class SendCommand
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
         ArgumentNullException.ThrowIfNull(environment);
+        if (options.Connection.HeloName is null && options.QuitAfter is not (QuitAfter.Connect or QuitAfter.Banner))
+        {
+            ResolverWarmUp.Start();
+        }
+
         List<OutgoingMessage> messages;
         try
         {

@@ -246,9 +246,10 @@ internal sealed class ReplyCoalescingPipe : ISecurableDuplexPipe
             // Nothing was held (CompleteAsync sent it); the stream may be gone already.
         }
 
+        // The slot is free before the client sees the close: a client that reconnects at once is not refused for its own old connection.
+        _closed();
         _tls?.Dispose();
         _network.Dispose();
-        _closed();
     }
 
     private static PipeReader CreateReader(Stream stream) =>

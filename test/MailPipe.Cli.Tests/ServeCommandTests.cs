@@ -558,6 +558,21 @@ public class ServeCommandTests
     }
 
     [Fact]
+    public async Task The_warm_up_session_before_listening_saves_and_prints_nothing()
+    {
+        // EmbeddedServer runs one session (EHLO, MAIL, RCPT, RSET, QUIT) through itself before it says it listens.
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--json", "--max-connections", "1");
+
+        (await serve.StopAsync()).Should().Be(0);
+
+        serve.Lines.Should().HaveCount(2);
+        serve.Lines[0].Should().Contain("\"type\":\"listening\"");
+        serve.Lines[1].Should().Contain("\"type\":\"stopped\"").And.Contain("\"messages\":0");
+        Directory.GetFiles(dir.Path).Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task As_its_own_process_a_client_stopped_mid_data_holds_up_no_other_client()
     {
         // The tool's own process runs socket continuations on the runtime's epoll threads (Program.PreferInlineSocketCompletions):
