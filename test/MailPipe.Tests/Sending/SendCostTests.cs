@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using MailPipe.Tests.Support;
+using MailPipe.Transport;
 
 namespace MailPipe.Tests.Sending;
 
