@@ -35,6 +35,8 @@ internal enum TransactionStop : byte
     /// <summary>Its replies stopped with neither a refusal nor a failure to blame (the call ended before it ran). NotSent.</summary>
     Abandoned,
 
+    // From here on: why the call stopped (its failure is the result's exception; ToResult relies on this order).
+
     /// <summary>The server closed the channel (421): it processed nothing more, so what was not acknowledged was not delivered. NotSent.</summary>
     ServiceClosing,
 
