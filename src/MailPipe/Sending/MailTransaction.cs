@@ -1,3 +1,6 @@
+using System.Diagnostics;
+using MailPipe.Sending;
+
 namespace MailPipe;
 
 /// <summary>The replies of one mail transaction as they arrive, filled in order by whoever reads the replies.</summary>
@@ -36,20 +39,36 @@ internal sealed partial class MailTransaction
     /// <summary>Set before the bytes of the end of data go to the network: from then on a lost connection means Unknown.</summary>
     public bool EndOfDataWritten { get; set; }
 
-    /// <summary>Why the transaction was not attempted (a check before any byte was written, or the message's own cancellation).</summary>
-    public Exception? NotAttempted
-    {
-        get => _contentFailed ? null : _notSent;
-        set => (_notSent, _contentFailed) = (value, false);
-    }
+    /// <summary>
+    /// Why the sender stopped the transaction itself (<see cref="TransactionStop.None"/> until it does; set only by
+    /// <see cref="Stop"/>), and the exception its result carries: one field each, to keep the object small.
+    /// </summary>
+    private TransactionStop _stop;
+
+    private Exception? _stopException;
 
     /// <summary>
-    /// <see cref="NotAttempted"/> or, when <see cref="_contentFailed"/>, <see cref="ContentFailure"/>: one field for
-    /// both (a transaction has at most one reason not to be sent; the one not attempted wins), to keep the object small.
+    /// Not attempted, or cancelled by its own token while its content was written: nothing of it is delivered, and it
+    /// is not the call's last checked transaction (a content failure is).
     /// </summary>
-    private Exception? _notSent;
+    public bool IsWithdrawn => _stop is TransactionStop.NotAttempted or TransactionStop.Cancelled;
 
-    private bool _contentFailed;
+    /// <summary>
+    /// The one place the sender records why it stopped the transaction (<see cref="TransactionStop.NotAttempted"/>,
+    /// <see cref="TransactionStop.Cancelled"/> or <see cref="TransactionStop.ContentFailed"/>) with the exception of its
+    /// result. A content failure never replaces a withdrawal; nothing is recorded once the end of data was written (the
+    /// server may have the message: the replies and the call's failure decide).
+    /// </summary>
+    public void Stop(TransactionStop reason, Exception exception)
+    {
+        Debug.Assert(reason is TransactionStop.NotAttempted or TransactionStop.Cancelled or TransactionStop.ContentFailed);
+        if (EndOfDataWritten || (reason == TransactionStop.ContentFailed && IsWithdrawn))
+        {
+            return;
+        }
+
+        (_stop, _stopException) = (reason, exception);
+    }
 
     /// <summary>Replies expected for this transaction and not filed yet (written by the writer, filed by whoever reads).</summary>
     private int _unfiledReplies;
@@ -68,19 +87,6 @@ internal sealed partial class MailTransaction
 
     /// <summary>Whether the result can no longer change: the writer is done and every reply it expected has been filed.</summary>
     public bool IsDecided => _writerDone && Volatile.Read(ref _unfiledReplies) == 0;
-
-    /// <summary>Why the content could not be sent (the caller's stream failed); the transaction was reset.</summary>
-    public SmtpException? ContentFailure
-    {
-        get => _contentFailed ? (SmtpException?)_notSent : null;
-        set
-        {
-            if (_notSent is null || _contentFailed)
-            {
-                (_notSent, _contentFailed) = (value, value is not null);
-            }
-        }
-    }
 
     /// <summary>
     /// Stands in <see cref="_ready"/> for "ready before anyone waited": the usual case, where the writer reads the
@@ -129,47 +135,75 @@ internal sealed partial class MailTransaction
     /// <summary>Files the reply to the RCPT of recipient <paramref name="index"/>.</summary>
     public void SetRecipientReply(int index, SmtpReply reply) => _recipients[index] = new SmtpRecipientResult(Envelope.Recipients[index], reply);
 
-    /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did.</summary>
+    /// <summary>
+    /// Why the transaction stopped: the sender's own stop if it made one, else read from the replies and from
+    /// <paramref name="failure"/> (why the call stopped, if it did): a reply is never read as a refusal once a protocol
+    /// violation stopped the call after the end of data went out (those filed may belong to other commands).
+    /// </summary>
+    public TransactionStop StopReason(Exception? failure)
+    {
+        if (_stop != TransactionStop.None)
+        {
+            return _stop;
+        }
+
+        if (failure is SmtpProtocolException && FinalReply is null && EndOfDataWritten)
+        {
+            return TransactionStop.ProtocolViolation;
+        }
+
+        var accepted = AcceptedRecipientCount;
+        if (FinalReply is not null)
+        {
+            return FinalReply.IsPositiveCompletion && accepted > 0 ? TransactionStop.None : Refusal(accepted) ?? TransactionStop.MessageRefused;
+        }
+
+        if (Refusal(accepted) is { } refusal)
+        {
+            return refusal;
+        }
+
+        if (DataReply is { IsNegative: true } && failure is null)
+        {
+            return TransactionStop.DataRefused;
+        }
+
+        return failure switch
+        {
+            null => TransactionStop.Abandoned,
+            SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable } => TransactionStop.ServiceClosing,
+            SmtpProtocolException => TransactionStop.ProtocolViolation,
+            SmtpException { ErrorCode: SmtpErrorCode.TimedOut } => TransactionStop.Timeout,
+            OperationCanceledException => TransactionStop.CallCancelled,
+            _ => TransactionStop.ConnectionLost,
+        };
+    }
+
+    /// <summary>
+    /// The outcome of a transaction stopped for <paramref name="stop"/>: never Accepted without an acknowledged end;
+    /// Unknown only when a failure came after the end of data was written (after a 421 the server processed nothing more).
+    /// </summary>
+    public static SmtpSendOutcome OutcomeOf(TransactionStop stop, bool endOfDataWritten) => stop switch
+    {
+        TransactionStop.None => SmtpSendOutcome.Accepted,
+        TransactionStop.MailRefused or TransactionStop.NoRecipientAccepted or TransactionStop.DataRefused or TransactionStop.MessageRefused => SmtpSendOutcome.Refused,
+        TransactionStop.ProtocolViolation or TransactionStop.Timeout or TransactionStop.CallCancelled or TransactionStop.ConnectionLost when endOfDataWritten => SmtpSendOutcome.Unknown,
+        _ => SmtpSendOutcome.NotSent,
+    };
+
+    /// <summary>The result; <paramref name="failure"/> is why replies stopped, if they did (see <see cref="StopReason"/>).</summary>
     public SmtpSendResult ToResult(Exception? failure)
     {
         // This send's run of the message's content writer (SmtpMessage.FromWriter), if any, is done with.
         Message.WriterRun?.Release();
-        SmtpSendOutcome outcome;
-        Exception? exception = null;
-        if (_notSent is { } notSent)
+        var stop = StopReason(failure);
+        var outcome = OutcomeOf(stop, EndOfDataWritten);
+        var exception = stop switch
         {
-            outcome = SmtpSendOutcome.NotSent;
-            exception = notSent;
-        }
-        else if (failure is SmtpProtocolException && FinalReply is null && EndOfDataWritten)
-        {
-            // The replies could no longer be matched to their commands: those filed may belong to other commands, so
-            // no refusal is read from them once the end of data went out (the server may have accepted the message).
-            outcome = SmtpSendOutcome.Unknown;
-            exception = failure;
-        }
-        else if (FinalReply is not null)
-        {
-            outcome = FinalReply.IsPositiveCompletion && AcceptedRecipientCount > 0 ? SmtpSendOutcome.Accepted : SmtpSendOutcome.Refused;
-        }
-        else if (MailReply is { IsNegative: true }
-            || (AllRecipientRepliesIn && AcceptedRecipientCount == 0)
-            || (DataReply is { IsNegative: true } && failure is null))
-        {
-            outcome = SmtpSendOutcome.Refused;
-        }
-        else if (failure is null)
-        {
-            // Nothing failed, yet no final reply: the transaction stopped at a refused DATA.
-            outcome = DataReply is { IsNegative: true } ? SmtpSendOutcome.Refused : SmtpSendOutcome.NotSent;
-        }
-        else
-        {
-            // After a 421 the server processed nothing more: what was not acknowledged was not delivered.
-            var serverClosed = failure is SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable };
-            outcome = EndOfDataWritten && !serverClosed ? SmtpSendOutcome.Unknown : SmtpSendOutcome.NotSent;
-            exception = failure;
-        }
+            TransactionStop.NotAttempted or TransactionStop.Cancelled or TransactionStop.ContentFailed => _stopException,
+            >= TransactionStop.ServiceClosing => failure,
+            _ => null,
+        };
 
         // The recipients without a reply get their results now; the array is the result's from here on (one result per transaction).
         var recipients = _recipients;
@@ -180,6 +214,12 @@ internal sealed partial class MailTransaction
 
         return StopTelemetry(new SmtpSendResult(Envelope, outcome, MailReply, recipients!, DataReply, FinalReply, exception));
     }
+
+    /// <summary>A refusal read from MAIL's and the RCPTs' replies, if any.</summary>
+    private TransactionStop? Refusal(int accepted) =>
+        MailReply is { IsNegative: true } ? TransactionStop.MailRefused
+        : AllRecipientRepliesIn && accepted == 0 ? TransactionStop.NoRecipientAccepted
+        : null;
 
     private static TaskCompletionSource CompletedSource()
     {

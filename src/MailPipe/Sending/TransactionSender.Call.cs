@@ -172,7 +172,7 @@ internal sealed partial class TransactionSender
             }
 
             var (mailParameters, rcptParameters, plan) = Prepare(tx);
-            if (tx.NotAttempted is not null)
+            if (tx.IsWithdrawn)
             {
                 return;
             }
@@ -240,7 +240,9 @@ internal sealed partial class TransactionSender
         }
         catch (Exception ex) when (IsContentFailure(ex))
         {
+            // DATA: the message was never ended (BDAT records its own content failure and resets the transaction).
             _writerFailure ??= ContentFailure(ex);
+            tx.Stop(TransactionStop.ContentFailed, _writerFailure);
         }
         catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
         {
@@ -280,7 +282,7 @@ internal sealed partial class TransactionSender
     /// <summary>The writer is done with <paramref name="tx"/>: its result is published once its replies are filed, unless what stops the call concerns it.</summary>
     private void EndTransaction(MailTransaction tx, bool started)
     {
-        if (tx.NotAttempted is null)
+        if (!tx.IsWithdrawn)
         {
             _lastChecked = tx;
         }
@@ -307,7 +309,7 @@ internal sealed partial class TransactionSender
             return false;
         }
 
-        tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) before its transaction started; nothing of it was sent.", token);
+        tx.Stop(TransactionStop.NotAttempted, new OperationCanceledException("The message was cancelled (its own token) before its transaction started; nothing of it was sent.", token));
         return true;
     }
 

@@ -52,19 +52,19 @@ internal sealed partial class TransactionSender
         {
             if (!_chunking)
             {
-                tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the connection was closed without ending it (DATA allows no other way), so nothing of it was delivered.", ex, messageToken);
+                tx.Stop(TransactionStop.Cancelled, new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the connection was closed without ending it (DATA allows no other way), so nothing of it was delivered.", ex, messageToken));
                 _channel.Break("a message was cancelled while its content was being written (DATA)");
                 throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed because a message before this one was cancelled while its content was being written (with DATA the only way to abandon it); this message was not sent.", ex);
             }
 
             // Between chunks the wire is at a command boundary.
-            tx.NotAttempted = new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the transaction was reset with RSET between chunks and nothing of it was delivered.", ex, messageToken);
+            tx.Stop(TransactionStop.Cancelled, new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the transaction was reset with RSET between chunks and nothing of it was delivered.", ex, messageToken));
             _chunks.Discard();
             await ResetAsync().ConfigureAwait(false);
         }
         finally
         {
-            if (tx.NotAttempted is null)
+            if (!tx.IsWithdrawn)
             {
                 // Ended (or failed otherwise); a message cancelled here stays known as handled, for the sender's question.
                 _contentOf = null;

@@ -18,7 +18,7 @@ internal sealed partial class TransactionSender
 
     /// <summary>
     /// Checks a message against the server's capabilities and builds its MAIL and RCPT parameters and its content plan;
-    /// sets <see cref="MailTransaction.NotAttempted"/> instead of sending what cannot succeed.
+    /// stops it (<see cref="TransactionStop.NotAttempted"/>) instead of sending what cannot succeed.
     /// </summary>
     /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
     private (string? Mail, string?[] Recipients, SmtpContentPlan Plan) Prepare(MailTransaction tx)
@@ -29,7 +29,7 @@ internal sealed partial class TransactionSender
         if (tx.Message.BeginSend(tx, capabilities, _chunking) is { } notSendable)
         {
             // Content that cannot be replayed, or a message for the connection that could not be made: nothing written.
-            tx.NotAttempted = notSendable;
+            tx.Stop(TransactionStop.NotAttempted, notSendable);
             return default;
         }
 
@@ -43,7 +43,7 @@ internal sealed partial class TransactionSender
         var size = envelope.Size ?? tx.Message.ContentLength;
         if (size is { } declared && capabilities.MaxMessageSize is { } limit && limit > 0 && declared > limit)
         {
-            tx.NotAttempted = new SmtpException(SmtpErrorCode.MessageTooLarge, $"The message ({declared} bytes) is larger than the server's SIZE limit ({limit} bytes, RFC 1870); it was not sent.");
+            tx.Stop(TransactionStop.NotAttempted, new SmtpException(SmtpErrorCode.MessageTooLarge, $"The message ({declared} bytes) is larger than the server's SIZE limit ({limit} bytes, RFC 1870); it was not sent."));
             return default;
         }
 
@@ -67,7 +67,7 @@ internal sealed partial class TransactionSender
 
         if (unsupported is not null)
         {
-            tx.NotAttempted = new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"The message needs {unsupported}, which the server does not offer (or the session lacks); it was not sent.");
+            tx.Stop(TransactionStop.NotAttempted, new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"The message needs {unsupported}, which the server does not offer (or the session lacks); it was not sent."));
             return default;
         }
 
