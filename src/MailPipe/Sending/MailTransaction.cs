@@ -181,13 +181,14 @@ internal sealed partial class MailTransaction
 
     /// <summary>
     /// The outcome of a transaction stopped for <paramref name="stop"/>: never Accepted without an acknowledged end;
-    /// Unknown only when a failure came after the end of data was written (after a 421 the server processed nothing more).
+    /// Unknown when the replies stopped (a failure, or the call ended) after the end of data was written and before its
+    /// reply (after a 421 the server processed nothing more).
     /// </summary>
     public static SmtpSendOutcome OutcomeOf(TransactionStop stop, bool endOfDataWritten) => stop switch
     {
         TransactionStop.None => SmtpSendOutcome.Accepted,
         TransactionStop.MailRefused or TransactionStop.NoRecipientAccepted or TransactionStop.DataRefused or TransactionStop.MessageRefused => SmtpSendOutcome.Refused,
-        TransactionStop.ProtocolViolation or TransactionStop.Timeout or TransactionStop.CallCancelled or TransactionStop.ConnectionLost when endOfDataWritten => SmtpSendOutcome.Unknown,
+        TransactionStop.Abandoned or TransactionStop.ProtocolViolation or TransactionStop.Timeout or TransactionStop.CallCancelled or TransactionStop.ConnectionLost when endOfDataWritten => SmtpSendOutcome.Unknown,
         _ => SmtpSendOutcome.NotSent,
     };
 

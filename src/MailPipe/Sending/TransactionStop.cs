@@ -32,7 +32,7 @@ internal enum TransactionStop : byte
     /// <summary>The reply to its end of data refused it. Refused.</summary>
     MessageRefused,
 
-    /// <summary>Its replies stopped with neither a refusal nor a failure to blame (the call ended before it ran). NotSent.</summary>
+    /// <summary>Its replies stopped with neither a refusal nor a failure to blame (the call ended before it ran, or before its final reply): NotSent, or Unknown once its end of data was written.</summary>
     Abandoned,
 
     // From here on: why the call stopped (its failure is the result's exception; ToResult relies on this order).

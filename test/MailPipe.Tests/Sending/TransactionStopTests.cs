@@ -24,7 +24,7 @@ public sealed class TransactionStopTests
         [TransactionStop.NoRecipientAccepted] = (SmtpSendOutcome.Refused, SmtpSendOutcome.Refused),
         [TransactionStop.DataRefused] = (SmtpSendOutcome.Refused, SmtpSendOutcome.Refused),
         [TransactionStop.MessageRefused] = (SmtpSendOutcome.Refused, SmtpSendOutcome.Refused),
-        [TransactionStop.Abandoned] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent),
+        [TransactionStop.Abandoned] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.Unknown),
         [TransactionStop.ServiceClosing] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent),
         [TransactionStop.ProtocolViolation] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.Unknown),
         [TransactionStop.Timeout] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.Unknown),
@@ -177,6 +177,23 @@ public sealed class TransactionStopTests
         tx.StopReason(null).Should().Be(TransactionStop.Abandoned);
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
         result.Exception.Should().BeNull();
+    }
+
+    [Fact]
+    public void A_transaction_abandoned_after_its_end_of_data_was_written_is_Unknown_never_NotSent()
+    {
+        // A batch that stops on bad input ends its call without a failure; a transaction whose end of data went out
+        // before that and whose final reply never came may have been delivered: NotSent would invite a duplicate.
+        var tx = Transaction(1);
+        tx.MailReply = Ok;
+        tx.SetRecipientReply(0, Ok);
+        tx.DataReply = new SmtpReply(354, "go ahead");
+        tx.EndOfDataWritten = true;
+
+        var result = tx.ToResult(null);
+
+        tx.StopReason(null).Should().Be(TransactionStop.Abandoned);
+        result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
     }
 
     public static TheoryData<string, bool, string, SmtpSendOutcome> CallFailures() => new()
