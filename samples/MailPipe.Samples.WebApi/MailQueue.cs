@@ -40,9 +40,14 @@ public sealed class MailQueue
 /// sender closes the connection without ending the data: never half-sent), and logs every message left in the
 /// queue at Warning with its id.
 /// </summary>
-public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sender, IOptions<HostOptions> hostOptions, ILogger<MailQueueConsumer> logger) : BackgroundService
+/// <param name="queue">The queue it takes messages from.</param>
+/// <param name="sender">The shared sender.</param>
+/// <param name="hostOptions">The host's options (its shutdown timeout).</param>
+/// <param name="logger">Where it logs each message's fate.</param>
+/// <param name="timeProvider">The clock of the shutdown deadline (the application's <see cref="TimeProvider"/> when registered; the system clock otherwise).</param>
+public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sender, IOptions<HostOptions> hostOptions, ILogger<MailQueueConsumer> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
-    private readonly CancellationTokenSource _abort = new();
+    private readonly CancellationTokenSource _abort = new(Timeout.InfiniteTimeSpan, timeProvider ?? TimeProvider.System);
     private readonly Lock _gate = new();
     private Task? _stopping;
 

@@ -10,7 +10,7 @@ namespace MailPipe.Extensions.Tests.Support;
 /// The sample web API in-process (WebApplicationFactory), configured only through the Smtp keys it documents (as
 /// settings, the in-process twin of the environment variables Smtp__Host, ...), with every log entry captured.
 /// </summary>
-public sealed class SampleApp(IReadOnlyDictionary<string, string?> settings, TimeSpan? shutdownTimeout = null) : WebApplicationFactory<Program>
+public sealed class SampleApp(IReadOnlyDictionary<string, string?> settings, TimeSpan? shutdownTimeout = null, TimeProvider? consumerClock = null) : WebApplicationFactory<Program>
 {
     public LogCapture Logs { get; } = new();
 
@@ -46,6 +46,14 @@ public sealed class SampleApp(IReadOnlyDictionary<string, string?> settings, Tim
             if (shutdownTimeout is { } timeout)
             {
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = timeout);
+            }
+
+            if (consumerClock is not null)
+            {
+                // The queue consumer's clock only (its shutdown deadline); the sender keeps the real one.
+                var consumer = services.Single(d => d.ServiceType == typeof(IHostedService) && d.ImplementationType == typeof(MailPipe.Samples.WebApi.MailQueueConsumer));
+                services.Remove(consumer);
+                services.AddSingleton<IHostedService>(sp => ActivatorUtilities.CreateInstance<MailPipe.Samples.WebApi.MailQueueConsumer>(sp, consumerClock));
             }
         });
     }

@@ -33,6 +33,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     private readonly ConcurrentBag<Socket> _sockets = [];
     private readonly Task _accepting;
     private readonly bool _chunking;
+    private readonly TaskCompletionSource _dataReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _connections;
     private int _noops;
     private int _quits;
@@ -59,6 +60,12 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
 
     /// <summary>How long the server waits before its 354 to DATA (a slow server: a batch with DATA takes a while).</summary>
     public TimeSpan DataDelay { get; set; }
+
+    /// <summary>When set, every 354 to DATA waits for this task (a test holds a batch at its first transaction, before its content).</summary>
+    public Task? DataGate { get; set; }
+
+    /// <summary>Completes when the first DATA command (with a transaction to go with it) arrives.</summary>
+    public Task DataReceived => _dataReceived.Task;
 
     /// <summary>When set, the greeting waits for this task (a test lets callers queue up before the first connection is ready).</summary>
     public Task? GreetingGate { get; set; }
@@ -208,6 +215,12 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                         {
                             await WriteAsync(stream, "554 5.5.1 Error: no valid recipients\r\n");
                             break;
+                        }
+
+                        _dataReceived.TrySetResult();
+                        if (DataGate is { } dataGate)
+                        {
+                            await dataGate.WaitAsync(_stop.Token);
                         }
 
                         if (DataDelay > TimeSpan.Zero)

@@ -42,16 +42,21 @@ public sealed class SmtpSenderCoalescingTests(ITestOutputHelper output)
     [Fact]
     public async Task A_caller_cancelled_while_waiting_is_dropped_without_touching_the_others()
     {
-        await using var server = new LoopbackSmtpServer();
+        // The greeting is held: the only connection cannot be opened, so every message waits until the test lets it.
+        var greeting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = new LoopbackSmtpServer { GreetingGate = greeting.Task };
         await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 32));
         var messages = Enumerable.Range(0, 8).Select(i => PoolTestMessages.Create("cancel-waiting", i)).ToArray();
         using var cts = new CancellationTokenSource();
 
         var tasks = messages.Select((m, i) => sender.SendAsync(m.Message, i == 3 ? cts.Token : default)).ToArray();
-        await cts.CancelAsync(); // the connection is still being opened: message 3 has not been taken
+        sender.GetStatistics().PendingRequests.Should().Be(8, "the connection is still being opened: nothing has been taken");
+        await cts.CancelAsync();
         var cancelled = () => tasks[3];
 
         await cancelled.Should().ThrowAsync<OperationCanceledException>();
+        sender.GetStatistics().PendingRequests.Should().Be(7, "the cancelled message left the queue");
+        greeting.SetResult();
         for (var i = 0; i < tasks.Length; i++)
         {
             if (i != 3)
@@ -67,20 +72,24 @@ public sealed class SmtpSenderCoalescingTests(ITestOutputHelper output)
     [Fact]
     public async Task A_caller_cancelled_after_its_message_joined_a_batch_but_before_its_first_byte_is_skipped_alone()
     {
-        await using var server = new LoopbackSmtpServer(chunking: false) { DataDelay = TimeSpan.FromMilliseconds(100) };
+        // The greeting is held until all 24 wait (so the connection takes them as one batch), and the first 354 until
+        // the cancellation is done (so the batch is still at its first transaction: with DATA nothing of the next
+        // one can be written before the first's content).
+        var greeting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var data = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = new LoopbackSmtpServer(chunking: false) { GreetingGate = greeting.Task, DataGate = data.Task };
         await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 32));
         var messages = Enumerable.Range(0, 24).Select(i => PoolTestMessages.Create("cancel-taken", i)).ToArray();
         using var cts = new CancellationTokenSource();
 
         var tasks = messages.Select((m, i) => sender.SendAsync(m.Message, i == 20 ? cts.Token : default)).ToArray();
-        for (var i = 0; i < 500 && sender.GetStatistics().PendingRequests > 0; i++)
-        {
-            await Task.Delay(5);
-        }
+        greeting.SetResult();
+        await server.DataReceived.WaitAsync(TimeSpan.FromSeconds(30));
 
         sender.GetStatistics().PendingRequests.Should().Be(0, "every message is in the batch");
-        server.Received.Count.Should().BeLessThan(15, "the batch is still at its beginning (each DATA waits 100 ms)");
+        server.Received.Should().BeEmpty("the batch is still at its first transaction (its 354 is held)");
         await cts.CancelAsync();
+        data.SetResult();
 
         await tasks[20].Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
         for (var i = 0; i < tasks.Length; i++)

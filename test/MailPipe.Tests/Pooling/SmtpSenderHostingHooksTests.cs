@@ -78,7 +78,25 @@ public sealed class SmtpSenderHostingHooksTests
         (await cancelled.Should().ThrowAsync<OperationCanceledException>()).Which.Should().NotBeOfType<SmtpOutcomeUnknownException>();
         await server.WaitAsync();
         server.ReceivedText.Should().NotContain("\r\n.\r\n", "a cancelled transaction never gets its end of data");
-        sender.GetStatistics().Should().Match<SmtpSenderStatistics>(s => s.Idle == 0 && s.InUse == 0 && s.Discarded == 1);
+
+        // The caller is completed from inside the batch; the worker closes the connection (or would return it) after
+        // that, on its own thread: wait until it has let go of the connection, then see what became of it.
+        var settled = await SettledAsync(sender);
+        settled.Should().Match<SmtpSenderStatistics>(s => s.Idle == 0 && s.InUse == 0 && s.Discarded == 1);
+    }
+
+    /// <summary>The pool's statistics once no connection is in use or being opened (polled; bounded by the safety timeout).</summary>
+    private static async Task<SmtpSenderStatistics> SettledAsync(SmtpSender sender)
+    {
+        var deadline = DateTime.UtcNow + ScriptedSmtpServer.SafetyTimeout;
+        var statistics = sender.GetStatistics();
+        while ((statistics.InUse > 0 || statistics.Opening > 0) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+            statistics = sender.GetStatistics();
+        }
+
+        return statistics;
     }
 
     private static SmtpSender Create(ScriptedSmtpServer server) => new(new SmtpSenderOptions
