@@ -22,9 +22,9 @@ internal static class SmtpAuthLines
     /// <summary>Whether an initial response of <paramref name="length"/> raw bytes fits on the AUTH line; a longer one waits for an empty 334.</summary>
     /// <param name="mechanism">The mechanism name.</param>
     /// <param name="length">The raw (not yet base64) length in bytes.</param>
-    /// <returns>Whether <c>AUTH mechanism base64CRLF</c> stays within <see cref="MaxCommandLength"/>.</returns>
+    /// <returns>Whether <c>AUTH mechanism base64</c> and its CRLF stay within <see cref="MaxCommandLength"/> (the line counted with its CRLF, as RFC 5321 §4.5.3.1.4 counts a command line).</returns>
     public static bool FitsOnCommandLine(string mechanism, int length) =>
-        Base64.GetMaxEncodedToUtf8Length(length) + mechanism.Length + 7 <= MaxCommandLength;
+        "AUTH ".Length + mechanism.Length + 1 + Base64.GetMaxEncodedToUtf8Length(length) + 2 <= MaxCommandLength;
 
     /// <summary>Writes <c>AUTH mechanism [base64 | =]</c> and CRLF: no initial response, an empty one as <c>=</c>, else its base64.</summary>
     /// <param name="output">Where the line goes.</param>

@@ -50,6 +50,25 @@ public class SmtpAuthLinesTests
     }
 
     [Theory]
+    [InlineData("PLAIN")]
+    [InlineData("XOAUTH2")]
+    [InlineData("SCRAM-SHA-256")]
+    public void An_initial_response_is_said_to_fit_exactly_when_the_written_AUTH_line_with_its_CRLF_is_within_12288_octets(string mechanism)
+    {
+        // The boundary: with PLAIN, 9,205 raw bytes are 12,276 base64 octets, and "AUTH PLAIN " + them + CRLF 12,289.
+        for (var length = 9150; length < 9230; length++)
+        {
+            var output = new ArrayBufferWriter<byte>();
+            SmtpAuthLines.WriteCommand(output, mechanism, new byte[length]);
+            SmtpAuthLines.FitsOnCommandLine(mechanism, length).Should().Be(
+                output.WrittenCount <= SmtpAuthLines.MaxCommandLength,
+                $"AUTH {mechanism} with {length} raw bytes is a line of {output.WrittenCount} octets");
+        }
+
+        SmtpAuthLines.FitsOnCommandLine("PLAIN", 9205).Should().BeFalse();
+    }
+
+    [Theory]
     [InlineData("", "")]
     [InlineData("=", "")]
     [InlineData("VXNlcm5hbWU6", "Username:")]
