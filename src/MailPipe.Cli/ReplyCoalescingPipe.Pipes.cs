@@ -1,0 +1,243 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using SmtpServer;
+using SmtpServer.IO;
+using SmtpServer.Net;
+
+namespace MailPipe.Cli;
+
+/// <content>The reader and writer SmtpServer is given: reads with an idle deadline, replies held while more commands wait.</content>
+internal sealed partial class ReplyCoalescingPipe
+{
+    /// <summary>The reader SmtpServer reads commands and messages from.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "A PipeReader ends with Complete/CompleteAsync, which dispose the timer source.")]
+    private sealed class InputReader : PipeReader
+    {
+        private static readonly ReadResult EndOfInput = new(ReadOnlySequence<byte>.Empty, isCanceled: false, isCompleted: true);
+
+        private readonly ReplyCoalescingPipe _pipe;
+        private CancellationTokenSource _idle = new();
+        private ReadOnlySequence<byte> _last;
+        private bool _inMessage;
+
+        public InputReader(ReplyCoalescingPipe pipe, PipeReader inner)
+        {
+            _pipe = pipe;
+            Inner = inner;
+        }
+
+        public PipeReader Inner { get; set; }
+
+        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            if (_pipe.Aborted)
+            {
+                return EndOfInput;
+            }
+
+            if (_pipe._output.HasHeld)
+            {
+                // The client's next command is already here: answer it before the held replies leave.
+                if (Inner.TryRead(out var buffered))
+                {
+                    return await CheckAsync(buffered).ConfigureAwait(false);
+                }
+
+                try
+                {
+                    await _pipe._output.SendHeldAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+                {
+                    _pipe.Abort();
+                    return EndOfInput;
+                }
+            }
+
+            _idle.CancelAfter(_pipe._idleTimeout);
+            ReadResult result;
+            try
+            {
+                using (cancellationToken.UnsafeRegister(static state => ((CancellationTokenSource)state!).Cancel(), _idle))
+                {
+                    result = await Inner.ReadAsync(_idle.Token).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && !_pipe.Aborted)
+            {
+                await _pipe.CloseWithReplyAsync(IdleTimeoutReply).ConfigureAwait(false);
+                return EndOfInput;
+            }
+            catch (Exception ex) when (ex is IOException or ObjectDisposedException || (ex is OperationCanceledException && _pipe.Aborted))
+            {
+                _pipe.Abort();
+                return EndOfInput;
+            }
+            finally
+            {
+                if (!_idle.TryReset())
+                {
+                    _idle.Dispose();
+                    _idle = new CancellationTokenSource();
+                }
+            }
+
+            return await CheckAsync(result).ConfigureAwait(false);
+        }
+
+        /// <summary>
+        /// Outside a message, a line that has not ended within <see cref="MaxCommandLine"/> bytes gets 500 and the
+        /// close (SmtpServer alone would hold it up to the message size limit). Inside a message, SmtpServer's size
+        /// limit holds.
+        /// </summary>
+        private async ValueTask<ReadResult> CheckAsync(ReadResult result)
+        {
+            _last = result.Buffer;
+            if (!_inMessage && result.Buffer.Length > MaxCommandLine && result.Buffer.Slice(0, MaxCommandLine).PositionOf((byte)'\n') is null)
+            {
+                await _pipe.CloseWithReplyAsync(LineTooLongReply).ConfigureAwait(false);
+                return EndOfInput;
+            }
+
+            return result;
+        }
+
+        /// <summary>
+        /// Follows SmtpServer through its input: a consumed <c>DATA</c> line starts a message, and the next consumption
+        /// (the message up to its terminating dot, or the next command when DATA was refused) ends it.
+        /// </summary>
+        private void Consumed(SequencePosition consumed)
+        {
+            var line = _last.Slice(_last.Start, consumed);
+            if (line.IsEmpty)
+            {
+                return;
+            }
+
+            if (_inMessage)
+            {
+                _inMessage = false;
+                return;
+            }
+
+            Span<byte> text = stackalloc byte[16];
+            if (line.Length > text.Length)
+            {
+                return;
+            }
+
+            line.CopyTo(text);
+            _inMessage = System.Text.Ascii.EqualsIgnoreCase(text[..(int)line.Length].TrimEnd("\r\n "u8), "DATA"u8);
+        }
+
+        public override bool TryRead(out ReadResult result)
+        {
+            if (_pipe.Aborted)
+            {
+                result = EndOfInput;
+                return true;
+            }
+
+            return Inner.TryRead(out result);
+        }
+
+        public override void AdvanceTo(SequencePosition consumed)
+        {
+            if (!_pipe.Aborted)
+            {
+                Consumed(consumed);
+                Inner.AdvanceTo(consumed);
+            }
+        }
+
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined)
+        {
+            if (!_pipe.Aborted)
+            {
+                Consumed(consumed);
+                Inner.AdvanceTo(consumed, examined);
+            }
+        }
+
+        public override void CancelPendingRead() => Inner.CancelPendingRead();
+
+        public override void Complete(Exception? exception = null)
+        {
+            // SmtpServer ends every session with CompleteAsync; this path only completes the reader.
+            Inner.Complete(exception);
+            _idle.Dispose();
+        }
+
+        /// <summary>SmtpServer's last call on a session: the held replies (221 to QUIT, a 421) leave before the close.</summary>
+        public override async ValueTask CompleteAsync(Exception? exception = null)
+        {
+            if (!_pipe.Aborted && _pipe._output.HasHeld)
+            {
+                try
+                {
+                    using var limit = new CancellationTokenSource(ClosingWriteLimit);
+                    await _pipe._output.SendHeldAsync(limit.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or ObjectDisposedException or OperationCanceledException or InvalidOperationException)
+                {
+                    // The client is gone or not reading.
+                }
+            }
+
+            await Inner.CompleteAsync(exception).ConfigureAwait(false);
+            _idle.Dispose();
+        }
+    }
+
+    /// <summary>The writer SmtpServer writes replies to: <see cref="FlushAsync"/> holds them until <see cref="SendHeldAsync"/>.</summary>
+    private sealed class HeldOutputWriter : PipeWriter
+    {
+        private long _held;
+
+        public HeldOutputWriter(PipeWriter inner) => Inner = inner;
+
+        public PipeWriter Inner { get; set; }
+
+        /// <summary>Whether replies were written and not sent yet.</summary>
+        public bool HasHeld => _held > 0;
+
+        public override void Advance(int bytes)
+        {
+            Inner.Advance(bytes);
+            _held += bytes;
+        }
+
+        public override Memory<byte> GetMemory(int sizeHint = 0) => Inner.GetMemory(sizeHint);
+
+        public override Span<byte> GetSpan(int sizeHint = 0) => Inner.GetSpan(sizeHint);
+
+        public override void CancelPendingFlush() => Inner.CancelPendingFlush();
+
+        public override void Complete(Exception? exception = null) => Inner.Complete(exception);
+
+        public override ValueTask CompleteAsync(Exception? exception = null) => Inner.CompleteAsync(exception);
+
+        /// <summary>Holds the replies (sent by the next read that would wait), unless too many are held already.</summary>
+        public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default) =>
+            _held > MaxHeldBytes ? SendHeldCoreAsync(cancellationToken) : ValueTask.FromResult(new FlushResult(isCanceled: false, isCompleted: false));
+
+        /// <summary>Sends the held replies.</summary>
+        public async ValueTask SendHeldAsync(CancellationToken cancellationToken) => await SendHeldCoreAsync(cancellationToken).ConfigureAwait(false);
+
+        private ValueTask<FlushResult> SendHeldCoreAsync(CancellationToken cancellationToken)
+        {
+            if (_held == 0)
+            {
+                return ValueTask.FromResult(new FlushResult(isCanceled: false, isCompleted: false));
+            }
+
+            _held = 0;
+            return Inner.FlushAsync(cancellationToken);
+        }
+    }
+}
