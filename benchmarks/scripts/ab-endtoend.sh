@@ -7,15 +7,31 @@
 # the verdict: pass when the median msgs/s after is at most 5 % below before (or the min–max ranges overlap), the
 # median CPU µs/msg at most 5 % higher, and the median B/msg at most 16 B higher.
 #
-# Usage: benchmarks/scripts/ab-endtoend.sh [BEFORE=main] [AFTER=HEAD] [ROUNDS=5] [PORT=2528]
-#   PORT: a server already listening on 127.0.0.1 (smtp-sink from build/servers/smtp-sink-up.sh listens on 2528).
+# Usage: benchmarks/scripts/ab-endtoend.sh [BEFORE=main] [AFTER=HEAD] [ROUNDS=7] [PORT=own]
+#   PORT: `own` (default) starts a smtp-sink of this script's own (Postfix's, no per-message files) on a free port;
+#         a number sends to a server already listening on 127.0.0.1 (e.g. 2528, build/servers/smtp-sink-up.sh's,
+#         which writes every message to a file: server-bound and noisier).
+# Environment:
+#   AB_MESSAGES_1K (default 20000), AB_MESSAGES_64K (default 2000): messages per run, so that each run measures the
+#       steady state (a 2,000-message run at 1 KiB lasts ≈ 0.2 s, in which the JIT's tier-1 compilations on the
+#       background thread are a large, run-to-run varying share of the process's CPU).
+#   AB_PIN (default 1 when taskset exists and there are ≥ 2 CPUs): the harness runs on CPU 0 and the script's own sink
+#       on CPU 1, on both sides alike. Unpinned, whether the client's threads and the sink share a core changes
+#       from one run to the next and with it the thread pool's spinning, which is most of a one-at-a-time send's CPU
+#       (benchmarks/README.md, issue #9 section of session 3). AB_PIN=0: no pinning.
 # Each run is the harness with --rounds 1, so every round is a fresh process; its own warm-up (50 messages) runs first.
 set -euo pipefail
 
 before=${1:-main}
 after=${2:-HEAD}
-rounds=${3:-5}
-port=${4:-2528}
+rounds=${3:-7}
+port=${4:-own}
+messages_1k=${AB_MESSAGES_1K:-20000}
+messages_64k=${AB_MESSAGES_64K:-2000}
+pin=${AB_PIN:-}
+if [[ -z $pin ]]; then
+  if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then pin=1; else pin=0; fi
+fi
 repo=$(git rev-parse --show-toplevel)
 work=$(mktemp -d /tmp/mailpipe-ab.XXXXXX)
 echo "work folder: $work"
@@ -31,9 +47,32 @@ for side in before after; do
     -nologo -v quiet > "$work/build-$side.log" 2>&1 || { cat "$work/build-$side.log"; exit 1; }
 done
 
+sink_pid=
+stop_sink() { [[ -n $sink_pid ]] && kill "$sink_pid" 2>/dev/null; true; }
+trap stop_sink EXIT
+if [[ $port == own ]]; then
+  sink=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
+  [[ -x $sink ]] || { echo "smtp-sink not found (Debian package postfix); give a PORT instead" >&2; exit 1; }
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  sink_cmd=("$sink" -u nobody "127.0.0.1:$port" 1024)
+  if [[ $pin == 1 ]]; then sink_cmd=(taskset -c 1 "${sink_cmd[@]}"); fi
+  "${sink_cmd[@]}" </dev/null >"$work/sink.log" 2>&1 &
+  sink_pid=$!
+  for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  echo "sink: smtp-sink pid $sink_pid on 127.0.0.1:$port$([[ $pin == 1 ]] && echo ', CPU 1')"
+fi
+client=(dotnet)
+if [[ $pin == 1 ]]; then client=(taskset -c 0 dotnet); fi
+echo "messages per run: 1 KiB $messages_1k, 64 KiB $messages_64k; pinned: $pin; rounds: $rounds"
+
 run() { # side round
-  dotnet "$work/bin-$1/MailPipe.EndToEnd.dll" --server-port "$port" --sizes 1k,64k --recipients 1 \
-    --clients mailpipe-send,mailpipe-sendbatch --rounds 1 --output "$work/$1-$2.md" > /dev/null
+  local size messages
+  for size in 1k 64k; do
+    messages=$([[ $size == 1k ]] && echo "$messages_1k" || echo "$messages_64k")
+    "${client[@]}" "$work/bin-$1/MailPipe.EndToEnd.dll" --server-port "$port" --sizes "$size" --recipients 1 \
+      --clients mailpipe-send,mailpipe-sendbatch --rounds 1 --messages "$messages" --time-limit 120 \
+      --output "$work/$1-$2-$size.md" > /dev/null
+  done
 }
 
 for r in $(seq 1 "$rounds"); do
@@ -53,7 +92,7 @@ def num(cell):
 data = {}
 for side in ("before", "after"):
     for r in range(1, rounds + 1):
-        for line in (work / f"{side}-{r}.md").read_text().splitlines():
+        for line in "\n".join(f.read_text() for f in sorted(work.glob(f"{side}-{r}-*.md"))).splitlines():
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
             if len(cells) == 9 and cells[2].startswith("mailpipe-"):
                 key = (cells[0], cells[2])
