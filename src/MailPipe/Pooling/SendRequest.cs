@@ -18,6 +18,7 @@ internal sealed class SendRequest
     private readonly ReadTrackingStream? _tracker;
     private int _state;
     private CancellationTokenRegistration _registration;
+    private SmtpSender? _sender;
 
     public SendRequest(SmtpMessage message, CancellationToken cancellationToken)
     {
@@ -80,7 +81,8 @@ internal sealed class SendRequest
     {
         if (Token.CanBeCanceled)
         {
-            _registration = Token.UnsafeRegister(static (s, _) => ((SmtpSender)((object[])s!)[0]).OnCancelled((SendRequest)((object[])s!)[1]), new object[] { sender, this });
+            _sender = sender;
+            _registration = Token.UnsafeRegister(static (s, _) => ((SendRequest)s!)._sender!.OnCancelled((SendRequest)s!), this);
         }
     }
 
