@@ -59,15 +59,22 @@ internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
         return new ValueTask(this, _wake.Version);
     }
 
+    /// <summary>Whether the feeder was woken and has not run yet: it will take waiting messages when it does. Under the pool's lock.</summary>
+    public bool IsWakePending { get; private set; }
+
     /// <summary>Wakes the batch's feeder, if it waits. Under the pool's lock.</summary>
     public void Wake()
     {
         if (_armed)
         {
             _armed = false;
+            IsWakePending = true;
             _wake.SetResult(true);
         }
     }
+
+    /// <summary>The feeder runs (it looks at the queue next). Under the pool's lock.</summary>
+    public void Awake() => IsWakePending = false;
 
     void IValueTaskSource.GetResult(short token) => _wake.GetResult(token);
 

@@ -211,21 +211,32 @@ public sealed partial class SmtpSender
             (start ??= []).Add(new Work(connection, batch));
         }
 
-        // Connections in the middle of a batch take waiting messages while they have room: wake as many waiting
-        // feeders with room as the waiting messages need (a feeder that is writing takes more before it waits again).
+        // Connections in the middle of a batch take waiting messages while they have room. A feeder already woken takes
+        // them when it runs; otherwise wake as many waiting feeders with room as the messages need (a feeder that is
+        // writing takes more before it waits again). Fewer wake-ups, and the messages of callers completed together
+        // go out together.
         var unserved = _waiting;
         if (unserved > 0)
         {
             foreach (var feeding in _all)
             {
+                if (feeding.IsWakePending && HasRoom(feeding))
+                {
+                    unserved -= _options.MaxBatchSize - feeding.InFlight.Count;
+                }
+            }
+
+            foreach (var feeding in _all)
+            {
+                if (unserved <= 0)
+                {
+                    break;
+                }
+
                 if (feeding.IsWaitingForWork && HasRoom(feeding))
                 {
                     feeding.Wake();
                     unserved -= _options.MaxBatchSize - feeding.InFlight.Count;
-                    if (unserved <= 0)
-                    {
-                        break;
-                    }
                 }
             }
         }

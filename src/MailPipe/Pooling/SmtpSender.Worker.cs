@@ -269,6 +269,7 @@ public sealed partial class SmtpSender
             ValueTask wake = default;
             lock (_lock)
             {
+                connection.Awake();
                 if (_waiting > 0 && HasRoom(connection) && TryTakeNext(out next))
                 {
                     connection.InFlight.Enqueue(next);
