@@ -1,7 +1,9 @@
+using System.Threading.Tasks.Sources;
+
 namespace MailPipe;
 
 /// <summary>One pooled connection and what the pool knows of it.</summary>
-internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
+internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt) : IValueTaskSource
 {
     public AsyncSmtpSession Session { get; } = session;
 
@@ -41,19 +43,43 @@ internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
     /// <summary>Whether the running batch waits for a result or a new message (it can take more). Under the pool's lock.</summary>
     public bool Feeding { get; set; }
 
-    private TaskCompletionSource? _wake;
+    /// <summary>The feeder's wait, reused for every wait of every batch (only the feeder awaits it, one wait at a time).</summary>
+    private ManualResetValueTaskSourceCore<bool> _wake = new() { RunContinuationsAsynchronously = true };
 
-    /// <summary>A task that completes at the next <see cref="Wake"/>. Under the pool's lock.</summary>
-    public Task ArmWake()
+    private bool _armed;
+
+    /// <summary>Whether the batch's feeder waits for a <see cref="Wake"/>. Under the pool's lock.</summary>
+    public bool IsWaitingForWork => _armed;
+
+    /// <summary>A wait that completes at the next <see cref="Wake"/> (the feeder's continuation never runs on the waker's thread). Under the pool's lock.</summary>
+    public ValueTask ArmWake()
     {
-        _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _wake.Task;
+        _wake.Reset();
+        _armed = true;
+        return new ValueTask(this, _wake.Version);
     }
+
+    /// <summary>Whether the feeder was woken and has not run yet: it will take waiting messages when it does. Under the pool's lock.</summary>
+    public bool IsWakePending { get; private set; }
 
     /// <summary>Wakes the batch's feeder, if it waits. Under the pool's lock.</summary>
     public void Wake()
     {
-        _wake?.TrySetResult();
-        _wake = null;
+        if (_armed)
+        {
+            _armed = false;
+            IsWakePending = true;
+            _wake.SetResult(true);
+        }
     }
+
+    /// <summary>The feeder runs (it looks at the queue next). Under the pool's lock.</summary>
+    public void Awake() => IsWakePending = false;
+
+    void IValueTaskSource.GetResult(short token) => _wake.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _wake.GetStatus(token);
+
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _wake.OnCompleted(continuation, state, token, flags);
 }

@@ -1,8 +1,11 @@
 namespace MailPipe;
 
-/// <summary>One caller's message in the pool: its state (waiting, taken by a connection, done), its completion and its attempts.</summary>
+/// <summary>
+/// One caller's message in the pool: its state (waiting, taken by a connection, done), its completion (the request is
+/// the caller's completion source itself: one object less per message) and its attempts.
+/// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The tracker wraps the caller's stream, which the caller owns and disposes.")]
-internal sealed class SendRequest
+internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
 {
     /// <summary>In the queue, waiting for a connection.</summary>
     public const int Waiting = 0;
@@ -13,13 +16,15 @@ internal sealed class SendRequest
     /// <summary>Dropped before it was taken (cancelled, acquire timeout, disposal); the completion is set by whoever dropped it.</summary>
     public const int Dropped = 2;
 
-    private readonly TaskCompletionSource<SmtpSendResult> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly long? _streamStart;
+    /// <summary>A seekable stream's position at the call (-1: none), where a retry starts.</summary>
+    private readonly long _streamStart = -1;
     private readonly ReadTrackingStream? _tracker;
     private int _state;
     private CancellationTokenRegistration _registration;
+    private SmtpSender? _sender;
 
     public SendRequest(SmtpMessage message, CancellationToken cancellationToken)
+        : base(TaskCreationOptions.RunContinuationsAsynchronously)
     {
         Token = cancellationToken;
         if (message.Stream is { } stream)
@@ -50,11 +55,8 @@ internal sealed class SendRequest
     /// <summary>How many times a connection took this message.</summary>
     public int Attempts { get; set; }
 
-    /// <summary>The caller's task.</summary>
-    public Task<SmtpSendResult> Task => _completion.Task;
-
     /// <summary>Whether the message can be sent again without sending a fragment: in memory, a stream that can seek back, or a stream not a byte of which was read.</summary>
-    public bool IsReplayable => Message.Bytes is not null || _streamStart is not null || _tracker is { BytesRead: 0 };
+    public bool IsReplayable => Message.Bytes is not null || _streamStart >= 0 || _tracker is { BytesRead: 0 };
 
     public bool IsWaiting => Volatile.Read(ref _state) == Waiting;
 
@@ -64,9 +66,9 @@ internal sealed class SendRequest
     /// <summary>Puts a taken request back to waiting (for its retry), its stream rewound.</summary>
     public void Requeue()
     {
-        if (_streamStart is { } start)
+        if (_streamStart >= 0)
         {
-            Message.Stream!.Position = start;
+            Message.Stream!.Position = _streamStart;
         }
 
         Volatile.Write(ref _state, Waiting);
@@ -80,26 +82,30 @@ internal sealed class SendRequest
     {
         if (Token.CanBeCanceled)
         {
-            _registration = Token.UnsafeRegister(static (s, _) => ((SmtpSender)((object[])s!)[0]).OnCancelled((SendRequest)((object[])s!)[1]), new object[] { sender, this });
+            _sender = sender;
+            _registration = Token.UnsafeRegister(static (s, _) => ((SendRequest)s!)._sender!.OnCancelled((SendRequest)s!), this);
         }
     }
 
-    public bool TrySetResult(SmtpSendResult result)
+    /// <summary>Completes the caller's task (and stops watching its token); hides the base's, which would leave the registration.</summary>
+    public new bool TrySetResult(SmtpSendResult result)
     {
         Cleanup();
-        return _completion.TrySetResult(result);
+        return base.TrySetResult(result);
     }
 
-    public bool TrySetException(Exception exception)
+    /// <summary>Fails the caller's task (and stops watching its token).</summary>
+    public new bool TrySetException(Exception exception)
     {
         Cleanup();
-        return _completion.TrySetException(exception);
+        return base.TrySetException(exception);
     }
 
-    public bool TrySetCanceled()
+    /// <summary>Cancels the caller's task with its own token (and stops watching it).</summary>
+    public new bool TrySetCanceled()
     {
         Cleanup();
-        return _completion.TrySetCanceled(Token);
+        return TrySetCanceled(Token);
     }
 
     private void Cleanup() => _registration.Dispose();

@@ -30,9 +30,9 @@ public sealed partial class SmtpSender
     /// <summary>host:port, for the connection log scope.</summary>
     private string Server => _server ??= $"{_options.Host}:{_options.Port}";
 
-    private void Enqueue(params SendRequest[] requests)
+    private void Enqueue(params ReadOnlySpan<SendRequest> requests)
     {
-        List<Work> start = [];
+        List<Work>? start = null;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -44,7 +44,7 @@ public sealed partial class SmtpSender
                 _waiting++;
             }
 
-            Dispatch(start);
+            Dispatch(ref start);
             if (_waiting > 0)
             {
                 ArmHousekeeping();
@@ -56,7 +56,10 @@ public sealed partial class SmtpSender
             request.StartWaiting(this);
         }
 
-        Start(start);
+        if (start is not null)
+        {
+            Start(start);
+        }
     }
 
     /// <summary>
@@ -187,6 +190,13 @@ public sealed partial class SmtpSender
     /// </summary>
     private void Dispatch(List<Work> start)
     {
+        List<Work>? work = start;
+        Dispatch(ref work);
+    }
+
+    /// <summary>As <see cref="Dispatch(List{Work})"/>; the list is made only when there is work to start.</summary>
+    private void Dispatch(ref List<Work>? start)
+    {
         while (_waiting > 0 && _idle.TryPop(out var connection))
         {
             var batch = TakeBatch();
@@ -198,17 +208,35 @@ public sealed partial class SmtpSender
 
             connection.IsIdle = false;
             _busy++;
-            start.Add(new Work(connection, batch));
+            (start ??= []).Add(new Work(connection, batch));
         }
 
-        if (_waiting > 0)
+        // Connections in the middle of a batch take waiting messages while they have room. A feeder already woken takes
+        // them when it runs; otherwise wake as many waiting feeders with room as the messages need (a feeder that is
+        // writing takes more before it waits again). Fewer wake-ups, and the messages of callers completed together
+        // go out together.
+        var unserved = _waiting;
+        if (unserved > 0)
         {
-            // Connections in the middle of a batch take waiting messages while they have room.
             foreach (var feeding in _all)
             {
-                if (feeding.Feeding)
+                if (feeding.IsWakePending && HasRoom(feeding))
+                {
+                    unserved -= _options.MaxBatchSize - feeding.InFlight.Count;
+                }
+            }
+
+            foreach (var feeding in _all)
+            {
+                if (unserved <= 0)
+                {
+                    break;
+                }
+
+                if (feeding.IsWaitingForWork && HasRoom(feeding))
                 {
                     feeding.Wake();
+                    unserved -= _options.MaxBatchSize - feeding.InFlight.Count;
                 }
             }
         }
@@ -218,7 +246,7 @@ public sealed partial class SmtpSender
         {
             _open++;
             _opening++;
-            start.Add(new Work(null, null));
+            (start ??= []).Add(new Work(null, null));
         }
     }
 
@@ -237,6 +265,21 @@ public sealed partial class SmtpSender
         }
 
         return batch;
+    }
+
+    /// <summary>Takes the next waiting message, retries first. Under the lock.</summary>
+    private bool TryTakeNext([System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out SendRequest? next)
+    {
+        while (_retryQueue.TryDequeue(out next) || _queue.TryDequeue(out next))
+        {
+            if (next.TryClaim(SendRequest.Taken))
+            {
+                _waiting--;
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Start(List<Work> start)

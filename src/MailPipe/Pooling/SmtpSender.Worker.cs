@@ -200,6 +200,10 @@ public sealed partial class SmtpSender
                 lock (_lock)
                 {
                     request = connection.InFlight.Dequeue();
+
+                    // Woken at the first result of a group of replies, the feeder's continuation is queued before
+                    // those of the callers completed below, and runs after they have sent their next messages: it
+                    // takes them together into one flush (woken by each new message instead, it flushes one by one).
                     connection.Wake();
                 }
 
@@ -262,22 +266,13 @@ public sealed partial class SmtpSender
         while (true)
         {
             SendRequest? next = null;
-            Task? wake = null;
+            ValueTask wake = default;
             lock (_lock)
             {
-                var room = connection.InFlight.Count < _options.MaxBatchSize
-                    && !connection.CancelledByCaller
-                    && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
-                    && connection.Session.IsConnected
-                    && !_disposed;
-                if (room && _waiting > 0)
+                connection.Awake();
+                if (_waiting > 0 && HasRoom(connection) && TryTakeNext(out next))
                 {
-                    var one = TakeBatch(1);
-                    if (one.Count == 1)
-                    {
-                        next = one[0];
-                        connection.InFlight.Enqueue(next);
-                    }
+                    connection.InFlight.Enqueue(next);
                 }
 
                 if (next is null)
@@ -302,10 +297,18 @@ public sealed partial class SmtpSender
             else
             {
                 // A lost connection is noticed by the housekeeping tick, which wakes this wait.
-                await wake!.ConfigureAwait(false);
+                await wake.ConfigureAwait(false);
             }
         }
     }
+
+    /// <summary>Whether the running batch of <paramref name="connection"/> may take one more message. Under the lock.</summary>
+    private bool HasRoom(PooledConnection connection) =>
+        connection.InFlight.Count < _options.MaxBatchSize
+        && !connection.CancelledByCaller
+        && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
+        && connection.Session.IsConnected
+        && !_disposed;
 
     private SmtpMessage Attempt(PooledConnection connection, SendRequest request)
     {
