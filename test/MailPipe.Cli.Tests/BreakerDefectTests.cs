@@ -28,4 +28,44 @@ public class BreakerDefectTests
         run.Error.Should().Contain("unknown command 'deliver'");
         run.Error.Should().Contain("send, probe, serve");
     }
+
+    [Fact]
+    public async Task An_interrupted_batch_still_reports_every_message_and_the_summary()
+    {
+        // Ctrl+C (or SIGTERM) during `mailpipe send a.eml b.eml c.eml` ended the process without a word about b.eml, whose
+        // end of data was written (it may have been delivered), and c.eml: a user re-running the batch sent b.eml twice.
+        var endOfData = 0;
+        var secondWritten = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var never = new TaskCompletionSource<string?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = ScriptedSmtpServer.WithAsyncData("220 scripted.test", ScriptedSmtpServer.AcceptAll, _ =>
+        {
+            if (Interlocked.Increment(ref endOfData) == 1)
+            {
+                return Task.FromResult<string?>("250 2.0.0 queued");
+            }
+
+            secondWritten.TrySetResult();
+            return never.Task; // no reply to the second message's end of data
+        });
+        using var dir = new TempDirectory();
+        var files = new[] { "a", "b", "c" }.Select(n => dir.File($"{n}.eml", $"From: a@example.test\r\nTo: {n}@example.test\r\nSubject: {n}\r\n\r\nbody\r\n")).ToArray();
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        using var interrupt = new CancellationTokenSource();
+
+        var run = Program.RunAsync(["send", "--server", server.Address, "--json", .. files], output, error, interrupt.Token);
+        await secondWritten.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await interrupt.CancelAsync();
+        var exitCode = await run.WaitAsync(TimeSpan.FromSeconds(30));
+        never.TrySetResult(null);
+
+        var lines = output.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        lines.Where(l => l.GetProperty("type").GetString() == "message").Select(l => l.GetProperty("outcome").GetString())
+            .Should().Equal(["accepted", "unknown", "notSent"], error.ToString());
+        var summary = lines.Last();
+        summary.GetProperty("type").GetString().Should().Be("summary");
+        summary.GetProperty("unknown").GetInt32().Should().Be(1);
+        exitCode.Should().Be(7, "an outcome is unknown");
+        error.ToString().Should().Contain("interrupted");
+    }
 }
