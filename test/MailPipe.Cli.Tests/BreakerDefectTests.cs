@@ -68,4 +68,22 @@ public class BreakerDefectTests
         exitCode.Should().Be(7, "an outcome is unknown");
         error.ToString().Should().Contain("interrupted");
     }
+
+    [Theory]
+    [InlineData("send", "--ca-file")]
+    [InlineData("send", "--tls-cert")]
+    [InlineData("probe", "--ca-file")]
+    public async Task A_missing_tls_file_is_named_with_its_option(string command, string option)
+    {
+        // `mailpipe send ... --starttls --ca-file corp-ca.pem` with a typo in the path said only "File does not exist: 'corp-ca.pem'".
+        var missing = Path.Combine(Path.GetTempPath(), "mailpipe-no-such-" + Guid.NewGuid().ToString("N") + ".pem");
+        string[] args = command == "send"
+            ? ["send", "--server", "127.0.0.1:1", "--starttls", option, missing, "--from", "a@example.test", "--to", "b@example.test", "--body", "x"]
+            : ["probe", "--server", "127.0.0.1:1", "--starttls", option, missing];
+
+        var run = await CliRunner.RunAsync(args);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Should().Contain($"{option}: '{missing}' is not a file");
+    }
 }
