@@ -65,7 +65,16 @@ internal sealed partial class BatchSender
         var session = new AsyncSmtpSession(_sessionOptions);
         await using (session.ConfigureAwait(false))
         {
-            var opened = await OpenAsync(session, cancellationToken).ConfigureAwait(false);
+            (int ExitCode, string Reason)? opened;
+            try
+            {
+                opened = await OpenAsync(session, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                opened = (ExitCodes.ConnectionFailed, $"not sent: {Interrupted} before the connection was ready");
+            }
+
             if (opened is { } why)
             {
                 stopwatch.Stop();
@@ -95,6 +104,9 @@ internal sealed partial class BatchSender
             return new BatchReport(results, stopwatch.Elapsed, tls, mechanism is null ? null : _auth?.UserName, mechanism, acceptedBytes, null, Steps());
         }
     }
+
+    /// <summary>Why the rest of an interrupted batch was not sent.</summary>
+    internal const string Interrupted = "the batch was interrupted (Ctrl+C or SIGTERM)";
 
     private IReadOnlyList<SessionStep>? Steps() => _quitAfter == QuitAfter.None ? null : [.. _steps];
 
@@ -149,6 +161,27 @@ internal sealed partial class BatchSender
             for (var i = reported; i < messages.Count; i++)
             {
                 report(NotSent(messages[i], ExitCodes.ConnectionFailed, "not sent: the batch ended before this message"));
+            }
+        }
+        catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
+        {
+            // Interrupted (Ctrl+C, SIGTERM): MailPipe closed the connection; its results say which messages it had
+            // taken and what became of them (Unknown where the end of data was written); the rest were not sent.
+            var known = (ex as SmtpBatchCanceledException)?.Results;
+            for (var i = reported; i < messages.Count; i++)
+            {
+                if (known is not null && i < known.Count && known[i].Outcome != SmtpSendOutcome.NotSent)
+                {
+                    var result = ToMessageResult(messages[i], known[i]);
+                    acceptedBytes += result.Outcome == MessageOutcome.Accepted ? handedOver[i].Size : 0;
+                    report(result);
+                }
+                else
+                {
+                    report(known is null && i < handedOver.Count
+                        ? Unknown(messages[i], Interrupted + "; whether this message was delivered is unknown")
+                        : NotSent(messages[i], ExitCodes.ConnectionFailed, $"not sent: {Interrupted}"));
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ObjectDisposedException)
@@ -278,6 +311,12 @@ internal sealed partial class BatchSender
     {
         if (!session.IsConnected)
         {
+            return;
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            await session.DisconnectAsync().ConfigureAwait(false); // interrupted: no QUIT to wait for
             return;
         }
 

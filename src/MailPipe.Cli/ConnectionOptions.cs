@@ -42,9 +42,17 @@ internal sealed class ConnectionOptions
                 result.AddError($"--tls-name: '{name}' is not a host name");
             }
         });
-        CaFile.AcceptExistingOnly();
-        TlsCertificate.AcceptExistingOnly();
-        TlsKey.AcceptExistingOnly();
+        foreach (var file in new[] { CaFile, TlsCertificate, TlsKey })
+        {
+            // Named with its option (the parser's own check said only "File does not exist").
+            file.Validators.Add(result =>
+            {
+                if (result.GetValueOrDefault<FileInfo?>() is { Exists: false } path)
+                {
+                    result.AddError($"{file.Name}: '{path}' is not a file");
+                }
+            });
+        }
     }
 
     /// <summary><c>--server</c>.</summary>

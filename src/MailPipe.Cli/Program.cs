@@ -112,6 +112,13 @@ internal static class Program
     {
         ArgumentNullException.ThrowIfNull(parseResult);
         var command = parseResult.CommandResult.Command;
+        if (command.Subcommands.Count > 0 && parseResult.Tokens is [{ Type: TokenType.Argument } first, ..] && parseResult.UnmatchedTokens.Contains(first.Value))
+        {
+            // A typo in the command itself ("mailpipe sned ..."): the options after it belong to the command that was
+            // meant, so they are not listed as unknown.
+            return [UnknownCommand(first.Value, command)];
+        }
+
         var positional = new HashSet<Token>(ReferenceEqualityComparer.Instance);
         foreach (var argument in parseResult.CommandResult.Children.OfType<ArgumentResult>())
         {
@@ -160,6 +167,14 @@ internal static class Program
         var hint = closest is not null && Distance(closest, name) <= Math.Max(1, name.Length / 4) ? $" (did you mean {closest}?)" : string.Empty;
         var files = command.Arguments.Count > 0 ? "; a file whose name starts with '-' goes after -- or as ./-name" : string.Empty;
         return $"unknown option '{name}'{hint}{files}";
+    }
+
+    private static string UnknownCommand(string token, Command command)
+    {
+        var names = command.Subcommands.Select(c => c.Name).ToList();
+        var closest = names.MinBy(n => Distance(n, token));
+        var hint = closest is not null && Distance(closest, token) <= Math.Max(1, token.Length / 2) ? $" (did you mean {closest}?)" : string.Empty;
+        return $"unknown command '{token}'{hint}; the commands are {string.Join(", ", names)}";
     }
 
     /// <summary>The Levenshtein distance of two short strings.</summary>

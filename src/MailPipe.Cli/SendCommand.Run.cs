@@ -123,7 +123,11 @@ internal sealed partial class SendCommand
 
                 printer.Flush();
                 progress?.Complete();
-                if (report.SessionError is { } sessionError)
+                if (cancellationToken.IsCancellationRequested)
+                {
+                    await error.WriteLineAsync($"mailpipe send: {BatchSender.Interrupted}; every message is listed with its outcome").ConfigureAwait(false);
+                }
+                else if (report.SessionError is { } sessionError)
                 {
                     await error.WriteLineAsync($"mailpipe send: {sessionError}").ConfigureAwait(false);
                 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using MimeKit;
 
 namespace MailPipe.Cli;
@@ -283,7 +284,18 @@ internal sealed partial class SendCommand
                     SmtpUtf8 = parseResult.GetValue(_smtpUtf8),
                 },
             };
-            return await RunAsync(options, output, error, Environment, cancellationToken).ConfigureAwait(false);
+            // Ctrl+C or SIGTERM stops the batch (MailPipe never ends a message it is writing) and every message is still
+            // reported, with the summary; a second one ends the process at once.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context => Stop(context, stop));
+            using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => Stop(context, stop));
+            return await RunAsync(options, output, error, Environment, stop.Token).ConfigureAwait(false);
+        }
+
+        static void Stop(PosixSignalContext context, CancellationTokenSource stop)
+        {
+            context.Cancel = !stop.IsCancellationRequested;
+            stop.Cancel();
         }
     }
 }
