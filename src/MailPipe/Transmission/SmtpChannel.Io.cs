@@ -101,7 +101,9 @@ internal sealed partial class SmtpChannel
     public async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout)
     {
         var input = OpenConnection.Input;
-        var waitingFor = _replies.TryPeek(out var next) ? next.Name : "(unsolicited)";
+
+        // The entry this read matched, once taken (the name in a failure's message; looked up only then).
+        string? matched = null;
         StartReadDeadline(timeout);
         try
         {
@@ -111,7 +113,8 @@ internal sealed partial class SmtpChannel
                 if (TryParseBuffered(input, result.Buffer, out var reply, out var partialLine))
                 {
                     StopReadDeadline();
-                    if (OnReply(reply) is { } command)
+                    matched = _replies.TryTake(out var entry) ? entry.Name : null;
+                    if (OnReply(matched, reply) is { } command)
                     {
                         CheckNothingMoreBuffered(input, command, reply);
                     }
@@ -128,22 +131,24 @@ internal sealed partial class SmtpChannel
                 {
                     var partial = _parser.HasPartialReply || partialLine;
                     throw partial
-                        ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for the reply to {waitingFor}).")
-                        : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {waitingFor}).");
+                        ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for the reply to {WaitingFor(matched)}).")
+                        : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {WaitingFor(matched)}).");
                 }
             }
         }
         catch (Exception ex)
         {
-            throw Fail(ex, $"waiting for the reply to {waitingFor}", reading: true);
+            throw Fail(ex, $"waiting for the reply to {WaitingFor(matched)}", reading: true);
         }
     }
 
-    /// <summary>Matches a reply to the oldest expected entry, logs it and checks that the command can get it.</summary>
+    /// <summary>The command a read answers, for a message: the entry it matched, else the oldest one (not taken yet).</summary>
+    private string WaitingFor(string? matched) => matched ?? (_replies.TryPeek(out var next) ? next.Name : "(unsolicited)");
+
+    /// <summary>Logs a reply matched to the oldest expected entry (already taken: <paramref name="command"/>) and checks that the command can get it.</summary>
     /// <returns>The entry's name, or <see langword="null"/> when none was expected (a reply read on purpose).</returns>
-    private string? OnReply(SmtpReply reply)
+    private string? OnReply(string? command, SmtpReply reply)
     {
-        var command = _replies.TryTake(out var entry) ? entry.Name : null;
         LogReply(reply);
         if (command is null)
         {
