@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
@@ -135,6 +136,56 @@ internal sealed partial class SmtpChannel
                         : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {WaitingFor(matched)}).");
                 }
             }
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex, $"waiting for the reply to {WaitingFor(matched)}", reading: true);
+        }
+    }
+
+    /// <summary>
+    /// Takes a reply that is already complete in the input, without waiting (no deadline to arm, no asynchronous
+    /// read): the second and later replies of a pipelined group usually arrive with the first. Matched, checked and
+    /// logged as <see cref="ReadReplyAsync"/> does; <see langword="false"/> when no complete reply is buffered (a
+    /// partial one stays with the parser for the read that follows).
+    /// </summary>
+    /// <param name="reply">The reply.</param>
+    /// <returns>Whether a reply was taken.</returns>
+    public bool TryReadBufferedReply([NotNullWhen(true)] out SmtpReply? reply)
+    {
+        reply = null;
+        if (_readAheadPending || Volatile.Read(ref _connection) is not { } connection)
+        {
+            return false;
+        }
+
+        var input = connection.Input;
+        string? matched = null;
+        try
+        {
+            if (!input.TryRead(out var result))
+            {
+                return false;
+            }
+
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                input.AdvanceTo(result.Buffer.Start); // the read that follows reports it
+                return false;
+            }
+
+            if (!TryParseBuffered(input, result.Buffer, out reply, out _))
+            {
+                return false;
+            }
+
+            matched = _replies.TryTake(out var entry) ? entry.Name : null;
+            if (OnReply(matched, reply) is { } command)
+            {
+                CheckNothingMoreBuffered(input, command, reply);
+            }
+
+            return true;
         }
         catch (Exception ex)
         {
