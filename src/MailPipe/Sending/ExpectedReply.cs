@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using MailPipe.Transmission;
 
 namespace MailPipe.Sending;
@@ -23,7 +24,7 @@ internal readonly record struct ExpectedReply(MailTransaction? Transaction, Repl
     public static implicit operator ReplyTag(ExpectedReply expected) => new(expected.Transaction, (byte)expected.Kind, expected.Index);
 
     /// <summary>Back from the channel's queue.</summary>
-    public static implicit operator ExpectedReply(ReplyTag tag) => new((MailTransaction?)tag.Owner, (ReplyKind)tag.Kind, tag.Index);
+    public static implicit operator ExpectedReply(ReplyTag tag) => new(Unsafe.As<MailTransaction>(tag.Owner), (ReplyKind)tag.Kind, tag.Index); // only the sender attaches tags, always with its transactions
 
     /// <summary>Files <paramref name="reply"/> on the transaction.</summary>
     public void File(SmtpReply reply)

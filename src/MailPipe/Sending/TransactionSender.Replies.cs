@@ -210,8 +210,12 @@ internal sealed partial class TransactionSender
         var takenBefore = replies.TakenCount;
         try
         {
-            var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
-            var reply = await _channel.ReadReplyAsync(timeout).ConfigureAwait(false);
+            if (!_channel.TryReadBufferedReply(out var reply))
+            {
+                var timeout = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk ? _options.DataTerminationTimeout : _options.ReceiveTimeout;
+                reply = await _channel.ReadReplyAsync(timeout).ConfigureAwait(false);
+            }
+
             expected.File(reply);
             if (expected.Transaction is { } tx)
             {

@@ -10,34 +10,19 @@ namespace MailPipe.Transmission;
 internal sealed class ExpectedReplyQueue<TPayload>
 {
     private readonly Lock _lock = new();
+    /// <summary>A ring whose length is a power of two (indices are masked).</summary>
     private Entry[] _items = new Entry[16];
     private int _head;
     private int _count;
     private long _taken;
 
     /// <summary>How many entries have been taken since the queue was made: a reader can tell whether its read took one.</summary>
-    public long TakenCount
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _taken;
-            }
-        }
-    }
+    /// <remarks>Read without the lock (one atomic read; it only grows, under the lock): the reader compares two of its own readings.</remarks>
+    public long TakenCount => Volatile.Read(ref _taken);
 
     /// <summary>Replies expected and not matched yet.</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _count;
-            }
-        }
-    }
+    /// <remarks>Read without the lock (one atomic read): exact on the writer's flow while no concurrent reader runs.</remarks>
+    public int Count => Volatile.Read(ref _count);
 
     /// <summary>Adds the entry of a command just written.</summary>
     /// <param name="name">The command's name (for the reply check and the messages).</param>
@@ -50,15 +35,15 @@ internal sealed class ExpectedReplyQueue<TPayload>
                 var grown = new Entry[_items.Length * 2];
                 for (var i = 0; i < _count; i++)
                 {
-                    grown[i] = _items[(_head + i) % _items.Length];
+                    grown[i] = _items[(_head + i) & (_items.Length - 1)];
                 }
 
                 _items = grown;
                 _head = 0;
             }
 
-            _items[(_head + _count) % _items.Length] = new Entry(name, default!);
-            _count++;
+            _items[(_head + _count) & (_items.Length - 1)] = new Entry(name, default!);
+            Volatile.Write(ref _count, _count + 1);
         }
     }
 
@@ -68,7 +53,7 @@ internal sealed class ExpectedReplyQueue<TPayload>
     {
         lock (_lock)
         {
-            var index = (_head + _count - 1) % _items.Length;
+            var index = (_head + _count - 1) & (_items.Length - 1);
             _items[index] = _items[index] with { Payload = payload };
         }
     }
@@ -100,9 +85,9 @@ internal sealed class ExpectedReplyQueue<TPayload>
 
             entry = _items[_head];
             _items[_head] = default;
-            _head = (_head + 1) % _items.Length;
-            _count--;
-            _taken++;
+            _head = (_head + 1) & (_items.Length - 1);
+            Volatile.Write(ref _count, _count - 1);
+            Volatile.Write(ref _taken, _taken + 1);
             return true;
         }
     }
@@ -114,7 +99,7 @@ internal sealed class ExpectedReplyQueue<TPayload>
         {
             Array.Clear(_items);
             _head = 0;
-            _count = 0;
+            Volatile.Write(ref _count, 0);
         }
     }
 

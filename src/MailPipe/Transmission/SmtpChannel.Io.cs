@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
@@ -101,7 +102,9 @@ internal sealed partial class SmtpChannel
     public async ValueTask<SmtpReply> ReadReplyAsync(TimeSpan timeout)
     {
         var input = OpenConnection.Input;
-        var waitingFor = _replies.TryPeek(out var next) ? next.Name : "(unsolicited)";
+
+        // The entry this read matched, once taken (the name in a failure's message; looked up only then).
+        string? matched = null;
         StartReadDeadline(timeout);
         try
         {
@@ -111,7 +114,8 @@ internal sealed partial class SmtpChannel
                 if (TryParseBuffered(input, result.Buffer, out var reply, out var partialLine))
                 {
                     StopReadDeadline();
-                    if (OnReply(reply) is { } command)
+                    matched = _replies.TryTake(out var entry) ? entry.Name : null;
+                    if (OnReply(matched, reply) is { } command)
                     {
                         CheckNothingMoreBuffered(input, command, reply);
                     }
@@ -128,22 +132,74 @@ internal sealed partial class SmtpChannel
                 {
                     var partial = _parser.HasPartialReply || partialLine;
                     throw partial
-                        ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for the reply to {waitingFor}).")
-                        : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {waitingFor}).");
+                        ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for the reply to {WaitingFor(matched)}).")
+                        : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {WaitingFor(matched)}).");
                 }
             }
         }
         catch (Exception ex)
         {
-            throw Fail(ex, $"waiting for the reply to {waitingFor}", reading: true);
+            throw Fail(ex, $"waiting for the reply to {WaitingFor(matched)}", reading: true);
         }
     }
 
-    /// <summary>Matches a reply to the oldest expected entry, logs it and checks that the command can get it.</summary>
-    /// <returns>The entry's name, or <see langword="null"/> when none was expected (a reply read on purpose).</returns>
-    private string? OnReply(SmtpReply reply)
+    /// <summary>
+    /// Takes a reply that is already complete in the input, without waiting (no deadline to arm, no asynchronous
+    /// read): the second and later replies of a pipelined group usually arrive with the first. Matched, checked and
+    /// logged as <see cref="ReadReplyAsync"/> does; <see langword="false"/> when no complete reply is buffered (a
+    /// partial one stays with the parser for the read that follows).
+    /// </summary>
+    /// <param name="reply">The reply.</param>
+    /// <returns>Whether a reply was taken.</returns>
+    public bool TryReadBufferedReply([NotNullWhen(true)] out SmtpReply? reply)
     {
-        var command = _replies.TryTake(out var entry) ? entry.Name : null;
+        reply = null;
+        if (_readAheadPending || Volatile.Read(ref _connection) is not { } connection)
+        {
+            return false;
+        }
+
+        var input = connection.Input;
+        string? matched = null;
+        try
+        {
+            if (!input.TryRead(out var result))
+            {
+                return false;
+            }
+
+            if (result.IsCanceled || result.IsCompleted)
+            {
+                input.AdvanceTo(result.Buffer.Start); // the read that follows reports it
+                return false;
+            }
+
+            if (!TryParseBuffered(input, result.Buffer, out reply, out _))
+            {
+                return false;
+            }
+
+            matched = _replies.TryTake(out var entry) ? entry.Name : null;
+            if (OnReply(matched, reply) is { } command)
+            {
+                CheckNothingMoreBuffered(input, command, reply);
+            }
+
+            return true;
+        }
+        catch (Exception ex)
+        {
+            throw Fail(ex, $"waiting for the reply to {WaitingFor(matched)}", reading: true);
+        }
+    }
+
+    /// <summary>The command a read answers, for a message: the entry it matched, else the oldest one (not taken yet).</summary>
+    private string WaitingFor(string? matched) => matched ?? (_replies.TryPeek(out var next) ? next.Name : "(unsolicited)");
+
+    /// <summary>Logs a reply matched to the oldest expected entry (already taken: <paramref name="command"/>) and checks that the command can get it.</summary>
+    /// <returns>The entry's name, or <see langword="null"/> when none was expected (a reply read on purpose).</returns>
+    private string? OnReply(string? command, SmtpReply reply)
+    {
         LogReply(reply);
         if (command is null)
         {
