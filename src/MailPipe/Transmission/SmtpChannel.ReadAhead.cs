@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 
@@ -14,6 +15,12 @@ internal sealed partial class SmtpChannel
 
     /// <summary>The <see cref="_operationNumber"/> the read-ahead was started in.</summary>
     private int _readAheadOperation;
+
+    /// <summary>How long after a reply was read the connection counts as busy (1 ms, in <see cref="Stopwatch"/> ticks).</summary>
+    private static readonly long BusyTicks = Stopwatch.Frequency / 1000;
+
+    /// <summary>When the last reply was read (<see cref="Stopwatch.GetTimestamp"/>): see <see cref="CheckUnsolicited"/>.</summary>
+    private long _lastReplyTimestamp;
 
     /// <summary>Set while a concurrent reply reader runs: then the writer never reads (no read-ahead).</summary>
     private volatile bool _concurrentReading;
@@ -52,10 +59,14 @@ internal sealed partial class SmtpChannel
         }
 
         var input = connection.Input;
-        if (!_readAheadPending && connection.NothingToRead())
+        if (!_readAheadPending && (RepliedJustNow() ? !connection.HasUnexaminedInput() : connection.NothingToRead()))
         {
             // Plaintext with nothing received: a read started now could not complete, so none is (it would make the
             // next reply's read always complete through the socket engine instead of at once; issue #9 acceptance 5).
+            // A reply was read less than 1 ms ago (back-to-back commands): what came with it was examined then, and
+            // what the server sent since (it could only be unprompted: nothing was asked) would race with this command
+            // whether or not the transport were asked now; the reply rules catch a reply that shifts the rest. So only
+            // the input already buffered is looked at, without a system call or a read-ahead (TLS too).
             return;
         }
 
@@ -97,6 +108,9 @@ internal sealed partial class SmtpChannel
             throw Fail(ex, "checking for replies nobody asked for");
         }
     }
+
+    /// <summary>Whether a reply was read less than <see cref="BusyTicks"/> ago.</summary>
+    private bool RepliedJustNow() => Stopwatch.GetTimestamp() - Volatile.Read(ref _lastReplyTimestamp) < BusyTicks;
 
     /// <summary>The next read of a reply: the pending read-ahead if there is one, else a new read with the receive deadline.</summary>
     private ValueTask<ReadResult> NextReadAsync(PipeReader input)

@@ -108,6 +108,18 @@ internal sealed class SmtpConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>Whether <see cref="Input"/> holds bytes not examined yet (or its end), without reading the transport: a read would complete at once.</summary>
+    public bool HasUnexaminedInput()
+    {
+        if (Volatile.Read(ref _disposed) != 0 || !Input.TryRead(out var result))
+        {
+            return false;
+        }
+
+        Input.AdvanceTo(result.Buffer.Start);
+        return true;
+    }
+
     /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
     public EndPoint? LocalEndPoint { get; }
 
