@@ -245,6 +245,7 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 connection.BatchCancellation = null;
+                connection.Awake(); // no wake-up of this batch's feeder is pending any more
             }
 
             _metrics.Batch(taken);
