@@ -34,6 +34,9 @@ internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
     /// <summary>Messages handed to it.</summary>
     public int Messages { get; set; }
 
+    /// <summary>Messages handed to its running batch.</summary>
+    public int BatchMessages { get; set; }
+
     /// <summary>Why it broke, when a result told (421 or not).</summary>
     public string? BrokenReason { get; set; }
 

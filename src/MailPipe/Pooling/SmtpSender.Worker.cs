@@ -190,6 +190,7 @@ public sealed partial class SmtpSender
         lock (_lock)
         {
             connection.BatchCancellation = batchCancellation;
+            connection.BatchMessages = 0;
         }
 
         try
@@ -244,6 +245,7 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 connection.BatchCancellation = null;
+                connection.Awake(); // no wake-up of this batch's feeder is pending any more
             }
 
             _metrics.Batch(taken);
@@ -302,9 +304,14 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>Whether the running batch of <paramref name="connection"/> may take one more message. Under the lock.</summary>
+    /// <summary>
+    /// Whether the running batch of <paramref name="connection"/> may take one more message. Under the lock. A batch
+    /// keeps every result until it ends, so a busy connection ends its batch after <see cref="SmtpSenderOptions.MaxMessagesPerBatch"/>
+    /// messages and starts the next (one round trip without new messages), which bounds its memory.
+    /// </summary>
     private bool HasRoom(PooledConnection connection) =>
         connection.InFlight.Count < _options.MaxBatchSize
+        && connection.BatchMessages < _options.MaxMessagesPerBatch
         && !connection.CancelledByCaller
         && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
         && connection.Session.IsConnected
@@ -314,6 +321,7 @@ public sealed partial class SmtpSender
     {
         request.Attempts++;
         connection.Messages++;
+        connection.BatchMessages++;
         Interlocked.Increment(ref _messages);
         return MailPipeTelemetry.WithParent(request.Token.CanBeCanceled ? request.Message.WithCancellation(request.Token) : request.Message, request.TelemetryParent);
     }

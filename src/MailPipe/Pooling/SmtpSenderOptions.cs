@@ -116,6 +116,13 @@ public sealed class SmtpSenderOptions
     /// <summary>Creates the <see cref="Meter"/> named <c>MailPipe</c> of the pool's instruments (see <see cref="SmtpSender.MeterName"/>); <see langword="null"/> (default): a meter owned by the sender.</summary>
     public IMeterFactory? MeterFactory { get; set; }
 
+    /// <summary>
+    /// Messages one pipelined batch of a connection takes at most before it ends and the next starts (4,096). A batch
+    /// keeps every result until it ends, and under steady load it would not end by itself: this bounds the memory of a
+    /// busy connection (at the cost of one round trip without new messages per batch). Internal: for tests.
+    /// </summary>
+    internal int MaxMessagesPerBatch { get; set; } = 4096;
+
     /// <summary>Opens the transport for tests (a loopback proxy, an in-memory server) instead of a TCP connect.</summary>
     internal Func<CancellationToken, ValueTask<Stream>>? ConnectStream { get; set; }
 

@@ -155,4 +155,40 @@ public sealed class SmtpSenderCoalescingTests(ITestOutputHelper output)
         results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
         server.Connections.Should().BeInRange(2, 3, "40 waiting messages fill two batches of 16 and at most start a third");
     }
+
+    /// <summary>
+    /// A batch keeps every result until it ends, and 32 callers that send again as soon as they are answered keep a
+    /// connection's batch going for ever (16 in flight, 16 waiting): the batch ends after its cap and the next starts,
+    /// so a busy connection's memory stays bounded. Before the cap the 320 messages went out in one or two batches.
+    /// </summary>
+    [Fact]
+    public async Task Under_steady_load_a_connection_ends_its_batch_after_the_cap_and_starts_the_next()
+    {
+        await using var server = new LoopbackSmtpServer();
+        var options = PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 16);
+        options.MaxMessagesPerConnection = 0;
+        options.MaxMessagesPerBatch = 40;
+        await using var sender = new SmtpSender(options);
+        var messages = Enumerable.Range(0, 320).Select(i => PoolTestMessages.Create("batch-cap", i)).ToArray();
+        var next = -1;
+
+        var callers = Enumerable.Range(0, 32).Select(_ => Task.Run(async () =>
+        {
+            List<SmtpSendResult> results = [];
+            for (int i; (i = Interlocked.Increment(ref next)) < messages.Length;)
+            {
+                results.Add(await sender.SendAsync(messages[i].Message));
+            }
+
+            return results;
+        }));
+        var results = (await Task.WhenAll(callers).WaitAsync(TimeSpan.FromSeconds(60))).SelectMany(r => r).ToList();
+
+        var statistics = sender.GetStatistics();
+        output.WriteLine(statistics.ToString());
+        results.Should().HaveCount(320).And.OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
+        messages.Should().OnlyContain(m => server.CountOf(m.MessageId) == 1);
+        statistics.Opened.Should().Be(1);
+        statistics.Batches.Should().BeGreaterThanOrEqualTo(320 / 40, "no batch takes more than 40 messages");
+    }
 }
