@@ -220,9 +220,9 @@ public sealed partial class SmtpSender
         {
             foreach (var feeding in _all)
             {
-                if (feeding.IsWakePending && HasRoom(feeding))
+                if (feeding.IsWakePending)
                 {
-                    unserved -= _options.MaxBatchSize - feeding.InFlight.Count;
+                    unserved -= Room(feeding);
                 }
             }
 
@@ -233,10 +233,10 @@ public sealed partial class SmtpSender
                     break;
                 }
 
-                if (feeding.IsWaitingForWork && HasRoom(feeding))
+                if (feeding.IsWaitingForWork && Room(feeding) is var room and > 0)
                 {
                     feeding.Wake();
-                    unserved -= _options.MaxBatchSize - feeding.InFlight.Count;
+                    unserved -= room;
                 }
             }
         }

@@ -317,6 +317,18 @@ public sealed partial class SmtpSender
         && connection.Session.IsConnected
         && !_disposed;
 
+    /// <summary>How many more messages the running batch of <paramref name="connection"/> may take now. Under the lock.</summary>
+    private int Room(PooledConnection connection)
+    {
+        if (!HasRoom(connection))
+        {
+            return 0;
+        }
+
+        var room = Math.Min(_options.MaxBatchSize - connection.InFlight.Count, _options.MaxMessagesPerBatch - connection.BatchMessages);
+        return _options.MaxMessagesPerConnection == 0 ? room : Math.Min(room, _options.MaxMessagesPerConnection - connection.Messages);
+    }
+
     private SmtpMessage Attempt(PooledConnection connection, SendRequest request)
     {
         request.Attempts++;
