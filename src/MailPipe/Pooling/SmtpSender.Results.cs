@@ -107,6 +107,59 @@ public sealed partial class SmtpSender
         request.TrySetResult(result);
     }
 
+    /// <summary>
+    /// The messages of a batch from <paramref name="handed"/> on, which its session never asked for (the batch was
+    /// cancelled or failed first): nothing of them was written, so they wait again, ahead of the queue, for this or
+    /// another connection (not an attempt); a message cancelled meanwhile is cancelled, and when the sender is disposed
+    /// they fail with <see cref="ObjectDisposedException"/> as every message still waiting.
+    /// </summary>
+    private void ReturnUnsent(List<SendRequest> batch, int handed)
+    {
+        if (handed >= batch.Count)
+        {
+            return;
+        }
+
+        List<Work> start = [];
+        List<SendRequest> ended = [];
+        lock (_lock)
+        {
+            for (var i = Math.Max(handed, 0); i < batch.Count; i++)
+            {
+                var request = batch[i];
+                if (_disposed || request.Token.IsCancellationRequested)
+                {
+                    ended.Add(request);
+                    continue;
+                }
+
+                request.Requeue();
+                request.EnqueuedAt = _time.GetTimestamp();
+                _retryQueue.Enqueue(request);
+                _waiting++;
+            }
+
+            if (_waiting > 0 && !_disposed)
+            {
+                ArmHousekeeping();
+                Dispatch(start);
+            }
+        }
+
+        Start(start);
+        foreach (var request in ended)
+        {
+            if (request.Token.IsCancellationRequested)
+            {
+                request.TrySetCanceled();
+            }
+            else
+            {
+                request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for its turn in a batch; it was not sent."));
+            }
+        }
+    }
+
     /// <summary>Whether a refusal came from a 421 (RFC 5321 §3.8: the server closes the channel) rather than from the message.</summary>
     private static bool IsServiceClosingRefusal(SmtpSendResult result) =>
         result.Outcome == SmtpSendOutcome.Refused

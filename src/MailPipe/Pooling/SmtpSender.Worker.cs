@@ -186,6 +186,7 @@ public sealed partial class SmtpSender
         var session = connection.Session;
         Interlocked.Increment(ref _batches);
         var taken = 0;
+        var handedBefore = connection.Messages;
         using var batchCancellation = CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token);
         lock (_lock)
         {
@@ -247,6 +248,10 @@ public sealed partial class SmtpSender
             }
 
             _metrics.Batch(taken);
+
+            // The session asks for the messages one by one (Attempt counts them): those it never asked for (it stopped
+            // early: cancelled, failed) were not written and must not be left waiting.
+            ReturnUnsent(batch, connection.Messages - handedBefore);
         }
     }
 
