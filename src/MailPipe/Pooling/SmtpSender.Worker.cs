@@ -217,10 +217,11 @@ public sealed partial class SmtpSender
             // Disposal cancelled the batch after DisposeTimeout; the results decided before were yielded above.
             FailInFlight(connection, request => SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while the message was being sent; it may have been delivered.", ex)));
         }
-        catch (OperationCanceledException ex) when (batchCancellation.IsCancellationRequested)
+        catch (OperationCanceledException ex)
         {
-            // The only caller in flight cancelled (OnCancelled): the session yielded the results it could decide; any
-            // other is treated as possibly delivered (the caller gets SmtpOutcomeUnknownException).
+            // The only caller in flight cancelled (OnCancelled), or a content source threw a cancellation of its own: the
+            // session yielded the results it could decide; any other is treated as possibly delivered (the caller gets
+            // SmtpOutcomeUnknownException).
             List<SendRequest> rest;
             lock (_lock)
             {

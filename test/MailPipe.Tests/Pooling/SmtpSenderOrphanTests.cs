@@ -1,3 +1,6 @@
+using System.Text;
+using MailPipe.Tests.Support;
+
 namespace MailPipe.Tests.Pooling;
 
 /// <summary>
@@ -62,5 +65,40 @@ public class SmtpSenderOrphanTests
         server.Received.Should().BeEmpty();
 
         data.SetResult();
+    }
+
+    [Fact]
+    public async Task A_content_source_that_throws_OperationCanceledException_of_its_own_fails_only_its_message_and_the_pool_goes_on()
+    {
+        // A source's own cancellation (an HTTP body whose request was aborted, a timed-out read), no token of the caller's
+        // or the sender's: the session ends the batch with it, which the pool took for nobody's and left its worker dead.
+        var greeting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = new LoopbackSmtpServer(chunking: false) { GreetingGate = greeting.Task };
+        await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 16));
+        var source = new FailingStream(Encoding.ASCII.GetBytes("Subject: given up\r\n\r\nThe first part.\r\n"), new TaskCanceledException("The source gave up."));
+        var failing = SmtpMessage.FromStream(new SmtpEnvelope("sender@example.test", "rcpt-orphan-source@example.test"), source);
+        var messages = Enumerable.Range(0, 2).Select(i => PoolTestMessages.Create("orphan-source", i)).ToArray();
+
+        var tasks = new[] { sender.SendAsync(failing) }.Concat(messages.Select(m => sender.SendAsync(m.Message))).ToArray();
+        greeting.SetResult();
+
+        for (var i = 0; i < tasks.Length; i++)
+        {
+            var completed = await Task.WhenAny(tasks[i], Task.Delay(TimeSpan.FromSeconds(30))) == tasks[i];
+            completed.Should().BeTrue($"caller {i} must get a result");
+        }
+
+        (await tasks[0]).Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        for (var i = 1; i < tasks.Length; i++)
+        {
+            (await tasks[i]).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+            server.CountOf(messages[i - 1].MessageId).Should().Be(1);
+        }
+
+        var later = PoolTestMessages.Create("orphan-source-later", 0);
+        var next = sender.SendAsync(later.Message);
+        (await Task.WhenAny(next, Task.Delay(TimeSpan.FromSeconds(30))) == next).Should().BeTrue("the pool must keep its connection slot");
+        (await next).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        server.Received.Should().HaveCount(3, "the failing message was never ended");
     }
 }
