@@ -101,4 +101,34 @@ public class SmtpSenderOrphanTests
         (await next).Outcome.Should().Be(SmtpSendOutcome.Accepted);
         server.Received.Should().HaveCount(3, "the failing message was never ended");
     }
+
+    [Fact]
+    public async Task A_caller_cancelled_while_its_message_waits_in_a_batch_that_is_then_cancelled_gets_OperationCanceledException()
+    {
+        var greeting = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var data = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = new LoopbackSmtpServer(chunking: false) { GreetingGate = greeting.Task, DataGate = data.Task };
+        await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 16));
+        var messages = Enumerable.Range(0, 3).Select(i => PoolTestMessages.Create("orphan-cancelled", i)).ToArray();
+        using var first = new CancellationTokenSource();
+        using var second = new CancellationTokenSource();
+
+        var tasks = messages.Select((m, i) => sender.SendAsync(m.Message, i switch { 0 => first.Token, 1 => second.Token, _ => default })).ToArray();
+        greeting.SetResult();
+        await server.DataReceived.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // Caller 1's message is the batch's but not the session's yet: its cancellation is noticed when the batch lets it go.
+        await second.CancelAsync();
+        await first.CancelAsync();
+        await tasks[0].Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
+        data.SetResult();
+
+        (await Task.WhenAny(tasks[1], Task.Delay(TimeSpan.FromSeconds(30))) == tasks[1]).Should().BeTrue("caller 1 must learn that its message was not sent");
+        await tasks[1].Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
+        (await Task.WhenAny(tasks[2], Task.Delay(TimeSpan.FromSeconds(30))) == tasks[2]).Should().BeTrue("caller 2 was never written");
+        (await tasks[2]).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        server.CountOf(messages[0].MessageId).Should().Be(0);
+        server.CountOf(messages[1].MessageId).Should().Be(0);
+        server.CountOf(messages[2].MessageId).Should().Be(1);
+    }
 }
