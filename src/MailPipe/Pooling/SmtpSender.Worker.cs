@@ -246,6 +246,9 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 connection.BatchCancellation = null;
+
+                // A cancellation decided too late to stop the batch leaves the connection whole: its next batch takes messages again.
+                connection.CancelledByCaller &= !connection.Session.IsConnected;
             }
 
             _metrics.Batch(taken);
@@ -261,9 +264,21 @@ public sealed partial class SmtpSender
     {
         foreach (var request in first)
         {
+            bool cancelled;
             lock (_lock)
             {
-                connection.InFlight.Enqueue(request);
+                // Once its only caller in flight cancels it (OnCancelled) the batch takes none of the rest: its cancellation
+                // (sent after that decision) must not hit them; they wait again (ReturnUnsent).
+                cancelled = connection.CancelledByCaller;
+                if (!cancelled)
+                {
+                    connection.InFlight.Enqueue(request);
+                }
+            }
+
+            if (cancelled)
+            {
+                yield break;
             }
 
             yield return Attempt(connection, request);
