@@ -246,12 +246,14 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 connection.BatchCancellation = null;
-
-                // A cancellation decided too late to stop the batch leaves the connection whole: its next batch takes messages again.
-                connection.CancelledByCaller &= !connection.Session.IsConnected;
             }
 
             _metrics.Batch(taken);
+            lock (_lock)
+            {
+                // A cancellation decided too late to stop the batch leaves the connection whole: its next batch takes messages again.
+                connection.CancelledByCaller &= !connection.Session.IsConnected;
+            }
 
             // The session asks for the messages one by one (Attempt counts them): those it never asked for (it stopped
             // early: cancelled, failed) were not written and must not be left waiting.
