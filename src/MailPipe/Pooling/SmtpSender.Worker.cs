@@ -219,9 +219,8 @@ public sealed partial class SmtpSender
         }
         catch (OperationCanceledException ex)
         {
-            // The only caller in flight cancelled (OnCancelled), or a content source threw a cancellation of its own: the
-            // session yielded the results it could decide; any other is treated as possibly delivered (the caller gets
-            // SmtpOutcomeUnknownException).
+            // The only caller in flight cancelled (OnCancelled), or a content source's own cancellation: the session yielded
+            // the results it could decide; any other is treated as possibly delivered (SmtpOutcomeUnknownException).
             List<SendRequest> rest;
             lock (_lock)
             {
@@ -249,15 +248,7 @@ public sealed partial class SmtpSender
             }
 
             _metrics.Batch(taken);
-            lock (_lock)
-            {
-                // A cancellation decided too late to stop the batch leaves the connection whole: its next batch takes messages again.
-                connection.CancelledByCaller &= !connection.Session.IsConnected;
-            }
-
-            // The session asks for the messages one by one (Attempt counts them): those it never asked for (it stopped
-            // early: cancelled, failed) were not written and must not be left waiting.
-            ReturnUnsent(batch, connection.Messages - handedBefore);
+            ReturnUnsent(connection, batch, connection.Messages - handedBefore); // Attempt counts what the session asked for
         }
     }
 
@@ -266,19 +257,7 @@ public sealed partial class SmtpSender
     {
         foreach (var request in first)
         {
-            bool cancelled;
-            lock (_lock)
-            {
-                // Once its only caller in flight cancels it (OnCancelled) the batch takes none of the rest: its cancellation
-                // (sent after that decision) must not hit them; they wait again (ReturnUnsent).
-                cancelled = connection.CancelledByCaller;
-                if (!cancelled)
-                {
-                    connection.InFlight.Enqueue(request);
-                }
-            }
-
-            if (cancelled)
+            if (!TryHandOver(connection, request))
             {
                 yield break;
             }
