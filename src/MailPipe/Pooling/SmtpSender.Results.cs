@@ -107,6 +107,84 @@ public sealed partial class SmtpSender
         request.TrySetResult(result);
     }
 
+    /// <summary>
+    /// The feeder hands a message of its batch's first list to the session (in flight from now on), unless the batch's
+    /// only caller in flight cancelled it (<see cref="OnCancelled"/>): that cancellation, sent after the decision, must
+    /// not hit another caller's transaction, so the batch takes none of the rest (<see cref="ReturnUnsent"/>).
+    /// </summary>
+    private bool TryHandOver(PooledConnection connection, SendRequest request)
+    {
+        lock (_lock)
+        {
+            if (connection.CancelledByCaller)
+            {
+                return false;
+            }
+
+            connection.InFlight.Enqueue(request);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// At the end of a batch: the messages of its first list from <paramref name="handed"/> on, which its session never
+    /// asked for (the batch was cancelled or failed first), were not written, so they wait again, ahead of the queue, for
+    /// this or another connection (not an attempt); a message cancelled meanwhile is cancelled, and when the sender is
+    /// disposed they fail with <see cref="ObjectDisposedException"/> as every message still waiting. A cancellation
+    /// decided too late to stop the batch leaves its connection whole: its next batch takes messages again.
+    /// </summary>
+    private void ReturnUnsent(PooledConnection connection, List<SendRequest> batch, int handed)
+    {
+        List<Work>? start = null;
+        List<SendRequest>? ended = null;
+        lock (_lock)
+        {
+            connection.CancelledByCaller &= !connection.Session.IsConnected;
+            if (handed >= batch.Count)
+            {
+                return;
+            }
+
+            for (var i = Math.Max(handed, 0); i < batch.Count; i++)
+            {
+                var request = batch[i];
+                if (_disposed || request.Token.IsCancellationRequested)
+                {
+                    (ended ??= []).Add(request);
+                    continue;
+                }
+
+                request.Requeue();
+                request.EnqueuedAt = _time.GetTimestamp();
+                _retryQueue.Enqueue(request);
+                _waiting++;
+            }
+
+            if (_waiting > 0 && !_disposed)
+            {
+                ArmHousekeeping();
+                Dispatch(ref start);
+            }
+        }
+
+        if (start is not null)
+        {
+            Start(start);
+        }
+
+        foreach (var request in ended ?? [])
+        {
+            if (request.Token.IsCancellationRequested)
+            {
+                request.TrySetCanceled();
+            }
+            else
+            {
+                request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for its turn in a batch; it was not sent."));
+            }
+        }
+    }
+
     /// <summary>Whether a refusal came from a 421 (RFC 5321 §3.8: the server closes the channel) rather than from the message.</summary>
     private static bool IsServiceClosingRefusal(SmtpSendResult result) =>
         result.Outcome == SmtpSendOutcome.Refused

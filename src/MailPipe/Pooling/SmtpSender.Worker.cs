@@ -186,6 +186,7 @@ public sealed partial class SmtpSender
         var session = connection.Session;
         Interlocked.Increment(ref _batches);
         var taken = 0;
+        var handedBefore = connection.Messages;
         using var batchCancellation = CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token);
         lock (_lock)
         {
@@ -217,10 +218,10 @@ public sealed partial class SmtpSender
             // Disposal cancelled the batch after DisposeTimeout; the results decided before were yielded above.
             FailInFlight(connection, request => SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while the message was being sent; it may have been delivered.", ex)));
         }
-        catch (OperationCanceledException ex) when (batchCancellation.IsCancellationRequested)
+        catch (OperationCanceledException ex)
         {
-            // The only caller in flight cancelled (OnCancelled): the session yielded the results it could decide; any
-            // other is treated as possibly delivered (the caller gets SmtpOutcomeUnknownException).
+            // The only caller in flight cancelled (OnCancelled), or a content source's own cancellation: the session yielded
+            // the results it could decide; any other is treated as possibly delivered (SmtpOutcomeUnknownException).
             List<SendRequest> rest;
             lock (_lock)
             {
@@ -249,6 +250,7 @@ public sealed partial class SmtpSender
             }
 
             _metrics.Batch(taken);
+            ReturnUnsent(connection, batch, connection.Messages - handedBefore); // Attempt counts what the session asked for
         }
     }
 
@@ -257,9 +259,9 @@ public sealed partial class SmtpSender
     {
         foreach (var request in first)
         {
-            lock (_lock)
+            if (!TryHandOver(connection, request))
             {
-                connection.InFlight.Enqueue(request);
+                yield break;
             }
 
             yield return Attempt(connection, request);
