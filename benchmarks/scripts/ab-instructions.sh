@@ -12,7 +12,7 @@
 # (DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0). Expect ± 2,000 instructions per message from run to run (which
 # replies arrive together with others changes the path a little).
 #
-# Usage: benchmarks/scripts/ab-instructions.sh [BEFORE=main] [AFTER=HEAD] [N1=1000] [N2=9000] [CLIENTS=mailpipe-send,mailpipe-sendbatch]
+# Usage: benchmarks/scripts/ab-instructions.sh [BEFORE=main] [AFTER=HEAD] [N1=1000] [N2=9000] [CLIENTS=mailpipe-send,mailpipe-sendbatch] [SIZE=1k]
 # Needs valgrind (Debian package valgrind) and smtp-sink (package postfix). A run of 9,000 messages takes 1–2 minutes.
 set -euo pipefail
 
@@ -21,6 +21,7 @@ after=${2:-HEAD}
 n1=${3:-1000}
 n2=${4:-9000}
 clients=${5:-mailpipe-send,mailpipe-sendbatch}
+size=${6:-1k}
 repo=$(git rev-parse --show-toplevel)
 command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install valgrind)" >&2; exit 1; }
 sink=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
@@ -48,13 +49,13 @@ for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && bre
 count() { # side client messages -> instructions
   DOTNET_TieredCompilation=0 DOTNET_ThreadPool_UnfairSemaphoreSpinLimit=0 \
     valgrind --tool=callgrind --callgrind-out-file="$work/$1-$2-$3.out" \
-    dotnet "$work/bin-$1/MailPipe.EndToEnd.dll" --server-port "$port" --sizes 1k --recipients 1 --clients "$2" \
+    dotnet "$work/bin-$1/MailPipe.EndToEnd.dll" --server-port "$port" --sizes "$size" --recipients 1 --clients "$2" \
       --rounds 1 --messages "$3" --time-limit 3600 > "$work/$1-$2-$3.log" 2>&1
   grep -o 'Collected : [0-9]*' "$work/$1-$2-$3.log" | grep -o '[0-9]*$'
 }
 
-printf '\n| client (1 KiB, 1 recipient) | instructions/msg before (%s) | after (%s) | change |\n|---|---:|---:|---:|\n' \
-  "$(cat "$work/before.sha")" "$(cat "$work/after.sha")"
+printf '\n| client (%s, 1 recipient) | instructions/msg before (%s) | after (%s) | change |\n|---|---:|---:|---:|\n' \
+  "$size" "$(cat "$work/before.sha")" "$(cat "$work/after.sha")"
 for client in ${clients//,/ }; do
   declare -A per
   for side in before after; do
