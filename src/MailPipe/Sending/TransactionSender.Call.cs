@@ -244,6 +244,13 @@ internal sealed partial class TransactionSender
             _writerFailure ??= ContentFailure(ex);
             tx.Stop(TransactionStop.ContentFailed, _writerFailure);
         }
+        catch (OperationCanceledException ex) when (started && !tx.IsWithdrawn)
+        {
+            // Cancelled in the middle of the transaction (the caller's token, or the content source's own
+            // cancellation): its result says so, also when it is published before the call ends (streaming).
+            tx.Stop(TransactionStop.Cancelled, ex);
+            throw;
+        }
         catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
         {
             _channel.Break($"unexpected {ex.GetType().Name} while sending");

@@ -243,4 +243,28 @@ public class StreamingAndCancellationTests
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
     }
+
+    [Fact]
+    public async Task A_content_source_that_throws_its_own_cancellation_gives_its_message_a_result_that_says_why()
+    {
+        // A content stream that ends with OperationCanceledException of its own (an aborted request body; no token of
+        // the caller's): the streamed result of that message must say why it was not sent, not just NotSent.
+        var script = Script(Ehlo(), "C: MAIL FROM:<sender@example.test>", "S: 250 ok", "C> RCPT TO:<m1@example.test>", "S: 250 ok", "C> DATA", "S: 354 go")
+            .Then(DataLines(Content(1)))
+            .Then("S: 250 2.0.0 queued 1", "C> MAIL FROM:<sender@example.test>", "S: 250 ok", "C> RCPT TO:<m2@example.test>", "S: 250 ok", "C> DATA", "S: 354 go")
+            .ExpectClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+        var aborted = SmtpMessage.FromStream(Envelope("m2@example.test"), new FailingStream([], new OperationCanceledException("The request body was aborted.")));
+
+        await using var results = session.SendBatchStreamingAsync([Message(1), aborted]).GetAsyncEnumerator();
+        (await NextAsync(results)).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        var second = await NextAsync(results);
+
+        second.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        second.Exception.Should().BeAssignableTo<OperationCanceledException>().Which.Message.Should().Contain("aborted");
+        await FluentActions.Awaiting(() => results.MoveNextAsync().AsTask().Safe()).Should().ThrowAsync<OperationCanceledException>();
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+    }
 }
