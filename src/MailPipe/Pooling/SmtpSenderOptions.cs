@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
+using MailPipe.Protocol;
 using Microsoft.Extensions.Logging;
 
 namespace MailPipe;
@@ -127,7 +128,7 @@ public sealed class SmtpSenderOptions
     internal Func<CancellationToken, ValueTask<Stream>>? ConnectStream { get; set; }
 
     /// <summary>Checks every setting.</summary>
-    /// <exception cref="ArgumentException"><see cref="Host"/> is empty.</exception>
+    /// <exception cref="ArgumentException"><see cref="Host"/> is empty, or <see cref="EhloName"/> is not a usable EHLO name.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A number or time is out of range.</exception>
     internal void Validate()
     {
@@ -154,6 +155,18 @@ public sealed class SmtpSenderOptions
         Positive(NoopAfterIdle, nameof(NoopAfterIdle));
         Positive(AcquireTimeout, nameof(AcquireTimeout));
         Positive(DisposeTimeout, nameof(DisposeTimeout));
+        if (EhloName is { } ehloName)
+        {
+            try
+            {
+                SmtpHelloName.Validate(ehloName);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new ArgumentException($"EhloName '{ehloName}' is not a usable EHLO name (a domain or an address literal, no white space, CR, LF or NUL); leave it null for this machine's name.", nameof(EhloName), ex);
+            }
+        }
+
         if (OAuthUserName is null != AccessTokenProvider is null)
         {
             throw new ArgumentException("OAuthUserName and AccessTokenProvider go together.", nameof(AccessTokenProvider));

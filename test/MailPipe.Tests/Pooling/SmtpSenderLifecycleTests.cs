@@ -118,6 +118,8 @@ public sealed class SmtpSenderLifecycleTests
 
         FluentActions.Invoking(() => new SmtpSender(new SmtpSenderOptions())).Should().Throw<ArgumentException>("Host is required");
         FluentActions.Invoking(() => new SmtpSender(new SmtpSenderOptions { Host = "127.0.0.1", MaxConnections = 0 })).Should().Throw<ArgumentOutOfRangeException>();
+        FluentActions.Invoking(() => new SmtpSender(new SmtpSenderOptions { Host = "127.0.0.1", EhloName = "bad name" })).Should().Throw<ArgumentException>()
+            .Which.ParamName.Should().Be("EhloName", "a name the server would refuse is bad input, not a NotSent result for every message");
     }
 
     [Fact]
