@@ -36,16 +36,8 @@ repo=$(git rev-parse --show-toplevel)
 work=$(mktemp -d /tmp/mailpipe-ab.XXXXXX)
 echo "work folder: $work"
 
-for side in before after; do
-  rev=$([ "$side" = before ] && echo "$before" || echo "$after")
-  sha=$(git -C "$repo" rev-parse --short "$rev")
-  echo "$sha" > "$work/$side.sha"
-  mkdir -p "$work/src-$side"
-  git -C "$repo" archive "$rev" | tar -x -C "$work/src-$side"
-  echo "building $side ($sha)…"
-  dotnet build "$work/src-$side/benchmarks/MailPipe.EndToEnd" -c Release -o "$work/bin-$side" -p:ContinuousIntegrationBuild=false \
-    -nologo -v quiet > "$work/build-$side.log" 2>&1 || { cat "$work/build-$side.log"; exit 1; }
-done
+. "$(dirname "${BASH_SOURCE[0]}")/ab-build.sh"
+ab_build "$repo" "$work" "$before" "$after"
 
 sink_pid=
 stop_sink() { [[ -n $sink_pid ]] && kill "$sink_pid" 2>/dev/null; true; }

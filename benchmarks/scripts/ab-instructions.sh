@@ -29,16 +29,8 @@ sink=$(command -v smtp-sink || echo /usr/sbin/smtp-sink)
 work=$(mktemp -d /tmp/mailpipe-abi.XXXXXX)
 echo "work folder: $work"
 
-for side in before after; do
-  rev=$([ "$side" = before ] && echo "$before" || echo "$after")
-  sha=$(git -C "$repo" rev-parse --short "$rev")
-  echo "$sha" > "$work/$side.sha"
-  mkdir -p "$work/src-$side"
-  git -C "$repo" archive "$rev" | tar -x -C "$work/src-$side"
-  echo "building $side ($sha)…"
-  dotnet build "$work/src-$side/benchmarks/MailPipe.EndToEnd" -c Release -o "$work/bin-$side" -p:ContinuousIntegrationBuild=false \
-    -nologo -v quiet > "$work/build-$side.log" 2>&1 || { cat "$work/build-$side.log"; exit 1; }
-done
+. "$(dirname "${BASH_SOURCE[0]}")/ab-build.sh"
+ab_build "$repo" "$work" "$before" "$after"
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$sink" -u nobody "127.0.0.1:$port" 1024 </dev/null >"$work/sink.log" 2>&1 &
