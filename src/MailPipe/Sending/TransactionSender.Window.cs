@@ -62,25 +62,9 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SettleAsync()
     {
-        if (!_channel.IsOpen || Stopped || _writerFailure is not null)
+        if (!await FlushBeforeWaitingAsync().ConfigureAwait(false))
         {
             return;
-        }
-
-        try
-        {
-            await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
-        }
-        catch (SmtpException ex)
-        {
-            _writerFailure ??= ex;
-            return;
-        }
-
-        if (_expectedSinceWait > 0)
-        {
-            _channel.RoundTrips++;
-            _expectedSinceWait = 0;
         }
 
         await DrainDirectAsync().ConfigureAwait(false);
@@ -104,9 +88,29 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask ReadWhileWaitingAsync()
     {
-        if (!_channel.IsOpen || Stopped || _writerFailure is not null)
+        if (!await FlushBeforeWaitingAsync().ConfigureAwait(false))
         {
             return;
+        }
+
+        _readsWhileWaiting = true;
+        if (_signals is null)
+        {
+            StartConcurrentReader();
+        }
+    }
+
+    /// <summary>
+    /// The sequence of a streaming batch waits: sends what is written (one round trip when replies are due). A failed
+    /// flush is the writer's failure; nothing more is done then.
+    /// </summary>
+    /// <returns>Whether the replies due may be read (the connection is open, nothing stopped the call).</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<bool> FlushBeforeWaitingAsync()
+    {
+        if (!_channel.IsOpen || Stopped || _writerFailure is not null)
+        {
+            return false;
         }
 
         try
@@ -116,7 +120,7 @@ internal sealed partial class TransactionSender
         catch (SmtpException ex)
         {
             _writerFailure ??= ex;
-            return;
+            return false;
         }
 
         if (_expectedSinceWait > 0)
@@ -125,10 +129,6 @@ internal sealed partial class TransactionSender
             _expectedSinceWait = 0;
         }
 
-        _readsWhileWaiting = true;
-        if (_signals is null)
-        {
-            StartConcurrentReader();
-        }
+        return true;
     }
 }
