@@ -5,13 +5,16 @@ namespace MailPipe;
 /// <summary>
 /// The transactions of one batch call, in message order, and their results. When streaming, each result is published
 /// as soon as its transaction is decided (<see cref="MailTransaction.IsDecided"/>) and every earlier one has been;
-/// <see cref="Publish"/> may be called from the writer and from a concurrent reply reader.
+/// <see cref="Publish"/> may be called from the writer and from a concurrent reply reader. A result is published
+/// either to a channel (the public streaming enumeration) or straight to an <see cref="Sending.IBatchObserver"/> (the
+/// pooled sender), under this object's lock, so in order.
 /// </summary>
 internal sealed class BatchResults
 {
     private readonly List<MailTransaction> _transactions;
     private readonly List<SmtpSendResult> _published;
     private readonly Channel<SmtpSendResult>? _stream;
+    private readonly Sending.IBatchObserver? _observer;
     private bool _completed;
 
     public BatchResults(int capacity, bool streaming)
@@ -24,8 +27,15 @@ internal sealed class BatchResults
         }
     }
 
+    /// <summary>A streaming batch whose results go to <paramref name="observer"/> as they become known.</summary>
+    public BatchResults(Sending.IBatchObserver observer)
+        : this(0, streaming: false)
+    {
+        _observer = observer;
+    }
+
     /// <summary>Whether results are published as they become known.</summary>
-    public bool IsStreaming => _stream is not null;
+    public bool IsStreaming => _stream is not null || _observer is not null;
 
     /// <summary>The published results, in order (streaming only).</summary>
     public ChannelReader<SmtpSendResult> Stream => _stream?.Reader ?? throw new InvalidOperationException("Not a streaming batch.");
@@ -41,7 +51,7 @@ internal sealed class BatchResults
     /// <summary>Publishes, in order, every decided transaction not published yet (streaming only; nothing otherwise).</summary>
     public void Publish()
     {
-        if (_stream is null)
+        if (!IsStreaming)
         {
             return;
         }
@@ -52,7 +62,7 @@ internal sealed class BatchResults
             {
                 var result = _transactions[_published.Count].ToResult(null);
                 _published.Add(result);
-                _stream.Writer.TryWrite(result);
+                Deliver(result);
             }
         }
     }
@@ -73,7 +83,7 @@ internal sealed class BatchResults
                 {
                     var result = _transactions[i].ToResult(failure);
                     _published.Add(result);
-                    _stream?.Writer.TryWrite(result);
+                    Deliver(result);
                 }
 
                 _stream?.Writer.TryComplete();
@@ -81,5 +91,11 @@ internal sealed class BatchResults
 
             return _published;
         }
+    }
+
+    private void Deliver(SmtpSendResult result)
+    {
+        _stream?.Writer.TryWrite(result);
+        _observer?.OnResult(result);
     }
 }
