@@ -80,10 +80,10 @@ try
             results.AddRange(caseResults);
             Console.Error.WriteLine($"== {workload.Label}: {workload.Messages} messages per run, {options.Rounds} rounds");
 
-            // Warm-up (JIT, connection code paths), not recorded.
+            // Warm-up (JIT, connection code paths), not recorded; until the JIT is quiet with MAILPIPE_BENCH_WARMUP=jit (Warmup.cs).
             foreach (var result in caseResults)
             {
-                await RunAsync(result, Math.Min(workload.Messages, 50), record: false);
+                await Warmup.RunAsync(count => RunAsync(result, count, record: false), workload.Messages, () => result.Failure is not null);
             }
 
             for (var round = 0; round < options.Rounds; round++)

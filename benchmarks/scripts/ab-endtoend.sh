@@ -19,7 +19,14 @@
 #       on CPU 1, on both sides alike. Unpinned, whether the client's threads and the sink share a core changes
 #       from one run to the next and with it the thread pool's spinning, which is most of a one-at-a-time send's CPU
 #       (benchmarks/README.md, issue #9 section of session 3). AB_PIN=0: no pinning.
-# Each run is the harness with --rounds 1, so every round is a fresh process; its own warm-up (50 messages) runs first.
+#   AB_ENV (default `MAILPIPE_BENCH_WARMUP=jit`): environment of both sides' runs, space-separated NAME=VALUE words.
+#       MAILPIPE_BENCH_WARMUP=jit: each client warms up until the JIT is quiet (benchmarks/MailPipe.EndToEnd/Warmup.cs,
+#       put into both commits' harness by ab-build.sh). With the harness's old 50-message warm-up, the tiered JIT's
+#       background promotions (seconds of them) landed in the measured runs: up to +40 µs/msg of one-at-a-time
+#       sending's CPU, more for the commit with more methods (benchmarks/README.md, issue #9 in session 4). AB_ENV= (empty)
+#       gives the old warm-up. Add e.g. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 to take the thread pool's hops
+#       (and its spinning) out of the CPU column.
+# Each run is the harness with --rounds 1, so every round is a fresh process; its own warm-up runs first.
 set -euo pipefail
 
 before=${1:-main}
@@ -29,6 +36,7 @@ port=${4:-own}
 messages_1k=${AB_MESSAGES_1K:-20000}
 messages_64k=${AB_MESSAGES_64K:-2000}
 pin=${AB_PIN:-}
+read -r -a runtime_env <<< "${AB_ENV-MAILPIPE_BENCH_WARMUP=jit DOTNET_TC_CallCountingDelayMs=0}"
 if [[ -z $pin ]]; then
   if command -v taskset >/dev/null && (( $(nproc) >= 2 )); then pin=1; else pin=0; fi
 fi
@@ -53,9 +61,9 @@ if [[ $port == own ]]; then
   for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
   echo "sink: smtp-sink pid $sink_pid on 127.0.0.1:$port$([[ $pin == 1 ]] && echo ', CPU 1')"
 fi
-client=(dotnet)
-if [[ $pin == 1 ]]; then client=(taskset -c 0 dotnet); fi
-echo "messages per run: 1 KiB $messages_1k, 64 KiB $messages_64k; pinned: $pin; rounds: $rounds"
+client=(env "${runtime_env[@]}" dotnet)
+if [[ $pin == 1 ]]; then client=(env "${runtime_env[@]}" taskset -c 0 dotnet); fi
+echo "messages per run: 1 KiB $messages_1k, 64 KiB $messages_64k; pinned: $pin; rounds: $rounds; runtime environment: ${runtime_env[*]}"
 
 run() { # side round
   local size messages
