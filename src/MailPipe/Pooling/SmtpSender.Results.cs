@@ -192,31 +192,4 @@ public sealed partial class SmtpSender
             || result.DataReply?.Code == 421
             || result.FinalReply?.Code == 421
             || (result.Recipients.Count > 0 && result.Recipients.All(static r => r.Reply is null || r.Reply.Code == 421) && result.Recipients.Any(static r => r.Reply?.Code == 421)));
-
-    /// <summary>
-    /// Completes the callers of one batch, in order, as the session decides their results (on the writer's or the
-    /// reply reader's flow: the callers' continuations run on the thread pool, never there).
-    /// </summary>
-    private sealed class BatchObserver(SmtpSender sender, PooledConnection connection) : Sending.IBatchObserver
-    {
-        /// <summary>How many results were handed over.</summary>
-        public int Taken { get; private set; }
-
-        public void OnResult(SmtpSendResult result)
-        {
-            SendRequest request;
-            lock (sender._lock)
-            {
-                request = connection.InFlight.Dequeue();
-
-                // The feeder is woken at the first result of a group of replies; its continuation is queued before
-                // those of the callers completed below, and runs after they have sent their next messages: it takes
-                // them together into one flush (woken by each new message instead, it flushes one by one).
-                connection.Wake();
-            }
-
-            Taken++;
-            sender.Complete(connection, request, result);
-        }
-    }
 }

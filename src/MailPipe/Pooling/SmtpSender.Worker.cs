@@ -177,15 +177,15 @@ public sealed partial class SmtpSender
     /// <summary>
     /// Sends a batch on a connection: the messages taken, then every message that comes to wait while the batch runs
     /// and the connection has room (fewer than <see cref="SmtpSenderOptions.MaxBatchSize"/> in flight), all as one
-    /// pipelined batch (<see cref="AsyncSmtpSession.SendBatchObservedAsync"/>).
-    /// Each caller is completed as soon as its own result is known (<see cref="BatchObserver"/>). The batch ends when nothing is in flight and nothing waits.
+    /// pipelined batch (<see cref="AsyncSmtpSession.SendBatchStreamingAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/>).
+    /// Each caller is completed as soon as its own result is known. The batch ends when nothing is in flight and nothing waits.
     /// </summary>
     private async Task SendBatchAsync(PooledConnection connection, List<SendRequest> batch)
     {
         using var scope = Log.BeginConnectionScope(_log, connection.Id, Server, Name);
         var session = connection.Session;
         Interlocked.Increment(ref _batches);
-        var observer = new BatchObserver(this, connection);
+        var taken = 0;
         var handedBefore = connection.Messages;
         using var batchCancellation = CancellationTokenSource.CreateLinkedTokenSource(_disposeCts.Token);
         lock (_lock)
@@ -196,7 +196,22 @@ public sealed partial class SmtpSender
 
         try
         {
-            await session.SendBatchObservedAsync(FeedAsync(connection, batch), observer, batchCancellation.Token).ConfigureAwait(false);
+            await foreach (var result in session.SendBatchStreamingAsync(FeedAsync(connection, batch), batchCancellation.Token).ConfigureAwait(false))
+            {
+                SendRequest request;
+                lock (_lock)
+                {
+                    request = connection.InFlight.Dequeue();
+
+                    // Woken at the first result of a group of replies, the feeder's continuation is queued before
+                    // those of the callers completed below, and runs after they have sent their next messages: it
+                    // takes them together into one flush (woken by each new message instead, it flushes one by one).
+                    connection.Wake();
+                }
+
+                taken++;
+                Complete(connection, request, result);
+            }
         }
         catch (OperationCanceledException ex) when (_disposeCts.IsCancellationRequested)
         {
@@ -234,7 +249,7 @@ public sealed partial class SmtpSender
                 connection.Awake(); // no wake-up of this batch's feeder is pending any more
             }
 
-            _metrics.Batch(observer.Taken);
+            _metrics.Batch(taken);
             ReturnUnsent(connection, batch, connection.Messages - handedBefore); // Attempt counts what the session asked for
         }
     }

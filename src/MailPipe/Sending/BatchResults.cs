@@ -5,16 +5,13 @@ namespace MailPipe;
 /// <summary>
 /// The transactions of one batch call, in message order, and their results. When streaming, each result is published
 /// as soon as its transaction is decided (<see cref="MailTransaction.IsDecided"/>) and every earlier one has been;
-/// <see cref="Publish"/> may be called from the writer and from a concurrent reply reader. A result is published
-/// either to a channel (the public streaming enumeration) or straight to an <see cref="Sending.IBatchObserver"/> (the
-/// pooled sender), under this object's lock, so in order.
+/// <see cref="Publish"/> may be called from the writer and from a concurrent reply reader.
 /// </summary>
 internal sealed class BatchResults
 {
     private readonly List<MailTransaction> _transactions;
     private readonly List<SmtpSendResult> _published;
     private readonly Channel<SmtpSendResult>? _stream;
-    private readonly Sending.IBatchObserver? _observer;
     private bool _completed;
 
     public BatchResults(int capacity, bool streaming)
@@ -27,15 +24,8 @@ internal sealed class BatchResults
         }
     }
 
-    /// <summary>A streaming batch whose results go to <paramref name="observer"/> as they become known.</summary>
-    public BatchResults(Sending.IBatchObserver observer)
-        : this(0, streaming: false)
-    {
-        _observer = observer;
-    }
-
     /// <summary>Whether results are published as they become known.</summary>
-    public bool IsStreaming => _stream is not null || _observer is not null;
+    public bool IsStreaming => _stream is not null;
 
     /// <summary>The published results, in order (streaming only).</summary>
     public ChannelReader<SmtpSendResult> Stream => _stream?.Reader ?? throw new InvalidOperationException("Not a streaming batch.");
@@ -51,7 +41,7 @@ internal sealed class BatchResults
     /// <summary>Publishes, in order, every decided transaction not published yet (streaming only; nothing otherwise).</summary>
     public void Publish()
     {
-        if (!IsStreaming)
+        if (_stream is null)
         {
             return;
         }
@@ -62,7 +52,7 @@ internal sealed class BatchResults
             {
                 var result = _transactions[_published.Count].ToResult(null);
                 _published.Add(result);
-                Deliver(result);
+                _stream.Writer.TryWrite(result);
             }
         }
     }
@@ -83,7 +73,7 @@ internal sealed class BatchResults
                 {
                     var result = _transactions[i].ToResult(failure);
                     _published.Add(result);
-                    Deliver(result);
+                    _stream?.Writer.TryWrite(result);
                 }
 
                 _stream?.Writer.TryComplete();
@@ -91,11 +81,5 @@ internal sealed class BatchResults
 
             return _published;
         }
-    }
-
-    private void Deliver(SmtpSendResult result)
-    {
-        _stream?.Writer.TryWrite(result);
-        _observer?.OnResult(result);
     }
 }

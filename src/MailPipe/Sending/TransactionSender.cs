@@ -121,14 +121,6 @@ internal sealed partial class TransactionSender
         await run.ConfigureAwait(false);
     }
 
-    /// <summary>
-    /// Sends the sequence as one pipelined batch, as <see cref="StreamAsync"/> does, handing each result to
-    /// <paramref name="observer"/> as soon as it is known instead of yielding it (no channel, no enumeration).
-    /// Throws as <see cref="SendBatchAsync"/> does; every result decided before was handed over first.
-    /// </summary>
-    public Task<IReadOnlyList<SmtpSendResult>> ObserveAsync(IAsyncEnumerable<SmtpMessage> messages, IBatchObserver observer, CancellationToken cancellationToken) =>
-        RunBatchAsync(messages, new BatchResults(observer), validated: false, cancellationToken);
-
     /// <summary>Sends a batch into <paramref name="batch"/>; a cancellation comes out as <see cref="SmtpBatchCanceledException"/> with every result so far.</summary>
     private async Task<IReadOnlyList<SmtpSendResult>> RunBatchAsync(IAsyncEnumerable<SmtpMessage> messages, BatchResults batch, bool validated, CancellationToken cancellationToken)
     {

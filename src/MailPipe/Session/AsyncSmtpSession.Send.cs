@@ -182,13 +182,6 @@ public sealed partial class AsyncSmtpSession
     }
 #pragma warning restore RS0026
 
-    /// <summary>
-    /// The pooled sender's batch: as <see cref="SendBatchStreamingAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/>,
-    /// with each result handed to <paramref name="observer"/> (in order, on the flow that decided it) instead of yielded.
-    /// </summary>
-    internal Task SendBatchObservedAsync(IAsyncEnumerable<SmtpMessage> messages, Sending.IBatchObserver observer, CancellationToken cancellationToken) =>
-        Sender.ObserveAsync(messages, observer, cancellationToken);
-
     /// <summary>Whether the content of the message carrying <paramref name="token"/> (<see cref="SmtpMessage.WithCancellation"/>) is being written (see <see cref="TransactionSender.IsWritingContentOf"/>); safe from any thread.</summary>
     internal bool IsWritingContentOf(CancellationToken token) => _sender?.IsWritingContentOf(token) ?? false;
 
