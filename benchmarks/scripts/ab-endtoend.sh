@@ -19,12 +19,14 @@
 #       on CPU 1, on both sides alike. Unpinned, whether the client's threads and the sink share a core changes
 #       from one run to the next and with it the thread pool's spinning, which is most of a one-at-a-time send's CPU
 #       (benchmarks/README.md, issue #9 section of session 3). AB_PIN=0: no pinning.
-#   AB_ENV (default `MAILPIPE_BENCH_WARMUP=jit`): environment of both sides' runs, space-separated NAME=VALUE words.
+#   AB_ENV (default `MAILPIPE_BENCH_WARMUP=jit DOTNET_TC_CallCountingDelayMs=0`): environment of both sides' runs,
+#       space-separated NAME=VALUE words.
 #       MAILPIPE_BENCH_WARMUP=jit: each client warms up until the JIT is quiet (benchmarks/MailPipe.EndToEnd/Warmup.cs,
 #       put into both commits' harness by ab-build.sh). With the harness's old 50-message warm-up, the tiered JIT's
 #       background promotions (seconds of them) landed in the measured runs: up to +40 µs/msg of one-at-a-time
-#       sending's CPU, more for the commit with more methods (benchmarks/README.md, issue #9 in session 4). AB_ENV= (empty)
-#       gives the old warm-up. Add e.g. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 to take the thread pool's hops
+#       sending's CPU, more for the commit with more methods (benchmarks/README.md, issue #9 in session 4).
+#       DOTNET_TC_CallCountingDelayMs=0: the runtime counts calls at once instead of after a pause in new tier-0
+#       compilations (100 ms, ×10 on one CPU), so the promotions happen in the warm-up. AB_ENV= (empty): the old warm-up. Add e.g. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 to take the thread pool's hops
 #       (and its spinning) out of the CPU column.
 # Each run is the harness with --rounds 1, so every round is a fresh process; its own warm-up runs first.
 set -euo pipefail
