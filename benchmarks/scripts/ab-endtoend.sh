@@ -26,8 +26,9 @@
 #       background promotions (seconds of them) landed in the measured runs: up to +40 µs/msg of one-at-a-time
 #       sending's CPU, more for the commit with more methods (benchmarks/README.md, issue #9 in session 4).
 #       DOTNET_TC_CallCountingDelayMs=0: the runtime counts calls at once instead of after a pause in new tier-0
-#       compilations (100 ms, ×10 on one CPU), so the promotions happen in the warm-up. AB_ENV= (empty): the old warm-up. Add e.g. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 to take the thread pool's hops
-#       (and its spinning) out of the CPU column.
+#       compilations (100 ms, ×10 on one CPU), so the promotions happen in the warm-up. AB_ENV= (empty): the old
+#       warm-up. Add e.g. DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 to take the thread pool's hops (and its
+#       spinning) out of the CPU column.
 # Each run is the harness with --rounds 1, so every round is a fresh process; its own warm-up runs first.
 set -euo pipefail
 
