@@ -78,7 +78,7 @@ internal sealed partial class TransactionSender
                             break;
                         }
 
-                        var tx = new MailTransaction(enumerator.Current);
+                        var tx = new MailTransaction(enumerator.Current ?? throw new ArgumentNullException(nameof(messages), "The sequence yielded a null message; nothing of it was sent."));
                         batch.Add(tx);
                         await SendTransactionAsync(tx, cancellationToken).ConfigureAwait(false);
                         if (_cancellation is not null)
@@ -171,7 +171,20 @@ internal sealed partial class TransactionSender
                 return;
             }
 
-            var (mailParameters, rcptParameters, plan) = Prepare(tx);
+            string? mailParameters;
+            string?[] rcptParameters;
+            SmtpContentPlan plan;
+            try
+            {
+                (mailParameters, rcptParameters, plan) = Prepare(tx);
+            }
+            catch (ArgumentException ex)
+            {
+                // An invalid message of a sequence: nothing of it was written; its result says why.
+                tx.Stop(TransactionStop.NotAttempted, ex);
+                throw;
+            }
+
             if (tx.IsWithdrawn)
             {
                 return;

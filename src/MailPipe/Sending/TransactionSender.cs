@@ -133,6 +133,12 @@ internal sealed partial class TransactionSender
         {
             throw new SmtpBatchCanceledException(batch.Complete(ex), ex, ex.CancellationToken);
         }
+        catch (ArgumentException ex) when (!batch.IsStreaming)
+        {
+            // A message of an async sequence was invalid after earlier ones were sent: their results go with the error
+            // (a streaming call has yielded them already).
+            throw new SmtpBatchArgumentException(batch.Complete(null), ex);
+        }
         finally
         {
             // Bad input or misuse: the results decided so far are out; the rest end with the call.

@@ -136,11 +136,11 @@ public sealed partial class AsyncSmtpSession
     /// <param name="messages">The messages, sent in order; enumerated once.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order; after a lost connection the rest are <see cref="SmtpSendOutcome.NotSent"/>.</returns>
-    /// <exception cref="ArgumentException">
-    /// A message's parameters hold CR, LF or NUL. An async sequence is checked message by message: the messages before
-    /// the bad one are finished first (never left half-sent), but their results are not returned; check the envelopes
-    /// first, or pass a list to <see cref="SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/>, which is
-    /// checked whole before anything is sent.
+    /// <exception cref="SmtpBatchArgumentException">
+    /// A message is null or its parameters hold CR, LF or NUL. An async sequence is checked message by message: the
+    /// messages before the bad one are finished first (never left half-sent) and their results are in
+    /// <see cref="SmtpBatchArgumentException.Results"/> (an <see cref="ArgumentException"/>); a list passed to
+    /// <see cref="SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/> is checked whole before anything is sent.
     /// </exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; the exception holds the results so far (decided outcomes kept, Unknown where the end of data was written).</exception>

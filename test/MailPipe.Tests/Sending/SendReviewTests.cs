@@ -296,6 +296,48 @@ public class SendReviewTests
         await server.WaitAsync();
     }
 
+    [Fact]
+    public async Task A_bad_message_in_an_async_batch_comes_with_the_results_of_the_messages_sent_before_it()
+    {
+        var bad = SmtpMessage.FromBytes(new SmtpEnvelope(Sender, "m2@example.test") { MailParameters = "X=1\r\nRSET" }, Ascii(SmallText));
+        var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m1@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            .Then(DataLines(Content(1)))
+            .Then("S: 250 2.0.0 queued 1");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var thrown = await FluentActions.Awaiting(() => session.SendBatchAsync(Sequence(Message(1), bad)).Safe()).Should().ThrowAsync<SmtpBatchArgumentException>();
+
+        var error = thrown.Which;
+        error.Should().BeAssignableTo<ArgumentException>("code that catches bad input keeps working");
+        error.InnerException.Should().BeOfType<ArgumentException>();
+        error.Results.Should().HaveCount(2);
+        error.Results[0].IsAccepted.Should().BeTrue("the first message was sent and accepted before the bad one was taken");
+        error.Results[0].FinalReply!.Text.Should().Be("queued 1");
+        error.Results[1].Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        error.Results[1].Exception.Should().BeSameAs(error.InnerException);
+        session.IsConnected.Should().BeTrue();
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task A_null_message_in_an_async_batch_is_an_argument_error_with_the_results_before_it()
+    {
+        var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m1@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            .Then(DataLines(Content(1)))
+            .Then("S: 250 2.0.0 queued 1", "C: NOOP", "S: 250 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var thrown = await FluentActions.Awaiting(() => session.SendBatchAsync(Sequence(Message(1), null!)).Safe()).Should().ThrowAsync<SmtpBatchArgumentException>();
+
+        thrown.Which.InnerException.Should().BeOfType<ArgumentNullException>();
+        thrown.Which.ParamName.Should().Be("messages");
+        thrown.Which.Results.Should().ContainSingle().Which.IsAccepted.Should().BeTrue();
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
     private static async IAsyncEnumerable<SmtpMessage> Sequence(params SmtpMessage[] messages)
     {
         foreach (var message in messages)
