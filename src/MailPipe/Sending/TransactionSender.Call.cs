@@ -146,6 +146,8 @@ internal sealed partial class TransactionSender
 
         if (argumentError is not null)
         {
+            // The results taken so far keep why the replies stopped (a lost connection, a 421), as when the call returns.
+            batch?.Complete(_writerFailure ?? _failure);
             ExceptionDispatchInfo.Throw(argumentError);
         }
 
