@@ -3,7 +3,7 @@ namespace MailPipe;
 /// <summary>
 /// A message taken from an asynchronous sequence given to
 /// <see cref="AsyncSmtpSession.SendBatchAsync(IAsyncEnumerable{SmtpMessage}, CancellationToken)"/> was invalid (a null
-/// message, or envelope parameters holding CR, LF or NUL), after earlier messages of the same call had been sent.
+/// message, or envelope parameters holding CR, LF or NUL); messages taken before it (if any) may have been sent.
 /// <see cref="Exception.InnerException"/> is the check's own <see cref="ArgumentException"/>; <see cref="Results"/> holds one
 /// result per message taken from the sequence, in order: the transactions written before the bad message were finished
 /// (never left half-sent) and keep their outcome, the bad message is <see cref="SmtpSendOutcome.NotSent"/> with the
@@ -35,6 +35,8 @@ public sealed class SmtpBatchArgumentException : ArgumentException
     private static string Describe(ArgumentException innerException)
     {
         ArgumentNullException.ThrowIfNull(innerException);
-        return $"{innerException.Message} The messages taken from the sequence before it were sent and finished; Results holds the outcome of each.";
+        // The check's message last: it ends with the parameter's name ("(Parameter 'messages')"), which this exception does
+        // not add again (ParamName is the inner exception's).
+        return $"A message taken from the sequence was invalid; the ones taken before it were finished (never left half-sent) and Results holds the outcome of each message taken: {innerException.Message}";
     }
 }

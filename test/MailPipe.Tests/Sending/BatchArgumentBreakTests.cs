@@ -159,6 +159,9 @@ public class BatchArgumentBreakTests
         var inner = new ArgumentException("An SMTP command argument must not contain CR, LF or NUL (command injection).", "MailParameters");
         var ex = new SmtpBatchArgumentException([], inner);
         ex.ParamName.Should().Be("MailParameters");
+        ex.Message.Should().EndWith(inner.Message, "the parameter's name ends the message, as in any ArgumentException");
+        ex.Message.Split("(Parameter").Should().HaveCount(2, "the parameter is named once");
+        ex.Message.Should().NotContain("were sent", "the first message of a sequence may be the bad one, and the ones before it may have been refused");
         FluentActions.Invoking(() => new SmtpBatchArgumentException(null!, inner)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("results");
         FluentActions.Invoking(() => new SmtpBatchArgumentException([], null!)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("innerException");
     }
