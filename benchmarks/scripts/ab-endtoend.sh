@@ -12,9 +12,9 @@
 #         a number sends to a server already listening on 127.0.0.1 (e.g. 2528, build/servers/smtp-sink-up.sh's,
 #         which writes every message to a file: server-bound and noisier).
 # Environment:
-#   AB_MESSAGES_1K (default 20000), AB_MESSAGES_64K (default 2000): messages per run, so that each run measures the
-#       steady state (a 2,000-message run at 1 KiB lasts ≈ 0.2 s, in which the JIT's tier-1 compilations on the
-#       background thread are a large, run-to-run varying share of the process's CPU).
+#   AB_MESSAGES_1K (default 20000), AB_MESSAGES_64K (default 6000): messages per run, so that each measured run lasts
+#       about 2 s (a 2,000-message run at 64 KiB lasted ≈ 0.7 s and its CPU column spread by ± 20 % between rounds;
+#       a 2,000-message run at 1 KiB ≈ 0.2 s).
 #   AB_PIN (default 1 when taskset exists and there are ≥ 2 CPUs): the harness runs on CPU 0 and the script's own sink
 #       on CPU 1, on both sides alike. Unpinned, whether the client's threads and the sink share a core changes
 #       from one run to the next and with it the thread pool's spinning, which is most of a one-at-a-time send's CPU
@@ -37,7 +37,7 @@ after=${2:-HEAD}
 rounds=${3:-7}
 port=${4:-own}
 messages_1k=${AB_MESSAGES_1K:-20000}
-messages_64k=${AB_MESSAGES_64K:-2000}
+messages_64k=${AB_MESSAGES_64K:-6000}
 pin=${AB_PIN:-}
 read -r -a runtime_env <<< "${AB_ENV-MAILPIPE_BENCH_WARMUP=jit DOTNET_TC_CallCountingDelayMs=0}"
 if [[ -z $pin ]]; then
