@@ -173,20 +173,7 @@ internal sealed partial class TransactionSender
                 return;
             }
 
-            string? mailParameters;
-            string?[] rcptParameters;
-            SmtpContentPlan plan;
-            try
-            {
-                (mailParameters, rcptParameters, plan) = Prepare(tx);
-            }
-            catch (ArgumentException ex)
-            {
-                // An invalid message of a sequence: nothing of it was written; its result says why.
-                tx.Stop(TransactionStop.NotAttempted, ex);
-                throw;
-            }
-
+            var (mailParameters, rcptParameters, plan) = Prepare(tx);
             if (tx.IsWithdrawn)
             {
                 return;

@@ -20,7 +20,7 @@ internal sealed partial class TransactionSender
     /// Checks a message against the server's capabilities and builds its MAIL and RCPT parameters and its content plan;
     /// stops it (<see cref="TransactionStop.NotAttempted"/>) instead of sending what cannot succeed.
     /// </summary>
-    /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL.</exception>
+    /// <exception cref="ArgumentException">Raw parameters hold CR, LF or NUL (the transaction is stopped NotAttempted with it first).</exception>
     private (string? Mail, string?[] Recipients, SmtpContentPlan Plan) Prepare(MailTransaction tx)
     {
         _host.TransactionStarting(tx, _chunking);
@@ -36,8 +36,17 @@ internal sealed partial class TransactionSender
         var envelope = tx.Envelope;
         if (!ReferenceEquals(envelope, checkedEnvelope))
         {
-            // A sequence's message, or the message a ForConnection selector chose: checked here, once.
-            MailParameters.Validate(envelope);
+            // A sequence's message, or the message a ForConnection selector chose: checked here, once. Nothing of an
+            // invalid one was written; its result says why (NotSent with the check's exception), and the call ends.
+            try
+            {
+                MailParameters.Validate(envelope);
+            }
+            catch (ArgumentException ex)
+            {
+                tx.Stop(TransactionStop.NotAttempted, ex);
+                throw;
+            }
         }
 
         var size = envelope.Size ?? tx.Message.ContentLength;
