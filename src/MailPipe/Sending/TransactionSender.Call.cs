@@ -41,6 +41,9 @@ internal sealed partial class TransactionSender
         OperationCanceledException? writerCancellation = null;
         ArgumentException? argumentError = null;
 
+        // What the caller's sequence itself threw (not a cancellation): the messages taken before it are finished first.
+        Exception? sequenceError = null;
+
         // Whether everything written has been flushed: until then, no reply to it can be waited for.
         var flushed = false;
         try
@@ -56,7 +59,17 @@ internal sealed partial class TransactionSender
                 {
                     while (true)
                     {
-                        var next = enumerator.MoveNextAsync();
+                        ValueTask<bool> next;
+                        try
+                        {
+                            next = enumerator.MoveNextAsync();
+                        }
+                        catch (Exception ex) when (ex is not OperationCanceledException)
+                        {
+                            sequenceError = ex;
+                            break;
+                        }
+
                         if (batch!.IsStreaming && !next.IsCompleted)
                         {
                             // The sequence waits (for a producer that may wait for these very results): send what is
@@ -73,7 +86,18 @@ internal sealed partial class TransactionSender
                             }
                         }
 
-                        if (!await next.ConfigureAwait(false))
+                        bool more;
+                        try
+                        {
+                            more = await next.ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (ex is not OperationCanceledException)
+                        {
+                            sequenceError = ex;
+                            break;
+                        }
+
+                        if (!more)
                         {
                             break;
                         }
@@ -149,6 +173,18 @@ internal sealed partial class TransactionSender
             // The results taken so far keep why the replies stopped (a lost connection, a 421), as when the call returns.
             batch?.Complete(_writerFailure ?? _failure);
             ExceptionDispatchInfo.Throw(argumentError);
+        }
+
+        if (sequenceError is not null)
+        {
+            // Likewise; a streaming call has yielded every result when this is thrown as it is.
+            var results = batch!.Complete(_writerFailure ?? _failure);
+            if (!batch.IsStreaming)
+            {
+                throw new SmtpBatchSequenceException(results, sequenceError);
+            }
+
+            ExceptionDispatchInfo.Throw(sequenceError);
         }
 
         return _writerFailure ?? _failure;
@@ -307,30 +343,6 @@ internal sealed partial class TransactionSender
             tx.WriterDone();
             results.Publish();
         }
-    }
-
-    /// <summary>The message's own token (<see cref="SmtpMessage.WithCancellation"/>) is cancelled: the transaction is not attempted, nothing of it is written.</summary>
-    private static bool IsCancelledBeforeStart(MailTransaction tx)
-    {
-        var token = tx.Message.CancellationToken;
-        if (!token.IsCancellationRequested)
-        {
-            return false;
-        }
-
-        tx.Stop(TransactionStop.NotAttempted, new OperationCanceledException("The message was cancelled (its own token) before its transaction started; nothing of it was sent.", token));
-        return true;
-    }
-
-    /// <summary>An exception from the caller's content source: only those are marked so (never one of MailPipe's own, never a cancellation).</summary>
-    private static bool IsContentFailure(Exception exception) => exception is ContentSourceException or SmtpContentRefusedException;
-
-    /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
-    private SmtpException ContentFailure(Exception exception)
-    {
-        _channel.Break("reading the message content failed");
-        var source = exception is ContentSourceException marked ? marked.SourceException : exception;
-        return SmtpContentRules.Failure(source, "the message was not ended and the connection was closed.");
     }
 
     /// <summary>

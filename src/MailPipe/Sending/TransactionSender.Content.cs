@@ -90,4 +90,28 @@ internal sealed partial class TransactionSender
         Data.WriteEnd(tx);
         Expect(new ExpectedReply(tx, ReplyKind.EndOfData, 0));
     }
+
+    /// <summary>The message's own token (<see cref="SmtpMessage.WithCancellation"/>) is cancelled: the transaction is not attempted, nothing of it is written.</summary>
+    private static bool IsCancelledBeforeStart(MailTransaction tx)
+    {
+        var token = tx.Message.CancellationToken;
+        if (!token.IsCancellationRequested)
+        {
+            return false;
+        }
+
+        tx.Stop(TransactionStop.NotAttempted, new OperationCanceledException("The message was cancelled (its own token) before its transaction started; nothing of it was sent.", token));
+        return true;
+    }
+
+    /// <summary>An exception from the caller's content source: only those are marked so (never one of MailPipe's own, never a cancellation).</summary>
+    private static bool IsContentFailure(Exception exception) => exception is ContentSourceException or SmtpContentRefusedException;
+
+    /// <summary>The content could not be read: the message was never ended (the connection is closed so that it cannot be), and the batch's results are kept.</summary>
+    private SmtpException ContentFailure(Exception exception)
+    {
+        _channel.Break("reading the message content failed");
+        var source = exception is ContentSourceException marked ? marked.SourceException : exception;
+        return SmtpContentRules.Failure(source, "the message was not ended and the connection was closed.");
+    }
 }

@@ -142,6 +142,7 @@ public sealed partial class AsyncSmtpSession
     /// <see cref="SmtpBatchArgumentException.Results"/> (an <see cref="ArgumentException"/>); a list passed to
     /// <see cref="SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/> is checked whole before anything is sent.
     /// </exception>
+    /// <exception cref="SmtpBatchSequenceException">The sequence itself threw (anything but a cancellation): the messages taken before were finished first and their results are in <see cref="SmtpBatchSequenceException.Results"/>; <see cref="Exception.InnerException"/> is the sequence's exception.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; the exception holds the results so far (decided outcomes kept, Unknown where the end of data was written).</exception>
     public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
@@ -173,6 +174,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped).</returns>
     /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL, or (<see cref="ArgumentNullException"/>) a message is null: the results before it are yielded first, and a bad message's own result (<see cref="SmtpSendOutcome.NotSent"/>) too.</exception>
+    /// <exception cref="Exception">Whatever the sequence itself throws (anything but a cancellation) is thrown as it is, after the results of every message taken before it were yielded (those transactions are finished first, never left half-sent).</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
     /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
     public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)

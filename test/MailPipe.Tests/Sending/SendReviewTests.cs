@@ -141,7 +141,7 @@ public class SendReviewTests
     }
 
     [Fact]
-    public async Task An_async_sequence_that_throws_InvalidOperationException_after_a_message_ends_that_message_and_does_not_wait_for_a_reply_never_flushed()
+    public async Task An_async_sequence_that_throws_InvalidOperationException_after_a_message_ends_that_message_and_does_not_wait_for_a_reply_never_flushed_its_result_is_kept()
     {
         var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m1@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
             .Then(DataLines(Content(1)))
@@ -149,7 +149,9 @@ public class SendReviewTests
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server);
 
-        await FluentActions.Awaiting(() => session.SendBatchAsync(Throwing(Message(1))).Safe()).Should().ThrowAsync<InvalidOperationException>();
+        var thrown = await FluentActions.Awaiting(() => session.SendBatchAsync(Throwing(Message(1))).Safe()).Should().ThrowAsync<SmtpBatchSequenceException>();
+        thrown.Which.InnerException.Should().BeOfType<InvalidOperationException>();
+        thrown.Which.Results.Should().ContainSingle().Which.IsAccepted.Should().BeTrue();
 
         session.IsConnected.Should().BeTrue();
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
