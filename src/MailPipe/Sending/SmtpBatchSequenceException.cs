@@ -11,6 +11,9 @@ namespace MailPipe;
 /// <remarks>
 /// A cancellation from the sequence is not wrapped: it ends the call as a cancellation does
 /// (<see cref="SmtpBatchCanceledException"/>). The session stays usable unless the connection failed meanwhile.
+/// Every member of the sequence counts: <c>GetAsyncEnumerator</c>, <c>MoveNextAsync</c>, <c>Current</c> and
+/// <c>DisposeAsync</c>; a throw from <c>DisposeAsync</c> after the call already ended for another reason (an earlier
+/// throw of the sequence, a bad message, a cancellation) is dropped in favour of that first reason.
 /// </remarks>
 public sealed class SmtpBatchSequenceException : Exception
 {

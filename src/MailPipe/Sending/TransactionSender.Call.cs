@@ -54,10 +54,22 @@ internal sealed partial class TransactionSender
             }
             else
             {
-                var enumerator = messages!.GetAsyncEnumerator(cancellationToken);
+                // Every member of the caller's sequence is the caller's code: GetAsyncEnumerator, MoveNextAsync, Current
+                // and DisposeAsync. What any of them throws (but a cancellation) is the sequence's failure.
+                IAsyncEnumerator<SmtpMessage>? enumerator;
                 try
                 {
-                    while (true)
+                    enumerator = messages!.GetAsyncEnumerator(cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    sequenceError = ex;
+                    enumerator = null;
+                }
+
+                try
+                {
+                    while (enumerator is not null)
                     {
                         ValueTask<bool> next;
                         try
@@ -102,7 +114,18 @@ internal sealed partial class TransactionSender
                             break;
                         }
 
-                        var tx = new MailTransaction(enumerator.Current ?? throw new ArgumentNullException(nameof(messages), "The sequence yielded a null message; nothing of it was sent."));
+                        SmtpMessage? current;
+                        try
+                        {
+                            current = enumerator.Current;
+                        }
+                        catch (Exception ex) when (ex is not OperationCanceledException)
+                        {
+                            sequenceError = ex;
+                            break;
+                        }
+
+                        var tx = new MailTransaction(current ?? throw new ArgumentNullException(nameof(messages), "The sequence yielded a null message; nothing of it was sent."));
                         batch.Add(tx);
                         await SendTransactionAsync(tx, cancellationToken).ConfigureAwait(false);
                         if (_cancellation is not null)
@@ -113,7 +136,19 @@ internal sealed partial class TransactionSender
                 }
                 finally
                 {
-                    await enumerator.DisposeAsync().ConfigureAwait(false);
+                    if (enumerator is not null)
+                    {
+                        try
+                        {
+                            await enumerator.DisposeAsync().ConfigureAwait(false);
+                        }
+                        catch (Exception ex) when (ex is not OperationCanceledException)
+                        {
+                            // Never in place of what ended the loop (the sequence's first failure, a bad message, a
+                            // cancellation): the messages taken keep their results. Alone, it is the sequence's failure.
+                            sequenceError ??= ex;
+                        }
+                    }
                 }
             }
 
