@@ -24,6 +24,9 @@ internal sealed class BatchResults
         }
     }
 
+    /// <summary>What the caller's message sequence threw, if the call ended so (a streaming caller who left early is not given it).</summary>
+    public Exception? SequenceError { get; set; }
+
     /// <summary>Whether results are published as they become known.</summary>
     public bool IsStreaming => _stream is not null;
 

@@ -213,7 +213,8 @@ internal sealed partial class TransactionSender
         if (sequenceError is not null)
         {
             // Likewise; a streaming call has yielded every result when this is thrown as it is.
-            var results = batch!.Complete(_writerFailure ?? _failure);
+            batch!.SequenceError = sequenceError;
+            var results = batch.Complete(_writerFailure ?? _failure);
             if (!batch.IsStreaming)
             {
                 throw new SmtpBatchSequenceException(results, sequenceError);

@@ -110,7 +110,7 @@ internal sealed partial class TransactionSender
                 {
                     await run.ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is OperationCanceledException or SmtpException or ArgumentException or InvalidOperationException)
+                catch (Exception ex) when (ex is OperationCanceledException or SmtpException or ArgumentException or InvalidOperationException || ex == batch.SequenceError)
                 {
                     // Nobody reads the rest of this enumeration.
                 }

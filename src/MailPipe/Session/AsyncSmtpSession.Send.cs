@@ -174,7 +174,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped).</returns>
     /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL, or (<see cref="ArgumentNullException"/>) a message is null: the results before it are yielded first, and a bad message's own result (<see cref="SmtpSendOutcome.NotSent"/>) too.</exception>
-    /// <exception cref="Exception">Whatever the sequence itself throws (anything but a cancellation) is thrown as it is, after the results of every message taken before it were yielded (those transactions are finished first, never left half-sent).</exception>
+    /// <exception cref="Exception">Whatever the sequence itself throws (anything but a cancellation) is thrown as it is, after the results of every message taken before it were yielded (those transactions are finished first, never left half-sent); not when the caller left the enumeration early.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
     /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
     public IAsyncEnumerable<SmtpSendResult> SendBatchStreamingAsync(IAsyncEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)

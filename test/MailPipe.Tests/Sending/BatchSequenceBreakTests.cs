@@ -250,6 +250,49 @@ public class BatchSequenceBreakTests
         await server.WaitAsync();
     }
 
+    [Fact]
+    public async Task Streaming_left_early_does_not_throw_the_sequences_later_exception_over_the_callers_own()
+    {
+        // "Leaving it early lets the batch finish first (its remaining results are dropped)": the batch goes on to the
+        // sequence's throw, which must not replace the exception that made the caller leave.
+        var script = Script(Ehlo("PIPELINING")).Then(Piped(1)).Then(Piped(2)).Then("C: NOOP", "S: 250 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        await FluentActions.Awaiting(async () =>
+        {
+            await foreach (var result in session.SendBatchStreamingAsync(Sequence(new IOException("disk"), Message(1), Message(2))))
+            {
+                throw new KeyNotFoundException("the caller's own");
+            }
+        }).Should().ThrowAsync<KeyNotFoundException>();
+
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task Streaming_left_early_with_break_does_not_throw_from_the_enumerations_disposal()
+    {
+        var script = Script(Ehlo("PIPELINING")).Then(Piped(1)).Then(Piped(2)).Then("C: NOOP", "S: 250 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var yielded = 0;
+        await FluentActions.Awaiting(async () =>
+        {
+            await foreach (var result in session.SendBatchStreamingAsync(Sequence(new IOException("disk"), Message(1), Message(2))))
+            {
+                yielded++;
+                break;
+            }
+        }).Should().NotThrowAsync();
+
+        yielded.Should().Be(1);
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
     private static IAsyncEnumerable<SmtpMessage> Sequence(Exception? failure, params SmtpMessage[] messages) => Sequence(failure, messages, beforeThrow: null);
 
     private static async IAsyncEnumerable<SmtpMessage> Sequence(Exception? failure, SmtpMessage[] messages, Action? beforeThrow)
