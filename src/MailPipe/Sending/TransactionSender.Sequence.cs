@@ -31,6 +31,14 @@ internal sealed partial class TransactionSender
         {
             while (enumerator is not null)
             {
+                // The connection is lost (or closing): a caller's own sequence is not taken from any more, so that a
+                // long or endless one (a channel reader) does not keep the call going only to mark messages NotSent;
+                // the results cover the messages taken. A list (_validated) still gets one result per message.
+                if (!_validated && (_writerFailure is not null || Stopped || !_channel.IsOpen))
+                {
+                    break;
+                }
+
                 ValueTask<bool> next;
                 try
                 {

@@ -135,7 +135,7 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     /// <param name="messages">The messages, sent in order; enumerated once.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
-    /// <returns>One result per message, in order; after a lost connection the rest are <see cref="SmtpSendOutcome.NotSent"/>.</returns>
+    /// <returns>One result per message taken from the sequence, in order. Once the connection is lost or closing (a 421), no more messages are taken from the sequence: the results may be fewer than its messages, and the ones not taken were not sent (an endless sequence, such as a channel reader, does not keep the call going).</returns>
     /// <exception cref="SmtpBatchArgumentException">
     /// A message is null or its parameters hold CR, LF or NUL. An async sequence is checked message by message: the
     /// messages before the bad one are finished first (never left half-sent) and their results are in
@@ -172,7 +172,7 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     /// <param name="messages">The messages, sent in order; enumerated once.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
-    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped).</returns>
+    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped). Once the connection is lost or closing (a 421), no more messages are taken from the sequence.</returns>
     /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL, or (<see cref="ArgumentNullException"/>) a message is null: the results before it are yielded first, and a bad message's own result (<see cref="SmtpSendOutcome.NotSent"/>) too.</exception>
     /// <exception cref="Exception">Whatever the sequence itself throws (anything but a cancellation) is thrown as it is, after the results of every message taken before it were yielded (those transactions are finished first, never left half-sent); not when the caller left the enumeration early.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>

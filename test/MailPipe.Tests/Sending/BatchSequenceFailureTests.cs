@@ -142,6 +142,51 @@ public class BatchSequenceFailureTests
         thrown.Which.Results.Should().ContainSingle();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task An_endless_sequence_is_not_taken_from_after_the_connection_is_lost(bool streaming)
+    {
+        // The server takes message 1 and closes the connection: a sequence that never ends (a channel reader, a queue)
+        // must not keep the call going to mark its messages NotSent one by one.
+        // (A streaming call reads message 1's replies while the sequence waits, so message 2 needs no RSET.)
+        var script = Script(Ehlo("PIPELINING")).Then(Tx(1)).Then(streaming ? [] : ["C: RSET"]).Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<m2@example.test>", "C: DATA", "CLOSE");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+        var taken = 0;
+        async IAsyncEnumerable<SmtpMessage> Endless()
+        {
+            for (var i = 1; ; i++)
+            {
+                await Task.Yield();
+                taken++;
+                yield return Message(i);
+            }
+        }
+
+        // Without the rule the call went on for as long as the sequence did: here until this guard cancels it.
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var results = new List<SmtpSendResult>();
+        if (streaming)
+        {
+            await foreach (var result in session.SendBatchStreamingAsync(Endless(), guard.Token))
+            {
+                results.Add(result);
+            }
+        }
+        else
+        {
+            results.AddRange(await session.SendBatchAsync(Endless(), guard.Token));
+        }
+
+        results[0].IsAccepted.Should().BeTrue();
+        results.Skip(1).Should().OnlyContain(r => r.Outcome != SmtpSendOutcome.Accepted);
+        results.Should().HaveCountLessThanOrEqualTo(3);
+        taken.Should().Be(results.Count, "every message taken has its result, and none is taken after the loss");
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+    }
+
     [Fact]
     public void Constructor_checks_its_arguments()
     {
