@@ -118,6 +118,7 @@ internal sealed partial class TransactionSender
                 }
             }
         }
+
         return sequenceError;
     }
 }
