@@ -61,6 +61,30 @@ internal sealed class BatchResults
     }
 
     /// <summary>
+    /// Replies stopped (a lost connection, a timeout, a 421): no result of the first <paramref name="done"/> transactions
+    /// (the writer is done with them) can change any more, so each one not published yet is published now with
+    /// <paramref name="failure"/>, as <see cref="Complete"/> would, for a producer that waits for them before it yields
+    /// its next message. Safe from the concurrent reader.
+    /// </summary>
+    public void PublishStopped(Exception failure, int done)
+    {
+        if (_stream is null)
+        {
+            return;
+        }
+
+        lock (_transactions)
+        {
+            while (!_completed && _published.Count < Math.Min(done, _transactions.Count))
+            {
+                var result = _transactions[_published.Count].ToResult(failure);
+                _published.Add(result);
+                _stream.Writer.TryWrite(result);
+            }
+        }
+    }
+
+    /// <summary>
     /// Ends the call: every transaction not published yet gets its result with <paramref name="failure"/> (why the
     /// call stopped, if it did) and is published; the stream is completed.
     /// </summary>

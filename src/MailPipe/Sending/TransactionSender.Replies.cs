@@ -34,6 +34,9 @@ internal sealed partial class TransactionSender
 
     private bool Stopped => _failure is not null || _cancellation is not null;
 
+    /// <summary>How many transactions of the call's caller's sequence the writer is done with (their results only wait for replies).</summary>
+    private int _transactionsDone;
+
     /// <summary>Writes RSET (a transaction may be open) and waits for its reply unless pipelining.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask ResetAsync()
@@ -72,6 +75,7 @@ internal sealed partial class TransactionSender
         _writerFailure = null;
         _results = batch;
         _readsWhileWaiting = false;
+        _transactionsDone = 0;
     }
 
     /// <summary>Drops what refers to the call's messages, so that a session kept between calls does not keep their content alive.</summary>
@@ -250,6 +254,26 @@ internal sealed partial class TransactionSender
             {
                 expected.Transaction?.SetReady();
             }
+
+            if (_failure is { } failure)
+            {
+                PublishWhenStopped(failure);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Replies stopped: the results of the transactions the writer is done with are final. A streaming call publishes
+    /// them now rather than when the call ends, so that a producer that waits for them (the sequence waiting, a lost
+    /// connection noticed meanwhile) is not left waiting for results that would only come after its next message.
+    /// </summary>
+    private void PublishWhenStopped(SmtpException failure)
+    {
+        if (_results is { IsStreaming: true } results)
+        {
+            // A full fence between the failure written and the count read (the writer's side: Interlocked.Increment).
+            Interlocked.MemoryBarrier();
+            results.PublishStopped(_writerFailure ?? failure, Volatile.Read(ref _transactionsDone));
         }
     }
 }

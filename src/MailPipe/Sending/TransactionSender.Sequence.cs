@@ -96,6 +96,10 @@ internal sealed partial class TransactionSender
                 var tx = new MailTransaction(current ?? throw new ArgumentNullException(nameof(messages), "The sequence yielded a null message; nothing of it was sent."));
                 batch.Add(tx);
                 await SendTransactionAsync(tx, cancellationToken).ConfigureAwait(false);
+
+                // A full fence before Stopped is read (at the loop's start): a reader that stops the replies from now
+                // on publishes this transaction's result too (PublishWhenStopped).
+                Interlocked.Increment(ref _transactionsDone);
                 if (_cancellation is not null)
                 {
                     break; // cancelled while reading replies: the messages not taken yet stay with the caller
