@@ -221,16 +221,19 @@ internal sealed partial class TransactionSender
             }
 
             expected.File(reply);
-            if (expected.Transaction is { } tx)
-            {
-                tx.ReplyFiled();
-                _results?.Publish();
-            }
 
+            // A 421 closes the channel before any result it decides is published: whoever reads that result (the
+            // pooled sender deciding on a retry and on the discard reason) sees the session disconnected.
             if (reply.IsServiceClosing)
             {
                 _channel.Break("the server sent 421 (service closing transmission channel)");
                 _failure = SmtpChannel.ServiceClosing(reply);
+            }
+
+            if (expected.Transaction is { } tx)
+            {
+                tx.ReplyFiled();
+                _results?.Publish();
             }
         }
         catch (SmtpException ex)
