@@ -166,18 +166,7 @@ public class BatchSequenceFailureTests
 
         // Without the rule the call went on for as long as the sequence did: here until this guard cancels it.
         using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        var results = new List<SmtpSendResult>();
-        if (streaming)
-        {
-            await foreach (var result in session.SendBatchStreamingAsync(Endless(), guard.Token))
-            {
-                results.Add(result);
-            }
-        }
-        else
-        {
-            results.AddRange(await session.SendBatchAsync(Endless(), guard.Token));
-        }
+        var results = await SendSequenceAsync(session, Endless(), streaming, guard.Token);
 
         results[0].IsAccepted.Should().BeTrue();
         results.Skip(1).Should().OnlyContain(r => r.Outcome != SmtpSendOutcome.Accepted);

@@ -89,6 +89,23 @@ internal static class SendScripts
         return builder.ToString();
     }
 
+    /// <summary>Sends <paramref name="messages"/> with SendBatchAsync, or (<paramref name="streaming"/>) with SendBatchStreamingAsync collecting each result as it is yielded.</summary>
+    public static async Task<List<SmtpSendResult>> SendSequenceAsync(AsyncSmtpSession session, IAsyncEnumerable<SmtpMessage> messages, bool streaming, CancellationToken cancellationToken)
+    {
+        if (!streaming)
+        {
+            return [.. await session.SendBatchAsync(messages, cancellationToken).Safe()];
+        }
+
+        var results = new List<SmtpSendResult>();
+        await foreach (var result in session.SendBatchStreamingAsync(messages, cancellationToken))
+        {
+            results.Add(result);
+        }
+
+        return results;
+    }
+
     /// <summary>The server side of a BDAT exchange of unknown chunking: reads chunks until LAST, answering each with <paramref name="reply"/>; collects the chunk sizes and the bytes.</summary>
     public static SmtpScript ReadChunks(this SmtpScript script, List<int> sizes, List<byte> data, string reply = "250 2.0.0 chunk ok") =>
         script.Do("READ BDAT CHUNKS", async (server, ct) =>
