@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.IO.Pipelines;
 using System.Runtime.CompilerServices;
@@ -55,10 +56,19 @@ internal sealed partial class SmtpChannel
     public async ValueTask FlushAsync(string activity)
     {
         var output = OpenConnection.Output;
-        StartSendDeadline(_options.SendTimeout);
+        var armed = false;
         try
         {
-            var result = await output.FlushAsync(_sendCts.Token).ConfigureAwait(false);
+            var flush = output.FlushAsync(_sendCts.Token);
+            if (!flush.IsCompleted)
+            {
+                // Only a flush that waits needs the deadline (its token is the deadline's): one the transport took at
+                // once — nearly every flush — costs no timer update.
+                StartSendDeadline(_options.SendTimeout);
+                armed = true;
+            }
+
+            var result = await flush.ConfigureAwait(false);
             if (result.IsCanceled || result.IsCompleted)
             {
                 throw new SmtpException(SmtpErrorCode.ConnectionClosed, $"The connection was closed while {activity}.");
@@ -69,7 +79,10 @@ internal sealed partial class SmtpChannel
             throw Fail(ex, activity);
         }
 
-        StopSendDeadline();
+        if (armed)
+        {
+            StopSendDeadline();
+        }
     }
 
     /// <summary>Flushes when at least <see cref="SmtpSessionOptions.DataFlushThreshold"/> bytes are buffered, so memory stays bounded for large messages.</summary>
@@ -105,15 +118,28 @@ internal sealed partial class SmtpChannel
 
         // The entry this read matched, once taken (the name in a failure's message; looked up only then).
         string? matched = null;
-        StartReadDeadline(timeout);
+        var armed = false;
         try
         {
             while (true)
             {
-                var result = await NextReadAsync(input).ConfigureAwait(false);
+                var read = NextReadAsync(input);
+                if (!armed && !read.IsCompleted)
+                {
+                    // The deadline runs from the first read that has to wait (its token is the deadline's); a reply
+                    // already received costs no timer update.
+                    StartReadDeadline(timeout);
+                    armed = true;
+                }
+
+                var result = await read.ConfigureAwait(false);
                 if (TryParseBuffered(input, result.Buffer, out var reply, out var partialLine))
                 {
-                    StopReadDeadline();
+                    if (armed)
+                    {
+                        StopReadDeadline();
+                    }
+
                     matched = _replies.TryTake(out var entry) ? entry.Name : null;
                     if (OnReply(matched, reply) is { } command)
                     {
@@ -201,6 +227,12 @@ internal sealed partial class SmtpChannel
     private string? OnReply(string? command, SmtpReply reply)
     {
         LogReply(reply);
+        if (_replies.Count == 0)
+        {
+            // Only the reply that leaves nothing pending matters to CheckUnsolicited (one clock read, not one per reply).
+            Volatile.Write(ref _lastReplyTimestamp, Stopwatch.GetTimestamp());
+        }
+
         if (command is null)
         {
             return null; // read on purpose with nothing pending (ReceiveReplyAsync): the caller asked for whatever comes

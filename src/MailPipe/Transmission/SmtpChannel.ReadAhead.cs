@@ -19,7 +19,7 @@ internal sealed partial class SmtpChannel
     /// <summary>How long after a reply was read the connection counts as busy (1 ms, in <see cref="Stopwatch"/> ticks).</summary>
     private static readonly long BusyTicks = Stopwatch.Frequency / 1000;
 
-    /// <summary>When the last reply was read (<see cref="Stopwatch.GetTimestamp"/>): see <see cref="CheckUnsolicited"/>.</summary>
+    /// <summary>When the last reply that left no reply pending was read (<see cref="Stopwatch.GetTimestamp"/>): see <see cref="CheckUnsolicited"/>.</summary>
     private long _lastReplyTimestamp;
 
     /// <summary>Set while a concurrent reply reader runs: then the writer never reads (no read-ahead).</summary>

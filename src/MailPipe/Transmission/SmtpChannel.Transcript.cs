@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using MailPipe.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -31,7 +30,6 @@ internal sealed partial class SmtpChannel
     private void LogReply(SmtpReply reply)
     {
         LastReply = reply;
-        Volatile.Write(ref _lastReplyTimestamp, Stopwatch.GetTimestamp());
         if (_protocolLog.IsEnabled(LogLevel.Trace))
         {
             var lines = reply.Lines;
