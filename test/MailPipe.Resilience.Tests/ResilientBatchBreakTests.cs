@@ -55,4 +55,32 @@ public class ResilientBatchBreakTests
         thrown.Results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.NotSent, SmtpSendOutcome.Accepted, SmtpSendOutcome.Unknown);
         inner.Calls.Should().Be(3, "nothing is retried after the cancellation");
     }
+
+    [Fact]
+    public async Task A_sender_disposed_during_the_retry_after_a_partial_acceptance_still_returns_the_merged_result()
+    {
+        // Attempt 1: a@ accepted, b@ 450 (the message accepted); attempt 2 (b@ only): the sender was disposed meanwhile.
+        var calls = 0;
+        Task<SmtpSendResult> Send(SmtpMessage m, CancellationToken ct)
+        {
+            ObjectDisposedException.ThrowIf(++calls == 2, typeof(SmtpSender));
+
+            return Task.FromResult(SmtpSendResult.Create(
+                m.Envelope,
+                SmtpSendOutcome.Accepted,
+                new SmtpReply(250, "ok"),
+                [new SmtpRecipientResult(m.Envelope.Recipients[0], new SmtpReply(250, "ok")), new SmtpRecipientResult(m.Envelope.Recipients[1], new SmtpReply(450, "4.2.0 mailbox busy"))],
+                null,
+                new SmtpReply(250, "queued")));
+        }
+
+        var pipeline = SmtpResiliencePipelines.CreateRetry(new SmtpRetryStrategyOptions { Delay = TimeSpan.Zero });
+        var result = await pipeline.SendWithRetryAsync(Message("a@example.test", "b@example.test"), Send);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, "a@ has the message: an exception would hide it and a resend deliver it twice");
+        result.Attempts.Should().Be(2);
+        result.Recipients[0].Reply!.Code.Should().Be(250);
+        result.Recipients[1].Reply!.Code.Should().Be(450);
+        calls.Should().Be(2);
+    }
 }
