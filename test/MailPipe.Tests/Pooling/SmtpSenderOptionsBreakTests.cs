@@ -35,4 +35,30 @@ public sealed class SmtpSenderOptionsBreakTests
         await using var longest = new SmtpSender(options);
         (await longest.SendAsync(PoolTestMessages.Create("longest-" + setting, 0).Message).WaitAsync(Limit)).Outcome.Should().Be(SmtpSendOutcome.Accepted);
     }
+
+    [Theory]
+    [InlineData("[127.0.0.1]")]
+    [InlineData("localhost")]
+    public async Task A_host_the_constructor_accepts_is_reached(string host)
+    {
+        await using var server = new LoopbackSmtpServer(chunking: true);
+        var options = PoolTestMessages.Options(server.Port);
+        options.Host = host;
+        SmtpSender sender;
+        try
+        {
+            sender = new SmtpSender(options);
+        }
+        catch (ArgumentException ex)
+        {
+            ex.ParamName.Should().Be("Host");
+            return;
+        }
+
+        await using (sender)
+        {
+            var result = await sender.SendAsync(PoolTestMessages.Create("host", 0).Message).WaitAsync(Limit);
+            result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        }
+    }
 }
