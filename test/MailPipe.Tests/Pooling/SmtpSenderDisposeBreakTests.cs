@@ -20,6 +20,7 @@ public sealed class SmtpSenderDisposeBreakTests
         await sender.DisposeAsync().AsTask().WaitAsync(Limit);
         gate.SetResult();
 
+        await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(Limit)); // every caller is done (or the assertions below say which is not)
         var outcomes = string.Join(" | ", tasks.Select(t => t.Status == TaskStatus.RanToCompletion ? t.Result.ToString() : t.Exception?.InnerException?.GetType().Name ?? t.Status.ToString()));
         foreach (var task in tasks)
         {
