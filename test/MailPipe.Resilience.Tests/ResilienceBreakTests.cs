@@ -4,10 +4,10 @@ using static MailPipe.Resilience.Tests.Support.Scripts;
 namespace MailPipe.Resilience.Tests;
 
 /// <summary>
-/// Breaker probes of <see cref="ResilientSmtpSender.SendBatchAsync"/> under the caller's cancellation: the messages
-/// already accepted or of unknown outcome must not be lost behind one message's cancellation.
+/// Breaker probes of MailPipe.Resilience: a batch or a retry that ends early (cancellation, disposal) must not lose the messages
+/// already accepted or of unknown outcome (a resend would deliver them twice).
 /// </summary>
-public class ResilientBatchBreakTests
+public class ResilienceBreakTests
 {
     /// <summary>A sender whose first message is accepted, second waits for the token, third is cut after its end of data.</summary>
     private sealed class FakeSender : ISmtpSender
@@ -82,5 +82,35 @@ public class ResilientBatchBreakTests
         result.Recipients[0].Reply!.Code.Should().Be(250);
         result.Recipients[1].Reply!.Code.Should().Be(450);
         calls.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task Cancelled_during_the_retry_delay_after_a_partial_acceptance_the_caller_learns_who_has_the_message()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var calls = 0;
+        Task<SmtpSendResult> Send(SmtpMessage m, CancellationToken ct)
+        {
+            calls++;
+            return Task.FromResult(SmtpSendResult.Create(
+                m.Envelope,
+                SmtpSendOutcome.Accepted,
+                new SmtpReply(250, "ok"),
+                [new SmtpRecipientResult(m.Envelope.Recipients[0], new SmtpReply(250, "ok")), new SmtpRecipientResult(m.Envelope.Recipients[1], new SmtpReply(450, "4.2.0 mailbox busy"))],
+                null,
+                new SmtpReply(250, "queued")));
+        }
+
+        var pipeline = SmtpResiliencePipelines.CreateRetry(new SmtpRetryStrategyOptions { Delay = TimeSpan.FromSeconds(2), UseJitter = false }, time);
+        using var cts = new CancellationTokenSource();
+        var send = pipeline.SendWithRetryAsync(Message("a@example.test", "b@example.test"), Send, cts.Token);
+        calls.Should().Be(1);
+        await cts.CancelAsync();
+
+        var thrown = (await send.Awaiting(t => t.WaitAsync(TimeSpan.FromSeconds(30))).Should().ThrowAsync<SmtpOutcomeUnknownException>()).Which;
+        thrown.Result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        thrown.Result.Recipients[0].Reply!.Code.Should().Be(250);
+        thrown.Result.Recipients[1].Reply!.Code.Should().Be(450);
+        calls.Should().Be(1, "the cancelled delay ends the retries");
     }
 }
