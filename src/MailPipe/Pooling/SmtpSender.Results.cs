@@ -112,7 +112,8 @@ public sealed partial class SmtpSender
             }
         }
 
-        request.TrySetResult(result);
+        // Sent once more on a fresh connection: the result says so (SmtpSendResult.Attempts), as the retry counter does.
+        request.TrySetResult(request.Attempts > 1 ? result.WithAttempts(request.Attempts) : result);
     }
 
     /// <summary>
