@@ -113,4 +113,20 @@ public class ResilienceBreakTests
         thrown.Result.Recipients[1].Reply!.Code.Should().Be(450);
         calls.Should().Be(1, "the cancelled delay ends the retries");
     }
+
+    [Fact]
+    public async Task The_merged_attempts_count_the_transactions_the_sender_made_itself()
+    {
+        // Attempt 1: the pooled sender sent it twice itself (a fresh connection after a drop), then 451; attempt 2: accepted.
+        var calls = 0;
+        Task<SmtpSendResult> Send(SmtpMessage m, CancellationToken ct) => Task.FromResult(++calls == 1
+            ? SmtpSendResult.Refused(m.Envelope, new SmtpReply(451, "4.3.0 try later")).WithAttempts(2)
+            : SmtpSendResult.Accepted(m.Envelope));
+
+        var pipeline = SmtpResiliencePipelines.CreateRetry(new SmtpRetryStrategyOptions { Delay = TimeSpan.Zero });
+        var result = await pipeline.SendWithRetryAsync(Message("a@example.test"), Send);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        result.Attempts.Should().Be(3, "three transactions were made for it");
+    }
 }
