@@ -34,4 +34,35 @@ public sealed class HealthCheckBreakTests
         report.Entries["mailpipe"].Description.Should().Contain("(ConnectionRefused)");
         provider.GetRequiredService<SmtpSender>().GetStatistics().Idle.Should().Be(0);
     }
+
+    [Fact]
+    public async Task Two_keyed_senders_with_resilience_each_have_their_own_check_and_the_container_disposes_them_once()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddHealthChecks();
+        foreach (var key in new[] { "a", "b" })
+        {
+            services.AddKeyedMailPipe(key, o =>
+            {
+                o.Host = "127.0.0.1";
+                o.Port = TestServers.UnusedPort();
+                o.TlsMode = SmtpTlsMode.None;
+            }).AddStandardResilience().AddHealthCheck(timeout: TimeSpan.FromSeconds(20));
+        }
+
+        var provider = services.BuildServiceProvider();
+        provider.GetRequiredKeyedService<ISmtpSender>("a").Should().BeOfType<MailPipe.Resilience.ResilientSmtpSender>()
+            .Which.InnerSender.Should().BeSameAs(provider.GetRequiredKeyedService<SmtpSender>("a"));
+        provider.GetRequiredKeyedService<SmtpSender>("a").Should().NotBeSameAs(provider.GetRequiredKeyedService<SmtpSender>("b"));
+
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        report.Entries.Keys.Should().BeEquivalentTo("mailpipe-a", "mailpipe-b");
+        report.Entries.Values.Should().OnlyContain(e => e.Status == HealthStatus.Unhealthy && e.Description!.Contains("(ConnectionRefused)"));
+        var sender = provider.GetRequiredKeyedService<ISmtpSender>("a");
+        await provider.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+        await sender.Awaiting(s => s.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope("s@example.test", "r@example.test"), "Subject: x\r\n\r\nx\r\n"u8.ToArray())))
+            .Should().ThrowAsync<ObjectDisposedException>();
+    }
 }
