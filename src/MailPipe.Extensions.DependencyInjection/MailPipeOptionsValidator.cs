@@ -74,8 +74,8 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
 
         Positive(errors, at + "Pool:IdleTimeout", options.Pool.IdleTimeout);
         Positive(errors, at + "Pool:MaxLifetime", options.Pool.MaxLifetime);
-        Positive(errors, at + "Timeouts:Connect", options.Timeouts.Connect);
-        Positive(errors, at + "Timeouts:Reply", options.Timeouts.Reply);
+        Positive(errors, at + "Timeouts:Connect", options.Timeouts.Connect, SmtpSessionOptions.MaxTimeout);
+        Positive(errors, at + "Timeouts:Reply", options.Timeouts.Reply, SmtpSessionOptions.MaxTimeout);
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
@@ -84,11 +84,15 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
     private static string EnvironmentHint(string source, string key) =>
         source.EndsWith(':') ? $" (environment variable {source.Replace(":", "__", StringComparison.Ordinal)}{key})" : string.Empty;
 
-    private static void Positive(List<string> errors, string key, TimeSpan value)
+    private static void Positive(List<string> errors, string key, TimeSpan value, TimeSpan? max = null)
     {
         if (value != Timeout.InfiniteTimeSpan && value <= TimeSpan.Zero)
         {
             errors.Add($"{key} must be a positive time span such as 00:00:30; it is {value:c}.");
+        }
+        else if (value > max)
+        {
+            errors.Add($"{key} must be at most {max:c} (a timer's limit) or -00:00:00.001 for none; it is {value:c}.");
         }
     }
 }

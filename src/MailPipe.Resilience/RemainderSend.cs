@@ -21,6 +21,7 @@ internal sealed class RemainderSend
     private SmtpSendResult? _lastUnknown;
     private bool _retryUnknown;
     private bool _endOfDataWritten;
+    private int _transactions;
 
     public RemainderSend(SmtpMessage message, Func<SmtpMessage, CancellationToken, Task<SmtpSendResult>> send, CancellationToken callerToken)
     {
@@ -96,6 +97,8 @@ internal sealed class RemainderSend
             result = SmtpSendResult.NotSent(message.Envelope, ex);
         }
 
+        // The sender may have made more than one transaction for an attempt (the pooled sender's fresh-connection retry).
+        _transactions += Math.Max(1, result.Attempts);
         Merge(positions, result);
         return result;
     }
@@ -131,7 +134,7 @@ internal sealed class RemainderSend
         }
 
         return SmtpSendResult.Create(_message.Envelope, outcome, deciding.MailReply, recipients, deciding.DataReply, deciding.FinalReply, deciding.Exception as SmtpException)
-            .WithAttempts(Attempts);
+            .WithAttempts(Math.Max(Attempts, _transactions));
     }
 
     /// <summary>Whether an attempt wrote an end of data (a recipient may have the message).</summary>

@@ -39,7 +39,10 @@ public sealed class ResilientSmtpSender : ISmtpSender
     }
 
     /// <inheritdoc/>
-    /// <remarks>Each message is sent as by <see cref="SendAsync"/>, all at once, so that the inner sender still batches them on its connections.</remarks>
+    /// <remarks>Each message is sent as by <see cref="SendAsync"/>, all at once, so that the inner sender still batches them on its connections.
+    /// When <paramref name="cancellationToken"/> is cancelled, <see cref="SmtpBatchCanceledException"/> is thrown once every message is done,
+    /// with one result per message: the decided ones as they are, <see cref="SmtpSendOutcome.Unknown"/> (merged) for those whose end of
+    /// data was written, <see cref="SmtpSendOutcome.NotSent"/> for the others.</remarks>
     public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -49,7 +52,34 @@ public sealed class ResilientSmtpSender : ISmtpSender
             ArgumentNullException.ThrowIfNull(message, nameof(messages));
         }
 
-        return await Task.WhenAll(list.Select(m => SendAsync(m, cancellationToken))).ConfigureAwait(false);
+        var tasks = list.Select(m => SendAsync(m, cancellationToken)).ToArray();
+        try
+        {
+            return await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // One message's cancellation alone would lose the others' outcomes (an accepted or unknown one sent again).
+            var results = new SmtpSendResult[tasks.Length];
+            OperationCanceledException? first = null;
+            for (var i = 0; i < tasks.Length; i++)
+            {
+                try
+                {
+                    results[i] = await tasks[i].ConfigureAwait(false);
+                }
+                catch (SmtpOutcomeUnknownException ex)
+                {
+                    (first, results[i]) = (first ?? ex, ex.Result);
+                }
+                catch (OperationCanceledException ex)
+                {
+                    (first, results[i]) = (first ?? ex, SmtpSendResult.Create(list[i].Envelope, SmtpSendOutcome.NotSent));
+                }
+            }
+
+            throw new SmtpBatchCanceledException(results, first, cancellationToken);
+        }
     }
 
     /// <inheritdoc/>

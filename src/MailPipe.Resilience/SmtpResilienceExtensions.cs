@@ -31,7 +31,9 @@ public static class SmtpResilienceExtensions
     /// <see cref="SmtpErrorCode.TimedOut"/> (not sent); after it, <see cref="SmtpSendOutcome.Unknown"/>, which is not
     /// retried by default. When the total timeout or an open circuit stops the retries, the result merges the attempts
     /// made; when no attempt could be made, the result is <see cref="SmtpSendOutcome.NotSent"/> with a transient
-    /// <see cref="SmtpErrorCode.TimedOut"/> or <see cref="SmtpErrorCode.ServiceNotAvailable"/>.</para>
+    /// <see cref="SmtpErrorCode.TimedOut"/> or <see cref="SmtpErrorCode.ServiceNotAvailable"/>. When an attempt throws
+    /// (such as <see cref="ObjectDisposedException"/> from a sender disposed during the delay) after an earlier one wrote
+    /// its end of data, the result merges the attempts made instead of the exception.</para>
     /// <para>One limit of a single merged result: when an attempt after an accepted one ends with an unknown outcome
     /// (its end of data written, no reply), its recipients keep their 250 to RCPT and the merged outcome stays
     /// <see cref="SmtpSendOutcome.Accepted"/>; they may or may not have the message, and are not retried.</para>
@@ -107,6 +109,13 @@ public static class SmtpResilienceExtensions
                     return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.TimedOut, "The total timeout ran out before an attempt was made; the message was not sent.", exception));
                 case BrokenCircuitException:
                     return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.ServiceNotAvailable, "The circuit breaker for this server is open after repeated failures; the message was not sent.", exception) { IsTransient = true });
+            }
+
+            if (state.MayHaveDelivered)
+            {
+                // A later attempt threw (the sender disposed during the delay, a failing delegate): the exception alone would
+                // hide what an earlier attempt delivered, and a resend would deliver it twice.
+                return state.Result();
             }
 
             outcome.ThrowIfException();

@@ -52,6 +52,16 @@ public sealed class OptionsValidationTests
     [Theory]
     [InlineData("Timeouts:Connect")]
     [InlineData("Timeouts:Reply")]
+    public async Task Timeout_longer_than_a_timer_takes(string key)
+    {
+        // Breaker probe: 60 days passed start-up, then every send was NotSent with a misleading network or AUTH error.
+        var failures = await StartFailuresAsync(("Smtp:" + key, "60.00:00:00"));
+        failures.Should().Equal($"Smtp:{key} must be at most 49.17:02:47.2940000 (a timer's limit) or -00:00:00.001 for none; it is 60.00:00:00.");
+    }
+
+    [Theory]
+    [InlineData("Timeouts:Connect")]
+    [InlineData("Timeouts:Reply")]
     [InlineData("Pool:IdleTimeout")]
     [InlineData("Pool:MaxLifetime")]
     public async Task Negative_timeout(string key)

@@ -70,6 +70,14 @@ public sealed partial class SmtpSender
             }
         }
 
+        // Disposal cancelled the batch (after DisposeTimeout) before this message's end of data: not sent; the documented
+        // answer is ObjectDisposedException (a NotSent with a cancellation read as the caller's own, not to be retried).
+        if (result.Outcome == SmtpSendOutcome.NotSent && result.Exception is OperationCanceledException && _disposeCts.IsCancellationRequested)
+        {
+            request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed (DisposeTimeout ran out) before the message's end of data was written; it was not sent."));
+            return;
+        }
+
         // NotSent because the connection failed, or refused with 421 (the service closing the connection, not a verdict
         // on the message): nothing was delivered, so another connection may try once.
         var closing = IsServiceClosingRefusal(result);
@@ -104,7 +112,8 @@ public sealed partial class SmtpSender
             }
         }
 
-        request.TrySetResult(result);
+        // Sent once more on a fresh connection: the result says so (SmtpSendResult.Attempts), as the retry counter does.
+        request.TrySetResult(request.Attempts > 1 ? result.WithAttempts(request.Attempts) : result);
     }
 
     /// <summary>

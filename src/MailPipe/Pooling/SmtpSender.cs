@@ -102,10 +102,12 @@ public sealed partial class SmtpSender : ISmtpSender
     /// <remarks>
     /// The messages join the queue of the pool as if sent by as many callers, so they share batches and connections with
     /// everyone else. When <paramref name="cancellationToken"/> is cancelled, the messages not yet taken by a
-    /// connection are dropped and <see cref="OperationCanceledException"/> is thrown once the others are done; the
-    /// results of those are then lost, so cancel per message with
-    /// <see cref="SendAsync(SmtpMessage, CancellationToken)"/> when that matters.
+    /// connection are dropped and, once the others are done, <see cref="SmtpBatchCanceledException"/> is thrown with one
+    /// result per message: the decided ones as they are, <see cref="SmtpSendOutcome.Unknown"/> for those whose end of
+    /// data was written, <see cref="SmtpSendOutcome.NotSent"/> for the dropped ones (so that a retry leaves out what was
+    /// accepted).
     /// </remarks>
+    /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; <c>Results</c> has one result per message.</exception>
     public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -127,16 +129,30 @@ public sealed partial class SmtpSender : ISmtpSender
         Enqueue(requests);
         var results = new SmtpSendResult[requests.Length];
         Exception? first = null;
+        OperationCanceledException? canceled = null;
         for (var i = 0; i < requests.Length; i++)
         {
             try
             {
                 results[i] = await requests[i].Task.ConfigureAwait(false);
             }
+            catch (SmtpOutcomeUnknownException ex)
+            {
+                (first, canceled, results[i]) = (first ?? ex, canceled ?? ex, ex.Result);
+            }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
+                // Dropped before its first byte, or cancelled in its content: nothing of it was delivered.
                 first ??= ex;
+                canceled ??= ex as OperationCanceledException;
+                results[i] = new SmtpSendResult(list[i].Envelope, SmtpSendOutcome.NotSent, null, [.. list[i].Envelope.Recipients.Select(static r => new SmtpRecipientResult(r, null))], null, null, ex);
             }
+        }
+
+        if (canceled is not null)
+        {
+            // The first exception alone would lose the other messages' outcomes (an accepted or unknown one sent again).
+            throw new SmtpBatchCanceledException(results, canceled, cancellationToken);
         }
 
         if (first is not null)

@@ -61,6 +61,11 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         await EmitAsync(tx, last: true).ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
+    /// <remarks>Only whole commands and chunks are in the channel's output (the chunk being formed is in its own buffer).</remarks>
+    protected override ValueTask BeforeContentWaitAsync() =>
+        channel.Output is { CanGetUnflushedBytes: true, UnflushedBytes: 0 } ? ValueTask.CompletedTask : channel.FlushAsync("sending message data");
+
     /// <summary>Drops the chunk being formed (the transaction is reset).</summary>
     public void Discard() => _buffer?.ResetWrittenCount();
 

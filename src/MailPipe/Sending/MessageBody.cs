@@ -43,6 +43,13 @@ internal abstract class MessageBody
         : stream is not null ? CopyStreamAsync(stream, cancellationToken)
         : CopyReaderAsync(reader!, cancellationToken);
 
+    /// <summary>
+    /// Called before waiting for a read of streamed content that did not complete at once: a body sends what it has
+    /// buffered, so that the transactions written before (a batch's other callers) are not held behind a slow source.
+    /// </summary>
+    /// <returns>A task that completes when that is done.</returns>
+    protected virtual ValueTask BeforeContentWaitAsync() => ValueTask.CompletedTask;
+
     /// <summary>The largest piece of in-memory content handed to <see cref="WriteAsync(ReadOnlyMemory{byte})"/> at once.</summary>
     protected virtual int MaxPiece => int.MaxValue;
 
@@ -100,10 +107,25 @@ internal abstract class MessageBody
         {
             while (true)
             {
+                ValueTask<int> pending;
+                try
+                {
+                    pending = stream.ReadAsync(rented.AsMemory(), cancellationToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    throw new ContentSourceException(ex);
+                }
+
+                if (!pending.IsCompleted)
+                {
+                    await BeforeContentWaitAsync().ConfigureAwait(false);
+                }
+
                 int read;
                 try
                 {
-                    read = await stream.ReadAsync(rented.AsMemory(), cancellationToken).ConfigureAwait(false);
+                    read = await pending.ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -133,9 +155,24 @@ internal abstract class MessageBody
         while (true)
         {
             ReadResult result;
+            ValueTask<ReadResult> pending;
             try
             {
-                result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+                pending = reader.ReadAsync(cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new ContentSourceException(ex);
+            }
+
+            if (!pending.IsCompleted)
+            {
+                await BeforeContentWaitAsync().ConfigureAwait(false);
+            }
+
+            try
+            {
+                result = await pending.ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

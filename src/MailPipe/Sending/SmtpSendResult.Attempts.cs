@@ -4,8 +4,9 @@ namespace MailPipe;
 public sealed partial class SmtpSendResult
 {
     /// <summary>
-    /// How many mail transactions this result stands for: 1 for a single send; for a result merged by a retry
-    /// (MailPipe.Resilience), the number of attempts, each recipient's reply being that of the attempt that decided it.
+    /// How many mail transactions this result stands for: 1 for a single send; 2 for a message the shared sender sent
+    /// once more on a fresh connection; for a result merged by a retry (MailPipe.Resilience), the number of attempts,
+    /// each recipient's reply being that of the attempt that decided it.
     /// </summary>
     public int Attempts { get; private init; } = 1;
 

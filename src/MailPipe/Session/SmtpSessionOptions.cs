@@ -84,7 +84,7 @@ public sealed class SmtpSessionOptions
     public bool AllowCleartextAuthentication { get; set; }
 
     /// <summary>Checks every setting.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">A timeout is zero or negative (other than infinite), or a size is below its minimum.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A timeout is zero or negative (other than infinite) or longer than 4294967294 ms, or a size is below its minimum.</exception>
     internal void Validate()
     {
         ValidateTimeout(ConnectTimeout, nameof(ConnectTimeout));
@@ -102,11 +102,15 @@ public sealed class SmtpSessionOptions
         Tls.Validate();
     }
 
+    /// <summary>The longest finite timeout: what a timer (<c>CancellationTokenSource.CancelAfter</c>) takes, ≈ 49.7 days.</summary>
+    internal static readonly TimeSpan MaxTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+
     private static void ValidateTimeout(TimeSpan value, string name)
     {
-        if (value != Timeout.InfiniteTimeSpan && value <= TimeSpan.Zero)
+        // A longer one passed here once and failed every wait later, as a network or AUTH error of each send.
+        if (value != Timeout.InfiniteTimeSpan && (value <= TimeSpan.Zero || value > MaxTimeout))
         {
-            throw new ArgumentOutOfRangeException(name, value, "A timeout must be positive or Timeout.InfiniteTimeSpan.");
+            throw new ArgumentOutOfRangeException(name, value, "A timeout must be positive and at most 49 days (4294967294 ms), or Timeout.InfiniteTimeSpan.");
         }
     }
 

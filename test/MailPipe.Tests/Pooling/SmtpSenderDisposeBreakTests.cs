@@ -1,0 +1,33 @@
+namespace MailPipe.Tests.Pooling;
+
+/// <summary>Breaker probes of the shared sender's disposal from the outside: a batch stuck past DisposeTimeout.</summary>
+public sealed class SmtpSenderDisposeBreakTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task DisposeAsync_with_a_batch_stuck_before_its_content_ends_within_bounds_and_every_caller_gets_ObjectDisposedException()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = new LoopbackSmtpServer(chunking: false) { DataGate = gate.Task };
+        var options = PoolTestMessages.Options(server.Port, maxConnections: 1);
+        options.DisposeTimeout = TimeSpan.FromMilliseconds(200);
+        var sender = new SmtpSender(options);
+        var messages = Enumerable.Range(0, 4).Select(i => PoolTestMessages.Create("dispose-stuck", i)).ToArray();
+        var tasks = messages.Select(m => sender.SendAsync(m.Message)).ToArray();
+        await server.DataReceived.WaitAsync(Limit);
+
+        await sender.DisposeAsync().AsTask().WaitAsync(Limit);
+        gate.SetResult();
+
+        await Task.WhenAny(Task.WhenAll(tasks), Task.Delay(Limit)); // every caller is done (or the assertions below say which is not)
+        var outcomes = string.Join(" | ", tasks.Select(t => t.Status == TaskStatus.RanToCompletion ? t.Result.ToString() : t.Exception?.InnerException?.GetType().Name ?? t.Status.ToString()));
+        foreach (var task in tasks)
+        {
+            await task.Awaiting(t => t.WaitAsync(Limit)).Should().ThrowAsync<ObjectDisposedException>(outcomes);
+        }
+
+        messages.Should().OnlyContain(m => server.CountOf(m.MessageId) == 0);
+        server.EndedInContent.Should().Be(0);
+    }
+}

@@ -1,0 +1,64 @@
+namespace MailPipe.Tests.Pooling;
+
+/// <summary>Breaker probes of the shared sender's settings from the outside: a setting the constructor accepts must work.</summary>
+public sealed class SmtpSenderOptionsBreakTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// 60 days (more than a timer takes, 2^32 - 2 ms) was accepted, then every send came back NotSent with a misleading
+    /// error ("AuthenticationError ... out of the range (Parameter 'delay')" for Connect, "Network error" for Reply).
+    /// </summary>
+    [Theory]
+    [InlineData("Reply")]
+    [InlineData("Connect")]
+    [InlineData("Send")]
+    [InlineData("DataTermination")]
+    public async Task A_timeout_longer_than_a_timer_takes_is_refused_by_the_constructor(string setting)
+    {
+        await using var server = new LoopbackSmtpServer(chunking: true);
+        var options = PoolTestMessages.Options(server.Port);
+        var days = TimeSpan.FromDays(60);
+        options.Timeouts = setting switch
+        {
+            "Reply" => options.Timeouts with { Reply = days },
+            "Connect" => options.Timeouts with { Connect = days },
+            "Send" => options.Timeouts with { Send = days },
+            _ => options.Timeouts with { DataTermination = days },
+        };
+
+        FluentActions.Invoking(() => new SmtpSender(options)).Should().Throw<ArgumentOutOfRangeException>()
+            .Which.ParamName.Should().EndWith("Timeout");
+
+        // The longest accepted timeout works.
+        options.Timeouts = SmtpTimeouts.Interactive with { Reply = TimeSpan.FromMilliseconds(uint.MaxValue - 1) };
+        await using var longest = new SmtpSender(options);
+        (await longest.SendAsync(PoolTestMessages.Create("longest-" + setting, 0).Message).WaitAsync(Limit)).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+    }
+
+    [Theory]
+    [InlineData("[127.0.0.1]")]
+    [InlineData("localhost")]
+    public async Task A_host_the_constructor_accepts_is_reached(string host)
+    {
+        await using var server = new LoopbackSmtpServer(chunking: true);
+        var options = PoolTestMessages.Options(server.Port);
+        options.Host = host;
+        SmtpSender sender;
+        try
+        {
+            sender = new SmtpSender(options);
+        }
+        catch (ArgumentException ex)
+        {
+            ex.ParamName.Should().Be("Host");
+            return;
+        }
+
+        await using (sender)
+        {
+            var result = await sender.SendAsync(PoolTestMessages.Create("host", 0).Message).WaitAsync(Limit);
+            result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        }
+    }
+}
