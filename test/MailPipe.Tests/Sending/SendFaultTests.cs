@@ -343,15 +343,21 @@ public class SendFaultTests
     public async Task Timeout_waiting_for_the_reply_to_DATA_is_NotSent_with_TimedOut()
     {
         var clock = new ObservableTimeProvider();
-        var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "EXPECT CLOSE");
+        var answer = new TaskCompletionSource();
+        var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA")
+            .WaitFor(answer.Task).SendRaw("250 ok\r\n250 ok\r\n").ExpectClosed();
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server, FakeClockOptions(clock));
         var armed = clock.ArmedCount(ReceiveTimeout);
 
         var send = session.SendAsync(Envelope("one@example.test"), Ascii(SmallText));
 
-        // MAIL, RCPT and DATA each arm the receive timer.
-        await clock.WaitUntilArmedAsync(ReceiveTimeout, armed + 3);
+        // The read of MAIL's reply waits (nothing is answered yet), so it arms the receive timer. Then both 250s come in
+        // one write: RCPT's is taken from the buffer, and the read of DATA's reply, which never comes, arms it again. (A
+        // read that completes at once arms no timer, so counting one arm per command raced with the replies' arrival.)
+        await clock.WaitUntilArmedAsync(ReceiveTimeout, armed + 1);
+        answer.SetResult();
+        await clock.WaitUntilArmedAsync(ReceiveTimeout, armed + 2);
         clock.Advance(ReceiveTimeout);
         var result = await send.Safe();
 
