@@ -65,13 +65,7 @@ public class ResilienceBreakTests
         {
             ObjectDisposedException.ThrowIf(++calls == 2, typeof(SmtpSender));
 
-            return Task.FromResult(SmtpSendResult.Create(
-                m.Envelope,
-                SmtpSendOutcome.Accepted,
-                new SmtpReply(250, "ok"),
-                [new SmtpRecipientResult(m.Envelope.Recipients[0], new SmtpReply(250, "ok")), new SmtpRecipientResult(m.Envelope.Recipients[1], new SmtpReply(450, "4.2.0 mailbox busy"))],
-                null,
-                new SmtpReply(250, "queued")));
+            return Task.FromResult(AcceptedForFirstBusyForSecond(m));
         }
 
         var pipeline = SmtpResiliencePipelines.CreateRetry(new SmtpRetryStrategyOptions { Delay = TimeSpan.Zero });
@@ -92,13 +86,7 @@ public class ResilienceBreakTests
         Task<SmtpSendResult> Send(SmtpMessage m, CancellationToken ct)
         {
             calls++;
-            return Task.FromResult(SmtpSendResult.Create(
-                m.Envelope,
-                SmtpSendOutcome.Accepted,
-                new SmtpReply(250, "ok"),
-                [new SmtpRecipientResult(m.Envelope.Recipients[0], new SmtpReply(250, "ok")), new SmtpRecipientResult(m.Envelope.Recipients[1], new SmtpReply(450, "4.2.0 mailbox busy"))],
-                null,
-                new SmtpReply(250, "queued")));
+            return Task.FromResult(AcceptedForFirstBusyForSecond(m));
         }
 
         var pipeline = SmtpResiliencePipelines.CreateRetry(new SmtpRetryStrategyOptions { Delay = TimeSpan.FromSeconds(2), UseJitter = false }, time);
@@ -129,4 +117,13 @@ public class ResilienceBreakTests
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
         result.Attempts.Should().Be(3, "three transactions were made for it");
     }
+
+    /// <summary>The message accepted, its first recipient 250 and its second 450 (a partial acceptance to retry).</summary>
+    private static SmtpSendResult AcceptedForFirstBusyForSecond(SmtpMessage m) => SmtpSendResult.Create(
+        m.Envelope,
+        SmtpSendOutcome.Accepted,
+        new SmtpReply(250, "ok"),
+        [new SmtpRecipientResult(m.Envelope.Recipients[0], new SmtpReply(250, "ok")), new SmtpRecipientResult(m.Envelope.Recipients[1], new SmtpReply(450, "4.2.0 mailbox busy"))],
+        null,
+        new SmtpReply(250, "queued"));
 }

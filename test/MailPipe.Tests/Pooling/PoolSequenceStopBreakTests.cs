@@ -68,22 +68,7 @@ public sealed class PoolSequenceStopBreakTests
         var results = await Task.WhenAll(tasks).WaitAsync(Limit);
         await Task.Delay(300);
 
-        for (var i = 0; i < messages.Length; i++)
-        {
-            var copies = server.CountOf(messages[i].MessageId);
-            switch (results[i].Outcome)
-            {
-                case SmtpSendOutcome.Accepted:
-                    copies.Should().Be(1, $"message {i} was reported Accepted");
-                    break;
-                case SmtpSendOutcome.Unknown:
-                    copies.Should().BeLessThanOrEqualTo(1, $"message {i} is Unknown but never delivered twice");
-                    break;
-                default:
-                    copies.Should().Be(0, $"message {i} was reported {results[i].Outcome}");
-                    break;
-            }
-        }
+        results.ShouldMatchServer(messages, server);
 
         results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted || r.Outcome == SmtpSendOutcome.Unknown, "a message not written when the connection broke is retried on a fresh connection");
         server.Connections.Should().Be(2);

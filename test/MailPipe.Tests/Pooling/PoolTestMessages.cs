@@ -19,6 +19,30 @@ internal static class PoolTestMessages
         return (SmtpMessage.FromBytes(envelope, Encoding.ASCII.GetBytes(header + body)), id);
     }
 
+    /// <summary>
+    /// Checks each result against what <paramref name="server"/> stored: Accepted exactly once, Unknown at most once,
+    /// anything else never.
+    /// </summary>
+    public static void ShouldMatchServer(this IReadOnlyList<SmtpSendResult> results, IReadOnlyList<(SmtpMessage Message, string MessageId)> messages, LoopbackSmtpServer server)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var copies = server.CountOf(messages[i].MessageId);
+            switch (results[i].Outcome)
+            {
+                case SmtpSendOutcome.Accepted:
+                    copies.Should().Be(1, $"message {i} was reported Accepted");
+                    break;
+                case SmtpSendOutcome.Unknown:
+                    copies.Should().BeLessThanOrEqualTo(1, $"message {i} is Unknown but never delivered twice");
+                    break;
+                default:
+                    copies.Should().Be(0, $"message {i} was reported {results[i].Outcome}");
+                    break;
+            }
+        }
+    }
+
     public static SmtpSenderOptions Options(int port, int maxConnections = 2, int maxBatchSize = 16) => new()
     {
         Host = "127.0.0.1",
