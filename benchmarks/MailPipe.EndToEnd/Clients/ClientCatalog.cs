@@ -25,6 +25,7 @@ internal static class ClientCatalog
         new MailPipeSenderClient(),
         new MailKitPoolClient(),
         new MailPipeBatch2Client(),
+        new RawSocket2Client(),
     ];
 
     /// <summary>The reference for the "× MailKit" column.</summary>

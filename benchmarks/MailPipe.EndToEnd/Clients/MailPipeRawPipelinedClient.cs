@@ -31,7 +31,7 @@ internal sealed class MailPipeRawPipelinedClient : InProcessClientRunner
     }
 
     /// <summary>The data as it goes on the wire, for content that already uses CRLF line ends: a leading '.' doubled, then ".\r\n".</summary>
-    private static byte[] Stuff(byte[] message)
+    internal static byte[] Stuff(byte[] message)
     {
         var output = new List<byte>(message.Length + (message.Length / 40) + 8);
         var atLineStart = true;
