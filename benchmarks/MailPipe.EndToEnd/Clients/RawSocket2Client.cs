@@ -6,7 +6,9 @@ namespace MailPipe.EndToEnd.Clients;
 /// <summary>
 /// What any .NET client can do with two connections and DATA (issue #10's reference for the ceiling): no SMTP library,
 /// two plain <see cref="Socket"/>s, each a hand-written loop that sends a message's dot-stuffed content, its end of data
-/// and the next message's MAIL, RCPT… and DATA in one write (RFC 2920 groups), then reads until the 354. No parsing beyond
+/// and the next message's RSET, MAIL, RCPT… and DATA in one write (RFC 2920 groups), then reads until the 354 — the RSET as
+/// MailPipe sends it, because the next transaction goes out before the final reply is known and Postfix keeps a
+/// transaction refused at its end of data open (see TransactionSender.Call.cs). No parsing beyond
 /// counting the final lines of replies and checking their first digit, no per-message allocation. Not a client anyone
 /// should use: it shows what round trips and the runtime's socket engine leave for the two connections of
 /// <c>mailpipe-sender</c> and <c>mailpipe-batch2</c>.
@@ -15,7 +17,7 @@ internal sealed class RawSocket2Client : InProcessClientRunner
 {
     public override string Name => "socket-raw2";
 
-    public override string Description => "no SMTP library: two Sockets, each a hand-written loop of [content + . + MAIL + RCPT… + DATA] in one write, then reading to the 354 (what round trips leave for 2 connections)";
+    public override string Description => "no SMTP library: two Sockets, each a hand-written loop of [content + . + RSET + MAIL + RCPT… + DATA] in one write, then reading to the 354 (what round trips leave for 2 connections)";
 
     protected override async Task<IClientSession> OpenAsync(Workload workload, int port, CancellationToken cancellationToken)
     {
@@ -38,7 +40,7 @@ internal sealed class RawSocket2Client : InProcessClientRunner
 
         var envelopeBytes = Encoding.ASCII.GetBytes(envelope.Append("DATA\r\n").ToString());
         var content = MailPipeRawPipelinedClient.Stuff(workload.Message);
-        return new Session(connections, envelopeBytes, content, [.. content, .. envelopeBytes], workload.Recipients.Count);
+        return new Session(connections, envelopeBytes, content, [.. content, .. "RSET\r\n"u8, .. envelopeBytes], workload.Recipients.Count);
     }
 
     private sealed class Connection(Socket socket)
@@ -108,7 +110,7 @@ internal sealed class RawSocket2Client : InProcessClientRunner
             {
                 var last = i == count - 1;
                 await connection.Socket.SendAsync(last ? content : contentAndNextEnvelope, cancellationToken);
-                await connection.ExpectAsync(last ? 1 : recipients + 3, cancellationToken); // end of data (+ the next envelope)
+                await connection.ExpectAsync(last ? 1 : recipients + 4, cancellationToken); // end of data (+ RSET and the next envelope)
             }
         }
     }

@@ -162,7 +162,10 @@ internal sealed partial class TransactionSender
                 await ResetAsync().ConfigureAwait(false);
             }
 
-            // The next transaction may be written before this one's final reply is known: start it clean.
+            // The next transaction may be written before this one's final reply is known: start it clean. Not only for
+            // BDAT: although RFC 5321 §4.1.1.4 clears the server's buffers at the end of data, Postfix keeps a transaction
+            // refused by smtpd_end_of_data_restrictions open (the next MAIL gets 503 nested MAIL, and the next RCPT and
+            // data would join the refused envelope); SendAsyncPostfixTests' batch with eod-reject pins it.
             NeedsReset = true;
             WriteMail(tx, mailParameters);
             Expect(new ExpectedReply(tx, ReplyKind.Mail, 0));
