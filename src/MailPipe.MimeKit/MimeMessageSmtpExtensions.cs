@@ -20,7 +20,8 @@ namespace MailPipe;
 /// <item><description><b>Body type</b>, from the MIME structure (the parts' declared Content-Transfer-Encoding, not
 /// their bytes) and declared explicitly: a binary part (or a non-text part with no encoding) goes as
 /// <c>BODY=BINARYMIME</c> with BDAT when the server offers BINARYMIME and CHUNKING; an 8bit part (or a text part with no
-/// encoding) as <c>BODY=8BITMIME</c> when the server offers 8BITMIME. Otherwise the message is prepared first with
+/// encoding) as <c>BODY=8BITMIME</c> when the server offers 8BITMIME — as is any other message there (its headers may
+/// hold 8-bit octets: raw UTF-8 of a parsed message, a UTF-8 mailbox; RFC 6532). Otherwise the message is prepared first with
 /// MimeKit's <see cref="MimeMessage.Prepare(EncodingConstraint, int)"/> (7-bit, lines of at most 78 characters; or
 /// 8-bit, 998, for binary parts on an 8BITMIME server). <b>That preparation modifies the caller's message</b> (the
 /// transfer encodings of those parts, as MailKit's <c>SmtpClient</c> does): what is sent is still the same
@@ -131,7 +132,10 @@ public static class MimeMessageSmtpExtensions
     /// <summary>The message made for one connection (the selector of <see cref="SmtpMessage.ForConnection"/>).</summary>
     internal static SmtpMessage ForConnection(MimeMessage message, SmtpEnvelope envelope, SmtpCapabilities capabilities)
     {
-        var body = SmtpBodyType.SevenBit;
+        // BODY=8BITMIME whenever the server offers it, as the core declares it for any streamed content: the MIME
+        // structure says nothing of the headers, which may carry 8-bit octets over 7-bit parts (raw UTF-8 kept from a
+        // parsed message, a UTF-8 mailbox under SMTPUTF8, RFC 6532).
+        var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         switch (MimeBody.Need(message))
         {
             case MimeBodyNeed.Binary when capabilities.SupportsBinaryMime && capabilities.SupportsChunking:

@@ -203,6 +203,49 @@ public class MimeSendScriptedTests
         }
     }
 
+    [Fact]
+    public async Task A_7bit_message_to_a_UTF8_mailbox_on_an_SMTPUTF8_server_is_sent_with_its_UTF8_header()
+    {
+        // The MIME structure is 7-bit (quoted-printable), but the To field holds the UTF-8 mailbox (RFC 6532): the
+        // header carries 8-bit octets, which an SMTPUTF8 server (which offers 8BITMIME too) takes.
+        var message = MimeTestMessages.EightBitText("jürgen@bücher.example");
+        ((TextPart)message.Body!).ContentTransferEncoding = ContentEncoding.QuotedPrintable;
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "8BITMIME", "SMTPUTF8")
+            .Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME SMTPUTF8", "C: RCPT TO:<jürgen@bücher.example>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Exception.Should().BeNull();
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        data.ToArray().Should().Equal(MimeTestMessages.ExpectedData(message));
+    }
+
+    [Fact]
+    public async Task A_parsed_message_with_a_raw_UTF8_header_and_7bit_parts_goes_with_BODY_8BITMIME_when_offered()
+    {
+        // Messages loaded from disk often carry raw UTF-8 in a header (RFC 6532 style) over 7-bit parts.
+        var raw = "From: sender@example.test\r\nTo: bob@example.test\r\nSubject: Grüße\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nplain text\r\n";
+        var message = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "8BITMIME")
+            .Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Exception.Should().BeNull();
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        data.ToArray().Should().Equal(Encoding.UTF8.GetBytes(raw));
+    }
+
     private static SmtpScript Ehlo(params string[] extensions)
     {
         var lines = new List<string> { Greeting, "C: EHLO client.example.test", "S: 250-mail.example.test" };
