@@ -246,6 +246,36 @@ public class MimeSendScriptedTests
         data.ToArray().Should().Equal(Encoding.UTF8.GetBytes(raw));
     }
 
+    [Fact]
+    public async Task A_retry_after_the_connection_was_lost_inside_the_data_sends_the_message_whole()
+    {
+        // The attachment's stream was read part of the way by the first send: the retry must start it again (MimeKit
+        // takes seekable content streams only).
+        var bytes = MimeTestMessages.BinaryBytes(600_000);
+        var message = MimeTestMessages.MultipartWithAttachments("bob@example.test", "carol@example.test", "dave@example.test");
+        ((Multipart)message.Body!).Add(new MimePart("application", "octet-stream") { Content = new MimeContent(new MemoryStream(bytes, writable: false)), ContentTransferEncoding = ContentEncoding.Base64, FileName = "big.bin" });
+        var expected = MimeTestMessages.ExpectedData(message);
+        var smtp = message.ToSmtpMessage();
+        string[] transaction = ["C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: RCPT TO:<carol@example.test>", "C: RCPT TO:<dave@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 354 go"];
+
+        // The first server takes 200,000 bytes of the data and drops the connection: nothing delivered, NotSent.
+        var dropping = Ehlo("PIPELINING", "8BITMIME").Then(transaction).Do("READ SOME", (server, ct) => server.ReadExactlyAsync(200_000, ct)).Drop();
+        await using (var server = ScriptedSmtpServer.Start(dropping))
+        {
+            using var session = await ConnectedAsync(server);
+            (await session.SendAsync(smtp).Safe()).Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        }
+
+        var data = new List<byte>();
+        await using var second = ScriptedSmtpServer.Start(ReadData(Ehlo("PIPELINING", "8BITMIME").Then(transaction), data).Then("S: 250 queued"));
+        using var retrySession = await ConnectedAsync(second);
+        var retry = await retrySession.SendAsync(smtp).Safe();
+        await second.WaitAsync();
+
+        retry.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        data.ToArray().Should().Equal(expected, "the retry sends the whole message again");
+    }
+
     private static SmtpScript Ehlo(params string[] extensions)
     {
         var lines = new List<string> { Greeting, "C: EHLO client.example.test", "S: 250-mail.example.test" };
