@@ -226,6 +226,44 @@ public sealed class TelemetryTests
         tx.Telemetry.Should().BeNull();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_send_cancelled_inside_its_content_ends_its_transaction_span_as_not_sent_with_an_error(bool chunking)
+    {
+        await using var server = new LoopbackSmtpServer(chunking);
+        using var capture = new Capture();
+        var started = new ConcurrentBag<Activity>();
+        using var starts = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == MailPipeDiagnostics.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStarted = started.Add,
+        };
+        ActivitySource.AddActivityListener(starts);
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync("127.0.0.1", server.Port, SmtpTlsMode.None, "client.test");
+        using var cts = new CancellationTokenSource();
+        var message = SmtpMessage.FromWriter(PoolTestMessages.Create("cancel", 1).Message.Envelope, async (stream, ct) =>
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes("Subject: cancelled\r\n\r\n" + new string('x', 40_000) + "\r\n"), ct);
+            await cts.CancelAsync();
+            ct.ThrowIfCancellationRequested();
+        });
+
+        var sending = () => session.SendAsync(message, cts.Token);
+
+        await sending.Should().ThrowAsync<OperationCanceledException>();
+        var transactions = started.Where(a => a.OperationName == MailPipeTelemetry.TransactionSpan && Equals(a.GetTagItem("server.port"), server.Port)).ToList();
+        transactions.Should().ContainSingle();
+        var tx = transactions[0];
+        tx.IsStopped.Should().BeTrue("a transaction span is always ended, a cancelled one too");
+        tx.Status.Should().Be(ActivityStatusCode.Error);
+        tx.GetTagItem("smtp.outcome").Should().Be("not_sent");
+        tx.GetTagItem("error.type").Should().NotBeNull();
+        capture.Sum("mailpipe.smtp.messages", server.Port, ("smtp.outcome", "not_sent")).Should().Be(1);
+    }
+
     /// <summary>Collects the MailPipe spans and measurements of one test.</summary>
     internal sealed class Capture : IDisposable
     {
