@@ -264,6 +264,30 @@ public sealed class TelemetryTests
         capture.Sum("mailpipe.smtp.messages", server.Port, ("smtp.outcome", "not_sent")).Should().Be(1);
     }
 
+    [Fact]
+    public async Task A_connection_closed_before_its_greeting_ends_the_connection_span_with_an_error()
+    {
+        // TCP is up, but the server closes before any greeting: the connection failed to open (README: error.type on
+        // the connection span when the connection failed to open).
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var closing = Task.Run(async () =>
+        {
+            using var peer = await listener.AcceptTcpClientAsync();
+        });
+        using var capture = new Capture();
+        await using var session = new AsyncSmtpSession();
+
+        var connecting = () => session.ConnectAsync("127.0.0.1", port);
+
+        await connecting.Should().ThrowAsync<SmtpException>();
+        await closing;
+        var connection = capture.Single(MailPipeTelemetry.ConnectionSpan, port);
+        connection.Status.Should().Be(ActivityStatusCode.Error);
+        connection.GetTagItem("error.type").Should().NotBeNull();
+    }
+
     /// <summary>Collects the MailPipe spans and measurements of one test.</summary>
     internal sealed class Capture : IDisposable
     {
