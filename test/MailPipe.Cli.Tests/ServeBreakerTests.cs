@@ -117,6 +117,49 @@ public class ServeBreakerTests
         File.ReadAllText(files[0]).Should().Contain("Subject: smuggled");
     }
 
+    [Fact]
+    public async Task A_client_that_pipelines_commands_and_never_reads_its_replies_loses_its_connection_after_the_idle_timeout()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--idle-timeout", "1", "--max-connections", "1");
+        await using var stalled = await RawSmtpClient.ConnectAsync(serve.Port);
+        stalled.Socket.ReceiveBufferSize = 4096;
+        (await stalled.ReadReplyAsync()).Should().StartWith("220");
+
+        // Commands until both directions are full: the server's replies wait in its send buffer, and its write waits.
+        var flood = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("NOOP\r\n", 10_000)));
+        stalled.Socket.Blocking = false;
+        var blockedSince = DateTime.UtcNow;
+        while (DateTime.UtcNow - blockedSince < TimeSpan.FromSeconds(1))
+        {
+            try
+            {
+                stalled.Socket.Send(flood);
+                blockedSince = DateTime.UtcNow;
+            }
+            catch (System.Net.Sockets.SocketException ex) when (ex.SocketErrorCode == System.Net.Sockets.SocketError.WouldBlock)
+            {
+                await Task.Delay(20);
+            }
+        }
+
+        // The one connection slot must come free: a client that does not read is as idle as one that does not write.
+        string? greeting = null;
+        for (var attempt = 0; attempt < 100 && greeting?.StartsWith("220", StringComparison.Ordinal) != true; attempt++)
+        {
+            await Task.Delay(200);
+            await using var next = await RawSmtpClient.ConnectAsync(serve.Port);
+            greeting = await next.ReadReplyAsync();
+            if (greeting?.StartsWith("220", StringComparison.Ordinal) == true)
+            {
+                await next.SendAsync("QUIT\r\n");
+                await next.ReadReplyAsync();
+            }
+        }
+
+        greeting.Should().StartWith("220", "the stalled client's connection was closed and its slot freed");
+    }
+
     private static async Task StillServesAsync(ServeHost serve)
     {
         await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
