@@ -276,6 +276,36 @@ public class MimeSendScriptedTests
         data.ToArray().Should().Equal(expected, "the retry sends the whole message again");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_body_line_over_998_octets_is_re_encoded_so_that_no_line_on_the_wire_is_longer(bool eightBitMime)
+    {
+        // Minified HTML from BodyBuilder: one long line in a part without a declared encoding. RFC 5321 §4.5.3.1.6
+        // allows 998 octets a line; MimeKit's Prepare re-encodes such a part (MailKit's SmtpClient always prepares).
+        var html = "<html><body>" + string.Concat(Enumerable.Repeat("<p>Grüße, a long minified line.</p>", 150)) + "</body></html>";
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.test"));
+        message.To.Add(MailboxAddress.Parse("bob@example.test"));
+        message.Subject = "long line";
+        message.Body = new BodyBuilder { HtmlBody = html }.ToMessageBody();
+        var data = new List<byte>();
+        var script = eightBitMime
+            ? Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            : Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        var longest = Encoding.Latin1.GetString(data.ToArray()).Split("\r\n").Max(l => l.Length);
+        longest.Should().BeLessThanOrEqualTo(998);
+        MimeMessage.Load(new MemoryStream(data.ToArray())).HtmlBody.Should().Be(html, "the content is the same, only its transfer encoding changed");
+    }
+
     private static SmtpScript Ehlo(params string[] extensions)
     {
         var lines = new List<string> { Greeting, "C: EHLO client.example.test", "S: 250-mail.example.test" };

@@ -174,6 +174,25 @@ public sealed class MimePostfixTests
         Encoding.Latin1.GetString(stored).Should().Be(expected);
     }
 
+    [Fact]
+    public async Task A_body_with_a_line_over_998_octets_is_accepted_by_aiosmtpd_which_refuses_longer_lines()
+    {
+        TestServers.RequireListening(TestServers.AiosmtpdPort);
+        var to = TestServers.UniqueRecipient("mimekit-longline");
+        var html = "<html><body>" + string.Concat(Enumerable.Repeat("<p>a long minified line of HTML</p>", 200)) + "</body></html>";
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.test"));
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = "long line";
+        message.Body = new BodyBuilder { HtmlBody = html }.ToMessageBody();
+        await using var session = await ConnectAsync(TestServers.AiosmtpdPort, chunking: false);
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.FinalReply?.ToString());
+        MimeMessage.Load(new MemoryStream(await AiosmtpdStore.WaitForAsync(to))).HtmlBody.Should().Be(html);
+    }
+
     /// <summary>A corpus message with fresh recipients: the message, who must get it, who must not.</summary>
     private static (MimeMessage Message, string[] DeliveredTo, string[] NotDeliveredTo) Make(string name)
     {
