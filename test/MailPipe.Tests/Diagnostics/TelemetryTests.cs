@@ -288,6 +288,34 @@ public sealed class TelemetryTests
         connection.GetTagItem("error.type").Should().NotBeNull();
     }
 
+    [Fact]
+    public async Task A_send_cancelled_after_its_end_of_data_ends_its_transaction_span_as_unknown()
+    {
+        var endOfDataRead = new TaskCompletionSource();
+        var script = Sending.SendScripts.Script(
+                Sending.SendScripts.Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go ahead")
+            .Then(Sending.SendScripts.DataLines("Subject: x\r\n\r\nbody\r\n"))
+            .Signal(endOfDataRead)
+            .ExpectClosed();
+        await using var server = MailPipe.Tests.Support.ScriptedSmtpServer.Start(script);
+        using var capture = new Capture();
+        using var session = await Sending.SendScripts.ConnectedAsync(server);
+        using var caller = new Activity("caller").Start();
+        using var cts = new CancellationTokenSource();
+
+        var send = session.SendAsync(Sending.SendScripts.Envelope("one@example.test"), Encoding.ASCII.GetBytes("Subject: x\r\n\r\nbody\r\n"), cts.Token);
+        await endOfDataRead.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await cts.CancelAsync();
+
+        await send.Invoking(async s => await s).Should().ThrowAsync<SmtpOutcomeUnknownException>();
+        caller.Stop();
+        await server.WaitAsync();
+        var tx = capture.Activities.Should().ContainSingle(a => a.OperationName == MailPipeTelemetry.TransactionSpan && a.ParentSpanId == caller.SpanId).Subject;
+        tx.GetTagItem("smtp.outcome").Should().Be("unknown");
+        tx.Status.Should().Be(ActivityStatusCode.Error);
+        tx.GetTagItem("error.type").Should().NotBeNull();
+    }
+
     /// <summary>Collects the MailPipe spans and measurements of one test.</summary>
     internal sealed class Capture : IDisposable
     {
