@@ -52,28 +52,32 @@ internal sealed class MemoryContent : IMessageContent
 }
 
 /// <summary>
-/// A large file, streamed from the handle opened when its header section was read (it is never opened twice), after
-/// a header section held in memory (the file's own, or one with <c>--header</c> fields in front or without Bcc). It is
-/// not scanned beforehand: with a server that offers 8BITMIME it is declared <c>BODY=8BITMIME</c>, which RFC 6152
+/// A large file, streamed after a header section held in memory (the file's own, or one with <c>--header</c> fields in
+/// front or without Bcc). The file is opened again when its body is first read and closed at its end, so that a batch
+/// of many large files holds at most the ones being sent open (the process's open-file limit is often 256 or 1,024). It
+/// is not scanned beforehand: with a server that offers 8BITMIME it is declared <c>BODY=8BITMIME</c>, which RFC 6152
 /// allows for 7-bit content too.
 /// </summary>
 internal sealed class StreamedFileContent : IMessageContent
 {
-    private readonly FileStream _file;
+    private readonly string _path;
+    private readonly long _length;
     private readonly byte[] _header;
     private readonly long _bodyOffset;
     private Stream? _stream;
 
-    /// <summary>Creates the content; it owns <paramref name="file"/>.</summary>
-    /// <param name="file">The open file.</param>
+    /// <summary>Creates the content.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="length">Its length when its header section was read.</param>
     /// <param name="header">The header section to send (with its empty line, when the file has one).</param>
     /// <param name="bodyOffset">Where the body starts in the file.</param>
-    public StreamedFileContent(FileStream file, byte[] header, long bodyOffset)
+    public StreamedFileContent(string path, long length, byte[] header, long bodyOffset)
     {
-        _file = file;
+        _path = path;
+        _length = length;
         _header = header;
         _bodyOffset = bodyOffset;
-        Size = header.Length + Math.Max(0, file.Length - bodyOffset);
+        Size = header.Length + Math.Max(0, length - bodyOffset);
     }
 
     /// <inheritdoc/>
@@ -84,16 +88,87 @@ internal sealed class StreamedFileContent : IMessageContent
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(capabilities);
-        _file.Position = Math.Min(_bodyOffset, _file.Length);
-        _stream = new PrefixedStream(_header, _file);
+        _stream = new PrefixedStream(_header, new FileBody(_path, Math.Min(_bodyOffset, _length)));
         var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         return SmtpMessage.FromStream(envelope with { Size = Size, Body = body }, _stream);
     }
 
     /// <inheritdoc/>
-    public void Dispose()
+    public void Dispose() => _stream?.Dispose();
+
+    /// <summary>The body of the file: opened on the first read (from <c>offset</c>), closed once its end is read or at disposal.</summary>
+    private sealed class FileBody(string path, long offset) : Stream
     {
-        _stream?.Dispose();
-        _file.Dispose();
+        private FileStream? _file;
+        private bool _ended;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position
+        {
+            get => throw new NotSupportedException();
+            set => throw new NotSupportedException();
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+        public override int Read(Span<byte> buffer) => Ended(Open()?.Read(buffer) ?? 0, buffer.Length);
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            Open() is { } file ? Ended(await file.ReadAsync(buffer, cancellationToken).ConfigureAwait(false), buffer.Length) : 0;
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _file?.Dispose();
+                _file = null;
+            }
+
+            base.Dispose(disposing);
+        }
+
+        private FileStream? Open()
+        {
+            if (_file is null && !_ended)
+            {
+                _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+                _file.Position = Math.Min(offset, _file.Length);
+            }
+
+            return _file;
+        }
+
+        /// <summary>At the end of the file, closes it (the rest of the batch may need the handle).</summary>
+        private int Ended(int read, int requested)
+        {
+            if (read == 0 && requested > 0 && _file is not null)
+            {
+                _ended = true;
+                _file.Dispose();
+                _file = null;
+            }
+
+            return read;
+        }
     }
 }

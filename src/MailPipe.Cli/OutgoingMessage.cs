@@ -106,8 +106,8 @@ internal sealed class OutgoingMessage : IDisposable
     }
 
     /// <summary>
-    /// Loads a message file: a small one is read whole in one call, a large one has its header section read and stays
-    /// open to be streamed (no file is ever opened twice). The envelope comes from <paramref name="defaults"/> where
+    /// Loads a message file: a small one is read whole in one call, a large one has its header section read and is
+    /// opened again when its body is sent (so that a batch of many large files never holds them all open). The envelope comes from <paramref name="defaults"/> where
     /// given and from the header fields otherwise (<see cref="EnvelopeFromHeaders"/>); when the recipients come from
     /// the fields, the blind copies are removed from what is sent.
     /// </summary>
@@ -137,8 +137,7 @@ internal sealed class OutgoingMessage : IDisposable
             var message = FromHeaders(index, path, headers, defaults, out var header);
             if (message.InputError is null)
             {
-                message.Complete(new StreamedFileContent(file, header, headers.BodyOffset), defaults.Envelope);
-                file = null; // owned by the content now
+                message.Complete(new StreamedFileContent(path, file.Length, header, headers.BodyOffset), defaults.Envelope);
             }
 
             return message;

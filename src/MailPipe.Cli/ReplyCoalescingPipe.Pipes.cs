@@ -197,9 +197,19 @@ internal sealed partial class ReplyCoalescingPipe
     /// <summary>The writer SmtpServer writes replies to: <see cref="FlushAsync"/> holds them until <see cref="SendHeldAsync"/>.</summary>
     private sealed class HeldOutputWriter : PipeWriter
     {
+        private readonly TimeSpan _sendLimit;
+        private readonly Action _abort;
         private long _held;
 
-        public HeldOutputWriter(PipeWriter inner) => Inner = inner;
+        /// <param name="inner">The socket's (or TLS stream's) writer.</param>
+        /// <param name="sendLimit">How long a send may wait for the client to read (the idle timeout).</param>
+        /// <param name="abort">Closes the connection: a send that waits longer fails, and the session ends.</param>
+        public HeldOutputWriter(PipeWriter inner, TimeSpan sendLimit, Action abort)
+        {
+            Inner = inner;
+            _sendLimit = sendLimit;
+            _abort = abort;
+        }
 
         public PipeWriter Inner { get; set; }
 
@@ -237,7 +247,21 @@ internal sealed partial class ReplyCoalescingPipe
             }
 
             _held = 0;
-            return Inner.FlushAsync(cancellationToken);
+            var flush = Inner.FlushAsync(cancellationToken);
+            return flush.IsCompleted ? flush : WaitForClientAsync(flush);
+        }
+
+        /// <summary>
+        /// The client is not reading its replies (its window is full): it gets the idle timeout as a client that does
+        /// not write does, and then the connection is closed (the flush fails), so that it cannot hold a connection slot.
+        /// </summary>
+        private async ValueTask<FlushResult> WaitForClientAsync(ValueTask<FlushResult> flush)
+        {
+            using var limit = new CancellationTokenSource(_sendLimit);
+            using (limit.Token.UnsafeRegister(static state => ((Action)state!)(), _abort))
+            {
+                return await flush.ConfigureAwait(false);
+            }
         }
     }
 }

@@ -94,10 +94,11 @@ internal sealed partial class ServeCommand
             }
             else
             {
+                // The addresses and the AUTH user name are the client's text: no control character reaches the terminal.
                 var extra = (message.Tls ? ", TLS" : string.Empty) + (message.User is null ? string.Empty : ", AUTH " + message.User);
-                line = string.Create(
+                line = TerminalText.Sanitize(string.Create(
                     CultureInfo.InvariantCulture,
-                    $"{message.Time:HH:mm:ss} from <{message.From}> to {string.Join(", ", message.To.Select(t => $"<{t}>"))}: {message.Size} bytes saved to {message.Path} ({Display(message.Remote)}{extra})");
+                    $"{message.Time:HH:mm:ss} from <{message.From}> to {string.Join(", ", message.To.Select(t => $"<{t}>"))}: {message.Size} bytes saved to {message.Path} ({Display(message.Remote)}{extra})"));
             }
 
             Write(line);

@@ -115,7 +115,8 @@ internal sealed record ServerLimits(TimeSpan IdleTimeout, int MaxConnections);
 /// otherwise wait for the client (Postfix's rule): while the input already holds the client's next command, the reply
 /// stays in the buffer, so the replies to a pipelined group leave in one segment (RFC 2920 §3.1 asks servers to do
 /// this), and a reply is never held back while the server waits. Every read waits at most the idle timeout; then the
-/// client gets a 421 and the connection is closed, and SmtpServer sees the end of the input.
+/// client gets a 421 and the connection is closed, and SmtpServer sees the end of the input. A send of replies that the
+/// client does not read waits at most as long; then the connection is closed.
 /// </summary>
 internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
 {
@@ -149,7 +150,7 @@ internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
         _network = new NetworkStream(socket, ownsSocket: true);
         _idleTimeout = idleTimeout;
         _closed = closed;
-        _output = new HeldOutputWriter(CreateWriter(_network));
+        _output = new HeldOutputWriter(CreateWriter(_network), idleTimeout, Abort);
         _input = new InputReader(this, CreateReader(_network));
     }
 

@@ -20,9 +20,11 @@ namespace MailPipe;
 /// <item><description><b>Body type</b>, from the MIME structure (the parts' declared Content-Transfer-Encoding, not
 /// their bytes) and declared explicitly: a binary part (or a non-text part with no encoding) goes as
 /// <c>BODY=BINARYMIME</c> with BDAT when the server offers BINARYMIME and CHUNKING; an 8bit part (or a text part with no
-/// encoding) as <c>BODY=8BITMIME</c> when the server offers 8BITMIME. Otherwise the message is prepared first with
+/// encoding) as <c>BODY=8BITMIME</c> when the server offers 8BITMIME — as is any other message there (its headers may
+/// hold 8-bit octets: raw UTF-8 of a parsed message, a UTF-8 mailbox; RFC 6532). Otherwise the message is prepared first with
 /// MimeKit's <see cref="MimeMessage.Prepare(EncodingConstraint, int)"/> (7-bit, lines of at most 78 characters; or
-/// 8-bit, 998, for binary parts on an 8BITMIME server). <b>That preparation modifies the caller's message</b> (the
+/// 8-bit, 998, for binary parts on an 8BITMIME server); any other message is prepared for lines of at most 998
+/// octets (RFC 5321 §4.5.3.1.6), so that only a part with a longer line changes. <b>That preparation modifies the caller's message</b> (the
 /// transfer encodings of those parts, as MailKit's <c>SmtpClient</c> does): what is sent is still the same
 /// message.</description></item>
 /// <item><description><b>Addresses</b>: a non-ASCII address goes with <c>SMTPUTF8</c> when the server offers it;
@@ -131,7 +133,10 @@ public static class MimeMessageSmtpExtensions
     /// <summary>The message made for one connection (the selector of <see cref="SmtpMessage.ForConnection"/>).</summary>
     internal static SmtpMessage ForConnection(MimeMessage message, SmtpEnvelope envelope, SmtpCapabilities capabilities)
     {
-        var body = SmtpBodyType.SevenBit;
+        // BODY=8BITMIME whenever the server offers it, as the core declares it for any streamed content: the MIME
+        // structure says nothing of the headers, which may carry 8-bit octets over 7-bit parts (raw UTF-8 kept from a
+        // parsed message, a UTF-8 mailbox under SMTPUTF8, RFC 6532).
+        var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         switch (MimeBody.Need(message))
         {
             case MimeBodyNeed.Binary when capabilities.SupportsBinaryMime && capabilities.SupportsChunking:
@@ -141,11 +146,13 @@ public static class MimeMessageSmtpExtensions
                 message.Prepare(EncodingConstraint.EightBit, 998);
                 body = SmtpBodyType.EightBitMime;
                 break;
-            case MimeBodyNeed.EightBit when capabilities.Supports8BitMime:
-                body = SmtpBodyType.EightBitMime;
-                break;
-            case MimeBodyNeed.Binary or MimeBodyNeed.EightBit:
+            case MimeBodyNeed.Binary or MimeBodyNeed.EightBit when !capabilities.Supports8BitMime:
                 message.Prepare(EncodingConstraint.SevenBit);
+                break;
+            default:
+                // No line over 998 octets (RFC 5321 §4.5.3.1.6; servers refuse them): MimeKit re-encodes a part that
+                // has one (minified HTML in a part without an encoding), as MailKit's SmtpClient does before it sends.
+                message.Prepare(capabilities.Supports8BitMime ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit, 998);
                 break;
         }
 

@@ -203,6 +203,109 @@ public class MimeSendScriptedTests
         }
     }
 
+    [Fact]
+    public async Task A_7bit_message_to_a_UTF8_mailbox_on_an_SMTPUTF8_server_is_sent_with_its_UTF8_header()
+    {
+        // The MIME structure is 7-bit (quoted-printable), but the To field holds the UTF-8 mailbox (RFC 6532): the
+        // header carries 8-bit octets, which an SMTPUTF8 server (which offers 8BITMIME too) takes.
+        var message = MimeTestMessages.EightBitText("jürgen@bücher.example");
+        ((TextPart)message.Body!).ContentTransferEncoding = ContentEncoding.QuotedPrintable;
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "8BITMIME", "SMTPUTF8")
+            .Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME SMTPUTF8", "C: RCPT TO:<jürgen@bücher.example>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Exception.Should().BeNull();
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        data.ToArray().Should().Equal(MimeTestMessages.ExpectedData(message));
+    }
+
+    [Fact]
+    public async Task A_parsed_message_with_a_raw_UTF8_header_and_7bit_parts_goes_with_BODY_8BITMIME_when_offered()
+    {
+        // Messages loaded from disk often carry raw UTF-8 in a header (RFC 6532 style) over 7-bit parts.
+        var raw = "From: sender@example.test\r\nTo: bob@example.test\r\nSubject: Grüße\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\nplain text\r\n";
+        var message = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "8BITMIME")
+            .Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Exception.Should().BeNull();
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        data.ToArray().Should().Equal(Encoding.UTF8.GetBytes(raw));
+    }
+
+    [Fact]
+    public async Task A_retry_after_the_connection_was_lost_inside_the_data_sends_the_message_whole()
+    {
+        // The attachment's stream was read part of the way by the first send: the retry must start it again (MimeKit
+        // takes seekable content streams only).
+        var bytes = MimeTestMessages.BinaryBytes(600_000);
+        var message = MimeTestMessages.MultipartWithAttachments("bob@example.test", "carol@example.test", "dave@example.test");
+        ((Multipart)message.Body!).Add(new MimePart("application", "octet-stream") { Content = new MimeContent(new MemoryStream(bytes, writable: false)), ContentTransferEncoding = ContentEncoding.Base64, FileName = "big.bin" });
+        var expected = MimeTestMessages.ExpectedData(message);
+        var smtp = message.ToSmtpMessage();
+        string[] transaction = ["C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: RCPT TO:<carol@example.test>", "C: RCPT TO:<dave@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 354 go"];
+
+        // The first server takes 200,000 bytes of the data and drops the connection: nothing delivered, NotSent.
+        var dropping = Ehlo("PIPELINING", "8BITMIME").Then(transaction).Do("READ SOME", (server, ct) => server.ReadExactlyAsync(200_000, ct)).Drop();
+        await using (var server = ScriptedSmtpServer.Start(dropping))
+        {
+            using var session = await ConnectedAsync(server);
+            (await session.SendAsync(smtp).Safe()).Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        }
+
+        var data = new List<byte>();
+        await using var second = ScriptedSmtpServer.Start(ReadData(Ehlo("PIPELINING", "8BITMIME").Then(transaction), data).Then("S: 250 queued"));
+        using var retrySession = await ConnectedAsync(second);
+        var retry = await retrySession.SendAsync(smtp).Safe();
+        await second.WaitAsync();
+
+        retry.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        data.ToArray().Should().Equal(expected, "the retry sends the whole message again");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_body_line_over_998_octets_is_re_encoded_so_that_no_line_on_the_wire_is_longer(bool eightBitMime)
+    {
+        // Minified HTML from BodyBuilder: one long line in a part without a declared encoding. RFC 5321 §4.5.3.1.6
+        // allows 998 octets a line; MimeKit's Prepare re-encodes such a part (MailKit's SmtpClient always prepares).
+        var html = "<html><body>" + string.Concat(Enumerable.Repeat("<p>Grüße, a long minified line.</p>", 150)) + "</body></html>";
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.test"));
+        message.To.Add(MailboxAddress.Parse("bob@example.test"));
+        message.Subject = "long line";
+        message.Body = new BodyBuilder { HtmlBody = html }.ToMessageBody();
+        var data = new List<byte>();
+        var script = eightBitMime
+            ? Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            : Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        var longest = Encoding.Latin1.GetString(data.ToArray()).Split("\r\n").Max(l => l.Length);
+        longest.Should().BeLessThanOrEqualTo(998);
+        MimeMessage.Load(new MemoryStream(data.ToArray())).HtmlBody.Should().Be(html, "the content is the same, only its transfer encoding changed");
+    }
+
     private static SmtpScript Ehlo(params string[] extensions)
     {
         var lines = new List<string> { Greeting, "C: EHLO client.example.test", "S: 250-mail.example.test" };

@@ -52,6 +52,13 @@ internal sealed partial class TransactionSender
         {
             throw new SmtpOutcomeUnknownException(tx.ToResult(ex), ex, ex.CancellationToken);
         }
+        catch (Exception ex) when (tx.Telemetry is not null || tx.Message.WriterRun is not null)
+        {
+            // Cancelled before its end of data, or bad input found before MAIL: the transaction still ends (its span
+            // and measurements as NotSent, a content writer's run released); the exception is the caller's answer.
+            tx.ToResult(ex);
+            throw;
+        }
 
         return tx.ToResult(failure);
     }

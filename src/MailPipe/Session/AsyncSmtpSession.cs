@@ -191,9 +191,18 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     private async Task<SmtpReply> ReadGreetingAsync()
     {
-        var greeting = await _channel.ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
-        Greeting = greeting;
-        return _channel.CloseIfServiceClosing(greeting);
+        try
+        {
+            var greeting = await _channel.ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
+            Greeting = greeting;
+            return _channel.CloseIfServiceClosing(greeting);
+        }
+        catch (SmtpException ex)
+        {
+            // No greeting (closed, timed out, malformed, 421): the connection failed to open; its span says why.
+            SessionTelemetry.ConnectionEnded(this, MailPipeTelemetry.ErrorType(ex));
+            throw;
+        }
     }
 
     /// <summary>The connection has ended: the public state says so (on the operation's flow, or when idle).</summary>

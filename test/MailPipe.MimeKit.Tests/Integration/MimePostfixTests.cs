@@ -151,6 +151,48 @@ public sealed class MimePostfixTests
         Encoding.UTF8.GetString(stored[0]).Should().Contain("Subject: after the failure");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_parsed_message_with_odd_bytes_and_a_raw_UTF8_header_arrives_CRLF_normalised(bool chunking)
+    {
+        // 7bit parts, but a raw UTF-8 Subject (RFC 6532, kept by the parser); dots at line starts, a lone dot line,
+        // a bare CR, a bare LF, a 990-octet line and no final line end.
+        var to = TestServers.UniqueRecipient("mimekit-odd");
+        var raw = $"From: sender@example.test\r\nTo: {to}\r\nSubject: Grüße raw\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+            + "Content-Transfer-Encoding: 7bit\r\n\r\n.leading dot\r\n.\r\n..two\r\nbare\rCR\r\nbare\nLF\r\n" + new string('x', 990) + "\r\nno final line end";
+        var message = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
+        var written = Encoding.Latin1.GetString(MimeTestMessages.ExpectedData(message));
+        var expected = System.Text.RegularExpressions.Regex.Replace(written, "\r\n|\r|\n", "\r\n");
+        expected += expected.EndsWith("\r\n", StringComparison.Ordinal) ? string.Empty : "\r\n";
+        await using var session = await ConnectAsync(TestServers.PostfixPort, chunking);
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        var stored = Maildir.StripTraceHeaders((await Maildir.WaitForPostfixAsync(to))[0]);
+        Encoding.Latin1.GetString(stored).Should().Be(expected);
+    }
+
+    [Fact]
+    public async Task A_body_with_a_line_over_998_octets_is_accepted_by_aiosmtpd_which_refuses_longer_lines()
+    {
+        TestServers.RequireListening(TestServers.AiosmtpdPort);
+        var to = TestServers.UniqueRecipient("mimekit-longline");
+        var html = "<html><body>" + string.Concat(Enumerable.Repeat("<p>a long minified line of HTML</p>", 200)) + "</body></html>";
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.test"));
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = "long line";
+        message.Body = new BodyBuilder { HtmlBody = html }.ToMessageBody();
+        await using var session = await ConnectAsync(TestServers.AiosmtpdPort, chunking: false);
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.FinalReply?.ToString());
+        MimeMessage.Load(new MemoryStream(await AiosmtpdStore.WaitForAsync(to))).HtmlBody.Should().Be(html);
+    }
+
     /// <summary>A corpus message with fresh recipients: the message, who must get it, who must not.</summary>
     private static (MimeMessage Message, string[] DeliveredTo, string[] NotDeliveredTo) Make(string name)
     {

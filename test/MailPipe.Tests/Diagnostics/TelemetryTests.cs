@@ -226,6 +226,96 @@ public sealed class TelemetryTests
         tx.Telemetry.Should().BeNull();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_send_cancelled_inside_its_content_ends_its_transaction_span_as_not_sent_with_an_error(bool chunking)
+    {
+        await using var server = new LoopbackSmtpServer(chunking);
+        using var capture = new Capture();
+        var started = new ConcurrentBag<Activity>();
+        using var starts = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == MailPipeDiagnostics.ActivitySourceName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStarted = started.Add,
+        };
+        ActivitySource.AddActivityListener(starts);
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync("127.0.0.1", server.Port, SmtpTlsMode.None, "client.test");
+        using var cts = new CancellationTokenSource();
+        var message = SmtpMessage.FromWriter(PoolTestMessages.Create("cancel", 1).Message.Envelope, async (stream, ct) =>
+        {
+            await stream.WriteAsync(Encoding.ASCII.GetBytes("Subject: cancelled\r\n\r\n" + new string('x', 40_000) + "\r\n"), ct);
+            await cts.CancelAsync();
+            ct.ThrowIfCancellationRequested();
+        });
+
+        var sending = () => session.SendAsync(message, cts.Token);
+
+        await sending.Should().ThrowAsync<OperationCanceledException>();
+        var transactions = started.Where(a => a.OperationName == MailPipeTelemetry.TransactionSpan && Equals(a.GetTagItem("server.port"), server.Port)).ToList();
+        transactions.Should().ContainSingle();
+        var tx = transactions[0];
+        tx.IsStopped.Should().BeTrue("a transaction span is always ended, a cancelled one too");
+        tx.Status.Should().Be(ActivityStatusCode.Error);
+        tx.GetTagItem("smtp.outcome").Should().Be("not_sent");
+        tx.GetTagItem("error.type").Should().NotBeNull();
+        capture.Sum("mailpipe.smtp.messages", server.Port, ("smtp.outcome", "not_sent")).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_connection_closed_before_its_greeting_ends_the_connection_span_with_an_error()
+    {
+        // TCP is up, but the server closes before any greeting: the connection failed to open (README: error.type on
+        // the connection span when the connection failed to open).
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var closing = Task.Run(async () =>
+        {
+            using var peer = await listener.AcceptTcpClientAsync();
+        });
+        using var capture = new Capture();
+        await using var session = new AsyncSmtpSession();
+
+        var connecting = () => session.ConnectAsync("127.0.0.1", port);
+
+        await connecting.Should().ThrowAsync<SmtpException>();
+        await closing;
+        var connection = capture.Single(MailPipeTelemetry.ConnectionSpan, port);
+        connection.Status.Should().Be(ActivityStatusCode.Error);
+        connection.GetTagItem("error.type").Should().NotBeNull();
+    }
+
+    [Fact]
+    public async Task A_send_cancelled_after_its_end_of_data_ends_its_transaction_span_as_unknown()
+    {
+        var endOfDataRead = new TaskCompletionSource();
+        var script = Sending.SendScripts.Script(
+                Sending.SendScripts.Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go ahead")
+            .Then(Sending.SendScripts.DataLines("Subject: x\r\n\r\nbody\r\n"))
+            .Signal(endOfDataRead)
+            .ExpectClosed();
+        await using var server = MailPipe.Tests.Support.ScriptedSmtpServer.Start(script);
+        using var capture = new Capture();
+        using var session = await Sending.SendScripts.ConnectedAsync(server);
+        using var caller = new Activity("caller").Start();
+        using var cts = new CancellationTokenSource();
+
+        var send = session.SendAsync(Sending.SendScripts.Envelope("one@example.test"), Encoding.ASCII.GetBytes("Subject: x\r\n\r\nbody\r\n"), cts.Token);
+        await endOfDataRead.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await cts.CancelAsync();
+
+        await send.Invoking(async s => await s).Should().ThrowAsync<SmtpOutcomeUnknownException>();
+        caller.Stop();
+        await server.WaitAsync();
+        var tx = capture.Activities.Should().ContainSingle(a => a.OperationName == MailPipeTelemetry.TransactionSpan && a.ParentSpanId == caller.SpanId).Subject;
+        tx.GetTagItem("smtp.outcome").Should().Be("unknown");
+        tx.Status.Should().Be(ActivityStatusCode.Error);
+        tx.GetTagItem("error.type").Should().NotBeNull();
+    }
+
     /// <summary>Collects the MailPipe spans and measurements of one test.</summary>
     internal sealed class Capture : IDisposable
     {
