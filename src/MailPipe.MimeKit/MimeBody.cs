@@ -1,8 +1,9 @@
+using System.Buffers;
 using MimeKit;
 
 namespace MailPipe;
 
-/// <summary>What the body of a <see cref="MimeMessage"/> needs of the transport, read from its MIME structure (the declared transfer encodings), never by scanning its bytes.</summary>
+/// <summary>What the body of a <see cref="MimeMessage"/> needs of the transport, read from its MIME structure (the declared transfer encodings), never by scanning its bytes; and whether a part may hold a line too long for SMTP (its bytes searched for line ends).</summary>
 internal enum MimeBodyNeed
 {
     /// <summary>Every leaf part is 7bit, quoted-printable, base64 or uuencode: plain SMTP carries it.</summary>
@@ -57,4 +58,85 @@ internal static class MimeBody
     }
 
     private static MimeBodyNeed Max(MimeBodyNeed a, MimeBodyNeed b) => a > b ? a : b;
+
+    /// <summary>
+    /// Whether a part that goes as it is (no base64, quoted-printable or uuencode transfer encoding) may hold a line of
+    /// more than <paramref name="limit"/> octets without its CRLF (RFC 5321 §4.5.3.1.6): only such a message needs
+    /// MimeKit's <see cref="MimeMessage.Prepare(EncodingConstraint, int)"/>, which reads every such part through a
+    /// filter. Here a part's bytes are searched for line ends at memory speed; content that cannot be read so (stored
+    /// encoded, or not seekable) counts as possibly long.
+    /// </summary>
+    public static bool MayHaveLongLine(MimeMessage message, int limit) => message.Body is { } body && MayHaveLongLine(body, limit);
+
+    private static bool MayHaveLongLine(MimeEntity entity, int limit)
+    {
+        switch (entity)
+        {
+            case Multipart multipart:
+                foreach (var child in multipart)
+                {
+                    if (MayHaveLongLine(child, limit))
+                    {
+                        return true;
+                    }
+                }
+
+                return false;
+            case MessagePart { Message.Body: { } embedded }:
+                return MayHaveLongLine(embedded, limit);
+            case MimePart { ContentTransferEncoding: ContentEncoding.Base64 or ContentEncoding.QuotedPrintable or ContentEncoding.UUEncode }:
+            case MimePart { Content: null }:
+                return false;
+            case MimePart { Content: { } content }:
+                return content.Encoding is not (ContentEncoding.Default or ContentEncoding.SevenBit or ContentEncoding.EightBit or ContentEncoding.Binary)
+                    || content.Stream is not { CanSeek: true } stream
+                    || HasLongLine(stream, limit);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Reads <paramref name="stream"/> from its start and leaves it there (as MimeKit's own writing does).</summary>
+    private static bool HasLongLine(Stream stream, int limit)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            stream.Seek(0, SeekOrigin.Begin);
+            var run = 0L; // octets of the current line read so far, its CR included
+            var lastWasCr = false;
+            int read;
+            while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                var rest = buffer.AsSpan(0, read);
+                int lf;
+                while ((lf = rest.IndexOf((byte)'\n')) >= 0)
+                {
+                    var endsWithCr = lf > 0 ? rest[lf - 1] == (byte)'\r' : lastWasCr;
+                    if (run + lf - (endsWithCr ? 1 : 0) > limit)
+                    {
+                        return true;
+                    }
+
+                    run = 0;
+                    lastWasCr = false;
+                    rest = rest[(lf + 1)..];
+                }
+
+                run += rest.Length;
+                lastWasCr = rest.Length > 0 ? rest[^1] == (byte)'\r' : lastWasCr;
+                if (run - 1 > limit)
+                {
+                    return true;
+                }
+            }
+
+            return run - (lastWasCr ? 1 : 0) > limit;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            stream.Seek(0, SeekOrigin.Begin);
+        }
+    }
 }

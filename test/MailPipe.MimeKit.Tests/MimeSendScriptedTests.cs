@@ -306,6 +306,31 @@ public class MimeSendScriptedTests
         MimeMessage.Load(new MemoryStream(data.ToArray())).HtmlBody.Should().Be(html, "the content is the same, only its transfer encoding changed");
     }
 
+    [Fact]
+    public async Task A_message_without_a_long_line_is_sent_unprepared_and_the_callers_parts_keep_their_transfer_encodings()
+    {
+        // MimeKit's 998-octet preparation runs only for a message with a longer line: this one's parts stay as they were.
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.test"));
+        message.To.Add(MailboxAddress.Parse("bob@example.test"));
+        message.Subject = "short lines";
+        var text = new TextPart("plain") { Text = "Grüße\r\n" + string.Concat(Enumerable.Repeat(new string('x', 998) + "\r\n", 3)) };
+        text.ContentTransferEncoding = ContentEncoding.Default;
+        message.Body = text;
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        text.ContentTransferEncoding.Should().Be(ContentEncoding.Default, "no preparation ran");
+        Encoding.Latin1.GetString(data.ToArray()).Split("\r\n").Max(l => l.Length).Should().Be(998);
+    }
+
     private static SmtpScript Ehlo(params string[] extensions)
     {
         var lines = new List<string> { Greeting, "C: EHLO client.example.test", "S: 250-mail.example.test" };
