@@ -160,7 +160,17 @@ public sealed partial class AsyncSmtpSession
     {
         using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
         var targetHost = PrepareTls(tls, serverHostName, greetingMayBePending: true);
-        await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
+        try
+        {
+            await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
+        }
+        catch (SmtpException ex) when (Greeting is null)
+        {
+            // Implicit TLS failed: the connection failed to open, as when no greeting comes; its span says why.
+            SessionTelemetry.ConnectionEnded(this, MailPipeTelemetry.ErrorType(ex));
+            throw;
+        }
+
         return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
     }
 

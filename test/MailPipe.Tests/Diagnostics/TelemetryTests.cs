@@ -289,6 +289,36 @@ public sealed class TelemetryTests
     }
 
     [Fact]
+    public async Task A_failed_implicit_TLS_handshake_ends_the_connection_span_with_an_error()
+    {
+        // The server answers the ClientHello in plain text: implicit TLS fails, so the connection failed to open.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        var plain = Task.Run(async () =>
+        {
+            using var peer = await listener.AcceptTcpClientAsync();
+            var stream = peer.GetStream();
+            await stream.WriteAsync("220 plain text, not TLS\r\n"u8.ToArray());
+            var buffer = new byte[4096];
+            while (await stream.ReadAsync(buffer) > 0)
+            {
+            }
+        });
+        using var capture = new Capture();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync("127.0.0.1", port, waitForGreeting: false);
+
+        var handshake = () => session.ConnectTlsAsync("localhost", waitForGreeting: true);
+
+        (await handshake.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.TlsHandshakeFailed);
+        await plain.WaitAsync(TimeSpan.FromSeconds(10));
+        var connection = capture.Single(MailPipeTelemetry.ConnectionSpan, port);
+        connection.Status.Should().Be(ActivityStatusCode.Error);
+        connection.GetTagItem("error.type").Should().NotBeNull();
+    }
+
+    [Fact]
     public async Task A_send_cancelled_after_its_end_of_data_ends_its_transaction_span_as_unknown()
     {
         var endOfDataRead = new TaskCompletionSource();
