@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using MimeKit;
@@ -39,6 +40,9 @@ internal sealed partial class SendCommand
         HelpName = "\"NAME: VALUE\"",
         Arity = ArgumentArity.OneOrMore,
     };
+
+    /// <summary>What <c>--attach</c> files may total: the built message (base64, ≈ 4/3 of it) must fit one array.</summary>
+    internal const long MaxAttachmentBytes = 1L << 30;
 
     private readonly Option<string[]> _attach = new("--attach")
     {
@@ -163,6 +167,14 @@ internal sealed partial class SendCommand
             foreach (var token in result.Tokens.Where(t => !File.Exists(t.Value)))
             {
                 result.AddError($"--attach: '{Shown(token.Value)}' is not a file");
+            }
+
+            // The built message is rendered in memory whole (base64 makes it a third larger): say so before connecting,
+            // not as a failed send after it.
+            var total = result.Tokens.Where(t => File.Exists(t.Value)).Sum(t => new FileInfo(t.Value).Length);
+            if (total > MaxAttachmentBytes)
+            {
+                result.AddError(string.Create(CultureInfo.InvariantCulture, $"--attach: the attachments total {total:N0} bytes; a built message is held in memory whole, so they may total at most {MaxAttachmentBytes:N0} bytes (1 GiB). Write the message to a file and send the file: files are streamed"));
             }
         });
         _notify.Validators.Add(result =>

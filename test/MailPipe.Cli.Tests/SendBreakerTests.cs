@@ -26,6 +26,25 @@ public class SendBreakerTests
         output.Should().Contain("summary: 110 messages: 110 accepted");
     }
 
+    [Fact]
+    public async Task Attachments_larger_than_a_built_message_can_hold_are_a_usage_error_before_connecting()
+    {
+        // A 1.5 GB --attach was read, connected to the server, then failed while the message was built ('Stream was
+        // too long') and was reported as a connection failure (exit 2). A sparse file: no 1.5 GB is written.
+        using var dir = new TempDirectory();
+        var large = System.IO.Path.Combine(dir.Path, "video.bin");
+        using (var file = File.Create(large))
+        {
+            file.SetLength(1_500_000_000);
+        }
+
+        var run = await CliRunner.RunAsync("send", "--server", "127.0.0.1:1", "--from", "a@example.test", "--to", "b@example.test", "--body", "x", "--attach", large);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Should().Contain("--attach: the attachments total 1,500,000,000 bytes").And.Contain("at most 1,073,741,824 bytes");
+        run.Error.Should().NotContain("127.0.0.1:1", "nothing was connected to");
+    }
+
     private static async Task<(int Exit, string Output, string Error)> RunWithOpenFileLimitAsync(int limit, params string[] arguments)
     {
         var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true, UseShellExecute = false };
