@@ -29,7 +29,7 @@ namespace MailPipe;
 /// transfer encodings of those parts, as MailKit's <c>SmtpClient</c> does): what is sent is still the same
 /// message.</description></item>
 /// <item><description><b>Addresses</b>: a non-ASCII address goes with <c>SMTPUTF8</c> when the server offers it;
-/// otherwise its domain goes in A-label form (IDNA), and a non-ASCII local part makes the send return
+/// otherwise its domain goes in A-label form (IDNA), and a non-ASCII local part (or a domain with no A-label form) makes the send return
 /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ExtensionNotSupported"/> before MAIL.</description></item>
 /// <item><description><b>Failures</b>: an exception while MimeKit writes the message (a failing attachment stream)
 /// is a content failure: the message is never ended, the result is <see cref="SmtpSendOutcome.NotSent"/> with
@@ -164,9 +164,26 @@ public static class MimeMessageSmtpExtensions
 
         // SMTPUTF8 follows from a non-ASCII address when the server offers it (the core adds the parameter); without
         // it, domains go as A-labels.
-        var sent = capabilities.SupportsSmtpUtf8 ? envelope : MimeEnvelope.ToALabels(envelope);
+        var sent = capabilities.SupportsSmtpUtf8 ? envelope : ALabelsOrAsIs(envelope);
         sent = sent with { Body = body };
         return SmtpMessage.FromWriter(sent, (stream, ct) => message.WriteToAsync(DataFormat, stream, ct));
+    }
+
+    /// <summary>
+    /// The envelope with A-label domains; as it is when a domain has no A-label form (RFC 5890): the session then refuses
+    /// it before MAIL, NotSent with <see cref="SmtpErrorCode.ExtensionNotSupported"/> naming the address, as it does a
+    /// non-ASCII local part (thrown from here, the failure was reported as a content read failure).
+    /// </summary>
+    private static SmtpEnvelope ALabelsOrAsIs(SmtpEnvelope envelope)
+    {
+        try
+        {
+            return MimeEnvelope.ToALabels(envelope);
+        }
+        catch (ArgumentException)
+        {
+            return envelope;
+        }
     }
 
     private static SmtpMessage[] ToSmtpMessages(IEnumerable<MimeMessage> messages)

@@ -135,6 +135,27 @@ public class MimeSendScriptedTests
         result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
     }
 
+    [Fact]
+    public async Task A_domain_without_an_A_label_form_without_SMTPUTF8_is_NotSent_before_MAIL_and_says_why()
+    {
+        // A label of 70 non-ASCII letters has no A-label (over 63 octets in punycode, RFC 5890): without SMTPUTF8 it
+        // cannot be written; NotSent with ExtensionNotSupported, as a non-ASCII local part (was: ContentReadFailed).
+        var recipient = "bob@" + new string('ä', 70) + ".test";
+        var message = MimeTestMessages.EightBitText(recipient);
+        var script = Ehlo("PIPELINING", "8BITMIME").Then("C: QUIT", "S: 221 bye");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await session.QuitAsync().Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        var error = result.Exception.Should().BeAssignableTo<SmtpException>().Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
+        error.Message.Should().Contain("SMTPUTF8");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
