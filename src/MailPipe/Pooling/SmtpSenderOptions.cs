@@ -91,7 +91,7 @@ public sealed class SmtpSenderOptions
     /// </summary>
     public bool RetryOnFreshConnection { get; set; } = true;
 
-    /// <summary>How long <see cref="SmtpSender.DisposeAsync"/> waits for transactions in flight before it cancels them. Default 5 seconds.</summary>
+    /// <summary>How long <see cref="SmtpSender.DisposeAsync"/> waits for transactions in flight before it cancels them. Default 5 seconds; at most 4294967294 ms (≈ 49.7 days), or <see cref="Timeout.InfiniteTimeSpan"/>.</summary>
     public TimeSpan DisposeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The connection timeouts. Default <see cref="SmtpTimeouts.Interactive"/>; <see cref="SmtpTimeouts.Rfc5321"/> for the RFC's MTA values.</summary>
@@ -155,6 +155,11 @@ public sealed class SmtpSenderOptions
         Positive(NoopAfterIdle, nameof(NoopAfterIdle));
         Positive(AcquireTimeout, nameof(AcquireTimeout));
         Positive(DisposeTimeout, nameof(DisposeTimeout));
+        if (DisposeTimeout > SmtpSessionOptions.MaxTimeout)
+        {
+            // It is a timer's (Task.WaitAsync): a longer one made DisposeAsync throw instead of disposing.
+            throw new ArgumentOutOfRangeException(nameof(DisposeTimeout), DisposeTimeout, "Must be at most 49 days (4294967294 ms), or Timeout.InfiniteTimeSpan.");
+        }
         if (EhloName is { } ehloName)
         {
             try

@@ -69,7 +69,7 @@ public sealed class SmtpTlsOptions
     /// </summary>
     public SslClientAuthenticationOptions? ClientAuthenticationOptions { get; set; }
 
-    /// <summary>How long the TLS handshake may take. Default 60 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it.</summary>
+    /// <summary>How long the TLS handshake may take. Default 60 seconds; at most 4294967294 ms (≈ 49.7 days). <see cref="Timeout.InfiniteTimeSpan"/> disables it.</summary>
     public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Adds every certificate of a PEM file (RFC 7468, <c>-----BEGIN CERTIFICATE-----</c> blocks) to <see cref="TrustedRootCertificates"/>.</summary>
@@ -93,13 +93,13 @@ public sealed class SmtpTlsOptions
     }
 
     /// <summary>Checks every setting.</summary>
-    /// <exception cref="ArgumentOutOfRangeException"><see cref="HandshakeTimeout"/> is zero or negative (other than infinite).</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><see cref="HandshakeTimeout"/> is zero or negative (other than infinite) or longer than 4294967294 ms.</exception>
     /// <exception cref="ArgumentException"><see cref="TargetHost"/> is white space or holds CR, LF or NUL.</exception>
     internal void Validate()
     {
-        if (HandshakeTimeout != Timeout.InfiniteTimeSpan && HandshakeTimeout <= TimeSpan.Zero)
+        if (HandshakeTimeout != Timeout.InfiniteTimeSpan && (HandshakeTimeout <= TimeSpan.Zero || HandshakeTimeout > SmtpSessionOptions.MaxTimeout))
         {
-            throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), HandshakeTimeout, "A timeout must be positive or Timeout.InfiniteTimeSpan.");
+            throw new ArgumentOutOfRangeException(nameof(HandshakeTimeout), HandshakeTimeout, "A timeout must be positive and at most 49 days (4294967294 ms), or Timeout.InfiniteTimeSpan.");
         }
 
         if (TargetHost is not null)

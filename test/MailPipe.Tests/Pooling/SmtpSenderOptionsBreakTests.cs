@@ -36,6 +36,48 @@ public sealed class SmtpSenderOptionsBreakTests
         (await longest.SendAsync(PoolTestMessages.Create("longest-" + setting, 0).Message).WaitAsync(Limit)).Outcome.Should().Be(SmtpSendOutcome.Accepted);
     }
 
+    /// <summary>
+    /// The TLS handshake's timeout and <c>DisposeTimeout</c> also go to a timer: 60 days was accepted by the constructor,
+    /// then the STARTTLS handshake threw an untyped <see cref="ArgumentOutOfRangeException"/> ('delay') after the server's
+    /// 220, and <c>DisposeAsync</c> threw one ('timeout') instead of disposing.
+    /// </summary>
+    [Theory]
+    [InlineData("HandshakeTimeout")]
+    [InlineData("DisposeTimeout")]
+    public async Task A_TLS_handshake_or_dispose_timeout_longer_than_a_timer_takes_is_refused_by_the_constructor(string setting)
+    {
+        await using var server = new LoopbackSmtpServer(chunking: true);
+        var options = PoolTestMessages.Options(server.Port);
+        if (setting == "HandshakeTimeout")
+        {
+            options.Tls.HandshakeTimeout = TimeSpan.FromDays(60);
+        }
+        else
+        {
+            options.DisposeTimeout = TimeSpan.FromDays(60);
+        }
+
+        FluentActions.Invoking(() => new SmtpSender(options)).Should().Throw<ArgumentOutOfRangeException>()
+            .Which.ParamName.Should().Be(setting);
+
+        // The longest accepted value works, and disposal with it too.
+        options.Tls.HandshakeTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+        options.DisposeTimeout = TimeSpan.FromMilliseconds(uint.MaxValue - 1);
+        var longest = new SmtpSender(options);
+        (await longest.SendAsync(PoolTestMessages.Create("longest-" + setting, 0).Message).WaitAsync(Limit)).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        await longest.DisposeAsync().AsTask().WaitAsync(Limit);
+    }
+
+    [Fact]
+    public void A_session_with_a_TLS_handshake_timeout_longer_than_a_timer_takes_is_refused_by_the_constructor()
+    {
+        var options = new SmtpSessionOptions();
+        options.Tls.HandshakeTimeout = TimeSpan.FromDays(60);
+
+        FluentActions.Invoking(() => new AsyncSmtpSession(options)).Should().Throw<ArgumentOutOfRangeException>()
+            .Which.ParamName.Should().Be("HandshakeTimeout");
+    }
+
     [Theory]
     [InlineData("[127.0.0.1]")]
     [InlineData("localhost")]
