@@ -54,6 +54,7 @@ public static class MailPipeBuilderExtensions
     /// <param name="timeout">How long the check may take; default 10 seconds.</param>
     /// <returns>The same builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>) or longer than 4294967294 ms.</exception>
     public static IMailPipeBuilder AddHealthCheck(this IMailPipeBuilder builder, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(builder);

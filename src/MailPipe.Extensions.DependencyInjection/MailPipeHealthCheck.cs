@@ -26,9 +26,15 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// <param name="timeout">How long the check may take; default 10 seconds. A connection still opening then joins the pool when done.</param>
     /// <returns>The same builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>) or longer than 4294967294 ms.</exception>
     public static IHealthChecksBuilder AddMailPipe(this IHealthChecksBuilder builder, string? serviceKey = null, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        if (timeout is { } t && t != Timeout.InfiniteTimeSpan && (t <= TimeSpan.Zero || t > SmtpSessionOptions.MaxTimeout))
+        {
+            throw new ArgumentOutOfRangeException(nameof(timeout), t, "The health check's timeout must be positive and at most 49 days (4294967294 ms), or Timeout.InfiniteTimeSpan.");
+        }
+
         var senderName = serviceKey ?? string.Empty;
         var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);
         return builder.Add(new HealthCheckRegistration(

@@ -65,4 +65,28 @@ public sealed class HealthCheckBreakTests
         await sender.Awaiting(s => s.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope("s@example.test", "r@example.test"), "Subject: x\r\n\r\nx\r\n"u8.ToArray())))
             .Should().ThrowAsync<ObjectDisposedException>();
     }
+
+    /// <summary>
+    /// The check's timeout was not checked: it was accepted, and zero made every check Unhealthy ("within 0 s") without
+    /// trying, a negative one or 60 days (more than a timer takes) every check fail with an ArgumentOutOfRangeException.
+    /// </summary>
+    [Theory]
+    [InlineData("00:00:00")]
+    [InlineData("-00:00:00.500")]
+    [InlineData("60.00:00:00")]
+    public void A_health_check_timeout_that_is_not_positive_or_too_long_for_a_timer_is_refused_when_it_is_added(string timeout)
+    {
+        var services = new ServiceCollection();
+        var builder = services.AddMailPipe(o =>
+        {
+            o.Host = "127.0.0.1";
+            o.TlsMode = SmtpTlsMode.None;
+        });
+
+        FluentActions.Invoking(() => builder.AddHealthCheck(timeout: TimeSpan.Parse(timeout, System.Globalization.CultureInfo.InvariantCulture)))
+            .Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("timeout");
+        FluentActions.Invoking(() => services.AddHealthChecks().AddMailPipe(timeout: TimeSpan.Parse(timeout, System.Globalization.CultureInfo.InvariantCulture)))
+            .Should().Throw<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("timeout");
+        builder.AddHealthCheck(timeout: Timeout.InfiniteTimeSpan); // no limit stays allowed
+    }
 }
