@@ -57,9 +57,16 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
             errors.Add($"{at}UserName and {at}Password go together: set both for AUTH, or neither.");
         }
 
-        if (options.Tls.CaFile is { Length: > 0 } caFile && !File.Exists(caFile))
+        if (options.Tls.CaFile is { Length: > 0 } caFile)
         {
-            errors.Add($"{at}Tls:CaFile '{caFile}' does not exist (a PEM file of trusted root certificates is expected).");
+            if (!File.Exists(caFile))
+            {
+                errors.Add($"{at}Tls:CaFile '{caFile}' does not exist (a PEM file of trusted root certificates is expected).");
+            }
+            else if (CaFileProblem(caFile) is { } problem)
+            {
+                errors.Add($"{at}Tls:CaFile '{caFile}' {problem}");
+            }
         }
 
         if (options.Pool.MaxConnections < 1)
@@ -81,6 +88,32 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
     }
 
     /// <summary>For a configuration section, the environment variable of a key: " (environment variable Smtp__Host)".</summary>
+    /// <summary>Reads the CA file as the sender will (<see cref="SmtpTlsOptions.AddTrustedRootCertificatesFromPemFile"/>), so that a file it cannot use fails the start, not the first message.</summary>
+    private static string? CaFileProblem(string path)
+    {
+        var tls = new SmtpTlsOptions();
+        try
+        {
+            tls.AddTrustedRootCertificatesFromPemFile(path);
+            return null;
+        }
+        catch (ArgumentException)
+        {
+            return "holds no PEM certificate (-----BEGIN CERTIFICATE----- blocks of trusted root certificates are expected).";
+        }
+        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or IOException or UnauthorizedAccessException)
+        {
+            return $"is not a valid PEM certificate file: {ex.Message}";
+        }
+        finally
+        {
+            foreach (var certificate in tls.TrustedRootCertificates)
+            {
+                certificate.Dispose();
+            }
+        }
+    }
+
     private static string EnvironmentHint(string source, string key) =>
         source.EndsWith(':') ? $" (environment variable {source.Replace(":", "__", StringComparison.Ordinal)}{key})" : string.Empty;
 

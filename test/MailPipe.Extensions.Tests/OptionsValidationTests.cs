@@ -113,6 +113,29 @@ public sealed class OptionsValidationTests
         failures.Should().Contain("Smtp:Tls:CaFile '/nonexistent/ca.pem' does not exist (a PEM file of trusted root certificates is expected).");
     }
 
+    /// <summary>
+    /// Breaker probe: a CA file that exists but holds no certificate (a key file, a DER file, a broken block) passed
+    /// start-up, and the first resolution of the sender (the first request) threw an ArgumentException or a
+    /// CryptographicException.
+    /// </summary>
+    [Theory]
+    [InlineData("not a certificate\n", "holds no PEM certificate")]
+    [InlineData("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "is not a valid PEM certificate file")]
+    public async Task A_ca_file_without_a_valid_certificate_is_reported_at_start_up(string content, string reason)
+    {
+        var path = Path.GetTempFileName();
+        try
+        {
+            await File.WriteAllTextAsync(path, content);
+            var failures = await StartFailuresAsync(("Smtp:Tls:CaFile", path));
+            failures.Should().ContainSingle().Which.Should().StartWith($"Smtp:Tls:CaFile '{path}' {reason}");
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
     [Fact]
     public async Task Options_set_in_code_are_named_as_properties()
     {
