@@ -20,6 +20,7 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     private readonly long _streamStart = -1;
     private readonly ReadTrackingStream? _tracker;
     private int _state;
+    private volatile bool _readOnce;
     private CancellationTokenRegistration _registration;
     private SmtpSender? _sender;
 
@@ -40,7 +41,7 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
             }
         }
 
-        Message = message;
+        Message = message.Observing(chosen => _readOnce = _readOnce || chosen is null || chosen.IsOnePassSource);
     }
 
     /// <summary>The message as handed to a session (a non-seekable stream is wrapped so that its reads are seen).</summary>
@@ -55,8 +56,15 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     /// <summary>How many times a connection took this message.</summary>
     public int Attempts { get; set; }
 
-    /// <summary>Whether the message can be sent again without sending a fragment: in memory, a stream that can seek back, or a stream not a byte of which was read.</summary>
-    public bool IsReplayable => Message.Bytes is not null || _streamStart >= 0 || _tracker is { BytesRead: 0 };
+    /// <summary>
+    /// Whether the message can be sent again without sending a fragment: in memory, a stream that can seek back, a
+    /// stream not a byte of which was read, or a content writer (also one a message made per connection chose, such as
+    /// MailPipe.MimeKit's) or pipe reader that no send has started on yet: a writer's run may have read the caller's
+    /// one-pass sources (a MIME part's non-seekable stream), and a selector that chose a one-pass source could hand it
+    /// on half read.
+    /// </summary>
+    public bool IsReplayable => Message.Bytes is not null || _streamStart >= 0 || _tracker is { BytesRead: 0 }
+        || (Message.Stream is null && Message.IsReplayable && !_readOnce);
 
     public bool IsWaiting => Volatile.Read(ref _state) == Waiting;
 

@@ -86,8 +86,9 @@ public sealed class SmtpSenderOptions
 
     /// <summary>
     /// Whether a message that was <see cref="SmtpSendOutcome.NotSent"/> because its connection failed is sent once more
-    /// on a fresh connection: always when not a byte of its content was read or the content is in memory; never
-    /// after part of a stream or pipe was read. Default <see langword="true"/>.
+    /// on a fresh connection: always when not a byte of its content was read (a content writer of
+    /// <see cref="SmtpMessage.FromWriter"/>, such as MailPipe.MimeKit's, not yet called) or the content is in memory;
+    /// never after part of a stream or pipe was read, or after a content writer ran. Default <see langword="true"/>.
     /// </summary>
     public bool RetryOnFreshConnection { get; set; } = true;
 

@@ -164,6 +164,50 @@ public sealed partial class SmtpMessage
     /// </summary>
     internal bool IsReplayable => !OneShotRead;
 
+    /// <summary>Whether the content is a one-pass source (a non-seekable stream, a pipe reader): read once, whatever copy reads it.</summary>
+    internal bool IsOnePassSource => _source is ReadTrackingStream or ReadTrackingPipeReader;
+
+    /// <summary>
+    /// A copy that tells a pool what its sends read (for its replay check): <paramref name="observe"/> sees each
+    /// message a <see cref="ForConnection"/> selector chooses, and each start of a content writer (with
+    /// <see langword="null"/>); a writer run once may have read the caller's one-pass sources (a MIME part's
+    /// non-seekable stream), so a run that failed is not replayed by the pool. Any other message as it is.
+    /// </summary>
+    /// <param name="observe">Sees each message chosen, and <see langword="null"/> when a content writer starts.</param>
+    /// <returns>The copy, or this message.</returns>
+    internal SmtpMessage Observing(Action<SmtpMessage?> observe)
+    {
+        if (Writer is { } writer)
+        {
+            var copy = (SmtpMessage)MemberwiseClone();
+            copy._source = (Func<Stream, CancellationToken, Task>)((stream, ct) =>
+            {
+                observe(null);
+                return writer(stream, ct);
+            });
+            return copy;
+        }
+
+        if (Selector is { } select)
+        {
+            var copy = (SmtpMessage)MemberwiseClone();
+            copy._source = (Func<SmtpCapabilities, SmtpMessage>)(capabilities =>
+            {
+                var chosen = select(capabilities);
+                if (chosen is not null)
+                {
+                    observe(chosen);
+                    chosen = chosen.Observing(observe);
+                }
+
+                return chosen!;
+            });
+            return copy;
+        }
+
+        return this;
+    }
+
     /// <summary>The capabilities without CHUNKING, for a session whose options turn it off: a message chosen for BINARYMIME would not be sendable.</summary>
     private static SmtpCapabilities WithoutChunking(SmtpCapabilities capabilities)
     {
