@@ -11,23 +11,43 @@ namespace MailPipe.Protocol;
 internal static class MailParameters
 {
     /// <summary>
-    /// The one check of an envelope's raw parameter strings before anything of its transaction is written (the typed
-    /// parts were checked when the envelope was made); what passes is written as is.
+    /// The one check of an envelope's parameters before anything of its transaction is written: the raw strings, and
+    /// the typed values set after construction (<c>init</c>: the addresses were checked when the envelope was made);
+    /// what passes is written as is.
     /// </summary>
     /// <param name="envelope">The envelope.</param>
     /// <exception cref="ArgumentException">CR, LF or NUL in a parameter string.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A negative <see cref="SmtpEnvelope.Size"/>, an undefined <see cref="SmtpEnvelope.Body"/> or <see cref="SmtpEnvelope.Return"/>, or a <see cref="SmtpRecipient.Notify"/> with an undefined flag or NEVER with another.</exception>
     public static void Validate(SmtpEnvelope envelope)
     {
         SmtpCommandWriter.ValidateArgument(envelope.MailParameters, nameof(SmtpEnvelope.MailParameters));
         SmtpCommandWriter.ValidateArgument(envelope.EnvelopeId, nameof(SmtpEnvelope.EnvelopeId));
+        if (envelope.Size is < 0)
+        {
+            throw OutOfRange(nameof(SmtpEnvelope.Size), envelope.Size, "SIZE (RFC 1870) is a number of bytes, 0 or more; null to declare the content's length when it is known.");
+        }
+
+        if (!Enum.IsDefined(envelope.Body) || (envelope.Return is { } ret && !Enum.IsDefined(ret)))
+        {
+            var name = Enum.IsDefined(envelope.Body) ? nameof(SmtpEnvelope.Return) : nameof(SmtpEnvelope.Body);
+            throw OutOfRange(name, name == nameof(SmtpEnvelope.Body) ? envelope.Body : envelope.Return, $"Not a defined {name} value.");
+        }
+
         var recipients = envelope.Recipients;
         for (var i = 0; i < recipients.Count; i++)
         {
             var recipient = recipients[i];
             SmtpCommandWriter.ValidateArgument(recipient.Parameters, nameof(SmtpRecipient.Parameters));
             SmtpCommandWriter.ValidateArgument(recipient.OriginalRecipient, nameof(SmtpRecipient.OriginalRecipient));
+            if (recipient.Notify is not (DsnNotify.Default or DsnNotify.Never) && (recipient.Notify & ~(DsnNotify.Success | DsnNotify.Failure | DsnNotify.Delay)) != 0)
+            {
+                throw OutOfRange(nameof(SmtpRecipient.Notify), recipient.Notify, $"NOTIFY of {recipient.Address} must be NEVER alone, or any of SUCCESS, FAILURE and DELAY (RFC 3461 §4.1).");
+            }
         }
     }
+
+    /// <summary>A typed envelope value out of its range, named as the property that holds it.</summary>
+    private static ArgumentOutOfRangeException OutOfRange(string property, object? value, string message) => new(property, value, message);
 
     /// <summary>Appends the MAIL parameters decided by the sender, each with a leading space, in the order they go on the line.</summary>
     /// <param name="mail">Where the parameters go.</param>

@@ -106,7 +106,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="message">The envelope and content.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed and an unfinished message is never ended.</param>
     /// <returns>The result: replies to MAIL and each RCPT, the final reply, and the outcome.</returns>
-    /// <exception cref="ArgumentException">A parameter string holds CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="ArgumentException">A parameter string holds CR, LF or NUL, or a typed parameter is out of range (a negative <see cref="SmtpEnvelope.Size"/>, an undefined enum value); nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpOutcomeUnknownException"><paramref name="cancellationToken"/> was cancelled after the end of data was written: the message may have been delivered (the exception's result is <see cref="SmtpSendOutcome.Unknown"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the end of data was written: nothing was delivered.</exception>
@@ -121,7 +121,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="messages">The messages, sent in order; every envelope is checked before anything is sent.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order.</returns>
-    /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL or are out of range; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; the exception holds the results so far.</exception>
     public Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default) =>
@@ -156,7 +156,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="messages">The messages, sent in order.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped).</returns>
-    /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL or are out of range; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
     /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
 #pragma warning disable RS0026 // The agreed shape, as SendBatchAsync's pair: the two overloads differ in the sequence type, never ambiguous.
@@ -173,7 +173,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="messages">The messages, sent in order; enumerated once.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped). Once the connection is lost or closing (a 421), no more messages are taken from the sequence.</returns>
-    /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL, or (<see cref="ArgumentNullException"/>) a message is null: the results before it are yielded first, and a bad message's own result (<see cref="SmtpSendOutcome.NotSent"/>) too.</exception>
+    /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL or are out of range, or (<see cref="ArgumentNullException"/>) a message is null: the results before it are yielded first, and a bad message's own result (<see cref="SmtpSendOutcome.NotSent"/>) too.</exception>
     /// <exception cref="Exception">Whatever the sequence itself throws (anything but a cancellation) is thrown as it is, after the results of every message taken before it were yielded (those transactions are finished first, never left half-sent); not when the caller left the enumeration early.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
     /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>

@@ -390,6 +390,40 @@ public class EnvelopeParameterTests
         await server.WaitAsync();
     }
 
+    /// <summary>
+    /// Breaker probe: typed parameters out of their range went on the wire as they were: <c>SIZE=-1</c>,
+    /// <c>NOTIFY=</c> with nothing after it (an undefined flag), <c>NOTIFY=NEVER</c> for NEVER with SUCCESS (the other
+    /// flags dropped silently), <c>RET=HDRS</c> for an undefined <see cref="DsnReturn"/>; the server's 501 came back as
+    /// a refusal of the message instead of the caller's mistake.
+    /// </summary>
+    [Theory]
+    [InlineData("Size")]
+    [InlineData("Body")]
+    [InlineData("Return")]
+    [InlineData("Notify")]
+    [InlineData("Notify NEVER with SUCCESS")]
+    public async Task A_typed_parameter_out_of_range_throws_ArgumentException_before_any_byte(string what)
+    {
+        var envelope = what switch
+        {
+            "Size" => new SmtpEnvelope(Sender, "one@example.test") { Size = -1 },
+            "Body" => new SmtpEnvelope(Sender, "one@example.test") { Body = (SmtpBodyType)9 },
+            "Return" => new SmtpEnvelope(Sender, "one@example.test") { Return = (DsnReturn)5 },
+            "Notify" => new SmtpEnvelope(Sender, [new SmtpRecipient("one@example.test") { Notify = (DsnNotify)64 }]),
+            _ => new SmtpEnvelope(Sender, [new SmtpRecipient("one@example.test") { Notify = DsnNotify.Never | DsnNotify.Success }]),
+        };
+        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING", "DSN", "SIZE", "8BITMIME"), "C: NOOP", "S: 250 ok"));
+        using var session = await ConnectedAsync(server);
+        var sentBefore = server.ClientStream.BytesWritten;
+
+        var thrown = await FluentActions.Awaiting(() => session.SendAsync(envelope, Ascii(SmallText)).Safe()).Should().ThrowAsync<ArgumentException>(what);
+
+        thrown.Which.ParamName.Should().Be(what.Split(' ')[0]);
+        server.ClientStream.BytesWritten.Should().Be(sentBefore);
+        (await session.NoopAsync().Safe()).Code.Should().Be(250, "nothing was written");
+        await server.WaitAsync();
+    }
+
     [Fact]
     public async Task CR_or_LF_in_a_raw_parameter_throws_even_when_the_server_lacks_DSN()
     {
