@@ -101,8 +101,9 @@ public sealed class SmtpSenderOptions
     /// <summary>
     /// Protocol settings of each connection (pipelining, chunking, limits, cleartext AUTH); <see langword="null"/>
     /// (default) for the defaults. Its timeouts, <see cref="SmtpSessionOptions.Tls"/>,
-    /// <see cref="SmtpSessionOptions.TimeProvider"/> and <see cref="SmtpSessionOptions.LoggerFactory"/> are replaced
-    /// by this object's <see cref="Timeouts"/>, <see cref="Tls"/>, <see cref="TimeProvider"/> and <see cref="LoggerFactory"/>.
+    /// <see cref="SmtpSessionOptions.TimeProvider"/>, <see cref="SmtpSessionOptions.LoggerFactory"/> and
+    /// <see cref="SmtpSessionOptions.MeterFactory"/> are replaced by this object's <see cref="Timeouts"/>,
+    /// <see cref="Tls"/>, <see cref="TimeProvider"/>, <see cref="LoggerFactory"/> and <see cref="MeterFactory"/>.
     /// </summary>
     public SmtpSessionOptions? Session { get; set; }
 
