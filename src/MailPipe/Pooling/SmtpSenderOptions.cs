@@ -148,6 +148,10 @@ public sealed class SmtpSenderOptions
 
         ArgumentNullException.ThrowIfNull(Tls, nameof(Tls));
         ArgumentNullException.ThrowIfNull(Timeouts, nameof(Timeouts));
+        Timer(Timeouts.Connect, "Timeouts.Connect");
+        Timer(Timeouts.Send, "Timeouts.Send");
+        Timer(Timeouts.Reply, "Timeouts.Reply");
+        Timer(Timeouts.DataTermination, "Timeouts.DataTermination");
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
         ArgumentOutOfRangeException.ThrowIfNegative(MaxMessagesPerConnection, nameof(MaxMessagesPerConnection));
@@ -204,6 +208,15 @@ public sealed class SmtpSenderOptions
         clone.Tls = Tls?.Clone()!;
         clone.Session = Session?.Clone();
         return clone;
+    }
+
+    /// <summary>A timeout that goes to a timer: named as set here, not as the session's property it becomes.</summary>
+    private static void Timer(TimeSpan value, string name)
+    {
+        if (value != Timeout.InfiniteTimeSpan && (value <= TimeSpan.Zero || value > SmtpSessionOptions.MaxTimeout))
+        {
+            throw new ArgumentOutOfRangeException(name, value, "A timeout must be positive and at most 49 days (4294967294 ms), or Timeout.InfiniteTimeSpan.");
+        }
     }
 
     private static void Positive(TimeSpan value, string name)

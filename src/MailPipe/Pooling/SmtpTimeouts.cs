@@ -3,7 +3,8 @@ namespace MailPipe;
 /// <summary>
 /// The timeouts of each pooled connection. <see cref="Interactive"/> (the default of <see cref="SmtpSenderOptions"/>)
 /// suits a web request; <see cref="Rfc5321"/> has the MTA values of RFC 5321 §4.5.3.2, which can hold a request and a
-/// pooled connection for minutes. Every value may be <see cref="Timeout.InfiniteTimeSpan"/>.
+/// pooled connection for minutes. Every value is positive and at most 4294967294 ms (≈ 49.7 days, a timer's limit), or
+/// <see cref="Timeout.InfiniteTimeSpan"/>; the sender's constructor refuses others, naming the setting (<c>Timeouts.Reply</c>).
 /// </summary>
 public sealed record SmtpTimeouts
 {

@@ -28,12 +28,38 @@ public sealed class SmtpSenderOptionsBreakTests
         };
 
         FluentActions.Invoking(() => new SmtpSender(options)).Should().Throw<ArgumentOutOfRangeException>()
-            .Which.ParamName.Should().EndWith("Timeout");
+            .Which.ParamName.Should().Be("Timeouts." + setting);
 
         // The longest accepted timeout works.
         options.Timeouts = SmtpTimeouts.Interactive with { Reply = TimeSpan.FromMilliseconds(uint.MaxValue - 1) };
         await using var longest = new SmtpSender(options);
         (await longest.SendAsync(PoolTestMessages.Create("longest-" + setting, 0).Message).WaitAsync(Limit)).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+    }
+
+    /// <summary>
+    /// The error names the setting the caller set: <c>Timeouts.Reply</c> came back as <c>ReceiveTimeout</c> (and
+    /// <c>Timeouts.DataTermination</c> as <c>DataTerminationTimeout</c>), properties of the session's options that
+    /// <see cref="SmtpSenderOptions"/> does not have.
+    /// </summary>
+    [Theory]
+    [InlineData("Reply")]
+    [InlineData("Connect")]
+    [InlineData("Send")]
+    [InlineData("DataTermination")]
+    public void A_timeout_out_of_range_is_named_as_the_Timeouts_setting(string setting)
+    {
+        var options = PoolTestMessages.Options(2525);
+        var bad = TimeSpan.FromDays(60);
+        options.Timeouts = setting switch
+        {
+            "Reply" => options.Timeouts with { Reply = bad },
+            "Connect" => options.Timeouts with { Connect = TimeSpan.Zero },
+            "Send" => options.Timeouts with { Send = TimeSpan.FromSeconds(-2) },
+            _ => options.Timeouts with { DataTermination = bad },
+        };
+
+        FluentActions.Invoking(() => new SmtpSender(options)).Should().Throw<ArgumentOutOfRangeException>()
+            .Which.ParamName.Should().Be("Timeouts." + setting);
     }
 
     /// <summary>
