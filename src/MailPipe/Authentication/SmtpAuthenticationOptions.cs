@@ -8,8 +8,11 @@ namespace MailPipe;
 public sealed class SmtpAuthenticationOptions
 {
     /// <summary>
-    /// Pins the mechanism (a name of <see cref="SmtpAuthenticationMechanisms"/>, any case): it is used even when the
-    /// server does not advertise it (the server then answers 504, which is returned). Default <see langword="null"/>:
+    /// Pins the mechanism (a name of <see cref="SmtpAuthenticationMechanisms"/>, any case), with no fallback. It must be
+    /// in the server's AUTH list: otherwise <see cref="InvalidOperationException"/> before anything is sent (the session
+    /// stays usable); only when the list is unknown (no EHLO, or HELO) is it sent unchecked, and a 504 then returned.
+    /// For a mechanism the server does not advertise, use the raw
+    /// <see cref="AsyncSmtpSession.AuthenticateAsync(string, ReadOnlyMemory{byte}?, Func{ReadOnlyMemory{byte}, CancellationToken, ValueTask{ReadOnlyMemory{byte}?}}, CancellationToken)"/>. Default <see langword="null"/>:
     /// the first of <see cref="SmtpAuthenticationMechanisms.PasswordPreferenceOrder"/> (or
     /// <see cref="SmtpAuthenticationMechanisms.TokenPreferenceOrder"/>) that the server advertises and that may run here.
     /// </summary>
