@@ -30,6 +30,21 @@ public class BatchArgumentBreakTests
     }
 
     [Fact]
+    public async Task A_negative_size_in_an_async_batch_is_a_bad_message_too()
+    {
+        var script = Script(Ehlo("PIPELINING")).Then(Tx(3));
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+        var negative = SmtpMessage.FromBytes(new SmtpEnvelope(Sender, "m1@example.test") { Size = -1 }, Ascii(Content(1)));
+
+        var thrown = await FluentActions.Awaiting(() => session.SendBatchAsync(Sequence(negative, Message(2))).Safe()).Should().ThrowAsync<SmtpBatchArgumentException>();
+        thrown.Which.Results.Should().ContainSingle().Which.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        thrown.Which.ParamName.Should().Be("Size");
+        (await session.SendAsync(Message(3)).Safe()).IsAccepted.Should().BeTrue();
+        await server.WaitAsync();
+    }
+
+    [Fact]
     public async Task Null_message_first_has_no_results()
     {
         var script = Script(Ehlo("PIPELINING"), "C: NOOP", "S: 250 ok");
