@@ -158,14 +158,14 @@ internal sealed partial class SmtpChannel
                 {
                     var partial = _parser.HasPartialReply || partialLine;
                     throw partial
-                        ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for the reply to {WaitingFor(matched)}).")
-                        : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for the reply to {WaitingFor(matched)}).");
+                        ? new SmtpProtocolException(SmtpErrorCode.ProtocolError, $"The server closed the connection in the middle of a reply (waiting for {WaitingFor(matched)}).")
+                        : new SmtpException(SmtpErrorCode.ConnectionClosed, $"The server closed the connection (waiting for {WaitingFor(matched)}).");
                 }
             }
         }
         catch (Exception ex)
         {
-            throw Fail(ex, $"waiting for the reply to {WaitingFor(matched)}", reading: true);
+            throw Fail(ex, $"waiting for {WaitingFor(matched)}", reading: true);
         }
     }
 
@@ -215,12 +215,17 @@ internal sealed partial class SmtpChannel
         }
         catch (Exception ex)
         {
-            throw Fail(ex, $"waiting for the reply to {WaitingFor(matched)}", reading: true);
+            throw Fail(ex, $"waiting for {WaitingFor(matched)}", reading: true);
         }
     }
 
     /// <summary>The command a read answers, for a message: the entry it matched, else the oldest one (not taken yet).</summary>
-    private string WaitingFor(string? matched) => matched ?? (_replies.TryPeek(out var next) ? next.Name : "(unsolicited)");
+    private string WaitingFor(string? matched) => (matched ?? (_replies.TryPeek(out var next) ? next.Name : null)) switch
+    {
+        ReplyRules.Greeting => "the greeting",
+        null => "a reply (none was expected)",
+        var name => "the reply to " + name,
+    };
 
     /// <summary>Logs a reply matched to the oldest expected entry (already taken: <paramref name="command"/>) and checks that the command can get it.</summary>
     /// <returns>The entry's name, or <see langword="null"/> when none was expected (a reply read on purpose).</returns>

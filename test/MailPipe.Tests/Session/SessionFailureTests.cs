@@ -86,7 +86,9 @@ public class SessionFailureTests
 
         var act = () => session.ConnectAsync(server.ClientStream).Safe();
 
-        (await act.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        var thrown = (await act.Should().ThrowAsync<SmtpException>()).Which;
+        thrown.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        thrown.Message.Should().Contain("(waiting for the greeting)", "breaker probe: it said 'waiting for the reply to (greeting)'");
         session.State.Should().Be(SmtpSessionState.Disconnected);
         session.Greeting.Should().BeNull();
     }
