@@ -92,7 +92,7 @@ internal sealed partial class BatchSender
         catch (SmtpException ex)
         {
             _tls ??= session.IsEncrypted ? ConnectionSettings.Describe(session) : null;
-            return (ExitCodes.ForError(ex.ErrorCode), Describe(_server, ex));
+            return (ExitCodes.ForError(ex.ErrorCode), Describe(_server, ex, _tlsMode));
         }
     }
 

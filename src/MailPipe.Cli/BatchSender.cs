@@ -233,7 +233,7 @@ internal sealed partial class BatchSender
         }
         catch (SmtpException ex)
         {
-            result = NotSent(first, ExitCodes.ForError(ex.ErrorCode), Describe(_server, ex));
+            result = NotSent(first, ExitCodes.ForError(ex.ErrorCode), Describe(_server, ex, _tlsMode));
         }
 
         report(result);
@@ -266,8 +266,9 @@ internal sealed partial class BatchSender
     /// <summary>Why a session could not be opened, as the CLI says it: the library's message with a hint at the option that helps.</summary>
     /// <param name="server">The server.</param>
     /// <param name="exception">The failure.</param>
+    /// <param name="tlsMode">How the connection was protected (a greeting that never came suggests a port of implicit TLS).</param>
     /// <returns>The reason.</returns>
-    public static string Describe(ServerAddress server, SmtpException exception)
+    public static string Describe(ServerAddress server, SmtpException exception, SmtpTlsMode tlsMode)
     {
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(exception);
@@ -285,6 +286,8 @@ internal sealed partial class BatchSender
             SmtpErrorCode.AuthenticationError => $"authentication failed: {message}",
             SmtpErrorCode.ConnectionRefused => $"cannot connect to {server}: connection refused",
             SmtpErrorCode.HostNotFound => $"cannot connect to {server}: host not found",
+            SmtpErrorCode.TimedOut or SmtpErrorCode.ConnectionClosed when tlsMode != SmtpTlsMode.Implicit && message.Contains("waiting for the greeting", StringComparison.Ordinal)
+                => $"cannot talk to {server}: {message} (no greeting came: a port that expects TLS from the first byte, as 465 does, needs --tls)",
             _ => $"cannot talk to {server}: {message}",
         };
     }

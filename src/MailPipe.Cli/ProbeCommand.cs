@@ -57,7 +57,7 @@ internal sealed class ProbeCommand
             catch (SmtpException ex)
             {
                 report.ExitCode = ExitCodes.ForError(ex.ErrorCode);
-                report.Error = BatchSender.Describe(server, ex);
+                report.Error = BatchSender.Describe(server, ex, settings.TlsMode);
             }
 
             if (session.IsConnected)

@@ -26,6 +26,31 @@ public sealed class ProbeCommandTests
         server.Commands.Should().Equal("EHLO client.test", "QUIT");
     }
 
+    /// <summary>
+    /// Breaker probe: <c>probe</c> (or <c>send</c>) against an implicit-TLS port without <c>--tls</c> waits for a greeting
+    /// that never comes (the server waits for the TLS hello) and said only "Timed out ... waiting for the reply to
+    /// (greeting)"; it now names the way out.
+    /// </summary>
+    [Theory]
+    [InlineData("probe")]
+    [InlineData("send")]
+    public async Task A_silent_port_hints_at_implicit_TLS(string command)
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var accepted = listener.AcceptTcpClientAsync(); // accepted, never a byte: as a TLS server waiting for the client's hello
+
+        string[] arguments = command == "probe"
+            ? ["probe", "--server", $"127.0.0.1:{port}", "--timeout", "1s"]
+            : ["send", "--server", $"127.0.0.1:{port}", "--timeout", "1s", "--from", "a@example.test", "--to", "b@example.test", "--body", "x"];
+        var run = await CliRunner.RunAsync(arguments);
+
+        run.ExitCode.Should().Be(8, run.Output + run.Error);
+        (run.Output + run.Error).Should().Contain("waiting for the greeting").And.Contain("--tls");
+        (await accepted).Dispose();
+    }
+
     [Fact]
     public async Task Json_is_one_object()
     {
