@@ -64,7 +64,7 @@ public sealed class SmtpSenderOptions
     /// </summary>
     public int MaxBatchSize { get; set; } = 16;
 
-    /// <summary>How long a connection may stay idle in the pool before it is closed with QUIT. Default 30 seconds.</summary>
+    /// <summary>How long a connection may stay idle in the pool before it is closed with QUIT. Default 30 seconds; <see cref="Timeout.InfiniteTimeSpan"/> to keep idle connections (until the server closes them).</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>How long a connection may live (from its connect) before it is closed when next idle. Default 10 minutes; <see cref="Timeout.InfiniteTimeSpan"/> for no limit.</summary>
