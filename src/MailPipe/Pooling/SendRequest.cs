@@ -60,7 +60,7 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     /// Whether the message can be sent again without sending a fragment: in memory, a stream that can seek back, a
     /// stream not a byte of which was read, or a content writer (also one a message made per connection chose, such as
     /// MailPipe.MimeKit's) or pipe reader that no send has started on yet: a writer's run may have read the caller's
-    /// one-pass sources (a MIME part's non-seekable stream), and a selector that chose a one-pass source could hand it
+    /// one-pass sources (a network stream it copies), and a selector that chose a one-pass source could hand it
     /// on half read.
     /// </summary>
     public bool IsReplayable => Message.Bytes is not null || _streamStart >= 0 || _tracker is { BytesRead: 0 }

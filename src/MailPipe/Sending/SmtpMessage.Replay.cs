@@ -170,8 +170,8 @@ public sealed partial class SmtpMessage
     /// <summary>
     /// A copy that tells a pool what its sends read (for its replay check): <paramref name="observe"/> sees each
     /// message a <see cref="ForConnection"/> selector chooses, and each start of a content writer (with
-    /// <see langword="null"/>); a writer run once may have read the caller's one-pass sources (a MIME part's
-    /// non-seekable stream), so a run that failed is not replayed by the pool. Any other message as it is.
+    /// <see langword="null"/>); a writer run once may have read the caller's one-pass sources (a network stream
+    /// it copies), so a run that failed is not replayed by the pool. Any other message as it is.
     /// </summary>
     /// <param name="observe">Sees each message chosen, and <see langword="null"/> when a content writer starts.</param>
     /// <returns>The copy, or this message.</returns>

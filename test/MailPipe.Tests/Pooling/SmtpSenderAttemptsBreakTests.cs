@@ -75,7 +75,7 @@ public sealed class SmtpSenderAttemptsBreakTests
         sender.GetStatistics().Retries.Should().Be(0);
     }
 
-    /// <summary>And a content writer that ran (it may have read the caller's one-pass sources, as MimeKit reads a MIME part's stream) is not run again by the pool.</summary>
+    /// <summary>And a content writer that ran (it may have read one-pass sources of the caller's, such as a network stream it copies) is not run again by the pool.</summary>
     [Fact]
     public async Task A_writer_that_ran_before_its_connection_was_lost_is_not_retried()
     {
