@@ -130,13 +130,19 @@ public sealed class SmtpSenderOptions
     internal Func<CancellationToken, ValueTask<Stream>>? ConnectStream { get; set; }
 
     /// <summary>Checks every setting.</summary>
-    /// <exception cref="ArgumentException"><see cref="Host"/> is empty, or <see cref="EhloName"/> is not a usable EHLO name.</exception>
+    /// <exception cref="ArgumentException"><see cref="Host"/> is empty or holds a port or a scheme, or <see cref="EhloName"/> is not a usable EHLO name.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A number or time is out of range.</exception>
     internal void Validate()
     {
         if (ConnectStream is null)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(Host, nameof(Host));
+            if (Host.Contains('/', StringComparison.Ordinal)
+                || (Host.Contains(':', StringComparison.Ordinal) && !IPAddress.TryParse(Host.Trim('[', ']'), out _)))
+            {
+                // Else the mistake is left to each connect (a name lookup of "smtp.example.com:587"), as a network failure.
+                throw new ArgumentException($"Host '{Host}' is not a host name or IP address: give the name alone, such as smtp.example.com, and the port in Port.", nameof(Host));
+            }
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(Port, 1, nameof(Port));

@@ -104,6 +104,28 @@ public sealed class SmtpSenderOptionsBreakTests
             .Which.ParamName.Should().Be("HandshakeTimeout");
     }
 
+    /// <summary>
+    /// Breaker probe: a host with the port or a scheme in it (a natural first try) was accepted by the constructor, which
+    /// left the mistake to each connect (a name lookup of <c>smtp.example.com:587</c>); the DI package refuses it at
+    /// start-up with this message.
+    /// </summary>
+    [Theory]
+    [InlineData("smtp.example.com:587")]
+    [InlineData("127.0.0.1:2525")]
+    [InlineData("smtp://smtp.example.com")]
+    public async Task A_host_with_a_port_or_a_scheme_is_refused_by_the_constructor(string host)
+    {
+        var options = PoolTestMessages.Options(2525);
+        options.Host = host;
+
+        var thrown = FluentActions.Invoking(() => new SmtpSender(options)).Should().Throw<ArgumentException>().Which;
+        thrown.ParamName.Should().Be("Host");
+        thrown.Message.Should().Contain("Port");
+
+        options.Host = "::1"; // an IPv6 literal has colons and is a host
+        await using var literal = new SmtpSender(options);
+    }
+
     [Theory]
     [InlineData("[127.0.0.1]")]
     [InlineData("localhost")]
