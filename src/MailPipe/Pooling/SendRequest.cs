@@ -41,7 +41,8 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
             }
         }
 
-        Message = message.Observing(chosen => _readOnce = _readOnce || chosen is null || chosen.IsOnePassSource);
+        // Only a writer's or selector's message needs watching (the lambda, capturing this request, is allocated only then).
+        Message = !message.IsFromCallersCode ? message : message.Observing(chosen => _readOnce = _readOnce || chosen is null || chosen.IsOnePassSource);
     }
 
     /// <summary>The message as handed to a session (a non-seekable stream is wrapped so that its reads are seen).</summary>

@@ -164,6 +164,9 @@ public sealed partial class SmtpMessage
     /// </summary>
     internal bool IsReplayable => !OneShotRead;
 
+    /// <summary>Whether the content comes from the caller's code (a content writer or a per-connection selector): what <see cref="Observing"/> watches.</summary>
+    internal bool IsFromCallersCode => Writer is not null || Selector is not null;
+
     /// <summary>Whether the content is a one-pass source (a non-seekable stream, a pipe reader): read once, whatever copy reads it.</summary>
     internal bool IsOnePassSource => _source is ReadTrackingStream or ReadTrackingPipeReader;
 
