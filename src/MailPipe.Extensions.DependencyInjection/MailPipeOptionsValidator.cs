@@ -87,7 +87,6 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
-    /// <summary>For a configuration section, the environment variable of a key: " (environment variable Smtp__Host)".</summary>
     /// <summary>Reads the CA file as the sender will (<see cref="SmtpTlsOptions.AddTrustedRootCertificatesFromPemFile"/>), so that a file it cannot use fails the start, not the first message.</summary>
     private static string? CaFileProblem(string path)
     {
@@ -114,6 +113,7 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         }
     }
 
+    /// <summary>For a configuration section, the environment variable of a key: " (environment variable Smtp__Host)".</summary>
     private static string EnvironmentHint(string source, string key) =>
         source.EndsWith(':') ? $" (environment variable {source.Replace(":", "__", StringComparison.Ordinal)}{key})" : string.Empty;
 
