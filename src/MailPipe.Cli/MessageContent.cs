@@ -97,44 +97,15 @@ internal sealed class StreamedFileContent : IMessageContent
     public void Dispose() => _stream?.Dispose();
 
     /// <summary>The body of the file: opened on the first read (from <c>offset</c>), closed once its end is read or at disposal.</summary>
-    private sealed class FileBody(string path, long offset) : Stream
+    private sealed class FileBody(string path, long offset) : ReadOnlyStream
     {
         private FileStream? _file;
         private bool _ended;
 
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
         public override int Read(Span<byte> buffer) => Ended(Open()?.Read(buffer) ?? 0, buffer.Length);
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             Open() is { } file ? Ended(await file.ReadAsync(buffer, cancellationToken).ConfigureAwait(false), buffer.Length) : 0;
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
