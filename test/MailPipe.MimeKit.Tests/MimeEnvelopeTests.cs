@@ -49,6 +49,24 @@ public class MimeEnvelopeTests
     }
 
     [Fact]
+    public void A_quoted_local_part_stays_quoted_and_a_header_address_without_domain_is_an_ArgumentException()
+    {
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("\"john smith\"@example.test"));
+        message.To.Add(MailboxAddress.Parse("\"jane doe\"@example.test"));
+
+        var envelope = message.GetSmtpEnvelope();
+
+        envelope.ReversePath.Should().Be("\"john smith\"@example.test");
+        envelope.Recipients.Single().Address.Should().Be("\"jane doe\"@example.test");
+
+        // "To: jdoe" parses as a mailbox without a domain: sent as it is, a server could complete it with its own domain.
+        message.To.Clear();
+        message.To.Add(new MailboxAddress(null, "jdoe"));
+        message.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>().WithMessage("*'jdoe' is not a forward-path*");
+    }
+
+    [Fact]
     public void No_sender_or_no_recipient_is_an_ArgumentException()
     {
         var noSender = new MimeMessage();

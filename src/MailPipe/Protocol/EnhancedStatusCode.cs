@@ -75,6 +75,7 @@ public readonly record struct EnhancedStatusCode
     /// <summary>Parses the exact text <c>class.subject.detail</c>.</summary>
     /// <param name="text">The text.</param>
     /// <returns>The code.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="text"/> is null.</exception>
     /// <exception cref="FormatException"><paramref name="text"/> is not a well-formed enhanced status code.</exception>
     public static EnhancedStatusCode Parse(string text)
     {

@@ -30,6 +30,148 @@ internal static class SmtpAddressRules
     }
 
     /// <summary>
+    /// Checks the syntax of a mailbox (RFC 5321 §4.1.2, with RFC 6531's UTF-8): a local part (a dot-string of atext, or a
+    /// quoted string), <c>@</c>, and a domain (letter-digit-hyphen labels, UTF-8 allowed) or an address literal in square
+    /// brackets. Lenient where servers are: dots in a dot-string may lead, trail or repeat, and labels may hold
+    /// <c>_</c>. A forward-path may be <c>Postmaster</c> alone (§4.1.1.3); the empty reverse-path is the null
+    /// reverse-path. Source routes (§4.1.1.3: clients SHOULD NOT send them) are refused.
+    /// </summary>
+    /// <returns>Why the mailbox is not one, or <see langword="null"/> when it is.</returns>
+    public static string? WhyNotMailbox(ReadOnlySpan<char> mailbox, bool forwardPath)
+    {
+        if (mailbox.IsEmpty)
+        {
+            return forwardPath ? "a forward-path must not be empty" : null;
+        }
+
+        if (mailbox[0] == '@')
+        {
+            return "a source route (@host,...:mailbox) is not sent (RFC 5321 §4.1.1.3, Appendix C)";
+        }
+
+        var at = LocalPartEnd(mailbox);
+        if (at < 0)
+        {
+            return forwardPath && mailbox.Equals("Postmaster", StringComparison.OrdinalIgnoreCase)
+                ? null
+                : "a mailbox is local-part@domain (RFC 5321 §4.1.2); only the forward-path Postmaster may have no domain";
+        }
+
+        return WhyNotLocalPart(mailbox[..at]) ?? WhyNotDomain(mailbox[(at + 1)..]);
+    }
+
+    /// <summary>The index of the <c>@</c> that ends the local part (after a quoted string, the next character), or -1.</summary>
+    private static int LocalPartEnd(ReadOnlySpan<char> mailbox)
+    {
+        if (mailbox[0] != '"')
+        {
+            return mailbox.IndexOf('@');
+        }
+
+        for (var i = 1; i < mailbox.Length; i++)
+        {
+            if (mailbox[i] == '\\')
+            {
+                i++;
+            }
+            else if (mailbox[i] == '"')
+            {
+                return i + 1 < mailbox.Length && mailbox[i + 1] == '@' ? i + 1 : -1;
+            }
+        }
+
+        return -1;
+    }
+
+    private static string? WhyNotLocalPart(ReadOnlySpan<char> local)
+    {
+        if (local.IsEmpty)
+        {
+            return "the local part before '@' is empty (RFC 5321 §4.1.2)";
+        }
+
+        if (local[0] == '"')
+        {
+            // Quoted-string: qtextSMTP (%d32-33 / %d35-91 / %d93-126, UTF-8 with RFC 6531) or quoted-pairSMTP (\ %d32-126).
+            for (var i = 1; i < local.Length - 1; i++)
+            {
+                var c = local[i];
+                if (c == '\\')
+                {
+                    i++;
+                    c = local[i];
+                }
+
+                if (c < ' ' || c == '\x7f')
+                {
+                    return "the quoted local part holds a control character (RFC 5321 §4.1.2)";
+                }
+            }
+
+            return null;
+        }
+
+        foreach (var c in local)
+        {
+            if (c < 0x80 && !char.IsAsciiLetterOrDigit(c) && c != '.' && "!#$%&'*+-/=?^_`{|}~".IndexOf(c) < 0)
+            {
+                return $"the local part holds '{Shown(c)}', which only a quoted local part may hold (RFC 5321 §4.1.2)";
+            }
+        }
+
+        return null;
+    }
+
+    private static string? WhyNotDomain(ReadOnlySpan<char> domain)
+    {
+        if (domain.IsEmpty)
+        {
+            return "the domain after '@' is empty (RFC 5321 §4.1.2)";
+        }
+
+        if (domain[0] == '[')
+        {
+            // address-literal: dcontent is %d33-90 / %d94-126 (RFC 5321 §4.1.3).
+            var inner = domain[^1] == ']' && domain.Length > 2 ? domain[1..^1] : default;
+            foreach (var c in inner)
+            {
+                if (c is <= ' ' or '[' or '\\' or ']' or >= '\x7f')
+                {
+                    return "the address literal holds a character that it may not (RFC 5321 §4.1.3)";
+                }
+            }
+
+            return inner.IsEmpty ? "an address literal is [address] (RFC 5321 §4.1.3)" : null;
+        }
+
+        var labelLength = 0;
+        foreach (var c in domain)
+        {
+            if (c == '.')
+            {
+                if (labelLength == 0)
+                {
+                    return "the domain has an empty label (RFC 5321 §4.1.2)";
+                }
+
+                labelLength = 0;
+                continue;
+            }
+
+            if (c < 0x80 && !char.IsAsciiLetterOrDigit(c) && c is not '-' and not '_')
+            {
+                return $"the domain holds '{Shown(c)}', which a domain name may not (RFC 5321 §4.1.2)";
+            }
+
+            labelLength++;
+        }
+
+        return labelLength == 0 ? "the domain has an empty label (RFC 5321 §4.1.2)" : null;
+    }
+
+    private static string Shown(char c) => c < ' ' || c == '\x7f' ? $"U+{(int)c:X4}" : c.ToString();
+
+    /// <summary>
     /// The mailbox with its domain as an A-label (<c>user@bücher.example</c> → <c>user@xn--bcher-kva.example</c>); the
     /// same string when it is ASCII already; <see langword="null"/> when the local part is not ASCII or the domain has
     /// no valid A-label.

@@ -23,7 +23,18 @@ internal static class SmtpCommandWriter
         }
     }
 
-    /// <summary>Checks a mailbox for a reverse-path or forward-path, with or without angle brackets.</summary>
+    /// <summary>Checks a caller's reverse-path or forward-path, with or without angle brackets: what <see cref="ValidatePath"/> checks, and the mailbox syntax.</summary>
+    /// <exception cref="ArgumentException">CR, LF or NUL, angle brackets inside the address, a path over 256 octets (RFC 5321 §4.5.3.1.3), or not a mailbox (RFC 5321 §4.1.2).</exception>
+    public static void ValidateMailbox(string path, string parameterName, bool forwardPath)
+    {
+        ValidatePath(path, parameterName);
+        if (SmtpAddressRules.WhyNotMailbox(StripBrackets(path), forwardPath) is { } why)
+        {
+            throw new ArgumentException($"'{path}' is not a {(forwardPath ? "forward-path" : "reverse-path")}: {why}.", parameterName);
+        }
+    }
+
+    /// <summary>Checks a path for the wire, with or without angle brackets (the caller's mailbox syntax was checked when it was given).</summary>
     /// <exception cref="ArgumentException">CR, LF or NUL, angle brackets inside the address, or a path over 256 octets (RFC 5321 §4.5.3.1.3).</exception>
     public static void ValidatePath(string path, string parameterName)
     {

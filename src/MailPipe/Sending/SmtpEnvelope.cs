@@ -57,11 +57,11 @@ public sealed record SmtpRecipient
 {
     /// <summary>Creates a recipient.</summary>
     /// <param name="address">The mailbox, such as <c>jdoe@example.org</c> (angle brackets optional; UTF-8 allowed with SMTPUTF8).</param>
-    /// <exception cref="ArgumentException">The address is empty, or holds CR, LF, NUL or angle brackets inside.</exception>
+    /// <exception cref="ArgumentException">The address is empty, holds CR, LF, NUL or angle brackets inside, or is not a mailbox (RFC 5321 §4.1.2: local-part@domain, or Postmaster alone).</exception>
     public SmtpRecipient(string address)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(address);
-        SmtpCommandWriter.ValidatePath(address, nameof(address));
+        SmtpCommandWriter.ValidateMailbox(address, nameof(address), forwardPath: true);
         Address = SmtpCommandWriter.StripBrackets(address).ToString();
     }
 
@@ -79,7 +79,7 @@ public sealed record SmtpRecipient
 
     /// <summary>A recipient with no parameters. Explicit, because it checks the address and can throw (an implicit conversion must not).</summary>
     /// <param name="address">The mailbox.</param>
-    /// <exception cref="ArgumentException"><paramref name="address"/> is empty, holds CR, LF or NUL, or angle brackets inside.</exception>
+    /// <exception cref="ArgumentException"><paramref name="address"/> is empty, holds CR, LF or NUL or angle brackets inside, or is not a mailbox (RFC 5321 §4.1.2).</exception>
     public static explicit operator SmtpRecipient(string address) => new(address);
 
     /// <summary>A recipient with no parameters.</summary>
@@ -97,12 +97,12 @@ public sealed record SmtpEnvelope
     /// <summary>Creates an envelope.</summary>
     /// <param name="reversePath">The sender's mailbox; empty for the null reverse-path <c>&lt;&gt;</c> (bounces).</param>
     /// <param name="recipients">At least one forward-path.</param>
-    /// <exception cref="ArgumentException">No recipient, or an address holds CR, LF, NUL or angle brackets inside.</exception>
+    /// <exception cref="ArgumentException">No recipient, or an address holds CR, LF, NUL or angle brackets inside or is not a mailbox (RFC 5321 §4.1.2).</exception>
     public SmtpEnvelope(string reversePath, IEnumerable<SmtpRecipient> recipients)
     {
         ArgumentNullException.ThrowIfNull(reversePath);
         ArgumentNullException.ThrowIfNull(recipients);
-        SmtpCommandWriter.ValidatePath(reversePath, nameof(reversePath));
+        SmtpCommandWriter.ValidateMailbox(reversePath, nameof(reversePath), forwardPath: false);
         ReversePath = SmtpCommandWriter.StripBrackets(reversePath).ToString();
         Recipients = [.. recipients];
         if (Recipients.Count == 0)

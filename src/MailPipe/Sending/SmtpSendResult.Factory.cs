@@ -18,7 +18,7 @@ public sealed partial class SmtpSendResult
     /// <returns>The result.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="envelope"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="outcome"/> is not defined.</exception>
-    /// <exception cref="ArgumentException"><paramref name="recipients"/> does not have one entry per envelope recipient.</exception>
+    /// <exception cref="ArgumentException"><paramref name="recipients"/> does not have one entry per envelope recipient, or has a null entry.</exception>
     public static SmtpSendResult Create(
         SmtpEnvelope envelope,
         SmtpSendOutcome outcome,
@@ -37,6 +37,11 @@ public sealed partial class SmtpSendResult
         if (recipients is not null && recipients.Count != envelope.Recipients.Count)
         {
             throw new ArgumentException("One recipient result per envelope recipient is needed.", nameof(recipients));
+        }
+
+        if (recipients is not null && recipients.Contains(null!))
+        {
+            throw new ArgumentException("A recipient result must not be null.", nameof(recipients));
         }
 
         var replied = outcome is SmtpSendOutcome.Accepted or SmtpSendOutcome.Refused;

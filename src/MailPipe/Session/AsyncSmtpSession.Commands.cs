@@ -61,14 +61,14 @@ public sealed partial class AsyncSmtpSession
     /// <param name="parameters">MAIL parameters as they go on the line, such as <c>SIZE=1024 BODY=8BITMIME</c> (RFC 1870, RFC 6152, RFC 3461); <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply: 250 when the sender is accepted, or a negative reply.</returns>
-    /// <exception cref="ArgumentException">An argument holds CR, LF or NUL, or the path holds angle brackets inside; nothing was sent.</exception>
+    /// <exception cref="ArgumentException">An argument holds CR, LF or NUL, or the path holds angle brackets inside or is not a mailbox (RFC 5321 §4.1.2); nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> MailFromAsync(string reversePath, string? parameters = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(reversePath);
-        SmtpCommandWriter.ValidatePath(reversePath, nameof(reversePath));
+        SmtpCommandWriter.ValidateMailbox(reversePath, nameof(reversePath), forwardPath: false);
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
         var reply = await PathCommandAsync(MailPrefix, "MAIL FROM", reversePath, parameters, cancellationToken).ConfigureAwait(false);
 
@@ -82,14 +82,14 @@ public sealed partial class AsyncSmtpSession
     /// <param name="parameters">RCPT parameters, such as <c>NOTIFY=SUCCESS,FAILURE</c> (RFC 3461); <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply: 250/251 accepted, or a negative reply such as 550 (unknown user) or 450/452 (try later).</returns>
-    /// <exception cref="ArgumentException"><paramref name="forwardPath"/> is empty, or an argument holds CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="ArgumentException"><paramref name="forwardPath"/> is empty or not a mailbox (RFC 5321 §4.1.2), or an argument holds CR, LF or NUL; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> RcptToAsync(string forwardPath, string? parameters = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(forwardPath);
-        SmtpCommandWriter.ValidatePath(forwardPath, nameof(forwardPath));
+        SmtpCommandWriter.ValidateMailbox(forwardPath, nameof(forwardPath), forwardPath: true);
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
         return await PathCommandAsync(RcptPrefix, "RCPT TO", forwardPath, parameters, cancellationToken).ConfigureAwait(false);
     }

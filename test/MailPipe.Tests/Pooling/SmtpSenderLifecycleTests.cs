@@ -170,6 +170,9 @@ public sealed class SmtpSenderLifecycleTests
         FluentActions.Invoking(() => SmtpSendResult.Accepted(envelope, new SmtpReply(451, "x"))).Should().Throw<ArgumentException>();
         FluentActions.Invoking(() => SmtpSendResult.Refused(envelope, new SmtpReply(250, "x"))).Should().Throw<ArgumentException>();
         FluentActions.Invoking(() => SmtpSendResult.Create(envelope, SmtpSendOutcome.Accepted, recipients: [])).Should().Throw<ArgumentException>();
+        FluentActions.Invoking(() => SmtpSendResult.Create(envelope, SmtpSendOutcome.Accepted, recipients: [null!, null!])).Should().Throw<ArgumentException>()
+            .WithMessage("*must not be null*");
+        FluentActions.Invoking(() => EnhancedStatusCode.Parse(null!)).Should().Throw<ArgumentNullException>();
     }
 
     /// <summary>A caller gets its result before the connection is back in the pool: wait for that before moving the clock.</summary>
