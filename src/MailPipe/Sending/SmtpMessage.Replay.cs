@@ -178,7 +178,7 @@ public sealed partial class SmtpMessage
     internal SmtpMessage ReadingThrough(Stream reading)
     {
         var copy = (SmtpMessage)MemberwiseClone();
-        copy._source = new ReadTrackingStream(reading, (ReadTrackingStream)_source!);
+        copy._source = new ReadTrackingStream(reading, _source as ReadTrackingStream); // or a seekable stream since disposed (CanSeek false)
         return copy;
     }
 

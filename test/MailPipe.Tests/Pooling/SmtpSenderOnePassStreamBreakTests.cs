@@ -58,6 +58,23 @@ public sealed class SmtpSenderOnePassStreamBreakTests
         server.Received.Should().BeEmpty();
     }
 
+    [Fact]
+    public async Task A_seekable_stream_disposed_before_the_send_is_NotSent_ContentReadFailed()
+    {
+        // A disposed MemoryStream says CanSeek false: the pool takes it for a one-pass stream, and must not fail on that.
+        await using var server = new LoopbackSmtpServer();
+        await using var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1));
+        var stream = new MemoryStream(Encoding.ASCII.GetBytes("Subject: disposed\r\n\r\nbody\r\n"));
+        var message = SmtpMessage.FromStream(new SmtpEnvelope("sender@example.test", "rcpt@example.test"), stream);
+        await stream.DisposeAsync();
+
+        var result = await sender.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        server.Received.Should().BeEmpty();
+    }
+
     private static (SmtpMessage Message, string MessageId) OnePass(string tag)
     {
         var id = $"<{tag}-{Guid.NewGuid():N}@pool.test>";
