@@ -1,3 +1,5 @@
+using MailPipe.Tests.Support;
+
 namespace MailPipe.Tests.Sending;
 
 /// <summary>Bad envelope input through the public constructors: a typed exception naming the argument, never a later <see cref="NullReferenceException"/> or a silently altered address.</summary>
@@ -42,5 +44,33 @@ public class EnvelopeInputBreakTests
     {
         new SmtpRecipient("\U0001F600@example.test").Address.Should().Be("\U0001F600@example.test");
         new SmtpEnvelope("user@\U0001F600.example", "b@example.test").ReversePath.Should().Be("user@\U0001F600.example");
+    }
+
+    [Theory]
+    [InlineData(" ")]
+    [InlineData("\t")]
+    [InlineData("   ")]
+    public void A_reverse_path_of_white_space_only_is_refused_not_taken_for_the_null_reverse_path(string reversePath)
+    {
+        // Before: trimmed to nothing, it became MAIL FROM:<> (a bounce) without a word; "" and "<>" are the documented forms.
+        FluentActions.Invoking(() => new SmtpEnvelope(reversePath, "b@example.test")).Should().Throw<ArgumentException>()
+            .Which.ParamName.Should().Be("reversePath");
+        new SmtpEnvelope(string.Empty, "b@example.test").ReversePath.Should().BeEmpty();
+        new SmtpEnvelope("<>", "b@example.test").ReversePath.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task MailFromAsync_refuses_a_reverse_path_of_white_space_only_before_writing()
+    {
+        await using var server = ScriptedSmtpServer.Start("S: 220 mx", "C: NOOP", "S: 250 ok");
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        var act = () => session.MailFromAsync(" ").Safe();
+
+        (await act.Should().ThrowAsync<ArgumentException>()).Which.ParamName.Should().Be("reversePath");
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+        server.ReceivedText.Should().Be("NOOP\r\n");
     }
 }
