@@ -150,7 +150,7 @@ public sealed record SmtpEnvelope
     /// <summary>DSN RET (RFC 3461 §4.3); sent only when the server offers DSN.</summary>
     public DsnReturn? Return { get; init; }
 
-    /// <summary>DSN ENVID (RFC 3461 §4.4): printable US-ASCII (space to <c>~</c>, else an <see cref="ArgumentOutOfRangeException"/> when sent), sent as xtext; only when the server offers DSN.</summary>
+    /// <summary>DSN ENVID (RFC 3461 §4.4): at most 100 printable US-ASCII characters (space to <c>~</c>, else an <see cref="ArgumentOutOfRangeException"/> when sent), sent as xtext; only when the server offers DSN.</summary>
     public string? EnvelopeId { get; init; }
 
     /// <summary>REQUIRETLS (RFC 8689): the send is not attempted unless the session is encrypted and the server offers REQUIRETLS.</summary>

@@ -404,12 +404,14 @@ public class EnvelopeParameterTests
     [InlineData("Notify NEVER with SUCCESS")]
     [InlineData("EnvelopeId not ASCII")] // Breaker10: Postfix answered MAIL with 501 5.5.4 Bad ENVID parameter syntax, a refusal of the message
     [InlineData("EnvelopeId with a tab")]
+    [InlineData("EnvelopeId over 100 characters")] // the CLI's --envid refuses it too
     public async Task A_typed_parameter_out_of_range_throws_ArgumentException_before_any_byte(string what)
     {
         var envelope = what switch
         {
             "EnvelopeId not ASCII" => new SmtpEnvelope(Sender, "one@example.test") { EnvelopeId = "idé" },
             "EnvelopeId with a tab" => new SmtpEnvelope(Sender, "one@example.test") { EnvelopeId = "a\tb" },
+            "EnvelopeId over 100 characters" => new SmtpEnvelope(Sender, "one@example.test") { EnvelopeId = new string('e', 101) },
             "Size" => new SmtpEnvelope(Sender, "one@example.test") { Size = -1 },
             "Body" => new SmtpEnvelope(Sender, "one@example.test") { Body = (SmtpBodyType)9 },
             "Return" => new SmtpEnvelope(Sender, "one@example.test") { Return = (DsnReturn)5 },
