@@ -186,7 +186,7 @@ public sealed class SmtpSenderOptions
             }
             catch (ArgumentException ex)
             {
-                throw new ArgumentException($"EhloName '{ehloName}' is not a usable EHLO name (a domain or an address literal, no white space, CR, LF or NUL); leave it null for this machine's name.", nameof(EhloName), ex);
+                throw new ArgumentException($"EhloName '{ehloName}' is not a usable EHLO name (a domain or an address literal of at most 255 octets, no white space, CR, LF or NUL); leave it null for this machine's name.", nameof(EhloName), ex);
             }
         }
 
