@@ -116,7 +116,22 @@ public static class MailRequestValidator
         && address.AsSpan().IndexOfAny(s_forbidden) < 0
         && MailAddress.TryCreate(address, out var parsed)
         && parsed.Address == address
-        && parsed.DisplayName.Length == 0;
+        && parsed.DisplayName.Length == 0
+        && IsMailbox(address);
+
+    /// <summary>MailAddress takes some addresses that are not RFC 5321 mailboxes (a trailing dot, '!' in a domain): the envelope refuses those.</summary>
+    private static bool IsMailbox(string address)
+    {
+        try
+        {
+            _ = new SmtpRecipient(address);
+            return true;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
 
     private static byte[] Format(MailRequest request)
     {

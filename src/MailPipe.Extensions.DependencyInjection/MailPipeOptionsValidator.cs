@@ -51,6 +51,10 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         {
             errors.Add($"{at}EhloName '{ehlo}' holds a space or a control character; give a fully qualified domain name or an address literal such as [192.0.2.1].");
         }
+        else if (options.EhloName is { } ehloName && System.Text.Encoding.UTF8.GetByteCount(ehloName) is var octets and > 255)
+        {
+            errors.Add($"{at}EhloName is {octets} octets long; a domain is at most 255 (RFC 5321 §4.5.3.1.2).");
+        }
 
         if (options.UserName is null != options.Password is null)
         {

@@ -94,6 +94,7 @@ public static class MailPipeServiceCollectionExtensions
         options.ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MailPipeOptions>, MailPipeOptionsValidator>());
         services.AddOptions<MailPipeSenderSetup>(name);
+        services.AddSingleton<Hosting.IHostedService>(sp => new MailPipeStartupCheck(sp, name));
 
         if (builder.ServiceKey is { } key)
         {

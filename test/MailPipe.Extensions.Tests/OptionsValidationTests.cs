@@ -87,6 +87,14 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task An_EhloName_longer_than_a_domain_is_named()
+    {
+        // Breaker10: it passed start-up and every connection's EHLO was a line the server refused (500).
+        var failures = await StartFailuresAsync(("Smtp:EhloName", new string('a', 300)));
+        failures.Should().Equal("Smtp:EhloName is 300 octets long; a domain is at most 255 (RFC 5321 §4.5.3.1.2).");
+    }
+
+    [Fact]
     public async Task Tls_mode_is_taken_by_name_only()
     {
         (await StartFailuresAsync(("Smtp:TlsMode", "1"))).Should().Equal("Smtp:TlsMode '1' is not a TLS mode. Use one of: None, Implicit, StartTlsRequired, StartTlsWhenAvailable.");

@@ -36,8 +36,9 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
             }
             else
             {
+                // A copy, not a new message: the stream read by another send and the message's own token are kept.
                 _tracker = new ReadTrackingStream(stream);
-                message = SmtpMessage.FromStream(message.Envelope, _tracker);
+                message = message.ReadingThrough(_tracker);
             }
         }
 

@@ -199,7 +199,7 @@ public sealed partial class SmtpSender
     {
         while (_waiting > 0 && _idle.TryPop(out var connection))
         {
-            var batch = TakeBatch();
+            var batch = TakeBatch(BatchLimit(connection));
             if (batch.Count == 0)
             {
                 _idle.Push(connection);
@@ -249,6 +249,15 @@ public sealed partial class SmtpSender
             (start ??= []).Add(new Work(null, null));
         }
     }
+
+    /// <summary>
+    /// The most messages a batch taken for <paramref name="connection"/> may hold: <see cref="SmtpSenderOptions.MaxBatchSize"/>,
+    /// or fewer when <see cref="SmtpSenderOptions.MaxMessagesPerConnection"/> leaves fewer (a connection that reached it
+    /// is closed, so at least 1 is left).
+    /// </summary>
+    private int BatchLimit(PooledConnection connection) =>
+        _options.MaxMessagesPerConnection == 0 ? _options.MaxBatchSize
+        : Math.Max(1, Math.Min(_options.MaxBatchSize, _options.MaxMessagesPerConnection - connection.Messages));
 
     /// <summary>Takes up to a batch of waiting messages (or <paramref name="max"/>), retries first. Under the lock.</summary>
     private List<SendRequest> TakeBatch(int max = 0)

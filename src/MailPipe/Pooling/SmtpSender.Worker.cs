@@ -46,7 +46,7 @@ public sealed partial class SmtpSender
                             _busy++;
                             if (batch is null || batch.Count == 0)
                             {
-                                batch = TakeBatch();
+                                batch = TakeBatch(BatchLimit(opened));
                             }
 
                             if (batch.Count == 0)
@@ -139,7 +139,7 @@ public sealed partial class SmtpSender
 
                 lock (_lock)
                 {
-                    batch = _disposed ? [] : TakeBatch();
+                    batch = _disposed ? [] : TakeBatch(BatchLimit(connection));
                     if (batch.Count == 0)
                     {
                         _busy--;

@@ -61,7 +61,7 @@ public sealed partial class SmtpSender : ISmtpSender
     /// <summary>Creates a sender; no connection is opened until the first message.</summary>
     /// <param name="options">Where to connect, who to be, the pool and the timeouts; copied.</param>
     /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
-    /// <exception cref="ArgumentException"><see cref="SmtpSenderOptions.Host"/> is empty, or a setting is inconsistent.</exception>
+    /// <exception cref="ArgumentException"><see cref="SmtpSenderOptions.Host"/> is empty or not a host name or IP address alone (a space, a control character, a port, a scheme), or a setting is inconsistent.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
     public SmtpSender(SmtpSenderOptions options)
     {

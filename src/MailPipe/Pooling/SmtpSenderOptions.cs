@@ -130,13 +130,19 @@ public sealed class SmtpSenderOptions
     internal Func<CancellationToken, ValueTask<Stream>>? ConnectStream { get; set; }
 
     /// <summary>Checks every setting.</summary>
-    /// <exception cref="ArgumentException"><see cref="Host"/> is empty or holds a port or a scheme, or <see cref="EhloName"/> is not a usable EHLO name.</exception>
+    /// <exception cref="ArgumentException"><see cref="Host"/> is empty, holds a space or a control character, a port or a scheme, or <see cref="EhloName"/> is not a usable EHLO name.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A number or time is out of range.</exception>
     internal void Validate()
     {
         if (ConnectStream is null)
         {
             ArgumentException.ThrowIfNullOrWhiteSpace(Host, nameof(Host));
+            if (Host.AsSpan().IndexOfAny("\r\n\0\t ") >= 0)
+            {
+                // Else each connect failed: a misleading AuthenticationError for CR/LF, a failed name lookup for a blank.
+                throw new ArgumentException($"Host '{Host}' holds a space or a control character; give only the host name or IP address.", nameof(Host));
+            }
+
             if (Host.Contains('/', StringComparison.Ordinal)
                 || (Host.Contains(':', StringComparison.Ordinal) && !IPAddress.TryParse(Host.Trim('[', ']'), out _)))
             {
@@ -180,7 +186,7 @@ public sealed class SmtpSenderOptions
             }
             catch (ArgumentException ex)
             {
-                throw new ArgumentException($"EhloName '{ehloName}' is not a usable EHLO name (a domain or an address literal, no white space, CR, LF or NUL); leave it null for this machine's name.", nameof(EhloName), ex);
+                throw new ArgumentException($"EhloName '{ehloName}' is not a usable EHLO name (a domain or an address literal of at most 255 octets, no white space, CR, LF or NUL); leave it null for this machine's name.", nameof(EhloName), ex);
             }
         }
 

@@ -17,11 +17,16 @@ internal static class MailParameters
     /// </summary>
     /// <param name="envelope">The envelope.</param>
     /// <exception cref="ArgumentException">CR, LF or NUL in a parameter string.</exception>
-    /// <exception cref="ArgumentOutOfRangeException">A negative <see cref="SmtpEnvelope.Size"/>, an undefined <see cref="SmtpEnvelope.Body"/> or <see cref="SmtpEnvelope.Return"/>, or a <see cref="SmtpRecipient.Notify"/> with an undefined flag or NEVER with another.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">A negative <see cref="SmtpEnvelope.Size"/>, an undefined <see cref="SmtpEnvelope.Body"/> or <see cref="SmtpEnvelope.Return"/>, a <see cref="SmtpRecipient.Notify"/> with an undefined flag or NEVER with another, or an <see cref="SmtpEnvelope.EnvelopeId"/> over 100 characters or with one that is not printable US-ASCII.</exception>
     public static void Validate(SmtpEnvelope envelope)
     {
         SmtpCommandWriter.ValidateArgument(envelope.MailParameters, nameof(SmtpEnvelope.MailParameters));
         SmtpCommandWriter.ValidateArgument(envelope.EnvelopeId, nameof(SmtpEnvelope.EnvelopeId));
+        if (envelope.EnvelopeId is { } envelopeId && (envelopeId.Length > 100 || envelopeId.AsSpan().ContainsAnyExceptInRange(' ', '~')))
+        {
+            // Else the server's 501 to MAIL (Postfix: "Bad ENVID parameter syntax") came back as a refusal of the message.
+            throw OutOfRange(nameof(SmtpEnvelope.EnvelopeId), envelopeId, "ENVID (RFC 3461 §4.4) is at most 100 printable US-ASCII characters (space to '~'), sent as xtext.");
+        }
         if (envelope.Size is < 0)
         {
             throw OutOfRange(nameof(SmtpEnvelope.Size), envelope.Size, "SIZE (RFC 1870) is a number of bytes, 0 or more; null to declare the content's length when it is known.");

@@ -44,6 +44,12 @@ internal static class SmtpAddressRules
             return forwardPath ? "a forward-path must not be empty" : null;
         }
 
+        if (HasLoneSurrogate(mailbox))
+        {
+            // UTF-8 has no form for it: the writer would put U+FFFD on the wire, another mailbox than the caller's.
+            return "the mailbox holds an unpaired surrogate (U+D800–U+DFFF), which is not text and has no UTF-8 form (RFC 5321 §4.1.2, RFC 6531)";
+        }
+
         if (mailbox[0] == '@')
         {
             return "a source route (@host,...:mailbox) is not sent (RFC 5321 §4.1.1.3, Appendix C)";
@@ -58,6 +64,23 @@ internal static class SmtpAddressRules
         }
 
         return WhyNotLocalPart(mailbox[..at]) ?? WhyNotDomain(mailbox[(at + 1)..]);
+    }
+
+    private static bool HasLoneSurrogate(ReadOnlySpan<char> text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            if (char.IsHighSurrogate(text[i]) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (char.IsSurrogate(text[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The index of the <c>@</c> that ends the local part (after a quoted string, the next character), or -1.</summary>

@@ -28,6 +28,12 @@ internal static class SmtpCommandWriter
     public static void ValidateMailbox(string path, string parameterName, bool forwardPath)
     {
         ValidatePath(path, parameterName);
+        if (path.Length > 0 && string.IsNullOrWhiteSpace(path))
+        {
+            // Trimmed to nothing it would be the null reverse-path, MAIL FROM:<> (a bounce), which nobody asked for.
+            throw new ArgumentException($"A {(forwardPath ? "forward-path" : "reverse-path")} of white space only is not a mailbox; the null reverse-path is \"\" or \"<>\" (RFC 5321 §4.5.5).", parameterName);
+        }
+
         if (SmtpAddressRules.WhyNotMailbox(StripBrackets(path), forwardPath) is { } why)
         {
             throw new ArgumentException($"'{path}' is not a {(forwardPath ? "forward-path" : "reverse-path")}: {why}.", parameterName);

@@ -32,7 +32,7 @@ internal static class SmtpHelloName
 
     /// <summary>Checks a caller's EHLO/HELO name before anything is written.</summary>
     /// <param name="domain">The domain or address literal.</param>
-    /// <exception cref="ArgumentException">It is empty, or holds CR, LF, NUL or white space.</exception>
+    /// <exception cref="ArgumentException">It is empty, holds CR, LF, NUL or white space, or is longer than 255 octets.</exception>
     public static void Validate(string domain)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(domain);
@@ -40,6 +40,12 @@ internal static class SmtpHelloName
         if (domain.AsSpan().IndexOfAny(' ', '\t') >= 0)
         {
             throw new ArgumentException("A domain for EHLO/HELO must not contain white space.", nameof(domain));
+        }
+
+        if (System.Text.Encoding.UTF8.GetByteCount(domain) > 255)
+        {
+            // Else the whole line was sent, and the server's 500 came back as a refused session.
+            throw new ArgumentException("A domain for EHLO/HELO is at most 255 octets (RFC 5321 §4.5.3.1.2).", nameof(domain));
         }
     }
 

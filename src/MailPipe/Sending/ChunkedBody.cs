@@ -26,7 +26,8 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public async ValueTask WriteAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
     {
-        var buffer = _buffer ??= new ArrayBufferWriter<byte>(options.ChunkSize + 1024);
+        // Grown as the chunk fills: a huge ChunkSize (up to int.MaxValue) is not allocated before the first byte.
+        var buffer = _buffer ??= new ArrayBufferWriter<byte>(Math.Min(options.ChunkSize, 256 * 1024) + 1024);
         buffer.ResetWrittenCount();
         (_tx, _binary) = (tx, plan.Body == SmtpBodyType.BinaryMime);
         Begin(plan.Guard, dotStuffing: false);

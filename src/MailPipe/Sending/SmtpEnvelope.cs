@@ -97,6 +97,7 @@ public sealed record SmtpEnvelope
     /// <summary>Creates an envelope.</summary>
     /// <param name="reversePath">The sender's mailbox; empty for the null reverse-path <c>&lt;&gt;</c> (bounces).</param>
     /// <param name="recipients">At least one forward-path.</param>
+    /// <exception cref="ArgumentNullException"><paramref name="reversePath"/> or <paramref name="recipients"/> is null, or one of the recipients is.</exception>
     /// <exception cref="ArgumentException">No recipient, or an address holds CR, LF, NUL or angle brackets inside or is not a mailbox (RFC 5321 §4.1.2).</exception>
     public SmtpEnvelope(string reversePath, IEnumerable<SmtpRecipient> recipients)
     {
@@ -108,6 +109,14 @@ public sealed record SmtpEnvelope
         if (Recipients.Count == 0)
         {
             throw new ArgumentException("An envelope needs at least one recipient.", nameof(recipients));
+        }
+
+        for (var i = 0; i < Recipients.Count; i++)
+        {
+            if (Recipients[i] is null)
+            {
+                throw new ArgumentNullException(nameof(recipients), $"Recipient {i} of the envelope is null.");
+            }
         }
     }
 
@@ -141,7 +150,7 @@ public sealed record SmtpEnvelope
     /// <summary>DSN RET (RFC 3461 §4.3); sent only when the server offers DSN.</summary>
     public DsnReturn? Return { get; init; }
 
-    /// <summary>DSN ENVID (RFC 3461 §4.4), sent as xtext; only when the server offers DSN.</summary>
+    /// <summary>DSN ENVID (RFC 3461 §4.4): at most 100 printable US-ASCII characters (space to <c>~</c>, else an <see cref="ArgumentOutOfRangeException"/> when sent), sent as xtext; only when the server offers DSN.</summary>
     public string? EnvelopeId { get; init; }
 
     /// <summary>REQUIRETLS (RFC 8689): the send is not attempted unless the session is encrypted and the server offers REQUIRETLS.</summary>

@@ -171,6 +171,18 @@ public sealed partial class SmtpMessage
     internal bool IsOnePassSource => _source is ReadTrackingStream or ReadTrackingPipeReader;
 
     /// <summary>
+    /// A copy of this message of a non-seekable stream (<see cref="Stream"/>) that reads <paramref name="reading"/>, a
+    /// wrapper of that stream, instead: everything else kept (the token of <see cref="WithCancellation"/>, the
+    /// telemetry parent), and read once for both (a read of either makes both <see cref="SmtpErrorCode.ContentNotReplayable"/>).
+    /// </summary>
+    internal SmtpMessage ReadingThrough(Stream reading)
+    {
+        var copy = (SmtpMessage)MemberwiseClone();
+        copy._source = new ReadTrackingStream(reading, _source as ReadTrackingStream); // or a seekable stream since disposed (CanSeek false)
+        return copy;
+    }
+
+    /// <summary>
     /// A copy that tells a pool what its sends read (for its replay check): <paramref name="observe"/> sees each
     /// message a <see cref="ForConnection"/> selector chooses, and each start of a content writer (with
     /// <see langword="null"/>); a writer run once may have read the caller's one-pass sources (a network stream
@@ -227,11 +239,11 @@ public sealed partial class SmtpMessage
     }
 
     /// <summary>A non-seekable stream that notes when it is first read (for every copy of its message, which share it).</summary>
-    private sealed class ReadTrackingStream(Stream inner) : Stream
+    private sealed class ReadTrackingStream(Stream inner, ReadTrackingStream? original = null) : Stream
     {
         private volatile bool _read;
 
-        public bool WasRead => _read;
+        public bool WasRead => _read || original is { WasRead: true };
 
         public override bool CanRead => inner.CanRead;
 

@@ -126,6 +126,29 @@ public sealed class SmtpSenderOptionsBreakTests
         await using var literal = new SmtpSender(options);
     }
 
+    /// <summary>
+    /// Breaker10: a host with a space or a control character (a trailing newline from a secret file, a pasted blank)
+    /// was accepted by the constructor, and each message was NotSent with ErrorCode AuthenticationError ("Opening a
+    /// connection failed: an SMTP command argument must not contain CR, LF or NUL") or a failed name lookup; the DI
+    /// package refuses it at start-up with this message.
+    /// </summary>
+    [Theory]
+    [InlineData("smtp.example.com\n")]
+    [InlineData("smtp.example.com\r\n")]
+    [InlineData(" smtp.example.com")]
+    [InlineData("smtp example.com")]
+    [InlineData("smtp.example.com\t")]
+    [InlineData("smtp.example.com\0")]
+    public void A_host_with_a_space_or_a_control_character_is_refused_by_the_constructor(string host)
+    {
+        var options = PoolTestMessages.Options(2525);
+        options.Host = host;
+
+        var thrown = FluentActions.Invoking(() => new SmtpSender(options)).Should().Throw<ArgumentException>().Which;
+        thrown.ParamName.Should().Be("Host");
+        thrown.Message.Should().Contain("space or a control character");
+    }
+
     [Theory]
     [InlineData("[127.0.0.1]")]
     [InlineData("localhost")]

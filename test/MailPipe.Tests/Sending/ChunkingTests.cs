@@ -86,6 +86,29 @@ public class ChunkingTests
         await server.WaitAsync();
     }
 
+    /// <summary>
+    /// Breaker10: the chunk buffer was allocated at ChunkSize + 1024 bytes before the first byte: int.MaxValue overflowed
+    /// (NotSent, "the connection was closed", after a retry in the pool), int.MaxValue - 1024 failed the allocation
+    /// (NotSent without a reason), 1 GiB took 1 GiB per connection for a message of 21 bytes.
+    /// </summary>
+    [Theory]
+    [InlineData(int.MaxValue)]
+    [InlineData(int.MaxValue - 1024)]
+    public async Task A_huge_ChunkSize_sends_a_small_message_in_one_chunk(int chunkSize)
+    {
+        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>")
+            .ExpectRaw("BDAT 21 LAST\r\n" + SmallText, ClientArrival.WithPrevious)
+            .Then("S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued", "C: NOOP", "S: 250 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server, new SmtpSessionOptions { ChunkSize = chunkSize });
+
+        var result = await session.SendAsync(Envelope("one@example.test"), Ascii(SmallText)).Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.ToString());
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]

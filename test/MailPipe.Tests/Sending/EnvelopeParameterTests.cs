@@ -271,14 +271,14 @@ public class EnvelopeParameterTests
         ])
         {
             Return = DsnReturn.Headers,
-            EnvelopeId = "id+1=2 \u00fc",
+            EnvelopeId = "id+1=2 ~", // printable US-ASCII only (RFC 3461 §4.4): a 'ü' here is an ArgumentOutOfRangeException since breaker10
         };
 
         await SendExpectingAsync(
             ["DSN"],
             envelope,
             Ascii(SmallText),
-            "MAIL FROM:<sender@example.test> RET=HDRS ENVID=id+2B1+3D2+20+C3+BC",
+            "MAIL FROM:<sender@example.test> RET=HDRS ENVID=id+2B1+3D2+20~",
             "RCPT TO:<one@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig+2Btag@example.test",
             "RCPT TO:<two@example.test> NOTIFY=NEVER",
             "RCPT TO:<three@example.test> NOTIFY=SUCCESS,FAILURE,DELAY",
@@ -402,10 +402,16 @@ public class EnvelopeParameterTests
     [InlineData("Return")]
     [InlineData("Notify")]
     [InlineData("Notify NEVER with SUCCESS")]
+    [InlineData("EnvelopeId not ASCII")] // Breaker10: Postfix answered MAIL with 501 5.5.4 Bad ENVID parameter syntax, a refusal of the message
+    [InlineData("EnvelopeId with a tab")]
+    [InlineData("EnvelopeId over 100 characters")] // the CLI's --envid refuses it too
     public async Task A_typed_parameter_out_of_range_throws_ArgumentException_before_any_byte(string what)
     {
         var envelope = what switch
         {
+            "EnvelopeId not ASCII" => new SmtpEnvelope(Sender, "one@example.test") { EnvelopeId = "idé" },
+            "EnvelopeId with a tab" => new SmtpEnvelope(Sender, "one@example.test") { EnvelopeId = "a\tb" },
+            "EnvelopeId over 100 characters" => new SmtpEnvelope(Sender, "one@example.test") { EnvelopeId = new string('e', 101) },
             "Size" => new SmtpEnvelope(Sender, "one@example.test") { Size = -1 },
             "Body" => new SmtpEnvelope(Sender, "one@example.test") { Body = (SmtpBodyType)9 },
             "Return" => new SmtpEnvelope(Sender, "one@example.test") { Return = (DsnReturn)5 },

@@ -1,0 +1,36 @@
+using MailPipe;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>
+/// Makes the sender of <paramref name="name"/> when the host starts, so that a setting made in code with
+/// <see cref="MailPipeBuilderExtensions.ConfigureSender"/> that the sender refuses (a <c>MaxBatchSize</c> of 0, a zero
+/// <c>AcquireTimeout</c>) stops the start like a wrong configuration key does, instead of failing the first request that
+/// needs the sender. The sender made here is the singleton the application uses; it opens no connection.
+/// </summary>
+/// <param name="services">The container.</param>
+/// <param name="name">The sender's name: empty for <c>AddMailPipe</c>, else the key.</param>
+internal sealed class MailPipeStartupCheck(IServiceProvider services, string name) : IHostedService
+{
+    /// <inheritdoc/>
+    /// <exception cref="OptionsValidationException">The sender refused a setting; the failure names it.</exception>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            _ = MailPipeServiceCollectionExtensions.GetSender(services, name);
+        }
+        catch (ArgumentException ex)
+        {
+            var setting = ex.ParamName is { Length: > 0 } parameter ? $"SmtpSenderOptions.{parameter}" : nameof(SmtpSenderOptions);
+            throw new OptionsValidationException(name, typeof(SmtpSenderOptions), [$"{setting} (set in code with ConfigureSender) was refused: {ex.Message}"]);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
