@@ -140,8 +140,10 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>
     /// The last EHLO reply (its extensions are in <see cref="Capabilities"/>); the greeting instead when it was not
-    /// positive (the connection is left open: send QUIT). A negative EHLO reply is returned too (except with
-    /// <see cref="SmtpTlsMode.StartTlsRequired"/> before TLS, which throws). With
+    /// positive (the connection is left open: send QUIT). EHLO answered 500 or 502 (not recognized) is followed by HELO
+    /// and HELO's reply is returned, with no extensions (RFC 5321 §3.2, §4.1.4). Another negative EHLO reply is
+    /// returned too (except with <see cref="SmtpTlsMode.StartTlsRequired"/> before TLS, which throws, as it does for an
+    /// EHLO not recognized). With
     /// <see cref="SmtpTlsMode.StartTlsWhenAvailable"/> and no STARTTLS, or a refused one, the plain-text EHLO reply.
     /// </returns>
     /// <exception cref="ArgumentException"><paramref name="host"/> or <paramref name="ehloDomain"/> is empty or invalid.</exception>

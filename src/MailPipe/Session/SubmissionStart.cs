@@ -50,6 +50,13 @@ internal static class SubmissionStart
 
         ehloDomain ??= await session.GetDefaultClientDomainAsync(cancellationToken).ConfigureAwait(false);
         var ehlo = await session.EhloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
+        if (ehlo.Code is 500 or 502 && session.IsConnected && tlsMode != SmtpTlsMode.StartTlsRequired)
+        {
+            // A server that does not know EHLO gets HELO, and no extensions (RFC 5321 §3.2, §4.1.4). Not when TLS is
+            // required: STARTTLS is an extension, so that refusal stands (below).
+            return await session.HeloAsync(ehloDomain, cancellationToken).ConfigureAwait(false);
+        }
+
         if (tlsMode is not (SmtpTlsMode.StartTlsRequired or SmtpTlsMode.StartTlsWhenAvailable) || ehlo.IsServiceClosing)
         {
             return ehlo;

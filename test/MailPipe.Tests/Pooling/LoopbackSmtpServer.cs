@@ -73,6 +73,9 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     /// <summary>When set, accepted connections get no greeting (a server that hangs).</summary>
     public bool Silent { get; set; }
 
+    /// <summary>Answers EHLO with 502 (not recognized), as a server from before RFC 1869 does: only HELO is known.</summary>
+    public bool HeloOnly { get; set; }
+
     public ConcurrentQueue<ReceivedMessage> Received { get; } = new();
 
     /// <summary>Every command line received (data excluded), with the number of its connection, in arrival order per connection.</summary>
@@ -165,6 +168,9 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
                 var verb = (line.Length >= 4 ? line[..4] : line).ToUpperInvariant();
                 switch (verb)
                 {
+                    case "EHLO" when HeloOnly:
+                        await WriteAsync(stream, "502 5.5.2 Error: command not recognized\r\n");
+                        break;
                     case "EHLO":
                         await WriteAsync(stream, "250-loopback\r\n250-PIPELINING\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n" + (_chunking ? "250-CHUNKING\r\n" : string.Empty) + "250 SIZE 10485760\r\n");
                         break;
