@@ -54,10 +54,10 @@ public static class MailPipeServiceCollectionExtensions
     /// <param name="configure">Changes after the section is read; <see langword="null"/> for none.</param>
     /// <returns>A builder to add a health check, decorators and other packages' extensions.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="serviceKey"/> is empty.</exception>
+    /// <exception cref="ArgumentException"><paramref name="serviceKey"/> is empty or white space.</exception>
     public static IMailPipeBuilder AddKeyedMailPipe(this IServiceCollection services, string serviceKey, IConfigurationSection configuration, Action<MailPipeOptions>? configure = null)
     {
-        ArgumentException.ThrowIfNullOrEmpty(serviceKey);
+        ArgumentException.ThrowIfNullOrWhiteSpace(serviceKey);
         ArgumentNullException.ThrowIfNull(configuration);
         return Add(services, serviceKey, configuration, configure);
     }
@@ -68,10 +68,10 @@ public static class MailPipeServiceCollectionExtensions
     /// <param name="configure">Sets <see cref="MailPipeOptions.Host"/>, <see cref="MailPipeOptions.TlsMode"/> and the rest.</param>
     /// <returns>A builder to add a health check, decorators and other packages' extensions.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
-    /// <exception cref="ArgumentException"><paramref name="serviceKey"/> is empty.</exception>
+    /// <exception cref="ArgumentException"><paramref name="serviceKey"/> is empty or white space.</exception>
     public static IMailPipeBuilder AddKeyedMailPipe(this IServiceCollection services, string serviceKey, Action<MailPipeOptions> configure)
     {
-        ArgumentException.ThrowIfNullOrEmpty(serviceKey);
+        ArgumentException.ThrowIfNullOrWhiteSpace(serviceKey);
         ArgumentNullException.ThrowIfNull(configure);
         return Add(services, serviceKey, null, configure);
     }

@@ -21,6 +21,18 @@ public sealed class RegistrationTests
         ((SmtpSender)sender).Name.Should().Be("127.0.0.1:587");
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData(" ")]
+    [InlineData("\t")]
+    public void A_key_that_is_empty_or_white_space_is_refused(string key)
+    {
+        var services = new ServiceCollection();
+
+        FluentActions.Invoking(() => services.AddKeyedMailPipe(key, o => o.Host = "127.0.0.1")).Should().Throw<ArgumentException>()
+            .Which.ParamName.Should().Be("serviceKey");
+    }
+
     [Fact]
     public async Task Keyed_senders_for_several_servers()
     {

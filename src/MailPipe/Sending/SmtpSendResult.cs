@@ -19,8 +19,12 @@ public enum SmtpSendOutcome
 /// <summary>One recipient's fate in a mail transaction.</summary>
 /// <param name="Recipient">The recipient as given in the envelope.</param>
 /// <param name="Reply">The reply to its RCPT command, or <see langword="null"/> when none arrived (the command was not sent, or the connection was lost first).</param>
+/// <exception cref="ArgumentNullException"><paramref name="Recipient"/> is null.</exception>
 public sealed record SmtpRecipientResult(SmtpRecipient Recipient, SmtpReply? Reply)
 {
+    /// <summary>The recipient as given in the envelope.</summary>
+    public SmtpRecipient Recipient { get; init; } = Recipient ?? throw new ArgumentNullException(nameof(Recipient));
+
     /// <summary>Whether RCPT got a 2yz reply (250 or 251).</summary>
     public bool Accepted => Reply is { IsPositiveCompletion: true };
 }

@@ -173,6 +173,7 @@ public sealed class SmtpSenderLifecycleTests
         FluentActions.Invoking(() => SmtpSendResult.Create(envelope, SmtpSendOutcome.Accepted, recipients: [null!, null!])).Should().Throw<ArgumentException>()
             .WithMessage("*must not be null*");
         FluentActions.Invoking(() => EnhancedStatusCode.Parse(null!)).Should().Throw<ArgumentNullException>();
+        FluentActions.Invoking(() => new SmtpRecipientResult(null!, null)).Should().Throw<ArgumentNullException>().Which.ParamName.Should().Be("Recipient");
     }
 
     /// <summary>A caller gets its result before the connection is back in the pool: wait for that before moving the clock.</summary>
