@@ -235,9 +235,10 @@ public sealed partial class SmtpSender
                 Complete(connection, request, SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The message was cancelled while it was being sent; it may have been delivered.", ex)));
             }
         }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or SmtpException)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // Checked before queueing; reaching here is a bug: never leave a caller waiting.
+            // Checked before queueing; reaching here is a bug or an exhausted resource (OutOfMemoryException): never
+            // leave a caller waiting, nor the connection's slot taken (the worker goes on and closes the connection).
             await session.DisconnectAsync().ConfigureAwait(false);
             FailInFlight(connection, request => throw new InvalidOperationException("The pooled connection failed unexpectedly.", ex));
         }

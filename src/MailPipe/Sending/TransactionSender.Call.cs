@@ -235,7 +235,9 @@ internal sealed partial class TransactionSender
         }
         catch (Exception ex) when (IsUnexpected(ex) || (ex is ArgumentException && started))
         {
+            // Recorded as the writer's failure, so that no result of the call is published without a reason.
             _channel.Break($"unexpected {ex.GetType().Name} while sending");
+            _writerFailure ??= UnexpectedFailure(ex);
             throw;
         }
         finally
@@ -289,10 +291,15 @@ internal sealed partial class TransactionSender
         }
     }
 
+    /// <summary>What the results of a call stopped by an unexpected exception (<see cref="IsUnexpected"/>) carry as their reason.</summary>
+    private static SmtpException UnexpectedFailure(Exception exception) =>
+        new(SmtpErrorCode.ConnectionClosed, $"An unexpected {exception.GetType().Name} stopped the send ({exception.Message}); the connection was closed.", exception);
+
     /// <summary>
-    /// An exception that is neither the server's nor the caller's (a defect of MailPipe's own, or a misbehaving
-    /// source's contract broken inside MailPipe's code): once anything of the transaction may have been written the
-    /// connection's state is unknown, so it is closed; the exception goes to the caller unchanged.
+    /// An exception that is neither the server's nor the caller's (a defect of MailPipe's own, an exhausted resource,
+    /// or a misbehaving source's contract broken inside MailPipe's code): once anything of the transaction may have
+    /// been written the connection's state is unknown, so it is closed; the exception goes to the caller unchanged,
+    /// and the call's results say why (<see cref="UnexpectedFailure"/>).
     /// </summary>
     private static bool IsUnexpected(Exception exception) =>
         exception is not (SmtpException or ContentSourceException or SmtpContentRefusedException or OperationCanceledException or ArgumentException);

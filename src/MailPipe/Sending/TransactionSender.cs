@@ -146,6 +146,13 @@ internal sealed partial class TransactionSender
             // (a streaming call has yielded them already).
             throw new SmtpBatchArgumentException(batch.Complete(null), ex);
         }
+        catch (Exception ex) when (IsUnexpected(ex))
+        {
+            // A defect or an exhausted resource (OutOfMemoryException); the connection was closed. The results not
+            // decided yet say why (a pool completes its callers with them) before the exception goes to the caller.
+            batch.Complete(_writerFailure ?? UnexpectedFailure(ex));
+            throw;
+        }
         finally
         {
             // Bad input or misuse: the results decided so far are out; the rest end with the call.
