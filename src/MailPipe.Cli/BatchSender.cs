@@ -83,8 +83,9 @@ internal sealed partial class BatchSender
                     Report(why.ExitCode == ExitCodes.Success ? QuitBefore(message) : NotSent(message, why.ExitCode, why.Reason) with { SessionFailure = true });
                 }
 
+                var authenticated = session.AuthenticatedMechanism; // --quit-after auth: the session did authenticate
                 await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
-                return new BatchReport(results, stopwatch.Elapsed, _tls, null, null, 0, why.ExitCode == ExitCodes.Success ? null : why.Reason, Steps());
+                return new BatchReport(results, stopwatch.Elapsed, _tls, authenticated is null ? null : _auth?.UserName, authenticated, 0, why.ExitCode == ExitCodes.Success ? null : why.Reason, Steps());
             }
 
             var tls = _tls;

@@ -1,0 +1,51 @@
+using System.Text.Json;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>Defects found by breaker11 (session 8): the CLI as a user or a script runs it, TLS and AUTH.</summary>
+public sealed class Breaker11Tests
+{
+    private static string? WithAuthPlain(string command) => command.StartsWith("EHLO", StringComparison.Ordinal)
+        ? "250-scripted.test\r\n250-PIPELINING\r\n250 AUTH PLAIN"
+        : command.StartsWith("AUTH PLAIN", StringComparison.Ordinal) ? "235 2.7.0 Authentication successful" : ScriptedSmtpServer.AcceptAll(command);
+
+    /// <summary>
+    /// <c>mailpipe send --user u --password-env P --quit-after auth --json</c>, the "do my credentials work" check,
+    /// authenticated (the last step 235) but its summary said <c>"authenticatedAs": null, "authMechanism": null</c> and
+    /// the text summary left out "authenticated as": the summary of every run that stopped before the batch dropped them.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Quit_after_auth_names_who_authenticated_in_the_summary(bool json)
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", WithAuthPlain);
+        var variable = "MAILPIPE_B11_PASSWORD_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, "secret");
+        try
+        {
+            string[] arguments = ["send", "--server", server.Address, "--user", "someone", "--password-env", variable, "--auth", "PLAIN",
+                "--allow-cleartext-auth", "-f", "a@example.test", "-t", "b@example.test", "--body", "x", "--quit-after", "auth"];
+            var run = await CliRunner.RunAsync(json ? [.. arguments, "--json"] : arguments);
+
+            run.ExitCode.Should().Be(0, run.Output + run.Error);
+            server.Commands.Should().Contain(c => c.StartsWith("AUTH PLAIN", StringComparison.Ordinal))
+                .And.NotContain(c => c.StartsWith("MAIL", StringComparison.Ordinal));
+            if (json)
+            {
+                using var summary = JsonDocument.Parse(run.OutputLines[^1]);
+                summary.RootElement.GetProperty("steps").EnumerateArray().Last().GetProperty("code").GetInt32().Should().Be(235);
+                summary.RootElement.GetProperty("authenticatedAs").GetString().Should().Be("someone");
+                summary.RootElement.GetProperty("authMechanism").GetString().Should().Be("PLAIN");
+            }
+            else
+            {
+                run.Output.Should().Contain("authenticated as someone (PLAIN)");
+            }
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+}
