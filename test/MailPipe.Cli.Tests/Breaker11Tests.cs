@@ -48,4 +48,25 @@ public sealed class Breaker11Tests
             Environment.SetEnvironmentVariable(variable, null);
         }
     }
+
+    /// <summary>
+    /// <c>mailpipe send --tls</c> (or <c>probe --tls</c>) against a port that speaks plain SMTP first (25, 587) said only
+    /// "The TLS handshake with '127.0.0.1' failed: Cannot determine the frame size or a corrupted frame was received.":
+    /// the twin of the hint a silent port gets (A_silent_port_hints_at_implicit_TLS), it now names the way out.
+    /// </summary>
+    [Theory]
+    [InlineData("probe")]
+    [InlineData("send")]
+    public async Task Implicit_TLS_against_a_plain_port_hints_at_starttls(string command)
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test ESMTP", ScriptedSmtpServer.AcceptAll);
+
+        string[] arguments = command == "probe"
+            ? ["probe", "--server", server.Address, "--tls", "--timeout", "30s"]
+            : ["send", "--server", server.Address, "--tls", "--timeout", "30s", "--from", "a@example.test", "--to", "b@example.test", "--body", "x"];
+        var run = await CliRunner.RunAsync(arguments);
+
+        run.ExitCode.Should().Be(2, run.Output + run.Error);
+        run.Error.Should().Contain("TLS with").And.Contain("--starttls");
+    }
 }
