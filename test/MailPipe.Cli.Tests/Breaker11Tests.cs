@@ -69,4 +69,35 @@ public sealed class Breaker11Tests
         run.ExitCode.Should().Be(2, run.Output + run.Error);
         run.Error.Should().Contain("TLS with").And.Contain("--starttls");
     }
+
+    /// <summary>
+    /// <c>mailpipe send big.eml next.eml</c> to a server without CHUNKING, big.eml larger than 1 MiB (streamed) with a NUL
+    /// octet after its first MiB: MailPipe closes the connection rather than end big.eml (right), but next.eml, which
+    /// has no NUL, was reported "not sent (exit 6)" with big.eml's error ("The message content has a NUL octet at offset
+    /// ...") as if it had been refused for its own content; it is not sent because the connection was closed.
+    /// </summary>
+    [Fact]
+    public async Task A_message_after_one_whose_streamed_content_failed_is_not_blamed_for_it()
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        using var directory = new TempDirectory();
+        var body = new System.Text.StringBuilder();
+        while (body.Length < 1_200_000)
+        {
+            body.Append("a line of the body of the large message, nothing special in it\n");
+        }
+
+        var big = directory.File("1-big.eml", [.. "From: a@example.test\nTo: b@example.test\nSubject: big\n\n"u8, .. System.Text.Encoding.ASCII.GetBytes(body.ToString()), 0, .. "tail\n"u8]);
+        var next = directory.File("2-next.eml", "From: a@example.test\nTo: c@example.test\nSubject: next\n\nnothing wrong here\n");
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", big, next);
+
+        var results = run.OutputLines.Select(l => JsonDocument.Parse(l).RootElement).Where(e => e.GetProperty("type").GetString() == "message").ToList();
+        results.Should().HaveCount(2, run.Output + run.Error);
+        results[0].GetProperty("outcome").GetString().Should().Be("notSent");
+        results[0].GetProperty("error").GetString().Should().Contain("NUL");
+        results[1].GetProperty("outcome").GetString().Should().Be("notSent");
+        results[1].GetProperty("error").GetString().Should().NotContain("NUL octet at offset", "next.eml has no NUL: it was not sent because the connection was closed");
+        results[1].GetProperty("exitCode").GetInt32().Should().Be(2, "not sent for the connection's sake (exit 2), not refused (exit 6)");
+    }
 }
