@@ -100,4 +100,22 @@ public sealed class Breaker11Tests
         results[1].GetProperty("error").GetString().Should().NotContain("NUL octet at offset", "next.eml has no NUL: it was not sent because the connection was closed");
         results[1].GetProperty("exitCode").GetInt32().Should().Be(2, "not sent for the connection's sake (exit 2), not refused (exit 6)");
     }
+
+    /// <summary>
+    /// A re-sent message (it has <c>Resent-To</c>) takes its envelope from the <c>Resent-*</c> fields only, as
+    /// <c>sendmail -t</c> does; one without <c>Resent-From</c> was reported "no sender: the message has no From or Sender
+    /// field with an address" although its From field has one: the error names the fields that were looked at.
+    /// </summary>
+    [Fact]
+    public async Task A_resent_message_without_a_resent_sender_says_which_fields_were_read()
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        using var directory = new TempDirectory();
+        var resent = directory.File("resent.eml", "From: a@example.test\nTo: b@example.test\nResent-To: c@example.test\nSubject: again\n\nbody\n");
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, resent);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Output.Should().Contain("Resent-From").And.NotContain("no From or Sender field");
+    }
 }
