@@ -118,4 +118,23 @@ public sealed class Breaker11Tests
         run.ExitCode.Should().Be(1, run.Output + run.Error);
         run.Output.Should().Contain("Resent-From").And.NotContain("no From or Sender field");
     }
+
+    /// <summary>
+    /// A small file with 8-bit octets (a UTF-8 body) to a server without 8BITMIME is not sent (exit 6), rightly, but
+    /// the reason read "The message needs 8BITMIME (RFC 6152): the content has 8-bit octets but BODY is 7BIT, which the
+    /// server does not offer": the user never chose BODY, and "7BIT, which the server does not offer" is wrong.
+    /// </summary>
+    [Fact]
+    public async Task An_8bit_file_to_a_server_without_8BITMIME_says_the_server_lacks_8BITMIME()
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", c => c.StartsWith("EHLO", StringComparison.Ordinal) ? "250-scripted.test\r\n250 PIPELINING" : ScriptedSmtpServer.AcceptAll(c));
+        using var directory = new TempDirectory();
+        var file = directory.File("utf8.eml", "From: a@example.test\nTo: b@example.test\nSubject: x\n\nGr\u00fc\u00dfe\n");
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, file);
+
+        run.ExitCode.Should().Be(6, run.Output + run.Error);
+        run.Output.Should().Contain("8BITMIME").And.Contain("8-bit octets").And.NotContain("BODY is 7BIT");
+        server.Commands.Should().NotContain(c => c.StartsWith("MAIL", StringComparison.Ordinal));
+    }
 }
