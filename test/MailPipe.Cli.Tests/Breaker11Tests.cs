@@ -137,4 +137,34 @@ public sealed class Breaker11Tests
         run.Output.Should().Contain("8BITMIME").And.Contain("8-bit octets").And.NotContain("BODY is 7BIT");
         server.Commands.Should().NotContain(c => c.StartsWith("MAIL", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// A bare CR ends a line for MailPipe, which sends it as CRLF (a file with old Mac line ends, or one CR that slipped
+    /// into a header section), but the CLI's header reader split lines at LF only: in "Subject: hi\rBcc: x\r\n" it saw
+    /// one Subject field, so the Bcc field was neither read (x got nothing) nor removed, and the server received
+    /// "Bcc: x" as a field of its own: the blind copy was disclosed to every recipient. Small files (read whole) and
+    /// large ones (streamed after their header section) alike.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_Bcc_field_after_a_bare_CR_is_read_and_removed(bool large)
+    {
+        byte[]? received = null;
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll, data =>
+        {
+            received = data;
+            return "250 2.0.0 queued";
+        });
+        using var directory = new TempDirectory();
+        var body = large ? string.Concat(Enumerable.Repeat("a line of a large body, streamed from the file\r\n", 30_000)) : "body\r\n";
+        var file = directory.File("bcc.eml", "From: a@example.test\r\nTo: to@example.test\r\nSubject: hi\rBcc: secret@example.test\r\n\r\n" + body);
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, file);
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        server.Commands.Should().Contain("RCPT TO:<secret@example.test>");
+        var text = System.Text.Encoding.ASCII.GetString(received!);
+        text.Should().StartWith("From: a@example.test\r\nTo: to@example.test\r\nSubject: hi\r\n\r\n").And.NotContain("secret@example.test");
+    }
 }
