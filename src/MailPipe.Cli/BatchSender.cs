@@ -274,10 +274,11 @@ internal sealed partial class BatchSender
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(exception);
 
-        // MailPipe's certificate messages end with a hint at its API; the CLI names its own options instead.
+        // MailPipe's certificate and clear-text AUTH messages end with a hint at its API; the CLI names its own options instead.
         var message = exception.Message
             .Replace(" Set SmtpTlsOptions.AcceptCertificateNameMismatch to accept it.", string.Empty, StringComparison.Ordinal)
-            .Replace(" Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.", string.Empty, StringComparison.Ordinal);
+            .Replace(" Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.", string.Empty, StringComparison.Ordinal)
+            .Replace("(start TLS first, or set SmtpSessionOptions.AllowCleartextAuthentication)", "(use --tls or --starttls, or --allow-cleartext-auth on a trusted network)", StringComparison.Ordinal);
         return exception.ErrorCode switch
         {
             SmtpErrorCode.StartTlsNotOffered => $"--starttls: {message}",

@@ -167,4 +167,29 @@ public sealed class Breaker11Tests
         var text = System.Text.Encoding.ASCII.GetString(received!);
         text.Should().StartWith("From: a@example.test\r\nTo: to@example.test\r\nSubject: hi\r\n\r\n").And.NotContain("secret@example.test");
     }
+
+    /// <summary>
+    /// <c>mailpipe send --user u --password-env P</c> (AUTH auto) without TLS to a server offering only PLAIN and LOGIN
+    /// stops before AUTH (right, exit 3), but the reason pointed at the library's API: "(start TLS first, or set
+    /// SmtpSessionOptions.AllowCleartextAuthentication)"; it now names the CLI's options, as the certificate errors do.
+    /// </summary>
+    [Fact]
+    public async Task No_usable_mechanism_without_TLS_names_the_CLI_options()
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", c => c.StartsWith("EHLO", StringComparison.Ordinal) ? "250-scripted.test\r\n250 AUTH PLAIN LOGIN" : ScriptedSmtpServer.AcceptAll(c));
+        var variable = "MAILPIPE_B11_PASSWORD_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, "secret");
+        try
+        {
+            var run = await CliRunner.RunAsync("send", "--server", server.Address, "--user", "someone", "--password-env", variable, "-f", "a@example.test", "-t", "b@example.test", "--body", "x");
+
+            run.ExitCode.Should().Be(3, run.Output + run.Error);
+            run.Error.Should().Contain("--allow-cleartext-auth").And.Contain("--starttls").And.NotContain("SmtpSessionOptions");
+            server.Commands.Should().NotContain(c => c.StartsWith("AUTH", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
 }
