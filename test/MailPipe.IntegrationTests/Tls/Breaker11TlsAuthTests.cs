@@ -63,4 +63,26 @@ public sealed class Breaker11TlsAuthTests
         result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
         result.IsTransientFailure.Should().BeFalse();
     }
+
+    [Fact]
+    public async Task STARTTLS_after_AUTH_forgets_the_authentication_and_the_capabilities()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var session = NewSession();
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort, SmtpTlsMode.None, EhloDomain)).Code.Should().Be(250);
+        (await session.AuthenticateAsync(Right)).Code.Should().Be(235);
+        session.AuthenticatedMechanism.Should().Be("SCRAM-SHA-256");
+
+        var reply = await session.StartTlsAsync();
+
+        reply.Code.Should().Be(220, reply.ToString());
+        session.IsAuthenticated.Should().BeFalse("RFC 3207 §4.2: the client must discard what it learnt before TLS");
+        session.Capabilities.Count.Should().Be(0);
+        (await session.EhloAsync(EhloDomain)).Code.Should().Be(250);
+        (await session.AuthenticateAsync(Right)).Code.Should().Be(235);
+
+        var recipient = TestServers.UniqueRecipient("b11-tls-after-auth");
+        await SendTestMessageAsync(session, recipient, "starttls after auth");
+        await WaitForPostfixAsync(recipient);
+    }
 }
