@@ -123,16 +123,24 @@ internal sealed class OutgoingMessage : IDisposable
         try
         {
             handle = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var length = RandomAccess.GetLength(handle);
+            file = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+            handle = null; // owned by the stream now
+            if (!file.CanSeek)
+            {
+                // A pipe (a FIFO, a process substitution such as <(make-message), /dev/stdin): read to its end, as '-' is.
+                using var piped = new MemoryStream();
+                file.CopyTo(piped);
+                return FromBytes(index, path, piped.ToArray(), defaults);
+            }
+
+            var length = file.Length;
             if (length <= SmallFileLimit)
             {
                 var bytes = new byte[length];
-                ReadWhole(handle, bytes);
+                ReadWhole(file.SafeFileHandle, bytes);
                 return FromBytes(index, path, bytes, defaults);
             }
 
-            file = new FileStream(handle, FileAccess.Read, bufferSize: 0);
-            handle = null; // owned by the stream now
             var headers = HeaderSection.Read(file);
             var message = FromHeaders(index, path, headers, defaults, out var header);
             if (message.InputError is null)

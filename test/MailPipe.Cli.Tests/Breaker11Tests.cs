@@ -192,4 +192,39 @@ public sealed class Breaker11Tests
             Environment.SetEnvironmentVariable(variable, null);
         }
     }
+
+    /// <summary>
+    /// A file that is a pipe (a FIFO, bash's process substitution <c>mailpipe send &lt;(make-message)</c>, /dev/stdin)
+    /// ended the process with "Unhandled exception: System.NotSupportedException: Stream does not support seeking" and a
+    /// stack trace: no message listed, no summary, the other files not sent. It is read to its end, as <c>-</c> is.
+    /// </summary>
+    [Fact]
+    public async Task A_file_that_is_a_pipe_is_read_to_its_end_and_sent()
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        using var directory = new TempDirectory();
+        var fifo = Path.Combine(directory.Path, "message.fifo");
+        var made = System.Diagnostics.Process.Start("mkfifo", [fifo]);
+        await made.WaitForExitAsync();
+        made.ExitCode.Should().Be(0);
+        var other = directory.File("other.eml", "From: a@example.test\nTo: c@example.test\nSubject: other\n\nbody\n");
+        var writer = Task.Run(async () =>
+        {
+            await using var pipe = new FileStream(fifo, FileMode.Open, FileAccess.Write); // waits for the reader
+            await pipe.WriteAsync("From: a@example.test\nTo: b@example.test\nSubject: piped\n\nbody\n"u8.ToArray());
+        });
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, fifo, other);
+        if (!writer.IsCompleted)
+        {
+            await using var release = new FileStream(fifo, FileMode.Open, FileAccess.Read); // the CLI never opened it: let the writer end
+            await release.CopyToAsync(Stream.Null);
+        }
+
+        await writer;
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        run.Output.Should().Contain($"{fifo}: accepted").And.Contain($"{other}: accepted");
+        server.Commands.Should().Contain("RCPT TO:<b@example.test>").And.Contain("RCPT TO:<c@example.test>");
+    }
 }
