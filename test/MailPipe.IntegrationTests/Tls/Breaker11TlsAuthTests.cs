@@ -85,4 +85,37 @@ public sealed class Breaker11TlsAuthTests
         await SendTestMessageAsync(session, recipient, "starttls after auth");
         await WaitForPostfixAsync(recipient);
     }
+
+    [Fact]
+    public async Task The_caller_validation_callback_decides_alone_on_implicit_TLS()
+    {
+        TestServers.RequireListening(TestServers.PostfixTlsPort);
+        System.Net.Security.SslPolicyErrors? seen = null;
+        var accepting = new SmtpTlsOptions
+        {
+            ClientAuthenticationOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+                {
+                    seen = errors;
+                    return certificate is not null;
+                },
+            },
+        };
+        await using (var session = NewSession(accepting))
+        {
+            (await session.ConnectAsync(TestServers.Host, TestServers.PostfixTlsPort, SmtpTlsMode.Implicit, EhloDomain)).Code.Should().Be(250);
+            session.IsEncrypted.Should().BeTrue();
+            seen.Should().Be(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors, "the self-signed certificate is untrusted without the CA file");
+        }
+
+        var refusing = TrustTestCertificate();
+        refusing.ClientAuthenticationOptions = new System.Net.Security.SslClientAuthenticationOptions { RemoteCertificateValidationCallback = (_, _, _, _) => false };
+        await using var refused = NewSession(refusing);
+
+        var act = () => refused.ConnectAsync(TestServers.Host, TestServers.PostfixTlsPort, SmtpTlsMode.Implicit, EhloDomain);
+
+        (await act.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.BadCertificate);
+        refused.IsConnected.Should().BeFalse();
+    }
 }
