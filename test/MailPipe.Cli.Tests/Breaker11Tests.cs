@@ -227,4 +227,30 @@ public sealed class Breaker11Tests
         run.Output.Should().Contain($"{fifo}: accepted").And.Contain($"{other}: accepted");
         server.Commands.Should().Contain("RCPT TO:<b@example.test>").And.Contain("RCPT TO:<c@example.test>");
     }
+
+    /// <summary>
+    /// <c>mailpipe send --header "Bcc: boss@example.test" message.eml</c> (or with a built message) wrote the Bcc field
+    /// into the message every recipient gets, and boss@example.test was no recipient at all: the blind copy was shown to
+    /// everyone and reached nobody, where a file's own Bcc field is read as recipients and removed. It is a usage error
+    /// now (exit 1, no connection) that points at --to.
+    /// </summary>
+    [Theory]
+    [InlineData("Bcc: boss@example.test", true)]
+    [InlineData("resent-bcc: boss@example.test", true)]
+    [InlineData("Bcc: boss@example.test", false)]
+    public async Task A_Bcc_field_given_with_header_is_a_usage_error(string field, bool file)
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        using var directory = new TempDirectory();
+        var message = directory.File("m.eml", "From: a@example.test\nTo: b@example.test\nSubject: s\n\nbody\n");
+        string[] arguments = file
+            ? ["send", "--server", server.Address, "--header", field, message]
+            : ["send", "--server", server.Address, "--header", field, "-f", "a@example.test", "-t", "b@example.test", "--body", "x"];
+
+        var run = await CliRunner.RunAsync(arguments);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Should().Contain("--header").And.Contain("--to");
+        server.Connected.Should().BeFalse("a usage error makes no connection");
+    }
 }
