@@ -253,4 +253,74 @@ public sealed class Breaker11Tests
         run.Error.Should().Contain("--header").And.Contain("--to");
         server.Connected.Should().BeFalse("a usage error makes no connection");
     }
+
+    /// <summary>
+    /// README: Ctrl+C or SIGTERM stops <c>mailpipe serve</c> and "the sessions in progress get a few seconds to end".
+    /// They got none: a client in the middle of its message was answered "554" at once and the message was lost
+    /// (SmtpServer's Shutdown cancels every session). Now the server stops accepting, lets the sessions in progress end
+    /// (5 s at most) and only then stops them.
+    /// </summary>
+    [Fact]
+    public async Task Serve_lets_a_message_in_progress_end_after_Ctrl_C()
+    {
+        using var directory = new TempDirectory();
+        var inbox = Path.Combine(directory.Path, "inbox");
+        await using var serve = await ServeHost.StartAsync(inbox);
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(System.Net.IPAddress.Loopback, serve.Port);
+        var stream = client.GetStream();
+        using var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
+        async Task<string> ReplyAsync()
+        {
+            string line;
+            do
+            {
+                line = await reader.ReadLineAsync() ?? "(closed)";
+            }
+            while (line.Length > 3 && line[3] == '-');
+            return line;
+        }
+
+        async Task<string> CommandAsync(string command)
+        {
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(command + "\r\n"));
+            return await ReplyAsync();
+        }
+
+        (await ReplyAsync()).Should().StartWith("220");
+        (await CommandAsync("EHLO client.test")).Should().StartWith("250");
+        (await CommandAsync("MAIL FROM:<a@example.test>")).Should().StartWith("250");
+        (await CommandAsync("RCPT TO:<b@example.test>")).Should().StartWith("250");
+        (await CommandAsync("DATA")).Should().StartWith("354");
+        await stream.WriteAsync("Subject: in progress\r\n\r\nthe first half"u8.ToArray());
+
+        var stopped = serve.StopAsync(); // Ctrl+C
+        while (true)
+        {
+            // Stopping: no new connection is taken any more.
+            using var probe = new System.Net.Sockets.TcpClient();
+            try
+            {
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, serve.Port);
+                var greeting = new byte[64];
+                if (await probe.GetStream().ReadAsync(greeting) == 0)
+                {
+                    break;
+                }
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                break;
+            }
+
+            await Task.Delay(20);
+        }
+
+        await stream.WriteAsync(" and the second\r\n.\r\n"u8.ToArray());
+        var final = await ReplyAsync();
+
+        final.Should().StartWith("250", "the session was in progress when Ctrl+C came");
+        (await stopped).Should().Be(0);
+        Directory.GetFiles(inbox).Should().ContainSingle();
+    }
 }
