@@ -323,4 +323,28 @@ public sealed class Breaker11Tests
         (await stopped).Should().Be(0);
         Directory.GetFiles(inbox).Should().ContainSingle();
     }
+
+    /// <summary>
+    /// <c>mailpipe send --user u --password-env P</c> without TLS to a server that offers AUTH only after STARTTLS (as
+    /// <c>mailpipe serve --starttls --auth</c> and submission ports do) said "The server does not advertise AUTH (send
+    /// EHLO first; some servers offer AUTH only after STARTTLS)": the CLI had sent EHLO; the way out is --starttls.
+    /// </summary>
+    [Fact]
+    public async Task No_AUTH_advertised_without_TLS_points_at_starttls()
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", c => c.StartsWith("EHLO", StringComparison.Ordinal) ? "250-scripted.test\r\n250 STARTTLS" : ScriptedSmtpServer.AcceptAll(c));
+        var variable = "MAILPIPE_B11_PASSWORD_" + Guid.NewGuid().ToString("N");
+        Environment.SetEnvironmentVariable(variable, "secret");
+        try
+        {
+            var run = await CliRunner.RunAsync("send", "--server", server.Address, "--user", "someone", "--password-env", variable, "-f", "a@example.test", "-t", "b@example.test", "--body", "x");
+
+            run.ExitCode.Should().Be(3, run.Output + run.Error);
+            run.Error.Should().Contain("--starttls").And.NotContain("send EHLO first");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
 }
