@@ -83,8 +83,9 @@ internal sealed partial class BatchSender
                     Report(why.ExitCode == ExitCodes.Success ? QuitBefore(message) : NotSent(message, why.ExitCode, why.Reason) with { SessionFailure = true });
                 }
 
+                var authenticated = session.AuthenticatedMechanism; // --quit-after auth: the session did authenticate
                 await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
-                return new BatchReport(results, stopwatch.Elapsed, _tls, null, null, 0, why.ExitCode == ExitCodes.Success ? null : why.Reason, Steps());
+                return new BatchReport(results, stopwatch.Elapsed, _tls, authenticated is null ? null : _auth?.UserName, authenticated, 0, why.ExitCode == ExitCodes.Success ? null : why.Reason, Steps());
             }
 
             var tls = _tls;
@@ -273,15 +274,19 @@ internal sealed partial class BatchSender
         ArgumentNullException.ThrowIfNull(server);
         ArgumentNullException.ThrowIfNull(exception);
 
-        // MailPipe's certificate messages end with a hint at its API; the CLI names its own options instead.
+        // MailPipe's certificate and clear-text AUTH messages end with a hint at its API; the CLI names its own options instead.
         var message = exception.Message
             .Replace(" Set SmtpTlsOptions.AcceptCertificateNameMismatch to accept it.", string.Empty, StringComparison.Ordinal)
-            .Replace(" Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.", string.Empty, StringComparison.Ordinal);
+            .Replace(" Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.", string.Empty, StringComparison.Ordinal)
+            .Replace("(start TLS first, or set SmtpSessionOptions.AllowCleartextAuthentication)", "(use --tls or --starttls, or --allow-cleartext-auth on a trusted network)", StringComparison.Ordinal)
+            .Replace("(send EHLO first; some servers offer AUTH only after STARTTLS)", "(some servers offer AUTH only after STARTTLS: --starttls)", StringComparison.Ordinal);
         return exception.ErrorCode switch
         {
             SmtpErrorCode.StartTlsNotOffered => $"--starttls: {message}",
             SmtpErrorCode.BadCertificateName => $"TLS with {server} failed: {message} (--accept-name-mismatch accepts such a certificate; --tls-name sets the name to check)",
             SmtpErrorCode.BadCertificate => $"TLS with {server} failed: {message} (--ca-file trusts a private certificate authority)",
+            SmtpErrorCode.TlsHandshakeFailed when tlsMode == SmtpTlsMode.Implicit
+                => $"TLS with {server} failed: {message} (--tls expects TLS from the first byte, as on port 465; a port that greets in plain text first, as 25 and 587 do, needs --starttls)",
             SmtpErrorCode.TlsHandshakeFailed or SmtpErrorCode.StartTlsResponseInjection => $"TLS with {server} failed: {message}",
             SmtpErrorCode.AuthenticationError => $"authentication failed: {message}",
             SmtpErrorCode.ConnectionRefused => $"cannot connect to {server}: connection refused",

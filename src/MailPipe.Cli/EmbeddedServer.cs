@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
@@ -36,14 +37,14 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
     private static readonly byte[] WarmUpCommands =
         "EHLO warm-up.invalid\r\nMAIL FROM:<warm-up@warm-up.invalid>\r\nRCPT TO:<warm-up@warm-up.invalid>\r\nRSET\r\nQUIT\r\n"u8.ToArray();
 
-    private readonly SmtpServer.SmtpServer _server;
+    private readonly ServerListenerFactory _listeners;
     private readonly OutboxMessageStore _store;
     private readonly CancellationTokenSource _stop;
     private readonly Task _run;
 
-    private EmbeddedServer(SmtpServer.SmtpServer server, OutboxMessageStore store, CancellationTokenSource stop, Task run, IPEndPoint endPoint)
+    private EmbeddedServer(ServerListenerFactory listeners, OutboxMessageStore store, CancellationTokenSource stop, Task run, IPEndPoint endPoint)
     {
-        _server = server;
+        _listeners = listeners;
         _store = store;
         _stop = stop;
         _run = run;
@@ -125,7 +126,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
             throw new IOException("the embedded SMTP server stopped as it started");
         }
 
-        var embedded = new EmbeddedServer(server, store, stop, run, await started.Task.ConfigureAwait(false));
+        var embedded = new EmbeddedServer(listeners, store, stop, run, await started.Task.ConfigureAwait(false));
         await embedded.WarmUpAsync(cancellationToken).ConfigureAwait(false);
         return embedded;
     }
@@ -182,8 +183,13 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
     /// <returns>A task that completes when the server is stopped.</returns>
     public async ValueTask DisposeAsync()
     {
-        _server.Shutdown();
-        await Task.WhenAny(_server.ShutdownTask, Task.Delay(StopGrace)).ConfigureAwait(false);
+        _listeners.StopAccepting();
+        var stopping = Stopwatch.StartNew();
+        while (_listeners.OpenConnections > 0 && stopping.Elapsed < StopGrace)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
         await _stop.CancelAsync().ConfigureAwait(false);
         try
         {

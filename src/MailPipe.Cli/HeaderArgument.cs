@@ -31,6 +31,13 @@ internal sealed record HeaderArgument(string Name, string Value)
             return false;
         }
 
+        if (name.Equals("Bcc", StringComparison.OrdinalIgnoreCase) || name.Equals("Resent-Bcc", StringComparison.OrdinalIgnoreCase))
+        {
+            // Written into the message, it would show the blind copy to every recipient and reach nobody.
+            problem = "is a blind copy, which --header would show to every recipient without sending it to anyone; give a blind-copy recipient with --to (never written in the message)";
+            return false;
+        }
+
         header = new HeaderArgument(name, text[(colon + 1)..].Trim(' ', '\t'));
         return true;
     }

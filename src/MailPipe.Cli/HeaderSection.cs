@@ -124,41 +124,30 @@ internal sealed class HeaderSection
         return output.ToArray();
     }
 
-    /// <summary>Looks for the empty line that ends the header section, scanning line by line from <paramref name="scanFrom"/> (a line start).</summary>
+    /// <summary>
+    /// Looks for the empty line that ends the header section, scanning line by line from <paramref name="scanFrom"/> (a
+    /// line start). A line ends with CRLF, LF or a bare CR, as MailPipe sends it (each becomes CRLF on the wire), so that
+    /// the fields read here are the fields the server receives.
+    /// </summary>
     private static bool FindEnd(ReadOnlySpan<byte> data, bool atEnd, ref int scanFrom, out int fieldsEnd, out int sectionEnd)
     {
         var pos = scanFrom;
         while (pos < data.Length)
         {
-            if (data[pos] == (byte)'\n')
+            var lineEnd = LineEnd(data, pos, atEnd);
+            if (lineEnd < 0)
+            {
+                break; // a CR last in what was read so far: a CRLF or a bare CR, the next read says
+            }
+
+            if (data[pos] is (byte)'\r' or (byte)'\n')
             {
                 fieldsEnd = pos;
-                sectionEnd = pos + 1;
+                sectionEnd = lineEnd;
                 return true;
             }
 
-            if (data[pos] == (byte)'\r')
-            {
-                if (pos + 1 < data.Length && data[pos + 1] == (byte)'\n')
-                {
-                    fieldsEnd = pos;
-                    sectionEnd = pos + 2;
-                    return true;
-                }
-
-                if (pos + 1 == data.Length && !atEnd)
-                {
-                    break;
-                }
-            }
-
-            var lineFeed = data[pos..].IndexOf((byte)'\n');
-            if (lineFeed < 0)
-            {
-                break;
-            }
-
-            pos += lineFeed + 1;
+            pos = lineEnd;
             scanFrom = pos;
         }
 
@@ -172,6 +161,27 @@ internal sealed class HeaderSection
 
         fieldsEnd = sectionEnd = 0;
         return false;
+    }
+
+    /// <summary>
+    /// Where the line starting at <paramref name="pos"/> ends, after its CRLF, LF or bare CR: <c>data.Length</c> for a last
+    /// line without one, -1 when a CR ends <paramref name="data"/> and more data may follow.
+    /// </summary>
+    private static int LineEnd(ReadOnlySpan<byte> data, int pos, bool atEnd)
+    {
+        var at = data[pos..].IndexOfAny((byte)'\r', (byte)'\n');
+        if (at < 0)
+        {
+            return atEnd ? data.Length : -1;
+        }
+
+        at += pos;
+        if (data[at] == (byte)'\n')
+        {
+            return at + 1;
+        }
+
+        return at + 1 < data.Length ? (data[at + 1] == (byte)'\n' ? at + 2 : at + 1) : atEnd ? at + 1 : -1;
     }
 
     private static HeaderSection Parse(byte[] bytes, int fieldsEnd)
@@ -203,9 +213,5 @@ internal sealed class HeaderSection
         return new HeaderSection(bytes, fieldsEnd, fields);
     }
 
-    private static int NextLine(byte[] bytes, int pos, int limit)
-    {
-        var lineFeed = bytes.AsSpan(pos, limit - pos).IndexOf((byte)'\n');
-        return lineFeed < 0 ? limit : pos + lineFeed + 1;
-    }
+    private static int NextLine(byte[] bytes, int pos, int limit) => LineEnd(bytes.AsSpan(0, limit), pos, atEnd: true);
 }

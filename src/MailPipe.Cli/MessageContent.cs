@@ -41,7 +41,9 @@ internal sealed class MemoryContent : IMessageContent
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(capabilities);
-        var body = _eightBit && capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
+        // 8-bit content to a server without 8BITMIME is not sent; asking for 8BITMIME lets MailPipe say that the server
+        // lacks it (BODY=7BIT made it "the content has 8-bit octets but BODY is 7BIT", a choice the user never made).
+        var body = _eightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         return SmtpMessage.FromBytes(envelope with { Size = _bytes.Length, Body = body }, _bytes);
     }
 

@@ -123,16 +123,24 @@ internal sealed class OutgoingMessage : IDisposable
         try
         {
             handle = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
-            var length = RandomAccess.GetLength(handle);
+            file = new FileStream(handle, FileAccess.Read, bufferSize: 0);
+            handle = null; // owned by the stream now
+            if (!file.CanSeek)
+            {
+                // A pipe (a FIFO, a process substitution such as <(make-message), /dev/stdin): read to its end, as '-' is.
+                using var piped = new MemoryStream();
+                file.CopyTo(piped);
+                return FromBytes(index, path, piped.ToArray(), defaults);
+            }
+
+            var length = file.Length;
             if (length <= SmallFileLimit)
             {
                 var bytes = new byte[length];
-                ReadWhole(handle, bytes);
+                ReadWhole(file.SafeFileHandle, bytes);
                 return FromBytes(index, path, bytes, defaults);
             }
 
-            file = new FileStream(handle, FileAccess.Read, bufferSize: 0);
-            handle = null; // owned by the stream now
             var headers = HeaderSection.Read(file);
             var message = FromHeaders(index, path, headers, defaults, out var header);
             if (message.InputError is null)
@@ -222,6 +230,7 @@ internal sealed class OutgoingMessage : IDisposable
         var reversePath = defaults.ReversePath;
         var recipients = defaults.Recipients;
         var fromHeaders = recipients.Count == 0;
+        var resent = false;
         if (reversePath is null || fromHeaders)
         {
             HeaderEnvelope envelope;
@@ -235,6 +244,7 @@ internal sealed class OutgoingMessage : IDisposable
             }
 
             reversePath ??= envelope.ReversePath;
+            resent = envelope.UsedResentFields;
             if (fromHeaders)
             {
                 recipients = envelope.Recipients;
@@ -243,12 +253,16 @@ internal sealed class OutgoingMessage : IDisposable
 
         if (reversePath is null)
         {
-            return Failed(index, name, null, $"{name}: no sender: the message has no From or Sender field with an address; give --from");
+            return Failed(index, name, null, resent
+                ? $"{name}: no sender: the message is re-sent (it has Resent-To, Resent-Cc or Resent-Bcc) and has no Resent-From or Resent-Sender field with an address; give --from"
+                : $"{name}: no sender: the message has no From or Sender field with an address; give --from");
         }
 
         if (recipients.Count == 0)
         {
-            return Failed(index, name, reversePath, $"{name}: no recipients: the message has no To, Cc or Bcc field with an address; give --to");
+            return Failed(index, name, reversePath, resent
+                ? $"{name}: no recipients: the message is re-sent and its Resent-To, Resent-Cc and Resent-Bcc fields hold no address; give --to"
+                : $"{name}: no recipients: the message has no To, Cc or Bcc field with an address; give --to");
         }
 
         if (fromHeaders && headers.Fields.Any(EnvelopeFromHeaders.IsBlindCopy))

@@ -25,10 +25,35 @@ namespace MailPipe.Cli;
 internal sealed class ServerListenerFactory : EndpointListenerFactory
 {
     private readonly ServerLimits _limits;
+    private readonly List<Listener> _listeners = [];
 
     /// <summary>Creates the factory.</summary>
     /// <param name="limits">The idle timeout and the connection limit.</param>
     public ServerListenerFactory(ServerLimits limits) => _limits = limits;
+
+    /// <summary>How many accepted connections are open (sessions in progress).</summary>
+    public int OpenConnections
+    {
+        get
+        {
+            lock (_listeners)
+            {
+                return _listeners.Sum(l => l.OpenConnections);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting connections (the listening sockets are closed); the sessions in progress go on. SmtpServer's own
+    /// <c>Shutdown</c> cancels them instead.
+    /// </summary>
+    public void StopAccepting()
+    {
+        lock (_listeners)
+        {
+            _listeners.ForEach(l => l.StopAccepting());
+        }
+    }
 
     /// <inheritdoc/>
     /// <exception cref="SocketException">The address cannot be bound (in use, not local).</exception>
@@ -48,8 +73,14 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
         }
 
         var args = new EndpointEventArgs(endpointDefinition, socket.LocalEndPoint!);
+        var listener = new Listener(socket, _limits, () => OnEndpointStopped(args));
+        lock (_listeners)
+        {
+            _listeners.Add(listener);
+        }
+
         OnEndpointStarted(args);
-        return new Listener(socket, _limits, () => OnEndpointStopped(args));
+        return listener;
     }
 
     private sealed class Listener : IEndpointListener
@@ -60,6 +91,7 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
         private readonly ServerLimits _limits;
         private readonly Action _stopped;
         private readonly SemaphoreSlim _slots;
+        private volatile bool _stopping;
 
         public Listener(Socket socket, ServerLimits limits, Action stopped)
         {
@@ -69,11 +101,30 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
             _slots = new SemaphoreSlim(limits.MaxConnections, limits.MaxConnections);
         }
 
+        public int OpenConnections => _limits.MaxConnections - _slots.CurrentCount;
+
+        public void StopAccepting()
+        {
+            _stopping = true;
+            _socket.Dispose();
+        }
+
         public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken)
         {
             while (true)
             {
-                var accepted = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                Socket accepted;
+                try
+                {
+                    accepted = await _socket.AcceptAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (_stopping && ex is SocketException or ObjectDisposedException)
+                {
+                    // No more connections: wait for the server's stop (an error here would make SmtpServer ask again at once).
+                    await Task.Delay(Timeout.Infinite, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
                 if (!_slots.Wait(0, CancellationToken.None))
                 {
                     // Over the limit: say so and close, without a session (RFC 5321 §3.1 allows a 421 greeting).

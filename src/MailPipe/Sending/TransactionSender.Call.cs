@@ -222,9 +222,11 @@ internal sealed partial class TransactionSender
         }
         catch (Exception ex) when (IsContentFailure(ex))
         {
-            // DATA: the message was never ended (BDAT records its own content failure and resets the transaction).
-            _writerFailure ??= ContentFailure(ex);
-            tx.Stop(TransactionStop.ContentFailed, _writerFailure);
+            // DATA: the message was never ended (BDAT records its own content failure and resets the transaction). The
+            // messages after it are not sent because the connection is closed, not for this content's sake.
+            var failure = ContentFailure(ex);
+            tx.Stop(TransactionStop.ContentFailed, failure);
+            _writerFailure ??= new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed because the content of another message of the call failed while it was written (with DATA the only way to abandon it); this message was not sent.", failure);
         }
         catch (OperationCanceledException ex) when (started && !tx.IsWithdrawn)
         {
