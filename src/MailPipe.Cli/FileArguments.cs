@@ -3,8 +3,9 @@ namespace MailPipe.Cli;
 /// <summary>
 /// Turns the FILE arguments of <c>mailpipe send</c> into a list of files: a file stands for itself (a missing one is
 /// reported when it is read); a directory for its <c>*.eml</c> files; a name with <c>*</c> or <c>?</c> in its last
-/// part (as a shell that does not expand wildcards passes it) for the files it matches. Each expansion is sorted
-/// by name (ordinal) so that the order is the same on every run.
+/// part (as a shell that does not expand wildcards passes it) for the files it matches; as in a shell, names that
+/// start with a dot only when the pattern does. Each expansion is sorted by name (ordinal) so that the order is the
+/// same on every run.
 /// </summary>
 internal static class FileArguments
 {
@@ -69,9 +70,15 @@ internal static class FileArguments
         return true;
     }
 
+    /// <summary>The files of <paramref name="directory"/> that <paramref name="pattern"/> matches, sorted; as in a shell, a name starting with a dot only when the pattern does (macOS's <c>._x.eml</c> metadata files are not messages).</summary>
     private static string[] Find(string directory, string pattern)
     {
         var found = Directory.GetFiles(directory, pattern, Matching);
+        if (!pattern.StartsWith('.'))
+        {
+            found = Array.FindAll(found, static f => !Path.GetFileName(f.AsSpan()).StartsWith('.'));
+        }
+
         Array.Sort(found, StringComparer.Ordinal);
         return found;
     }

@@ -165,4 +165,18 @@ public sealed class BatchModeTests
 
         files.Should().Equal(a, b, explicitFile, a, b);
     }
+
+    [Fact]
+    public void A_directory_or_a_wildcard_leaves_out_dot_files_as_a_shell_does_unless_the_pattern_names_them()
+    {
+        // macOS leaves "._a.eml" (AppleDouble metadata, not a message) beside a.eml on shared volumes.
+        using var dir = new TempDirectory();
+        var a = dir.File("a.eml", "x");
+        var appleDouble = dir.File("._a.eml", "x");
+        var hidden = dir.File(".draft.eml", "x");
+
+        FileArguments.TryExpand([dir.Path, Path.Combine(dir.Path, "*.eml"), Path.Combine(dir.Path, ".*.eml")], out var files, out var error).Should().BeTrue(error);
+
+        files.Should().Equal(a, a, appleDouble, hidden);
+    }
 }
