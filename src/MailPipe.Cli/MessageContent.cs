@@ -44,7 +44,34 @@ internal sealed class MemoryContent : IMessageContent
         // 8-bit content to a server without 8BITMIME is not sent; asking for 8BITMIME lets MailPipe say that the server
         // lacks it (BODY=7BIT made it "the content has 8-bit octets but BODY is 7BIT", a choice the user never made).
         var body = _eightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
-        return SmtpMessage.FromBytes(envelope with { Size = _bytes.Length, Body = body }, _bytes);
+        return SmtpMessage.FromBytes(envelope with { Size = WireSize(_bytes.Span), Body = body }, _bytes);
+    }
+
+    /// <summary>
+    /// The message's size as SIZE declares it (RFC 1870 §3: the octets sent after 354, CRLF pairs included, not the
+    /// dot-stuffing nor the final dot line): each bare LF or bare CR goes out as CRLF (one more octet), and a message
+    /// that does not end a line gets its CRLF. The file's length alone made an LF file near a server's limit pass
+    /// SIZE and be refused only after its data.
+    /// </summary>
+    internal static long WireSize(ReadOnlySpan<byte> bytes)
+    {
+        long size = bytes.Length;
+        for (var i = bytes.IndexOfAny((byte)'\r', (byte)'\n'); i >= 0;)
+        {
+            if (bytes[i] == '\r' && i + 1 < bytes.Length && bytes[i + 1] == '\n')
+            {
+                i++; // a CRLF pair: as it is
+            }
+            else
+            {
+                size++;
+            }
+
+            var next = bytes[(i + 1)..].IndexOfAny((byte)'\r', (byte)'\n');
+            i = next < 0 ? -1 : i + 1 + next;
+        }
+
+        return bytes.IsEmpty || bytes[^1] is (byte)'\n' or (byte)'\r' ? size : size + 2;
     }
 
     /// <inheritdoc/>

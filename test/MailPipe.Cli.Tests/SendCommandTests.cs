@@ -258,6 +258,38 @@ public class SendCommandTests
     }
 
     [Fact]
+    public async Task An_LF_file_whose_CRLF_form_is_over_the_server_size_limit_is_not_sent_exit_6()
+    {
+        // 95 octets in the file, 107 on the wire (each of its 12 LFs goes out as CRLF): SIZE must say 107, over the limit.
+        await using var server = new ScriptedSmtpServer(
+            "220 small.test",
+            command => command.StartsWith("EHLO", StringComparison.Ordinal) ? "250-small.test\r\n250 SIZE 100" : ScriptedSmtpServer.AcceptAll(command));
+        using var dir = new TempDirectory();
+        var content = "Subject: s\n\n" + string.Concat(Enumerable.Repeat("12345678\n", 9)) + new string('x', 2);
+        content = content[..^2] + "x\n";
+        System.Text.Encoding.ASCII.GetByteCount(content).Should().Be(95);
+        var file = dir.File("lf.eml", content);
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", "--from", "a@example.test", "--to", "b@example.test", file);
+
+        run.ExitCode.Should().Be(6, run.Output + run.Error);
+        using var document = JsonDocument.Parse(run.OutputLines[0]);
+        document.RootElement.GetProperty("outcome").GetString().Should().Be("notSent");
+        document.RootElement.GetProperty("error").GetString().Should().Contain("SIZE");
+        server.Commands.Should().NotContain(c => c.StartsWith("MAIL", StringComparison.Ordinal));
+    }
+
+    [Theory]
+    [InlineData("a\r\nb\r\n", 6)]
+    [InlineData("a\nb\n", 6)]
+    [InlineData("a\rb\r", 6)]
+    [InlineData("a\r\nb", 6)]
+    [InlineData("", 0)]
+    [InlineData("\r\n\n\r", 6)]
+    public void The_declared_size_is_the_size_on_the_wire(string content, long expected) =>
+        MemoryContent.WireSize(System.Text.Encoding.ASCII.GetBytes(content)).Should().Be(expected);
+
+    [Fact]
     public async Task A_421_ends_the_session_and_the_rest_is_not_sent()
     {
         await using var server = new ScriptedSmtpServer(
