@@ -137,6 +137,9 @@ internal sealed class RemainderSend
             .WithAttempts(Math.Max(Attempts, _transactions));
     }
 
+    /// <summary>Whether an attempt gave a result to merge (an attempt whose delegate threw gives none).</summary>
+    public bool HasResult => _last is not null;
+
     /// <summary>Whether an attempt wrote an end of data (a recipient may have the message).</summary>
     public bool MayHaveDelivered => _endOfDataWritten;
 

@@ -50,6 +50,10 @@ public sealed class ResilientSmtpSender : ISmtpSender
         foreach (var message in list)
         {
             ArgumentNullException.ThrowIfNull(message, nameof(messages));
+
+            // As SmtpSender.SendBatchAsync: an envelope that cannot be written throws before any message is sent (the
+            // messages start at once below, so a later one's ArgumentException would hide an earlier one delivered).
+            AsyncSmtpSession.ValidateEnvelope(message.Envelope);
         }
 
         var tasks = list.Select(m => SendAsync(m, cancellationToken)).ToArray();

@@ -30,8 +30,9 @@ public static class SmtpResilienceExtensions
     /// <para>An attempt cancelled by a timeout strategy before its end of data is a transient
     /// <see cref="SmtpErrorCode.TimedOut"/> (not sent); after it, <see cref="SmtpSendOutcome.Unknown"/>, which is not
     /// retried by default. When the total timeout or an open circuit stops the retries, the result merges the attempts
-    /// made; when no attempt could be made, the result is <see cref="SmtpSendOutcome.NotSent"/> with a transient
-    /// <see cref="SmtpErrorCode.TimedOut"/> or <see cref="SmtpErrorCode.ServiceNotAvailable"/>. When an attempt throws
+    /// made; when no attempt could be made (or each one threw a transient failure), the result is
+    /// <see cref="SmtpSendOutcome.NotSent"/> with a transient <see cref="SmtpErrorCode.TimedOut"/> or
+    /// <see cref="SmtpErrorCode.ServiceNotAvailable"/>. When an attempt throws
     /// (such as <see cref="ObjectDisposedException"/> from a sender disposed during the delay) after an earlier one wrote
     /// its end of data, the result merges the attempts made instead of the exception.</para>
     /// <para>One limit of a single merged result: when an attempt after an accepted one ends with an unknown outcome
@@ -103,12 +104,15 @@ public static class SmtpResilienceExtensions
 
             switch (exception)
             {
-                case TimeoutRejectedException or BrokenCircuitException when state.Attempts > 0:
+                case TimeoutRejectedException or BrokenCircuitException when state.HasResult:
                     return state.Result();
                 case TimeoutRejectedException:
-                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.TimedOut, "The total timeout ran out before an attempt was made; the message was not sent.", exception));
+                    // No attempt was made, or each one threw a transient failure (retried, so taken as not sent).
+                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.TimedOut, "The total timeout ran out before an attempt got a result; the message was not sent.", exception))
+                        .WithAttempts(Math.Max(1, state.Attempts));
                 case BrokenCircuitException:
-                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.ServiceNotAvailable, "The circuit breaker for this server is open after repeated failures; the message was not sent.", exception) { IsTransient = true });
+                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.ServiceNotAvailable, "The circuit breaker for this server is open after repeated failures; the message was not sent.", exception) { IsTransient = true })
+                        .WithAttempts(Math.Max(1, state.Attempts));
             }
 
             if (state.MayHaveDelivered)
