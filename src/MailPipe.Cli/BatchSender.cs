@@ -120,7 +120,7 @@ internal sealed partial class BatchSender
             foreach (var message in messages)
             {
                 var smtpMessage = message.Content!.ToSmtpMessage(message.Envelope!, capabilities);
-                handedOver.Add((message, smtpMessage.Envelope.Size ?? message.Content.Size));
+                handedOver.Add((message, message.Content.Size)); // the message as given (its SIZE counts line ends as sent)
                 yield return smtpMessage;
             }
         }
