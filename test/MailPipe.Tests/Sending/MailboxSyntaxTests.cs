@@ -5,7 +5,7 @@ namespace MailPipe.Tests.Sending;
 /// <summary>
 /// A reverse-path or forward-path that is not a mailbox (RFC 5321 §4.1.2) is the caller's error: an
 /// <see cref="ArgumentException"/> naming what is wrong, before anything is written — never a line the server may
-/// read otherwise (Postfix, for one, qualifies <c>RCPT TO:&lt;jdoe&gt;</c> with its own domain and delivers it).
+/// read otherwise (Postfix, for one, accepts <c>RCPT TO:&lt;jdoe&gt;</c> as one of its own local mailboxes).
 /// </summary>
 public class MailboxSyntaxTests
 {
