@@ -41,6 +41,9 @@ namespace MailPipe;
 /// </remarks>
 public static class MimeMessageSmtpExtensions
 {
+    /// <summary>One writer run at a time per message (see <see cref="WriteAsync"/>); an entry lives as long as its message.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<MimeMessage, SemaphoreSlim> Runs = new();
+
     /// <summary>The format of the data: CRLF line ends, <c>Bcc</c> and <c>Resent-Bcc</c> left out; otherwise MimeKit's defaults.</summary>
     private static readonly FormatOptions DataFormat = CreateDataFormat();
 
@@ -166,7 +169,28 @@ public static class MimeMessageSmtpExtensions
         // it, domains go as A-labels.
         var sent = capabilities.SupportsSmtpUtf8 ? envelope : ALabelsOrAsIs(envelope);
         sent = sent with { Body = body };
-        return SmtpMessage.FromWriter(sent, (stream, ct) => message.WriteToAsync(DataFormat, stream, ct));
+        return SmtpMessage.FromWriter(sent, (stream, ct) => WriteAsync(message, stream, ct));
+    }
+
+    /// <summary>
+    /// Writes <paramref name="message"/> for one send, one send of the same message at a time. A send that stopped
+    /// (a lost connection, a refusal) returns its result while its run of MimeKit's writer may still be between two
+    /// writes; a retry, or a send of the same message on another connection, would read the same content streams at
+    /// the same time (MimeKit seeks each one to its start): the two outputs mixed, and a retry sent a message that was
+    /// not the caller's. A stopped run ends at its next write (its reader is gone), so the wait is short.
+    /// </summary>
+    private static async Task WriteAsync(MimeMessage message, Stream stream, CancellationToken cancellationToken)
+    {
+        var gate = Runs.GetValue(message, static _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await message.WriteToAsync(DataFormat, stream, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
     }
 
     /// <summary>
