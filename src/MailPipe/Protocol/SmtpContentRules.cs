@@ -78,6 +78,39 @@ internal static class SmtpContentRules
         ? new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"{exception.Message} ({consequence})", exception)
         : new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; {consequence}", exception);
 
+    /// <summary>
+    /// The size SIZE declares for text content (RFC 1870 §3: the octets sent, CRLF pairs included, dot-stuffing and the
+    /// final dot not): each bare CR or bare LF goes out as CRLF (one octet more), and a last line without its line end
+    /// gets CRLF, as <see cref="SmtpDataEncoder"/> writes them.
+    /// </summary>
+    public static long DeclaredSize(ReadOnlySequence<byte> content)
+    {
+        long size = content.Length, start = 0, lastCr = -2;
+        foreach (var segment in content)
+        {
+            var span = segment.Span;
+            for (var i = span.IndexOfAny((byte)'\r', (byte)'\n'); i >= 0;)
+            {
+                if (span[i] == '\r')
+                {
+                    (size, lastCr) = (size + 1, start + i);
+                }
+                else
+                {
+                    // An LF right after a CR makes that CR a pair: neither gets an octet more.
+                    size += lastCr == start + i - 1 ? -1 : 1;
+                }
+
+                var next = span[(i + 1)..].IndexOfAny((byte)'\r', (byte)'\n');
+                i = next < 0 ? -1 : i + 1 + next;
+            }
+
+            start += span.Length;
+        }
+
+        return content.IsEmpty || content.Slice(content.Length - 1).FirstSpan[0] is (byte)'\r' or (byte)'\n' ? size : size + 2;
+    }
+
     /// <summary>Whether the content has octets above 127, and NUL octets; one vectorised pass for the usual 7-bit content.</summary>
     public static (bool EightBit, bool Nul) Scan(ReadOnlySequence<byte> content)
     {

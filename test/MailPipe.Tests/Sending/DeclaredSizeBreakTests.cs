@@ -1,0 +1,92 @@
+using System.Text;
+using MailPipe.Tests.Support;
+using static MailPipe.Tests.Sending.SendScripts;
+
+namespace MailPipe.Tests.Sending;
+
+/// <summary>
+/// Breaker13: SIZE (RFC 1870 §3) is the number of octets sent after 354 with CRLF line ends, not counting dot-stuffing
+/// nor the final dot. In-memory content with bare LF, bare CR or no final line end goes out longer than it was given,
+/// so declaring its length under-declared the message, and a message over the server's limit on the wire passed the
+/// SIZE check, was sent whole and refused only after its data.
+/// </summary>
+public class DeclaredSizeBreakTests
+{
+    [Theory]
+    [InlineData("a\nb\n", false, 6)]
+    [InlineData("a\rb\r", false, 6)]
+    [InlineData("a\r\nb", false, 6)]
+    [InlineData("", false, 0)]
+    [InlineData(".\n..\n", false, 7)]
+    [InlineData("a\nb\n", true, 6)]
+    [InlineData("x", true, 3)]
+    [InlineData("a\r\nb\r\r\n\n\rc", false, 15)]
+    public async Task SIZE_declares_the_size_on_the_wire_of_in_memory_content(string content, bool chunking, int expected)
+    {
+        // One byte per segment: a CR and its LF in different segments are still one pair.
+        var bytes = ReadOnlySequenceFactory.OneBytePerSegment(content);
+        string[] extensions = chunking ? ["PIPELINING", "SIZE 10000", "CHUNKING"] : ["PIPELINING", "SIZE 10000"];
+        var script = Script(Ehlo(extensions), $"C: MAIL FROM:<sender@example.test> SIZE={expected}", "C+ RCPT TO:<one@example.test>");
+        if (!chunking)
+        {
+            script.Expect("DATA", ClientArrival.WithPrevious);
+        }
+
+        script.Send("250 ok").Send("550 5.1.1 not here");
+        if (chunking)
+        {
+            script.ReadChunks([], [], "554 5.5.1 no valid recipients");
+        }
+        else
+        {
+            script.Send("554 5.5.1 no valid recipients");
+        }
+
+        script.Then("C: NOOP", "S: 250 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(Envelope("one@example.test"), bytes).Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused);
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task An_LF_message_over_the_limit_on_the_wire_is_NotSent_with_MessageTooLarge_before_MAIL()
+    {
+        // 60 bytes as given, 80 on the wire (20 LF → CRLF); the server takes 70.
+        var content = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("xx\n", 20)));
+        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING", "SIZE 70"), "C: NOOP", "S: 250 ok"));
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(Envelope("one@example.test"), content).Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        result.Exception!.Message.Should().Contain("80");
+        (await session.NoopAsync().Safe()).Code.Should().Be(250, "nothing of the message was written");
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task BINARYMIME_content_is_declared_as_given()
+    {
+        var content = new byte[] { (byte)'a', 0, (byte)'\n', (byte)'b' };
+        var script = Script(
+            Ehlo("PIPELINING", "SIZE 10000", "CHUNKING", "BINARYMIME"),
+            "C: MAIL FROM:<sender@example.test> SIZE=4 BODY=BINARYMIME",
+            "C+ RCPT TO:<one@example.test>",
+            "S: 250 ok",
+            "S: 550 5.1.1 not here").ReadChunks([], [], "554 5.5.1 no valid recipients").Then(
+            "C: NOOP",
+            "S: 250 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        (await session.SendAsync(Envelope("one@example.test"), content).Safe()).Outcome.Should().Be(SmtpSendOutcome.Refused);
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+}
