@@ -125,8 +125,11 @@ internal sealed partial class TransactionSender
         return _lastMailParameters = mail.ToString();
     }
 
-    private void WriteMail(MailTransaction tx, string? parameters) =>
+    private void WriteMail(MailTransaction tx, string? parameters)
+    {
+        CallerOpenedTransaction = false;
         _channel.WritePathCommand(MailVerb, "MAIL FROM", SmtpAddressRules.ForServer(tx.Envelope.ReversePath, _host.Capabilities.SupportsSmtpUtf8), parameters);
+    }
 
     /// <summary>Writes RCPT for one recipient; <paramref name="parameters"/> (from <see cref="Prepare"/>) is empty when no recipient has any.</summary>
     private void WriteRcpt(MailTransaction tx, int index, string?[] parameters) =>

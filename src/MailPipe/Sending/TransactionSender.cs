@@ -38,6 +38,12 @@ internal sealed partial class TransactionSender
     /// </summary>
     public bool NeedsReset { get; set; }
 
+    /// <summary>
+    /// Whether the last MAIL on this connection was the caller's own (the session's <c>MailFromAsync</c>): a transaction
+    /// the caller opened is the caller's to end; one a send left open is ended with RSET before the caller's next MAIL.
+    /// </summary>
+    public bool CallerOpenedTransaction { get; set; }
+
     /// <summary>Sends one message (checked by the caller); a cancellation after its end of data is <see cref="SmtpOutcomeUnknownException"/>.</summary>
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken)
     {

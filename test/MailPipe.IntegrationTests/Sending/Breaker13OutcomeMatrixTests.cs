@@ -1,0 +1,112 @@
+using System.Text;
+using MailPipe.IntegrationTests.Support;
+
+namespace MailPipe.IntegrationTests.Sending;
+
+/// <summary>
+/// Breaker13 (session 9): every kind of outcome against the real servers, one after another on ONE session, in each
+/// framing (DATA / BDAT, pipelined or not): each result says exactly which recipients were accepted and whether the
+/// message was accepted or refused (transiently or not), and what a refusal leaves behind never spoils the next
+/// transaction on the same connection.
+/// </summary>
+public sealed class Breaker13OutcomeMatrixTests
+{
+    public static TheoryData<string, bool, bool> Modes => new()
+    {
+        { "postfix", true, true },
+        { "postfix", true, false },
+        { "postfix", false, true },
+        { "postfix", false, false },
+        { "exim", true, true },
+        { "exim", true, false },
+        { "exim", false, false },
+        { "aiosmtpd", false, false },
+    };
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public async Task Each_outcome_is_told_truthfully_and_the_session_goes_on(string server, bool pipelining, bool chunking)
+    {
+        var port = server switch { "postfix" => TestServers.PostfixPort, "exim" => TestServers.EximPort, _ => TestServers.AiosmtpdPort };
+        TestServers.RequireListening(port);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UsePipelining = pipelining, UseChunking = chunking });
+        (await session.ConnectAsync(TestServers.Host, port, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        (session.Capabilities.SupportsChunking && chunking).Should().Be(chunking, "the mode asks for a server that offers CHUNKING");
+        var good = new List<string>();
+
+        // Accepted, with one recipient refused permanently and one transiently.
+        var ok1 = Unique(good);
+        var result = await SendAsync(session, "sender@example.test", ok1, "unknown-b13@example.test", "tempfail@example.test");
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        result.AcceptedRecipients.Select(r => r.Address).Should().Equal(ok1);
+        result.Recipients.Select(r => r.Reply!.Code).Should().Equal(250, 550, 450);
+        result.FinalReply!.Code.Should().Be(250);
+
+        // Every recipient refused permanently: Refused, not transient; no content sent.
+        result = await SendAsync(session, "sender@example.test", "unknown-b13a@example.test", "nosuch-b13@example.test");
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused, result.ToString());
+        result.IsTransientFailure.Should().BeFalse(result.ToString());
+        result.AcceptedRecipients.Should().BeEmpty();
+        result.Exception.Should().BeNull();
+
+        // Accepted again right after.
+        result = await SendAsync(session, "sender@example.test", Unique(good));
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+
+        // Every recipient refused transiently: Refused, transient.
+        result = await SendAsync(session, "sender@example.test", "tempfail@example.test");
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused, result.ToString());
+        result.IsTransientFailure.Should().BeTrue(result.ToString());
+
+        // Refused at the end of data, permanently, then transiently; the recipient was accepted first.
+        result = await SendAsync(session, "eod-reject@example.test", Unique([]));
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused, result.ToString());
+        result.FinalReply!.Code.Should().Be(554, result.ToString());
+        result.IsTransientFailure.Should().BeFalse(result.ToString());
+        result.Recipients.Should().OnlyContain(r => r.Accepted, "the refusal came at the end of data");
+
+        result = await SendAsync(session, "eod-tempfail@example.test", Unique([]));
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused, result.ToString());
+        result.FinalReply!.Code.Should().Be(451, result.ToString());
+        result.IsTransientFailure.Should().BeTrue(result.ToString());
+
+        // And the connection still delivers, to the right recipients only.
+        result = await SendAsync(session, "sender@example.test", Unique(good), "unknown-b13c@example.test");
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        session.IsConnected.Should().BeTrue();
+        (await session.NoopAsync()).Code.Should().Be(250);
+        (await session.QuitAsync()).Code.Should().Be(221);
+    }
+
+    /// <summary>Every recipient refused leaves the server inside the send's transaction; the caller's MAIL after it must not get 503 "nested MAIL".</summary>
+    [Theory]
+    [InlineData("postfix")]
+    [InlineData("exim")]
+    [InlineData("aiosmtpd")]
+    public async Task MailFromAsync_after_a_refused_send_opens_a_transaction_of_its_own(string server)
+    {
+        var port = server switch { "postfix" => TestServers.PostfixPort, "exim" => TestServers.EximPort, _ => TestServers.AiosmtpdPort };
+        TestServers.RequireListening(port);
+        await using var session = new AsyncSmtpSession();
+        (await session.ConnectAsync(TestServers.Host, port, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+
+        (await SendAsync(session, "sender@example.test", "unknown-b13d@example.test")).Outcome.Should().Be(SmtpSendOutcome.Refused);
+
+        (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+        var recipient = TestServers.UniqueRecipient("b13");
+        (await session.RcptToAsync(recipient)).Code.Should().Be(250);
+        (await session.DataAsync()).Code.Should().Be(354);
+        (await session.SendMessageDataAsync("Subject: b13 manual\r\n\r\nmanual\r\n"u8.ToArray())).Code.Should().Be(250);
+        (await session.QuitAsync()).Code.Should().Be(221);
+    }
+
+    private static string Unique(List<string> good)
+    {
+        var recipient = TestServers.UniqueRecipient("b13");
+        good.Add(recipient);
+        return recipient;
+    }
+
+    private static Task<SmtpSendResult> SendAsync(AsyncSmtpSession session, string from, params string[] to) =>
+        session.SendAsync(new SmtpEnvelope(from, to), Encoding.ASCII.GetBytes($"Subject: b13 {to[0]}\r\n\r\nbody\r\n"));
+}
