@@ -100,6 +100,53 @@ public sealed class Breaker13OutcomeMatrixTests
         (await session.QuitAsync()).Code.Should().Be(221);
     }
 
+    public static TheoryData<string, bool, string> Contents
+    {
+        get
+        {
+            var data = new TheoryData<string, bool, string>();
+            string[] contents =
+            [
+                "Subject: dots\r\n\r\n.\r\n..\r\n.x\r\n. \r\nend\r\n",
+                "Subject: bare\n\nline\rcr\n.\n.\r.\r\nlast without a line end",
+                "Subject: long\r\n\r\n" + new string('y', 998) + "\r\n." + new string('z', 997) + "\r\n",
+                "Subject: only a dot at the end\r\n\r\n.",
+                "",
+            ];
+            foreach (var server in new[] { "postfix", "exim" })
+            {
+                foreach (var chunking in new[] { true, false })
+                {
+                    // Exim stores an empty message with the blank line that ends its (empty) header section: its own doing.
+                    foreach (var content in contents.Where(c => c.Length > 0 || server == "postfix"))
+                    {
+                        data.Add(server, chunking, content);
+                    }
+                }
+            }
+
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Contents))]
+    public async Task Edge_content_arrives_as_given_after_CRLF_normalisation(string server, bool chunking, string content)
+    {
+        var port = server == "postfix" ? TestServers.PostfixPort : TestServers.EximPort;
+        TestServers.RequireListening(port);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UseChunking = chunking, ChunkSize = 1024 });
+        (await session.ConnectAsync(TestServers.Host, port, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        var recipient = TestServers.UniqueRecipient("b13");
+        var bytes = Encoding.ASCII.GetBytes(content);
+
+        var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", recipient), bytes);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        var stored = server == "postfix" ? (await Maildir.WaitForPostfixAsync(recipient))[0] : await Maildir.WaitForEximAsync(recipient);
+        Encoding.ASCII.GetString(Maildir.StripTraceHeaders(stored)).Should().Be(Encoding.ASCII.GetString(Corpus.NormalizeLineEnds(bytes)));
+    }
+
     private static string Unique(List<string> good)
     {
         var recipient = TestServers.UniqueRecipient("b13");
