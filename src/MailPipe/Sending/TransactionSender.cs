@@ -44,7 +44,7 @@ internal sealed partial class TransactionSender
     /// </summary>
     public bool CallerOpenedTransaction { get; set; }
 
-    /// <summary>Sends one message (checked by the caller); a cancellation after its end of data is <see cref="SmtpOutcomeUnknownException"/>.</summary>
+    /// <summary>Sends one message (checked by the caller); a cancellation after its end of data is <see cref="SmtpOutcomeUnknownException"/> unless the replies read decided the outcome.</summary>
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken)
     {
         // The batch path for one message, without the one-element list, the async iterator and the results array.
@@ -56,7 +56,10 @@ internal sealed partial class TransactionSender
         }
         catch (OperationCanceledException ex) when (tx.EndOfDataWritten && tx.FinalReply is null)
         {
-            throw new SmtpOutcomeUnknownException(tx.ToResult(ex), ex, ex.CancellationToken);
+            // The replies read may already rule delivery out (MAIL or every recipient refused): that refusal is the
+            // answer, as the shared sender gives it; only an outcome still open is unknown.
+            var result = tx.ToResult(ex);
+            return result.Outcome == SmtpSendOutcome.Unknown ? throw new SmtpOutcomeUnknownException(result, ex, ex.CancellationToken) : result;
         }
         catch (Exception ex) when (tx.Telemetry is not null || tx.Message.WriterRun is not null)
         {
