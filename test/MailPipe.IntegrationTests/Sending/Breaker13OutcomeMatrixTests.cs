@@ -78,6 +78,39 @@ public sealed class Breaker13OutcomeMatrixTests
         (await session.QuitAsync()).Code.Should().Be(221);
     }
 
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public async Task A_batch_of_every_outcome_gets_one_truthful_result_per_message(string server, bool pipelining, bool chunking)
+    {
+        var port = server switch { "postfix" => TestServers.PostfixPort, "exim" => TestServers.EximPort, _ => TestServers.AiosmtpdPort };
+        TestServers.RequireListening(port);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UsePipelining = pipelining, UseChunking = chunking });
+        (await session.ConnectAsync(TestServers.Host, port, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        var good = Enumerable.Range(0, 4).Select(_ => TestServers.UniqueRecipient("b13")).ToArray();
+        (string From, string[] To, SmtpSendOutcome Outcome, bool Transient)[] plan =
+        [
+            ("sender@example.test", [good[0], "unknown-b13e@example.test"], SmtpSendOutcome.Accepted, false),
+            ("sender@example.test", ["unknown-b13f@example.test"], SmtpSendOutcome.Refused, false),
+            ("eod-reject@example.test", [good[1]], SmtpSendOutcome.Refused, false),
+            ("sender@example.test", ["tempfail@example.test"], SmtpSendOutcome.Refused, true),
+            ("eod-tempfail@example.test", [good[2]], SmtpSendOutcome.Refused, true),
+            ("sender@example.test", [good[3]], SmtpSendOutcome.Accepted, false),
+        ];
+        var messages = plan.Select((p, i) => SmtpMessage.FromBytes(new SmtpEnvelope(p.From, p.To), Encoding.ASCII.GetBytes($"Subject: b13 batch {i}\r\n\r\nbody {i}\r\n")));
+
+        var results = await session.SendBatchAsync(messages);
+
+        results.Should().HaveCount(plan.Length);
+        for (var i = 0; i < plan.Length; i++)
+        {
+            results[i].Outcome.Should().Be(plan[i].Outcome, $"message {i}: {results[i]}");
+            results[i].IsTransientFailure.Should().Be(plan[i].Transient, $"message {i}: {results[i]}");
+        }
+
+        results[0].AcceptedRecipients.Select(r => r.Address).Should().Equal(good[0]);
+        (await session.QuitAsync()).Code.Should().Be(221);
+    }
+
     /// <summary>Every recipient refused leaves the server inside the send's transaction; the caller's MAIL after it must not get 503 "nested MAIL".</summary>
     [Theory]
     [InlineData("postfix")]
