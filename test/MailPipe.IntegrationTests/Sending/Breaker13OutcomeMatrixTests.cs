@@ -111,6 +111,61 @@ public sealed class Breaker13OutcomeMatrixTests
         (await session.QuitAsync()).Code.Should().Be(221);
     }
 
+    /// <summary>The typed DSN parameters, with characters xtext must encode, are taken by both servers that offer DSN, and SMTPUTF8 with them.</summary>
+    [Theory]
+    [InlineData("postfix", false)]
+    [InlineData("postfix", true)]
+    [InlineData("exim", false)]
+    [InlineData("exim", true)]
+    public async Task DSN_parameters_with_xtext_are_accepted_by_real_servers(string server, bool utf8)
+    {
+        var port = server == "postfix" ? TestServers.PostfixPort : TestServers.EximPort;
+        TestServers.RequireListening(port);
+        await using var session = new AsyncSmtpSession();
+        (await session.ConnectAsync(TestServers.Host, port, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        session.Capabilities.SupportsDsn.Should().BeTrue();
+        var first = TestServers.UniqueRecipient("b13");
+        var second = TestServers.UniqueRecipient("b13");
+        var envelope = new SmtpEnvelope(utf8 ? "s\u00e9nder@example.test" : "sender@example.test",
+        [
+            new SmtpRecipient(first) { Notify = DsnNotify.Success | DsnNotify.Failure | DsnNotify.Delay, OriginalRecipient = "a+b=c@example.test" },
+            new SmtpRecipient(second) { Notify = DsnNotify.Never, OriginalRecipient = utf8 ? "j\u00f6rg@example.test" : "plain@example.test" },
+        ])
+        {
+            Return = DsnReturn.Headers,
+            EnvelopeId = "id +=;\\ ~1",
+        };
+
+        var result = await session.SendAsync(envelope, "Subject: b13 dsn\r\n\r\ndsn\r\n"u8.ToArray());
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        result.AcceptedRecipients.Should().HaveCount(2, result.ToString());
+    }
+
+    /// <summary>
+    /// An LF message under Postfix's SIZE limit as given and over it on the wire (every LF goes out as CRLF): not sent,
+    /// before MAIL. SIZE declared its length as given, so it was sent whole and refused only after its 10 MB of data.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task An_LF_message_over_Postfixs_limit_on_the_wire_is_not_sent(bool chunking)
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UseChunking = chunking });
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        var limit = session.Capabilities.MaxMessageSize!.Value;
+        var content = Encoding.ASCII.GetBytes("Subject: b13 big\n\n" + string.Concat(Enumerable.Repeat("x\n", (int)(limit * 2 / 5))));
+        content.Length.Should().BeLessThan((int)limit);
+
+        var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", TestServers.UniqueRecipient("b13")), content);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        result.MailReply.Should().BeNull("nothing was sent");
+        (await session.NoopAsync()).Code.Should().Be(250);
+    }
+
     /// <summary>Every recipient refused leaves the server inside the send's transaction; the caller's MAIL after it must not get 503 "nested MAIL".</summary>
     [Theory]
     [InlineData("postfix")]
