@@ -39,3 +39,54 @@ public class DecidedBeforeCancelBreakTests
         await server.WaitAsync();
     }
 }
+
+/// <summary>Breaker13: DisconnectAsync from another thread (the seed's Cancel() from a UI thread) during a send: an outcome, never an exception.</summary>
+public class DisconnectDuringSendBreakTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DisconnectAsync_while_the_final_reply_is_awaited_is_Unknown_not_thrown(bool chunking)
+    {
+        var reached = new TaskCompletionSource();
+        var script = chunking
+            ? Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>")
+                .ExpectBytes(Bdat(SmallText, last: true), ClientArrival.WithPrevious)
+                .SendPieces("250 ok\r\n250 2.1.5 ok\r\n")
+            : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 2.1.5 ok", "S: 354 go")
+                .Then(DataLines(SmallText));
+        await using var server = ScriptedSmtpServer.Start(script.Signal(reached).ReadUntilClosed());
+        using var session = await ConnectedAsync(server);
+
+        var send = session.SendAsync(Envelope("one@example.test"), Ascii(SmallText));
+        await reached.Task.Safe();
+        await session.DisconnectAsync();
+        var result = await send.Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Unknown, result.ToString());
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        result.AcceptedRecipients.Should().HaveCount(1);
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task DisconnectAsync_while_354_is_awaited_is_NotSent_and_transient()
+    {
+        var reached = new TaskCompletionSource();
+        var script = Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA")
+            .SendPieces("250 ok\r\n250 2.1.5 ok\r\n").Signal(reached).ReadUntilClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var send = session.SendAsync(Envelope("one@example.test"), Ascii(SmallText));
+        await reached.Task.Safe();
+        await session.DisconnectAsync();
+        var result = await send.Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
+        result.IsTransientFailure.Should().BeTrue();
+        server.ReceivedText.Should().NotContain("Subject", "no content after DATA got no 354");
+        await server.WaitAsync();
+    }
+}

@@ -98,4 +98,19 @@ public class SeedRowBreakTests
         (await session.QuitAsync().Safe()).Code.Should().Be(221);
         await server2.WaitAsync();
     }
+    [Fact]
+    public async Task A_send_before_the_greeting_was_read_never_takes_the_greeting_for_a_reply()
+    {
+        var script = SmtpScript.Parse(Greeting, "C: MAIL FROM:<sender@example.test>", "S: 250 ok", "C: RCPT TO:<one@example.test>", "S: 250 ok", "C: DATA", "S: 354 go")
+            .Then(DataLines(SmallText, firstAfterReply: false)).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        (await session.ConnectAsync(server.ClientStream, waitForGreeting: false).Safe()).Should().BeNull();
+
+        SmtpSendResult? result = null;
+        var failure = await Record.ExceptionAsync(async () => result = await session.SendAsync(Envelope("one@example.test"), Ascii(SmallText)).Safe());
+
+        // Refusing to run, or reading the greeting first, are both sound; a 220 filed as MAIL's reply is not.
+        (failure is InvalidOperationException || result?.MailReply?.Code == 250).Should().BeTrue($"SendAsync returned {result?.ToString() ?? "nothing"} (MAIL reply {result?.MailReply}) and threw {failure?.GetType().Name ?? "nothing"}: {failure?.Message}");
+    }
 }
