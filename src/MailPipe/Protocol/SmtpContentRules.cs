@@ -85,30 +85,13 @@ internal static class SmtpContentRules
     /// </summary>
     public static long DeclaredSize(ReadOnlySequence<byte> content)
     {
-        long size = content.Length, start = 0, lastCr = -2;
+        var counter = default(WireSizeCounter);
         foreach (var segment in content)
         {
-            var span = segment.Span;
-            for (var i = span.IndexOfAny((byte)'\r', (byte)'\n'); i >= 0;)
-            {
-                if (span[i] == '\r')
-                {
-                    (size, lastCr) = (size + 1, start + i);
-                }
-                else
-                {
-                    // An LF right after a CR makes that CR a pair: neither gets an octet more.
-                    size += lastCr == start + i - 1 ? -1 : 1;
-                }
-
-                var next = span[(i + 1)..].IndexOfAny((byte)'\r', (byte)'\n');
-                i = next < 0 ? -1 : i + 1 + next;
-            }
-
-            start += span.Length;
+            counter.Add(segment.Span);
         }
 
-        return content.IsEmpty || content.Slice(content.Length - 1).FirstSpan[0] is (byte)'\r' or (byte)'\n' ? size : size + 2;
+        return counter.Total;
     }
 
     /// <summary>Whether the content has octets above 127, and NUL octets; one vectorised pass for the usual 7-bit content.</summary>
@@ -307,4 +290,33 @@ public sealed class SmtpContentRefusedException : Exception
 
     /// <summary>The octet's offset in the message content, in bytes from 0.</summary>
     public long Offset { get; }
+}
+
+/// <summary>Counts the size SIZE declares for text content piece by piece, split anywhere (see <see cref="SmtpContentRules.DeclaredSize"/>).</summary>
+internal struct WireSizeCounter
+{
+    private long _length, _extra;
+    private bool _lastWasCr, _lineOpen;
+
+    /// <summary>The size counted so far, as if the content ended here.</summary>
+    public readonly long Total => _length + _extra + (_lineOpen ? 2 : 0);
+
+    /// <summary>Counts the next piece.</summary>
+    public void Add(ReadOnlySpan<byte> span)
+    {
+        for (var i = span.IndexOfAny((byte)'\r', (byte)'\n'); i >= 0;)
+        {
+            // A bare CR or LF goes out as CRLF, one octet more; an LF right after a CR makes that CR a pair: neither does.
+            _extra += span[i] == '\r' ? 1 : (i > 0 ? span[i - 1] == '\r' : _lastWasCr) ? -1 : 1;
+            var next = span[(i + 1)..].IndexOfAny((byte)'\r', (byte)'\n');
+            i = next < 0 ? -1 : i + 1 + next;
+        }
+
+        if (!span.IsEmpty)
+        {
+            (_lastWasCr, _lineOpen) = (span[^1] == '\r', span[^1] is not ((byte)'\r' or (byte)'\n'));
+        }
+
+        _length += span.Length;
+    }
 }

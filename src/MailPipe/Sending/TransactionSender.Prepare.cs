@@ -51,10 +51,10 @@ internal sealed partial class TransactionSender
 
         var plan = SmtpContentRules.Plan(envelope.Body, tx.Message.Bytes, _chunking, capabilities);
 
-        // Only for a server that offers SIZE. In-memory text goes out with CRLF line ends (RFC 1870 §3 counts them): its
-        // length as given can be less.
+        // Only for a server that offers SIZE. Text goes out with CRLF line ends (RFC 1870 §3 counts them): its length as
+        // given can be less.
         var size = envelope.Size ?? (capabilities.MaxMessageSize is null ? null
-            : tx.Message.Bytes is { } bytes && plan.Body != SmtpBodyType.BinaryMime ? SmtpContentRules.DeclaredSize(bytes) : tx.Message.ContentLength);
+            : plan.Body != SmtpBodyType.BinaryMime ? tx.Message.TextSize() : tx.Message.ContentLength);
         if (size is { } declared && capabilities.MaxMessageSize is { } limit && limit > 0 && declared > limit)
         {
             tx.Stop(TransactionStop.NotAttempted, new SmtpException(SmtpErrorCode.MessageTooLarge, $"The message ({declared} bytes) is larger than the server's SIZE limit ({limit} bytes, RFC 1870); it was not sent."));

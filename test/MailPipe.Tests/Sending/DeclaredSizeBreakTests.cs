@@ -53,6 +53,27 @@ public class DeclaredSizeBreakTests
         await server.WaitAsync();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SIZE_of_a_MemoryStream_is_its_size_on_the_wire_from_where_the_message_starts(bool chunking)
+    {
+        // 4 bytes before the message; 40 bytes of message, 60 on the wire: 20 LF → CRLF. Then sent whole, from its start.
+        var text = string.Concat(Enumerable.Repeat("x\n", 20));
+        var stream = new MemoryStream(Encoding.ASCII.GetBytes("skip" + text)) { Position = 4 };
+        var message = SmtpMessage.FromStream(Envelope("one@example.test"), stream);
+        string[] extensions = chunking ? ["PIPELINING", "SIZE 10000", "CHUNKING"] : ["PIPELINING", "SIZE 10000"];
+        var script = Script(Ehlo(extensions), "C: MAIL FROM:<sender@example.test> SIZE=60", "C+ RCPT TO:<one@example.test>");
+        script = chunking
+            ? script.ExpectBytes(Bdat(text.Replace("\n", "\r\n", StringComparison.Ordinal), last: true), ClientArrival.WithPrevious).Then("S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued")
+            : script.Then("C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go").Then(DataLines(text.Replace("\n", "\r\n", StringComparison.Ordinal))).Then("S: 250 2.0.0 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        (await session.SendAsync(message).Safe()).Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        await server.WaitAsync();
+    }
+
     [Fact]
     public async Task An_LF_message_over_the_limit_on_the_wire_is_NotSent_with_MessageTooLarge_before_MAIL()
     {

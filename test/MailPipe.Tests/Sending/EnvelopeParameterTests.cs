@@ -92,7 +92,7 @@ public class EnvelopeParameterTests
     [Fact]
     public async Task SIZE_of_a_seekable_stream_is_its_length_from_the_current_position()
     {
-        var stream = new MemoryStream(new byte[300]) { Position = 100 };
+        var stream = new MemoryStream([.. new byte[100], .. Ascii(new string('a', 198) + "\r\n")]) { Position = 100 };
         var message = SmtpMessage.FromStream(new SmtpEnvelope(Sender, "one@example.test"), stream);
         message.ContentLength.Should().Be(200);
 
