@@ -110,4 +110,34 @@ public class DeclaredSizeBreakTests
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
     }
+    /// <summary>The size counted equals what the data encoder writes (without dot-stuffing), for any content split anywhere.</summary>
+    [Fact]
+    public void The_counted_size_is_the_encoders_output_for_random_content_in_random_pieces()
+    {
+        var random = new Random(13);
+        var alphabet = "ab.\r\n"u8.ToArray();
+        for (var run = 0; run < 500; run++)
+        {
+            var content = new byte[random.Next(0, 40)];
+            for (var i = 0; i < content.Length; i++)
+            {
+                content[i] = alphabet[random.Next(alphabet.Length)];
+            }
+
+            var encoder = new SmtpDataEncoder { DotStuffing = false };
+            var output = new System.Buffers.ArrayBufferWriter<byte>();
+            var counter = default(WireSizeCounter);
+            for (var at = 0; at < content.Length;)
+            {
+                var piece = content.AsSpan(at, Math.Min(random.Next(1, 5), content.Length - at));
+                encoder.Write(piece, output);
+                counter.Add(piece);
+                at += piece.Length;
+            }
+
+            encoder.CompleteLine(output);
+            counter.Total.Should().Be(output.WrittenCount, "content \"{0}\"", SmtpScript.Printable(Encoding.ASCII.GetString(content)));
+            SmtpContentRules.DeclaredSize(new System.Buffers.ReadOnlySequence<byte>(content)).Should().Be(output.WrittenCount);
+        }
+    }
 }
