@@ -90,3 +90,35 @@ public class DisconnectDuringSendBreakTests
         await server.WaitAsync();
     }
 }
+
+/// <summary>Breaker13: a batch given a token cancelled before the call sends nothing and keeps the connection (README said it is closed "as for every cancellation").</summary>
+public class PreCancelledBatchProbeTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_batch_cancelled_before_it_starts_sends_nothing_and_says_so_for_every_message(bool streaming)
+    {
+        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING", "CHUNKING")).ReadUntilClosed());
+        using var session = await ConnectedAsync(server);
+        using var cts = new CancellationTokenSource();
+        await cts.CancelAsync();
+
+        var thrown = await FluentActions.Awaiting(() => SendSequenceAsync(session, Sequence(), streaming, cts.Token)).Should().ThrowAsync<OperationCanceledException>();
+
+        var results = (thrown.Which as SmtpBatchCanceledException)?.Results;
+        (results ?? []).Where(r => r.Outcome != SmtpSendOutcome.NotSent).Should().BeEmpty("nothing was sent");
+        thrown.Which.Should().BeOfType<SmtpBatchCanceledException>();
+        session.IsConnected.Should().BeTrue("nothing was under way: the connection is kept, as for SendAsync");
+        session.Dispose();
+        await server.WaitAsync();
+        server.ReceivedText.Should().NotContain("MAIL");
+    }
+
+    private static async IAsyncEnumerable<SmtpMessage> Sequence()
+    {
+        await Task.Yield();
+        yield return Message(1);
+        yield return Message(2);
+    }
+}
