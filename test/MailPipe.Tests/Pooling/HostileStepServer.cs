@@ -68,6 +68,7 @@ internal sealed class HostileStepServer : IAsyncDisposable
     private readonly Task _accept;
     private readonly System.Security.Cryptography.X509Certificates.X509Certificate2? _certificate;
     private int _connectionCount;
+    private int _silent;
 
     public HostileStepServer(bool chunking, bool auth = false, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
@@ -87,6 +88,9 @@ internal sealed class HostileStepServer : IAsyncDisposable
     public Func<int, HostileStep, HostileAction?> Fault { get; set; } = (_, _) => null;
 
     public int Connections => Volatile.Read(ref _connectionCount);
+
+    /// <summary>Connections being silent now (reading until the client closes): only then may a test move a fake clock.</summary>
+    public int SilentNow => Volatile.Read(ref _silent);
 
     /// <summary>Message-Ids whose end of data the server read.</summary>
     public ConcurrentQueue<string> EndsSeen { get; } = new();
@@ -346,8 +350,16 @@ internal sealed class HostileStepServer : IAsyncDisposable
                 return false;
             default:
                 var sink = new byte[4096];
-                while (await stream.ReadAsync(sink, _stop.Token) > 0)
+                Interlocked.Increment(ref _silent);
+                try
                 {
+                    while (await stream.ReadAsync(sink, _stop.Token) > 0)
+                    {
+                    }
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _silent);
                 }
 
                 return false;
