@@ -286,7 +286,9 @@ internal sealed partial class TransactionSender
             NeedsReset = tx.FinalReply is not { IsPositiveCompletion: true };
         }
 
-        if (_writerFailure is null && (_pipelining || !Stopped) && _results is { } results)
+        // One the writer did not start because the call had stopped (the replies stopped while a streaming sequence
+        // waited, then it yielded this one) is not decided by replies: its result comes with why the call stopped.
+        if (_writerFailure is null && (_pipelining || !Stopped) && (started || tx.IsWithdrawn) && _results is { } results)
         {
             tx.WriterDone();
             results.Publish();
