@@ -1,0 +1,85 @@
+using System.Text;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>
+/// The CLI tried by a new user and an independent checker (session 9, breaker14): each test here failed before the
+/// change it came with.
+/// </summary>
+public class Breaker14Tests
+{
+    /// <summary>
+    /// <c>serve --max-size</c> is the largest message taken, advertised as SIZE. SmtpServer's own limit counted the
+    /// whole read buffer (the terminating dot and any command pipelined after it included), and when it fired inside
+    /// the data its 552 was swallowed (SmtpServer's DATA command drops the exception) and the server went on waiting
+    /// for input: a message of exactly the advertised size (sent with <c>MAIL ... SIZE=</c> that got 250), or a few
+    /// bytes over it, hung its client until the idle timeout, then got 421 instead of 250 or 552.
+    /// </summary>
+    [Fact]
+    public async Task A_message_of_exactly_the_size_limit_is_saved_and_one_byte_more_gets_552_at_once()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--max-size", "1K");
+        var exact = Message(1024);
+        await using (var client = await RawSmtpClient.ConnectAsync(serve.Port))
+        {
+            await client.ReadReplyAsync();
+            await client.SendAsync("EHLO raw.example\r\nMAIL FROM:<a@example.test> SIZE=1024\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+            (await client.ReadReplyAsync()).Should().Contain("SIZE 1024");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("354");
+            await client.SendAsync([.. exact, .. ".\r\n"u8]);
+            (await client.ReadReplyAsync()).Should().StartWith("250 2.0.0 saved as");
+
+            await client.SendAsync("MAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("354");
+            await client.SendAsync([.. Message(1025), .. ".\r\n"u8]);
+            (await client.ReadReplyAsync()).Should().StartWith("552");
+            (await client.ReadReplyAsync()).Should().BeNull("the connection is closed after a message over the limit");
+        }
+
+        // A message under the limit followed at once by pipelined commands (the next transaction) is taken whole.
+        var small = Message(1000);
+        await using (var client = await RawSmtpClient.ConnectAsync(serve.Port))
+        {
+            await client.ReadReplyAsync();
+            await client.SendAsync("EHLO raw.example\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+            for (var i = 0; i < 4; i++)
+            {
+                await client.ReadReplyAsync();
+            }
+
+            await client.SendAsync([.. small, .. ".\r\n"u8, .. Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("NOOP\r\n", 8))), .. "QUIT\r\n"u8]);
+            (await client.ReadReplyAsync()).Should().StartWith("250 2.0.0 saved as");
+            for (var i = 0; i < 8; i++)
+            {
+                (await client.ReadReplyAsync()).Should().StartWith("250");
+            }
+
+            (await client.ReadReplyAsync()).Should().StartWith("221");
+        }
+
+        var saved = Directory.GetFiles(dir.Path).Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
+        saved.Should().BeEquivalentTo([exact, small]);
+    }
+
+    /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
+    private static byte[] Message(int size)
+    {
+        var head = "From: a@example.test\r\nTo: b@example.test\r\nSubject: size\r\n\r\n"u8.ToArray();
+        var body = new byte[size - head.Length];
+        body.AsSpan().Fill((byte)'x');
+        for (var i = 77; i < body.Length - 2; i += 78)
+        {
+            body[i - 1] = (byte)'\r';
+            body[i] = (byte)'\n';
+        }
+
+        body[^2] = (byte)'\r';
+        body[^1] = (byte)'\n';
+        return [.. head, .. body];
+    }
+}
