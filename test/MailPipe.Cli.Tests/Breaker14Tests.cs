@@ -66,6 +66,30 @@ public class Breaker14Tests
         saved.Should().BeEquivalentTo([exact, small]);
     }
 
+    /// <summary>
+    /// With files and no <c>--to</c>, the envelope comes from the header fields, as <c>sendmail -t</c> reads them; a
+    /// <c>--header</c> field goes in front of those fields, so it is part of the header section that is sent. It was
+    /// left out of the envelope: a message on standard input given its From and To with <c>--header</c> was refused
+    /// ("the message has no From or Sender field"), and a <c>Cc</c> added with <c>--header</c> was shown to every
+    /// recipient and sent to nobody.
+    /// </summary>
+    [Fact]
+    public async Task Header_fields_given_with_header_count_for_the_envelope_read_from_the_fields()
+    {
+        using var dir = new TempDirectory();
+        using var input = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        var bare = input.File("bare.eml", "Subject: no envelope fields\r\n\r\nbody\r\n");
+        var run = await CliRunner.RunAsync(
+            "send", "--server", serve.Address, "--header", "From: a@example.test", "--header", "To: b@example.test", "--header", "Cc: c@example.test", bare);
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        (await serve.WaitForLinesAsync("from <a@example.test> to <b@example.test>, <c@example.test>:", 1)).Should().HaveCount(1);
+        var saved = Directory.GetFiles(dir.Path).Should().ContainSingle().Subject;
+        File.ReadAllText(saved).Should().Be(
+            "From: a@example.test\r\nTo: b@example.test\r\nCc: c@example.test\r\nSubject: no envelope fields\r\n\r\nbody\r\n");
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
     private static byte[] Message(int size)
     {
