@@ -90,6 +90,38 @@ public class Breaker14Tests
             "From: a@example.test\r\nTo: b@example.test\r\nCc: c@example.test\r\nSubject: no envelope fields\r\n\r\nbody\r\n");
     }
 
+    /// <summary>
+    /// <c>serve</c> prints the envelope it received. SmtpServer hands over a quoted local part without its quotes, and
+    /// the line and the JSON showed <c>"john smith"@example.test</c> as <c>john smith@example.test</c> and
+    /// <c>"x@y"@example.test</c> as <c>x@y@example.test</c>: addresses that were never received, or are not addresses.
+    /// </summary>
+    [Fact]
+    public async Task Serve_prints_a_quoted_local_part_as_it_was_received()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--json");
+        await using (var client = await RawSmtpClient.ConnectAsync(serve.Port))
+        {
+            await client.ReadReplyAsync();
+            await client.SendAsync(
+                "EHLO raw.example\r\nMAIL FROM:<\"john smith\"@example.test>\r\nRCPT TO:<\"x@y\"@example.test>\r\n" +
+                "RCPT TO:<plain.name+tag@example.test>\r\nRCPT TO:<\"q\\\"x\"@example.test>\r\nDATA\r\n");
+            for (var i = 0; i < 5; i++)
+            {
+                (await client.ReadReplyAsync()).Should().StartWith("2");
+            }
+
+            (await client.ReadReplyAsync()).Should().StartWith("354");
+            await client.SendAsync("Subject: quoted\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+        }
+
+        var line = (await serve.WaitForLinesAsync("\"type\":\"message\"", 1)).Should().ContainSingle().Subject;
+        using var json = System.Text.Json.JsonDocument.Parse(line);
+        json.RootElement.GetProperty("from").GetString().Should().Be("\"john smith\"@example.test");
+        json.RootElement.GetProperty("to").EnumerateArray().Select(e => e.GetString()).Should().Equal("\"x@y\"@example.test", "plain.name+tag@example.test", "\"q\\\"x\"@example.test");
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
     private static byte[] Message(int size)
     {
