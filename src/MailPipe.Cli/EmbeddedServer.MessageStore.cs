@@ -61,19 +61,16 @@ internal sealed partial class EmbeddedServer
             }
 
             // SmtpServer hands over the data without the CRLF that ends its last line (it takes it as part of
-            // CRLF "." CRLF); RFC 5321 §4.1.1.4 counts it as the message's, so it goes back in.
+            // CRLF "." CRLF); RFC 5321 §4.1.1.4 counts it as the message's, so it goes back in. Empty data was one
+            // empty line: SmtpServer never ends a message on a "." right after DATA (it waits for CRLF "." CRLF).
             var parts = new List<ReadOnlyMemory<byte>>(buffer.IsSingleSegment ? 2 : 8);
             foreach (var segment in buffer)
             {
                 parts.Add(segment);
             }
 
-            if (!buffer.IsEmpty)
-            {
-                parts.Add(Crlf);
-            }
-
-            var size = buffer.IsEmpty ? 0 : buffer.Length + Crlf.Length;
+            parts.Add(Crlf);
+            var size = buffer.Length + Crlf.Length;
             var stamp = Stamp();
             while (true)
             {

@@ -122,6 +122,33 @@ public class Breaker14Tests
         json.RootElement.GetProperty("to").EnumerateArray().Select(e => e.GetString()).Should().Equal("\"x@y\"@example.test", "plain.name+tag@example.test", "\"q\\\"x\"@example.test");
     }
 
+    /// <summary>
+    /// A message that is one empty line (CRLF, then the terminating dot) was saved as an empty file, size 0: SmtpServer
+    /// hands the data over without the CRLF that ends its last line, and the store put it back only after a non-empty
+    /// line. The saved file is the data as received.
+    /// </summary>
+    [Fact]
+    public async Task A_message_of_one_empty_line_is_saved_as_that_line()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        await using (var client = await RawSmtpClient.ConnectAsync(serve.Port))
+        {
+            await client.ReadReplyAsync();
+            await client.SendAsync("EHLO raw.example\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+            for (var i = 0; i < 4; i++)
+            {
+                await client.ReadReplyAsync();
+            }
+
+            await client.SendAsync("\r\n.\r\nQUIT\r\n");
+            (await client.ReadReplyAsync()).Should().StartWith("250 2.0.0 saved as");
+        }
+
+        File.ReadAllBytes(Directory.GetFiles(dir.Path).Should().ContainSingle().Subject).Should().Equal("\r\n"u8.ToArray());
+        (await serve.WaitForLinesAsync(": 2 bytes saved to ", 1)).Should().ContainSingle();
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
     private static byte[] Message(int size)
     {
