@@ -149,6 +149,39 @@ public class Breaker14Tests
         (await serve.WaitForLinesAsync(": 2 bytes saved to ", 1)).Should().ContainSingle();
     }
 
+    /// <summary>
+    /// A value of <c>serve</c>'s number options that is not a number (<c>--idle-timeout 30s</c>, as <c>send --timeout</c>
+    /// takes it) crashed the tool: an unhandled InvalidOperationException with a stack trace, exit 134 (the defect #15
+    /// fixed for <c>--timeout</c>). Each is a usage error on one line naming the option, exit 1, nothing listens.
+    /// </summary>
+    [Theory]
+    [InlineData("--idle-timeout", "abc")]
+    [InlineData("--idle-timeout", "-5")]
+    [InlineData("--max-recipients", "x")]
+    [InlineData("--max-recipients", "0")]
+    [InlineData("--max-connections", "1e3")]
+    [InlineData("--max-connections", "10001")]
+    public async Task A_bad_number_for_serve_is_a_usage_error_naming_the_option(string option, string value)
+    {
+        using var dir = new TempDirectory();
+        var run = await CliRunner.RunAsync("serve", "--listen", "127.0.0.1:0", "--save-dir", dir.Path, option, value);
+
+        run.ExitCode.Should().Be(1);
+        run.Output.Should().BeEmpty();
+        run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Should().StartWith($"mailpipe serve: {option}: ");
+    }
+
+    /// <summary><c>--idle-timeout</c> takes the durations <c>send --timeout</c> takes (seconds, or with ms, s, m, h).</summary>
+    [Fact]
+    public async Task Serve_idle_timeout_takes_a_duration_with_a_unit()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--idle-timeout", "500ms");
+        await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
+        (await client.ReadReplyAsync()).Should().StartWith("220");
+        (await client.ReadReplyAsync()).Should().StartWith("421 4.4.2", "the client said nothing for longer than the idle timeout");
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
     private static byte[] Message(int size)
     {
