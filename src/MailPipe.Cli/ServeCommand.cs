@@ -157,6 +157,11 @@ internal sealed partial class ServeCommand
                 result.AddError("--auth-user: the user name is empty or holds a line break or NUL");
             }
         });
+        foreach (var path in new Option[] { _saveDirectory, _tlsCertificate, _tlsKey, _tlsCertificateOut })
+        {
+            PathOptions.RefuseEmpty(path);
+        }
+
         Command.Validators.Add(CheckCombination);
         Command.SetAction(RunAsync);
     }

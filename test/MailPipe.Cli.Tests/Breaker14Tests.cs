@@ -182,6 +182,36 @@ public class Breaker14Tests
         (await client.ReadReplyAsync()).Should().StartWith("421 4.4.2", "the client said nothing for longer than the idle timeout");
     }
 
+    /// <summary>
+    /// An empty path (<c>--ca-file "$CA"</c> with the variable unset) crashed the tool: an unhandled
+    /// InvalidOperationException, exit 134, for <c>--ca-file</c> and <c>--tls-cert</c>; "Unhandled exception:
+    /// System.ArgumentException" with a stack trace for <c>--save-dir</c> and serve's certificate files. Each is a
+    /// usage error on one line naming the option, exit 1.
+    /// </summary>
+    [Theory]
+    [InlineData("send", "--ca-file", "--server", "127.0.0.1:1", "--starttls")]
+    [InlineData("send", "--tls-cert", "--server", "127.0.0.1:1", "--starttls")]
+    [InlineData("probe", "--ca-file", "--server", "127.0.0.1:1")]
+    [InlineData("probe", "--tls-cert", "--server", "127.0.0.1:1")]
+    [InlineData("send", "--save-dir", "--from", "a@example.test")]
+    [InlineData("serve", "--save-dir", "--listen", "127.0.0.1:0")]
+    [InlineData("serve", "--tls-cert", "--listen", "127.0.0.1:0")]
+    [InlineData("serve", "--tls-cert-out", "--listen", "127.0.0.1:0", "--starttls")]
+    public async Task An_empty_path_is_a_usage_error_naming_the_option(string command, string option, params string[] more)
+    {
+        string[] args = command == "send" ? [command, option, "", "--to", "b@example.test", "--subject", "x", .. more] : [command, option, "", .. more];
+        if (command == "send" && !more.Contains("--from"))
+        {
+            args = [.. args, "--from", "a@example.test"];
+        }
+
+        var run = await CliRunner.RunAsync(args);
+
+        run.ExitCode.Should().Be(1, run.Error);
+        run.Error.Should().NotContain("Unhandled").And.NotContain(" at ");
+        run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Should().StartWith($"mailpipe {command}: {option}: ");
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
     private static byte[] Message(int size)
     {
