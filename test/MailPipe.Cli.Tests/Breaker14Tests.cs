@@ -212,6 +212,32 @@ public class Breaker14Tests
         run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)[0].Should().StartWith($"mailpipe {command}: {option}: ");
     }
 
+    /// <summary>
+    /// An option whose value was forgotten (<c>mailpipe send m.eml --to</c>, or <c>--from -- m.eml</c>) crashed the
+    /// tool: the command's combination check read the option's value, which had not parsed (an unhandled
+    /// InvalidOperationException, exit 134). The parser's own error is the answer: one line, exit 1.
+    /// </summary>
+    [Theory]
+    [InlineData("send", "m.eml", "--to")]
+    [InlineData("send", "m.eml", "--from")]
+    [InlineData("send", "m.eml", "-f")]
+    [InlineData("send", "m.eml", "--auth")]
+    [InlineData("send", "m.eml", "--subject", "--")]
+    [InlineData("send", "m.eml", "--body")]
+    [InlineData("send", "--server", "127.0.0.1:1", "m.eml", "--timeout")]
+    [InlineData("probe", "--server", "127.0.0.1:1", "--timeout")]
+    [InlineData("probe", "--server")]
+    [InlineData("serve", "--listen", "127.0.0.1:0", "--max-size")]
+    [InlineData("serve", "--listen", "127.0.0.1:0", "--auth-user")]
+    public async Task An_option_without_its_value_is_a_usage_error(params string[] args)
+    {
+        var run = await CliRunner.RunAsync(args);
+
+        run.ExitCode.Should().Be(1, run.Error);
+        run.Error.Should().NotContain("Unhandled").And.NotContain(" at ");
+        run.Error.Should().StartWith($"mailpipe {args[0]}: ");
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
     private static byte[] Message(int size)
     {
