@@ -187,6 +187,25 @@ public sealed class Breaker13OutcomeMatrixTests
         Maildir.StripTraceHeaders(stored).Should().Equal(Corpus.NormalizeLineEnds(content));
     }
 
+    /// <summary>A long pipelined group (1,500 RCPTs, all but every hundredth refused: few files in Exim's shared Maildir) against Exim in both framings: no deadlock, every reply where it belongs.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Exim_takes_a_long_pipelined_group_and_every_recipient_is_reported(bool chunking)
+    {
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UseChunking = chunking });
+        (await session.ConnectAsync(TestServers.Host, TestServers.EximPort, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        var recipients = Enumerable.Range(0, 1500).Select(i => i % 100 != 3 ? $"unknown-{tag}-{i}@example.test" : $"b13-{tag}-{i}@example.test").ToArray();
+
+        var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", recipients), "Subject: b13 many\r\n\r\nmany\r\n"u8.ToArray());
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        result.Recipients.Select(r => r.Accepted).Should().Equal(recipients.Select(r => !r.StartsWith("unknown-", StringComparison.Ordinal)));
+        (await session.NoopAsync()).Code.Should().Be(250);
+    }
+
     /// <summary>Every recipient refused leaves the server inside the send's transaction; the caller's MAIL after it must not get 503 "nested MAIL".</summary>
     [Theory]
     [InlineData("postfix")]
