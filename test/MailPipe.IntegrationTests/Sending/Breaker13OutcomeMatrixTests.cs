@@ -166,6 +166,46 @@ public sealed class Breaker13OutcomeMatrixTests
         (await session.NoopAsync()).Code.Should().Be(250);
     }
 
+    [Theory]
+    [InlineData("postfix", true)]
+    [InlineData("postfix", false)]
+    [InlineData("exim", true)]
+    [InlineData("exim", false)]
+    public async Task A_UTF8_mailbox_with_UTF8_headers_is_delivered_with_SMTPUTF8(string server, bool chunking)
+    {
+        var port = server == "postfix" ? TestServers.PostfixPort : TestServers.EximPort;
+        TestServers.RequireListening(port);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UseChunking = chunking });
+        (await session.ConnectAsync(TestServers.Host, port, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        var recipient = TestServers.UniqueRecipient("b13-j\u00f6rg");
+        var content = Encoding.UTF8.GetBytes($"From: J\u00f6rg <s\u00e9nder@example.test>\nTo: <{recipient}>\nSubject: gr\u00fc\u00dfe\n\nna\u00efve\n");
+
+        var result = await session.SendAsync(new SmtpEnvelope("s\u00e9nder@example.test", recipient), content);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        var stored = server == "postfix" ? (await Maildir.WaitForPostfixAsync(recipient))[0] : await Maildir.WaitForEximAsync(recipient);
+        Maildir.StripTraceHeaders(stored).Should().Equal(Corpus.NormalizeLineEnds(content));
+    }
+
+    /// <summary>A long pipelined group (1,500 RCPTs, all but every hundredth refused: few files in Exim's shared Maildir) against Exim in both framings: no deadlock, every reply where it belongs.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Exim_takes_a_long_pipelined_group_and_every_recipient_is_reported(bool chunking)
+    {
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UseChunking = chunking });
+        (await session.ConnectAsync(TestServers.Host, TestServers.EximPort, SmtpTlsMode.None, "client.example.test")).Code.Should().Be(250);
+        var tag = Guid.NewGuid().ToString("N")[..8];
+        var recipients = Enumerable.Range(0, 1500).Select(i => i % 100 != 3 ? $"unknown-{tag}-{i}@example.test" : $"b13-{tag}-{i}@example.test").ToArray();
+
+        var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", recipients), "Subject: b13 many\r\n\r\nmany\r\n"u8.ToArray());
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        result.Recipients.Select(r => r.Accepted).Should().Equal(recipients.Select(r => !r.StartsWith("unknown-", StringComparison.Ordinal)));
+        (await session.NoopAsync()).Code.Should().Be(250);
+    }
+
     /// <summary>Every recipient refused leaves the server inside the send's transaction; the caller's MAIL after it must not get 503 "nested MAIL".</summary>
     [Theory]
     [InlineData("postfix")]
