@@ -54,7 +54,7 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
     private static readonly string[] FaultNames =
     [
         "garbage", "code199", "code600", "mismatched-multiline", "nul-in-text", "invalid-utf8", "huge-line", "huge-multiline",
-        "extra-reply", "421", "per-byte", "reset", "close",
+        "extra-reply", "421", "ok-then-421", "per-byte", "reset", "close",
     ];
 
     private static HostileAction Fault(string name, int code) => name switch
@@ -69,6 +69,7 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
         "huge-multiline" => new(HostileKind.Raw, string.Concat(Enumerable.Repeat($"{code}-{new string('x', 1000)}\r\n", 300)) + $"{code} end\r\n"),
         "extra-reply" => new(HostileKind.Raw, $"{code} ok\r\n250 2.0.0 extra\r\n", Positive: true),
         "421" => new(HostileKind.Raw, "421 4.3.2 Service shutting down\r\n", CloseAfter: true),
+        "ok-then-421" => new(HostileKind.Raw, $"{code} ok\r\n421 4.3.2 Service shutting down\r\n", Positive: true, CloseAfter: true),
         "per-byte" => new(HostileKind.PerByte),
         "reset" => new(HostileKind.Reset),
         "close" => new(HostileKind.Close),
