@@ -43,7 +43,7 @@ public enum HostileKind
 }
 
 /// <summary>A misbehaviour of <see cref="HostileStepServer"/>.</summary>
-public sealed record HostileAction(HostileKind Kind, string Bytes = "", bool Positive = false, bool CloseAfter = false)
+public sealed record HostileAction(HostileKind Kind, string Bytes = "", bool Positive = false, bool CloseAfter = false, bool SilentAfter = false)
 {
     public override string ToString() => Kind == HostileKind.Raw ? $"Raw({Printable(Bytes)})" : Kind.ToString();
 
@@ -341,7 +341,7 @@ internal sealed class HostileStepServer : IAsyncDisposable
                         return false;
                     }
 
-                    return true;
+                    return !action.SilentAfter || await ReplyAsync(socket, stream, connection, step, normal, action: new HostileAction(HostileKind.Silent));
                 }
 
                 return false;

@@ -134,16 +134,18 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
         }
     }
 
-    public static TheoryData<HostileStep, bool> SilentCases()
+    public static TheoryData<HostileStep, string, bool> SilentCases()
     {
-        var data = new TheoryData<HostileStep, bool>();
+        var data = new TheoryData<HostileStep, string, bool>();
         foreach (var step in NormalCodes.Keys)
         {
             foreach (var chunking in new[] { false, true })
             {
                 if (!((step == HostileStep.Bdat && !chunking) || (step == HostileStep.Data && chunking)))
                 {
-                    data.Add(step, chunking);
+                    data.Add(step, "silent", chunking);
+                    data.Add(step, "no-crlf", chunking);
+                    data.Add(step, "half-multiline", chunking);
                 }
             }
         }
@@ -153,10 +155,17 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(SilentCases))]
-    public async Task A_first_connection_that_never_answers_at_any_step_times_out_on_the_fake_clock_with_truthful_results(HostileStep step, bool chunking)
+    public async Task A_first_connection_that_never_answers_at_any_step_times_out_on_the_fake_clock_with_truthful_results(HostileStep step, string fault, bool chunking)
     {
         await using var server = new HostileStepServer(chunking, auth: true);
-        server.Fault = (connection, at) => connection == 0 && at == step ? new HostileAction(HostileKind.Silent) : null;
+        var code = NormalCodes[step];
+        var action = fault switch
+        {
+            "no-crlf" => new HostileAction(HostileKind.Raw, $"{code} ok", SilentAfter: true),
+            "half-multiline" => new HostileAction(HostileKind.Raw, $"{code}-first line\r\n{code}-second line\r\n", SilentAfter: true),
+            _ => new HostileAction(HostileKind.Silent),
+        };
+        server.Fault = (connection, at) => connection == 0 && at == step ? action : null;
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var options = PoolTestMessages.Options(server.Port, maxConnections: 2, maxBatchSize: 4);
         options.TimeProvider = time;
