@@ -42,17 +42,6 @@ internal sealed class ConnectionOptions
                 result.AddError($"--tls-name: '{name}' is not a host name");
             }
         });
-        foreach (var file in new[] { CaFile, TlsCertificate, TlsKey })
-        {
-            // Named with its option (the parser's own check said only "File does not exist").
-            file.Validators.Add(result =>
-            {
-                if (result.GetValueOrDefault<FileInfo?>() is { Exists: false } path)
-                {
-                    result.AddError($"{file.Name}: '{path}' is not a file");
-                }
-            });
-        }
     }
 
     /// <summary><c>--server</c>.</summary>
@@ -80,6 +69,7 @@ internal sealed class ConnectionOptions
     /// <summary><c>--ca-file</c>: extra trusted roots.</summary>
     public Option<FileInfo> CaFile { get; } = new("--ca-file")
     {
+        CustomParser = r => PathOptions.ParseExistingFile(r, "--ca-file"),
         Description = "A certificate authority (PEM, one or more, or DER) to trust besides the system store for the server's TLS certificate. Default: the system store only.",
         HelpName = "PATH",
     };
@@ -117,6 +107,7 @@ internal sealed class ConnectionOptions
     /// <summary><c>--tls-cert</c>: the client certificate (PEM).</summary>
     public Option<FileInfo> TlsCertificate { get; } = new("--tls-cert")
     {
+        CustomParser = r => PathOptions.ParseExistingFile(r, "--tls-cert"),
         Description = "A client certificate (PEM) to present in the TLS handshake, with --tls-key (default: none).",
         HelpName = "PATH",
     };
@@ -124,6 +115,7 @@ internal sealed class ConnectionOptions
     /// <summary><c>--tls-key</c>: the client certificate's private key (PEM).</summary>
     public Option<FileInfo> TlsKey { get; } = new("--tls-key")
     {
+        CustomParser = r => PathOptions.ParseExistingFile(r, "--tls-key"),
         Description = "The private key (PEM, unencrypted) of --tls-cert; default: the key in the --tls-cert file.",
         HelpName = "PATH",
     };

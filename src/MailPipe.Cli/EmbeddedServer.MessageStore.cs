@@ -31,6 +31,10 @@ internal sealed partial class EmbeddedServer
     private sealed class OutboxMessageStore : MessageStore
     {
         private static readonly ReadOnlyMemory<byte> Crlf = "\r\n"u8.ToArray();
+
+        /// <summary>What a dot-string holds (RFC 5321 §4.1.2 atext and dots; UTF-8 allowed, RFC 6531).</summary>
+        private static readonly System.Buffers.SearchValues<char> AtextOrDot = System.Buffers.SearchValues.Create(
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~.");
         private readonly Action<SavedMessage>? _received;
         private readonly Lock _stampLock = new();
         private long _stampSecond = -1;
@@ -57,19 +61,16 @@ internal sealed partial class EmbeddedServer
             }
 
             // SmtpServer hands over the data without the CRLF that ends its last line (it takes it as part of
-            // CRLF "." CRLF); RFC 5321 §4.1.1.4 counts it as the message's, so it goes back in.
+            // CRLF "." CRLF); RFC 5321 §4.1.1.4 counts it as the message's, so it goes back in. Empty data was one
+            // empty line: SmtpServer never ends a message on a "." right after DATA (it waits for CRLF "." CRLF).
             var parts = new List<ReadOnlyMemory<byte>>(buffer.IsSingleSegment ? 2 : 8);
             foreach (var segment in buffer)
             {
                 parts.Add(segment);
             }
 
-            if (!buffer.IsEmpty)
-            {
-                parts.Add(Crlf);
-            }
-
-            var size = buffer.IsEmpty ? 0 : buffer.Length + Crlf.Length;
+            parts.Add(Crlf);
+            var size = buffer.Length + Crlf.Length;
             var stamp = Stamp();
             while (true)
             {
@@ -108,8 +109,8 @@ internal sealed partial class EmbeddedServer
                 Saved.Enqueue(path);
                 _received?.Invoke(new SavedMessage(
                     DateTimeOffset.UtcNow,
-                    transaction.From?.AsAddress() ?? string.Empty,
-                    [.. transaction.To.Select(t => t.AsAddress() ?? string.Empty)],
+                    Address(transaction.From),
+                    [.. transaction.To.Select(Address)],
                     size,
                     path,
                     context.Properties.TryGetValue(EndpointListener.RemoteEndPointKey, out var remote) ? remote as EndPoint : null,
@@ -117,6 +118,27 @@ internal sealed partial class EmbeddedServer
                     context.Authentication.IsAuthenticated ? context.Authentication.User : null));
                 return Task.FromResult(new SmtpResponse(SmtpReplyCode.Ok, $"2.0.0 saved as {name}"));
             }
+        }
+
+        /// <summary>
+        /// The mailbox as it was received: SmtpServer hands over a quoted local part (RFC 5321 §4.1.2) without its
+        /// quotes and quoted pairs unescaped, so a local part that is not a dot-string is quoted again (RFC 5321 §4.1.2).
+        /// </summary>
+        private static string Address(IMailbox? mailbox)
+        {
+            if (mailbox?.AsAddress() is not { } address)
+            {
+                return string.Empty;
+            }
+
+            var local = mailbox.User.AsSpan();
+            var dotString = local.Length > 0 && local[0] != '.' && local[^1] != '.' && !local.Contains("..", StringComparison.Ordinal);
+            foreach (var c in local)
+            {
+                dotString &= c > '\x7F' || AtextOrDot.Contains(c);
+            }
+
+            return dotString ? address : $"\"{mailbox.User.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"@{mailbox.Host}";
         }
 
         /// <summary>The current second as the file names' timestamp, formatted once per second.</summary>

@@ -85,7 +85,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
         var store = new OutboxMessageStore(options.SaveDirectory, options.Received);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(options.ServerName)
-            .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Strict)
+            .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Ignore)
             .MaxRetryCount(5)
             .MaxAuthenticationAttempts(3)
             .CommandWaitTimeout(options.IdleTimeout + TimeSpan.FromSeconds(1))
@@ -103,7 +103,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
             });
 
         var started = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var listeners = new ServerListenerFactory(new ServerLimits(options.IdleTimeout, options.MaxConnections));
+        var listeners = new ServerListenerFactory(new ServerLimits(options.IdleTimeout, options.MaxConnections, options.MaxMessageSize));
         listeners.EndpointStarted += (_, e) => started.TrySetResult((IPEndPoint)e.LocalEndPoint);
 
         var services = new ServiceProvider();

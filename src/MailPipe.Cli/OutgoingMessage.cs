@@ -227,6 +227,7 @@ internal sealed class OutgoingMessage : IDisposable
     private static OutgoingMessage FromHeaders(int index, string name, HeaderSection headers, MessageDefaults defaults, out byte[] header)
     {
         header = headers.Bytes;
+        byte[] prefix = [.. defaults.Headers.SelectMany(h => h.ToLine())];
         var reversePath = defaults.ReversePath;
         var recipients = defaults.Recipients;
         var fromHeaders = recipients.Count == 0;
@@ -236,7 +237,8 @@ internal sealed class OutgoingMessage : IDisposable
             HeaderEnvelope envelope;
             try
             {
-                envelope = EnvelopeFromHeaders.Extract(headers);
+                // The --header fields go in front of the file's: the envelope is read from the header section as sent.
+                envelope = EnvelopeFromHeaders.Extract(prefix.Length == 0 ? headers : HeaderSection.Parse([.. prefix, .. headers.Bytes]));
             }
             catch (FormatException ex)
             {
@@ -270,9 +272,9 @@ internal sealed class OutgoingMessage : IDisposable
             header = EnvelopeFromHeaders.RemoveBlindCopies(headers);
         }
 
-        if (defaults.Headers.Count > 0)
+        if (prefix.Length > 0)
         {
-            header = [.. defaults.Headers.SelectMany(h => h.ToLine()), .. header];
+            header = [.. prefix, .. header];
         }
 
         return new OutgoingMessage(index, name) { ReversePath = reversePath, Recipients = recipients };

@@ -102,6 +102,15 @@ internal static class Program
     }
 
     /// <summary>
+    /// Whether an option of the command has a value that did not parse (a missing value: <c>--to</c> last). Its error
+    /// is reported on its own; a check across options skips then, as reading such a value throws.
+    /// </summary>
+    /// <param name="result">The command's result.</param>
+    /// <returns>Whether any option's value failed.</returns>
+    internal static bool HasOptionErrors(CommandResult result) =>
+        result.Children.OfType<OptionResult>().Any(o => o.Errors.Any() || (o.Tokens.Count == 0 && !o.Implicit && o.Option.Arity.MinimumNumberOfValues > 0));
+
+    /// <summary>
     /// What is wrong with the command line, one entry per problem: first any token that looks like an option but is
     /// none (the FILE argument would otherwise take <c>--bogus</c> for a file name), with the closest option when one is
     /// near; otherwise the parser's and the validators' errors, each once.

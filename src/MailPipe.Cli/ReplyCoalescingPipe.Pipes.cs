@@ -92,8 +92,10 @@ internal sealed partial class ReplyCoalescingPipe
 
         /// <summary>
         /// Outside a message, a line that has not ended within <see cref="MaxCommandLine"/> bytes gets 500 and the
-        /// close (SmtpServer alone would hold it up to the message size limit). Inside a message, SmtpServer's size
-        /// limit holds.
+        /// close (SmtpServer alone would hold it up to the message size limit). Inside a message, data that has not
+        /// ended within the size limit gets 552 and the close. (SmtpServer's own strict limit counted the whole buffer,
+        /// the terminating dot and any pipelined command after it included, and inside DATA it swallowed its 552 and
+        /// waited for more input: the client saw nothing until the idle timeout.)
         /// </summary>
         private async ValueTask<ReadResult> CheckAsync(ReadResult result)
         {
@@ -104,7 +106,21 @@ internal sealed partial class ReplyCoalescingPipe
                 return EndOfInput;
             }
 
+            // A message of at most the limit (its final CRLF included) ends with CRLF "." CRLF within limit + 3 bytes.
+            if (_inMessage && result.Buffer.Length > _pipe._maxMessageSize + 3 && !EndsWithin(result.Buffer.Slice(0, _pipe._maxMessageSize + 3)))
+            {
+                await _pipe.CloseWithReplyAsync(MessageTooBigReply).ConfigureAwait(false);
+                return EndOfInput;
+            }
+
             return result;
+        }
+
+        /// <summary>Whether <paramref name="data"/> holds the end of a message (CRLF "." CRLF).</summary>
+        private static bool EndsWithin(ReadOnlySequence<byte> data)
+        {
+            var reader = new SequenceReader<byte>(data);
+            return reader.TryReadTo(out ReadOnlySequence<byte> _, "\r\n.\r\n"u8, advancePastDelimiter: false);
         }
 
         /// <summary>

@@ -105,6 +105,12 @@ internal sealed partial class SendCommand
 
     private void CheckCombination(CommandResult result)
     {
+        if (Program.HasOptionErrors(result))
+        {
+            // A value that did not parse (a missing one: "--to" last) is reported on its own; reading it would throw.
+            return;
+        }
+
         var files = result.GetValue(_files) ?? [];
         var from = result.GetValue(_from);
         var to = result.GetValue(_to) ?? [];

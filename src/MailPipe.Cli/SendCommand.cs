@@ -223,6 +223,7 @@ internal sealed partial class SendCommand
                 result.AddError($"--password-env: '{name}' is not an environment variable name (give the variable's name, not the password)");
             }
         });
+        PathOptions.RefuseEmpty(_saveDirectory);
         Command.Validators.Add(CheckCombination);
         Command.SetAction(RunAsync);
     }

@@ -81,6 +81,32 @@ internal sealed partial class ServeCommand
         return true;
     }
 
+    /// <summary>Parses a count option's value (<c>--max-recipients</c>, <c>--max-connections</c>); anything else is a usage error naming the option.</summary>
+    private static int ParseCount(ArgumentResult result, string option, int min, int max, string hint)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count >= min && count <= max)
+        {
+            return count;
+        }
+
+        result.AddError($"{option}: '{text}' is not accepted: {hint}");
+        return 0;
+    }
+
+    /// <summary>Parses <c>--idle-timeout</c>: seconds, or a duration with a unit (<see cref="DurationArgument"/>); returns seconds.</summary>
+    private static double ParseIdleTimeout(ArgumentResult result)
+    {
+        var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
+        if (DurationArgument.TryParse(text, out var duration))
+        {
+            return duration.TotalSeconds;
+        }
+
+        result.AddError($"--idle-timeout: '{text}' is not a duration: give {DurationArgument.Forms}, above 0 and at most 1 day");
+        return 0;
+    }
+
     /// <summary>Parses a <c>--max-size</c> value: bytes, or a number with <c>K</c> (KiB) or <c>M</c> (MiB).</summary>
     /// <param name="text">The value.</param>
     /// <param name="bytes">The size in bytes, 1 to <see cref="int.MaxValue"/>.</param>

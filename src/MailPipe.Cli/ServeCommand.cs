@@ -101,13 +101,15 @@ internal sealed partial class ServeCommand
         Description = $"The most recipients per message; more get 452.",
         HelpName = "N",
         DefaultValueFactory = _ => EmbeddedServerOptions.DefaultMaxRecipients,
+        CustomParser = r => ParseCount(r, "--max-recipients", 1, int.MaxValue, "give at least 1 (RFC 5321 §4.5.3.1.8 asks for 100)"),
     };
 
     private readonly Option<double> _idleTimeout = new("--idle-timeout")
     {
-        Description = $"Seconds the server waits for a client's next bytes (a command, more of a message) before it answers 421 and closes.",
+        Description = $"How long the server waits for a client's next bytes (a command, more of a message) before it answers 421 and closes: {DurationArgument.Forms}, at most 1 day.",
         HelpName = "SECONDS",
         DefaultValueFactory = _ => EmbeddedServerOptions.DefaultIdleTimeout.TotalSeconds,
+        CustomParser = ParseIdleTimeout,
     };
 
     private readonly Option<int> _maxConnections = new("--max-connections")
@@ -115,6 +117,7 @@ internal sealed partial class ServeCommand
         Description = $"The most connections open at once; one more gets 421.",
         HelpName = "N",
         DefaultValueFactory = _ => EmbeddedServerOptions.DefaultMaxConnections,
+        CustomParser = r => ParseCount(r, "--max-connections", 1, 10_000, "give 1 to 10000"),
     };
 
     private readonly Option<bool> _json = new("--json")
@@ -147,27 +150,6 @@ internal sealed partial class ServeCommand
                 result.AddError($"--max-size: '{result.GetValueOrDefault<string>()}' is not a size from 1 byte to 2047M (a number, with K or M for KiB or MiB)");
             }
         });
-        _maxRecipients.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() < 1)
-            {
-                result.AddError("--max-recipients: give at least 1 (RFC 5321 §4.5.3.1.8 asks for 100)");
-            }
-        });
-        _idleTimeout.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<double>() is not (> 0 and <= 86_400))
-            {
-                result.AddError("--idle-timeout: give seconds from more than 0 to 86400");
-            }
-        });
-        _maxConnections.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < 1 or > 10_000)
-            {
-                result.AddError("--max-connections: give 1 to 10000");
-            }
-        });
         _authUser.Validators.Add(result =>
         {
             if (result.GetValueOrDefault<string?>() is { } user && (user.Length == 0 || user.AsSpan().IndexOfAny("\r\n\0") >= 0))
@@ -175,6 +157,11 @@ internal sealed partial class ServeCommand
                 result.AddError("--auth-user: the user name is empty or holds a line break or NUL");
             }
         });
+        foreach (var path in new Option[] { _saveDirectory, _tlsCertificate, _tlsKey, _tlsCertificateOut })
+        {
+            PathOptions.RefuseEmpty(path);
+        }
+
         Command.Validators.Add(CheckCombination);
         Command.SetAction(RunAsync);
     }

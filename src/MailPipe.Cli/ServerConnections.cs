@@ -144,7 +144,7 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
                 accepted.NoDelay = true;
                 context.Properties[EndpointListener.LocalEndPointKey] = _socket.LocalEndPoint!;
                 context.Properties[EndpointListener.RemoteEndPointKey] = accepted.RemoteEndPoint!;
-                return new ReplyCoalescingPipe(accepted, _limits.IdleTimeout, () => _slots.Release());
+                return new ReplyCoalescingPipe(accepted, _limits.IdleTimeout, () => _slots.Release(), _limits.MaxMessageSize);
             }
         }
 
@@ -159,7 +159,8 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
 /// <summary>The limits of the embedded server's connections.</summary>
 /// <param name="IdleTimeout">How long the server waits for the client's next bytes (a command, or more of the message) before it answers 421 and closes.</param>
 /// <param name="MaxConnections">How many connections may be open at once; one more gets a 421 greeting and is closed.</param>
-internal sealed record ServerLimits(TimeSpan IdleTimeout, int MaxConnections);
+/// <param name="MaxMessageSize">The largest message, in bytes on the wire (its final CRLF included, not the terminating dot); a message that grows past it gets 552 and the connection is closed.</param>
+internal sealed record ServerLimits(TimeSpan IdleTimeout, int MaxConnections, int MaxMessageSize = int.MaxValue);
 
 /// <summary>
 /// One accepted connection as SmtpServer sees it. Replies are written at once but sent only when the server would
@@ -180,10 +181,12 @@ internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
 
     private static readonly byte[] IdleTimeoutReply = "421 4.4.2 idle timeout, closing the connection\r\n"u8.ToArray();
     private static readonly byte[] LineTooLongReply = "500 5.5.2 line too long, closing the connection\r\n"u8.ToArray();
+    private static readonly byte[] MessageTooBigReply = "552 5.3.4 message size exceeds the limit, closing the connection\r\n"u8.ToArray();
 
     private readonly Socket _socket;
     private readonly NetworkStream _network;
     private readonly TimeSpan _idleTimeout;
+    private readonly long _maxMessageSize;
     private readonly Action _closed;
     private readonly InputReader _input;
     private readonly HeldOutputWriter _output;
@@ -195,11 +198,13 @@ internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
     /// <param name="socket">The socket; owned from now on.</param>
     /// <param name="idleTimeout">How long a read may wait for the client.</param>
     /// <param name="closed">Called once when the connection is disposed.</param>
-    public ReplyCoalescingPipe(Socket socket, TimeSpan idleTimeout, Action closed)
+    /// <param name="maxMessageSize">The largest message, in bytes on the wire (see <see cref="ServerLimits.MaxMessageSize"/>).</param>
+    public ReplyCoalescingPipe(Socket socket, TimeSpan idleTimeout, Action closed, int maxMessageSize = int.MaxValue)
     {
         _socket = socket;
         _network = new NetworkStream(socket, ownsSocket: true);
         _idleTimeout = idleTimeout;
+        _maxMessageSize = maxMessageSize;
         _closed = closed;
         _output = new HeldOutputWriter(CreateWriter(_network), idleTimeout, Abort);
         _input = new InputReader(this, CreateReader(_network));

@@ -48,6 +48,7 @@ public class LayeringTests
         ["SmtpAddressRules"] = "Protocol",
         ["SmtpContentGuard"] = "Protocol",
         ["SmtpContentRules"] = "Protocol",
+        ["WireSizeCounter"] = "Protocol",
         ["SmtpContentPlan"] = "Protocol",
         ["SmtpGreetingRules"] = "Protocol",
         ["SmtpHelloName"] = "Protocol",

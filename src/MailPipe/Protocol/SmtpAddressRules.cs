@@ -91,19 +91,31 @@ internal static class SmtpAddressRules
             return mailbox.IndexOf('@');
         }
 
-        for (var i = 1; i < mailbox.Length; i++)
+        var quoted = QuotedPrefixLength(mailbox);
+        return quoted > 0 && quoted < mailbox.Length && mailbox[quoted] == '@' ? quoted : -1;
+    }
+
+    /// <summary>The length of the quoted string that <paramref name="path"/> starts with, its quotes included (a quoted local part, where any printable character may stand: qtextSMTP, quoted-pairSMTP), or 0.</summary>
+    internal static int QuotedPrefixLength(ReadOnlySpan<char> path)
+    {
+        if (path.IsEmpty || path[0] != '"')
         {
-            if (mailbox[i] == '\\')
+            return 0;
+        }
+
+        for (var i = 1; i < path.Length; i++)
+        {
+            if (path[i] == '\\')
             {
                 i++;
             }
-            else if (mailbox[i] == '"')
+            else if (path[i] == '"')
             {
-                return i + 1 < mailbox.Length && mailbox[i + 1] == '@' ? i + 1 : -1;
+                return i + 1;
             }
         }
 
-        return -1;
+        return 0;
     }
 
     private static string? WhyNotLocalPart(ReadOnlySpan<char> local)

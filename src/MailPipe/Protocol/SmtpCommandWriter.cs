@@ -24,7 +24,7 @@ internal static class SmtpCommandWriter
     }
 
     /// <summary>Checks a caller's reverse-path or forward-path, with or without angle brackets: what <see cref="ValidatePath"/> checks, and the mailbox syntax.</summary>
-    /// <exception cref="ArgumentException">CR, LF or NUL, angle brackets inside the address, a path over 256 octets (RFC 5321 §4.5.3.1.3), or not a mailbox (RFC 5321 §4.1.2).</exception>
+    /// <exception cref="ArgumentException">CR, LF or NUL, angle brackets inside the address (but in a quoted local part), a path over 256 octets (RFC 5321 §4.5.3.1.3), or not a mailbox (RFC 5321 §4.1.2).</exception>
     public static void ValidateMailbox(string path, string parameterName, bool forwardPath)
     {
         ValidatePath(path, parameterName);
@@ -41,15 +41,15 @@ internal static class SmtpCommandWriter
     }
 
     /// <summary>Checks a path for the wire, with or without angle brackets (the caller's mailbox syntax was checked when it was given).</summary>
-    /// <exception cref="ArgumentException">CR, LF or NUL, angle brackets inside the address, or a path over 256 octets (RFC 5321 §4.5.3.1.3).</exception>
+    /// <exception cref="ArgumentException">CR, LF or NUL, angle brackets inside the address (but in a quoted local part), or a path over 256 octets (RFC 5321 §4.5.3.1.3).</exception>
     public static void ValidatePath(string path, string parameterName)
     {
         ValidateArgument(path, parameterName);
         var inner = StripBrackets(path);
         SmtpAddressRules.ValidatePathLength(inner, parameterName);
-        if (inner.IndexOfAny('<', '>') >= 0)
+        if (inner[SmtpAddressRules.QuotedPrefixLength(inner)..].IndexOfAny('<', '>') >= 0)
         {
-            throw new ArgumentException("A mailbox must not contain '<' or '>' inside its angle brackets.", parameterName);
+            throw new ArgumentException("A mailbox must not contain '<' or '>' inside its angle brackets but in a quoted local part (RFC 5321 §4.1.2).", parameterName);
         }
     }
 

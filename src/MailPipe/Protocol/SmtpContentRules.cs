@@ -78,6 +78,22 @@ internal static class SmtpContentRules
         ? new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"{exception.Message} ({consequence})", exception)
         : new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; {consequence}", exception);
 
+    /// <summary>
+    /// The size SIZE declares for text content (RFC 1870 §3: the octets sent, CRLF pairs included, dot-stuffing and the
+    /// final dot not): each bare CR or bare LF goes out as CRLF (one octet more), and a last line without its line end
+    /// gets CRLF, as <see cref="SmtpDataEncoder"/> writes them.
+    /// </summary>
+    public static long DeclaredSize(ReadOnlySequence<byte> content)
+    {
+        var counter = default(WireSizeCounter);
+        foreach (var segment in content)
+        {
+            counter.Add(segment.Span);
+        }
+
+        return counter.Total;
+    }
+
     /// <summary>Whether the content has octets above 127, and NUL octets; one vectorised pass for the usual 7-bit content.</summary>
     public static (bool EightBit, bool Nul) Scan(ReadOnlySequence<byte> content)
     {
@@ -274,4 +290,33 @@ public sealed class SmtpContentRefusedException : Exception
 
     /// <summary>The octet's offset in the message content, in bytes from 0.</summary>
     public long Offset { get; }
+}
+
+/// <summary>Counts the size SIZE declares for text content piece by piece, split anywhere (see <see cref="SmtpContentRules.DeclaredSize"/>).</summary>
+internal struct WireSizeCounter
+{
+    private long _length, _extra;
+    private bool _lastWasCr, _lineOpen;
+
+    /// <summary>The size counted so far, as if the content ended here.</summary>
+    public readonly long Total => _length + _extra + (_lineOpen ? 2 : 0);
+
+    /// <summary>Counts the next piece.</summary>
+    public void Add(ReadOnlySpan<byte> span)
+    {
+        for (var i = span.IndexOfAny((byte)'\r', (byte)'\n'); i >= 0;)
+        {
+            // A bare CR or LF goes out as CRLF, one octet more; an LF right after a CR makes that CR a pair: neither does.
+            _extra += span[i] == '\r' ? 1 : (i > 0 ? span[i - 1] == '\r' : _lastWasCr) ? -1 : 1;
+            var next = span[(i + 1)..].IndexOfAny((byte)'\r', (byte)'\n');
+            i = next < 0 ? -1 : i + 1 + next;
+        }
+
+        if (!span.IsEmpty)
+        {
+            (_lastWasCr, _lineOpen) = (span[^1] == '\r', span[^1] is not ((byte)'\r' or (byte)'\n'));
+        }
+
+        _length += span.Length;
+    }
 }

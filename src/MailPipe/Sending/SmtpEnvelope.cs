@@ -138,7 +138,7 @@ public sealed record SmtpEnvelope
     /// <summary>The BODY parameter (RFC 6152, RFC 3030). Default <see cref="SmtpBodyType.Auto"/>.</summary>
     public SmtpBodyType Body { get; init; }
 
-    /// <summary>The message size in bytes to declare with SIZE (RFC 1870 §3), 0 or more (a negative one is an <see cref="ArgumentOutOfRangeException"/> when sent); <see langword="null"/> to use the content's length when it is known.</summary>
+    /// <summary>The message size in bytes to declare with SIZE (RFC 1870 §3), 0 or more (a negative one is an <see cref="ArgumentOutOfRangeException"/> when sent); <see langword="null"/> to declare the content's size when it is known: text in memory (bytes, a <see cref="System.IO.MemoryStream"/>) as it goes out (bare CR or LF as CRLF, a missing last CRLF added), another seekable stream's length as it is.</summary>
     public long? Size { get; init; }
 
     /// <summary>

@@ -29,10 +29,13 @@ public sealed partial class SmtpMessage
     /// <summary>Whether a send read from a one-pass source (a non-seekable stream or a pipe reader).</summary>
     private bool OneShotRead => _source is ReadTrackingStream { WasRead: true } or ReadTrackingPipeReader { WasRead: true };
 
-    /// <summary>Copies share an instance: <see cref="StartPosition"/>, and the per-send settings of <see cref="WithCancellation"/> and the pooled sender's telemetry parent.</summary>
+    /// <summary>Copies share an instance: <see cref="StartPosition"/>, a content writer's stopped runs, and the per-send settings of <see cref="WithCancellation"/> and the pooled sender's telemetry parent.</summary>
     private sealed record Extras(long StartPosition, System.Diagnostics.ActivityContext? TelemetryParent, CancellationToken CancellationToken)
     {
         public static readonly Extras None = new(-1, null, default);
+
+        /// <summary>The runs of a <see cref="FromWriter"/> message's writer that outlived their sends (one tracker for the message and its copies).</summary>
+        public WriterContent.StoppedRuns? StoppedRuns { get; init; }
     }
 
     /// <summary>
@@ -55,7 +58,9 @@ public sealed partial class SmtpMessage
     /// writer's exception inside (cancellation by the send's token stays a cancellation). When the send stops reading
     /// early (the connection was lost, or the server refused the message), the stream's writes throw
     /// <see cref="IOException"/>. Each send of this message, a retry included, calls the writer again, so the content
-    /// is replayed whole. Send one message object on one session at a time.
+    /// is replayed whole: a call that a stopped send left running (the writer had not come to its next write) ends
+    /// before the next send's call begins, so that a writer that starts each call from shared state (a stream it
+    /// seeks back to its start) never runs twice at once for a retry. Send one message object on one session at a time.
     /// </para>
     /// </remarks>
     /// <param name="envelope">The envelope.</param>
@@ -64,7 +69,7 @@ public sealed partial class SmtpMessage
     public static SmtpMessage FromWriter(SmtpEnvelope envelope, Func<Stream, CancellationToken, Task> writer)
     {
         ArgumentNullException.ThrowIfNull(writer);
-        return new(envelope, null, null, null, writer);
+        return new(envelope, null, null, null, writer) { _extras = Extras.None with { StoppedRuns = new() } };
     }
 
     /// <summary>
@@ -129,7 +134,7 @@ public sealed partial class SmtpMessage
             // Each send reads a copy that holds its own run: two sends of one message (a batch, two sessions) never
             // share a pipe, and the message itself keeps no state of a send.
             var copy = (SmtpMessage)MemberwiseClone();
-            copy._source = new WriterContent(writer);
+            copy._source = new WriterContent(writer, _extras.StoppedRuns);
             tx.Message = copy;
             return null;
         }

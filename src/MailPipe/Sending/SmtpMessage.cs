@@ -48,6 +48,43 @@ public sealed partial class SmtpMessage
 
     internal ReadOnlySequence<byte>? Bytes { get; }
 
+    /// <summary>
+    /// The size SIZE declares for text content at hand (RFC 1870 §3, <see cref="SmtpContentRules.DeclaredSize"/>): in-memory
+    /// content, or a <see cref="MemoryStream"/> (read here, then set back to where the message starts); else
+    /// <see cref="ContentLength"/> (another stream's length as given: a bare CR or LF in it goes out one octet longer).
+    /// </summary>
+    internal long? TextSize()
+    {
+        if (Bytes is { } bytes)
+        {
+            return SmtpContentRules.DeclaredSize(bytes);
+        }
+
+        if (_source is not MemoryStream memory)
+        {
+            return ContentLength;
+        }
+
+        var counter = default(WireSizeCounter);
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            memory.Position = StartPosition;
+            for (int read; (read = memory.Read(buffer)) > 0;)
+            {
+                counter.Add(buffer.AsSpan(0, read));
+            }
+
+            memory.Position = StartPosition;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        return counter.Total;
+    }
+
     /// <summary>The stream to read (a non-seekable one behind its read-tracking wrapper).</summary>
     internal Stream? Stream => _source as Stream;
 

@@ -49,14 +49,18 @@ internal sealed partial class TransactionSender
             }
         }
 
-        var size = envelope.Size ?? tx.Message.ContentLength;
+        var plan = SmtpContentRules.Plan(envelope.Body, tx.Message.Bytes, _chunking, capabilities);
+
+        // Only for a server that offers SIZE. Text goes out with CRLF line ends (RFC 1870 §3 counts them): its length as
+        // given can be less.
+        var size = envelope.Size ?? (capabilities.MaxMessageSize is null ? null
+            : plan.Body != SmtpBodyType.BinaryMime ? tx.Message.TextSize() : tx.Message.ContentLength);
         if (size is { } declared && capabilities.MaxMessageSize is { } limit && limit > 0 && declared > limit)
         {
             tx.Stop(TransactionStop.NotAttempted, new SmtpException(SmtpErrorCode.MessageTooLarge, $"The message ({declared} bytes) is larger than the server's SIZE limit ({limit} bytes, RFC 1870); it was not sent."));
             return default;
         }
 
-        var plan = SmtpContentRules.Plan(envelope.Body, tx.Message.Bytes, _chunking, capabilities);
         var unsupported = plan.NotSentReason ?? plan.Body switch
         {
             SmtpBodyType.EightBitMime when !capabilities.Supports8BitMime => "8BITMIME (RFC 6152)",
@@ -123,8 +127,11 @@ internal sealed partial class TransactionSender
         return _lastMailParameters = mail.ToString();
     }
 
-    private void WriteMail(MailTransaction tx, string? parameters) =>
+    private void WriteMail(MailTransaction tx, string? parameters)
+    {
+        CallerOpenedTransaction = false;
         _channel.WritePathCommand(MailVerb, "MAIL FROM", SmtpAddressRules.ForServer(tx.Envelope.ReversePath, _host.Capabilities.SupportsSmtpUtf8), parameters);
+    }
 
     /// <summary>Writes RCPT for one recipient; <paramref name="parameters"/> (from <see cref="Prepare"/>) is empty when no recipient has any.</summary>
     private void WriteRcpt(MailTransaction tx, int index, string?[] parameters) =>

@@ -38,7 +38,13 @@ internal sealed partial class TransactionSender
     /// </summary>
     public bool NeedsReset { get; set; }
 
-    /// <summary>Sends one message (checked by the caller); a cancellation after its end of data is <see cref="SmtpOutcomeUnknownException"/>.</summary>
+    /// <summary>
+    /// Whether the last MAIL on this connection was the caller's own (the session's <c>MailFromAsync</c>): a transaction
+    /// the caller opened is the caller's to end; one a send left open is ended with RSET before the caller's next MAIL.
+    /// </summary>
+    public bool CallerOpenedTransaction { get; set; }
+
+    /// <summary>Sends one message (checked by the caller); a cancellation after its end of data is <see cref="SmtpOutcomeUnknownException"/> unless the replies read decided the outcome.</summary>
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken)
     {
         // The batch path for one message, without the one-element list, the async iterator and the results array.
@@ -50,7 +56,10 @@ internal sealed partial class TransactionSender
         }
         catch (OperationCanceledException ex) when (tx.EndOfDataWritten && tx.FinalReply is null)
         {
-            throw new SmtpOutcomeUnknownException(tx.ToResult(ex), ex, ex.CancellationToken);
+            // The replies read may already rule delivery out (MAIL or every recipient refused): that refusal is the
+            // answer, as the shared sender gives it; only an outcome still open is unknown.
+            var result = tx.ToResult(ex);
+            return result.Outcome == SmtpSendOutcome.Unknown ? throw new SmtpOutcomeUnknownException(result, ex, ex.CancellationToken) : result;
         }
         catch (Exception ex) when (tx.Telemetry is not null || tx.Message.WriterRun is not null)
         {

@@ -24,9 +24,16 @@ internal sealed class WriterContent : PipeReader
         minimumSegmentSize: 16 * 1024,
         useSynchronizationContext: false));
 
+    /// <summary>The message's runs that outlived their sends: this run starts after they end.</summary>
+    private readonly StoppedRuns? _stopped;
+
     private Task? _writing;
 
-    public WriterContent(Func<Stream, CancellationToken, Task> writer) => _writer = writer;
+    public WriterContent(Func<Stream, CancellationToken, Task> writer, StoppedRuns? stopped = null)
+    {
+        _writer = writer;
+        _stopped = stopped;
+    }
 
     public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -54,7 +61,14 @@ internal sealed class WriterContent : PipeReader
     /// The send is over (its result is made): stop reading, so that a writer still writing (the send stopped early)
     /// gets an <see cref="IOException"/> from its next write instead of waiting for ever. Idempotent.
     /// </summary>
-    public void Release() => _pipe.Reader.Complete();
+    public void Release()
+    {
+        _pipe.Reader.Complete();
+        if (_writing is { IsCompleted: false } writing)
+        {
+            _stopped?.Add(writing);
+        }
+    }
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -62,6 +76,13 @@ internal sealed class WriterContent : PipeReader
         var stream = new WriterStream(output, cancellationToken);
         try
         {
+            // A retry's run waits for a run of the same message that its send left behind (ended at its next write):
+            // the writer's calls never overlap for one message sent again, whatever state they share.
+            if (_stopped?.Pending is { IsCompleted: false } pending)
+            {
+                await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             await _writer(stream, cancellationToken).ConfigureAwait(false);
             stream.Finished = true;
             await output.CompleteAsync().ConfigureAwait(false);
@@ -79,6 +100,33 @@ internal sealed class WriterContent : PipeReader
             await output.CompleteAsync(ex is ArgumentException or InvalidOperationException or OperationCanceledException or SmtpException
                 ? new IOException($"The message content writer failed: {ex.Message}", ex)
                 : ex).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The runs of one message's writer that outlived their sends (their reader released first), shared by the message and its copies.</summary>
+    internal sealed class StoppedRuns
+    {
+        private readonly Lock _lock = new();
+        private Task _pending = Task.CompletedTask;
+
+        /// <summary>Completes when every run added so far has ended (a run never faults: its failures go into its pipe).</summary>
+        public Task Pending
+        {
+            get
+            {
+                lock (_lock)
+                {
+                    return _pending;
+                }
+            }
+        }
+
+        public void Add(Task run)
+        {
+            lock (_lock)
+            {
+                _pending = _pending.IsCompleted ? run : Task.WhenAll(_pending, run);
+            }
         }
     }
 

@@ -57,6 +57,7 @@ public sealed partial class AsyncSmtpSession
     }
 
     /// <summary>Sends <c>MAIL FROM:&lt;reverse-path&gt; [parameters]</c>, starting a mail transaction (RFC 5321 §4.1.1.2). The seed's <c>MailFrom()</c>.</summary>
+    /// <remarks>A transaction that a send left open (MAIL accepted, every recipient refused) is ended with RSET first; one opened by an earlier call of this method is not.</remarks>
     /// <param name="reversePath">The sender's mailbox, such as <c>jdoe@example.org</c> (angle brackets optional); empty for the null reverse-path <c>&lt;&gt;</c> of bounces.</param>
     /// <param name="parameters">MAIL parameters as they go on the line, such as <c>SIZE=1024 BODY=8BITMIME</c> (RFC 1870, RFC 6152, RFC 3461); <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
@@ -70,10 +71,26 @@ public sealed partial class AsyncSmtpSession
         ArgumentNullException.ThrowIfNull(reversePath);
         SmtpCommandWriter.ValidateMailbox(reversePath, nameof(reversePath), forwardPath: false);
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
-        var reply = await PathCommandAsync(MailPrefix, "MAIL FROM", reversePath, parameters, cancellationToken).ConfigureAwait(false);
+        SmtpReply reply;
+        using (BeginOperation(cancellationToken))
+        {
+            // A transaction a send left open (every recipient refused) is not the caller's: RSET first, as before AUTH.
+            if (_sender is { CallerOpenedTransaction: false } && await ResetOpenTransactionAsync("MAIL FROM").ConfigureAwait(false) is { } closing)
+            {
+                return closing;
+            }
+
+            _channel.WritePathCommand(MailPrefix, "MAIL FROM", reversePath, parameters);
+            reply = _channel.CloseIfServiceClosing(await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false));
+        }
 
         // The server may now hold a transaction that the envelope API does not know the end of: its next one starts with RSET.
         _resetBeforeNextMail = IsConnected;
+        if (_sender is { } sender)
+        {
+            sender.CallerOpenedTransaction = true;
+        }
+
         return reply;
     }
 

@@ -97,7 +97,7 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     /// <remarks>
     /// Nothing the server says and no lost connection makes this throw: they are outcomes in the result. MAIL
-    /// parameters follow from the envelope and the capabilities: SIZE (the envelope's or the content's length), BODY,
+    /// parameters follow from the envelope and the capabilities: SIZE (the envelope's, else the content's size when known), BODY,
     /// SMTPUTF8 (when an address is not ASCII), DSN RET/ENVID/NOTIFY/ORCPT (only when the server offers DSN),
     /// REQUIRETLS. A message over the server's SIZE limit, or needing an extension the server lacks, is not sent
     /// (<see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.MessageTooLarge"/> or
@@ -108,7 +108,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>The result: replies to MAIL and each RCPT, the final reply, and the outcome.</returns>
     /// <exception cref="ArgumentException">A parameter string holds CR, LF or NUL, or a typed parameter is out of range (a negative <see cref="SmtpEnvelope.Size"/>, an undefined enum value); nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
-    /// <exception cref="SmtpOutcomeUnknownException"><paramref name="cancellationToken"/> was cancelled after the end of data was written: the message may have been delivered (the exception's result is <see cref="SmtpSendOutcome.Unknown"/>).</exception>
+    /// <exception cref="SmtpOutcomeUnknownException"><paramref name="cancellationToken"/> was cancelled after the end of data was written: the message may have been delivered (the exception's result is <see cref="SmtpSendOutcome.Unknown"/>). When the replies already read rule delivery out (MAIL or every recipient refused), the cancelled call returns that <see cref="SmtpSendOutcome.Refused"/> result instead (the connection is closed either way).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled before the end of data was written: nothing was delivered.</exception>
     public Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {

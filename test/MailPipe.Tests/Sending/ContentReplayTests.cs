@@ -311,6 +311,85 @@ public class ContentReplayTests
     }
 
     [Fact]
+    public async Task A_retry_of_a_writer_message_starts_its_writer_after_the_call_that_the_stopped_send_left_running()
+    {
+        // A replayable writer as users write it: each call starts from shared state (a stream it seeks back).
+        var bytes = Encoding.ASCII.GetBytes(LargeMessage);
+        var source = new MemoryStream(bytes, writable: false);
+        var calls = 0;
+        var active = 0;
+        var overlapped = false;
+        var firstHeld = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var releaseFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondCalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var message = SmtpMessage.FromWriter(Envelope(Recipient), async (stream, ct) =>
+        {
+            var call = Interlocked.Increment(ref calls);
+            overlapped |= Interlocked.Increment(ref active) > 1;
+            if (call == 2)
+            {
+                secondCalled.SetResult();
+            }
+
+            try
+            {
+                source.Position = 0;
+                var buffer = new byte[4096];
+                int read;
+                while ((read = await source.ReadAsync(buffer, CancellationToken.None)) > 0)
+                {
+                    await stream.WriteAsync(buffer.AsMemory(0, read), ct);
+                    if (call == 1 && !firstHeld.Task.IsCompleted && source.Position >= 8192)
+                    {
+                        // Busy with its own work between two writes while its send is cancelled.
+                        firstHeld.SetResult();
+                        await releaseFirst.Task;
+                    }
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref active);
+            }
+        });
+
+        // The first send (DATA) is cancelled inside its content: NotSent, the connection closed, its writer call still running.
+        await using (var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING"), Transaction()).ReadUntilClosed()))
+        {
+            var session = await ConnectedAsync(server);
+            using var cts = new CancellationTokenSource();
+            var sending = session.SendAsync(message.WithCancellation(cts.Token));
+            await firstHeld.Task.Safe();
+            await cts.CancelAsync();
+            (await sending.Safe()).Outcome.Should().Be(SmtpSendOutcome.NotSent);
+            session.Dispose();
+            await server.WaitAsync();
+        }
+
+        // The retry reaches its content while the first call is still held.
+        var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var received = new StringBuilder();
+        var storing = ReadData(Script(Ehlo("PIPELINING"), Transaction()).Do("CONTENT DUE", (_, _) =>
+        {
+            ready.SetResult();
+            return Task.CompletedTask;
+        }), received).Then("S: 250 queued");
+        await using var storingServer = ScriptedSmtpServer.Start(storing);
+        using var again = await ConnectedAsync(storingServer);
+        var retrying = again.SendAsync(message);
+        await ready.Task.Safe();
+        await Task.WhenAny(secondCalled.Task, Task.Delay(200)); // before the fix, the retry's call came at once
+        releaseFirst.SetResult();
+        var retry = await retrying.Safe();
+        await storingServer.WaitAsync();
+
+        overlapped.Should().BeFalse("the retry's writer call starts after the stopped send's call has ended");
+        calls.Should().Be(2);
+        retry.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        received.ToString().Should().Be(LargeMessage);
+    }
+
+    [Fact]
     public async Task A_content_writer_is_not_called_when_the_transaction_is_refused_before_its_content()
     {
         var calls = 0;

@@ -72,7 +72,7 @@ public class EnvelopeParameterTests
     [Fact]
     public async Task SIZE_without_a_limit_still_declares_the_length()
     {
-        await SendExpectingAsync(["SIZE"], Envelope("one@example.test"), Enumerable.Repeat((byte)'a', 5000).ToArray(), "MAIL FROM:<sender@example.test> SIZE=5000", "RCPT TO:<one@example.test>");
+        await SendExpectingAsync(["SIZE"], Envelope("one@example.test"), Ascii(new string('a', 4998) + "\r\n"), "MAIL FROM:<sender@example.test> SIZE=5000", "RCPT TO:<one@example.test>");
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public class EnvelopeParameterTests
     [Fact]
     public async Task SIZE_of_a_seekable_stream_is_its_length_from_the_current_position()
     {
-        var stream = new MemoryStream(new byte[300]) { Position = 100 };
+        var stream = new MemoryStream([.. new byte[100], .. Ascii(new string('a', 198) + "\r\n")]) { Position = 100 };
         var message = SmtpMessage.FromStream(new SmtpEnvelope(Sender, "one@example.test"), stream);
         message.ContentLength.Should().Be(200);
 
@@ -135,7 +135,7 @@ public class EnvelopeParameterTests
     [Fact]
     public async Task A_message_over_the_servers_SIZE_limit_is_NotSent_with_MessageTooLarge()
     {
-        var result = await SendNotAttemptedAsync(["SIZE 100"], SmtpMessage.FromBytes(Envelope("one@example.test"), new byte[101]));
+        var result = await SendNotAttemptedAsync(["SIZE 100"], SmtpMessage.FromBytes(Envelope("one@example.test"), Ascii(new string('a', 99) + "\r\n")));
 
         result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
         result.Exception!.Message.Should().Contain("101").And.Contain("100");

@@ -18,6 +18,7 @@ public class MailboxSyntaxTests
         "!#$%&'*+-/=?^_`{|}~@example.com",
         "\"john doe\"@example.com",
         "\"a\\\"b@c\"@example.com",
+        "\"a<b>c\"@example.com",
         "user@[192.0.2.1]",
         "user@[IPv6:2001:db8::1]",
         "Postmaster",
@@ -55,6 +56,8 @@ public class MailboxSyntaxTests
         { "a@exa\u007fmple.com", "U+007F" },
         { "\"a\u0001b\"@example.com", "control character" },
         { "a@example.com:25", "holds ':'" },
+        { "a<b@example.com", "'<' or '>'" },
+        { "\"a<b\">@example.com", "'<' or '>'" },
     };
 
     [Theory]

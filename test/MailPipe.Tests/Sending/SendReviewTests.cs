@@ -22,11 +22,11 @@ public class SendReviewTests
                      "MAIL FROM:<sender@example.test> SIZE=21 BODY=8BITMIME",
                      "MAIL FROM:<sender@example.test> SIZE=21 RET=HDRS ENVID=id1",
                      "MAIL FROM:<sender@example.test> SIZE=21",
-                     "MAIL FROM:<sender@example.test> SIZE=22",
+                     "MAIL FROM:<sender@example.test> SIZE=24",
                  })
         {
             script.Then("C> " + mail, "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
-                .Then(DataLines(mail.EndsWith("22", StringComparison.Ordinal) ? SmallText + "x" : SmallText))
+                .Then(DataLines(mail.EndsWith("24", StringComparison.Ordinal) ? SmallText + "x" : SmallText))
                 .Then("S: 250 2.0.0 queued");
         }
 
@@ -38,6 +38,7 @@ public class SendReviewTests
             (await session.SendAsync(envelope, Ascii(SmallText)).Safe()).IsAccepted.Should().BeTrue();
         }
 
+        // 22 bytes as given, 24 on the wire: the last line gets its CRLF (RFC 1870 §3 counts it).
         (await session.SendAsync(Envelope("one@example.test"), Ascii(SmallText + "x")).Safe()).IsAccepted.Should().BeTrue();
         await server.WaitAsync();
     }
