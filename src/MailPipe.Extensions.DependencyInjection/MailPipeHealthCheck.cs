@@ -39,15 +39,15 @@ public static class MailPipeHealthChecksBuilderExtensions
         var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);
         return builder.Add(new HealthCheckRegistration(
             name ?? (serviceKey is null ? "mailpipe" : $"mailpipe-{serviceKey}"),
-            sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout),
+            sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout, sp.GetService<TimeProvider>() ?? TimeProvider.System),
             failureStatus,
             [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
             checkTimeout == Timeout.InfiniteTimeSpan ? null : checkTimeout + TimeSpan.FromSeconds(1))); // the check reports its own timeout first
     }
 }
 
-/// <summary>The check: <c>SmtpSender.CheckConnectionAsync</c> within a timeout.</summary>
-internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout) : IHealthCheck
+/// <summary>The check: <c>SmtpSender.CheckConnectionAsync</c> within a timeout, on the clock the sender has (the container's <see cref="TimeProvider"/>).</summary>
+internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, TimeProvider timeProvider) : IHealthCheck
 {
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
@@ -63,7 +63,7 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout) :
         };
         try
         {
-            var check = await sender.CheckConnectionAsync(cancellationToken).WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            var check = await sender.CheckConnectionAsync(cancellationToken).WaitAsync(timeout, timeProvider, cancellationToken).ConfigureAwait(false);
             return check.IsHealthy
                 ? HealthCheckResult.Healthy(check.Description, data)
                 : new HealthCheckResult(context.Registration.FailureStatus, check.Description, check.Exception, data);

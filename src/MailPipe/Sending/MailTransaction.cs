@@ -40,6 +40,12 @@ internal sealed partial class MailTransaction
     public bool EndOfDataWritten { get; set; }
 
     /// <summary>
+    /// A reply to the end of data was received but not filed: the channel withheld it (another reply, such as an
+    /// unsolicited 421, followed it unasked, so it may answer some other command). The server may have the message.
+    /// </summary>
+    public bool EndOfDataAnswerWithheld { get; set; }
+
+    /// <summary>
     /// Why the sender stopped the transaction itself (<see cref="TransactionStop.None"/> until it does; set only by
     /// <see cref="Stop"/>), and the exception its result carries: one field each, to keep the object small.
     /// </summary>
@@ -147,7 +153,7 @@ internal sealed partial class MailTransaction
             return _stop;
         }
 
-        if (failure is SmtpProtocolException && FinalReply is null && EndOfDataWritten)
+        if ((failure is SmtpProtocolException || EndOfDataAnswerWithheld) && FinalReply is null && EndOfDataWritten)
         {
             return TransactionStop.ProtocolViolation;
         }

@@ -12,7 +12,7 @@ public enum SmtpSendOutcome
     /// <summary>The send failed before the end of data was written (or was not attempted): nothing can have been delivered; safe to retry. <see cref="SmtpSendResult.Exception"/> says why.</summary>
     NotSent,
 
-    /// <summary>The connection was lost after the end of data was written and before its reply arrived: the message may have been delivered. Retrying risks a duplicate.</summary>
+    /// <summary>The connection was lost after the end of data was written and before its reply arrived (or its reply could not be trusted: a reply nobody asked for, such as a 421 announcing the close, came right after it): the message may have been delivered. Retrying risks a duplicate.</summary>
     Unknown,
 }
 

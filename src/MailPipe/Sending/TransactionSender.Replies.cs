@@ -238,6 +238,13 @@ internal sealed partial class TransactionSender
         }
         catch (SmtpException ex)
         {
+            // Matched, then withheld (a reply nobody asked for followed it: a 421 announcing the close, a stray reply):
+            // the end of data was answered, so the message is never taken for one the server did not get.
+            if (replies.TakenCount != takenBefore && expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk && expected.Transaction is { } answered)
+            {
+                answered.EndOfDataAnswerWithheld = true;
+            }
+
             _failure = ex;
         }
         catch (OperationCanceledException ex)

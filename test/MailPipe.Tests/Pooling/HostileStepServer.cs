@@ -43,7 +43,7 @@ public enum HostileKind
 }
 
 /// <summary>A misbehaviour of <see cref="HostileStepServer"/>.</summary>
-public sealed record HostileAction(HostileKind Kind, string Bytes = "", bool Positive = false, bool CloseAfter = false)
+public sealed record HostileAction(HostileKind Kind, string Bytes = "", bool Positive = false, bool CloseAfter = false, bool SilentAfter = false)
 {
     public override string ToString() => Kind == HostileKind.Raw ? $"Raw({Printable(Bytes)})" : Kind.ToString();
 
@@ -69,6 +69,7 @@ internal sealed class HostileStepServer : IAsyncDisposable
     private readonly System.Security.Cryptography.X509Certificates.X509Certificate2? _certificate;
     private int _connectionCount;
     private int _silent;
+    private int _ended;
 
     public HostileStepServer(bool chunking, bool auth = false, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate = null)
     {
@@ -88,6 +89,9 @@ internal sealed class HostileStepServer : IAsyncDisposable
     public Func<int, HostileStep, HostileAction?> Fault { get; set; } = (_, _) => null;
 
     public int Connections => Volatile.Read(ref _connectionCount);
+
+    /// <summary>Connections the server has ended (closed or seen closed).</summary>
+    public int ConnectionsEnded => Volatile.Read(ref _ended);
 
     /// <summary>Connections being silent now (reading until the client closes): only then may a test move a fake clock.</summary>
     public int SilentNow => Volatile.Read(ref _silent);
@@ -240,6 +244,7 @@ internal sealed class HostileStepServer : IAsyncDisposable
         finally
         {
             await stream.DisposeAsync();
+            Interlocked.Increment(ref _ended);
         }
     }
 
@@ -324,6 +329,11 @@ internal sealed class HostileStepServer : IAsyncDisposable
             case HostileKind.Raw:
                 if (await WriteAsync(stream, action.Bytes))
                 {
+                    if (action.Positive)
+                    {
+                        onNormal?.Invoke();
+                    }
+
                     if (action.CloseAfter)
                     {
                         socket.Shutdown(SocketShutdown.Both);
@@ -331,12 +341,7 @@ internal sealed class HostileStepServer : IAsyncDisposable
                         return false;
                     }
 
-                    if (action.Positive)
-                    {
-                        onNormal?.Invoke();
-                    }
-
-                    return true;
+                    return !action.SilentAfter || await ReplyAsync(socket, stream, connection, step, normal, action: new HostileAction(HostileKind.Silent));
                 }
 
                 return false;

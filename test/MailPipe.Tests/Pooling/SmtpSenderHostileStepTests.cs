@@ -54,7 +54,7 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
     private static readonly string[] FaultNames =
     [
         "garbage", "code199", "code600", "mismatched-multiline", "nul-in-text", "invalid-utf8", "huge-line", "huge-multiline",
-        "extra-reply", "421", "per-byte", "reset", "close",
+        "extra-reply", "421", "ok-then-421", "per-byte", "reset", "close",
     ];
 
     private static HostileAction Fault(string name, int code) => name switch
@@ -69,6 +69,7 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
         "huge-multiline" => new(HostileKind.Raw, string.Concat(Enumerable.Repeat($"{code}-{new string('x', 1000)}\r\n", 300)) + $"{code} end\r\n"),
         "extra-reply" => new(HostileKind.Raw, $"{code} ok\r\n250 2.0.0 extra\r\n", Positive: true),
         "421" => new(HostileKind.Raw, "421 4.3.2 Service shutting down\r\n", CloseAfter: true),
+        "ok-then-421" => new(HostileKind.Raw, $"{code} ok\r\n421 4.3.2 Service shutting down\r\n", Positive: true, CloseAfter: true),
         "per-byte" => new(HostileKind.PerByte),
         "reset" => new(HostileKind.Reset),
         "close" => new(HostileKind.Close),
@@ -133,16 +134,18 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
         }
     }
 
-    public static TheoryData<HostileStep, bool> SilentCases()
+    public static TheoryData<HostileStep, string, bool> SilentCases()
     {
-        var data = new TheoryData<HostileStep, bool>();
+        var data = new TheoryData<HostileStep, string, bool>();
         foreach (var step in NormalCodes.Keys)
         {
             foreach (var chunking in new[] { false, true })
             {
                 if (!((step == HostileStep.Bdat && !chunking) || (step == HostileStep.Data && chunking)))
                 {
-                    data.Add(step, chunking);
+                    data.Add(step, "silent", chunking);
+                    data.Add(step, "no-crlf", chunking);
+                    data.Add(step, "half-multiline", chunking);
                 }
             }
         }
@@ -152,10 +155,17 @@ public sealed class SmtpSenderHostileStepTests(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(SilentCases))]
-    public async Task A_first_connection_that_never_answers_at_any_step_times_out_on_the_fake_clock_with_truthful_results(HostileStep step, bool chunking)
+    public async Task A_first_connection_that_never_answers_at_any_step_times_out_on_the_fake_clock_with_truthful_results(HostileStep step, string fault, bool chunking)
     {
         await using var server = new HostileStepServer(chunking, auth: true);
-        server.Fault = (connection, at) => connection == 0 && at == step ? new HostileAction(HostileKind.Silent) : null;
+        var code = NormalCodes[step];
+        var action = fault switch
+        {
+            "no-crlf" => new HostileAction(HostileKind.Raw, $"{code} ok", SilentAfter: true),
+            "half-multiline" => new HostileAction(HostileKind.Raw, $"{code}-first line\r\n{code}-second line\r\n", SilentAfter: true),
+            _ => new HostileAction(HostileKind.Silent),
+        };
+        server.Fault = (connection, at) => connection == 0 && at == step ? action : null;
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var options = PoolTestMessages.Options(server.Port, maxConnections: 2, maxBatchSize: 4);
         options.TimeProvider = time;

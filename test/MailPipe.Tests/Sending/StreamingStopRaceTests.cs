@@ -40,10 +40,40 @@ public sealed class StreamingStopRaceTests
         await server.WaitAsync();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_message_taken_after_an_unsolicited_421_and_close_while_the_sequence_waited_is_NotSent_and_transient_and_the_one_before_Unknown(bool chunking)
+    {
+        await using var server = new Pooling.HostileStepServer(chunking);
+        server.Fault = (_, step) => step == Pooling.HostileStep.EndOfData
+            ? new Pooling.HostileAction(Pooling.HostileKind.Raw, "250 2.0.0 queued\r\n421 4.4.2 hostile.test Error: timeout exceeded\r\n", CloseAfter: true)
+            : null;
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync("127.0.0.1", server.Port).Safe();
+        (await session.EhloAsync("client.example.test").Safe()).Code.Should().Be(250);
+        var closed = Task.Run(async () =>
+        {
+            while (server.ConnectionsEnded == 0)
+            {
+                await Task.Delay(5);
+            }
+        });
+
+        var results = new List<SmtpSendResult>();
+        await foreach (var result in session.SendBatchStreamingAsync(Sequence(closed)))
+        {
+            results.Add(result);
+        }
+
+        results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Unknown, SmtpSendOutcome.NotSent); // the 250 before the 421 is withheld: Unknown, never NotSent
+        results[1].Exception.Should().BeAssignableTo<SmtpException>().Which.IsTransient.Should().BeTrue("{0}", results[1]);
+    }
+
     private static async IAsyncEnumerable<SmtpMessage> Sequence(Task firstResultOut)
     {
         yield return Message(1);
-        await firstResultOut;
+        await firstResultOut.Safe();
         yield return Message(2);
     }
 }
