@@ -82,7 +82,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.SaveDirectory);
-        var store = new OutboxMessageStore(options.SaveDirectory, options.Received);
+        var store = new OutboxMessageStore(options.SaveDirectory, options.Received, options.MaxMessageSize);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(options.ServerName)
             .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Ignore)

@@ -159,7 +159,7 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
 /// <summary>The limits of the embedded server's connections.</summary>
 /// <param name="IdleTimeout">How long the server waits for the client's next bytes (a command, or more of the message) before it answers 421 and closes.</param>
 /// <param name="MaxConnections">How many connections may be open at once; one more gets a 421 greeting and is closed.</param>
-/// <param name="MaxMessageSize">The largest message, in bytes on the wire (its final CRLF included, not the terminating dot); a message that grows past it gets 552 and the connection is closed.</param>
+/// <param name="MaxMessageSize">The largest message (RFC 1870: its final CRLF included, not the terminating dot nor the doubled dots); data that cannot end within it gets 552 and the connection is closed.</param>
 internal sealed record ServerLimits(TimeSpan IdleTimeout, int MaxConnections, int MaxMessageSize = int.MaxValue);
 
 /// <summary>

@@ -13,7 +13,8 @@ public class Breaker14Tests
     /// whole read buffer (the terminating dot and any command pipelined after it included), and when it fired inside
     /// the data its 552 was swallowed (SmtpServer's DATA command drops the exception) and the server went on waiting
     /// for input: a message of exactly the advertised size (sent with <c>MAIL ... SIZE=</c> that got 250), or a few
-    /// bytes over it, hung its client until the idle timeout, then got 421 instead of 250 or 552.
+    /// bytes over it, hung its client until the idle timeout, then got 421 instead of 250 or 552. The limit counts
+    /// the message as SIZE does (RFC 1870), without the dots that SMTP doubles.
     /// </summary>
     [Fact]
     public async Task A_message_of_exactly_the_size_limit_is_saved_and_one_byte_more_gets_552_at_once()
@@ -21,6 +22,7 @@ public class Breaker14Tests
         using var dir = new TempDirectory();
         await using var serve = await ServeHost.StartAsync(dir.Path, "--max-size", "1K");
         var exact = Message(1024);
+        var dotted = DottedMessage(1024);
         await using (var client = await RawSmtpClient.ConnectAsync(serve.Port))
         {
             await client.ReadReplyAsync();
@@ -38,7 +40,15 @@ public class Breaker14Tests
             (await client.ReadReplyAsync()).Should().StartWith("354");
             await client.SendAsync([.. Message(1025), .. ".\r\n"u8]);
             (await client.ReadReplyAsync()).Should().StartWith("552");
-            (await client.ReadReplyAsync()).Should().BeNull("the connection is closed after a message over the limit");
+
+            // SIZE counts the message, not SMTP's doubled dots (RFC 1870 §3): a message of the limit whose lines start
+            // with dots is taken, although it is longer on the wire.
+            await client.SendAsync("MAIL FROM:<a@example.test> SIZE=1024\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("354");
+            await client.SendAsync([.. Stuffed(dotted), .. ".\r\n"u8]);
+            (await client.ReadReplyAsync()).Should().StartWith("250 2.0.0 saved as");
         }
 
         // A message under the limit followed at once by pipelined commands (the next transaction) is taken whole.
@@ -63,7 +73,7 @@ public class Breaker14Tests
         }
 
         var saved = Directory.GetFiles(dir.Path).Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
-        saved.Should().BeEquivalentTo([exact, small]);
+        saved.Should().BeEquivalentTo([exact, dotted, small]);
     }
 
     /// <summary>
@@ -236,6 +246,40 @@ public class Breaker14Tests
         run.ExitCode.Should().Be(1, run.Error);
         run.Error.Should().NotContain("Unhandled").And.NotContain(" at ");
         run.Error.Should().StartWith($"mailpipe {args[0]}: ");
+    }
+
+    /// <summary>A message of <paramref name="size"/> bytes whose body lines all start with a dot.</summary>
+    private static byte[] DottedMessage(int size)
+    {
+        var message = Message(size);
+        var bodyStart = message.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+        message[bodyStart] = (byte)'.';
+        for (var i = bodyStart; i < message.Length - 2; i++)
+        {
+            if (message[i] == '\n')
+            {
+                message[i + 1] = (byte)'.';
+            }
+        }
+
+        return message;
+    }
+
+    /// <summary>The message as it goes on the wire: a line that starts with a dot gets a second one (RFC 5321 §4.5.2).</summary>
+    private static byte[] Stuffed(byte[] message)
+    {
+        var wire = new List<byte>(message.Length + (message.Length / 3));
+        for (var i = 0; i < message.Length; i++)
+        {
+            if (message[i] == '.' && (i == 0 || message[i - 1] == '\n'))
+            {
+                wire.Add((byte)'.');
+            }
+
+            wire.Add(message[i]);
+        }
+
+        return [.. wire];
     }
 
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
