@@ -145,7 +145,7 @@ internal sealed class OutgoingMessage : IDisposable
             var message = FromHeaders(index, path, headers, defaults, out var header);
             if (message.InputError is null)
             {
-                message.Complete(new StreamedFileContent(path, file.Length, header, headers.BodyOffset), defaults.Envelope);
+                message.Complete(new StreamedFileContent(path, length, header, headers.BodyOffset, System.IO.File.GetLastWriteTimeUtc(file.SafeFileHandle)), defaults.Envelope);
             }
 
             return message;

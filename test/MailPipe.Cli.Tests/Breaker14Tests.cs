@@ -248,6 +248,52 @@ public class Breaker14Tests
         run.Error.Should().StartWith($"mailpipe {args[0]}: ");
     }
 
+    /// <summary>
+    /// A file over 1 MiB has its header section read before the connection and is opened again for its body when it
+    /// is sent. Rewritten in between, it went out as a mix (the envelope and header section of the old file, the body
+    /// of the new one from the old offset, more bytes than the SIZE declared) and was reported accepted. It is not
+    /// sent: its content no longer is what was read.
+    /// </summary>
+    [Fact]
+    public async Task A_large_file_rewritten_after_it_was_read_is_not_sent_as_a_mix()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("large.eml", "From: a@example.test\r\nTo: b@example.test\r\nSubject: AAAA\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('a', 76) + "\r\n", 20_000)));
+        using var ehlo = new SemaphoreSlim(0);
+        using var rewritten = new ManualResetEventSlim();
+        byte[]? received = null;
+        await using var server = new ScriptedSmtpServer(
+            "220 scripted.test",
+            command =>
+            {
+                if (command.StartsWith("EHLO", StringComparison.OrdinalIgnoreCase))
+                {
+                    // The files were read before the connection: hold the session until the file is rewritten.
+                    ehlo.Release();
+                    rewritten.Wait(TimeSpan.FromSeconds(30));
+                }
+
+                return ScriptedSmtpServer.AcceptAll(command);
+            },
+            data =>
+            {
+                received = data;
+                return "250 2.0.0 queued";
+            });
+
+        var run = CliRunner.RunAsync("send", "--server", server.Address, "--json", path);
+        (await ehlo.WaitAsync(TimeSpan.FromSeconds(30))).Should().BeTrue();
+        File.WriteAllText(path, "X-Other: header\r\nSubject: BBBB\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('b', 76) + "\r\n", 30_000)));
+        rewritten.Set();
+        var result = await run;
+
+        received.Should().BeNull("no message made of two files may be delivered");
+        using var json = System.Text.Json.JsonDocument.Parse(result.OutputLines[0]);
+        json.RootElement.GetProperty("outcome").GetString().Should().Be("notSent", result.Output);
+        json.RootElement.GetProperty("error").GetString().Should().Contain("changed");
+        result.ExitCode.Should().NotBe(0);
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes whose body lines all start with a dot.</summary>
     private static byte[] DottedMessage(int size)
     {
