@@ -294,6 +294,28 @@ public class Breaker14Tests
         result.ExitCode.Should().NotBe(0);
     }
 
+    /// <summary>
+    /// A message file saved by an editor with a UTF-8 byte order mark was refused as having "no From or Sender field",
+    /// which it visibly has: the mark hides the first field's name. With <c>--from</c> and <c>--to</c> it went out,
+    /// mark and all, as a broken first header field. It is an input error that says so, and nothing is sent.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_file_that_starts_with_a_byte_order_mark_is_refused_saying_so(bool envelopeGiven)
+    {
+        using var dir = new TempDirectory();
+        using var input = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        var path = input.File("bom.eml", [0xEF, 0xBB, 0xBF, .. "From: a@example.test\r\nTo: b@example.test\r\nSubject: bom\r\n\r\nhi\r\n"u8]);
+        string[] envelope = envelopeGiven ? ["--from", "a@example.test", "--to", "b@example.test"] : [];
+        var run = await CliRunner.RunAsync(["send", "--server", serve.Address, .. envelope, path]);
+
+        run.ExitCode.Should().Be(1);
+        run.Output.Should().Contain("byte order mark");
+        Directory.GetFiles(dir.Path).Should().BeEmpty();
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes whose body lines all start with a dot.</summary>
     private static byte[] DottedMessage(int size)
     {
