@@ -40,10 +40,16 @@ internal sealed partial class ReplyCoalescingPipe
                 return EndOfInput;
             }
 
+            if (_pipe.ShuttingDown)
+            {
+                await _pipe.CloseWithReplyAsync(ShutDownReply).ConfigureAwait(false);
+                return EndOfInput;
+            }
+
             if (_pipe._output.HasHeld)
             {
                 // The client's next command is already here: answer it before the held replies leave.
-                if (Inner.TryRead(out var buffered))
+                if (Inner.TryRead(out var buffered) && !buffered.IsCanceled)
                 {
                     return await CheckAsync(buffered).ConfigureAwait(false);
                 }
@@ -85,6 +91,12 @@ internal sealed partial class ReplyCoalescingPipe
                     _idle.Dispose();
                     _idle = new CancellationTokenSource();
                 }
+            }
+
+            if (result.IsCanceled && _pipe.ShuttingDown)
+            {
+                await _pipe.CloseWithReplyAsync(ShutDownReply).ConfigureAwait(false);
+                return EndOfInput;
             }
 
             return await CheckAsync(result).ConfigureAwait(false);

@@ -316,6 +316,38 @@ public class Breaker14Tests
         Directory.GetFiles(dir.Path).Should().BeEmpty();
     }
 
+    /// <summary>
+    /// When <c>serve</c> stops, a session that has not ended in the grace time was cancelled inside SmtpServer, which
+    /// answered "221 The session has be cancelled." to a client between commands (a 2yz that a pipelining client takes
+    /// as the reply to its next command) and "554" (permanent: do not retry) to a message in progress, which was not
+    /// saved. A server that closes the channel says 421 (RFC 5321 §3.8), and a message cut off then may be sent again.
+    /// </summary>
+    [Fact]
+    public async Task Sessions_still_open_when_serve_stops_get_421_not_221_or_554()
+    {
+        using var dir = new TempDirectory();
+        var serve = await ServeHost.StartAsync(dir.Path);
+        await using var idle = await RawSmtpClient.ConnectAsync(serve.Port);
+        await using var sending = await RawSmtpClient.ConnectAsync(serve.Port);
+        (await idle.ReadReplyAsync()).Should().StartWith("220");
+        (await sending.ReadReplyAsync()).Should().StartWith("220");
+        await sending.SendAsync("EHLO raw.example\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+        for (var i = 0; i < 3; i++)
+        {
+            await sending.ReadReplyAsync();
+        }
+
+        (await sending.ReadReplyAsync()).Should().StartWith("354");
+        await sending.SendAsync("Subject: cut off\r\n\r\nhalf a message");
+
+        (await serve.StopAsync()).Should().Be(0);
+        await serve.DisposeAsync();
+
+        (await idle.ReadReplyAsync()).Should().StartWith("421 4.3.2");
+        (await sending.ReadReplyAsync()).Should().StartWith("421 4.3.2");
+        Directory.GetFiles(dir.Path).Should().BeEmpty();
+    }
+
     /// <summary>A message of <paramref name="size"/> bytes whose body lines all start with a dot.</summary>
     private static byte[] DottedMessage(int size)
     {
