@@ -36,15 +36,17 @@ internal sealed partial class EmbeddedServer
         private static readonly System.Buffers.SearchValues<char> AtextOrDot = System.Buffers.SearchValues.Create(
             "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~.");
         private readonly Action<SavedMessage>? _received;
+        private readonly int _maxMessageSize;
         private readonly Lock _stampLock = new();
         private long _stampSecond = -1;
         private string _stamp = string.Empty;
         private int _count;
 
-        public OutboxMessageStore(string directory, Action<SavedMessage>? received)
+        public OutboxMessageStore(string directory, Action<SavedMessage>? received, int maxMessageSize)
         {
             Directory = directory;
             _received = received;
+            _maxMessageSize = maxMessageSize;
         }
 
         public string Directory { get; }
@@ -71,6 +73,12 @@ internal sealed partial class EmbeddedServer
 
             parts.Add(Crlf);
             var size = buffer.Length + Crlf.Length;
+            if (size > _maxMessageSize)
+            {
+                // The size as SIZE counts it (RFC 1870 §3: un-stuffed); the connection stays usable.
+                return Task.FromResult(new SmtpResponse(SmtpReplyCode.SizeLimitExceeded, "5.3.4 message size exceeds the limit; not saved"));
+            }
+
             var stamp = Stamp();
             while (true)
             {

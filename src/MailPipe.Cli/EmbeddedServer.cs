@@ -82,7 +82,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         Directory.CreateDirectory(options.SaveDirectory);
-        var store = new OutboxMessageStore(options.SaveDirectory, options.Received);
+        var store = new OutboxMessageStore(options.SaveDirectory, options.Received, options.MaxMessageSize);
         var builder = new SmtpServerOptionsBuilder()
             .ServerName(options.ServerName)
             .MaxMessageSize(options.MaxMessageSize, MaxMessageSizeHandling.Ignore)
@@ -179,13 +179,20 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
     /// <returns>Whether a saved message was waiting.</returns>
     public bool TryTakeSaved(out string path) => _store.Saved.TryDequeue(out path!);
 
-    /// <summary>Stops listening, lets the sessions in progress end (for a few seconds at most), then stops.</summary>
+    /// <summary>Stops listening, lets the sessions in progress end (for a few seconds at most), closes those left with 421, then stops.</summary>
     /// <returns>A task that completes when the server is stopped.</returns>
     public async ValueTask DisposeAsync()
     {
         _listeners.StopAccepting();
         var stopping = Stopwatch.StartNew();
         while (_listeners.OpenConnections > 0 && stopping.Elapsed < StopGrace)
+        {
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+
+        // The sessions still open are closed with 421 at their next read, which ends them.
+        _listeners.CloseOpenConnections();
+        while (_listeners.OpenConnections > 0 && stopping.Elapsed < StopGrace * 2)
         {
             await Task.Delay(20).ConfigureAwait(false);
         }

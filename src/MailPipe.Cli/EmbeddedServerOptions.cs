@@ -42,7 +42,7 @@ internal sealed record EmbeddedServerOptions
     /// <summary>The name in the greeting and the EHLO reply.</summary>
     public string ServerName { get; init; } = "localhost";
 
-    /// <summary>The largest message taken, in bytes on the wire (advertised as SIZE, RFC 1870); a larger one gets 552 and the connection is closed.</summary>
+    /// <summary>The largest message taken, in bytes as SIZE counts them (advertised as SIZE, RFC 1870: without the doubled dots); a larger one gets 552, and data that grows past it before its end also the close.</summary>
     public int MaxMessageSize { get; init; } = DefaultMaxMessageSize;
 
     /// <summary>The most recipients per message; more get 452.</summary>

@@ -93,6 +93,7 @@ internal sealed class StreamedFileContent : IMessageContent
     private readonly long _length;
     private readonly byte[] _header;
     private readonly long _bodyOffset;
+    private readonly DateTime _lastWrite;
     private Stream? _stream;
 
     /// <summary>Creates the content.</summary>
@@ -100,12 +101,14 @@ internal sealed class StreamedFileContent : IMessageContent
     /// <param name="length">Its length when its header section was read.</param>
     /// <param name="header">The header section to send (with its empty line, when the file has one).</param>
     /// <param name="bodyOffset">Where the body starts in the file.</param>
-    public StreamedFileContent(string path, long length, byte[] header, long bodyOffset)
+    /// <param name="lastWrite">Its last write time (UTC) when its header section was read.</param>
+    public StreamedFileContent(string path, long length, byte[] header, long bodyOffset, DateTime lastWrite)
     {
         _path = path;
         _length = length;
         _header = header;
         _bodyOffset = bodyOffset;
+        _lastWrite = lastWrite;
         Size = header.Length + Math.Max(0, length - bodyOffset);
     }
 
@@ -117,7 +120,7 @@ internal sealed class StreamedFileContent : IMessageContent
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(capabilities);
-        _stream = new PrefixedStream(_header, new FileBody(_path, Math.Min(_bodyOffset, _length)));
+        _stream = new PrefixedStream(_header, new FileBody(_path, Math.Min(_bodyOffset, _length), _length, _lastWrite));
         var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         return SmtpMessage.FromStream(envelope with { Size = Size, Body = body }, _stream);
     }
@@ -125,8 +128,12 @@ internal sealed class StreamedFileContent : IMessageContent
     /// <inheritdoc/>
     public void Dispose() => _stream?.Dispose();
 
-    /// <summary>The body of the file: opened on the first read (from <c>offset</c>), closed once its end is read or at disposal.</summary>
-    private sealed class FileBody(string path, long offset) : ReadOnlyStream
+    /// <summary>
+    /// The body of the file: opened on the first read (from <c>offset</c>), closed once its end is read or at disposal.
+    /// A file that is no longer the one whose header section was read (another length or write time) fails the read:
+    /// the message is not sent, rather than sent as a mix of two files.
+    /// </summary>
+    private sealed class FileBody(string path, long offset, long length, DateTime lastWrite) : ReadOnlyStream
     {
         private FileStream? _file;
         private bool _ended;
@@ -152,7 +159,14 @@ internal sealed class StreamedFileContent : IMessageContent
             if (_file is null && !_ended)
             {
                 _file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
-                _file.Position = Math.Min(offset, _file.Length);
+                if (_file.Length != length || File.GetLastWriteTimeUtc(_file.SafeFileHandle) != lastWrite)
+                {
+                    _file.Dispose();
+                    _file = null;
+                    throw new IOException($"{path} changed after it was read, before its body was sent; not sent");
+                }
+
+                _file.Position = offset;
             }
 
             return _file;

@@ -145,7 +145,7 @@ internal sealed class OutgoingMessage : IDisposable
             var message = FromHeaders(index, path, headers, defaults, out var header);
             if (message.InputError is null)
             {
-                message.Complete(new StreamedFileContent(path, file.Length, header, headers.BodyOffset), defaults.Envelope);
+                message.Complete(new StreamedFileContent(path, length, header, headers.BodyOffset, System.IO.File.GetLastWriteTimeUtc(file.SafeFileHandle)), defaults.Envelope);
             }
 
             return message;
@@ -227,6 +227,12 @@ internal sealed class OutgoingMessage : IDisposable
     private static OutgoingMessage FromHeaders(int index, string name, HeaderSection headers, MessageDefaults defaults, out byte[] header)
     {
         header = headers.Bytes;
+        if (headers.Bytes.AsSpan().StartsWith("\uFEFF"u8))
+        {
+            // An editor's mark, not part of a message (RFC 5322): it would hide the first field, or reach the recipients as part of it.
+            return Failed(index, name, defaults.ReversePath, $"{name}: starts with a UTF-8 byte order mark (EF BB BF), which hides its first header field; save it without one");
+        }
+
         byte[] prefix = [.. defaults.Headers.SelectMany(h => h.ToLine())];
         var reversePath = defaults.ReversePath;
         var recipients = defaults.Recipients;

@@ -40,10 +40,16 @@ internal sealed partial class ReplyCoalescingPipe
                 return EndOfInput;
             }
 
+            if (_pipe.ShuttingDown)
+            {
+                await _pipe.CloseWithReplyAsync(ShutDownReply).ConfigureAwait(false);
+                return EndOfInput;
+            }
+
             if (_pipe._output.HasHeld)
             {
                 // The client's next command is already here: answer it before the held replies leave.
-                if (Inner.TryRead(out var buffered))
+                if (Inner.TryRead(out var buffered) && !buffered.IsCanceled)
                 {
                     return await CheckAsync(buffered).ConfigureAwait(false);
                 }
@@ -87,13 +93,19 @@ internal sealed partial class ReplyCoalescingPipe
                 }
             }
 
+            if (result.IsCanceled && _pipe.ShuttingDown)
+            {
+                await _pipe.CloseWithReplyAsync(ShutDownReply).ConfigureAwait(false);
+                return EndOfInput;
+            }
+
             return await CheckAsync(result).ConfigureAwait(false);
         }
 
         /// <summary>
         /// Outside a message, a line that has not ended within <see cref="MaxCommandLine"/> bytes gets 500 and the
         /// close (SmtpServer alone would hold it up to the message size limit). Inside a message, data that has not
-        /// ended within the size limit gets 552 and the close. (SmtpServer's own strict limit counted the whole buffer,
+        /// ended where a message within the size limit must have gets 552 and the close. (SmtpServer's own strict limit counted the whole buffer,
         /// the terminating dot and any pipelined command after it included, and inside DATA it swallowed its 552 and
         /// waited for more input: the client saw nothing until the idle timeout.)
         /// </summary>
@@ -106,8 +118,11 @@ internal sealed partial class ReplyCoalescingPipe
                 return EndOfInput;
             }
 
-            // A message of at most the limit (its final CRLF included) ends with CRLF "." CRLF within limit + 3 bytes.
-            if (_inMessage && result.Buffer.Length > _pipe._maxMessageSize + 3 && !EndsWithin(result.Buffer.Slice(0, _pipe._maxMessageSize + 3)))
+            // A message of at most the limit (its final CRLF included) is at most 4/3 of it on the wire (a line "."
+            // CRLF goes as ".." CRLF) and ends with CRLF "." CRLF within that + 3 bytes. The store refuses a message
+            // that ended but is over the limit.
+            var onWire = _pipe._maxMessageSize + ((_pipe._maxMessageSize + 2) / 3) + 3;
+            if (_inMessage && result.Buffer.Length > onWire && !EndsWithin(result.Buffer.Slice(0, onWire)))
             {
                 await _pipe.CloseWithReplyAsync(MessageTooBigReply).ConfigureAwait(false);
                 return EndOfInput;

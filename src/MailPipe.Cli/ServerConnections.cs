@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Security;
@@ -55,6 +56,19 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
         }
     }
 
+    /// <summary>
+    /// Closes the connections still open with <c>421</c> (RFC 5321 §3.8), each at its session's next read: after the
+    /// reply to the command in progress, or at once while it waits for the client (a message cut off is not saved).
+    /// Cancelling them inside SmtpServer would answer 221 between commands and 554 inside a message.
+    /// </summary>
+    public void CloseOpenConnections()
+    {
+        lock (_listeners)
+        {
+            _listeners.ForEach(l => l.CloseOpenConnections());
+        }
+    }
+
     /// <inheritdoc/>
     /// <exception cref="SocketException">The address cannot be bound (in use, not local).</exception>
     public override IEndpointListener CreateListener(IEndpointDefinition endpointDefinition)
@@ -91,6 +105,7 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
         private readonly ServerLimits _limits;
         private readonly Action _stopped;
         private readonly SemaphoreSlim _slots;
+        private readonly ConcurrentDictionary<ReplyCoalescingPipe, byte> _open = new();
         private volatile bool _stopping;
 
         public Listener(Socket socket, ServerLimits limits, Action stopped)
@@ -107,6 +122,14 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
         {
             _stopping = true;
             _socket.Dispose();
+        }
+
+        public void CloseOpenConnections()
+        {
+            foreach (var pipe in _open.Keys)
+            {
+                pipe.ShutDown();
+            }
         }
 
         public async Task<ISecurableDuplexPipe> GetPipeAsync(ISessionContext context, CancellationToken cancellationToken)
@@ -144,7 +167,18 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
                 accepted.NoDelay = true;
                 context.Properties[EndpointListener.LocalEndPointKey] = _socket.LocalEndPoint!;
                 context.Properties[EndpointListener.RemoteEndPointKey] = accepted.RemoteEndPoint!;
-                return new ReplyCoalescingPipe(accepted, _limits.IdleTimeout, () => _slots.Release(), _limits.MaxMessageSize);
+                ReplyCoalescingPipe? pipe = null;
+                pipe = new ReplyCoalescingPipe(
+                    accepted,
+                    _limits.IdleTimeout,
+                    () =>
+                    {
+                        _open.TryRemove(pipe!, out _);
+                        _slots.Release();
+                    },
+                    _limits.MaxMessageSize);
+                _open.TryAdd(pipe, 0);
+                return pipe;
             }
         }
 
@@ -159,7 +193,7 @@ internal sealed class ServerListenerFactory : EndpointListenerFactory
 /// <summary>The limits of the embedded server's connections.</summary>
 /// <param name="IdleTimeout">How long the server waits for the client's next bytes (a command, or more of the message) before it answers 421 and closes.</param>
 /// <param name="MaxConnections">How many connections may be open at once; one more gets a 421 greeting and is closed.</param>
-/// <param name="MaxMessageSize">The largest message, in bytes on the wire (its final CRLF included, not the terminating dot); a message that grows past it gets 552 and the connection is closed.</param>
+/// <param name="MaxMessageSize">The largest message (RFC 1870: its final CRLF included, not the terminating dot nor the doubled dots); data that cannot end within it gets 552 and the connection is closed.</param>
 internal sealed record ServerLimits(TimeSpan IdleTimeout, int MaxConnections, int MaxMessageSize = int.MaxValue);
 
 /// <summary>
@@ -182,6 +216,7 @@ internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
     private static readonly byte[] IdleTimeoutReply = "421 4.4.2 idle timeout, closing the connection\r\n"u8.ToArray();
     private static readonly byte[] LineTooLongReply = "500 5.5.2 line too long, closing the connection\r\n"u8.ToArray();
     private static readonly byte[] MessageTooBigReply = "552 5.3.4 message size exceeds the limit, closing the connection\r\n"u8.ToArray();
+    private static readonly byte[] ShutDownReply = "421 4.3.2 the server is shutting down, closing the connection\r\n"u8.ToArray();
 
     private readonly Socket _socket;
     private readonly NetworkStream _network;
@@ -193,6 +228,7 @@ internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
     private SslStream? _tls;
     private int _disposed;
     private bool _aborted;
+    private bool _shuttingDown;
 
     /// <summary>Wraps an accepted socket.</summary>
     /// <param name="socket">The socket; owned from now on.</param>
@@ -283,6 +319,26 @@ internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
         _tls = tls;
         _input.Inner = CreateReader(tls);
         _output.Inner = CreateWriter(tls);
+    }
+
+    /// <summary>Whether <see cref="ShutDown"/> was called: the next read closes the connection with 421.</summary>
+    private bool ShuttingDown => Volatile.Read(ref _shuttingDown);
+
+    /// <summary>
+    /// Closes the connection with <c>421 4.3.2</c> at the session's next read (at once when it waits for the client).
+    /// Thread-safe: the reply is written on the session's own flow, never beside one of its replies.
+    /// </summary>
+    public void ShutDown()
+    {
+        Volatile.Write(ref _shuttingDown, true);
+        try
+        {
+            _input.Inner.CancelPendingRead();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException)
+        {
+            // Completed already: the session is ending.
+        }
     }
 
     /// <summary>Closes the connection.</summary>

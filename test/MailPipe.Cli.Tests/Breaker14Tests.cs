@@ -13,7 +13,8 @@ public class Breaker14Tests
     /// whole read buffer (the terminating dot and any command pipelined after it included), and when it fired inside
     /// the data its 552 was swallowed (SmtpServer's DATA command drops the exception) and the server went on waiting
     /// for input: a message of exactly the advertised size (sent with <c>MAIL ... SIZE=</c> that got 250), or a few
-    /// bytes over it, hung its client until the idle timeout, then got 421 instead of 250 or 552.
+    /// bytes over it, hung its client until the idle timeout, then got 421 instead of 250 or 552. The limit counts
+    /// the message as SIZE does (RFC 1870), without the dots that SMTP doubles.
     /// </summary>
     [Fact]
     public async Task A_message_of_exactly_the_size_limit_is_saved_and_one_byte_more_gets_552_at_once()
@@ -21,6 +22,7 @@ public class Breaker14Tests
         using var dir = new TempDirectory();
         await using var serve = await ServeHost.StartAsync(dir.Path, "--max-size", "1K");
         var exact = Message(1024);
+        var dotted = DottedMessage(1024);
         await using (var client = await RawSmtpClient.ConnectAsync(serve.Port))
         {
             await client.ReadReplyAsync();
@@ -38,7 +40,15 @@ public class Breaker14Tests
             (await client.ReadReplyAsync()).Should().StartWith("354");
             await client.SendAsync([.. Message(1025), .. ".\r\n"u8]);
             (await client.ReadReplyAsync()).Should().StartWith("552");
-            (await client.ReadReplyAsync()).Should().BeNull("the connection is closed after a message over the limit");
+
+            // SIZE counts the message, not SMTP's doubled dots (RFC 1870 §3): a message of the limit whose lines start
+            // with dots is taken, although it is longer on the wire.
+            await client.SendAsync("MAIL FROM:<a@example.test> SIZE=1024\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+            (await client.ReadReplyAsync()).Should().StartWith("354");
+            await client.SendAsync([.. Stuffed(dotted), .. ".\r\n"u8]);
+            (await client.ReadReplyAsync()).Should().StartWith("250 2.0.0 saved as");
         }
 
         // A message under the limit followed at once by pipelined commands (the next transaction) is taken whole.
@@ -63,7 +73,7 @@ public class Breaker14Tests
         }
 
         var saved = Directory.GetFiles(dir.Path).Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
-        saved.Should().BeEquivalentTo([exact, small]);
+        saved.Should().BeEquivalentTo([exact, dotted, small]);
     }
 
     /// <summary>
@@ -236,6 +246,140 @@ public class Breaker14Tests
         run.ExitCode.Should().Be(1, run.Error);
         run.Error.Should().NotContain("Unhandled").And.NotContain(" at ");
         run.Error.Should().StartWith($"mailpipe {args[0]}: ");
+    }
+
+    /// <summary>
+    /// A file over 1 MiB has its header section read before the connection and is opened again for its body when it
+    /// is sent. Rewritten in between, it went out as a mix (the envelope and header section of the old file, the body
+    /// of the new one from the old offset, more bytes than the SIZE declared) and was reported accepted. It is not
+    /// sent: its content no longer is what was read.
+    /// </summary>
+    [Fact]
+    public async Task A_large_file_rewritten_after_it_was_read_is_not_sent_as_a_mix()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("large.eml", "From: a@example.test\r\nTo: b@example.test\r\nSubject: AAAA\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('a', 76) + "\r\n", 20_000)));
+        using var ehlo = new SemaphoreSlim(0);
+        using var rewritten = new ManualResetEventSlim();
+        byte[]? received = null;
+        await using var server = new ScriptedSmtpServer(
+            "220 scripted.test",
+            command =>
+            {
+                if (command.StartsWith("EHLO", StringComparison.OrdinalIgnoreCase))
+                {
+                    // The files were read before the connection: hold the session until the file is rewritten.
+                    ehlo.Release();
+                    rewritten.Wait(TimeSpan.FromSeconds(30));
+                }
+
+                return ScriptedSmtpServer.AcceptAll(command);
+            },
+            data =>
+            {
+                received = data;
+                return "250 2.0.0 queued";
+            });
+
+        var run = CliRunner.RunAsync("send", "--server", server.Address, "--json", path);
+        (await ehlo.WaitAsync(TimeSpan.FromSeconds(30))).Should().BeTrue();
+        File.WriteAllText(path, "X-Other: header\r\nSubject: BBBB\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('b', 76) + "\r\n", 30_000)));
+        rewritten.Set();
+        var result = await run;
+
+        received.Should().BeNull("no message made of two files may be delivered");
+        using var json = System.Text.Json.JsonDocument.Parse(result.OutputLines[0]);
+        json.RootElement.GetProperty("outcome").GetString().Should().Be("notSent", result.Output);
+        json.RootElement.GetProperty("error").GetString().Should().Contain("changed");
+        result.ExitCode.Should().NotBe(0);
+    }
+
+    /// <summary>
+    /// A message file saved by an editor with a UTF-8 byte order mark was refused as having "no From or Sender field",
+    /// which it visibly has: the mark hides the first field's name. With <c>--from</c> and <c>--to</c> it went out,
+    /// mark and all, as a broken first header field. It is an input error that says so, and nothing is sent.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_file_that_starts_with_a_byte_order_mark_is_refused_saying_so(bool envelopeGiven)
+    {
+        using var dir = new TempDirectory();
+        using var input = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        var path = input.File("bom.eml", [0xEF, 0xBB, 0xBF, .. "From: a@example.test\r\nTo: b@example.test\r\nSubject: bom\r\n\r\nhi\r\n"u8]);
+        string[] envelope = envelopeGiven ? ["--from", "a@example.test", "--to", "b@example.test"] : [];
+        var run = await CliRunner.RunAsync(["send", "--server", serve.Address, .. envelope, path]);
+
+        run.ExitCode.Should().Be(1);
+        run.Output.Should().Contain("byte order mark");
+        Directory.GetFiles(dir.Path).Should().BeEmpty();
+    }
+
+    /// <summary>
+    /// When <c>serve</c> stops, a session that has not ended in the grace time was cancelled inside SmtpServer, which
+    /// answered "221 The session has be cancelled." to a client between commands (a 2yz that a pipelining client takes
+    /// as the reply to its next command) and "554" (permanent: do not retry) to a message in progress, which was not
+    /// saved. A server that closes the channel says 421 (RFC 5321 §3.8), and a message cut off then may be sent again.
+    /// </summary>
+    [Fact]
+    public async Task Sessions_still_open_when_serve_stops_get_421_not_221_or_554()
+    {
+        using var dir = new TempDirectory();
+        var serve = await ServeHost.StartAsync(dir.Path);
+        await using var idle = await RawSmtpClient.ConnectAsync(serve.Port);
+        await using var sending = await RawSmtpClient.ConnectAsync(serve.Port);
+        (await idle.ReadReplyAsync()).Should().StartWith("220");
+        (await sending.ReadReplyAsync()).Should().StartWith("220");
+        await sending.SendAsync("EHLO raw.example\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+        for (var i = 0; i < 3; i++)
+        {
+            await sending.ReadReplyAsync();
+        }
+
+        (await sending.ReadReplyAsync()).Should().StartWith("354");
+        await sending.SendAsync("Subject: cut off\r\n\r\nhalf a message");
+
+        (await serve.StopAsync()).Should().Be(0);
+        await serve.DisposeAsync();
+
+        (await idle.ReadReplyAsync()).Should().StartWith("421 4.3.2");
+        (await sending.ReadReplyAsync()).Should().StartWith("421 4.3.2");
+        Directory.GetFiles(dir.Path).Should().BeEmpty();
+    }
+
+    /// <summary>A message of <paramref name="size"/> bytes whose body lines all start with a dot.</summary>
+    private static byte[] DottedMessage(int size)
+    {
+        var message = Message(size);
+        var bodyStart = message.AsSpan().IndexOf("\r\n\r\n"u8) + 4;
+        message[bodyStart] = (byte)'.';
+        for (var i = bodyStart; i < message.Length - 2; i++)
+        {
+            if (message[i] == '\n')
+            {
+                message[i + 1] = (byte)'.';
+            }
+        }
+
+        return message;
+    }
+
+    /// <summary>The message as it goes on the wire: a line that starts with a dot gets a second one (RFC 5321 §4.5.2).</summary>
+    private static byte[] Stuffed(byte[] message)
+    {
+        var wire = new List<byte>(message.Length + (message.Length / 3));
+        for (var i = 0; i < message.Length; i++)
+        {
+            if (message[i] == '.' && (i == 0 || message[i - 1] == '\n'))
+            {
+                wire.Add((byte)'.');
+            }
+
+            wire.Add(message[i]);
+        }
+
+        return [.. wire];
     }
 
     /// <summary>A message of <paramref name="size"/> bytes with CRLF line ends, ending with CRLF.</summary>
