@@ -47,32 +47,45 @@ internal static class MimeEnvelope
     }
 
     /// <summary>
-    /// The newest block of Resent-* fields when the message holds more than one: from the first Resent-* field to the
-    /// first field that is not one, or to a Resent-* field the block already has (RFC 5322 allows each once per block).
-    /// <see langword="null"/> when there is one block: MimeKit's lists are that block (fields added in code may be apart).
-    /// Blocks arrive separated by the trace fields of their hops; two blocks written next to each other, the older one
-    /// with a field the newer lacks before one it repeats, cannot be told apart by their fields and that field is taken.
+    /// The newest block of Resent-* fields when the message holds more than one (a Resent-* field appears twice; RFC
+    /// 5322 allows each once per block): from the first Resent-* field to the first field that is not one (blocks arrive
+    /// under the trace fields of their hops), or to a Resent-* field the block already has. <see langword="null"/> when
+    /// there is one block: MimeKit's lists are that block (fields added in code are appended, apart from each other).
+    /// Two blocks written next to each other, the older one with a field the newer lacks before one it repeats, cannot
+    /// be told apart by their fields: that field is taken into the newer block.
     /// </summary>
     private static List<Header>? NewestResentBlock(HeaderList headers)
     {
+        var seen = new HashSet<HeaderId>();
+        var repeated = false;
+        for (var i = 0; i < headers.Count && !repeated; i++)
+        {
+            repeated = IsResentField(headers[i].Id) && !seen.Add(headers[i].Id);
+        }
+
+        if (!repeated)
+        {
+            return null;
+        }
+
         List<Header>? block = null;
-        var ended = false;
         for (var i = 0; i < headers.Count; i++)
         {
             var header = headers[i];
             if (!IsResentField(header.Id))
             {
-                ended = block is not null;
-                continue;
+                if (block is not null)
+                {
+                    break;
+                }
             }
-
-            if (block is null)
+            else if (block is null)
             {
                 block = [header];
             }
-            else if (ended || block.Exists(h => h.Id == header.Id))
+            else if (block.Exists(h => h.Id == header.Id))
             {
-                return block;
+                break;
             }
             else
             {
@@ -80,7 +93,7 @@ internal static class MimeEnvelope
             }
         }
 
-        return null;
+        return block;
     }
 
     private static bool IsResentField(HeaderId id) => id is HeaderId.ResentDate or HeaderId.ResentFrom or HeaderId.ResentSender or HeaderId.ResentTo

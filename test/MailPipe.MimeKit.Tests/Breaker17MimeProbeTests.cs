@@ -42,4 +42,21 @@ public class Breaker17MimeProbeTests
         envelope.ReversePath.Should().Be("second@example.test", "the older block's Resent-Sender is not this resending's");
         envelope.Recipients.Select(r => r.Address).Should().Equal(["newest@example.test"], "the older resent block's recipients were sent the message by the earlier resending");
     }
+
+    [Fact]
+    public void A_resent_block_built_in_code_whose_fields_MimeKit_appended_apart_is_one_block()
+    {
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("author@example.test"));
+        message.To.Add(MailboxAddress.Parse("original@example.test"));
+        message.ResentFrom.Add(MailboxAddress.Parse("resender@example.test"));
+        message.Headers.Add("X-Mailer", "test");
+        message.ResentTo.Add(MailboxAddress.Parse("new@example.test"));
+        message.ResentBcc.Add(MailboxAddress.Parse("hidden@example.test"));
+
+        var envelope = message.GetSmtpEnvelope();
+
+        envelope.ReversePath.Should().Be("resender@example.test");
+        envelope.Recipients.Select(r => r.Address).Should().Equal("new@example.test", "hidden@example.test");
+    }
 }
