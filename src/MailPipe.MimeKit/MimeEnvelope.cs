@@ -47,8 +47,8 @@ internal static class MimeEnvelope
     }
 
     /// <summary>
-    /// The newest block of Resent-* fields when the message holds more than one (a Resent-* field appears twice; RFC
-    /// 5322 allows each once per block): from the first Resent-* field to the first field that is not one (blocks arrive
+    /// The newest block of Resent-* fields when the message holds more than one (Resent-From or Resent-Date, which
+    /// every block has, appears twice; RFC 5322 allows each field once per block): from the first Resent-* field to the first field that is not one (blocks arrive
     /// under the trace fields of their hops), or to a Resent-* field the block already has. <see langword="null"/> when
     /// there is one block: MimeKit's lists are that block (fields added in code are appended, apart from each other).
     /// Two blocks written next to each other, the older one with a field the newer lacks before one it repeats, cannot
@@ -60,7 +60,8 @@ internal static class MimeEnvelope
         var repeated = false;
         for (var i = 0; i < headers.Count && !repeated; i++)
         {
-            repeated = IsResentField(headers[i].Id) && !seen.Add(headers[i].Id);
+            // Resent-From and Resent-Date are in every block (RFC 5322 §3.6.6): either one twice means two blocks.
+            repeated = headers[i].Id is HeaderId.ResentFrom or HeaderId.ResentDate && !seen.Add(headers[i].Id);
         }
 
         if (!repeated)

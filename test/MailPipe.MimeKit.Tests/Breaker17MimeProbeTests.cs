@@ -59,4 +59,23 @@ public class Breaker17MimeProbeTests
         envelope.ReversePath.Should().Be("resender@example.test");
         envelope.Recipients.Select(r => r.Address).Should().Equal("new@example.test", "hidden@example.test");
     }
+
+    [Fact]
+    public void One_resent_block_with_its_Resent_To_field_twice_keeps_both()
+    {
+        var message = Parse("""
+            Resent-From: resender@example.test
+            Resent-Date: Sun, 6 Dec 2026 10:00:00 +0000
+            Resent-To: one@example.test
+            Resent-To: two@example.test
+            From: author@example.test
+            To: original@example.test
+            Subject: once
+
+            Hello.
+
+            """);
+
+        message.GetSmtpEnvelope().Recipients.Select(r => r.Address).Should().Equal("one@example.test", "two@example.test");
+    }
 }
