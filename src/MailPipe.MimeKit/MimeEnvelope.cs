@@ -11,7 +11,8 @@ internal static class MimeEnvelope
     /// <summary>
     /// Reverse path: <c>Resent-Sender</c>, else the first <c>Resent-From</c> (when the message was resent), else
     /// <c>Sender</c>, else the first <c>From</c>. Recipients: <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c>
-    /// when the message was resent, else <c>To</c>, <c>Cc</c> and <c>Bcc</c>; groups flattened, each address once.
+    /// when the message was resent (of the newest block of Resent-* fields when it was resent more than once), else
+    /// <c>To</c>, <c>Cc</c> and <c>Bcc</c>; groups flattened, each address once.
     /// </summary>
     /// <exception cref="ArgumentException">No sender address, or no recipient.</exception>
     public static SmtpEnvelope Create(MimeMessage message)
@@ -20,7 +21,12 @@ internal static class MimeEnvelope
 
         // Index loops over the address lists rather than their Mailboxes iterators: this runs once per message sent.
         var resent = message.ResentSender is not null || message.ResentFrom.Count > 0;
-        var sender = resent ? message.ResentSender ?? FirstMailbox(message.ResentFrom) : message.Sender ?? FirstMailbox(message.From);
+
+        // A message resent more than once holds one block of Resent-* fields per resending, the newest on top (RFC 5322
+        // §3.6.6); MimeKit's lists join every block, so the older blocks' recipients would get the message again.
+        var block = resent ? NewestResentBlock(message.Headers) : null;
+        var sender = block is not null ? FirstMailbox(ResentList(block, HeaderId.ResentSender)) ?? FirstMailbox(ResentList(block, HeaderId.ResentFrom))
+            : resent ? message.ResentSender ?? FirstMailbox(message.ResentFrom) : message.Sender ?? FirstMailbox(message.From);
         if (sender is null || string.IsNullOrEmpty(sender.Address))
         {
             throw new ArgumentException(
@@ -29,15 +35,84 @@ internal static class MimeEnvelope
         }
 
         var recipients = new List<SmtpRecipient>();
-        AddRecipients(recipients, resent ? message.ResentTo : message.To);
-        AddRecipients(recipients, resent ? message.ResentCc : message.Cc);
-        AddRecipients(recipients, resent ? message.ResentBcc : message.Bcc);
+        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentTo) : resent ? message.ResentTo : message.To);
+        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentCc) : resent ? message.ResentCc : message.Cc);
+        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentBcc) : resent ? message.ResentBcc : message.Bcc);
         if (recipients.Count == 0)
         {
             throw new ArgumentException(resent ? "The message was resent but has no Resent-To, Resent-Cc or Resent-Bcc address." : "The message has no To, Cc or Bcc address.", nameof(message));
         }
 
         return new SmtpEnvelope(sender.Address, recipients);
+    }
+
+    /// <summary>
+    /// The newest block of Resent-* fields when the message holds more than one (Resent-From or Resent-Date, which
+    /// every block has, appears twice; RFC 5322 allows each field once per block): from the first Resent-* field to the first field that is not one (blocks arrive
+    /// under the trace fields of their hops), or to a Resent-* field the block already has. <see langword="null"/> when
+    /// there is one block: MimeKit's lists are that block (fields added in code are appended, apart from each other).
+    /// Two blocks written next to each other, the older one with a field the newer lacks before one it repeats, cannot
+    /// be told apart by their fields: that field is taken into the newer block.
+    /// </summary>
+    private static List<Header>? NewestResentBlock(HeaderList headers)
+    {
+        var seen = new HashSet<HeaderId>();
+        var repeated = false;
+        for (var i = 0; i < headers.Count && !repeated; i++)
+        {
+            // Resent-From and Resent-Date are in every block (RFC 5322 §3.6.6): either one twice means two blocks.
+            repeated = headers[i].Id is HeaderId.ResentFrom or HeaderId.ResentDate && !seen.Add(headers[i].Id);
+        }
+
+        if (!repeated)
+        {
+            return null;
+        }
+
+        List<Header>? block = null;
+        for (var i = 0; i < headers.Count; i++)
+        {
+            var header = headers[i];
+            if (!IsResentField(header.Id))
+            {
+                if (block is not null)
+                {
+                    break;
+                }
+            }
+            else if (block is null)
+            {
+                block = [header];
+            }
+            else if (block.Exists(h => h.Id == header.Id))
+            {
+                break;
+            }
+            else
+            {
+                block.Add(header);
+            }
+        }
+
+        return block;
+    }
+
+    private static bool IsResentField(HeaderId id) => id is HeaderId.ResentDate or HeaderId.ResentFrom or HeaderId.ResentSender or HeaderId.ResentTo
+        or HeaderId.ResentCc or HeaderId.ResentBcc or HeaderId.ResentMessageId or HeaderId.ResentReplyTo;
+
+    /// <summary>The addresses of the block's fields named <paramref name="id"/> (an unparsable field gives none).</summary>
+    private static InternetAddressList ResentList(List<Header> block, HeaderId id)
+    {
+        var list = new InternetAddressList();
+        foreach (var header in block)
+        {
+            if (header.Id == id && InternetAddressList.TryParse(ParserOptions.Default, header.RawValue, out var parsed))
+            {
+                list.AddRange(parsed);
+            }
+        }
+
+        return list;
     }
 
     private static MailboxAddress? FirstMailbox(InternetAddressList list)

@@ -13,9 +13,10 @@ namespace MailPipe;
 /// <item><description><b>Envelope</b> (<see cref="GetSmtpEnvelope"/>): the reverse path is <c>Sender</c>, else the first
 /// <c>From</c>; the recipients are <c>To</c>, <c>Cc</c> and <c>Bcc</c>, each address once. When the message carries
 /// <c>Resent-Sender</c> or <c>Resent-From</c> (RFC 5322 §3.6.6) it is a resent message: <c>Resent-Sender</c>, else the
-/// first <c>Resent-From</c>, to <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c>.</description></item>
+/// first <c>Resent-From</c>, to <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c> (of the newest block of Resent-* fields when it
+/// was resent more than once: the recipients of an earlier resending do not get it again).</description></item>
 /// <item><description><b>Bcc never on the wire</b>: the <c>Bcc</c> and <c>Resent-Bcc</c> fields are left out of the data
-/// (their addresses are in the envelope only); line ends are CRLF. Otherwise the data is byte for byte what
+/// (their addresses are in the envelope only), from the message's own header (an attached message goes as it is); line ends are CRLF. Otherwise the data is byte for byte what
 /// <see cref="MimeMessage.WriteTo(FormatOptions, Stream, CancellationToken)"/> writes.</description></item>
 /// <item><description><b>Body type</b>, from the MIME structure (the parts' declared Content-Transfer-Encoding, not
 /// their bytes) and declared explicitly: a binary part (or a non-text part with no encoding) goes as
@@ -44,7 +45,7 @@ public static class MimeMessageSmtpExtensions
     /// <summary>One writer run at a time per message (see <see cref="WriteAsync"/>); an entry lives as long as its message.</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<MimeMessage, SemaphoreSlim> Runs = new();
 
-    /// <summary>The format of the data: CRLF line ends, <c>Bcc</c> and <c>Resent-Bcc</c> left out; otherwise MimeKit's defaults.</summary>
+    /// <summary>The format of the data: CRLF line ends; otherwise MimeKit's defaults.</summary>
     private static readonly FormatOptions DataFormat = CreateDataFormat();
 
     /// <summary>
@@ -185,7 +186,7 @@ public static class MimeMessageSmtpExtensions
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await message.WriteToAsync(DataFormat, stream, cancellationToken).ConfigureAwait(false);
+            await message.WriteToAsync(DataFormat, new TopLevelFieldFilter(stream), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -219,9 +220,7 @@ public static class MimeMessageSmtpExtensions
     private static FormatOptions CreateDataFormat()
     {
         var format = FormatOptions.Default.Clone();
-        format.NewLineFormat = NewLineFormat.Dos;
-        format.HiddenHeaders.Add(HeaderId.Bcc);
-        format.HiddenHeaders.Add(HeaderId.ResentBcc);
+        format.NewLineFormat = NewLineFormat.Dos; // Bcc and Resent-Bcc: TopLevelFieldFilter (HiddenHeaders would hide them in attached messages too)
         return format;
     }
 }
