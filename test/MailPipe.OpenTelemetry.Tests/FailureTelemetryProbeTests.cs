@@ -233,3 +233,112 @@ public sealed class FailureTelemetryProbeTests
         transactions.Should().OnlyContain(t => t.TraceId == requests[t.ParentSpanId].TraceId);
     }
 }
+
+/// <summary>breaker16's probes of the README's attribute table and the LogAddresses opt-in, through the pooled sender to Postfix 2525 (plain).</summary>
+[Collection(nameof(ExporterCollection))]
+public sealed class AttributeTelemetryProbeTests
+{
+    private static readonly ActivitySource Caller = new("MailPipe.OpenTelemetry.Tests.Probe16b");
+
+    private static SmtpSenderOptions Plain(string name, bool logAddresses = false) => new()
+    {
+        Host = TestServers.Host,
+        Port = TestServers.PostfixPort,
+        TlsMode = SmtpTlsMode.None,
+        EhloName = "client.probe16.test",
+        MaxConnections = 1,
+        Name = name + Guid.NewGuid().ToString("N"),
+        Session = logAddresses ? new SmtpSessionOptions { LogAddresses = true } : null,
+    };
+
+    [Fact]
+    public async Task Connection_and_transaction_spans_carry_every_documented_attribute_and_metrics_no_address_even_with_LogAddresses()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var spans = new List<Activity>();
+        var metrics = new List<Metric>();
+        var recipient = TestServers.UniqueRecipient("probe16-attr");
+        using (var tracer = Sdk.CreateTracerProviderBuilder().AddSource(Caller.Name).AddMailPipeInstrumentation().AddInMemoryExporter(spans).Build())
+        using (var meter = Sdk.CreateMeterProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(metrics).Build())
+        {
+            await using (var sender = new SmtpSender(Plain("probe16-attr-", logAddresses: true)))
+            {
+                var content = "Subject: attr\r\n\r\nHello.\r\n"u8.ToArray();
+                var result = await sender.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope("probe16-from@example.test", recipient), content));
+                result.IsAccepted.Should().BeTrue(result.ToString());
+            }
+
+            meter.ForceFlush();
+            tracer.ForceFlush();
+        }
+
+        var connection = spans.Single(s => s.OperationName == "smtp connection");
+        connection.Kind.Should().Be(ActivityKind.Client);
+        connection.GetTagItem("server.address").Should().Be(TestServers.Host);
+        connection.GetTagItem("server.port").Should().Be(TestServers.PostfixPort);
+        connection.GetTagItem("network.protocol.name").Should().Be("smtp");
+        connection.GetTagItem("network.peer.address").Should().Be("127.0.0.1");
+        connection.GetTagItem("network.peer.port").Should().Be(TestServers.PostfixPort);
+        connection.GetTagItem("smtp.transactions").Should().Be(1);
+        connection.Status.Should().Be(ActivityStatusCode.Unset);
+
+        var tx = spans.Single(s => s.OperationName == "smtp transaction");
+        tx.Kind.Should().Be(ActivityKind.Client);
+        tx.ParentSpanId.Should().Be(default(ActivitySpanId), "no caller activity: a root");
+        tx.GetTagItem("server.address").Should().Be(TestServers.Host);
+        tx.GetTagItem("server.port").Should().Be(TestServers.PostfixPort);
+        tx.GetTagItem("network.protocol.name").Should().Be("smtp");
+        tx.GetTagItem("smtp.recipients").Should().Be(1);
+        tx.GetTagItem("smtp.round_trips").Should().BeOfType<int>().Which.Should().BeGreaterThan(0);
+        tx.GetTagItem("smtp.message.bytes").Should().Be(25L);
+        tx.GetTagItem("error.type").Should().BeNull();
+        tx.GetTagItem("smtp.mail_from").Should().Be("probe16-from@example.test");
+        tx.GetTagItem("smtp.rcpt_to").Should().Be(recipient);
+
+        foreach (var metric in metrics)
+        {
+            foreach (ref readonly var point in metric.GetMetricPoints())
+            {
+                foreach (var tag in point.Tags)
+                {
+                    tag.Value?.ToString().Should().NotContain("@", $"{metric.Name} {tag.Key}: metric dimensions never hold an address");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_caller_without_an_activity_gets_a_root_transaction_even_when_coalesced_with_a_caller_that_has_one()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var spans = new List<Activity>();
+        using (var tracer = Sdk.CreateTracerProviderBuilder().AddSource(Caller.Name).AddMailPipeInstrumentation().AddInMemoryExporter(spans).Build())
+        {
+            await using (var sender = new SmtpSender(Plain("probe16-roots-")))
+            {
+                var tasks = Enumerable.Range(0, 16).Select(i => Task.Run(async () =>
+                {
+                    using var request = i % 2 == 0 ? Caller.StartActivity("request-" + i) : null;
+                    if (request is null)
+                    {
+                        Activity.Current = null;
+                    }
+
+                    var result = await sender.SendAsync(SmtpMessage.FromBytes(
+                        new SmtpEnvelope("probe16@example.test", TestServers.UniqueRecipient("probe16-root")),
+                        Encoding.ASCII.GetBytes($"Subject: r\r\nX-Index: {i}\r\n\r\nx\r\n")));
+                    result.IsAccepted.Should().BeTrue(result.ToString());
+                })).ToList();
+                await Task.WhenAll(tasks);
+            }
+
+            tracer.ForceFlush();
+        }
+
+        var requests = spans.Where(s => s.OperationName.StartsWith("request-", StringComparison.Ordinal)).Select(s => s.SpanId).ToHashSet();
+        var transactions = spans.Where(s => s.OperationName == "smtp transaction").ToList();
+        transactions.Should().HaveCount(16);
+        transactions.Count(t => t.ParentSpanId == default).Should().Be(8, "the eight callers without an activity get roots");
+        transactions.Where(t => t.ParentSpanId != default).Select(t => t.ParentSpanId).Should().OnlyHaveUniqueItems().And.OnlyContain(p => requests.Contains(p));
+    }
+}

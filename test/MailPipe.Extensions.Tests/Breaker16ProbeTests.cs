@@ -1,0 +1,184 @@
+using System.Diagnostics.Metrics;
+using MailPipe.Extensions.Tests.Support;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace MailPipe.Extensions.Tests;
+
+/// <summary>breaker16's probes of the DI package README: environment variables, keyed senders side by side, health states on TLS and AUTH failures.</summary>
+public sealed class Breaker16ProbeTests
+{
+    private const int AiosmtpdPort = 2527;
+    private const int SubmissionPort = 5870;
+
+    private static SmtpMessage Message(string recipient) =>
+        SmtpMessage.FromBytes(new SmtpEnvelope("probe16@example.test", recipient), "Subject: probe16\r\n\r\nx\r\n"u8.ToArray());
+
+    [Fact]
+    public async Task Environment_variables_with_double_underscores_configure_the_sender_case_insensitively()
+    {
+        var prefix = "B16_" + Guid.NewGuid().ToString("N")[..8] + "_";
+        var variables = new Dictionary<string, string>
+        {
+            ["Smtp__Host"] = "127.0.0.1",
+            ["Smtp__Port"] = "2599",
+            ["Smtp__TlsMode"] = "implicit",
+            ["Smtp__Tls__AcceptCertificateNameMismatch"] = "TRUE",
+            ["Smtp__Pool__MaxConnections"] = "2",
+            ["Smtp__Pool__IdleTimeout"] = "00:00:45",
+            ["Smtp__Timeouts__Connect"] = "0:0:5",
+        };
+        try
+        {
+            foreach (var (key, value) in variables)
+            {
+                Environment.SetEnvironmentVariable(prefix + key, value);
+            }
+
+            var configuration = new ConfigurationBuilder().AddEnvironmentVariables(prefix).Build();
+            SmtpSenderOptions? seen = null;
+            var services = new ServiceCollection();
+            services.AddMailPipe(configuration.GetSection("Smtp")).ConfigureSender((_, o) => seen = o);
+            await using var provider = services.BuildServiceProvider();
+            _ = provider.GetRequiredService<ISmtpSender>();
+
+            seen!.Port.Should().Be(2599);
+            seen.TlsMode.Should().Be(SmtpTlsMode.Implicit);
+            seen.Tls.AcceptCertificateNameMismatch.Should().BeTrue();
+            seen.MaxConnections.Should().Be(2);
+            seen.IdleTimeout.Should().Be(TimeSpan.FromSeconds(45));
+            seen.Timeouts.Connect.Should().Be(TimeSpan.FromSeconds(5));
+        }
+        finally
+        {
+            foreach (var key in variables.Keys)
+            {
+                Environment.SetEnvironmentVariable(prefix + key, null);
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("Timeouts:Connect", "30")]
+    [InlineData("Timeouts:Reply", "45")]
+    [InlineData("Pool:IdleTimeout", "30")]
+    [InlineData("Pool:MaxLifetime", "10")]
+    public async Task A_bare_number_for_a_time_span_is_reported_naming_the_key_not_taken_as_days(string key, string value)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Smtp:Host"] = "127.0.0.1",
+            ["Smtp:TlsMode"] = "None",
+            ["Smtp:" + key] = value,
+        }).Build();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddMailPipe(configuration.GetSection("Smtp"));
+        using var host = builder.Build();
+
+        var start = async () => await host.StartAsync();
+
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        failure.Failures.Should().ContainSingle().Which.Should().StartWith($"Smtp:{key} must be a time span such as 00:00:30").And.Contain($"'{value}'");
+    }
+
+    [Fact]
+    public async Task Two_keyed_senders_side_by_side_each_reach_their_own_server_with_their_own_name_in_logs_and_metrics()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        TestServers.RequireListening(AiosmtpdPort);
+        var logs = new LogCapture();
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Smtp:Transactional:Host"] = "127.0.0.1",
+            ["Smtp:Transactional:Port"] = TestServers.PostfixPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Smtp:Transactional:TlsMode"] = "None",
+            ["Smtp:Bulk:Host"] = "127.0.0.1",
+            ["Smtp:Bulk:Port"] = AiosmtpdPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Smtp:Bulk:TlsMode"] = "None",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
+        services.AddMetrics();
+        services.AddKeyedMailPipe("transactional", configuration.GetSection("Smtp:Transactional")).AddHealthCheck();
+        services.AddKeyedMailPipe("bulk", configuration.GetSection("Smtp:Bulk")).AddHealthCheck(tags: ["ready"]);
+        await using var provider = services.BuildServiceProvider();
+        var names = new List<string?>();
+        using var listener = new MeterListener
+        {
+            InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Name == "mailpipe.sender.connection.opened")
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((_, _, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "mailpipe.sender.name")
+                {
+                    lock (names)
+                    {
+                        names.Add(tag.Value as string);
+                    }
+                }
+            }
+        });
+        listener.Start();
+
+        var transactional = provider.GetRequiredKeyedService<ISmtpSender>("transactional");
+        var bulk = provider.GetRequiredKeyedService<ISmtpSender>("bulk");
+        transactional.Should().NotBeSameAs(bulk);
+        (await transactional.SendAsync(Message(TestServers.UniqueRecipient("probe16-t")))).IsAccepted.Should().BeTrue();
+        (await bulk.SendAsync(Message(TestServers.UniqueRecipient("probe16-b")))).IsAccepted.Should().BeTrue();
+
+        provider.GetRequiredKeyedService<SmtpSender>("transactional").GetStatistics().Opened.Should().Be(1);
+        provider.GetRequiredKeyedService<SmtpSender>("bulk").GetStatistics().Opened.Should().Be(1);
+        lock (names)
+        {
+            names.Should().BeEquivalentTo(["transactional", "bulk"]);
+        }
+
+        var transcript = logs.Entries.Where(e => e.EventId.Id == MailPipeEventId.ClientLine).ToList();
+        transcript.Where(e => (string?)e.ScopeValue("MailPipe.Server") == $"127.0.0.1:{TestServers.PostfixPort}").Should().NotBeEmpty()
+            .And.OnlyContain(e => (string?)e.ScopeValue("MailPipe.Sender") == "transactional");
+        transcript.Where(e => (string?)e.ScopeValue("MailPipe.Server") == $"127.0.0.1:{AiosmtpdPort}").Should().NotBeEmpty()
+            .And.OnlyContain(e => (string?)e.ScopeValue("MailPipe.Sender") == "bulk");
+
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+        report.Entries.Keys.Should().BeEquivalentTo(["mailpipe-transactional", "mailpipe-bulk"]);
+        report.Entries["mailpipe-bulk"].Tags.Should().BeEquivalentTo(["mailpipe", "smtp", "ready"]);
+        report.Status.Should().Be(HealthStatus.Healthy);
+    }
+
+    [Theory]
+    [InlineData("tls")]
+    [InlineData("auth")]
+    public async Task The_health_check_is_unhealthy_when_TLS_or_AUTH_fails_and_reports_its_failure_status(string failing)
+    {
+        TestServers.RequireListening(SubmissionPort);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(o =>
+        {
+            o.Host = "127.0.0.1";
+            o.Port = SubmissionPort;
+            o.TlsMode = SmtpTlsMode.StartTlsRequired;
+            o.UserName = "testuser";
+            o.Password = failing == "auth" ? "wrong-probe16" : "Test-Pass-123";
+            o.Tls.CaFile = failing == "tls" ? null : TestServers.TlsCertificate;
+        }).AddHealthCheck(failureStatus: HealthStatus.Degraded);
+        await using var provider = services.BuildServiceProvider();
+
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        report.Entries["mailpipe"].Status.Should().Be(HealthStatus.Degraded, report.Entries["mailpipe"].Description);
+        report.Entries["mailpipe"].Description.Should().NotContain("Test-Pass-123").And.NotContain("wrong-probe16");
+    }
+}
