@@ -181,4 +181,43 @@ public sealed class Breaker16ProbeTests
         report.Entries["mailpipe"].Status.Should().Be(HealthStatus.Degraded, report.Entries["mailpipe"].Description);
         report.Entries["mailpipe"].Description.Should().NotContain("Test-Pass-123").And.NotContain("wrong-probe16");
     }
+    [Fact]
+    public async Task Logs_use_the_documented_categories_levels_and_event_ids_and_never_show_an_address_or_the_password()
+    {
+        TestServers.RequireListening(SubmissionPort);
+        var logs = new LogCapture();
+        var recipient = TestServers.UniqueRecipient("probe16-logs");
+        var services = new ServiceCollection();
+        services.AddLogging(b => b.AddProvider(logs).SetMinimumLevel(LogLevel.Trace));
+        services.AddKeyedMailPipe("relay", o =>
+        {
+            o.Host = "127.0.0.1";
+            o.Port = SubmissionPort;
+            o.TlsMode = SmtpTlsMode.StartTlsRequired;
+            o.UserName = "testuser";
+            o.Password = "Test-Pass-123";
+            o.Tls.CaFile = TestServers.TlsCertificate;
+        });
+        await using (var provider = services.BuildServiceProvider())
+        {
+            var result = await provider.GetRequiredKeyedService<ISmtpSender>("relay").SendAsync(Message(recipient));
+            result.IsAccepted.Should().BeTrue(result.ToString());
+        }
+
+        var entries = logs.Entries.Where(e => e.Category.StartsWith("MailPipe", StringComparison.Ordinal)).ToList();
+        var dump = string.Join("\n", entries.Select(e => $"{e.Category} {e.Level} {e.EventId.Id} {e.Message}"));
+        void Has(string category, LogLevel level, int id) =>
+            entries.Should().Contain(e => e.Category == category && e.Level == level && e.EventId.Id == id, $"{category} {level} {id}\n{dump}");
+        Has("MailPipe.Protocol", LogLevel.Trace, MailPipeEventId.ClientLine);
+        Has("MailPipe.Protocol", LogLevel.Trace, MailPipeEventId.ServerLine);
+        Has("MailPipe.Session", LogLevel.Debug, MailPipeEventId.Connecting);
+        Has("MailPipe.Session", LogLevel.Debug, MailPipeEventId.Connected);
+        Has("MailPipe.Session", LogLevel.Debug, MailPipeEventId.TlsEstablished);
+        Has("MailPipe.Pool", LogLevel.Debug, MailPipeEventId.PoolConnectionOpened);
+        entries.Where(e => e.EventId.Id is MailPipeEventId.ClientLine or MailPipeEventId.ServerLine)
+            .Should().OnlyContain(e => (string?)e.ScopeValue("MailPipe.Sender") == "relay" && e.ScopeValue("MailPipe.ConnectionId") is long);
+        var password64 = Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes("\0testuser\0Test-Pass-123"));
+        entries.Should().NotContain(e => e.Message.Contains("Test-Pass-123", StringComparison.Ordinal) || e.Message.Contains(password64, StringComparison.Ordinal), dump);
+        entries.Should().NotContain(e => e.Message.Contains(recipient, StringComparison.OrdinalIgnoreCase) || e.Message.Contains("probe16@example.test", StringComparison.OrdinalIgnoreCase), dump);
+    }
 }

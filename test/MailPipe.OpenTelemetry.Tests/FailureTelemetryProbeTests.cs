@@ -144,15 +144,18 @@ public sealed class FailureTelemetryProbeTests
         FailureCount(metrics, "mailpipe.smtp.connect.failures", "ConnectionRefused").Should().BeGreaterThan(0);
     }
 
-    [Fact]
-    public async Task An_untrusted_certificate_sets_error_type_and_status_Error_on_the_tls_span()
+    [Theory]
+    [InlineData(SmtpTlsMode.StartTlsRequired)]
+    [InlineData(SmtpTlsMode.Implicit)]
+    public async Task An_untrusted_certificate_sets_error_type_and_status_Error_on_the_tls_span(SmtpTlsMode mode)
     {
-        TestServers.RequireListening(TestServers.PostfixPort);
+        var port = mode == SmtpTlsMode.Implicit ? TestServers.PostfixTlsPort : TestServers.PostfixPort;
+        TestServers.RequireListening(port);
         var (spans, metrics, result, thrown) = await RunAsync(new SmtpSenderOptions
         {
             Host = TestServers.Host,
-            Port = TestServers.PostfixPort,
-            TlsMode = SmtpTlsMode.StartTlsRequired,
+            Port = port,
+            TlsMode = mode,
             EhloName = "client.probe16.test",
             MaxConnections = 1,
             Name = "probe16-tls-" + Guid.NewGuid().ToString("N"),
@@ -165,7 +168,9 @@ public sealed class FailureTelemetryProbeTests
         Enum.GetNames<SmtpErrorCode>().Should().Contain(errorType, "error.type is an SmtpErrorCode name");
         errorType.Should().NotBe("_OTHER");
         FailureCount(metrics, "mailpipe.smtp.tls.failures", errorType).Should().BeGreaterThan(0);
-        spans.First(s => s.OperationName == "smtp connection").GetTagItem("error.type").Should().Be(errorType, "the connection failed to open");
+        var connection = spans.First(s => s.OperationName == "smtp connection");
+        connection.GetTagItem("error.type").Should().Be(errorType, "the connection failed to open");
+        connection.Status.Should().Be(ActivityStatusCode.Error);
     }
 
     [Fact]
