@@ -197,6 +197,11 @@ public sealed class FailureTelemetryProbeTests
         auth.GetTagItem("smtp.reply.code").Should().Be(535);
         auth.GetTagItem("smtp.auth.mechanism").Should().BeOfType<string>();
         FailureCount(metrics, "mailpipe.smtp.auth.failures", "535").Should().BeGreaterThan(0);
+
+        // The pool counts it as a connection that failed to open (mailpipe.sender.connection.open_failures) and closes it: so does its span.
+        var connection = spans.First(s => s.OperationName == "smtp connection");
+        connection.GetTagItem("error.type").Should().Be("AuthenticationError", "the pool could not open the connection: AUTH was refused");
+        connection.Status.Should().Be(ActivityStatusCode.Error);
     }
 
     [Fact]
