@@ -220,4 +220,26 @@ public sealed class Breaker16ProbeTests
         entries.Should().NotContain(e => e.Message.Contains("Test-Pass-123", StringComparison.Ordinal) || e.Message.Contains(password64, StringComparison.Ordinal), dump);
         entries.Should().NotContain(e => e.Message.Contains(recipient, StringComparison.OrdinalIgnoreCase) || e.Message.Contains("probe16@example.test", StringComparison.OrdinalIgnoreCase), dump);
     }
+    [Fact]
+    public async Task The_sender_is_disposed_with_the_host_closing_its_connections_with_QUIT()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var logs = new LogCapture();
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.ClearProviders().AddProvider(logs).AddFilter("MailPipe", LogLevel.Trace); // over the sample's appsettings.json copied here
+        builder.Services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.Port = TestServers.PostfixPort; o.TlsMode = SmtpTlsMode.None; });
+        ISmtpSender sender;
+        using (var host = builder.Build())
+        {
+            await host.StartAsync();
+            sender = host.Services.GetRequiredService<ISmtpSender>();
+            (await sender.SendAsync(Message(TestServers.UniqueRecipient("probe16-stop")))).IsAccepted.Should().BeTrue();
+            await host.StopAsync();
+        }
+
+        var send = async () => await sender.SendAsync(Message(TestServers.UniqueRecipient("probe16-stop")));
+        await send.Should().ThrowAsync<ObjectDisposedException>();
+        logs.Entries.Should().Contain(e => e.Category == "MailPipe.Protocol" && e.Message == "C: QUIT");
+        logs.Entries.Should().Contain(e => e.EventId.Id == MailPipeEventId.Disconnected && e.Level == LogLevel.Debug);
+    }
 }
