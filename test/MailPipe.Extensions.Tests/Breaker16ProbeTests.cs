@@ -242,4 +242,23 @@ public sealed class Breaker16ProbeTests
         logs.Entries.Should().Contain(e => e.Category == "MailPipe.Protocol" && e.Message == "C: QUIT");
         logs.Entries.Should().Contain(e => e.EventId.Id == MailPipeEventId.Disconnected && e.Level == LogLevel.Debug);
     }
+    [Theory]
+    [InlineData("TotalRequestTimeout:Timeout")]
+    [InlineData("AttemptTimeout:Timeout")]
+    [InlineData("Retry:Delay")]
+    [InlineData("Retry:MaxDelay")]
+    [InlineData("Retry:ThrottledDelay")]
+    [InlineData("CircuitBreaker:SamplingDuration")]
+    [InlineData("CircuitBreaker:BreakDuration")]
+    public async Task A_bare_number_for_a_resilience_time_span_is_reported_naming_the_key_not_taken_as_a_day(string key)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["SmtpResilience:" + key] = "1" }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        await using var provider = services.BuildServiceProvider();
+
+        var read = () => provider.GetRequiredService<IOptionsMonitor<MailPipe.Resilience.SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+
+        read.Should().Throw<OptionsValidationException>().WithMessage($"*SmtpResilience:{key} = '1' cannot be read as TimeSpan*");
+    }
 }
