@@ -261,4 +261,20 @@ public sealed class Breaker16ProbeTests
 
         read.Should().Throw<OptionsValidationException>().WithMessage($"*SmtpResilience:{key} = '1' cannot be read as TimeSpan*");
     }
+    [Fact]
+    public async Task Concurrent_health_checks_on_a_pool_of_one_are_all_healthy_and_open_one_connection()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.Port = TestServers.PostfixPort; o.TlsMode = SmtpTlsMode.None; o.Pool.MaxConnections = 1; })
+            .AddHealthCheck();
+        await using var provider = services.BuildServiceProvider();
+        var health = provider.GetRequiredService<HealthCheckService>();
+
+        var reports = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(() => health.CheckHealthAsync())));
+
+        reports.Should().OnlyContain(r => r.Entries["mailpipe"].Status == HealthStatus.Healthy, string.Join("\n", reports.Select(r => r.Entries["mailpipe"].Description)));
+        provider.GetRequiredService<SmtpSender>().GetStatistics().Opened.Should().Be(1);
+    }
 }

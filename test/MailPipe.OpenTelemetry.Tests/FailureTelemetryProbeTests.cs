@@ -351,4 +351,40 @@ public sealed class AttributeTelemetryProbeTests
         transactions.Count(t => t.ParentSpanId == default).Should().Be(8, "the eight callers without an activity get roots");
         transactions.Where(t => t.ParentSpanId != default).Select(t => t.ParentSpanId).Should().OnlyHaveUniqueItems().And.OnlyContain(p => requests.Contains(p));
     }
+    [Fact]
+    public async Task An_unsampled_local_parent_drops_the_transaction_and_the_READMEs_localParentNotSampled_keeps_it()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        foreach (var remedy in new[] { false, true })
+        {
+            var spans = new List<Activity>();
+
+            // The caller's own root activities are not sampled (a ratio sampler that said no); MailPipe's are children of them.
+            var sampler = remedy
+                ? new ParentBasedSampler(new AlwaysOffSampler(), localParentNotSampled: new AlwaysOnSampler())
+                : new ParentBasedSampler(new AlwaysOffSampler());
+            using (var tracer = Sdk.CreateTracerProviderBuilder().SetSampler(sampler).AddSource(Caller.Name).AddMailPipeInstrumentation().AddInMemoryExporter(spans).Build())
+            {
+                await using (var sender = new SmtpSender(Plain("probe16-local-")))
+                {
+                    using var request = Caller.StartActivity("unsampled-local-request");
+                    request.Should().NotBeNull("the SDK creates a propagation-only activity for a dropped root");
+                    request!.Recorded.Should().BeFalse();
+                    (await sender.SendAsync(SmtpMessage.FromBytes(
+                        new SmtpEnvelope("probe16@example.test", TestServers.UniqueRecipient("probe16-local")), "Subject: l\r\n\r\nx\r\n"u8.ToArray()))).IsAccepted.Should().BeTrue();
+                }
+
+                tracer.ForceFlush();
+            }
+
+            if (remedy)
+            {
+                spans.Should().ContainSingle(s => s.OperationName == "smtp transaction");
+            }
+            else
+            {
+                spans.Should().NotContain(s => s.OperationName == "smtp transaction");
+            }
+        }
+    }
 }
