@@ -144,7 +144,8 @@ public static class MailRequestValidator
         text.Append("Message-ID: <").Append(Guid.NewGuid().ToString("N")).Append("@mailpipe.sample>\r\n");
         text.Append("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n");
         var body = request.Body!;
-        if (Ascii.IsValid(body) && body.Split('\n').All(static l => l.Length <= 998))
+        // 7bit only for ASCII text without NUL (RFC 5322 §2.3; MailPipe refuses a NUL in message data) and with lines of at most 998 octets.
+        if (Ascii.IsValid(body) && !body.Contains('\0', StringComparison.Ordinal) && body.Split('\n').All(static l => l.Length <= 998))
         {
             text.Append("Content-Transfer-Encoding: 7bit\r\n\r\n").Append(body);
         }
