@@ -387,4 +387,27 @@ public sealed class AttributeTelemetryProbeTests
             }
         }
     }
+    [Fact]
+    public async Task SendBatchAsync_puts_every_transaction_under_the_callers_activity_and_leaves_it_current()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var spans = new List<Activity>();
+        using (var tracer = Sdk.CreateTracerProviderBuilder().AddSource(Caller.Name).AddMailPipeInstrumentation().AddInMemoryExporter(spans).Build())
+        {
+            await using (var sender = new SmtpSender(Plain("probe16-batch-")))
+            {
+                using var request = Caller.StartActivity("batch-request")!;
+                var messages = Enumerable.Range(0, 5).Select(_ => SmtpMessage.FromBytes(
+                    new SmtpEnvelope("probe16@example.test", TestServers.UniqueRecipient("probe16-batch")), "Subject: b\r\n\r\nx\r\n"u8.ToArray())).ToList();
+                var results = await sender.SendBatchAsync(messages);
+                results.Should().OnlyContain(r => r.IsAccepted);
+                Activity.Current.Should().BeSameAs(request);
+            }
+
+            tracer.ForceFlush();
+        }
+
+        var parent = spans.Single(s => s.OperationName == "batch-request");
+        spans.Where(s => s.OperationName == "smtp transaction").Should().HaveCount(5).And.OnlyContain(t => t.ParentSpanId == parent.SpanId);
+    }
 }
