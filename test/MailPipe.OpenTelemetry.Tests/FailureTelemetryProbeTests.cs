@@ -174,6 +174,27 @@ public sealed class FailureTelemetryProbeTests
     }
 
     [Fact]
+    public async Task StartTlsRequired_without_STARTTLS_offered_sets_error_type_on_the_connection_span()
+    {
+        TestServers.RequireListening(TestServers.SinkPort);
+        var (spans, metrics, result, thrown) = await RunAsync(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.SinkPort,
+            TlsMode = SmtpTlsMode.StartTlsRequired,
+            EhloName = "client.probe16.test",
+            MaxConnections = 1,
+            Name = "probe16-notls-" + Guid.NewGuid().ToString("N"),
+        });
+
+        (result?.Outcome ?? SmtpSendOutcome.NotSent).Should().Be(SmtpSendOutcome.NotSent, $"{result} {thrown}");
+        var connection = spans.Where(s => s.OperationName == "smtp connection").Should().NotBeEmpty().And.Subject.First();
+        connection.GetTagItem("error.type").Should().Be("StartTlsNotOffered", "the connection failed to open");
+        connection.Status.Should().Be(ActivityStatusCode.Error);
+        metrics.Should().NotBeNull();
+    }
+
+    [Fact]
     public async Task A_refused_AUTH_sets_error_type_535_and_status_Error_on_the_auth_span()
     {
         TestServers.RequireListening(TestServers.PostfixSubmissionPort);

@@ -231,6 +231,9 @@ public sealed partial class AsyncSmtpSession
     internal SmtpException FailBetweenOperations(SmtpException error, string activity)
     {
         using var operation = BeginOperation(CancellationToken.None, allowPendingReplies: true);
+
+        // Only while a connection is being opened (a greeting not ready, STARTTLS not offered or refused, no common AUTH mechanism): it failed to open.
+        SessionTelemetry.ConnectionEnded(this, MailPipeTelemetry.ErrorType(error));
         return (SmtpException)Fail(error, activity);
     }
 
