@@ -137,13 +137,15 @@ public static class MailRequestValidator
     {
         var text = new StringBuilder();
         text.Append("From: ").Append(request.From).Append("\r\n");
-        text.Append("To: ").AppendJoin(", ", request.To!).Append("\r\n");
+        // One address per line (folded, RFC 5322 §3.2.2): 100 recipients on one line would pass the 998-octet line limit (§2.1.1).
+        text.Append("To: ").AppendJoin(",\r\n ", request.To!).Append("\r\n");
         text.Append("Subject: ").Append(EncodeHeader(request.Subject ?? string.Empty)).Append("\r\n");
         text.Append("Date: ").Append(DateTimeOffset.UtcNow.ToString("ddd, dd MMM yyyy HH:mm:ss '+0000'", CultureInfo.InvariantCulture)).Append("\r\n");
         text.Append("Message-ID: <").Append(Guid.NewGuid().ToString("N")).Append("@mailpipe.sample>\r\n");
         text.Append("MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n");
         var body = request.Body!;
-        if (Ascii.IsValid(body) && body.Split('\n').All(static l => l.Length <= 998))
+        // 7bit only for ASCII text without NUL (RFC 5322 §2.3; MailPipe refuses a NUL in message data) and with lines of at most 998 octets.
+        if (Ascii.IsValid(body) && !body.Contains('\0', StringComparison.Ordinal) && body.Split('\n').All(static l => l.Length <= 998))
         {
             text.Append("Content-Transfer-Encoding: 7bit\r\n\r\n").Append(body);
         }
@@ -160,10 +162,11 @@ public static class MailRequestValidator
         return Encoding.UTF8.GetBytes(text.ToString());
     }
 
-    /// <summary>RFC 2047 encoded-words (UTF-8, base64) for a non-ASCII subject, each at most 75 characters.</summary>
+    /// <summary>RFC 2047 encoded-words (UTF-8, base64) for a non-ASCII or long subject, each at most 75 characters.</summary>
     private static string EncodeHeader(string value)
     {
-        if (Ascii.IsValid(value))
+        // A long ASCII subject is encoded too, so that its line keeps within 998 octets (RFC 5322 §2.1.1) even without spaces to fold at.
+        if (Ascii.IsValid(value) && value.Length <= 900)
         {
             return value;
         }

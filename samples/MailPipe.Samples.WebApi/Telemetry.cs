@@ -20,16 +20,23 @@ public static class TelemetrySetup
 {
     /// <summary>
     /// Reads <c>Telemetry:Exporter</c>: <c>console</c>, <c>inmemory</c> (the spans and metrics in the
-    /// <see cref="TelemetryStore"/> singleton) or <c>none</c> (the default: no provider at all).
+    /// <see cref="TelemetryStore"/> singleton) or <c>none</c> (the default: no provider at all), in any case.
     /// </summary>
     /// <param name="builder">The application builder.</param>
     /// <returns><paramref name="builder"/>.</returns>
+    /// <exception cref="InvalidOperationException"><c>Telemetry:Exporter</c> is another value.</exception>
     public static WebApplicationBuilder AddSampleTelemetry(this WebApplicationBuilder builder)
     {
         var exporter = builder.Configuration["Telemetry:Exporter"]?.ToUpperInvariant() ?? "NONE";
         if (exporter == "NONE")
         {
             return builder;
+        }
+
+        if (exporter is not ("CONSOLE" or "INMEMORY"))
+        {
+            // Not silently the in-memory store: it keeps every span and metric point for as long as the service runs.
+            throw new InvalidOperationException($"Telemetry:Exporter '{builder.Configuration["Telemetry:Exporter"]}' is not an exporter of this sample. Use one of: console, inmemory, none (environment variable Telemetry__Exporter).");
         }
 
         builder.Services.AddOpenTelemetry()

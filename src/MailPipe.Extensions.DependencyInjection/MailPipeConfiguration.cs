@@ -129,12 +129,14 @@ internal static class MailPipeConfiguration
             return null;
         }
 
-        if (TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out var time))
+        // A bare number ("30") parses as days: a connect timeout of 30 days for someone who meant seconds. Only the documented forms, which have a ':'.
+        var parsed = TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out var time);
+        if (parsed && value.Contains(':', StringComparison.Ordinal))
         {
             return time;
         }
 
-        options.BindingErrors.Add($"{options.Source}{key} must be a time span such as 00:00:30 (hh:mm:ss) or 1.00:00:00 (d.hh:mm:ss); '{value}' is not one.");
+        options.BindingErrors.Add($"{options.Source}{key} must be a time span such as 00:00:30 (hh:mm:ss) or 1.00:00:00 (d.hh:mm:ss); '{value}' is not one{(parsed ? " (a bare number would be read as days)" : string.Empty)}.");
         return null;
     }
 

@@ -118,19 +118,19 @@ public static class MailPipeResilienceBuilderExtensions
     {
         var errors = options.BindingErrors;
         var prefix = section.Path + ":";
-        Read<TimeSpan>(section, "TotalRequestTimeout:Timeout", prefix, errors, TimeSpan.TryParse, v => options.TotalRequestTimeout.Timeout = v);
-        Read<TimeSpan>(section, "AttemptTimeout:Timeout", prefix, errors, TimeSpan.TryParse, v => options.AttemptTimeout.Timeout = v);
+        Read<TimeSpan>(section, "TotalRequestTimeout:Timeout", prefix, errors, TryParseTime, v => options.TotalRequestTimeout.Timeout = v);
+        Read<TimeSpan>(section, "AttemptTimeout:Timeout", prefix, errors, TryParseTime, v => options.AttemptTimeout.Timeout = v);
         Read<int>(section, "Retry:MaxRetryAttempts", prefix, errors, int.TryParse, v => options.Retry.MaxRetryAttempts = v);
-        Read<TimeSpan>(section, "Retry:Delay", prefix, errors, TimeSpan.TryParse, v => options.Retry.Delay = v);
-        Read<TimeSpan>(section, "Retry:MaxDelay", prefix, errors, TimeSpan.TryParse, v => options.Retry.MaxDelay = v);
+        Read<TimeSpan>(section, "Retry:Delay", prefix, errors, TryParseTime, v => options.Retry.Delay = v);
+        Read<TimeSpan>(section, "Retry:MaxDelay", prefix, errors, TryParseTime, v => options.Retry.MaxDelay = v);
         Read<DelayBackoffType>(section, "Retry:BackoffType", prefix, errors, static (string s, IFormatProvider _, out DelayBackoffType v) => Enum.TryParse(s, ignoreCase: true, out v) && Enum.IsDefined(v), v => options.Retry.BackoffType = v);
         Read<bool>(section, "Retry:UseJitter", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.UseJitter = v);
-        Read<TimeSpan>(section, "Retry:ThrottledDelay", prefix, errors, TimeSpan.TryParse, v => options.Retry.ThrottledDelay = v);
+        Read<TimeSpan>(section, "Retry:ThrottledDelay", prefix, errors, TryParseTime, v => options.Retry.ThrottledDelay = v);
         Read<bool>(section, "Retry:RetryUnknownOutcome", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.RetryUnknownOutcome = v);
         Read<double>(section, "CircuitBreaker:FailureRatio", prefix, errors, double.TryParse, v => options.CircuitBreaker.FailureRatio = v);
         Read<int>(section, "CircuitBreaker:MinimumThroughput", prefix, errors, int.TryParse, v => options.CircuitBreaker.MinimumThroughput = v);
-        Read<TimeSpan>(section, "CircuitBreaker:SamplingDuration", prefix, errors, TimeSpan.TryParse, v => options.CircuitBreaker.SamplingDuration = v);
-        Read<TimeSpan>(section, "CircuitBreaker:BreakDuration", prefix, errors, TimeSpan.TryParse, v => options.CircuitBreaker.BreakDuration = v);
+        Read<TimeSpan>(section, "CircuitBreaker:SamplingDuration", prefix, errors, TryParseTime, v => options.CircuitBreaker.SamplingDuration = v);
+        Read<TimeSpan>(section, "CircuitBreaker:BreakDuration", prefix, errors, TryParseTime, v => options.CircuitBreaker.BreakDuration = v);
         foreach (var (key, value) in section.AsEnumerable(makePathsRelative: true))
         {
             if (!string.IsNullOrEmpty(value) && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
@@ -150,6 +150,10 @@ public static class MailPipeResilienceBuilderExtensions
     }
 
     private delegate bool TryParse<T>(string text, IFormatProvider provider, out T value);
+
+    /// <summary>hh:mm:ss or d.hh:mm:ss only: a bare number ("2") would be read as days (a retry delay of two days for someone who meant seconds).</summary>
+    private static bool TryParseTime(string text, IFormatProvider provider, out TimeSpan value) =>
+        TimeSpan.TryParse(text, provider, out value) && text.Contains(':', StringComparison.Ordinal);
 
     private static void Read<T>(IConfigurationSection section, string key, string prefix, List<string> errors, TryParse<T> parse, Action<T> set)
     {

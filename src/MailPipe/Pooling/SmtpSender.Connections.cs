@@ -76,11 +76,14 @@ public sealed partial class SmtpSender
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !token.IsCancellationRequested)
         {
-            await session.DisposeAsync().ConfigureAwait(false);
             var error = ex as SmtpException ?? new SmtpException(
                 ex is OperationCanceledException ? SmtpErrorCode.TimedOut : SmtpErrorCode.AuthenticationError,
                 $"Opening a connection to {Name} failed: {ex.Message}",
                 ex);
+
+            // The connection failed to open (refused greeting or EHLO, AUTH, ...) even when it is still up: its span says why before QUIT.
+            SessionTelemetry.ConnectionEnded(session, MailPipeTelemetry.ErrorType(error));
+            await session.DisposeAsync().ConfigureAwait(false);
             Interlocked.Increment(ref _openFailures);
             _metrics.OpenFailed();
             Log.PoolConnectionOpenFailed(_log, Name, error.ErrorCode, error);

@@ -162,17 +162,7 @@ public sealed partial class AsyncSmtpSession
     {
         using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
         var targetHost = PrepareTls(tls, serverHostName, greetingMayBePending: true);
-        try
-        {
-            await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
-        }
-        catch (SmtpException ex) when (Greeting is null)
-        {
-            // Implicit TLS failed: the connection failed to open, as when no greeting comes; its span says why.
-            SessionTelemetry.ConnectionEnded(this, MailPipeTelemetry.ErrorType(ex));
-            throw;
-        }
-
+        await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
         return waitForGreeting ? await ReadGreetingAsync().ConfigureAwait(false) : null;
     }
 
@@ -216,9 +206,23 @@ public sealed partial class AsyncSmtpSession
     /// <summary>The handshake on the channel; then the capabilities and the AUTH state are forgotten (RFC 3207 §4.2).</summary>
     private async Task HandshakeAsync(SmtpTlsOptions tls, string targetHost)
     {
-        using var telemetry = SessionTelemetry.StartTls(this);
-        _tls = await _channel.UpgradeToTlsAsync(tls, targetHost, tls.HandshakeTimeout).ConfigureAwait(false);
-        telemetry?.Ok(_tls.Protocol);
+        using (var telemetry = SessionTelemetry.StartTls(this))
+        {
+            try
+            {
+                _tls = await _channel.UpgradeToTlsAsync(tls, targetHost, tls.HandshakeTimeout).ConfigureAwait(false);
+            }
+            catch (SmtpException ex)
+            {
+                // The handshake failed (implicit TLS or after STARTTLS) and the connection is closed: it failed to open, and its span says why.
+                telemetry?.Dispose();
+                SessionTelemetry.ConnectionEnded(this, MailPipeTelemetry.ErrorType(ex));
+                throw;
+            }
+
+            telemetry?.Ok(_tls.Protocol);
+        }
+
         Capabilities = SmtpCapabilities.None;
         ResetAuthState();
     }
@@ -227,6 +231,9 @@ public sealed partial class AsyncSmtpSession
     internal SmtpException FailBetweenOperations(SmtpException error, string activity)
     {
         using var operation = BeginOperation(CancellationToken.None, allowPendingReplies: true);
+
+        // Only while a connection is being opened (a greeting not ready, STARTTLS not offered or refused, no common AUTH mechanism): it failed to open.
+        SessionTelemetry.ConnectionEnded(this, MailPipeTelemetry.ErrorType(error));
         return (SmtpException)Fail(error, activity);
     }
 
