@@ -80,4 +80,35 @@ public sealed class Breaker18AuthTests
             error.Message.Should().NotContainAny("0080", "E000", "cret").And.Contain("password");
         }
     }
+
+    [Theory]
+    [InlineData("AUTH\tPLAIN ")]
+    [InlineData("auth\tplain\t")]
+    [InlineData(" AUTH PLAIN ")]
+    public async Task A_raw_AUTH_with_other_white_space_sent_by_SendCommandAsync_is_redacted_too(string prefix)
+    {
+        const string password = "Raw-Secret-99";
+        var initial = Convert.ToBase64String(Encoding.UTF8.GetBytes("\0testuser\0" + password));
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH PLAIN");
+            (await c.ReadLineAsync()).Should().Be(prefix + initial);
+            await c.ReplyAsync("334 " + Convert.ToBase64String("server-secret-challenge"u8));
+            (await c.ReadLineAsync()).Should().Be(initial);
+            await c.ReplyAsync("235 2.7.0 Authentication successful");
+        });
+        var log = new AuthTestLoggerFactory();
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { LoggerFactory = log });
+        await session.ConnectAsync(server.Host, server.Port);
+        await session.EhloAsync("client.test");
+
+        await session.SendCommandAsync(prefix + initial);
+        (await session.ReceiveReplyAsync()).Code.Should().Be(334);
+        await session.SendCommandAsync(initial);
+        (await session.ReceiveReplyAsync()).Code.Should().Be(235);
+        await server.Completion;
+
+        log.Text.Should().NotContain(initial).And.NotContain(password).And.NotContain(Convert.ToBase64String("server-secret-challenge"u8));
+        log.Text.Should().Contain("<redacted>");
+    }
 }
