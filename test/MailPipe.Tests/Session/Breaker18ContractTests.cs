@@ -143,4 +143,59 @@ public class Breaker18ContractTests
         (await session.NoopAsync().Safe()).Text.Should().EndWith("second");
         await server.WaitAsync();
     }
+
+    [Theory]
+    [InlineData("DisconnectAsync")]
+    [InlineData("Dispose")]
+    [InlineData("DisposeAsync")]
+    public async Task Closing_the_session_while_an_operation_waits_ends_that_operation_with_a_typed_error_not_a_hang(string close)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = ScriptedSmtpServer.Start(SmtpScript.Parse([.. Ehlo(), "C: NOOP"]).Signal(reached).ReadUntilClosed());
+        var session = await ConnectedAsync(server);
+        var running = session.NoopAsync();
+        await reached.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        switch (close)
+        {
+            case "DisconnectAsync":
+                await session.DisconnectAsync().Safe();
+                break;
+            case "Dispose":
+                session.Dispose();
+                break;
+            default:
+                await session.DisposeAsync().Safe();
+                break;
+        }
+
+        var thrown = await Outcome(() => running);
+        thrown.Should().NotBeNull().And.NotBeAssignableTo<OperationCanceledException>("the caller cancelled nothing");
+        if (close == "DisconnectAsync")
+        {
+            thrown.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        }
+        else
+        {
+            thrown.Should().Match(e => e is ObjectDisposedException || (e is SmtpException && ((SmtpException)e).ErrorCode == SmtpErrorCode.ConnectionClosed));
+        }
+
+        session.IsConnected.Should().BeFalse();
+        session.State.Should().Be(SmtpSessionState.Disconnected);
+        await server.WaitAsync();
+        if (close == "DisconnectAsync")
+        {
+            await using var again = ScriptedSmtpServer.Start(SmtpScript.Parse(Ehlo()).Then("C: NOOP", "S: 250 ok"));
+            (await session.ConnectAsync(again.ClientStream).Safe())!.Code.Should().Be(220);
+            (await session.EhloAsync("client.example.test").Safe()).Code.Should().Be(250);
+            (await session.NoopAsync().Safe()).Code.Should().Be(250);
+            await again.WaitAsync();
+        }
+        else
+        {
+            (await Outcome(() => session.NoopAsync())).Should().BeOfType<ObjectDisposedException>();
+        }
+
+        session.Dispose();
+    }
 }

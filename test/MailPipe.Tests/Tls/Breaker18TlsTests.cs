@@ -184,6 +184,113 @@ public sealed class Breaker18TlsTests
         }
     }
 
+    [Theory]
+    [InlineData(SslProtocols.Tls12, SslProtocols.Tls12 | SslProtocols.Tls13, true)]
+    [InlineData(SslProtocols.Tls13, SslProtocols.Tls12, false)]
+    public async Task The_callers_EnabledSslProtocols_decide_the_version_and_no_common_version_is_TlsHandshakeFailed(SslProtocols client, SslProtocols server, bool agrees)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var serverTask = Task.Run(async () =>
+        {
+            using var connection = await listener.AcceptTcpClientAsync();
+            var stream = connection.GetStream();
+            await WriteAsync(stream, "220 ready\r\n");
+            (await ReadLineAsync(stream)).Should().StartWith("EHLO ");
+            await WriteAsync(stream, "250-x.test\r\n250 STARTTLS\r\n");
+            (await ReadLineAsync(stream)).Should().Be("STARTTLS");
+            await WriteAsync(stream, "220 go\r\n");
+            await using var tls = new SslStream(stream);
+            try
+            {
+                await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions { ServerCertificate = TlsTestCertificate.WithKey, EnabledSslProtocols = server });
+            }
+            catch (Exception ex) when (!agrees && ex is AuthenticationException or IOException)
+            {
+                return;
+            }
+
+            (await ReadLineAsync(tls)).Should().StartWith("EHLO ");
+            await WriteAsync(tls, "250 x.test\r\n");
+            (await ReadLineAsync(tls)).Should().Be("QUIT");
+            await WriteAsync(tls, "221 bye\r\n");
+        });
+        try
+        {
+            var tlsOptions = TlsTestCertificate.TrustingOptions();
+            tlsOptions.ClientAuthenticationOptions = new SslClientAuthenticationOptions { EnabledSslProtocols = client };
+            await using var session = NewSession(tlsOptions);
+
+            var act = () => session.ConnectAsync("localhost", port, SmtpTlsMode.StartTlsRequired, "client.test");
+
+            if (agrees)
+            {
+                (await act()).Code.Should().Be(250);
+                session.SslProtocol.Should().Be(client);
+                await session.QuitAsync();
+            }
+            else
+            {
+                (await act.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.TlsHandshakeFailed);
+                session.IsConnected.Should().BeFalse();
+                session.IsEncrypted.Should().BeFalse();
+            }
+
+            await serverTask.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task After_an_accepted_name_mismatch_and_a_disconnect_the_next_connection_shows_no_TLS_state()
+    {
+        await using var first = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("STARTTLS");
+            await c.ExpectAsync("STARTTLS");
+            await c.ReplyAsync("220 ready");
+            await c.UpgradeAsync(TlsTestCertificate.WithKey);
+            await c.ExpectAsync("EHLO ");
+            await c.EhloReplyAsync("AUTH PLAIN");
+            await c.ExpectAsync("AUTH PLAIN ");
+            await c.ReplyAsync("235 2.7.0 ok");
+            await c.DrainAsync();
+        });
+        var tls = TlsTestCertificate.TrustingOptions();
+        tls.TargetHost = "other.example.test";
+        tls.AcceptCertificateNameMismatch = true;
+        await using var session = NewSession(tls);
+        (await session.ConnectAsync(first.Host, first.Port, SmtpTlsMode.StartTlsRequired, "client.test")).Code.Should().Be(250);
+        (await session.AuthPlainAsync("user", "pass")).Code.Should().Be(235);
+        session.CertificateNameMismatch.Should().BeTrue();
+
+        await session.DisconnectAsync();
+        await first.Completion;
+        await using var second = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("SIZE 10");
+            await c.ExpectAsync("QUIT");
+            await c.ReplyAsync("221 bye");
+        });
+        await session.ConnectAsync(second.Host, second.Port, SmtpTlsMode.None, "client.test");
+
+        session.IsEncrypted.Should().BeFalse();
+        session.CertificateNameMismatch.Should().BeFalse();
+        session.RemoteCertificate.Should().BeNull();
+        session.RemoteCertificateErrors.Should().Be(SslPolicyErrors.None);
+        session.SslProtocol.Should().Be(SslProtocols.None);
+        session.NegotiatedCipherSuite.Should().BeNull();
+        session.IsAuthenticated.Should().BeFalse();
+        session.Capabilities.MaxMessageSize.Should().Be(10);
+        session.Capabilities.AuthenticationMechanisms.Should().BeEmpty();
+        await session.QuitAsync();
+        await second.Completion;
+    }
+
     private static Task WriteAsync(Stream stream, string text) => stream.WriteAsync(Encoding.ASCII.GetBytes(text)).AsTask();
 
     private static async Task<string> ReadLineAsync(Stream stream)
