@@ -135,4 +135,94 @@ public class Breaker18CancellationTests
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await again.WaitAsync();
     }
+
+    [Theory]
+    [InlineData("WriteMessageDataAsync")]
+    [InlineData("SendBytesAsync")]
+    [InlineData("SendCommandAsync")]
+    public async Task Cancelling_a_write_the_server_does_not_read_throws_OperationCanceledException_closes_and_never_ends_the_message(string operation)
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var script = SmtpScript.Parse(Ehlo());
+        if (operation != "SendCommandAsync")
+        {
+            script = script.Then("C: DATA", "S: 354 go");
+        }
+
+        await using var server = ScriptedSmtpServer.Start(script.WaitFor(release.Task).ReadUntilClosed(), clientWriteLimit: 4096);
+        using var session = await ConnectedAsync(server);
+        if (operation != "SendCommandAsync")
+        {
+            (await session.DataAsync().Safe()).Code.Should().Be(354);
+        }
+
+        var big = new byte[1 << 20];
+        big.AsSpan().Fill((byte)'x');
+        using var cts = new CancellationTokenSource();
+        var running = operation switch
+        {
+            "WriteMessageDataAsync" => session.WriteMessageDataAsync(big, cts.Token),
+            "SendBytesAsync" => session.SendBytesAsync(big, cts.Token),
+            _ => session.SendCommandAsync("XBIG " + new string('y', 1 << 20), cts.Token),
+        };
+        running.IsCompleted.Should().BeFalse("the server reads nothing, so the write waits");
+
+        await cts.CancelAsync();
+        Exception? thrown = null;
+        try
+        {
+            await running.Safe();
+        }
+        catch (Exception ex)
+        {
+            thrown = ex;
+        }
+
+        thrown.Should().BeAssignableTo<OperationCanceledException>();
+        session.IsConnected.Should().BeFalse();
+        release.SetResult();
+        await server.WaitAsync();
+        server.ReceivedText.Should().NotEndWith("\r\n.\r\n");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Cancelling_a_connect_whose_server_never_greets_throws_OperationCanceledException_and_leaves_the_session_disconnected(bool oneCall)
+    {
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        try
+        {
+            var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            var accepted = listener.AcceptTcpClientAsync();
+            using var session = new AsyncSmtpSession();
+            using var cts = new CancellationTokenSource();
+            Task running = oneCall
+                ? session.ConnectAsync("127.0.0.1", port, SmtpTlsMode.StartTlsRequired, "client.example.test", cts.Token)
+                : (Task)session.ConnectAsync("127.0.0.1", port, cancellationToken: cts.Token);
+            using var peer = await accepted.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+            running.IsCompleted.Should().BeFalse("no greeting came");
+
+            await cts.CancelAsync();
+            Exception? thrown = null;
+            try
+            {
+                await running.Safe();
+            }
+            catch (Exception ex)
+            {
+                thrown = ex;
+            }
+
+            thrown.Should().BeAssignableTo<OperationCanceledException>();
+            session.IsConnected.Should().BeFalse();
+            session.State.Should().Be(SmtpSessionState.Disconnected);
+            session.Greeting.Should().BeNull();
+        }
+        finally
+        {
+            listener.Stop();
+        }
+    }
 }
