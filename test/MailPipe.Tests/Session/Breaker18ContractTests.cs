@@ -198,4 +198,70 @@ public class Breaker18ContractTests
 
         session.Dispose();
     }
+
+    [Theory]
+    [InlineData("DisconnectAsync", "auth")]
+    [InlineData("DisconnectAsync", "send")]
+    [InlineData("DisconnectAsync", "provider")]
+    public async Task Closing_the_session_during_an_AUTH_or_a_send_ends_it_and_is_not_reported_as_the_callers_cancellation(string close, string step)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var providerEntered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var script = SmtpScript.Parse(Ehlo("STARTTLS", "AUTH LOGIN XOAUTH2", "PIPELINING"));
+        script = step switch
+        {
+            "handshake" => script.Then("C: STARTTLS", "S: 220 go ahead").Signal(reached),
+            "auth" => script.Then("C: AUTH LOGIN", "S: 334 VXNlcm5hbWU6", "C: dXNlcg==").Signal(reached),
+            "send" => script.Then("C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m1@example.test>", "C+ DATA").Signal(reached),
+            _ => script,
+        };
+        await using var server = ScriptedSmtpServer.Start(script.ReadUntilClosed());
+        var session = await ConnectedAsync(server, new SmtpSessionOptions { AllowCleartextAuthentication = true });
+        Task running = step switch
+        {
+            "handshake" => session.StartTlsAsync(new SmtpTlsOptions { TargetHost = "mail.example.test" }),
+            "auth" => session.AuthLoginAsync("user", "pass"),
+            "send" => session.SendAsync(Message(1)),
+            _ => session.AuthXOAuth2Async("user", async ct =>
+            {
+                providerEntered.TrySetResult();
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+                return "never";
+            }),
+        };
+        await (step == "provider" ? providerEntered.Task : reached.Task).WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        if (close == "Dispose")
+        {
+            session.Dispose();
+        }
+        else
+        {
+            await session.DisconnectAsync().Safe();
+        }
+
+        Exception? thrown = null;
+        SmtpSendResult? result = null;
+        try
+        {
+            await running.Safe();
+            result = (running as Task<SmtpSendResult>)?.Result;
+        }
+        catch (Exception ex)
+        {
+            thrown = ex;
+        }
+
+        if (result is not null)
+        {
+            result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+            thrown = result.Exception;
+        }
+
+        thrown.Should().NotBeNull();
+        thrown.Should().NotBeAssignableTo<OperationCanceledException>("the caller cancelled nothing ({0})", thrown);
+        thrown.Should().NotBeOfType<TimeoutException>("the operation ends when the session is closed, not never");
+        session.IsConnected.Should().BeFalse();
+        session.Dispose();
+    }
 }

@@ -291,6 +291,44 @@ public sealed class Breaker18TlsTests
         await second.Completion;
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Closing_the_session_during_the_STARTTLS_handshake_ends_it_with_an_SmtpException_not_a_cancellation(bool dispose)
+    {
+        var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("STARTTLS");
+            await c.ExpectAsync("STARTTLS");
+            await c.ReplyAsync("220 go ahead");
+            await c.ReadSomeAsync(); // the ClientHello: the handshake is under way; never answered
+            reached.TrySetResult();
+            await c.DrainAsync();
+        });
+        var session = NewSession();
+        await session.ConnectAsync(server.Host, server.Port);
+        await session.EhloAsync("client.test");
+        var running = session.StartTlsAsync();
+        await reached.Task.WaitAsync(TimeSpan.FromSeconds(20));
+
+        if (dispose)
+        {
+            session.Dispose();
+        }
+        else
+        {
+            await session.DisconnectAsync();
+        }
+
+        var thrown = await FluentActions.Awaiting(() => running.WaitAsync(TimeSpan.FromSeconds(20))).Should().ThrowAsync<Exception>();
+        thrown.Which.Should().NotBeAssignableTo<OperationCanceledException>().And.NotBeOfType<TimeoutException>();
+        session.IsConnected.Should().BeFalse();
+        session.IsEncrypted.Should().BeFalse();
+        await server.Completion;
+        session.Dispose();
+    }
+
     private static Task WriteAsync(Stream stream, string text) => stream.WriteAsync(Encoding.ASCII.GetBytes(text)).AsTask();
 
     private static async Task<string> ReadLineAsync(Stream stream)
