@@ -36,15 +36,18 @@ internal static class SaslExchange
 
     private static async Task<SmtpReply> ExchangeAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
     {
-        var token = channel.SendToken;
+        // The caller's code (a token provider, a challenge handler) also stops when the connection is closed meanwhile (DisconnectAsync, Dispose).
+        var closed = channel.ConnectionClosed;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(channel.SendToken, closed);
+        var token = linked.Token;
         ReadOnlyMemory<byte>? initial;
         try
         {
             initial = await mechanism.GetInitialResponseAsync(token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && (channel.CallerToken.IsCancellationRequested || closed.IsCancellationRequested)))
         {
-            throw channel.Fail(ex, $"preparing AUTH {mechanism.Name}");
+            throw channel.Fail(ClosedMeanwhile(ex, channel, closed), $"preparing AUTH {mechanism.Name}");
         }
 
         ReadOnlyMemory<byte>? deferred = null;
@@ -87,7 +90,7 @@ internal static class SaslExchange
             }
             else
             {
-                response = await RespondAsync(channel, mechanism, challenge, token).ConfigureAwait(false);
+                response = await RespondAsync(channel, mechanism, challenge, token, closed).ConfigureAwait(false);
             }
 
             channel.CheckUnsolicited();
@@ -95,6 +98,12 @@ internal static class SaslExchange
             await channel.FlushAsync("sending an AUTH response").ConfigureAwait(false);
         }
     }
+
+    /// <summary>A cancellation that came from the connection being closed meanwhile, not from the caller: <see cref="SmtpErrorCode.ConnectionClosed"/>, as for any operation the caller's close ends.</summary>
+    private static Exception ClosedMeanwhile(Exception exception, SmtpChannel channel, CancellationToken closed) =>
+        exception is OperationCanceledException && !channel.CallerToken.IsCancellationRequested && closed.IsCancellationRequested
+            ? new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed while the AUTH exchange waited for the caller's code.", exception)
+            : exception;
 
     /// <summary>A line was written: its reply is expected as AUTH's, the server's 334 lines are redacted from now on, and the line is logged in its transcript form.</summary>
     private static void Expect(SmtpChannel channel, string transcript)
@@ -104,15 +113,15 @@ internal static class SaslExchange
         Log.ClientLine(channel.ProtocolLog, transcript);
     }
 
-    private static async ValueTask<ReadOnlyMemory<byte>?> RespondAsync(SmtpChannel channel, SaslMechanism mechanism, ReadOnlyMemory<byte> challenge, CancellationToken token)
+    private static async ValueTask<ReadOnlyMemory<byte>?> RespondAsync(SmtpChannel channel, SaslMechanism mechanism, ReadOnlyMemory<byte> challenge, CancellationToken token, CancellationToken closed)
     {
         try
         {
             return await mechanism.RespondAsync(challenge, token).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && channel.CallerToken.IsCancellationRequested))
+        catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && (channel.CallerToken.IsCancellationRequested || closed.IsCancellationRequested)))
         {
-            throw channel.Fail(ex, $"authenticating with {mechanism.Name}");
+            throw channel.Fail(ClosedMeanwhile(ex, channel, closed), $"authenticating with {mechanism.Name}");
         }
         catch (Exception)
         {

@@ -15,9 +15,10 @@ internal static class SaslPrep
     /// <param name="value">The string as the user typed it.</param>
     /// <param name="parameterName">The parameter, for the exception.</param>
     /// <param name="allowEmpty">Whether an empty result is allowed (a password may be empty, a user name not).</param>
+    /// <param name="secret">Whether the value is a secret: the exception then does not name the prohibited character.</param>
     /// <returns>The prepared string.</returns>
     /// <exception cref="ArgumentException">A prohibited character, or an empty result where not allowed.</exception>
-    public static string Prepare(string value, string parameterName, bool allowEmpty = false)
+    public static string Prepare(string value, string parameterName, bool allowEmpty = false, bool secret = false)
     {
         ArgumentNullException.ThrowIfNull(value, parameterName);
         if (IsPrintableAscii(value))
@@ -59,7 +60,9 @@ internal static class SaslPrep
 
             if (IsProhibited(codePoint))
             {
-                throw new ArgumentException($"The value holds U+{codePoint:X4}, which SASLprep prohibits (RFC 4013 §2.3).", parameterName);
+                throw new ArgumentException(
+                    secret ? "The password holds a character that SASLprep prohibits (RFC 4013 §2.3)." : $"The value holds U+{codePoint:X4}, which SASLprep prohibits (RFC 4013 §2.3).",
+                    parameterName);
             }
         }
 

@@ -39,7 +39,7 @@ internal sealed class SaslScram : SaslMechanism
     {
         _hash = hash;
         _userName = EscapeName(SaslPrep.Prepare(userName, nameof(userName)));
-        _password = Encoding.UTF8.GetBytes(SaslPrep.Prepare(password, nameof(password), allowEmpty: true));
+        _password = Encoding.UTF8.GetBytes(SaslPrep.Prepare(password, nameof(password), allowEmpty: true, secret: true));
         _gs2Header = authorizationId is null ? "n,," : $"n,a={EscapeName(SaslPrep.Prepare(authorizationId, nameof(authorizationId)))},";
         _clientNonce = clientNonce ?? Convert.ToBase64String(RandomNumberGenerator.GetBytes(24));
     }

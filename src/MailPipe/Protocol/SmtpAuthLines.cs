@@ -16,6 +16,9 @@ internal static class SmtpAuthLines
     /// <summary>The command name the AUTH line and every continuation line are expected to be answered as.</summary>
     public const string Command = "AUTH";
 
+    /// <summary>The white space servers take between a command's words (RFC 5321 asks for SP; Postfix also takes a tab).</summary>
+    private static readonly char[] CommandSeparators = [' ', '\t'];
+
     /// <summary>What the transcript shows for a secret (an initial response, a continuation line, a 334 challenge).</summary>
     public const string Redacted = "<redacted>";
 
@@ -110,17 +113,21 @@ internal static class SmtpAuthLines
     {
         if (IsAuthCommand(line))
         {
-            var parts = line.Split(' ', 3);
+            var parts = line.Split(CommandSeparators, 3, StringSplitOptions.RemoveEmptyEntries);
             return parts.Length > 2 ? $"{parts[0]} {parts[1]} {Redacted}" : line;
         }
 
         return inExchange ? (line == "*" ? line : Redacted) : null;
     }
 
-    /// <summary>Whether a raw command line starts an AUTH exchange (<c>AUTH </c>, any case).</summary>
+    /// <summary>Whether a raw command line starts an AUTH exchange (<c>AUTH</c>, any case, then a space or a tab; leading white space ignored, as servers such as Postfix ignore it).</summary>
     /// <param name="line">The line.</param>
     /// <returns>Whether it is an AUTH command.</returns>
-    public static bool IsAuthCommand(string line) => line.StartsWith("AUTH ", StringComparison.OrdinalIgnoreCase);
+    public static bool IsAuthCommand(string line)
+    {
+        var command = line.AsSpan().TrimStart(CommandSeparators);
+        return command.Length > 4 && command.StartsWith("AUTH", StringComparison.OrdinalIgnoreCase) && command[4] is ' ' or '\t';
+    }
 
     private static void WriteBase64Line(IBufferWriter<byte> output, ReadOnlySpan<byte> data)
     {

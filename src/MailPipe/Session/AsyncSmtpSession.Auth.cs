@@ -195,6 +195,7 @@ public sealed partial class AsyncSmtpSession
 
     private void ThrowIfDisconnected()
     {
+        ObjectDisposedException.ThrowIf(_channel.IsDisposed, this);
         if (State == SmtpSessionState.Disconnected)
         {
             throw new InvalidOperationException("The SMTP session is not connected; call ConnectAsync first.");

@@ -31,9 +31,11 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels the wait for the host name lookup (done once per process, at most 2 s).</param>
     /// <returns>The name; on a caller's stream that is not a socket and without a fully qualified name, <c>[127.0.0.1]</c>.</returns>
     /// <exception cref="InvalidOperationException">The session is not connected: the local address is only known after connect.</exception>
+    /// <exception cref="ObjectDisposedException">The session was disposed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<string> GetDefaultClientDomainAsync(CancellationToken cancellationToken = default)
     {
+        ObjectDisposedException.ThrowIf(_channel.IsDisposed, this);
         var connection = _channel.Connection ?? throw new InvalidOperationException("The default client domain is computed after connect: the session is not connected.");
         var localEndPoint = connection.LocalEndPoint;
         var fullyQualified = await LocalHostName.FullyQualifiedAsync().WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -66,6 +66,10 @@ internal sealed partial class SmtpChannel
     /// <summary>What is sent to the server (the open connection's writer).</summary>
     public PipeWriter Output => OpenConnection.Output;
 
+    /// <summary>Fires once the open connection is closed (the caller's close, a break): for an operation's wait on the caller's code.</summary>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.ConnectionClosed"/>: no connection is open.</exception>
+    public CancellationToken ConnectionClosed => OpenConnection.Closed;
+
     /// <summary>The one queue of expected replies; what a reply is filed with travels on its entry (<see cref="ReplyTag"/>).</summary>
     public ExpectedReplyQueue<ReplyTag> Replies => _replies;
 

@@ -17,6 +17,7 @@ internal sealed class SmtpConnection : IAsyncDisposable
 
     private readonly Socket? _socket;
     private readonly Stream _baseStream;
+    private readonly CancellationTokenSource _closed = new();
     private SslStream? _tlsStream;
     private int _disposed;
 
@@ -39,6 +40,9 @@ internal sealed class SmtpConnection : IAsyncDisposable
 
     /// <summary>The TLS stream once TLS is active.</summary>
     public SslStream? TlsStream => _tlsStream;
+
+    /// <summary>Fires once the connection is closed (<see cref="Abort"/>): for work of an operation that waits on the caller's code rather than on the connection (an AUTH token provider or challenge handler).</summary>
+    public CancellationToken Closed => _closed.Token;
 
     /// <summary>Whether TLS is active (implicit TLS or after STARTTLS).</summary>
     public bool IsEncrypted => _tlsStream is not null;
@@ -192,6 +196,7 @@ internal sealed class SmtpConnection : IAsyncDisposable
         _baseStream.Dispose();
         _socket?.Dispose();
         Input.CancelPendingRead();
+        _ = _closed.CancelAsync(); // the waits it ends run on the thread pool, never inside the caller's close
     }
 
     /// <inheritdoc/>
