@@ -33,16 +33,42 @@ internal sealed partial class TransactionSender
         }
 
         _contentOf = null;
-        return WriteBodyCoreAsync(tx, plan, cancellationToken);
+        return tx.Message.Bytes is null ? WriteSourceBodyAsync(tx, plan, cancellationToken) : WriteBodyCoreAsync(tx, plan, cancellationToken);
     }
+
+    /// <summary>
+    /// Writes the content of the caller's source (a stream, a pipe, a writer) with the connection's closing linked in:
+    /// a session closed meanwhile (<c>DisconnectAsync</c>, <c>Dispose</c>, a break) ends a read that waits for the
+    /// source, as the closed connection (<see cref="SmtpErrorCode.ConnectionClosed"/>, never the final dot) rather
+    /// than a wait for ever or the caller's cancellation.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask WriteSourceBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
+    {
+        var closed = _channel.ConnectionClosed;
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, closed);
+        try
+        {
+            await WriteBodyCoreAsync(tx, plan, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (closed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw ClosedWhileReadingContent(ex);
+        }
+    }
+
+    private static SmtpException ClosedWhileReadingContent(Exception ex) =>
+        new(SmtpErrorCode.ConnectionClosed, "The connection was closed while the message content was being read; the message was not ended, and nothing of it was delivered.", ex);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteCancellableBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)
     {
         var messageToken = tx.Message.CancellationToken;
 
-        // The content source is read with the message's token too (in-memory content is checked between chunks and before its end).
-        using var linked = tx.Message.Bytes is null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, messageToken) : null;
+        // The content source is read with the message's token and the connection's closing too (in-memory content is
+        // checked between chunks and before its end).
+        var closed = tx.Message.Bytes is null ? _channel.ConnectionClosed : default;
+        using var linked = tx.Message.Bytes is null ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, messageToken, closed) : null;
         _contentOf = tx;
         try
         {
@@ -61,6 +87,10 @@ internal sealed partial class TransactionSender
             tx.Stop(TransactionStop.Cancelled, new OperationCanceledException("The message was cancelled (its own token) while its content was being written; the transaction was reset with RSET between chunks and nothing of it was delivered.", ex, messageToken));
             _chunks.Discard();
             await ResetAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (closed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw ClosedWhileReadingContent(ex);
         }
         finally
         {

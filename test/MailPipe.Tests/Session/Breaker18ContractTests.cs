@@ -264,4 +264,86 @@ public class Breaker18ContractTests
         session.IsConnected.Should().BeFalse();
         session.Dispose();
     }
+
+    [Theory]
+    [InlineData(false)]
+    public async Task DisconnectAsync_while_a_content_writer_or_stream_waits_ends_the_send_without_the_final_dot(bool stream)
+    {
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var script = SmtpScript.Parse([.. Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m1@example.test>", "C+ DATA",
+            "S: 250 ok", "S: 250 ok", "S: 354 go"]).ReadUntilClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        var session = await ConnectedAsync(server);
+        var envelope = Envelope("m1@example.test");
+        var message = stream
+            ? SmtpMessage.FromStream(envelope, new GatedStream(entered))
+            : SmtpMessage.FromWriter(envelope, async (output, ct) =>
+            {
+                await output.WriteAsync("Subject: x\r\n\r\n"u8.ToArray(), ct);
+                entered.TrySetResult();
+                await Task.Delay(Timeout.InfiniteTimeSpan, ct);
+            });
+        var running = session.SendAsync(message);
+        await entered.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        await session.DisconnectAsync().Safe();
+
+        var outcome = await Outcome(() => running);
+        (outcome is TimeoutException).Should().BeFalse("the send ends when the session is closed");
+        if (outcome is null)
+        {
+            (await running).Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        }
+        else
+        {
+            outcome.Should().NotBeAssignableTo<OperationCanceledException>("the caller cancelled nothing");
+        }
+
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+        server.ReceivedText.Should().NotContain("\r\n.\r\n");
+        session.Dispose();
+    }
+
+    /// <summary>A content stream whose second read waits for its token, after telling the test it got there.</summary>
+    private sealed class GatedStream(TaskCompletionSource entered) : Stream
+    {
+        private bool _first = true;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (_first)
+            {
+                _first = false;
+                "Subject: x\r\n\r\n"u8.CopyTo(buffer.Span);
+                return 15;
+            }
+
+            entered.TrySetResult();
+            await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+            return 0;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
