@@ -66,7 +66,11 @@ public sealed class StreamingStopRaceTests
             results.Add(result);
         }
 
-        results.Select(r => r.Outcome).Should().Equal(SmtpSendOutcome.Unknown, SmtpSendOutcome.NotSent); // the 250 before the 421 is withheld: Unknown, never NotSent
+        // The 250 before the 421 is withheld when both are read together (Unknown); read alone, before the 421 came, it is
+        // Accepted (a loaded machine's timing, seen with BDAT): never NotSent, which a retry would deliver twice.
+        results.Should().HaveCount(2);
+        results[0].Outcome.Should().BeOneOf(SmtpSendOutcome.Unknown, SmtpSendOutcome.Accepted);
+        results[1].Outcome.Should().Be(SmtpSendOutcome.NotSent);
         results[1].Exception.Should().BeAssignableTo<SmtpException>().Which.IsTransient.Should().BeTrue("{0}", results[1]);
     }
 
