@@ -42,7 +42,22 @@ public static class MailPipeHealthChecksBuilderExtensions
             sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout, sp.GetService<TimeProvider>() ?? TimeProvider.System),
             failureStatus,
             [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
-            checkTimeout == Timeout.InfiniteTimeSpan ? null : checkTimeout + TimeSpan.FromSeconds(1))); // the check reports its own timeout first
+            Backstop(checkTimeout)));
+    }
+
+    /// <summary>
+    /// The registration's timeout: a backstop behind the check's own, which is the one reported (with what was tried).
+    /// Five seconds later, so that a loaded machine's late timer does not let the backstop win; at most what
+    /// <see cref="CancellationTokenSource.CancelAfter(TimeSpan)"/> takes; none with an infinite check timeout.
+    /// </summary>
+    private static TimeSpan? Backstop(TimeSpan checkTimeout)
+    {
+        if (checkTimeout == Timeout.InfiniteTimeSpan)
+        {
+            return null;
+        }
+
+        return checkTimeout >= SmtpSessionOptions.MaxTimeout - TimeSpan.FromSeconds(5) ? SmtpSessionOptions.MaxTimeout : checkTimeout + TimeSpan.FromSeconds(5);
     }
 }
 
@@ -63,7 +78,12 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
         };
         try
         {
-            var check = await sender.CheckConnectionAsync(cancellationToken).WaitAsync(timeout, timeProvider, cancellationToken).ConfigureAwait(false);
+            // The timeout counts from here, not from the first await: the check's synchronous start (a connect, cold
+            // code on a loaded machine, a slow logger) is part of the time it takes.
+            var started = timeProvider.GetTimestamp();
+            var pending = sender.CheckConnectionAsync(cancellationToken);
+            var remaining = timeout == Timeout.InfiniteTimeSpan ? timeout : timeout - timeProvider.GetElapsedTime(started);
+            var check = await pending.WaitAsync(remaining < TimeSpan.Zero && remaining != Timeout.InfiniteTimeSpan ? TimeSpan.Zero : remaining, timeProvider, cancellationToken).ConfigureAwait(false);
             return check.IsHealthy
                 ? HealthCheckResult.Healthy(check.Description, data)
                 : new HealthCheckResult(context.Registration.FailureStatus, check.Description, check.Exception, data);
