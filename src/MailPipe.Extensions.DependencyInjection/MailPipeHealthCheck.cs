@@ -82,8 +82,8 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             // code on a loaded machine, a slow logger) is part of the time it takes.
             var started = timeProvider.GetTimestamp();
             var pending = sender.CheckConnectionAsync(cancellationToken);
-            var remaining = timeout == Timeout.InfiniteTimeSpan ? timeout : timeout - timeProvider.GetElapsedTime(started);
-            var check = await pending.WaitAsync(remaining < TimeSpan.Zero && remaining != Timeout.InfiniteTimeSpan ? TimeSpan.Zero : remaining, timeProvider, cancellationToken).ConfigureAwait(false);
+            var remaining = timeout == Timeout.InfiniteTimeSpan ? timeout : TimeSpan.FromTicks(Math.Max(0, (timeout - timeProvider.GetElapsedTime(started)).Ticks));
+            var check = await pending.WaitAsync(remaining, timeProvider, cancellationToken).ConfigureAwait(false);
             return check.IsHealthy
                 ? HealthCheckResult.Healthy(check.Description, data)
                 : new HealthCheckResult(context.Registration.FailureStatus, check.Description, check.Exception, data);
