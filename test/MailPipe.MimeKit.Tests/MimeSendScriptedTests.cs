@@ -279,12 +279,14 @@ public class MimeSendScriptedTests
         var smtp = message.ToSmtpMessage();
         string[] transaction = ["C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: RCPT TO:<carol@example.test>", "C: RCPT TO:<dave@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 250 ok", "S: 354 go"];
 
-        // The first server takes 200,000 bytes of the data and drops the connection: nothing delivered, NotSent.
+        // The first server takes 200,000 bytes of the data and drops the connection: nothing delivered. NotSent when the
+        // drop is seen before the end of data is written; Unknown when the socket's buffers took the whole message first
+        // (the client wrote its end of data and cannot know: a loaded machine's timing, CI run of a flake loop).
         var dropping = Ehlo("PIPELINING", "8BITMIME").Then(transaction).Do("READ SOME", (server, ct) => server.ReadExactlyAsync(200_000, ct)).Drop();
         await using (var server = ScriptedSmtpServer.Start(dropping))
         {
             using var session = await ConnectedAsync(server);
-            (await session.SendAsync(smtp).Safe()).Outcome.Should().Be(SmtpSendOutcome.NotSent);
+            (await session.SendAsync(smtp).Safe()).Outcome.Should().BeOneOf(SmtpSendOutcome.NotSent, SmtpSendOutcome.Unknown);
         }
 
         var data = new List<byte>();

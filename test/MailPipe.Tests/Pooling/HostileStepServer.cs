@@ -99,7 +99,7 @@ internal sealed class HostileStepServer : IAsyncDisposable
     /// <summary>Message-Ids whose end of data the server read.</summary>
     public ConcurrentQueue<string> EndsSeen { get; } = new();
 
-    /// <summary>Message-Ids whose end of data the server acknowledged with 250.</summary>
+    /// <summary>Message-Ids whose end of data the server acknowledged with 250 (recorded as the reply is written, before the client can read it).</summary>
     public ConcurrentQueue<string> EndsAcknowledged { get; } = new();
 
     public ConcurrentQueue<(int Connection, string Line)> Commands { get; } = new();
@@ -310,30 +310,27 @@ internal sealed class HostileStepServer : IAsyncDisposable
         switch (action?.Kind)
         {
             case null:
-                if (await WriteAsync(stream, normal))
-                {
-                    onNormal?.Invoke();
-                    return true;
-                }
-
-                return false;
+                // Recorded before the reply is written, as an MTA commits before it answers: a client that has read the
+                // reply must find it recorded (after the write, the client could be done and checking first).
+                onNormal?.Invoke();
+                return await WriteAsync(stream, normal);
             case HostileKind.PerByte:
+                onNormal?.Invoke();
                 foreach (var b in Encoding.Latin1.GetBytes(normal))
                 {
                     await stream.WriteAsync(new[] { b }, _stop.Token);
                     await stream.FlushAsync(_stop.Token);
                 }
 
-                onNormal?.Invoke();
                 return true;
             case HostileKind.Raw:
+                if (action.Positive)
+                {
+                    onNormal?.Invoke();
+                }
+
                 if (await WriteAsync(stream, action.Bytes))
                 {
-                    if (action.Positive)
-                    {
-                        onNormal?.Invoke();
-                    }
-
                     if (action.CloseAfter)
                     {
                         socket.Shutdown(SocketShutdown.Both);
