@@ -53,6 +53,13 @@ internal sealed class FaultProxy : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>
+    /// Keeps a connection dropped without a reply open (its replies no longer relayed: a server that stopped answering)
+    /// until this completes, instead of closing it 200 ms after the drop; for a test whose client must act (cancel)
+    /// while it still waits for the reply. Null: closed then.
+    /// </summary>
+    public Task? HoldDroppedConnection { get; set; }
+
     /// <summary>Connections accepted so far.</summary>
     public int Connections => Volatile.Read(ref _connections);
 
@@ -370,6 +377,18 @@ internal sealed class FaultProxy : IAsyncDisposable
 
                         // Let the server read what got through before the connection goes (its replies are not relayed).
                         await Task.Delay(200);
+                        if (proxy.HoldDroppedConnection is { } hold)
+                        {
+                            try
+                            {
+                                await hold.WaitAsync(TimeSpan.FromSeconds(60));
+                            }
+                            catch (TimeoutException)
+                            {
+                                // The test did not let it go (it failed before): closed now.
+                            }
+                        }
+
                         Volatile.Write(ref _closed, 0);
                         await CloseAsync(reply);
                         return;
