@@ -41,9 +41,11 @@ public sealed class ProbeCommandTests
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var accepted = listener.AcceptTcpClientAsync(); // accepted, never a byte: as a TLS server waiting for the client's hello
 
+        // --timeout also times the connect: 5 s, so that a cold, loaded process's connect does not time out first
+        // ("Timed out ... connecting", with no hint): the greeting's timeout is the one this is about.
         string[] arguments = command == "probe"
-            ? ["probe", "--server", $"127.0.0.1:{port}", "--timeout", "1s"]
-            : ["send", "--server", $"127.0.0.1:{port}", "--timeout", "1s", "--from", "a@example.test", "--to", "b@example.test", "--body", "x"];
+            ? ["probe", "--server", $"127.0.0.1:{port}", "--timeout", "5s"]
+            : ["send", "--server", $"127.0.0.1:{port}", "--timeout", "5s", "--from", "a@example.test", "--to", "b@example.test", "--body", "x"];
         var run = await CliRunner.RunAsync(arguments);
 
         run.ExitCode.Should().Be(8, run.Output + run.Error);

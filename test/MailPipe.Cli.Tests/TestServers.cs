@@ -73,7 +73,7 @@ internal sealed class TestSmtpServer : IAsyncDisposable
         var server = new SmtpServer.SmtpServer(options, services);
         var stop = new CancellationTokenSource();
         var run = server.StartAsync(stop.Token);
-        var port = await started.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        var port = await started.Task.WaitAsync(TimeSpan.FromSeconds(60));
         return new TestSmtpServer(server, stop, run, port, messages);
     }
 

@@ -1,7 +1,6 @@
 using MailPipe.Extensions.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
-using Microsoft.Extensions.Time.Testing;
 using MimeKit;
 
 namespace MailPipe.Extensions.Tests;
@@ -20,7 +19,8 @@ public sealed class Breaker17ResilientMimeProbeTests
     {
         TestServers.RequireListening(TestServers.PostfixPort);
         var ordinary = TestServers.UniqueRecipient("b17-mime-retry");
-        var time = new FakeTimeProvider();
+        var retryDelay = TimeSpan.FromSeconds(13); // no other timer of the sender or the pipeline has this due time
+        var time = new ArmedClock(retryDelay);
         var logs = new LogCapture();
         var services = new ServiceCollection();
         services.AddSingleton<TimeProvider>(time);
@@ -29,7 +29,7 @@ public sealed class Breaker17ResilientMimeProbeTests
             .AddStandardResilience(o =>
             {
                 o.Retry.MaxRetryAttempts = 1;
-                o.Retry.Delay = TimeSpan.FromSeconds(10);
+                o.Retry.Delay = retryDelay;
                 o.Retry.UseJitter = false;
                 o.Retry.ThrottledDelay = TimeSpan.Zero;
             });
@@ -43,14 +43,13 @@ public sealed class Breaker17ResilientMimeProbeTests
         message.Body = new TextPart("plain") { Text = "Grüße, once." };
 
         var send = sender.SendAsync(message);
-        for (var i = 0; i < 600 && !logs.Entries.Any(e => e.Message.Contains("OnRetry", StringComparison.Ordinal)); i++)
-        {
-            await Task.Delay(100);
-        }
 
+        // The clock moves only once the retry's delay is armed on it: Polly logs OnRetry before it starts the delay, and
+        // a clock advanced in between would leave the delay waiting forever.
+        await time.Armed.WaitAsync(TimeSpan.FromSeconds(60));
         logs.Entries.Should().Contain(e => e.Message.Contains("OnRetry", StringComparison.Ordinal), "Polly logs each retry through the container's ILoggerFactory");
-        send.IsCompleted.Should().BeFalse("the retry waits its 10 s on the container's clock, which has not moved");
-        time.Advance(TimeSpan.FromSeconds(10));
+        send.IsCompleted.Should().BeFalse("the retry waits its 13 s on the container's clock, which has not moved");
+        time.Advance(retryDelay);
         var result = await send.WaitAsync(TimeSpan.FromSeconds(60));
 
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);

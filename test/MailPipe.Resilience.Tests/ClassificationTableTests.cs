@@ -68,14 +68,19 @@ public class ClassificationTableTests
     [Fact]
     public async Task Transient_reply_timeout()
     {
-        var time = new FakeTimeProvider();
+        var time = new ObservableTimeProvider();
         var sent = new TaskCompletionSource();
         var script = SmtpScript.Parse([.. Greeting, "C: MAIL FROM:<sender@example.test>"]).Signal(sent).ReadUntilClosed();
         await using var server = ScriptedSmtpServer.Start(script);
         await using var session = await ConnectedAsync(server, new SmtpSessionOptions { TimeProvider = time, ReceiveTimeout = TimeSpan.FromSeconds(30) });
+        var armed = time.ArmedCount(TimeSpan.FromSeconds(30));
 
         var send = session.SendAsync(Message("a@example.test"));
         await sent.Task.Safe();
+
+        // The server has read MAIL; the client arms its receive timer when its read of the reply starts waiting, which
+        // can come after that: the clock moves only then (advanced before, the timer would be armed after the jump).
+        await time.WaitUntilArmedAsync(TimeSpan.FromSeconds(30), armed + 1);
         time.Advance(TimeSpan.FromSeconds(31));
         var result = await send.Safe();
 

@@ -102,7 +102,7 @@ public sealed class CliSendTests
     private static async Task<byte[]> WaitForNewFileAsync(string recipient, HashSet<string> before, byte[] expected)
     {
         var directory = Path.Combine(TestServers.PostfixMaildir, recipient, "new");
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         byte[]? last = null;
         while (DateTime.UtcNow < deadline)
         {

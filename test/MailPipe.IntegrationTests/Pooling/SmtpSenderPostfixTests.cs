@@ -67,6 +67,15 @@ public sealed class SmtpSenderPostfixTests(ITestOutputHelper output)
         var stored = await Maildir.WaitForPostfixAsync(recipient, Messages, TimeSpan.FromSeconds(180));
         var storedIds = stored.Select(bytes => Regex.Match(Encoding.ASCII.GetString(bytes), @"^Message-Id: (<[^>]+>)", RegexOptions.Multiline).Groups[1].Value).ToList();
         var statistics = sender.GetStatistics();
+
+        // Postfix writes its log through postlogd, behind the deliveries: a stored message's log lines may come later.
+        // Its delivery lines are logged after the connections' (the connect came first), so once every one is there, so are they.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (ReadLogFrom(logStart).Count(l => l.Contains($"to=<{recipient}>", StringComparison.Ordinal) && l.Contains("status=sent", StringComparison.Ordinal)) < Messages && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(100);
+        }
+
         var log = ReadLogFrom(logStart);
         var connects = log.Count(l => l.Contains("postfix/limit8/smtpd", StringComparison.Ordinal) && l.Contains(" connect from ", StringComparison.Ordinal));
         var refusals = log.Count(l => l.Contains("postfix/limit8/smtpd", StringComparison.Ordinal) && l.Contains("too many connections", StringComparison.OrdinalIgnoreCase));

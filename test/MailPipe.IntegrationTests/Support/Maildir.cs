@@ -9,7 +9,7 @@ public static class Maildir
     public static async Task<IReadOnlyList<byte[]>> WaitForPostfixAsync(string recipient, int count = 1, TimeSpan? timeout = null)
     {
         var directory = Path.Combine(TestServers.PostfixMaildir, recipient, "new");
-        return await WaitForFilesAsync(directory, "*", count, timeout ?? TimeSpan.FromSeconds(20), _ => true);
+        return await WaitForFilesAsync(directory, "*", count, timeout ?? TimeSpan.FromSeconds(60), _ => true);
     }
 
     /// <summary>Waits for Exim's copy for <paramref name="recipient"/> (Exim stores all mail in one Maildir; the Envelope-to header tells them apart).</summary>
@@ -17,7 +17,7 @@ public static class Maildir
     {
         var directory = Path.Combine(TestServers.EximMaildir, "new");
         var needle = System.Text.Encoding.UTF8.GetBytes("Envelope-to: " + recipient + "\r\n");
-        var files = await WaitForFilesAsync(directory, "*", 1, timeout ?? TimeSpan.FromSeconds(20), bytes => bytes.AsSpan().IndexOf(needle) >= 0);
+        var files = await WaitForFilesAsync(directory, "*", 1, timeout ?? TimeSpan.FromSeconds(60), bytes => bytes.AsSpan().IndexOf(needle) >= 0);
         return files[0];
     }
 
@@ -103,7 +103,7 @@ public static class AiosmtpdStore
 {
     public static async Task<byte[]> WaitForAsync(string recipient, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         var directory = TestServers.AiosmtpdMessages;
         while (true)
         {

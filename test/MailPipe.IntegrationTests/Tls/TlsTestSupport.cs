@@ -49,7 +49,7 @@ public static class TlsTestSupport
     /// <summary>Waits for aiosmtpd's JSON record of a message to <paramref name="recipient"/>.</summary>
     public static async Task<JsonElement> WaitForAiosmtpdAsync(string recipient, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(20));
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
         while (true)
         {
             if (Directory.Exists(TestServers.AiosmtpdMessages))

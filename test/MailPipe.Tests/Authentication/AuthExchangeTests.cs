@@ -444,21 +444,26 @@ public sealed class AuthExchangeTests(ITestOutputHelper output)
     public async Task Cancelling_during_AUTH_closes_the_connection()
     {
         var bytesAfterAuth = -1;
+        var userNameRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = new AuthScriptServer(async c =>
         {
             await c.GreetAndEhloAsync("AUTH LOGIN");
             await c.ExpectAsync("AUTH LOGIN");
             await c.ReplyAsync("334 VXNlcm5hbWU6");
             await c.ReadLineAsync();
+            userNameRead.TrySetResult();
             // No password prompt: the client waits until it is cancelled.
             bytesAfterAuth = await c.DrainAsync();
         });
         await using var session = await ConnectAsync(server);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        using var cts = new CancellationTokenSource();
 
-        var act = () => session.AuthLoginAsync(User, Password, cts.Token);
+        // Cancelled once the exchange is under way (not by a timer, which a loaded machine can let fire before AUTH is written).
+        var auth = session.AuthLoginAsync(User, Password, cts.Token);
+        await userNameRead.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await cts.CancelAsync();
 
-        await act.Should().ThrowAsync<OperationCanceledException>();
+        await auth.Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
         session.IsConnected.Should().BeFalse();
         session.State.Should().Be(SmtpSessionState.Disconnected);
         await server.Completion;
@@ -476,15 +481,19 @@ public sealed class AuthExchangeTests(ITestOutputHelper output)
             await c.DrainAsync();
         });
         await using var session = await ConnectAsync(server);
-        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        using var cts = new CancellationTokenSource();
+        var handlerCalled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
-        var act = () => session.AuthenticateAsync("X-SLOW", null, async (_, token) =>
+        var auth = session.AuthenticateAsync("X-SLOW", null, async (_, token) =>
         {
+            handlerCalled.TrySetResult();
             await Task.Delay(Timeout.Infinite, token);
             return null;
         }, cts.Token);
+        await handlerCalled.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await cts.CancelAsync();
 
-        await act.Should().ThrowAsync<OperationCanceledException>();
+        await auth.Awaiting(t => t).Should().ThrowAsync<OperationCanceledException>();
         session.IsConnected.Should().BeFalse();
         await server.Completion;
     }

@@ -26,6 +26,10 @@ internal sealed class FaultProxy : IAsyncDisposable
 {
     private static readonly byte[] Mail = "MAIL FROM:"u8.ToArray();
     private static readonly byte[] Dot = "\r\n.\r\n"u8.ToArray();
+
+    /// <summary>A command no client sends, and the server's reply to it (which no client command gets): see <see cref="Relay"/>'s drop with a reply.</summary>
+    private static readonly byte[] SyncCommand = "XSYNC\r\n"u8.ToArray();
+    private static readonly byte[] SyncReply = "502 5.5.2 Error: command not recognized\r\n"u8.ToArray();
     private readonly int _target;
     private readonly Lock _lock = new();
     private readonly List<Relay> _relays = [];
@@ -48,6 +52,13 @@ internal sealed class FaultProxy : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>
+    /// Keeps a connection dropped without a reply open (its replies no longer relayed: a server that stopped answering)
+    /// until this completes, instead of closing it 200 ms after the drop; for a test whose client must act (cancel)
+    /// while it still waits for the reply. Null: closed then.
+    /// </summary>
+    public Task? HoldDroppedConnection { get; set; }
 
     /// <summary>Connections accepted so far.</summary>
     public int Connections => Volatile.Read(ref _connections);
@@ -266,6 +277,7 @@ internal sealed class FaultProxy : IAsyncDisposable
     private sealed class Relay(FaultProxy proxy, Socket client, Socket server)
     {
         private int _closed;
+        private TaskCompletionSource? _synced;
 
         public int Mails { get; set; }
 
@@ -336,13 +348,47 @@ internal sealed class FaultProxy : IAsyncDisposable
                             Interlocked.Exchange(ref _closed, 2);
                         }
 
+                        if (reply is not null)
+                        {
+                            // The server answers what got through, then the 421 comes in place of the next reply. Not
+                            // "wait a while": a command the server answers with a reply no client command gets marks
+                            // the end of its replies (it answers in order), which are relayed; the marker's is not.
+                            var synced = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                            Volatile.Write(ref _synced, synced);
+                            await server.SendAsync(buffer.AsMemory(0, drop));
+                            await server.SendAsync(SyncCommand);
+                            try
+                            {
+                                await synced.Task.WaitAsync(TimeSpan.FromSeconds(30));
+                            }
+                            catch (TimeoutException)
+                            {
+                                // The server is gone or stuck: drop all the same (the test's checks say what came of it).
+                            }
+
+                            await CloseAsync(reply);
+                            return;
+                        }
+
                         if (drop > 0)
                         {
                             await server.SendAsync(buffer.AsMemory(0, drop));
                         }
 
-                        // Let the server read (and answer) what got through before the connection goes.
+                        // Let the server read what got through before the connection goes (its replies are not relayed).
                         await Task.Delay(200);
+                        if (proxy.HoldDroppedConnection is { } hold)
+                        {
+                            try
+                            {
+                                await hold.WaitAsync(TimeSpan.FromSeconds(60));
+                            }
+                            catch (TimeoutException)
+                            {
+                                // The test did not let it go (it failed before): closed now.
+                            }
+                        }
+
                         Volatile.Write(ref _closed, 0);
                         await CloseAsync(reply);
                         return;
@@ -361,6 +407,7 @@ internal sealed class FaultProxy : IAsyncDisposable
         private async Task ServerToClientAsync()
         {
             var buffer = new byte[64 * 1024];
+            var held = new List<byte>();
             try
             {
                 while (true)
@@ -369,6 +416,20 @@ internal sealed class FaultProxy : IAsyncDisposable
                     if (read == 0 || Volatile.Read(ref _closed) == 2)
                     {
                         break;
+                    }
+
+                    if (Volatile.Read(ref _synced) is { Task.IsCompleted: false } synced)
+                    {
+                        // Syncing before a drop with a reply: held until the marker's reply, then relayed without it.
+                        held.AddRange(buffer.AsSpan(0, read));
+                        var at = held.ToArray().AsSpan().IndexOf(SyncReply);
+                        if (at >= 0)
+                        {
+                            await client.SendAsync(held.ToArray().AsMemory(0, at));
+                            synced.TrySetResult();
+                        }
+
+                        continue;
                     }
 
                     await client.SendAsync(buffer.AsMemory(0, read));

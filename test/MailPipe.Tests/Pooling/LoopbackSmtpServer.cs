@@ -94,7 +94,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     public int CountOf(string messageId) => Received.Count(m => m.MessageId == messageId);
 
     /// <summary>Polls until <paramref name="condition"/> holds (the server stores on another thread).</summary>
-    public async Task WaitUntilAsync(Func<LoopbackSmtpServer, bool> condition, int seconds = 10)
+    public async Task WaitUntilAsync(Func<LoopbackSmtpServer, bool> condition, int seconds = 30)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (!condition(this) && DateTime.UtcNow < deadline)

@@ -30,7 +30,7 @@ public sealed class PoolSequenceStopBreakTests
 
         var failedResult = await failed.WaitAsync(Limit);
         var results = await Task.WhenAll(beforeTasks.Concat(afterTasks)).WaitAsync(Limit);
-        await Task.Delay(200);
+        await server.WaitUntilAsync(s => s.EndedInContent > 0); // the server sees the first connection end on its own thread
 
         failedResult.Outcome.Should().Be(SmtpSendOutcome.NotSent);
         failedResult.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);

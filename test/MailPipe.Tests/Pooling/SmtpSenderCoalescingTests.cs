@@ -122,11 +122,16 @@ public sealed class SmtpSenderCoalescingTests(ITestOutputHelper output)
         using var cts = new CancellationTokenSource();
         proxy.DropNext(DropPoint.AfterFinalDot);
 
+        // The proxy keeps the connection (no reply) until the caller has cancelled: closed 200 ms after the drop, the
+        // loss could come first on a loaded machine, and the caller would get an Unknown result, not a cancellation.
+        var cancelled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        proxy.HoldDroppedConnection = cancelled.Task;
         var send = sender.SendAsync(message, cts.Token);
         await server.WaitUntilAsync(s => s.CountOf(id) == 1);
         await cts.CancelAsync();
 
         var thrown = await send.Awaiting(t => t).Should().ThrowAsync<SmtpOutcomeUnknownException>();
+        cancelled.SetResult();
         thrown.Which.Result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
         server.CountOf(id).Should().Be(1, "it was delivered once, and never sent again");
         sender.GetStatistics().Retries.Should().Be(0);

@@ -121,6 +121,7 @@ public sealed class SmtpSenderContentCancellationTests
 
         // The cancelled message: its content was cut off before the final dot, the connection closed under it.
         server.CountOf(gatedId).Should().Be(0);
+        await server.WaitUntilAsync(s => s.EndedInContent > 0); // the server sees the first connection end on its own thread
         server.EndedInContent.Should().Be(1);
         server.Connections.Should().Be(2);
         var statistics = sender.GetStatistics();

@@ -147,13 +147,12 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
     public async Task DisposeAsync_lets_the_batch_in_flight_finish()
     {
         await using var server = new LoopbackSmtpServer(chunking: false) { DataDelay = TimeSpan.FromMilliseconds(20) };
-        var sender = new SmtpSender(PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 16));
+        var options = PoolTestMessages.Options(server.Port, maxConnections: 1, maxBatchSize: 16);
+        options.DisposeTimeout = TimeSpan.FromSeconds(60); // a backstop: the batch (10 x 20 ms) must not race the default 5 s on a loaded machine
+        var sender = new SmtpSender(options);
         var messages = Enumerable.Range(0, 10).Select(i => PoolTestMessages.Create("dispose-inflight", i)).ToArray();
         var tasks = messages.Select(m => sender.SendAsync(m.Message)).ToArray();
-        for (var i = 0; i < 500 && sender.GetStatistics().PendingRequests > 0; i++)
-        {
-            await Task.Delay(5);
-        }
+        await WaitAsync(() => sender.GetStatistics().PendingRequests == 0); // all taken by the batch: none is still waiting at disposal
 
         await sender.DisposeAsync();
 
@@ -265,7 +264,8 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
 
     private static async Task WaitAsync(Func<bool> condition)
     {
-        for (var i = 0; i < 500 && !condition(); i++)
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!condition() && DateTime.UtcNow < deadline)
         {
             await Task.Delay(10);
         }

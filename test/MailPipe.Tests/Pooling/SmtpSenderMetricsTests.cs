@@ -47,7 +47,13 @@ public sealed class SmtpSenderMetricsTests
                 (await sender.SendAsync(PoolTestMessages.Create("metrics", i).Message)).IsAccepted.Should().BeTrue();
             }
 
-            await Task.Delay(100);
+            // The worker puts the connection back after the caller has its result: wait for that, not for a while.
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            while (sender.GetStatistics().Idle != 1)
+            {
+                await Task.Delay(10, limit.Token);
+            }
+
             listener.RecordObservableInstruments();
         }
 

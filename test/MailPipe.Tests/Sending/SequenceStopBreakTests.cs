@@ -53,7 +53,7 @@ public class SequenceStopBreakTests
         var gaveUp = new StrongBox<bool>();
 
         var results = new List<SmtpSendResult>();
-        await foreach (var result in session.SendBatchStreamingAsync(WaitingForFirstResult(first.Task, TimeSpan.FromSeconds(5), taken, gaveUp)))
+        await foreach (var result in session.SendBatchStreamingAsync(WaitingForFirstResult(first.Task, TimeSpan.FromSeconds(30), taken, gaveUp)))
         {
             results.Add(result);
             first.TrySetResult();

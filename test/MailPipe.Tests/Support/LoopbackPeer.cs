@@ -43,11 +43,42 @@ internal sealed class LoopbackPeer : IAsyncDisposable
         await SendAsync(greeting);
     }
 
-    /// <summary>Sends lines (each followed by CRLF) in one write; on loopback they are in the client's socket when this completes.</summary>
+    /// <summary>
+    /// Sends lines (each followed by CRLF) in one write, and returns once they are in the client's socket: acknowledged
+    /// by the client's TCP stack. A completed send only means the bytes left this socket's buffer; on a loaded machine
+    /// loopback delivery can come later (softirq work deferred to ksoftirqd).
+    /// </summary>
     public async Task SendAsync(params string[] lines)
     {
         var bytes = Encoding.ASCII.GetBytes(string.Concat(lines.Select(static l => l + "\r\n")));
         await _socket!.SendAsync(bytes, SocketFlags.None).WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        await WaitUntilAcknowledgedAsync(_socket);
+    }
+
+    /// <summary>Waits until nothing this socket sent is unacknowledged (Linux: <c>tcpi_unacked</c> of TCP_INFO is 0).</summary>
+    private static async Task WaitUntilAcknowledgedAsync(Socket socket)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            await Task.Delay(50);
+            return;
+        }
+
+        const int IpProtoTcp = 6;
+        const int TcpInfo = 11;
+        const int UnackedOffset = 24; // struct tcp_info: 8 one-byte fields, then __u32 rto, ato, snd_mss, rcv_mss, unacked
+        var info = new byte[256];
+        using var limit = new CancellationTokenSource(ScriptedSmtpServer.SafetyTimeout);
+        while (true)
+        {
+            var length = socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info);
+            if (length < UnackedOffset + sizeof(uint) || BitConverter.ToUInt32(info, UnackedOffset) == 0)
+            {
+                return;
+            }
+
+            await Task.Delay(5, limit.Token);
+        }
     }
 
     /// <summary>Waits until the client has sent <paramref name="text"/> (recorded so far or later).</summary>

@@ -223,7 +223,7 @@ internal sealed class ScriptMismatchException(string message) : Exception(messag
 internal sealed class ScriptedSmtpServer : IAsyncDisposable
 {
     /// <summary>A safety net for hung tests, never an assertion.</summary>
-    public static TimeSpan SafetyTimeout { get; } = TimeSpan.FromSeconds(10);
+    public static TimeSpan SafetyTimeout { get; } = TimeSpan.FromSeconds(30);
 
     private readonly Pipe _toServer;
     private readonly Pipe _toClient;
