@@ -38,12 +38,13 @@ internal static class ExitCodes
 
     /// <summary>The exit code for an <see cref="SmtpException"/> met outside the message data (inside it, the outcome is <see cref="OutcomeUnknown"/>).</summary>
     /// <param name="errorCode">The exception's code.</param>
-    /// <returns><see cref="ProtocolOrTimeout"/> for protocol violations and timeouts, <see cref="AuthenticationFailed"/> for an authentication mechanism that could not run, <see cref="MessageRefused"/> for a message the server cannot take (SIZE, a missing extension), <see cref="ConnectionFailed"/> otherwise (network, connection loss, TLS).</returns>
+    /// <returns><see cref="ProtocolOrTimeout"/> for protocol violations and timeouts, <see cref="AuthenticationFailed"/> for an authentication mechanism that could not run, <see cref="MessageRefused"/> for a message the server cannot take (SIZE, a missing extension), <see cref="UsageOrInput"/> for a message file that could not be read when it was sent (it changed after it was read), <see cref="ConnectionFailed"/> otherwise (network, connection loss, TLS).</returns>
     public static int ForError(SmtpErrorCode errorCode) => errorCode switch
     {
         SmtpErrorCode.ProtocolError or SmtpErrorCode.ReplyTooLong or SmtpErrorCode.TimedOut => ProtocolOrTimeout,
         SmtpErrorCode.AuthenticationError => AuthenticationFailed,
         SmtpErrorCode.MessageTooLarge or SmtpErrorCode.ExtensionNotSupported => MessageRefused,
+        SmtpErrorCode.ContentReadFailed => UsageOrInput,
         _ => ConnectionFailed,
     };
 

@@ -120,9 +120,24 @@ internal sealed class StreamedFileContent : IMessageContent
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(capabilities);
-        _stream = new PrefixedStream(_header, new FileBody(_path, Math.Min(_bodyOffset, _length), _length, _lastWrite));
         var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
-        return SmtpMessage.FromStream(envelope with { Size = Size, Body = body }, _stream);
+        envelope = envelope with { Size = Size, Body = body };
+
+        // Made just before its MAIL (not when the batch takes it, up to a window of transactions earlier): a file that
+        // changed since it was read is then not sent, before anything of it is written, and the batch goes on. Found
+        // only at its first body read, with DATA the connection had to be closed, and the rest of the batch with it.
+        return SmtpMessage.ForConnection(envelope, _ =>
+        {
+            var file = new FileInfo(_path);
+            if (!file.Exists || file.Length != _length || file.LastWriteTimeUtc != _lastWrite)
+            {
+                throw new IOException($"{_path} changed after it was read (another length or write time)");
+            }
+
+            _stream?.Dispose();
+            _stream = new PrefixedStream(_header, new FileBody(_path, Math.Min(_bodyOffset, _length), _length, _lastWrite));
+            return SmtpMessage.FromStream(envelope, _stream);
+        });
     }
 
     /// <inheritdoc/>

@@ -31,4 +31,56 @@ public class Breaker21Tests
         run.Error.Should().Contain($"Option '{args[0]}' expects a single argument but 2 were provided");
         run.Error.Should().NotContain("   at ");
     }
+
+    /// <summary>
+    /// README: "a larger one has its header section read, and is opened again when it is sent [...]; one that changed
+    /// in between (another length or write time) is not sent", and "a file that cannot be read [...] is reported [...]
+    /// as not sent with exit 1, and the others still go". A file over 1 MiB that changed while the batch waited for
+    /// the server was found changed only at its first body read, after MAIL, RCPT, DATA and its header section had
+    /// gone out: with DATA the connection had to be closed, so every later message of the batch was not sent either,
+    /// and the changed file was reported with exit 2 (a connection failure). The file is now checked before its MAIL:
+    /// it alone is not sent (exit 1, an input error), and the rest of the batch goes.
+    /// </summary>
+    [Fact]
+    public async Task A_large_file_changed_before_its_turn_is_not_sent_and_the_rest_of_the_batch_goes()
+    {
+        using var dir = new TempDirectory();
+        var large = dir.File("large.eml", [.. "From: a@example.test\r\nTo: b@example.test\r\nSubject: large\r\n\r\n"u8, .. Body(2 << 20)]);
+        var small = dir.File("small.eml", "From: a@example.test\r\nTo: c@example.test\r\nSubject: small\r\n\r\nsmall\r\n");
+        await using var server = new ScriptedSmtpServer("220 scripted.test", command =>
+        {
+            if (command.StartsWith("EHLO", StringComparison.OrdinalIgnoreCase))
+            {
+                // The files were read before the connection; the large one changes before it is sent.
+                File.AppendAllText(large, "appended\r\n");
+            }
+
+            return ScriptedSmtpServer.AcceptAll(command);
+        });
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", large, small);
+
+        var lines = run.OutputLines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).Where(l => l.GetProperty("type").GetString() == "message").ToArray();
+        var largeResult = lines.Single(l => l.GetProperty("file").GetString() == large);
+        largeResult.GetProperty("outcome").GetString().Should().Be("notSent");
+        largeResult.GetProperty("exitCode").GetInt32().Should().Be(1);
+        largeResult.GetProperty("error").GetString().Should().Contain("changed");
+        var smallResult = lines.Single(l => l.GetProperty("file").GetString() == small);
+        smallResult.GetProperty("outcome").GetString().Should().Be("accepted");
+        run.ExitCode.Should().Be(1);
+        server.Commands.Where(c => c.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase)).Should().ContainSingle("the changed file never starts a transaction");
+        server.Commands.Count(c => c.Equals("DATA", StringComparison.OrdinalIgnoreCase)).Should().Be(1);
+    }
+
+    private static byte[] Body(int size)
+    {
+        var line = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\r\n"u8.ToArray();
+        var body = new byte[size / line.Length * line.Length];
+        for (var i = 0; i < body.Length; i += line.Length)
+        {
+            line.CopyTo(body, i);
+        }
+
+        return body;
+    }
 }
