@@ -1,3 +1,4 @@
+using System.IO.Pipelines;
 using System.Text;
 
 namespace MailPipe.Cli.Tests;
@@ -70,6 +71,83 @@ public class Breaker21Tests
         run.ExitCode.Should().Be(1);
         server.Commands.Where(c => c.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase)).Should().ContainSingle("the changed file never starts a transaction");
         server.Commands.Count(c => c.Equals("DATA", StringComparison.OrdinalIgnoreCase)).Should().Be(1);
+    }
+
+    /// <summary>
+    /// README: "Ctrl+C or SIGTERM stops a batch", and a second one "ends the process at once". While the messages were
+    /// still being read (standard input or a FIFO whose writer had not finished: <c>tail -f | mailpipe send -</c>, a
+    /// generator that hangs) the first Ctrl+C or SIGTERM was taken (the process was not ended) and nothing looked at
+    /// it: the process went on waiting for its input for as long as the input stayed open, and only a second signal
+    /// ended it, with no word. It now stops at the first: nothing is sent, standard error says so, exit 2 (not sent).
+    /// </summary>
+    [Fact]
+    public async Task Ctrl_C_while_standard_input_is_still_open_stops_at_once_and_sends_nothing()
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        var input = new Pipe();
+        await input.Writer.WriteAsync("From: a@example.test\r\nTo: b@example.test\r\nSubject: half\r\n\r\nthe first half\r\n"u8.ToArray());
+        var reading = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var environment = new CliEnvironment(() => new SignallingStream(input.Reader.AsStream(), reading), OutputIsTerminal: false, ErrorIsTerminal: false);
+        var output = new StringWriter();
+        var error = new StringWriter();
+        using var interrupt = new CancellationTokenSource();
+
+        var run = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "-"], output, error, environment, interrupt.Token));
+        await reading.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        await interrupt.CancelAsync(); // Ctrl+C; the input stays open
+        try
+        {
+            var code = await run.WaitAsync(TimeSpan.FromSeconds(30)); // a hang guard: the run must end without more input
+            code.Should().Be(2);
+            error.ToString().Should().Contain("interrupted").And.Contain("nothing was sent");
+            server.Connected.Should().BeFalse();
+        }
+        finally
+        {
+            await input.Writer.CompleteAsync();
+        }
+    }
+
+    /// <summary>A stream that says when it is first read.</summary>
+    private sealed class SignallingStream(Stream inner, TaskCompletionSource reading) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            reading.TrySetResult();
+            return inner.Read(buffer, offset, count);
+        }
+
+        public override int Read(Span<byte> buffer)
+        {
+            reading.TrySetResult();
+            return inner.Read(buffer);
+        }
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            reading.TrySetResult();
+            return inner.ReadAsync(buffer, cancellationToken);
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     private static byte[] Body(int size)
