@@ -108,6 +108,45 @@ public class Breaker21Tests
         }
     }
 
+    /// <summary>
+    /// <c>--helo-name</c> takes "a domain name or address literal". A bare IPv4 address was taken and sent as an
+    /// address literal (<c>[127.0.0.1]</c>, issue #17: a bare IP is invalid after EHLO), but a bare IPv6 address was
+    /// a usage error; and names that are neither were sent as they were: empty or hyphen-edged labels
+    /// (<c>a..b</c>, <c>-lead.example</c>), bracketed text that is no address literal (<c>[1]</c>, <c>[127.1]</c>,
+    /// an IPv4 address marked <c>IPv6:</c>), which a server answers with 501 and the session is refused (exit 2).
+    /// </summary>
+    [Theory]
+    [InlineData("::1", "EHLO [IPv6:::1]")]
+    [InlineData("127.0.0.1", "EHLO [127.0.0.1]")]
+    [InlineData("[::1]", "EHLO [IPv6:::1]")]
+    [InlineData("[IPv6:2001:db8::1]", "EHLO [IPv6:2001:db8::1]")]
+    [InlineData("mail_relay.example.test", "EHLO mail_relay.example.test")]
+    [InlineData("a..b", null)]
+    [InlineData("-lead.example", null)]
+    [InlineData("trail-.example", null)]
+    [InlineData("example.", null)]
+    [InlineData("[1]", null)]
+    [InlineData("[127.1]", null)]
+    [InlineData("[IPv6:127.0.0.1]", null)]
+    [InlineData("[]", null)]
+    public async Task The_helo_name_is_a_domain_or_an_address_and_nothing_else_is_sent(string name, string? ehlo)
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        var run = await CliRunner.RunAsync("probe", "--server", server.Address, "--helo-name", name);
+
+        if (ehlo is null)
+        {
+            run.ExitCode.Should().Be(1, run.Output + run.Error);
+            run.Error.Should().Contain("--helo-name").And.Contain("is not a domain name or address literal");
+            server.Connected.Should().BeFalse();
+        }
+        else
+        {
+            run.ExitCode.Should().Be(0, run.Output + run.Error);
+            server.Commands.Should().Contain(ehlo);
+        }
+    }
+
     /// <summary>A stream that says when it is first read.</summary>
     private sealed class SignallingStream(Stream inner, TaskCompletionSource reading) : Stream
     {
