@@ -147,6 +147,32 @@ public class Breaker21Tests
         }
     }
 
+    /// <summary>
+    /// A file whose name is not UTF-8 (a Latin-1 <c>é</c>, byte 0xE9, from an old archive or a Windows share) cannot
+    /// be opened by .NET, which decodes file names as UTF-8 and has no way back to the bytes. In a directory it was
+    /// listed and reported as "Could not find file", with the name mangled, beside a file <c>ls</c> shows: the message
+    /// now says why and what to do (the others still go, as for any file that cannot be read).
+    /// </summary>
+    [Fact]
+    public async Task A_file_whose_name_is_not_UTF8_is_reported_as_such_not_as_missing()
+    {
+        using var dir = new TempDirectory();
+        var good = dir.File("good.eml", "From: a@example.test\r\nTo: b@example.test\r\n\r\nx\r\n");
+        using (var copy = System.Diagnostics.Process.Start("sh", ["-c", "cp \"$1\" \"$(printf '%s/lat\\351n1.eml' \"$2\")\"", "sh", good, dir.Path])!)
+        {
+            await copy.WaitForExitAsync();
+            copy.ExitCode.Should().Be(0);
+        }
+
+        await using var server = await TestSmtpServer.StartAsync();
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, dir.Path);
+
+        run.ExitCode.Should().Be(1);
+        run.Output.Should().Contain("good.eml: accepted");
+        run.Output.Should().Contain("not valid UTF-8").And.NotContain("Could not find file");
+        server.Messages.Should().ContainSingle();
+    }
+
     /// <summary>A stream that says when it is first read.</summary>
     private sealed class SignallingStream(Stream inner, TaskCompletionSource reading) : Stream
     {
