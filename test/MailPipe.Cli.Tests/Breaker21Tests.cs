@@ -173,6 +173,56 @@ public class Breaker21Tests
         server.Messages.Should().ContainSingle();
     }
 
+    /// <summary>
+    /// Probe that held, and the documentation fixed to it: a connection lost while a message's data is being written
+    /// (before its end) leaves nothing the server can deliver, so the message is not sent (exit 2), not "outcome
+    /// unknown" (exit 7) as the README's exit-code table said ("the connection failed once the data had started");
+    /// 7 is for a message whose end of data was written and whose reply never came.
+    /// </summary>
+    [Fact]
+    public async Task A_connection_lost_inside_the_data_is_not_sent_exit_2_not_unknown()
+    {
+        using var dir = new TempDirectory();
+        var large = dir.File("large.eml", [.. "From: a@example.test\r\nTo: b@example.test\r\n\r\n"u8, .. Body(4 << 20)]);
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var serve = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            await using var stream = client.GetStream();
+            using var reader = new StreamReader(stream, Encoding.ASCII, false, 1, leaveOpen: true);
+            async Task Reply(string text) => await stream.WriteAsync(Encoding.ASCII.GetBytes(text + "\r\n"));
+            await Reply("220 scripted.test");
+            while (await reader.ReadLineAsync() is { } line)
+            {
+                if (line.StartsWith("EHLO", StringComparison.OrdinalIgnoreCase))
+                {
+                    await Reply("250 scripted.test");
+                }
+                else if (line.Equals("DATA", StringComparison.OrdinalIgnoreCase))
+                {
+                    await Reply("354 go ahead");
+                    var buffer = new byte[64 * 1024];
+                    await stream.ReadAtLeastAsync(buffer, buffer.Length); // some of the data, then the connection is lost
+                    client.Client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+                    return;
+                }
+                else
+                {
+                    await Reply("250 ok");
+                }
+            }
+        });
+
+        var run = await CliRunner.RunAsync("send", "--server", $"127.0.0.1:{((System.Net.IPEndPoint)listener.LocalEndpoint).Port}", "--json", large);
+        await serve;
+
+        using var json = System.Text.Json.JsonDocument.Parse(run.OutputLines[0]);
+        json.RootElement.GetProperty("outcome").GetString().Should().Be("notSent", run.Output);
+        json.RootElement.GetProperty("exitCode").GetInt32().Should().Be(2);
+        run.ExitCode.Should().Be(2);
+    }
+
     /// <summary>A stream that says when it is first read.</summary>
     private sealed class SignallingStream(Stream inner, TaskCompletionSource reading) : Stream
     {
