@@ -223,6 +223,20 @@ public class Breaker21Tests
         run.ExitCode.Should().Be(2);
     }
 
+    /// <summary>
+    /// <c>serve --help</c> said of <c>--max-size</c> that "a larger one gets 552 and the connection is closed"; the
+    /// README says, and the server does (Breaker14Tests: the next transaction on the same connection is saved), that
+    /// the connection stays usable, and only data that goes on past where such a message must have ended is closed.
+    /// </summary>
+    [Fact]
+    public async Task Serve_help_says_what_max_size_does_to_the_connection()
+    {
+        var run = await CliRunner.RunAsync("serve", "--help");
+
+        var line = run.Output.Split('\n').Single(l => l.TrimStart().StartsWith("--max-size", StringComparison.Ordinal));
+        line.Should().Contain("552").And.Contain("stays usable").And.NotContain("552 and the connection is closed");
+    }
+
     /// <summary>A stream that says when it is first read.</summary>
     private sealed class SignallingStream(Stream inner, TaskCompletionSource reading) : Stream
     {
