@@ -237,6 +237,40 @@ public class Breaker21Tests
         line.Should().Contain("552").And.Contain("stays usable").And.NotContain("552 and the connection is closed");
     }
 
+    /// <summary>
+    /// A file over 1 MiB is streamed, not scanned beforehand; to a server without 8BITMIME (RFC 6152) MailPipe scans
+    /// it while sending and at its first 8-bit octet abandons it, which over DATA means closing the connection: every
+    /// later message of the batch was not sent (exit 2) with it. Such a file is now scanned before its MAIL when the
+    /// server lacks 8BITMIME: it alone is not sent (exit 6, the server lacks 8BITMIME), and the batch goes on.
+    /// </summary>
+    [Fact]
+    public async Task A_large_8bit_file_to_a_server_without_8BITMIME_is_not_sent_and_the_rest_of_the_batch_goes()
+    {
+        using var dir = new TempDirectory();
+        var large = dir.File("large.eml", [.. "From: a@example.test\r\nTo: b@example.test\r\n\r\n"u8, .. Body(2 << 20), .. "caf\u00e9\r\n"u8]);
+        var small = dir.File("small.eml", "From: a@example.test\r\nTo: c@example.test\r\n\r\nsmall\r\n");
+        var delivered = 0;
+        await using var server = new ScriptedSmtpServer(
+            "220 scripted.test",
+            command => command.StartsWith("EHLO", StringComparison.OrdinalIgnoreCase) ? "250-scripted.test\r\n250 PIPELINING" : ScriptedSmtpServer.AcceptAll(command),
+            data =>
+            {
+                Interlocked.Increment(ref delivered);
+                return "250 2.0.0 queued";
+            });
+
+        var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", large, small);
+
+        var lines = run.OutputLines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).Where(l => l.GetProperty("type").GetString() == "message").ToArray();
+        var largeResult = lines.Single(l => l.GetProperty("file").GetString() == large);
+        largeResult.GetProperty("outcome").GetString().Should().Be("notSent", run.Output);
+        largeResult.GetProperty("exitCode").GetInt32().Should().Be(6);
+        largeResult.GetProperty("error").GetString().Should().Contain("8BITMIME");
+        lines.Single(l => l.GetProperty("file").GetString() == small).GetProperty("outcome").GetString().Should().Be("accepted", run.Output);
+        delivered.Should().Be(1);
+        server.Commands.Where(c => c.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase)).Should().ContainSingle("the 8-bit file never starts a transaction");
+    }
+
     /// <summary>A stream that says when it is first read.</summary>
     private sealed class SignallingStream(Stream inner, TaskCompletionSource reading) : Stream
     {
