@@ -271,6 +271,36 @@ public class Breaker21Tests
         server.Commands.Where(c => c.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase)).Should().ContainSingle("the 8-bit file never starts a transaction");
     }
 
+    /// <summary>
+    /// Probe that held: large files (streamed, not read whole) with bare-CR, bare-LF and CRLF line ends, a
+    /// <c>--header</c> field and a Bcc field, sent to <c>mailpipe serve</c> in one batch: each saved file is the input
+    /// with its line ends made CRLF, the field in front and the Bcc field gone, byte for byte, and the Bcc recipient
+    /// still got it.
+    /// </summary>
+    [Fact]
+    public async Task Large_files_with_any_line_ends_reach_serve_byte_for_byte_with_the_header_in_front_and_no_Bcc()
+    {
+        using var files = new TempDirectory();
+        using var inbox = new TempDirectory();
+        string[] ends = ["\r", "\n", "\r\n"];
+        var paths = ends.Select((end, i) => files.File($"m{i}.eml", Encoding.ASCII.GetBytes(
+            string.Join(end, "From: a@example.test", "To: b@example.test", "Bcc: hidden@example.test", $"Subject: {i}", "", string.Concat(Enumerable.Repeat(new string('q', 76) + end, 20_000)))))).ToArray();
+        await using var serve = await ServeHost.StartAsync(inbox.Path);
+
+        var run = await CliRunner.RunAsync(["send", "--server", serve.Address, "--header", "X-Added: 1", .. paths]);
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        (await serve.WaitForLinesAsync("hidden@example.test", 3)).Should().HaveCount(3);
+        var saved = Directory.GetFiles(inbox.Path).Order(StringComparer.Ordinal).Select(File.ReadAllBytes).ToArray();
+        saved.Should().HaveCount(3);
+        for (var i = 0; i < 3; i++)
+        {
+            var expected = "X-Added: 1\r\nFrom: a@example.test\r\nTo: b@example.test\r\n" + $"Subject: {i}\r\n\r\n" + string.Concat(Enumerable.Repeat(new string('q', 76) + "\r\n", 20_000));
+            var bytes = Encoding.ASCII.GetBytes(expected);
+            saved.Count(s => s.SequenceEqual(bytes)).Should().Be(1, $"m{i}.eml, with line ends {ends[i].Length}");
+        }
+    }
+
     /// <summary>A stream that says when it is first read.</summary>
     private sealed class SignallingStream(Stream inner, TaskCompletionSource reading) : Stream
     {
