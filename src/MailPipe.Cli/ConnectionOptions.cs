@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
@@ -231,7 +232,11 @@ internal sealed class ConnectionOptions
         return true;
     }
 
-    /// <summary>Whether a name may follow EHLO/HELO: a domain (letters, digits, '-', '.', '_') or an address literal.</summary>
+    /// <summary>
+    /// Whether a name may follow EHLO/HELO: a domain (RFC 5321 §4.1.2: dot-separated labels of letters, digits and '-'
+    /// that neither start nor end with '-'; '_' allowed, as servers allow it), an address literal (<c>[192.0.2.1]</c>,
+    /// <c>[IPv6:2001:db8::1]</c>; <c>[2001:db8::1]</c> too), or a bare IP address, which MailPipe sends as its literal.
+    /// </summary>
     /// <param name="name">The name.</param>
     /// <returns>Whether it is usable.</returns>
     public static bool IsValidHeloName(string name)
@@ -244,19 +249,40 @@ internal sealed class ConnectionOptions
         if (name[0] == '[' && name[^1] == ']')
         {
             var literal = name[1..^1];
-            return IPAddress.TryParse(literal.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase) ? literal[5..] : literal, out _);
+            return literal.StartsWith("IPv6:", StringComparison.OrdinalIgnoreCase) ? IsIPv6(literal[5..]) : IsIPv4(literal) || IsIPv6(literal);
         }
 
-        foreach (var c in name)
+        if (IsIPv4(name) || IsIPv6(name))
         {
-            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '.' or '_'))
+            return true;
+        }
+
+        foreach (var label in name.Split('.'))
+        {
+            if (label.Length is 0 or > 63 || label[0] == '-' || label[^1] == '-')
             {
                 return false;
+            }
+
+            foreach (var c in label)
+            {
+                if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+                {
+                    return false;
+                }
             }
         }
 
         return true;
     }
+
+    /// <summary>A dotted-quad IPv4 address (RFC 5321 §4.1.3 IPv4-address-literal), nothing shorter.</summary>
+    private static bool IsIPv4(string text) =>
+        text.Split('.') is { Length: 4 } parts
+        && Array.TrueForAll(parts, part => part.Length is > 0 and <= 3 && byte.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out _));
+
+    private static bool IsIPv6(string text) =>
+        text.Contains(':', StringComparison.Ordinal) && IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetworkV6;
 
     private static TimeSpan? ParseTimeout(ArgumentResult result)
     {

@@ -7,7 +7,7 @@ namespace MailPipe.Cli;
 internal static class ExitCodes
 {
     /// <summary>The codes in one sentence, for the help text.</summary>
-    public const string Summary = "Exit codes: 0 every message accepted, 1 usage or input error, 2 connection or TLS failure, 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused (or too large for the server), 7 outcome unknown (connection lost after the data), 8 protocol violation or timeout; for several messages the highest.";
+    public const string Summary = "Exit codes: 0 every message accepted, 1 usage or input error, 2 connection or TLS failure, 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused (or too large for the server), 7 outcome unknown (connection lost after the end of data), 8 protocol violation or timeout; for several messages the highest.";
 
     /// <summary>Every message accepted: a 2yz reply to the end of data, with at least one recipient accepted.</summary>
     public const int Success = 0;
@@ -15,7 +15,7 @@ internal static class ExitCodes
     /// <summary>Bad command line or unusable input (a missing file, a message without sender or recipients).</summary>
     public const int UsageOrInput = 1;
 
-    /// <summary>The connection could not be made or was lost before the message data, the greeting or EHLO/HELO was refused, or TLS failed.</summary>
+    /// <summary>The connection could not be made or was lost before the message's end of data was written (nothing can have been delivered), the greeting or EHLO/HELO was refused, or TLS failed.</summary>
     public const int ConnectionFailed = 2;
 
     /// <summary>The server refused the credentials.</summary>
@@ -30,7 +30,7 @@ internal static class ExitCodes
     /// <summary>DATA, or the message after the end of data, was refused; or the server cannot take it as it is (larger than its SIZE limit, or needing an extension it lacks).</summary>
     public const int MessageRefused = 6;
 
-    /// <summary>The connection failed once the message data had started: the server may or may not have taken the message.</summary>
+    /// <summary>The end of data was written and its reply never came (the connection failed, or the batch was interrupted): the server may or may not have taken the message.</summary>
     public const int OutcomeUnknown = 7;
 
     /// <summary>The server broke the protocol, or a timeout expired.</summary>
@@ -38,12 +38,13 @@ internal static class ExitCodes
 
     /// <summary>The exit code for an <see cref="SmtpException"/> met outside the message data (inside it, the outcome is <see cref="OutcomeUnknown"/>).</summary>
     /// <param name="errorCode">The exception's code.</param>
-    /// <returns><see cref="ProtocolOrTimeout"/> for protocol violations and timeouts, <see cref="AuthenticationFailed"/> for an authentication mechanism that could not run, <see cref="MessageRefused"/> for a message the server cannot take (SIZE, a missing extension), <see cref="ConnectionFailed"/> otherwise (network, connection loss, TLS).</returns>
+    /// <returns><see cref="ProtocolOrTimeout"/> for protocol violations and timeouts, <see cref="AuthenticationFailed"/> for an authentication mechanism that could not run, <see cref="MessageRefused"/> for a message the server cannot take (SIZE, a missing extension), <see cref="UsageOrInput"/> for a message file that could not be read when it was sent (it changed after it was read), <see cref="ConnectionFailed"/> otherwise (network, connection loss, TLS).</returns>
     public static int ForError(SmtpErrorCode errorCode) => errorCode switch
     {
         SmtpErrorCode.ProtocolError or SmtpErrorCode.ReplyTooLong or SmtpErrorCode.TimedOut => ProtocolOrTimeout,
         SmtpErrorCode.AuthenticationError => AuthenticationFailed,
         SmtpErrorCode.MessageTooLarge or SmtpErrorCode.ExtensionNotSupported => MessageRefused,
+        SmtpErrorCode.ContentReadFailed => UsageOrInput,
         _ => ConnectionFailed,
     };
 

@@ -83,9 +83,9 @@ internal sealed class MemoryContent : IMessageContent
 /// <summary>
 /// A large file, streamed after a header section held in memory (the file's own, or one with <c>--header</c> fields in
 /// front or without Bcc). The file is opened again when its body is first read and closed at its end, so that a batch
-/// of many large files holds at most the ones being sent open (the process's open-file limit is often 256 or 1,024). It
-/// is not scanned beforehand: with a server that offers 8BITMIME it is declared <c>BODY=8BITMIME</c>, which RFC 6152
-/// allows for 7-bit content too.
+/// of many large files holds at most the ones being sent open (the process's open-file limit is often 256 or 1,024). With
+/// a server that offers 8BITMIME it is not scanned beforehand: it is declared <c>BODY=8BITMIME</c>, which RFC 6152
+/// allows for 7-bit content too; for one that does not, it is scanned just before its MAIL.
 /// </summary>
 internal sealed class StreamedFileContent : IMessageContent
 {
@@ -120,9 +120,49 @@ internal sealed class StreamedFileContent : IMessageContent
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(capabilities);
-        _stream = new PrefixedStream(_header, new FileBody(_path, Math.Min(_bodyOffset, _length), _length, _lastWrite));
-        var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
-        return SmtpMessage.FromStream(envelope with { Size = Size, Body = body }, _stream);
+        envelope = envelope with { Size = Size, Body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit };
+
+        // Made just before its MAIL (not when the batch takes it, up to a window of transactions earlier): a file that
+        // changed since it was read, or that has 8-bit octets for a server without 8BITMIME, is then not sent before
+        // anything of it is written, and the batch goes on. Found only while its data was written, with DATA the
+        // connection had to be closed, and the rest of the batch with it.
+        return SmtpMessage.ForConnection(envelope, _ =>
+        {
+            var file = new FileInfo(_path);
+            if (!file.Exists || file.Length != _length || file.LastWriteTimeUtc != _lastWrite)
+            {
+                throw new IOException($"{_path} changed after it was read (another length or write time)");
+            }
+
+            // BODY=8BITMIME to a server without it: MailPipe says so and sends nothing of this message.
+            var message = envelope.Body == SmtpBodyType.SevenBit && HasEightBitOctets() ? envelope with { Body = SmtpBodyType.EightBitMime } : envelope;
+            _stream?.Dispose();
+            _stream = new PrefixedStream(_header, new FileBody(_path, Math.Min(_bodyOffset, _length), _length, _lastWrite));
+            return SmtpMessage.FromStream(message, _stream);
+        });
+    }
+
+    /// <summary>Whether the header section or the body has an octet above 127: one read of the file, only for a server without 8BITMIME.</summary>
+    private bool HasEightBitOctets()
+    {
+        if (_header.AsSpan().IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
+        {
+            return true;
+        }
+
+        using var file = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0);
+        file.Position = Math.Min(_bodyOffset, _length);
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = file.Read(buffer)) > 0)
+        {
+            if (buffer.AsSpan(0, read).IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <inheritdoc/>

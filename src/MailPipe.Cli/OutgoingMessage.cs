@@ -150,6 +150,11 @@ internal sealed class OutgoingMessage : IDisposable
 
             return message;
         }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException && path.Contains('\uFFFD', StringComparison.Ordinal))
+        {
+            // .NET decodes file names as UTF-8, a byte that is not becomes U+FFFD, and such a name cannot be opened again.
+            return Failed(index, path, defaults.ReversePath, $"cannot read {path}: its name is not valid UTF-8 (shown with \uFFFD), which .NET cannot open; rename it");
+        }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
             return Failed(index, path, defaults.ReversePath, $"cannot read {path}: {ex.Message}");

@@ -102,13 +102,15 @@ internal static class Program
     }
 
     /// <summary>
-    /// Whether an option of the command has a value that did not parse (a missing value: <c>--to</c> last). Its error
-    /// is reported on its own; a check across options skips then, as reading such a value throws.
+    /// Whether an option of the command has a value that did not parse (a missing value: <c>--to</c> last; two values
+    /// for an option that takes one: <c>--from</c> given twice). Its error is reported on its own; a check across
+    /// options skips then, as reading such a value throws.
     /// </summary>
     /// <param name="result">The command's result.</param>
     /// <returns>Whether any option's value failed.</returns>
     internal static bool HasOptionErrors(CommandResult result) =>
-        result.Children.OfType<OptionResult>().Any(o => o.Errors.Any() || (o.Tokens.Count == 0 && !o.Implicit && o.Option.Arity.MinimumNumberOfValues > 0));
+        result.Children.OfType<OptionResult>().Any(o => o.Errors.Any() || (o.Tokens.Count == 0 && !o.Implicit && o.Option.Arity.MinimumNumberOfValues > 0)
+            || o.Tokens.Count > o.Option.Arity.MaximumNumberOfValues);
 
     /// <summary>
     /// What is wrong with the command line, one entry per problem: first any token that looks like an option but is

@@ -27,14 +27,23 @@ internal sealed partial class SendCommand
         }
 
         List<OutgoingMessage> messages;
+        var loading = Task.Run(() => LoadMessages(options, environment), CancellationToken.None);
         try
         {
-            messages = LoadMessages(options, environment);
+            // Reading may wait for as long as its input stays open (standard input, a FIFO): Ctrl+C or SIGTERM, which
+            // the signal handler takes instead of ending the process, must end that wait too.
+            messages = await loading.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             await error.WriteLineAsync($"mailpipe send: {ex.Message}").ConfigureAwait(false);
             return ExitCodes.UsageOrInput;
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            _ = loading.ContinueWith(static t => t.Result.ForEach(m => m.Dispose()), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            await error.WriteLineAsync($"mailpipe send: {BatchSender.Interrupted} while the messages were being read; nothing was sent").ConfigureAwait(false);
+            return ExitCodes.ConnectionFailed;
         }
 
         try

@@ -91,7 +91,7 @@ internal sealed partial class ServeCommand
 
     private readonly Option<string> _maxSize = new("--max-size")
     {
-        Description = $"The largest message taken, in bytes (K, M suffixes: KiB, MiB), advertised as SIZE; a larger one gets 552 and the connection is closed.",
+        Description = $"The largest message taken, in bytes (K, M suffixes: KiB, MiB), advertised as SIZE; a larger one gets 552 and the connection stays usable (data that goes on far past the limit gets 552 and the close).",
         HelpName = "BYTES",
         DefaultValueFactory = _ => $"{EmbeddedServerOptions.DefaultMaxMessageSize / 1024 / 1024}M",
     };

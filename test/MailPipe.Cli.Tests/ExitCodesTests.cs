@@ -16,12 +16,13 @@ public class ExitCodesTests
     [InlineData(SmtpErrorCode.ProtocolError, 8)]
     [InlineData(SmtpErrorCode.ReplyTooLong, 8)]
     [InlineData(SmtpErrorCode.TimedOut, 8)]
+    [InlineData(SmtpErrorCode.ContentReadFailed, 1)] // a message file that could not be read when it was sent: an input error
     public void Errors_outside_the_data_map_to_their_code(SmtpErrorCode error, int expected) =>
         ExitCodes.ForError(error).Should().Be(expected);
 
     [Fact]
     public void Every_error_code_maps_to_a_failure() =>
-        Enum.GetValues<SmtpErrorCode>().Select(ExitCodes.ForError).Should().OnlyContain(code => code >= 2 && code <= 8);
+        Enum.GetValues<SmtpErrorCode>().Select(ExitCodes.ForError).Should().OnlyContain(code => code >= 1 && code <= 8);
 
     [Fact]
     public void A_batch_takes_the_highest_code()
