@@ -29,6 +29,12 @@ internal sealed partial class TransactionSender
 
     private OperationCanceledException? _cancellation;
 
+    /// <summary>
+    /// The last reply read when it refused a RSET, which a server must accept (RFC 5321 §4.1.1.5): a server that then
+    /// closes the connection is ending the session (Exim's "554 Too many nonmail commands"), as with 421.
+    /// </summary>
+    private SmtpReply? _refusedReset;
+
     /// <summary>Replies expected since the writer last waited: when the call ends with some, that last wait is a round trip too.</summary>
     private int _expectedSinceWait;
 
@@ -221,6 +227,7 @@ internal sealed partial class TransactionSender
             }
 
             expected.File(reply);
+            _refusedReset = expected.Kind == ReplyKind.Reset && reply.IsNegative ? reply : null;
 
             // A 421 closes the channel before any result it decides is published: whoever reads that result (the
             // pooled sender deciding on a retry and on the discard reason) sees the session disconnected.
@@ -245,7 +252,9 @@ internal sealed partial class TransactionSender
                 answered.EndOfDataAnswerWithheld = true;
             }
 
-            _failure = ex;
+            // The connection closed right after a refused RSET: the server ended the session there and processed
+            // nothing written after the RSET, so what that carried was not sent (not Unknown).
+            _failure = _refusedReset is { } refusedReset && ex.ErrorCode == SmtpErrorCode.ConnectionClosed ? SmtpChannel.ServiceClosing(refusedReset) : ex;
         }
         catch (OperationCanceledException ex)
         {
