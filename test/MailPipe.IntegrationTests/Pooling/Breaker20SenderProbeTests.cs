@@ -29,15 +29,16 @@ public sealed class Breaker20SenderProbeTests
     }
 
     [Theory]
-    [InlineData(2525)]
-    [InlineData(2526)]
-    [InlineData(2527)]
-    public async Task Many_threads_mixed_outcomes_every_recipient_truthful_and_statistics_consistent(int port)
+    [InlineData(2525, 80)]
+    [InlineData(2526, 80)]
+    [InlineData(2527, 80)]
+    [InlineData(2526, 400)]
+    public async Task Many_threads_mixed_outcomes_every_recipient_truthful_and_statistics_consistent(int port, int count)
     {
         TestServers.RequireListening(port);
         await using var sender = NewSender(port);
         var results = new ConcurrentBag<(SmtpSendResult Result, bool[] Expected)>();
-        var tasks = Enumerable.Range(0, 80).Select(i => Task.Run(async () =>
+        var tasks = Enumerable.Range(0, count).Select(i => Task.Run(async () =>
         {
             var (envelope, expected) = Case(i);
             var result = await sender.SendAsync(envelope, System.Text.Encoding.ASCII.GetBytes($"Subject: pool {i}\r\n\r\nbody {i}\r\n"));
@@ -205,6 +206,59 @@ public sealed class Breaker20SenderProbeTests
             result.Exception.Should().BeOfType<ObjectDisposedException>();
             result.IsTransientFailure.Should().BeFalse();
         }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Concurrent_callers_of_a_sender_that_cannot_open_a_connection_all_get_NotSent(bool badPassword)
+    {
+        var options = new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = badPassword ? TestServers.PostfixSubmissionPort : 1,
+            TlsMode = badPassword ? SmtpTlsMode.StartTlsRequired : SmtpTlsMode.None,
+            Credentials = badPassword ? new System.Net.NetworkCredential(TestServers.User, "wrong-password") : null,
+            MaxConnections = 2,
+            EhloName = "client.example.test",
+        };
+        options.Tls.AddTrustedRootCertificatesFromPemFile(TestServers.TlsCertificate);
+        await using var sender = new SmtpSender(options);
+        var tasks = Enumerable.Range(0, 20).Select(i => Task.Run(() => sender.SendAsync(new SmtpEnvelope("sender@example.test", TestServers.UniqueRecipient()), "Subject: x\r\n\r\nx\r\n"u8.ToArray()))).ToArray();
+        var results = await Task.WhenAll(tasks);
+
+        foreach (var result in results)
+        {
+            result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
+            var error = result.Exception.Should().BeOfType<SmtpException>().Subject;
+            error.ErrorCode.Should().Be(badPassword ? SmtpErrorCode.AuthenticationError : SmtpErrorCode.ConnectionRefused, result.ToString());
+            result.IsTransientFailure.Should().Be(!badPassword, result.ToString());
+        }
+
+        var stats = await QuiescentAsync(sender);
+        stats.Opened.Should().Be(0);
+        stats.Idle.Should().Be(0);
+        stats.OpenFailures.Should().BeGreaterThan(0);
+    }
+
+    [Fact]
+    public async Task MaxMessagesPerConnection_holds_when_callers_are_coalesced()
+    {
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.PostfixPort,
+            TlsMode = SmtpTlsMode.None,
+            MaxConnections = 2,
+            MaxMessagesPerConnection = 3,
+            EhloName = "client.example.test",
+        });
+        var tasks = Enumerable.Range(0, 30).Select(i => Task.Run(() => sender.SendAsync(new SmtpEnvelope("sender@example.test", TestServers.UniqueRecipient()), "Subject: x\r\n\r\nx\r\n"u8.ToArray()))).ToArray();
+        var results = await Task.WhenAll(tasks);
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted);
+        var stats = await QuiescentAsync(sender);
+        stats.Messages.Should().Be(30);
+        stats.Opened.Should().BeGreaterThanOrEqualTo(10, stats.ToString());
     }
 
     [Fact]
