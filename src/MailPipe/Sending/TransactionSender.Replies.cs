@@ -82,6 +82,7 @@ internal sealed partial class TransactionSender
         _results = batch;
         _readsWhileWaiting = false;
         _transactionsDone = 0;
+        _channel.KeepInputOnWriteFailure = true;
     }
 
     /// <summary>Drops what refers to the call's messages, so that a session kept between calls does not keep their content alive.</summary>
@@ -93,6 +94,10 @@ internal sealed partial class TransactionSender
         _last = null;
         _lastChecked = null;
         _results = null;
+
+        // Also when the end of the call did not run to its end.
+        _channel.KeepInputOnWriteFailure = false;
+        _channel.BreakIfOutputFailed();
     }
 
     /// <summary>The end of a call: what is written is flushed (unless cancelled), the replies due are read, the concurrent reader is stopped.</summary>
@@ -127,7 +132,18 @@ internal sealed partial class TransactionSender
         _signals?.Writer.TryComplete();
         await _readerCompletion.ConfigureAwait(false);
         _channel.EndConcurrentReading();
+
+        // A write found the connection closed by the server: the replies it sent before have been read; close now.
+        _channel.KeepInputOnWriteFailure = false;
+        _channel.BreakIfOutputFailed();
     }
+
+    /// <summary>
+    /// Why the call stopped: the server closing the channel (a 421, a refused RSET and the close) when the replies
+    /// read say so, as it decides that what was written after was not processed; else the writer's failure, else the
+    /// reader's.
+    /// </summary>
+    private SmtpException? CallFailure => _failure is { ErrorCode: SmtpErrorCode.ServiceNotAvailable } ? _failure : _writerFailure ?? _failure;
 
     /// <summary>A group ends: flush, one round trip, the replies due read.</summary>
     /// <returns>Whether the call may go on (replies did not stop, the connection is there).</returns>
@@ -292,7 +308,7 @@ internal sealed partial class TransactionSender
         {
             // A full fence between the failure written and the count read (the writer's side: Interlocked.Increment).
             Interlocked.MemoryBarrier();
-            results.PublishStopped(_writerFailure ?? failure, Volatile.Read(ref _transactionsDone));
+            results.PublishStopped(failure.ErrorCode == SmtpErrorCode.ServiceNotAvailable ? failure : _writerFailure ?? failure, Volatile.Read(ref _transactionsDone));
         }
     }
 }

@@ -42,4 +42,26 @@ public sealed class Breaker20EximNonmailLimitTests
 
         results.Should().Contain(r => r.Outcome == SmtpSendOutcome.NotSent, "Exim drops the connection after 11 counted RSETs");
     }
+
+    [Fact]
+    public async Task Replies_that_came_before_Exim_reset_the_connection_under_a_write_are_read()
+    {
+        // Each 256 KiB chunk of a transaction with no valid recipient gets 503, a protocol error to Exim, which resets the
+        // connection after three (smtp_max_synprot_errors) while the client still writes the chunks that follow.
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.EximPort);
+        await session.HelloAsync("client.example.test");
+        var body = System.Text.Encoding.ASCII.GetBytes("Subject: big\r\n\r\n" + new string('x', 300_000) + "\r\n");
+        var messages = Enumerable.Range(0, 40)
+            .Select(i => SmtpMessage.FromBytes(new SmtpEnvelope("sender@example.test", i % 2 == 0 ? $"unknown{i}@example.test" : TestServers.UniqueRecipient()), body))
+            .ToList();
+
+        var results = await session.SendBatchAsync(messages);
+
+        results.Should().HaveCount(40);
+        results[0].Outcome.Should().Be(SmtpSendOutcome.Refused, "its replies came before the reset: " + results[0]);
+        results[1].Outcome.Should().Be(SmtpSendOutcome.Accepted, "its replies came before the reset: " + results[1]);
+        session.IsConnected.Should().BeFalse();
+    }
 }
