@@ -42,7 +42,9 @@ public sealed class ResilientSmtpSender : ISmtpSender
     /// <remarks>Each message is sent as by <see cref="SendAsync"/>, all at once, so that the inner sender still batches them on its connections.
     /// When <paramref name="cancellationToken"/> is cancelled, <see cref="SmtpBatchCanceledException"/> is thrown once every message is done,
     /// with one result per message: the decided ones as they are, <see cref="SmtpSendOutcome.Unknown"/> (merged) for those whose end of
-    /// data was written, <see cref="SmtpSendOutcome.NotSent"/> for the others.</remarks>
+    /// data was written, <see cref="SmtpSendOutcome.NotSent"/> for the others. When the inner sender is disposed while the batch is
+    /// under way, the messages it dropped are <see cref="SmtpSendOutcome.NotSent"/> with the <see cref="ObjectDisposedException"/>
+    /// and the results are returned.</remarks>
     public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -61,9 +63,10 @@ public sealed class ResilientSmtpSender : ISmtpSender
         {
             return await Task.WhenAll(tasks).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception stop) when (stop is ObjectDisposedException || (stop is OperationCanceledException && cancellationToken.IsCancellationRequested))
         {
-            // One message's cancellation alone would lose the others' outcomes (an accepted or unknown one sent again).
+            // One message's cancellation, or the inner sender's disposal under way, alone would lose the others'
+            // outcomes (an accepted or unknown one sent again).
             var results = new SmtpSendResult[tasks.Length];
             OperationCanceledException? first = null;
             for (var i = 0; i < tasks.Length; i++)
@@ -80,9 +83,13 @@ public sealed class ResilientSmtpSender : ISmtpSender
                 {
                     (first, results[i]) = (first ?? ex, SmtpSendResult.Create(list[i].Envelope, SmtpSendOutcome.NotSent));
                 }
+                catch (ObjectDisposedException disposed)
+                {
+                    results[i] = new SmtpSendResult(list[i].Envelope, SmtpSendOutcome.NotSent, null, [.. list[i].Envelope.Recipients.Select(static r => new SmtpRecipientResult(r, null))], null, null, disposed);
+                }
             }
 
-            throw new SmtpBatchCanceledException(results, first, cancellationToken);
+            return cancellationToken.IsCancellationRequested ? throw new SmtpBatchCanceledException(results, first, cancellationToken) : results;
         }
     }
 

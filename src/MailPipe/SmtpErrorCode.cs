@@ -56,7 +56,8 @@ public enum SmtpErrorCode
 
     /// <summary>
     /// The server said it is closing the transmission channel (RFC 5321 §3.8: 421, or a 221 nobody asked for) in
-    /// reply to a command or unprompted, or a greeting other than 220 (RFC 5321 §3.1); the connection was closed. Transient: a new connection may succeed later. The
+    /// reply to a command or unprompted, or refused a RSET (which it must accept) and closed the connection, or sent a
+    /// greeting other than 220 (RFC 5321 §3.1); the connection was closed. Transient: a new connection may succeed later. The
     /// reply is on <see cref="SmtpException.Reply"/>. Commands after it were not processed, so what they carried was not sent.
     /// </summary>
     ServiceNotAvailable = 17,

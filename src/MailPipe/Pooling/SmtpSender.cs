@@ -105,7 +105,9 @@ public sealed partial class SmtpSender : ISmtpSender
     /// connection are dropped and, once the others are done, <see cref="SmtpBatchCanceledException"/> is thrown with one
     /// result per message: the decided ones as they are, <see cref="SmtpSendOutcome.Unknown"/> for those whose end of
     /// data was written, <see cref="SmtpSendOutcome.NotSent"/> for the dropped ones (so that a retry leaves out what was
-    /// accepted).
+    /// accepted). When the sender is disposed while the batch is under way, the messages it dropped are
+    /// <see cref="SmtpSendOutcome.NotSent"/> with the <see cref="ObjectDisposedException"/> as their exception, and the
+    /// results are returned (the exception alone would hide the messages already accepted).
     /// </remarks>
     /// <exception cref="SmtpBatchCanceledException"><paramref name="cancellationToken"/> was cancelled; <c>Results</c> has one result per message.</exception>
     public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
@@ -128,7 +130,6 @@ public sealed partial class SmtpSender : ISmtpSender
 
         Enqueue(requests);
         var results = new SmtpSendResult[requests.Length];
-        Exception? first = null;
         OperationCanceledException? canceled = null;
         for (var i = 0; i < requests.Length; i++)
         {
@@ -138,12 +139,12 @@ public sealed partial class SmtpSender : ISmtpSender
             }
             catch (SmtpOutcomeUnknownException ex)
             {
-                (first, canceled, results[i]) = (first ?? ex, canceled ?? ex, ex.Result);
+                (canceled, results[i]) = (canceled ?? ex, ex.Result);
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
-                // Dropped before its first byte, or cancelled in its content: nothing of it was delivered.
-                first ??= ex;
+                // Dropped before its first byte (cancelled, or the sender disposed meanwhile), or cancelled in its
+                // content: nothing of it was delivered.
                 canceled ??= ex as OperationCanceledException;
                 results[i] = new SmtpSendResult(list[i].Envelope, SmtpSendOutcome.NotSent, null, [.. list[i].Envelope.Recipients.Select(static r => new SmtpRecipientResult(r, null))], null, null, ex);
             }
@@ -153,11 +154,6 @@ public sealed partial class SmtpSender : ISmtpSender
         {
             // The first exception alone would lose the other messages' outcomes (an accepted or unknown one sent again).
             throw new SmtpBatchCanceledException(results, canceled, cancellationToken);
-        }
-
-        if (first is not null)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
 
         return results;

@@ -111,7 +111,7 @@ internal sealed partial class TransactionSender
         if (argumentError is not null)
         {
             // The results taken so far keep why the replies stopped (a lost connection, a 421), as when the call returns.
-            batch?.Complete(_writerFailure ?? _failure);
+            batch?.Complete(CallFailure);
             ExceptionDispatchInfo.Throw(argumentError);
         }
 
@@ -119,7 +119,7 @@ internal sealed partial class TransactionSender
         {
             // Likewise; a streaming call has yielded every result when this is thrown as it is.
             batch!.SequenceError = sequenceError;
-            var results = batch.Complete(_writerFailure ?? _failure);
+            var results = batch.Complete(CallFailure);
             if (!batch.IsStreaming)
             {
                 throw new SmtpBatchSequenceException(results, sequenceError);
@@ -128,7 +128,7 @@ internal sealed partial class TransactionSender
             ExceptionDispatchInfo.Throw(sequenceError);
         }
 
-        return _writerFailure ?? _failure;
+        return CallFailure;
     }
 
     /// <summary>

@@ -58,7 +58,7 @@ internal sealed partial class TransactionSender
     }
 
     private static SmtpException ClosedWhileReadingContent(Exception ex) =>
-        new(SmtpErrorCode.ConnectionClosed, "The connection was closed while the message content was being read; the message was not ended, and nothing of it was delivered.", ex);
+        new(SmtpErrorCode.ConnectionClosed, "The connection was closed (DisconnectAsync, Dispose or a failure) while a message's content was being read; that message was not ended, and no message whose end of data had not been written was delivered.", ex);
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WriteCancellableBodyAsync(MailTransaction tx, SmtpContentPlan plan, CancellationToken cancellationToken)

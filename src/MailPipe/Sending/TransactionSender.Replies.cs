@@ -29,6 +29,12 @@ internal sealed partial class TransactionSender
 
     private OperationCanceledException? _cancellation;
 
+    /// <summary>
+    /// The last reply read when it refused a RSET, which a server must accept (RFC 5321 §4.1.1.5): a server that then
+    /// closes the connection is ending the session (Exim's "554 Too many nonmail commands"), as with 421.
+    /// </summary>
+    private SmtpReply? _refusedReset;
+
     /// <summary>Replies expected since the writer last waited: when the call ends with some, that last wait is a round trip too.</summary>
     private int _expectedSinceWait;
 
@@ -76,6 +82,7 @@ internal sealed partial class TransactionSender
         _results = batch;
         _readsWhileWaiting = false;
         _transactionsDone = 0;
+        _channel.KeepInputOnWriteFailure = true;
     }
 
     /// <summary>Drops what refers to the call's messages, so that a session kept between calls does not keep their content alive.</summary>
@@ -87,6 +94,10 @@ internal sealed partial class TransactionSender
         _last = null;
         _lastChecked = null;
         _results = null;
+
+        // Also when the end of the call did not run to its end.
+        _channel.KeepInputOnWriteFailure = false;
+        _channel.BreakIfOutputFailed();
     }
 
     /// <summary>The end of a call: what is written is flushed (unless cancelled), the replies due are read, the concurrent reader is stopped.</summary>
@@ -121,7 +132,18 @@ internal sealed partial class TransactionSender
         _signals?.Writer.TryComplete();
         await _readerCompletion.ConfigureAwait(false);
         _channel.EndConcurrentReading();
+
+        // A write found the connection closed by the server: the replies it sent before have been read; close now.
+        _channel.KeepInputOnWriteFailure = false;
+        _channel.BreakIfOutputFailed();
     }
+
+    /// <summary>
+    /// Why the call stopped: the server closing the channel (a 421, a refused RSET and the close) when the replies
+    /// read say so, as it decides that what was written after was not processed; else the writer's failure, else the
+    /// reader's.
+    /// </summary>
+    private SmtpException? CallFailure => _failure is { ErrorCode: SmtpErrorCode.ServiceNotAvailable } ? _failure : _writerFailure ?? _failure;
 
     /// <summary>A group ends: flush, one round trip, the replies due read.</summary>
     /// <returns>Whether the call may go on (replies did not stop, the connection is there).</returns>
@@ -221,6 +243,7 @@ internal sealed partial class TransactionSender
             }
 
             expected.File(reply);
+            _refusedReset = expected.Kind == ReplyKind.Reset && reply.IsNegative ? reply : null;
 
             // A 421 closes the channel before any result it decides is published: whoever reads that result (the
             // pooled sender deciding on a retry and on the discard reason) sees the session disconnected.
@@ -245,7 +268,9 @@ internal sealed partial class TransactionSender
                 answered.EndOfDataAnswerWithheld = true;
             }
 
-            _failure = ex;
+            // The connection closed right after a refused RSET: the server ended the session there and processed
+            // nothing written after the RSET, so what that carried was not sent (not Unknown).
+            _failure = _refusedReset is { } refusedReset && ex.ErrorCode == SmtpErrorCode.ConnectionClosed ? SmtpChannel.ServiceClosing(refusedReset) : ex;
         }
         catch (OperationCanceledException ex)
         {
@@ -283,7 +308,7 @@ internal sealed partial class TransactionSender
         {
             // A full fence between the failure written and the count read (the writer's side: Interlocked.Increment).
             Interlocked.MemoryBarrier();
-            results.PublishStopped(_writerFailure ?? failure, Volatile.Read(ref _transactionsDone));
+            results.PublishStopped(failure.ErrorCode == SmtpErrorCode.ServiceNotAvailable ? failure : _writerFailure ?? failure, Volatile.Read(ref _transactionsDone));
         }
     }
 }

@@ -27,6 +27,9 @@ internal sealed partial class SmtpChannel
     private SmtpConnection? _connection;
     private string? _closeReason;
 
+    /// <summary>Why a write failed while <see cref="KeepInputOnWriteFailure"/> was set: the connection is to be closed once the replies are read.</summary>
+    private string? _outputFailure;
+
     /// <summary>Creates the channel of a session; no connection yet.</summary>
     /// <param name="owner">The session, for <see cref="ObjectDisposedException"/>.</param>
     /// <param name="options">The session's settings (timeouts, limits, transcript).</param>
@@ -168,6 +171,17 @@ internal sealed partial class SmtpChannel
         return true;
     }
 
+    /// <summary>
+    /// While set (a send's call), a write that finds the connection closed by the server (reset, broken pipe) leaves
+    /// the reading side open: the replies the server sent before it closed can still be read (which transactions it
+    /// answered, a close it announced). The caller closes the connection once they are read (<see cref="BreakIfOutputFailed"/>).
+    /// </summary>
+    public bool KeepInputOnWriteFailure { get; set; }
+
+    /// <summary>Closes the connection if a write failed while <see cref="KeepInputOnWriteFailure"/> was set.</summary>
+    /// <returns>Whether this call closed the connection.</returns>
+    public bool BreakIfOutputFailed() => Interlocked.Exchange(ref _outputFailure, null) is { } reason && Break(reason);
+
     /// <summary>Closes the connection at once, for the caller (no QUIT); safe from any thread. An operation in progress fails with <see cref="SmtpErrorCode.ConnectionClosed"/>.</summary>
     /// <returns>Whether a connection was open.</returns>
     public bool Abort()
@@ -250,7 +264,15 @@ internal sealed partial class SmtpChannel
         }
 
         var code = TransportErrors.Classify(exception);
-        Break($"{code} while {activity}");
+        if (!reading && code == SmtpErrorCode.ConnectionClosed && KeepInputOnWriteFailure && IsOpen)
+        {
+            Volatile.Write(ref _outputFailure, $"{code} while {activity}");
+        }
+        else
+        {
+            Break($"{code} while {activity}");
+        }
+
         return new SmtpException(code, $"{TransportErrors.Describe(code)} while {activity}: {exception.Message}", exception);
     }
 }
