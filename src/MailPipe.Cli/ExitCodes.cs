@@ -2,12 +2,13 @@ namespace MailPipe.Cli;
 
 /// <summary>
 /// The process exit codes of <c>mailpipe send</c>. For a batch the highest code met wins, so a script can test one
-/// number: 0 only when every message was accepted.
+/// number: 0 only when every message was accepted; except that <see cref="OutcomeUnknown"/> outranks every other code, so
+/// that a script retrying on another code (a timeout, 8) is never told that a batch with a possibly delivered message failed plainly.
 /// </summary>
 internal static class ExitCodes
 {
     /// <summary>The codes in one sentence, for the help text.</summary>
-    public const string Summary = "Exit codes: 0 every message accepted, 1 usage or input error, 2 connection or TLS failure, 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused (or too large for the server), 7 outcome unknown (connection lost after the end of data), 8 protocol violation or timeout; for several messages the highest.";
+    public const string Summary = "Exit codes: 0 every message accepted, 1 usage or input error, 2 connection or TLS failure, 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused (or too large for the server), 7 outcome unknown (connection lost after the end of data), 8 protocol violation or timeout; for several messages the highest, except that 7 outranks all.";
 
     /// <summary>Every message accepted: a 2yz reply to the end of data, with at least one recipient accepted.</summary>
     public const int Success = 0;
@@ -48,8 +49,12 @@ internal static class ExitCodes
         _ => ConnectionFailed,
     };
 
-    /// <summary>The batch code: the highest of the codes.</summary>
+    /// <summary>The batch code: <see cref="OutcomeUnknown"/> when a message's outcome is unknown, else the highest of the codes.</summary>
     /// <param name="codes">One code per message.</param>
-    /// <returns>The highest code, or <see cref="Success"/> for none.</returns>
-    public static int Combine(IEnumerable<int> codes) => codes.DefaultIfEmpty(Success).Max();
+    /// <returns>The batch's code, or <see cref="Success"/> for none.</returns>
+    public static int Combine(IEnumerable<int> codes)
+    {
+        var list = codes as IReadOnlyCollection<int> ?? [.. codes];
+        return list.Contains(OutcomeUnknown) ? OutcomeUnknown : list.DefaultIfEmpty(Success).Max();
+    }
 }

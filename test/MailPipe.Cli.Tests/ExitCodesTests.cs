@@ -32,6 +32,14 @@ public class ExitCodesTests
         ExitCodes.Combine([0, 5, 4]).Should().Be(5);
         ExitCodes.Combine([1, 7, 0]).Should().Be(7);
     }
+
+    [Fact]
+    public void An_unknown_outcome_outranks_a_timeout_so_a_retry_on_8_never_sends_it_again()
+    {
+        ExitCodes.Combine([7, 8]).Should().Be(7, "message 1 may have been delivered (breaker21)");
+        ExitCodes.Combine([8, 0, 7]).Should().Be(7);
+        ExitCodes.Combine([8, 2]).Should().Be(8);
+    }
 }
 
 public sealed class TerminalTextTests
