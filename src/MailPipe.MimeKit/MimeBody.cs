@@ -3,7 +3,7 @@ using MimeKit;
 
 namespace MailPipe;
 
-/// <summary>What the body of a <see cref="MimeMessage"/> needs of the transport, read from its MIME structure (the declared transfer encodings), never by scanning its bytes; and whether a part may hold a line too long for SMTP (its bytes searched for line ends).</summary>
+/// <summary>What the body of a <see cref="MimeMessage"/> needs of the transport, read from its MIME structure (the declared transfer encodings; only a non-text part without one has its bytes searched); and whether a part may hold a line too long for SMTP (its bytes searched for line ends).</summary>
 internal enum MimeBodyNeed
 {
     /// <summary>Every leaf part is 7bit, quoted-printable, base64 or uuencode: plain SMTP carries it.</summary>
@@ -12,7 +12,7 @@ internal enum MimeBodyNeed
     /// <summary>A part is 8bit, or a text part has no declared encoding (its text may be 8-bit): needs 8BITMIME (RFC 6152).</summary>
     EightBit,
 
-    /// <summary>A part is binary, or a non-text part has no declared encoding (raw bytes): needs BINARYMIME with CHUNKING (RFC 3030).</summary>
+    /// <summary>A part is binary, or a non-text part has no declared encoding and holds more than 7-bit text (raw bytes): needs BINARYMIME with CHUNKING (RFC 3030).</summary>
     Binary,
 }
 
@@ -49,7 +49,7 @@ internal static class MimeBody
                     ContentEncoding.SevenBit or ContentEncoding.Base64 or ContentEncoding.QuotedPrintable or ContentEncoding.UUEncode => MimeBodyNeed.SevenBit,
                     ContentEncoding.EightBit => MimeBodyNeed.EightBit,
                     ContentEncoding.Binary => MimeBodyNeed.Binary,
-                    _ => part is TextPart || part.ContentType.IsMimeType("text", "*") ? MimeBodyNeed.EightBit : MimeBodyNeed.Binary,
+                    _ => part is TextPart || part.ContentType.IsMimeType("text", "*") ? MimeBodyNeed.EightBit : UndeclaredNeed(part),
                 };
             default:
                 // message/partial, message/external-body and other leaf entities: written as they are; assume 8-bit.
@@ -58,6 +58,51 @@ internal static class MimeBody
     }
 
     private static MimeBodyNeed Max(MimeBodyNeed a, MimeBodyNeed b) => a > b ? a : b;
+
+    /// <summary>
+    /// A non-text part without a declared encoding: RFC 2045 §6.1 makes it 7bit, and a parsed message's part so (an
+    /// ASCII attachment written by another program) must go as it is (a DKIM body hash covers it), not re-encoded for a
+    /// binary need it does not have. Its bytes are searched: 7-bit octets without NUL or bare CR are
+    /// <see cref="MimeBodyNeed.SevenBit"/> (a long line is still found by <see cref="MayHaveLongLine(MimeMessage, int)"/>); anything else,
+    /// or content that cannot be read so (stored encoded, not seekable), is <see cref="MimeBodyNeed.Binary"/>.
+    /// </summary>
+    private static MimeBodyNeed UndeclaredNeed(MimePart part) => part.Content switch
+    {
+        null => MimeBodyNeed.SevenBit,
+        { Encoding: ContentEncoding.Default, Stream: { CanSeek: true } stream } when IsSevenBitText(stream) => MimeBodyNeed.SevenBit,
+        _ => MimeBodyNeed.Binary,
+    };
+
+    /// <summary>Whether <paramref name="stream"/> holds only octets 1–127 and every CR is followed by LF; read from its start, left there.</summary>
+    private static bool IsSevenBitText(Stream stream)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        try
+        {
+            stream.Seek(0, SeekOrigin.Begin);
+            var lastWasCr = false;
+            int read;
+            while ((read = stream.Read(buffer, 0, buffer.Length)) > 0)
+            {
+                foreach (var octet in buffer.AsSpan(0, read))
+                {
+                    if (octet is 0 or >= 0x80 || (lastWasCr && octet != (byte)'\n'))
+                    {
+                        return false;
+                    }
+
+                    lastWasCr = octet == (byte)'\r';
+                }
+            }
+
+            return !lastWasCr;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            stream.Seek(0, SeekOrigin.Begin);
+        }
+    }
 
     /// <summary>
     /// Whether a part that goes as it is (no base64, quoted-printable or uuencode transfer encoding) may hold a line of

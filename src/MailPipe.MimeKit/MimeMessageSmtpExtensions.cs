@@ -19,7 +19,8 @@ namespace MailPipe;
 /// (their addresses are in the envelope only), from the message's own header (an attached message goes as it is); line ends are CRLF. Otherwise the data is byte for byte what
 /// <see cref="MimeMessage.WriteTo(FormatOptions, Stream, CancellationToken)"/> writes.</description></item>
 /// <item><description><b>Body type</b>, from the MIME structure (the parts' declared Content-Transfer-Encoding, not
-/// their bytes) and declared explicitly: a binary part (or a non-text part with no encoding) goes as
+/// their bytes) and declared explicitly: a binary part (or a non-text part with no encoding whose bytes are not 7-bit
+/// text, RFC 2045: an octet over 127, a NUL, a bare CR) goes as
 /// <c>BODY=BINARYMIME</c> with BDAT when the server offers BINARYMIME and CHUNKING; an 8bit part (or a text part with no
 /// encoding) as <c>BODY=8BITMIME</c> when the server offers 8BITMIME — as is any other message there (its headers may
 /// hold 8-bit octets: raw UTF-8 of a parsed message, a UTF-8 mailbox; RFC 6532). Otherwise the message is prepared first with

@@ -90,6 +90,8 @@ public class MimeEnvelopeTests
     [InlineData("binary", "Binary")]
     [InlineData("default-text", "EightBit")]
     [InlineData("default-octets", "Binary")]
+    [InlineData("default-ascii", "SevenBit")]
+    [InlineData("default-bare-cr", "Binary")]
     [InlineData("embedded-8bit", "EightBit")]
     public void The_body_need_is_read_from_the_declared_encodings(string shape, string expected)
     {
@@ -101,7 +103,9 @@ public class MimeEnvelopeTests
             "8bit" => new Multipart("mixed") { Part(ContentEncoding.Base64), Part(ContentEncoding.EightBit) },
             "binary" => new Multipart("mixed") { Part(ContentEncoding.EightBit), Part(ContentEncoding.Binary) },
             "default-text" => new TextPart("plain") { Text = "ascii only, but nothing declared" },
-            "default-octets" => new MimePart("application", "octet-stream") { Content = new MimeContent(new MemoryStream([1, 2, 3])) },
+            "default-octets" => new MimePart("application", "octet-stream") { Content = new MimeContent(new MemoryStream([1, 0, 0xFF])) },
+            "default-ascii" => new MimePart("application", "json") { Content = new MimeContent(new MemoryStream("{\"a\": 1}\r\n{\"b\": 2}\n"u8.ToArray())) },
+            "default-bare-cr" => new MimePart("application", "json") { Content = new MimeContent(new MemoryStream("{\"a\": 1}\r{\"b\": 2}\r\n"u8.ToArray())) },
             _ => new Multipart("mixed") { Part(ContentEncoding.SevenBit), new MessagePart { Message = new MimeMessage { Body = Part(ContentEncoding.EightBit) } } },
         };
 

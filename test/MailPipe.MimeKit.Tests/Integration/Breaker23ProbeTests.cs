@@ -1,0 +1,75 @@
+using System.Text;
+using MailPipe.IntegrationTests.Support;
+using MimeKit;
+using MimeKit.Cryptography;
+using Org.BouncyCastle.Crypto;
+using Org.BouncyCastle.Crypto.Generators;
+using Org.BouncyCastle.Security;
+
+namespace MailPipe.MimeKit.Tests.Integration;
+
+/// <summary>Breaker23 probes of issue #14: real-world MimeMessages through the real Postfix, Exim and aiosmtpd.</summary>
+[Trait("Category", "Integration")]
+public sealed class Breaker23ProbeTests
+{
+    private static readonly AsymmetricCipherKeyPair Keys = CreateKeys();
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_parsed_DKIM_signed_message_with_a_non_text_part_without_an_encoding_arrives_with_a_valid_signature(bool chunking)
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var to = TestServers.UniqueRecipient("b23-dkim-noenc");
+        // As another program wrote it (LF line ends, as read from a file): an ASCII application/json part without a
+        // Content-Transfer-Encoding field, which RFC 2045 §6.1 makes 7bit.
+        var raw = $"From: author@example.test\nTo: {to}\nSubject: report\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+            + "--b1\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n\nSee the data.\n"
+            + "--b1\nContent-Type: application/json\nContent-Disposition: attachment; filename=data.json\n\n{\"a\": 1}\n--b1--\n";
+        var signed = Sign(MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(raw))));
+        var message = MimeMessage.Load(new MemoryStream(signed));
+
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { UseChunking = chunking });
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        var stored = (await Maildir.WaitForPostfixAsync(to))[0];
+        (await VerifyAsync(stored)).Should().BeTrue("nothing the signature covers may change on the way");
+    }
+
+    private static byte[] Sign(MimeMessage message)
+    {
+        var signer = new DkimSigner(Keys.Private, "example.test", "sel")
+        {
+            HeaderCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Relaxed,
+            BodyCanonicalizationAlgorithm = DkimCanonicalizationAlgorithm.Simple,
+        };
+        signer.Sign(message, [HeaderId.From, HeaderId.To, HeaderId.Subject, HeaderId.ContentType]);
+        var output = new MemoryStream();
+        message.WriteTo(FormatOptions.Default, output);
+        return output.ToArray();
+    }
+
+    private static async Task<bool> VerifyAsync(byte[] stored)
+    {
+        var received = await MimeMessage.LoadAsync(new MemoryStream(stored));
+        var verifier = new DkimVerifier(new OneKey(Keys.Public));
+        return await verifier.VerifyAsync(received, received.Headers[received.Headers.IndexOf(HeaderId.DkimSignature)]);
+    }
+
+    private static AsymmetricCipherKeyPair CreateKeys()
+    {
+        var generator = new RsaKeyPairGenerator();
+        generator.Init(new KeyGenerationParameters(new SecureRandom(), 1024));
+        return generator.GenerateKeyPair();
+    }
+
+    private sealed class OneKey(AsymmetricKeyParameter key) : IDkimPublicKeyLocator
+    {
+        public AsymmetricKeyParameter LocatePublicKey(string methods, string domain, string selector, CancellationToken cancellationToken = default) => key;
+
+        public Task<AsymmetricKeyParameter> LocatePublicKeyAsync(string methods, string domain, string selector, CancellationToken cancellationToken = default) => Task.FromResult(key);
+    }
+}
