@@ -141,6 +141,47 @@ internal static class MimeBody
         }
     }
 
+    /// <summary>
+    /// Refolds each field of the message's own header that has a line of more than <paramref name="limit"/> octets
+    /// without its CRLF (a parsed message keeps its fields' raw text: an unfolded 1,500-octet Subject; RFC 5322 §2.1.1,
+    /// servers refuse such lines) by setting its value again, which MimeKit folds; a field without such a line is left
+    /// as it is. A line with nowhere to fold stays as it is.
+    /// </summary>
+    public static void FoldLongHeaderLines(MimeMessage message, int limit)
+    {
+        var headers = message.Headers;
+        for (var i = 0; i < headers.Count; i++)
+        {
+            if (HasLongLine(headers[i], limit))
+            {
+                headers[i].Value = headers[i].Value;
+            }
+        }
+    }
+
+    private static bool HasLongLine(Header header, int limit)
+    {
+        var run = header.Field.Length + 1; // "Name:" on the first line
+        foreach (var octet in header.RawValue)
+        {
+            if (octet == (byte)'\n')
+            {
+                if (run > limit)
+                {
+                    return true;
+                }
+
+                run = 0;
+            }
+            else if (octet != (byte)'\r')
+            {
+                run++;
+            }
+        }
+
+        return run > limit;
+    }
+
     /// <summary>Reads <paramref name="stream"/> from its start and leaves it there (as MimeKit's own writing does).</summary>
     private static bool HasLongLine(Stream stream, int limit)
     {

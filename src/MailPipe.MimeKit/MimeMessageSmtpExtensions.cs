@@ -16,7 +16,9 @@ namespace MailPipe;
 /// first <c>Resent-From</c>, to <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c> (of the newest block of Resent-* fields when it
 /// was resent more than once: the recipients of an earlier resending do not get it again).</description></item>
 /// <item><description><b>Bcc never on the wire</b>: the <c>Bcc</c> and <c>Resent-Bcc</c> fields are left out of the data
-/// (their addresses are in the envelope only), from the message's own header (an attached message goes as it is); line ends are CRLF. Otherwise the data is byte for byte what
+/// (their addresses are in the envelope only), from the message's own header (an attached message goes as it is); line ends are CRLF;
+/// a field of that header with a line of more than 998 octets (kept raw from a parsed message) is refolded first, in the
+/// caller's message, by setting its value again. Otherwise the data is byte for byte what
 /// <see cref="MimeMessage.WriteTo(FormatOptions, Stream, CancellationToken)"/> writes.</description></item>
 /// <item><description><b>Body type</b>, from the MIME structure (the parts' declared Content-Transfer-Encoding, not
 /// their bytes) and declared explicitly: a binary part (or a non-text part with no encoding whose bytes are not 7-bit
@@ -143,6 +145,7 @@ public static class MimeMessageSmtpExtensions
         // structure says nothing of the headers, which may carry 8-bit octets over 7-bit parts (raw UTF-8 kept from a
         // parsed message, a UTF-8 mailbox under SMTPUTF8, RFC 6532).
         var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
+        MimeBody.FoldLongHeaderLines(message, 998);
         switch (MimeBody.Need(message))
         {
             case MimeBodyNeed.Binary when capabilities.SupportsBinaryMime && capabilities.SupportsChunking:

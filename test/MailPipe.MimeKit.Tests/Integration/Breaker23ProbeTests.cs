@@ -39,6 +39,39 @@ public sealed class Breaker23ProbeTests
         (await VerifyAsync(stored)).Should().BeTrue("nothing the signature covers may change on the way");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_header_field_with_a_line_over_998_octets_is_accepted_by_aiosmtpd_which_refuses_longer_lines(bool built)
+    {
+        TestServers.RequireListening(TestServers.AiosmtpdPort);
+        var to = TestServers.UniqueRecipient("b23-longheader");
+        var subject = string.Join(' ', Enumerable.Repeat("word", 300));
+        MimeMessage message;
+        if (built)
+        {
+            message = new MimeMessage();
+            message.From.Add(MailboxAddress.Parse("sender@example.test"));
+            message.To.Add(MailboxAddress.Parse(to));
+            message.Headers.Add("X-Long", subject);
+            message.Body = new TextPart("plain") { Text = "Hello." };
+        }
+        else
+        {
+            var raw = $"From: sender@example.test\r\nTo: {to}\r\nSubject: {subject}\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\nHello.\r\n";
+            message = MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(raw)));
+        }
+
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.AiosmtpdPort);
+        await session.EhloAsync("client.example.test");
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.FinalReply?.ToString());
+        var received = MimeMessage.Load(new MemoryStream(await AiosmtpdStore.WaitForAsync(to)));
+        (built ? received.Headers["X-Long"] : received.Subject).Should().Be(subject);
+    }
+
     private static byte[] Sign(MimeMessage message)
     {
         var signer = new DkimSigner(Keys.Private, "example.test", "sel")
