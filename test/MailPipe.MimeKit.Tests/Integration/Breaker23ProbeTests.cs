@@ -72,6 +72,44 @@ public sealed class Breaker23ProbeTests
         (built ? received.Headers["X-Long"] : received.Subject).Should().Be(subject);
     }
 
+    [Fact]
+    public async Task A_resent_DKIM_signed_multipart_message_through_the_pooled_sender_reaches_Exim_as_WriteTo_wrote_it()
+    {
+        TestServers.RequireListening(TestServers.EximPort);
+        var to = TestServers.UniqueRecipient("b23-exim-to");
+        var resentBcc = TestServers.UniqueRecipient("b23-exim-rbcc");
+        var message = new MimeMessage();
+        message.From.Add(new MailboxAddress("Jürgen Müller", "author@example.test"));
+        message.Sender = MailboxAddress.Parse("secretary@example.test");
+        message.To.Add(new GroupAddress("team", [MailboxAddress.Parse("old-to@example.test")]));
+        message.Bcc.Add(MailboxAddress.Parse("old-bcc@example.test"));
+        message.Subject = "Grüße — résumé";
+        var builder = new BodyBuilder { TextBody = "Grüße aus München.\n", HtmlBody = "<p>Grüße <img src=\"cid:logo\"></p>" };
+        var logo = builder.LinkedResources.Add("logo.png", new byte[] { 0x89, 0x50, 0x4E, 0x47, 0, 1, 2, 0xFF });
+        logo.ContentId = "logo";
+        builder.Attachments.Add("data.csv", Encoding.UTF8.GetBytes("a,b\r\n1,ü\r\n"), new ContentType("text", "csv"));
+        message.Body = builder.ToMessageBody();
+        message.Prepare(EncodingConstraint.EightBit, 998);
+        var signed = MimeMessage.Load(new MemoryStream(Sign(message)));
+        // Resent by a second hop: a Resent block on top, its Bcc hidden and in the envelope.
+        signed.Headers.Insert(0, new Header(HeaderId.ResentBcc, resentBcc));
+        signed.Headers.Insert(0, new Header(HeaderId.ResentTo, to));
+        signed.Headers.Insert(0, new Header(HeaderId.ResentFrom, "forwarder@example.test"));
+        signed.Headers.Insert(0, new Header(HeaderId.ResentDate, DateTimeOffset.UtcNow.ToString("r", System.Globalization.CultureInfo.InvariantCulture)));
+        var expected = MimeTestMessages.ExpectedData(signed);
+        await using var sender = new SmtpSender(new SmtpSenderOptions { Host = TestServers.Host, Port = TestServers.EximPort, TlsMode = SmtpTlsMode.None, EhloName = "client.example.test" });
+
+        var result = await sender.SendAsync(signed);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        result.Envelope.ReversePath.Should().Be("forwarder@example.test");
+        result.Envelope.Recipients.Select(r => r.Address).Should().Equal(to, resentBcc);
+        var stored = await Maildir.WaitForEximAsync(to);
+        var data = Maildir.StripTraceHeaders(stored);
+        Encoding.Latin1.GetString(data).Should().Be(Encoding.Latin1.GetString(expected));
+        (await VerifyAsync(data)).Should().BeTrue();
+    }
+
     private static byte[] Sign(MimeMessage message)
     {
         var signer = new DkimSigner(Keys.Private, "example.test", "sel")
