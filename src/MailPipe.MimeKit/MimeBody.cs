@@ -142,14 +142,35 @@ internal static class MimeBody
     }
 
     /// <summary>
-    /// Refolds each field of the message's own header that has a line of more than <paramref name="limit"/> octets
-    /// without its CRLF (a parsed message keeps its fields' raw text: an unfolded 1,500-octet Subject; RFC 5322 §2.1.1,
-    /// servers refuse such lines) by setting its value again, which MimeKit folds; a field without such a line is left
-    /// as it is. A line with nowhere to fold stays as it is.
+    /// Refolds each field of the message's own header, and of its parts' headers, that has a line of more than
+    /// <paramref name="limit"/> octets without its CRLF (a parsed message keeps its fields' raw text: an unfolded
+    /// 1,500-octet Subject or file name; RFC 5322 §2.1.1, servers refuse such lines) by setting its value again, which
+    /// MimeKit folds; a field without such a line is left as it is, and so is an attached message (content). A line with
+    /// nowhere to fold stays as it is.
     /// </summary>
     public static void FoldLongHeaderLines(MimeMessage message, int limit)
     {
-        var headers = message.Headers;
+        FoldLongHeaderLines(message.Headers, limit);
+        if (message.Body is { } body)
+        {
+            FoldLongHeaderLines(body, limit);
+        }
+    }
+
+    private static void FoldLongHeaderLines(MimeEntity entity, int limit)
+    {
+        FoldLongHeaderLines(entity.Headers, limit);
+        if (entity is Multipart multipart)
+        {
+            foreach (var child in multipart)
+            {
+                FoldLongHeaderLines(child, limit);
+            }
+        }
+    }
+
+    private static void FoldLongHeaderLines(HeaderList headers, int limit)
+    {
         for (var i = 0; i < headers.Count; i++)
         {
             if (HasLongLine(headers[i], limit))

@@ -17,7 +17,7 @@ namespace MailPipe;
 /// was resent more than once: the recipients of an earlier resending do not get it again).</description></item>
 /// <item><description><b>Bcc never on the wire</b>: the <c>Bcc</c> and <c>Resent-Bcc</c> fields are left out of the data
 /// (their addresses are in the envelope only), from the message's own header (an attached message goes as it is); line ends are CRLF;
-/// a field of that header with a line of more than 998 octets (kept raw from a parsed message) is refolded first, in the
+/// a field of that header or of a part's header with a line of more than 998 octets (kept raw from a parsed message) is refolded first, in the
 /// caller's message, by setting its value again. Otherwise the data is byte for byte what
 /// <see cref="MimeMessage.WriteTo(FormatOptions, Stream, CancellationToken)"/> writes.</description></item>
 /// <item><description><b>Body type</b>, from the MIME structure (the parts' declared Content-Transfer-Encoding, not

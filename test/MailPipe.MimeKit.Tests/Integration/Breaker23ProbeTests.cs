@@ -73,6 +73,26 @@ public sealed class Breaker23ProbeTests
     }
 
     [Fact]
+    public async Task A_parsed_part_header_with_a_line_over_998_octets_is_accepted_by_aiosmtpd_which_refuses_longer_lines()
+    {
+        TestServers.RequireListening(TestServers.AiosmtpdPort);
+        var to = TestServers.UniqueRecipient("b23-longpartheader");
+        var name = string.Join(' ', Enumerable.Repeat("part", 300)) + ".txt";
+        var raw = $"From: sender@example.test\r\nTo: {to}\r\nSubject: long part header\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+            + $"--b1\r\nContent-Type: text/plain\r\nContent-Disposition: attachment; filename=\"{name}\"\r\n\r\nHello.\r\n--b1--\r\n";
+        var message = MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(raw)));
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.AiosmtpdPort);
+        await session.EhloAsync("client.example.test");
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.FinalReply?.ToString());
+        var received = MimeMessage.Load(new MemoryStream(await AiosmtpdStore.WaitForAsync(to)));
+        received.Attachments.Single().ContentDisposition!.FileName.Should().Be(name);
+    }
+
+    [Fact]
     public async Task A_resent_DKIM_signed_multipart_message_through_the_pooled_sender_reaches_Exim_as_WriteTo_wrote_it()
     {
         TestServers.RequireListening(TestServers.EximPort);
