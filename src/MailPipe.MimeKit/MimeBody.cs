@@ -169,6 +169,48 @@ internal static class MimeBody
         }
     }
 
+    /// <summary>
+    /// Whether a field that is sent, of the message's own header or of a part's header, holds an octet over 127 (a
+    /// UTF-8 mailbox in Reply-To, raw UTF-8 kept from a parsed message): such a message needs SMTPUTF8 (RFC 6531 §3.4,
+    /// RFC 6532). Bcc and Resent-Bcc are not sent; an attached message is content.
+    /// </summary>
+    public static bool HasEightBitHeader(MimeMessage message) =>
+        HasEightBitField(message.Headers) || (message.Body is { } body && HasEightBitHeader(body));
+
+    private static bool HasEightBitHeader(MimeEntity entity)
+    {
+        if (HasEightBitField(entity.Headers))
+        {
+            return true;
+        }
+
+        if (entity is Multipart multipart)
+        {
+            foreach (var child in multipart)
+            {
+                if (HasEightBitHeader(child))
+                {
+                    return true;
+                }
+            }
+        }
+
+        return false;
+    }
+
+    private static bool HasEightBitField(HeaderList headers)
+    {
+        for (var i = 0; i < headers.Count; i++)
+        {
+            if (headers[i].Id is not (HeaderId.Bcc or HeaderId.ResentBcc) && headers[i].RawValue.AsSpan().IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static void FoldLongHeaderLines(HeaderList headers, int limit)
     {
         for (var i = 0; i < headers.Count; i++)

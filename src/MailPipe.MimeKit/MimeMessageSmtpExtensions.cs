@@ -32,7 +32,8 @@ namespace MailPipe;
 /// part with a longer line changes. <b>That preparation modifies the caller's message</b> (the
 /// transfer encodings of those parts, as MailKit's <c>SmtpClient</c> does): what is sent is still the same
 /// message.</description></item>
-/// <item><description><b>Addresses</b>: a non-ASCII address goes with <c>SMTPUTF8</c> when the server offers it;
+/// <item><description><b>Addresses</b>: a non-ASCII address goes with <c>SMTPUTF8</c> when the server offers it, as does a
+/// message whose sent header fields hold 8-bit octets (a UTF-8 mailbox in Reply-To; RFC 6531 §3.4);
 /// otherwise its domain goes in A-label form (IDNA), and a non-ASCII local part (or a domain with no A-label form) makes the send return
 /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ExtensionNotSupported"/> before MAIL.</description></item>
 /// <item><description><b>Failures</b>: an exception while MimeKit writes the message (a failing attachment stream)
@@ -173,7 +174,9 @@ public static class MimeMessageSmtpExtensions
         // SMTPUTF8 follows from a non-ASCII address when the server offers it (the core adds the parameter); without
         // it, domains go as A-labels.
         var sent = capabilities.SupportsSmtpUtf8 ? envelope : ALabelsOrAsIs(envelope);
-        sent = sent with { Body = body };
+        // A UTF-8 header field (a UTF-8 mailbox in Reply-To, raw UTF-8 of a parsed message) needs SMTPUTF8 too (RFC 6531
+        // §3.4), when the server offers it; without it the message goes as before (BODY=8BITMIME).
+        sent = sent with { Body = body, SmtpUtf8 = sent.SmtpUtf8 || (capabilities.SupportsSmtpUtf8 && MimeBody.HasEightBitHeader(message)) };
         return SmtpMessage.FromWriter(sent, (stream, ct) => WriteAsync(message, stream, ct));
     }
 

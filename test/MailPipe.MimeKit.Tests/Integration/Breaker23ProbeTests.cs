@@ -93,6 +93,31 @@ public sealed class Breaker23ProbeTests
     }
 
     [Fact]
+    public async Task A_UTF8_mailbox_in_a_header_only_goes_with_SMTPUTF8_when_offered()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var to = TestServers.UniqueRecipient("b23-utf8-replyto");
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.test"));
+        message.To.Add(MailboxAddress.Parse(to));
+        message.ReplyTo.Add(new MailboxAddress("Jürgen", "jürgen@münchen.example"));
+        message.Subject = "reply to a UTF-8 mailbox";
+        message.Body = new TextPart("plain") { Text = "Hello." };
+        var written = MimeTestMessages.ExpectedData(message);
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        var stored = (await Maildir.WaitForPostfixAsync(to))[0];
+        written.Should().Contain(b => b >= 0x80, "MimeKit writes the mailbox's local part as UTF-8");
+        Encoding.UTF8.GetString(stored).Should().Contain("with UTF8SMTP", "a message with a UTF-8 header field needs SMTPUTF8 (RFC 6531 §3.4)");
+        Maildir.StripTraceHeaders(stored).Should().Equal(written);
+    }
+
+    [Fact]
     public async Task A_resent_DKIM_signed_multipart_message_through_the_pooled_sender_reaches_Exim_as_WriteTo_wrote_it()
     {
         TestServers.RequireListening(TestServers.EximPort);
