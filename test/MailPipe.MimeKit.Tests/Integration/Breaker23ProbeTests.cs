@@ -118,6 +118,39 @@ public sealed class Breaker23ProbeTests
     }
 
     [Fact]
+    public async Task A_message_parsed_from_a_non_seekable_stream_is_sent_twice_through_the_pooled_sender_whole_each_time()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var to = TestServers.UniqueRecipient("b23-nonseekable");
+        var payload = Convert.ToBase64String(MimeTestMessages.BinaryBytes(400_000), Base64FormattingOptions.InsertLineBreaks);
+        var raw = $"From: sender@example.test\nTo: {to}\nSubject: piped\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"b1\"\n\n"
+            + $"--b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nGrüße.\n--b1\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n{payload}\n--b1--\n";
+        using var pipe = new NonSeekableStream(Encoding.UTF8.GetBytes(raw));
+        var message = await MimeMessage.LoadAsync(pipe);
+        var expected = MimeTestMessages.ExpectedData(message);
+        await using var sender = new SmtpSender(new SmtpSenderOptions { Host = TestServers.Host, Port = TestServers.PostfixPort, TlsMode = SmtpTlsMode.None, EhloName = "client.example.test" });
+
+        var first = await sender.SendAsync(message);
+        var second = await sender.SendAsync(message);
+
+        first.Outcome.Should().Be(SmtpSendOutcome.Accepted, first.Exception?.Message);
+        second.Outcome.Should().Be(SmtpSendOutcome.Accepted, second.Exception?.Message);
+        var stored = await Maildir.WaitForPostfixAsync(to, count: 2);
+        stored.Select(Maildir.StripTraceHeaders).Should().AllSatisfy(data => data.Should().Equal(expected));
+    }
+
+    private sealed class NonSeekableStream(byte[] bytes) : MemoryStream(bytes, writable: false)
+    {
+        public override bool CanSeek => false;
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override long Seek(long offset, SeekOrigin loc) => throw new NotSupportedException();
+
+        public override long Length => throw new NotSupportedException();
+    }
+
+    [Fact]
     public async Task A_resent_DKIM_signed_multipart_message_through_the_pooled_sender_reaches_Exim_as_WriteTo_wrote_it()
     {
         TestServers.RequireListening(TestServers.EximPort);
