@@ -24,6 +24,10 @@ public class Breaker22DisposalDuringDelayTests
 
         await send.Awaiting(t => t.WaitAsync(TimeSpan.FromSeconds(30))).Should().ThrowAsync<ObjectDisposedException>();
         inner.Calls.Should().Be(1);
+        using var caller = new CancellationTokenSource();
+        await sender.Awaiting(s => s.SendAsync(Message("later@example.test"), caller.Token)).Should().ThrowAsync<ObjectDisposedException>("a send after the disposal, with or without a token of the caller's");
+        await sender.Awaiting(s => s.SendAsync(Message("later@example.test"))).Should().ThrowAsync<ObjectDisposedException>();
+        inner.Calls.Should().Be(1);
     }
 
     [Fact]
@@ -46,6 +50,32 @@ public class Breaker22DisposalDuringDelayTests
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted, "a@ has the message: an exception would hide it and a resend deliver it twice");
         result.Recipients.Select(r => r.Reply!.Code).Should().Equal(250, 450);
         inner.Calls.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_batch_whose_messages_wait_for_retries_returns_every_result_when_the_sender_is_disposed()
+    {
+        var inner = new StubSender(m => m.Envelope.Recipients.Count == 1
+            ? SmtpSendResult.Create(m.Envelope, SmtpSendOutcome.Refused, new SmtpReply(250, "ok"), [new SmtpRecipientResult(m.Envelope.Recipients[0], new SmtpReply(450, "4.2.0 busy"))], null, null)
+            : SmtpSendResult.Create(
+                m.Envelope,
+                SmtpSendOutcome.Accepted,
+                new SmtpReply(250, "ok"),
+                [new SmtpRecipientResult(m.Envelope.Recipients[0], new SmtpReply(250, "ok")), new SmtpRecipientResult(m.Envelope.Recipients[1], new SmtpReply(450, "4.2.0 busy"))],
+                new SmtpReply(354, "go"),
+                new SmtpReply(250, "queued")));
+        var sender = Resilient(inner);
+
+        var batch = sender.SendBatchAsync([Message("busy@example.test"), Message("a@example.test", "b@example.test")]);
+        inner.Calls.Should().Be(2);
+        await sender.DisposeAsync();
+
+        var results = await batch.WaitAsync(TimeSpan.FromSeconds(30));
+        results[0].Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        results[0].Exception.Should().BeOfType<ObjectDisposedException>();
+        results[1].Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        results[1].Recipients.Select(r => r.Reply!.Code).Should().Equal(250, 450);
+        inner.Calls.Should().Be(2);
     }
 
     private static ResilientSmtpSender Resilient(ISmtpSender inner) => new(
