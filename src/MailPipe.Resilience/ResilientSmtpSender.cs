@@ -12,6 +12,9 @@ public sealed class ResilientSmtpSender : ISmtpSender
 {
     private readonly ISmtpSender _inner;
 
+    /// <summary>Cancelled once the inner sender is disposed: ends the retry delays of the messages still waiting.</summary>
+    private readonly CancellationTokenSource _disposed = new();
+
     /// <summary>Wraps a sender.</summary>
     /// <param name="inner">The sender (one server); disposed with this one.</param>
     /// <param name="pipeline">The pipeline.</param>
@@ -31,11 +34,25 @@ public sealed class ResilientSmtpSender : ISmtpSender
     public ISmtpSender InnerSender => _inner;
 
     /// <inheritdoc/>
-    /// <remarks>The result merges the attempts (see <see cref="SmtpSendResult.Attempts"/>); a message whose outcome is unknown is not sent again unless the retry opts in.</remarks>
-    public Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
+    /// <remarks>The result merges the attempts (see <see cref="SmtpSendResult.Attempts"/>); a message whose outcome is unknown is not sent again unless the retry opts in.
+    /// A message waiting for a retry when this sender is disposed ends then: with the merged result when an attempt wrote its end of data, else with <see cref="ObjectDisposedException"/>.</remarks>
+    public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        return Pipeline.SendWithRetryAsync(message, _inner.SendAsync, cancellationToken);
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token) : null;
+        try
+        {
+            return await Pipeline.SendWithRetryAsync(message, _inner.SendAsync, linked?.Token ?? _disposed.Token).ConfigureAwait(false);
+        }
+        catch (SmtpOutcomeUnknownException unknown) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Disposed during a retry's delay after an attempt wrote its end of data: what it delivered, not a resend.
+            return unknown.Result;
+        }
+        catch (OperationCanceledException canceled) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException("The sender was disposed while the message waited for a retry; the message was not sent.", canceled);
+        }
     }
 
     /// <inheritdoc/>
@@ -94,5 +111,17 @@ public sealed class ResilientSmtpSender : ISmtpSender
     }
 
     /// <inheritdoc/>
-    public ValueTask DisposeAsync() => _inner.DisposeAsync();
+    /// <remarks>The inner sender is disposed first (its batches in flight finish or are cancelled as it says); then the
+    /// messages waiting for a retry end (see <see cref="SendAsync"/>).</remarks>
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await _inner.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await _disposed.CancelAsync().ConfigureAwait(false);
+        }
+    }
 }

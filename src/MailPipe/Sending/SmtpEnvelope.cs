@@ -159,22 +159,28 @@ public sealed record SmtpEnvelope
     /// <summary>Further MAIL parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
     public string? MailParameters { get; init; }
 
+    /// <summary>Whether the envelope this one was copied from (<see cref="WithRecipients"/>) had an address outside ASCII.</summary>
+    private readonly bool _nonAsciiBeforeCopy;
+
     /// <summary>A copy of this envelope (reverse-path and parameters) with other forward-paths, already checked.</summary>
     private SmtpEnvelope(SmtpEnvelope original, IReadOnlyList<SmtpRecipient> recipients)
         : this(original)
     {
         Recipients = recipients;
+
+        // The same MAIL parameters as the original: SMTPUTF8 stays declared when a recipient left out needed it.
+        _nonAsciiBeforeCopy = original.HasNonAsciiAddress;
     }
 
     /// <summary>A copy of this envelope with <paramref name="recipients"/> (a non-empty subset of its own, already valid).</summary>
     internal SmtpEnvelope WithRecipients(IReadOnlyList<SmtpRecipient> recipients) => new(this, recipients);
 
-    /// <summary>Whether an address needs SMTPUTF8 (a byte outside ASCII).</summary>
+    /// <summary>Whether an address needs SMTPUTF8 (a byte outside ASCII), in this envelope or in the one it was copied from for some of its recipients.</summary>
     internal bool HasNonAsciiAddress
     {
         get
         {
-            if (!System.Text.Ascii.IsValid(ReversePath))
+            if (_nonAsciiBeforeCopy || !System.Text.Ascii.IsValid(ReversePath))
             {
                 return true;
             }
