@@ -33,6 +33,7 @@ internal sealed class DataBody(SmtpChannel channel, SmtpSessionOptions options) 
         channel.CheckUnsolicited();
         if (tx is not null)
         {
+            channel.ThrowIfEndOfDataCannotGoOut();
             tx.EndOfDataWritten = true;
         }
 

@@ -57,6 +57,20 @@ internal sealed partial class SmtpChannel
     /// <summary>Whether a connection is open.</summary>
     public bool IsOpen => Volatile.Read(ref _connection) is not null;
 
+    /// <summary>
+    /// Called just before a message's end of data is written: when the connection is already closed (a
+    /// <c>DisconnectAsync</c> from another thread, a break) or its output failed, nothing of that end can reach the
+    /// server, so the message is not sent rather than of unknown outcome.
+    /// </summary>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.ConnectionClosed"/>: the end of data cannot be written.</exception>
+    public void ThrowIfEndOfDataCannotGoOut()
+    {
+        if (Volatile.Read(ref _connection) is null || Volatile.Read(ref _outputFailure) is not null)
+        {
+            throw new SmtpException(SmtpErrorCode.ConnectionClosed, $"The connection was closed ({CloseReason ?? Volatile.Read(ref _outputFailure) ?? "closed"}) before the message's end of data was written; the message was not sent.");
+        }
+    }
+
     /// <summary>Whether the open connection runs over TLS (for REQUIRETLS, RFC 8689, and the cleartext AUTH policy).</summary>
     public bool IsEncrypted => Volatile.Read(ref _connection) is { IsEncrypted: true };
 

@@ -69,6 +69,7 @@ public class Breaker18CancellationTests
     public async Task Cancelling_an_operation_that_waits_throws_OperationCanceledException_closes_and_the_session_connects_again(string operation)
     {
         var script = SmtpScript.Parse(Ehlo("PIPELINING", "STARTTLS", AllMechanisms));
+        var goAheadSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         if (operation is "ReceiveReplyAsync")
         {
             script = script.Then("C: XWAIT");
@@ -79,7 +80,7 @@ public class Breaker18CancellationTests
         }
         else if (operation is "StartTlsAsync(handshake)")
         {
-            script = script.Then("C: STARTTLS", "S: 220 2.0.0 go ahead");
+            script = script.Then("C: STARTTLS", "S: 220 2.0.0 go ahead").Signal(goAheadSent);
         }
 
         await using var server = ScriptedSmtpServer.Start(script.ReadUntilClosed());
@@ -108,6 +109,12 @@ public class Breaker18CancellationTests
             {
                 await Task.Delay(5);
             }
+        }
+
+        if (operation is "StartTlsAsync(handshake)")
+        {
+            // Cancelled in the handshake, not before the server's 220 went out (the server's send would then fail).
+            await goAheadSent.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
         }
 
         running.IsCompleted.Should().BeFalse($"{operation} waits for the silent server");
