@@ -322,6 +322,24 @@ public sealed partial class SmtpSender
     }
 
     /// <summary>Puts a clean connection back. Under the lock.</summary>
+    /// <summary>
+    /// A connection just opened with nothing to send: back to the idle stack, unless the sender was disposed while it
+    /// opened (then its slot is released and the caller closes it, as disposal closes the idle ones). Under the lock.
+    /// </summary>
+    /// <returns>Whether it went back to the idle stack.</returns>
+    private bool ReturnIdleUnlessDisposed(PooledConnection opened)
+    {
+        _busy--;
+        if (_disposed)
+        {
+            _open--;
+            return false;
+        }
+
+        ReturnIdle(opened);
+        return true;
+    }
+
     private void ReturnIdle(PooledConnection connection)
     {
         connection.IdleSince = _time.GetTimestamp();

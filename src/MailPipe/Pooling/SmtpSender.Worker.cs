@@ -49,10 +49,8 @@ public sealed partial class SmtpSender
                                 batch = TakeBatch(BatchLimit(opened));
                             }
 
-                            if (batch.Count == 0)
+                            if (batch.Count == 0 && ReturnIdleUnlessDisposed(opened))
                             {
-                                _busy--;
-                                ReturnIdle(opened);
                                 return;
                             }
                         }
@@ -68,6 +66,13 @@ public sealed partial class SmtpSender
                             request.TrySetResult(SmtpSendResult.NotSent(request.Message.Envelope, error!));
                         }
 
+                        return;
+                    }
+
+                    if (batch!.Count == 0)
+                    {
+                        // Its open ended as the sender was being disposed (too late for the open's cancel): closed, never idle.
+                        await CloseAsync(opened, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
                         return;
                     }
 
