@@ -8,6 +8,22 @@ namespace MailPipe.Cli;
 /// <summary>Loading the messages and checking send's option values (addresses, NOTIFY, combinations).</summary>
 internal sealed partial class SendCommand
 {
+    /// <summary>After an interrupted read: the messages read once it ends are disposed (their open files closed); a failed read has nothing to dispose.</summary>
+    private static async Task DisposeWhenLoadedAsync(Task<List<OutgoingMessage>> loading)
+    {
+        List<OutgoingMessage> messages;
+        try
+        {
+            messages = await loading.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return;
+        }
+
+        messages.ForEach(static m => m.Dispose());
+    }
+
     private static List<OutgoingMessage> LoadMessages(SendOptions options, CliEnvironment environment)
     {
         if (options.Files.Count == 0)

@@ -41,7 +41,7 @@ internal sealed partial class SendCommand
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            _ = loading.ContinueWith(static t => t.Result.ForEach(m => m.Dispose()), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            _ = DisposeWhenLoadedAsync(loading);
             await error.WriteLineAsync($"mailpipe send: {BatchSender.Interrupted} while the messages were being read; nothing was sent").ConfigureAwait(false);
             return ExitCodes.ConnectionFailed;
         }
