@@ -3,6 +3,12 @@ using System.Runtime.InteropServices;
 using MailPipe.EndToEnd;
 using MailPipe.EndToEnd.Clients;
 
+// MAILPIPE_BENCH_WORKITEMS=1: the thread pool's completed work items at exit (hops per message, from two run lengths).
+if (Environment.GetEnvironmentVariable("MAILPIPE_BENCH_WORKITEMS") == "1")
+{
+    AppDomain.CurrentDomain.ProcessExit += (_, _) => Console.Error.WriteLine($"thread-pool work items: {ThreadPool.CompletedWorkItemCount}");
+}
+
 Options options;
 try
 {
