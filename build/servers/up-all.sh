@@ -14,7 +14,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 [[ $(id -u) == 0 ]] || { echo "up-all: must run as root (installs packages, starts servers)" >&2; exit 1; }
 
-PACKAGES=(postfix sasl2-bin libsasl2-modules openssl python3-aiosmtpd libidn12 gss-ntlmssp swaks)
+PACKAGES=(postfix sasl2-bin libsasl2-modules openssl python3-aiosmtpd libidn12 gss-ntlmssp swaks libnet-ssleay-perl)
 read -r -a SERVERS <<<"${MAILPIPE_SERVERS:-postfix exim aiosmtpd smtp-sink}"
 
 t0=$(now)
