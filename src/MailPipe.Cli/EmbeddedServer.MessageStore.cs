@@ -130,11 +130,12 @@ internal sealed partial class EmbeddedServer
 
         /// <summary>
         /// The mailbox as it was received: SmtpServer hands over a quoted local part (RFC 5321 §4.1.2) without its
-        /// quotes and quoted pairs unescaped, so a local part that is not a dot-string is quoted again (RFC 5321 §4.1.2).
+        /// quotes and quoted pairs unescaped, so a local part that is not a dot-string is quoted again (RFC 5321 §4.1.2);
+        /// a domain SmtpServer could not decode (UTF-8, RFC 6531) is the one the client sent.
         /// </summary>
         private static string Address(IMailbox? mailbox)
         {
-            if (mailbox?.AsAddress() is not { } address)
+            if (mailbox?.AsAddress() is null)
             {
                 return string.Empty;
             }
@@ -146,7 +147,8 @@ internal sealed partial class EmbeddedServer
                 dotString &= c > '\x7F' || AtextOrDot.Contains(c);
             }
 
-            return dotString ? address : $"\"{mailbox.User.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"@{mailbox.Host}";
+            var host = InternationalDomains.Host(mailbox);
+            return dotString ? $"{mailbox.User}@{host}" : $"\"{mailbox.User.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"@{host}";
         }
 
         /// <summary>The current second as the file names' timestamp, formatted once per second.</summary>

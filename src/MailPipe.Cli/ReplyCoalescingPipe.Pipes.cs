@@ -156,6 +156,7 @@ internal sealed partial class ReplyCoalescingPipe
                 return;
             }
 
+            LastNonAsciiCommand = line.Length <= MaxCommandLine && !IsAscii(line) ? line.ToArray() : null;
             Span<byte> text = stackalloc byte[16];
             if (line.Length > text.Length)
             {
@@ -164,6 +165,26 @@ internal sealed partial class ReplyCoalescingPipe
 
             line.CopyTo(text);
             _inMessage = System.Text.Ascii.EqualsIgnoreCase(text[..(int)line.Length].TrimEnd("\r\n "u8), "DATA"u8);
+        }
+
+        /// <summary>
+        /// The command line SmtpServer took last when it held an octet above 127 (a UTF-8 path, RFC 6531), else
+        /// <see langword="null"/>: SmtpServer decodes a path's domain as ASCII, so its mailbox filter reads the domain
+        /// from here while the command runs (see <see cref="InternationalDomains"/>).
+        /// </summary>
+        public byte[]? LastNonAsciiCommand { get; private set; }
+
+        private static bool IsAscii(ReadOnlySequence<byte> line)
+        {
+            foreach (var segment in line)
+            {
+                if (!System.Text.Ascii.IsValid(segment.Span))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         public override bool TryRead(out ReadResult result)
