@@ -131,13 +131,19 @@ internal sealed partial class EmbeddedServer
         /// <summary>
         /// The mailbox as it was received: SmtpServer hands over a quoted local part (RFC 5321 §4.1.2) without its
         /// quotes and quoted pairs unescaped, so a local part that is not a dot-string is quoted again (RFC 5321 §4.1.2);
-        /// a domain SmtpServer could not decode (UTF-8, RFC 6531) is the one the client sent.
+        /// where SmtpServer's reading differs from the client's text (a UTF-8 domain, RFC 6531; a quoted pair), the
+        /// mailbox is the client's text (<see cref="ReceivedMailboxes"/>).
         /// </summary>
         private static string Address(IMailbox? mailbox)
         {
             if (mailbox?.AsAddress() is null)
             {
                 return string.Empty;
+            }
+
+            if (ReceivedMailboxes.AsSent(mailbox) is { } sent)
+            {
+                return sent;
             }
 
             var local = mailbox.User.AsSpan();
@@ -147,8 +153,7 @@ internal sealed partial class EmbeddedServer
                 dotString &= c > '\x7F' || AtextOrDot.Contains(c);
             }
 
-            var host = InternationalDomains.Host(mailbox);
-            return dotString ? $"{mailbox.User}@{host}" : $"\"{mailbox.User.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"@{host}";
+            return dotString ? $"{mailbox.User}@{mailbox.Host}" : $"\"{mailbox.User.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"@{mailbox.Host}";
         }
 
         /// <summary>The current second as the file names' timestamp, formatted once per second.</summary>

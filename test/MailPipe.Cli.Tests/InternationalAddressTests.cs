@@ -72,4 +72,33 @@ public class InternationalAddressTests
         lines[0].Should().Contain("from <\"a>@b\"@bücher.example> to <x@bächer.example>, <w@bücher.example>:");
         lines[1].Should().Contain("from <y@bächer.example> to <z@bücher.example>, <w@bücher.example>:");
     }
+
+    /// <summary>
+    /// SmtpServer unescapes a quoted local part with <c>Regex.Unescape</c>: <c>"\u0041dmin"@example.test</c> (a
+    /// quoted pair per RFC 5321 §4.1.2, the local part <c>u0041dmin</c>) was printed as <c>Admin@example.test</c>, another
+    /// sender than the one sent, and <c>"a\tb"</c> as a tab. The mailbox is printed as the client wrote it.
+    /// </summary>
+    [Fact]
+    public async Task Serve_prints_quoted_pairs_as_sent_not_as_regex_escapes()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--json");
+        await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
+        await client.ReadReplyAsync();
+        await client.SendAsync("EHLO raw.example\r\nMAIL FROM:<\"\\u0041dmin\"@example.test>\r\nRCPT TO:<\"a\\tb\"@example.test>\r\nRCPT TO:<\"a\\\\b\\\"c\"@example.test>\r\nDATA\r\n");
+        await client.ReadReplyAsync();
+        for (var i = 0; i < 3; i++)
+        {
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+        }
+
+        (await client.ReadReplyAsync()).Should().StartWith("354");
+        await client.SendAsync("Subject: x\r\n\r\nbody\r\n.\r\n");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+
+        var line = (await serve.WaitForLinesAsync("\"type\":\"message\"", 1)).Should().ContainSingle().Subject;
+        using var document = JsonDocument.Parse(line);
+        document.RootElement.GetProperty("from").GetString().Should().Be("\"\\u0041dmin\"@example.test");
+        document.RootElement.GetProperty("to").EnumerateArray().Select(e => e.GetString()).Should().Equal("\"a\\tb\"@example.test", "\"a\\\\b\\\"c\"@example.test");
+    }
 }
