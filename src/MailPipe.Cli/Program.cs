@@ -155,8 +155,18 @@ internal static class Program
             return [.. unknown.Distinct(StringComparer.Ordinal)];
         }
 
-        return [.. parseResult.Errors.Select(e => OneLine(e.Message).TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+        return [.. parseResult.Errors.Select(e => NamingTheOption(e, OneLine(e.Message).TrimEnd('.'))).Distinct(StringComparer.Ordinal)];
     }
+
+    /// <summary>
+    /// The parser's own message for an option's value (<c>Argument 'ALL' not recognized. Must be one of: ...</c>) does
+    /// not say which option it was given to: it gets the option's name in front, as the validators' messages have.
+    /// </summary>
+    private static string NamingTheOption(ParseError error, string message) =>
+        (error.SymbolResult as OptionResult ?? (error.SymbolResult as ArgumentResult)?.Parent as OptionResult) is { Option.Name: { } name }
+            && !message.Contains(name, StringComparison.Ordinal)
+            ? $"{name}: {message}"
+            : message;
 
     /// <summary>
     /// A parser message on one line: System.CommandLine lists the allowed values of an enumeration on lines of their
