@@ -17,12 +17,18 @@ internal sealed record CliEnvironment(Func<Stream> OpenInput, bool OutputIsTermi
     /// <summary>The process's own standard streams.</summary>
     /// <returns>The environment.</returns>
     public static CliEnvironment FromConsole() => new(
-        InputWasClosedAtStart("/proc/self/fdinfo/0") ? static () => throw new IOException(InputClosed) : Console.OpenStandardInput,
+        WasClosedAtStart(0) ? static () => throw new IOException(InputClosed) : Console.OpenStandardInput,
         !Console.IsOutputRedirected,
         !Console.IsErrorRedirected);
 
+    /// <summary>Whether a standard descriptor (0, 1 or 2) was not open when the process started (see <see cref="InputWasClosedAtStart"/>).</summary>
+    /// <param name="descriptor">The descriptor.</param>
+    /// <returns>Whether it was closed at start.</returns>
+    public static bool WasClosedAtStart(int descriptor) =>
+        InputWasClosedAtStart(string.Create(CultureInfo.InvariantCulture, $"/proc/self/fdinfo/{descriptor}"));
+
     /// <summary>
-    /// Whether descriptor 0 was not open when the process started. The runtime then takes it for a descriptor of its
+    /// Whether descriptor 0 (or another standard one) was not open when the process started. The runtime then takes it for a descriptor of its
     /// own before Main runs (a pipe nobody writes to, on .NET 10 on Linux): reading it as standard input would wait
     /// forever. Such a descriptor was opened in this process with close-on-exec set, which an inherited standard input
     /// can never carry (the kernel closes those at exec): Linux shows it as <c>O_CLOEXEC</c> (octal 02000000) in the

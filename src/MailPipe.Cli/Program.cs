@@ -15,12 +15,23 @@ internal static class Program
         // Standard output buffered (Console.Out writes through on every call): the send command flushes it whenever it
         // is about to wait for the server, so each result is out as soon as it is known, and a burst costs one write.
         _isProcess = true;
+
+        // A standard stream closed at start (>&-, 2>&-): the runtime has taken its descriptor for one of its own, and
+        // writing there fails (EBADF). Without standard error its lines go nowhere; without standard output the
+        // results would be lost (and a failure to print one could end a batch midway), so nothing is done at all.
+        var error = CliEnvironment.WasClosedAtStart(2) ? TextWriter.Null : Console.Error;
+        if (CliEnvironment.WasClosedAtStart(1))
+        {
+            await error.WriteLineAsync($"{CommandName}: standard output is closed (the process was started without one, as with >&-): the results would be lost, so nothing was done; give >/dev/null to discard them").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
         var output = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
         await using (output.ConfigureAwait(false))
         {
             try
             {
-                return await RunAsync(args, output, Console.Error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
+                return await RunAsync(args, output, error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
             }
             finally
             {

@@ -2,8 +2,8 @@ using System.Diagnostics;
 
 namespace MailPipe.Cli.Tests;
 
-/// <summary><c>mailpipe send -</c> run as its own process, with standard input closed, redirected, or a pipe.</summary>
-public class StandardInputTests
+/// <summary><c>mailpipe</c> run as its own process with a standard stream closed (<c>0&lt;&amp;-</c>, <c>&gt;&amp;-</c>, <c>2&gt;&amp;-</c>), redirected, or a pipe.</summary>
+public class StandardStreamsTests
 {
     private const string Message = "From: a@example.test\r\nTo: b@example.test\r\nSubject: t\r\n\r\nbody\r\n";
 
@@ -44,6 +44,40 @@ public class StandardInputTests
 
         exit.Should().Be(0, output + error);
         server.Messages.Should().ContainSingle();
+    }
+
+    /// <summary>
+    /// Started with standard output closed (<c>&gt;&amp;-</c>), the runtime took descriptor 1 for a pipe of its own (read
+    /// end): the message was sent, then printing its result failed (EBADF) and the process exited 1 with a stack trace
+    /// (a script would send it again); a batch aborted the process (exit 134) in the middle. Now nothing is sent: the
+    /// results would be lost, so it is a usage error (exit 1) said on standard error, before connecting.
+    /// </summary>
+    [Fact]
+    public async Task Standard_output_closed_is_a_usage_error_before_anything_is_sent()
+    {
+        await using var server = await TestSmtpServer.StartAsync();
+        using var dir = new TempDirectory();
+        var file = dir.File("m.eml", Message);
+
+        var (exit, _, error) = await RunInBashAsync($"exec {Quote(DotnetHost())} {Quote(CliDll)} send --server {server.Address} {Quote(file)} {Quote(file)} 1>&-");
+
+        exit.Should().Be(1, error);
+        error.Should().Contain("standard output is closed").And.NotContain("Unhandled exception");
+        server.Messages.Should().BeEmpty();
+    }
+
+    /// <summary>
+    /// Started with standard error closed (<c>2&gt;&amp;-</c>), any line for standard error (a usage error, "cannot
+    /// connect") aborted the process (exit 134) instead of exiting with its code; standard error's lines now go nowhere.
+    /// </summary>
+    [Theory]
+    [InlineData("send --bogus", 1)]
+    [InlineData("send -s 127.0.0.1:1 -f a@example.test -t b@example.test --body x", 2)]
+    public async Task Standard_error_closed_loses_its_lines_but_not_the_exit_code(string arguments, int expected)
+    {
+        var (exit, output, _) = await RunInBashAsync($"exec {Quote(DotnetHost())} {Quote(CliDll)} {arguments} 2>&-");
+
+        exit.Should().Be(expected, output);
     }
 
     private static string CliDll => Path.Combine(AppContext.BaseDirectory, "MailPipe.Cli.dll");
