@@ -27,15 +27,19 @@ internal static class Program
         }
 
         var output = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
-        await using (output.ConfigureAwait(false))
+        try
+        {
+            return await RunAsync(args, output, error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
         {
             try
             {
-                return await RunAsync(args, output, error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
+                await output.DisposeAsync().ConfigureAwait(false); // flushes
             }
-            finally
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                await output.FlushAsync().ConfigureAwait(false);
+                // Standard output failed (a full disk): the command has said so on standard error.
             }
         }
     }

@@ -22,4 +22,42 @@ public class NewUserTests
         var first = run.Error.Split('\n')[0];
         first.Should().StartWith($"mailpipe {command}: {option}: ").And.Contain($"'{value}'").And.Contain(listed);
     }
+
+    /// <summary>
+    /// <c>mailpipe send outbox/ &gt; /dev/full</c> (standard output on a full disk): the first failed write of a result
+    /// threw out of the batch, which stopped midway with messages in flight, and the process exited 1 (usage or input
+    /// error) with a stack trace. The batch now goes on; the lost results are said on standard error with the summary,
+    /// and the exit code is the batch's.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_batch_goes_on_when_standard_output_fails_and_says_so_on_standard_error(bool json)
+    {
+        await using var server = await TestSmtpServer.StartAsync();
+        using var dir = new TempDirectory();
+        var files = Enumerable.Range(1, 5).Select(i => dir.File($"m{i}.eml", $"From: a@example.test\r\nTo: b@example.test\r\nSubject: {i}\r\n\r\nbody\r\n")).ToArray();
+        using var output = new FailingWriter();
+        var error = new StringWriter();
+        string[] args = ["send", "--server", server.Address, .. json ? new[] { "--json" } : [], .. files];
+
+        var exit = await Program.RunAsync(args, output, error, CancellationToken.None);
+
+        exit.Should().Be(0, error.ToString());
+        server.Messages.Should().HaveCount(5);
+        error.ToString().Should().Contain("writing the results to standard output failed (No space left on device)")
+            .And.Contain("summary: 5 messages: 5 accepted").And.NotContain("   at ");
+    }
+
+    /// <summary>A writer whose every write fails, as standard output on a full disk does.</summary>
+    private sealed class FailingWriter : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+        public override void Write(char value) => throw new IOException("No space left on device");
+
+        public override void Write(string? value) => throw new IOException("No space left on device");
+
+        public override void Flush() => throw new IOException("No space left on device");
+    }
 }
