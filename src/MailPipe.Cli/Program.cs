@@ -17,9 +17,9 @@ internal static class Program
         _isProcess = true;
 
         // A standard stream closed at start (>&-, 2>&-): the runtime has taken its descriptor for one of its own, and
-        // writing there fails (EBADF). Without standard error its lines go nowhere; without standard output the
-        // results would be lost (and a failure to print one could end a batch midway), so nothing is done at all.
-        var error = CliEnvironment.WasClosedAtStart(2) ? TextWriter.Null : Console.Error;
+        // writing there fails (EBADF). Without standard error its lines go nowhere (as when it fails later: a full
+        // disk); without standard output the results would be lost, so nothing is done at all.
+        var error = CliEnvironment.WasClosedAtStart(2) ? TextWriter.Null : new LossyWriter(Console.Error);
         if (CliEnvironment.WasClosedAtStart(1))
         {
             await error.WriteLineAsync($"{CommandName}: standard output is closed (the process was started without one, as with >&-): the results would be lost, so nothing was done; give >/dev/null to discard them").ConfigureAwait(false);

@@ -70,12 +70,15 @@ public class StandardStreamsTests
     /// Started with standard error closed (<c>2&gt;&amp;-</c>), any line for standard error (a usage error, "cannot
     /// connect") aborted the process (exit 134) instead of exiting with its code; standard error's lines now go nowhere.
     /// </summary>
+    /// <remarks>Standard error on a full disk (<c>2&gt;/dev/full</c>) aborted the process the same way.</remarks>
     [Theory]
-    [InlineData("send --bogus", 1)]
-    [InlineData("send -s 127.0.0.1:1 -f a@example.test -t b@example.test --body x", 2)]
-    public async Task Standard_error_closed_loses_its_lines_but_not_the_exit_code(string arguments, int expected)
+    [InlineData("send --bogus", "2>&-", 1)]
+    [InlineData("send -s 127.0.0.1:1 -f a@example.test -t b@example.test --body x", "2>&-", 2)]
+    [InlineData("send --bogus", "2>/dev/full", 1)]
+    [InlineData("send -s 127.0.0.1:1 -f a@example.test -t b@example.test --body x", "2>/dev/full", 2)]
+    public async Task Standard_error_closed_loses_its_lines_but_not_the_exit_code(string arguments, string redirection, int expected)
     {
-        var (exit, output, _) = await RunInBashAsync($"exec {Quote(DotnetHost())} {Quote(CliDll)} {arguments} 2>&-");
+        var (exit, output, _) = await RunInBashAsync($"exec {Quote(DotnetHost())} {Quote(CliDll)} {arguments} {redirection}");
 
         exit.Should().Be(expected, output);
     }
