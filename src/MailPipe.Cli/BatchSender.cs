@@ -221,7 +221,8 @@ internal sealed partial class BatchSender
                 }
             }
 
-            var refused = !mail.IsPositiveCompletion ? ExitCodes.SenderRefused
+            var refused = mail.IsServiceClosing || recipients.Any(r => r.Reply?.Code == 421) ? ExitCodes.ConnectionFailed
+                : !mail.IsPositiveCompletion ? ExitCodes.SenderRefused
                 : _quitAfter == QuitAfter.Rcpt && !recipients.Any(r => r.Accepted) ? ExitCodes.NoRecipientAccepted
                 : ExitCodes.Success;
             result = QuitBefore(first) with
@@ -247,7 +248,11 @@ internal sealed partial class BatchSender
     private MessageResult QuitBefore(OutgoingMessage message) =>
         NotSent(message, ExitCodes.Success, $"not sent: --quit-after {_quitAfter.ToString().ToLowerInvariant()}");
 
-    /// <summary>The exit code and outcome of a library result.</summary>
+    /// <summary>
+    /// The exit code and outcome of a library result. A 421 at any stage is the server closing the transmission
+    /// channel (RFC 5321 §3.8), not a verdict on the sender, the recipients or the message: nothing was taken, so it is
+    /// <see cref="ExitCodes.ConnectionFailed"/>, as a 421 greeting, EHLO or AUTH reply is.
+    /// </summary>
     /// <param name="result">What <c>SendAsync</c> returned.</param>
     /// <returns>The code (see <see cref="ExitCodes"/>) and the CLI's outcome.</returns>
     public static (int ExitCode, MessageOutcome Outcome) Classify(SmtpSendResult result)
@@ -256,6 +261,7 @@ internal sealed partial class BatchSender
         return result.Outcome switch
         {
             SmtpSendOutcome.Accepted => (ExitCodes.Success, MessageOutcome.Accepted),
+            SmtpSendOutcome.Refused when IsServiceClosing(result) => (ExitCodes.ConnectionFailed, MessageOutcome.Refused),
             SmtpSendOutcome.Refused when result.MailReply is { IsPositiveCompletion: false } => (ExitCodes.SenderRefused, MessageOutcome.Refused),
             SmtpSendOutcome.Refused when !result.Recipients.Any(r => r.Accepted) => (ExitCodes.NoRecipientAccepted, MessageOutcome.Refused),
             SmtpSendOutcome.Refused => (ExitCodes.MessageRefused, MessageOutcome.Refused),
@@ -263,6 +269,10 @@ internal sealed partial class BatchSender
             _ => (result.Exception is SmtpException ex ? ExitCodes.ForError(ex.ErrorCode) : ExitCodes.ConnectionFailed, MessageOutcome.NotSent),
         };
     }
+
+    private static bool IsServiceClosing(SmtpSendResult result) =>
+        result.MailReply is { IsServiceClosing: true } || result.DataReply is { IsServiceClosing: true } || result.FinalReply is { IsServiceClosing: true }
+        || result.Recipients.Any(static r => r.Reply is { IsServiceClosing: true });
 
     /// <summary>Why a session could not be opened, as the CLI says it: the library's message with a hint at the option that helps.</summary>
     /// <param name="server">The server.</param>

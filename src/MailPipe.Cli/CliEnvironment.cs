@@ -1,15 +1,73 @@
+using System.Globalization;
+
 namespace MailPipe.Cli;
 
 /// <summary>What the command line gets from its process besides the arguments: standard input, and whether standard output and error are terminals.</summary>
-/// <param name="OpenInput">Opens standard input (for the file argument <c>-</c>).</param>
+/// <param name="OpenInput">Opens standard input (for the file argument <c>-</c>); throws <see cref="IOException"/> when there is none to read.</param>
 /// <param name="OutputIsTerminal">Whether standard output is a terminal.</param>
 /// <param name="ErrorIsTerminal">Whether standard error is a terminal (the progress of a batch is shown only then).</param>
 internal sealed record CliEnvironment(Func<Stream> OpenInput, bool OutputIsTerminal, bool ErrorIsTerminal)
 {
+    /// <summary>The error of <c>-</c> when the process was started without standard input.</summary>
+    public const string InputClosed = "it is closed (the process was started without one, as with 0<&-)";
+
     /// <summary>No standard input, and neither output a terminal: as when run in-process by tests.</summary>
     public static CliEnvironment Redirected { get; } = new(() => Stream.Null, OutputIsTerminal: false, ErrorIsTerminal: false);
 
     /// <summary>The process's own standard streams.</summary>
     /// <returns>The environment.</returns>
-    public static CliEnvironment FromConsole() => new(Console.OpenStandardInput, !Console.IsOutputRedirected, !Console.IsErrorRedirected);
+    public static CliEnvironment FromConsole() => new(
+        WasClosedAtStart(0) ? static () => throw new IOException(InputClosed) : Console.OpenStandardInput,
+        !Console.IsOutputRedirected,
+        !Console.IsErrorRedirected);
+
+    /// <summary>Whether a standard descriptor (0, 1 or 2) was not open when the process started (see <see cref="InputWasClosedAtStart"/>).</summary>
+    /// <param name="descriptor">The descriptor.</param>
+    /// <returns>Whether it was closed at start.</returns>
+    public static bool WasClosedAtStart(int descriptor) =>
+        InputWasClosedAtStart(string.Create(CultureInfo.InvariantCulture, $"/proc/self/fdinfo/{descriptor}"));
+
+    /// <summary>
+    /// Whether descriptor 0 (or another standard one) was not open when the process started. The runtime then takes it for a descriptor of its
+    /// own before Main runs (a pipe nobody writes to, on .NET 10 on Linux): reading it as standard input would wait
+    /// forever. Such a descriptor was opened in this process with close-on-exec set, which an inherited standard input
+    /// can never carry (the kernel closes those at exec): Linux shows it as <c>O_CLOEXEC</c> (octal 02000000) in the
+    /// <c>flags</c> of <c>/proc/self/fdinfo/0</c>. Descriptor 0 missing altogether counts as closed too. Elsewhere (no
+    /// such file) standard input is taken as it is.
+    /// </summary>
+    /// <param name="fdInfo">The descriptor's fdinfo file.</param>
+    /// <returns>Whether standard input was closed at start.</returns>
+    internal static bool InputWasClosedAtStart(string fdInfo)
+    {
+        const int CloseOnExec = 0x80000; // O_CLOEXEC, octal 02000000
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
+        string[] lines;
+        try
+        {
+            lines = File.ReadAllLines(fdInfo);
+        }
+        catch (FileNotFoundException)
+        {
+            return Directory.Exists("/proc/self/fdinfo");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+
+        foreach (var line in lines)
+        {
+            if (line.StartsWith("flags:", StringComparison.Ordinal))
+            {
+                var octal = line["flags:".Length..].Trim();
+                return long.TryParse(octal, NumberStyles.None, CultureInfo.InvariantCulture, out _) && (Convert.ToInt64(octal, 8) & CloseOnExec) != 0;
+            }
+        }
+
+        return false;
+    }
 }

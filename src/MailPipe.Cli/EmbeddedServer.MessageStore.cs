@@ -130,13 +130,20 @@ internal sealed partial class EmbeddedServer
 
         /// <summary>
         /// The mailbox as it was received: SmtpServer hands over a quoted local part (RFC 5321 §4.1.2) without its
-        /// quotes and quoted pairs unescaped, so a local part that is not a dot-string is quoted again (RFC 5321 §4.1.2).
+        /// quotes and quoted pairs unescaped, so a local part that is not a dot-string is quoted again (RFC 5321 §4.1.2);
+        /// where SmtpServer's reading differs from the client's text (a UTF-8 domain, RFC 6531; a quoted pair), the
+        /// mailbox is the client's text (<see cref="ReceivedMailboxes"/>).
         /// </summary>
         private static string Address(IMailbox? mailbox)
         {
-            if (mailbox?.AsAddress() is not { } address)
+            if (mailbox?.AsAddress() is null)
             {
                 return string.Empty;
+            }
+
+            if (ReceivedMailboxes.AsSent(mailbox) is { } sent)
+            {
+                return sent;
             }
 
             var local = mailbox.User.AsSpan();
@@ -146,7 +153,7 @@ internal sealed partial class EmbeddedServer
                 dotString &= c > '\x7F' || AtextOrDot.Contains(c);
             }
 
-            return dotString ? address : $"\"{mailbox.User.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"@{mailbox.Host}";
+            return dotString ? $"{mailbox.User}@{mailbox.Host}" : $"\"{mailbox.User.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal)}\"@{mailbox.Host}";
         }
 
         /// <summary>The current second as the file names' timestamp, formatted once per second.</summary>

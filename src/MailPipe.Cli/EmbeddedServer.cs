@@ -256,7 +256,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
                 : inner.GetService(serviceType);
     }
 
-    /// <summary>At most so many recipients per transaction; the next ones get 452 (RFC 5321 §4.5.3.1.8).</summary>
+    /// <summary>At most so many recipients per transaction; the next ones get 452 (RFC 5321 §4.5.3.1.8). Also keeps each path as the client wrote it (<see cref="ReceivedMailboxes"/>).</summary>
     private sealed class RecipientLimit(int maxRecipients) : MailboxFilter
     {
         private const string CountKey = "MailPipe:RecipientCount";
@@ -265,6 +265,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
         {
             // A new transaction (SmtpServer calls this for every MAIL it takes): no recipients yet.
             context.Properties[CountKey] = 0;
+            ReceivedMailboxes.Remember(context, from);
             return Task.FromResult(true);
         }
 
@@ -278,6 +279,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
             }
 
             context.Properties[CountKey] = count + 1;
+            ReceivedMailboxes.Remember(context, to);
             return Task.FromResult(true);
         }
     }

@@ -8,7 +8,7 @@ namespace MailPipe.Cli;
 internal static class ExitCodes
 {
     /// <summary>The codes in one sentence, for the help text.</summary>
-    public const string Summary = "Exit codes: 0 every message accepted, 1 usage or input error, 2 connection or TLS failure, 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused (or too large for the server), 7 outcome unknown (connection lost after the end of data), 8 protocol violation or timeout; for several messages the highest, except that 7 outranks all.";
+    public const string Summary = "Exit codes: 0 every message accepted, 1 usage or input error, 2 connection or TLS failure (or a 421 at any stage: the server closing the connection), 3 authentication failed, 4 sender refused, 5 no recipient accepted, 6 message refused (or too large for the server), 7 outcome unknown (connection lost after the end of data), 8 protocol violation or timeout; for several messages the highest, except that 7 outranks all.";
 
     /// <summary>Every message accepted: a 2yz reply to the end of data, with at least one recipient accepted.</summary>
     public const int Success = 0;
@@ -16,13 +16,13 @@ internal static class ExitCodes
     /// <summary>Bad command line or unusable input (a missing file, a message without sender or recipients).</summary>
     public const int UsageOrInput = 1;
 
-    /// <summary>The connection could not be made or was lost before the message's end of data was written (nothing can have been delivered), the greeting or EHLO/HELO was refused, or TLS failed.</summary>
+    /// <summary>The connection could not be made or was lost before the message's end of data was written (nothing can have been delivered), the server closed it with a 421 at any stage (RFC 5321 §3.8), the greeting or EHLO/HELO was refused, or TLS failed.</summary>
     public const int ConnectionFailed = 2;
 
     /// <summary>The server refused the credentials.</summary>
     public const int AuthenticationFailed = 3;
 
-    /// <summary>MAIL FROM was refused.</summary>
+    /// <summary>MAIL FROM was refused (a reply other than 421, which is <see cref="ConnectionFailed"/>).</summary>
     public const int SenderRefused = 4;
 
     /// <summary>Every RCPT TO was refused.</summary>

@@ -177,8 +177,16 @@ internal sealed class ProbeCommand
         using (settings)
         {
             var report = await ProbeAsync(settings!, error, cancellationToken).ConfigureAwait(false);
-            await output.WriteAsync(parseResult.GetValue(_json) ? report.ToJson() + "\n" : TerminalText.Sanitize(report.ToText())).ConfigureAwait(false);
-            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await output.WriteAsync(parseResult.GetValue(_json) ? report.ToJson() + "\n" : TerminalText.Sanitize(report.ToText())).ConfigureAwait(false);
+                await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // A full disk, say: the report is lost, which standard error says; the exit code is still the probe's.
+                await error.WriteLineAsync($"mailpipe probe: writing the report to standard output failed ({ex.InnerException?.Message ?? ex.Message})").ConfigureAwait(false);
+            }
             if (report.Error is { } reason)
             {
                 await error.WriteLineAsync($"mailpipe probe: {reason}").ConfigureAwait(false);

@@ -15,16 +15,31 @@ internal static class Program
         // Standard output buffered (Console.Out writes through on every call): the send command flushes it whenever it
         // is about to wait for the server, so each result is out as soon as it is known, and a burst costs one write.
         _isProcess = true;
+
+        // A standard stream closed at start (>&-, 2>&-): the runtime has taken its descriptor for one of its own, and
+        // writing there fails (EBADF). Without standard error its lines go nowhere (as when it fails later: a full
+        // disk); without standard output the results would be lost, so nothing is done at all.
+        var error = CliEnvironment.WasClosedAtStart(2) ? TextWriter.Null : new LossyWriter(Console.Error);
+        if (CliEnvironment.WasClosedAtStart(1))
+        {
+            await error.WriteLineAsync($"{CommandName}: standard output is closed (the process was started without one, as with >&-): the results would be lost, so nothing was done; give >/dev/null to discard them").ConfigureAwait(false);
+            return ExitCodes.UsageOrInput;
+        }
+
         var output = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
-        await using (output.ConfigureAwait(false))
+        try
+        {
+            return await RunAsync(args, output, error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
         {
             try
             {
-                return await RunAsync(args, output, Console.Error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
+                await output.DisposeAsync().ConfigureAwait(false); // flushes
             }
-            finally
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                await output.FlushAsync().ConfigureAwait(false);
+                // Standard output failed (a full disk): the command has said so on standard error.
             }
         }
     }
@@ -155,8 +170,18 @@ internal static class Program
             return [.. unknown.Distinct(StringComparer.Ordinal)];
         }
 
-        return [.. parseResult.Errors.Select(e => OneLine(e.Message).TrimEnd('.')).Distinct(StringComparer.Ordinal)];
+        return [.. parseResult.Errors.Select(e => NamingTheOption(e, OneLine(e.Message).TrimEnd('.'))).Distinct(StringComparer.Ordinal)];
     }
+
+    /// <summary>
+    /// The parser's own message for an option's value (<c>Argument 'ALL' not recognized. Must be one of: ...</c>) does
+    /// not say which option it was given to: it gets the option's name in front, as the validators' messages have.
+    /// </summary>
+    private static string NamingTheOption(ParseError error, string message) =>
+        (error.SymbolResult as OptionResult ?? (error.SymbolResult as ArgumentResult)?.Parent as OptionResult) is { Option.Name: { } name }
+            && !message.Contains(name, StringComparison.Ordinal)
+            ? $"{name}: {message}"
+            : message;
 
     /// <summary>
     /// A parser message on one line: System.CommandLine lists the allowed values of an enumeration on lines of their

@@ -156,6 +156,7 @@ internal sealed partial class ReplyCoalescingPipe
                 return;
             }
 
+            LastRawCommand = line.Length <= MaxCommandLine && !IsPlain(line) ? line.ToArray() : null;
             Span<byte> text = stackalloc byte[16];
             if (line.Length > text.Length)
             {
@@ -164,6 +165,27 @@ internal sealed partial class ReplyCoalescingPipe
 
             line.CopyTo(text);
             _inMessage = System.Text.Ascii.EqualsIgnoreCase(text[..(int)line.Length].TrimEnd("\r\n "u8), "DATA"u8);
+        }
+
+        /// <summary>
+        /// The command line SmtpServer took last when it held an octet above 127 (a UTF-8 path, RFC 6531) or a
+        /// backslash (a quoted pair), else <see langword="null"/>: SmtpServer decodes a path's domain as ASCII and
+        /// unescapes a quoted local part as a .NET regular expression would (<c>\u0041</c> becomes <c>A</c>), so its
+        /// mailbox filter reads the path from here while the command runs (see <see cref="ReceivedMailboxes"/>).
+        /// </summary>
+        public byte[]? LastRawCommand { get; private set; }
+
+        private static bool IsPlain(ReadOnlySequence<byte> line)
+        {
+            foreach (var segment in line)
+            {
+                if (!System.Text.Ascii.IsValid(segment.Span) || segment.Span.Contains((byte)'\\'))
+                {
+                    return false;
+                }
+            }
+
+            return true;
         }
 
         public override bool TryRead(out ReadResult result)

@@ -74,6 +74,9 @@ internal sealed partial class ReplyCoalescingPipe : ISecurableDuplexPipe
     /// <inheritdoc/>
     public SslProtocols SslProtocol => _tls?.SslProtocol ?? SslProtocols.None;
 
+    /// <summary>The command line SmtpServer took last, when it held an octet above 127 or a backslash; otherwise <see langword="null"/>.</summary>
+    internal byte[]? LastRawCommand => _input.LastRawCommand;
+
     /// <summary>Whether Nagle's algorithm is off on the socket (it must be: see <see cref="ServerListenerFactory"/>).</summary>
     internal bool NoDelay => _socket.NoDelay;
 

@@ -26,24 +26,45 @@ internal sealed class ResultPrinter
         _json = json;
     }
 
+    /// <summary>
+    /// Why writing to standard output failed (a full disk, a closed descriptor), or <see langword="null"/>. After the
+    /// first failure nothing more is written: the batch goes on (a failure here must never stop it with messages in
+    /// flight), and the run says on standard error what was lost.
+    /// </summary>
+    public Exception? Failure { get; private set; }
+
     /// <summary>Writes one result (buffered: see <see cref="Flush"/>).</summary>
     /// <param name="result">The result.</param>
     public void Print(MessageResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
-        if (_json)
-        {
-            _output.Write(ToJson(result));
-            _output.Write('\n');
-        }
-        else
-        {
-            _output.Write(TerminalText.Sanitize(ToText(result)));
-        }
+        Write(_json ? ToJson(result) + "\n" : TerminalText.Sanitize(ToText(result)));
     }
 
     /// <summary>Flushes what was printed: called before the run waits for the server, so that every result known so far is out.</summary>
-    public void Flush() => _output.Flush();
+    public void Flush() => Guarded(static output => output.Flush(), _output);
+
+    private void Write(string text) => Guarded(static (output, text) => output.Write(text), _output, text);
+
+    private void Guarded<T>(Action<TextWriter, T> write, TextWriter output, T argument)
+    {
+        if (Failure is not null)
+        {
+            return;
+        }
+
+        try
+        {
+            write(output, argument);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // EBADF comes as UnauthorizedAccessException, a full disk or a broken device as IOException.
+            Failure = ex;
+        }
+    }
+
+    private void Guarded(Action<TextWriter> write, TextWriter output) => Guarded(static (o, w) => w(o), output, write);
 
     /// <summary>The result as one line of JSON (no line break).</summary>
     /// <param name="result">The result.</param>
@@ -93,8 +114,8 @@ internal sealed class ResultPrinter
     public void Print(BatchSummary summary)
     {
         ArgumentNullException.ThrowIfNull(summary);
-        _output.Write(_json ? ToJson(summary) + "\n" : TerminalText.Sanitize(ToText(summary)));
-        _output.Flush();
+        Write(_json ? ToJson(summary) + "\n" : TerminalText.Sanitize(ToText(summary)));
+        Flush();
     }
 
     /// <summary>The summary as one line of JSON (no line break).</summary>

@@ -46,7 +46,7 @@ internal sealed partial class SendCommand
         };
         var messages = new OutgoingMessage[options.Files.Count];
         OutgoingMessage Load(int i) => options.Files[i] == OutgoingMessage.StandardInputName
-            ? OutgoingMessage.FromBytes(i + 1, OutgoingMessage.StandardInputName, ReadAll(environment.OpenInput()), defaults)
+            ? LoadStandardInput(i + 1, environment, defaults)
             : OutgoingMessage.LoadFile(i + 1, options.Files[i], defaults);
         if (messages.Length >= ParallelLoadThreshold && System.Environment.ProcessorCount > 1)
         {
@@ -62,6 +62,22 @@ internal sealed partial class SendCommand
         }
 
         return [.. messages];
+    }
+
+    /// <summary>The message on standard input; one that cannot be read (closed, an I/O error) is not sent, as an unreadable file.</summary>
+    private static OutgoingMessage LoadStandardInput(int index, CliEnvironment environment, MessageDefaults defaults)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = ReadAll(environment.OpenInput());
+        }
+        catch (IOException ex)
+        {
+            return OutgoingMessage.Failed(index, OutgoingMessage.StandardInputName, defaults.ReversePath, $"-: cannot read standard input: {ex.Message}");
+        }
+
+        return OutgoingMessage.FromBytes(index, OutgoingMessage.StandardInputName, bytes, defaults);
     }
 
     /// <summary>From this many files on, they are read in parallel.</summary>

@@ -144,6 +144,13 @@ internal sealed partial class SendCommand
 
             var summary = BatchSummary.From(results, report, server);
             printer.Print(summary);
+            if (printer.Failure is { } failure)
+            {
+                await error.WriteLineAsync(
+                    $"mailpipe send: writing the results to standard output failed ({failure.InnerException?.Message ?? failure.Message}); the batch went on without them: " +
+                    TerminalText.Sanitize(ResultPrinter.ToText(summary)).TrimEnd()).ConfigureAwait(false);
+            }
+
             return summary.ExitCode;
         }
         finally

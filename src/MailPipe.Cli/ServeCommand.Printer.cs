@@ -14,10 +14,15 @@ namespace MailPipe.Cli;
 /// <summary>The output of serve: one line or JSON object per received message.</summary>
 internal sealed partial class ServeCommand
 {
-    /// <summary>Prints the lines of <c>mailpipe serve</c>, one at a time from any session.</summary>
-    private sealed class Printer(TextWriter output, bool json)
+    /// <summary>
+    /// Prints the lines of <c>mailpipe serve</c>, one at a time from any session. When standard output fails (a full
+    /// disk) standard error says so once and serve goes on without its lines: a message is saved before its line is
+    /// printed, so a failure there must never turn into an error reply for a message already saved.
+    /// </summary>
+    private sealed class Printer(TextWriter output, TextWriter error, bool json)
     {
         private readonly Lock _lock = new();
+        private bool _failed;
 
         public void Listening(IPEndPoint endPoint, EmbeddedServerOptions options, string? certificateOut)
         {
@@ -119,8 +124,28 @@ internal sealed partial class ServeCommand
         {
             lock (_lock)
             {
-                output.WriteLine(line);
-                output.Flush();
+                if (_failed)
+                {
+                    return;
+                }
+
+                try
+                {
+                    output.WriteLine(line);
+                    output.Flush();
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    _failed = true;
+                    try
+                    {
+                        error.WriteLine($"mailpipe serve: writing to standard output failed ({ex.InnerException?.Message ?? ex.Message}); serve goes on, saving messages without printing them");
+                    }
+                    catch (Exception again) when (again is IOException or UnauthorizedAccessException)
+                    {
+                        // Standard error fails too: nothing can be said.
+                    }
+                }
             }
         }
     }

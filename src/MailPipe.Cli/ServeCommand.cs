@@ -182,7 +182,7 @@ internal sealed partial class ServeCommand
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(error);
-        var printer = new Printer(output, json);
+        var printer = new Printer(output, error, json);
         var count = 0;
         options = options with
         {

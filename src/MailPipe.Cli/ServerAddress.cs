@@ -74,6 +74,15 @@ internal sealed record ServerAddress(string Host, int Port)
                     return false;
                 }
 
+                // "::1:2525" is an address of its own (port 25), but reads as [::1]:2525 as well: say both, send nothing.
+                var last = value.LastIndexOf(':');
+                if (last > 0 && value[last - 1] != ':' && int.TryParse(value.AsSpan(last + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var maybePort)
+                    && maybePort is >= 1 and <= 65535 && IPAddress.TryParse(value.AsSpan(0, last), out var before) && before.AddressFamily == AddressFamily.InterNetworkV6)
+                {
+                    error = $"'{value}' is ambiguous: write [{value[..last]}]:{value[(last + 1)..]} for that port, or [{value}] for that address on port {DefaultPort.ToString(CultureInfo.InvariantCulture)}";
+                    return false;
+                }
+
                 host = value;
             }
             else if (colon >= 0)

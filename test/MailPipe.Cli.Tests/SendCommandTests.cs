@@ -300,9 +300,12 @@ public class SendCommandTests
 
         var run = await CliRunner.RunAsync("send", "--server", server.Address, "--json", file, file);
 
-        run.ExitCode.Should().Be(4, run.Output + run.Error);
+        // 2, not 4 (sender refused): a 421 is the server closing the transmission channel (RFC 5321 §3.8), not a
+        // verdict on the sender; nothing was taken, as for a 421 greeting, EHLO or AUTH (ServiceClosingTests).
+        run.ExitCode.Should().Be(2, run.Output + run.Error);
         using var first = JsonDocument.Parse(run.OutputLines[0]);
         first.RootElement.GetProperty("outcome").GetString().Should().Be("refused");
+        first.RootElement.GetProperty("exitCode").GetInt32().Should().Be(2);
         first.RootElement.GetProperty("mailReply").GetProperty("code").GetInt32().Should().Be(421);
         using var second = JsonDocument.Parse(run.OutputLines[1]);
         second.RootElement.GetProperty("outcome").GetString().Should().Be("notSent");
