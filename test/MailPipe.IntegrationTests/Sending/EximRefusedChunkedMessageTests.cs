@@ -52,6 +52,36 @@ public sealed class EximRefusedChunkedMessageTests
     }
 
     [Fact]
+    public async Task The_shared_sender_delivers_the_messages_batched_behind_a_large_refused_one()
+    {
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.EximPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "pool-test.example.test",
+            MaxConnections = 1,
+        });
+        var recipients = Enumerable.Range(0, 3).Select(_ => TestServers.UniqueRecipient("pool-after-refused")).ToArray();
+        SmtpMessage[] messages =
+        [
+            SmtpMessage.FromBytes(new SmtpEnvelope("sender@example.test", "unknown-d@example.test"), Large),
+            .. recipients.Select(r => SmtpMessage.FromBytes(new SmtpEnvelope("sender@example.test", r), Encoding.ASCII.GetBytes($"Subject: pooled\r\n\r\nfor {r}\r\n"))),
+        ];
+
+        var results = await sender.SendBatchAsync(messages);
+
+        results.Skip(1).Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted, string.Join("\n", results));
+        results[0].Outcome.Should().Be(SmtpSendOutcome.Refused, results[0].ToString());
+        results[0].DataReply.Should().BeNull();
+        foreach (var recipient in recipients)
+        {
+            Encoding.ASCII.GetString(await Maildir.WaitForEximAsync(recipient)).Should().Contain("for " + recipient);
+        }
+    }
+
+    [Fact]
     public async Task A_large_message_with_one_recipient_accepted_still_goes_out_in_chunks_and_arrives_whole()
     {
         TestServers.RequireListening(TestServers.EximPort);
