@@ -18,6 +18,9 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
     private MailTransaction? _tx;
     private bool _binary;
 
+    /// <summary>Whether no chunk of the transaction has been written yet.</summary>
+    private bool _first;
+
     /// <summary>
     /// Writes <paramref name="tx"/>'s content as chunks. A failure of the caller's content source (or the guard's
     /// refusal of an octet the server cannot take) between chunks resets the transaction with RSET: chunks already
@@ -29,14 +32,14 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         // Grown as the chunk fills: a huge ChunkSize (up to int.MaxValue) is not allocated before the first byte.
         var buffer = _buffer ??= new ArrayBufferWriter<byte>(Math.Min(options.ChunkSize, 256 * 1024) + 1024);
         buffer.ResetWrittenCount();
-        (_tx, _binary) = (tx, plan.Body == SmtpBodyType.BinaryMime);
+        (_tx, _binary, _first) = (tx, plan.Body == SmtpBodyType.BinaryMime, true);
         Begin(plan.Guard, dotStuffing: false);
         var message = tx.Message;
         try
         {
             if (!await CopyAsync(message.Bytes, message.Stream, message.Reader, cancellationToken).ConfigureAwait(false))
             {
-                return; // a chunk was refused: no further chunk of this transaction may be sent
+                return; // a chunk was refused, or no recipient was: no (further) chunk of this transaction may be sent
             }
         }
         catch (Exception ex) when (ex is ContentSourceException or SmtpContentRefusedException)
@@ -95,6 +98,14 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
             {
                 // A message cancelled meanwhile (its own token) is reset before its next chunk.
                 _tx!.Message.CancellationToken.ThrowIfCancellationRequested();
+
+                // The first of several chunks: the sender may wait for the RCPT replies, and send none to nobody.
+                if (_first && !await sender.BeforeSeveralChunksAsync(_tx).ConfigureAwait(false))
+                {
+                    return false;
+                }
+
+                _first = false;
                 if (!await EmitAsync(_tx, last: false).ConfigureAwait(false))
                 {
                     return false;

@@ -138,6 +138,9 @@ internal sealed partial class MailTransaction
 
     public bool AllRecipientRepliesIn => Array.TrueForAll(_recipients, static r => r?.Reply is not null);
 
+    /// <summary>Whether MAIL's reply and every RCPT's reply have been filed (the envelope is decided).</summary>
+    public bool EnvelopeRepliesIn => MailReply is not null && AllRecipientRepliesIn;
+
     /// <summary>Files the reply to the RCPT of recipient <paramref name="index"/>.</summary>
     public void SetRecipientReply(int index, SmtpReply reply) => _recipients[index] = new SmtpRecipientResult(Envelope.Recipients[index], reply);
 

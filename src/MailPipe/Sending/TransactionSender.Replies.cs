@@ -91,6 +91,7 @@ internal sealed partial class TransactionSender
         _unread = 0;
         _signals = null;
         _inFlight.Clear();
+        _envelopeWait = null;
         _last = null;
         _lastChecked = null;
         _results = null;
@@ -293,6 +294,13 @@ internal sealed partial class TransactionSender
             if (_failure is { } failure)
             {
                 PublishWhenStopped(failure);
+            }
+
+            if (_signals is not null)
+            {
+                // A full fence between what was filed or stopped and the writer's registration read (its side: Interlocked.Exchange).
+                Interlocked.MemoryBarrier();
+                CompleteEnvelopeWait();
             }
         }
     }

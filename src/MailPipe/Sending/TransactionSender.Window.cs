@@ -17,6 +17,58 @@ internal sealed partial class TransactionSender
     /// </summary>
     private bool _readsWhileWaiting;
 
+    /// <summary>
+    /// Set while the writer waits for a transaction's MAIL and RCPT replies that the concurrent reader has yet to read
+    /// (<see cref="BeforeSeveralChunksAsync"/>); completed by the reader once they are filed, or when replies stop.
+    /// </summary>
+    private EnvelopeWait? _envelopeWait;
+
+    /// <summary>
+    /// Before the first chunk of a message that takes more than one (content longer than
+    /// <see cref="SmtpSessionOptions.ChunkSize"/>, or a stream whose first chunk filled): with PIPELINING, when a reply to
+    /// MAIL or to a RCPT is still due, what is written is flushed and those replies are waited for (one round trip; a
+    /// message of one chunk stays fully pipelined). Content goes out only when MAIL and at least one recipient were
+    /// accepted: Exim, for one, answers each chunk of a transaction without a valid recipient with 503, counts it as a
+    /// protocol error and resets the connection after three, taking the transactions pipelined behind with it; and no
+    /// megabytes are sent for nobody. A transaction stopped here is Refused (its replies say why) and the next one starts
+    /// with RSET, as after any refusal.
+    /// </summary>
+    /// <returns>Whether the chunks may go out.</returns>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<bool> BeforeSeveralChunksAsync(MailTransaction tx)
+    {
+        if (_pipelining && !tx.EnvelopeRepliesIn)
+        {
+            await _channel.FlushAsync("sending pipelined commands").ConfigureAwait(false);
+            _channel.RoundTrips++;
+            _expectedSinceWait = 0;
+            await DrainDirectAsync().ConfigureAwait(false);
+            if (_signals is not null)
+            {
+                // The concurrent reader reads the replies: register, then look (it looks after filing one, or stopping).
+                var wait = new EnvelopeWait(tx);
+                Interlocked.Exchange(ref _envelopeWait, wait);
+                if (!Stopped && !tx.EnvelopeRepliesIn)
+                {
+                    await wait.Task.ConfigureAwait(false);
+                }
+
+                Volatile.Write(ref _envelopeWait, null);
+            }
+        }
+
+        return !Stopped && _channel.IsOpen && tx.MailReply is { IsPositiveCompletion: true } && tx.AcceptedRecipientCount > 0;
+    }
+
+    /// <summary>The concurrent reader filed a reply or stopped: a writer waiting for a transaction's envelope replies goes on once they are in.</summary>
+    private void CompleteEnvelopeWait()
+    {
+        if (Volatile.Read(ref _envelopeWait) is { } wait && (Stopped || wait.Transaction.EnvelopeRepliesIn))
+        {
+            wait.TrySetResult();
+        }
+    }
+
     /// <summary>With PIPELINING, a transaction whose BDAT LAST went out joins the window; a full window is one wait for all of it.</summary>
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask WindowAsync(MailTransaction tx)
@@ -130,5 +182,11 @@ internal sealed partial class TransactionSender
         }
 
         return true;
+    }
+
+    /// <summary>What the writer waits on in <see cref="BeforeSeveralChunksAsync"/>: that transaction's envelope replies filed.</summary>
+    private sealed class EnvelopeWait(MailTransaction transaction) : TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public MailTransaction Transaction { get; } = transaction;
     }
 }

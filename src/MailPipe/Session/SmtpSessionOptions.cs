@@ -59,7 +59,12 @@ public sealed class SmtpSessionOptions
     /// <summary>Whether <c>SendAsync</c> uses BDAT when the server offers CHUNKING (RFC 3030). Default <see langword="true"/>; off means DATA with dot-stuffing.</summary>
     public bool UseChunking { get; set; } = true;
 
-    /// <summary>The size of a BDAT chunk in bytes (RFC 3030 §2). Default 262,144 (256 KiB); minimum 1,024.</summary>
+    /// <summary>
+    /// The size of a BDAT chunk in bytes (RFC 3030 §2). Default 262,144 (256 KiB); minimum 1,024. With PIPELINING a
+    /// message of one chunk goes out with its envelope in one flush; a message of more than one waits for the replies to
+    /// MAIL and the RCPTs before its first chunk (one round trip more), and sends no content when every recipient was
+    /// refused.
+    /// </summary>
     public int ChunkSize { get; set; } = 256 * 1024;
 
     /// <summary>

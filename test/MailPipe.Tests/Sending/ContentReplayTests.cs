@@ -436,9 +436,10 @@ public class ContentReplayTests
         string[] ehlo = chunking ? Ehlo("PIPELINING", "CHUNKING") : Ehlo("PIPELINING");
         var options = new SmtpSessionOptions { ChunkSize = 4096, DataFlushThreshold = 4096 };
 
-        // With BDAT the server answers nothing: the client writes chunks until the connection's buffer is full.
+        // With BDAT the server answers the envelope (the first of several chunks waits for it), then nothing: the
+        // client writes chunks until the connection's buffer is full.
         var dropping = chunking
-            ? Script(ehlo, "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<one@example.test>")
+            ? Script(ehlo, "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<one@example.test>", "S: 250 ok", "S: 250 ok")
             : Script(ehlo, Transaction());
         dropping.Skip(20_000).Drop();
         SmtpSendResult first;
