@@ -6,17 +6,23 @@ namespace MailPipe.Resilience;
 /// An <see cref="ISmtpSender"/> that sends every message through a Polly pipeline, each retry only to the recipients
 /// still to do (<see cref="SmtpResilienceExtensions.SendWithRetryAsync(ResiliencePipeline{SmtpSendResult}, SmtpMessage, Func{SmtpMessage, CancellationToken, Task{SmtpSendResult}}, CancellationToken)"/>).
 /// Results carry <see cref="SmtpSendResult.Attempts"/>. Made by <see cref="SmtpResilienceExtensions.WithResilience"/>
-/// and <see cref="SmtpResilienceExtensions.WithStandardResilience"/>, or by the DI registration.
+/// and <see cref="SmtpResilienceExtensions.WithStandardResilience"/>, or by the DI registration. Disposable both ways,
+/// as <see cref="SmtpSender"/> is: <see cref="DisposeAsync"/>, or <see cref="Dispose"/> for <c>using var</c> and
+/// containers disposed synchronously.
 /// </summary>
-public sealed class ResilientSmtpSender : ISmtpSender
+public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
 {
     private readonly ISmtpSender _inner;
 
     /// <summary>Cancelled once the inner sender is disposed: ends the retry delays of the messages still waiting.</summary>
     private readonly CancellationTokenSource _disposed = new();
 
+    /// <summary>Completed when the one disposal is over: the other Dispose and DisposeAsync calls wait for it.</summary>
+    private readonly TaskCompletionSource _disposalDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposeStarted;
+
     /// <summary>Wraps a sender.</summary>
-    /// <param name="inner">The sender (one server); disposed with this one.</param>
+    /// <param name="inner">The sender (one server); disposed with this one (by <see cref="Dispose"/> with its own <see cref="IDisposable.Dispose"/> when it has one).</param>
     /// <param name="pipeline">The pipeline.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public ResilientSmtpSender(ISmtpSender inner, ResiliencePipeline<SmtpSendResult> pipeline)
@@ -112,9 +118,16 @@ public sealed class ResilientSmtpSender : ISmtpSender
 
     /// <inheritdoc/>
     /// <remarks>The inner sender is disposed first (its batches in flight finish or are cancelled as it says); then the
-    /// messages waiting for a retry end (see <see cref="SendAsync"/>).</remarks>
+    /// messages waiting for a retry end (see <see cref="SendAsync"/>). Idempotent: a call while the disposal is under way
+    /// (this method or <see cref="Dispose"/>, on another thread) completes when that disposal is over.</remarks>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
+        {
+            await _disposalDone.Task.ConfigureAwait(false);
+            return;
+        }
+
         try
         {
             await _inner.DisposeAsync().ConfigureAwait(false);
@@ -122,6 +135,43 @@ public sealed class ResilientSmtpSender : ISmtpSender
         finally
         {
             await _disposed.CancelAsync().ConfigureAwait(false);
+            _disposalDone.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Disposes as <see cref="DisposeAsync"/> does, blocking the calling thread until it is done: the inner sender with
+    /// its own <see cref="IDisposable.Dispose"/> when it has one (<see cref="SmtpSender.Dispose"/>: QUIT, then up to
+    /// <see cref="SmtpSenderOptions.DisposeTimeout"/> for batches in flight), else its <see cref="IAsyncDisposable.DisposeAsync"/>
+    /// run on the thread pool and waited for; then the messages waiting for a retry end (see <see cref="SendAsync"/>).
+    /// Never needs the caller's <see cref="SynchronizationContext"/>. Idempotent, as <see cref="DisposeAsync"/>.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
+        {
+            // Another call's disposal, completed on its own thread: waiting for it needs nothing of this one's.
+            _disposalDone.Task.GetAwaiter().GetResult();
+            return;
+        }
+
+        try
+        {
+            if (_inner is IDisposable disposable)
+            {
+                disposable.Dispose();
+            }
+            else
+            {
+                // Blocking is this method's contract; on the thread pool, the inner DisposeAsync needs no context of the caller's.
+                Task.Run(() => _inner.DisposeAsync().AsTask()).GetAwaiter().GetResult();
+            }
+        }
+        finally
+        {
+            // As DisposeAsync: the retry delays end on the thread pool, not in callbacks run inline on the caller's thread.
+            _disposed.CancelAsync().GetAwaiter().GetResult();
+            _disposalDone.TrySetResult();
         }
     }
 }
