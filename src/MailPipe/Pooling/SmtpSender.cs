@@ -20,6 +20,8 @@ namespace MailPipe;
 /// <para><b>Connections.</b> A new connection is opened only when every open one already has
 /// <see cref="SmtpSenderOptions.MaxBatchSize"/> messages waiting, and never more than
 /// <see cref="SmtpSenderOptions.MaxConnections"/>.</para>
+/// <para><b>Disposal.</b> <c>await using</c> (<see cref="DisposeAsync"/>) or <c>using</c> (<see cref="Dispose"/>, the
+/// same rules, blocking the caller; what a dependency injection container disposed synchronously calls).</para>
 /// </remarks>
 public sealed partial class SmtpSender : ISmtpSender, IDisposable
 {
