@@ -8,41 +8,48 @@ public sealed partial class SmtpSender
     /// connections get QUIT, batches in flight get <see cref="SmtpSenderOptions.DisposeTimeout"/> to finish and are
     /// then cancelled (their callers learn <see cref="SmtpSendOutcome.Unknown"/> for a message whose end of data was
     /// written, <see cref="ObjectDisposedException"/> for one whose end of data was not). Never throws for the server's
-    /// or the network's sake. Idempotent: a call while the disposal is under way (this method or <see cref="Dispose"/>)
-    /// completes when that disposal is over.
+    /// or the network's sake. Idempotent: a call after <see cref="Dispose"/> or while another disposal is under way
+    /// completes when that disposal is over (every connection closed).
     /// </summary>
     /// <returns>A task that completes when every connection is closed.</returns>
-    public ValueTask DisposeAsync() => TryStartDisposal(out var dropped, out var idle) ? new(DisposeOnceAsync(dropped, idle)) : new(_disposalDone.Task);
+    public ValueTask DisposeAsync()
+    {
+        if (TryStartDisposal(out var idle, out var openCancelled))
+        {
+            // Runs inline up to its first wait, as any awaited disposal; ConfigureAwait(false) throughout.
+            _ = FinishDisposalAsync(idle, openCancelled);
+        }
+
+        return new(_disposalDone.Task);
+    }
 
     /// <summary>
-    /// Closes the pool by the rules of <see cref="DisposeAsync"/> (waiting messages fail with
-    /// <see cref="ObjectDisposedException"/>, QUIT on idle connections, up to <see cref="SmtpSenderOptions.DisposeTimeout"/>
-    /// for batches in flight, then their cancellation), blocking the calling thread until every connection is closed.
-    /// For <c>using var sender = ...</c> and containers disposed synchronously (<c>using var provider =
-    /// services.BuildServiceProvider();</c>); prefer <see cref="DisposeAsync"/> where the caller can await.
+    /// Starts the disposal without waiting for it, as <c>NpgsqlDataSource.Dispose</c> does: before it returns, the sender
+    /// is marked disposed (new sends throw <see cref="ObjectDisposedException"/>), the messages still waiting for a
+    /// connection have failed with <see cref="ObjectDisposedException"/> and the connections being opened are
+    /// cancelled. The rest of the disposal runs in the background, by the rules of <see cref="DisposeAsync"/>: QUIT on
+    /// idle connections, up to <see cref="SmtpSenderOptions.DisposeTimeout"/> for batches in flight (their callers get
+    /// their true results), then their cancellation. Dispose does not wait for any of that, nor for a connection to
+    /// close; prefer <c>await using</c> (<see cref="DisposeAsync"/>), which does, for example before the process exits.
     /// </summary>
     /// <remarks>
-    /// Not an abort, unlike <see cref="AsyncSmtpSession.Dispose"/>: the connections are shared, and cutting them would
-    /// turn other callers' messages in flight into <see cref="SmtpSendOutcome.Unknown"/>. The disposal runs on the thread
-    /// pool and never needs the caller's <see cref="SynchronizationContext"/>, so it does not deadlock on a UI or other
-    /// single-threaded context; called from a thread-pool thread it holds that thread for as long as the disposal takes
-    /// (the QUIT on idle connections, 5 seconds at most, then up to <see cref="SmtpSenderOptions.DisposeTimeout"/> for
-    /// batches in flight, whose connections get QUIT in turn). Idempotent, and safe while
-    /// <see cref="DisposeAsync"/> or <see cref="Dispose"/> runs on another thread: it then returns when that disposal is
-    /// over. Do not call it from code the sender runs (a content writer, a credentials or access-token provider, a
-    /// logger): the disposal would wait for that code, which waits for the disposal.
+    /// For <c>using var sender = ...</c> and containers disposed synchronously (<c>using var provider =
+    /// services.BuildServiceProvider();</c>). Not an abort, unlike <see cref="AsyncSmtpSession.Dispose"/>: the
+    /// connections are shared, and cutting them would turn other callers' messages in flight into
+    /// <see cref="SmtpSendOutcome.Unknown"/>. Never blocks on asynchronous work and runs nothing of the background part
+    /// on the calling thread, so it cannot deadlock on the caller's <see cref="SynchronizationContext"/> (a UI thread)
+    /// nor hold a thread-pool thread. A failure of the background part (a bug) is logged as
+    /// <see cref="MailPipeEventId.PoolDisposalFailed"/>. Idempotent and thread-safe: a later or concurrent
+    /// <see cref="DisposeAsync"/> completes when this disposal is over; a <see cref="Dispose"/> that finds the disposal
+    /// started returns at once.
     /// </remarks>
     public void Dispose()
     {
-        if (_disposalDone.Task.IsCompleted)
+        if (TryStartDisposal(out var idle, out var openCancelled))
         {
-            return;
+            // On the thread pool: no QUIT, log call or continuation of the disposal runs on (or posts to) the caller's thread.
+            _ = Task.Run(() => FinishDisposalAsync(idle, openCancelled));
         }
-
-        // Blocking is this method's contract (as NpgsqlDataSource.Dispose and ConnectionMultiplexer.Dispose). The
-        // disposal starts on the thread pool and awaits with ConfigureAwait(false) throughout: no continuation needs the
-        // calling thread or its context, so the wait cannot deadlock on them.
-        Task.Run(() => DisposeAsync().AsTask()).GetAwaiter().GetResult();
     }
 
     private static void DrainQueue(Queue<SendRequest> queue, List<SendRequest> into)
@@ -56,15 +63,20 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>Marks the sender disposed and takes what the disposal closes; false when another call did so first.</summary>
-    private bool TryStartDisposal(out List<SendRequest> dropped, out List<PooledConnection> idle)
+    /// <summary>
+    /// The disposal's synchronous part: marks the sender disposed, fails the waiting messages, cancels the connections
+    /// being opened (their token at once, its callbacks on the thread pool: <paramref name="openCancelled"/>) and takes
+    /// the idle connections; false when another call did so first.
+    /// </summary>
+    private bool TryStartDisposal(out List<PooledConnection> idle, out Task openCancelled)
     {
-        dropped = [];
+        List<SendRequest> dropped = [];
         lock (_lock)
         {
             if (_disposed)
             {
                 idle = [];
+                openCancelled = Task.CompletedTask;
                 return false;
             }
 
@@ -78,22 +90,25 @@ public sealed partial class SmtpSender
             {
                 _workersDone.TrySetResult();
             }
-
-            return true;
         }
+
+        _sweeper.Dispose();
+        openCancelled = _openCts.CancelAsync();
+        foreach (var request in dropped)
+        {
+            // The callers' continuations run asynchronously (SendRequest), never on the disposing thread.
+            request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for a connection; it was not sent."));
+        }
+
+        return true;
     }
 
-    private async Task DisposeOnceAsync(List<SendRequest> dropped, List<PooledConnection> idle)
+    /// <summary>The disposal's asynchronous part: QUIT on idle connections, the batches in flight, then the timers and the meter. Never throws.</summary>
+    private async Task FinishDisposalAsync(List<PooledConnection> idle, Task openCancelled)
     {
         try
         {
-            _sweeper.Dispose();
-            await _openCts.CancelAsync().ConfigureAwait(false);
-            foreach (var request in dropped)
-            {
-                request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for a connection; it was not sent."));
-            }
-
+            await openCancelled.ConfigureAwait(false);
             await Task.WhenAll(idle.Select(c => CloseAsync(c, SmtpSenderDiscardReason.Disposed, quit: true))).ConfigureAwait(false);
             try
             {
@@ -110,9 +125,27 @@ public sealed partial class SmtpSender
             _openCts.Dispose();
             _metrics.Dispose();
         }
+        catch (Exception ex)
+        {
+            // Nobody may await this task (Dispose does not): the failure is logged, never left unobserved.
+            LogDisposalFailed(ex);
+        }
         finally
         {
             _disposalDone.TrySetResult();
+        }
+    }
+
+    private void LogDisposalFailed(Exception exception)
+    {
+        try
+        {
+            Log.PoolDisposalFailed(_log, Name, exception);
+        }
+        catch (Exception)
+        {
+            // Deliberately swallowed: the logger itself failed while reporting the disposal's failure, and there is
+            // nowhere left to report it; the disposal still completes (the finally above).
         }
     }
 }

@@ -20,8 +20,9 @@ namespace MailPipe;
 /// <para><b>Connections.</b> A new connection is opened only when every open one already has
 /// <see cref="SmtpSenderOptions.MaxBatchSize"/> messages waiting, and never more than
 /// <see cref="SmtpSenderOptions.MaxConnections"/>.</para>
-/// <para><b>Disposal.</b> <c>await using</c> (<see cref="DisposeAsync"/>) or <c>using</c> (<see cref="Dispose"/>, the
-/// same rules, blocking the caller; what a dependency injection container disposed synchronously calls).</para>
+/// <para><b>Disposal.</b> <c>await using</c> (<see cref="DisposeAsync"/>: waits until every connection is closed) or
+/// <c>using</c> (<see cref="Dispose"/>, what a dependency injection container disposed synchronously calls: the same
+/// disposal, started without waiting for the connections to close).</para>
 /// </remarks>
 public sealed partial class SmtpSender : ISmtpSender, IDisposable
 {
@@ -44,7 +45,7 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
     private readonly CancellationTokenSource _openCts = new();
     private readonly TaskCompletionSource _workersDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Completed when the one disposal is over: the other Dispose and DisposeAsync calls wait for it.</summary>
+    /// <summary>Completed when the one disposal is over: every DisposeAsync call awaits it.</summary>
     private readonly TaskCompletionSource _disposalDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ITimer _sweeper;
     private readonly ITimer _housekeeper;
