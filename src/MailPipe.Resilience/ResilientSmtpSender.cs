@@ -14,15 +14,15 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
 {
     private readonly ISmtpSender _inner;
 
-    /// <summary>Cancelled once the inner sender is disposed: ends the retry delays of the messages still waiting.</summary>
+    /// <summary>Cancelled when the disposal starts: ends the retry delays of the messages still waiting (never an attempt in flight: <see cref="AttemptShield"/>).</summary>
     private readonly CancellationTokenSource _disposed = new();
 
-    /// <summary>Completed when the one disposal is over: the other Dispose and DisposeAsync calls wait for it.</summary>
+    /// <summary>Completed when the one disposal is over: every DisposeAsync call awaits it.</summary>
     private readonly TaskCompletionSource _disposalDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _disposeStarted;
 
     /// <summary>Wraps a sender.</summary>
-    /// <param name="inner">The sender (one server); disposed with this one (by <see cref="Dispose"/> with its own <see cref="IDisposable.Dispose"/> when it has one).</param>
+    /// <param name="inner">The sender (one server); disposed with this one (by <see cref="Dispose"/> with its own <see cref="IDisposable.Dispose"/> when it has one, then its <see cref="IAsyncDisposable.DisposeAsync"/> in the background).</param>
     /// <param name="pipeline">The pipeline.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public ResilientSmtpSender(ISmtpSender inner, ResiliencePipeline<SmtpSendResult> pipeline)
@@ -45,10 +45,10 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token) : null;
+        using var shield = new AttemptShield(cancellationToken, _disposed.Token);
         try
         {
-            return await Pipeline.SendWithRetryAsync(message, _inner.SendAsync, linked?.Token ?? _disposed.Token).ConfigureAwait(false);
+            return await Pipeline.SendWithRetryAsync(message, (m, ct) => shield.AttemptAsync(_inner, m, ct), shield.Token).ConfigureAwait(false);
         }
         catch (SmtpOutcomeUnknownException unknown) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -117,61 +117,72 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
     }
 
     /// <inheritdoc/>
-    /// <remarks>The inner sender is disposed first (its batches in flight finish or are cancelled as it says); then the
-    /// messages waiting for a retry end (see <see cref="SendAsync"/>). Idempotent: a call while the disposal is under way
-    /// (this method or <see cref="Dispose"/>, on another thread) completes when that disposal is over.</remarks>
-    public async ValueTask DisposeAsync()
+    /// <remarks>The messages waiting for a retry end at once (see <see cref="SendAsync"/>); an attempt in flight is left to
+    /// the inner sender, which is disposed next (its batches in flight finish or are cancelled as it says; the attempt's
+    /// caller gets that result, never a retry). Completes when the inner sender's <see cref="IAsyncDisposable.DisposeAsync"/>
+    /// does (for <see cref="SmtpSender"/>: every connection closed). Idempotent: a call after <see cref="Dispose"/> or
+    /// while the disposal is under way completes when that disposal is over.</remarks>
+    public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
+        if (Interlocked.Exchange(ref _disposeStarted, 1) == 0)
         {
-            await _disposalDone.Task.ConfigureAwait(false);
-            return;
+            // The token at once, its callbacks (the ends of the retry delays) on the thread pool.
+            var retryWaitsEnded = _disposed.CancelAsync();
+            _ = FinishDisposalAsync(retryWaitsEnded);
         }
 
-        try
-        {
-            await _inner.DisposeAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            await _disposed.CancelAsync().ConfigureAwait(false);
-            _disposalDone.TrySetResult();
-        }
+        return new(_disposalDone.Task);
     }
 
     /// <summary>
-    /// Disposes as <see cref="DisposeAsync"/> does, blocking the calling thread until it is done: the inner sender with
-    /// its own <see cref="IDisposable.Dispose"/> when it has one (<see cref="SmtpSender.Dispose"/>: QUIT, then up to
-    /// <see cref="SmtpSenderOptions.DisposeTimeout"/> for batches in flight), else its <see cref="IAsyncDisposable.DisposeAsync"/>
-    /// run on the thread pool and waited for; then the messages waiting for a retry end (see <see cref="SendAsync"/>).
-    /// Never needs the caller's <see cref="SynchronizationContext"/>. Idempotent, as <see cref="DisposeAsync"/>.
+    /// Starts the disposal without waiting for it, as <see cref="SmtpSender.Dispose"/> does: before it returns, the
+    /// messages waiting for a retry are told to end (their delays end on the thread pool, with the merged result when
+    /// an attempt wrote its end of data, else <see cref="ObjectDisposedException"/>), and the inner sender is disposed
+    /// with its own <see cref="IDisposable.Dispose"/> when it has one (<see cref="SmtpSender.Dispose"/>: new sends throw,
+    /// messages waiting for a connection fail, the rest in the background). An attempt in flight is never cancelled by
+    /// this: the inner sender's disposal lets it finish (up to <see cref="SmtpSenderOptions.DisposeTimeout"/>) and its
+    /// caller gets that result. Then, in the background, the inner sender's <see cref="IAsyncDisposable.DisposeAsync"/>
+    /// (for <see cref="SmtpSender"/> after its Dispose: the end of that same disposal; the only disposal of an inner
+    /// sender that is not <see cref="IDisposable"/>), whose failure is kept for a later <see cref="DisposeAsync"/>, never
+    /// left unobserved. Dispose waits for none of it, nor for a connection to close: prefer <c>await using</c>
+    /// (<see cref="DisposeAsync"/>), which does. Never blocks on asynchronous work nor needs the caller's
+    /// <see cref="SynchronizationContext"/>. Idempotent and thread-safe, as <see cref="DisposeAsync"/>; a Dispose that
+    /// finds the disposal started returns at once.
     /// </summary>
     public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
         {
-            // Another call's disposal, completed on its own thread: waiting for it needs nothing of this one's.
-            _disposalDone.Task.GetAwaiter().GetResult();
             return;
         }
 
+        var retryWaitsEnded = _disposed.CancelAsync();
         try
         {
-            if (_inner is IDisposable disposable)
-            {
-                disposable.Dispose();
-            }
-            else
-            {
-                // Blocking is this method's contract; on the thread pool, the inner DisposeAsync needs no context of the caller's.
-                Task.Run(() => _inner.DisposeAsync().AsTask()).GetAwaiter().GetResult();
-            }
+            (_inner as IDisposable)?.Dispose();
         }
         finally
         {
-            // As DisposeAsync: the retry delays end on the thread pool, not in callbacks run inline on the caller's thread.
-            _disposed.CancelAsync().GetAwaiter().GetResult();
+            // On the thread pool: nothing of the inner sender's DisposeAsync runs on (or posts to) the caller's thread.
+            _ = Task.Run(() => FinishDisposalAsync(retryWaitsEnded));
+        }
+    }
+
+    /// <summary>The inner sender's DisposeAsync and the ends of the retry waits; completes the one disposal. Never throws.</summary>
+    private async Task FinishDisposalAsync(Task retryWaitsEnded)
+    {
+        try
+        {
+            await _inner.DisposeAsync().ConfigureAwait(false);
+            await retryWaitsEnded.ConfigureAwait(false);
             _disposalDone.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            // For whoever awaits DisposeAsync; marked observed here (reading Task.Exception does), since after Dispose
+            // nobody may await it and the failure must not surface as an unobserved task exception.
+            _disposalDone.TrySetException(ex);
+            _ = _disposalDone.Task.Exception;
         }
     }
 }
