@@ -7,7 +7,8 @@ namespace MailPipe.Extensions.Tests;
 /// <summary>
 /// <c>using var provider = services.BuildServiceProvider();</c> (console applications, tests): the container disposes
 /// its singletons with <c>Dispose</c>, which threw "'SmtpSender' type only implements IAsyncDisposable. Use
-/// DisposeAsync to dispose the container." while MailPipe's senders were only IAsyncDisposable.
+/// DisposeAsync to dispose the container." while MailPipe's senders were only IAsyncDisposable. Their Dispose starts
+/// the disposal without waiting for the connections to close; a later DisposeAsync awaits it.
 /// </summary>
 public sealed class SyncDisposalTests
 {
@@ -18,17 +19,17 @@ public sealed class SyncDisposalTests
         var services = new ServiceCollection();
         services.AddMailPipe(o => { o.Host = TestServers.Host; o.Port = TestServers.PostfixPort; o.TlsMode = SmtpTlsMode.None; });
         var recipient = TestServers.UniqueRecipient("sync-dispose");
-        SmtpSender pool;
-        using (var provider = services.BuildServiceProvider())
-        {
-            var sender = provider.GetRequiredService<ISmtpSender>();
-            pool = provider.GetRequiredService<SmtpSender>();
-            (await sender.SendAsync(Message(recipient))).IsAccepted.Should().BeTrue();
-        }
+        var provider = services.BuildServiceProvider();
+        var sender = provider.GetRequiredService<ISmtpSender>();
+        var pool = provider.GetRequiredService<SmtpSender>();
+        (await sender.SendAsync(Message(recipient))).IsAccepted.Should().BeTrue();
 
+        provider.Invoking(p => p.Dispose()).Should().NotThrow("SmtpSender is IDisposable: its Dispose starts the disposal");
+
+        await pool.Awaiting(s => s.SendAsync(Message(recipient))).Should().ThrowAsync<ObjectDisposedException>("disposed before Dispose returned");
+        await pool.DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
         var statistics = pool.GetStatistics();
-        statistics.Discarded.Should().Be(statistics.Opened, "Dispose returned once every connection was closed").And.BeGreaterThan(0);
-        await pool.Awaiting(s => s.SendAsync(Message(recipient))).Should().ThrowAsync<ObjectDisposedException>();
+        statistics.Discarded.Should().Be(statistics.Opened, "DisposeAsync after the container's Dispose completes when every connection is closed").And.BeGreaterThan(0);
         await TestServers.WaitForMaildirAsync(recipient);
     }
 
@@ -48,6 +49,9 @@ public sealed class SyncDisposalTests
         {
             await sender.Awaiting(s => s.SendAsync(Message("a@example.test"))).Should().ThrowAsync<ObjectDisposedException>();
         }
+
+        // The disposals the container's Dispose started end (no connection was opened: nothing to wait for but them).
+        await Task.WhenAll(resilient.DisposeAsync().AsTask(), keyed.DisposeAsync().AsTask()).WaitAsync(TimeSpan.FromSeconds(30));
     }
 
     private static SmtpMessage Message(string recipient) =>
