@@ -1,3 +1,6 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
 using Microsoft.Extensions.Time.Testing;
 
 namespace MailPipe.Resilience.Tests;
@@ -96,6 +99,90 @@ public sealed class ResilientSenderSyncDisposeTests
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted, "the inner sender's answer, not a cancellation");
         inner.Calls.Should().Be(1, "no retry after the disposal");
         inner.Disposed.Should().BeTrue();
+    }
+
+    /// <summary>
+    /// End to end, the standard pipeline around a real pooled sender (the DI composition): the server holds its reply
+    /// to the end of data (the worst moment: a cancellation there makes the message Unknown). Dispose returns while it
+    /// is held; when the server answers, the caller gets Accepted; DisposeAsync then completes when the connection got QUIT.
+    /// </summary>
+    [Fact]
+    public async Task Dispose_around_a_pooled_sender_holding_an_end_of_data_reply_returns_and_the_caller_gets_Accepted()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var endOfDataReceived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var quit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var stop = new CancellationTokenSource();
+        var serving = ServeOneAsync();
+        var inner = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = "127.0.0.1",
+            Port = ((IPEndPoint)listener.LocalEndpoint).Port,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 1,
+            DisposeTimeout = TimeSpan.FromMinutes(5),
+        });
+        var sender = (ResilientSmtpSender)inner.WithStandardResilience(o => o.AttemptTimeout.Timeout = TimeSpan.FromMinutes(5), new FakeTimeProvider());
+
+        var send = sender.SendAsync(Message("held@example.test"));
+        await endOfDataReceived.Task.WaitAsync(Limit);
+
+        // On a thread-pool thread, so that a Dispose that waited for the held reply fails the test instead of hanging it.
+        await Task.Run(sender.Dispose).WaitAsync(Limit);
+        send.IsCompleted.Should().BeFalse("Dispose did not wait for the attempt in flight, nor cancel it");
+        await sender.Awaiting(s => s.SendAsync(Message("late@example.test"))).Should().ThrowAsync<ObjectDisposedException>();
+        var disposal = sender.DisposeAsync().AsTask();
+
+        answer.SetResult();
+        var result = await send.WaitAsync(Limit);
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, $"the server accepted it within DisposeTimeout ({result.Exception?.Message})");
+        result.Attempts.Should().Be(1);
+        await disposal.WaitAsync(Limit);
+        quit.Task.IsCompleted.Should().BeTrue("DisposeAsync completes when the connection is closed, after its QUIT");
+        inner.GetStatistics().Discarded.Should().Be(1);
+        await stop.CancelAsync();
+        listener.Stop();
+        await serving;
+
+        async Task ServeOneAsync()
+        {
+            try
+            {
+                using var client = await listener.AcceptTcpClientAsync(stop.Token);
+                var stream = client.GetStream();
+                using var reader = new StreamReader(stream, Encoding.ASCII);
+                async Task Say(string line) => await stream.WriteAsync(Encoding.ASCII.GetBytes(line + "\r\n"), stop.Token);
+                await Say("220 test ESMTP");
+                while (await reader.ReadLineAsync(stop.Token) is { } line)
+                {
+                    switch (line.Split(' ', ':')[0].ToUpperInvariant())
+                    {
+                        case "EHLO": await Say("250 test"); break;
+                        case "DATA":
+                            await Say("354 go");
+                            while (await reader.ReadLineAsync(stop.Token) is { } content && content != ".")
+                            {
+                            }
+
+                            endOfDataReceived.TrySetResult();
+                            await answer.Task.WaitAsync(stop.Token);
+                            await Say("250 queued");
+                            break;
+                        case "QUIT":
+                            quit.TrySetResult();
+                            await Say("221 bye");
+                            return;
+                        default: await Say("250 ok"); break;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or SocketException or ObjectDisposedException)
+            {
+            }
+        }
     }
 
     private static SmtpMessage Message(string recipient) => SmtpMessage.FromBytes(new SmtpEnvelope("a@example.test", recipient), "Subject: s\r\n\r\nb\r\n"u8.ToArray());
