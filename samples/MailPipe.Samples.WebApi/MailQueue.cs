@@ -116,7 +116,13 @@ public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sende
         try
         {
             var result = await sender.SendAsync(mail.Message, _abort.Token);
-            if (result.Outcome == SmtpSendOutcome.Accepted)
+            var refused = result.RefusedRecipients.Count();
+            if (result.Outcome == SmtpSendOutcome.Accepted && refused > 0)
+            {
+                // Delivered to some recipients only: the refused ones will not get it unless someone acts.
+                LogPartlyAccepted(logger, mail.Id, result.FinalReply?.Code, result.Recipients.Count - refused, result.Recipients.Count, refused, DescribeRefusals(result));
+            }
+            else if (result.Outcome == SmtpSendOutcome.Accepted)
             {
                 LogSent(logger, mail.Id, result.FinalReply?.Code);
             }
@@ -139,6 +145,20 @@ public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sende
             LogCancelled(logger, mail.Id);
         }
     }
+
+    /// <summary>
+    /// Each refused recipient as its position in the request's <c>to</c> and its reply code (<c>to[0] 550 5.1.1</c>):
+    /// no address and no reply text (which often quotes the address) in the log.
+    /// </summary>
+    private static string DescribeRefusals(SmtpSendResult result) => string.Join(", ", result.Recipients
+        .Select(static (r, i) => (r, i))
+        .Where(static x => !x.r.Accepted)
+        .Select(static x => x.r.Reply is { } reply
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"to[{x.i}] {reply.Code}{(reply.EnhancedStatusCode is { } enhanced ? " " + enhanced.ToString() : string.Empty)}")
+            : string.Create(System.Globalization.CultureInfo.InvariantCulture, $"to[{x.i}] no reply")));
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Warning, Message = "Queued message {Id} accepted ({ReplyCode}) for {AcceptedCount} of {RecipientCount} recipients; {RefusedCount} refused: {Refusals}")]
+    private static partial void LogPartlyAccepted(ILogger logger, string id, int? replyCode, int acceptedCount, int recipientCount, int refusedCount, string refusals);
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "Queued message {Id} accepted ({ReplyCode})")]
     private static partial void LogSent(ILogger logger, string id, int? replyCode);

@@ -6,17 +6,23 @@ namespace MailPipe.Resilience;
 /// An <see cref="ISmtpSender"/> that sends every message through a Polly pipeline, each retry only to the recipients
 /// still to do (<see cref="SmtpResilienceExtensions.SendWithRetryAsync(ResiliencePipeline{SmtpSendResult}, SmtpMessage, Func{SmtpMessage, CancellationToken, Task{SmtpSendResult}}, CancellationToken)"/>).
 /// Results carry <see cref="SmtpSendResult.Attempts"/>. Made by <see cref="SmtpResilienceExtensions.WithResilience"/>
-/// and <see cref="SmtpResilienceExtensions.WithStandardResilience"/>, or by the DI registration.
+/// and <see cref="SmtpResilienceExtensions.WithStandardResilience"/>, or by the DI registration. Disposable both ways,
+/// as <see cref="SmtpSender"/> is: <see cref="DisposeAsync"/>, or <see cref="Dispose"/> for <c>using var</c> and
+/// containers disposed synchronously.
 /// </summary>
-public sealed class ResilientSmtpSender : ISmtpSender
+public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
 {
     private readonly ISmtpSender _inner;
 
-    /// <summary>Cancelled once the inner sender is disposed: ends the retry delays of the messages still waiting.</summary>
+    /// <summary>Cancelled when the disposal starts: ends the retry delays of the messages still waiting (never an attempt in flight: <see cref="AttemptShield"/>).</summary>
     private readonly CancellationTokenSource _disposed = new();
 
+    /// <summary>Completed when the one disposal is over: every DisposeAsync call awaits it.</summary>
+    private readonly TaskCompletionSource _disposalDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _disposeStarted;
+
     /// <summary>Wraps a sender.</summary>
-    /// <param name="inner">The sender (one server); disposed with this one.</param>
+    /// <param name="inner">The sender (one server); disposed with this one (by <see cref="Dispose"/> with its own <see cref="IDisposable.Dispose"/> when it has one, then its <see cref="IAsyncDisposable.DisposeAsync"/> in the background).</param>
     /// <param name="pipeline">The pipeline.</param>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public ResilientSmtpSender(ISmtpSender inner, ResiliencePipeline<SmtpSendResult> pipeline)
@@ -39,10 +45,10 @@ public sealed class ResilientSmtpSender : ISmtpSender
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token) : null;
+        using var shield = new AttemptShield(cancellationToken, _disposed.Token);
         try
         {
-            return await Pipeline.SendWithRetryAsync(message, _inner.SendAsync, linked?.Token ?? _disposed.Token).ConfigureAwait(false);
+            return await Pipeline.SendWithRetryAsync(message, (m, ct) => shield.AttemptAsync(_inner, m, ct), shield.Token).ConfigureAwait(false);
         }
         catch (SmtpOutcomeUnknownException unknown) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -111,17 +117,72 @@ public sealed class ResilientSmtpSender : ISmtpSender
     }
 
     /// <inheritdoc/>
-    /// <remarks>The inner sender is disposed first (its batches in flight finish or are cancelled as it says); then the
-    /// messages waiting for a retry end (see <see cref="SendAsync"/>).</remarks>
-    public async ValueTask DisposeAsync()
+    /// <remarks>The messages waiting for a retry end at once (see <see cref="SendAsync"/>); an attempt in flight is left to
+    /// the inner sender, which is disposed next (its batches in flight finish or are cancelled as it says; the attempt's
+    /// caller gets that result, never a retry). Completes when the inner sender's <see cref="IAsyncDisposable.DisposeAsync"/>
+    /// does (for <see cref="SmtpSender"/>: every connection closed). Idempotent: a call after <see cref="Dispose"/> or
+    /// while the disposal is under way completes when that disposal is over.</remarks>
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposeStarted, 1) == 0)
+        {
+            // The token at once, its callbacks (the ends of the retry delays) on the thread pool.
+            var retryWaitsEnded = _disposed.CancelAsync();
+            _ = FinishDisposalAsync(retryWaitsEnded);
+        }
+
+        return new(_disposalDone.Task);
+    }
+
+    /// <summary>
+    /// Starts the disposal without waiting for it, as <see cref="SmtpSender.Dispose"/> does: before it returns, the
+    /// messages waiting for a retry are told to end (their delays end on the thread pool, with the merged result when
+    /// an attempt wrote its end of data, else <see cref="ObjectDisposedException"/>), and the inner sender is disposed
+    /// with its own <see cref="IDisposable.Dispose"/> when it has one (<see cref="SmtpSender.Dispose"/>: new sends throw,
+    /// messages waiting for a connection fail, the rest in the background). An attempt in flight is never cancelled by
+    /// this: the inner sender's disposal lets it finish (up to <see cref="SmtpSenderOptions.DisposeTimeout"/>) and its
+    /// caller gets that result. Then, in the background, the inner sender's <see cref="IAsyncDisposable.DisposeAsync"/>
+    /// (for <see cref="SmtpSender"/> after its Dispose: the end of that same disposal; the only disposal of an inner
+    /// sender that is not <see cref="IDisposable"/>), whose failure is kept for a later <see cref="DisposeAsync"/>, never
+    /// left unobserved. Dispose waits for none of it, nor for a connection to close: prefer <c>await using</c>
+    /// (<see cref="DisposeAsync"/>), which does. Never blocks on asynchronous work nor needs the caller's
+    /// <see cref="SynchronizationContext"/>. Idempotent and thread-safe, as <see cref="DisposeAsync"/>; a Dispose that
+    /// finds the disposal started returns at once.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposeStarted, 1) != 0)
+        {
+            return;
+        }
+
+        var retryWaitsEnded = _disposed.CancelAsync();
+        try
+        {
+            (_inner as IDisposable)?.Dispose();
+        }
+        finally
+        {
+            // On the thread pool: nothing of the inner sender's DisposeAsync runs on (or posts to) the caller's thread.
+            _ = Task.Run(() => FinishDisposalAsync(retryWaitsEnded));
+        }
+    }
+
+    /// <summary>The inner sender's DisposeAsync and the ends of the retry waits; completes the one disposal. Never throws.</summary>
+    private async Task FinishDisposalAsync(Task retryWaitsEnded)
     {
         try
         {
             await _inner.DisposeAsync().ConfigureAwait(false);
+            await retryWaitsEnded.ConfigureAwait(false);
+            _disposalDone.TrySetResult();
         }
-        finally
+        catch (Exception ex)
         {
-            await _disposed.CancelAsync().ConfigureAwait(false);
+            // For whoever awaits DisposeAsync; marked observed here (reading Task.Exception does), since after Dispose
+            // nobody may await it and the failure must not surface as an unobserved task exception.
+            _disposalDone.TrySetException(ex);
+            _ = _disposalDone.Task.Exception;
         }
     }
 }

@@ -34,6 +34,31 @@ public sealed class SampleQueueTests
     }
 
     /// <summary>
+    /// Accepted with one recipient of two refused (550 5.1.1 at RCPT): the consumer logged "accepted (250)" at
+    /// Information, as for a message every recipient got; the refusal is what an operator must see. Now a Warning that
+    /// names how many were refused and each refused recipient's position in "to" and reply code (no address, no reply
+    /// text, which quotes the address).
+    /// </summary>
+    [Fact]
+    public async Task A_queued_message_accepted_for_some_recipients_only_is_logged_at_Warning_naming_the_refusals()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var app = SampleApp.ForPostfix(TestServers.PostfixPort);
+        using var client = app.CreateClient();
+        var recipient = TestServers.UniqueRecipient("partial");
+
+        var response = await client.PostAsJsonAsync("/mail/queue", new { from = "alice@example.test", to = new[] { "nosuch-partial@example.test", recipient }, subject = "partial", body = "one refused" });
+
+        response.StatusCode.Should().Be(HttpStatusCode.Accepted);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
+        await TestServers.WaitForMaildirAsync(recipient);
+        await WaitUntilAsync(() => app.Logs.Entries.Any(e => e.Category == Consumer && e.Message.Contains(id!, StringComparison.Ordinal)));
+        var entry = app.Logs.Entries.Should().ContainSingle(e => e.Category == Consumer && e.Message.Contains(id!, StringComparison.Ordinal)).Subject;
+        entry.Level.Should().Be(LogLevel.Warning);
+        entry.Message.Should().Be($"Queued message {id} accepted (250) for 1 of 2 recipients; 1 refused: to[0] 550 5.1.1");
+    }
+
+    /// <summary>
     /// The server holds the first message (the proxy stops relaying at its MAIL command), the queue fills up (100 × 202,
     /// then 503), and the host stops: the consumer takes nothing more, cancels the message in progress at 80 % of the
     /// host's shutdown timeout, before the host gives up (nothing of it reaches Postfix), and logs each of the 100

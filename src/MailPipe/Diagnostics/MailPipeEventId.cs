@@ -44,4 +44,10 @@ public static class MailPipeEventId
 
     /// <summary>A connection in use was lost (broken, timed out, or closed by the server with 421) and is replaced, at Warning.</summary>
     public const int PoolConnectionLost = 1204;
+
+    /// <summary>
+    /// The part of the pool's disposal that runs after <see cref="SmtpSender.Dispose"/> returns (or that
+    /// <see cref="SmtpSender.DisposeAsync"/> awaits) failed unexpectedly (a bug), at Error; the disposal still ends.
+    /// </summary>
+    public const int PoolDisposalFailed = 1205;
 }

@@ -13,6 +13,13 @@ namespace MailPipe;
 /// (<see cref="OperationCanceledException"/>) throw.</para>
 /// <para>The content overloads (<c>SendAsync(envelope, bytes)</c> and others) are extension methods of
 /// <see cref="SmtpSenderExtensions"/>, so that a fake implements two methods.</para>
+/// <para><b>Disposal.</b> The interface is <see cref="IAsyncDisposable"/> only, so that a fake or a decorator needs no
+/// synchronous <c>Dispose</c>; the senders MailPipe makes (<see cref="SmtpSender"/>, MailPipe.Resilience's
+/// <c>ResilientSmtpSender</c>) are also <see cref="IDisposable"/>, for <c>using var</c> and for a dependency injection
+/// container disposed synchronously (which throws for a service that is only <see cref="IAsyncDisposable"/>). Their
+/// <c>Dispose</c> starts the disposal without waiting for it (no blocking on asynchronous work); <c>DisposeAsync</c>,
+/// also after <c>Dispose</c>, completes when it is over. A decorator registered in such a container should be
+/// <see cref="IDisposable"/> too, by the same model.</para>
 /// </remarks>
 public interface ISmtpSender : IAsyncDisposable
 {

@@ -20,6 +20,9 @@ internal static partial class Log
     [LoggerMessage(EventId = MailPipeEventId.PoolConnectionLost, Level = LogLevel.Warning, Message = "Pool {Sender}: connection {ConnectionId} lost ({Reason}) after {Messages} messages")]
     public static partial void PoolConnectionLost(ILogger logger, string sender, long connectionId, string reason, int messages, Exception? exception);
 
+    [LoggerMessage(EventId = MailPipeEventId.PoolDisposalFailed, Level = LogLevel.Error, Message = "Pool {Sender}: the disposal failed unexpectedly; some connections may not have been closed")]
+    public static partial void PoolDisposalFailed(ILogger logger, string sender, Exception exception);
+
     /// <summary>
     /// A scope around everything done on one pooled connection (open, lend check, batches, close), so that the
     /// interleaved transcripts of concurrent connections can be told apart: <c>MailPipe.ConnectionId</c>,

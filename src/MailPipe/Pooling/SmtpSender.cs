@@ -20,8 +20,11 @@ namespace MailPipe;
 /// <para><b>Connections.</b> A new connection is opened only when every open one already has
 /// <see cref="SmtpSenderOptions.MaxBatchSize"/> messages waiting, and never more than
 /// <see cref="SmtpSenderOptions.MaxConnections"/>.</para>
+/// <para><b>Disposal.</b> <c>await using</c> (<see cref="DisposeAsync"/>: waits until every connection is closed) or
+/// <c>using</c> (<see cref="Dispose"/>, what a dependency injection container disposed synchronously calls: the same
+/// disposal, started without waiting for the connections to close).</para>
 /// </remarks>
-public sealed partial class SmtpSender : ISmtpSender
+public sealed partial class SmtpSender : ISmtpSender, IDisposable
 {
     /// <summary>The name of the <see cref="System.Diagnostics.Metrics.Meter"/> of the pool's instruments.</summary>
     public const string MeterName = "MailPipe";
@@ -41,6 +44,9 @@ public sealed partial class SmtpSender : ISmtpSender
     /// <summary>Cancels connections being opened as soon as disposal starts (no transaction is at stake there).</summary>
     private readonly CancellationTokenSource _openCts = new();
     private readonly TaskCompletionSource _workersDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completed when the one disposal is over: every DisposeAsync call awaits it.</summary>
+    private readonly TaskCompletionSource _disposalDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ITimer _sweeper;
     private readonly ITimer _housekeeper;
     private string? _ehloName;
@@ -188,71 +194,6 @@ public sealed partial class SmtpSender : ISmtpSender
         }
     }
 
-    /// <summary>
-    /// Closes the pool: messages still waiting for a connection fail with <see cref="ObjectDisposedException"/>, idle
-    /// connections get QUIT, batches in flight get <see cref="SmtpSenderOptions.DisposeTimeout"/> to finish and are
-    /// then cancelled (their callers learn <see cref="SmtpSendOutcome.Unknown"/> for a message whose end of data was
-    /// written). Never throws for the server's or the network's sake.
-    /// </summary>
-    /// <returns>A task that completes when every connection is closed.</returns>
-    public async ValueTask DisposeAsync()
-    {
-        List<SendRequest> dropped = [];
-        List<PooledConnection> idle;
-        lock (_lock)
-        {
-            if (_disposed)
-            {
-                return;
-            }
-
-            _disposed = true;
-            DrainQueue(_retryQueue, dropped);
-            DrainQueue(_queue, dropped);
-            _waiting = 0;
-            idle = [.. _idle];
-            _idle.Clear();
-            if (_workers == 0)
-            {
-                _workersDone.TrySetResult();
-            }
-        }
-
-        _sweeper.Dispose();
-        await _openCts.CancelAsync().ConfigureAwait(false);
-        foreach (var request in dropped)
-        {
-            request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for a connection; it was not sent."));
-        }
-
-        await Task.WhenAll(idle.Select(c => CloseAsync(c, SmtpSenderDiscardReason.Disposed, quit: true))).ConfigureAwait(false);
-        try
-        {
-            await _workersDone.Task.WaitAsync(_options.DisposeTimeout, _time).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            await _disposeCts.CancelAsync().ConfigureAwait(false);
-            await _workersDone.Task.ConfigureAwait(false);
-        }
-
-        _housekeeper.Dispose();
-        _disposeCts.Dispose();
-        _openCts.Dispose();
-        _metrics.Dispose();
-    }
-
     private static TimeSpan SweepPeriod(TimeSpan idleTimeout) =>
         idleTimeout == Timeout.InfiniteTimeSpan ? TimeSpan.FromSeconds(5) : TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond * 100, TimeSpan.TicksPerSecond * 5));
-
-    private static void DrainQueue(Queue<SendRequest> queue, List<SendRequest> into)
-    {
-        while (queue.TryDequeue(out var request))
-        {
-            if (request.TryClaim(SendRequest.Dropped))
-            {
-                into.Add(request);
-            }
-        }
-    }
 }
