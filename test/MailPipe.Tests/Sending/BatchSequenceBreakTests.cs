@@ -277,12 +277,16 @@ public class BatchSequenceBreakTests
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server);
 
+        // Message 2 is taken only once message 1's result is out: taken while message 1's end of data was still
+        // unanswered, it would start with RSET (the script has none), which a loaded run once produced.
+        var firstResult = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var yielded = 0;
         await FluentActions.Awaiting(async () =>
         {
-            await foreach (var result in session.SendBatchStreamingAsync(Sequence(new IOException("disk"), Message(1), Message(2))))
+            await foreach (var result in session.SendBatchStreamingAsync(AfterFirstResult(firstResult.Task)))
             {
                 yielded++;
+                firstResult.TrySetResult();
                 break;
             }
         }).Should().NotThrowAsync();
@@ -293,6 +297,16 @@ public class BatchSequenceBreakTests
     }
 
     private static IAsyncEnumerable<SmtpMessage> Sequence(Exception? failure, params SmtpMessage[] messages) => Sequence(failure, messages, beforeThrow: null);
+
+    private static async IAsyncEnumerable<SmtpMessage> AfterFirstResult(Task firstResult)
+    {
+        await Task.Yield();
+        yield return Message(1);
+        await firstResult.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        yield return Message(2);
+        await Task.Yield();
+        throw new IOException("disk");
+    }
 
     private static async IAsyncEnumerable<SmtpMessage> Sequence(Exception? failure, SmtpMessage[] messages, Action? beforeThrow)
     {
