@@ -71,7 +71,7 @@ public sealed record SmtpRecipient
     /// <summary>DSN NOTIFY (RFC 3461 §4.1); sent only when the server offers DSN.</summary>
     public DsnNotify Notify { get; init; }
 
-    /// <summary>DSN ORCPT, the original recipient (RFC 3461 §4.2), sent as <c>rfc822;</c> + xtext; only when the server offers DSN.</summary>
+    /// <summary>DSN ORCPT, the original recipient's address (RFC 3461 §4.2), sent as <c>rfc822;</c> + xtext, or, when it is not ASCII, as <c>utf-8;</c> + utf-8-addr-xtext (RFC 6533 §3); a leading <c>rfc822;</c> or <c>utf-8;</c> given with it is not written twice. Only when the server offers DSN.</summary>
     public string? OriginalRecipient { get; init; }
 
     /// <summary>Further RCPT parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
