@@ -129,7 +129,12 @@ internal static class MailParameters
 
         if (dsn && recipient.OriginalRecipient is { Length: > 0 } original)
         {
-            parameters.Append(" ORCPT=rfc822;").Append(Xtext.Encode(original));
+            // The value is the address; an address type the caller wrote already (RFC 3461 §4.2's "rfc822;") is not
+            // written twice. An address that is not ASCII goes with the utf-8 address type (RFC 6533 §3), never as rfc822.
+            var address = StripAddressType(original);
+            parameters.Append(System.Text.Ascii.IsValid(address)
+                ? " ORCPT=rfc822;" + Xtext.Encode(address)
+                : " ORCPT=utf-8;" + Xtext.EncodeUtf8Address(address));
         }
 
         if (!string.IsNullOrWhiteSpace(recipient.Parameters))
@@ -138,5 +143,19 @@ internal static class MailParameters
         }
 
         return parameters.Length == 0 ? null : parameters.ToString(1, parameters.Length - 1);
+    }
+
+    /// <summary>The address of an ORCPT value, without a leading <c>rfc822;</c> or <c>utf-8;</c> address type.</summary>
+    private static string StripAddressType(string original)
+    {
+        foreach (var type in (ReadOnlySpan<string>)["rfc822;", "utf-8;"])
+        {
+            if (original.StartsWith(type, StringComparison.OrdinalIgnoreCase) && original.Length > type.Length)
+            {
+                return original[type.Length..];
+            }
+        }
+
+        return original;
     }
 }

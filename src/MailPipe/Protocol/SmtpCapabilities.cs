@@ -15,9 +15,10 @@ public sealed record SmtpCapability(string Keyword, IReadOnlyList<string> Parame
 /// <summary>
 /// The service extensions a server advertised in its reply to EHLO (RFC 5321 §4.1.1.1, §2.2): an ordered list with
 /// case-insensitive look-up, and typed accessors for the extensions MailPipe uses. Empty before EHLO, after HELO, and
-/// after STARTTLS until EHLO is sent again (RFC 3207 §4.2).
+/// after STARTTLS until EHLO is sent again (RFC 3207 §4.2). Enumerable (<c>foreach</c>, LINQ) in the server's order;
+/// <see cref="ToString"/> gives the lines as the server wrote them.
 /// </summary>
-public sealed class SmtpCapabilities
+public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
 {
     private readonly SmtpCapability[] _items;
     private readonly Dictionary<string, SmtpCapability> _byKeyword;
@@ -122,6 +123,17 @@ public sealed class SmtpCapabilities
 
     /// <summary>REQUIRETLS (RFC 8689).</summary>
     public bool SupportsRequireTls => Contains("REQUIRETLS");
+
+    /// <summary>Enumerates the extensions in the server's order.</summary>
+    /// <returns>The enumerator.</returns>
+    public IEnumerator<SmtpCapability> GetEnumerator() => ((IEnumerable<SmtpCapability>)_items).GetEnumerator();
+
+    /// <inheritdoc/>
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+
+    /// <summary>The extension lines as the server wrote them, comma-separated (<c>PIPELINING, SIZE 10485760, …</c>); empty when there are none.</summary>
+    /// <returns>The lines.</returns>
+    public override string ToString() => string.Join(", ", _items.Select(static item => item.Line));
 
     /// <summary>The SASL mechanisms of the AUTH extension (RFC 4954 §3), upper-case, in the server's order; empty when AUTH is not advertised.</summary>
     public IReadOnlyList<string> AuthenticationMechanisms =>

@@ -74,8 +74,8 @@ internal static class SmtpContentRules
     /// </summary>
     /// <param name="exception">What stopped the content.</param>
     /// <param name="consequence">What the sender did about it, as a sentence.</param>
-    public static SmtpException Failure(Exception exception, string consequence) => exception is SmtpContentRefusedException
-        ? new SmtpException(SmtpErrorCode.ExtensionNotSupported, $"{exception.Message} ({consequence})", exception)
+    public static SmtpException Failure(Exception exception, string consequence) => exception is SmtpContentRefusedException refused
+        ? new SmtpException(refused.TooLarge ? SmtpErrorCode.MessageTooLarge : SmtpErrorCode.ExtensionNotSupported, $"{exception.Message} ({consequence})", exception)
         : new SmtpException(SmtpErrorCode.ContentReadFailed, $"Reading the message content failed: {exception.Message}; {consequence}", exception);
 
     /// <summary>
@@ -145,6 +145,9 @@ internal struct SmtpContentGuard
     private readonly bool _refuseNul;
     private long _offset;
 
+    /// <summary>The server's SIZE (RFC 1870) for streamed content of unknown length; 0: none.</summary>
+    private long _sizeLimit;
+
     public SmtpContentGuard(bool refuseEightBit, bool refuseNul)
     {
         _refuseEightBit = refuseEightBit;
@@ -153,7 +156,17 @@ internal struct SmtpContentGuard
     }
 
     /// <summary>Whether anything is checked.</summary>
-    public readonly bool IsActive => _refuseEightBit || _refuseNul;
+    public readonly bool IsActive => _refuseEightBit || _refuseNul || _sizeLimit > 0;
+
+    /// <summary>This guard, also refusing content once it is longer than <paramref name="limit"/> octets (the raw octets: the wire adds CRLFs, never removes any).</summary>
+    /// <param name="limit">The server's SIZE, above 0.</param>
+    /// <returns>The guard with the limit.</returns>
+    public readonly SmtpContentGuard WithSizeLimit(long limit)
+    {
+        var guard = this;
+        guard._sizeLimit = limit;
+        return guard;
+    }
 
     /// <summary>Checks the next piece of the content.</summary>
     /// <exception cref="SmtpContentRefusedException">The piece holds an octet the server cannot take.</exception>
@@ -161,6 +174,17 @@ internal struct SmtpContentGuard
     {
         if (!IsActive)
         {
+            return;
+        }
+
+        if (_sizeLimit > 0 && _offset + piece.Length > _sizeLimit)
+        {
+            throw new SmtpContentRefusedException($"The message content is longer than the server's SIZE limit ({_sizeLimit} bytes, RFC 1870); the transaction was aborted before its end and nothing was delivered.") { TooLarge = true };
+        }
+
+        if (!_refuseEightBit && !_refuseNul)
+        {
+            _offset += piece.Length;
             return;
         }
 
@@ -248,7 +272,8 @@ internal struct SmtpContentGuard
 
 /// <summary>
 /// Streamed content held an octet the server cannot take (8-bit without 8BITMIME, RFC 6152; NUL without BINARYMIME,
-/// RFC 3030 §3): the transaction was aborted before its end, so nothing of the message was delivered. Reaches the
+/// RFC 3030 §3), or streamed content of unknown length grew longer than the server's SIZE (RFC 1870 §4; the result's
+/// exception then has <see cref="SmtpErrorCode.MessageTooLarge"/>): the transaction was aborted before its end, so nothing of the message was delivered. Reaches the
 /// caller as the inner exception of the <see cref="SmtpSendResult"/>'s exception (outcome NotSent).
 /// </summary>
 public sealed class SmtpContentRefusedException : Exception
@@ -285,7 +310,10 @@ public sealed class SmtpContentRefusedException : Exception
     {
     }
 
-    /// <summary>The refused octet: 0 for NUL, else a value from 0x80 to 0xFF.</summary>
+    /// <summary>Whether the content was refused for its length (the server's SIZE), not for an octet.</summary>
+    internal bool TooLarge { get; init; }
+
+    /// <summary>The refused octet: 0 for NUL, else a value from 0x80 to 0xFF (0 when the content was too long).</summary>
     public byte Octet { get; }
 
     /// <summary>The octet's offset in the message content, in bytes from 0.</summary>

@@ -11,7 +11,10 @@ namespace MailPipe;
 /// </summary>
 internal static class SmtpHelloName
 {
-    /// <summary>The argument as it goes on the EHLO/HELO line; the same string when it is already a domain or a literal in RFC 5321 form.</summary>
+    /// <summary>IDNA for a name with U-labels: EHLO comes before the client knows whether the server takes SMTPUTF8, so such a name goes as its A-labels (RFC 6531 §3.7.1, RFC 5890).</summary>
+    private static readonly IdnMapping Idn = new() { AllowUnassigned = false, UseStd3AsciiRules = false };
+
+    /// <summary>The argument as it goes on the EHLO/HELO line; the same string when it is already an ASCII domain or a literal in RFC 5321 form; a domain with U-labels as its A-labels.</summary>
     /// <param name="domain">A checked domain (no CR, LF, NUL or white space).</param>
     /// <returns>The domain, or the address literal of a bare or bracketed IP address.</returns>
     public static string ToArgument(string domain)
@@ -27,12 +30,13 @@ internal static class SmtpHelloName
             }
         }
 
-        return TryParseAddress(inner, out var address) ? AddressLiteral(address) : domain;
+        return TryParseAddress(inner, out var address) ? AddressLiteral(address)
+            : bracketed || System.Text.Ascii.IsValid(domain) ? domain : Idn.GetAscii(domain);
     }
 
     /// <summary>Checks a caller's EHLO/HELO name before anything is written.</summary>
     /// <param name="domain">The domain or address literal.</param>
-    /// <exception cref="ArgumentException">It is empty, holds CR, LF, NUL or white space, or is longer than 255 octets.</exception>
+    /// <exception cref="ArgumentException">It is empty, holds CR, LF, NUL or white space, has a non-ASCII label with no A-label form, or is longer than 255 octets (as A-labels).</exception>
     public static void Validate(string domain)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(domain);
@@ -40,6 +44,18 @@ internal static class SmtpHelloName
         if (domain.AsSpan().IndexOfAny(' ', '\t') >= 0)
         {
             throw new ArgumentException("A domain for EHLO/HELO must not contain white space.", nameof(domain));
+        }
+
+        if (!System.Text.Ascii.IsValid(domain) && domain[0] != '[')
+        {
+            try
+            {
+                domain = Idn.GetAscii(domain);
+            }
+            catch (ArgumentException ex)
+            {
+                throw new ArgumentException($"'{domain}' is not a domain for EHLO/HELO: its non-ASCII labels have no A-label form (IDNA, RFC 5890).", nameof(domain), ex);
+            }
         }
 
         if (System.Text.Encoding.UTF8.GetByteCount(domain) > 255)

@@ -23,4 +23,29 @@ internal static class Xtext
 
         return builder.ToString();
     }
+
+    /// <summary>
+    /// The utf-8-addr-xtext of RFC 6533 §3 (the <c>utf-8</c> address type of ORCPT, for an address that is not ASCII):
+    /// printable ASCII but <c>+</c>, <c>=</c> and <c>\</c> as is, every other character as <c>\x{HEX}</c>, its code point in
+    /// upper-case hex without leading zeros (at least two digits). It is valid utf-8-addr-unitext too (with SMTPUTF8).
+    /// </summary>
+    /// <param name="address">The address.</param>
+    /// <returns>The encoded address.</returns>
+    public static string EncodeUtf8Address(string address)
+    {
+        var builder = new StringBuilder(address.Length + 16);
+        foreach (var rune in address.EnumerateRunes())
+        {
+            if (rune.Value is >= 33 and <= 126 && rune.Value != '+' && rune.Value != '=' && rune.Value != '\\')
+            {
+                builder.Append((char)rune.Value);
+            }
+            else
+            {
+                builder.Append("\\x{").Append(rune.Value.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)).Append('}');
+            }
+        }
+
+        return builder.ToString();
+    }
 }

@@ -62,6 +62,7 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         // Never BDAT LAST for a message cancelled meanwhile.
         message.CancellationToken.ThrowIfCancellationRequested();
         channel.ThrowIfEndOfDataCannotGoOut();
+        sender.ThrowIfCallCancelled(cancellationToken);
         tx.EndOfDataWritten = true;
         await EmitAsync(tx, last: true).ConfigureAwait(false);
     }

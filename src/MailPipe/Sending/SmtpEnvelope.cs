@@ -71,7 +71,7 @@ public sealed record SmtpRecipient
     /// <summary>DSN NOTIFY (RFC 3461 §4.1); sent only when the server offers DSN.</summary>
     public DsnNotify Notify { get; init; }
 
-    /// <summary>DSN ORCPT, the original recipient (RFC 3461 §4.2), sent as <c>rfc822;</c> + xtext; only when the server offers DSN.</summary>
+    /// <summary>DSN ORCPT, the original recipient's address (RFC 3461 §4.2), sent as <c>rfc822;</c> + xtext, or, when it is not ASCII, as <c>utf-8;</c> + utf-8-addr-xtext (RFC 6533 §3); a leading <c>rfc822;</c> or <c>utf-8;</c> given with it is not written twice. Only when the server offers DSN.</summary>
     public string? OriginalRecipient { get; init; }
 
     /// <summary>Further RCPT parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
@@ -174,6 +174,54 @@ public sealed record SmtpEnvelope
 
     /// <summary>A copy of this envelope with <paramref name="recipients"/> (a non-empty subset of its own, already valid).</summary>
     internal SmtpEnvelope WithRecipients(IReadOnlyList<SmtpRecipient> recipients) => new(this, recipients);
+
+    /// <summary>
+    /// Value equality, as a record promises: the same reverse path, the same recipients in the same order (compared as
+    /// values, not as list instances) and the same parameters.
+    /// </summary>
+    /// <param name="other">The other envelope.</param>
+    /// <returns>Whether both are the same envelope.</returns>
+    public bool Equals(SmtpEnvelope? other) =>
+        ReferenceEquals(this, other) || (other is not null
+            && string.Equals(ReversePath, other.ReversePath, StringComparison.Ordinal)
+            && Recipients.SequenceEqual(other.Recipients)
+            && Body == other.Body && Size == other.Size && SmtpUtf8 == other.SmtpUtf8 && Return == other.Return
+            && string.Equals(EnvelopeId, other.EnvelopeId, StringComparison.Ordinal) && RequireTls == other.RequireTls
+            && string.Equals(MailParameters, other.MailParameters, StringComparison.Ordinal)
+            && _nonAsciiBeforeCopy == other._nonAsciiBeforeCopy);
+
+    /// <summary>A hash code consistent with <see cref="Equals(SmtpEnvelope?)"/>.</summary>
+    /// <returns>The hash code.</returns>
+    public override int GetHashCode()
+    {
+        var hash = default(HashCode);
+        hash.Add(ReversePath, StringComparer.Ordinal);
+        foreach (var recipient in Recipients)
+        {
+            hash.Add(recipient);
+        }
+
+        hash.Add(Body);
+        hash.Add(Size);
+        hash.Add(EnvelopeId, StringComparer.Ordinal);
+        hash.Add(MailParameters, StringComparer.Ordinal);
+        return hash.ToHashCode();
+    }
+
+    /// <summary>The members for <see cref="ToString"/>: the recipients as their addresses, not as a list's type name.</summary>
+    private bool PrintMembers(System.Text.StringBuilder builder)
+    {
+        builder.Append("ReversePath = ").Append(ReversePath.Length == 0 ? "<>" : ReversePath)
+            .Append(", Recipients = [").AppendJoin(", ", Recipients.Select(static r => r.Address)).Append(']')
+            .Append(", Body = ").Append(Body)
+            .Append(", Size = ").Append(Size)
+            .Append(", SmtpUtf8 = ").Append(SmtpUtf8)
+            .Append(", Return = ").Append(Return)
+            .Append(", EnvelopeId = ").Append(EnvelopeId)
+            .Append(", RequireTls = ").Append(RequireTls)
+            .Append(", MailParameters = ").Append(MailParameters);
+        return true;
+    }
 
     /// <summary>Whether an address needs SMTPUTF8 (a byte outside ASCII), in this envelope or in the one it was copied from for some of its recipients.</summary>
     internal bool HasNonAsciiAddress

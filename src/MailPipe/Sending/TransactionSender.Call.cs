@@ -150,6 +150,9 @@ internal sealed partial class TransactionSender
                 return;
             }
 
+            // The call was cancelled (a message taken as the caller cancelled): nothing of it is written, it is NotSent.
+            cancellationToken.ThrowIfCancellationRequested();
+
             var (mailParameters, rcptParameters, plan) = Prepare(tx);
             if (tx.IsWithdrawn)
             {

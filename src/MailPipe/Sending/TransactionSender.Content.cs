@@ -115,10 +115,25 @@ internal sealed partial class TransactionSender
         var message = tx.Message;
         await Data.WriteContentAsync(message.Bytes, message.Stream, message.Reader, cancellationToken).ConfigureAwait(false);
 
-        // Never the final dot for a message cancelled meanwhile.
+        // Never the final dot for a message cancelled meanwhile, nor for a call cancelled meanwhile (in-memory content
+        // is written without a wait that would see the caller's token): the message is then NotSent, not Unknown.
         message.CancellationToken.ThrowIfCancellationRequested();
+        ThrowIfCallCancelled(cancellationToken);
         Data.WriteEnd(tx);
         Expect(new ExpectedReply(tx, ReplyKind.EndOfData, 0));
+    }
+
+    /// <summary>
+    /// Before an end of data: the call's token (possibly linked with the connection's closing) is cancelled. A closed
+    /// connection is reported as such (<see cref="SmtpErrorCode.ConnectionClosed"/>); else the cancellation is thrown.
+    /// </summary>
+    internal void ThrowIfCallCancelled(CancellationToken cancellationToken)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            _channel.ThrowIfEndOfDataCannotGoOut();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
     }
 
     /// <summary>The message's own token (<see cref="SmtpMessage.WithCancellation"/>) is cancelled: the transaction is not attempted, nothing of it is written.</summary>

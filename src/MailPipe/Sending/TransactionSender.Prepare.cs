@@ -61,6 +61,13 @@ internal sealed partial class TransactionSender
             return default;
         }
 
+        if (tx.Message.Bytes is null && capabilities.MaxMessageSize is { } max && max > 0)
+        {
+            // Streamed content of unknown length: stopped before its end once it is larger than the server's SIZE
+            // (RFC 1870 §4), NotSent, rather than sent whole for the server to refuse, or to drop the connection over.
+            plan = plan with { Guard = plan.Guard.WithSizeLimit(max) };
+        }
+
         var unsupported = plan.NotSentReason ?? plan.Body switch
         {
             SmtpBodyType.EightBitMime when !capabilities.Supports8BitMime => "8BITMIME (RFC 6152)",

@@ -39,6 +39,9 @@ internal sealed partial class TransactionSender
                     break;
                 }
 
+                // The caller cancelled: no message is taken from the sequence any more (the ones taken keep their results).
+                cancellationToken.ThrowIfCancellationRequested();
+
                 ValueTask<bool> next;
                 try
                 {

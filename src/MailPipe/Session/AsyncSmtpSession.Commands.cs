@@ -9,7 +9,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="domain">The client's fully qualified domain name or address literal (such as <c>[127.0.0.1]</c>).</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply: 250 with the extension list, or a negative reply (500/502 from a server without ESMTP: fall back to <see cref="HeloAsync"/>).</returns>
-    /// <exception cref="ArgumentException"><paramref name="domain"/> is empty, holds CR, LF, NUL or white space, or is longer than 255 octets (nothing is written).</exception>
+    /// <exception cref="ArgumentException"><paramref name="domain"/> is empty, holds CR, LF, NUL or white space, has a non-ASCII label with no A-label form, or is longer than 255 octets (nothing is written). A domain with non-ASCII labels goes as its A-labels (RFC 6531 §3.7.1: EHLO comes before SMTPUTF8 is known).</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout (<see cref="SmtpSessionOptions.ReceiveTimeout"/>).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -46,7 +46,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="domain">The client's fully qualified domain name or address literal.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply (250 on success).</returns>
-    /// <exception cref="ArgumentException"><paramref name="domain"/> is empty, holds CR, LF, NUL or white space, or is longer than 255 octets (nothing is written).</exception>
+    /// <exception cref="ArgumentException"><paramref name="domain"/> is empty, holds CR, LF, NUL or white space, has a non-ASCII label with no A-label form, or is longer than 255 octets (nothing is written). A domain with non-ASCII labels goes as its A-labels (RFC 6531 §3.7.1: EHLO comes before SMTPUTF8 is known).</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>

@@ -40,6 +40,21 @@ public class MailParametersTests
         mail.ToString().Should().Be(" BODY=BINARYMIME");
     }
 
+    [Theory]
+    [InlineData("rfc822;b@example.test", "ORCPT=rfc822;b@example.test")]
+    [InlineData("RFC822;b@example.test", "ORCPT=rfc822;b@example.test")]
+    [InlineData("b\u00f8b@ex\u00e4mple.test", "ORCPT=utf-8;b\\x{F8}b@ex\\x{E4}mple.test")]
+    [InlineData("rfc822;b\u00f8b+1@example.test", "ORCPT=utf-8;b\\x{F8}b\\x{2B}1@example.test")]
+    [InlineData("utf-8;\u7528\u6237@example.test", "ORCPT=utf-8;\\x{7528}\\x{6237}@example.test")]
+    public void ORCPT_is_written_with_one_address_type_and_a_non_ASCII_address_as_utf_8(string original, string expected)
+    {
+        // A new user's probe: "rfc822;bøb@exämple.test" went as ORCPT=rfc822;rfc822;b+C3+B8b@ex+C3+A4mple.test (the
+        // address type twice, and UTF-8 octets under rfc822, which RFC 6533 §3 gives the utf-8 address type for).
+        var recipient = new SmtpRecipient("b@example.test") { OriginalRecipient = original };
+
+        MailParameters.ForRecipient(recipient, dsn: true).Should().Be(expected);
+    }
+
     [Fact]
     public void Recipient_parameters_NOTIFY_ORCPT_in_xtext_then_the_callers_own()
     {

@@ -17,6 +17,23 @@ public class SmtpCapabilitiesTests
         "DSN");
 
     [Fact]
+    public void The_capabilities_enumerate_in_the_server_order_and_print_their_lines()
+    {
+        // A new user's probe: Console.WriteLine(session.Capabilities) printed "MailPipe.SmtpCapabilities", and
+        // foreach over them did not compile although they have Count and an indexer.
+        var keywords = new List<string>();
+        foreach (var capability in Typical)
+        {
+            keywords.Add(capability.Keyword);
+        }
+
+        keywords.Should().Equal(Typical.Items.Select(c => c.Keyword));
+        Typical.Where(c => c.Parameters.Count > 0).Select(c => c.Keyword).Should().Equal("SIZE", "AUTH");
+        Typical.ToString().Should().Be("PIPELINING, SIZE 35882577, 8BITMIME, AUTH PLAIN login  XOAUTH2, ENHANCEDSTATUSCODES, STARTTLS, chunking, SMTPUTF8, DSN");
+        SmtpCapabilities.None.ToString().Should().BeEmpty();
+    }
+
+    [Fact]
     public void Extensions_are_listed_in_the_server_order_without_the_greeting_line()
     {
         Typical.Count.Should().Be(9);

@@ -27,7 +27,7 @@ public class SessionContractTests
         await session.DisconnectAsync();
         session.State.Should().Be(SmtpSessionState.Disconnected);
         session.IsConnected.Should().BeFalse();
-        session.Capabilities.Should().Be(SmtpCapabilities.None);
+        session.Capabilities.Should().BeSameAs(SmtpCapabilities.None);
         session.Greeting.Should().BeNull();
         session.PendingReplyCount.Should().Be(0);
         await server.WaitAsync();
