@@ -13,7 +13,8 @@ public class Breaker20WriteResetTests
     public async Task A_write_that_finds_the_connection_reset_does_not_throw_away_the_replies_already_received()
     {
         var stream = new ResettingStream();
-        using var session = new AsyncSmtpSession(new SmtpSessionOptions { ChunkSize = 1024, DataFlushThreshold = 1024 });
+        // A bounded wait for replies: the reset must end the send, not a reply timeout (ReceiveTimeout's default is 5 minutes).
+        using var session = new AsyncSmtpSession(new SmtpSessionOptions { ChunkSize = 1024, DataFlushThreshold = 1024, ReceiveTimeout = TimeSpan.FromSeconds(30) });
         (await session.ConnectAsync(stream))!.Code.Should().Be(220);
         (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
         var small = SmtpMessage.FromBytes(new SmtpEnvelope("sender@example.test", "one@example.test"), "Subject: one\r\n\r\nx\r\n"u8.ToArray());
@@ -24,6 +25,7 @@ public class Breaker20WriteResetTests
         results[0].Outcome.Should().Be(SmtpSendOutcome.Accepted, "its replies arrived before the reset: " + results[0]);
         results[0].FinalReply!.Text.Should().Be("queued");
         results[1].Outcome.Should().Be(SmtpSendOutcome.NotSent, results[1].ToString());
+        results[1].Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().NotBe(SmtpErrorCode.TimedOut, "the reset ended it: " + results[1]);
         session.IsConnected.Should().BeFalse();
     }
 
@@ -100,7 +102,11 @@ public class Breaker20WriteResetTests
                 {
                     _phase = 2;
                     _written = 0;
-                    Enqueue("250 ok\r\n250 ok\r\n250 queued\r\n");
+
+                    // The first transaction's replies, then the second one's envelope (its RSET when the client wrote
+                    // one): a message of several chunks waits for them before its first chunk.
+                    var second = text[text.IndexOf("BDAT", StringComparison.Ordinal)..];
+                    Enqueue("250 ok\r\n250 ok\r\n250 queued\r\n" + (second.Contains("RSET", StringComparison.Ordinal) ? "250 ok\r\n" : string.Empty) + "250 ok\r\n250 ok\r\n");
                 }
                 else if (_phase == 2 && _written > 20_000)
                 {
