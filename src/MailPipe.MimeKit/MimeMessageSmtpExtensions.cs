@@ -175,8 +175,9 @@ public static class MimeMessageSmtpExtensions
         // it, domains go as A-labels.
         var sent = capabilities.SupportsSmtpUtf8 ? envelope : ALabelsOrAsIs(envelope);
         // A UTF-8 header field (a UTF-8 mailbox in Reply-To, raw UTF-8 of a parsed message) needs SMTPUTF8 too (RFC 6531
-        // §3.4), when the server offers it; without it the message goes as before (BODY=8BITMIME).
-        sent = sent with { Body = body, SmtpUtf8 = sent.SmtpUtf8 || (capabilities.SupportsSmtpUtf8 && MimeBody.HasEightBitHeader(message)) };
+        // §3.4), when the server offers it; without it the message goes as before (BODY=8BITMIME). The flag of an
+        // envelope of the caller's own is chosen so too (documented: per connection), not sent to a server without it.
+        sent = sent with { Body = body, SmtpUtf8 = capabilities.SupportsSmtpUtf8 && (sent.SmtpUtf8 || MimeBody.HasEightBitHeader(message)) };
         return SmtpMessage.FromWriter(sent, (stream, ct) => WriteAsync(message, stream, ct));
     }
 

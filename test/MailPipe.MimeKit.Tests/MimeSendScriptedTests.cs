@@ -119,6 +119,34 @@ public class MimeSendScriptedTests
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_SMTPUTF8_flag_of_an_envelope_of_ones_own_is_chosen_per_connection(bool smtpUtf8)
+    {
+        // ToSmtpMessage(envelope): "its body type and SMTPUTF8 flag are still chosen per connection". An ASCII message
+        // whose envelope asks for SMTPUTF8 was NotSent (ExtensionNotSupported) by a server without it.
+        var message = MimeTestMessages.EightBitText("bob@example.test");
+        var envelope = new SmtpEnvelope("sender@example.test", "bob@example.test") { SmtpUtf8 = true };
+        var script = (smtpUtf8 ? Ehlo("PIPELINING", "8BITMIME", "SMTPUTF8") : Ehlo("PIPELINING", "8BITMIME"))
+            .Then(
+                smtpUtf8 ? "C: MAIL FROM:<sender@example.test> BODY=8BITMIME SMTPUTF8" : "C: MAIL FROM:<sender@example.test> BODY=8BITMIME",
+                "C: RCPT TO:<bob@example.test>",
+                "C: DATA",
+                "S: 250 ok",
+                "S: 250 ok",
+                "S: 354 go");
+        ReadData(script, []).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message.ToSmtpMessage(envelope)).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        result.Envelope.SmtpUtf8.Should().Be(smtpUtf8);
+    }
+
     [Fact]
     public async Task A_non_ASCII_local_part_without_SMTPUTF8_is_NotSent_before_MAIL()
     {
