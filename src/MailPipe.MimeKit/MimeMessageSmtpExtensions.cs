@@ -142,6 +142,21 @@ public static class MimeMessageSmtpExtensions
     /// <summary>The message made for one connection (the selector of <see cref="SmtpMessage.ForConnection"/>).</summary>
     internal static SmtpMessage ForConnection(MimeMessage message, SmtpEnvelope envelope, SmtpCapabilities capabilities)
     {
+        try
+        {
+            return Prepared(message, envelope, capabilities);
+        }
+        catch (OperationCanceledException ex)
+        {
+            // The selector gets no token: a cancellation here is a content stream's own failure (the timeout of a
+            // stream read over HTTP), read before MAIL. Escaping as such, it looked like the caller's cancellation;
+            // as any other failure of the content it makes the send NotSent with ContentReadFailed.
+            throw new IOException($"A content stream of the message failed while it was read before MAIL: {ex.Message}", ex);
+        }
+    }
+
+    private static SmtpMessage Prepared(MimeMessage message, SmtpEnvelope envelope, SmtpCapabilities capabilities)
+    {
         // BODY=8BITMIME whenever the server offers it, as the core declares it for any streamed content: the MIME
         // structure says nothing of the headers, which may carry 8-bit octets over 7-bit parts (raw UTF-8 kept from a
         // parsed message, a UTF-8 mailbox under SMTPUTF8, RFC 6532).

@@ -184,6 +184,33 @@ public class MimeSendScriptedTests
         error.Message.Should().Contain("SMTPUTF8");
     }
 
+    [Fact]
+    public async Task An_attachment_stream_that_fails_with_a_cancellation_of_its_own_before_MAIL_is_NotSent_ContentReadFailed()
+    {
+        // A non-text part without an encoding has its bytes searched before MAIL; a stream that fails there with an
+        // OperationCanceledException of its own (an HTTP-backed stream's timeout) escaped SendAsync as a
+        // TaskCanceledException although the caller cancelled nothing (mid-message, the same failure is ContentReadFailed).
+        var message = MimeTestMessages.EightBitText("bob@example.test");
+        var text = (MimeEntity)message.Body!;
+        var failing = new MimePart("application", "octet-stream")
+        {
+            Content = new MimeContent(new CancelledReadStream(Encoding.ASCII.GetBytes(new string('a', 100_000)))),
+            FileName = "remote.txt",
+        };
+        message.Body = new Multipart("mixed") { text, failing };
+        var script = Ehlo("PIPELINING", "8BITMIME").Then("C: QUIT", "S: 221 bye");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await session.QuitAsync().Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        result.Exception!.ToString().Should().Contain("the remote read timed out");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -451,5 +478,23 @@ public class MimeSendScriptedTests
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             Position >= 300_000 ? throw new IOException(FailureMessage) : base.ReadAsync(buffer, cancellationToken);
+    }
+
+    /// <summary>A stream whose reads past its first octets fail as an HTTP-backed stream's timeout does (a TaskCanceledException of its own).</summary>
+    private sealed class CancelledReadStream(byte[] content) : MemoryStream(content, writable: false)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => Position >= 16 ? throw new TaskCanceledException("the remote read timed out") : base.Read(buffer, offset, Math.Min(count, 16));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var rented = new byte[buffer.Length];
+            var read = Read(rented, 0, rented.Length);
+            rented.AsSpan(0, read).CopyTo(buffer);
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Task.FromResult(Read(buffer, offset, count));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => new(Read(buffer.Span));
     }
 }
