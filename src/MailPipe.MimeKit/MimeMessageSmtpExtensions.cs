@@ -142,6 +142,21 @@ public static class MimeMessageSmtpExtensions
     /// <summary>The message made for one connection (the selector of <see cref="SmtpMessage.ForConnection"/>).</summary>
     internal static SmtpMessage ForConnection(MimeMessage message, SmtpEnvelope envelope, SmtpCapabilities capabilities)
     {
+        try
+        {
+            return Prepared(message, envelope, capabilities);
+        }
+        catch (OperationCanceledException ex)
+        {
+            // The selector gets no token: a cancellation here is a content stream's own failure (the timeout of a
+            // stream read over HTTP), read before MAIL. Escaping as such, it looked like the caller's cancellation;
+            // as any other failure of the content it makes the send NotSent with ContentReadFailed.
+            throw new IOException($"A content stream of the message failed while it was read before MAIL: {ex.Message}", ex);
+        }
+    }
+
+    private static SmtpMessage Prepared(MimeMessage message, SmtpEnvelope envelope, SmtpCapabilities capabilities)
+    {
         // BODY=8BITMIME whenever the server offers it, as the core declares it for any streamed content: the MIME
         // structure says nothing of the headers, which may carry 8-bit octets over 7-bit parts (raw UTF-8 kept from a
         // parsed message, a UTF-8 mailbox under SMTPUTF8, RFC 6532).
@@ -175,8 +190,9 @@ public static class MimeMessageSmtpExtensions
         // it, domains go as A-labels.
         var sent = capabilities.SupportsSmtpUtf8 ? envelope : ALabelsOrAsIs(envelope);
         // A UTF-8 header field (a UTF-8 mailbox in Reply-To, raw UTF-8 of a parsed message) needs SMTPUTF8 too (RFC 6531
-        // §3.4), when the server offers it; without it the message goes as before (BODY=8BITMIME).
-        sent = sent with { Body = body, SmtpUtf8 = sent.SmtpUtf8 || (capabilities.SupportsSmtpUtf8 && MimeBody.HasEightBitHeader(message)) };
+        // §3.4), when the server offers it; without it the message goes as before (BODY=8BITMIME). The flag of an
+        // envelope of the caller's own is chosen so too (documented: per connection), not sent to a server without it.
+        sent = sent with { Body = body, SmtpUtf8 = capabilities.SupportsSmtpUtf8 && (sent.SmtpUtf8 || MimeBody.HasEightBitHeader(message)) };
         return SmtpMessage.FromWriter(sent, (stream, ct) => WriteAsync(message, stream, ct));
     }
 

@@ -26,7 +26,7 @@ namespace MailPipe.Resilience;
 /// <item><term>421 or <see cref="SmtpErrorCode.ServiceNotAvailable"/>; any 4yz reply (454 to AUTH, 450/451/452 to RCPT, 4.7.x rate limits)</term><description>Transient</description></item>
 /// <item><term>5yz reply (535 to AUTH included); <see cref="SmtpErrorCode.ProtocolError"/>, <see cref="SmtpErrorCode.ReplyTooLong"/>, STARTTLS injection</term><description>Permanent</description></item>
 /// <item><term><see cref="SmtpErrorCode.BadCertificate"/>, <see cref="SmtpErrorCode.BadCertificateName"/>, <see cref="SmtpErrorCode.TlsHandshakeFailed"/> by an <see cref="AuthenticationException"/> (TLS version or cipher mismatch)</term><description>Permanent</description></item>
-/// <item><term><see cref="SmtpErrorCode.ContentNotReplayable"/>, <see cref="SmtpErrorCode.MessageTooLarge"/>, <see cref="SmtpErrorCode.ExtensionNotSupported"/>, <see cref="SmtpErrorCode.StartTlsNotOffered"/></term><description>Permanent</description></item>
+/// <item><term><see cref="SmtpErrorCode.ContentNotReplayable"/>, <see cref="SmtpErrorCode.ContentReadFailed"/>, <see cref="SmtpErrorCode.MessageTooLarge"/>, <see cref="SmtpErrorCode.ExtensionNotSupported"/>, <see cref="SmtpErrorCode.StartTlsNotOffered"/></term><description>Permanent</description></item>
 /// <item><term><see cref="SmtpSendOutcome.Unknown"/>, <see cref="SmtpOutcomeUnknownException"/> (also inside <see cref="TimeoutRejectedException"/>)</term><description>Unknown</description></item>
 /// </list>
 /// </remarks>

@@ -119,6 +119,34 @@ public class MimeSendScriptedTests
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task The_SMTPUTF8_flag_of_an_envelope_of_ones_own_is_chosen_per_connection(bool smtpUtf8)
+    {
+        // ToSmtpMessage(envelope): "its body type and SMTPUTF8 flag are still chosen per connection". An ASCII message
+        // whose envelope asks for SMTPUTF8 was NotSent (ExtensionNotSupported) by a server without it.
+        var message = MimeTestMessages.EightBitText("bob@example.test");
+        var envelope = new SmtpEnvelope("sender@example.test", "bob@example.test") { SmtpUtf8 = true };
+        var script = (smtpUtf8 ? Ehlo("PIPELINING", "8BITMIME", "SMTPUTF8") : Ehlo("PIPELINING", "8BITMIME"))
+            .Then(
+                smtpUtf8 ? "C: MAIL FROM:<sender@example.test> BODY=8BITMIME SMTPUTF8" : "C: MAIL FROM:<sender@example.test> BODY=8BITMIME",
+                "C: RCPT TO:<bob@example.test>",
+                "C: DATA",
+                "S: 250 ok",
+                "S: 250 ok",
+                "S: 354 go");
+        ReadData(script, []).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message.ToSmtpMessage(envelope)).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        result.Envelope.SmtpUtf8.Should().Be(smtpUtf8);
+    }
+
     [Fact]
     public async Task A_non_ASCII_local_part_without_SMTPUTF8_is_NotSent_before_MAIL()
     {
@@ -154,6 +182,33 @@ public class MimeSendScriptedTests
         var error = result.Exception.Should().BeAssignableTo<SmtpException>().Which;
         error.ErrorCode.Should().Be(SmtpErrorCode.ExtensionNotSupported);
         error.Message.Should().Contain("SMTPUTF8");
+    }
+
+    [Fact]
+    public async Task An_attachment_stream_that_fails_with_a_cancellation_of_its_own_before_MAIL_is_NotSent_ContentReadFailed()
+    {
+        // A non-text part without an encoding has its bytes searched before MAIL; a stream that fails there with an
+        // OperationCanceledException of its own (an HTTP-backed stream's timeout) escaped SendAsync as a
+        // TaskCanceledException although the caller cancelled nothing (mid-message, the same failure is ContentReadFailed).
+        var message = MimeTestMessages.EightBitText("bob@example.test");
+        var text = (MimeEntity)message.Body!;
+        var failing = new MimePart("application", "octet-stream")
+        {
+            Content = new MimeContent(new CancelledReadStream(Encoding.ASCII.GetBytes(new string('a', 100_000)))),
+            FileName = "remote.txt",
+        };
+        message.Body = new Multipart("mixed") { text, failing };
+        var script = Ehlo("PIPELINING", "8BITMIME").Then("C: QUIT", "S: 221 bye");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await session.QuitAsync().Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        result.Exception!.ToString().Should().Contain("the remote read timed out");
     }
 
     [Theory]
@@ -423,5 +478,23 @@ public class MimeSendScriptedTests
 
         public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
             Position >= 300_000 ? throw new IOException(FailureMessage) : base.ReadAsync(buffer, cancellationToken);
+    }
+
+    /// <summary>A stream whose reads past its first octets fail as an HTTP-backed stream's timeout does (a TaskCanceledException of its own).</summary>
+    private sealed class CancelledReadStream(byte[] content) : MemoryStream(content, writable: false)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => Position >= 16 ? throw new TaskCanceledException("the remote read timed out") : base.Read(buffer, offset, Math.Min(count, 16));
+
+        public override int Read(Span<byte> buffer)
+        {
+            var rented = new byte[buffer.Length];
+            var read = Read(rented, 0, rented.Length);
+            rented.AsSpan(0, read).CopyTo(buffer);
+            return read;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => Task.FromResult(Read(buffer, offset, count));
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => new(Read(buffer.Span));
     }
 }
