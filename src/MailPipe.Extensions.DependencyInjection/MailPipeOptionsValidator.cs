@@ -15,7 +15,8 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
     {
         ArgumentNullException.ThrowIfNull(options);
         var at = options.Source;
-        List<string> errors = [.. options.BindingErrors];
+        // The same section added twice (AddMailPipe called again) is read twice: each problem is reported once.
+        List<string> errors = [.. options.BindingErrors.Distinct(StringComparer.Ordinal)];
         if (string.IsNullOrWhiteSpace(options.Host))
         {
             errors.Add($"{at}Host is required: the SMTP server's host name or IP address{EnvironmentHint(at, "Host")}.");
@@ -63,7 +64,11 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
 
         if (options.Tls.CaFile is { Length: > 0 } caFile)
         {
-            if (!File.Exists(caFile))
+            if (Directory.Exists(caFile))
+            {
+                errors.Add($"{at}Tls:CaFile '{caFile}' is a directory; a PEM file of trusted root certificates is expected.");
+            }
+            else if (!File.Exists(caFile))
             {
                 errors.Add($"{at}Tls:CaFile '{caFile}' does not exist (a PEM file of trusted root certificates is expected).");
             }

@@ -145,6 +145,36 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task A_ca_file_that_is_a_directory_is_named_as_one()
+    {
+        // It was reported as "does not exist", sending the user to look for a path that is there.
+        var directory = Directory.CreateTempSubdirectory("mailpipe-ca-").FullName;
+        try
+        {
+            var failures = await StartFailuresAsync(("Smtp:Tls:CaFile", directory));
+            failures.Should().Equal($"Smtp:Tls:CaFile '{directory}' is a directory; a PEM file of trusted root certificates is expected.");
+        }
+        finally
+        {
+            Directory.Delete(directory);
+        }
+    }
+
+    [Fact]
+    public async Task The_same_section_added_twice_reports_each_problem_once()
+    {
+        // AddMailPipe(section) again "adds configuration": it read the section twice and listed each bad key twice.
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(Valid) { ["Smtp:Pool:MaxConection"] = "3", ["Smtp:Port"] = "x" });
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        using var host = builder.Build();
+        var start = () => host.StartAsync();
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        failure.Failures.Should().HaveCount(2).And.OnlyHaveUniqueItems();
+    }
+
+    [Fact]
     public async Task Options_set_in_code_are_named_as_properties()
     {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
