@@ -95,6 +95,15 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task An_EhloName_with_no_A_label_form_is_named_by_its_key()
+    {
+        // It passed the options check, then the sender refused it and the start failed with
+        // "SmtpSenderOptions.EhloName (set in code with ConfigureSender) was refused", for a value from Smtp:EhloName.
+        var failures = await StartFailuresAsync(("Smtp:EhloName", "bü..example"));
+        failures.Should().ContainSingle().Which.Should().StartWith("Smtp:EhloName 'bü..example' is not a domain for EHLO");
+    }
+
+    [Fact]
     public async Task Tls_mode_is_taken_by_name_only()
     {
         (await StartFailuresAsync(("Smtp:TlsMode", "1"))).Should().Equal("Smtp:TlsMode '1' is not a TLS mode. Use one of: None, Implicit, StartTlsRequired, StartTlsWhenAvailable.");
