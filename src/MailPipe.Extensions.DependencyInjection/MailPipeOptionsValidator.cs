@@ -64,7 +64,7 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
 
         if (options.UserName is null != options.Password is null)
         {
-            errors.Add($"{at}UserName and {at}Password go together: set both for AUTH, or neither.");
+            errors.Add($"{at}UserName and {at}Password go together: set both for AUTH, or neither (an empty value counts as not set).");
         }
 
         if (options.Tls.CaFile is { Length: > 0 } caFile)

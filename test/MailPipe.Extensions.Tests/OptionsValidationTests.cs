@@ -122,11 +122,19 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task An_empty_password_is_named_as_not_set()
+    {
+        // Smtp__Password= (a secret that did not arrive) was reported as "set both", to a user who had set both.
+        var failures = await StartFailuresAsync(("Smtp:UserName", "me"), ("Smtp:Password", ""));
+        failures.Should().Equal("Smtp:UserName and Smtp:Password go together: set both for AUTH, or neither (an empty value counts as not set).");
+    }
+
+    [Fact]
     public async Task Every_problem_is_reported_at_once()
     {
         var failures = await StartFailuresAsync(("Smtp:Host", null), ("Smtp:TlsMode", null), ("Smtp:Port", "0"), ("Smtp:Pool:MaxConnections", "0"), ("Smtp:Timeouts:Connect", "-00:00:01"), ("Smtp:UserName", "me"), ("Smtp:Tls:CaFile", "/nonexistent/ca.pem"));
         failures.Should().HaveCount(7);
-        failures.Should().Contain("Smtp:UserName and Smtp:Password go together: set both for AUTH, or neither.");
+        failures.Should().Contain("Smtp:UserName and Smtp:Password go together: set both for AUTH, or neither (an empty value counts as not set).");
         failures.Should().Contain("Smtp:Tls:CaFile '/nonexistent/ca.pem' does not exist (a PEM file of trusted root certificates is expected).");
     }
 
