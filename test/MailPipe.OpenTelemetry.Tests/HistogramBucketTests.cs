@@ -17,7 +17,7 @@ public sealed class HistogramBucketTests
     private static readonly double[] SecondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
     [Fact]
-    public async Task Duration_histograms_in_seconds_have_sub_second_bucket_boundaries()
+    public async Task Histograms_have_bucket_boundaries_for_their_unit()
     {
         TestServers.RequireListening(TestServers.AiosmtpdPort);
         var metrics = new List<Metric>();
@@ -58,5 +58,20 @@ public sealed class HistogramBucketTests
                 bounds.Should().StartWith(SecondsBuckets, name);
             }
         }
+
+        // Batch sizes (MaxBatchSize 16 by default): the SDK's default buckets put 1 (no coalescing) and 5 in one.
+        var batch = metrics.Last(m => m.Name == "mailpipe.sender.batch.size");
+        var batchBounds = new List<double>();
+        foreach (ref readonly var point in batch.GetMetricPoints())
+        {
+            foreach (var bucket in point.GetHistogramBuckets())
+            {
+                batchBounds.Add(bucket.ExplicitBound);
+            }
+
+            break;
+        }
+
+        batchBounds.Should().StartWith([1, 2, 4, 8, 16]);
     }
 }

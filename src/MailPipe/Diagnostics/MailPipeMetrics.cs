@@ -16,6 +16,7 @@ internal sealed class MailPipeMetrics
     // milliseconds and would put every SMTP exchange shorter than 5 s in one bucket. These are the semantic
     // conventions' (as http.client.request.duration), and for connections, which live for minutes, Kestrel's with 600.
     private static readonly InstrumentAdvice<double> s_shortDurations = new() { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] };
+    private static readonly InstrumentAdvice<int> s_batchSizes = new() { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128] };
     private static readonly InstrumentAdvice<double> s_connectionDurations = new() { HistogramBucketBoundaries = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600] };
     private static MailPipeMetrics? _default;
     private readonly List<IObservedPool> _senders = [];
@@ -43,7 +44,7 @@ internal sealed class MailPipeMetrics
         PoolOpenFailures = meter.CreateCounter<long>("mailpipe.sender.connection.open_failures", "{connection}", "Connection attempts that failed.");
         PoolDiscarded = meter.CreateCounter<long>("mailpipe.sender.connection.discarded", "{connection}", "Connections closed by the pool, by reason.");
         PoolRetries = meter.CreateCounter<long>("mailpipe.sender.retries", "{message}", "Messages sent again on a fresh connection after their connection failed before anything could be delivered.");
-        PoolBatchSize = meter.CreateHistogram<int>("mailpipe.sender.batch.size", "{message}", "Messages a connection took at once (callers coalesced into one pipelined batch).");
+        PoolBatchSize = meter.CreateHistogram("mailpipe.sender.batch.size", "{message}", "Messages a connection took at once (callers coalesced into one pipelined batch).", tags: null, advice: s_batchSizes);
     }
 
     /// <summary>The process-wide set (a <see cref="System.Diagnostics.Metrics.Meter"/> made with <c>new</c>), used when no factory is given.</summary>
