@@ -130,6 +130,25 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task The_READMEs_example_message_is_the_one_a_user_sees()
+    {
+        // The README showed the problems in another order than the exception lists them (values that cannot be read come first).
+        var root = System.Reflection.CustomAttributeExtensions.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>(typeof(OptionsValidationTests).Assembly).Single(a => a.Key == "RepositoryRoot").Value!;
+        var readme = await File.ReadAllTextAsync(Path.Combine(root, "src/MailPipe.Extensions.DependencyInjection/README.md"));
+        var example = readme[readme.IndexOf("## Checked at start-up", StringComparison.Ordinal)..];
+        example = example[(example.IndexOf("```text\n", StringComparison.Ordinal) + 8)..];
+        example = example[..example.IndexOf("\n```", StringComparison.Ordinal)];
+
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Smtp:Port"] = "70000", ["Smtp:TlsMode"] = "starttls" });
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        using var host = builder.Build();
+        var start = () => host.StartAsync();
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        $"{failure.GetType().FullName}: {failure.Message}".Should().Be(example);
+    }
+
+    [Fact]
     public async Task Every_problem_is_reported_at_once()
     {
         var failures = await StartFailuresAsync(("Smtp:Host", null), ("Smtp:TlsMode", null), ("Smtp:Port", "0"), ("Smtp:Pool:MaxConnections", "0"), ("Smtp:Timeouts:Connect", "-00:00:01"), ("Smtp:UserName", "me"), ("Smtp:Tls:CaFile", "/nonexistent/ca.pem"));
