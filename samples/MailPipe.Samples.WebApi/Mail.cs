@@ -19,7 +19,11 @@ public sealed record MailRequest(string? From, string[]? To, string? Subject, st
 /// </param>
 /// <param name="Recipients">Each recipient with the RCPT reply that decided it (with retries: that of the attempt that decided it).</param>
 /// <param name="Attempts">How many mail transactions the standard pipeline's retries took (1 without a retry).</param>
-public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<RecipientResponse> Recipients, int Attempts)
+/// <param name="Error">
+/// For NotSent and Unknown, why: the <see cref="SmtpErrorCode"/> name (<c>ConnectionRefused</c>, <c>MessageTooLarge</c>,
+/// <c>Timeout</c>, ...), else the exception's type name (<c>BrokenCircuitException</c>); null when a reply decided the outcome.
+/// </param>
+public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<RecipientResponse> Recipients, int Attempts, string? Error)
 {
     /// <summary>Maps a result: the outcome is data, answered with 200 whatever it is.</summary>
     public static MailResponse From(SmtpSendResult result)
@@ -37,7 +41,10 @@ public sealed record MailResponse(string Outcome, int? ReplyCode, IReadOnlyList<
             result.Outcome.ToString(),
             deciding?.Code,
             [.. result.Recipients.Select(static r => new RecipientResponse(r.Recipient.Address, r.Reply?.Code, r.Accepted))],
-            result.Attempts);
+            result.Attempts,
+            result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown
+                ? result.Exception is SmtpException smtp ? smtp.ErrorCode.ToString() : result.Exception?.GetType().Name
+                : null);
     }
 }
 

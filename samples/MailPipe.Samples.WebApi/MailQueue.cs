@@ -41,14 +41,20 @@ public sealed class MailQueue
 /// queue at Warning with its id.
 /// </summary>
 /// <param name="queue">The queue it takes messages from.</param>
-/// <param name="sender">The shared sender.</param>
+/// <param name="services">
+/// Where it takes the shared sender from when it starts, not when it is constructed: the host constructs every hosted
+/// service before it starts the first, so a sender taken in the constructor would be made before OpenTelemetry's
+/// hosted service makes its tracer and meter providers, which would then be disposed first and miss what the sender
+/// records while it is disposed (the <c>smtp connection</c> spans of the connections closed at shutdown).
+/// </param>
 /// <param name="hostOptions">The host's options (its shutdown timeout).</param>
 /// <param name="logger">Where it logs each message's fate.</param>
 /// <param name="timeProvider">The clock of the shutdown deadline (the application's <see cref="TimeProvider"/> when registered; the system clock otherwise).</param>
-public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sender, IOptions<HostOptions> hostOptions, ILogger<MailQueueConsumer> logger, TimeProvider? timeProvider = null) : BackgroundService
+public sealed partial class MailQueueConsumer(MailQueue queue, IServiceProvider services, IOptions<HostOptions> hostOptions, ILogger<MailQueueConsumer> logger, TimeProvider? timeProvider = null) : BackgroundService
 {
     private readonly CancellationTokenSource _abort = new(Timeout.InfiniteTimeSpan, timeProvider ?? TimeProvider.System);
     private readonly Lock _gate = new();
+    private ISmtpSender? _sender;
     private Task? _stopping;
 
     /// <inheritdoc/>
@@ -87,6 +93,7 @@ public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sende
     /// <inheritdoc/>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        _sender = services.GetRequiredService<ISmtpSender>();
         try
         {
             while (await queue.Reader.WaitToReadAsync(stoppingToken))
@@ -115,7 +122,7 @@ public sealed partial class MailQueueConsumer(MailQueue queue, ISmtpSender sende
     {
         try
         {
-            var result = await sender.SendAsync(mail.Message, _abort.Token);
+            var result = await _sender!.SendAsync(mail.Message, _abort.Token);
             var refused = result.RefusedRecipients.Count();
             if (result.Outcome == SmtpSendOutcome.Accepted && refused > 0)
             {

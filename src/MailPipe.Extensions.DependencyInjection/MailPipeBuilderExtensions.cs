@@ -31,7 +31,7 @@ public static class MailPipeBuilderExtensions
     /// packages that extend <see cref="IMailPipeBuilder"/>, such as MailPipe.Resilience.
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
-    /// <param name="decorator">Returns the wrapper of the sender it is given; a singleton, thread-safe as the sender is.</param>
+    /// <param name="decorator">Returns the wrapper of the sender it is given (never null: resolving <see cref="ISmtpSender"/> then throws <see cref="InvalidOperationException"/>); a singleton, thread-safe as the sender is.</param>
     /// <returns>The same builder.</returns>
     /// <exception cref="ArgumentNullException">An argument is null.</exception>
     public static IMailPipeBuilder AddSenderDecorator(this IMailPipeBuilder builder, Func<IServiceProvider, ISmtpSender, ISmtpSender> decorator)

@@ -13,7 +13,7 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// Adds a health check of the sender registered by <c>AddMailPipe</c> (or <c>AddKeyedMailPipe</c> with
     /// <paramref name="serviceKey"/>). Healthy when the pool can lend a connection: an idle connection answers NOOP
     /// (RFC 5321 §4.1.1.9), or, with a free slot, a new connection opens and answers EHLO (after TLS and AUTH) and stays
-    /// in the pool for the next message; when every slot is sending, the server is answering. The check takes one of
+    /// in the pool for the next message; when every slot is sending, Healthy without a probe (a connection waiting for a server that stopped answering counts as sending until its reply timeout). The check takes one of
     /// the pool's slots, never a connection beyond <see cref="MailPipeOptions.Pool"/>'s <c>MaxConnections</c>, so a
     /// server's per-client connection limit does not refuse it. Unhealthy (or <paramref name="failureStatus"/>) when
     /// the connect, TLS, EHLO or AUTH fails, or after <paramref name="timeout"/>.

@@ -15,7 +15,8 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
     {
         ArgumentNullException.ThrowIfNull(options);
         var at = options.Source;
-        List<string> errors = [.. options.BindingErrors];
+        // The same section added twice (AddMailPipe called again) is read twice: each problem is reported once.
+        List<string> errors = [.. options.BindingErrors.Distinct(StringComparer.Ordinal)];
         if (string.IsNullOrWhiteSpace(options.Host))
         {
             errors.Add($"{at}Host is required: the SMTP server's host name or IP address{EnvironmentHint(at, "Host")}.");
@@ -55,15 +56,24 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
         {
             errors.Add($"{at}EhloName is {octets} octets long; a domain is at most 255 (RFC 5321 §4.5.3.1.2).");
         }
+        else if (options.EhloName is { Length: > 0 } helloName && HelloNameProblem(helloName) is { } problem)
+        {
+            // The sender's own check (a Unicode name needs an A-label form): else the start failed naming ConfigureSender.
+            errors.Add($"{at}EhloName '{helloName}' {problem}");
+        }
 
         if (options.UserName is null != options.Password is null)
         {
-            errors.Add($"{at}UserName and {at}Password go together: set both for AUTH, or neither.");
+            errors.Add($"{at}UserName and {at}Password go together: set both for AUTH, or neither (an empty value counts as not set).");
         }
 
         if (options.Tls.CaFile is { Length: > 0 } caFile)
         {
-            if (!File.Exists(caFile))
+            if (Directory.Exists(caFile))
+            {
+                errors.Add($"{at}Tls:CaFile '{caFile}' is a directory; a PEM file of trusted root certificates is expected.");
+            }
+            else if (!File.Exists(caFile))
             {
                 errors.Add($"{at}Tls:CaFile '{caFile}' does not exist (a PEM file of trusted root certificates is expected).");
             }
@@ -114,6 +124,20 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
             {
                 certificate.Dispose();
             }
+        }
+    }
+
+    /// <summary>What the sender's check of an EHLO name (<c>SmtpHelloName.Validate</c>) finds wrong, or <see langword="null"/>.</summary>
+    private static string? HelloNameProblem(string name)
+    {
+        try
+        {
+            SmtpHelloName.Validate(name);
+            return null;
+        }
+        catch (ArgumentException ex)
+        {
+            return $"is not a domain for EHLO: give a domain (with an A-label form, RFC 5890, when it is not ASCII) or an address literal such as [192.0.2.1]; leave it unset for this machine's name. ({ex.Message})";
         }
     }
 

@@ -136,7 +136,8 @@ public static class MailPipeServiceCollectionExtensions
         ISmtpSender result = sender;
         foreach (var decorator in services.GetRequiredService<IOptionsMonitor<MailPipeSenderSetup>>().Get(name).Decorators)
         {
-            result = decorator(services, result);
+            result = decorator(services, result)
+                ?? throw new InvalidOperationException($"A decorator added with AddSenderDecorator returned null for the MailPipe sender '{(name.Length == 0 ? sender.Name : name)}'; it must return the sender it wraps or a wrapper of it.");
         }
 
         return result;

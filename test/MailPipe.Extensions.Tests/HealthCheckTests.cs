@@ -79,4 +79,45 @@ public sealed class HealthCheckTests
         report.Status.Should().Be(HealthStatus.Unhealthy);
         report.Entries["mailpipe"].Description.Should().Contain("within 0.5 s");
     }
+    [Fact]
+    public async Task Healthy_without_a_probe_when_every_slot_is_sending_even_to_a_server_that_stopped_answering()
+    {
+        // What the README says of a pool whose every connection is lent: the check reports Healthy on the pool's word,
+        // with no probe of its own. It said "the server is answering", which nothing checks: here it is not.
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "MAIL FROM" };
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(o =>
+        {
+            o.Host = "127.0.0.1";
+            o.Port = proxy.Port;
+            o.TlsMode = SmtpTlsMode.None;
+            o.Pool.MaxConnections = 1;
+        }).AddHealthCheck();
+        await using var provider = services.BuildServiceProvider();
+        var sender = provider.GetRequiredService<ISmtpSender>();
+        using var cancel = new CancellationTokenSource();
+        var send = sender.SendAsync(new SmtpEnvelope("held@example.test", "rcpt@example.test"), "Subject: held\r\n\r\nHeld.\r\n"u8.ToArray(), cancel.Token);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (proxy.Held == 0)
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "the send should reach MAIL FROM within 20 s");
+            await Task.Delay(20);
+        }
+
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        report.Status.Should().Be(HealthStatus.Healthy);
+        report.Entries["mailpipe"].Description.Should().Contain("are sending");
+        await cancel.CancelAsync();
+        try
+        {
+            (await send).Outcome.Should().NotBe(SmtpSendOutcome.Accepted);
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled before its data: nothing was delivered.
+        }
+    }
 }

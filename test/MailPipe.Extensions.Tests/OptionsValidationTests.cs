@@ -95,6 +95,15 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task An_EhloName_with_no_A_label_form_is_named_by_its_key()
+    {
+        // It passed the options check, then the sender refused it and the start failed with
+        // "SmtpSenderOptions.EhloName (set in code with ConfigureSender) was refused", for a value from Smtp:EhloName.
+        var failures = await StartFailuresAsync(("Smtp:EhloName", "bü..example"));
+        failures.Should().ContainSingle().Which.Should().StartWith("Smtp:EhloName 'bü..example' is not a domain for EHLO");
+    }
+
+    [Fact]
     public async Task Tls_mode_is_taken_by_name_only()
     {
         (await StartFailuresAsync(("Smtp:TlsMode", "1"))).Should().Equal("Smtp:TlsMode '1' is not a TLS mode. Use one of: None, Implicit, StartTlsRequired, StartTlsWhenAvailable.");
@@ -113,11 +122,38 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task An_empty_password_is_named_as_not_set()
+    {
+        // Smtp__Password= (a secret that did not arrive) was reported as "set both", to a user who had set both.
+        var failures = await StartFailuresAsync(("Smtp:UserName", "me"), ("Smtp:Password", ""));
+        failures.Should().Equal("Smtp:UserName and Smtp:Password go together: set both for AUTH, or neither (an empty value counts as not set).");
+    }
+
+    [Fact]
+    public async Task The_READMEs_example_message_is_the_one_a_user_sees()
+    {
+        // The README showed the problems in another order than the exception lists them (values that cannot be read come first).
+        var root = System.Reflection.CustomAttributeExtensions.GetCustomAttributes<System.Reflection.AssemblyMetadataAttribute>(typeof(OptionsValidationTests).Assembly).Single(a => a.Key == "RepositoryRoot").Value!;
+        var readme = await File.ReadAllTextAsync(Path.Combine(root, "src/MailPipe.Extensions.DependencyInjection/README.md"));
+        var example = readme[readme.IndexOf("## Checked at start-up", StringComparison.Ordinal)..];
+        example = example[(example.IndexOf("```text\n", StringComparison.Ordinal) + 8)..];
+        example = example[..example.IndexOf("\n```", StringComparison.Ordinal)];
+
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Smtp:Port"] = "70000", ["Smtp:TlsMode"] = "starttls" });
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        using var host = builder.Build();
+        var start = () => host.StartAsync();
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        $"{failure.GetType().FullName}: {failure.Message}".Should().Be(example);
+    }
+
+    [Fact]
     public async Task Every_problem_is_reported_at_once()
     {
         var failures = await StartFailuresAsync(("Smtp:Host", null), ("Smtp:TlsMode", null), ("Smtp:Port", "0"), ("Smtp:Pool:MaxConnections", "0"), ("Smtp:Timeouts:Connect", "-00:00:01"), ("Smtp:UserName", "me"), ("Smtp:Tls:CaFile", "/nonexistent/ca.pem"));
         failures.Should().HaveCount(7);
-        failures.Should().Contain("Smtp:UserName and Smtp:Password go together: set both for AUTH, or neither.");
+        failures.Should().Contain("Smtp:UserName and Smtp:Password go together: set both for AUTH, or neither (an empty value counts as not set).");
         failures.Should().Contain("Smtp:Tls:CaFile '/nonexistent/ca.pem' does not exist (a PEM file of trusted root certificates is expected).");
     }
 
@@ -142,6 +178,36 @@ public sealed class OptionsValidationTests
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public async Task A_ca_file_that_is_a_directory_is_named_as_one()
+    {
+        // It was reported as "does not exist", sending the user to look for a path that is there.
+        var directory = Directory.CreateTempSubdirectory("mailpipe-ca-").FullName;
+        try
+        {
+            var failures = await StartFailuresAsync(("Smtp:Tls:CaFile", directory));
+            failures.Should().Equal($"Smtp:Tls:CaFile '{directory}' is a directory; a PEM file of trusted root certificates is expected.");
+        }
+        finally
+        {
+            Directory.Delete(directory);
+        }
+    }
+
+    [Fact]
+    public async Task The_same_section_added_twice_reports_each_problem_once()
+    {
+        // AddMailPipe(section) again "adds configuration": it read the section twice and listed each bad key twice.
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>(Valid) { ["Smtp:Pool:MaxConection"] = "3", ["Smtp:Port"] = "x" });
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        using var host = builder.Build();
+        var start = () => host.StartAsync();
+        var failure = (await start.Should().ThrowAsync<OptionsValidationException>()).Which;
+        failure.Failures.Should().HaveCount(2).And.OnlyHaveUniqueItems();
     }
 
     [Fact]

@@ -79,6 +79,20 @@ public sealed class RegistrationTests
     }
 
     [Fact]
+    public async Task A_decorator_that_returns_null_is_named()
+    {
+        // It was resolved as a missing registration: "No service for type 'MailPipe.ISmtpSender' has been registered",
+        // right after AddMailPipe registered it.
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; })
+            .AddSenderDecorator((_, _) => null!);
+        await using var provider = services.BuildServiceProvider();
+
+        var resolve = () => provider.GetRequiredService<ISmtpSender>();
+        resolve.Should().Throw<InvalidOperationException>().WithMessage("*AddSenderDecorator*returned null*");
+    }
+
+    [Fact]
     public async Task Logger_factory_time_provider_and_meter_factory_come_from_the_container()
     {
         var logs = new LogCapture();

@@ -61,6 +61,11 @@ public sealed class SampleMailTests
         notSent.GetProperty("outcome").GetString().Should().Be("NotSent");
         notSent.GetProperty("replyCode").ValueKind.Should().Be(JsonValueKind.Null);
         notSent.GetProperty("recipients")[0].GetProperty("replyCode").ValueKind.Should().Be(JsonValueKind.Null);
+
+        // Why it was not sent: without it a caller cannot tell a server that is down (retry later) from a message the
+        // server's SIZE limit refuses (MessageTooLarge: never worth a retry). Null when a reply decided the outcome.
+        notSent.GetProperty("error").GetString().Should().Be("ConnectionRefused");
+        refused.GetProperty("error").ValueKind.Should().Be(JsonValueKind.Null);
     }
 
     [Theory]

@@ -60,4 +60,70 @@ public sealed class SampleTelemetryTests
             store.Metrics.Select(m => m.Name).Should().Contain(["mailpipe.smtp.messages", "mailpipe.smtp.transaction.duration", "mailpipe.sender.connection.count"]);
         }
     }
+    [Fact]
+    public async Task The_connection_span_of_a_connection_closed_at_shutdown_is_exported()
+    {
+        // The consumer took ISmtpSender in its constructor, so the sender was made when the hosted services were, before
+        // OpenTelemetry's hosted service made the tracer provider: the provider was disposed first, and the
+        // "smtp connection" span that the sender's disposal ends (QUIT at shutdown) was never exported. Run as a
+        // process stopped by SIGTERM, as a user runs it (WebApplicationFactory disposes its host synchronously).
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var port = TestServers.UnusedPort();
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { WorkingDirectory = AppContext.BaseDirectory, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "MailPipe.Samples.WebApi.dll"));
+        start.Environment["Smtp__Host"] = TestServers.Host;
+        start.Environment["Smtp__Port"] = TestServers.PostfixPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["Smtp__TlsMode"] = "None";
+        start.Environment["Smtp__Tls__CaFile"] = "";
+        start.Environment["Telemetry__Exporter"] = "console";
+        start.Environment["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}";
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Production";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = new System.Text.StringBuilder();
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        process.OutputDataReceived += (_, e) =>
+        {
+            lock (output)
+            {
+                output.AppendLine(e.Data);
+            }
+
+            if (e.Data?.Contains("Application started", StringComparison.Ordinal) == true)
+            {
+                started.TrySetResult();
+            }
+        };
+        process.BeginOutputReadLine();
+        var error = process.StandardError.ReadToEndAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        try
+        {
+            await started.Task.WaitAsync(limit.Token);
+            using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
+            var response = await client.PostAsJsonAsync("/mail", new { from = "alice@example.test", to = new[] { TestServers.UniqueRecipient("otel-close") }, subject = "s", body = "b" }, limit.Token);
+            response.StatusCode.Should().Be(HttpStatusCode.OK);
+            using (var term = System.Diagnostics.Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            {
+                await term.WaitForExitAsync(limit.Token);
+            }
+
+            await process.WaitForExitAsync(limit.Token);
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+            }
+        }
+
+        string text;
+        lock (output)
+        {
+            text = output.ToString();
+        }
+
+        text.Should().Contain("Activity.DisplayName:        smtp transaction", await error);
+        text.Should().Contain("Activity.DisplayName:        smtp connection", "the connection closed at shutdown ends its span before the tracer provider is disposed");
+    }
 }

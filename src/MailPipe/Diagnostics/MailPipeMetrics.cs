@@ -11,6 +11,13 @@ namespace MailPipe;
 internal sealed class MailPipeMetrics
 {
     private static readonly ConditionalWeakTable<IMeterFactory, MailPipeMetrics> ByFactory = new();
+
+    // Bucket advice for durations in seconds: an SDK's default buckets (0, 5, 10, 25, ... 10000) are made for
+    // milliseconds and would put every SMTP exchange shorter than 5 s in one bucket. These are the semantic
+    // conventions' (as http.client.request.duration), and for connections, which live for minutes, Kestrel's with 600.
+    private static readonly InstrumentAdvice<double> s_shortDurations = new() { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] };
+    private static readonly InstrumentAdvice<int> s_batchSizes = new() { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128] };
+    private static readonly InstrumentAdvice<double> s_connectionDurations = new() { HistogramBucketBoundaries = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600] };
     private static MailPipeMetrics? _default;
     private readonly List<IObservedPool> _senders = [];
 
@@ -20,11 +27,11 @@ internal sealed class MailPipeMetrics
         Messages = meter.CreateCounter<long>("mailpipe.smtp.messages", "{message}", "Mail transactions finished, by smtp.outcome (accepted, refused, not_sent, unknown).");
         Recipients = meter.CreateCounter<long>("mailpipe.smtp.recipients", "{recipient}", "Recipients of finished transactions, by smtp.recipient.status (accepted, refused).");
         BytesSent = meter.CreateCounter<long>("mailpipe.smtp.bytes_sent", "By", "Message content bytes sent (before dot-stuffing), for transactions whose end of data was written and whose length is known.");
-        TransactionDuration = meter.CreateHistogram<double>("mailpipe.smtp.transaction.duration", "s", "From MAIL FROM to the transaction's result.");
-        ConnectionDuration = meter.CreateHistogram<double>("mailpipe.smtp.connection.duration", "s", "From the connect to the close of a connection.");
-        ConnectDuration = meter.CreateHistogram<double>("mailpipe.smtp.connect.duration", "s", "TCP connect; error.type on failure.");
-        TlsDuration = meter.CreateHistogram<double>("mailpipe.smtp.tls.duration", "s", "TLS handshake (implicit or after STARTTLS); error.type on failure.");
-        AuthDuration = meter.CreateHistogram<double>("mailpipe.smtp.auth.duration", "s", "AUTH exchange; error.type on failure (the reply code of a refusal).");
+        TransactionDuration = meter.CreateHistogram("mailpipe.smtp.transaction.duration", "s", "From MAIL FROM to the transaction's result.", tags: null, advice: s_shortDurations);
+        ConnectionDuration = meter.CreateHistogram("mailpipe.smtp.connection.duration", "s", "From the connect to the close of a connection.", tags: null, advice: s_connectionDurations);
+        ConnectDuration = meter.CreateHistogram("mailpipe.smtp.connect.duration", "s", "TCP connect; error.type on failure.", tags: null, advice: s_shortDurations);
+        TlsDuration = meter.CreateHistogram("mailpipe.smtp.tls.duration", "s", "TLS handshake (implicit or after STARTTLS); error.type on failure.", tags: null, advice: s_shortDurations);
+        AuthDuration = meter.CreateHistogram("mailpipe.smtp.auth.duration", "s", "AUTH exchange; error.type on failure (the reply code of a refusal).", tags: null, advice: s_shortDurations);
         ConnectFailures = meter.CreateCounter<long>("mailpipe.smtp.connect.failures", "{connection}", "Failed TCP connects, by error.type.");
         TlsFailures = meter.CreateCounter<long>("mailpipe.smtp.tls.failures", "{connection}", "Failed TLS handshakes, by error.type.");
         AuthFailures = meter.CreateCounter<long>("mailpipe.smtp.auth.failures", "{connection}", "Failed or refused AUTH exchanges, by error.type.");
@@ -37,7 +44,7 @@ internal sealed class MailPipeMetrics
         PoolOpenFailures = meter.CreateCounter<long>("mailpipe.sender.connection.open_failures", "{connection}", "Connection attempts that failed.");
         PoolDiscarded = meter.CreateCounter<long>("mailpipe.sender.connection.discarded", "{connection}", "Connections closed by the pool, by reason.");
         PoolRetries = meter.CreateCounter<long>("mailpipe.sender.retries", "{message}", "Messages sent again on a fresh connection after their connection failed before anything could be delivered.");
-        PoolBatchSize = meter.CreateHistogram<int>("mailpipe.sender.batch.size", "{message}", "Messages a connection took at once (callers coalesced into one pipelined batch).");
+        PoolBatchSize = meter.CreateHistogram("mailpipe.sender.batch.size", "{message}", "Messages a connection took at once (callers coalesced into one pipelined batch).", tags: null, advice: s_batchSizes);
     }
 
     /// <summary>The process-wide set (a <see cref="System.Diagnostics.Metrics.Meter"/> made with <c>new</c>), used when no factory is given.</summary>

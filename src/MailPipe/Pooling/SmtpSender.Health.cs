@@ -9,8 +9,8 @@ public sealed partial class SmtpSender
 {
     /// <summary>
     /// Checks that the pool can lend a connection: an idle one answers NOOP (RFC 5321 §4.1.1.9), or, with a free slot,
-    /// a new one opens (connect, TLS, EHLO, AUTH) and joins the pool as idle; when every slot is lent, the server is
-    /// answering the messages on them. The check itself is never cancelled: <paramref name="cancellationToken"/> only
+    /// a new one opens (connect, TLS, EHLO, AUTH) and joins the pool as idle; when every slot is lent, healthy without a probe
+    /// (a connection waiting for a server that stopped answering counts as lent until its reply timeout). The check itself is never cancelled: <paramref name="cancellationToken"/> only
     /// stops the wait, and a connection being opened still joins the pool.
     /// </summary>
     /// <returns>Whether the pool can lend, and why (or why not).</returns>
