@@ -107,11 +107,15 @@ public sealed class Breaker16ProbeTests
         services.AddKeyedMailPipe("bulk", configuration.GetSection("Smtp:Bulk")).AddHealthCheck(tags: ["ready"]);
         await using var provider = services.BuildServiceProvider();
         var names = new List<string?>();
+
+        // Only this container's meters (its IMeterFactory is their scope): other tests' senders run in parallel in the
+        // process (an unnamed one for 127.0.0.1:2525 was seen in a CI run).
+        var meterFactory = provider.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>();
         using var listener = new MeterListener
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Name == "mailpipe.sender.connection.opened")
+                if (instrument.Name == "mailpipe.sender.connection.opened" && ReferenceEquals(instrument.Meter.Scope, meterFactory))
                 {
                     l.EnableMeasurementEvents(instrument);
                 }
