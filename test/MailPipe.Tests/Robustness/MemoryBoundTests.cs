@@ -46,6 +46,29 @@ public class MemoryBoundTests
             }
         }
 
+        // The allocation counter is the process's: the runtime's own background work lands in it too (76 KB over the
+        // slack once in a CI run). That noise only adds, so one measurement within the bound proves the bound; up to
+        // three measurements are taken.
+        (long Read, long Allocated, SmtpException? Error) measured = default;
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            measured = await MeasureOnceAsync(greeting, prefix, unit);
+            if (measured.Allocated <= (2L * limit) + Slack)
+            {
+                break;
+            }
+        }
+
+        var (read, allocated, error) = measured;
+        error.Should().NotBeNull();
+        error!.ErrorCode.Should().Be(SmtpErrorCode.ReplyTooLong);
+        read.Should().BeLessThanOrEqualTo(limit + Slack, $"{name}: the bytes read before failing are bounded by the limit");
+        allocated.Should().BeLessThanOrEqualTo((2L * limit) + Slack, $"{name}: allocations are bounded by twice the limit");
+        Console.WriteLine($"memory-bound {name}: limit {limit} B, read {read} B, allocated {allocated} B");
+    }
+
+    private static async Task<(long Read, long Allocated, SmtpException? Error)> MeasureOnceAsync(byte[] greeting, byte[] prefix, byte[] unit)
+    {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
@@ -111,11 +134,7 @@ public class MemoryBoundTests
         listener.Stop();
         session.Dispose();
 
-        error.Should().NotBeNull();
-        error!.ErrorCode.Should().Be(SmtpErrorCode.ReplyTooLong);
-        read.Should().BeLessThanOrEqualTo(limit + Slack, $"{name}: the bytes read before failing are bounded by the limit");
-        allocated.Should().BeLessThanOrEqualTo((2L * limit) + Slack, $"{name}: allocations are bounded by twice the limit");
-        Console.WriteLine($"memory-bound {name}: limit {limit} B, read {read} B, allocated {allocated} B");
+        return (read, allocated, error);
     }
 
     private sealed class CountingStream(Stream inner) : Stream
