@@ -64,19 +64,21 @@ internal static class MailParameters
     /// <param name="envelope">The envelope: RET, ENVID (xtext) and the caller's own parameters.</param>
     public static void AppendMail(StringBuilder mail, long? size, SmtpBodyType body, bool smtpUtf8, bool requireTls, bool dsn, SmtpEnvelope envelope)
     {
-        if (size is { } declared)
+        // A keyword the caller wrote in MailParameters replaces MailPipe's own: each goes on the line once.
+        var own = envelope.MailParameters;
+        if (size is { } declared && !HasKeyword(own, "SIZE"))
         {
             mail.Append(CultureInfo.InvariantCulture, $" SIZE={declared}");
         }
 
-        mail.Append(body switch { SmtpBodyType.EightBitMime => " BODY=8BITMIME", SmtpBodyType.BinaryMime => " BODY=BINARYMIME", _ => string.Empty });
-        mail.Append(smtpUtf8 ? " SMTPUTF8" : string.Empty).Append(requireTls ? " REQUIRETLS" : string.Empty);
-        if (dsn && envelope.Return is { } ret)
+        mail.Append(HasKeyword(own, "BODY") ? string.Empty : body switch { SmtpBodyType.EightBitMime => " BODY=8BITMIME", SmtpBodyType.BinaryMime => " BODY=BINARYMIME", _ => string.Empty });
+        mail.Append(smtpUtf8 && !HasKeyword(own, "SMTPUTF8") ? " SMTPUTF8" : string.Empty).Append(requireTls && !HasKeyword(own, "REQUIRETLS") ? " REQUIRETLS" : string.Empty);
+        if (dsn && envelope.Return is { } ret && !HasKeyword(own, "RET"))
         {
             mail.Append(ret == DsnReturn.Full ? " RET=FULL" : " RET=HDRS");
         }
 
-        if (dsn && envelope.EnvelopeId is { Length: > 0 } envelopeId)
+        if (dsn && envelope.EnvelopeId is { Length: > 0 } envelopeId && !HasKeyword(own, "ENVID"))
         {
             mail.Append(" ENVID=").Append(Xtext.Encode(envelopeId));
         }
@@ -106,7 +108,7 @@ internal static class MailParameters
         }
 
         var parameters = new StringBuilder();
-        if (dsn && recipient.Notify != DsnNotify.Default)
+        if (dsn && recipient.Notify != DsnNotify.Default && !HasKeyword(recipient.Parameters, "NOTIFY"))
         {
             parameters.Append(" NOTIFY=");
             if (recipient.Notify.HasFlag(DsnNotify.Never))
@@ -127,7 +129,7 @@ internal static class MailParameters
             }
         }
 
-        if (dsn && recipient.OriginalRecipient is { Length: > 0 } original)
+        if (dsn && recipient.OriginalRecipient is { Length: > 0 } original && !HasKeyword(recipient.Parameters, "ORCPT"))
         {
             // The value is the address; an address type the caller wrote already (RFC 3461 §4.2's "rfc822;") is not
             // written twice. An address that is not ASCII goes with the utf-8 address type (RFC 6533 §3), never as rfc822.
@@ -143,6 +145,27 @@ internal static class MailParameters
         }
 
         return parameters.Length == 0 ? null : parameters.ToString(1, parameters.Length - 1);
+    }
+
+    /// <summary>Whether the caller's parameter text holds <paramref name="keyword"/> (alone or as <c>keyword=value</c>, any case; RFC 5321 §4.1.2 esmtp-keyword).</summary>
+    private static bool HasKeyword(string? parameters, string keyword)
+    {
+        if (string.IsNullOrWhiteSpace(parameters))
+        {
+            return false;
+        }
+
+        foreach (var range in parameters.AsSpan().SplitAny(' ', '\t'))
+        {
+            var token = parameters.AsSpan(range);
+            var end = token.IndexOf('=');
+            if ((end < 0 ? token : token[..end]).Equals(keyword, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>The address of an ORCPT value, without a leading <c>rfc822;</c> or <c>utf-8;</c> address type.</summary>

@@ -74,7 +74,7 @@ public sealed record SmtpRecipient
     /// <summary>DSN ORCPT, the original recipient's address (RFC 3461 §4.2), sent as <c>rfc822;</c> + xtext, or, when it is not ASCII, as <c>utf-8;</c> + utf-8-addr-xtext (RFC 6533 §3); a leading <c>rfc822;</c> or <c>utf-8;</c> given with it is not written twice. Only when the server offers DSN.</summary>
     public string? OriginalRecipient { get; init; }
 
-    /// <summary>Further RCPT parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
+    /// <summary>Further RCPT parameters exactly as they go on the line (for extensions MailPipe has no option for). A NOTIFY or ORCPT given here replaces the one <see cref="Notify"/> or <see cref="OriginalRecipient"/> would write: each keyword goes on the line once.</summary>
     public string? Parameters { get; init; }
 
     /// <summary>A recipient with no parameters. Explicit, because it checks the address and can throw (an implicit conversion must not).</summary>
@@ -156,7 +156,7 @@ public sealed record SmtpEnvelope
     /// <summary>REQUIRETLS (RFC 8689): the send is not attempted unless the session is encrypted and the server offers REQUIRETLS.</summary>
     public bool RequireTls { get; init; }
 
-    /// <summary>Further MAIL parameters exactly as they go on the line (for extensions MailPipe has no option for).</summary>
+    /// <summary>Further MAIL parameters exactly as they go on the line (for extensions MailPipe has no option for). A keyword MailPipe writes itself (SIZE, BODY, SMTPUTF8, REQUIRETLS, RET, ENVID) given here replaces MailPipe's own: each keyword goes on the line once (RFC 5321 §4.1.2), the caller's value (MailPipe's own checks, such as the size against the server's SIZE limit, still use what it knows).</summary>
     public string? MailParameters { get; init; }
 
     /// <summary>Whether the envelope this one was copied from (<see cref="WithRecipients"/>) had an address outside ASCII.</summary>

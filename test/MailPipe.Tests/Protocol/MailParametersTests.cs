@@ -19,6 +19,35 @@ public class MailParametersTests
         mail.ToString().Should().Be(" SIZE=1234 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id+2B1+3Dx X-ONE=1");
     }
 
+    /// <summary>
+    /// A keyword the caller wrote in MailParameters went on the line beside MailPipe's own ("SIZE=1234 ... size=99"):
+    /// servers took one of the two (Postfix, Exim and aiosmtpd the last); now the caller's replaces MailPipe's own.
+    /// </summary>
+    [Theory]
+    [InlineData("size=99 X-ONE=1", " BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id size=99 X-ONE=1")]
+    [InlineData("BODY=7BIT", " SIZE=1234 SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id BODY=7BIT")]
+    [InlineData("SMTPUTF8  requiretls", " SIZE=1234 BODY=8BITMIME RET=HDRS ENVID=id SMTPUTF8  requiretls")]
+    [InlineData("RET=FULL ENVID=other", " SIZE=1234 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=FULL ENVID=other")]
+    [InlineData("X-SIZE=1 SIZEX", " SIZE=1234 BODY=8BITMIME SMTPUTF8 REQUIRETLS RET=HDRS ENVID=id X-SIZE=1 SIZEX")]
+    public void A_keyword_in_the_callers_MAIL_parameters_replaces_MailPipes_own(string own, string expected)
+    {
+        var envelope = Plain with { Return = DsnReturn.Headers, EnvelopeId = "id", MailParameters = own };
+        var mail = new StringBuilder();
+
+        MailParameters.AppendMail(mail, 1234, SmtpBodyType.EightBitMime, smtpUtf8: true, requireTls: true, dsn: true, envelope);
+
+        mail.ToString().Should().Be(expected);
+    }
+
+    [Fact]
+    public void NOTIFY_or_ORCPT_in_the_recipients_parameters_replaces_MailPipes_own()
+    {
+        var recipient = new SmtpRecipient("b@example.test") { Notify = DsnNotify.Failure, OriginalRecipient = "b@example.test" };
+
+        MailParameters.ForRecipient(recipient with { Parameters = "notify=NEVER" }, dsn: true).Should().Be("ORCPT=rfc822;b@example.test notify=NEVER");
+        MailParameters.ForRecipient(recipient with { Parameters = "ORCPT=rfc822;c@example.test" }, dsn: true).Should().Be("NOTIFY=FAILURE ORCPT=rfc822;c@example.test");
+    }
+
     [Fact]
     public void Without_DSN_neither_RET_nor_ENVID_is_written_and_7BIT_writes_no_BODY()
     {
