@@ -5,6 +5,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
+using Polly.Telemetry;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -87,7 +88,15 @@ public static class MailPipeResilienceBuilderExtensions
             };
             if (services.GetService<ILoggerFactory>() is { } loggerFactory)
             {
-                pipeline.ConfigureTelemetry(loggerFactory);
+                // Polly logs each attempt's result as text, and a reply names the mailbox (554 5.7.1 <x@y>: ...): masked
+                // as the transcript masks it, unless the sender's connections log addresses (LogAddresses).
+                var sender = inner as SmtpSender ?? (name.Length == 0 ? services.GetService<SmtpSender>() : services.GetKeyedService<SmtpSender>(name));
+                var logAddresses = sender?.LogAddresses ?? false;
+                pipeline.ConfigureTelemetry(new TelemetryOptions
+                {
+                    LoggerFactory = loggerFactory,
+                    ResultFormatter = (_, result) => result is SmtpSendResult sent && !logAddresses ? SmtpAddressMask.InText(sent.ToString()) : result,
+                });
             }
 
             return new ResilientSmtpSender(inner, pipeline.AddSmtpStandardResilience(settings).Build());
