@@ -28,7 +28,9 @@ public static class MailPipeResilienceBuilderExtensions
     /// <see cref="SmtpStandardResilienceOptions"/>). Results carry <see cref="SmtpSendResult.Attempts"/>. The options are
     /// named after the sender (<c>IOptionsMonitor&lt;SmtpStandardResilienceOptions&gt;.Get(builder.Name)</c>) and
     /// checked at start-up; the container's <see cref="TimeProvider"/> and <see cref="ILoggerFactory"/> are used when
-    /// registered (Polly's telemetry: a log entry per retry and timeout).
+    /// registered (Polly's telemetry: a log entry per attempt, retry and timeout, with the addresses of the result
+    /// masked unless the sender logs addresses). Calling it again for the same sender adds configuration; the pipeline
+    /// is still one.
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
     /// <param name="configure">Changes the defaults; <see langword="null"/> for the defaults.</param>
@@ -76,6 +78,15 @@ public static class MailPipeResilienceBuilderExtensions
     private static IMailPipeBuilder AddDecorator(IMailPipeBuilder builder, OptionsBuilder<SmtpStandardResilienceOptions> options)
     {
         var name = builder.Name;
+
+        // Attached once per sender: a second call (a shared module and Program.cs) only adds its configuration to the
+        // same named options, as a second AddMailPipe does; a second decorator would retry inside the first's retries.
+        if (builder.Services.Any(d => d.ServiceType == typeof(Attached) && d.ImplementationInstance is Attached a && a.Name == name))
+        {
+            return builder;
+        }
+
+        builder.Services.AddSingleton(new Attached(name));
         builder.Services.AddSingleton<IValidateOptions<SmtpStandardResilienceOptions>>(new Validator(name));
         options.ValidateOnStart();
         return builder.AddSenderDecorator((services, inner) =>
@@ -108,7 +119,7 @@ public static class MailPipeResilienceBuilderExtensions
     {
         if (options.BindingErrors.Count > 0)
         {
-            return string.Join(" ", options.BindingErrors);
+            return string.Join(" ", options.BindingErrors.Distinct(StringComparer.Ordinal));
         }
 
         try
@@ -157,6 +168,9 @@ public static class MailPipeResilienceBuilderExtensions
             : Check(options) is { } error ? ValidateOptionsResult.Fail(error)
             : ValidateOptionsResult.Success;
     }
+
+    /// <summary>The mark that the standard pipeline is attached to the sender <see cref="Name"/>.</summary>
+    private sealed record Attached(string Name);
 
     private delegate bool TryParse<T>(string text, IFormatProvider provider, out T value);
 

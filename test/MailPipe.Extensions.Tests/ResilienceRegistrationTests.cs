@@ -26,6 +26,37 @@ public sealed class ResilienceRegistrationTests
         provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName).Retry.MaxRetryAttempts.Should().Be(5);
     }
 
+    /// <summary>
+    /// A second <c>AddStandardResilience</c> for the same sender (a shared module and Program.cs both attach it) adds
+    /// configuration, as a second <c>AddMailPipe</c> does: one pipeline, not one retrying inside the other (3 × 3
+    /// attempts, two circuit breakers). Before the fix the sender was wrapped twice.
+    /// </summary>
+    [Fact]
+    public async Task AddStandardResilience_twice_wraps_the_sender_once_with_both_configurations()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["SmtpResilience:Retry:Delay"] = "00:00:03",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; })
+            .AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        services.AddMailPipe(o => o.Port = 2525)
+            .AddStandardResilience(o => o.Retry.MaxRetryAttempts = 5);
+        services.AddKeyedMailPipe("bulk", o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience();
+        services.AddKeyedMailPipe("bulk", o => o.Port = 2526).AddStandardResilience();
+        await using var provider = services.BuildServiceProvider();
+
+        var sender = provider.GetRequiredService<ISmtpSender>().Should().BeOfType<ResilientSmtpSender>().Subject;
+        var bulk = provider.GetRequiredKeyedService<ISmtpSender>("bulk").Should().BeOfType<ResilientSmtpSender>().Subject;
+
+        sender.InnerSender.Should().BeSameAs(provider.GetRequiredService<SmtpSender>(), "one resilient sender around the pooled one");
+        bulk.InnerSender.Should().BeSameAs(provider.GetRequiredKeyedService<SmtpSender>("bulk"));
+        var options = provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+        options.Retry.Delay.Should().Be(TimeSpan.FromSeconds(3));
+        options.Retry.MaxRetryAttempts.Should().Be(5);
+    }
+
     [Fact]
     public async Task A_configuration_section_is_read_key_by_key_and_a_typo_fails_naming_the_key()
     {
