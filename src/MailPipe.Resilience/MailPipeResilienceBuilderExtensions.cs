@@ -143,7 +143,7 @@ public static class MailPipeResilienceBuilderExtensions
         Read<int>(section, "Retry:MaxRetryAttempts", prefix, errors, int.TryParse, v => options.Retry.MaxRetryAttempts = v);
         Read<TimeSpan>(section, "Retry:Delay", prefix, errors, TryParseTime, v => options.Retry.Delay = v);
         Read<TimeSpan>(section, "Retry:MaxDelay", prefix, errors, TryParseTime, v => options.Retry.MaxDelay = v);
-        Read<DelayBackoffType>(section, "Retry:BackoffType", prefix, errors, static (string s, IFormatProvider _, out DelayBackoffType v) => Enum.TryParse(s, ignoreCase: true, out v) && Enum.IsDefined(v), v => options.Retry.BackoffType = v);
+        Read<DelayBackoffType>(section, "Retry:BackoffType", prefix, errors, TryParseBackoff, v => options.Retry.BackoffType = v, string.Join(", ", Enum.GetNames<DelayBackoffType>()));
         Read<bool>(section, "Retry:UseJitter", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.UseJitter = v);
         Read<TimeSpan>(section, "Retry:ThrottledDelay", prefix, errors, TryParseTime, v => options.Retry.ThrottledDelay = v);
         Read<bool>(section, "Retry:RetryUnknownOutcome", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.RetryUnknownOutcome = v);
@@ -178,7 +178,23 @@ public static class MailPipeResilienceBuilderExtensions
     private static bool TryParseTime(string text, IFormatProvider provider, out TimeSpan value) =>
         TimeSpan.TryParse(text, provider, out value) && text.Contains(':', StringComparison.Ordinal);
 
-    private static void Read<T>(IConfigurationSection section, string key, string prefix, List<string> errors, TryParse<T> parse, Action<T> set)
+    /// <summary>By name only (any case): a number, or names joined by commas (which Enum.TryParse ORs), would pick a back-off nobody reading the file can see.</summary>
+    private static bool TryParseBackoff(string text, IFormatProvider provider, out DelayBackoffType value)
+    {
+        foreach (var type in Enum.GetValues<DelayBackoffType>())
+        {
+            if (string.Equals(text.Trim(), type.ToString(), StringComparison.OrdinalIgnoreCase))
+            {
+                value = type;
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
+    }
+
+    private static void Read<T>(IConfigurationSection section, string key, string prefix, List<string> errors, TryParse<T> parse, Action<T> set, string? names = null)
     {
         var text = section[key];
         if (string.IsNullOrEmpty(text))
@@ -192,7 +208,7 @@ public static class MailPipeResilienceBuilderExtensions
         }
         else
         {
-            errors.Add($"{prefix}{key} = '{text}' cannot be read as {typeof(T).Name}.");
+            errors.Add($"{prefix}{key} = '{text}' cannot be read as {typeof(T).Name}{(names is null ? string.Empty : $"; use one of: {names}")}.");
         }
     }
 }

@@ -57,6 +57,40 @@ public sealed class ResilienceRegistrationTests
         options.Retry.MaxRetryAttempts.Should().Be(5);
     }
 
+    /// <summary>
+    /// Retry:BackoffType is taken by name only, as Smtp:TlsMode is: a number (<c>2</c>) or a list of names
+    /// (<c>Constant, Linear</c>, which Enum.TryParse ORs into Linear) would pick a back-off nobody reading the file can
+    /// see. Before the fix both were accepted silently.
+    /// </summary>
+    [Theory]
+    [InlineData("2")]
+    [InlineData("Constant, Linear")]
+    [InlineData("-1")]
+    public async Task Retry_BackoffType_is_taken_by_name_only(string value)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["SmtpResilience:Retry:BackoffType"] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        await using var provider = services.BuildServiceProvider();
+
+        var read = () => provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+
+        read.Should().Throw<OptionsValidationException>().WithMessage($"*SmtpResilience:Retry:BackoffType = '{value}'*Constant, Linear, Exponential*");
+    }
+
+    [Theory]
+    [InlineData("exponential", Polly.DelayBackoffType.Exponential)]
+    [InlineData(" Linear ", Polly.DelayBackoffType.Linear)]
+    public async Task Retry_BackoffType_names_are_taken_in_any_case(string value, Polly.DelayBackoffType expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["SmtpResilience:Retry:BackoffType"] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        await using var provider = services.BuildServiceProvider();
+
+        provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName).Retry.BackoffType.Should().Be(expected);
+    }
+
     [Fact]
     public async Task A_configuration_section_is_read_key_by_key_and_a_typo_fails_naming_the_key()
     {
