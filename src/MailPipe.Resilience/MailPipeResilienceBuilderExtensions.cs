@@ -147,7 +147,7 @@ public static class MailPipeResilienceBuilderExtensions
         Read<bool>(section, "Retry:UseJitter", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.UseJitter = v);
         Read<TimeSpan>(section, "Retry:ThrottledDelay", prefix, errors, TryParseTime, v => options.Retry.ThrottledDelay = v);
         Read<bool>(section, "Retry:RetryUnknownOutcome", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.RetryUnknownOutcome = v);
-        Read<double>(section, "CircuitBreaker:FailureRatio", prefix, errors, double.TryParse, v => options.CircuitBreaker.FailureRatio = v);
+        Read<double>(section, "CircuitBreaker:FailureRatio", prefix, errors, static (string s, IFormatProvider p, out double v) => double.TryParse(s, NumberStyles.Float, p, out v), v => options.CircuitBreaker.FailureRatio = v);
         Read<int>(section, "CircuitBreaker:MinimumThroughput", prefix, errors, int.TryParse, v => options.CircuitBreaker.MinimumThroughput = v);
         Read<TimeSpan>(section, "CircuitBreaker:SamplingDuration", prefix, errors, TryParseTime, v => options.CircuitBreaker.SamplingDuration = v);
         Read<TimeSpan>(section, "CircuitBreaker:BreakDuration", prefix, errors, TryParseTime, v => options.CircuitBreaker.BreakDuration = v);

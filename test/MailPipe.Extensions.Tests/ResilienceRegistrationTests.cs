@@ -78,6 +78,25 @@ public sealed class ResilienceRegistrationTests
         read.Should().Throw<OptionsValidationException>().WithMessage($"*SmtpResilience:Retry:BackoffType = '{value}'*Constant, Linear, Exponential*");
     }
 
+    /// <summary>
+    /// CircuitBreaker:FailureRatio is read with the invariant culture, where ',' groups thousands: "0,1" (a tenth, in
+    /// many locales) was read as 1 — a breaker that opens only when every attempt fails — and passed validation.
+    /// </summary>
+    [Theory]
+    [InlineData("0,1")]
+    [InlineData("0,5")]
+    public async Task A_failure_ratio_with_a_decimal_comma_is_refused_not_read_as_a_whole_number(string value)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["SmtpResilience:CircuitBreaker:FailureRatio"] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        await using var provider = services.BuildServiceProvider();
+
+        var read = () => provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+
+        read.Should().Throw<OptionsValidationException>().WithMessage($"*SmtpResilience:CircuitBreaker:FailureRatio = '{value}' cannot be read*");
+    }
+
     [Theory]
     [InlineData("exponential", Polly.DelayBackoffType.Exponential)]
     [InlineData(" Linear ", Polly.DelayBackoffType.Linear)]
