@@ -1,5 +1,6 @@
 using System.Globalization;
 using MailPipe;
+using MailPipe.Diagnostics;
 using MailPipe.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;

@@ -1,4 +1,4 @@
-namespace MailPipe;
+namespace MailPipe.Diagnostics;
 
 /// <summary>
 /// Masks the local part of every mail address in a text (<c>550 5.1.1 &lt;x@example.com&gt;</c> becomes

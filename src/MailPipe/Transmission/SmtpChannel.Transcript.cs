@@ -1,3 +1,4 @@
+using MailPipe.Diagnostics;
 using MailPipe.Protocol;
 using Microsoft.Extensions.Logging;
 
