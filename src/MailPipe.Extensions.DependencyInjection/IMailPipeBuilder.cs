@@ -4,7 +4,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// A sender registered by <c>services.AddMailPipe(...)</c>
 /// or <c>AddKeyedMailPipe</c>, for further configuration: <see cref="MailPipeBuilderExtensions.ConfigureSender"/>,
 /// <see cref="MailPipeBuilderExtensions.AddSenderDecorator"/>, <see cref="MailPipeBuilderExtensions.AddHealthCheck"/>,
-/// and the extensions of other packages (MailPipe.Resilience's <c>AddStandardResilience()</c>, telemetry).
+/// and the extensions of other packages (MailPipe.Resilience's <c>AddStandardResilience()</c>). Telemetry needs none:
+/// the sender publishes on the <c>MailPipe</c> source and meter (MailPipe.OpenTelemetry subscribes a provider).
 /// </summary>
 /// <remarks>Used while services are registered, on one thread; not thread-safe.</remarks>
 public interface IMailPipeBuilder

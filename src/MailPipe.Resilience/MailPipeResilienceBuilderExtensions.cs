@@ -1,10 +1,12 @@
 using System.Globalization;
 using MailPipe;
+using MailPipe.Diagnostics;
 using MailPipe.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
+using Polly.Telemetry;
 
 namespace Microsoft.Extensions.DependencyInjection;
 
@@ -27,7 +29,9 @@ public static class MailPipeResilienceBuilderExtensions
     /// <see cref="SmtpStandardResilienceOptions"/>). Results carry <see cref="SmtpSendResult.Attempts"/>. The options are
     /// named after the sender (<c>IOptionsMonitor&lt;SmtpStandardResilienceOptions&gt;.Get(builder.Name)</c>) and
     /// checked at start-up; the container's <see cref="TimeProvider"/> and <see cref="ILoggerFactory"/> are used when
-    /// registered (Polly's telemetry: a log entry per retry and timeout).
+    /// registered (Polly's telemetry: a log entry per attempt, retry and timeout, with the addresses of the result
+    /// masked unless the sender logs addresses). Calling it again for the same sender adds configuration; the pipeline
+    /// is still one.
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
     /// <param name="configure">Changes the defaults; <see langword="null"/> for the defaults.</param>
@@ -75,6 +79,15 @@ public static class MailPipeResilienceBuilderExtensions
     private static IMailPipeBuilder AddDecorator(IMailPipeBuilder builder, OptionsBuilder<SmtpStandardResilienceOptions> options)
     {
         var name = builder.Name;
+
+        // Attached once per sender: a second call (a shared module and Program.cs) only adds its configuration to the
+        // same named options, as a second AddMailPipe does; a second decorator would retry inside the first's retries.
+        if (builder.Services.Any(d => d.ServiceType == typeof(Attached) && d.ImplementationInstance is Attached a && a.Name == name))
+        {
+            return builder;
+        }
+
+        builder.Services.AddSingleton(new Attached(name));
         builder.Services.AddSingleton<IValidateOptions<SmtpStandardResilienceOptions>>(new Validator(name));
         options.ValidateOnStart();
         return builder.AddSenderDecorator((services, inner) =>
@@ -87,7 +100,15 @@ public static class MailPipeResilienceBuilderExtensions
             };
             if (services.GetService<ILoggerFactory>() is { } loggerFactory)
             {
-                pipeline.ConfigureTelemetry(loggerFactory);
+                // Polly logs each attempt's result as text, and a reply names the mailbox (554 5.7.1 <x@y>: ...): masked
+                // as the transcript masks it, unless the sender's connections log addresses (LogAddresses).
+                var sender = inner as SmtpSender ?? (name.Length == 0 ? services.GetService<SmtpSender>() : services.GetKeyedService<SmtpSender>(name));
+                var logAddresses = sender?.LogAddresses ?? false;
+                pipeline.ConfigureTelemetry(new TelemetryOptions
+                {
+                    LoggerFactory = loggerFactory,
+                    ResultFormatter = (_, result) => result is SmtpSendResult sent && !logAddresses ? SmtpAddressMask.InText(sent.ToString()) : result,
+                });
             }
 
             return new ResilientSmtpSender(inner, pipeline.AddSmtpStandardResilience(settings).Build());
@@ -99,7 +120,7 @@ public static class MailPipeResilienceBuilderExtensions
     {
         if (options.BindingErrors.Count > 0)
         {
-            return string.Join(" ", options.BindingErrors);
+            return string.Join(" ", options.BindingErrors.Distinct(StringComparer.Ordinal));
         }
 
         try
@@ -123,11 +144,11 @@ public static class MailPipeResilienceBuilderExtensions
         Read<int>(section, "Retry:MaxRetryAttempts", prefix, errors, int.TryParse, v => options.Retry.MaxRetryAttempts = v);
         Read<TimeSpan>(section, "Retry:Delay", prefix, errors, TryParseTime, v => options.Retry.Delay = v);
         Read<TimeSpan>(section, "Retry:MaxDelay", prefix, errors, TryParseTime, v => options.Retry.MaxDelay = v);
-        Read<DelayBackoffType>(section, "Retry:BackoffType", prefix, errors, static (string s, IFormatProvider _, out DelayBackoffType v) => Enum.TryParse(s, ignoreCase: true, out v) && Enum.IsDefined(v), v => options.Retry.BackoffType = v);
+        Read<DelayBackoffType>(section, "Retry:BackoffType", prefix, errors, TryParseBackoff, v => options.Retry.BackoffType = v, string.Join(", ", Enum.GetNames<DelayBackoffType>()));
         Read<bool>(section, "Retry:UseJitter", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.UseJitter = v);
         Read<TimeSpan>(section, "Retry:ThrottledDelay", prefix, errors, TryParseTime, v => options.Retry.ThrottledDelay = v);
         Read<bool>(section, "Retry:RetryUnknownOutcome", prefix, errors, static (string s, IFormatProvider _, out bool v) => bool.TryParse(s, out v), v => options.Retry.RetryUnknownOutcome = v);
-        Read<double>(section, "CircuitBreaker:FailureRatio", prefix, errors, double.TryParse, v => options.CircuitBreaker.FailureRatio = v);
+        Read<double>(section, "CircuitBreaker:FailureRatio", prefix, errors, static (string s, IFormatProvider p, out double v) => double.TryParse(s, NumberStyles.Float, p, out v), v => options.CircuitBreaker.FailureRatio = v);
         Read<int>(section, "CircuitBreaker:MinimumThroughput", prefix, errors, int.TryParse, v => options.CircuitBreaker.MinimumThroughput = v);
         Read<TimeSpan>(section, "CircuitBreaker:SamplingDuration", prefix, errors, TryParseTime, v => options.CircuitBreaker.SamplingDuration = v);
         Read<TimeSpan>(section, "CircuitBreaker:BreakDuration", prefix, errors, TryParseTime, v => options.CircuitBreaker.BreakDuration = v);
@@ -149,13 +170,32 @@ public static class MailPipeResilienceBuilderExtensions
             : ValidateOptionsResult.Success;
     }
 
+    /// <summary>The mark that the standard pipeline is attached to the sender <see cref="Name"/>.</summary>
+    private sealed record Attached(string Name);
+
     private delegate bool TryParse<T>(string text, IFormatProvider provider, out T value);
 
     /// <summary>hh:mm:ss or d.hh:mm:ss only: a bare number ("2") would be read as days (a retry delay of two days for someone who meant seconds).</summary>
     private static bool TryParseTime(string text, IFormatProvider provider, out TimeSpan value) =>
         TimeSpan.TryParse(text, provider, out value) && text.Contains(':', StringComparison.Ordinal);
 
-    private static void Read<T>(IConfigurationSection section, string key, string prefix, List<string> errors, TryParse<T> parse, Action<T> set)
+    /// <summary>By name only (any case): a number, or names joined by commas (which Enum.TryParse ORs), would pick a back-off nobody reading the file can see.</summary>
+    private static bool TryParseBackoff(string text, IFormatProvider provider, out DelayBackoffType value)
+    {
+        foreach (var type in Enum.GetValues<DelayBackoffType>())
+        {
+            if (string.Equals(text.Trim(), type.ToString(), StringComparison.OrdinalIgnoreCase))
+            {
+                value = type;
+                return true;
+            }
+        }
+
+        value = default;
+        return false;
+    }
+
+    private static void Read<T>(IConfigurationSection section, string key, string prefix, List<string> errors, TryParse<T> parse, Action<T> set, string? names = null)
     {
         var text = section[key];
         if (string.IsNullOrEmpty(text))
@@ -169,7 +209,7 @@ public static class MailPipeResilienceBuilderExtensions
         }
         else
         {
-            errors.Add($"{prefix}{key} = '{text}' cannot be read as {typeof(T).Name}.");
+            errors.Add($"{prefix}{key} = '{text}' cannot be read as {typeof(T).Name}{(names is null ? string.Empty : $"; use one of: {names}")}.");
         }
     }
 }

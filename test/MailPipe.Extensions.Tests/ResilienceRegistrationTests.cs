@@ -26,6 +26,90 @@ public sealed class ResilienceRegistrationTests
         provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName).Retry.MaxRetryAttempts.Should().Be(5);
     }
 
+    /// <summary>
+    /// A second <c>AddStandardResilience</c> for the same sender (a shared module and Program.cs both attach it) adds
+    /// configuration, as a second <c>AddMailPipe</c> does: one pipeline, not one retrying inside the other (3 × 3
+    /// attempts, two circuit breakers). Before the fix the sender was wrapped twice.
+    /// </summary>
+    [Fact]
+    public async Task AddStandardResilience_twice_wraps_the_sender_once_with_both_configurations()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["SmtpResilience:Retry:Delay"] = "00:00:03",
+        }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; })
+            .AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        services.AddMailPipe(o => o.Port = 2525)
+            .AddStandardResilience(o => o.Retry.MaxRetryAttempts = 5);
+        services.AddKeyedMailPipe("bulk", o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience();
+        services.AddKeyedMailPipe("bulk", o => o.Port = 2526).AddStandardResilience();
+        await using var provider = services.BuildServiceProvider();
+
+        var sender = provider.GetRequiredService<ISmtpSender>().Should().BeOfType<ResilientSmtpSender>().Subject;
+        var bulk = provider.GetRequiredKeyedService<ISmtpSender>("bulk").Should().BeOfType<ResilientSmtpSender>().Subject;
+
+        sender.InnerSender.Should().BeSameAs(provider.GetRequiredService<SmtpSender>(), "one resilient sender around the pooled one");
+        bulk.InnerSender.Should().BeSameAs(provider.GetRequiredKeyedService<SmtpSender>("bulk"));
+        var options = provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+        options.Retry.Delay.Should().Be(TimeSpan.FromSeconds(3));
+        options.Retry.MaxRetryAttempts.Should().Be(5);
+    }
+
+    /// <summary>
+    /// Retry:BackoffType is taken by name only, as Smtp:TlsMode is: a number (<c>2</c>) or a list of names
+    /// (<c>Constant, Linear</c>, which Enum.TryParse ORs into Linear) would pick a back-off nobody reading the file can
+    /// see. Before the fix both were accepted silently.
+    /// </summary>
+    [Theory]
+    [InlineData("2")]
+    [InlineData("Constant, Linear")]
+    [InlineData("-1")]
+    public async Task Retry_BackoffType_is_taken_by_name_only(string value)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["SmtpResilience:Retry:BackoffType"] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        await using var provider = services.BuildServiceProvider();
+
+        var read = () => provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+
+        read.Should().Throw<OptionsValidationException>().WithMessage($"*SmtpResilience:Retry:BackoffType = '{value}'*Constant, Linear, Exponential*");
+    }
+
+    /// <summary>
+    /// CircuitBreaker:FailureRatio is read with the invariant culture, where ',' groups thousands: "0,1" (a tenth, in
+    /// many locales) was read as 1 — a breaker that opens only when every attempt fails — and passed validation.
+    /// </summary>
+    [Theory]
+    [InlineData("0,1")]
+    [InlineData("0,5")]
+    public async Task A_failure_ratio_with_a_decimal_comma_is_refused_not_read_as_a_whole_number(string value)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["SmtpResilience:CircuitBreaker:FailureRatio"] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        await using var provider = services.BuildServiceProvider();
+
+        var read = () => provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+
+        read.Should().Throw<OptionsValidationException>().WithMessage($"*SmtpResilience:CircuitBreaker:FailureRatio = '{value}' cannot be read*");
+    }
+
+    [Theory]
+    [InlineData("exponential", Polly.DelayBackoffType.Exponential)]
+    [InlineData(" Linear ", Polly.DelayBackoffType.Linear)]
+    public async Task Retry_BackoffType_names_are_taken_in_any_case(string value, Polly.DelayBackoffType expected)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["SmtpResilience:Retry:BackoffType"] = value }).Build();
+        var services = new ServiceCollection();
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(configuration.GetSection("SmtpResilience"));
+        await using var provider = services.BuildServiceProvider();
+
+        provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName).Retry.BackoffType.Should().Be(expected);
+    }
+
     [Fact]
     public async Task A_configuration_section_is_read_key_by_key_and_a_typo_fails_naming_the_key()
     {

@@ -108,10 +108,19 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>A message that no connection took within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut.</summary>
-    private SmtpSendResult AcquireTimedOut(SendRequest request) => SmtpSendResult.NotSent(
+    /// <summary>
+    /// A message that no connection took within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut. When
+    /// no connection was sending and one was still opening, that is the cause, not a busy pool: the server has not
+    /// answered the greeting, TLS, EHLO or AUTH yet (the acquire timeout ends before the reply timeout started later).
+    /// </summary>
+    private SmtpSendResult AcquireTimedOut(SendRequest request, bool stillOpening) => SmtpSendResult.NotSent(
         request.Message.Envelope,
-        new SmtpException(SmtpErrorCode.TimedOut, $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.", new TimeoutException()));
+        new SmtpException(
+            SmtpErrorCode.TimedOut,
+            stillOpening
+                ? $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout): none was sending, and the connection was still being opened (no greeting, TLS, EHLO or AUTH reply yet: a server that does not answer, or a TlsMode that does not match the port, such as StartTlsRequired on an implicit-TLS port 465); the message was not sent."
+                : $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.",
+            new TimeoutException()));
 
     /// <summary>Starts the housekeeping tick (acquire timeouts, lost connections of waiting batches) if it is not running. Under the lock.</summary>
     private void ArmHousekeeping()
@@ -131,6 +140,7 @@ public sealed partial class SmtpSender
     private void Housekeep()
     {
         List<SendRequest> expired = [];
+        bool stillOpening;
         lock (_lock)
         {
             if (_options.AcquireTimeout != Timeout.InfiniteTimeSpan)
@@ -138,6 +148,8 @@ public sealed partial class SmtpSender
                 ExpireHead(_retryQueue, expired);
                 ExpireHead(_queue, expired);
             }
+
+            stillOpening = _busy == 0 && _opening > 0;
 
             var feeding = false;
             foreach (var connection in _all)
@@ -161,7 +173,7 @@ public sealed partial class SmtpSender
 
         foreach (var request in expired)
         {
-            request.TrySetResult(AcquireTimedOut(request));
+            request.TrySetResult(AcquireTimedOut(request, stillOpening));
         }
     }
 

@@ -88,6 +88,9 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
     /// <summary>The name in logs and metrics (<see cref="SmtpSenderOptions.Name"/>, or <c>host:port</c>).</summary>
     public string Name { get; }
 
+    /// <summary>Whether its connections log addresses whole (<see cref="SmtpSessionOptions.LogAddresses"/>): MailPipe.Resilience's log entries follow it.</summary>
+    internal bool LogAddresses => _sessionOptions.LogAddresses;
+
     /// <inheritdoc/>
     public Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {

@@ -1,3 +1,4 @@
+using MailPipe.Diagnostics;
 using MailPipe.Protocol;
 using Microsoft.Extensions.Logging;
 
@@ -81,40 +82,7 @@ internal sealed partial class SmtpChannel
     /// A server line as the transcript shows it: unless the caller opted in, the local part of every address in it is
     /// masked like the commands' (servers name the mailbox in their replies: <c>550 5.1.1 &lt;x@y&gt;: ... rejected</c>, VRFY).
     /// </summary>
-    private string MaskAddressesInText(string text)
-    {
-        if (_options.LogAddresses || !text.Contains('@', StringComparison.Ordinal))
-        {
-            return text;
-        }
-
-        var masked = new System.Text.StringBuilder(text.Length);
-        var copied = 0;
-        for (var at = text.IndexOf('@', StringComparison.Ordinal); at > 0; at = text.IndexOf('@', at + 1))
-        {
-            // The local part: a quoted string, or the run of characters back to a delimiter.
-            var start = at;
-            if (text[at - 1] == '"' && text.LastIndexOf('"', at - 2 < 0 ? 0 : at - 2) is var quote and >= 0 && quote < at - 1)
-            {
-                start = quote;
-            }
-            else
-            {
-                while (start > copied && " <>\"(),;:[]\t".IndexOf(text[start - 1], StringComparison.Ordinal) < 0)
-                {
-                    start--;
-                }
-            }
-
-            if (start < at && start >= copied)
-            {
-                masked.Append(text, copied, start - copied).Append("***");
-                copied = at;
-            }
-        }
-
-        return copied == 0 ? text : masked.Append(text, copied, text.Length - copied).ToString();
-    }
+    private string MaskAddressesInText(string text) => _options.LogAddresses ? text : SmtpAddressMask.InText(text);
 
     /// <summary>What the transcript shows of a caller's raw command: AUTH arguments are always redacted, addresses masked.</summary>
     private string RedactForTranscript(string line)
