@@ -175,6 +175,18 @@ internal sealed partial class SendCommand
             result.AddError("--from: a built message needs a sender address (\"<>\" is only for files)");
         }
 
+        if (files.Length == 0)
+        {
+            // A file gets its --header fields as given; a built message is rendered by MimeKit after the connection is made.
+            foreach (var value in result.GetValue(_header) ?? [])
+            {
+                if (HeaderArgument.TryParse(value, out var header, out _) && !MessageBuilder.TryCheckHeader(header!, out var problem))
+                {
+                    result.AddError($"--header: '{Shown(value)}' {problem}");
+                }
+            }
+        }
+
         var server = result.GetResult(_connection.Server) is not null;
         if (server && result.GetResult(_saveDirectory) is not null)
         {

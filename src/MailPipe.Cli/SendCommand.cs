@@ -36,7 +36,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<string[]> _header = new("--header")
     {
-        Description = "A header field \"Name: value\"; repeat for more. A built message gets it (replacing its own From, To, Subject, Date, Message-ID or MIME-Version field of that name); a file or standard input gets it in front of its header section, unchanged otherwise (a From, To or Cc given so counts for the envelope read from the fields: the sender without --from, the recipients without --to). Default: none.",
+        Description = "A header field \"Name: value\"; repeat for more. A built message gets it (replacing its own From, To, Subject, Date, Message-ID or MIME-Version field of that name; Content-Type: text/html sets the type of the text); a file or standard input gets it in front of its header section, unchanged otherwise (a From, To or Cc given so counts for the envelope read from the fields: the sender without --from, the recipients without --to). Default: none.",
         HelpName = "\"NAME: VALUE\"",
         Arity = ArgumentArity.OneOrMore,
     };

@@ -1,0 +1,72 @@
+using System.Text;
+using MimeKit;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>
+/// <c>--header</c> on a message built from the options (session 12 review): each test here failed before its fix.
+/// </summary>
+public class BuiltMessageHeaderTests
+{
+    /// <summary>
+    /// <c>--header "Content-Type: text/html"</c> was added in front of the builder's own
+    /// <c>Content-Type: text/plain; charset=utf-8</c>: the message carried two Content-Type fields (RFC 2045 §1 allows
+    /// one), and a reader chose either. It now sets the type of the text.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_content_type_header_sets_the_type_of_the_text_instead_of_adding_a_second_field(bool attach)
+    {
+        using var dir = new TempDirectory();
+        var saveDir = Path.Combine(dir.Path, "outbox");
+        var attachment = dir.File("a.txt", "attached\r\n");
+        string[] args = ["send", "-f", "a@example.test", "-t", "b@example.test", "--body", "<p>grüße</p>", "--header", "Content-Type: text/html", "--save-dir", saveDir];
+
+        var run = await CliRunner.RunAsync(attach ? [.. args, "--attach", attachment] : args);
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        var bytes = await File.ReadAllBytesAsync(Directory.GetFiles(saveDir).Single());
+        var text = Encoding.UTF8.GetString(bytes);
+        var fields = text[..text.IndexOf("\r\n\r\n", StringComparison.Ordinal)].Split("\r\n");
+        fields.Count(f => f.StartsWith("Content-Type:", StringComparison.OrdinalIgnoreCase)).Should().Be(1, text);
+        using var message = MimeMessage.Load(new MemoryStream(bytes));
+        message.HtmlBody.Should().NotBeNull(text);
+        message.HtmlBody!.ReplaceLineEndings("\n").Should().Be("<p>grüße</p>\n");
+        var html = message.BodyParts.OfType<TextPart>().Single(p => p.IsHtml);
+        html.ContentType.Charset.Should().Be("utf-8");
+        html.Headers.Count(h => h.Id == HeaderId.ContentType).Should().Be(1);
+        if (attach)
+        {
+            message.Body!.ContentType.MimeType.Should().Be("multipart/mixed");
+            message.Attachments.Should().ContainSingle();
+        }
+    }
+
+    /// <summary>
+    /// The builder chooses the transfer encoding for the body and the server, so a second
+    /// <c>Content-Transfer-Encoding</c> (base64 before the builder's 7bit) made a reader decode plain text as base64;
+    /// a Content-Type that is not text, or declares another charset than the body's UTF-8, would mislabel the body.
+    /// A value MimeKit cannot parse for a structured field (a Content-Type without a subtype, a malformed
+    /// Content-Disposition) ended the run with "Unhandled exception: MimeKit.ParseException" and a stack trace, after the
+    /// connection was made. Each is now a usage error, before anything is sent.
+    /// </summary>
+    [Theory]
+    [InlineData("Content-Transfer-Encoding: base64", "Content-Transfer-Encoding")]
+    [InlineData("Content-Type: image/png", "text/")]
+    [InlineData("Content-Type: text/plain; charset=iso-8859-1", "UTF-8")]
+    [InlineData("Content-Type: text", "Content-Type")]
+    [InlineData("Content-Disposition: ;;;=", "Content-Disposition")]
+    public async Task A_mime_field_the_built_message_cannot_honour_is_a_usage_error(string header, string expected)
+    {
+        using var dir = new TempDirectory();
+        var saveDir = Path.Combine(dir.Path, "outbox");
+
+        var run = await CliRunner.RunAsync("send", "-f", "a@example.test", "-t", "b@example.test", "--body", "hello", "--header", header, "--save-dir", saveDir);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Should().StartWith("mailpipe send: --header: ").And.Contain(expected);
+        run.Output.Should().BeEmpty();
+        Directory.Exists(saveDir).Should().BeFalse("nothing was sent, so the embedded server never started");
+    }
+}
