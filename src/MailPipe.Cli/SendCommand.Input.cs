@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Net.Sockets;
 using MimeKit;
 
@@ -28,7 +29,15 @@ internal sealed partial class SendCommand
     {
         if (options.Files.Count == 0)
         {
-            var attachments = options.Attachments.Select(path => new Attachment(Path.GetFileName(path), File.ReadAllBytes(path))).ToList();
+            var attachments = new List<Attachment>(options.Attachments.Count);
+            var room = MaxAttachmentBytes;
+            foreach (var path in options.Attachments)
+            {
+                var content = ReadAttachment(path, room);
+                room -= content.Length;
+                attachments.Add(new Attachment(Path.GetFileName(path), content));
+            }
+
             var builder = new MessageBuilder(options.FromMailbox!, options.To, options.Subject, options.Body, DateTimeOffset.Now)
             {
                 Headers = options.Headers,
@@ -62,6 +71,35 @@ internal sealed partial class SendCommand
         }
 
         return [.. messages];
+    }
+
+    /// <summary>
+    /// Reads an <c>--attach</c> file to its end, at most <paramref name="limit"/> bytes: the option's check sums the
+    /// sizes the files report, but a device reports none and never ends (<c>/dev/zero</c>), and a pipe or a file being
+    /// written can deliver more; read whole, such a file ended the run with an unhandled OutOfMemoryException.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="limit">The most it may hold: what is left of <see cref="MaxAttachmentBytes"/>.</param>
+    /// <returns>Its bytes.</returns>
+    /// <exception cref="IOException">It cannot be read, or holds more than <paramref name="limit"/> bytes.</exception>
+    internal static byte[] ReadAttachment(string path, long limit)
+    {
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+        var expected = file.CanSeek ? Math.Min(file.Length, limit) : 0;
+        using var content = new MemoryStream((int)Math.Min(expected, Array.MaxLength));
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = file.Read(buffer)) > 0)
+        {
+            if (content.Length + read > limit)
+            {
+                throw new IOException(string.Create(CultureInfo.InvariantCulture, $"--attach {path}: the attachments go past {MaxAttachmentBytes:N0} bytes (1 GiB), the most a built message holds in memory (a device such as /dev/zero, or a pipe that does not end, cannot be attached); nothing was sent"));
+            }
+
+            content.Write(buffer, 0, read);
+        }
+
+        return content.Length == content.Capacity ? content.GetBuffer() : content.ToArray();
     }
 
     /// <summary>The message on standard input; one that cannot be read (closed, an I/O error) is not sent, as an unreadable file.</summary>

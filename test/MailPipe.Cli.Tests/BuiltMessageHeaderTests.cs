@@ -69,4 +69,22 @@ public class BuiltMessageHeaderTests
         run.Output.Should().BeEmpty();
         Directory.Exists(saveDir).Should().BeFalse("nothing was sent, so the embedded server never started");
     }
+
+    /// <summary>
+    /// <c>--attach /dev/zero</c> passed the option's check (a device reports no size) and was read whole: the run ended
+    /// after ≈ 2 GB with "Unhandled exception: System.OutOfMemoryException" and a stack trace. An attachment is now read
+    /// only up to what is left of the 1 GiB a built message may hold (a small limit here), then refused in one line.
+    /// </summary>
+    [Fact]
+    public void An_attachment_is_read_only_up_to_the_limit_so_a_device_that_never_ends_is_refused()
+    {
+        using var dir = new TempDirectory();
+        var exact = dir.File("exact.bin", new byte[1000]);
+
+        SendCommand.ReadAttachment(exact, limit: 1000).Should().HaveCount(1000);
+        var over = () => SendCommand.ReadAttachment(exact, limit: 999);
+        over.Should().Throw<IOException>().WithMessage("--attach *exact.bin: the attachments go past 1,073,741,824 bytes (1 GiB)*");
+        var endless = () => SendCommand.ReadAttachment("/dev/zero", limit: 1 << 20);
+        endless.Should().Throw<IOException>().WithMessage("--attach /dev/zero: *a device such as /dev/zero*");
+    }
 }
