@@ -81,10 +81,21 @@ internal sealed partial class SendCommand
     /// <param name="path">The file.</param>
     /// <param name="limit">The most it may hold: what is left of <see cref="MaxAttachmentBytes"/>.</param>
     /// <returns>Its bytes.</returns>
-    /// <exception cref="IOException">It cannot be read, or holds more than <paramref name="limit"/> bytes.</exception>
+    /// <exception cref="IOException">It cannot be opened (the message names <c>--attach</c> and the file), or holds more than <paramref name="limit"/> bytes.</exception>
     internal static byte[] ReadAttachment(string path, long limit)
     {
-        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The runtime's message alone ("No such device or address : '/x'") did not say which option it was about.
+            throw new IOException($"--attach {path}: cannot read it: {ex.Message}; nothing was sent", ex);
+        }
+
+        using var owned = file;
         var expected = file.CanSeek ? Math.Min(file.Length, limit) : 0;
         using var content = new MemoryStream((int)Math.Min(expected, Array.MaxLength));
         var buffer = new byte[64 * 1024];

@@ -87,4 +87,25 @@ public class BuiltMessageHeaderTests
         var endless = () => SendCommand.ReadAttachment("/dev/zero", limit: 1 << 20);
         endless.Should().Throw<IOException>().WithMessage("--attach /dev/zero: *a device such as /dev/zero*");
     }
+
+    /// <summary>
+    /// An attachment that passes the option's check but cannot be opened (a symbolic link loop, a socket, a file the
+    /// user may not read) was reported as "mailpipe send: Too many levels of symbolic links : '/x'", without saying
+    /// that it was an <c>--attach</c> file.
+    /// </summary>
+    [Fact]
+    public async Task An_attachment_that_cannot_be_opened_is_named_with_its_option()
+    {
+        using var dir = new TempDirectory();
+        var first = Path.Combine(dir.Path, "loop1");
+        var second = Path.Combine(dir.Path, "loop2");
+        File.CreateSymbolicLink(first, second);
+        File.CreateSymbolicLink(second, first);
+
+        var run = await CliRunner.RunAsync("send", "-s", "127.0.0.1:1", "-f", "a@example.test", "-t", "b@example.test", "--body", "x", "--attach", first);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Trim().Split('\n').Should().ContainSingle().Which.Should().StartWith($"mailpipe send: --attach {first}: cannot read it: ").And.EndWith("nothing was sent");
+        run.Output.Should().BeEmpty();
+    }
 }
