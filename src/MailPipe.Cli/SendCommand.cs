@@ -220,7 +220,7 @@ internal sealed partial class SendCommand
         {
             if (result.GetValueOrDefault<string?>() is { } name && (name.Length == 0 || name.AsSpan().IndexOfAny("=\0") >= 0))
             {
-                result.AddError($"--password-env: '{name}' is not an environment variable name (give the variable's name, not the password)");
+                result.AddError($"{AuthSettings.ShownVariable("--password-env", name)}: not an environment variable name");
             }
         });
         PathOptions.RefuseEmpty(_saveDirectory);
@@ -260,7 +260,7 @@ internal sealed partial class SendCommand
                 var secret = System.Environment.GetEnvironmentVariable(variable);
                 if (string.IsNullOrEmpty(secret))
                 {
-                    await error.WriteLineAsync($"mailpipe send: --password-env {variable}: the environment variable is not set or empty").ConfigureAwait(false);
+                    await error.WriteLineAsync($"mailpipe send: {AuthSettings.ShownVariable("--password-env", variable)}: the environment variable is not set or empty").ConfigureAwait(false);
                     return ExitCodes.UsageOrInput;
                 }
 

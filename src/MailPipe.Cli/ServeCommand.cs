@@ -302,10 +302,10 @@ internal sealed partial class ServeCommand
         if (authUser is not null)
         {
             var variable = parseResult.GetValue(_authPasswordEnvironment)!;
-            var password = Environment.GetEnvironmentVariable(variable);
+            var password = variable.Length == 0 || variable.Contains('=', StringComparison.Ordinal) ? null : Environment.GetEnvironmentVariable(variable);
             if (string.IsNullOrEmpty(password))
             {
-                await error.WriteLineAsync($"mailpipe serve: --auth-password-env: the environment variable {variable} is not set or empty").ConfigureAwait(false);
+                await error.WriteLineAsync($"mailpipe serve: {AuthSettings.ShownVariable("--auth-password-env", variable)}: the environment variable is not set or empty").ConfigureAwait(false);
                 return ExitCodes.UsageOrInput;
             }
 
