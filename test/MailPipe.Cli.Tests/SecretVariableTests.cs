@@ -48,4 +48,18 @@ public class SecretVariableTests
         run.ExitCode.Should().Be(1, run.Output + run.Error);
         run.Error.Should().Contain(option).And.Contain(Name).And.Contain("not set or empty");
     }
+
+    /// <summary>
+    /// <c>mailpipe serve --password x</c> was refused (good) with a pointer to <c>--password-env</c>, an option serve
+    /// does not have: serve's is <c>--auth-password-env</c>, with <c>--auth-user</c>.
+    /// </summary>
+    [Fact]
+    public async Task Serve_refuses_a_password_on_the_command_line_pointing_at_its_own_option()
+    {
+        var run = await CliRunner.RunAsync("serve", "--auth-user", "me", "--password", "hunter2");
+
+        run.ExitCode.Should().Be(1);
+        run.Error.Should().Contain("--auth-password-env VARIABLE").And.NotContain("hunter2");
+        run.Error.Replace("--auth-password-env", string.Empty, StringComparison.Ordinal).Should().NotContain("--password-env");
+    }
 }
