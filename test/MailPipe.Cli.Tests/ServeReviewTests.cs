@@ -21,4 +21,33 @@ public class ServeReviewTests
         run.Error.Should().StartWith("mailpipe serve: --listen: the address is empty; give host:port, [IPv6]:port or :port");
         run.Output.Should().NotContain("listening");
     }
+
+    /// <summary>
+    /// SmtpServer reads MAIL's SIZE as a 32-bit number and takes one it cannot read as none: a declared size of 2 GiB
+    /// or more (<c>SIZE=4294967296</c>) got 250 where the README promises 552 (RFC 1870 §6.1), and so did a SIZE that is
+    /// not a number (<c>SIZE=abc</c>, which RFC 1870 §4 makes a syntax error: 501). The client then sent its data for
+    /// nothing, up to the close.
+    /// </summary>
+    [Theory]
+    [InlineData("20000", "552 ")]
+    [InlineData("2147483648", "552 ")]
+    [InlineData("99999999999999999999999", "552 ")]
+    [InlineData("abc", "501 5.5.4")]
+    [InlineData("-1", "501 5.5.4")]
+    public async Task A_declared_size_over_the_limit_or_not_a_number_is_refused_at_MAIL(string size, string expected)
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--max-size", "10K");
+        await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
+        await client.ReadReplyAsync();
+        await client.SendAsync("EHLO raw.example\r\n");
+        await client.ReadReplyAsync();
+
+        await client.SendAsync($"MAIL FROM:<a@example.test> size={size}\r\n");
+        (await client.ReadReplyAsync()).Should().StartWith(expected);
+
+        // The session goes on: a MAIL with a size that fits is taken.
+        await client.SendAsync("MAIL FROM:<a@example.test> SIZE=100\r\n");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+    }
 }
