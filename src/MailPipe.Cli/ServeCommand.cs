@@ -101,7 +101,7 @@ internal sealed partial class ServeCommand
         Description = $"The most recipients per message; more get 452.",
         HelpName = "N",
         DefaultValueFactory = _ => EmbeddedServerOptions.DefaultMaxRecipients,
-        CustomParser = r => ParseCount(r, "--max-recipients", 1, int.MaxValue, "give at least 1 (RFC 5321 §4.5.3.1.8 asks for 100)"),
+        CustomParser = r => ParseCount(r, "--max-recipients", 1, int.MaxValue, "give 1 to 2147483647 (RFC 5321 §4.5.3.1.8 asks for at least 100)"),
     };
 
     private readonly Option<double> _idleTimeout = new("--idle-timeout")

@@ -50,4 +50,19 @@ public class ServeReviewTests
         await client.SendAsync("MAIL FROM:<a@example.test> SIZE=100\r\n");
         (await client.ReadReplyAsync()).Should().StartWith("250");
     }
+
+    /// <summary>
+    /// <c>--max-recipients 99999999999</c> (more than a 32-bit count) was refused with "give at least 1": the value was
+    /// not too small but too large. The hint now gives the range.
+    /// </summary>
+    [Fact]
+    public async Task A_recipient_limit_too_large_says_the_range_not_at_least_one()
+    {
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync("serve", "--listen", "127.0.0.1:0", "--save-dir", dir.Path, "--max-recipients", "99999999999");
+
+        run.ExitCode.Should().Be(1);
+        run.Error.Should().StartWith("mailpipe serve: --max-recipients: '99999999999' is not accepted: give 1 to 2147483647").And.NotContain("at least 1 (");
+    }
 }
