@@ -24,4 +24,30 @@ public class SendInputReviewTests
         run.Error.Trim().Split('\n').Should().ContainSingle().Which.Should().Be("mailpipe send: a FILE argument is empty (''): give a file, a directory, a wildcard, or - for standard input");
         run.Output.Should().BeEmpty("nothing was read or connected");
     }
+
+    /// <summary>
+    /// A message saved from an mbox file starts with its "From sender date" separator line. That line is not a header
+    /// field, so it was sent as the message's first line: Postfix took the whole header section for the body (the
+    /// recipient got no From, To or Subject, and those lines as text). As a byte order mark is, it is an input error
+    /// that says what to remove, and nothing is sent; an obsolete-syntax "From :" field is still a field.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_file_that_starts_with_an_mbox_From_line_is_refused_saying_so(bool envelopeGiven)
+    {
+        using var dir = new TempDirectory();
+        using var input = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        var mbox = input.File("mbox.eml", "From a@example.test Mon Dec  7 10:00:00 2026\r\nFrom: a@example.test\r\nTo: b@example.test\r\nSubject: s\r\n\r\nhi\r\n");
+        var obsolete = input.File("obsolete.eml", "From : a@example.test\r\nTo: b@example.test\r\nSubject: s\r\n\r\nhi\r\n");
+        string[] envelope = envelopeGiven ? ["--from", "a@example.test", "--to", "b@example.test"] : [];
+
+        var run = await CliRunner.RunAsync(["send", "--server", serve.Address, .. envelope, mbox, obsolete]);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Output.Should().Contain($"{mbox}: starts with an mbox \"From \" line");
+        run.Output.Should().Contain($"{obsolete}: accepted");
+        Directory.GetFiles(dir.Path).Select(File.ReadAllText).Should().ContainSingle().Which.Should().StartWith("From : a@example.test\r\n");
+    }
 }
