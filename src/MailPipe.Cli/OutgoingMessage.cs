@@ -91,16 +91,19 @@ internal sealed class OutgoingMessage : IDisposable
     /// <summary>A message built from the options.</summary>
     /// <param name="index">The position, from 1.</param>
     /// <param name="builder">The message.</param>
+    /// <param name="reversePath">The sender, as written (<see cref="MailboxArgument.AsWritten"/>).</param>
+    /// <param name="recipients">The recipients, as written.</param>
     /// <param name="envelope">The envelope parameters.</param>
     /// <returns>The message.</returns>
-    public static OutgoingMessage Composed(int index, MessageBuilder builder, EnvelopeSettings envelope)
+    public static OutgoingMessage Composed(int index, MessageBuilder builder, string reversePath, IReadOnlyList<string> recipients, EnvelopeSettings envelope)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(recipients);
         ArgumentNullException.ThrowIfNull(envelope);
         var message = new OutgoingMessage(index, file: null)
         {
-            ReversePath = builder.From.Address,
-            Recipients = [.. builder.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
+            ReversePath = reversePath,
+            Recipients = [.. recipients.Distinct(StringComparer.OrdinalIgnoreCase)],
         };
         return message.Complete(new ComposedContent(builder), envelope);
     }

@@ -43,13 +43,13 @@ internal sealed partial class SendCommand
                 Headers = options.Headers,
                 Attachments = attachments,
             };
-            return [OutgoingMessage.Composed(1, builder, options.Envelope)];
+            return [OutgoingMessage.Composed(1, builder, options.FromAddress!, options.Recipients, options.Envelope)];
         }
 
         var defaults = new MessageDefaults
         {
             ReversePath = options.FromAddress,
-            Recipients = [.. options.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
+            Recipients = [.. options.Recipients.Distinct(StringComparer.OrdinalIgnoreCase)],
             Headers = options.Headers,
             Envelope = options.Envelope,
         };

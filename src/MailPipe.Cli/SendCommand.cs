@@ -270,14 +270,17 @@ internal sealed partial class SendCommand
 
             var fromText = parseResult.GetValue(_from);
             var fromMailbox = fromText is null ? null : ToMailbox(fromText);
-            var to = (parseResult.GetValue(_to) ?? []).Select(v => ToMailbox(v)!).ToList();
+            var toValues = parseResult.GetValue(_to) ?? [];
+            var to = toValues.Select(v => ToMailbox(v)!).ToList();
 
             var options = new SendOptions
             {
                 Files = files,
                 FromGiven = fromText is not null,
                 FromMailbox = fromMailbox,
+                FromEnvelopeAddress = fromMailbox is null ? null : MailboxArgument.AsWritten(fromMailbox, fromText!),
                 To = to,
+                ToEnvelopeAddresses = [.. to.Select((m, i) => MailboxArgument.AsWritten(m, toValues[i]))],
                 Subject = parseResult.GetValue(_subject),
                 Body = parseResult.GetValue(_body),
                 Connection = connection!,
