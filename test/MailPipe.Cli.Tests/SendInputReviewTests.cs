@@ -50,4 +50,23 @@ public class SendInputReviewTests
         run.Output.Should().Contain($"{obsolete}: accepted");
         Directory.GetFiles(dir.Path).Select(File.ReadAllText).Should().ContainSingle().Which.Should().StartWith("From : a@example.test\r\n");
     }
+
+    /// <summary>
+    /// A file name holding a line break (legal on Linux) broke the one-line-per-result text: <c>dir/a</c> on one line,
+    /// then <c>b.eml: accepted (exit 0)</c> on the next, as if a file <c>b.eml</c> had been sent; a name could even print
+    /// a line that reads as the summary. The name's line break now shows as '?', as other control characters do.
+    /// </summary>
+    [Fact]
+    public async Task A_line_break_in_a_file_name_does_not_break_the_result_line()
+    {
+        using var dir = new TempDirectory();
+        var saveDir = Path.Combine(dir.Path, "outbox");
+        var file = dir.File("a\nsummary: 9 messages: 9 accepted (exit 0)\nb.eml", "From: a@example.test\r\nTo: b@example.test\r\n\r\nhi\r\n");
+
+        var run = await CliRunner.RunAsync("send", "--save-dir", saveDir, file);
+
+        run.ExitCode.Should().Be(0, run.Output + run.Error);
+        run.OutputLines.Should().Contain($"{Path.Combine(dir.Path, "a?summary: 9 messages: 9 accepted (exit 0)?b.eml")}: accepted (exit 0)");
+        run.OutputLines.Should().NotContain(l => l.StartsWith("summary: 9", StringComparison.Ordinal) || l.StartsWith("b.eml", StringComparison.Ordinal));
+    }
 }
