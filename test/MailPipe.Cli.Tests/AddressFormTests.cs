@@ -51,4 +51,32 @@ public class AddressFormTests
         run.ExitCode.Should().Be(0, run.Output + run.Error);
         server.Commands.Should().Contain("RCPT TO:<jörg@bücher.example>");
     }
+
+    /// <summary>
+    /// <c>--helo-name bücher.example</c> was a usage error ("is not a domain name"), although it is one and MailPipe
+    /// sends such a name as its A-labels (EHLO comes before the client knows of SMTPUTF8, RFC 6531 §3.7.1); a label
+    /// with no A-label form is still refused.
+    /// </summary>
+    [Theory]
+    [InlineData("bücher.example", "EHLO xn--bcher-kva.example")]
+    [InlineData("mail.παράδειγμα.δοκιμή", "EHLO mail.xn--hxajbheg2az3al.xn--jxalpdlp")]
+    [InlineData("a\u200Fb.example", null)]
+    public async Task A_unicode_helo_name_goes_as_its_A_labels(string name, string? ehlo)
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+
+        var run = await CliRunner.RunAsync("probe", "--server", server.Address, "--helo-name", name);
+
+        if (ehlo is null)
+        {
+            run.ExitCode.Should().Be(1, run.Output + run.Error);
+            run.Error.Should().Contain("--helo-name");
+            server.Connected.Should().BeFalse();
+        }
+        else
+        {
+            run.ExitCode.Should().Be(0, run.Output + run.Error);
+            server.Commands.Should().Contain(ehlo);
+        }
+    }
 }
