@@ -208,7 +208,8 @@ internal sealed class ConnectionOptions
             }
             catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
             {
-                error = $"--tls-cert {certificateFile}{(keyFile is null ? string.Empty : $" --tls-key {keyFile}")}: not a PEM certificate with its private key: {ex.Message}";
+                error = (ex is CryptographicException ? ServerCertificate.EncryptedKeyError(certificateFile.FullName, keyFile?.FullName) : null)
+                    ?? $"--tls-cert {certificateFile}{(keyFile is null ? string.Empty : $" --tls-key {keyFile}")}: not a PEM certificate with its private key: {ex.Message}";
                 return false;
             }
         }

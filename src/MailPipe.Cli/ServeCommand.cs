@@ -331,7 +331,8 @@ internal sealed partial class ServeCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
         {
-            await error.WriteLineAsync($"mailpipe serve: --tls-cert {certificatePath}: {ex.Message}").ConfigureAwait(false);
+            var why = ex is CryptographicException && certificatePath is not null ? ServerCertificate.EncryptedKeyError(certificatePath, parseResult.GetValue(_tlsKey)) : null;
+            await error.WriteLineAsync($"mailpipe serve: {why ?? $"--tls-cert {certificatePath}: {ex.Message}"}").ConfigureAwait(false);
             return ExitCodes.UsageOrInput;
         }
 
