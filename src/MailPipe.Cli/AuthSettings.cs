@@ -27,6 +27,22 @@ internal sealed class AuthSettings
 
     private readonly string _secret;
 
+    /// <summary>
+    /// How an error shows the value of <c>--password-env</c> or <c>--auth-password-env</c>: the name itself when it is
+    /// a shell variable's name (letters, digits, '_', not starting with a digit); otherwise nothing of it, because such a
+    /// value is most likely the password or token given where its variable's name belongs, and standard error ends up
+    /// in terminal scroll-back and CI logs.
+    /// </summary>
+    /// <param name="option">The option, <c>--password-env</c> or <c>--auth-password-env</c>.</param>
+    /// <param name="name">The value given.</param>
+    /// <returns>The start of an error line: the option, and the name when it may be shown.</returns>
+    public static string ShownVariable(string option, string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        var isName = name.Length > 0 && !char.IsAsciiDigit(name[0]) && name.All(c => char.IsAsciiLetterOrDigit(c) || c == '_');
+        return isName ? $"{option} {name}" : $"{option} (the value is not shown: it is not a variable name, and may be the password itself; give the variable's name, as {option} SMTP_PASSWORD)";
+    }
+
     /// <summary>Creates the settings.</summary>
     /// <param name="mechanism">A name of <see cref="Mechanisms"/> or <see cref="Automatic"/>, upper case.</param>
     /// <param name="userName">The user name (the mailbox for OAuth).</param>

@@ -208,7 +208,8 @@ internal sealed class ConnectionOptions
             }
             catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
             {
-                error = $"--tls-cert {certificateFile}{(keyFile is null ? string.Empty : $" --tls-key {keyFile}")}: not a PEM certificate with its private key: {ex.Message}";
+                error = (ex is CryptographicException ? ServerCertificate.EncryptedKeyError(certificateFile.FullName, keyFile?.FullName) : null)
+                    ?? $"--tls-cert {certificateFile}{(keyFile is null ? string.Empty : $" --tls-key {keyFile}")}: not a PEM certificate with its private key: {ex.Message}";
                 return false;
             }
         }
@@ -236,11 +237,26 @@ internal sealed class ConnectionOptions
     /// Whether a name may follow EHLO/HELO: a domain (RFC 5321 §4.1.2: dot-separated labels of letters, digits and '-'
     /// that neither start nor end with '-'; '_' allowed, as servers allow it), an address literal (<c>[192.0.2.1]</c>,
     /// <c>[IPv6:2001:db8::1]</c>; <c>[2001:db8::1]</c> too), or a bare IP address, which MailPipe sends as its literal.
+    /// A domain with U-labels (<c>bücher.example</c>) is checked in its A-label form, the form MailPipe sends.
     /// </summary>
     /// <param name="name">The name.</param>
     /// <returns>Whether it is usable.</returns>
     public static bool IsValidHeloName(string name)
     {
+        if (name.Length > 0 && name[0] != '[' && !System.Text.Ascii.IsValid(name))
+        {
+            // A domain with U-labels: MailPipe sends it as its A-labels (EHLO comes before SMTPUTF8, RFC 6531 §3.7.1),
+            // so the A-label form is what must be a domain name; a label with no such form is not one.
+            try
+            {
+                name = HeloIdn.GetAscii(name);
+            }
+            catch (ArgumentException)
+            {
+                return false;
+            }
+        }
+
         if (name.Length is 0 or > 255)
         {
             return false;
@@ -275,6 +291,8 @@ internal sealed class ConnectionOptions
 
         return true;
     }
+
+    private static readonly IdnMapping HeloIdn = new() { AllowUnassigned = false, UseStd3AsciiRules = false };
 
     /// <summary>A dotted-quad IPv4 address (RFC 5321 §4.1.3 IPv4-address-literal), nothing shorter.</summary>
     private static bool IsIPv4(string text) =>

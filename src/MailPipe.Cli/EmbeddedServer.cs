@@ -110,6 +110,7 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
         services.Add(store);
         services.Add(listeners);
         services.Add(new RecipientLimit(options.MaxRecipients));
+        services.Add((ISmtpCommandFactory)new DeclaredSizeCheck());
         if (options.Authenticator is not null)
         {
             services.Add(options.Authenticator);
@@ -254,6 +255,39 @@ internal sealed partial class EmbeddedServer : IAsyncDisposable
             serviceType == typeof(IUserAuthenticator) || (!authentication && serviceType == typeof(IUserAuthenticatorFactory))
                 ? null
                 : inner.GetService(serviceType);
+    }
+
+    /// <summary>
+    /// Checks MAIL's SIZE parameter (RFC 1870) where SmtpServer does not: it reads the value as a 32-bit number and takes
+    /// one it cannot read as no SIZE at all, so a declared 2 GiB or more got 250 instead of 552, and a value that is not
+    /// a number (a syntax error, RFC 1870 §4) got 250 too.
+    /// </summary>
+    private sealed class DeclaredSizeCheck : SmtpCommandFactory
+    {
+        public override SmtpCommand CreateMail(IMailbox address, IReadOnlyDictionary<string, string> parameters)
+        {
+            foreach (var (name, value) in parameters)
+            {
+                if (!name.Equals("SIZE", StringComparison.OrdinalIgnoreCase))
+                {
+                    continue;
+                }
+
+                if (string.IsNullOrEmpty(value) || !value.All(char.IsAsciiDigit))
+                {
+                    // size-value ::= 1*20DIGIT (RFC 1870 §4).
+                    throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.SyntaxError, "5.5.4 the SIZE parameter is not a number (RFC 1870)"));
+                }
+
+                if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                {
+                    // More than SmtpServer reads, so more than any --max-size (at most 2047M): RFC 1870 §6.1.
+                    throw new SmtpResponseException(new SmtpResponse(SmtpReplyCode.SizeLimitExceeded, "5.3.4 message size exceeds fixed maximum message size"));
+                }
+            }
+
+            return base.CreateMail(address, parameters);
+        }
     }
 
     /// <summary>At most so many recipients per transaction; the next ones get 452 (RFC 5321 §4.5.3.1.8). Also keeps each path as the client wrote it (<see cref="ReceivedMailboxes"/>).</summary>

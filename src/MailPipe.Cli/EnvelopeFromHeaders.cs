@@ -42,11 +42,13 @@ internal static class EnvelopeFromHeaders
                 continue;
             }
 
+            var written = WrittenValue(headers, field);
             foreach (var mailbox in ParseList(headers, field).Mailboxes)
             {
-                if (!string.IsNullOrEmpty(mailbox.Address) && seen.Add(mailbox.Address))
+                var address = MailboxArgument.AsWritten(mailbox, written);
+                if (!string.IsNullOrEmpty(address) && seen.Add(address))
                 {
-                    recipients.Add(mailbox.Address);
+                    recipients.Add(address);
                 }
             }
         }
@@ -84,13 +86,16 @@ internal static class EnvelopeFromHeaders
                 var mailbox = ParseList(headers, field).Mailboxes.FirstOrDefault(m => !string.IsNullOrEmpty(m.Address));
                 if (mailbox is not null)
                 {
-                    return mailbox.Address;
+                    return MailboxArgument.AsWritten(mailbox, WrittenValue(headers, field));
                 }
             }
         }
 
         return null;
     }
+
+    /// <summary>The field's value as text, for <see cref="MailboxArgument.AsWritten"/> (which looks for ASCII in it).</summary>
+    private static string WrittenValue(HeaderSection headers, RawHeaderField field) => System.Text.Encoding.UTF8.GetString(headers.UnfoldedValue(field));
 
     private static InternetAddressList ParseList(HeaderSection headers, RawHeaderField field)
     {

@@ -20,7 +20,7 @@ internal static class FileArguments
     /// <summary>Expands the arguments.</summary>
     /// <param name="arguments">The FILE arguments, in order.</param>
     /// <param name="files">The files, in order.</param>
-    /// <param name="error">Why the arguments cannot be used (a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
+    /// <param name="error">Why the arguments cannot be used (an empty argument, a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
     /// <returns>Whether the arguments could be expanded.</returns>
     public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out string? error)
     {
@@ -28,6 +28,13 @@ internal static class FileArguments
         error = null;
         foreach (var argument in arguments)
         {
+            if (argument.Length == 0)
+            {
+                // A shell variable that was not set ("$MESSAGE"): no file has that name, and opening it would throw.
+                error = "a FILE argument is empty (''): give a file, a directory, a wildcard, or - for standard input";
+                return false;
+            }
+
             if (Directory.Exists(argument))
             {
                 var found = Find(argument, "*.eml");

@@ -20,6 +20,32 @@ internal static class MailboxArgument
     /// <summary>The atext specials of RFC 5321 §4.1.2 (RFC 5322 §3.2.3) besides letters and digits.</summary>
     private const string AtextSpecials = "!#$%&'*+-/=?^_`{|}~";
 
+    /// <summary>
+    /// The address of a mailbox MimeKit parsed from <paramref name="written"/>, its domain in the form written there.
+    /// MimeKit decodes an IDNA A-label domain (<c>xn--bcher-kva.example</c>) to Unicode in
+    /// <see cref="MimeKit.MailboxAddress.Address"/>: an address written all in ASCII would need SMTPUTF8 (RFC 6531) and
+    /// reach the server as an address the user never wrote. A domain written in Unicode stays Unicode.
+    /// </summary>
+    /// <param name="mailbox">The parsed mailbox.</param>
+    /// <param name="written">The text it was parsed from (an option's value, a header field's value).</param>
+    /// <returns>The address for the envelope.</returns>
+    public static string AsWritten(MimeKit.MailboxAddress mailbox, string written)
+    {
+        ArgumentNullException.ThrowIfNull(mailbox);
+        ArgumentNullException.ThrowIfNull(written);
+        var address = mailbox.Address;
+        if (System.Text.Ascii.IsValid(address))
+        {
+            return address;
+        }
+
+        var encoded = mailbox.GetAddress(idnEncode: true);
+        var at = encoded.LastIndexOf('@');
+        return at > 0 && !encoded.Equals(address, StringComparison.Ordinal) && written.AsSpan().Contains(encoded.AsSpan(at), StringComparison.OrdinalIgnoreCase)
+            ? encoded
+            : address;
+    }
+
     /// <summary>Parses a value.</summary>
     /// <param name="value">The option's value.</param>
     /// <param name="allowNullPath">Whether <c>&lt;&gt;</c> or an empty value (the null reverse-path) is allowed.</param>

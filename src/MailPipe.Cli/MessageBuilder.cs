@@ -19,6 +19,10 @@ internal sealed class MessageBuilder
     /// <summary>The longest line SMTP carries, without its CRLF (RFC 5321 §4.5.3.1.6).</summary>
     private const int MaxLineOctets = 998;
 
+    private const string ContentTypeField = "Content-Type";
+
+    private const string ContentTransferEncodingField = "Content-Transfer-Encoding";
+
     private static readonly HashSet<string> OwnFields = new(["From", "To", "Subject", "Date", "Message-ID", "MIME-Version"], StringComparer.OrdinalIgnoreCase);
 
     /// <summary>Creates a builder; the Date and Message-ID are fixed now, so each rendering is the same message.</summary>
@@ -61,12 +65,64 @@ internal sealed class MessageBuilder
 
     /// <summary>
     /// <c>--header</c> fields, in order: one the builder writes itself (From, To, Subject, Date, Message-ID, MIME-Version)
-    /// replaces it; any other is added, so a name given twice appears twice.
+    /// replaces it, and Content-Type sets the type of the text (the last one given); any other is added, so a name
+    /// given twice appears twice. Each must pass <see cref="TryCheckHeader"/>.
     /// </summary>
     public IReadOnlyList<HeaderArgument> Headers { get; init; } = [];
 
     /// <summary><c>--attach</c> files, in order: with any, the message is <c>multipart/mixed</c>: the text, then each file as a base64 attachment (RFC 2046 §5.1.3, RFC 2183).</summary>
     public IReadOnlyList<Attachment> Attachments { get; init; } = [];
+
+    /// <summary>
+    /// Whether a <c>--header</c> field can go into a built message: a value MimeKit cannot parse for a structured field
+    /// (a Content-Type without a subtype) would fail the rendering after the connection was made. Content-Type sets the
+    /// type of the text (RFC 2045 §5), so it must be <c>text/*</c>, and its charset, if any, UTF-8 (the body's); the
+    /// Content-Transfer-Encoding is the builder's choice for the body and the server (<see cref="ChooseEncoding"/>).
+    /// </summary>
+    /// <param name="header">The field.</param>
+    /// <param name="problem">Why it cannot, otherwise <see langword="null"/>.</param>
+    /// <returns>Whether it can.</returns>
+    public static bool TryCheckHeader(HeaderArgument header, out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        problem = null;
+        if (header.Name.Equals(ContentTransferEncodingField, StringComparison.OrdinalIgnoreCase))
+        {
+            problem = "cannot be set for a built message: mailpipe chooses the Content-Transfer-Encoding (7bit, 8bit or quoted-printable) for the body and the server";
+        }
+        else if (header.Name.Equals(ContentTypeField, StringComparison.OrdinalIgnoreCase))
+        {
+            if (!ContentType.TryParse(header.Value, out var type))
+            {
+                problem = "is not a MIME type (RFC 2045 §5.1: type/subtype, then ; parameters), such as text/html";
+            }
+            else if (!type.MediaType.Equals("text", StringComparison.OrdinalIgnoreCase))
+            {
+                problem = "sets the type of the text built from --body, so it must be a text/ type (text/html, text/plain); other content goes as a message file or with --attach";
+            }
+            else if (type.Charset is { } charset && !charset.Equals("utf-8", StringComparison.OrdinalIgnoreCase) && !charset.Equals("utf8", StringComparison.OrdinalIgnoreCase))
+            {
+                problem = $"declares charset {charset}, but the text is sent in UTF-8; leave the charset out (utf-8 is added) or give charset=utf-8";
+            }
+        }
+        else
+        {
+            try
+            {
+                _ = new Header(Encoding.UTF8, header.Name, header.Value);
+            }
+            catch (ParseException ex)
+            {
+                problem = $"is not a valid {header.Name} field ({ex.Message})";
+            }
+            catch (ArgumentException ex)
+            {
+                problem = $"is not a valid header field ({ex.Message})";
+            }
+        }
+
+        return problem is null;
+    }
 
     /// <summary>
     /// The transfer encoding the body needs: <c>7bit</c> for short lines of ASCII, <c>8bit</c> for other text with
@@ -123,7 +179,15 @@ internal sealed class MessageBuilder
         message.Subject = Subject;
         message.Date = Date;
         message.MessageId = MessageId;
-        var part = new TextPart(MimeKit.Text.TextFormat.Plain);
+        var type = Headers.LastOrDefault(h => h.Name.Equals(ContentTypeField, StringComparison.OrdinalIgnoreCase)) is { } given
+            ? ContentType.Parse(given.Value)
+            : new ContentType("text", "plain");
+        var part = new TextPart(type.MediaSubtype);
+        foreach (var parameter in type.Parameters.Where(p => !p.Name.Equals("charset", StringComparison.OrdinalIgnoreCase)))
+        {
+            part.ContentType.Parameters.Add(parameter.Name, parameter.Value);
+        }
+
         part.SetText(Encoding.UTF8, Body);
         part.ContentType.Charset = "utf-8";
         part.ContentTransferEncoding = encoding;
@@ -148,7 +212,8 @@ internal sealed class MessageBuilder
             message.Body = mixed;
         }
 
-        foreach (var header in Headers)
+        // Content-Type is the text part's own field, set above.
+        foreach (var header in Headers.Where(h => !h.Name.Equals(ContentTypeField, StringComparison.OrdinalIgnoreCase)))
         {
             if (OwnFields.Contains(header.Name))
             {

@@ -91,16 +91,19 @@ internal sealed class OutgoingMessage : IDisposable
     /// <summary>A message built from the options.</summary>
     /// <param name="index">The position, from 1.</param>
     /// <param name="builder">The message.</param>
+    /// <param name="reversePath">The sender, as written (<see cref="MailboxArgument.AsWritten"/>).</param>
+    /// <param name="recipients">The recipients, as written.</param>
     /// <param name="envelope">The envelope parameters.</param>
     /// <returns>The message.</returns>
-    public static OutgoingMessage Composed(int index, MessageBuilder builder, EnvelopeSettings envelope)
+    public static OutgoingMessage Composed(int index, MessageBuilder builder, string reversePath, IReadOnlyList<string> recipients, EnvelopeSettings envelope)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(recipients);
         ArgumentNullException.ThrowIfNull(envelope);
         var message = new OutgoingMessage(index, file: null)
         {
-            ReversePath = builder.From.Address,
-            Recipients = [.. builder.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
+            ReversePath = reversePath,
+            Recipients = [.. recipients.Distinct(StringComparer.OrdinalIgnoreCase)],
         };
         return message.Complete(new ComposedContent(builder), envelope);
     }
@@ -228,6 +231,20 @@ internal sealed class OutgoingMessage : IDisposable
         }
     }
 
+    /// <summary>Whether the message starts with an mbox separator, <c>From</c>, a space and no colon before the end of its line (an obsolete-syntax <c>From :</c> field has one, RFC 5322 §4.5.1).</summary>
+    private static bool StartsWithMboxSeparator(ReadOnlySpan<byte> message)
+    {
+        if (!message.StartsWith("From "u8))
+        {
+            return false;
+        }
+
+        var rest = message["From".Length..];
+        var end = rest.IndexOfAny((byte)'\r', (byte)'\n');
+        var line = end < 0 ? rest : rest[..end];
+        return line.TrimStart(" \t"u8) is var value && (value.IsEmpty || value[0] != (byte)':');
+    }
+
     /// <summary>The envelope from the options and the header fields, and the header section to send (the file's own array when unchanged).</summary>
     private static OutgoingMessage FromHeaders(int index, string name, HeaderSection headers, MessageDefaults defaults, out byte[] header)
     {
@@ -236,6 +253,12 @@ internal sealed class OutgoingMessage : IDisposable
         {
             // An editor's mark, not part of a message (RFC 5322): it would hide the first field, or reach the recipients as part of it.
             return Failed(index, name, defaults.ReversePath, $"{name}: starts with a UTF-8 byte order mark (EF BB BF), which hides its first header field; save it without one");
+        }
+
+        if (StartsWithMboxSeparator(headers.Bytes))
+        {
+            // Not a header field: a receiving server takes the whole header section for the body (Postfix does).
+            return Failed(index, name, defaults.ReversePath, $"{name}: starts with an mbox \"From \" line (\"From sender date\", the separator of an mbox file), which is not a header field: a server takes the header section after it for the body; remove that line");
         }
 
         byte[] prefix = [.. defaults.Headers.SelectMany(h => h.ToLine())];

@@ -92,7 +92,7 @@ internal static class Program
             // Said before parsing, so that the parser's "unrecognized argument" message never echoes the password.
             await error.WriteLineAsync(
                 $"{CommandName}: there is no --password option: a password on the command line shows in the process list and the shell history. " +
-                "Put it in an environment variable and give its name: --password-env VARIABLE.").ConfigureAwait(false);
+                $"Put it in an environment variable and give its name: {(args.Length > 0 && args[0] == "serve" ? "--auth-user USER --auth-password-env VARIABLE" : "--password-env VARIABLE")}.").ConfigureAwait(false);
             return ExitCodes.UsageOrInput;
         }
 

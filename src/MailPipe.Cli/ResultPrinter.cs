@@ -215,7 +215,7 @@ internal sealed class ResultPrinter
     {
         ArgumentNullException.ThrowIfNull(result);
         var text = new StringBuilder();
-        var name = result.File ?? string.Create(CultureInfo.InvariantCulture, $"message {result.Index}");
+        var name = OneLine(result.File) ?? string.Create(CultureInfo.InvariantCulture, $"message {result.Index}");
         var verdict = result.Outcome switch
         {
             MessageOutcome.Accepted => "accepted",
@@ -253,16 +253,23 @@ internal sealed class ResultPrinter
 
         if (result.Error is { } error && !result.SessionFailure)
         {
-            text.Append(CultureInfo.InvariantCulture, $"  error: {error}\n");
+            text.Append(CultureInfo.InvariantCulture, $"  error: {OneLine(error)}\n");
         }
 
         if (result.SavedTo is { } saved)
         {
-            text.Append(CultureInfo.InvariantCulture, $"  saved to {saved}\n");
+            text.Append(CultureInfo.InvariantCulture, $"  saved to {OneLine(saved)}\n");
         }
 
         return text.ToString();
     }
+
+    /// <summary>
+    /// A value that goes inside one line of the text (a file name, an error that names one): its line breaks show as
+    /// '?', as <see cref="TerminalText.Sanitize"/> shows other control characters, so that a file named with a line
+    /// break cannot print a line of its own (one that reads as another file's result, or the summary).
+    /// </summary>
+    private static string? OneLine(string? value) => value?.Replace('\n', '?');
 
     private static string OutcomeName(MessageOutcome outcome) => outcome switch
     {

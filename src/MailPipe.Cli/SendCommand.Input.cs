@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Net.Sockets;
 using MimeKit;
 
@@ -28,19 +29,27 @@ internal sealed partial class SendCommand
     {
         if (options.Files.Count == 0)
         {
-            var attachments = options.Attachments.Select(path => new Attachment(Path.GetFileName(path), File.ReadAllBytes(path))).ToList();
+            var attachments = new List<Attachment>(options.Attachments.Count);
+            var room = MaxAttachmentBytes;
+            foreach (var path in options.Attachments)
+            {
+                var content = ReadAttachment(path, room);
+                room -= content.Length;
+                attachments.Add(new Attachment(Path.GetFileName(path), content));
+            }
+
             var builder = new MessageBuilder(options.FromMailbox!, options.To, options.Subject, options.Body, DateTimeOffset.Now)
             {
                 Headers = options.Headers,
                 Attachments = attachments,
             };
-            return [OutgoingMessage.Composed(1, builder, options.Envelope)];
+            return [OutgoingMessage.Composed(1, builder, options.FromAddress!, options.Recipients, options.Envelope)];
         }
 
         var defaults = new MessageDefaults
         {
             ReversePath = options.FromAddress,
-            Recipients = [.. options.To.Select(m => m.Address).Distinct(StringComparer.OrdinalIgnoreCase)],
+            Recipients = [.. options.Recipients.Distinct(StringComparer.OrdinalIgnoreCase)],
             Headers = options.Headers,
             Envelope = options.Envelope,
         };
@@ -62,6 +71,46 @@ internal sealed partial class SendCommand
         }
 
         return [.. messages];
+    }
+
+    /// <summary>
+    /// Reads an <c>--attach</c> file to its end, at most <paramref name="limit"/> bytes: the option's check sums the
+    /// sizes the files report, but a device reports none and never ends (<c>/dev/zero</c>), and a pipe or a file being
+    /// written can deliver more; read whole, such a file ended the run with an unhandled OutOfMemoryException.
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="limit">The most it may hold: what is left of <see cref="MaxAttachmentBytes"/>.</param>
+    /// <returns>Its bytes.</returns>
+    /// <exception cref="IOException">It cannot be opened (the message names <c>--attach</c> and the file), or holds more than <paramref name="limit"/> bytes.</exception>
+    internal static byte[] ReadAttachment(string path, long limit)
+    {
+        FileStream file;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, bufferSize: 0);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The runtime's message alone ("No such device or address : '/x'") did not say which option it was about.
+            throw new IOException($"--attach {path}: cannot read it: {ex.Message}; nothing was sent", ex);
+        }
+
+        using var owned = file;
+        var expected = file.CanSeek ? Math.Min(file.Length, limit) : 0;
+        using var content = new MemoryStream((int)Math.Min(expected, Array.MaxLength));
+        var buffer = new byte[64 * 1024];
+        int read;
+        while ((read = file.Read(buffer)) > 0)
+        {
+            if (content.Length + read > limit)
+            {
+                throw new IOException(string.Create(CultureInfo.InvariantCulture, $"--attach {path}: the attachments go past {MaxAttachmentBytes:N0} bytes (1 GiB), the most a built message holds in memory (a device such as /dev/zero, or a pipe that does not end, cannot be attached); nothing was sent"));
+            }
+
+            content.Write(buffer, 0, read);
+        }
+
+        return content.Length == content.Capacity ? content.GetBuffer() : content.ToArray();
     }
 
     /// <summary>The message on standard input; one that cannot be read (closed, an I/O error) is not sent, as an unreadable file.</summary>
@@ -173,6 +222,18 @@ internal sealed partial class SendCommand
         else if (MailboxArgument.TryParse(from, allowNullPath: true, out var address, out _, out _) && address.Length == 0)
         {
             result.AddError("--from: a built message needs a sender address (\"<>\" is only for files)");
+        }
+
+        if (files.Length == 0)
+        {
+            // A file gets its --header fields as given; a built message is rendered by MimeKit after the connection is made.
+            foreach (var value in result.GetValue(_header) ?? [])
+            {
+                if (HeaderArgument.TryParse(value, out var header, out _) && !MessageBuilder.TryCheckHeader(header!, out var problem))
+                {
+                    result.AddError($"--header: '{Shown(value)}' {problem}");
+                }
+            }
         }
 
         var server = result.GetResult(_connection.Server) is not null;

@@ -36,7 +36,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<string[]> _header = new("--header")
     {
-        Description = "A header field \"Name: value\"; repeat for more. A built message gets it (replacing its own From, To, Subject, Date, Message-ID or MIME-Version field of that name); a file or standard input gets it in front of its header section, unchanged otherwise (a From, To or Cc given so counts for the envelope read from the fields: the sender without --from, the recipients without --to). Default: none.",
+        Description = "A header field \"Name: value\"; repeat for more. A built message gets it (replacing its own From, To, Subject, Date, Message-ID or MIME-Version field of that name; Content-Type: text/html sets the type of the text); a file or standard input gets it in front of its header section, unchanged otherwise (a From, To or Cc given so counts for the envelope read from the fields: the sender without --from, the recipients without --to). Default: none.",
         HelpName = "\"NAME: VALUE\"",
         Arity = ArgumentArity.OneOrMore,
     };
@@ -220,7 +220,7 @@ internal sealed partial class SendCommand
         {
             if (result.GetValueOrDefault<string?>() is { } name && (name.Length == 0 || name.AsSpan().IndexOfAny("=\0") >= 0))
             {
-                result.AddError($"--password-env: '{name}' is not an environment variable name (give the variable's name, not the password)");
+                result.AddError($"{AuthSettings.ShownVariable("--password-env", name)}: not an environment variable name");
             }
         });
         PathOptions.RefuseEmpty(_saveDirectory);
@@ -260,7 +260,7 @@ internal sealed partial class SendCommand
                 var secret = System.Environment.GetEnvironmentVariable(variable);
                 if (string.IsNullOrEmpty(secret))
                 {
-                    await error.WriteLineAsync($"mailpipe send: --password-env {variable}: the environment variable is not set or empty").ConfigureAwait(false);
+                    await error.WriteLineAsync($"mailpipe send: {AuthSettings.ShownVariable("--password-env", variable)}: the environment variable is not set or empty").ConfigureAwait(false);
                     return ExitCodes.UsageOrInput;
                 }
 
@@ -270,14 +270,17 @@ internal sealed partial class SendCommand
 
             var fromText = parseResult.GetValue(_from);
             var fromMailbox = fromText is null ? null : ToMailbox(fromText);
-            var to = (parseResult.GetValue(_to) ?? []).Select(v => ToMailbox(v)!).ToList();
+            var toValues = parseResult.GetValue(_to) ?? [];
+            var to = toValues.Select(v => ToMailbox(v)!).ToList();
 
             var options = new SendOptions
             {
                 Files = files,
                 FromGiven = fromText is not null,
                 FromMailbox = fromMailbox,
+                FromEnvelopeAddress = fromMailbox is null ? null : MailboxArgument.AsWritten(fromMailbox, fromText!),
                 To = to,
+                ToEnvelopeAddresses = [.. to.Select((m, i) => MailboxArgument.AsWritten(m, toValues[i]))],
                 Subject = parseResult.GetValue(_subject),
                 Body = parseResult.GetValue(_body),
                 Connection = connection!,

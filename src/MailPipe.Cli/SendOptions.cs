@@ -20,6 +20,15 @@ internal sealed class SendOptions : IDisposable
     /// <summary>The <c>--to</c> mailboxes, in order; empty when not given.</summary>
     public IReadOnlyList<MailboxAddress> To { get; init; } = [];
 
+    /// <summary>The envelope address of <see cref="FromMailbox"/> as written (<see cref="MailboxArgument.AsWritten"/>); <see langword="null"/> to take the mailbox's.</summary>
+    public string? FromEnvelopeAddress { get; init; }
+
+    /// <summary>The envelope addresses of <see cref="To"/> as written, in the same order; empty to take the mailboxes'.</summary>
+    public IReadOnlyList<string> ToEnvelopeAddresses { get; init; } = [];
+
+    /// <summary>The recipients for the envelope: <see cref="ToEnvelopeAddresses"/>, or the addresses of <see cref="To"/>.</summary>
+    public IReadOnlyList<string> Recipients => ToEnvelopeAddresses.Count == To.Count ? ToEnvelopeAddresses : [.. To.Select(m => m.Address)];
+
     /// <summary>The subject of a built message.</summary>
     public string? Subject { get; init; }
 
@@ -54,7 +63,7 @@ internal sealed class SendOptions : IDisposable
     public EnvelopeSettings Envelope { get; init; } = new();
 
     /// <summary>The reverse-path given by <c>--from</c>: its address, empty for <c>&lt;&gt;</c>, <see langword="null"/> when not given.</summary>
-    public string? FromAddress => FromGiven ? FromMailbox?.Address ?? string.Empty : null;
+    public string? FromAddress => FromGiven ? FromEnvelopeAddress ?? FromMailbox?.Address ?? string.Empty : null;
 
     /// <inheritdoc/>
     public void Dispose() => Connection.Dispose();

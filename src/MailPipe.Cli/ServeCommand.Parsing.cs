@@ -15,8 +15,8 @@ namespace MailPipe.Cli;
 internal sealed partial class ServeCommand
 {
     /// <summary>Parses a <c>--listen</c> value: <c>host:port</c>, <c>[IPv6]:port</c>, <c>:port</c>, <c>host</c>.</summary>
-    /// <param name="text">The value.</param>
-    /// <param name="host">The host (127.0.0.1 when empty), without brackets.</param>
+    /// <param name="text">The value (<see langword="null"/> for the default; an empty one is refused).</param>
+    /// <param name="host">The host (127.0.0.1 when not given, as in <c>:port</c>), without brackets.</param>
     /// <param name="port">The port, 0 to 65535 (0: a free port); <see cref="DefaultPort"/> when not given.</param>
     /// <param name="error">Why the value is invalid.</param>
     /// <returns>Whether the value is valid.</returns>
@@ -26,6 +26,13 @@ internal sealed partial class ServeCommand
         port = DefaultPort;
         error = null;
         var value = text?.Trim() ?? string.Empty;
+        if (text is not null && value.Length == 0)
+        {
+            // --listen "$ADDRESS" with the variable unset: not a request for the default.
+            error = "the address is empty; give host:port, [IPv6]:port or :port (127.0.0.1), port 0 for a free one";
+            return false;
+        }
+
         string? portText = null;
         if (value.StartsWith('['))
         {

@@ -101,7 +101,7 @@ internal sealed partial class ServeCommand
         Description = $"The most recipients per message; more get 452.",
         HelpName = "N",
         DefaultValueFactory = _ => EmbeddedServerOptions.DefaultMaxRecipients,
-        CustomParser = r => ParseCount(r, "--max-recipients", 1, int.MaxValue, "give at least 1 (RFC 5321 §4.5.3.1.8 asks for 100)"),
+        CustomParser = r => ParseCount(r, "--max-recipients", 1, int.MaxValue, "give 1 to 2147483647 (RFC 5321 §4.5.3.1.8 asks for at least 100)"),
     };
 
     private readonly Option<double> _idleTimeout = new("--idle-timeout")
@@ -302,10 +302,10 @@ internal sealed partial class ServeCommand
         if (authUser is not null)
         {
             var variable = parseResult.GetValue(_authPasswordEnvironment)!;
-            var password = Environment.GetEnvironmentVariable(variable);
+            var password = variable.Length == 0 || variable.Contains('=', StringComparison.Ordinal) ? null : Environment.GetEnvironmentVariable(variable);
             if (string.IsNullOrEmpty(password))
             {
-                await error.WriteLineAsync($"mailpipe serve: --auth-password-env: the environment variable {variable} is not set or empty").ConfigureAwait(false);
+                await error.WriteLineAsync($"mailpipe serve: {AuthSettings.ShownVariable("--auth-password-env", variable)}: the environment variable is not set or empty").ConfigureAwait(false);
                 return ExitCodes.UsageOrInput;
             }
 
@@ -331,7 +331,8 @@ internal sealed partial class ServeCommand
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException)
         {
-            await error.WriteLineAsync($"mailpipe serve: --tls-cert {certificatePath}: {ex.Message}").ConfigureAwait(false);
+            var why = ex is CryptographicException && certificatePath is not null ? ServerCertificate.EncryptedKeyError(certificatePath, parseResult.GetValue(_tlsKey)) : null;
+            await error.WriteLineAsync($"mailpipe serve: {why ?? $"--tls-cert {certificatePath}: {ex.Message}"}").ConfigureAwait(false);
             return ExitCodes.UsageOrInput;
         }
 

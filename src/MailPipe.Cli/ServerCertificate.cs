@@ -65,6 +65,32 @@ internal static class ServerCertificate
         return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), password: null, X509KeyStorageFlags.Exportable);
     }
 
+    /// <summary>
+    /// Why a certificate and key could not be loaded, when the cause is an encrypted private key (PEM
+    /// <c>ENCRYPTED PRIVATE KEY</c>, or a traditional key with <c>Proc-Type: 4,ENCRYPTED</c>): .NET only says that the
+    /// key "does not contain a PEM, the content is malformed, or the key does not match the certificate".
+    /// </summary>
+    /// <param name="certificatePath">The <c>--tls-cert</c> file.</param>
+    /// <param name="keyPath">The <c>--tls-key</c> file, or <see langword="null"/> for the key in the certificate file.</param>
+    /// <returns>The error text, naming the option and the file, or <see langword="null"/> when the key is not encrypted (or cannot be read).</returns>
+    public static string? EncryptedKeyError(string certificatePath, string? keyPath)
+    {
+        var path = keyPath ?? certificatePath;
+        string text;
+        try
+        {
+            text = File.ReadAllText(path);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+
+        return text.Contains("-----BEGIN ENCRYPTED PRIVATE KEY-----", StringComparison.Ordinal) || text.Contains("Proc-Type: 4,ENCRYPTED", StringComparison.Ordinal)
+            ? $"{(keyPath is null ? "--tls-cert" : "--tls-key")} {path}: the private key is encrypted (protected by a passphrase); mailpipe takes it unencrypted: openssl pkey -in {path} -out key.pem"
+            : null;
+    }
+
     /// <summary>The certificate in PEM, without its key: what a client needs to trust it.</summary>
     /// <param name="certificate">The certificate.</param>
     /// <returns>The PEM text.</returns>
