@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using MailPipe.Sending;
 
 namespace MailPipe;
 
@@ -141,15 +142,18 @@ public sealed partial class SmtpMessage
 
         if (StartPosition >= 0)
         {
-            try
+            // Each send reads through a view with a position of its own (never the stream's, which another send of the
+            // same stream may be reading at the same time), from where the stream stood when the message was made.
+            var stream = (Stream)_source!;
+            if (!stream.CanSeek)
             {
-                ((Stream)_source!).Position = StartPosition;
-                return null;
+                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The content stream can no longer seek back to the start of the message (position {StartPosition}; disposed?); the message was not sent.", new ObjectDisposedException(stream.GetType().Name));
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException or NotSupportedException)
-            {
-                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The content stream could not be set back to the start of the message (position {StartPosition}): {ex.Message}; the message was not sent.", ex);
-            }
+
+            var copy = (SmtpMessage)MemberwiseClone();
+            copy._source = new SeekableContent(stream, StartPosition);
+            tx.Message = copy;
+            return null;
         }
 
         if (OneShotRead)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using MailPipe.Sending;
 
 namespace MailPipe;
 
@@ -50,7 +51,7 @@ public sealed partial class SmtpMessage
 
     /// <summary>
     /// The size SIZE declares for text content at hand (RFC 1870 §3, <see cref="SmtpContentRules.DeclaredSize"/>): in-memory
-    /// content, or a <see cref="MemoryStream"/> (read here, then set back to where the message starts); else
+    /// content, or a <see cref="MemoryStream"/> (read through the send's own view of it, <see cref="SeekableContent"/>); else
     /// <see cref="ContentLength"/> (another stream's length as given: a bare CR or LF in it goes out one octet longer).
     /// </summary>
     internal long? TextSize()
@@ -60,29 +61,8 @@ public sealed partial class SmtpMessage
             return SmtpContentRules.DeclaredSize(bytes);
         }
 
-        if (_source is not MemoryStream memory)
-        {
-            return ContentLength;
-        }
-
-        var counter = default(WireSizeCounter);
-        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
-        try
-        {
-            memory.Position = StartPosition;
-            for (int read; (read = memory.Read(buffer)) > 0;)
-            {
-                counter.Add(buffer.AsSpan(0, read));
-            }
-
-            memory.Position = StartPosition;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        return counter.Total;
+        // A send reads a seekable stream through its own view (BeginSend); a memory stream's text is measured through it.
+        return _source is SeekableContent { IsMemory: true } view ? view.WireSize() : ContentLength;
     }
 
     /// <summary>The stream to read (a non-seekable one behind its read-tracking wrapper).</summary>
@@ -134,7 +114,8 @@ public sealed partial class SmtpMessage
 
     /// <summary>A message read from a stream, from its current position to its end.</summary>
     /// <remarks>
-    /// The position is recorded now: every send of this message, a retry included, seeks back to it first. A
+    /// The position is recorded now: every send of this message, a retry included, reads from it, each with a position
+    /// of its own (sends of the same stream at the same time each read the whole message, one read at a time). A
     /// non-seekable stream is read once: a later send of this message after one that read from it returns
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/> before MAIL.
     /// </remarks>
