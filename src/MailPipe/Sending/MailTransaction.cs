@@ -206,6 +206,9 @@ internal sealed partial class MailTransaction
     {
         // This send's run of the message's content writer (SmtpMessage.FromWriter), if any, is done with.
         Message.WriterRun?.Release();
+        // Another send of the same non-seekable stream or pipe reader may begin (and finds it read, or not read yet).
+        Message.ReleaseOnePassSource(this);
+
         var stop = StopReason(failure);
         var outcome = OutcomeOf(stop, EndOfDataWritten);
         var exception = stop switch

@@ -11,7 +11,8 @@ namespace MailPipe;
 /// <remarks>
 /// To retry a send, send the same <see cref="SmtpMessage"/> again: in-memory content and a content writer
 /// (<see cref="FromWriter"/>) are replayed whole, a seekable stream is read again from the position it had when the
-/// message was made; a non-seekable stream or a pipe reader that an earlier send read from cannot be replayed, and
+/// message was made; a non-seekable stream or a pipe reader that an earlier send read from (or that another send
+/// of it is sending at that moment) cannot be replayed, and
 /// the send returns <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/>
 /// before anything is written (never part of a message).
 /// </remarks>
@@ -116,7 +117,8 @@ public sealed partial class SmtpMessage
     /// <remarks>
     /// The position is recorded now: every send of this message, a retry included, reads from it, each with a position
     /// of its own (sends of the same stream at the same time each read the whole message, one read at a time). A
-    /// non-seekable stream is read once: a later send of this message after one that read from it returns
+    /// non-seekable stream is read once: a later send of this message after one that read from it, or one that begins
+    /// while another send of it is under way, returns
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/> before MAIL.
     /// </remarks>
     /// <param name="envelope">The envelope.</param>
@@ -131,7 +133,8 @@ public sealed partial class SmtpMessage
 
     /// <summary>A message read from a pipe until it completes.</summary>
     /// <remarks>
-    /// A pipe is read once: a later send of this message after one that read from it returns
+    /// A pipe is read once: a later send of this message after one that read from it, or one that begins while another
+    /// send of it is under way, returns
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/> before MAIL. For
     /// content that can be produced again, use <see cref="FromWriter"/>.
     /// </remarks>

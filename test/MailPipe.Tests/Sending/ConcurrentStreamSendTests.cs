@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text;
 using MailPipe.Tests.Support;
 using static MailPipe.Tests.Sending.SendScripts;
@@ -43,6 +44,41 @@ public class ConcurrentStreamSendTests
         await server2.WaitAsync();
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_second_send_of_a_one_pass_source_that_begins_before_the_first_read_it_is_NotSent(bool pipeReader)
+    {
+        // Both sends began before either read: each read part of the source, and each part went out as the message.
+        var bytes = Encoding.ASCII.GetBytes(Content);
+        var message = pipeReader
+            ? SmtpMessage.FromPipeReader(Envelope("one@example.test"), System.IO.Pipelines.PipeReader.Create(new ReadOnlySequence<byte>(bytes)))
+            : SmtpMessage.FromStream(Envelope("one@example.test"), new NonSeekableStream(bytes));
+        var firstAtData = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var answerData = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = Script(Ehlo(), "C: MAIL FROM:<sender@example.test>", "S: 250 ok", "C: RCPT TO:<one@example.test>", "S: 250 ok", "C: DATA")
+            .Signal(firstAtData).WaitFor(answerData.Task).Send("354 go").ExpectRaw(Content + ".\r\n").Send("250 queued");
+        await using var server1 = ScriptedSmtpServer.Start(first);
+        await using var server2 = ScriptedSmtpServer.Start(Script(Ehlo()).ReadUntilClosed());
+        using var session1 = await ConnectedAsync(server1, new SmtpSessionOptions { UseChunking = false });
+        var session2 = await ConnectedAsync(server2, new SmtpSessionOptions { UseChunking = false });
+
+        // The first send has begun (DATA written) and not read a byte yet when the second send of the message begins.
+        var sending1 = session1.SendAsync(message);
+        await firstAtData.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        var second = await session2.SendAsync(message).Safe();
+        answerData.TrySetResult();
+        var firstResult = await sending1.Safe();
+
+        second.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        second.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentNotReplayable);
+        firstResult.Outcome.Should().Be(SmtpSendOutcome.Accepted, firstResult.ToString());
+        await server1.WaitAsync();
+        await session2.DisposeAsync();
+        await server2.WaitAsync();
+        server2.ReceivedText.Should().NotContain("MAIL FROM", "nothing of the second send is written");
+    }
+
     /// <summary>One DATA transaction whose content must arrive whole; <paramref name="atData"/> is set once 354 was sent.</summary>
     private static SmtpScript Transaction(TaskCompletionSource? atData)
     {
@@ -53,6 +89,12 @@ public class ConcurrentStreamSendTests
         }
 
         return script.ExpectRaw(Content + ".\r\n").Then("S: 250 queued");
+    }
+
+    /// <summary>A stream that cannot seek.</summary>
+    private sealed class NonSeekableStream(byte[] content) : MemoryStream(content, writable: false)
+    {
+        public override bool CanSeek => false;
     }
 
     /// <summary>A seekable stream that hands out at most <c>piece</c> bytes per read; its second read waits for <see cref="Open"/>.</summary>
