@@ -45,8 +45,8 @@ public sealed partial class SmtpMessage
     /// <summary>The envelope.</summary>
     public SmtpEnvelope Envelope { get; private set; }
 
-    /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made), else <see langword="null"/>.</summary>
-    public long? ContentLength => Bytes?.Length ?? (_source is Stream { CanSeek: true } s ? s.Length - StartPosition : null);
+    /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made: 0 when that was past its end), else <see langword="null"/>.</summary>
+    public long? ContentLength => Bytes?.Length ?? (_source is Stream { CanSeek: true } s ? Math.Max(0, s.Length - StartPosition) : null);
 
     internal ReadOnlySequence<byte>? Bytes { get; }
 
