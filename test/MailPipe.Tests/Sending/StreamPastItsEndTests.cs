@@ -32,6 +32,32 @@ public class StreamPastItsEndTests
         await server.WaitAsync();
     }
 
+    /// <summary>
+    /// A seekable stream whose <see cref="Stream.Length"/> fails (a file on a failing disk: IOException) threw that
+    /// exception out of <see cref="AsyncSmtpSession.SendBatchAsync(IEnumerable{SmtpMessage}, CancellationToken)"/>,
+    /// closed the connection and lost the batch's other results (the shared sender reported it as a transient
+    /// ConnectionClosed). It is the caller's content failing: that message is NotSent (ContentReadFailed) before MAIL.
+    /// </summary>
+    [Fact]
+    public async Task A_stream_whose_length_fails_is_NotSent_ContentReadFailed_and_the_batch_goes_on()
+    {
+        using var failing = new FileLikeStream(Encoding.ASCII.GetBytes(SmallText)) { LengthFails = true };
+        var script = Script(
+            Ehlo("SIZE 1000"),
+            ["C: MAIL FROM:<sender@example.test> SIZE=21", "S: 250 ok", "C: RCPT TO:<two@example.test>", "S: 250 ok", "C: DATA", "S: 354 go", .. DataLines(SmallText), "S: 250 queued"]);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server, new SmtpSessionOptions { UseChunking = false });
+
+        var results = await session.SendBatchAsync([SmtpMessage.FromStream(Envelope("one@example.test"), failing), SmtpMessage.FromBytes(Envelope("two@example.test"), Encoding.ASCII.GetBytes(SmallText))]).Safe();
+
+        results[0].Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        results[0].Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed);
+        results[0].Exception!.InnerException.Should().BeOfType<IOException>();
+        results[1].Outcome.Should().Be(SmtpSendOutcome.Accepted, results[1].ToString());
+        session.IsConnected.Should().BeTrue();
+        await server.WaitAsync();
+    }
+
     /// <summary>A seekable stream that is not a <see cref="MemoryStream"/> (its length is taken as it is, as a file's).</summary>
     private sealed class FileLikeStream(byte[] content) : Stream
     {
@@ -41,7 +67,9 @@ public class StreamPastItsEndTests
 
         public override bool CanWrite => false;
 
-        public override long Length => content.Length;
+        public bool LengthFails { get; init; }
+
+        public override long Length => LengthFails ? throw new IOException("The disk failed.") : content.Length;
 
         public override long Position { get; set; }
 
