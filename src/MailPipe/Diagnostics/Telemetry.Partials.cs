@@ -39,7 +39,20 @@ internal sealed partial class MailTransaction
         }
 
         Telemetry = null;
-        return MailPipeTelemetry.StopTransaction(telemetry, result, EndOfDataWritten ? Message.ContentLength : null);
+        return MailPipeTelemetry.StopTransaction(telemetry, result, EndOfDataWritten ? SentLength() : null);
+    }
+
+    /// <summary>The content length for the measurements; none when the caller's stream cannot tell it (its Length fails).</summary>
+    private long? SentLength()
+    {
+        try
+        {
+            return Message.ContentLength;
+        }
+        catch (Exception ex) when (ex is IOException or NotSupportedException or ObjectDisposedException)
+        {
+            return null;
+        }
     }
 }
 

@@ -16,8 +16,8 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     /// <summary>Dropped before it was taken (cancelled, acquire timeout, disposal); the completion is set by whoever dropped it.</summary>
     public const int Dropped = 2;
 
-    /// <summary>A seekable stream's position at the call (-1: none), where a retry starts.</summary>
-    private readonly long _streamStart = -1;
+    /// <summary>Whether the content is a seekable stream: a retry reads it again from the message's start.</summary>
+    private readonly bool _seekable;
     private readonly ReadTrackingStream? _tracker;
     private int _state;
     private volatile bool _readOnce;
@@ -32,7 +32,7 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
         {
             if (stream.CanSeek)
             {
-                _streamStart = stream.Position;
+                _seekable = true;
             }
             else
             {
@@ -65,7 +65,7 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     /// one-pass sources (a network stream it copies), and a selector that chose a one-pass source could hand it
     /// on half read.
     /// </summary>
-    public bool IsReplayable => Message.Bytes is not null || _streamStart >= 0 || _tracker is { BytesRead: 0 }
+    public bool IsReplayable => Message.Bytes is not null || _seekable || _tracker is { BytesRead: 0 }
         || (Message.Stream is null && Message.IsReplayable && !_readOnce);
 
     public bool IsWaiting => Volatile.Read(ref _state) == Waiting;
@@ -73,16 +73,11 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     /// <summary>Moves a waiting request to <paramref name="state"/>; false when someone else moved it first.</summary>
     public bool TryClaim(int state) => Interlocked.CompareExchange(ref _state, state, Waiting) == Waiting;
 
-    /// <summary>Puts a taken request back to waiting (for its retry), its stream rewound.</summary>
-    public void Requeue()
-    {
-        if (_streamStart >= 0)
-        {
-            Message.Stream!.Position = _streamStart;
-        }
-
-        Volatile.Write(ref _state, Waiting);
-    }
+    /// <summary>
+    /// Puts a taken request back to waiting (for its retry). A seekable stream is not rewound here: each send reads it
+    /// through a view from the message's start (<see cref="Sending.SeekableContent"/>), and another send may be reading it now.
+    /// </summary>
+    public void Requeue() => Volatile.Write(ref _state, Waiting);
 
     /// <summary>When it (last) joined the queue: the start of its acquire timeout (a <see cref="TimeProvider"/> timestamp).</summary>
     public long EnqueuedAt { get; set; }

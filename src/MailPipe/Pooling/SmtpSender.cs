@@ -130,7 +130,13 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
         }
 
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // As for a cancellation under way (and as the session's batches do): one result per message, none sent.
+            var early = new OperationCanceledException(cancellationToken);
+            throw new SmtpBatchCanceledException([.. list.Select(m => new SmtpSendResult(m.Envelope, SmtpSendOutcome.NotSent, null, [.. m.Envelope.Recipients.Select(static r => new SmtpRecipientResult(r, null))], null, null, early))], early, cancellationToken);
+        }
+
         var requests = new SendRequest[list.Count];
         for (var i = 0; i < requests.Length; i++)
         {

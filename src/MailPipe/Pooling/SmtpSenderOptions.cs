@@ -136,19 +136,9 @@ public sealed class SmtpSenderOptions
     {
         if (ConnectStream is null)
         {
-            ArgumentException.ThrowIfNullOrWhiteSpace(Host, nameof(Host));
-            if (Host.AsSpan().IndexOfAny("\r\n\0\t ") >= 0)
-            {
-                // Else each connect failed: a misleading AuthenticationError for CR/LF, a failed name lookup for a blank.
-                throw new ArgumentException($"Host '{Host}' holds a space or a control character; give only the host name or IP address.", nameof(Host));
-            }
-
-            if (Host.Contains('/', StringComparison.Ordinal)
-                || (Host.Contains(':', StringComparison.Ordinal) && !IPAddress.TryParse(Host.Trim('[', ']'), out _)))
-            {
-                // Else the mistake is left to each connect (a name lookup of "smtp.example.com:587"), as a network failure.
-                throw new ArgumentException($"Host '{Host}' is not a host name or IP address: give the name alone, such as smtp.example.com, and the port in Port.", nameof(Host));
-            }
+            // Else the mistake was left to each connect: a misleading AuthenticationError for CR/LF, a failed name
+            // lookup (as a network failure) for a blank or for "smtp.example.com:587".
+            Transport.SmtpHostRules.Validate(Host, nameof(Host), nameof(Port));
         }
 
         ArgumentOutOfRangeException.ThrowIfLessThan(Port, 1, nameof(Port));

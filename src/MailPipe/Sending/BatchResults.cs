@@ -30,6 +30,15 @@ internal sealed class BatchResults
     /// <summary>Whether results are published as they become known.</summary>
     public bool IsStreaming => _stream is not null;
 
+    /// <summary>Set when the caller left a streaming call early: no more messages are taken (nobody reads their results).</summary>
+    public bool Abandoned
+    {
+        get => Volatile.Read(ref _abandoned);
+        set => Volatile.Write(ref _abandoned, value);
+    }
+
+    private bool _abandoned;
+
     /// <summary>The published results, in order (streaming only).</summary>
     public ChannelReader<SmtpSendResult> Stream => _stream?.Reader ?? throw new InvalidOperationException("Not a streaming batch.");
 

@@ -156,12 +156,22 @@ internal sealed partial class MailTransaction
             return _stop;
         }
 
+        // Every recipient refused (and MAIL too, or not), then the server closed: the reply to the end of data was withheld
+        // behind its unasked 221/421 (Postfix's submission port without STARTTLS: 530 to each, then 221 "I can break
+        // rules, too"). No mail transaction had a recipient, so nothing can have been delivered; it was Unknown. Not
+        // after a protocol violation (the replies filed may belong to other commands), and only when every envelope
+        // reply is negative (a stray reply before them would put MAIL's 250 in a recipient's place).
+        var accepted = AcceptedRecipientCount;
+        if (FinalReply is null && failure is not SmtpProtocolException && accepted == 0 && AllRecipientRepliesIn && Refusal(accepted) is { } refused)
+        {
+            return refused;
+        }
+
         if ((failure is SmtpProtocolException || EndOfDataAnswerWithheld) && FinalReply is null && EndOfDataWritten)
         {
             return TransactionStop.ProtocolViolation;
         }
 
-        var accepted = AcceptedRecipientCount;
         if (FinalReply is not null)
         {
             return FinalReply.IsPositiveCompletion && accepted > 0 ? TransactionStop.None : Refusal(accepted) ?? TransactionStop.MessageRefused;
@@ -206,6 +216,9 @@ internal sealed partial class MailTransaction
     {
         // This send's run of the message's content writer (SmtpMessage.FromWriter), if any, is done with.
         Message.WriterRun?.Release();
+        // Another send of the same non-seekable stream or pipe reader may begin (and finds it read, or not read yet).
+        Message.ReleaseOnePassSource(this);
+
         var stop = StopReason(failure);
         var outcome = OutcomeOf(stop, EndOfDataWritten);
         var exception = stop switch

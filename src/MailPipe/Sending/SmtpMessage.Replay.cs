@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using MailPipe.Sending;
 
 namespace MailPipe;
 
@@ -141,15 +142,18 @@ public sealed partial class SmtpMessage
 
         if (StartPosition >= 0)
         {
-            try
+            // Each send reads through a view with a position of its own (never the stream's, which another send of the
+            // same stream may be reading at the same time), from where the stream stood when the message was made.
+            var stream = (Stream)_source!;
+            if (!stream.CanSeek)
             {
-                ((Stream)_source!).Position = StartPosition;
-                return null;
+                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The content stream can no longer seek back to the start of the message (position {StartPosition}; disposed?); the message was not sent.", new ObjectDisposedException(stream.GetType().Name));
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException or NotSupportedException)
-            {
-                return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The content stream could not be set back to the start of the message (position {StartPosition}): {ex.Message}; the message was not sent.", ex);
-            }
+
+            var copy = (SmtpMessage)MemberwiseClone();
+            copy._source = new SeekableContent(stream, StartPosition);
+            tx.Message = copy;
+            return null;
         }
 
         if (OneShotRead)
@@ -157,6 +161,18 @@ public sealed partial class SmtpMessage
             return new SmtpException(
                 SmtpErrorCode.ContentNotReplayable,
                 $"The message's content ({(_source is ReadTrackingStream ? "a non-seekable stream" : "a pipe reader")}) was already read by an earlier send and cannot be read again; the message was not sent. Retry with content that can be replayed (bytes, a seekable stream, or SmtpMessage.FromWriter).");
+        }
+
+        if (IsOnePassSource)
+        {
+            // One send at a time: two sends that both began before either read (one message sent by two callers of a
+            // shared sender) each read part of the source, and each part was delivered as the message.
+            if (!(_source is ReadTrackingStream stream ? stream.TryClaim(tx) : ((ReadTrackingPipeReader)_source!).TryClaim(tx)))
+            {
+                return new SmtpException(
+                    SmtpErrorCode.ContentNotReplayable,
+                    $"The message's content ({(_source is ReadTrackingStream ? "a non-seekable stream" : "a pipe reader")}) is being sent by another send of it at this moment and can be read only once; the message was not sent. Use content that can be replayed (bytes, a seekable stream, or SmtpMessage.FromWriter) to send it more than once.");
+            }
         }
 
         return null;
@@ -168,6 +184,19 @@ public sealed partial class SmtpMessage
     /// yet read. For a pool deciding whether a retry on a fresh connection is safe.
     /// </summary>
     internal bool IsReplayable => !OneShotRead;
+
+    /// <summary>Ends the claim of a one-pass source that <paramref name="tx"/>'s <see cref="BeginSend"/> made, if it made one (its transaction has its result).</summary>
+    internal void ReleaseOnePassSource(MailTransaction tx)
+    {
+        if (_source is ReadTrackingStream stream)
+        {
+            stream.Release(tx);
+        }
+        else
+        {
+            (_source as ReadTrackingPipeReader)?.Release(tx);
+        }
+    }
 
     /// <summary>Whether the content comes from the caller's code (a content writer or a per-connection selector): what <see cref="Observing"/> watches.</summary>
     internal bool IsFromCallersCode => Writer is not null || Selector is not null;
@@ -248,7 +277,26 @@ public sealed partial class SmtpMessage
     {
         private volatile bool _read;
 
+        /// <summary>The transaction of the send that holds the stream (on the caller's wrapper, the root of a chain of wrappers).</summary>
+        private MailTransaction? _holder;
+
         public bool WasRead => _read || original is { WasRead: true };
+
+        /// <summary>Claims the stream for one send; false while another send holds it.</summary>
+        public bool TryClaim(MailTransaction tx) => original?.TryClaim(tx) ?? Interlocked.CompareExchange(ref _holder, tx, null) is null;
+
+        /// <summary>Ends <paramref name="tx"/>'s claim, if it holds the stream.</summary>
+        public void Release(MailTransaction tx)
+        {
+            if (original is null)
+            {
+                Interlocked.CompareExchange(ref _holder, null, tx);
+            }
+            else
+            {
+                original.Release(tx);
+            }
+        }
 
         public override bool CanRead => inner.CanRead;
 
@@ -306,7 +354,16 @@ public sealed partial class SmtpMessage
     {
         private volatile bool _read;
 
+        /// <summary>The transaction of the send that holds the reader.</summary>
+        private MailTransaction? _holder;
+
         public bool WasRead => _read;
+
+        /// <summary>Claims the reader for one send; false while another send holds it.</summary>
+        public bool TryClaim(MailTransaction tx) => Interlocked.CompareExchange(ref _holder, tx, null) is null;
+
+        /// <summary>Ends <paramref name="tx"/>'s claim, if it holds the reader.</summary>
+        public void Release(MailTransaction tx) => Interlocked.CompareExchange(ref _holder, null, tx);
 
         public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using MailPipe.Sending;
 
 namespace MailPipe;
 
@@ -10,7 +11,8 @@ namespace MailPipe;
 /// <remarks>
 /// To retry a send, send the same <see cref="SmtpMessage"/> again: in-memory content and a content writer
 /// (<see cref="FromWriter"/>) are replayed whole, a seekable stream is read again from the position it had when the
-/// message was made; a non-seekable stream or a pipe reader that an earlier send read from cannot be replayed, and
+/// message was made; a non-seekable stream or a pipe reader that an earlier send read from (or that another send
+/// of it is sending at that moment) cannot be replayed, and
 /// the send returns <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/>
 /// before anything is written (never part of a message).
 /// </remarks>
@@ -43,14 +45,14 @@ public sealed partial class SmtpMessage
     /// <summary>The envelope.</summary>
     public SmtpEnvelope Envelope { get; private set; }
 
-    /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made), else <see langword="null"/>.</summary>
-    public long? ContentLength => Bytes?.Length ?? (_source is Stream { CanSeek: true } s ? s.Length - StartPosition : null);
+    /// <summary>The content length in bytes when known (in-memory content, or a seekable stream from its position when the message was made: 0 when that was past its end), else <see langword="null"/>.</summary>
+    public long? ContentLength => Bytes?.Length ?? (_source is Stream { CanSeek: true } s ? Math.Max(0, s.Length - StartPosition) : null);
 
     internal ReadOnlySequence<byte>? Bytes { get; }
 
     /// <summary>
     /// The size SIZE declares for text content at hand (RFC 1870 §3, <see cref="SmtpContentRules.DeclaredSize"/>): in-memory
-    /// content, or a <see cref="MemoryStream"/> (read here, then set back to where the message starts); else
+    /// content, or a <see cref="MemoryStream"/> (read through the send's own view of it, <see cref="SeekableContent"/>); else
     /// <see cref="ContentLength"/> (another stream's length as given: a bare CR or LF in it goes out one octet longer).
     /// </summary>
     internal long? TextSize()
@@ -60,29 +62,8 @@ public sealed partial class SmtpMessage
             return SmtpContentRules.DeclaredSize(bytes);
         }
 
-        if (_source is not MemoryStream memory)
-        {
-            return ContentLength;
-        }
-
-        var counter = default(WireSizeCounter);
-        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
-        try
-        {
-            memory.Position = StartPosition;
-            for (int read; (read = memory.Read(buffer)) > 0;)
-            {
-                counter.Add(buffer.AsSpan(0, read));
-            }
-
-            memory.Position = StartPosition;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
-        return counter.Total;
+        // A send reads a seekable stream through its own view (BeginSend); a memory stream's text is measured through it.
+        return _source is SeekableContent { IsMemory: true } view ? view.WireSize() : ContentLength;
     }
 
     /// <summary>The stream to read (a non-seekable one behind its read-tracking wrapper).</summary>
@@ -134,8 +115,10 @@ public sealed partial class SmtpMessage
 
     /// <summary>A message read from a stream, from its current position to its end.</summary>
     /// <remarks>
-    /// The position is recorded now: every send of this message, a retry included, seeks back to it first. A
-    /// non-seekable stream is read once: a later send of this message after one that read from it returns
+    /// The position is recorded now: every send of this message, a retry included, reads from it, each with a position
+    /// of its own (sends of the same stream at the same time each read the whole message, one read at a time). A
+    /// non-seekable stream is read once: a later send of this message after one that read from it, or one that begins
+    /// while another send of it is under way, returns
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/> before MAIL.
     /// </remarks>
     /// <param name="envelope">The envelope.</param>
@@ -150,7 +133,8 @@ public sealed partial class SmtpMessage
 
     /// <summary>A message read from a pipe until it completes.</summary>
     /// <remarks>
-    /// A pipe is read once: a later send of this message after one that read from it returns
+    /// A pipe is read once: a later send of this message after one that read from it, or one that begins while another
+    /// send of it is under way, returns
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentNotReplayable"/> before MAIL. For
     /// content that can be produced again, use <see cref="FromWriter"/>.
     /// </remarks>

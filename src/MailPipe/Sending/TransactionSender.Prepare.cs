@@ -53,8 +53,20 @@ internal sealed partial class TransactionSender
 
         // Only for a server that offers SIZE. Text goes out with CRLF line ends (RFC 1870 §3 counts them): its length as
         // given can be less.
-        var size = envelope.Size ?? (capabilities.MaxMessageSize is null ? null
-            : plan.Body != SmtpBodyType.BinaryMime ? tx.Message.TextSize() : tx.Message.ContentLength);
+        long? size;
+        try
+        {
+            size = envelope.Size ?? (capabilities.MaxMessageSize is null ? null
+                : plan.Body != SmtpBodyType.BinaryMime ? tx.Message.TextSize() : tx.Message.ContentLength);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The caller's stream failed (its Length, or a memory stream's read): that message only, before MAIL. It
+            // was thrown out of the call, which closed the connection and lost the other messages' results.
+            tx.Stop(TransactionStop.NotAttempted, new SmtpException(SmtpErrorCode.ContentReadFailed, $"The size of the content stream could not be read ({ex.Message}); the message was not sent.", ex));
+            return default;
+        }
+
         if (size is { } declared && capabilities.MaxMessageSize is { } limit && limit > 0 && declared > limit)
         {
             tx.Stop(TransactionStop.NotAttempted, new SmtpException(SmtpErrorCode.MessageTooLarge, $"The message ({declared} bytes) is larger than the server's SIZE limit ({limit} bytes, RFC 1870); it was not sent."));

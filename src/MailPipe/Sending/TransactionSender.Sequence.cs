@@ -39,6 +39,13 @@ internal sealed partial class TransactionSender
                     break;
                 }
 
+                // The caller left a streaming call early: no more messages are taken, from a list either (their
+                // results would be dropped); an endless sequence kept the call, and its disposal, going for ever.
+                if (batch.Abandoned)
+                {
+                    break;
+                }
+
                 // The caller cancelled: no message is taken from the sequence any more (the ones taken keep their results).
                 cancellationToken.ThrowIfCancellationRequested();
 

@@ -121,7 +121,9 @@ internal sealed partial class TransactionSender
         {
             if (!finished)
             {
-                // The caller left early: the batch still ends properly (never half-sent); its outcome is no longer asked for.
+                // The caller left early: no more messages are taken, and the ones taken end properly (never half-sent);
+                // their outcome is no longer asked for.
+                batch.Abandoned = true;
                 try
                 {
                     await run.ConfigureAwait(false);

@@ -155,7 +155,7 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     /// <param name="messages">The messages, sent in order.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
-    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped).</returns>
+    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early takes no more messages: the ones taken are finished first (never half-sent), their remaining results are dropped, and the rest are not sent.</returns>
     /// <exception cref="ArgumentException">A message is null, or its parameters hold CR, LF or NUL or are out of range; nothing was sent.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>
     /// <exception cref="SmtpBatchCanceledException">The enumeration was cancelled: the results of the messages taken so far that were not yielded yet are yielded first (Unknown where the end of data was written, else NotSent), then this is thrown with every result.</exception>
@@ -172,7 +172,7 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     /// <param name="messages">The messages, sent in order; enumerated once.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
-    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early lets the batch finish first (its remaining results are dropped). Once the connection is lost or closing (a 421), no more messages are taken from the sequence.</returns>
+    /// <returns>One result per message, in order. Nothing is sent until the enumeration starts; leaving it early takes no more messages from the sequence (an endless one, such as a channel reader, ends too): the ones taken are finished first (never half-sent) and their remaining results are dropped. Once the connection is lost or closing (a 421), no more messages are taken from the sequence.</returns>
     /// <exception cref="ArgumentException">A message's parameters hold CR, LF or NUL or are out of range, or (<see cref="ArgumentNullException"/>) a message is null: the results before it are yielded first, and a bad message's own result (<see cref="SmtpSendOutcome.NotSent"/>) too.</exception>
     /// <exception cref="Exception">Whatever the sequence itself throws (anything but a cancellation) is thrown as it is, after the results of every message taken before it were yielded (those transactions are finished first, never left half-sent); not when the caller left the enumeration early.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running (thrown by the enumeration).</exception>

@@ -82,15 +82,14 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <param name="waitForGreeting"><see langword="false"/> to return as soon as TCP is up, as before implicit TLS (read the greeting later with <see cref="ReceiveReplyAsync"/>).</param>
     /// <param name="cancellationToken">Cancels the connect or the wait for the greeting.</param>
     /// <returns>The greeting (a negative one, such as 554, is returned too), or <see langword="null"/> when not waiting.</returns>
-    /// <exception cref="ArgumentException"><paramref name="host"/> is empty or holds CR, LF or NUL.</exception>
+    /// <exception cref="ArgumentException"><paramref name="host"/> is empty, holds a space or a control character (CR, LF, NUL, tab), a port (<c>smtp.example.com:587</c>) or a scheme: not a host name or address alone.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 1 to 65535.</exception>
     /// <exception cref="InvalidOperationException">The session is already connected, or another operation is running.</exception>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.HostNotFound"/>, <see cref="SmtpErrorCode.ConnectionRefused"/>, <see cref="SmtpErrorCode.TimedOut"/> (after <see cref="SmtpSessionOptions.ConnectTimeout"/> or, for the greeting, <see cref="SmtpSessionOptions.ReceiveTimeout"/>), <see cref="SmtpErrorCode.SystemError"/>, or a protocol error in the greeting.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply?> ConnectAsync(string host, int port = 25, bool waitForGreeting = true, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(host);
-        SmtpCommandWriter.ValidateArgument(host, nameof(host));
+        SmtpHostRules.Validate(host, nameof(host), "port");
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, 65535);
         var address = host.Length > 2 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host;

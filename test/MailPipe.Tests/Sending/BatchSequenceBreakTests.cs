@@ -252,8 +252,9 @@ public class BatchSequenceBreakTests
     [Fact]
     public async Task Streaming_left_early_does_not_throw_the_sequences_later_exception_over_the_callers_own()
     {
-        // "Leaving it early lets the batch finish first (its remaining results are dropped)": the batch goes on to the
-        // sequence's throw, which must not replace the exception that made the caller leave.
+        // Leaving it early finishes the messages taken first (their remaining results are dropped): the batch may meet
+        // the sequence's throw (asked for before the caller left), which must not replace the exception that made the
+        // caller leave.
         var script = Script(Ehlo("PIPELINING")).Then(Piped(1)).Then(Piped(2)).Then("C: NOOP", "S: 250 ok");
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server);
