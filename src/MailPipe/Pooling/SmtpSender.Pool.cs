@@ -28,7 +28,7 @@ public sealed partial class SmtpSender
     internal int MaxConnections => _options.MaxConnections;
 
     /// <summary>host:port, for the connection log scope.</summary>
-    private string Server => _server ??= $"{_options.Host}:{_options.Port}";
+    private string Server => _server ??= Transport.SmtpEndpointText.Format(_options.Host, _options.Port);
 
     private void Enqueue(params ReadOnlySpan<SendRequest> requests)
     {

@@ -78,7 +78,7 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
         _time = _options.TimeProvider;
         _log = (_options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("MailPipe.Pool");
         _ehloName = _options.EhloName;
-        Name = _options.Name ?? $"{_options.Host}:{_options.Port}";
+        Name = _options.Name ?? Transport.SmtpEndpointText.Format(_options.Host, _options.Port);
         _metrics = new SmtpSenderMetrics(this, _options.MeterFactory);
         var period = SweepPeriod(_options.IdleTimeout);
         _sweeper = _time.CreateTimer(static s => ((SmtpSender)s!).Sweep(), this, period, period);

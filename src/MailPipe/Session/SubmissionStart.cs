@@ -73,8 +73,8 @@ internal static class SubmissionStart
             throw session.FailBetweenOperations(new SmtpException(
                 SmtpErrorCode.StartTlsNotOffered,
                 ehlo.IsPositiveCompletion
-                    ? $"TLS is required but {host}:{port} does not offer STARTTLS in its EHLO reply; nothing more was sent and the connection was closed."
-                    : $"TLS is required but {host}:{port} answered EHLO with {ehlo.Code}; nothing more was sent and the connection was closed."),
+                    ? $"TLS is required but {Transport.SmtpEndpointText.Format(host, port)} does not offer STARTTLS in its EHLO reply; nothing more was sent and the connection was closed."
+                    : $"TLS is required but {Transport.SmtpEndpointText.Format(host, port)} answered EHLO with {ehlo.Code}; nothing more was sent and the connection was closed."),
                 "checking for STARTTLS");
         }
 
@@ -87,7 +87,7 @@ internal static class SubmissionStart
             }
 
             throw session.FailBetweenOperations(
-                new SmtpException(SmtpErrorCode.StartTlsNotOffered, $"TLS is required but {host}:{port} refused STARTTLS ({startTls}); the connection was closed."),
+                new SmtpException(SmtpErrorCode.StartTlsNotOffered, $"TLS is required but {Transport.SmtpEndpointText.Format(host, port)} refused STARTTLS ({startTls}); the connection was closed."),
                 "starting TLS");
         }
 

@@ -131,7 +131,7 @@ internal sealed partial class SmtpChannel
         }
         catch (Exception ex) when (ex is not SmtpException)
         {
-            throw Fail(ex, $"connecting to {host}:{port}");
+            throw Fail(ex, $"connecting to {Transport.SmtpEndpointText.Format(host, port)}");
         }
 
         StopSendDeadline();
