@@ -156,7 +156,15 @@ public sealed record SmtpEnvelope
     /// <summary>REQUIRETLS (RFC 8689): the send is not attempted unless the session is encrypted and the server offers REQUIRETLS.</summary>
     public bool RequireTls { get; init; }
 
-    /// <summary>Further MAIL parameters exactly as they go on the line (for extensions MailPipe has no option for). A keyword MailPipe writes itself (SIZE, BODY, SMTPUTF8, REQUIRETLS, RET, ENVID) given here replaces MailPipe's own: each keyword goes on the line once (RFC 5321 §4.1.2), the caller's value (MailPipe's own checks, such as the size against the server's SIZE limit, still use what it knows).</summary>
+    /// <summary>
+    /// Further MAIL parameters exactly as they go on the line (for extensions MailPipe has no option for). A keyword
+    /// MailPipe writes itself (SIZE, BODY, SMTPUTF8, REQUIRETLS, RET, ENVID) given here replaces MailPipe's own: each
+    /// keyword goes on the line once (RFC 5321 §4.1.2), with the caller's value (MailPipe's own checks, such as the size
+    /// against the server's SIZE limit, still use what it knows). Only for extensions that leave the replies as RFC 5321
+    /// has them: one that changes them, such as <c>PRDR</c> (Exim answers the end of data with 353 and then a reply per
+    /// recipient), is a protocol error to MailPipe, and the send ends <see cref="SmtpSendOutcome.Unknown"/> with the
+    /// connection closed.
+    /// </summary>
     public string? MailParameters { get; init; }
 
     /// <summary>Whether the envelope this one was copied from (<see cref="WithRecipients"/>) had an address outside ASCII.</summary>
