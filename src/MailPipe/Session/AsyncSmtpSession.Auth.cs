@@ -11,7 +11,7 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class AsyncSmtpSession
 {
-    /// <summary>The mechanism of the last successful AUTH on this connection (235), or <see langword="null"/>; cleared by a disconnect.</summary>
+    /// <summary>The mechanism of the last successful AUTH on this connection (235), or <see langword="null"/>; cleared by a disconnect. Another 2yz reply to AUTH (such as 250) is returned but is not a success.</summary>
     public string? AuthenticatedMechanism { get; private set; }
 
     /// <summary>Whether AUTH succeeded on this connection (RFC 4954 §4: a 235 reply); cleared by a disconnect.</summary>
@@ -223,7 +223,8 @@ public sealed partial class AsyncSmtpSession
 
         using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
         var reply = await SaslExchange.RunAsync(_channel, mechanism, _options.ReceiveTimeout).ConfigureAwait(false);
-        AuthenticatedMechanism = reply.IsPositiveCompletion ? mechanism.Name : AuthenticatedMechanism;
+        // Only 235 is success (RFC 4954 §4, §6); another 2yz (smtp-sink's 250 to every AUTH) authenticated nobody.
+        AuthenticatedMechanism = reply.Code == 235 ? mechanism.Name : AuthenticatedMechanism;
         return _channel.CloseIfServiceClosing(telemetry?.Reply(reply) ?? reply);
     }
 
