@@ -28,7 +28,7 @@ public sealed partial class AsyncSmtpSession
 
     /// <summary>Reads the next reply from the server (the seed's <c>ReceiveResponse</c>), within <see cref="SmtpSessionOptions.ReceiveTimeout"/>.</summary>
     /// <param name="cancellationToken">Cancels the wait; the connection is then closed.</param>
-    /// <returns>The reply; a negative reply is returned, not thrown.</returns>
+    /// <returns>The reply; a negative reply is returned, not thrown. After a 421, or the 221 to a QUIT sent with <see cref="SendCommandAsync"/>, the connection is closed (<see cref="IsConnected"/> is <see langword="false"/>; <see cref="ConnectAsync(string, int, bool, CancellationToken)"/> again to go on).</returns>
     /// <exception cref="InvalidOperationException">Not connected, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -52,6 +52,13 @@ public sealed partial class AsyncSmtpSession
         if (isGreeting)
         {
             Greeting = reply;
+        }
+
+        if (reply.Code == 221)
+        {
+            // The reply to a QUIT sent with SendCommandAsync: the server closes the channel after it (RFC 5321 §4.1.1.10), so the session does too, as QuitAsync does.
+            _channel.Break("the server sent 221 (service closing transmission channel)");
+            return reply;
         }
 
         return _channel.CloseIfServiceClosing(reply);
