@@ -23,7 +23,9 @@ internal static class ReplyRules
     /// <param name="command">The pending-reply name of the command the reply answers, or <see langword="null"/> for an unsolicited reply.</param>
     /// <param name="reply">The reply.</param>
     /// <returns>Whether the server is closing.</returns>
-    public static bool IsClosing(string? command, SmtpReply reply) => reply.Code == 421 || (reply.Code == 221 && command != "QUIT");
+    /// <remarks>A raw command's name is its verb as the caller wrote it: verbs are case-insensitive (RFC 5321 §2.4), so <c>quit</c> is QUIT.</remarks>
+    public static bool IsClosing(string? command, SmtpReply reply) =>
+        reply.Code == 421 || (reply.Code == 221 && !string.Equals(command, "QUIT", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Checks a reply against its command.</summary>
     /// <param name="command">The pending-reply name of the command.</param>

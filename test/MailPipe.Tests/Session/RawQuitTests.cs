@@ -10,11 +10,14 @@ namespace MailPipe.Tests.Session;
 public sealed class RawQuitTests
 {
     [Theory]
-    [InlineData("QUIT")]
-    [InlineData("QUIT\r\n")]
-    public async Task A_221_read_with_ReceiveReplyAsync_after_a_raw_QUIT_closes_the_session(string commandLine)
+    [InlineData("QUIT", "QUIT")]
+    [InlineData("QUIT\r\n", "QUIT")]
+    [InlineData("quit", "quit")]
+    [InlineData("Quit\r\n", "Quit")]
+    public async Task A_221_read_with_ReceiveReplyAsync_after_a_raw_QUIT_closes_the_session(string commandLine, string onTheWire)
     {
-        await using var server = ScriptedSmtpServer.Start("S: 220 mail.example.test ESMTP ready", "C: QUIT", "S: 221 2.0.0 Bye", "EXPECT CLOSE");
+        // Verbs are case-insensitive (RFC 5321 §2.4): a 221 to "quit" is QUIT's reply, not the server closing on its own.
+        await using var server = ScriptedSmtpServer.Start("S: 220 mail.example.test ESMTP ready", "C: " + onTheWire, "S: 221 2.0.0 Bye", "EXPECT CLOSE");
         using var session = new AsyncSmtpSession();
         await session.ConnectAsync(server.ClientStream).Safe();
 
