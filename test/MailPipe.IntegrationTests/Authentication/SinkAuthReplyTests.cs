@@ -25,4 +25,30 @@ public sealed class SinkAuthReplyTests
         (await session.NoopAsync()).Code.Should().Be(250);
         await session.QuitAsync();
     }
+
+    /// <summary>
+    /// The pooled sender took any 2yz to AUTH as success (the session already required 235): with credentials set,
+    /// smtp-sink's "250 2.0.0 Ok" let it lend a connection that was never authenticated. Only 235 authenticates (RFC
+    /// 4954 §4); anything else is NotSent with <see cref="SmtpErrorCode.AuthenticationError"/> before MAIL.
+    /// </summary>
+    [Fact]
+    public async Task The_pooled_sender_does_not_take_smtp_sinks_250_to_AUTH_as_authenticated()
+    {
+        TestServers.RequireListening(TestServers.SinkPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.SinkPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = EhloDomain,
+            Credentials = new System.Net.NetworkCredential(TestServers.User, TestServers.Password),
+            Session = new SmtpSessionOptions { AllowCleartextAuthentication = true },
+        });
+
+        var result = await sender.SendAsync(new SmtpEnvelope("a@example.test", "b@example.test"), "Subject: x\r\n\r\nbody\r\n"u8.ToArray());
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
+        result.MailReply.Should().BeNull("nothing of the transaction may be sent unauthenticated");
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+    }
 }
