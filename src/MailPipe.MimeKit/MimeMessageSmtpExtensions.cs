@@ -14,7 +14,9 @@ namespace MailPipe;
 /// <c>From</c>; the recipients are <c>To</c>, <c>Cc</c> and <c>Bcc</c>, each address once. When the message carries
 /// <c>Resent-Sender</c> or <c>Resent-From</c> (RFC 5322 §3.6.6) it is a resent message: <c>Resent-Sender</c>, else the
 /// first <c>Resent-From</c>, to <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c> (of the newest block of Resent-* fields when it
-/// was resent more than once: the recipients of an earlier resending do not get it again).</description></item>
+/// was resent more than once: the recipients of an earlier resending do not get it again). The domains of a parsed field go
+/// in the form written there (MimeKit decodes an A-label to Unicode in <see cref="MailboxAddress.Address"/>, which would need
+/// SMTPUTF8); a field built or changed in code gives its addresses as <see cref="MailboxAddress.Address"/> does.</description></item>
 /// <item><description><b>Bcc never on the wire</b>: the <c>Bcc</c> and <c>Resent-Bcc</c> fields are left out of the data
 /// (their addresses are in the envelope only), from the message's own header (an attached message goes as it is); line ends are CRLF;
 /// a field of that header or of a part's header with a line of more than 998 octets (kept raw from a parsed message) is refolded first, in the

@@ -1,0 +1,30 @@
+using System.Text;
+using MailPipe.IntegrationTests.Support;
+using MimeKit;
+
+namespace MailPipe.MimeKit.Tests.Integration;
+
+/// <summary>brk-mime2 probes against the real Postfix 2525 (8BITMIME, SMTPUTF8, CHUNKING).</summary>
+[Trait("Category", "Integration")]
+public sealed class BrkMime2PostfixProbeTests
+{
+    [Fact]
+    public async Task A_parsed_ASCII_message_to_an_A_label_domain_reaches_Postfix_without_SMTPUTF8_at_the_address_as_written()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var local = $"alabel-{Guid.NewGuid():N}";
+        var raw = $"From: sender@example.test\r\nTo: {local}@xn--bcher-kva.example\r\nSubject: ascii\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nAll ASCII.\r\n";
+        var message = MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(raw)));
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+        session.Capabilities.SupportsSmtpUtf8.Should().BeTrue();
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        result.Envelope.SmtpUtf8.Should().BeFalse("every address and header field was written in ASCII");
+        var stored = Encoding.UTF8.GetString((await Maildir.WaitForPostfixAsync($"{local}@xn--bcher-kva.example"))[0]);
+        stored.Should().Contain($"Delivered-To: {local}@xn--bcher-kva.example\r\n").And.NotContain("UTF8SMTP", "Postfix's Received field says 'with UTF8SMTP' for an SMTPUTF8 transaction");
+    }
+}
