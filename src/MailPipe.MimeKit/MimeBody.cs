@@ -142,6 +142,40 @@ internal static class MimeBody
     }
 
     /// <summary>
+    /// Prepares for lines of at most <paramref name="limit"/> octets (MimeKit's <see cref="MimeEntity.Prepare(EncodingConstraint, int)"/>)
+    /// each part that <see cref="MayHaveLongLine(MimeMessage, int)"/> finds, and only those: MimeKit's preparation of the
+    /// whole message also re-encoded parts without a long line (an ASCII attachment without an encoding, which RFC 2045
+    /// makes 7bit, went as base64).
+    /// </summary>
+    public static void PrepareLongLines(MimeMessage message, EncodingConstraint constraint, int limit)
+    {
+        if (message.Body is { } body)
+        {
+            PrepareLongLines(body, constraint, limit);
+        }
+    }
+
+    private static void PrepareLongLines(MimeEntity entity, EncodingConstraint constraint, int limit)
+    {
+        switch (entity)
+        {
+            case Multipart multipart:
+                foreach (var child in multipart)
+                {
+                    PrepareLongLines(child, constraint, limit);
+                }
+
+                break;
+            case MessagePart { Message.Body: { } embedded }:
+                PrepareLongLines(embedded, constraint, limit);
+                break;
+            case MimePart part when MayHaveLongLine(part, limit):
+                part.Prepare(constraint, limit);
+                break;
+        }
+    }
+
+    /// <summary>
     /// Refolds each field of the message's own header, and of its parts' headers, that has a line of more than
     /// <paramref name="limit"/> octets without its CRLF (a parsed message keeps its fields' raw text: an unfolded
     /// 1,500-octet Subject or file name; RFC 5322 §2.1.1, servers refuse such lines) by setting its value again, which

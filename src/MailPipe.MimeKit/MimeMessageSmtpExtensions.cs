@@ -179,10 +179,11 @@ public static class MimeMessageSmtpExtensions
             default:
                 // No line over 998 octets (RFC 5321 §4.5.3.1.6; servers refuse them): MimeKit re-encodes a part that
                 // has one (minified HTML in a part without an encoding), as MailKit's SmtpClient does before it sends.
-                // Only then: its preparation reads every such part through a filter (+25 % CPU per 64 KiB message).
+                // Only then, and only that part: its preparation reads the part through a filter (+25 % CPU per 64 KiB
+                // message), and MimeKit's preparation of the whole message re-encoded parts without a long line too.
                 if (MimeBody.MayHaveLongLine(message, 998))
                 {
-                    message.Prepare(capabilities.Supports8BitMime ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit, 998);
+                    MimeBody.PrepareLongLines(message, capabilities.Supports8BitMime ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit, 998);
                 }
 
                 break;

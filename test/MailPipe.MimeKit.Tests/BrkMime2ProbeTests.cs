@@ -72,6 +72,36 @@ public class BrkMime2ProbeTests
         result.Envelope.SmtpUtf8.Should().BeFalse();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_long_line_re_encodes_only_its_own_part_an_ASCII_attachment_without_an_encoding_goes_as_it_is(bool eightBitMime)
+    {
+        // README: "only a part with a longer line (minified HTML) is re-encoded". MimeKit's Prepare of the whole message
+        // also turned the ASCII attachment without an encoding (RFC 2045: 7bit, sent as it is by the same README) into base64.
+        var raw = "From: sender@example.test\r\nTo: bob@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+            + "--XX\r\nContent-Type: text/html; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n<p>" + new string('a', 2000) + "</p>\r\n"
+            + "--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=data.csv\r\n\r\nid,name\r\n1,ascii\r\n--XX--\r\n";
+        var message = Parse(raw);
+        var data = new List<byte>();
+        var script = eightBitMime
+            ? Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            : Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        Encoding.Latin1.GetString(data.ToArray()).Split("\r\n").Max(l => l.Length).Should().BeLessThanOrEqualTo(998);
+        ((MimePart)((Multipart)message.Body!)[0]).ContentTransferEncoding.Should().Be(ContentEncoding.QuotedPrintable, "the part with the long line was re-encoded");
+        var attachment = (MimePart)((Multipart)message.Body!)[1];
+        attachment.ContentTransferEncoding.Should().Be(ContentEncoding.Default, "the attachment has no long line");
+        Encoding.ASCII.GetString(data.ToArray()).Should().Contain("filename=data.csv\r\n\r\nid,name\r\n1,ascii\r\n--XX--", "the attachment went as it was written");
+    }
+
     internal static MimeMessage Parse(string raw) => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
 
     internal static SmtpScript Ehlo(params string[] extensions)
