@@ -221,11 +221,12 @@ internal static class MimeEnvelope
     private static bool Contains(List<SmtpRecipient> recipients, string address)
     {
         // A linear search: a message has a handful of recipients (a thousand cost a few milliseconds). A domain written
-        // once in Unicode and once as its A-label is the same mailbox: compared in A-label form, it is sent to once.
-        address = ALabelOrAsIs(address);
+        // once in Unicode and once as its A-label, or a local part written once quoted and once not ("bob"@ and bob@,
+        // RFC 5321 §4.1.2), is the same mailbox: compared so, it is sent to once (the server stores one copy per RCPT).
+        address = SameMailboxKey(address);
         foreach (var recipient in recipients)
         {
-            if (string.Equals(ALabelOrAsIs(recipient.Address), address, StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(SameMailboxKey(recipient.Address), address, StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }
@@ -297,6 +298,25 @@ internal static class MimeEnvelope
     }
 
     private static bool IsAddressChar(char c) => char.IsAsciiLetterOrDigit(c) || c > '\u007F' || "!#$%&'*+-/=?^_`{|}~.".Contains(c, StringComparison.Ordinal);
+
+    /// <summary>The address with its domain in A-label form and a quoted local part without its quotes and quoted-pairs.</summary>
+    private static string SameMailboxKey(string address)
+    {
+        address = ALabelOrAsIs(address);
+        var at = address.LastIndexOf('@');
+        if (at < 2 || address[0] != '"' || address[at - 1] != '"')
+        {
+            return address;
+        }
+
+        var local = new System.Text.StringBuilder(at);
+        for (var i = 1; i < at - 1; i++)
+        {
+            local.Append(address[i] == '\\' && i + 1 < at - 1 ? address[++i] : address[i]);
+        }
+
+        return local.Append(address, at, address.Length - at).ToString();
+    }
 
     private static string ALabelOrAsIs(string address)
     {

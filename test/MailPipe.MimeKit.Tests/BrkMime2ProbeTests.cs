@@ -44,6 +44,14 @@ public class BrkMime2ProbeTests
     }
 
     [Fact]
+    public void A_local_part_written_once_quoted_and_once_plain_is_one_recipient()
+    {
+        var envelope = Parse("From: a@example.test\r\nTo: bob@example.test, \"john smith\"@example.test\r\nCc: \"bob\"@example.test, \"john\\ smith\"@example.test\r\nBcc: \"b\\ob\"@example.test, \"bob.x\"@example.test\r\nSubject: x\r\n\r\nbody\r\n").GetSmtpEnvelope();
+
+        envelope.Recipients.Select(r => r.Address).Should().Equal("bob@example.test", "\"john smith\"@example.test", "\"bob.x\"@example.test");
+    }
+
+    [Fact]
     public async Task An_ASCII_message_with_A_label_domains_goes_without_SMTPUTF8_and_with_its_A_labels_to_an_SMTPUTF8_server()
     {
         var message = Parse(ALabelMessage);

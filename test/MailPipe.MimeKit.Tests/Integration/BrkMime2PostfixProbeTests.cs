@@ -27,4 +27,24 @@ public sealed class BrkMime2PostfixProbeTests
         var stored = Encoding.UTF8.GetString((await Maildir.WaitForPostfixAsync($"{local}@xn--bcher-kva.example"))[0]);
         stored.Should().Contain($"Delivered-To: {local}@xn--bcher-kva.example\r\n").And.NotContain("UTF8SMTP", "Postfix's Received field says 'with UTF8SMTP' for an SMTPUTF8 transaction");
     }
+    [Fact]
+    public async Task A_mailbox_written_plain_in_To_and_quoted_in_Cc_is_delivered_once()
+    {
+        // "dup"@example.test is the mailbox dup@example.test (RFC 5321 §4.1.2, RFC 5322 §3.4.1): MimeKit keeps the
+        // quotes, and the envelope held both forms, two RCPTs for one mailbox.
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var local = $"dup-{Guid.NewGuid():N}";
+        var raw = $"From: sender@example.test\r\nTo: {local}@example.test\r\nCc: \"{local}\"@example.test\r\nSubject: once\r\n\r\nOnce.\r\n";
+        var message = MimeMessage.Load(new MemoryStream(Encoding.ASCII.GetBytes(raw)));
+        message.GetSmtpEnvelope().Recipients.Select(r => r.Address).Should().Equal($"{local}@example.test");
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+
+        var result = await session.SendAsync(message);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        result.Recipients.Should().ContainSingle("one RCPT: Postfix stores one copy per RCPT, two for the same mailbox");
+        await Maildir.WaitForPostfixAsync($"{local}@example.test");
+    }
 }
