@@ -47,4 +47,26 @@ public sealed class BrkMime2PostfixProbeTests
         result.Recipients.Should().ContainSingle("one RCPT: Postfix stores one copy per RCPT, two for the same mailbox");
         await Maildir.WaitForPostfixAsync($"{local}@example.test");
     }
+    [Fact]
+    public async Task The_same_MimeMessage_four_times_in_a_batch_through_the_default_pool_arrives_whole_each_time()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var to = TestServers.UniqueRecipient("brk-mime2-pool");
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("sender@example.test"));
+        message.To.Add(MailboxAddress.Parse(to));
+        message.Subject = "pool";
+        message.MessageId = $"{Guid.NewGuid():N}@example.test";
+        var text = new TextPart("plain") { ContentTransferEncoding = ContentEncoding.EightBit };
+        text.SetText("utf-8", string.Concat(Enumerable.Range(0, 40000).Select(i => $"Zeile {i:D6} Grüße aus dem Pool.\n")));
+        message.Body = text;
+        var expected = Encoding.Latin1.GetString(MimeTestMessages.ExpectedData(message));
+        await using var sender = new SmtpSender(new SmtpSenderOptions { Host = TestServers.Host, Port = TestServers.PostfixPort, TlsMode = SmtpTlsMode.None, EhloName = "client.example.test" });
+
+        var results = await sender.SendBatchAsync([message, message, message, message]);
+
+        results.Select(r => r.Outcome).Should().AllBeEquivalentTo(SmtpSendOutcome.Accepted);
+        var stored = await Maildir.WaitForPostfixAsync(to, 4);
+        stored.Select(s => Encoding.Latin1.GetString(Maildir.StripTraceHeaders(s))).Should().AllBe(expected);
+    }
 }
