@@ -142,35 +142,35 @@ internal static class MimeBody
     }
 
     /// <summary>
-    /// Prepares for lines of at most <paramref name="limit"/> octets (MimeKit's <see cref="MimeEntity.Prepare(EncodingConstraint, int)"/>)
-    /// each part that <see cref="MayHaveLongLine(MimeMessage, int)"/> finds, and only those: MimeKit's preparation of the
-    /// whole message also re-encoded parts without a long line (an ASCII attachment without an encoding, which RFC 2045
-    /// makes 7bit, went as base64).
+    /// Prepares (MimeKit's <see cref="MimeEntity.Prepare(EncodingConstraint, int)"/>) each part whose own need is more
+    /// than <paramref name="carried"/> or that <see cref="MayHaveLongLine(MimeMessage, int)"/> finds (a line of more than
+    /// 998 octets), and only those: MimeKit's preparation of the whole message also re-encoded parts that needed nothing
+    /// (an ASCII attachment without an encoding, which RFC 2045 makes 7bit, went as base64: a DKIM body hash broken for nothing).
     /// </summary>
-    public static void PrepareLongLines(MimeMessage message, EncodingConstraint constraint, int limit)
+    public static void PrepareParts(MimeMessage message, EncodingConstraint constraint, int maxLineLength, MimeBodyNeed carried)
     {
         if (message.Body is { } body)
         {
-            PrepareLongLines(body, constraint, limit);
+            PrepareParts(body, constraint, maxLineLength, carried);
         }
     }
 
-    private static void PrepareLongLines(MimeEntity entity, EncodingConstraint constraint, int limit)
+    private static void PrepareParts(MimeEntity entity, EncodingConstraint constraint, int maxLineLength, MimeBodyNeed carried)
     {
         switch (entity)
         {
             case Multipart multipart:
                 foreach (var child in multipart)
                 {
-                    PrepareLongLines(child, constraint, limit);
+                    PrepareParts(child, constraint, maxLineLength, carried);
                 }
 
                 break;
             case MessagePart { Message.Body: { } embedded }:
-                PrepareLongLines(embedded, constraint, limit);
+                PrepareParts(embedded, constraint, maxLineLength, carried);
                 break;
-            case MimePart part when MayHaveLongLine(part, limit):
-                part.Prepare(constraint, limit);
+            case MimePart part when Need(part) > carried || MayHaveLongLine(part, 998):
+                part.Prepare(constraint, maxLineLength);
                 break;
         }
     }

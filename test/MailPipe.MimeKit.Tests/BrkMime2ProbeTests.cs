@@ -110,6 +110,30 @@ public class BrkMime2ProbeTests
         Encoding.ASCII.GetString(data.ToArray()).Should().Contain("filename=data.csv\r\n\r\nid,name\r\n1,ascii\r\n--XX--", "the attachment went as it was written");
     }
 
+    [Fact]
+    public async Task Without_8BITMIME_only_the_parts_that_need_it_are_prepared_an_ASCII_attachment_without_an_encoding_goes_as_it_is()
+    {
+        // A parsed (say DKIM-signed) all-ASCII message: a text part without an encoding (which may be 8-bit, so the
+        // message needs preparing for a 7-bit server) and an ASCII attachment without one (RFC 2045: 7bit; the README:
+        // "goes as it is"). MimeKit's Prepare of the whole message turned the attachment into base64.
+        var raw = "From: sender@example.test\r\nTo: bob@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+            + "--XX\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nPlain ASCII text.\r\n"
+            + "--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=data.csv\r\n\r\nid,name\r\n1,ascii\r\n--XX--\r\n";
+        var message = Parse(raw);
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        ((MimePart)((Multipart)message.Body!)[1]).ContentTransferEncoding.Should().Be(ContentEncoding.Default);
+        Encoding.ASCII.GetString(data.ToArray()).Should().Be(raw, "nothing of this message needed a change for a 7-bit server");
+    }
+
     internal static MimeMessage Parse(string raw) => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
 
     internal static SmtpScript Ehlo(params string[] extensions)
