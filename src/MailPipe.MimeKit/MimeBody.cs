@@ -169,11 +169,20 @@ internal static class MimeBody
             case MessagePart { Message.Body: { } embedded }:
                 PrepareParts(embedded, constraint, maxLineLength, carried);
                 break;
-            case MimePart part when Need(part) > carried || MayHaveLongLine(part, 998):
+            case MimePart part when Need(part) > carried || MayHaveLongLine(part, 998) || (carried == MimeBodyNeed.SevenBit && IsMislabelledSevenBit(part)):
                 part.Prepare(constraint, maxLineLength);
                 break;
         }
     }
+
+    /// <summary>
+    /// A part declared 7bit whose bytes are not 7-bit text (UTF-8 text so labelled, common in the wild): MimeKit's
+    /// 7-bit preparation re-encodes it, as it did when it prepared the whole message. Content that cannot be read so is
+    /// left as declared.
+    /// </summary>
+    private static bool IsMislabelledSevenBit(MimePart part) =>
+        part is { ContentTransferEncoding: ContentEncoding.SevenBit, Content: { Encoding: ContentEncoding.Default or ContentEncoding.SevenBit, Stream: { CanSeek: true } stream } }
+        && !IsSevenBitText(stream);
 
     /// <summary>
     /// Refolds each field of the message's own header, and of its parts' headers, that has a line of more than

@@ -134,6 +134,29 @@ public class BrkMime2ProbeTests
         Encoding.ASCII.GetString(data.ToArray()).Should().Be(raw, "nothing of this message needed a change for a 7-bit server");
     }
 
+    [Fact]
+    public async Task Without_8BITMIME_a_part_declared_7bit_that_holds_8_bit_octets_is_prepared_with_the_rest()
+    {
+        // MimeKit's Prepare(SevenBit) of the whole message re-encoded a mislabelled 7bit part (UTF-8 text declared 7bit,
+        // common in the wild); preparing only the parts that need it must still find it.
+        var raw = "From: sender@example.test\r\nTo: bob@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n"
+            + "--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\nGrüße, mislabelled.\r\n"
+            + "--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße.\r\n--XX--\r\n";
+        var message = Parse(raw);
+        var data = new List<byte>();
+        var script = Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
+        data.Should().OnlyContain(b => b < 0x80);
+        MimeMessage.Load(new MemoryStream(data.ToArray())).BodyParts.OfType<TextPart>().Select(t => t.Text.TrimEnd()).Should().Equal("Grüße, mislabelled.", "Grüße.");
+    }
+
     internal static MimeMessage Parse(string raw) => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
 
     internal static SmtpScript Ehlo(params string[] extensions)
