@@ -142,6 +142,49 @@ internal static class MimeBody
     }
 
     /// <summary>
+    /// Prepares (MimeKit's <see cref="MimeEntity.Prepare(EncodingConstraint, int)"/>) each part whose own need is more
+    /// than <paramref name="carried"/> or that <see cref="MayHaveLongLine(MimeMessage, int)"/> finds (a line of more than
+    /// 998 octets), and only those: MimeKit's preparation of the whole message also re-encoded parts that needed nothing
+    /// (an ASCII attachment without an encoding, which RFC 2045 makes 7bit, went as base64: a DKIM body hash broken for nothing).
+    /// </summary>
+    public static void PrepareParts(MimeMessage message, EncodingConstraint constraint, int maxLineLength, MimeBodyNeed carried)
+    {
+        if (message.Body is { } body)
+        {
+            PrepareParts(body, constraint, maxLineLength, carried);
+        }
+    }
+
+    private static void PrepareParts(MimeEntity entity, EncodingConstraint constraint, int maxLineLength, MimeBodyNeed carried)
+    {
+        switch (entity)
+        {
+            case Multipart multipart:
+                foreach (var child in multipart)
+                {
+                    PrepareParts(child, constraint, maxLineLength, carried);
+                }
+
+                break;
+            case MessagePart { Message.Body: { } embedded }:
+                PrepareParts(embedded, constraint, maxLineLength, carried);
+                break;
+            case MimePart part when Need(part) > carried || MayHaveLongLine(part, 998) || (carried == MimeBodyNeed.SevenBit && IsMislabelledSevenBit(part)):
+                part.Prepare(constraint, maxLineLength);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// A part declared 7bit whose bytes are not 7-bit text (UTF-8 text so labelled, common in the wild): MimeKit's
+    /// 7-bit preparation re-encodes it, as it did when it prepared the whole message. Content that cannot be read so is
+    /// left as declared.
+    /// </summary>
+    private static bool IsMislabelledSevenBit(MimePart part) =>
+        part is { ContentTransferEncoding: ContentEncoding.SevenBit, Content: { Encoding: ContentEncoding.Default or ContentEncoding.SevenBit, Stream: { CanSeek: true } stream } }
+        && !IsSevenBitText(stream);
+
+    /// <summary>
     /// Refolds each field of the message's own header, and of its parts' headers, that has a line of more than
     /// <paramref name="limit"/> octets without its CRLF (a parsed message keeps its fields' raw text: an unfolded
     /// 1,500-octet Subject or file name; RFC 5322 §2.1.1, servers refuse such lines) by setting its value again, which

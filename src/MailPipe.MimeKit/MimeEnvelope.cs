@@ -25,8 +25,14 @@ internal static class MimeEnvelope
         // A message resent more than once holds one block of Resent-* fields per resending, the newest on top (RFC 5322
         // §3.6.6); MimeKit's lists join every block, so the older blocks' recipients would get the message again.
         var block = resent ? NewestResentBlock(message.Headers) : null;
-        var sender = block is not null ? FirstMailbox(ResentList(block, HeaderId.ResentSender)) ?? FirstMailbox(ResentList(block, HeaderId.ResentFrom))
-            : resent ? message.ResentSender ?? FirstMailbox(message.ResentFrom) : message.Sender ?? FirstMailbox(message.From);
+        var senderField = block is not null ? HeaderId.ResentSender : resent ? HeaderId.ResentSender : HeaderId.Sender;
+        var sender = block is not null ? FirstMailbox(ResentList(block, HeaderId.ResentSender)) : resent ? message.ResentSender : message.Sender;
+        if (sender is null)
+        {
+            senderField = resent ? HeaderId.ResentFrom : HeaderId.From;
+            sender = block is not null ? FirstMailbox(ResentList(block, HeaderId.ResentFrom)) : resent ? FirstMailbox(message.ResentFrom) : FirstMailbox(message.From);
+        }
+
         if (sender is null || string.IsNullOrEmpty(sender.Address))
         {
             throw new ArgumentException(
@@ -35,15 +41,79 @@ internal static class MimeEnvelope
         }
 
         var recipients = new List<SmtpRecipient>();
-        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentTo) : resent ? message.ResentTo : message.To);
-        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentCc) : resent ? message.ResentCc : message.Cc);
-        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentBcc) : resent ? message.ResentBcc : message.Bcc);
+        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentTo) : resent ? message.ResentTo : message.To, Fields(message, block, resent ? HeaderId.ResentTo : HeaderId.To));
+        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentCc) : resent ? message.ResentCc : message.Cc, Fields(message, block, resent ? HeaderId.ResentCc : HeaderId.Cc));
+        AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentBcc) : resent ? message.ResentBcc : message.Bcc, Fields(message, block, resent ? HeaderId.ResentBcc : HeaderId.Bcc));
         if (recipients.Count == 0)
         {
             throw new ArgumentException(resent ? "The message was resent but has no Resent-To, Resent-Cc or Resent-Bcc address." : "The message has no To, Cc or Bcc address.", nameof(message));
         }
 
-        return new SmtpEnvelope(sender.Address, recipients);
+        return new SmtpEnvelope(AsWritten(sender, Fields(message, block, senderField)), recipients);
+    }
+
+    /// <summary>The fields named <paramref name="id"/> that the addresses came from: of the newest resent block, else of the whole header.</summary>
+    private static List<Header> Fields(MimeMessage message, List<Header>? block, HeaderId id)
+    {
+        var fields = new List<Header>();
+        foreach (var header in block ?? (IEnumerable<Header>)message.Headers)
+        {
+            if (header.Id == id)
+            {
+                fields.Add(header);
+            }
+        }
+
+        return fields;
+    }
+
+    /// <summary>
+    /// The address of <paramref name="mailbox"/> with its domain in the form the field was written in. MimeKit decodes
+    /// an A-label domain (<c>xn--bcher-kva.example</c>) to Unicode in <see cref="MailboxAddress.Address"/>: an address
+    /// written all in ASCII went as one nobody wrote, which needs SMTPUTF8 (RFC 6531) on a server that offers it and
+    /// makes the message one a relay without SMTPUTF8 must refuse. A parsed field (<see cref="Header.Offset"/> set,
+    /// unchanged since) holds the text as written; a field built or changed in code holds what MimeKit wrote (A-labels
+    /// always), so the form written there is lost and the address goes as MimeKit gives it.
+    /// </summary>
+    private static string AsWritten(MailboxAddress mailbox, List<Header> fields)
+    {
+        var address = mailbox.Address;
+        var at = address.LastIndexOf('@');
+        if (at < 0 || IsAscii(address.AsSpan(at + 1)) || fields.Count == 0)
+        {
+            return address;
+        }
+
+        string mailboxInALabels;
+        try
+        {
+            mailboxInALabels = string.Concat(address.AsSpan(0, at + 1), Idn.GetAscii(address[(at + 1)..]));
+        }
+        catch (ArgumentException)
+        {
+            return address;
+        }
+
+        foreach (var field in fields)
+        {
+            if (field.Offset is null)
+            {
+                continue;
+            }
+
+            var raw = System.Text.Encoding.UTF8.GetString(field.RawValue);
+            for (var i = raw.IndexOf(mailboxInALabels, StringComparison.OrdinalIgnoreCase); i >= 0; i = raw.IndexOf(mailboxInALabels, i + 1, StringComparison.OrdinalIgnoreCase))
+            {
+                // The whole mailbox, not the end of a longer local part or the start of a longer domain.
+                var end = i + mailboxInALabels.Length;
+                if ((end == raw.Length || !IsAddressChar(raw[end])) && (i == 0 || !IsAddressChar(raw[i - 1])))
+                {
+                    return string.Concat(address.AsSpan(0, at), raw.AsSpan(i + at, mailboxInALabels.Length - at));
+                }
+            }
+        }
+
+        return address;
     }
 
     /// <summary>
@@ -132,17 +202,17 @@ internal static class MimeEnvelope
     }
 
     /// <summary>Adds each mailbox of <paramref name="list"/> (groups flattened) whose address is not there yet (compared without case).</summary>
-    private static void AddRecipients(List<SmtpRecipient> recipients, InternetAddressList list)
+    private static void AddRecipients(List<SmtpRecipient> recipients, InternetAddressList list, List<Header> fields)
     {
         for (var i = 0; i < list.Count; i++)
         {
             switch (list[i])
             {
-                case MailboxAddress { Address: { Length: > 0 } address } when !Contains(recipients, address):
+                case MailboxAddress { Address.Length: > 0 } mailbox when AsWritten(mailbox, fields) is var address && !Contains(recipients, address):
                     recipients.Add(new SmtpRecipient(address));
                     break;
                 case GroupAddress group:
-                    AddRecipients(recipients, group.Members);
+                    AddRecipients(recipients, group.Members, fields);
                     break;
             }
         }
@@ -150,10 +220,13 @@ internal static class MimeEnvelope
 
     private static bool Contains(List<SmtpRecipient> recipients, string address)
     {
-        // A linear search: a message has a handful of recipients (a thousand cost a few milliseconds).
+        // A linear search: a message has a handful of recipients (a thousand cost a few milliseconds). A domain written
+        // once in Unicode and once as its A-label, or a local part written once quoted and once not ("bob"@ and bob@,
+        // RFC 5321 §4.1.2), is the same mailbox: compared so, it is sent to once (the server stores one copy per RCPT).
+        address = SameMailboxKey(address);
         foreach (var recipient in recipients)
         {
-            if (string.Equals(recipient.Address, address, StringComparison.OrdinalIgnoreCase))
+            if (string.Equals(SameMailboxKey(recipient.Address), address, StringComparison.OrdinalIgnoreCase))
             {
                 return true;
             }
@@ -222,6 +295,39 @@ internal static class MimeEnvelope
         }
 
         return string.Concat(address.AsSpan(0, at + 1), Idn.GetAscii(address[(at + 1)..]));
+    }
+
+    private static bool IsAddressChar(char c) => char.IsAsciiLetterOrDigit(c) || c > '\u007F' || "!#$%&'*+-/=?^_`{|}~.".Contains(c, StringComparison.Ordinal);
+
+    /// <summary>The address with its domain in A-label form and a quoted local part without its quotes and quoted-pairs.</summary>
+    private static string SameMailboxKey(string address)
+    {
+        address = ALabelOrAsIs(address);
+        var at = address.LastIndexOf('@');
+        if (at < 2 || address[0] != '"' || address[at - 1] != '"')
+        {
+            return address;
+        }
+
+        var local = new System.Text.StringBuilder(at);
+        for (var i = 1; i < at - 1; i++)
+        {
+            local.Append(address[i] == '\\' && i + 1 < at - 1 ? address[++i] : address[i]);
+        }
+
+        return local.Append(address, at, address.Length - at).ToString();
+    }
+
+    private static string ALabelOrAsIs(string address)
+    {
+        try
+        {
+            return ALabel(address);
+        }
+        catch (ArgumentException)
+        {
+            return address;
+        }
     }
 
     private static bool IsAscii(ReadOnlySpan<char> text) => !text.ContainsAnyExceptInRange('\0', '\u007F');

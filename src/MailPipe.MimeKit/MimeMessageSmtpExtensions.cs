@@ -14,7 +14,9 @@ namespace MailPipe;
 /// <c>From</c>; the recipients are <c>To</c>, <c>Cc</c> and <c>Bcc</c>, each address once. When the message carries
 /// <c>Resent-Sender</c> or <c>Resent-From</c> (RFC 5322 §3.6.6) it is a resent message: <c>Resent-Sender</c>, else the
 /// first <c>Resent-From</c>, to <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c> (of the newest block of Resent-* fields when it
-/// was resent more than once: the recipients of an earlier resending do not get it again).</description></item>
+/// was resent more than once: the recipients of an earlier resending do not get it again). The domains of a parsed field go
+/// in the form written there (MimeKit decodes an A-label to Unicode in <see cref="MailboxAddress.Address"/>, which would need
+/// SMTPUTF8); a field built or changed in code gives its addresses as <see cref="MailboxAddress.Address"/> does.</description></item>
 /// <item><description><b>Bcc never on the wire</b>: the <c>Bcc</c> and <c>Resent-Bcc</c> fields are left out of the data
 /// (their addresses are in the envelope only), from the message's own header (an attached message goes as it is); line ends are CRLF;
 /// a field of that header or of a part's header with a line of more than 998 octets (kept raw from a parsed message) is refolded first, in the
@@ -25,8 +27,8 @@ namespace MailPipe;
 /// text, RFC 2045: an octet over 127, a NUL, a bare CR) goes as
 /// <c>BODY=BINARYMIME</c> with BDAT when the server offers BINARYMIME and CHUNKING; an 8bit part (or a text part with no
 /// encoding) as <c>BODY=8BITMIME</c> when the server offers 8BITMIME — as is any other message there (its headers may
-/// hold 8-bit octets: raw UTF-8 of a parsed message, a UTF-8 mailbox; RFC 6532). Otherwise the message is prepared first with
-/// MimeKit's <see cref="MimeMessage.Prepare(EncodingConstraint, int)"/> (7-bit, lines of at most 78 characters; or
+/// hold 8-bit octets: raw UTF-8 of a parsed message, a UTF-8 mailbox; RFC 6532). Otherwise the parts that need it, and only those, are prepared first with
+/// MimeKit's <see cref="MimeEntity.Prepare(EncodingConstraint, int)"/> (7-bit, lines of at most 78 characters; or
 /// 8-bit, 998, for binary parts on an 8BITMIME server); any other message with a line of more than 998 octets (RFC 5321
 /// §4.5.3.1.6) in a part without base64 or quoted-printable is prepared for lines of at most 998 octets, so that only a
 /// part with a longer line changes. <b>That preparation modifies the caller's message</b> (the
@@ -168,19 +170,21 @@ public static class MimeMessageSmtpExtensions
                 body = SmtpBodyType.BinaryMime;
                 break;
             case MimeBodyNeed.Binary when capabilities.Supports8BitMime:
-                message.Prepare(EncodingConstraint.EightBit, 998);
+                MimeBody.PrepareParts(message, EncodingConstraint.EightBit, 998, MimeBodyNeed.EightBit);
                 body = SmtpBodyType.EightBitMime;
                 break;
             case MimeBodyNeed.Binary or MimeBodyNeed.EightBit when !capabilities.Supports8BitMime:
-                message.Prepare(EncodingConstraint.SevenBit);
+                // MimeKit's 7-bit preparation (lines of at most 78 characters) of the parts that need it, only those.
+                MimeBody.PrepareParts(message, EncodingConstraint.SevenBit, 78, MimeBodyNeed.SevenBit);
                 break;
             default:
                 // No line over 998 octets (RFC 5321 §4.5.3.1.6; servers refuse them): MimeKit re-encodes a part that
                 // has one (minified HTML in a part without an encoding), as MailKit's SmtpClient does before it sends.
-                // Only then: its preparation reads every such part through a filter (+25 % CPU per 64 KiB message).
+                // Only then, and only that part: its preparation reads the part through a filter (+25 % CPU per 64 KiB
+                // message), and MimeKit's preparation of the whole message re-encoded parts without a long line too.
                 if (MimeBody.MayHaveLongLine(message, 998))
                 {
-                    message.Prepare(capabilities.Supports8BitMime ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit, 998);
+                    MimeBody.PrepareParts(message, capabilities.Supports8BitMime ? EncodingConstraint.EightBit : EncodingConstraint.SevenBit, 998, MimeBodyNeed.Binary);
                 }
 
                 break;
