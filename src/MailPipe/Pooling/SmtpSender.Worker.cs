@@ -85,13 +85,17 @@ public sealed partial class SmtpSender
                     if (reason is not null)
                     {
                         await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
-                        connection = null;
                         lock (_lock)
                         {
                             _busy--;
                             _opening++;
                         }
 
+                        // Not a byte of its batch was written: the messages wait again while a connection opens (their
+                        // callers' cancellation and acquire timeout apply; another connection may take them), not an attempt.
+                        ReturnUnsent(connection, batch!, 0);
+                        connection = null;
+                        batch = null;
                         continue;
                     }
                 }
@@ -310,31 +314,6 @@ public sealed partial class SmtpSender
                 await wake.ConfigureAwait(false);
             }
         }
-    }
-
-    /// <summary>
-    /// Whether the running batch of <paramref name="connection"/> may take one more message. Under the lock. A batch
-    /// keeps every result until it ends, so a busy connection ends its batch after <see cref="SmtpSenderOptions.MaxMessagesPerBatch"/>
-    /// messages and starts the next (one round trip without new messages), which bounds its memory.
-    /// </summary>
-    private bool HasRoom(PooledConnection connection) =>
-        connection.InFlight.Count < _options.MaxBatchSize
-        && connection.BatchMessages < _options.MaxMessagesPerBatch
-        && !connection.CancelledByCaller
-        && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
-        && connection.Session.IsConnected
-        && !_disposed;
-
-    /// <summary>How many more messages the running batch of <paramref name="connection"/> may take now. Under the lock.</summary>
-    private int Room(PooledConnection connection)
-    {
-        if (!HasRoom(connection))
-        {
-            return 0;
-        }
-
-        var room = Math.Min(_options.MaxBatchSize - connection.InFlight.Count, _options.MaxMessagesPerBatch - connection.BatchMessages);
-        return _options.MaxMessagesPerConnection == 0 ? room : Math.Min(room, _options.MaxMessagesPerConnection - connection.Messages);
     }
 
     private SmtpMessage Attempt(PooledConnection connection, SendRequest request)
