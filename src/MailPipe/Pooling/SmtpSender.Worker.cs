@@ -81,6 +81,16 @@ public sealed partial class SmtpSender
                 else if (connection.LentFromIdle)
                 {
                     connection.LentFromIdle = false;
+
+                    // Not a byte of its batch is written yet: while a NOOP waits for its reply (up to the reply timeout
+                    // from a server that stopped answering) or a new connection opens, the messages wait again (their
+                    // callers' cancellation and acquire timeout apply; another connection may take them), not an attempt.
+                    if (_options.NoopAfterIdle != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.IdleSince) >= _options.NoopAfterIdle)
+                    {
+                        ReturnUnsent(connection, batch!, 0);
+                        batch = null;
+                    }
+
                     var reason = await CheckBeforeLendingAsync(connection).ConfigureAwait(false);
                     if (reason is not null)
                     {
@@ -91,12 +101,19 @@ public sealed partial class SmtpSender
                             _opening++;
                         }
 
-                        // Not a byte of its batch was written: the messages wait again while a connection opens (their
-                        // callers' cancellation and acquire timeout apply; another connection may take them), not an attempt.
-                        ReturnUnsent(connection, batch!, 0);
-                        connection = null;
-                        batch = null;
+                        if (batch is not null)
+                        {
+                            ReturnUnsent(connection, batch, 0);
+                        }
+
+                        (connection, batch) = (null, null);
                         continue;
+                    }
+
+                    if (batch is null && (batch = TakeNextOrRelease(connection)) is not { Count: > 0 })
+                    {
+                        await CloseIfReleasedAsync(connection, batch).ConfigureAwait(false);
+                        return;
                     }
                 }
 
@@ -146,27 +163,9 @@ public sealed partial class SmtpSender
                     continue;
                 }
 
-                lock (_lock)
+                if ((batch = TakeNextOrRelease(connection)) is not { Count: > 0 })
                 {
-                    batch = _disposed ? [] : TakeBatch(BatchLimit(connection));
-                    if (batch.Count == 0)
-                    {
-                        _busy--;
-                        if (_disposed)
-                        {
-                            _open--;
-                        }
-                        else
-                        {
-                            ReturnIdle(connection);
-                            return;
-                        }
-                    }
-                }
-
-                if (batch.Count == 0)
-                {
-                    await CloseAsync(connection, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
+                    await CloseIfReleasedAsync(connection, batch).ConfigureAwait(false);
                     return;
                 }
             }

@@ -62,4 +62,44 @@ public sealed class SmtpSenderReopenCancellationTests
         await FluentActions.Awaiting(() => send.WaitAsync(ScriptedSmtpServer.SafetyTimeout)).Should().ThrowAsync<OperationCanceledException>();
         server.CountOf(messageId).Should().Be(0);
     }
+
+    [Fact]
+    public async Task A_caller_cancelled_while_its_idle_connection_is_checked_with_NOOP_is_dropped_at_once()
+    {
+        var noopSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var script = SmtpScript.Parse(
+                "S: 220 test ESMTP",
+                "C: EHLO [127.0.0.1]",
+                "S: 250 test",
+                "C: NOOP")
+            .Signal(noopSent)
+            .ReadUntilClosed(); // a server that stopped answering (a NAT that forgot the idle connection)
+        await using var server = ScriptedSmtpServer.Start(script);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Name = "test",
+            MaxConnections = 1,
+            TimeProvider = time,
+            IdleTimeout = Timeout.InfiniteTimeSpan,
+            NoopAfterIdle = TimeSpan.FromSeconds(1),
+            ConnectStream = _ => ValueTask.FromResult<Stream>(server.ClientStream),
+        });
+
+        (await sender.CheckConnectionAsync(CancellationToken.None)).IsHealthy.Should().BeTrue();
+        time.Advance(TimeSpan.FromSeconds(2)); // idle long enough to be checked with NOOP when lent
+
+        using var cts = new CancellationTokenSource();
+        var send = sender.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope("a@example.test", "b@example.test"), "Subject: x\r\n\r\nx\r\n"u8.ToArray()), cts.Token);
+        await noopSent.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        await cts.CancelAsync();
+
+        // The NOOP's reply is due only by the reply timeout; the message, not a byte of it written, is dropped now.
+        send.IsCanceled.Should().BeTrue("the caller cancelled a message none of which was written, while its connection was checked with NOOP");
+        var disposal = sender.DisposeAsync().AsTask();
+        time.Advance(TimeSpan.FromSeconds(10)); // DisposeTimeout: the NOOP is cancelled
+        await disposal.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        server.ReceivedText.Should().NotContain("MAIL FROM");
+    }
 }
