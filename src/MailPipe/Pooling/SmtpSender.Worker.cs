@@ -82,9 +82,9 @@ public sealed partial class SmtpSender
                 {
                     connection.LentFromIdle = false;
 
-                    // Not a byte of its batch is written yet: while a NOOP waits for its reply (up to the reply timeout
-                    // from a server that stopped answering) or a new connection opens, the messages wait again (their
-                    // callers' cancellation and acquire timeout apply; another connection may take them), not an attempt.
+                    // Not a byte of its batch is written yet: while a NOOP or a QUIT waits for its reply (up to its
+                    // timeout from a server that stopped answering) or a new connection opens, the messages wait again
+                    // (their callers' cancellation and acquire timeout apply; another connection may take them), not an attempt.
                     if (_options.NoopAfterIdle != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.IdleSince) >= _options.NoopAfterIdle)
                     {
                         ReturnUnsent(connection, batch!, 0);
@@ -94,16 +94,16 @@ public sealed partial class SmtpSender
                     var reason = await CheckBeforeLendingAsync(connection).ConfigureAwait(false);
                     if (reason is not null)
                     {
+                        if (batch is not null)
+                        {
+                            ReturnUnsent(connection, batch, 0); // before the QUIT, whose reply may take its 5 s
+                        }
+
                         await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
                         lock (_lock)
                         {
                             _busy--;
                             _opening++;
-                        }
-
-                        if (batch is not null)
-                        {
-                            ReturnUnsent(connection, batch, 0);
                         }
 
                         (connection, batch) = (null, null);

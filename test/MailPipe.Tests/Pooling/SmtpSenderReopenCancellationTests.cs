@@ -102,4 +102,53 @@ public sealed class SmtpSenderReopenCancellationTests
         await disposal.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
         server.ReceivedText.Should().NotContain("MAIL FROM");
     }
+
+    [Fact]
+    public async Task A_caller_cancelled_while_its_expired_idle_connection_waits_for_the_reply_to_QUIT_is_dropped_at_once()
+    {
+        var quitSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var script = SmtpScript.Parse(
+                "S: 220 test ESMTP",
+                "C: EHLO [127.0.0.1]",
+                "S: 250 test",
+                "C: QUIT")
+            .Signal(quitSent)
+            .ReadUntilClosed(); // the reply to QUIT never comes (its limit is 5 s on the fake clock)
+        await using var server = ScriptedSmtpServer.Start(script);
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var connects = 0;
+        var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Name = "test",
+            MaxConnections = 1,
+            TimeProvider = time,
+            IdleTimeout = Timeout.InfiniteTimeSpan,
+            NoopAfterIdle = Timeout.InfiniteTimeSpan,
+            MaxLifetime = TimeSpan.FromSeconds(1),
+            ConnectStream = async token =>
+            {
+                if (Interlocked.Increment(ref connects) == 1)
+                {
+                    return server.ClientStream;
+                }
+
+                await Task.Delay(Timeout.InfiniteTimeSpan, token); // the replacement never opens; disposal cancels it
+                throw new InvalidOperationException("Unreachable.");
+            },
+        });
+
+        (await sender.CheckConnectionAsync(CancellationToken.None)).IsHealthy.Should().BeTrue();
+        time.Advance(TimeSpan.FromSeconds(2)); // past MaxLifetime: closed with QUIT when lent
+
+        using var cts = new CancellationTokenSource();
+        var send = sender.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope("a@example.test", "b@example.test"), "Subject: x\r\n\r\nx\r\n"u8.ToArray()), cts.Token);
+        await quitSent.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        await cts.CancelAsync();
+
+        send.IsCanceled.Should().BeTrue("the caller cancelled a message none of which was written, while the connection it was to use waited for the reply to QUIT");
+        var disposal = sender.DisposeAsync().AsTask();
+        time.Advance(TimeSpan.FromSeconds(10)); // the QUIT's limit and DisposeTimeout
+        await disposal.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+    }
 }
