@@ -154,6 +154,36 @@ public sealed partial class SmtpSender
         return "[127.0.0.1]";
     }
 
+    /// <summary>
+    /// The next batch of a connection that is kept (after a batch, or a NOOP before lending): null when none waits (it
+    /// went back idle), empty when the sender is disposed (its slot is released: <see cref="CloseIfReleasedAsync"/>).
+    /// </summary>
+    private List<SendRequest>? TakeNextOrRelease(PooledConnection connection)
+    {
+        lock (_lock)
+        {
+            List<SendRequest> batch = _disposed ? [] : TakeBatch(BatchLimit(connection));
+            if (batch.Count > 0)
+            {
+                return batch;
+            }
+
+            _busy--;
+            if (_disposed)
+            {
+                _open--;
+                return batch;
+            }
+
+            ReturnIdle(connection);
+            return null;
+        }
+    }
+
+    /// <summary>Closes a connection that <see cref="TakeNextOrRelease"/> released as the sender is disposed (not one it put back idle).</summary>
+    private Task CloseIfReleasedAsync(PooledConnection connection, List<SendRequest>? batch) =>
+        batch is null ? Task.CompletedTask : CloseAsync(connection, SmtpSenderDiscardReason.Disposed, quit: true);
+
     /// <summary>Closes a connection (QUIT when asked and possible) and counts it. Never throws.</summary>
     private async Task CloseAsync(PooledConnection connection, string reason, bool quit)
     {

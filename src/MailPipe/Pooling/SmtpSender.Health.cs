@@ -116,6 +116,10 @@ public sealed partial class SmtpSender
                 {
                     _open--;
                     close = opened is not null;
+
+                    // A message sent meanwhile waited for this connection (no other was opened for it): it gets its own
+                    // connection now (whose failure it learns), not its acquire timeout.
+                    Dispatch(start);
                 }
                 else
                 {

@@ -263,6 +263,31 @@ public sealed partial class SmtpSender
     }
 
     /// <summary>
+    /// Whether the running batch of <paramref name="connection"/> may take one more message. Under the lock. A batch
+    /// keeps every result until it ends, so a busy connection ends its batch after <see cref="SmtpSenderOptions.MaxMessagesPerBatch"/>
+    /// messages and starts the next (one round trip without new messages), which bounds its memory.
+    /// </summary>
+    private bool HasRoom(PooledConnection connection) =>
+        connection.InFlight.Count < _options.MaxBatchSize
+        && connection.BatchMessages < _options.MaxMessagesPerBatch
+        && !connection.CancelledByCaller
+        && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
+        && connection.Session.IsConnected
+        && !_disposed;
+
+    /// <summary>How many more messages the running batch of <paramref name="connection"/> may take now. Under the lock.</summary>
+    private int Room(PooledConnection connection)
+    {
+        if (!HasRoom(connection))
+        {
+            return 0;
+        }
+
+        var room = Math.Min(_options.MaxBatchSize - connection.InFlight.Count, _options.MaxMessagesPerBatch - connection.BatchMessages);
+        return _options.MaxMessagesPerConnection == 0 ? room : Math.Min(room, _options.MaxMessagesPerConnection - connection.Messages);
+    }
+
+    /// <summary>
     /// The most messages a batch taken for <paramref name="connection"/> may hold: <see cref="SmtpSenderOptions.MaxBatchSize"/>,
     /// or fewer when <see cref="SmtpSenderOptions.MaxMessagesPerConnection"/> leaves fewer (a connection that reached it
     /// is closed, so at least 1 is left).

@@ -81,18 +81,39 @@ public sealed partial class SmtpSender
                 else if (connection.LentFromIdle)
                 {
                     connection.LentFromIdle = false;
+
+                    // Not a byte of its batch is written yet: while a NOOP or a QUIT waits for its reply (up to its
+                    // timeout from a server that stopped answering) or a new connection opens, the messages wait again
+                    // (their callers' cancellation and acquire timeout apply; another connection may take them), not an attempt.
+                    if (_options.NoopAfterIdle != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.IdleSince) >= _options.NoopAfterIdle)
+                    {
+                        ReturnUnsent(connection, batch!, 0);
+                        batch = null;
+                    }
+
                     var reason = await CheckBeforeLendingAsync(connection).ConfigureAwait(false);
                     if (reason is not null)
                     {
+                        if (batch is not null)
+                        {
+                            ReturnUnsent(connection, batch, 0); // before the QUIT, whose reply may take its 5 s
+                        }
+
                         await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
-                        connection = null;
                         lock (_lock)
                         {
                             _busy--;
                             _opening++;
                         }
 
+                        (connection, batch) = (null, null);
                         continue;
+                    }
+
+                    if (batch is null && (batch = TakeNextOrRelease(connection)) is not { Count: > 0 })
+                    {
+                        await CloseIfReleasedAsync(connection, batch).ConfigureAwait(false);
+                        return;
                     }
                 }
 
@@ -142,27 +163,9 @@ public sealed partial class SmtpSender
                     continue;
                 }
 
-                lock (_lock)
+                if ((batch = TakeNextOrRelease(connection)) is not { Count: > 0 })
                 {
-                    batch = _disposed ? [] : TakeBatch(BatchLimit(connection));
-                    if (batch.Count == 0)
-                    {
-                        _busy--;
-                        if (_disposed)
-                        {
-                            _open--;
-                        }
-                        else
-                        {
-                            ReturnIdle(connection);
-                            return;
-                        }
-                    }
-                }
-
-                if (batch.Count == 0)
-                {
-                    await CloseAsync(connection, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
+                    await CloseIfReleasedAsync(connection, batch).ConfigureAwait(false);
                     return;
                 }
             }
@@ -310,31 +313,6 @@ public sealed partial class SmtpSender
                 await wake.ConfigureAwait(false);
             }
         }
-    }
-
-    /// <summary>
-    /// Whether the running batch of <paramref name="connection"/> may take one more message. Under the lock. A batch
-    /// keeps every result until it ends, so a busy connection ends its batch after <see cref="SmtpSenderOptions.MaxMessagesPerBatch"/>
-    /// messages and starts the next (one round trip without new messages), which bounds its memory.
-    /// </summary>
-    private bool HasRoom(PooledConnection connection) =>
-        connection.InFlight.Count < _options.MaxBatchSize
-        && connection.BatchMessages < _options.MaxMessagesPerBatch
-        && !connection.CancelledByCaller
-        && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
-        && connection.Session.IsConnected
-        && !_disposed;
-
-    /// <summary>How many more messages the running batch of <paramref name="connection"/> may take now. Under the lock.</summary>
-    private int Room(PooledConnection connection)
-    {
-        if (!HasRoom(connection))
-        {
-            return 0;
-        }
-
-        var room = Math.Min(_options.MaxBatchSize - connection.InFlight.Count, _options.MaxMessagesPerBatch - connection.BatchMessages);
-        return _options.MaxMessagesPerConnection == 0 ? room : Math.Min(room, _options.MaxMessagesPerConnection - connection.Messages);
     }
 
     private SmtpMessage Attempt(PooledConnection connection, SendRequest request)
