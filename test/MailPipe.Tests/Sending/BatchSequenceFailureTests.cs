@@ -104,19 +104,33 @@ public class BatchSequenceFailureTests
     [Fact]
     public async Task Streaming_yields_every_result_then_throws_the_sequences_exception_as_it_is()
     {
-        // The sequence waits before each message, so the first one's replies are read before the second (no RSET).
+        // The sequence waits for each result before its next step, so the first message's replies are read before the
+        // second is written (no RSET). It waited on Task.Yield only, which under a loaded CI machine had completed by
+        // the time the session looked: the second message then went with RSET first, off the script, and the server
+        // dropped the connection (the sequence, no longer taken from, never threw).
         var script = Script(Ehlo("PIPELINING")).Then(Tx(1)).Then(Tx(2)).Then("C: NOOP", "S: 250 ok");
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server);
         var failure = new InvalidOperationException("the producer's own failure");
+        using var resultSeen = new SemaphoreSlim(0);
+
+        async IAsyncEnumerable<SmtpMessage> Producer()
+        {
+            yield return Message(1);
+            await resultSeen.WaitAsync();
+            yield return Message(2);
+            await resultSeen.WaitAsync();
+            throw failure;
+        }
 
         var yielded = new List<SmtpSendResult>();
         Exception? caught = null;
         try
         {
-            await foreach (var result in session.SendBatchStreamingAsync(Throwing(failure, Message(1), Message(2))))
+            await foreach (var result in session.SendBatchStreamingAsync(Producer()))
             {
                 yielded.Add(result);
+                resultSeen.Release();
             }
         }
         catch (Exception ex)
