@@ -1,6 +1,7 @@
 using System.Text;
 using MailPipe.Tests.Support;
 using MimeKit;
+using static MailPipe.MimeKit.Tests.MimeSendScriptedTests;
 
 namespace MailPipe.MimeKit.Tests;
 
@@ -91,16 +92,8 @@ public class BrkMime2ProbeTests
             + "--XX\r\nContent-Type: text/html; charset=us-ascii\r\nContent-Transfer-Encoding: 7bit\r\n\r\n<p>" + new string('a', 2000) + "</p>\r\n"
             + "--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=data.csv\r\n\r\nid,name\r\n1,ascii\r\n--XX--\r\n";
         var message = Parse(raw);
-        var data = new List<byte>();
-        var script = eightBitMime
-            ? Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
-            : Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
-        ReadData(script, data).Then("S: 250 queued");
-        await using var server = ScriptedSmtpServer.Start(script);
-        using var session = await ConnectedAsync(server);
 
-        var result = await session.SendAsync(message).Safe();
-        await server.WaitAsync();
+        var (result, data) = await SendWithDataAsync(message, eightBitMime);
 
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
         Encoding.Latin1.GetString(data.ToArray()).Split("\r\n").Max(l => l.Length).Should().BeLessThanOrEqualTo(998);
@@ -120,14 +113,8 @@ public class BrkMime2ProbeTests
             + "--XX\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nPlain ASCII text.\r\n"
             + "--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=data.csv\r\n\r\nid,name\r\n1,ascii\r\n--XX--\r\n";
         var message = Parse(raw);
-        var data = new List<byte>();
-        var script = Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
-        ReadData(script, data).Then("S: 250 queued");
-        await using var server = ScriptedSmtpServer.Start(script);
-        using var session = await ConnectedAsync(server);
 
-        var result = await session.SendAsync(message).Safe();
-        await server.WaitAsync();
+        var (result, data) = await SendWithDataAsync(message, eightBitMime: false);
 
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
         ((MimePart)((Multipart)message.Body!)[1]).ContentTransferEncoding.Should().Be(ContentEncoding.Default);
@@ -143,53 +130,28 @@ public class BrkMime2ProbeTests
             + "--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 7bit\r\n\r\nGrüße, mislabelled.\r\n"
             + "--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße.\r\n--XX--\r\n";
         var message = Parse(raw);
-        var data = new List<byte>();
-        var script = Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
-        ReadData(script, data).Then("S: 250 queued");
-        await using var server = ScriptedSmtpServer.Start(script);
-        using var session = await ConnectedAsync(server);
 
-        var result = await session.SendAsync(message).Safe();
-        await server.WaitAsync();
+        var (result, data) = await SendWithDataAsync(message, eightBitMime: false);
 
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.Exception?.Message);
         data.Should().OnlyContain(b => b < 0x80);
         MimeMessage.Load(new MemoryStream(data.ToArray())).BodyParts.OfType<TextPart>().Select(t => t.Text.TrimEnd()).Should().Equal("Grüße, mislabelled.", "Grüße.");
     }
 
+    /// <summary>Sends <paramref name="message"/> from sender@ to bob@ over DATA to a scripted server (with or without 8BITMIME); the data it read.</summary>
+    private static async Task<(SmtpSendResult Result, List<byte> Data)> SendWithDataAsync(MimeMessage message, bool eightBitMime)
+    {
+        var data = new List<byte>();
+        var script = eightBitMime
+            ? Ehlo("PIPELINING", "8BITMIME").Then("C: MAIL FROM:<sender@example.test> BODY=8BITMIME", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go")
+            : Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+        var result = await session.SendAsync(message).Safe();
+        await server.WaitAsync();
+        return (result, data);
+    }
+
     internal static MimeMessage Parse(string raw) => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
-
-    internal static SmtpScript Ehlo(params string[] extensions)
-    {
-        var lines = new List<string> { "S: 220 mail.example.test ESMTP", "C: EHLO client.example.test", "S: 250-mail.example.test" };
-        for (var i = 0; i < extensions.Length; i++)
-        {
-            lines.Add((i == extensions.Length - 1 ? "S: 250 " : "S: 250-") + extensions[i]);
-        }
-
-        return SmtpScript.Parse([.. lines]);
-    }
-
-    internal static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server, SmtpSessionOptions? options = null)
-    {
-        var session = new AsyncSmtpSession(options ?? new SmtpSessionOptions { ChunkSize = 16 * 1024 });
-        await session.ConnectAsync(server.ClientStream).Safe();
-        (await session.EhloAsync("client.example.test").Safe()).Code.Should().Be(250);
-        return session;
-    }
-
-    /// <summary>The server reads message data to the final dot, undoing dot-stuffing, into <paramref name="data"/>.</summary>
-    internal static SmtpScript ReadData(SmtpScript script, List<byte> data) => script.Do("READ DATA", async (server, ct) =>
-    {
-        while (true)
-        {
-            var line = await server.ReadLineAsync(ct) ?? throw new ScriptMismatchException("closed inside DATA");
-            if (line.AsSpan().SequenceEqual(".\r\n"u8))
-            {
-                return;
-            }
-
-            data.AddRange(line.Length > 0 && line[0] == (byte)'.' ? line[1..] : line);
-        }
-    });
 }

@@ -409,7 +409,7 @@ public class MimeSendScriptedTests
         Encoding.Latin1.GetString(data.ToArray()).Split("\r\n").Max(l => l.Length).Should().Be(998);
     }
 
-    private static SmtpScript Ehlo(params string[] extensions)
+    internal static SmtpScript Ehlo(params string[] extensions)
     {
         var lines = new List<string> { Greeting, "C: EHLO client.example.test", "S: 250-mail.example.test" };
         for (var i = 0; i < extensions.Length; i++)
@@ -420,7 +420,7 @@ public class MimeSendScriptedTests
         return SmtpScript.Parse([.. lines]);
     }
 
-    private static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server, SmtpSessionOptions? options = null)
+    internal static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server, SmtpSessionOptions? options = null)
     {
         var session = new AsyncSmtpSession(options ?? new SmtpSessionOptions { ChunkSize = 16 * 1024 });
         await session.ConnectAsync(server.ClientStream).Safe();
@@ -429,7 +429,7 @@ public class MimeSendScriptedTests
     }
 
     /// <summary>The server reads message data to the final dot, undoing dot-stuffing, into <paramref name="data"/>.</summary>
-    private static SmtpScript ReadData(SmtpScript script, List<byte> data) => script.Do("READ DATA", async (server, ct) =>
+    internal static SmtpScript ReadData(SmtpScript script, List<byte> data) => script.Do("READ DATA", async (server, ct) =>
     {
         while (true)
         {

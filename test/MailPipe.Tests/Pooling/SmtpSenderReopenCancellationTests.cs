@@ -67,14 +67,7 @@ public sealed class SmtpSenderReopenCancellationTests
     public async Task A_caller_cancelled_while_its_idle_connection_is_checked_with_NOOP_is_dropped_at_once()
     {
         var noopSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var script = SmtpScript.Parse(
-                "S: 220 test ESMTP",
-                "C: EHLO [127.0.0.1]",
-                "S: 250 test",
-                "C: NOOP")
-            .Signal(noopSent)
-            .ReadUntilClosed(); // a server that stopped answering (a NAT that forgot the idle connection)
-        await using var server = ScriptedSmtpServer.Start(script);
+        await using var server = ScriptedSmtpServer.Start(Unanswered("NOOP", noopSent)); // a server that stopped answering (a NAT that forgot the idle connection)
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var sender = new SmtpSender(new SmtpSenderOptions
         {
@@ -86,20 +79,9 @@ public sealed class SmtpSenderReopenCancellationTests
             ConnectStream = _ => ValueTask.FromResult<Stream>(server.ClientStream),
         });
 
-        (await sender.CheckConnectionAsync(CancellationToken.None)).IsHealthy.Should().BeTrue();
-        time.Advance(TimeSpan.FromSeconds(2)); // idle long enough to be checked with NOOP when lent
-
-        using var cts = new CancellationTokenSource();
-        var send = sender.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope("a@example.test", "b@example.test"), "Subject: x\r\n\r\nx\r\n"u8.ToArray()), cts.Token);
-        await noopSent.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
-
-        await cts.CancelAsync();
-
-        // The NOOP's reply is due only by the reply timeout; the message, not a byte of it written, is dropped now.
-        send.IsCanceled.Should().BeTrue("the caller cancelled a message none of which was written, while its connection was checked with NOOP");
-        var disposal = sender.DisposeAsync().AsTask();
-        time.Advance(TimeSpan.FromSeconds(10)); // DisposeTimeout: the NOOP is cancelled
-        await disposal.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        // Idle long enough to be checked with NOOP when lent. The NOOP's reply is due only by the reply timeout; the
+        // message, not a byte of it written, is dropped now; disposal's DisposeTimeout cancels the NOOP.
+        await CancelWhileLentAsync(sender, time, noopSent, "the caller cancelled a message none of which was written, while its connection was checked with NOOP");
         server.ReceivedText.Should().NotContain("MAIL FROM");
     }
 
@@ -107,14 +89,7 @@ public sealed class SmtpSenderReopenCancellationTests
     public async Task A_caller_cancelled_while_its_expired_idle_connection_waits_for_the_reply_to_QUIT_is_dropped_at_once()
     {
         var quitSent = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var script = SmtpScript.Parse(
-                "S: 220 test ESMTP",
-                "C: EHLO [127.0.0.1]",
-                "S: 250 test",
-                "C: QUIT")
-            .Signal(quitSent)
-            .ReadUntilClosed(); // the reply to QUIT never comes (its limit is 5 s on the fake clock)
-        await using var server = ScriptedSmtpServer.Start(script);
+        await using var server = ScriptedSmtpServer.Start(Unanswered("QUIT", quitSent)); // the reply to QUIT never comes (its limit is 5 s on the fake clock)
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var connects = 0;
         var sender = new SmtpSender(new SmtpSenderOptions
@@ -137,18 +112,33 @@ public sealed class SmtpSenderReopenCancellationTests
             },
         });
 
+        // Past MaxLifetime: closed with QUIT when lent; disposal's advance passes the QUIT's limit and DisposeTimeout.
+        await CancelWhileLentAsync(sender, time, quitSent, "the caller cancelled a message none of which was written, while the connection it was to use waited for the reply to QUIT");
+    }
+
+    /// <summary>A server that greets, answers EHLO, then signals <paramref name="command"/> and never answers it.</summary>
+    private static SmtpScript Unanswered(string command, TaskCompletionSource seen) =>
+        SmtpScript.Parse("S: 220 test ESMTP", "C: EHLO [127.0.0.1]", "S: 250 test", "C: " + command).Signal(seen).ReadUntilClosed();
+
+    /// <summary>
+    /// Opens the sender's connection, lets it idle 2 s on the fake clock, sends a message that is cancelled once the
+    /// server saw <paramref name="lending"/>'s command, checks that it was dropped at once, then disposes the sender
+    /// (10 s on the fake clock).
+    /// </summary>
+    private static async Task CancelWhileLentAsync(SmtpSender sender, FakeTimeProvider time, TaskCompletionSource lending, string because)
+    {
         (await sender.CheckConnectionAsync(CancellationToken.None)).IsHealthy.Should().BeTrue();
-        time.Advance(TimeSpan.FromSeconds(2)); // past MaxLifetime: closed with QUIT when lent
+        time.Advance(TimeSpan.FromSeconds(2));
 
         using var cts = new CancellationTokenSource();
         var send = sender.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope("a@example.test", "b@example.test"), "Subject: x\r\n\r\nx\r\n"u8.ToArray()), cts.Token);
-        await quitSent.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        await lending.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
 
         await cts.CancelAsync();
 
-        send.IsCanceled.Should().BeTrue("the caller cancelled a message none of which was written, while the connection it was to use waited for the reply to QUIT");
+        send.IsCanceled.Should().BeTrue(because);
         var disposal = sender.DisposeAsync().AsTask();
-        time.Advance(TimeSpan.FromSeconds(10)); // the QUIT's limit and DisposeTimeout
+        time.Advance(TimeSpan.FromSeconds(10));
         await disposal.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
     }
 }
