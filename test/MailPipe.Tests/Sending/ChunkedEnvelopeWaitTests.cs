@@ -131,19 +131,7 @@ public class ChunkedEnvelopeWaitTests
     public async Task With_the_concurrent_reader_the_first_chunk_still_waits_for_the_RCPT_replies()
     {
         // MAIL and 70 RCPTs: more replies than the writer reads itself, so a concurrent reader reads them.
-        var recipients = Enumerable.Range(0, 70).Select(i => $"r{i}@example.test").ToArray();
-        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>");
-        foreach (var recipient in recipients)
-        {
-            script.Expect($"RCPT TO:<{recipient}>", ClientArrival.WithPrevious);
-        }
-
-        script.Send("250 ok");
-        for (var i = 0; i < recipients.Length; i++)
-        {
-            script.Send(i == 69 ? "250 ok" : "550 no such user");
-        }
-
+        var (script, recipients) = SeventyRecipients(lastAccepted: true);
         script.ExpectBytes(Bdat(Large.AsSpan(0, 1024), last: false), ClientArrival.AfterReplies)
             .ExpectBytes(Bdat(Large.AsSpan(1024, 1024), last: false), ClientArrival.WithPrevious)
             .ExpectBytes(Bdat(Large.AsSpan(2048), last: true), ClientArrival.WithPrevious)
@@ -161,19 +149,7 @@ public class ChunkedEnvelopeWaitTests
     [Fact]
     public async Task With_the_concurrent_reader_every_recipient_refused_sends_no_chunk()
     {
-        var recipients = Enumerable.Range(0, 70).Select(i => $"r{i}@example.test").ToArray();
-        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>");
-        foreach (var recipient in recipients)
-        {
-            script.Expect($"RCPT TO:<{recipient}>", ClientArrival.WithPrevious);
-        }
-
-        script.Send("250 ok");
-        for (var i = 0; i < recipients.Length; i++)
-        {
-            script.Send("550 no such user");
-        }
-
+        var (script, recipients) = SeventyRecipients(lastAccepted: false);
         script.Then("C> RSET", "C+ MAIL FROM:<sender@example.test>", "C+ RCPT TO:<two@example.test>")
             .ExpectRaw("BDAT 21 LAST\r\n" + SmallText, ClientArrival.WithPrevious)
             .Then("S: 250 reset", "S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued");
@@ -207,5 +183,24 @@ public class ChunkedEnvelopeWaitTests
         result.IsTransientFailure.Should().BeTrue();
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
+    }
+
+    /// <summary>A CHUNKING server's script to the replies of MAIL (250) and 70 pipelined RCPTs (550, the last one 250 when <paramref name="lastAccepted"/>).</summary>
+    private static (SmtpScript Script, string[] Recipients) SeventyRecipients(bool lastAccepted)
+    {
+        var recipients = Enumerable.Range(0, 70).Select(i => $"r{i}@example.test").ToArray();
+        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>");
+        foreach (var recipient in recipients)
+        {
+            script.Expect($"RCPT TO:<{recipient}>", ClientArrival.WithPrevious);
+        }
+
+        script.Send("250 ok");
+        for (var i = 0; i < recipients.Length; i++)
+        {
+            script.Send(lastAccepted && i == recipients.Length - 1 ? "250 ok" : "550 no such user");
+        }
+
+        return (script, recipients);
     }
 }
