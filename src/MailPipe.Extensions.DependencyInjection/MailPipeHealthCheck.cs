@@ -13,10 +13,13 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// Adds a health check of the sender registered by <c>AddMailPipe</c> (or <c>AddKeyedMailPipe</c> with
     /// <paramref name="serviceKey"/>). Healthy when the pool can lend a connection: an idle connection answers NOOP
     /// (RFC 5321 §4.1.1.9), or, with a free slot, a new connection opens and answers EHLO (after TLS and AUTH) and stays
-    /// in the pool for the next message; when every slot is sending, Healthy without a probe (a connection waiting for a server that stopped answering counts as sending until its reply timeout). The check takes one of
+    /// in the pool for the next message. <see cref="HealthStatus.Degraded"/> when every slot is sending (no probe is
+    /// possible and the next message waits; a connection waiting for a server that stopped answering counts as sending
+    /// until its reply timeout), or when a new connection fails while others are sending (a server at its connection
+    /// limit). ASP.NET Core's health endpoint answers 200 for Degraded unless told otherwise. The check takes one of
     /// the pool's slots, never a connection beyond <see cref="MailPipeOptions.Pool"/>'s <c>MaxConnections</c>, so a
     /// server's per-client connection limit does not refuse it. Unhealthy (or <paramref name="failureStatus"/>) when
-    /// the connect, TLS, EHLO or AUTH fails, or after <paramref name="timeout"/>.
+    /// the connect, TLS, EHLO or AUTH fails with no other connection sending, or after <paramref name="timeout"/>.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="serviceKey">The key of a keyed sender; <see langword="null"/> for the one of <c>AddMailPipe</c>.</param>
@@ -86,7 +89,7 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             var check = await pending.WaitAsync(remaining, timeProvider, cancellationToken).ConfigureAwait(false);
             return check.IsHealthy
                 ? HealthCheckResult.Healthy(check.Description, data)
-                : new HealthCheckResult(context.Registration.FailureStatus, check.Description, check.Exception, data);
+                : new HealthCheckResult(check.IsDegraded ? Degraded(context.Registration.FailureStatus) : context.Registration.FailureStatus, check.Description, check.Exception, data);
         }
         catch (TimeoutException ex)
         {
@@ -97,4 +100,7 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             return new HealthCheckResult(context.Registration.FailureStatus, $"The sender {sender.Name} is disposed (the application is stopping).", ex, data);
         }
     }
+
+    /// <summary>Degraded, or the registration's failure status when that is milder (a check registered to fail as Healthy).</summary>
+    private static HealthStatus Degraded(HealthStatus failureStatus) => failureStatus > HealthStatus.Degraded ? failureStatus : HealthStatus.Degraded;
 }
