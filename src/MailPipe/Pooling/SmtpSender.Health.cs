@@ -7,6 +7,12 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class SmtpSender
 {
+    /// <summary>Idle connections lent to a check's NOOP (counted in <c>_busy</c> too, but not sending); under <c>_lock</c>.</summary>
+    private int _probing;
+
+    /// <summary>The last check that probes an idle connection: a concurrent check with no slot of its own takes its answer.</summary>
+    private Task<SmtpSenderCheck>? _probe;
+
     /// <summary>
     /// Checks that the pool can lend a connection: an idle one answers NOOP (RFC 5321 §4.1.1.9), or, with a free slot,
     /// a new one opens (connect, TLS, EHLO, AUTH) and joins the pool as idle. Degraded when every slot is lent (no probe:
@@ -29,8 +35,9 @@ public sealed partial class SmtpSender
                 {
                     idle.IsIdle = false;
                     _busy++;
+                    _probing++;
                     _workers++;
-                    check = CheckIdleAsync(idle);
+                    check = _probe = CheckIdleAsync(idle);
                 }
                 else if (_open < _options.MaxConnections)
                 {
@@ -38,6 +45,11 @@ public sealed partial class SmtpSender
                     _opening++;
                     _workers++;
                     check = CheckByOpeningAsync();
+                }
+                else if (_probing > 0 && _probe is { } probe)
+                {
+                    // The connection that is not sending is another check's NOOP: its answer is this one's.
+                    check = probe;
                 }
                 else if (_busy > 0)
                 {
@@ -70,6 +82,7 @@ public sealed partial class SmtpSender
                 lock (_lock)
                 {
                     _busy--;
+                    _probing--;
                     if (_disposed)
                     {
                         _open--;
@@ -94,6 +107,7 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 _busy--;
+                _probing--;
                 _opening++;
                 _workers++;
             }
@@ -116,7 +130,7 @@ public sealed partial class SmtpSender
             int busy;
             lock (_lock)
             {
-                busy = _busy;
+                busy = _busy - _probing;
                 _opening--;
                 if (opened is null || _disposed)
                 {
