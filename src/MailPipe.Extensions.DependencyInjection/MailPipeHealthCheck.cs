@@ -9,6 +9,9 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// <summary>The tags every MailPipe health check carries.</summary>
     public static readonly IReadOnlyList<string> DefaultTags = ["mailpipe", "smtp"];
 
+    /// <summary>The registrations made here: only those are replaced by a later call, never a check of someone else's with the same name.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<HealthCheckRegistration, HealthCheckRegistration> Ours = new();
+
     /// <summary>
     /// Adds a health check of the sender registered by <c>AddMailPipe</c> (or <c>AddKeyedMailPipe</c> with
     /// <paramref name="serviceKey"/>). Healthy when the pool can lend a connection: an idle connection answers NOOP
@@ -16,7 +19,8 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// in the pool for the next message. <see cref="HealthStatus.Degraded"/> when every slot is sending (no probe is
     /// possible and the next message waits; a connection waiting for a server that stopped answering counts as sending
     /// until its reply timeout), or when a new connection fails while others are sending (a server at its connection
-    /// limit). ASP.NET Core's health endpoint answers 200 for Degraded unless told otherwise. The check takes one of
+    /// limit). ASP.NET Core's health endpoint answers 200 for Degraded unless told otherwise. Called again for the same
+    /// check name (a shared module and Program.cs), the last call's settings replace the earlier ones. The check takes one of
     /// the pool's slots, never a connection beyond <see cref="MailPipeOptions.Pool"/>'s <c>MaxConnections</c>, so a
     /// server's per-client connection limit does not refuse it. Unhealthy (or <paramref name="failureStatus"/>) when
     /// the connect, TLS, EHLO or AUTH fails with no other connection sending, or after <paramref name="timeout"/>.
@@ -40,13 +44,28 @@ public static class MailPipeHealthChecksBuilderExtensions
 
         var senderName = serviceKey ?? string.Empty;
         var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);
-        return builder.Add(new HealthCheckRegistration(
+        var registration = new HealthCheckRegistration(
             name ?? (serviceKey is null ? "mailpipe" : $"mailpipe-{serviceKey}"),
             sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout, sp.GetService<TimeProvider>() ?? TimeProvider.System),
             failureStatus,
             [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
-            Backstop(checkTimeout)));
+            Backstop(checkTimeout));
+        Ours.AddOrUpdate(registration, registration);
+
+        // Called again for the same check (a shared module and Program.cs): the last call's registration replaces the
+        // earlier one of this method. Two of one name made every health request throw ("Duplicate health checks").
+        builder.Services.Configure<HealthCheckServiceOptions>(options =>
+        {
+            foreach (var earlier in options.Registrations.Where(r => r.Name == registration.Name && Ours.TryGetValue(r, out _)).ToList())
+            {
+                options.Registrations.Remove(earlier);
+            }
+
+            options.Registrations.Add(registration);
+        });
+        return builder;
     }
+
 
     /// <summary>
     /// The registration's timeout: a backstop behind the check's own, which is the one reported (with what was tried).
