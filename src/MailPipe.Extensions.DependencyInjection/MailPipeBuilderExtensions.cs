@@ -45,7 +45,8 @@ public static class MailPipeBuilderExtensions
     /// <summary>
     /// Adds a health check of this sender (see <see cref="MailPipeHealthChecksBuilderExtensions.AddMailPipe"/>): healthy
     /// when the pool can lend a connection (an idle one answers NOOP, or a new one opens and answers EHLO, within the
-    /// pool's limit), unhealthy otherwise or after <paramref name="timeout"/>.
+    /// pool's limit); degraded when every connection is sending (nothing to probe) or a new one fails while others are
+    /// sending; unhealthy otherwise or after <paramref name="timeout"/>.
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
     /// <param name="name">The check's name; default <c>mailpipe</c>, or <c>mailpipe-{key}</c> for a keyed sender.</param>

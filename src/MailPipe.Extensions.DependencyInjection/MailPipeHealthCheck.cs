@@ -9,14 +9,21 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// <summary>The tags every MailPipe health check carries.</summary>
     public static readonly IReadOnlyList<string> DefaultTags = ["mailpipe", "smtp"];
 
+    /// <summary>The registrations made here: only those are replaced by a later call, never a check of someone else's with the same name.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<HealthCheckRegistration, HealthCheckRegistration> Ours = new();
+
     /// <summary>
     /// Adds a health check of the sender registered by <c>AddMailPipe</c> (or <c>AddKeyedMailPipe</c> with
     /// <paramref name="serviceKey"/>). Healthy when the pool can lend a connection: an idle connection answers NOOP
     /// (RFC 5321 §4.1.1.9), or, with a free slot, a new connection opens and answers EHLO (after TLS and AUTH) and stays
-    /// in the pool for the next message; when every slot is sending, Healthy without a probe (a connection waiting for a server that stopped answering counts as sending until its reply timeout). The check takes one of
+    /// in the pool for the next message. <see cref="HealthStatus.Degraded"/> when every slot is sending (no probe is
+    /// possible and the next message waits; a connection waiting for a server that stopped answering counts as sending
+    /// until its reply timeout), or when a new connection fails while others are sending (a server at its connection
+    /// limit). ASP.NET Core's health endpoint answers 200 for Degraded unless told otherwise. Called again for the same
+    /// check name (a shared module and Program.cs), the last call's settings replace the earlier ones. The check takes one of
     /// the pool's slots, never a connection beyond <see cref="MailPipeOptions.Pool"/>'s <c>MaxConnections</c>, so a
     /// server's per-client connection limit does not refuse it. Unhealthy (or <paramref name="failureStatus"/>) when
-    /// the connect, TLS, EHLO or AUTH fails, or after <paramref name="timeout"/>.
+    /// the connect, TLS, EHLO or AUTH fails with no other connection sending, or after <paramref name="timeout"/>.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="serviceKey">The key of a keyed sender; <see langword="null"/> for the one of <c>AddMailPipe</c>.</param>
@@ -37,13 +44,28 @@ public static class MailPipeHealthChecksBuilderExtensions
 
         var senderName = serviceKey ?? string.Empty;
         var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);
-        return builder.Add(new HealthCheckRegistration(
+        var registration = new HealthCheckRegistration(
             name ?? (serviceKey is null ? "mailpipe" : $"mailpipe-{serviceKey}"),
             sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout, sp.GetService<TimeProvider>() ?? TimeProvider.System),
             failureStatus,
             [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
-            Backstop(checkTimeout)));
+            Backstop(checkTimeout));
+        Ours.AddOrUpdate(registration, registration);
+
+        // Called again for the same check (a shared module and Program.cs): the last call's registration replaces the
+        // earlier one of this method. Two of one name made every health request throw ("Duplicate health checks").
+        builder.Services.Configure<HealthCheckServiceOptions>(options =>
+        {
+            foreach (var earlier in options.Registrations.Where(r => r.Name == registration.Name && Ours.TryGetValue(r, out _)).ToList())
+            {
+                options.Registrations.Remove(earlier);
+            }
+
+            options.Registrations.Add(registration);
+        });
+        return builder;
     }
+
 
     /// <summary>
     /// The registration's timeout: a backstop behind the check's own, which is the one reported (with what was tried).
@@ -86,7 +108,7 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             var check = await pending.WaitAsync(remaining, timeProvider, cancellationToken).ConfigureAwait(false);
             return check.IsHealthy
                 ? HealthCheckResult.Healthy(check.Description, data)
-                : new HealthCheckResult(context.Registration.FailureStatus, check.Description, check.Exception, data);
+                : new HealthCheckResult(check.IsDegraded ? Degraded(context.Registration.FailureStatus) : context.Registration.FailureStatus, check.Description, check.Exception, data);
         }
         catch (TimeoutException ex)
         {
@@ -97,4 +119,7 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             return new HealthCheckResult(context.Registration.FailureStatus, $"The sender {sender.Name} is disposed (the application is stopping).", ex, data);
         }
     }
+
+    /// <summary>Degraded, or the registration's failure status when that is milder (a check registered to fail as Healthy).</summary>
+    private static HealthStatus Degraded(HealthStatus failureStatus) => failureStatus > HealthStatus.Degraded ? failureStatus : HealthStatus.Degraded;
 }

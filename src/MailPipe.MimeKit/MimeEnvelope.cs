@@ -36,7 +36,9 @@ internal static class MimeEnvelope
         if (sender is null || string.IsNullOrEmpty(sender.Address))
         {
             throw new ArgumentException(
-                resent ? "The message has Resent-* fields but neither Resent-Sender nor a Resent-From address: there is no reverse path." : "The message has neither a Sender nor a From address: there is no reverse path.",
+                Unreadable(message, block, resent ? [HeaderId.ResentSender, HeaderId.ResentFrom] : [HeaderId.Sender, HeaderId.From]) is { } field
+                    ? $"The message has {(resent ? "no Resent-Sender or Resent-From" : "no Sender or From")} address that could be read, so there is no reverse path: {field}"
+                    : resent ? "The message has Resent-* fields but neither Resent-Sender nor a Resent-From address: there is no reverse path." : "The message has neither a Sender nor a From address: there is no reverse path.",
                 nameof(message));
         }
 
@@ -46,10 +48,36 @@ internal static class MimeEnvelope
         AddRecipients(recipients, block is not null ? ResentList(block, HeaderId.ResentBcc) : resent ? message.ResentBcc : message.Bcc, Fields(message, block, resent ? HeaderId.ResentBcc : HeaderId.Bcc));
         if (recipients.Count == 0)
         {
-            throw new ArgumentException(resent ? "The message was resent but has no Resent-To, Resent-Cc or Resent-Bcc address." : "The message has no To, Cc or Bcc address.", nameof(message));
+            throw new ArgumentException(
+                Unreadable(message, block, resent ? [HeaderId.ResentTo, HeaderId.ResentCc, HeaderId.ResentBcc] : [HeaderId.To, HeaderId.Cc, HeaderId.Bcc]) is { } field
+                    ? $"The message has no {(resent ? "Resent-To, Resent-Cc or Resent-Bcc" : "To, Cc or Bcc")} address that could be read: {field}"
+                    : resent ? "The message was resent but has no Resent-To, Resent-Cc or Resent-Bcc address." : "The message has no To, Cc or Bcc address.",
+                nameof(message));
         }
 
         return new SmtpEnvelope(AsWritten(sender, Fields(message, block, senderField)), recipients);
+    }
+
+    /// <summary>
+    /// For a missing address: the first of the fields <paramref name="ids"/> that is there with a value MimeKit read no
+    /// address from (<c>To: bob@</c>), quoted, so that the error does not call a field missing that the user can see;
+    /// <see langword="null"/> when there is none.
+    /// </summary>
+    private static string? Unreadable(MimeMessage message, List<Header>? block, HeaderId[] ids)
+    {
+        foreach (var id in ids)
+        {
+            foreach (var field in Fields(message, block, id))
+            {
+                var value = field.Value.Trim();
+                if (value.Length > 0)
+                {
+                    return $"the field {field.Field}: '{(value.Length > 100 ? value[..100] + "..." : value)}' holds none (a mailbox is local-part@domain, RFC 5322 §3.4).";
+                }
+            }
+        }
+
+        return null;
     }
 
     /// <summary>The fields named <paramref name="id"/> that the addresses came from: of the newest resent block, else of the whole header.</summary>

@@ -37,7 +37,9 @@ namespace MailPipe;
 /// <item><description><b>Addresses</b>: a non-ASCII address goes with <c>SMTPUTF8</c> when the server offers it, as does a
 /// message whose sent header fields hold 8-bit octets (a UTF-8 mailbox in Reply-To; RFC 6531 §3.4);
 /// otherwise its domain goes in A-label form (IDNA), and a non-ASCII local part (or a domain with no A-label form) makes the send return
-/// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ExtensionNotSupported"/> before MAIL.</description></item>
+/// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ExtensionNotSupported"/> before MAIL. So does a header
+/// field with 8-bit octets (raw UTF-8 of a parsed message) for a server without 8BITMIME, the exception naming the field,
+/// where it is, and what to do (preparing parts for 7-bit never re-encodes a field).</description></item>
 /// <item><description><b>Failures</b>: an exception while MimeKit writes the message (a failing attachment stream)
 /// is a content failure: the message is never ended, the result is <see cref="SmtpSendOutcome.NotSent"/> with
 /// <see cref="SmtpErrorCode.ContentReadFailed"/>. A retry of the same <see cref="SmtpMessage"/> (or a new send of the
@@ -164,6 +166,13 @@ public static class MimeMessageSmtpExtensions
         // parsed message, a UTF-8 mailbox under SMTPUTF8, RFC 6532).
         var body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
         MimeBody.FoldLongHeaderLines(message, 998);
+        if (!capabilities.Supports8BitMime && MimeEightBitFields.Problem(message) is { } problem)
+        {
+            // Preparing parts for 7-bit never re-encodes a field: this message would be refused at its first 8-bit
+            // octet, inside the data, named only by its offset, and the connection closed. Said here, before MAIL.
+            throw new SmtpException(SmtpErrorCode.ExtensionNotSupported, problem);
+        }
+
         switch (MimeBody.Need(message))
         {
             case MimeBodyNeed.Binary when capabilities.SupportsBinaryMime && capabilities.SupportsChunking:

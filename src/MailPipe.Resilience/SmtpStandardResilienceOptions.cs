@@ -31,7 +31,7 @@ public sealed class SmtpStandardResilienceOptions
     /// <summary>Problems found while reading a configuration section (reported at start-up).</summary>
     internal List<string> BindingErrors { get; } = [];
 
-    /// <summary>Checks what Polly does not: the four strategies are set, and the retry's throttled delay is in range.</summary>
+    /// <summary>Checks what Polly does not: the four strategies are set, the retry's throttled delay is in range, and the total timeout is longer than one attempt's.</summary>
     internal void Validate()
     {
         if (TotalRequestTimeout is null || Retry is null || CircuitBreaker is null || AttemptTimeout is null)
@@ -40,6 +40,12 @@ public sealed class SmtpStandardResilienceOptions
         }
 
         Retry.Validate();
+        if (AttemptTimeout.Timeout >= TotalRequestTimeout.Timeout)
+        {
+            // As Microsoft.Extensions.Http.Resilience requires: else the total timeout cuts every slow attempt, after
+            // its end of data too (an unknown outcome, not retried), and leaves no time for a retry.
+            throw new ArgumentException($"TotalRequestTimeout:Timeout ({TotalRequestTimeout.Timeout:c}) must be longer than AttemptTimeout:Timeout ({AttemptTimeout.Timeout:c}): the total timeout would cut an attempt after its end of data too, an unknown outcome that is not retried, and leave no time for a retry.");
+        }
     }
 }
 

@@ -80,10 +80,10 @@ public sealed class HealthCheckTests
         report.Entries["mailpipe"].Description.Should().Contain("within 0.5 s");
     }
     [Fact]
-    public async Task Healthy_without_a_probe_when_every_slot_is_sending_even_to_a_server_that_stopped_answering()
+    public async Task Degraded_without_a_probe_when_every_slot_is_sending_even_to_a_server_that_stopped_answering()
     {
-        // What the README says of a pool whose every connection is lent: the check reports Healthy on the pool's word,
-        // with no probe of its own. It said "the server is answering", which nothing checks: here it is not.
+        // A pool whose every connection is lent has nothing to probe: the check reported Healthy on the pool's word
+        // (session 13: it knows nothing of the server, here one that stopped answering, and the next message waits).
         TestServers.RequireListening(TestServers.PostfixPort);
         await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "MAIL FROM" };
         var services = new ServiceCollection();
@@ -108,8 +108,51 @@ public sealed class HealthCheckTests
 
         var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
 
-        report.Status.Should().Be(HealthStatus.Healthy);
-        report.Entries["mailpipe"].Description.Should().Contain("are sending");
+        report.Status.Should().Be(HealthStatus.Degraded);
+        report.Entries["mailpipe"].Description.Should().Be($"Every connection to 127.0.0.1:{proxy.Port} (1 of 1) is sending, and messages waiting for one: 0; no connection was free to probe (a connection waiting for a server that stopped answering counts as sending until its reply timeout).");
+        await cancel.CancelAsync();
+        try
+        {
+            (await send).Outcome.Should().NotBe(SmtpSendOutcome.Accepted);
+        }
+        catch (OperationCanceledException)
+        {
+            // Cancelled before its data: nothing was delivered.
+        }
+    }
+
+    [Fact]
+    public async Task Degraded_when_a_new_connection_is_refused_while_another_is_sending()
+    {
+        // The server refuses new sessions (its per-client limit) while a lent connection still has its own: the check
+        // reported Unhealthy (503 on /health), taking out of rotation an instance whose connection may still deliver.
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "MAIL FROM" };
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(o =>
+        {
+            o.Host = "127.0.0.1";
+            o.Port = proxy.Port;
+            o.TlsMode = SmtpTlsMode.None;
+            o.Pool.MaxConnections = 2;
+        }).AddHealthCheck();
+        await using var provider = services.BuildServiceProvider();
+        var sender = provider.GetRequiredService<ISmtpSender>();
+        using var cancel = new CancellationTokenSource();
+        var send = sender.SendAsync(new SmtpEnvelope("held@example.test", "rcpt@example.test"), "Subject: held\r\n\r\nHeld.\r\n"u8.ToArray(), cancel.Token);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while (proxy.Held == 0)
+        {
+            DateTime.UtcNow.Should().BeBefore(deadline, "the send should reach MAIL FROM within 20 s");
+            await Task.Delay(20);
+        }
+
+        proxy.RefuseWith = "421 4.7.0 Too many connections from your host";
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        report.Status.Should().Be(HealthStatus.Degraded, report.Entries["mailpipe"].Description);
+        report.Entries["mailpipe"].Description.Should().StartWith($"Opening a new connection to 127.0.0.1:{proxy.Port} failed (").And.EndWith("; connections of the pool still sending: 1.");
         await cancel.CancelAsync();
         try
         {

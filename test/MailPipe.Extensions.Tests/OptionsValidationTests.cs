@@ -71,6 +71,17 @@ public sealed class OptionsValidationTests
     }
 
     [Theory]
+    [InlineData("Timeouts:Connect")]
+    [InlineData("Timeouts:Reply")]
+    [InlineData("Pool:IdleTimeout")]
+    [InlineData("Pool:MaxLifetime")]
+    public async Task Zero_timeout(string key)
+    {
+        var failures = await StartFailuresAsync(("Smtp:" + key, "00:00:00"));
+        failures.Should().Equal($"Smtp:{key} must be a positive time span such as 00:00:30; it is 00:00:00.");
+    }
+
+    [Theory]
     [InlineData("smtp.example.com:587")]
     [InlineData("smtp://smtp.example.com")]
     public async Task Host_with_a_port_or_a_scheme(string host)

@@ -125,7 +125,7 @@ public sealed class ResilientSenderSyncDisposeTests
             MaxConnections = 1,
             DisposeTimeout = TimeSpan.FromMinutes(5),
         });
-        var sender = (ResilientSmtpSender)inner.WithStandardResilience(o => o.AttemptTimeout.Timeout = TimeSpan.FromMinutes(5), new FakeTimeProvider());
+        var sender = (ResilientSmtpSender)inner.WithStandardResilience(o => { o.AttemptTimeout.Timeout = TimeSpan.FromMinutes(5); o.TotalRequestTimeout.Timeout = TimeSpan.FromMinutes(10); }, new FakeTimeProvider());
 
         var send = sender.SendAsync(Message("held@example.test"));
         await endOfDataReceived.Task.WaitAsync(Limit);

@@ -74,6 +74,7 @@ public class StandardPipelineTests
         options.Retry.BackoffType = DelayBackoffType.Constant;
         options.Retry.UseJitter = false;
         options.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(12);
+        options.AttemptTimeout.Timeout = TimeSpan.FromSeconds(10); // shorter than the total, as the pipeline requires
         options.CircuitBreaker.MinimumThroughput = 100;
         var pipeline = SmtpResiliencePipelines.CreateStandard(options, time);
 

@@ -17,6 +17,7 @@ public class TotalTimeoutAfterThrownAttemptsBreakTests
         options.Retry.BackoffType = Polly.DelayBackoffType.Constant;
         options.Retry.UseJitter = false;
         options.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(12);
+        options.AttemptTimeout.Timeout = TimeSpan.FromSeconds(10); // shorter than the total, as the pipeline requires
         options.CircuitBreaker.MinimumThroughput = 100;
         var pipeline = SmtpResiliencePipelines.CreateStandard(options, time);
         var calls = 0;

@@ -7,10 +7,17 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class SmtpSender
 {
+    /// <summary>Idle connections lent to a check's NOOP (counted in <c>_busy</c> too, but not sending); under <c>_lock</c>.</summary>
+    private int _probing;
+
+    /// <summary>The last check that probes an idle connection: a concurrent check with no slot of its own takes its answer.</summary>
+    private Task<SmtpSenderCheck>? _probe;
+
     /// <summary>
     /// Checks that the pool can lend a connection: an idle one answers NOOP (RFC 5321 §4.1.1.9), or, with a free slot,
-    /// a new one opens (connect, TLS, EHLO, AUTH) and joins the pool as idle; when every slot is lent, healthy without a probe
-    /// (a connection waiting for a server that stopped answering counts as lent until its reply timeout). The check itself is never cancelled: <paramref name="cancellationToken"/> only
+    /// a new one opens (connect, TLS, EHLO, AUTH) and joins the pool as idle. Degraded when every slot is lent (no probe:
+    /// a connection waiting for a server that stopped answering counts as lent until its reply timeout), or when a new
+    /// connection fails while others are lent. The check itself is never cancelled: <paramref name="cancellationToken"/> only
     /// stops the wait, and a connection being opened still joins the pool.
     /// </summary>
     /// <returns>Whether the pool can lend, and why (or why not).</returns>
@@ -28,8 +35,9 @@ public sealed partial class SmtpSender
                 {
                     idle.IsIdle = false;
                     _busy++;
+                    _probing++;
                     _workers++;
-                    check = CheckIdleAsync(idle);
+                    check = _probe = CheckIdleAsync(idle);
                 }
                 else if (_open < _options.MaxConnections)
                 {
@@ -38,9 +46,17 @@ public sealed partial class SmtpSender
                     _workers++;
                     check = CheckByOpeningAsync();
                 }
+                else if (_probing > 0 && _probe is { } probe)
+                {
+                    // The connection that is not sending is another check's NOOP: its answer is this one's.
+                    check = probe;
+                }
                 else if (_busy > 0)
                 {
-                    return new SmtpSenderCheck(true, $"All {_busy} connections to {Name} are sending.", null);
+                    // Nothing to probe, and nothing known of the server since these connections were lent: Degraded (a
+                    // readiness endpoint still answers 200 by default), not Healthy on the pool's word. At capacity too:
+                    // the next message waits for one of them.
+                    return new SmtpSenderCheck(false, $"Every connection to {Name} ({_busy} of {_options.MaxConnections}) is sending, and messages waiting for one: {_waiting}; no connection was free to probe (a connection waiting for a server that stopped answering counts as sending until its reply timeout).", null, IsDegraded: true);
                 }
             }
 
@@ -66,6 +82,7 @@ public sealed partial class SmtpSender
                 lock (_lock)
                 {
                     _busy--;
+                    _probing--;
                     if (_disposed)
                     {
                         _open--;
@@ -90,6 +107,7 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 _busy--;
+                _probing--;
                 _opening++;
                 _workers++;
             }
@@ -109,8 +127,10 @@ public sealed partial class SmtpSender
             var (opened, error) = await OpenAsync().ConfigureAwait(false);
             List<Work> start = [];
             var close = false;
+            int busy;
             lock (_lock)
             {
+                busy = _busy - _probing;
                 _opening--;
                 if (opened is null || _disposed)
                 {
@@ -135,9 +155,13 @@ public sealed partial class SmtpSender
                 await CloseAsync(opened!, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
             }
 
-            return opened is null
-                ? new SmtpSenderCheck(false, $"Opening a connection to {Name} failed ({error!.ErrorCode}): {error.Message}", error)
-                : new SmtpSenderCheck(true, $"A new connection to {Name} opened and answered EHLO.", null);
+            // A refused open while other connections are sending (a server at its connection limit, or refusing new
+            // sessions while it finishes the ones it has): Degraded, those may still deliver; Unhealthy with none.
+            return opened is not null
+                ? new SmtpSenderCheck(true, $"A new connection to {Name} opened and answered EHLO.", null)
+                : busy > 0
+                    ? new SmtpSenderCheck(false, $"Opening a new connection to {Name} failed ({error!.ErrorCode}): {error.Message}; connections of the pool still sending: {busy}.", error, IsDegraded: true)
+                    : new SmtpSenderCheck(false, $"Opening a connection to {Name} failed ({error!.ErrorCode}): {error.Message}", error);
         }
         finally
         {
@@ -161,4 +185,8 @@ public sealed partial class SmtpSender
 /// <param name="IsHealthy">Whether the pool can lend a connection.</param>
 /// <param name="Description">What was found, for a health report.</param>
 /// <param name="Exception">Why a connection could not be opened, when that was the finding.</param>
-internal readonly record struct SmtpSenderCheck(bool IsHealthy, string Description, Exception? Exception);
+/// <param name="IsDegraded">
+/// Not healthy but not failed: every connection is sending (nothing to probe), or a new connection was refused while
+/// others are sending.
+/// </param>
+internal readonly record struct SmtpSenderCheck(bool IsHealthy, string Description, Exception? Exception, bool IsDegraded = false);

@@ -4,19 +4,21 @@ namespace MailPipe;
 
 /// <summary>
 /// The pool's instruments on the <c>MailPipe</c> meter, tagged <c>mailpipe.sender.name</c>:
-/// <c>mailpipe.sender.connection.count</c> (observable up-down counter, tag <c>state</c> = idle, used, opening),
+/// <c>mailpipe.sender.connection.count</c> (observable up-down counter, tag <c>mailpipe.sender.connection.state</c> = idle, used, opening),
 /// <c>mailpipe.sender.connection.max</c>, <c>mailpipe.sender.pending_requests</c> (messages waiting for a connection),
 /// <c>mailpipe.sender.connection.opened</c>, <c>mailpipe.sender.connection.open_failures</c>,
-/// <c>mailpipe.sender.connection.discarded</c> (tag <c>reason</c>, see <see cref="SmtpSenderDiscardReason"/>),
+/// <c>mailpipe.sender.connection.discarded</c> (tag <c>mailpipe.sender.connection.discard_reason</c>, see <see cref="SmtpSenderDiscardReason"/>),
 /// <c>mailpipe.sender.retries</c> and the histogram <c>mailpipe.sender.batch.size</c> (messages per batch).
 /// The instruments are made once per meter (<see cref="MailPipeMetrics"/>); a sender registers for the observable ones
 /// and leaves at disposal.
 /// </summary>
 internal sealed class SmtpSenderMetrics : IObservedPool, IDisposable
 {
-    private static readonly KeyValuePair<string, object?> Idle = new("state", "idle");
-    private static readonly KeyValuePair<string, object?> Used = new("state", "used");
-    private static readonly KeyValuePair<string, object?> Opening = new("state", "opening");
+    // Namespaced, as OpenTelemetry's naming rules ask (a bare "state" clashes with other libraries' on one backend).
+    private const string StateKey = "mailpipe.sender.connection.state";
+    private static readonly KeyValuePair<string, object?> Idle = new(StateKey, "idle");
+    private static readonly KeyValuePair<string, object?> Used = new(StateKey, "used");
+    private static readonly KeyValuePair<string, object?> Opening = new(StateKey, "opening");
     private readonly MailPipeMetrics _metrics;
     private readonly SmtpSender _sender;
     private readonly KeyValuePair<string, object?> _name;
@@ -34,7 +36,7 @@ internal sealed class SmtpSenderMetrics : IObservedPool, IDisposable
 
     public void OpenFailed() => _metrics.PoolOpenFailures.Add(1, _name);
 
-    public void Discarded(string reason) => _metrics.PoolDiscarded.Add(1, _name, new("reason", reason));
+    public void Discarded(string reason) => _metrics.PoolDiscarded.Add(1, _name, new("mailpipe.sender.connection.discard_reason", reason));
 
     public void Retried() => _metrics.PoolRetries.Add(1, _name);
 

@@ -7,7 +7,8 @@ namespace MailPipe;
 /// <param name="Body">The BODY parameter to declare (<see cref="SmtpBodyType.SevenBit"/> for none).</param>
 /// <param name="NotSentReason">Why the message must not be sent at all (in-memory content the server cannot take), or <see langword="null"/>.</param>
 /// <param name="Guard">What streamed content is checked for while it is sent.</param>
-internal readonly record struct SmtpContentPlan(SmtpBodyType Body, string? NotSentReason, SmtpContentGuard Guard);
+/// <param name="Refusal">Why the message must not be sent, as a whole sentence that says what to do (in-memory 8-bit content the envelope declared 7-bit), or <see langword="null"/>.</param>
+internal readonly record struct SmtpContentPlan(SmtpBodyType Body, string? NotSentReason, SmtpContentGuard Guard, string? Refusal = null);
 
 /// <summary>
 /// The content rules: 8-bit octets only with <c>BODY=8BITMIME</c> (RFC 6152) or BINARYMIME; NUL octets only with
@@ -42,9 +43,10 @@ internal static class SmtpContentRules
                 return new(SmtpBodyType.EightBitMime, "8BITMIME (RFC 6152)", SmtpContentGuard.None);
             }
 
+            // Refused because the envelope declared 7-bit, not because the server lacks 8BITMIME: the refusal says so.
             return declare8Bit
                 ? new(SmtpBodyType.EightBitMime, null, new SmtpContentGuard(refuseEightBit: false, refuseNul: true))
-                : new(SmtpBodyType.SevenBit, null, new SmtpContentGuard(refuseEightBit: true, refuseNul: true));
+                : new(SmtpBodyType.SevenBit, null, new SmtpContentGuard(refuseEightBit: true, refuseNul: true, declaredSevenBit: eightBitOffered));
         }
 
         var (eightBit, nul) = Scan(bytes);
@@ -63,9 +65,41 @@ internal static class SmtpContentRules
         }
 
         return eightBit
-            ? new(SmtpBodyType.SevenBit, "8BITMIME (RFC 6152): the content has 8-bit octets but BODY is 7BIT", SmtpContentGuard.None)
+            ? new(SmtpBodyType.SevenBit, null, SmtpContentGuard.None, SevenBitRefusal(bytes, eightBitOffered))
             : new(SmtpBodyType.SevenBit, null, SmtpContentGuard.None);
     }
+
+    /// <summary>
+    /// What to say of 8-bit content whose envelope declares 7-bit (<see cref="SmtpBodyType.SevenBit"/>): where the first
+    /// 8-bit octet is, and what to do. The old text ("needs 8BITMIME, which the server does not offer") was false when
+    /// the server offered it.
+    /// </summary>
+    public static string SevenBitRefusal(ReadOnlySequence<byte> content, bool eightBitOffered)
+    {
+        long offset = 0;
+        byte octet = 0;
+        foreach (var segment in content)
+        {
+            var at = segment.Span.IndexOfAnyInRange((byte)0x80, (byte)0xFF);
+            if (at >= 0)
+            {
+                offset += at;
+                octet = segment.Span[at];
+                break;
+            }
+
+            offset += segment.Length;
+        }
+
+        return $"The message content has an 8-bit octet (0x{octet:X2}) at offset {offset} but the envelope declares 7-bit content (SmtpEnvelope.Body = SevenBit); it was not sent. "
+            + (eightBitOffered ? DeclaredSevenBitAdvice : "The server does not offer 8BITMIME (RFC 6152) either: " + NoEightBitMimeAdvice);
+    }
+
+    /// <summary>What to do when 8-bit content meets a declaration of 7-bit on a server that offers 8BITMIME.</summary>
+    internal const string DeclaredSevenBitAdvice = "The server offers 8BITMIME (RFC 6152): leave SmtpEnvelope.Body at Auto or set EightBitMime, or encode the content for 7-bit (quoted-printable or base64, RFC 2045).";
+
+    /// <summary>What to do when 8-bit content meets a server without 8BITMIME.</summary>
+    internal const string NoEightBitMimeAdvice = "Encode the content for 7-bit (quoted-printable or base64 parts, RFC 2045; RFC 2047 encoded-words in header fields), or send through a server that offers 8BITMIME.";
 
     /// <summary>
     /// Why a transaction stopped inside its content: <see cref="SmtpErrorCode.ExtensionNotSupported"/> for an octet the
@@ -143,15 +177,20 @@ internal struct SmtpContentGuard
 
     private readonly bool _refuseEightBit;
     private readonly bool _refuseNul;
+    private readonly bool _declaredSevenBit;
     private long _offset;
 
     /// <summary>The server's SIZE (RFC 1870) for streamed content of unknown length; 0: none.</summary>
     private long _sizeLimit;
 
-    public SmtpContentGuard(bool refuseEightBit, bool refuseNul)
+    /// <param name="refuseEightBit">Whether an octet over 127 is refused.</param>
+    /// <param name="refuseNul">Whether NUL is refused.</param>
+    /// <param name="declaredSevenBit">Whether 8-bit octets are refused because the envelope declared 7-bit although the server offers 8BITMIME (the refusal says so).</param>
+    public SmtpContentGuard(bool refuseEightBit, bool refuseNul, bool declaredSevenBit = false)
     {
         _refuseEightBit = refuseEightBit;
         _refuseNul = refuseNul;
+        _declaredSevenBit = declaredSevenBit;
         _offset = 0;
     }
 
@@ -191,7 +230,7 @@ internal struct SmtpContentGuard
         var at = _refuseEightBit ? piece.IndexOfAnyExceptInRange((byte)1, (byte)0x7F) : piece.IndexOf((byte)0);
         if (at >= 0 && (piece[at] == 0 ? _refuseNul : _refuseEightBit))
         {
-            throw new SmtpContentRefusedException(piece[at], _offset + at);
+            throw new SmtpContentRefusedException(piece[at], _offset + at, _declaredSevenBit);
         }
 
         if (at >= 0 && _refuseNul)
@@ -282,9 +321,20 @@ public sealed class SmtpContentRefusedException : Exception
     /// <param name="octet">The octet's value.</param>
     /// <param name="offset">Its offset in the content, in bytes from 0.</param>
     public SmtpContentRefusedException(byte octet, long offset)
+        : this(octet, offset, declaredSevenBit: false)
+    {
+    }
+
+    /// <summary>Creates the exception for the refused octet, saying why an 8-bit one was refused.</summary>
+    /// <param name="octet">The octet's value.</param>
+    /// <param name="offset">Its offset in the content, in bytes from 0.</param>
+    /// <param name="declaredSevenBit">Whether the envelope declared 7-bit content to a server that offers 8BITMIME.</param>
+    internal SmtpContentRefusedException(byte octet, long offset, bool declaredSevenBit)
         : base(octet == 0
             ? $"The message content has a NUL octet at offset {offset}; NUL is sent only with BODY=BINARYMIME over BDAT (RFC 3030 §3), so the transaction was aborted before its end and nothing was delivered."
-            : $"The message content has an 8-bit octet (0x{octet:X2}) at offset {offset} and the server does not offer 8BITMIME (RFC 6152), so the transaction was aborted before its end and nothing was delivered.")
+            : declaredSevenBit
+                ? $"The message content has an 8-bit octet (0x{octet:X2}) at offset {offset} but the envelope declares 7-bit content (SmtpEnvelope.Body = SevenBit), so the transaction was aborted before its end and nothing was delivered. {SmtpContentRules.DeclaredSevenBitAdvice}"
+                : $"The message content has an 8-bit octet (0x{octet:X2}) at offset {offset} and the server does not offer 8BITMIME (RFC 6152), so the transaction was aborted before its end and nothing was delivered. {SmtpContentRules.NoEightBitMimeAdvice}")
     {
         Octet = octet;
         Offset = offset;

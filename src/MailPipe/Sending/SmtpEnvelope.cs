@@ -12,7 +12,11 @@ public enum SmtpBodyType
     /// </summary>
     Auto,
 
-    /// <summary>No BODY parameter (7-bit content, RFC 5321).</summary>
+    /// <summary>
+    /// No BODY parameter (7-bit content, RFC 5321). Content with an 8-bit octet is not sent, even to a server that offers
+    /// 8BITMIME (in memory: before MAIL; streamed: the transaction is aborted at that octet); the result's exception says
+    /// where the octet is and what to do.
+    /// </summary>
     SevenBit,
 
     /// <summary><c>BODY=8BITMIME</c> (RFC 6152); the server must offer 8BITMIME.</summary>

@@ -85,7 +85,9 @@ public sealed partial class SmtpMessage
     /// The message returned must have as many recipients as <paramref name="envelope"/>, in the same order (the
     /// result reports them by position), and must not be made with <see cref="ForConnection"/> itself. If
     /// <paramref name="select"/> throws, or breaks these rules, the send returns <see cref="SmtpSendOutcome.NotSent"/>
-    /// with <see cref="SmtpErrorCode.ContentReadFailed"/> and the exception inside, before anything of it is written.
+    /// with <see cref="SmtpErrorCode.ContentReadFailed"/> and the exception inside, before anything of it is written;
+    /// an <see cref="SmtpException"/> with <see cref="SmtpErrorCode.ExtensionNotSupported"/> thrown by
+    /// <paramref name="select"/> (the connection lacks what the message needs) is the result's exception as it is.
     /// <paramref name="envelope"/> is what the message is known by before a connection is chosen (checks of the
     /// envelope, a pool's bookkeeping).
     /// </remarks>
@@ -120,6 +122,12 @@ public sealed partial class SmtpMessage
                 {
                     throw new InvalidOperationException($"The message chosen for the connection must have as many recipients as the envelope ({Envelope.Recipients.Count}) and must not be made with SmtpMessage.ForConnection.");
                 }
+            }
+            catch (SmtpException ex) when (ex.ErrorCode == SmtpErrorCode.ExtensionNotSupported)
+            {
+                // The selector's own finding that this connection lacks what the message needs (MailPipe.MimeKit: a raw
+                // UTF-8 header field for a server without 8BITMIME), in its words: not a failure to read the content.
+                return ex;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {

@@ -80,6 +80,12 @@ internal sealed partial class TransactionSender
             plan = plan with { Guard = plan.Guard.WithSizeLimit(max) };
         }
 
+        if (plan.Refusal is { } refusal)
+        {
+            tx.Stop(TransactionStop.NotAttempted, new SmtpException(SmtpErrorCode.ExtensionNotSupported, refusal));
+            return default;
+        }
+
         var unsupported = plan.NotSentReason ?? plan.Body switch
         {
             SmtpBodyType.EightBitMime when !capabilities.Supports8BitMime => "8BITMIME (RFC 6152)",

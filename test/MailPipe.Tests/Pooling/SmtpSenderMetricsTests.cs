@@ -58,11 +58,16 @@ public sealed class SmtpSenderMetricsTests
         }
 
         measurements.Where(m => m.Instrument == "mailpipe.sender.connection.opened").Sum(m => m.Value).Should().Be(2);
-        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.discarded" && (string?)m.Tags["reason"] == SmtpSenderDiscardReason.MaxMessages);
-        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.count" && (string?)m.Tags["state"] == "idle" && m.Value == 1);
-        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.count" && (string?)m.Tags["state"] == "used");
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.discarded" && (string?)m.Tags["mailpipe.sender.connection.discard_reason"] == SmtpSenderDiscardReason.MaxMessages);
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.count" && (string?)m.Tags["mailpipe.sender.connection.state"] == "idle" && m.Value == 1);
+        measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.count" && (string?)m.Tags["mailpipe.sender.connection.state"] == "used");
         measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.pending_requests" && m.Value == 0);
         measurements.Should().Contain(m => m.Instrument == "mailpipe.sender.connection.max" && m.Value == 1);
         measurements.Where(m => m.Instrument == "mailpipe.sender.batch.size").Sum(m => m.Value).Should().Be(3);
+
+        // OpenTelemetry's naming rules (semantic conventions, general/naming.md): attribute names are namespaced; a
+        // bare "state" or "reason" clashes with other libraries' on the same backend (the database conventions renamed
+        // their pool's "state" to db.client.connection.state for that reason).
+        measurements.SelectMany(m => m.Tags.Keys).Distinct().Should().OnlyContain(key => key.Contains('.'));
     }
 }

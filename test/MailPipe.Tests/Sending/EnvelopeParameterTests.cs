@@ -205,7 +205,7 @@ public class EnvelopeParameterTests
 
         var result = await SendNotAttemptedAsync(["8BITMIME"], SmtpMessage.FromBytes(envelope, "x\u00e9\r\n"u8.ToArray()));
 
-        result.Exception!.Message.Should().Contain("BODY is 7BIT");
+        result.Exception!.Message.Should().Contain("the envelope declares 7-bit content (SmtpEnvelope.Body = SevenBit)");
     }
 
     [Fact]
