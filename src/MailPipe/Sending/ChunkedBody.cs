@@ -64,6 +64,7 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         channel.ThrowIfEndOfDataCannotGoOut();
         sender.ThrowIfCallCancelled(cancellationToken);
         tx.EndOfDataWritten = true;
+        sender.EndOfDataBuffered(tx);
         await EmitAsync(tx, last: true).ConfigureAwait(false);
     }
 

@@ -9,6 +9,9 @@ namespace MailPipe.Transmission;
 /// <summary>Writing command lines, flushing, reading and matching replies; every failure funnels through <see cref="Fail"/>.</summary>
 internal sealed partial class SmtpChannel
 {
+    /// <summary>See <see cref="FlushesStarted"/>.</summary>
+    private long _flushesStarted;
+
     /// <summary>Writes one command line (not flushed) and queues its expected reply; queue order is wire order.</summary>
     /// <param name="verb">The command line's bytes without CRLF (<c>"RSET"u8</c>).</param>
     /// <param name="name">The expected reply's name (see <see cref="ReplyRules"/>).</param>
@@ -59,6 +62,8 @@ internal sealed partial class SmtpChannel
         var armed = false;
         try
         {
+            // Counted before the transport is handed anything: from here on what was written may reach the server.
+            Interlocked.Increment(ref _flushesStarted);
             var flush = output.FlushAsync(_sendCts.Token);
             if (!flush.IsCompleted)
             {
@@ -84,6 +89,13 @@ internal sealed partial class SmtpChannel
             StopSendDeadline();
         }
     }
+
+    /// <summary>
+    /// How many flushes have begun on this channel. The output is a buffer that reaches the transport only through
+    /// <see cref="FlushAsync"/> (<see cref="Transport.SmtpConnection.Abort"/> drops what it holds): bytes written while this
+    /// stood at a value were never handed to the transport if it still stands there once the connection is closed.
+    /// </summary>
+    public long FlushesStarted => Interlocked.Read(ref _flushesStarted);
 
     /// <summary>Flushes when at least <see cref="SmtpSessionOptions.DataFlushThreshold"/> bytes are buffered, so memory stays bounded for large messages.</summary>
     /// <param name="activity">What is being done, for a failure's message.</param>
