@@ -95,6 +95,7 @@ internal sealed partial class TransactionSender
         _last = null;
         _lastChecked = null;
         _results = null;
+        _unflushedEnds.Clear();
 
         // Also when the end of the call did not run to its end.
         _channel.KeepInputOnWriteFailure = false;
