@@ -149,6 +149,7 @@ internal sealed partial class SmtpChannel
         _parser.Reset();
         ForgetReadAhead();
         _replies.Clear();
+        ForgetEndReplies();
         _replies.Add(ReplyRules.Greeting);
         State = SmtpSessionState.Connected;
         Volatile.Write(ref _connection, connection);
@@ -163,6 +164,7 @@ internal sealed partial class SmtpChannel
     {
         State = SmtpSessionState.Disconnected;
         _replies.Clear();
+        ForgetEndReplies();
         _parser.Reset();
         ForgetReadAhead();
         RedactServerText = false;
