@@ -290,6 +290,13 @@ internal sealed partial class BatchSender
             .Replace(" Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.", string.Empty, StringComparison.Ordinal)
             .Replace("(start TLS first, or set SmtpSessionOptions.AllowCleartextAuthentication)", "(use --tls or --starttls, or --allow-cleartext-auth on a trusted network)", StringComparison.Ordinal)
             .Replace("(send EHLO first; some servers offer AUTH only after STARTTLS)", "(some servers offer AUTH only after STARTTLS: --starttls)", StringComparison.Ordinal);
+        var implicitTlsAdvice = message.IndexOf(" No greeting came at all", StringComparison.Ordinal);
+        if (implicitTlsAdvice > 0)
+        {
+            // The greeting's silence is hinted at below with --tls.
+            message = message[..implicitTlsAdvice];
+        }
+
         return exception.ErrorCode switch
         {
             SmtpErrorCode.StartTlsNotOffered => $"--starttls: {message}",

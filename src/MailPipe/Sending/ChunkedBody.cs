@@ -9,7 +9,8 @@ namespace MailPipe.Sending;
 /// <summary>
 /// The BDAT body (RFC 3030 §2): line ends normalised to CRLF and a final CRLF added (no dot-stuffing), or bytes
 /// unchanged for BINARYMIME; chunks of <see cref="SmtpSessionOptions.ChunkSize"/> formed as the content streams in,
-/// the last one carrying LAST (possibly <c>BDAT 0 LAST</c>). What happens after each chunk (its reply read at once, or
+/// the last one carrying LAST (<c>BDAT 0 LAST</c> only for empty content: a full chunk is held until more content
+/// follows, so that the last full one carries LAST). What happens after each chunk (its reply read at once, or
 /// later) is the transaction sender's.
 /// </summary>
 internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel, SmtpSessionOptions options) : MessageBody
@@ -64,6 +65,7 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         channel.ThrowIfEndOfDataCannotGoOut();
         sender.ThrowIfCallCancelled(cancellationToken);
         tx.EndOfDataWritten = true;
+        sender.EndOfDataBuffered(tx);
         await EmitAsync(tx, last: true).ConfigureAwait(false);
     }
 
@@ -82,19 +84,9 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         var buffer = _buffer!;
         while (!piece.IsEmpty)
         {
-            var room = Math.Max(1, options.ChunkSize - buffer.WrittenCount);
-            var part = piece.Length > room ? piece[..room] : piece;
-            Check(part.Span);
-            if (_binary)
-            {
-                buffer.Write(part.Span);
-            }
-            else
-            {
-                Encoder.Write(part.Span, buffer);
-            }
-
-            piece = piece[part.Length..];
+            // A full chunk goes out only once more content follows it: content of exactly ChunkSize (or a multiple)
+            // ends with its last full chunk as BDAT n LAST, never an empty BDAT 0 LAST after it, and a message of one
+            // chunk stays pipelined with its envelope. Nothing is read ahead for this: the piece is already here.
             if (buffer.WrittenCount >= options.ChunkSize)
             {
                 // A message cancelled meanwhile (its own token) is reset before its next chunk.
@@ -112,6 +104,20 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
                     return false;
                 }
             }
+
+            var room = Math.Max(1, options.ChunkSize - buffer.WrittenCount);
+            var part = piece.Length > room ? piece[..room] : piece;
+            Check(part.Span);
+            if (_binary)
+            {
+                buffer.Write(part.Span);
+            }
+            else
+            {
+                Encoder.Write(part.Span, buffer);
+            }
+
+            piece = piece[part.Length..];
         }
 
         return true;

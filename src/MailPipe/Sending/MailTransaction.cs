@@ -36,7 +36,10 @@ internal sealed partial class MailTransaction
 
     public SmtpReply? FinalReply { get; set; }
 
-    /// <summary>Set before the bytes of the end of data go to the network: from then on a lost connection means Unknown.</summary>
+    /// <summary>
+    /// Set before the bytes of the end of data go to the network: from then on a lost connection means Unknown. Cleared
+    /// again when the connection is closed before any flush began after it (the end was only ever in the output buffer).
+    /// </summary>
     public bool EndOfDataWritten { get; set; }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 
 namespace MailPipe.Sending;
@@ -41,28 +40,15 @@ internal sealed class SeekableContent : Stream
     }
 
     /// <summary>
-    /// The size SIZE declares for a <see cref="MemoryStream"/>'s text from here to its end (RFC 1870 §3, CRLF line ends):
-    /// read now, under the gate (a memory stream's reads never wait, so neither does this for long).
+    /// The size SIZE declares for a <see cref="MemoryStream"/>'s text from here to its end (RFC 1870 §3, CRLF line ends),
+    /// measured on the bytes it holds (<see cref="MemoryStream.WriteTo"/>): the stream's position is not used, so no
+    /// gate is taken. It was read under the gate with a blocking wait, on the send's asynchronous path: a send of the
+    /// same stream inside an asynchronous read held its thread (and many such sends starved the thread pool).
     /// </summary>
     public long WireSize()
     {
-        var counter = default(WireSizeCounter);
-        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
-        _gate.Wait();
-        try
-        {
-            _inner.Position = _position;
-            for (int read; (read = _inner.Read(buffer)) > 0;)
-            {
-                counter.Add(buffer.AsSpan(0, read));
-            }
-        }
-        finally
-        {
-            _gate.Release();
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-
+        var counter = new WireSizeSink(_position);
+        ((MemoryStream)_inner).WriteTo(counter);
         return counter.Total;
     }
 
@@ -123,4 +109,41 @@ internal sealed class SeekableContent : Stream
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     // The caller's stream is the caller's: disposing this view (the session never does) leaves it open.
+
+    /// <summary>Counts the wire size of what is written to it, from <c>skip</c> bytes in (the message's start).</summary>
+    private sealed class WireSizeSink(long skip) : Stream
+    {
+        private WireSizeCounter _counter;
+
+        public long Total => _counter.Total;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            var skipped = (int)Math.Min(skip, buffer.Length);
+            skip -= skipped;
+            _counter.Add(buffer[skipped..]);
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Flush()
+        {
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
 }

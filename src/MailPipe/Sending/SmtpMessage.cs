@@ -52,7 +52,7 @@ public sealed partial class SmtpMessage
 
     /// <summary>
     /// The size SIZE declares for text content at hand (RFC 1870 §3, <see cref="SmtpContentRules.DeclaredSize"/>): in-memory
-    /// content, or a <see cref="MemoryStream"/> (read through the send's own view of it, <see cref="SeekableContent"/>); else
+    /// content, or a <see cref="MemoryStream"/> (measured on the bytes it holds, through the send's own view of it, <see cref="SeekableContent"/>, without its gate); else
     /// <see cref="ContentLength"/> (another stream's length as given: a bare CR or LF in it goes out one octet longer).
     /// </summary>
     internal long? TextSize()

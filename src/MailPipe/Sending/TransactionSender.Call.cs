@@ -83,6 +83,7 @@ internal sealed partial class TransactionSender
             // The caller's cancellation (or a cancelled content read) in the middle of a transaction: close the
             // connection, as for every cancellation, so that a half-sent message can never be completed.
             writerCancellation = ex;
+            ForgetEndsNeverSent(closing: true);
             _channel.Break("cancelled while sending");
         }
         catch (ArgumentException ex)
@@ -93,6 +94,7 @@ internal sealed partial class TransactionSender
         finally
         {
             await EndCallAsync(flushed, writerCancellation is not null).ConfigureAwait(false);
+            ForgetEndsNeverSent(closing: false);
         }
 
         var lastChecked = _lastChecked;

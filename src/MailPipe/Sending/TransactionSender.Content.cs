@@ -120,6 +120,7 @@ internal sealed partial class TransactionSender
         message.CancellationToken.ThrowIfCancellationRequested();
         ThrowIfCallCancelled(cancellationToken);
         Data.WriteEnd(tx);
+        EndOfDataBuffered(tx);
         Expect(new ExpectedReply(tx, ReplyKind.EndOfData, 0));
     }
 
@@ -134,6 +135,51 @@ internal sealed partial class TransactionSender
             _channel.ThrowIfEndOfDataCannotGoOut();
             cancellationToken.ThrowIfCancellationRequested();
         }
+    }
+
+    /// <summary>
+    /// The transactions whose end of data was written into the output since the flush count stood at
+    /// <see cref="_unflushedEndsMark"/> (<see cref="Transmission.SmtpChannel.FlushesStarted"/>): in the buffer only,
+    /// unless a flush began since.
+    /// </summary>
+    private readonly List<MailTransaction> _unflushedEnds = [];
+
+    private long _unflushedEndsMark = -1;
+
+    /// <summary>Records that <paramref name="tx"/>'s end of data has just been written into the output (<see cref="ForgetEndsNeverSent"/>).</summary>
+    internal void EndOfDataBuffered(MailTransaction tx)
+    {
+        var flushes = _channel.FlushesStarted;
+        if (flushes != _unflushedEndsMark)
+        {
+            _unflushedEnds.Clear();
+            _unflushedEndsMark = flushes;
+        }
+
+        _unflushedEnds.Add(tx);
+    }
+
+    /// <summary>
+    /// The connection is closed, or is about to be closed by this flow with nothing flushed before: an end of data
+    /// written with no flush begun since was only ever in the output buffer, which the close drops (the transport never
+    /// had a byte of it), so its message is not sent rather than of unknown outcome. Any flush begun since (even one
+    /// cancelled or failed) may have sent it: those stay Unknown.
+    /// </summary>
+    private void ForgetEndsNeverSent(bool closing)
+    {
+        if ((closing || !_channel.IsOpen) && _channel.FlushesStarted == _unflushedEndsMark)
+        {
+            foreach (var tx in _unflushedEnds)
+            {
+                if (tx.FinalReply is null)
+                {
+                    tx.EndOfDataWritten = false;
+                }
+            }
+        }
+
+        _unflushedEnds.Clear();
+        _unflushedEndsMark = -1;
     }
 
     /// <summary>The message's own token (<see cref="SmtpMessage.WithCancellation"/>) is cancelled: the transaction is not attempted, nothing of it is written.</summary>

@@ -82,6 +82,7 @@ internal sealed partial class TransactionSender
         _results = batch;
         _readsWhileWaiting = false;
         _transactionsDone = 0;
+        _channel.ForgetEndReplies();
         _channel.KeepInputOnWriteFailure = true;
     }
 
@@ -95,6 +96,7 @@ internal sealed partial class TransactionSender
         _last = null;
         _lastChecked = null;
         _results = null;
+        _unflushedEnds.Clear();
 
         // Also when the end of the call did not run to its end.
         _channel.KeepInputOnWriteFailure = false;
@@ -162,6 +164,11 @@ internal sealed partial class TransactionSender
     private void Expect(ExpectedReply expected)
     {
         _channel.Replies.AttachToLast(expected);
+        if (expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk)
+        {
+            _channel.EndReplyExpected();
+        }
+
         _expectedSinceWait++;
         expected.Transaction?.ExpectReply();
         if (_signals is { } signals)
@@ -226,11 +233,17 @@ internal sealed partial class TransactionSender
         var replies = _channel.Replies;
         replies.TryPeek(out var head);
         ExpectedReply expected = head.Payload;
+        var endReply = expected.Kind is ReplyKind.EndOfData or ReplyKind.LastChunk;
         if (Stopped)
         {
             // No reply will be read any more: drop the entry, release a writer waiting on it.
             replies.TryTake(out _);
             expected.Transaction?.SetReady();
+            if (endReply)
+            {
+                _channel.EndReplyRead();
+            }
+
             return;
         }
 
@@ -279,6 +292,12 @@ internal sealed partial class TransactionSender
         }
         finally
         {
+            if (endReply)
+            {
+                // Read (or failed): the long send deadline it allowed ends.
+                _channel.EndReplyRead();
+            }
+
             if (replies.TakenCount == takenBefore)
             {
                 // The read failed before its reply was matched: the entry is done with all the same, so that every

@@ -190,6 +190,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     private async Task<SmtpReply> ReadGreetingAsync()
     {
+        var plaintext = !_channel.IsEncrypted;
         try
         {
             var greeting = await _channel.ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
@@ -200,6 +201,13 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         {
             // No greeting (closed, timed out, malformed, 421): the connection failed to open; its span says why.
             SessionTelemetry.ConnectionEnded(this, MailPipeTelemetry.ErrorType(ex));
+            if (plaintext && ex.ErrorCode == SmtpErrorCode.TimedOut && !_channel.HasPartialReply)
+            {
+                // Not one line of a greeting in clear text: most likely a port of implicit TLS (465, RFC 8314 §3.3),
+                // whose server waits for the client's TLS hello. Said, not guessed with a timeout of its own.
+                throw new SmtpException(SmtpErrorCode.TimedOut, $"{ex.Message} No greeting came at all (RFC 5321 §3.1): the port may expect TLS from the first byte (implicit TLS, RFC 8314 §3.3, as port 465 does); connect with SmtpTlsMode.Implicit (or ConnectTlsAsync) there.", ex.InnerException);
+            }
+
             throw;
         }
     }

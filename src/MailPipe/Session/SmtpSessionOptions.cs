@@ -13,7 +13,9 @@ public sealed class SmtpSessionOptions
 
     /// <summary>
     /// How long one send (a flush of commands or of a block of message data) may take. Default 3 minutes, the
-    /// "data block" time of RFC 5321 §4.5.3.2.5. The seed's <c>SetSendTimeout</c>.
+    /// "data block" time of RFC 5321 §4.5.3.2.5. The seed's <c>SetSendTimeout</c>. While the reply to a message's end
+    /// of data is due (a pipelined batch writes the next message behind it, and the server reads nothing while it
+    /// processes that end), a send has <see cref="DataTerminationTimeout"/> instead when that is longer.
     /// </summary>
     public TimeSpan SendTimeout { get; set; } = TimeSpan.FromMinutes(3);
 

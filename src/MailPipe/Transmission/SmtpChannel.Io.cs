@@ -9,6 +9,39 @@ namespace MailPipe.Transmission;
 /// <summary>Writing command lines, flushing, reading and matching replies; every failure funnels through <see cref="Fail"/>.</summary>
 internal sealed partial class SmtpChannel
 {
+    /// <summary>See <see cref="FlushesStarted"/>.</summary>
+    private long _flushesStarted;
+
+    /// <summary>Replies to an end of data (the final dot, BDAT LAST) expected and not read yet (see <see cref="EndReplyExpected"/>).</summary>
+    private int _endRepliesDue;
+
+    /// <summary>
+    /// The reply to an end of data was just expected: until it is read (<see cref="EndReplyRead"/>) a flush that waits
+    /// has as long as that reply may take (<see cref="SmtpSessionOptions.DataTerminationTimeout"/>, RFC 5321
+    /// §4.5.3.2.6), when that is longer than <see cref="SmtpSessionOptions.SendTimeout"/>: a server does not read while
+    /// it processes a message's end (a content filter), so what is pipelined behind it waits with it.
+    /// </summary>
+    public void EndReplyExpected() => Interlocked.Increment(ref _endRepliesDue);
+
+    /// <summary>The reply to an end of data was read, or will never be (see <see cref="EndReplyExpected"/>).</summary>
+    public void EndReplyRead() => Interlocked.Decrement(ref _endRepliesDue);
+
+    /// <summary>No reply to an end of data is due (a new call, a new or closed connection).</summary>
+    public void ForgetEndReplies() => Volatile.Write(ref _endRepliesDue, 0);
+
+    /// <summary>The send deadline of a flush that waits: <see cref="SmtpSessionOptions.SendTimeout"/>, or the longer <see cref="SmtpSessionOptions.DataTerminationTimeout"/> while an end's reply is due.</summary>
+    private TimeSpan FlushTimeout()
+    {
+        var send = _options.SendTimeout;
+        if (Volatile.Read(ref _endRepliesDue) <= 0 || send == Timeout.InfiniteTimeSpan)
+        {
+            return send;
+        }
+
+        var end = _options.DataTerminationTimeout;
+        return end == Timeout.InfiniteTimeSpan || end > send ? end : send;
+    }
+
     /// <summary>Writes one command line (not flushed) and queues its expected reply; queue order is wire order.</summary>
     /// <param name="verb">The command line's bytes without CRLF (<c>"RSET"u8</c>).</param>
     /// <param name="name">The expected reply's name (see <see cref="ReplyRules"/>).</param>
@@ -59,12 +92,14 @@ internal sealed partial class SmtpChannel
         var armed = false;
         try
         {
+            // Counted before the transport is handed anything: from here on what was written may reach the server.
+            Interlocked.Increment(ref _flushesStarted);
             var flush = output.FlushAsync(_sendCts.Token);
             if (!flush.IsCompleted)
             {
                 // Only a flush that waits needs the deadline (its token is the deadline's): one the transport took at
                 // once — nearly every flush — costs no timer update.
-                StartSendDeadline(_options.SendTimeout);
+                StartSendDeadline(FlushTimeout());
                 armed = true;
             }
 
@@ -84,6 +119,13 @@ internal sealed partial class SmtpChannel
             StopSendDeadline();
         }
     }
+
+    /// <summary>
+    /// How many flushes have begun on this channel. The output is a buffer that reaches the transport only through
+    /// <see cref="FlushAsync"/> (<see cref="Transport.SmtpConnection.Abort"/> drops what it holds): bytes written while this
+    /// stood at a value were never handed to the transport if it still stands there once the connection is closed.
+    /// </summary>
+    public long FlushesStarted => Interlocked.Read(ref _flushesStarted);
 
     /// <summary>Flushes when at least <see cref="SmtpSessionOptions.DataFlushThreshold"/> bytes are buffered, so memory stays bounded for large messages.</summary>
     /// <param name="activity">What is being done, for a failure's message.</param>

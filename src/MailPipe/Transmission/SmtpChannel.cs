@@ -71,6 +71,9 @@ internal sealed partial class SmtpChannel
         }
     }
 
+    /// <summary>Whether lines of a reply not yet complete have been received (a reply cut short, rather than none at all).</summary>
+    public bool HasPartialReply => _parser.HasPartialReply;
+
     /// <summary>Whether the open connection runs over TLS (for REQUIRETLS, RFC 8689, and the cleartext AUTH policy).</summary>
     public bool IsEncrypted => Volatile.Read(ref _connection) is { IsEncrypted: true };
 
@@ -146,6 +149,7 @@ internal sealed partial class SmtpChannel
         _parser.Reset();
         ForgetReadAhead();
         _replies.Clear();
+        ForgetEndReplies();
         _replies.Add(ReplyRules.Greeting);
         State = SmtpSessionState.Connected;
         Volatile.Write(ref _connection, connection);
@@ -160,6 +164,7 @@ internal sealed partial class SmtpChannel
     {
         State = SmtpSessionState.Disconnected;
         _replies.Clear();
+        ForgetEndReplies();
         _parser.Reset();
         ForgetReadAhead();
         RedactServerText = false;

@@ -113,31 +113,61 @@ public class ChunkingTests
     [InlineData(1)]
     [InlineData(2)]
     [InlineData(3)]
-    public async Task Content_of_exactly_a_multiple_of_ChunkSize_ends_with_BDAT_0_LAST(int chunks)
+    public async Task Content_of_exactly_a_multiple_of_ChunkSize_ends_with_its_last_full_chunk_as_BDAT_LAST(int chunks)
     {
+        // It ended with an empty BDAT 0 LAST after the last full chunk; one chunk's worth also cost a round trip (the
+        // envelope's replies were waited for before "the first of several" chunks).
         var content = Encoding.ASCII.GetBytes(Lines(16 * chunks, 64));
         content.Should().HaveCount(1024 * chunks);
-        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "S: 250 ok", "S: 250 ok");
-        for (var i = 0; i < chunks; i++)
+        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>");
+        if (chunks == 1)
         {
-            // A chunk that is not the last one waits for the envelope's replies before it goes out.
-            script.ExpectBytes(Bdat(content.AsSpan(1024 * i, 1024), last: false), i == 0 ? ClientArrival.AfterReplies : ClientArrival.WithPrevious);
+            script.ExpectBytes(Bdat(content, last: true), ClientArrival.WithPrevious).Then("S: 250 ok", "S: 250 ok");
         }
-
-        script.ExpectRaw("BDAT 0 LAST\r\n", ClientArrival.WithPrevious);
-        for (var i = 0; i < chunks; i++)
+        else
         {
-            script.Send("250 2.0.0 chunk ok");
+            script.Then("S: 250 ok", "S: 250 ok");
+            for (var i = 0; i < chunks; i++)
+            {
+                // A chunk that is not the last one waits for the envelope's replies before it goes out.
+                script.ExpectBytes(Bdat(content.AsSpan(1024 * i, 1024), last: i == chunks - 1), i == 0 ? ClientArrival.AfterReplies : ClientArrival.WithPrevious);
+            }
+
+            for (var i = 1; i < chunks; i++)
+            {
+                script.Send("250 2.0.0 chunk ok");
+            }
         }
 
         script.Then("S: 250 2.0.0 queued", "C: NOOP", "S: 250 ok");
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server, new SmtpSessionOptions { ChunkSize = 1024 });
+        var before = session.RoundTrips;
 
         var result = await session.SendAsync(Envelope("one@example.test"), content).Safe();
 
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        result.FinalReply!.Text.Should().Be("queued");
+        (session.RoundTrips - before).Should().Be(chunks == 1 ? 1 : 2);
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    [Theory]
+    [InlineData("stream")]
+    [InlineData("pipe")]
+    public async Task Streamed_content_of_exactly_ChunkSize_is_one_BDAT_LAST_pipelined_with_its_envelope(string source)
+    {
+        var content = Encoding.ASCII.GetBytes(Lines(16, 64));
+        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>")
+            .ExpectBytes(Bdat(content, last: true), ClientArrival.WithPrevious)
+            .Then("S: 250 ok", "S: 250 ok", "S: 250 2.0.0 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server, new SmtpSessionOptions { ChunkSize = 1024 });
+
+        var result = await session.SendAsync(Message(source, Envelope("one@example.test"), content)).Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
         await server.WaitAsync();
     }
 

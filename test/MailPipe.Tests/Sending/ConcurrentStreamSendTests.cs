@@ -79,6 +79,44 @@ public class ConcurrentStreamSendTests
         server2.ReceivedText.Should().NotContain("MAIL FROM", "nothing of the second send is written");
     }
 
+    /// <summary>
+    /// The SIZE of a <see cref="MemoryStream"/>'s text is measured before MAIL. It was measured under the gate that the
+    /// sends of one stream share, taken with a blocking <c>SemaphoreSlim.Wait</c>: while another send of the stream sat
+    /// in an asynchronous read (a memory stream whose reads wait, or a long measurement of a large one), the measuring
+    /// send blocked its thread (a thread-pool thread, or the caller's inside <c>SendAsync</c>) until that read ended;
+    /// many concurrent sends of one stream starved the pool. Here the second send never reached MAIL while the first
+    /// one's read waited. The measurement needs no position, so it no longer takes the gate.
+    /// </summary>
+    [Fact]
+    public async Task Measuring_a_memory_streams_SIZE_does_not_wait_for_another_send_reading_the_stream()
+    {
+        var stream = new WaitingMemoryStream(Encoding.ASCII.GetBytes(Content));
+        var message = SmtpMessage.FromStream(Envelope("one@example.test"), stream);
+        var secondAtMail = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var size = Encoding.ASCII.GetByteCount(Content);
+        var second = Script(Ehlo("SIZE 1000000"), $"C: MAIL FROM:<sender@example.test> SIZE={size}")
+            .Signal(secondAtMail)
+            .Then("S: 250 ok", "C: RCPT TO:<one@example.test>", "S: 250 ok", "C: DATA", "S: 354 go")
+            .ExpectRaw(Content + ".\r\n").Then("S: 250 queued");
+        await using var server1 = ScriptedSmtpServer.Start(Transaction(null));
+        await using var server2 = ScriptedSmtpServer.Start(second);
+        using var session1 = await ConnectedAsync(server1, new SmtpSessionOptions { UseChunking = false });
+        using var session2 = await ConnectedAsync(server2, new SmtpSessionOptions { UseChunking = false });
+
+        // The first send waits in a read of the stream (holding the stream's gate) when the second send starts.
+        var sending1 = session1.SendAsync(message);
+        await stream.ReadWaiting.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        var sending2 = Task.Run(() => session2.SendAsync(message));
+        var reachedMail = await Task.WhenAny(secondAtMail.Task, Task.Delay(ScriptedSmtpServer.SafetyTimeout));
+        stream.Open();
+
+        reachedMail.Should().BeSameAs(secondAtMail.Task, "measuring SIZE must not block behind the other send's read");
+        var results = await Task.WhenAll(sending1, sending2).Safe();
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted, string.Join("; ", results.Select(r => r.ToString())));
+        await server1.WaitAsync();
+        await server2.WaitAsync();
+    }
+
     /// <summary>One DATA transaction whose content must arrive whole; <paramref name="atData"/> is set once 354 was sent.</summary>
     private static SmtpScript Transaction(TaskCompletionSource? atData)
     {
@@ -89,6 +127,29 @@ public class ConcurrentStreamSendTests
         }
 
         return script.ExpectRaw(Content + ".\r\n").Then("S: 250 queued");
+    }
+
+    /// <summary>A memory stream whose first asynchronous read waits for <see cref="Open"/>.</summary>
+    private sealed class WaitingMemoryStream(byte[] content) : MemoryStream(content, writable: false)
+    {
+        private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly TaskCompletionSource _readWaiting = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private int _reads;
+
+        public Task ReadWaiting => _readWaiting.Task;
+
+        public void Open() => _open.TrySetResult();
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Interlocked.Increment(ref _reads) == 1)
+            {
+                _readWaiting.TrySetResult();
+                await _open.Task.WaitAsync(cancellationToken);
+            }
+
+            return Read(buffer.Span);
+        }
     }
 
     /// <summary>A stream that cannot seek.</summary>
