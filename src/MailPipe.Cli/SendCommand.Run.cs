@@ -146,9 +146,12 @@ internal sealed partial class SendCommand
             printer.Print(summary);
             if (printer.Failure is { } failure)
             {
-                await error.WriteLineAsync(
-                    $"mailpipe send: writing the results to standard output failed ({failure.InnerException?.Message ?? failure.Message}); the batch went on without them: " +
-                    TerminalText.Sanitize(ResultPrinter.ToText(summary)).TrimEnd()).ConfigureAwait(false);
+                // A reader that went away (| head -1) had what it wanted; but a user used to tools that die of SIGPIPE
+                // must not take the batch for stopped and send it again.
+                var lost = CliEnvironment.IsBrokenPipe(failure)
+                    ? "standard output's reader went away (broken pipe) before the last results; the batch went on to its end without printing them: "
+                    : $"writing the results to standard output failed ({failure.InnerException?.Message ?? failure.Message}); the batch went on without them: ";
+                await error.WriteLineAsync("mailpipe send: " + lost + TerminalText.Sanitize(ResultPrinter.ToText(summary)).TrimEnd()).ConfigureAwait(false);
             }
 
             return summary.ExitCode;
