@@ -237,6 +237,11 @@ internal sealed partial class BatchSender
         {
             result = NotSent(first, ExitCodes.ForError(ex.ErrorCode), Describe(_server, ex, _tlsMode));
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C or SIGTERM while MAIL or RCPT waited for its reply: MailPipe closed the connection; no data was sent.
+            result = NotSent(first, ExitCodes.ConnectionFailed, $"not sent: {Interrupted}");
+        }
 
         report(result);
         foreach (var message in messages.Skip(1))

@@ -104,4 +104,43 @@ public class QuitStepTests
         run.ExitCode.Should().Be(0, run.Output + run.Error);
         run.Output.Should().Contain("\"type\":\"probe\"");
     }
+
+    /// <summary>
+    /// Ctrl+C or SIGTERM during <c>--quit-after rcpt</c> (the "does this recipient exist" check) while the server had
+    /// not answered RCPT: the cancellation escaped, nothing was printed and the exit code was 1, a usage error. Now the
+    /// check is reported as interrupted, with the summary: not sent, exit 2, as an interrupted batch.
+    /// </summary>
+    [Theory]
+    [InlineData("rcpt", "RCPT")]
+    [InlineData("mail", "MAIL")]
+    public async Task Interrupted_during_quit_after_rcpt_or_mail_is_reported_as_interrupted(string step, string verb)
+    {
+        using var seen = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        await using var server = new ScriptedSmtpServer("220 scripted.test", command =>
+        {
+            if (!command.StartsWith(verb, StringComparison.OrdinalIgnoreCase))
+            {
+                return ScriptedSmtpServer.AcceptAll(command);
+            }
+
+            seen.Set();
+            release.Wait(TimeSpan.FromSeconds(60));
+            return null;
+        });
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        using var interrupt = new CancellationTokenSource();
+
+        var run = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "x", "--quit-after", step], output, error, interrupt.Token));
+        await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
+        seen.IsSet.Should().BeTrue();
+        await interrupt.CancelAsync();
+        var exit = await run;
+        release.Set();
+
+        exit.Should().Be(2, output.ToString() + error);
+        output.ToString().Should().Contain("message 1: not sent (exit 2)").And.Contain("summary: 1 message: 0 accepted, 0 refused, 1 not sent");
+        error.ToString().Should().Contain("interrupted");
+    }
 }
