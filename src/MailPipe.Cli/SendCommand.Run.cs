@@ -42,6 +42,7 @@ internal sealed partial class SendCommand
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             _ = DisposeWhenLoadedAsync(loading);
+            OutgoingMessage.DeleteSpools();
             await error.WriteLineAsync($"mailpipe send: {BatchSender.Interrupted} while the messages were being read; nothing was sent").ConfigureAwait(false);
             return ExitCodes.ConnectionFailed;
         }

@@ -1,0 +1,68 @@
+using System.Text;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>Runs alone: <see cref="GC.GetTotalAllocatedBytes(bool)"/> counts every thread, so no other test may run meanwhile.</summary>
+[CollectionDefinition(nameof(StandardInputSpoolCollection), DisableParallelization = true)]
+public sealed class StandardInputSpoolCollection;
+
+/// <summary>
+/// A large message on standard input (<c>-</c>) was held in memory, in a growing buffer and then its copy: 6 GB of
+/// memory for 2.2 GB, and then "Stream was too long", not sent, while the same message as a file streams with 55 MB.
+/// Now a message longer than 1 MiB on a pipe goes to a temporary file and is streamed from there, as a large file.
+/// </summary>
+[Collection(nameof(StandardInputSpoolCollection))]
+public class StandardInputSpoolTests
+{
+    private static byte[] LargeMessage(int bodyBytes)
+    {
+        var header = "From: a@example.test\r\nTo: b@example.test\r\nSubject: large\r\n\r\n"u8;
+        var message = new byte[header.Length + bodyBytes];
+        header.CopyTo(message);
+        var line = "0123456789 abcdefghijklmnopqrstuvwxyz 0123456789 abcdefghijklmnopqrstuvwxyz\r\n"u8;
+        for (var offset = header.Length; offset < message.Length; offset += line.Length)
+        {
+            line[..Math.Min(line.Length, message.Length - offset)].CopyTo(message.AsSpan(offset));
+        }
+
+        return message;
+    }
+
+    private static string[] Spools() => Directory.GetFiles(Path.GetTempPath(), $"mailpipe-{Environment.ProcessId}-*.eml");
+
+    [Fact]
+    public async Task A_large_message_on_standard_input_is_not_held_in_memory()
+    {
+        var message = LargeMessage(48 * 1024 * 1024);
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        var environment = new CliEnvironment(() => new MemoryStream(message, writable: false), OutputIsTerminal: false, ErrorIsTerminal: false);
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+
+        // --quit-after connect: the message is read (before the connection is made) and not sent.
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var exit = await Program.RunAsync(["send", "--server", server.Address, "--quit-after", "connect", "-"], output, error, environment, CancellationToken.None);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+
+        exit.Should().Be(0, output.ToString() + error);
+        allocated.Should().BeLessThan(message.Length / 4, "the message goes to a temporary file, not to a buffer of its size");
+        Spools().Should().BeEmpty("the temporary file is deleted with the message");
+    }
+
+    [Fact]
+    public async Task A_large_message_on_standard_input_arrives_whole_and_its_temporary_file_is_deleted()
+    {
+        var message = LargeMessage(3 * 1024 * 1024);
+        await using var server = await TestSmtpServer.StartAsync();
+        var environment = new CliEnvironment(() => new MemoryStream(message, writable: false), OutputIsTerminal: false, ErrorIsTerminal: false);
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+
+        var exit = await Program.RunAsync(["send", "--server", server.Address, "-"], output, error, environment, CancellationToken.None);
+
+        exit.Should().Be(0, output.ToString() + error);
+        output.ToString().Should().Contain("-: accepted (exit 0)");
+        server.Messages.Should().ContainSingle().Which.Data.Should().Equal(message);
+        Spools().Should().BeEmpty();
+    }
+}
