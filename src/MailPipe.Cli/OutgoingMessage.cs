@@ -167,7 +167,7 @@ internal sealed class OutgoingMessage : IDisposable
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            return Failed(index, path, defaults.ReversePath, $"cannot read {path}: {ex.Message}");
+            return Failed(index, name, defaults.ReversePath, $"cannot read {name}: {ex.Message}");
         }
         finally
         {

@@ -65,4 +65,31 @@ public class StandardInputSpoolTests
         server.Messages.Should().ContainSingle().Which.Data.Should().Equal(message);
         Spools().Should().BeEmpty();
     }
+
+    /// <summary>
+    /// A spooled message that cannot be sent (here a header section over 4 MiB) was reported under the temporary file's
+    /// name (813a04d), which is deleted with it: it is <c>-</c>, as the message came.
+    /// </summary>
+    [Fact]
+    public async Task A_spooled_message_that_cannot_be_read_is_reported_as_standard_input()
+    {
+        var filler = new StringBuilder("From: a@example.test\r\nTo: b@example.test\r\n");
+        for (var i = 0; filler.Length < 5 * 1024 * 1024; i++)
+        {
+            filler.Append("X-Filler-").Append(i).Append(": aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n");
+        }
+
+        var message = Encoding.ASCII.GetBytes(filler.Append("\r\nbody\r\n").ToString());
+        await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+        var environment = new CliEnvironment(() => new MemoryStream(message, writable: false), OutputIsTerminal: false, ErrorIsTerminal: false);
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+
+        var exit = await Program.RunAsync(["send", "--server", server.Address, "-"], output, error, environment, CancellationToken.None);
+
+        exit.Should().Be(1, output.ToString() + error);
+        output.ToString().Should().StartWith("-: not sent (exit 1)").And.Contain("cannot read -: the header section is larger than 4 MiB")
+            .And.NotContain(Path.GetTempPath());
+        Spools().Should().BeEmpty();
+    }
 }
