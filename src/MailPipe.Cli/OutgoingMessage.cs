@@ -61,6 +61,9 @@ internal sealed class OutgoingMessage : IDisposable
     /// <summary>The name that stands for standard input among the files.</summary>
     public const string StandardInputName = "-";
 
+    /// <summary>The longest message <see cref="FromPipe"/> takes: 4 GiB (settable for tests).</summary>
+    internal static long PipeLimit { get; set; } = 4L * 1024 * 1024 * 1024;
+
     /// <summary>The temporary files of <see cref="FromPipe"/> not deleted yet.</summary>
     private static readonly HashSet<string> Spools = new(StringComparer.Ordinal);
 
@@ -215,7 +218,20 @@ internal sealed class OutgoingMessage : IDisposable
             using (var file = new FileStream(spool, options))
             {
                 file.Write(head);
-                input.CopyTo(file);
+                var buffer = new byte[81920];
+                long total = head.Length;
+                int read;
+                while ((read = input.Read(buffer)) > 0)
+                {
+                    total += read;
+                    if (total > PipeLimit)
+                    {
+                        // A pipe that never ends (yes |, < /dev/zero) must not fill the temporary folder (a tmpfs: memory).
+                        throw new IOException($"it gives more than {PipeLimit / (1024 * 1024)} MiB, the most mailpipe takes from a pipe (a message that large goes as a file)");
+                    }
+
+                    file.Write(buffer, 0, read);
+                }
             }
 
             var message = LoadFile(index, spool, name, defaults);

@@ -92,4 +92,68 @@ public class StandardInputSpoolTests
             .And.NotContain(Path.GetTempPath());
         Spools().Should().BeEmpty();
     }
+
+    /// <summary>
+    /// A pipe that never ends (<c>yes |</c>, <c>- &lt; /dev/zero</c>) was spooled (813a04d) until the temporary folder was
+    /// full, a tmpfs taking memory; before 813a04d it grew a buffer to 2 GiB. It now stops at <c>PipeLimit</c> (4 GiB;
+    /// 3 MiB here): not sent, exit 1, the temporary file deleted.
+    /// </summary>
+    [Fact]
+    public async Task A_pipe_that_never_ends_stops_at_the_limit_and_is_not_sent()
+    {
+        var limit = OutgoingMessage.PipeLimit;
+        OutgoingMessage.PipeLimit = 3 * 1024 * 1024;
+        try
+        {
+            await using var server = new ScriptedSmtpServer("220 scripted.test", ScriptedSmtpServer.AcceptAll);
+            var environment = new CliEnvironment(() => new EndlessStream(), OutputIsTerminal: false, ErrorIsTerminal: false);
+            var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+            var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+
+            var exit = await Program.RunAsync(["send", "--server", server.Address, "-f", "a@example.test", "-t", "b@example.test", "-"], output, error, environment, CancellationToken.None);
+
+            exit.Should().Be(1, output.ToString() + error);
+            output.ToString().Should().Contain("-: cannot read standard input: it gives more than 3 MiB");
+            Spools().Should().BeEmpty();
+        }
+        finally
+        {
+            OutgoingMessage.PipeLimit = limit;
+        }
+    }
+
+    /// <summary>Lines of text for ever.</summary>
+    private sealed class EndlessStream : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            buffer.AsSpan(offset, count).Fill((byte)'y');
+            for (var i = offset + 1; i < offset + count; i += 2)
+            {
+                buffer[i] = (byte)'\n';
+            }
+
+            return count;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
 }
