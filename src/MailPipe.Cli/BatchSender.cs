@@ -237,6 +237,11 @@ internal sealed partial class BatchSender
         {
             result = NotSent(first, ExitCodes.ForError(ex.ErrorCode), Describe(_server, ex, _tlsMode));
         }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C or SIGTERM while MAIL or RCPT waited for its reply: MailPipe closed the connection; no data was sent.
+            result = NotSent(first, ExitCodes.ConnectionFailed, $"not sent: {Interrupted}");
+        }
 
         report(result);
         foreach (var message in messages.Skip(1))
@@ -332,7 +337,11 @@ internal sealed partial class BatchSender
         };
     }
 
-    private static async Task QuietQuitAsync(AsyncSmtpSession session, CancellationToken cancellationToken)
+    /// <summary>Ends the session with QUIT, waiting a few seconds at most for its reply; closes it when the QUIT fails, times out or is cancelled.</summary>
+    /// <param name="session">The session.</param>
+    /// <param name="cancellationToken">Cancelled (Ctrl+C, SIGTERM): the connection is closed without QUIT, or the QUIT abandoned.</param>
+    /// <returns>A task.</returns>
+    internal static async Task QuietQuitAsync(AsyncSmtpSession session, CancellationToken cancellationToken)
     {
         if (!session.IsConnected)
         {
@@ -345,16 +354,21 @@ internal sealed partial class BatchSender
             return;
         }
 
+        // Every message already has its outcome, which neither the QUIT's reply nor its failure changes: a server that
+        // does not answer gets a few seconds (not the reply timeout, 5 minutes by default, before the summary), and an
+        // interruption meanwhile (Ctrl+C, SIGTERM) only abandons the QUIT.
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(TimeSpan.FromSeconds(5));
         try
         {
-            await session.QuitAsync(cancellationToken).ConfigureAwait(false);
+            await session.QuitAsync(limit.Token).ConfigureAwait(false);
         }
-        catch (SmtpException)
+        catch (Exception ex) when (ex is SmtpException or OperationCanceledException)
         {
-            // Every message already has its outcome; a failed QUIT changes none of them.
             await session.DisconnectAsync().ConfigureAwait(false);
         }
     }
+
 
     /// <summary>A message that never reached the server.</summary>
     /// <param name="message">The message.</param>

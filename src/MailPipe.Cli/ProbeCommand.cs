@@ -60,17 +60,8 @@ internal sealed class ProbeCommand
                 report.Error = BatchSender.Describe(server, ex, settings.TlsMode);
             }
 
-            if (session.IsConnected)
-            {
-                try
-                {
-                    await session.QuitAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (SmtpException)
-                {
-                    await session.DisconnectAsync().ConfigureAwait(false);
-                }
-            }
+            // Everything is known by now: a server that does not answer QUIT does not hold the report for the reply timeout.
+            await BatchSender.QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
         }
 
         return report;

@@ -26,7 +26,7 @@ internal static class Program
             return ExitCodes.UsageOrInput;
         }
 
-        var output = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
+        var output = new StreamWriter(CliEnvironment.OpenStandardOutput(), new System.Text.UTF8Encoding(encoderShouldEmitUTF8Identifier: false), 64 * 1024) { AutoFlush = false };
         try
         {
             return await RunAsync(args, output, error, CliEnvironment.FromConsole(), CancellationToken.None).ConfigureAwait(false);
@@ -39,7 +39,7 @@ internal static class Program
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
-                // Standard output failed (a full disk): the command has said so on standard error.
+                // Standard output failed (a full disk, a reader gone): the command has said so on standard error.
             }
         }
     }

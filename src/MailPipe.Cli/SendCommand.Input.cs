@@ -116,31 +116,19 @@ internal sealed partial class SendCommand
     /// <summary>The message on standard input; one that cannot be read (closed, an I/O error) is not sent, as an unreadable file.</summary>
     private static OutgoingMessage LoadStandardInput(int index, CliEnvironment environment, MessageDefaults defaults)
     {
-        byte[] bytes;
         try
         {
-            bytes = ReadAll(environment.OpenInput());
+            using var input = environment.OpenInput();
+            return OutgoingMessage.FromPipe(index, OutgoingMessage.StandardInputName, input, defaults);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             return OutgoingMessage.Failed(index, OutgoingMessage.StandardInputName, defaults.ReversePath, $"-: cannot read standard input: {ex.Message}");
         }
-
-        return OutgoingMessage.FromBytes(index, OutgoingMessage.StandardInputName, bytes, defaults);
     }
 
     /// <summary>From this many files on, they are read in parallel.</summary>
     private const int ParallelLoadThreshold = 64;
-
-    private static byte[] ReadAll(Stream input)
-    {
-        using (input)
-        {
-            using var buffer = new MemoryStream();
-            input.CopyTo(buffer);
-            return buffer.ToArray();
-        }
-    }
 
     private static void CheckAddress(OptionResult result, string option, bool allowNullPath)
     {

@@ -42,6 +42,7 @@ internal sealed partial class SendCommand
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
             _ = DisposeWhenLoadedAsync(loading);
+            OutgoingMessage.DeleteSpools();
             await error.WriteLineAsync($"mailpipe send: {BatchSender.Interrupted} while the messages were being read; nothing was sent").ConfigureAwait(false);
             return ExitCodes.ConnectionFailed;
         }
@@ -146,9 +147,12 @@ internal sealed partial class SendCommand
             printer.Print(summary);
             if (printer.Failure is { } failure)
             {
-                await error.WriteLineAsync(
-                    $"mailpipe send: writing the results to standard output failed ({failure.InnerException?.Message ?? failure.Message}); the batch went on without them: " +
-                    TerminalText.Sanitize(ResultPrinter.ToText(summary)).TrimEnd()).ConfigureAwait(false);
+                // A reader that went away (| head -1) had what it wanted; but a user used to tools that die of SIGPIPE
+                // must not take the batch for stopped and send it again.
+                var lost = CliEnvironment.IsBrokenPipe(failure)
+                    ? "standard output's reader went away (broken pipe) before the last results; the batch went on to its end without printing them: "
+                    : $"writing the results to standard output failed ({failure.InnerException?.Message ?? failure.Message}); the batch went on without them: ";
+                await error.WriteLineAsync("mailpipe send: " + lost + TerminalText.Sanitize(ResultPrinter.ToText(summary)).TrimEnd()).ConfigureAwait(false);
             }
 
             return summary.ExitCode;

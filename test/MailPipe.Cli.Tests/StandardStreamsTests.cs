@@ -83,6 +83,34 @@ public class StandardStreamsTests
         exit.Should().Be(expected, output);
     }
 
+    /// <summary>
+    /// Standard output a pipe whose reader went away (<c>mailpipe send outbox/ | head -1</c>): .NET's console stream
+    /// takes EPIPE for success, so every result after the reader left was dropped without a word (standard error empty,
+    /// as for a batch that printed everything), and whoever read the first line could not tell that the batch went on
+    /// to its end: used to tools that die of SIGPIPE, they would send it again. Now the batch still goes on (a batch is
+    /// never stopped with messages in flight for its output's sake), nothing more is written to standard output, and
+    /// standard error says once that the results went unread, with the summary; no stack trace, the batch's exit code.
+    /// </summary>
+    [Fact]
+    public async Task Standard_output_whose_reader_went_away_says_on_standard_error_that_the_batch_went_on()
+    {
+        await using var server = await TestSmtpServer.StartAsync();
+        using var dir = new TempDirectory();
+        var file = dir.File("m.eml", Message);
+        var fifo = Path.Combine(dir.Path, "out.fifo");
+
+        // A pipe with no reader left, made before the tool starts (no race with a reader such as head exiting):
+        // descriptor 4 reads and writes the FIFO so that opening 5 for writing does not block, then 4 is closed.
+        var (exit, output, error) = await RunInBashAsync(
+            $"mkfifo {Quote(fifo)} && exec 4<>{Quote(fifo)} 5>{Quote(fifo)} && exec 4<&- && exec {Quote(DotnetHost())} {Quote(CliDll)} send --server {server.Address} {Quote(file)} {Quote(file)} >&5");
+
+        exit.Should().Be(0, error);
+        output.Should().BeEmpty();
+        error.Should().Contain("broken pipe").And.Contain("the batch went on")
+            .And.Contain("summary: 2 messages: 2 accepted").And.NotContain("Unhandled exception").And.NotContain("   at ");
+        server.Messages.Should().HaveCount(2);
+    }
+
     private static string CliDll => Path.Combine(AppContext.BaseDirectory, "MailPipe.Cli.dll");
 
     private static string DotnetHost() => Environment.ProcessPath is { } host && Path.GetFileNameWithoutExtension(host) == "dotnet" ? host : "dotnet";
