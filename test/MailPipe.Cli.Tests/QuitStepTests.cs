@@ -18,33 +18,15 @@ public class QuitStepTests
     {
         using var quitSeen = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
-        await using var server = new ScriptedSmtpServer("220 scripted.test", command =>
-        {
-            if (!command.Equals("QUIT", StringComparison.OrdinalIgnoreCase))
-            {
-                return ScriptedSmtpServer.AcceptAll(command);
-            }
-
-            quitSeen.Set();
-            release.Wait(TimeSpan.FromSeconds(60)); // no reply until the test is over
-            return null;
-        });
+        await using var server = ServerHolding(IsQuit, release, quitSeen);
         using var dir = new TempDirectory();
         var first = dir.File("a.eml", Message);
         var second = dir.File("b.eml", Message);
-        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        using var interrupt = new CancellationTokenSource();
 
-        var run = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, first, second], output, error, interrupt.Token));
-        await Task.Run(() => quitSeen.Wait(TimeSpan.FromSeconds(60)));
-        quitSeen.IsSet.Should().BeTrue("the batch reaches its QUIT");
-        await interrupt.CancelAsync();
-        var exit = await run;
-        release.Set();
+        var (exit, output, error) = await RunInterruptedOnceSeenAsync(["send", "--server", server.Address, first, second], quitSeen, release, "the batch reaches its QUIT");
 
-        exit.Should().Be(0, output.ToString() + error);
-        output.ToString().Should().Contain("summary: 2 messages: 2 accepted, 0 refused, 0 not sent, 0 unknown");
+        exit.Should().Be(0, output + error);
+        output.Should().Contain("summary: 2 messages: 2 accepted, 0 refused, 0 not sent, 0 unknown");
     }
 
     /// <summary>
@@ -55,16 +37,7 @@ public class QuitStepTests
     public async Task A_server_that_never_answers_QUIT_does_not_hold_the_summary_for_the_reply_timeout()
     {
         using var release = new ManualResetEventSlim();
-        await using var server = new ScriptedSmtpServer("220 scripted.test", command =>
-        {
-            if (!command.Equals("QUIT", StringComparison.OrdinalIgnoreCase))
-            {
-                return ScriptedSmtpServer.AcceptAll(command);
-            }
-
-            release.Wait(TimeSpan.FromSeconds(60));
-            return null;
-        });
+        await using var server = ServerHolding(IsQuit, release);
         using var dir = new TempDirectory();
         var file = dir.File("a.eml", Message);
 
@@ -86,16 +59,7 @@ public class QuitStepTests
     public async Task Probe_does_not_hold_its_report_for_a_QUIT_that_is_never_answered()
     {
         using var release = new ManualResetEventSlim();
-        await using var server = new ScriptedSmtpServer("220 scripted.test", command =>
-        {
-            if (!command.Equals("QUIT", StringComparison.OrdinalIgnoreCase))
-            {
-                return ScriptedSmtpServer.AcceptAll(command);
-            }
-
-            release.Wait(TimeSpan.FromSeconds(60));
-            return null;
-        });
+        await using var server = ServerHolding(IsQuit, release);
 
         var run = await CliRunner.RunAsync("probe", "--server", server.Address, "--json");
         release.Set();
@@ -117,30 +81,50 @@ public class QuitStepTests
     {
         using var seen = new ManualResetEventSlim();
         using var release = new ManualResetEventSlim();
-        await using var server = new ScriptedSmtpServer("220 scripted.test", command =>
+        await using var server = ServerHolding(command => command.StartsWith(verb, StringComparison.OrdinalIgnoreCase), release, seen);
+
+        var (exit, output, error) = await RunInterruptedOnceSeenAsync(["send", "--server", server.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "x", "--quit-after", step], seen, release, string.Empty);
+
+        exit.Should().Be(2, output + error);
+        output.Should().Contain("message 1: not sent (exit 2)").And.Contain("summary: 1 message: 0 accepted, 0 refused, 1 not sent");
+        error.Should().Contain("interrupted");
+    }
+
+    private static bool IsQuit(string command) => command.Equals("QUIT", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// A server that accepts every command except those <paramref name="held"/> picks: for one of those it sets
+    /// <paramref name="seen"/> and sends no reply until <paramref name="release"/> is set (60 s at most), then closes.
+    /// </summary>
+    private static ScriptedSmtpServer ServerHolding(Func<string, bool> held, ManualResetEventSlim release, ManualResetEventSlim? seen = null) =>
+        new("220 scripted.test", command =>
         {
-            if (!command.StartsWith(verb, StringComparison.OrdinalIgnoreCase))
+            if (!held(command))
             {
                 return ScriptedSmtpServer.AcceptAll(command);
             }
 
-            seen.Set();
-            release.Wait(TimeSpan.FromSeconds(60));
+            seen?.Set();
+            release.Wait(TimeSpan.FromSeconds(60)); // no reply until the test is over
             return null;
         });
+
+    /// <summary>
+    /// Runs <c>mailpipe</c> in-process with <paramref name="args"/>, interrupts it (Ctrl+C or SIGTERM) once the server has
+    /// <paramref name="seen"/> the held command, then releases the server; returns the exit code and what was printed.
+    /// </summary>
+    private static async Task<(int Exit, string Output, string Error)> RunInterruptedOnceSeenAsync(string[] args, ManualResetEventSlim seen, ManualResetEventSlim release, string because)
+    {
         var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
         var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
         using var interrupt = new CancellationTokenSource();
 
-        var run = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "x", "--quit-after", step], output, error, interrupt.Token));
+        var run = Task.Run(() => Program.RunAsync(args, output, error, interrupt.Token));
         await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
-        seen.IsSet.Should().BeTrue();
+        seen.IsSet.Should().BeTrue(because);
         await interrupt.CancelAsync();
         var exit = await run;
         release.Set();
-
-        exit.Should().Be(2, output.ToString() + error);
-        output.ToString().Should().Contain("message 1: not sent (exit 2)").And.Contain("summary: 1 message: 0 accepted, 0 refused, 1 not sent");
-        error.ToString().Should().Contain("interrupted");
+        return (exit, output.ToString(), error.ToString());
     }
 }

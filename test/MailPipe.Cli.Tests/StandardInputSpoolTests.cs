@@ -123,37 +123,20 @@ public class StandardInputSpoolTests
     }
 
     /// <summary>Lines of text for ever.</summary>
-    private sealed class EndlessStream : Stream
+    private sealed class EndlessStream : ReadOnlyStream
     {
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
+        public override int Read(Span<byte> buffer)
         {
-            buffer.AsSpan(offset, count).Fill((byte)'y');
-            for (var i = offset + 1; i < offset + count; i += 2)
+            buffer.Fill((byte)'y');
+            for (var i = 1; i < buffer.Length; i += 2)
             {
                 buffer[i] = (byte)'\n';
             }
 
-            return count;
+            return buffer.Length;
         }
 
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+            cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<int>(cancellationToken) : ValueTask.FromResult(Read(buffer.Span));
     }
 }

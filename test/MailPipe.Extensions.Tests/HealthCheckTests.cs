@@ -79,6 +79,7 @@ public sealed class HealthCheckTests
         report.Status.Should().Be(HealthStatus.Unhealthy);
         report.Entries["mailpipe"].Description.Should().Contain("within 0.5 s");
     }
+
     [Fact]
     public async Task Degraded_without_a_probe_when_every_slot_is_sending_even_to_a_server_that_stopped_answering()
     {
@@ -86,39 +87,15 @@ public sealed class HealthCheckTests
         // (session 13: it knows nothing of the server, here one that stopped answering, and the next message waits).
         TestServers.RequireListening(TestServers.PostfixPort);
         await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "MAIL FROM" };
-        var services = new ServiceCollection();
-        services.AddLogging();
-        services.AddMailPipe(o =>
-        {
-            o.Host = "127.0.0.1";
-            o.Port = proxy.Port;
-            o.TlsMode = SmtpTlsMode.None;
-            o.Pool.MaxConnections = 1;
-        }).AddHealthCheck();
-        await using var provider = services.BuildServiceProvider();
-        var sender = provider.GetRequiredService<ISmtpSender>();
+        await using var provider = HeldPoolProvider(proxy, maxConnections: 1);
         using var cancel = new CancellationTokenSource();
-        var send = sender.SendAsync(new SmtpEnvelope("held@example.test", "rcpt@example.test"), "Subject: held\r\n\r\nHeld.\r\n"u8.ToArray(), cancel.Token);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        while (proxy.Held == 0)
-        {
-            DateTime.UtcNow.Should().BeBefore(deadline, "the send should reach MAIL FROM within 20 s");
-            await Task.Delay(20);
-        }
+        var send = await StartHeldSendAsync(provider, proxy, cancel.Token);
 
         var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
 
         report.Status.Should().Be(HealthStatus.Degraded);
         report.Entries["mailpipe"].Description.Should().Be($"Every connection to 127.0.0.1:{proxy.Port} (1 of 1) is sending, and messages waiting for one: 0; no connection was free to probe (a connection waiting for a server that stopped answering counts as sending until its reply timeout).");
-        await cancel.CancelAsync();
-        try
-        {
-            (await send).Outcome.Should().NotBe(SmtpSendOutcome.Accepted);
-        }
-        catch (OperationCanceledException)
-        {
-            // Cancelled before its data: nothing was delivered.
-        }
+        await CancelHeldSendAsync(cancel, send);
     }
 
     [Fact]
@@ -128,6 +105,21 @@ public sealed class HealthCheckTests
         // reported Unhealthy (503 on /health), taking out of rotation an instance whose connection may still deliver.
         TestServers.RequireListening(TestServers.PostfixPort);
         await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "MAIL FROM" };
+        await using var provider = HeldPoolProvider(proxy, maxConnections: 2);
+        using var cancel = new CancellationTokenSource();
+        var send = await StartHeldSendAsync(provider, proxy, cancel.Token);
+
+        proxy.RefuseWith = "421 4.7.0 Too many connections from your host";
+        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        report.Status.Should().Be(HealthStatus.Degraded, report.Entries["mailpipe"].Description);
+        report.Entries["mailpipe"].Description.Should().StartWith($"Opening a new connection to 127.0.0.1:{proxy.Port} failed (").And.EndWith("; connections of the pool still sending: 1.");
+        await CancelHeldSendAsync(cancel, send);
+    }
+
+    /// <summary>A sender of at most <paramref name="maxConnections"/> connections through <paramref name="proxy"/> (clear text), with the health check.</summary>
+    private static ServiceProvider HeldPoolProvider(FaultProxy proxy, int maxConnections)
+    {
         var services = new ServiceCollection();
         services.AddLogging();
         services.AddMailPipe(o =>
@@ -135,24 +127,29 @@ public sealed class HealthCheckTests
             o.Host = "127.0.0.1";
             o.Port = proxy.Port;
             o.TlsMode = SmtpTlsMode.None;
-            o.Pool.MaxConnections = 2;
+            o.Pool.MaxConnections = maxConnections;
         }).AddHealthCheck();
-        await using var provider = services.BuildServiceProvider();
+        return services.BuildServiceProvider();
+    }
+
+    /// <summary>Starts a send through the sender of <paramref name="provider"/> and returns it once <paramref name="proxy"/> holds it (at its HoldOn text).</summary>
+    private static async Task<Task<SmtpSendResult>> StartHeldSendAsync(ServiceProvider provider, FaultProxy proxy, CancellationToken cancellationToken)
+    {
         var sender = provider.GetRequiredService<ISmtpSender>();
-        using var cancel = new CancellationTokenSource();
-        var send = sender.SendAsync(new SmtpEnvelope("held@example.test", "rcpt@example.test"), "Subject: held\r\n\r\nHeld.\r\n"u8.ToArray(), cancel.Token);
+        var send = sender.SendAsync(new SmtpEnvelope("held@example.test", "rcpt@example.test"), "Subject: held\r\n\r\nHeld.\r\n"u8.ToArray(), cancellationToken);
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
         while (proxy.Held == 0)
         {
             DateTime.UtcNow.Should().BeBefore(deadline, "the send should reach MAIL FROM within 20 s");
-            await Task.Delay(20);
+            await Task.Delay(20, CancellationToken.None);
         }
 
-        proxy.RefuseWith = "421 4.7.0 Too many connections from your host";
-        var report = await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+        return send;
+    }
 
-        report.Status.Should().Be(HealthStatus.Degraded, report.Entries["mailpipe"].Description);
-        report.Entries["mailpipe"].Description.Should().StartWith($"Opening a new connection to 127.0.0.1:{proxy.Port} failed (").And.EndWith("; connections of the pool still sending: 1.");
+    /// <summary>Cancels the held send: it ends cancelled or, if it returns, not accepted.</summary>
+    private static async Task CancelHeldSendAsync(CancellationTokenSource cancel, Task<SmtpSendResult> send)
+    {
         await cancel.CancelAsync();
         try
         {

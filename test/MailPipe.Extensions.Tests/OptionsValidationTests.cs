@@ -313,9 +313,20 @@ public sealed class OptionsValidationTests
             }
         }
 
+        return await HostStartFailuresAsync(settings);
+    }
+
+    /// <summary>
+    /// Starts a host whose MailPipe is configured from the Smtp section of <paramref name="settings"/> (and whatever
+    /// <paramref name="configure"/> adds to it); returns the failures of the options' validation that stopped the start,
+    /// none when it started.
+    /// </summary>
+    internal static async Task<IReadOnlyList<string>> HostStartFailuresAsync(Dictionary<string, string?> settings, Action<IMailPipeBuilder, IConfiguration>? configure = null)
+    {
         var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
         builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        var mailPipe = builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        configure?.Invoke(mailPipe, builder.Configuration);
         using var host = builder.Build();
         try
         {

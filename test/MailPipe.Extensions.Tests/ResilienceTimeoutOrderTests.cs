@@ -1,8 +1,6 @@
 using MailPipe.Resilience;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 
 namespace MailPipe.Extensions.Tests;
 
@@ -42,20 +40,6 @@ public sealed class ResilienceTimeoutOrderTests
     {
         settings.TryAdd("Smtp:Host", "127.0.0.1");
         settings.TryAdd("Smtp:TlsMode", "None");
-        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
-        builder.Configuration.AddInMemoryCollection(settings);
-        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp")).AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"));
-        using var host = builder.Build();
-        try
-        {
-            await host.StartAsync();
-        }
-        catch (OptionsValidationException failure)
-        {
-            return failure.Failures.ToList();
-        }
-
-        await host.StopAsync();
-        return [];
+        return await OptionsValidationTests.HostStartFailuresAsync(settings, (mailPipe, configuration) => mailPipe.AddStandardResilience(configuration.GetSection("SmtpResilience")));
     }
 }

@@ -77,9 +77,7 @@ public class MimeSendScriptedTests
     {
         var message = MimeTestMessages.BinaryAttachment("bob@example.test");
         var data = new List<byte>();
-        var script = Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
-        ReadData(script, data).Then("S: 250 queued");
-        await using var server = ScriptedSmtpServer.Start(script);
+        await using var server = SevenBitServerTakingOneMessage(data);
         using var session = await ConnectedAsync(server);
 
         var result = await session.SendAsync(message).Safe();
@@ -426,6 +424,14 @@ public class MimeSendScriptedTests
         await session.ConnectAsync(server.ClientStream).Safe();
         (await session.EhloAsync("client.example.test").Safe()).Code.Should().Be(250);
         return session;
+    }
+
+    /// <summary>A scripted server without 8BITMIME that takes one message for bob@example.test with DATA (no BODY parameter), its data into <paramref name="data"/>.</summary>
+    internal static ScriptedSmtpServer SevenBitServerTakingOneMessage(List<byte> data)
+    {
+        var script = Ehlo("PIPELINING").Then("C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<bob@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go");
+        ReadData(script, data).Then("S: 250 queued");
+        return ScriptedSmtpServer.Start(script);
     }
 
     /// <summary>The server reads message data to the final dot, undoing dot-stuffing, into <paramref name="data"/>.</summary>

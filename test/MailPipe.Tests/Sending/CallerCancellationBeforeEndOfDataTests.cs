@@ -19,11 +19,7 @@ public class CallerCancellationBeforeEndOfDataTests
     [InlineData(false)]
     public async Task A_message_taken_after_the_callers_cancellation_is_not_sent_and_never_Unknown(bool chunking)
     {
-        string[] ehlo = chunking ? Ehlo("PIPELINING", "CHUNKING") : Ehlo("PIPELINING");
-        var script = chunking
-            ? Script(ehlo).ReadUntilClosed()
-            : Script(ehlo, "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<m1@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go").ReadUntilClosed();
-        await using var server = ScriptedSmtpServer.Start(script);
+        await using var server = ScriptedSmtpServer.Start(FirstMessageUntilClosed(chunking));
         using var session = await ConnectedAsync(server);
         using var cts = new CancellationTokenSource();
 
@@ -43,10 +39,7 @@ public class CallerCancellationBeforeEndOfDataTests
     public async Task A_send_cancelled_while_its_content_writer_ran_is_a_cancellation_not_an_unknown_outcome(bool chunking)
     {
         // The writer finishes its content and the caller cancels: the end of data must not be formed after that.
-        var script = chunking
-            ? Script(Ehlo("PIPELINING", "CHUNKING")).ReadUntilClosed()
-            : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<m1@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go").ReadUntilClosed();
-        await using var server = ScriptedSmtpServer.Start(script);
+        await using var server = ScriptedSmtpServer.Start(FirstMessageUntilClosed(chunking));
         using var session = await ConnectedAsync(server);
         using var cts = new CancellationTokenSource();
         var message = SmtpMessage.FromWriter(Envelope("m1@example.test"), async (stream, ct) =>
@@ -61,13 +54,5 @@ public class CallerCancellationBeforeEndOfDataTests
         await server.WaitAsync();
         server.ReceivedText.Should().NotContain("LAST").And.NotContain("\r\n.\r\n");
         session.IsConnected.Should().BeFalse();
-    }
-
-    private static async IAsyncEnumerable<SmtpMessage> CancelThenYield(CancellationTokenSource cts, SmtpMessage first, SmtpMessage second)
-    {
-        yield return first;
-        await Task.Yield();
-        await cts.CancelAsync();
-        yield return second;
     }
 }

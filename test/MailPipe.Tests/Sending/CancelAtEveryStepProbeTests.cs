@@ -45,23 +45,15 @@ public class CancelAtEveryStepProbeTests
         return [.. lines.Select(l => l.StartsWith("C+", StringComparison.Ordinal) || l.StartsWith("C>", StringComparison.Ordinal) ? "C: " + l[3..] : l)];
     }
 
-    public static TheoryData<int, bool> Steps()
+    public static TheoryData<int, bool> Steps() => StepsUpTo(DataConversation().Length);
+
+    public static TheoryData<int, bool> ChunkingSteps() => StepsUpTo(ChunkingConversation().Count);
+
+    /// <summary>Every step from the first after EHLO's reply (5) to <paramref name="last"/>, each without and with streaming.</summary>
+    private static TheoryData<int, bool> StepsUpTo(int last)
     {
         var data = new TheoryData<int, bool>();
-        // From the first step after EHLO's reply.
-        for (var k = 5; k <= DataConversation().Length; k++)
-        {
-            data.Add(k, false);
-            data.Add(k, true);
-        }
-
-        return data;
-    }
-
-    public static TheoryData<int, bool> ChunkingSteps()
-    {
-        var data = new TheoryData<int, bool>();
-        for (var k = 5; k <= ChunkingConversation().Count; k++)
+        for (var k = 5; k <= last; k++)
         {
             data.Add(k, false);
             data.Add(k, true);

@@ -49,6 +49,23 @@ internal static class SendScripts
         return [.. transcript];
     }
 
+    /// <summary>
+    /// A pipelining server for m1@example.test that, with <paramref name="chunking"/>, offers CHUNKING and expects nothing
+    /// more; without, answers MAIL, RCPT and DATA (250, 250, 354). Either way it then reads until the client closes.
+    /// </summary>
+    public static SmtpScript FirstMessageUntilClosed(bool chunking) => chunking
+        ? Script(Ehlo("PIPELINING", "CHUNKING")).ReadUntilClosed()
+        : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<m1@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go").ReadUntilClosed();
+
+    /// <summary>A caller's sequence: yields <paramref name="first"/>, cancels <paramref name="cts"/> (after a yield), then yields <paramref name="second"/>.</summary>
+    public static async IAsyncEnumerable<SmtpMessage> CancelThenYield(CancellationTokenSource cts, SmtpMessage first, SmtpMessage second)
+    {
+        yield return first;
+        await Task.Yield();
+        await cts.CancelAsync();
+        yield return second;
+    }
+
     /// <summary>Connects to the scripted server and sends EHLO.</summary>
     public static async Task<AsyncSmtpSession> ConnectedAsync(ScriptedSmtpServer server, SmtpSessionOptions? options = null)
     {

@@ -17,14 +17,11 @@ public class UnflushedEndOfDataCancellationTests
     [InlineData(false)]
     public async Task A_message_whose_end_of_data_never_left_the_buffer_is_not_sent_when_the_batch_is_cancelled(bool chunking)
     {
-        var script = chunking
-            ? Script(Ehlo("PIPELINING", "CHUNKING")).ReadUntilClosed()
-            : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<m1@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go").ReadUntilClosed();
-        await using var server = ScriptedSmtpServer.Start(script);
+        await using var server = ScriptedSmtpServer.Start(FirstMessageUntilClosed(chunking));
         using var session = await ConnectedAsync(server);
         using var cts = new CancellationTokenSource();
 
-        var thrown = await FluentActions.Awaiting(() => session.SendBatchAsync(CancelAfterFirst(cts, Message(1), Message(2)), cts.Token).Safe())
+        var thrown = await FluentActions.Awaiting(() => session.SendBatchAsync(CancelThenYield(cts, Message(1), Message(2)), cts.Token).Safe())
             .Should().ThrowAsync<SmtpBatchCanceledException>();
 
         await server.WaitAsync();
@@ -59,14 +56,6 @@ public class UnflushedEndOfDataCancellationTests
         await server.WaitAsync();
         results.Should().ContainSingle(r => r.Envelope.Recipients[0].Address == "m1@example.test")
             .Which.Outcome.Should().Be(SmtpSendOutcome.Unknown, "its end of data reached the server, which may have the message");
-    }
-
-    private static async IAsyncEnumerable<SmtpMessage> CancelAfterFirst(CancellationTokenSource cts, SmtpMessage first, SmtpMessage second)
-    {
-        yield return first;
-        await Task.Yield();
-        await cts.CancelAsync();
-        yield return second;
     }
 
     private static async IAsyncEnumerable<SmtpMessage> WaitThenCancel(Task reached, CancellationTokenSource cts, SmtpMessage first, SmtpMessage second)
