@@ -20,7 +20,10 @@ internal static class MailPipeConfiguration
         "Timeouts:Connect", "Timeouts:Reply",
     ];
 
-    public static void Bind(IConfigurationSection section, MailPipeOptions options)
+    private static readonly string[] s_subsections = ["Tls", "Pool", "Timeouts"];
+
+    /// <summary>Reads <paramref name="section"/>; keys under <paramref name="otherSections"/> (the sections of the other senders registered, such as <c>Smtp:Bulk</c> inside <c>Smtp</c>) are theirs, not unknown keys of this one.</summary>
+    public static void Bind(IConfigurationSection section, MailPipeOptions options, MailPipeConfiguredSections? otherSections = null)
     {
         var prefix = section.Path + ":";
         options.Source = prefix;
@@ -39,14 +42,52 @@ internal static class MailPipeConfiguration
         options.Timeouts.Connect = Time(section, "Timeouts:Connect", options) ?? options.Timeouts.Connect;
         options.Timeouts.Reply = Time(section, "Timeouts:Reply", options) ?? options.Timeouts.Reply;
 
+        // Unknown keys of a subsection that is not one of MailPipe's (Smtp:Bulk:Host): one message per subsection, saying how to register it.
+        var unknownSubsections = new Dictionary<string, List<string>>(StringComparer.OrdinalIgnoreCase);
         foreach (var (key, value) in section.AsEnumerable(makePathsRelative: true))
         {
             // A section (Tls, Pool, Timeouts) may show up with an empty value; only keys with a value are checked.
-            if (!string.IsNullOrEmpty(value) && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+            if (string.IsNullOrEmpty(value) || s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase)
+                || (otherSections is not null && otherSections.Owns(section.Path, key)))
+            {
+                continue;
+            }
+
+            var colon = key.IndexOf(':', StringComparison.Ordinal);
+            var first = colon < 0 ? null : key[..colon];
+            if (first is null || s_subsections.Contains(first, StringComparer.OrdinalIgnoreCase))
             {
                 options.BindingErrors.Add($"{prefix}{key} is not a MailPipe setting. The settings are: {string.Join(", ", s_knownKeys)}.");
             }
+            else if (unknownSubsections.TryGetValue(first, out var keys))
+            {
+                keys.Add(key[(colon + 1)..]);
+            }
+            else
+            {
+                unknownSubsections.Add(first, [key[(colon + 1)..]]);
+            }
         }
+
+        foreach (var (name, keys) in unknownSubsections)
+        {
+            keys.Sort(CompareByKnownOrder);
+            options.BindingErrors.Add(
+                $"{prefix}{name} (keys {string.Join(", ", keys)}) is not a MailPipe setting of {section.Path}, and no other MailPipe sender reads it. "
+                + $"For a second sender, register it: services.AddKeyedMailPipe(\"{name}\", configuration.GetSection(\"{prefix}{name}\")); else remove it or fix its name.");
+        }
+    }
+
+    private static int CompareByKnownOrder(string x, string y)
+    {
+        int Rank(string key)
+        {
+            var index = Array.FindIndex(s_knownKeys, k => string.Equals(k, key, StringComparison.OrdinalIgnoreCase));
+            return index < 0 ? int.MaxValue : index;
+        }
+
+        var byRank = Rank(x).CompareTo(Rank(y));
+        return byRank != 0 ? byRank : string.CompareOrdinal(x, y);
     }
 
     /// <summary>The core's settings from validated options.</summary>
@@ -159,5 +200,35 @@ internal static class MailPipeConfiguration
 
         options.BindingErrors.Add($"{options.Source}TlsMode '{value}' is not a TLS mode. Use one of: {MailPipeOptionsValidator.TlsModeNames}.");
         return null;
+    }
+}
+
+/// <summary>
+/// The configuration sections that <c>AddMailPipe</c> / <c>AddKeyedMailPipe</c> calls of one service collection read,
+/// so that a sender's section nested in another's (<c>Smtp:Bulk</c> in <c>Smtp</c>) is not taken for unknown keys.
+/// One instance per service collection, filled while services are registered and read when options are made.
+/// </summary>
+internal sealed class MailPipeConfiguredSections
+{
+    // Written while services are registered (one thread), only read once the container is built.
+    private readonly HashSet<string> _paths = new(StringComparer.OrdinalIgnoreCase);
+
+    public void Add(string path) => _paths.Add(path);
+
+    /// <summary>Whether <paramref name="relativeKey"/> of the section at <paramref name="sectionPath"/> lies in another registered section nested in it.</summary>
+    public bool Owns(string sectionPath, string relativeKey)
+    {
+        var fullKey = sectionPath + ":" + relativeKey;
+        foreach (var path in _paths)
+        {
+            // Only a section inside this one (Smtp:Bulk for Smtp), never the one around it (Smtp for Smtp:Bulk).
+            if (path.StartsWith(sectionPath + ":", StringComparison.OrdinalIgnoreCase)
+                && fullKey.StartsWith(path + ":", StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

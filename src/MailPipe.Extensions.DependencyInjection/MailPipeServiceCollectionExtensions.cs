@@ -83,7 +83,15 @@ public static class MailPipeServiceCollectionExtensions
         var options = services.AddOptions<MailPipeOptions>(name);
         if (configuration is not null)
         {
-            options.Configure(o => MailPipeConfiguration.Bind(configuration, o));
+            var sections = services.FirstOrDefault(d => d.ServiceType == typeof(MailPipeConfiguredSections) && !d.IsKeyedService)?.ImplementationInstance as MailPipeConfiguredSections;
+            if (sections is null)
+            {
+                sections = new MailPipeConfiguredSections();
+                services.AddSingleton(sections);
+            }
+
+            sections.Add(configuration.Path);
+            options.Configure(o => MailPipeConfiguration.Bind(configuration, o, sections));
         }
 
         if (configure is not null)

@@ -67,7 +67,17 @@ public static class MailPipeResilienceBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(section);
-        var options = builder.Services.AddOptions<SmtpStandardResilienceOptions>(builder.Name).Configure(o => Bind(section, o));
+        // The sections every call reads, so that a keyed sender's nested in the default one's (SmtpResilience:Bulk in
+        // SmtpResilience) is not taken for unknown keys of it: filled while services are registered, read once built.
+        var sections = builder.Services.FirstOrDefault(d => d.ServiceType == typeof(Sections) && !d.IsKeyedService)?.ImplementationInstance as Sections;
+        if (sections is null)
+        {
+            sections = new Sections();
+            builder.Services.AddSingleton(sections);
+        }
+
+        sections.Paths.Add(section.Path);
+        var options = builder.Services.AddOptions<SmtpStandardResilienceOptions>(builder.Name).Configure(o => Bind(section, o, sections));
         if (configure is not null)
         {
             options.Configure(configure);
@@ -135,7 +145,7 @@ public static class MailPipeResilienceBuilderExtensions
         }
     }
 
-    private static void Bind(IConfigurationSection section, SmtpStandardResilienceOptions options)
+    private static void Bind(IConfigurationSection section, SmtpStandardResilienceOptions options, Sections sections)
     {
         var errors = options.BindingErrors;
         var prefix = section.Path + ":";
@@ -154,7 +164,7 @@ public static class MailPipeResilienceBuilderExtensions
         Read<TimeSpan>(section, "CircuitBreaker:BreakDuration", prefix, errors, TryParseTime, v => options.CircuitBreaker.BreakDuration = v);
         foreach (var (key, value) in section.AsEnumerable(makePathsRelative: true))
         {
-            if (!string.IsNullOrEmpty(value) && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase))
+            if (!string.IsNullOrEmpty(value) && !s_knownKeys.Contains(key, StringComparer.OrdinalIgnoreCase) && !sections.Nested(section.Path, key))
             {
                 errors.Add($"{prefix}{key} is not a MailPipe.Resilience setting. The settings are: {string.Join(", ", s_knownKeys)}.");
             }
@@ -172,6 +182,17 @@ public static class MailPipeResilienceBuilderExtensions
 
     /// <summary>The mark that the standard pipeline is attached to the sender <see cref="Name"/>.</summary>
     private sealed record Attached(string Name);
+
+    /// <summary>The configuration sections read by the <c>AddStandardResilience</c> calls of one service collection.</summary>
+    private sealed class Sections
+    {
+        public HashSet<string> Paths { get; } = new(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>Whether <paramref name="relativeKey"/> of <paramref name="sectionPath"/> lies in another section read, nested in this one.</summary>
+        public bool Nested(string sectionPath, string relativeKey) =>
+            Paths.Any(path => path.StartsWith(sectionPath + ":", StringComparison.OrdinalIgnoreCase)
+                && (sectionPath + ":" + relativeKey).StartsWith(path + ":", StringComparison.OrdinalIgnoreCase));
+    }
 
     private delegate bool TryParse<T>(string text, IFormatProvider provider, out T value);
 
