@@ -62,7 +62,8 @@ app.MapPost("/mail/queue", (MailRequest request, MailQueue queue, HttpContext co
     return Results.Accepted(value: new QueuedResponse(mail.Id));
 });
 
-// 200 when the pool can lend a connection, 503 otherwise.
+// 200 Healthy when the pool can lend a connection, 200 Degraded when every connection is sending (nothing to probe),
+// 503 Unhealthy when a connection cannot be opened.
 app.MapHealthChecks("/health");
 
 app.Run();

@@ -7,7 +7,7 @@ namespace MailPipe.Resilience;
 /// <summary>
 /// The standard pipeline of an SMTP sender (the twin of <c>HttpStandardResilienceOptions</c>), outermost first: a
 /// total timeout, the retry (to the recipients still to do), a circuit breaker per server, an attempt timeout. Every
-/// value can be bound from configuration (for example the section <c>MailPipe:Resilience</c>).
+/// value can be bound from configuration (for example the section <c>SmtpResilience</c>, as in the package README and the sample).
 /// </summary>
 public sealed class SmtpStandardResilienceOptions
 {

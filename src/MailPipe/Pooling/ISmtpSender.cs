@@ -32,7 +32,7 @@ public interface ISmtpSender : IAsyncDisposable
     /// and the connection kept; with DATA the connection is closed (never the final dot), the other messages on it whose
     /// end of data was written are <see cref="SmtpSendOutcome.Unknown"/> and those not yet written are sent on another
     /// connection. After its end of data was written the outcome is unknown and an
-    /// <see cref="OperationCanceledException"/> whose <c>Result</c> has <see cref="SmtpSendOutcome.Unknown"/> is thrown.
+    /// <see cref="SmtpOutcomeUnknownException"/> (an <see cref="OperationCanceledException"/>) whose <c>Result</c> has <see cref="SmtpSendOutcome.Unknown"/> is thrown.
     /// </param>
     /// <returns>The result: which recipients were accepted, and whether the message was accepted, refused, not sent or of unknown outcome.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="message"/> is null.</exception>

@@ -1,6 +1,6 @@
 namespace MailPipe;
 
-/// <summary>Why the pool closed a connection: the values of the <c>reason</c> tag of <c>mailpipe.sender.connection.discarded</c>.</summary>
+/// <summary>Why the pool closed a connection: the values of the <c>mailpipe.sender.connection.discard_reason</c> tag of <c>mailpipe.sender.connection.discarded</c>.</summary>
 public static class SmtpSenderDiscardReason
 {
     /// <summary>The connection failed during a send (transport failure, protocol violation, timeout).</summary>

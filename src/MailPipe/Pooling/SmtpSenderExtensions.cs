@@ -12,6 +12,10 @@ public static class SmtpSenderExtensions
     /// <param name="content">The message (RFC 5322 headers, blank line, body).</param>
     /// <param name="cancellationToken">Cancels this message (see <see cref="ISmtpSender.SendAsync(SmtpMessage, CancellationToken)"/>).</param>
     /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sender"/> or <paramref name="envelope"/> is null.</exception>
+    /// <exception cref="ArgumentException">The envelope cannot be written (nothing was sent).</exception>
+    /// <exception cref="ObjectDisposedException">The sender is disposed, or was disposed while the message waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (an <see cref="SmtpOutcomeUnknownException"/> when its end of data was written and no reply decided it).</exception>
     public static Task<SmtpSendResult> SendAsync(this ISmtpSender sender, SmtpEnvelope envelope, ReadOnlyMemory<byte> content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sender);
@@ -24,6 +28,10 @@ public static class SmtpSenderExtensions
     /// <param name="content">The message bytes.</param>
     /// <param name="cancellationToken">Cancels this message.</param>
     /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sender"/> or <paramref name="envelope"/> is null.</exception>
+    /// <exception cref="ArgumentException">The envelope cannot be written (nothing was sent).</exception>
+    /// <exception cref="ObjectDisposedException">The sender is disposed, or was disposed while the message waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (an <see cref="SmtpOutcomeUnknownException"/> when its end of data was written and no reply decided it).</exception>
     public static Task<SmtpSendResult> SendAsync(this ISmtpSender sender, SmtpEnvelope envelope, ReadOnlySequence<byte> content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sender);
@@ -42,6 +50,10 @@ public static class SmtpSenderExtensions
     /// <param name="content">A readable stream; not disposed.</param>
     /// <param name="cancellationToken">Cancels this message.</param>
     /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sender"/>, <paramref name="envelope"/> or <paramref name="content"/> is null.</exception>
+    /// <exception cref="ArgumentException"><paramref name="content"/> cannot be read, or the envelope cannot be written (nothing was sent).</exception>
+    /// <exception cref="ObjectDisposedException">The sender is disposed, or was disposed while the message waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (an <see cref="SmtpOutcomeUnknownException"/> when its end of data was written and no reply decided it).</exception>
     public static Task<SmtpSendResult> SendAsync(this ISmtpSender sender, SmtpEnvelope envelope, Stream content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sender);
@@ -59,6 +71,10 @@ public static class SmtpSenderExtensions
     /// <param name="content">The reader; advanced, not completed.</param>
     /// <param name="cancellationToken">Cancels this message.</param>
     /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="sender"/>, <paramref name="envelope"/> or <paramref name="content"/> is null.</exception>
+    /// <exception cref="ArgumentException">The envelope cannot be written (nothing was sent).</exception>
+    /// <exception cref="ObjectDisposedException">The sender is disposed, or was disposed while the message waited.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (an <see cref="SmtpOutcomeUnknownException"/> when its end of data was written and no reply decided it).</exception>
     public static Task<SmtpSendResult> SendAsync(this ISmtpSender sender, SmtpEnvelope envelope, PipeReader content, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(sender);
