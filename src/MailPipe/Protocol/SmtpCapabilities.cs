@@ -84,7 +84,7 @@ public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
     /// <returns><see langword="true"/> when advertised.</returns>
     public bool Contains(string keyword) => _byKeyword.ContainsKey(keyword);
 
-    /// <summary>Looks up an extension by keyword, case-insensitively.</summary>
+    /// <summary>Looks up an extension by keyword, case-insensitively. A keyword the server advertised twice (some do, with different parameters) is found as its first line; <see cref="Items"/> keeps both.</summary>
     /// <param name="keyword">An EHLO keyword.</param>
     /// <param name="capability">The extension, when advertised.</param>
     /// <returns><see langword="true"/> when advertised.</returns>

@@ -85,7 +85,8 @@ public sealed class ServerQuirkTests
 
         session.Capabilities.SupportsPipelining.Should().BeTrue();
         session.Capabilities.Supports8BitMime.Should().BeTrue();
-        session.Capabilities.MaxMessageSize.Should().BeOneOf(1000, 2000);
+        session.Capabilities.MaxMessageSize.Should().Be(1000, "the first line of a keyword is the one read");
+        session.Capabilities.Count.Should().Be(5, "every line is kept in Items");
     }
 
     [Theory]
@@ -312,6 +313,54 @@ public sealed class ServerQuirkTests
         }
 
         result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task A_server_closing_without_replying_to_QUIT_makes_the_raw_QuitAsync_throw_ConnectionClosed_and_close()
+    {
+        await using var server = ScriptedSmtpServer.Start([.. SendScripts.Ehlo(), "C: QUIT", "CLOSE"]);
+        using var session = await SendScripts.ConnectedAsync(server);
+
+        var act = () => session.QuitAsync().Safe();
+
+        (await act.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+    }
+
+    [Fact]
+    public async Task Pipelined_replies_that_arrive_one_at_a_time_long_after_each_other_are_paired_in_order()
+    {
+        var mailReplied = new TaskCompletionSource();
+        var releaseRcpt = new TaskCompletionSource();
+        var releaseData = new TaskCompletionSource();
+        var script = SendScripts.Script(SendScripts.Ehlo("PIPELINING"),
+            "C: MAIL FROM:<sender@example.test>",
+            "C+ RCPT TO:<a@example.test>",
+            "C+ RCPT TO:<b@example.test>",
+            "C+ DATA",
+            "S: 250 2.1.0 sender ok")
+            .Signal(mailReplied)
+            .WaitFor(releaseRcpt.Task)
+            .Then("S: 550 5.1.1 a unknown")
+            .WaitFor(releaseData.Task)
+            .Then("S: 250 2.1.5 b ok", "S: 354 go")
+            .Then(SendScripts.DataLines(Content))
+            .Then("S: 250 2.0.0 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await SendScripts.ConnectedAsync(server);
+
+        var send = session.SendAsync(Message("a@example.test", "b@example.test"));
+        await mailReplied.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        releaseRcpt.SetResult();
+        send.IsCompleted.Should().BeFalse("the replies to the second RCPT and DATA have not come");
+        releaseData.SetResult();
+        var result = await send.Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        result.Recipients.Select(r => r.Reply!.Code).Should().Equal(550, 250);
+        result.AcceptedRecipients.Select(r => r.Address).Should().Equal("b@example.test");
         await server.WaitAsync();
     }
 }
