@@ -363,4 +363,19 @@ public sealed class ServerQuirkTests
         result.AcceptedRecipients.Select(r => r.Address).Should().Equal("b@example.test");
         await server.WaitAsync();
     }
+
+    [Fact]
+    public async Task The_automatic_choice_authenticates_against_a_server_offering_only_the_AUTH_equals_form()
+    {
+        await using var server = ScriptedSmtpServer.Start([.. SendScripts.Ehlo("AUTH=LOGIN PLAIN"),
+            "C: AUTH PLAIN " + Convert.ToBase64String(Encoding.UTF8.GetBytes("\0user\0secret")),
+            "S: 235 ok"]);
+        using var session = await SendScripts.ConnectedAsync(server, Cleartext);
+
+        var reply = await session.AuthenticateAsync(new System.Net.NetworkCredential("user", "secret")).Safe();
+
+        reply.Code.Should().Be(235);
+        session.AuthenticatedMechanism.Should().Be("PLAIN");
+        await server.WaitAsync();
+    }
 }
