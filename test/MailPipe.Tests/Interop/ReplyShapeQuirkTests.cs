@@ -92,4 +92,27 @@ public sealed class ReplyShapeQuirkTests
         session.Capabilities.MaxMessageSize.Should().Be(1000);
         await server.WaitAsync();
     }
+
+    [Fact]
+    public async Task Pipelined_replies_cut_at_every_byte_position_give_the_same_result()
+    {
+        const string replies = "250-2.1.0 sender\r\n250 2.1.0 ok\r\n550 5.1.1 a unknown\r\n250 2.1.5 ok\r\n354 go\r\n";
+        for (var cut = 1; cut < replies.Length; cut++)
+        {
+            var script = SendScripts.Script(SendScripts.Ehlo("PIPELINING"),
+                    "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<a@example.test>", "C+ RCPT TO:<b@example.test>", "C+ DATA")
+                .SendPieces(replies[..cut], replies[cut..])
+                .Then(SendScripts.DataLines(SendScripts.SmallText))
+                .SendPieces("250-2.0.0 ok\r\n250 2.0.0 ", "queued\r\n");
+            await using var server = ScriptedSmtpServer.Start(script);
+            using var session = await SendScripts.ConnectedAsync(server);
+
+            var result = await session.SendAsync(SmtpMessage.FromBytes(new SmtpEnvelope(SendScripts.Sender, "a@example.test", "b@example.test"), Encoding.ASCII.GetBytes(SendScripts.SmallText))).Safe();
+
+            result.Outcome.Should().Be(SmtpSendOutcome.Accepted, "cut at {0}", cut);
+            result.MailReply!.Lines.Should().HaveCount(2);
+            result.Recipients.Select(r => r.Reply!.Code).Should().Equal([550, 250], "cut at {0}", cut);
+            await server.WaitAsync();
+        }
+    }
 }
