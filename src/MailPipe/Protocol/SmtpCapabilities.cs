@@ -136,24 +136,18 @@ public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
     public override string ToString() => string.Join(", ", _items.Select(static item => item.Line));
 
     /// <summary>
-    /// The SASL mechanisms of the AUTH extension (RFC 4954 §3), upper-case, in the server's order; empty when AUTH is not
-    /// advertised. A server that advertises only the pre-standard <c>AUTH=LOGIN PLAIN</c> form (old Outlook and
-    /// Exchange clients needed it; some servers still send nothing else) offers the mechanisms of that line; when both
-    /// forms are there, the standard <c>AUTH</c> line is the one read.
+    /// The SASL mechanisms of the AUTH extension (RFC 4954 §3), upper-case, each once, in the server's order; empty when
+    /// AUTH is not advertised. Every AUTH line counts (a server may spread its mechanisms over several), and so does the
+    /// pre-standard <c>AUTH=LOGIN PLAIN</c> form (old Outlook and Exchange clients needed it; some servers send nothing
+    /// else), after the standard lines.
     /// </summary>
-    public IReadOnlyList<string> AuthenticationMechanisms
-    {
-        get
-        {
-            if (TryGet("AUTH", out var auth))
-            {
-                return auth.Parameters.Select(static m => m.ToUpperInvariant()).ToArray();
-            }
-
-            var legacy = _items.FirstOrDefault(static item => item.Keyword.StartsWith("AUTH=", StringComparison.OrdinalIgnoreCase));
-            return legacy is null
-                ? []
-                : legacy.Parameters.Prepend(legacy.Keyword[5..]).Where(static m => m.Length > 0).Select(static m => m.ToUpperInvariant()).ToArray();
-        }
-    }
+    public IReadOnlyList<string> AuthenticationMechanisms =>
+        _items.Where(static item => item.Keyword.Equals("AUTH", StringComparison.OrdinalIgnoreCase))
+            .SelectMany(static item => item.Parameters)
+            .Concat(_items.Where(static item => item.Keyword.StartsWith("AUTH=", StringComparison.OrdinalIgnoreCase))
+                .SelectMany(static item => item.Parameters.Prepend(item.Keyword[5..])))
+            .Where(static m => m.Length > 0)
+            .Select(static m => m.ToUpperInvariant())
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
 }

@@ -78,6 +78,15 @@ public sealed class ServerQuirkTests
     }
 
     [Fact]
+    public async Task Mechanisms_spread_over_several_AUTH_lines_are_all_offered_once_each()
+    {
+        await using var server = ScriptedSmtpServer.Start(SendScripts.Ehlo("AUTH GSSAPI NTLM", "AUTH LOGIN", "AUTH=LOGIN PLAIN"));
+        using var session = await SendScripts.ConnectedAsync(server);
+
+        session.Capabilities.AuthenticationMechanisms.Should().Equal("GSSAPI", "NTLM", "LOGIN", "PLAIN");
+    }
+
+    [Fact]
     public async Task Duplicate_keywords_do_not_break_the_EHLO_reply()
     {
         await using var server = ScriptedSmtpServer.Start(SendScripts.Ehlo("PIPELINING", "SIZE 1000", "PIPELINING", "SIZE 2000", "8BITMIME"));
