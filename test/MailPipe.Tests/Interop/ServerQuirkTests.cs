@@ -38,6 +38,31 @@ public sealed class ServerQuirkTests
     }
 
     [Fact]
+    public async Task A_greeting_whose_last_line_comes_late_gets_EHLO_only_after_it_as_postscreen_requires()
+    {
+        var firstLineRead = new TaskCompletionSource();
+        var release = new TaskCompletionSource();
+        var script = new SmtpScript()
+            .Send("220-mail.example.test ESMTP (pregreet test)")
+            .Signal(firstLineRead)
+            .WaitFor(release.Task)
+            .Send("220 mail.example.test ready")
+            .Expect("EHLO client.example.test", ClientArrival.AfterReplies)
+            .Send("250 mail.example.test");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+
+        var connect = session.ConnectAsync(server.ClientStream);
+        await firstLineRead.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        connect.IsCompleted.Should().BeFalse("the greeting is not complete");
+        release.SetResult();
+        (await connect.Safe())!.Lines.Should().HaveCount(2);
+        (await session.EhloAsync("client.example.test").Safe()).Code.Should().Be(250);
+
+        await server.WaitAsync();
+    }
+
+    [Fact]
     public async Task Lower_case_capabilities_are_recognised()
     {
         await using var server = ScriptedSmtpServer.Start(SendScripts.Ehlo("pipelining", "size 1000", "auth login plain", "8bitmime", "enhancedstatuscodes", "chunking"));
