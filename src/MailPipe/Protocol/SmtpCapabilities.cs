@@ -84,7 +84,7 @@ public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
     /// <returns><see langword="true"/> when advertised.</returns>
     public bool Contains(string keyword) => _byKeyword.ContainsKey(keyword);
 
-    /// <summary>Looks up an extension by keyword, case-insensitively.</summary>
+    /// <summary>Looks up an extension by keyword, case-insensitively. A keyword the server advertised twice (some do, with different parameters) is found as its first line; <see cref="Items"/> keeps both.</summary>
     /// <param name="keyword">An EHLO keyword.</param>
     /// <param name="capability">The extension, when advertised.</param>
     /// <returns><see langword="true"/> when advertised.</returns>
@@ -135,7 +135,19 @@ public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
     /// <returns>The lines.</returns>
     public override string ToString() => string.Join(", ", _items.Select(static item => item.Line));
 
-    /// <summary>The SASL mechanisms of the AUTH extension (RFC 4954 §3), upper-case, in the server's order; empty when AUTH is not advertised.</summary>
+    /// <summary>
+    /// The SASL mechanisms of the AUTH extension (RFC 4954 §3), upper-case, each once, in the server's order; empty when
+    /// AUTH is not advertised. Every AUTH line counts (a server may spread its mechanisms over several), and so does the
+    /// pre-standard <c>AUTH=LOGIN PLAIN</c> form (old Outlook and Exchange clients needed it; some servers send nothing
+    /// else), after the standard lines.
+    /// </summary>
     public IReadOnlyList<string> AuthenticationMechanisms =>
-        TryGet("AUTH", out var auth) ? auth.Parameters.Select(static m => m.ToUpperInvariant()).ToArray() : [];
+        _items.Where(static item => item.Keyword.Equals("AUTH", StringComparison.OrdinalIgnoreCase))
+            .SelectMany(static item => item.Parameters)
+            .Concat(_items.Where(static item => item.Keyword.StartsWith("AUTH=", StringComparison.OrdinalIgnoreCase))
+                .SelectMany(static item => item.Parameters.Prepend(item.Keyword[5..])))
+            .Where(static m => m.Length > 0)
+            .Select(static m => m.ToUpperInvariant())
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
 }

@@ -171,7 +171,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="cancellationToken">Cancels the command; the connection is closed either way.</param>
     /// <returns>The reply (221).</returns>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
-    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
+    /// <exception cref="SmtpException">Transport failure, protocol violation or timeout; a server that closes the connection without a reply to QUIT gives <see cref="SmtpErrorCode.ConnectionClosed"/> (nothing is lost: every message before QUIT has its final reply already). <see cref="SmtpSender"/> ignores this.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply> QuitAsync(CancellationToken cancellationToken = default)
     {

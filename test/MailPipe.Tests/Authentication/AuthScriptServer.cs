@@ -144,6 +144,9 @@ public sealed class AuthScriptConnection(Stream stream, List<string> received) :
         _stream = tls;
     }
 
+    /// <summary>Sends a TLS close_notify alert (the TCP connection stays open): after <see cref="UpgradeAsync"/> only.</summary>
+    public Task SendCloseNotifyAsync() => ((SslStream)_stream).ShutdownAsync().WaitAsync(TimeSpan.FromSeconds(20));
+
     /// <summary>Like <see cref="UpgradeAsync"/>, but a failed handshake (the client refused the certificate) is expected and swallowed.</summary>
     public async Task<bool> TryUpgradeAsync(X509Certificate2 certificate)
     {
