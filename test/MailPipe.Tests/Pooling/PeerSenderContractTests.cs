@@ -1,5 +1,6 @@
 using System.Net;
 using MailPipe.Tests.Support;
+using Microsoft.Extensions.Time.Testing;
 
 namespace MailPipe.Tests.Pooling;
 
@@ -79,6 +80,45 @@ public sealed class PeerSenderContractTests
     }
 
     [Fact]
+    public async Task A_credentials_provider_that_never_returns_fails_its_open_at_the_reply_timeout_and_does_not_hold_the_slot_forever()
+    {
+        await using var server = new LoopbackSmtpServer();
+        var time = new FakeTimeProvider();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var calls = 0;
+        var options = PoolTestMessages.Options(server.Port, maxConnections: 1);
+        options.TimeProvider = time;
+        options.AcquireTimeout = TimeSpan.FromSeconds(5);
+        options.CredentialsProvider = async token =>
+        {
+            if (Interlocked.Increment(ref calls) == 1)
+            {
+                entered.TrySetResult();
+                await Task.Delay(Timeout.Infinite, token);   // a secret store that never answers (only the token ends the wait)
+            }
+
+            return null!;   // this server offers no AUTH: none is done
+        };
+        await using var sender = new SmtpSender(options);
+
+        var first = sender.SendAsync(PoolTestMessages.Create("hung-provider", 0).Message);
+        await entered.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        time.Advance(TimeSpan.FromSeconds(6));
+        var firstResult = await first.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        firstResult.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        firstResult.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+
+        time.Advance(options.Timeouts.Reply);   // past the reply timeout since the provider was called
+        await WaitUntilAsync(() => sender.GetStatistics() is { Opening: 0, OpenFailures: 1 });
+
+        var (message, messageId) = PoolTestMessages.Create("hung-provider", 1);
+        var result = await sender.SendAsync(message).WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, "the slot of the open whose provider never returned was given back");
+        server.CountOf(messageId).Should().Be(1);
+        calls.Should().Be(2);
+    }
+
+    [Fact]
     public async Task An_access_token_provider_that_throws_makes_the_message_NotSent_and_no_AUTH_is_sent()
     {
         await using var server = ScriptedSmtpServer.Start(SmtpScript.Parse(
@@ -111,6 +151,47 @@ public sealed class PeerSenderContractTests
         calls.Should().Be(1);
         await server.WaitAsync();
         server.ReceivedText.Should().NotContain("AUTH").And.NotContain("MAIL FROM");
+    }
+
+    [Fact]
+    public async Task An_access_token_provider_that_never_returns_is_NotSent_TimedOut_at_the_reply_timeout_and_no_AUTH_is_sent()
+    {
+        await using var server = ScriptedSmtpServer.Start(SmtpScript.Parse(
+            "S: 220 scripted ESMTP",
+            "C: EHLO client.pool.test",
+            "S: 250-scripted",
+            "S: 250 AUTH XOAUTH2").ReadUntilClosed());
+        var time = new FakeTimeProvider();
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Name = "test",
+            EhloName = "client.pool.test",
+            MaxConnections = 1,
+            TimeProvider = time,
+            AcquireTimeout = TimeSpan.FromMinutes(5),
+            Session = new SmtpSessionOptions { AllowCleartextAuthentication = true },
+            ConnectStream = _ => ValueTask.FromResult<Stream>(server.ClientStream),
+            OAuthUserName = "user@example.test",
+            AccessTokenProvider = async _ =>
+            {
+                entered.TrySetResult();
+                await Task.Delay(Timeout.Infinite, CancellationToken.None);   // ignores its token too
+                return "never";
+            },
+        });
+
+        var send = sender.SendAsync(PoolTestMessages.Create("hung-token", 0).Message);
+        await entered.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        time.Advance(SmtpTimeouts.Interactive.Reply);
+        var result = await send.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.IsTransientFailure.Should().BeTrue();
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        await server.WaitAsync();
+        server.ReceivedText.Should().NotContain("AUTH").And.NotContain("MAIL FROM");
+        sender.GetStatistics().Should().Match<SmtpSenderStatistics>(s => s.Opening == 0 && s.OpenFailures == 1);
     }
 
     [Theory]
