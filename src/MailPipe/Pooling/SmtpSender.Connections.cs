@@ -102,11 +102,11 @@ public sealed partial class SmtpSender
         SmtpReply? reply = null;
         if (_options.AccessTokenProvider is { } tokenProvider)
         {
-            reply = await session.AuthenticateAsync(_options.OAuthUserName!, tokenProvider, _options.Authentication, token).ConfigureAwait(false);
+            reply = await session.AuthenticateAsync(_options.OAuthUserName!, ct => CallProviderAsync(tokenProvider, "access-token provider", ct), _options.Authentication, token).ConfigureAwait(false);
         }
         else
         {
-            var credentials = _options.CredentialsProvider is { } provider ? await provider(token).ConfigureAwait(false) : _options.Credentials;
+            var credentials = _options.CredentialsProvider is { } provider ? await CallProviderAsync(provider, "credentials provider", token).ConfigureAwait(false) : _options.Credentials;
             if (credentials is not null)
             {
                 reply = await session.AuthenticateAsync(credentials, _options.Authentication, token).ConfigureAwait(false);
@@ -117,6 +117,26 @@ public sealed partial class SmtpSender
         if (reply is { Code: not 235 })
         {
             throw new SmtpException(SmtpErrorCode.AuthenticationError, reply.IsPositiveCompletion ? $"{Name} answered AUTH with {reply}, not 235 (RFC 4954 §4): not authenticated" : $"{Name} refused AUTH: {reply}") { IsTransient = reply.IsTransientNegative };
+        }
+    }
+
+    /// <summary>
+    /// Calls a credentials or access-token provider (the application's code) with <see cref="SmtpTimeouts.Reply"/> as
+    /// its deadline, as a server's reply has: one that never returns would otherwise hold its connection's slot, opening
+    /// forever, and every later message would time out waiting for a connection.
+    /// </summary>
+    private async ValueTask<T> CallProviderAsync<T>(Func<CancellationToken, ValueTask<T>> provider, string what, CancellationToken token)
+    {
+        using var deadline = new CancellationTokenSource(_options.Timeouts.Reply, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(token, deadline.Token);
+        try
+        {
+            // WaitAsync: a provider that ignores its token is not waited for past the deadline either.
+            return await provider(linked.Token).AsTask().WaitAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !token.IsCancellationRequested)
+        {
+            throw new SmtpException(SmtpErrorCode.TimedOut, $"The {what} of {Name} did not return within {_options.Timeouts.Reply.TotalSeconds:0.###} s (Timeouts.Reply); no AUTH was sent.", ex);
         }
     }
 

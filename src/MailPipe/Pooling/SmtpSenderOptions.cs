@@ -36,14 +36,19 @@ public sealed class SmtpSenderOptions
     /// <summary>
     /// Returns the user name and password for AUTH, called for each new connection (so that a rotated secret is used);
     /// takes precedence over <see cref="Credentials"/>. An exception it throws makes the waiting messages
-    /// <see cref="SmtpSendOutcome.NotSent"/> (<see cref="SmtpErrorCode.AuthenticationError"/>, not transient).
+    /// <see cref="SmtpSendOutcome.NotSent"/> (<see cref="SmtpErrorCode.AuthenticationError"/>, not transient); one
+    /// that has not returned within <see cref="SmtpTimeouts.Reply"/> is cancelled and not waited for (<see cref="SmtpErrorCode.TimedOut"/>).
     /// </summary>
     public Func<CancellationToken, ValueTask<NetworkCredential>>? CredentialsProvider { get; set; }
 
     /// <summary>The mailbox an OAuth 2.0 token is for (XOAUTH2, OAUTHBEARER; RFC 7628); used with <see cref="AccessTokenProvider"/>.</summary>
     public string? OAuthUserName { get; set; }
 
-    /// <summary>Returns a current OAuth 2.0 access token, called for each new connection; takes precedence over the password settings.</summary>
+    /// <summary>
+    /// Returns a current OAuth 2.0 access token, called for each new connection; takes precedence over the password
+    /// settings. As with <see cref="CredentialsProvider"/>, one that has not returned within <see cref="SmtpTimeouts.Reply"/>
+    /// is cancelled and not waited for.
+    /// </summary>
     public Func<CancellationToken, ValueTask<string>>? AccessTokenProvider { get; set; }
 
     /// <summary>The AUTH mechanism choice (<see cref="SmtpAuthenticationOptions"/>); <see langword="null"/> for the automatic choice.</summary>

@@ -112,6 +112,21 @@ internal sealed class FaultProxy : IAsyncDisposable
         }
     }
 
+    /// <summary>Writes <paramref name="text"/> (CRLF appended) to the client of every relayed connection, which stays open: an unsolicited reply.</summary>
+    public async Task InjectAllAsync(string text)
+    {
+        Relay[] relays;
+        lock (_lock)
+        {
+            relays = [.. _relays];
+        }
+
+        foreach (var relay in relays)
+        {
+            await relay.InjectAsync(text + "\r\n");
+        }
+    }
+
     /// <summary>Stops accepting: new connections are refused (a server down) until <see cref="Accept"/>.</summary>
     public async Task RefuseAsync()
     {
@@ -286,6 +301,8 @@ internal sealed class FaultProxy : IAsyncDisposable
             _ = Task.Run(ClientToServerAsync);
             _ = Task.Run(ServerToClientAsync);
         }
+
+        public async Task InjectAsync(string text) => await client.SendAsync(Encoding.ASCII.GetBytes(text));
 
         public async Task CloseAsync(string? reply)
         {
