@@ -79,7 +79,10 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     /// </summary>
     public void Requeue() => Volatile.Write(ref _state, Waiting);
 
-    /// <summary>When it (last) joined the queue: the start of its acquire timeout (a <see cref="TimeProvider"/> timestamp).</summary>
+    /// <summary>
+    /// When it joined the queue (its SendAsync; kept when a batch gives it back unsent, renewed only for its retry on a
+    /// fresh connection): the start of its acquire timeout (a <see cref="TimeProvider"/> timestamp).
+    /// </summary>
     public long EnqueuedAt { get; set; }
 
     /// <summary>Watches the caller's token while the request waits.</summary>

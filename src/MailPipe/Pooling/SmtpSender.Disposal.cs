@@ -7,8 +7,10 @@ public sealed partial class SmtpSender
     /// Closes the pool: messages still waiting for a connection fail with <see cref="ObjectDisposedException"/>, idle
     /// connections get QUIT, batches in flight get <see cref="SmtpSenderOptions.DisposeTimeout"/> to finish and are
     /// then cancelled (their callers learn <see cref="SmtpSendOutcome.Unknown"/> for a message whose end of data was
-    /// written, <see cref="ObjectDisposedException"/> for one whose end of data was not). Never throws for the server's
-    /// or the network's sake. Idempotent: a call after <see cref="Dispose"/> or while another disposal is under way
+    /// written, <see cref="ObjectDisposedException"/> for one whose end of data was not). The QUIT on idle connections
+    /// (up to 5 s for its reply) runs at the same time as that DisposeTimeout; the task completes when both are over
+    /// and every connection is closed (a connection that ends its batch also gets QUIT, with the same 5 s limit, before
+    /// it is closed). Never throws for the server's or the network's sake. Idempotent: a call after <see cref="Dispose"/> or while another disposal is under way
     /// completes when that disposal is over (every connection closed).
     /// </summary>
     /// <returns>A task that completes when every connection is closed.</returns>
@@ -109,7 +111,10 @@ public sealed partial class SmtpSender
         try
         {
             await openCancelled.ConfigureAwait(false);
-            await Task.WhenAll(idle.Select(c => CloseAsync(c, SmtpSenderDiscardReason.Disposed, quit: true))).ConfigureAwait(false);
+
+            // The QUIT on idle connections runs alongside the DisposeTimeout of the batches in flight, not before it: a
+            // server that does not answer QUIT does not delay the batches' cancellation.
+            var quits = Task.WhenAll(idle.Select(c => CloseAsync(c, SmtpSenderDiscardReason.Disposed, quit: true)));
             try
             {
                 await _workersDone.Task.WaitAsync(_options.DisposeTimeout, _time).ConfigureAwait(false);
@@ -119,6 +124,8 @@ public sealed partial class SmtpSender
                 await _disposeCts.CancelAsync().ConfigureAwait(false);
                 await _workersDone.Task.ConfigureAwait(false);
             }
+
+            await quits.ConfigureAwait(false);
 
             _housekeeper.Dispose();
             _disposeCts.Dispose();

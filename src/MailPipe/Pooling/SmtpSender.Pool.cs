@@ -108,20 +108,6 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>
-    /// A message that no connection took within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut. When
-    /// no connection was sending and one was still opening, that is the cause, not a busy pool: the server has not
-    /// answered the greeting, TLS, EHLO or AUTH yet (the acquire timeout ends before the reply timeout started later).
-    /// </summary>
-    private SmtpSendResult AcquireTimedOut(SendRequest request, bool stillOpening) => SmtpSendResult.NotSent(
-        request.Message.Envelope,
-        new SmtpException(
-            SmtpErrorCode.TimedOut,
-            stillOpening
-                ? $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout): none was sending, and the connection was still being opened (no greeting, TLS, EHLO or AUTH reply yet: a server that does not answer, or a TlsMode that does not match the port, such as StartTlsRequired on an implicit-TLS port 465); the message was not sent."
-                : $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.",
-            new TimeoutException()));
-
     /// <summary>Starts the housekeeping tick (acquire timeouts, lost connections of waiting batches) if it is not running. Under the lock.</summary>
     private void ArmHousekeeping()
     {
@@ -145,7 +131,7 @@ public sealed partial class SmtpSender
         {
             if (_options.AcquireTimeout != Timeout.InfiniteTimeSpan)
             {
-                ExpireHead(_retryQueue, expired);
+                ExpireAll(_retryQueue, expired);
                 ExpireHead(_queue, expired);
             }
 
@@ -175,6 +161,24 @@ public sealed partial class SmtpSender
         {
             request.TrySetResult(AcquireTimedOut(request, stillOpening));
         }
+    }
+
+    /// <summary>
+    /// Expires every waiting message of the retry queue past its acquire timeout: not in enqueue-time order (a message a
+    /// batch gave back unsent keeps its first time, a retry gets a new one), but short (at most the batches in flight).
+    /// </summary>
+    private void ExpireAll(Queue<SendRequest> queue, List<SendRequest> expired)
+    {
+        foreach (var request in queue)
+        {
+            if (request.IsWaiting && _time.GetElapsedTime(request.EnqueuedAt) >= _options.AcquireTimeout && request.TryClaim(SendRequest.Dropped))
+            {
+                _waiting--;
+                expired.Add(request);
+            }
+        }
+
+        ExpireHead(queue, expired); // drops the claimed ones at its head
     }
 
     private void ExpireHead(Queue<SendRequest> queue, List<SendRequest> expired)

@@ -94,7 +94,7 @@ public sealed partial class SmtpSender
                 if (!_disposed)
                 {
                     request.Requeue();
-                    request.EnqueuedAt = _time.GetTimestamp();
+                    request.EnqueuedAt = _time.GetTimestamp(); // a new attempt: its own AcquireTimeout for a fresh connection
                     _retryQueue.Enqueue(request);
                     _waiting++;
                     requeued = true;
@@ -163,8 +163,7 @@ public sealed partial class SmtpSender
                     continue;
                 }
 
-                request.Requeue();
-                request.EnqueuedAt = _time.GetTimestamp();
+                request.Requeue(); // keeps its EnqueuedAt: its AcquireTimeout counts from its SendAsync
                 _retryQueue.Enqueue(request);
                 _waiting++;
             }
@@ -201,4 +200,18 @@ public sealed partial class SmtpSender
             || result.DataReply?.Code == 421
             || result.FinalReply?.Code == 421
             || (result.Recipients.Count > 0 && result.Recipients.All(static r => r.Reply is null || r.Reply.Code == 421) && result.Recipients.Any(static r => r.Reply?.Code == 421)));
+
+    /// <summary>
+    /// A message that no connection took within <see cref="SmtpSenderOptions.AcquireTimeout"/>: NotSent, TimedOut. When
+    /// no connection was sending and one was still opening, that is the cause, not a busy pool: the server has not
+    /// answered the greeting, TLS, EHLO or AUTH yet (the acquire timeout ends before the reply timeout started later).
+    /// </summary>
+    private SmtpSendResult AcquireTimedOut(SendRequest request, bool stillOpening) => SmtpSendResult.NotSent(
+        request.Message.Envelope,
+        new SmtpException(
+            SmtpErrorCode.TimedOut,
+            stillOpening
+                ? $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout): none was sending, and the connection was still being opened (no greeting, TLS, EHLO or AUTH reply yet: a server that does not answer, or a TlsMode that does not match the port, such as StartTlsRequired on an implicit-TLS port 465); the message was not sent."
+                : $"No connection to {Name} was available within {_options.AcquireTimeout.TotalSeconds:0.###} s (AcquireTimeout); the message was not sent.",
+            new TimeoutException()));
 }

@@ -84,7 +84,9 @@ public sealed class SmtpSenderOptions
 
     /// <summary>
     /// How long a message may wait for a connection (opening included) before it is
-    /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.TimedOut"/>. Default 30 seconds;
+    /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.TimedOut"/>, counted from its
+    /// <c>SendAsync</c>: a message a batch took but gave back unsent (its idle connection checked
+    /// first, or the batch ended early) keeps that start; its one retry on a fresh connection waits anew. Default 30 seconds;
     /// <see cref="Timeout.InfiniteTimeSpan"/> to wait for as long as the caller's token allows.
     /// </summary>
     public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(30);
@@ -97,7 +99,12 @@ public sealed class SmtpSenderOptions
     /// </summary>
     public bool RetryOnFreshConnection { get; set; } = true;
 
-    /// <summary>How long <see cref="SmtpSender.DisposeAsync"/> waits for transactions in flight before it cancels them. Default 5 seconds; at most 4294967294 ms (≈ 49.7 days), or <see cref="Timeout.InfiniteTimeSpan"/>.</summary>
+    /// <summary>
+    /// How long <see cref="SmtpSender.DisposeAsync"/> waits for transactions in flight before it cancels them, counted
+    /// from the start of the disposal (the QUIT on idle connections runs meanwhile, not before). Not a bound on the
+    /// whole disposal: a connection closed then still waits up to 5 s for the reply to its QUIT. Default 5 seconds; at
+    /// most 4294967294 ms (≈ 49.7 days), or <see cref="Timeout.InfiniteTimeSpan"/>.
+    /// </summary>
     public TimeSpan DisposeTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>The connection timeouts. Default <see cref="SmtpTimeouts.Interactive"/>; <see cref="SmtpTimeouts.Rfc5321"/> for the RFC's MTA values.</summary>
