@@ -1,0 +1,194 @@
+using System.Text;
+using MailPipe.IntegrationTests.Support;
+
+namespace MailPipe.IntegrationTests.Core;
+
+/// <summary>
+/// A peer's tests of the seed's command-by-command flow (README, "The seed's SmtpClient, member by member") against the
+/// real servers: odd splits of WriteMessageDataAsync stored byte for byte, QUIT then ConnectAsync on the same object, RSET
+/// between transactions, the reply accessors.
+/// </summary>
+public sealed class Breaker15SessionCommandTests
+{
+    private static readonly string[] Parts =
+    [
+        "From: sender@example.test\r\nTo: someone@example.test\r\nDate: Sun, 06 Dec 2026 21:00:00 +0000\r\n",
+        "Message-ID: <brk15-split@example.test>\r\nSubject: odd splits\r",      // CR at the end of one write ...
+        "\n",                                                                  // ... LF at the start of the next
+        string.Empty,                                                          // an empty write
+        "\r\nbody line one\r\n",
+        ".leading dot after a line end in the previous write\r\n",
+        ".",                                                                   // a lone '.' line, split from its CRLF
+        "\r",
+        "\nline after the lone dot\r\n",
+        string.Empty,
+        "..two dots\r\nx\r",
+        "\n.",                                                                 // LF ends a line, '.' starts the next
+        "\r\n",
+        "last line without a line end",
+    ];
+
+    public Breaker15SessionCommandTests() => TestServers.RequireListening(TestServers.PostfixPort);
+
+    private static byte[] Whole => Encoding.ASCII.GetBytes(string.Concat(Parts));
+
+    private static byte[] Expected => Corpus.NormalizeLineEnds(Encoding.ASCII.GetBytes(string.Concat(Parts) + "\r\n"));
+
+    private static async Task<SmtpReply> WriteOddSplitsAsync(AsyncSmtpSession session)
+    {
+        foreach (var part in Parts)
+        {
+            await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes(part));
+        }
+
+        return await session.EndMessageDataAsync();
+    }
+
+    [Fact]
+    public async Task Odd_splits_of_WriteMessageDataAsync_are_stored_byte_for_byte_by_Postfix()
+    {
+        var recipient = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort))!.Code.Should().Be(220);
+        (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+        (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+        (await session.RcptToAsync(recipient)).Code.Should().Be(250);
+        (await session.DataAsync()).Code.Should().Be(354);
+
+        var final = await WriteOddSplitsAsync(session);
+        final.Code.Should().Be(250, final.ToString());
+        final.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(2, 0, 0));
+        session.LastReply.Should().Be(final);
+        (await session.QuitAsync()).Code.Should().Be(221);
+
+        var stored = (await Maildir.WaitForPostfixAsync(recipient))[0];
+        Encoding.ASCII.GetString(Maildir.StripTraceHeaders(stored)).Should().Be(Encoding.ASCII.GetString(Expected));
+    }
+
+    [Fact]
+    public async Task Odd_splits_of_WriteMessageDataAsync_are_stored_byte_for_byte_by_aiosmtpd()
+    {
+        TestServers.RequireListening(TestServers.AiosmtpdPort);
+        var recipient = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.AiosmtpdPort);
+        (await session.HelloAsync("client.example.test")).Code.Should().Be(250);
+        (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+        (await session.RcptToAsync(recipient)).Code.Should().Be(250);
+        (await session.DataAsync()).Code.Should().Be(354);
+        (await WriteOddSplitsAsync(session)).Code.Should().Be(250);
+        await session.QuitAsync();
+
+        var stored = await AiosmtpdStore.WaitForAsync(recipient);
+        Encoding.ASCII.GetString(stored).Should().Be(Encoding.ASCII.GetString(Expected));
+    }
+
+    [Fact]
+    public async Task The_same_content_in_one_write_is_stored_like_the_odd_splits()
+    {
+        var recipient = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+        await session.MailFromAsync("sender@example.test");
+        await session.RcptToAsync(recipient);
+        (await session.DataAsync()).Code.Should().Be(354);
+        await session.WriteMessageDataAsync(Whole);
+        (await session.EndMessageDataAsync()).Code.Should().Be(250);
+        await session.QuitAsync();
+
+        var stored = (await Maildir.WaitForPostfixAsync(recipient))[0];
+        Encoding.ASCII.GetString(Maildir.StripTraceHeaders(stored)).Should().Be(Encoding.ASCII.GetString(Expected));
+    }
+
+    [Fact]
+    public async Task Quit_then_ConnectAsync_again_on_the_same_object_sends_a_second_message_with_fresh_capabilities()
+    {
+        var first = TestServers.UniqueRecipient();
+        var second = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+
+        foreach (var recipient in new[] { first, second })
+        {
+            var greeting = await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+            greeting!.Code.Should().Be(220);
+            session.Greeting.Should().Be(greeting);
+            session.Capabilities.Count.Should().Be(0, "no EHLO yet on this connection");
+            (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+            session.Capabilities.SupportsPipelining.Should().BeTrue();
+            (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+            (await session.RcptToAsync(recipient)).Code.Should().Be(250);
+            (await session.DataAsync()).Code.Should().Be(354);
+            (await session.SendMessageDataAsync(Encoding.ASCII.GetBytes("Subject: again\r\n\r\nto " + recipient + "\r\n"))).Code.Should().Be(250);
+            var quit = await session.QuitAsync();
+            quit.Code.Should().Be(221);
+            quit.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(2, 0, 0));
+            session.IsConnected.Should().BeFalse();
+            await FluentActions.Awaiting(() => session.NoopAsync()).Should().ThrowAsync<InvalidOperationException>();
+        }
+
+        (await Maildir.WaitForPostfixAsync(first)).Should().HaveCount(1);
+        (await Maildir.WaitForPostfixAsync(second)).Should().HaveCount(1);
+    }
+
+    [Fact]
+    public async Task Rset_after_RCPT_abandons_the_transaction_and_the_next_one_is_the_only_one_stored()
+    {
+        var abandoned = TestServers.UniqueRecipient();
+        var delivered = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+        (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+        (await session.RcptToAsync(abandoned)).Code.Should().Be(250);
+        var rset = await session.RsetAsync();
+        rset.Code.Should().Be(250);
+        rset.Text.Should().NotBeNull();
+
+        (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+        (await session.RcptToAsync(delivered)).Code.Should().Be(250);
+        (await session.DataAsync()).Code.Should().Be(354);
+        (await session.SendMessageDataAsync(Encoding.ASCII.GetBytes("Subject: kept\r\n\r\nkept\r\n"))).Code.Should().Be(250);
+        (await session.QuitAsync()).Code.Should().Be(221);
+
+        (await Maildir.WaitForPostfixAsync(delivered)).Should().HaveCount(1);
+        Directory.Exists(Path.Combine(TestServers.PostfixMaildir, abandoned, "new")).Should().BeFalse("RSET abandoned that transaction");
+    }
+
+    [Fact]
+    public async Task Data_without_a_transaction_is_refused_by_Postfix_and_returned_not_thrown_with_its_enhanced_status_code()
+    {
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+        var data = await session.DataAsync();
+        data.Code.Should().Be(503, data.ToString());
+        data.IsPermanentNegative.Should().BeTrue();
+        data.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(5, 5, 1));
+        data.Text.Should().NotStartWith("5.5.1", "the enhanced status code is its own accessor");
+        session.LastReply.Should().Be(data);
+        session.IsConnected.Should().BeTrue();
+        (await session.NoopAsync()).Code.Should().Be(250, "a 503 to DATA leaves the session in command mode");
+        (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+    }
+
+    [Fact]
+    public async Task Exim_and_aiosmtpd_answer_NOOP_VRFY_RSET_and_QUIT_through_the_typed_calls()
+    {
+        foreach (var port in new[] { TestServers.EximPort, TestServers.AiosmtpdPort })
+        {
+            TestServers.RequireListening(port);
+            await using var session = new AsyncSmtpSession();
+            (await session.ConnectAsync(TestServers.Host, port))!.Code.Should().Be(220);
+            (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+            session.Capabilities.Count.Should().BeGreaterThan(0);
+            session.Capabilities.Should().OnlyContain(c => !string.IsNullOrEmpty(c.Keyword));
+            (await session.NoopAsync()).Code.Should().Be(250);
+            var vrfy = await session.VrfyAsync("testuser@example.test");
+            vrfy.Code.Should().BeOneOf([250, 251, 252, 502, 550, 551, 553], $"port {port}: {vrfy}");
+            (await session.RsetAsync()).Code.Should().Be(250);
+            (await session.QuitAsync()).Code.Should().Be(221);
+            session.IsConnected.Should().BeFalse();
+        }
+    }
+}
