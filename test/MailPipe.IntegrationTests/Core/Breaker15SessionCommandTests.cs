@@ -191,4 +191,58 @@ public sealed class Breaker15SessionCommandTests
             session.IsConnected.Should().BeFalse();
         }
     }
+
+    [Fact]
+    public async Task Connection_refused_on_a_closed_loopback_port_gives_errno_ECONNREFUSED_and_the_object_connects_afterwards()
+    {
+        int closedPort;
+        using (var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            closedPort = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        await using var session = new AsyncSmtpSession();
+        var error = (await FluentActions.Awaiting(() => session.ConnectAsync(TestServers.Host, closedPort)).Should().ThrowAsync<SmtpException>()).Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.ConnectionRefused);
+        error.IsTransient.Should().BeTrue();
+        error.SocketError.Should().Be(System.Net.Sockets.SocketError.ConnectionRefused);
+        if (OperatingSystem.IsLinux())
+        {
+            error.OsErrorCode.Should().Be(111, "the documented OsErrorCode is errno on Linux (ECONNREFUSED)");
+        }
+
+        error.Message.Should().NotBeNullOrWhiteSpace();
+        session.IsConnected.Should().BeFalse();
+        session.State.Should().Be(SmtpSessionState.Disconnected);
+
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort))!.Code.Should().Be(220);
+        (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+        (await session.QuitAsync()).Code.Should().Be(221);
+    }
+
+    [Fact]
+    public async Task Cancelling_a_command_from_another_source_mid_DATA_closes_and_the_object_reconnects_to_Postfix()
+    {
+        var recipient = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+        await session.MailFromAsync("sender@example.test");
+        await session.RcptToAsync(recipient);
+        (await session.DataAsync()).Code.Should().Be(354);
+        await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes("Subject: cancelled\r\n\r\nnever ends\r\n"));
+
+        using var other = new CancellationTokenSource();
+        var stalled = session.ReceiveReplyAsync(other.Token);
+        (await FluentActions.Awaiting(() => session.WriteMessageDataAsync(Encoding.ASCII.GetBytes("more\r\n"))).Should().ThrowAsync<InvalidOperationException>()).Which.Message.Should().Contain("one operation at a time");
+        other.Cancel();
+        await FluentActions.Awaiting(() => stalled).Should().ThrowAsync<OperationCanceledException>();
+        session.IsConnected.Should().BeFalse();
+
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort))!.Code.Should().Be(220);
+        (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+        (await session.NoopAsync()).Code.Should().Be(250);
+        Directory.Exists(Path.Combine(TestServers.PostfixMaildir, recipient, "new")).Should().BeFalse("the data was never ended");
+    }
 }
