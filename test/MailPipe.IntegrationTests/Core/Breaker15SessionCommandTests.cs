@@ -245,4 +245,50 @@ public sealed class Breaker15SessionCommandTests
         (await session.NoopAsync()).Code.Should().Be(250);
         Directory.Exists(Path.Combine(TestServers.PostfixMaildir, recipient, "new")).Should().BeFalse("the data was never ended");
     }
+
+    [Fact]
+    public async Task Capabilities_accessors_match_the_EHLO_reply_lines_of_each_real_server()
+    {
+        foreach (var port in new[] { TestServers.PostfixPort, TestServers.EximPort, TestServers.AiosmtpdPort })
+        {
+            TestServers.RequireListening(port);
+            await using var session = new AsyncSmtpSession();
+            await session.ConnectAsync(TestServers.Host, port);
+            var ehlo = await session.EhloAsync("client.example.test");
+            ehlo.Code.Should().Be(250);
+            ehlo.Lines.Count.Should().BeGreaterThan(1, $"port {port} advertises extensions");
+
+            var capabilities = session.Capabilities;
+            capabilities.Domain.Should().Be(ehlo.Lines[0].Split(' ')[0], $"port {port}");
+            capabilities.Count.Should().Be(ehlo.Lines.Count - 1, $"port {port}: {string.Join(" | ", ehlo.Lines)}");
+            for (var i = 0; i < capabilities.Count; i++)
+            {
+                capabilities[i].Line.Should().Be(ehlo.Lines[i + 1]);
+                capabilities[i].Keyword.Should().BeEquivalentTo(ehlo.Lines[i + 1].Split(' ')[0].Split('=')[0], "the keyword is the line's first word");
+                capabilities.Contains(capabilities[i].Keyword.ToLowerInvariant()).Should().BeTrue("HasCapability is case-insensitive");
+            }
+
+            capabilities.Select(c => c.Line).Should().Equal(ehlo.Lines.Skip(1), "foreach/LINQ in the server's order");
+            capabilities.ToString().Should().Be(string.Join(", ", ehlo.Lines.Skip(1)));
+            capabilities.Contains("XNOSUCHEXTENSION").Should().BeFalse();
+            capabilities.SupportsPipelining.Should().Be(ehlo.Lines.Skip(1).Any(l => l.Equals("PIPELINING", StringComparison.OrdinalIgnoreCase)));
+            await session.QuitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_refused_recipient_s_text_accessor_leaves_out_the_code_and_the_enhanced_status_code()
+    {
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+        await session.MailFromAsync("sender@example.test");
+        var refused = await session.RcptToAsync("unknown-user@example.test");
+        refused.Code.Should().Be(550);
+        refused.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(5, 1, 1));
+        refused.Lines[0].Should().StartWith("5.1.1 ");
+        refused.Text.Should().Be(refused.Lines[0]["5.1.1 ".Length..]);
+        refused.Text.Should().NotStartWith("550").And.NotStartWith("5.1.1");
+        session.LastReply.Should().BeSameAs(refused);
+    }
 }
