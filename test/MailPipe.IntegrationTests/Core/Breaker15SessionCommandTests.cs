@@ -291,4 +291,60 @@ public sealed class Breaker15SessionCommandTests
         refused.Text.Should().NotStartWith("550").And.NotStartWith("5.1.1");
         session.LastReply.Should().BeSameAs(refused);
     }
+
+    [Fact]
+    public async Task Odd_splits_with_bare_LF_and_bare_CR_are_accepted_and_stored_byte_for_byte_by_Postfix_forbidding_bare_newlines()
+    {
+        var port = TestServers.PostfixStrictNewlinePort;
+        TestServers.RequireListening(port);
+        string[] writes =
+        [
+            "From: sender@example.test\nTo: someone@example.test\nDate: Sun, 06 Dec 2026 21:00:00 +0000\n",
+            "Message-ID: <brk15-strict@example.test>\nSubject: bare line ends\r",
+            "\n\nLF line\n.",
+            "\nbare CR line\r.dot after a bare CR\r",
+            string.Empty,
+            "\r\nend",
+        ];
+        var recipient = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, port);
+        (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+        (await session.MailFromAsync("sender@example.test")).Code.Should().Be(250);
+        (await session.RcptToAsync(recipient)).Code.Should().Be(250);
+        (await session.DataAsync()).Code.Should().Be(354);
+        foreach (var write in writes)
+        {
+            await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes(write));
+        }
+
+        var final = await session.EndMessageDataAsync();
+        final.Code.Should().Be(250, $"no bare LF or CR reaches the server: {final}");
+        (await session.QuitAsync()).Code.Should().Be(221);
+
+        var stored = (await Maildir.WaitForPostfixAsync(recipient))[0];
+        Encoding.ASCII.GetString(Maildir.StripTraceHeaders(stored)).Should().Be(
+            "From: sender@example.test\r\nTo: someone@example.test\r\nDate: Sun, 06 Dec 2026 21:00:00 +0000\r\n"
+            + "Message-ID: <brk15-strict@example.test>\r\nSubject: bare line ends\r\n\r\nLF line\r\n.\r\n"
+            + "bare CR line\r\n.dot after a bare CR\r\n\r\nend\r\n");
+    }
+
+    [Fact]
+    public async Task Postfix_idle_421_read_with_ReceiveReplyAsync_closes_the_session_and_the_object_connects_again()
+    {
+        TestServers.RequireListening(TestServers.PostfixIdlePort);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { ReceiveTimeout = TimeSpan.FromSeconds(60) });
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixIdlePort);
+        (await session.EhloAsync("client.example.test")).Code.Should().Be(250);
+
+        var closing = await session.ReceiveReplyAsync();   // smtpd_timeout = 2s: the server's own 421 is the event awaited
+        closing.Code.Should().Be(421);
+        closing.IsServiceClosing.Should().BeTrue();
+        closing.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(4, 4, 2));
+        session.IsConnected.Should().BeFalse("a 421 closes the connection");
+        await FluentActions.Awaiting(() => session.NoopAsync()).Should().ThrowAsync<InvalidOperationException>();
+
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort))!.Code.Should().Be(220);
+        (await session.NoopAsync()).Code.Should().Be(250);
+    }
 }
