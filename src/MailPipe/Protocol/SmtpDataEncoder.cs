@@ -32,6 +32,7 @@ internal sealed class SmtpDataEncoder
 
     private bool _atLineStart = true;
     private bool _skipLineFeed;
+    private bool _rawCarriageReturn;
 
     /// <summary>Whether a leading <c>.</c> is doubled: true for DATA, false for BDAT chunks (RFC 3030 §2: no dot-stuffing).</summary>
     public bool DotStuffing { get; set; } = true;
@@ -44,6 +45,7 @@ internal sealed class SmtpDataEncoder
     {
         _atLineStart = true;
         _skipLineFeed = false;
+        _rawCarriageReturn = false;
     }
 
     /// <summary>Transforms <paramref name="input"/> into <paramref name="output"/>.</summary>
@@ -82,7 +84,10 @@ internal sealed class SmtpDataEncoder
         Reset();
     }
 
-    /// <summary>Takes note of bytes the caller sent unchanged (the seed's SendBytes inside DATA): the next byte starts a line only if they ended with CRLF.</summary>
+    /// <summary>
+    /// Takes note of bytes the caller sent unchanged (the seed's SendBytes inside DATA): the next byte starts a line only if
+    /// the wire now ends with CRLF, whether these bytes hold it whole or complete a CR that earlier raw bytes ended with.
+    /// </summary>
     /// <param name="raw">The raw bytes just sent.</param>
     public void NoteRawBytes(ReadOnlySpan<byte> raw)
     {
@@ -91,7 +96,8 @@ internal sealed class SmtpDataEncoder
             return;
         }
 
-        _atLineStart = raw.EndsWith("\r\n"u8);
+        _atLineStart = raw.EndsWith("\r\n"u8) || (raw.Length == 1 && raw[0] == (byte)'\n' && _rawCarriageReturn);
+        _rawCarriageReturn = raw[^1] == (byte)'\r';
         _skipLineFeed = false;
     }
 
@@ -144,6 +150,7 @@ internal sealed class SmtpDataEncoder
             return 0;
         }
 
+        _rawCarriageReturn = false;
         var dotStuffing = DotStuffing;
         var index = 0;
         if (_skipLineFeed)

@@ -60,4 +60,40 @@ public class Breaker15DataSplitTests
         (await session.EndMessageDataAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
     }
+
+    public static TheoryData<string[], string> RawSplits() => new()
+    {
+        { ["raw:x\r", "raw:\n"], "x\r\n.\r\n" },                       // CRLF split over two raw writes ends the line
+        { ["x", "raw:\r", "raw:\n"], "x\r\n.\r\n" },
+        { ["raw:x\r\n"], "x\r\n.\r\n" },
+        { ["raw:x"], "x\r\n.\r\n" },
+        { ["raw:x\r", "raw:y"], "x\ry\r\n.\r\n" },                      // a raw bare CR is the caller's; the line is still open
+    };
+
+    [Theory]
+    [MemberData(nameof(RawSplits))]
+    public async Task EndMessageDataAsync_after_SendBytesAsync_adds_a_CRLF_only_when_the_wire_does_not_end_with_one(string[] writes, string expected)
+    {
+        await using var server = ScriptedSmtpServer.Start(SmtpScript
+            .Parse("S: 220 mail.example.test ESMTP", "C: DATA", "S: 354 go ahead")
+            .ExpectRaw(expected)
+            .Send("250 2.0.0 queued"));
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+        await session.DataAsync().Safe();
+        foreach (var write in writes)
+        {
+            if (write.StartsWith("raw:", StringComparison.Ordinal))
+            {
+                await session.SendBytesAsync(Encoding.ASCII.GetBytes(write[4..])).Safe();
+            }
+            else
+            {
+                await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes(write)).Safe();
+            }
+        }
+
+        (await session.EndMessageDataAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
 }
