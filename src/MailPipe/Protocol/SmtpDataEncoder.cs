@@ -150,9 +150,26 @@ internal sealed class SmtpDataEncoder
             return 0;
         }
 
-        _rawCarriageReturn = false;
         var dotStuffing = DotStuffing;
         var index = 0;
+        var written = 0;
+        if (_rawCarriageReturn)
+        {
+            // Raw bytes (SendBytesAsync) ended with a CR already on the wire: an LF here completes that line end.
+            _rawCarriageReturn = false;
+            if (input[0] == (byte)'\n')
+            {
+                destination[written++] = (byte)'\n';
+                _atLineStart = true;
+                if (input.Length == 1)
+                {
+                    return written;
+                }
+
+                index = 1;
+            }
+        }
+
         if (_skipLineFeed)
         {
             // The previous input ended with a CR, already written as CRLF: an LF here completes that line end.
@@ -169,7 +186,6 @@ internal sealed class SmtpDataEncoder
         }
 
         // The first byte has no predecessor in this input; the state says what it was.
-        var written = 0;
         var first = input[index];
         if (first == (byte)'.' && _atLineStart && dotStuffing)
         {
