@@ -347,4 +347,32 @@ public sealed class Breaker15SessionCommandTests
         (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort))!.Code.Should().Be(220);
         (await session.NoopAsync()).Code.Should().Be(250);
     }
+
+    [Fact]
+    public async Task SendBytesAsync_with_CR_and_LF_in_separate_calls_then_EndMessageDataAsync_is_stored_without_an_extra_line()
+    {
+        TestServers.RequireListening(TestServers.PostfixStrictNewlinePort);
+        var recipient = TestServers.UniqueRecipient();
+        await using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixStrictNewlinePort);
+        await session.EhloAsync("client.example.test");
+        await session.MailFromAsync("sender@example.test");
+        await session.RcptToAsync(recipient);
+        (await session.DataAsync()).Code.Should().Be(354);
+        await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes("From: sender@example.test\nTo: someone@example.test\nDate: Sun, 06 Dec 2026 21:00:00 +0000\nMessage-ID: <brk15-raw@example.test>\nSubject: raw\n\nencoded line\nraw line"));
+        await session.SendBytesAsync(Encoding.ASCII.GetBytes("\r"));
+        await session.SendBytesAsync(Encoding.ASCII.GetBytes("\n"));
+        await session.SendBytesAsync(Encoding.ASCII.GetBytes("raw CR then encoded LF\r"));
+        await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes("\n.last"));
+        await session.SendBytesAsync(Encoding.ASCII.GetBytes("\r"));
+        await session.SendBytesAsync(Encoding.ASCII.GetBytes("\n"));
+        var final = await session.EndMessageDataAsync();
+        final.Code.Should().Be(250, final.ToString());
+        await session.QuitAsync();
+
+        var stored = (await Maildir.WaitForPostfixAsync(recipient))[0];
+        Encoding.ASCII.GetString(Maildir.StripTraceHeaders(stored)).Should().Be(
+            "From: sender@example.test\r\nTo: someone@example.test\r\nDate: Sun, 06 Dec 2026 21:00:00 +0000\r\nMessage-ID: <brk15-raw@example.test>\r\nSubject: raw\r\n\r\n"
+            + "encoded line\r\nraw line\r\nraw CR then encoded LF\r\n.last\r\n");
+    }
 }
