@@ -74,11 +74,12 @@ internal sealed class SmtpDataEncoder
         }
     }
 
-    /// <summary>Writes a CRLF if the data did not end with a line end, then the end-of-data line; resets the state.</summary>
+    /// <summary>Writes a CRLF (an LF after a raw CR) if the data did not end with a line end, then the end-of-data line; resets the state.</summary>
     /// <param name="output">Where the wire bytes go.</param>
     public void Complete(IBufferWriter<byte> output)
     {
-        var tail = _atLineStart ? EndOfData[2..] : EndOfData;
+        // After raw bytes ending with a CR (SendBytesAsync), the LF alone completes that line end.
+        var tail = _atLineStart ? EndOfData[2..] : _rawCarriageReturn ? EndOfData[1..] : EndOfData;
         tail.CopyTo(output.GetSpan(tail.Length));
         output.Advance(tail.Length);
         Reset();

@@ -68,6 +68,7 @@ public class Breaker15DataSplitTests
         { ["raw:x\r\n"], "x\r\n.\r\n" },
         { ["raw:x"], "x\r\n.\r\n" },
         { ["raw:x\r", "raw:y"], "x\ry\r\n.\r\n" },                      // a raw bare CR is the caller's; the line is still open
+        { ["raw:x\r"], "x\r\n.\r\n" },                                   // a raw CR at the end: the end of data completes it, no bare CR
         { ["raw:x\r", "\n"], "x\r\n.\r\n" },                           // a raw CR, then WriteMessageDataAsync's LF completes it
         { ["raw:x\r", "\n.y\n"], "x\r\n..y\r\n.\r\n" },               // ... and the '.' after it starts a line
     };
