@@ -32,6 +32,7 @@ internal sealed class SmtpDataEncoder
 
     private bool _atLineStart = true;
     private bool _skipLineFeed;
+    private bool _rawCarriageReturn;
 
     /// <summary>Whether a leading <c>.</c> is doubled: true for DATA, false for BDAT chunks (RFC 3030 §2: no dot-stuffing).</summary>
     public bool DotStuffing { get; set; } = true;
@@ -44,6 +45,7 @@ internal sealed class SmtpDataEncoder
     {
         _atLineStart = true;
         _skipLineFeed = false;
+        _rawCarriageReturn = false;
     }
 
     /// <summary>Transforms <paramref name="input"/> into <paramref name="output"/>.</summary>
@@ -72,17 +74,21 @@ internal sealed class SmtpDataEncoder
         }
     }
 
-    /// <summary>Writes a CRLF if the data did not end with a line end, then the end-of-data line; resets the state.</summary>
+    /// <summary>Writes a CRLF (an LF after a raw CR) if the data did not end with a line end, then the end-of-data line; resets the state.</summary>
     /// <param name="output">Where the wire bytes go.</param>
     public void Complete(IBufferWriter<byte> output)
     {
-        var tail = _atLineStart ? EndOfData[2..] : EndOfData;
+        // After raw bytes ending with a CR (SendBytesAsync), the LF alone completes that line end.
+        var tail = _atLineStart ? EndOfData[2..] : _rawCarriageReturn ? EndOfData[1..] : EndOfData;
         tail.CopyTo(output.GetSpan(tail.Length));
         output.Advance(tail.Length);
         Reset();
     }
 
-    /// <summary>Takes note of bytes the caller sent unchanged (the seed's SendBytes inside DATA): the next byte starts a line only if they ended with CRLF.</summary>
+    /// <summary>
+    /// Takes note of bytes the caller sent unchanged (the seed's SendBytes inside DATA): the next byte starts a line only if
+    /// the wire now ends with CRLF, whether these bytes hold it whole or complete a CR that earlier raw bytes ended with.
+    /// </summary>
     /// <param name="raw">The raw bytes just sent.</param>
     public void NoteRawBytes(ReadOnlySpan<byte> raw)
     {
@@ -91,7 +97,8 @@ internal sealed class SmtpDataEncoder
             return;
         }
 
-        _atLineStart = raw.EndsWith("\r\n"u8);
+        _atLineStart = raw.EndsWith("\r\n"u8) || (raw.Length == 1 && raw[0] == (byte)'\n' && _rawCarriageReturn);
+        _rawCarriageReturn = raw[^1] == (byte)'\r';
         _skipLineFeed = false;
     }
 
@@ -146,6 +153,24 @@ internal sealed class SmtpDataEncoder
 
         var dotStuffing = DotStuffing;
         var index = 0;
+        var written = 0;
+        if (_rawCarriageReturn)
+        {
+            // Raw bytes (SendBytesAsync) ended with a CR already on the wire: an LF here completes that line end.
+            _rawCarriageReturn = false;
+            if (input[0] == (byte)'\n')
+            {
+                destination[written++] = (byte)'\n';
+                _atLineStart = true;
+                if (input.Length == 1)
+                {
+                    return written;
+                }
+
+                index = 1;
+            }
+        }
+
         if (_skipLineFeed)
         {
             // The previous input ended with a CR, already written as CRLF: an LF here completes that line end.
@@ -162,7 +187,6 @@ internal sealed class SmtpDataEncoder
         }
 
         // The first byte has no predecessor in this input; the state says what it was.
-        var written = 0;
         var first = input[index];
         if (first == (byte)'.' && _atLineStart && dotStuffing)
         {

@@ -23,6 +23,9 @@ public static class TestServers
     /// <summary>Postfix with smtpd_timeout=2s: an idle session gets a real 421.</summary>
     public static int PostfixIdlePort => Port("MAILPIPE_POSTFIX_IDLE_PORT", 2540);
 
+    /// <summary>Postfix with smtpd_forbid_bare_newline = yes (no exclusions): a bare LF in data is refused.</summary>
+    public static int PostfixStrictNewlinePort => Port("MAILPIPE_POSTFIX_STRICTNL_PORT", 2545);
+
     public static string TlsCertificate => Environment.GetEnvironmentVariable("MAILPIPE_TLS_CERT") ?? "/tmp/mailpipe-tls/cert.pem";
     public static string PostfixMaildir => Environment.GetEnvironmentVariable("MAILPIPE_MAILDIR") ?? "/tmp/mailpipe-maildir";
     public static string EximMaildir => Environment.GetEnvironmentVariable("MAILPIPE_EXIM_MAILDIR") ?? "/tmp/mailpipe-exim/maildir";
