@@ -88,11 +88,7 @@ public sealed class Breaker15SessionCommandTests
     {
         var recipient = TestServers.UniqueRecipient();
         await using var session = new AsyncSmtpSession();
-        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
-        await session.EhloAsync("client.example.test");
-        await session.MailFromAsync("sender@example.test");
-        await session.RcptToAsync(recipient);
-        (await session.DataAsync()).Code.Should().Be(354);
+        await InPostfixDataAsync(session, recipient);
         await session.WriteMessageDataAsync(Whole);
         (await session.EndMessageDataAsync()).Code.Should().Be(250);
         await session.QuitAsync();
@@ -226,11 +222,7 @@ public sealed class Breaker15SessionCommandTests
     {
         var recipient = TestServers.UniqueRecipient();
         await using var session = new AsyncSmtpSession();
-        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
-        await session.EhloAsync("client.example.test");
-        await session.MailFromAsync("sender@example.test");
-        await session.RcptToAsync(recipient);
-        (await session.DataAsync()).Code.Should().Be(354);
+        await InPostfixDataAsync(session, recipient);
         await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes("Subject: cancelled\r\n\r\nnever ends\r\n"));
 
         using var other = new CancellationTokenSource();
@@ -374,5 +366,15 @@ public sealed class Breaker15SessionCommandTests
         Encoding.ASCII.GetString(Maildir.StripTraceHeaders(stored)).Should().Be(
             "From: sender@example.test\r\nTo: someone@example.test\r\nDate: Sun, 06 Dec 2026 21:00:00 +0000\r\nMessage-ID: <brk15-raw@example.test>\r\nSubject: raw\r\n\r\n"
             + "encoded line\r\nraw line\r\nraw CR then encoded LF\r\n.last\r\n");
+    }
+
+    /// <summary>Connects <paramref name="session"/> to Postfix and opens a transaction to <paramref name="recipient"/> up to DATA's 354.</summary>
+    private static async Task InPostfixDataAsync(AsyncSmtpSession session, string recipient)
+    {
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync("client.example.test");
+        await session.MailFromAsync("sender@example.test");
+        await session.RcptToAsync(recipient);
+        (await session.DataAsync()).Code.Should().Be(354);
     }
 }

@@ -27,18 +27,12 @@ public class Breaker15DataSplitTests
     [MemberData(nameof(Splits))]
     public async Task Each_split_puts_the_normalised_stuffed_bytes_on_the_wire(string[] writes, string expected)
     {
-        await using var server = ScriptedSmtpServer.Start(SmtpScript
-            .Parse("S: 220 mail.example.test ESMTP", "C: DATA", "S: 354 go ahead")
-            .ExpectRaw(expected)
-            .Send("250 2.0.0 queued"));
+        await using var server = ServerExpecting(expected);
         using var session = new AsyncSmtpSession();
         await session.ConnectAsync(server.ClientStream).Safe();
         (await session.DataAsync().Safe()).Code.Should().Be(354);
 
-        foreach (var write in writes)
-        {
-            await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes(write)).Safe();
-        }
+        await WriteAllAsync(session, writes);
 
         var reply = await session.EndMessageDataAsync().Safe();
         reply.Code.Should().Be(250);
@@ -48,10 +42,7 @@ public class Breaker15DataSplitTests
     [Fact]
     public async Task No_content_at_all_sends_only_the_end_of_data()
     {
-        await using var server = ScriptedSmtpServer.Start(SmtpScript
-            .Parse("S: 220 mail.example.test ESMTP", "C: DATA", "S: 354 go ahead")
-            .ExpectRaw(".\r\n")
-            .Send("250 2.0.0 queued"));
+        await using var server = ServerExpecting(".\r\n");
         using var session = new AsyncSmtpSession();
         await session.ConnectAsync(server.ClientStream).Safe();
         await session.DataAsync().Safe();
@@ -77,13 +68,25 @@ public class Breaker15DataSplitTests
     [MemberData(nameof(RawSplits))]
     public async Task EndMessageDataAsync_after_SendBytesAsync_adds_a_CRLF_only_when_the_wire_does_not_end_with_one(string[] writes, string expected)
     {
-        await using var server = ScriptedSmtpServer.Start(SmtpScript
-            .Parse("S: 220 mail.example.test ESMTP", "C: DATA", "S: 354 go ahead")
-            .ExpectRaw(expected)
-            .Send("250 2.0.0 queued"));
+        await using var server = ServerExpecting(expected);
         using var session = new AsyncSmtpSession();
         await session.ConnectAsync(server.ClientStream).Safe();
         await session.DataAsync().Safe();
+        await WriteAllAsync(session, writes);
+
+        (await session.EndMessageDataAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    /// <summary>A server that takes DATA, expects <paramref name="expected"/> as the data on the wire and queues it.</summary>
+    private static ScriptedSmtpServer ServerExpecting(string expected) => ScriptedSmtpServer.Start(SmtpScript
+        .Parse("S: 220 mail.example.test ESMTP", "C: DATA", "S: 354 go ahead")
+        .ExpectRaw(expected)
+        .Send("250 2.0.0 queued"));
+
+    /// <summary>Each write through WriteMessageDataAsync, or, prefixed <c>raw:</c>, through SendBytesAsync.</summary>
+    private static async Task WriteAllAsync(AsyncSmtpSession session, string[] writes)
+    {
         foreach (var write in writes)
         {
             if (write.StartsWith("raw:", StringComparison.Ordinal))
@@ -95,8 +98,5 @@ public class Breaker15DataSplitTests
                 await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes(write)).Safe();
             }
         }
-
-        (await session.EndMessageDataAsync().Safe()).Code.Should().Be(250);
-        await server.WaitAsync();
     }
 }
