@@ -83,11 +83,20 @@ public class SequenceStopBreakTests
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server, new SmtpSessionOptions { DataFlushThreshold = 1024 });
         var taken = 0;
+        using var firstResultSeen = new SemaphoreSlim(0);
+        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         async IAsyncEnumerable<SmtpMessage> Endless()
         {
             taken++;
             yield return Message(1);
-            await Task.Delay(20);
+
+            // Streaming: message 2 comes only once message 1's result is out, so no RSET is due whatever the timing
+            // (a fixed 20 ms delay here let a loaded machine take message 2 before message 1's replies were read).
+            if (streaming)
+            {
+                await firstResultSeen.WaitAsync(guard.Token);
+            }
+
             taken++;
             yield return SmtpMessage.FromStream(Envelope("m2@example.test"), new FailingStream(Ascii(Lines(40, 50))));
             for (var i = 3; ; i++)
@@ -98,8 +107,20 @@ public class SequenceStopBreakTests
             }
         }
 
-        using var guard = new CancellationTokenSource(TimeSpan.FromSeconds(20));
-        var results = await SendSequenceAsync(session, Endless(), streaming, guard.Token);
+        List<SmtpSendResult> results;
+        if (streaming)
+        {
+            results = [];
+            await foreach (var result in session.SendBatchStreamingAsync(Endless(), guard.Token))
+            {
+                results.Add(result);
+                firstResultSeen.Release();
+            }
+        }
+        else
+        {
+            results = await SendSequenceAsync(session, Endless(), streaming: false, guard.Token);
+        }
 
         results.Should().HaveCount(taken);
         results.Select(r => r.Envelope.Recipients[0].Address).Should().Equal(results.Select((_, i) => $"m{i + 1}@example.test"), "in message order");
