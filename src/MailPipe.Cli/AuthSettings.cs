@@ -43,6 +43,24 @@ internal sealed class AuthSettings
         return isName ? $"{option} {name}" : $"{option} (the value is not shown: it is not a variable name, and may be the password itself; give the variable's name, as {option} SMTP_PASSWORD)";
     }
 
+    /// <summary>
+    /// The secret in an environment variable (<c>--password-env</c>, serve's <c>--auth-password-env</c>), less exactly
+    /// one trailing line end (LF or CRLF): a variable filled from a file (a Kubernetes secret made with
+    /// <c>--from-file</c>, an env file, <c>"$(cat file; echo)"</c>) ends with the file's line end, which is never part
+    /// of the password and would make the server answer 535.
+    /// </summary>
+    /// <param name="variable">The variable's name.</param>
+    /// <returns>The secret, or <see langword="null"/> when the variable is not set or holds nothing but one line end.</returns>
+    public static string? ReadSecretVariable(string variable)
+    {
+        var value = Environment.GetEnvironmentVariable(variable);
+        var secret = value is null ? null
+            : value.EndsWith("\r\n", StringComparison.Ordinal) ? value[..^2]
+            : value.EndsWith('\n') ? value[..^1]
+            : value;
+        return string.IsNullOrEmpty(secret) ? null : secret;
+    }
+
     /// <summary>Creates the settings.</summary>
     /// <param name="mechanism">A name of <see cref="Mechanisms"/> or <see cref="Automatic"/>, upper case.</param>
     /// <param name="userName">The user name (the mailbox for OAuth).</param>

@@ -5,7 +5,8 @@ namespace MailPipe.Cli;
 /// reported when it is read); a directory for its <c>*.eml</c> files; a name with <c>*</c> or <c>?</c> in its last
 /// part (as a shell that does not expand wildcards passes it) for the files it matches; as in a shell, names that
 /// start with a dot only when the pattern does. Each expansion is sorted by name (ordinal) so that the order is the
-/// same on every run.
+/// same on every run. A directory or wildcard takes regular files only: a FIFO, socket or device it finds (a FIFO would
+/// block the batch when opened) is listed with the reason it is not sent, and never opened.
 /// </summary>
 internal static class FileArguments
 {
@@ -22,9 +23,19 @@ internal static class FileArguments
     /// <param name="files">The files, in order.</param>
     /// <param name="error">Why the arguments cannot be used (an empty argument, a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
     /// <returns>Whether the arguments could be expanded.</returns>
-    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out string? error)
+    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out string? error) =>
+        TryExpand(arguments, out files, out _, out error);
+
+    /// <summary>Expands the arguments, and says which files a directory or wildcard found that are not regular files.</summary>
+    /// <param name="arguments">The FILE arguments, in order.</param>
+    /// <param name="files">The files, in order.</param>
+    /// <param name="notRegular">For a position in <paramref name="files"/> found by a directory or wildcard that is not a regular file, what it is (<see cref="FileType.NotRegular"/>). A file named on its own is not looked at: a FIFO or <c>&lt;(command)</c> given by name is read to its end.</param>
+    /// <param name="error">Why the arguments cannot be used (an empty argument, a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
+    /// <returns>Whether the arguments could be expanded.</returns>
+    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out Dictionary<int, string> notRegular, out string? error)
     {
         files = [];
+        notRegular = [];
         error = null;
         foreach (var argument in arguments)
         {
@@ -44,7 +55,7 @@ internal static class FileArguments
                     return false;
                 }
 
-                files.AddRange(found);
+                AddFound(files, notRegular, found);
                 continue;
             }
 
@@ -71,10 +82,23 @@ internal static class FileArguments
             }
 
             // Keep the paths as the user wrote them ("*.eml" gives "a.eml", not "./a.eml").
-            files.AddRange(string.IsNullOrEmpty(directory) ? matches.Select(m => Path.GetFileName(m)) : matches);
+            AddFound(files, notRegular, string.IsNullOrEmpty(directory) ? matches.Select(m => Path.GetFileName(m)) : matches);
         }
 
         return true;
+    }
+
+    private static void AddFound(List<string> files, Dictionary<int, string> notRegular, IEnumerable<string> found)
+    {
+        foreach (var file in found)
+        {
+            if (FileType.NotRegular(file) is { } kind)
+            {
+                notRegular[files.Count] = kind;
+            }
+
+            files.Add(file);
+        }
     }
 
     /// <summary>The files of <paramref name="directory"/> that <paramref name="pattern"/> matches, sorted; as in a shell, a name starting with a dot only when the pattern does (macOS's <c>._x.eml</c> metadata files are not messages).</summary>

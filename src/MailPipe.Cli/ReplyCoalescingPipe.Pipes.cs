@@ -24,6 +24,8 @@ internal sealed partial class ReplyCoalescingPipe
         private CancellationTokenSource _idle = new();
         private ReadOnlySequence<byte> _last;
         private bool _inMessage;
+        private ReadOnlySequence<byte> _bareLine;
+        private ReadOnlySequence<byte> _bareLineSource;
 
         public InputReader(ReplyCoalescingPipe pipe, PipeReader inner)
         {
@@ -128,7 +130,45 @@ internal sealed partial class ReplyCoalescingPipe
                 return EndOfInput;
             }
 
-            return result;
+            return EndBareLine(result);
+        }
+
+        /// <summary>
+        /// Outside a message, a command line ending in a bare LF is given to SmtpServer (which waits for CRLF) as a copy
+        /// ending in CRLF, alone; <see cref="AdvanceTo(SequencePosition, SequencePosition)"/> maps its positions back. A
+        /// bare LF ends a command line at Postfix, Exim and aiosmtpd alike, and RFC 5321 §2.3.8 forbids the client to
+        /// send it, not the server to take it; the client would otherwise get no reply at all. Message data is left
+        /// alone: only CRLF "." CRLF ends a message (no SMTP smuggling).
+        /// </summary>
+        private ReadResult EndBareLine(ReadResult result)
+        {
+            _bareLine = default;
+            if (_inMessage || result.IsCanceled || result.Buffer.PositionOf((byte)'\n') is not { } lineFeed)
+            {
+                return result;
+            }
+
+            var line = result.Buffer.Slice(0, lineFeed);
+            if (!line.IsEmpty && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
+            {
+                return result;
+            }
+
+            var copy = new byte[line.Length + 2];
+            line.CopyTo(copy);
+            copy[^2] = (byte)'\r';
+            copy[^1] = (byte)'\n';
+            _bareLineSource = result.Buffer.Slice(0, line.Length + 1);
+            _bareLine = new ReadOnlySequence<byte>(copy);
+            _last = _bareLine;
+            return new ReadResult(_bareLine, isCanceled: false, isCompleted: false);
+        }
+
+        /// <summary>A position in the copy made by <see cref="EndBareLine"/> as a position in the input: within the line, the same offset; at or past its CR, after the LF.</summary>
+        private SequencePosition InInput(SequencePosition position)
+        {
+            var offset = _bareLine.Slice(0, position).Length;
+            return offset < _bareLineSource.Length - 1 ? _bareLineSource.GetPosition(offset) : _bareLineSource.End;
         }
 
         /// <summary>Whether <paramref name="data"/> holds the end of a message (CRLF "." CRLF).</summary>
@@ -196,7 +236,14 @@ internal sealed partial class ReplyCoalescingPipe
                 return true;
             }
 
-            return Inner.TryRead(out result);
+            if (!Inner.TryRead(out result))
+            {
+                return false;
+            }
+
+            _last = result.Buffer;
+            result = EndBareLine(result);
+            return true;
         }
 
         public override void AdvanceTo(SequencePosition consumed)
@@ -204,7 +251,8 @@ internal sealed partial class ReplyCoalescingPipe
             if (!_pipe.Aborted)
             {
                 Consumed(consumed);
-                Inner.AdvanceTo(consumed);
+                Inner.AdvanceTo(_bareLine.IsEmpty ? consumed : InInput(consumed));
+                _bareLine = default;
             }
         }
 
@@ -213,7 +261,15 @@ internal sealed partial class ReplyCoalescingPipe
             if (!_pipe.Aborted)
             {
                 Consumed(consumed);
-                Inner.AdvanceTo(consumed, examined);
+                if (_bareLine.IsEmpty)
+                {
+                    Inner.AdvanceTo(consumed, examined);
+                }
+                else
+                {
+                    Inner.AdvanceTo(InInput(consumed), InInput(examined));
+                    _bareLine = default;
+                }
             }
         }
 

@@ -110,7 +110,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<string?> _passwordEnvironment = new("--password-env")
     {
-        Description = "The environment variable that holds the password (the OAuth access token for XOAUTH2 and OAUTHBEARER). Secrets are never taken from the command line. Default: none.",
+        Description = "The environment variable that holds the password (the OAuth access token for XOAUTH2 and OAUTHBEARER); one trailing line end (LF or CRLF, as left by a file it was read from) is dropped. Secrets are never taken from the command line. Default: none.",
         HelpName = "VARIABLE",
     };
 
@@ -247,7 +247,7 @@ internal sealed partial class SendCommand
 
         using (connection)
         {
-            if (!FileArguments.TryExpand(parseResult.GetValue(_files) ?? [], out var files, out var filesError))
+            if (!FileArguments.TryExpand(parseResult.GetValue(_files) ?? [], out var files, out var notRegular, out var filesError))
             {
                 await error.WriteLineAsync($"mailpipe send: {filesError}").ConfigureAwait(false);
                 return ExitCodes.UsageOrInput;
@@ -257,7 +257,7 @@ internal sealed partial class SendCommand
             if (parseResult.GetValue(_user) is { } user)
             {
                 var variable = parseResult.GetValue(_passwordEnvironment)!;
-                var secret = System.Environment.GetEnvironmentVariable(variable);
+                var secret = AuthSettings.ReadSecretVariable(variable);
                 if (string.IsNullOrEmpty(secret))
                 {
                     await error.WriteLineAsync($"mailpipe send: {AuthSettings.ShownVariable("--password-env", variable)}: the environment variable is not set or empty").ConfigureAwait(false);
@@ -276,6 +276,7 @@ internal sealed partial class SendCommand
             var options = new SendOptions
             {
                 Files = files,
+                NotRegularFiles = notRegular,
                 FromGiven = fromText is not null,
                 FromMailbox = fromMailbox,
                 FromEnvelopeAddress = fromMailbox is null ? null : MailboxArgument.AsWritten(fromMailbox, fromText!),

@@ -80,7 +80,7 @@ internal sealed partial class ServeCommand
 
     private readonly Option<string?> _authPasswordEnvironment = new("--auth-password-env")
     {
-        Description = "The environment variable that holds --auth-user's password (never on the command line). Default: none (any password); goes with --auth-user.",
+        Description = "The environment variable that holds --auth-user's password (never on the command line); one trailing line end (LF or CRLF) is dropped. Default: none (any password); goes with --auth-user.",
         HelpName = "VARIABLE",
     };
 
@@ -302,7 +302,7 @@ internal sealed partial class ServeCommand
         if (authUser is not null)
         {
             var variable = parseResult.GetValue(_authPasswordEnvironment)!;
-            var password = variable.Length == 0 || variable.Contains('=', StringComparison.Ordinal) ? null : Environment.GetEnvironmentVariable(variable);
+            var password = variable.Length == 0 || variable.Contains('=', StringComparison.Ordinal) ? null : AuthSettings.ReadSecretVariable(variable);
             if (string.IsNullOrEmpty(password))
             {
                 await error.WriteLineAsync($"mailpipe serve: {AuthSettings.ShownVariable("--auth-password-env", variable)}: the environment variable is not set or empty").ConfigureAwait(false);

@@ -108,6 +108,47 @@ public sealed class BatchModeTests
         run.Output.Should().Contain("summary: 3 messages: 2 accepted, 0 refused, 1 not sent, 0 unknown;");
     }
 
+    /// <summary>
+    /// A FIFO (named pipe) named *.eml in a directory given to send: opening it for reading waits for a writer, so the
+    /// whole batch waited forever. A directory or a wildcard now takes regular files only; a FIFO, socket or device it
+    /// finds is reported as not sent (exit 1) without being opened, and the rest still go. (Linux: mkfifo.)
+    /// </summary>
+    [Fact]
+    public async Task A_FIFO_named_eml_in_a_directory_is_reported_without_being_opened_and_the_rest_still_go()
+    {
+        await using var server = await TestSmtpServer.StartAsync();
+        using var dir = new TempDirectory();
+        var good = dir.File("a.eml", Message(1));
+        var fifo = Path.Combine(dir.Path, "b.eml");
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [fifo]))
+        {
+            await mkfifo.WaitForExitAsync();
+            mkfifo.ExitCode.Should().Be(0);
+        }
+
+        var running = Task.Run(() => CliRunner.RunAsync("send", "--server", server.Address, dir.Path));
+        CliRunner.Run run;
+        try
+        {
+            run = await running.WaitAsync(TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            // Release the reader stuck in open() (it then sees an empty file), so that the run ends.
+            await using (new FileStream(fifo, FileMode.Open, FileAccess.Write))
+            {
+            }
+
+            throw new Xunit.Sdk.XunitException("send was still waiting on the FIFO after 60 s");
+        }
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        server.Messages.Should().ContainSingle();
+        run.Output.Should().Contain(good + ": accepted");
+        run.OutputLines.Should().ContainSingle(l => l.StartsWith(fifo + ": not sent (exit 1)", StringComparison.Ordinal));
+        run.Output.Should().Contain($"error: {fifo}: a FIFO (named pipe), not a regular file");
+    }
+
     [Fact]
     public async Task A_refused_message_in_the_middle_keeps_its_own_result_and_code()
     {

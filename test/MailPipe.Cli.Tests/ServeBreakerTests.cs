@@ -93,6 +93,37 @@ public class ServeBreakerTests
         (await client.ReadReplyAsync()).Should().StartWith("221");
     }
 
+    /// <summary>
+    /// Commands ending in a bare LF got no reply (SmtpServer waits for CRLF), so such a client hung until the idle
+    /// timeout. serve now takes a bare LF as the end of a command line, as Postfix, Exim and aiosmtpd do; message data
+    /// is unchanged (only CRLF "." CRLF ends it).
+    /// </summary>
+    [Fact]
+    public async Task Commands_ending_in_a_bare_LF_are_answered_and_a_message_sent_with_them_is_saved()
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
+        (await client.ReadReplyAsync()).Should().StartWith("220");
+
+        await client.SendAsync("EHLO raw.example\n");
+        (await client.ReadReplyAsync()).Should().StartWith("250").And.Contain("PIPELINING");
+        await client.SendAsync("NOOP\nNOOP\r\nMAIL FROM:<a@example.test>\nRCPT TO:<b@example.test>\nDATA\n");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+        (await client.ReadReplyAsync()).Should().StartWith("354");
+        await client.SendAsync("Subject: bare LF commands\r\n\r\nbody\r\n.\r\n");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+        await client.SendAsync("QUIT\n");
+        (await client.ReadReplyAsync()).Should().StartWith("221");
+
+        var files = Directory.GetFiles(dir.Path);
+        files.Should().ContainSingle();
+        File.ReadAllText(files[0]).Should().EndWith("Subject: bare LF commands\r\n\r\nbody\r\n");
+    }
+
     [Fact]
     public async Task A_dot_between_bare_LFs_does_not_end_the_message_so_nothing_is_smuggled()
     {

@@ -214,6 +214,35 @@ public class ServeCommandTests
         (await File.ReadAllTextAsync(SavedFiles(inbox).Single())).Should().EndWith("\r\n\r\nover TLS\r\n");
     }
 
+    /// <summary>
+    /// serve's --auth-password-env drops one trailing line end as send's --password-env does (a variable filled from a
+    /// file): a password variable "s3cret" CRLF for serve used to refuse the client's "s3cret" (535).
+    /// </summary>
+    [Fact]
+    public async Task Serve_drops_one_line_end_at_the_end_of_its_password_variable()
+    {
+        using var dir = new TempDirectory();
+        var serverVariable = "MAILPIPE_SERVE_TEST_" + Guid.NewGuid().ToString("N");
+        var clientVariable = serverVariable + "_CLIENT";
+        Environment.SetEnvironmentVariable(serverVariable, "s3cret\r\n");
+        Environment.SetEnvironmentVariable(clientVariable, "s3cret");
+        try
+        {
+            var inbox = Path.Combine(dir.Path, "inbox");
+            await using var serve = await ServeHost.StartAsync(inbox, "--auth-user", "alice", "--auth-password-env", serverVariable, "--auth-required");
+
+            var run = await CliRunner.RunAsync("send", "--server", serve.Address, "--auth", "PLAIN", "--allow-cleartext-auth", "--user", "alice", "--password-env", clientVariable, "--from", "a@example.test", "--to", "b@example.test", "--subject", "s", "--body", "x");
+
+            run.ExitCode.Should().Be(0, run.Output + run.Error);
+            SavedFiles(inbox).Should().ContainSingle();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(serverVariable, null);
+            Environment.SetEnvironmentVariable(clientVariable, null);
+        }
+    }
+
     [Fact]
     public async Task Starttls_with_a_given_certificate_and_auth_of_one_user_work_with_mailpipe_send()
     {

@@ -19,7 +19,7 @@ internal static class SaslExchange
     /// <param name="mechanism">The mechanism to run.</param>
     /// <param name="replyTimeout">The time each reply may take (<see cref="SmtpSessionOptions.ReceiveTimeout"/>).</param>
     /// <returns>The final reply: 235 on success, 535, 501 after <c>*</c>, 504, 530/538, or any other reply.</returns>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64, too many rounds, or a success the mechanism cannot accept (SCRAM without a verified server signature); transport failures and timeouts. The connection is broken.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64 (the exchange is cancelled with <c>*</c> first; after the server's 501 the connection stays open), too many rounds, or a success the mechanism cannot accept (SCRAM without a verified server signature): the connection is broken; transport failures and timeouts: the connection is broken.</exception>
     /// <exception cref="OperationCanceledException">The caller's token fired; the connection is broken.</exception>
     /// <remarks>An exception of the mechanism before anything was written (a token provider's) leaves the connection as it was; one thrown while answering a challenge breaks it (the exchange is half done) and reaches the caller unchanged.</remarks>
     public static async Task<SmtpReply> RunAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
@@ -80,7 +80,7 @@ internal static class SaslExchange
 
             if (!SmtpAuthLines.TryDecodeChallenge(reply, out var challenge))
             {
-                throw channel.Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism.Name}: the server's 334 challenge is not base64 (RFC 4954 §4)."), "authenticating");
+                throw await CancelAsync(channel, $"AUTH {mechanism.Name}: the server's 334 challenge is not base64 (RFC 4954 §4)", replyTimeout).ConfigureAwait(false);
             }
 
             ReadOnlyMemory<byte>? response;
@@ -97,6 +97,31 @@ internal static class SaslExchange
             Expect(channel, SmtpAuthLines.WriteResponse(channel.Output, response));
             await channel.FlushAsync("sending an AUTH response").ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Cancels the exchange (RFC 4954 §4: a line <c>*</c>, which the server answers with 501) because the client cannot
+    /// answer the last challenge. A negative answer ends the exchange and the connection stays open (unless it is 421);
+    /// another 334 or a 2yz leaves the exchange in an unknown state and closes the connection.
+    /// </summary>
+    /// <returns>The <see cref="SmtpErrorCode.AuthenticationError"/> to throw, with the server's answer as its <see cref="SmtpException.Reply"/>.</returns>
+    private static async Task<Exception> CancelAsync(SmtpChannel channel, string problem, TimeSpan replyTimeout)
+    {
+        channel.CheckUnsolicited();
+        Expect(channel, SmtpAuthLines.WriteResponse(channel.Output, null));
+        await channel.FlushAsync("cancelling AUTH").ConfigureAwait(false);
+        var answer = await channel.ReadReplyAsync(replyTimeout).ConfigureAwait(false);
+        if (answer.Code == 334 || answer.IsPositiveCompletion)
+        {
+            var unknown = new SmtpException(SmtpErrorCode.AuthenticationError, $"{problem}; the exchange was cancelled with '*' but the server answered {answer.Code}, so the connection was closed.") { Reply = answer };
+            return channel.Fail(unknown, "cancelling AUTH");
+        }
+
+        channel.CloseIfServiceClosing(answer);
+        var after = answer.IsServiceClosing ? "the connection was closed" : "the connection stays open";
+        var failure = new SmtpException(SmtpErrorCode.AuthenticationError, $"{problem}; the exchange was cancelled with '*' and the server answered {answer.Code}; {after}.") { Reply = answer };
+        channel.TelemetryError = MailPipeTelemetry.ErrorType(failure);
+        return failure;
     }
 
     /// <summary>A cancellation that came from the connection being closed meanwhile, not from the caller: <see cref="SmtpErrorCode.ConnectionClosed"/>, as for any operation the caller's close ends.</summary>

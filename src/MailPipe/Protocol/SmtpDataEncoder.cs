@@ -86,20 +86,35 @@ internal sealed partial class SmtpDataEncoder
     }
 
     /// <summary>
-    /// Takes note of bytes the caller sent unchanged (the seed's SendBytes inside DATA): the next byte starts a line only if
-    /// the wire now ends with CRLF, whether these bytes hold it whole or complete a CR that earlier raw bytes ended with.
+    /// Takes bytes the caller sends unchanged (the seed's SendBytes inside DATA) and returns the part to put on the wire:
+    /// all of them, except an LF first that completes a CR ending the previous data write, which went out as CRLF already
+    /// (sending the LF again would put a bare LF on the wire). Afterwards the next byte starts a line only if the wire
+    /// now ends with CRLF, whether these bytes hold it whole or complete a CR that earlier raw bytes ended with.
     /// </summary>
-    /// <param name="raw">The raw bytes just sent.</param>
-    public void NoteRawBytes(ReadOnlySpan<byte> raw)
+    /// <param name="raw">The raw bytes about to be sent.</param>
+    /// <returns>The bytes to send: <paramref name="raw"/>, or <paramref name="raw"/> without its first byte.</returns>
+    public ReadOnlySpan<byte> TakeRawBytes(ReadOnlySpan<byte> raw)
     {
         if (raw.IsEmpty)
         {
-            return;
+            return raw;
+        }
+
+        if (_skipLineFeed && raw[0] == (byte)'\n')
+        {
+            // The data ended with a CR, written as CRLF: this LF is its line end's second half, on the wire already.
+            raw = raw[1..];
+            _skipLineFeed = false;
+            if (raw.IsEmpty)
+            {
+                return raw; // the wire still ends with that CRLF: the next byte starts a line
+            }
         }
 
         _atLineStart = raw.EndsWith("\r\n"u8) || (raw.Length == 1 && raw[0] == (byte)'\n' && _rawCarriageReturn);
         _rawCarriageReturn = raw[^1] == (byte)'\r';
         _skipLineFeed = false;
+        return raw;
     }
 
     /// <summary>Writes a CRLF if the data did not end with a line end (BDAT content of a text message), and resets the state.</summary>

@@ -30,7 +30,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>The final reply: 235 on success, 535 for rejected credentials, 501 after <c>*</c>, 504 for an unknown mechanism, 530/538 when TLS is needed first, or any other reply.</returns>
     /// <exception cref="ArgumentException"><paramref name="mechanism"/> is not a valid SASL name.</exception>
     /// <exception cref="InvalidOperationException">Not connected, replies pending, another operation is running, or the mechanism is PLAIN, LOGIN, XOAUTH2 or OAUTHBEARER on a connection without TLS and <see cref="SmtpSessionOptions.AllowCleartextAuthentication"/> is off (nothing was sent).</exception>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64 or too many rounds; transport failures and timeouts. The connection is closed.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64: the exchange was cancelled with <c>*</c> and the server's answer is in <see cref="SmtpException.Reply"/>; after a negative answer (501) other than 421 the session stays connected. <see cref="SmtpErrorCode.AuthenticationError"/> for too many rounds; transport failures and timeouts. The connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     /// <remarks>An exception thrown by <paramref name="onChallenge"/> closes the connection (the exchange is half done) and reaches the caller unchanged.</remarks>
     public Task<SmtpReply> AuthenticateAsync(
@@ -130,7 +130,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds spaces or control characters.</exception>
     /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the mechanism is not in the server's AUTH list (nothing was sent).</exception>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for an empty or non-base64 challenge; transport failure or timeout. The connection is closed.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for an empty challenge (the connection is closed) or a non-base64 one (cancelled with <c>*</c>; after the server's 501 the session stays connected, the reply in <see cref="SmtpException.Reply"/>); transport failure or timeout (the connection is closed).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthCramMd5Async(string userName, string password, CancellationToken cancellationToken = default) =>
         RunMechanismAsync(new SaslCramMd5(userName, password), cancellationToken);

@@ -120,6 +120,12 @@ public sealed partial class AsyncSmtpSession
     /// caller already prepared, or for extensions. Read a reply afterwards with <see cref="ReceiveReplyAsync"/> where one is due
     /// (the seed's LAST option).
     /// </summary>
+    /// <remarks>
+    /// Inside message data, the bytes mix with <see cref="WriteMessageDataAsync"/> and <see cref="EndMessageDataAsync"/>, and a
+    /// CR and LF split between calls make one CRLF. One exception to "exactly as given": when the previous
+    /// <see cref="WriteMessageDataAsync"/> ended with a CR (sent as CRLF, as every line end of data), an LF at the start of
+    /// these bytes completes that line end and is not sent again, so that no bare LF reaches the wire.
+    /// </remarks>
     /// <param name="bytes">The bytes.</param>
     /// <param name="cancellationToken">Cancels; the connection is then closed.</param>
     /// <returns>A task that completes when the bytes are sent.</returns>
@@ -130,14 +136,11 @@ public sealed partial class AsyncSmtpSession
     {
         using var operation = BeginOperation(cancellationToken, allowData: true, allowPendingReplies: true);
         // Buffer only; the flush does the I/O under the send timeout, and any failure or cancellation closes the connection.
-        _channel.Output.Write(bytes.Span);
-        if (State == SmtpSessionState.SendingData)
-        {
-            // Raw bytes inside message data: remember whether they ended a line, so that the end of data is right.
-            Sender.Data.Encoder.NoteRawBytes(bytes.Span);
-        }
-
-        Log.MessageData(_channel.ProtocolLog, bytes.Length);
+        // Inside message data the encoder learns whether the bytes end a line (so that the end of data is right), and drops
+        // an LF first that completes a CR the previous WriteMessageDataAsync ended with (already sent as CRLF).
+        var wire = State == SmtpSessionState.SendingData ? Sender.Data.Encoder.TakeRawBytes(bytes.Span) : bytes.Span;
+        _channel.Output.Write(wire);
+        Log.MessageData(_channel.ProtocolLog, wire.Length);
         await _channel.FlushAsync("sending bytes").ConfigureAwait(false);
     }
 

@@ -52,6 +52,38 @@ public sealed class CliTlsAuthTests
         Directory.Exists(Path.Combine(TestServers.PostfixMaildir, recipient)).Should().BeFalse();
     }
 
+    /// <summary>
+    /// A password variable filled from a file (a Kubernetes secret made with --from-file, an env file) ends with the
+    /// file's line end: it was sent as part of the password and Postfix answered a bare 535. Exactly one trailing LF or
+    /// CRLF is now dropped; a second one stays (and is refused).
+    /// </summary>
+    [Theory]
+    [InlineData("\n", "PLAIN", 0)]
+    [InlineData("\r\n", "PLAIN", 0)]
+    [InlineData("\n", "auto", 0)]
+    [InlineData("\n\n", "PLAIN", 3)]
+    public async Task One_line_end_at_the_end_of_the_password_variable_is_dropped(string lineEnd, string mechanism, int exitCode)
+    {
+        TestServers.RequireListening(TestServers.PostfixSubmissionPort);
+        var recipient = TestServers.UniqueRecipient("cli-password-line-end");
+        using var password = new PasswordVariable(TestServers.Password + lineEnd);
+
+        var run = await RunAsync(
+            "send", "--server", Server(TestServers.PostfixSubmissionPort), "--starttls", "--ca-file", TestServers.TlsCertificate,
+            "--auth", mechanism, "--user", TestServers.User, "--password-env", password.Name,
+            "--from", Sender, "--to", recipient, "--subject", "CLI password line end", "--body", "x");
+
+        run.ExitCode.Should().Be(exitCode, run.ToString());
+        if (exitCode == 0)
+        {
+            (await Maildir.WaitForPostfixAsync(recipient)).Should().ContainSingle();
+        }
+        else
+        {
+            run.Error.Should().Contain("535");
+        }
+    }
+
     [Fact]
     public async Task The_submission_port_without_auth_refuses_the_recipient()
     {

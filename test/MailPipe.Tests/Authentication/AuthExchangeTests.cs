@@ -423,13 +423,46 @@ public sealed class AuthExchangeTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task A_challenge_that_is_not_base64_fails_and_closes()
+    public async Task A_challenge_that_is_not_base64_is_cancelled_with_a_star_and_the_session_stays_usable()
+    {
+        string? answer = null;
+        string? next = null;
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH LOGIN");
+            (await c.ReadLineAsync()).Should().Be("AUTH LOGIN");
+            await c.ReplyAsync("334 Username:");
+            answer = await c.ReadLineAsync();
+            await c.ReplyAsync("501 5.7.0 Authentication aborted");
+            next = await c.ReadLineAsync();
+            await c.ReplyAsync("250 2.0.0 OK");
+        });
+        await using var session = await ConnectAsync(server);
+
+        var act = () => session.AuthLoginAsync(User, Password);
+
+        var error = (await act.Should().ThrowAsync<SmtpException>()).Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        error.Message.Should().Contain("not base64").And.Contain("501");
+        error.Reply!.Code.Should().Be(501);
+        answer.Should().Be("*");
+        session.IsConnected.Should().BeTrue();
+        session.IsAuthenticated.Should().BeFalse();
+        (await session.NoopAsync()).Code.Should().Be(250);
+        next.Should().Be("NOOP");
+        await server.Completion;
+    }
+
+    [Fact]
+    public async Task A_server_that_answers_the_star_with_another_challenge_is_left_closed()
     {
         await using var server = new AuthScriptServer(async c =>
         {
             await c.GreetAndEhloAsync("AUTH LOGIN");
             await c.ReadLineAsync();
             await c.ReplyAsync("334 Username:");
+            (await c.ReadLineAsync()).Should().Be("*");
+            await c.ReplyAsync("334 UGFzc3dvcmQ6");
             await c.DrainAsync();
         });
         await using var session = await ConnectAsync(server);
@@ -438,6 +471,7 @@ public sealed class AuthExchangeTests(ITestOutputHelper output)
 
         (await act.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
         session.IsConnected.Should().BeFalse();
+        await server.Completion;
     }
 
     [Fact]

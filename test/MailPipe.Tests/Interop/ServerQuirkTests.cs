@@ -279,12 +279,18 @@ public sealed class ServerQuirkTests
     [Fact]
     public async Task A_challenge_that_is_not_base64_is_cancelled_or_fails_as_an_AuthenticationError()
     {
-        await using var server = ScriptedSmtpServer.Start(SmtpScript.Parse(SendScripts.Ehlo("AUTH LOGIN")).Then("C: AUTH LOGIN", "S: 334 not*base64!").ReadUntilClosed());
+        await using var server = ScriptedSmtpServer.Start(SmtpScript.Parse(SendScripts.Ehlo("AUTH LOGIN"))
+            .Then("C: AUTH LOGIN", "S: 334 not*base64!", "C: *", "S: 501 5.7.0 Authentication aborted", "C: NOOP", "S: 250 2.0.0 OK"));
         using var session = await SendScripts.ConnectedAsync(server, Cleartext);
 
         var act = () => session.AuthLoginAsync("user", "secret").Safe();
 
-        (await act.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        var error = (await act.Should().ThrowAsync<SmtpException>()).Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        error.Reply!.Code.Should().Be(501);
+        session.IsConnected.Should().BeTrue();
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
         server.ReceivedText.Should().NotContain(Convert.ToBase64String(Encoding.UTF8.GetBytes("secret")));
     }
 

@@ -62,6 +62,13 @@ public class Breaker15DataSplitTests
         { ["raw:x\r"], "x\r\n.\r\n" },                                   // a raw CR at the end: the end of data completes it, no bare CR
         { ["raw:x\r", "\n"], "x\r\n.\r\n" },                           // a raw CR, then WriteMessageDataAsync's LF completes it
         { ["raw:x\r", "\n.y\n"], "x\r\n..y\r\n.\r\n" },               // ... and the '.' after it starts a line
+        { ["x\r", "raw:\n"], "x\r\n.\r\n" },                           // a data CR (sent as CRLF), then a raw LF completes it: one CRLF, no bare LF
+        { ["x\r", "raw:\n", "\n"], "x\r\n\r\n.\r\n" },                 // ... and a data LF after it is an empty line
+        { ["x\r", "raw:\ny\r\n"], "x\r\ny\r\n.\r\n" },               // ... a raw LF and more raw bytes
+        { ["x\r", "raw:\n", "raw:y"], "x\r\ny\r\n.\r\n" },
+        { ["x\r", "raw:\n", ".y"], "x\r\n..y\r\n.\r\n" },               // the line start after it is known: a '.' is stuffed
+        { ["x\r", "raw:y"], "x\r\ny\r\n.\r\n" },                         // a data CR then raw bytes not starting with LF: the CRLF stands
+        { ["x\r", "raw:\r\n"], "x\r\n\r\n.\r\n" },                     // a data CR then a raw CRLF: two line ends
     };
 
     [Theory]
