@@ -31,6 +31,10 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
     {
         await using var sender = new SmtpSender(PoolTestMessages.Options(_proxy.Port, maxConnections: 4, maxBatchSize: 2));
         await SendAndCheckAsync(sender, "warm", 8);
+
+        // A caller has its result before its batch's worker puts the connection back: wait for every connection to be
+        // back (a loaded run found none idle yet, after the 300 ms SendAndCheckAsync happens to wait).
+        await WaitAsync(() => sender.GetStatistics() is { InUse: 0, Opening: 0 });
         sender.GetStatistics().Idle.Should().BeGreaterThan(0);
 
         await _proxy.CloseAllAsync(reply);
