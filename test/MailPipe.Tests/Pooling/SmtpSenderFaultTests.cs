@@ -284,6 +284,10 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
         var messages = Enumerable.Range(0, count).Select(i => PoolTestMessages.Create(tag, i)).ToArray();
         var results = await Task.WhenAll(messages.Select(m => sender.SendAsync(m.Message)));
 
+        // A caller has its result before its batch's worker puts the connection back (or closes it): wait until none is
+        // in use, so that the test's next step (a fault, more callers) never meets a batch still running from these.
+        await WaitAsync(() => sender.GetStatistics().InUse == 0);
+
         // The server may still be storing what reached it just before a drop.
         await Task.Delay(300);
         results.ShouldMatchServer(messages, server);
