@@ -92,6 +92,11 @@ internal sealed partial class SmtpChannel
         var armed = false;
         try
         {
+            // A token already cancelled (the caller's, as the call was cancelled after the last check) hands the
+            // transport nothing: PipeWriter.FlushAsync would still give the stream the bytes with that token, and a
+            // stream that does not check it sends them. Not begun, so an end of data still in the buffer is NotSent.
+            _sendCts.Token.ThrowIfCancellationRequested();
+
             // Counted before the transport is handed anything: from here on what was written may reach the server.
             Interlocked.Increment(ref _flushesStarted);
             var flush = output.FlushAsync(_sendCts.Token);

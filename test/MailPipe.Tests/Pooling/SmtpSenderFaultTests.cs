@@ -31,6 +31,10 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
     {
         await using var sender = new SmtpSender(PoolTestMessages.Options(_proxy.Port, maxConnections: 4, maxBatchSize: 2));
         await SendAndCheckAsync(sender, "warm", 8);
+
+        // A caller has its result before its batch's worker puts the connection back: wait for every connection to be
+        // back (a loaded run found none idle yet, after the 300 ms SendAndCheckAsync happens to wait).
+        await WaitAsync(() => sender.GetStatistics() is { InUse: 0, Opening: 0 });
         sender.GetStatistics().Idle.Should().BeGreaterThan(0);
 
         await _proxy.CloseAllAsync(reply);
@@ -279,6 +283,10 @@ public sealed class SmtpSenderFaultTests(ITestOutputHelper output) : IAsyncLifet
         server ??= _server;
         var messages = Enumerable.Range(0, count).Select(i => PoolTestMessages.Create(tag, i)).ToArray();
         var results = await Task.WhenAll(messages.Select(m => sender.SendAsync(m.Message)));
+
+        // A caller has its result before its batch's worker puts the connection back (or closes it): wait until none is
+        // in use, so that the test's next step (a fault, more callers) never meets a batch still running from these.
+        await WaitAsync(() => sender.GetStatistics().InUse == 0);
 
         // The server may still be storing what reached it just before a drop.
         await Task.Delay(300);

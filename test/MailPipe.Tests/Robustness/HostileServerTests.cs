@@ -70,7 +70,7 @@ public class HostileServerTests
     [Fact]
     public async Task One_byte_per_second_of_fake_time_hits_the_receive_timeout_which_bounds_the_whole_reply()
     {
-        var time = new FakeTimeProvider();
+        var time = new ObservableTimeProvider();
         var sent = new SemaphoreSlim(0);
         var next = new SemaphoreSlim(0);
         await using var server = LoopbackServer.Start(async (s, socket, ct) =>
@@ -85,13 +85,18 @@ public class HostileServerTests
         using var session = new AsyncSmtpSession(new SmtpSessionOptions { TimeProvider = time, ReceiveTimeout = TimeSpan.FromSeconds(5) });
         await session.ConnectAsync("127.0.0.1", server.Port, waitForGreeting: false).WaitAsync(NoHang);
 
+        var armedBefore = time.ArmedCount(TimeSpan.FromSeconds(5));
         var greeting = session.ReceiveReplyAsync();
+
+        // The reply's deadline runs from its first read that waits; the clock moves only once it is armed. The clock
+        // stops at the second the deadline fires (its callback runs inside Advance): counting on until the greeting's
+        // failure came through let a loaded run count seconds the client was no longer waiting for (a timing guess,
+        // with a 5 ms sleep before each second).
+        await time.WaitUntilArmedAsync(TimeSpan.FromSeconds(5), armedBefore + 1);
         var seconds = 0;
-        while (!greeting.IsCompleted && seconds < 100)
+        while (time.FiredCount == 0 && !greeting.IsCompleted && seconds < 100)
         {
-            // The client aborts the connection when it times out: the server then sends nothing more.
             await Task.WhenAny(sent.WaitAsync(NoHang), greeting);
-            await Task.Delay(5);
             time.Advance(TimeSpan.FromSeconds(1));
             seconds++;
             next.Release();

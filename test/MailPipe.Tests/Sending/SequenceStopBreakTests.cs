@@ -150,9 +150,11 @@ public class SequenceStopBreakTests
             await using var server = ScriptedSmtpServer.Start(script);
             using var session = await ConnectedAsync(server);
             var connectedAtResult = new List<bool>();
-            await foreach (var result in session.SendBatchStreamingAsync(SlowlyEnding(Message(1))))
+            var resultOut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await foreach (var result in session.SendBatchStreamingAsync(EndingAfter(resultOut.Task, Message(1))))
             {
                 connectedAtResult.Add(session.IsConnected);
+                resultOut.TrySetResult();
                 result.Outcome.Should().Be(SmtpSendOutcome.Refused);
                 result.FinalReply!.Code.Should().Be(421);
             }
@@ -162,9 +164,14 @@ public class SequenceStopBreakTests
         }
     }
 
-    private static async IAsyncEnumerable<SmtpMessage> SlowlyEnding(SmtpMessage message)
+    /// <summary>
+    /// Yields <paramref name="message"/>, then ends only once its result is out, so that the result always comes from the
+    /// replies the streaming call reads while the sequence waits (a 20 ms delay here left that to timing: a loaded
+    /// machine could find the sequence ended already and read the replies at the end of the call instead).
+    /// </summary>
+    private static async IAsyncEnumerable<SmtpMessage> EndingAfter(Task resultOut, SmtpMessage message)
     {
         yield return message;
-        await Task.Delay(20);
+        await resultOut.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
     }
 }

@@ -25,13 +25,18 @@ public class StreamingLeftEarlyEndlessTests
 
         await FluentActions.Awaiting(async () =>
         {
-            await foreach (var result in session.SendBatchStreamingAsync(source.Messages()))
-            {
-                // Message 2 was asked for before the caller leaves (it is taken and sent); none after it may be.
-                await source.SecondAsked.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
-                source.CallerLeft.TrySetResult();
-                break;
-            }
+            // What `break` in an `await foreach` does after the first result, spelled out so that the sequence goes on
+            // only once the caller has left: DisposeAsync marks the call left before it returns (it then waits for the
+            // call to end). With `break` after CallerLeft was set, the sequence's thread could send message 2 and ask
+            // for message 3 before the caller's thread got to its disposal on a loaded machine.
+            var results = session.SendBatchStreamingAsync(source.Messages()).GetAsyncEnumerator();
+            (await results.MoveNextAsync()).Should().BeTrue();
+
+            // Message 2 was asked for before the caller leaves (it is taken and sent); none after it may be.
+            await source.SecondAsked.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+            var leaving = results.DisposeAsync();
+            source.CallerLeft.TrySetResult();
+            await leaving;
         }).Should().CompleteWithinAsync(ScriptedSmtpServer.SafetyTimeout);
 
         source.Taken.Should().Be(2, "no message is taken from the sequence after the caller left");

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Text;
 
 namespace MailPipe.Tests.Support;
 
@@ -9,7 +10,8 @@ namespace MailPipe.Tests.Support;
 /// <remarks>
 /// It records where the client flushed (so that a server can tell which commands went out together, RFC 2920) and,
 /// for each write, how many bytes the client had read by then (so that a server can tell whether a command was written
-/// before or after the client read a reply). <see cref="Reset"/> makes every later write fail like a reset connection;
+/// before or after the client read a reply), and every byte the client handed to a write, whether or not the server got
+/// it (<see cref="HandedText"/>). <see cref="Reset"/> makes every later write fail like a reset connection;
 /// a write after disposal fails with <see cref="ObjectDisposedException"/>, as on a closed network stream.
 /// </remarks>
 internal sealed class DuplexStream : Stream
@@ -19,6 +21,7 @@ internal sealed class DuplexStream : Stream
     private readonly Lock _recordLock = new();
     private readonly List<long> _flushOffsets = [];
     private readonly List<(long Offset, long BytesReadBefore)> _writes = [];
+    private readonly List<byte> _handed = [];
     private int _disposed;
     private int _reset;
     private long _bytesRead;
@@ -35,6 +38,21 @@ internal sealed class DuplexStream : Stream
 
     /// <summary>How many bytes the client has written so far.</summary>
     public long BytesWritten => Interlocked.Read(ref _bytesWritten);
+
+    /// <summary>
+    /// Every byte the client handed to a write so far, in order (Latin-1), including writes that never reached the server:
+    /// a write whose token was already cancelled (a flush that began as the call was cancelled) is refused by the pipe.
+    /// </summary>
+    public string HandedText
+    {
+        get
+        {
+            lock (_recordLock)
+            {
+                return Encoding.Latin1.GetString([.. _handed]);
+            }
+        }
+    }
 
     /// <summary>Whether the client side has been disposed (the connection closed by the client).</summary>
     public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
@@ -63,14 +81,14 @@ internal sealed class DuplexStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count)
     {
-        RecordWrite(count);
+        RecordWrite(buffer.AsSpan(offset, count));
         _output.Write(buffer, offset, count);
         ThrowIfReset();
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        RecordWrite(buffer.Length);
+        RecordWrite(buffer.Span);
         await _output.WriteAsync(buffer, cancellationToken);
         ThrowIfReset();
     }
@@ -123,8 +141,9 @@ internal sealed class DuplexStream : Stream
 
     public override void SetLength(long value) => throw new NotSupportedException();
 
-    private void RecordWrite(int count)
+    private void RecordWrite(ReadOnlySpan<byte> bytes)
     {
+        var count = bytes.Length;
         // As a network stream: writing after the client closed its end fails (not the pipe's InvalidOperationException).
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         ThrowIfReset();
@@ -133,6 +152,7 @@ internal sealed class DuplexStream : Stream
             if (count > 0)
             {
                 _writes.Add((_bytesWritten, BytesRead));
+                _handed.AddRange(bytes);
             }
 
             Interlocked.Add(ref _bytesWritten, count);

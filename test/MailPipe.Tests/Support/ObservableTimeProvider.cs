@@ -11,6 +11,10 @@ internal sealed class ObservableTimeProvider : FakeTimeProvider
     private readonly Lock _lock = new();
     private readonly Dictionary<TimeSpan, int> _armed = [];
     private readonly List<(TimeSpan DueTime, int Count, TaskCompletionSource Done)> _waiters = [];
+    private int _fired;
+
+    /// <summary>How many times a timer's callback has run (inside <see cref="FakeTimeProvider.Advance"/>, on the advancing thread).</summary>
+    public int FiredCount => Volatile.Read(ref _fired);
 
     /// <summary>How many times a timer was armed (created or changed) with <paramref name="dueTime"/>.</summary>
     public int ArmedCount(TimeSpan dueTime)
@@ -39,7 +43,15 @@ internal sealed class ObservableTimeProvider : FakeTimeProvider
 
     public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
     {
-        var timer = new ObservedTimer(this, base.CreateTimer(callback, state, dueTime, period));
+        var timer = new ObservedTimer(this, base.CreateTimer(
+            s =>
+            {
+                Interlocked.Increment(ref _fired);
+                callback(s);
+            },
+            state,
+            dueTime,
+            period));
         OnArmed(dueTime);
         return timer;
     }
