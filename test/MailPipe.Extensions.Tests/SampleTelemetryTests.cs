@@ -32,7 +32,10 @@ public sealed class SampleTelemetryTests
         var store = app.Services.GetRequiredService<TelemetryStore>();
         Activity? request = null;
         Activity? transaction = null;
-        for (var i = 0; i < 100 && (request is null || transaction is null); i++)
+
+        // The request span ends after the response reached the client: poll for it, up to the project's 30 s.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((request is null || transaction is null) && DateTime.UtcNow < deadline)
         {
             lock (store.Spans)
             {
