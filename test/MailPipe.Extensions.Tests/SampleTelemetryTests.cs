@@ -136,7 +136,7 @@ public sealed class SampleTelemetryTests
         // The exporter runs on the thread that ends a span, and the listeners are process-wide: the spans of every sender
         // and request in the process (the other test classes run in parallel) are added while a test reads the store.
         // Readers lock the list; if the exporter's Add does not take that lock, a reader's enumeration can throw
-        // "Collection was modified" (and two adds can corrupt the list).
+        // "Collection was modified".
         await using var app = SampleApp.ForPostfix(TestServers.PostfixPort, ("Telemetry:Exporter", "inmemory"));
         var store = app.Services.GetRequiredService<TelemetryStore>();
         using var source = new ActivitySource(MailPipeDiagnostics.ActivitySourceName);
