@@ -5,13 +5,18 @@ using OpenTelemetry.Trace;
 
 namespace MailPipe.Samples.WebApi;
 
-/// <summary>Where the in-memory exporter puts what it exports (for the tests, and to look at in a debugger).</summary>
+/// <summary>
+/// Where the in-memory exporter puts what it exports (for the tests, and to look at in a debugger). The exporter adds
+/// on the thread that ends a span or exports metrics, at any time (the listeners take the spans of every MailPipe
+/// sender and request in the process): read a list only while holding its lock (<c>lock (store.Spans)</c>); the
+/// exporter adds under the same lock.
+/// </summary>
 public sealed class TelemetryStore
 {
-    /// <summary>The finished spans.</summary>
+    /// <summary>The finished spans. Lock the list while reading it.</summary>
     public List<Activity> Spans { get; } = [];
 
-    /// <summary>The exported metric points.</summary>
+    /// <summary>The exported metric points. Lock the list while reading it.</summary>
     public List<Metric> Metrics { get; } = [];
 }
 
@@ -48,13 +53,82 @@ public static class TelemetrySetup
         builder.Services.ConfigureOpenTelemetryTracerProvider(tracing =>
         {
             tracing.AddAspNetCoreInstrumentation();
-            _ = exporter == "CONSOLE" ? tracing.AddConsoleExporter() : tracing.AddInMemoryExporter(store.Spans);
+            _ = exporter == "CONSOLE" ? tracing.AddConsoleExporter() : tracing.AddInMemoryExporter(new LockedCollection<Activity>(store.Spans));
         });
         builder.Services.ConfigureOpenTelemetryMeterProvider(metrics =>
         {
             metrics.AddAspNetCoreInstrumentation();
-            _ = exporter == "CONSOLE" ? metrics.AddConsoleExporter() : metrics.AddInMemoryExporter(store.Metrics);
+            _ = exporter == "CONSOLE" ? metrics.AddConsoleExporter() : metrics.AddInMemoryExporter(new LockedCollection<Metric>(store.Metrics));
         });
         return builder;
     }
+}
+
+/// <summary>A list seen through its own lock: what the in-memory exporter adds, readers that lock the list see whole.</summary>
+/// <typeparam name="T">The item type.</typeparam>
+internal sealed class LockedCollection<T>(List<T> items) : ICollection<T>
+{
+    public int Count
+    {
+        get
+        {
+            lock (items)
+            {
+                return items.Count;
+            }
+        }
+    }
+
+    public bool IsReadOnly => false;
+
+    public void Add(T item)
+    {
+        lock (items)
+        {
+            items.Add(item);
+        }
+    }
+
+    public void Clear()
+    {
+        lock (items)
+        {
+            items.Clear();
+        }
+    }
+
+    public bool Contains(T item)
+    {
+        lock (items)
+        {
+            return items.Contains(item);
+        }
+    }
+
+    public void CopyTo(T[] array, int arrayIndex)
+    {
+        lock (items)
+        {
+            items.CopyTo(array, arrayIndex);
+        }
+    }
+
+    public bool Remove(T item)
+    {
+        lock (items)
+        {
+            return items.Remove(item);
+        }
+    }
+
+    /// <summary>Enumerates a copy taken under the lock.</summary>
+    public IEnumerator<T> GetEnumerator()
+    {
+        lock (items)
+        {
+            return items.ToList().GetEnumerator();
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }

@@ -32,7 +32,10 @@ public sealed class SampleTelemetryTests
         var store = app.Services.GetRequiredService<TelemetryStore>();
         Activity? request = null;
         Activity? transaction = null;
-        for (var i = 0; i < 100 && (request is null || transaction is null); i++)
+
+        // The request span ends after the response reached the client: poll for it, up to the project's 30 s.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while ((request is null || transaction is null) && DateTime.UtcNow < deadline)
         {
             lock (store.Spans)
             {
@@ -125,5 +128,35 @@ public sealed class SampleTelemetryTests
 
         text.Should().Contain("Activity.DisplayName:        smtp transaction", await error);
         text.Should().Contain("Activity.DisplayName:        smtp connection", "the connection closed at shutdown ends its span before the tracer provider is disposed");
+    }
+
+    [Fact]
+    public async Task The_in_memory_store_is_written_under_the_lock_its_readers_take()
+    {
+        // The exporter runs on the thread that ends a span, and the listeners are process-wide: the spans of every sender
+        // and request in the process (the other test classes run in parallel) are added while a test reads the store.
+        // Readers lock the list; if the exporter's Add does not take that lock, a reader's enumeration can throw
+        // "Collection was modified".
+        await using var app = SampleApp.ForPostfix(TestServers.PostfixPort, ("Telemetry:Exporter", "inmemory"));
+        var store = app.Services.GetRequiredService<TelemetryStore>();
+        using var source = new ActivitySource(MailPipeDiagnostics.ActivitySourceName);
+        var name = $"store lock probe {Guid.NewGuid():N}";
+        using var exported = new ManualResetEventSlim();
+        Task ending;
+        lock (store.Spans)
+        {
+            ending = Task.Run(() =>
+            {
+                source.StartActivity(name)!.Stop();
+                exported.Set();
+            });
+            exported.Wait(TimeSpan.FromMilliseconds(500)).Should().BeFalse("the exporter's Add waits while a reader holds the lock");
+        }
+
+        await ending.WaitAsync(TimeSpan.FromSeconds(30));
+        lock (store.Spans)
+        {
+            store.Spans.Should().ContainSingle(s => s.DisplayName == name);
+        }
     }
 }

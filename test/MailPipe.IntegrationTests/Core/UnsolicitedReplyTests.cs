@@ -15,13 +15,15 @@ public sealed class UnsolicitedReplyTests
         TestServers.RequireListening(TestServers.PostfixIdlePort);
         var transcript = new TranscriptLogger();
         using var loggerFactory = LoggerFactory.Create(builder => builder.AddProvider(transcript).SetMinimumLevel(LogLevel.Trace));
+        await using var relay = new LoopbackRelay(TestServers.PostfixIdlePort);
         await using var session = new AsyncSmtpSession(new SmtpSessionOptions { LoggerFactory = loggerFactory, LogAddresses = true });
-        await session.ConnectAsync(TestServers.Host, TestServers.PostfixIdlePort);
+        await session.ConnectAsync(TestServers.Host, relay.Port);
         (await session.EhloAsync(EhloDomain)).Code.Should().Be(250);
 
-        // smtpd_timeout=2s: Postfix sends 421 and closes; waiting for the server, not timing the client. 5 s: a loaded
-        // machine may run Postfix's smtpd late; the client has nothing to observe the 421 with but the send under test.
-        await Task.Delay(TimeSpan.FromSeconds(5));
+        // smtpd_timeout=2s: Postfix sends 421 and closes. The client has nothing to observe the 421 with but the send
+        // under test, so the relay tells when Postfix closed and the client's socket holds the 421 and the end of the
+        // stream (a fixed 5 s sleep let the send go first whenever a loaded machine ran Postfix's smtpd 3 s late).
+        await relay.WaitUntilServerClosedAllAsync(TimeSpan.FromSeconds(60));
         var result = await session.SendAsync(new SmtpEnvelope(Sender, TestServers.UniqueRecipient("idle421")), "Subject: idle\r\n\r\nx\r\n"u8.ToArray());
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);

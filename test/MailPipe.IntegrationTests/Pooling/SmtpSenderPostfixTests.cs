@@ -105,10 +105,11 @@ public sealed class SmtpSenderPostfixTests(ITestOutputHelper output)
         var port = int.TryParse(Environment.GetEnvironmentVariable("MAILPIPE_POSTFIX_IDLE_PORT"), NumberStyles.None, CultureInfo.InvariantCulture, out var p) ? p : 2540;
         TestServers.RequireListening(port);
         var recipient = TestServers.UniqueRecipient("pool-idle");
+        await using var relay = new LoopbackRelay(port);
         await using var sender = new SmtpSender(new SmtpSenderOptions
         {
             Host = TestServers.Host,
-            Port = port,
+            Port = relay.Port,
             TlsMode = SmtpTlsMode.None,
             EhloName = "pool-test.example.test",
             MaxConnections = 2,
@@ -118,7 +119,9 @@ public sealed class SmtpSenderPostfixTests(ITestOutputHelper output)
         byte[] Message(int i) => Encoding.ASCII.GetBytes($"Subject: idle {i}\r\nMessage-Id: <idle-{i}-{Guid.NewGuid():N}@example.test>\r\n\r\nHello.\r\n");
 
         (await Task.WhenAll(Enumerable.Range(0, 20).Select(i => sender.SendAsync(envelope, Message(i))))).Should().OnlyContain(r => r.IsAccepted);
-        await Task.Delay(TimeSpan.FromSeconds(3.5)); // Postfix says 421 and closes after 2 s idle
+        // Postfix says 421 and closes after 2 s idle: the relay tells when it has closed every connection and the
+        // client's sockets hold the 421 and the end of the stream (a 3.5 s sleep lent a live connection when Postfix ran late).
+        await relay.WaitUntilServerClosedAllAsync(TimeSpan.FromSeconds(60));
 
         var after = await Task.WhenAll(Enumerable.Range(20, 20).Select(i => sender.SendAsync(envelope, Message(i))));
 
