@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # build/test.sh - THE test command. Run as root: installs and starts the loopback test SMTP servers
-# (build/servers/up-all.sh), runs every test (dotnet test MailPipe.sln -c Release), stops the
+# (build/servers/up-all.sh), runs every test (dotnet test MailPipe.sln -c Release -m:1), stops the
 # servers again (build/servers/down-all.sh, also on failure or Ctrl-C) and ends with the line
 #   N passed, N failed            (", N skipped" is appended when tests were skipped)
 # summed over the per-assembly summaries of dotnet test. Exit status: non-zero if the servers did
@@ -76,8 +76,11 @@ LOG=${MAILPIPE_TEST_LOG:-$(mktemp /tmp/mailpipe-test.XXXXXX.log)}
 extra=()
 eval "extra=(${MAILPIPE_TEST_ARGS:-})" || { echo "test.sh: cannot parse MAILPIPE_TEST_ARGS" >&2; exit 2; }
 
-echo "test.sh: dotnet test $SLN -c Release ${extra[*]} (output also in $LOG)"
-dotnet test "$SLN" -c Release "${extra[@]}" </dev/null 2>&1 | tee "$LOG"
+# -m:1: one test project at a time. The projects share the loopback servers (Postfix listeners, Maildirs, connection
+# limits) and a 2-core machine; run side by side, each one's timing depends on what the others do (more load, more
+# chance of a slow step). MAILPIPE_TEST_ARGS may override it (a later -m wins).
+echo "test.sh: dotnet test $SLN -c Release -m:1 ${extra[*]} (output also in $LOG)"
+dotnet test "$SLN" -c Release -m:1 "${extra[@]}" </dev/null 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
 
 # Sum the per-assembly summary lines of the VSTest console logger, e.g.
