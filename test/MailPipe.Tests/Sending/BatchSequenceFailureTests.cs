@@ -188,20 +188,7 @@ public class BatchSequenceFailureTests
         }
 
         // Without the rule the call went on for as long as the sequence did: here until this guard cancels it.
-        List<SmtpSendResult> results;
-        if (streaming)
-        {
-            results = [];
-            await foreach (var result in session.SendBatchStreamingAsync(Endless(), guard.Token))
-            {
-                results.Add(result);
-                firstResultSeen.Release();
-            }
-        }
-        else
-        {
-            results = await SendSequenceAsync(session, Endless(), streaming: false, guard.Token);
-        }
+        var results = await SendSequenceAsync(session, Endless(), streaming, guard.Token, firstResultSeen);
 
         results[0].IsAccepted.Should().BeTrue();
         results.Skip(1).Should().OnlyContain(r => r.Outcome != SmtpSendOutcome.Accepted);

@@ -106,8 +106,8 @@ internal static class SendScripts
         return builder.ToString();
     }
 
-    /// <summary>Sends <paramref name="messages"/> with SendBatchAsync, or (<paramref name="streaming"/>) with SendBatchStreamingAsync collecting each result as it is yielded.</summary>
-    public static async Task<List<SmtpSendResult>> SendSequenceAsync(AsyncSmtpSession session, IAsyncEnumerable<SmtpMessage> messages, bool streaming, CancellationToken cancellationToken)
+    /// <summary>Sends <paramref name="messages"/> with SendBatchAsync, or (<paramref name="streaming"/>) with SendBatchStreamingAsync collecting each result as it is yielded (and releasing <paramref name="resultSeen"/> once per result, for a sequence that waits for a result before it goes on).</summary>
+    public static async Task<List<SmtpSendResult>> SendSequenceAsync(AsyncSmtpSession session, IAsyncEnumerable<SmtpMessage> messages, bool streaming, CancellationToken cancellationToken, SemaphoreSlim? resultSeen = null)
     {
         if (!streaming)
         {
@@ -118,6 +118,7 @@ internal static class SendScripts
         await foreach (var result in session.SendBatchStreamingAsync(messages, cancellationToken))
         {
             results.Add(result);
+            resultSeen?.Release();
         }
 
         return results;

@@ -107,20 +107,7 @@ public class SequenceStopBreakTests
             }
         }
 
-        List<SmtpSendResult> results;
-        if (streaming)
-        {
-            results = [];
-            await foreach (var result in session.SendBatchStreamingAsync(Endless(), guard.Token))
-            {
-                results.Add(result);
-                firstResultSeen.Release();
-            }
-        }
-        else
-        {
-            results = await SendSequenceAsync(session, Endless(), streaming: false, guard.Token);
-        }
+        var results = await SendSequenceAsync(session, Endless(), streaming, guard.Token, firstResultSeen);
 
         results.Should().HaveCount(taken);
         results.Select(r => r.Envelope.Recipients[0].Address).Should().Equal(results.Select((_, i) => $"m{i + 1}@example.test"), "in message order");
