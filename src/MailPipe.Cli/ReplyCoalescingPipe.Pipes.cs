@@ -35,7 +35,27 @@ internal sealed partial class ReplyCoalescingPipe
 
         public PipeReader Inner { get; set; }
 
+        /// <summary>
+        /// Reads for SmtpServer. Outside a message, a command line is handed over only once its LF is here: SmtpServer
+        /// keeps a position of a read that ended mid-line to search the next one, and a line ending in a bare LF is
+        /// handed over as a copy (<see cref="EndBareLine"/>), in which such a position does not exist (the session
+        /// failed, closed without a reply, when a bare-LF line came in two reads).
+        /// </summary>
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            while (true)
+            {
+                var result = await ReadOnceAsync(cancellationToken).ConfigureAwait(false);
+                if (_inMessage || result.IsCanceled || result.IsCompleted || result.Buffer.PositionOf((byte)'\n') is not null)
+                {
+                    return result;
+                }
+
+                Inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            }
+        }
+
+        private async ValueTask<ReadResult> ReadOnceAsync(CancellationToken cancellationToken)
         {
             if (_pipe.Aborted)
             {
