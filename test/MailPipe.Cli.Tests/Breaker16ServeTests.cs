@@ -9,6 +9,36 @@ namespace MailPipe.Cli.Tests;
 public class Breaker16ServeTests
 {
     /// <summary>
+    /// A DATA that was refused (no recipient, or no MAIL at all) left the reader believing a message followed, so the
+    /// next command, ending in a bare LF, was not given to SmtpServer as a line: no reply until the idle timeout.
+    /// </summary>
+    [Theory]
+    [InlineData("MAIL FROM:<a@example.test>\r\nDATA\r\n", 2)]
+    [InlineData("MAIL FROM:<a@example.test>\nDATA\n", 2)]
+    [InlineData("DATA\r\n", 1)]
+    public async Task A_bare_LF_command_right_after_a_refused_DATA_is_answered(string commands, int replies)
+    {
+        using var dir = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path, "--idle-timeout", "20");
+        await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
+        (await client.ReadReplyAsync()).Should().StartWith("220");
+        await client.SendAsync("EHLO raw.example\n");
+        (await client.ReadReplyAsync()).Should().StartWith("250");
+        await client.SendAsync(commands);
+        for (var i = 0; i < replies - 1; i++)
+        {
+            (await client.ReadReplyAsync()).Should().StartWith("250");
+        }
+
+        (await client.ReadReplyAsync()).Should().MatchRegex("^5[05][0-9]", "DATA without a recipient is refused");
+
+        await client.SendAsync("RSET\n");
+        (await client.ReadReplyAsync()).Should().StartWith("250", "RSET ending in a bare LF is a command line like any other");
+        await client.SendAsync("QUIT\n");
+        (await client.ReadReplyAsync()).Should().StartWith("221");
+    }
+
+    /// <summary>
     /// Mixed CRLF and bare-LF pipelined commands split into two TCP sends at every byte (a CR at the end of one, its LF
     /// at the start of the next included): each command gets exactly its reply, and the message data after 354, whose
     /// bare LFs and "LF . LF" do not end it, is saved whole.
