@@ -18,6 +18,8 @@ internal static class FileType
     private const int ModeOffset = 28;
     private const int AtEmptyPath = 0x1000;
     private const int OpenReadOnlyNonBlocking = 0x800 | 0x80000; // O_RDONLY | O_NONBLOCK | O_CLOEXEC (Linux, x86-64 and arm64)
+    private const int LockSharedNonBlocking = 1 | 4; // LOCK_SH | LOCK_NB
+    private const int WouldBlock = 11; // EWOULDBLOCK
 
     /// <summary>What <paramref name="path"/> is when it is not a regular file (following symbolic links): "a FIFO (named pipe)", "a socket", "a character device", "a block device" or "a directory".</summary>
     /// <param name="path">The path.</param>
@@ -77,6 +79,14 @@ internal static class FileType
             return null;
         }
 
+        // The shared lock File.OpenHandle takes for FileShare.Read: a file another process holds with FileShare.None (a
+        // .NET writer still writing it) is refused as there, never read half written.
+        if (NativeMethods.Flock(descriptor, LockSharedNonBlocking) != 0 && Marshal.GetLastPInvokeError() == WouldBlock)
+        {
+            handle.Dispose();
+            throw new IOException($"The process cannot access the file '{path}' because it is being used by another process.");
+        }
+
         return handle;
     }
 
@@ -119,5 +129,10 @@ internal static class FileType
         [DllImport("libc", EntryPoint = "open", SetLastError = true)]
         [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
         public static extern int Open(byte[] path, int flags);
+
+        /// <summary><c>int flock(int fd, int operation)</c>.</summary>
+        [DllImport("libc", EntryPoint = "flock", SetLastError = true)]
+        [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+        public static extern int Flock(int descriptor, int operation);
     }
 }

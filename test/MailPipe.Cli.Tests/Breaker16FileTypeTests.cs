@@ -69,4 +69,19 @@ public sealed class Breaker16FileTypeTests
         await mkfifo.WaitForExitAsync();
         mkfifo.ExitCode.Should().Be(0);
     }
+
+    /// <summary>A file another process holds with FileShare.None (a .NET writer still writing it) is refused as File.OpenHandle refuses it, never read half written.</summary>
+    [Fact]
+    public void A_file_held_exclusively_by_a_writer_is_not_read()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("a.eml", "From: a@example.test\r\nTo: b@example.test\r\nSubject: a\r\n\r\nbody\r\n");
+        using var writer = new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.None);
+
+        var found = OutgoingMessage.LoadFile(1, path, new MessageDefaults(), regularOnly: true);
+        var named = OutgoingMessage.LoadFile(1, path, new MessageDefaults());
+
+        found.InputError.Should().StartWith($"cannot read {path}").And.Contain("being used by another process");
+        named.InputError.Should().StartWith($"cannot read {path}").And.Contain("being used by another process");
+    }
 }
