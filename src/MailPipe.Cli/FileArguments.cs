@@ -26,16 +26,16 @@ internal static class FileArguments
     public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out string? error) =>
         TryExpand(arguments, out files, out _, out error);
 
-    /// <summary>Expands the arguments, and says which files a directory or wildcard found that are not regular files.</summary>
+    /// <summary>Expands the arguments, and says which files a directory or wildcard found, and which of them are not regular files.</summary>
     /// <param name="arguments">The FILE arguments, in order.</param>
     /// <param name="files">The files, in order.</param>
-    /// <param name="notRegular">For a position in <paramref name="files"/> found by a directory or wildcard that is not a regular file, what it is (<see cref="FileType.NotRegular"/>). A file named on its own is not looked at: a FIFO or <c>&lt;(command)</c> given by name is read to its end.</param>
+    /// <param name="found">Each position in <paramref name="files"/> found by a directory or wildcard, with what it is when not a regular file (<see cref="FileType.NotRegular"/>), else <see langword="null"/>. A file named on its own is not in it: a FIFO or <c>&lt;(command)</c> given by name is read to its end.</param>
     /// <param name="error">Why the arguments cannot be used (an empty argument, a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
     /// <returns>Whether the arguments could be expanded.</returns>
-    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out Dictionary<int, string> notRegular, out string? error)
+    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out Dictionary<int, string?> found, out string? error)
     {
         files = [];
-        notRegular = [];
+        found = [];
         error = null;
         foreach (var argument in arguments)
         {
@@ -48,14 +48,14 @@ internal static class FileArguments
 
             if (Directory.Exists(argument))
             {
-                var found = Find(argument, "*.eml");
-                if (found.Length == 0)
+                var matched = Find(argument, "*.eml");
+                if (matched.Length == 0)
                 {
                     error = $"the directory {argument} holds no .eml file";
                     return false;
                 }
 
-                AddFound(files, notRegular, found);
+                AddFound(files, found, matched);
                 continue;
             }
 
@@ -82,21 +82,17 @@ internal static class FileArguments
             }
 
             // Keep the paths as the user wrote them ("*.eml" gives "a.eml", not "./a.eml").
-            AddFound(files, notRegular, string.IsNullOrEmpty(directory) ? matches.Select(m => Path.GetFileName(m)) : matches);
+            AddFound(files, found, string.IsNullOrEmpty(directory) ? matches.Select(m => Path.GetFileName(m)) : matches);
         }
 
         return true;
     }
 
-    private static void AddFound(List<string> files, Dictionary<int, string> notRegular, IEnumerable<string> found)
+    private static void AddFound(List<string> files, Dictionary<int, string?> found, IEnumerable<string> matched)
     {
-        foreach (var file in found)
+        foreach (var file in matched)
         {
-            if (FileType.NotRegular(file) is { } kind)
-            {
-                notRegular[files.Count] = kind;
-            }
-
+            found[files.Count] = FileType.NotRegular(file);
             files.Add(file);
         }
     }

@@ -120,18 +120,34 @@ internal sealed partial class OutgoingMessage : IDisposable
     /// <param name="index">The position, from 1.</param>
     /// <param name="path">The file.</param>
     /// <param name="defaults">The envelope options and <c>--header</c> fields.</param>
+    /// <param name="regularOnly">Whether only a regular file is taken (one a directory or wildcard found): a FIFO, socket or device is then reported as not sent, checked on the opened descriptor and never waited for (<see cref="FileType.OpenRegular"/>).</param>
     /// <returns>The message, with <see cref="InputError"/> set when it cannot be sent.</returns>
-    public static OutgoingMessage LoadFile(int index, string path, MessageDefaults defaults) => LoadFile(index, path, path, defaults);
+    public static OutgoingMessage LoadFile(int index, string path, MessageDefaults defaults, bool regularOnly = false) => LoadFile(index, path, path, defaults, regularOnly);
+
+    /// <summary>A file a directory or wildcard found that is not a regular file: not sent.</summary>
+    /// <param name="index">The position, from 1.</param>
+    /// <param name="file">The file.</param>
+    /// <param name="reversePath">The sender, when known.</param>
+    /// <param name="kind">What it is (<see cref="FileType.NotRegular"/>).</param>
+    /// <returns>The message.</returns>
+    public static OutgoingMessage NotRegular(int index, string file, string? reversePath, string kind) =>
+        Failed(index, file, reversePath, $"{file}: {kind}, not a regular file: a directory or a wildcard sends regular files only (name it on its own to read it to its end)");
 
     /// <summary>Loads a message file under another name (a spooled pipe: <see cref="FromPipe"/>).</summary>
-    private static OutgoingMessage LoadFile(int index, string path, string name, MessageDefaults defaults)
+    private static OutgoingMessage LoadFile(int index, string path, string name, MessageDefaults defaults, bool regularOnly = false)
     {
         ArgumentNullException.ThrowIfNull(defaults);
         SafeFileHandle? handle = null;
         FileStream? file = null;
         try
         {
-            handle = System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            string? kind = null;
+            handle = regularOnly ? FileType.OpenRegular(path, out kind) : System.IO.File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+            if (handle is null)
+            {
+                return NotRegular(index, name, defaults.ReversePath, kind!);
+            }
+
             file = new FileStream(handle, FileAccess.Read, bufferSize: 0);
             handle = null; // owned by the stream now
             if (!file.CanSeek)

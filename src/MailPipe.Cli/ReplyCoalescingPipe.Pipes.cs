@@ -24,6 +24,7 @@ internal sealed partial class ReplyCoalescingPipe
         private CancellationTokenSource _idle = new();
         private ReadOnlySequence<byte> _last;
         private bool _inMessage;
+        private bool _dataTaken;
         private ReadOnlySequence<byte> _bareLine;
         private ReadOnlySequence<byte> _bareLineSource;
 
@@ -35,7 +36,27 @@ internal sealed partial class ReplyCoalescingPipe
 
         public PipeReader Inner { get; set; }
 
+        /// <summary>
+        /// Reads for SmtpServer. Outside a message, a command line is handed over only once its LF is here: SmtpServer
+        /// keeps a position of a read that ended mid-line to search the next one, and a line ending in a bare LF is
+        /// handed over as a copy (<see cref="EndBareLine"/>), in which such a position does not exist (the session
+        /// failed, closed without a reply, when a bare-LF line came in two reads).
+        /// </summary>
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        {
+            while (true)
+            {
+                var result = await ReadOnceAsync(cancellationToken).ConfigureAwait(false);
+                if (_inMessage || result.IsCanceled || result.IsCompleted || result.Buffer.PositionOf((byte)'\n') is not null)
+                {
+                    return result;
+                }
+
+                Inner.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+            }
+        }
+
+        private async ValueTask<ReadResult> ReadOnceAsync(CancellationToken cancellationToken)
         {
             if (_pipe.Aborted)
             {
@@ -113,6 +134,7 @@ internal sealed partial class ReplyCoalescingPipe
         /// </summary>
         private async ValueTask<ReadResult> CheckAsync(ReadResult result)
         {
+            StartMessageIfAccepted();
             _last = result.Buffer;
             if (!_inMessage && result.Buffer.Length > MaxCommandLine && result.Buffer.Slice(0, MaxCommandLine).PositionOf((byte)'\n') is null)
             {
@@ -179,8 +201,9 @@ internal sealed partial class ReplyCoalescingPipe
         }
 
         /// <summary>
-        /// Follows SmtpServer through its input: a consumed <c>DATA</c> line starts a message, and the next consumption
-        /// (the message up to its terminating dot, or the next command when DATA was refused) ends it.
+        /// Follows SmtpServer through its input: a consumed <c>DATA</c> line that SmtpServer answers with 354 starts a
+        /// message (<see cref="StartMessageIfAccepted"/>), and the next consumption (the message up to its terminating
+        /// dot) ends it.
         /// </summary>
         private void Consumed(SequencePosition consumed)
         {
@@ -204,7 +227,25 @@ internal sealed partial class ReplyCoalescingPipe
             }
 
             line.CopyTo(text);
-            _inMessage = System.Text.Ascii.EqualsIgnoreCase(text[..(int)line.Length].TrimEnd("\r\n "u8), "DATA"u8);
+            if (System.Text.Ascii.EqualsIgnoreCase(text[..(int)line.Length].TrimEnd("\r\n "u8), "DATA"u8))
+            {
+                _dataTaken = true;
+                _pipe._output.LastReplyCode = 0;
+            }
+        }
+
+        /// <summary>
+        /// After a consumed DATA line, at the next read (SmtpServer has answered DATA by then): a message follows only
+        /// when the answer was 354. A refused DATA (no recipient, bad sequence) is followed by another command, which
+        /// may end in a bare LF as any other.
+        /// </summary>
+        private void StartMessageIfAccepted()
+        {
+            if (_dataTaken)
+            {
+                _dataTaken = false;
+                _inMessage = _pipe._output.LastReplyCode == 354;
+            }
         }
 
         /// <summary>
@@ -241,6 +282,7 @@ internal sealed partial class ReplyCoalescingPipe
                 return false;
             }
 
+            StartMessageIfAccepted();
             _last = result.Buffer;
             result = EndBareLine(result);
             return true;
@@ -309,6 +351,9 @@ internal sealed partial class ReplyCoalescingPipe
         private readonly TimeSpan _sendLimit;
         private readonly Action _abort;
         private long _held;
+        private Memory<byte> _writing;
+        private int _lineLength;
+        private int _lineCode;
 
         /// <param name="inner">The socket's (or TLS stream's) writer.</param>
         /// <param name="sendLimit">How long a send may wait for the client to read (the idle timeout).</param>
@@ -325,15 +370,37 @@ internal sealed partial class ReplyCoalescingPipe
         /// <summary>Whether replies were written and not sent yet.</summary>
         public bool HasHeld => _held > 0;
 
+        /// <summary>The reply code of the last complete reply line written (354 for the go-ahead to DATA), or 0 (also set by the reader).</summary>
+        public int LastReplyCode { get; set; }
+
         public override void Advance(int bytes)
         {
+            Note(_writing.Span[..bytes]);
+            _writing = default;
             Inner.Advance(bytes);
             _held += bytes;
         }
 
-        public override Memory<byte> GetMemory(int sizeHint = 0) => Inner.GetMemory(sizeHint);
+        public override Memory<byte> GetMemory(int sizeHint = 0) => _writing = Inner.GetMemory(sizeHint);
 
-        public override Span<byte> GetSpan(int sizeHint = 0) => Inner.GetSpan(sizeHint);
+        public override Span<byte> GetSpan(int sizeHint = 0) => (_writing = Inner.GetMemory(sizeHint)).Span;
+
+        /// <summary>Follows the reply lines written, for <see cref="LastReplyCode"/>.</summary>
+        private void Note(ReadOnlySpan<byte> written)
+        {
+            foreach (var b in written)
+            {
+                if (b == (byte)'\n')
+                {
+                    LastReplyCode = _lineLength >= 3 && _lineCode >= 0 ? _lineCode : 0;
+                    (_lineLength, _lineCode) = (0, 0);
+                }
+                else if (_lineLength++ < 3)
+                {
+                    _lineCode = _lineCode >= 0 && char.IsAsciiDigit((char)b) ? (_lineCode * 10) + (b - '0') : -1;
+                }
+            }
+        }
 
         public override void CancelPendingFlush() => Inner.CancelPendingFlush();
 

@@ -56,9 +56,9 @@ internal sealed partial class SendCommand
         var messages = new OutgoingMessage[options.Files.Count];
         OutgoingMessage Load(int i) => options.Files[i] == OutgoingMessage.StandardInputName
             ? LoadStandardInput(i + 1, environment, defaults)
-            : options.NotRegularFiles.TryGetValue(i, out var kind)
-            ? OutgoingMessage.Failed(i + 1, options.Files[i], defaults.ReversePath, $"{options.Files[i]}: {kind}, not a regular file: a directory or a wildcard sends regular files only (name it on its own to read it to its end)")
-            : OutgoingMessage.LoadFile(i + 1, options.Files[i], defaults);
+            : !options.FoundFiles.TryGetValue(i, out var kind) ? OutgoingMessage.LoadFile(i + 1, options.Files[i], defaults)
+            : kind is not null ? OutgoingMessage.NotRegular(i + 1, options.Files[i], defaults.ReversePath, kind)
+            : OutgoingMessage.LoadFile(i + 1, options.Files[i], defaults, regularOnly: true);
         if (messages.Length >= ParallelLoadThreshold && System.Environment.ProcessorCount > 1)
         {
             // Many small files: read on every core (each file is still opened once and read in one call).

@@ -247,7 +247,7 @@ internal sealed partial class SendCommand
 
         using (connection)
         {
-            if (!FileArguments.TryExpand(parseResult.GetValue(_files) ?? [], out var files, out var notRegular, out var filesError))
+            if (!FileArguments.TryExpand(parseResult.GetValue(_files) ?? [], out var files, out var found, out var filesError))
             {
                 await error.WriteLineAsync($"mailpipe send: {filesError}").ConfigureAwait(false);
                 return ExitCodes.UsageOrInput;
@@ -276,7 +276,7 @@ internal sealed partial class SendCommand
             var options = new SendOptions
             {
                 Files = files,
-                NotRegularFiles = notRegular,
+                FoundFiles = found,
                 FromGiven = fromText is not null,
                 FromMailbox = fromMailbox,
                 FromEnvelopeAddress = fromMailbox is null ? null : MailboxArgument.AsWritten(fromMailbox, fromText!),

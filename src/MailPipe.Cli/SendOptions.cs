@@ -11,8 +11,12 @@ internal sealed class SendOptions : IDisposable
     /// <summary>The message files, in order (directories and wildcards already expanded); empty to build a message from <see cref="FromMailbox"/>, <see cref="To"/>, <see cref="Subject"/> and <see cref="Body"/>.</summary>
     public IReadOnlyList<string> Files { get; init; } = [];
 
-    /// <summary>For a position in <see cref="Files"/> that a directory or wildcard found and that is not a regular file (a FIFO, a socket, a device), what it is: such a file is reported, never opened.</summary>
-    public IReadOnlyDictionary<int, string> NotRegularFiles { get; init; } = new Dictionary<int, string>();
+    /// <summary>
+    /// The positions in <see cref="Files"/> that a directory or wildcard found, each with what it was when not a regular
+    /// file (a FIFO, a socket, a device: reported, never opened), or <see langword="null"/>: a regular file then, opened
+    /// without waiting and checked again on its descriptor, as it may have been replaced since.
+    /// </summary>
+    public IReadOnlyDictionary<int, string?> FoundFiles { get; init; } = new Dictionary<int, string?>();
 
     /// <summary>Whether <c>--from</c> was given (its mailbox may still be <see langword="null"/>: the null reverse-path).</summary>
     public bool FromGiven { get; init; }

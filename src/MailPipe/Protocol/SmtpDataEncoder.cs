@@ -22,9 +22,10 @@ namespace MailPipe;
 internal sealed partial class SmtpDataEncoder
 {
     /// <summary>
-    /// Input processed per output reservation; the output of one piece is at most twice its size. Each piece ends with
-    /// up to ≈ 150 bytes through the narrow and scalar paths (the wide loop needs input past what it stores), so a
-    /// larger piece spends less of its time there: ≈ 1 % of the bytes at 32 KiB against ≈ 4 % at 8 KiB.
+    /// Input processed per output reservation; the output of one piece is at most twice its size (one byte more after
+    /// raw bytes that ended with a CR). Each piece ends with up to ≈ 150 bytes through the narrow and scalar paths (the
+    /// wide loop needs input past what it stores), so a larger piece spends less of its time there: ≈ 1 % of the bytes
+    /// at 32 KiB against ≈ 4 % at 8 KiB.
     /// </summary>
     private const int PieceSize = 32 * 1024;
 
@@ -56,7 +57,7 @@ internal sealed partial class SmtpDataEncoder
         while (!input.IsEmpty)
         {
             var piece = input.Length > PieceSize ? input[..PieceSize] : input;
-            var destination = output.GetSpan(piece.Length * 2);
+            var destination = output.GetSpan((piece.Length * 2) + 1);
             var written = Transform(piece, destination);
             output.Advance(written);
             input = input[piece.Length..];
@@ -132,7 +133,7 @@ internal sealed partial class SmtpDataEncoder
 
     /// <summary>The transform itself, span to span.</summary>
     /// <param name="input">Input bytes.</param>
-    /// <param name="destination">At least twice as long as <paramref name="input"/>.</param>
+    /// <param name="destination">At least twice as long as <paramref name="input"/>, and one byte more after raw bytes that ended with a CR.</param>
     /// <returns>The number of bytes written to <paramref name="destination"/>.</returns>
     /// <remarks>
     /// The output is the input with bytes inserted before some input bytes, the "stops": a CR before a bare LF, an LF
@@ -151,14 +152,14 @@ internal sealed partial class SmtpDataEncoder
     /// that tests on an AVX2 machine also run the paths other hardware takes.
     /// </summary>
     /// <param name="input">Input bytes.</param>
-    /// <param name="destination">At least twice as long as <paramref name="input"/>.</param>
+    /// <param name="destination">At least twice as long as <paramref name="input"/>, and one byte more after raw bytes that ended with a CR (the LF that completes it).</param>
     /// <param name="width">The widest vectors to use (never wider than the hardware accelerates).</param>
     /// <returns>The number of bytes written to <paramref name="destination"/>.</returns>
     internal int Transform(ReadOnlySpan<byte> input, Span<byte> destination, VectorWidth width)
     {
-        if (destination.Length < 2L * input.Length)
+        if (destination.Length < (2L * input.Length) + (_rawCarriageReturn ? 1 : 0))
         {
-            throw new ArgumentException("The destination must be at least twice as long as the input.", nameof(destination));
+            throw new ArgumentException("The destination must be at least twice as long as the input (and one byte more after raw bytes that ended with a CR).", nameof(destination));
         }
 
         if (input.IsEmpty)
@@ -171,12 +172,13 @@ internal sealed partial class SmtpDataEncoder
         var written = 0;
         if (_rawCarriageReturn)
         {
-            // Raw bytes (SendBytesAsync) ended with a CR already on the wire: an LF here completes that line end.
+            // Raw bytes (SendBytesAsync) ended with a CR already on the wire: an LF here completes that line end, and
+            // any other byte gets one first (as the end of data does), so that the CR is not left bare.
             _rawCarriageReturn = false;
+            destination[written++] = (byte)'\n';
+            _atLineStart = true;
             if (input[0] == (byte)'\n')
             {
-                destination[written++] = (byte)'\n';
-                _atLineStart = true;
                 if (input.Length == 1)
                 {
                     return written;

@@ -122,7 +122,8 @@ public sealed partial class AsyncSmtpSession
     /// </summary>
     /// <remarks>
     /// Inside message data, the bytes mix with <see cref="WriteMessageDataAsync"/> and <see cref="EndMessageDataAsync"/>, and a
-    /// CR and LF split between calls make one CRLF. One exception to "exactly as given": when the previous
+    /// CR and LF split between calls make one CRLF; bytes ending with a CR are a line end for the data or the end of data that
+    /// follows (which sends the LF that completes it). One exception to "exactly as given": when the previous
     /// <see cref="WriteMessageDataAsync"/> ended with a CR (sent as CRLF, as every line end of data), an LF at the start of
     /// these bytes completes that line end and is not sent again, so that no bare LF reaches the wire.
     /// </remarks>

@@ -1,0 +1,162 @@
+using System.Security.Cryptography;
+using MailPipe.Tests.Support;
+
+namespace MailPipe.Tests.Authentication;
+
+/// <summary>
+/// A breaker's probe of the AUTH cancel with '*' after a 334 challenge that is not base64 (merge d51ff7e): only a
+/// negative answer (4yz/5yz, not 421) ends the exchange with the session usable; anything else leaves it in doubt.
+/// </summary>
+public sealed class Breaker16AuthCancelTests
+{
+    private const string User = "testuser";
+    private const string Password = "Pa55-Secret-Word";
+
+    private static async Task<AsyncSmtpSession> ConnectAsync(AuthScriptServer server, TimeSpan? receiveTimeout = null)
+    {
+        var session = new AsyncSmtpSession(new SmtpSessionOptions
+        {
+            AllowCleartextAuthentication = true,
+            ReceiveTimeout = receiveTimeout ?? TimeSpan.FromSeconds(15),
+        });
+        await session.ConnectAsync(server.Host, server.Port);
+        await session.EhloAsync("client.test");
+        return session;
+    }
+
+    /// <summary>A 3yz answer to '*' other than 334 does not end the exchange: not a reply AUTH may get, the session is closed.</summary>
+    [Fact]
+    public async Task An_intermediate_answer_to_the_star_leaves_the_session_closed()
+    {
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH LOGIN");
+            (await c.ReadLineAsync()).Should().Be("AUTH LOGIN");
+            await c.ReplyAsync("334 Username:");
+            (await c.ReadLineAsync()).Should().Be("*");
+            await c.ReplyAsync("354 go ahead");
+            await c.DrainAsync();
+        });
+        await using var session = await ConnectAsync(server);
+
+        var error = (await FluentActions.Awaiting(() => session.AuthLoginAsync(User, Password)).Should().ThrowAsync<SmtpException>()).Which;
+
+        error.ErrorCode.Should().Be(SmtpErrorCode.ProtocolError);
+        session.IsConnected.Should().BeFalse();
+        await server.Completion;
+    }
+
+    [Fact]
+    public async Task No_answer_to_the_star_times_out_and_closes()
+    {
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH LOGIN");
+            await c.ReadLineAsync();
+            await c.ReplyAsync("334 Username:");
+            (await c.ReadLineAsync()).Should().Be("*");
+            await c.DrainAsync();
+        });
+        await using var session = await ConnectAsync(server, TimeSpan.FromMilliseconds(300));
+
+        var error = (await FluentActions.Awaiting(() => session.AuthLoginAsync(User, Password)).Should().ThrowAsync<SmtpException>()).Which;
+
+        error.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        session.IsConnected.Should().BeFalse();
+        session.IsAuthenticated.Should().BeFalse();
+        await server.Completion;
+    }
+
+    [Fact]
+    public async Task A_server_that_closes_after_the_star_leaves_the_session_disconnected()
+    {
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH LOGIN");
+            await c.ReadLineAsync();
+            await c.ReplyAsync("334 Username:");
+            (await c.ReadLineAsync()).Should().Be("*");
+        });
+        await using var session = await ConnectAsync(server);
+
+        var error = (await FluentActions.Awaiting(() => session.AuthLoginAsync(User, Password)).Should().ThrowAsync<SmtpException>()).Which;
+
+        error.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+        session.IsConnected.Should().BeFalse();
+        await server.Completion;
+    }
+
+    /// <summary>SCRAM's server-first message not base64, and a custom mechanism's challenge: cancelled, the handler never called, and a mail transaction can follow.</summary>
+    [Theory]
+    [InlineData("SCRAM-SHA-256")]
+    [InlineData("X-CUSTOM")]
+    public async Task After_the_501_the_session_can_send_EHLO_and_MAIL(string mechanism)
+    {
+        var called = false;
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH " + mechanism);
+            (await c.ReadLineAsync()).Should().StartWith("AUTH " + mechanism);
+            await c.ReplyAsync("334 r=not base64 at all");
+            (await c.ReadLineAsync()).Should().Be("*");
+            await c.ReplyAsync("501 5.7.0 cancelled");
+            (await c.ReadLineAsync()).Should().Be("EHLO client.test");
+            await c.EhloReplyAsync("AUTH " + mechanism);
+            (await c.ReadLineAsync()).Should().Be("MAIL FROM:<a@example.test>");
+            await c.ReplyAsync("250 2.1.0 OK");
+            await c.DrainAsync();
+        });
+        await using var session = await ConnectAsync(server);
+
+        Func<Task> act = mechanism == "X-CUSTOM"
+            ? () => session.AuthenticateAsync(mechanism, null, (_, _) => { called = true; return ValueTask.FromResult<ReadOnlyMemory<byte>?>(null); })
+            : () => session.AuthScramAsync(User, Password, HashAlgorithmName.SHA256);
+
+        var error = (await act.Should().ThrowAsync<SmtpException>()).Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        error.Reply!.Code.Should().Be(501);
+        called.Should().BeFalse();
+        session.IsConnected.Should().BeTrue();
+        session.IsAuthenticated.Should().BeFalse();
+        (await session.EhloAsync("client.test")).Code.Should().Be(250);
+        (await session.MailFromAsync("a@example.test")).Code.Should().Be(250);
+    }
+
+    /// <summary>The pool: a connection whose AUTH was cancelled (501, still connected) is never lent: the message is not sent, no MAIL reaches the server.</summary>
+    [Fact]
+    public async Task The_pool_never_lends_a_connection_whose_AUTH_was_cancelled()
+    {
+        string? after = null;
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH LOGIN");
+            (await c.ReadLineAsync()).Should().Be("AUTH LOGIN");
+            await c.ReplyAsync("334 Username:");
+            (await c.ReadLineAsync()).Should().Be("*");
+            await c.ReplyAsync("501 5.7.0 cancelled");
+            after = await c.ReadLineAsync();
+            if (after is not null)
+            {
+                await c.ReplyAsync("221 2.0.0 bye");
+            }
+        });
+        var options = MailPipe.Tests.Pooling.PoolTestMessages.Options(server.Port, maxConnections: 1);
+        options.Credentials = new System.Net.NetworkCredential(User, Password);
+        options.Authentication = new SmtpAuthenticationOptions { Mechanism = SmtpAuthenticationMechanisms.Login };
+        options.Session = new SmtpSessionOptions { AllowCleartextAuthentication = true };
+        var sender = new SmtpSender(options);
+        try
+        {
+            var result = await sender.SendAsync(MailPipe.Tests.Pooling.PoolTestMessages.Create("auth", 0).Message).Safe();
+            result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+            result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        }
+        finally
+        {
+            await sender.DisposeAsync().AsTask().Safe();
+        }
+
+        await server.Completion;
+        after.Should().BeOneOf([null, "QUIT"], "no MAIL on a connection whose AUTH failed");
+    }
+}
