@@ -1,5 +1,6 @@
 using System.Text;
 using MailPipe.Tests.Support;
+using static MailPipe.Tests.Session.DataWriteScripts;
 
 namespace MailPipe.Tests.Session;
 
@@ -83,27 +84,5 @@ public class Breaker15DataSplitTests
 
         (await session.EndMessageDataAsync().Safe()).Code.Should().Be(250);
         await server.WaitAsync();
-    }
-
-    /// <summary>A server that takes DATA, expects <paramref name="expected"/> as the data on the wire and queues it.</summary>
-    private static ScriptedSmtpServer ServerExpecting(string expected) => ScriptedSmtpServer.Start(SmtpScript
-        .Parse("S: 220 mail.example.test ESMTP", "C: DATA", "S: 354 go ahead")
-        .ExpectRaw(expected)
-        .Send("250 2.0.0 queued"));
-
-    /// <summary>Each write through WriteMessageDataAsync, or, prefixed <c>raw:</c>, through SendBytesAsync.</summary>
-    private static async Task WriteAllAsync(AsyncSmtpSession session, string[] writes)
-    {
-        foreach (var write in writes)
-        {
-            if (write.StartsWith("raw:", StringComparison.Ordinal))
-            {
-                await session.SendBytesAsync(Encoding.ASCII.GetBytes(write[4..])).Safe();
-            }
-            else
-            {
-                await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes(write)).Safe();
-            }
-        }
     }
 }
