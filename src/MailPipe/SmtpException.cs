@@ -7,7 +7,7 @@ namespace MailPipe;
 /// <see cref="SmtpException"/>: it is returned as <see cref="SmtpReply"/>. The caller's cancellation is never an
 /// <see cref="SmtpException"/>: it is <see cref="OperationCanceledException"/>.
 /// </summary>
-/// <remarks>After any <see cref="SmtpException"/> raised by a session operation the connection is closed and the session is disconnected; it can connect again. One exception: an <see cref="SmtpErrorCode.AuthenticationError"/> after an AUTH exchange the client cancelled with <c>*</c> (a server challenge that is not base64) whose <see cref="Reply"/> is a negative reply other than 421: the exchange is over and the session is still connected.</remarks>
+/// <remarks>After any <see cref="SmtpException"/> raised by a session operation the connection is closed and the session is disconnected; it can connect again. One exception: an <see cref="SmtpErrorCode.AuthenticationError"/> after an AUTH exchange the client cancelled with <c>*</c> (a server challenge that is not base64, or more than 16 challenges) whose <see cref="Reply"/> is a negative reply other than 421: the exchange is over and the session is still connected.</remarks>
 public class SmtpException : Exception
 {
     /// <summary>Creates an exception with a code whose transient-ness is the default for that code.</summary>
@@ -64,7 +64,7 @@ public class SmtpException : Exception
     /// </summary>
     public bool IsTransient { get; init; }
 
-    /// <summary>The server's reply behind the failure (for <see cref="SmtpErrorCode.ServiceNotAvailable"/>: the 421 or the greeting that was not 220; for <see cref="SmtpErrorCode.AuthenticationError"/> after a challenge that is not base64: the server's answer to the <c>*</c> that cancelled the exchange, normally 501), or <see langword="null"/>.</summary>
+    /// <summary>The server's reply behind the failure (for <see cref="SmtpErrorCode.ServiceNotAvailable"/>: the 421 or the greeting that was not 220; for <see cref="SmtpErrorCode.AuthenticationError"/> after a challenge that is not base64 or too many challenges: the server's answer to the <c>*</c> that cancelled the exchange, normally 501), or <see langword="null"/>.</summary>
     public SmtpReply? Reply { get; init; }
 
     internal static bool IsTransientByDefault(SmtpErrorCode code) => code switch

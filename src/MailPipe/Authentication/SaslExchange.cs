@@ -19,7 +19,7 @@ internal static class SaslExchange
     /// <param name="mechanism">The mechanism to run.</param>
     /// <param name="replyTimeout">The time each reply may take (<see cref="SmtpSessionOptions.ReceiveTimeout"/>).</param>
     /// <returns>The final reply: 235 on success, 535, 501 after <c>*</c>, 504, 530/538, or any other reply.</returns>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64 (the exchange is cancelled with <c>*</c> first; after the server's 501 the connection stays open), too many rounds, or a success the mechanism cannot accept (SCRAM without a verified server signature): the connection is broken; transport failures and timeouts: the connection is broken.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64 or too many rounds (the exchange is cancelled with <c>*</c> first; after the server's 501 the connection stays open), or a success the mechanism cannot accept (SCRAM without a verified server signature): the connection is broken; transport failures and timeouts: the connection is broken.</exception>
     /// <exception cref="OperationCanceledException">The caller's token fired; the connection is broken.</exception>
     /// <remarks>An exception of the mechanism before anything was written (a token provider's) leaves the connection as it was; one thrown while answering a challenge breaks it (the exchange is half done) and reaches the caller unchanged.</remarks>
     public static async Task<SmtpReply> RunAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
@@ -75,7 +75,7 @@ internal static class SaslExchange
 
             if (round >= MaxRounds)
             {
-                throw channel.Fail(new SmtpException(SmtpErrorCode.AuthenticationError, $"AUTH {mechanism.Name}: the server sent more than {MaxRounds} challenges."), "authenticating");
+                throw await CancelAsync(channel, $"AUTH {mechanism.Name}: the server sent more than {MaxRounds} challenges", replyTimeout).ConfigureAwait(false);
             }
 
             if (!SmtpAuthLines.TryDecodeChallenge(reply, out var challenge))
@@ -101,7 +101,8 @@ internal static class SaslExchange
 
     /// <summary>
     /// Cancels the exchange (RFC 4954 §4: a line <c>*</c>, which the server answers with 501) because the client cannot
-    /// answer the last challenge. A negative answer ends the exchange and the connection stays open (unless it is 421);
+    /// answer the last challenge (not base64) or will not answer more (more than <see cref="MaxRounds"/> challenges). A
+    /// negative answer ends the exchange and the connection stays open (unless it is 421), transient when it is 4yz;
     /// another 334 or a 2yz leaves the exchange in an unknown state and closes the connection.
     /// </summary>
     /// <returns>The <see cref="SmtpErrorCode.AuthenticationError"/> to throw, with the server's answer as its <see cref="SmtpException.Reply"/>.</returns>
@@ -119,7 +120,8 @@ internal static class SaslExchange
 
         channel.CloseIfServiceClosing(answer);
         var after = answer.IsServiceClosing ? "the connection was closed" : "the connection stays open";
-        var failure = new SmtpException(SmtpErrorCode.AuthenticationError, $"{problem}; the exchange was cancelled with '*' and the server answered {answer.Code}; {after}.") { Reply = answer };
+        // A 4yz answer (454 temporary authentication failure, RFC 4954 §6) says a later attempt may succeed.
+        var failure = new SmtpException(SmtpErrorCode.AuthenticationError, $"{problem}; the exchange was cancelled with '*' and the server answered {answer.Code}; {after}.") { Reply = answer, IsTransient = answer.IsTransientNegative };
         channel.TelemetryError = MailPipeTelemetry.ErrorType(failure);
         return failure;
     }

@@ -122,6 +122,72 @@ public sealed class Breaker16AuthCancelTests
         (await session.MailFromAsync("a@example.test")).Code.Should().Be(250);
     }
 
+    /// <summary>
+    /// A server that never stops challenging: after 16 rounds the client cancels with '*' (before, it closed the
+    /// connection in the middle of the exchange); after the 501 the session is usable.
+    /// </summary>
+    [Fact]
+    public async Task More_than_16_challenges_are_cancelled_with_a_star_and_the_session_stays_usable()
+    {
+        var rounds = 0;
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH X-LOOP");
+            (await c.ReadLineAsync()).Should().Be("AUTH X-LOOP");
+            while (true)
+            {
+                await c.ReplyAsync("334 " + Convert.ToBase64String("again"u8));
+                var line = await c.ReadLineAsync();
+                if (line == "*")
+                {
+                    break;
+                }
+
+                rounds++;
+            }
+
+            await c.ReplyAsync("501 5.7.0 cancelled");
+            (await c.ReadLineAsync()).Should().Be("NOOP");
+            await c.ReplyAsync("250 2.0.0 OK");
+            await c.DrainAsync();
+        });
+        await using var session = await ConnectAsync(server);
+
+        var error = (await FluentActions.Awaiting(() => session.AuthenticateAsync("X-LOOP", null, (_, _) => ValueTask.FromResult<ReadOnlyMemory<byte>?>("more"u8.ToArray()))).Should().ThrowAsync<SmtpException>()).Which;
+
+        error.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        error.Message.Should().Contain("more than 16 challenges");
+        error.Reply!.Code.Should().Be(501);
+        error.IsTransient.Should().BeFalse();
+        rounds.Should().Be(16);
+        session.IsConnected.Should().BeTrue();
+        (await session.NoopAsync()).Code.Should().Be(250);
+    }
+
+    /// <summary>A 4yz answer to '*' (454 temporary authentication failure, RFC 4954 §6) makes the failure transient; a 5yz does not.</summary>
+    [Theory]
+    [InlineData("454 4.7.0 temporary authentication failure", true)]
+    [InlineData("501 5.7.0 cancelled", false)]
+    public async Task The_answer_to_the_star_decides_whether_the_failure_is_transient(string answer, bool transient)
+    {
+        await using var server = new AuthScriptServer(async c =>
+        {
+            await c.GreetAndEhloAsync("AUTH LOGIN");
+            (await c.ReadLineAsync()).Should().Be("AUTH LOGIN");
+            await c.ReplyAsync("334 not base64!");
+            (await c.ReadLineAsync()).Should().Be("*");
+            await c.ReplyAsync(answer);
+            await c.DrainAsync();
+        });
+        await using var session = await ConnectAsync(server);
+
+        var error = (await FluentActions.Awaiting(() => session.AuthLoginAsync(User, Password)).Should().ThrowAsync<SmtpException>()).Which;
+
+        error.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        error.IsTransient.Should().Be(transient);
+        session.IsConnected.Should().BeTrue();
+    }
+
     /// <summary>The pool: a connection whose AUTH was cancelled (501, still connected) is never lent: the message is not sent, no MAIL reaches the server.</summary>
     [Fact]
     public async Task The_pool_never_lends_a_connection_whose_AUTH_was_cancelled()
