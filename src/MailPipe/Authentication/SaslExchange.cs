@@ -19,7 +19,7 @@ internal static class SaslExchange
     /// <param name="mechanism">The mechanism to run.</param>
     /// <param name="replyTimeout">The time each reply may take (<see cref="SmtpSessionOptions.ReceiveTimeout"/>).</param>
     /// <returns>The final reply: 235 on success, 535, 501 after <c>*</c>, 504, 530/538, or any other reply.</returns>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64 or too many rounds (the exchange is cancelled with <c>*</c> first; after the server's 501 the connection stays open), or a success the mechanism cannot accept (SCRAM without a verified server signature): the connection is broken; transport failures and timeouts: the connection is broken.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for a challenge that is not base64, too many rounds, or a challenge the mechanism cannot answer (<see cref="SaslMechanism.CancelReason"/>): the exchange is cancelled with <c>*</c> first and after the server's 501 the connection stays open. For a server that failed verification (a wrong SCRAM server signature, or a success without one): the connection is broken. Transport failures and timeouts: the connection is broken.</exception>
     /// <exception cref="OperationCanceledException">The caller's token fired; the connection is broken.</exception>
     /// <remarks>An exception of the mechanism before anything was written (a token provider's) leaves the connection as it was; one thrown while answering a challenge breaks it (the exchange is half done) and reaches the caller unchanged.</remarks>
     public static async Task<SmtpReply> RunAsync(SmtpChannel channel, SaslMechanism mechanism, TimeSpan replyTimeout)
@@ -91,6 +91,11 @@ internal static class SaslExchange
             else
             {
                 response = await RespondAsync(channel, mechanism, challenge, token, closed).ConfigureAwait(false);
+                if (response is null && mechanism.CancelReason is { } problem)
+                {
+                    // A built-in mechanism that cannot answer (an empty CRAM-MD5 challenge, a malformed SCRAM message, NTLM refused by the platform).
+                    throw await CancelAsync(channel, problem, replyTimeout).ConfigureAwait(false);
+                }
             }
 
             channel.CheckUnsolicited();
@@ -101,7 +106,8 @@ internal static class SaslExchange
 
     /// <summary>
     /// Cancels the exchange (RFC 4954 §4: a line <c>*</c>, which the server answers with 501) because the client cannot
-    /// answer the last challenge (not base64) or will not answer more (more than <see cref="MaxRounds"/> challenges). A
+    /// answer the last challenge (not base64, or malformed for the mechanism) or will not answer more (more than
+    /// <see cref="MaxRounds"/> challenges). A
     /// negative answer ends the exchange and the connection stays open (unless it is 421), transient when it is 4yz;
     /// another 334 or a 2yz leaves the exchange in an unknown state and closes the connection.
     /// </summary>

@@ -19,8 +19,17 @@ internal abstract class SaslMechanism : IDisposable
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: the mechanism cannot run here.</exception>
     public abstract ValueTask<ReadOnlyMemory<byte>?> GetInitialResponseAsync(CancellationToken cancellationToken);
 
-    /// <summary>The answer to one decoded 334 challenge, or <see langword="null"/> to cancel the exchange with <c>*</c>.</summary>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: the challenge is malformed or fails verification.</exception>
+    /// <summary>
+    /// Why the mechanism cancelled the exchange (see <see cref="Cancel"/>), or <see langword="null"/>: the exchange then
+    /// throws an <see cref="SmtpErrorCode.AuthenticationError"/> with the server's answer to <c>*</c> instead of returning it.
+    /// </summary>
+    public string? CancelReason { get; private set; }
+
+    /// <summary>
+    /// The answer to one decoded 334 challenge, or <see langword="null"/> to cancel the exchange with <c>*</c> (with
+    /// <see cref="CancelReason"/> set when the mechanism cannot answer: a malformed challenge).
+    /// </summary>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: the server failed verification (a wrong SCRAM server signature); the connection is closed without <c>*</c>.</exception>
     public abstract ValueTask<ReadOnlyMemory<byte>?> RespondAsync(ReadOnlyMemory<byte> challenge, CancellationToken cancellationToken);
 
     /// <summary>Called on a 2yz reply: a message when the client must not accept it (SCRAM without a verified server signature), else <see langword="null"/>.</summary>
@@ -39,8 +48,20 @@ internal abstract class SaslMechanism : IDisposable
     {
     }
 
-    /// <summary>An <see cref="SmtpErrorCode.AuthenticationError"/> for a mechanism that cannot go on.</summary>
+    /// <summary>An <see cref="SmtpErrorCode.AuthenticationError"/> for a server that must not get another line (it failed verification): the connection is closed.</summary>
     protected SmtpException Failure(string message) => new(SmtpErrorCode.AuthenticationError, $"AUTH {Name}: {message}");
+
+    /// <summary>
+    /// The answer for a challenge the mechanism cannot answer (malformed, or a server error): <c>*</c>, which cancels the
+    /// exchange (RFC 4954 §4); the session then throws <see cref="SmtpErrorCode.AuthenticationError"/> saying
+    /// <paramref name="problem"/>, with the server's answer, and the connection stays open after a negative one.
+    /// </summary>
+    /// <param name="problem">What is wrong with the challenge, without a final period.</param>
+    protected ValueTask<ReadOnlyMemory<byte>?> Cancel(string problem)
+    {
+        CancelReason = $"AUTH {Name}: {problem}";
+        return Result(null);
+    }
 
     /// <summary>A completed task with <paramref name="value"/>.</summary>
     protected static ValueTask<ReadOnlyMemory<byte>?> Result(ReadOnlyMemory<byte>? value) => ValueTask.FromResult(value);

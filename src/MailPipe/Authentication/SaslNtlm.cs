@@ -92,12 +92,12 @@ internal sealed class SaslNtlm : SaslMechanism
         }
         catch (Exception ex) when (ex is not OutOfMemoryException)
         {
-            throw Failure($"the platform could not answer the server's challenge ({ex.GetType().Name}: {ex.Message}).");
+            return Cancel($"the platform could not answer the server's challenge ({ex.GetType().Name}: {ex.Message})");
         }
 
         if (authenticate is null || status is not (NegotiateAuthenticationStatusCode.Completed or NegotiateAuthenticationStatusCode.ContinueNeeded))
         {
-            throw Failure($"the platform could not answer the server's challenge ({status}).");
+            return Cancel($"the platform could not answer the server's challenge ({status})");
         }
 
         return Result(authenticate);

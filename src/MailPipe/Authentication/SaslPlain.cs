@@ -124,7 +124,7 @@ internal sealed class SaslCramMd5 : SaslMechanism
 
         if (challenge.IsEmpty)
         {
-            throw Failure("the server sent an empty challenge.");
+            return Cancel("the server sent an empty challenge, which has nothing to sign (RFC 2195 §2)");
         }
 
         _answered = true;

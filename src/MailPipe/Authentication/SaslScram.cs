@@ -7,8 +7,9 @@ namespace MailPipe.Authentication;
 /// <summary>
 /// SCRAM-SHA-1 (RFC 5802) and SCRAM-SHA-256 (RFC 7677) without channel binding (GS2 header <c>n,</c>). The server's
 /// signature in the server-final message is verified (mutual authentication, RFC 5802 §5.1): a 235 without it, or
-/// with a wrong one, is refused. Postfix/Cyrus send the server-final message as a 334 challenge; it is answered with an
-/// empty response (RFC 4954 §4).
+/// with a wrong one, is refused and the connection closed. Postfix/Cyrus send the server-final message as a 334
+/// challenge; it is answered with an empty response (RFC 4954 §4). A malformed server-first message or a server error
+/// (<c>e=</c>) is answered with <c>*</c> (<see cref="SaslMechanism.Cancel"/>): the server claimed nothing, the session stays usable.
 /// </summary>
 internal sealed class SaslScram : SaslMechanism
 {
@@ -55,10 +56,20 @@ internal sealed class SaslScram : SaslMechanism
         switch (_step++)
         {
             case 0:
-                return Result(ClientFinal(Decode(challenge), cancellationToken));
+                if (Decode(challenge, out var serverFirst) is { } notText)
+                {
+                    return Cancel(notText);
+                }
+
+                return ClientFinal(serverFirst, cancellationToken, out var clientFinal) is { } problem ? Cancel(problem) : Result(clientFinal);
             case 1:
-                VerifyServerFinal(Decode(challenge));
-                return Result(ReadOnlyMemory<byte>.Empty);
+                // A server-final message that is not text carries no signature either: the server proved nothing.
+                if (Decode(challenge, out var serverFinal) is { } garbled)
+                {
+                    throw Failure(garbled + "; the connection was closed.");
+                }
+
+                return VerifyServerFinal(serverFinal) is { } serverError ? Cancel(serverError) : Result(ReadOnlyMemory<byte>.Empty);
             default:
                 return Result(null);
         }
@@ -74,11 +85,13 @@ internal sealed class SaslScram : SaslMechanism
     }
 
     /// <summary>Computes client-final-message from server-first-message (RFC 5802 §3, §7).</summary>
-    private byte[] ClientFinal(string serverFirst, CancellationToken cancellationToken)
+    /// <returns>What is wrong with the server-first message (the exchange is then cancelled), or <see langword="null"/> with <paramref name="clientFinal"/> set.</returns>
+    private string? ClientFinal(string serverFirst, CancellationToken cancellationToken, out byte[] clientFinal)
     {
+        clientFinal = [];
         if (_clientFirstBare is null)
         {
-            throw Failure("the server sent a challenge before the client-first message.");
+            return "the server sent a challenge before the client-first message";
         }
 
         string? nonce = null, salt = null, iterations = null;
@@ -86,7 +99,7 @@ internal sealed class SaslScram : SaslMechanism
         {
             if (attribute.Length < 2 || attribute[1] != '=')
             {
-                throw Failure("the server-first message is malformed.");
+                return "the server-first message is malformed (RFC 5802 §7)";
             }
 
             switch (attribute[0])
@@ -94,25 +107,25 @@ internal sealed class SaslScram : SaslMechanism
                 case 'r': nonce = attribute[2..]; break;
                 case 's': salt = attribute[2..]; break;
                 case 'i': iterations = attribute[2..]; break;
-                case 'm': throw Failure("the server requires an unsupported mandatory extension (RFC 5802 §5.1).");
-                case 'e': throw Failure("the server reported an error.");
+                case 'm': return "the server requires an unsupported mandatory extension (RFC 5802 §5.1)";
+                case 'e': return $"the server reported an error ({ErrorValue(attribute[2..])})";
                 default: break;
             }
         }
 
         if (nonce is null || salt is null || iterations is null)
         {
-            throw Failure("the server-first message lacks r=, s= or i=.");
+            return "the server-first message lacks r=, s= or i= (RFC 5802 §7)";
         }
 
         if (!nonce.StartsWith(_clientNonce, StringComparison.Ordinal) || nonce.Length == _clientNonce.Length)
         {
-            throw Failure("the server's nonce does not extend the client's (RFC 5802 §5.1).");
+            return "the server's nonce does not extend the client's (RFC 5802 §5.1)";
         }
 
         if (!int.TryParse(iterations, NumberStyles.None, CultureInfo.InvariantCulture, out var count) || count < 1 || count > MaxIterations)
         {
-            throw Failure($"the iteration count must be 1 to {MaxIterations}.");
+            return $"the iteration count must be 1 to {MaxIterations}";
         }
 
         byte[] saltBytes;
@@ -122,7 +135,7 @@ internal sealed class SaslScram : SaslMechanism
         }
         catch (FormatException)
         {
-            throw Failure("the salt is not base64.");
+            return "the salt is not base64";
         }
 
         var withoutProof = $"c={Convert.ToBase64String(Encoding.UTF8.GetBytes(_gs2Header))},r={nonce}";
@@ -141,7 +154,8 @@ internal sealed class SaslScram : SaslMechanism
 
             _expectedServerSignature = Hmac(Hmac(saltedPassword, "Server Key"u8), authMessage);
             CryptographicOperations.ZeroMemory(clientKey);
-            return Encoding.UTF8.GetBytes($"{withoutProof},p={Convert.ToBase64String(proof)}");
+            clientFinal = Encoding.UTF8.GetBytes($"{withoutProof},p={Convert.ToBase64String(proof)}");
+            return null;
         }
         finally
         {
@@ -150,11 +164,13 @@ internal sealed class SaslScram : SaslMechanism
     }
 
     /// <summary>Checks <c>v=ServerSignature</c> in constant time (RFC 5802 §3).</summary>
-    private void VerifyServerFinal(string serverFinal)
+    /// <returns>The server's error (<c>e=</c>: it refuses, the exchange is cancelled), or <see langword="null"/> when the signature is right.</returns>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: no signature or a wrong one; the server proved nothing and the connection is closed.</exception>
+    private string? VerifyServerFinal(string serverFinal)
     {
         if (serverFinal.StartsWith("e=", StringComparison.Ordinal))
         {
-            throw Failure($"the server reported an error ({serverFinal[2..]}).");
+            return $"the server reported an error ({ErrorValue(serverFinal.Split(',')[0][2..])})";
         }
 
         var attribute = serverFinal.Split(',')[0];
@@ -174,17 +190,25 @@ internal sealed class SaslScram : SaslMechanism
         }
 
         _verified = true;
+        return null;
     }
 
-    private string Decode(ReadOnlyMemory<byte> challenge)
+    /// <summary>A server-error-value (RFC 5802 §7: such as <c>invalid-proof</c>) for a message: printable ASCII of at most 64 characters, else a placeholder (the text comes from the server).</summary>
+    private static string ErrorValue(string value) =>
+        value.Length is > 0 and <= 64 && value.All(static c => c is > ' ' and <= '~') ? value : "unreadable error value";
+
+    /// <summary>The challenge as text: <see langword="null"/>, or what is wrong with it.</summary>
+    private static string? Decode(ReadOnlyMemory<byte> challenge, out string text)
     {
         try
         {
-            return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(challenge.Span);
+            text = new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(challenge.Span);
+            return null;
         }
         catch (DecoderFallbackException)
         {
-            throw Failure("the challenge is not UTF-8.");
+            text = "";
+            return "the challenge is not UTF-8";
         }
     }
 

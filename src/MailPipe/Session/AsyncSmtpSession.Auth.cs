@@ -57,7 +57,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>The final reply: 235 on success, 535 when the server rejects the credentials, or another negative reply.</returns>
     /// <exception cref="ArgumentException">The credential has no user name, a value holds characters the mechanism cannot carry, or the pinned mechanism is not a password mechanism MailPipe implements.</exception>
     /// <exception cref="InvalidOperationException">Not connected, another operation is running, the pinned mechanism is not in the server's AUTH list (nothing was sent), or the pinned mechanism reveals the password on a connection without TLS (nothing was sent).</exception>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: no mechanism both sides support may run here (nothing was sent), the pinned NTLM is not available on this platform, or the server failed SCRAM's mutual authentication; or a transport failure. The connection is closed.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: no mechanism both sides support may run here (nothing was sent), the pinned NTLM is not available on this platform, or the server failed SCRAM's mutual authentication (the connection is closed); a challenge the mechanism cannot answer (not base64, an empty CRAM-MD5 challenge, a malformed SCRAM message, one the platform's NTLM refuses) is cancelled with <c>*</c> and the server's answer is in <see cref="SmtpException.Reply"/>, the session still connected after a negative answer other than 421. A transport failure: the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthenticateAsync(NetworkCredential credential, SmtpAuthenticationOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -130,7 +130,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException"><paramref name="userName"/> is empty or holds spaces or control characters.</exception>
     /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the mechanism is not in the server's AUTH list (nothing was sent).</exception>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for an empty challenge (the connection is closed) or a non-base64 one (cancelled with <c>*</c>; after the server's 501 the session stays connected, the reply in <see cref="SmtpException.Reply"/>); transport failure or timeout (the connection is closed).</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/> for an empty challenge or a non-base64 one: cancelled with <c>*</c>, the server's answer in <see cref="SmtpException.Reply"/> (<see cref="SmtpException.IsTransient"/> when it is 4yz); after a negative answer other than 421 the session stays connected. Transport failure or timeout: the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthCramMd5Async(string userName, string password, CancellationToken cancellationToken = default) =>
         RunMechanismAsync(new SaslCramMd5(userName, password), cancellationToken);
@@ -145,7 +145,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>235 on success, 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException">The credential has no user name, or <paramref name="targetName"/> is white space.</exception>
     /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the mechanism is not in the server's AUTH list (nothing was sent).</exception>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: NTLM is not available on this platform (the message says to install gss-ntlmssp on Linux; nothing was sent) or the platform rejected the server's challenge; transport failure or timeout. The connection is closed.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: NTLM is not available on this platform (the message says to install gss-ntlmssp on Linux; nothing was sent; the connection is closed), or the platform rejected the server's challenge (cancelled with <c>*</c>, the server's answer in <see cref="SmtpException.Reply"/>; after a negative answer other than 421 the session stays connected). Transport failure or timeout: the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthNtlmAsync(NetworkCredential credential, string? targetName = null, CancellationToken cancellationToken = default)
     {
@@ -162,7 +162,7 @@ public sealed partial class AsyncSmtpSession
     /// <returns>235 on success (only after the server proved it knows the password), 535 for a rejected password, or another reply.</returns>
     /// <exception cref="ArgumentException">Another hash algorithm, an empty user name, or a character SASLprep prohibits.</exception>
     /// <exception cref="InvalidOperationException">Not connected, another operation is running, or the mechanism is not in the server's AUTH list (nothing was sent).</exception>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: a malformed server message, a wrong server signature, or success without one; transport failure or timeout. The connection is closed.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.AuthenticationError"/>: a malformed server-first message (nonce, salt, iteration count 1 to 100,000) or a server error (<c>e=</c>) is cancelled with <c>*</c>, the server's answer in <see cref="SmtpException.Reply"/>, and after a negative answer other than 421 the session stays connected; a wrong or missing server signature, or success without one, closes the connection (the server proved nothing, so no further line goes to it). Transport failure or timeout: the connection is closed.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled; the connection is closed.</exception>
     public Task<SmtpReply> AuthScramAsync(string userName, string password, HashAlgorithmName hashAlgorithm, string? authorizationId = null, CancellationToken cancellationToken = default) =>
         RunMechanismAsync(new SaslScram(hashAlgorithm, userName, password, authorizationId), cancellationToken);

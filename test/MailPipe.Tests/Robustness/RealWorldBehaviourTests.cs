@@ -496,13 +496,18 @@ public class RealWorldBehaviourTests
             var clientFirst = Encoding.UTF8.GetString(Convert.FromBase64String(line["AUTH SCRAM-SHA-256 ".Length..].TrimEnd()));
             var nonce = clientFirst[(clientFirst.IndexOf("r=", StringComparison.Ordinal) + 2)..];
             await server.SendAsync(Encoding.UTF8.GetBytes("334 " + Convert.ToBase64String(Encoding.UTF8.GetBytes($"r={nonce}srv,s=QSXCR+Q6sek8bf92,i={SaslScram.MaxIterations + 1}")) + "\r\n"), ct);
-        });
+        }).Then("C: *", "S: 501 5.7.0 Authentication aborted");
         await using var server = ScriptedSmtpServer.Start(script);
         using var session = await ConnectedAsync(server);
 
         var act = () => session.AuthScramAsync("user", "pencil", HashAlgorithmName.SHA256).Safe();
 
-        (await act.Should().ThrowAsync<SmtpException>()).Which.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        // Cancelled with '*' (RFC 4954 §4) before any key derivation; the session stays connected after the 501.
+        var error = (await act.Should().ThrowAsync<SmtpException>()).Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        error.Message.Should().Contain("iteration count");
+        error.Reply!.Code.Should().Be(501);
+        session.IsConnected.Should().BeTrue();
     }
 
     // 12. A token cancelled before the call.
