@@ -78,6 +78,9 @@ public static class MailPipeResilienceBuilderExtensions
         }
 
         sections.Paths.Add(section.Path);
+
+        // And for the senders' sections: a resilience section kept in the sender's own (Smtp:Resilience) is not an unknown key of Smtp.
+        MailPipeConfiguredSections.Of(builder.Services).Add(section.Path);
         var options = builder.Services.AddOptions<SmtpStandardResilienceOptions>(builder.Name).Configure(o => Bind(section, o, sections));
         if (configure is not null)
         {
