@@ -56,6 +56,7 @@ public static class MailPipeBuilderExtensions
     /// <returns>The same builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>) or longer than 4294967294 ms.</exception>
+    /// <exception cref="ArgumentException"><paramref name="name"/> (or the default name) is already the name of another MailPipe sender's health check (in any case); the same sender's check added again is replaced instead.</exception>
     public static IMailPipeBuilder AddHealthCheck(this IMailPipeBuilder builder, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(builder);

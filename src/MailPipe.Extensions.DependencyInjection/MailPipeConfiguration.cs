@@ -204,14 +204,28 @@ internal static class MailPipeConfiguration
 }
 
 /// <summary>
-/// The configuration sections that <c>AddMailPipe</c> / <c>AddKeyedMailPipe</c> calls of one service collection read,
-/// so that a sender's section nested in another's (<c>Smtp:Bulk</c> in <c>Smtp</c>) is not taken for unknown keys.
-/// One instance per service collection, filled while services are registered and read when options are made.
+/// The configuration sections that <c>AddMailPipe</c> / <c>AddKeyedMailPipe</c> calls of one service collection read
+/// (and MailPipe.Resilience's <c>AddStandardResilience</c>), so that a section nested in a sender's (<c>Smtp:Bulk</c>
+/// or <c>Smtp:Resilience</c> in <c>Smtp</c>) is not taken for unknown keys of it. One instance per service collection,
+/// filled while services are registered and read when options are made.
 /// </summary>
 internal sealed class MailPipeConfiguredSections
 {
     // Written while services are registered (one thread), only read once the container is built.
     private readonly HashSet<string> _paths = new(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The instance of <paramref name="services"/>, added on first use.</summary>
+    public static MailPipeConfiguredSections Of(Microsoft.Extensions.DependencyInjection.IServiceCollection services)
+    {
+        if (services.FirstOrDefault(static d => d.ServiceType == typeof(MailPipeConfiguredSections) && !d.IsKeyedService)?.ImplementationInstance is MailPipeConfiguredSections sections)
+        {
+            return sections;
+        }
+
+        sections = new MailPipeConfiguredSections();
+        Microsoft.Extensions.DependencyInjection.ServiceCollectionServiceExtensions.AddSingleton(services, sections);
+        return sections;
+    }
 
     public void Add(string path) => _paths.Add(path);
 

@@ -34,6 +34,7 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// <returns>The same builder.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="builder"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="timeout"/> is zero or negative (other than <see cref="Timeout.InfiniteTimeSpan"/>) or longer than 4294967294 ms.</exception>
+    /// <exception cref="ArgumentException"><paramref name="name"/> (or the default name) is already the name of another MailPipe sender's health check (in any case); the same sender's check added again is replaced instead.</exception>
     public static IHealthChecksBuilder AddMailPipe(this IHealthChecksBuilder builder, string? serviceKey = null, string? name = null, HealthStatus? failureStatus = null, IEnumerable<string>? tags = null, TimeSpan? timeout = null)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -43,9 +44,27 @@ public static class MailPipeHealthChecksBuilderExtensions
         }
 
         var senderName = serviceKey ?? string.Empty;
+        var checkName = name ?? (serviceKey is null ? "mailpipe" : $"mailpipe-{serviceKey}");
+
+        // The same name for another sender's check would replace it below (one check left, the other server checked by
+        // nothing); ASP.NET Core takes names in any case as one.
+        var taken = builder.Services
+            .Where(static d => d.ServiceType == typeof(CheckOf) && !d.IsKeyedService)
+            .Select(static d => (CheckOf)d.ImplementationInstance!)
+            .FirstOrDefault(c => string.Equals(c.Name, checkName, StringComparison.OrdinalIgnoreCase));
+        if (taken is not null && taken.Sender != senderName)
+        {
+            throw new ArgumentException($"The health check name '{checkName}' is already the check of {Describe(taken.Sender)}; the check of {Describe(senderName)} needs a name of its own (leave the name out for 'mailpipe' or 'mailpipe-{{key}}').", nameof(name));
+        }
+
+        if (taken is null)
+        {
+            builder.Services.AddSingleton(new CheckOf(checkName, senderName));
+        }
+
         var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);
         var registration = new HealthCheckRegistration(
-            name ?? (serviceKey is null ? "mailpipe" : $"mailpipe-{serviceKey}"),
+            checkName,
             sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout, sp.GetService<TimeProvider>() ?? TimeProvider.System),
             failureStatus,
             [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
@@ -56,7 +75,7 @@ public static class MailPipeHealthChecksBuilderExtensions
         // earlier one of this method. Two of one name made every health request throw ("Duplicate health checks").
         builder.Services.Configure<HealthCheckServiceOptions>(options =>
         {
-            foreach (var earlier in options.Registrations.Where(r => r.Name == registration.Name && Ours.TryGetValue(r, out _)).ToList())
+            foreach (var earlier in options.Registrations.Where(r => string.Equals(r.Name, registration.Name, StringComparison.OrdinalIgnoreCase) && Ours.TryGetValue(r, out _)).ToList())
             {
                 options.Registrations.Remove(earlier);
             }
@@ -66,6 +85,8 @@ public static class MailPipeHealthChecksBuilderExtensions
         return builder;
     }
 
+
+    private static string Describe(string sender) => sender.Length == 0 ? "the default sender (AddMailPipe)" : $"the sender '{sender}' (AddKeyedMailPipe)";
 
     /// <summary>
     /// The registration's timeout: a backstop behind the check's own, which is the one reported (with what was tried).
@@ -82,6 +103,9 @@ public static class MailPipeHealthChecksBuilderExtensions
         return checkTimeout >= SmtpSessionOptions.MaxTimeout - TimeSpan.FromSeconds(5) ? SmtpSessionOptions.MaxTimeout : checkTimeout + TimeSpan.FromSeconds(5);
     }
 }
+
+/// <summary>The mark, in the service collection, that the MailPipe health check <paramref name="Name"/> checks the sender <paramref name="Sender"/> (empty for the default one).</summary>
+internal sealed record CheckOf(string Name, string Sender);
 
 /// <summary>The check: <c>SmtpSender.CheckConnectionAsync</c> within a timeout, on the clock the sender has (the container's <see cref="TimeProvider"/>).</summary>
 internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, TimeProvider timeProvider) : IHealthCheck

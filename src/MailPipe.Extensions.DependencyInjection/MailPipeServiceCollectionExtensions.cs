@@ -83,13 +83,7 @@ public static class MailPipeServiceCollectionExtensions
         var options = services.AddOptions<MailPipeOptions>(name);
         if (configuration is not null)
         {
-            var sections = services.FirstOrDefault(d => d.ServiceType == typeof(MailPipeConfiguredSections) && !d.IsKeyedService)?.ImplementationInstance as MailPipeConfiguredSections;
-            if (sections is null)
-            {
-                sections = new MailPipeConfiguredSections();
-                services.AddSingleton(sections);
-            }
-
+            var sections = MailPipeConfiguredSections.Of(services);
             sections.Add(configuration.Path);
             options.Configure(o => MailPipeConfiguration.Bind(configuration, o, sections));
         }

@@ -8,7 +8,8 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// Makes the sender of <paramref name="name"/> when the host starts, so that a setting made in code with
 /// <see cref="MailPipeBuilderExtensions.ConfigureSender"/> that the sender refuses (a <c>MaxBatchSize</c> of 0, a zero
 /// <c>AcquireTimeout</c>) stops the start like a wrong configuration key does, instead of failing the first request that
-/// needs the sender. The sender made here is the singleton the application uses; it opens no connection.
+/// needs the sender; then the decorated sender (what <see cref="ISmtpSender"/> resolves to), so that a decorator that
+/// fails stops the start too. Both are the singletons the application uses; neither opens a connection.
 /// </summary>
 /// <param name="services">The container.</param>
 /// <param name="name">The sender's name: empty for <c>AddMailPipe</c>, else the key.</param>
@@ -28,6 +29,9 @@ internal sealed class MailPipeStartupCheck(IServiceProvider services, string nam
             throw new OptionsValidationException(name, typeof(SmtpSenderOptions), [$"{setting} (set in code with ConfigureSender) was refused: {ex.Message}"]);
         }
 
+        // Then what ISmtpSender resolves to: a decorator (AddSenderDecorator, AddStandardResilience) that fails (returns
+        // null, needs a service nobody registered) stops the start too, instead of the first request that takes it.
+        _ = name.Length == 0 ? services.GetRequiredService<ISmtpSender>() : services.GetRequiredKeyedService<ISmtpSender>(name);
         return Task.CompletedTask;
     }
 

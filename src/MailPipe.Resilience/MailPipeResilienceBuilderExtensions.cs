@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Globalization;
 using MailPipe;
 using MailPipe.Diagnostics;
@@ -56,7 +57,7 @@ public static class MailPipeResilienceBuilderExtensions
     /// (Constant, Linear, Exponential), <c>Retry:UseJitter</c>, <c>Retry:ThrottledDelay</c>,
     /// <c>Retry:RetryUnknownOutcome</c>, <c>CircuitBreaker:FailureRatio</c>, <c>CircuitBreaker:MinimumThroughput</c>,
     /// <c>CircuitBreaker:SamplingDuration</c>, <c>CircuitBreaker:BreakDuration</c> (times as <c>hh:mm:ss</c>). A key
-    /// that is not one of these, or a value that cannot be read, fails at start-up with a message naming it.
+    /// that is not one of these, a value that cannot be read, or one out of Polly's range fails at start-up with a message naming the key (and the value).
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
     /// <param name="section">The section, such as <c>configuration.GetSection("SmtpResilience")</c>.</param>
@@ -77,6 +78,9 @@ public static class MailPipeResilienceBuilderExtensions
         }
 
         sections.Paths.Add(section.Path);
+
+        // And for the senders' sections: a resilience section kept in the sender's own (Smtp:Resilience) is not an unknown key of Smtp.
+        MailPipeConfiguredSections.Of(builder.Services).Add(section.Path);
         var options = builder.Services.AddOptions<SmtpStandardResilienceOptions>(builder.Name).Configure(o => Bind(section, o, sections));
         if (configure is not null)
         {
@@ -125,30 +129,118 @@ public static class MailPipeResilienceBuilderExtensions
         });
     }
 
-    /// <summary>The first problem of the options (the binding's included), or <see langword="null"/>.</summary>
-    private static string? Check(SmtpStandardResilienceOptions options)
+    /// <summary>
+    /// The problems of the options (the binding's, else every strategy's value out of Polly's range, each named by its
+    /// key with its value, else the order of the timeouts), or none.
+    /// </summary>
+    private static List<string> Check(SmtpStandardResilienceOptions options)
     {
         if (options.BindingErrors.Count > 0)
         {
-            return string.Join(" ", options.BindingErrors.Distinct(StringComparer.Ordinal));
+            return [.. options.BindingErrors.Distinct(StringComparer.Ordinal)];
+        }
+
+        if (options.TotalRequestTimeout is null || options.Retry is null || options.CircuitBreaker is null || options.AttemptTimeout is null)
+        {
+            return ["MailPipe.Resilience: TotalRequestTimeout, Retry, CircuitBreaker and AttemptTimeout must all be set."];
+        }
+
+        // Strategy by strategy, so that every problem is reported and named: Polly's own message names neither the key
+        // (AttemptTimeout and TotalRequestTimeout are both a TimeoutStrategyOptions with a Timeout) nor the value.
+        var at = options.Source;
+        var separator = at.EndsWith(':') ? ":" : ".";
+        List<string> problems = [];
+        Strategy(problems, options, at, separator, "TotalRequestTimeout", b => b.AddTimeout(options.TotalRequestTimeout));
+        Strategy(problems, options, at, separator, "Retry", b => b.AddRetry(options.Retry));
+        if (options.Retry.ThrottledDelay < TimeSpan.Zero || options.Retry.ThrottledDelay > TimeSpan.FromDays(1))
+        {
+            problems.Add($"{at}Retry{separator}ThrottledDelay must be between {TimeSpan.Zero:c} and {TimeSpan.FromDays(1):c}; it is {options.Retry.ThrottledDelay:c}.");
+        }
+
+        Strategy(problems, options, at, separator, "CircuitBreaker", b => b.AddCircuitBreaker(options.CircuitBreaker));
+        Strategy(problems, options, at, separator, "AttemptTimeout", b => b.AddTimeout(options.AttemptTimeout));
+        if (problems.Count > 0)
+        {
+            return problems;
         }
 
         try
         {
             options.Validate();
             _ = new ResiliencePipelineBuilder<SmtpSendResult>().AddSmtpStandardResilience(options).Build();
-            return null;
+            return problems;
         }
-        catch (Exception ex) when (ex is ArgumentException or System.ComponentModel.DataAnnotations.ValidationException)
+        catch (Exception ex) when (ex is ArgumentException or ValidationException)
         {
-            return $"MailPipe.Resilience: {ex.Message}";
+            return [$"MailPipe.Resilience: {ex.Message}"];
         }
+    }
+
+    /// <summary>Builds one strategy alone; Polly's "The field X must be ..." lines become "{key} must be ...; it is {value}."</summary>
+    private static void Strategy(List<string> problems, SmtpStandardResilienceOptions options, string at, string separator, string group, Action<ResiliencePipelineBuilder<SmtpSendResult>> add)
+    {
+        try
+        {
+            var builder = new ResiliencePipelineBuilder<SmtpSendResult>();
+            add(builder);
+            _ = builder.Build();
+        }
+        catch (ValidationException ex)
+        {
+            const string Field = "The field ";
+            var named = 0;
+            foreach (var line in ex.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                var end = line.StartsWith(Field, StringComparison.Ordinal) ? line.IndexOf(' ', Field.Length) : -1;
+                if (end < 0)
+                {
+                    continue;
+                }
+
+                var field = line[Field.Length..end];
+                var rule = line[(end + 1)..].TrimEnd('.');
+                problems.Add(ValueOf(options, group, field) is { } value
+                    ? $"{at}{group}{separator}{field} {rule}; it is {value}."
+                    : $"{at}{group}{separator}{field} {rule}.");
+                named++;
+            }
+
+            if (named == 0)
+            {
+                problems.Add($"MailPipe.Resilience: {at}{group}: {ex.Message}");
+            }
+        }
+    }
+
+    /// <summary>The value of a strategy's setting as the configuration writes it, or <see langword="null"/> for a setting without a key.</summary>
+    private static string? ValueOf(SmtpStandardResilienceOptions options, string group, string field)
+    {
+        object? value = (group, field) switch
+        {
+            ("TotalRequestTimeout", "Timeout") => options.TotalRequestTimeout.Timeout,
+            ("AttemptTimeout", "Timeout") => options.AttemptTimeout.Timeout,
+            ("Retry", "MaxRetryAttempts") => options.Retry.MaxRetryAttempts,
+            ("Retry", "Delay") => options.Retry.Delay,
+            ("Retry", "MaxDelay") => options.Retry.MaxDelay,
+            ("CircuitBreaker", "FailureRatio") => options.CircuitBreaker.FailureRatio,
+            ("CircuitBreaker", "MinimumThroughput") => options.CircuitBreaker.MinimumThroughput,
+            ("CircuitBreaker", "SamplingDuration") => options.CircuitBreaker.SamplingDuration,
+            ("CircuitBreaker", "BreakDuration") => options.CircuitBreaker.BreakDuration,
+            _ => null,
+        };
+        return value switch
+        {
+            TimeSpan time => time.ToString("c", CultureInfo.InvariantCulture),
+            IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
+            _ => null,
+        };
     }
 
     private static void Bind(IConfigurationSection section, SmtpStandardResilienceOptions options, Sections sections)
     {
         var errors = options.BindingErrors;
         var prefix = section.Path + ":";
+        options.Source = prefix;
         Read<TimeSpan>(section, "TotalRequestTimeout:Timeout", prefix, errors, TryParseTime, v => options.TotalRequestTimeout.Timeout = v);
         Read<TimeSpan>(section, "AttemptTimeout:Timeout", prefix, errors, TryParseTime, v => options.AttemptTimeout.Timeout = v);
         Read<int>(section, "Retry:MaxRetryAttempts", prefix, errors, int.TryParse, v => options.Retry.MaxRetryAttempts = v);
@@ -176,7 +268,7 @@ public static class MailPipeResilienceBuilderExtensions
     {
         public ValidateOptionsResult Validate(string? optionsName, SmtpStandardResilienceOptions options) =>
             optionsName != name ? ValidateOptionsResult.Skip
-            : Check(options) is { } error ? ValidateOptionsResult.Fail(error)
+            : Check(options) is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems)
             : ValidateOptionsResult.Success;
     }
 

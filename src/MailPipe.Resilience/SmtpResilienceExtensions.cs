@@ -35,9 +35,11 @@ public static class SmtpResilienceExtensions
     /// <see cref="SmtpErrorCode.ServiceNotAvailable"/>. When an attempt throws
     /// (such as <see cref="ObjectDisposedException"/> from a sender disposed during the delay) after an earlier one wrote
     /// its end of data, the result merges the attempts made instead of the exception.</para>
-    /// <para>One limit of a single merged result: when an attempt after an accepted one ends with an unknown outcome
-    /// (its end of data written, no reply), its recipients keep their 250 to RCPT and the merged outcome stays
-    /// <see cref="SmtpSendOutcome.Accepted"/>; they may or may not have the message, and are not retried.</para>
+    /// <para>One limit of a single merged result: when one attempt is accepted and another, before or after it, ends
+    /// with an unknown outcome (its end of data written, no reply), the unknown attempt's recipients keep their 250 to
+    /// RCPT and the merged outcome is <see cref="SmtpSendOutcome.Accepted"/>; they may or may not have the message, and
+    /// are not retried. (An unknown attempt's recipients refused with 4yz were not in its transaction: they are retried,
+    /// and their acceptance makes the merged outcome <see cref="SmtpSendOutcome.Accepted"/>.)</para>
     /// </remarks>
     /// <param name="pipeline">The pipeline (for example <see cref="SmtpResiliencePipelines.CreateStandard"/>); its retry strategy should be an <see cref="SmtpRetryStrategyOptions"/>.</param>
     /// <param name="message">The message; its content must be replayable for a retry (bytes, a seekable stream, <see cref="SmtpMessage.FromWriter"/>), else a retry returns <see cref="SmtpErrorCode.ContentNotReplayable"/>, which is not retried.</param>

@@ -31,6 +31,9 @@ public sealed class SmtpStandardResilienceOptions
     /// <summary>Problems found while reading a configuration section (reported at start-up).</summary>
     internal List<string> BindingErrors { get; } = [];
 
+    /// <summary>Where the settings came from, for the validation messages: <c>SmtpResilience:</c> for a section, <c>SmtpStandardResilienceOptions.</c> for code.</summary>
+    internal string Source { get; set; } = "SmtpStandardResilienceOptions.";
+
     /// <summary>Checks what Polly does not: the four strategies are set, the retry's throttled delay is in range, and the total timeout is longer than one attempt's.</summary>
     internal void Validate()
     {

@@ -85,6 +85,20 @@ internal static class MailPipeTelemetry
             : result.Exception is { } ex ? ErrorType(ex)
             : deciding is not null ? CodeName(deciding.Code) : "_OTHER";
 
+        try
+        {
+            Record(telemetry, bytes, outcome, roundTrips, deciding, errorType, accepted, refused);
+        }
+        catch (Exception)
+        {
+            // A listener's callback threw (ActivityStopped, a measurement callback): that span or measurement is lost, never the result.
+        }
+
+        return result;
+    }
+
+    private static void Record(TransactionTelemetry telemetry, long? bytes, string outcome, long roundTrips, SmtpReply? deciding, string? errorType, int accepted, int refused)
+    {
         var metrics = telemetry.Metrics;
         var tags = new TagList(telemetry.Connection.MetricTags) { { "smtp.outcome", outcome } };
         if (errorType is not null)
@@ -149,8 +163,6 @@ internal static class MailPipeTelemetry
 
             activity.Stop();
         }
-
-        return result;
     }
 
     /// <summary>The low-cardinality error.type of a failure: the <see cref="SmtpErrorCode"/> name, else the exception's type.</summary>
@@ -225,8 +237,18 @@ internal static class MailPipeTelemetry
             // A connection outlives the request that opened it: a root span, linked from the transactions it carries.
             var previous = Activity.Current;
             Activity.Current = null;
-            activity = Source.StartActivity(ConnectionSpan, ActivityKind.Client, default(ActivityContext), array);
-            Activity.Current = previous;
+            try
+            {
+                activity = Source.StartActivity(ConnectionSpan, ActivityKind.Client, default(ActivityContext), array);
+            }
+            catch (Exception)
+            {
+                // A listener's ActivityStarted or Sample threw: no span for this connection.
+            }
+            finally
+            {
+                Activity.Current = previous;
+            }
         }
 
         return new ConnectionTelemetry(array, activity, Stopwatch.GetTimestamp());
@@ -235,11 +257,18 @@ internal static class MailPipeTelemetry
     public static Activity? StartChild(ConnectionTelemetry connection, string name)
     {
         var previous = Activity.Current;
-        var activity = connection.Activity is { } parent
-            ? Source.StartActivity(name, ActivityKind.Client, parent.Context, connection.Tags)
-            : null;
-        Activity.Current = previous;
-        return activity;
+        try
+        {
+            return connection.Activity is { } parent ? Source.StartActivity(name, ActivityKind.Client, parent.Context, connection.Tags) : null;
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+        finally
+        {
+            Activity.Current = previous;
+        }
     }
 }
 

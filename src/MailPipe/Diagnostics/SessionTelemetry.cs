@@ -56,22 +56,29 @@ internal static class SessionTelemetry
         }
 
         session.TelemetryConnection = null;
-        var metrics = session.Metrics;
-        if (metrics.ConnectionDuration.Enabled)
+        try
         {
-            metrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(connection.Start).TotalSeconds, connection.MetricTags);
-        }
-
-        if (connection.Activity is { } activity)
-        {
-            if (errorType is not null)
+            var metrics = session.Metrics;
+            if (metrics.ConnectionDuration.Enabled)
             {
-                activity.SetTag("error.type", errorType);
-                activity.SetStatus(ActivityStatusCode.Error);
+                metrics.ConnectionDuration.Record(Stopwatch.GetElapsedTime(connection.Start).TotalSeconds, connection.MetricTags);
             }
 
-            activity.SetTag("smtp.transactions", connection.Transactions);
-            activity.Stop();
+            if (connection.Activity is { } activity)
+            {
+                if (errorType is not null)
+                {
+                    activity.SetTag("error.type", errorType);
+                    activity.SetStatus(ActivityStatusCode.Error);
+                }
+
+                activity.SetTag("smtp.transactions", connection.Transactions);
+                activity.Stop();
+            }
+        }
+        catch (Exception)
+        {
+            // A listener's callback threw: the connection's measurement or span is lost, never the connection's end.
         }
     }
 
@@ -136,9 +143,19 @@ internal static class SessionTelemetry
             Activity.Current = null; // captured without a caller's activity: a root, not whatever flows here
         }
 
-        var activity = MailPipeTelemetry.Source.StartActivity(MailPipeTelemetry.TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
-        Activity.Current = current;
-        return activity;
+        try
+        {
+            return MailPipeTelemetry.Source.StartActivity(MailPipeTelemetry.TransactionSpan, ActivityKind.Client, parent ?? default, tags: null, links);
+        }
+        catch (Exception)
+        {
+            // A listener's ActivityStarted or Sample threw: no span for this transaction, which is sent all the same.
+            return null;
+        }
+        finally
+        {
+            Activity.Current = current;
+        }
     }
 
     private static TelemetryScope? StartOperation(AsyncSmtpSession session, OperationKind kind, string name)
@@ -226,6 +243,23 @@ internal sealed class TelemetryScope : IDisposable
     private void End(string? errorType)
     {
         _done = true;
+        try
+        {
+            Record(errorType);
+        }
+        catch (Exception)
+        {
+            // A listener's callback threw: this operation's measurement or span is lost, never the operation.
+        }
+
+        if (errorType is not null && _kind == OperationKind.Connect)
+        {
+            SessionTelemetry.ConnectionEnded(_session, errorType);
+        }
+    }
+
+    private void Record(string? errorType)
+    {
         var metrics = _session.Metrics;
         var (duration, failures) = _kind switch
         {
@@ -254,11 +288,6 @@ internal sealed class TelemetryScope : IDisposable
             }
 
             activity.Stop();
-        }
-
-        if (errorType is not null && _kind == OperationKind.Connect)
-        {
-            SessionTelemetry.ConnectionEnded(_session, errorType);
         }
     }
 }

@@ -42,14 +42,17 @@ internal sealed partial class MailTransaction
         return MailPipeTelemetry.StopTransaction(telemetry, result, EndOfDataWritten ? SentLength() : null);
     }
 
-    /// <summary>The content length for the measurements; none when the caller's stream cannot tell it (its Length fails).</summary>
+    /// <summary>
+    /// The content length for the measurements; none when the caller's stream cannot tell it (its Length fails, with
+    /// whatever exception: after the end of data, a measurement must never cost the message its result).
+    /// </summary>
     private long? SentLength()
     {
         try
         {
             return Message.ContentLength;
         }
-        catch (Exception ex) when (ex is IOException or NotSupportedException or ObjectDisposedException)
+        catch (Exception)
         {
             return null;
         }

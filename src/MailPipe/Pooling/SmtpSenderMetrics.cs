@@ -32,15 +32,25 @@ internal sealed class SmtpSenderMetrics : IObservedPool, IDisposable
         _metrics.Register(this);
     }
 
-    public void Opened() => _metrics.PoolOpened.Add(1, _name);
+    public void Opened() => Count(_metrics.PoolOpened, _name, default);
 
-    public void OpenFailed() => _metrics.PoolOpenFailures.Add(1, _name);
+    public void OpenFailed() => Count(_metrics.PoolOpenFailures, _name, default);
 
-    public void Discarded(string reason) => _metrics.PoolDiscarded.Add(1, _name, new("mailpipe.sender.connection.discard_reason", reason));
+    public void Discarded(string reason) => Count(_metrics.PoolDiscarded, _name, new("mailpipe.sender.connection.discard_reason", reason));
 
-    public void Retried() => _metrics.PoolRetries.Add(1, _name);
+    public void Retried() => Count(_metrics.PoolRetries, _name, default);
 
-    public void Batch(int size) => _metrics.PoolBatchSize.Record(size, _name);
+    public void Batch(int size)
+    {
+        try
+        {
+            _metrics.PoolBatchSize.Record(size, _name);
+        }
+        catch (Exception)
+        {
+            // A listener's measurement callback threw: the measurement is lost, never the batch (this runs in the pool's bookkeeping).
+        }
+    }
 
     public void ObserveConnections(List<Measurement<int>> list)
     {
@@ -53,6 +63,26 @@ internal sealed class SmtpSenderMetrics : IObservedPool, IDisposable
     public void ObserveMax(List<Measurement<int>> list) => list.Add(new Measurement<int>(_sender.MaxConnections, _name));
 
     public void ObservePending(List<Measurement<int>> list) => list.Add(new Measurement<int>(_sender.GetStatistics().PendingRequests, _name));
+
+    /// <summary>Adds one (with <paramref name="tag"/> when it has a key); a listener's callback that throws loses the measurement, never the pool's state.</summary>
+    private static void Count(Counter<long> counter, KeyValuePair<string, object?> name, KeyValuePair<string, object?> tag)
+    {
+        try
+        {
+            if (tag.Key is null)
+            {
+                counter.Add(1, name);
+            }
+            else
+            {
+                counter.Add(1, name, tag);
+            }
+        }
+        catch (Exception)
+        {
+            // Lost measurement only.
+        }
+    }
 
     public void Dispose()
     {

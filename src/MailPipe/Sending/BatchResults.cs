@@ -105,14 +105,20 @@ internal sealed class BatchResults
             if (!_completed)
             {
                 _completed = true;
-                for (var i = _published.Count; i < _transactions.Count; i++)
+                try
                 {
-                    var result = _transactions[i].ToResult(failure);
-                    _published.Add(result);
-                    _stream?.Writer.TryWrite(result);
+                    for (var i = _published.Count; i < _transactions.Count; i++)
+                    {
+                        var result = _transactions[i].ToResult(failure);
+                        _published.Add(result);
+                        _stream?.Writer.TryWrite(result);
+                    }
                 }
-
-                _stream?.Writer.TryComplete();
+                finally
+                {
+                    // Always: a reader (the pool's batch loop) waiting for the rest would otherwise wait for ever.
+                    _stream?.Writer.TryComplete();
+                }
             }
 
             return _published;
