@@ -171,6 +171,7 @@ internal sealed partial class TransactionSender
                 behindEndOfData = false;
             }
 
+        writeEnvelope:
             if (NeedsReset)
             {
                 await ResetAsync().ConfigureAwait(false);
@@ -224,6 +225,14 @@ internal sealed partial class TransactionSender
                 // The server refused the commands pipelined behind the end of data: from now on on this connection,
                 // the next transaction waits for the final reply (one round trip more per message).
                 WaitsAfterEndOfData = true;
+                behindEndOfData = false;
+                if (!Stopped && _channel.IsOpen && tx.DataReply is { Code: 503 })
+                {
+                    // It ran none of them (DATA got 503 too: no content was due): this transaction is written again,
+                    // now after every reply. Its result is not out yet (the writer is not done with it).
+                    tx.ForgetEnvelopeReplies();
+                    goto writeEnvelope;
+                }
             }
 
             if (Stopped || tx.DataReply!.Code != 354 || !IsDataAccepted(tx))
