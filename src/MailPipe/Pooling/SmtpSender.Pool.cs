@@ -258,7 +258,7 @@ public sealed partial class SmtpSender
         }
 
         while (_waiting > (_busy + _opening) * _options.MaxBatchSize && _open < _options.MaxConnections && !_disposed
-            && (_busy == 0 || _openBackoffUntil == 0 || _time.GetTimestamp() >= _openBackoffUntil))
+            && ((_busy == 0 && _opening == 0) || _openBackoffUntil == 0 || _time.GetTimestamp() >= _openBackoffUntil))
         {
             _open++;
             _opening++;

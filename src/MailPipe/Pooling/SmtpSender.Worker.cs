@@ -28,10 +28,12 @@ public sealed partial class SmtpSender
                             _open--;
                             failed.AddRange(batch ?? []);
 
-                            // No open connection can serve the waiting messages (others being opened most likely fail
-                            // alike): tell them now rather than at their acquire timeout. While open connections work,
-                            // the messages wait for them, and no new connect is tried for a second.
-                            if (_busy == 0)
+                            // No connection is open or being opened that could serve the waiting messages: tell them
+                            // now rather than at their acquire timeout. While others work or are still being opened (a
+                            // server at its per-client connection limit greets the ones over it with 421 at once, while
+                            // those under it are still in their greeting, TLS or AUTH), the messages wait for them, and
+                            // no new connect is tried for a second.
+                            if (_busy == 0 && _opening == 0)
                             {
                                 failed.AddRange(TakeAll());
                             }

@@ -91,11 +91,20 @@ public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
     public bool TryGet(string keyword, [System.Diagnostics.CodeAnalysis.NotNullWhen(true)] out SmtpCapability? capability) =>
         _byKeyword.TryGetValue(keyword, out capability);
 
-    /// <summary>The SIZE extension's maximum message size in bytes (RFC 1870 §4); 0 when SIZE is advertised without a limit; <see langword="null"/> when not advertised or not a number.</summary>
+    /// <summary>
+    /// The SIZE extension's maximum message size in bytes (RFC 1870 §4); 0 when SIZE is advertised without a limit;
+    /// <see langword="null"/> when not advertised or not a number. Without a standard <c>SIZE</c> line, the
+    /// pre-standard <c>SIZE=1048576</c> form (as <c>AUTH=</c>; smtp4dev sends it when given a maximum size) counts too.
+    /// </summary>
     public long? MaxMessageSize =>
         TryGet("SIZE", out var size)
-            ? size.Parameters.Count == 0 ? 0 : long.TryParse(size.Parameters[0], NumberStyles.None, CultureInfo.InvariantCulture, out var value) ? value : null
-            : null;
+            ? size.Parameters.Count == 0 ? 0 : ParseSize(size.Parameters[0])
+            : _items.FirstOrDefault(static item => item.Keyword.StartsWith("SIZE=", StringComparison.OrdinalIgnoreCase)) is { Parameters.Count: 0 } equalsForm
+                ? ParseSize(equalsForm.Keyword[5..])
+                : null;
+
+    private static long? ParseSize(string value) =>
+        long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var limit) ? limit : null;
 
     /// <summary>PIPELINING (RFC 2920).</summary>
     public bool SupportsPipelining => Contains("PIPELINING");

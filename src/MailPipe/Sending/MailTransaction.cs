@@ -144,6 +144,20 @@ internal sealed partial class MailTransaction
     /// <summary>Whether MAIL's reply and every RCPT's reply have been filed (the envelope is decided).</summary>
     public bool EnvelopeRepliesIn => MailReply is not null && AllRecipientRepliesIn;
 
+    /// <summary>
+    /// Forgets the replies to MAIL, the RCPTs and DATA of a transaction the server ran none of (Haraka's 503 to commands
+    /// pipelined behind an end of data), so that the writer can write it again. Only while the writer is not done with
+    /// it (its result is not out) and every reply expected for it is filed.
+    /// </summary>
+    public void ForgetEnvelopeReplies()
+    {
+        Debug.Assert(!_writerDone && Volatile.Read(ref _unfiledReplies) == 0, "replies are still due, or the result may be out");
+        MailReply = null;
+        DataReply = null;
+        Array.Clear(_recipients);
+        _ready = null;
+    }
+
     /// <summary>Files the reply to the RCPT of recipient <paramref name="index"/>.</summary>
     public void SetRecipientReply(int index, SmtpReply reply) => _recipients[index] = new SmtpRecipientResult(Envelope.Recipients[index], reply);
 

@@ -141,6 +141,9 @@ internal sealed partial class TransactionSender
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SendTransactionAsync(MailTransaction tx, CancellationToken cancellationToken)
     {
+        // With DATA, whether this transaction's commands would follow the previous one's end of data before its final
+        // reply (RFC 2920 §3.1 allows it; Haraka 3.3.4 answers each such command 503 and runs none).
+        var behindEndOfData = _pipelining && !_chunking && _last is { EndOfDataWritten: true, FinalReply: null };
         _last = tx;
 
         // Set before the transaction's first byte is written: from then on an unexpected exception leaves the wire in an unknown state.
@@ -162,6 +165,13 @@ internal sealed partial class TransactionSender
             }
 
             started = true;
+            if (behindEndOfData && WaitsAfterEndOfData)
+            {
+                await SettleAsync().ConfigureAwait(false);
+                behindEndOfData = false;
+            }
+
+        writeEnvelope:
             if (NeedsReset)
             {
                 await ResetAsync().ConfigureAwait(false);
@@ -210,6 +220,21 @@ internal sealed partial class TransactionSender
             _expectedSinceWait = 0;
             await DrainDirectAsync().ConfigureAwait(false);
             await tx.WhenReady().ConfigureAwait(false);
+            if (behindEndOfData && tx.MailReply is { Code: 503 })
+            {
+                // The server refused the commands pipelined behind the end of data: from now on on this connection,
+                // the next transaction waits for the final reply (one round trip more per message).
+                WaitsAfterEndOfData = true;
+                behindEndOfData = false;
+                if (!Stopped && _channel.IsOpen && tx.DataReply is { Code: 503 })
+                {
+                    // It ran none of them (DATA got 503 too: no content was due): this transaction is written again,
+                    // now after every reply. Its result is not out yet (the writer is not done with it).
+                    tx.ForgetEnvelopeReplies();
+                    goto writeEnvelope;
+                }
+            }
+
             if (Stopped || tx.DataReply!.Code != 354 || !IsDataAccepted(tx))
             {
                 return;

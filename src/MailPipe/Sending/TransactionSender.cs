@@ -39,6 +39,13 @@ internal sealed partial class TransactionSender
     public bool NeedsReset { get; set; }
 
     /// <summary>
+    /// Whether, with DATA, a transaction waits for the previous one's final reply instead of following its end of data
+    /// in the same flush: set when the server answered such commands with 503 (Haraka 3.3.4's defence against SMTP
+    /// smuggling). Kept for the session's life.
+    /// </summary>
+    public bool WaitsAfterEndOfData { get; set; }
+
+    /// <summary>
     /// Whether the last MAIL on this connection was the caller's own (the session's <c>MailFromAsync</c>): a transaction
     /// the caller opened is the caller's to end; one a send left open is ended with RSET before the caller's next MAIL.
     /// </summary>

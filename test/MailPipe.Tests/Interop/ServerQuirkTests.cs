@@ -93,6 +93,47 @@ public sealed class ServerQuirkTests
         }
     }
 
+    /// <summary>
+    /// smtp4dev 3.15 (Rnwood.SmtpServer) started with a maximum message size advertises it as <c>SIZE=1048576</c>, in
+    /// the pre-standard form of <c>AUTH=</c>, instead of RFC 1870's <c>SIZE 1048576</c>. MailPipe took the line for an
+    /// unknown extension: a 3 MiB message went out whole and was refused with 552 after its end of data, where against
+    /// any other server with a limit it is NotSent (MessageTooLarge) before MAIL.
+    /// </summary>
+    [Fact]
+    public async Task Smtp4devs_SIZE_equals_limit_stops_a_larger_message_before_MAIL_and_is_declared_for_a_smaller_one()
+    {
+        const string small = "Subject: hi\r\n\r\nbody\r\n";
+        var script = SmtpScript.Parse([
+            "S: 220 localhost smtp4dev ready",
+            "C: EHLO client.example.test",
+            "S: 250-Nice to meet you.",
+            "S: 250-8BITMIME",
+            "S: 250-SIZE=1048576",
+            "S: 250-SMTPUTF8",
+            "S: 250-AUTH=CRAM-MD5 PLAIN LOGIN",
+            "S: 250 AUTH CRAM-MD5 PLAIN LOGIN",
+            "C: MAIL FROM:<sender@example.test> SIZE=21",
+            "S: 250 New message started",
+            "C: RCPT TO:<a@example.test>",
+            "S: 250 Recipient accepted",
+            "C: DATA",
+            "S: 354 End message with period",
+            .. SendScripts.DataLines(small),
+            "S: 250 Mail accepted",
+        ]);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await SendScripts.ConnectedAsync(server);
+        session.Capabilities.MaxMessageSize.Should().Be(1048576);
+
+        var large = await session.SendAsync(new SmtpEnvelope(SendScripts.Sender, "a@example.test"), new byte[3 * 1024 * 1024]).Safe();
+        var accepted = await session.SendAsync(new SmtpEnvelope(SendScripts.Sender, "a@example.test"), SendScripts.Ascii(small)).Safe();
+
+        large.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        large.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge);
+        accepted.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        await server.WaitAsync();
+    }
+
     [Fact]
     public async Task Both_AUTH_forms_together_give_each_mechanism_once()
     {

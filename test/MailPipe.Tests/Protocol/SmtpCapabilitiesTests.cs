@@ -101,6 +101,23 @@ public class SmtpCapabilitiesTests
         FromLines("mx", line).MaxMessageSize.Should().BeNull();
     }
 
+    [Theory]
+    [InlineData("SIZE=1048576", 1048576L)]   // smtp4dev 3.15 with --maxmessagesize
+    [InlineData("size=0", 0L)]
+    [InlineData("SIZE=abc", null)]
+    [InlineData("SIZE=", null)]
+    [InlineData("SIZE=100 200", null)]
+    public void The_pre_standard_SIZE_equals_form_gives_the_limit(string line, long? expected)
+    {
+        FromLines("mx", line).MaxMessageSize.Should().Be(expected);
+    }
+
+    [Fact]
+    public void A_standard_SIZE_line_wins_over_the_SIZE_equals_form()
+    {
+        FromLines("mx", "SIZE=100", "SIZE 200").MaxMessageSize.Should().Be(200);
+    }
+
     [Fact]
     public void Size_not_advertised_is_unknown()
     {
