@@ -173,8 +173,10 @@ public static class SmtpResiliencePredicates
 
     /// <summary>
     /// Whether an attempt failed because of the server or the path to it, which is what a circuit breaker per server
-    /// counts: a transient exception (not an unknown outcome), a message not sent for a transient reason, or a 421.
-    /// A mailbox's 4yz or 5yz refusal is not a server failure.
+    /// counts: a transient exception, a message not sent for a transient reason, a 421, and an unknown outcome that
+    /// the server or the path caused (the connection lost or the reply timed out after the end of data, an attempt
+    /// timeout after it): never resent, but a server that takes content and does not answer is failing. A mailbox's
+    /// 4yz or 5yz refusal is not a server failure, nor is an unknown outcome of the caller's cancellation or of disposal.
     /// </summary>
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether it counts against the server.</returns>
@@ -182,11 +184,13 @@ public static class SmtpResiliencePredicates
     {
         if (outcome.Exception is { } exception)
         {
-            return Classify(exception) == SmtpFailureKind.Transient && exception is not BrokenCircuitException;
+            return exception is not BrokenCircuitException
+                && (Classify(exception) == SmtpFailureKind.Transient || (exception is TimeoutRejectedException && IsOutcomeUnknown(exception)));
         }
 
         return outcome.Result is { } result
             && ((result.Outcome == SmtpSendOutcome.NotSent && result.Exception is { } failure && Classify(failure) == SmtpFailureKind.Transient)
+                || (result.Outcome == SmtpSendOutcome.Unknown && result.Exception is SmtpException { InnerException: not OperationCanceledException } lost && Classify(lost) == SmtpFailureKind.Transient)
                 || (result.MailReply?.Code == 421)
                 || (result.FinalReply?.Code == 421)
                 || (result.Exception is SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable }));

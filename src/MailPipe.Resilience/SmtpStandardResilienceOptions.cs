@@ -54,7 +54,7 @@ public sealed class SmtpStandardResilienceOptions
 
 /// <summary>
 /// A circuit breaker for one SMTP server: counts the attempts that failed at the server
-/// (<see cref="SmtpResiliencePredicates.IsServerFailure"/>: connection failures, timeouts, 421), not a mailbox's
+/// (<see cref="SmtpResiliencePredicates.IsServerFailure"/>: connection failures, timeouts, 421, an unknown outcome the server caused), not a mailbox's
 /// refusal.
 /// </summary>
 public class SmtpCircuitBreakerStrategyOptions : CircuitBreakerStrategyOptions<SmtpSendResult>

@@ -220,6 +220,7 @@ public class ClassificationTableTests
         result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
         SmtpResiliencePredicates.Classify(result).Should().Be(SmtpFailureKind.Unknown);
         SmtpResiliencePredicates.IsTransient(Outcome.FromResult(result)).Should().BeFalse();
+        SmtpResiliencePredicates.IsServerFailure(Outcome.FromResult(result)).Should().BeTrue("the server took the content and dropped the connection: never resent, but counted by the circuit breaker");
     }
 
     [Fact]
@@ -238,6 +239,7 @@ public class ClassificationTableTests
 
         SmtpResiliencePredicates.Classify(error).Should().Be(SmtpFailureKind.Unknown);
         SmtpResiliencePredicates.IsTransient(error).Should().BeFalse();
+        SmtpResiliencePredicates.IsServerFailure(Outcome.FromException<SmtpSendResult>(error)).Should().BeFalse("the caller cancelled: not the server's failure");
     }
 
     [Fact]
@@ -259,6 +261,7 @@ public class ClassificationTableTests
         SmtpResiliencePredicates.Classify(error).Should().Be(SmtpFailureKind.Unknown);
         SmtpResiliencePredicates.IsTransient(Outcome.FromException<SmtpSendResult>(error)).Should().BeFalse("an unknown outcome is never retried by default");
         SmtpResiliencePredicates.IsOutcomeUnknown(Outcome.FromException<SmtpSendResult>(error)).Should().BeTrue();
+        SmtpResiliencePredicates.IsServerFailure(Outcome.FromException<SmtpSendResult>(error)).Should().BeTrue("the attempt timed out waiting for the server after the end of data");
     }
 
     private static async Task<SmtpReply> AuthAsync(string reply)

@@ -46,6 +46,29 @@ public class StandardPipelineTests
     }
 
     [Fact]
+    public async Task Unknown_outcomes_the_server_caused_open_the_circuit_without_a_resend()
+    {
+        var pipeline = SmtpResiliencePipelines.CreateStandard(Options(), new FakeTimeProvider());
+        var calls = 0;
+        Task<SmtpSendResult> Swallow(SmtpMessage m, CancellationToken ct)
+        {
+            calls++;
+            return Task.FromResult(SmtpSendResult.Unknown(m.Envelope, new SmtpException(SmtpErrorCode.TimedOut, "no reply to the end of data")));
+        }
+
+        var first = await pipeline.SendWithRetryAsync(Message("a@example.test"), Swallow);
+        var second = await pipeline.SendWithRetryAsync(Message("a@example.test"), Swallow);
+        var third = await pipeline.SendWithRetryAsync(Message("a@example.test"), Swallow);
+
+        first.Outcome.Should().Be(SmtpSendOutcome.Unknown);
+        first.Attempts.Should().Be(1, "an unknown outcome is never sent again");
+        second.Outcome.Should().Be(SmtpSendOutcome.Unknown);
+        calls.Should().Be(2, "two attempts that the server swallowed open the circuit: the third message is not sent into it");
+        third.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        third.Exception.Should().BeOfType<SmtpException>().Which.InnerException.Should().BeOfType<Polly.CircuitBreaker.BrokenCircuitException>();
+    }
+
+    [Fact]
     public async Task A_mailbox_refusal_does_not_open_the_circuit()
     {
         var pipeline = SmtpResiliencePipelines.CreateStandard(Options(), new FakeTimeProvider());
