@@ -93,9 +93,12 @@ internal sealed partial class TransactionSender
             _ => null,
         };
         var smtpUtf8 = envelope.SmtpUtf8 || (envelope.HasNonAsciiAddress && (capabilities.SupportsSmtpUtf8 || SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) is not null));
-        if (unsupported is null && smtpUtf8 && !capabilities.SupportsSmtpUtf8)
+        if (smtpUtf8 && !capabilities.SupportsSmtpUtf8)
         {
-            unsupported = SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) ?? "SMTPUTF8 (RFC 6531), asked for by the envelope";
+            // Named first, and with the content's need when both are missing: UTF-8 in the header section needs
+            // 8BITMIME too, and naming only that one sent users looking for an encoding the address cannot have.
+            var why = SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) ?? "SMTPUTF8 (RFC 6531), asked for by the envelope";
+            unsupported = unsupported is null ? why : $"{why}; and {unsupported}";
         }
 
         if (unsupported is null && envelope.RequireTls && !(_host.IsTls && capabilities.SupportsRequireTls))
