@@ -76,7 +76,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<string?> _envid = new("--envid")
     {
-        Description = "The envelope identifier a DSN carries (RFC 3461 §4.4; printable ASCII, at most 100 characters). Default: none.",
+        Description = "The envelope identifier a DSN carries (RFC 3461 §4.4; 1 to 100 printable ASCII characters, no space). Default: none.",
         HelpName = "ID",
     };
 

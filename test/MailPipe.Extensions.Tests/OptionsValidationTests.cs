@@ -115,6 +115,18 @@ public sealed class OptionsValidationTests
     }
 
     [Fact]
+    public async Task The_READMEs_no_limit_time_is_accepted_for_every_time_key()
+    {
+        // The package README: "Each time must be positive, or -00:00:00.001 (Timeout.InfiniteTimeSpan) for no limit".
+        (await StartFailuresAsync(
+            ("Smtp:Pool:IdleTimeout", "-00:00:00.001"),
+            ("Smtp:Pool:MaxLifetime", "-00:00:00.001"),
+            ("Smtp:Timeouts:Connect", "-00:00:00.001"),
+            ("Smtp:Timeouts:Reply", "-00:00:00.001"))).Should().BeEmpty();
+        (await StartFailuresAsync(("Smtp:Pool:IdleTimeout", "-00:00:01"))).Should().ContainSingle().Which.Should().Contain("Smtp:Pool:IdleTimeout must be a positive time span");
+    }
+
+    [Fact]
     public async Task Tls_mode_is_taken_by_name_only()
     {
         (await StartFailuresAsync(("Smtp:TlsMode", "1"))).Should().Equal("Smtp:TlsMode '1' is not a TLS mode. Use one of: None, Implicit, StartTlsRequired, StartTlsWhenAvailable.");
