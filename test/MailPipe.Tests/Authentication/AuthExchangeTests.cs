@@ -9,9 +9,6 @@ namespace MailPipe.Tests.Authentication;
 /// <summary>AUTH exchanges (RFC 4954) against the scripted server, over clear text unless a test says otherwise.</summary>
 public sealed class AuthExchangeTests(ITestOutputHelper output)
 {
-    private const string User = "testuser";
-    private const string Password = "Pa55-Secret-Word";
-
     private static AsyncSmtpSession NewSession(bool allowCleartext = true, AuthTestLoggerFactory? log = null) => new(new SmtpSessionOptions
     {
         AllowCleartextAuthentication = allowCleartext,

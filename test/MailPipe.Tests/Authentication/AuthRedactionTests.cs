@@ -8,8 +8,6 @@ namespace MailPipe.Tests.Authentication;
 /// <summary>With Trace logging on, no mechanism lets the password, the token, or anything the client sent during AUTH reach the log.</summary>
 public sealed class AuthRedactionTests
 {
-    private const string User = "testuser";
-    private const string Password = "Pa55-Secret-Word";
     private const string Token = "ya29.Secret-Token-Value";
 
     public static TheoryData<string> Mechanisms => new()

@@ -57,6 +57,12 @@ public sealed class TestScramServer(HashAlgorithmName hash, string user, string 
 
 public static class AuthTestData
 {
+    /// <summary>The user name of the scripted exchanges.</summary>
+    public const string User = "testuser";
+
+    /// <summary>The password of the scripted exchanges.</summary>
+    public const string Password = "Pa55-Secret-Word";
+
     public static string B64(string text) => Convert.ToBase64String(Encoding.UTF8.GetBytes(text));
 
     public static string Text(string base64Line) => Encoding.UTF8.GetString(Convert.FromBase64String(base64Line.Trim()));

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using MailPipe.Tests.Support;
+using static MailPipe.Tests.Authentication.AuthTestData;
 
 namespace MailPipe.Tests.Authentication;
 
@@ -9,9 +10,6 @@ namespace MailPipe.Tests.Authentication;
 /// </summary>
 public sealed class Breaker16AuthCancelTests
 {
-    private const string User = "testuser";
-    private const string Password = "Pa55-Secret-Word";
-
     private static async Task<AsyncSmtpSession> ConnectAsync(AuthScriptServer server, TimeSpan? receiveTimeout = null)
     {
         var session = new AsyncSmtpSession(new SmtpSessionOptions

@@ -18,9 +18,6 @@ namespace MailPipe.Tests.Authentication;
 /// </summary>
 public sealed class MechanismCancelTests(ITestOutputHelper output)
 {
-    private const string User = "testuser";
-    private const string Password = "Pa55-Secret-Word";
-
     private static async Task<AsyncSmtpSession> ConnectAsync(AuthScriptServer server)
     {
         var session = new AsyncSmtpSession(new SmtpSessionOptions { AllowCleartextAuthentication = true, ReceiveTimeout = TimeSpan.FromSeconds(15) });
