@@ -143,6 +143,7 @@ public sealed partial class SmtpSender
                 }
                 else
                 {
+                    _openFailuresInARow = 0;
                     _all.Add(opened);
                     ReturnIdle(opened);
                     Dispatch(start);

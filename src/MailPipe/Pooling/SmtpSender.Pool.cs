@@ -11,17 +11,6 @@ namespace MailPipe;
 /// </summary>
 public sealed partial class SmtpSender
 {
-    /// <summary>After a failed connect while other connections work, no new connect is tried for this long.</summary>
-    private const long OpenBackoffMilliseconds = 1000;
-
-    /// <summary>The period of the housekeeping tick while messages wait or batches run.</summary>
-    private static readonly TimeSpan HousekeepingPeriod = TimeSpan.FromMilliseconds(50);
-
-    private bool _housekeeping;
-
-    /// <summary>The timestamp before which no new connection is opened (0: none).</summary>
-    private long _openBackoffUntil;
-
     private long _nextConnectionId;
     private string? _server;
 
@@ -105,98 +94,6 @@ public sealed partial class SmtpSender
         catch (ObjectDisposedException)
         {
             // The batch ended meanwhile.
-        }
-    }
-
-    /// <summary>Starts the housekeeping tick (acquire timeouts, lost connections of waiting batches) if it is not running. Under the lock.</summary>
-    private void ArmHousekeeping()
-    {
-        if (!_housekeeping)
-        {
-            _housekeeping = true;
-            _housekeeper.Change(HousekeepingPeriod, HousekeepingPeriod);
-        }
-    }
-
-    /// <summary>
-    /// The housekeeping tick, while messages wait or batches run: messages past their acquire timeout are completed
-    /// NotSent (the queue is in arrival order: only its head is looked at), and a batch waiting on a connection that
-    /// was lost is woken (the session reports a lost batch's results only once its sequence ends).
-    /// </summary>
-    private void Housekeep()
-    {
-        List<SendRequest> expired = [];
-        bool stillOpening;
-        lock (_lock)
-        {
-            if (_options.AcquireTimeout != Timeout.InfiniteTimeSpan)
-            {
-                ExpireAll(_retryQueue, expired);
-                ExpireHead(_queue, expired);
-            }
-
-            stillOpening = _busy == 0 && _opening > 0;
-
-            var feeding = false;
-            foreach (var connection in _all)
-            {
-                if (connection.Feeding)
-                {
-                    feeding = true;
-                    if (!connection.Session.IsConnected)
-                    {
-                        connection.Wake();
-                    }
-                }
-            }
-
-            if (_waiting == 0 && !feeding && _housekeeping)
-            {
-                _housekeeping = false;
-                _housekeeper.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            }
-        }
-
-        foreach (var request in expired)
-        {
-            request.TrySetResult(AcquireTimedOut(request, stillOpening));
-        }
-    }
-
-    /// <summary>
-    /// Expires every waiting message of the retry queue past its acquire timeout: not in enqueue-time order (a message a
-    /// batch gave back unsent keeps its first time, a retry gets a new one), but short (at most the batches in flight).
-    /// </summary>
-    private void ExpireAll(Queue<SendRequest> queue, List<SendRequest> expired)
-    {
-        foreach (var request in queue)
-        {
-            if (request.IsWaiting && _time.GetElapsedTime(request.EnqueuedAt) >= _options.AcquireTimeout && request.TryClaim(SendRequest.Dropped))
-            {
-                _waiting--;
-                expired.Add(request);
-            }
-        }
-
-        ExpireHead(queue, expired); // drops the claimed ones at its head
-    }
-
-    private void ExpireHead(Queue<SendRequest> queue, List<SendRequest> expired)
-    {
-        while (queue.TryPeek(out var head))
-        {
-            if (head.IsWaiting)
-            {
-                if (_time.GetElapsedTime(head.EnqueuedAt) < _options.AcquireTimeout || !head.TryClaim(SendRequest.Dropped))
-                {
-                    return;
-                }
-
-                _waiting--;
-                expired.Add(head);
-            }
-
-            queue.Dequeue();
         }
     }
 

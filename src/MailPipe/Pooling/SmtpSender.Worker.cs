@@ -32,18 +32,19 @@ public sealed partial class SmtpSender
                             // now rather than at their acquire timeout. While others work or are still being opened (a
                             // server at its per-client connection limit greets the ones over it with 421 at once, while
                             // those under it are still in their greeting, TLS or AUTH), the messages wait for them, and
-                            // no new connect is tried for a second.
+                            // no new connect is tried for a second (doubling with each failure in a row, up to 30 s).
                             if (_busy == 0 && _opening == 0)
                             {
                                 failed.AddRange(TakeAll());
                             }
                             else
                             {
-                                _openBackoffUntil = _time.GetTimestamp() + (_time.TimestampFrequency * OpenBackoffMilliseconds / 1000);
+                                BackOffOpening();
                             }
                         }
                         else
                         {
+                            _openFailuresInARow = 0;
                             _all.Add(opened);
                             _busy++;
                             if (batch is null || batch.Count == 0)

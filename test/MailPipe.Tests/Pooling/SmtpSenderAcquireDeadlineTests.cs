@@ -57,6 +57,14 @@ public sealed class SmtpSenderAcquireDeadlineTests
         (await first.WaitAsync(ScriptedSmtpServer.SafetyTimeout)).Outcome.Should().Be(SmtpSendOutcome.NotSent);
         second.IsCompleted.Should().BeFalse("the second message was never written: it waits again for a connection");
 
+        // The first's result can come before the second is back in the queue: the tick that expires it must come after.
+        for (var i = 0; i < 2000 && sender.GetStatistics().PendingRequests == 0; i++)
+        {
+            await Task.Delay(5);
+        }
+
+        sender.GetStatistics().PendingRequests.Should().Be(1);
+
         // 11 s after its SendAsync (3 s after it was put back): past its AcquireTimeout.
         time.Advance(TimeSpan.FromSeconds(3));
         var result = await second.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
