@@ -23,7 +23,10 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// check name (a shared module and Program.cs), the last call's settings replace the earlier ones. The check takes one of
     /// the pool's slots, never a connection beyond <see cref="MailPipeOptions.Pool"/>'s <c>MaxConnections</c>, so a
     /// server's per-client connection limit does not refuse it. Unhealthy (or <paramref name="failureStatus"/>) when
-    /// the connect, TLS, EHLO or AUTH fails with no other connection sending, or after <paramref name="timeout"/>.
+    /// the connect, TLS, EHLO or AUTH fails with no other connection sending, or after <paramref name="timeout"/>, and
+    /// when the sender's disposal began before the check ended (whatever the check found). The description is one line
+    /// of at most 512 characters: line breaks and control characters of the server's reply text become spaces, and a
+    /// longer text is cut with "…"; the whole reply stays in the result's exception.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="serviceKey">The key of a keyed sender; <see langword="null"/> for the one of <c>AddMailPipe</c>.</param>
@@ -107,9 +110,16 @@ public static class MailPipeHealthChecksBuilderExtensions
 /// <summary>The mark, in the service collection, that the MailPipe health check <paramref name="Name"/> checks the sender <paramref name="Sender"/> (empty for the default one).</summary>
 internal sealed record CheckOf(string Name, string Sender);
 
-/// <summary>The check: <c>SmtpSender.CheckConnectionAsync</c> within a timeout, on the clock the sender has (the container's <see cref="TimeProvider"/>).</summary>
+/// <summary>
+/// The check: <c>SmtpSender.CheckConnectionAsync</c> within a timeout, on the clock the sender has (the container's
+/// <see cref="TimeProvider"/>). A sender whose disposal began before the check ended is reported as disposed, whatever
+/// the check found; the description is one bounded line (<see cref="Bounded"/>).
+/// </summary>
 internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, TimeProvider timeProvider) : IHealthCheck
 {
+    /// <summary>The longest description, in characters: a reply line's limit (RFC 5321 §4.5.3.1.5, 512 octets).</summary>
+    internal const int MaxDescriptionLength = 512;
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(context);
@@ -122,6 +132,7 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             ["opening"] = statistics.Opening,
             ["pendingRequests"] = statistics.PendingRequests,
         };
+        HealthCheckResult result;
         try
         {
             // The timeout counts from here, not from the first await: the check's synchronous start (a connect, cold
@@ -130,19 +141,71 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             var pending = sender.CheckConnectionAsync(cancellationToken);
             var remaining = timeout == Timeout.InfiniteTimeSpan ? timeout : TimeSpan.FromTicks(Math.Max(0, (timeout - timeProvider.GetElapsedTime(started)).Ticks));
             var check = await pending.WaitAsync(remaining, timeProvider, cancellationToken).ConfigureAwait(false);
-            return check.IsHealthy
-                ? HealthCheckResult.Healthy(check.Description, data)
-                : new HealthCheckResult(check.IsDegraded ? Degraded(context.Registration.FailureStatus) : context.Registration.FailureStatus, check.Description, check.Exception, data);
+            result = check.IsHealthy
+                ? HealthCheckResult.Healthy(Bounded(check.Description), data)
+                : new HealthCheckResult(check.IsDegraded ? Degraded(context.Registration.FailureStatus) : context.Registration.FailureStatus, Bounded(check.Description), check.Exception, data);
         }
         catch (TimeoutException ex)
         {
-            return new HealthCheckResult(context.Registration.FailureStatus, $"No connection to {sender.Name} could be lent or opened within {timeout.TotalSeconds:0.###} s.", ex, data);
+            result = new HealthCheckResult(context.Registration.FailureStatus, $"No connection to {sender.Name} could be lent or opened within {timeout.TotalSeconds:0.###} s.", ex, data);
         }
         catch (ObjectDisposedException ex)
         {
-            return new HealthCheckResult(context.Registration.FailureStatus, $"The sender {sender.Name} is disposed (the application is stopping).", ex, data);
+            return Disposed(context, ex, data);
         }
+
+        // The disposal began while the check ran (after its last look): what the check found is being closed.
+        return sender.IsDisposed ? Disposed(context, null, data) : result;
     }
+
+    /// <summary>
+    /// <paramref name="text"/> as one line of at most <see cref="MaxDescriptionLength"/> characters: line breaks, control
+    /// and format characters (a server's multi-line reply, an escape sequence, a bidirectional override) become one
+    /// space, and a longer text is cut with "…". A description lands in health reports, logs and dashboards; the
+    /// server's reply text in it is the server's to choose (up to <c>MaxReplyBytes</c>, 256 KiB by default).
+    /// </summary>
+    internal static string Bounded(string text)
+    {
+        var builder = new System.Text.StringBuilder(Math.Min(text.Length, MaxDescriptionLength + 2));
+        foreach (var c in text)
+        {
+            if (char.IsWhiteSpace(c) || char.GetUnicodeCategory(c) is System.Globalization.UnicodeCategory.Control
+                or System.Globalization.UnicodeCategory.Format or System.Globalization.UnicodeCategory.LineSeparator
+                or System.Globalization.UnicodeCategory.ParagraphSeparator)
+            {
+                if (builder.Length > 0 && builder[^1] != ' ')
+                {
+                    builder.Append(' ');
+                }
+            }
+            else if (builder.Length > MaxDescriptionLength)
+            {
+                break; // enough to know that it is cut
+            }
+            else
+            {
+                builder.Append(c);
+            }
+        }
+
+        var line = builder.ToString().TrimEnd(' ');
+        if (line.Length <= MaxDescriptionLength)
+        {
+            return line;
+        }
+
+        // Room for the ellipsis, never half of a surrogate pair.
+        var keep = MaxDescriptionLength - 1;
+        if (char.IsHighSurrogate(line[keep - 1]))
+        {
+            keep--;
+        }
+
+        return string.Concat(line.AsSpan(0, keep).TrimEnd(' '), "…");
+    }
+
+    private HealthCheckResult Disposed(HealthCheckContext context, Exception? exception, Dictionary<string, object> data) =>
+        new(context.Registration.FailureStatus, $"The sender {sender.Name} is disposed (the application is stopping).", exception, data);
 
     /// <summary>Degraded, or the registration's failure status when that is milder (a check registered to fail as Healthy).</summary>
     private static HealthStatus Degraded(HealthStatus failureStatus) => failureStatus > HealthStatus.Degraded ? failureStatus : HealthStatus.Degraded;

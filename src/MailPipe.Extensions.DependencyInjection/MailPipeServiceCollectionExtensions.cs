@@ -17,7 +17,9 @@ public static class MailPipeServiceCollectionExtensions
     /// Registers a singleton <see cref="ISmtpSender"/> (and the <see cref="SmtpSender"/> behind it) configured from a
     /// configuration section, such as <c>configuration.GetSection("Smtp")</c>. The settings are checked when the
     /// host starts: a missing or wrong setting stops the start with an <see cref="OptionsValidationException"/> whose
-    /// messages name the key. The sender gets <see cref="ILoggerFactory"/>, <see cref="TimeProvider"/> and
+    /// messages name the key; a port and TLS mode against the usual convention (465 with STARTTLS, 587 or 25 with
+    /// implicit TLS; RFC 8314 §3.3) are logged as a warning (<see cref="MailPipeEventId.PortTlsModeMismatch"/>,
+    /// category <c>MailPipe.Configuration</c>), not refused. The sender gets <see cref="ILoggerFactory"/>, <see cref="TimeProvider"/> and
     /// <see cref="IMeterFactory"/> from the container when they are registered. Calling it again for the same sender
     /// adds configuration; the sender is still one.
     /// </summary>
@@ -130,7 +132,20 @@ public static class MailPipeServiceCollectionExtensions
             action(services, sender);
         }
 
-        return new SmtpSender(sender);
+        var created = new SmtpSender(sender);
+        if (sender.LoggerFactory is { } loggerFactory)
+        {
+            // The values the sender uses, named as they were set: the section's keys, or ConfigureSender's change of them.
+            MailPipeSettingsLog.CheckPortAndTlsMode(
+                loggerFactory.CreateLogger(MailPipeSettingsLog.Category),
+                created.Name,
+                sender.Port == options.Port ? $"{options.Source}Port" : "SmtpSenderOptions.Port (set with ConfigureSender)",
+                sender.Port,
+                sender.TlsMode == options.TlsMode ? $"{options.Source}TlsMode" : "SmtpSenderOptions.TlsMode (set with ConfigureSender)",
+                sender.TlsMode);
+        }
+
+        return created;
     }
 
     private static ISmtpSender Decorate(IServiceProvider services, string name, SmtpSender sender)

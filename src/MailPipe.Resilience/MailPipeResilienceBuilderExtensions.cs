@@ -58,6 +58,7 @@ public static class MailPipeResilienceBuilderExtensions
     /// <c>Retry:RetryUnknownOutcome</c>, <c>CircuitBreaker:FailureRatio</c>, <c>CircuitBreaker:MinimumThroughput</c>,
     /// <c>CircuitBreaker:SamplingDuration</c>, <c>CircuitBreaker:BreakDuration</c> (times as <c>hh:mm:ss</c>). A key
     /// that is not one of these, a value that cannot be read, or one out of Polly's range fails at start-up with a message naming the key (and the value).
+    /// <c>Retry:MaxRetryAttempts</c> = 0 means no retries (the pipeline gets no retry strategy; the other keys still apply and are still checked); a negative value fails.
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
     /// <param name="section">The section, such as <c>configuration.GetSection("SmtpResilience")</c>.</param>
@@ -151,7 +152,13 @@ public static class MailPipeResilienceBuilderExtensions
         var separator = at.EndsWith(':') ? ":" : ".";
         List<string> problems = [];
         Strategy(problems, options, at, separator, "TotalRequestTimeout", b => b.AddTimeout(options.TotalRequestTimeout));
-        Strategy(problems, options, at, separator, "Retry", b => b.AddRetry(options.Retry));
+        if (options.Retry.MaxRetryAttempts < 0)
+        {
+            // 0 is no retries (no strategy is added); Polly's own range (at least 1) would misstate it.
+            problems.Add($"{at}Retry{separator}MaxRetryAttempts must be between 0 (no retries) and 2147483647; it is {options.Retry.MaxRetryAttempts.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        Strategy(problems, options, at, separator, "Retry", b => b.AddRetry(options.Retry.ForValidation()));
         if (options.Retry.ThrottledDelay < TimeSpan.Zero || options.Retry.ThrottledDelay > TimeSpan.FromDays(1))
         {
             problems.Add($"{at}Retry{separator}ThrottledDelay must be between {TimeSpan.Zero:c} and {TimeSpan.FromDays(1):c}; it is {options.Retry.ThrottledDelay:c}.");

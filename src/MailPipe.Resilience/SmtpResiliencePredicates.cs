@@ -24,6 +24,7 @@ namespace MailPipe.Resilience;
 /// <item><term>connection refused or closed, host not found, socket error, <see cref="SmtpErrorCode.TimedOut"/>, <see cref="TimeoutException"/>, <see cref="TimeoutRejectedException"/> before the end of data, <see cref="BrokenCircuitException"/></term><description>Transient</description></item>
 /// <item><term><see cref="SmtpErrorCode.TlsHandshakeFailed"/> caused by an I/O or socket failure (the connection dropped during the handshake)</term><description>Transient</description></item>
 /// <item><term>421 or <see cref="SmtpErrorCode.ServiceNotAvailable"/>; any 4yz reply (454 to AUTH, 450/451/452 to RCPT, 4.7.x rate limits)</term><description>Transient</description></item>
+/// <item><term><see cref="SmtpErrorCode.AuthenticationError"/> marked <see cref="SmtpException.IsTransient"/>: a credentials or token provider's own I/O failed (HTTP without a status, 408, 429 or 5xx; a timeout, I/O or socket error; see <see cref="SmtpSenderOptions.CredentialsProvider"/>). Not counted by the circuit breaker.</term><description>Transient</description></item>
 /// <item><term>5yz reply (535 to AUTH included); <see cref="SmtpErrorCode.ProtocolError"/>, <see cref="SmtpErrorCode.ReplyTooLong"/>, STARTTLS injection</term><description>Permanent</description></item>
 /// <item><term><see cref="SmtpErrorCode.BadCertificate"/>, <see cref="SmtpErrorCode.BadCertificateName"/>, <see cref="SmtpErrorCode.TlsHandshakeFailed"/> by an <see cref="AuthenticationException"/> (TLS version or cipher mismatch)</term><description>Permanent</description></item>
 /// <item><term><see cref="SmtpErrorCode.ContentNotReplayable"/>, <see cref="SmtpErrorCode.ContentReadFailed"/>, <see cref="SmtpErrorCode.MessageTooLarge"/>, <see cref="SmtpErrorCode.ExtensionNotSupported"/>, <see cref="SmtpErrorCode.StartTlsNotOffered"/></term><description>Permanent</description></item>
@@ -176,7 +177,10 @@ public static class SmtpResiliencePredicates
     /// counts: a transient exception, a message not sent for a transient reason, a 421, and an unknown outcome that
     /// the server or the path caused (the connection lost or the reply timed out after the end of data, an attempt
     /// timeout after it): never resent, but a server that takes content and does not answer is failing. A mailbox's
-    /// 4yz or 5yz refusal is not a server failure, nor is an unknown outcome of the caller's cancellation or of disposal.
+    /// 4yz or 5yz refusal is not a server failure, nor is an unknown outcome of the caller's cancellation or of disposal,
+    /// nor a failure of the client's own credentials or token provider (an <see cref="SmtpErrorCode.AuthenticationError"/>
+    /// caused by an exception that is not an <see cref="SmtpException"/>, such as the secret store's
+    /// <c>HttpRequestException</c>): retried when transient, but the server did nothing wrong.
     /// </summary>
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether it counts against the server.</returns>
@@ -184,17 +188,24 @@ public static class SmtpResiliencePredicates
     {
         if (outcome.Exception is { } exception)
         {
-            return exception is not BrokenCircuitException
+            return exception is not BrokenCircuitException && !IsCredentialSourceFailure(exception)
                 && (Classify(exception) == SmtpFailureKind.Transient || (exception is TimeoutRejectedException && IsOutcomeUnknown(exception)));
         }
 
         return outcome.Result is { } result
-            && ((result.Outcome == SmtpSendOutcome.NotSent && result.Exception is { } failure && Classify(failure) == SmtpFailureKind.Transient)
+            && ((result.Outcome == SmtpSendOutcome.NotSent && result.Exception is { } failure && Classify(failure) == SmtpFailureKind.Transient && !IsCredentialSourceFailure(failure))
                 || (result.Outcome == SmtpSendOutcome.Unknown && result.Exception is SmtpException { InnerException: not OperationCanceledException } lost && Classify(lost) == SmtpFailureKind.Transient)
                 || (result.MailReply?.Code == 421)
                 || (result.FinalReply?.Code == 421)
                 || (result.Exception is SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable }));
     }
+
+    /// <summary>
+    /// A connection that could not authenticate because the client's credentials or token provider failed (the
+    /// pool's <see cref="SmtpErrorCode.AuthenticationError"/> around the provider's exception), not because of a reply.
+    /// </summary>
+    private static bool IsCredentialSourceFailure(Exception exception) =>
+        exception is SmtpException { ErrorCode: SmtpErrorCode.AuthenticationError, InnerException: { } cause } && cause is not SmtpException;
 
     private static SmtpFailureKind Classify(SmtpException exception) => exception.ErrorCode switch
     {

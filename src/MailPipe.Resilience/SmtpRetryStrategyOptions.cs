@@ -17,6 +17,12 @@ namespace MailPipe.Resilience;
 /// outcome unless <see cref="RetryUnknownOutcome"/> is set.</para>
 /// <para>Every property can be bound from configuration (<c>MaxRetryAttempts</c>, <c>Delay</c>, <c>MaxDelay</c>,
 /// <c>BackoffType</c>, <c>UseJitter</c>, <see cref="ThrottledDelay"/>, <see cref="RetryUnknownOutcome"/>).</para>
+/// <para><b>No retries:</b> <see cref="RetryStrategyOptions{TResult}.MaxRetryAttempts"/> = 0 (the configuration key
+/// <c>Retry:MaxRetryAttempts</c> too) means one attempt per message. Polly's retry strategy requires at least 1, so
+/// <see cref="SmtpResiliencePipelineBuilderExtensions.AddSmtpStandardResilience"/>, <see cref="SmtpResiliencePipelines.CreateStandard"/>
+/// and <see cref="SmtpResiliencePipelines.CreateRetry"/> then add no retry strategy at all: the other strategies
+/// (total timeout, circuit breaker, attempt timeout) work as usual, and the other retry settings are still checked.
+/// A negative value is refused. Passing these options with 0 to Polly's own <c>AddRetry</c> fails as Polly does.</para>
 /// </remarks>
 public class SmtpRetryStrategyOptions : RetryStrategyOptions<SmtpSendResult>
 {
@@ -50,14 +56,43 @@ public class SmtpRetryStrategyOptions : RetryStrategyOptions<SmtpSendResult>
     /// <value>The default is 30 seconds.</value>
     public TimeSpan ThrottledDelay { get; set; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Checks <see cref="ThrottledDelay"/> (Polly checks its own properties when the pipeline is built).</summary>
+    /// <summary>Whether a retry strategy is added for these options: not for <c>MaxRetryAttempts</c> = 0 (no retries), which Polly's retry refuses.</summary>
+    internal bool Retries => MaxRetryAttempts > 0;
+
+    /// <summary>
+    /// Checks what Polly does not: <see cref="ThrottledDelay"/>, and <c>MaxRetryAttempts</c> 0 or more (Polly checks
+    /// its own properties when the pipeline is built, <c>MaxRetryAttempts</c> at least 1, but no strategy is added for 0).
+    /// </summary>
     internal void Validate()
     {
+        if (MaxRetryAttempts < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxRetryAttempts), MaxRetryAttempts, "MaxRetryAttempts must be 0 (no retries) or more.");
+        }
+
         if (ThrottledDelay < TimeSpan.Zero || ThrottledDelay > TimeSpan.FromDays(1))
         {
             throw new ArgumentOutOfRangeException(nameof(ThrottledDelay), ThrottledDelay, "ThrottledDelay must be between zero and one day.");
         }
     }
+
+    /// <summary>
+    /// A copy for the check of the other settings with Polly's rules when <c>MaxRetryAttempts</c> is 0 or less (its
+    /// own range is checked apart): every validated property as it is, <c>MaxRetryAttempts</c> 1.
+    /// </summary>
+    internal RetryStrategyOptions<SmtpSendResult> ForValidation() => Retries ? this : new RetryStrategyOptions<SmtpSendResult>
+    {
+        Name = Name,
+        MaxRetryAttempts = 1,
+        Delay = Delay,
+        MaxDelay = MaxDelay,
+        BackoffType = BackoffType,
+        UseJitter = UseJitter,
+        ShouldHandle = ShouldHandle,
+        DelayGenerator = DelayGenerator,
+        OnRetry = OnRetry,
+        Randomizer = Randomizer,
+    };
 
     /// <summary>The default retry decision (see the remarks of <see cref="SmtpRetryStrategyOptions"/>).</summary>
     private bool ShouldRetry(Outcome<SmtpSendResult> outcome, ResilienceContext context)

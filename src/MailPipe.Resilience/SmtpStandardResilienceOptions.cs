@@ -15,7 +15,10 @@ public sealed class SmtpStandardResilienceOptions
     /// <value>The default is 5 minutes.</value>
     public TimeoutStrategyOptions TotalRequestTimeout { get; set; } = new() { Name = "SmtpTotalTimeout", Timeout = TimeSpan.FromMinutes(5) };
 
-    /// <summary>The retry: 3 retries with exponential back-off and jitter from 2 s, longer after 421 or 4.7.x, never after an unknown outcome.</summary>
+    /// <summary>
+    /// The retry: 3 retries with exponential back-off and jitter from 2 s, longer after 421 or 4.7.x, never after an
+    /// unknown outcome. <c>MaxRetryAttempts</c> = 0 for none: the pipeline then has no retry strategy, the others stay.
+    /// </summary>
     public SmtpRetryStrategyOptions Retry { get; set; } = new();
 
     /// <summary>The circuit breaker of the server: opens when half the attempts of 30 s (at least 10) failed at the server.</summary>
@@ -34,7 +37,7 @@ public sealed class SmtpStandardResilienceOptions
     /// <summary>Where the settings came from, for the validation messages: <c>SmtpResilience:</c> for a section, <c>SmtpStandardResilienceOptions.</c> for code.</summary>
     internal string Source { get; set; } = "SmtpStandardResilienceOptions.";
 
-    /// <summary>Checks what Polly does not: the four strategies are set, the retry's throttled delay is in range, and the total timeout is longer than one attempt's.</summary>
+    /// <summary>Checks what Polly does not: the four strategies are set, the retry's throttled delay is in range and its attempts 0 or more, and the total timeout is longer than one attempt's.</summary>
     internal void Validate()
     {
         if (TotalRequestTimeout is null || Retry is null || CircuitBreaker is null || AttemptTimeout is null)
@@ -74,7 +77,7 @@ public class SmtpCircuitBreakerStrategyOptions : CircuitBreakerStrategyOptions<S
 /// <summary>Builds MailPipe's pipelines.</summary>
 public static class SmtpResiliencePipelines
 {
-    /// <summary>Builds the standard pipeline: total timeout, retry, circuit breaker, attempt timeout (see <see cref="SmtpStandardResilienceOptions"/>).</summary>
+    /// <summary>Builds the standard pipeline: total timeout, retry (none with <c>MaxRetryAttempts</c> = 0), circuit breaker, attempt timeout (see <see cref="SmtpStandardResilienceOptions"/>).</summary>
     /// <param name="options">The options; <see langword="null"/> for the defaults.</param>
     /// <param name="timeProvider">The time of delays and timeouts (a <c>FakeTimeProvider</c> in tests); <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
     /// <returns>The pipeline. Build one per server, so that the circuit breaker is per server.</returns>
@@ -93,7 +96,8 @@ public static class SmtpResiliencePipelines
     /// <summary>Builds a pipeline with only the SMTP retry.</summary>
     /// <param name="options">The options; <see langword="null"/> for the defaults.</param>
     /// <param name="timeProvider">The time of the delays; <see langword="null"/> for <see cref="TimeProvider.System"/>.</param>
-    /// <returns>The pipeline.</returns>
+    /// <returns>The pipeline; with <c>MaxRetryAttempts</c> = 0 one without any strategy (one attempt per message).</returns>
+    /// <exception cref="ArgumentException">An option is out of range: <c>MaxRetryAttempts</c> negative, <see cref="SmtpRetryStrategyOptions.ThrottledDelay"/> (Polly's validation of its own options throws <c>ValidationException</c>).</exception>
     public static ResiliencePipeline<SmtpSendResult> CreateRetry(SmtpRetryStrategyOptions? options = null, TimeProvider? timeProvider = null)
     {
         var builder = new ResiliencePipelineBuilder<SmtpSendResult>();
@@ -104,14 +108,18 @@ public static class SmtpResiliencePipelines
 
         options ??= new SmtpRetryStrategyOptions();
         options.Validate();
-        return builder.AddRetry(options).Build();
+        return options.Retries ? builder.AddRetry(options).Build() : builder.Build();
     }
 }
 
 /// <summary>Adds MailPipe's strategies to a Polly pipeline builder.</summary>
 public static class SmtpResiliencePipelineBuilderExtensions
 {
-    /// <summary>Adds the strategies of the standard pipeline, outermost first: total timeout, retry, circuit breaker, attempt timeout.</summary>
+    /// <summary>
+    /// Adds the strategies of the standard pipeline, outermost first: total timeout, retry, circuit breaker, attempt
+    /// timeout. No retry strategy with <c>Retry.MaxRetryAttempts</c> = 0 (Polly's requires at least 1): one attempt
+    /// per message, with the other three.
+    /// </summary>
     /// <param name="builder">The builder.</param>
     /// <param name="options">The options.</param>
     /// <returns>The builder.</returns>
@@ -122,9 +130,13 @@ public static class SmtpResiliencePipelineBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        builder.AddTimeout(options.TotalRequestTimeout);
+        if (options.Retry.Retries)
+        {
+            builder.AddRetry(options.Retry);
+        }
+
         return builder
-            .AddTimeout(options.TotalRequestTimeout)
-            .AddRetry(options.Retry)
             .AddCircuitBreaker(options.CircuitBreaker)
             .AddTimeout(options.AttemptTimeout);
     }

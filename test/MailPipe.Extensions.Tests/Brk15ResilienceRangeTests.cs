@@ -17,7 +17,7 @@ public sealed class Brk15ResilienceRangeTests
     [Theory]
     [InlineData("AttemptTimeout:Timeout", "00:00:00.001", "SmtpResilience:AttemptTimeout:Timeout must be between 00:00:00.0100000 and 1.00:00:00; it is 00:00:00.0010000.")]
     [InlineData("TotalRequestTimeout:Timeout", "2.00:00:00", "SmtpResilience:TotalRequestTimeout:Timeout must be between 00:00:00.0100000 and 1.00:00:00; it is 2.00:00:00.")]
-    [InlineData("Retry:MaxRetryAttempts", "0", "SmtpResilience:Retry:MaxRetryAttempts must be between 1 and 2147483647; it is 0.")]
+    [InlineData("Retry:MaxRetryAttempts", "-1", "SmtpResilience:Retry:MaxRetryAttempts must be between 0 (no retries) and 2147483647; it is -1.")]
     [InlineData("Retry:Delay", "-00:00:01", "SmtpResilience:Retry:Delay must be between 00:00:00 and 1.00:00:00; it is -00:00:01.")]
     [InlineData("Retry:ThrottledDelay", "2.00:00:00", "SmtpResilience:Retry:ThrottledDelay must be between 00:00:00 and 1.00:00:00; it is 2.00:00:00.")]
     [InlineData("CircuitBreaker:FailureRatio", "1.5", "SmtpResilience:CircuitBreaker:FailureRatio must be between 0 and 1; it is 1.5.")]
@@ -36,14 +36,14 @@ public sealed class Brk15ResilienceRangeTests
         var failures = await FailuresAsync(new()
         {
             ["SmtpResilience:TotalRequestTimeout:Timeout"] = "2.00:00:00",
-            ["SmtpResilience:Retry:MaxRetryAttempts"] = "0",
+            ["SmtpResilience:Retry:MaxRetryAttempts"] = "-2",
             ["SmtpResilience:CircuitBreaker:MinimumThroughput"] = "1",
             ["SmtpResilience:AttemptTimeout:Timeout"] = "00:00:00.001",
         });
 
         failures.Should().Equal(
             "SmtpResilience:TotalRequestTimeout:Timeout must be between 00:00:00.0100000 and 1.00:00:00; it is 2.00:00:00.",
-            "SmtpResilience:Retry:MaxRetryAttempts must be between 1 and 2147483647; it is 0.",
+            "SmtpResilience:Retry:MaxRetryAttempts must be between 0 (no retries) and 2147483647; it is -2.",
             "SmtpResilience:CircuitBreaker:MinimumThroughput must be between 2 and 2147483647; it is 1.",
             "SmtpResilience:AttemptTimeout:Timeout must be between 00:00:00.0100000 and 1.00:00:00; it is 00:00:00.0010000.");
     }
@@ -52,12 +52,12 @@ public sealed class Brk15ResilienceRangeTests
     public async Task Options_set_in_code_are_named_by_their_properties()
     {
         var services = new ServiceCollection();
-        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(o => o.Retry.MaxRetryAttempts = 0);
+        services.AddMailPipe(o => { o.Host = "127.0.0.1"; o.TlsMode = SmtpTlsMode.None; }).AddStandardResilience(o => o.Retry.MaxRetryAttempts = -1);
         await using var provider = services.BuildServiceProvider();
 
         var read = () => provider.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
 
-        read.Should().Throw<OptionsValidationException>().Which.Failures.Should().Equal("SmtpStandardResilienceOptions.Retry.MaxRetryAttempts must be between 1 and 2147483647; it is 0.");
+        read.Should().Throw<OptionsValidationException>().Which.Failures.Should().Equal("SmtpStandardResilienceOptions.Retry.MaxRetryAttempts must be between 0 (no retries) and 2147483647; it is -1.");
     }
 
     private static async Task<IReadOnlyList<string>> FailuresAsync(Dictionary<string, string?> settings)

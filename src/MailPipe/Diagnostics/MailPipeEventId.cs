@@ -2,7 +2,8 @@ namespace MailPipe;
 
 /// <summary>
 /// The stable <see cref="Microsoft.Extensions.Logging.EventId"/> numbers MailPipe logs with, so that log pipelines
-/// can filter on them. 1000-1099: protocol transcript; 1100-1199: session life cycle; 1200-1299: the shared sender's pool (<see cref="SmtpSender"/>).
+/// can filter on them. 1000-1099: protocol transcript; 1100-1199: session life cycle; 1200-1299: the shared sender's pool (<see cref="SmtpSender"/>);
+/// 1300-1399: a sender's settings, checked when it is made by MailPipe.Extensions.DependencyInjection (category <c>MailPipe.Configuration</c>).
 /// </summary>
 public static class MailPipeEventId
 {
@@ -50,4 +51,11 @@ public static class MailPipeEventId
     /// <see cref="SmtpSender.DisposeAsync"/> awaits) failed unexpectedly (a bug), at Error; the disposal still ends.
     /// </summary>
     public const int PoolDisposalFailed = 1205;
+
+    /// <summary>
+    /// The port and the TLS mode disagree with the usual convention (RFC 8314 §3.3: 465 is implicit TLS; 587, submission
+    /// per RFC 6409, and 25 start in clear text with STARTTLS), at Warning, once per sender when it is made: such a
+    /// connection usually waits until its connect or reply timeout. Only a warning, since a server may be set up otherwise.
+    /// </summary>
+    public const int PortTlsModeMismatch = 1300;
 }

@@ -123,7 +123,9 @@ public sealed partial class SmtpSender
     /// <summary>
     /// Calls a credentials or access-token provider (the application's code) with <see cref="SmtpTimeouts.Reply"/> as
     /// its deadline, as a server's reply has: one that never returns would otherwise hold its connection's slot, opening
-    /// forever, and every later message would time out waiting for a connection.
+    /// forever, and every later message would time out waiting for a connection. A failure of the provider's own I/O
+    /// (<see cref="IsTransientProviderFailure"/>) becomes a transient <see cref="SmtpErrorCode.AuthenticationError"/>;
+    /// any other exception passes as it is (the open makes it a permanent one; an <see cref="SmtpException"/> is kept).
     /// </summary>
     private async ValueTask<T> CallProviderAsync<T>(Func<CancellationToken, ValueTask<T>> provider, string what, CancellationToken token)
     {
@@ -138,7 +140,30 @@ public sealed partial class SmtpSender
         {
             throw new SmtpException(SmtpErrorCode.TimedOut, $"The {what} of {Name} did not return within {_options.Timeouts.Reply.TotalSeconds:0.###} s (Timeouts.Reply); no AUTH was sent.", ex);
         }
+        catch (Exception ex) when (IsTransientProviderFailure(ex))
+        {
+            throw new SmtpException(SmtpErrorCode.AuthenticationError, $"The {what} of {Name} failed ({ex.GetType().Name}): {ex.Message}; no AUTH was sent.", ex) { IsTransient = true };
+        }
     }
+
+    /// <summary>
+    /// Whether a provider's exception is a failure of its own I/O that a later attempt may not meet (a secret store or
+    /// token endpoint unreachable or overloaded), as Microsoft.Extensions.Http.Resilience classifies HTTP: an
+    /// <see cref="System.Net.Http.HttpRequestException"/> without a status code (the connection failed; not a TLS
+    /// failure nor the rejected credentials of the client's own HTTP authentication) or with 408, 429 or 5xx; a
+    /// <see cref="TimeoutException"/>, <see cref="IOException"/> (not a missing file or directory) or
+    /// <see cref="SocketException"/>. Not a 4xx (wrong credentials or permissions), nor anything else (a bug, a missing
+    /// secret): those stay permanent, since retrying cannot mend them.
+    /// </summary>
+    internal static bool IsTransientProviderFailure(Exception exception) => exception switch
+    {
+        System.Net.Http.HttpRequestException { StatusCode: { } status } => (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests,
+        System.Net.Http.HttpRequestException http => http.HttpRequestError is not (System.Net.Http.HttpRequestError.SecureConnectionError
+            or System.Net.Http.HttpRequestError.UserAuthenticationError),
+        FileNotFoundException or DirectoryNotFoundException or PathTooLongException => false,
+        TimeoutException or IOException or SocketException => true,
+        _ => false,
+    };
 
     /// <summary>
     /// The EHLO name when none is set (RFC 5321 §4.1.1.1, §4.1.3): the machine's name when fully qualified, else the

@@ -10,6 +10,9 @@ public sealed partial class SmtpSender
     /// <summary>Idle connections lent to a check's NOOP (counted in <c>_busy</c> too, but not sending); under <c>_lock</c>.</summary>
     private int _probing;
 
+    /// <summary>Whether the disposal has begun (for the health check, which reports a disposed sender as such however its check ended).</summary>
+    internal bool IsDisposed => Volatile.Read(ref _disposed);
+
     /// <summary>The last check that probes an idle connection: a concurrent check with no slot of its own takes its answer.</summary>
     private Task<SmtpSenderCheck>? _probe;
 
@@ -21,7 +24,8 @@ public sealed partial class SmtpSender
     /// stops the wait, and a connection being opened still joins the pool.
     /// </summary>
     /// <returns>Whether the pool can lend, and why (or why not).</returns>
-    /// <exception cref="ObjectDisposedException">The sender is disposed.</exception>
+    /// <exception cref="ObjectDisposedException">The sender is disposed: when the check starts, or when it ends (a check
+    /// that the disposal overtook never answers healthy, nor with the failure of an open the disposal cancelled).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled first.</exception>
     internal async Task<SmtpSenderCheck> CheckConnectionAsync(CancellationToken cancellationToken)
     {
@@ -79,11 +83,13 @@ public sealed partial class SmtpSender
             if (reason is null)
             {
                 List<Work> start = [];
+                bool disposed;
                 lock (_lock)
                 {
                     _busy--;
                     _probing--;
-                    if (_disposed)
+                    disposed = _disposed;
+                    if (disposed)
                     {
                         _open--;
                     }
@@ -94,13 +100,15 @@ public sealed partial class SmtpSender
                     }
                 }
 
-                if (Volatile.Read(ref _disposed))
+                // Closed here only when the disposal began first: returned idle, it is the disposal's to close (closing
+                // it here too, as a disposal that began just after the lock once made it, counted it discarded twice).
+                if (disposed)
                 {
                     await CloseAsync(connection, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
                 }
 
                 Start(start);
-                return new SmtpSenderCheck(true, $"An idle connection to {Name} answered NOOP.", null);
+                return HealthyUnlessDisposed($"An idle connection to {Name} answered NOOP.");
             }
 
             await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
@@ -128,11 +136,13 @@ public sealed partial class SmtpSender
             List<Work> start = [];
             var close = false;
             int busy;
+            bool disposed;
             lock (_lock)
             {
                 busy = _busy - _probing;
                 _opening--;
-                if (opened is null || _disposed)
+                disposed = _disposed;
+                if (opened is null || disposed)
                 {
                     _open--;
                     close = opened is not null;
@@ -156,10 +166,13 @@ public sealed partial class SmtpSender
                 await CloseAsync(opened!, SmtpSenderDiscardReason.Disposed, quit: true).ConfigureAwait(false);
             }
 
+            // The disposal cancelled this open, or began while it ended: that, not the open's outcome, is the answer.
+            ObjectDisposedException.ThrowIf(disposed, this);
+
             // A refused open while other connections are sending (a server at its connection limit, or refusing new
             // sessions while it finishes the ones it has): Degraded, those may still deliver; Unhealthy with none.
             return opened is not null
-                ? new SmtpSenderCheck(true, $"A new connection to {Name} opened and answered EHLO.", null)
+                ? HealthyUnlessDisposed($"A new connection to {Name} opened and answered EHLO.")
                 : busy > 0
                     ? new SmtpSenderCheck(false, $"Opening a new connection to {Name} failed ({error!.ErrorCode}): {error.Message}; connections of the pool still sending: {busy}.", error, IsDegraded: true)
                     : new SmtpSenderCheck(false, $"Opening a connection to {Name} failed ({error!.ErrorCode}): {error.Message}", error);
@@ -168,6 +181,17 @@ public sealed partial class SmtpSender
         {
             WorkerDone();
         }
+    }
+
+    /// <summary>
+    /// A healthy answer, unless the disposal has begun by now (a check that ends after it never says Healthy: the
+    /// connection it found is being closed, and no message can be sent any more).
+    /// </summary>
+    /// <exception cref="ObjectDisposedException">The disposal has begun.</exception>
+    private SmtpSenderCheck HealthyUnlessDisposed(string description)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
+        return new SmtpSenderCheck(true, description, null);
     }
 
     private void WorkerDone()

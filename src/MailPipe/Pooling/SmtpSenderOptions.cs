@@ -36,8 +36,14 @@ public sealed class SmtpSenderOptions
     /// <summary>
     /// Returns the user name and password for AUTH, called for each new connection (so that a rotated secret is used);
     /// takes precedence over <see cref="Credentials"/>. An exception it throws makes the waiting messages
-    /// <see cref="SmtpSendOutcome.NotSent"/> (<see cref="SmtpErrorCode.AuthenticationError"/>, not transient); one
-    /// that has not returned within <see cref="SmtpTimeouts.Reply"/> is cancelled and not waited for (<see cref="SmtpErrorCode.TimedOut"/>).
+    /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.AuthenticationError"/> (the exception as its
+    /// cause, no AUTH sent): transient (<see cref="SmtpException.IsTransient"/>, so a retry such as MailPipe.Resilience's
+    /// sends again) for a failure of the provider's own I/O — an <see cref="System.Net.Http.HttpRequestException"/> without
+    /// a status code or with 408, 429 or 5xx, a <see cref="TimeoutException"/>, an <see cref="IOException"/> (not a
+    /// missing file) or a <see cref="System.Net.Sockets.SocketException"/> — and permanent for anything else (an HTTP
+    /// 4xx, a bug, a missing secret). An <see cref="SmtpException"/> it throws is kept as it is, so a provider can
+    /// decide itself (<c>new SmtpException(SmtpErrorCode.AuthenticationError, ..., inner) { IsTransient = true }</c>).
+    /// One that has not returned within <see cref="SmtpTimeouts.Reply"/> is cancelled and not waited for (<see cref="SmtpErrorCode.TimedOut"/>, transient).
     /// </summary>
     public Func<CancellationToken, ValueTask<NetworkCredential>>? CredentialsProvider { get; set; }
 
@@ -46,8 +52,10 @@ public sealed class SmtpSenderOptions
 
     /// <summary>
     /// Returns a current OAuth 2.0 access token, called for each new connection; takes precedence over the password
-    /// settings. As with <see cref="CredentialsProvider"/>, one that has not returned within <see cref="SmtpTimeouts.Reply"/>
-    /// is cancelled and not waited for.
+    /// settings. As with <see cref="CredentialsProvider"/>, an exception it throws makes the waiting messages
+    /// <see cref="SmtpSendOutcome.NotSent"/> (<see cref="SmtpErrorCode.AuthenticationError"/>, transient only for a
+    /// failure of its own I/O), and one that has not returned within <see cref="SmtpTimeouts.Reply"/> is cancelled and
+    /// not waited for.
     /// </summary>
     public Func<CancellationToken, ValueTask<string>>? AccessTokenProvider { get; set; }
 
