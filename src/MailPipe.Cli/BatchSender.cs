@@ -291,8 +291,9 @@ internal sealed partial class BatchSender
 
         // MailPipe's certificate and clear-text AUTH messages end with a hint at its API; the CLI names its own options instead.
         var message = exception.Message
-            .Replace(" Set SmtpTlsOptions.AcceptCertificateNameMismatch to accept it.", string.Empty, StringComparison.Ordinal)
-            .Replace(" Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.", string.Empty, StringComparison.Ordinal)
+            .Replace(" Set SmtpTlsOptions.AcceptCertificateNameMismatch (configuration key Tls:AcceptCertificateNameMismatch) to accept it.", string.Empty, StringComparison.Ordinal)
+            .Replace(" Trust its root with SmtpTlsOptions.TrustedRootCertificates (configuration key Tls:CaFile) if it is a private CA.", string.Empty, StringComparison.Ordinal)
+            .Replace(" A port that greets in plain text first (as 25 and 587 do) starts TLS with STARTTLS: use SmtpTlsMode.StartTlsRequired there, not implicit TLS.", string.Empty, StringComparison.Ordinal)
             .Replace("(start TLS first, or set SmtpSessionOptions.AllowCleartextAuthentication)", "(use --tls or --starttls, or --allow-cleartext-auth on a trusted network)", StringComparison.Ordinal)
             .Replace("(send EHLO first; some servers offer AUTH only after STARTTLS)", "(some servers offer AUTH only after STARTTLS: --starttls)", StringComparison.Ordinal);
         var implicitTlsAdvice = message.IndexOf(" No greeting came at all", StringComparison.Ordinal);

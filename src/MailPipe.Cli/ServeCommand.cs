@@ -214,7 +214,9 @@ internal sealed partial class ServeCommand
         }
         catch (SocketException ex)
         {
-            await error.WriteLineAsync($"mailpipe serve: cannot listen on {Display(options.EndPoint)}: {ex.Message}").ConfigureAwait(false);
+            // 2525 is also where a local MTA under test listens (Postfix here): say how to get a free port.
+            var hint = ex.SocketErrorCode == SocketError.AddressAlreadyInUse ? " (another server has that port: --listen :0 picks a free one)" : string.Empty;
+            await error.WriteLineAsync($"mailpipe serve: cannot listen on {Display(options.EndPoint)}: {ex.Message}{hint}").ConfigureAwait(false);
             return ExitCodes.ConnectionFailed;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)

@@ -108,16 +108,20 @@ public static class MailPipeResilienceBuilderExtensions
         return builder.AddSenderDecorator((services, inner) =>
         {
             var settings = services.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(name);
+            var sender = inner as SmtpSender ?? (name.Length == 0 ? services.GetService<SmtpSender>() : services.GetKeyedService<SmtpSender>(name));
             var pipeline = new ResiliencePipelineBuilder<SmtpSendResult>
             {
                 Name = name.Length == 0 ? "MailPipe" : $"MailPipe-{name}",
+
+                // The sender's name (host:port, or the key) in Polly's logs and metrics: "Source: 'MailPipe/127.0.0.1:2525/SmtpRetry'"
+                // rather than 'MailPipe/(null)/SmtpRetry'.
+                InstanceName = sender?.Name,
                 TimeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System,
             };
             if (services.GetService<ILoggerFactory>() is { } loggerFactory)
             {
                 // Polly logs each attempt's result as text, and a reply names the mailbox (554 5.7.1 <x@y>: ...): masked
                 // as the transcript masks it, unless the sender's connections log addresses (LogAddresses).
-                var sender = inner as SmtpSender ?? (name.Length == 0 ? services.GetService<SmtpSender>() : services.GetKeyedService<SmtpSender>(name));
                 var logAddresses = sender?.LogAddresses ?? false;
                 pipeline.ConfigureTelemetry(new TelemetryOptions
                 {

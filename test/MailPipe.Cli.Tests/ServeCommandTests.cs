@@ -556,6 +556,9 @@ public class ServeCommandTests
 
         run.ExitCode.Should().Be(ExitCodes.ConnectionFailed);
         run.Error.Should().Contain($"cannot listen on {serve.Address}");
+
+        // The default 127.0.0.1:2525 is taken wherever a test MTA runs: the way out is said.
+        run.Error.Should().Contain("--listen :0 picks a free one");
     }
 
     [Fact]

@@ -14,6 +14,9 @@ public sealed partial class AsyncSmtpSession
     /// <summary>The mechanism of the last successful AUTH on this connection (235), or <see langword="null"/>; cleared by a disconnect. Another 2yz reply to AUTH (such as 250) is returned but is not a success.</summary>
     public string? AuthenticatedMechanism { get; private set; }
 
+    /// <summary>The mechanism of the last AUTH exchange begun on this session, successful or not (for the pool's message when the server refuses it).</summary>
+    internal string? LastAttemptedMechanism { get; private set; }
+
     /// <summary>Whether AUTH succeeded on this connection (RFC 4954 §4: a 235 reply); cleared by a disconnect.</summary>
     public bool IsAuthenticated => AuthenticatedMechanism is not null;
 
@@ -221,6 +224,7 @@ public sealed partial class AsyncSmtpSession
             return closing;
         }
 
+        LastAttemptedMechanism = mechanism.Name;
         using var telemetry = SessionTelemetry.StartAuth(this, mechanism.Name);
         var reply = await SaslExchange.RunAsync(_channel, mechanism, _options.ReceiveTimeout).ConfigureAwait(false);
         // Only 235 is success (RFC 4954 §4, §6); another 2yz (smtp-sink's 250 to every AUTH) authenticated nobody.

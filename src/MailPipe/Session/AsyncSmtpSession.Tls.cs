@@ -210,7 +210,7 @@ public sealed partial class AsyncSmtpSession
         {
             try
             {
-                _tls = await _channel.UpgradeToTlsAsync(tls, targetHost, tls.HandshakeTimeout).ConfigureAwait(false);
+                _tls = await _channel.UpgradeToTlsAsync(tls, targetHost, tls.HandshakeTimeout, beforeGreeting: Greeting is null).ConfigureAwait(false);
             }
             catch (SmtpException ex)
             {

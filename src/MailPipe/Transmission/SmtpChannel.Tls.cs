@@ -14,11 +14,12 @@ internal sealed partial class SmtpChannel
     /// <param name="tls">The TLS settings for this handshake.</param>
     /// <param name="targetHost">The name the certificate must carry.</param>
     /// <param name="handshakeTimeout">The handshake's deadline (<see cref="SmtpTlsOptions.HandshakeTimeout"/>).</param>
+    /// <param name="beforeGreeting">Implicit TLS: no greeting was read on this connection yet.</param>
     /// <returns>What was negotiated.</returns>
     /// <exception cref="SmtpProtocolException"><see cref="SmtpErrorCode.StartTlsResponseInjection"/>; the connection is broken.</exception>
     /// <exception cref="SmtpException">The certificate and handshake codes of <see cref="TlsHandshake.RunAsync"/>, or a timeout; the connection is broken.</exception>
     /// <exception cref="OperationCanceledException">The caller's token fired; the connection is broken.</exception>
-    public async Task<TlsParameters> UpgradeToTlsAsync(SmtpTlsOptions tls, string targetHost, TimeSpan handshakeTimeout)
+    public async Task<TlsParameters> UpgradeToTlsAsync(SmtpTlsOptions tls, string targetHost, TimeSpan handshakeTimeout, bool beforeGreeting)
     {
         var connection = OpenConnection;
         var injected = _parser.HasPartialReply ? 1L : 0L;
@@ -41,7 +42,7 @@ internal sealed partial class SmtpChannel
         TlsParameters negotiated;
         try
         {
-            negotiated = await TlsHandshake.RunAsync(connection, tls, targetHost, SendToken).ConfigureAwait(false);
+            negotiated = await TlsHandshake.RunAsync(connection, tls, targetHost, beforeGreeting, SendToken).ConfigureAwait(false);
         }
         catch (Exception ex)
         {

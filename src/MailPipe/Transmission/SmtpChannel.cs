@@ -292,6 +292,9 @@ internal sealed partial class SmtpChannel
             Break($"{code} while {activity}");
         }
 
-        return new SmtpException(code, $"{TransportErrors.Describe(code)} while {activity}: {exception.Message}", exception);
+        // The OS's text only when it says more than the code's words ("Connection refused ...: Connection refused").
+        var words = TransportErrors.Describe(code);
+        var detail = string.Equals(exception.Message, words, StringComparison.OrdinalIgnoreCase) ? "." : $": {exception.Message}";
+        return new SmtpException(code, $"{words} while {activity}{detail}", exception);
     }
 }

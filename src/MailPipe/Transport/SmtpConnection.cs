@@ -124,6 +124,12 @@ internal sealed class SmtpConnection : IAsyncDisposable
         return true;
     }
 
+    /// <summary>
+    /// After a failed TLS handshake: the first line of plain text the server sent instead of TLS (an SMTP greeting from
+    /// a port without implicit TLS), or <see langword="null"/>.
+    /// </summary>
+    public string? HandshakePlainTextReply { get; private set; }
+
     /// <summary>The local end point, when this is a socket connection (for the address literal of EHLO).</summary>
     public EndPoint? LocalEndPoint { get; }
 
@@ -155,16 +161,20 @@ internal sealed class SmtpConnection : IAsyncDisposable
     /// </summary>
     public async Task UpgradeToTlsAsync(SslClientAuthenticationOptions options, CancellationToken cancellationToken)
     {
-        var tls = new SslStream(_baseStream, leaveInnerStreamOpen: true);
+        var recording = new HandshakeRecordingStream(_baseStream);
+        var tls = new SslStream(recording, leaveInnerStreamOpen: true);
         try
         {
             await tls.AuthenticateAsClientAsync(options, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
+            HandshakePlainTextReply = recording.PlainTextReply;
             await tls.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+
+        recording.StopRecording();
 
         await Input.CompleteAsync().ConfigureAwait(false);
         await Output.CompleteAsync().ConfigureAwait(false);

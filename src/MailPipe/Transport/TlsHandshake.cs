@@ -26,10 +26,11 @@ internal static class TlsHandshake
     /// <param name="connection">The connection, with nothing buffered from the server.</param>
     /// <param name="tls">The TLS settings for this handshake.</param>
     /// <param name="targetHost">The name the certificate must carry.</param>
+    /// <param name="beforeGreeting">Whether this is implicit TLS (RFC 8314 §3.3), before any reply: plain text instead of TLS then means a port that greets in plain text.</param>
     /// <param name="cancellationToken">The operation's token (the caller's token and the handshake deadline).</param>
     /// <returns>What was negotiated.</returns>
     /// <exception cref="SmtpException"><see cref="SmtpErrorCode.BadCertificateName"/>, <see cref="SmtpErrorCode.BadCertificate"/> or <see cref="SmtpErrorCode.TlsHandshakeFailed"/>. Once <paramref name="cancellationToken"/> fired, the handshake's own exception instead, for the caller's failure funnel to tell a timeout from a cancellation.</exception>
-    public static async Task<TlsParameters> RunAsync(SmtpConnection connection, SmtpTlsOptions tls, string targetHost, CancellationToken cancellationToken)
+    public static async Task<TlsParameters> RunAsync(SmtpConnection connection, SmtpTlsOptions tls, string targetHost, bool beforeGreeting, CancellationToken cancellationToken)
     {
         var check = new CertificateCheck(tls, targetHost);
         try
@@ -38,27 +39,39 @@ internal static class TlsHandshake
         }
         catch (Exception ex) when (ex is not SmtpException && !cancellationToken.IsCancellationRequested)
         {
-            throw Describe(ex, check);
+            throw Describe(ex, check, connection.HandshakePlainTextReply, beforeGreeting);
         }
 
         var stream = connection.TlsStream!;
         return new TlsParameters(stream.SslProtocol, stream.NegotiatedCipherSuite, check.Certificate, check.Errors);
     }
 
-    private static SmtpException Describe(Exception exception, CertificateCheck check)
+    private static SmtpException Describe(Exception exception, CertificateCheck check, string? plainText, bool beforeGreeting)
     {
+        if (plainText is not null && !check.Rejected)
+        {
+            // .NET says "Cannot determine the frame size or a corrupted frame was received": say what came instead.
+            var advice = beforeGreeting
+                ? " A port that greets in plain text first (as 25 and 587 do) starts TLS with STARTTLS: use SmtpTlsMode.StartTlsRequired there, not implicit TLS."
+                : string.Empty;
+            return new SmtpException(
+                SmtpErrorCode.TlsHandshakeFailed,
+                $"The TLS handshake with '{check.TargetHost}' failed: the server answered in plain text, not TLS (\"{plainText}\").{advice}",
+                exception);
+        }
+
         if (check.Rejected && check.Errors == SslPolicyErrors.RemoteCertificateNameMismatch)
         {
             return new SmtpException(
                 SmtpErrorCode.BadCertificateName,
-                $"The server's certificate ({check.Certificate?.Subject}) does not name '{check.TargetHost}'; the connection was closed. Set SmtpTlsOptions.AcceptCertificateNameMismatch to accept it.",
+                $"The server's certificate ({check.Certificate?.Subject}) does not name '{check.TargetHost}'; the connection was closed. Set SmtpTlsOptions.AcceptCertificateNameMismatch (configuration key Tls:AcceptCertificateNameMismatch) to accept it.",
                 exception);
         }
 
         return check.Rejected
             ? new SmtpException(
                 SmtpErrorCode.BadCertificate,
-                $"The server's certificate ({check.Certificate?.Subject ?? "none"}) was rejected ({check.Errors}); the connection was closed. Trust its root with SmtpTlsOptions.TrustedRootCertificates if it is a private CA.",
+                $"The server's certificate ({check.Certificate?.Subject ?? "none"}) was rejected ({check.Errors}); the connection was closed. Trust its root with SmtpTlsOptions.TrustedRootCertificates (configuration key Tls:CaFile) if it is a private CA.",
                 exception)
             : new SmtpException(SmtpErrorCode.TlsHandshakeFailed, $"The TLS handshake with '{check.TargetHost}' failed: {exception.Message}", exception);
     }

@@ -262,6 +262,7 @@ public sealed class StartTlsTests
         var error = (await act.Should().ThrowAsync<SmtpException>()).Which;
         error.ErrorCode.Should().Be(SmtpErrorCode.BadCertificateName);
         error.Message.Should().Contain("mail.example.test");
+        error.Message.Should().Contain("Tls:AcceptCertificateNameMismatch", "an application configured by MailPipe.Extensions.DependencyInjection sets the key, not the property");
         session.IsConnected.Should().BeFalse();
         await server.Completion;
     }
@@ -321,6 +322,7 @@ public sealed class StartTlsTests
 
         var error = (await act.Should().ThrowAsync<SmtpException>()).Which;
         error.ErrorCode.Should().Be(SmtpErrorCode.BadCertificate);
+        error.Message.Should().Contain("Tls:CaFile", "an application configured by MailPipe.Extensions.DependencyInjection trusts its CA with the key, not the property");
         error.IsTransient.Should().BeFalse();
         session.IsConnected.Should().BeFalse();
         await server.Completion;
