@@ -116,7 +116,7 @@ public sealed partial class SmtpSender
         // Only 235 authenticates (RFC 4954 §4): another 2yz (smtp-sink's 250) is no login, and the connection is not lent.
         if (reply is { Code: not 235 })
         {
-            throw new SmtpException(SmtpErrorCode.AuthenticationError, reply.IsPositiveCompletion ? $"{Name} answered AUTH with {reply}, not 235 (RFC 4954 §4): not authenticated" : $"{Name} refused AUTH {session.LastAttemptedMechanism}: {reply}") { IsTransient = reply.IsTransientNegative };
+            throw new SmtpException(SmtpErrorCode.AuthenticationError, reply.IsPositiveCompletion ? $"{Name} answered AUTH with {reply}, not 235 (RFC 4954 §4): not authenticated" : $"{Name} refused AUTH {session.LastAttemptedMechanism}: {reply}") { IsTransient = reply.IsTransientNegative, Reply = reply };
         }
     }
 

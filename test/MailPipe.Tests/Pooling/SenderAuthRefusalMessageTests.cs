@@ -24,5 +24,8 @@ public sealed class SenderAuthRefusalMessageTests
         var error = result.Exception.Should().BeOfType<SmtpException>().Which;
         error.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
         error.Message.Should().Contain("refused AUTH PLAIN: 535 5.7.8 Authentication credentials invalid");
+        error.Reply.Should().NotBeNull("the server's reply is on the exception, as on the session's AuthenticationError");
+        error.Reply!.Code.Should().Be(535);
+        error.IsTransient.Should().BeFalse();
     }
 }
