@@ -26,7 +26,7 @@ internal sealed class MailPipeMetrics
         Meter = meter;
         Messages = meter.CreateCounter<long>("mailpipe.smtp.messages", "{message}", "Mail transactions finished, by smtp.outcome (accepted, refused, not_sent, unknown).");
         Recipients = meter.CreateCounter<long>("mailpipe.smtp.recipients", "{recipient}", "Recipients of finished transactions, by smtp.recipient.status (accepted, refused).");
-        BytesSent = meter.CreateCounter<long>("mailpipe.smtp.bytes_sent", "By", "Message content bytes sent (before dot-stuffing), for transactions whose end of data was written and whose length is known.");
+        BytesSent = meter.CreateCounter<long>("mailpipe.smtp.bytes_sent", "By", "Message content bytes sent (as given, before line-end conversion and dot-stuffing), for transactions whose end of data was written.");
         TransactionDuration = meter.CreateHistogram("mailpipe.smtp.transaction.duration", "s", "From MAIL FROM to the transaction's result.", tags: null, advice: s_shortDurations);
         ConnectionDuration = meter.CreateHistogram("mailpipe.smtp.connection.duration", "s", "From the connect to the close of a connection.", tags: null, advice: s_connectionDurations);
         ConnectDuration = meter.CreateHistogram("mailpipe.smtp.connect.duration", "s", "TCP connect; error.type on failure.", tags: null, advice: s_shortDurations);

@@ -309,6 +309,9 @@ internal sealed class TransactionTelemetry(MailPipeMetrics metrics, ConnectionTe
     public IRoundTripCounter Session { get; } = session;
 
     public long RoundTrips { get; } = session.RoundTrips;
+
+    /// <summary>The octets read from a streamed source (a stream, a pipe, a content writer), set once the content was read to its end; null for in-memory content.</summary>
+    public long? StreamedLength { get; set; }
 }
 
 /// <summary>The session's count of round trips (for smtp.round_trips), without a dependency on the session.</summary>

@@ -29,6 +29,15 @@ internal sealed partial class MailTransaction
 {
     public TransactionTelemetry? Telemetry { get; set; }
 
+    /// <summary>Keeps, for the measurements, the octets read from a streamed source once the content was read to its end (nothing without a listener, or for in-memory content).</summary>
+    public void ContentRead(long streamedLength)
+    {
+        if (Telemetry is { } telemetry && Message.Bytes is null)
+        {
+            telemetry.StreamedLength = streamedLength;
+        }
+    }
+
     /// <summary>Stops the transaction's span and records its measurements (once); returns <paramref name="result"/>.</summary>
     public SmtpSendResult StopTelemetry(SmtpSendResult result)
     {
@@ -39,12 +48,12 @@ internal sealed partial class MailTransaction
         }
 
         Telemetry = null;
-        return MailPipeTelemetry.StopTransaction(telemetry, result, EndOfDataWritten ? SentLength() : null);
+        return MailPipeTelemetry.StopTransaction(telemetry, result, EndOfDataWritten ? telemetry.StreamedLength ?? SentLength() : null);
     }
 
     /// <summary>
-    /// The content length for the measurements; none when the caller's stream cannot tell it (its Length fails, with
-    /// whatever exception: after the end of data, a measurement must never cost the message its result).
+    /// The content length for the measurements when no streamed length was kept: the in-memory content's; none when the
+    /// source cannot tell it (after the end of data, a measurement must never cost the message its result).
     /// </summary>
     private long? SentLength()
     {

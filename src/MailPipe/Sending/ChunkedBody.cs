@@ -42,6 +42,8 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
             {
                 return; // a chunk was refused, or no recipient was: no (further) chunk of this transaction may be sent
             }
+
+            tx.ContentRead(StreamedLength);
         }
         catch (Exception ex) when (ex is ContentSourceException or SmtpContentRefusedException)
         {

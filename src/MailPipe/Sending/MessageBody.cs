@@ -26,9 +26,13 @@ internal abstract class MessageBody
     /// <summary>What streamed content is checked for (8-bit without 8BITMIME, NUL without BINARYMIME), set per message.</summary>
     private SmtpContentGuard _guard;
 
+    /// <summary>The octets read from a streamed source (a stream, a pipe, a content writer) since <see cref="Begin"/>, before line-end conversion and dot-stuffing: the content's length for the measurements, without asking the source for it after the end of data.</summary>
+    public long StreamedLength { get; private set; }
+
     /// <summary>Makes the body ready for the next message: encoder state reset, <paramref name="guard"/> applied to streamed content.</summary>
     protected void Begin(SmtpContentGuard guard, bool dotStuffing)
     {
+        StreamedLength = 0;
         Encoder.Reset();
         Encoder.DotStuffing = dotStuffing;
         _guard = guard;
@@ -137,6 +141,8 @@ internal abstract class MessageBody
                     return true;
                 }
 
+                StreamedLength += read;
+
                 if (!await WriteAsync(rented.AsMemory(0, read)).ConfigureAwait(false))
                 {
                     return false;
@@ -187,6 +193,7 @@ internal abstract class MessageBody
             }
 
             bool go;
+            StreamedLength += result.Buffer.Length;
             try
             {
                 go = await WriteAsync(result.Buffer).ConfigureAwait(false);

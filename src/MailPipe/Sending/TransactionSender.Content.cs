@@ -114,6 +114,7 @@ internal sealed partial class TransactionSender
         Data.Begin(plan.Guard);
         var message = tx.Message;
         await Data.WriteContentAsync(message.Bytes, message.Stream, message.Reader, cancellationToken).ConfigureAwait(false);
+        tx.ContentRead(Data.StreamedLength);
 
         // Never the final dot for a message cancelled meanwhile, nor for a call cancelled meanwhile (in-memory content
         // is written without a wait that would see the caller's token): the message is then NotSent, not Unknown.
