@@ -251,8 +251,10 @@ public sealed partial class SmtpSender
                 }
                 else
                 {
-                    // Its slot is given back only once it is closed (a server counting connections must not see one too many).
+                    // Its slot is given back only once it is closed (a server counting connections must not see one too many);
+                    // counted as work, so that a disposal meanwhile completes only once it is closed.
                     close.Add((connection, reason));
+                    _workers++;
                 }
             }
 
@@ -270,14 +272,21 @@ public sealed partial class SmtpSender
 
     private async Task CloseAndReleaseAsync(PooledConnection connection, string reason)
     {
-        await CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale).ConfigureAwait(false);
-        List<Work> start = [];
-        lock (_lock)
+        try
         {
-            _open--;
-            Dispatch(start);
-        }
+            await CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale).ConfigureAwait(false);
+            List<Work> start = [];
+            lock (_lock)
+            {
+                _open--;
+                Dispatch(start);
+            }
 
-        Start(start);
+            Start(start);
+        }
+        finally
+        {
+            WorkerDone();
+        }
     }
 }
