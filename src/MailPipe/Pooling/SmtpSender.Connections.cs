@@ -91,8 +91,8 @@ public sealed partial class SmtpSender
         }
         catch (OperationCanceledException ex)
         {
+            // Cancelled by the disposal: not a failure of the server (neither the statistics nor the metric count it).
             await session.DisposeAsync().ConfigureAwait(false);
-            Interlocked.Increment(ref _openFailures);
             return (null, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while a connection was being opened.", ex));
         }
     }
