@@ -1,0 +1,271 @@
+using System.Text;
+using MailPipe.IntegrationTests.Support;
+using MailPipe.IntegrationTests.Tls;
+using Xunit.Abstractions;
+
+namespace MailPipe.IntegrationTests.Pooling;
+
+/// <summary>
+/// The shared sender with one coalesced batch mixing every kind of outcome (accepted, refused recipients, refused after
+/// the data, content that fails midway or is slow, content over the server's SIZE, DSN and SMTPUTF8 needs), from 64
+/// callers through one connection of Postfix 2525 (STARTTLS + AUTH): every result is checked against what Postfix stored.
+/// </summary>
+public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
+{
+    private const string Sender = "sender@example.test";
+
+    private enum Kind
+    {
+        Good,
+        UnknownOnly,
+        GoodAndUnknown,
+        GoodAndTempfail,
+        EodReject,
+        EodTempfail,
+        ThrowingStream,
+        SlowStream,
+        Dsn,
+        Utf8,
+        TooLargeStream,
+    }
+
+    public static TheoryData<bool, int, int> Settings => new()
+    {
+        { true, 16, 0 },
+        { false, 16, 0 },
+        { true, 1, 0 },
+        { false, 4, 1 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Settings))]
+    public async Task Sixty_four_callers_of_mixed_messages_through_one_connection_get_the_truth(bool chunking, int maxBatchSize, int maxMessagesPerConnection)
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var options = new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.PostfixPort,
+            TlsMode = SmtpTlsMode.StartTlsRequired,
+            Credentials = new System.Net.NetworkCredential(TestServers.User, TestServers.Password),
+            EhloName = "pool-mix.example.test",
+            MaxConnections = 1,
+            MaxBatchSize = maxBatchSize,
+            MaxMessagesPerConnection = maxMessagesPerConnection,
+            Session = new SmtpSessionOptions { UseChunking = chunking },
+        };
+        options.Tls.AddTrustedRootCertificatesFromPemFile(TestServers.TlsCertificate);
+        await using var sender = new SmtpSender(options);
+
+        var kinds = Enum.GetValues<Kind>();
+        var cases = Enumerable.Range(0, 64).Select(i => MakeCase(i, kinds[i % kinds.Length])).ToList();
+        var tasks = cases.Select(c => Task.Run(() => sender.SendAsync(c.Message))).ToArray();
+        var all = Task.WhenAll(tasks);
+        (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120))) == all).Should().BeTrue("no caller may hang");
+
+        for (var i = 0; i < cases.Count; i++)
+        {
+            var (kind, _, good, bad, bytes) = cases[i];
+            var result = await tasks[i];
+            output.WriteLine($"{i} {kind}: {result.Outcome} {result.Exception?.Message}");
+            var because = $"message {i} ({kind}): {result}";
+            switch (kind)
+            {
+                case Kind.Good or Kind.SlowStream or Kind.Dsn or Kind.Utf8:
+                    result.Outcome.Should().Be(SmtpSendOutcome.Accepted, because);
+                    result.AcceptedRecipients.Select(r => r.Address).Should().Equal([good], because);
+                    break;
+                case Kind.GoodAndUnknown or Kind.GoodAndTempfail:
+                    result.Outcome.Should().Be(SmtpSendOutcome.Accepted, because);
+                    result.AcceptedRecipients.Select(r => r.Address).Should().Equal([good], because);
+                    result.RefusedRecipients.Single().Reply!.Code.Should().Be(kind == Kind.GoodAndUnknown ? 550 : 450, because);
+                    break;
+                case Kind.UnknownOnly:
+                    result.Outcome.Should().Be(SmtpSendOutcome.Refused, because);
+                    result.Recipients.Single().Reply!.Code.Should().Be(550, because);
+                    break;
+                case Kind.EodReject or Kind.EodTempfail:
+                    result.Outcome.Should().Be(SmtpSendOutcome.Refused, because);
+                    result.FinalReply!.Code.Should().Be(kind == Kind.EodReject ? 554 : 451, because);
+                    break;
+                case Kind.ThrowingStream:
+                    result.Outcome.Should().Be(SmtpSendOutcome.NotSent, because);
+                    result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ContentReadFailed, because);
+                    break;
+                case Kind.TooLargeStream:
+                    result.Outcome.Should().Be(SmtpSendOutcome.NotSent, because);
+                    result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.MessageTooLarge, because);
+                    break;
+            }
+
+            result.Attempts.Should().Be(1, because);
+            _ = bad;
+            _ = bytes;
+        }
+
+        // What Postfix stored: each accepted message exactly once and whole, nothing of the others.
+        foreach (var (kind, _, good, _, bytes) in cases.Where(c => c.Kind is Kind.Good or Kind.SlowStream or Kind.Dsn or Kind.Utf8 or Kind.GoodAndUnknown or Kind.GoodAndTempfail))
+        {
+            var stored = await Maildir.WaitForPostfixAsync(good, 1, TimeSpan.FromSeconds(120));
+            Maildir.StripTraceHeaders(stored.Single()).Should().Equal(bytes, $"{kind} to {good} is stored whole");
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2)); // the accepted ones are all there: the queue is drained
+        foreach (var (kind, _, good, _, _) in cases)
+        {
+            var directory = Path.Combine(TestServers.PostfixMaildir, good, "new");
+            var count = Directory.Exists(directory) ? Directory.GetFiles(directory).Length : 0;
+            count.Should().Be(kind is Kind.Good or Kind.SlowStream or Kind.Dsn or Kind.Utf8 or Kind.GoodAndUnknown or Kind.GoodAndTempfail ? 1 : 0, $"{kind} to {good}");
+        }
+
+        var statistics = sender.GetStatistics();
+        output.WriteLine(statistics.ToString());
+        statistics.Messages.Should().Be(64, "each message was handed to a session once");
+        statistics.Retries.Should().Be(0);
+        statistics.PendingRequests.Should().Be(0);
+        statistics.InUse.Should().Be(0);
+    }
+
+    private static (Kind Kind, SmtpMessage Message, string Good, string? Bad, byte[] Bytes) MakeCase(int i, Kind kind)
+    {
+        var tag = $"mix{i}-{kind}".ToLowerInvariant();
+        var good = kind == Kind.Utf8 ? $"{tag}-ünï-{Guid.NewGuid():N}@example.test" : TestServers.UniqueRecipient(tag);
+        var text = new StringBuilder($"From: {Sender}\r\nTo: {good}\r\nSubject: {tag}\r\nMessage-Id: <{tag}-{Guid.NewGuid():N}@example.test>\r\n\r\n");
+        var lines = kind is Kind.ThrowingStream or Kind.SlowStream ? 4000 : 3;
+        for (var l = 0; l < lines; l++)
+        {
+            text.Append(CultureInfo(l)).Append(" the quick brown fox jumps over the lazy dog.\r\n");
+        }
+
+        var bytes = Encoding.UTF8.GetBytes(text.ToString());
+        string? bad = null;
+        SmtpEnvelope envelope;
+        switch (kind)
+        {
+            case Kind.UnknownOnly:
+                envelope = new SmtpEnvelope(Sender, bad = $"unknown-{Guid.NewGuid():N}@example.test");
+                good = bad;
+                break;
+            case Kind.GoodAndUnknown:
+                envelope = new SmtpEnvelope(Sender, good, bad = $"nosuch-{Guid.NewGuid():N}@example.test");
+                break;
+            case Kind.GoodAndTempfail:
+                envelope = new SmtpEnvelope(Sender, bad = "tempfail@example.test", good);
+                break;
+            case Kind.EodReject:
+                envelope = new SmtpEnvelope("eod-reject@example.test", good);
+                break;
+            case Kind.EodTempfail:
+                envelope = new SmtpEnvelope("eod-tempfail@example.test", good);
+                break;
+            case Kind.Dsn:
+                envelope = new SmtpEnvelope(Sender, [new SmtpRecipient(good) { Notify = DsnNotify.Failure | DsnNotify.Delay, OriginalRecipient = good }]) { Return = DsnReturn.Headers, EnvelopeId = $"env-{i}" };
+                break;
+            case Kind.Utf8:
+                envelope = new SmtpEnvelope(Sender, good) { SmtpUtf8 = true, Body = SmtpBodyType.EightBitMime };
+                break;
+            default:
+                envelope = new SmtpEnvelope(Sender, good);
+                break;
+        }
+
+        var message = kind switch
+        {
+            Kind.ThrowingStream => SmtpMessage.FromStream(envelope, new TrickleStream(bytes, throwAfter: bytes.Length / 2, delay: TimeSpan.Zero)),
+            Kind.SlowStream => SmtpMessage.FromStream(envelope, new TrickleStream(bytes, throwAfter: -1, delay: TimeSpan.FromMilliseconds(5))),
+            Kind.TooLargeStream => SmtpMessage.FromStream(envelope, new RepeatingStream(bytes, 11 * 1024 * 1024)),
+            _ => SmtpMessage.FromBytes(envelope, bytes),
+        };
+        return (kind, message, good, bad, bytes);
+    }
+
+    private static string CultureInfo(int line) => line.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>Non-seekable content read in 4 KiB pieces, each after <c>delay</c>; throws once <c>throwAfter</c> bytes were read (-1: never).</summary>
+    private sealed class TrickleStream(byte[] data, int throwAfter, TimeSpan delay) : Stream
+    {
+        private int _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (delay > TimeSpan.Zero)
+            {
+                await Task.Delay(delay, cancellationToken);
+            }
+
+            if (throwAfter >= 0 && _position >= throwAfter)
+            {
+                throw new IOException("The source failed midway.");
+            }
+
+            var n = Math.Min(Math.Min(buffer.Length, 4096), data.Length - _position);
+            data.AsMemory(_position, n).CopyTo(buffer);
+            _position += n;
+            return n;
+        }
+
+        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+
+    /// <summary>Non-seekable content of <c>total</c> bytes: the header section, then lines of x.</summary>
+    private sealed class RepeatingStream(byte[] head, long total) : Stream
+    {
+        private static readonly byte[] Line = Encoding.ASCII.GetBytes(new string('x', 78) + "\r\n");
+        private long _position;
+
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            var n = 0;
+            while (n < count && _position < total)
+            {
+                byte b = _position < head.Length ? head[_position] : Line[(_position - head.Length) % Line.Length];
+                buffer[offset + n++] = b;
+                _position++;
+            }
+
+            return n;
+        }
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
