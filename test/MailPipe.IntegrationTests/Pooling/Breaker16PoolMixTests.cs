@@ -126,6 +126,46 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
         statistics.InUse.Should().Be(0);
     }
 
+    /// <summary>
+    /// Postfix 2542 greets a 5th connection from one client with 421: a pool allowed 8 against it, with 64 callers and
+    /// batches of 2 (so that it wants all 8), must still deliver every message exactly once (the waiting messages wait
+    /// for the 4 connections that opened).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Sixty_four_callers_through_a_pool_of_8_against_a_limit_of_4_are_all_delivered_once(bool chunking)
+    {
+        var port = int.TryParse(Environment.GetEnvironmentVariable("MAILPIPE_POSTFIX_LIMIT4_PORT"), out var p) ? p : 2542;
+        TestServers.RequireListening(port);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = port,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "pool-limit4.example.test",
+            MaxConnections = 8,
+            MaxBatchSize = 2,
+            Session = new SmtpSessionOptions { UseChunking = chunking },
+        });
+        var recipients = Enumerable.Range(0, 64).Select(i => TestServers.UniqueRecipient($"limit4-{i}")).ToArray();
+        var tasks = recipients.Select(r => Task.Run(() => sender.SendAsync(new SmtpEnvelope(Sender, r), Encoding.ASCII.GetBytes($"Subject: {r}\r\n\r\nHello.\r\n")))).ToArray();
+        var all = Task.WhenAll(tasks);
+        (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120))) == all).Should().BeTrue("no caller may hang");
+
+        var results = await all;
+        var statistics = sender.GetStatistics();
+        output.WriteLine(statistics.ToString());
+        results.Should().OnlyContain(r => r.IsAccepted, string.Join(" | ", results.Where(r => !r.IsAccepted).Select(r => r.ToString())));
+        foreach (var r in recipients)
+        {
+            (await Maildir.WaitForPostfixAsync(r, 1, TimeSpan.FromSeconds(120))).Should().HaveCount(1);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        recipients.Should().OnlyContain(r => Directory.GetFiles(Path.Combine(TestServers.PostfixMaildir, r, "new")).Length == 1, "nothing is delivered twice");
+    }
+
     private static (Kind Kind, SmtpMessage Message, string Good, string? Bad, byte[] Bytes) MakeCase(int i, Kind kind)
     {
         var tag = $"mix{i}-{kind}".ToLowerInvariant();
