@@ -166,6 +166,121 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
         recipients.Should().OnlyContain(r => Directory.GetFiles(Path.Combine(TestServers.PostfixMaildir, r, "new")).Length == 1, "nothing is delivered twice");
     }
 
+    /// <summary>
+    /// Postfix answers the 1001st RCPT of a transaction with 452 4.5.3 (too many recipients, smtpd_recipient_limit):
+    /// in a coalesced batch that message is Accepted for the 1000 recipients taken and says which one was refused
+    /// (transiently); the messages batched with it are untouched, and each is stored once.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_message_over_the_recipient_limit_in_a_batch_gets_452_for_the_excess_only(bool chunking)
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.PostfixPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "pool-452.example.test",
+            MaxConnections = 1,
+            Session = new SmtpSessionOptions { UseChunking = chunking },
+        });
+        var many = TestServers.UniqueRecipient("rcpt452");
+        var excess = TestServers.UniqueRecipient("rcpt452-excess");
+        var others = Enumerable.Range(0, 6).Select(i => TestServers.UniqueRecipient($"rcpt452-other{i}")).ToArray();
+        // The same address 1000 times (Postfix stores it once), then one more: the 1001st RCPT.
+        var big = new SmtpEnvelope(Sender, [.. Enumerable.Repeat(many, 1000), excess]);
+        var sends = new List<Task<SmtpSendResult>>();
+        for (var i = 0; i < others.Length; i++)
+        {
+            if (i == 3)
+            {
+                sends.Add(sender.SendAsync(big, Encoding.ASCII.GetBytes("Subject: 1001 recipients\r\n\r\nHello.\r\n")));
+            }
+
+            sends.Add(sender.SendAsync(new SmtpEnvelope(Sender, others[i]), Encoding.ASCII.GetBytes($"Subject: {others[i]}\r\n\r\nHello.\r\n")));
+        }
+
+        var all = Task.WhenAll(sends);
+        (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120))) == all).Should().BeTrue("no caller may hang");
+        var results = await all;
+
+        var bigResult = results[3];
+        bigResult.Outcome.Should().Be(SmtpSendOutcome.Accepted, bigResult.ToString());
+        bigResult.Recipients.Should().HaveCount(1001);
+        bigResult.Recipients.Take(1000).Should().OnlyContain(r => r.Accepted);
+        var refused = bigResult.Recipients[1000];
+        refused.Recipient.Address.Should().Be(excess);
+        refused.Reply!.Code.Should().Be(452, refused.Reply.ToString());
+        refused.Reply.IsTransientNegative.Should().BeTrue();
+        results.Where((_, i) => i != 3).Should().OnlyContain(r => r.IsAccepted);
+        (await Maildir.WaitForPostfixAsync(many, 1, TimeSpan.FromSeconds(120))).Should().HaveCount(1);
+        foreach (var other in others)
+        {
+            (await Maildir.WaitForPostfixAsync(other, 1, TimeSpan.FromSeconds(120))).Should().HaveCount(1);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        Directory.Exists(Path.Combine(TestServers.PostfixMaildir, excess)).Should().BeFalse("the recipient refused with 452 got nothing");
+        Directory.GetFiles(Path.Combine(TestServers.PostfixMaildir, many, "new")).Should().HaveCount(1);
+    }
+
+    /// <summary>
+    /// Postfix 2543 (no 8BITMIME) and 2544 (no SMTPUTF8): in a coalesced batch, the messages that need the missing
+    /// extension are NotSent (ExtensionNotSupported, nothing stored) and the others batched with them are delivered once.
+    /// </summary>
+    [Theory]
+    [InlineData("MAILPIPE_POSTFIX_NO8BITMIME_PORT", 2543, true)]
+    [InlineData("MAILPIPE_POSTFIX_NO8BITMIME_PORT", 2543, false)]
+    [InlineData("MAILPIPE_POSTFIX_NOSMTPUTF8_PORT", 2544, true)]
+    [InlineData("MAILPIPE_POSTFIX_NOSMTPUTF8_PORT", 2544, false)]
+    public async Task Messages_needing_an_extension_the_server_lacks_are_NotSent_and_the_rest_of_the_batch_delivered(string variable, int fallback, bool chunking)
+    {
+        var port = int.TryParse(Environment.GetEnvironmentVariable(variable), out var p) ? p : fallback;
+        TestServers.RequireListening(port);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = port,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "pool-ext.example.test",
+            MaxConnections = 1,
+            Session = new SmtpSessionOptions { UseChunking = chunking },
+        });
+        var cases = Enumerable.Range(0, 24).Select(i =>
+        {
+            var needs = i % 3 == 1;
+            var recipient = needs && fallback == 2544 ? $"ext-ü-{Guid.NewGuid():N}@example.test" : TestServers.UniqueRecipient($"ext{i}");
+            var envelope = new SmtpEnvelope(Sender, recipient);
+            var body = Encoding.UTF8.GetBytes($"Subject: ext {i}\r\n\r\n{new string('x', 20_000)}\r\n{(needs && fallback == 2543 ? "Grüße" : "Hello")}.\r\n");
+
+            // On 2543 half of the 8-bit messages are streamed: refused at their first 8-bit octet, midway.
+            return (Needs: needs, Recipient: recipient, Send: i % 6 == 1
+                ? Task.Run(() => sender.SendAsync(envelope, (Stream)new NonSeekable(body)))
+                : Task.Run(() => sender.SendAsync(envelope, body)));
+        }).ToList();
+
+        var all = Task.WhenAll(cases.Select(c => c.Send));
+        (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120))) == all).Should().BeTrue("no caller may hang");
+        foreach (var (needs, recipient, send) in cases)
+        {
+            var result = await send;
+            if (needs)
+            {
+                result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
+            }
+            else
+            {
+                result.IsAccepted.Should().BeTrue(result.ToString());
+                (await Maildir.WaitForPostfixAsync(recipient, 1, TimeSpan.FromSeconds(120))).Should().HaveCount(1);
+            }
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        cases.Where(c => c.Needs).Should().OnlyContain(c => !Directory.Exists(Path.Combine(TestServers.PostfixMaildir, c.Recipient)));
+    }
+
     private static (Kind Kind, SmtpMessage Message, string Good, string? Bad, byte[] Bytes) MakeCase(int i, Kind kind)
     {
         var tag = $"mix{i}-{kind}".ToLowerInvariant();
@@ -220,6 +335,18 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
     }
 
     private static string CultureInfo(int line) => line.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>A read-only stream that cannot seek.</summary>
+    private sealed class NonSeekable(byte[] data) : MemoryStream(data, writable: false)
+    {
+        public override bool CanSeek => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override long Seek(long offset, SeekOrigin loc) => throw new NotSupportedException();
+    }
 
     /// <summary>Non-seekable content read in 4 KiB pieces, each after <c>delay</c>; throws once <c>throwAfter</c> bytes were read (-1: never).</summary>
     private sealed class TrickleStream(byte[] data, int throwAfter, TimeSpan delay) : Stream
