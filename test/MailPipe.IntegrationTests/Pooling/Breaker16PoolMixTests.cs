@@ -281,6 +281,114 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
         cases.Where(c => c.Needs).Should().OnlyContain(c => !Directory.Exists(Path.Combine(TestServers.PostfixMaildir, c.Recipient)));
     }
 
+    /// <summary>
+    /// 64 callers over STARTTLS + AUTH (Postfix 2525) or implicit TLS (4650), a third of them cancelling at random
+    /// moments (one token source shared by several), with large and small messages: every outcome a caller learns
+    /// is what Postfix stored (Accepted once, cancelled before the end of data never, Unknown at most once).
+    /// </summary>
+    [Theory]
+    [InlineData(false, true)]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public async Task A_cancellation_storm_over_TLS_tells_the_truth(bool implicitTls, bool chunking)
+    {
+        var port = implicitTls ? TestServers.PostfixTlsPort : TestServers.PostfixPort;
+        TestServers.RequireListening(port);
+        var options = new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = port,
+            TlsMode = implicitTls ? SmtpTlsMode.Implicit : SmtpTlsMode.StartTlsRequired,
+            Credentials = new System.Net.NetworkCredential(TestServers.User, TestServers.Password),
+            EhloName = "pool-storm.example.test",
+            MaxConnections = 3,
+            MaxBatchSize = 8,
+            Session = new SmtpSessionOptions { UseChunking = chunking },
+        };
+        options.Tls.AddTrustedRootCertificatesFromPemFile(TestServers.TlsCertificate);
+        await using var sender = new SmtpSender(options);
+        var random = new Random(implicitTls ? 7 : chunking ? 11 : 13);
+        using var shared = new CancellationTokenSource();
+        var own = new List<CancellationTokenSource>();
+        var cases = new List<(string Recipient, int Mode, Task<SmtpSendResult> Send)>();
+        for (var i = 0; i < 64; i++)
+        {
+            var recipient = TestServers.UniqueRecipient($"storm{i}");
+            var body = Encoding.ASCII.GetBytes($"Subject: storm {i}\r\n\r\n" + string.Concat(Enumerable.Repeat("The quick brown fox jumps over the lazy dog.\r\n", random.Next(4) == 0 ? 20_000 : 3)));
+            var mode = random.Next(3);
+            CancellationToken token = default;
+            if (mode == 1)
+            {
+                token = shared.Token;
+            }
+            else if (mode == 2)
+            {
+                var cts = new CancellationTokenSource(random.Next(1, 500));
+                own.Add(cts);
+                token = cts.Token;
+            }
+
+            cases.Add((recipient, mode, sender.SendAsync(new SmtpEnvelope(Sender, recipient), body, token)));
+        }
+
+        shared.CancelAfter(random.Next(100, 300));
+        var all = Task.WhenAll(cases.Select(c => c.Send.ContinueWith(_ => 0, TaskScheduler.Default)));
+        (await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(120))) == all).Should().BeTrue("no caller may hang");
+
+        var expected = new Dictionary<string, (int Min, int Max)>();
+        foreach (var (recipient, mode, send) in cases)
+        {
+            var result = send.IsCompletedSuccessfully ? await send : null;
+            var what = $"{recipient} (mode {mode}, {send.Status}): {(result is not null ? result.ToString() : send.Exception?.InnerException?.Message)}";
+            output.WriteLine(what);
+            if (result is not null)
+            {
+                expected[recipient] = result.Outcome switch
+                {
+                    SmtpSendOutcome.Accepted => (1, 1),
+                    SmtpSendOutcome.Unknown => (0, 1),
+                    _ => (0, 0),
+                };
+                if (mode == 0)
+                {
+                    result.IsAccepted.Should().BeTrue(what);
+                }
+            }
+            else
+            {
+                mode.Should().NotBe(0, what);
+                var ex = send.Exception?.InnerException;
+                if (ex is null)
+                {
+                    expected[recipient] = (0, 0); // cancelled before it was taken
+                }
+                else
+                {
+                    ex.Should().BeAssignableTo<OperationCanceledException>(what);
+                    expected[recipient] = ex is SmtpOutcomeUnknownException ? (0, 1) : (0, 0);
+                }
+            }
+        }
+
+        foreach (var (recipient, (min, _)) in expected.Where(e => e.Value.Min == 1))
+        {
+            (await Maildir.WaitForPostfixAsync(recipient, 1, TimeSpan.FromSeconds(120))).Should().HaveCount(1);
+        }
+
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        foreach (var (recipient, (min, max)) in expected)
+        {
+            var directory = Path.Combine(TestServers.PostfixMaildir, recipient, "new");
+            var count = Directory.Exists(directory) ? Directory.GetFiles(directory).Length : 0;
+            count.Should().BeInRange(min, max, recipient);
+        }
+
+        foreach (var cts in own)
+        {
+            cts.Dispose();
+        }
+    }
+
     private static (Kind Kind, SmtpMessage Message, string Good, string? Bad, byte[] Bytes) MakeCase(int i, Kind kind)
     {
         var tag = $"mix{i}-{kind}".ToLowerInvariant();
