@@ -110,6 +110,9 @@ public sealed partial class SmtpSender
                     _retryQueue.Enqueue(request);
                     _waiting++;
                     requeued = true;
+
+                    // Its AcquireTimeout runs from now: the tick may have stopped while nothing waited (its content written).
+                    ArmHousekeeping();
                     Interlocked.Increment(ref _retries);
                     _metrics.Retried();
                     Log.PoolRetry(_log, Name, (result.Exception as SmtpException)?.ErrorCode ?? SmtpErrorCode.ServiceNotAvailable);
