@@ -43,7 +43,7 @@ public static class MailPipeEventId
     /// <summary>A message is sent again on a fresh connection after its first one failed before anything could be delivered, at Debug.</summary>
     public const int PoolRetry = 1203;
 
-    /// <summary>A connection in use was lost (broken, timed out, or closed by the server with 421) and is replaced, at Warning.</summary>
+    /// <summary>A connection in use was lost (broken, timed out, or closed by the server with 421) and is replaced, at Warning. Not logged when MailPipe closed it for a caller's sake (a cancellation, or content that failed or was refused midway with DATA).</summary>
     public const int PoolConnectionLost = 1204;
 
     /// <summary>

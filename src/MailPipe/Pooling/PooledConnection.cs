@@ -16,7 +16,7 @@ internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
     /// <summary>Cancels the running batch (the only caller in flight cancelled). Under the pool's lock.</summary>
     public CancellationTokenSource? BatchCancellation { get; set; }
 
-    /// <summary>Whether a caller's cancellation closed it (its batch cancelled by its only caller, or a DATA message cancelled in its content): it takes no more messages, and is closed without a lost-connection warning.</summary>
+    /// <summary>Whether it was closed for a caller's sake (its batch cancelled by its only caller, a DATA message cancelled in its content, or a DATA message whose content failed or was refused midway): it takes no more messages, and is closed without a lost-connection warning.</summary>
     public bool CancelledByCaller { get; set; }
 
     /// <summary>When it was opened (a <see cref="TimeProvider"/> timestamp).</summary>

@@ -91,8 +91,8 @@ public sealed partial class SmtpSender
         }
         catch (OperationCanceledException ex)
         {
+            // Cancelled by the disposal: not a failure of the server (neither the statistics nor the metric count it).
             await session.DisposeAsync().ConfigureAwait(false);
-            Interlocked.Increment(ref _openFailures);
             return (null, new SmtpException(SmtpErrorCode.ConnectionClosed, "The sender was disposed while a connection was being opened.", ex));
         }
     }
@@ -276,8 +276,10 @@ public sealed partial class SmtpSender
                 }
                 else
                 {
-                    // Its slot is given back only once it is closed (a server counting connections must not see one too many).
+                    // Its slot is given back only once it is closed (a server counting connections must not see one too many);
+                    // counted as work, so that a disposal meanwhile completes only once it is closed.
                     close.Add((connection, reason));
+                    _workers++;
                 }
             }
 
@@ -295,14 +297,21 @@ public sealed partial class SmtpSender
 
     private async Task CloseAndReleaseAsync(PooledConnection connection, string reason)
     {
-        await CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale).ConfigureAwait(false);
-        List<Work> start = [];
-        lock (_lock)
+        try
         {
-            _open--;
-            Dispatch(start);
-        }
+            await CloseAsync(connection, reason, quit: reason is not SmtpSenderDiscardReason.Stale).ConfigureAwait(false);
+            List<Work> start = [];
+            lock (_lock)
+            {
+                _open--;
+                Dispatch(start);
+            }
 
-        Start(start);
+            Start(start);
+        }
+        finally
+        {
+            WorkerDone();
+        }
     }
 }

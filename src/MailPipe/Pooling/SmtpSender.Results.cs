@@ -35,6 +35,18 @@ public sealed partial class SmtpSender
     {
         if (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown && result.Exception is SmtpException failure && !connection.Session.IsConnected)
         {
+            if (connection.BrokenReason is null && result.Outcome == SmtpSendOutcome.NotSent
+                && (failure.ErrorCode == SmtpErrorCode.ContentReadFailed || failure.InnerException is SmtpContentRefusedException))
+            {
+                // Its content stopped midway with DATA (the source failed, an octet or a size the server cannot take):
+                // the session closed the connection itself, never the final dot. As for a caller's cancellation, that
+                // is no lost connection (no warning), and the batch takes no more messages.
+                lock (_lock)
+                {
+                    connection.CancelledByCaller = true;
+                }
+            }
+
             connection.BrokenException ??= failure;
             connection.BrokenReason ??= failure.ErrorCode == SmtpErrorCode.ServiceNotAvailable
                 || result.FinalReply?.IsServiceClosing == true || result.MailReply?.IsServiceClosing == true || result.DataReply?.IsServiceClosing == true
@@ -98,6 +110,9 @@ public sealed partial class SmtpSender
                     _retryQueue.Enqueue(request);
                     _waiting++;
                     requeued = true;
+
+                    // Its AcquireTimeout runs from now: the tick may have stopped while nothing waited (its content written).
+                    ArmHousekeeping();
                     Interlocked.Increment(ref _retries);
                     _metrics.Retried();
                     Log.PoolRetry(_log, Name, (result.Exception as SmtpException)?.ErrorCode ?? SmtpErrorCode.ServiceNotAvailable);

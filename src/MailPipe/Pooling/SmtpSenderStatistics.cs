@@ -18,7 +18,7 @@ public sealed record SmtpSenderStatistics
     /// <summary>Connections opened since the sender was created (successfully: greeting, EHLO, TLS and AUTH done).</summary>
     public long Opened { get; init; }
 
-    /// <summary>Connection attempts that failed (connect, TLS, EHLO or AUTH).</summary>
+    /// <summary>Connection attempts that failed (connect, TLS, EHLO or AUTH); one cancelled by the sender's disposal is no failure.</summary>
     public long OpenFailures { get; init; }
 
     /// <summary>Connections closed since the sender was created, for any reason (see <see cref="SmtpSenderDiscardReason"/>).</summary>
