@@ -59,6 +59,8 @@ public enum SmtpErrorCode
     /// reply to a command or unprompted, or refused a RSET (which it must accept) and closed the connection, or sent a
     /// greeting other than 220 (RFC 5321 §3.1); the connection was closed. Transient: a new connection may succeed later. The
     /// reply is on <see cref="SmtpException.Reply"/>. Commands after it were not processed, so what they carried was not sent.
+    /// Also a message's result when the server refused a RSET and then that message's MAIL FROM (out of step with the
+    /// commands written, as Exim after a RSET between BDAT chunks): the reply is the MAIL FROM's, the connection may stay open.
     /// </summary>
     ServiceNotAvailable = 17,
 

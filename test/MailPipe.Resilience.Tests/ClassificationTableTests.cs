@@ -160,6 +160,21 @@ public class ClassificationTableTests
         SmtpResiliencePredicates.IsThrottling(result).Should().BeTrue("4.7.x gets the longer back-off");
     }
 
+    [Fact]
+    public async Task Transient_MAIL_refused_right_after_a_refused_RSET()
+    {
+        await using var server = ScriptedSmtpServer.Start([.. Greeting,
+            "C: MAIL FROM:<sender@example.test>", "S: 250 ok", "C: RCPT TO:<gone@example.test>", "S: 550 5.1.1 User unknown",
+            "C: RSET", "S: 503 5.5.1 only BDAT permissible after non-LAST BDAT",
+            "C: MAIL FROM:<sender@example.test>", "S: 503 5.5.1 only RSET accepted now"]);
+        await using var session = await ConnectedAsync(server);
+
+        var results = await session.SendBatchAsync([Message("gone@example.test"), Message("a@example.test")]).Safe();
+
+        results[1].Exception.Should().BeAssignableTo<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable);
+        ShouldBeTransient(results[1]);
+    }
+
     // ---- Permanent ----
 
     [Fact]

@@ -79,6 +79,19 @@ internal sealed partial class MailTransaction
         (_stop, _stopException) = (reason, exception);
     }
 
+    /// <summary>
+    /// Its MAIL was refused right after a refused RSET (<see cref="TransactionStop.OutOfStep"/>): NotSent with
+    /// <paramref name="exception"/>, even once its end of data was written (no transaction took it), unless the sender
+    /// already stopped it (a withdrawal or a content failure says more).
+    /// </summary>
+    public void StopOutOfStep(SmtpException exception)
+    {
+        if (_stop == TransactionStop.None)
+        {
+            (_stop, _stopException) = (TransactionStop.OutOfStep, exception);
+        }
+    }
+
     /// <summary>Replies expected for this transaction and not filed yet (written by the writer, filed by whoever reads).</summary>
     private int _unfiledReplies;
 
@@ -156,6 +169,11 @@ internal sealed partial class MailTransaction
         DataReply = null;
         Array.Clear(_recipients);
         _ready = null;
+        if (_stop == TransactionStop.OutOfStep)
+        {
+            // Its MAIL's refusal followed a refused RSET (Haraka refuses both behind an end of data): written again, the new replies decide.
+            (_stop, _stopException) = (TransactionStop.None, null);
+        }
     }
 
     /// <summary>Files the reply to the RCPT of recipient <paramref name="index"/>.</summary>
@@ -240,7 +258,7 @@ internal sealed partial class MailTransaction
         var outcome = OutcomeOf(stop, EndOfDataWritten);
         var exception = stop switch
         {
-            TransactionStop.NotAttempted or TransactionStop.Cancelled or TransactionStop.ContentFailed => _stopException,
+            TransactionStop.NotAttempted or TransactionStop.Cancelled or TransactionStop.ContentFailed or TransactionStop.OutOfStep => _stopException,
             >= TransactionStop.ServiceClosing => failure,
             _ => null,
         };

@@ -257,6 +257,11 @@ internal sealed partial class TransactionSender
             }
 
             expected.File(reply);
+            if (_refusedReset is { } refused && expected is { Kind: ReplyKind.Mail, Transaction: { } outOfStep } && reply.IsNegative)
+            {
+                outOfStep.StopOutOfStep(OutOfStep(refused, reply));
+            }
+
             _refusedReset = expected.Kind == ReplyKind.Reset && reply.IsNegative ? reply : null;
 
             // A 421 closes the channel before any result it decides is published: whoever reads that result (the
@@ -338,4 +343,11 @@ internal sealed partial class TransactionSender
             results.PublishStopped(failure.ErrorCode == SmtpErrorCode.ServiceNotAvailable ? failure : _writerFailure ?? failure, Volatile.Read(ref _transactionsDone));
         }
     }
+
+    /// <summary>Why a MAIL refused right after a refused RSET leaves its message NotSent (<see cref="TransactionStop.OutOfStep"/>).</summary>
+    private static SmtpException OutOfStep(SmtpReply refusedReset, SmtpReply mailReply) =>
+        new(SmtpErrorCode.ServiceNotAvailable, $"The server refused RSET ({refusedReset}), which it must accept (RFC 5321 §4.1.1.5), and then this message's MAIL FROM ({mailReply}): it was out of step with the commands written and never took the message. Nothing was delivered; another connection may send it.")
+        {
+            Reply = mailReply,
+        };
 }

@@ -20,6 +20,14 @@ internal enum TransactionStop : byte
     /// <summary>The caller's content source failed (or held what the server cannot take) before its end: never ended. NotSent.</summary>
     ContentFailed,
 
+    /// <summary>
+    /// MAIL was refused right after the server refused the RSET before it (which it must accept, RFC 5321 §4.1.1.5):
+    /// the server was out of step with the commands written (Exim after a RSET between BDAT chunks: "503 only RSET
+    /// accepted now"), so the refusal is no verdict on the message, and no transaction took it. NotSent, transient
+    /// (<see cref="SmtpErrorCode.ServiceNotAvailable"/>).
+    /// </summary>
+    OutOfStep,
+
     /// <summary>MAIL was refused. Refused.</summary>
     MailRefused,
 

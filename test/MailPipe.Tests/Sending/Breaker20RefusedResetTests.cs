@@ -49,4 +49,33 @@ public class Breaker20RefusedResetTests
         results[1].Outcome.Should().Be(SmtpSendOutcome.Accepted, results[1].ToString());
         session.IsConnected.Should().BeTrue();
     }
+
+    /// <summary>
+    /// brk16pool, against Exim 4.96: a RSET after a non-LAST BDAT chunk (a content source that failed midway) got
+    /// "503 only BDAT permissible after non-LAST BDAT", and every command pipelined after it "503 only RSET accepted
+    /// now": the next message came back Refused with 503s, a permanent refusal for a message the server never looked at.
+    /// </summary>
+    [Fact]
+    public async Task A_MAIL_refused_right_after_a_refused_RSET_is_NotSent_and_transient_not_Refused()
+    {
+        var script = Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m1@example.test>")
+            .ExpectBytes(Bdat(Content(1), last: true), ClientArrival.WithPrevious)
+            .Then("C+ RSET", "C+ MAIL FROM:<sender@example.test>", "C+ RCPT TO:<m2@example.test>")
+            .ExpectBytes(Bdat(Content(2), last: true), ClientArrival.WithPrevious)
+            .Then("S: 250 ok", "S: 550 5.1.1 User unknown", "S: 503 no valid recipients", "S: 503 5.5.1 only BDAT permissible after non-LAST BDAT",
+                "S: 503 5.5.1 only RSET accepted now", "S: 503 5.5.1 only RSET accepted now", "S: 503 5.5.1 only RSET accepted now");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await ConnectedAsync(server);
+
+        var results = await session.SendBatchAsync([Message(1), Message(2)]).Safe();
+
+        results[0].Outcome.Should().Be(SmtpSendOutcome.Refused, results[0].ToString());
+        results[1].Outcome.Should().Be(SmtpSendOutcome.NotSent, results[1].ToString());
+        results[1].IsTransientFailure.Should().BeTrue("the server never looked at the message: another connection may send it");
+        var error = results[1].Exception.Should().BeOfType<SmtpException>().Subject;
+        error.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable);
+        error.Reply!.Code.Should().Be(503);
+        error.Message.Should().Contain("refused RSET").And.Contain("only RSET accepted now");
+        results[1].MailReply!.Code.Should().Be(503, "the replies are kept as they came");
+    }
 }

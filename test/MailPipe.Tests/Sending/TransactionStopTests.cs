@@ -20,6 +20,7 @@ public sealed class TransactionStopTests
         [TransactionStop.NotAttempted] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent),
         [TransactionStop.Cancelled] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent),
         [TransactionStop.ContentFailed] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent),
+        [TransactionStop.OutOfStep] = (SmtpSendOutcome.NotSent, SmtpSendOutcome.NotSent),
         [TransactionStop.MailRefused] = (SmtpSendOutcome.Refused, SmtpSendOutcome.Refused),
         [TransactionStop.NoRecipientAccepted] = (SmtpSendOutcome.Refused, SmtpSendOutcome.Refused),
         [TransactionStop.DataRefused] = (SmtpSendOutcome.Refused, SmtpSendOutcome.Refused),
