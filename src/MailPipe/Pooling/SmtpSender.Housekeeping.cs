@@ -105,6 +105,21 @@ public sealed partial class SmtpSender
     }
 
     /// <summary>
+    /// An open succeeded (<paramref name="failuresBefore"/>: <c>_openFailures</c> when it began): the back-off's exponent
+    /// starts again, and a back-off still running ends when no open failed while this one ran: the server accepted a
+    /// connect after the last one it refused (it is back, or no longer at its limit), so a stale back-off of up to 30 s
+    /// must not hold the waiting messages to one connection. Under the lock.
+    /// </summary>
+    private void OpenSucceeded(long failuresBefore)
+    {
+        _openFailuresInARow = 0;
+        if (Interlocked.Read(ref _openFailures) == failuresBefore)
+        {
+            _openBackoffUntil = 0;
+        }
+    }
+
+    /// <summary>
     /// Expires every waiting message of the retry queue past its acquire timeout: not in enqueue-time order (a message a
     /// batch gave back unsent keeps its first time, a retry gets a new one), but short (at most the batches in flight).
     /// </summary>
