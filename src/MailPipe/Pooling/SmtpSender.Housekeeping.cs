@@ -96,9 +96,19 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>Starts the open back-off after a failed connect while other connections work. Under the lock.</summary>
-    private void BackOffOpening()
+    /// <summary>
+    /// Starts the open back-off after a failed connect while other connections work (<paramref name="failuresBefore"/>:
+    /// <c>_openFailures</c> when it began). Connects refused together (one burst began them all, and another failed
+    /// while this one ran) are one refusal, not several in a row: one of them starts the back-off, the others leave the
+    /// running one as it is, so that the first back-off is 1 s however many a burst opened. Under the lock.
+    /// </summary>
+    private void BackOffOpening(long failuresBefore)
     {
+        if (Interlocked.Read(ref _openFailures) - 1 > failuresBefore && _openBackoffUntil != 0 && _time.GetTimestamp() < _openBackoffUntil)
+        {
+            return;
+        }
+
         var milliseconds = Math.Min(OpenBackoffMilliseconds << Math.Min(_openFailuresInARow, 5), MaxOpenBackoffMilliseconds);
         _openFailuresInARow++;
         _openBackoffUntil = _time.GetTimestamp() + (_time.TimestampFrequency * milliseconds / 1000);

@@ -40,7 +40,7 @@ public sealed partial class SmtpSender
                             }
                             else
                             {
-                                BackOffOpening();
+                                BackOffOpening(failuresBefore);
                             }
                         }
                         else

@@ -74,4 +74,70 @@ public sealed class Breaker16BackoffRecoveryTests
             time.Advance(TimeSpan.FromMinutes(10));
         }
     }
+
+    /// <summary>
+    /// One burst opened several connections while another worked, and the server at its connection limit refused them
+    /// all together: that is one refusal, not several in a row; the first back-off is 1 s (it was 4 s for three).
+    /// </summary>
+    [Fact]
+    public async Task Connects_of_one_burst_refused_together_back_off_for_1_s_not_for_one_doubling_each()
+    {
+        await using var server = new LoopbackSmtpServer();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        const int Refused = 3;
+        var together = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connects = 0;
+        var options = PoolTestMessages.Options(server.Port, maxConnections: 1 + Refused, maxBatchSize: 1);
+        options.AcquireTimeout = Timeout.InfiniteTimeSpan;
+        options.TimeProvider = time;
+        options.Timeouts = SmtpTimeouts.Rfc5321;
+        options.ConnectStream = async token =>
+        {
+            var n = Interlocked.Increment(ref connects);
+            if (n is > 1 and <= 1 + Refused)
+            {
+                if (n == 1 + Refused)
+                {
+                    together.TrySetResult();
+                }
+
+                await together.Task.WaitAsync(token);
+                throw new SocketException((int)SocketError.ConnectionRefused);
+            }
+
+            var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, server.Port, token);
+            return client.GetStream();
+        };
+
+        await using var sender = new SmtpSender(options);
+        var long1 = GatedContentStream.Create("together-long");
+        try
+        {
+            var sends = new List<Task<SmtpSendResult>> { sender.SendAsync(long1.Message) };
+            await long1.Stream.HeadRead.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+            var more = Enumerable.Range(0, Refused + 1).Select(i => PoolTestMessages.Create("together", i)).ToList();
+            sends.AddRange(more.Select(m => sender.SendAsync(m.Message)));
+            for (var i = 0; i < 2000 && sender.GetStatistics() is var s && (s.Opening != 0 || s.OpenFailures < Refused); i++)
+            {
+                await Task.Delay(5);
+            }
+
+            sender.GetStatistics().Should().Match<SmtpSenderStatistics>(s => s.Opening == 0 && s.OpenFailures == Refused);
+            time.Advance(TimeSpan.FromSeconds(1) - TimeSpan.FromMilliseconds(50));
+            sender.GetStatistics().Opening.Should().Be(0, "the back-off is 1 s");
+            time.Advance(TimeSpan.FromMilliseconds(50));
+            (sender.GetStatistics() is var after && after.Opening + after.Opened > 1).Should().BeTrue(
+                "the connects refused together are one refusal: the back-off is 1 s, not 4 s");
+
+            long1.Stream.Open();
+            var results = await Task.WhenAll(sends).WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+            results.Select(r => r.Outcome).Should().OnlyContain(o => o == SmtpSendOutcome.Accepted);
+        }
+        finally
+        {
+            long1.Stream.Open();
+            time.Advance(TimeSpan.FromMinutes(10));
+        }
+    }
 }
