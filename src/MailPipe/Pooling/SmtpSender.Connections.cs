@@ -140,7 +140,7 @@ public sealed partial class SmtpSender
         {
             throw new SmtpException(SmtpErrorCode.TimedOut, $"The {what} of {Name} did not return within {_options.Timeouts.Reply.TotalSeconds:0.###} s (Timeouts.Reply); no AUTH was sent.", ex);
         }
-        catch (Exception ex) when (IsTransientProviderFailure(ex))
+        catch (Exception ex) when (IsTransientProviderFailure(ex) && !(ex is OperationCanceledException && token.IsCancellationRequested))
         {
             throw new SmtpException(SmtpErrorCode.AuthenticationError, $"The {what} of {Name} failed ({ex.GetType().Name}): {ex.Message}; no AUTH was sent.", ex) { IsTransient = true };
         }
@@ -151,7 +151,8 @@ public sealed partial class SmtpSender
     /// token endpoint unreachable or overloaded), as Microsoft.Extensions.Http.Resilience classifies HTTP: an
     /// <see cref="System.Net.Http.HttpRequestException"/> without a status code (the connection failed; not a TLS
     /// failure nor the rejected credentials of the client's own HTTP authentication) or with 408, 429 or 5xx; a
-    /// <see cref="TimeoutException"/>, <see cref="IOException"/> (not a missing file or directory) or
+    /// <see cref="TimeoutException"/> (also as the cause of the <see cref="TaskCanceledException"/> by which
+    /// <c>HttpClient.Timeout</c> ends a request), <see cref="IOException"/> (not a missing file or directory) or
     /// <see cref="SocketException"/>. Not a 4xx (wrong credentials or permissions), nor anything else (a bug, a missing
     /// secret): those stay permanent, since retrying cannot mend them.
     /// </summary>
@@ -160,6 +161,7 @@ public sealed partial class SmtpSender
         System.Net.Http.HttpRequestException { StatusCode: { } status } => (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests,
         System.Net.Http.HttpRequestException http => http.HttpRequestError is not (System.Net.Http.HttpRequestError.SecureConnectionError
             or System.Net.Http.HttpRequestError.UserAuthenticationError),
+        OperationCanceledException { InnerException: TimeoutException } => true, // HttpClient.Timeout elapsed (a TaskCanceledException)
         FileNotFoundException or DirectoryNotFoundException or PathTooLongException => false,
         TimeoutException or IOException or SocketException => true,
         _ => false,

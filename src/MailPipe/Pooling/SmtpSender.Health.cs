@@ -132,6 +132,7 @@ public sealed partial class SmtpSender
     {
         try
         {
+            var failuresBefore = Interlocked.Read(ref _openFailures);
             var (opened, error) = await OpenAsync().ConfigureAwait(false);
             List<Work> start = [];
             var close = false;
@@ -153,7 +154,7 @@ public sealed partial class SmtpSender
                 }
                 else
                 {
-                    _openFailuresInARow = 0;
+                    OpenSucceeded(failuresBefore);
                     _all.Add(opened);
                     ReturnIdle(opened);
                     Dispatch(start);

@@ -96,12 +96,37 @@ public sealed partial class SmtpSender
         }
     }
 
-    /// <summary>Starts the open back-off after a failed connect while other connections work. Under the lock.</summary>
-    private void BackOffOpening()
+    /// <summary>
+    /// Starts the open back-off after a failed connect while other connections work (<paramref name="failuresBefore"/>:
+    /// <c>_openFailures</c> when it began). Connects refused together (one burst began them all, and another failed
+    /// while this one ran) are one refusal, not several in a row: one of them starts the back-off, the others leave the
+    /// running one as it is, so that the first back-off is 1 s however many a burst opened. Under the lock.
+    /// </summary>
+    private void BackOffOpening(long failuresBefore)
     {
+        if (Interlocked.Read(ref _openFailures) - 1 > failuresBefore && _openBackoffUntil != 0 && _time.GetTimestamp() < _openBackoffUntil)
+        {
+            return;
+        }
+
         var milliseconds = Math.Min(OpenBackoffMilliseconds << Math.Min(_openFailuresInARow, 5), MaxOpenBackoffMilliseconds);
         _openFailuresInARow++;
         _openBackoffUntil = _time.GetTimestamp() + (_time.TimestampFrequency * milliseconds / 1000);
+    }
+
+    /// <summary>
+    /// An open succeeded (<paramref name="failuresBefore"/>: <c>_openFailures</c> when it began): the back-off's exponent
+    /// starts again, and a back-off still running ends when no open failed while this one ran: the server accepted a
+    /// connect after the last one it refused (it is back, or no longer at its limit), so a stale back-off of up to 30 s
+    /// must not hold the waiting messages to one connection. Under the lock.
+    /// </summary>
+    private void OpenSucceeded(long failuresBefore)
+    {
+        _openFailuresInARow = 0;
+        if (Interlocked.Read(ref _openFailures) == failuresBefore)
+        {
+            _openBackoffUntil = 0;
+        }
     }
 
     /// <summary>

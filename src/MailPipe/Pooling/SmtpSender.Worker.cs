@@ -17,6 +17,7 @@ public sealed partial class SmtpSender
             {
                 if (connection is null)
                 {
+                    var failuresBefore = Interlocked.Read(ref _openFailures);
                     var (opened, error) = await OpenAsync().ConfigureAwait(false);
                     List<Work> start = [];
                     List<SendRequest> failed = [];
@@ -39,12 +40,12 @@ public sealed partial class SmtpSender
                             }
                             else
                             {
-                                BackOffOpening();
+                                BackOffOpening(failuresBefore);
                             }
                         }
                         else
                         {
-                            _openFailuresInARow = 0;
+                            OpenSucceeded(failuresBefore);
                             _all.Add(opened);
                             _busy++;
                             if (batch is null || batch.Count == 0)

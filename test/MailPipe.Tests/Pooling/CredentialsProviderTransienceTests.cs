@@ -21,6 +21,7 @@ public sealed class CredentialsProviderTransienceTests
         { "429", new HttpRequestException("Too many requests.", null, HttpStatusCode.TooManyRequests), true },
         { "408", new HttpRequestException("Request timeout.", null, HttpStatusCode.RequestTimeout), true },
         { "a timeout", new TimeoutException("The secret store did not answer."), true },
+        { "HttpClient.Timeout", new TaskCanceledException("The request was canceled due to the configured HttpClient.Timeout of 10 seconds elapsing.", new TimeoutException("The operation was canceled.")), true },
         { "an I/O failure", new IOException("The response ended early."), true },
         { "a socket failure", new SocketException((int)SocketError.ConnectionReset), true },
         { "401", new HttpRequestException("Response status code does not indicate success: 401 (Unauthorized).", null, HttpStatusCode.Unauthorized), false },
