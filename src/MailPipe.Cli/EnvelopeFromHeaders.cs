@@ -14,14 +14,17 @@ internal sealed record HeaderEnvelope(string? ReversePath, IReadOnlyList<string>
 /// </summary>
 /// <remarks>
 /// <para>Recipients: every mailbox of <c>To</c>, <c>Cc</c> and <c>Bcc</c> (every occurrence of each); but when the
-/// message carries <c>Resent-To</c>, <c>Resent-Cc</c> or <c>Resent-Bcc</c> it is being re-sent and only those count.</para>
+/// message carries <c>Resent-To</c>, <c>Resent-Cc</c> or <c>Resent-Bcc</c> it is being re-sent and only those count,
+/// of the newest block of <c>Resent-*</c> fields (the topmost) when it was re-sent more than once, so that the
+/// recipients of an earlier resending do not get it again (RFC 5322 §3.6.6).</para>
 /// <para>Sender: <c>Sender</c> when present (the mailbox responsible for the transmission, RFC 5322 §3.6.2), else the
-/// first mailbox of <c>From</c>; for a re-sent message <c>Resent-Sender</c>, else <c>Resent-From</c>.</para>
+/// first mailbox of <c>From</c>; for a re-sent message <c>Resent-Sender</c>, else <c>Resent-From</c>, of that block.</para>
 /// </remarks>
 internal static class EnvelopeFromHeaders
 {
     private static readonly string[] NormalRecipientFields = ["To", "Cc", "Bcc"];
     private static readonly string[] ResentRecipientFields = ["Resent-To", "Resent-Cc", "Resent-Bcc"];
+    private static readonly string[] ResentEveryBlockFields = ["Resent-From", "Resent-Date"];
 
     /// <summary>Reads the envelope from the header fields.</summary>
     /// <param name="headers">The header section.</param>
@@ -32,10 +35,11 @@ internal static class EnvelopeFromHeaders
         ArgumentNullException.ThrowIfNull(headers);
         var resent = headers.Fields.Any(f => IsAny(f, ResentRecipientFields));
         var recipientFields = resent ? ResentRecipientFields : NormalRecipientFields;
+        var fields = resent ? NewestResentBlock(headers.Fields) : headers.Fields;
 
         var recipients = new List<string>();
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var field in headers.Fields)
+        foreach (var field in fields)
         {
             if (!IsAny(field, recipientFields))
             {
@@ -54,8 +58,8 @@ internal static class EnvelopeFromHeaders
         }
 
         var reversePath = resent
-            ? FirstMailbox(headers, "Resent-Sender") ?? FirstMailbox(headers, "Resent-From")
-            : FirstMailbox(headers, "Sender") ?? FirstMailbox(headers, "From");
+            ? FirstMailbox(headers, fields, "Resent-Sender") ?? FirstMailbox(headers, fields, "Resent-From")
+            : FirstMailbox(headers, fields, "Sender") ?? FirstMailbox(headers, fields, "From");
         return new HeaderEnvelope(reversePath, recipients, resent);
     }
 
@@ -77,9 +81,44 @@ internal static class EnvelopeFromHeaders
     private static bool IsAny(RawHeaderField field, string[] names) =>
         Array.Exists(names, n => n.Equals(field.Name, StringComparison.OrdinalIgnoreCase));
 
-    private static string? FirstMailbox(HeaderSection headers, string name)
+    /// <summary>
+    /// The fields of the newest block of <c>Resent-*</c> fields when the message holds more than one (<c>Resent-From</c>
+    /// or <c>Resent-Date</c>, which every block has, appears twice; RFC 5322 allows each field once per block): from the
+    /// first <c>Resent-*</c> field to the first field that is not one (blocks sit under the trace fields of their hops),
+    /// or to a <c>Resent-*</c> field the block already has. Otherwise every field.
+    /// </summary>
+    private static IReadOnlyList<RawHeaderField> NewestResentBlock(IReadOnlyList<RawHeaderField> fields)
     {
-        foreach (var field in headers.Fields)
+        var repeated = ResentEveryBlockFields.Any(name => fields.Count(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase)) > 1);
+        if (!repeated)
+        {
+            return fields;
+        }
+
+        var block = new List<RawHeaderField>();
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var field in fields)
+        {
+            var isResent = field.Name.StartsWith("Resent-", StringComparison.OrdinalIgnoreCase);
+            if (block.Count == 0 && !isResent)
+            {
+                continue;
+            }
+
+            if (!isResent || !names.Add(field.Name))
+            {
+                break;
+            }
+
+            block.Add(field);
+        }
+
+        return block;
+    }
+
+    private static string? FirstMailbox(HeaderSection headers, IReadOnlyList<RawHeaderField> fields, string name)
+    {
+        foreach (var field in fields)
         {
             if (field.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
             {

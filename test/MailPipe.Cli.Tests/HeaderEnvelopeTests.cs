@@ -68,6 +68,52 @@ public class HeaderEnvelopeTests
     }
 
     [Fact]
+    public void A_message_resent_twice_goes_only_to_the_newest_resent_block_from_its_sender()
+    {
+        // RFC 5322 §3.6.6: one block of Resent-* fields per resending, the newest on top (under its trace fields).
+        // The older block's recipients had the message already; its Resent-Sender is not this resending's sender.
+        var headers = Headers(
+            "Resent-From: second@example.test\r\n" +
+            "Resent-Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-To: new@example.test\r\n" +
+            "Received: from x by y; Mon, 07 Dec 2026 04:00:00 +0000\r\n" +
+            "Resent-From: first@example.test\r\n" +
+            "Resent-Sender: first-sender@example.test\r\n" +
+            "Resent-Date: Sun, 06 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-To: old@example.test\r\n" +
+            "Resent-Bcc: old-hidden@example.test\r\n" +
+            "From: author@example.test\r\n" +
+            "To: original@example.test\r\n" +
+            "\r\n");
+
+        var envelope = EnvelopeFromHeaders.Extract(headers);
+
+        envelope.UsedResentFields.Should().BeTrue();
+        envelope.ReversePath.Should().Be("second@example.test");
+        envelope.Recipients.Should().Equal("new@example.test");
+    }
+
+    [Fact]
+    public void Two_resent_blocks_next_to_each_other_are_told_apart_by_a_repeated_field()
+    {
+        var headers = Headers(
+            "Resent-Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-From: second@example.test\r\n" +
+            "Resent-Cc: new@example.test\r\n" +
+            "Resent-Date: Sun, 06 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-From: first@example.test\r\n" +
+            "Resent-To: old@example.test\r\n" +
+            "From: author@example.test\r\n" +
+            "To: original@example.test\r\n" +
+            "\r\n");
+
+        var envelope = EnvelopeFromHeaders.Extract(headers);
+
+        envelope.ReversePath.Should().Be("second@example.test");
+        envelope.Recipients.Should().Equal("new@example.test");
+    }
+
+    [Fact]
     public void Missing_fields_give_no_sender_and_no_recipients()
     {
         var envelope = EnvelopeFromHeaders.Extract(Headers("Subject: nothing\r\n\r\nbody\r\n"));
