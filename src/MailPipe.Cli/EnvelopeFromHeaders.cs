@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using MimeKit;
 
 namespace MailPipe.Cli;
@@ -25,6 +27,7 @@ internal static class EnvelopeFromHeaders
     private static readonly string[] NormalRecipientFields = ["To", "Cc", "Bcc"];
     private static readonly string[] ResentRecipientFields = ["Resent-To", "Resent-Cc", "Resent-Bcc"];
     private static readonly string[] ResentEveryBlockFields = ["Resent-From", "Resent-Date"];
+    private static readonly IdnMapping Idn = new();
 
     /// <summary>Reads the envelope from the header fields.</summary>
     /// <param name="headers">The header section.</param>
@@ -50,7 +53,7 @@ internal static class EnvelopeFromHeaders
             foreach (var mailbox in ParseList(headers, field).Mailboxes)
             {
                 var address = MailboxArgument.AsWritten(mailbox, written);
-                if (!string.IsNullOrEmpty(address) && seen.Add(address))
+                if (!string.IsNullOrEmpty(address) && seen.Add(SameMailboxKey(address)))
                 {
                     recipients.Add(address);
                 }
@@ -61,6 +64,47 @@ internal static class EnvelopeFromHeaders
             ? FirstMailbox(headers, fields, "Resent-Sender") ?? FirstMailbox(headers, fields, "Resent-From")
             : FirstMailbox(headers, fields, "Sender") ?? FirstMailbox(headers, fields, "From");
         return new HeaderEnvelope(reversePath, recipients, resent);
+    }
+
+    /// <summary>
+    /// What two ways of writing one mailbox have in common: a domain written once in Unicode and once as its A-label
+    /// (RFC 5890), a local part written once quoted and once not (<c>"bob"@</c> and <c>bob@</c>, RFC 5321 §4.1.2). Compared
+    /// ignoring case, as before. Each is one recipient: as two RCPTs the server stores two copies.
+    /// </summary>
+    internal static string SameMailboxKey(string address)
+    {
+        var at = address.LastIndexOf('@');
+        if (at < 0)
+        {
+            return address;
+        }
+
+        var domain = address[(at + 1)..];
+        if (domain.AsSpan().ContainsAnyExceptInRange('\0', '\u007F'))
+        {
+            try
+            {
+                domain = Idn.GetAscii(domain);
+            }
+            catch (ArgumentException)
+            {
+                // Not an IDN: compared as written.
+            }
+        }
+
+        var local = address.AsSpan(0, at);
+        if (local.Length < 2 || local[0] != '"' || local[^1] != '"')
+        {
+            return string.Concat(local, "@", domain);
+        }
+
+        var unquoted = new StringBuilder(local.Length);
+        for (var i = 1; i < local.Length - 1; i++)
+        {
+            unquoted.Append(local[i] == '\\' && i + 1 < local.Length - 1 ? local[++i] : local[i]);
+        }
+
+        return unquoted.Append('@').Append(domain).ToString();
     }
 
     /// <summary>Whether a field is a blind-copy field, whose presence must not reach the recipients (<c>Bcc</c>, <c>Resent-Bcc</c>).</summary>

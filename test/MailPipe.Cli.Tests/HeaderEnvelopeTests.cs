@@ -42,6 +42,21 @@ public class HeaderEnvelopeTests
     }
 
     [Fact]
+    public void A_mailbox_written_quoted_and_plain_or_with_a_Unicode_and_an_A_label_domain_is_one_recipient()
+    {
+        // RFC 5321 §4.1.2: "bob"@ and bob@ are the same mailbox; bücher.example and xn--bcher-kva.example the same
+        // domain (RFC 5890). As two RCPTs, Postfix stored two copies in the same Maildir.
+        var headers = Headers(
+            "From: a@example.test\r\n" +
+            "To: bob@example.test, b@b\u00fccher.example\r\n" +
+            "Cc: \"bob\"@example.test, \"b\\ob\"@EXAMPLE.test\r\n" +
+            "Bcc: b@xn--bcher-kva.example, \"john smith\"@example.test\r\n" +
+            "\r\n");
+
+        EnvelopeFromHeaders.Extract(headers).Recipients.Should().Equal("bob@example.test", "b@b\u00fccher.example", "\"john smith\"@example.test");
+    }
+
+    [Fact]
     public void Sender_field_wins_over_From()
     {
         var headers = Headers("From: a@example.test, b@example.test\r\nSender: secretary@example.test\r\nTo: c@example.test\r\n\r\n");
