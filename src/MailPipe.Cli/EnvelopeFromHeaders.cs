@@ -16,7 +16,7 @@ internal sealed record HeaderEnvelope(string? ReversePath, IReadOnlyList<string>
 /// </summary>
 /// <remarks>
 /// <para>Recipients: every mailbox of <c>To</c>, <c>Cc</c> and <c>Bcc</c> (every occurrence of each); but when the
-/// message carries <c>Resent-To</c>, <c>Resent-Cc</c> or <c>Resent-Bcc</c> it is being re-sent and only those count,
+/// message carries <c>Resent-To</c>, <c>Resent-Cc</c>, <c>Resent-Bcc</c>, <c>Resent-From</c> or <c>Resent-Sender</c> it is being re-sent and only the first three count,
 /// of the newest block of <c>Resent-*</c> fields (the topmost) when it was re-sent more than once, so that the
 /// recipients of an earlier resending do not get it again (RFC 5322 §3.6.6).</para>
 /// <para>Sender: <c>Sender</c> when present (the mailbox responsible for the transmission, RFC 5322 §3.6.2), else the
@@ -26,6 +26,7 @@ internal static class EnvelopeFromHeaders
 {
     private static readonly string[] NormalRecipientFields = ["To", "Cc", "Bcc"];
     private static readonly string[] ResentRecipientFields = ["Resent-To", "Resent-Cc", "Resent-Bcc"];
+    private static readonly string[] ResentSenderFields = ["Resent-From", "Resent-Sender"];
     private static readonly string[] ResentEveryBlockFields = ["Resent-From", "Resent-Date"];
     private static readonly IdnMapping Idn = new();
 
@@ -36,7 +37,9 @@ internal static class EnvelopeFromHeaders
     public static HeaderEnvelope Extract(HeaderSection headers)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        var resent = headers.Fields.Any(f => IsAny(f, ResentRecipientFields));
+        // Resent-From or Resent-Sender alone also says that the message is being resent: its original recipients had
+        // it already, so without resent recipients it has none (the caller asks for --to), as MailPipe.MimeKit reads it.
+        var resent = headers.Fields.Any(f => IsAny(f, ResentRecipientFields) || IsAny(f, ResentSenderFields));
         var recipientFields = resent ? ResentRecipientFields : NormalRecipientFields;
         var fields = resent ? NewestResentBlock(headers.Fields) : headers.Fields;
 

@@ -109,6 +109,25 @@ public class HeaderEnvelopeTests
     }
 
     [Fact]
+    public void A_message_with_Resent_From_but_no_resent_recipient_is_not_sent_to_its_original_recipients_again()
+    {
+        // Resent-From says the message is being resent (RFC 5322 §3.6.6); its To had it already. No recipient then
+        // (the caller says "give --to"), as MailPipe.MimeKit refuses such a MimeMessage.
+        var headers = Headers(
+            "Resent-From: forwarder@example.test\r\n" +
+            "Resent-Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n" +
+            "From: author@example.test\r\n" +
+            "To: original@example.test\r\n" +
+            "\r\n");
+
+        var envelope = EnvelopeFromHeaders.Extract(headers);
+
+        envelope.UsedResentFields.Should().BeTrue();
+        envelope.ReversePath.Should().Be("forwarder@example.test");
+        envelope.Recipients.Should().BeEmpty();
+    }
+
+    [Fact]
     public void Two_resent_blocks_next_to_each_other_are_told_apart_by_a_repeated_field()
     {
         var headers = Headers(
