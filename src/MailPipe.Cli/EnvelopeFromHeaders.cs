@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using MimeKit;
 
 namespace MailPipe.Cli;
@@ -14,14 +16,19 @@ internal sealed record HeaderEnvelope(string? ReversePath, IReadOnlyList<string>
 /// </summary>
 /// <remarks>
 /// <para>Recipients: every mailbox of <c>To</c>, <c>Cc</c> and <c>Bcc</c> (every occurrence of each); but when the
-/// message carries <c>Resent-To</c>, <c>Resent-Cc</c> or <c>Resent-Bcc</c> it is being re-sent and only those count.</para>
+/// message carries <c>Resent-To</c>, <c>Resent-Cc</c>, <c>Resent-Bcc</c>, <c>Resent-From</c> or <c>Resent-Sender</c> it is being re-sent and only the first three count,
+/// of the newest block of <c>Resent-*</c> fields (the topmost) when it was re-sent more than once, so that the
+/// recipients of an earlier resending do not get it again (RFC 5322 §3.6.6).</para>
 /// <para>Sender: <c>Sender</c> when present (the mailbox responsible for the transmission, RFC 5322 §3.6.2), else the
-/// first mailbox of <c>From</c>; for a re-sent message <c>Resent-Sender</c>, else <c>Resent-From</c>.</para>
+/// first mailbox of <c>From</c>; for a re-sent message <c>Resent-Sender</c>, else <c>Resent-From</c>, of that block.</para>
 /// </remarks>
 internal static class EnvelopeFromHeaders
 {
     private static readonly string[] NormalRecipientFields = ["To", "Cc", "Bcc"];
     private static readonly string[] ResentRecipientFields = ["Resent-To", "Resent-Cc", "Resent-Bcc"];
+    private static readonly string[] ResentSenderFields = ["Resent-From", "Resent-Sender"];
+    private static readonly string[] ResentEveryBlockFields = ["Resent-From", "Resent-Date"];
+    private static readonly IdnMapping Idn = new();
 
     /// <summary>Reads the envelope from the header fields.</summary>
     /// <param name="headers">The header section.</param>
@@ -30,12 +37,15 @@ internal static class EnvelopeFromHeaders
     public static HeaderEnvelope Extract(HeaderSection headers)
     {
         ArgumentNullException.ThrowIfNull(headers);
-        var resent = headers.Fields.Any(f => IsAny(f, ResentRecipientFields));
+        // Resent-From or Resent-Sender alone also says that the message is being resent: its original recipients had
+        // it already, so without resent recipients it has none (the caller asks for --to), as MailPipe.MimeKit reads it.
+        var resent = headers.Fields.Any(f => IsAny(f, ResentRecipientFields) || IsAny(f, ResentSenderFields));
         var recipientFields = resent ? ResentRecipientFields : NormalRecipientFields;
+        var fields = resent ? NewestResentBlock(headers.Fields) : headers.Fields;
 
         var recipients = new List<string>();
         var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var field in headers.Fields)
+        foreach (var field in fields)
         {
             if (!IsAny(field, recipientFields))
             {
@@ -46,7 +56,7 @@ internal static class EnvelopeFromHeaders
             foreach (var mailbox in ParseList(headers, field).Mailboxes)
             {
                 var address = MailboxArgument.AsWritten(mailbox, written);
-                if (!string.IsNullOrEmpty(address) && seen.Add(address))
+                if (!string.IsNullOrEmpty(address) && seen.Add(SameMailboxKey(address)))
                 {
                     recipients.Add(address);
                 }
@@ -54,9 +64,50 @@ internal static class EnvelopeFromHeaders
         }
 
         var reversePath = resent
-            ? FirstMailbox(headers, "Resent-Sender") ?? FirstMailbox(headers, "Resent-From")
-            : FirstMailbox(headers, "Sender") ?? FirstMailbox(headers, "From");
+            ? FirstMailbox(headers, fields, "Resent-Sender") ?? FirstMailbox(headers, fields, "Resent-From")
+            : FirstMailbox(headers, fields, "Sender") ?? FirstMailbox(headers, fields, "From");
         return new HeaderEnvelope(reversePath, recipients, resent);
+    }
+
+    /// <summary>
+    /// What two ways of writing one mailbox have in common: a domain written once in Unicode and once as its A-label
+    /// (RFC 5890), a local part written once quoted and once not (<c>"bob"@</c> and <c>bob@</c>, RFC 5321 §4.1.2). Compared
+    /// ignoring case, as before. Each is one recipient: as two RCPTs the server stores two copies.
+    /// </summary>
+    internal static string SameMailboxKey(string address)
+    {
+        var at = address.LastIndexOf('@');
+        if (at < 0)
+        {
+            return address;
+        }
+
+        var domain = address[(at + 1)..];
+        if (domain.AsSpan().ContainsAnyExceptInRange('\0', '\u007F'))
+        {
+            try
+            {
+                domain = Idn.GetAscii(domain);
+            }
+            catch (ArgumentException)
+            {
+                // Not an IDN: compared as written.
+            }
+        }
+
+        var local = address.AsSpan(0, at);
+        if (local.Length < 2 || local[0] != '"' || local[^1] != '"')
+        {
+            return string.Concat(local, "@", domain);
+        }
+
+        var unquoted = new StringBuilder(local.Length);
+        for (var i = 1; i < local.Length - 1; i++)
+        {
+            unquoted.Append(local[i] == '\\' && i + 1 < local.Length - 1 ? local[++i] : local[i]);
+        }
+
+        return unquoted.Append('@').Append(domain).ToString();
     }
 
     /// <summary>Whether a field is a blind-copy field, whose presence must not reach the recipients (<c>Bcc</c>, <c>Resent-Bcc</c>).</summary>
@@ -77,9 +128,44 @@ internal static class EnvelopeFromHeaders
     private static bool IsAny(RawHeaderField field, string[] names) =>
         Array.Exists(names, n => n.Equals(field.Name, StringComparison.OrdinalIgnoreCase));
 
-    private static string? FirstMailbox(HeaderSection headers, string name)
+    /// <summary>
+    /// The fields of the newest block of <c>Resent-*</c> fields when the message holds more than one (<c>Resent-From</c>
+    /// or <c>Resent-Date</c>, which every block has, appears twice; RFC 5322 allows each field once per block): from the
+    /// first <c>Resent-*</c> field to the first field that is not one (blocks sit under the trace fields of their hops),
+    /// or to a <c>Resent-*</c> field the block already has. Otherwise every field.
+    /// </summary>
+    private static IReadOnlyList<RawHeaderField> NewestResentBlock(IReadOnlyList<RawHeaderField> fields)
     {
-        foreach (var field in headers.Fields)
+        var repeated = ResentEveryBlockFields.Any(name => fields.Count(f => f.Name.Equals(name, StringComparison.OrdinalIgnoreCase)) > 1);
+        if (!repeated)
+        {
+            return fields;
+        }
+
+        var block = new List<RawHeaderField>();
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var field in fields)
+        {
+            var isResent = field.Name.StartsWith("Resent-", StringComparison.OrdinalIgnoreCase);
+            if (block.Count == 0 && !isResent)
+            {
+                continue;
+            }
+
+            if (!isResent || !names.Add(field.Name))
+            {
+                break;
+            }
+
+            block.Add(field);
+        }
+
+        return block;
+    }
+
+    private static string? FirstMailbox(HeaderSection headers, IReadOnlyList<RawHeaderField> fields, string name)
+    {
+        foreach (var field in fields)
         {
             if (field.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
             {

@@ -42,7 +42,22 @@ internal sealed record HeaderArgument(string Name, string Value)
         return true;
     }
 
-    /// <summary>The field as a header line, <c>Name: value</c> and CRLF, in UTF-8 (the value as given).</summary>
+    /// <summary>
+    /// The field as a header line, <c>Name: value</c> and CRLF: an ASCII value as given; a value with non-ASCII text
+    /// formatted by MimeKit as a built message's field is (RFC 2047 encoded words, display names of an address field
+    /// included; folded), so that it needs neither 8BITMIME nor SMTPUTF8 (a non-ASCII local part stays UTF-8).
+    /// </summary>
     /// <returns>The bytes.</returns>
-    public byte[] ToLine() => Encoding.UTF8.GetBytes($"{Name}: {Value}\r\n");
+    public byte[] ToLine()
+    {
+        if (Ascii.IsValid(Value))
+        {
+            return Encoding.UTF8.GetBytes($"{Name}: {Value}\r\n");
+        }
+
+        var field = new MimeKit.Header(Encoding.UTF8, Name, Value);
+        var raw = field.RawValue; // the folded value after the colon, ending in a line end
+        var crlf = Encoding.UTF8.GetString(raw).ReplaceLineEndings("\r\n");
+        return [.. Encoding.ASCII.GetBytes(Name + ":"), .. Encoding.UTF8.GetBytes(crlf)];
+    }
 }

@@ -21,13 +21,16 @@ internal sealed class MemoryContent : IMessageContent
 {
     private readonly ReadOnlyMemory<byte> _bytes;
     private readonly bool _eightBit;
+    private readonly bool _eightBitHeader;
 
     /// <summary>Creates the content.</summary>
     /// <param name="bytes">The message.</param>
     public MemoryContent(ReadOnlyMemory<byte> bytes)
     {
         _bytes = bytes;
-        _eightBit = bytes.Span.IndexOfAnyExceptInRange((byte)0, (byte)0x7F) >= 0;
+        var first = bytes.Span.IndexOfAnyExceptInRange((byte)0, (byte)0x7F);
+        _eightBit = first >= 0;
+        _eightBitHeader = _eightBit && first < HeaderEnd(bytes.Span);
     }
 
     /// <inheritdoc/>
@@ -44,7 +47,20 @@ internal sealed class MemoryContent : IMessageContent
         // 8-bit content to a server without 8BITMIME is not sent; asking for 8BITMIME lets MailPipe say that the server
         // lacks it (BODY=7BIT made it "the content has 8-bit octets but BODY is 7BIT", a choice the user never made).
         var body = _eightBit ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit;
-        return SmtpMessage.FromBytes(envelope with { Size = WireSize(_bytes.Span), Body = body }, _bytes);
+        return SmtpMessage.FromBytes(envelope with { Size = WireSize(_bytes.Span), Body = body, SmtpUtf8 = envelope.SmtpUtf8 || (_eightBitHeader && capabilities.SupportsSmtpUtf8) }, _bytes);
+    }
+
+    /// <summary>Where the header section ends: at its empty line (CRLF or LF), or at the end of a message without one.</summary>
+    internal static int HeaderEnd(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.StartsWith("\n"u8) || bytes.StartsWith("\r\n"u8))
+        {
+            return 0;
+        }
+
+        var lf = bytes.IndexOf("\n\n"u8);
+        var crlf = bytes.IndexOf("\n\r\n"u8);
+        return lf < 0 ? (crlf < 0 ? bytes.Length : crlf) : (crlf < 0 ? lf : Math.Min(lf, crlf));
     }
 
     /// <summary>
@@ -120,7 +136,13 @@ internal sealed class StreamedFileContent : IMessageContent
     {
         ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(capabilities);
-        envelope = envelope with { Size = Size, Body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit };
+        envelope = envelope with
+        {
+            Size = Size,
+            Body = capabilities.Supports8BitMime ? SmtpBodyType.EightBitMime : SmtpBodyType.SevenBit,
+            // A header section in UTF-8 (RFC 6532) is an internationalized message: SMTPUTF8 when offered (RFC 6531 §3.4).
+            SmtpUtf8 = envelope.SmtpUtf8 || (capabilities.SupportsSmtpUtf8 && _header.AsSpan().IndexOfAnyInRange((byte)0x80, (byte)0xFF) >= 0),
+        };
 
         // Made just before its MAIL (not when the batch takes it, up to a window of transactions earlier): a file that
         // changed since it was read, or that has 8-bit octets for a server without 8BITMIME, is then not sent before

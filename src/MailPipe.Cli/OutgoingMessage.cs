@@ -106,7 +106,7 @@ internal sealed partial class OutgoingMessage : IDisposable
         var message = new OutgoingMessage(index, file: null)
         {
             ReversePath = reversePath,
-            Recipients = [.. recipients.Distinct(StringComparer.OrdinalIgnoreCase)],
+            Recipients = [.. recipients.DistinctBy(EnvelopeFromHeaders.SameMailboxKey, StringComparer.OrdinalIgnoreCase)],
         };
         return message.Complete(new ComposedContent(builder), envelope);
     }
@@ -317,14 +317,14 @@ internal sealed partial class OutgoingMessage : IDisposable
         if (reversePath is null)
         {
             return Failed(index, name, null, resent
-                ? $"{name}: no sender: the message is re-sent (it has Resent-To, Resent-Cc or Resent-Bcc) and has no Resent-From or Resent-Sender field with an address; give --from"
+                ? $"{name}: no sender: the message is re-sent (it has Resent-* fields) and has no Resent-From or Resent-Sender field with an address; give --from"
                 : $"{name}: no sender: the message has no From or Sender field with an address; give --from");
         }
 
         if (recipients.Count == 0)
         {
             return Failed(index, name, reversePath, resent
-                ? $"{name}: no recipients: the message is re-sent and its Resent-To, Resent-Cc and Resent-Bcc fields hold no address; give --to"
+                ? $"{name}: no recipients: the message is re-sent and its Resent-To, Resent-Cc and Resent-Bcc fields hold no address (its To, Cc and Bcc had it already); give --to"
                 : $"{name}: no recipients: the message has no To, Cc or Bcc field with an address; give --to");
         }
 

@@ -49,7 +49,7 @@ internal sealed partial class SendCommand
         var defaults = new MessageDefaults
         {
             ReversePath = options.FromAddress,
-            Recipients = [.. options.Recipients.Distinct(StringComparer.OrdinalIgnoreCase)],
+            Recipients = [.. options.Recipients.DistinctBy(EnvelopeFromHeaders.SameMailboxKey, StringComparer.OrdinalIgnoreCase)],
             Headers = options.Headers,
             Envelope = options.Envelope,
         };

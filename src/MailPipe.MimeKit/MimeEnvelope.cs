@@ -20,7 +20,11 @@ internal static class MimeEnvelope
         ArgumentNullException.ThrowIfNull(message);
 
         // Index loops over the address lists rather than their Mailboxes iterators: this runs once per message sent.
-        var resent = message.ResentSender is not null || message.ResentFrom.Count > 0;
+        // Resent-To, Resent-Cc or Resent-Bcc alone also say that the message is being resent (as sendmail -t and the
+        // CLI read them): without a Resent-From it has no reverse path (ArgumentException), rather than going to its
+        // original recipients, who had it already, again.
+        var resent = message.ResentSender is not null || message.ResentFrom.Count > 0
+            || message.ResentTo.Count > 0 || message.ResentCc.Count > 0 || message.ResentBcc.Count > 0;
 
         // A message resent more than once holds one block of Resent-* fields per resending, the newest on top (RFC 5322
         // §3.6.6); MimeKit's lists join every block, so the older blocks' recipients would get the message again.

@@ -42,6 +42,21 @@ public class HeaderEnvelopeTests
     }
 
     [Fact]
+    public void A_mailbox_written_quoted_and_plain_or_with_a_Unicode_and_an_A_label_domain_is_one_recipient()
+    {
+        // RFC 5321 §4.1.2: "bob"@ and bob@ are the same mailbox; bücher.example and xn--bcher-kva.example the same
+        // domain (RFC 5890). As two RCPTs, Postfix stored two copies in the same Maildir.
+        var headers = Headers(
+            "From: a@example.test\r\n" +
+            "To: bob@example.test, b@b\u00fccher.example\r\n" +
+            "Cc: \"bob\"@example.test, \"b\\ob\"@EXAMPLE.test\r\n" +
+            "Bcc: b@xn--bcher-kva.example, \"john smith\"@example.test\r\n" +
+            "\r\n");
+
+        EnvelopeFromHeaders.Extract(headers).Recipients.Should().Equal("bob@example.test", "b@b\u00fccher.example", "\"john smith\"@example.test");
+    }
+
+    [Fact]
     public void Sender_field_wins_over_From()
     {
         var headers = Headers("From: a@example.test, b@example.test\r\nSender: secretary@example.test\r\nTo: c@example.test\r\n\r\n");
@@ -65,6 +80,71 @@ public class HeaderEnvelopeTests
         envelope.UsedResentFields.Should().BeTrue();
         envelope.ReversePath.Should().Be("forwarder@example.test");
         envelope.Recipients.Should().Equal("new@example.test", "hidden@example.test");
+    }
+
+    [Fact]
+    public void A_message_resent_twice_goes_only_to_the_newest_resent_block_from_its_sender()
+    {
+        // RFC 5322 §3.6.6: one block of Resent-* fields per resending, the newest on top (under its trace fields).
+        // The older block's recipients had the message already; its Resent-Sender is not this resending's sender.
+        var headers = Headers(
+            "Resent-From: second@example.test\r\n" +
+            "Resent-Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-To: new@example.test\r\n" +
+            "Received: from x by y; Mon, 07 Dec 2026 04:00:00 +0000\r\n" +
+            "Resent-From: first@example.test\r\n" +
+            "Resent-Sender: first-sender@example.test\r\n" +
+            "Resent-Date: Sun, 06 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-To: old@example.test\r\n" +
+            "Resent-Bcc: old-hidden@example.test\r\n" +
+            "From: author@example.test\r\n" +
+            "To: original@example.test\r\n" +
+            "\r\n");
+
+        var envelope = EnvelopeFromHeaders.Extract(headers);
+
+        envelope.UsedResentFields.Should().BeTrue();
+        envelope.ReversePath.Should().Be("second@example.test");
+        envelope.Recipients.Should().Equal("new@example.test");
+    }
+
+    [Fact]
+    public void A_message_with_Resent_From_but_no_resent_recipient_is_not_sent_to_its_original_recipients_again()
+    {
+        // Resent-From says the message is being resent (RFC 5322 §3.6.6); its To had it already. No recipient then
+        // (the caller says "give --to"), as MailPipe.MimeKit refuses such a MimeMessage.
+        var headers = Headers(
+            "Resent-From: forwarder@example.test\r\n" +
+            "Resent-Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n" +
+            "From: author@example.test\r\n" +
+            "To: original@example.test\r\n" +
+            "\r\n");
+
+        var envelope = EnvelopeFromHeaders.Extract(headers);
+
+        envelope.UsedResentFields.Should().BeTrue();
+        envelope.ReversePath.Should().Be("forwarder@example.test");
+        envelope.Recipients.Should().BeEmpty();
+    }
+
+    [Fact]
+    public void Two_resent_blocks_next_to_each_other_are_told_apart_by_a_repeated_field()
+    {
+        var headers = Headers(
+            "Resent-Date: Mon, 07 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-From: second@example.test\r\n" +
+            "Resent-Cc: new@example.test\r\n" +
+            "Resent-Date: Sun, 06 Dec 2026 05:00:00 +0000\r\n" +
+            "Resent-From: first@example.test\r\n" +
+            "Resent-To: old@example.test\r\n" +
+            "From: author@example.test\r\n" +
+            "To: original@example.test\r\n" +
+            "\r\n");
+
+        var envelope = EnvelopeFromHeaders.Extract(headers);
+
+        envelope.ReversePath.Should().Be("second@example.test");
+        envelope.Recipients.Should().Equal("new@example.test");
     }
 
     [Fact]

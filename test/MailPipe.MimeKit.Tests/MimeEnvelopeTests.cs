@@ -49,6 +49,24 @@ public class MimeEnvelopeTests
     }
 
     [Fact]
+    public void A_message_with_Resent_To_but_no_Resent_From_is_not_sent_to_its_original_recipients_again()
+    {
+        // RFC 5322 §3.6.6: Resent-From is required in a resent block. Without it the message still says that it is
+        // being resent, to new@; its original To, who had it already, must not get it again (it went to original@).
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("author@example.test"));
+        message.To.Add(MailboxAddress.Parse("original@example.test"));
+        message.ResentTo.Add(MailboxAddress.Parse("new@example.test"));
+        message.ResentDate = DateTimeOffset.UnixEpoch;
+        message.Body = new TextPart("plain") { Text = "x" };
+
+        message.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>().WithMessage("*Resent-*Resent-From*");
+
+        message.ResentFrom.Add(MailboxAddress.Parse("forwarder@example.test"));
+        message.GetSmtpEnvelope().Recipients.Select(r => r.Address).Should().Equal("new@example.test");
+    }
+
+    [Fact]
     public void A_quoted_local_part_stays_quoted_and_a_header_address_without_domain_is_an_ArgumentException()
     {
         var message = new MimeMessage();
