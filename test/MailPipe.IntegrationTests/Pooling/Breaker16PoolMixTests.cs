@@ -1,6 +1,7 @@
 using System.Text;
 using MailPipe.IntegrationTests.Support;
 using MailPipe.IntegrationTests.Tls;
+using MailPipe.Tests.Shared;
 using Xunit.Abstractions;
 
 namespace MailPipe.IntegrationTests.Pooling;
@@ -436,7 +437,7 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
         {
             Kind.ThrowingStream => SmtpMessage.FromStream(envelope, new TrickleStream(bytes, throwAfter: bytes.Length / 2, delay: TimeSpan.Zero)),
             Kind.SlowStream => SmtpMessage.FromStream(envelope, new TrickleStream(bytes, throwAfter: -1, delay: TimeSpan.FromMilliseconds(5))),
-            Kind.TooLargeStream => SmtpMessage.FromStream(envelope, new RepeatingStream(bytes, 11 * 1024 * 1024)),
+            Kind.TooLargeStream => SmtpMessage.FromStream(envelope, new GeneratedContentStream(bytes, 11 * 1024 * 1024)),
             _ => SmtpMessage.FromBytes(envelope, bytes),
         };
         return (kind, message, good, bad, bytes);
@@ -492,46 +493,6 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
-    /// <summary>Non-seekable content of <c>total</c> bytes: the header section, then lines of x.</summary>
-    private sealed class RepeatingStream(byte[] head, long total) : Stream
-    {
-        private static readonly byte[] Line = Encoding.ASCII.GetBytes(new string('x', 78) + "\r\n");
-        private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = 0;
-            while (n < count && _position < total)
-            {
-                byte b = _position < head.Length ? head[_position] : Line[(_position - head.Length) % Line.Length];
-                buffer[offset + n++] = b;
-                _position++;
-            }
-
-            return n;
-        }
 
         public override void Flush()
         {

@@ -20,31 +20,9 @@ public sealed class Breaker16BackoffRecoveryTests
         await using var server = new LoopbackSmtpServer();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         const int Connections = 8;
-        var down = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var connects = 0;
-        var options = PoolTestMessages.Options(server.Port, maxConnections: Connections, maxBatchSize: 1);
-        options.AcquireTimeout = Timeout.InfiniteTimeSpan;
-        options.TimeProvider = time;
-        options.Timeouts = SmtpTimeouts.Rfc5321;
-        options.ConnectStream = async token =>
-        {
-            var n = Interlocked.Increment(ref connects);
-            if (n <= Connections)
-            {
-                // The burst's connects: all in flight together, then all refused (the server is down).
-                if (n == Connections)
-                {
-                    down.TrySetResult();
-                }
 
-                await down.Task.WaitAsync(token);
-                throw new SocketException((int)SocketError.ConnectionRefused);
-            }
-
-            var client = new TcpClient();
-            await client.ConnectAsync(IPAddress.Loopback, server.Port, token);
-            return client.GetStream();
-        };
+        // The burst's connects: all in flight together, then all refused (the server is down).
+        var options = RefusedTogether(server, time, maxConnections: Connections, firstRefused: 1, lastRefused: Connections);
 
         await using var sender = new SmtpSender(options);
         var long1 = GatedContentStream.Create("recovery-long");
@@ -85,30 +63,7 @@ public sealed class Breaker16BackoffRecoveryTests
         await using var server = new LoopbackSmtpServer();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         const int Refused = 3;
-        var together = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var connects = 0;
-        var options = PoolTestMessages.Options(server.Port, maxConnections: 1 + Refused, maxBatchSize: 1);
-        options.AcquireTimeout = Timeout.InfiniteTimeSpan;
-        options.TimeProvider = time;
-        options.Timeouts = SmtpTimeouts.Rfc5321;
-        options.ConnectStream = async token =>
-        {
-            var n = Interlocked.Increment(ref connects);
-            if (n is > 1 and <= 1 + Refused)
-            {
-                if (n == 1 + Refused)
-                {
-                    together.TrySetResult();
-                }
-
-                await together.Task.WaitAsync(token);
-                throw new SocketException((int)SocketError.ConnectionRefused);
-            }
-
-            var client = new TcpClient();
-            await client.ConnectAsync(IPAddress.Loopback, server.Port, token);
-            return client.GetStream();
-        };
+        var options = RefusedTogether(server, time, maxConnections: 1 + Refused, firstRefused: 2, lastRefused: 1 + Refused);
 
         await using var sender = new SmtpSender(options);
         var long1 = GatedContentStream.Create("together-long");
@@ -139,5 +94,39 @@ public sealed class Breaker16BackoffRecoveryTests
             long1.Stream.Open();
             time.Advance(TimeSpan.FromMinutes(10));
         }
+    }
+
+    /// <summary>
+    /// Options on <paramref name="time"/> (no acquire timeout, RFC 5321's reply timeouts) whose connects numbered
+    /// <paramref name="firstRefused"/> to <paramref name="lastRefused"/> wait until the last of them began and are then
+    /// all refused (a server down, or at its limit); every other connect reaches <paramref name="server"/>.
+    /// </summary>
+    private static SmtpSenderOptions RefusedTogether(LoopbackSmtpServer server, FakeTimeProvider time, int maxConnections, int firstRefused, int lastRefused)
+    {
+        var together = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var connects = 0;
+        var options = PoolTestMessages.Options(server.Port, maxConnections, maxBatchSize: 1);
+        options.AcquireTimeout = Timeout.InfiniteTimeSpan;
+        options.TimeProvider = time;
+        options.Timeouts = SmtpTimeouts.Rfc5321;
+        options.ConnectStream = async token =>
+        {
+            var n = Interlocked.Increment(ref connects);
+            if (n >= firstRefused && n <= lastRefused)
+            {
+                if (n == lastRefused)
+                {
+                    together.TrySetResult();
+                }
+
+                await together.Task.WaitAsync(token);
+                throw new SocketException((int)SocketError.ConnectionRefused);
+            }
+
+            var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, server.Port, token);
+            return client.GetStream();
+        };
+        return options;
     }
 }

@@ -1,4 +1,5 @@
 using System.Text;
+using MailPipe.Tests.Shared;
 using MailPipe.Tests.Support;
 
 namespace MailPipe.Tests.Pooling;
@@ -31,9 +32,9 @@ public sealed class Breaker16ContentAbortLogTests
         var envelope = new SmtpEnvelope("sender@example.test", "rcpt-abort@example.test") { Body = kind == "8bit" ? SmtpBodyType.SevenBit : SmtpBodyType.Auto };
         Stream content = kind switch
         {
-            "throws" => new Source(head, 64 * 1024, fail: true),
-            "8bit" => new Source([.. head, .. Encoding.ASCII.GetBytes(new string('y', 40_000)), 0xE9, (byte)'\r', (byte)'\n'], 0, fail: false),
-            _ => new Source(head, 11 * 1024 * 1024, fail: false),
+            "throws" => new GeneratedContentStream(head, 64 * 1024, failAtEnd: true, filler: 'z'),
+            "8bit" => new GeneratedContentStream([.. head, .. Encoding.ASCII.GetBytes(new string('y', 40_000)), 0xE9, (byte)'\r', (byte)'\n'], 0, filler: 'z'),
+            _ => new GeneratedContentStream(head, 11 * 1024 * 1024, filler: 'z'),
         };
 
         var first = sender.SendAsync(before.Message);
@@ -55,50 +56,5 @@ public sealed class Breaker16ContentAbortLogTests
         }
 
         logs.Entries.Should().NotContain(e => e.EventId.Id == MailPipeEventId.PoolConnectionLost, "MailPipe closed the connection for that message's sake: it was not lost ({0})", results[1]);
-    }
-
-    /// <summary>Non-seekable content: <c>head</c>, then lines of z up to <c>total</c> bytes, then (when <c>fail</c>) an IOException.</summary>
-    private sealed class Source(byte[] head, long total, bool fail) : Stream
-    {
-        private static readonly byte[] Line = Encoding.ASCII.GetBytes(new string('z', 78) + "\r\n");
-        private long _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count)
-        {
-            var n = 0;
-            var end = Math.Max(total, head.Length);
-            while (n < count && _position < end)
-            {
-                buffer[offset + n++] = _position < head.Length ? head[_position] : Line[(_position - head.Length) % Line.Length];
-                _position++;
-            }
-
-            if (n == 0 && fail)
-            {
-                throw new IOException("The source failed midway.");
-            }
-
-            return n;
-        }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
