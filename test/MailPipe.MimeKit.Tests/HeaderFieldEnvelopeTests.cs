@@ -1,4 +1,3 @@
-using System.Text;
 using MimeKit;
 
 namespace MailPipe.MimeKit.Tests;
@@ -12,7 +11,7 @@ public class HeaderFieldEnvelopeTests
     [Fact]
     public void An_unreadable_Cc_next_to_a_readable_To_is_named_and_nothing_is_sent()
     {
-        var message = Parse("From: a@example.test\r\nTo: c@example.test\r\nCc: Bob <bob@>\r\nSubject: x\r\n\r\nbody\r\n");
+        var message = BrkMime2ProbeTests.Parse("From: a@example.test\r\nTo: c@example.test\r\nCc: Bob <bob@>\r\nSubject: x\r\n\r\nbody\r\n");
 
         message.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>()
             .WithMessage("The message is not sent to its other recipients alone: the field Cc: 'Bob <bob@>' cannot be read as an address list*ToSmtpMessage(envelope)*");
@@ -21,7 +20,7 @@ public class HeaderFieldEnvelopeTests
     [Fact]
     public void An_unreadable_Sender_is_named_rather_than_replaced_by_From()
     {
-        var message = Parse("Sender: s@\r\nFrom: a@example.test\r\nTo: c@example.test\r\nSubject: x\r\n\r\nbody\r\n");
+        var message = BrkMime2ProbeTests.Parse("Sender: s@\r\nFrom: a@example.test\r\nTo: c@example.test\r\nSubject: x\r\n\r\nbody\r\n");
 
         message.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>()
             .WithMessage("The message has no Sender or From address that could be read, so there is no reverse path: the field Sender: 's@' holds none*");
@@ -45,11 +44,9 @@ public class HeaderFieldEnvelopeTests
     public void An_empty_Resent_To_field_still_says_the_message_is_resent()
     {
         // Before, only a Resent-To with an address counted: this message went to its original To, who had it already.
-        var message = Parse("Resent-To:\r\nFrom: a@example.test\r\nTo: original@example.test\r\nSubject: x\r\n\r\nbody\r\n");
+        var message = BrkMime2ProbeTests.Parse("Resent-To:\r\nFrom: a@example.test\r\nTo: original@example.test\r\nSubject: x\r\n\r\nbody\r\n");
 
         message.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>()
             .WithMessage("The message has Resent-* fields but neither Resent-Sender nor a Resent-From address: there is no reverse path.*");
     }
-
-    private static MimeMessage Parse(string raw) => MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(raw)));
 }
