@@ -106,7 +106,7 @@ internal sealed partial class OutgoingMessage : IDisposable
         var message = new OutgoingMessage(index, file: null)
         {
             ReversePath = reversePath,
-            Recipients = [.. recipients.DistinctBy(EnvelopeFromHeaders.SameMailboxKey, StringComparer.OrdinalIgnoreCase)],
+            Recipients = [.. recipients.DistinctBy(HeaderFieldEnvelope.SameMailboxKey, StringComparer.OrdinalIgnoreCase)],
         };
         return message.Complete(new ComposedContent(builder), envelope);
     }

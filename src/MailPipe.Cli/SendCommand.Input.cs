@@ -49,7 +49,7 @@ internal sealed partial class SendCommand
         var defaults = new MessageDefaults
         {
             ReversePath = options.FromAddress,
-            Recipients = [.. options.Recipients.DistinctBy(EnvelopeFromHeaders.SameMailboxKey, StringComparer.OrdinalIgnoreCase)],
+            Recipients = [.. options.Recipients.DistinctBy(HeaderFieldEnvelope.SameMailboxKey, StringComparer.OrdinalIgnoreCase)],
             Headers = options.Headers,
             Envelope = options.Envelope,
         };

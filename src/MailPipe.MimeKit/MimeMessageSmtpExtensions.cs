@@ -11,10 +11,11 @@ namespace MailPipe;
 /// <remarks>
 /// <list type="bullet">
 /// <item><description><b>Envelope</b> (<see cref="GetSmtpEnvelope"/>): the reverse path is <c>Sender</c>, else the first
-/// <c>From</c>; the recipients are <c>To</c>, <c>Cc</c> and <c>Bcc</c>, each address once. When the message carries
-/// <c>Resent-Sender</c> or <c>Resent-From</c> (RFC 5322 §3.6.6) it is a resent message: <c>Resent-Sender</c>, else the
+/// <c>From</c>; the recipients are <c>To</c>, <c>Cc</c> and <c>Bcc</c>, in header order, each mailbox once. When the message carries
+/// <c>Resent-Sender</c>, <c>Resent-From</c>, <c>Resent-To</c>, <c>Resent-Cc</c> or <c>Resent-Bcc</c> (RFC 5322 §3.6.6) it is a resent message: <c>Resent-Sender</c>, else the
 /// first <c>Resent-From</c>, to <c>Resent-To</c>, <c>Resent-Cc</c> and <c>Resent-Bcc</c> (of the newest block of Resent-* fields when it
-/// was resent more than once: the recipients of an earlier resending do not get it again). The domains of a parsed field go
+/// was resent more than once: the recipients of an earlier resending do not get it again). A field of these that
+/// MimeKit cannot parse is an <see cref="ArgumentException"/>, never skipped. The domains of a parsed field go
 /// in the form written there (MimeKit decodes an A-label to Unicode in <see cref="MailboxAddress.Address"/>, which would need
 /// SMTPUTF8); a field built or changed in code gives its addresses as <see cref="MailboxAddress.Address"/> does.</description></item>
 /// <item><description><b>Bcc never on the wire</b>: the <c>Bcc</c> and <c>Resent-Bcc</c> fields are left out of the data
@@ -63,7 +64,7 @@ public static class MimeMessageSmtpExtensions
     /// </summary>
     /// <param name="message">The message.</param>
     /// <returns>The envelope.</returns>
-    /// <exception cref="ArgumentException">The message has no sender address (Sender, From, or Resent-Sender/Resent-From) or no recipient.</exception>
+    /// <exception cref="ArgumentException">The message has no sender address (Sender, From, or Resent-Sender/Resent-From) or no recipient, or a field of these cannot be parsed.</exception>
     public static SmtpEnvelope GetSmtpEnvelope(this MimeMessage message) => MimeEnvelope.Create(message);
 
     /// <summary>
