@@ -1,0 +1,50 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>Defects found by the session-17 breaker of the command line (send, probe, serve).</summary>
+public sealed class Breaker17Tests
+{
+    /// <summary>Runs the tool in-process with standard output and error taken for terminals (as under a pty).</summary>
+    private static async Task<CliRunner.Run> RunOnTerminalAsync(params string[] args)
+    {
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var environment = new CliEnvironment(() => Stream.Null, OutputIsTerminal: true, ErrorIsTerminal: true);
+        var code = await Program.RunAsync(args, output, error, environment, timeout.Token);
+        return new CliRunner.Run(code, output.ToString(), error.ToString());
+    }
+
+    private static int ClosedPort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>
+    /// <c>probe</c> ends its report with <c>error: ...</c> and then said the same on standard error: on a terminal, which
+    /// shows both, every failure was printed twice. Said once now when both are terminals; still on standard error when
+    /// only that is one (the report in a file or a pipe).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Probe_says_its_error_once_on_a_terminal(bool json)
+    {
+        var port = ClosedPort();
+        string[] args = json ? ["probe", "--server", $"127.0.0.1:{port}", "--json"] : ["probe", "--server", $"127.0.0.1:{port}"];
+
+        var run = await RunOnTerminalAsync(args);
+
+        run.ExitCode.Should().Be(2, run.Output + run.Error);
+        var both = run.Output + run.Error;
+        both.Split("connection refused").Length.Should().Be(2, "the reason is shown once: " + both);
+
+        var redirected = await CliRunner.RunAsync(args);
+        redirected.Error.Should().Contain("connection refused", "a report written to a file or a pipe still leaves the reason on standard error");
+    }
+}
