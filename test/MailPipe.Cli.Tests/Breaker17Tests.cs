@@ -47,4 +47,26 @@ public sealed class Breaker17Tests
         var redirected = await CliRunner.RunAsync(args);
         redirected.Error.Should().Contain("connection refused", "a report written to a file or a pipe still leaves the reason on standard error");
     }
+
+    /// <summary>
+    /// <c>serve --max-size</c> is documented (README, and its own error) as "from 1 byte to 2047M", but a value given in
+    /// K or bytes was taken up to 2147483647 (2097151K: SIZE 2147482624, above 2047M). The bound is now 2047M however it
+    /// is written.
+    /// </summary>
+    [Theory]
+    [InlineData("2097151K")]
+    [InlineData("2147483647")]
+    [InlineData("2146435073")]
+    public void Serve_max_size_above_2047M_is_refused_however_written(string value) =>
+        ServeCommand.TryParseSize(value, out _).Should().BeFalse();
+
+    [Theory]
+    [InlineData("2047M", 2047 * 1024 * 1024)]
+    [InlineData("2096128K", 2047 * 1024 * 1024)]
+    [InlineData("2146435072", 2047 * 1024 * 1024)]
+    public void Serve_max_size_of_2047M_is_taken_however_written(string value, int bytes)
+    {
+        ServeCommand.TryParseSize(value, out var parsed).Should().BeTrue();
+        parsed.Should().Be(bytes);
+    }
 }
