@@ -69,4 +69,39 @@ public sealed class Breaker17Tests
         ServeCommand.TryParseSize(value, out var parsed).Should().BeTrue();
         parsed.Should().Be(bytes);
     }
+
+    /// <summary>
+    /// A file whose first line is no header field (text, a continuation line, an escaped mbox "&gt;From " line) was sent:
+    /// Postfix took its whole header section for the body, so the recipients got the From, To and Subject lines as
+    /// text, while the envelope had come from those very lines. As an mbox "From " line already is, it is now an input
+    /// error (exit 1, nothing sent) and the other files still go; an empty header section (a first line that is empty)
+    /// and an obsolete-syntax "Name :" field are still messages.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_file_whose_first_line_is_not_a_header_field_is_not_sent(bool envelopeGiven)
+    {
+        using var dir = new TempDirectory();
+        using var input = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        const string Rest = "From: a@example.test\r\nTo: b@example.test\r\nSubject: s\r\n\r\nhi\r\n";
+        var text = input.File("text.eml", "Dear Bob,\r\n" + Rest);
+        var spaced = input.File("spaced.eml", "not a header: line\r\n" + Rest);
+        var folded = input.File("folded.eml", " continued\r\n" + Rest);
+        var escaped = input.File("escaped.eml", ">From a@example.test Mon Dec  7 10:00:00 2026\r\n" + Rest);
+        var obsolete = input.File("obsolete.eml", "Subject : s\r\n" + Rest);
+        string[] envelope = envelopeGiven ? ["--from", "a@example.test", "--to", "b@example.test"] : [];
+
+        var run = await CliRunner.RunAsync(["send", "--server", serve.Address, .. envelope, text, spaced, folded, escaped, obsolete]);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        foreach (var file in new[] { text, spaced, folded, escaped })
+        {
+            run.Output.Should().Contain($"{file}: its first line is not a header field");
+        }
+
+        run.Output.Should().Contain($"{obsolete}: accepted");
+        Directory.GetFiles(dir.Path).Select(File.ReadAllText).Should().ContainSingle().Which.Should().StartWith("Subject : s\r\n");
+    }
 }
