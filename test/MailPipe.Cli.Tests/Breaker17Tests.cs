@@ -104,4 +104,25 @@ public sealed class Breaker17Tests
         run.Output.Should().Contain($"{obsolete}: accepted");
         Directory.GetFiles(dir.Path).Select(File.ReadAllText).Should().ContainSingle().Which.Should().StartWith("Subject : s\r\n");
     }
+
+    /// <summary>
+    /// The README's exit code 6 listed the extensions a message may need (SMTPUTF8, REQUIRETLS, 8BITMIME) but not
+    /// BINARYMIME with CHUNKING, which a file with a NUL octet needs: such a file is not sent (exit 6) and the others go.
+    /// Documents behaviour the README left out; it passed before.
+    /// </summary>
+    [Fact]
+    public async Task A_file_with_a_NUL_octet_is_not_sent_to_a_server_without_BINARYMIME_and_exits_6()
+    {
+        using var dir = new TempDirectory();
+        using var input = new TempDirectory();
+        await using var serve = await ServeHost.StartAsync(dir.Path);
+        var nul = input.File("nul.eml", "From: a@example.test\r\nTo: b@example.test\r\n\r\na\0b\r\n");
+        var plain = input.File("plain.eml", "From: a@example.test\r\nTo: b@example.test\r\n\r\nab\r\n");
+
+        var run = await CliRunner.RunAsync("send", "--server", serve.Address, nul, plain);
+
+        run.ExitCode.Should().Be(6, run.Output + run.Error);
+        run.Output.Should().Contain($"{nul}: not sent (exit 6)").And.Contain("BINARYMIME").And.Contain($"{plain}: accepted");
+        Directory.GetFiles(dir.Path).Should().ContainSingle();
+    }
 }
