@@ -125,4 +125,21 @@ public sealed class Breaker17Tests
         run.Output.Should().Contain($"{nul}: not sent (exit 6)").And.Contain("BINARYMIME").And.Contain($"{plain}: accepted");
         Directory.GetFiles(dir.Path).Should().ContainSingle();
     }
+
+    /// <summary>
+    /// <c>serve</c> with a <c>--save-dir</c> that cannot be a folder (a file's name) exits 1 before it listens; the README's
+    /// exit codes of <c>serve</c> did not say so (doc only; it passed before).
+    /// </summary>
+    [Fact]
+    public async Task Serve_with_a_save_dir_that_is_a_file_exits_1_without_listening()
+    {
+        using var dir = new TempDirectory();
+        var file = dir.File("taken", "not a folder");
+
+        var run = await CliRunner.RunAsync("serve", "--listen", "127.0.0.1:0", "--save-dir", file);
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Should().Contain($"cannot use --save-dir {file}");
+        run.Output.Should().NotContain("listening");
+    }
 }
