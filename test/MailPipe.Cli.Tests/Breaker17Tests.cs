@@ -142,4 +142,25 @@ public sealed class Breaker17Tests
         run.Error.Should().Contain($"cannot use --save-dir {file}");
         run.Output.Should().NotContain("listening");
     }
+
+    /// <summary>
+    /// When the server refused MAIL, the recipients were never sent (<c>--quit-after rcpt</c> stops there; without
+    /// PIPELINING MailPipe does not send them), yet each was listed as "to &lt;b@example.test&gt;: no reply", as if the
+    /// server had gone silent on them. They are left out, as for a message not sent.
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Recipients_never_sent_after_a_refused_MAIL_are_not_listed_as_without_reply(bool quitAfterRcpt)
+    {
+        await using var server = new ScriptedSmtpServer("220 scripted.test", command =>
+            command.StartsWith("MAIL", StringComparison.Ordinal) ? "550 5.7.1 sender refused" : ScriptedSmtpServer.AcceptAll(command));
+        string[] args = ["send", "--server", server.Address, "--from", "a@example.test", "--to", "b@example.test", "--body", "x", .. quitAfterRcpt ? new[] { "--quit-after", "rcpt" } : []];
+
+        var run = await CliRunner.RunAsync(args);
+
+        run.ExitCode.Should().Be(4, run.Output + run.Error);
+        server.Commands.Should().NotContain(c => c.StartsWith("RCPT", StringComparison.Ordinal));
+        run.Output.Should().Contain("from <a@example.test>: 550 5.7.1 sender refused").And.NotContain("no reply");
+    }
 }
