@@ -118,6 +118,15 @@ internal sealed class AuthSettings
 
     /// <summary>The settings without the secret.</summary>
     /// <returns>For example <c>AUTH PLAIN as user@example.org</c>.</returns>
-    public override string ToString() =>
-        Mechanism == Automatic ? $"AUTH (strongest common mechanism) as {UserName}" : $"AUTH {Mechanism} as {UserName}";
+    public override string ToString() => Describe(attempted: null);
+
+    /// <summary>The settings without the secret, naming the mechanism that ran.</summary>
+    /// <param name="attempted">The mechanism the session tried (<c>AsyncSmtpSession.LastAttemptedMechanism</c>), or <see langword="null"/> when none was begun.</param>
+    /// <returns>For example <c>AUTH PLAIN as user@example.org</c>, <c>AUTH SCRAM-SHA-256 (chosen by --auth auto) as user@example.org</c>.</returns>
+    public string Describe(string? attempted) => (Mechanism, attempted) switch
+    {
+        (Automatic, null) => $"AUTH (--auth auto, no mechanism begun) as {UserName}",
+        (Automatic, _) => $"AUTH {attempted} (chosen by --auth auto) as {UserName}",
+        _ => $"AUTH {Mechanism} as {UserName}",
+    };
 }

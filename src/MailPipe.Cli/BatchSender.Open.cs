@@ -121,12 +121,12 @@ internal sealed partial class BatchSender
         {
             // The clear-text policy, checked before anything is sent (the options' checks should have caught it).
             await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
-            return (ExitCodes.AuthenticationFailed, $"authentication failed: {auth}: {ex.Message}");
+            return (ExitCodes.AuthenticationFailed, $"authentication failed: {auth.Describe(session.LastAttemptedMechanism)}: {ex.Message}");
         }
         catch (ArgumentException ex)
         {
             await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
-            return (ExitCodes.UsageOrInput, $"{auth}: {ex.Message}");
+            return (ExitCodes.UsageOrInput, $"{auth.Describe(session.LastAttemptedMechanism)}: {ex.Message}");
         }
 
         _steps.Add(new SessionStep("auth", ReplyInfo.From(reply)));
@@ -136,6 +136,6 @@ internal sealed partial class BatchSender
         }
 
         await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
-        return (reply.IsServiceClosing ? ExitCodes.ConnectionFailed : ExitCodes.AuthenticationFailed, $"authentication failed: {auth}: {ReplyInfo.From(reply)}");
+        return (reply.IsServiceClosing ? ExitCodes.ConnectionFailed : ExitCodes.AuthenticationFailed, $"authentication failed: {auth.Describe(session.LastAttemptedMechanism)}: {ReplyInfo.From(reply)}");
     }
 }

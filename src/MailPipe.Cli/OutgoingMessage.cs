@@ -272,6 +272,22 @@ internal sealed partial class OutgoingMessage : IDisposable
         return line.TrimStart(" \t"u8) is var value && (value.IsEmpty || value[0] != (byte)':');
     }
 
+    /// <summary>
+    /// Whether the message starts with a header field: a name of printable ASCII other than the colon, then the colon
+    /// (white space before it allowed, the obsolete syntax of RFC 5322 §4.5.1), as Postfix's <c>is_header</c> takes it.
+    /// </summary>
+    private static bool StartsWithField(ReadOnlySpan<byte> message)
+    {
+        var name = 0;
+        while (name < message.Length && message[name] is >= (byte)'!' and <= (byte)'~' and not (byte)':')
+        {
+            name++;
+        }
+
+        var rest = message[name..].TrimStart(" \t"u8);
+        return name > 0 && !rest.IsEmpty && rest[0] == (byte)':';
+    }
+
     /// <summary>The envelope from the options and the header fields, and the header section to send (the file's own array when unchanged).</summary>
     private static OutgoingMessage FromHeaders(int index, string name, HeaderSection headers, MessageDefaults defaults, out byte[] header)
     {
@@ -286,6 +302,13 @@ internal sealed partial class OutgoingMessage : IDisposable
         {
             // Not a header field: a receiving server takes the whole header section for the body (Postfix does).
             return Failed(index, name, defaults.ReversePath, $"{name}: starts with an mbox \"From \" line (\"From sender date\", the separator of an mbox file), which is not a header field: a server takes the header section after it for the body; remove that line");
+        }
+
+        if (headers.FieldsEnd > 0 && !StartsWithField(headers.Bytes))
+        {
+            // The same for any first line that is no field (text, a continuation line, ">From "): the envelope would come
+            // from fields the server shows as body text.
+            return Failed(index, name, defaults.ReversePath, $"{name}: its first line is not a header field (a name, a colon, a value: RFC 5322 §2.2), so a server takes the whole header section for the body; is it a message file?");
         }
 
         byte[] prefix = [.. defaults.Headers.SelectMany(h => h.ToLine())];

@@ -35,6 +35,9 @@ internal sealed class ProbeCommand
     /// <summary>The command.</summary>
     public Command Command { get; }
 
+    /// <summary>Whether standard output and error are terminals: when both are, the report's <c>error</c> is not said again on standard error.</summary>
+    public CliEnvironment Environment { get; init; } = CliEnvironment.Redirected;
+
     /// <summary>Probes the server.</summary>
     /// <param name="settings">The checked connection options; <see cref="ConnectionSettings.Server"/> is set.</param>
     /// <param name="error">Standard error, for the transcript.</param>
@@ -168,17 +171,21 @@ internal sealed class ProbeCommand
         using (settings)
         {
             var report = await ProbeAsync(settings!, error, cancellationToken).ConfigureAwait(false);
+            var shown = false;
             try
             {
                 await output.WriteAsync(parseResult.GetValue(_json) ? report.ToJson() + "\n" : TerminalText.Sanitize(report.ToText())).ConfigureAwait(false);
                 await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                shown = Environment.OutputIsTerminal && Environment.ErrorIsTerminal;
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // A full disk, say: the report is lost, which standard error says; the exit code is still the probe's.
                 await error.WriteLineAsync($"mailpipe probe: writing the report to standard output failed ({ex.InnerException?.Message ?? ex.Message})").ConfigureAwait(false);
             }
-            if (report.Error is { } reason)
+
+            // The report ends with the error; on a terminal that shows both streams, saying it again on standard error doubled it.
+            if (report.Error is { } reason && !shown)
             {
                 await error.WriteLineAsync($"mailpipe probe: {reason}").ConfigureAwait(false);
             }

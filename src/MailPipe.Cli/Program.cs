@@ -254,7 +254,7 @@ internal static class Program
         root.Options.Add(new HelpOption());
         root.Options.Add(new VersionOption());
         root.Subcommands.Add(new SendCommand { Environment = environment ?? CliEnvironment.Redirected }.Command);
-        root.Subcommands.Add(new ProbeCommand().Command);
+        root.Subcommands.Add(new ProbeCommand { Environment = environment ?? CliEnvironment.Redirected }.Command);
         root.Subcommands.Add(new ServeCommand().Command);
         return root;
     }

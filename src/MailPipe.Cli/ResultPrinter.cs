@@ -231,9 +231,9 @@ internal sealed class ResultPrinter
 
         foreach (var recipient in result.Recipients)
         {
-            if (recipient.Reply is null && result.Outcome == MessageOutcome.NotSent)
+            if (recipient.Reply is null && (result.Outcome == MessageOutcome.NotSent || result.MailReply is { IsPositive: false }))
             {
-                continue; // never sent: "no reply" would say nothing
+                continue; // never sent (the message was not, or MAIL was refused and the RCPT not sent): "no reply" would say nothing
             }
 
             var reply = recipient.Reply is null ? "no reply" : recipient.Reply.ToString();

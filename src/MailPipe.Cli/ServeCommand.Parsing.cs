@@ -114,9 +114,12 @@ internal sealed partial class ServeCommand
         return 0;
     }
 
+    /// <summary>The largest <c>--max-size</c>: 2047 MiB, the most whole MiB an <see cref="int"/> (SmtpServer's limit) holds.</summary>
+    public const long MaxSize = 2047L * 1024 * 1024;
+
     /// <summary>Parses a <c>--max-size</c> value: bytes, or a number with <c>K</c> (KiB) or <c>M</c> (MiB).</summary>
     /// <param name="text">The value.</param>
-    /// <param name="bytes">The size in bytes, 1 to <see cref="int.MaxValue"/>.</param>
+    /// <param name="bytes">The size in bytes, 1 to <see cref="MaxSize"/> (2047M), however it is written.</param>
     /// <returns>Whether the value is valid.</returns>
     public static bool TryParseSize(string? text, out int bytes)
     {
@@ -134,7 +137,7 @@ internal sealed partial class ServeCommand
             value = value[..^1];
         }
 
-        if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < 1 || number > int.MaxValue / unit)
+        if (!long.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var number) || number < 1 || number > MaxSize / unit)
         {
             return false;
         }

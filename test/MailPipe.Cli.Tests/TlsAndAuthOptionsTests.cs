@@ -150,6 +150,26 @@ public sealed class TlsAndAuthOptionsTests
         run.Output.Should().Contain("authenticated as u (CRAM-MD5)");
     }
 
+    /// <summary>
+    /// A refusal after <c>--auth auto</c> said "AUTH (strongest common mechanism) as u": which mechanism the server
+    /// refused (SCRAM, CRAM-MD5, NTLM?) was left to guess, though MailPipe knew it. The message now names it.
+    /// </summary>
+    [Fact]
+    public async Task A_refusal_after_auto_names_the_mechanism_that_was_tried()
+    {
+        using var secret = new SecretVariable("wrong-password");
+        await using var server = new ScriptedSmtpServer(
+            "220 scripted.test",
+            WithAuth("PLAIN LOGIN CRAM-MD5", command => command == "AUTH CRAM-MD5" ? "334 " + Convert.ToBase64String("<1.2@scripted.test>"u8) : "535 5.7.8 Authentication credentials invalid"));
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--auth", "auto", "--user", "u", "--password-env", secret.Name, "--json", .. Message]);
+
+        run.ExitCode.Should().Be(3, run.Output + run.Error);
+        run.Error.Should().Contain("AUTH CRAM-MD5 (chosen by --auth auto) as u").And.Contain("535").And.NotContain("strongest common");
+        using var message = JsonDocument.Parse(run.OutputLines[0]);
+        message.RootElement.GetProperty("error").GetString().Should().Contain("AUTH CRAM-MD5");
+    }
+
     [Fact]
     public async Task Auto_without_a_usable_mechanism_exits_3_before_sending_the_password()
     {
