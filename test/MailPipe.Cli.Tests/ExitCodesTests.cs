@@ -54,6 +54,20 @@ public sealed class TerminalTextTests
     }
 
     [Fact]
+    public void Bidirectional_controls_that_would_reorder_the_text_shown_are_replaced()
+    {
+        // U+202E shows "evil@example.test" + RLO + "txt.exe" as if it ended in "exe.txt"; isolates and marks likewise.
+        var shown = MailPipe.Cli.TerminalText.Sanitize("250 <evil\u202Etxt.exe@example.test> \u2066a\u2069 \u200Fb \u061Cc");
+        shown.Should().Be("250 <evil?txt.exe@example.test> ?a? ?b ?c");
+    }
+
+    [Fact]
+    public void Right_to_left_text_itself_is_kept()
+    {
+        MailPipe.Cli.TerminalText.Sanitize("250 שלום مرحبا").Should().Be("250 שלום مرحبا");
+    }
+
+    [Fact]
     public void Ordinary_text_and_line_breaks_are_kept()
     {
         MailPipe.Cli.TerminalText.Sanitize("250-first\n250 café\tok").Should().Be("250-first\n250 café\tok");
