@@ -75,6 +75,29 @@ public sealed class CredentialsProviderHangTests
         server.ReceivedText.Should().NotContain("AUTH ").And.NotContain("MAIL FROM");
     }
 
+    [Fact]
+    public async Task A_provider_that_cancels_itself_its_own_timeout_is_transient_and_not_a_server_failure()
+    {
+        await using var server = new AuthOfferingServer();
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Name = "own-timeout",
+            Host = "127.0.0.1",
+            Port = server.Port,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 1,
+            Session = new SmtpSessionOptions { AllowCleartextAuthentication = true },
+            CredentialsProvider = _ => ValueTask.FromException<System.Net.NetworkCredential>(new TaskCanceledException("The secret store's request was cancelled by its own timeout.")),
+        });
+
+        var result = await sender.SendAsync(Scripts.Message("rcpt@example.test")).WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        SmtpResiliencePredicates.IsServerFailure(Outcome.FromResult(result)).Should().BeFalse($"the client's own secret store timed out ({result.Exception})");
+        SmtpResiliencePredicates.IsTransient(Outcome.FromResult(result)).Should().BeTrue();
+    }
+
     /// <summary>A loopback server that greets, offers AUTH PLAIN to EHLO and reads whatever follows, on every connection.</summary>
     private sealed class AuthOfferingServer : IAsyncDisposable
     {

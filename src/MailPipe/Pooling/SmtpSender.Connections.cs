@@ -156,7 +156,8 @@ public sealed partial class SmtpSender
     /// <see cref="System.Net.Http.HttpRequestException"/> without a status code (the connection failed; not a TLS
     /// failure nor the rejected credentials of the client's own HTTP authentication) or with 408, 429 or 5xx; a
     /// <see cref="TimeoutException"/> (also as the cause of the <see cref="TaskCanceledException"/> by which
-    /// <c>HttpClient.Timeout</c> ends a request), <see cref="IOException"/> (not a missing file or directory) or
+    /// <c>HttpClient.Timeout</c> ends a request), any other <see cref="OperationCanceledException"/> of its own (not the
+    /// caller's nor the deadline's: its own timeout), <see cref="IOException"/> (not a missing file or directory) or
     /// <see cref="SocketException"/>. Not a 4xx (wrong credentials or permissions), nor anything else (a bug, a missing
     /// secret): those stay permanent, since retrying cannot mend them.
     /// </summary>
@@ -165,7 +166,9 @@ public sealed partial class SmtpSender
         System.Net.Http.HttpRequestException { StatusCode: { } status } => (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests,
         System.Net.Http.HttpRequestException http => http.HttpRequestError is not (System.Net.Http.HttpRequestError.SecureConnectionError
             or System.Net.Http.HttpRequestError.UserAuthenticationError),
-        OperationCanceledException { InnerException: TimeoutException } => true, // HttpClient.Timeout elapsed (a TaskCanceledException)
+        // HttpClient.Timeout elapsed (a TaskCanceledException around a TimeoutException), or another timeout of its own
+        // (the open's cancellation and the deadline are told apart before).
+        OperationCanceledException => true,
         FileNotFoundException or DirectoryNotFoundException or PathTooLongException => false,
         TimeoutException or IOException or SocketException => true,
         _ => false,

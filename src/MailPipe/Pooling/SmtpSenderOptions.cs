@@ -39,7 +39,7 @@ public sealed class SmtpSenderOptions
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.AuthenticationError"/> (the exception as its
     /// cause, no AUTH sent): transient (<see cref="SmtpException.IsTransient"/>, so a retry such as MailPipe.Resilience's
     /// sends again) for a failure of the provider's own I/O — an <see cref="System.Net.Http.HttpRequestException"/> without
-    /// a status code or with 408, 429 or 5xx, a <see cref="TimeoutException"/> (also HttpClient.Timeout's <see cref="TaskCanceledException"/>), an <see cref="IOException"/> (not a
+    /// a status code or with 408, 429 or 5xx, a <see cref="TimeoutException"/> (also HttpClient.Timeout's <see cref="TaskCanceledException"/>, or any cancellation of its own), an <see cref="IOException"/> (not a
     /// missing file) or a <see cref="System.Net.Sockets.SocketException"/> — and permanent for anything else (an HTTP
     /// 4xx, a bug, a missing secret). An <see cref="SmtpException"/> it throws is kept as it is, so a provider can
     /// decide itself (<c>new SmtpException(SmtpErrorCode.AuthenticationError, ..., inner) { IsTransient = true }</c>).
