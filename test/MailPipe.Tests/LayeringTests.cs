@@ -55,6 +55,7 @@ public class LayeringTests
         ["WriterContent"] = "Sending",
         ["PooledConnection"] = "Pooling",
         ["ReadTrackingStream"] = "Pooling",
+        ["RequestQueue"] = "Pooling",
         ["SendRequest"] = "Pooling",
         ["SmtpSenderMetrics"] = "Pooling",
         ["MailPipeTelemetry"] = "Diagnostics",

@@ -58,6 +58,15 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     /// <summary>How many times a connection took this message.</summary>
     public int Attempts { get; set; }
 
+    /// <summary>The queue it waits in (<see cref="RequestQueue"/>), or null. Under the pool's lock.</summary>
+    public RequestQueue? Queue { get; set; }
+
+    /// <summary>The request before it in its queue. Under the pool's lock.</summary>
+    public SendRequest? Previous { get; set; }
+
+    /// <summary>The request after it in its queue. Under the pool's lock.</summary>
+    public SendRequest? Next { get; set; }
+
     /// <summary>
     /// Whether the message can be sent again without sending a fragment: in memory, a stream that can seek back, a
     /// stream not a byte of which was read, or a content writer (also one a message made per connection chose, such as

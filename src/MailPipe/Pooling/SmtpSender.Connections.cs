@@ -124,8 +124,11 @@ public sealed partial class SmtpSender
     /// Calls a credentials or access-token provider (the application's code) with <see cref="SmtpTimeouts.Reply"/> as
     /// its deadline, as a server's reply has: one that never returns would otherwise hold its connection's slot, opening
     /// forever, and every later message would time out waiting for a connection. A failure of the provider's own I/O
-    /// (<see cref="IsTransientProviderFailure"/>) becomes a transient <see cref="SmtpErrorCode.AuthenticationError"/>;
-    /// any other exception passes as it is (the open makes it a permanent one; an <see cref="SmtpException"/> is kept).
+    /// (<see cref="IsTransientProviderFailure"/>), and a provider past that deadline (its I/O did not complete in time,
+    /// as when its own HttpClient.Timeout elapses), become a transient <see cref="SmtpErrorCode.AuthenticationError"/>
+    /// around the provider's failure (a <see cref="TimeoutException"/> for the deadline): no server's doing, which
+    /// MailPipe.Resilience's circuit breaker does not count; any other exception passes as it is (the open makes it a
+    /// permanent one; an <see cref="SmtpException"/> is kept).
     /// </summary>
     private async ValueTask<T> CallProviderAsync<T>(Func<CancellationToken, ValueTask<T>> provider, string what, CancellationToken token)
     {
@@ -138,7 +141,8 @@ public sealed partial class SmtpSender
         }
         catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !token.IsCancellationRequested)
         {
-            throw new SmtpException(SmtpErrorCode.TimedOut, $"The {what} of {Name} did not return within {_options.Timeouts.Reply.TotalSeconds:0.###} s (Timeouts.Reply); no AUTH was sent.", ex);
+            var message = $"The {what} of {Name} did not return within {_options.Timeouts.Reply.TotalSeconds:0.###} s (Timeouts.Reply); no AUTH was sent.";
+            throw new SmtpException(SmtpErrorCode.AuthenticationError, message, new TimeoutException(message, ex)) { IsTransient = true };
         }
         catch (Exception ex) when (IsTransientProviderFailure(ex) && !(ex is OperationCanceledException && token.IsCancellationRequested))
         {
@@ -152,7 +156,8 @@ public sealed partial class SmtpSender
     /// <see cref="System.Net.Http.HttpRequestException"/> without a status code (the connection failed; not a TLS
     /// failure nor the rejected credentials of the client's own HTTP authentication) or with 408, 429 or 5xx; a
     /// <see cref="TimeoutException"/> (also as the cause of the <see cref="TaskCanceledException"/> by which
-    /// <c>HttpClient.Timeout</c> ends a request), <see cref="IOException"/> (not a missing file or directory) or
+    /// <c>HttpClient.Timeout</c> ends a request), any other <see cref="OperationCanceledException"/> of its own (not the
+    /// caller's nor the deadline's: its own timeout), <see cref="IOException"/> (not a missing file or directory) or
     /// <see cref="SocketException"/>. Not a 4xx (wrong credentials or permissions), nor anything else (a bug, a missing
     /// secret): those stay permanent, since retrying cannot mend them.
     /// </summary>
@@ -161,7 +166,9 @@ public sealed partial class SmtpSender
         System.Net.Http.HttpRequestException { StatusCode: { } status } => (int)status >= 500 || status is HttpStatusCode.RequestTimeout or HttpStatusCode.TooManyRequests,
         System.Net.Http.HttpRequestException http => http.HttpRequestError is not (System.Net.Http.HttpRequestError.SecureConnectionError
             or System.Net.Http.HttpRequestError.UserAuthenticationError),
-        OperationCanceledException { InnerException: TimeoutException } => true, // HttpClient.Timeout elapsed (a TaskCanceledException)
+        // HttpClient.Timeout elapsed (a TaskCanceledException around a TimeoutException), or another timeout of its own
+        // (the open's cancellation and the deadline are told apart before).
+        OperationCanceledException => true,
         FileNotFoundException or DirectoryNotFoundException or PathTooLongException => false,
         TimeoutException or IOException or SocketException => true,
         _ => false,

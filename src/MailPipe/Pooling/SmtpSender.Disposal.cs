@@ -54,7 +54,7 @@ public sealed partial class SmtpSender
         }
     }
 
-    private static void DrainQueue(Queue<SendRequest> queue, List<SendRequest> into)
+    private static void DrainQueue(RequestQueue queue, List<SendRequest> into)
     {
         while (queue.TryDequeue(out var request))
         {

@@ -133,23 +133,27 @@ public sealed partial class SmtpSender
     /// Expires every waiting message of the retry queue past its acquire timeout: not in enqueue-time order (a message a
     /// batch gave back unsent keeps its first time, a retry gets a new one), but short (at most the batches in flight).
     /// </summary>
-    private void ExpireAll(Queue<SendRequest> queue, List<SendRequest> expired)
+    private void ExpireAll(RequestQueue queue, List<SendRequest> expired)
     {
-        foreach (var request in queue)
+        for (var request = queue.Head; request is not null;)
         {
+            var next = request.Next;
             if (request.IsWaiting && _time.GetElapsedTime(request.EnqueuedAt) >= _options.AcquireTimeout && request.TryClaim(SendRequest.Dropped))
             {
                 _waiting--;
                 expired.Add(request);
+                queue.Remove(request);
             }
+
+            request = next;
         }
 
-        ExpireHead(queue, expired); // drops the claimed ones at its head
+        ExpireHead(queue, expired); // drops the ones a cancellation claimed but has not taken out yet
     }
 
-    private void ExpireHead(Queue<SendRequest> queue, List<SendRequest> expired)
+    private void ExpireHead(RequestQueue queue, List<SendRequest> expired)
     {
-        while (queue.TryPeek(out var head))
+        while (queue.Head is { } head)
         {
             if (head.IsWaiting)
             {
@@ -162,7 +166,7 @@ public sealed partial class SmtpSender
                 expired.Add(head);
             }
 
-            queue.Dequeue();
+            queue.Remove(head);
         }
     }
 }

@@ -66,6 +66,11 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 _waiting--;
+
+                // Out of the queue now, not when a batch or the acquire timeout's tick reaches it: with no acquire timeout
+                // and no connection taking messages (a server that stopped answering), a service whose callers give up
+                // would otherwise keep every one of their messages.
+                request.Queue?.Remove(request);
             }
 
             request.TrySetCanceled();

@@ -45,6 +45,8 @@ public sealed partial class SmtpSender
                 {
                     connection.CancelledByCaller = true;
                 }
+
+                connection.BrokenReason = SmtpSenderDiscardReason.TransactionAborted; // not "broken": the network did not fail
             }
 
             connection.BrokenException ??= failure;
@@ -69,6 +71,8 @@ public sealed partial class SmtpSender
                     {
                         connection.CancelledByCaller = true;
                     }
+
+                    connection.BrokenReason ??= SmtpSenderDiscardReason.TransactionAborted;
                 }
 
                 request.TrySetCanceled();

@@ -242,6 +242,11 @@ public sealed partial class SmtpSender
                 connection.Feeding = false;
             }
 
+            if (!session.IsConnected)
+            {
+                connection.BrokenReason ??= SmtpSenderDiscardReason.TransactionAborted; // closed by the session for that cancellation
+            }
+
             foreach (var request in rest)
             {
                 Complete(connection, request, SmtpSendResult.Unknown(request.Message.Envelope, new SmtpException(SmtpErrorCode.ConnectionClosed, "The message was cancelled while it was being sent; it may have been delivered.", ex)));

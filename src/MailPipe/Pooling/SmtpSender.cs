@@ -35,8 +35,8 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
     private readonly ILogger _log;
     private readonly SmtpSenderMetrics _metrics;
     private readonly Lock _lock = new();
-    private readonly Queue<SendRequest> _retryQueue = new();
-    private readonly Queue<SendRequest> _queue = new();
+    private readonly RequestQueue _retryQueue = new();
+    private readonly RequestQueue _queue = new();
     private readonly Stack<PooledConnection> _idle = new();
     private readonly HashSet<PooledConnection> _all = [];
     private readonly CancellationTokenSource _disposeCts = new();
@@ -200,6 +200,18 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
                 RoundTrips = roundTrips,
                 Retries = Interlocked.Read(ref _retries),
             };
+        }
+    }
+
+    /// <summary>The entries of the two queues, dropped ones not yet taken out included (tests: a cancelled message must not stay).</summary>
+    internal int QueuedEntries
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _queue.Count + _retryQueue.Count;
+            }
         }
     }
 

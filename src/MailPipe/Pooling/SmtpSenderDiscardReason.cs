@@ -6,6 +6,15 @@ public static class SmtpSenderDiscardReason
     /// <summary>The connection failed during a send (transport failure, protocol violation, timeout).</summary>
     public const string Broken = "broken";
 
+    /// <summary>
+    /// MailPipe closed the connection itself to end a mail transaction it could not finish, neither the network nor
+    /// the server being at fault: with DATA, the content's source failed midway or held what the server cannot take
+    /// (an 8-bit octet in a 7-bit transaction, more than its SIZE), or the caller cancelled while its content was
+    /// written; or the caller cancelled a batch it was alone in. Closing is the only way to end DATA without the final
+    /// dot, which would deliver a fragment.
+    /// </summary>
+    public const string TransactionAborted = "transaction_aborted";
+
     /// <summary>The server said 421 (service not available, closing the channel; RFC 5321 §3.8).</summary>
     public const string ServiceClosing = "service_closing";
 

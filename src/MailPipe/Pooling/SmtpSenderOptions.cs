@@ -39,11 +39,12 @@ public sealed class SmtpSenderOptions
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.AuthenticationError"/> (the exception as its
     /// cause, no AUTH sent): transient (<see cref="SmtpException.IsTransient"/>, so a retry such as MailPipe.Resilience's
     /// sends again) for a failure of the provider's own I/O — an <see cref="System.Net.Http.HttpRequestException"/> without
-    /// a status code or with 408, 429 or 5xx, a <see cref="TimeoutException"/> (also HttpClient.Timeout's <see cref="TaskCanceledException"/>), an <see cref="IOException"/> (not a
+    /// a status code or with 408, 429 or 5xx, a <see cref="TimeoutException"/> (also HttpClient.Timeout's <see cref="TaskCanceledException"/>, or any cancellation of its own), an <see cref="IOException"/> (not a
     /// missing file) or a <see cref="System.Net.Sockets.SocketException"/> — and permanent for anything else (an HTTP
     /// 4xx, a bug, a missing secret). An <see cref="SmtpException"/> it throws is kept as it is, so a provider can
     /// decide itself (<c>new SmtpException(SmtpErrorCode.AuthenticationError, ..., inner) { IsTransient = true }</c>).
-    /// One that has not returned within <see cref="SmtpTimeouts.Reply"/> is cancelled and not waited for (<see cref="SmtpErrorCode.TimedOut"/>, transient).
+    /// One that has not returned within <see cref="SmtpTimeouts.Reply"/> is cancelled and not waited for: its own I/O did
+    /// not complete in time (<see cref="SmtpErrorCode.AuthenticationError"/> around a <see cref="TimeoutException"/>, transient, as an elapsed HttpClient.Timeout).
     /// </summary>
     public Func<CancellationToken, ValueTask<NetworkCredential>>? CredentialsProvider { get; set; }
 
@@ -55,7 +56,7 @@ public sealed class SmtpSenderOptions
     /// settings. As with <see cref="CredentialsProvider"/>, an exception it throws makes the waiting messages
     /// <see cref="SmtpSendOutcome.NotSent"/> (<see cref="SmtpErrorCode.AuthenticationError"/>, transient only for a
     /// failure of its own I/O), and one that has not returned within <see cref="SmtpTimeouts.Reply"/> is cancelled and
-    /// not waited for.
+    /// not waited for (transient, around a <see cref="TimeoutException"/>).
     /// </summary>
     public Func<CancellationToken, ValueTask<string>>? AccessTokenProvider { get; set; }
 

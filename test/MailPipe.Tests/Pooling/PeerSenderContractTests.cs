@@ -65,7 +65,7 @@ public sealed class PeerSenderContractTests
     }
 
     [Fact]
-    public async Task A_credentials_provider_that_times_out_on_its_own_is_NotSent_TimedOut_not_a_cancellation_of_the_caller()
+    public async Task A_credentials_provider_that_times_out_on_its_own_is_NotSent_transient_not_a_cancellation_of_the_caller()
     {
         await using var server = new LoopbackSmtpServer();
         var options = PoolTestMessages.Options(server.Port, maxConnections: 1);
@@ -75,7 +75,9 @@ public sealed class PeerSenderContractTests
         var result = await sender.SendAsync(PoolTestMessages.Create("provider-timeout", 0).Message).WaitAsync(ScriptedSmtpServer.SafetyTimeout);
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent, "only the caller's own cancellation throws OperationCanceledException");
-        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+
+        // Its own I/O did not complete in time, as with an HttpClient.Timeout: the provider's failure, not the server's.
+        result.Exception.Should().BeOfType<SmtpException>().Which.Should().Match<SmtpException>(e => e.ErrorCode == SmtpErrorCode.AuthenticationError && e.IsTransient && e.InnerException is TaskCanceledException);
         server.Received.Should().BeEmpty();
     }
 
@@ -154,7 +156,7 @@ public sealed class PeerSenderContractTests
     }
 
     [Fact]
-    public async Task An_access_token_provider_that_never_returns_is_NotSent_TimedOut_at_the_reply_timeout_and_no_AUTH_is_sent()
+    public async Task An_access_token_provider_that_never_returns_is_NotSent_transient_at_the_reply_timeout_and_no_AUTH_is_sent()
     {
         await using var server = ScriptedSmtpServer.Start(SmtpScript.Parse(
             "S: 220 scripted ESMTP",
@@ -188,7 +190,7 @@ public sealed class PeerSenderContractTests
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
         result.IsTransientFailure.Should().BeTrue();
-        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        result.Exception.Should().BeOfType<SmtpException>().Which.Should().Match<SmtpException>(e => e.ErrorCode == SmtpErrorCode.AuthenticationError && e.IsTransient && e.InnerException is TimeoutException, "the provider's own I/O did not complete in time, as an elapsed HttpClient.Timeout: no server's doing");
         await server.WaitAsync();
         server.ReceivedText.Should().NotContain("AUTH").And.NotContain("MAIL FROM");
         sender.GetStatistics().Should().Match<SmtpSenderStatistics>(s => s.Opening == 0 && s.OpenFailures == 1);
