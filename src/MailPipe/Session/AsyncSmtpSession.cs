@@ -27,6 +27,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     /// <summary>Creates a disconnected session.</summary>
     /// <param name="options">Settings; <see langword="null"/> for the defaults. Copied: later changes have no effect.</param>
+    /// <exception cref="ArgumentNullException"><see cref="SmtpSessionOptions.Limits"/>, <see cref="SmtpSessionOptions.Tls"/> or <see cref="SmtpSessionOptions.TimeProvider"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range (see <see cref="SmtpSessionOptions"/>).</exception>
     public AsyncSmtpSession(SmtpSessionOptions? options = null)
     {

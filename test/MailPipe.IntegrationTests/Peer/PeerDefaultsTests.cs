@@ -167,4 +167,55 @@ public sealed class PeerDefaultsTests
 
         sender.GetStatistics().Opened.Should().Be(0, "no connection is opened until the first message");
     }
+
+    public static TheoryData<string, Action<SmtpSessionOptions>> BadSessionOptions() => new()
+    {
+        { "ConnectTimeout 0", o => o.ConnectTimeout = TimeSpan.Zero },
+        { "SendTimeout negative", o => o.SendTimeout = TimeSpan.FromSeconds(-1) },
+        { "ReceiveTimeout too long", o => o.ReceiveTimeout = TimeSpan.FromMilliseconds(4294967295) },
+        { "DataTerminationTimeout 0", o => o.DataTerminationTimeout = TimeSpan.Zero },
+        { "ChunkSize 1023", o => o.ChunkSize = 1023 },
+        { "DataFlushThreshold 1023", o => o.DataFlushThreshold = 1023 },
+        { "MaxTransactionsInFlight 0", o => o.MaxTransactionsInFlight = 0 },
+        { "MaxReplyLineLength 511", o => o.Limits = new SmtpProtocolLimits { MaxReplyLineLength = 511 } },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSessionOptions))]
+    public void A_session_setting_out_of_range_is_refused_by_the_session_and_by_the_sender(string why, Action<SmtpSessionOptions> set)
+    {
+        var options = new SmtpSessionOptions();
+        set(options);
+
+        FluentActions.Invoking(() => new AsyncSmtpSession(options)).Should().Throw<ArgumentOutOfRangeException>(why);
+        if (!why.Contains("Timeout", StringComparison.Ordinal))
+        {
+            // The sender replaces the session's timeouts with its own Timeouts; the rest is checked.
+            FluentActions.Invoking(() => new SmtpSender(new SmtpSenderOptions { Host = "127.0.0.1", Session = options }))
+                .Should().Throw<ArgumentOutOfRangeException>(why);
+        }
+    }
+
+    [Fact]
+    public async Task The_smallest_documented_sizes_are_accepted()
+    {
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions
+        {
+            ChunkSize = 1024,
+            DataFlushThreshold = 1024,
+            MaxTransactionsInFlight = 1,
+            Limits = new SmtpProtocolLimits { MaxReplyLineLength = 512, MaxReplyLines = 1, MaxReplyBytes = 512 },
+        });
+
+        session.IsConnected.Should().BeFalse();
+    }
+
+    [Fact]
+    public void A_null_setting_object_is_an_ArgumentNullException()
+    {
+        FluentActions.Invoking(() => new AsyncSmtpSession(new SmtpSessionOptions { Limits = null! })).Should().Throw<ArgumentNullException>();
+        FluentActions.Invoking(() => new AsyncSmtpSession(new SmtpSessionOptions { Tls = null! })).Should().Throw<ArgumentNullException>();
+        FluentActions.Invoking(() => new SmtpSender(new SmtpSenderOptions { Host = "127.0.0.1", Timeouts = null! })).Should().Throw<ArgumentNullException>();
+        FluentActions.Invoking(() => new SmtpSender(new SmtpSenderOptions { Host = "127.0.0.1", Tls = null! })).Should().Throw<ArgumentNullException>();
+    }
 }
