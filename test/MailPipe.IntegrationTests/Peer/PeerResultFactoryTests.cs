@@ -143,6 +143,19 @@ public sealed class PeerResultFactoryTests
     }
 
     [Fact]
+    public void Every_recipient_refused_with_one_permanent_refusal_among_them_is_not_a_transient_failure()
+    {
+        var recipients = new[]
+        {
+            new SmtpRecipientResult(Envelope.Recipients[0], new SmtpReply(450, "4.2.0 try later")),
+            new SmtpRecipientResult(Envelope.Recipients[1], new SmtpReply(550, "5.1.1 no such user")),
+        };
+
+        SmtpSendResult.Create(Envelope, SmtpSendOutcome.Refused, new SmtpReply(250, "Ok"), recipients).IsTransientFailure.Should().BeFalse();
+        SmtpSendResult.Create(Envelope, SmtpSendOutcome.Refused, new SmtpReply(451, "4.3.0 later")).IsTransientFailure.Should().BeTrue("a refused MAIL decides");
+    }
+
+    [Fact]
     public void WithAttempts_keeps_every_object_and_refuses_less_than_one()
     {
         var exception = new SmtpException(SmtpErrorCode.TimedOut, "t") { IsTransient = true };
