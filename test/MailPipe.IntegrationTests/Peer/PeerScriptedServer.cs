@@ -19,6 +19,7 @@ public sealed class PeerScriptedServer : IAsyncDisposable
     private readonly TaskCompletionSource _endOfData = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _accepted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _endsOfData;
+    private int _connections;
 
     public PeerScriptedServer(Mode mode)
     {
@@ -37,6 +38,12 @@ public sealed class PeerScriptedServer : IAsyncDisposable
 
         /// <summary>Answers everything with success and closes the connection as soon as the end of data arrives.</summary>
         CloseAfterEndOfData,
+
+        /// <summary>Drops the first connection when its first MAIL arrives (nothing of the message read); answers everything with success on the others.</summary>
+        DropFirstConnectionAtMail,
+
+        /// <summary>Accepts each message (250 to the end of data), then closes that connection at once: an idle pooled connection gone stale.</summary>
+        CloseAfterEachMessage,
     }
 
     public Mode ServerMode { get; }
@@ -48,6 +55,9 @@ public sealed class PeerScriptedServer : IAsyncDisposable
 
     /// <summary>How many ends of data were read, on every connection.</summary>
     public int EndsOfData => Volatile.Read(ref _endsOfData);
+
+    /// <summary>How many connections have been answered (greeted).</summary>
+    public int Connections => Volatile.Read(ref _connections);
 
     /// <summary>Completes when the first connection has been accepted.</summary>
     public Task ConnectionAccepted => _accepted.Task;
@@ -96,6 +106,7 @@ public sealed class PeerScriptedServer : IAsyncDisposable
 
     private async Task ConverseAsync(TcpClient client)
     {
+        var connection = Interlocked.Increment(ref _connections);
         try
         {
             var stream = client.GetStream();
@@ -119,12 +130,31 @@ public sealed class PeerScriptedServer : IAsyncDisposable
                             client.Dispose();
                             return;
                         }
+
+                        if (ServerMode is Mode.DropFirstConnectionAtMail or Mode.CloseAfterEachMessage)
+                        {
+                            await Reply("250 queued");
+                        }
+
+                        if (ServerMode == Mode.CloseAfterEachMessage)
+                        {
+                            client.Client.Shutdown(SocketShutdown.Both);
+                            client.Dispose();
+                            return;
+                        }
                     }
 
                     continue;
                 }
 
                 var verb = line.Split(' ', 2)[0].ToUpperInvariant();
+                if (verb == "MAIL" && ServerMode == Mode.DropFirstConnectionAtMail && connection == 1)
+                {
+                    client.Client.Shutdown(SocketShutdown.Both);
+                    client.Dispose();
+                    return;
+                }
+
                 switch (verb)
                 {
                     case "EHLO":
