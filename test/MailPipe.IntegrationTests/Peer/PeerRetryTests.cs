@@ -97,6 +97,26 @@ public sealed class PeerRetryTests
         await FluentActions.Awaiting(() => session.NoopAsync()).Should().ThrowAsync<ObjectDisposedException>();
     }
 
+    [Fact]
+    public async Task Session_a_second_DisposeAsync_during_the_first_completes_only_when_the_connection_is_closed()
+    {
+        var server = new PeerScriptedServer(PeerScriptedServer.Mode.HoldQuit);
+        await using var serverScope = server;
+        var session = new AsyncSmtpSession();
+        await session.ConnectAsync(TestServers.Host, server.Port);
+        await session.HelloAsync("peer-client.example.test");
+
+        var first = session.DisposeAsync().AsTask();
+        await server.QuitReceived;
+        var second = session.DisposeAsync().AsTask();
+
+        second.IsCompleted.Should().BeFalse("DisposeAsync returns a task that completes when the connection is closed, and the first one is still waiting for the reply to its QUIT");
+        await server.DisposeAsync(); // the server goes away: the QUIT ends, the connection is closed
+        await second;
+        session.IsConnected.Should().BeFalse();
+        await first;
+    }
+
     private sealed class NonSeekable(byte[] bytes) : Stream
     {
         private readonly MemoryStream _inner = new(bytes);

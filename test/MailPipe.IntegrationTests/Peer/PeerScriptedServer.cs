@@ -18,7 +18,9 @@ public sealed class PeerScriptedServer : IAsyncDisposable
     private readonly Task _acceptLoop;
     private readonly TaskCompletionSource _endOfData = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _accepted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _quit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _endsOfData;
+    private int _disposed;
     private int _connections;
 
     public PeerScriptedServer(Mode mode)
@@ -44,6 +46,9 @@ public sealed class PeerScriptedServer : IAsyncDisposable
 
         /// <summary>Accepts each message (250 to the end of data), then closes that connection at once: an idle pooled connection gone stale.</summary>
         CloseAfterEachMessage,
+
+        /// <summary>Answers everything but QUIT, which it leaves unanswered until the server is disposed.</summary>
+        HoldQuit,
     }
 
     public Mode ServerMode { get; }
@@ -56,6 +61,9 @@ public sealed class PeerScriptedServer : IAsyncDisposable
     /// <summary>How many ends of data were read, on every connection.</summary>
     public int EndsOfData => Volatile.Read(ref _endsOfData);
 
+    /// <summary>Completes when a QUIT has been read (<see cref="Mode.HoldQuit"/>).</summary>
+    public Task QuitReceived => _quit.Task;
+
     /// <summary>How many connections have been answered (greeted).</summary>
     public int Connections => Volatile.Read(ref _connections);
 
@@ -64,6 +72,11 @@ public sealed class PeerScriptedServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         _listener.Stop();
         lock (_clients)
@@ -163,6 +176,9 @@ public sealed class PeerScriptedServer : IAsyncDisposable
                     case "DATA":
                         inData = true;
                         await Reply("354 go ahead");
+                        break;
+                    case "QUIT" when ServerMode == Mode.HoldQuit:
+                        _quit.TrySetResult();
                         break;
                     case "QUIT":
                         await Reply("221 bye");
