@@ -51,7 +51,7 @@ public enum SmtpErrorCode
     /// <summary>The message is larger than the server's SIZE limit (RFC 1870 §4); it was not sent (content of unknown length: stopped before its end once longer than the limit).</summary>
     MessageTooLarge = 15,
 
-    /// <summary>Reading the caller's message content (a stream or pipe) failed; the message was not ended, so nothing of it can have been delivered. The inner exception is the reader's.</summary>
+    /// <summary>Reading the caller's message content (a stream, a pipe or a content writer) failed; the message was not ended, so nothing of it can have been delivered. The inner exception is the one the stream, pipe or writer threw.</summary>
     ContentReadFailed = 16,
 
     /// <summary>

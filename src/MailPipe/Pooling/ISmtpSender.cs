@@ -50,8 +50,9 @@ public interface ISmtpSender : IAsyncDisposable
     /// <returns>One result per message, in order.</returns>
     /// <exception cref="ArgumentNullException"><paramref name="messages"/> or one of them is null.</exception>
     /// <exception cref="ArgumentException">An envelope cannot be written (nothing was sent).</exception>
-    /// <exception cref="ObjectDisposedException">The sender is disposed (disposed while the batch is under way: the
-    /// messages it dropped are <see cref="SmtpSendOutcome.NotSent"/> with this exception in their results).</exception>
+    /// <exception cref="ObjectDisposedException">The sender was disposed before the call (disposed while the batch is
+    /// under way, nothing is thrown: the results are returned, the messages it dropped <see cref="SmtpSendOutcome.NotSent"/>
+    /// with this exception in their results).</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled: an
     /// <see cref="SmtpBatchCanceledException"/> whose <c>Results</c> has one result per message (decided, Unknown, or NotSent).</exception>
     Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default);

@@ -66,7 +66,7 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
 
     /// <summary>Creates a sender; no connection is opened until the first message.</summary>
     /// <param name="options">Where to connect, who to be, the pool and the timeouts; copied.</param>
-    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null.</exception>
+    /// <exception cref="ArgumentNullException"><paramref name="options"/> is null, or a setting object it holds (<see cref="SmtpSenderOptions.Timeouts"/>, <see cref="SmtpSenderOptions.Tls"/>, <see cref="SmtpSenderOptions.TimeProvider"/>) is.</exception>
     /// <exception cref="ArgumentException"><see cref="SmtpSenderOptions.Host"/> is empty or not a host name or IP address alone (a space, a control character, a port, a scheme), or a setting is inconsistent.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range.</exception>
     public SmtpSender(SmtpSenderOptions options)

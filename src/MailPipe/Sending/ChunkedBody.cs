@@ -47,7 +47,7 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         }
         catch (Exception ex) when (ex is ContentSourceException or SmtpContentRefusedException)
         {
-            tx.Stop(TransactionStop.ContentFailed, SmtpContentRules.Failure(ex is ContentSourceException marked ? marked.SourceException : ex, "the transaction was reset and nothing was delivered."));
+            tx.Stop(TransactionStop.ContentFailed, SmtpContentRules.Failure(ContentSourceException.Reported(ex), "the transaction was reset and nothing was delivered."));
             buffer.ResetWrittenCount();
             await sender.ResetAsync().ConfigureAwait(false);
             return;

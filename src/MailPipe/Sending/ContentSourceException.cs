@@ -9,4 +9,17 @@ internal sealed class ContentSourceException(Exception sourceException) : Except
 {
     /// <summary>The exception the content source threw.</summary>
     public Exception SourceException => InnerException!;
+
+    /// <summary>
+    /// The exception to report as the <see cref="SmtpErrorCode.ContentReadFailed"/> exception's inner exception: the
+    /// source's, or for a content writer the one the writer threw (not the wrapper that kept it from being taken for
+    /// one of the session's own, <see cref="WriterContent.ContentWriterException"/>).
+    /// </summary>
+    /// <param name="exception">What stopped the content: this marker, or an exception that is not one.</param>
+    /// <returns>The exception to report.</returns>
+    public static Exception Reported(Exception exception)
+    {
+        var source = exception is ContentSourceException marked ? marked.SourceException : exception;
+        return source is WriterContent.ContentWriterException { InnerException: { } writerException } ? writerException : source;
+    }
 }

@@ -56,7 +56,8 @@ public sealed partial class SmtpMessage
     /// <para>
     /// An exception from the writer is a content failure, as for a stream that fails: the message is never ended, the
     /// send returns <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.ContentReadFailed"/> and the
-    /// writer's exception inside (cancellation by the send's token stays a cancellation). When the send stops reading
+    /// writer's exception, as it threw it, as the <see cref="SmtpException"/>'s <see cref="Exception.InnerException"/>
+    /// (cancellation by the send's token stays a cancellation). When the send stops reading
     /// early (the connection was lost, or the server refused the message), the stream's writes throw
     /// <see cref="IOException"/>. Each send of this message, a retry included, calls the writer again, so the content
     /// is replayed whole: a call that a stopped send left running (the writer had not come to its next write) ends

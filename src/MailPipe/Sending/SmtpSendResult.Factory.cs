@@ -53,6 +53,7 @@ public sealed partial class SmtpSendResult
     /// <param name="envelope">The envelope.</param>
     /// <param name="finalReply">The reply to the end of data; default <c>250 2.0.0 Ok: queued</c>.</param>
     /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="envelope"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="finalReply"/> is not 2yz.</exception>
     public static SmtpSendResult Accepted(SmtpEnvelope envelope, SmtpReply? finalReply = null)
     {
@@ -68,6 +69,7 @@ public sealed partial class SmtpSendResult
     /// <param name="envelope">The envelope.</param>
     /// <param name="finalReply">The refusal, such as <c>451 4.3.0 try again later</c> (transient) or <c>554 5.7.1 rejected</c>.</param>
     /// <returns>The result; <see cref="IsTransientFailure"/> follows from the reply.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="envelope"/> or <paramref name="finalReply"/> is null.</exception>
     /// <exception cref="ArgumentException"><paramref name="finalReply"/> is not 4yz or 5yz.</exception>
     public static SmtpSendResult Refused(SmtpEnvelope envelope, SmtpReply finalReply)
     {
@@ -84,6 +86,7 @@ public sealed partial class SmtpSendResult
     /// <param name="envelope">The envelope.</param>
     /// <param name="exception">Why, such as <c>new SmtpException(SmtpErrorCode.ConnectionRefused, "…")</c>; its <see cref="SmtpException.IsTransient"/> becomes <see cref="IsTransientFailure"/>.</param>
     /// <returns>The result.</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="envelope"/> or <paramref name="exception"/> is null.</exception>
     public static SmtpSendResult NotSent(SmtpEnvelope envelope, SmtpException exception)
     {
         ArgumentNullException.ThrowIfNull(exception);
@@ -94,8 +97,10 @@ public sealed partial class SmtpSendResult
     /// <param name="envelope">The envelope.</param>
     /// <param name="exception">Why the reply was lost, such as <c>new SmtpException(SmtpErrorCode.ConnectionClosed, "…")</c>.</param>
     /// <returns>The result (every recipient accepted, no final reply).</returns>
+    /// <exception cref="ArgumentNullException"><paramref name="envelope"/> or <paramref name="exception"/> is null.</exception>
     public static SmtpSendResult Unknown(SmtpEnvelope envelope, SmtpException exception)
     {
+        ArgumentNullException.ThrowIfNull(envelope);
         ArgumentNullException.ThrowIfNull(exception);
         return Create(envelope, SmtpSendOutcome.Unknown, MailOk, [.. envelope.Recipients.Select(r => new SmtpRecipientResult(r, RcptOk))], exception: exception);
     }

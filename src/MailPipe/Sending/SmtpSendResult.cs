@@ -83,7 +83,8 @@ public sealed partial class SmtpSendResult
 
     /// <summary>
     /// Whether sending the same message again later could succeed: a refusal whose deciding reply is transient (4yz:
-    /// the reply to MAIL when it was refused, else those of the recipients when all were refused, else the refusal of
+    /// the reply to MAIL when it was refused, else those of the recipients when all were refused (every one of them 4yz
+    /// or none: one 5yz among them makes the refusal permanent, as the same envelope would be refused again), else the refusal of
     /// DATA or of a BDAT chunk, else the final reply), or <see cref="SmtpSendOutcome.NotSent"/> with a transient exception. Never true for <see cref="SmtpSendOutcome.Unknown"/>.
     /// </summary>
     public bool IsTransientFailure => Outcome switch

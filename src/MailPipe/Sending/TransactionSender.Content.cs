@@ -203,7 +203,6 @@ internal sealed partial class TransactionSender
     private SmtpException ContentFailure(Exception exception)
     {
         _channel.Break("reading the message content failed");
-        var source = exception is ContentSourceException marked ? marked.SourceException : exception;
-        return SmtpContentRules.Failure(source, "the message was not ended and the connection was closed.");
+        return SmtpContentRules.Failure(ContentSourceException.Reported(exception), "the message was not ended and the connection was closed.");
     }
 }

@@ -98,10 +98,19 @@ internal sealed class WriterContent : PipeReader
             // The exceptions the session would take for its own (bad arguments, wrong state, cancellation, SMTP)
             // are wrapped so that they are reported as the content failure they are.
             await output.CompleteAsync(ex is ArgumentException or InvalidOperationException or OperationCanceledException or SmtpException
-                ? new IOException($"The message content writer failed: {ex.Message}", ex)
+                ? new ContentWriterException(ex)
                 : ex).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// A content writer's own <see cref="ArgumentException"/>, <see cref="InvalidOperationException"/>,
+    /// <see cref="OperationCanceledException"/> or <see cref="SmtpException"/>, wrapped so that the session does not take
+    /// it for one of its own; unwrapped again when it becomes the <see cref="SmtpErrorCode.ContentReadFailed"/>
+    /// exception's inner exception (<see cref="SmtpContentRules.Failure"/>), so that the caller finds the writer's exception there.
+    /// </summary>
+    internal sealed class ContentWriterException(Exception writerException)
+        : IOException($"The message content writer failed: {writerException.Message}", writerException);
 
     /// <summary>The runs of one message's writer that outlived their sends (their reader released first), shared by the message and its copies.</summary>
     internal sealed class StoppedRuns

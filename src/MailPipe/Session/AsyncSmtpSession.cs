@@ -25,8 +25,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     private readonly SmtpSessionOptions _options;
     private readonly SmtpChannel _channel;
 
+    /// <summary>The one disposal of <see cref="DisposeAsync"/>, for the calls made while it runs.</summary>
+    private Task? _disposal;
+
     /// <summary>Creates a disconnected session.</summary>
     /// <param name="options">Settings; <see langword="null"/> for the defaults. Copied: later changes have no effect.</param>
+    /// <exception cref="ArgumentNullException"><see cref="SmtpSessionOptions.Limits"/>, <see cref="SmtpSessionOptions.Tls"/> or <see cref="SmtpSessionOptions.TimeProvider"/> is null.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A setting is out of range (see <see cref="SmtpSessionOptions"/>).</exception>
     public AsyncSmtpSession(SmtpSessionOptions? options = null)
     {
@@ -145,28 +149,49 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     }
 
     /// <summary>Sends QUIT with a 5-second limit when the session is connected and idle, then closes the connection. Never throws for the server's or the network's sake.</summary>
-    /// <returns>A task that completes when the connection is closed.</returns>
-    public async ValueTask DisposeAsync()
+    /// <returns>A task that completes when the connection is closed (for a call made while another disposal runs: when that one is over).</returns>
+    public ValueTask DisposeAsync()
     {
+        // One disposal: a call made while it runs (its QUIT waiting for the reply) waits for it, so that it never
+        // reports the connection closed sooner.
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (Interlocked.CompareExchange(ref _disposal, done.Task, null) is { } running)
+        {
+            return new ValueTask(running);
+        }
+
         if (!_channel.TryStartDispose())
         {
-            return;
+            done.SetResult(); // Dispose came first: the connection is closed.
+            return ValueTask.CompletedTask;
         }
 
-        if (State == SmtpSessionState.Connected && !_channel.IsBusy)
+        return new ValueTask(DisposeOnceAsync(done));
+    }
+
+    private async Task DisposeOnceAsync(TaskCompletionSource done)
+    {
+        try
         {
-            using var quitLimit = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
-            try
+            if (State == SmtpSessionState.Connected && !_channel.IsBusy)
             {
-                await QuitAsync(quitLimit.Token).ConfigureAwait(false);
+                using var quitLimit = new CancellationTokenSource(TimeSpan.FromSeconds(5), _options.TimeProvider);
+                try
+                {
+                    await QuitAsync(quitLimit.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is SmtpException or OperationCanceledException or InvalidOperationException)
+                {
+                    // Best effort: the connection is closed below either way.
+                }
             }
-            catch (Exception ex) when (ex is SmtpException or OperationCanceledException or InvalidOperationException)
-            {
-                // Best effort: the connection is closed below either way.
-            }
-        }
 
-        Dispose();
+            Dispose();
+        }
+        finally
+        {
+            done.TrySetResult();
+        }
     }
 
     /// <summary>Closes the connection at once, without QUIT. Prefer <see cref="DisposeAsync"/>. From now on every operation throws <see cref="ObjectDisposedException"/>.</summary>

@@ -52,7 +52,7 @@ public sealed class SmtpSessionOptions
     /// <summary>The clock of every timeout. Default <see cref="TimeProvider.System"/>; tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>Flush the message data to the network each time this many bytes are buffered. Default 65,536 bytes.</summary>
+    /// <summary>Flush the message data to the network each time this many bytes are buffered. Default 65,536 bytes; minimum 1,024.</summary>
     public int DataFlushThreshold { get; set; } = 64 * 1024;
 
     /// <summary>Whether <c>SendAsync</c> pipelines commands when the server offers PIPELINING (RFC 2920). Default <see langword="true"/>; switch off for servers that advertise it and misbehave.</summary>

@@ -131,8 +131,8 @@ internal sealed partial class SmtpChannel
     }
 
     /// <summary>Marks the start of <c>DisposeAsync</c>.</summary>
-    /// <returns>Whether this is the first dispose call.</returns>
-    public bool TryStartDispose() => Interlocked.Exchange(ref _disposeState, DisposeStarted) == NotDisposed;
+    /// <returns>Whether this is the first dispose call (a later one leaves the state as it is: a session once disposed stays disposed).</returns>
+    public bool TryStartDispose() => Interlocked.CompareExchange(ref _disposeState, DisposeStarted, NotDisposed) == NotDisposed;
 
     /// <summary>From now on every operation throws <see cref="ObjectDisposedException"/>.</summary>
     public void MarkDisposed() => Volatile.Write(ref _disposeState, Disposed);
