@@ -132,7 +132,8 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
         if (cancellationToken.IsCancellationRequested)
         {
-            // As for a cancellation under way (and as the session's batches do): one result per message, none sent.
+            // As for a cancellation under way: one result per message, none sent (every message of the call is known here; a
+            // session's batch has results only for the messages it took from its sequence, none with a token cancelled before).
             var early = new OperationCanceledException(cancellationToken);
             throw new SmtpBatchCanceledException([.. list.Select(m => new SmtpSendResult(m.Envelope, SmtpSendOutcome.NotSent, null, [.. m.Envelope.Recipients.Select(static r => new SmtpRecipientResult(r, null))], null, null, early))], early, cancellationToken);
         }
