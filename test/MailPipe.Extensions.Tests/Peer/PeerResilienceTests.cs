@@ -1,0 +1,169 @@
+using System.Text;
+using MailPipe.Extensions.Tests.Support;
+using MailPipe.Resilience;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace MailPipe.Extensions.Tests.Peer;
+
+/// <summary>
+/// Peer acceptance of MailPipe.Resilience in a host (<c>AddMailPipe(...).AddStandardResilience(section)</c> from
+/// appsettings JSON) against Postfix: what is retried (a 4yz, a transient failure to connect) and what is not (a 5yz,
+/// a 5yz after the data), each message delivered exactly once, counted in the Maildir by its Message-Id.
+/// </summary>
+public sealed class PeerResilienceTests
+{
+    private static IHost Start(int port, string resilience = "{ \"Retry\": { \"MaxRetryAttempts\": 2, \"Delay\": \"00:00:00.010\", \"MaxDelay\": \"00:00:00.050\", \"ThrottledDelay\": \"00:00:00.010\" } }")
+    {
+        var builder = PeerHost.Builder($$"""
+            { "Smtp": { "Host": "127.0.0.1", "Port": {{port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } },
+              "SmtpResilience": {{resilience}} }
+            """);
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"))
+            .AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"));
+        var host = builder.Build();
+        host.Start();
+        return host;
+    }
+
+    [Fact]
+    public async Task The_standard_pipeline_from_configuration_has_the_documented_defaults_and_wraps_the_sender()
+    {
+        using var host = Start(TestServers.PostfixPort, "{}");
+        host.Services.GetRequiredService<ISmtpSender>().Should().BeOfType<ResilientSmtpSender>();
+        host.Services.GetRequiredService<SmtpSender>().Should().NotBeNull("the pooled sender stays registered");
+
+        var options = host.Services.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+        options.TotalRequestTimeout.Timeout.Should().Be(TimeSpan.FromMinutes(5));
+        options.Retry.MaxRetryAttempts.Should().Be(3);
+        options.Retry.Delay.Should().Be(TimeSpan.FromSeconds(2));
+        options.Retry.MaxDelay.Should().Be(TimeSpan.FromMinutes(5));
+        options.Retry.BackoffType.Should().Be(Polly.DelayBackoffType.Exponential);
+        options.Retry.UseJitter.Should().BeTrue();
+        options.Retry.ThrottledDelay.Should().Be(TimeSpan.FromSeconds(30));
+        options.Retry.RetryUnknownOutcome.Should().BeFalse();
+        options.CircuitBreaker.FailureRatio.Should().Be(0.5);
+        options.CircuitBreaker.MinimumThroughput.Should().Be(10);
+        options.CircuitBreaker.SamplingDuration.Should().Be(TimeSpan.FromSeconds(30));
+        options.CircuitBreaker.BreakDuration.Should().Be(TimeSpan.FromSeconds(15));
+        options.AttemptTimeout.Timeout.Should().Be(TimeSpan.FromSeconds(90));
+    }
+
+    [Theory]
+    [InlineData("{ \"Retry\": { \"MaxRetryAttempts\": -1 } }", "SmtpResilience:Retry:MaxRetryAttempts must be between 0 (no retries) and 2147483647; it is -1.")]
+    [InlineData("{ \"Retry\": { \"Delay\": \"2\" } }", "SmtpResilience:Retry:Delay")]
+    [InlineData("{ \"Retry\": { \"BackoffType\": \"2\" } }", "SmtpResilience:Retry:BackoffType")]
+    [InlineData("{ \"Retry\": { \"MaxRetryAtempts\": 2 } }", "SmtpResilience:Retry:MaxRetryAtempts")]
+    [InlineData("{ \"AttemptTimeout\": { \"Timeout\": \"2.00:00:00\" } }", "SmtpResilience:AttemptTimeout:Timeout must be between 00:00:00.0100000 and 1.00:00:00; it is 2.00:00:00.")]
+    [InlineData("{ \"TotalRequestTimeout\": { \"Timeout\": \"00:01:00\" } }", "AttemptTimeout")]
+    public void A_wrong_resilience_setting_stops_the_start_naming_the_key(string resilience, string expected)
+    {
+        var builder = PeerHost.Builder($$"""{ "Smtp": { "Host": "127.0.0.1", "TlsMode": "None" }, "SmtpResilience": {{resilience}} }""");
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp")).AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"));
+        using var host = builder.Build();
+        var start = () => host.Start();
+        start.Should().Throw<OptionsValidationException>().Which.Message.Should().Contain(expected);
+    }
+
+    [Fact]
+    public async Task A_450_recipient_is_retried_alone_and_the_accepting_recipient_gets_the_message_exactly_once()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        using var host = Start(TestServers.PostfixPort);
+        var good = TestServers.UniqueRecipient("peer-retry");
+        var (id, content) = PeerHost.Message("retry to the 450 recipient only");
+
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", good, "tempfail@example.test"), content);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        result.Attempts.Should().Be(3, "MaxRetryAttempts 2: tempfail@ answered 450 three times");
+        result.Recipients.Single(r => r.Recipient.Address == good).Accepted.Should().BeTrue();
+        result.Recipients.Single(r => r.Recipient.Address == "tempfail@example.test").Reply!.Code.Should().Be(450);
+        (await PeerHost.CopiesAsync(good, id, () => PeerHost.SendMarkerAsync(good))).Should().Be(1, "a retry never goes again to a recipient that accepted");
+    }
+
+    [Fact]
+    public async Task A_421_greeting_is_retried_and_the_message_is_delivered_exactly_once()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.3.2 Peer proxy: try again later", GreetFirstCount = 1 };
+        using var host = Start(proxy.Port);
+        var recipient = TestServers.UniqueRecipient("peer-421");
+        var (id, content) = PeerHost.Message("after a 421 greeting");
+
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", recipient), content);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        result.Attempts.Should().Be(2, "the first attempt was NotSent (421 greeting, transient), the second was accepted");
+        (await PeerHost.CopiesAsync(recipient, id, () => PeerHost.SendMarkerAsync(recipient))).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_permanent_refusal_is_not_retried()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        using var host = Start(TestServers.PostfixPort);
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(
+            new SmtpEnvelope("peer@example.test", "unknown-peer-" + Guid.NewGuid().ToString("N") + "@example.test"), PeerHost.Message("550").Content);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused, result.ToString());
+        result.Attempts.Should().Be(1);
+        result.Recipients.Single().Reply!.Code.Should().Be(550);
+    }
+
+    [Fact]
+    public async Task A_554_after_the_data_is_not_retried_and_a_451_after_the_data_is()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        using var host = Start(TestServers.PostfixPort);
+        var sender = host.Services.GetRequiredService<ISmtpSender>();
+
+        var rejected = await sender.SendAsync(new SmtpEnvelope("eod-reject@example.test", TestServers.UniqueRecipient("peer-eod")), PeerHost.Message("554").Content);
+        rejected.Outcome.Should().Be(SmtpSendOutcome.Refused, rejected.ToString());
+        rejected.FinalReply!.Code.Should().Be(554);
+        rejected.Attempts.Should().Be(1);
+
+        var tempfailed = await sender.SendAsync(new SmtpEnvelope("eod-tempfail@example.test", TestServers.UniqueRecipient("peer-eod")), PeerHost.Message("451").Content);
+        tempfailed.Outcome.Should().Be(SmtpSendOutcome.Refused, tempfailed.ToString());
+        tempfailed.FinalReply!.Code.Should().Be(451);
+        tempfailed.IsTransientFailure.Should().BeTrue();
+        tempfailed.Attempts.Should().Be(3);
+    }
+
+    [Fact]
+    public async Task MaxRetryAttempts_0_from_configuration_sends_once()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        using var host = Start(TestServers.PostfixPort, "{ \"Retry\": { \"MaxRetryAttempts\": 0 } }");
+        var good = TestServers.UniqueRecipient("peer-noretry");
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", good, "tempfail@example.test"), PeerHost.Message("no retry").Content);
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+        result.Attempts.Should().Be(1);
+    }
+
+    [Fact]
+    public async Task An_unknown_outcome_is_not_retried()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var marker = "peer-unknown-" + Guid.NewGuid().ToString("N");
+        await using var proxy = new PeerProxy(TestServers.PostfixPort) { HoldOn = marker };
+        var builder = PeerHost.Builder($$"""
+            { "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } },
+              "SmtpResilience": { "Retry": { "Delay": "00:00:00.010" } } }
+            """);
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"))
+            .AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"))
+            .ConfigureSender((_, o) => o.Timeouts = o.Timeouts with { Reply = TimeSpan.FromSeconds(1), DataTermination = TimeSpan.FromSeconds(1) });
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        // The proxy holds the data (the marker is in it): the end of data was written, no reply comes.
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(
+            new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-unknown")), Encoding.ASCII.GetBytes($"Subject: {marker}\r\n\r\nx\r\n"));
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Unknown, result.ToString());
+        result.Attempts.Should().Be(1, "an unknown outcome may have been delivered: never retried unless RetryUnknownOutcome");
+        proxy.Accepted.Should().Be(1, "no second connection was opened for a retry");
+    }
+}
