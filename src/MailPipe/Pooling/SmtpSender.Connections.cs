@@ -64,7 +64,7 @@ public sealed partial class SmtpSender
 
             if (!reply.IsPositiveCompletion)
             {
-                throw new SmtpException(SmtpErrorCode.ConnectionRefused, $"{Name} refused the session: {reply}") { IsTransient = !reply.IsPermanentNegative };
+                throw new SmtpException(SmtpErrorCode.ConnectionRefused, $"{Name} refused the session: {reply}") { IsTransient = !reply.IsPermanentNegative, Reply = reply };
             }
 
             await AuthenticateAsync(session, token).ConfigureAwait(false);

@@ -166,4 +166,114 @@ public sealed class PeerResilienceTests
         result.Attempts.Should().Be(1, "an unknown outcome may have been delivered: never retried unless RetryUnknownOutcome");
         proxy.Accepted.Should().Be(1, "no second connection was opened for a retry");
     }
+
+    [Fact]
+    public async Task An_open_circuit_returns_NotSent_without_a_connection_attempt()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.3.2 Peer proxy: closing", GreetFirstCount = int.MaxValue };
+        using var host = Start(proxy.Port, """
+            { "Retry": { "MaxRetryAttempts": 0 },
+              "CircuitBreaker": { "FailureRatio": 0.5, "MinimumThroughput": 2, "SamplingDuration": "00:01:00", "BreakDuration": "00:01:00" } }
+            """);
+        var sender = host.Services.GetRequiredService<ISmtpSender>();
+        SmtpEnvelope Envelope() => new("peer@example.test", TestServers.UniqueRecipient("peer-circuit"));
+
+        for (var i = 0; i < 2; i++)
+        {
+            var failed = await sender.SendAsync(Envelope(), PeerHost.Message("circuit").Content);
+            failed.Outcome.Should().Be(SmtpSendOutcome.NotSent, failed.ToString());
+            failed.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionRefused, "the pooled sender's name for a session the server refused");
+        }
+
+        proxy.Accepted.Should().Be(2);
+
+        // Open now: the caller gets a result, not Polly's BrokenCircuitException, and nothing is tried.
+        var broken = await sender.SendAsync(Envelope(), PeerHost.Message("circuit").Content);
+        broken.Outcome.Should().Be(SmtpSendOutcome.NotSent, broken.ToString());
+        broken.IsTransientFailure.Should().BeTrue();
+        var error = broken.Exception.Should().BeOfType<SmtpException>().Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable);
+        error.InnerException.Should().BeOfType<Polly.CircuitBreaker.BrokenCircuitException>();
+        proxy.Accepted.Should().Be(2, "an open circuit sends nothing");
+    }
+
+    [Fact]
+    public async Task The_total_timeout_returns_NotSent_TimedOut_when_no_attempt_got_a_result()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new PeerProxy(TestServers.PostfixPort) { HoldOn = "EHLO" };
+        using var host = Start(proxy.Port, """
+            { "TotalRequestTimeout": { "Timeout": "00:00:02" }, "AttemptTimeout": { "Timeout": "00:00:01" },
+              "Retry": { "MaxRetryAttempts": 5, "Delay": "00:00:00.010", "MaxDelay": "00:00:00.010" } }
+            """);
+
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-total")), PeerHost.Message("total").Content);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
+        result.IsTransientFailure.Should().BeTrue();
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        result.Attempts.Should().BeGreaterThanOrEqualTo(1);
+    }
+
+    [Fact]
+    public async Task A_421_greeting_keeps_its_reply_and_is_throttling()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.7.0 Peer proxy: too many connections from 127.0.0.1", GreetFirstCount = int.MaxValue };
+        using var host = Start(proxy.Port, "{ \"Retry\": { \"MaxRetryAttempts\": 0 } }");
+
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-421-reply")), PeerHost.Message("421").Content);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
+        result.IsTransientFailure.Should().BeTrue();
+        var error = result.Exception.Should().BeOfType<SmtpException>().Which;
+        error.Reply.Should().NotBeNull("the DI README: the whole reply stays in the exception (an SmtpException with Reply)");
+        error.Reply!.Code.Should().Be(421);
+        SmtpResiliencePredicates.IsThrottling(result).Should().BeTrue("the Resilience README: after a 421 or a 4.7.x reply the retry waits longer");
+    }
+
+    [Fact]
+    public async Task After_a_421_greeting_the_retry_waits_ThrottledDelay_not_the_ordinary_delay()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.7.0 Peer proxy: too many connections from 127.0.0.1", GreetFirstCount = int.MaxValue };
+        var clock = new RetryDelayClock(ordinary: TimeSpan.FromMilliseconds(10), throttledFrom: TimeSpan.FromSeconds(225), throttledTo: TimeSpan.FromSeconds(375));
+        var builder = PeerHost.Builder($$"""
+            { "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } },
+              "SmtpResilience": { "TotalRequestTimeout": { "Timeout": "00:20:00" },
+                                  "Retry": { "MaxRetryAttempts": 1, "Delay": "00:00:00.010", "MaxDelay": "00:30:00", "UseJitter": false, "ThrottledDelay": "00:05:00" } } }
+            """);
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp")).AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"));
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        using var cancel = new CancellationTokenSource();
+        var sending = host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-throttled")), PeerHost.Message("throttled").Content, cancel.Token);
+
+        var delay = await clock.RetryDelay.WaitAsync(TimeSpan.FromSeconds(60));
+        delay.Should().BeGreaterThanOrEqualTo(TimeSpan.FromSeconds(225), "ThrottledDelay 5 min ±25 %, not the ordinary 10 ms, after a server's 421");
+        await cancel.CancelAsync();
+        var ending = async () => await sending;
+        await ending.Should().ThrowAsync<OperationCanceledException>();
+    }
+
+    /// <summary>A fake clock that reports the first timer armed with the ordinary retry delay or one in the throttled window.</summary>
+    private sealed class RetryDelayClock(TimeSpan ordinary, TimeSpan throttledFrom, TimeSpan throttledTo) : Microsoft.Extensions.Time.Testing.FakeTimeProvider
+    {
+        private readonly TaskCompletionSource<TimeSpan> _delay = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<TimeSpan> RetryDelay => _delay.Task;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            if (dueTime == ordinary || (dueTime >= throttledFrom && dueTime <= throttledTo))
+            {
+                _delay.TrySetResult(dueTime);
+            }
+
+            return base.CreateTimer(callback, state, dueTime, period);
+        }
+    }
 }
