@@ -212,7 +212,8 @@ public sealed class PeerResilienceTests
 
         result.Outcome.Should().Be(SmtpSendOutcome.NotSent, result.ToString());
         result.IsTransientFailure.Should().BeTrue();
-        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        var error = result.Exception.Should().BeOfType<SmtpException>().Which;
+        error.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
         result.Attempts.Should().BeGreaterThanOrEqualTo(1);
     }
 
