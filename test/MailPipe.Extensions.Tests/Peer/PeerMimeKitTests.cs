@@ -102,4 +102,18 @@ public sealed class PeerMimeKitTests
         result.Attempts.Should().Be(2);
         (await PeerHost.CopiesAsync(good, "<" + message.MessageId + ">", () => PeerHost.SendMarkerAsync(good))).Should().Be(1);
     }
+
+    [Fact]
+    public async Task A_message_without_recipients_is_an_ArgumentException_before_anything_is_sent_also_through_the_resilient_sender()
+    {
+        using var host = Start(resilience: true);
+        var message = new MimeMessage();
+        message.From.Add(MailboxAddress.Parse("shop@example.test"));
+        message.Subject = "nobody";
+        message.Body = new TextPart("plain") { Text = "x" };
+
+        var send = async () => await host.Services.GetRequiredService<ISmtpSender>().SendAsync(message);
+        await send.Should().ThrowAsync<ArgumentException>();
+        host.Services.GetRequiredService<SmtpSender>().GetStatistics().Opened.Should().Be(0, "nothing was sent, not even a connect");
+    }
 }
