@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 
 namespace MailPipe.Extensions.Tests.Peer;
 
@@ -128,5 +129,21 @@ public sealed class PeerHealthCheckTests
         await cancel.CancelAsync();
         var ending = async () => await stuck;
         await ending.Should().ThrowAsync<OperationCanceledException>("the held send ends with the caller's cancellation");
+    }
+
+    [Fact]
+    public async Task A_server_that_never_greets_is_Unhealthy_when_the_checks_timeout_passes()
+    {
+        // A black hole: the TCP connection is accepted, no greeting ever comes (the conversation says nothing).
+        await using var silent = new LineServer((_, _) => Task.CompletedTask);
+        var builder = PeerHost.Builder($$"""{ "Smtp": { "Host": "127.0.0.1", "Port": {{silent.Port}}, "TlsMode": "None", "Timeouts": { "Reply": "00:05:00" } } }""");
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp")).AddHealthCheck(timeout: TimeSpan.FromSeconds(1));
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        var entry = (await host.Services.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["mailpipe"];
+
+        entry.Status.Should().Be(HealthStatus.Unhealthy, entry.Description);
+        await host.StopAsync();
     }
 }
