@@ -260,6 +260,29 @@ public sealed class PeerResilienceTests
         await ending.Should().ThrowAsync<OperationCanceledException>();
     }
 
+    [Fact]
+    public async Task AddStandardResilience_called_twice_for_one_sender_is_one_pipeline_with_both_configurations()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var builder = PeerHost.Builder($$"""
+            { "Smtp": { "Host": "127.0.0.1", "Port": {{TestServers.PostfixPort}}, "TlsMode": "None" },
+              "SmtpResilience": { "Retry": { "Delay": "00:00:00.010", "MaxDelay": "00:00:00.050" } } }
+            """);
+        var mailPipe = builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"));
+        mailPipe.AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"));
+        mailPipe.AddStandardResilience(o => o.Retry.MaxRetryAttempts = 1);   // a shared module adds its own call
+        using var host = builder.Build();
+        await host.StartAsync();
+
+        var options = host.Services.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(Options.DefaultName);
+        options.Retry.Delay.Should().Be(TimeSpan.FromMilliseconds(10));
+        options.Retry.MaxRetryAttempts.Should().Be(1);
+        var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(
+            new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-twice"), "tempfail@example.test"), PeerHost.Message("twice").Content);
+        result.Attempts.Should().Be(2, "one pipeline: not a second retrying inside the first (which would make 4)");
+        await host.StopAsync();
+    }
+
     /// <summary>A fake clock that reports the first timer armed with the ordinary retry delay or one in the throttled window.</summary>
     private sealed class RetryDelayClock(TimeSpan ordinary, TimeSpan throttledFrom, TimeSpan throttledTo) : Microsoft.Extensions.Time.Testing.FakeTimeProvider
     {
