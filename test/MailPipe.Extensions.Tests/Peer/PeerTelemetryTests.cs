@@ -102,6 +102,36 @@ public sealed class PeerTelemetryTests
         Unit(metrics, "mailpipe.sender.batch.size").Should().Be("{message}");
     }
 
+    [Fact]
+    public async Task Retries_of_MailPipe_Resilience_are_counted_by_Pollys_meter_not_by_mailpipe_sender_retries()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        await using var proxy = new PeerProxy(TestServers.PostfixPort);
+        var metrics = new List<MetricSnapshot>();
+        var builder = PeerHost.Builder($$"""
+            { "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None" },
+              "SmtpResilience": { "Retry": { "MaxRetryAttempts": 2, "Delay": "00:00:00.010", "MaxDelay": "00:00:00.050" } } }
+            """);
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp")).AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"));
+        builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMailPipeInstrumentation().AddMeter("Polly").AddInMemoryExporter(metrics));
+        var senderName = "127.0.0.1:" + proxy.Port;
+        using (var host = builder.Build())
+        {
+            await host.StartAsync();
+            var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(
+                new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-polly"), "tempfail@example.test"), "Subject: r\r\n\r\nx\r\n"u8.ToArray());
+            result.Attempts.Should().Be(3);
+            await host.StopAsync();
+        }
+
+        Points(metrics, "mailpipe.sender.retries").Where(p => HasTag(p, "mailpipe.sender.name", senderName)).Sum(p => p.GetSumLong())
+            .Should().Be(0, "it counts the pooled sender's own retry on a fresh connection only");
+        Points(metrics, "mailpipe.smtp.messages").Where(p => HasTag(p, "server.port", proxy.Port)).Sum(p => p.GetSumLong())
+            .Should().BeGreaterThanOrEqualTo(3, "each attempt is a transaction of its own");
+        Points(metrics, "resilience.polly.strategy.events").Where(p => HasTag(p, "event.name", "OnRetry") && HasTag(p, "pipeline.instance", senderName)).Sum(p => p.GetSumLong())
+            .Should().BeGreaterThanOrEqualTo(2, "Polly's meter counts the pipeline's retries");
+    }
+
     private static List<MetricPoint> Points(List<MetricSnapshot> metrics, string name) =>
         [.. metrics.Where(m => m.Name == name).SelectMany(m => m.MetricPoints)];
 
