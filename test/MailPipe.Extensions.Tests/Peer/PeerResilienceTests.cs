@@ -283,6 +283,34 @@ public sealed class PeerResilienceTests
         await host.StopAsync();
     }
 
+    [Fact]
+    public async Task Stopping_the_host_during_a_retry_delay_ends_the_send_with_the_merged_result_at_once()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var delay = TimeSpan.FromSeconds(7);
+        var clock = new RetryDelayClock(ordinary: delay, throttledFrom: TimeSpan.MaxValue, throttledTo: TimeSpan.MaxValue);
+        var builder = PeerHost.Builder($$"""
+            { "Smtp": { "Host": "127.0.0.1", "Port": {{TestServers.PostfixPort}}, "TlsMode": "None" },
+              "SmtpResilience": { "Retry": { "MaxRetryAttempts": 2, "Delay": "00:00:07", "BackoffType": "constant", "UseJitter": false } } }
+            """);
+        builder.Services.AddSingleton<TimeProvider>(clock);
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp")).AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"));
+        var host = builder.Build();
+        await host.StartAsync();
+        var good = TestServers.UniqueRecipient("peer-stop");
+        var (id, content) = PeerHost.Message("stop during the delay");
+        var sending = host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", good, "tempfail@example.test"), content);
+
+        (await clock.RetryDelay.WaitAsync(TimeSpan.FromSeconds(60))).Should().Be(delay, "the first attempt is over and the retry waits");
+        await host.StopAsync();
+        host.Dispose();   // the container disposes the ResilientSmtpSender: the wait for the retry ends (the fake clock never reaches it)
+
+        var result = await sending.WaitAsync(TimeSpan.FromSeconds(60));
+        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, "the first attempt delivered to the good recipient: " + result);
+        result.Attempts.Should().Be(1);
+        (await PeerHost.CopiesAsync(good, id, () => PeerHost.SendMarkerAsync(good))).Should().Be(1);
+    }
+
     /// <summary>A fake clock that reports the first timer armed with the ordinary retry delay or one in the throttled window.</summary>
     private sealed class RetryDelayClock(TimeSpan ordinary, TimeSpan throttledFrom, TimeSpan throttledTo) : Microsoft.Extensions.Time.Testing.FakeTimeProvider
     {
