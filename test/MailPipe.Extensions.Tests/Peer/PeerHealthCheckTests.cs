@@ -146,4 +146,30 @@ public sealed class PeerHealthCheckTests
         entry.Status.Should().Be(HealthStatus.Unhealthy, entry.Description);
         await host.StopAsync();
     }
+
+    [Fact]
+    public async Task A_health_check_for_a_key_no_sender_has_stops_the_start_naming_it()
+    {
+        // A typo in serviceKey: before, the application started and every health request threw (the whole report lost).
+        var builder = PeerHost.Builder($$"""{ "Smtp": { "Bulk": { "Host": "127.0.0.1", "Port": {{TestServers.PostfixPort}}, "TlsMode": "None" } } }""");
+        builder.Services.AddKeyedMailPipe("bulk", builder.Configuration.GetSection("Smtp:Bulk"));
+        builder.Services.AddHealthChecks().AddMailPipe(serviceKey: "blk");
+        using var host = builder.Build();
+
+        var start = async () => await host.StartAsync();
+        (await start.Should().ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>()).Which.Message
+            .Should().Contain("mailpipe-blk").And.Contain("AddKeyedMailPipe(\"blk\"");
+    }
+
+    [Fact]
+    public async Task A_health_check_without_AddMailPipe_stops_the_start_naming_it()
+    {
+        var builder = PeerHost.Builder("{}");
+        builder.Services.AddHealthChecks().AddMailPipe();
+        using var host = builder.Build();
+
+        var start = async () => await host.StartAsync();
+        (await start.Should().ThrowAsync<Microsoft.Extensions.Options.OptionsValidationException>()).Which.Message
+            .Should().Contain("'mailpipe'").And.Contain("AddMailPipe(");
+    }
 }
