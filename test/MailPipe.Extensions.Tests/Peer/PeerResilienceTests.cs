@@ -154,7 +154,7 @@ public sealed class PeerResilienceTests
             """);
         builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"))
             .AddStandardResilience(builder.Configuration.GetSection("SmtpResilience"))
-            .ConfigureSender((_, o) => o.Timeouts = o.Timeouts with { Reply = TimeSpan.FromSeconds(1), DataTermination = TimeSpan.FromSeconds(1) });
+            .ConfigureSender((_, o) => o.Timeouts = o.Timeouts with { Reply = TimeSpan.FromSeconds(3), DataTermination = TimeSpan.FromSeconds(3) });   // the wait for the held replies; long enough for a loaded Postfix's greeting
         using var host = builder.Build();
         await host.StartAsync();
 
