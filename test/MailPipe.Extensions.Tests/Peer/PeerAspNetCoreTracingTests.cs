@@ -3,7 +3,6 @@ using System.Net;
 using System.Text;
 using MailPipe.Extensions.Tests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
@@ -32,7 +31,6 @@ public sealed class PeerAspNetCoreTracingTests
         await using var proxy = new PeerProxy(TestServers.PostfixPort);
         var spans = new List<Activity>();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(
             $$"""{ "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } } }""")));
@@ -49,6 +47,7 @@ public sealed class PeerAspNetCoreTracingTests
         var recipient = TestServers.UniqueRecipient("peer-aspnet");
         await using (var app = builder.Build())
         {
+            app.Urls.Add("http://127.0.0.1:0");   // a free port (set on the app: UseUrls before Sources.Clear() would be dropped)
             app.MapPost("/hello", async (ISmtpSender sender, CancellationToken ct) =>
                 Results.Ok((await sender.SendAsync(new SmtpEnvelope("peer@example.test", recipient), "Subject: Hello\r\n\r\nHi\r\n"u8.ToArray(), ct)).Outcome.ToString()));
             await app.StartAsync();

@@ -2,7 +2,6 @@ using System.Net;
 using System.Text;
 using MailPipe.Extensions.Tests.Support;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
@@ -22,16 +21,17 @@ public sealed class PeerHealthCheckTests
     private static async Task<(WebApplication App, HttpClient Client)> StartAsync(int port, string pool = "{ \"MaxConnections\": 1 }", string? tags = null)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(
             $$"""{ "Smtp": { "Host": "127.0.0.1", "Port": {{port}}, "TlsMode": "None", "Pool": {{pool}}, "Timeouts": { "Connect": "00:00:05", "Reply": "00:01:00" } } }""")));
         builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp")).AddHealthCheck(tags: tags is null ? null : [tags]);
         var app = builder.Build();
+        app.Urls.Add("http://127.0.0.1:0");   // a free port (set on the app: UseUrls before Sources.Clear() would be dropped)
         app.MapHealthChecks("/health");
         app.MapHealthChecks("/ready", new Microsoft.AspNetCore.Diagnostics.HealthChecks.HealthCheckOptions { Predicate = c => c.Tags.Contains("ready") });
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
+        new Uri(address).Port.Should().NotBe(5000, "the free port asked for, not Kestrel's default");
         return (app, new HttpClient { BaseAddress = new Uri(address) });
     }
 

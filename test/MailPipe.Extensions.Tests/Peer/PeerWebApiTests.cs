@@ -3,7 +3,6 @@ using System.Text;
 using MailPipe.Extensions.Tests.Support;
 using MailPipe.Resilience;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
@@ -32,7 +31,6 @@ public sealed class PeerWebApiTests
     private static WebApplication Build(string json)
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Configuration.Sources.Clear();
         builder.Configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)));
         builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"))
@@ -41,6 +39,7 @@ public sealed class PeerWebApiTests
             .AddStandardResilience(builder.Configuration.GetSection("Smtp:Bulk:Resilience"))
             .AddHealthCheck();
         var app = builder.Build();
+        app.Urls.Add("http://127.0.0.1:0");   // a free port (set on the app: UseUrls before Sources.Clear() would be dropped)
         app.MapPost("/newsletter/{to}", async (string to, [FromKeyedServices("bulk")] ISmtpSender bulk, CancellationToken cancellationToken) =>
         {
             var result = await bulk.SendAsync(new SmtpEnvelope("news@example.test", to, "tempfail@example.test"), "Subject: News\r\n\r\nThis month...\r\n"u8.ToArray(), cancellationToken);
