@@ -9,6 +9,11 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// <summary>The tags every MailPipe health check carries.</summary>
     public static readonly IReadOnlyList<string> DefaultTags = ["mailpipe", "smtp"];
 
+    /// <summary>Whether the sender of <paramref name="senderName"/> is registered (without making it).</summary>
+    private static bool IsRegistered(IServiceProvider services, string senderName) => senderName.Length == 0
+        ? services.GetService<IServiceProviderIsService>()?.IsService(typeof(SmtpSender)) ?? true
+        : services.GetService<IServiceProviderIsKeyedService>()?.IsKeyedService(typeof(SmtpSender), senderName) ?? true;
+
     /// <summary>The registrations made here: only those are replaced by a later call, never a check of someone else's with the same name.</summary>
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<HealthCheckRegistration, HealthCheckRegistration> Ours = new();
 
@@ -26,7 +31,9 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// the connect, TLS, EHLO or AUTH fails with no other connection sending, or after <paramref name="timeout"/>, and
     /// when the sender's disposal began before the check ended (whatever the check found). The description is one line
     /// of at most 512 characters: line breaks and control characters of the server's reply text become spaces, and a
-    /// longer text is cut with "…"; the whole reply stays in the result's exception.
+    /// longer text is cut with "…"; the whole reply stays in the result's exception. A check of a sender that is not
+    /// registered (a typo in <paramref name="serviceKey"/>, <c>AddMailPipe</c> missing) stops the host's start with an
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> that names it.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="serviceKey">The key of a keyed sender; <see langword="null"/> for the one of <c>AddMailPipe</c>.</param>
@@ -63,6 +70,13 @@ public static class MailPipeHealthChecksBuilderExtensions
         if (taken is null)
         {
             builder.Services.AddSingleton(new CheckOf(checkName, senderName));
+
+            // A check of a sender nobody registered (a typo in serviceKey, AddMailPipe missing) stops the start, as a wrong
+            // setting does: else the application started and every health request threw, losing the other checks' answers too.
+            builder.Services.AddOptions<HealthCheckServiceOptions>()
+                .Validate<IServiceProvider>((_, sp) => IsRegistered(sp, senderName), $"The health check '{checkName}' is for {Describe(senderName)}, which is not registered: "
+                    + (senderName.Length == 0 ? "call services.AddMailPipe(...) first" : $"call services.AddKeyedMailPipe(\"{senderName}\", ...), or give the key of a registered sender") + ".")
+                .ValidateOnStart();
         }
 
         var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);

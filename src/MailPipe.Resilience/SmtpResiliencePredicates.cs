@@ -159,7 +159,7 @@ public static class SmtpResiliencePredicates
         return reply.Code == 421 || (reply.IsTransientNegative && reply.EnhancedStatusCode is { Class: 4, Subject: 7 });
     }
 
-    /// <summary>Whether a result holds a 421 or a 4.7.x reply (to MAIL, a recipient, DATA or the end of data), or an <see cref="SmtpErrorCode.ServiceNotAvailable"/> failure.</summary>
+    /// <summary>Whether a result holds a 421 or a 4.7.x reply (to MAIL, a recipient, DATA or the end of data; or the one behind its exception, such as the 421 greeting of a server at its connection limit that the pooled sender reports as <see cref="SmtpErrorCode.ConnectionRefused"/>), or an <see cref="SmtpErrorCode.ServiceNotAvailable"/> failure.</summary>
     /// <param name="result">The result.</param>
     /// <returns>Whether the server asked the client to slow down.</returns>
     public static bool IsThrottling(SmtpSendResult result)
@@ -169,7 +169,8 @@ public static class SmtpResiliencePredicates
             || result.Recipients.Any(static r => r.Reply is { } reply && IsThrottling(reply))
             || (result.DataReply is { } data && IsThrottling(data))
             || (result.FinalReply is { } final && IsThrottling(final))
-            || (result.Exception is SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable });
+            || (result.Exception is SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable })
+            || (result.Exception is SmtpException { Reply: { } refusal } && IsThrottling(refusal));
     }
 
     /// <summary>

@@ -12,7 +12,11 @@ public enum SmtpErrorCode
     /// <summary>The host name could not be resolved to an address.</summary>
     HostNotFound = 2,
 
-    /// <summary>The server refused the TCP connection (nothing listens on that port).</summary>
+    /// <summary>
+    /// The server refused the TCP connection (nothing listens on that port); for the pooled <see cref="SmtpSender"/> also
+    /// a session the server refused with its greeting or its EHLO reply (a 421 at its connection limit, a 554), that
+    /// reply in <see cref="SmtpException.Reply"/>.
+    /// </summary>
     ConnectionRefused = 3,
 
     /// <summary>The server closed the connection while a reply was expected, or a write found it closed.</summary>

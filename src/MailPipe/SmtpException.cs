@@ -64,7 +64,7 @@ public class SmtpException : Exception
     /// </summary>
     public bool IsTransient { get; init; }
 
-    /// <summary>The server's reply behind the failure (for <see cref="SmtpErrorCode.ServiceNotAvailable"/>: the 421 or the greeting that was not 220; for <see cref="SmtpErrorCode.AuthenticationError"/> after a challenge that is not base64 or too many challenges: the server's answer to the <c>*</c> that cancelled the exchange, normally 501), or <see langword="null"/>.</summary>
+    /// <summary>The server's reply behind the failure (for <see cref="SmtpErrorCode.ServiceNotAvailable"/>: the 421 or the greeting that was not 220; for the pooled sender's <see cref="SmtpErrorCode.ConnectionRefused"/> of a session the server refused: the greeting or EHLO reply that refused it, such as a 421 at its connection limit; for <see cref="SmtpErrorCode.AuthenticationError"/> after a challenge that is not base64 or too many challenges: the server's answer to the <c>*</c> that cancelled the exchange, normally 501), or <see langword="null"/>.</summary>
     public SmtpReply? Reply { get; init; }
 
     internal static bool IsTransientByDefault(SmtpErrorCode code) => code switch

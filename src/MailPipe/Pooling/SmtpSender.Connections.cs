@@ -64,7 +64,9 @@ public sealed partial class SmtpSender
 
             if (!reply.IsPositiveCompletion)
             {
-                throw new SmtpException(SmtpErrorCode.ConnectionRefused, $"{Name} refused the session: {reply}") { IsTransient = !reply.IsPermanentNegative };
+                // A session refused by its greeting or EHLO reply failed to open: its span's error.type is that reply's code.
+                SessionTelemetry.ConnectionEnded(session, reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                throw new SmtpException(SmtpErrorCode.ConnectionRefused, $"{Name} refused the session: {reply}") { IsTransient = !reply.IsPermanentNegative, Reply = reply };
             }
 
             await AuthenticateAsync(session, token).ConfigureAwait(false);

@@ -220,6 +220,12 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
         {
             var greeting = await _channel.ReadReplyAsync(_options.ReceiveTimeout).ConfigureAwait(false);
             Greeting = greeting;
+            if (greeting.IsServiceClosing)
+            {
+                // Refused with 421 (a server at its connection limit): the connection failed to open; its span says so.
+                SessionTelemetry.ConnectionEnded(this, greeting.Code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
             return _channel.CloseIfServiceClosing(greeting);
         }
         catch (SmtpException ex)
