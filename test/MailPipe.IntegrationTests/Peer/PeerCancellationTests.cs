@@ -11,8 +11,7 @@ public sealed class PeerCancellationTests
 {
     private const string From = "peer-cancel@example.test";
 
-    private static byte[] Message(string subject) =>
-        Encoding.ASCII.GetBytes($"From: <{From}>\r\nSubject: {subject}\r\nMessage-Id: <{Guid.NewGuid():N}@example.test>\r\n\r\nPeer acceptance test.\r\n");
+    private static byte[] Message(string subject) => PeerSupport.Message(From, subject, messageId: true);
 
     private static SmtpMessage Msg(string recipient, string subject) => SmtpMessage.FromBytes(new SmtpEnvelope(From, recipient), Message(subject));
 

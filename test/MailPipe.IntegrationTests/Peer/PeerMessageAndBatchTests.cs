@@ -12,8 +12,7 @@ public sealed class PeerMessageAndBatchTests
 {
     private const string From = "peer-batch@example.test";
 
-    private static byte[] Message(string subject) =>
-        Encoding.ASCII.GetBytes($"From: <{From}>\r\nSubject: {subject}\r\nMessage-Id: <{Guid.NewGuid():N}@example.test>\r\n\r\nPeer acceptance test.\r\n");
+    private static byte[] Message(string subject) => PeerSupport.Message(From, subject, messageId: true);
 
     private static SmtpMessage Msg(string recipient, string subject) => SmtpMessage.FromBytes(new SmtpEnvelope(From, recipient), Message(subject));
 

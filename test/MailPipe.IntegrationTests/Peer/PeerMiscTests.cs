@@ -8,8 +8,7 @@ public sealed class PeerMiscTests
 {
     private const string From = "peer-misc@example.test";
 
-    private static byte[] Message(string subject) =>
-        Encoding.ASCII.GetBytes($"From: <{From}>\r\nSubject: {subject}\r\n\r\nPeer acceptance test.\r\n");
+    private static byte[] Message(string subject) => PeerSupport.Message(From, subject);
 
     private static SmtpSender PlainPostfixSender() =>
         new(new SmtpSenderOptions { Host = TestServers.Host, Port = TestServers.PostfixPort, TlsMode = SmtpTlsMode.None });

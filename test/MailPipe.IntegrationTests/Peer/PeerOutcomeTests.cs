@@ -13,16 +13,9 @@ public sealed class PeerOutcomeTests
     private const string From = "peer-outcome@example.test";
     private const string To = "bob@example.test";
 
-    private static byte[] Message(string subject) =>
-        Encoding.ASCII.GetBytes($"From: <{From}>\r\nSubject: {subject}\r\n\r\nPeer acceptance test.\r\n");
+    private static byte[] Message(string subject) => PeerSupport.Message(From, subject);
 
-    private static async Task<AsyncSmtpSession> ConnectAsync(int port, SmtpSessionOptions? options = null)
-    {
-        var session = new AsyncSmtpSession(options ?? new SmtpSessionOptions());
-        await session.ConnectAsync(TestServers.Host, port);
-        (await session.HelloAsync("peer-client.example.test")).Code.Should().Be(250);
-        return session;
-    }
+    private static Task<AsyncSmtpSession> ConnectAsync(int port, SmtpSessionOptions? options = null) => PeerSupport.ConnectAsync(port, options);
 
     [Fact]
     public async Task Session_cancelled_after_the_end_of_data_throws_SmtpOutcomeUnknownException_with_an_Unknown_result()

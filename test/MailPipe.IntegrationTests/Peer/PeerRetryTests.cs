@@ -13,8 +13,7 @@ public sealed class PeerRetryTests
     private const string From = "peer-retry@example.test";
     private const string To = "bob@example.test";
 
-    private static byte[] Message(string subject) =>
-        Encoding.ASCII.GetBytes($"From: <{From}>\r\nSubject: {subject}\r\n\r\nPeer acceptance test.\r\n");
+    private static byte[] Message(string subject) => PeerSupport.Message(From, subject);
 
     private static SmtpSender Sender(PeerScriptedServer server, bool retry = true) => new(new SmtpSenderOptions
     {

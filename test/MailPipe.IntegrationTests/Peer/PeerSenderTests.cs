@@ -17,8 +17,7 @@ public sealed class PeerSenderTests
     private const string From = "peer-sender@example.test";
     private const string Tempfail = "tempfail@example.test";
 
-    private static byte[] Message(string subject) =>
-        Encoding.ASCII.GetBytes($"From: <{From}>\r\nSubject: {subject}\r\nMessage-Id: <{Guid.NewGuid():N}@example.test>\r\n\r\nPeer acceptance test of the sender.\r\n");
+    private static byte[] Message(string subject) => PeerSupport.Message(From, subject, messageId: true, body: "Peer acceptance test of the sender.");
 
     /// <summary>The README's example: STARTTLS required, AUTH, against Postfix 2525.</summary>
     private static SmtpSender PostfixSender(NetworkCredential? credentials = null, int maxConnections = 4) => new(new SmtpSenderOptions

@@ -13,8 +13,7 @@ public sealed class PeerSessionTests
     private const string Sender = "peer@example.test";
     private const string Tempfail = "tempfail@example.test";
 
-    private static byte[] Message(string subject) =>
-        Encoding.ASCII.GetBytes($"From: <{Sender}>\r\nSubject: {subject}\r\nMessage-Id: <{Guid.NewGuid():N}@example.test>\r\n\r\nPeer acceptance test.\r\n");
+    private static byte[] Message(string subject) => PeerSupport.Message(Sender, subject, messageId: true);
 
     private static async Task<AsyncSmtpSession> ConnectAsync(int? port = null)
     {
