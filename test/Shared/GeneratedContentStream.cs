@@ -7,20 +7,10 @@ namespace MailPipe.Tests.Shared;
 /// <c>filler</c> and CRLF up to <c>total</c> octets, then (when <c>failAtEnd</c>) an <see cref="IOException"/> instead
 /// of its end, as a source that breaks midway. Large content without holding it in memory. Linked into both test projects.
 /// </summary>
-internal sealed class GeneratedContentStream(byte[] head, long total, bool failAtEnd = false, char filler = 'x') : Stream
+internal sealed class GeneratedContentStream(byte[] head, long total, bool failAtEnd = false, char filler = 'x') : ForwardOnlyStream
 {
     private readonly byte[] _line = Encoding.ASCII.GetBytes(new string(filler, 78) + "\r\n");
     private long _position;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     public override int Read(byte[] buffer, int offset, int count)
     {
@@ -39,14 +29,4 @@ internal sealed class GeneratedContentStream(byte[] head, long total, bool failA
 
         return n;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using MailPipe.IntegrationTests.Support;
+using MailPipe.Tests.Shared;
 
 namespace MailPipe.IntegrationTests.Peer;
 
@@ -116,19 +117,10 @@ public sealed class PeerRetryTests
         await first;
     }
 
-    private sealed class NonSeekable(byte[] bytes) : Stream
+    private sealed class NonSeekable(byte[] bytes) : ForwardOnlyStream
     {
         private readonly MemoryStream _inner = new(bytes);
 
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => _inner.Read(buffer, offset, count);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

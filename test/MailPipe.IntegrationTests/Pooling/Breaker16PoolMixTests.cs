@@ -458,19 +458,9 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
     }
 
     /// <summary>Non-seekable content read in 4 KiB pieces, each after <c>delay</c>; throws once <c>throwAfter</c> bytes were read (-1: never).</summary>
-    private sealed class TrickleStream(byte[] data, int throwAfter, TimeSpan delay) : Stream
+    private sealed class TrickleStream(byte[] data, int throwAfter, TimeSpan delay) : ForwardOnlyStream
     {
         private int _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -493,15 +483,5 @@ public sealed class Breaker16PoolMixTests(ITestOutputHelper output)
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) => ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using MailPipe.IntegrationTests.Support;
 using Xunit.Abstractions;
+using MailPipe.Tests.Shared;
 
 namespace MailPipe.IntegrationTests.Pooling;
 
@@ -244,19 +245,9 @@ public sealed class SenderCancellationStormTests(ITestOutputHelper output)
     private sealed record Case(string Recipient, Kind Kind, byte[] Bytes, string Answer);
 
     /// <summary>A stream that cannot seek; slow: a few hundred octets per read, each after a short real delay (cancellations land in its content).</summary>
-    private sealed class OnePassStream(byte[] bytes, bool slow) : Stream
+    private sealed class OnePassStream(byte[] bytes, bool slow) : ForwardOnlyStream
     {
         private int _position;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -275,15 +266,5 @@ public sealed class SenderCancellationStormTests(ITestOutputHelper output)
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

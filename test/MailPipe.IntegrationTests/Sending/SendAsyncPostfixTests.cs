@@ -1,5 +1,6 @@
 using System.Text;
 using MailPipe.IntegrationTests.Support;
+using MailPipe.Tests.Shared;
 
 namespace MailPipe.IntegrationTests.Sending;
 
@@ -191,17 +192,8 @@ public sealed class SendAsyncPostfixTests
     }
 
     /// <summary>Hides the length so that no SIZE is declared from it.</summary>
-    private sealed class NonSeekable(Stream inner) : Stream
+    private sealed class NonSeekable(Stream inner) : ForwardOnlyStream
     {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
