@@ -28,7 +28,7 @@ public sealed class PeerAspNetCoreTracingTests
     public async Task The_transaction_span_goes_under_the_request_only_when_the_requests_are_recorded(bool recordRequests)
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort);
         var spans = new List<Activity>();
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.Sources.Clear();

@@ -109,7 +109,7 @@ public sealed class PeerHealthCheckTests
     {
         TestServers.RequireListening(TestServers.PostfixPort);
         var marker = "peer-hold-" + Guid.NewGuid().ToString("N");
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { HoldOn = marker };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = marker };
         var (app, client) = await StartAsync(proxy.Port);
         await using var _ = app;
         using var __ = client;
@@ -117,7 +117,7 @@ public sealed class PeerHealthCheckTests
         using var cancel = new CancellationTokenSource();
         var sender = app.Services.GetRequiredService<ISmtpSender>();
         var stuck = sender.SendAsync(new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-held")), Encoding.ASCII.GetBytes($"Subject: {marker}\r\n\r\nheld\r\n"), cancel.Token);
-        await proxy.Held.WaitAsync(TimeSpan.FromSeconds(30));
+        await proxy.FirstHeld.WaitAsync(TimeSpan.FromSeconds(30));
 
         using var response = await client.GetAsync("/health");
         response.StatusCode.Should().Be(HttpStatusCode.OK, "MapHealthChecks answers 200 for Degraded by default");

@@ -87,7 +87,7 @@ public sealed class PeerResilienceTests
     public async Task A_421_greeting_is_retried_and_the_message_is_delivered_exactly_once()
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.3.2 Peer proxy: try again later", GreetFirstCount = 1 };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "421 4.3.2 Peer proxy: try again later", RefuseFirst = 1 };
         using var host = Start(proxy.Port);
         var recipient = TestServers.UniqueRecipient("peer-421");
         var (id, content) = PeerHost.Message("after a 421 greeting");
@@ -147,7 +147,7 @@ public sealed class PeerResilienceTests
     {
         TestServers.RequireListening(TestServers.PostfixPort);
         var marker = "peer-unknown-" + Guid.NewGuid().ToString("N");
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { HoldOn = marker };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = marker };
         var builder = PeerHost.Builder($$"""
             { "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } },
               "SmtpResilience": { "Retry": { "Delay": "00:00:00.010" } } }
@@ -171,7 +171,7 @@ public sealed class PeerResilienceTests
     public async Task An_open_circuit_returns_NotSent_without_a_connection_attempt()
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.3.2 Peer proxy: closing", GreetFirstCount = int.MaxValue };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "421 4.3.2 Peer proxy: closing", RefuseFirst = int.MaxValue };
         using var host = Start(proxy.Port, """
             { "Retry": { "MaxRetryAttempts": 0 },
               "CircuitBreaker": { "FailureRatio": 0.5, "MinimumThroughput": 2, "SamplingDuration": "00:01:00", "BreakDuration": "00:01:00" } }
@@ -202,7 +202,7 @@ public sealed class PeerResilienceTests
     public async Task The_total_timeout_returns_NotSent_TimedOut_when_no_attempt_got_a_result()
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { HoldOn = "EHLO" };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { HoldOn = "EHLO" };
         using var host = Start(proxy.Port, """
             { "TotalRequestTimeout": { "Timeout": "00:00:02" }, "AttemptTimeout": { "Timeout": "00:00:01" },
               "Retry": { "MaxRetryAttempts": 5, "Delay": "00:00:00.010", "MaxDelay": "00:00:00.010" } }
@@ -221,7 +221,7 @@ public sealed class PeerResilienceTests
     public async Task A_421_greeting_keeps_its_reply_and_is_throttling()
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.7.0 Peer proxy: too many connections from 127.0.0.1", GreetFirstCount = int.MaxValue };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "421 4.7.0 Peer proxy: too many connections from 127.0.0.1", RefuseFirst = int.MaxValue };
         using var host = Start(proxy.Port, "{ \"Retry\": { \"MaxRetryAttempts\": 0 } }");
 
         var result = await host.Services.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("peer@example.test", TestServers.UniqueRecipient("peer-421-reply")), PeerHost.Message("421").Content);
@@ -238,7 +238,7 @@ public sealed class PeerResilienceTests
     public async Task After_a_421_greeting_the_retry_waits_ThrottledDelay_not_the_ordinary_delay()
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.7.0 Peer proxy: too many connections from 127.0.0.1", GreetFirstCount = int.MaxValue };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "421 4.7.0 Peer proxy: too many connections from 127.0.0.1", RefuseFirst = int.MaxValue };
         var clock = new RetryDelayClock(ordinary: TimeSpan.FromMilliseconds(10), throttledFrom: TimeSpan.FromSeconds(225), throttledTo: TimeSpan.FromSeconds(375));
         var builder = PeerHost.Builder($$"""
             { "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } },

@@ -22,7 +22,7 @@ public sealed class PeerTelemetryFailureTests
     [MemberData(nameof(Servers))]
     public async Task A_connection_that_fails_to_open_is_a_root_span_with_error_type_and_an_open_failure(string server)
     {
-        await using var proxy = new PeerProxy(TestServers.PostfixPort) { GreetFirstWith = "421 4.7.0 Peer proxy: too many connections", GreetFirstCount = int.MaxValue };
+        await using var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "421 4.7.0 Peer proxy: too many connections", RefuseFirst = int.MaxValue };
         var port = server == "closed" ? TestServers.UnusedPort() : proxy.Port;
         var spans = new List<Activity>();
         var metrics = new List<MetricSnapshot>();

@@ -23,7 +23,7 @@ public sealed class PeerTelemetryTests
     public async Task Spans_and_instruments_of_a_host_are_exported_with_the_documented_names_and_tags()
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort);
         var spans = new List<Activity>();
         var metrics = new List<MetricSnapshot>();
         var builder = PeerHost.Builder($$"""{ "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } } }""");
@@ -106,7 +106,7 @@ public sealed class PeerTelemetryTests
     public async Task Retries_of_MailPipe_Resilience_are_counted_by_Pollys_meter_not_by_mailpipe_sender_retries()
     {
         TestServers.RequireListening(TestServers.PostfixPort);
-        await using var proxy = new PeerProxy(TestServers.PostfixPort);
+        await using var proxy = new FaultProxy(TestServers.PostfixPort);
         var metrics = new List<MetricSnapshot>();
         var builder = PeerHost.Builder($$"""
             { "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None" },

@@ -5,9 +5,9 @@ using System.Text;
 namespace MailPipe.Extensions.Tests.Support;
 
 /// <summary>
-/// A loopback TCP proxy in front of a real server (clear text only), with faults: refuse every session with a
-/// greeting of its own, drop a connection when the client sends a given text, or hold everything (both ways) from
-/// the moment the client sends a given text.
+/// A loopback TCP proxy in front of a real server (clear text only), with faults: refuse every session (or the first
+/// <see cref="RefuseFirst"/>) with a greeting of its own, drop a connection when the client sends a given text, or
+/// hold everything (both ways) from the moment the client sends a given text.
 /// </summary>
 public sealed class FaultProxy : IAsyncDisposable
 {
@@ -26,8 +26,11 @@ public sealed class FaultProxy : IAsyncDisposable
 
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
-    /// <summary>When set, every session gets this line and is closed; nothing reaches the server.</summary>
+    /// <summary>When set, every session (or the first <see cref="RefuseFirst"/>) gets this line and is closed; nothing reaches the server.</summary>
     public string? RefuseWith { get; set; }
+
+    /// <summary>How many sessions, counted from the first, <see cref="RefuseWith"/> refuses (every one by default).</summary>
+    public int RefuseFirst { get; set; } = int.MaxValue;
 
     /// <summary>When the client sends this text, both sides of that connection are closed at once.</summary>
     public string? DropOn { get; set; }
@@ -35,6 +38,7 @@ public sealed class FaultProxy : IAsyncDisposable
     /// <summary>When the client sends this text, that connection is held: nothing more goes either way (the text included).</summary>
     public string? HoldOn { get; set; }
 
+    private readonly TaskCompletionSource _firstHeld = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _accepted;
     private int _held;
 
@@ -43,6 +47,9 @@ public sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>Connections held so far.</summary>
     public int Held => Volatile.Read(ref _held);
+
+    /// <summary>Completes when the first connection is held.</summary>
+    public Task FirstHeld => _firstHeld.Task;
 
     public async ValueTask DisposeAsync()
     {
@@ -72,24 +79,37 @@ public sealed class FaultProxy : IAsyncDisposable
         while (!_stop.IsCancellationRequested)
         {
             var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            Interlocked.Increment(ref _accepted);
+            var number = Interlocked.Increment(ref _accepted);
             lock (_clients)
             {
                 _clients.Add(client);
             }
 
-            _ = Task.Run(() => RelayAsync(client));
+            _ = Task.Run(() => RelayAsync(client, number));
         }
     }
 
-    private async Task RelayAsync(TcpClient client)
+    private async Task RelayAsync(TcpClient client, int number)
     {
         using var _ = client;
         var downstream = client.GetStream();
-        if (RefuseWith is { } refusal)
+        if (RefuseWith is { } refusal && number <= RefuseFirst)
         {
-            await downstream.WriteAsync(Encoding.ASCII.GetBytes(refusal + "\r\n"));
-            await Task.Delay(100);
+            try
+            {
+                await downstream.WriteAsync(Encoding.ASCII.GetBytes(refusal + "\r\n"), _stop.Token);
+                client.Client.Shutdown(SocketShutdown.Send);
+
+                // Read until the client closes (it may send QUIT), so that the greeting is never lost to a reset.
+                var sink = new byte[512];
+                while (await downstream.ReadAsync(sink, _stop.Token) > 0)
+                {
+                }
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+            }
+
             return;
         }
 
@@ -137,6 +157,7 @@ public sealed class FaultProxy : IAsyncDisposable
                     {
                         Interlocked.Increment(ref _held);
                         held.TrySetResult();
+                        _firstHeld.TrySetResult();
                     }
                 }
 
