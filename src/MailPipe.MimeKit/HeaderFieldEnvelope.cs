@@ -146,7 +146,8 @@ internal sealed class HeaderFieldEnvelope
                 }
                 else if (FirstMailbox(list) is { } mailbox)
                 {
-                    ReversePath = AsWritten(mailbox, field);
+                    var written = new WrittenText(field);
+                    ReversePath = written.AsWritten(mailbox);
                 }
             }
         }
@@ -169,9 +170,10 @@ internal sealed class HeaderFieldEnvelope
                 continue;
             }
 
+            var written = new WrittenText(field);
             foreach (var mailbox in list.Mailboxes)
             {
-                if (!string.IsNullOrEmpty(mailbox.Address) && AsWritten(mailbox, field) is var address && seen.Add(SameMailboxKey(address)))
+                if (!string.IsNullOrEmpty(mailbox.Address) && written.AsWritten(mailbox) is var address && seen.Add(SameMailboxKey(address)))
                 {
                     RecipientList.Add(address);
                 }
@@ -253,44 +255,69 @@ internal sealed class HeaderFieldEnvelope
     }
 
     /// <summary>
-    /// The address of <paramref name="mailbox"/> with its domain in the form <paramref name="field"/> holds it. MimeKit
-    /// decodes an A-label domain (<c>xn--bcher-kva.example</c>) to Unicode in <see cref="MailboxAddress.Address"/>: an
-    /// address written all in ASCII went as one nobody wrote, which needs SMTPUTF8 (RFC 6531) on a server that offers it
-    /// and makes the message one a relay without SMTPUTF8 must refuse. A parsed field (<see cref="Header.Offset"/> set,
-    /// unchanged since) holds the text as written; a field built or changed in code holds what MimeKit wrote (A-labels
-    /// always), so the form written there is lost and the address goes as MimeKit gives it.
+    /// The address of a mailbox with its domain in the form its field holds it. MimeKit decodes an A-label domain
+    /// (<c>xn--bcher-kva.example</c>) to Unicode in <see cref="MailboxAddress.Address"/>: an address written all in ASCII
+    /// went as one nobody wrote, which needs SMTPUTF8 (RFC 6531) on a server that offers it and makes the message one a
+    /// relay without SMTPUTF8 must refuse. A parsed field (<see cref="Header.Offset"/> set, unchanged since) holds the
+    /// text as written; a field built or changed in code holds what MimeKit wrote (A-labels always), so the form written
+    /// there is lost and the address goes as MimeKit gives it. One per field: its text is decoded once, and each mailbox
+    /// (in the order written) is looked for after the previous one's, so that a field of thousands of such mailboxes
+    /// is read in linear time, not decoded and searched again from its start for each.
     /// </summary>
-    private static string AsWritten(MailboxAddress mailbox, Header field)
+    private sealed class WrittenText(Header field)
     {
-        var address = mailbox.Address;
-        var at = address.LastIndexOf('@');
-        if (at < 0 || IsAscii(address.AsSpan(at + 1)) || field.Offset is null)
-        {
-            return address;
-        }
+        private string? _raw;
+        private int _from;
 
-        string mailboxInALabels;
-        try
+        public string AsWritten(MailboxAddress mailbox)
         {
-            mailboxInALabels = string.Concat(address.AsSpan(0, at + 1), Idn.GetAscii(address[(at + 1)..]));
-        }
-        catch (ArgumentException)
-        {
-            return address;
-        }
-
-        var raw = Encoding.UTF8.GetString(field.RawValue);
-        for (var i = raw.IndexOf(mailboxInALabels, StringComparison.OrdinalIgnoreCase); i >= 0; i = raw.IndexOf(mailboxInALabels, i + 1, StringComparison.OrdinalIgnoreCase))
-        {
-            // The whole mailbox, not the end of a longer local part or the start of a longer domain.
-            var end = i + mailboxInALabels.Length;
-            if ((end == raw.Length || !IsAddressChar(raw[end])) && (i == 0 || !IsAddressChar(raw[i - 1])))
+            var address = mailbox.Address;
+            var at = address.LastIndexOf('@');
+            if (at < 0 || IsAscii(address.AsSpan(at + 1)) || field.Offset is null)
             {
-                return string.Concat(address.AsSpan(0, at), raw.AsSpan(i + at, mailboxInALabels.Length - at));
+                return address;
             }
+
+            string mailboxInALabels;
+            try
+            {
+                mailboxInALabels = string.Concat(address.AsSpan(0, at + 1), Idn.GetAscii(address[(at + 1)..]));
+            }
+            catch (ArgumentException)
+            {
+                return address;
+            }
+
+            _raw ??= Encoding.UTF8.GetString(field.RawValue);
+            var i = Find(_raw, mailboxInALabels, _from, _raw.Length);
+            if (i < 0 && _from > 0)
+            {
+                i = Find(_raw, mailboxInALabels, 0, Math.Min(_raw.Length, _from + mailboxInALabels.Length - 1)); // written in an unusual way earlier (a comment inside)
+            }
+
+            if (i < 0)
+            {
+                return address;
+            }
+
+            _from = Math.Max(_from, i + mailboxInALabels.Length);
+            return string.Concat(address.AsSpan(0, at), _raw.AsSpan(i + at, mailboxInALabels.Length - at));
         }
 
-        return address;
+        /// <summary>The first whole occurrence (not the end of a longer local part or the start of a longer domain) starting in [from, to).</summary>
+        private static int Find(string raw, string mailbox, int from, int to)
+        {
+            for (var i = raw.IndexOf(mailbox, from, StringComparison.OrdinalIgnoreCase); i >= 0 && i < to; i = raw.IndexOf(mailbox, i + 1, StringComparison.OrdinalIgnoreCase))
+            {
+                var end = i + mailbox.Length;
+                if ((end == raw.Length || !IsAddressChar(raw[end])) && (i == 0 || !IsAddressChar(raw[i - 1])))
+                {
+                    return i;
+                }
+            }
+
+            return -1;
+        }
     }
 
     private static bool IsAddressChar(char c) => char.IsAsciiLetterOrDigit(c) || c > '\u007F' || "!#$%&'*+-/=?^_`{|}~.".Contains(c, StringComparison.Ordinal);

@@ -101,30 +101,44 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
         {
             _sender = sender;
             _registration = Token.UnsafeRegister(static (s, _) => ((SendRequest)s!)._sender!.OnCancelled((SendRequest)s!), this);
+
+            // It joined the queue before this (outside the pool's lock): a disposal, a batch or the acquire timeout may
+            // have completed it already, finding no registration to dispose; left, the registration would hold the
+            // request, its message and the sender on a long-lived token. A completion sets the task before it disposes
+            // the registration, so one of the two sees the other.
+            Interlocked.MemoryBarrier();
+            if (Task.IsCompleted)
+            {
+                _registration.Dispose();
+            }
         }
     }
 
     /// <summary>Completes the caller's task (and stops watching its token); hides the base's, which would leave the registration.</summary>
     public new bool TrySetResult(SmtpSendResult result)
     {
+        var set = base.TrySetResult(result);
         Cleanup();
-        return base.TrySetResult(result);
+        return set;
     }
 
     /// <summary>Fails the caller's task (and stops watching its token).</summary>
     public new bool TrySetException(Exception exception)
     {
+        var set = base.TrySetException(exception);
         Cleanup();
-        return base.TrySetException(exception);
+        return set;
     }
 
     /// <summary>Cancels the caller's task with its own token (and stops watching it).</summary>
     public new bool TrySetCanceled()
     {
+        var set = TrySetCanceled(Token);
         Cleanup();
-        return TrySetCanceled(Token);
+        return set;
     }
 
+    /// <summary>Stops watching the token: after the task is set (see <see cref="StartWaiting"/>).</summary>
     private void Cleanup() => _registration.Dispose();
 }
 

@@ -85,7 +85,9 @@ public sealed partial class SmtpSender
             _disposed = true;
             DrainQueue(_retryQueue, dropped);
             DrainQueue(_queue, dropped);
-            _waiting = 0;
+
+            // Not set to 0: a cancellation that claimed its message but waits for the lock still takes it off the count.
+            _waiting -= dropped.Count;
             idle = [.. _idle];
             _idle.Clear();
             if (_workers == 0)
