@@ -83,10 +83,12 @@ internal sealed class SendRequest : TaskCompletionSource<SmtpSendResult>
     public bool TryClaim(int state) => Interlocked.CompareExchange(ref _state, state, Waiting) == Waiting;
 
     /// <summary>
-    /// Puts a taken request back to waiting (for its retry). A seekable stream is not rewound here: each send reads it
-    /// through a view from the message's start (<see cref="Sending.SeekableContent"/>), and another send may be reading it now.
+    /// Puts a taken request back to waiting (for its retry). A full fence: the caller's token, read after it, is read
+    /// after the request is seen waiting (<see cref="SmtpSender"/>'s TryRequeue). A seekable stream is not rewound here:
+    /// each send reads it through a view from the message's start (<see cref="Sending.SeekableContent"/>), and another
+    /// send may be reading it now.
     /// </summary>
-    public void Requeue() => Volatile.Write(ref _state, Waiting);
+    public void Requeue() => Interlocked.Exchange(ref _state, Waiting);
 
     /// <summary>
     /// When it joined the queue (its SendAsync; kept when a batch gives it back unsent, renewed only for its retry on a

@@ -104,17 +104,17 @@ public sealed partial class SmtpSender
             && request.IsReplayable)
         {
             List<Work> start = [];
-            var requeued = false;
+            bool? requeued = null;
             lock (_lock)
             {
                 if (!_disposed)
                 {
-                    request.Requeue();
                     request.EnqueuedAt = _time.GetTimestamp(); // a new attempt: its own AcquireTimeout for a fresh connection
-                    _retryQueue.Enqueue(request);
-                    _waiting++;
-                    requeued = true;
+                    requeued = TryRequeue(request);
+                }
 
+                if (requeued == true)
+                {
                     // Its AcquireTimeout runs from now: the tick may have stopped while nothing waited (its content written).
                     ArmHousekeeping();
                     Interlocked.Increment(ref _retries);
@@ -124,9 +124,17 @@ public sealed partial class SmtpSender
                 }
             }
 
-            if (requeued)
+            if (requeued is { } waits)
             {
-                Start(start);
+                if (waits)
+                {
+                    Start(start);
+                }
+                else
+                {
+                    request.TrySetCanceled(); // its caller cancelled as it was queued: not sent
+                }
+
                 return;
             }
         }
@@ -176,15 +184,10 @@ public sealed partial class SmtpSender
             for (var i = Math.Max(handed, 0); i < batch.Count; i++)
             {
                 var request = batch[i];
-                if (_disposed || request.Token.IsCancellationRequested)
+                if (_disposed || !TryRequeue(request)) // keeps its EnqueuedAt: its AcquireTimeout counts from its SendAsync
                 {
                     (ended ??= []).Add(request);
-                    continue;
                 }
-
-                request.Requeue(); // keeps its EnqueuedAt: its AcquireTimeout counts from its SendAsync
-                _retryQueue.Enqueue(request);
-                _waiting++;
             }
 
             if (_waiting > 0 && !_disposed)
@@ -210,6 +213,31 @@ public sealed partial class SmtpSender
                 request.TrySetException(new ObjectDisposedException(nameof(SmtpSender), "The sender was disposed while the message waited for its turn in a batch; it was not sent."));
             }
         }
+    }
+
+    /// <summary>
+    /// Puts a taken request back in the retry queue, unless its caller cancelled: then it is dropped here and completed
+    /// cancelled by the caller of this, after the lock. The token is read after the request is marked waiting (a full
+    /// fence): a cancellation that this read misses finds the request waiting, and its registration (<see cref="OnCancelled"/>)
+    /// drops it; when both see it, the claim decides. Read first, a cancellation between the read and the mark found
+    /// the request taken and in no batch, and did nothing: the message waited with a cancelled token, for ever with no
+    /// AcquireTimeout and no connection able to take it. Under the lock.
+    /// </summary>
+    /// <returns>False when it was dropped here.</returns>
+    private bool TryRequeue(SendRequest request)
+    {
+        _options.BeforeRequeue?.Invoke(request.Token);
+        request.Requeue();
+        _retryQueue.Enqueue(request);
+        _waiting++;
+        if (request.Token.IsCancellationRequested && request.TryClaim(SendRequest.Dropped))
+        {
+            _retryQueue.Remove(request);
+            _waiting--;
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>Whether a refusal came from a 421 (RFC 5321 §3.8: the server closes the channel) rather than from the message.</summary>

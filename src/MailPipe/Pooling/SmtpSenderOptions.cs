@@ -150,6 +150,14 @@ public sealed class SmtpSenderOptions
     /// <summary>Opens the transport for tests (a loopback proxy, an in-memory server) instead of a TCP connect.</summary>
     internal Func<CancellationToken, ValueTask<Stream>>? ConnectStream { get; set; }
 
+    /// <summary>
+    /// Tests only: called under the pool's lock with the caller's token when a taken message is about to wait again
+    /// (given back unsent by its batch, or queued for its retry on a fresh connection), before it is marked waiting: a
+    /// test cancels the token there, where a cancellation on another thread can land. Null otherwise (one field read,
+    /// on the requeue path only).
+    /// </summary>
+    internal Action<CancellationToken>? BeforeRequeue { get; set; }
+
     /// <summary>Checks every setting.</summary>
     /// <exception cref="ArgumentException"><see cref="Host"/> is empty, holds a space or a control character, a port or a scheme, or <see cref="EhloName"/> is not a usable EHLO name.</exception>
     /// <exception cref="ArgumentOutOfRangeException">A number or time is out of range.</exception>
