@@ -113,7 +113,7 @@ internal sealed partial class SendCommand
                     }
 
                     results.Add(result);
-                    progress?.Advance();
+                    progress?.Advance(result.Outcome == MessageOutcome.Accepted);
                 }
 
                 try

@@ -50,4 +50,44 @@ public class Serve17Tests
         (await client.ReadReplyAsync()).Should().StartWith("250");
         (await client.ReadReplyAsync()).Should().StartWith("5");
     }
+
+    private static int ClosedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static string[] ThreeMessages(TempDirectory dir)
+    {
+        var files = new string[3];
+        for (var i = 0; i < files.Length; i++)
+        {
+            files[i] = Path.Combine(dir.Path, $"m{i}.eml");
+            File.WriteAllText(files[i], $"From: a@example.test\r\nTo: b@example.test\r\nSubject: {i}\r\n\r\nbody\r\n");
+        }
+
+        return files;
+    }
+
+    /// <summary>
+    /// The progress line (standard error a terminal) counted every message with an outcome in its msgs/s, refused and
+    /// unsent ones too, while the summary counts accepted ones: a batch that all failed showed hundreds of msgs/s, then
+    /// 0.00 messages/s. Both count accepted messages now.
+    /// </summary>
+    [Fact]
+    public async Task The_progress_rate_counts_accepted_messages_as_the_summary_does()
+    {
+        using var dir = new TempDirectory();
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        var environment = new CliEnvironment(() => Stream.Null, OutputIsTerminal: false, ErrorIsTerminal: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var code = await Program.RunAsync(["send", "--server", $"127.0.0.1:{ClosedPort()}", .. ThreeMessages(dir)], output, error, environment, timeout.Token);
+
+        code.Should().Be(2, output.ToString() + error);
+        output.ToString().Should().Contain("0 accepted").And.Contain("0.00 messages/s");
+        var progress = error.ToString().Split('\r').Last(p => p.Contains("msgs/s", StringComparison.Ordinal));
+        progress.Should().MatchRegex(@"3/3 messages, [^\n]*\b0 msgs/s\n", "nothing was accepted: " + progress);
+    }
 }
