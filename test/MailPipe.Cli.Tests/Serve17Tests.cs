@@ -90,4 +90,28 @@ public class Serve17Tests
         var progress = error.ToString().Split('\r').Last(p => p.Contains("msgs/s", StringComparison.Ordinal));
         progress.Should().MatchRegex(@"3/3 messages, [^\n]*\b0 msgs/s\n", "nothing was accepted: " + progress);
     }
+
+    /// <summary>
+    /// The text summary said "not usable (see the error above)" while that error went to standard error: standard
+    /// output in a file held no reason. The summary's connection line now carries it; on one terminal it is said once.
+    /// </summary>
+    [Fact]
+    public async Task The_summary_says_why_the_connection_was_not_usable()
+    {
+        using var dir = new TempDirectory();
+        var port = ClosedPort();
+        var redirected = await CliRunner.RunAsync("send", "--server", $"127.0.0.1:{port}", "--from", "a@example.test", "--to", "b@example.test", "--subject", "s", "--body", "b");
+        redirected.ExitCode.Should().Be(2);
+        redirected.Output.Should().NotContain("see the error above")
+            .And.MatchRegex("connection: 127\\.0\\.0\\.1:[0-9]+, not usable: .*connection refused");
+        redirected.Error.Should().Contain("connection refused", "standard error still says it when it is not the same terminal");
+
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        var environment = new CliEnvironment(() => Stream.Null, OutputIsTerminal: true, ErrorIsTerminal: true);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await Program.RunAsync(["send", "--server", $"127.0.0.1:{port}", .. ThreeMessages(dir)], output, error, environment, timeout.Token);
+        var both = output.ToString() + error;
+        both.Split("connection refused").Length.Should().Be(2, "on one terminal the reason is shown once: " + both);
+    }
 }
