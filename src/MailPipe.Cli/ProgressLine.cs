@@ -5,7 +5,8 @@ namespace MailPipe.Cli;
 
 /// <summary>
 /// The progress of a batch on standard error when it is a terminal: one line, redrawn at most ten times a second,
-/// <c>done/total messages, N msgs/s</c>, ended by a line break when the batch is done. Nothing at all is written when
+/// <c>done/total messages, A accepted, N msgs/s</c>, ended by a line break when the batch is done. N counts the
+/// accepted messages, as the summary's messages per second does (refused and unsent ones are done, not sent). Nothing at all is written when
 /// standard error is redirected (a file, a pipe): no progress and no escape sequences.
 /// </summary>
 internal sealed class ProgressLine
@@ -17,6 +18,7 @@ internal sealed class ProgressLine
     private readonly long _start = Stopwatch.GetTimestamp();
     private long _lastDraw;
     private int _done;
+    private int _accepted;
     private bool _drawn;
 
     /// <summary>Creates the progress line.</summary>
@@ -35,9 +37,15 @@ internal sealed class ProgressLine
     public static bool Wanted(bool errorIsTerminal, int total) => errorIsTerminal && total > 1;
 
     /// <summary>Counts a message whose outcome is known; redraws when the last drawing is older than 0.1 s.</summary>
-    public void Advance()
+    /// <param name="accepted">Whether the server accepted the message (only those count in the rate).</param>
+    public void Advance(bool accepted)
     {
         _done++;
+        if (accepted)
+        {
+            _accepted++;
+        }
+
         var now = Stopwatch.GetTimestamp();
         if (now - _lastDraw >= RedrawTicks)
         {
@@ -70,8 +78,8 @@ internal sealed class ProgressLine
     private void Draw(long now)
     {
         var seconds = Stopwatch.GetElapsedTime(_start, now).TotalSeconds;
-        var rate = seconds > 0 ? _done / seconds : 0;
-        _error.Write(string.Create(CultureInfo.InvariantCulture, $"\r\u001b[K{_done}/{_total} messages, {rate:0} msgs/s"));
+        var rate = seconds > 0 ? _accepted / seconds : 0;
+        _error.Write(string.Create(CultureInfo.InvariantCulture, $"\r\u001b[K{_done}/{_total} messages, {_accepted} accepted, {rate:0} msgs/s"));
         _error.Flush();
         _drawn = true;
     }

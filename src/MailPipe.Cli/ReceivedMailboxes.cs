@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Text;
 using SmtpServer;
@@ -23,8 +24,24 @@ internal static class ReceivedMailboxes
     /// <param name="mailbox">The command's mailbox (MAIL's reverse-path or RCPT's forward-path).</param>
     public static void Remember(ISessionContext context, IMailbox? mailbox)
     {
-        if (mailbox?.Host is not { } host || context.Pipe is not ReplyCoalescingPipe { LastRawCommand: { } line }
-            || MailboxOf(line) is not var (local, domain))
+        if (mailbox?.Host is not { } host || context.Pipe is not ReplyCoalescingPipe { LastRawCommand: { } line })
+        {
+            return;
+        }
+
+        var postmaster = PostmasterPathEnd(new ReadOnlySequence<byte>(line));
+        if (postmaster >= 0)
+        {
+            // RCPT TO:<Postmaster>, given to SmtpServer with a domain it would otherwise refuse: the local part as written.
+            if (host == PostmasterDomain)
+            {
+                Mailboxes.AddOrUpdate(mailbox, Encoding.ASCII.GetString(line, postmaster - Postmaster.Length, Postmaster.Length));
+            }
+
+            return;
+        }
+
+        if (MailboxOf(line) is not var (local, domain))
         {
             return;
         }
@@ -41,6 +58,50 @@ internal static class ReceivedMailboxes
     /// <param name="mailbox">A mailbox of the transaction.</param>
     /// <returns>The mailbox, or <see langword="null"/> when SmtpServer's reading is the client's.</returns>
     public static string? AsSent(IMailbox mailbox) => Mailboxes.TryGetValue(mailbox, out var text) ? text : null;
+
+    /// <summary>
+    /// The domain SmtpServer is given for <c>RCPT TO:&lt;Postmaster&gt;</c> (RFC 5321 §4.5.1: no domain), whose parser
+    /// wants one; the mailbox is then remembered and printed as the client wrote it. A reserved name (RFC 2606).
+    /// </summary>
+    public const string PostmasterDomain = "postmaster.mailpipe.invalid";
+
+    /// <summary>The octets of <see cref="PostmasterDomain"/>.</summary>
+    public static ReadOnlySpan<byte> PostmasterDomainBytes => "postmaster.mailpipe.invalid"u8;
+
+    private const string Postmaster = "postmaster";
+
+    /// <summary>
+    /// Where the <c>&gt;</c> of a <c>RCPT TO:&lt;Postmaster&gt;</c> line is (the reserved mailbox without a domain,
+    /// any case, RFC 5321 §4.1.1.3; spaces after the colon as SmtpServer takes them; parameters may follow).
+    /// </summary>
+    /// <param name="line">The command line, without its line ending.</param>
+    /// <returns>The offset of the closing angle bracket, or -1 when the line is no such command.</returns>
+    internal static int PostmasterPathEnd(ReadOnlySequence<byte> line)
+    {
+        const int Longest = 256;
+        if (line.Length < "RCPT TO:<postmaster>".Length || line.Length > Longest)
+        {
+            return -1;
+        }
+
+        Span<byte> text = stackalloc byte[Longest];
+        line.CopyTo(text);
+        text = text[..(int)line.Length];
+        if (!Ascii.EqualsIgnoreCase(text[..8], "RCPT TO:"u8))
+        {
+            return -1;
+        }
+
+        var path = 8;
+        while (path < text.Length && text[path] == (byte)' ')
+        {
+            path++;
+        }
+
+        var end = path + 1 + Postmaster.Length;
+        return end < text.Length && text[path] == (byte)'<' && text[end] == (byte)'>'
+            && Ascii.EqualsIgnoreCase(text[(path + 1)..end], "postmaster"u8) ? end : -1;
+    }
 
     /// <summary>
     /// The local part and domain octets of the path in a <c>MAIL FROM:</c> or <c>RCPT TO:</c> line, a source route

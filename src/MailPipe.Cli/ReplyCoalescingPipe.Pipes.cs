@@ -27,6 +27,8 @@ internal sealed partial class ReplyCoalescingPipe
         private bool _dataTaken;
         private ReadOnlySequence<byte> _bareLine;
         private ReadOnlySequence<byte> _bareLineSource;
+        private int _insertedAt;
+        private int _inserted;
 
         public InputReader(ReplyCoalescingPipe pipe, PipeReader inner)
         {
@@ -160,37 +162,57 @@ internal sealed partial class ReplyCoalescingPipe
         /// ending in CRLF, alone; <see cref="AdvanceTo(SequencePosition, SequencePosition)"/> maps its positions back. A
         /// bare LF ends a command line at Postfix, Exim and aiosmtpd alike, and RFC 5321 §2.3.8 forbids the client to
         /// send it, not the server to take it; the client would otherwise get no reply at all. Message data is left
-        /// alone: only CRLF "." CRLF ends a message (no SMTP smuggling).
+        /// alone: only CRLF "." CRLF ends a message (no SMTP smuggling). A <c>RCPT TO:&lt;Postmaster&gt;</c> line (no
+        /// domain, which SmtpServer's parser refuses with 502, while RFC 5321 §4.5.1 requires a server to take it) is
+        /// given as a copy too, with <see cref="ReceivedMailboxes.PostmasterDomain"/> after the local part.
         /// </summary>
         private ReadResult EndBareLine(ReadResult result)
         {
             _bareLine = default;
+            _inserted = 0;
             if (_inMessage || result.IsCanceled || result.Buffer.PositionOf((byte)'\n') is not { } lineFeed)
             {
                 return result;
             }
 
             var line = result.Buffer.Slice(0, lineFeed);
-            if (!line.IsEmpty && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r')
+            var crlf = !line.IsEmpty && line.Slice(line.Length - 1).FirstSpan[0] == (byte)'\r';
+            var content = crlf ? line.Slice(0, line.Length - 1) : line;
+            var postmaster = ReceivedMailboxes.PostmasterPathEnd(content);
+            if (crlf && postmaster < 0)
             {
                 return result;
             }
 
-            var copy = new byte[line.Length + 2];
-            line.CopyTo(copy);
+            byte[] inserted = postmaster < 0 ? [] : [(byte)'@', .. ReceivedMailboxes.PostmasterDomainBytes];
+            var copy = new byte[content.Length + inserted.Length + 2];
+            var at = postmaster < 0 ? (int)content.Length : postmaster;
+            content.Slice(0, at).CopyTo(copy);
+            inserted.CopyTo(copy, at);
+            content.Slice(at).CopyTo(copy.AsSpan(at + inserted.Length));
             copy[^2] = (byte)'\r';
             copy[^1] = (byte)'\n';
             _bareLineSource = result.Buffer.Slice(0, line.Length + 1);
             _bareLine = new ReadOnlySequence<byte>(copy);
+            _insertedAt = at;
+            _inserted = inserted.Length;
             _last = _bareLine;
             return new ReadResult(_bareLine, isCanceled: false, isCompleted: false);
         }
 
-        /// <summary>A position in the copy made by <see cref="EndBareLine"/> as a position in the input: within the line, the same offset; at or past its CR, after the LF.</summary>
+        /// <summary>
+        /// A position in the copy made by <see cref="EndBareLine"/> as a position in the input: before the inserted
+        /// domain, the same offset; within it, where it was inserted; after it, shifted back; at or past its CR, after the LF.
+        /// </summary>
         private SequencePosition InInput(SequencePosition position)
         {
             var offset = _bareLine.Slice(0, position).Length;
-            return offset < _bareLineSource.Length - 1 ? _bareLineSource.GetPosition(offset) : _bareLineSource.End;
+            if (offset >= _bareLine.Length - 2)
+            {
+                return _bareLineSource.End;
+            }
+
+            return _bareLineSource.GetPosition(offset <= _insertedAt ? offset : Math.Max(_insertedAt, offset - _inserted));
         }
 
         /// <summary>Whether <paramref name="data"/> holds the end of a message (CRLF "." CRLF).</summary>
@@ -219,7 +241,8 @@ internal sealed partial class ReplyCoalescingPipe
                 return;
             }
 
-            LastRawCommand = line.Length <= MaxCommandLine && !IsPlain(line) ? line.ToArray() : null;
+            LastRawCommand = _inserted > 0 ? _bareLineSource.ToArray()
+                : line.Length <= MaxCommandLine && !IsPlain(line) ? line.ToArray() : null;
             Span<byte> text = stackalloc byte[16];
             if (line.Length > text.Length)
             {
@@ -250,7 +273,7 @@ internal sealed partial class ReplyCoalescingPipe
 
         /// <summary>
         /// The command line SmtpServer took last when it held an octet above 127 (a UTF-8 path, RFC 6531) or a
-        /// backslash (a quoted pair), else <see langword="null"/>: SmtpServer decodes a path's domain as ASCII and
+        /// backslash (a quoted pair), or was a <c>RCPT TO:&lt;Postmaster&gt;</c> given to it with a domain (as the client wrote it), else <see langword="null"/>: SmtpServer decodes a path's domain as ASCII and
         /// unescapes a quoted local part as a .NET regular expression would (<c>\u0041</c> becomes <c>A</c>), so its
         /// mailbox filter reads the path from here while the command runs (see <see cref="ReceivedMailboxes"/>).
         /// </summary>

@@ -197,9 +197,10 @@ internal sealed class ResultPrinter
                 text.Append(CultureInfo.InvariantCulture, $", authenticated as {user} ({summary.AuthMechanism})");
             }
 
-            if (summary.Error is not null)
+            if (summary.Error is { } reason)
             {
-                text.Append(", not usable (see the error above)");
+                // Self-contained: standard output may be a file, and the error line went to standard error.
+                text.Append(", not usable: ").Append(reason.ReplaceLineEndings(" "));
             }
 
             text.Append('\n');

@@ -113,7 +113,7 @@ internal sealed partial class SendCommand
                     }
 
                     results.Add(result);
-                    progress?.Advance();
+                    progress?.Advance(result.Outcome == MessageOutcome.Accepted);
                 }
 
                 try
@@ -137,8 +137,9 @@ internal sealed partial class SendCommand
                 {
                     await error.WriteLineAsync($"mailpipe send: {BatchSender.Interrupted}; every message is listed with its outcome").ConfigureAwait(false);
                 }
-                else if (report.SessionError is { } sessionError)
+                else if (report.SessionError is { } sessionError && !(environment.OutputIsTerminal && environment.ErrorIsTerminal))
                 {
+                    // The text summary repeats the reason (standard output may be a file); on one terminal, once is enough.
                     await error.WriteLineAsync($"mailpipe send: {sessionError}").ConfigureAwait(false);
                 }
             }
