@@ -105,6 +105,10 @@ public static class MailPipeResilienceBuilderExtensions
         builder.Services.AddSingleton(new Attached(name));
         builder.Services.AddSingleton<IValidateOptions<SmtpStandardResilienceOptions>>(new Validator(name));
         options.ValidateOnStart();
+
+        // The circuit breaker's state for the sender's health check (one per container, read through the DI package's hook).
+        builder.Services.AddKeyedSingleton(name, (_, _) => new SmtpCircuitHealth(name.Length == 0 ? "the default sender" : name));
+        builder.AddHealthContributor(services => services.GetRequiredKeyedService<SmtpCircuitHealth>(name));
         return builder.AddSenderDecorator((services, inner) =>
         {
             var settings = services.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(name);
@@ -130,7 +134,8 @@ public static class MailPipeResilienceBuilderExtensions
                 });
             }
 
-            return new ResilientSmtpSender(inner, pipeline.AddSmtpStandardResilience(settings).Build());
+            var pipelineOptions = services.GetRequiredKeyedService<SmtpCircuitHealth>(name).Attach(settings, pipeline.TimeProvider ?? TimeProvider.System, sender?.Name);
+            return new ResilientSmtpSender(inner, pipeline.AddSmtpStandardResilience(pipelineOptions).Build());
         });
     }
 
