@@ -173,7 +173,7 @@ public static class MailPipeResilienceBuilderExtensions
             problems.Add($"{at}Retry{separator}ThrottledDelay must be between {TimeSpan.Zero:c} and {TimeSpan.FromDays(1):c}; it is {options.Retry.ThrottledDelay:c}.");
         }
 
-        Strategy(problems, options, at, separator, "CircuitBreaker", b => b.AddCircuitBreaker(options.CircuitBreaker));
+        Strategy(problems, options, at, separator, "CircuitBreaker", b => b.AddCircuitBreaker(SmtpCircuitHealth.ForValidation(options.CircuitBreaker)));
         Strategy(problems, options, at, separator, "AttemptTimeout", b => b.AddTimeout(options.AttemptTimeout));
         if (problems.Count > 0)
         {
@@ -183,7 +183,9 @@ public static class MailPipeResilienceBuilderExtensions
         try
         {
             options.Validate();
-            _ = new ResiliencePipelineBuilder<SmtpSendResult>().AddSmtpStandardResilience(options).Build();
+            // Without the caller's state provider and manual control (SmtpCircuitHealth.ForValidation): a state provider serves one breaker only.
+            var probe = new SmtpStandardResilienceOptions { TotalRequestTimeout = options.TotalRequestTimeout, Retry = options.Retry, CircuitBreaker = SmtpCircuitHealth.ForValidation(options.CircuitBreaker), AttemptTimeout = options.AttemptTimeout };
+            _ = new ResiliencePipelineBuilder<SmtpSendResult>().AddSmtpStandardResilience(probe).Build();
             return problems;
         }
         catch (Exception ex) when (ex is ArgumentException or ValidationException)

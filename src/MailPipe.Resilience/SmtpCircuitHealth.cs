@@ -26,25 +26,11 @@ internal sealed class SmtpCircuitHealth(string senderName) : IMailPipeHealthCont
     {
         var source = options.CircuitBreaker;
         var state = source?.StateProvider ?? new CircuitBreakerStateProvider();
-        SmtpCircuitBreakerStrategyOptions? breaker = source is null ? null : new()
+        var breaker = source is null ? null : Copy(source, state, source.ManualControl, args =>
         {
-            Name = source.Name,
-            FailureRatio = source.FailureRatio,
-            MinimumThroughput = source.MinimumThroughput,
-            SamplingDuration = source.SamplingDuration,
-            BreakDuration = source.BreakDuration,
-            BreakDurationGenerator = source.BreakDurationGenerator,
-            ShouldHandle = source.ShouldHandle,
-            OnClosed = source.OnClosed,
-            OnHalfOpened = source.OnHalfOpened,
-            ManualControl = source.ManualControl,
-            StateProvider = state,
-            OnOpened = args =>
-            {
-                Opened(args.BreakDuration);
-                return source.OnOpened?.Invoke(args) ?? default;
-            },
-        };
+            Opened(args.BreakDuration);
+            return source.OnOpened?.Invoke(args) ?? default;
+        });
         lock (_lock)
         {
             _state = source is null ? null : state;
@@ -60,6 +46,30 @@ internal sealed class SmtpCircuitHealth(string senderName) : IMailPipeHealthCont
             AttemptTimeout = options.AttemptTimeout,
         };
     }
+
+    /// <summary>
+    /// The options for the start-up check, which builds a breaker only to let Polly validate them: without the caller's
+    /// <see cref="CircuitBreakerStateProvider"/> (Polly lets one serve a single breaker: the check's would take it from the
+    /// real one) and <see cref="CircuitBreakerManualControl"/> (it would also isolate and close the check's breaker).
+    /// </summary>
+    public static SmtpCircuitBreakerStrategyOptions ForValidation(SmtpCircuitBreakerStrategyOptions source) =>
+        Copy(source, null, null, source.OnOpened);
+
+    private static SmtpCircuitBreakerStrategyOptions Copy(SmtpCircuitBreakerStrategyOptions source, CircuitBreakerStateProvider? state, CircuitBreakerManualControl? control, Func<OnCircuitOpenedArguments<SmtpSendResult>, ValueTask>? onOpened) => new()
+    {
+        Name = source.Name,
+        FailureRatio = source.FailureRatio,
+        MinimumThroughput = source.MinimumThroughput,
+        SamplingDuration = source.SamplingDuration,
+        BreakDuration = source.BreakDuration,
+        BreakDurationGenerator = source.BreakDurationGenerator,
+        ShouldHandle = source.ShouldHandle,
+        OnClosed = source.OnClosed,
+        OnHalfOpened = source.OnHalfOpened,
+        OnOpened = onOpened,
+        ManualControl = control,
+        StateProvider = state,
+    };
 
     /// <inheritdoc/>
     public HealthCheckResult? CheckHealth(HealthStatus failureStatus)

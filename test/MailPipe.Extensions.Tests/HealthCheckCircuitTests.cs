@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using MailPipe.Extensions.Tests.Peer;
 using MailPipe.Extensions.Tests.Support;
 using MailPipe.Resilience;
 using Microsoft.AspNetCore.Builder;
@@ -8,6 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Time.Testing;
 
 namespace MailPipe.Extensions.Tests;
@@ -99,6 +101,39 @@ public sealed class HealthCheckCircuitTests
         closed.Data.Should().NotContainKey("circuitState");
 
         await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_circuit_isolated_by_manual_control_is_unhealthy_and_its_own_state_provider_is_read()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var control = new Polly.CircuitBreaker.CircuitBreakerManualControl();
+        var state = new Polly.CircuitBreaker.CircuitBreakerStateProvider();
+        var builder = PeerHost.Builder($$"""{ "Smtp": { "Host": "127.0.0.1", "Port": {{TestServers.PostfixPort}}, "TlsMode": "None" } }""");
+        builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"))
+            .AddHealthCheck()
+            .AddStandardResilience(o =>
+            {
+                o.CircuitBreaker.ManualControl = control;
+                o.CircuitBreaker.StateProvider = state;
+            });
+        using var host = builder.Build();
+        await host.StartAsync();
+        var health = host.Services.GetRequiredService<HealthCheckService>();
+        _ = host.Services.GetRequiredService<ISmtpSender>(); // the pipeline is built with the sender
+
+        await control.IsolateAsync();
+        state.CircuitState.Should().Be(Polly.CircuitBreaker.CircuitState.Isolated, "the user's state provider is the breaker's");
+        var isolated = (await health.CheckHealthAsync()).Entries["mailpipe"];
+        isolated.Status.Should().Be(HealthStatus.Unhealthy, isolated.Description);
+        isolated.Description.Should().Be($"The circuit breaker of 127.0.0.1:{TestServers.PostfixPort} is isolated (manual control): every send returns NotSent (ServiceNotAvailable) without a connection until it is closed.");
+        isolated.Data["circuitState"].Should().Be("Isolated");
+        host.Services.GetRequiredService<SmtpSender>().GetStatistics().Opened.Should().Be(0, "no probe while the circuit is isolated");
+
+        await control.CloseAsync();
+        var closed = (await health.CheckHealthAsync()).Entries["mailpipe"];
+        closed.Status.Should().Be(HealthStatus.Healthy, closed.Description);
+        await host.StopAsync();
     }
 
     /// <summary>The registered check run once more with Degraded as the registration's failure status.</summary>
