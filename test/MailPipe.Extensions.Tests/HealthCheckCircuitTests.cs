@@ -20,7 +20,7 @@ namespace MailPipe.Extensions.Tests;
 /// the break in its description, even though the server (Postfix, behind a loopback proxy that refused the first
 /// sessions with 421) answers again. Before, the check probed the server and said Healthy. Past the break (on the
 /// container's clock, a <see cref="FakeTimeProvider"/>: no waiting) the probe decides again, and the trial send closes
-/// the circuit.
+/// the circuit. Half-open (a trial held by the proxy) it is Degraded; isolated by Polly's manual control, Unhealthy.
 /// </summary>
 public sealed class HealthCheckCircuitTests
 {
@@ -101,6 +101,63 @@ public sealed class HealthCheckCircuitTests
         closed.Data.Should().NotContainKey("circuitState");
 
         await app.StopAsync();
+    }
+
+    [Fact]
+    public async Task A_half_open_circuit_is_degraded_while_its_trial_send_runs()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "421 4.3.2 Fault proxy: service not available", RefuseFirst = int.MaxValue };
+        var proxyDisposed = false;
+        try
+        {
+            var clock = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 8, 0, 0, TimeSpan.Zero));
+            var builder = PeerHost.Builder($$"""{ "Smtp": { "Host": "127.0.0.1", "Port": {{proxy.Port}}, "TlsMode": "None", "Pool": { "MaxConnections": 2 } } }""");
+            builder.Services.AddSingleton<TimeProvider>(clock);
+            builder.Services.AddMailPipe(builder.Configuration.GetSection("Smtp"))
+                .AddHealthCheck()
+                .AddStandardResilience(o =>
+                {
+                    o.Retry.MaxRetryAttempts = 0;
+                    o.CircuitBreaker.MinimumThroughput = 2;
+                    o.CircuitBreaker.BreakDuration = Break;
+                });
+            using var host = builder.Build();
+            await host.StartAsync();
+            var sender = host.Services.GetRequiredService<ISmtpSender>();
+            var health = host.Services.GetRequiredService<HealthCheckService>();
+            for (var i = 0; i < 2; i++)
+            {
+                (await sender.SendAsync(new SmtpEnvelope("circuit@example.test", TestServers.UniqueRecipient("circuit-refused")), "Subject: c\r\n\r\nx\r\n"u8.ToArray())).Outcome.Should().Be(SmtpSendOutcome.NotSent);
+            }
+
+            (await health.CheckHealthAsync()).Entries["mailpipe"].Data["circuitState"].Should().Be("Open");
+
+            // Past the break the next send is the trial; the proxy now relays, and holds it at MAIL: the circuit is half-open.
+            proxy.RefuseFirst = proxy.Accepted;
+            proxy.HoldOn = "MAIL FROM";
+            clock.Advance(Break + TimeSpan.FromSeconds(1));
+            var trial = sender.SendAsync(new SmtpEnvelope("circuit@example.test", TestServers.UniqueRecipient("circuit-trial")), "Subject: c\r\n\r\nx\r\n"u8.ToArray());
+            await proxy.FirstHeld;
+            var halfOpen = (await health.CheckHealthAsync()).Entries["mailpipe"];
+            halfOpen.Status.Should().Be(HealthStatus.Degraded, halfOpen.Description);
+            halfOpen.Description.Should().StartWith($"The circuit breaker of 127.0.0.1:{proxy.Port} is half-open: a trial send is running;");
+            halfOpen.Data["circuitState"].Should().Be("HalfOpen");
+
+            // The held connection is closed: the trial fails (Unknown when its pipelined end of data had gone out with MAIL), and the circuit opens again.
+            proxyDisposed = true;
+            await proxy.DisposeAsync();
+            (await trial).Outcome.Should().BeOneOf(SmtpSendOutcome.NotSent, SmtpSendOutcome.Unknown);
+            (await health.CheckHealthAsync()).Entries["mailpipe"].Data["circuitState"].Should().Be("Open");
+            await host.StopAsync();
+        }
+        finally
+        {
+            if (!proxyDisposed)
+            {
+                await proxy.DisposeAsync();
+            }
+        }
     }
 
     [Fact]
