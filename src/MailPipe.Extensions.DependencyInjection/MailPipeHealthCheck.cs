@@ -33,7 +33,10 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// of at most 512 characters: line breaks and control characters of the server's reply text become spaces, and a
     /// longer text is cut with "…"; the whole reply stays in the result's exception. A check of a sender that is not
     /// registered (a typo in <paramref name="serviceKey"/>, <c>AddMailPipe</c> missing) stops the host's start with an
-    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> that names it.
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> that names it. Before it probes, the check
+    /// asks the sender's <see cref="IMailPipeHealthContributor"/>s (<see cref="MailPipeBuilderExtensions.AddHealthContributor"/>)
+    /// and reports the first answer instead: MailPipe.Resilience's open circuit breaker is Unhealthy (or
+    /// <paramref name="failureStatus"/>) with the end of its break in the description.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="serviceKey">The key of a keyed sender; <see langword="null"/> for the one of <c>AddMailPipe</c>.</param>
