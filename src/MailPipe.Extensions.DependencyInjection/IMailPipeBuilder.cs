@@ -4,6 +4,7 @@ namespace Microsoft.Extensions.DependencyInjection;
 /// A sender registered by <c>services.AddMailPipe(...)</c>
 /// or <c>AddKeyedMailPipe</c>, for further configuration: <see cref="MailPipeBuilderExtensions.ConfigureSender"/>,
 /// <see cref="MailPipeBuilderExtensions.AddSenderDecorator"/>, <see cref="MailPipeBuilderExtensions.AddHealthCheck"/>,
+/// <see cref="MailPipeBuilderExtensions.AddHealthContributor"/>,
 /// and the extensions of other packages (MailPipe.Resilience's <c>AddStandardResilience()</c>). Telemetry needs none:
 /// the sender publishes on the <c>MailPipe</c> source and meter (MailPipe.OpenTelemetry subscribes a provider).
 /// </summary>

@@ -16,4 +16,6 @@ internal sealed class MailPipeSenderSetup
     public List<Action<IServiceProvider, MailPipe.SmtpSenderOptions>> SenderActions { get; } = [];
 
     public List<Func<IServiceProvider, MailPipe.ISmtpSender, MailPipe.ISmtpSender>> Decorators { get; } = [];
+
+    public List<Func<IServiceProvider, IMailPipeHealthContributor>> HealthContributors { get; } = [];
 }

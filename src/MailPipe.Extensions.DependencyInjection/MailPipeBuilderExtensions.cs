@@ -43,10 +43,28 @@ public static class MailPipeBuilderExtensions
     }
 
     /// <summary>
+    /// Adds what the sender's MailPipe health check asks before it probes the server (see
+    /// <see cref="IMailPipeHealthContributor"/>): the hook of packages that can stop the sender's sends, such as
+    /// MailPipe.Resilience, whose <c>AddStandardResilience()</c> adds its circuit breaker's state this way.
+    /// </summary>
+    /// <param name="builder">The sender's builder.</param>
+    /// <param name="contributor">Returns the contributor (called on each health check run, from the container the check runs in: return a singleton that keeps the state).</param>
+    /// <returns>The same builder.</returns>
+    /// <exception cref="ArgumentNullException">An argument is null.</exception>
+    public static IMailPipeBuilder AddHealthContributor(this IMailPipeBuilder builder, Func<IServiceProvider, IMailPipeHealthContributor> contributor)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(contributor);
+        builder.Services.Configure<MailPipeSenderSetup>(builder.Name, s => s.HealthContributors.Add(contributor));
+        return builder;
+    }
+
+    /// <summary>
     /// Adds a health check of this sender (see <see cref="MailPipeHealthChecksBuilderExtensions.AddMailPipe"/>): healthy
     /// when the pool can lend a connection (an idle one answers NOOP, or a new one opens and answers EHLO, within the
     /// pool's limit); degraded when every connection is sending (nothing to probe) or a new one fails while others are
-    /// sending; unhealthy otherwise or after <paramref name="timeout"/>.
+    /// sending; unhealthy otherwise or after <paramref name="timeout"/>. A contributor (<see cref="AddHealthContributor"/>),
+    /// such as MailPipe.Resilience's open circuit breaker, answers before the probe.
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
     /// <param name="name">The check's name; default <c>mailpipe</c>, or <c>mailpipe-{key}</c> for a keyed sender.</param>

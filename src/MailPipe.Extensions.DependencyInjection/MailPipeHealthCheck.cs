@@ -33,7 +33,10 @@ public static class MailPipeHealthChecksBuilderExtensions
     /// of at most 512 characters: line breaks and control characters of the server's reply text become spaces, and a
     /// longer text is cut with "…"; the whole reply stays in the result's exception. A check of a sender that is not
     /// registered (a typo in <paramref name="serviceKey"/>, <c>AddMailPipe</c> missing) stops the host's start with an
-    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> that names it.
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> that names it. Before it probes, the check
+    /// asks the sender's <see cref="IMailPipeHealthContributor"/>s (<see cref="MailPipeBuilderExtensions.AddHealthContributor"/>)
+    /// and reports the first answer instead: MailPipe.Resilience's open circuit breaker is Unhealthy (or
+    /// <paramref name="failureStatus"/>) with the end of its break in the description.
     /// </summary>
     /// <param name="builder">The health checks builder (<c>services.AddHealthChecks()</c>).</param>
     /// <param name="serviceKey">The key of a keyed sender; <see langword="null"/> for the one of <c>AddMailPipe</c>.</param>
@@ -82,7 +85,7 @@ public static class MailPipeHealthChecksBuilderExtensions
         var checkTimeout = timeout ?? TimeSpan.FromSeconds(10);
         var registration = new HealthCheckRegistration(
             checkName,
-            sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout, sp.GetService<TimeProvider>() ?? TimeProvider.System),
+            sp => new MailPipeHealthCheck(MailPipeServiceCollectionExtensions.GetSender(sp, senderName), checkTimeout, sp.GetService<TimeProvider>() ?? TimeProvider.System, Contributors(sp, senderName)),
             failureStatus,
             [.. DefaultTags.Concat(tags ?? []).Distinct(StringComparer.Ordinal)],
             Backstop(checkTimeout));
@@ -102,6 +105,10 @@ public static class MailPipeHealthChecksBuilderExtensions
         return builder;
     }
 
+
+    /// <summary>The sender's health contributors (<see cref="MailPipeBuilderExtensions.AddHealthContributor"/>), in the order added.</summary>
+    private static IMailPipeHealthContributor[] Contributors(IServiceProvider services, string senderName) =>
+        services.GetService<Microsoft.Extensions.Options.IOptionsMonitor<MailPipeSenderSetup>>()?.Get(senderName).HealthContributors.Select(f => f(services)).ToArray() ?? [];
 
     private static string Describe(string sender) => sender.Length == 0 ? "the default sender (AddMailPipe)" : $"the sender '{sender}' (AddKeyedMailPipe)";
 
@@ -127,9 +134,10 @@ internal sealed record CheckOf(string Name, string Sender);
 /// <summary>
 /// The check: <c>SmtpSender.CheckConnectionAsync</c> within a timeout, on the clock the sender has (the container's
 /// <see cref="TimeProvider"/>). A sender whose disposal began before the check ended is reported as disposed, whatever
-/// the check found; the description is one bounded line (<see cref="Bounded"/>).
+/// the check found; the description is one bounded line (<see cref="Bounded"/>). A contributor's answer (an open
+/// circuit breaker) is reported instead of a probe.
 /// </summary>
-internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, TimeProvider timeProvider) : IHealthCheck
+internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, TimeProvider timeProvider, IReadOnlyList<IMailPipeHealthContributor> contributors) : IHealthCheck
 {
     /// <summary>The longest description, in characters: a reply line's limit (RFC 5321 §4.5.3.1.5, 512 octets).</summary>
     internal const int MaxDescriptionLength = 512;
@@ -146,6 +154,20 @@ internal sealed class MailPipeHealthCheck(SmtpSender sender, TimeSpan timeout, T
             ["opening"] = statistics.Opening,
             ["pendingRequests"] = statistics.PendingRequests,
         };
+        // Something that stops every send before the pool (an open circuit breaker) decides, whatever a probe would find.
+        foreach (var contributor in contributors)
+        {
+            if (contributor.CheckHealth(context.Registration.FailureStatus) is { } said)
+            {
+                foreach (var entry in said.Data)
+                {
+                    data[entry.Key] = entry.Value;
+                }
+
+                return sender.IsDisposed ? Disposed(context, null, data) : new HealthCheckResult(said.Status, Bounded(said.Description ?? string.Empty), said.Exception, data);
+            }
+        }
+
         HealthCheckResult result;
         try
         {

@@ -105,6 +105,10 @@ public static class MailPipeResilienceBuilderExtensions
         builder.Services.AddSingleton(new Attached(name));
         builder.Services.AddSingleton<IValidateOptions<SmtpStandardResilienceOptions>>(new Validator(name));
         options.ValidateOnStart();
+
+        // The circuit breaker's state for the sender's health check (one per container, read through the DI package's hook).
+        builder.Services.AddKeyedSingleton(name, (_, _) => new SmtpCircuitHealth(name.Length == 0 ? "the default sender" : name));
+        builder.AddHealthContributor(services => services.GetRequiredKeyedService<SmtpCircuitHealth>(name));
         return builder.AddSenderDecorator((services, inner) =>
         {
             var settings = services.GetRequiredService<IOptionsMonitor<SmtpStandardResilienceOptions>>().Get(name);
@@ -130,7 +134,8 @@ public static class MailPipeResilienceBuilderExtensions
                 });
             }
 
-            return new ResilientSmtpSender(inner, pipeline.AddSmtpStandardResilience(settings).Build());
+            var pipelineOptions = services.GetRequiredKeyedService<SmtpCircuitHealth>(name).Attach(settings, pipeline.TimeProvider ?? TimeProvider.System, sender?.Name);
+            return new ResilientSmtpSender(inner, pipeline.AddSmtpStandardResilience(pipelineOptions).Build());
         });
     }
 
@@ -168,7 +173,7 @@ public static class MailPipeResilienceBuilderExtensions
             problems.Add($"{at}Retry{separator}ThrottledDelay must be between {TimeSpan.Zero:c} and {TimeSpan.FromDays(1):c}; it is {options.Retry.ThrottledDelay:c}.");
         }
 
-        Strategy(problems, options, at, separator, "CircuitBreaker", b => b.AddCircuitBreaker(options.CircuitBreaker));
+        Strategy(problems, options, at, separator, "CircuitBreaker", b => b.AddCircuitBreaker(SmtpCircuitHealth.ForValidation(options.CircuitBreaker)));
         Strategy(problems, options, at, separator, "AttemptTimeout", b => b.AddTimeout(options.AttemptTimeout));
         if (problems.Count > 0)
         {
@@ -178,7 +183,9 @@ public static class MailPipeResilienceBuilderExtensions
         try
         {
             options.Validate();
-            _ = new ResiliencePipelineBuilder<SmtpSendResult>().AddSmtpStandardResilience(options).Build();
+            // Without the caller's state provider and manual control (SmtpCircuitHealth.ForValidation): a state provider serves one breaker only.
+            var probe = new SmtpStandardResilienceOptions { TotalRequestTimeout = options.TotalRequestTimeout, Retry = options.Retry, CircuitBreaker = SmtpCircuitHealth.ForValidation(options.CircuitBreaker), AttemptTimeout = options.AttemptTimeout };
+            _ = new ResiliencePipelineBuilder<SmtpSendResult>().AddSmtpStandardResilience(probe).Build();
             return problems;
         }
         catch (Exception ex) when (ex is ArgumentException or ValidationException)

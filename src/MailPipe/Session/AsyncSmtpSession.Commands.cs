@@ -16,7 +16,7 @@ public sealed partial class AsyncSmtpSession
     public async Task<SmtpReply> EhloAsync(string domain, CancellationToken cancellationToken = default)
     {
         SmtpHelloName.Validate(domain);
-        var reply = await SimpleCommandAsync(EhloVerb, "EHLO", SmtpHelloName.ToArgument(domain), cancellationToken).ConfigureAwait(false);
+        var reply = await SimpleCommandAsync(EhloVerb, "EHLO", SmtpHelloName.ToArgument(domain), cancellationToken, opensSession: true).ConfigureAwait(false);
         Capabilities = SmtpCapabilities.FromEhloReply(reply);
         return reply;
     }
@@ -53,7 +53,7 @@ public sealed partial class AsyncSmtpSession
     public async Task<SmtpReply> HeloAsync(string domain, CancellationToken cancellationToken = default)
     {
         SmtpHelloName.Validate(domain);
-        var reply = await SimpleCommandAsync(HeloVerb, "HELO", SmtpHelloName.ToArgument(domain), cancellationToken).ConfigureAwait(false);
+        var reply = await SimpleCommandAsync(HeloVerb, "HELO", SmtpHelloName.ToArgument(domain), cancellationToken, opensSession: true).ConfigureAwait(false);
         Capabilities = SmtpCapabilities.None;
         return reply;
     }
@@ -199,8 +199,8 @@ public sealed partial class AsyncSmtpSession
     private static readonly byte[] NoopVerb = "NOOP"u8.ToArray();
     private static readonly byte[] RsetVerb = "RSET"u8.ToArray();
 
-    /// <summary>One command and its reply in one operation; a 421 breaks the connection.</summary>
-    private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string? argument, CancellationToken cancellationToken, bool maskArgument = false)
+    /// <summary>One command and its reply in one operation; a 421 breaks the connection (to EHLO or HELO, <paramref name="opensSession"/>, with the connection's span failed as by a 421 greeting).</summary>
+    private async Task<SmtpReply> SimpleCommandAsync(byte[] verb, string name, string? argument, CancellationToken cancellationToken, bool maskArgument = false, bool opensSession = false)
     {
         using var operation = BeginOperation(cancellationToken);
         if (argument is null)
@@ -212,7 +212,15 @@ public sealed partial class AsyncSmtpSession
             _channel.WriteCommand(verb, name, argument, maskArgument);
         }
 
-        return _channel.CloseIfServiceClosing(await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name).ConfigureAwait(false));
+        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name).ConfigureAwait(false);
+        if (opensSession && reply.IsServiceClosing)
+        {
+            // A 421 to EHLO or HELO refuses the session: the connection failed to open, and its span says so before the
+            // 421 closes it (the close would end the span without error.type, and the pool's ConnectionEnded would find none).
+            SessionTelemetry.ConnectionEnded(this, reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        return _channel.CloseIfServiceClosing(reply);
     }
 
     /// <summary>MAIL or RCPT with a checked path and parameters in one operation.</summary>

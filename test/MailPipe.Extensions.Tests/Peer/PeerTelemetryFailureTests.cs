@@ -12,18 +12,25 @@ namespace MailPipe.Extensions.Tests.Peer;
 /// Peer acceptance of MailPipe.OpenTelemetry's "while the server is down" paragraph, in a host with the in-memory
 /// exporter: a closed port and a server that refuses the session with a 421 greeting each give a failed
 /// <c>smtp connection</c> root with <c>error.type</c>, no transaction, no <c>mailpipe.smtp.messages</c>, and a rising
-/// <c>mailpipe.sender.connection.open_failures</c>.
+/// <c>mailpipe.sender.connection.open_failures</c>. So does a server that greets with 220 and answers EHLO with 421
+/// (the span used to end without <c>error.type</c> then: the 421 closed the connection before the pool said why).
 /// </summary>
 public sealed class PeerTelemetryFailureTests
 {
-    public static TheoryData<string> Servers => ["closed", "421"];
+    public static TheoryData<string> Servers => ["closed", "421", "ehlo-421"];
 
     [Theory]
     [MemberData(nameof(Servers))]
     public async Task A_connection_that_fails_to_open_is_a_root_span_with_error_type_and_an_open_failure(string server)
     {
         await using var proxy = new FaultProxy(TestServers.PostfixPort) { RefuseWith = "421 4.7.0 Peer proxy: too many connections", RefuseFirst = int.MaxValue };
-        var port = server == "closed" ? TestServers.UnusedPort() : proxy.Port;
+        await using var ehloRefuser = new LineServer(async (c, ct) =>
+        {
+            await c.SendAsync("220 line.example.test ESMTP", ct);
+            await c.ExpectAsync("EHLO", ct);
+            await c.SendAsync("421 4.7.0 line.example.test too busy, closing", ct);
+        });
+        var port = server switch { "closed" => TestServers.UnusedPort(), "ehlo-421" => ehloRefuser.Port, _ => proxy.Port };
         var spans = new List<Activity>();
         var metrics = new List<MetricSnapshot>();
         var builder = PeerHost.Builder($$"""{ "Smtp": { "Host": "127.0.0.1", "Port": {{port}}, "TlsMode": "None", "Pool": { "MaxConnections": 1 } } }""");
