@@ -10,8 +10,6 @@ namespace MailPipe.Cli.Tests;
 /// </summary>
 public class Breaker17EnvelopeDifferentialTests
 {
-    private static readonly string[] SenderFields = ["Sender", "From", "Resent-Sender", "Resent-From"];
-
     private const string Tail = "Subject: x\r\n\r\nbody\r\n";
 
     public static TheoryData<string, string, string> Cases => new()
@@ -70,32 +68,7 @@ public class Breaker17EnvelopeDifferentialTests
         Mime(Encoding.UTF8.GetBytes(headers + Tail)).Should().Be(expected);
     }
 
-    private static string Cli(byte[] bytes)
-    {
-        using var message = OutgoingMessage.FromBytes(1, "m.eml", bytes, new MessageDefaults());
-        return message.InputError is not { } error ? Show(message.Envelope!)
-            : error.Contains("not a usable envelope", StringComparison.Ordinal) ? "error: address"
-            : error.Contains(": no sender:", StringComparison.Ordinal) ? "error: sender"
-            : error.Contains(": no recipients:", StringComparison.Ordinal) ? "error: recipients"
-            : SenderFields.Any(f => error.Contains($"the {f} header field cannot be parsed", StringComparison.Ordinal)) ? "error: sender"
-            : error.Contains("header field cannot be parsed", StringComparison.Ordinal) ? "error: recipients"
-            : "error: " + error;
-    }
+    private static string Cli(byte[] bytes) => EnvelopeDifferentialTests.Cli(bytes);
 
-    private static string Mime(byte[] bytes)
-    {
-        try
-        {
-            var message = MimeMessage.Load(new MemoryStream(bytes));
-            return Show(message.GetSmtpEnvelope());
-        }
-        catch (ArgumentException ex)
-        {
-            return ex.Message.Contains("is not a forward-path", StringComparison.Ordinal) || ex.Message.Contains("is not a reverse-path", StringComparison.Ordinal) ? "error: address"
-                : ex.Message.Contains("reverse path", StringComparison.Ordinal) ? "error: sender"
-                : "error: recipients: " + ex.Message;
-        }
-    }
-
-    private static string Show(SmtpEnvelope envelope) => $"<{envelope.ReversePath}> -> {string.Join(", ", envelope.Recipients.Select(r => $"<{r.Address}>"))}";
+    private static string Mime(byte[] bytes) => EnvelopeDifferentialTests.Mime(bytes);
 }

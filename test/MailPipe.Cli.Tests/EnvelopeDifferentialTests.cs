@@ -187,9 +187,14 @@ public class EnvelopeDifferentialTests
         envelope.Recipients.Should().Equal("b@example.test", "c@example.test");
     }
 
-    private static string Cli(string headers)
+    private static string Cli(string headers) => Cli(Encoding.UTF8.GetBytes(headers + Tail));
+
+    private static string Mime(string headers) => Mime(Encoding.UTF8.GetBytes(headers + Tail));
+
+    /// <summary>What <c>mailpipe send</c> reads from a message file's bytes: the envelope, or the kind of error.</summary>
+    internal static string Cli(byte[] bytes)
     {
-        using var message = OutgoingMessage.FromBytes(1, "m.eml", Encoding.UTF8.GetBytes(headers + Tail), new MessageDefaults());
+        using var message = OutgoingMessage.FromBytes(1, "m.eml", bytes, new MessageDefaults());
         return message.InputError is not { } error ? Show(message.Envelope!)
             : error.Contains("not a usable envelope", StringComparison.Ordinal) ? "error: address"
             : error.Contains(": no sender:", StringComparison.Ordinal) ? "error: sender"
@@ -199,11 +204,12 @@ public class EnvelopeDifferentialTests
             : "error: " + error;
     }
 
-    private static string Mime(string headers)
+    /// <summary>What GetSmtpEnvelope reads from the same bytes parsed by MimeKit: the envelope, or the kind of error.</summary>
+    internal static string Mime(byte[] bytes)
     {
         try
         {
-            var message = MimeMessage.Load(new MemoryStream(Encoding.UTF8.GetBytes(headers + Tail)));
+            var message = MimeMessage.Load(new MemoryStream(bytes));
             return Show(message.GetSmtpEnvelope());
         }
         catch (ArgumentException ex)
