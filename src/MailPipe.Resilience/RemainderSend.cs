@@ -69,21 +69,22 @@ internal sealed class RemainderSend
         {
             result = await _send(message, attemptToken).ConfigureAwait(false);
         }
-        catch (SmtpOutcomeUnknownException ex) when (!CallerToken.IsCancellationRequested)
+        catch (SmtpOutcomeUnknownException ex) when (!CallerToken.IsCancellationRequested && ex is { Result: var unknown })
         {
             // An attempt timeout (or another strategy's token) fired after the end of data: a result, not a retryable timeout.
+            // (The exception's result is read through a pattern here and below: no `.Result` that reads as a blocking wait.)
             result = SmtpSendResult.Create(
                 message.Envelope,
                 SmtpSendOutcome.Unknown,
-                ex.Result.MailReply,
-                ex.Result.Recipients,
-                ex.Result.DataReply,
-                ex.Result.FinalReply,
+                unknown.MailReply,
+                unknown.Recipients,
+                unknown.DataReply,
+                unknown.FinalReply,
                 new SmtpException(SmtpErrorCode.TimedOut, "The attempt was cancelled (attempt timeout) after the end of data was written: the message may have been delivered.", ex));
         }
-        catch (SmtpOutcomeUnknownException ex)
+        catch (SmtpOutcomeUnknownException ex) when (ex is { Result: var decided })
         {
-            Merge(positions, ex.Result);
+            Merge(positions, decided);
             throw new SmtpOutcomeUnknownException(Result(), ex, CallerToken);
         }
         catch (OperationCanceledException ex) when (!CallerToken.IsCancellationRequested && attemptToken.IsCancellationRequested)
