@@ -308,7 +308,7 @@ internal sealed partial class BatchSender
             SmtpErrorCode.StartTlsNotOffered => $"--starttls: {message}",
             SmtpErrorCode.BadCertificateName => $"TLS with {server} failed: {message} (--accept-name-mismatch accepts such a certificate; --tls-name sets the name to check)",
             SmtpErrorCode.BadCertificate => $"TLS with {server} failed: {message} (--ca-file trusts a private certificate authority)",
-            SmtpErrorCode.TlsHandshakeFailed when tlsMode == SmtpTlsMode.Implicit
+            SmtpErrorCode.TlsHandshakeFailed when tlsMode == SmtpTlsMode.Implicit && message.Contains("answered in plain text", StringComparison.Ordinal)
                 => $"TLS with {server} failed: {message} (--tls expects TLS from the first byte, as on port 465; a port that greets in plain text first, as 25 and 587 do, needs --starttls)",
             SmtpErrorCode.TlsHandshakeFailed or SmtpErrorCode.StartTlsResponseInjection => $"TLS with {server} failed: {message}",
             SmtpErrorCode.AuthenticationError => $"authentication failed: {message}",
