@@ -199,7 +199,9 @@ internal sealed partial class SendCommand
         }
         else if (from is null && to.Length == 0)
         {
-            result.AddError("nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message");
+            result.AddError(result.GetValue(_quitAfter) is { } step
+                ? $"nothing to send: --quit-after {step} still needs a message (.eml files, or --from and --to), as a send does; 'mailpipe probe' shows a server without one"
+                : "nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message");
         }
         else if (from is null)
         {

@@ -59,4 +59,18 @@ public class NewUser18Tests
         run.ExitCode.Should().Be(1, run.Output + run.Error);
         run.Error.Should().StartWith($"mailpipe send: {(option == "-f" ? "--from" : "--to")}: '{value}'");
     }
+
+    /// <summary>
+    /// <c>mailpipe send -s host --quit-after ehlo</c> (a connectivity check, as the README lists the step) said only
+    /// "nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message": nothing
+    /// told the user that --quit-after needs a message too, or that <c>probe</c> is the command for a server alone.
+    /// </summary>
+    [Fact]
+    public async Task Quit_after_without_a_message_says_that_it_needs_one_and_names_probe()
+    {
+        var run = await CliRunner.RunAsync("send", "-s", "127.0.0.1:1", "--quit-after", "ehlo");
+
+        run.ExitCode.Should().Be(1, run.Output + run.Error);
+        run.Error.Should().StartWith("mailpipe send: nothing to send: --quit-after ehlo still needs a message").And.Contain("'mailpipe probe'");
+    }
 }
