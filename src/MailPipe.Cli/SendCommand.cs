@@ -10,7 +10,7 @@ namespace MailPipe.Cli;
 /// <summary><c>mailpipe send</c>: its options, their checks, and the run.</summary>
 internal sealed partial class SendCommand
 {
-    private readonly Argument<string[]> _files = new("files")
+    private readonly Argument<string[]> _files = new("FILE")
     {
         Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches, - for a message read from standard input. Default: none (a message built from the options).",
         Arity = ArgumentArity.ZeroOrMore,

@@ -73,4 +73,17 @@ public class NewUser18Tests
         run.ExitCode.Should().Be(1, run.Output + run.Error);
         run.Error.Should().StartWith("mailpipe send: nothing to send: --quit-after ehlo still needs a message").And.Contain("'mailpipe probe'");
     }
+
+    /// <summary>
+    /// <c>mailpipe send --help</c> named the files argument twice, differently: <c>mailpipe send [&lt;files&gt;...]</c> in its
+    /// usage line and <c>&lt;FILE&gt;</c> under Arguments (and in <c>mailpipe --help</c> and the README's <c>FILE...</c>).
+    /// </summary>
+    [Fact]
+    public async Task Send_help_names_the_files_argument_FILE_everywhere()
+    {
+        var run = await CliRunner.RunAsync("send", "--help");
+
+        run.ExitCode.Should().Be(0);
+        run.Output.Should().Contain("mailpipe send [<FILE>...] [options]").And.Contain("  <FILE>  ").And.NotContain("<files>");
+    }
 }
