@@ -23,6 +23,25 @@ public sealed class PackageReadmeTests
         Path.GetFullPath(readmes[0].FullPath).Should().Be(File.Exists(own) ? Path.GetFullPath(own) : Path.GetFullPath(Path.Combine(RepositoryRoot, "README.md")));
     }
 
+    /// <summary>
+    /// The packed README is what nuget.org shows, away from the repository: a relative link there leads nowhere.
+    /// MailPipe.Cli's README linked <c>../../benchmarks/README.md#...</c> (fine on GitHub, dead on the package's page).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ShippedProjects))]
+    public async Task Each_packed_readme_links_only_to_absolute_addresses_or_its_own_headings(string project)
+    {
+        var items = await PackedNoneItemsAsync(Path.Combine(RepositoryRoot, project));
+        var readme = items.Single(i => PackagedName(i.PackagePath, i.FullPath).Equals("README.md", StringComparison.OrdinalIgnoreCase)).FullPath;
+
+        var targets = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(readme), @"\]\((?<target>[^)\s]+)\)")
+            .Select(m => m.Groups["target"].Value).ToList();
+
+        targets.Should().OnlyContain(
+            t => t.StartsWith("https://", StringComparison.Ordinal) || t.StartsWith('#'),
+            "{0} is shown on nuget.org, where a relative link has no repository to resolve against", readme);
+    }
+
     private static string RepositoryRoot => MsBuildItems.RepositoryRoot;
 
     /// <summary>The name a packed item gets at the package root: its PackagePath, or the file's name when the path is a folder.</summary>
