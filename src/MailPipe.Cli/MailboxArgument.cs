@@ -6,7 +6,8 @@ namespace MailPipe.Cli;
 /// One address option value (<c>--from</c>, <c>--to</c>): exactly one RFC 5321 mailbox (§4.1.2: a dot-string or
 /// quoted local part, <c>@</c>, a domain or an address literal; UTF-8 as RFC 6531 allows), written bare, in angle
 /// brackets, or after a display name (<c>Jane Doe &lt;jane@example.test&gt;</c>). Never a list: a comma, a second
-/// address or a line break is an error, so that a value can never add a recipient.
+/// address or a line break is an error, so that a value can never add a recipient. A recipient may also be the reserved
+/// mailbox <c>Postmaster</c> without a domain, in any case (RFC 5321 §4.1.1.3, §4.5.1), as MailPipe's envelope takes it.
 /// </summary>
 internal static class MailboxArgument
 {
@@ -52,8 +53,9 @@ internal static class MailboxArgument
     /// <param name="address">The mailbox (empty for the null reverse-path).</param>
     /// <param name="displayName">The display name, when one was given.</param>
     /// <param name="problem">Why the value is not one mailbox, otherwise <see langword="null"/>.</param>
+    /// <param name="forwardPath">Whether the value is a recipient, which may be <c>Postmaster</c> alone (any case).</param>
     /// <returns>Whether the value is one mailbox.</returns>
-    public static bool TryParse(string value, bool allowNullPath, out string address, out string? displayName, out string? problem)
+    public static bool TryParse(string value, bool allowNullPath, out string address, out string? displayName, out string? problem, bool forwardPath = false)
     {
         ArgumentNullException.ThrowIfNull(value);
         address = string.Empty;
@@ -113,7 +115,7 @@ internal static class MailboxArgument
             }
         }
 
-        if (!IsMailbox(mailbox, out problem))
+        if (!(forwardPath && IsPostmaster(mailbox)) && !IsMailbox(mailbox, out problem))
         {
             return false;
         }
@@ -121,6 +123,14 @@ internal static class MailboxArgument
         address = mailbox;
         return true;
     }
+
+    /// <summary>
+    /// Whether <paramref name="mailbox"/> is the reserved <c>Postmaster</c> without a domain, which every SMTP server
+    /// must take as a recipient, in any case (RFC 5321 §4.5.1); never a sender.
+    /// </summary>
+    /// <param name="mailbox">The text, without angle brackets.</param>
+    /// <returns>Whether it is that mailbox.</returns>
+    public static bool IsPostmaster(string mailbox) => mailbox.Equals("Postmaster", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Whether <paramref name="mailbox"/> is an RFC 5321 Mailbox (§4.1.2), UTF-8 allowed (RFC 6531 §3.3).</summary>
     /// <param name="mailbox">The text, without angle brackets.</param>

@@ -132,11 +132,11 @@ internal sealed partial class SendCommand
     /// <summary>From this many files on, they are read in parallel.</summary>
     private const int ParallelLoadThreshold = 64;
 
-    private static void CheckAddress(OptionResult result, string option, bool allowNullPath)
+    private static void CheckAddress(OptionResult result, string option, bool allowNullPath, bool forwardPath)
     {
         foreach (var token in result.Tokens)
         {
-            if (!MailboxArgument.TryParse(token.Value, allowNullPath, out _, out _, out var problem))
+            if (!MailboxArgument.TryParse(token.Value, allowNullPath, out _, out _, out var problem, forwardPath))
             {
                 result.AddError($"{option}: '{Shown(token.Value)}' {problem}");
             }
@@ -168,9 +168,9 @@ internal sealed partial class SendCommand
     }
 
     /// <summary>The mailbox of a checked address value; <see langword="null"/> for the null reverse-path.</summary>
-    private static MailboxAddress? ToMailbox(string value)
+    private static MailboxAddress? ToMailbox(string value, bool forwardPath)
     {
-        _ = MailboxArgument.TryParse(value, allowNullPath: true, out var address, out var name, out _); // checked by the option's validator
+        _ = MailboxArgument.TryParse(value, allowNullPath: true, out var address, out var name, out _, forwardPath); // checked by the option's validator
         return address.Length == 0 ? null : new MailboxAddress(name, address);
     }
 
@@ -199,7 +199,9 @@ internal sealed partial class SendCommand
         }
         else if (from is null && to.Length == 0)
         {
-            result.AddError("nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message");
+            result.AddError(result.GetValue(_quitAfter) is { } step
+                ? $"nothing to send: --quit-after {step} still needs a message (.eml files, or --from and --to), as a send does; 'mailpipe probe' shows a server without one"
+                : "nothing to send: give .eml files, or --from and --to (with --subject and --body) to build a message");
         }
         else if (from is null)
         {

@@ -10,7 +10,7 @@ namespace MailPipe.Cli;
 /// <summary><c>mailpipe send</c>: its options, their checks, and the run.</summary>
 internal sealed partial class SendCommand
 {
-    private readonly Argument<string[]> _files = new("files")
+    private readonly Argument<string[]> _files = new("FILE")
     {
         Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches, - for a message read from standard input. Default: none (a message built from the options).",
         Arity = ArgumentArity.ZeroOrMore,
@@ -25,7 +25,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<string[]> _to = new("--to", "-t")
     {
-        Description = "A recipient (RCPT TO): exactly one address (RFC 5321 mailbox, or Name <mailbox>); repeat the option for more. With files it overrides the To/Cc/Bcc fields. Default: each file's To, Cc and Bcc fields (Bcc then removed); required for a built message.",
+        Description = "A recipient (RCPT TO): exactly one address (RFC 5321 mailbox, or Name <mailbox>), or postmaster alone, in any case (RFC 5321 §4.5.1); repeat the option for more. With files it overrides the To/Cc/Bcc fields. Default: each file's To, Cc and Bcc fields (Bcc then removed); required for a built message.",
         HelpName = "ADDRESS",
         Arity = ArgumentArity.OneOrMore,
     };
@@ -192,8 +192,8 @@ internal sealed partial class SendCommand
             }
         });
 
-        _from.Validators.Add(result => CheckAddress(result, "--from", allowNullPath: true));
-        _to.Validators.Add(result => CheckAddress(result, "--to", allowNullPath: false));
+        _from.Validators.Add(result => CheckAddress(result, "--from", allowNullPath: true, forwardPath: false));
+        _to.Validators.Add(result => CheckAddress(result, "--to", allowNullPath: false, forwardPath: true));
         _auth.Validators.Add(result =>
         {
             if (!AuthSettings.TryParseMechanism(result.GetValueOrDefault<string?>(), out _))
@@ -269,9 +269,9 @@ internal sealed partial class SendCommand
             }
 
             var fromText = parseResult.GetValue(_from);
-            var fromMailbox = fromText is null ? null : ToMailbox(fromText);
+            var fromMailbox = fromText is null ? null : ToMailbox(fromText, forwardPath: false);
             var toValues = parseResult.GetValue(_to) ?? [];
-            var to = toValues.Select(v => ToMailbox(v)!).ToList();
+            var to = toValues.Select(v => ToMailbox(v, forwardPath: true)!).ToList();
 
             var options = new SendOptions
             {

@@ -1,7 +1,3 @@
-using System.Diagnostics;
-using System.Reflection;
-using System.Text.Json;
-
 namespace MailPipe.Extensions.Tests;
 
 /// <summary>
@@ -13,16 +9,7 @@ namespace MailPipe.Extensions.Tests;
 /// </summary>
 public sealed class PackageReadmeTests
 {
-    public static TheoryData<string> ShippedProjects()
-    {
-        var data = new TheoryData<string>();
-        foreach (var project in Directory.GetFiles(Path.Combine(RepositoryRoot, "src"), "*.csproj", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
-        {
-            data.Add(Path.GetRelativePath(RepositoryRoot, project));
-        }
-
-        return data;
-    }
+    public static TheoryData<string> ShippedProjects() => [.. MsBuildItems.ShippedProjects()];
 
     [Theory]
     [MemberData(nameof(ShippedProjects))]
@@ -36,8 +23,26 @@ public sealed class PackageReadmeTests
         Path.GetFullPath(readmes[0].FullPath).Should().Be(File.Exists(own) ? Path.GetFullPath(own) : Path.GetFullPath(Path.Combine(RepositoryRoot, "README.md")));
     }
 
-    private static string RepositoryRoot { get; } = typeof(PackageReadmeTests).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
-        .Single(a => a.Key == "RepositoryRoot").Value!;
+    /// <summary>
+    /// The packed README is what nuget.org shows, away from the repository: a relative link there leads nowhere.
+    /// MailPipe.Cli's README linked <c>../../benchmarks/README.md#...</c> (fine on GitHub, dead on the package's page).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ShippedProjects))]
+    public async Task Each_packed_readme_links_only_to_absolute_addresses_or_its_own_headings(string project)
+    {
+        var items = await PackedNoneItemsAsync(Path.Combine(RepositoryRoot, project));
+        var readme = items.Single(i => PackagedName(i.PackagePath, i.FullPath).Equals("README.md", StringComparison.OrdinalIgnoreCase)).FullPath;
+
+        var targets = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(readme), @"\]\((?<target>[^)\s]+)\)")
+            .Select(m => m.Groups["target"].Value).ToList();
+
+        targets.Should().OnlyContain(
+            t => t.StartsWith("https://", StringComparison.Ordinal) || t.StartsWith('#'),
+            "{0} is shown on nuget.org, where a relative link has no repository to resolve against", readme);
+    }
+
+    private static string RepositoryRoot => MsBuildItems.RepositoryRoot;
 
     /// <summary>The name a packed item gets at the package root: its PackagePath, or the file's name when the path is a folder.</summary>
     private static string PackagedName(string packagePath, string fullPath)
@@ -46,34 +51,8 @@ public sealed class PackageReadmeTests
         return path.Length == 0 || path.EndsWith('/') ? Path.GetFileName(fullPath) : path;
     }
 
-    private static async Task<List<(string FullPath, string PackagePath)>> PackedNoneItemsAsync(string project)
-    {
-        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in new[] { "msbuild", project, "-getItem:None", "-p:Configuration=Release", "-nologo" })
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        // The test host's own MSBuild settings (dotnet test sets some) must not steer the child's evaluation.
-        foreach (var name in start.Environment.Keys.Where(k => k.StartsWith("MSBUILD", StringComparison.OrdinalIgnoreCase)).ToList())
-        {
-            start.Environment.Remove(name);
-        }
-
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        process.ExitCode.Should().Be(0, "the evaluation of {0} failed: {1}{2}", project, await output, await error);
-
-        using var json = JsonDocument.Parse(await output);
-        return [.. json.RootElement.GetProperty("Items").GetProperty("None").EnumerateArray()
+    private static async Task<List<(string FullPath, string PackagePath)>> PackedNoneItemsAsync(string project) =>
+        [.. (await MsBuildItems.GetAsync(project, "None"))
             .Where(i => i.TryGetProperty("Pack", out var pack) && string.Equals(pack.GetString(), "true", StringComparison.OrdinalIgnoreCase))
             .Select(i => (i.GetProperty("FullPath").GetString()!, i.TryGetProperty("PackagePath", out var path) ? path.GetString() ?? string.Empty : string.Empty))];
-    }
 }
