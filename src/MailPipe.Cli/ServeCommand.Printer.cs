@@ -117,7 +117,7 @@ internal sealed partial class ServeCommand
                     w.WriteString("type", "stopped");
                     w.WriteNumber("messages", count);
                 })
-                : string.Create(CultureInfo.InvariantCulture, $"mailpipe serve: stopped; {count} messages saved"));
+                : string.Create(CultureInfo.InvariantCulture, $"mailpipe serve: stopped; {count} {(count == 1 ? "message" : "messages")} saved"));
         }
 
         private void Write(string line)

@@ -587,7 +587,7 @@ public class ServeCommandTests
         var rest = await process.StandardOutput.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(60));
         await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
         process.ExitCode.Should().Be(0, await process.StandardError.ReadToEndAsync());
-        rest.Should().Contain("mailpipe serve: stopped; 1 messages saved");
+        rest.Should().Contain("mailpipe serve: stopped; 1 message saved");
     }
 
     [Fact]
