@@ -104,7 +104,9 @@ public sealed class SmtpSenderOptions
     /// Whether a message that was <see cref="SmtpSendOutcome.NotSent"/> because its connection failed is sent once more
     /// on a fresh connection: always when not a byte of its content was read (a content writer of
     /// <see cref="SmtpMessage.FromWriter"/>, such as MailPipe.MimeKit's, not yet called) or the content is in memory;
-    /// never after part of a stream or pipe was read, or after a content writer ran. Default <see langword="true"/>.
+    /// never after part of a stream or pipe was read, or after a content writer ran. Once, or up to four attempts in all
+    /// when each failure was a session the server ended at a limit after deciding other transactions on it (Exim's
+    /// "554 Too many nonmail commands"). Default <see langword="true"/>.
     /// </summary>
     public bool RetryOnFreshConnection { get; set; } = true;
 

@@ -1,0 +1,130 @@
+using System.Text;
+using MailPipe.IntegrationTests.Support;
+using Xunit.Abstractions;
+
+namespace MailPipe.IntegrationTests.Pooling;
+
+/// <summary>
+/// Breaker 18: the shared sender against Exim's limits on one connection. Exim counts every RSET that follows a refused
+/// transaction (all but the first of the session) and every NOOP as a "nonmail" command and, past
+/// smtp_accept_max_nonmail (10), answers "554 Too many nonmail commands" and closes the connection.
+/// </summary>
+public sealed class Breaker18EximLimitTests(ITestOutputHelper output)
+{
+    [Theory]
+    [InlineData(3, 160)]
+    [InlineData(1, 80)]
+    public async Task Many_refused_transactions_on_long_connections_never_cost_a_caller_a_NotSent(int maxConnections, int count)
+    {
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.EximPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = maxConnections,
+        });
+        var run = Guid.NewGuid().ToString("N")[..10];
+        var recipients = Enumerable.Range(0, count).Select(i => i % 2 == 0 ? $"unknown-{run}-{i}@example.test" : $"nm-{run}-{i}@example.test").ToArray();
+
+        var results = await Task.WhenAll(recipients.Select((recipient, i) => Task.Run(() => sender.SendAsync(
+            new SmtpEnvelope("sender@example.test", recipient),
+            Encoding.ASCII.GetBytes($"Subject: nonmail {run} {i}\r\n\r\nbody {i}\r\n")))));
+
+        foreach (var (result, i) in results.Select((r, i) => (r, i)).Where(p => p.r.Attempts > 1))
+        {
+            output.WriteLine($"{i}: {result.Outcome} attempts {result.Attempts}");
+        }
+
+        var statistics = sender.GetStatistics();
+        output.WriteLine(statistics.ToString());
+        // Before: Exim's "554 Too many nonmail commands" dropped a message's retry too (NotSent after 2 attempts).
+        for (var i = 0; i < count; i++)
+        {
+            results[i].Outcome.Should().Be(i % 2 == 0 ? SmtpSendOutcome.Refused : SmtpSendOutcome.Accepted, $"message {i}: {results[i]}");
+        }
+
+        var stored = await EximCopiesAsync(run, count / 2);
+        for (var i = 1; i < count; i += 2)
+        {
+            stored.GetValueOrDefault(recipients[i]).Should().Be(1, recipients[i]);
+        }
+    }
+
+    [Fact]
+    public async Task Past_Exims_1000_messages_on_one_connection_every_caller_is_Accepted_once()
+    {
+        // smtp_accept_max_per_connection (1000): Exim 4.96 answers the 1001st MAIL "421 too many messages in this
+        // connection" and, unlike after its nonmail limit, keeps the connection open (the commands behind get 503).
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.EximPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 1,
+            MaxMessagesPerConnection = 0,
+            AcquireTimeout = TimeSpan.FromMinutes(5),
+        });
+        const int count = 1040;
+        var run = Guid.NewGuid().ToString("N")[..10];
+        var recipients = Enumerable.Range(0, count).Select(i => $"pc-{run}-{i}@example.test").ToArray();
+
+        var results = await Task.WhenAll(recipients.Select((recipient, i) => Task.Run(() => sender.SendAsync(
+            new SmtpEnvelope("sender@example.test", recipient),
+            Encoding.ASCII.GetBytes($"Subject: per connection {run} {i}\r\n\r\nbody {i}\r\n")))));
+
+        output.WriteLine(sender.GetStatistics().ToString());
+        foreach (var result in results.Where(r => r.Outcome != SmtpSendOutcome.Accepted || r.Attempts > 1).Take(40))
+        {
+            output.WriteLine(result.ToString());
+        }
+
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Accepted, results.FirstOrDefault(r => r.Outcome != SmtpSendOutcome.Accepted)?.ToString());
+        var stored = await EximCopiesAsync(run, count);
+        stored.Values.Sum().Should().Be(count);
+        stored.Values.Should().OnlyContain(copies => copies == 1);
+    }
+
+    /// <summary>Waits for <paramref name="expected"/> of this run's copies in Exim's Maildir (and a moment for any extra), then counts them by Envelope-to.</summary>
+    internal static async Task<Dictionary<string, int>> EximCopiesAsync(string run, int expected)
+    {
+        var directory = Path.Combine(TestServers.EximMaildir, "new");
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            var counts = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var file in Directory.Exists(directory) ? Directory.GetFiles(directory) : [])
+            {
+                string text;
+                try
+                {
+                    text = await File.ReadAllTextAsync(file);
+                }
+                catch (FileNotFoundException)
+                {
+                    continue;
+                }
+
+                var start = text.IndexOf("Envelope-to: ", StringComparison.Ordinal);
+                if (start < 0 || !text.Contains(run, StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                var end = text.IndexOf('\r', start);
+                var recipient = text[(start + "Envelope-to: ".Length)..end];
+                counts[recipient] = counts.GetValueOrDefault(recipient) + 1;
+            }
+
+            if (counts.Values.Sum() >= expected || DateTime.UtcNow > deadline)
+            {
+                return counts;
+            }
+
+            await Task.Delay(100);
+        }
+    }
+}
