@@ -53,6 +53,37 @@ public sealed class Breaker18EximLimitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Sequential_sends_with_a_NOOP_before_each_reuse_and_refused_recipients_cost_no_caller_an_attempt()
+    {
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.EximPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 1,
+            NoopAfterIdle = TimeSpan.FromTicks(1),
+        });
+        var run = Guid.NewGuid().ToString("N")[..10];
+        var results = new List<SmtpSendResult>();
+        for (var i = 0; i < 30; i++)
+        {
+            var recipient = i % 3 == 0 ? $"nm-{run}-{i}@example.test" : $"unknown-{run}-{i}@example.test";
+            results.Add(await sender.SendAsync(new SmtpEnvelope("sender@example.test", recipient), Encoding.ASCII.GetBytes($"Subject: noop {run} {i}\r\n\r\nx\r\n")));
+        }
+
+        output.WriteLine(sender.GetStatistics().ToString());
+        for (var i = 0; i < results.Count; i++)
+        {
+            output.WriteLine($"{i}: {results[i].Outcome} attempts {results[i].Attempts}");
+            results[i].Outcome.Should().Be(i % 3 == 0 ? SmtpSendOutcome.Accepted : SmtpSendOutcome.Refused, results[i].ToString());
+        }
+
+        results.Should().OnlyContain(r => r.Attempts == 1);
+    }
+
+    [Fact]
     public async Task Past_Exims_1000_messages_on_one_connection_every_caller_is_Accepted_once()
     {
         // smtp_accept_max_per_connection (1000): Exim 4.96 answers the 1001st MAIL "421 too many messages in this
