@@ -52,6 +52,62 @@ public sealed class Breaker18EximLimitTests(ITestOutputHelper output)
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Mixed_outcomes_through_the_pool_meet_no_nonmail_drop_and_match_Exims_Maildir(bool chunking)
+    {
+        // Exim's counting against the pool's tally: refused and deferred recipients (RSET counted after them), refusals
+        // after the data (data taken: the next RSET free), DATA and BDAT. A tally that counted less than Exim would show
+        // as a drop (a retry); every caller gets its outcome at the first attempt.
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.EximPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 2,
+            Session = new SmtpSessionOptions { UseChunking = chunking },
+        });
+        var run = Guid.NewGuid().ToString("N")[..10];
+        const int count = 180;
+        var cases = Enumerable.Range(0, count).Select(i =>
+        {
+            var good = $"mx-{run}-{i}@example.test";
+            var (from, to) = (i % 6) switch
+            {
+                0 => ("sender@example.test", new[] { good }),
+                1 => ("sender@example.test", [$"unknown-{run}-{i}@example.test"]),
+                2 => ("sender@example.test", ["tempfail@example.test"]),
+                3 => ("sender@example.test", [$"nosuch-{run}-{i}@example.test", "tempfail@example.test"]),
+                4 => ("eod-reject@example.test", [good]),
+                _ => ("eod-tempfail@example.test", [good]),
+            };
+            return (Good: good, Message: SmtpMessage.FromBytes(new SmtpEnvelope(from, to), Encoding.ASCII.GetBytes($"Subject: mixed {run} {i}\r\n\r\nbody {i}\r\n")));
+        }).ToList();
+
+        var results = await Task.WhenAll(cases.Select(c => Task.Run(() => sender.SendAsync(c.Message))));
+
+        var statistics = sender.GetStatistics();
+        output.WriteLine(statistics.ToString());
+        for (var i = 0; i < count; i++)
+        {
+            var because = $"message {i}: {results[i]}";
+            results[i].Outcome.Should().Be(i % 6 == 0 ? SmtpSendOutcome.Accepted : SmtpSendOutcome.Refused, because);
+            results[i].Attempts.Should().Be(1, because);
+            if (i % 6 is 4 or 5)
+            {
+                results[i].FinalReply!.Code.Should().Be(i % 6 == 4 ? 554 : 451, because);
+            }
+        }
+
+        statistics.Retries.Should().Be(0);
+        var stored = await EximCopiesAsync(run, count / 6);
+        stored.Keys.Should().BeEquivalentTo(cases.Where((c, i) => i % 6 == 0).Select(c => c.Good));
+        stored.Values.Should().OnlyContain(copies => copies == 1);
+    }
+
     [Fact]
     public async Task Sequential_sends_with_a_NOOP_before_each_reuse_and_refused_recipients_cost_no_caller_an_attempt()
     {
