@@ -36,7 +36,7 @@ public sealed partial class SmtpSender
     /// <summary>Completes one message, or re-queues it for one more attempt on a fresh connection when that cannot deliver it twice or in part.</summary>
     private void Complete(PooledConnection connection, SendRequest request, SmtpSendResult result)
     {
-        if (result.Outcome is SmtpSendOutcome.Accepted or SmtpSendOutcome.Refused)
+        if (result.Outcome == SmtpSendOutcome.Accepted || (result.Outcome == SmtpSendOutcome.Refused && !IsServiceClosingRefusal(result)))
         {
             connection.Decided++;
         }

@@ -53,4 +53,32 @@ public sealed class Breaker18AiosmtpdTests
 
         sender.GetStatistics().Opened.Should().Be(1, "a refusal of the data is no reason to drop the connection");
     }
+
+    [Fact]
+    public async Task UTF8_mailboxes_and_headers_go_with_SMTPUTF8_and_are_stored_as_sent()
+    {
+        TestServers.RequireListening(TestServers.AiosmtpdPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.AiosmtpdPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 1,
+        });
+        var recipients = Enumerable.Range(0, 4).Select(i => TestServers.UniqueRecipient(i % 2 == 0 ? "b18-j\u00f6rg" : "b18-plain")).ToArray();
+        var contents = recipients.Select((r, i) => Encoding.UTF8.GetBytes($"From: J\u00f6rg <s\u00e9nder@example.test>\r\nTo: <{r}>\r\nSubject: gr\u00fc\u00dfe {i}\r\n\r\nna\u00efve\r\n")).ToArray();
+
+        var results = await Task.WhenAll(recipients.Select((r, i) => Task.Run(() => sender.SendAsync(new SmtpEnvelope(i % 2 == 0 ? "s\u00e9nder@example.test" : "sender@example.test", r), contents[i]))));
+
+        for (var i = 0; i < recipients.Length; i++)
+        {
+            results[i].Outcome.Should().Be(SmtpSendOutcome.Accepted, results[i].ToString());
+            (await AiosmtpdStore.WaitForAsync(recipients[i])).Should().Equal(contents[i]);
+        }
+
+        var utf8 = Directory.GetFiles(TestServers.AiosmtpdMessages, "*.json").Select(File.ReadAllText)
+            .Single(json => json.Contains(recipients[0], StringComparison.Ordinal));
+        utf8.Should().Contain("\"smtputf8\": true");
+    }
 }
