@@ -88,4 +88,39 @@ public sealed class Breaker18PostfixMixTests(ITestOutputHelper output)
         statistics.Retries.Should().Be(0);
         statistics.Messages.Should().Be(count);
     }
+
+    [Fact]
+    public async Task Connections_retired_at_the_nonmail_limit_are_replaced_under_a_limit_of_4_connections_without_a_failed_caller()
+    {
+        // Postfix 2542 greets a 5th connection from one client with 421. Refusals make the pool retire connections near
+        // the nonmail limit (QUIT) and open new ones while the server may still count the old ones.
+        var port = int.TryParse(Environment.GetEnvironmentVariable("MAILPIPE_POSTFIX_LIMIT4_PORT"), out var p) ? p : 2542;
+        TestServers.RequireListening(port);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = port,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 4,
+            Session = new SmtpSessionOptions { UseChunking = false },
+        });
+        var run = Guid.NewGuid().ToString("N")[..8];
+        const int count = 240;
+        var recipients = Enumerable.Range(0, count).Select(i => i % 2 == 0 ? $"unknown-{run}-{i}@example.test" : $"l4-{run}-{i}@example.test").ToArray();
+
+        var results = await Task.WhenAll(recipients.Select((r, i) => Task.Run(() => sender.SendAsync(
+            new SmtpEnvelope("sender@example.test", r), Encoding.ASCII.GetBytes($"Subject: l4 {run} {i}\r\n\r\nx\r\n")))));
+
+        output.WriteLine(sender.GetStatistics().ToString());
+        for (var i = 0; i < count; i++)
+        {
+            results[i].Outcome.Should().Be(i % 2 == 0 ? SmtpSendOutcome.Refused : SmtpSendOutcome.Accepted, $"message {i}: {results[i]}");
+        }
+
+        for (var i = 1; i < count; i += 2)
+        {
+            (await Maildir.WaitForPostfixAsync(recipients[i])).Should().HaveCount(1);
+        }
+    }
 }
