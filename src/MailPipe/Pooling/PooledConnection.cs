@@ -34,6 +34,9 @@ internal sealed class PooledConnection(AsyncSmtpSession session, long createdAt)
     /// <summary>Messages handed to it.</summary>
     public int Messages { get; set; }
 
+    /// <summary>Messages whose transactions the server decided on it (Accepted or Refused): it did work before it was lost.</summary>
+    public int Decided { get; set; }
+
     /// <summary>Messages handed to its running batch.</summary>
     public int BatchMessages { get; set; }
 

@@ -15,6 +15,11 @@ public sealed partial class SmtpSender
             return SmtpSenderDiscardReason.Lifetime;
         }
 
+        if (IsNearNonMailLimit(connection))
+        {
+            return SmtpSenderDiscardReason.NonMailLimit;
+        }
+
         if (connection.Session.IsStaleWhileIdle)
         {
             return SmtpSenderDiscardReason.Stale;

@@ -111,7 +111,7 @@ public sealed partial class SmtpSender
                 return HealthyUnlessDisposed($"An idle connection to {Name} answered NOOP.");
             }
 
-            await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
+            await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime or SmtpSenderDiscardReason.NonMailLimit).ConfigureAwait(false);
             lock (_lock)
             {
                 _busy--;

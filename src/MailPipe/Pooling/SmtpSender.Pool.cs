@@ -178,8 +178,25 @@ public sealed partial class SmtpSender
         && connection.BatchMessages < _options.MaxMessagesPerBatch
         && !connection.CancelledByCaller
         && (_options.MaxMessagesPerConnection == 0 || connection.Messages < _options.MaxMessagesPerConnection)
+        && NonMailRoom(connection) > 0
         && connection.Session.IsConnected
         && !_disposed;
+
+    /// <summary>
+    /// How many more messages a connection may take within <see cref="SmtpSenderOptions.MaxNonMailCommandsPerConnection"/>:
+    /// each message in flight or taken may add one counted RSET (before it, after a refused predecessor). A connection
+    /// that has counted none yet is not held to it (a burst past it ends in a drop whose messages are sent again).
+    /// </summary>
+    private int NonMailRoom(PooledConnection connection)
+    {
+        var counted = connection.Session.NonMailCommands;
+        return _options.MaxNonMailCommandsPerConnection == 0 || counted == 0 ? int.MaxValue
+            : _options.MaxNonMailCommandsPerConnection - counted - connection.InFlight.Count;
+    }
+
+    /// <summary>Whether a connection is too near <see cref="SmtpSenderOptions.MaxNonMailCommandsPerConnection"/> for another batch (a NOOP before it and the RSET of its first message).</summary>
+    private bool IsNearNonMailLimit(PooledConnection connection) =>
+        _options.MaxNonMailCommandsPerConnection > 0 && connection.Session.NonMailCommands >= _options.MaxNonMailCommandsPerConnection - 1;
 
     /// <summary>How many more messages the running batch of <paramref name="connection"/> may take now. Under the lock.</summary>
     private int Room(PooledConnection connection)
@@ -189,7 +206,7 @@ public sealed partial class SmtpSender
             return 0;
         }
 
-        var room = Math.Min(_options.MaxBatchSize - connection.InFlight.Count, _options.MaxMessagesPerBatch - connection.BatchMessages);
+        var room = Math.Min(Math.Min(_options.MaxBatchSize - connection.InFlight.Count, _options.MaxMessagesPerBatch - connection.BatchMessages), NonMailRoom(connection));
         return _options.MaxMessagesPerConnection == 0 ? room : Math.Min(room, _options.MaxMessagesPerConnection - connection.Messages);
     }
 
@@ -199,8 +216,8 @@ public sealed partial class SmtpSender
     /// is closed, so at least 1 is left).
     /// </summary>
     private int BatchLimit(PooledConnection connection) =>
-        _options.MaxMessagesPerConnection == 0 ? _options.MaxBatchSize
-        : Math.Max(1, Math.Min(_options.MaxBatchSize, _options.MaxMessagesPerConnection - connection.Messages));
+        Math.Max(1, Math.Min(NonMailRoom(connection), _options.MaxMessagesPerConnection == 0 ? _options.MaxBatchSize
+            : Math.Min(_options.MaxBatchSize, _options.MaxMessagesPerConnection - connection.Messages)));
 
     /// <summary>Takes up to a batch of waiting messages (or <paramref name="max"/>), retries first. Under the lock.</summary>
     private List<SendRequest> TakeBatch(int max = 0)

@@ -7,6 +7,9 @@ namespace MailPipe;
 /// <summary>The pool's results: each caller completed with its own transaction's result, retried once on a fresh connection when nothing of it can have been delivered.</summary>
 public sealed partial class SmtpSender
 {
+    /// <summary>The most attempts of one message: the one retry, and more only after a connection dropped at a session limit (<see cref="IsDroppedAtSessionLimit"/>).</summary>
+    private const int MaxAttempts = 4;
+
     private void FailInFlight(PooledConnection connection, Func<SendRequest, SmtpSendResult> result)
     {
         List<SendRequest> rest;
@@ -33,6 +36,11 @@ public sealed partial class SmtpSender
     /// <summary>Completes one message, or re-queues it for one more attempt on a fresh connection when that cannot deliver it twice or in part.</summary>
     private void Complete(PooledConnection connection, SendRequest request, SmtpSendResult result)
     {
+        if (result.Outcome == SmtpSendOutcome.Accepted || (result.Outcome == SmtpSendOutcome.Refused && !IsServiceClosingRefusal(result)))
+        {
+            connection.Decided++;
+        }
+
         if (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown && result.Exception is SmtpException failure && !connection.Session.IsConnected)
         {
             if (connection.BrokenReason is null && result.Outcome == SmtpSendOutcome.NotSent
@@ -100,7 +108,7 @@ public sealed partial class SmtpSender
         if ((closing || (result.Outcome == SmtpSendOutcome.NotSent && result.Exception is SmtpException { IsTransient: true }))
             && !connection.Session.IsConnected
             && _options.RetryOnFreshConnection
-            && request.Attempts < 2
+            && (request.Attempts < 2 || (request.Attempts < MaxAttempts && IsDroppedAtSessionLimit(connection, result)))
             && request.IsReplayable)
         {
             List<Work> start = [];
@@ -239,6 +247,20 @@ public sealed partial class SmtpSender
 
         return true;
     }
+
+    /// <summary>
+    /// Whether a NotSent message was left behind when the server ended a session that had done its work: the connection
+    /// closed (421, or Exim's "554 Too many nonmail commands" past smtp_accept_max_nonmail, 10 by default, which counts
+    /// each RSET after a refused transaction and each NOOP) before this transaction's MAIL was answered, after the server
+    /// had decided other transactions on it. A per-connection limit, not this message's failure: it is sent again beyond
+    /// the one retry, up to <see cref="MaxAttempts"/> in all (its retry landed on another long-lived connection that
+    /// met the same limit). Nothing of it was processed, so it cannot be delivered twice or in part.
+    /// </summary>
+    private static bool IsDroppedAtSessionLimit(PooledConnection connection, SmtpSendResult result) =>
+        result.Outcome == SmtpSendOutcome.NotSent
+        && result.MailReply is null
+        && result.Exception is SmtpException { ErrorCode: SmtpErrorCode.ServiceNotAvailable }
+        && connection.Decided > 0;
 
     /// <summary>Whether a refusal came from a 421 (RFC 5321 §3.8: the server closes the channel) rather than from the message.</summary>
     private static bool IsServiceClosingRefusal(SmtpSendResult result) =>

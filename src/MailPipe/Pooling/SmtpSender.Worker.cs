@@ -103,7 +103,7 @@ public sealed partial class SmtpSender
                             ReturnUnsent(connection, batch, 0); // before the QUIT, whose reply may take its 5 s
                         }
 
-                        await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime).ConfigureAwait(false);
+                        await CloseAsync(connection, reason, quit: reason is SmtpSenderDiscardReason.Lifetime or SmtpSenderDiscardReason.NonMailLimit).ConfigureAwait(false);
                         lock (_lock)
                         {
                             _busy--;
@@ -126,6 +126,7 @@ public sealed partial class SmtpSender
 
                 string? closeReason = !connection.Session.IsConnected ? connection.BrokenReason ?? SmtpSenderDiscardReason.Broken
                     : _options.MaxMessagesPerConnection > 0 && connection.Messages >= _options.MaxMessagesPerConnection ? SmtpSenderDiscardReason.MaxMessages
+                    : IsNearNonMailLimit(connection) ? SmtpSenderDiscardReason.NonMailLimit
                     : IsPastLifetime(connection) ? SmtpSenderDiscardReason.Lifetime
                     : Volatile.Read(ref _disposed) ? SmtpSenderDiscardReason.Disposed
                     : null;

@@ -33,6 +33,9 @@ public static class SmtpSenderDiscardReason
     /// <summary>The connection sent <see cref="SmtpSenderOptions.MaxMessagesPerConnection"/> messages.</summary>
     public const string MaxMessages = "max_messages";
 
+    /// <summary>The connection came near <see cref="SmtpSenderOptions.MaxNonMailCommandsPerConnection"/> (Exim's "554 Too many nonmail commands").</summary>
+    public const string NonMailLimit = "nonmail_limit";
+
     /// <summary>The sender was disposed.</summary>
     public const string Disposed = "disposed";
 }

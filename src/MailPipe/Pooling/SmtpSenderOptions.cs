@@ -73,6 +73,16 @@ public sealed class SmtpSenderOptions
     public int MaxMessagesPerConnection { get; set; } = 100;
 
     /// <summary>
+    /// The most "nonmail" commands a server lets one connection send before it drops it: Exim's
+    /// <c>smtp_accept_max_nonmail</c> (10 by default) counts every NOOP and every RSET but the first after a message's
+    /// data (so one RSET per refused transaction) and answers the 11th with "554 Too many nonmail commands". The pool
+    /// counts them as the replies come, takes more messages into a connection that has counted some only while every
+    /// message in flight could add one and stay within it, and closes it with QUIT (and replaces it) before a NOOP and
+    /// a RSET more could pass it. Default 10; 0 for no limit.
+    /// </summary>
+    public int MaxNonMailCommandsPerConnection { get; set; } = 10;
+
+    /// <summary>
     /// How many waiting messages one connection takes at a time as one pipelined batch; a new connection is opened
     /// only when every open one already has this many queued. Default 16; 1 disables coalescing.
     /// </summary>
@@ -104,7 +114,9 @@ public sealed class SmtpSenderOptions
     /// Whether a message that was <see cref="SmtpSendOutcome.NotSent"/> because its connection failed is sent once more
     /// on a fresh connection: always when not a byte of its content was read (a content writer of
     /// <see cref="SmtpMessage.FromWriter"/>, such as MailPipe.MimeKit's, not yet called) or the content is in memory;
-    /// never after part of a stream or pipe was read, or after a content writer ran. Default <see langword="true"/>.
+    /// never after part of a stream or pipe was read, or after a content writer ran. Once, or up to four attempts in all
+    /// when each failure was a session the server ended at a limit after deciding other transactions on it (Exim's
+    /// "554 Too many nonmail commands"). Default <see langword="true"/>.
     /// </summary>
     public bool RetryOnFreshConnection { get; set; } = true;
 
@@ -186,6 +198,7 @@ public sealed class SmtpSenderOptions
         ArgumentNullException.ThrowIfNull(TimeProvider, nameof(TimeProvider));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
         ArgumentOutOfRangeException.ThrowIfNegative(MaxMessagesPerConnection, nameof(MaxMessagesPerConnection));
+        ArgumentOutOfRangeException.ThrowIfNegative(MaxNonMailCommandsPerConnection, nameof(MaxNonMailCommandsPerConnection));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxBatchSize, 1, nameof(MaxBatchSize));
         Positive(IdleTimeout, nameof(IdleTimeout));
         Positive(MaxLifetime, nameof(MaxLifetime));

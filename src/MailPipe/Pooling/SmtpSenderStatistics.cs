@@ -33,6 +33,6 @@ public sealed record SmtpSenderStatistics
     /// <summary>Protocol round trips of every connection (see <see cref="AsyncSmtpSession.RoundTrips"/>), closed ones included.</summary>
     public long RoundTrips { get; init; }
 
-    /// <summary>Messages sent a second time on a fresh connection after a NotSent failure of their first one.</summary>
+    /// <summary>Messages sent again on another connection after a NotSent failure (once, or up to four attempts in all after connections a server ended at a limit).</summary>
     public long Retries { get; init; }
 }

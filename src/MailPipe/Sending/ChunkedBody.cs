@@ -136,7 +136,7 @@ internal sealed class ChunkedBody(TransactionSender sender, SmtpChannel channel,
         SmtpCommandWriter.WriteBdat(output, length, last);
         output.Write(buffer.WrittenSpan);
         buffer.ResetWrittenCount();
-        channel.ExpectReply("BDAT");
+        channel.ExpectReply(last ? ReplyRules.LastChunk : "BDAT");
         if (channel.ProtocolLog.IsEnabled(LogLevel.Trace))
         {
             // The header as a string only for the transcript.

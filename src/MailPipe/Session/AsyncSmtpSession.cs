@@ -71,6 +71,9 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// </summary>
     public long RoundTrips => _channel.RoundTrips;
 
+    /// <summary>The commands of this connection a server counts against its limit of "nonmail" commands (<see cref="SmtpChannel.NonMailCommands"/>).</summary>
+    internal int NonMailCommands => _channel.NonMailCommands;
+
     /// <summary>The settings in force.</summary>
     internal SmtpSessionOptions Options => _options;
 

@@ -19,6 +19,9 @@ internal static class ReplyRules
     /// <summary>The pending-reply name of the end of DATA content (the final dot).</summary>
     public const string EndOfData = "end of data";
 
+    /// <summary>The pending-reply name of the last BDAT chunk (its reply is the message's final one).</summary>
+    public const string LastChunk = "BDAT LAST";
+
     /// <summary>Whether <paramref name="reply"/> says the service is closing the transmission channel: 421 to anything, or 221 to anything but QUIT.</summary>
     /// <param name="command">The pending-reply name of the command the reply answers, or <see langword="null"/> for an unsolicited reply.</param>
     /// <param name="reply">The reply.</param>
@@ -40,7 +43,7 @@ internal static class ReplyRules
                 return reply.Code == 354 || kind is 4 or 5 ? null : Violation(command, reply, "DATA can only get 354 or a refusal before its data is sent");
             case "AUTH":
                 return kind is 2 or 4 or 5 || reply.Code == 334 ? null : Violation(command, reply, "AUTH can only get 334, 2yz or a refusal");
-            case Greeting or EndOfData or "BDAT" or "MAIL FROM" or "RCPT TO" or "RSET" or "NOOP" or "VRFY" or "EHLO" or "HELO" or "QUIT" or "STARTTLS":
+            case Greeting or EndOfData or "BDAT" or LastChunk or "MAIL FROM" or "RCPT TO" or "RSET" or "NOOP" or "VRFY" or "EHLO" or "HELO" or "QUIT" or "STARTTLS":
                 return kind is 2 or 4 or 5 ? null : Violation(command, reply, "only DATA and AUTH can get a 1yz or 3yz reply");
             default:
                 return null;

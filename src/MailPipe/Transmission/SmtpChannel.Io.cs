@@ -300,6 +300,7 @@ internal sealed partial class SmtpChannel
             throw ServiceClosing(reply);
         }
 
+        CountNonMail(command, reply);
         return command;
     }
 }

@@ -151,6 +151,7 @@ internal sealed partial class SmtpChannel
         _replies.Clear();
         ForgetEndReplies();
         _replies.Add(ReplyRules.Greeting);
+        StartNonMailTally();
         State = SmtpSessionState.Connected;
         Volatile.Write(ref _connection, connection);
         if (_sessionLog.IsEnabled(LogLevel.Debug))

@@ -50,9 +50,10 @@ public sealed class Breaker20SenderProbeTests
         {
             if (result.Outcome == SmtpSendOutcome.NotSent)
             {
-                // Exim drops a connection after 11 RSETs that followed refused transactions; the retry may meet it again.
+                // Exim drops a connection after 11 RSETs that followed refused transactions; a message left behind is
+                // sent again on another connection up to 4 attempts (Breaker18EximLimitTests), which may meet it again.
                 result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable, result.ToString());
-                result.Attempts.Should().Be(2);
+                result.Attempts.Should().BeGreaterThanOrEqualTo(2);
                 continue;
             }
 

@@ -17,6 +17,7 @@ public sealed class ReadmeSenderSettingsTests
             { "`MaxConnections`", "4", $"{o.MaxConnections}" },
             { "`MaxBatchSize`", "16", $"{o.MaxBatchSize}" },
             { "`MaxMessagesPerConnection`", "100 (0: no limit)", $"{o.MaxMessagesPerConnection} (0: no limit)" },
+            { "`MaxNonMailCommandsPerConnection`", "10 (0: no limit)", $"{o.MaxNonMailCommandsPerConnection} (0: no limit)" },
             { "`IdleTimeout`", "30 s", $"{o.IdleTimeout.TotalSeconds} s" },
             { "`MaxLifetime`", "10 min", $"{o.MaxLifetime.TotalMinutes} min" },
             { "`NoopAfterIdle`", "5 s", $"{o.NoopAfterIdle.TotalSeconds} s" },
