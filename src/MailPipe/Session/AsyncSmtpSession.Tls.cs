@@ -179,7 +179,7 @@ public sealed partial class AsyncSmtpSession
         var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
         if (reply.Code != 220)
         {
-            return _channel.CloseIfServiceClosing(reply);
+            return CloseIfSessionRefused(reply);
         }
 
         await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
