@@ -73,7 +73,7 @@ public sealed class PeerPoolTests
     {
         var options = Plain(TestServers.PostfixPort);
         var name = options.Name!;
-        long idle = -1, used = -1, opened = -1, batches = -1;
+        long idle = -1, used = -1, opened = -1, batches = -1, idleAfter = -1;
         var capture = await PeerCapture.RunAsync(async (c, flush) =>
         {
             var sender = new SmtpSender(options);
@@ -90,8 +90,11 @@ public sealed class PeerPoolTests
             opened = Gauge(c, "mailpipe.sender.connection.opened", name);
             batches = Gauge(c, "mailpipe.sender.batch.size", name);
             await sender.DisposeAsync();
+            await flush();
+            idleAfter = Gauge(c, "mailpipe.sender.connection.count", name, ("mailpipe.sender.connection.state", "idle"));
         });
 
+        idleAfter.Should().Be(0, "the connection was closed with the sender: its series must not keep the last value");
         idle.Should().Be(1);
         used.Should().Be(0);
         opened.Should().Be(1);
