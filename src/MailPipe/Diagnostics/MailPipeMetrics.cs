@@ -37,10 +37,10 @@ internal sealed class MailPipeMetrics
         TransactionDuration = meter.CreateHistogram("mailpipe.smtp.transaction.duration", "s", "From MAIL FROM to the transaction's result.", tags: null, advice: s_shortDurations);
         ConnectionDuration = meter.CreateHistogram("mailpipe.smtp.connection.duration", "s", "From the connect to the close of a connection.", tags: null, advice: s_connectionDurations);
         ConnectDuration = meter.CreateHistogram("mailpipe.smtp.connect.duration", "s", "TCP connect; error.type on failure.", tags: null, advice: s_shortDurations);
-        TlsDuration = meter.CreateHistogram("mailpipe.smtp.tls.duration", "s", "TLS handshake (implicit or after STARTTLS); error.type on failure.", tags: null, advice: s_shortDurations);
+        TlsDuration = meter.CreateHistogram("mailpipe.smtp.tls.duration", "s", "STARTTLS and the TLS handshake, or the implicit TLS handshake; error.type on failure (the reply code of a refused STARTTLS).", tags: null, advice: s_shortDurations);
         AuthDuration = meter.CreateHistogram("mailpipe.smtp.auth.duration", "s", "AUTH exchange; error.type on failure (the reply code of a refusal).", tags: null, advice: s_shortDurations);
         ConnectFailures = meter.CreateCounter<long>("mailpipe.smtp.connect.failures", "{connection}", "Failed TCP connects, by error.type.");
-        TlsFailures = meter.CreateCounter<long>("mailpipe.smtp.tls.failures", "{connection}", "Failed TLS handshakes, by error.type.");
+        TlsFailures = meter.CreateCounter<long>("mailpipe.smtp.tls.failures", "{connection}", "Refused STARTTLS commands and failed TLS handshakes, by error.type.");
         AuthFailures = meter.CreateCounter<long>("mailpipe.smtp.auth.failures", "{connection}", "Failed or refused AUTH exchanges, by error.type.");
 
         // The pool's instruments (tag mailpipe.sender.name), reported for every live sender on this meter.

@@ -242,6 +242,15 @@ public sealed class PeerPoolTests
             capture.Sum("mailpipe.smtp.auth.failures", ("server.port", server.Port), ("error.type", code)).Should().Be(1);
             capture.TelemetryTexts().Should().NotContain(t => t.Contains(Password, StringComparison.Ordinal));
         }
+        else
+        {
+            // A refused STARTTLS is a TLS failure: the tls span and mailpipe.smtp.tls.failures carry its reply code.
+            var tls = capture.SpansOn(server.Port, "smtp tls").Should().ContainSingle().Which;
+            tls.GetTagItem("error.type").Should().Be(code);
+            tls.GetTagItem("smtp.reply.code").Should().Be(int.Parse(code, System.Globalization.CultureInfo.InvariantCulture));
+            tls.Status.Should().Be(ActivityStatusCode.Error);
+            capture.Sum("mailpipe.smtp.tls.failures", ("server.port", server.Port), ("error.type", code)).Should().Be(1);
+        }
 
         capture.Sum("mailpipe.sender.connection.open_failures", ("mailpipe.sender.name", options.Name)).Should().Be(1);
     }
