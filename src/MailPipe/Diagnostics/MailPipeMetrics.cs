@@ -44,9 +44,9 @@ internal sealed class MailPipeMetrics
         AuthFailures = meter.CreateCounter<long>("mailpipe.smtp.auth.failures", "{connection}", "Failed or refused AUTH exchanges, by error.type.");
 
         // The pool's instruments (tag mailpipe.sender.name), reported for every live sender on this meter.
-        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.count", () => Observe(static (s, list) => s.ObserveConnections(list), SmtpSenderMetrics.RetiredConnections), "{connection}", "Connections of the pool by state.");
-        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.max", () => Observe(static (s, list) => s.ObserveMax(list), SmtpSenderMetrics.RetiredOne), "{connection}", "The most connections the pool opens.");
-        meter.CreateObservableUpDownCounter("mailpipe.sender.pending_requests", () => Observe(static (s, list) => s.ObservePending(list), SmtpSenderMetrics.RetiredOne), "{message}", "Messages waiting for a connection.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.count", () => Observe(static (s, list) => s.ObserveConnections(list), RetiredConnections), "{connection}", "Connections of the pool by state.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.max", () => Observe(static (s, list) => s.ObserveMax(list), RetiredOne), "{connection}", "The most connections the pool opens.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.pending_requests", () => Observe(static (s, list) => s.ObservePending(list), RetiredOne), "{message}", "Messages waiting for a connection.");
         PoolOpened = meter.CreateCounter<long>("mailpipe.sender.connection.opened", "{connection}", "Connections opened (greeting, EHLO, TLS and AUTH done).");
         PoolOpenFailures = meter.CreateCounter<long>("mailpipe.sender.connection.open_failures", "{connection}", "Connection attempts that failed.");
         PoolDiscarded = meter.CreateCounter<long>("mailpipe.sender.connection.discarded", "{connection}", "Connections closed by the pool, by reason.");
@@ -141,6 +141,19 @@ internal sealed class MailPipeMetrics
 
         return list;
     }
+
+    /// <summary>A disposed sender's connections by state: none (see <see cref="_retired"/>).</summary>
+    private static void RetiredConnections(string name, List<Measurement<int>> list)
+    {
+        var tag = new KeyValuePair<string, object?>("mailpipe.sender.name", name);
+        foreach (var state in (string[])["idle", "used", "opening"])
+        {
+            list.Add(new Measurement<int>(0, tag, new KeyValuePair<string, object?>("mailpipe.sender.connection.state", state)));
+        }
+    }
+
+    /// <summary>A disposed sender's maximum and pending messages: 0.</summary>
+    private static void RetiredOne(string name, List<Measurement<int>> list) => list.Add(new Measurement<int>(0, new KeyValuePair<string, object?>("mailpipe.sender.name", name)));
 
     private static MailPipeMetrics CreateDefault()
     {

@@ -34,18 +34,6 @@ internal sealed class SmtpSenderMetrics : IObservedPool, IDisposable
 
     public string Name => _sender.Name;
 
-    /// <summary>A disposed sender's connections by state: none (see <see cref="MailPipeMetrics"/>'s retired names).</summary>
-    public static void RetiredConnections(string name, List<Measurement<int>> list)
-    {
-        var tag = new KeyValuePair<string, object?>("mailpipe.sender.name", name);
-        list.Add(new Measurement<int>(0, tag, Idle));
-        list.Add(new Measurement<int>(0, tag, Used));
-        list.Add(new Measurement<int>(0, tag, Opening));
-    }
-
-    /// <summary>A disposed sender's maximum and pending messages: 0.</summary>
-    public static void RetiredOne(string name, List<Measurement<int>> list) => list.Add(new Measurement<int>(0, new KeyValuePair<string, object?>("mailpipe.sender.name", name)));
-
     public void Opened() => Count(_metrics.PoolOpened, _name, default);
 
     public void OpenFailed() => Count(_metrics.PoolOpenFailures, _name, default);
