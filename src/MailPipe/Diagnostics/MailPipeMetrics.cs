@@ -21,6 +21,13 @@ internal sealed class MailPipeMetrics
     private static MailPipeMetrics? _default;
     private readonly List<IObservedPool> _senders = [];
 
+    // The names of disposed senders that no live sender of this meter carries: their series report 0 from then on. An
+    // exporter keeps the last value an observable instrument reported (cumulative temporality), so without it a disposed
+    // sender's idle, used, opening and pending counts would stay, for the life of the process, at what they were at the
+    // collection before its disposal. One name per distinct sender name (by default host:port), dropped when a sender of
+    // that name is made again.
+    private readonly HashSet<string> _retired = new(StringComparer.Ordinal);
+
     private MailPipeMetrics(Meter meter)
     {
         Meter = meter;
@@ -30,16 +37,16 @@ internal sealed class MailPipeMetrics
         TransactionDuration = meter.CreateHistogram("mailpipe.smtp.transaction.duration", "s", "From MAIL FROM to the transaction's result.", tags: null, advice: s_shortDurations);
         ConnectionDuration = meter.CreateHistogram("mailpipe.smtp.connection.duration", "s", "From the connect to the close of a connection.", tags: null, advice: s_connectionDurations);
         ConnectDuration = meter.CreateHistogram("mailpipe.smtp.connect.duration", "s", "TCP connect; error.type on failure.", tags: null, advice: s_shortDurations);
-        TlsDuration = meter.CreateHistogram("mailpipe.smtp.tls.duration", "s", "TLS handshake (implicit or after STARTTLS); error.type on failure.", tags: null, advice: s_shortDurations);
+        TlsDuration = meter.CreateHistogram("mailpipe.smtp.tls.duration", "s", "STARTTLS and the TLS handshake, or the implicit TLS handshake; error.type on failure (the reply code of a refused STARTTLS).", tags: null, advice: s_shortDurations);
         AuthDuration = meter.CreateHistogram("mailpipe.smtp.auth.duration", "s", "AUTH exchange; error.type on failure (the reply code of a refusal).", tags: null, advice: s_shortDurations);
         ConnectFailures = meter.CreateCounter<long>("mailpipe.smtp.connect.failures", "{connection}", "Failed TCP connects, by error.type.");
-        TlsFailures = meter.CreateCounter<long>("mailpipe.smtp.tls.failures", "{connection}", "Failed TLS handshakes, by error.type.");
+        TlsFailures = meter.CreateCounter<long>("mailpipe.smtp.tls.failures", "{connection}", "Refused STARTTLS commands and failed TLS handshakes, by error.type.");
         AuthFailures = meter.CreateCounter<long>("mailpipe.smtp.auth.failures", "{connection}", "Failed or refused AUTH exchanges, by error.type.");
 
         // The pool's instruments (tag mailpipe.sender.name), reported for every live sender on this meter.
-        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.count", () => Observe(static (s, list) => s.ObserveConnections(list)), "{connection}", "Connections of the pool by state.");
-        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.max", () => Observe(static (s, list) => s.ObserveMax(list)), "{connection}", "The most connections the pool opens.");
-        meter.CreateObservableUpDownCounter("mailpipe.sender.pending_requests", () => Observe(static (s, list) => s.ObservePending(list)), "{message}", "Messages waiting for a connection.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.count", () => Observe(static (s, list) => s.ObserveConnections(list), RetiredConnections), "{connection}", "Connections of the pool by state.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.connection.max", () => Observe(static (s, list) => s.ObserveMax(list), RetiredOne), "{connection}", "The most connections the pool opens.");
+        meter.CreateObservableUpDownCounter("mailpipe.sender.pending_requests", () => Observe(static (s, list) => s.ObservePending(list), RetiredOne), "{message}", "Messages waiting for a connection.");
         PoolOpened = meter.CreateCounter<long>("mailpipe.sender.connection.opened", "{connection}", "Connections opened (greeting, EHLO, TLS and AUTH done).");
         PoolOpenFailures = meter.CreateCounter<long>("mailpipe.sender.connection.open_failures", "{connection}", "Connection attempts that failed.");
         PoolDiscarded = meter.CreateCounter<long>("mailpipe.sender.connection.discarded", "{connection}", "Connections closed by the pool, by reason.");
@@ -100,6 +107,7 @@ internal sealed class MailPipeMetrics
         lock (_senders)
         {
             _senders.Add(sender);
+            _retired.Remove(sender.Name);
         }
     }
 
@@ -108,10 +116,14 @@ internal sealed class MailPipeMetrics
         lock (_senders)
         {
             _senders.Remove(sender);
+            if (!_senders.Exists(s => s.Name == sender.Name))
+            {
+                _retired.Add(sender.Name);
+            }
         }
     }
 
-    private List<Measurement<int>> Observe(Action<IObservedPool, List<Measurement<int>>> each)
+    private List<Measurement<int>> Observe(Action<IObservedPool, List<Measurement<int>>> each, Action<string, List<Measurement<int>>> retired)
     {
         var list = new List<Measurement<int>>();
         lock (_senders)
@@ -120,10 +132,28 @@ internal sealed class MailPipeMetrics
             {
                 each(sender, list);
             }
+
+            foreach (var name in _retired)
+            {
+                retired(name, list);
+            }
         }
 
         return list;
     }
+
+    /// <summary>A disposed sender's connections by state: none (see <see cref="_retired"/>).</summary>
+    private static void RetiredConnections(string name, List<Measurement<int>> list)
+    {
+        var tag = new KeyValuePair<string, object?>("mailpipe.sender.name", name);
+        foreach (var state in (string[])["idle", "used", "opening"])
+        {
+            list.Add(new Measurement<int>(0, tag, new KeyValuePair<string, object?>("mailpipe.sender.connection.state", state)));
+        }
+    }
+
+    /// <summary>A disposed sender's maximum and pending messages: 0.</summary>
+    private static void RetiredOne(string name, List<Measurement<int>> list) => list.Add(new Measurement<int>(0, new KeyValuePair<string, object?>("mailpipe.sender.name", name)));
 
     private static MailPipeMetrics CreateDefault()
     {
@@ -142,6 +172,9 @@ internal sealed class MailPipeMetrics
 /// <summary>A pooled sender's observable state, reported by the <c>mailpipe.sender.*</c> observable instruments.</summary>
 internal interface IObservedPool
 {
+    /// <summary>The sender's <c>mailpipe.sender.name</c>.</summary>
+    string Name { get; }
+
     void ObserveConnections(List<Measurement<int>> list);
 
     void ObserveMax(List<Measurement<int>> list);

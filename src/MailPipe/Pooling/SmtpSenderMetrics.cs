@@ -32,6 +32,8 @@ internal sealed class SmtpSenderMetrics : IObservedPool, IDisposable
         _metrics.Register(this);
     }
 
+    public string Name => _sender.Name;
+
     public void Opened() => Count(_metrics.PoolOpened, _name, default);
 
     public void OpenFailed() => Count(_metrics.PoolOpenFailures, _name, default);

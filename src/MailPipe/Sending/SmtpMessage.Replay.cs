@@ -30,6 +30,21 @@ public sealed partial class SmtpMessage
     /// <summary>Whether a send read from a one-pass source (a non-seekable stream or a pipe reader).</summary>
     private bool OneShotRead => _source is ReadTrackingStream { WasRead: true } or ReadTrackingPipeReader { WasRead: true };
 
+    /// <summary>This message with the per-send settings <paramref name="sent"/> carries (its token, its telemetry parent), those it has otherwise.</summary>
+    private SmtpMessage WithSendSettingsOf(SmtpMessage sent)
+    {
+        var token = sent._extras.CancellationToken.CanBeCanceled ? sent._extras.CancellationToken : _extras.CancellationToken;
+        var parent = sent._extras.TelemetryParent ?? _extras.TelemetryParent;
+        if (token == _extras.CancellationToken && parent == _extras.TelemetryParent)
+        {
+            return this;
+        }
+
+        var copy = (SmtpMessage)MemberwiseClone();
+        copy._extras = _extras with { CancellationToken = token, TelemetryParent = parent };
+        return copy;
+    }
+
     /// <summary>Copies share an instance: <see cref="StartPosition"/>, a content writer's stopped runs, and the per-send settings of <see cref="WithCancellation"/> and the pooled sender's telemetry parent.</summary>
     private sealed record Extras(long StartPosition, System.Diagnostics.ActivityContext? TelemetryParent, CancellationToken CancellationToken)
     {
@@ -135,6 +150,11 @@ public sealed partial class SmtpMessage
                 return new SmtpException(SmtpErrorCode.ContentReadFailed, $"The message could not be made for this connection: {ex.Message}; it was not sent.", ex);
             }
 
+            // The chosen message is sent as this one: with its per-send settings (the caller's token of WithCancellation,
+            // the telemetry parent). Without the token, a caller cancelled while its content was written was no longer
+            // known as this message's: the pooled sender closed the connection (every message on it whose end of data
+            // was written became Unknown) instead of resetting the transaction with RSET between chunks.
+            chosen = chosen.WithSendSettingsOf(this);
             tx.Message = chosen;
             return chosen.BeginSend(tx, capabilities, chunking);
         }

@@ -229,7 +229,7 @@ public sealed partial class AsyncSmtpSession
         var reply = await SaslExchange.RunAsync(_channel, mechanism, _options.ReceiveTimeout).ConfigureAwait(false);
         // Only 235 is success (RFC 4954 §4, §6); another 2yz (smtp-sink's 250 to every AUTH) authenticated nobody.
         AuthenticatedMechanism = reply.Code == 235 ? mechanism.Name : AuthenticatedMechanism;
-        return _channel.CloseIfServiceClosing(telemetry?.Reply(reply) ?? reply);
+        return CloseIfSessionRefused(telemetry?.Reply(reply) ?? reply);
     }
 
     private void ResetAuthState() => AuthenticatedMechanism = null;

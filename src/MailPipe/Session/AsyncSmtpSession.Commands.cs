@@ -213,10 +213,18 @@ public sealed partial class AsyncSmtpSession
         }
 
         var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending " + name).ConfigureAwait(false);
-        if (opensSession && reply.IsServiceClosing)
+        return opensSession ? CloseIfSessionRefused(reply) : _channel.CloseIfServiceClosing(reply);
+    }
+
+    /// <summary>
+    /// The reply to a command that opens the session (EHLO, HELO, STARTTLS, AUTH): a 421 there refuses the session, so the
+    /// connection failed to open and its span says so (error.type = 421) before the 421 closes it. The close alone would
+    /// end the span without error.type, and the pool's ConnectionEnded would then find none.
+    /// </summary>
+    private SmtpReply CloseIfSessionRefused(SmtpReply reply)
+    {
+        if (reply.IsServiceClosing)
         {
-            // A 421 to EHLO or HELO refuses the session: the connection failed to open, and its span says so before the
-            // 421 closes it (the close would end the span without error.type, and the pool's ConnectionEnded would find none).
             SessionTelemetry.ConnectionEnded(this, reply.Code.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 

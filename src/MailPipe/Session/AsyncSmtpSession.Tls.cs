@@ -175,14 +175,28 @@ public sealed partial class AsyncSmtpSession
             return closing;
         }
 
-        _channel.WriteCommand(StartTlsVerb, "STARTTLS");
-        var reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
-        if (reply.Code != 220)
+        // The smtp tls span (and mailpipe.smtp.tls.duration) covers STARTTLS and the handshake: a refused STARTTLS (454
+        // TLS not available, 421) is a TLS failure with the reply code as error.type, counted in mailpipe.smtp.tls.failures.
+        var telemetry = SessionTelemetry.StartTls(this);
+        SmtpReply reply;
+        try
         {
-            return _channel.CloseIfServiceClosing(reply);
+            _channel.WriteCommand(StartTlsVerb, "STARTTLS");
+            reply = await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending STARTTLS").ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            telemetry?.Dispose();
+            throw;
         }
 
-        await HandshakeAsync(tls, targetHost).ConfigureAwait(false);
+        if (reply.Code != 220)
+        {
+            telemetry?.Reply(reply);
+            return CloseIfSessionRefused(reply);
+        }
+
+        await HandshakeAsync(tls, targetHost, telemetry).ConfigureAwait(false);
         return reply;
     }
 
@@ -203,10 +217,10 @@ public sealed partial class AsyncSmtpSession
         return TlsHandshake.TargetHost(tls, serverHostName, Host);
     }
 
-    /// <summary>The handshake on the channel; then the capabilities and the AUTH state are forgotten (RFC 3207 §4.2).</summary>
-    private async Task HandshakeAsync(SmtpTlsOptions tls, string targetHost)
+    /// <summary>The handshake on the channel (its telemetry <paramref name="started"/> with STARTTLS, else here); then the capabilities and the AUTH state are forgotten (RFC 3207 §4.2).</summary>
+    private async Task HandshakeAsync(SmtpTlsOptions tls, string targetHost, TelemetryScope? started = null)
     {
-        using (var telemetry = SessionTelemetry.StartTls(this))
+        using (var telemetry = started ?? SessionTelemetry.StartTls(this))
         {
             try
             {

@@ -57,6 +57,31 @@ public sealed class SmtpSenderContentCancellationTests
     }
 
     [Fact]
+    public async Task With_BDAT_a_ForConnection_message_cancelled_in_its_content_is_reset_and_the_connection_kept()
+    {
+        // The message a selector chose (every MailPipe.MimeKit message through the pool) goes with the caller's token:
+        // it was sent without it, and the pool then closed the connection instead of resetting the transaction.
+        await using var server = new LoopbackSmtpServer(chunking: true);
+        await using var sender = new SmtpSender(SmallChunkOptions(server.Port));
+        var (gated, gatedId, content) = GatedContentStream.Create("bdat-selected-cut");
+        using var cts = new CancellationTokenSource();
+
+        var cancelled = sender.SendAsync(SmtpMessage.ForConnection(gated.Envelope, _ => gated), cts.Token);
+        await content.HeadRead.WaitAsync(Limit);
+        await server.WaitUntilAsync(s => CommandsAfterMail(s, 1, 1).Count(IsChunk) >= 2);
+        await cts.CancelAsync();
+
+        await cancelled.Awaiting(t => t.WaitAsync(Limit)).Should().ThrowAsync<OperationCanceledException>();
+        var next = await sender.SendAsync(PoolTestMessages.Create("bdat-selected-next", 0).Message).WaitAsync(Limit);
+
+        next.Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        server.CountOf(gatedId).Should().Be(0);
+        CommandsAfterMail(server, 1, 1).TakeWhile(l => !l.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase)).Should().Contain("RSET");
+        server.Connections.Should().Be(1, "the connection was kept");
+        sender.GetStatistics().Discarded.Should().Be(0);
+    }
+
+    [Fact]
     public async Task With_BDAT_a_caller_alone_on_its_connection_cancelled_in_its_content_is_reset_and_the_connection_kept()
     {
         await using var server = new LoopbackSmtpServer(chunking: true);
