@@ -52,6 +52,32 @@ public sealed class PeerPoolFaultTests
         (await PeerSupport.CopiesAsync(PeerServer.Postfix, recipient, second)).Should().Be(1);
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("421 4.4.2 peer18b idle timeout")]
+    public async Task A_connection_the_server_closed_before_the_next_message_joined_its_batch_never_makes_that_message_Unknown(string? reply)
+    {
+        // Right after a result the connection is still in its batch (it ends a moment later) and takes the next message
+        // without the idle check. The server's close (its FIN, or a 421 then FIN) is already there before a byte of the
+        // next transaction is written: that message cannot have been delivered, and must not come back Unknown.
+        PeerSupport.RequireServers();
+        await using var proxy = new PoolProxy(TestServers.PostfixPort);
+        await using var sender = new SmtpSender(PeerSupport.Options(proxy.Port, o => o.MaxConnections = 1));
+        for (var i = 0; i < 8; i++)
+        {
+            (await sender.SendAsync(PeerSupport.Mail(TestServers.UniqueRecipient("p18b-inbatch-a")).Message).WaitAsync(PeerSupport.Guard)).IsAccepted.Should().BeTrue();
+            await proxy.CloseAllAsync(reply);
+            var recipient = TestServers.UniqueRecipient("p18b-inbatch-b");
+            var mail = PeerSupport.Mail(recipient);
+
+            var result = await sender.SendAsync(mail.Message).WaitAsync(PeerSupport.Guard);
+
+            result.Outcome.Should().Be(SmtpSendOutcome.Accepted, $"round {i}: {result}");
+            result.Attempts.Should().BeLessThanOrEqualTo(2);
+            (await PeerSupport.CopiesAsync(PeerServer.Postfix, recipient, mail)).Should().Be(1);
+        }
+    }
+
     [Fact]
     public async Task Back_to_back_messages_to_a_healthy_server_keep_using_one_connection()
     {
