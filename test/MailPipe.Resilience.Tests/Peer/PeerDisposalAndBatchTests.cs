@@ -81,6 +81,21 @@ public sealed class PeerDisposalAndBatchTests
     }
 
     [Fact]
+    public async Task After_disposal_SendAsync_and_SendBatchAsync_throw_ObjectDisposedException_and_the_pooled_sender_is_disposed_too()
+    {
+        PeerSupport.RequireServers();
+        var sender = (ResilientSmtpSender)new SmtpSender(PeerSupport.Options(TestServers.PostfixPort)).WithStandardResilience();
+        (await sender.SendAsync(PeerSupport.Mail(TestServers.UniqueRecipient("p18b-before-dispose")).Message).WaitAsync(PeerSupport.Guard)).IsAccepted.Should().BeTrue();
+
+        await sender.DisposeAsync();
+
+        var mail = PeerSupport.Mail(TestServers.UniqueRecipient("p18b-after-dispose"));
+        await FluentActions.Awaiting(() => sender.SendAsync(mail.Message)).Should().ThrowAsync<ObjectDisposedException>();
+        await FluentActions.Awaiting(() => sender.SendBatchAsync([mail.Message])).Should().ThrowAsync<ObjectDisposedException>();
+        await FluentActions.Awaiting(() => sender.InnerSender.SendAsync(mail.Message)).Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
     public async Task Disposed_while_an_attempt_waits_for_the_reply_to_its_final_dot_the_caller_gets_Unknown_and_no_retry()
     {
         PeerSupport.RequireServers();
