@@ -50,6 +50,26 @@ public sealed class PeerGiveUpTests
     }
 
     [Fact]
+    public async Task A_circuit_that_opens_between_a_message_s_refused_connects_gives_it_NotSent_ServiceNotAvailable()
+    {
+        // Two refused connects of one message open the circuit (2 of 2 failed); its third attempt is refused by the circuit.
+        PeerSupport.RequireServers();
+        await using var proxy = new PoolProxy(TestServers.PostfixPort);
+        await proxy.RefuseAsync();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var sender = new SmtpSender(PeerSupport.Options(proxy.Port)).WithStandardResilience(Breaker(retries: 2), clock);
+
+        var result = await sender.SendAsync(PeerSupport.Mail(TestServers.UniqueRecipient("p18b-cb-mid")).Message).WaitAsync(PeerSupport.Guard);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.IsTransientFailure.Should().BeTrue();
+        var exception = result.Exception.Should().BeOfType<SmtpException>().Subject;
+        exception.ErrorCode.Should().Be(SmtpErrorCode.ServiceNotAvailable, result.ToString());
+        exception.InnerException.Should().BeOfType<BrokenCircuitException>();
+        exception.Message.Should().Contain("refused", "the last attempt's failure is kept in the message");
+    }
+
+    [Fact]
     public async Task After_the_break_the_trial_send_to_a_server_that_is_back_is_delivered_once_and_closes_the_circuit()
     {
         PeerSupport.RequireServers();
@@ -94,6 +114,35 @@ public sealed class PeerGiveUpTests
         var mail = PeerSupport.Mail(recipient);
         (await sender.SendAsync(mail.Message).WaitAsync(PeerSupport.Guard)).Outcome.Should().Be(SmtpSendOutcome.Accepted);
         (await PeerSupport.CopiesAsync(PeerServer.Postfix, recipient, mail)).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task The_total_timeout_during_a_retry_delay_after_refused_connects_returns_NotSent_TimedOut()
+    {
+        PeerSupport.RequireServers();
+        await using var proxy = new PoolProxy(TestServers.PostfixPort);
+        await proxy.RefuseAsync();
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        TaskCompletionSource? retrying = null;
+        await using var sender = new SmtpSender(PeerSupport.Options(proxy.Port)).WithStandardResilience(o =>
+        {
+            o.Retry.MaxRetryAttempts = 5;
+            o.Retry.Delay = TimeSpan.FromMinutes(4); // longer than the total: advancing past the total fires only that
+            o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(60);
+            o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(30);
+            retrying = PeerSupport.OnRetry(o);
+        }, clock);
+
+        var send = sender.SendAsync(PeerSupport.Mail(TestServers.UniqueRecipient("p18b-total")).Message);
+        await retrying!.Task.WaitAsync(PeerSupport.Guard);
+        clock.Advance(TimeSpan.FromSeconds(61));
+        var result = await send.WaitAsync(PeerSupport.Guard);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.NotSent);
+        result.IsTransientFailure.Should().BeTrue();
+        var exception = result.Exception.Should().BeOfType<SmtpException>().Subject;
+        exception.ErrorCode.Should().Be(SmtpErrorCode.TimedOut, result.ToString());
+        exception.Message.Should().Contain("refused", "the last attempt's failure is kept in the message");
     }
 
     [Fact]
