@@ -184,22 +184,25 @@ public sealed class PeerDisposalAndBatchTests
     [Fact]
     public async Task A_batch_cancelled_during_a_retry_delay_throws_SmtpBatchCanceledException_with_every_message_s_result()
     {
+        // One connection: the plain message's result comes before the other's first attempt ends (replies in order), so
+        // the cancellation in that message's retry delay finds the first one decided.
         PeerSupport.RequireServers();
         using var cts = new CancellationTokenSource();
-        await using var sender = new SmtpSender(PeerSupport.Options(TestServers.PostfixPort)).WithStandardResilience(o =>
+        await using var sender = new SmtpSender(PeerSupport.Options(TestServers.PostfixPort, o => o.MaxConnections = 1)).WithStandardResilience(o =>
         {
             o.Retry.Delay = TimeSpan.FromMinutes(10);
             PeerSupport.OnRetry(o, 1, () => cts.CancelAsync());
         });
         string[] u = [TestServers.UniqueRecipient("p18b-bcancel-a"), TestServers.UniqueRecipient("p18b-bcancel-b")];
-        PeerMail[] mails = [PeerSupport.Mail(u[0], PeerSupport.TempFail), PeerSupport.Mail(u[1])];
+        PeerMail[] mails = [PeerSupport.Mail(u[0]), PeerSupport.Mail(u[1], PeerSupport.TempFail)];
 
         var act = () => sender.SendBatchAsync(mails.Select(m => m.Message), cts.Token).WaitAsync(PeerSupport.Guard);
 
         var thrown = await act.Should().ThrowAsync<SmtpBatchCanceledException>();
         thrown.Which.Results.Should().HaveCount(2);
-        thrown.Which.Results[0].AcceptedRecipients.Select(r => r.Address).Should().Equal(u[0]);
-        thrown.Which.Results[1].Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        thrown.Which.Results[0].Outcome.Should().Be(SmtpSendOutcome.Accepted);
+        thrown.Which.Results[1].AcceptedRecipients.Select(r => r.Address).Should().Equal(u[1]);
+        thrown.Which.Results[1].Recipients[1].Reply!.Code.Should().Be(450);
         (await PeerSupport.CopiesAsync(PeerServer.Postfix, u[0], mails[0])).Should().Be(1);
         (await PeerSupport.CopiesAsync(PeerServer.Postfix, u[1], mails[1])).Should().Be(1);
     }

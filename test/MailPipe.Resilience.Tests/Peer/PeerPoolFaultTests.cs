@@ -210,6 +210,51 @@ public sealed class PeerPoolFaultTests
         (await PeerSupport.CopiesAsync(PeerServer.Postfix, recipient, mail)).Should().Be(1);
     }
 
+    [Theory]
+    [InlineData(PeerServer.Exim)]
+    [InlineData(PeerServer.Aiosmtpd)]
+    public async Task A_drop_after_the_final_dot_at_other_servers_is_Unknown_and_delivered_once(PeerServer server)
+    {
+        TestServers.RequireListening(PeerSupport.Port(server));
+        await using var proxy = new PoolProxy(PeerSupport.Port(server));
+        await using var sender = new SmtpSender(PeerSupport.Options(proxy.Port)).WithStandardResilience(PeerSupport.Fast(3));
+        var recipient = TestServers.UniqueRecipient("p18b-dot-other");
+        var mail = PeerSupport.Mail(recipient);
+        proxy.DropNext(DropPoint.AfterFinalDot);
+
+        var result = await sender.SendAsync(mail.Message).WaitAsync(PeerSupport.Guard);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Unknown, result.ToString());
+        result.Attempts.Should().Be(1);
+        proxy.Connections.Should().Be(1);
+        (await PeerSupport.CopiesAsync(server, recipient, mail)).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task After_an_unknown_attempt_only_its_450_recipient_is_asked_again_and_the_others_are_never_resent()
+    {
+        // README: "When the unknown attempt comes first, its 4yz recipients (not in its transaction) are retried".
+        PeerSupport.RequireServers();
+        await using var proxy = new RecordingProxy(TestServers.PostfixPort)
+        {
+            DropWhen = n => n == 1,
+            DropMarker = "\r\n.\r\n",
+        };
+        await using var sender = new SmtpSender(PeerSupport.Options(proxy.Port, o => o.Session = PeerSupport.DataOnly)).WithStandardResilience(PeerSupport.Fast(2));
+        var recipient = TestServers.UniqueRecipient("p18b-unknown-4yz");
+        var mail = PeerSupport.Mail(recipient, PeerSupport.TempFail);
+
+        var result = await sender.SendAsync(mail.Message).WaitAsync(PeerSupport.Guard);
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Unknown, result.ToString());
+        result.Attempts.Should().Be(3);
+        result.Recipients[0].Reply!.Code.Should().Be(250, "the unknown attempt's recipient keeps its 250 to RCPT");
+        result.Recipients[1].Reply!.Code.Should().Be(450);
+        proxy.CountLines($"RCPT TO:<{recipient}>").Should().Be(1, proxy.ClientTranscript);
+        proxy.CountLines($"RCPT TO:<{PeerSupport.TempFail}>").Should().Be(3, proxy.ClientTranscript);
+        (await PeerSupport.CopiesAsync(PeerServer.Postfix, recipient, mail, 0)).Should().Be(0, "the dot never reached the server, and the message was not resent");
+    }
+
     [Fact]
     public async Task With_RetryUnknownOutcome_a_drop_after_the_final_dot_is_resent_and_the_server_has_two_copies_as_documented()
     {
