@@ -127,7 +127,8 @@ public sealed class PeerGiveUpTests
         await using var sender = new SmtpSender(PeerSupport.Options(proxy.Port)).WithStandardResilience(o =>
         {
             o.Retry.MaxRetryAttempts = 5;
-            o.Retry.Delay = TimeSpan.FromMinutes(4); // longer than the total: advancing past the total fires only that
+            o.Retry.Delay = TimeSpan.FromMinutes(4); // longer than the total (no jitter to shorten it): advancing past the total fires only that
+            o.Retry.UseJitter = false;
             o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(60);
             o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(30);
             retrying = PeerSupport.OnRetry(o);
@@ -154,7 +155,8 @@ public sealed class PeerGiveUpTests
         TaskCompletionSource? retrying = null;
         await using var sender = new SmtpSender(PeerSupport.Options(proxy.Port)).WithStandardResilience(o =>
         {
-            o.Retry.Delay = TimeSpan.FromMinutes(4); // longer than the total: advancing past the total fires only that
+            o.Retry.Delay = TimeSpan.FromMinutes(4); // longer than the total (no jitter to shorten it): advancing past the total fires only that
+            o.Retry.UseJitter = false;
             o.TotalRequestTimeout.Timeout = TimeSpan.FromSeconds(60);
             o.AttemptTimeout.Timeout = TimeSpan.FromSeconds(30);
             retrying = PeerSupport.OnRetry(o);
