@@ -45,6 +45,7 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
     public async Task<SmtpSendResult> SendAsync(SmtpMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
         using var shield = new AttemptShield(cancellationToken, _disposed.Token);
         try
         {
@@ -80,6 +81,10 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
             // messages start at once below, so a later one's ArgumentException would hide an earlier one delivered).
             AsyncSmtpSession.ValidateEnvelope(message.Envelope);
         }
+
+        // Disposed before the call: thrown, as ISmtpSender says (the results-with-ObjectDisposedException below are for
+        // a disposal while the batch is under way, not a batch started on a disposed sender).
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
 
         var tasks = list.Select(m => SendAsync(m, cancellationToken)).ToArray();
         try

@@ -30,9 +30,11 @@ public static class SmtpResilienceExtensions
     /// <para>An attempt cancelled by a timeout strategy before its end of data is a transient
     /// <see cref="SmtpErrorCode.TimedOut"/> (not sent); after it, <see cref="SmtpSendOutcome.Unknown"/>, which is not
     /// retried by default. When the total timeout or an open circuit stops the retries, the result merges the attempts
-    /// made; when no attempt could be made (or each one threw a transient failure), the result is
+    /// made when one of them got a reply (to MAIL, a recipient or the data); when none did (no attempt could be made, each
+    /// one threw a transient failure, or each one was not sent, such as a refused connect), the result is
     /// <see cref="SmtpSendOutcome.NotSent"/> with a transient <see cref="SmtpErrorCode.TimedOut"/> or
-    /// <see cref="SmtpErrorCode.ServiceNotAvailable"/>. When an attempt throws
+    /// <see cref="SmtpErrorCode.ServiceNotAvailable"/> (Polly's exception inside; the last attempt's failure in its message),
+    /// whether the timeout ran out during an attempt or during a retry's delay. When an attempt throws
     /// (such as <see cref="ObjectDisposedException"/> from a sender disposed during the delay) after an earlier one wrote
     /// its end of data, the result merges the attempts made instead of the exception.</para>
     /// <para>One limit of a single merged result: when one attempt is accepted and another, before or after it, ends
@@ -106,14 +108,15 @@ public static class SmtpResilienceExtensions
 
             switch (exception)
             {
-                case TimeoutRejectedException or BrokenCircuitException when state.HasResult:
+                case TimeoutRejectedException or BrokenCircuitException when state.HasResult && GotReply(state.Result()):
                     return state.Result();
                 case TimeoutRejectedException:
-                    // No attempt was made, or each one threw a transient failure (retried, so taken as not sent).
-                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.TimedOut, "The total timeout ran out before an attempt got a result; the message was not sent.", exception))
+                    // No attempt was made, each one threw a transient failure (retried, so taken as not sent), or each
+                    // one was not sent (a refused connect): the total timeout is why the retries stopped, whenever it ran out.
+                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.TimedOut, "The total timeout ran out before an attempt got a reply; the message was not sent." + LastFailure(state), exception))
                         .WithAttempts(Math.Max(1, state.Attempts));
                 case BrokenCircuitException:
-                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.ServiceNotAvailable, "The circuit breaker for this server is open after repeated failures; the message was not sent.", exception) { IsTransient = true })
+                    return SmtpSendResult.NotSent(message.Envelope, new SmtpException(SmtpErrorCode.ServiceNotAvailable, "The circuit breaker for this server is open after repeated failures; the message was not sent." + LastFailure(state), exception) { IsTransient = true })
                         .WithAttempts(Math.Max(1, state.Attempts));
             }
 
@@ -173,4 +176,12 @@ public static class SmtpResilienceExtensions
         configure?.Invoke(options);
         return new ResilientSmtpSender(sender, SmtpResiliencePipelines.CreateStandard(options, timeProvider));
     }
+
+    /// <summary>Whether a merged result holds a reply of the server (to MAIL, a recipient, or the data): then it, not the pipeline's reason to stop, is what the caller needs.</summary>
+    private static bool GotReply(SmtpSendResult result) =>
+        result.MailReply is not null || result.DataReply is not null || result.FinalReply is not null || result.Recipients.Any(r => r.Reply is not null);
+
+    /// <summary>The last attempt's failure, for the message of a result that says why the retries stopped.</summary>
+    private static string LastFailure(RemainderSend state) =>
+        state.HasResult && state.Result().Exception is { } last ? " The last attempt: " + last.Message : string.Empty;
 }

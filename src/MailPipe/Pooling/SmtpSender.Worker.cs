@@ -129,6 +129,12 @@ public sealed partial class SmtpSender
                     : IsNearNonMailLimit(connection) ? SmtpSenderDiscardReason.NonMailLimit
                     : IsPastLifetime(connection) ? SmtpSenderDiscardReason.Lifetime
                     : Volatile.Read(ref _disposed) ? SmtpSenderDiscardReason.Disposed
+
+                    // Closed by the server (its end of stream, or a 421 before it) since the last reply: a message
+                    // taken next would be written into a closed connection and, with PIPELINING and CHUNKING, its end of
+                    // data with it, then come back Unknown though the server never saw it. Closed here, the messages
+                    // waiting go to a fresh connection, as after an idle check.
+                    : connection.Session.ServerLeftWhileNothingDue ? SmtpSenderDiscardReason.Stale
                     : null;
                 if (closeReason is not null)
                 {
@@ -293,7 +299,9 @@ public sealed partial class SmtpSender
             lock (_lock)
             {
                 connection.Awake();
-                if (_waiting > 0 && HasRoom(connection) && TryTakeNext(out next))
+                // Nothing in flight and the server has left (see ServerLeftWhileNothingDue): the batch ends, the worker
+                // closes the connection and the message waits for a fresh one, never written into this one.
+                if (_waiting > 0 && HasRoom(connection) && (connection.InFlight.Count > 0 || !connection.Session.ServerLeftWhileNothingDue) && TryTakeNext(out next))
                 {
                     connection.InFlight.Enqueue(next);
                 }

@@ -16,4 +16,30 @@ public sealed partial class AsyncSmtpSession
         || State != SmtpSessionState.Connected
         || PendingReplyCount != 0
         || connection.HasUnsolicitedInput();
+
+    /// <summary>
+    /// Whether, with no reply due (between the transactions of a pooled batch), the server closed the connection or
+    /// said something nobody asked for (a 421 before it closes): a transaction written now would go into a connection the
+    /// server has left, and with PIPELINING and CHUNKING its end of data with it. False while replies are due, and
+    /// whenever the input cannot be looked at now.
+    /// </summary>
+    internal bool ServerLeftWhileNothingDue
+    {
+        get
+        {
+            if (_channel.Connection is not { } connection || PendingReplyCount != 0)
+            {
+                return false;
+            }
+
+            try
+            {
+                return connection.HasUnsolicitedInput();
+            }
+            catch (InvalidOperationException)
+            {
+                return false; // a read of the input is under way: only that read tells
+            }
+        }
+    }
 }
