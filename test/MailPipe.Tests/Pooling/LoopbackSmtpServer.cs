@@ -35,6 +35,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     private readonly bool _chunking;
     private readonly TaskCompletionSource _dataReceived = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _connections;
+    private int _activeSessions;
     private int _noops;
     private int _quits;
     private long _contentBytes;
@@ -51,6 +52,9 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
     public int Port { get; }
 
     public int Connections => Volatile.Read(ref _connections);
+
+    /// <summary>Connections whose session has not ended yet (the server may still be reading what the client wrote before it closed).</summary>
+    public int ActiveSessions => Volatile.Read(ref _activeSessions);
 
     /// <summary>NOOP commands received.</summary>
     public int Noops => Volatile.Read(ref _noops);
@@ -131,6 +135,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
             socket.NoDelay = true;
             _sockets.Add(socket);
             var number = Interlocked.Increment(ref _connections);
+            Interlocked.Increment(ref _activeSessions);
             _ = Task.Run(() => ServeAsync(socket, number));
         }
     }
@@ -315,6 +320,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
             }
 
             await reader.CompleteAsync();
+            Interlocked.Decrement(ref _activeSessions);
         }
     }
 
