@@ -1,8 +1,8 @@
-using System.Buffers;
 using System.Text;
 using MailPipe.IntegrationTests.Support;
 using MailPipe.Tests.Pooling;
 using MailPipe.Tests.Shared;
+using MailPipe.Tests.Support;
 using PoolProxy = MailPipe.Tests.Pooling.FaultProxy;
 using RecordingProxy = MailPipe.Resilience.Tests.Support.FaultProxy;
 
@@ -372,7 +372,7 @@ public sealed class PeerPoolFaultTests
             case "bytes":
                 return mail.Message;
             case "sequence":
-                return SmtpMessage.FromSequence(mail.Envelope, Segments(mail.Content, 37));
+                return SmtpMessage.FromSequence(mail.Envelope, ReadOnlySequenceFactory.Chunked(mail.Content, Enumerable.Repeat(37, mail.Content.Length / 37)));
             case "seekable stream at an offset":
                 var prefix = Encoding.ASCII.GetBytes("IGNORED PREFIX");
                 var stream = new MemoryStream([.. prefix, .. mail.Content]) { Position = prefix.Length };
@@ -381,35 +381,6 @@ public sealed class PeerPoolFaultTests
                 return SmtpMessage.FromWriter(mail.Envelope, async (target, token) => await target.WriteAsync(mail.Content, token));
             default:
                 return SmtpMessage.FromStream(mail.Envelope, new Forward(mail.Content));
-        }
-    }
-
-    private static ReadOnlySequence<byte> Segments(byte[] content, int size)
-    {
-        Segment? first = null;
-        Segment? last = null;
-        for (var i = 0; i < content.Length; i += size)
-        {
-            var chunk = content.AsMemory(i, Math.Min(size, content.Length - i));
-            last = last is null ? first = new Segment(chunk, 0) : last.Append(chunk);
-        }
-
-        return new ReadOnlySequence<byte>(first!, 0, last!, last!.Memory.Length);
-    }
-
-    private sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public Segment(ReadOnlyMemory<byte> memory, long runningIndex)
-        {
-            Memory = memory;
-            RunningIndex = runningIndex;
-        }
-
-        public Segment Append(ReadOnlyMemory<byte> memory)
-        {
-            var next = new Segment(memory, RunningIndex + Memory.Length);
-            Next = next;
-            return next;
         }
     }
 
