@@ -183,14 +183,23 @@ public sealed partial class SmtpSender
         && !_disposed;
 
     /// <summary>
+    /// Whether a server ended a session of this sender at a limit (<see cref="IsDroppedAtSessionLimit"/>): from then on
+    /// a connection that has counted no nonmail command yet is held to <see cref="SmtpSenderOptions.MaxNonMailCommandsPerConnection"/> too.
+    /// </summary>
+    private volatile bool _sessionLimitMet;
+
+    /// <summary>
     /// How many more messages a connection may take within <see cref="SmtpSenderOptions.MaxNonMailCommandsPerConnection"/>:
     /// each message in flight or taken may add one counted RSET (before it, after a refused predecessor). A connection
-    /// that has counted none yet is not held to it (a burst past it ends in a drop whose messages are sent again).
+    /// that has counted none yet is not held to it until a server ended a session of this sender at a limit
+    /// (<see cref="_sessionLimitMet"/>): a first burst of refusals past it ends in a drop whose messages are sent again,
+    /// but every fresh connection after it would burst and drop again, and a message dropped on each would run out of
+    /// attempts (NotSent after 4).
     /// </summary>
     private int NonMailRoom(PooledConnection connection)
     {
         var counted = connection.Session.NonMailCommands;
-        return _options.MaxNonMailCommandsPerConnection == 0 || counted == 0 ? int.MaxValue
+        return _options.MaxNonMailCommandsPerConnection == 0 || (counted == 0 && !_sessionLimitMet) ? int.MaxValue
             : _options.MaxNonMailCommandsPerConnection - counted - connection.InFlight.Count;
     }
 

@@ -40,6 +40,10 @@ public sealed partial class SmtpSender
         {
             connection.Decided++;
         }
+        else if (!_sessionLimitMet && !connection.Session.IsConnected && IsDroppedAtSessionLimit(connection, result))
+        {
+            _sessionLimitMet = true; // from now on fresh connections are held to MaxNonMailCommandsPerConnection (NonMailRoom)
+        }
 
         if (result.Outcome is SmtpSendOutcome.NotSent or SmtpSendOutcome.Unknown && result.Exception is SmtpException failure && !connection.Session.IsConnected)
         {

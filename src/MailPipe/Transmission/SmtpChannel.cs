@@ -293,9 +293,11 @@ internal sealed partial class SmtpChannel
             Break($"{code} while {activity}");
         }
 
-        // The OS's text only when it says more than the code's words ("Connection refused ...: Connection refused").
+        // The OS's text only when it says more than the code's words ("Connection refused ...: Connection refused"); the
+        // inner exceptions' too (a TLS alert after the handshake is "The decryption operation failed, see inner exception.").
         var words = TransportErrors.Describe(code);
-        var detail = string.Equals(exception.Message, words, StringComparison.OrdinalIgnoreCase) ? "." : $": {exception.Message}";
+        var reason = exception.InnerException is null ? exception.Message : TransportErrors.Reason(exception);
+        var detail = string.Equals(reason, words, StringComparison.OrdinalIgnoreCase) ? "." : $": {reason}";
         return new SmtpException(code, $"{words} while {activity}{detail}", exception);
     }
 }

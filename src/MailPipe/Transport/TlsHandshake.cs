@@ -73,29 +73,7 @@ internal static class TlsHandshake
                 SmtpErrorCode.BadCertificate,
                 $"The server's certificate ({check.Certificate?.Subject ?? "none"}) was rejected ({check.Errors}); the connection was closed. Trust its root with SmtpTlsOptions.TrustedRootCertificates (configuration key Tls:CaFile) if it is a private CA.",
                 exception)
-            : new SmtpException(SmtpErrorCode.TlsHandshakeFailed, $"The TLS handshake with '{check.TargetHost}' failed: {Reason(exception)}", exception);
-    }
-
-    /// <summary>
-    /// The handshake exception's messages, outermost first: SslStream's own is often only "Authentication failed, see
-    /// inner exception.", while the reason (a TLS alert from the server, OpenSSL's error) is in the inner ones, which
-    /// a log line, a health check or the CLI does not show.
-    /// </summary>
-    private static string Reason(Exception exception)
-    {
-        var parts = new List<string>();
-        for (var current = exception; current is not null; current = current.InnerException)
-        {
-            var message = current.Message.Trim().TrimEnd('.');
-            if (message.Length > 0
-                && !message.EndsWith("see inner exception", StringComparison.OrdinalIgnoreCase)
-                && !parts.Contains(message, StringComparer.Ordinal))
-            {
-                parts.Add(message);
-            }
-        }
-
-        return parts.Count == 0 ? exception.Message : string.Join(": ", parts) + ".";
+            : new SmtpException(SmtpErrorCode.TlsHandshakeFailed, $"The TLS handshake with '{check.TargetHost}' failed: {TransportErrors.Reason(exception)}", exception);
     }
 }
 

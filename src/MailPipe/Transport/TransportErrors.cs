@@ -31,6 +31,32 @@ internal static class TransportErrors
         _ => "Network error",
     };
 
+    /// <summary>
+    /// A failure's messages, outermost first, on one line: .NET's own is often only "Authentication failed, see inner
+    /// exception." (a handshake) or "The decryption operation failed, see inner exception." (a TLS alert read after the
+    /// handshake, such as TLS 1.3's certificate_required from a server that refused the client certificate), while the
+    /// reason (the server's TLS alert, OpenSSL's error) is in the inner ones, which a log line, a health check or the
+    /// CLI does not show. A message already part of an outer one (a socket error inside an IOException's) is left out.
+    /// </summary>
+    /// <param name="exception">The failure.</param>
+    /// <returns>The messages joined with ": ", ending with a full stop.</returns>
+    public static string Reason(Exception exception)
+    {
+        var parts = new List<string>();
+        for (var current = exception; current is not null; current = current.InnerException)
+        {
+            var message = string.Join(' ', current.Message.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).TrimEnd('.');
+            if (message.Length > 0
+                && !message.EndsWith("see inner exception", StringComparison.OrdinalIgnoreCase)
+                && !parts.Exists(part => part.Contains(message, StringComparison.Ordinal)))
+            {
+                parts.Add(message);
+            }
+        }
+
+        return parts.Count == 0 ? exception.Message : string.Join(": ", parts) + ".";
+    }
+
     private static SocketError? FindSocketError(Exception exception)
     {
         for (var e = exception; e is not null; e = e.InnerException)

@@ -114,6 +114,33 @@ public sealed class Breaker18EximLimitTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_steady_flow_of_refused_messages_meets_Exims_nonmail_limit_at_most_once()
+    {
+        // Breaker 18b: a fresh connection (none counted) was not held to the limit, so every one took a full batch of
+        // refusals and was dropped with "554 Too many nonmail commands" (16 drops, Retries 64 for 200 messages). Once a
+        // session was ended at a limit, fresh connections are held to it too: the first burst is the only drop.
+        TestServers.RequireListening(TestServers.EximPort);
+        await using var sender = new SmtpSender(new SmtpSenderOptions
+        {
+            Host = TestServers.Host,
+            Port = TestServers.EximPort,
+            TlsMode = SmtpTlsMode.None,
+            EhloName = "client.example.test",
+            MaxConnections = 1,
+        });
+        var run = Guid.NewGuid().ToString("N")[..10];
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(() => sender.SendAsync(
+            new SmtpEnvelope("sender@example.test", $"unknown-{run}-{i}@example.test"),
+            Encoding.ASCII.GetBytes($"Subject: steady {run} {i}\r\n\r\nbody {i}\r\n")))));
+
+        var statistics = sender.GetStatistics();
+        output.WriteLine(statistics.ToString());
+        results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.Refused && r.Attempts <= 2, results.FirstOrDefault(r => r.Outcome != SmtpSendOutcome.Refused || r.Attempts > 2)?.ToString());
+        statistics.Retries.Should().BeLessThanOrEqualTo(16, "only the first connection's batch can pass the limit");
+    }
+
+    [Fact]
     public async Task Sequential_sends_with_a_NOOP_before_each_reuse_and_refused_recipients_cost_no_caller_an_attempt()
     {
         TestServers.RequireListening(TestServers.EximPort);
