@@ -16,7 +16,7 @@ internal static class MailPipeConfiguration
     [
         "Host", "Port", "TlsMode", "UserName", "Password", "EhloName",
         "Tls:CaFile", "Tls:AcceptCertificateNameMismatch",
-        "Pool:MaxConnections", "Pool:MaxMessagesPerConnection", "Pool:IdleTimeout", "Pool:MaxLifetime",
+        "Pool:MaxConnections", "Pool:MaxMessagesPerConnection", "Pool:MaxNonMailCommandsPerConnection", "Pool:IdleTimeout", "Pool:MaxLifetime",
         "Timeouts:Connect", "Timeouts:Reply",
     ];
 
@@ -37,6 +37,7 @@ internal static class MailPipeConfiguration
         options.Tls.AcceptCertificateNameMismatch = Bool(section, "Tls:AcceptCertificateNameMismatch", options) ?? options.Tls.AcceptCertificateNameMismatch;
         options.Pool.MaxConnections = Int(section, "Pool:MaxConnections", options) ?? options.Pool.MaxConnections;
         options.Pool.MaxMessagesPerConnection = Int(section, "Pool:MaxMessagesPerConnection", options) ?? options.Pool.MaxMessagesPerConnection;
+        options.Pool.MaxNonMailCommandsPerConnection = Int(section, "Pool:MaxNonMailCommandsPerConnection", options) ?? options.Pool.MaxNonMailCommandsPerConnection;
         options.Pool.IdleTimeout = Time(section, "Pool:IdleTimeout", options) ?? options.Pool.IdleTimeout;
         options.Pool.MaxLifetime = Time(section, "Pool:MaxLifetime", options) ?? options.Pool.MaxLifetime;
         options.Timeouts.Connect = Time(section, "Timeouts:Connect", options) ?? options.Timeouts.Connect;
@@ -102,6 +103,7 @@ internal static class MailPipeConfiguration
             Credentials = options.UserName is null ? null : new NetworkCredential(options.UserName, options.Password),
             MaxConnections = options.Pool.MaxConnections,
             MaxMessagesPerConnection = options.Pool.MaxMessagesPerConnection,
+            MaxNonMailCommandsPerConnection = options.Pool.MaxNonMailCommandsPerConnection,
             IdleTimeout = options.Pool.IdleTimeout,
             MaxLifetime = options.Pool.MaxLifetime,
             Timeouts = SmtpTimeouts.Interactive with

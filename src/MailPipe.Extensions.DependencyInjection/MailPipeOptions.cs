@@ -77,6 +77,14 @@ public sealed class MailPipePoolOptions
     /// <summary>Key <c>Pool:MaxMessagesPerConnection</c>: messages sent on one connection before it is replaced; 0 for no limit. Default 100.</summary>
     public int MaxMessagesPerConnection { get; set; } = 100;
 
+    /// <summary>
+    /// Key <c>Pool:MaxNonMailCommandsPerConnection</c>: the most commands a server counts as "nonmail" (NOOP, and RSET
+    /// after a refused transaction) on one connection before it drops it, as Exim's <c>smtp_accept_max_nonmail</c> does
+    /// (10 by default); the pool replaces a connection before it (see <see cref="SmtpSenderOptions.MaxNonMailCommandsPerConnection"/>).
+    /// Set it to the server's own limit when that is lower; 0 for no limit. Default 10.
+    /// </summary>
+    public int MaxNonMailCommandsPerConnection { get; set; } = 10;
+
     /// <summary>Key <c>Pool:IdleTimeout</c>: how long a connection may stay idle before it is closed with QUIT (a TimeSpan string, <c>00:00:30</c>). Default 30 seconds.</summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

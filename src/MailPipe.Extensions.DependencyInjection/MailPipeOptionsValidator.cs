@@ -93,6 +93,11 @@ internal sealed class MailPipeOptionsValidator : IValidateOptions<MailPipeOption
             errors.Add($"{at}Pool:MaxMessagesPerConnection must be 0 (no limit) or more; it is {options.Pool.MaxMessagesPerConnection}.");
         }
 
+        if (options.Pool.MaxNonMailCommandsPerConnection < 0)
+        {
+            errors.Add($"{at}Pool:MaxNonMailCommandsPerConnection must be 0 (no limit) or more; it is {options.Pool.MaxNonMailCommandsPerConnection}.");
+        }
+
         Positive(errors, at + "Pool:IdleTimeout", options.Pool.IdleTimeout);
         Positive(errors, at + "Pool:MaxLifetime", options.Pool.MaxLifetime);
         Positive(errors, at + "Timeouts:Connect", options.Timeouts.Connect, SmtpSessionOptions.MaxTimeout);

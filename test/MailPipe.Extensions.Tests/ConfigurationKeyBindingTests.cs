@@ -33,6 +33,7 @@ public sealed class ConfigurationKeyBindingTests
                 ["Smtp:Tls:AcceptCertificateNameMismatch"] = "True",
                 ["Smtp:Pool:MaxConnections"] = "7",
                 ["Smtp:Pool:MaxMessagesPerConnection"] = "0",
+                ["Smtp:Pool:MaxNonMailCommandsPerConnection"] = "3",
                 ["Smtp:Pool:IdleTimeout"] = "00:01:05",
                 ["Smtp:Pool:MaxLifetime"] = "1.00:00:00",
                 ["Smtp:Timeouts:Connect"] = "00:00:03",
@@ -56,6 +57,7 @@ public sealed class ConfigurationKeyBindingTests
             seen.Tls.AcceptCertificateNameMismatch.Should().BeTrue();
             seen.MaxConnections.Should().Be(7);
             seen.MaxMessagesPerConnection.Should().Be(0);
+            seen.MaxNonMailCommandsPerConnection.Should().Be(3);
             seen.IdleTimeout.Should().Be(TimeSpan.FromSeconds(65));
             seen.MaxLifetime.Should().Be(TimeSpan.FromDays(1));
             seen.Timeouts.Connect.Should().Be(TimeSpan.FromSeconds(3));
@@ -85,6 +87,7 @@ public sealed class ConfigurationKeyBindingTests
         seen.Tls.AcceptCertificateNameMismatch.Should().BeFalse();
         seen.MaxConnections.Should().Be(4);
         seen.MaxMessagesPerConnection.Should().Be(100);
+        seen.MaxNonMailCommandsPerConnection.Should().Be(10);
         seen.IdleTimeout.Should().Be(TimeSpan.FromSeconds(30));
         seen.MaxLifetime.Should().Be(TimeSpan.FromMinutes(10));
         seen.Timeouts.Connect.Should().Be(TimeSpan.FromSeconds(10));

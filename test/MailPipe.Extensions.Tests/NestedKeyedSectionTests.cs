@@ -57,7 +57,7 @@ public sealed class NestedKeyedSectionTests
     public async Task A_typo_inside_the_nested_section_is_still_named_once_by_the_keyed_sender()
     {
         var failures = await StartFailuresAsync(("Smtp:Bulk:Pool:MaxConection", "2"), registerBulk: true);
-        failures.Should().Equal("Smtp:Bulk:Pool:MaxConection is not a MailPipe setting. The settings are: Host, Port, TlsMode, UserName, Password, EhloName, Tls:CaFile, Tls:AcceptCertificateNameMismatch, Pool:MaxConnections, Pool:MaxMessagesPerConnection, Pool:IdleTimeout, Pool:MaxLifetime, Timeouts:Connect, Timeouts:Reply.");
+        failures.Should().Equal("Smtp:Bulk:Pool:MaxConection is not a MailPipe setting. The settings are: Host, Port, TlsMode, UserName, Password, EhloName, Tls:CaFile, Tls:AcceptCertificateNameMismatch, Pool:MaxConnections, Pool:MaxMessagesPerConnection, Pool:MaxNonMailCommandsPerConnection, Pool:IdleTimeout, Pool:MaxLifetime, Timeouts:Connect, Timeouts:Reply.");
     }
 
     [Fact]

@@ -141,7 +141,7 @@ public sealed class OptionsValidationTests
             "Smtp:Port must be a whole number; 'smtp' is not one.",
             "Smtp:Tls:AcceptCertificateNameMismatch must be true or false; 'yes' is neither.",
             "Smtp:Timeouts:Reply must be a time span such as 00:00:30 (hh:mm:ss) or 1.00:00:00 (d.hh:mm:ss); '30s' is not one.",
-            "Smtp:Pool:MaxConection is not a MailPipe setting. The settings are: Host, Port, TlsMode, UserName, Password, EhloName, Tls:CaFile, Tls:AcceptCertificateNameMismatch, Pool:MaxConnections, Pool:MaxMessagesPerConnection, Pool:IdleTimeout, Pool:MaxLifetime, Timeouts:Connect, Timeouts:Reply.");
+            "Smtp:Pool:MaxConection is not a MailPipe setting. The settings are: Host, Port, TlsMode, UserName, Password, EhloName, Tls:CaFile, Tls:AcceptCertificateNameMismatch, Pool:MaxConnections, Pool:MaxMessagesPerConnection, Pool:MaxNonMailCommandsPerConnection, Pool:IdleTimeout, Pool:MaxLifetime, Timeouts:Connect, Timeouts:Reply.");
     }
 
     [Fact]

@@ -98,6 +98,7 @@ public sealed class PeerConfigurationTests
     [InlineData("{ \"Host\": \"127.0.0.1\", \"TlsMode\": \"None\", \"Tls\": { \"AcceptCertificateNameMismatch\": \"yes\" } }", "Smtp:Tls:AcceptCertificateNameMismatch must be true or false")]
     [InlineData("{ \"Host\": \"127.0.0.1\", \"TlsMode\": \"None\", \"Pool\": { \"MaxConnections\": 0 } }", "Smtp:Pool:MaxConnections must be at least 1; it is 0")]
     [InlineData("{ \"Host\": \"127.0.0.1\", \"TlsMode\": \"None\", \"Pool\": { \"MaxMessagesPerConnection\": -1 } }", "Smtp:Pool:MaxMessagesPerConnection must be 0 (no limit) or more")]
+    [InlineData("{ \"Host\": \"127.0.0.1\", \"TlsMode\": \"None\", \"Pool\": { \"MaxNonMailCommandsPerConnection\": -1 } }", "Smtp:Pool:MaxNonMailCommandsPerConnection must be 0 (no limit) or more")]
     [InlineData("{ \"Host\": \"127.0.0.1\", \"TlsMode\": \"None\", \"Pool\": { \"IdleTimeout\": \"30\" } }", "Smtp:Pool:IdleTimeout must be a time span")]
     [InlineData("{ \"Host\": \"127.0.0.1\", \"TlsMode\": \"None\", \"Pool\": { \"MaxLifetime\": \"00:00:00\" } }", "Smtp:Pool:MaxLifetime must be a positive time span")]
     [InlineData("{ \"Host\": \"127.0.0.1\", \"TlsMode\": \"None\", \"Timeouts\": { \"Connect\": \"50.00:00:00\" } }", "Smtp:Timeouts:Connect must be at most")]
