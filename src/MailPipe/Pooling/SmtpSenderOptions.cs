@@ -107,7 +107,7 @@ public sealed class SmtpSenderOptions
     /// How long a message may wait for a connection (opening included) before it is
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.TimedOut"/>, counted from its
     /// <c>SendAsync</c>: a message a batch took but gave back unsent (its idle connection checked
-    /// first, or the batch ended early) keeps that start; its one retry on a fresh connection waits anew. Default 30 seconds;
+    /// first, or the batch ended early) keeps that start; each retry on a fresh connection (<see cref="RetryOnFreshConnection"/>) waits anew. Default 30 seconds;
     /// <see cref="Timeout.InfiniteTimeSpan"/> to wait for as long as the caller's token allows.
     /// </summary>
     public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(30);
