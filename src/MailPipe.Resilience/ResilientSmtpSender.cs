@@ -68,7 +68,8 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
     /// with one result per message: the decided ones as they are, <see cref="SmtpSendOutcome.Unknown"/> (merged) for those whose end of
     /// data was written, <see cref="SmtpSendOutcome.NotSent"/> for the others. When the inner sender is disposed while the batch is
     /// under way, the messages it dropped are <see cref="SmtpSendOutcome.NotSent"/> with the <see cref="ObjectDisposedException"/>
-    /// and the results are returned.</remarks>
+    /// and the results are returned; on a sender already disposed the call throws <see cref="ObjectDisposedException"/>, as
+    /// <see cref="SendAsync"/> does.</remarks>
     public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IEnumerable<SmtpMessage> messages, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(messages);

@@ -40,7 +40,7 @@ public static class MailPipeEventId
     /// <summary>The pool closed a connection (idle, lifetime, broken, stale, ...), at Debug.</summary>
     public const int PoolConnectionDiscarded = 1202;
 
-    /// <summary>A message is sent again on a fresh connection after its first one failed before anything could be delivered, at Debug.</summary>
+    /// <summary>A message is sent again on a fresh connection after the one it was on failed before anything of it could be delivered (once, or up to four attempts in all after sessions a server ended at a limit: <see cref="SmtpSenderOptions.RetryOnFreshConnection"/>), at Debug.</summary>
     public const int PoolRetry = 1203;
 
     /// <summary>A connection in use was lost (broken, timed out, or closed by the server with 421) and is replaced, at Warning. Not logged when MailPipe closed it for a caller's sake (a cancellation, or content that failed or was refused midway with DATA).</summary>

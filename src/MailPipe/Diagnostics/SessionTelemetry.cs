@@ -82,7 +82,7 @@ internal static class SessionTelemetry
         }
     }
 
-    /// <summary>Starts the TLS handshake's span; null when nothing listens.</summary>
+    /// <summary>Starts the TLS span (STARTTLS and the handshake, or the implicit TLS handshake); null when nothing listens.</summary>
     public static TelemetryScope? StartTls(AsyncSmtpSession session) => StartOperation(session, OperationKind.Tls, MailPipeTelemetry.TlsSpan);
 
     /// <summary>Starts the AUTH exchange's span; null when nothing listens.</summary>

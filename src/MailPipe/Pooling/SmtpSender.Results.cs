@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 
 namespace MailPipe;
 
-/// <summary>The pool's results: each caller completed with its own transaction's result, retried once on a fresh connection when nothing of it can have been delivered.</summary>
+/// <summary>The pool's results: each caller completed with its own transaction's result, sent again on a fresh connection when nothing of it can have been delivered (once, or up to four attempts in all after sessions a server ended at a limit).</summary>
 public sealed partial class SmtpSender
 {
     /// <summary>The most attempts of one message: the one retry, and more only after a connection dropped at a session limit (<see cref="IsDroppedAtSessionLimit"/>).</summary>

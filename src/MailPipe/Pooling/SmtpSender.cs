@@ -15,8 +15,10 @@ namespace MailPipe;
 /// unsolicited reply waiting is closed and never lent again. Before an idle connection is lent it is checked without
 /// a round trip (end of stream, unsolicited reply) and, after <see cref="SmtpSenderOptions.NoopAfterIdle"/>, with
 /// NOOP: a connection that went stale while idle (a server restart, an idle timeout) is replaced without costing the
-/// message an attempt. A message that was <see cref="SmtpSendOutcome.NotSent"/> because its connection failed is sent
-/// once more on a fresh connection when that cannot send a fragment (<see cref="SmtpSenderOptions.RetryOnFreshConnection"/>).</para>
+/// message an attempt, and a connection the server left while still in its batch takes no more messages. A message
+/// that was <see cref="SmtpSendOutcome.NotSent"/> because its connection failed is sent once more on a fresh connection
+/// when that cannot send a fragment, up to four attempts in all when the connections it was left behind on were
+/// sessions the server ended at a limit (<see cref="SmtpSenderOptions.RetryOnFreshConnection"/>).</para>
 /// <para><b>Connections.</b> A new connection is opened only when every open one already has
 /// <see cref="SmtpSenderOptions.MaxBatchSize"/> messages waiting, and never more than
 /// <see cref="SmtpSenderOptions.MaxConnections"/>.</para>

@@ -18,7 +18,12 @@ public static class SmtpSenderDiscardReason
     /// <summary>The server said 421 (service not available, closing the channel; RFC 5321 §3.8).</summary>
     public const string ServiceClosing = "service_closing";
 
-    /// <summary>An idle connection had something waiting that nobody asked for (an unsolicited reply, or the end of the stream).</summary>
+    /// <summary>
+    /// An idle connection had something waiting that nobody asked for (an unsolicited reply, or the end of the stream);
+    /// or the same was seen on a connection still in its batch, with no reply due, before another message joined it
+    /// (the server closed the connection, or said something nobody asked for such as a 421): it takes no more messages
+    /// and is closed when its batch ends, the waiting messages going to another connection.
+    /// </summary>
     public const string Stale = "stale";
 
     /// <summary>An idle connection did not answer NOOP with 250 before being lent.</summary>

@@ -6,7 +6,7 @@ namespace MailPipe;
 /// <summary>The content overloads of <see cref="ISmtpSender.SendAsync(SmtpMessage, CancellationToken)"/>.</summary>
 public static class SmtpSenderExtensions
 {
-    /// <summary>Sends one message held in memory (replayable: it may be retried once on a fresh connection when nothing was delivered).</summary>
+    /// <summary>Sends one message held in memory (replayable: it may be sent again on a fresh connection when nothing was delivered, see <see cref="SmtpSenderOptions.RetryOnFreshConnection"/>).</summary>
     /// <param name="sender">The sender.</param>
     /// <param name="envelope">The envelope.</param>
     /// <param name="content">The message (RFC 5322 headers, blank line, body).</param>

@@ -78,7 +78,7 @@ public sealed class SmtpSenderOptions
     /// data (so one RSET per refused transaction) and answers the 11th with "554 Too many nonmail commands". The pool
     /// counts them as the replies come, takes more messages into a connection that has counted some only while every
     /// message in flight could add one and stay within it, and closes it with QUIT (and replaces it) before a NOOP and
-    /// a RSET more could pass it. A fresh connection, which has counted none, takes a full batch until a server has
+    /// a RSET more could pass it (discard reason <see cref="SmtpSenderDiscardReason.NonMailLimit"/>). A fresh connection, which has counted none, takes a full batch until a server has
     /// ended one of this sender's sessions at a limit; from then on it is held to the limit from its first message too.
     /// Default 10; 0 for no limit.
     /// </summary>
@@ -107,7 +107,7 @@ public sealed class SmtpSenderOptions
     /// How long a message may wait for a connection (opening included) before it is
     /// <see cref="SmtpSendOutcome.NotSent"/> with <see cref="SmtpErrorCode.TimedOut"/>, counted from its
     /// <c>SendAsync</c>: a message a batch took but gave back unsent (its idle connection checked
-    /// first, or the batch ended early) keeps that start; its one retry on a fresh connection waits anew. Default 30 seconds;
+    /// first, or the batch ended early) keeps that start; each retry on a fresh connection (<see cref="RetryOnFreshConnection"/>) waits anew. Default 30 seconds;
     /// <see cref="Timeout.InfiniteTimeSpan"/> to wait for as long as the caller's token allows.
     /// </summary>
     public TimeSpan AcquireTimeout { get; set; } = TimeSpan.FromSeconds(30);

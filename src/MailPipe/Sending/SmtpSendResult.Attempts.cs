@@ -5,7 +5,8 @@ public sealed partial class SmtpSendResult
 {
     /// <summary>
     /// How many mail transactions this result stands for: 1 for a single send; 2 for a message the shared sender sent
-    /// once more on a fresh connection; for a result merged by a retry (MailPipe.Resilience), the number of attempts,
+    /// once more on a fresh connection (up to 4 when the connections it was left behind on were sessions the server
+    /// ended at a limit, <see cref="SmtpSenderOptions.RetryOnFreshConnection"/>); for a result merged by a retry (MailPipe.Resilience), the number of attempts,
     /// each recipient's reply being that of the attempt that decided it.
     /// </summary>
     public int Attempts { get; private init; } = 1;
