@@ -13,6 +13,9 @@ namespace MailPipe.Sending;
 /// </summary>
 internal sealed partial class TransactionSender
 {
+    /// <summary>The last line of Exim's reply past smtp_max_synprot_errors, before it closes the connection.</summary>
+    private const string SynprotLimitText = "Too many syntax or protocol errors";
+
     /// <summary>Pending replies beyond which they are read concurrently with writing.</summary>
     private const int ConcurrentReadThreshold = 64;
 
@@ -34,6 +37,13 @@ internal sealed partial class TransactionSender
     /// closes the connection is ending the session (Exim's "554 Too many nonmail commands"), as with 421.
     /// </summary>
     private SmtpReply? _refusedReset;
+
+    /// <summary>
+    /// The last reply read when it was Exim's last past smtp_max_synprot_errors (3 syntax or protocol errors on the
+    /// connection, such as RCPTs to domain literals: "501-...", "501 Too many syntax or protocol errors"), after which
+    /// Exim closes the connection without reading what follows: the transactions written after it were never processed.
+    /// </summary>
+    private SmtpReply? _synprotLimit;
 
     /// <summary>Replies expected since the writer last waited: when the call ends with some, that last wait is a round trip too.</summary>
     private int _expectedSinceWait;
@@ -263,6 +273,7 @@ internal sealed partial class TransactionSender
             }
 
             _refusedReset = expected.Kind == ReplyKind.Reset && reply.IsNegative ? reply : null;
+            _synprotLimit = reply.IsNegative && reply.Lines.Count > 0 && reply.Lines[^1].Contains(SynprotLimitText, StringComparison.OrdinalIgnoreCase) ? reply : null;
 
             // A 421 closes the channel before any result it decides is published: whoever reads that result (the
             // pooled sender deciding on a retry and on the discard reason) sees the session disconnected.
@@ -287,9 +298,9 @@ internal sealed partial class TransactionSender
                 answered.EndOfDataAnswerWithheld = true;
             }
 
-            // The connection closed right after a refused RSET: the server ended the session there and processed
-            // nothing written after the RSET, so what that carried was not sent (not Unknown).
-            _failure = _refusedReset is { } refusedReset && ex.ErrorCode == SmtpErrorCode.ConnectionClosed ? SmtpChannel.ServiceClosing(refusedReset) : ex;
+            // The connection closed right after a refused RSET or Exim's synprot limit: the server ended the session
+            // there and processed nothing written after it, so what that carried was not sent (not Unknown).
+            _failure = (_refusedReset ?? _synprotLimit) is { } ending && ex.ErrorCode == SmtpErrorCode.ConnectionClosed ? SmtpChannel.ServiceClosing(ending) : ex;
         }
         catch (OperationCanceledException ex)
         {
