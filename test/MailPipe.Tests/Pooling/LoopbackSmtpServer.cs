@@ -324,20 +324,20 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
         }
     }
 
-    private static string Between(string line, char open, char close)
+    internal static string Between(string line, char open, char close)
     {
         var start = line.IndexOf(open, StringComparison.Ordinal);
         var end = line.IndexOf(close, start + 1);
         return start < 0 || end < 0 ? string.Empty : line[(start + 1)..end];
     }
 
-    private static async Task WriteAsync(Stream stream, string text)
+    internal static async Task WriteAsync(Stream stream, string text)
     {
         await stream.WriteAsync(Encoding.ASCII.GetBytes(text));
         await stream.FlushAsync();
     }
 
-    private static async Task<string?> ReadLineAsync(PipeReader reader)
+    internal static async Task<string?> ReadLineAsync(PipeReader reader)
     {
         while (true)
         {
@@ -360,7 +360,7 @@ internal sealed class LoopbackSmtpServer : IAsyncDisposable
         }
     }
 
-    private static async Task<bool> ReadBytesAsync(PipeReader reader, long count, MemoryStream into)
+    internal static async Task<bool> ReadBytesAsync(PipeReader reader, long count, MemoryStream into)
     {
         while (count > 0)
         {

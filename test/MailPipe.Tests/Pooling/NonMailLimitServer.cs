@@ -95,7 +95,7 @@ internal sealed class NonMailLimitServer : IAsyncDisposable
         var reader = PipeReader.Create(stream);
         try
         {
-            await WriteAsync(stream, "220 nonmail.test ESMTP\r\n");
+            await LoopbackSmtpServer.WriteAsync(stream, "220 nonmail.test ESMTP\r\n");
             var counted = 0;
             var resetFree = true;
             var helloFree = true;
@@ -104,7 +104,7 @@ internal sealed class NonMailLimitServer : IAsyncDisposable
             var data = new MemoryStream();
             while (true)
             {
-                var line = await ReadLineAsync(reader);
+                var line = await LoopbackSmtpServer.ReadLineAsync(reader);
                 if (line is null)
                 {
                     return;
@@ -131,77 +131,77 @@ internal sealed class NonMailLimitServer : IAsyncDisposable
                 if (nonMail && ++counted > Limit)
                 {
                     Interlocked.Increment(ref _drops);
-                    await WriteAsync(stream, "554 Too many nonmail commands\r\n");
+                    await LoopbackSmtpServer.WriteAsync(stream, "554 Too many nonmail commands\r\n");
                     return;
                 }
 
                 switch (verb)
                 {
                     case "EHLO":
-                        await WriteAsync(stream, "250-nonmail.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n" + (_chunking ? "250-CHUNKING\r\n" : string.Empty) + "250 SIZE 10485760\r\n");
+                        await LoopbackSmtpServer.WriteAsync(stream, "250-nonmail.test\r\n250-PIPELINING\r\n250-8BITMIME\r\n" + (_chunking ? "250-CHUNKING\r\n" : string.Empty) + "250 SIZE 10485760\r\n");
                         break;
                     case "HELO" or "NOOP":
-                        await WriteAsync(stream, "250 OK\r\n");
+                        await LoopbackSmtpServer.WriteAsync(stream, "250 OK\r\n");
                         break;
                     case "RSET":
                         (from, recipients) = (null, []);
-                        await WriteAsync(stream, "250 Reset OK\r\n");
+                        await LoopbackSmtpServer.WriteAsync(stream, "250 Reset OK\r\n");
                         break;
                     case "MAIL":
                         if (from is not null)
                         {
-                            await WriteAsync(stream, "503 sender already given\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "503 sender already given\r\n");
                             break;
                         }
 
-                        from = Between(line);
-                        await WriteAsync(stream, "250 OK\r\n");
+                        from = LoopbackSmtpServer.Between(line, '<', '>');
+                        await LoopbackSmtpServer.WriteAsync(stream, "250 OK\r\n");
                         break;
                     case "RCPT":
-                        var to = Between(line);
+                        var to = LoopbackSmtpServer.Between(line, '<', '>');
                         if (from is null)
                         {
-                            await WriteAsync(stream, "503 sender not yet given\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "503 sender not yet given\r\n");
                         }
                         else if (to.StartsWith("unknown", StringComparison.OrdinalIgnoreCase))
                         {
-                            await WriteAsync(stream, "550 Unknown user\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "550 Unknown user\r\n");
                         }
                         else
                         {
                             recipients.Add(to);
-                            await WriteAsync(stream, "250 Accepted\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "250 Accepted\r\n");
                         }
 
                         break;
                     case "DATA":
                         if (recipients.Count == 0)
                         {
-                            await WriteAsync(stream, "503 Valid RCPT command must precede DATA\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "503 Valid RCPT command must precede DATA\r\n");
                             break;
                         }
 
-                        await WriteAsync(stream, "354 Enter message, ending with \".\" on a line by itself\r\n");
-                        while (await ReadLineAsync(reader) is { } dataLine && dataLine != ".")
+                        await LoopbackSmtpServer.WriteAsync(stream, "354 Enter message, ending with \".\" on a line by itself\r\n");
+                        while (await LoopbackSmtpServer.ReadLineAsync(reader) is { } dataLine && dataLine != ".")
                         {
                         }
 
                         Store(recipients);
                         (from, recipients, resetFree) = (null, [], true);
-                        await WriteAsync(stream, "250 OK id=1\r\n");
+                        await LoopbackSmtpServer.WriteAsync(stream, "250 OK id=1\r\n");
                         break;
                     case "BDAT":
                         var words = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                         var last = words.Length > 2 && words[2].Equals("LAST", StringComparison.OrdinalIgnoreCase);
                         data.SetLength(0);
-                        if (!await ReadBytesAsync(reader, long.Parse(words[1], System.Globalization.CultureInfo.InvariantCulture), data))
+                        if (!await LoopbackSmtpServer.ReadBytesAsync(reader, long.Parse(words[1], System.Globalization.CultureInfo.InvariantCulture), data))
                         {
                             return;
                         }
 
                         if (recipients.Count == 0)
                         {
-                            await WriteAsync(stream, "503 Valid RCPT command must precede BDAT\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "503 Valid RCPT command must precede BDAT\r\n");
                             break;
                         }
 
@@ -209,19 +209,19 @@ internal sealed class NonMailLimitServer : IAsyncDisposable
                         {
                             Store(recipients);
                             (from, recipients, resetFree) = (null, [], true);
-                            await WriteAsync(stream, "250 OK id=1\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "250 OK id=1\r\n");
                         }
                         else
                         {
-                            await WriteAsync(stream, "250 chunk received\r\n");
+                            await LoopbackSmtpServer.WriteAsync(stream, "250 chunk received\r\n");
                         }
 
                         break;
                     case "QUIT":
-                        await WriteAsync(stream, "221 closing connection\r\n");
+                        await LoopbackSmtpServer.WriteAsync(stream, "221 closing connection\r\n");
                         return;
                     default:
-                        await WriteAsync(stream, "500 unrecognized command\r\n");
+                        await LoopbackSmtpServer.WriteAsync(stream, "500 unrecognized command\r\n");
                         break;
                 }
             }
@@ -244,62 +244,5 @@ internal sealed class NonMailLimitServer : IAsyncDisposable
         {
             Stored.AddOrUpdate(recipient, 1, (_, n) => n + 1);
         }
-    }
-
-    private static string Between(string line)
-    {
-        var start = line.IndexOf('<', StringComparison.Ordinal);
-        var end = line.IndexOf('>', start + 1);
-        return start < 0 || end < 0 ? string.Empty : line[(start + 1)..end];
-    }
-
-    private static async Task WriteAsync(Stream stream, string text)
-    {
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(text));
-        await stream.FlushAsync();
-    }
-
-    private static async Task<string?> ReadLineAsync(PipeReader reader)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync();
-            var buffer = result.Buffer;
-            if (buffer.PositionOf((byte)'\n') is { } lf)
-            {
-                var text = Encoding.Latin1.GetString(buffer.Slice(0, lf).ToArray()).TrimEnd('\r');
-                reader.AdvanceTo(buffer.GetPosition(1, lf));
-                return text;
-            }
-
-            reader.AdvanceTo(buffer.Start, buffer.End);
-            if (result.IsCompleted)
-            {
-                return null;
-            }
-        }
-    }
-
-    private static async Task<bool> ReadBytesAsync(PipeReader reader, long count, MemoryStream into)
-    {
-        while (count > 0)
-        {
-            var result = await reader.ReadAsync();
-            var buffer = result.Buffer;
-            var take = Math.Min(count, buffer.Length);
-            foreach (var segment in buffer.Slice(0, take))
-            {
-                into.Write(segment.Span);
-            }
-
-            count -= take;
-            reader.AdvanceTo(buffer.GetPosition(take));
-            if (count > 0 && result.IsCompleted)
-            {
-                return false;
-            }
-        }
-
-        return true;
     }
 }
