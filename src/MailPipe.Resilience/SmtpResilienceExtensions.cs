@@ -108,7 +108,7 @@ public static class SmtpResilienceExtensions
 
             switch (exception)
             {
-                case TimeoutRejectedException or BrokenCircuitException when state.HasResult && GotReply(state.Result()):
+                case TimeoutRejectedException or BrokenCircuitException when state.HasResult && (state.MayHaveDelivered || GotReply(state.Result())):
                     return state.Result();
                 case TimeoutRejectedException:
                     // No attempt was made, each one threw a transient failure (retried, so taken as not sent), or each
