@@ -30,7 +30,7 @@ public static class SmtpResilienceExtensions
     /// <para>An attempt cancelled by a timeout strategy before its end of data is a transient
     /// <see cref="SmtpErrorCode.TimedOut"/> (not sent); after it, <see cref="SmtpSendOutcome.Unknown"/>, which is not
     /// retried by default. When the total timeout or an open circuit stops the retries, the result merges the attempts
-    /// made when one of them got a reply (to MAIL, a recipient or the data); when none did (no attempt could be made, each
+    /// made when one of them got a reply (to MAIL, a recipient or the data) or wrote its end of data; when none did (no attempt could be made, each
     /// one threw a transient failure, or each one was not sent, such as a refused connect), the result is
     /// <see cref="SmtpSendOutcome.NotSent"/> with a transient <see cref="SmtpErrorCode.TimedOut"/> or
     /// <see cref="SmtpErrorCode.ServiceNotAvailable"/> (Polly's exception inside; the last attempt's failure in its message),
