@@ -72,7 +72,7 @@ internal sealed class RemainderSend
         catch (SmtpOutcomeUnknownException ex) when (!CallerToken.IsCancellationRequested && ex is { Result: var unknown })
         {
             // An attempt timeout (or another strategy's token) fired after the end of data: a result, not a retryable timeout.
-            // (The exception's result is read through a pattern here and below: no `.Result` that reads as a blocking wait.)
+            // (The exception's result is read through a property pattern here and below, as everywhere in this package.)
             result = SmtpSendResult.Create(
                 message.Envelope,
                 SmtpSendOutcome.Unknown,
@@ -85,7 +85,7 @@ internal sealed class RemainderSend
         catch (SmtpOutcomeUnknownException ex) when (ex is { Result: var decided })
         {
             Merge(positions, decided);
-            throw new SmtpOutcomeUnknownException(Result(), ex, CallerToken);
+            throw new SmtpOutcomeUnknownException(Merged(), ex, CallerToken);
         }
         catch (OperationCanceledException ex) when (!CallerToken.IsCancellationRequested && attemptToken.IsCancellationRequested)
         {
@@ -117,7 +117,7 @@ internal sealed class RemainderSend
     }
 
     /// <summary>The merged result: per recipient the reply that decided it; Accepted if any attempt was accepted; the attempt count.</summary>
-    public SmtpSendResult Result()
+    public SmtpSendResult Merged()
     {
         if (Attempts <= 1 && _last is not null)
         {

@@ -51,10 +51,10 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
         {
             return await Pipeline.SendWithRetryAsync(message, (m, ct) => shield.AttemptAsync(_inner, m, ct), shield.Token).ConfigureAwait(false);
         }
-        catch (SmtpOutcomeUnknownException unknown) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (SmtpOutcomeUnknownException unknown) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested && unknown is { Result: var delivered })
         {
             // Disposed during a retry's delay after an attempt wrote its end of data: what it delivered, not a resend.
-            return unknown.Result;
+            return delivered;
         }
         catch (OperationCanceledException canceled) when (_disposed.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -104,9 +104,9 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
                 {
                     results[i] = await tasks[i].ConfigureAwait(false);
                 }
-                catch (SmtpOutcomeUnknownException ex)
+                catch (SmtpOutcomeUnknownException ex) when (ex is { Result: var unknown })
                 {
-                    (first, results[i]) = (first ?? ex, ex.Result);
+                    (first, results[i]) = (first ?? ex, unknown);
                 }
                 catch (OperationCanceledException ex)
                 {

@@ -87,7 +87,7 @@ public static class SmtpResilienceExtensions
 
             if (outcome.Exception is null)
             {
-                return state.Attempts > 0 ? state.Result() : outcome.Result!;
+                return state.Attempts > 0 ? state.Merged() : outcome is { Result: { } only } ? only : throw new InvalidOperationException("The pipeline ended with neither a result nor an exception.");
             }
 
             var exception = outcome.Exception;
@@ -100,7 +100,7 @@ public static class SmtpResilienceExtensions
 
                 if (state.MayHaveDelivered)
                 {
-                    throw new SmtpOutcomeUnknownException(state.Result(), exception, cancellationToken);
+                    throw new SmtpOutcomeUnknownException(state.Merged(), exception, cancellationToken);
                 }
 
                 outcome.ThrowIfException();
@@ -108,8 +108,8 @@ public static class SmtpResilienceExtensions
 
             switch (exception)
             {
-                case TimeoutRejectedException or BrokenCircuitException when state.HasResult && (state.MayHaveDelivered || GotReply(state.Result())):
-                    return state.Result();
+                case TimeoutRejectedException or BrokenCircuitException when state.HasResult && (state.MayHaveDelivered || GotReply(state.Merged())):
+                    return state.Merged();
                 case TimeoutRejectedException:
                     // No attempt was made, each one threw a transient failure (retried, so taken as not sent), or each
                     // one was not sent (a refused connect): the total timeout is why the retries stopped, whenever it ran out.
@@ -124,7 +124,7 @@ public static class SmtpResilienceExtensions
             {
                 // A later attempt threw (the sender disposed during the delay, a failing delegate): the exception alone would
                 // hide what an earlier attempt delivered, and a resend would deliver it twice.
-                return state.Result();
+                return state.Merged();
             }
 
             outcome.ThrowIfException();
@@ -183,5 +183,5 @@ public static class SmtpResilienceExtensions
 
     /// <summary>The last attempt's failure, for the message of a result that says why the retries stopped.</summary>
     private static string LastFailure(RemainderSend state) =>
-        state.HasResult && state.Result().Exception is { } last ? " The last attempt: " + last.Message : string.Empty;
+        state.HasResult && state.Merged().Exception is { } last ? " The last attempt: " + last.Message : string.Empty;
 }

@@ -155,9 +155,9 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
             {
                 results[i] = await requests[i].Task.ConfigureAwait(false);
             }
-            catch (SmtpOutcomeUnknownException ex)
+            catch (SmtpOutcomeUnknownException ex) when (ex is { Result: var unknown })
             {
-                (canceled, results[i]) = (canceled ?? ex, ex.Result);
+                (canceled, results[i]) = (canceled ?? ex, unknown);
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException)
             {
