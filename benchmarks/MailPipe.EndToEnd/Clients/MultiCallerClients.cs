@@ -51,7 +51,7 @@ internal sealed class MailPipeSenderClient : InProcessClientRunner
 {
     public override string Name => "mailpipe-sender";
 
-    public override string Description => "MailPipe SmtpSender (MaxConnections = 2, defaults otherwise), SendAsync per caller: concurrent callers coalesced into pipelined batches";
+    public override string Description => "MailPipe SmtpSender (MaxConnections = 2, MaxMessagesPerConnection = 0 as the other clients keep their connections for the run, defaults otherwise), SendAsync per caller: concurrent callers coalesced into pipelined batches";
 
     /// <summary>Connections the sender opened in the last run (for the report's prose).</summary>
     public static long LastOpened { get; private set; }
