@@ -89,4 +89,100 @@ internal sealed partial class BatchSender
         fruitless++;
         return fruitless < _reconnects;
     }
+
+    /// <summary>
+    /// A connection's messages as the session takes them, each made an <see cref="SmtpMessage"/> when taken. It ends
+    /// after <c>--max-per-connection</c>, or once <see cref="Stop"/> was called (a MAIL refused at a session limit: the
+    /// rest would only be refused too, one MAIL each, and waits for a new connection). With PIPELINING it is always
+    /// ready (no async iterator's state machine, as the session's own list source), so that the session writes as far
+    /// ahead as with a list, and a few messages in flight may still meet the limit. Without PIPELINING the session waits
+    /// for each reply anyway: the next message is then handed over only once the caller has seen every result so far
+    /// (<see cref="Reported"/>), so that a limit stops the batch at once (OpenSMTPD refused each of the rest, on every
+    /// connection: a batch of n cost about n²/200 refusals).
+    /// </summary>
+    private sealed class Source(List<OutgoingMessage> messages, SmtpCapabilities capabilities, int max) : IAsyncEnumerable<SmtpMessage>, IAsyncEnumerator<SmtpMessage>
+    {
+        private readonly bool _lockstep = !capabilities.SupportsPipelining;
+        private readonly Lock _gate = new();
+        private int _count;
+        private int _reported;
+        private int _stopped;
+        private SmtpMessage? _current;
+        private TaskCompletionSource<bool>? _waiting;
+        private CancellationTokenRegistration _cancellation;
+
+        /// <summary>How many messages the session took (read on the caller's flow while the session takes more).</summary>
+        public int Count => Volatile.Read(ref _count);
+
+        public SmtpMessage Current => _current!;
+
+        /// <summary>Takes no more messages.</summary>
+        public void Stop() => Volatile.Write(ref _stopped, 1);
+
+        /// <summary>The caller has seen one more result (after <see cref="Stop"/>, when that result called for it).</summary>
+        public void Reported()
+        {
+            TaskCompletionSource<bool>? waiting;
+            bool more;
+            lock (_gate)
+            {
+                _reported++;
+                waiting = _waiting;
+                if (waiting is null || _reported < _count)
+                {
+                    return;
+                }
+
+                _waiting = null;
+                more = TakeNext();
+            }
+
+            waiting.TrySetResult(more);
+        }
+
+        public IAsyncEnumerator<SmtpMessage> GetAsyncEnumerator(CancellationToken cancellationToken = default)
+        {
+            // The session's cancellation ends a wait for the caller's results: no more messages.
+            _cancellation = cancellationToken.Register(() =>
+            {
+                lock (_gate)
+                {
+                    Volatile.Write(ref _stopped, 1);
+                    _waiting?.TrySetResult(false);
+                    _waiting = null;
+                }
+            });
+            return this;
+        }
+
+        public ValueTask<bool> MoveNextAsync()
+        {
+            lock (_gate)
+            {
+                if (!_lockstep || _reported >= _count || Volatile.Read(ref _stopped) != 0)
+                {
+                    return new(TakeNext());
+                }
+
+                _waiting = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                return new(_waiting.Task);
+            }
+        }
+
+        public ValueTask DisposeAsync() => _cancellation.DisposeAsync();
+
+        private bool TakeNext()
+        {
+            var next = _count;
+            if (next >= messages.Count || (max > 0 && next >= max) || Volatile.Read(ref _stopped) != 0)
+            {
+                return false;
+            }
+
+            var message = messages[next];
+            _current = message.Content!.ToSmtpMessage(message.Envelope!, capabilities);
+            Volatile.Write(ref _count, next + 1);
+            return true;
+        }
+    }
 }

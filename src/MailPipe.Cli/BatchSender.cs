@@ -198,24 +198,7 @@ internal sealed partial class BatchSender
     /// </summary>
     private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult, bool> report, Action onWait, CancellationToken cancellationToken)
     {
-        var capabilities = session.Capabilities;
-        var handedOver = new List<(OutgoingMessage Message, long Size)>(messages.Count);
-        var limited = 0; // set once a MAIL was refused at a session limit: the rest waits for a new connection
-        IEnumerable<SmtpMessage> Produce()
-        {
-            foreach (var message in messages)
-            {
-                if (Volatile.Read(ref limited) != 0 || (_maxPerConnection > 0 && handedOver.Count >= _maxPerConnection))
-                {
-                    yield break;
-                }
-
-                var smtpMessage = message.Content!.ToSmtpMessage(message.Envelope!, capabilities);
-                handedOver.Add((message, message.Content.Size)); // the message as given (its SIZE counts line ends as sent)
-                yield return smtpMessage;
-            }
-        }
-
+        var source = new Source(messages, session.Capabilities, _maxPerConnection);
         long acceptedBytes = 0;
         var reported = 0;
         var decided = 0;
@@ -224,10 +207,12 @@ internal sealed partial class BatchSender
         SmtpReply? closing = null;
         try
         {
-            // Each result as soon as MailPipe knows it, the whole batch pipelined. The results that one read of the
-            // server's replies completes come together; the caller's output is flushed only before a real wait, so
-            // that a line is never held back while the batch waits, and a burst costs one write.
-            var results = session.SendBatchStreamingAsync(Produce(), cancellationToken).GetAsyncEnumerator(cancellationToken);
+            // Each result as soon as MailPipe knows it, the whole batch pipelined (the source is always ready, so the
+            // session takes the messages as fast as it writes them; it stops taking them at a session limit, and
+            // after a lost connection). The results that one read of the server's replies completes come together;
+            // the caller's output is flushed only before a real wait, so that a line is never held back while the
+            // batch waits, and a burst costs one write.
+            var results = session.SendBatchStreamingAsync(source, cancellationToken).GetAsyncEnumerator(cancellationToken);
             await using var resultsScope = results.ConfigureAwait(false);
             while (true)
             {
@@ -243,7 +228,8 @@ internal sealed partial class BatchSender
                 }
 
                 var sent = results.Current;
-                var (message, size) = handedOver[reported];
+                var message = messages[reported];
+                var size = message.Content!.Size; // the message as given (its SIZE counts line ends as sent)
                 var result = ToMessageResult(message, sent);
                 var untaken = IsNotTaken(sent);
                 if (result.Outcome == MessageOutcome.Accepted)
@@ -253,8 +239,9 @@ internal sealed partial class BatchSender
 
                 decided += IsDecided(sent, untaken) ? 1 : 0;
                 notTaken += untaken ? 1 : 0;
-                if (untaken && sent.MailReply is { } mail && IsSessionLimitReply(mail) && Interlocked.Exchange(ref limited, 1) == 0)
+                if (untaken && sent.MailReply is { } mail && IsSessionLimitReply(mail))
                 {
+                    source.Stop();
                     why ??= mail.Code == 421 ? $"{_server} closed the session ({ReplyInfo.From(mail)})" : $"{_server} refused MAIL at a limit of the session ({ReplyInfo.From(mail)})";
                 }
 
@@ -262,6 +249,7 @@ internal sealed partial class BatchSender
 
                 reported++;
                 report(reported - 1, result, untaken);
+                source.Reported();
             }
 
             var stopped = reported < messages.Count;
@@ -288,12 +276,12 @@ internal sealed partial class BatchSender
                 if (known is not null && i < known.Count && known[i].Outcome != SmtpSendOutcome.NotSent)
                 {
                     var result = ToMessageResult(messages[i], known[i]);
-                    acceptedBytes += result.Outcome == MessageOutcome.Accepted ? handedOver[i].Size : 0;
+                    acceptedBytes += result.Outcome == MessageOutcome.Accepted ? messages[i].Content!.Size : 0;
                     report(i, result, false);
                 }
                 else
                 {
-                    report(i, known is null && i < handedOver.Count
+                    report(i, known is null && i < source.Count
                         ? Unknown(messages[i], Interrupted + "; whether this message was delivered is unknown")
                         : NotSent(messages[i], ExitCodes.ConnectionFailed, $"not sent: {Interrupted}"), false);
                 }
@@ -304,7 +292,7 @@ internal sealed partial class BatchSender
             // A file failed while its data was being sent: MailPipe closed the connection.
             for (var i = reported; i < messages.Count; i++)
             {
-                report(i, i < handedOver.Count
+                report(i, i < source.Count
                     ? Unknown(messages[i], $"reading a file of the batch failed while sending ({ex.Message}); the connection was closed, and whether this message was delivered is unknown")
                     : NotSent(messages[i], ExitCodes.ConnectionFailed, $"not sent: reading a file of the batch failed ({ex.Message}) and the connection was closed"), false);
             }

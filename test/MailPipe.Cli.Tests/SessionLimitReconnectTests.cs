@@ -28,11 +28,13 @@ public sealed class SessionLimitReconnectTests
     }
 
     [Theory]
-    [InlineData(SessionLimit.MailRefused452)]
-    [InlineData(SessionLimit.ServiceClosing421)]
-    public async Task Messages_a_session_did_not_take_go_on_new_connections_and_arrive_once(SessionLimit limit)
+    [InlineData(SessionLimit.MailRefused452, true)]
+    [InlineData(SessionLimit.ServiceClosing421, true)]
+    [InlineData(SessionLimit.MailRefused452, false)]
+    [InlineData(SessionLimit.ServiceClosing421, false)]
+    public async Task Messages_a_session_did_not_take_go_on_new_connections_and_arrive_once(SessionLimit limit, bool pipelining)
     {
-        await using var server = new SessionLimitServer(limit, perSession: 3);
+        await using var server = new SessionLimitServer(limit, perSession: 3, pipelining: pipelining);
         using var dir = new TempDirectory();
 
         var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 8)]);
@@ -49,11 +51,35 @@ public sealed class SessionLimitReconnectTests
         run.Error.Should().Contain("on connection 2").And.Contain("on connection 3");
     }
 
-    [Fact]
-    public async Task A_message_whose_end_of_data_got_no_reply_is_unknown_and_never_sent_again()
+    /// <summary>
+    /// Once MAIL is refused at the limit, the session takes no more messages: OpenSMTPD (no PIPELINING) answered each
+    /// of the rest with 452, one round trip each, on every connection (a batch of n cost about n²/200 refusals).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_session_refused_at_its_limit_takes_no_more_messages(bool pipelining)
+    {
+        await using var server = new SessionLimitServer(SessionLimit.MailRefused452, perSession: 10, pipelining: pipelining);
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 40)]);
+
+        run.ExitCode.Should().Be(ExitCodes.Success, run.Output + run.Error);
+        var (messages, summary) = Parse(run);
+        EveryMessageOnceInOrder(messages, 40);
+        summary.GetProperty("connections").GetInt32().Should().Be(4);
+        server.Accepted.Select(a => a.Subject).Should().BeEquivalentTo(Enumerable.Range(1, 40).Select(i => $"m{i}"));
+        server.RefusedMails.Should().BeLessThanOrEqualTo(3 * 3, "a few messages in flight per session at most, not the 30 + 20 + 10 of the rest");
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_message_whose_end_of_data_got_no_reply_is_unknown_and_never_sent_again(bool pipelining)
     {
         // Each session accepts 2 messages and then drops the connection after the next end of data without a reply.
-        await using var server = new SessionLimitServer(SessionLimit.CloseAfterEndOfData, perSession: 2);
+        await using var server = new SessionLimitServer(SessionLimit.CloseAfterEndOfData, perSession: 2, pipelining: pipelining);
         using var dir = new TempDirectory();
 
         var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 7)]);

@@ -30,15 +30,19 @@ internal sealed class SessionLimitServer : IAsyncDisposable
     private readonly SessionLimit _limit;
     private readonly int _perSession;
     private readonly Func<int, bool> _refuseGreeting;
+    private readonly bool _pipelining;
     private readonly Task _accepting;
     private readonly ConcurrentBag<Task> _sessions = [];
     private int _connections;
+    private int _refusedMails;
 
     /// <param name="limit">What happens at the limit.</param>
     /// <param name="perSession">How many messages a session accepts.</param>
     /// <param name="refuseGreeting">Given a connection's number (from 1): whether it is greeted with <c>421</c> and closed.</param>
-    public SessionLimitServer(SessionLimit limit, int perSession, Func<int, bool>? refuseGreeting = null)
+    /// <param name="pipelining">Whether EHLO offers PIPELINING (OpenSMTPD does not).</param>
+    public SessionLimitServer(SessionLimit limit, int perSession, Func<int, bool>? refuseGreeting = null, bool pipelining = true)
     {
+        _pipelining = pipelining;
         _limit = limit;
         _perSession = perSession;
         _refuseGreeting = refuseGreeting ?? (_ => false);
@@ -50,6 +54,9 @@ internal sealed class SessionLimitServer : IAsyncDisposable
     public int Port { get; }
 
     public string Address => $"127.0.0.1:{Port}";
+
+    /// <summary>How many MAIL commands were refused at the limit.</summary>
+    public int RefusedMails => Volatile.Read(ref _refusedMails);
 
     /// <summary>How many connections were accepted.</summary>
     public int Connections => Volatile.Read(ref _connections);
@@ -117,9 +124,10 @@ internal sealed class SessionLimitServer : IAsyncDisposable
             switch (verb)
             {
                 case "EHLO":
-                    await WriteAsync(stream, "250-limit.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME", cancellationToken);
+                    await WriteAsync(stream, _pipelining ? "250-limit.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME" : "250-limit.test\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME", cancellationToken);
                     break;
                 case "MAIL" when taken >= _perSession && _limit == SessionLimit.MailRefused452:
+                    Interlocked.Increment(ref _refusedMails);
                     await WriteAsync(stream, "452 4.5.3 Too many recipients: Too many messages sent", cancellationToken);
                     break;
                 case "MAIL" when taken >= _perSession && _limit == SessionLimit.ServiceClosing421:
