@@ -134,24 +134,38 @@ internal sealed partial class BatchSender
                 }
 
                 _waiting = null;
-                more = TakeNext();
+                try
+                {
+                    more = TakeNext();
+                }
+                catch (Exception ex)
+                {
+                    // The session gets it as its sequence's failure, as when it takes a message itself.
+                    waiting.TrySetException(ex);
+                    return;
+                }
             }
 
             waiting.TrySetResult(more);
         }
 
+        /// <summary>Takes no more messages and ends a wait for the caller's results: the caller stopped reading them, or the session was cancelled.</summary>
+        public void Release()
+        {
+            TaskCompletionSource<bool>? waiting;
+            lock (_gate)
+            {
+                Volatile.Write(ref _stopped, 1);
+                waiting = _waiting;
+                _waiting = null;
+            }
+
+            waiting?.TrySetResult(false);
+        }
+
         public IAsyncEnumerator<SmtpMessage> GetAsyncEnumerator(CancellationToken cancellationToken = default)
         {
-            // The session's cancellation ends a wait for the caller's results: no more messages.
-            _cancellation = cancellationToken.Register(() =>
-            {
-                lock (_gate)
-                {
-                    Volatile.Write(ref _stopped, 1);
-                    _waiting?.TrySetResult(false);
-                    _waiting = null;
-                }
-            });
+            _cancellation = cancellationToken.Register(static source => ((Source)source!).Release(), this);
             return this;
         }
 

@@ -214,42 +214,49 @@ internal sealed partial class BatchSender
             // batch waits, and a burst costs one write.
             var results = session.SendBatchStreamingAsync(source, cancellationToken).GetAsyncEnumerator(cancellationToken);
             await using var resultsScope = results.ConfigureAwait(false);
-            while (true)
+            try
             {
-                var next = results.MoveNextAsync();
-                if (!next.IsCompleted && reported > 0)
+                while (true)
                 {
-                    onWait();
+                    var next = results.MoveNextAsync();
+                    if (!next.IsCompleted && reported > 0)
+                    {
+                        onWait();
+                    }
+
+                    if (!await next.ConfigureAwait(false))
+                    {
+                        break;
+                    }
+
+                    var sent = results.Current;
+                    var message = messages[reported];
+                    var size = message.Content!.Size; // the message as given (its SIZE counts line ends as sent)
+                    var result = ToMessageResult(message, sent);
+                    var untaken = IsNotTaken(sent);
+                    if (result.Outcome == MessageOutcome.Accepted)
+                    {
+                        acceptedBytes += size;
+                    }
+
+                    decided += IsDecided(sent, untaken) ? 1 : 0;
+                    notTaken += untaken ? 1 : 0;
+                    if (untaken && sent.MailReply is { } mail && IsSessionLimitReply(mail))
+                    {
+                        source.Stop();
+                        why ??= mail.Code == 421 ? $"{_server} closed the session ({ReplyInfo.From(mail)})" : $"{_server} refused MAIL at a limit of the session ({ReplyInfo.From(mail)})";
+                    }
+
+                    closing ??= untaken && sent.Exception is SmtpException { Reply: { } reply } ? reply : null; // 421, or Exim's 554 to a RSET past its nonmail limit
+
+                    reported++;
+                    report(reported - 1, result, untaken);
+                    source.Reported();
                 }
-
-                if (!await next.ConfigureAwait(false))
-                {
-                    break;
-                }
-
-                var sent = results.Current;
-                var message = messages[reported];
-                var size = message.Content!.Size; // the message as given (its SIZE counts line ends as sent)
-                var result = ToMessageResult(message, sent);
-                var untaken = IsNotTaken(sent);
-                if (result.Outcome == MessageOutcome.Accepted)
-                {
-                    acceptedBytes += size;
-                }
-
-                decided += IsDecided(sent, untaken) ? 1 : 0;
-                notTaken += untaken ? 1 : 0;
-                if (untaken && sent.MailReply is { } mail && IsSessionLimitReply(mail))
-                {
-                    source.Stop();
-                    why ??= mail.Code == 421 ? $"{_server} closed the session ({ReplyInfo.From(mail)})" : $"{_server} refused MAIL at a limit of the session ({ReplyInfo.From(mail)})";
-                }
-
-                closing ??= untaken && sent.Exception is SmtpException { Reply: { } reply } ? reply : null; // 421, or Exim's 554 to a RSET past its nonmail limit
-
-                reported++;
-                report(reported - 1, result, untaken);
-                source.Reported();
+            }
+            finally
+            {
+                source.Release(); // a session waiting for the next message (without PIPELINING) must not wait for a reader that left
             }
 
             var stopped = reported < messages.Count;
