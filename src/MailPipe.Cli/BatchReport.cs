@@ -35,15 +35,16 @@ internal enum QuitAfter
 /// <param name="Reply">The reply, or <see langword="null"/> for the TCP connection.</param>
 internal sealed record SessionStep(string Step, ReplyInfo? Reply);
 
-/// <summary>What one connection did with a batch.</summary>
+/// <summary>What the connections did with a batch.</summary>
 /// <param name="Results">One result per message, in batch order.</param>
-/// <param name="Elapsed">From the start of the connect to the last reply of the batch (QUIT not included).</param>
-/// <param name="Tls">The TLS parameters, or <see langword="null"/> without TLS.</param>
+/// <param name="Elapsed">From the start of the first connect to the last reply of the batch (the last QUIT not included).</param>
+/// <param name="Tls">The TLS parameters (of the first connection that could be used), or <see langword="null"/> without TLS.</param>
 /// <param name="AuthenticatedAs">The user name when AUTH succeeded, else <see langword="null"/>.</param>
 /// <param name="AuthMechanism">The mechanism AUTH succeeded with, else <see langword="null"/>.</param>
 /// <param name="AcceptedBytes">The size of the accepted messages as read (before SMTP's line-end and dot encoding).</param>
 /// <param name="SessionError">Why no message could be sent (connection, TLS, authentication), else <see langword="null"/>.</param>
 /// <param name="Steps">The session's steps up to <c>--quit-after</c>; empty without it.</param>
+/// <param name="Connections">How many connections were made (more than one when the server ended a session at a limit, or with <c>--max-per-connection</c>).</param>
 internal sealed record BatchReport(
     IReadOnlyList<MessageResult> Results,
     TimeSpan Elapsed,
@@ -52,4 +53,5 @@ internal sealed record BatchReport(
     string? AuthMechanism,
     long AcceptedBytes,
     string? SessionError,
-    IReadOnlyList<SessionStep>? Steps = null);
+    IReadOnlyList<SessionStep>? Steps = null,
+    int Connections = 1);

@@ -6,7 +6,9 @@ namespace MailPipe.Cli;
 /// Sends a batch of messages over one SMTP connection: connect with the TLS mode asked for, EHLO (again after
 /// STARTTLS; HELO when EHLO is not understood and no STARTTLS is needed), AUTH when asked, then every message through
 /// one batch call, so that the transactions overlap (PIPELINING, CHUNKING), and QUIT. Each message's result is handed
-/// to the caller as soon as MailPipe knows it. With <c>--quit-after</c> the session ends after the step named.
+/// to the caller as soon as MailPipe knows it. With <c>--quit-after</c> the session ends after the step named. When the
+/// server ends the session at a limit (or <c>--max-per-connection</c> is reached), the messages it did not take go on
+/// a new connection, opened the same way (see BatchSender.Reconnect.cs).
 /// </summary>
 /// <remarks>
 /// Every message is read (or, when large, opened) before the connection is made, so a file that cannot be read never
@@ -22,6 +24,8 @@ internal sealed partial class BatchSender
     private readonly AuthSettings? _auth;
     private readonly SmtpSessionOptions _sessionOptions;
     private readonly QuitAfter _quitAfter;
+    private readonly int _reconnects;
+    private readonly int _maxPerConnection;
     private readonly List<SessionStep> _steps = [];
     private TlsInfo? _tls;
 
@@ -32,8 +36,12 @@ internal sealed partial class BatchSender
     /// <param name="auth">The authentication to run, or <see langword="null"/>.</param>
     /// <param name="sessionOptions">Timeouts, TLS settings and logging of the session.</param>
     /// <param name="quitAfter">Where to end the session early (<c>--quit-after</c>).</param>
-    public BatchSender(ServerAddress server, string? heloName, SmtpTlsMode tlsMode, AuthSettings? auth, SmtpSessionOptions sessionOptions, QuitAfter quitAfter = QuitAfter.None)
+    /// <param name="reconnects">How many new connections in a row may decide no message (<c>--reconnect</c>); 0 for none after a session the server ended.</param>
+    /// <param name="maxPerConnection">The most messages per connection (<c>--max-per-connection</c>); 0 for no limit.</param>
+    public BatchSender(ServerAddress server, string? heloName, SmtpTlsMode tlsMode, AuthSettings? auth, SmtpSessionOptions sessionOptions, QuitAfter quitAfter = QuitAfter.None, int reconnects = DefaultReconnects, int maxPerConnection = 0)
     {
+        _reconnects = reconnects;
+        _maxPerConnection = maxPerConnection;
         _server = server;
         _heloName = heloName;
         _tlsMode = tlsMode;
@@ -42,67 +50,138 @@ internal sealed partial class BatchSender
         _quitAfter = quitAfter;
     }
 
-    /// <summary>Sends the batch.</summary>
+    /// <summary>Sends the batch, over new connections as long as the server ends sessions at a limit (see <see cref="IsNotTaken"/>).</summary>
     /// <param name="messages">The messages, each without an input error.</param>
-    /// <param name="onResult">Called with each message's result, in batch order, as soon as it is known.</param>
+    /// <param name="onResult">Called with each message's result, once, in batch order, as soon as it is known for good.</param>
     /// <param name="onWait">Called whenever the batch is about to wait for the server with results reported (the caller flushes its output then).</param>
-    /// <param name="cancellationToken">Cancels; the connection is then closed (a message in flight is never completed).</param>
-    /// <returns>The results, in batch order, and what the connection was.</returns>
-    public async Task<BatchReport> SendAsync(IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> onResult, Action onWait, CancellationToken cancellationToken)
+    /// <param name="cancellationToken">Cancels; the connection is then closed (a message in flight is never completed) and no other is opened.</param>
+    /// <param name="onNotice">Called with a line for standard error when a new connection takes the rest, or when none does.</param>
+    /// <returns>The results, in batch order, and what the connections were.</returns>
+    public async Task<BatchReport> SendAsync(IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> onResult, Action onWait, CancellationToken cancellationToken, Action<string>? onNotice = null)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(onResult);
         _tls = null;
         _steps.Clear();
+
+        // A message a session did not take waits for the next connection; the ones after it, decided already, wait for
+        // it too, so that the results come in batch order, each once.
         var results = new List<MessageResult>(messages.Count);
-        void Report(MessageResult result)
+        var settled = new MessageResult?[messages.Count];
+        void Settle(int position, MessageResult result)
         {
-            results.Add(result);
-            onResult(result);
+            settled[position] = result;
+            while (results.Count < settled.Length && settled[results.Count] is { } next)
+            {
+                results.Add(next);
+                onResult(next);
+            }
         }
 
         var stopwatch = Stopwatch.StartNew();
-        var session = new AsyncSmtpSession(_sessionOptions);
-        await using (session.ConfigureAwait(false))
+        var elapsed = TimeSpan.Zero;
+        List<int> pending = [.. Enumerable.Range(0, messages.Count)];
+        TlsInfo? tls = null;
+        string? mechanism = null;
+        long acceptedBytes = 0;
+        var connections = 0;
+        var fruitless = 0;
+        while (true)
         {
-            (int ExitCode, string Reason)? opened;
-            try
+            connections++;
+            var batch = pending.ConvertAll(p => messages[p]);
+            var held = new List<(int Position, MessageResult Result)>();
+            ConnectionEnd end;
+            var session = new AsyncSmtpSession(_sessionOptions);
+            await using (session.ConfigureAwait(false))
             {
-                opened = await OpenAsync(session, cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                opened = (ExitCodes.ConnectionFailed, $"not sent: {Interrupted} before the connection was ready");
-            }
-
-            if (opened is { } why)
-            {
-                stopwatch.Stop();
-                foreach (var message in messages)
+                _tls = null;
+                (int ExitCode, string Reason)? opened;
+                try
                 {
-                    Report(why.ExitCode == ExitCodes.Success ? QuitBefore(message) : NotSent(message, why.ExitCode, why.Reason) with { SessionFailure = true });
+                    opened = await OpenAsync(session, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    opened = (ExitCodes.ConnectionFailed, $"not sent: {Interrupted} before the connection was ready");
                 }
 
-                var authenticated = session.AuthenticatedMechanism; // --quit-after auth: the session did authenticate
+                if (opened is { } why && connections == 1)
+                {
+                    stopwatch.Stop();
+                    for (var i = 0; i < batch.Count; i++)
+                    {
+                        Settle(pending[i], why.ExitCode == ExitCodes.Success ? QuitBefore(batch[i]) : NotSent(batch[i], why.ExitCode, why.Reason) with { SessionFailure = true });
+                    }
+
+                    var authenticated = session.AuthenticatedMechanism; // --quit-after auth: the session did authenticate
+                    await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
+                    return new BatchReport(results, stopwatch.Elapsed, _tls, authenticated is null ? null : _auth?.UserName, authenticated, 0, why.ExitCode == ExitCodes.Success ? null : why.Reason, Steps(), Connections: 1);
+                }
+
+                if (opened is { } failed)
+                {
+                    // A new connection that could not be used: its messages wait for the next one, or are reported with this reason.
+                    var reason = cancellationToken.IsCancellationRequested ? failed.Reason : $"not sent: connection {connections} to {_server} could not be used: {failed.Reason}";
+                    held.AddRange(pending.Select(p => (p, NotSent(messages[p], failed.ExitCode, reason))));
+                    end = new ConnectionEnd(0, 0, Planned: false, $"connection {connections} could not be used ({failed.Reason})");
+                }
+                else
+                {
+                    tls ??= _tls;
+                    mechanism ??= session.AuthenticatedMechanism;
+                    if (_quitAfter is QuitAfter.Mail or QuitAfter.Rcpt)
+                    {
+                        var position = 0;
+                        await CheckEnvelopeAsync(session, messages, result => Settle(position++, result), cancellationToken).ConfigureAwait(false);
+                        end = new ConnectionEnd(0, 0, Planned: false, null);
+                    }
+                    else
+                    {
+                        end = await SendBatchAsync(
+                            session,
+                            batch,
+                            (i, result, notTaken) =>
+                            {
+                                if (notTaken)
+                                {
+                                    held.Add((pending[i], result));
+                                }
+                                else
+                                {
+                                    Settle(pending[i], result);
+                                }
+                            },
+                            onWait,
+                            cancellationToken).ConfigureAwait(false);
+                        acceptedBytes += end.AcceptedBytes;
+                    }
+
+                    elapsed = stopwatch.Elapsed;
+                }
+
                 await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
-                return new BatchReport(results, stopwatch.Elapsed, _tls, authenticated is null ? null : _auth?.UserName, authenticated, 0, why.ExitCode == ExitCodes.Success ? null : why.Reason, Steps());
             }
 
-            var tls = _tls;
-            var mechanism = session.AuthenticatedMechanism;
-            long acceptedBytes = 0;
-            if (_quitAfter is QuitAfter.Mail or QuitAfter.Rcpt)
+            var reconnect = held.Count > 0 && !cancellationToken.IsCancellationRequested && ShouldReconnect(end, connections, ref fruitless);
+            if (!reconnect)
             {
-                await CheckEnvelopeAsync(session, messages, Report, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                acceptedBytes = await SendBatchAsync(session, messages, Report, onWait, cancellationToken).ConfigureAwait(false);
+                if (held.Count > 0 && connections > 1 && !cancellationToken.IsCancellationRequested)
+                {
+                    var stop = fruitless > 0 ? $"{fruitless} new connection{(fruitless == 1 ? string.Empty : "s")} in a row decided no message (--reconnect {_reconnects})" : "--reconnect 0";
+                    onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} left after {end.Why ?? "the session ended"}; {stop}: they are reported as they stand");
+                }
+
+                foreach (var (position, result) in held)
+                {
+                    Settle(position, result);
+                }
+
+                return new BatchReport(results, elapsed, tls, mechanism is null ? null : _auth?.UserName, mechanism, acceptedBytes, null, Steps(), connections);
             }
 
-            stopwatch.Stop();
-            await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
-            return new BatchReport(results, stopwatch.Elapsed, tls, mechanism is null ? null : _auth?.UserName, mechanism, acceptedBytes, null, Steps());
+            onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} not taken after {end.Why ?? "the session ended"}: sending {(held.Count == 1 ? "it" : "them")} on connection {connections + 1}");
+            pending = held.ConvertAll(h => h.Position);
         }
     }
 
@@ -111,58 +190,88 @@ internal sealed partial class BatchSender
 
     private IReadOnlyList<SessionStep>? Steps() => _quitAfter == QuitAfter.None ? null : [.. _steps];
 
-    private static async Task<long> SendBatchAsync(AsyncSmtpSession session, IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> report, Action onWait, CancellationToken cancellationToken)
+    /// <summary>
+    /// One connection's batch: every message's result through <paramref name="report"/> (by position in
+    /// <paramref name="messages"/>, with whether the session left it untaken: <see cref="IsNotTaken"/>, or never handed
+    /// over), and how it ended. No more messages are handed over once a MAIL was refused at a session limit, or after
+    /// <c>--max-per-connection</c>.
+    /// </summary>
+    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult, bool> report, Action onWait, CancellationToken cancellationToken)
     {
-        var capabilities = session.Capabilities;
-        var handedOver = new List<(OutgoingMessage Message, long Size)>(messages.Count);
-        IEnumerable<SmtpMessage> Produce()
-        {
-            foreach (var message in messages)
-            {
-                var smtpMessage = message.Content!.ToSmtpMessage(message.Envelope!, capabilities);
-                handedOver.Add((message, message.Content.Size)); // the message as given (its SIZE counts line ends as sent)
-                yield return smtpMessage;
-            }
-        }
-
+        var source = new Source(messages, session.Capabilities, _maxPerConnection);
         long acceptedBytes = 0;
         var reported = 0;
+        var decided = 0;
+        var notTaken = 0;
+        string? why = null;
+        SmtpReply? closing = null;
         try
         {
-            // Each result as soon as MailPipe knows it, the whole batch pipelined. The results that one read of the
-            // server's replies completes come together; the caller's output is flushed only before a real wait, so
-            // that a line is never held back while the batch waits, and a burst costs one write.
-            var results = session.SendBatchStreamingAsync(Produce(), cancellationToken).GetAsyncEnumerator(cancellationToken);
+            // Each result as soon as MailPipe knows it, the whole batch pipelined (the source is always ready, so the
+            // session takes the messages as fast as it writes them; it stops taking them at a session limit, and
+            // after a lost connection). The results that one read of the server's replies completes come together;
+            // the caller's output is flushed only before a real wait, so that a line is never held back while the
+            // batch waits, and a burst costs one write.
+            var results = session.SendBatchStreamingAsync(source, cancellationToken).GetAsyncEnumerator(cancellationToken);
             await using var resultsScope = results.ConfigureAwait(false);
-            while (true)
+            try
             {
-                var next = results.MoveNextAsync();
-                if (!next.IsCompleted && reported > 0)
+                while (true)
                 {
-                    onWait();
-                }
+                    var next = results.MoveNextAsync();
+                    if (!next.IsCompleted && reported > 0)
+                    {
+                        onWait();
+                    }
 
-                if (!await next.ConfigureAwait(false))
-                {
-                    break;
-                }
+                    if (!await next.ConfigureAwait(false))
+                    {
+                        break;
+                    }
 
-                var sent = results.Current;
-                var (message, size) = handedOver[reported];
-                var result = ToMessageResult(message, sent);
-                if (result.Outcome == MessageOutcome.Accepted)
-                {
-                    acceptedBytes += size;
-                }
+                    var sent = results.Current;
+                    var message = messages[reported];
+                    var size = message.Content!.Size; // the message as given (its SIZE counts line ends as sent)
+                    var result = ToMessageResult(message, sent);
+                    var untaken = IsNotTaken(sent);
+                    if (result.Outcome == MessageOutcome.Accepted)
+                    {
+                        acceptedBytes += size;
+                    }
 
-                reported++;
-                report(result);
+                    decided += IsDecided(sent, untaken) ? 1 : 0;
+                    notTaken += untaken ? 1 : 0;
+                    if (untaken && sent.MailReply is { } mail && IsSessionLimitReply(mail))
+                    {
+                        source.Stop();
+                        why ??= mail.Code == 421 ? $"{_server} closed the session ({ReplyInfo.From(mail)})" : $"{_server} refused MAIL at a limit of the session ({ReplyInfo.From(mail)})";
+                    }
+
+                    closing ??= untaken && sent.Exception is SmtpException { Reply: { } reply } ? reply : null; // 421, or Exim's 554 to a RSET past its nonmail limit
+
+                    reported++;
+                    report(reported - 1, result, untaken);
+                    source.Reported();
+                }
+            }
+            finally
+            {
+                source.Release(); // a session waiting for the next message (without PIPELINING) must not wait for a reader that left
+            }
+
+            var stopped = reported < messages.Count;
+            if (!session.IsConnected && (notTaken > 0 || stopped))
+            {
+                why ??= $"{_server} ended the session after {decided} message{(decided == 1 ? string.Empty : "s")}{(closing is null ? " (the connection closed)" : $" ({ReplyInfo.From(closing)})")}";
             }
 
             for (var i = reported; i < messages.Count; i++)
             {
-                report(NotSent(messages[i], ExitCodes.ConnectionFailed, "not sent: the batch ended before this message"));
+                report(i, NotSent(messages[i], ExitCodes.ConnectionFailed, "not sent: the batch ended before this message"), true);
             }
+
+            var planned = _maxPerConnection > 0 && stopped && notTaken == 0 && why is null && session.IsConnected;
+            return new ConnectionEnd(acceptedBytes, decided, planned, planned ? $"--max-per-connection {_maxPerConnection}" : why);
         }
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
         {
@@ -174,14 +283,14 @@ internal sealed partial class BatchSender
                 if (known is not null && i < known.Count && known[i].Outcome != SmtpSendOutcome.NotSent)
                 {
                     var result = ToMessageResult(messages[i], known[i]);
-                    acceptedBytes += result.Outcome == MessageOutcome.Accepted ? handedOver[i].Size : 0;
-                    report(result);
+                    acceptedBytes += result.Outcome == MessageOutcome.Accepted ? messages[i].Content!.Size : 0;
+                    report(i, result, false);
                 }
                 else
                 {
-                    report(known is null && i < handedOver.Count
+                    report(i, known is null && i < source.Count
                         ? Unknown(messages[i], Interrupted + "; whether this message was delivered is unknown")
-                        : NotSent(messages[i], ExitCodes.ConnectionFailed, $"not sent: {Interrupted}"));
+                        : NotSent(messages[i], ExitCodes.ConnectionFailed, $"not sent: {Interrupted}"), false);
                 }
             }
         }
@@ -190,13 +299,13 @@ internal sealed partial class BatchSender
             // A file failed while its data was being sent: MailPipe closed the connection.
             for (var i = reported; i < messages.Count; i++)
             {
-                report(i < handedOver.Count
+                report(i, i < source.Count
                     ? Unknown(messages[i], $"reading a file of the batch failed while sending ({ex.Message}); the connection was closed, and whether this message was delivered is unknown")
-                    : NotSent(messages[i], ExitCodes.ConnectionFailed, $"not sent: reading a file of the batch failed ({ex.Message}) and the connection was closed"));
+                    : NotSent(messages[i], ExitCodes.ConnectionFailed, $"not sent: reading a file of the batch failed ({ex.Message}) and the connection was closed"), false);
             }
         }
 
-        return acceptedBytes;
+        return new ConnectionEnd(acceptedBytes, decided, Planned: false, null);
     }
 
     /// <summary><c>--quit-after mail|rcpt</c>: MAIL FROM and, for rcpt, every RCPT TO of the first message, then QUIT; nothing is sent.</summary>

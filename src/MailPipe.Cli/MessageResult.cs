@@ -139,6 +139,9 @@ internal sealed record BatchSummary
     /// <summary>Why the connection could not be used (connection, TLS, authentication), or <see langword="null"/>.</summary>
     public string? Error { get; init; }
 
+    /// <summary>How many connections were made: 0 when none was tried, more than 1 when the server ended a session at a limit or with <c>--max-per-connection</c>.</summary>
+    public int Connections { get; init; }
+
     /// <summary>The session's steps with <c>--quit-after</c>, else <see langword="null"/>.</summary>
     public IReadOnlyList<SessionStep>? Steps { get; init; }
 
@@ -166,5 +169,6 @@ internal sealed record BatchSummary
         AuthMechanism = report?.AuthMechanism,
         Error = report?.SessionError,
         Steps = report?.Steps,
+        Connections = report?.Connections ?? 0,
     };
 }

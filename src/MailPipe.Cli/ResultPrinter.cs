@@ -120,7 +120,7 @@ internal sealed class ResultPrinter
 
     /// <summary>The summary as one line of JSON (no line break).</summary>
     /// <param name="summary">The summary.</param>
-    /// <returns>A JSON object: type ("summary"), messages, accepted, refused, unknown, notSent, bytes, elapsedSeconds, messagesPerSecond, exitCode, server, tls ({protocol, cipherSuite, nameMatched} or null), authenticatedAs, authMechanism, error (why the connection could not be used).</returns>
+    /// <returns>A JSON object: type ("summary"), messages, accepted, refused, unknown, notSent, bytes, elapsedSeconds, messagesPerSecond, exitCode, server, connections (how many were made; 0 when none was tried), tls ({protocol, cipherSuite, nameMatched} or null), authenticatedAs, authMechanism, error (why the connection could not be used).</returns>
     public static string ToJson(BatchSummary summary)
     {
         ArgumentNullException.ThrowIfNull(summary);
@@ -137,6 +137,7 @@ internal sealed class ResultPrinter
             json.WriteNumber("messagesPerSecond", Math.Round(summary.MessagesPerSecond, 3));
             json.WriteNumber("exitCode", summary.ExitCode);
             json.WriteString("server", summary.Server?.ToString());
+            json.WriteNumber("connections", summary.Connections);
             if (summary.Tls is { } tls)
             {
                 json.WriteStartObject("tls");
@@ -190,7 +191,7 @@ internal sealed class ResultPrinter
         text.Append(CultureInfo.InvariantCulture, $"{summary.Bytes:N0} bytes accepted in {summary.Elapsed.TotalSeconds:0.000} s, {summary.MessagesPerSecond:0.00} messages/s (exit {summary.ExitCode})\n");
         if (summary.Server is { } server)
         {
-            text.Append(CultureInfo.InvariantCulture, $"  connection: {server}");
+            text.Append(summary.Connections > 1 ? string.Create(CultureInfo.InvariantCulture, $"  connections: {summary.Connections} to {server}") : $"  connection: {server}");
             text.Append(summary.Tls is { } tls ? $", {tls}" : summary.Error is null ? ", no TLS" : string.Empty);
             if (summary.AuthenticatedAs is { } user)
             {

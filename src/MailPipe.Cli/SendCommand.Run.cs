@@ -116,12 +116,20 @@ internal sealed partial class SendCommand
                     progress?.Advance(result.Outcome == MessageOutcome.Accepted);
                 }
 
+                void OnNotice(string notice)
+                {
+                    // Between two connections: the results so far are out, then the line on standard error.
+                    printer.Flush();
+                    progress?.Clear();
+                    error.WriteLine($"mailpipe send: {notice}");
+                }
+
                 try
                 {
                     using var loggerFactory = options.Connection.Trace ? TranscriptLoggerProvider.CreateFactory(error) : null;
                     var sessionOptions = options.Connection.CreateSessionOptions(loggerFactory, options.AllowCleartextAuthentication);
-                    var sender = new BatchSender(server, options.Connection.HeloName, options.Connection.TlsMode, options.Auth, sessionOptions, options.QuitAfter);
-                    report = await sender.SendAsync(sendable, OnResult, printer.Flush, cancellationToken).ConfigureAwait(false);
+                    var sender = new BatchSender(server, options.Connection.HeloName, options.Connection.TlsMode, options.Auth, sessionOptions, options.QuitAfter, options.Reconnects, options.MaxPerConnection);
+                    report = await sender.SendAsync(sendable, OnResult, printer.Flush, cancellationToken, OnNotice).ConfigureAwait(false);
                 }
                 finally
                 {

@@ -12,7 +12,7 @@ internal sealed partial class SendCommand
 {
     private readonly Argument<string[]> _files = new("FILE")
     {
-        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection; a directory stands for its *.eml files, a name with * or ? for the files it matches, - for a message read from standard input. Default: none (a message built from the options).",
+        Description = "Message files (.eml, RFC 5322) to send, in order, over one connection (see --reconnect, --max-per-connection); a directory stands for its *.eml files, a name with * or ? for the files it matches, - for a message read from standard input. Default: none (a message built from the options).",
         Arity = ArgumentArity.ZeroOrMore,
         HelpName = "FILE",
     };
@@ -90,6 +90,22 @@ internal sealed partial class SendCommand
         Description = "Declare SMTPUTF8 (RFC 6531) on every message (default: only when an address is not ASCII); the server must offer it (otherwise not sent, exit 6).",
     };
 
+    private readonly Option<int> _reconnect = new("--reconnect")
+    {
+        Description = $"When the server ends the session at a limit (closes it, a 421, or MAIL refused with 4.5.3 after it took messages), the messages it did not take go on a new connection; this many new connections in a row may decide no message before the rest is reported as not sent. 0: one connection, as before. Default: {BatchSender.DefaultReconnects}.",
+        HelpName = "N",
+        DefaultValueFactory = _ => BatchSender.DefaultReconnects,
+        CustomParser = r => ServeCommand.ParseCount(r, "--reconnect", 0, 100, "give 0 to 100"),
+    };
+
+    private readonly Option<int> _maxPerConnection = new("--max-per-connection")
+    {
+        Description = "The most messages sent over one connection; the next ones go on a new connection (QUIT first). Default: 0, no limit.",
+        HelpName = "N",
+        DefaultValueFactory = _ => 0,
+        CustomParser = r => ServeCommand.ParseCount(r, "--max-per-connection", 0, int.MaxValue, "give a whole number, 0 for no limit"),
+    };
+
     private readonly ConnectionOptions _connection = new(
         "The SMTP server, host[:port] or [IPv6]:port (port 25 by default). Default: an embedded server on 127.0.0.1 that saves the messages to --save-dir.",
         serverRequired: false);
@@ -126,7 +142,7 @@ internal sealed partial class SendCommand
     {
         Command = new Command(
             "send",
-            "Send .eml files (a directory, a wildcard), or a message built from --from/--to/--subject/--body, over one SMTP connection; the transactions are pipelined, and a summary with messages per second ends the output. " + ExitCodes.Summary)
+            "Send .eml files (a directory, a wildcard), or a message built from --from/--to/--subject/--body, over one SMTP connection (a new one takes what the server did not when it ends a session at a limit: --reconnect); the transactions are pipelined, and a summary with messages per second ends the output. " + ExitCodes.Summary)
         {
             _files, _from, _to, _subject, _body,
         };
@@ -150,6 +166,8 @@ internal sealed partial class SendCommand
         Command.Options.Add(_envid);
         Command.Options.Add(_requireTls);
         Command.Options.Add(_smtpUtf8);
+        Command.Options.Add(_reconnect);
+        Command.Options.Add(_maxPerConnection);
         _quitAfter.AcceptOnlyFromAmong(QuitSteps);
         _ret.AcceptOnlyFromAmong("FULL", "HDRS", "full", "hdrs");
         _header.Validators.Add(result =>
@@ -292,6 +310,8 @@ internal sealed partial class SendCommand
                 Headers = [.. (parseResult.GetValue(_header) ?? []).Select(h => HeaderArgument.TryParse(h, out var header, out _) ? header! : throw new InvalidOperationException(h))],
                 Attachments = parseResult.GetValue(_attach) ?? [],
                 QuitAfter = parseResult.GetValue(_quitAfter) is { } step ? Enum.Parse<QuitAfter>(step, ignoreCase: true) : QuitAfter.None,
+                Reconnects = parseResult.GetValue(_reconnect),
+                MaxPerConnection = parseResult.GetValue(_maxPerConnection),
                 Envelope = new EnvelopeSettings
                 {
                     Notify = parseResult.GetValue(_notify) is { } notify && TryParseNotify(notify, out var when) ? when : DsnNotify.Default,

@@ -66,6 +66,12 @@ internal sealed class SendOptions : IDisposable
     /// <summary>Where <c>--quit-after</c> ends the session.</summary>
     public QuitAfter QuitAfter { get; init; }
 
+    /// <summary><c>--reconnect</c>: how many new connections in a row may decide no message after the server ended a session at a limit; 0 for one connection.</summary>
+    public int Reconnects { get; init; } = BatchSender.DefaultReconnects;
+
+    /// <summary><c>--max-per-connection</c>: the most messages per connection; 0 for no limit.</summary>
+    public int MaxPerConnection { get; init; }
+
     /// <summary>The MAIL and RCPT parameters.</summary>
     public EnvelopeSettings Envelope { get; init; } = new();
 

@@ -88,8 +88,8 @@ internal sealed partial class ServeCommand
         return true;
     }
 
-    /// <summary>Parses a count option's value (<c>--max-recipients</c>, <c>--max-connections</c>); anything else is a usage error naming the option.</summary>
-    private static int ParseCount(ArgumentResult result, string option, int min, int max, string hint)
+    /// <summary>Parses a count option's value (<c>--max-recipients</c>, <c>--max-connections</c>; send's <c>--reconnect</c>, <c>--max-per-connection</c>); anything else is a usage error naming the option.</summary>
+    internal static int ParseCount(ArgumentResult result, string option, int min, int max, string hint)
     {
         var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : null;
         if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var count) && count >= min && count <= max)
