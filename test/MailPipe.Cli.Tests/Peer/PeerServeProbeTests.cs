@@ -1,0 +1,308 @@
+using System.Text;
+using System.Text.Json;
+
+namespace MailPipe.Cli.Tests.Peer;
+
+/// <summary><c>mailpipe serve</c> and <c>mailpipe probe</c> as processes, and <c>send</c> without --server.</summary>
+[Collection(PeerCollection.Name)]
+public class PeerServeProbeTests
+{
+    [Fact]
+    public async Task Serve_saves_each_message_byte_for_byte_and_prints_one_line_for_it()
+    {
+        using var files = new Files();
+        var inbox = Path.Combine(files.Path, "inbox");
+        await using var serve = await ServeProcess.StartAsync(inbox);
+        var content = "From: a@example.test\r\nTo: b@example.test, c@example.test\r\nBcc: d@example.test\r\nSubject: s\r\n\r\n.dot\r\nend\r\n";
+        var file = files.Write("m.eml", content);
+
+        var run = await Tool.RunAsync("send", "-s", serve.Address, file);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        var line = await serve.WaitForLineAsync(" saved to ");
+        line.Should().MatchRegex(@"^\d\d:\d\d:\d\d from <a@example\.test> to <b@example\.test>, <c@example\.test>, <d@example\.test>: \d+ bytes saved to .+\.eml \(127\.0\.0\.1:\d+\)$");
+        var saved = Directory.GetFiles(inbox).Should().ContainSingle().Subject;
+        Path.GetFileName(saved).Should().MatchRegex(@"^\d{8}T\d{6}Z-\d+\.eml$");
+        File.ReadAllBytes(saved).Should().Equal(Encoding.ASCII.GetBytes(content.Replace("Bcc: d@example.test\r\n", "", StringComparison.Ordinal)));
+        line.Should().Contain($"{new FileInfo(saved).Length} bytes");
+    }
+
+    [Fact]
+    public async Task Serve_json_prints_the_documented_objects_and_stopped_with_the_count()
+    {
+        using var files = new Files();
+        var inbox = Path.Combine(files.Path, "inbox");
+        var serve = await ServeProcess.StartAsync(inbox, null, "--json", "--max-size", "1M", "--max-recipients", "5");
+        try
+        {
+            var listening = JsonDocument.Parse(serve.Lines[0]).RootElement;
+            listening.GetProperty("type").GetString().Should().Be("listening");
+            listening.GetProperty("address").GetString().Should().Be("127.0.0.1");
+            listening.GetProperty("port").GetInt32().Should().Be(serve.Port);
+            listening.GetProperty("maxSize").GetInt64().Should().Be(1024 * 1024);
+            listening.GetProperty("maxRecipients").GetInt32().Should().Be(5);
+            listening.GetProperty("starttls").GetBoolean().Should().BeFalse();
+            listening.GetProperty("auth").GetString().Should().Be("off");
+            listening.GetProperty("authRequired").GetBoolean().Should().BeFalse();
+            listening.GetProperty("saveDir").GetString().Should().Be(inbox);
+
+            var run = await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "-t", "c@example.test", "--body", "x");
+            run.ExitCode.Should().Be(0, run.ToString());
+
+            var message = JsonDocument.Parse(await serve.WaitForLineAsync("\"type\":\"message\"")).RootElement;
+            message.EnumerateObject().Select(p => p.Name).Should().BeEquivalentTo("type", "time", "from", "to", "size", "file", "client", "tls", "user");
+            message.GetProperty("from").GetString().Should().Be("a@example.test");
+            message.GetProperty("to").EnumerateArray().Select(t => t.GetString()).Should().Equal("b@example.test", "c@example.test");
+            message.GetProperty("size").GetInt64().Should().Be(new FileInfo(message.GetProperty("file").GetString()!).Length);
+        }
+        finally
+        {
+            (await serve.StopAsync()).Should().Be(0, serve.Error);
+            var stopped = JsonDocument.Parse(await serve.WaitForLineAsync("\"type\":\"stopped\"")).RootElement;
+            stopped.GetProperty("messages").GetInt32().Should().Be(1);
+            await serve.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Serve_stops_on_SIGTERM_with_exit_0_and_says_how_many_it_saved()
+    {
+        using var files = new Files();
+        var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"));
+        await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "1");
+        await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "2");
+
+        (await serve.StopAsync()).Should().Be(0, serve.Error);
+
+        (await serve.WaitForLineAsync("stopped")).Should().Be("mailpipe serve: stopped; 2 messages saved");
+        await serve.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Serve_max_size_refuses_a_larger_message_with_552_exit_6_and_saves_nothing()
+    {
+        using var files = new Files();
+        var inbox = Path.Combine(files.Path, "inbox");
+        await using var serve = await ServeProcess.StartAsync(inbox, null, "--max-size", "1K");
+
+        var run = await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", new string('x', 4000));
+        var small = await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "small");
+
+        run.ExitCode.Should().Be(6, run.ToString());
+        small.ExitCode.Should().Be(0, small.ToString());
+        Directory.GetFiles(inbox).Should().ContainSingle();
+    }
+
+    [Fact]
+    public async Task Serve_max_recipients_refuses_the_extra_ones_with_452_and_takes_the_message()
+    {
+        using var files = new Files();
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--max-recipients", "2");
+
+        var run = await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "-t", "c@example.test", "-t", "d@example.test", "--body", "x");
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        run.Output.Should().Contain("to <d@example.test>: 452 4.5.3");
+        (await serve.WaitForLineAsync(" saved to ")).Should().Contain("to <b@example.test>, <c@example.test>:");
+    }
+
+    [Fact]
+    public async Task Serve_auth_required_refuses_MAIL_with_530_and_a_user_with_its_password_gets_through()
+    {
+        using var files = new Files();
+        var environment = new Dictionary<string, string?> { ["PEER_SERVE_PW"] = "serve-secret\n" };
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), environment, "--auth-user", "alice", "--auth-password-env", "PEER_SERVE_PW", "--auth-required", "--starttls", "--tls-cert-out", Path.Combine(files.Path, "serve.pem"));
+
+        var anonymous = await Tool.RunAsync("send", "-s", serve.Address, "--starttls", "--ca-file", Path.Combine(files.Path, "serve.pem"), "-f", "a@example.test", "-t", "b@example.test", "--body", "x");
+        var wrong = await Tool.RunAsync(
+            ["send", "-s", serve.Address, "--starttls", "--ca-file", Path.Combine(files.Path, "serve.pem"), "--user", "alice", "--password-env", "PW", "-f", "a@example.test", "-t", "b@example.test", "--body", "x"],
+            null,
+            new Dictionary<string, string?> { ["PW"] = "other" });
+        var right = await Tool.RunAsync(
+            ["send", "-s", serve.Address, "--starttls", "--ca-file", Path.Combine(files.Path, "serve.pem"), "--user", "alice", "--password-env", "PW", "-f", "a@example.test", "-t", "b@example.test", "--body", "x"],
+            null,
+            new Dictionary<string, string?> { ["PW"] = "serve-secret" });
+
+        anonymous.ExitCode.Should().Be(4, anonymous.ToString());
+        anonymous.Output.Should().Contain("530");
+        wrong.ExitCode.Should().Be(3, wrong.ToString());
+        right.ExitCode.Should().Be(0, right.ToString());
+        right.Output.Should().Contain("authenticated as alice (PLAIN)");
+        (await serve.WaitForLineAsync(" saved to ")).Should().Contain("alice").And.Contain("TLS");
+        serve.Lines[0].Should().Contain("SHA-256");
+    }
+
+    [Fact]
+    public async Task Serve_auth_is_offered_only_after_STARTTLS()
+    {
+        using var files = new Files();
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--auth", "--starttls");
+
+        var probe = await Tool.RunAsync("probe", "-s", serve.Address, "--accept-name-mismatch", "--json");
+
+        var report = probe.Json.Single();
+        report.GetProperty("ehlo").GetProperty("extensions").EnumerateArray().Select(e => e.GetString()).Should().NotContain(e => e!.StartsWith("AUTH", StringComparison.Ordinal));
+        report.GetProperty("startTlsOffered").GetBoolean().Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Serve_on_a_port_in_use_exits_2_and_suggests_listen_0()
+    {
+        using var files = new Files();
+        await using var first = await ServeProcess.StartAsync(Path.Combine(files.Path, "a"));
+
+        var second = await Tool.RunAsync(["serve", "--listen", first.Address, "--save-dir", Path.Combine(files.Path, "b")], null, timeout: TimeSpan.FromSeconds(30));
+
+        second.ExitCode.Should().Be(2, second.ToString());
+        second.Error.Should().Contain("--listen :0");
+    }
+
+    [Fact]
+    public async Task Serve_with_an_unset_password_variable_exits_1_without_listening()
+    {
+        var run = await Tool.RunAsync(["serve", "--listen", "127.0.0.1:0", "--auth-user", "u", "--auth-password-env", "PEER_NOT_SET_X"], null, new Dictionary<string, string?> { ["PEER_NOT_SET_X"] = null });
+
+        run.ExitCode.Should().Be(1, run.ToString());
+        run.Output.Should().NotContain("listening");
+    }
+
+    [Theory]
+    [InlineData("--max-size", "0")]
+    [InlineData("--max-size", "2048M")]
+    [InlineData("--max-recipients", "0")]
+    [InlineData("--max-connections", "10001")]
+    [InlineData("--idle-timeout", "0")]
+    [InlineData("--listen", "")]
+    public async Task Serve_values_out_of_range_are_usage_errors_naming_the_option(string option, string value)
+    {
+        var run = await Tool.RunAsync(["serve", option, value], null, timeout: TimeSpan.FromSeconds(30));
+
+        run.ExitCode.Should().Be(1, run.ToString());
+        run.Error.Should().Contain(option);
+        run.Output.Should().NotContain("listening");
+    }
+
+    [Fact]
+    public async Task Serve_idle_timeout_closes_a_quiet_client_with_421()
+    {
+        using var files = new Files();
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--idle-timeout", "500ms");
+        await using var client = await RawSmtpClient.ConnectAsync(serve.Port);
+
+        (await client.ReadReplyAsync()).Should().StartWith("220");
+        (await client.ReadReplyAsync()).Should().StartWith("421 4.4.2");
+    }
+
+    [Fact]
+    public async Task Send_without_server_saves_to_the_outbox_in_the_working_directory_and_says_where()
+    {
+        using var files = new Files();
+
+        var run = await Tool.RunAsync(["send", "--from", "a@example.test", "--to", "b@example.test", "--subject", "hi", "--body", "hello", "--json"], null, workingDirectory: files.Path);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        var savedTo = run.Json[0].GetProperty("savedTo").GetString()!;
+        var outbox = Path.Combine(files.Path, "mailpipe-outbox");
+        Directory.GetFiles(outbox).Should().ContainSingle();
+        Path.GetFullPath(savedTo, files.Path).Should().Be(Directory.GetFiles(outbox).Single());
+        File.ReadAllText(Directory.GetFiles(outbox).Single()).Should().Contain("Subject: hi").And.Contain("hello");
+    }
+
+    [Fact]
+    public async Task Send_without_server_honours_save_dir_and_removes_Bcc_from_a_file()
+    {
+        using var files = new Files();
+        var save = Path.Combine(files.Path, "saved");
+        var file = files.Write("m.eml", "From: a@example.test\r\nTo: b@example.test\r\nBcc: hidden@example.test\r\n\r\nx\r\n");
+
+        var run = await Tool.RunAsync("send", "--save-dir", save, file);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        File.ReadAllText(Directory.GetFiles(save).Single()).Should().Be("From: a@example.test\r\nTo: b@example.test\r\n\r\nx\r\n");
+    }
+
+    [Fact]
+    public async Task Probe_of_Postfix_shows_STARTTLS_the_certificate_and_the_extensions_after_it()
+    {
+        var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.Postfix), "--ca-file", Servers.Certificate);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        run.Output.Should().Contain("greeting: 220").And.Contain("STARTTLS: 220").And.Contain("EHLO after STARTTLS: 250");
+        run.Output.Should().Contain("subject: CN=localhost").And.Contain("trusted: yes").And.MatchRegex("sha256: [0-9A-F]{64}");
+    }
+
+    [Fact]
+    public async Task Probe_json_of_implicit_TLS_has_the_documented_fields()
+    {
+        var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.PostfixTls), "--tls", "--ca-file", Servers.Certificate, "--json");
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        var report = run.Json.Single();
+        report.GetProperty("type").GetString().Should().Be("probe");
+        report.GetProperty("tlsMode").GetString().Should().NotBeNullOrEmpty();
+        var tls = report.GetProperty("tls");
+        tls.GetProperty("established").GetBoolean().Should().BeTrue();
+        tls.GetProperty("trusted").GetBoolean().Should().BeTrue();
+        tls.GetProperty("nameMatched").GetBoolean().Should().BeTrue();
+        tls.GetProperty("certificate").GetProperty("names").EnumerateArray().Select(n => n.GetString()).Should().Contain("localhost");
+        tls.GetProperty("certificate").GetProperty("sha256").GetString().Should().MatchRegex("^[0-9A-F]{64}$");
+        report.GetProperty("exitCode").GetInt32().Should().Be(0);
+        report.GetProperty("error").ValueKind.Should().Be(JsonValueKind.Null);
+    }
+
+    [Fact]
+    public async Task Probe_without_the_ca_file_still_shows_the_certificate_and_exits_2()
+    {
+        var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.PostfixTls), "--tls");
+
+        run.ExitCode.Should().Be(2, run.ToString());
+        run.Output.Should().Contain("subject: CN=localhost").And.Contain("error: ");
+        run.Error.Should().NotBeEmpty("the failure is said again on standard error");
+    }
+
+    [Fact]
+    public async Task Probe_with_starttls_required_against_smtp_sink_exits_2()
+    {
+        var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.Sink), "--starttls");
+
+        run.ExitCode.Should().Be(2, run.ToString());
+    }
+
+    [Fact]
+    public async Task Probe_of_smtp_sink_lists_its_extensions_and_no_TLS()
+    {
+        var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.Sink), "--json");
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        var report = run.Json.Single();
+        report.GetProperty("startTlsOffered").GetBoolean().Should().BeFalse();
+        report.GetProperty("ehlo").GetProperty("extensions").EnumerateArray().Select(e => e.GetString()).Should().Contain("PIPELINING");
+    }
+
+    [Fact]
+    public async Task Probe_of_a_closed_port_exits_2()
+    {
+        var run = await Tool.RunAsync("probe", "-s", $"127.0.0.1:{Servers.Closed()}");
+
+        run.ExitCode.Should().Be(2, run.ToString());
+        run.Output.Should().Contain("error: ");
+    }
+
+    [Fact]
+    public async Task Probe_without_server_is_a_usage_error()
+    {
+        var run = await Tool.RunAsync("probe");
+
+        run.ExitCode.Should().Be(1, run.ToString());
+        run.Error.Should().Contain("--server");
+    }
+
+    [Fact]
+    public async Task Probe_of_the_implicit_TLS_port_without_tls_times_out_with_exit_8_and_hints_at_tls()
+    {
+        var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.PostfixTls), "--timeout", "2");
+
+        run.ExitCode.Should().Be(8, run.ToString());
+        (run.Output + run.Error).Should().Contain("--tls");
+    }
+}
