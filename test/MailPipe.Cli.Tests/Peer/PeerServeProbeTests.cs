@@ -194,6 +194,74 @@ public class PeerServeProbeTests
     }
 
     [Fact]
+    public async Task Serve_tls_cert_out_writes_only_the_certificate_and_probe_sees_the_printed_fingerprint()
+    {
+        using var files = new Files();
+        var pem = Path.Combine(files.Path, "serve.pem");
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--starttls", "--tls-cert-out", pem, "--json");
+        var listening = JsonDocument.Parse(serve.Lines[0]).RootElement;
+
+        var probe = await Tool.RunAsync("probe", "-s", serve.Address, "--starttls", "--ca-file", pem, "--json");
+
+        var text = File.ReadAllText(pem);
+        text.Should().Contain("BEGIN CERTIFICATE").And.NotContain("PRIVATE KEY");
+        listening.GetProperty("starttls").GetBoolean().Should().BeTrue();
+        listening.GetProperty("certificateFile").GetString().Should().Be(pem);
+        probe.ExitCode.Should().Be(0, probe.ToString());
+        var tls = probe.Json.Single().GetProperty("tls");
+        tls.GetProperty("trusted").GetBoolean().Should().BeTrue();
+        tls.GetProperty("certificate").GetProperty("sha256").GetString().Should().BeEquivalentTo(listening.GetProperty("certificateSha256").GetString()!.Replace(":", "", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Serve_with_a_given_certificate_and_separate_key_offers_STARTTLS_with_it()
+    {
+        using var files = new Files();
+        var key = Path.Combine(Path.GetDirectoryName(Servers.Certificate)!, "key.pem");
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--tls-cert", Servers.Certificate, "--tls-key", key);
+
+        var run = await Tool.RunAsync("send", "-s", serve.Address, "--starttls", "--ca-file", Servers.Certificate, "-f", "a@example.test", "-t", "b@example.test", "--body", "x");
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        (await serve.WaitForLineAsync(" saved to ")).Should().Contain("TLS");
+    }
+
+    [Fact]
+    public async Task Serve_auth_without_TLS_needs_allow_cleartext_auth_and_then_prints_the_user()
+    {
+        using var files = new Files();
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--auth");
+        var password = new Dictionary<string, string?> { ["PW"] = "anything" };
+
+        var auto = await Tool.RunAsync(["send", "-s", serve.Address, "--user", "bob", "--password-env", "PW", "-f", "a@example.test", "-t", "b@example.test", "--body", "x"], null, password);
+        var plain = await Tool.RunAsync(["send", "-s", serve.Address, "--auth", "PLAIN", "--allow-cleartext-auth", "--user", "bob", "--password-env", "PW", "-f", "a@example.test", "-t", "b@example.test", "--body", "x"], null, password);
+
+        auto.ExitCode.Should().Be(3, "auto picks no clear-text mechanism without TLS: " + auto);
+        plain.ExitCode.Should().Be(0, plain.ToString());
+        (await serve.WaitForLineAsync(" saved to ")).Should().Contain("bob");
+    }
+
+    [Fact]
+    public async Task Serve_saves_a_batch_of_files_each_byte_for_byte_in_order()
+    {
+        using var files = new Files();
+        var inbox = Path.Combine(files.Path, "inbox");
+        await using var serve = await ServeProcess.StartAsync(inbox);
+        var dir = files.Sub("out");
+        var contents = Enumerable.Range(0, 12).Select(i => $"From: a@example.test\r\nTo: b{i}@example.test\r\nSubject: {i}\r\n\r\n{new string('.', i)}line\r\n").ToArray();
+        for (var i = 0; i < contents.Length; i++)
+        {
+            files.Write($"out/{i:D2}.eml", contents[i]);
+        }
+
+        var run = await Tool.RunAsync("send", "-s", serve.Address, dir);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        await serve.WaitForLineAsync(" saved to ", 12);
+        Directory.GetFiles(inbox).Select(File.ReadAllText).Should().BeEquivalentTo(contents);
+    }
+
+    [Fact]
     public async Task Send_without_server_saves_to_the_outbox_in_the_working_directory_and_says_where()
     {
         using var files = new Files();
