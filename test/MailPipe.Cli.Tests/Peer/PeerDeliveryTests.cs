@@ -541,6 +541,23 @@ public class PeerDeliveryTests
     }
 
     [Fact]
+    public async Task A_Unicode_domain_goes_as_its_A_label_to_a_server_without_SMTPUTF8_and_as_written_to_one_with_it()
+    {
+        var local = "idn-" + Guid.NewGuid().ToString("N");
+
+        var without = await Tool.RunAsync("send", "-s", Servers.At(Servers.PostfixNoSmtpUtf8), "-f", "a@example.test", "-t", local + "@bücher.example", "--body", "x", "--trace", "--log-addresses");
+        var with = await Tool.RunAsync("send", "-s", Servers.At(Servers.Postfix), "-f", "a@example.test", "-t", local + "@bücher.example", "--quit-after", "rcpt", "--trace", "--log-addresses");
+
+        without.ExitCode.Should().Be(0, without.ToString());
+        without.Error.Should().Contain($"C: RCPT TO:<{local}@xn--bcher-kva.example>");
+        without.ErrorLines.Single(l => l.StartsWith("C: MAIL FROM:", StringComparison.Ordinal)).Should().NotContain("SMTPUTF8");
+        (await Servers.PostfixMessagesAsync(local + "@xn--bcher-kva.example")).Should().ContainSingle();
+        with.ExitCode.Should().Be(0, with.ToString());
+        with.Error.Should().Contain($"C: RCPT TO:<{local}@bücher.example>");
+        with.ErrorLines.Single(l => l.StartsWith("C: MAIL FROM:", StringComparison.Ordinal)).Should().EndWith("SMTPUTF8");
+    }
+
+    [Fact]
     public async Task Smtputf8_option_to_a_server_without_it_sends_nothing()
     {
         var rcpt = Servers.Unique("forced");

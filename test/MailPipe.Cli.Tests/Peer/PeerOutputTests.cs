@@ -45,6 +45,36 @@ public class PeerOutputTests
     }
 
     [Fact]
+    public async Task Quit_after_rcpt_declares_SMTPUTF8_for_an_international_address_as_a_send_does()
+    {
+        // Before: MAIL went without SMTPUTF8, so Postfix answered 501 5.1.3 to a Unicode domain (a false "refused",
+        // exit 5, for an address a send delivers) and took a UTF-8 local part without the extension being declared.
+        var domain = await Tool.RunAsync("send", "-s", Servers.At(Servers.Postfix), "-f", "a@example.test", "-t", $"qa-{Guid.NewGuid():N}@bücher.example", "--quit-after", "rcpt", "--trace");
+        var local = await Tool.RunAsync("send", "-s", Servers.At(Servers.Postfix), "-f", "a@example.test", "-t", $"jürgen-{Guid.NewGuid():N}@example.test", "--quit-after", "rcpt", "--trace");
+
+        domain.ExitCode.Should().Be(0, domain.ToString());
+        domain.ErrorLines.Single(l => l.StartsWith("C: MAIL FROM:", StringComparison.Ordinal)).Should().EndWith(" SMTPUTF8");
+        local.ExitCode.Should().Be(0, local.ToString());
+        local.ErrorLines.Single(l => l.StartsWith("C: MAIL FROM:", StringComparison.Ordinal)).Should().EndWith(" SMTPUTF8");
+    }
+
+    [Fact]
+    public async Task Quit_after_rcpt_to_a_server_without_SMTPUTF8_uses_the_A_label_and_never_sends_a_UTF8_local_part()
+    {
+        // Before: RCPT TO:<jürgen-…@example.test> went to Postfix without SMTPUTF8 (offered nor declared), exit 0; a send
+        // of the same envelope is not sent, exit 6.
+        var local = $"idn-{Guid.NewGuid():N}";
+        var domain = await Tool.RunAsync("send", "-s", Servers.At(Servers.PostfixNoSmtpUtf8), "-f", "a@example.test", "-t", $"{local}@bücher.example", "--quit-after", "rcpt", "--trace", "--log-addresses");
+        var utf8 = await Tool.RunAsync("send", "-s", Servers.At(Servers.PostfixNoSmtpUtf8), "-f", "a@example.test", "-t", $"jürgen-{Guid.NewGuid():N}@example.test", "--quit-after", "rcpt", "--trace");
+
+        domain.ExitCode.Should().Be(0, domain.ToString());
+        domain.Error.Should().Contain($"C: RCPT TO:<{local}@xn--bcher-kva.example>");
+        utf8.ExitCode.Should().Be(6, utf8.ToString());
+        utf8.Output.Should().Contain("SMTPUTF8");
+        utf8.Error.Should().NotContain("C: MAIL").And.NotContain("C: RCPT");
+    }
+
+    [Fact]
     public async Task Quit_after_rcpt_with_an_unknown_recipient_is_exit_5()
     {
         var run = await Tool.RunAsync("send", "-s", Servers.At(Servers.Postfix), "-f", "a@example.test", "-t", "unknown-qa@example.test", "--quit-after", "rcpt");
