@@ -669,6 +669,31 @@ public class PeerDeliveryTests
     }
 
     [Fact]
+    public async Task A_pipelined_batch_with_refusals_in_the_middle_delivers_each_good_message_exactly_once()
+    {
+        var rcpt = Servers.Unique("batch60");
+        using var files = new Files();
+        var dir = files.Sub("batch");
+        for (var i = 0; i < 60; i++)
+        {
+            var to = i % 10 == 3 ? "unknown-batch@example.test" : i % 10 == 7 ? "tempfail@example.test" : rcpt;
+            var from = i % 15 == 5 ? "eod-reject@example.test" : "a@example.test";
+            files.Write($"batch/{i:D2}.eml", $"From: {from}\r\nTo: {to}\r\nSubject: n{i:D2}\r\n\r\nbody {i}\r\n");
+        }
+
+        var run = await Tool.RunAsync("send", "-s", Servers.At(Servers.Postfix), "--json", dir);
+
+        var outcomes = run.Json[..60].Select(j => j.GetProperty("exitCode").GetInt32()).ToArray();
+        var expected = Enumerable.Range(0, 60).Select(i => i % 10 == 3 || i % 10 == 7 ? 5 : i % 15 == 5 ? 6 : 0).ToArray();
+        outcomes.Should().Equal(expected);
+        run.ExitCode.Should().Be(6, run.ToString());
+        var good = expected.Count(c => c == 0);
+        var stored = await Servers.PostfixMessagesAsync(rcpt, good);
+        stored.Select(b => System.Text.RegularExpressions.Regex.Match(Encoding.ASCII.GetString(b), "Subject: (n\\d+)").Groups[1].Value)
+            .Should().BeEquivalentTo(Enumerable.Range(0, 60).Where(i => expected[i] == 0).Select(i => $"n{i:D2}"), "each accepted message once, none of the refused");
+    }
+
+    [Fact]
     public async Task Smtp_sink_without_AUTH_or_TLS_takes_a_batch_of_twenty()
     {
         using var files = new Files();
