@@ -214,6 +214,28 @@ public class PeerOutputTests
         auth[1..3].Should().Equal(["C: <redacted>", "C: <redacted>"], "LOGIN's user name and password lines");
     }
 
+    [Theory]
+    [InlineData("CRAM-MD5")]
+    [InlineData("SCRAM-SHA-1")]
+    [InlineData("SCRAM-SHA-256")]
+    [InlineData("NTLM")]
+    [InlineData("LOGIN")]
+    [InlineData("PLAIN")]
+    public async Task Every_line_of_the_AUTH_exchange_is_redacted_in_the_trace(string mechanism)
+    {
+        var run = await Tool.RunAsync(
+            ["send", "-s", Servers.At(Servers.Postfix), "--auth", mechanism, "--allow-cleartext-auth", "--user", Servers.User, "--password-env", "PEER_PW", "-f", "a@example.test", "-t", "a@example.test", "--quit-after", "auth", "--trace", "--log-addresses"],
+            null,
+            Password);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        var exchange = run.ErrorLines.SkipWhile(l => !l.StartsWith("C: AUTH ", StringComparison.Ordinal)).TakeWhile(l => !l.StartsWith("S: 235", StringComparison.Ordinal)).ToArray();
+        exchange.Should().NotBeEmpty();
+        exchange[0].Should().BeOneOf($"C: AUTH {mechanism}", $"C: AUTH {mechanism} <redacted>");
+        exchange.Skip(1).All(l => l is "C: <redacted>" or "S: 334 <redacted>").Should().BeTrue(string.Join('\n', exchange));
+        run.Error.Should().NotContain(Servers.Password).And.NotContain(Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(Servers.User)));
+    }
+
     [Fact]
     public async Task Trace_with_log_addresses_shows_them_but_still_redacts_PLAIN()
     {

@@ -262,6 +262,32 @@ public class PeerServeProbeTests
     }
 
     [Fact]
+    public async Task Serve_never_overwrites_a_file_already_in_the_folder()
+    {
+        using var files = new Files();
+        var inbox = files.Sub("inbox");
+        var now = DateTime.UtcNow;
+        var taken = new List<string>();
+        for (var second = -5; second < 600; second++)
+        {
+            for (var n = 1; n <= 2; n++)
+            {
+                var name = $"{now.AddSeconds(second):yyyyMMdd'T'HHmmss'Z'}-{n}.eml";
+                taken.Add(files.Write("inbox/" + name, "taken " + name));
+            }
+        }
+
+        await using var serve = await ServeProcess.StartAsync(inbox);
+        var run = await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "new");
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        taken.Should().OnlyContain(f => File.ReadAllText(f) == "taken " + Path.GetFileName(f));
+        var saved = Directory.GetFiles(inbox).Except(taken).Should().ContainSingle().Subject;
+        File.ReadAllText(saved).Should().Contain("new");
+        (await serve.WaitForLineAsync(" saved to ")).Should().Contain(Path.GetFileName(saved));
+    }
+
+    [Fact]
     public async Task Send_without_server_saves_to_the_outbox_in_the_working_directory_and_says_where()
     {
         using var files = new Files();
