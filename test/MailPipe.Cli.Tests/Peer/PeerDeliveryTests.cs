@@ -302,6 +302,26 @@ public class PeerDeliveryTests
     }
 
     [Fact]
+    public async Task Standard_input_over_1_MiB_is_spooled_in_TMPDIR_delivered_whole_and_its_temporary_file_deleted()
+    {
+        var rcpt = Servers.Unique("spool");
+        using var tmp = new Files();
+        var body = new StringBuilder();
+        for (var i = 0; body.Length < 2_500_000; i++)
+        {
+            body.Append(i % 50 == 0 ? ".dotted line " : "line ").Append(i).Append("\r\n");
+        }
+
+        var content = $"From: a@example.test\r\nTo: {rcpt}\r\nSubject: spool\r\n\r\n{body}";
+
+        var run = await Tool.RunAsync(["send", "-s", Servers.At(Servers.Postfix), "-"], Encoding.ASCII.GetBytes(content), new Dictionary<string, string?> { ["TMPDIR"] = tmp.Path });
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        Servers.AsSent((await Servers.PostfixMessagesAsync(rcpt)).Single()).Should().Equal(Encoding.ASCII.GetBytes(content));
+        Directory.EnumerateFileSystemEntries(tmp.Path).Should().BeEmpty("the temporary file is deleted at the end");
+    }
+
+    [Fact]
     public async Task Empty_standard_input_is_not_sent_and_exits_1()
     {
         var run = await Tool.RunAsync(["send", "-s", Servers.At(Servers.Postfix), "-"], []);

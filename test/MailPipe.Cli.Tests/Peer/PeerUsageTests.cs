@@ -36,6 +36,38 @@ public class PeerUsageTests
         IsUsageError(run, "--to");
     }
 
+    [Theory]
+    [InlineData("-t")]
+    [InlineData("-f")]
+    public async Task An_address_argument_that_is_not_UTF8_is_a_usage_error_not_mail_to_a_replacement_character(string option)
+    {
+        // A terminal in Latin-1 gives 'jürgen' as the bytes j FC rgen; .NET decodes the argument as UTF-8 and makes the
+        // FC a U+FFFD. Before, the message went to <j\uFFFDrgen@example.test>, a mailbox the user never wrote (Postfix
+        // delivered it), exit 0.
+        var tool = Tool.StartInfo([]);
+        if (tool.ArgumentList.Count > 0)
+        {
+            return; // run through dotnet: the shell form needs the apphost
+        }
+
+        var other = option == "-t" ? "-f" : "-t";
+        var unique = Guid.NewGuid().ToString("N");
+        var info = new System.Diagnostics.ProcessStartInfo("/bin/sh", ["-c", $"exec \"$0\" send -s \"$1\" {option} \"$(printf 'j\\374rgen-%s@example.test' \"$2\")\" {other} a@example.test --body x", tool.FileName, Servers.At(Servers.Postfix), unique])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        IsUsageError(new ToolRun(process.ExitCode, await output, await error), option == "-t" ? "--to" : "--from");
+        (await error).Should().Contain("UTF-8");
+        Directory.Exists(Path.Combine(Servers.Maildir, $"j\uFFFDrgen-{unique}@example.test")).Should().BeFalse();
+    }
+
     [Fact]
     public async Task Postmaster_is_refused_as_a_sender()
     {
