@@ -69,6 +69,34 @@ public class PeerUsageTests
     }
 
     [Fact]
+    public async Task A_header_To_that_is_not_UTF8_is_a_usage_error_not_a_recipient()
+    {
+        // Before: --header $'To: j\xfcrgen@…' on a file without To made RCPT TO:<j?rgen@…>, delivered by Postfix, exit 0.
+        var tool = Tool.StartInfo([]);
+        if (tool.ArgumentList.Count > 0)
+        {
+            return;
+        }
+
+        using var files = new Files();
+        var file = files.Write("nt.eml", "From: a@example.test\r\nSubject: x\r\n\r\nx\r\n");
+        var unique = Guid.NewGuid().ToString("N");
+        var info = new System.Diagnostics.ProcessStartInfo("/bin/sh", ["-c", "exec \"$0\" send -s \"$1\" --header \"$(printf 'To: j\\374rgen-%s@example.test' \"$2\")\" \"$3\"", tool.FileName, Servers.At(Servers.Postfix), unique, file])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        IsUsageError(new ToolRun(process.ExitCode, await output, await error), "--header");
+        Directory.GetDirectories(Servers.Maildir, $"j*rgen-{unique}@example.test").Should().BeEmpty();
+    }
+
+    [Fact]
     public async Task Postmaster_is_refused_as_a_sender()
     {
         var run = await Tool.RunAsync("send", "-s", $"127.0.0.1:{Servers.Closed()}", "-f", "postmaster", "-t", "b@example.test", "--body", "x");
