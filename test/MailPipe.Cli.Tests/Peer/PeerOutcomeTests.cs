@@ -41,6 +41,31 @@ public class PeerOutcomeTests
     }
 
     [Fact]
+    public async Task A_sender_Exim_refuses_at_MAIL_is_exit_4_and_the_next_message_still_goes()
+    {
+        var rcpt = Servers.Unique("eximnext");
+        using var files = new Files();
+        var refused = files.Write("1.eml", $"From: refuse-mail@example.test\r\nTo: {rcpt}\r\n\r\nx\r\n");
+        var good = files.Write("2.eml", $"From: a@example.test\r\nTo: {rcpt}\r\nSubject: after\r\n\r\ny\r\n");
+
+        var run = await Tool.RunAsync("send", "-s", Servers.At(Servers.Exim), "--json", refused, good);
+
+        run.ExitCode.Should().Be(4, run.ToString());
+        run.Json[0].GetProperty("mailReply").GetProperty("code").GetInt32().Should().Be(550);
+        run.Json[0].GetProperty("exitCode").GetInt32().Should().Be(4);
+        run.Json[1].GetProperty("outcome").GetString().Should().Be("accepted");
+    }
+
+    [Fact]
+    public async Task Four_domain_literal_recipients_past_Exims_error_limit_end_the_session_with_exit_2_not_a_refusal()
+    {
+        var run = await Tool.RunAsync(Send(Servers.Exim, "a@example.test", "w@[127.0.0.1]", "x@[127.0.0.1]", "y@[127.0.0.1]", "z@[127.0.0.1]", Servers.Unique("synprot")));
+
+        run.ExitCode.Should().Be(2, run.ToString());
+        run.Output.Should().Contain("not sent (exit 2)").And.Contain("Too many syntax or protocol errors");
+    }
+
+    [Fact]
     public async Task A_message_refused_after_the_data_exits_6_and_is_not_stored()
     {
         var rcpt = Servers.Unique("eod");

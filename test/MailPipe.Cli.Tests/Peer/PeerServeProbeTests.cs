@@ -288,6 +288,41 @@ public class PeerServeProbeTests
     }
 
     [Fact]
+    public async Task Serve_max_connections_gives_the_extra_client_a_421_greeting_and_send_exits_2()
+    {
+        using var files = new Files();
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--max-connections", "1");
+        await using var holder = await RawSmtpClient.ConnectAsync(serve.Port);
+        (await holder.ReadReplyAsync()).Should().StartWith("220", "the one allowed connection");
+
+        var run = await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "--body", "x");
+
+        run.ExitCode.Should().Be(2, run.ToString());
+        run.Output.Should().Contain("not usable:").And.Contain("421");
+        Directory.Exists(serve.SaveDirectory).Should().BeTrue();
+        Directory.GetFiles(serve.SaveDirectory).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Serve_json_message_says_tls_and_user_for_an_authenticated_STARTTLS_session()
+    {
+        using var files = new Files();
+        var pem = Path.Combine(files.Path, "serve.pem");
+        await using var serve = await ServeProcess.StartAsync(Path.Combine(files.Path, "inbox"), null, "--starttls", "--auth", "--tls-cert-out", pem, "--json");
+
+        var run = await Tool.RunAsync(
+            ["send", "-s", serve.Address, "--starttls", "--ca-file", pem, "--user", "carol", "--password-env", "PW", "-f", "a@example.test", "-t", "b@example.test", "--body", "x"],
+            null,
+            new Dictionary<string, string?> { ["PW"] = "any" });
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        run.Output.Should().Contain("authenticated as carol (PLAIN)", "auto takes PLAIN over TLS when the server offers no stronger mechanism");
+        var message = JsonDocument.Parse(await serve.WaitForLineAsync("\"type\":\"message\"")).RootElement;
+        message.GetProperty("tls").GetBoolean().Should().BeTrue();
+        message.GetProperty("user").GetString().Should().Be("carol");
+    }
+
+    [Fact]
     public async Task Send_without_server_saves_to_the_outbox_in_the_working_directory_and_says_where()
     {
         using var files = new Files();
