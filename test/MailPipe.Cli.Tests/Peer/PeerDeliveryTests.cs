@@ -642,6 +642,25 @@ public class PeerDeliveryTests
         Servers.PostfixCount(rcpt).Should().Be(0);
     }
 
+    [Theory]
+    [InlineData("\uFEFF")]
+    [InlineData(" continued: line\r\n")]
+    [InlineData(">From someone@example.test\r\n")]
+    [InlineData("Dear Bob,\r\n")]
+    public async Task A_file_whose_first_line_is_no_header_field_is_not_sent_and_the_next_one_goes(string start)
+    {
+        var rcpt = Servers.Unique("firstline");
+        using var files = new Files();
+        var bad = files.Write("bad.eml", start + Eml(rcpt, "bad"));
+        var good = files.Write("good.eml", Eml(rcpt, "good"));
+
+        var run = await Tool.RunAsync("send", "-s", Servers.At(Servers.Postfix), bad, good);
+
+        run.ExitCode.Should().Be(1, run.ToString());
+        run.Output.Should().Contain($"{bad}: not sent (exit 1)").And.Contain($"{good}: accepted (exit 0)");
+        Encoding.ASCII.GetString((await Servers.PostfixMessagesAsync(rcpt)).Single()).Should().Contain("Subject: good");
+    }
+
     [Fact]
     public async Task A_batch_to_Exim_is_stored_with_each_message_once()
     {

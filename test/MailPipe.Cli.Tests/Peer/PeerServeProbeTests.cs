@@ -380,6 +380,31 @@ public class PeerServeProbeTests
     }
 
     [Fact]
+    public async Task Probe_with_a_tls_name_the_certificate_lacks_says_not_matched_and_exits_2_unless_accepted()
+    {
+        var strict = await Tool.RunAsync("probe", "-s", Servers.At(Servers.Postfix), "--ca-file", Servers.Certificate, "--tls-name", "mail.example.test");
+        var lenient = await Tool.RunAsync("probe", "-s", Servers.At(Servers.Postfix), "--ca-file", Servers.Certificate, "--tls-name", "mail.example.test", "--accept-name-mismatch", "--json");
+
+        strict.ExitCode.Should().Be(2, strict.ToString());
+        strict.Output.Should().Contain("name mail.example.test: NOT matched").And.Contain("trusted: yes").And.Contain("error: ");
+        lenient.ExitCode.Should().Be(0, lenient.ToString());
+        var tls = lenient.Json.Single().GetProperty("tls");
+        tls.GetProperty("nameMatched").GetBoolean().Should().BeFalse();
+        lenient.Json.Single().GetProperty("ehloAfterStartTls").GetProperty("extensions").EnumerateArray().Select(e => e.GetString()).Should().Contain(e => e!.StartsWith("AUTH ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Probe_of_aiosmtpd_shows_AUTH_only_after_STARTTLS()
+    {
+        var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.Aiosmtpd), "--ca-file", Servers.Certificate, "--json");
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        var report = run.Json.Single();
+        report.GetProperty("startTls").GetProperty("code").GetInt32().Should().Be(220);
+        report.GetProperty("ehloAfterStartTls").GetProperty("extensions").EnumerateArray().Select(e => e.GetString()).Should().Contain("AUTH LOGIN PLAIN");
+    }
+
+    [Fact]
     public async Task Probe_without_the_ca_file_still_shows_the_certificate_and_exits_2()
     {
         var run = await Tool.RunAsync("probe", "-s", Servers.At(Servers.PostfixTls), "--tls");
