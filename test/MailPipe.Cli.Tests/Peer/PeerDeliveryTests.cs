@@ -733,6 +733,20 @@ public class PeerDeliveryTests
     }
 
     [Fact]
+    public async Task Bare_CR_and_bare_LF_become_CRLF_on_the_wire_as_aiosmtpd_stores_it()
+    {
+        var marker = Guid.NewGuid().ToString("N");
+        using var files = new Files();
+        var file = files.Write("cr.eml", $"From: a@example.test\r\nTo: b@example.test\r\nSubject: {marker}\r\n\r\na\rb\nc\r\n");
+
+        var run = await Tool.RunAsync("send", "-s", Servers.At(Servers.Aiosmtpd), file);
+
+        run.ExitCode.Should().Be(0, run.ToString());
+        var stored = Directory.GetFiles(Servers.AiosmtpdMessages, "*.eml").Select(File.ReadAllText).Single(t => t.Contains(marker, StringComparison.Ordinal));
+        stored.Should().Be($"From: a@example.test\r\nTo: b@example.test\r\nSubject: {marker}\r\n\r\na\r\nb\r\nc\r\n");
+    }
+
+    [Fact]
     public async Task Smtp_sink_without_AUTH_or_TLS_takes_a_batch_of_twenty()
     {
         using var files = new Files();
