@@ -232,6 +232,70 @@ public class PeerUsageTests
         IsUsageError(run, "Content-Transfer-Encoding");
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("127.0.0.1:0")]
+    [InlineData("127.0.0.1:65536")]
+    [InlineData("127.0.0.1:smtp")]
+    public async Task A_bad_server_value_is_a_usage_error_naming_server(string value)
+    {
+        var run = await Tool.RunAsync("send", "-s", value, "-f", "a@example.test", "-t", "b@example.test");
+
+        IsUsageError(run, "--server");
+    }
+
+    [Fact]
+    public async Task No_command_is_exit_1_and_version_is_exit_0()
+    {
+        var none = await Tool.RunAsync();
+        var version = await Tool.RunAsync("--version");
+        var typo = await Tool.RunAsync("sned", "-f", "a@example.test");
+
+        none.ExitCode.Should().Be(1, none.ToString());
+        version.ExitCode.Should().Be(0, version.ToString());
+        version.Output.Should().MatchRegex(@"^\d+\.\d+\.\d+");
+        typo.ExitCode.Should().Be(1, typo.ToString());
+        typo.Error.Should().Contain("unknown command 'sned' (did you mean send?)");
+    }
+
+    [Fact]
+    public async Task Send_without_anything_to_send_says_what_to_give()
+    {
+        var run = await Tool.RunAsync("send", "-s", $"127.0.0.1:{Servers.Closed()}");
+
+        IsUsageError(run, "--from");
+    }
+
+    [Fact]
+    public async Task Json_stays_valid_for_a_file_name_that_is_not_UTF8()
+    {
+        var tool = Tool.StartInfo([]);
+        if (tool.ArgumentList.Count > 0)
+        {
+            return;
+        }
+
+        using var files = new Files();
+        var dir = files.Sub("names");
+        files.Write("names/good.eml", "From: a@example.test\r\nTo: b@example.test\r\n\r\nx\r\n");
+        var info = new System.Diagnostics.ProcessStartInfo("/bin/sh", ["-c", "printf 'From: a@example.test\\r\\nTo: b@example.test\\r\\n\\r\\nx\\r\\n' > \"$2/$(printf '\\377')bad.eml\" && exec \"$0\" send -s \"$1\" --json \"$2\"", tool.FileName, Servers.At(Servers.Sink), dir])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = System.Diagnostics.Process.Start(info)!;
+        var output = await process.StandardOutput.ReadToEndAsync();
+        await process.WaitForExitAsync();
+
+        var run = new ToolRun(process.ExitCode, output, await process.StandardError.ReadToEndAsync());
+        run.ExitCode.Should().Be(1, run.ToString());
+        run.Json.Should().HaveCount(3);
+        run.Json[0].GetProperty("outcome").GetString().Should().Be("notSent");
+        run.Json[0].GetProperty("error").GetString().Should().Contain("not valid UTF-8");
+        run.Json[1].GetProperty("outcome").GetString().Should().Be("accepted");
+    }
+
     [Fact]
     public async Task Help_exits_0_and_lists_the_commands()
     {
