@@ -1,3 +1,4 @@
+using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 
@@ -249,6 +250,44 @@ public class PeerOutputTests
         run.ExitCode.Should().Be(0, run.ToString());
         run.Error.Should().Contain($"RCPT TO:<{rcpt}>").And.Contain("C: AUTH PLAIN <redacted>");
         run.Error.Should().NotContain(Convert.ToBase64String("\0testuser\0Test-Pass-123"u8.ToArray()));
+    }
+
+    [Fact]
+    public async Task Json_with_trace_keeps_standard_output_pure_JSON()
+    {
+        using var files = new Files();
+        var a = files.Write("a.eml", $"From: a@example.test\r\nTo: {Servers.Unique("jt")}\r\n\r\nx\r\n");
+        var b = files.Write("b.eml", "From: a@example.test\r\nTo: unknown-jt@example.test\r\n\r\nx\r\n");
+
+        var run = await Tool.RunAsync("send", "-s", Servers.At(Servers.Postfix), "--json", "--trace", a, b);
+
+        run.ExitCode.Should().Be(5, run.ToString());
+        run.Json.Should().HaveCount(3, "every standard output line is one JSON object");
+        run.Error.Should().Contain("C: MAIL FROM:");
+    }
+
+    [Fact]
+    public async Task Standard_input_given_twice_is_a_usage_error()
+    {
+        var run = await Tool.RunAsync(["send", "-s", Servers.At(Servers.Sink), "-", "-"], Encoding.ASCII.GetBytes("From: a@example.test\r\nTo: b@example.test\r\n\r\nx\r\n"));
+
+        run.ExitCode.Should().Be(1, run.ToString());
+        run.Output.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task Serve_without_listen_next_to_a_server_on_2525_exits_2_and_suggests_listen_0()
+    {
+        if (Servers.Postfix != 2525)
+        {
+            return; // the default port is only taken when Postfix listens there
+        }
+
+        using var files = new Files();
+        var run = await Tool.RunAsync(["serve", "--save-dir", files.Path], null, timeout: TimeSpan.FromSeconds(30));
+
+        run.ExitCode.Should().Be(2, run.ToString());
+        run.Error.Should().Contain("127.0.0.1:2525").And.Contain("--listen :0");
     }
 
     [Fact]
