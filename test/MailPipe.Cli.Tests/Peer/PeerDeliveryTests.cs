@@ -578,6 +578,23 @@ public class PeerDeliveryTests
     }
 
     [Fact]
+    public async Task In_a_batch_to_a_server_without_SMTPUTF8_only_the_message_with_a_UTF8_recipient_is_held_back()
+    {
+        var rcpt = Servers.Unique("mixutf8");
+        using var files = new Files();
+        var one = files.Write("1.eml", Eml(rcpt, "one"));
+        var two = files.Write("2.eml", $"From: a@example.test\r\nTo: {rcpt}, jü-{rcpt}\r\nSubject: two\r\n\r\nx\r\n");
+        var three = files.Write("3.eml", Eml(rcpt, "three"));
+
+        var run = await Tool.RunAsync("send", "-s", Servers.At(Servers.PostfixNoSmtpUtf8), one, two, three);
+
+        run.ExitCode.Should().Be(6, run.ToString());
+        run.Output.Should().Contain($"{two}: not sent (exit 6)").And.Contain($"{one}: accepted (exit 0)").And.Contain($"{three}: accepted (exit 0)");
+        var stored = await Servers.PostfixMessagesAsync(rcpt, 2);
+        stored.Select(b => Encoding.ASCII.GetString(b)).Should().NotContain(t => t.Contains("Subject: two"), "the held-back message reaches none of its recipients");
+    }
+
+    [Fact]
     public async Task Smtputf8_option_to_a_server_without_it_sends_nothing()
     {
         var rcpt = Servers.Unique("forced");
