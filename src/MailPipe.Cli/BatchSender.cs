@@ -312,16 +312,34 @@ internal sealed partial class BatchSender
     private async Task CheckEnvelopeAsync(AsyncSmtpSession session, IReadOnlyList<OutgoingMessage> messages, Action<MessageResult> report, CancellationToken cancellationToken)
     {
         var first = messages[0];
+        var envelope = first.Envelope!;
+
+        // As a send decides it (TransactionSender.Prepare): SMTPUTF8 for a non-ASCII address where the server offers it,
+        // else the A-label of a Unicode domain; a local part that is not ASCII (or --smtputf8) without it: no MAIL, exit 6.
+        var offered = session.Capabilities.SupportsSmtpUtf8;
+        var smtpUtf8 = envelope.SmtpUtf8 || (envelope.HasNonAsciiAddress && (offered || SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) is not null));
         MessageResult result;
         try
         {
-            var mail = await session.MailFromAsync(first.Envelope!.ReversePath, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (smtpUtf8 && !offered)
+            {
+                var why = SmtpAddressRules.WhyNeedsSmtpUtf8(envelope) ?? "SMTPUTF8 (RFC 6531), asked for by --smtputf8";
+                report(NotSent(first, ExitCodes.MessageRefused, $"The envelope needs {why}, which the server does not offer; MAIL was not sent."));
+                foreach (var message in messages.Skip(1))
+                {
+                    report(QuitBefore(message));
+                }
+
+                return;
+            }
+
+            var mail = await session.MailFromAsync(SmtpAddressRules.ForServer(envelope.ReversePath, smtpUtf8), smtpUtf8 ? "SMTPUTF8" : null, cancellationToken).ConfigureAwait(false);
             var recipients = new List<RecipientResult>();
             if (_quitAfter == QuitAfter.Rcpt && mail.IsPositiveCompletion)
             {
-                foreach (var recipient in first.Envelope.Recipients)
+                foreach (var recipient in envelope.Recipients)
                 {
-                    var reply = await session.RcptToAsync(recipient.Address, cancellationToken: cancellationToken).ConfigureAwait(false);
+                    var reply = await session.RcptToAsync(SmtpAddressRules.ForServer(recipient.Address, smtpUtf8), cancellationToken: cancellationToken).ConfigureAwait(false);
                     recipients.Add(new RecipientResult(recipient.Address, ReplyInfo.From(reply)));
                     if (!session.IsConnected)
                     {

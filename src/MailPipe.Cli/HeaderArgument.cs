@@ -23,6 +23,14 @@ internal sealed record HeaderArgument(string Name, string Value)
             return false;
         }
 
+        if (text.Contains('\uFFFD', StringComparison.Ordinal))
+        {
+            // .NET decodes the command line as UTF-8: a byte that is not became U+FFFD (a To given so, a recipient, would
+            // reach a mailbox nobody wrote).
+            problem = "is not valid UTF-8 (a byte that is not shows as \uFFFD: a terminal or script in another encoding, such as Latin-1?); give the field in UTF-8";
+            return false;
+        }
+
         var colon = text.IndexOf(':', StringComparison.Ordinal);
         var name = colon > 0 ? text[..colon].TrimEnd(' ', '\t') : string.Empty;
         if (name.Length == 0 || name.Any(c => c is < '!' or > '~'))

@@ -67,6 +67,14 @@ internal static class MailboxArgument
             return false;
         }
 
+        if (value.Contains('\uFFFD', StringComparison.Ordinal))
+        {
+            // .NET decodes the command line as UTF-8: a byte that is not (a Latin-1 'ü' from a terminal in another
+            // encoding) becomes U+FFFD, and the mail would go to a mailbox nobody wrote.
+            problem = "is not valid UTF-8 (a byte that is not shows as \uFFFD: a terminal or script in another encoding, such as Latin-1?); give the address in UTF-8";
+            return false;
+        }
+
         var text = value.Trim(' ', '\t');
         if (text.Length == 0 || text == "<>")
         {
