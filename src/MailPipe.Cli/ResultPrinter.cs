@@ -255,7 +255,9 @@ internal sealed class ResultPrinter
 
         if (result.Error is { } error && !result.SessionFailure)
         {
-            text.Append(CultureInfo.InvariantCulture, $"  error: {OneLine(error)}\n");
+            // Line breaks inside the error (a server's multi-line reply) read as " / ", as reply lines do elsewhere:
+            // still one line of the text.
+            text.Append(CultureInfo.InvariantCulture, $"  error: {OneLine(error.Replace("\r\n", " / ", StringComparison.Ordinal).Replace("\n", " / ", StringComparison.Ordinal))}\n");
         }
 
         if (result.SavedTo is { } saved)
