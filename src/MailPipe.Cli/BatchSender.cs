@@ -29,6 +29,9 @@ internal sealed partial class BatchSender
     private readonly List<SessionStep> _steps = [];
     private TlsInfo? _tls;
 
+    /// <summary>With <c>--tls-optional</c>, whether the first connection used TLS: a new connection then requires it (see OpenAsync).</summary>
+    private bool _tlsKept;
+
     /// <summary>Creates a sender.</summary>
     /// <param name="server">Where to connect.</param>
     /// <param name="heloName">The client's name for EHLO/HELO, or <see langword="null"/> for MailPipe's default (<see cref="AsyncSmtpSession.GetDefaultClientDomainAsync"/>).</param>
@@ -62,6 +65,7 @@ internal sealed partial class BatchSender
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(onResult);
         _tls = null;
+        _tlsKept = false;
         _steps.Clear();
 
         // A message a session did not take waits for the next connection; the ones after it, decided already, wait for
@@ -128,7 +132,13 @@ internal sealed partial class BatchSender
                 }
                 else
                 {
-                    tls ??= _tls;
+                    if (connections == 1)
+                    {
+                        // The summary reports the first connection's TLS: every later one has it too (_tlsKept), or the first had none.
+                        tls = _tls;
+                        _tlsKept = _tlsMode == SmtpTlsMode.StartTlsWhenAvailable && _tls is not null;
+                    }
+
                     mechanism ??= session.AuthenticatedMechanism;
                     if (_quitAfter is QuitAfter.Mail or QuitAfter.Rcpt)
                     {

@@ -1,0 +1,367 @@
+using System.Text.Json;
+
+namespace MailPipe.Cli.Tests;
+
+/// <summary>
+/// Breaker tests of <c>mailpipe send</c> going on over a new connection when a server ends a session at a limit: a
+/// 421 in the middle of the data, BDAT chunks, a new connection that cannot be used, a file changed between
+/// connections, an interruption while the second connection works, TLS on one connection and not the next. Each compares
+/// what the scripted server read (each end of data, by connection) with what the tool reported.
+/// </summary>
+public sealed class Breaker19ReconnectTests
+{
+    private static (List<JsonElement> Messages, JsonElement Summary) Parse(CliRunner.Run run)
+    {
+        var lines = run.OutputLines.Select(l => JsonDocument.Parse(l).RootElement).ToList();
+        lines.Should().NotBeEmpty(run.Error);
+        lines[^1].GetProperty("type").GetString().Should().Be("summary", run.Output);
+        var messages = lines.SkipLast(1).ToList();
+        return (messages, lines[^1]);
+    }
+
+    private static string Message(int i, int bodyBytes = 0) =>
+        $"From: a@example.test\r\nTo: b@example.test\r\nSubject: m{i}\r\n\r\nbody {i}\r\n{(bodyBytes > 0 ? string.Concat(Enumerable.Repeat(new string('x', 998) + "\r\n", bodyBytes / 1000)) : string.Empty)}";
+
+    private static string[] Files(TempDirectory dir, int count, Func<int, int>? bodyBytes = null) =>
+        [.. Enumerable.Range(1, count).Select(i => dir.File($"m{i:D3}.eml", Message(i, bodyBytes?.Invoke(i) ?? 0)))];
+
+    private static string[] Outcomes(List<JsonElement> messages) => [.. messages.Select(m => m.GetProperty("outcome").GetString()!)];
+
+    private static void InOrderOnce(List<JsonElement> messages, int count, string because) =>
+        messages.Select(m => m.GetProperty("index").GetInt32()).Should().Equal(Enumerable.Range(1, count), because);
+
+    /// <summary>Server closes with 421 two messages into each session (at MAIL).</summary>
+    private static string? LimitAtMail(int connection, int ends, string line, int perSession = 2) =>
+        line.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase) && ends >= perSession ? "421 4.7.0 brk19.test too many messages in this connection"
+        : line.StartsWith("RCPT", StringComparison.OrdinalIgnoreCase) ? "250 2.1.5 Ok" : "250 2.1.0 Ok";
+
+    /// <summary>
+    /// The server closes the connection (with a 421, or without a word) after reading a part of message 2's content. Without
+    /// a word, nothing of it was taken: it goes on a new connection, once. A 421 read as the reply to its end of data is
+    /// a refusal of the message, which mailpipe does not send again (documented: a 421 after MAIL was accepted).
+    /// </summary>
+    [Theory]
+    [InlineData("")]
+    [InlineData("421 4.4.2 brk19.test timeout exceeded")]
+    public async Task A_session_ended_while_a_messages_content_is_written_never_delivers_it_twice(string reply)
+    {
+        await using var server = new Breaker19Server
+        {
+            MidData = (connection, ends) => connection == 1 && ends == 1 ? reply : null,
+        };
+        using var dir = new TempDirectory();
+
+        // Without a word, message 2 must be larger than what the sockets buffer (else it is all written, the end of data
+        // too, and its outcome is unknown): 16 MB, streamed from its file.
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 4, i => i == 2 ? (reply.Length == 0 ? 16_000_000 : 600_000) : 0)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 4, run.Output);
+        Truthful(messages, server, run);
+        summary.GetProperty("connections").GetInt32().Should().Be(2);
+        if (reply.Length == 0)
+        {
+            Outcomes(messages).Should().Equal(["accepted", "accepted", "accepted", "accepted"], run.Output + run.Error);
+            run.ExitCode.Should().Be(ExitCodes.Success);
+            server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2", "m3", "m4"], "each message's end of data is read once");
+        }
+        else
+        {
+            Outcomes(messages).Should().Equal(["accepted", "refused", "accepted", "accepted"], run.Output + run.Error);
+            run.ExitCode.Should().Be(ExitCodes.ConnectionFailed);
+            server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m3", "m4"]);
+        }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_session_closed_between_BDAT_chunks_sends_the_message_again_once(bool pipelining)
+    {
+        await using var server = new Breaker19Server
+        {
+            Keywords = (_, _) => pipelining ? ["PIPELINING", "CHUNKING", "ENHANCEDSTATUSCODES", "8BITMIME"] : ["CHUNKING", "ENHANCEDSTATUSCODES", "8BITMIME"],
+            CloseAfterChunk = (connection, ends, chunks) => connection == 1 && ends == 1 && chunks == 2,
+        };
+        using var dir = new TempDirectory();
+
+        // Message 2 is larger than the 1 MiB held in memory: streamed from the file in 256 KiB chunks.
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 3, i => i == 2 ? 1_500_000 : 0)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 3, run.Output);
+        Truthful(messages, server, run);
+        if (!pipelining)
+        {
+            // In lockstep the rest of the chunks was never written: not taken, so sent again (with PIPELINING the
+            // client may have written the whole message and the next into the socket before the close: unknown).
+            Outcomes(messages).Should().Equal(["accepted", "accepted", "accepted"], run.Output + run.Error);
+            summary.GetProperty("connections").GetInt32().Should().Be(2);
+            server.EndsOfData.Where(e => e.Subject == "m2").Select(e => e.Connection).Should().Equal([2]);
+        }
+    }
+
+    /// <summary>Each end of data read at most once; an accepted message read, one reported not sent never read.</summary>
+    private static void Truthful(List<JsonElement> messages, Breaker19Server server, CliRunner.Run run)
+    {
+        var received = server.EndsOfData.Select(e => e.Subject).ToList();
+        received.Should().OnlyHaveUniqueItems("nothing is sent twice");
+        var outcomes = Outcomes(messages);
+        for (var i = 0; i < outcomes.Length; i++)
+        {
+            if (outcomes[i] == "accepted")
+            {
+                received.Should().Contain($"m{i + 1}", run.Output);
+            }
+
+            if (outcomes[i] == "notSent")
+            {
+                received.Should().NotContain($"m{i + 1}", $"m{i + 1} is reported not sent: {run.Output}");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_message_whose_BDAT_LAST_went_out_before_the_session_closed_is_unknown_and_not_sent_again()
+    {
+        // The first end of data is answered, then the connection closes: what the client pipelined after it (BDAT LAST
+        // included) may have reached the server, so it is unknown and must not go on a new connection.
+        await using var server = new Breaker19Server
+        {
+            Keywords = (_, _) => ["PIPELINING", "CHUNKING", "ENHANCEDSTATUSCODES", "8BITMIME"],
+            OnEndOfData = (connection, ends, _) => connection == 1 && ends == 1 ? null : $"250 2.0.0 Ok {connection}.{ends}",
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 5)]);
+
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 5, run.Output);
+        var outcomes = Outcomes(messages);
+        outcomes[0].Should().Be("accepted");
+        outcomes[1].Should().Be("unknown", "its end of data was read and never answered");
+        var received = server.EndsOfData.Select(e => e.Subject).ToList();
+        received.Should().OnlyHaveUniqueItems("nothing is sent twice");
+        for (var i = 0; i < 5; i++)
+        {
+            if (outcomes[i] == "accepted")
+            {
+                received.Should().Contain($"m{i + 1}");
+            }
+
+            if (outcomes[i] == "notSent")
+            {
+                received.Should().NotContain($"m{i + 1}", $"m{i + 1} is reported not sent");
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData("554 5.7.1 brk19.test no service for you", 2, 3)]
+    [InlineData("421 4.3.2 brk19.test too busy", 1, 2)]
+    [InlineData(null, 2, 3)]
+    public async Task A_new_connection_that_cannot_be_used_reports_the_rest_not_sent_once(string? greeting, int reconnects, int connections)
+    {
+        await using var server = new Breaker19Server
+        {
+            Greeting = connection => connection == 1 ? "220 brk19.test ESMTP" : greeting,
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--reconnect", $"{reconnects}", .. Files(dir, 5)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 5, run.Output);
+        Outcomes(messages).Should().Equal(["accepted", "accepted", "notSent", "notSent", "notSent"], run.Output + run.Error);
+        run.ExitCode.Should().Be(ExitCodes.ConnectionFailed);
+        summary.GetProperty("connections").GetInt32().Should().Be(connections);
+        server.Connections.Should().Be(connections);
+        messages[2].GetProperty("error").GetString().Should().Contain($"connection {connections}");
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2"]);
+    }
+
+    [Fact]
+    public async Task A_large_file_changed_between_connections_is_not_sent_on_the_new_one()
+    {
+        using var dir = new TempDirectory();
+        var files = Files(dir, 3, i => i == 3 ? 1_200_000 : 0);
+        await using var server = new Breaker19Server
+        {
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+            OnConnect = connection =>
+            {
+                if (connection == 2)
+                {
+                    File.AppendAllText(files[2], "appended between the connections\r\n");
+                }
+            },
+        };
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. files]);
+
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 3, run.Output);
+        Outcomes(messages).Should().Equal(["accepted", "accepted", "notSent"], run.Output + run.Error);
+        messages[2].GetProperty("error").GetString().Should().Contain("changed");
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2"]);
+    }
+
+    [Fact]
+    public async Task An_interruption_while_the_second_connection_opens_opens_no_third_and_reports_the_rest_not_sent()
+    {
+        using var interrupt = new CancellationTokenSource();
+        await using var server = new Breaker19Server
+        {
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+            Greeting = connection =>
+            {
+                if (connection == 2)
+                {
+                    interrupt.Cancel();
+                }
+
+                return "220 brk19.test ESMTP";
+            },
+        };
+        using var dir = new TempDirectory();
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+
+        var code = await Program.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 5)], output, error, interrupt.Token);
+
+        var run = new CliRunner.Run(code, output.ToString(), error.ToString());
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 5, run.Output);
+        Outcomes(messages).Should().Equal(["accepted", "accepted", "notSent", "notSent", "notSent"], run.Output + run.Error);
+        server.Connections.Should().Be(2);
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2"]);
+        run.Error.Should().Contain("interrupted");
+    }
+
+    [Fact]
+    public async Task An_interruption_while_the_second_connection_sends_reports_each_message_truthfully_once()
+    {
+        using var interrupt = new CancellationTokenSource();
+        await using var server = new Breaker19Server
+        {
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+            OnEndOfData = (connection, ends, _) =>
+            {
+                if (connection == 2 && ends == 0)
+                {
+                    interrupt.Cancel();
+                }
+
+                return $"250 2.0.0 Ok {connection}.{ends}";
+            },
+        };
+        using var dir = new TempDirectory();
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+
+        var code = await Program.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 6)], output, error, interrupt.Token);
+
+        var run = new CliRunner.Run(code, output.ToString(), error.ToString());
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 6, run.Output);
+        var outcomes = Outcomes(messages);
+        outcomes[..2].Should().Equal(["accepted", "accepted"]);
+        outcomes[2].Should().BeOneOf(["accepted", "unknown"], run.Output);
+        var received = server.EndsOfData.Select(e => e.Subject).ToList();
+        received.Should().OnlyHaveUniqueItems();
+        for (var i = 3; i < 6; i++)
+        {
+            if (outcomes[i] == "notSent")
+            {
+                received.Should().NotContain($"m{i + 1}", run.Output);
+            }
+        }
+
+        server.Connections.Should().Be(2);
+    }
+
+    [Fact]
+    public async Task Max_per_connection_1_without_pipelining_sends_each_of_many_files_once_on_its_own_connection()
+    {
+        await using var server = new Breaker19Server { Keywords = (_, _) => ["ENHANCEDSTATUSCODES", "8BITMIME"] };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--max-per-connection", "1", "--reconnect", "0", .. Files(dir, 12)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 12, run.Output);
+        Outcomes(messages).Should().OnlyContain(o => o == "accepted", run.Output + run.Error);
+        summary.GetProperty("connections").GetInt32().Should().Be(12);
+        server.EndsOfData.Should().Equal(Enumerable.Range(1, 12).Select(i => (i, $"m{i}")));
+    }
+
+    [Fact]
+    public async Task A_message_refused_for_its_own_sake_before_a_421_is_not_sent_again()
+    {
+        await using var server = new Breaker19Server
+        {
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+            OnEndOfData = (connection, ends, subject) => subject == "m2" ? "554 5.7.1 brk19.test spam" : $"250 2.0.0 Ok {connection}.{ends}",
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 5)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 5, run.Output);
+        Outcomes(messages).Should().Equal(["accepted", "refused", "accepted", "accepted", "accepted"], run.Output + run.Error);
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2", "m3", "m4", "m5"]);
+        summary.GetProperty("connections").GetInt32().Should().Be(3);
+    }
+
+    /// <summary>
+    /// With --tls-optional the first connection used STARTTLS and the second was not offered it: the messages went on it
+    /// in clear text (a man in the middle stripping STARTTLS from the new connection), and the summary still reported the
+    /// first connection's TLS. Now a new connection after one with TLS requires it: the rest is reported not sent.
+    /// </summary>
+    [Fact]
+    public async Task With_tls_optional_a_new_connection_after_one_with_TLS_requires_it()
+    {
+        using var certificate = new TestCertificate("brk19.test", withLoopbackAddress: true);
+        await using var server = new Breaker19Server
+        {
+            Certificate = certificate.Certificate,
+            Keywords = (connection, tls) => connection == 1 && !tls ? ["PIPELINING", "STARTTLS", "8BITMIME"] : ["PIPELINING", "8BITMIME"],
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--tls-optional", "--ca-file", certificate.PemFile, .. Files(dir, 4)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 4, run.Output);
+        server.MailTls.Should().Equal([(1, true)], "no message goes in clear text after the first connection used TLS");
+        Outcomes(messages).Should().Equal(["accepted", "accepted", "notSent", "notSent"], run.Output + run.Error);
+        messages[2].GetProperty("error").GetString().Should().Contain("--tls-optional").And.Contain("STARTTLS");
+        summary.GetProperty("tls").GetProperty("protocol").GetString().Should().NotBeNullOrEmpty();
+        run.ExitCode.Should().Be(ExitCodes.ConnectionFailed);
+    }
+
+    /// <summary>The first connection had no TLS, the second had: the summary reported the second's TLS for the whole batch.</summary>
+    [Fact]
+    public async Task With_tls_optional_the_summary_reports_no_TLS_when_the_first_connection_had_none()
+    {
+        using var certificate = new TestCertificate("brk19.test", withLoopbackAddress: true);
+        await using var server = new Breaker19Server
+        {
+            Certificate = certificate.Certificate,
+            Keywords = (connection, tls) => connection > 1 && !tls ? ["PIPELINING", "STARTTLS", "8BITMIME"] : ["PIPELINING", "8BITMIME"],
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--tls-optional", "--ca-file", certificate.PemFile, .. Files(dir, 4)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 4, run.Output);
+        Outcomes(messages).Should().OnlyContain(o => o == "accepted", run.Output + run.Error);
+        server.MailTls.Should().Equal([(1, false), (2, true)]);
+        summary.GetProperty("tls").ValueKind.Should().Be(JsonValueKind.Null, "messages went without TLS on the first connection");
+    }
+}
