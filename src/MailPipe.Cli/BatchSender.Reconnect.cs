@@ -66,7 +66,8 @@ internal sealed partial class BatchSender
     /// <param name="Decided">How many messages it decided (<see cref="IsDecided"/>).</param>
     /// <param name="Planned">Whether it ended at <c>--max-per-connection</c>, with nothing left undecided by the server.</param>
     /// <param name="Why">What ended it early, for the notice, or <see langword="null"/>.</param>
-    private sealed record ConnectionEnd(long AcceptedBytes, int Decided, bool Planned, string? Why);
+    /// <param name="AuthRefused">Whether it could not be used because authentication failed: no new connection tries the credentials again (an account lock-out counts each failure).</param>
+    private sealed record ConnectionEnd(long AcceptedBytes, int Decided, bool Planned, string? Why, bool AuthRefused = false);
 
     /// <summary>Whether the messages a connection did not take go on a new one; counts the new connections in a row that decided nothing.</summary>
     /// <param name="end">How the connection ended.</param>
@@ -81,9 +82,9 @@ internal sealed partial class BatchSender
             return end.Planned || _reconnects > 0;
         }
 
-        if (number == 1)
+        if (number == 1 || end.AuthRefused)
         {
-            return false; // no work done: a server refusing service, not a limit per session
+            return false; // no work done: a server refusing service, not a limit per session; or credentials refused
         }
 
         fruitless++;

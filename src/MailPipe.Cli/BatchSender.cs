@@ -128,7 +128,7 @@ internal sealed partial class BatchSender
                     // A new connection that could not be used: its messages wait for the next one, or are reported with this reason.
                     var reason = cancellationToken.IsCancellationRequested ? failed.Reason : $"not sent: connection {connections} to {_server} could not be used: {failed.Reason}";
                     held.AddRange(pending.Select(p => (p, NotSent(messages[p], failed.ExitCode, reason))));
-                    end = new ConnectionEnd(0, 0, Planned: false, $"connection {connections} could not be used ({failed.Reason})");
+                    end = new ConnectionEnd(0, 0, Planned: false, $"connection {connections} could not be used ({failed.Reason})", AuthRefused: failed.ExitCode == ExitCodes.AuthenticationFailed);
                 }
                 else
                 {
@@ -178,7 +178,8 @@ internal sealed partial class BatchSender
             {
                 if (held.Count > 0 && connections > 1 && !cancellationToken.IsCancellationRequested)
                 {
-                    var stop = fruitless > 0 ? $"{fruitless} new connection{(fruitless == 1 ? string.Empty : "s")} in a row decided no message (--reconnect {_reconnects})" : "--reconnect 0";
+                    var stop = end.AuthRefused ? "no new connection tries the credentials again"
+                        : fruitless > 0 ? $"{fruitless} new connection{(fruitless == 1 ? string.Empty : "s")} in a row decided no message (--reconnect {_reconnects})" : "--reconnect 0";
                     onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} left after {end.Why ?? "the session ended"}; {stop}: they are reported as they stand");
                 }
 

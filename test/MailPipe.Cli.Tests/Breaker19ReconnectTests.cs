@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Text;
 using System.Text.Json;
 
 namespace MailPipe.Cli.Tests;
@@ -363,5 +365,116 @@ public sealed class Breaker19ReconnectTests
         Outcomes(messages).Should().OnlyContain(o => o == "accepted", run.Output + run.Error);
         server.MailTls.Should().Equal([(1, false), (2, true)]);
         summary.GetProperty("tls").ValueKind.Should().Be(JsonValueKind.Null, "messages went without TLS on the first connection");
+    }
+
+    /// <summary>
+    /// A server that wants AUTH (PLAIN, LOGIN, XOAUTH2) on each connection before MAIL (530 otherwise), refuses AUTH on
+    /// the connections <paramref name="refuseAuth"/> names, and ends each session with a 421 after two messages.
+    /// </summary>
+    private static Breaker19Server AuthServer(ConcurrentQueue<(int Connection, string Mechanism, bool Good)> attempts, Func<int, bool> refuseAuth)
+    {
+        var stage = new ConcurrentDictionary<int, string>();
+        var authenticated = new ConcurrentDictionary<int, bool>();
+        string Decode(string b64) => Encoding.UTF8.GetString(Convert.FromBase64String(b64.Trim()));
+        string Finish(int connection, string mechanism, bool good)
+        {
+            stage.TryRemove(connection, out _);
+            good &= !refuseAuth(connection);
+            attempts.Enqueue((connection, mechanism, good));
+            authenticated[connection] = good;
+            return good ? "235 2.7.0 Authentication successful" : "535 5.7.8 Authentication credentials invalid";
+        }
+
+        return new Breaker19Server
+        {
+            Keywords = (_, _) => ["PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "AUTH PLAIN LOGIN XOAUTH2"],
+            OnCommand = (connection, ends, line) =>
+            {
+                if (stage.TryGetValue(connection, out var step))
+                {
+                    if (step == "login-user")
+                    {
+                        stage[connection] = Decode(line) == "alice" ? "login-pass" : "login-bad";
+                        return "334 UGFzc3dvcmQ6";
+                    }
+
+                    return Finish(connection, "LOGIN", step == "login-pass" && Decode(line) == "s3cret-brk19");
+                }
+
+                var words = line.Split(' ');
+                if (words[0].Equals("AUTH", StringComparison.OrdinalIgnoreCase))
+                {
+                    switch (words[1].ToUpperInvariant())
+                    {
+                        case "PLAIN":
+                            return Finish(connection, "PLAIN", words.Length > 2 && Decode(words[2]) == "\0alice\0s3cret-brk19");
+                        case "LOGIN" when words.Length > 2:
+                            stage[connection] = Decode(words[2]) == "alice" ? "login-pass" : "login-bad";
+                            return "334 UGFzc3dvcmQ6";
+                        case "LOGIN":
+                            stage[connection] = "login-user";
+                            return "334 VXNlcm5hbWU6";
+                        case "XOAUTH2":
+                            return Finish(connection, "XOAUTH2", words.Length > 2 && Decode(words[2]) == "user=alice\u0001auth=Bearer s3cret-brk19\u0001\u0001");
+                        default:
+                            return "504 5.5.4 Unrecognized authentication type";
+                    }
+                }
+
+                if (line.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase) && !authenticated.GetValueOrDefault(connection))
+                {
+                    return "530 5.7.0 Authentication required";
+                }
+
+                return LimitAtMail(connection, ends, line);
+            },
+        };
+    }
+
+    [Theory]
+    [InlineData("PLAIN")]
+    [InlineData("LOGIN")]
+    [InlineData("XOAUTH2")]
+    public async Task Each_new_connection_authenticates_again(string mechanism)
+    {
+        var attempts = new ConcurrentQueue<(int Connection, string Mechanism, bool Good)>();
+        await using var server = AuthServer(attempts, _ => false);
+        using var dir = new TempDirectory();
+        Environment.SetEnvironmentVariable("BRK19_SECRET", "s3cret-brk19");
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--auth", mechanism, "--user", "alice", "--password-env", "BRK19_SECRET", "--allow-cleartext-auth", .. Files(dir, 5)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 5, run.Output);
+        Outcomes(messages).Should().OnlyContain(o => o == "accepted", run.Output + run.Error);
+        attempts.Should().Equal([(1, mechanism, true), (2, mechanism, true), (3, mechanism, true)]);
+        summary.GetProperty("connections").GetInt32().Should().Be(3);
+        summary.GetProperty("authMechanism").GetString().Should().Be(mechanism);
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2", "m3", "m4", "m5"]);
+    }
+
+    /// <summary>
+    /// Connection 2 refused AUTH (535): with --reconnect 2 a third connection tried the same credentials again, two
+    /// failed logins for one run (an account lock-out, fail2ban, counts each).
+    /// </summary>
+    [Fact]
+    public async Task Authentication_refused_on_a_new_connection_reports_the_rest_not_sent_with_the_refusal()
+    {
+        var attempts = new ConcurrentQueue<(int Connection, string Mechanism, bool Good)>();
+        await using var server = AuthServer(attempts, connection => connection > 1);
+        using var dir = new TempDirectory();
+        Environment.SetEnvironmentVariable("BRK19_SECRET", "s3cret-brk19");
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--auth", "PLAIN", "--user", "alice", "--password-env", "BRK19_SECRET", "--allow-cleartext-auth", .. Files(dir, 5)]);
+
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 5, run.Output);
+        Outcomes(messages).Should().Equal(["accepted", "accepted", "notSent", "notSent", "notSent"], run.Output + run.Error);
+        messages[2].GetProperty("error").GetString().Should().Contain("535");
+        run.ExitCode.Should().Be(ExitCodes.AuthenticationFailed, run.Output);
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2"]);
+        attempts.Count(a => !a.Good).Should().Be(1, "a refused authentication is not tried again on yet another connection (an account lock-out counts failures)");
+        server.Connections.Should().Be(2);
+        run.Error.Should().Contain("no new connection tries the credentials again");
     }
 }
