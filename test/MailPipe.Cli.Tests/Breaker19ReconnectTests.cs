@@ -477,4 +477,58 @@ public sealed class Breaker19ReconnectTests
         server.Connections.Should().Be(2);
         run.Error.Should().Contain("no new connection tries the credentials again");
     }
+
+    /// <summary>Standard input longer than 1 MiB is spooled to a temporary file and streamed: on the new connection it goes again from its start, whole.</summary>
+    [Fact]
+    public async Task Standard_input_spooled_to_a_file_goes_whole_on_the_new_connection()
+    {
+        await using var server = new Breaker19Server { OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line, perSession: 1) };
+        using var dir = new TempDirectory();
+        var piped = Encoding.ASCII.GetBytes(Message(2, 2_000_000));
+        var environment = new CliEnvironment(() => new MemoryStream(piped, writable: false), OutputIsTerminal: false, ErrorIsTerminal: false);
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+
+        var code = await Program.RunAsync(["send", "--server", server.Address, "--json", dir.File("m1.eml", Message(1)), "-", dir.File("m3.eml", Message(3))], output, error, environment, CancellationToken.None);
+
+        var run = new CliRunner.Run(code, output.ToString(), error.ToString());
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 3, run.Output);
+        Outcomes(messages).Should().OnlyContain(o => o == "accepted", run.Output + run.Error);
+        summary.GetProperty("connections").GetInt32().Should().Be(3);
+        server.EndsOfData.Should().Equal([(1, "m1"), (2, "m2"), (3, "m3")]);
+        server.Octets.Single(o => o.Subject == "m2").Octets.Should().Be(piped.Length);
+    }
+
+    /// <summary>Ctrl+C while the second connection writes a large message's content: it is never completed, reported not sent, and no third connection opens.</summary>
+    [Fact]
+    public async Task An_interruption_while_the_second_connection_writes_a_large_message_never_completes_it()
+    {
+        using var interrupt = new CancellationTokenSource();
+        await using var server = new Breaker19Server
+        {
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+            MidData = (connection, _) =>
+            {
+                if (connection == 2)
+                {
+                    interrupt.Cancel();
+                }
+
+                return null;
+            },
+        };
+        using var dir = new TempDirectory();
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+
+        var code = await Program.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 4, i => i == 3 ? 16_000_000 : 0)], output, error, interrupt.Token);
+
+        var run = new CliRunner.Run(code, output.ToString(), error.ToString());
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 4, run.Output);
+        Outcomes(messages).Should().Equal(["accepted", "accepted", "notSent", "notSent"], run.Output + run.Error);
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2"]);
+        server.Connections.Should().Be(2);
+    }
 }

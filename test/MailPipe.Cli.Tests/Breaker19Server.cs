@@ -66,6 +66,9 @@ internal sealed class Breaker19Server : IAsyncDisposable
     /// <summary>Each end of data read: the connection and the Subject.</summary>
     public ConcurrentQueue<(int Connection, string Subject)> EndsOfData { get; } = new();
 
+    /// <summary>Each end of data read: the Subject and the octets of the content (a dot-stuffed line counted with its dot).</summary>
+    public ConcurrentQueue<(string Subject, long Octets)> Octets { get; } = new();
+
     /// <summary>Each connection's TLS state when its first MAIL came: (connection, encrypted).</summary>
     public ConcurrentQueue<(int Connection, bool Tls)> MailTls { get; } = new();
 
@@ -159,12 +162,21 @@ internal sealed class Breaker19Server : IAsyncDisposable
                     }
 
                     subject = "?";
-                    while (await line.ReadLineAsync(cancellationToken) is { } dataLine && dataLine != ".")
+                    long octets = 0;
+                    string? dataLine;
+                    while ((dataLine = await line.ReadLineAsync(cancellationToken)) is not null && dataLine != ".")
                     {
+                        octets += dataLine.Length + 2;
                         subject = dataLine.StartsWith("Subject: ", StringComparison.Ordinal) && subject == "?" ? dataLine["Subject: ".Length..] : subject;
                     }
 
+                    if (dataLine is null)
+                    {
+                        return; // the connection ended before the end of data
+                    }
+
                     EndsOfData.Enqueue((connection, subject));
+                    Octets.Enqueue((subject, octets));
                     if (OnEndOfData(connection, ends++, subject) is not { } dataReply)
                     {
                         return;
@@ -176,7 +188,13 @@ internal sealed class Breaker19Server : IAsyncDisposable
                     var parts = command.Split(' ', StringSplitOptions.RemoveEmptyEntries);
                     var size = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
                     var last = parts.Length > 2 && parts[2].Equals("LAST", StringComparison.OrdinalIgnoreCase);
-                    chunkData.Write(await line.ReadBytesAsync(size, cancellationToken));
+                    var chunk = await line.ReadBytesAsync(size, cancellationToken);
+                    if (chunk.Length < size)
+                    {
+                        return; // the connection ended inside the chunk
+                    }
+
+                    chunkData.Write(chunk);
                     chunks++;
                     if (!last)
                     {
@@ -192,6 +210,7 @@ internal sealed class Breaker19Server : IAsyncDisposable
                     var text = Encoding.Latin1.GetString(chunkData.ToArray());
                     var at = text.IndexOf("\r\nSubject: ", StringComparison.Ordinal);
                     subject = at < 0 ? "?" : text[(at + 11)..text.IndexOf('\r', at + 2)];
+                    Octets.Enqueue((subject, chunkData.Length));
                     chunkData.SetLength(0);
                     chunks = 0;
                     EndsOfData.Enqueue((connection, subject));
