@@ -531,4 +531,60 @@ public sealed class Breaker19ReconnectTests
         server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m2"]);
         server.Connections.Should().Be(2);
     }
+
+    /// <summary>
+    /// Without PIPELINING the next message is handed over only once every result so far was seen: a message the session
+    /// does not send for its own sake (larger than SIZE, 8-bit content for a server without 8BITMIME) must not stall it,
+    /// and the limit still moves the rest to a new connection.
+    /// </summary>
+    [Fact]
+    public async Task Without_pipelining_messages_not_sent_for_their_own_sake_do_not_stall_the_batch()
+    {
+        await using var server = new Breaker19Server
+        {
+            Keywords = (_, _) => ["ENHANCEDSTATUSCODES", "SIZE 4000"],
+            OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line),
+        };
+        using var dir = new TempDirectory();
+        string[] files =
+        [
+            dir.File("m1.eml", Message(1)),
+            dir.File("m2.eml", Message(2, 5000)),
+            dir.File("m3.eml", Message(3)),
+            dir.File("m4.eml", Message(4).Replace("body 4", "b\u00e9dy 4", StringComparison.Ordinal)),
+            dir.File("m5.eml", Message(5)),
+            dir.File("m6.eml", Message(6)),
+        ];
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. files]);
+
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 6, run.Output);
+        Outcomes(messages).Should().Equal(["accepted", "notSent", "accepted", "notSent", "accepted", "accepted"], run.Output + run.Error);
+        server.EndsOfData.Select(e => e.Subject).Should().Equal(["m1", "m3", "m5", "m6"]);
+    }
+
+    /// <summary>A 421 right behind the EHLO reply (a server shutting down as the session starts), on the first or the second connection.</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task A_421_right_behind_the_EHLO_reply_is_reported_without_a_crash(int on)
+    {
+        await using var server = new Breaker19Server
+        {
+            Keywords = (connection, _) => connection == on ? ["PIPELINING", "8BITMIME\r\n421 4.3.2 brk19.test shutting down"] : ["PIPELINING", "8BITMIME"],
+            OnCommand = (connection, ends, line) => connection == on ? null : LimitAtMail(connection, ends, line),
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 4)]);
+
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 4, run.Output);
+        Truthful(messages, server, run);
+        // On the second connection it counts against --reconnect: the third takes the rest.
+        Outcomes(messages).Should().Equal(on == 1 ? ["notSent", "notSent", "notSent", "notSent"] : ["accepted", "accepted", "accepted", "accepted"], run.Output + run.Error);
+        run.ExitCode.Should().Be(on == 1 ? ExitCodes.ConnectionFailed : ExitCodes.Success, run.Output + run.Error);
+        server.EndsOfData.Select(e => e.Connection).Should().Equal(on == 1 ? [] : [1, 1, 3, 3]);
+    }
 }
