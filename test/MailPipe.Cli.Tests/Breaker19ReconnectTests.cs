@@ -587,4 +587,27 @@ public sealed class Breaker19ReconnectTests
         run.ExitCode.Should().Be(on == 1 ? ExitCodes.ConnectionFailed : ExitCodes.Success, run.Output + run.Error);
         server.EndsOfData.Select(e => e.Connection).Should().Equal(on == 1 ? [] : [1, 1, 3, 3]);
     }
+
+    /// <summary>--trace with --json: standard output has each message's line once, in order, and the summary; the transcript on standard error shows each connection, the notice between them.</summary>
+    [Fact]
+    public async Task Trace_and_json_across_connections_keep_the_results_clean_and_the_transcript_says_which_connection()
+    {
+        await using var server = new Breaker19Server { OnCommand = (connection, ends, line) => LimitAtMail(connection, ends, line) };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--trace", .. Files(dir, 5)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 5, run.Output);
+        Outcomes(messages).Should().OnlyContain(o => o == "accepted");
+        summary.GetProperty("connections").GetInt32().Should().Be(3);
+        var error = run.Error.Split('\n');
+        var connecting = error.Select((line, i) => (line, i)).Where(l => l.line.StartsWith("* Connecting to", StringComparison.Ordinal)).Select(l => l.i).ToList();
+        connecting.Should().HaveCount(3, run.Error);
+        var second = Array.FindIndex(error, l => l.Contains("sending them on connection 2", StringComparison.Ordinal));
+        var third = Array.FindIndex(error, l => l.Contains("sending it on connection 3", StringComparison.Ordinal));
+        second.Should().BeInRange(connecting[0], connecting[1], "the notice comes between the first connection's transcript and the second's");
+        third.Should().BeInRange(connecting[1], connecting[2]);
+        error.Count(l => l.StartsWith("C: MAIL FROM", StringComparison.Ordinal)).Should().Be(7, "2 + 2 + 1 accepted, and the two refused with 421");
+    }
 }
