@@ -92,6 +92,18 @@ internal sealed partial class BatchSender
     }
 
     /// <summary>
+    /// Whether a new connection would follow a session that ends now with <paramref name="decided"/> messages decided (as
+    /// <see cref="ShouldReconnect"/> would answer, without counting): until then a session refused at its limit stops
+    /// taking messages; otherwise it goes on, and every later message is refused at the limit, as with one connection.
+    /// </summary>
+    /// <param name="decided">The messages the session decided so far.</param>
+    /// <param name="number">The connection's number, from 1.</param>
+    /// <param name="fruitless">New connections in a row that decided no message, before this one.</param>
+    /// <returns>Whether the rest would go on a new connection.</returns>
+    private bool MayReconnect(int decided, int number, int fruitless) =>
+        decided > 0 ? _reconnects > 0 : number > 1 && fruitless + 1 < _reconnects;
+
+    /// <summary>
     /// A connection's messages as the session takes them, each made an <see cref="SmtpMessage"/> when taken. It ends
     /// after <c>--max-per-connection</c>, or once <see cref="Stop"/> was called (a MAIL refused at a session limit: the
     /// rest would only be refused too, one MAIL each, and waits for a new connection). With PIPELINING it is always

@@ -163,6 +163,7 @@ internal sealed partial class BatchSender
                                 }
                             },
                             onWait,
+                            decidedSoFar => MayReconnect(decidedSoFar, connections, fruitless),
                             cancellationToken).ConfigureAwait(false);
                         acceptedBytes += end.AcceptedBytes;
                     }
@@ -204,10 +205,12 @@ internal sealed partial class BatchSender
     /// <summary>
     /// One connection's batch: every message's result through <paramref name="report"/> (by position in
     /// <paramref name="messages"/>, with whether the session left it untaken: <see cref="IsNotTaken"/>, or never handed
-    /// over), and how it ended. No more messages are handed over once a MAIL was refused at a session limit, or after
-    /// <c>--max-per-connection</c>.
+    /// over), and how it ended. No more messages are handed over after <c>--max-per-connection</c>, or once a MAIL was
+    /// refused at a session limit when a new connection is to take the rest (<paramref name="mayReconnect"/>, given the
+    /// messages decided so far); when none is (<c>--reconnect 0</c>, a first connection that decided nothing), every
+    /// later message meets the refusal as before, and is reported refused with it.
     /// </summary>
-    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult, bool> report, Action onWait, CancellationToken cancellationToken)
+    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult, bool> report, Action onWait, Func<int, bool> mayReconnect, CancellationToken cancellationToken)
     {
         var source = new Source(messages, session.Capabilities, _maxPerConnection);
         long acceptedBytes = 0;
@@ -254,7 +257,11 @@ internal sealed partial class BatchSender
                     notTaken += untaken ? 1 : 0;
                     if (untaken && sent.MailReply is { } mail && IsSessionLimitReply(mail))
                     {
-                        source.Stop();
+                        if (mayReconnect(decided))
+                        {
+                            source.Stop();
+                        }
+
                         why ??= mail.Code == 421 ? $"{_server} closed the session ({ReplyInfo.From(mail)})" : $"{_server} refused MAIL at a limit of the session ({ReplyInfo.From(mail)})";
                     }
 

@@ -610,4 +610,46 @@ public sealed class Breaker19ReconnectTests
         third.Should().BeInRange(connecting[1], connecting[2]);
         error.Count(l => l.StartsWith("C: MAIL FROM", StringComparison.Ordinal)).Should().Be(7, "2 + 2 + 1 accepted, and the two refused with 421");
     }
+
+    /// <summary>
+    /// --reconnect 0 is one connection as before: past a 452 4.5.3 limit (OpenSMTPD, no PIPELINING) every later message
+    /// was refused with that reply (exit 4). The session stopped taking messages at the first refusal (so that a new
+    /// connection takes them), but none follows here: the rest were reported "not sent: the batch ended before this
+    /// message", exit 2, a connection failure that never happened.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Reconnect_0_past_a_452_limit_reports_every_later_message_refused_as_before(bool pipelining)
+    {
+        await using var server = new SessionLimitServer(SessionLimit.MailRefused452, perSession: 3, pipelining: pipelining);
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--reconnect", "0", .. Files(dir, 30)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 30, run.Output);
+        messages.Skip(3).Should().OnlyContain(m => m.GetProperty("outcome").GetString() == "refused" && m.GetProperty("mailReply").GetProperty("code").GetInt32() == 452, run.Output);
+        run.ExitCode.Should().Be(ExitCodes.SenderRefused);
+        summary.GetProperty("connections").GetInt32().Should().Be(1);
+    }
+
+    /// <summary>
+    /// The first connection's first MAIL refused with 452 4.5.3 (no work done: no new connection follows, as for a 421):
+    /// every message is reported refused with that reply, as before, not "not sent: the batch ended" (exit 2).
+    /// </summary>
+    [Fact]
+    public async Task A_452_limit_on_the_first_MAIL_reports_every_message_refused_as_before()
+    {
+        await using var server = new SessionLimitServer(SessionLimit.MailRefused452, perSession: 0, pipelining: false);
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. Files(dir, 6)]);
+
+        var (messages, summary) = Parse(run);
+        InOrderOnce(messages, 6, run.Output);
+        messages.Should().OnlyContain(m => m.GetProperty("outcome").GetString() == "refused" && m.GetProperty("mailReply").GetProperty("code").GetInt32() == 452, run.Output);
+        run.ExitCode.Should().Be(ExitCodes.SenderRefused);
+        summary.GetProperty("connections").GetInt32().Should().Be(1);
+    }
 }
