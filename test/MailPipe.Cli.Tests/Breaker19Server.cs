@@ -36,7 +36,7 @@ internal sealed class Breaker19Server : IAsyncDisposable
     /// <summary>The greeting of a connection (by number, from 1); <see langword="null"/> closes it without one.</summary>
     public Func<int, string?> Greeting { get; init; } = _ => "220 brk19.test ESMTP";
 
-    /// <summary>The EHLO keywords of a connection (by number, and whether TLS is on), after the first line.</summary>
+    /// <summary>The EHLO keywords of a connection (by number, and whether TLS is on), after the first line; one item of the form "554 text" is the whole reply to EHLO and HELO.</summary>
     public Func<int, bool, string[]> Keywords { get; init; } = (_, _) => ["PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME"];
 
     /// <summary>The certificate for STARTTLS, when a connection's keywords offer it.</summary>
@@ -136,6 +136,12 @@ internal sealed class Breaker19Server : IAsyncDisposable
             var verb = (command.Length >= 4 ? command[..4] : command).ToUpperInvariant();
             switch (verb)
             {
+                case "EHLO" or "HELO" when Keywords(connection, tls) is [var whole] && whole.Length > 3 && whole[3] == ' ':
+                    await WriteAsync(stream, whole, cancellationToken); // a whole reply ("554 5.7.1 go away"), not keywords
+                    break;
+                case "HELO":
+                    await WriteAsync(stream, "250 brk19.test", cancellationToken);
+                    break;
                 case "EHLO":
                     var keywords = Keywords(connection, tls);
                     await WriteAsync(stream, string.Join("\r\n", new[] { "brk19.test" }.Concat(keywords).Select((k, i) => (i == keywords.Length ? "250 " : "250-") + k)), cancellationToken);
