@@ -712,4 +712,64 @@ public sealed class Breaker19ReconnectTests
         server.EndsOfData.Should().Equal([(1, "m1"), (2, "m2"), (2, "m3"), (2, "m4")]);
         summary.GetProperty("connections").GetInt32().Should().Be(2);
     }
+
+    /// <summary>
+    /// A large file cut short while its content is being sent (after 354, past the part already read): the rest of the
+    /// file was missing, and the message was completed with the final dot and accepted, delivered in part (4.3 of 8 MB).
+    /// Now the read fails: MailPipe closes the connection without the dot, the message is reported not sent, and the rest
+    /// goes on a new connection. A file that grows meanwhile is sent with the length it had (SIZE declared it so).
+    /// </summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_large_file_changed_while_it_is_sent_is_never_delivered_in_part(bool truncate)
+    {
+        using var dir = new TempDirectory();
+        var files = Files(dir, 3, i => i == 2 ? 8_000_000 : 0);
+        var original = new FileInfo(files[1]).Length;
+        var changed = false;
+        await using var server = new Breaker19Server
+        {
+            DataRead = (_, octets) =>
+            {
+                if (octets > 2_000_000 && !changed)
+                {
+                    changed = true;
+                    var written = File.GetLastWriteTimeUtc(files[1]);
+                    using (var file = new FileStream(files[1], FileMode.Open, FileAccess.Write, FileShare.ReadWrite))
+                    {
+                        if (truncate)
+                        {
+                            file.SetLength(4_000_000);
+                        }
+                        else
+                        {
+                            file.Seek(0, SeekOrigin.End);
+                            file.Write(Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat("appended while it was sent\r\n", 1000))));
+                        }
+                    }
+
+                    File.SetLastWriteTimeUtc(files[1], written); // as a tool that keeps the time would
+                }
+            },
+        };
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. files]);
+
+        var (messages, _) = Parse(run);
+        InOrderOnce(messages, 3, run.Output);
+        changed.Should().BeTrue();
+        Truthful(messages, server, run);
+        if (truncate)
+        {
+            Outcomes(messages).Should().Equal(["accepted", "notSent", "accepted"], run.Output + run.Error);
+            messages[1].GetProperty("error").GetString().Should().Contain("shorter than when it was read");
+            server.EndsOfData.Should().Equal([(1, "m1"), (2, "m3")], "a message cut short is never completed with the final dot");
+        }
+        else
+        {
+            Outcomes(messages).Should().Equal(["accepted", "accepted", "accepted"], run.Output + run.Error);
+            server.Octets.Single(o => o.Subject == "m2").Octets.Should().Be(original, "what SIZE declared, not what was appended");
+        }
+    }
 }

@@ -60,6 +60,9 @@ internal sealed class Breaker19Server : IAsyncDisposable
     /// <summary>A non-last BDAT chunk was read: connection, ends of data so far, chunks of this message so far; whether to close the connection without a reply.</summary>
     public Func<int, int, int, bool> CloseAfterChunk { get; init; } = (_, _, _) => false;
 
+    /// <summary>Called after each line of DATA content read: the connection and the octets of this message read so far.</summary>
+    public Action<int, long> DataRead { get; init; } = (_, _) => { };
+
     /// <summary>Called when a connection is accepted, before its greeting.</summary>
     public Action<int> OnConnect { get; init; } = _ => { };
 
@@ -173,6 +176,7 @@ internal sealed class Breaker19Server : IAsyncDisposable
                     while ((dataLine = await line.ReadLineAsync(cancellationToken)) is not null && dataLine != ".")
                     {
                         octets += dataLine.Length + 2;
+                        DataRead(connection, octets);
                         subject = dataLine.StartsWith("Subject: ", StringComparison.Ordinal) && subject == "?" ? dataLine["Subject: ".Length..] : subject;
                     }
 
