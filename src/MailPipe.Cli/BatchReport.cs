@@ -38,7 +38,7 @@ internal sealed record SessionStep(string Step, ReplyInfo? Reply);
 /// <summary>What the connections did with a batch.</summary>
 /// <param name="Results">One result per message, in batch order.</param>
 /// <param name="Elapsed">From the start of the first connect to the last reply of the batch (the last QUIT not included).</param>
-/// <param name="Tls">The TLS parameters (of the first connection that could be used), or <see langword="null"/> without TLS.</param>
+/// <param name="Tls">The TLS parameters of the first connection (with <c>--tls-optional</c>, a new connection after one with TLS must use TLS too), or <see langword="null"/> when the first had none (a later one may have had it).</param>
 /// <param name="AuthenticatedAs">The user name when AUTH succeeded, else <see langword="null"/>.</param>
 /// <param name="AuthMechanism">The mechanism AUTH succeeded with, else <see langword="null"/>.</param>
 /// <param name="AcceptedBytes">The size of the accepted messages as read (before SMTP's line-end and dot encoding).</param>

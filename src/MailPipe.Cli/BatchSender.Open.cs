@@ -42,8 +42,12 @@ internal sealed partial class BatchSender
                 return stopped;
             }
 
+            // --tls-optional: once the first connection used TLS, a new one must too (one that no longer offers STARTTLS
+            // could be a man in the middle stripping it, and the summary reports the first connection's TLS).
+            var tlsMode = _tlsKept ? SmtpTlsMode.StartTlsRequired : _tlsMode;
+            var option = _tlsKept ? "--tls-optional" : "--starttls";
             var name = _heloName ?? await session.GetDefaultClientDomainAsync(cancellationToken).ConfigureAwait(false);
-            if (await GreetAsync(session, name, allowHelo: _tlsMode is SmtpTlsMode.None or SmtpTlsMode.Implicit or SmtpTlsMode.StartTlsWhenAvailable, cancellationToken).ConfigureAwait(false) is { } refused)
+            if (await GreetAsync(session, name, allowHelo: tlsMode is SmtpTlsMode.None or SmtpTlsMode.Implicit or SmtpTlsMode.StartTlsWhenAvailable, cancellationToken).ConfigureAwait(false) is { } refused)
             {
                 return refused;
             }
@@ -53,7 +57,7 @@ internal sealed partial class BatchSender
                 return stopped;
             }
 
-            if (_tlsMode is SmtpTlsMode.StartTlsRequired or SmtpTlsMode.StartTlsWhenAvailable && session.Capabilities.SupportsStartTls)
+            if (tlsMode is SmtpTlsMode.StartTlsRequired or SmtpTlsMode.StartTlsWhenAvailable && session.Capabilities.SupportsStartTls)
             {
                 var startTls = await session.StartTlsAsync(cancellationToken).ConfigureAwait(false);
                 _steps.Add(new SessionStep("starttls", ReplyInfo.From(startTls)));
@@ -65,16 +69,18 @@ internal sealed partial class BatchSender
                         return refusedAfterTls;
                     }
                 }
-                else if (_tlsMode == SmtpTlsMode.StartTlsRequired || !session.IsConnected)
+                else if (tlsMode == SmtpTlsMode.StartTlsRequired || !session.IsConnected)
                 {
                     await session.DisconnectAsync().ConfigureAwait(false); // no fallback to clear text: nothing more, not even QUIT
-                    return (ExitCodes.ConnectionFailed, $"--starttls: {_server} refused STARTTLS ({ReplyInfo.From(startTls)}); nothing more was sent");
+                    return (ExitCodes.ConnectionFailed, $"{option}: {_server} refused STARTTLS ({ReplyInfo.From(startTls)}){(_tlsKept ? " after the first connection used TLS" : string.Empty)}; nothing more was sent");
                 }
             }
-            else if (_tlsMode == SmtpTlsMode.StartTlsRequired)
+            else if (tlsMode == SmtpTlsMode.StartTlsRequired)
             {
                 await session.DisconnectAsync().ConfigureAwait(false);
-                return (ExitCodes.ConnectionFailed, $"--starttls: {_server} does not offer STARTTLS in its EHLO reply; nothing more was sent (--tls-optional sends without TLS then)");
+                return (ExitCodes.ConnectionFailed, _tlsKept
+                    ? $"--tls-optional: the first connection to {_server} used TLS, this one's EHLO reply does not offer STARTTLS; nothing more was sent on it"
+                    : $"--starttls: {_server} does not offer STARTTLS in its EHLO reply; nothing more was sent (--tls-optional sends without TLS then)");
             }
 
             if (_quitAfter == QuitAfter.Tls)

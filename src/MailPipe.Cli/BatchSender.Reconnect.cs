@@ -66,7 +66,8 @@ internal sealed partial class BatchSender
     /// <param name="Decided">How many messages it decided (<see cref="IsDecided"/>).</param>
     /// <param name="Planned">Whether it ended at <c>--max-per-connection</c>, with nothing left undecided by the server.</param>
     /// <param name="Why">What ended it early, for the notice, or <see langword="null"/>.</param>
-    private sealed record ConnectionEnd(long AcceptedBytes, int Decided, bool Planned, string? Why);
+    /// <param name="AuthRefused">Whether it could not be used because authentication failed: no new connection tries the credentials again (an account lock-out counts each failure).</param>
+    private sealed record ConnectionEnd(long AcceptedBytes, int Decided, bool Planned, string? Why, bool AuthRefused = false);
 
     /// <summary>Whether the messages a connection did not take go on a new one; counts the new connections in a row that decided nothing.</summary>
     /// <param name="end">How the connection ended.</param>
@@ -81,14 +82,26 @@ internal sealed partial class BatchSender
             return end.Planned || _reconnects > 0;
         }
 
-        if (number == 1)
+        if (number == 1 || end.AuthRefused)
         {
-            return false; // no work done: a server refusing service, not a limit per session
+            return false; // no work done: a server refusing service, not a limit per session; or credentials refused
         }
 
         fruitless++;
         return fruitless < _reconnects;
     }
+
+    /// <summary>
+    /// Whether a new connection would follow a session that ends now with <paramref name="decided"/> messages decided (as
+    /// <see cref="ShouldReconnect"/> would answer, without counting): until then a session refused at its limit stops
+    /// taking messages; otherwise it goes on, and every later message is refused at the limit, as with one connection.
+    /// </summary>
+    /// <param name="decided">The messages the session decided so far.</param>
+    /// <param name="number">The connection's number, from 1.</param>
+    /// <param name="fruitless">New connections in a row that decided no message, before this one.</param>
+    /// <returns>Whether the rest would go on a new connection.</returns>
+    private bool MayReconnect(int decided, int number, int fruitless) =>
+        decided > 0 ? _reconnects > 0 : number > 1 && fruitless + 1 < _reconnects;
 
     /// <summary>
     /// A connection's messages as the session takes them, each made an <see cref="SmtpMessage"/> when taken. It ends

@@ -29,6 +29,9 @@ internal sealed partial class BatchSender
     private readonly List<SessionStep> _steps = [];
     private TlsInfo? _tls;
 
+    /// <summary>With <c>--tls-optional</c>, whether the first connection used TLS: a new connection then requires it (see OpenAsync).</summary>
+    private bool _tlsKept;
+
     /// <summary>Creates a sender.</summary>
     /// <param name="server">Where to connect.</param>
     /// <param name="heloName">The client's name for EHLO/HELO, or <see langword="null"/> for MailPipe's default (<see cref="AsyncSmtpSession.GetDefaultClientDomainAsync"/>).</param>
@@ -62,6 +65,7 @@ internal sealed partial class BatchSender
         ArgumentNullException.ThrowIfNull(messages);
         ArgumentNullException.ThrowIfNull(onResult);
         _tls = null;
+        _tlsKept = false;
         _steps.Clear();
 
         // A message a session did not take waits for the next connection; the ones after it, decided already, wait for
@@ -124,11 +128,17 @@ internal sealed partial class BatchSender
                     // A new connection that could not be used: its messages wait for the next one, or are reported with this reason.
                     var reason = cancellationToken.IsCancellationRequested ? failed.Reason : $"not sent: connection {connections} to {_server} could not be used: {failed.Reason}";
                     held.AddRange(pending.Select(p => (p, NotSent(messages[p], failed.ExitCode, reason))));
-                    end = new ConnectionEnd(0, 0, Planned: false, $"connection {connections} could not be used ({failed.Reason})");
+                    end = new ConnectionEnd(0, 0, Planned: false, $"connection {connections} could not be used ({failed.Reason})", AuthRefused: failed.ExitCode == ExitCodes.AuthenticationFailed);
                 }
                 else
                 {
-                    tls ??= _tls;
+                    if (connections == 1)
+                    {
+                        // The summary reports the first connection's TLS: every later one has it too (_tlsKept), or the first had none.
+                        tls = _tls;
+                        _tlsKept = _tlsMode == SmtpTlsMode.StartTlsWhenAvailable && _tls is not null;
+                    }
+
                     mechanism ??= session.AuthenticatedMechanism;
                     if (_quitAfter is QuitAfter.Mail or QuitAfter.Rcpt)
                     {
@@ -153,6 +163,7 @@ internal sealed partial class BatchSender
                                 }
                             },
                             onWait,
+                            decidedSoFar => MayReconnect(decidedSoFar, connections, fruitless),
                             cancellationToken).ConfigureAwait(false);
                         acceptedBytes += end.AcceptedBytes;
                     }
@@ -168,7 +179,8 @@ internal sealed partial class BatchSender
             {
                 if (held.Count > 0 && connections > 1 && !cancellationToken.IsCancellationRequested)
                 {
-                    var stop = fruitless > 0 ? $"{fruitless} new connection{(fruitless == 1 ? string.Empty : "s")} in a row decided no message (--reconnect {_reconnects})" : "--reconnect 0";
+                    var stop = end.AuthRefused ? "no new connection tries the credentials again"
+                        : fruitless > 0 ? $"{fruitless} new connection{(fruitless == 1 ? string.Empty : "s")} in a row decided no message (--reconnect {_reconnects})" : "--reconnect 0";
                     onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} left after {end.Why ?? "the session ended"}; {stop}: they are reported as they stand");
                 }
 
@@ -193,10 +205,12 @@ internal sealed partial class BatchSender
     /// <summary>
     /// One connection's batch: every message's result through <paramref name="report"/> (by position in
     /// <paramref name="messages"/>, with whether the session left it untaken: <see cref="IsNotTaken"/>, or never handed
-    /// over), and how it ended. No more messages are handed over once a MAIL was refused at a session limit, or after
-    /// <c>--max-per-connection</c>.
+    /// over), and how it ended. No more messages are handed over after <c>--max-per-connection</c>, or once a MAIL was
+    /// refused at a session limit when a new connection is to take the rest (<paramref name="mayReconnect"/>, given the
+    /// messages decided so far); when none is (<c>--reconnect 0</c>, a first connection that decided nothing), every
+    /// later message meets the refusal as before, and is reported refused with it.
     /// </summary>
-    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult, bool> report, Action onWait, CancellationToken cancellationToken)
+    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult, bool> report, Action onWait, Func<int, bool> mayReconnect, CancellationToken cancellationToken)
     {
         var source = new Source(messages, session.Capabilities, _maxPerConnection);
         long acceptedBytes = 0;
@@ -243,7 +257,11 @@ internal sealed partial class BatchSender
                     notTaken += untaken ? 1 : 0;
                     if (untaken && sent.MailReply is { } mail && IsSessionLimitReply(mail))
                     {
-                        source.Stop();
+                        if (mayReconnect(decided))
+                        {
+                            source.Stop();
+                        }
+
                         why ??= mail.Code == 421 ? $"{_server} closed the session ({ReplyInfo.From(mail)})" : $"{_server} refused MAIL at a limit of the session ({ReplyInfo.From(mail)})";
                     }
 

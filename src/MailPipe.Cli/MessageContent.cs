@@ -193,17 +193,21 @@ internal sealed class StreamedFileContent : IMessageContent
     /// <summary>
     /// The body of the file: opened on the first read (from <c>offset</c>), closed once its end is read or at disposal.
     /// A file that is no longer the one whose header section was read (another length or write time) fails the read:
-    /// the message is not sent, rather than sent as a mix of two files.
+    /// the message is not sent, rather than sent as a mix of two files. Neither is one cut short while it is sent (its
+    /// end comes before the length it had: the read fails, and MailPipe closes the connection without the final dot,
+    /// so that the server discards the part it read); nothing past that length is sent (a file that grows meanwhile).
     /// </summary>
     private sealed class FileBody(string path, long offset, long length, DateTime lastWrite) : ReadOnlyStream
     {
         private FileStream? _file;
         private bool _ended;
+        private long _remaining = Math.Max(0, length - offset);
 
-        public override int Read(Span<byte> buffer) => Ended(Open()?.Read(buffer) ?? 0, buffer.Length);
+        public override int Read(Span<byte> buffer) =>
+            Open() is { } file ? Counted(file.Read(buffer[..Wanted(buffer.Length)]), buffer.Length) : 0;
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-            Open() is { } file ? Ended(await file.ReadAsync(buffer, cancellationToken).ConfigureAwait(false), buffer.Length) : 0;
+            Open() is { } file ? Counted(await file.ReadAsync(buffer[..Wanted(buffer.Length)], cancellationToken).ConfigureAwait(false), buffer.Length) : 0;
 
         protected override void Dispose(bool disposing)
         {
@@ -234,16 +238,25 @@ internal sealed class StreamedFileContent : IMessageContent
             return _file;
         }
 
-        /// <summary>At the end of the file, closes it (the rest of the batch may need the handle).</summary>
-        private int Ended(int read, int requested)
+        /// <summary>How much of a read of <paramref name="requested"/> bytes to ask of the file: no more than the length it had.</summary>
+        private int Wanted(int requested) => (int)Math.Min(requested, _remaining);
+
+        /// <summary>Counts a read; at the end of the file closes it (the rest of the batch may need the handle), and fails when that end came too soon.</summary>
+        private int Counted(int read, int requested)
         {
             if (read == 0 && requested > 0 && _file is not null)
             {
-                _ended = true;
                 _file.Dispose();
                 _file = null;
+                if (_remaining > 0)
+                {
+                    throw new IOException($"{path} is shorter than when it was read ({_remaining} bytes missing): it changed while it was sent; not sent");
+                }
+
+                _ended = true;
             }
 
+            _remaining -= read;
             return read;
         }
     }
