@@ -94,7 +94,7 @@ internal sealed partial class BatchSender
         {
             connections++;
             var batch = pending.ConvertAll(p => messages[p]);
-            var held = new List<(int Position, MessageResult Result)>();
+            var held = new List<(int Position, MessageResult? Result)>(); // null: never handed to the session (its result is made only if it stays unsent)
             ConnectionEnd end;
             var session = new AsyncSmtpSession(_sessionOptions);
             await using (session.ConfigureAwait(false))
@@ -127,7 +127,7 @@ internal sealed partial class BatchSender
                 {
                     // A new connection that could not be used: its messages wait for the next one, or are reported with this reason.
                     var reason = cancellationToken.IsCancellationRequested ? failed.Reason : $"not sent: connection {connections} to {_server} could not be used: {failed.Reason}";
-                    held.AddRange(pending.Select(p => (p, NotSent(messages[p], failed.ExitCode, reason))));
+                    held.AddRange(pending.Select(p => (p, (MessageResult?)NotSent(messages[p], failed.ExitCode, reason))));
                     end = new ConnectionEnd(0, 0, Planned: false, $"connection {connections} could not be used ({failed.Reason})", AuthRefused: failed.ExitCode == ExitCodes.AuthenticationFailed);
                 }
                 else
@@ -159,7 +159,7 @@ internal sealed partial class BatchSender
                                 }
                                 else
                                 {
-                                    Settle(pending[i], result);
+                                    Settle(pending[i], result!); // null only for a message never handed over, which is not taken
                                 }
                             },
                             onWait,
@@ -186,13 +186,18 @@ internal sealed partial class BatchSender
 
                 foreach (var (position, result) in held)
                 {
-                    Settle(position, result);
+                    Settle(position, result ?? NotSent(messages[position], ExitCodes.ConnectionFailed, "not sent: the batch ended before this message"));
                 }
 
                 return new BatchReport(results, elapsed, tls, mechanism is null ? null : _auth?.UserName, mechanism, acceptedBytes, null, Steps(), connections);
             }
 
-            onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} not taken after {end.Why ?? "the session ended"}: sending {(held.Count == 1 ? "it" : "them")} on connection {connections + 1}");
+            if (!end.Planned)
+            {
+                // Not at each --max-per-connection: that is what was asked for (a line per connection would bury the others).
+                onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} not taken after {end.Why ?? "the session ended"}: sending {(held.Count == 1 ? "it" : "them")} on connection {connections + 1}");
+            }
+
             pending = held.ConvertAll(h => h.Position);
         }
     }
@@ -210,7 +215,7 @@ internal sealed partial class BatchSender
     /// messages decided so far); when none is (<c>--reconnect 0</c>, a first connection that decided nothing), every
     /// later message meets the refusal as before, and is reported refused with it.
     /// </summary>
-    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult, bool> report, Action onWait, Func<int, bool> mayReconnect, CancellationToken cancellationToken)
+    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult?, bool> report, Action onWait, Func<int, bool> mayReconnect, CancellationToken cancellationToken)
     {
         var source = new Source(messages, session.Capabilities, _maxPerConnection);
         long acceptedBytes = 0;
@@ -283,9 +288,10 @@ internal sealed partial class BatchSender
                 why ??= $"{_server} ended the session after {decided} message{(decided == 1 ? string.Empty : "s")}{(closing is null ? " (the connection closed)" : $" ({ReplyInfo.From(closing)})")}";
             }
 
+            // Never handed over: no result made here (at --max-per-connection L, n messages would cost n²/L of them).
             for (var i = reported; i < messages.Count; i++)
             {
-                report(i, NotSent(messages[i], ExitCodes.ConnectionFailed, "not sent: the batch ended before this message"), true);
+                report(i, null, true);
             }
 
             var planned = _maxPerConnection > 0 && stopped && notTaken == 0 && why is null && session.IsConnected;
