@@ -49,11 +49,19 @@ internal sealed partial class BatchSender
 
     /// <summary>Whether a session left a message untaken, so that a new connection may send it (see the remarks of this file).</summary>
     /// <param name="result">The message's result on that session.</param>
-    /// <returns>True for NotSent because the connection ended (closed, reset, 421) and for MAIL refused by a <see cref="IsSessionLimitReply">session-limit reply</see>.</returns>
+    /// <returns>
+    /// True for NotSent because the connection ended (closed, reset, 421), for MAIL refused by a
+    /// <see cref="IsSessionLimitReply">session-limit reply</see>, and for a 421 to DATA or to every recipient given (the
+    /// server closing the channel before a byte of the message: as the pool's retry decides). Not for a 421 to the end
+    /// of data: the message was sent whole, and the CLI leaves that one to the user.
+    /// </returns>
     internal static bool IsNotTaken(SmtpSendResult result) => result.Outcome switch
     {
         SmtpSendOutcome.NotSent => result.Exception is SmtpException { ErrorCode: SmtpErrorCode.ConnectionClosed or SmtpErrorCode.ServiceNotAvailable or SmtpErrorCode.SystemError },
-        SmtpSendOutcome.Refused => result.MailReply is { } mail && IsSessionLimitReply(mail),
+        SmtpSendOutcome.Refused => (result.MailReply is { } mail && IsSessionLimitReply(mail))
+            || (result.FinalReply is null && result.DataReply is { Code: 421 })
+            || (result.FinalReply is null && result.DataReply is null && result.Recipients.Count > 0
+                && result.Recipients.All(static r => r.Reply is null || r.Reply.Code == 421) && result.Recipients.Any(static r => r.Reply?.Code == 421)),
         _ => false,
     };
 

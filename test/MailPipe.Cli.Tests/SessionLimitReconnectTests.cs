@@ -32,6 +32,12 @@ public sealed class SessionLimitReconnectTests
     [InlineData(SessionLimit.ServiceClosing421, true)]
     [InlineData(SessionLimit.MailRefused452, false)]
     [InlineData(SessionLimit.ServiceClosing421, false)]
+
+    // A 421 to DATA or to the transaction's only recipient: reported refused (exit 2), not sent again, before (found by brk19).
+    [InlineData(SessionLimit.DataClosing421, true)]
+    [InlineData(SessionLimit.DataClosing421, false)]
+    [InlineData(SessionLimit.RecipientClosing421, true)]
+    [InlineData(SessionLimit.RecipientClosing421, false)]
     public async Task Messages_a_session_did_not_take_go_on_new_connections_and_arrive_once(SessionLimit limit, bool pipelining)
     {
         await using var server = new SessionLimitServer(limit, perSession: 3, pipelining: pipelining);

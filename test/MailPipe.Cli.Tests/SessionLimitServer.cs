@@ -16,6 +16,12 @@ public enum SessionLimit
 
     /// <summary>The next end of data is never answered: the connection is closed (that message's outcome is unknown to the client).</summary>
     CloseAfterEndOfData,
+
+    /// <summary>MAIL and RCPT are accepted, DATA gets <c>421 4.3.2 Shutting down</c> and the connection is closed (nothing of the message was sent).</summary>
+    DataClosing421,
+
+    /// <summary>MAIL is accepted, RCPT gets <c>421 4.3.2 Shutting down</c> and the connection is closed.</summary>
+    RecipientClosing421,
 }
 
 /// <summary>
@@ -137,9 +143,15 @@ internal sealed class SessionLimitServer : IAsyncDisposable
                     transaction = true;
                     await WriteAsync(stream, "250 2.1.0 Ok", cancellationToken);
                     break;
+                case "RCPT" when transaction && taken >= _perSession && _limit == SessionLimit.RecipientClosing421:
+                    await WriteAsync(stream, "421 4.3.2 limit.test Shutting down", cancellationToken);
+                    return;
                 case "RCPT":
                     await WriteAsync(stream, transaction ? "250 2.1.5 Ok" : "503 5.5.1 Need MAIL first", cancellationToken);
                     break;
+                case "DATA" when transaction && taken >= _perSession && _limit == SessionLimit.DataClosing421:
+                    await WriteAsync(stream, "421 4.3.2 limit.test Shutting down", cancellationToken);
+                    return;
                 case "DATA" when !transaction:
                     await WriteAsync(stream, "503 5.5.1 No valid recipients", cancellationToken);
                     break;
