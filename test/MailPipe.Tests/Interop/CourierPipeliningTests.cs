@@ -64,4 +64,32 @@ public sealed class CourierPipeliningTests
         results.Select(r => r.FinalReply!.Text).Should().Equal("Ok. 000000006B169EFD.00004AE0", "Ok. 000000006B169EFD.00004AE1", "Ok. 000000006B169EFD.00004AE2");
         await server.WaitAsync();
     }
+
+    [Fact]
+    public async Task Courier_refusing_a_declared_SIZE_at_MAIL_with_534_then_502_to_RCPT_and_DATA_is_a_refused_message()
+    {
+        // A pin of Courier's reply codes outside RFC 5321's list: the message is Refused by its MAIL reply, nothing sent.
+        var script = SmtpScript.Parse([
+            .. CourierEhlo,
+            "C> MAIL FROM:<sender@example.test> SIZE=30",
+            "C+ RCPT TO:<m0@example.test>",
+            "C+ DATA",
+            "S: 534 SIZE=Message too big.",
+            "S: 502 ESMTP command error",
+            "S: 502 ESMTP command error",
+            "C> QUIT",
+            "S: 221 Bye.",
+            "CLOSE",
+        ]);
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = await SendScripts.ConnectedAsync(server);
+
+        var result = await session.SendAsync(SendScripts.Message(0)).Safe();
+        await session.QuitAsync().Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Refused);
+        result.MailReply!.Code.Should().Be(534);
+        result.IsTransientFailure.Should().BeFalse();
+        await server.WaitAsync();
+    }
 }
