@@ -41,7 +41,8 @@ internal sealed partial class TransactionSender
     /// <summary>
     /// Whether, with DATA, a transaction waits for the previous one's final reply instead of following its end of data
     /// in the same flush: set when the server answered such commands with 503 (Haraka 3.3.4's defence against SMTP
-    /// smuggling). Kept for the session's life.
+    /// smuggling), or from the start when the EHLO reply is Courier-MTA's (it discards such commands unanswered). Kept
+    /// for the session's life.
     /// </summary>
     public bool WaitsAfterEndOfData { get; set; }
 
@@ -189,6 +190,7 @@ internal sealed partial class TransactionSender
             var capabilities = _host.Capabilities;
             _chunking = _options.UseChunking && capabilities.SupportsChunking;
             _pipelining = _options.UsePipelining && capabilities.SupportsPipelining;
+            WaitsAfterEndOfData |= DiscardsCommandsBehindEndOfData(capabilities);
             _validated = validated;
             return await SendCallAsync(single, messages, batch, cancellationToken).ConfigureAwait(false);
         }
@@ -200,6 +202,13 @@ internal sealed partial class TransactionSender
             throw;
         }
     }
+
+    /// <summary>
+    /// Whether the EHLO reply is Courier-MTA's (<c>XVERP=Courier</c>, <c>XEXDATA</c>): its esmtpd (1.0.16) silently
+    /// discards the commands that arrive in the same read as an end of data, so they would never be answered.
+    /// </summary>
+    private static bool DiscardsCommandsBehindEndOfData(SmtpCapabilities capabilities) =>
+        capabilities.Contains("XEXDATA") || capabilities.Items.Any(c => c.Line.StartsWith("XVERP=Courier", StringComparison.OrdinalIgnoreCase));
 
     private static ListSource ToAsync(IReadOnlyList<SmtpMessage> messages) => new(messages);
 
