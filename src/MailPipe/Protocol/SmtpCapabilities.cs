@@ -34,8 +34,17 @@ public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
         foreach (var item in items)
         {
             _byKeyword.TryAdd(item.Keyword, item);
+            IsCourier |= item.Line.StartsWith("XVERP=Courier", StringComparison.OrdinalIgnoreCase);
         }
+
+        IsCourier |= _byKeyword.ContainsKey("XEXDATA");
     }
+
+    /// <summary>
+    /// Whether the EHLO reply is Courier-MTA's (<c>XVERP=Courier</c>, <c>XEXDATA</c>): its esmtpd (1.0.16) silently
+    /// discards the commands that arrive in the same read as an end of data. Decided once per EHLO reply, not per send.
+    /// </summary>
+    internal bool IsCourier { get; }
 
     /// <summary>Reads the extensions from a positive reply to EHLO: the first line is the server's domain and greeting, each further line an extension.</summary>
     /// <param name="ehloReply">The reply to EHLO.</param>

@@ -190,7 +190,7 @@ internal sealed partial class TransactionSender
             var capabilities = _host.Capabilities;
             _chunking = _options.UseChunking && capabilities.SupportsChunking;
             _pipelining = _options.UsePipelining && capabilities.SupportsPipelining;
-            WaitsAfterEndOfData |= DiscardsCommandsBehindEndOfData(capabilities);
+            WaitsAfterEndOfData |= capabilities.IsCourier; // it discards the commands that arrive with an end of data
             _validated = validated;
             return await SendCallAsync(single, messages, batch, cancellationToken).ConfigureAwait(false);
         }
@@ -202,13 +202,6 @@ internal sealed partial class TransactionSender
             throw;
         }
     }
-
-    /// <summary>
-    /// Whether the EHLO reply is Courier-MTA's (<c>XVERP=Courier</c>, <c>XEXDATA</c>): its esmtpd (1.0.16) silently
-    /// discards the commands that arrive in the same read as an end of data, so they would never be answered.
-    /// </summary>
-    private static bool DiscardsCommandsBehindEndOfData(SmtpCapabilities capabilities) =>
-        capabilities.Contains("XEXDATA") || capabilities.Items.Any(c => c.Line.StartsWith("XVERP=Courier", StringComparison.OrdinalIgnoreCase));
 
     private static ListSource ToAsync(IReadOnlyList<SmtpMessage> messages) => new(messages);
 
