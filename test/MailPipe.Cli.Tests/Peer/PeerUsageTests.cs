@@ -200,36 +200,16 @@ public class PeerUsageTests
         Directory.Exists(Path.Combine(files.Path, "mailpipe-outbox")).Should().BeFalse();
     }
 
-    [Fact]
-    public async Task An_envid_with_a_space_is_a_usage_error()
+    [Theory]
+    [InlineData("--envid", "a b", "--envid")]
+    [InlineData("--notify", "NEVER,SUCCESS", "--notify")]
+    [InlineData("--helo-name", "bad name", "--helo-name")]
+    [InlineData("--header", "Content-Transfer-Encoding: 7bit", "Content-Transfer-Encoding")]
+    public async Task A_bad_option_value_is_a_usage_error(string option, string value, string named)
     {
-        var run = await Tool.RunAsync("send", "-s", $"127.0.0.1:{Servers.Closed()}", "-f", "a@example.test", "-t", "b@example.test", "--envid", "a b");
+        var run = await Tool.RunAsync("send", "-s", $"127.0.0.1:{Servers.Closed()}", "-f", "a@example.test", "-t", "b@example.test", option, value);
 
-        IsUsageError(run, "--envid");
-    }
-
-    [Fact]
-    public async Task A_bad_notify_value_is_a_usage_error()
-    {
-        var run = await Tool.RunAsync("send", "-s", $"127.0.0.1:{Servers.Closed()}", "-f", "a@example.test", "-t", "b@example.test", "--notify", "NEVER,SUCCESS");
-
-        IsUsageError(run, "--notify");
-    }
-
-    [Fact]
-    public async Task A_bad_helo_name_is_a_usage_error()
-    {
-        var run = await Tool.RunAsync("send", "-s", $"127.0.0.1:{Servers.Closed()}", "-f", "a@example.test", "-t", "b@example.test", "--helo-name", "bad name");
-
-        IsUsageError(run, "--helo-name");
-    }
-
-    [Fact]
-    public async Task A_Content_Transfer_Encoding_header_on_a_built_message_is_a_usage_error()
-    {
-        var run = await Tool.RunAsync("send", "-s", $"127.0.0.1:{Servers.Closed()}", "-f", "a@example.test", "-t", "b@example.test", "--header", "Content-Transfer-Encoding: 7bit");
-
-        IsUsageError(run, "Content-Transfer-Encoding");
+        IsUsageError(run, named);
     }
 
     [Theory]
