@@ -24,61 +24,18 @@ internal static class FileArguments
     /// <param name="error">Why the arguments cannot be used (an empty argument, a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
     /// <returns>Whether the arguments could be expanded.</returns>
     public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out string? error) =>
-        TryExpand(arguments, out files, out _, out _, out error);
+        TryExpand(arguments, out files, out _, out error);
 
     /// <summary>Expands the arguments, and says which files a directory or wildcard found, and which of them are not regular files.</summary>
     /// <param name="arguments">The FILE arguments, in order.</param>
     /// <param name="files">The files, in order.</param>
     /// <param name="found">Each position in <paramref name="files"/> found by a directory or wildcard, with what it is when not a regular file (<see cref="FileType.NotRegular"/>), else <see langword="null"/>. A file named on its own is not in it: a FIFO or <c>&lt;(command)</c> given by name is read to its end.</param>
-    /// <param name="repeated">The regular files named more than once (by name, a directory or a wildcard: <c>outbox/ outbox/*.eml</c>), as first named; each is in <paramref name="files"/> once, where first named.</param>
     /// <param name="error">Why the arguments cannot be used (an empty argument, a directory without <c>.eml</c> files, a pattern that matches nothing), otherwise <see langword="null"/>.</param>
     /// <returns>Whether the arguments could be expanded.</returns>
-    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out Dictionary<int, string?> found, out List<string> repeated, out string? error)
+    public static bool TryExpand(IEnumerable<string> arguments, out List<string> files, out Dictionary<int, string?> found, out string? error)
     {
         files = [];
         found = [];
-        repeated = [];
-        if (!TryExpandAll(arguments, files, found, out error))
-        {
-            return false;
-        }
-
-        // A file named twice (a directory and a wildcard over it, or a shell's expansion beside the file's own name)
-        // is sent once: two copies of one message are never what such a command line meant. A FIFO or a process
-        // substitution given twice is read twice (each read is another message); a missing file is reported once.
-        var firstNamed = new Dictionary<string, string>(StringComparer.Ordinal);
-        var kept = new List<string>(files.Count);
-        var keptFound = new Dictionary<int, string?>();
-        for (var i = 0; i < files.Count; i++)
-        {
-            var file = files[i];
-            var foundHere = found.TryGetValue(i, out var kind);
-            var isRegular = file != "-" && (foundHere ? kind is null : !Directory.Exists(file) && FileType.NotRegular(file) is null);
-            if (isRegular && !firstNamed.TryAdd(Path.GetFullPath(file), file))
-            {
-                var first = firstNamed[Path.GetFullPath(file)];
-                if (!repeated.Contains(first, StringComparer.Ordinal))
-                {
-                    repeated.Add(first);
-                }
-
-                continue;
-            }
-
-            if (foundHere)
-            {
-                keptFound[kept.Count] = kind;
-            }
-
-            kept.Add(file);
-        }
-
-        (files, found) = (kept, keptFound);
-        return true;
-    }
-
-    private static bool TryExpandAll(IEnumerable<string> arguments, List<string> files, Dictionary<int, string?> found, out string? error)
-    {
         error = null;
         foreach (var argument in arguments)
         {

@@ -265,15 +265,10 @@ internal sealed partial class SendCommand
 
         using (connection)
         {
-            if (!FileArguments.TryExpand(parseResult.GetValue(_files) ?? [], out var files, out var found, out var repeated, out var filesError))
+            if (!FileArguments.TryExpand(parseResult.GetValue(_files) ?? [], out var files, out var found, out var filesError))
             {
                 await error.WriteLineAsync($"mailpipe send: {filesError}").ConfigureAwait(false);
                 return ExitCodes.UsageOrInput;
-            }
-
-            foreach (var file in repeated)
-            {
-                await error.WriteLineAsync($"mailpipe send: {Shown(file)} is named more than once (by name, a directory or a wildcard): sent once").ConfigureAwait(false);
             }
 
             AuthSettings? auth = null;

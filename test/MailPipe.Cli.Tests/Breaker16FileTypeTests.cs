@@ -13,7 +13,7 @@ public sealed class Breaker16FileTypeTests
         using var dir = new TempDirectory();
         dir.File("a.eml", "From: a@example.test\r\nTo: b@example.test\r\nSubject: a\r\n\r\nbody\r\n");
         var swapped = dir.File("b.eml", "From: a@example.test\r\nTo: b@example.test\r\nSubject: b\r\n\r\nbody\r\n");
-        FileArguments.TryExpand([dir.Path], out var files, out var found, out _, out var error).Should().BeTrue(error);
+        FileArguments.TryExpand([dir.Path], out var files, out var found, out var error).Should().BeTrue(error);
         found.Should().HaveCount(2).And.OnlyContain(f => f.Value == null, "both were regular files when expanded");
 
         File.Delete(swapped);
@@ -52,7 +52,7 @@ public sealed class Breaker16FileTypeTests
         File.CreateSymbolicLink(Path.Combine(dir.Path, "2.eml"), fifo);
         File.CreateSymbolicLink(Path.Combine(dir.Path, "3.eml"), Path.Combine(other.Path, "missing"));
 
-        FileArguments.TryExpand([dir.Path], out var files, out var found, out _, out var error).Should().BeTrue(error);
+        FileArguments.TryExpand([dir.Path], out var files, out var found, out var error).Should().BeTrue(error);
         files.Should().HaveCount(3);
         found.Values.Should().Equal([null, "a FIFO (named pipe)", null]);
         var first = OutgoingMessage.LoadFile(1, files[0], new MessageDefaults(), regularOnly: true);
