@@ -46,6 +46,9 @@ internal sealed class RecipientLimitServer : IAsyncDisposable
     /// <summary>Every message accepted: connection, subject, the recipients of its transaction.</summary>
     public ConcurrentQueue<(int Connection, string Subject, string[] Recipients)> Accepted { get; } = new();
 
+    /// <summary>The length of every accepted message's data as read (dot-unstuffing aside), with its subject.</summary>
+    public ConcurrentQueue<(string Subject, long Length)> DataLengths { get; } = new();
+
     /// <summary>Every recipient of an accepted message, once per delivery.</summary>
     public string[] Deliveries(string subject) => [.. Accepted.Where(a => a.Subject == subject).SelectMany(a => a.Recipients)];
 
@@ -128,8 +131,10 @@ internal sealed class RecipientLimitServer : IAsyncDisposable
                 case "DATA":
                     await WriteAsync(stream, "354 End data with <CR><LF>.<CR><LF>", cancellationToken);
                     var subject = "?";
+                    long length = 0;
                     while (await reader.ReadLineAsync(cancellationToken) is { } dataLine && dataLine != ".")
                     {
+                        length += dataLine.Length + 2;
                         subject = dataLine.StartsWith("Subject: ", StringComparison.Ordinal) ? dataLine["Subject: ".Length..] : subject;
                     }
 
@@ -147,6 +152,7 @@ internal sealed class RecipientLimitServer : IAsyncDisposable
                     }
 
                     taken++;
+                    DataLengths.Enqueue((subject, length));
                     Accepted.Enqueue((connection, subject, [.. recipients]));
                     await WriteAsync(stream, $"250 2.0.0 Ok: queued as {connection}.{taken}", cancellationToken);
                     break;

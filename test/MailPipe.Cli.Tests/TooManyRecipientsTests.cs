@@ -145,6 +145,30 @@ public sealed class TooManyRecipientsTests
         run.Error.Should().Contain("on connection 2");
     }
 
+    /// <summary>A file over 1 MiB is streamed, opened again for each send; standard input over 1 MiB is spooled to a temporary file, kept until the end.</summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_large_file_or_standard_input_is_sent_whole_in_each_transaction(bool standardInput)
+    {
+        await using var server = new RecipientLimitServer(maxRecipients: 2);
+        using var dir = new TempDirectory();
+        var line = new string('x', 76) + "\r\n";
+        var content = System.Text.Encoding.ASCII.GetBytes($"From: a@example.test\r\nTo: {string.Join(", ", Rcpts("r", 3))}\r\nSubject: big\r\n\r\n" + string.Concat(Enumerable.Repeat(line, 2 * 1024 * 1024 / line.Length)));
+        var path = dir.File("big.eml", content);
+        var environment = new CliEnvironment(() => new MemoryStream(content, writable: false), OutputIsTerminal: false, ErrorIsTerminal: false);
+        var output = new System.IO.StringWriter(new System.Text.StringBuilder()) { NewLine = "\n" };
+        var error = new System.IO.StringWriter(new System.Text.StringBuilder()) { NewLine = "\n" };
+
+        var exit = await Program.RunAsync(["send", "--server", server.Address, "--json", standardInput ? "-" : path], output, error, environment, CancellationToken.None);
+
+        exit.Should().Be(ExitCodes.Success, output.ToString() + error);
+        var (messages, _) = Parse(new CliRunner.Run(exit, output.ToString(), error.ToString()));
+        messages[0].GetProperty("transactions").GetInt32().Should().Be(2);
+        server.Deliveries("big").Should().BeEquivalentTo(Rcpts("r", 3));
+        server.DataLengths.Select(d => d.Length).Should().Equal(content.Length, content.Length);
+    }
+
     [Fact]
     public async Task Without_a_new_connection_the_recipients_left_are_listed_refused()
     {
