@@ -90,6 +90,7 @@ internal sealed partial class BatchSender
         long acceptedBytes = 0;
         var connections = 0;
         var fruitless = 0;
+        var followUps = new List<FollowUp>(); // accepted messages with recipients refused as too many (452), in batch order
         while (true)
         {
             connections++;
@@ -157,6 +158,10 @@ internal sealed partial class BatchSender
                                 {
                                     held.Add((pending[i], result));
                                 }
+                                else if (NeedsFollowUp(result!))
+                                {
+                                    followUps.Add(new FollowUp(pending[i], batch[i], result!)); // settled once its follow-ups are done
+                                }
                                 else
                                 {
                                     Settle(pending[i], result!); // null only for a message never handed over, which is not taken
@@ -166,6 +171,13 @@ internal sealed partial class BatchSender
                             decidedSoFar => MayReconnect(decidedSoFar, connections, fruitless),
                             cancellationToken).ConfigureAwait(false);
                         acceptedBytes += end.AcceptedBytes;
+                        if (followUps.Count > 0 && !cancellationToken.IsCancellationRequested)
+                        {
+                            // Follow-ups, in batch order, on this session (the batch's transactions are all decided by now).
+                            followUps.Sort(static (a, b) => a.Position.CompareTo(b.Position));
+                            var decided = await RunFollowUpsAsync(session, followUps, Settle, cancellationToken).ConfigureAwait(false);
+                            end = end with { Decided = end.Decided + decided };
+                        }
                     }
 
                     elapsed = stopwatch.Elapsed;
@@ -174,7 +186,7 @@ internal sealed partial class BatchSender
                 await QuietQuitAsync(session, cancellationToken).ConfigureAwait(false);
             }
 
-            var reconnect = held.Count > 0 && !cancellationToken.IsCancellationRequested && ShouldReconnect(end, connections, ref fruitless);
+            var reconnect = (held.Count > 0 || followUps.Count > 0) && !cancellationToken.IsCancellationRequested && ShouldReconnect(end, connections, ref fruitless);
             if (!reconnect)
             {
                 if (held.Count > 0 && connections > 1 && !cancellationToken.IsCancellationRequested)
@@ -189,13 +201,23 @@ internal sealed partial class BatchSender
                     Settle(position, result ?? NotSent(messages[position], ExitCodes.ConnectionFailed, "not sent: the batch ended before this message"));
                 }
 
+                foreach (var followUp in followUps)
+                {
+                    Settle(followUp.Position, Unfollowed(followUp, cancellationToken.IsCancellationRequested ? Interrupted : end.Why ?? "the session ended"));
+                }
+
                 return new BatchReport(results, elapsed, tls, mechanism is null ? null : _auth?.UserName, mechanism, acceptedBytes, null, Steps(), connections);
             }
 
-            if (!end.Planned)
+            if (!end.Planned && held.Count > 0)
             {
                 // Not at each --max-per-connection: that is what was asked for (a line per connection would bury the others).
                 onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} not taken after {end.Why ?? "the session ended"}: sending {(held.Count == 1 ? "it" : "them")} on connection {connections + 1}");
+            }
+
+            if (followUps.Count > 0)
+            {
+                onNotice?.Invoke($"{followUps.Count} message{(followUps.Count == 1 ? string.Empty : "s")} with recipients refused as too many (452) left after {end.Why ?? "the session ended"}: sending {(followUps.Count == 1 ? "its follow-up" : "their follow-ups")} on connection {connections + 1}");
             }
 
             pending = held.ConvertAll(h => h.Position);

@@ -93,6 +93,9 @@ internal sealed record MessageResult
     /// <summary>Where the embedded server saved the message, when it did.</summary>
     public string? SavedTo { get; init; }
 
+    /// <summary>How many mail transactions carried the message: more than 1 when recipients refused as too many (<c>452</c>) were sent it in follow-up transactions.</summary>
+    public int Transactions { get; init; } = 1;
+
     /// <summary>Whether <see cref="Error"/> is the connection's (said once on standard error, not again per message in text).</summary>
     public bool SessionFailure { get; init; }
 }

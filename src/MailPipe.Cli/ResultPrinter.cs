@@ -68,7 +68,7 @@ internal sealed class ResultPrinter
 
     /// <summary>The result as one line of JSON (no line break).</summary>
     /// <param name="result">The result.</param>
-    /// <returns>A JSON object: type ("message"), file, index, from, recipients [{address, code, enhancedStatus, text, accepted}], mailReply, dataReply, finalReply, outcome, exitCode, error, savedTo.</returns>
+    /// <returns>A JSON object: type ("message"), file, index, from, recipients [{address, code, enhancedStatus, text, accepted}], mailReply, dataReply, finalReply, outcome, transactions, exitCode, error, savedTo.</returns>
     public static string ToJson(MessageResult result)
     {
         ArgumentNullException.ThrowIfNull(result);
@@ -103,6 +103,7 @@ internal sealed class ResultPrinter
             WriteReply(json, "dataReply", result.DataReply);
             WriteReply(json, "finalReply", result.FinalReply);
             json.WriteString("outcome", OutcomeName(result.Outcome));
+            json.WriteNumber("transactions", result.Transactions);
             json.WriteNumber("exitCode", result.ExitCode);
             json.WriteString("error", result.Error);
             json.WriteString("savedTo", result.SavedTo);
@@ -225,7 +226,8 @@ internal sealed class ResultPrinter
             MessageOutcome.Unknown => "outcome unknown",
             _ => "not sent",
         };
-        text.Append(CultureInfo.InvariantCulture, $"{name}: {verdict} (exit {result.ExitCode})\n");
+        var transactions = result.Transactions > 1 ? string.Create(CultureInfo.InvariantCulture, $", in {result.Transactions} transactions (recipients refused with 452, too many, sent it again)") : string.Empty;
+        text.Append(CultureInfo.InvariantCulture, $"{name}: {verdict} (exit {result.ExitCode}){transactions}\n");
         if (result.MailReply is { } mail)
         {
             text.Append(CultureInfo.InvariantCulture, $"  from <{result.From}>: {mail}\n");

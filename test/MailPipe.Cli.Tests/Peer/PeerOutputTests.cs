@@ -143,7 +143,7 @@ public class PeerOutputTests
         run.ExitCode.Should().Be(0, run.ToString());
         var message = run.Json[0];
         message.EnumerateObject().Select(p => p.Name).Should().BeEquivalentTo(
-            "type", "file", "index", "from", "recipients", "mailReply", "dataReply", "finalReply", "outcome", "exitCode", "error", "savedTo");
+            "type", "file", "index", "from", "recipients", "mailReply", "dataReply", "finalReply", "outcome", "transactions", "exitCode", "error", "savedTo");
         message.GetProperty("type").GetString().Should().Be("message");
         message.GetProperty("file").GetString().Should().Be(file);
         message.GetProperty("index").GetInt32().Should().Be(1);

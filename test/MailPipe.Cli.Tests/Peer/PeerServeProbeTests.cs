@@ -102,8 +102,10 @@ public class PeerServeProbeTests
         var run = await Tool.RunAsync("send", "-s", serve.Address, "-f", "a@example.test", "-t", "b@example.test", "-t", "c@example.test", "-t", "d@example.test", "--body", "x");
 
         run.ExitCode.Should().Be(0, run.ToString());
-        run.Output.Should().Contain("to <d@example.test>: 452 4.5.3");
+        // The one refused with 452 4.5.3 (too many) gets the message in a follow-up transaction (RFC 5321 §4.5.3.1.10).
+        run.Output.Should().Contain("in 2 transactions").And.Contain("to <d@example.test>: 250").And.NotContain("452 4.5.3");
         (await serve.WaitForLineAsync(" saved to ")).Should().Contain("to <b@example.test>, <c@example.test>:");
+        (await serve.WaitForLineAsync(" saved to ", 2)).Should().Contain("to <d@example.test>:");
     }
 
     [Fact]
