@@ -12,27 +12,8 @@ namespace MailPipe.Cli.Tests;
 /// that may differ by connection number (greeting, EHLO keywords, STARTTLS, DATA and BDAT), with a hook at each step. It
 /// records each complete end of data (DATA's dot or BDAT LAST) with the connection's number and the message's Subject.
 /// </summary>
-internal sealed class Breaker19Server : IAsyncDisposable
+internal sealed class Breaker19Server : ScriptedServer
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
-    private readonly Task _accepting;
-    private readonly ConcurrentBag<Task> _sessions = [];
-    private int _connections;
-
-    public Breaker19Server()
-    {
-        _listener.Start();
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _accepting = Task.Run(AcceptAsync);
-    }
-
-    public int Port { get; }
-
-    public string Address => $"127.0.0.1:{Port}";
-
-    public int Connections => Volatile.Read(ref _connections);
-
     /// <summary>The greeting of a connection (by number, from 1); <see langword="null"/> closes it without one.</summary>
     public Func<int, string?> Greeting { get; init; } = _ => "220 brk19.test ESMTP";
 
@@ -75,43 +56,7 @@ internal sealed class Breaker19Server : IAsyncDisposable
     /// <summary>Each connection's TLS state when its first MAIL came: (connection, encrypted).</summary>
     public ConcurrentQueue<(int Connection, bool Tls)> MailTls { get; } = new();
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        try
-        {
-            await _accepting;
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-        }
-
-        foreach (var session in _sessions)
-        {
-            try
-            {
-                await session;
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException or ObjectDisposedException or System.Security.Authentication.AuthenticationException)
-            {
-            }
-        }
-
-        _stop.Dispose();
-    }
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            var number = Interlocked.Increment(ref _connections);
-            _sessions.Add(Task.Run(() => ServeAsync(client, number, _stop.Token)));
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client, int connection, CancellationToken cancellationToken)
+    protected override async Task ServeAsync(TcpClient client, int connection, CancellationToken cancellationToken)
     {
         using var _ = client;
         OnConnect(connection);

@@ -13,17 +13,12 @@ namespace MailPipe.Cli.Tests;
 /// server's life) with another reply, or with none (<c>""</c>: the connection is closed). Records every message it
 /// accepted with its envelope's recipients.
 /// </summary>
-internal sealed class RecipientLimitServer : IAsyncDisposable
+internal sealed class RecipientLimitServer : ScriptedServer
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
     private readonly int _maxRecipients;
     private readonly int _perSession;
     private readonly string _tooMany;
     private readonly Func<int, string?> _endOfData;
-    private readonly ConcurrentBag<Task> _sessions = [];
-    private readonly Task _accepting;
-    private int _connections;
     private int _transactions;
 
     public RecipientLimitServer(int maxRecipients, int perSession = int.MaxValue, Func<int, string?>? endOfData = null, string tooMany = "452 4.5.3 Too many recipients")
@@ -32,16 +27,7 @@ internal sealed class RecipientLimitServer : IAsyncDisposable
         _perSession = perSession;
         _tooMany = tooMany;
         _endOfData = endOfData ?? (_ => null);
-        _listener.Start();
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _accepting = AcceptAsync();
     }
-
-    public int Port { get; }
-
-    public string Address => $"127.0.0.1:{Port}";
-
-    public int Connections => Volatile.Read(ref _connections);
 
     /// <summary>Every message accepted: connection, subject, the recipients of its transaction.</summary>
     public ConcurrentQueue<(int Connection, string Subject, string[] Recipients)> Accepted { get; } = new();
@@ -52,43 +38,7 @@ internal sealed class RecipientLimitServer : IAsyncDisposable
     /// <summary>Every recipient of an accepted message, once per delivery.</summary>
     public string[] Deliveries(string subject) => [.. Accepted.Where(a => a.Subject == subject).SelectMany(a => a.Recipients)];
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        try
-        {
-            await _accepting;
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-        }
-
-        foreach (var session in _sessions)
-        {
-            try
-            {
-                await session;
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
-            {
-            }
-        }
-
-        _stop.Dispose();
-    }
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            var number = Interlocked.Increment(ref _connections);
-            _sessions.Add(Task.Run(() => ServeAsync(client, number, _stop.Token)));
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client, int connection, CancellationToken cancellationToken)
+    protected override async Task ServeAsync(TcpClient client, int connection, CancellationToken cancellationToken)
     {
         using var _ = client;
         var stream = client.GetStream();

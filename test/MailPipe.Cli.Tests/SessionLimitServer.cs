@@ -29,17 +29,12 @@ public enum SessionLimit
 /// or at once, and limits what one session may carry to <c>perSession</c> messages. It records every end of data it
 /// read and every message it accepted, with the connection's number, so that a test can count what arrived.
 /// </summary>
-internal sealed class SessionLimitServer : IAsyncDisposable
+internal sealed class SessionLimitServer : ScriptedServer
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly CancellationTokenSource _stop = new();
     private readonly SessionLimit _limit;
     private readonly int _perSession;
     private readonly Func<int, bool> _refuseGreeting;
     private readonly bool _pipelining;
-    private readonly Task _accepting;
-    private readonly ConcurrentBag<Task> _sessions = [];
-    private int _connections;
     private int _refusedMails;
 
     /// <param name="limit">What happens at the limit.</param>
@@ -52,20 +47,10 @@ internal sealed class SessionLimitServer : IAsyncDisposable
         _limit = limit;
         _perSession = perSession;
         _refuseGreeting = refuseGreeting ?? (_ => false);
-        _listener.Start();
-        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
-        _accepting = Task.Run(AcceptAsync);
     }
-
-    public int Port { get; }
-
-    public string Address => $"127.0.0.1:{Port}";
 
     /// <summary>How many MAIL commands were refused at the limit.</summary>
     public int RefusedMails => Volatile.Read(ref _refusedMails);
-
-    /// <summary>How many connections were accepted.</summary>
-    public int Connections => Volatile.Read(ref _connections);
 
     /// <summary>The Subject of every message whose end of data the server read (accepted or not), with the connection's number.</summary>
     public ConcurrentQueue<(int Connection, string Subject)> EndsOfData { get; } = new();
@@ -73,43 +58,7 @@ internal sealed class SessionLimitServer : IAsyncDisposable
     /// <summary>The Subject of every message the server accepted (250 to its end of data), with the connection's number.</summary>
     public ConcurrentQueue<(int Connection, string Subject)> Accepted { get; } = new();
 
-    public async ValueTask DisposeAsync()
-    {
-        await _stop.CancelAsync();
-        _listener.Stop();
-        try
-        {
-            await _accepting;
-        }
-        catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-        {
-        }
-
-        foreach (var session in _sessions)
-        {
-            try
-            {
-                await session;
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or IOException or ObjectDisposedException)
-            {
-            }
-        }
-
-        _stop.Dispose();
-    }
-
-    private async Task AcceptAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            var client = await _listener.AcceptTcpClientAsync(_stop.Token);
-            var number = Interlocked.Increment(ref _connections);
-            _sessions.Add(Task.Run(() => ServeAsync(client, number, _stop.Token)));
-        }
-    }
-
-    private async Task ServeAsync(TcpClient client, int connection, CancellationToken cancellationToken)
+    protected override async Task ServeAsync(TcpClient client, int connection, CancellationToken cancellationToken)
     {
         using var _ = client;
         var stream = client.GetStream();

@@ -170,8 +170,9 @@ public class PeerOutputTests
         run.ExitCode.Should().Be(0, run.ToString());
         var summary = run.Summary;
         summary.EnumerateObject().Select(p => p.Name).Should().BeEquivalentTo(
-            "type", "messages", "accepted", "refused", "unknown", "notSent", "bytes", "elapsedSeconds", "messagesPerSecond", "exitCode", "server", "tls", "authenticatedAs", "authMechanism", "error");
+            "type", "messages", "accepted", "refused", "unknown", "notSent", "bytes", "elapsedSeconds", "messagesPerSecond", "exitCode", "server", "connections", "tls", "authenticatedAs", "authMechanism", "error");
         summary.GetProperty("type").GetString().Should().Be("summary");
+        summary.GetProperty("connections").GetInt32().Should().Be(1);
         summary.GetProperty("messages").GetInt32().Should().Be(1);
         summary.GetProperty("accepted").GetInt32().Should().Be(1);
         summary.GetProperty("server").GetString().Should().Be(Servers.At(Servers.Postfix));
