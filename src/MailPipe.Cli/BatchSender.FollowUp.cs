@@ -41,7 +41,7 @@ internal sealed partial class BatchSender
         while (followUps.Count > 0 && session.IsConnected && !cancellationToken.IsCancellationRequested)
         {
             var followUp = followUps[0];
-            var targets = followUp.Result.Recipients.Where(static r => IsTooManyRecipients(r.Reply)).Select(static r => r.Address).ToHashSet(StringComparer.Ordinal);
+            var targets = followUp.SoFar.Recipients.Where(static r => IsTooManyRecipients(r.Reply)).Select(static r => r.Address).ToHashSet(StringComparer.Ordinal);
             var envelope = followUp.Message.Envelope!;
             var carried = envelope.WithRecipients([.. envelope.Recipients.Where(r => targets.Contains(r.Address))]);
             SmtpSendResult sent;
@@ -49,9 +49,9 @@ internal sealed partial class BatchSender
             {
                 sent = await session.SendAsync(followUp.Message.Content!.ToSmtpMessage(carried, session.Capabilities), cancellationToken).ConfigureAwait(false);
             }
-            catch (SmtpOutcomeUnknownException ex)
+            catch (SmtpOutcomeUnknownException ex) when (ex is { Result: var unknown })
             {
-                sent = ex.Result;
+                sent = unknown;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -60,9 +60,9 @@ internal sealed partial class BatchSender
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or NotSupportedException or ObjectDisposedException)
             {
                 // A file failed while its data was being sent: MailPipe closed the connection.
-                followUp.Result = followUp.Result with { ExitCode = ExitCodes.OutcomeUnknown, Error = Join(followUp.Result.Error, $"follow-up transaction {followUp.Result.Transactions + 1}: reading the file failed while sending ({ex.Message}); whether its {targets.Count} recipient{(targets.Count == 1 ? string.Empty : "s")} got the message is unknown") };
+                followUp.SoFar = followUp.SoFar with { ExitCode = ExitCodes.OutcomeUnknown, Error = Join(followUp.SoFar.Error, $"follow-up transaction {followUp.SoFar.Transactions + 1}: reading the file failed while sending ({ex.Message}); whether its {targets.Count} recipient{(targets.Count == 1 ? string.Empty : "s")} got the message is unknown") };
                 followUps.RemoveAt(0);
-                settle(followUp.Position, followUp.Result);
+                settle(followUp.Position, followUp.SoFar);
                 continue;
             }
 
@@ -75,7 +75,7 @@ internal sealed partial class BatchSender
             if (!Merge(followUp, sent))
             {
                 followUps.RemoveAt(0);
-                settle(followUp.Position, followUp.Result);
+                settle(followUp.Position, followUp.SoFar);
             }
         }
 
@@ -85,7 +85,7 @@ internal sealed partial class BatchSender
     /// <summary>Puts a follow-up's replies on its recipients' lines; returns whether another follow-up is to be sent.</summary>
     private static bool Merge(FollowUp followUp, SmtpSendResult sent)
     {
-        var result = followUp.Result;
+        var result = followUp.SoFar;
         var number = result.Transactions + 1;
         var replies = new Dictionary<string, ReplyInfo?>(StringComparer.Ordinal);
         var refusal = sent.MailReply is { IsPositiveCompletion: false } mail ? mail
@@ -114,14 +114,14 @@ internal sealed partial class BatchSender
             SmtpSendOutcome.Unknown => Join(result.Error, $"follow-up transaction {number} for {count}: outcome unknown ({sent.Exception?.Message ?? "no reply to the end of data"}); whether they got the message is unknown"),
             _ => Join(result.Error, $"follow-up transaction {number} for {count} not sent ({sent.Exception?.Message ?? "no reason given"})"),
         };
-        followUp.Result = result with
+        followUp.SoFar = result with
         {
             Recipients = recipients,
             Transactions = number,
             Error = error,
             ExitCode = sent.Outcome == SmtpSendOutcome.Unknown ? ExitCodes.OutcomeUnknown : result.ExitCode,
         };
-        return accepted > 0 && NeedsFollowUp(followUp.Result);
+        return accepted > 0 && NeedsFollowUp(followUp.SoFar);
     }
 
     private static string Join(string? first, string second) => first is null ? second : $"{first}; {second}";
@@ -129,8 +129,8 @@ internal sealed partial class BatchSender
     /// <summary>The result of a message left with recipients refused as too many when no follow-up can take them (the batch ended).</summary>
     private static MessageResult Unfollowed(FollowUp followUp, string why)
     {
-        var left = followUp.Result.Recipients.Count(static r => IsTooManyRecipients(r.Reply));
-        return followUp.Result with { Error = Join(followUp.Result.Error, $"{left} recipient{(left == 1 ? string.Empty : "s")} refused as too many not sent the message again: {why}") };
+        var left = followUp.SoFar.Recipients.Count(static r => IsTooManyRecipients(r.Reply));
+        return followUp.SoFar with { Error = Join(followUp.SoFar.Error, $"{left} recipient{(left == 1 ? string.Empty : "s")} refused as too many not sent the message again: {why}") };
     }
 
     /// <summary>An accepted message waiting for follow-up transactions.</summary>
@@ -143,6 +143,6 @@ internal sealed partial class BatchSender
 
         public OutgoingMessage Message { get; } = message;
 
-        public MessageResult Result { get; set; } = result;
+        public MessageResult SoFar { get; set; } = result;
     }
 }
