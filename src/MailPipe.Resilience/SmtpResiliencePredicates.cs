@@ -112,7 +112,7 @@ public static class SmtpResiliencePredicates
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether to retry.</returns>
     public static bool IsTransient(Outcome<SmtpSendResult> outcome) =>
-        outcome.Exception is { } exception ? IsTransient(exception) : outcome.Result is { } result && IsTransient(result);
+        outcome.Exception is { } exception ? IsTransient(exception) : outcome is { Result: { } result } && IsTransient(result);
 
     /// <summary>
     /// Whether the message may have been delivered although no positive final reply arrived: an
@@ -144,7 +144,7 @@ public static class SmtpResiliencePredicates
     /// <param name="outcome">The outcome of one attempt.</param>
     /// <returns>Whether the message may have been delivered.</returns>
     public static bool IsOutcomeUnknown(Outcome<SmtpSendResult> outcome) =>
-        outcome.Exception is { } exception ? IsOutcomeUnknown(exception) : outcome.Result?.Outcome == SmtpSendOutcome.Unknown;
+        outcome.Exception is { } exception ? IsOutcomeUnknown(exception) : outcome is { Result.Outcome: SmtpSendOutcome.Unknown };
 
     /// <summary>
     /// Whether a reply asks the client to slow down: 421 (the service is closing the channel, RFC 5321 §3.8) or an
@@ -193,7 +193,7 @@ public static class SmtpResiliencePredicates
                 && (Classify(exception) == SmtpFailureKind.Transient || (exception is TimeoutRejectedException && IsOutcomeUnknown(exception)));
         }
 
-        return outcome.Result is { } result
+        return outcome is { Result: { } result }
             && ((result.Outcome == SmtpSendOutcome.NotSent && result.Exception is { } failure && Classify(failure) == SmtpFailureKind.Transient && !IsCredentialSourceFailure(failure))
                 || (result.Outcome == SmtpSendOutcome.Unknown && result.Exception is SmtpException { InnerException: not OperationCanceledException } lost && Classify(lost) == SmtpFailureKind.Transient)
                 || (result.MailReply?.Code == 421)

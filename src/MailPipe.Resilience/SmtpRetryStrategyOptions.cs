@@ -109,7 +109,7 @@ public class SmtpRetryStrategyOptions : RetryStrategyOptions<SmtpSendResult>
     /// <summary>The longer delay after a 421 or a 4.7.x reply; <see langword="null"/> for the ordinary back-off.</summary>
     private TimeSpan? ThrottledDelayFor(Outcome<SmtpSendResult> outcome, int attempt)
     {
-        if (ThrottledDelay <= TimeSpan.Zero || outcome.Result is not { } result || !SmtpResiliencePredicates.IsThrottling(result))
+        if (ThrottledDelay <= TimeSpan.Zero || outcome is not { Result: { } result } || !SmtpResiliencePredicates.IsThrottling(result))
         {
             return null;
         }
