@@ -77,6 +77,8 @@ internal sealed class SeekableContent : Stream
 
     public override int Read(Span<byte> buffer)
     {
+        // Stream's synchronous contract, for a caller's own synchronous code (a content writer's CopyTo): MailPipe reads
+        // through ReadAsync only. The gate is the one ReadAsync takes (another send may be reading the same stream).
         _gate.Wait();
         try
         {
