@@ -148,7 +148,7 @@ internal static class MailParameters
     }
 
     /// <summary>Whether the caller's parameter text holds <paramref name="keyword"/> (alone or as <c>keyword=value</c>, any case; RFC 5321 §4.1.2 esmtp-keyword).</summary>
-    private static bool HasKeyword(string? parameters, string keyword)
+    public static bool HasKeyword(string? parameters, string keyword)
     {
         if (string.IsNullOrWhiteSpace(parameters))
         {

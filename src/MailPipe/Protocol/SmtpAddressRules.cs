@@ -243,6 +243,34 @@ internal static class SmtpAddressRules
     /// <summary>The mailbox as it is written to a server: unchanged with SMTPUTF8, else with its domain as an A-label (the mailbox itself when it has none; <c>Prepare</c> refused that envelope already).</summary>
     public static string ForServer(string mailbox, bool smtpUtf8) => smtpUtf8 ? mailbox : ToAsciiMailbox(mailbox) ?? mailbox;
 
+    /// <summary>
+    /// A caller's path for a MAIL or RCPT command of its own (<see cref="AsyncSmtpSession.MailFromAsync"/>,
+    /// <see cref="AsyncSmtpSession.RcptToAsync"/>): unchanged in a transaction that declared SMTPUTF8 or when ASCII,
+    /// else with its domain as an A-label (RFC 6531 §3.4: without SMTPUTF8 a path is ASCII).
+    /// </summary>
+    /// <exception cref="ArgumentException">Without SMTPUTF8, the local part is not ASCII or the domain has no A-label.</exception>
+    public static string PathForTransaction(string path, bool smtpUtf8, string parameterName)
+    {
+        var inner = SmtpCommandWriter.StripBrackets(path);
+        if (smtpUtf8 || Ascii.IsValid(inner))
+        {
+            return path;
+        }
+
+        var mailbox = inner.ToString();
+        if (ToAsciiMailbox(mailbox) is { } ascii)
+        {
+            return ascii;
+        }
+
+        var at = mailbox.LastIndexOf('@');
+        throw new ArgumentException(
+            at > 0 && !Ascii.IsValid(mailbox.AsSpan(0, at))
+                ? $"'{mailbox}' has a local part that is not ASCII: it needs SMTPUTF8 (RFC 6531 §3.4); pass \"SMTPUTF8\" in the parameters of MailFromAsync (when the server offers it), or send it with SendAsync, which declares it."
+                : $"'{mailbox}' has a domain with no valid A-label (IDNA, RFC 5890): it needs SMTPUTF8 (RFC 6531 §3.4); pass \"SMTPUTF8\" in the parameters of MailFromAsync (when the server offers it).",
+            parameterName);
+    }
+
     /// <summary>Why the envelope cannot go to a server without SMTPUTF8 (a non-ASCII local part, a domain without A-label, an A-label path over 256 octets), or <see langword="null"/> when every address has an ASCII form.</summary>
     public static string? WhyNeedsSmtpUtf8(SmtpEnvelope envelope)
     {

@@ -5,6 +5,13 @@ namespace MailPipe;
 /// <summary>The commands of RFC 5321 §4.1.1 that need neither TLS nor AUTH.</summary>
 public sealed partial class AsyncSmtpSession
 {
+    /// <summary>
+    /// Whether the last <see cref="MailFromAsync"/> declared SMTPUTF8 (RFC 6531 §3.4), which decides how its transaction's
+    /// <see cref="RcptToAsync"/> writes a non-ASCII mailbox; <see langword="null"/> before any, and after a raw command
+    /// (<see cref="SendCommandAsync"/>), which may have been a MAIL of the caller's own.
+    /// </summary>
+    private bool? _mailDeclaredSmtpUtf8;
+
     /// <summary>Sends EHLO (RFC 5321 §4.1.1.1) and, on a 250 reply, stores the server's extensions in <see cref="Capabilities"/>. The seed's <c>Ehlo()</c>.</summary>
     /// <param name="domain">The client's fully qualified domain name or address literal (such as <c>[127.0.0.1]</c>).</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
@@ -64,7 +71,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="parameters">MAIL parameters as they go on the line, such as <c>SIZE=1024 BODY=8BITMIME</c> (RFC 1870, RFC 6152, RFC 3461); <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply: 250 when the sender is accepted, or a negative reply.</returns>
-    /// <exception cref="ArgumentException">An argument holds CR, LF or NUL, or the path holds angle brackets inside or is not a mailbox (RFC 5321 §4.1.2); nothing was sent.</exception>
+    /// <exception cref="ArgumentException">An argument holds CR, LF or NUL, or the path holds angle brackets inside or is not a mailbox (RFC 5321 §4.1.2), or, without the <c>SMTPUTF8</c> parameter, the mailbox's local part is not ASCII or its domain has no A-label (RFC 6531 §3.4); nothing was sent. Without <c>SMTPUTF8</c> an internationalised domain goes as its A-labels.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -73,6 +80,8 @@ public sealed partial class AsyncSmtpSession
         ArgumentNullException.ThrowIfNull(reversePath);
         SmtpCommandWriter.ValidateMailbox(reversePath, nameof(reversePath), forwardPath: false);
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
+        var smtpUtf8 = Protocol.MailParameters.HasKeyword(parameters, "SMTPUTF8");
+        var path = SmtpAddressRules.PathForTransaction(reversePath, smtpUtf8, nameof(reversePath));
         SmtpReply reply;
         using (BeginOperation(cancellationToken))
         {
@@ -82,7 +91,8 @@ public sealed partial class AsyncSmtpSession
                 return closing;
             }
 
-            _channel.WritePathCommand(MailPrefix, "MAIL FROM", reversePath, parameters);
+            _channel.WritePathCommand(MailPrefix, "MAIL FROM", path, parameters);
+            _mailDeclaredSmtpUtf8 = smtpUtf8;
             reply = _channel.CloseIfServiceClosing(await _channel.FlushAndReadAsync(_options.ReceiveTimeout, "sending MAIL").ConfigureAwait(false));
         }
 
@@ -101,7 +111,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="parameters">RCPT parameters, such as <c>NOTIFY=SUCCESS,FAILURE</c> (RFC 3461); <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply: 250/251 accepted, or a negative reply such as 550 (unknown user) or 450/452 (try later).</returns>
-    /// <exception cref="ArgumentException"><paramref name="forwardPath"/> is empty or not a mailbox (RFC 5321 §4.1.2), or an argument holds CR, LF or NUL; nothing was sent.</exception>
+    /// <exception cref="ArgumentException"><paramref name="forwardPath"/> is empty or not a mailbox (RFC 5321 §4.1.2), or an argument holds CR, LF or NUL, or the transaction's <see cref="MailFromAsync"/> did not declare <c>SMTPUTF8</c> and the mailbox's local part is not ASCII or its domain has no A-label (RFC 6531 §3.4); nothing was sent. In such a transaction an internationalised domain goes as its A-labels; after a MAIL sent with <see cref="SendCommandAsync"/> the path goes as given.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -110,7 +120,8 @@ public sealed partial class AsyncSmtpSession
         ArgumentException.ThrowIfNullOrWhiteSpace(forwardPath);
         SmtpCommandWriter.ValidateMailbox(forwardPath, nameof(forwardPath), forwardPath: true);
         SmtpCommandWriter.ValidateArgument(parameters, nameof(parameters));
-        return await PathCommandAsync(RcptPrefix, "RCPT TO", forwardPath, parameters, cancellationToken).ConfigureAwait(false);
+        var path = _mailDeclaredSmtpUtf8 is false ? SmtpAddressRules.PathForTransaction(forwardPath, smtpUtf8: false, nameof(forwardPath)) : forwardPath;
+        return await PathCommandAsync(RcptPrefix, "RCPT TO", path, parameters, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sends RSET, aborting the current mail transaction (RFC 5321 §4.1.1.5). The seed's <c>Rset()</c>.</summary>

@@ -23,6 +23,7 @@ public sealed partial class AsyncSmtpSession
         SmtpCommandWriter.ValidateArgument(line, nameof(commandLine));
         using var operation = BeginOperation(cancellationToken, allowPendingReplies: true);
         _channel.WriteRawCommand(line);
+        _mailDeclaredSmtpUtf8 = null;
         await _channel.FlushAsync("sending a command").ConfigureAwait(false);
     }
 
