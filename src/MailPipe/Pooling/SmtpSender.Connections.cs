@@ -7,8 +7,8 @@ namespace MailPipe;
 /// <summary>The pool's connections: opening (connect, TLS, EHLO, AUTH), the check before lending an idle one, closing and the sweep of idle ones.</summary>
 public sealed partial class SmtpSender
 {
-    /// <summary>Whether an idle connection may be lent: null when it may, else why not.</summary>
-    private async ValueTask<string?> CheckBeforeLendingAsync(PooledConnection connection, bool forceNoop = false)
+    /// <summary>Whether an idle connection may be lent: null when it may, else why not; with <paramref name="noop"/>, a NOOP must be answered 250 too.</summary>
+    private async ValueTask<string?> CheckBeforeLendingAsync(PooledConnection connection, bool noop)
     {
         if (IsPastLifetime(connection))
         {
@@ -25,7 +25,7 @@ public sealed partial class SmtpSender
             return SmtpSenderDiscardReason.Stale;
         }
 
-        if (!forceNoop && (_options.NoopAfterIdle == Timeout.InfiniteTimeSpan || _time.GetElapsedTime(connection.IdleSince) < _options.NoopAfterIdle))
+        if (!noop)
         {
             return null;
         }
@@ -41,6 +41,10 @@ public sealed partial class SmtpSender
             return SmtpSenderDiscardReason.NoopFailed;
         }
     }
+
+    /// <summary>Whether an idle connection has been idle for <see cref="SmtpSenderOptions.NoopAfterIdle"/> or longer: checked with NOOP before it is lent.</summary>
+    private bool NeedsNoop(PooledConnection connection) =>
+        _options.NoopAfterIdle != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.IdleSince) >= _options.NoopAfterIdle;
 
     /// <summary>Opens a ready connection: connect, TLS, EHLO, AUTH. Never throws (but for disposal): a failure is returned.</summary>
     private async Task<(PooledConnection? Connection, SmtpException? Error)> OpenAsync()

@@ -79,7 +79,7 @@ public sealed partial class SmtpSender
         try
         {
             connection.LentFromIdle = false;
-            var reason = await CheckBeforeLendingAsync(connection, forceNoop: true).ConfigureAwait(false);
+            var reason = await CheckBeforeLendingAsync(connection, noop: true).ConfigureAwait(false);
             if (reason is null)
             {
                 List<Work> start = [];

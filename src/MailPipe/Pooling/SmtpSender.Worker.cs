@@ -89,13 +89,16 @@ public sealed partial class SmtpSender
                     // Not a byte of its batch is written yet: while a NOOP or a QUIT waits for its reply (up to its
                     // timeout from a server that stopped answering) or a new connection opens, the messages wait again
                     // (their callers' cancellation and acquire timeout apply; another connection may take them), not an attempt.
-                    if (_options.NoopAfterIdle != Timeout.InfiniteTimeSpan && _time.GetElapsedTime(connection.IdleSince) >= _options.NoopAfterIdle)
+                    // Decided once: the messages are given back exactly when the NOOP below is sent (read twice, the
+                    // time could pass the threshold in between and the NOOP hold the batch it was meant to free).
+                    var noop = NeedsNoop(connection);
+                    if (noop)
                     {
                         ReturnUnsent(connection, batch!, 0);
                         batch = null;
                     }
 
-                    var reason = await CheckBeforeLendingAsync(connection).ConfigureAwait(false);
+                    var reason = await CheckBeforeLendingAsync(connection, noop).ConfigureAwait(false);
                     if (reason is not null)
                     {
                         if (batch is not null)
