@@ -226,6 +226,19 @@ internal sealed partial class SendCommand
             {
                 result.AddError("--subject: the subject holds a line break (CR or LF) or NUL; give it on one line");
             }
+
+            if (result.GetValueOrDefault<string?>() is { } text && HeaderArgument.IsNotUtf8(text))
+            {
+                result.AddError($"--subject: '{Shown(text)}' {HeaderArgument.NotUtf8Problem("subject")}");
+            }
+        });
+        _body.Validators.Add(result =>
+        {
+            // As --header and --subject: the text would go out with U+FFFD where the bytes were, and nobody told.
+            if (result.GetValueOrDefault<string?>() is { } text && HeaderArgument.IsNotUtf8(text))
+            {
+                result.AddError($"--body: the text {HeaderArgument.NotUtf8Problem("text")}");
+            }
         });
         _user.Validators.Add(result =>
         {
