@@ -53,7 +53,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<string?> _quitAfter = new("--quit-after")
     {
-        Description = "End the session with QUIT after this step: connect, banner, ehlo, tls, auth, mail or rcpt (MAIL and RCPT of the first message: does the server take these recipients? exit 5 when it refuses all). No message is sent. Default: none (send the messages).",
+        Description = "End the session with QUIT after this step: connect, banner, ehlo, tls (needs --tls, --starttls or --tls-optional), auth, mail or rcpt (MAIL and RCPT of the first message: does the server take these recipients? exit 5 when it refuses all). No message is sent. Default: none (send the messages).",
         HelpName = "STEP",
     };
 
