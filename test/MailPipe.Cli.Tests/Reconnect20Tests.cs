@@ -171,6 +171,43 @@ public sealed class Reconnect20Tests
     }
 
     /// <summary>
+    /// A follow-up transaction (for a recipient refused as too many) whose end of data gets a 421 goes on the next
+    /// connection once, as a message does; with <c>--reconnect 0</c> its 421 stands for that recipient.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("0")]
+    public async Task A_follow_up_refused_with_421_at_its_end_of_data_goes_on_the_next_connection_once(string? reconnect)
+    {
+        await using var server = new RecipientLimitServer(maxRecipients: 2, endOfData: n => n == 2 ? Closing : null);
+        using var dir = new TempDirectory();
+        var file = dir.File("m1.eml", "From: a@example.test\r\nTo: r1@example.test, r2@example.test, r3@example.test\r\nSubject: m1\r\n\r\nbody\r\n");
+        string[] options = reconnect is null ? [] : ["--reconnect", reconnect];
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", .. options, file]);
+
+        run.ExitCode.Should().Be(ExitCodes.Success, "accepted for r1 and r2 at least; " + run.Output + run.Error);
+        var (messages, summary) = Parse(run);
+        var message = messages.Should().ContainSingle().Subject;
+        var r3 = message.GetProperty("recipients")[2];
+        if (reconnect is null)
+        {
+            r3.GetProperty("accepted").GetBoolean().Should().BeTrue(run.Output + run.Error);
+            summary.GetProperty("connections").GetInt32().Should().Be(2);
+            server.Deliveries("m1").Should().BeEquivalentTo(["r1@example.test", "r2@example.test", "r3@example.test"]);
+            server.Accepted.Select(a => a.Connection).Should().Equal(1, 2);
+        }
+        else
+        {
+            r3.GetProperty("accepted").GetBoolean().Should().BeFalse();
+            r3.GetProperty("code").GetInt32().Should().Be(421);
+            message.GetProperty("error").GetString().Should().Contain("421 4.3.2");
+            summary.GetProperty("connections").GetInt32().Should().Be(1);
+            server.Deliveries("m1").Should().Equal("r1@example.test", "r2@example.test");
+        }
+    }
+
+    /// <summary>
     /// The server ends the first session at its limit (421 at the third MAIL) and greets the new connection, after a
     /// pause, with 421: the summary says why the rest was not sent, and its elapsed time includes that connection.
     /// </summary>
