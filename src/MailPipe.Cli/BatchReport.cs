@@ -37,12 +37,12 @@ internal sealed record SessionStep(string Step, ReplyInfo? Reply);
 
 /// <summary>What the connections did with a batch.</summary>
 /// <param name="Results">One result per message, in batch order.</param>
-/// <param name="Elapsed">From the start of the first connect to the last reply of the batch (the last QUIT not included).</param>
+/// <param name="Elapsed">From the start of the first connect to the last reply of the batch (the last QUIT not included), or to the failure of a last connection that could not be used.</param>
 /// <param name="Tls">The TLS parameters of the first connection (with <c>--tls-optional</c>, a new connection after one with TLS must use TLS too), or <see langword="null"/> when the first had none (a later one may have had it).</param>
 /// <param name="AuthenticatedAs">The user name when AUTH succeeded, else <see langword="null"/>.</param>
 /// <param name="AuthMechanism">The mechanism AUTH succeeded with, else <see langword="null"/>.</param>
 /// <param name="AcceptedBytes">The size of the accepted messages as read (before SMTP's line-end and dot encoding).</param>
-/// <param name="SessionError">Why no message could be sent (connection, TLS, authentication), else <see langword="null"/>.</param>
+/// <param name="SessionError">Why no message could be sent (connection, TLS, authentication), or why the messages left were not sent when the last new connection could not be used; else <see langword="null"/>.</param>
 /// <param name="Steps">The session's steps up to <c>--quit-after</c>; empty without it.</param>
 /// <param name="Connections">How many connections were made (more than one when the server ended a session at a limit, or with <c>--max-per-connection</c>).</param>
 internal sealed record BatchReport(

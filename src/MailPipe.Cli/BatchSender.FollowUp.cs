@@ -10,7 +10,10 @@ namespace MailPipe.Cli;
 /// After a connection's pipelined batch, on the same session, each accepted message with such recipients is sent again,
 /// the same content and MAIL parameters, to exactly those recipients, as long as each follow-up gets at least one more
 /// of them accepted. A recipient accepted or refused for another reason is never given again. A session that ended
-/// first leaves them to the next connection, if there is one; otherwise the message is reported as it stands.
+/// first leaves them to the next connection, if there is one; otherwise the message is reported as it stands. Each
+/// follow-up is a transaction of its own, counted against <c>--max-per-connection</c> after the batch's messages: at
+/// the limit the rest waits for the next connection. One refused with 421 at its end of data goes on the next
+/// connection once, as a message does (<see cref="IsClosedAtEndOfData"/>).
 /// </remarks>
 internal sealed partial class BatchSender
 {
@@ -29,17 +32,38 @@ internal sealed partial class BatchSender
         result.Outcome == MessageOutcome.Accepted && result.Recipients.Any(static r => IsTooManyRecipients(r.Reply));
 
     /// <summary>
+    /// The follow-ups after a connection's batch, in batch order, with what room <c>--max-per-connection</c> leaves;
+    /// returns how the connection ended: with the follow-ups decided counted, and planned when the limit stopped them.
+    /// </summary>
+    private async Task<ConnectionEnd> FollowUpAsync(AsyncSmtpSession session, List<FollowUp> followUps, ConnectionEnd end, Action<int, MessageResult> settle, CancellationToken cancellationToken)
+    {
+        followUps.Sort(static (a, b) => a.Position.CompareTo(b.Position));
+        var room = _maxPerConnection > 0 ? Math.Max(0, _maxPerConnection - end.Taken) : int.MaxValue;
+        var (decided, atLimit) = await RunFollowUpsAsync(session, followUps, room, _reconnects > 0, settle, cancellationToken).ConfigureAwait(false);
+        end = end with { Decided = end.Decided + decided };
+        return atLimit && (end.Planned || end.Why is null) && session.IsConnected
+            ? end with { Planned = true, Why = $"--max-per-connection {_maxPerConnection}" }
+            : end;
+    }
+
+    /// <summary>
     /// Sends the follow-ups on <paramref name="session"/>, in batch order, each message until its recipients refused as
     /// too many are all accepted or a transaction accepts none of them; a finished message is handed to
     /// <paramref name="settle"/> and leaves <paramref name="followUps"/>. Those the session could not take (it ended, or
-    /// refused MAIL at a limit of the session) stay there for the next connection.
+    /// refused MAIL at a limit of the session, or <paramref name="room"/> transactions were sent) stay there for the next
+    /// connection, and so does one refused with 421 at its end of data for the first time when <paramref name="resend"/>.
     /// </summary>
-    /// <returns>How many follow-up transactions the server decided (for <c>--reconnect</c>'s count of connections that decided nothing).</returns>
-    private static async Task<int> RunFollowUpsAsync(AsyncSmtpSession session, List<FollowUp> followUps, Action<int, MessageResult> settle, CancellationToken cancellationToken)
+    /// <returns>How many follow-up transactions the server decided (for <c>--reconnect</c>'s count of connections that decided nothing), and whether <paramref name="room"/> ran out with follow-ups left.</returns>
+    private static async Task<(int Decided, bool AtLimit)> RunFollowUpsAsync(AsyncSmtpSession session, List<FollowUp> followUps, int room, bool resend, Action<int, MessageResult> settle, CancellationToken cancellationToken)
     {
         var decided = 0;
         while (followUps.Count > 0 && session.IsConnected && !cancellationToken.IsCancellationRequested)
         {
+            if (room-- <= 0)
+            {
+                return (decided, true);
+            }
+
             var followUp = followUps[0];
             var targets = followUp.SoFar.Recipients.Where(static r => IsTooManyRecipients(r.Reply)).Select(static r => r.Address).ToHashSet(StringComparer.Ordinal);
             var envelope = followUp.Message.Envelope!;
@@ -71,6 +95,14 @@ internal sealed partial class BatchSender
                 break; // the session ended, or refused MAIL at its limit, first: the next connection, if any, takes it
             }
 
+            if (resend && followUp.ClosedAtEnd is null && IsClosedAtEndOfData(sent))
+            {
+                followUp.ClosedAtEnd = sent; // its result, should no connection follow (see Unfollowed)
+                break;
+            }
+
+            followUp.ClosedAtEnd = null;
+
             decided++;
             if (!Merge(followUp, sent))
             {
@@ -79,7 +111,7 @@ internal sealed partial class BatchSender
             }
         }
 
-        return decided;
+        return (decided, false);
     }
 
     /// <summary>Puts a follow-up's replies on its recipients' lines; returns whether another follow-up is to be sent.</summary>
@@ -129,6 +161,12 @@ internal sealed partial class BatchSender
     /// <summary>The result of a message left with recipients refused as too many when no follow-up can take them (the batch ended).</summary>
     private static MessageResult Unfollowed(FollowUp followUp, string why)
     {
+        if (followUp.ClosedAtEnd is { } closed)
+        {
+            _ = Merge(followUp, closed); // refused with 421 at its end of data, and no connection followed: that refusal stands
+            return followUp.SoFar;
+        }
+
         var left = followUp.SoFar.Recipients.Count(static r => IsTooManyRecipients(r.Reply));
         return followUp.SoFar with { Error = Join(followUp.SoFar.Error, $"{left} recipient{(left == 1 ? string.Empty : "s")} refused as too many not sent the message again: {why}") };
     }
@@ -144,5 +182,8 @@ internal sealed partial class BatchSender
         public OutgoingMessage Message { get; } = message;
 
         public MessageResult SoFar { get; set; } = result;
+
+        /// <summary>Its last follow-up's result when that was refused with 421 at its end of data, to be sent again once; else <see langword="null"/>.</summary>
+        public SmtpSendResult? ClosedAtEnd { get; set; }
     }
 }

@@ -65,9 +65,38 @@ internal sealed partial class BatchSender
         _ => false,
     };
 
+    /// <summary>
+    /// Whether a message was refused with <c>421</c> to its end of data (DATA's final reply, the last BDAT's): the server
+    /// is closing the transmission channel and did not accept it (RFC 5321 §3.8, §4.2.2), so, with <c>--reconnect</c>
+    /// above 0, it is sent again on the next connection, once, as the pool's retry on a fresh connection
+    /// (<c>SmtpSender</c>: a refusal with 421 is sent again once). Never a message whose end of data got no reply: its
+    /// outcome is unknown (the server may have taken it), and it stays so.
+    /// </summary>
+    /// <param name="result">The message's result on that session.</param>
+    /// <returns>Whether a new connection may take the message, if it was not sent again already.</returns>
+    internal static bool IsClosedAtEndOfData(SmtpSendResult result) =>
+        result is { Outcome: SmtpSendOutcome.Refused, FinalReply.Code: 421 };
+
     /// <summary>Whether a result decides its message on the server's part: accepted, or refused for its own sake (not by a 421, not at a session limit).</summary>
     private static bool IsDecided(SmtpSendResult result, bool notTaken) =>
         result.Outcome == SmtpSendOutcome.Accepted || (result.Outcome == SmtpSendOutcome.Refused && !notTaken && !IsServiceClosing(result));
+
+    /// <summary>The summary's error when the last connection could not be used and messages (or follow-ups) were left: why they were not sent.</summary>
+    /// <param name="unusable">Why the last connection could not be used, or <see langword="null"/> when it could.</param>
+    /// <param name="held">The messages left, reported not sent.</param>
+    /// <param name="followUps">The follow-ups left (their messages reported with the recipients refused as too many).</param>
+    /// <returns>The error, or <see langword="null"/>.</returns>
+    private static string? LastConnectionError(string? unusable, int held, int followUps)
+    {
+        if (unusable is null || held + followUps == 0)
+        {
+            return null;
+        }
+
+        var messages = held == 0 ? null : $"{held} message{(held == 1 ? " was" : "s were")} not sent";
+        var recipients = followUps == 0 ? null : $"{followUps} follow-up transaction{(followUps == 1 ? " was" : "s were")} not sent";
+        return $"{unusable}; {string.Join(" and ", new[] { messages, recipients }.OfType<string>())}";
+    }
 
     /// <summary>How one connection's batch ended.</summary>
     /// <param name="AcceptedBytes">The size of the messages it accepted.</param>
@@ -75,7 +104,14 @@ internal sealed partial class BatchSender
     /// <param name="Planned">Whether it ended at <c>--max-per-connection</c>, with nothing left undecided by the server.</param>
     /// <param name="Why">What ended it early, for the notice, or <see langword="null"/>.</param>
     /// <param name="AuthRefused">Whether it could not be used because authentication failed: no new connection tries the credentials again (an account lock-out counts each failure).</param>
-    private sealed record ConnectionEnd(long AcceptedBytes, int Decided, bool Planned, string? Why, bool AuthRefused = false);
+    private sealed record ConnectionEnd(long AcceptedBytes, int Decided, bool Planned, string? Why, bool AuthRefused = false)
+    {
+        /// <summary>How many messages of the batch the session took (each a transaction against <c>--max-per-connection</c>).</summary>
+        public int Taken { get; init; }
+
+        /// <summary>Whether a message was refused with 421 at its end of data and waits for the next connection (<see cref="IsClosedAtEndOfData"/>).</summary>
+        public bool ClosedAtEndOfData { get; init; }
+    }
 
     /// <summary>Whether the messages a connection did not take go on a new one; counts the new connections in a row that decided nothing.</summary>
     /// <param name="end">How the connection ended.</param>
@@ -92,7 +128,9 @@ internal sealed partial class BatchSender
 
         if (number == 1 || end.AuthRefused)
         {
-            return false; // no work done: a server refusing service, not a limit per session; or credentials refused
+            // No work done: a server refusing service, not a limit per session; or credentials refused. But a message
+            // refused with 421 at its end of data goes on a new connection once, as the pool's retry does.
+            return number == 1 && end.ClosedAtEndOfData && _reconnects > 0;
         }
 
         fruitless++;

@@ -91,6 +91,8 @@ internal sealed partial class BatchSender
         var connections = 0;
         var fruitless = 0;
         var followUps = new List<FollowUp>(); // accepted messages with recipients refused as too many (452), in batch order
+        var resent = new HashSet<int>(); // positions refused with 421 at their end of data once: sent again once, never twice
+        string? unusable = null; // why the last connection could not be used, for the summary's error
         while (true)
         {
             connections++;
@@ -130,6 +132,8 @@ internal sealed partial class BatchSender
                     var reason = cancellationToken.IsCancellationRequested ? failed.Reason : $"not sent: connection {connections} to {_server} could not be used: {failed.Reason}";
                     held.AddRange(pending.Select(p => (p, (MessageResult?)NotSent(messages[p], failed.ExitCode, reason))));
                     end = new ConnectionEnd(0, 0, Planned: false, $"connection {connections} could not be used ({failed.Reason})", AuthRefused: failed.ExitCode == ExitCodes.AuthenticationFailed);
+                    unusable = $"connection {connections} to {_server} could not be used: {failed.Reason}";
+                    elapsed = stopwatch.Elapsed; // the summary's time includes the connection that failed
                 }
                 else
                 {
@@ -141,6 +145,7 @@ internal sealed partial class BatchSender
                     }
 
                     mechanism ??= session.AuthenticatedMechanism;
+                    unusable = null;
                     if (_quitAfter is QuitAfter.Mail or QuitAfter.Rcpt)
                     {
                         var position = 0;
@@ -157,6 +162,10 @@ internal sealed partial class BatchSender
                                 if (notTaken)
                                 {
                                     held.Add((pending[i], result));
+                                    if (result is { FinalReply.Code: 421 })
+                                    {
+                                        resent.Add(pending[i]); // its next refusal with 421 at the end of data stands
+                                    }
                                 }
                                 else if (NeedsFollowUp(result!))
                                 {
@@ -169,14 +178,12 @@ internal sealed partial class BatchSender
                             },
                             onWait,
                             decidedSoFar => MayReconnect(decidedSoFar, connections, fruitless),
+                            i => !resent.Contains(pending[i]),
                             cancellationToken).ConfigureAwait(false);
                         acceptedBytes += end.AcceptedBytes;
                         if (followUps.Count > 0 && !cancellationToken.IsCancellationRequested)
                         {
-                            // Follow-ups, in batch order, on this session (the batch's transactions are all decided by now).
-                            followUps.Sort(static (a, b) => a.Position.CompareTo(b.Position));
-                            var decided = await RunFollowUpsAsync(session, followUps, Settle, cancellationToken).ConfigureAwait(false);
-                            end = end with { Decided = end.Decided + decided };
+                            end = await FollowUpAsync(session, followUps, end, Settle, cancellationToken).ConfigureAwait(false);
                         }
                     }
 
@@ -206,7 +213,8 @@ internal sealed partial class BatchSender
                     Settle(followUp.Position, Unfollowed(followUp, cancellationToken.IsCancellationRequested ? Interrupted : end.Why ?? "the session ended"));
                 }
 
-                return new BatchReport(results, elapsed, tls, mechanism is null ? null : _auth?.UserName, mechanism, acceptedBytes, null, Steps(), connections);
+                var error = cancellationToken.IsCancellationRequested ? null : LastConnectionError(unusable, held.Count, followUps.Count);
+                return new BatchReport(results, elapsed, tls, mechanism is null ? null : _auth?.UserName, mechanism, acceptedBytes, error, Steps(), connections);
             }
 
             if (!end.Planned && held.Count > 0)
@@ -215,7 +223,7 @@ internal sealed partial class BatchSender
                 onNotice?.Invoke($"{held.Count} message{(held.Count == 1 ? string.Empty : "s")} not taken after {end.Why ?? "the session ended"}: sending {(held.Count == 1 ? "it" : "them")} on connection {connections + 1}");
             }
 
-            if (followUps.Count > 0)
+            if (followUps.Count > 0 && !end.Planned)
             {
                 onNotice?.Invoke($"{followUps.Count} message{(followUps.Count == 1 ? string.Empty : "s")} with recipients refused as too many (452) left after {end.Why ?? "the session ended"}: sending {(followUps.Count == 1 ? "its follow-up" : "their follow-ups")} on connection {connections + 1}");
             }
@@ -235,9 +243,10 @@ internal sealed partial class BatchSender
     /// over), and how it ended. No more messages are handed over after <c>--max-per-connection</c>, or once a MAIL was
     /// refused at a session limit when a new connection is to take the rest (<paramref name="mayReconnect"/>, given the
     /// messages decided so far); when none is (<c>--reconnect 0</c>, a first connection that decided nothing), every
-    /// later message meets the refusal as before, and is reported refused with it.
+    /// later message meets the refusal as before, and is reported refused with it. A message refused with 421 at its
+    /// end of data is left untaken when <paramref name="mayResend"/> says so (by position: not yet sent again).
     /// </summary>
-    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult?, bool> report, Action onWait, Func<int, bool> mayReconnect, CancellationToken cancellationToken)
+    private async Task<ConnectionEnd> SendBatchAsync(AsyncSmtpSession session, List<OutgoingMessage> messages, Action<int, MessageResult?, bool> report, Action onWait, Func<int, bool> mayReconnect, Func<int, bool> mayResend, CancellationToken cancellationToken)
     {
         var source = new Source(messages, session.Capabilities, _maxPerConnection);
         long acceptedBytes = 0;
@@ -246,6 +255,7 @@ internal sealed partial class BatchSender
         var notTaken = 0;
         string? why = null;
         SmtpReply? closing = null;
+        var closedAtEndOfData = false;
         try
         {
             // Each result as soon as MailPipe knows it, the whole batch pipelined (the source is always ready, so the
@@ -274,7 +284,9 @@ internal sealed partial class BatchSender
                     var message = messages[reported];
                     var size = message.Content!.Size; // the message as given (its SIZE counts line ends as sent)
                     var result = ToMessageResult(message, sent);
-                    var untaken = IsNotTaken(sent);
+                    var resend = _reconnects > 0 && IsClosedAtEndOfData(sent) && mayResend(reported); // once: see IsClosedAtEndOfData
+                    var untaken = resend || IsNotTaken(sent);
+                    closedAtEndOfData |= resend;
                     if (result.Outcome == MessageOutcome.Accepted)
                     {
                         acceptedBytes += size;
@@ -292,7 +304,7 @@ internal sealed partial class BatchSender
                         why ??= mail.Code == 421 ? $"{_server} closed the session ({ReplyInfo.From(mail)})" : $"{_server} refused MAIL at a limit of the session ({ReplyInfo.From(mail)})";
                     }
 
-                    closing ??= untaken && sent.Exception is SmtpException { Reply: { } reply } ? reply : null; // 421, or Exim's 554 to a RSET past its nonmail limit
+                    closing ??= untaken && sent.Exception is SmtpException { Reply: { } reply } ? reply : resend ? sent.FinalReply : null; // 421, or Exim's 554 to a RSET past its nonmail limit
 
                     reported++;
                     report(reported - 1, result, untaken);
@@ -317,7 +329,7 @@ internal sealed partial class BatchSender
             }
 
             var planned = _maxPerConnection > 0 && stopped && notTaken == 0 && why is null && session.IsConnected;
-            return new ConnectionEnd(acceptedBytes, decided, planned, planned ? $"--max-per-connection {_maxPerConnection}" : why);
+            return new ConnectionEnd(acceptedBytes, decided, planned, planned ? $"--max-per-connection {_maxPerConnection}" : why) { Taken = source.Count, ClosedAtEndOfData = closedAtEndOfData };
         }
         catch (OperationCanceledException ex) when (cancellationToken.IsCancellationRequested)
         {

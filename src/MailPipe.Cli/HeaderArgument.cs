@@ -7,6 +7,20 @@ namespace MailPipe.Cli;
 /// <param name="Value">The value, leading and trailing white space removed.</param>
 internal sealed record HeaderArgument(string Name, string Value)
 {
+    /// <summary>
+    /// Whether a command-line value was not valid UTF-8: .NET decodes the command line as UTF-8, and a byte that is not
+    /// became U+FFFD (which would go out silently in its place). <c>--header</c>, <c>--subject</c> and <c>--body</c> refuse it.
+    /// </summary>
+    /// <param name="text">The value as .NET decoded it.</param>
+    /// <returns>Whether it holds U+FFFD.</returns>
+    public static bool IsNotUtf8(string text) => text.Contains('\uFFFD', StringComparison.Ordinal);
+
+    /// <summary>The usage error for a value that is not valid UTF-8 (<see cref="IsNotUtf8"/>), after the value or its name.</summary>
+    /// <param name="what">What to give in UTF-8: field, subject, text.</param>
+    /// <returns>The problem.</returns>
+    public static string NotUtf8Problem(string what) =>
+        $"is not valid UTF-8 (a byte that is not shows as \uFFFD: a terminal or script in another encoding, such as Latin-1?); give the {what} in UTF-8";
+
     /// <summary>Parses a value of <c>--header</c>.</summary>
     /// <param name="text">The text, <c>Name: value</c>.</param>
     /// <param name="header">The field.</param>
@@ -23,11 +37,10 @@ internal sealed record HeaderArgument(string Name, string Value)
             return false;
         }
 
-        if (text.Contains('\uFFFD', StringComparison.Ordinal))
+        if (IsNotUtf8(text))
         {
-            // .NET decodes the command line as UTF-8: a byte that is not became U+FFFD (a To given so, a recipient, would
-            // reach a mailbox nobody wrote).
-            problem = "is not valid UTF-8 (a byte that is not shows as \uFFFD: a terminal or script in another encoding, such as Latin-1?); give the field in UTF-8";
+            // A To given so, a recipient, would reach a mailbox nobody wrote.
+            problem = NotUtf8Problem("field");
             return false;
         }
 

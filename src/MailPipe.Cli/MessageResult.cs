@@ -121,7 +121,7 @@ internal sealed record BatchSummary
     /// <summary>The size of the accepted messages, as read (before SMTP's line-end and dot encoding).</summary>
     public long Bytes { get; init; }
 
-    /// <summary>From the start of the connect to the last reply of the batch (QUIT not included); zero when nothing was sent.</summary>
+    /// <summary>From the start of the connect to the last reply of the batch (QUIT not included), or to the failure of a last connection that could not be used; zero when nothing was sent.</summary>
     public TimeSpan Elapsed { get; init; }
 
     /// <summary>The run's exit code.</summary>
@@ -139,7 +139,7 @@ internal sealed record BatchSummary
     /// <summary>The mechanism AUTH succeeded with.</summary>
     public string? AuthMechanism { get; init; }
 
-    /// <summary>Why the connection could not be used (connection, TLS, authentication), or <see langword="null"/>.</summary>
+    /// <summary>Why the connection could not be used (connection, TLS, authentication): the first, or the last new one when messages were left for it; or <see langword="null"/>.</summary>
     public string? Error { get; init; }
 
     /// <summary>How many connections were made: 0 when none was tried, more than 1 when the server ended a session at a limit or with <c>--max-per-connection</c>.</summary>

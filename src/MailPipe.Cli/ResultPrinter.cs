@@ -121,7 +121,7 @@ internal sealed class ResultPrinter
 
     /// <summary>The summary as one line of JSON (no line break).</summary>
     /// <param name="summary">The summary.</param>
-    /// <returns>A JSON object: type ("summary"), messages, accepted, refused, unknown, notSent, bytes, elapsedSeconds, messagesPerSecond, exitCode, server, connections (how many were made; 0 when none was tried), tls ({protocol, cipherSuite, nameMatched} or null), authenticatedAs, authMechanism, error (why the connection could not be used).</returns>
+    /// <returns>A JSON object: type ("summary"), messages, accepted, refused, unknown, notSent, bytes, elapsedSeconds, messagesPerSecond, exitCode, server, connections (how many were made; 0 when none was tried), tls ({protocol, cipherSuite, nameMatched} or null), authenticatedAs, authMechanism, error (why the connection could not be used: the first, or the last new one, with how many messages were not sent).</returns>
     public static string ToJson(BatchSummary summary)
     {
         ArgumentNullException.ThrowIfNull(summary);

@@ -247,6 +247,13 @@ internal sealed partial class SendCommand
             result.AddError("--tls, --starttls and --tls-optional need --server: the embedded server speaks plain SMTP only");
         }
 
+        if (result.GetResult(_quitAfter) is { Tokens: [{ Value: var quitStep }] } && quitStep.Equals("tls", StringComparison.OrdinalIgnoreCase) && !tls && !tlsOptional)
+        {
+            // The step would be EHLO's end, silently: a TLS check that checked nothing, exit 0. (The token, not the
+            // value: a step outside the list is reported on its own, and reading its value would throw.)
+            result.AddError("--quit-after tls needs --tls, --starttls or --tls-optional: without them no TLS is started, so there is no TLS step to stop after (--quit-after ehlo stops at the same point)");
+        }
+
         if (result.GetValue(_requireTls) && !tls)
         {
             result.AddError("--requiretls needs --tls or --starttls: a REQUIRETLS message is never sent without TLS");

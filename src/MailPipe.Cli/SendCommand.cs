@@ -53,7 +53,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<string?> _quitAfter = new("--quit-after")
     {
-        Description = "End the session with QUIT after this step: connect, banner, ehlo, tls, auth, mail or rcpt (MAIL and RCPT of the first message: does the server take these recipients? exit 5 when it refuses all). No message is sent. Default: none (send the messages).",
+        Description = "End the session with QUIT after this step: connect, banner, ehlo, tls (needs --tls, --starttls or --tls-optional), auth, mail or rcpt (MAIL and RCPT of the first message: does the server take these recipients? exit 5 when it refuses all). No message is sent. Default: none (send the messages).",
         HelpName = "STEP",
     };
 
@@ -225,6 +225,19 @@ internal sealed partial class SendCommand
             if (result.GetValueOrDefault<string?>() is { } subject && subject.AsSpan().IndexOfAny("\r\n\0") >= 0)
             {
                 result.AddError("--subject: the subject holds a line break (CR or LF) or NUL; give it on one line");
+            }
+
+            if (result.GetValueOrDefault<string?>() is { } text && HeaderArgument.IsNotUtf8(text))
+            {
+                result.AddError($"--subject: '{Shown(text)}' {HeaderArgument.NotUtf8Problem("subject")}");
+            }
+        });
+        _body.Validators.Add(result =>
+        {
+            // As --header and --subject: the text would go out with U+FFFD where the bytes were, and nobody told.
+            if (result.GetValueOrDefault<string?>() is { } text && HeaderArgument.IsNotUtf8(text))
+            {
+                result.AddError($"--body: the text {HeaderArgument.NotUtf8Problem("text")}");
             }
         });
         _user.Validators.Add(result =>

@@ -35,7 +35,7 @@ internal sealed class Breaker19Server : ScriptedServer
     /// </summary>
     public Func<int, int, string?> MidData { get; init; } = (_, _) => null;
 
-    /// <summary>The reply to an end of data (DATA's dot, BDAT LAST): connection, ends of data before it, Subject; <see langword="null"/> closes the connection.</summary>
+    /// <summary>The reply to an end of data (DATA's dot, BDAT LAST): connection, ends of data before it, Subject; <see langword="null"/> closes the connection (as a 421 does, after it).</summary>
     public Func<int, int, string, string?> OnEndOfData { get; init; } = (connection, count, _) => $"250 2.0.0 Ok: queued as {connection}.{count + 1}";
 
     /// <summary>A non-last BDAT chunk was read: connection, ends of data so far, chunks of this message so far; whether to close the connection without a reply.</summary>
@@ -138,6 +138,11 @@ internal sealed class Breaker19Server : ScriptedServer
                     }
 
                     await WriteAsync(stream, dataReply, cancellationToken);
+                    if (dataReply.StartsWith("421", StringComparison.Ordinal))
+                    {
+                        return; // the server closing the channel (RFC 5321 §3.8)
+                    }
+
                     break;
                 case "BDAT":
                     var parts = command.Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -175,6 +180,11 @@ internal sealed class Breaker19Server : ScriptedServer
                     }
 
                     await WriteAsync(stream, bdatReply, cancellationToken);
+                    if (bdatReply.StartsWith("421", StringComparison.Ordinal))
+                    {
+                        return;
+                    }
+
                     break;
                 case "QUIT":
                     await WriteAsync(stream, "221 2.0.0 Bye", cancellationToken);
