@@ -24,4 +24,22 @@ public class NewUser20Tests
         run.Error.Should().StartWith($"mailpipe send: {option} is a TLS setting: it needs --tls, --starttls or --tls-optional");
         run.Output.Should().BeEmpty("a usage error connects to nothing and lists no message");
     }
+
+    /// <summary>
+    /// <c>mailpipe send --help</c> gave two defaults on one line: "--reconnect ... Default: 2. [default: 2]" and
+    /// "--max-per-connection ... Default: 0, no limit. [default: 0]" (the option's text and System.CommandLine's
+    /// <c>[default: X]</c>). Each option now states its default once.
+    /// </summary>
+    [Theory]
+    [InlineData("send")]
+    [InlineData("serve")]
+    public async Task Help_states_each_default_once(string command)
+    {
+        var run = await CliRunner.RunAsync(command, "--help");
+
+        run.ExitCode.Should().Be(0, run.Error);
+        var withDefault = run.OutputLines.Where(l => l.Contains("[default:", StringComparison.Ordinal)).ToList();
+        withDefault.Should().NotBeEmpty();
+        withDefault.Should().NotContain(l => l.Contains("Default:", StringComparison.Ordinal) || l.Contains("Default ", StringComparison.Ordinal), "the text gives no default of its own besides [default: X]");
+    }
 }
