@@ -147,7 +147,7 @@ internal sealed class ConnectionOptions
 
     /// <summary>The checks across options: one TLS mode at most; the TLS settings only with a TLS mode.</summary>
     /// <param name="result">The command's result.</param>
-    /// <param name="tlsByDefault">Whether the command uses TLS without <c>--tls</c>/<c>--starttls</c> (probe tries STARTTLS when offered).</param>
+    /// <param name="tlsByDefault">Whether the command uses TLS without <c>--tls</c>/<c>--starttls</c> (probe tries STARTTLS when offered; send with <c>--tls-optional</c>, which the message names, as probe never shows it).</param>
     public void Validate(CommandResult result, bool tlsByDefault)
     {
         if (result.GetResult(TlsKey) is not null && result.GetResult(TlsCertificate) is null)
@@ -168,7 +168,7 @@ internal sealed class ConnectionOptions
             {
                 if (result.GetResult(option) is not null)
                 {
-                    result.AddError($"{name} is a TLS setting: it needs --tls or --starttls");
+                    result.AddError($"{name} is a TLS setting: it needs --tls, --starttls or --tls-optional");
                 }
             }
         }

@@ -92,7 +92,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<int> _reconnect = new("--reconnect")
     {
-        Description = $"When the server ends the session at a limit (closes it, a 421, or MAIL refused with 4.5.3 after it took messages), the messages it did not take go on a new connection; this many new connections in a row may decide no message before the rest is reported as not sent. 0: one connection, as before. Default: {BatchSender.DefaultReconnects}.",
+        Description = "When the server ends the session at a limit (closes it, a 421, or MAIL refused with 4.5.3 after it took messages), the messages it did not take go on a new connection; this many new connections in a row may decide no message before the rest is reported as not sent. 0: one connection, as before.",
         HelpName = "N",
         DefaultValueFactory = _ => BatchSender.DefaultReconnects,
         CustomParser = r => ServeCommand.ParseCount(r, "--reconnect", 0, 100, "give 0 to 100"),
@@ -100,7 +100,7 @@ internal sealed partial class SendCommand
 
     private readonly Option<int> _maxPerConnection = new("--max-per-connection")
     {
-        Description = "The most messages sent over one connection; the next ones go on a new connection (QUIT first). Default: 0, no limit.",
+        Description = "The most messages sent over one connection; the next ones go on a new connection (QUIT first); 0: no limit.",
         HelpName = "N",
         DefaultValueFactory = _ => 0,
         CustomParser = r => ServeCommand.ParseCount(r, "--max-per-connection", 0, int.MaxValue, "give a whole number, 0 for no limit"),

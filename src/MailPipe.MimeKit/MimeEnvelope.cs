@@ -20,7 +20,7 @@ internal static class MimeEnvelope
         var recipientNames = read.Resent ? "Resent-To, Resent-Cc or Resent-Bcc" : "To, Cc or Bcc";
         if (read.UnreadableSenderField is { } sender)
         {
-            throw new ArgumentException($"The message has no {senders} address that could be read, so there is no reverse path: {HoldsNone(sender)}", nameof(message));
+            throw new ArgumentException($"The message has no {senders} address that could be read, so there is no reverse path: {CannotParse(sender)}", nameof(message));
         }
 
         if (read.UnreadableRecipientField is { } unreadable)
@@ -28,7 +28,7 @@ internal static class MimeEnvelope
             // Sent to the others alone, the recipient the author wrote there would be left out without a word.
             throw new ArgumentException(
                 read.Recipients.Count == 0
-                    ? $"The message has no {recipientNames} address that could be read: {HoldsNone(unreadable)}"
+                    ? $"The message has no {recipientNames} address that could be read: {CannotParse(unreadable)}"
                     : $"The message is not sent to its other recipients alone: the field {unreadable.Field}: '{Quote(unreadable)}' cannot be read as an address list (a mailbox is local-part@domain, RFC 5322 §3.4). Correct the field, or give an envelope of your own (ToSmtpMessage(envelope)).",
                 nameof(message));
         }
@@ -78,7 +78,14 @@ internal static class MimeEnvelope
         return null;
     }
 
-    /// <summary>The field, quoted, as one that holds no address that could be read.</summary>
+    /// <summary>
+    /// The field, quoted, as one MimeKit cannot parse as an address list: not "holds none", which a good address written
+    /// next to the bad one (<c>To: bob@, carol@example.test</c>) would contradict.
+    /// </summary>
+    private static string CannotParse(Header field) =>
+        $"the field {field.Field}: '{Quote(field)}' cannot be read as an address list (a mailbox is local-part@domain, RFC 5322 §3.4).";
+
+    /// <summary>The field, quoted, as one that holds no address that could be read (<c>To: undisclosed-recipients:;</c>).</summary>
     private static string HoldsNone(Header field) =>
         $"the field {field.Field}: '{Quote(field)}' holds none (a mailbox is local-part@domain, RFC 5322 §3.4).";
 

@@ -180,6 +180,12 @@ public static class MailPipeResilienceBuilderExtensions
             return problems;
         }
 
+        if (options.AttemptTimeout.Timeout >= options.TotalRequestTimeout.Timeout)
+        {
+            // Options.Validate's rule, with the keys named as above: with a sender per server, each section its own.
+            return [$"{at}TotalRequestTimeout{separator}Timeout ({options.TotalRequestTimeout.Timeout:c}) must be longer than {at}AttemptTimeout{separator}Timeout ({options.AttemptTimeout.Timeout:c}): the total timeout would cut an attempt after its end of data too, an unknown outcome that is not retried, and leave no time for a retry."];
+        }
+
         try
         {
             options.Validate();

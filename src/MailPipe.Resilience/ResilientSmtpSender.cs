@@ -1,3 +1,4 @@
+using MailPipe.Sending;
 using Polly;
 
 namespace MailPipe.Resilience;
@@ -74,13 +75,11 @@ public sealed class ResilientSmtpSender : ISmtpSender, IDisposable
     {
         ArgumentNullException.ThrowIfNull(messages);
         var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
-        foreach (var message in list)
+        for (var i = 0; i < list.Count; i++)
         {
-            ArgumentNullException.ThrowIfNull(message, nameof(messages));
-
             // As SmtpSender.SendBatchAsync: an envelope that cannot be written throws before any message is sent (the
             // messages start at once below, so a later one's ArgumentException would hide an earlier one delivered).
-            AsyncSmtpSession.ValidateEnvelope(message.Envelope);
+            AsyncSmtpSession.ValidateEnvelope((list[i] ?? throw new ArgumentNullException(nameof(messages), TransactionSender.NullMessageText(i))).Envelope);
         }
 
         // Disposed before the call: thrown, as ISmtpSender says (the results-with-ObjectDisposedException below are for

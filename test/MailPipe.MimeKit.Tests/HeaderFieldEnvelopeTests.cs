@@ -23,7 +23,7 @@ public class HeaderFieldEnvelopeTests
         var message = BrkMime2ProbeTests.Parse("Sender: s@\r\nFrom: a@example.test\r\nTo: c@example.test\r\nSubject: x\r\n\r\nbody\r\n");
 
         message.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>()
-            .WithMessage("The message has no Sender or From address that could be read, so there is no reverse path: the field Sender: 's@' holds none*");
+            .WithMessage("The message has no Sender or From address that could be read, so there is no reverse path: the field Sender: 's@' cannot be read as an address list*");
     }
 
     [Fact]

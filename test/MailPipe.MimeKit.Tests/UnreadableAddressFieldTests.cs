@@ -16,7 +16,7 @@ public class UnreadableAddressFieldTests
 
         var act = () => message.GetSmtpEnvelope();
 
-        act.Should().Throw<ArgumentException>().WithMessage("The message has no To, Cc or Bcc address that could be read: the field To: 'bob@' holds none*").And.Message.Should().NotContain("has no To, Cc or Bcc address.");
+        act.Should().Throw<ArgumentException>().WithMessage("The message has no To, Cc or Bcc address that could be read: the field To: 'bob@' cannot be read as an address list*").And.Message.Should().NotContain("has no To, Cc or Bcc address.");
     }
 
     [Fact]
@@ -26,7 +26,7 @@ public class UnreadableAddressFieldTests
 
         var act = () => message.GetSmtpEnvelope();
 
-        act.Should().Throw<ArgumentException>().WithMessage("The message has no Sender or From address that could be read, so there is no reverse path: the field From: 'Alice <alice@>' holds none*");
+        act.Should().Throw<ArgumentException>().WithMessage("The message has no Sender or From address that could be read, so there is no reverse path: the field From: 'Alice <alice@>' cannot be read as an address list*");
     }
 
     [Fact]
@@ -37,5 +37,22 @@ public class UnreadableAddressFieldTests
 
         noRecipient.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>().WithMessage("The message has no To, Cc or Bcc address.*");
         noSender.Invoking(m => m.GetSmtpEnvelope()).Should().Throw<ArgumentException>().WithMessage("The message has neither a Sender nor a From address: there is no reverse path.*");
+    }
+
+    /// <summary>
+    /// Session 20 (new user): <c>To: bob@, carol@example.test</c> as the only recipient field was reported as "the field
+    /// To: 'bob@, carol@example.test' holds none", which the quoted carol@example.test contradicts: MimeKit cannot parse
+    /// the list at all. The message now says so, as it does when other fields hold recipients.
+    /// </summary>
+    [Theory]
+    [InlineData("From: a@example.test\r\nTo: bob@, carol@example.test\r\n", "The message has no To, Cc or Bcc address that could be read: the field To: 'bob@, carol@example.test' cannot be read as an address list*")]
+    [InlineData("From: bob@, a@example.test\r\nTo: c@example.test\r\n", "The message has no Sender or From address that could be read, so there is no reverse path: the field From: 'bob@, a@example.test' cannot be read as an address list*")]
+    public void A_field_MimeKit_cannot_parse_is_not_said_to_hold_no_address(string fields, string expected)
+    {
+        var message = BrkMime2ProbeTests.Parse(fields + "Subject: x\r\n\r\nbody\r\n");
+
+        var act = () => message.GetSmtpEnvelope();
+
+        act.Should().Throw<ArgumentException>().WithMessage(expected).And.Message.Should().NotContain("holds none");
     }
 }

@@ -24,6 +24,23 @@ public class ResilientSenderBatchBreakTests
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Session 20 (new user): a null message in the list was "Value cannot be null. (Parameter 'messages')", as if the
+    /// list were null; the error now names its position and says that nothing was sent, as the core's senders do.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_with_a_null_message_names_its_position_and_sends_nothing()
+    {
+        var inner = new RecordingSender();
+        await using var sender = inner.WithResilience(SmtpResiliencePipelines.CreateRetry(new SmtpRetryStrategyOptions { Delay = TimeSpan.Zero }));
+
+        var thrown = await sender.Awaiting(s => s.SendBatchAsync([Message("a@example.test"), null!])).Should().ThrowAsync<ArgumentNullException>();
+
+        thrown.Which.ParamName.Should().Be("messages");
+        thrown.Which.Message.Should().Contain("messages[1] is null").And.Contain("nothing was sent");
+        inner.Sent.Should().BeEmpty();
+    }
+
     [Fact]
     public async Task A_batch_with_an_envelope_that_cannot_be_written_sends_nothing_and_throws_ArgumentException()
     {

@@ -1,3 +1,4 @@
+using MailPipe.Sending;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -125,10 +126,9 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
     {
         ArgumentNullException.ThrowIfNull(messages);
         var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
-        foreach (var message in list)
+        for (var i = 0; i < list.Count; i++)
         {
-            ArgumentNullException.ThrowIfNull(message, nameof(messages));
-            AsyncSmtpSession.ValidateEnvelope(message.Envelope);
+            AsyncSmtpSession.ValidateEnvelope((list[i] ?? throw new ArgumentNullException(nameof(messages), TransactionSender.NullMessageText(i))).Envelope);
         }
 
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);

@@ -91,13 +91,18 @@ internal sealed partial class TransactionSender
         var list = messages as IReadOnlyList<SmtpMessage> ?? [.. messages];
         for (var i = 0; i < list.Count; i++)
         {
-            var message = list[i];
-            ArgumentNullException.ThrowIfNull(message, nameof(messages));
+            var message = list[i] ?? throw new ArgumentNullException(nameof(messages), NullMessageText(i));
             MailParameters.Validate(message.Envelope);
         }
 
         return list;
     }
+
+    /// <summary>The message of the error for a null message in a batch's list: its position, and that nothing was sent (the list itself is not null).</summary>
+    /// <param name="index">The position of the null message in the list.</param>
+    /// <returns>The text of the <see cref="ArgumentNullException"/>.</returns>
+    internal static string NullMessageText(int index) =>
+        $"messages[{index}] is null: every message of a batch must be an SmtpMessage; nothing was sent.";
 
     /// <summary>Sends a batch: a list from <see cref="Checked"/>, or an async sequence; the results when the call ends.</summary>
     public async Task<IReadOnlyList<SmtpSendResult>> SendBatchAsync(IReadOnlyList<SmtpMessage>? list, IAsyncEnumerable<SmtpMessage>? messages, CancellationToken cancellationToken)
