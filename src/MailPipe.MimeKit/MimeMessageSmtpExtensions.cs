@@ -251,7 +251,9 @@ public static class MimeMessageSmtpExtensions
     private static SmtpMessage[] ToSmtpMessages(IEnumerable<MimeMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        return [.. messages.Select(static m => m.ToSmtpMessage())];
+
+        // A null in the list is named by its position before anything is sent (the list itself is not null).
+        return [.. messages.Select(static (m, i) => (m ?? throw new ArgumentNullException(nameof(messages), $"messages[{i}] is null: every message of a batch must be a MimeMessage; nothing was sent.")).ToSmtpMessage())];
     }
 
     private static FormatOptions CreateDataFormat()
