@@ -312,4 +312,52 @@ public sealed class Breaker20Tests
         server.EndsOfData.Count(e => e.Subject == "m2").Should().Be(1);
         server.Connections.Should().Be(2);
     }
+    /// <summary>
+    /// A 421 to an end of data on a later connection that decided nothing else (here each connection takes one
+    /// message, <c>--max-per-connection 1</c>): with <c>--reconnect 1</c> (above 0) the message is sent again once on
+    /// the next connection, as on the first. Before: the connection counted as one that decided nothing, the one
+    /// new connection allowed was used up, and m2 stood refused with the 421 (exit 2), never sent again.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_421_to_the_end_of_data_on_a_later_connection_is_sent_again_with_reconnect_1(bool chunking)
+    {
+        await using var server = new Breaker19Server
+        {
+            Keywords = (_, _) => Keywords(chunking),
+            OnEndOfData = (connection, ends, subject) => connection == 2 && subject == "m2" ? Closing : $"250 2.0.0 Ok {connection}.{ends}",
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--reconnect", "1", "--max-per-connection", "1", .. Files(dir, 3)]);
+
+        var (messages, summary) = Consistent(run, 3);
+        messages.Select(m => m.GetProperty("outcome").GetString()).Should().Equal(["accepted", "accepted", "accepted"], run.Output + run.Error);
+        run.ExitCode.Should().Be(ExitCodes.Success);
+        server.EndsOfData.Should().Equal([(1, "m1"), (2, "m2"), (3, "m2"), (4, "m3")]);
+        summary.GetProperty("connections").GetInt32().Should().Be(4);
+    }
+
+    /// <summary>
+    /// The same for a follow-up transaction (a recipient refused as too many): its 421 at the end of data on a
+    /// connection that decided nothing else goes on the next connection once with <c>--reconnect 1</c>. Before: r3
+    /// stood refused with the 421.
+    /// </summary>
+    [Fact]
+    public async Task A_follow_up_refused_with_421_on_a_later_connection_is_sent_again_with_reconnect_1()
+    {
+        var endsOfData = 0;
+        await using var server = new RecipientLimitServer(maxRecipients: 2, endOfData: n => Interlocked.Increment(ref endsOfData) == 2 ? Closing : null);
+        using var dir = new TempDirectory();
+        var file = dir.File("m1.eml", "From: a@example.test\r\nTo: r1@example.test, r2@example.test, r3@example.test\r\nSubject: m1\r\n\r\nbody\r\n");
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--reconnect", "1", "--max-per-connection", "1", file]);
+
+        var (messages, summary) = Consistent(run, 1);
+        messages[0].GetProperty("recipients").EnumerateArray().Should().OnlyContain(r => r.GetProperty("accepted").GetBoolean(), run.Output + run.Error);
+        server.Deliveries("m1").Should().BeEquivalentTo(["r1@example.test", "r2@example.test", "r3@example.test"]);
+        server.Accepted.Select(a => a.Connection).Should().Equal(1, 3);
+        summary.GetProperty("connections").GetInt32().Should().Be(3);
+    }
 }
