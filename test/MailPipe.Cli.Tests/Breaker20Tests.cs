@@ -360,4 +360,54 @@ public sealed class Breaker20Tests
         server.Accepted.Select(a => a.Connection).Should().Equal(1, 3);
         summary.GetProperty("connections").GetInt32().Should().Be(3);
     }
+    /// <summary>
+    /// Without PIPELINING (one command at a time), a 421 to every end of data: it ends, each message is printed once in
+    /// the text output, and the summary line counts them.
+    /// </summary>
+    [Theory]
+    [InlineData(null)]
+    [InlineData("0")]
+    public async Task Without_pipelining_a_421_to_every_end_of_data_prints_each_message_once(string? reconnect)
+    {
+        await using var server = new Breaker19Server
+        {
+            Keywords = (_, _) => ["ENHANCEDSTATUSCODES", "8BITMIME"],
+            OnEndOfData = (connection, _, subject) => subject == "m2" || connection > 1 ? Closing : "250 2.0.0 Ok",
+        };
+        using var dir = new TempDirectory();
+        string[] options = reconnect is null ? [] : ["--reconnect", reconnect];
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, .. options, .. Files(dir, 3)]);
+
+        run.ExitCode.Should().Be(ExitCodes.ConnectionFailed, run.Output + run.Error);
+        foreach (var name in new[] { "m001.eml", "m002.eml", "m003.eml" })
+        {
+            run.OutputLines.Count(l => l.Contains(name + ":", StringComparison.Ordinal)).Should().Be(1, $"{name} printed once; {run.Output}");
+        }
+
+        run.OutputLines.Should().ContainSingle(l => l.StartsWith("summary: 3 messages", StringComparison.Ordinal), run.Output);
+        server.EndsOfData.Count(e => e.Subject == "m2").Should().Be(reconnect is null ? 2 : 1);
+    }
+
+    /// <summary>
+    /// The text summary after a last new connection that could not be used still says the connections had no TLS (the
+    /// first was used in clear text). Before: ", no TLS" was left out whenever the summary had an error, which used to
+    /// mean only that the first connection failed.
+    /// </summary>
+    [Fact]
+    public async Task The_text_summary_says_no_TLS_when_a_later_connection_could_not_be_used()
+    {
+        await using var server = new Breaker19Server
+        {
+            Greeting = connection => connection == 1 ? "220 brk20b.test ESMTP" : "421 4.3.2 brk20b.test too busy",
+            OnEndOfData = (connection, ends, subject) => subject == "m2" ? Closing : $"250 2.0.0 Ok {connection}.{ends}",
+        };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--reconnect", "1", .. Files(dir, 2)]);
+
+        run.ExitCode.Should().Be(ExitCodes.ConnectionFailed, run.Output + run.Error);
+        run.OutputLines.Should().ContainSingle(l => l.Contains("connections: 2 to", StringComparison.Ordinal))
+            .Which.Should().Contain(", no TLS, not usable: connection 2 to");
+    }
 }
