@@ -410,4 +410,54 @@ public sealed class Breaker20Tests
         run.OutputLines.Should().ContainSingle(l => l.Contains("connections: 2 to", StringComparison.Ordinal))
             .Which.Should().Contain(", no TLS, not usable: connection 2 to");
     }
+    /// <summary>
+    /// Ctrl+C while the resent message's end of data waits for its reply on connection 2: its outcome is unknown (exit
+    /// 7), it was read twice and never a third time, the one after it was not sent, and no third connection is made.
+    /// </summary>
+    [Fact]
+    public async Task An_interruption_at_the_resent_messages_end_of_data_leaves_it_unknown()
+    {
+        using var seen = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        await using var server = new Breaker19Server
+        {
+            OnEndOfData = (connection, ends, subject) =>
+            {
+                if (subject != "m2")
+                {
+                    return $"250 2.0.0 Ok {connection}.{ends}";
+                }
+
+                if (connection == 1)
+                {
+                    return Closing;
+                }
+
+                seen.Set();
+                release.Wait(TimeSpan.FromSeconds(60));
+                return null;
+            },
+        };
+        using var dir = new TempDirectory();
+        var files = Files(dir, 3);
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        using var interrupt = new CancellationTokenSource();
+
+        var running = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "--json", .. files], output, error, interrupt.Token));
+        await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
+        seen.IsSet.Should().BeTrue();
+        await interrupt.CancelAsync();
+        var finished = await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(30)));
+        release.Set();
+        finished.Should().BeSameAs(running, "the process ends on Ctrl+C");
+        var exit = await running;
+
+        var run = new CliRunner.Run(exit, output.ToString(), error.ToString());
+        var (messages, _) = Consistent(run, 3);
+        messages.Select(m => m.GetProperty("outcome").GetString()).Should().Equal(["accepted", "unknown", "notSent"], run.Output + run.Error);
+        exit.Should().Be(ExitCodes.OutcomeUnknown);
+        server.EndsOfData.Count(e => e.Subject == "m2").Should().Be(2);
+        server.Connections.Should().Be(2);
+    }
 }
