@@ -460,4 +460,25 @@ public sealed class Breaker20Tests
         server.EndsOfData.Count(e => e.Subject == "m2").Should().Be(2);
         server.Connections.Should().Be(2);
     }
+    /// <summary>
+    /// A 421 to every end of data with one message per connection: each message is sent again once at most, so the run
+    /// ends after a bounded number of connections (with <c>--reconnect 1</c>: the first message twice, then stop).
+    /// </summary>
+    [Theory]
+    [InlineData("1", 2)]
+    [InlineData("2", 4)]
+    [InlineData("5", 10)]
+    public async Task A_421_to_every_end_of_data_with_one_message_per_connection_ends(string reconnect, int maxConnections)
+    {
+        await using var server = new Breaker19Server { OnEndOfData = (_, _, _) => Closing };
+        using var dir = new TempDirectory();
+
+        var run = await CliRunner.RunAsync(["send", "--server", server.Address, "--json", "--reconnect", reconnect, "--max-per-connection", "1", .. Files(dir, 8)]);
+
+        run.ExitCode.Should().Be(ExitCodes.ConnectionFailed, run.Output + run.Error);
+        var (messages, summary) = Consistent(run, 8);
+        server.EndsOfData.GroupBy(e => e.Subject).Should().OnlyContain(g => g.Count() == 2, "each message read is sent again once, and once only");
+        summary.GetProperty("connections").GetInt32().Should().Be(server.Connections).And.BeLessThanOrEqualTo(maxConnections);
+        messages.Count(m => m.GetProperty("outcome").GetString() == "refused").Should().Be(server.EndsOfData.Select(e => e.Subject).Distinct().Count());
+    }
 }
