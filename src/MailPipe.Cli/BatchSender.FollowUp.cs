@@ -164,7 +164,7 @@ internal sealed partial class BatchSender
         if (followUp.ClosedAtEnd is { } closed)
         {
             _ = Merge(followUp, closed); // refused with 421 at its end of data, and no connection followed: that refusal stands
-            return followUp.SoFar;
+            return followUp.SoFar with { Error = Join(followUp.SoFar.Error, $"not sent again: {why}") };
         }
 
         var left = followUp.SoFar.Recipients.Count(static r => IsTooManyRecipients(r.Reply));

@@ -481,4 +481,63 @@ public sealed class Breaker20Tests
         summary.GetProperty("connections").GetInt32().Should().Be(server.Connections).And.BeLessThanOrEqualTo(maxConnections);
         messages.Count(m => m.GetProperty("outcome").GetString() == "refused").Should().Be(server.EndsOfData.Select(e => e.Subject).Distinct().Count());
     }
+    /// <summary>
+    /// A follow-up refused with 421 at its end of data waits for connection 2, and Ctrl+C comes while that connection
+    /// waits for its greeting: the recipient stays refused with the 421, and the message's error says it was not sent
+    /// again and why (the README: "reported as it stands, with a note in its error"). Before: only the 421 was named.
+    /// </summary>
+    [Fact]
+    public async Task An_interruption_before_a_follow_ups_resend_is_noted_in_the_error()
+    {
+        using var seen = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var recipients = 0;
+        await using var server = new Breaker19Server
+        {
+            Greeting = connection =>
+            {
+                if (connection > 1)
+                {
+                    seen.Set();
+                    release.Wait(TimeSpan.FromSeconds(60));
+                }
+
+                return "220 brk20b.test ESMTP";
+            },
+            OnCommand = (_, _, line) =>
+            {
+                if (line.StartsWith("MAIL", StringComparison.OrdinalIgnoreCase))
+                {
+                    recipients = 0;
+                    return "250 2.1.0 Ok";
+                }
+
+                return line.StartsWith("RCPT", StringComparison.OrdinalIgnoreCase) ? (++recipients > 2 ? "452 4.5.3 Too many recipients" : "250 2.1.5 Ok") : "250 2.0.0 Ok";
+            },
+            OnEndOfData = (connection, ends, _) => ends == 1 ? Closing : $"250 2.0.0 Ok {connection}.{ends}",
+        };
+        using var dir = new TempDirectory();
+        var file = dir.File("m1.eml", "From: a@example.test\r\nTo: r1@example.test, r2@example.test, r3@example.test\r\nSubject: m1\r\n\r\nbody\r\n");
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        using var interrupt = new CancellationTokenSource();
+
+        var running = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "--json", file], output, error, interrupt.Token));
+        await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
+        seen.IsSet.Should().BeTrue();
+        await interrupt.CancelAsync();
+        var finished = await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(30)));
+        release.Set();
+        finished.Should().BeSameAs(running, "the process ends on Ctrl+C");
+        var exit = await running;
+
+        var run = new CliRunner.Run(exit, output.ToString(), error.ToString());
+        var (messages, _) = Consistent(run, 1);
+        var message = messages[0];
+        message.GetProperty("outcome").GetString().Should().Be("accepted");
+        message.GetProperty("recipients")[2].GetProperty("accepted").GetBoolean().Should().BeFalse();
+        message.GetProperty("recipients")[2].GetProperty("code").GetInt32().Should().Be(421);
+        message.GetProperty("error").GetString().Should().Contain("421 4.3.2").And.Contain("not sent again").And.Contain("interrupted", run.Output);
+        server.EndsOfData.Should().HaveCount(2);
+    }
 }
