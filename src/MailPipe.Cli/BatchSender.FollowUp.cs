@@ -39,8 +39,8 @@ internal sealed partial class BatchSender
     {
         followUps.Sort(static (a, b) => a.Position.CompareTo(b.Position));
         var room = _maxPerConnection > 0 ? Math.Max(0, _maxPerConnection - end.Taken) : int.MaxValue;
-        var (decided, atLimit) = await RunFollowUpsAsync(session, followUps, room, _reconnects > 0, settle, cancellationToken).ConfigureAwait(false);
-        end = end with { Decided = end.Decided + decided };
+        var (decided, atLimit, closedAtEnd) = await RunFollowUpsAsync(session, followUps, room, _reconnects > 0, settle, cancellationToken).ConfigureAwait(false);
+        end = end with { Decided = end.Decided + decided, ClosedAtEndOfData = end.ClosedAtEndOfData || closedAtEnd };
         return atLimit && (end.Planned || end.Why is null) && session.IsConnected
             ? end with { Planned = true, Why = $"--max-per-connection {_maxPerConnection}" }
             : end;
@@ -53,15 +53,15 @@ internal sealed partial class BatchSender
     /// refused MAIL at a limit of the session, or <paramref name="room"/> transactions were sent) stay there for the next
     /// connection, and so does one refused with 421 at its end of data for the first time when <paramref name="resend"/>.
     /// </summary>
-    /// <returns>How many follow-up transactions the server decided (for <c>--reconnect</c>'s count of connections that decided nothing), and whether <paramref name="room"/> ran out with follow-ups left.</returns>
-    private static async Task<(int Decided, bool AtLimit)> RunFollowUpsAsync(AsyncSmtpSession session, List<FollowUp> followUps, int room, bool resend, Action<int, MessageResult> settle, CancellationToken cancellationToken)
+    /// <returns>How many follow-up transactions the server decided (for <c>--reconnect</c>'s count of connections that decided nothing), whether <paramref name="room"/> ran out with follow-ups left, and whether one was refused with 421 at its end of data and waits to be sent again.</returns>
+    private static async Task<(int Decided, bool AtLimit, bool ClosedAtEnd)> RunFollowUpsAsync(AsyncSmtpSession session, List<FollowUp> followUps, int room, bool resend, Action<int, MessageResult> settle, CancellationToken cancellationToken)
     {
         var decided = 0;
         while (followUps.Count > 0 && session.IsConnected && !cancellationToken.IsCancellationRequested)
         {
             if (room-- <= 0)
             {
-                return (decided, true);
+                return (decided, true, false);
             }
 
             var followUp = followUps[0];
@@ -98,7 +98,7 @@ internal sealed partial class BatchSender
             if (resend && followUp.ClosedAtEnd is null && IsClosedAtEndOfData(sent))
             {
                 followUp.ClosedAtEnd = sent; // its result, should no connection follow (see Unfollowed)
-                break;
+                return (decided, false, true);
             }
 
             followUp.ClosedAtEnd = null;
@@ -111,7 +111,7 @@ internal sealed partial class BatchSender
             }
         }
 
-        return (decided, false);
+        return (decided, false, false);
     }
 
     /// <summary>Puts a follow-up's replies on its recipients' lines; returns whether another follow-up is to be sent.</summary>
@@ -164,7 +164,7 @@ internal sealed partial class BatchSender
         if (followUp.ClosedAtEnd is { } closed)
         {
             _ = Merge(followUp, closed); // refused with 421 at its end of data, and no connection followed: that refusal stands
-            return followUp.SoFar;
+            return followUp.SoFar with { Error = Join(followUp.SoFar.Error, $"not sent again: {why}") };
         }
 
         var left = followUp.SoFar.Recipients.Count(static r => IsTooManyRecipients(r.Reply));

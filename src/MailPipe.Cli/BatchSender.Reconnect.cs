@@ -109,7 +109,7 @@ internal sealed partial class BatchSender
         /// <summary>How many messages of the batch the session took (each a transaction against <c>--max-per-connection</c>).</summary>
         public int Taken { get; init; }
 
-        /// <summary>Whether a message was refused with 421 at its end of data and waits for the next connection (<see cref="IsClosedAtEndOfData"/>).</summary>
+        /// <summary>Whether a message or a follow-up was refused with 421 at its end of data and waits for the next connection (<see cref="IsClosedAtEndOfData"/>).</summary>
         public bool ClosedAtEndOfData { get; init; }
     }
 
@@ -133,8 +133,10 @@ internal sealed partial class BatchSender
             return number == 1 && end.ClosedAtEndOfData && _reconnects > 0;
         }
 
+        // A message or follow-up refused with 421 at its end of data for the first time goes on the next connection on any
+        // connection, as on the first (each is sent again once at most, so this ends): it still counts as deciding nothing.
         fruitless++;
-        return fruitless < _reconnects;
+        return fruitless < _reconnects || (end.ClosedAtEndOfData && _reconnects > 0);
     }
 
     /// <summary>

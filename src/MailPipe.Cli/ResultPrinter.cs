@@ -193,7 +193,8 @@ internal sealed class ResultPrinter
         if (summary.Server is { } server)
         {
             text.Append(summary.Connections > 1 ? string.Create(CultureInfo.InvariantCulture, $"  connections: {summary.Connections} to {server}") : $"  connection: {server}");
-            text.Append(summary.Tls is { } tls ? $", {tls}" : summary.Error is null ? ", no TLS" : string.Empty);
+            // An error of a first connection leaves its TLS unknown; one of a later new connection does not (the first was used).
+            text.Append(summary.Tls is { } tls ? $", {tls}" : summary.Error is null || summary.Connections > 1 ? ", no TLS" : string.Empty);
             if (summary.AuthenticatedAs is { } user)
             {
                 text.Append(CultureInfo.InvariantCulture, $", authenticated as {user} ({summary.AuthMechanism})");

@@ -41,6 +41,9 @@ internal sealed class Breaker19Server : ScriptedServer
     /// <summary>A non-last BDAT chunk was read: connection, ends of data so far, chunks of this message so far; whether to close the connection without a reply.</summary>
     public Func<int, int, int, bool> CloseAfterChunk { get; init; } = (_, _, _) => false;
 
+    /// <summary>The reply to a non-last BDAT chunk: connection, ends of data so far, chunks of this message so far; <see langword="null"/> for the usual 250 (a 421 closes the connection after it).</summary>
+    public Func<int, int, int, string?> ChunkReply { get; init; } = (_, _, _) => null;
+
     /// <summary>Called after each line of DATA content read: the connection and the octets of this message read so far.</summary>
     public Action<int, long> DataRead { get; init; } = (_, _) => { };
 
@@ -163,7 +166,13 @@ internal sealed class Breaker19Server : ScriptedServer
                             return;
                         }
 
-                        await WriteAsync(stream, $"250 2.0.0 {size} octets received", cancellationToken);
+                        var chunkReply = ChunkReply(connection, ends, chunks) ?? $"250 2.0.0 {size} octets received";
+                        await WriteAsync(stream, chunkReply, cancellationToken);
+                        if (chunkReply.StartsWith("421", StringComparison.Ordinal))
+                        {
+                            return;
+                        }
+
                         break;
                     }
 

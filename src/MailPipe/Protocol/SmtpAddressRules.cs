@@ -248,7 +248,7 @@ internal static class SmtpAddressRules
     /// <see cref="AsyncSmtpSession.RcptToAsync"/>): unchanged in a transaction that declared SMTPUTF8 or when ASCII,
     /// else with its domain as an A-label (RFC 6531 §3.4: without SMTPUTF8 a path is ASCII).
     /// </summary>
-    /// <exception cref="ArgumentException">Without SMTPUTF8, the local part is not ASCII or the domain has no A-label.</exception>
+    /// <exception cref="ArgumentException">Without SMTPUTF8, the local part is not ASCII, the domain has no A-label, or the path with A-labels is over 256 octets (RFC 5321 §4.5.3.1.3).</exception>
     public static string PathForTransaction(string path, bool smtpUtf8, string parameterName)
     {
         var inner = SmtpCommandWriter.StripBrackets(path);
@@ -260,7 +260,10 @@ internal static class SmtpAddressRules
         var mailbox = inner.ToString();
         if (ToAsciiMailbox(mailbox) is { } ascii)
         {
-            return ascii;
+            // The A-labels are longer than the UTF-8 the caller's path was checked in: checked again here, before the operation.
+            return PathOctets(ascii) <= MaxPathOctets ? ascii : throw new ArgumentException(
+                $"'{mailbox}' is {PathOctets(ascii)} octets as A-labels, over the {MaxPathOctets} of a path (RFC 5321 §4.5.3.1.3): it needs SMTPUTF8 (RFC 6531 §3.4) to go as UTF-8; pass \"SMTPUTF8\" in the parameters of MailFromAsync (when the server offers it).",
+                parameterName);
         }
 
         var at = mailbox.LastIndexOf('@');

@@ -8,7 +8,8 @@ public sealed partial class AsyncSmtpSession
     /// <summary>
     /// Whether the last <see cref="MailFromAsync"/> declared SMTPUTF8 (RFC 6531 §3.4), which decides how its transaction's
     /// <see cref="RcptToAsync"/> writes a non-ASCII mailbox; <see langword="null"/> before any, and after a raw command
-    /// (<see cref="SendCommandAsync"/>), which may have been a MAIL of the caller's own.
+    /// (<see cref="SendCommandAsync"/>, or <see cref="SendBytesAsync"/> outside message data), which may have been a MAIL
+    /// of the caller's own.
     /// </summary>
     private bool? _mailDeclaredSmtpUtf8;
 
@@ -71,7 +72,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="parameters">MAIL parameters as they go on the line, such as <c>SIZE=1024 BODY=8BITMIME</c> (RFC 1870, RFC 6152, RFC 3461); <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply: 250 when the sender is accepted, or a negative reply.</returns>
-    /// <exception cref="ArgumentException">An argument holds CR, LF or NUL, or the path holds angle brackets inside or is not a mailbox (RFC 5321 §4.1.2), or, without the <c>SMTPUTF8</c> parameter, the mailbox's local part is not ASCII or its domain has no A-label (RFC 6531 §3.4); nothing was sent. Without <c>SMTPUTF8</c> an internationalised domain goes as its A-labels.</exception>
+    /// <exception cref="ArgumentException">An argument holds CR, LF or NUL, or the path holds angle brackets inside or is not a mailbox (RFC 5321 §4.1.2), or, without the <c>SMTPUTF8</c> parameter, the mailbox's local part is not ASCII, its domain has no A-label, or it is over 256 octets with A-labels (RFC 6531 §3.4, RFC 5321 §4.5.3.1.3); nothing was sent. Without <c>SMTPUTF8</c> an internationalised domain goes as its A-labels.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
@@ -111,7 +112,7 @@ public sealed partial class AsyncSmtpSession
     /// <param name="parameters">RCPT parameters, such as <c>NOTIFY=SUCCESS,FAILURE</c> (RFC 3461); <see langword="null"/> for none.</param>
     /// <param name="cancellationToken">Cancels the command; the connection is then closed.</param>
     /// <returns>The reply: 250/251 accepted, or a negative reply such as 550 (unknown user) or 450/452 (try later).</returns>
-    /// <exception cref="ArgumentException"><paramref name="forwardPath"/> is empty or not a mailbox (RFC 5321 §4.1.2), or an argument holds CR, LF or NUL, or the transaction's <see cref="MailFromAsync"/> did not declare <c>SMTPUTF8</c> and the mailbox's local part is not ASCII or its domain has no A-label (RFC 6531 §3.4); nothing was sent. In such a transaction an internationalised domain goes as its A-labels; after a MAIL sent with <see cref="SendCommandAsync"/> the path goes as given.</exception>
+    /// <exception cref="ArgumentException"><paramref name="forwardPath"/> is empty or not a mailbox (RFC 5321 §4.1.2), or an argument holds CR, LF or NUL, or the transaction's <see cref="MailFromAsync"/> did not declare <c>SMTPUTF8</c> and the mailbox's local part is not ASCII, its domain has no A-label, or it is over 256 octets with A-labels (RFC 6531 §3.4, RFC 5321 §4.5.3.1.3); nothing was sent. In such a transaction an internationalised domain goes as its A-labels; after a MAIL sent with <see cref="SendCommandAsync"/> or <see cref="SendBytesAsync"/> the path goes as given.</exception>
     /// <exception cref="InvalidOperationException">Not connected, sending message data, or another operation is running.</exception>
     /// <exception cref="SmtpException">Transport failure, protocol violation or timeout.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>

@@ -140,6 +140,11 @@ public sealed partial class AsyncSmtpSession
         // Inside message data the encoder learns whether the bytes end a line (so that the end of data is right), and drops
         // an LF first that completes a CR the previous WriteMessageDataAsync ended with (already sent as CRLF).
         var wire = State == SmtpSessionState.SendingData ? Sender.Data.Encoder.TakeRawBytes(bytes.Span) : bytes.Span;
+        if (State != SmtpSessionState.SendingData)
+        {
+            _mailDeclaredSmtpUtf8 = null; // raw bytes may hold a MAIL of the caller's own, as SendCommandAsync may
+        }
+
         _channel.Output.Write(wire);
         Log.MessageData(_channel.ProtocolLog, wire.Length);
         await _channel.FlushAsync("sending bytes").ConfigureAwait(false);
