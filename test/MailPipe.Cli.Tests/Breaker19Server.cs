@@ -221,9 +221,6 @@ internal sealed class Breaker19Server : ScriptedServer
         }
     }
 
-    private static Task WriteAsync(Stream stream, string reply, CancellationToken cancellationToken) =>
-        stream.WriteAsync(Encoding.ASCII.GetBytes(reply + "\r\n"), cancellationToken).AsTask();
-
     /// <summary>Lines and counted bytes from a stream, with its own buffer (so that BDAT's octets follow their command exactly).</summary>
     private sealed class LineReader(Stream stream)
     {

@@ -292,20 +292,8 @@ public sealed class Breaker20Tests
         };
         using var dir = new TempDirectory();
         var files = Files(dir, 3);
-        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        using var interrupt = new CancellationTokenSource();
-
-        var running = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "--json", .. files], output, error, interrupt.Token));
-        await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
-        seen.IsSet.Should().BeTrue();
-        await interrupt.CancelAsync();
-        var finished = await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(30)));
-        release.Set();
-        finished.Should().BeSameAs(running, "the process ends on Ctrl+C");
-        var exit = await running;
-
-        var run = new CliRunner.Run(exit, output.ToString(), error.ToString());
+        var run = await CliRunner.RunInterruptedAsync(["send", "--server", server.Address, "--json", .. files], seen, release, "the server reaches the point where the run is interrupted");
+        var exit = run.ExitCode;
         var (messages, _) = Consistent(run, 3);
         messages[0].GetProperty("outcome").GetString().Should().Be("accepted");
         messages[1].GetProperty("outcome").GetString().Should().BeOneOf("refused", "notSent");
@@ -440,20 +428,8 @@ public sealed class Breaker20Tests
         };
         using var dir = new TempDirectory();
         var files = Files(dir, 3);
-        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        using var interrupt = new CancellationTokenSource();
-
-        var running = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "--json", .. files], output, error, interrupt.Token));
-        await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
-        seen.IsSet.Should().BeTrue();
-        await interrupt.CancelAsync();
-        var finished = await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(30)));
-        release.Set();
-        finished.Should().BeSameAs(running, "the process ends on Ctrl+C");
-        var exit = await running;
-
-        var run = new CliRunner.Run(exit, output.ToString(), error.ToString());
+        var run = await CliRunner.RunInterruptedAsync(["send", "--server", server.Address, "--json", .. files], seen, release, "the server reaches the point where the run is interrupted");
+        var exit = run.ExitCode;
         var (messages, _) = Consistent(run, 3);
         messages.Select(m => m.GetProperty("outcome").GetString()).Should().Equal(["accepted", "unknown", "notSent"], run.Output + run.Error);
         exit.Should().Be(ExitCodes.OutcomeUnknown);
@@ -518,20 +494,7 @@ public sealed class Breaker20Tests
         };
         using var dir = new TempDirectory();
         var file = dir.File("m1.eml", "From: a@example.test\r\nTo: r1@example.test, r2@example.test, r3@example.test\r\nSubject: m1\r\n\r\nbody\r\n");
-        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        using var interrupt = new CancellationTokenSource();
-
-        var running = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "--json", file], output, error, interrupt.Token));
-        await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
-        seen.IsSet.Should().BeTrue();
-        await interrupt.CancelAsync();
-        var finished = await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(30)));
-        release.Set();
-        finished.Should().BeSameAs(running, "the process ends on Ctrl+C");
-        var exit = await running;
-
-        var run = new CliRunner.Run(exit, output.ToString(), error.ToString());
+        var run = await CliRunner.RunInterruptedAsync(["send", "--server", server.Address, "--json", file], seen, release, "the server reaches the point where the run is interrupted");
         var (messages, _) = Consistent(run, 1);
         var message = messages[0];
         message.GetProperty("outcome").GetString().Should().Be("accepted");

@@ -18,6 +18,26 @@ internal static class CliRunner
         var code = await Program.RunAsync(args, output, error, timeout.Token);
         return new Run(code, output.ToString(), error.ToString());
     }
+
+    /// <summary>
+    /// Runs <c>mailpipe</c> in-process and interrupts it (Ctrl+C) once <paramref name="reached"/> is set (the scripted
+    /// server got to the point under test and holds it until <paramref name="release"/>); checks that the run ends
+    /// within 30 s of the interruption, then releases the server.
+    /// </summary>
+    public static async Task<Run> RunInterruptedAsync(string[] args, ManualResetEventSlim reached, ManualResetEventSlim release, string because)
+    {
+        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
+        using var interrupt = new CancellationTokenSource();
+        var running = Task.Run(() => Program.RunAsync(args, output, error, interrupt.Token));
+        await Task.Run(() => reached.Wait(TimeSpan.FromSeconds(60)));
+        reached.IsSet.Should().BeTrue(because);
+        await interrupt.CancelAsync();
+        var finished = await Task.WhenAny(running, Task.Delay(TimeSpan.FromSeconds(30)));
+        release.Set();
+        finished.Should().BeSameAs(running, "the process ends on Ctrl+C");
+        return new Run(await running, output.ToString(), error.ToString());
+    }
 }
 
 /// <summary>A temporary folder, deleted at the end of the test.</summary>

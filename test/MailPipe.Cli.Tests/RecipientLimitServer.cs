@@ -119,7 +119,4 @@ internal sealed class RecipientLimitServer : ScriptedServer
             }
         }
     }
-
-    private static Task WriteAsync(NetworkStream stream, string reply, CancellationToken cancellationToken) =>
-        stream.WriteAsync(Encoding.ASCII.GetBytes(reply + "\r\n"), cancellationToken).AsTask();
 }

@@ -320,18 +320,8 @@ public sealed class Reconnect20Tests
         };
         using var dir = new TempDirectory();
         var file = dir.File("m1.eml", "From: a@example.test\r\nTo: r1@example.test, r2@example.test, r3@example.test\r\nSubject: m1\r\n\r\nbody\r\n");
-        var output = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        var error = new StringWriter(new StringBuilder()) { NewLine = "\n" };
-        using var interrupt = new CancellationTokenSource();
-
-        var running = Task.Run(() => Program.RunAsync(["send", "--server", server.Address, "--json", file], output, error, interrupt.Token));
-        await Task.Run(() => seen.Wait(TimeSpan.FromSeconds(60)));
-        seen.IsSet.Should().BeTrue("the follow-up reaches the server");
-        await interrupt.CancelAsync();
-        var exit = await running;
-        release.Set();
-
-        var run = new CliRunner.Run(exit, output.ToString(), error.ToString());
+        var run = await CliRunner.RunInterruptedAsync(["send", "--server", server.Address, "--json", file], seen, release, "the follow-up reaches the server");
+        var exit = run.ExitCode;
         var (messages, summary) = Parse(run);
         var message = messages.Should().ContainSingle().Subject;
         message.GetProperty("outcome").GetString().Should().Be("accepted", "r1 and r2 have it");

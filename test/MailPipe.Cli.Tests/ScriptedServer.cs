@@ -59,6 +59,10 @@ internal abstract class ScriptedServer : IAsyncDisposable
         _stop.Dispose();
     }
 
+    /// <summary>Writes one reply line (CRLF added) to the client.</summary>
+    protected static Task WriteAsync(Stream stream, string reply, CancellationToken cancellationToken) =>
+        stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(reply + "\r\n"), cancellationToken).AsTask();
+
     /// <summary>Serves one connection (number <paramref name="connection"/>, from 1) until it ends or <paramref name="cancellationToken"/> is cancelled.</summary>
     protected abstract Task ServeAsync(TcpClient client, int connection, CancellationToken cancellationToken);
 

@@ -136,7 +136,4 @@ internal sealed class SessionLimitServer : ScriptedServer
             }
         }
     }
-
-    private static Task WriteAsync(NetworkStream stream, string reply, CancellationToken cancellationToken) =>
-        stream.WriteAsync(Encoding.ASCII.GetBytes(reply + "\r\n"), cancellationToken).AsTask();
 }

@@ -91,6 +91,7 @@ internal sealed partial class SmtpChannel
         try
         {
             // A read that ended in a transport failure (a reset while idle) is mapped like any other read's failure.
+            // Completed (IsCompleted above): taking its result does not block.
             var result = ahead.Result;
             if (TryParseBuffered(input, result.Buffer, out var reply, out _))
             {
