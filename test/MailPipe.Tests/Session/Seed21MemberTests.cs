@@ -1,0 +1,187 @@
+using System.Text;
+using MailPipe.Tests.Support;
+
+namespace MailPipe.Tests.Session;
+
+/// <summary>
+/// Session 21's reviewer pass over the seed's <c>SmtpClient</c> (Hunny Mail++), for what no real server does on demand:
+/// each test is written from the seed reference and the README's member-by-member table, against the scripted server.
+/// </summary>
+public sealed class Seed21MemberTests
+{
+    private const string Greeting = "S: 220 mail.example.test ESMTP";
+
+    // SendCommand("DATA") + ReceiveResponse() + SendBytes(…, LAST): the whole DATA phase by hand, as an extension would.
+    [Fact]
+    public async Task DATA_by_SendCommand_then_SendBytes_with_the_end_of_data_then_ReceiveResponse()
+    {
+        var script = SmtpScript.Parse(Greeting, "C: DATA", "S: 354 go ahead")
+            .ExpectRaw("Subject: raw\r\n\r\n..as given\r\n.\r\n")
+            .Then("S: 250 2.0.0 queued", "C: NOOP", "S: 250 2.0.0 ok");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        await session.SendCommandAsync("DATA\r\n").Safe();
+        var go = await session.ReceiveReplyAsync().Safe();
+        await session.SendBytesAsync("Subject: raw\r\n\r\n..as given\r\n.\r\n"u8.ToArray()).Safe();
+        var final = await session.ReceiveReplyAsync().Safe();
+
+        go.Code.Should().Be(354);
+        final.Code.Should().Be(250);
+        final.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(2, 0, 0));
+        final.Text.Should().Be("queued");
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    // SendLines(FIRST|LAST) of nothing: the end of data alone; SendLines(FIRST) of a line starting with '.': stuffed.
+    [Theory]
+    [InlineData("", ".\r\n")]
+    [InlineData(".", "..\r\n.\r\n")]
+    [InlineData(".first\nsecond", "..first\r\nsecond\r\n.\r\n")]
+    [InlineData("a\r\n.\r\nb\n", "a\r\n..\r\nb\r\n.\r\n")]
+    public async Task SendLines_from_FIRST_to_LAST_stuffs_dots_and_ends_the_data_once(string content, string wire)
+    {
+        var script = SmtpScript.Parse(Greeting, "C: DATA", "S: 354 go ahead").ExpectRaw(wire).Then("S: 250 2.0.0 queued");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+        (await session.DataAsync().Safe()).Code.Should().Be(354);
+
+        if (content.Length > 0)
+        {
+            await session.WriteMessageDataAsync(Encoding.ASCII.GetBytes(content)).Safe();
+        }
+
+        (await session.EndMessageDataAsync().Safe()).Code.Should().Be(250);
+        await server.WaitAsync();
+    }
+
+    // Ehlo() refused by an old server (502): a returned reply; the caller falls back to Helo() on the same connection.
+    [Fact]
+    public async Task Ehlo_refused_with_502_is_returned_and_Helo_follows_on_the_same_connection()
+    {
+        var script = SmtpScript.Parse(Greeting, "C: EHLO client.example.test", "S: 502 5.5.1 EHLO not implemented", "C: HELO client.example.test", "S: 250 mail.example.test");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        var ehlo = await session.EhloAsync("client.example.test").Safe();
+        var helo = await session.HeloAsync("client.example.test").Safe();
+
+        ehlo.Code.Should().Be(502);
+        ehlo.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(5, 5, 1));
+        helo.Code.Should().Be(250);
+        session.IsConnected.Should().BeTrue();
+        session.Capabilities.Count.Should().Be(0);
+        await server.WaitAsync();
+    }
+
+    // ReplyText(): code and CRLF removed, the first line only; EnhancedStatusCode(): optional, absent when not sent.
+    [Fact]
+    public async Task ReplyText_and_EnhancedStatusCode_follow_the_seeds_examples()
+    {
+        var script = SmtpScript.Parse(
+            Greeting,
+            "C: VRFY nobody",
+            "S: 550 No such user here",
+            "C: VRFY somebody",
+            "S: 250-Somebody <somebody@example.test>",
+            "S: 250 and a second line",
+            "C: NOOP",
+            "S: 250",
+            "C: RSET",
+            "S: 250 4.0.0 a class that is not the reply's");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        var nobody = await session.VrfyAsync("nobody").Safe();
+        var somebody = await session.VrfyAsync("somebody").Safe();
+        var bare = await session.NoopAsync().Safe();
+        var odd = await session.RsetAsync().Safe();
+
+        nobody.Code.Should().Be(550);
+        nobody.Text.Should().Be("No such user here");
+        nobody.EnhancedStatusCode.Should().BeNull();
+        somebody.Text.Should().Be("Somebody <somebody@example.test>");
+        somebody.Lines.Should().HaveCount(2);
+        bare.Text.Should().BeEmpty();
+        odd.EnhancedStatusCode.Should().BeNull("RFC 3463 §2: the class must match the reply code's first digit");
+        odd.Text.Should().Be("4.0.0 a class that is not the reply's");
+        await server.WaitAsync();
+    }
+
+    // NumCapabilities()/CapabilityAt()/HasCapability(): an EHLO reply of one line has none; the pre-standard AUTH= line counts.
+    [Fact]
+    public async Task Capability_accessors_over_one_line_and_AUTH_equals_replies()
+    {
+        var script = SmtpScript.Parse(
+            Greeting,
+            "C: EHLO client.example.test",
+            "S: 250 mail.example.test greets you",
+            "C: EHLO client.example.test",
+            "S: 250-mail.example.test",
+            "S: 250-AUTH=LOGIN PLAIN",
+            "S: 250-size 1000",
+            "S: 250 X-Custom-Thing a b");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        await session.EhloAsync("client.example.test").Safe();
+        var none = session.Capabilities;
+        await session.EhloAsync("client.example.test").Safe();
+        var three = session.Capabilities;
+
+        none.Count.Should().Be(0);
+        none.Domain.Should().Be("mail.example.test");
+        three.Count.Should().Be(3);
+        three[0].Line.Should().Be("AUTH=LOGIN PLAIN");
+        three[2].Keyword.Should().Be("X-Custom-Thing");
+        three[2].Parameters.Should().Equal("a", "b");
+        three.Contains("SIZE").Should().BeTrue();
+        three.Contains("x-custom-thing").Should().BeTrue();
+        three.MaxMessageSize.Should().Be(1000);
+        three.AuthenticationMechanisms.Should().Equal("LOGIN", "PLAIN");
+        three.ToString().Should().Contain("AUTH=LOGIN PLAIN").And.Contain("size 1000");
+        await server.WaitAsync();
+    }
+
+    // A 4xx/5xx reply is not a failure of the call: 421 to a command is returned (and closes the connection, RFC 5321 §3.8).
+    [Fact]
+    public async Task A_421_reply_to_MAIL_is_returned_and_the_connection_is_closed()
+    {
+        var script = SmtpScript.Parse(Greeting, "C: MAIL FROM:<a@example.test>", "S: 421 4.3.2 shutting down").ExpectClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        var reply = await session.MailFromAsync("a@example.test").Safe();
+
+        reply.Code.Should().Be(421);
+        reply.IsTransientNegative.Should().BeTrue();
+        session.LastReply.Should().BeSameAs(reply);
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+    }
+
+    // Quit(): ReplyCode() after it is the 221 (LastReply), and Disconnect() afterwards is harmless.
+    [Fact]
+    public async Task After_Quit_the_last_reply_is_the_221_and_Disconnect_is_harmless()
+    {
+        var script = SmtpScript.Parse(Greeting, "C: QUIT", "S: 221 2.0.0 bye");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        var quit = await session.QuitAsync().Safe();
+        await session.DisconnectAsync();
+
+        quit.Code.Should().Be(221);
+        session.LastReply.Should().BeSameAs(quit);
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+    }
+}
