@@ -308,6 +308,38 @@ public sealed class Seed21MemberTests
         session.Capabilities.Contains("STARTTLS").Should().BeFalse();
     }
 
+    // Connect(wait=false) + ConnectTls(host, wait=false) + ReceiveResponse(): the greeting read by hand over TLS.
+    [Fact]
+    public async Task Implicit_TLS_without_waiting_anywhere_then_ReceiveResponse_reads_the_greeting()
+    {
+        await using var session = NewSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixTlsPort, waitForGreeting: false);
+
+        (await session.ConnectTlsAsync("localhost")).Should().BeNull();
+        var greeting = await session.ReceiveReplyAsync();
+
+        greeting.Code.Should().Be(220);
+        session.Greeting.Should().BeSameAs(greeting);
+        (await session.EhloAsync(Client)).Code.Should().Be(250);
+        (await session.QuitAsync()).Code.Should().Be(221);
+    }
+
+    // SendBytes("QUIT\r\n") + ReceiveResponse(): the 221 is returned and the connection is closed.
+    [Fact]
+    public async Task QUIT_by_SendBytes_then_ReceiveResponse_returns_221_and_closes()
+    {
+        await using var session = NewSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.AiosmtpdPort);
+        await session.EhloAsync(Client);
+
+        await session.SendBytesAsync("QUIT\r\n"u8.ToArray());
+        var bye = await session.ReceiveReplyAsync();
+
+        bye.Code.Should().Be(221);
+        session.IsConnected.Should().BeFalse();
+        (await session.ConnectAsync(TestServers.Host, TestServers.AiosmtpdPort))!.Code.Should().Be(220);
+    }
+
     // Starttls() sent by hand + ConnectTls(host, wait=false): the STARTTLS case; capabilities are learned again by EHLO.
     [Fact]
     public async Task Starttls_by_SendCommand_then_ConnectTls_without_waiting_then_Ehlo_and_AuthPlain()
