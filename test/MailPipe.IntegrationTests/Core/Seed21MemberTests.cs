@@ -255,6 +255,59 @@ public sealed class Seed21MemberTests
         (await session.NoopAsync()).Code.Should().Be(250);
     }
 
+    // SendCommand() several times, then ReceiveResponse() for each (RFC 2920 PIPELINING), then the content with SendBytes(LAST).
+    [Fact]
+    public async Task A_pipelined_envelope_by_SendCommand_gets_each_reply_in_order_and_the_message_arrives()
+    {
+        var recipient = TestServers.UniqueRecipient("seed21");
+        await using var session = NewSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
+        await session.EhloAsync(Client);
+        session.Capabilities.SupportsPipelining.Should().BeTrue();
+
+        await session.SendCommandAsync($"MAIL FROM:<{Sender}> SIZE=100");
+        await session.SendCommandAsync("RCPT TO:<tempfail@example.test>");
+        await session.SendCommandAsync($"RCPT TO:<{recipient}>");
+        await session.SendCommandAsync("DATA");
+        session.PendingReplyCount.Should().Be(4);
+        var replies = new List<int>();
+        for (var i = 0; i < 4; i++)
+        {
+            replies.Add((await session.ReceiveReplyAsync()).Code);
+        }
+
+        await session.SendBytesAsync("Subject: seed21 pipelined by hand\r\n\r\nbody\r\n.\r\n"u8.ToArray());
+        var final = await session.ReceiveReplyAsync();
+
+        replies.Should().Equal(250, 450, 250, 354);
+        final.Code.Should().Be(250, final.ToString());
+        var stored = await Maildir.WaitForPostfixAsync(recipient);
+        Encoding.ASCII.GetString(Maildir.StripTraceHeaders(stored[0])).Should().Be("Subject: seed21 pipelined by hand\r\n\r\nbody\r\n");
+    }
+
+    // An extension by hand (the seed's reason for SendCommand/SendBytes): BDAT (RFC 3030) on Exim.
+    [Fact]
+    public async Task BDAT_by_SendCommand_and_SendBytes_then_ReceiveResponse_on_Exim()
+    {
+        var recipient = TestServers.UniqueRecipient("seed21");
+        var content = Encoding.ASCII.GetBytes($"Subject: seed21 BDAT by hand\r\nTo: <{recipient}>\r\n\r\n.not stuffed in BDAT\r\n");
+        await using var session = NewSession();
+        await session.ConnectAsync(TestServers.Host, TestServers.EximPort);
+        await session.EhloAsync(Client);
+        session.Capabilities.SupportsChunking.Should().BeTrue();
+        (await session.MailFromAsync(Sender)).Code.Should().Be(250);
+        (await session.RcptToAsync(recipient)).Code.Should().Be(250);
+
+        await session.SendCommandAsync($"BDAT {content.Length} LAST");
+        await session.SendBytesAsync(content);
+        var final = await session.ReceiveReplyAsync();
+
+        final.Code.Should().Be(250, final.ToString());
+        (await session.NoopAsync()).Code.Should().Be(250);
+        var stored = Encoding.ASCII.GetString(await Maildir.WaitForEximAsync(recipient));
+        stored.Should().Contain("\n.not stuffed in BDAT", "BDAT content goes as it is: no dot-stuffing (RFC 3030 §2)");
+    }
+
     // Vrfy(): a 250, 252 or 55x is a result.
     [Theory]
     [InlineData("postfix")]

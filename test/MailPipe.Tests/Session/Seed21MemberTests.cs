@@ -184,4 +184,37 @@ public sealed class Seed21MemberTests
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
     }
+
+    // Connect() returns 0 with a negative greeting too: ReplyCode() says whether the server will serve (554), and QUIT is still possible.
+    [Fact]
+    public async Task A_554_greeting_is_returned_by_Connect_and_the_session_can_still_QUIT()
+    {
+        var script = SmtpScript.Parse("S: 554 5.3.2 no service for you", "C: QUIT", "S: 221 2.0.0 bye");
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+
+        var greeting = await session.ConnectAsync(server.ClientStream).Safe();
+
+        greeting!.Code.Should().Be(554);
+        greeting.EnhancedStatusCode.Should().Be(new EnhancedStatusCode(5, 3, 2));
+        session.IsConnected.Should().BeTrue();
+        (await session.QuitAsync().Safe()).Code.Should().Be(221);
+        await server.WaitAsync();
+    }
+
+    // A 421 greeting (a server at its connection limit) is returned by Connect() too, and the connection is closed.
+    [Fact]
+    public async Task A_421_greeting_is_returned_by_Connect_and_the_connection_is_closed()
+    {
+        var script = SmtpScript.Parse("S: 421 4.3.2 too many connections").ExpectClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        using var session = new AsyncSmtpSession();
+
+        var greeting = await session.ConnectAsync(server.ClientStream).Safe();
+
+        greeting!.Code.Should().Be(421);
+        session.LastReply.Should().BeSameAs(greeting);
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+    }
 }
