@@ -57,6 +57,25 @@ public sealed class Seed21MemberTests
         ehlo.Code.Should().Be(250);
     }
 
+    // Connect(address) takes a host name as well as a dotted address; "localhost" has ::1 and 127.0.0.1, the servers only the second.
+    // The name is then the one the certificate must carry (the seed's ConnectTls(serverHostName) with the same name).
+    [Fact]
+    public async Task Connect_by_host_name_tries_each_address_and_STARTTLS_checks_that_name()
+    {
+        await using var session = NewSession();
+
+        var greeting = await session.ConnectAsync("localhost", TestServers.PostfixSubmissionPort);
+        await session.EhloAsync(Client);
+        var starttls = await session.StartTlsAsync();
+
+        greeting!.Code.Should().Be(220);
+        session.Host.Should().Be("localhost");
+        starttls.Code.Should().Be(220);
+        session.IsEncrypted.Should().BeTrue();
+        session.CertificateNameMismatch.Should().BeFalse();
+        (await session.EhloAsync(Client)).Code.Should().Be(250);
+    }
+
     // Connect() returns -1 when the host refuses; ErrorCode(), OsErrorCode(), ErrorMessage() say why.
     [Fact]
     public async Task Connect_to_a_closed_port_throws_ConnectionRefused_with_the_os_error_code()

@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using MailPipe.Tests.Support;
 
@@ -216,5 +218,50 @@ public sealed class Seed21MemberTests
         session.LastReply.Should().BeSameAs(greeting);
         session.IsConnected.Should().BeFalse();
         await server.WaitAsync();
+    }
+
+    // SetTimeout()/SetSendTimeout() cover connect: a connect that never completes (a listener whose queue is full drops
+    // the SYN) ends with TIMED_OUT_ERROR, here SmtpException TimedOut, and the same object can connect again.
+    [Fact]
+    public async Task A_connect_that_never_completes_ends_with_TimedOut_after_ConnectTimeout()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var fillers = new List<Socket>();
+        try
+        {
+            // Fill the accept queue (never accepted) until a connect no longer completes.
+            while (fillers.Count < 64)
+            {
+                var filler = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                fillers.Add(filler);
+                using var wait = new CancellationTokenSource(TimeSpan.FromMilliseconds(500));
+                try
+                {
+                    await filler.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), wait.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+            }
+
+            using var session = new AsyncSmtpSession(new SmtpSessionOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
+            var failure = await FluentActions.Awaiting(() => session.ConnectAsync("127.0.0.1", port)).Should().ThrowAsync<SmtpException>();
+
+            failure.Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+            failure.Which.IsTransient.Should().BeTrue();
+            session.IsConnected.Should().BeFalse();
+            session.State.Should().Be(SmtpSessionState.Disconnected);
+        }
+        finally
+        {
+            foreach (var filler in fillers)
+            {
+                filler.Dispose();
+            }
+        }
     }
 }
