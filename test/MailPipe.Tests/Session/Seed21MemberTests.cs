@@ -264,4 +264,29 @@ public sealed class Seed21MemberTests
             }
         }
     }
+
+    // The README's Cancel() row: a token cancelled before the call sends nothing and keeps the connection; cancelled while
+    // the call waits, the connection is closed (as Cancel() closed it) and the same object connects again.
+    [Fact]
+    public async Task Cancel_before_a_call_keeps_the_connection_and_during_a_call_closes_it()
+    {
+        var first = SmtpScript.Parse(Greeting, "C: NOOP").ExpectClosed();
+        await using var server = ScriptedSmtpServer.Start(first);
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        await FluentActions.Awaiting(() => session.NoopAsync(new CancellationToken(canceled: true))).Should().ThrowAsync<OperationCanceledException>();
+        session.IsConnected.Should().BeTrue("nothing was sent");
+        using var cts = new CancellationTokenSource();
+        var noop = session.NoopAsync(cts.Token);
+        await Task.Run(() => cts.CancelAsync());
+        await FluentActions.Awaiting(() => noop).Should().ThrowAsync<OperationCanceledException>();
+        session.IsConnected.Should().BeFalse();
+        await server.WaitAsync();
+
+        await using var second = ScriptedSmtpServer.Start(Greeting, "C: NOOP", "S: 250 2.0.0 ok");
+        (await session.ConnectAsync(second.ClientStream).Safe())!.Code.Should().Be(220);
+        (await session.NoopAsync().Safe()).Code.Should().Be(250);
+        await second.WaitAsync();
+    }
 }
