@@ -520,7 +520,7 @@ public sealed class Seed21MemberTests
         await using var session = NewSession();
         using var cts = new CancellationTokenSource();
         var connect = session.ConnectAsync(TestServers.Host, TestServers.PostfixTlsPort, cancellationToken: cts.Token);
-        await Task.Delay(300);
+        await UntilConnectedAsync(session);
 
         await Task.Run(() => cts.CancelAsync());
 
@@ -535,7 +535,7 @@ public sealed class Seed21MemberTests
     {
         await using var session = NewSession();
         var connect = session.ConnectAsync(TestServers.Host, TestServers.PostfixTlsPort);
-        await Task.Delay(300);
+        await UntilConnectedAsync(session);
 
         await Task.Run(async () => await session.DisconnectAsync());
 
@@ -581,6 +581,17 @@ public sealed class Seed21MemberTests
         var protocol = logger.Lines.Where(l => l.Category == "MailPipe.Protocol").Select(l => l.Message).ToList();
         protocol.Should().Contain("C: QUIT");
         protocol.Should().Contain(m => m.StartsWith("S: 221", StringComparison.Ordinal));
+    }
+
+    /// <summary>Waits (up to 10 s) until TCP is up, so that the call in flight is waiting for the greeting.</summary>
+    private static async Task UntilConnectedAsync(AsyncSmtpSession session)
+    {
+        for (var i = 0; i < 200 && !session.IsConnected; i++)
+        {
+            await Task.Delay(50);
+        }
+
+        session.IsConnected.Should().BeTrue("the TCP connect to 127.0.0.1 completes at once");
     }
 
     private static async Task<AsyncSmtpSession> SubmissionOverTlsAsync()

@@ -248,8 +248,13 @@ public sealed class Seed21MemberTests
                 }
             }
 
-            using var session = new AsyncSmtpSession(new SmtpSessionOptions { ConnectTimeout = TimeSpan.FromSeconds(1) });
-            var failure = await FluentActions.Awaiting(() => session.ConnectAsync("127.0.0.1", port)).Should().ThrowAsync<SmtpException>();
+            var clock = new ObservableTimeProvider();
+            var connectTimeout = TimeSpan.FromSeconds(23);
+            using var session = new AsyncSmtpSession(new SmtpSessionOptions { ConnectTimeout = connectTimeout, TimeProvider = clock });
+            var connect = session.ConnectAsync("127.0.0.1", port);
+            await clock.WaitUntilArmedAsync(connectTimeout, 1);
+            clock.Advance(connectTimeout);
+            var failure = await FluentActions.Awaiting(() => connect).Should().ThrowAsync<SmtpException>();
 
             failure.Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
             failure.Which.IsTransient.Should().BeTrue();
