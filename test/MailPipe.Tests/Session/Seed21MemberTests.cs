@@ -294,4 +294,23 @@ public sealed class Seed21MemberTests
         (await session.NoopAsync().Safe()).Code.Should().Be(250);
         await second.WaitAsync();
     }
+
+    // SendCommand(): the seed's "XFOO\r\n" takes one trailing CRLF; a line end anywhere else is refused before anything is sent.
+    [Theory]
+    [InlineData("XFOO\r\nRSET")]
+    [InlineData("XFOO\n")]
+    [InlineData("XFOO\r\n\r\n")]
+    [InlineData("XFOO\r")]
+    public async Task SendCommand_refuses_a_line_end_other_than_one_trailing_CRLF_and_sends_nothing(string commandLine)
+    {
+        await using var server = ScriptedSmtpServer.Start(Greeting, "C: XFOO", "S: 250 2.0.0 foo done");
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+
+        await FluentActions.Awaiting(() => session.SendCommandAsync(commandLine)).Should().ThrowAsync<ArgumentException>();
+        session.PendingReplyCount.Should().Be(0);
+        await session.SendCommandAsync("XFOO\r\n").Safe();
+        (await session.ReceiveReplyAsync().Safe()).Text.Should().Be("foo done");
+        await server.WaitAsync();
+    }
 }
