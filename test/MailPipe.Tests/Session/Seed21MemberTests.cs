@@ -313,4 +313,34 @@ public sealed class Seed21MemberTests
         (await session.ReceiveReplyAsync().Safe()).Text.Should().Be("foo done");
         await server.WaitAsync();
     }
+
+    // ErrorCode()/OsErrorCode(): a connection reset by the peer while a reply is awaited carries the OS's error code.
+    [Fact]
+    public async Task A_reset_while_waiting_for_a_reply_carries_the_os_error_code()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        var serverSide = Task.Run(async () =>
+        {
+            using var client = await listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            await stream.WriteAsync("220 reset.example.test ESMTP\r\n"u8.ToArray());
+            var buffer = new byte[256];
+            _ = await stream.ReadAsync(buffer);
+            client.Client.LingerState = new LingerOption(true, 0);
+            client.Client.Close();
+        });
+        using var session = new AsyncSmtpSession();
+        await session.ConnectAsync("127.0.0.1", port).Safe();
+
+        var failure = await FluentActions.Awaiting(() => session.NoopAsync()).Should().ThrowAsync<SmtpException>();
+        await serverSide.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+
+        failure.Which.ErrorCode.Should().BeOneOf(SmtpErrorCode.ConnectionClosed, SmtpErrorCode.SystemError);
+        failure.Which.IsTransient.Should().BeTrue();
+        session.IsConnected.Should().BeFalse();
+        failure.Which.SocketError.Should().Be(SocketError.ConnectionReset, failure.Which.ToString());
+        failure.Which.OsErrorCode.Should().NotBeNull().And.NotBe(0);
+    }
 }
