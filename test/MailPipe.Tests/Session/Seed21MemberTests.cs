@@ -343,4 +343,24 @@ public sealed class Seed21MemberTests
         failure.Which.SocketError.Should().Be(SocketError.ConnectionReset, failure.Which.ToString());
         failure.Which.OsErrorCode.Should().NotBeNull().And.NotBe(0);
     }
+
+    // ~SmtpClient() in the middle of SendLines (FIRST sent, LAST never): the connection closes without the end of data,
+    // so no part of the message can be delivered; DisposeAsync sends no QUIT into the data either.
+    [Fact]
+    public async Task DisposeAsync_in_the_middle_of_message_data_never_ends_the_data()
+    {
+        var script = SmtpScript.Parse(Greeting, "C: DATA", "S: 354 go ahead").ReadUntilClosed();
+        await using var server = ScriptedSmtpServer.Start(script);
+        var session = new AsyncSmtpSession();
+        await session.ConnectAsync(server.ClientStream).Safe();
+        await session.DataAsync().Safe();
+        await session.WriteMessageDataAsync("Subject: half\r\n\r\nfirst half\r\n"u8.ToArray()).Safe();
+
+        await session.DisposeAsync();
+        await server.WaitAsync();
+
+        server.ClientClosed.Should().BeTrue();
+        server.ReceivedText.Should().NotContain("\r\n.\r\n").And.NotContain("QUIT");
+        session.IsConnected.Should().BeFalse();
+    }
 }
