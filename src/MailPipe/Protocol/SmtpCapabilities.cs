@@ -82,8 +82,16 @@ public sealed class SmtpCapabilities : IReadOnlyList<SmtpCapability>
 
     /// <summary>The extension at <paramref name="index"/>, in the server's order (the seed's <c>CapabilityAt()</c>).</summary>
     /// <param name="index">0 to <see cref="Count"/> - 1.</param>
-    /// <exception cref="IndexOutOfRangeException"><paramref name="index"/> is out of range.</exception>
-    public SmtpCapability this[int index] => _items[index];
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="index"/> is negative or not less than <see cref="Count"/> (as <see cref="Items"/>' indexer and <see cref="List{T}"/>).</exception>
+    public SmtpCapability this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(index);
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, _items.Length);
+            return _items[index];
+        }
+    }
 
     /// <summary>Every extension, in the server's order.</summary>
     public IReadOnlyList<SmtpCapability> Items => _items;

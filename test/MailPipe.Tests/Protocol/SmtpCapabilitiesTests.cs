@@ -33,6 +33,21 @@ public class SmtpCapabilitiesTests
         SmtpCapabilities.None.ToString().Should().BeEmpty();
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(9)]
+    [InlineData(int.MaxValue)]
+    public void An_index_out_of_range_is_an_ArgumentOutOfRangeException_as_for_every_read_only_list(int index)
+    {
+        // The indexer threw the runtime's IndexOutOfRangeException (reserved for the runtime by .NET's design
+        // guidelines), while the same list through Items or IReadOnlyList<T> threw ArgumentOutOfRangeException.
+        var direct = () => Typical[index];
+        var asList = () => ((IReadOnlyList<SmtpCapability>)Typical.Items)[index];
+        direct.Should().ThrowExactly<ArgumentOutOfRangeException>().Which.ParamName.Should().Be("index");
+        asList.Should().ThrowExactly<ArgumentOutOfRangeException>();
+        Typical[8].Keyword.Should().Be("DSN");
+    }
+
     [Fact]
     public void Extensions_are_listed_in_the_server_order_without_the_greeting_line()
     {
