@@ -1,0 +1,200 @@
+using System.Diagnostics;
+using MailPipe.IntegrationTests.Peer;
+using MailPipe.IntegrationTests.Support;
+using MailPipe.OpenTelemetry.Tests.Peer;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Trace;
+using static MailPipe.OpenTelemetry.Tests.Peer.PeerOptions;
+
+namespace MailPipe.OpenTelemetry.Tests;
+
+/// <summary>
+/// breaker21's probes of the package README as an ASP.NET Core team reads it: the pool's instruments against
+/// <see cref="SmtpSender.GetStatistics"/> after a run, two providers at once, a retried message's spans under its
+/// caller, a cancelled and a disposed-away send's span.
+/// </summary>
+[Collection(nameof(ExporterCollection))]
+[Trait("Category", "Integration")]
+public sealed class Breaker21TelemetryTests
+{
+    private static readonly ActivitySource Caller = new("MailPipe.OpenTelemetry.Tests.Breaker21");
+    private static readonly byte[] Content = "Subject: b21\r\n\r\nbody\r\n"u8.ToArray();
+
+    private static SmtpEnvelope Envelope() => new("b21@example.test", TestServers.UniqueRecipient("b21"));
+
+    [Fact]
+    public async Task After_a_concurrent_run_the_pool_instruments_equal_GetStatistics()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var options = Plain(TestServers.PostfixPort);
+        options.MaxConnections = 3;
+        options.MaxMessagesPerConnection = 2;
+        var name = options.Name!;
+        SmtpSenderStatistics? before = null;
+        SmtpSenderStatistics? after = null;
+        long idle = -1, used = -1, opening = -1, pending = -1;
+        var capture = await PeerCapture.RunAsync(async (c, flush) =>
+        {
+            var sender = new SmtpSender(options);
+            var results = await Task.WhenAll(Enumerable.Range(0, 12).Select(_ => Task.Run(() => sender.SendAsync(Envelope(), Content))));
+            results.Should().OnlyContain(r => r.IsAccepted);
+            while (sender.GetStatistics() is { InUse: > 0 } or { Opening: > 0 })
+            {
+                await Task.Delay(10);
+            }
+
+            before = sender.GetStatistics();
+            await flush();
+            idle = c.Sum("mailpipe.sender.connection.count", ("mailpipe.sender.name", name), ("mailpipe.sender.connection.state", "idle"));
+            used = c.Sum("mailpipe.sender.connection.count", ("mailpipe.sender.name", name), ("mailpipe.sender.connection.state", "used"));
+            opening = c.Sum("mailpipe.sender.connection.count", ("mailpipe.sender.name", name), ("mailpipe.sender.connection.state", "opening"));
+            pending = c.Sum("mailpipe.sender.pending_requests", ("mailpipe.sender.name", name));
+            await sender.DisposeAsync();
+            after = sender.GetStatistics();
+        });
+
+        idle.Should().Be(before!.Idle);
+        used.Should().Be(before.InUse);
+        opening.Should().Be(before.Opening);
+        pending.Should().Be(before.PendingRequests);
+        capture.Sum("mailpipe.sender.connection.opened", ("mailpipe.sender.name", name)).Should().Be(after!.Opened);
+        capture.Sum("mailpipe.sender.connection.open_failures", ("mailpipe.sender.name", name)).Should().Be(after.OpenFailures);
+        capture.Sum("mailpipe.sender.connection.discarded", ("mailpipe.sender.name", name)).Should().Be(after.Discarded);
+        capture.Sum("mailpipe.sender.retries", ("mailpipe.sender.name", name)).Should().Be(after.Retries);
+        capture.Sum("mailpipe.sender.batch.size", ("mailpipe.sender.name", name)).Should().Be(after.Batches, "one batch.size measurement per batch");
+        capture.Points("mailpipe.sender.batch.size").Where(p => PeerCapture.Has(p, "mailpipe.sender.name", name)).Sum(p => (long)p.GetHistogramSum())
+            .Should().Be(after.Messages, "the batch sizes add up to the messages taken");
+        capture.Sum("mailpipe.smtp.messages", ("server.port", TestServers.PostfixPort), ("smtp.outcome", "accepted")).Should().BeGreaterThanOrEqualTo(12);
+        capture.SpansOn(TestServers.PostfixPort, "smtp connection").Count(s => s.GetTagItem("smtp.transactions") is int).Should().BeGreaterThanOrEqualTo((int)after.Opened);
+    }
+
+    [Fact]
+    public async Task Two_tracer_and_two_meter_providers_at_once_each_get_every_span_and_count()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var spans1 = new List<Activity>();
+        var spans2 = new List<Activity>();
+        var metrics1 = new List<Metric>();
+        var metrics2 = new List<Metric>();
+        var options = Plain(TestServers.PostfixPort);
+        using (var tracer1 = Sdk.CreateTracerProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(spans1).Build())
+        using (var tracer2 = Sdk.CreateTracerProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(spans2).Build())
+        using (var meter1 = Sdk.CreateMeterProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(metrics1).Build())
+        using (var meter2 = Sdk.CreateMeterProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(metrics2).Build())
+        {
+            await using (var sender = new SmtpSender(options))
+            {
+                for (var i = 0; i < 3; i++)
+                {
+                    (await sender.SendAsync(Envelope(), Content)).IsAccepted.Should().BeTrue();
+                }
+            }
+
+            meter1.ForceFlush().Should().BeTrue();
+            meter2.ForceFlush().Should().BeTrue();
+            tracer1.ForceFlush().Should().BeTrue();
+            tracer2.ForceFlush().Should().BeTrue();
+        }
+
+        foreach (var spans in new[] { spans1, spans2 })
+        {
+            spans.Where(s => s.OperationName == "smtp transaction" && Equals(s.GetTagItem("server.port"), TestServers.PostfixPort)).Should().HaveCount(3);
+        }
+
+        foreach (var metrics in new[] { metrics1, metrics2 })
+        {
+            var last = metrics.Last(m => m.Name == "mailpipe.sender.connection.opened");
+            long opened = 0;
+            foreach (var point in last.GetMetricPoints())
+            {
+                if (PeerCapture.Has(point, "mailpipe.sender.name", options.Name))
+                {
+                    opened += point.GetSumLong();
+                }
+            }
+
+            opened.Should().Be(1);
+        }
+    }
+
+    [Fact]
+    public async Task A_message_retried_on_a_fresh_connection_has_its_transaction_spans_under_its_callers_activity()
+    {
+        await using var server = new PeerScriptedServer(PeerScriptedServer.Mode.DropFirstConnectionAtMail);
+        var spans = new List<Activity>();
+        ActivitySpanId request = default;
+        using (var tracer = Sdk.CreateTracerProviderBuilder().AddSource(Caller.Name).AddMailPipeInstrumentation().AddInMemoryExporter(spans).Build())
+        {
+            await using (var sender = new SmtpSender(Plain(server.Port)))
+            {
+                using var activity = Caller.StartActivity("request")!;
+                request = activity.SpanId;
+                var result = await sender.SendAsync(Envelope(), Content);
+                result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+                result.Attempts.Should().Be(2);
+            }
+
+            tracer.ForceFlush().Should().BeTrue();
+        }
+
+        var transactions = spans.Where(s => s.OperationName == "smtp transaction").ToList();
+        transactions.Should().NotBeEmpty().And.OnlyContain(t => t.ParentSpanId == request, "the retried message's caller is the same request");
+        transactions.Should().ContainSingle(t => Equals(t.GetTagItem("smtp.outcome"), "accepted"));
+    }
+
+    [Fact]
+    public async Task A_caller_cancelling_after_the_end_of_data_ends_its_transaction_span_as_unknown_with_status_Error()
+    {
+        await using var server = new PeerScriptedServer(PeerScriptedServer.Mode.HoldFinalReply);
+        var options = Plain(server.Port);
+        options.DisposeTimeout = TimeSpan.FromMilliseconds(200);
+        var capture = await PeerCapture.RunAsync(async (c, _) =>
+        {
+            await using var sender = new SmtpSender(options);
+            using var cts = new CancellationTokenSource();
+            var send = sender.SendAsync(Envelope(), Content, cts.Token);
+            await server.EndOfDataReceived.WaitAsync(TimeSpan.FromSeconds(30));
+            await cts.CancelAsync();
+            try
+            {
+                var result = await send.WaitAsync(TimeSpan.FromSeconds(30));
+                result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
+            }
+            catch (OperationCanceledException)
+            {
+                // The README allows either: what matters here is the span.
+            }
+        });
+
+        var tx = capture.SpansOn(server.Port, "smtp transaction").Should().ContainSingle("the transaction ended (cancelled after its end of data)").Subject;
+        tx.GetTagItem("smtp.outcome").Should().Be("unknown");
+        tx.GetTagItem("error.type").Should().NotBeNull();
+        tx.Status.Should().Be(ActivityStatusCode.Error);
+        capture.Sum("mailpipe.smtp.messages", ("server.port", server.Port), ("smtp.outcome", "unknown")).Should().Be(1);
+    }
+
+    [Fact]
+    public async Task A_sender_disposed_with_a_message_in_flight_ends_its_spans_while_the_provider_lives()
+    {
+        await using var server = new PeerScriptedServer(PeerScriptedServer.Mode.HoldFinalReply);
+        var options = Plain(server.Port);
+        options.DisposeTimeout = TimeSpan.FromMilliseconds(200);
+        var name = options.Name!;
+        long usedAfter = -1;
+        var capture = await PeerCapture.RunAsync(async (c, flush) =>
+        {
+            var sender = new SmtpSender(options);
+            var send = sender.SendAsync(Envelope(), Content);
+            await server.EndOfDataReceived.WaitAsync(TimeSpan.FromSeconds(30));
+            await sender.DisposeAsync();
+            (await send.WaitAsync(TimeSpan.FromSeconds(30))).Outcome.Should().Be(SmtpSendOutcome.Unknown);
+            await flush();
+            usedAfter = c.Sum("mailpipe.sender.connection.count", ("mailpipe.sender.name", name), ("mailpipe.sender.connection.state", "used"));
+        });
+
+        usedAfter.Should().Be(0);
+        capture.SpansOn(server.Port, "smtp transaction").Should().ContainSingle().Which.Status.Should().Be(ActivityStatusCode.Error);
+        capture.SpansOn(server.Port, "smtp connection").Should().ContainSingle("the connection span ends when the sender closes it");
+    }
+}
