@@ -199,4 +199,37 @@ public sealed class Breaker21TelemetryTests
         capture.SpansOn(server.Port, "smtp transaction").Should().ContainSingle().Which.Status.Should().Be(ActivityStatusCode.Error);
         capture.SpansOn(server.Port, "smtp connection").Should().ContainSingle("the connection span ends when the sender closes it");
     }
+    [Fact]
+    public async Task Two_live_senders_of_one_name_report_the_sum_of_their_connections_not_the_last_ones()
+    {
+        // The default name is host:port: two senders to one relay (other credentials, another part of the application) share it.
+        TestServers.RequireListening(TestServers.PostfixPort);
+        var name = "b21-shared-" + Guid.NewGuid().ToString("N");
+        long idle = -1, max = -1, pending = -1;
+        await PeerCapture.RunAsync(async (c, flush) =>
+        {
+            var first = Plain(TestServers.PostfixPort);
+            first.Name = name;
+            var second = Plain(TestServers.PostfixPort);
+            second.Name = name;
+            second.MaxConnections = 2;
+            await using var one = new SmtpSender(first);
+            await using var two = new SmtpSender(second);
+            (await one.SendAsync(Envelope(), Content)).IsAccepted.Should().BeTrue();
+            (await two.SendAsync(Envelope(), Content)).IsAccepted.Should().BeTrue();
+            while (one.GetStatistics().Idle == 0 || two.GetStatistics().Idle == 0)
+            {
+                await Task.Delay(10);
+            }
+
+            await flush();
+            idle = c.Sum("mailpipe.sender.connection.count", ("mailpipe.sender.name", name), ("mailpipe.sender.connection.state", "idle"));
+            max = c.Sum("mailpipe.sender.connection.max", ("mailpipe.sender.name", name));
+            pending = c.Sum("mailpipe.sender.pending_requests", ("mailpipe.sender.name", name));
+        });
+
+        idle.Should().Be(2, "each sender holds one idle connection");
+        max.Should().Be(3, "1 + 2 connections at most");
+        pending.Should().Be(0);
+    }
 }
