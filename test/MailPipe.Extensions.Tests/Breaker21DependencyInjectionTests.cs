@@ -110,6 +110,86 @@ public sealed class Breaker21DependencyInjectionTests
         await server.Quit.WaitAsync(TimeSpan.FromSeconds(30));
     }
 
+    [Fact]
+    public async Task A_host_stopping_past_DisposeTimeout_reports_the_message_in_flight_Unknown_and_the_waiting_one_ObjectDisposed()
+    {
+        await using var server = new HeldReplyServer();
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        builder.Services.AddMailPipe(o =>
+        {
+            o.Host = "127.0.0.1";
+            o.Port = server.Port;
+            o.TlsMode = SmtpTlsMode.None;
+            o.Pool.MaxConnections = 1;
+        }).ConfigureSender((_, o) =>
+        {
+            o.DisposeTimeout = TimeSpan.FromMilliseconds(300);
+            o.MaxBatchSize = 1;
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        var sender = host.Services.GetRequiredService<ISmtpSender>();
+        var inFlight = sender.SendAsync(new SmtpEnvelope("b21@example.test", "b21-rcpt@example.test"), "Subject: b21\r\n\r\nin flight\r\n"u8.ToArray());
+        await server.EndOfData.WaitAsync(TimeSpan.FromSeconds(30));
+        var waiting = sender.SendAsync(new SmtpEnvelope("b21@example.test", "b21-rcpt@example.test"), "Subject: b21\r\n\r\nwaiting\r\n"u8.ToArray());
+        while (host.Services.GetRequiredService<SmtpSender>().GetStatistics().PendingRequests == 0)
+        {
+            await Task.Delay(10);
+        }
+
+        await host.StopAsync();
+        await ((IAsyncDisposable)host).DisposeAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(30));
+
+        var waited = async () => await waiting;
+        await waited.Should().ThrowAsync<ObjectDisposedException>();
+        try
+        {
+            var result = await inFlight.WaitAsync(TimeSpan.FromSeconds(30));
+            result.Outcome.Should().Be(SmtpSendOutcome.Unknown, result.ToString());
+        }
+        catch (SmtpOutcomeUnknownException ex)
+        {
+            ex.Result.Outcome.Should().Be(SmtpSendOutcome.Unknown);
+        }
+    }
+
+    [Theory]
+    [InlineData(5870, "StartTlsRequired", true)]
+    [InlineData(4650, "Implicit", true)]
+    [InlineData(2526, "None", false)]
+    [InlineData(2527, "None", false)]
+    public async Task The_health_check_is_healthy_and_a_send_accepted_with_the_READMEs_keys_for_each_real_server(int port, string tlsMode, bool auth)
+    {
+        TestServers.RequireListening(port);
+        var settings = new List<(string, string?)>
+        {
+            ("Smtp:Port", port.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+            ("Smtp:TlsMode", tlsMode),
+            ("Smtp:Timeouts:Connect", "00:00:05"),
+        };
+        if (tlsMode != "None")
+        {
+            settings.Add(("Smtp:Tls:CaFile", TestServers.TlsCertificate));
+        }
+
+        if (auth)
+        {
+            settings.Add(("Smtp:UserName", "testuser"));
+            settings.Add(("Smtp:Password", "Test-Pass-123"));
+        }
+
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(Section([.. settings])).AddHealthCheck();
+        await using var provider = services.BuildServiceProvider();
+
+        var entry = (await provider.GetRequiredService<HealthCheckService>().CheckHealthAsync()).Entries["mailpipe"];
+        entry.Status.Should().Be(HealthStatus.Healthy, entry.Description);
+        var result = await provider.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("b21@example.test", TestServers.UniqueRecipient("b21-health")), "Subject: b21\r\n\r\nx\r\n"u8.ToArray());
+        result.IsAccepted.Should().BeTrue(result.ToString());
+        provider.GetRequiredService<SmtpSender>().GetStatistics().Opened.Should().Be(1, "the check's connection served the message");
+    }
+
     /// <summary>Answers every connection with one greeting line, then reads until the client closes.</summary>
     private sealed class GreetingServer : IAsyncDisposable
     {
