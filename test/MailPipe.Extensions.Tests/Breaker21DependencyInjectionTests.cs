@@ -190,6 +190,28 @@ public sealed class Breaker21DependencyInjectionTests
         provider.GetRequiredService<SmtpSender>().GetStatistics().Opened.Should().Be(1, "the check's connection served the message");
     }
 
+    [Fact]
+    public async Task The_health_check_stays_healthy_after_the_server_timed_out_the_idle_connection_it_opened()
+    {
+        // Postfix 2540: smtpd_timeout = 2s, a real "421 4.4.2 ... timeout exceeded" to an idle client.
+        const int IdlePort = 2540;
+        TestServers.RequireListening(IdlePort);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(Section(("Smtp:Port", IdlePort.ToString(System.Globalization.CultureInfo.InvariantCulture)))).AddHealthCheck();
+        await using var provider = services.BuildServiceProvider();
+        var checks = provider.GetRequiredService<HealthCheckService>();
+
+        var first = (await checks.CheckHealthAsync()).Entries["mailpipe"];
+        first.Status.Should().Be(HealthStatus.Healthy, first.Description);
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        var second = (await checks.CheckHealthAsync()).Entries["mailpipe"];
+        second.Status.Should().Be(HealthStatus.Healthy, "the server is up; only the idle connection was gone: {0}", second.Description);
+        var statistics = provider.GetRequiredService<SmtpSender>().GetStatistics();
+        statistics.Opened.Should().Be(2);
+        statistics.Discarded.Should().Be(1);
+    }
+
     /// <summary>Answers every connection with one greeting line, then reads until the client closes.</summary>
     private sealed class GreetingServer : IAsyncDisposable
     {
