@@ -212,6 +212,29 @@ public sealed class Breaker21DependencyInjectionTests
         statistics.Discarded.Should().Be(1);
     }
 
+    [Fact]
+    public async Task Many_health_checks_against_Exim_stay_healthy_under_its_nonmail_limit_and_a_send_after_them_is_accepted()
+    {
+        // Each check of an idle connection is a NOOP: Exim ends a session after smtp_accept_max_nonmail (10) of them.
+        const int EximPort = 2526;
+        TestServers.RequireListening(EximPort);
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddMailPipe(Section(("Smtp:Port", EximPort.ToString(System.Globalization.CultureInfo.InvariantCulture)), ("Smtp:Pool:MaxConnections", "1"))).AddHealthCheck();
+        await using var provider = services.BuildServiceProvider();
+        var checks = provider.GetRequiredService<HealthCheckService>();
+
+        for (var i = 0; i < 25; i++)
+        {
+            var entry = (await checks.CheckHealthAsync()).Entries["mailpipe"];
+            entry.Status.Should().Be(HealthStatus.Healthy, "check {0}: {1}", i, entry.Description);
+        }
+
+        var result = await provider.GetRequiredService<ISmtpSender>().SendAsync(new SmtpEnvelope("b21@example.test", TestServers.UniqueRecipient("b21-exim")), "Subject: b21\r\n\r\nx\r\n"u8.ToArray());
+        result.IsAccepted.Should().BeTrue(result.ToString());
+        result.Attempts.Should().Be(1, "no connection the checks left was at Exim's limit");
+    }
+
     /// <summary>Answers every connection with one greeting line, then reads until the client closes.</summary>
     private sealed class GreetingServer : IAsyncDisposable
     {
