@@ -232,4 +232,27 @@ public sealed class Breaker21TelemetryTests
         max.Should().Be(3, "1 + 2 connections at most");
         pending.Should().Be(0);
     }
+    [Fact]
+    public async Task Against_a_closed_port_open_failures_and_connect_failures_equal_GetStatistics_and_no_message_is_counted()
+    {
+        var port = FreePort();
+        var options = Plain(port);
+        options.MaxConnections = 2;
+        var name = options.Name!;
+        SmtpSenderStatistics? statistics = null;
+        var capture = await PeerCapture.RunAsync(async (c, _) =>
+        {
+            await using var sender = new SmtpSender(options);
+            var results = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => sender.SendAsync(Envelope(), Content)));
+            results.Should().OnlyContain(r => r.Outcome == SmtpSendOutcome.NotSent);
+            statistics = sender.GetStatistics();
+        });
+
+        statistics!.OpenFailures.Should().BeGreaterThan(0);
+        capture.Sum("mailpipe.sender.connection.open_failures", ("mailpipe.sender.name", name)).Should().Be(statistics.OpenFailures);
+        capture.Sum("mailpipe.smtp.connect.failures", ("server.port", port), ("error.type", "ConnectionRefused")).Should().Be(statistics.OpenFailures);
+        capture.Sum("mailpipe.smtp.messages", ("server.port", port)).Should().Be(0, "the README: no connection took them, so no transaction");
+        capture.SpansOn(port, "smtp transaction").Should().BeEmpty();
+        capture.SpansOn(port, "smtp connection").Should().HaveCount((int)statistics.OpenFailures).And.OnlyContain(s => Equals(s.GetTagItem("error.type"), "ConnectionRefused"));
+    }
 }
