@@ -255,4 +255,68 @@ public sealed class Breaker21TelemetryTests
         capture.SpansOn(port, "smtp transaction").Should().BeEmpty();
         capture.SpansOn(port, "smtp connection").Should().HaveCount((int)statistics.OpenFailures).And.OnlyContain(s => Equals(s.GetTagItem("error.type"), "ConnectionRefused"));
     }
+    [Fact]
+    public async Task Two_hundred_callers_through_four_connections_add_up_in_spans_counts_and_GetStatistics()
+    {
+        TestServers.RequireListening(TestServers.SinkPort);
+        var options = Plain(TestServers.SinkPort);
+        options.MaxConnections = 4;
+        options.MaxMessagesPerConnection = 7;
+        var name = options.Name!;
+        SmtpSenderStatistics? statistics = null;
+        var requests = new System.Collections.Concurrent.ConcurrentDictionary<ActivitySpanId, bool>();
+        var spans = new List<Activity>();
+        var metrics = new List<Metric>();
+        using (var tracer = Sdk.CreateTracerProviderBuilder().AddSource(Caller.Name).AddMailPipeInstrumentation().AddInMemoryExporter(spans).Build())
+        using (var meter = Sdk.CreateMeterProviderBuilder().AddMailPipeInstrumentation().AddInMemoryExporter(metrics).Build())
+        {
+            var sender = new SmtpSender(options);
+            var results = await Task.WhenAll(Enumerable.Range(0, 200).Select(i => Task.Run(async () =>
+            {
+                using var request = Caller.StartActivity("b21-request")!;
+                requests[request.SpanId] = true;
+                return await sender.SendAsync(Envelope(), Content);
+            })));
+            results.Should().OnlyContain(r => r.IsAccepted);
+            await sender.DisposeAsync();
+            statistics = sender.GetStatistics();
+            meter.ForceFlush().Should().BeTrue();
+            tracer.ForceFlush().Should().BeTrue();
+        }
+
+        long Sum(string metric, Func<MetricPoint, long> value, params (string Key, object? Value)[] tags)
+        {
+            var last = metrics.LastOrDefault(m => m.Name == metric);
+            long sum = 0;
+            if (last is not null)
+            {
+                foreach (var point in last.GetMetricPoints())
+                {
+                    if (tags.All(t => PeerCapture.Has(point, t.Key, t.Value)))
+                    {
+                        sum += value(point);
+                    }
+                }
+            }
+
+            return sum;
+        }
+
+        var transactions = spans.Where(s => s.OperationName == "smtp transaction" && Equals(s.GetTagItem("server.port"), TestServers.SinkPort)).ToList();
+        transactions.Should().HaveCount(200);
+        transactions.Select(t => t.ParentSpanId).Should().OnlyHaveUniqueItems().And.OnlyContain(p => requests.ContainsKey(p));
+        var connections = spans.Where(s => s.OperationName == "smtp connection" && Equals(s.GetTagItem("server.port"), TestServers.SinkPort)).ToList();
+        connections.Should().HaveCount((int)statistics!.Opened);
+        connections.Sum(c => (int)c.GetTagItem("smtp.transactions")!).Should().Be(200);
+        connections.Should().OnlyContain(c => (int)c.GetTagItem("smtp.transactions")! <= 7);
+        Sum("mailpipe.smtp.messages", p => p.GetSumLong(), ("server.port", TestServers.SinkPort), ("smtp.outcome", "accepted")).Should().Be(200);
+        Sum("mailpipe.sender.connection.opened", p => p.GetSumLong(), ("mailpipe.sender.name", name)).Should().Be(statistics.Opened);
+        Sum("mailpipe.sender.connection.discarded", p => p.GetSumLong(), ("mailpipe.sender.name", name)).Should().Be(statistics.Discarded);
+        statistics.Discarded.Should().Be(statistics.Opened, "every connection was closed by the end");
+        Sum("mailpipe.sender.batch.size", p => p.GetHistogramCount(), ("mailpipe.sender.name", name)).Should().Be(statistics.Batches);
+        Sum("mailpipe.sender.batch.size", p => (long)p.GetHistogramSum(), ("mailpipe.sender.name", name)).Should().Be(statistics.Messages);
+        statistics.Messages.Should().Be(200);
+        Sum("mailpipe.smtp.transaction.duration", p => p.GetHistogramCount(), ("server.port", TestServers.SinkPort)).Should().Be(200);
+        Sum("mailpipe.smtp.connection.duration", p => p.GetHistogramCount(), ("server.port", TestServers.SinkPort)).Should().Be(statistics.Opened);
+    }
 }
