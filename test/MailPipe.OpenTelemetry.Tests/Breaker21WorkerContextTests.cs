@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging;
 using MailPipe.IntegrationTests.Support;
 using static MailPipe.OpenTelemetry.Tests.Peer.PeerOptions;
 
@@ -65,5 +66,103 @@ public sealed class Breaker21WorkerContextTests
         var requests = snapshot.Where(a => a.Source.Name == CallerName).ToDictionary(a => a.SpanId, a => a.OperationName);
         connects.Where(c => requests.ContainsKey(c.ParentSpanId)).Select(c => requests[c.ParentSpanId]).Should().BeEmpty(
             "a pool connection serves every caller: what opening it does is under no caller's request (its smtp connection span is a root too)");
+    }
+    [Fact]
+    public async Task The_sweep_that_closes_an_idle_connection_logs_under_no_trace_of_whoever_made_the_sender()
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        using var listener = new ActivityListener
+        {
+            ShouldListenTo = s => s.Name == CallerName,
+            Sample = (ref ActivityCreationOptions<ActivityContext> _) => ActivitySamplingResult.AllDataAndRecorded,
+        };
+        ActivitySource.AddActivityListener(listener);
+        var entries = new List<(string Message, string Scopes)>();
+        using var loggerFactory = LoggerFactory.Create(b => b
+            .Configure(o => o.ActivityTrackingOptions = ActivityTrackingOptions.TraceId)
+            .SetMinimumLevel(LogLevel.Trace)
+            .AddProvider(new ScopeCapture(entries)));
+        var options = Plain(TestServers.PostfixPort, loggerFactory);
+        options.IdleTimeout = TimeSpan.FromMilliseconds(300);
+
+        SmtpSender sender;
+        string makerTrace;
+        using (var maker = Caller.StartActivity("request-that-made-the-sender")!)
+        {
+            makerTrace = maker.TraceId.ToHexString();
+            sender = new SmtpSender(options);
+        }
+
+        await using (sender)
+        {
+            (await sender.SendAsync(new SmtpEnvelope("b21@example.test", TestServers.UniqueRecipient("b21-sweep")), "Subject: s\r\n\r\nx\r\n"u8.ToArray())).IsAccepted.Should().BeTrue();
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (sender.GetStatistics().Discarded == 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            sender.GetStatistics().Discarded.Should().Be(1, "the sweep closed the idle connection");
+        }
+
+        List<(string Message, string Scopes)> snapshot;
+        lock (entries)
+        {
+            snapshot = [.. entries];
+        }
+
+        snapshot.Should().Contain(e => e.Message.Contains("idle_timeout", StringComparison.Ordinal));
+        snapshot.Where(e => e.Scopes.Contains(makerTrace, StringComparison.Ordinal)).Select(e => e.Message).Should().BeEmpty(
+            "the sweep is the pool's, not the request's that happened to make the sender");
+    }
+
+    /// <summary>Keeps every entry with the text of its scopes (the TraceId that ActivityTrackingOptions adds among them).</summary>
+    private sealed class ScopeCapture(List<(string Message, string Scopes)> entries) : ILoggerProvider, ISupportExternalScope
+    {
+        private IExternalScopeProvider _scopes = new LoggerExternalScopeProvider();
+
+        public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+        public void SetScopeProvider(IExternalScopeProvider scopeProvider) => _scopes = scopeProvider;
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class Logger(ScopeCapture owner) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state)
+                where TState : notnull => owner._scopes.Push(state);
+
+            public bool IsEnabled(LogLevel logLevel) => true;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+            {
+                var scopes = new System.Text.StringBuilder();
+                owner._scopes.ForEachScope((scope, sb) =>
+                {
+                    if (scope is IEnumerable<KeyValuePair<string, object?>> pairs)
+                    {
+                        foreach (var pair in pairs)
+                        {
+                            sb.Append(pair.Key).Append('=').Append(pair.Value).Append(';');
+                        }
+                    }
+                    else
+                    {
+                        sb.Append(scope).Append(';');
+                    }
+                }, scopes);
+                owner.Add(formatter(state, exception), scopes.ToString());
+            }
+        }
+
+        private void Add(string message, string scopes)
+        {
+            lock (entries)
+            {
+                entries.Add((message, scopes));
+            }
+        }
     }
 }
