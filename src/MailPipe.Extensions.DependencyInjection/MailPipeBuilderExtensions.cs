@@ -10,7 +10,9 @@ public static class MailPipeBuilderExtensions
     /// Changes the core's <see cref="SmtpSenderOptions"/> after the configuration keys are applied and before the
     /// sender is created (once, at its first use): settings with no configuration key, such as
     /// <see cref="SmtpSenderOptions.CredentialsProvider"/>, <see cref="SmtpSenderOptions.AccessTokenProvider"/>,
-    /// <see cref="SmtpSenderOptions.MaxBatchSize"/> or <see cref="SmtpSenderOptions.Session"/>.
+    /// <see cref="SmtpSenderOptions.MaxBatchSize"/> or <see cref="SmtpSenderOptions.Session"/>. A value the sender
+    /// refuses (a <c>MaxBatchSize</c> of 0) stops the host's start, or fails the first resolve without a host, with an
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/> naming the property.
     /// </summary>
     /// <param name="builder">The sender's builder.</param>
     /// <param name="configure">Called with the container and the options.</param>

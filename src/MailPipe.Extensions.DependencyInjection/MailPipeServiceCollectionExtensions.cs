@@ -118,6 +118,7 @@ public static class MailPipeServiceCollectionExtensions
     internal static SmtpSender GetSender(IServiceProvider services, string name) =>
         name.Length == 0 ? services.GetRequiredService<SmtpSender>() : services.GetRequiredKeyedService<SmtpSender>(name);
 
+    /// <exception cref="OptionsValidationException">A setting failed validation, or the sender refused one set with ConfigureSender; the failure names it.</exception>
     private static SmtpSender CreateSender(IServiceProvider services, string name)
     {
         // Get validates (OptionsValidationException): a sender is never made from settings that failed.
@@ -132,7 +133,17 @@ public static class MailPipeServiceCollectionExtensions
             action(services, sender);
         }
 
-        var created = new SmtpSender(sender);
+        SmtpSender created;
+        try
+        {
+            created = new SmtpSender(sender);
+        }
+        catch (ArgumentException ex)
+        {
+            // The same failure at the first resolve (a ServiceProvider without a host) as at the host's start.
+            throw MailPipeStartupCheck.Refused(name, ex);
+        }
+
         if (sender.LoggerFactory is { } loggerFactory)
         {
             // The values the sender uses, named as they were set: the section's keys, or ConfigureSender's change of them.

@@ -25,14 +25,23 @@ internal sealed class MailPipeStartupCheck(IServiceProvider services, string nam
         }
         catch (ArgumentException ex)
         {
-            var setting = ex.ParamName is { Length: > 0 } parameter ? $"SmtpSenderOptions.{parameter}" : nameof(SmtpSenderOptions);
-            throw new OptionsValidationException(name, typeof(SmtpSenderOptions), [$"{setting} (set in code with ConfigureSender) was refused: {ex.Message}"]);
+            throw Refused(name, ex);
         }
 
         // Then what ISmtpSender resolves to: a decorator (AddSenderDecorator, AddStandardResilience) that fails (returns
         // null, needs a service nobody registered) stops the start too, instead of the first request that takes it.
         _ = name.Length == 0 ? services.GetRequiredService<ISmtpSender>() : services.GetRequiredKeyedService<ISmtpSender>(name);
         return Task.CompletedTask;
+    }
+
+    /// <summary>The failure of a setting made in code that the sender refused, named as the property it was set on.</summary>
+    /// <param name="name">The sender's name: empty for <c>AddMailPipe</c>, else the key.</param>
+    /// <param name="exception">What the sender's constructor threw.</param>
+    /// <returns>The exception to throw, as a wrong configuration key's.</returns>
+    internal static OptionsValidationException Refused(string name, ArgumentException exception)
+    {
+        var setting = exception.ParamName is { Length: > 0 } parameter ? $"SmtpSenderOptions.{parameter}" : nameof(SmtpSenderOptions);
+        return new OptionsValidationException(name, typeof(SmtpSenderOptions), [$"{setting} (set in code with ConfigureSender) was refused: {exception.Message}"]);
     }
 
     /// <inheritdoc/>

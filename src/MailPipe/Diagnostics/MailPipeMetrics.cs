@@ -139,7 +139,43 @@ internal sealed class MailPipeMetrics
             }
         }
 
-        return list;
+        return Merged(list);
+    }
+
+    /// <summary>
+    /// The measurements with the same tags added up into one: two live senders of one name (the default name is
+    /// host:port, so two senders to one relay share it) report one series each, and an SDK keeps only the last value an
+    /// observable instrument reports for a series in one collection, which was one sender's count instead of both.
+    /// </summary>
+    private static List<Measurement<int>> Merged(List<Measurement<int>> list)
+    {
+        if (list.Count < 2)
+        {
+            return list;
+        }
+
+        var merged = new List<Measurement<int>>(list.Count);
+        var bySeries = new Dictionary<string, int>(list.Count, StringComparer.Ordinal);
+        foreach (var measurement in list)
+        {
+            var series = new System.Text.StringBuilder();
+            foreach (var tag in measurement.Tags)
+            {
+                series.Append(tag.Key).Append('\0').Append(tag.Value).Append('\0');
+            }
+
+            if (bySeries.TryGetValue(series.ToString(), out var at))
+            {
+                merged[at] = new Measurement<int>(merged[at].Value + measurement.Value, merged[at].Tags);
+            }
+            else
+            {
+                bySeries.Add(series.ToString(), merged.Count);
+                merged.Add(measurement);
+            }
+        }
+
+        return merged;
     }
 
     /// <summary>A disposed sender's connections by state: none (see <see cref="_retired"/>).</summary>

@@ -77,10 +77,12 @@ internal static class MailPipeTelemetry
 
         var outcome = OutcomeName(result.Outcome);
         var roundTrips = telemetry.Session.RoundTrips - telemetry.RoundTrips;
-        // The reply that decided: a refused MAIL, else every recipient refused (the 554 to DATA that follows is its echo), else the end of data's.
+        // The reply that decided: a refused MAIL, else every recipient refused (the 554 to DATA that follows is its echo), else
+        // the end of data's, else a refused DATA. Never the 354 that only invited the content (RFC 5321 §4.2.1: 3yz is
+        // intermediate): a transaction that ended after it without the end of data's reply (Unknown, NotSent) has none.
         var deciding = result.MailReply is { IsNegative: true } ? result.MailReply
             : accepted == 0 && refused > 0 ? FirstRefusal(result)
-            : result.FinalReply ?? result.DataReply;
+            : result.FinalReply ?? (result.DataReply is { IsNegative: true } ? result.DataReply : null);
         string? errorType = result.Outcome == SmtpSendOutcome.Accepted ? null
             : result.Exception is { } ex ? ErrorType(ex)
             : deciding is not null ? CodeName(deciding.Code) : "_OTHER";

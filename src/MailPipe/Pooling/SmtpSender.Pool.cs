@@ -269,7 +269,28 @@ public sealed partial class SmtpSender
                 _workers++;
             }
 
-            _ = RunWorkerAsync(work.Connection, work.Batch);
+            RunDetached(static s => _ = s.Sender.RunWorkerAsync(s.Work.Connection, s.Work.Batch), (Sender: this, Work: work));
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="action"/> outside the current execution context: a worker serves every caller's messages on
+    /// connections that outlive them, and the timers run for the pool's life. Started on the flow of the caller whose
+    /// message woke the pool (or that made the sender), it kept that caller's <see cref="System.Diagnostics.Activity.Current"/>
+    /// and logger scopes for everything it did next: the runtime's spans of a connection opened for another caller's
+    /// message (socket connect, TLS) went under the first caller's request, and so did the transcripts' trace ids.
+    /// </summary>
+    private static void RunDetached<TState>(Action<TState> action, TState state)
+    {
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            action(state);
+            return;
+        }
+
+        using (ExecutionContext.SuppressFlow())
+        {
+            action(state);
         }
     }
 

@@ -84,8 +84,19 @@ public sealed partial class SmtpSender : ISmtpSender, IDisposable
         Name = _options.Name ?? Transport.SmtpEndpointText.Format(_options.Host, _options.Port);
         _metrics = new SmtpSenderMetrics(this, _options.MeterFactory);
         var period = SweepPeriod(_options.IdleTimeout);
-        _sweeper = _time.CreateTimer(static s => ((SmtpSender)s!).Sweep(), this, period, period);
-        _housekeeper = _time.CreateTimer(static s => ((SmtpSender)s!).Housekeep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+
+        // Timers capture the execution context: not the one of whoever made the sender (the request that first resolved
+        // it), whose Activity.Current and logger scopes the sweep's QUITs and the housekeeping's opens would carry.
+        AsyncFlowControl? detached = ExecutionContext.IsFlowSuppressed() ? null : ExecutionContext.SuppressFlow();
+        try
+        {
+            _sweeper = _time.CreateTimer(static s => ((SmtpSender)s!).Sweep(), this, period, period);
+            _housekeeper = _time.CreateTimer(static s => ((SmtpSender)s!).Housekeep(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+        finally
+        {
+            detached?.Undo();
+        }
     }
 
     /// <summary>The name in logs and metrics (<see cref="SmtpSenderOptions.Name"/>, or <c>host:port</c>).</summary>

@@ -142,7 +142,7 @@ public sealed class SmtpSenderOptions
     /// </summary>
     public SmtpSessionOptions? Session { get; set; }
 
-    /// <summary>A name for logs and the <c>mailpipe.sender.name</c> tag of the metrics (several senders in one process). Default <see langword="null"/>: <c>host:port</c>.</summary>
+    /// <summary>A name for logs and the <c>mailpipe.sender.name</c> tag of the metrics (several senders in one process). Default <see langword="null"/>: <c>host:port</c>. Senders of one name share their series: the connection counts, maximum and pending messages report the sum of those alive.</summary>
     public string? Name { get; set; }
 
     /// <summary>The clock of every timeout and pool lifetime. Default <see cref="TimeProvider.System"/>.</summary>
@@ -151,7 +151,7 @@ public sealed class SmtpSenderOptions
     /// <summary>Where the pool's events (category <c>MailPipe.Pool</c>) and each connection's transcript go. Default: none.</summary>
     public ILoggerFactory? LoggerFactory { get; set; }
 
-    /// <summary>Creates the <see cref="Meter"/> named <c>MailPipe</c> of the pool's instruments (see <see cref="SmtpSender.MeterName"/>); <see langword="null"/> (default): a meter owned by the sender.</summary>
+    /// <summary>Creates the <see cref="Meter"/> named <c>MailPipe</c> of the pool's instruments (see <see cref="SmtpSender.MeterName"/>); <see langword="null"/> (default): the process-wide meter <c>MailPipe</c> that every sender and session made without a factory shares.</summary>
     public IMeterFactory? MeterFactory { get; set; }
 
     /// <summary>
