@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using MailPipe.IntegrationTests.Support;
 using MailPipe.IntegrationTests.Tls;
+using MailPipe.Tests.Support;
 using Microsoft.Extensions.Logging;
 
 namespace MailPipe.IntegrationTests.Core;
@@ -548,7 +549,7 @@ public sealed class Seed21MemberTests
     [Fact]
     public async Task Trace_output_shows_the_dialogue_at_Trace_under_MailPipe_Protocol()
     {
-        using var logger = new Seed21Logger();
+        using var logger = new ListLoggerProvider();
         await using (var session = NewSession(logger))
         {
             await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort);
@@ -557,7 +558,7 @@ public sealed class Seed21MemberTests
             await session.QuitAsync();
         }
 
-        var protocol = logger.Lines.Where(l => l.Category == "MailPipe.Protocol" && l.Level == LogLevel.Trace).Select(l => l.Message).ToList();
+        var protocol = logger.Entries.Where(l => l.Category == "MailPipe.Protocol" && l.Level == LogLevel.Trace).Select(l => l.Message).ToList();
         protocol.Should().Contain(m => m.StartsWith("S: 220", StringComparison.Ordinal));
         protocol.Should().Contain("C: EHLO " + Client);
         protocol.Should().Contain("C: NOOP");
@@ -570,7 +571,7 @@ public sealed class Seed21MemberTests
     [Fact]
     public async Task DisposeAsync_sends_QUIT_and_reads_221()
     {
-        using var logger = new Seed21Logger();
+        using var logger = new ListLoggerProvider();
         var session = NewSession(logger);
         await session.ConnectAsync(TestServers.Host, TestServers.EximPort);
         await session.EhloAsync(Client);
@@ -578,7 +579,7 @@ public sealed class Seed21MemberTests
         await session.DisposeAsync();
 
         session.IsConnected.Should().BeFalse();
-        var protocol = logger.Lines.Where(l => l.Category == "MailPipe.Protocol").Select(l => l.Message).ToList();
+        var protocol = logger.Entries.Where(l => l.Category == "MailPipe.Protocol").Select(l => l.Message).ToList();
         protocol.Should().Contain("C: QUIT");
         protocol.Should().Contain(m => m.StartsWith("S: 221", StringComparison.Ordinal));
     }
@@ -607,49 +608,4 @@ public sealed class Seed21MemberTests
         "PLAIN" => session.AuthPlainAsync(TestServers.User, password),
         _ => session.AuthCramMd5Async(TestServers.User, password),
     };
-
-    private sealed record Seed21Line(string Category, LogLevel Level, string Message);
-
-    private sealed class Seed21Logger : ILoggerFactory
-    {
-        private readonly List<Seed21Line> _lines = [];
-
-        public IReadOnlyList<Seed21Line> Lines
-        {
-            get
-            {
-                lock (_lines)
-                {
-                    return [.. _lines];
-                }
-            }
-        }
-
-        public ILogger CreateLogger(string categoryName) => new CategoryLogger(this, categoryName);
-
-        public void AddProvider(ILoggerProvider provider) => throw new NotSupportedException();
-
-        public void Dispose()
-        {
-        }
-
-        private void Add(Seed21Line line)
-        {
-            lock (_lines)
-            {
-                _lines.Add(line);
-            }
-        }
-
-        private sealed class CategoryLogger(Seed21Logger owner, string category) : ILogger
-        {
-            public IDisposable? BeginScope<TState>(TState state)
-                where TState : notnull => null;
-
-            public bool IsEnabled(LogLevel logLevel) => true;
-
-            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
-                owner.Add(new Seed21Line(category, logLevel, formatter(state, exception)));
-        }
-    }
 }

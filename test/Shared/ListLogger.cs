@@ -5,7 +5,7 @@ namespace MailPipe.Tests.Support;
 /// <summary>One captured log call.</summary>
 internal sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyList<KeyValuePair<string, object?>> State, Exception? Exception);
 
-/// <summary>A logger factory and provider that keeps every entry at every level in memory, for assertions.</summary>
+/// <summary>A logger factory and provider that keeps every entry at every level in memory, for assertions. Linked into MailPipe.Tests and MailPipe.IntegrationTests.</summary>
 internal sealed class ListLoggerProvider : ILoggerProvider, ILoggerFactory
 {
     private readonly Lock _lock = new();
