@@ -181,31 +181,40 @@ public sealed class Run21ReadmeBlockTests
         (await session.QuitAsync(ct)).Code.Should().Be(221);
     }
 
-    /// <summary>src/MailPipe/README.md "Thread-safety": a second concurrent call on one session throws InvalidOperationException.</summary>
+    /// <summary>src/MailPipe/README.md "Thread-safety": a second concurrent call on one session throws InvalidOperationException (a loopback server that holds its reply to NOOP).</summary>
     [Fact]
     public async Task Package_readme_a_second_concurrent_call_on_a_session_is_InvalidOperationException()
     {
-        TestServers.RequireListening(TestServers.PostfixPort);
-        await using var session = new AsyncSmtpSession(new SmtpSessionOptions());
-        await session.ConnectAsync(Host, TestServers.PostfixPort, cancellationToken: ct);
-        await session.HelloAsync("client.example.com", ct);
-        var overlapped = 0;
-        for (var i = 0; i < 50 && overlapped == 0; i++)
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var release = new TaskCompletionSource();
+        var server = Task.Run(async () =>
         {
-            // On loopback the reply to NOOP can be read before NoopAsync returns (nothing left to overlap): try again then.
-            var first = session.NoopAsync(ct);
-            if (!first.IsCompleted)
+            using var client = await listener.AcceptTcpClientAsync();
+            var stream = client.GetStream();
+            using var reader = new StreamReader(stream, Encoding.ASCII);
+            await stream.WriteAsync("220 held ESMTP\r\n"u8.ToArray());
+            while (await reader.ReadLineAsync() is { } line)
             {
-                overlapped++;
-                var second = async () => await session.NoopAsync(ct);
-                await second.Should().ThrowAsync<InvalidOperationException>();
+                if (line.StartsWith("NOOP", StringComparison.Ordinal))
+                {
+                    await release.Task;
+                }
+
+                await stream.WriteAsync(Encoding.ASCII.GetBytes(line.StartsWith("QUIT", StringComparison.Ordinal) ? "221 bye\r\n" : "250 ok\r\n"));
             }
-
-            (await first).Code.Should().Be(250);
-        }
-
-        overlapped.Should().Be(1, "one of 50 NOOPs was still waiting for its reply when the second call came");
-        (await session.NoopAsync(ct)).Code.Should().Be(250);
+        });
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions());
+        await session.ConnectAsync(Host, ((IPEndPoint)listener.LocalEndpoint).Port, cancellationToken: ct);
+        await session.HelloAsync("client.example.com", ct);
+        var first = session.NoopAsync(ct);
+        var second = async () => await session.NoopAsync(ct);
+        await second.Should().ThrowAsync<InvalidOperationException>("one operation at a time");
+        release.SetResult();
+        (await first).Code.Should().Be(250);
+        (await session.NoopAsync(ct)).Code.Should().Be(250, "the refused call changed nothing");
+        await session.QuitAsync(ct);
+        await server;
     }
 
     /// <summary>docs/tls-and-auth.md "TLS modes", first block: one call returns the last EHLO reply, over TLS.</summary>
@@ -407,9 +416,11 @@ public sealed class Run21ReadmeBlockTests
         await xoauth.Should().ThrowAsync<InvalidOperationException>("a mechanism the last EHLO reply does not list: nothing sent");
         session.IsConnected.Should().BeTrue();
         var auto = async () => await session.AuthenticateAsync("user@example.org", _ => { calls++; return ValueTask.FromResult("token"); });
-        var thrown = await auto.Should().ThrowAsync<Exception>();
+        var thrown = (await auto.Should().ThrowAsync<SmtpException>()).Which;
+        thrown.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError, "no usable mechanism");
+        thrown.Message.Should().Contain("Nothing was sent");
         calls.Should().Be(0);
-        thrown.Which.Should().Match<Exception>(e => e is InvalidOperationException || (e is SmtpException && ((SmtpException)e).ErrorCode == SmtpErrorCode.AuthenticationError));
+        session.IsConnected.Should().BeFalse("no usable mechanism closes the connection");
     }
 
     /// <summary>docs/tls-and-auth.md "Any other mechanism: the raw exchange": an unknown mechanism is sent and the server's 504 returned.</summary>
@@ -432,5 +443,45 @@ public sealed class Run21ReadmeBlockTests
         challenges.Should().Be(0);
         session.IsConnected.Should().BeTrue();
         (await session.NoopAsync()).Code.Should().Be(250);
+    }
+    /// <summary>docs/tls-and-auth.md "Choosing a mechanism": no usable mechanism is SmtpException(AuthenticationError) naming what the server offers; nothing sent, the connection closed.</summary>
+    [Fact]
+    public async Task Tls_doc_no_usable_mechanism_is_AuthenticationError_and_closes()
+    {
+        TestServers.RequireListening(TestServers.SinkPort);
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions());
+        await session.ConnectAsync(Host, TestServers.SinkPort, SmtpTlsMode.None, "client.example.org");
+        session.Capabilities.AuthenticationMechanisms.Should().Contain("PLAIN");
+        var auth = async () => await session.AuthenticateAsync(new NetworkCredential(TestServers.User, TestServers.Password));
+        var thrown = (await auth.Should().ThrowAsync<SmtpException>()).Which;
+        thrown.ErrorCode.Should().Be(SmtpErrorCode.AuthenticationError);
+        thrown.Message.Should().Contain("PLAIN");
+        session.IsConnected.Should().BeFalse("the connection is closed (as after any SmtpException)");
+    }
+
+    /// <summary>docs/tls-and-auth.md: a pinned mechanism the server does not list is InvalidOperationException before anything is sent; the session stays usable. A 235 is cleared by a disconnect.</summary>
+    [Fact]
+    public async Task Tls_doc_pinned_mechanism_not_listed_is_InvalidOperationException_and_235_is_cleared_by_disconnect()
+    {
+        TestServers.RequireListening(TestServers.SinkPort);
+        await using (var sink = new AsyncSmtpSession(new SmtpSessionOptions()))
+        {
+            await sink.ConnectAsync(Host, TestServers.SinkPort, SmtpTlsMode.None, "client.example.org");
+            sink.Capabilities.AuthenticationMechanisms.Should().NotContain("CRAM-MD5");
+            var pinned = async () => await sink.AuthenticateAsync(new NetworkCredential(TestServers.User, TestServers.Password), new SmtpAuthenticationOptions { Mechanism = "CRAM-MD5" });
+            await pinned.Should().ThrowAsync<InvalidOperationException>();
+            sink.IsConnected.Should().BeTrue();
+            (await sink.NoopAsync()).Code.Should().Be(250);
+        }
+
+        TestServers.RequireListening(TestServers.PostfixSubmissionPort);
+        await using var session = new AsyncSmtpSession(TrustingOptions());
+        await session.ConnectAsync(Host, TestServers.PostfixSubmissionPort, SmtpTlsMode.StartTlsRequired, "client.example.org");
+        var login = await session.AuthenticateAsync(new NetworkCredential(TestServers.User, TestServers.Password), new SmtpAuthenticationOptions { Mechanism = "LOGIN" });
+        login.Code.Should().Be(235);
+        session.AuthenticatedMechanism.Should().Be("LOGIN");
+        await session.DisconnectAsync();
+        session.IsAuthenticated.Should().BeFalse();
+        session.AuthenticatedMechanism.Should().BeNull();
     }
 }
