@@ -477,6 +477,14 @@ public sealed class Run21ReadmeBlockTests
         TestServers.RequireListening(TestServers.PostfixSubmissionPort);
         await using var session = new AsyncSmtpSession(TrustingOptions());
         await session.ConnectAsync(Host, TestServers.PostfixSubmissionPort, SmtpTlsMode.StartTlsRequired, "client.example.org");
+        foreach (var other in new[] { "XOAUTH2", "DIGEST-MD5" })
+        {
+            // Listed by Postfix (DIGEST-MD5) or not (XOAUTH2), but not a password mechanism of MailPipe: ArgumentException, nothing sent.
+            var notPassword = async () => await session.AuthenticateAsync(new NetworkCredential(TestServers.User, TestServers.Password), new SmtpAuthenticationOptions { Mechanism = other });
+            (await notPassword.Should().ThrowAsync<ArgumentException>()).Which.Message.Should().Contain("not a password mechanism");
+            session.IsConnected.Should().BeTrue();
+        }
+
         var login = await session.AuthenticateAsync(new NetworkCredential(TestServers.User, TestServers.Password), new SmtpAuthenticationOptions { Mechanism = "LOGIN" });
         login.Code.Should().Be(235);
         session.AuthenticatedMechanism.Should().Be("LOGIN");
