@@ -178,6 +178,41 @@ public sealed class Acc21ReviewerTests
         run.ExitCode.Should().Be(2, run.ToString());
     }
 
+    // Issue #2: "Send, receive and connect timeouts ... raise the timed-out error; the caller's token raises
+    // OperationCanceledException; the two are never confused", the session is then disconnected and the same object
+    // connects again. Over a real loopback socket whose peer accepts and never greets.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_silent_server_times_out_or_cancels_never_the_one_for_the_other_and_the_same_object_connects_again(bool cancel)
+    {
+        TestServers.RequireListening(TestServers.PostfixPort);
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        await using var session = new AsyncSmtpSession(new SmtpSessionOptions { ReceiveTimeout = TimeSpan.FromSeconds(cancel ? 60 : 1) });
+        using var cts = new CancellationTokenSource(cancel ? TimeSpan.FromSeconds(1) : TimeSpan.FromSeconds(60));
+
+        var connect = session.ConnectAsync(TestServers.Host, port, waitForGreeting: true, cts.Token);
+        using var accepted = await silent.AcceptTcpClientAsync().WaitAsync(TimeSpan.FromSeconds(10));
+
+        if (cancel)
+        {
+            var thrown = await FluentActions.Awaiting(() => connect).Should().ThrowAsync<OperationCanceledException>();
+            thrown.Which.CancellationToken.Should().Be(cts.Token);
+        }
+        else
+        {
+            var thrown = await FluentActions.Awaiting(() => connect).Should().ThrowAsync<SmtpException>();
+            thrown.Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
+        }
+
+        session.IsConnected.Should().BeFalse();
+        (await session.ConnectAsync(TestServers.Host, TestServers.PostfixPort))!.Code.Should().Be(220);
+        (await session.EhloAsync(EhloDomain)).Code.Should().Be(250);
+        (await session.QuitAsync()).Code.Should().Be(221);
+    }
+
     /// <summary>Returns its bytes, then blocks the next read until the caller's token is cancelled (at most 60 s, then ends).</summary>
     private sealed class StallingStream(byte[] head) : Stream
     {

@@ -28,29 +28,38 @@ public sealed class Acc21RoundTripTests
         await using var proxy = new DelayProxy(TestServers.PostfixPort, Delay);
         await using var session = await OpenAsync(proxy.Port, chunking, pipelining);
 
-        var watch = Stopwatch.StartNew();
-        var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", TestServers.UniqueRecipient("acc21-rt")), "Subject: rt\r\n\r\nx\r\n"u8.ToArray());
-        var roundTrips = watch.Elapsed / Delay;
+        // The fastest of three: a loaded machine (or Postfix's queue) may stall one send, never make one faster.
+        var fastest = TimeSpan.MaxValue;
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var watch = Stopwatch.StartNew();
+            var result = await session.SendAsync(new SmtpEnvelope("sender@example.test", TestServers.UniqueRecipient("acc21-rt")), "Subject: rt\r\n\r\nx\r\n"u8.ToArray());
+            var elapsed = watch.Elapsed;
+            result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
+            fastest = elapsed < fastest ? elapsed : fastest;
+        }
 
-        result.Outcome.Should().Be(SmtpSendOutcome.Accepted, result.ToString());
-        roundTrips.Should().BeInRange(expected - 0.05, expected + 0.7);
+        (fastest / Delay).Should().BeInRange(expected - 0.05, expected + 0.7);
     }
 
-    [Fact]
-    public async Task A_batch_of_100_small_messages_with_CHUNKING_costs_at_most_10_round_trips()
+    [Theory]
+    [InlineData(true, 250, 10)]
+    [InlineData(false, 100, 105)]
+    public async Task A_batch_of_100_small_messages_costs_at_most_the_issues_round_trips(bool chunking, int delayMs, int atMost)
     {
-        var direct = await TimeBatchAsync(TestServers.PostfixPort);
-        await using var proxy = new DelayProxy(TestServers.PostfixPort, Delay);
-        var delayed = await TimeBatchAsync(proxy.Port);
+        var delay = TimeSpan.FromMilliseconds(delayMs);
+        var direct = await TimeBatchAsync(TestServers.PostfixPort, chunking);
+        await using var proxy = new DelayProxy(TestServers.PostfixPort, delay);
+        var delayed = await TimeBatchAsync(proxy.Port, chunking);
 
-        var roundTrips = (delayed - direct) / Delay;
+        var roundTrips = (delayed - direct) / delay;
 
-        roundTrips.Should().BeLessThanOrEqualTo(10.5, $"{delayed} through the proxy, {direct} without");
+        roundTrips.Should().BeLessThanOrEqualTo(atMost + 0.5, $"{delayed} through the proxy, {direct} without");
     }
 
-    private static async Task<TimeSpan> TimeBatchAsync(int port)
+    private static async Task<TimeSpan> TimeBatchAsync(int port, bool chunking)
     {
-        await using var session = await OpenAsync(port, chunking: true, pipelining: true);
+        await using var session = await OpenAsync(port, chunking, pipelining: true);
         var messages = Enumerable.Range(0, 100).Select(i => SmtpMessage.FromBytes(
             new SmtpEnvelope("sender@example.test", TestServers.UniqueRecipient($"acc21-rtb{i}")),
             Encoding.ASCII.GetBytes($"Subject: {i}\r\n\r\n{i}\r\n"))).ToList();
