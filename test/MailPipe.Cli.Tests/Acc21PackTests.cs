@@ -65,7 +65,8 @@ public sealed class Acc21PackTests : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        foreach (var argument in new[] { "pack", project, "-c", "Release", "--no-build", "-o", _output })
+        // No build server or MSBuild node left behind: a node that outlives the test could hold the test run's output open.
+        foreach (var argument in new[] { "pack", project, "-c", "Release", "--no-build", "--disable-build-servers", "-nodeReuse:false", "-o", _output })
         {
             start.ArgumentList.Add(argument);
         }
