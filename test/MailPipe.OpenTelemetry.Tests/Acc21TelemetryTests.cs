@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using MailPipe.IntegrationTests.Support;
+using MailPipe.OpenTelemetry.Tests.Peer;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
@@ -26,36 +27,9 @@ public sealed class Acc21TelemetryTests
 
     private static IEnumerable<string> Texts(IEnumerable<Activity> spans, IEnumerable<Metric> metrics)
     {
-        foreach (var span in spans)
+        foreach (var text in PeerCapture.SpanTexts(spans))
         {
-            yield return span.DisplayName;
-            yield return span.StatusDescription ?? string.Empty;
-            foreach (var tag in span.TagObjects)
-            {
-                yield return $"{tag.Key}={tag.Value}";
-            }
-
-            foreach (var item in span.Baggage)
-            {
-                yield return $"{item.Key}={item.Value}";
-            }
-
-            foreach (var e in span.Events)
-            {
-                yield return e.Name;
-                foreach (var tag in e.Tags)
-                {
-                    yield return $"{tag.Key}={tag.Value}";
-                }
-            }
-
-            foreach (var link in span.Links)
-            {
-                foreach (var tag in link.Tags ?? [])
-                {
-                    yield return $"{tag.Key}={tag.Value}";
-                }
-            }
+            yield return text;
         }
 
         foreach (var metric in metrics)

@@ -98,7 +98,27 @@ internal sealed class PeerCapture
     /// <summary>Every text a span, an event, a link, a baggage item or a metric dimension holds.</summary>
     public IEnumerable<string> TelemetryTexts()
     {
-        foreach (var span in Spans)
+        foreach (var text in SpanTexts(Spans))
+        {
+            yield return text;
+        }
+
+        foreach (var metric in Metrics)
+        {
+            foreach (var point in metric.MetricPoints)
+            {
+                foreach (var tag in point.Tags)
+                {
+                    yield return $"{tag.Key}={tag.Value}";
+                }
+            }
+        }
+    }
+
+    /// <summary>Every text the spans hold: names, status descriptions, tags, baggage, events and their tags, links' tags.</summary>
+    public static IEnumerable<string> SpanTexts(IEnumerable<Activity> spans)
+    {
+        foreach (var span in spans)
         {
             yield return span.DisplayName;
             yield return span.StatusDescription ?? string.Empty;
@@ -124,17 +144,6 @@ internal sealed class PeerCapture
             foreach (var link in span.Links)
             {
                 foreach (var tag in link.Tags ?? [])
-                {
-                    yield return $"{tag.Key}={tag.Value}";
-                }
-            }
-        }
-
-        foreach (var metric in Metrics)
-        {
-            foreach (var point in metric.MetricPoints)
-            {
-                foreach (var tag in point.Tags)
                 {
                     yield return $"{tag.Key}={tag.Value}";
                 }
