@@ -1,5 +1,6 @@
 using System.Text;
 using MailPipe.IntegrationTests.Support;
+using MailPipe.Tests.Shared;
 using static MailPipe.IntegrationTests.Cli.CliProcess;
 using static MailPipe.IntegrationTests.Tls.TlsTestSupport;
 
@@ -214,7 +215,7 @@ public sealed class Acc21ReviewerTests
     }
 
     /// <summary>Returns its bytes, then blocks the next read until the caller's token is cancelled (at most 60 s, then ends).</summary>
-    private sealed class StallingStream(byte[] head) : Stream
+    private sealed class StallingStream(byte[] head) : ForwardOnlyStream
     {
         private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _position;
@@ -222,16 +223,6 @@ public sealed class Acc21ReviewerTests
         public Task Stalled => _stalled.Task;
 
         public bool StallEndedByCancellation { get; private set; }
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -261,15 +252,5 @@ public sealed class Acc21ReviewerTests
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("synchronous read");
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

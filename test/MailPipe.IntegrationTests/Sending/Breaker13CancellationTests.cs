@@ -1,5 +1,6 @@
 using System.Text;
 using MailPipe.IntegrationTests.Support;
+using MailPipe.Tests.Shared;
 
 namespace MailPipe.IntegrationTests.Sending;
 
@@ -40,22 +41,12 @@ public sealed class Breaker13CancellationTests
     }
 
     /// <summary>Gives its bytes, then stalls until the read is cancelled (a slow source).</summary>
-    private sealed class StallingStream(byte[] bytes) : Stream
+    private sealed class StallingStream(byte[] bytes) : ForwardOnlyStream
     {
         private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _position;
 
         public Task Stalled => _stalled.Task;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
         public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
         {
@@ -76,15 +67,5 @@ public sealed class Breaker13CancellationTests
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
