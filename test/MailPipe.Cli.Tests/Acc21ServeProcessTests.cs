@@ -13,22 +13,7 @@ namespace MailPipe.Cli.Tests;
 [Collection(PeerCollection.Name)]
 public class Acc21ServeProcessTests
 {
-    private static async Task<(int ExitCode, string Output)> SwaksAsync(string body, params string[] args)
-    {
-        var start = new ProcessStartInfo("swaks") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in args)
-        {
-            start.ArgumentList.Add(arg);
-        }
-
-        using var process = Process.Start(start)!;
-        await process.StandardInput.WriteAsync(body);
-        process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        return (process.ExitCode, await output + await error);
-    }
+    private static Task<(int ExitCode, string Output)> SwaksAsync(string body, params string[] args) => CliRunner.RunExternalAsync("swaks", body, args);
 
     private static long ResidentBytes(int pid)
     {

@@ -38,6 +38,24 @@ internal static class CliRunner
         finished.Should().BeSameAs(running, "the process ends on Ctrl+C");
         return new Run(await running, output.ToString(), error.ToString());
     }
+
+    /// <summary>Runs another program (swaks, Python) with <paramref name="standardInput"/> written to it; its exit code and everything it printed (standard output, then standard error).</summary>
+    public static async Task<(int ExitCode, string Output)> RunExternalAsync(string file, string standardInput, params string[] args)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        using var process = System.Diagnostics.Process.Start(start)!;
+        await process.StandardInput.WriteAsync(standardInput);
+        process.StandardInput.Close();
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (process.ExitCode, await output + await error);
+    }
 }
 
 /// <summary>A temporary folder, deleted at the end of the test.</summary>

@@ -306,33 +306,15 @@ public class ServeCommandTests
         using var dir = new TempDirectory();
         await using var serve = await ServeHost.StartAsync(dir.Path, "--starttls", "--auth");
         var body = "Subject: from swaks\r\n\r\nline one\r\n.dotted\r\nline three\r\n";
-        var swaks = await RunProcessAsync("swaks", "--server", serve.Address, "--tls", "--auth", "PLAIN", "--auth-user", "bob", "--auth-password", "pw", "--pipeline", "--from", "s@example.test", "--to", "r1@example.test,r2@example.test", "--data", "-");
+        var swaks = await CliRunner.RunExternalAsync("swaks", body, "--server", serve.Address, "--tls", "--auth", "PLAIN", "--auth-user", "bob", "--auth-password", "pw", "--pipeline", "--from", "s@example.test", "--to", "r1@example.test,r2@example.test", "--data", "-");
         // swaks reads the message from standard input with --data -.
-        swaks.Should().NotBeNull();
-        swaks!.Value.ExitCode.Should().Be(0, swaks.Value.Output);
-        swaks.Value.Output.Should().Contain("PIPELINING").And.Contain("235").And.Contain("250 2.0.0 saved as");
+        swaks.ExitCode.Should().Be(0, swaks.Output);
+        swaks.Output.Should().Contain("PIPELINING").And.Contain("235").And.Contain("250 2.0.0 saved as");
 
         var line = (await serve.WaitForLinesAsync("saved to", 1)).Should().ContainSingle().Subject;
         line.Should().Contain("from <s@example.test> to <r1@example.test>, <r2@example.test>").And.EndWith(", TLS, AUTH bob)");
         // swaks sends CRLF "." CRLF after the data, whose last line already ends with CRLF: an empty line on the wire.
         (await File.ReadAllTextAsync(SavedFiles(dir.Path).Single())).Should().Be(body + "\r\n");
-
-        async Task<(int ExitCode, string Output)?> RunProcessAsync(string file, params string[] args)
-        {
-            var start = new ProcessStartInfo(file) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var arg in args)
-            {
-                start.ArgumentList.Add(arg);
-            }
-
-            using var process = Process.Start(start)!;
-            await process.StandardInput.WriteAsync(body);
-            process.StandardInput.Close();
-            var output = process.StandardOutput.ReadToEndAsync();
-            var error = process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-            return (process.ExitCode, await output + await error);
-        }
     }
 
     [Fact]
