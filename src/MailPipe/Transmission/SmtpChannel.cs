@@ -283,6 +283,13 @@ internal sealed partial class SmtpChannel
             return smtpException;
         }
 
+        // A failure after our own close (DisconnectAsync from another thread, a Break) is that close, whatever the
+        // stream threw for the read it had pending: a stream given to ConnectAsync(Stream) may throw anything once disposed.
+        if (!IsOpen && CloseReason is { } closedReason)
+        {
+            return new SmtpException(SmtpErrorCode.ConnectionClosed, $"The connection was closed ({closedReason}) while {activity}.", exception);
+        }
+
         var code = TransportErrors.Classify(exception);
         if (!reading && code == SmtpErrorCode.ConnectionClosed && KeepInputOnWriteFailure && IsOpen)
         {
