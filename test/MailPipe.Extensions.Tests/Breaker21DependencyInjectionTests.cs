@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using MailPipe.Extensions.Tests.Support;
+using MailPipe.IntegrationTests.Support;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -196,15 +197,19 @@ public sealed class Breaker21DependencyInjectionTests
         // Postfix 2540: smtpd_timeout = 2s, a real "421 4.4.2 ... timeout exceeded" to an idle client.
         const int IdlePort = 2540;
         TestServers.RequireListening(IdlePort);
+        await using var relay = new LoopbackRelay(IdlePort);
         var services = new ServiceCollection();
         services.AddLogging();
-        services.AddMailPipe(Section(("Smtp:Port", IdlePort.ToString(System.Globalization.CultureInfo.InvariantCulture)))).AddHealthCheck();
+        services.AddMailPipe(Section(("Smtp:Port", relay.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)))).AddHealthCheck();
         await using var provider = services.BuildServiceProvider();
         var checks = provider.GetRequiredService<HealthCheckService>();
 
         var first = (await checks.CheckHealthAsync()).Entries["mailpipe"];
         first.Status.Should().Be(HealthStatus.Healthy, first.Description);
-        await Task.Delay(TimeSpan.FromSeconds(3.5));
+
+        // Postfix says 421 and closes after 2 s idle: the relay tells when it has, and the client's socket holds the 421 and
+        // the end of the stream (a 3.5 s sleep checked a live connection with NOOP when a loaded Postfix ran late).
+        await relay.WaitUntilServerClosedAllAsync(TimeSpan.FromSeconds(60));
         var second = (await checks.CheckHealthAsync()).Entries["mailpipe"];
         second.Status.Should().Be(HealthStatus.Healthy, "the server is up; only the idle connection was gone: {0}", second.Description);
         var statistics = provider.GetRequiredService<SmtpSender>().GetStatistics();

@@ -118,6 +118,14 @@ public sealed class Acc21ReviewerTests
         var results = thrown.Which.Results;
         results.Should().HaveCountGreaterThanOrEqualTo(2, "the two messages before the stalled one were written");
         session.IsConnected.Should().BeFalse();
+
+        // Postfix delivers to the Maildir after its 250: wait for each accepted message's copy, then let any copy that
+        // should not exist arrive before counting (a fixed 3 s wait counted an accepted copy a loaded Postfix had not delivered yet).
+        foreach (var accepted in results.Where(r => r.Outcome == SmtpSendOutcome.Accepted))
+        {
+            await Maildir.WaitForPostfixAsync(accepted.Envelope.Recipients[0].Address);
+        }
+
         await Task.Delay(TimeSpan.FromSeconds(3));
         for (var i = 0; i < results.Count; i++)
         {

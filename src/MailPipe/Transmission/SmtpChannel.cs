@@ -51,8 +51,9 @@ internal sealed partial class SmtpChannel
     public SmtpConnection? Connection => Volatile.Read(ref _connection);
 
     /// <summary>The open connection.</summary>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.ConnectionClosed"/>: there is none.</exception>
-    public SmtpConnection OpenConnection => Volatile.Read(ref _connection) ?? throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed.");
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.ConnectionClosed"/>: there is none (the message names the close's <see cref="CloseReason"/>).</exception>
+    public SmtpConnection OpenConnection => Volatile.Read(ref _connection)
+        ?? throw new SmtpException(SmtpErrorCode.ConnectionClosed, CloseReason is { } reason ? $"The connection was closed ({reason})." : "The connection was closed.");
 
     /// <summary>Whether a connection is open.</summary>
     public bool IsOpen => Volatile.Read(ref _connection) is not null;

@@ -10,12 +10,15 @@ namespace MailPipe.Tests.Authentication;
 /// </summary>
 public sealed class Breaker16AuthCancelTests
 {
-    private static async Task<AsyncSmtpSession> ConnectAsync(AuthScriptServer server, TimeSpan? receiveTimeout = null)
+    private static readonly TimeSpan ReceiveTimeout = TimeSpan.FromSeconds(15);
+
+    private static async Task<AsyncSmtpSession> ConnectAsync(AuthScriptServer server, TimeProvider? clock = null)
     {
         var session = new AsyncSmtpSession(new SmtpSessionOptions
         {
             AllowCleartextAuthentication = true,
-            ReceiveTimeout = receiveTimeout ?? TimeSpan.FromSeconds(15),
+            ReceiveTimeout = ReceiveTimeout,
+            TimeProvider = clock ?? TimeProvider.System,
         });
         await session.ConnectAsync(server.Host, server.Port);
         await session.EhloAsync("client.test");
@@ -47,17 +50,31 @@ public sealed class Breaker16AuthCancelTests
     [Fact]
     public async Task No_answer_to_the_star_times_out_and_closes()
     {
+        var starRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var server = new AuthScriptServer(async c =>
         {
             await c.GreetAndEhloAsync("AUTH LOGIN");
             await c.ReadLineAsync();
             await c.ReplyAsync("334 Username:");
             (await c.ReadLineAsync()).Should().Be("*");
+            starRead.TrySetResult();
             await c.DrainAsync();
         });
-        await using var session = await ConnectAsync(server, TimeSpan.FromMilliseconds(300));
+        var clock = new ObservableTimeProvider();
+        await using var session = await ConnectAsync(server, clock);
 
-        var error = (await FluentActions.Awaiting(() => session.AuthLoginAsync(User, Password)).Should().ThrowAsync<SmtpException>()).Which;
+        // The receive timeout on the fake clock, moved only once the read of the reply to '*' waits: a real 300 ms timeout
+        // also ran for the greeting, EHLO and 334 replies, which a loaded machine's server can take longer than that to send.
+        // The 334's deadline (armed only if its read had to wait) was stopped before the '*' went out, so once the server
+        // has the '*', a pending receive deadline is that of the reply to '*'.
+        var login = session.AuthLoginAsync(User, Password);
+        await starRead.Task.WaitAsync(ScriptedSmtpServer.SafetyTimeout);
+        await clock.WaitUntilPendingAsync(ReceiveTimeout);
+        clock.Advance(ReceiveTimeout - TimeSpan.FromSeconds(1));
+        login.IsCompleted.Should().BeFalse("the receive timeout has not elapsed yet");
+        clock.Advance(TimeSpan.FromSeconds(1));
+
+        var error = (await FluentActions.Awaiting(() => login.Safe()).Should().ThrowAsync<SmtpException>()).Which;
 
         error.ErrorCode.Should().Be(SmtpErrorCode.TimedOut);
         session.IsConnected.Should().BeFalse();

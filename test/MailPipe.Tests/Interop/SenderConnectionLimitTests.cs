@@ -82,7 +82,8 @@ public sealed class SenderConnectionLimitTests
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
-        for (var i = 0; i < 1000 && !condition(); i++)
+        var deadline = DateTime.UtcNow + ScriptedSmtpServer.SafetyTimeout;
+        while (!condition() && DateTime.UtcNow < deadline)
         {
             await Task.Delay(5);
         }

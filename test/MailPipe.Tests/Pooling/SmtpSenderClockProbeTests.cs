@@ -73,7 +73,8 @@ public sealed class SmtpSenderClockProbeTests
 
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
-        for (var i = 0; i < 1000 && !condition(); i++)
+        var deadline = DateTime.UtcNow + ScriptedSmtpServer.SafetyTimeout;
+        while (!condition() && DateTime.UtcNow < deadline)
         {
             await Task.Delay(5);
         }

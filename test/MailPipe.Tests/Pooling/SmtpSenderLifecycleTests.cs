@@ -1,3 +1,4 @@
+using MailPipe.Tests.Support;
 using Microsoft.Extensions.Time.Testing;
 
 namespace MailPipe.Tests.Pooling;
@@ -179,7 +180,8 @@ public sealed class SmtpSenderLifecycleTests
     /// <summary>A caller gets its result before the connection is back in the pool: wait for that before moving the clock.</summary>
     private static async Task WaitIdleAsync(SmtpSender sender)
     {
-        for (var i = 0; i < 500 && sender.GetStatistics().Idle == 0; i++)
+        var deadline = DateTime.UtcNow + ScriptedSmtpServer.SafetyTimeout;
+        while (sender.GetStatistics().Idle == 0 && DateTime.UtcNow < deadline)
         {
             await Task.Delay(5);
         }

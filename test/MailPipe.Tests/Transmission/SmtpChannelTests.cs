@@ -84,6 +84,31 @@ public class SmtpChannelTests
         _connectionLost.Should().Be(1);
     }
 
+    /// <summary>
+    /// The caller's close (DisconnectAsync from another thread) can land after a send took its last reply but before its
+    /// read of the final one began: that read fails as the close, named, just as a read already waiting does
+    /// (LocalCloseClassificationTests). It said only "The connection was closed.", so the Unknown result's message
+    /// depended on which side of that moment the close came.
+    /// </summary>
+    [Fact]
+    public async Task A_reply_read_begun_after_the_callers_close_fails_with_that_close_named()
+    {
+        var channel = NewChannel(out _);
+        using (channel.StartOperation(SmtpSessionState.Connected, allowData: false, allowPendingReplies: true, CancellationToken.None))
+        {
+            await ServerSendsAsync("220 ready\r\n");
+            (await channel.ReadReplyAsync(NoHang)).Code.Should().Be(220);
+            channel.WriteCommand("NOOP"u8, "NOOP");
+            await channel.FlushAsync("sending NOOP");
+            (await Task.Run(channel.Abort)).Should().BeTrue();
+
+            var failure = (await FluentActions.Awaiting(() => channel.ReadReplyAsync(NoHang).AsTask()).Should().ThrowAsync<SmtpException>()).Which;
+
+            failure.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed);
+            failure.Message.Should().Contain("closed by the caller");
+        }
+    }
+
     [Fact]
     public void The_operation_guard_allows_one_operation_at_a_time_and_refuses_after_dispose()
     {
