@@ -202,11 +202,26 @@ internal sealed class SmtpConnection : IAsyncDisposable
         {
         }
 
-        _tlsStream?.Dispose();
-        _baseStream.Dispose();
+        // A caller's stream (ConnectAsync(Stream)) may throw anything from Dispose (a tunnel that fails to close): the
+        // connection is closed all the same, its pending read ended below, and the failure that closed it reported as is.
+        DisposeQuietly(_tlsStream);
+        DisposeQuietly(_baseStream);
         _socket?.Dispose();
         Input.CancelPendingRead();
         _ = _closed.CancelAsync(); // the waits it ends run on the thread pool, never inside the caller's close
+    }
+
+    private static void DisposeQuietly(Stream? stream)
+    {
+        try
+        {
+            stream?.Dispose();
+        }
+        catch (Exception)
+        {
+            // Deliberately swallowed: nothing more can be done with a stream that failed to close, and its exception
+            // must not replace the reason of the close (a DisconnectAsync, a timeout, the server's failure).
+        }
     }
 
     /// <inheritdoc/>
