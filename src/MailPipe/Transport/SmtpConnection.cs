@@ -152,8 +152,8 @@ internal sealed class SmtpConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Wraps a caller's connected stream (a proxy tunnel, an in-memory test server).</summary>
-    public static SmtpConnection FromStream(Stream stream) => new(null, stream);
+    /// <summary>Wraps a caller's connected stream (a proxy tunnel, an in-memory test server); its operations end when their token is cancelled, whether or not it honours the token (<see cref="CallerStream"/>).</summary>
+    public static SmtpConnection FromStream(Stream stream) => new(null, new CallerStream(stream));
 
     /// <summary>
     /// Starts TLS over the current stream and swaps the pipes. The caller must have checked that no byte is buffered
