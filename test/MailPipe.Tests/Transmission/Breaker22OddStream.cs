@@ -38,6 +38,9 @@ internal sealed class Breaker22OddStream(DuplexStream inner) : Stream
     /// <summary>What <see cref="FlushAsync(CancellationToken)"/> does.</summary>
     public Breaker22FlushMode FlushMode { get; init; }
 
+    /// <summary>What a read throws after <see cref="FailReads"/> (an <see cref="IOException"/> by default).</summary>
+    public Func<Exception> ReadFailure { get; init; } = static () => new IOException("Breaker22: the tunnel broke under the read.");
+
     /// <summary>How many times Dispose was called.</summary>
     public int DisposeCalls => Volatile.Read(ref _disposeCalls);
 
@@ -51,7 +54,7 @@ internal sealed class Breaker22OddStream(DuplexStream inner) : Stream
 
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
-    /// <summary>From now on the pending read (and every later one) fails with <see cref="IOException"/>.</summary>
+    /// <summary>From now on the pending read (and every later one) fails with <see cref="ReadFailure"/>.</summary>
     public void FailReads() => _readsFail.TrySetResult();
 
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
@@ -61,7 +64,7 @@ internal sealed class Breaker22OddStream(DuplexStream inner) : Stream
         if (await Task.WhenAny(read, _readsFail.Task) != read)
         {
             _ = read.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
-            throw new IOException("Breaker22: the tunnel broke under the read.");
+            throw ReadFailure();
         }
 
         return await read;

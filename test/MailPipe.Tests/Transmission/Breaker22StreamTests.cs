@@ -162,6 +162,57 @@ public class Breaker22StreamTests
     }
 
     [Fact]
+    public async Task A_stream_that_throws_its_own_cancellation_under_a_read_is_a_closed_connection_not_the_callers_cancellation()
+    {
+        var reached = new TaskCompletionSource();
+        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING"), "C: NOOP").Signal(reached).ReadUntilClosed());
+        var stream = new Breaker22OddStream(server.ClientStream) { ReadFailure = static () => new OperationCanceledException("Breaker22: the tunnel's own connection was torn down.") };
+        using var session = await ConnectedAsync(stream);
+        using var cts = new CancellationTokenSource();
+
+        var noop = session.NoopAsync(cts.Token);
+        await reached.Task.Safe();
+        stream.FailReads();
+
+        var thrown = await FluentActions.Awaiting(() => noop.Safe()).Should().ThrowAsync<SmtpException>("the caller cancelled nothing");
+        thrown.Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed, thrown.Which.ToString());
+        session.IsConnected.Should().BeFalse();
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_stream_that_throws_its_own_cancellation_while_the_final_reply_is_awaited_gives_Unknown(bool chunking)
+    {
+        var reached = new TaskCompletionSource();
+        var script = chunking
+            ? Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>")
+                .ExpectBytes(Bdat(SmallText, last: true), ClientArrival.WithPrevious)
+                .SendPieces("250 ok\r\n250 2.1.5 ok\r\n")
+            : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 2.1.5 ok", "S: 354 go")
+                .Then(DataLines(SmallText));
+        await using var server = ScriptedSmtpServer.Start(script.Signal(reached).ReadUntilClosed());
+        var stream = new Breaker22OddStream(server.ClientStream) { ReadFailure = static () => new OperationCanceledException("Breaker22: the tunnel's own connection was torn down.") };
+        using var session = await ConnectedAsync(stream);
+        using var cts = new CancellationTokenSource();
+
+        var send = session.SendAsync(Envelope("one@example.test"), Ascii(SmallText), cts.Token);
+        await reached.Task.Safe();
+        var until = DateTime.UtcNow + ScriptedSmtpServer.SafetyTimeout;
+        while (session.PendingReplyCount > 1 && DateTime.UtcNow < until)
+        {
+            await Task.Delay(5);
+        }
+
+        stream.FailReads();
+        var result = await send.Safe();
+
+        result.Outcome.Should().Be(SmtpSendOutcome.Unknown, result.ToString());
+        result.Exception.Should().BeOfType<SmtpException>().Which.ErrorCode.Should().Be(SmtpErrorCode.ConnectionClosed, result.Exception?.ToString());
+        result.AcceptedRecipients.Should().HaveCount(1);
+    }
+
+    [Fact]
     public async Task A_stream_that_does_nothing_on_flush_still_sends()
     {
         await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING"), "C: NOOP", "S: 250 ok", "C: QUIT", "S: 221 bye"));
