@@ -33,6 +33,28 @@ public class Breaker22IgnoredTokenTests
     }
 
     [Fact]
+    public async Task A_handshake_timeout_ends_a_TLS_handshake_over_a_stream_that_ignores_its_token()
+    {
+        var clock = new ObservableTimeProvider();
+        var handshakeTimeout = TimeSpan.FromSeconds(17);
+        var options = Timed(clock);
+        options.Tls = new SmtpTlsOptions { TargetHost = "mail.example.test", HandshakeTimeout = handshakeTimeout };
+
+        // The server says 220 to STARTTLS, then never answers the client's hello.
+        await using var server = ScriptedSmtpServer.Start(Script(Ehlo("PIPELINING", "STARTTLS"), "C: STARTTLS", "S: 220 go ahead").ReadUntilClosed());
+        using var session = await ConnectedAsync(new Breaker22OddStream(server.ClientStream) { IgnoreReadToken = true, IgnoreWriteToken = true }, options);
+        var armed = clock.ArmedCount(handshakeTimeout);
+
+        var starting = session.StartTlsAsync();
+        await clock.WaitUntilArmedAsync(handshakeTimeout, armed + 1);
+        clock.Advance(handshakeTimeout);
+
+        var thrown = await FluentActions.Awaiting(() => BeforeTheServerGivesUp(starting)).Should().ThrowAsync<SmtpException>();
+        thrown.Which.ErrorCode.Should().Be(SmtpErrorCode.TimedOut, thrown.Which.ToString());
+        session.IsConnected.Should().BeFalse();
+    }
+
+    [Fact]
     public async Task A_caller_cancellation_ends_a_read_of_a_stream_that_ignores_its_token()
     {
         var reached = new TaskCompletionSource();
