@@ -19,7 +19,7 @@ public class Breaker22ContentStreamTests
     {
         await using var server = ScriptedSmtpServer.Start(FirstMessageUntilClosed(chunking));
         using var session = await ConnectedAsync(server);
-        var content = new StallingContent("Subject: stalled\r\n\r\nfirst part\r\n");
+        var content = new Breaker22StallingContent("Subject: stalled\r\n\r\nfirst part\r\n");
 
         var send = session.SendAsync(SmtpMessage.FromStream(Envelope("m1@example.test"), content));
         await content.Stalled.Safe();
@@ -39,7 +39,7 @@ public class Breaker22ContentStreamTests
     {
         await using var server = ScriptedSmtpServer.Start(FirstMessageUntilClosed(chunking));
         using var session = await ConnectedAsync(server);
-        var content = new StallingContent("Subject: stalled\r\n\r\nfirst part\r\n");
+        var content = new Breaker22StallingContent("Subject: stalled\r\n\r\nfirst part\r\n");
         using var cts = new CancellationTokenSource();
 
         var send = session.SendAsync(SmtpMessage.FromStream(Envelope("m1@example.test"), content), cts.Token);
@@ -51,55 +51,55 @@ public class Breaker22ContentStreamTests
         content.Release();
         server.ReceivedText.Should().NotContain("\r\n.\r\n").And.NotContain("LAST");
     }
+}
 
-    /// <summary>Gives its text, then a read that ignores its token and waits until <see cref="Release"/> (then fills the buffer it was given, as a late read would).</summary>
-    private sealed class StallingContent(string first) : Stream
+/// <summary>Gives its text, then a read that ignores its token and waits until <see cref="Release"/> (then fills the buffer it was given, as a late read would).</summary>
+internal sealed class Breaker22StallingContent(string first) : Stream
+{
+    private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private bool _firstGiven;
+
+    public Task Stalled => _stalled.Task;
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => throw new NotSupportedException();
+
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    public void Release() => _released.TrySetResult();
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        private readonly TaskCompletionSource _stalled = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private bool _firstGiven;
-
-        public Task Stalled => _stalled.Task;
-
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public void Release() => _released.TrySetResult();
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        if (!_firstGiven)
         {
-            if (!_firstGiven)
-            {
-                _firstGiven = true;
-                return Encoding.ASCII.GetBytes(first, buffer.Span);
-            }
-
-            _stalled.TrySetResult();
-            await _released.Task; // the token is ignored on purpose
-            buffer.Span.Fill((byte)'!');
-            return buffer.Length;
+            _firstGiven = true;
+            return Encoding.ASCII.GetBytes(first, buffer.Span);
         }
 
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("async only");
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        _stalled.TrySetResult();
+        await _released.Task; // the token is ignored on purpose
+        buffer.Span.Fill((byte)'!');
+        return buffer.Length;
     }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException("async only");
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
