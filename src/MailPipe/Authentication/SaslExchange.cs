@@ -43,7 +43,7 @@ internal static class SaslExchange
         ReadOnlyMemory<byte>? initial;
         try
         {
-            initial = await mechanism.GetInitialResponseAsync(token).ConfigureAwait(false);
+            initial = await CallerCodeAsync(mechanism.GetInitialResponseAsync(token), token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && (channel.CallerToken.IsCancellationRequested || closed.IsCancellationRequested)))
         {
@@ -150,7 +150,7 @@ internal static class SaslExchange
     {
         try
         {
-            return await mechanism.RespondAsync(challenge, token).ConfigureAwait(false);
+            return await CallerCodeAsync(mechanism.RespondAsync(challenge, token), token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is SmtpException || (ex is OperationCanceledException && (channel.CallerToken.IsCancellationRequested || closed.IsCancellationRequested)))
         {
@@ -159,6 +159,31 @@ internal static class SaslExchange
         catch (Exception)
         {
             channel.Break($"the AUTH {mechanism.Name} challenge handler failed");
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Waits for the caller's code (a token provider, a challenge handler) until <paramref name="token"/> is cancelled
+    /// (the caller's token, the connection's close), whether or not that code honours it: one that ignores it (a token
+    /// service called without it) would otherwise hold DisconnectAsync's and the caller's cancellation for ever. Given
+    /// up, its task is observed.
+    /// </summary>
+    private static async ValueTask<T> CallerCodeAsync<T>(ValueTask<T> call, CancellationToken token)
+    {
+        if (call.IsCompleted || !token.CanBeCanceled)
+        {
+            return await call.ConfigureAwait(false);
+        }
+
+        var task = call.AsTask();
+        try
+        {
+            return await task.WaitAsync(token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            _ = task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             throw;
         }
     }

@@ -106,7 +106,7 @@ internal abstract class MessageBody
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<bool> CopyStreamAsync(Stream stream, CancellationToken cancellationToken)
     {
-        var rented = ArrayPool<byte>.Shared.Rent(StreamBufferSize);
+        byte[]? rented = ArrayPool<byte>.Shared.Rent(StreamBufferSize);
         try
         {
             while (true)
@@ -114,7 +114,9 @@ internal abstract class MessageBody
                 ValueTask<int> pending;
                 try
                 {
+#pragma warning disable CA2012 // Consumed exactly once: awaited, or turned into a task (AsTask) that is awaited instead.
                     pending = stream.ReadAsync(rented.AsMemory(), cancellationToken);
+#pragma warning restore CA2012
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -126,10 +128,24 @@ internal abstract class MessageBody
                     await BeforeContentWaitAsync().ConfigureAwait(false);
                 }
 
+                Task<int>? waiting = null;
+                if (!pending.IsCompleted && cancellationToken.CanBeCanceled)
+                {
+                    waiting = pending.AsTask();
+                    if (!await WithinAsync(waiting, cancellationToken).ConfigureAwait(false))
+                    {
+                        // The source did not end its read when the token (the caller's, the message's or the
+                        // connection's close) was cancelled: the read is left to it, and the buffer it is filling is
+                        // never returned to the pool.
+                        rented = null;
+                        throw new OperationCanceledException("The message content's source did not end its read when the send was cancelled or its connection closed; the read was left to it.", cancellationToken);
+                    }
+                }
+
                 int read;
                 try
                 {
-                    read = await pending.ConfigureAwait(false);
+                    read = waiting is null ? await pending.ConfigureAwait(false) : await waiting.ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -151,8 +167,36 @@ internal abstract class MessageBody
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(rented);
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
         }
+    }
+
+    /// <summary>
+    /// Waits for a content read until <paramref name="cancellationToken"/> is cancelled, whether or not the source
+    /// honours it (a stream built on a synchronous read does not; without this <c>DisconnectAsync</c> and the caller's
+    /// cancellation would wait for the source for ever).
+    /// </summary>
+    /// <returns><see langword="false"/> when the read was given up (still pending, observed from now on); its outcome is taken by awaiting it otherwise.</returns>
+    private static async ValueTask<bool> WithinAsync(Task<int> read, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await read.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!read.IsCompleted)
+        {
+            _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            return false;
+        }
+        catch (Exception) when (read.IsCompleted)
+        {
+            // The read's own outcome (a result, its failure) is taken by the caller's await.
+        }
+
+        return true;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]

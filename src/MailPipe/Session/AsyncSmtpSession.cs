@@ -92,7 +92,7 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
     /// <exception cref="ArgumentException"><paramref name="host"/> is empty, holds a space or a control character (CR, LF, NUL, tab), a port (<c>smtp.example.com:587</c>) or a scheme: not a host name or address alone.</exception>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="port"/> is not 1 to 65535.</exception>
     /// <exception cref="InvalidOperationException">The session is already connected, or another operation is running.</exception>
-    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.HostNotFound"/>, <see cref="SmtpErrorCode.ConnectionRefused"/>, <see cref="SmtpErrorCode.TimedOut"/> (after <see cref="SmtpSessionOptions.ConnectTimeout"/> or, for the greeting, <see cref="SmtpSessionOptions.ReceiveTimeout"/>), <see cref="SmtpErrorCode.SystemError"/>, or a protocol error in the greeting.</exception>
+    /// <exception cref="SmtpException"><see cref="SmtpErrorCode.HostNotFound"/>, <see cref="SmtpErrorCode.ConnectionRefused"/>, <see cref="SmtpErrorCode.TimedOut"/> (after <see cref="SmtpSessionOptions.ConnectTimeout"/> or, for the greeting, <see cref="SmtpSessionOptions.ReceiveTimeout"/>), <see cref="SmtpErrorCode.ConnectionClosed"/> (<see cref="DisconnectAsync"/> or <see cref="Dispose"/> from another thread while connecting), <see cref="SmtpErrorCode.SystemError"/>, or a protocol error in the greeting.</exception>
     /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     public async Task<SmtpReply?> ConnectAsync(string host, int port = 25, bool waitForGreeting = true, CancellationToken cancellationToken = default)
     {
@@ -110,7 +110,10 @@ public sealed partial class AsyncSmtpSession : IAsyncDisposable, IDisposable
 
     /// <summary>
     /// Starts a session over a stream the caller has connected (a proxy tunnel, an in-memory test server); with
-    /// <paramref name="waitForGreeting"/> it reads the greeting. The session owns the stream from now on and disposes it.
+    /// <paramref name="waitForGreeting"/> it reads the greeting. The session owns the stream from now on and disposes it
+    /// (an exception its Dispose throws is ignored). A read, write or flush of the stream ends at a timeout, a
+    /// cancellation or <see cref="DisconnectAsync"/> even when the stream ignores its token or its dispose does not end
+    /// it: the session then gives that operation up, leaves it to the stream and closes the connection.
     /// </summary>
     /// <param name="stream">A readable, writable, connected stream.</param>
     /// <param name="waitForGreeting">Whether to read the greeting now.</param>

@@ -198,7 +198,8 @@ internal sealed partial class SmtpChannel
 
                 if (result.IsCanceled)
                 {
-                    throw new SmtpException(SmtpErrorCode.ConnectionClosed, "The connection was closed locally.");
+                    // Our own close (Abort, Break) ended the read: its reason, as when the stream threw instead (Classify).
+                    throw new SmtpException(SmtpErrorCode.ConnectionClosed, $"The connection was closed ({CloseReason ?? "locally"}) while waiting for {WaitingFor(matched)}.");
                 }
 
                 if (result.IsCompleted)

@@ -70,6 +70,11 @@ internal sealed partial class SmtpChannel
             cancellationToken.ThrowIfCancellationRequested();
         }
 
+        if (requiredState == SmtpSessionState.Disconnected)
+        {
+            ForgetAbortWhileDisconnected();
+        }
+
         _callerToken = cancellationToken;
         _operationNumber++;
         if (cancellationToken.CanBeCanceled)

@@ -129,13 +129,19 @@ internal sealed partial class SmtpChannel
         Log.Connecting(_sessionLog, host, port);
         SmtpConnection connection;
         StartSendDeadline(_options.ConnectTimeout);
+        using var connecting = StartConnecting();
         try
         {
-            connection = await SmtpConnection.ConnectAsync(host, port, _sendCts.Token).ConfigureAwait(false);
+            connection = await SmtpConnection.ConnectAsync(host, port, connecting.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not SmtpException)
         {
-            throw Fail(ex, $"connecting to {Transport.SmtpEndpointText.Format(host, port)}");
+            var activity = $"connecting to {Transport.SmtpEndpointText.Format(host, port)}";
+            throw ClosedWhileConnecting(ex, activity) ?? Fail(ex, activity);
+        }
+        finally
+        {
+            EndConnecting();
         }
 
         StopSendDeadline();
@@ -155,6 +161,7 @@ internal sealed partial class SmtpChannel
         StartNonMailTally();
         State = SmtpSessionState.Connected;
         Volatile.Write(ref _connection, connection);
+        CloseIfClosedWhileConnecting();
         if (_sessionLog.IsEnabled(LogLevel.Debug))
         {
             Log.Connected(_sessionLog, connection.RemoteEndPoint?.ToString() ?? "stream");
@@ -209,6 +216,7 @@ internal sealed partial class SmtpChannel
     {
         if (Interlocked.Exchange(ref _connection, null) is not { } connection)
         {
+            AbortConnecting();
             return false;
         }
 

@@ -152,8 +152,8 @@ internal sealed class SmtpConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Wraps a caller's connected stream (a proxy tunnel, an in-memory test server).</summary>
-    public static SmtpConnection FromStream(Stream stream) => new(null, stream);
+    /// <summary>Wraps a caller's connected stream (a proxy tunnel, an in-memory test server); its operations end when their token is cancelled, whether or not it honours the token (<see cref="CallerStream"/>).</summary>
+    public static SmtpConnection FromStream(Stream stream) => new(null, new CallerStream(stream));
 
     /// <summary>
     /// Starts TLS over the current stream and swaps the pipes. The caller must have checked that no byte is buffered
@@ -202,11 +202,26 @@ internal sealed class SmtpConnection : IAsyncDisposable
         {
         }
 
-        _tlsStream?.Dispose();
-        _baseStream.Dispose();
+        // A caller's stream (ConnectAsync(Stream)) may throw anything from Dispose (a tunnel that fails to close): the
+        // connection is closed all the same, its pending read ended below, and the failure that closed it reported as is.
+        DisposeQuietly(_tlsStream);
+        DisposeQuietly(_baseStream);
         _socket?.Dispose();
         Input.CancelPendingRead();
         _ = _closed.CancelAsync(); // the waits it ends run on the thread pool, never inside the caller's close
+    }
+
+    private static void DisposeQuietly(Stream? stream)
+    {
+        try
+        {
+            stream?.Dispose();
+        }
+        catch (Exception)
+        {
+            // Deliberately swallowed: nothing more can be done with a stream that failed to close, and its exception
+            // must not replace the reason of the close (a DisconnectAsync, a timeout, the server's failure).
+        }
     }
 
     /// <inheritdoc/>
