@@ -57,6 +57,33 @@ internal static class SendScripts
         ? Script(Ehlo("PIPELINING", "CHUNKING")).ReadUntilClosed()
         : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C: RCPT TO:<m1@example.test>", "C: DATA", "S: 250 ok", "S: 250 ok", "S: 354 go").ReadUntilClosed();
 
+    /// <summary>
+    /// A pipelining server for one@example.test that takes one small text message (with <paramref name="chunking"/>
+    /// as BDAT LAST, else after DATA's 354), signals <paramref name="reached"/> once MAIL and RCPT are answered, never
+    /// answers the end of data, and reads until the client closes: a send left waiting for its final reply.
+    /// </summary>
+    public static SmtpScript FinalReplyNeverSent(bool chunking, TaskCompletionSource reached) => (chunking
+            ? Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>")
+                .ExpectBytes(Bdat(SmallText, last: true), ClientArrival.WithPrevious)
+                .SendPieces("250 ok\r\n250 2.1.5 ok\r\n")
+            : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 2.1.5 ok", "S: 354 go")
+                .Then(DataLines(SmallText)))
+        .Signal(reached).ReadUntilClosed();
+
+    /// <summary>
+    /// Waits (up to the scripted server's safety timeout) until only the final reply is due. With BDAT the client sent
+    /// everything before any reply: the server's signal says the MAIL and RCPT replies went out, not that the client has
+    /// read them, and a close before that reading truthfully leaves the recipient's reply unknown.
+    /// </summary>
+    public static async Task WaitUntilOnlyTheFinalReplyIsDueAsync(AsyncSmtpSession session)
+    {
+        var until = DateTime.UtcNow + ScriptedSmtpServer.SafetyTimeout;
+        while (session.PendingReplyCount > 1 && DateTime.UtcNow < until)
+        {
+            await Task.Delay(5);
+        }
+    }
+
     /// <summary>A caller's sequence: yields <paramref name="first"/>, cancels <paramref name="cts"/> (after a yield), then yields <paramref name="second"/>.</summary>
     public static async IAsyncEnumerable<SmtpMessage> CancelThenYield(CancellationTokenSource cts, SmtpMessage first, SmtpMessage second)
     {

@@ -185,24 +185,14 @@ public class Breaker22StreamTests
     public async Task A_stream_that_throws_its_own_cancellation_while_the_final_reply_is_awaited_gives_Unknown(bool chunking)
     {
         var reached = new TaskCompletionSource();
-        var script = chunking
-            ? Script(Ehlo("PIPELINING", "CHUNKING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>")
-                .ExpectBytes(Bdat(SmallText, last: true), ClientArrival.WithPrevious)
-                .SendPieces("250 ok\r\n250 2.1.5 ok\r\n")
-            : Script(Ehlo("PIPELINING"), "C: MAIL FROM:<sender@example.test>", "C+ RCPT TO:<one@example.test>", "C+ DATA", "S: 250 ok", "S: 250 2.1.5 ok", "S: 354 go")
-                .Then(DataLines(SmallText));
-        await using var server = ScriptedSmtpServer.Start(script.Signal(reached).ReadUntilClosed());
+        await using var server = ScriptedSmtpServer.Start(FinalReplyNeverSent(chunking, reached));
         var stream = new Breaker22OddStream(server.ClientStream) { ReadFailure = static () => new OperationCanceledException("Breaker22: the tunnel's own connection was torn down.") };
         using var session = await ConnectedAsync(stream);
         using var cts = new CancellationTokenSource();
 
         var send = session.SendAsync(Envelope("one@example.test"), Ascii(SmallText), cts.Token);
         await reached.Task.Safe();
-        var until = DateTime.UtcNow + ScriptedSmtpServer.SafetyTimeout;
-        while (session.PendingReplyCount > 1 && DateTime.UtcNow < until)
-        {
-            await Task.Delay(5);
-        }
+        await WaitUntilOnlyTheFinalReplyIsDueAsync(session);
 
         stream.FailReads();
         var result = await send.Safe();
