@@ -61,9 +61,8 @@ internal sealed class CallerStream(Stream inner) : Stream
             throw;
         }
 
-        if (read.IsCompletedSuccessfully)
+        if (read is { IsCompletedSuccessfully: true, Result: var count })
         {
-            var count = read.GetAwaiter().GetResult(); // completed: does not block
             own.AsSpan(0, count).CopyTo(buffer.Span);
             ArrayPool<byte>.Shared.Return(own);
             return new ValueTask<int>(count);
